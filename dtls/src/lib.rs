@@ -1,0 +1,1 @@
+//! DTLS 1.2 engine.

@@ -1,0 +1,1 @@
+//! SLIP framing, the slip-radio serial protocol and ZEP.
