@@ -8,3 +8,4 @@
 //! block inside the protocol machines.
 
 pub mod codec;
+pub mod radio;
