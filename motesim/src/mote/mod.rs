@@ -1,0 +1,3 @@
+//! One emulated mote.
+pub mod coap;
+pub mod service;
