@@ -10,5 +10,7 @@
 //! clock (time is passed in) and all randomness comes from the seed.
 
 pub mod air;
+pub mod dedupe;
+pub mod radio;
 pub mod rng;
 pub mod mote;
