@@ -9,7 +9,9 @@
 //! compression). The rule here, in this order:
 //! 1. If the payload is a structurally valid 802.15.4 frame (beacon, data, ACK or MAC
 //!    command; version 2003/2006; no reserved address mode; PAN ID compression only with
-//!    both addresses; complete header; at most 125 bytes) and is not one of the
+//!    both addresses; complete header; at most 125 bytes; addresses as 2003/2006 require:
+//!    a beacon has a source, data and commands at least one address, an Imm-Ack none and
+//!    exactly 3 bytes) and is not one of the
 //!    fixed-length message forms (`!M`+8, `!R`+3, `!V`+4), it is a [`RadioMessage::Frame`].
 //! 2. Otherwise it is a message: `!M`, `!R`, `!V` with their exact lengths, `E` + text
 //!    (the radio's "Unknown command"), `\r` + text (debug line).
@@ -185,14 +187,7 @@ impl HostMessage {
     pub fn emit(&self, out: &mut Vec<u8>) {
         match self {
             HostMessage::GetMac => out.extend_from_slice(b"?M"),
-            HostMessage::Send { sid, max_tx, frame } => {
-                out.extend_from_slice(&[b'!', b'S', *sid]);
-                match max_tx {
-                    None => out.push(0),
-                    Some(n) => out.extend_from_slice(&[1, ATTR_MAX_MAC_TRANSMISSIONS, 0, *n]),
-                }
-                out.extend_from_slice(frame);
-            }
+            HostMessage::Send { sid, max_tx, frame } => emit_send(*sid, *max_tx, frame, out),
             HostMessage::SetParam { param, value } => {
                 out.extend_from_slice(b"!V");
                 out.extend_from_slice(&param.to_be_bytes());
@@ -211,6 +206,17 @@ impl HostMessage {
         self.emit(&mut v);
         v
     }
+}
+
+/// Append a `!S` payload without building a [`HostMessage`] (saves a copy of the frame).
+/// `max_tx` becomes attribute 5 (`01 05 00 NN`), `None` becomes `natt = 0`.
+pub fn emit_send(sid: u8, max_tx: Option<u8>, frame: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&[b'!', b'S', sid]);
+    match max_tx {
+        None => out.push(0),
+        Some(n) => out.extend_from_slice(&[1, ATTR_MAX_MAC_TRANSMISSIONS, 0, n]),
+    }
+    out.extend_from_slice(frame);
 }
 
 fn parse_send(rest: &[u8]) -> Result<HostMessage, Error> {
@@ -346,12 +352,19 @@ impl RadioMessage {
 /// Rule 1 of the module docs: a structurally valid 802.15.4 frame of a standard type.
 fn looks_like_frame(bytes: &[u8]) -> Result<(), ieee802154::Error> {
     let frame = Frame::new_checked(bytes)?;
-    match frame.frame_type() {
-        FrameType::Beacon | FrameType::Data | FrameType::Ack | FrameType::MacCommand => Ok(()),
+    let dst = !frame.dst_addr().is_absent();
+    let src = !frame.src_addr().is_absent();
+    let plausible = match frame.frame_type() {
+        // 2003/2006 rules: beacons carry a source, data and commands at least one
+        // address, an Imm-Ack is exactly FCF + sequence number.
+        FrameType::Beacon => src,
+        FrameType::Data | FrameType::MacCommand => dst || src,
+        FrameType::Ack => !dst && !src && bytes.len() == 3,
         // Types 4-7 (2015 multipurpose/fragment/extended) aren't produced by slip-radio
         // and are exactly the types of `?`, `E` and `\r`.
-        FrameType::Unknown(_) => Err(ieee802154::Error::Truncated),
-    }
+        FrameType::Unknown(_) => false,
+    };
+    if plausible { Ok(()) } else { Err(ieee802154::Error::Truncated) }
 }
 
 fn is_exact_message_form(bytes: &[u8]) -> bool {
@@ -515,6 +528,12 @@ mod tests {
         assert_eq!(RadioMessage::parse(b""), Err(Error::Empty));
         assert_eq!(RadioMessage::parse(b"hello"), Err(Error::Unrecognised));
         assert_eq!(RadioMessage::parse(b"?M"), Err(Error::Unrecognised));
+        // '!' + 0x01: a data frame without any address is not a 2003/2006 frame.
+        assert_eq!(RadioMessage::parse(&[0x21, 0x01, 0xFF]), Err(Error::Unrecognised));
+        // An Imm-Ack is exactly 3 bytes.
+        assert_eq!(RadioMessage::parse(&[0x02, 0x00, 0x01, 0x00]), Err(Error::Unrecognised));
+        // A beacon needs a source address.
+        assert_eq!(RadioMessage::parse(&[0x00, 0x08, 0x01, 0xCD, 0xAB, 0x01, 0x00]), Err(Error::Unrecognised));
         let mut long = vec![0x41, 0x98, 0x05, 0xCD, 0xAB, 0xFF, 0xFF, 0x34, 0x12];
         long.resize(126, 0);
         assert_eq!(RadioMessage::parse(&long), Err(Error::FrameTooLong));
