@@ -11,6 +11,7 @@ pub mod alert;
 pub mod codec;
 pub mod crypto;
 pub mod error;
+pub mod handshake;
 pub mod record;
 
 pub use error::{CertificateError, Error, InvalidMessage, PeerMisbehaved};
