@@ -10,3 +10,4 @@
 pub mod codec;
 pub mod radio;
 pub mod link;
+pub mod zep;
