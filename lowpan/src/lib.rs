@@ -8,10 +8,27 @@
 //! the radio; read the clock; do IO. Every rejected input maps to an error with a stable
 //! reason name for drop counters.
 
+pub mod dispatch;
+pub mod frag;
 pub mod ieee802154;
 pub mod ip;
+pub mod iphc;
 
-pub use ieee802154::{Address, Eui64};
+#[cfg(test)]
+mod testgen;
+#[cfg(test)]
+mod tests;
+
+pub use frag::ReassemblyLimits;
+pub use ieee802154::{Address, Eui64, max_frame_payload};
+pub use iphc::ContextTable;
+
+use core::fmt;
+use dispatch::Dispatch;
+use frag::{FragError, FragHeader, FragKey, Inserted};
+use ip::{IPV6_HEADER_LEN, Ipv6Packet};
+use iphc::IphcError;
+use std::time::Instant;
 
 /// The link-layer addresses of the frame that carries (or will carry) a 6LoWPAN payload;
 /// IPHC derives elided interface identifiers from them and reassembly keys on them.
@@ -19,4 +36,288 @@ pub use ieee802154::{Address, Eui64};
 pub struct LinkAddrs {
     pub src: Address,
     pub dst: Address,
+}
+
+/// Why an IPv6 packet could not be turned into 6LoWPAN payloads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EncodeError {
+    /// Not a well-formed IPv6 packet of exactly the length its header says.
+    Malformed,
+    /// Needs fragmentation but exceeds the 2047-byte datagram_size field.
+    TooBig,
+    /// `max_frame_payload` cannot carry the FRAG1 header plus the compressed header, or
+    /// a FRAGN with 8 bytes.
+    FrameTooSmall,
+}
+
+impl EncodeError {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EncodeError::Malformed => "encode_malformed",
+            EncodeError::TooBig => "encode_too_big",
+            EncodeError::FrameTooSmall => "encode_frame_too_small",
+        }
+    }
+
+    /// Same as [`EncodeError::as_str`].
+    pub fn reason(&self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Why a received 6LoWPAN payload gave no packet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DecodeError {
+    /// Zero-length payload.
+    Empty,
+    /// "Not a LoWPAN frame" dispatch (00xxxxxx).
+    NotLowpan,
+    /// Mesh addressing header: we are not a mesh-under router.
+    MeshUnsupported,
+    /// A dispatch we do not implement (HC1, ESC, reserved...).
+    UnknownDispatch(u8),
+    /// Uncompressed IPv6 (0x41) that is not a well-formed IPv6 packet.
+    Ipv6Malformed,
+    Iphc(IphcError),
+    Frag(FragError),
+}
+
+impl DecodeError {
+    /// Stable name for drop counters.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty",
+            DecodeError::NotLowpan => "not_lowpan",
+            DecodeError::MeshUnsupported => "mesh_unsupported",
+            DecodeError::UnknownDispatch(_) => "unknown_dispatch",
+            DecodeError::Ipv6Malformed => "ipv6_malformed",
+            DecodeError::Iphc(e) => e.as_str(),
+            DecodeError::Frag(e) => e.as_str(),
+        }
+    }
+
+    /// Same as [`DecodeError::as_str`].
+    pub fn reason(&self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::UnknownDispatch(d) => write!(f, "unknown_dispatch (0x{d:02x})"),
+            DecodeError::Iphc(e) => e.fmt(f),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl From<IphcError> for DecodeError {
+    fn from(e: IphcError) -> Self {
+        DecodeError::Iphc(e)
+    }
+}
+
+impl From<FragError> for DecodeError {
+    fn from(e: FragError) -> Self {
+        DecodeError::Frag(e)
+    }
+}
+
+/// Compresses and fragments outgoing IPv6 packets. Holds the context table and the
+/// datagram-tag counter (one per link-layer sender, so one `Encoder` per radio).
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    contexts: ContextTable,
+    next_tag: u16,
+    header: Vec<u8>,
+}
+
+impl Encoder {
+    pub fn new(contexts: ContextTable) -> Self {
+        Self::with_initial_tag(contexts, 0)
+    }
+
+    /// Starting the tag at a random value avoids reusing tags a peer may still hold after
+    /// a restart.
+    pub fn with_initial_tag(contexts: ContextTable, tag: u16) -> Self {
+        Encoder { contexts, next_tag: tag, header: Vec::with_capacity(64) }
+    }
+
+    pub fn contexts(&self) -> &ContextTable {
+        &self.contexts
+    }
+
+    pub fn contexts_mut(&mut self) -> &mut ContextTable {
+        &mut self.contexts
+    }
+
+    /// Compress (IPHC/NHC) and, when the result does not fit `max_frame_payload` bytes,
+    /// fragment. Returns one or more 6LoWPAN payloads (each to be placed in one 802.15.4
+    /// data frame).
+    pub fn encode(
+        &mut self,
+        ipv6_packet: &[u8],
+        links: LinkAddrs,
+        max_frame_payload: usize,
+    ) -> Result<Vec<Vec<u8>>, EncodeError> {
+        self.header.clear();
+        let covered = iphc::compress(&self.contexts, &links, ipv6_packet, &mut self.header)
+            .map_err(|_| EncodeError::Malformed)?;
+        let payload = &ipv6_packet[covered..];
+        if self.header.len() + payload.len() <= max_frame_payload {
+            let mut f = Vec::with_capacity(self.header.len() + payload.len());
+            f.extend_from_slice(&self.header);
+            f.extend_from_slice(payload);
+            return Ok(vec![f]);
+        }
+        if ipv6_packet.len() > frag::MAX_DATAGRAM_SIZE_FIELD {
+            return Err(EncodeError::TooBig);
+        }
+        let tag = self.next_tag;
+        let frames = frag::fragment(&self.header, covered, payload, tag, max_frame_payload)
+            .ok_or(EncodeError::FrameTooSmall)?;
+        self.next_tag = self.next_tag.wrapping_add(1);
+        Ok(frames)
+    }
+}
+
+/// Turns received 6LoWPAN payloads back into IPv6 packets: dispatch, decompression and
+/// bounded reassembly. Sans-IO: the caller passes `now` and calls [`Reassembler::expire`]
+/// (e.g. at [`Reassembler::poll_timeout`]).
+pub struct Reassembler {
+    contexts: ContextTable,
+    table: frag::Reassembly,
+}
+
+impl Reassembler {
+    /// Default limits: 60 s, datagrams up to 1500 bytes, 4 datagrams per source, 64 KiB.
+    pub fn new(contexts: ContextTable) -> Self {
+        Self::with_limits(contexts, ReassemblyLimits::default())
+    }
+
+    pub fn with_limits(contexts: ContextTable, limits: ReassemblyLimits) -> Self {
+        Reassembler { contexts, table: frag::Reassembly::new(limits) }
+    }
+
+    pub fn contexts(&self) -> &ContextTable {
+        &self.contexts
+    }
+
+    pub fn contexts_mut(&mut self) -> &mut ContextTable {
+        &mut self.contexts
+    }
+
+    /// Partial datagrams held.
+    pub fn pending(&self) -> usize {
+        self.table.pending()
+    }
+
+    /// Bytes charged to partial datagrams (bounded by the global cap).
+    pub fn memory_used(&self) -> usize {
+        self.table.memory_used()
+    }
+
+    /// Bytes charged to partial datagrams from one link-layer source.
+    pub fn memory_used_by(&self, src: &Address) -> usize {
+        self.table.memory_used_by(src)
+    }
+
+    /// When the oldest partial datagram expires.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.table.poll_timeout()
+    }
+
+    /// Accepts one 6LoWPAN payload (IPHC, 0x41 uncompressed, FRAG1, FRAGN; a leading
+    /// broadcast header is skipped) and returns a whole IPv6 packet when one is complete.
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        links: LinkAddrs,
+        payload: &[u8],
+    ) -> Result<Option<Vec<u8>>, DecodeError> {
+        let payload = dispatch::skip_broadcast_header(payload);
+        match Dispatch::of(payload) {
+            Dispatch::Empty => Err(DecodeError::Empty),
+            Dispatch::Ipv6 => uncompressed_ipv6(&payload[1..]).map(Some),
+            Dispatch::Iphc => Ok(Some(iphc::decompress_packet(&self.contexts, &links, payload)?)),
+            Dispatch::Frag1 | Dispatch::FragN => self.accept_fragment(now, links, payload),
+            Dispatch::Mesh => Err(DecodeError::MeshUnsupported),
+            Dispatch::Nalp => Err(DecodeError::NotLowpan),
+            Dispatch::Broadcast | Dispatch::Unknown(_) => {
+                Err(DecodeError::UnknownDispatch(payload[0]))
+            }
+        }
+    }
+
+    fn accept_fragment(
+        &mut self,
+        now: Instant,
+        links: LinkAddrs,
+        payload: &[u8],
+    ) -> Result<Option<Vec<u8>>, DecodeError> {
+        let f = FragHeader::new_checked(payload)?;
+        let size = f.datagram_size();
+        self.table.check_size(size)?;
+        let key = FragKey { src: links.src, dst: links.dst, size, tag: f.datagram_tag() };
+        let inner = f.payload();
+        let inserted = if f.is_first() {
+            let mut head = [0u8; iphc::MAX_UNCOMPRESSED_HEADER];
+            match Dispatch::of(inner) {
+                Dispatch::Iphc => {
+                    let (repr, used) = iphc::decompress(&self.contexts, &links, inner)?;
+                    let hl = repr.uncompressed_len();
+                    let payload_len = usize::from(size)
+                        .checked_sub(IPV6_HEADER_LEN)
+                        .filter(|_| usize::from(size) >= hl)
+                        .ok_or(FragError::SizeMismatch)?;
+                    repr.emit_uncompressed(payload_len as u16, &mut head);
+                    let elided = matches!(repr.udp, Some(u) if u.checksum.is_none());
+                    self.table.insert(now, key, 0, &head[..hl], &inner[used..], elided)?
+                }
+                Dispatch::Ipv6 => {
+                    let raw = &inner[1..];
+                    if raw.len() < 6 {
+                        return Err(FragError::Truncated.into());
+                    }
+                    let claimed = IPV6_HEADER_LEN + usize::from(u16::from_be_bytes([raw[4], raw[5]]));
+                    if raw[0] >> 4 != 6 || claimed != usize::from(size) {
+                        return Err(FragError::SizeMismatch.into());
+                    }
+                    self.table.insert(now, key, 0, raw, &[], false)?
+                }
+                _ => return Err(FragError::BadDispatch.into()),
+            }
+        } else {
+            let offset = usize::from(f.datagram_offset()) * 8;
+            self.table.insert(now, key, offset, inner, &[], false)?
+        };
+        Ok(match inserted {
+            Inserted::Complete(p) => Some(p),
+            Inserted::Pending | Inserted::Duplicate => None,
+        })
+    }
+
+    /// Drops partial datagrams that timed out; returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        self.table.expire(now)
+    }
+}
+
+fn uncompressed_ipv6(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let p = Ipv6Packet::new_checked(raw).map_err(|_| DecodeError::Ipv6Malformed)?;
+    if p.packet().len() != raw.len() {
+        return Err(DecodeError::Ipv6Malformed);
+    }
+    Ok(raw.to_vec())
 }
