@@ -14,3 +14,6 @@ pub mod dedupe;
 pub mod radio;
 pub mod rng;
 pub mod mote;
+pub mod sim;
+pub mod stats;
+pub mod zep;

@@ -98,6 +98,11 @@ impl RadioFirmware {
         self.pan_id
     }
 
+    /// Set the PAN at start-up (as a firmware build constant would), without a debug line.
+    pub fn set_pan_id(&mut self, pan: u16) {
+        self.pan_id = pan;
+    }
+
     pub fn channel(&self) -> u16 {
         self.channel
     }

@@ -1,3 +1,458 @@
-//! One emulated mote.
+//! One emulated mote: an IEEE 802.15.4 node running 6LoWPAN (the team's `lowpan` codec,
+//! fragmentation both ways), a host's share of Neighbour Discovery (RS at start and until
+//! an RA arrives; prefix and context 0 from the RA), ICMPv6 echo, and UDP services from a
+//! port table (echo on 7, CoAP on 5683).
+//!
+//! Sans-IO: frames (802.15.4 without FCS) and time in, frames out, one deadline. The mote
+//! never sees FCS, ACKs or retries: the channel model does those.
+
 pub mod coap;
+pub mod nd;
 pub mod service;
+
+use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+use lowpan::ieee802154::{self, Address, Eui64, FrameRepr, FrameType};
+use lowpan::ip::{self, Icmpv6Packet, Ipv6Packet, UdpPacket, next_header};
+use lowpan::iphc::{Context, ContextTable};
+use lowpan::{Encoder, LinkAddrs, Reassembler};
+
+use crate::dedupe::{DEFAULT_LIFETIME, DuplicateFilter};
+use service::{Echo, Peer, PortTable};
+
+/// UDP echo port (RFC 862).
+pub const ECHO_PORT: u16 = 7;
+/// CoAP port (RFC 7252).
+pub const COAP_PORT: u16 = 5683;
+
+const ICMP_DEST_UNREACHABLE: u8 = 1;
+const ICMP_ECHO_REQUEST: u8 = 128;
+const ICMP_ECHO_REPLY: u8 = 129;
+/// First Router Solicitation retry interval (RFC 4861 RTR_SOLICITATION_INTERVAL).
+const RS_INTERVAL: Duration = Duration::from_secs(4);
+/// Retries back off to this and continue until an RA arrives (the border router may
+/// start after the motes).
+const RS_MAX_INTERVAL: Duration = Duration::from_secs(30);
+/// IPv6 minimum MTU: what we answer with and what an ICMP error may quote.
+const IPV6_MIN_MTU: usize = 1280;
+
+/// Static description of a mote.
+#[derive(Clone, Debug)]
+pub struct MoteConfig {
+    /// 1-based position, for names and to make sensor readings differ.
+    pub index: u32,
+    pub eui64: Eui64,
+    pub pan_id: u16,
+    /// The border router's link address (the slip-radio's EUI-64): the default route
+    /// until an RA names another.
+    pub router: Eui64,
+    /// A configured global prefix (/64). Without one the mote takes it from the RA.
+    pub prefix: Option<Ipv6Addr>,
+}
+
+/// What a mote did, for the statistics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MoteCounters {
+    pub frames_in: u64,
+    pub bytes_in: u64,
+    pub frames_out: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub echo_requests: u64,
+    pub rs_sent: u64,
+    pub ra_received: u64,
+    /// Datagrams served per UDP service name ("echo", "coap", ...).
+    pub served: BTreeMap<&'static str, u64>,
+    /// Dropped input by stable reason name.
+    pub drops: BTreeMap<&'static str, u64>,
+}
+
+impl MoteCounters {
+    fn drop(&mut self, reason: &'static str) {
+        *self.drops.entry(reason).or_default() += 1;
+    }
+}
+
+/// The mote state machine.
+pub struct Mote {
+    cfg: MoteConfig,
+    router: Eui64,
+    global: Option<Ipv6Addr>,
+    contexts: ContextTable,
+    encoder: Encoder,
+    reassembler: Reassembler,
+    dedupe: DuplicateFilter,
+    ports: PortTable,
+    seq: u8,
+    next_rs: Option<Instant>,
+    rs_interval: Duration,
+    counters: MoteCounters,
+}
+
+impl std::fmt::Debug for Mote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mote").field("cfg", &self.cfg).field("global", &self.global).finish_non_exhaustive()
+    }
+}
+
+impl Mote {
+    /// A mote that boots at `now`: its first Router Solicitation is due at once.
+    pub fn new(cfg: MoteConfig, now: Instant) -> Self {
+        let contexts = match cfg.prefix {
+            Some(p) => ContextTable::with_prefix(p, 64),
+            None => ContextTable::new(),
+        };
+        let mut ports = PortTable::default();
+        ports.bind(ECHO_PORT, Box::new(Echo));
+        ports.bind(COAP_PORT, Box::new(coap::CoapServer::new(cfg.index)));
+        Mote {
+            router: cfg.router,
+            global: cfg.prefix.map(|p| with_iid(p, ip::iid_from_eui64(cfg.eui64))),
+            // Distinct initial tags keep fragments of different motes apart in captures.
+            encoder: Encoder::with_initial_tag(contexts.clone(), (cfg.index as u16).wrapping_mul(0x1000)),
+            reassembler: Reassembler::new(contexts.clone()),
+            contexts,
+            dedupe: DuplicateFilter::new(32, DEFAULT_LIFETIME),
+            ports,
+            seq: (cfg.index as u8).wrapping_mul(37),
+            next_rs: Some(now),
+            rs_interval: RS_INTERVAL,
+            counters: MoteCounters::default(),
+            cfg,
+        }
+    }
+
+    pub fn eui64(&self) -> Eui64 {
+        self.cfg.eui64
+    }
+
+    pub fn config(&self) -> &MoteConfig {
+        &self.cfg
+    }
+
+    pub fn link_local(&self) -> Ipv6Addr {
+        ip::link_local_from_eui64(self.cfg.eui64)
+    }
+
+    /// prefix::IID once a prefix is known.
+    pub fn global(&self) -> Option<Ipv6Addr> {
+        self.global
+    }
+
+    /// The link address packets leave through (the border router).
+    pub fn router(&self) -> Eui64 {
+        self.router
+    }
+
+    pub fn counters(&self) -> &MoteCounters {
+        &self.counters
+    }
+
+    /// Bind a UDP service (a later DTLS mode binds 5684 here).
+    pub fn bind(&mut self, port: u16, svc: Box<dyn service::UdpService>) {
+        self.ports.bind(port, svc);
+    }
+
+    /// The next time [`Mote::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.next_rs, self.reassembler.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The PAN the mote's deployment uses (follows the radio's when the host sets it).
+    pub fn set_pan_id(&mut self, pan: u16) {
+        self.cfg.pan_id = pan;
+    }
+
+    /// Timers: Router Solicitation retries, reassembly expiry. Returns frames to send.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        if self.next_rs.is_some_and(|t| t <= now) {
+            self.counters.rs_sent += 1;
+            let rs = nd::router_solicitation(self.cfg.eui64);
+            let packet = icmp_packet(self.link_local(), nd::ALL_ROUTERS, 255, rs);
+            self.send_ipv6(&packet, &mut out);
+            self.next_rs = Some(now + self.rs_interval);
+            self.rs_interval = (self.rs_interval * 2).min(RS_MAX_INTERVAL);
+        }
+        if self.reassembler.poll_timeout().is_some_and(|t| t <= now) {
+            let dropped = self.reassembler.expire(now) as u64;
+            if dropped > 0 {
+                *self.counters.drops.entry("reassembly_timeout").or_default() += dropped;
+            }
+        }
+        out
+    }
+
+    /// A frame (no FCS) the radio received. Returns frames to send.
+    pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let Ok((repr, payload)) = ieee802154::parse_frame(frame) else {
+            self.counters.drop("bad_frame");
+            return out;
+        };
+        if repr.frame_type != FrameType::Data {
+            self.counters.drop("not_data");
+            return out;
+        }
+        let for_us = match repr.dst_addr {
+            Address::Extended(e) => e == self.cfg.eui64,
+            Address::Short(s) => s == 0xffff,
+            Address::Absent => false,
+        };
+        let pan_ok = matches!(repr.dst_pan, Some(p) if p == self.cfg.pan_id || p == 0xffff);
+        if !for_us || !pan_ok {
+            self.counters.drop("not_for_us");
+            return out;
+        }
+        if repr.src_addr == Address::Extended(self.cfg.eui64) {
+            self.counters.drop("own_frame");
+            return out;
+        }
+        if self.dedupe.is_duplicate(now, repr.src_addr, repr.sequence_number) {
+            self.counters.drop("duplicate");
+            return out;
+        }
+        self.counters.frames_in += 1;
+        self.counters.bytes_in += frame.len() as u64;
+        let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
+        match self.reassembler.accept(now, links, payload) {
+            Ok(Some(packet)) => self.handle_ipv6(now, &packet, repr.src_addr, &mut out),
+            Ok(None) => {}
+            Err(e) => self.counters.drop(e.as_str()),
+        }
+        out
+    }
+
+    fn is_ours(&self, a: &Ipv6Addr) -> bool {
+        let iid = ip::iid_from_eui64(self.cfg.eui64);
+        let o = a.octets();
+        *a == self.link_local()
+            || Some(*a) == self.global
+            || *a == nd::ALL_NODES
+            // Solicited-node multicast ff02::1:ffXX:XXXX of our IID.
+            || (o[..13] == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff] && o[13..] == iid[5..])
+    }
+
+    /// Our address to answer from when a packet was sent to `dst` by `peer`.
+    fn source_for(&self, dst: Ipv6Addr, peer: Ipv6Addr) -> Ipv6Addr {
+        if !dst.is_multicast() {
+            return dst;
+        }
+        if peer.is_unicast_link_local() { self.link_local() } else { self.global.unwrap_or(self.link_local()) }
+    }
+
+    fn handle_ipv6(&mut self, now: Instant, packet: &[u8], link_src: Address, out: &mut Vec<Vec<u8>>) {
+        let Ok(ipv6) = Ipv6Packet::new_checked(packet) else {
+            self.counters.drop("bad_ipv6");
+            return;
+        };
+        let (src, dst) = (ipv6.src_addr(), ipv6.dst_addr());
+        if !self.is_ours(&dst) {
+            self.counters.drop("not_our_address");
+            return;
+        }
+        let nh = ipv6.next_header();
+        let body = ipv6.payload();
+        if (nh == next_header::ICMPV6 || nh == next_header::UDP) && !ip::verify_checksum(&src, &dst, nh, body) {
+            self.counters.drop("bad_checksum");
+            return;
+        }
+        self.counters.packets_in += 1;
+        match nh {
+            next_header::ICMPV6 => self.handle_icmp(&ipv6, link_src, out),
+            next_header::UDP => self.handle_udp(now, &ipv6, out),
+            _ => self.counters.drop("unsupported_next_header"),
+        }
+    }
+
+    fn handle_icmp(&mut self, ipv6: &Ipv6Packet<&[u8]>, link_src: Address, out: &mut Vec<Vec<u8>>) {
+        let (src, dst) = (ipv6.src_addr(), ipv6.dst_addr());
+        let msg = ipv6.payload();
+        let Ok(icmp) = Icmpv6Packet::new_checked(msg) else {
+            self.counters.drop("bad_icmpv6");
+            return;
+        };
+        match (icmp.msg_type(), icmp.msg_code()) {
+            (ICMP_ECHO_REQUEST, 0) => {
+                self.counters.echo_requests += 1;
+                let mut reply = msg.to_vec();
+                reply[0] = ICMP_ECHO_REPLY;
+                let packet = icmp_packet(self.source_for(dst, src), src, 64, reply);
+                self.send_ipv6(&packet, out);
+            }
+            (nd::ROUTER_ADVERTISEMENT, 0) if ipv6.hop_limit() == 255 && src.is_unicast_link_local() => {
+                let Some(ra) = nd::parse_router_advert(msg) else {
+                    self.counters.drop("bad_router_advert");
+                    return;
+                };
+                self.apply_router_advert(&ra, link_src);
+            }
+            (nd::NEIGHBOR_SOLICITATION, 0) if ipv6.hop_limit() == 255 => {
+                let Some(target) = nd::solicitation_target(msg) else {
+                    self.counters.drop("bad_neighbor_solicitation");
+                    return;
+                };
+                if target.is_multicast() || !self.is_ours(&target) {
+                    return;
+                }
+                let solicited = !src.is_unspecified();
+                let to = if solicited { src } else { nd::ALL_NODES };
+                let na = nd::neighbor_advertisement(target, self.cfg.eui64, solicited);
+                let packet = icmp_packet(target, to, 255, na);
+                self.send_ipv6(&packet, out);
+            }
+            _ => self.counters.drop("icmpv6_ignored"),
+        }
+    }
+
+    fn apply_router_advert(&mut self, ra: &nd::RouterAdvert, link_src: Address) {
+        self.counters.ra_received += 1;
+        self.next_rs = None;
+        if let Some(e) = ra.source_lla {
+            self.router = e;
+        } else if let Address::Extended(e) = link_src {
+            self.router = e;
+        }
+        if self.cfg.prefix.is_none() {
+            if let Some(p) = ra.prefixes.iter().find(|p| p.autonomous && p.len == 64 && p.valid_lifetime > 0) {
+                self.global = Some(with_iid(p.prefix, ip::iid_from_eui64(self.cfg.eui64)));
+                if self.contexts.get(0).is_none() {
+                    self.contexts = ContextTable::with_prefix(p.prefix, 64);
+                }
+            }
+        }
+        for c in &ra.contexts {
+            if c.valid_lifetime_minutes == 0 {
+                self.contexts.remove(c.cid);
+            } else {
+                self.contexts.set(c.cid, Context { prefix: c.prefix, len: c.len, compress: c.compress });
+            }
+        }
+        *self.encoder.contexts_mut() = self.contexts.clone();
+        *self.reassembler.contexts_mut() = self.contexts.clone();
+    }
+
+    fn handle_udp(&mut self, now: Instant, ipv6: &Ipv6Packet<&[u8]>, out: &mut Vec<Vec<u8>>) {
+        let (src, dst) = (ipv6.src_addr(), ipv6.dst_addr());
+        let Ok(udp) = UdpPacket::new_checked(ipv6.payload()) else {
+            self.counters.drop("bad_udp");
+            return;
+        };
+        let (sport, dport) = (udp.src_port(), udp.dst_port());
+        let Some(svc) = self.ports.get_mut(dport) else {
+            self.counters.drop("udp_no_service");
+            if !dst.is_multicast() {
+                // Port unreachable, quoting as much of the packet as fits the minimum MTU.
+                let quoted = &ipv6.packet()[..ipv6.packet().len().min(IPV6_MIN_MTU - 48)];
+                let mut m = vec![ICMP_DEST_UNREACHABLE, 4, 0, 0, 0, 0, 0, 0];
+                m.extend_from_slice(quoted);
+                let packet = icmp_packet(dst, src, 64, m);
+                self.send_ipv6(&packet, out);
+            }
+            return;
+        };
+        let name = svc.name();
+        let replies = svc.handle(now, Peer { addr: src, port: sport }, udp.payload());
+        *self.counters.served.entry(name).or_default() += 1;
+        let from = self.source_for(dst, src);
+        for payload in replies {
+            if payload.len() + ip::UDP_HEADER_LEN + ip::IPV6_HEADER_LEN > IPV6_MIN_MTU {
+                self.counters.drop("reply_too_big");
+                continue;
+            }
+            let packet = udp_packet(from, dport, src, sport, &payload);
+            self.send_ipv6(&packet, out);
+        }
+    }
+
+    /// Compress, fragment and frame an IPv6 packet.
+    fn send_ipv6(&mut self, packet: &[u8], out: &mut Vec<Vec<u8>>) {
+        let Ok(ipv6) = Ipv6Packet::new_checked(packet) else { return };
+        let dst = ipv6.dst_addr();
+        let link_dst = if dst.is_multicast() {
+            Address::BROADCAST
+        } else if dst.is_unicast_link_local() {
+            let iid: [u8; 8] = dst.octets()[8..].try_into().unwrap_or([0; 8]);
+            Address::Extended(ip::eui64_from_iid(iid))
+        } else {
+            Address::Extended(self.router)
+        };
+        let src = Address::Extended(self.cfg.eui64);
+        let probe = FrameRepr::data(self.cfg.pan_id, src, link_dst, 0, false);
+        let room = ieee802154::max_frame_payload(&probe);
+        let payloads = match self.encoder.encode(packet, LinkAddrs { src, dst: link_dst }, room) {
+            Ok(p) => p,
+            Err(_) => {
+                self.counters.drop("encode_failed");
+                return;
+            }
+        };
+        self.counters.packets_out += 1;
+        for p in payloads {
+            let seq = self.seq;
+            self.seq = self.seq.wrapping_add(1);
+            let repr = FrameRepr::data(self.cfg.pan_id, src, link_dst, seq, !link_dst.is_broadcast());
+            let frame = ieee802154::build_data_frame(&repr, &p);
+            self.counters.frames_out += 1;
+            self.counters.bytes_out += frame.len() as u64;
+            out.push(frame);
+        }
+    }
+}
+
+/// prefix (upper 64 bits) + IID.
+fn with_iid(prefix: Ipv6Addr, iid: [u8; 8]) -> Ipv6Addr {
+    let mut o = prefix.octets();
+    o[8..].copy_from_slice(&iid);
+    Ipv6Addr::from(o)
+}
+
+/// An IPv6 packet with header fields we always use (no traffic class, no flow label).
+fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop_limit: u8, upper: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; ip::IPV6_HEADER_LEN + upper.len()];
+    let mut p = Ipv6Packet::new_unchecked(&mut buf[..]);
+    p.set_version_tc_flow(0, 0);
+    p.set_payload_len(upper.len() as u16);
+    p.set_next_header(nh);
+    p.set_hop_limit(hop_limit);
+    p.set_src_addr(src);
+    p.set_dst_addr(dst);
+    p.payload_mut().copy_from_slice(upper);
+    buf
+}
+
+/// An ICMPv6 packet; `msg` has a zero checksum that is filled in here.
+fn icmp_packet(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, mut msg: Vec<u8>) -> Vec<u8> {
+    if msg.len() >= 4 {
+        msg[2] = 0;
+        msg[3] = 0;
+        let mut icmp = Icmpv6Packet::new_unchecked(&mut msg[..]);
+        icmp.fill_checksum(&src, &dst);
+    }
+    ipv6_packet(src, dst, next_header::ICMPV6, hop_limit, &msg)
+}
+
+/// A UDP packet with its checksum.
+fn udp_packet(src: Ipv6Addr, sport: u16, dst: Ipv6Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut seg = vec![0u8; ip::UDP_HEADER_LEN + payload.len()];
+    let udp_len = seg.len() as u16;
+    {
+        let mut udp = UdpPacket::new_unchecked(&mut seg[..]);
+        udp.set_src_port(sport);
+        udp.set_dst_port(dport);
+        udp.set_len(udp_len);
+        udp.set_checksum(0);
+    }
+    seg[ip::UDP_HEADER_LEN..].copy_from_slice(payload);
+    UdpPacket::new_unchecked(&mut seg[..]).fill_checksum(&src, &dst);
+    ipv6_packet(src, dst, next_header::UDP, 64, &seg)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,304 @@
+//! The mote against a border router made of the same `lowpan` codec: packets in as
+//! frames, frames out decoded back to packets and checked field by field.
+
+use super::*;
+use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
+
+const ROUTER: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0xff, 0x01]);
+const MOTE: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x01]);
+const PAN: u16 = 0xabcd;
+
+fn prefix() -> Ipv6Addr {
+    "fd00:aaaa::".parse().unwrap()
+}
+
+fn inet() -> Ipv6Addr {
+    "fd00:beef::2".parse().unwrap()
+}
+
+fn mote_global() -> Ipv6Addr {
+    with_iid(prefix(), ip::iid_from_eui64(MOTE))
+}
+
+fn mote(prefix: Option<Ipv6Addr>, now: Instant) -> Mote {
+    Mote::new(MoteConfig { index: 1, eui64: MOTE, pan_id: PAN, router: ROUTER, prefix }, now)
+}
+
+/// The border router's end of the link.
+struct Router {
+    encoder: Encoder,
+    reassembler: Reassembler,
+    seq: u8,
+}
+
+impl Router {
+    fn new() -> Self {
+        let ctx = ContextTable::with_prefix(prefix(), 64);
+        Router { encoder: Encoder::new(ctx.clone()), reassembler: Reassembler::new(ctx), seq: 0 }
+    }
+
+    fn frames(&mut self, packet: &[u8], dst: Address) -> Vec<Vec<u8>> {
+        let src = Address::Extended(ROUTER);
+        let probe = FrameRepr::data(PAN, src, dst, 0, false);
+        let payloads = self
+            .encoder
+            .encode(packet, LinkAddrs { src, dst }, ieee802154::max_frame_payload(&probe))
+            .unwrap();
+        payloads
+            .iter()
+            .map(|p| {
+                self.seq = self.seq.wrapping_add(1);
+                ieee802154::build_data_frame(&FrameRepr::data(PAN, src, dst, self.seq, !dst.is_broadcast()), p)
+            })
+            .collect()
+    }
+
+    /// Frames the mote sent, back to packets.
+    fn packets(&mut self, now: Instant, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for f in frames {
+            assert!(f.len() <= ieee802154::MAX_FRAME_NO_FCS);
+            let (repr, payload) = ieee802154::parse_frame(f).unwrap();
+            assert_eq!(repr.src_addr, Address::Extended(MOTE));
+            assert_eq!(repr.ack_request, !repr.dst_addr.is_broadcast());
+            let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
+            if let Some(p) = self.reassembler.accept(now, links, payload).unwrap() {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
+
+fn exchange(m: &mut Mote, r: &mut Router, now: Instant, packet: &[u8]) -> Vec<Vec<u8>> {
+    let mut sent = Vec::new();
+    for f in r.frames(packet, Address::Extended(MOTE)) {
+        sent.extend(m.handle_frame(now, &f));
+    }
+    r.packets(now, &sent)
+}
+
+fn echo_request(src: Ipv6Addr, dst: Ipv6Addr, data_len: usize) -> Vec<u8> {
+    let mut msg = vec![ICMP_ECHO_REQUEST, 0, 0, 0, 0x12, 0x34, 0x00, 0x01];
+    msg.extend((0..data_len).map(|i| i as u8));
+    icmp_packet(src, dst, 64, msg)
+}
+
+fn check_icmp(packet: &[u8]) -> (Ipv6Addr, Ipv6Addr, Vec<u8>) {
+    let p = Ipv6Packet::new_checked(packet).unwrap();
+    assert_eq!(p.next_header(), next_header::ICMPV6);
+    assert!(ip::verify_checksum(&p.src_addr(), &p.dst_addr(), next_header::ICMPV6, p.payload()), "bad checksum");
+    (p.src_addr(), p.dst_addr(), p.payload().to_vec())
+}
+
+#[test]
+fn router_solicitation_at_start_and_retried() {
+    let t0 = Instant::now();
+    let mut m = mote(None, t0);
+    assert_eq!(m.poll_timeout(), Some(t0));
+    let frames = m.handle_timeout(t0);
+    assert_eq!(frames.len(), 1);
+    let (repr, _) = ieee802154::parse_frame(&frames[0]).unwrap();
+    assert_eq!(repr.dst_addr, Address::BROADCAST);
+    let mut r = Router::new();
+    let packets = r.packets(t0, &frames);
+    let (src, dst, msg) = check_icmp(&packets[0]);
+    assert_eq!(src, ip::link_local_from_eui64(MOTE));
+    assert_eq!(dst, nd::ALL_ROUTERS);
+    assert_eq!(msg[0], nd::ROUTER_SOLICITATION);
+    assert_eq!(Ipv6Packet::new_checked(&packets[0][..]).unwrap().hop_limit(), 255);
+    // Nothing until the retry, then another.
+    assert!(m.handle_timeout(t0 + Duration::from_secs(1)).is_empty());
+    let next = m.poll_timeout().unwrap();
+    assert_eq!(m.handle_timeout(next).len(), 1);
+    assert_eq!(m.counters().rs_sent, 2);
+}
+
+fn router_advert() -> Vec<u8> {
+    let msg = nd::tests::sample_ra(ROUTER);
+    icmp_packet(ip::link_local_from_eui64(ROUTER), nd::ALL_NODES, 255, msg)
+}
+
+#[test]
+fn router_advert_configures_prefix_and_context() {
+    let t0 = Instant::now();
+    let mut m = mote(None, t0);
+    m.handle_timeout(t0);
+    assert_eq!(m.global(), None);
+    let mut r = Router::new();
+    for f in r.frames(&router_advert(), Address::BROADCAST) {
+        assert!(m.handle_frame(t0, &f).is_empty());
+    }
+    assert_eq!(m.global(), Some(mote_global()));
+    assert_eq!(m.counters().ra_received, 1);
+    assert_eq!(m.contexts.get(0).map(|c| (c.prefix, c.len)), Some((prefix(), 64)));
+    // No more solicitations.
+    assert!(m.handle_timeout(t0 + Duration::from_secs(3600)).is_empty());
+    // And the global address answers, with context-0 compression towards the router.
+    let replies = exchange(&mut m, &mut r, t0, &echo_request(inet(), mote_global(), 8));
+    assert_eq!(check_icmp(&replies[0]).0, mote_global());
+}
+
+#[test]
+fn echo_request_gets_reply_with_valid_checksum() {
+    let t0 = Instant::now();
+    let mut m = mote(Some(prefix()), t0);
+    let mut r = Router::new();
+    let req = echo_request(inet(), mote_global(), 16);
+    let replies = exchange(&mut m, &mut r, t0, &req);
+    assert_eq!(replies.len(), 1);
+    let (src, dst, msg) = check_icmp(&replies[0]);
+    assert_eq!((src, dst), (mote_global(), inet()));
+    assert_eq!(msg[0], ICMP_ECHO_REPLY);
+    let req_msg = &req[ip::IPV6_HEADER_LEN..];
+    assert_eq!(&msg[4..], &req_msg[4..], "identifier, sequence and data echoed");
+    assert_eq!(m.counters().echo_requests, 1);
+    // Link-local echo from the router's link-local address.
+    let ll = ip::link_local_from_eui64(ROUTER);
+    let req = echo_request(ll, m.link_local(), 4);
+    let replies = exchange(&mut m, &mut r, t0, &req);
+    assert_eq!(check_icmp(&replies[0]).1, ll);
+}
+
+#[test]
+fn big_echo_is_fragmented_both_ways() {
+    let t0 = Instant::now();
+    let mut m = mote(Some(prefix()), t0);
+    let mut r = Router::new();
+    let req = echo_request(inet(), mote_global(), 1232);
+    assert_eq!(req.len(), 40 + 8 + 1232);
+    let in_frames = r.frames(&req, Address::Extended(MOTE));
+    assert!(in_frames.len() > 10);
+    let mut out = Vec::new();
+    for f in &in_frames {
+        out.extend(m.handle_frame(t0, f));
+    }
+    assert!(out.len() > 10, "reply fragmented");
+    let replies = r.packets(t0, &out);
+    assert_eq!(replies.len(), 1);
+    let (_, _, msg) = check_icmp(&replies[0]);
+    assert_eq!(msg.len(), 8 + 1232);
+    assert_eq!(m.counters().frames_out, out.len() as u64);
+}
+
+fn udp_to_mote(dport: u16, payload: &[u8]) -> Vec<u8> {
+    udp_packet(inet(), 40000, mote_global(), dport, payload)
+}
+
+fn check_udp(packet: &[u8]) -> (u16, u16, Vec<u8>) {
+    let p = Ipv6Packet::new_checked(packet).unwrap();
+    assert_eq!(p.next_header(), next_header::UDP);
+    assert!(ip::verify_checksum(&p.src_addr(), &p.dst_addr(), next_header::UDP, p.payload()));
+    let u = UdpPacket::new_checked(p.payload()).unwrap();
+    (u.src_port(), u.dst_port(), u.payload().to_vec())
+}
+
+#[test]
+fn udp_echo_on_port_7() {
+    let t0 = Instant::now();
+    let mut m = mote(Some(prefix()), t0);
+    let mut r = Router::new();
+    let replies = exchange(&mut m, &mut r, t0, &udp_to_mote(ECHO_PORT, b"hello mote"));
+    assert_eq!(check_udp(&replies[0]), (ECHO_PORT, 40000, b"hello mote".to_vec()));
+    assert_eq!(m.counters().served.get("echo"), Some(&1));
+}
+
+fn coap_get(path: &str, mid: u16) -> Vec<u8> {
+    let mut p = Packet::new();
+    p.header.set_type(MessageType::Confirmable);
+    p.header.code = MessageClass::Request(RequestType::Get);
+    p.header.message_id = mid;
+    p.set_token(vec![1, 2, 3, 4]);
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        p.add_option(CoapOption::UriPath, seg.as_bytes().to_vec());
+    }
+    p.to_bytes().unwrap()
+}
+
+#[test]
+fn coap_well_known_core_and_temperature() {
+    let t0 = Instant::now();
+    let mut m = mote(Some(prefix()), t0);
+    let mut r = Router::new();
+    let replies = exchange(&mut m, &mut r, t0, &udp_to_mote(COAP_PORT, &coap_get("/.well-known/core", 10)));
+    let (sport, _, body) = check_udp(&replies[0]);
+    assert_eq!(sport, COAP_PORT);
+    let resp = Packet::from_bytes(&body).unwrap();
+    assert_eq!(resp.header.get_type(), MessageType::Acknowledgement);
+    assert_eq!(resp.header.message_id, 10);
+    assert_eq!(resp.header.code, MessageClass::Response(ResponseType::Content));
+    assert!(String::from_utf8(resp.payload).unwrap().contains("</sensors/temp>"));
+
+    let replies = exchange(&mut m, &mut r, t0, &udp_to_mote(COAP_PORT, &coap_get("/sensors/temp", 11)));
+    let resp = Packet::from_bytes(&check_udp(&replies[0]).2).unwrap();
+    assert_eq!(resp.header.code, MessageClass::Response(ResponseType::Content));
+    let t: f32 = String::from_utf8(resp.payload).unwrap().parse().unwrap();
+    assert!((20.0..25.0).contains(&t));
+
+    let replies = exchange(&mut m, &mut r, t0, &udp_to_mote(COAP_PORT, &coap_get("/missing", 12)));
+    let resp = Packet::from_bytes(&check_udp(&replies[0]).2).unwrap();
+    assert_eq!(resp.header.code, MessageClass::Response(ResponseType::NotFound));
+    assert_eq!(m.counters().served.get("coap"), Some(&3));
+}
+
+#[test]
+fn closed_port_gets_port_unreachable() {
+    let t0 = Instant::now();
+    let mut m = mote(Some(prefix()), t0);
+    let mut r = Router::new();
+    let replies = exchange(&mut m, &mut r, t0, &udp_to_mote(9999, b"x"));
+    let (_, dst, msg) = check_icmp(&replies[0]);
+    assert_eq!(dst, inet());
+    assert_eq!(&msg[..2], &[ICMP_DEST_UNREACHABLE, 4]);
+}
+
+#[test]
+fn duplicates_and_strangers_are_dropped() {
+    let t0 = Instant::now();
+    let mut m = mote(Some(prefix()), t0);
+    let mut r = Router::new();
+    let frames = r.frames(&echo_request(inet(), mote_global(), 8), Address::Extended(MOTE));
+    assert_eq!(m.handle_frame(t0, &frames[0]).len(), 1);
+    assert!(m.handle_frame(t0, &frames[0]).is_empty());
+    assert_eq!(m.counters().drops.get("duplicate"), Some(&1));
+    let other = r.frames(&echo_request(inet(), mote_global(), 8), Address::Extended(Eui64([9; 8])));
+    assert!(m.handle_frame(t0, &other[0]).is_empty());
+    assert_eq!(m.counters().drops.get("not_for_us"), Some(&1));
+    // Right link address, wrong IPv6 address.
+    let wrong = echo_request(inet(), "fd00:aaaa::99".parse().unwrap(), 8);
+    assert!(exchange(&mut m, &mut r, t0, &wrong).is_empty());
+    assert_eq!(m.counters().drops.get("not_our_address"), Some(&1));
+}
+
+#[test]
+fn bad_checksum_is_dropped() {
+    let t0 = Instant::now();
+    let mut m = mote(Some(prefix()), t0);
+    let mut r = Router::new();
+    let mut req = echo_request(inet(), mote_global(), 8);
+    let last = req.len() - 1;
+    req[last] ^= 0xff;
+    assert!(exchange(&mut m, &mut r, t0, &req).is_empty());
+    assert_eq!(m.counters().drops.get("bad_checksum"), Some(&1));
+}
+
+#[test]
+fn arbitrary_frames_never_panic() {
+    let t0 = Instant::now();
+    let mut m = mote(Some(prefix()), t0);
+    let mut rng = crate::rng::SimRng::new(77);
+    let header = ieee802154::build_data_frame(
+        &FrameRepr::data(PAN, Address::Extended(ROUTER), Address::Extended(MOTE), 0, true),
+        &[],
+    );
+    for i in 0..5000u32 {
+        let len = rng.below(130) as usize;
+        let mut f: Vec<u8> = if i % 2 == 0 { header.clone() } else { Vec::new() };
+        f.extend((0..len).map(|_| rng.next_u64() as u8));
+        if f.len() > 2 && i % 2 == 0 {
+            f[2] = i as u8; // vary the sequence number so dedupe does not hide everything
+        }
+        let _ = m.handle_frame(t0, &f);
+    }
+    let _ = m.handle_timeout(t0 + Duration::from_secs(120));
+}
