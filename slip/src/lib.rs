@@ -11,3 +11,4 @@ pub mod codec;
 pub mod radio;
 pub mod link;
 pub mod zep;
+pub mod transport;

@@ -1,0 +1,159 @@
+//! Thin tokio transports for a slip-radio: a serial port (or pty) and a TCP client
+//! (ser2net style) that reconnects with exponential back-off.
+//!
+//! No protocol logic lives here: bytes go to and from a [`crate::link::RadioLink`], which
+//! the daemon drives.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_serial::{FlowControl, SerialPortBuilderExt};
+
+/// Open a serial device raw 8N1 at `baud`, with RTS/CTS flow control if asked.
+///
+/// serialport itself ignores a failing DTR ioctl; here a pty (which rejects
+/// modem-control ioctls) is also accepted when only the termios read-back check fails.
+/// Must be called inside a tokio runtime (the port registers with its reactor).
+///
+/// Returns the port as a plain async byte stream (the concrete `SerialStream` also
+/// implements the blocking `Read`/`Write`, which makes `read`/`write_all` ambiguous).
+pub fn open_serial(
+    path: &str,
+    baud: u32,
+    hardware_flow_control: bool,
+) -> io::Result<impl AsyncRead + AsyncWrite + Unpin + Send + 'static> {
+    let flow = if hardware_flow_control { FlowControl::Hardware } else { FlowControl::None };
+    let mut port = tokio_serial::new(path, baud)
+        .flow_control(flow)
+        .open_native_async()
+        .map_err(|e| io::Error::other(format!("open serial port {path} at {baud} baud: {e}")))?;
+    // Another process writing to our radio would corrupt the SLIP stream; exclusivity is
+    // a nicety, though: a pty may refuse it.
+    if let Err(e) = port.set_exclusive(true) {
+        tracing::warn!(path, error = %e, "could not take exclusive access to the serial port");
+    }
+    Ok::<tokio_serial::SerialStream, io::Error>(port)
+}
+
+/// Exponential back-off policy: `initial * factor^failures`, at most `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub factor: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { initial: Duration::from_millis(200), max: Duration::from_secs(30), factor: 2 }
+    }
+}
+
+impl Backoff {
+    /// Delay before the next attempt after `failures` consecutive failures.
+    pub fn delay(&self, failures: u32) -> Duration {
+        let mut d = self.initial.min(self.max);
+        for _ in 0..failures {
+            d = d.saturating_mul(self.factor.max(1));
+            if d >= self.max {
+                return self.max;
+            }
+        }
+        d
+    }
+}
+
+/// A TCP client that connects to a radio exposed on TCP (ser2net, socat, motesim) and
+/// reconnects after failures with [`Backoff`].
+#[derive(Debug)]
+pub struct TcpClient {
+    addr: SocketAddr,
+    backoff: Backoff,
+    failures: u32,
+    connected_before: bool,
+}
+
+impl TcpClient {
+    pub fn new(addr: SocketAddr, backoff: Backoff) -> Self {
+        TcpClient { addr, backoff, failures: 0, connected_before: false }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Consecutive failed attempts so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Connect, retrying forever. The first connection is tried at once; every later one
+    /// (a reconnect after the stream died, or a retry) waits per the back-off, so a radio
+    /// that accepts and drops at once is not hammered.
+    pub async fn connect(&mut self) -> TcpStream {
+        loop {
+            if self.connected_before || self.failures > 0 {
+                tokio::time::sleep(self.backoff.delay(self.failures)).await;
+            }
+            match self.try_connect().await {
+                Ok(s) => return s,
+                Err(e) => {
+                    tracing::warn!(addr = %self.addr, failures = self.failures, error = %e, "radio TCP connect failed");
+                }
+            }
+        }
+    }
+
+    /// One attempt, without waiting; updates the failure count.
+    pub async fn try_connect(&mut self) -> io::Result<TcpStream> {
+        match TcpStream::connect(self.addr).await {
+            Ok(s) => {
+                // SLIP frames are small and latency matters more than segment count.
+                s.set_nodelay(true)?;
+                self.failures = 0;
+                self.connected_before = true;
+                Ok(s)
+            }
+            Err(e) => {
+                self.failures = self.failures.saturating_add(1);
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_and_caps() {
+        let b = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1), factor: 2 };
+        let ms: Vec<u128> = (0..7).map(|n| b.delay(n).as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1000, 1000, 1000]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(1));
+        // Degenerate settings don't panic or shrink.
+        let flat = Backoff { initial: Duration::from_secs(5), max: Duration::from_secs(1), factor: 0 };
+        assert_eq!(flat.delay(3), Duration::from_secs(1));
+        let huge = Backoff { initial: Duration::MAX, max: Duration::MAX, factor: u32::MAX };
+        assert_eq!(huge.delay(10), Duration::MAX);
+    }
+
+    #[tokio::test]
+    async fn tcp_client_counts_failures_then_connects() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let fast = Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(5), factor: 2 };
+        let mut client = TcpClient::new(addr, fast);
+        assert!(client.try_connect().await.is_err());
+        assert_eq!(client.failures(), 1);
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let accept = tokio::spawn(async move { listener.accept().await.map(|_| ()) });
+        let _stream = client.connect().await;
+        assert_eq!(client.failures(), 0);
+        accept.await.unwrap().unwrap();
+    }
+}
