@@ -10,6 +10,8 @@
 //! clock (time is passed in) and all randomness comes from the seed.
 
 pub mod air;
+pub mod cli;
+pub mod driver;
 pub mod dedupe;
 pub mod radio;
 pub mod rng;

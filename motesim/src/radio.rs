@@ -103,6 +103,11 @@ impl RadioFirmware {
         self.pan_id = pan;
     }
 
+    /// Set the channel at start-up, without a debug line.
+    pub fn set_channel(&mut self, channel: u16) {
+        self.channel = channel;
+    }
+
     pub fn channel(&self) -> u16 {
         self.channel
     }

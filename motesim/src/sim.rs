@@ -37,6 +37,8 @@ pub struct SimConfig {
     /// The radio's EUI-64 (what `!M` reports): the border router's link address.
     pub radio_eui64: Eui64,
     pub pan_id: u16,
+    /// Channel reported by `?V` and written in ZEP headers.
+    pub channel: u8,
     pub motes: Vec<Eui64>,
     /// Global /64 prefix configured on the motes (else learned from the RA).
     pub prefix: Option<Ipv6Addr>,
@@ -89,6 +91,7 @@ impl Simulation {
             UplinkMode::SlipRadio => {
                 let mut fw = RadioFirmware::new(cfg.radio_eui64);
                 fw.set_pan_id(cfg.pan_id);
+                fw.set_channel(u16::from(cfg.channel));
                 Uplink::Radio(fw)
             }
             UplinkMode::Zep { channel } => {
@@ -350,3 +353,7 @@ impl Simulation {
         Stats { seed: self.cfg.seed, loss: self.cfg.air.loss, paced: self.cfg.air.paced, radio, motes }
     }
 }
+
+#[cfg(test)]
+#[path = "sim_tests.rs"]
+mod tests;

@@ -1,0 +1,341 @@
+//! Command line and optional TOML file, validated into one typed [`Settings`].
+//!
+//! Precedence: command line, then the file (`--config`), then defaults. A bad value is
+//! refused at start with the option's name and the reason.
+
+use std::net::{Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use lowpan::ieee802154::Eui64;
+use serde::Deserialize;
+
+use crate::air::AirConfig;
+use crate::sim::{SimConfig, UplinkMode};
+
+/// The radio's EUI-64 when none is given (the integration tests use the same).
+pub const DEFAULT_RADIO_EUI64: Eui64 = Eui64([0x00, 0x12, 0x4b, 0x00, 0x00, 0x00, 0xff, 0x01]);
+
+/// EUI-64 of mote `n` (1-based) when none are listed: 00:12:4b:00:00:00:HH:LL.
+pub fn default_mote_eui64(n: u16) -> Eui64 {
+    let [hi, lo] = n.to_be_bytes();
+    Eui64([0x00, 0x12, 0x4b, 0x00, 0x00, 0x00, hi, lo])
+}
+
+/// Most motes one process emulates.
+pub const MAX_MOTES: usize = 1000;
+
+#[derive(Parser, Debug, Default)]
+#[command(name = "motesim", version, about = "Emulated Contiki-NG slip-radio (or ZEP nodes) with 6LoWPAN motes behind it")]
+pub struct Cli {
+    /// Create a pty and a symlink to its slave at this path (the border router opens it as a serial port).
+    #[arg(long, value_name = "PATH")]
+    pub pty: Option<PathBuf>,
+    /// Serve the slip-radio on TCP (ser2net style; one client, a new one replaces the old).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub tcp_listen: Option<String>,
+    /// ZEP mode: the border router's ZEP address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub zep_peer: Option<String>,
+    /// ZEP mode: our local address (default 127.0.0.1:17755).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub zep_bind: Option<String>,
+    /// TOML file with any of the options below (radio_eui64, motes, mote_eui64s, prefix, ...).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Number of motes (default 1), numbered 00:12:4b:00:00:00:00:01 upwards.
+    #[arg(long)]
+    pub motes: Option<usize>,
+    /// Explicit mote EUI-64s (repeat or comma-separate); overrides --motes.
+    #[arg(long = "mote-eui64", value_delimiter = ',')]
+    pub mote_eui64s: Vec<String>,
+    /// The radio's EUI-64 (what `?M` answers; the border router's link address).
+    #[arg(long)]
+    pub radio_eui64: Option<String>,
+    /// PAN identifier (hex with 0x, or decimal). Default 0xabcd.
+    #[arg(long)]
+    pub pan_id: Option<String>,
+    /// Channel (11-26), reported by `?V` and used in ZEP headers. Default 26.
+    #[arg(long)]
+    pub channel: Option<u8>,
+    /// Global /64 prefix of the motes; without it they learn it from the Router Advertisement.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Probability of losing each frame reception and each ACK (0..1).
+    #[arg(long)]
+    pub loss: Option<f64>,
+    /// Seed of every random choice (default: from the clock, printed at start).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Transmissions per frame before giving up (the `!S` attribute 5 overrides it). Default 4.
+    #[arg(long)]
+    pub max_tx: Option<u8>,
+    /// Deliver at once instead of at the modelled air time (for benchmarks).
+    #[arg(long)]
+    pub unthrottled: bool,
+    /// Write counters as JSON here every second and at exit.
+    #[arg(long, value_name = "PATH")]
+    pub stats_file: Option<PathBuf>,
+    /// ZEP mode: how long a mote waits for the peer's ACK before retrying, in ms. Default 20.
+    #[arg(long)]
+    pub zep_ack_wait_ms: Option<u64>,
+}
+
+/// The TOML file: same names as the long options, with underscores.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub motes: Option<usize>,
+    pub mote_eui64s: Option<Vec<String>>,
+    pub radio_eui64: Option<String>,
+    pub pan_id: Option<u16>,
+    pub channel: Option<u8>,
+    pub prefix: Option<String>,
+    pub loss: Option<f64>,
+    pub seed: Option<u64>,
+    pub max_tx: Option<u8>,
+    pub unthrottled: Option<bool>,
+    pub stats_file: Option<PathBuf>,
+    pub zep_ack_wait_ms: Option<u64>,
+}
+
+/// Where the border router reaches us.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Serve {
+    Pty(PathBuf),
+    Tcp(SocketAddr),
+    Zep { peer: SocketAddr, bind: SocketAddr },
+}
+
+/// Everything the driver needs, validated.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub serve: Serve,
+    pub sim: SimConfig,
+    pub stats_file: Option<PathBuf>,
+}
+
+/// A refused setting: which one and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{option}: {reason}")]
+pub struct SettingError {
+    pub option: &'static str,
+    pub reason: String,
+}
+
+fn bad(option: &'static str, reason: impl Into<String>) -> SettingError {
+    SettingError { option, reason: reason.into() }
+}
+
+fn parse_eui(option: &'static str, s: &str) -> Result<Eui64, SettingError> {
+    s.parse().map_err(|_| bad(option, format!("{s:?} is not an EUI-64 (e.g. 00:12:4b:00:00:00:00:01)")))
+}
+
+fn parse_addr(option: &'static str, s: &str) -> Result<SocketAddr, SettingError> {
+    s.parse().map_err(|_| bad(option, format!("{s:?} is not an address:port (e.g. 127.0.0.1:60001)")))
+}
+
+fn parse_pan(s: &str) -> Result<u16, SettingError> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| bad("--pan-id", format!("{s:?} is not a 16-bit PAN id (e.g. 0xabcd)")))
+}
+
+/// `fd00:aaaa::/64` (or without `/64`) -> the prefix.
+pub fn parse_prefix(s: &str) -> Result<Ipv6Addr, SettingError> {
+    let (addr, len) = s.split_once('/').unwrap_or((s, "64"));
+    let addr: Ipv6Addr = addr.parse().map_err(|_| bad("--prefix", format!("{s:?} is not an IPv6 prefix")))?;
+    if len != "64" {
+        return Err(bad("--prefix", format!("{s:?}: only /64 prefixes can be autoconfigured from")));
+    }
+    if addr.octets()[8..] != [0; 8] {
+        return Err(bad("--prefix", format!("{s:?} has bits set beyond /64")));
+    }
+    if addr.is_multicast() || addr.is_unspecified() {
+        return Err(bad("--prefix", format!("{s:?} is not a unicast prefix")));
+    }
+    Ok(addr)
+}
+
+impl Cli {
+    /// Validate, reading `--config` if given.
+    pub fn settings(&self) -> Result<Settings, SettingError> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| bad("--config", format!("{}: {e}", path.display())))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| bad("--config", format!("{}: {e}", path.display())))?
+            }
+            None => FileConfig::default(),
+        };
+        self.merge(file)
+    }
+
+    fn merge(&self, file: FileConfig) -> Result<Settings, SettingError> {
+        let serve = match (&self.pty, &self.tcp_listen, &self.zep_peer) {
+            (Some(p), None, None) => Serve::Pty(p.clone()),
+            (None, Some(a), None) => Serve::Tcp(parse_addr("--tcp-listen", a)?),
+            (None, None, Some(peer)) => Serve::Zep {
+                peer: parse_addr("--zep-peer", peer)?,
+                bind: parse_addr("--zep-bind", self.zep_bind.as_deref().unwrap_or("127.0.0.1:17755"))?,
+            },
+            (None, None, None) => return Err(bad("--pty/--tcp-listen/--zep-peer", "one of them is required")),
+            _ => return Err(bad("--pty/--tcp-listen/--zep-peer", "give only one of them")),
+        };
+        if self.zep_bind.is_some() && !matches!(serve, Serve::Zep { .. }) {
+            return Err(bad("--zep-bind", "only with --zep-peer"));
+        }
+        let radio_eui64 = match self.radio_eui64.as_ref().or(file.radio_eui64.as_ref()) {
+            Some(s) => parse_eui("--radio-eui64", s)?,
+            None => DEFAULT_RADIO_EUI64,
+        };
+        let listed: Vec<String> =
+            if self.mote_eui64s.is_empty() { file.mote_eui64s.clone().unwrap_or_default() } else { self.mote_eui64s.clone() };
+        let motes: Vec<Eui64> = if listed.is_empty() {
+            let n = self.motes.or(file.motes).unwrap_or(1);
+            if n == 0 || n > MAX_MOTES {
+                return Err(bad("--motes", format!("{n}: must be 1..={MAX_MOTES}")));
+            }
+            (1..=n as u16).map(default_mote_eui64).collect()
+        } else {
+            if listed.len() > MAX_MOTES {
+                return Err(bad("--mote-eui64", format!("at most {MAX_MOTES} motes")));
+            }
+            listed.iter().map(|s| parse_eui("--mote-eui64", s.trim())).collect::<Result<_, _>>()?
+        };
+        for (i, m) in motes.iter().enumerate() {
+            if *m == radio_eui64 {
+                return Err(bad("--mote-eui64", format!("mote {} has the radio's EUI-64 {m}", i + 1)));
+            }
+            if motes[..i].contains(m) {
+                return Err(bad("--mote-eui64", format!("{m} is listed twice")));
+            }
+        }
+        let pan_id = match (&self.pan_id, file.pan_id) {
+            (Some(s), _) => parse_pan(s)?,
+            (None, Some(p)) => p,
+            (None, None) => crate::radio::DEFAULT_PAN,
+        };
+        if pan_id == 0xffff {
+            return Err(bad("--pan-id", "0xffff is the broadcast PAN"));
+        }
+        let channel = self.channel.or(file.channel).unwrap_or(26);
+        if !(11..=26).contains(&channel) {
+            return Err(bad("--channel", format!("{channel}: must be 11..=26")));
+        }
+        let prefix = self.prefix.as_ref().or(file.prefix.as_ref()).map(|s| parse_prefix(s)).transpose()?;
+        let loss = self.loss.or(file.loss).unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&loss) {
+            return Err(bad("--loss", format!("{loss}: must be a probability in 0..=1")));
+        }
+        let max_tx = self.max_tx.or(file.max_tx).unwrap_or(4);
+        if max_tx == 0 {
+            return Err(bad("--max-tx", "must be at least 1"));
+        }
+        let seed = self.seed.or(file.seed).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+        });
+        let ack_wait = self.zep_ack_wait_ms.or(file.zep_ack_wait_ms).unwrap_or(20);
+        if ack_wait == 0 || ack_wait > 10_000 {
+            return Err(bad("--zep-ack-wait-ms", format!("{ack_wait}: must be 1..=10000")));
+        }
+        let mode = match serve {
+            Serve::Zep { .. } => UplinkMode::Zep { channel },
+            _ => UplinkMode::SlipRadio,
+        };
+        let air = AirConfig {
+            loss,
+            paced: !(self.unthrottled || file.unthrottled.unwrap_or(false)),
+            external_ack_wait: Duration::from_millis(ack_wait),
+            ..AirConfig::default()
+        };
+        Ok(Settings {
+            serve,
+            sim: SimConfig { radio_eui64, pan_id, channel, motes, prefix, air, max_tx, seed, mode },
+            stats_file: self.stats_file.clone().or(file.stats_file),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Result<Settings, String> {
+        let mut v = vec!["motesim"];
+        v.extend_from_slice(args);
+        let c = Cli::try_parse_from(v).map_err(|e| e.to_string())?;
+        c.settings().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = cli(&["--tcp-listen", "127.0.0.1:0", "--motes", "3", "--seed", "5"]).unwrap();
+        assert_eq!(s.serve, Serve::Tcp("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(s.sim.motes, vec![default_mote_eui64(1), default_mote_eui64(2), default_mote_eui64(3)]);
+        assert_eq!(s.sim.motes[0].to_string(), "00:12:4b:00:00:00:00:01");
+        assert_eq!(s.sim.radio_eui64, DEFAULT_RADIO_EUI64);
+        assert_eq!(s.sim.pan_id, 0xabcd);
+        assert_eq!(s.sim.max_tx, 4);
+        assert!(s.sim.air.paced);
+        assert_eq!(s.sim.seed, 5);
+    }
+
+    #[test]
+    fn bad_input_names_the_option() {
+        for (args, what) in [
+            (&["--motes", "2"][..], "one of them is required"),
+            (&["--pty", "/tmp/x", "--tcp-listen", "127.0.0.1:1"][..], "only one"),
+            (&["--tcp-listen", "nonsense"][..], "--tcp-listen"),
+            (&["--tcp-listen", "127.0.0.1:1", "--loss", "1.5"][..], "--loss"),
+            (&["--tcp-listen", "127.0.0.1:1", "--prefix", "fd00::/48"][..], "--prefix"),
+            (&["--tcp-listen", "127.0.0.1:1", "--radio-eui64", "zz"][..], "--radio-eui64"),
+            (&["--tcp-listen", "127.0.0.1:1", "--motes", "0"][..], "--motes"),
+            (&["--tcp-listen", "127.0.0.1:1", "--mote-eui64", "00:12:4b:00:00:00:ff:01"][..], "radio's"),
+            (&["--tcp-listen", "127.0.0.1:1", "--pan-id", "0x1ffff"][..], "--pan-id"),
+            (&["--tcp-listen", "127.0.0.1:1", "--channel", "5"][..], "--channel"),
+        ] {
+            let e = cli(args).unwrap_err();
+            assert!(e.contains(what), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn explicit_motes_prefix_and_zep() {
+        let s = cli(&[
+            "--zep-peer",
+            "127.0.0.1:17754",
+            "--mote-eui64",
+            "02:00:00:00:00:00:00:01,02:00:00:00:00:00:00:02",
+            "--prefix",
+            "fd00:aaaa::/64",
+            "--pan-id",
+            "0x1234",
+            "--unthrottled",
+        ])
+        .unwrap();
+        assert_eq!(s.sim.motes.len(), 2);
+        assert_eq!(s.sim.prefix, Some("fd00:aaaa::".parse().unwrap()));
+        assert_eq!(s.sim.pan_id, 0x1234);
+        assert!(!s.sim.air.paced);
+        assert!(matches!(s.serve, Serve::Zep { .. }));
+    }
+
+    #[test]
+    fn toml_file_and_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, "mote_eui64s = [\"02:00:00:00:00:00:00:07\"]\nloss = 0.1\npan_id = 4660\n").unwrap();
+        let s = cli(&["--tcp-listen", "127.0.0.1:1", "--config", good.to_str().unwrap(), "--loss", "0.3"]).unwrap();
+        assert_eq!(s.sim.motes, vec!["02:00:00:00:00:00:00:07".parse().unwrap()]);
+        assert_eq!(s.sim.air.loss, 0.3, "command line wins");
+        assert_eq!(s.sim.pan_id, 0x1234);
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "mote = 3\n").unwrap();
+        let e = cli(&["--tcp-listen", "127.0.0.1:1", "--config", bad.to_str().unwrap()]).unwrap_err();
+        assert!(e.contains("unknown field"), "{e}");
+    }
+}
