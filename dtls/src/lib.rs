@@ -8,8 +8,12 @@
 //! PSKs are zeroized).
 
 pub mod alert;
+pub mod cert;
 pub mod codec;
+pub mod config;
+pub mod connection;
 pub mod crypto;
+pub mod endpoint;
 pub mod error;
 pub mod handshake;
 pub mod record;
@@ -22,3 +26,8 @@ pub enum Role {
     Client,
     Server,
 }
+
+pub use config::{CipherSuite, ClientConfig, PskResolver, PskTable, ServerConfig, TransportConfig};
+pub use connection::{CloseReason, Connection, Event, Phase, Transmit};
+pub use endpoint::Endpoint;
+pub use record::{RecordLayer, SessionKeys, SessionState};

@@ -1,0 +1,212 @@
+//! Typed configuration of the server and client roles, with defaults and validation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::cert::{CertifiedKey, ChainVerifier};
+use crate::error::Error;
+use crate::handshake::flight::RetransmitConfig;
+use crate::handshake::fragment::ReassemblyLimits;
+use crate::handshake::msgs::{TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, TLS_PSK_WITH_AES_128_CCM_8};
+
+/// The two suites this engine speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CipherSuite {
+    /// TLS_PSK_WITH_AES_128_CCM_8 (0xC0A8).
+    PskAes128Ccm8,
+    /// TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 (0xC0AE).
+    EcdheEcdsaAes128Ccm8,
+}
+
+impl CipherSuite {
+    pub fn id(self) -> u16 {
+        match self {
+            CipherSuite::PskAes128Ccm8 => TLS_PSK_WITH_AES_128_CCM_8,
+            CipherSuite::EcdheEcdsaAes128Ccm8 => TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+        }
+    }
+
+    pub fn from_id(id: u16) -> Option<Self> {
+        match id {
+            TLS_PSK_WITH_AES_128_CCM_8 => Some(CipherSuite::PskAes128Ccm8),
+            TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 => Some(CipherSuite::EcdheEcdsaAes128Ccm8),
+            _ => None,
+        }
+    }
+}
+
+/// Looks up the PSK for an identity (server side).
+pub trait PskResolver: Send + Sync {
+    fn psk(&self, identity: &[u8]) -> Option<Zeroizing<Vec<u8>>>;
+}
+
+/// A fixed identity -> key table; keys are wiped when the table is dropped.
+#[derive(Default)]
+pub struct PskTable(HashMap<Vec<u8>, Zeroizing<Vec<u8>>>);
+
+impl PskTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, identity: &[u8], key: &[u8]) {
+        self.0.insert(identity.to_vec(), Zeroizing::new(key.to_vec()));
+    }
+}
+
+impl PskResolver for PskTable {
+    fn psk(&self, identity: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        self.0.get(identity).cloned()
+    }
+}
+
+/// Settings both roles share: path MTU, retransmission, reassembly bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct TransportConfig {
+    /// Largest datagram we send (DTLS records and handshake fragments are cut to fit).
+    pub mtu: usize,
+    pub retransmit: RetransmitConfig,
+    pub reassembly: ReassemblyLimits,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig { mtu: 1200, retransmit: RetransmitConfig::default(), reassembly: ReassemblyLimits::default() }
+    }
+}
+
+impl TransportConfig {
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.mtu < 100 {
+            return Err(Error::Config("mtu below 100 bytes"));
+        }
+        if self.retransmit.initial.is_zero() || self.retransmit.max < self.retransmit.initial {
+            return Err(Error::Config("retransmit: initial must be > 0 and <= max"));
+        }
+        Ok(())
+    }
+}
+
+/// The server role.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// In order of our preference.
+    pub cipher_suites: Vec<CipherSuite>,
+    pub psk: Option<Arc<dyn PskResolver>>,
+    pub psk_identity_hint: Option<Vec<u8>>,
+    pub certificate: Option<Arc<CertifiedKey>>,
+    /// When set, a client certificate is required and validated against these anchors.
+    pub client_auth: Option<ChainVerifier>,
+    /// Stop after the client's Finished is verified (event `ClientFinishedVerified`) until
+    /// `Connection::resume_final_flight`: the hook for handing the session to a mote.
+    pub pause_after_client_finished: bool,
+    pub transport: TransportConfig,
+    pub cookie_rotation: Duration,
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    pub fn psk(resolver: Arc<dyn PskResolver>) -> Self {
+        ServerConfig {
+            cipher_suites: vec![CipherSuite::PskAes128Ccm8],
+            psk: Some(resolver),
+            psk_identity_hint: None,
+            certificate: None,
+            client_auth: None,
+            pause_after_client_finished: false,
+            transport: TransportConfig::default(),
+            cookie_rotation: Duration::from_secs(300),
+            max_connections: 1024,
+        }
+    }
+
+    pub fn ecdhe(certificate: Arc<CertifiedKey>, client_auth: Option<ChainVerifier>) -> Self {
+        ServerConfig {
+            cipher_suites: vec![CipherSuite::EcdheEcdsaAes128Ccm8],
+            certificate: Some(certificate),
+            client_auth,
+            psk: None,
+            ..Self::psk(Arc::new(PskTable::new()))
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        self.transport.validate()?;
+        if self.cipher_suites.is_empty() {
+            return Err(Error::Config("no cipher suites"));
+        }
+        for s in &self.cipher_suites {
+            match s {
+                CipherSuite::PskAes128Ccm8 if self.psk.is_none() => return Err(Error::Config("PSK suite without PSK resolver")),
+                CipherSuite::EcdheEcdsaAes128Ccm8 if self.certificate.is_none() => {
+                    return Err(Error::Config("ECDHE_ECDSA suite without certificate"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A PSK the client offers.
+pub struct ClientPsk {
+    pub identity: Vec<u8>,
+    pub key: Zeroizing<Vec<u8>>,
+}
+
+/// The client role.
+#[derive(Clone)]
+pub struct ClientConfig {
+    pub cipher_suites: Vec<CipherSuite>,
+    pub psk: Option<Arc<ClientPsk>>,
+    /// Sent when the server asks for a certificate.
+    pub certificate: Option<Arc<CertifiedKey>>,
+    /// Validates the server's chain (required for the ECDHE_ECDSA suite).
+    pub server_verifier: Option<ChainVerifier>,
+    pub offer_extended_master_secret: bool,
+    pub transport: TransportConfig,
+}
+
+impl ClientConfig {
+    pub fn psk(identity: &[u8], key: &[u8]) -> Self {
+        ClientConfig {
+            cipher_suites: vec![CipherSuite::PskAes128Ccm8],
+            psk: Some(Arc::new(ClientPsk { identity: identity.to_vec(), key: Zeroizing::new(key.to_vec()) })),
+            certificate: None,
+            server_verifier: None,
+            offer_extended_master_secret: true,
+            transport: TransportConfig::default(),
+        }
+    }
+
+    pub fn ecdhe(server_verifier: ChainVerifier, certificate: Option<Arc<CertifiedKey>>) -> Self {
+        ClientConfig {
+            cipher_suites: vec![CipherSuite::EcdheEcdsaAes128Ccm8],
+            psk: None,
+            certificate,
+            server_verifier: Some(server_verifier),
+            offer_extended_master_secret: true,
+            transport: TransportConfig::default(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        self.transport.validate()?;
+        if self.cipher_suites.is_empty() {
+            return Err(Error::Config("no cipher suites"));
+        }
+        for s in &self.cipher_suites {
+            match s {
+                CipherSuite::PskAes128Ccm8 if self.psk.is_none() => return Err(Error::Config("PSK suite without PSK")),
+                CipherSuite::EcdheEcdsaAes128Ccm8 if self.server_verifier.is_none() => {
+                    return Err(Error::Config("ECDHE_ECDSA suite without server verifier"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}

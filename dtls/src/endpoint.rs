@@ -1,0 +1,223 @@
+//! The server (and client) endpoint: demultiplexes datagrams by peer address, answers
+//! ClientHellos without a valid cookie statelessly with a HelloVerifyRequest, and creates a
+//! [`Connection`] only for a cookie'd hello. No per-client state exists before that.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::codec::{Codec, Reader};
+use crate::config::{ClientConfig, ServerConfig};
+use crate::connection::{Connection, Event, Phase, Transmit};
+use crate::error::Error;
+use crate::handshake::cookie::CookieSecrets;
+use crate::handshake::msgs::{ClientHello, HandshakeFragment, HandshakeHeader, HandshakeType, HelloVerifyRequest};
+use crate::record::{records, ContentType, ProtocolVersion, RecordHeader};
+
+/// Why a datagram created no connection (stable names for counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatelessDrop {
+    Malformed,
+    NotClientHello,
+    NoServerConfig,
+    TooManyConnections,
+}
+
+impl StatelessDrop {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StatelessDrop::Malformed => "malformed",
+            StatelessDrop::NotClientHello => "not_client_hello",
+            StatelessDrop::NoServerConfig => "no_server_config",
+            StatelessDrop::TooManyConnections => "too_many_connections",
+        }
+    }
+}
+
+/// A ClientHello found at the start of a datagram, with the sequence numbers a stateless
+/// server must echo / continue.
+struct FirstHello {
+    hello: ClientHello,
+    record_seq: u64,
+    message_seq: u16,
+    record_version: ProtocolVersion,
+}
+
+fn first_hello(datagram: &[u8]) -> Result<FirstHello, StatelessDrop> {
+    let rec = records(datagram).next().ok_or(StatelessDrop::Malformed)?.map_err(|_| StatelessDrop::Malformed)?;
+    if rec.content_type() != ContentType::Handshake || rec.epoch() != 0 || !rec.version().is_dtls() {
+        return Err(StatelessDrop::NotClientHello);
+    }
+    let frag = HandshakeFragment::read(&mut Reader::new(rec.fragment())).map_err(|_| StatelessDrop::Malformed)?;
+    let h = frag.header;
+    if h.msg_type != HandshakeType::ClientHello {
+        return Err(StatelessDrop::NotClientHello);
+    }
+    // A stateless server does not reassemble: the hello must come whole.
+    if h.fragment_offset != 0 || h.fragment_length != h.length {
+        return Err(StatelessDrop::Malformed);
+    }
+    let hello = ClientHello::read_bytes(frag.body).map_err(|_| StatelessDrop::Malformed)?;
+    Ok(FirstHello { hello, record_seq: rec.sequence_number(), message_seq: h.message_seq, record_version: rec.version() })
+}
+
+pub struct Endpoint {
+    server: Option<Arc<ServerConfig>>,
+    cookies: CookieSecrets,
+    connections: HashMap<SocketAddr, Connection>,
+    stateless: VecDeque<Transmit>,
+    events: VecDeque<(SocketAddr, Event)>,
+    /// Datagrams dropped before any connection existed, by reason.
+    pub stateless_drops: HashMap<&'static str, u64>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").field("connections", &self.connections.len()).finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// `server`: accept handshakes with this configuration; `None` for a client-only endpoint.
+    pub fn new(server: Option<Arc<ServerConfig>>) -> Result<Self, Error> {
+        let rotation = match &server {
+            Some(s) => {
+                s.validate()?;
+                s.cookie_rotation
+            }
+            None => std::time::Duration::from_secs(300),
+        };
+        Ok(Endpoint {
+            server,
+            cookies: CookieSecrets::new(rotation)?,
+            connections: HashMap::new(),
+            stateless: VecDeque::new(),
+            events: VecDeque::new(),
+            stateless_drops: HashMap::new(),
+        })
+    }
+
+    /// Starts a client handshake to `remote`.
+    pub fn connect(&mut self, now: Instant, remote: SocketAddr, config: Arc<ClientConfig>) -> Result<(), Error> {
+        let c = Connection::connect(now, remote, config)?;
+        self.connections.insert(remote, c);
+        Ok(())
+    }
+
+    pub fn connection(&self, remote: &SocketAddr) -> Option<&Connection> {
+        self.connections.get(remote)
+    }
+
+    pub fn connection_mut(&mut self, remote: &SocketAddr) -> Option<&mut Connection> {
+        self.connections.get_mut(remote)
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    pub fn handle_datagram(&mut self, now: Instant, remote: SocketAddr, datagram: &[u8]) {
+        if self.cookies.maybe_rotate(now).is_err() {
+            return;
+        }
+        if let Some(conn) = self.connections.get_mut(&remote) {
+            // A hello with a new random on an association that is done: the peer restarted
+            // (RFC 6347 section 4.2.8). Otherwise the connection handles it (retransmission).
+            let restarted = conn.role() == crate::Role::Server
+                && !matches!(conn.phase(), Phase::Handshaking)
+                && first_hello(datagram).is_ok_and(|h| h.hello.random != conn.client_random());
+            if !restarted {
+                conn.handle_datagram(now, datagram);
+                return;
+            }
+        }
+        if let Err(reason) = self.handle_stateless(now, remote, datagram) {
+            *self.stateless_drops.entry(reason.as_str()).or_default() += 1;
+        }
+    }
+
+    fn handle_stateless(&mut self, now: Instant, remote: SocketAddr, datagram: &[u8]) -> Result<(), StatelessDrop> {
+        let config = self.server.clone().ok_or(StatelessDrop::NoServerConfig)?;
+        let first = first_hello(datagram)?;
+        if !self.cookies.verify(&remote, &first.hello) {
+            self.stateless.push_back(Transmit { destination: remote, contents: self.hello_verify_request(&remote, &first) });
+            return Ok(());
+        }
+        if !self.connections.contains_key(&remote) && self.connections.len() >= config.max_connections {
+            return Err(StatelessDrop::TooManyConnections);
+        }
+        match Connection::accept(now, remote, config, datagram, first.record_seq, first.message_seq) {
+            Ok(c) => {
+                if let Some(old) = self.connections.insert(remote, c) {
+                    drop(old);
+                    tracing::debug!(%remote, "peer restarted its association");
+                }
+                Ok(())
+            }
+            Err(_) => Err(StatelessDrop::NoServerConfig),
+        }
+    }
+
+    /// RFC 6347 section 4.2.1: HelloVerifyRequest with the hello's record sequence number
+    /// and message_seq, version DTLS 1.0 for compatibility.
+    fn hello_verify_request(&self, remote: &SocketAddr, first: &FirstHello) -> Vec<u8> {
+        let hvr = HelloVerifyRequest { server_version: ProtocolVersion::DTLS1_0, cookie: self.cookies.cookie(remote, &first.hello) };
+        let body = hvr.get_encoding();
+        let mut hs = Vec::with_capacity(HandshakeHeader::LEN + body.len());
+        HandshakeHeader {
+            msg_type: HandshakeType::HelloVerifyRequest,
+            length: body.len() as u32,
+            message_seq: first.message_seq,
+            fragment_offset: 0,
+            fragment_length: body.len() as u32,
+        }
+        .encode(&mut hs);
+        hs.extend_from_slice(&body);
+        let mut out = Vec::new();
+        let version = if first.record_version == ProtocolVersion::DTLS1_2 { ProtocolVersion::DTLS1_2 } else { ProtocolVersion::DTLS1_0 };
+        RecordHeader { content_type: ContentType::Handshake, version, epoch: 0, sequence_number: first.record_seq }.emit(&hs, &mut out);
+        out
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.stateless.pop_front() {
+            return Some(t);
+        }
+        self.connections.values_mut().find_map(Connection::poll_transmit)
+    }
+
+    /// Events of all connections. Closed connections are removed once their last event
+    /// and datagram are drained.
+    pub fn poll_event(&mut self) -> Option<(SocketAddr, Event)> {
+        for (addr, c) in self.connections.iter_mut() {
+            if let Some(e) = c.poll_event() {
+                self.events.push_back((*addr, e));
+            }
+        }
+        self.connections.retain(|_, c| !c.is_closed() || c.has_pending_output());
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.connections.values().filter_map(Connection::poll_timeout).min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for c in self.connections.values_mut() {
+            if c.poll_timeout().is_some_and(|t| t <= now) {
+                c.handle_timeout(now);
+            }
+        }
+    }
+
+    pub fn send_application_data(&mut self, remote: &SocketAddr, data: &[u8]) -> Result<(), Error> {
+        self.connections.get_mut(remote).ok_or(Error::NotEstablished)?.send_application_data(data)
+    }
+
+    pub fn close(&mut self, remote: &SocketAddr) {
+        if let Some(c) = self.connections.get_mut(remote) {
+            c.close();
+        }
+    }
+}
