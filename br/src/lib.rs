@@ -9,3 +9,13 @@
 //! debug level.
 
 pub mod config;
+pub mod counters;
+pub mod neighbours;
+pub mod nd;
+pub mod bridge;
+pub mod capture;
+pub mod metrics;
+pub mod radio;
+pub mod zep;
+pub mod tun;
+pub mod daemon;

@@ -1,0 +1,680 @@
+//! The sans-IO bridge core: IPv6 packets from the TUN become 802.15.4 frames for motes, and
+//! frames from motes become IPv6 packets for the TUN (or, for Router Solicitations, our own
+//! Router Advertisement back on the radio).
+//!
+//! No sockets, no clock, no tokio: callers pass `now` in and do the IO with what comes out.
+//! Every input that is not bridged is counted under a stable drop reason.
+
+use std::net::Ipv6Addr;
+use std::time::Instant;
+
+use lowpan::ieee802154::{self as mac, FrameRepr, FrameType};
+use lowpan::ip::{self, Ipv6Packet};
+use lowpan::{Address, Eui64, LinkAddrs};
+
+use crate::config::{Config, parse_eui64};
+use crate::counters::Counters;
+use crate::nd::{self, RaParams};
+use crate::neighbours::{Learned, NeighbourTable};
+
+/// A mote known from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownMote {
+    pub eui64: Eui64,
+    pub short: Option<u16>,
+    pub name: String,
+}
+
+/// Everything the bridge core needs to know; see [`BridgeConfig::from_config`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeConfig {
+    pub pan_id: u16,
+    /// The /64 mesh prefix, also 6LoWPAN context 0.
+    pub prefix: Ipv6Addr,
+    /// Largest IPv6 packet accepted from the TUN.
+    pub mtu: usize,
+    pub ra: RaParams,
+    pub motes: Vec<KnownMote>,
+    pub max_learned_motes: usize,
+    /// First 802.15.4 sequence number (the daemon picks a random one so that a restart does
+    /// not look like duplicates to motes).
+    pub initial_seq: u8,
+    /// First RFC 4944 datagram tag, for the same reason.
+    pub initial_tag: u16,
+}
+
+impl BridgeConfig {
+    /// From a validated [`Config`].
+    pub fn from_config(c: &Config, initial_seq: u8, initial_tag: u16) -> Self {
+        let prefix = c.prefix().0;
+        BridgeConfig {
+            pan_id: c.radio.pan_id,
+            prefix,
+            mtu: c.tun.mtu as usize,
+            ra: RaParams {
+                prefix,
+                cur_hop_limit: c.network.ra_hop_limit,
+                router_lifetime_s: c.network.ra_router_lifetime_s,
+                valid_lifetime_s: c.network.ra_valid_lifetime_s,
+                preferred_lifetime_s: c.network.ra_preferred_lifetime_s,
+                context_lifetime_min: c.network.context_lifetime_min,
+            },
+            motes: c
+                .motes
+                .iter()
+                .filter_map(|m| {
+                    Some(KnownMote { eui64: parse_eui64(&m.eui64).ok()?, short: m.short, name: m.name.clone() })
+                })
+                .collect(),
+            max_learned_motes: c.network.max_learned_motes,
+            initial_seq,
+            initial_tag,
+        }
+    }
+}
+
+/// What a received radio frame produced.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RadioOutput {
+    /// A whole IPv6 packet to write to the TUN.
+    pub to_tun: Option<Vec<u8>>,
+    /// Frames (without FCS) to send on the radio, e.g. a Router Advertisement.
+    pub frames: Vec<Vec<u8>>,
+}
+
+pub struct Bridge {
+    cfg: BridgeConfig,
+    own: Option<Eui64>,
+    seq: u8,
+    encoder: lowpan::Encoder,
+    reassembler: lowpan::Reassembler,
+    neighbours: NeighbourTable,
+    counters: Counters,
+}
+
+impl Bridge {
+    pub fn new(cfg: BridgeConfig) -> Self {
+        let mut neighbours = NeighbourTable::new(cfg.max_learned_motes);
+        for m in &cfg.motes {
+            neighbours.add_configured(m.eui64, m.short, Some(&m.name));
+        }
+        let contexts = lowpan::iphc::ContextTable::with_prefix(cfg.prefix, 64);
+        Bridge {
+            seq: cfg.initial_seq,
+            encoder: lowpan::Encoder::with_initial_tag(contexts.clone(), cfg.initial_tag),
+            reassembler: lowpan::Reassembler::new(contexts),
+            neighbours,
+            counters: Counters::default(),
+            own: None,
+            cfg,
+        }
+    }
+
+    /// Our own link address, as the radio reported it (`!M`) or as configured (ZEP).
+    /// Until it is known no frame can be built: TUN packets are dropped ("radio_not_ready").
+    pub fn set_own_eui64(&mut self, eui: Eui64) {
+        self.own = Some(eui);
+    }
+
+    pub fn own_eui64(&self) -> Option<Eui64> {
+        self.own
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Lets the driver count drops that happen outside the core (queue full, TUN write...).
+    pub fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.counters
+    }
+
+    pub fn neighbours(&self) -> &NeighbourTable {
+        &self.neighbours
+    }
+
+    pub fn config(&self) -> &BridgeConfig {
+        &self.cfg
+    }
+
+    /// The next time [`Bridge::handle_timeout`] wants to run (oldest partial datagram).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.reassembler.poll_timeout()
+    }
+
+    /// Expire partial datagrams that are past their reassembly timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let dropped = self.reassembler.expire(now) as u64;
+        self.counters.reassembly_timeouts += dropped;
+        self.counters.drop_n("reassembly_timeout", dropped);
+    }
+
+    /// An IPv6 packet read from the TUN. Returns the frames (without FCS, at most 125 bytes
+    /// each) to send on the radio, in order; empty when the packet was dropped.
+    pub fn handle_tun_packet(&mut self, now: Instant, packet: &[u8]) -> Vec<Vec<u8>> {
+        let _ = now;
+        self.counters.tun_rx_packets += 1;
+        self.counters.tun_rx_bytes += packet.len() as u64;
+        let view = match Ipv6Packet::new_checked(packet) {
+            Ok(v) => v,
+            Err(ip::Error::NotIpv6) => {
+                self.counters.drop("tun_not_ipv6");
+                return Vec::new();
+            }
+            Err(_) => {
+                self.counters.drop("tun_bad_ipv6");
+                return Vec::new();
+            }
+        };
+        if packet.len() > self.cfg.mtu {
+            self.counters.drop("tun_too_big");
+            return Vec::new();
+        }
+        if usize::from(view.payload_len()) + ip::IPV6_HEADER_LEN != packet.len() {
+            // A TUN read is exactly one packet; trailing or missing bytes mean something is off.
+            self.counters.drop("tun_bad_ipv6");
+            return Vec::new();
+        }
+        let Some(own) = self.own else {
+            self.counters.drop("radio_not_ready");
+            return Vec::new();
+        };
+        let dst = match self.link_destination(&view.dst_addr()) {
+            Ok(d) => d,
+            Err(reason) => {
+                self.counters.drop(reason);
+                return Vec::new();
+            }
+        };
+        self.frames_for(packet, own, dst)
+    }
+
+    /// Compress, fragment and frame one IPv6 packet for `dst`.
+    fn frames_for(&mut self, packet: &[u8], own: Eui64, dst: Address) -> Vec<Vec<u8>> {
+        let src = Address::Extended(own);
+        let ack = !dst.is_broadcast();
+        let header = FrameRepr::data(self.cfg.pan_id, src, dst, 0, ack);
+        let room = mac::max_frame_payload(&header);
+        let payloads = match self.encoder.encode(packet, LinkAddrs { src, dst }, room) {
+            Ok(p) => p,
+            Err(e) => {
+                self.counters.drop(e.as_str());
+                return Vec::new();
+            }
+        };
+        let mut frames = Vec::with_capacity(payloads.len());
+        for payload in &payloads {
+            let repr = FrameRepr { sequence_number: self.next_seq(), ..header };
+            let frame = mac::build_data_frame(&repr, payload);
+            self.counters.radio_tx_frames += 1;
+            self.counters.radio_tx_bytes += frame.len() as u64;
+            frames.push(frame);
+        }
+        if let Some(n) = self.neighbours.get_mut(&dst) {
+            n.stats.tx_frames += frames.len() as u64;
+            n.stats.tx_bytes += frames.iter().map(|f| f.len() as u64).sum::<u64>();
+        }
+        frames
+    }
+
+    fn next_seq(&mut self) -> u8 {
+        let s = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        s
+    }
+
+    /// Which link address an IPv6 destination maps to, or the drop reason.
+    fn link_destination(&self, dst: &Ipv6Addr) -> Result<Address, &'static str> {
+        let o = dst.octets();
+        if dst.is_multicast() {
+            // Link-local (ff02) and realm-local (ff03, RFC 7346: the PAN) scopes stay on this link.
+            return match o[1] & 0x0f {
+                2 | 3 => Ok(Address::BROADCAST),
+                _ => Err("multicast_scope_not_link"),
+            };
+        }
+        let on_link = o[..8] == self.cfg.prefix.octets()[..8] || o[..8] == [0xfe, 0x80, 0, 0, 0, 0, 0, 0];
+        if !on_link {
+            return Err("no_route");
+        }
+        let mut iid = [0u8; 8];
+        iid.copy_from_slice(&o[8..]);
+        self.neighbours.lookup_iid(iid).ok_or("unknown_mote")
+    }
+
+    /// A frame received from the radio (802.15.4 MAC header + payload, no FCS).
+    pub fn handle_radio_frame(&mut self, now: Instant, frame: &[u8]) -> RadioOutput {
+        let mut out = RadioOutput::default();
+        self.counters.radio_rx_frames += 1;
+        self.counters.radio_rx_bytes += frame.len() as u64;
+        let (repr, payload) = match mac::parse_frame(frame) {
+            Ok(x) => x,
+            Err(e) => {
+                self.counters.drop(e.as_str());
+                return out;
+            }
+        };
+        if repr.frame_type != FrameType::Data {
+            self.counters.drop("mac_not_data");
+            return out;
+        }
+        if !self.is_for_us(&repr) {
+            self.counters.drop("not_for_us");
+            return out;
+        }
+        if matches!(repr.src_addr, Address::Absent) || repr.src_addr.is_broadcast() {
+            self.counters.drop("mac_no_source");
+            return out;
+        }
+        if self.own.is_some_and(|o| repr.src_addr == Address::Extended(o)) {
+            self.counters.drop("own_frame");
+            return out;
+        }
+        match self.neighbours.learn(repr.src_addr) {
+            Learned::New => self.counters.motes_learned += 1,
+            Learned::TableFull => self.counters.drop("neighbour_table_full_not_learned"),
+            Learned::Known | Learned::NotUnicast => {}
+        }
+        if let Some(n) = self.neighbours.get_mut(&repr.src_addr) {
+            n.stats.rx_frames += 1;
+            n.stats.rx_bytes += frame.len() as u64;
+        }
+        let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
+        let packet = match self.reassembler.accept(now, links, payload) {
+            Ok(Some(p)) => p,
+            Ok(None) => return out,
+            Err(e) => {
+                self.counters.drop(e.as_str());
+                return out;
+            }
+        };
+        let Ok(view) = Ipv6Packet::new_checked(&packet[..]) else {
+            self.counters.drop("radio_bad_ipv6");
+            return out;
+        };
+        if usize::from(view.payload_len()) + ip::IPV6_HEADER_LEN != packet.len() {
+            self.counters.drop("radio_bad_ipv6");
+            return out;
+        }
+        match nd::parse_router_solicitation(&view) {
+            Ok(Some(rs_src)) => {
+                self.counters.router_solicitations += 1;
+                out.frames = self.answer_router_solicitation(rs_src, repr.src_addr);
+                return out;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.counters.drop(e.as_str());
+                return out;
+            }
+        }
+        if view.src_addr().is_multicast() {
+            self.counters.drop("radio_multicast_source");
+            return out;
+        }
+        self.counters.tun_tx_packets += 1;
+        self.counters.tun_tx_bytes += packet.len() as u64;
+        out.to_tun = Some(packet);
+        out
+    }
+
+    fn is_for_us(&self, repr: &FrameRepr) -> bool {
+        let pan_ok = matches!(repr.dst_pan, Some(p) if p == self.cfg.pan_id || p == 0xffff);
+        let addr_ok = match repr.dst_addr {
+            Address::Short(0xffff) => true,
+            Address::Extended(e) => self.own == Some(e),
+            _ => false,
+        };
+        pan_ok && addr_ok
+    }
+
+    fn answer_router_solicitation(&mut self, rs_src: Ipv6Addr, mote: Address) -> Vec<Vec<u8>> {
+        let Some(own) = self.own else {
+            self.counters.drop("radio_not_ready");
+            return Vec::new();
+        };
+        // RFC 4861 6.2.6: unicast to the solicitor when its source is known, else all-nodes.
+        let (dst_ip, dst_link) =
+            if rs_src.is_unspecified() { (nd::ALL_NODES, Address::BROADCAST) } else { (rs_src, mote) };
+        let ra = nd::build_router_advertisement(own, dst_ip, &self.cfg.ra);
+        let frames = self.frames_for(&ra, own, dst_link);
+        if !frames.is_empty() {
+            self.counters.router_advertisements += 1;
+        }
+        frames
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lowpan::ip::UdpPacket;
+    use lowpan::iphc::ContextTable;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    const OWN: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x01]);
+    const MOTE: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x02]);
+    const STRANGER: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x07]);
+    const PAN: u16 = 0xabcd;
+
+    fn prefix() -> Ipv6Addr {
+        "fd00:aaaa::".parse().unwrap()
+    }
+
+    fn ra_params() -> RaParams {
+        RaParams {
+            prefix: prefix(),
+            cur_hop_limit: 64,
+            router_lifetime_s: 1800,
+            valid_lifetime_s: 86_400,
+            preferred_lifetime_s: 14_400,
+            context_lifetime_min: 60,
+        }
+    }
+
+    fn bridge() -> Bridge {
+        let mut b = Bridge::new(BridgeConfig {
+            pan_id: PAN,
+            prefix: prefix(),
+            mtu: 1280,
+            ra: ra_params(),
+            motes: vec![KnownMote { eui64: MOTE, short: Some(0x0002), name: "kitchen".into() }],
+            max_learned_motes: 16,
+            initial_seq: 250,
+            initial_tag: 7,
+        });
+        b.set_own_eui64(OWN);
+        b
+    }
+
+    /// The IPv6 global address of a mote in the prefix.
+    fn global(eui: Eui64) -> Ipv6Addr {
+        let mut o = prefix().octets();
+        o[8..].copy_from_slice(&ip::iid_from_eui64(eui));
+        Ipv6Addr::from(o)
+    }
+
+    fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {
+        let udp_len = 8 + payload_len;
+        let mut p = vec![0u8; 40 + udp_len];
+        {
+            let mut v6 = Ipv6Packet::new_unchecked(&mut p[..]);
+            v6.set_version_tc_flow(0, 0);
+            v6.set_payload_len(udp_len as u16);
+            v6.set_next_header(17);
+            v6.set_hop_limit(64);
+            v6.set_src_addr(src);
+            v6.set_dst_addr(dst);
+        }
+        for (i, b) in p[48..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let mut udp = UdpPacket::new_unchecked(&mut p[40..]);
+        udp.set_src_port(5683);
+        udp.set_dst_port(61616);
+        udp.set_len(udp_len as u16);
+        udp.fill_checksum(&src, &dst);
+        p
+    }
+
+    /// A mote-side sender: compress, fragment and frame like a mote would.
+    fn mote_frames(src: Eui64, dst: Address, packet: &[u8]) -> Vec<Vec<u8>> {
+        let mut enc = lowpan::Encoder::new(ContextTable::with_prefix(prefix(), 64));
+        let links = LinkAddrs { src: Address::Extended(src), dst };
+        let header = FrameRepr::data(PAN, links.src, dst, 0, !dst.is_broadcast());
+        enc.encode(packet, links, mac::max_frame_payload(&header))
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| mac::build_data_frame(&FrameRepr { sequence_number: i as u8, ..header }, p))
+            .collect()
+    }
+
+    /// A mote-side receiver: parse frames and reassemble.
+    fn mote_receive(frames: &[Vec<u8>]) -> Option<Vec<u8>> {
+        let mut r = lowpan::Reassembler::new(ContextTable::with_prefix(prefix(), 64));
+        let now = Instant::now();
+        let mut out = None;
+        for f in frames {
+            let (repr, payload) = mac::parse_frame(f).unwrap();
+            if let Some(p) = r.accept(now, LinkAddrs { src: repr.src_addr, dst: repr.dst_addr }, payload).unwrap() {
+                out = Some(p);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn router_solicitation_is_answered_with_a_router_advertisement() {
+        let mut b = bridge();
+        let mote_ll = ip::link_local_from_eui64(MOTE);
+        let rs = crate::nd::tests::rs_packet(mote_ll, 255);
+        let frames = mote_frames(MOTE, Address::BROADCAST, &rs);
+        assert_eq!(frames.len(), 1);
+        let out = b.handle_radio_frame(Instant::now(), &frames[0]);
+        assert_eq!(out.to_tun, None, "an RS is answered, not forwarded");
+        assert_eq!(out.frames.len(), 1);
+        let (repr, _) = mac::parse_frame(&out.frames[0]).unwrap();
+        assert_eq!(repr.frame_type, FrameType::Data);
+        assert_eq!(repr.version, 1);
+        assert_eq!(repr.src_addr, Address::Extended(OWN));
+        assert_eq!(repr.dst_addr, Address::Extended(MOTE));
+        assert_eq!(repr.dst_pan, Some(PAN));
+        assert!(repr.pan_id_compression);
+        assert!(repr.ack_request);
+        assert!(out.frames[0].len() <= mac::MAX_FRAME_NO_FCS);
+        let ra = mote_receive(&out.frames).expect("RA reassembles");
+        assert_eq!(ra, nd::build_router_advertisement(OWN, mote_ll, &ra_params()));
+        // Field checks of what the mote gets: source is our link-local, 6CO for context 0.
+        let v = Ipv6Packet::new_checked(&ra[..]).unwrap();
+        assert_eq!(v.src_addr(), ip::link_local_from_eui64(OWN));
+        assert_eq!(v.dst_addr(), mote_ll);
+        assert_eq!(v.hop_limit(), 255);
+        let icmp = v.payload();
+        assert_eq!(icmp[0], nd::ICMPV6_ROUTER_ADVERTISEMENT);
+        assert_eq!(&icmp[16..26], &[1, 2, 0x00, 0x12, 0x4b, 0, 0, 0, 0, 1]);
+        assert_eq!(&icmp[32..36], &[3, 4, 64, nd::PIO_FLAG_A]);
+        assert_eq!(&icmp[64..72], &[34, 2, 64, 0x10, 0, 0, 0, 60]);
+        assert_eq!(b.counters().router_solicitations, 1);
+        assert_eq!(b.counters().router_advertisements, 1);
+        assert_eq!(b.counters().tun_tx_packets, 0);
+    }
+
+    #[test]
+    fn rs_from_unspecified_source_gets_multicast_ra() {
+        let mut b = bridge();
+        let rs = crate::nd::tests::rs_packet(Ipv6Addr::UNSPECIFIED, 255);
+        let frames = mote_frames(MOTE, Address::BROADCAST, &rs);
+        let out = b.handle_radio_frame(Instant::now(), &frames[0]);
+        let (repr, _) = mac::parse_frame(&out.frames[0]).unwrap();
+        assert_eq!(repr.dst_addr, Address::BROADCAST);
+        assert!(!repr.ack_request);
+        let ra = mote_receive(&out.frames).unwrap();
+        assert_eq!(Ipv6Packet::new_checked(&ra[..]).unwrap().dst_addr(), nd::ALL_NODES);
+    }
+
+    #[test]
+    fn tun_packet_is_fragmented_framed_and_reassembles() {
+        let mut b = bridge();
+        let packet = udp_packet("fd00:aaaa::1".parse().unwrap(), global(MOTE), 1000);
+        let frames = b.handle_tun_packet(Instant::now(), &packet);
+        assert!(frames.len() > 1, "1048 bytes need fragments");
+        let mut expected_seq = 250u8;
+        for f in &frames {
+            assert!(f.len() <= mac::MAX_FRAME_NO_FCS, "frame of {} bytes", f.len());
+            let (repr, _) = mac::parse_frame(f).unwrap();
+            assert_eq!(repr.sequence_number, expected_seq, "sequence numbers increment (and wrap)");
+            expected_seq = expected_seq.wrapping_add(1);
+            assert_eq!(repr.dst_addr, Address::Extended(MOTE));
+            assert_eq!(repr.src_addr, Address::Extended(OWN));
+            assert!(repr.ack_request, "unicast asks for an ACK");
+            assert!(repr.pan_id_compression);
+            assert_eq!(repr.version, 1);
+        }
+        assert_eq!(mote_receive(&frames), Some(packet));
+        assert_eq!(b.counters().radio_tx_frames, frames.len() as u64);
+        assert_eq!(b.neighbours().get(&Address::Extended(MOTE)).unwrap().stats.tx_frames, frames.len() as u64);
+    }
+
+    #[test]
+    fn small_packet_to_short_address_and_link_local() {
+        let mut b = bridge();
+        let short_ip: Ipv6Addr = "fd00:aaaa::ff:fe00:2".parse().unwrap();
+        let p = udp_packet("fd00:aaaa::1".parse().unwrap(), short_ip, 10);
+        let frames = b.handle_tun_packet(Instant::now(), &p);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(mac::parse_frame(&frames[0]).unwrap().0.dst_addr, Address::Short(2));
+        assert_eq!(mote_receive(&frames), Some(p));
+
+        let ll = ip::link_local_from_eui64(MOTE);
+        let p = udp_packet("fe80::1".parse().unwrap(), ll, 10);
+        let frames = b.handle_tun_packet(Instant::now(), &p);
+        assert_eq!(mac::parse_frame(&frames[0]).unwrap().0.dst_addr, Address::Extended(MOTE));
+    }
+
+    #[test]
+    fn unknown_mote_is_dropped_and_counted() {
+        let mut b = bridge();
+        let p = udp_packet("fd00:aaaa::1".parse().unwrap(), global(STRANGER), 10);
+        assert!(b.handle_tun_packet(Instant::now(), &p).is_empty());
+        assert_eq!(b.counters().dropped("unknown_mote"), 1);
+        let p = udp_packet("fd00:aaaa::1".parse().unwrap(), "2001:db8::1".parse().unwrap(), 10);
+        assert!(b.handle_tun_packet(Instant::now(), &p).is_empty());
+        assert_eq!(b.counters().dropped("no_route"), 1);
+    }
+
+    #[test]
+    fn multicast_goes_to_broadcast_without_ack_request() {
+        let mut b = bridge();
+        let p = udp_packet("fe80::1".parse().unwrap(), "ff02::1".parse().unwrap(), 20);
+        let frames = b.handle_tun_packet(Instant::now(), &p);
+        assert_eq!(frames.len(), 1);
+        let (repr, _) = mac::parse_frame(&frames[0]).unwrap();
+        assert_eq!(repr.dst_addr, Address::BROADCAST);
+        assert_eq!(repr.dst_pan, Some(PAN));
+        assert!(!repr.ack_request, "no ACK request for broadcast");
+        assert_eq!(mote_receive(&frames), Some(p));
+        let p = udp_packet("fd00:aaaa::1".parse().unwrap(), "ff05::1".parse().unwrap(), 20);
+        assert!(b.handle_tun_packet(Instant::now(), &p).is_empty());
+        assert_eq!(b.counters().dropped("multicast_scope_not_link"), 1);
+    }
+
+    #[test]
+    fn tun_input_that_cannot_be_bridged_is_counted() {
+        let mut b = Bridge::new(BridgeConfig { initial_seq: 0, ..bridge().cfg.clone() });
+        let p = udp_packet("fd00:aaaa::1".parse().unwrap(), global(MOTE), 10);
+        assert!(b.handle_tun_packet(Instant::now(), &p).is_empty());
+        assert_eq!(b.counters().dropped("radio_not_ready"), 1);
+        b.set_own_eui64(OWN);
+        let mut v4 = p.clone();
+        v4[0] = 0x45;
+        assert!(b.handle_tun_packet(Instant::now(), &v4).is_empty());
+        assert_eq!(b.counters().dropped("tun_not_ipv6"), 1);
+        assert!(b.handle_tun_packet(Instant::now(), &p[..30]).is_empty());
+        assert!(b.handle_tun_packet(Instant::now(), &p[..p.len() - 1]).is_empty());
+        assert_eq!(b.counters().dropped("tun_bad_ipv6"), 2);
+        let big = udp_packet("fd00:aaaa::1".parse().unwrap(), global(MOTE), 1300);
+        assert!(b.handle_tun_packet(Instant::now(), &big).is_empty());
+        assert_eq!(b.counters().dropped("tun_too_big"), 1);
+        assert_eq!(b.counters().tun_rx_packets, 5);
+    }
+
+    #[test]
+    fn frames_from_motes_reach_the_tun_and_teach_the_neighbour_table() {
+        let mut b = bridge();
+        let p = udp_packet(global(STRANGER), "2001:db8::1".parse().unwrap(), 300);
+        let frames = mote_frames(STRANGER, Address::Extended(OWN), &p);
+        assert!(frames.len() > 1);
+        let now = Instant::now();
+        let mut got = None;
+        for f in &frames {
+            let out = b.handle_radio_frame(now, f);
+            assert!(out.frames.is_empty());
+            if out.to_tun.is_some() {
+                got = out.to_tun;
+            }
+        }
+        assert_eq!(got, Some(p));
+        assert_eq!(b.counters().motes_learned, 1);
+        assert_eq!(b.counters().tun_tx_packets, 1);
+        // Now the stranger is reachable.
+        let reply = udp_packet("2001:db8::1".parse().unwrap(), global(STRANGER), 10);
+        assert_eq!(b.handle_tun_packet(now, &reply).len(), 1);
+        assert_eq!(b.counters().dropped("unknown_mote"), 0);
+    }
+
+    #[test]
+    fn radio_frames_not_for_us_or_malformed_are_counted() {
+        let mut b = bridge();
+        let now = Instant::now();
+        let p = udp_packet(global(MOTE), "2001:db8::1".parse().unwrap(), 10);
+        let to_other = mote_frames(MOTE, Address::Extended(STRANGER), &p);
+        assert_eq!(b.handle_radio_frame(now, &to_other[0]), RadioOutput::default());
+        let mut other_pan = mote_frames(MOTE, Address::Extended(OWN), &p)[0].clone();
+        other_pan[3] = 0x11; // dst PAN low byte
+        b.handle_radio_frame(now, &other_pan);
+        assert_eq!(b.counters().dropped("not_for_us"), 2);
+        b.handle_radio_frame(now, &mac::imm_ack(5, false));
+        assert_eq!(b.counters().dropped("mac_not_data"), 1);
+        b.handle_radio_frame(now, &[0x41]);
+        assert_eq!(b.counters().dropped("mac_truncated"), 1);
+        // Our own frame reflected back.
+        let own = mote_frames(OWN, Address::BROADCAST, &p);
+        b.handle_radio_frame(now, &own[0]);
+        assert_eq!(b.counters().dropped("own_frame"), 1);
+        // A data frame with a payload that is not 6LoWPAN.
+        let header = FrameRepr::data(PAN, Address::Extended(MOTE), Address::Extended(OWN), 1, true);
+        b.handle_radio_frame(now, &mac::build_data_frame(&header, &[0x00, 1, 2, 3]));
+        assert_eq!(b.counters().dropped("not_lowpan"), 1);
+        assert_eq!(b.counters().tun_tx_packets, 0);
+    }
+
+    #[test]
+    fn partial_datagrams_expire_and_are_counted() {
+        let mut b = bridge();
+        let p = udp_packet(global(MOTE), "2001:db8::1".parse().unwrap(), 300);
+        let frames = mote_frames(MOTE, Address::Extended(OWN), &p);
+        let t0 = Instant::now();
+        assert_eq!(b.handle_radio_frame(t0, &frames[0]).to_tun, None);
+        let deadline = b.poll_timeout().expect("a partial datagram arms the timer");
+        b.handle_timeout(deadline + Duration::from_secs(1));
+        assert_eq!(b.counters().reassembly_timeouts, 1);
+        assert_eq!(b.counters().dropped("reassembly_timeout"), 1);
+        assert_eq!(b.poll_timeout(), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[test]
+        fn arbitrary_radio_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut b = bridge();
+            let now = Instant::now();
+            let out = b.handle_radio_frame(now, &bytes);
+            for f in out.frames { prop_assert!(f.len() <= mac::MAX_FRAME_NO_FCS); }
+            b.handle_timeout(now + Duration::from_secs(120));
+        }
+
+        #[test]
+        fn arbitrary_frames_for_us_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..104)) {
+            let mut b = bridge();
+            let header = FrameRepr::data(PAN, Address::Extended(MOTE), Address::Extended(OWN), 1, true);
+            let _ = b.handle_radio_frame(Instant::now(), &mac::build_data_frame(&header, &payload));
+        }
+
+        #[test]
+        fn arbitrary_tun_bytes_never_panic(mut bytes in proptest::collection::vec(any::<u8>(), 0..1400)) {
+            let mut b = bridge();
+            if bytes.len() >= 40 {
+                // Make many of them look like IPv6 to the mote so they get past the first checks.
+                bytes[0] = 0x60;
+                let len = (bytes.len() - 40) as u16;
+                bytes[4..6].copy_from_slice(&len.to_be_bytes());
+                bytes[24..40].copy_from_slice(&global(MOTE).octets());
+            }
+            for f in b.handle_tun_packet(Instant::now(), &bytes) {
+                prop_assert!(f.len() <= mac::MAX_FRAME_NO_FCS);
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The daemon's main loop: TUN <-> bridge core <-> radio driver, plus capture, metrics,
+//! periodic summaries and clean shutdown on SIGINT/SIGTERM.
+//!
+//! Runs on a current-thread runtime: the bridge core is single-threaded by design and one
+//! core is plenty (the radio is thousands of times slower than the loop).
+
+use std::io;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use crate::bridge::{Bridge, BridgeConfig};
+use crate::capture::Capture;
+use crate::config::{Config, RadioKind, parse_eui64};
+use crate::metrics::{self, RenderRequest};
+use crate::radio::{self, RadioEvent, RadioHandle};
+use crate::tun::{self, Tun};
+
+/// TUN packets read per wake-up before the loop looks at the radio again.
+const TUN_BATCH: usize = 64;
+/// Largest packet read from the TUN (bigger than any MTU we allow, so "too big" is seen).
+const TUN_BUF: usize = 65_536;
+
+struct Daemon {
+    bridge: Bridge,
+    tun: Tun,
+    radio: RadioHandle,
+    capture: Option<Capture<io::BufWriter<std::fs::File>>>,
+}
+
+/// Run until SIGINT/SIGTERM. Errors are start-up failures or a radio driver that died.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let tun = Tun::open(&cfg.tun.name)?;
+    tun::configure(tun.name(), cfg.host_address(), cfg.prefix().0, cfg.tun.mtu)
+        .await
+        .with_context(|| format!("cannot configure {}", tun.name()))?;
+    info!(tun = tun.name(), address = %cfg.host_address(), prefix = %cfg.network.prefix, mtu = cfg.tun.mtu, "TUN up");
+
+    let capture = match &cfg.capture.pcap {
+        Some(path) => Some(
+            Capture::create(path).with_context(|| format!("cannot create capture file {}", path.display()))?,
+        ),
+        None => None,
+    };
+
+    let seed = restart_seed();
+    let mut bridge = Bridge::new(BridgeConfig::from_config(&cfg, seed as u8, (seed >> 8) as u16));
+    if cfg.radio.kind == RadioKind::Zep
+        && let Ok(eui) = parse_eui64(&cfg.radio.eui64)
+    {
+        bridge.set_own_eui64(eui);
+    }
+    let radio = radio::start(&cfg.radio).await.context("cannot start the radio driver")?;
+
+    let (render_tx, mut render_rx) = mpsc::channel::<RenderRequest>(16);
+    if let Some(listen) = &cfg.metrics.listen {
+        let listener = tokio::net::TcpListener::bind(listen.as_str())
+            .await
+            .with_context(|| format!("cannot listen for metrics on {listen}"))?;
+        info!(%listen, "metrics at http://{listen}/metrics");
+        tokio::spawn(metrics::serve(listener, render_tx.clone()));
+    }
+    drop(render_tx);
+
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+    notify_systemd("READY=1");
+
+    let mut d = Daemon { bridge, tun, radio, capture };
+    let flush_every = Duration::from_millis(cfg.capture.flush_interval_ms);
+    let summary_every = (cfg.metrics.summary_interval_s > 0).then(|| Duration::from_secs(cfg.metrics.summary_interval_s));
+    let start = Instant::now();
+    let mut next_flush = start + flush_every;
+    let mut next_summary = summary_every.map(|p| start + p);
+    let mut buf = vec![0u8; TUN_BUF];
+    let mut metrics_open = true;
+
+    let result = loop {
+        let mut deadline = next_flush;
+        if let Some(t) = d.bridge.poll_timeout() {
+            deadline = deadline.min(t);
+        }
+        if let Some(t) = next_summary {
+            deadline = deadline.min(t);
+        }
+        tokio::select! {
+            r = d.tun.recv(&mut buf) => {
+                d.on_tun_read(r, &buf);
+                // Drain a batch without going back through the reactor.
+                for _ in 1..TUN_BATCH {
+                    match d.tun.try_recv(&mut buf) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        r => d.on_tun_read(r, &buf),
+                    }
+                }
+            }
+            ev = d.radio.events.recv() => match ev {
+                Some(ev) => d.on_radio_event(ev),
+                None => break Err(anyhow::anyhow!("the radio driver stopped")),
+            },
+            req = render_rx.recv(), if metrics_open => match req {
+                Some(reply) => { let _ = reply.send(d.render_metrics()); }
+                None => metrics_open = false,
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break Ok(()); }
+            _ = sigint.recv() => { info!("SIGINT: shutting down"); break Ok(()); }
+        }
+        let now = Instant::now();
+        if d.bridge.poll_timeout().is_some_and(|t| t <= now) {
+            d.bridge.handle_timeout(now);
+        }
+        if next_flush <= now {
+            d.flush_capture();
+            next_flush = now + flush_every;
+        }
+        if let (Some(t), Some(p)) = (next_summary, summary_every)
+            && t <= now
+        {
+            info!(counters = %d.summary(), "summary");
+            next_summary = Some(now + p);
+        }
+    };
+
+    notify_systemd("STOPPING=1");
+    d.flush_capture();
+    d.radio.task.abort();
+    info!(counters = %d.summary(), "final counters");
+    if let Err(e) = &result {
+        error!("{e:#}");
+    }
+    result
+}
+
+impl Daemon {
+    fn on_tun_read(&mut self, r: io::Result<usize>, buf: &[u8]) {
+        let n = match r {
+            Ok(n) => n,
+            Err(e) => {
+                self.bridge.counters_mut().drop("tun_read_error");
+                debug!(error = %e, "TUN read failed");
+                return;
+            }
+        };
+        let frames = self.bridge.handle_tun_packet(Instant::now(), &buf[..n]);
+        for f in frames {
+            self.send_frame(f);
+        }
+    }
+
+    fn on_radio_event(&mut self, ev: RadioEvent) {
+        match ev {
+            RadioEvent::Frame(frame) => {
+                record(&mut self.capture, &frame);
+                let out = self.bridge.handle_radio_frame(Instant::now(), &frame);
+                if let Some(packet) = out.to_tun {
+                    match self.tun.try_send(&packet) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            self.bridge.counters_mut().drop("tun_write_would_block")
+                        }
+                        Err(e) => {
+                            self.bridge.counters_mut().drop("tun_write_error");
+                            debug!(error = %e, "TUN write failed");
+                        }
+                    }
+                }
+                for f in out.frames {
+                    self.send_frame(f);
+                }
+            }
+            RadioEvent::Mac(eui) => {
+                if self.bridge.own_eui64() != Some(eui) {
+                    info!(eui64 = %eui, "own link address");
+                }
+                self.bridge.set_own_eui64(eui);
+            }
+            RadioEvent::Up => info!("radio link up"),
+            RadioEvent::Down(why) => warn!(%why, "radio link down"),
+        }
+    }
+
+    fn send_frame(&mut self, frame: Vec<u8>) {
+        match self.radio.frames.try_reserve() {
+            Ok(permit) => {
+                record(&mut self.capture, &frame);
+                permit.send(frame);
+            }
+            Err(mpsc::error::TrySendError::Full(())) => self.bridge.counters_mut().drop("radio_queue_full"),
+            Err(mpsc::error::TrySendError::Closed(())) => self.bridge.counters_mut().drop("radio_down"),
+        }
+    }
+
+    fn flush_capture(&mut self) {
+        if let Some(cap) = &mut self.capture
+            && let Err(e) = cap.flush()
+        {
+            warn!(error = %e, "capture flush failed; capture stopped");
+            self.capture = None;
+        }
+    }
+
+    fn radio_stats(&self) -> Vec<(&'static str, u64)> {
+        self.radio.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn render_metrics(&self) -> String {
+        metrics::render(
+            self.bridge.counters(),
+            self.bridge.neighbours(),
+            &self.radio_stats(),
+            self.bridge.own_eui64().map(|e| e.to_string()),
+        )
+    }
+
+    fn summary(&self) -> String {
+        let mut s = self.bridge.counters().summary();
+        let radio: Vec<String> =
+            self.radio_stats().into_iter().filter(|(_, v)| *v != 0).map(|(k, v)| format!("radio.{k}={v}")).collect();
+        if !radio.is_empty() {
+            s.push(' ');
+            s.push_str(&radio.join(" "));
+        }
+        s
+    }
+}
+
+/// Start values for 802.15.4 sequence numbers and datagram tags that differ between
+/// restarts, so motes' duplicate filters (same source and sequence number within seconds)
+/// and reassembly buffers do not eat our first frames after a quick restart.
+fn restart_seed() -> u32 {
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    t.subsec_nanos() ^ std::process::id().rotate_left(16)
+}
+
+/// `sd_notify` without libsystemd: one datagram to `$NOTIFY_SOCKET` when it is set.
+fn notify_systemd(state: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let path = path.to_string_lossy().into_owned();
+    let addr = match path.strip_prefix('@') {
+        Some(abstract_name) => SocketAddr::from_abstract_name(abstract_name.as_bytes()),
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = addr.and_then(|a| UnixDatagram::unbound().and_then(|s| s.send_to_addr(state.as_bytes(), &a)));
+    if let Err(e) = sent {
+        debug!(error = %e, "sd_notify failed");
+    }
+}
+
+fn record(capture: &mut Option<Capture<io::BufWriter<std::fs::File>>>, frame: &[u8]) {
+    let Some(cap) = capture else { return };
+    let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    if let Err(e) = cap.record(ts, frame) {
+        // A full disk must not stop the border router: stop capturing instead.
+        warn!(error = %e, "capture write failed; capture stopped");
+        *capture = None;
+    }
+}

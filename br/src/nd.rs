@@ -1,0 +1,228 @@
+//! Neighbour Discovery on the radio side: recognising Router Solicitations from motes and
+//! building the border router's Router Advertisement (RFC 4861 section 4.2) with the
+//! 6LoWPAN additions motes need to autoconfigure: a source link-layer address option
+//! carrying our EUI-64 (RFC 4944 section 8), a Prefix Information Option and a 6LoWPAN
+//! Context Option for context 0 (RFC 6775 section 4.2).
+
+use std::net::Ipv6Addr;
+
+use lowpan::Eui64;
+use lowpan::ip::{self, Icmpv6Packet, Ipv6Packet, next_header};
+
+pub const ICMPV6_ROUTER_SOLICITATION: u8 = 133;
+pub const ICMPV6_ROUTER_ADVERTISEMENT: u8 = 134;
+
+pub const OPT_SOURCE_LINK_LAYER_ADDRESS: u8 = 1;
+pub const OPT_PREFIX_INFORMATION: u8 = 3;
+/// RFC 6775 section 4.2.
+pub const OPT_6LOWPAN_CONTEXT: u8 = 34;
+
+/// PIO flag: autonomous address-configuration.
+pub const PIO_FLAG_A: u8 = 0x40;
+/// 6CO flag: the context is valid for compression (C).
+pub const CO_FLAG_C: u8 = 0x10;
+
+/// All-nodes link-local multicast.
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+
+/// What goes into our Router Advertisements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaParams {
+    /// The /64 prefix (context 0).
+    pub prefix: Ipv6Addr,
+    pub cur_hop_limit: u8,
+    pub router_lifetime_s: u16,
+    pub valid_lifetime_s: u32,
+    pub preferred_lifetime_s: u32,
+    /// 6CO valid lifetime, units of 60 s.
+    pub context_lifetime_min: u16,
+}
+
+/// Why a packet that looked like a Router Solicitation was not accepted (RFC 4861 6.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsError {
+    HopLimitNot255,
+    BadCode,
+    BadChecksum,
+    Truncated,
+}
+
+impl RsError {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RsError::HopLimitNot255 => "rs_hop_limit_not_255",
+            RsError::BadCode => "rs_bad_code",
+            RsError::BadChecksum => "rs_bad_checksum",
+            RsError::Truncated => "rs_truncated",
+        }
+    }
+}
+
+/// `Ok(Some(src))` when `packet` is a valid Router Solicitation (with its IPv6 source),
+/// `Ok(None)` when it is something else, `Err` when it is an invalid RS.
+pub fn parse_router_solicitation(packet: &Ipv6Packet<&[u8]>) -> Result<Option<Ipv6Addr>, RsError> {
+    if packet.next_header() != next_header::ICMPV6 {
+        return Ok(None);
+    }
+    let body = packet.payload();
+    let Ok(icmp) = Icmpv6Packet::new_checked(body) else {
+        return Ok(None);
+    };
+    if icmp.msg_type() != ICMPV6_ROUTER_SOLICITATION {
+        return Ok(None);
+    }
+    if packet.hop_limit() != 255 {
+        return Err(RsError::HopLimitNot255);
+    }
+    if icmp.msg_code() != 0 {
+        return Err(RsError::BadCode);
+    }
+    // type, code, checksum, 4 reserved bytes
+    if body.len() < 8 {
+        return Err(RsError::Truncated);
+    }
+    let (src, dst) = (packet.src_addr(), packet.dst_addr());
+    if !ip::verify_checksum(&src, &dst, next_header::ICMPV6, body) {
+        return Err(RsError::BadChecksum);
+    }
+    Ok(Some(src))
+}
+
+/// Length of the RA we build: IPv6 header + RA header 16 + SLLAO 16 + PIO 32 + 6CO 16.
+pub const RA_PACKET_LEN: usize = ip::IPV6_HEADER_LEN + 16 + 16 + 32 + 16;
+
+/// The whole IPv6 packet of a Router Advertisement from `fe80::<our IID>` to `dst`.
+pub fn build_router_advertisement(own: Eui64, dst: Ipv6Addr, p: &RaParams) -> Vec<u8> {
+    let src = ip::link_local_from_eui64(own);
+    let mut out = vec![0u8; RA_PACKET_LEN];
+    let (hdr, icmp) = out.split_at_mut(ip::IPV6_HEADER_LEN);
+    {
+        let mut v6 = Ipv6Packet::new_unchecked(&mut hdr[..]);
+        v6.set_version_tc_flow(0, 0);
+        v6.set_payload_len((RA_PACKET_LEN - ip::IPV6_HEADER_LEN) as u16);
+        v6.set_next_header(next_header::ICMPV6);
+        v6.set_hop_limit(255);
+        v6.set_src_addr(src);
+        v6.set_dst_addr(dst);
+    }
+    // RA header: type, code, checksum, cur hop limit, flags (M=O=0), router lifetime,
+    // reachable time (0: unspecified), retrans timer (0: unspecified).
+    icmp[0] = ICMPV6_ROUTER_ADVERTISEMENT;
+    icmp[4] = p.cur_hop_limit;
+    icmp[6..8].copy_from_slice(&p.router_lifetime_s.to_be_bytes());
+    let opts = &mut icmp[16..];
+    // SLLAO for an EUI-64: length 2 (16 bytes), address in canonical order, 6 bytes padding.
+    opts[0] = OPT_SOURCE_LINK_LAYER_ADDRESS;
+    opts[1] = 2;
+    opts[2..10].copy_from_slice(&own.0);
+    let pio = &mut opts[16..48];
+    pio[0] = OPT_PREFIX_INFORMATION;
+    pio[1] = 4;
+    pio[2] = 64;
+    // A only: RFC 6775 section 5.4 — 6LoWPAN hosts must not treat the prefix as on-link.
+    pio[3] = PIO_FLAG_A;
+    pio[4..8].copy_from_slice(&p.valid_lifetime_s.to_be_bytes());
+    pio[8..12].copy_from_slice(&p.preferred_lifetime_s.to_be_bytes());
+    pio[16..32].copy_from_slice(&p.prefix.octets());
+    let co = &mut opts[48..64];
+    co[0] = OPT_6LOWPAN_CONTEXT;
+    co[1] = 2; // 16 bytes: a context length of at most 64 bits
+    co[2] = 64;
+    co[3] = CO_FLAG_C; // CID 0
+    co[6..8].copy_from_slice(&p.context_lifetime_min.to_be_bytes());
+    co[8..16].copy_from_slice(&p.prefix.octets()[..8]);
+    let mut view = Icmpv6Packet::new_unchecked(&mut icmp[..]);
+    view.fill_checksum(&src, &dst);
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    const OWN: Eui64 = Eui64([0x00, 0x12, 0x4b, 0x00, 0x00, 0x00, 0x00, 0x01]);
+
+    fn params() -> RaParams {
+        RaParams {
+            prefix: "fd00:aaaa::".parse().unwrap(),
+            cur_hop_limit: 64,
+            router_lifetime_s: 1800,
+            valid_lifetime_s: 86_400,
+            preferred_lifetime_s: 14_400,
+            context_lifetime_min: 60,
+        }
+    }
+
+    /// RS from fe80::212:4b00:0:2 to ff02::2 with no options, checksum by `fill_checksum`.
+    pub(crate) fn rs_packet(src: Ipv6Addr, hop_limit: u8) -> Vec<u8> {
+        let dst: Ipv6Addr = "ff02::2".parse().unwrap();
+        let mut p = vec![0u8; 48];
+        {
+            let mut v6 = Ipv6Packet::new_unchecked(&mut p[..]);
+            v6.set_version_tc_flow(0, 0);
+            v6.set_payload_len(8);
+            v6.set_next_header(58);
+            v6.set_hop_limit(hop_limit);
+            v6.set_src_addr(src);
+            v6.set_dst_addr(dst);
+        }
+        p[40] = 133;
+        Icmpv6Packet::new_unchecked(&mut p[40..]).fill_checksum(&src, &dst);
+        p
+    }
+
+    #[test]
+    fn ra_bytes_field_by_field() {
+        let dst: Ipv6Addr = "fe80::212:4b00:0:2".parse().unwrap();
+        let ra = build_router_advertisement(OWN, dst, &params());
+        assert_eq!(ra.len(), 120);
+        // IPv6 header
+        assert_eq!(&ra[0..4], &[0x60, 0, 0, 0]);
+        assert_eq!(&ra[4..6], &[0, 80]); // payload length
+        assert_eq!(ra[6], 58);
+        assert_eq!(ra[7], 255);
+        assert_eq!(&ra[8..24], &"fe80::212:4b00:0:1".parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(&ra[24..40], &dst.octets());
+        // RA header
+        let icmp = &ra[40..];
+        assert_eq!(&icmp[0..2], &[134, 0]);
+        assert!(ip::verify_checksum(&ip::link_local_from_eui64(OWN), &dst, 58, icmp));
+        assert_eq!(icmp[4], 64);
+        assert_eq!(icmp[5], 0);
+        assert_eq!(&icmp[6..8], &[0x07, 0x08]); // 1800
+        assert_eq!(&icmp[8..16], &[0; 8]);
+        // SLLAO
+        assert_eq!(&icmp[16..32], &[1, 2, 0x00, 0x12, 0x4b, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        // PIO
+        let pio = &icmp[32..64];
+        assert_eq!(&pio[0..4], &[3, 4, 64, 0x40]);
+        assert_eq!(&pio[4..8], &86_400u32.to_be_bytes());
+        assert_eq!(&pio[8..12], &14_400u32.to_be_bytes());
+        assert_eq!(&pio[12..16], &[0; 4]);
+        assert_eq!(&pio[16..32], &"fd00:aaaa::".parse::<Ipv6Addr>().unwrap().octets());
+        // 6CO: type 34, len 2, context length 64, C=1 CID=0, reserved, lifetime 60 min, prefix
+        let co = &icmp[64..80];
+        assert_eq!(co, &[34, 2, 64, 0x10, 0, 0, 0, 60, 0xfd, 0, 0xaa, 0xaa, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn rs_recognised_and_validated() {
+        let src: Ipv6Addr = "fe80::212:4b00:0:2".parse().unwrap();
+        let p = rs_packet(src, 255);
+        let v = Ipv6Packet::new_checked(&p[..]).unwrap();
+        assert_eq!(parse_router_solicitation(&v), Ok(Some(src)));
+
+        let p = rs_packet(src, 64);
+        let v = Ipv6Packet::new_checked(&p[..]).unwrap();
+        assert_eq!(parse_router_solicitation(&v), Err(RsError::HopLimitNot255));
+
+        let mut p = rs_packet(src, 255);
+        p[44] ^= 1;
+        let v = Ipv6Packet::new_checked(&p[..]).unwrap();
+        assert_eq!(parse_router_solicitation(&v), Err(RsError::BadChecksum));
+
+        let ra = build_router_advertisement(OWN, src, &params());
+        let v = Ipv6Packet::new_checked(&ra[..]).unwrap();
+        assert_eq!(parse_router_solicitation(&v), Ok(None));
+    }
+}

@@ -1,0 +1,299 @@
+//! Radio drivers (tokio): a slip-radio on a serial device or behind a TCP socket (with
+//! reconnect and backoff), or ZEP over UDP where we behave as the radio ourselves.
+//!
+//! Each driver runs as its own task and talks to the main loop through two channels:
+//! frames to send in, [`RadioEvent`]s out. Link counters are published into a shared
+//! snapshot for metrics about once a second.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lowpan::Eui64;
+use slip::link::{LinkConfig, LinkCounters, LinkEvent, RadioLink};
+use slip::transport::Backoff;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::config::{RadioConfig, RadioKind};
+
+/// What a radio driver reports to the main loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RadioEvent {
+    /// A received 802.15.4 frame, no FCS.
+    Frame(Vec<u8>),
+    /// Our own link address (from `!M`, or configured for ZEP).
+    Mac(Eui64),
+    /// The transport connected (or reconnected).
+    Up,
+    /// The transport went away; the driver is reconnecting.
+    Down(String),
+}
+
+/// Named counters of the radio link, for metrics and the summary log.
+pub type RadioStats = Arc<Mutex<Vec<(&'static str, u64)>>>;
+
+/// The main loop's end of a radio driver.
+pub struct RadioHandle {
+    pub frames: mpsc::Sender<Vec<u8>>,
+    pub events: mpsc::Receiver<RadioEvent>,
+    pub stats: RadioStats,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Capacity of the frame channel into a driver; the driver's own backlog holds the rest.
+const FRAME_CHANNEL: usize = 256;
+const EVENT_CHANNEL: usize = 1024;
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Start the driver for `cfg.kind`. Errors only for what can be known at once (e.g. a ZEP
+/// socket that cannot bind); serial and TCP radios retry until they connect.
+pub async fn start(cfg: &RadioConfig) -> anyhow::Result<RadioHandle> {
+    let (frames_tx, frames_rx) = mpsc::channel(FRAME_CHANNEL);
+    let (events_tx, events_rx) = mpsc::channel(EVENT_CHANNEL);
+    let stats: RadioStats = Arc::new(Mutex::new(Vec::new()));
+    let task = match cfg.kind {
+        RadioKind::Serial | RadioKind::Tcp => {
+            let link = RadioLink::new(link_config(cfg));
+            let connector = Connector::from_config(cfg);
+            let backoff = Backoff {
+                initial: Duration::from_millis(cfg.reconnect_min_ms),
+                max: Duration::from_millis(cfg.reconnect_max_ms),
+                factor: 2,
+            };
+            tokio::spawn(run_slip(connector, backoff, link, frames_rx, events_tx, stats.clone()))
+        }
+        RadioKind::Zep => crate::zep::start(cfg, frames_rx, events_tx, stats.clone()).await?,
+    };
+    Ok(RadioHandle { frames: frames_tx, events: events_rx, stats, task })
+}
+
+/// Map our configuration onto the slip link's tuning.
+pub fn link_config(cfg: &RadioConfig) -> LinkConfig {
+    LinkConfig {
+        max_in_flight: cfg.window,
+        min_send_gap: Duration::from_micros(cfg.min_gap_us),
+        baud: if cfg.kind == RadioKind::Serial { cfg.baud } else { 0 },
+        backlog_frames: cfg.queue_frames,
+        max_tx: Some(cfg.max_tx),
+        // Channel and PAN id, so the radio filters and acknowledges as we frame.
+        startup_params: vec![(1, u16::from(cfg.channel)), (2, cfg.pan_id)],
+        ..LinkConfig::default()
+    }
+}
+
+/// How to (re)open the byte stream to a slip-radio.
+#[derive(Debug, Clone)]
+pub enum Connector {
+    Serial { device: String, baud: u32, flow_control: bool },
+    Tcp { address: String },
+}
+
+impl Connector {
+    pub fn from_config(cfg: &RadioConfig) -> Self {
+        match cfg.kind {
+            RadioKind::Tcp => Connector::Tcp { address: cfg.address.clone() },
+            _ => Connector::Serial { device: cfg.device.clone(), baud: cfg.baud, flow_control: cfg.flow_control },
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Connector::Serial { device, baud, .. } => format!("serial {device} at {baud} baud"),
+            Connector::Tcp { address } => format!("tcp {address}"),
+        }
+    }
+
+    async fn open(&self) -> io::Result<Box<dyn Stream>> {
+        match self {
+            Connector::Serial { device, baud, flow_control } => {
+                let port = slip::transport::open_serial(device, *baud, *flow_control)?;
+                Ok(Box::new(port))
+            }
+            Connector::Tcp { address } => {
+                let s = tokio::net::TcpStream::connect(address.as_str()).await?;
+                let _ = s.set_nodelay(true);
+                Ok(Box::new(s))
+            }
+        }
+    }
+}
+
+/// A byte stream to a radio.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Why one connection of the slip driver ended.
+enum LinkEnd {
+    /// The main loop is gone: stop.
+    Shutdown,
+    /// The transport failed or the radio stalled: reconnect.
+    Lost(String),
+}
+
+async fn run_slip(
+    connector: Connector,
+    backoff: Backoff,
+    mut link: RadioLink,
+    mut frames: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::Sender<RadioEvent>,
+    stats: RadioStats,
+) {
+    let what = connector.describe();
+    // Consecutive failed opens: the back-off grows with them and resets on success.
+    let mut failures = 0u32;
+    loop {
+        match connector.open().await {
+            Ok(stream) => {
+                info!(radio = %what, "radio connected");
+                failures = 0;
+                link.reset(Instant::now());
+                if events.send(RadioEvent::Up).await.is_err() {
+                    return;
+                }
+                match drive_link(stream, &mut link, &mut frames, &events, &stats).await {
+                    LinkEnd::Shutdown => return,
+                    LinkEnd::Lost(why) => {
+                        warn!(radio = %what, %why, "radio link lost; reconnecting");
+                        if events.send(RadioEvent::Down(why)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                // The first failure and then every tenth: a radio that is away for long
+                // must not flood the log.
+                if failures == 1 || failures % 10 == 0 {
+                    warn!(radio = %what, error = %e, attempts = failures, "cannot open radio; retrying");
+                }
+            }
+        }
+        // Wait, but keep accepting frames (the link's bounded backlog keeps or drops them).
+        let sleep = tokio::time::sleep(backoff.delay(failures));
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                f = frames.recv() => match f {
+                    Some(f) => { let _ = link.send_frame(Instant::now(), f); }
+                    None => return,
+                },
+            }
+        }
+        publish(&stats, link.counters());
+    }
+}
+
+async fn drive_link(
+    stream: Box<dyn Stream>,
+    link: &mut RadioLink,
+    frames: &mut mpsc::Receiver<Vec<u8>>,
+    events: &mpsc::Sender<RadioEvent>,
+    stats: &RadioStats,
+) -> LinkEnd {
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut buf = vec![0u8; 4096];
+    let mut out = Vec::with_capacity(4096);
+    let mut next_stats = Instant::now();
+    loop {
+        let now = Instant::now();
+        // Everything the link wants written now, in one write.
+        out.clear();
+        while let Some(bytes) = link.poll_transmit(now) {
+            out.extend_from_slice(&bytes);
+        }
+        if !out.is_empty()
+            && let Err(e) = wr.write_all(&out).await
+        {
+            return LinkEnd::Lost(format!("write: {e}"));
+        }
+        while let Some(ev) = link.poll_event() {
+            let forward = match ev {
+                LinkEvent::Frame(f) => Some(RadioEvent::Frame(f)),
+                LinkEvent::Mac(m) => {
+                    info!(eui64 = %m, "radio reported its EUI-64");
+                    Some(RadioEvent::Mac(m))
+                }
+                LinkEvent::Debug(text) => {
+                    debug!(text = %text.trim_end(), "radio debug");
+                    None
+                }
+                LinkEvent::Stalled => return LinkEnd::Lost("radio stalled (no !R for several frames)".into()),
+                LinkEvent::TxDone { .. } | LinkEvent::TxTimeout { .. } | LinkEvent::Param { .. } => None,
+            };
+            if let Some(ev) = forward
+                && events.send(ev).await.is_err()
+            {
+                return LinkEnd::Shutdown;
+            }
+        }
+        if now >= next_stats {
+            publish(stats, link.counters());
+            next_stats = now + STATS_INTERVAL;
+        }
+        let deadline = link.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
+        tokio::select! {
+            r = rd.read(&mut buf) => match r {
+                Ok(0) => return LinkEnd::Lost("end of stream".into()),
+                Ok(n) => link.handle_input(Instant::now(), &buf[..n]),
+                Err(e) => return LinkEnd::Lost(format!("read: {e}")),
+            },
+            f = frames.recv() => match f {
+                Some(f) => {
+                    let now = Instant::now();
+                    let _ = link.send_frame(now, f);
+                    // Take whatever else is queued before writing: one write for a burst.
+                    while let Ok(f) = frames.try_recv() {
+                        let _ = link.send_frame(now, f);
+                    }
+                }
+                None => return LinkEnd::Shutdown,
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => link.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// Flatten the slip link counters for metrics.
+pub fn link_counter_list(c: &LinkCounters) -> Vec<(&'static str, u64)> {
+    let t = &c.tx_status;
+    vec![
+        ("bytes_in", c.bytes_in),
+        ("bytes_out", c.bytes_out),
+        ("frames_in", c.frames_in),
+        ("frames_out", c.frames_out),
+        ("frames_queued", c.frames_queued),
+        ("tx_ok", t.ok),
+        ("tx_collision", t.collision),
+        ("tx_no_ack", t.no_ack),
+        ("tx_deferred", t.deferred),
+        ("tx_err", t.err),
+        ("tx_fatal", t.fatal),
+        ("tx_queue_full", t.queue_full),
+        ("tx_unknown_status", t.unknown),
+        ("unknown_sid", c.unknown_sid),
+        ("tx_timeouts", c.tx_timeouts),
+        ("stalls", c.stalls),
+        ("queue_full_retries", c.queue_full_retries),
+        ("drop_backlog_full", c.drop_backlog_full),
+        ("drop_too_long", c.drop_too_long),
+        ("drop_empty", c.drop_empty),
+        ("drop_queue_full", c.drop_queue_full),
+        ("drop_reset", c.drop_reset),
+        ("drop_events", c.drop_events),
+        ("garbage_frames", c.garbage_frames),
+        ("garbage_bytes", c.garbage_bytes),
+        ("debug_lines", c.debug_lines),
+        ("unknown_command", c.unknown_command),
+        ("mac_requests", c.mac_requests),
+    ]
+}
+
+fn publish(stats: &RadioStats, c: &LinkCounters) {
+    if let Ok(mut s) = stats.lock() {
+        *s = link_counter_list(c);
+    }
+}
