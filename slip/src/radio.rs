@@ -595,11 +595,25 @@ mod tests {
                 prop_assert_eq!(RadioMessage::parse(&b), Ok(RadioMessage::Frame(b.clone())));
             }
         }
+    }
 
+    proptest! {
+        // What CI runs instead of the `radio_message` fuzz target.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
         #[test]
         fn parse_never_panics(b in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(m) = HostMessage::parse(&b) {
+                prop_assert_eq!(HostMessage::parse(&m.to_bytes()), Ok(m));
+            }
             let _ = RadioMessage::parse(&b);
-            let _ = HostMessage::parse(&b);
+        }
+
+        #[test]
+        fn bang_prefixed_never_panics(second in any::<u8>(), b in proptest::collection::vec(any::<u8>(), 0..20)) {
+            let mut v = vec![b'!', second];
+            v.extend_from_slice(&b);
+            let _ = RadioMessage::parse(&v);
+            let _ = HostMessage::parse(&v);
         }
     }
 }

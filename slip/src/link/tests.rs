@@ -367,6 +367,7 @@ fn oversize_input_counted_in_slip_counters() {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
     #[test]
     fn random_input_never_panics_and_stays_bounded(
         chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..20),

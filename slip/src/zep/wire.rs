@@ -511,7 +511,11 @@ mod tests {
             let p = ZepPacket::new_checked(&buf[..]).unwrap();
             prop_assert_eq!(ZepRepr::parse(&p), Ok(repr));
         }
+    }
 
+    proptest! {
+        // What CI runs instead of the `zep_parse` fuzz target.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
         #[test]
         fn never_panics(b in proptest::collection::vec(any::<u8>(), 0..200), v in 0u8..4, t in any::<u8>()) {
             let mut b = b;

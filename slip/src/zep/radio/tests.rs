@@ -217,6 +217,7 @@ fn send_refusals_are_counted() {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
     #[test]
     fn random_datagrams_never_panic(ds in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..30),
                                     wrap in any::<bool>()) {
