@@ -26,6 +26,10 @@ pub enum FragError {
     Truncated,
     /// datagram_size above the configured maximum.
     TooBig,
+    /// datagram_size below an IPv6 header (40).
+    TooSmall,
+    /// A FRAGN at offset 0: only a FRAG1 may start a datagram.
+    ZeroOffset,
     /// The fragment reaches beyond datagram_size.
     OutOfBounds,
     /// Overlaps data already received with different bounds or bytes; the datagram is dropped.
@@ -45,6 +49,8 @@ impl FragError {
         match self {
             FragError::Truncated => "frag_truncated",
             FragError::TooBig => "frag_too_big",
+            FragError::TooSmall => "frag_too_small",
+            FragError::ZeroOffset => "frag_zero_offset",
             FragError::OutOfBounds => "frag_out_of_bounds",
             FragError::Overlap => "frag_overlap",
             FragError::SizeMismatch => "frag_size_mismatch",
@@ -326,6 +332,8 @@ impl Reassembly {
     pub fn check_size(&self, size: u16) -> Result<(), FragError> {
         if usize::from(size) > self.limits.max_datagram_size {
             Err(FragError::TooBig)
+        } else if usize::from(size) < crate::ip::IPV6_HEADER_LEN {
+            Err(FragError::TooSmall)
         } else {
             Ok(())
         }
@@ -387,6 +395,10 @@ impl Reassembly {
         if end > size {
             return Err(FragError::OutOfBounds);
         }
+        // A fragment without data would only create state.
+        if len == 0 {
+            return Err(FragError::Truncated);
+        }
         self.expire(now);
         if !self.partials.contains_key(&key) {
             let charge = size + PARTIAL_OVERHEAD;
@@ -412,10 +424,6 @@ impl Reassembly {
             *self.per_source.entry(key.src).or_insert(0) += charge;
         }
         let Some(p) = self.partials.get_mut(&key) else { return Err(FragError::Memory) };
-        // An empty fragment adds nothing; treat it as a duplicate rather than a range.
-        if len == 0 {
-            return Ok(Inserted::Duplicate);
-        }
         let (s, e) = (offset as u16, end as u16);
         // First range that ends after our start: the only candidates for overlap start here.
         let i = p.ranges.partition_point(|&(_, re)| re <= s);

@@ -487,7 +487,7 @@ impl FrameRepr {
     }
 
     /// Reads the header of a checked frame.
-    pub fn parse<T: AsRef<[u8]> + ?Sized>(frame: &Frame<&T>) -> Result<Self, Error> {
+    pub fn parse<T: AsRef<[u8]>>(frame: &Frame<T>) -> Result<Self, Error> {
         frame.check_len()?;
         if frame.security_enabled() {
             return Err(Error::SecurityNotSupported);

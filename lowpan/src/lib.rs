@@ -299,6 +299,10 @@ impl Reassembler {
                 _ => return Err(FragError::BadDispatch.into()),
             }
         } else {
+            // Byte 0 belongs to the FRAG1, which carries (and is checked against) the header.
+            if f.datagram_offset() == 0 {
+                return Err(FragError::ZeroOffset.into());
+            }
             let offset = usize::from(f.datagram_offset()) * 8;
             self.table.insert(now, key, offset, inner, &[], false)?
         };

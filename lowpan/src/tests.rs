@@ -114,10 +114,19 @@ fn frag1_with_uncompressed_ipv6() {
 
 #[test]
 fn frag1_header_larger_than_datagram_size() {
-    let p = ping(300);
+    let p = testgen::udp_packet(
+        "2001:db8::212:4b00:0:1".parse().unwrap(),
+        "2001:db8::212:4b00:0:2".parse().unwrap(),
+        0,
+        0,
+        64,
+        5683,
+        5683,
+        &[9; 300],
+    );
     let mut frames = Encoder::new(prefix()).encode(&p, links(), 104).unwrap();
     frames[0][0] = 0xc0;
-    frames[0][1] = 20; // size 20 < 40-byte header
+    frames[0][1] = 44; // IPv6 + UDP header alone is 48
     let mut r = Reassembler::new(prefix());
     assert_eq!(r.accept(Instant::now(), links(), &frames[0]).unwrap_err().reason(), "frag_size_mismatch");
 }
@@ -149,6 +158,12 @@ fn duplicates_ignored_overlaps_drop() {
     let mut beyond = frames[1].clone();
     beyond[4] = 250;
     assert_eq!(r.accept(now, links(), &beyond).unwrap_err().reason(), "frag_out_of_bounds");
+    // A FRAGN claiming offset 0 (only a FRAG1 may carry byte 0), an empty FRAGN, a tiny size.
+    let mut zero = frames[1].clone();
+    zero[4] = 0;
+    assert_eq!(r.accept(now, links(), &zero).unwrap_err().reason(), "frag_zero_offset");
+    assert_eq!(r.accept(now, links(), &frames[1][..5]).unwrap_err().reason(), "frag_truncated");
+    assert_eq!(r.accept(now, links(), &[0xe0, 39, 0, 0, 1, 0]).unwrap_err().reason(), "frag_too_small");
 }
 
 #[test]
