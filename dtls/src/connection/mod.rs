@@ -375,6 +375,13 @@ impl Connection {
             }
             let opened = match self.layer.open(&rec) {
                 Ok(Some(o)) => o,
+                // The first protected record of the peer (its Finished) does not
+                // authenticate: the keys differ (a wrong PSK). Refuse with an alert rather
+                // than letting the peer retransmit into a void.
+                Err(Error::DecryptFailed) if self.expect == Expect::Finished && rec.epoch() == self.layer.read_epoch() => {
+                    self.fail(Error::DecryptFailed);
+                    return;
+                }
                 Ok(None) | Err(_) => {
                     // RFC 6347 section 4.1.2.7: invalid records are silently discarded.
                     self.discarded_records += 1;
