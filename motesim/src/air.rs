@@ -67,7 +67,12 @@ pub struct AirConfig {
 
 impl Default for AirConfig {
     fn default() -> Self {
-        AirConfig { loss: 0.0, paced: true, external_ack_wait: Duration::from_millis(20), queue_limit: 64 }
+        AirConfig {
+            loss: 0.0,
+            paced: true,
+            external_ack_wait: Duration::from_millis(20),
+            queue_limit: 64,
+        }
     }
 }
 
@@ -109,9 +114,18 @@ pub enum TxOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AirEvent {
     /// `to` received `frame` (without FCS) from `from`.
-    Delivered { to: NodeId, from: NodeId, frame: Vec<u8> },
+    Delivered {
+        to: NodeId,
+        from: NodeId,
+        frame: Vec<u8>,
+    },
     /// A queued transmission finished.
-    TxDone { from: NodeId, token: u64, outcome: TxOutcome, transmissions: u8 },
+    TxDone {
+        from: NodeId,
+        token: u64,
+        outcome: TxOutcome,
+        transmissions: u8,
+    },
 }
 
 /// Why the medium refused a frame.
@@ -252,9 +266,15 @@ impl Air {
     /// An ACK with sequence number `seq` arrived from an external node.
     pub fn external_ack(&mut self, now: Instant, seq: u8) {
         let lost = self.draw_loss();
-        let Some(cur) = self.current.as_mut() else { return };
-        let Phase::AwaitAck { acked: false } = cur.phase else { return };
-        let Destination::Node(to) = cur.req.dst else { return };
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
+        let Phase::AwaitAck { acked: false } = cur.phase else {
+            return;
+        };
+        let Destination::Node(to) = cur.req.dst else {
+            return;
+        };
         if !self.external.get(to).copied().unwrap_or(false) || cur.req.frame.get(2) != Some(&seq) {
             return;
         }
@@ -294,11 +314,18 @@ impl Air {
         };
         let base = self.free_at.map_or(now, |f| f.max(now));
         let backoff = self.backoff(0);
-        self.current = Some(Current { req, transmissions: 0, phase: Phase::Backoff, deadline: base + backoff });
+        self.current = Some(Current {
+            req,
+            transmissions: 0,
+            phase: Phase::Backoff,
+            deadline: base + backoff,
+        });
     }
 
     fn step(&mut self) {
-        let Some(mut cur) = self.current.take() else { return };
+        let Some(mut cur) = self.current.take() else {
+            return;
+        };
         let at = cur.deadline;
         match cur.phase {
             Phase::Backoff => {
@@ -387,7 +414,11 @@ impl Air {
             return false;
         }
         self.counters[to].received += 1;
-        self.events.push_back(AirEvent::Delivered { to, from, frame: frame.to_vec() });
+        self.events.push_back(AirEvent::Delivered {
+            to,
+            from,
+            frame: frame.to_vec(),
+        });
         true
     }
 
@@ -412,7 +443,14 @@ mod tests {
     use super::*;
 
     fn req(from: NodeId, dst: Destination, ack: bool, max_tx: u8) -> TxRequest {
-        TxRequest { from, frame: vec![0x61, 0xcc, 7, 0, 0], dst, ack_request: ack, max_tx, token: 9 }
+        TxRequest {
+            from,
+            frame: vec![0x61, 0xcc, 7, 0, 0],
+            dst,
+            ack_request: ack,
+            max_tx,
+            token: 9,
+        }
     }
 
     /// Run the channel to completion, returning the events.
@@ -428,7 +466,11 @@ mod tests {
         events
             .iter()
             .filter_map(|e| match e {
-                AirEvent::TxDone { outcome, transmissions, .. } => Some((*outcome, *transmissions)),
+                AirEvent::TxDone {
+                    outcome,
+                    transmissions,
+                    ..
+                } => Some((*outcome, *transmissions)),
                 _ => None,
             })
             .collect()
@@ -446,7 +488,8 @@ mod tests {
     fn lossless_unicast_is_acked_first_time() {
         let mut air = Air::new(AirConfig::default(), 3, SimRng::new(1));
         let t0 = Instant::now();
-        air.enqueue(t0, req(0, Destination::Node(2), true, 4)).unwrap();
+        air.enqueue(t0, req(0, Destination::Node(2), true, 4))
+            .unwrap();
         let ev = drain(&mut air, t0);
         assert!(matches!(&ev[0], AirEvent::Delivered { to: 2, from: 0, .. }));
         assert_eq!(done(&ev), vec![(TxOutcome::Ok, 1)]);
@@ -458,23 +501,31 @@ mod tests {
     fn paced_frame_takes_backoff_plus_airtime_plus_ack() {
         let mut air = Air::new(AirConfig::default(), 2, SimRng::new(3));
         let t0 = Instant::now();
-        air.enqueue(t0, req(0, Destination::Node(1), true, 1)).unwrap();
+        air.enqueue(t0, req(0, Destination::Node(1), true, 1))
+            .unwrap();
         let start = air.poll_timeout().unwrap();
         let backoff = start - t0;
-        assert!(backoff <= UNIT_BACKOFF * 7 && backoff.as_micros() % 320 == 0);
+        assert!(backoff <= UNIT_BACKOFF * 7 && backoff.as_micros().is_multiple_of(320));
         air.handle_timeout(start);
         let end = air.poll_timeout().unwrap();
         assert_eq!(end - start, frame_airtime(5));
         air.handle_timeout(end);
-        assert_eq!(air.poll_timeout().unwrap() - end, TURNAROUND + ack_airtime());
+        assert_eq!(
+            air.poll_timeout().unwrap() - end,
+            TURNAROUND + ack_airtime()
+        );
     }
 
     #[test]
     fn unthrottled_needs_no_time() {
-        let cfg = AirConfig { paced: false, ..AirConfig::default() };
+        let cfg = AirConfig {
+            paced: false,
+            ..AirConfig::default()
+        };
         let mut air = Air::new(cfg, 2, SimRng::new(3));
         let t0 = Instant::now();
-        air.enqueue(t0, req(0, Destination::Node(1), true, 1)).unwrap();
+        air.enqueue(t0, req(0, Destination::Node(1), true, 1))
+            .unwrap();
         air.handle_timeout(t0);
         assert_eq!(air.poll_timeout(), None);
         assert_eq!(done(&drain(&mut air, t0)), vec![(TxOutcome::Ok, 1)]);
@@ -484,7 +535,8 @@ mod tests {
     fn nobody_there_means_no_ack_after_max_tx() {
         let mut air = Air::new(AirConfig::default(), 2, SimRng::new(1));
         let t0 = Instant::now();
-        air.enqueue(t0, req(0, Destination::Nobody, true, 4)).unwrap();
+        air.enqueue(t0, req(0, Destination::Nobody, true, 4))
+            .unwrap();
         let ev = drain(&mut air, t0);
         assert_eq!(done(&ev), vec![(TxOutcome::NoAck, 4)]);
         assert_eq!(air.counters(0).retries, 3);
@@ -493,10 +545,14 @@ mod tests {
 
     #[test]
     fn total_loss_means_no_ack_and_no_delivery() {
-        let cfg = AirConfig { loss: 1.0, ..AirConfig::default() };
+        let cfg = AirConfig {
+            loss: 1.0,
+            ..AirConfig::default()
+        };
         let mut air = Air::new(cfg, 2, SimRng::new(1));
         let t0 = Instant::now();
-        air.enqueue(t0, req(0, Destination::Node(1), true, 5)).unwrap();
+        air.enqueue(t0, req(0, Destination::Node(1), true, 5))
+            .unwrap();
         let ev = drain(&mut air, t0);
         assert_eq!(ev.len(), 1);
         assert_eq!(done(&ev), vec![(TxOutcome::NoAck, 5)]);
@@ -507,7 +563,8 @@ mod tests {
     fn broadcast_reaches_everyone_else_without_ack() {
         let mut air = Air::new(AirConfig::default(), 4, SimRng::new(1));
         let t0 = Instant::now();
-        air.enqueue(t0, req(2, Destination::Broadcast, true, 4)).unwrap();
+        air.enqueue(t0, req(2, Destination::Broadcast, true, 4))
+            .unwrap();
         let ev = drain(&mut air, t0);
         let mut to: Vec<_> = ev
             .iter()
@@ -522,7 +579,10 @@ mod tests {
     }
 
     fn lossy_run(seed: u64) -> (Vec<AirEvent>, Vec<NodeAirCounters>) {
-        let cfg = AirConfig { loss: 0.3, ..AirConfig::default() };
+        let cfg = AirConfig {
+            loss: 0.3,
+            ..AirConfig::default()
+        };
         let mut air = Air::new(cfg, 3, SimRng::new(seed));
         let t0 = Instant::now();
         for i in 0..40u8 {
@@ -552,32 +612,56 @@ mod tests {
     #[test]
     fn retries_after_lost_ack_deliver_duplicates() {
         // With every reception lost except ... use a seed search to find a lost ACK.
-        let cfg = AirConfig { loss: 0.5, ..AirConfig::default() };
+        let cfg = AirConfig {
+            loss: 0.5,
+            ..AirConfig::default()
+        };
         let mut found = false;
         for seed in 0..200 {
             let mut air = Air::new(cfg.clone(), 2, SimRng::new(seed));
             let t0 = Instant::now();
-            air.enqueue(t0, req(0, Destination::Node(1), true, 4)).unwrap();
+            air.enqueue(t0, req(0, Destination::Node(1), true, 4))
+                .unwrap();
             let ev = drain(&mut air, t0);
-            let deliveries = ev.iter().filter(|e| matches!(e, AirEvent::Delivered { .. })).count();
+            let deliveries = ev
+                .iter()
+                .filter(|e| matches!(e, AirEvent::Delivered { .. }))
+                .count();
             if air.counters(0).acks_lost > 0 && deliveries > 1 {
                 found = true;
                 break;
             }
         }
-        assert!(found, "a lost ACK must lead to a retransmission the receiver sees twice");
+        assert!(
+            found,
+            "a lost ACK must lead to a retransmission the receiver sees twice"
+        );
     }
 
     #[test]
     fn queue_limit_is_enforced() {
-        let cfg = AirConfig { queue_limit: 2, ..AirConfig::default() };
+        let cfg = AirConfig {
+            queue_limit: 2,
+            ..AirConfig::default()
+        };
         let mut air = Air::new(cfg, 2, SimRng::new(1));
         let t0 = Instant::now();
-        air.enqueue(t0, req(0, Destination::Broadcast, false, 1)).unwrap();
-        air.enqueue(t0, req(0, Destination::Broadcast, false, 1)).unwrap();
-        assert_eq!(air.enqueue(t0, req(0, Destination::Broadcast, false, 1)), Err(AirError::QueueFull(0)));
-        assert_eq!(air.enqueue(t0, req(1, Destination::Broadcast, false, 1)), Ok(()));
-        assert_eq!(air.enqueue(t0, req(7, Destination::Broadcast, false, 1)), Err(AirError::NoSuchNode(7)));
+        air.enqueue(t0, req(0, Destination::Broadcast, false, 1))
+            .unwrap();
+        air.enqueue(t0, req(0, Destination::Broadcast, false, 1))
+            .unwrap();
+        assert_eq!(
+            air.enqueue(t0, req(0, Destination::Broadcast, false, 1)),
+            Err(AirError::QueueFull(0))
+        );
+        assert_eq!(
+            air.enqueue(t0, req(1, Destination::Broadcast, false, 1)),
+            Ok(())
+        );
+        assert_eq!(
+            air.enqueue(t0, req(7, Destination::Broadcast, false, 1)),
+            Err(AirError::NoSuchNode(7))
+        );
         drain(&mut air, t0);
         assert_eq!(air.pending(0), 0);
     }
@@ -587,15 +671,27 @@ mod tests {
         let mut air = Air::new(AirConfig::default(), 2, SimRng::new(1));
         air.set_external(0, true);
         let t0 = Instant::now();
-        air.enqueue(t0, req(1, Destination::Node(0), true, 3)).unwrap();
+        air.enqueue(t0, req(1, Destination::Node(0), true, 3))
+            .unwrap();
         let t = air.poll_timeout().unwrap();
         air.handle_timeout(t);
         let t = air.poll_timeout().unwrap();
         air.handle_timeout(t); // frame ended, now waiting for the peer
-        assert!(matches!(air.poll_event(), Some(AirEvent::Delivered { to: 0, .. })));
+        assert!(matches!(
+            air.poll_event(),
+            Some(AirEvent::Delivered { to: 0, .. })
+        ));
         air.external_ack(t, 8); // wrong sequence number: ignored
         air.external_ack(t, 7);
         air.handle_timeout(t);
-        assert_eq!(air.poll_event(), Some(AirEvent::TxDone { from: 1, token: 9, outcome: TxOutcome::Ok, transmissions: 1 }));
+        assert_eq!(
+            air.poll_event(),
+            Some(AirEvent::TxDone {
+                from: 1,
+                token: 9,
+                outcome: TxOutcome::Ok,
+                transmissions: 1
+            })
+        );
     }
 }

@@ -27,7 +27,11 @@ pub fn default_mote_eui64(n: u16) -> Eui64 {
 pub const MAX_MOTES: usize = 1000;
 
 #[derive(Parser, Debug, Default)]
-#[command(name = "motesim", version, about = "Emulated Contiki-NG slip-radio (or ZEP nodes) with 6LoWPAN motes behind it")]
+#[command(
+    name = "motesim",
+    version,
+    about = "Emulated Contiki-NG slip-radio (or ZEP nodes) with 6LoWPAN motes behind it"
+)]
 pub struct Cli {
     /// Create a pty and a symlink to its slave at this path (the border router opens it as a serial port).
     #[arg(long, value_name = "PATH")]
@@ -125,15 +129,28 @@ pub struct SettingError {
 }
 
 fn bad(option: &'static str, reason: impl Into<String>) -> SettingError {
-    SettingError { option, reason: reason.into() }
+    SettingError {
+        option,
+        reason: reason.into(),
+    }
 }
 
 fn parse_eui(option: &'static str, s: &str) -> Result<Eui64, SettingError> {
-    s.parse().map_err(|_| bad(option, format!("{s:?} is not an EUI-64 (e.g. 00:12:4b:00:00:00:00:01)")))
+    s.parse().map_err(|_| {
+        bad(
+            option,
+            format!("{s:?} is not an EUI-64 (e.g. 00:12:4b:00:00:00:00:01)"),
+        )
+    })
 }
 
 fn parse_addr(option: &'static str, s: &str) -> Result<SocketAddr, SettingError> {
-    s.parse().map_err(|_| bad(option, format!("{s:?} is not an address:port (e.g. 127.0.0.1:60001)")))
+    s.parse().map_err(|_| {
+        bad(
+            option,
+            format!("{s:?} is not an address:port (e.g. 127.0.0.1:60001)"),
+        )
+    })
 }
 
 fn parse_pan(s: &str) -> Result<u16, SettingError> {
@@ -141,15 +158,25 @@ fn parse_pan(s: &str) -> Result<u16, SettingError> {
         Some(hex) => u16::from_str_radix(hex, 16),
         None => s.parse(),
     };
-    r.map_err(|_| bad("--pan-id", format!("{s:?} is not a 16-bit PAN id (e.g. 0xabcd)")))
+    r.map_err(|_| {
+        bad(
+            "--pan-id",
+            format!("{s:?} is not a 16-bit PAN id (e.g. 0xabcd)"),
+        )
+    })
 }
 
 /// `fd00:aaaa::/64` (or without `/64`) -> the prefix.
 pub fn parse_prefix(s: &str) -> Result<Ipv6Addr, SettingError> {
     let (addr, len) = s.split_once('/').unwrap_or((s, "64"));
-    let addr: Ipv6Addr = addr.parse().map_err(|_| bad("--prefix", format!("{s:?} is not an IPv6 prefix")))?;
+    let addr: Ipv6Addr = addr
+        .parse()
+        .map_err(|_| bad("--prefix", format!("{s:?} is not an IPv6 prefix")))?;
     if len != "64" {
-        return Err(bad("--prefix", format!("{s:?}: only /64 prefixes can be autoconfigured from")));
+        return Err(bad(
+            "--prefix",
+            format!("{s:?}: only /64 prefixes can be autoconfigured from"),
+        ));
     }
     if addr.octets()[8..] != [0; 8] {
         return Err(bad("--prefix", format!("{s:?} has bits set beyond /64")));
@@ -167,7 +194,8 @@ impl Cli {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| bad("--config", format!("{}: {e}", path.display())))?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| bad("--config", format!("{}: {e}", path.display())))?
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| bad("--config", format!("{}: {e}", path.display())))?
             }
             None => FileConfig::default(),
         };
@@ -180,10 +208,23 @@ impl Cli {
             (None, Some(a), None) => Serve::Tcp(parse_addr("--tcp-listen", a)?),
             (None, None, Some(peer)) => Serve::Zep {
                 peer: parse_addr("--zep-peer", peer)?,
-                bind: parse_addr("--zep-bind", self.zep_bind.as_deref().unwrap_or("127.0.0.1:17755"))?,
+                bind: parse_addr(
+                    "--zep-bind",
+                    self.zep_bind.as_deref().unwrap_or("127.0.0.1:17755"),
+                )?,
             },
-            (None, None, None) => return Err(bad("--pty/--tcp-listen/--zep-peer", "one of them is required")),
-            _ => return Err(bad("--pty/--tcp-listen/--zep-peer", "give only one of them")),
+            (None, None, None) => {
+                return Err(bad(
+                    "--pty/--tcp-listen/--zep-peer",
+                    "one of them is required",
+                ));
+            }
+            _ => {
+                return Err(bad(
+                    "--pty/--tcp-listen/--zep-peer",
+                    "give only one of them",
+                ));
+            }
         };
         if self.zep_bind.is_some() && !matches!(serve, Serve::Zep { .. }) {
             return Err(bad("--zep-bind", "only with --zep-peer"));
@@ -192,8 +233,11 @@ impl Cli {
             Some(s) => parse_eui("--radio-eui64", s)?,
             None => DEFAULT_RADIO_EUI64,
         };
-        let listed: Vec<String> =
-            if self.mote_eui64s.is_empty() { file.mote_eui64s.clone().unwrap_or_default() } else { self.mote_eui64s.clone() };
+        let listed: Vec<String> = if self.mote_eui64s.is_empty() {
+            file.mote_eui64s.clone().unwrap_or_default()
+        } else {
+            self.mote_eui64s.clone()
+        };
         let motes: Vec<Eui64> = if listed.is_empty() {
             let n = self.motes.or(file.motes).unwrap_or(1);
             if n == 0 || n > MAX_MOTES {
@@ -204,11 +248,17 @@ impl Cli {
             if listed.len() > MAX_MOTES {
                 return Err(bad("--mote-eui64", format!("at most {MAX_MOTES} motes")));
             }
-            listed.iter().map(|s| parse_eui("--mote-eui64", s.trim())).collect::<Result<_, _>>()?
+            listed
+                .iter()
+                .map(|s| parse_eui("--mote-eui64", s.trim()))
+                .collect::<Result<_, _>>()?
         };
         for (i, m) in motes.iter().enumerate() {
             if *m == radio_eui64 {
-                return Err(bad("--mote-eui64", format!("mote {} has the radio's EUI-64 {m}", i + 1)));
+                return Err(bad(
+                    "--mote-eui64",
+                    format!("mote {} has the radio's EUI-64 {m}", i + 1),
+                ));
             }
             if motes[..i].contains(m) {
                 return Err(bad("--mote-eui64", format!("{m} is listed twice")));
@@ -226,21 +276,34 @@ impl Cli {
         if !(11..=26).contains(&channel) {
             return Err(bad("--channel", format!("{channel}: must be 11..=26")));
         }
-        let prefix = self.prefix.as_ref().or(file.prefix.as_ref()).map(|s| parse_prefix(s)).transpose()?;
+        let prefix = self
+            .prefix
+            .as_ref()
+            .or(file.prefix.as_ref())
+            .map(|s| parse_prefix(s))
+            .transpose()?;
         let loss = self.loss.or(file.loss).unwrap_or(0.0);
         if !(0.0..=1.0).contains(&loss) {
-            return Err(bad("--loss", format!("{loss}: must be a probability in 0..=1")));
+            return Err(bad(
+                "--loss",
+                format!("{loss}: must be a probability in 0..=1"),
+            ));
         }
         let max_tx = self.max_tx.or(file.max_tx).unwrap_or(4);
         if max_tx == 0 {
             return Err(bad("--max-tx", "must be at least 1"));
         }
         let seed = self.seed.or(file.seed).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
         });
         let ack_wait = self.zep_ack_wait_ms.or(file.zep_ack_wait_ms).unwrap_or(20);
         if ack_wait == 0 || ack_wait > 10_000 {
-            return Err(bad("--zep-ack-wait-ms", format!("{ack_wait}: must be 1..=10000")));
+            return Err(bad(
+                "--zep-ack-wait-ms",
+                format!("{ack_wait}: must be 1..=10000"),
+            ));
         }
         let mode = match serve {
             Serve::Zep { .. } => UplinkMode::Zep { channel },
@@ -254,7 +317,17 @@ impl Cli {
         };
         Ok(Settings {
             serve,
-            sim: SimConfig { radio_eui64, pan_id, channel, motes, prefix, air, max_tx, seed, mode },
+            sim: SimConfig {
+                radio_eui64,
+                pan_id,
+                channel,
+                motes,
+                prefix,
+                air,
+                max_tx,
+                seed,
+                mode,
+            },
             stats_file: self.stats_file.clone().or(file.stats_file),
         })
     }
@@ -275,7 +348,14 @@ mod tests {
     fn defaults() {
         let s = cli(&["--tcp-listen", "127.0.0.1:0", "--motes", "3", "--seed", "5"]).unwrap();
         assert_eq!(s.serve, Serve::Tcp("127.0.0.1:0".parse().unwrap()));
-        assert_eq!(s.sim.motes, vec![default_mote_eui64(1), default_mote_eui64(2), default_mote_eui64(3)]);
+        assert_eq!(
+            s.sim.motes,
+            vec![
+                default_mote_eui64(1),
+                default_mote_eui64(2),
+                default_mote_eui64(3)
+            ]
+        );
         assert_eq!(s.sim.motes[0].to_string(), "00:12:4b:00:00:00:00:01");
         assert_eq!(s.sim.radio_eui64, DEFAULT_RADIO_EUI64);
         assert_eq!(s.sim.pan_id, 0xabcd);
@@ -288,15 +368,44 @@ mod tests {
     fn bad_input_names_the_option() {
         for (args, what) in [
             (&["--motes", "2"][..], "one of them is required"),
-            (&["--pty", "/tmp/x", "--tcp-listen", "127.0.0.1:1"][..], "only one"),
+            (
+                &["--pty", "/tmp/x", "--tcp-listen", "127.0.0.1:1"][..],
+                "only one",
+            ),
             (&["--tcp-listen", "nonsense"][..], "--tcp-listen"),
-            (&["--tcp-listen", "127.0.0.1:1", "--loss", "1.5"][..], "--loss"),
-            (&["--tcp-listen", "127.0.0.1:1", "--prefix", "fd00::/48"][..], "--prefix"),
-            (&["--tcp-listen", "127.0.0.1:1", "--radio-eui64", "zz"][..], "--radio-eui64"),
-            (&["--tcp-listen", "127.0.0.1:1", "--motes", "0"][..], "--motes"),
-            (&["--tcp-listen", "127.0.0.1:1", "--mote-eui64", "00:12:4b:00:00:00:ff:01"][..], "radio's"),
-            (&["--tcp-listen", "127.0.0.1:1", "--pan-id", "0x1ffff"][..], "--pan-id"),
-            (&["--tcp-listen", "127.0.0.1:1", "--channel", "5"][..], "--channel"),
+            (
+                &["--tcp-listen", "127.0.0.1:1", "--loss", "1.5"][..],
+                "--loss",
+            ),
+            (
+                &["--tcp-listen", "127.0.0.1:1", "--prefix", "fd00::/48"][..],
+                "--prefix",
+            ),
+            (
+                &["--tcp-listen", "127.0.0.1:1", "--radio-eui64", "zz"][..],
+                "--radio-eui64",
+            ),
+            (
+                &["--tcp-listen", "127.0.0.1:1", "--motes", "0"][..],
+                "--motes",
+            ),
+            (
+                &[
+                    "--tcp-listen",
+                    "127.0.0.1:1",
+                    "--mote-eui64",
+                    "00:12:4b:00:00:00:ff:01",
+                ][..],
+                "radio's",
+            ),
+            (
+                &["--tcp-listen", "127.0.0.1:1", "--pan-id", "0x1ffff"][..],
+                "--pan-id",
+            ),
+            (
+                &["--tcp-listen", "127.0.0.1:1", "--channel", "5"][..],
+                "--channel",
+            ),
         ] {
             let e = cli(args).unwrap_err();
             assert!(e.contains(what), "{args:?}: {e}");
@@ -328,14 +437,35 @@ mod tests {
     fn toml_file_and_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.toml");
-        std::fs::write(&good, "mote_eui64s = [\"02:00:00:00:00:00:00:07\"]\nloss = 0.1\npan_id = 4660\n").unwrap();
-        let s = cli(&["--tcp-listen", "127.0.0.1:1", "--config", good.to_str().unwrap(), "--loss", "0.3"]).unwrap();
-        assert_eq!(s.sim.motes, vec!["02:00:00:00:00:00:00:07".parse().unwrap()]);
+        std::fs::write(
+            &good,
+            "mote_eui64s = [\"02:00:00:00:00:00:00:07\"]\nloss = 0.1\npan_id = 4660\n",
+        )
+        .unwrap();
+        let s = cli(&[
+            "--tcp-listen",
+            "127.0.0.1:1",
+            "--config",
+            good.to_str().unwrap(),
+            "--loss",
+            "0.3",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.sim.motes,
+            vec!["02:00:00:00:00:00:00:07".parse().unwrap()]
+        );
         assert_eq!(s.sim.air.loss, 0.3, "command line wins");
         assert_eq!(s.sim.pan_id, 0x1234);
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "mote = 3\n").unwrap();
-        let e = cli(&["--tcp-listen", "127.0.0.1:1", "--config", bad.to_str().unwrap()]).unwrap_err();
+        let e = cli(&[
+            "--tcp-listen",
+            "127.0.0.1:1",
+            "--config",
+            bad.to_str().unwrap(),
+        ])
+        .unwrap_err();
         assert!(e.contains("unknown field"), "{e}");
     }
 }

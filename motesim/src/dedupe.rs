@@ -21,7 +21,11 @@ pub struct DuplicateFilter {
 
 impl DuplicateFilter {
     pub fn new(capacity: usize, lifetime: Duration) -> Self {
-        DuplicateFilter { lifetime, capacity: capacity.max(1), entries: VecDeque::new() }
+        DuplicateFilter {
+            lifetime,
+            capacity: capacity.max(1),
+            entries: VecDeque::new(),
+        }
     }
 
     /// Records the frame and says whether it repeats the sender's previous one.

@@ -26,7 +26,11 @@ pub async fn run(settings: Settings) -> Result<String> {
         "motesim: seed {} loss {} {} radio {} motes {}",
         settings.sim.seed,
         settings.sim.air.loss,
-        if settings.sim.air.paced { "paced" } else { "unthrottled" },
+        if settings.sim.air.paced {
+            "paced"
+        } else {
+            "unthrottled"
+        },
         settings.sim.radio_eui64,
         settings.sim.motes.len()
     );
@@ -47,7 +51,10 @@ pub async fn run(settings: Settings) -> Result<String> {
 fn write_stats(sim: &Simulation, path: &Path) {
     let tmp = path.with_extension("json.tmp");
     let json = sim.stats().to_json();
-    if std::fs::write(&tmp, json).and_then(|_| std::fs::rename(&tmp, path)).is_err() {
+    if std::fs::write(&tmp, json)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .is_err()
+    {
         eprintln!("motesim: cannot write stats to {}", path.display());
     }
 }
@@ -92,8 +99,14 @@ fn now() -> std::time::Instant {
     Instant::now().into_std()
 }
 
-async fn serve_tcp(sim: &mut Simulation, addr: std::net::SocketAddr, stats: Option<&Path>) -> Result<()> {
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+async fn serve_tcp(
+    sim: &mut Simulation,
+    addr: std::net::SocketAddr,
+    stats: Option<&Path>,
+) -> Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     println!("listening tcp {}", listener.local_addr()?);
     let mut signals = Signals::new()?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -149,11 +162,11 @@ async fn serve_tcp(sim: &mut Simulation, addr: std::net::SocketAddr, stats: Opti
             sim.handle_host_bytes(now(), &buf[..n]);
         }
         while let Some(out) = sim.poll_host_bytes() {
-            if let Some(c) = client.as_mut() {
-                if c.write_all(&out).await.is_err() {
-                    println!("host disconnected");
-                    client = None;
-                }
+            if let Some(c) = client.as_mut()
+                && c.write_all(&out).await.is_err()
+            {
+                println!("host disconnected");
+                client = None;
             }
         }
     }
@@ -168,7 +181,9 @@ impl PtyMaster {
     async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| nix::unistd::read(fd.get_ref().as_fd(), buf).map_err(std::io::Error::from)) {
+            match guard.try_io(|fd| {
+                nix::unistd::read(fd.get_ref().as_fd(), buf).map_err(std::io::Error::from)
+            }) {
                 Ok(r) => return r,
                 Err(_would_block) => continue,
             }
@@ -178,7 +193,9 @@ impl PtyMaster {
     async fn write_all(&self, mut data: &[u8]) -> std::io::Result<()> {
         while !data.is_empty() {
             let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| nix::unistd::write(fd.get_ref().as_fd(), data).map_err(std::io::Error::from)) {
+            match guard.try_io(|fd| {
+                nix::unistd::write(fd.get_ref().as_fd(), data).map_err(std::io::Error::from)
+            }) {
                 Ok(Ok(n)) => data = &data[n..],
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
@@ -205,13 +222,18 @@ fn open_pty(link: &Path) -> Result<(PtyMaster, OwnedFd, Symlink)> {
     cfmakeraw(&mut t);
     tcsetattr(&pty.slave, SetArg::TCSANOW, &t).context("raw mode on the pty slave")?;
     let slave_path = nix::unistd::ttyname(&pty.slave).context("ttyname of the pty slave")?;
-    let flags = OFlag::from_bits_truncate(fcntl(&pty.master, FcntlArg::F_GETFL).context("F_GETFL")?);
-    fcntl(&pty.master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).context("O_NONBLOCK on the pty master")?;
+    let flags =
+        OFlag::from_bits_truncate(fcntl(&pty.master, FcntlArg::F_GETFL).context("F_GETFL")?);
+    fcntl(&pty.master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))
+        .context("O_NONBLOCK on the pty master")?;
     if let Ok(meta) = std::fs::symlink_metadata(link) {
         if meta.file_type().is_symlink() {
             let _ = std::fs::remove_file(link);
         } else {
-            anyhow::bail!("--pty {}: exists and is not a symlink; refusing to replace it", link.display());
+            anyhow::bail!(
+                "--pty {}: exists and is not a symlink; refusing to replace it",
+                link.display()
+            );
         }
     }
     std::os::unix::fs::symlink(&slave_path, link)
@@ -219,8 +241,13 @@ fn open_pty(link: &Path) -> Result<(PtyMaster, OwnedFd, Symlink)> {
     let guard = Symlink(link.to_path_buf());
     // SAFETY: the OwnedFd is moved into the AsyncFd, stays open and is the same descriptor
     // for the AsyncFd's whole life.
-    let fd = unsafe { AsyncFd::register(pty.master) }.map_err(|e| anyhow::anyhow!("register pty: {}", e.into_parts().1))?;
-    println!("listening pty {} -> {}", link.display(), slave_path.display());
+    let fd = unsafe { AsyncFd::register(pty.master) }
+        .map_err(|e| anyhow::anyhow!("register pty: {}", e.into_parts().1))?;
+    println!(
+        "listening pty {} -> {}",
+        link.display(),
+        slave_path.display()
+    );
     Ok((PtyMaster { fd }, pty.slave, guard))
 }
 
@@ -255,7 +282,9 @@ async fn serve_zep(
     bind: std::net::SocketAddr,
     stats: Option<&Path>,
 ) -> Result<()> {
-    let sock = UdpSocket::bind(bind).await.with_context(|| format!("--zep-bind: cannot bind {bind}"))?;
+    let sock = UdpSocket::bind(bind)
+        .await
+        .with_context(|| format!("--zep-bind: cannot bind {bind}"))?;
     println!("listening zep {} -> {peer}", sock.local_addr()?);
     let mut signals = Signals::new()?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));

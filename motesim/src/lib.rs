@@ -11,11 +11,11 @@
 
 pub mod air;
 pub mod cli;
-pub mod driver;
 pub mod dedupe;
+pub mod driver;
+pub mod mote;
 pub mod radio;
 pub mod rng;
-pub mod mote;
 pub mod sim;
 pub mod stats;
 pub mod zep;

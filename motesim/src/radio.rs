@@ -133,7 +133,9 @@ impl RadioFirmware {
     /// Bytes from the host. Returns the frames to put on the air.
     pub fn handle_host_bytes(&mut self, bytes: &[u8]) -> Vec<SendRequest> {
         let mut messages = Vec::new();
-        self.decoder.push(bytes, &mut |frame: &[u8]| messages.push(HostMessage::parse(frame)));
+        self.decoder.push(bytes, &mut |frame: &[u8]| {
+            messages.push(HostMessage::parse(frame))
+        });
         let mut sends = Vec::new();
         for m in messages {
             match m {
@@ -146,10 +148,18 @@ impl RadioFirmware {
                     self.counters.send_bytes += frame.len() as u64;
                     if frame.len() > MAX_FRAME_NO_FCS {
                         self.counters.tx_too_long += 1;
-                        self.reply(&RadioMessage::TxResult { sid, status: TxStatus::Err, transmissions: 0 });
+                        self.reply(&RadioMessage::TxResult {
+                            sid,
+                            status: TxStatus::Err,
+                            transmissions: 0,
+                        });
                     } else if self.in_flight >= PACKET_BUFFERS {
                         self.counters.tx_queue_full += 1;
-                        self.reply(&RadioMessage::TxResult { sid, status: TxStatus::QueueFull, transmissions: 0 });
+                        self.reply(&RadioMessage::TxResult {
+                            sid,
+                            status: TxStatus::QueueFull,
+                            transmissions: 0,
+                        });
                     } else {
                         self.in_flight += 1;
                         sends.push(SendRequest { sid, max_tx, frame });
@@ -182,7 +192,11 @@ impl RadioFirmware {
             TxStatus::Ok => self.counters.tx_ok += 1,
             _ => self.counters.tx_no_ack += 1,
         }
-        self.reply(&RadioMessage::TxResult { sid, status, transmissions });
+        self.reply(&RadioMessage::TxResult {
+            sid,
+            status,
+            transmissions,
+        });
     }
 
     /// The radio received `frame` (no FCS) from the air. Sends it up if the hardware
@@ -204,7 +218,10 @@ impl RadioFirmware {
             self.counters.filtered += 1;
             return false;
         }
-        if self.dedupe.is_duplicate(now, repr.src_addr, repr.sequence_number) {
+        if self
+            .dedupe
+            .is_duplicate(now, repr.src_addr, repr.sequence_number)
+        {
             self.counters.duplicates += 1;
             return false;
         }
@@ -249,9 +266,13 @@ impl RadioFirmware {
             }
             param::TX_POWER => {
                 self.tx_power = value;
-                self.debug_line(format!("radio: setting param {p} to {value} (0x{value:02x})"));
+                self.debug_line(format!(
+                    "radio: setting param {p} to {value} (0x{value:02x})"
+                ));
             }
-            _ => self.debug_line(format!("radio: setting param {p} to {value} (0x{value:02x})")),
+            _ => self.debug_line(format!(
+                "radio: setting param {p} to {value} (0x{value:02x})"
+            )),
         }
     }
 
@@ -284,7 +305,9 @@ mod tests {
         let mut out = Vec::new();
         let mut dec = SlipDecoder::new(4096);
         while let Some(b) = r.poll_host_bytes() {
-            dec.push(&b, &mut |f: &[u8]| out.push(RadioMessage::parse(f).unwrap()));
+            dec.push(&b, &mut |f: &[u8]| {
+                out.push(RadioMessage::parse(f).unwrap())
+            });
         }
         out
     }
@@ -311,12 +334,31 @@ mod tests {
     fn send_goes_to_air_and_result_comes_back() {
         let mut r = RadioFirmware::new(RADIO);
         let frame = data_frame(Address::BROADCAST, 3, 40);
-        let msg = HostMessage::Send { sid: 5, max_tx: Some(3), frame: frame.clone() }.to_bytes();
+        let msg = HostMessage::Send {
+            sid: 5,
+            max_tx: Some(3),
+            frame: frame.clone(),
+        }
+        .to_bytes();
         let sends = r.handle_host_bytes(&host(&msg));
-        assert_eq!(sends, vec![SendRequest { sid: 5, max_tx: Some(3), frame }]);
+        assert_eq!(
+            sends,
+            vec![SendRequest {
+                sid: 5,
+                max_tx: Some(3),
+                frame
+            }]
+        );
         assert!(replies(&mut r).is_empty());
         r.send_done(5, TxStatus::Ok, 1);
-        assert_eq!(replies(&mut r), vec![RadioMessage::TxResult { sid: 5, status: TxStatus::Ok, transmissions: 1 }]);
+        assert_eq!(
+            replies(&mut r),
+            vec![RadioMessage::TxResult {
+                sid: 5,
+                status: TxStatus::Ok,
+                transmissions: 1
+            }]
+        );
         assert_eq!(r.in_flight(), 0);
     }
 
@@ -325,11 +367,28 @@ mod tests {
         let mut r = RadioFirmware::new(RADIO);
         let frame = data_frame(Address::BROADCAST, 3, 126);
         assert_eq!(frame.len(), 126);
-        let msg = HostMessage::Send { sid: 1, max_tx: None, frame }.to_bytes();
+        let msg = HostMessage::Send {
+            sid: 1,
+            max_tx: None,
+            frame,
+        }
+        .to_bytes();
         assert!(r.handle_host_bytes(&host(&msg)).is_empty());
-        assert_eq!(replies(&mut r), vec![RadioMessage::TxResult { sid: 1, status: TxStatus::Err, transmissions: 0 }]);
+        assert_eq!(
+            replies(&mut r),
+            vec![RadioMessage::TxResult {
+                sid: 1,
+                status: TxStatus::Err,
+                transmissions: 0
+            }]
+        );
         // 125 bytes is fine.
-        let msg = HostMessage::Send { sid: 2, max_tx: None, frame: data_frame(Address::BROADCAST, 3, 125) }.to_bytes();
+        let msg = HostMessage::Send {
+            sid: 2,
+            max_tx: None,
+            frame: data_frame(Address::BROADCAST, 3, 125),
+        }
+        .to_bytes();
         assert_eq!(r.handle_host_bytes(&host(&msg)).len(), 1);
     }
 
@@ -338,25 +397,46 @@ mod tests {
         let mut r = RadioFirmware::new(RADIO);
         let mut bytes = Vec::new();
         for sid in 0..9u8 {
-            let msg = HostMessage::Send { sid, max_tx: None, frame: data_frame(Address::BROADCAST, sid, 30) };
+            let msg = HostMessage::Send {
+                sid,
+                max_tx: None,
+                frame: data_frame(Address::BROADCAST, sid, 30),
+            };
             encode_frame(&msg.to_bytes(), &mut bytes);
         }
         assert_eq!(r.handle_host_bytes(&bytes).len(), 8);
-        assert_eq!(replies(&mut r), vec![RadioMessage::TxResult { sid: 8, status: TxStatus::QueueFull, transmissions: 0 }]);
+        assert_eq!(
+            replies(&mut r),
+            vec![RadioMessage::TxResult {
+                sid: 8,
+                status: TxStatus::QueueFull,
+                transmissions: 0
+            }]
+        );
     }
 
     #[test]
     fn params_and_unknown_commands() {
         let mut r = RadioFirmware::new(RADIO);
-        let set = HostMessage::SetParam { param: param::PAN_ID, value: 0x1234 }.to_bytes();
-        let get = HostMessage::GetParam { param: param::PAN_ID }.to_bytes();
+        let set = HostMessage::SetParam {
+            param: param::PAN_ID,
+            value: 0x1234,
+        }
+        .to_bytes();
+        let get = HostMessage::GetParam {
+            param: param::PAN_ID,
+        }
+        .to_bytes();
         r.handle_host_bytes(&[host(&set), host(&get), host(b"?X"), host(b"hello")].concat());
         let got = replies(&mut r);
         assert!(matches!(&got[0], RadioMessage::Debug(s) if s.contains("pan id")));
         assert_eq!(
             got[1..],
             [
-                RadioMessage::Param { param: param::PAN_ID, value: 0x1234 },
+                RadioMessage::Param {
+                    param: param::PAN_ID,
+                    value: 0x1234
+                },
                 RadioMessage::UnknownCommand,
                 RadioMessage::UnknownCommand,
                 RadioMessage::UnknownCommand,

@@ -54,7 +54,7 @@ pub struct SimConfig {
 const MAX_EVENTS_PER_CALL: usize = 100_000;
 
 enum Uplink {
-    Radio(RadioFirmware),
+    Radio(Box<RadioFirmware>),
     Zep(ZepSide),
 }
 
@@ -92,14 +92,21 @@ impl Simulation {
                 let mut fw = RadioFirmware::new(cfg.radio_eui64);
                 fw.set_pan_id(cfg.pan_id);
                 fw.set_channel(u16::from(cfg.channel));
-                Uplink::Radio(fw)
+                Uplink::Radio(Box::new(fw))
             }
             UplinkMode::Zep { channel } => {
                 air.set_external(RADIO_NODE, true);
                 Uplink::Zep(ZepSide::new(channel, cfg.air.loss, rng.fork()))
             }
         };
-        Simulation { cfg, air, motes, uplink, to_host: VecDeque::new(), host_connections: 0 }
+        Simulation {
+            cfg,
+            air,
+            motes,
+            uplink,
+            to_host: VecDeque::new(),
+            host_connections: 0,
+        }
     }
 
     pub fn motes(&self) -> &[Mote] {
@@ -121,7 +128,9 @@ impl Simulation {
 
     /// Bytes the host wrote to the serial line (slip-radio mode).
     pub fn handle_host_bytes(&mut self, now: Instant, bytes: &[u8]) {
-        let Uplink::Radio(fw) = &mut self.uplink else { return };
+        let Uplink::Radio(fw) = &mut self.uplink else {
+            return;
+        };
         let sends = fw.handle_host_bytes(bytes);
         let pan_before = self.cfg.pan_id;
         let pan_now = fw.pan_id();
@@ -142,10 +151,10 @@ impl Simulation {
                 max_tx: s.max_tx.unwrap_or(self.cfg.max_tx),
                 token: u64::from(s.sid),
             };
-            if self.air.enqueue(now, req).is_err() {
-                if let Uplink::Radio(fw) = &mut self.uplink {
-                    fw.send_done(s.sid, TxStatus::QueueFull, 0);
-                }
+            if self.air.enqueue(now, req).is_err()
+                && let Uplink::Radio(fw) = &mut self.uplink
+            {
+                fw.send_done(s.sid, TxStatus::QueueFull, 0);
             }
         }
         self.run(now);
@@ -160,8 +169,12 @@ impl Simulation {
 
     /// A UDP datagram from the ZEP peer (ZEP mode).
     pub fn handle_zep_datagram(&mut self, now: Instant, datagram: &[u8]) {
-        let Uplink::Zep(z) = &mut self.uplink else { return };
-        let Some(rx) = z.receive(datagram) else { return };
+        let Uplink::Zep(z) = &mut self.uplink else {
+            return;
+        };
+        let Some(rx) = z.receive(datagram) else {
+            return;
+        };
         match rx {
             crate::zep::Received::Ack { seq } => self.air.external_ack(now, seq),
             crate::zep::Received::Frame(frame) => {
@@ -175,7 +188,9 @@ impl Simulation {
                     _ => Vec::new(),
                 };
                 for n in receivers {
-                    let Uplink::Zep(z) = &mut self.uplink else { return };
+                    let Uplink::Zep(z) = &mut self.uplink else {
+                        return;
+                    };
                     if !z.reception_survives() {
                         continue;
                     }
@@ -230,16 +245,27 @@ impl Simulation {
     fn run(&mut self, now: Instant) {
         for _ in 0..MAX_EVENTS_PER_CALL {
             self.air.handle_timeout(now);
-            let Some(ev) = self.air.poll_event() else { return };
+            let Some(ev) = self.air.poll_event() else {
+                return;
+            };
             match ev {
-                AirEvent::Delivered { to: RADIO_NODE, from, frame } => match &mut self.uplink {
+                AirEvent::Delivered {
+                    to: RADIO_NODE,
+                    from,
+                    frame,
+                } => match &mut self.uplink {
                     Uplink::Radio(fw) => {
                         fw.frame_received(now, &frame);
                     }
                     Uplink::Zep(z) => z.send_frame(&frame, from),
                 },
                 AirEvent::Delivered { to, frame, .. } => self.deliver_to_mote(now, to, &frame),
-                AirEvent::TxDone { from: RADIO_NODE, token, outcome, transmissions } => {
+                AirEvent::TxDone {
+                    from: RADIO_NODE,
+                    token,
+                    outcome,
+                    transmissions,
+                } => {
                     if let Uplink::Radio(fw) = &mut self.uplink {
                         let status = match outcome {
                             TxOutcome::Ok => TxStatus::Ok,
@@ -254,7 +280,9 @@ impl Simulation {
     }
 
     fn deliver_to_mote(&mut self, now: Instant, node: NodeId, frame: &[u8]) {
-        let Some(mote) = node.checked_sub(1).and_then(|i| self.motes.get_mut(i)) else { return };
+        let Some(mote) = node.checked_sub(1).and_then(|i| self.motes.get_mut(i)) else {
+            return;
+        };
         let out = mote.handle_frame(now, frame);
         self.send_from_mote(now, node, out);
     }
@@ -262,7 +290,14 @@ impl Simulation {
     fn send_from_mote(&mut self, now: Instant, node: NodeId, frames: Vec<Vec<u8>>) {
         for frame in frames {
             let (dst, ack_request) = self.resolve(node, &frame);
-            let req = TxRequest { from: node, frame, dst, ack_request, max_tx: self.cfg.max_tx, token: 0 };
+            let req = TxRequest {
+                from: node,
+                frame,
+                dst,
+                ack_request,
+                max_tx: self.cfg.max_tx,
+                token: 0,
+            };
             // A full queue drops the frame, as a mote's MAC would; the air counts it.
             let _ = self.air.enqueue(now, req);
         }
@@ -294,7 +329,11 @@ impl Simulation {
             Address::Short(_) if zep => Destination::Node(RADIO_NODE),
             Address::Short(_) => Destination::Nobody,
         };
-        let dst = if dst == Destination::Node(from) { Destination::Nobody } else { dst };
+        let dst = if dst == Destination::Node(from) {
+            Destination::Nobody
+        } else {
+            dst
+        };
         (dst, repr.ack_request)
     }
 
@@ -350,7 +389,13 @@ impl Simulation {
                 }
             })
             .collect();
-        Stats { seed: self.cfg.seed, loss: self.cfg.air.loss, paced: self.cfg.air.paced, radio, motes }
+        Stats {
+            seed: self.cfg.seed,
+            loss: self.cfg.air.loss,
+            paced: self.cfg.air.paced,
+            radio,
+            motes,
+        }
     }
 }
 

@@ -25,7 +25,11 @@ fn cfg(loss: f64, paced: bool, seed: u64) -> SimConfig {
         channel: 26,
         motes: vec![mote_eui(1), mote_eui(2)],
         prefix: Some(prefix()),
-        air: AirConfig { loss, paced, ..AirConfig::default() },
+        air: AirConfig {
+            loss,
+            paced,
+            ..AirConfig::default()
+        },
         max_tx: 4,
         seed,
         mode: UplinkMode::SlipRadio,
@@ -49,7 +53,12 @@ struct Host {
 impl Host {
     fn new() -> Self {
         let ctx = ContextTable::with_prefix(prefix(), 64);
-        Host { dec: SlipDecoder::new(4096), enc: Encoder::new(ctx.clone()), reas: Reassembler::new(ctx), seq: 0 }
+        Host {
+            dec: SlipDecoder::new(4096),
+            enc: Encoder::new(ctx.clone()),
+            reas: Reassembler::new(ctx),
+            seq: 0,
+        }
     }
 
     fn command(&self, sim: &mut Simulation, now: Instant, msg: &[u8]) {
@@ -58,15 +67,30 @@ impl Host {
         sim.handle_host_bytes(now, &bytes);
     }
 
-    fn send_packet(&mut self, sim: &mut Simulation, now: Instant, first_sid: u8, packet: &[u8], to: Eui64) -> usize {
+    fn send_packet(
+        &mut self,
+        sim: &mut Simulation,
+        now: Instant,
+        first_sid: u8,
+        packet: &[u8],
+        to: Eui64,
+    ) -> usize {
         let src = Address::Extended(RADIO);
         let dst = Address::Extended(to);
         let room = ieee802154::max_frame_payload(&FrameRepr::data(0xabcd, src, dst, 0, true));
-        let payloads = self.enc.encode(packet, LinkAddrs { src, dst }, room).unwrap();
+        let payloads = self
+            .enc
+            .encode(packet, LinkAddrs { src, dst }, room)
+            .unwrap();
         for (i, p) in payloads.iter().enumerate() {
             self.seq = self.seq.wrapping_add(1);
-            let frame = ieee802154::build_data_frame(&FrameRepr::data(0xabcd, src, dst, self.seq, true), p);
-            let msg = HostMessage::Send { sid: first_sid.wrapping_add(i as u8) % 16, max_tx: None, frame };
+            let frame =
+                ieee802154::build_data_frame(&FrameRepr::data(0xabcd, src, dst, self.seq, true), p);
+            let msg = HostMessage::Send {
+                sid: first_sid.wrapping_add(i as u8) % 16,
+                max_tx: None,
+                frame,
+            };
             self.command(sim, now, &msg.to_bytes());
         }
         payloads.len()
@@ -75,7 +99,9 @@ impl Host {
     fn drain(&mut self, sim: &mut Simulation) -> Vec<RadioMessage> {
         let mut out = Vec::new();
         while let Some(b) = sim.poll_host_bytes() {
-            self.dec.push(&b, &mut |f: &[u8]| out.push(RadioMessage::parse(f).unwrap()));
+            self.dec.push(&b, &mut |f: &[u8]| {
+                out.push(RadioMessage::parse(f).unwrap())
+            });
         }
         out
     }
@@ -86,7 +112,10 @@ impl Host {
         for m in msgs {
             if let RadioMessage::Frame(f) = m {
                 let (repr, payload) = ieee802154::parse_frame(f).unwrap();
-                let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
+                let links = LinkAddrs {
+                    src: repr.src_addr,
+                    dst: repr.dst_addr,
+                };
                 if let Ok(Some(p)) = self.reas.accept(now, links, payload) {
                     out.push(p);
                 }
@@ -97,7 +126,12 @@ impl Host {
 }
 
 /// Advance virtual time to `until`, collecting what the radio says.
-fn run_until(sim: &mut Simulation, host: &mut Host, mut now: Instant, until: Instant) -> (Instant, Vec<RadioMessage>) {
+fn run_until(
+    sim: &mut Simulation,
+    host: &mut Host,
+    mut now: Instant,
+    until: Instant,
+) -> (Instant, Vec<RadioMessage>) {
     let mut msgs = host.drain(sim);
     while let Some(t) = sim.poll_timeout() {
         if t > until {
@@ -131,7 +165,11 @@ fn echo_request(dst: Ipv6Addr, len: usize, seq: u16) -> Vec<u8> {
 fn results(msgs: &[RadioMessage]) -> Vec<(u8, TxStatus, u8)> {
     msgs.iter()
         .filter_map(|m| match m {
-            RadioMessage::TxResult { sid, status, transmissions } => Some((*sid, *status, *transmissions)),
+            RadioMessage::TxResult {
+                sid,
+                status,
+                transmissions,
+            } => Some((*sid, *status, *transmissions)),
             _ => None,
         })
         .collect()
@@ -152,17 +190,36 @@ fn get_mac_unknown_and_oversize() {
     host.command(&mut sim, t0, b"?M");
     host.command(&mut sim, t0, b"!Z");
     let big = ieee802154::build_data_frame(
-        &FrameRepr::data(0xabcd, Address::Extended(RADIO), Address::Extended(mote_eui(1)), 1, true),
+        &FrameRepr::data(
+            0xabcd,
+            Address::Extended(RADIO),
+            Address::Extended(mote_eui(1)),
+            1,
+            true,
+        ),
         &[0x41; 110],
     );
     assert_eq!(big.len(), 131);
-    host.command(&mut sim, t0, &HostMessage::Send { sid: 3, max_tx: None, frame: big }.to_bytes());
+    host.command(
+        &mut sim,
+        t0,
+        &HostMessage::Send {
+            sid: 3,
+            max_tx: None,
+            frame: big,
+        }
+        .to_bytes(),
+    );
     assert_eq!(
         host.drain(&mut sim),
         vec![
             RadioMessage::Mac(RADIO),
             RadioMessage::UnknownCommand,
-            RadioMessage::TxResult { sid: 3, status: TxStatus::Err, transmissions: 0 }
+            RadioMessage::TxResult {
+                sid: 3,
+                status: TxStatus::Err,
+                transmissions: 0
+            }
         ]
     );
 }
@@ -173,9 +230,18 @@ fn echo_to_a_mote_is_acked_paced_and_answered() {
     let mut sim = Simulation::new(cfg(0.0, true, 1), t0);
     let mut host = Host::new();
     let (now, _) = run_until(&mut sim, &mut host, t0, t0 + Duration::from_millis(100)); // boot RS
-    let n = host.send_packet(&mut sim, now, 0, &echo_request(global(1), 8, 1), mote_eui(1));
+    let n = host.send_packet(
+        &mut sim,
+        now,
+        0,
+        &echo_request(global(1), 8, 1),
+        mote_eui(1),
+    );
     assert_eq!(n, 1);
-    assert!(results(&host.drain(&mut sim)).is_empty(), "paced: no result before the air time passed");
+    assert!(
+        results(&host.drain(&mut sim)).is_empty(),
+        "paced: no result before the air time passed"
+    );
     assert!(sim.poll_timeout().unwrap() > now);
     let (now, msgs) = run_until(&mut sim, &mut host, now, now + Duration::from_secs(1));
     assert_eq!(results(&msgs), vec![(0, TxStatus::Ok, 1)]);
@@ -193,7 +259,13 @@ fn big_echo_fragmented_both_ways_unthrottled() {
     let t0 = Instant::now();
     let mut sim = Simulation::new(cfg(0.0, false, 1), t0);
     let mut host = Host::new();
-    let n = host.send_packet(&mut sim, t0, 0, &echo_request(global(2), 1232, 1), mote_eui(2));
+    let n = host.send_packet(
+        &mut sim,
+        t0,
+        0,
+        &echo_request(global(2), 1232, 1),
+        mote_eui(2),
+    );
     assert!(n > 8);
     // The radio has 8 buffers: with no air time every frame completes before the next arrives.
     let msgs = host.drain(&mut sim);
@@ -216,10 +288,25 @@ fn nobody_home_and_total_loss_are_no_ack() {
     // Unknown address, lossless air, max_tx 2 from the attribute.
     let mut sim = Simulation::new(cfg(0.0, true, 1), now);
     let frame = ieee802154::build_data_frame(
-        &FrameRepr::data(0xabcd, Address::Extended(RADIO), Address::Extended(Eui64([7; 8])), 1, true),
+        &FrameRepr::data(
+            0xabcd,
+            Address::Extended(RADIO),
+            Address::Extended(Eui64([7; 8])),
+            1,
+            true,
+        ),
         &[0x41, 0x60],
     );
-    host.command(&mut sim, now, &HostMessage::Send { sid: 9, max_tx: Some(2), frame }.to_bytes());
+    host.command(
+        &mut sim,
+        now,
+        &HostMessage::Send {
+            sid: 9,
+            max_tx: Some(2),
+            frame,
+        }
+        .to_bytes(),
+    );
     let (_, msgs) = run_until(&mut sim, &mut host, now, now + Duration::from_secs(1));
     assert_eq!(results(&msgs), vec![(9, TxStatus::NoAck, 2)]);
 }
@@ -230,10 +317,19 @@ fn queue_full_beyond_eight_buffers() {
     let mut sim = Simulation::new(cfg(0.0, true, 1), t0);
     let mut host = Host::new();
     for sid in 0..10 {
-        host.send_packet(&mut sim, t0, sid, &echo_request(global(1), 8, u16::from(sid)), mote_eui(1));
+        host.send_packet(
+            &mut sim,
+            t0,
+            sid,
+            &echo_request(global(1), 8, u16::from(sid)),
+            mote_eui(1),
+        );
     }
     let r = results(&host.drain(&mut sim));
-    assert_eq!(r, vec![(8, TxStatus::QueueFull, 0), (9, TxStatus::QueueFull, 0)]);
+    assert_eq!(
+        r,
+        vec![(8, TxStatus::QueueFull, 0), (9, TxStatus::QueueFull, 0)]
+    );
 }
 
 fn lossy_run(seed: u64) -> (Vec<RadioMessage>, crate::stats::Stats) {
@@ -243,7 +339,13 @@ fn lossy_run(seed: u64) -> (Vec<RadioMessage>, crate::stats::Stats) {
     let mut all = Vec::new();
     let mut now = t0;
     for i in 0..20u16 {
-        host.send_packet(&mut sim, now, (i % 16) as u8, &echo_request(global(1), 16, i), mote_eui(1));
+        host.send_packet(
+            &mut sim,
+            now,
+            (i % 16) as u8,
+            &echo_request(global(1), 16, i),
+            mote_eui(1),
+        );
         let (t, msgs) = run_until(&mut sim, &mut host, now, now + Duration::from_millis(200));
         now = t;
         all.extend(msgs);
@@ -259,7 +361,11 @@ fn loss_is_reproducible_and_retried() {
     assert_eq!(sa, sb);
     let retries = sa.radio.air.retries + sa.motes[0].air.retries;
     assert!(retries > 0, "20% loss must cause retransmissions");
-    let replies = Host::new().packets(Instant::now(), &a).iter().filter(|p| is_echo_reply(p)).count();
+    let replies = Host::new()
+        .packets(Instant::now(), &a)
+        .iter()
+        .filter(|p| is_echo_reply(p))
+        .count();
     assert!(replies >= 15, "retries deliver most echoes: {replies}");
 }
 
@@ -283,15 +389,119 @@ fn serial_garbage_never_panics() {
     let mut sim = Simulation::new(cfg(0.1, false, 3), t0);
     let mut rng = SimRng::new(5);
     let frame = ieee802154::build_data_frame(
-        &FrameRepr::data(0xabcd, Address::Extended(RADIO), Address::Extended(mote_eui(1)), 1, true),
+        &FrameRepr::data(
+            0xabcd,
+            Address::Extended(RADIO),
+            Address::Extended(mote_eui(1)),
+            1,
+            true,
+        ),
         &[],
     );
     for i in 0..3000 {
-        let mut bytes = if i % 3 == 0 { [&b"!S\x01\x00"[..], &frame].concat() } else { Vec::new() };
+        let mut bytes = if i % 3 == 0 {
+            [&b"!S\x01\x00"[..], &frame].concat()
+        } else {
+            Vec::new()
+        };
         let len = rng.below(150) as usize;
-        bytes.extend((0..len).map(|_| if rng.below(10) == 0 { 0xC0 } else { rng.next_u64() as u8 }));
+        bytes.extend((0..len).map(|_| {
+            if rng.below(10) == 0 {
+                0xC0
+            } else {
+                rng.next_u64() as u8
+            }
+        }));
         bytes.push(0xC0);
         sim.handle_host_bytes(t0, &bytes);
         while sim.poll_host_bytes().is_some() {}
     }
+}
+
+fn zep_cfg(loss: f64) -> SimConfig {
+    SimConfig {
+        mode: UplinkMode::Zep { channel: 26 },
+        ..cfg(loss, true, 1)
+    }
+}
+
+/// ZEP datagrams out -> (frame without FCS) list.
+fn zep_frames(sim: &mut Simulation) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| sim.poll_zep_datagram())
+        .map(|d| {
+            slip::zep::decode_datagram(&d)
+                .expect("valid ZEP with FCS")
+                .frame
+                .to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn zep_nodes_ack_answer_and_retry() {
+    let t0 = Instant::now();
+    let mut sim = Simulation::new(zep_cfg(0.0), t0);
+    let mut host = Host::new();
+    // Boot: each mote's RS goes out as a broadcast ZEP frame (no ACK expected).
+    let (now, _) = run_until(&mut sim, &mut host, t0, t0 + Duration::from_millis(100));
+    assert_eq!(zep_frames(&mut sim).len(), 2);
+    // An echo request from the border router, in ZEP, asking for an ACK.
+    let src = Address::Extended(RADIO);
+    let dst = Address::Extended(mote_eui(1));
+    let room = ieee802154::max_frame_payload(&FrameRepr::data(0xabcd, src, dst, 0, true));
+    let p = host
+        .enc
+        .encode(&echo_request(global(1), 8, 1), LinkAddrs { src, dst }, room)
+        .unwrap();
+    let frame = ieee802154::build_data_frame(&FrameRepr::data(0xabcd, src, dst, 0x55, true), &p[0]);
+    sim.handle_zep_datagram(now, &slip::zep::encode_datagram(26, 1, 1, &frame).unwrap());
+    let out = zep_frames(&mut sim);
+    assert_eq!(
+        out,
+        vec![ieee802154::imm_ack(0x55, false).to_vec()],
+        "Imm-Ack at once"
+    );
+    // The reply goes out after its air time; without our ACK it is retried max_tx times.
+    let (now, _) = run_until(&mut sim, &mut host, now, now + Duration::from_secs(1));
+    let out = zep_frames(&mut sim);
+    assert_eq!(out.len(), 4, "first transmission + 3 retries");
+    assert!(
+        out.windows(2).all(|w| w[0] == w[1]),
+        "retransmissions are the same frame"
+    );
+    let (repr, payload) = ieee802154::parse_frame(&out[0]).unwrap();
+    assert!(repr.ack_request);
+    let links = LinkAddrs {
+        src: repr.src_addr,
+        dst: repr.dst_addr,
+    };
+    assert!(is_echo_reply(
+        &host.reas.accept(now, links, payload).unwrap().unwrap()
+    ));
+    assert_eq!(sim.stats().motes[0].air.no_ack, 1);
+    // Next time we acknowledge: a single transmission.
+    let frame = ieee802154::build_data_frame(&FrameRepr::data(0xabcd, src, dst, 0x56, true), &p[0]);
+    sim.handle_zep_datagram(now, &slip::zep::encode_datagram(26, 1, 2, &frame).unwrap());
+    zep_frames(&mut sim);
+    let mut t = now;
+    let mut sent = Vec::new();
+    while sent.is_empty() {
+        t = sim.poll_timeout().unwrap();
+        sim.handle_timeout(t);
+        sent = zep_frames(&mut sim);
+    }
+    let seq = sent[0][2];
+    let ack = slip::zep::encode_datagram(26, 1, 3, &ieee802154::imm_ack(seq, false)).unwrap();
+    sim.handle_zep_datagram(t, &ack);
+    let (_, _) = run_until(&mut sim, &mut host, t, t + Duration::from_secs(1));
+    assert!(zep_frames(&mut sim).is_empty(), "no retry after the ACK");
+    // Wrong channel and bad FCS are dropped.
+    let mut bad = slip::zep::encode_datagram(11, 1, 4, &frame).unwrap();
+    sim.handle_zep_datagram(t, &bad);
+    bad = slip::zep::encode_datagram(26, 1, 4, &frame).unwrap();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    sim.handle_zep_datagram(t, &bad);
+    assert!(zep_frames(&mut sim).is_empty());
+    assert_eq!(sim.stats().radio.zep_drops.values().sum::<u64>(), 2);
 }

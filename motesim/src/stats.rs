@@ -129,7 +129,17 @@ impl Stats {
         let r = &self.radio;
         let mut s = format!(
             "radio {} ({}): {} sends ({} ok, {} no-ack, {} too long, {} queue full), {} frames up, {} duplicates, {} filtered, {} unknown commands\n",
-            r.eui64, r.mode, r.sends, r.tx_ok, r.tx_no_ack, r.tx_too_long, r.tx_queue_full, r.frames_up, r.duplicates, r.filtered, r.unknown_commands
+            r.eui64,
+            r.mode,
+            r.sends,
+            r.tx_ok,
+            r.tx_no_ack,
+            r.tx_too_long,
+            r.tx_queue_full,
+            r.frames_up,
+            r.duplicates,
+            r.filtered,
+            r.unknown_commands
         );
         for m in &self.motes {
             s.push_str(&format!(

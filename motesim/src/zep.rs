@@ -39,7 +39,15 @@ pub struct ZepSide {
 
 impl ZepSide {
     pub fn new(channel: u8, loss: f64, rng: SimRng) -> Self {
-        ZepSide { channel, loss, rng, sequence: 0, out: VecDeque::new(), frames_sent: 0, drops: BTreeMap::new() }
+        ZepSide {
+            channel,
+            loss,
+            rng,
+            sequence: 0,
+            out: VecDeque::new(),
+            frames_sent: 0,
+            drops: BTreeMap::new(),
+        }
     }
 
     pub fn channel(&self) -> u8 {
@@ -73,10 +81,14 @@ impl ZepSide {
             return None;
         }
         match ieee802154::Frame::new_checked(zf.frame) {
-            Ok(f) if f.frame_type() == FrameType::Ack => Some(Received::Ack { seq: f.sequence_number() }),
+            Ok(f) if f.frame_type() == FrameType::Ack => Some(Received::Ack {
+                seq: f.sequence_number(),
+            }),
             Ok(_) => Some(Received::Frame(zf.frame.to_vec())),
             // Imm-Acks are 3 bytes; anything else malformed is counted and dropped.
-            Err(_) if zf.frame.len() == 3 && zf.frame[0] & 0x07 == 2 => Some(Received::Ack { seq: zf.frame[2] }),
+            Err(_) if zf.frame.len() == 3 && zf.frame[0] & 0x07 == 2 => {
+                Some(Received::Ack { seq: zf.frame[2] })
+            }
             Err(_) => {
                 self.drop("zep_bad_frame");
                 None
@@ -127,7 +139,9 @@ mod tests {
     #[test]
     fn round_trip_and_acks() {
         let mut z = ZepSide::new(26, 0.0, SimRng::new(1));
-        let frame = [0x41, 0xd8, 0x07, 0xcd, 0xab, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 0x41, 0x60];
+        let frame = [
+            0x41, 0xd8, 0x07, 0xcd, 0xab, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 0x41, 0x60,
+        ];
         z.send_frame(&frame, 3);
         let d = z.poll_datagram().unwrap();
         assert_eq!(d.len(), 32 + frame.len() + 2);

@@ -59,7 +59,10 @@ impl Motesim {
         let end = Instant::now() + GUARD;
         loop {
             let left = end.saturating_duration_since(Instant::now());
-            let l = self.stdout.recv_timeout(left).unwrap_or_else(|_| panic!("no '{prefix}' line from motesim"));
+            let l = self
+                .stdout
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no '{prefix}' line from motesim"));
             if l.starts_with(prefix) {
                 return l;
             }
@@ -156,12 +159,20 @@ impl<W: Write> Host<W> {
         let src = Address::Extended(RADIO);
         let dst = Address::Extended(to);
         let room = ieee802154::max_frame_payload(&FrameRepr::data(0xabcd, src, dst, 0, true));
-        let payloads = self.encoder.encode(packet, LinkAddrs { src, dst }, room).unwrap();
+        let payloads = self
+            .encoder
+            .encode(packet, LinkAddrs { src, dst }, room)
+            .unwrap();
         for (i, p) in payloads.iter().enumerate() {
             self.seq = self.seq.wrapping_add(1);
-            let frame = ieee802154::build_data_frame(&FrameRepr::data(0xabcd, src, dst, self.seq, true), p);
+            let frame =
+                ieee802154::build_data_frame(&FrameRepr::data(0xabcd, src, dst, self.seq, true), p);
             // At most 8 outstanding: the emulated radio has 8 buffers, as the real one.
-            self.send(&HostMessage::Send { sid: (i % 16) as u8, max_tx, frame });
+            self.send(&HostMessage::Send {
+                sid: (i % 16) as u8,
+                max_tx,
+                frame,
+            });
             if i % 4 == 3 {
                 self.wait_results(4);
             }
@@ -190,12 +201,17 @@ impl<W: Write> Host<W> {
     fn wait_packet(&mut self, want: impl Fn(&[u8]) -> bool) -> Vec<u8> {
         loop {
             if let RadioMessage::Frame(f) = self.next() {
-                let Ok((repr, payload)) = ieee802154::parse_frame(&f) else { continue };
-                let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
-                if let Ok(Some(p)) = self.reassembler.accept(Instant::now(), links, payload) {
-                    if want(&p) {
-                        return p;
-                    }
+                let Ok((repr, payload)) = ieee802154::parse_frame(&f) else {
+                    continue;
+                };
+                let links = LinkAddrs {
+                    src: repr.src_addr,
+                    dst: repr.dst_addr,
+                };
+                if let Ok(Some(p)) = self.reassembler.accept(Instant::now(), links, payload)
+                    && want(&p)
+                {
+                    return p;
                 }
             }
         }
@@ -220,7 +236,9 @@ fn echo_request(dst: Ipv6Addr, len: usize) -> Vec<u8> {
 }
 
 fn is_echo_reply(p: &[u8], len: usize) -> bool {
-    let Ok(v) = Ipv6Packet::new_checked(p) else { return false };
+    let Ok(v) = Ipv6Packet::new_checked(p) else {
+        return false;
+    };
     v.next_header() == 58
         && v.src_addr() == mote1_global()
         && v.payload().first() == Some(&129)
@@ -267,7 +285,8 @@ fn tcp_radio_answers_get_mac_and_ping() {
         }
     }
     sim.stop();
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
     assert_eq!(json["motes"][0]["echo_requests"], 2);
     assert_eq!(json["motes"][1]["echo_requests"], 0);
     assert!(json["motes"][0]["frames_out"].as_u64().unwrap() > 10);
@@ -278,9 +297,22 @@ fn tcp_radio_answers_get_mac_and_ping() {
 fn pty_radio_answers_get_mac_and_ping() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("radio");
-    let mut sim = Motesim::start(&["--pty", link.to_str().unwrap(), "--motes", "1", "--prefix", "fd00:aaaa::/64", "--seed", "3"]);
+    let mut sim = Motesim::start(&[
+        "--pty",
+        link.to_str().unwrap(),
+        "--motes",
+        "1",
+        "--prefix",
+        "fd00:aaaa::/64",
+        "--seed",
+        "3",
+    ]);
     sim.line("listening pty ");
-    let port = std::fs::OpenOptions::new().read(true).write(true).open(&link).unwrap();
+    let port = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&link)
+        .unwrap();
     let mut host = Host::new(port.try_clone().unwrap(), port);
     assert_eq!(host.get_mac(), RADIO);
     ping_mote1(&mut host, 32);
@@ -290,7 +322,10 @@ fn pty_radio_answers_get_mac_and_ping() {
 
 #[test]
 fn bad_command_line_is_refused_clearly() {
-    let out = Command::new(env!("CARGO_BIN_EXE_motesim")).args(["--tcp-listen", "127.0.0.1:0", "--loss", "2"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_motesim"))
+        .args(["--tcp-listen", "127.0.0.1:0", "--loss", "2"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--loss"), "{err}");

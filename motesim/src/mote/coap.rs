@@ -5,7 +5,9 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use coap_lite::{CoapOption, ContentFormat, MessageClass, MessageType, Packet, RequestType, ResponseType};
+use coap_lite::{
+    CoapOption, ContentFormat, MessageClass, MessageType, Packet, RequestType, ResponseType,
+};
 
 use super::service::{Peer, UdpService};
 
@@ -37,7 +39,12 @@ impl CoapServer {
 
     /// The next reading in tenths of a degree: 20.0 .. 24.9 C, stepping with each call.
     fn next_reading(&mut self) -> u32 {
-        let r = 200 + (self.readings.wrapping_mul(7).wrapping_add(self.mote_index.wrapping_mul(13))) % 50;
+        let r = 200
+            + (self
+                .readings
+                .wrapping_mul(7)
+                .wrapping_add(self.mote_index.wrapping_mul(13)))
+                % 50;
         self.readings = self.readings.wrapping_add(1);
         r
     }
@@ -74,7 +81,11 @@ impl CoapServer {
         };
         let path: Vec<String> = req
             .get_option(CoapOption::UriPath)
-            .map(|segs| segs.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+            .map(|segs| {
+                segs.iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
         let code = match (path.as_slice(), method) {
@@ -108,10 +119,11 @@ impl UdpService for CoapServer {
         };
         let confirmable = req.header.get_type() == MessageType::Confirmable;
         let mid = req.header.message_id;
-        if confirmable {
-            if let Some((_, _, bytes)) = self.recent.iter().find(|(p, m, _)| *p == peer && *m == mid) {
-                return vec![bytes.clone()];
-            }
+        if confirmable
+            && let Some((_, _, bytes)) =
+                self.recent.iter().find(|(p, m, _)| *p == peer && *m == mid)
+        {
+            return vec![bytes.clone()];
         }
         let Some(resp) = self.respond(&req) else {
             return Vec::new();
@@ -135,7 +147,10 @@ mod tests {
     use std::net::Ipv6Addr;
 
     fn peer() -> Peer {
-        Peer { addr: Ipv6Addr::LOCALHOST, port: 40000 }
+        Peer {
+            addr: Ipv6Addr::LOCALHOST,
+            port: 40000,
+        }
     }
 
     fn get(path: &str, mid: u16, kind: MessageType) -> Vec<u8> {
@@ -159,13 +174,23 @@ mod tests {
     #[test]
     fn well_known_core_is_link_format_piggybacked() {
         let mut s = CoapServer::new(1);
-        let r = ask(&mut s, &get("/.well-known/core", 0x1234, MessageType::Confirmable));
+        let r = ask(
+            &mut s,
+            &get("/.well-known/core", 0x1234, MessageType::Confirmable),
+        );
         assert_eq!(r.header.get_type(), MessageType::Acknowledgement);
         assert_eq!(r.header.message_id, 0x1234);
         assert_eq!(r.get_token(), &[0xAB, 0xCD]);
         assert_eq!(r.header.code, MessageClass::Response(ResponseType::Content));
-        assert_eq!(r.get_content_format(), Some(ContentFormat::ApplicationLinkFormat));
-        assert!(String::from_utf8(r.payload).unwrap().contains("</sensors/temp>"));
+        assert_eq!(
+            r.get_content_format(),
+            Some(ContentFormat::ApplicationLinkFormat)
+        );
+        assert!(
+            String::from_utf8(r.payload)
+                .unwrap()
+                .contains("</sensors/temp>")
+        );
     }
 
     #[test]
@@ -174,7 +199,10 @@ mod tests {
         let a = ask(&mut s, &get("/sensors/temp", 1, MessageType::Confirmable));
         let b = ask(&mut s, &get("/sensors/temp", 2, MessageType::Confirmable));
         assert_eq!(a.header.code, MessageClass::Response(ResponseType::Content));
-        let (a, b) = (String::from_utf8(a.payload).unwrap(), String::from_utf8(b.payload).unwrap());
+        let (a, b) = (
+            String::from_utf8(a.payload).unwrap(),
+            String::from_utf8(b.payload).unwrap(),
+        );
         assert_ne!(a, b);
         let v: f32 = a.parse().unwrap();
         assert!((20.0..25.0).contains(&v));
@@ -188,7 +216,10 @@ mod tests {
     fn unknown_path_is_not_found_and_non_gets_non() {
         let mut s = CoapServer::new(1);
         let r = ask(&mut s, &get("/nope", 5, MessageType::NonConfirmable));
-        assert_eq!(r.header.code, MessageClass::Response(ResponseType::NotFound));
+        assert_eq!(
+            r.header.code,
+            MessageClass::Response(ResponseType::NotFound)
+        );
         assert_eq!(r.header.get_type(), MessageType::NonConfirmable);
     }
 

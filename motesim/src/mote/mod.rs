@@ -94,7 +94,10 @@ pub struct Mote {
 
 impl std::fmt::Debug for Mote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mote").field("cfg", &self.cfg).field("global", &self.global).finish_non_exhaustive()
+        f.debug_struct("Mote")
+            .field("cfg", &self.cfg)
+            .field("global", &self.global)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,9 +113,14 @@ impl Mote {
         ports.bind(COAP_PORT, Box::new(coap::CoapServer::new(cfg.index)));
         Mote {
             router: cfg.router,
-            global: cfg.prefix.map(|p| with_iid(p, ip::iid_from_eui64(cfg.eui64))),
+            global: cfg
+                .prefix
+                .map(|p| with_iid(p, ip::iid_from_eui64(cfg.eui64))),
             // Distinct initial tags keep fragments of different motes apart in captures.
-            encoder: Encoder::with_initial_tag(contexts.clone(), (cfg.index as u16).wrapping_mul(0x1000)),
+            encoder: Encoder::with_initial_tag(
+                contexts.clone(),
+                (cfg.index as u16).wrapping_mul(0x1000),
+            ),
             reassembler: Reassembler::new(contexts.clone()),
             contexts,
             dedupe: DuplicateFilter::new(32, DEFAULT_LIFETIME),
@@ -214,13 +222,19 @@ impl Mote {
             self.counters.drop("own_frame");
             return out;
         }
-        if self.dedupe.is_duplicate(now, repr.src_addr, repr.sequence_number) {
+        if self
+            .dedupe
+            .is_duplicate(now, repr.src_addr, repr.sequence_number)
+        {
             self.counters.drop("duplicate");
             return out;
         }
         self.counters.frames_in += 1;
         self.counters.bytes_in += frame.len() as u64;
-        let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
+        let links = LinkAddrs {
+            src: repr.src_addr,
+            dst: repr.dst_addr,
+        };
         match self.reassembler.accept(now, links, payload) {
             Ok(Some(packet)) => self.handle_ipv6(now, &packet, repr.src_addr, &mut out),
             Ok(None) => {}
@@ -244,10 +258,20 @@ impl Mote {
         if !dst.is_multicast() {
             return dst;
         }
-        if peer.is_unicast_link_local() { self.link_local() } else { self.global.unwrap_or(self.link_local()) }
+        if peer.is_unicast_link_local() {
+            self.link_local()
+        } else {
+            self.global.unwrap_or(self.link_local())
+        }
     }
 
-    fn handle_ipv6(&mut self, now: Instant, packet: &[u8], link_src: Address, out: &mut Vec<Vec<u8>>) {
+    fn handle_ipv6(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        link_src: Address,
+        out: &mut Vec<Vec<u8>>,
+    ) {
         let Ok(ipv6) = Ipv6Packet::new_checked(packet) else {
             self.counters.drop("bad_ipv6");
             return;
@@ -259,7 +283,9 @@ impl Mote {
         }
         let nh = ipv6.next_header();
         let body = ipv6.payload();
-        if (nh == next_header::ICMPV6 || nh == next_header::UDP) && !ip::verify_checksum(&src, &dst, nh, body) {
+        if (nh == next_header::ICMPV6 || nh == next_header::UDP)
+            && !ip::verify_checksum(&src, &dst, nh, body)
+        {
             self.counters.drop("bad_checksum");
             return;
         }
@@ -286,7 +312,9 @@ impl Mote {
                 let packet = icmp_packet(self.source_for(dst, src), src, 64, reply);
                 self.send_ipv6(&packet, out);
             }
-            (nd::ROUTER_ADVERTISEMENT, 0) if ipv6.hop_limit() == 255 && src.is_unicast_link_local() => {
+            (nd::ROUTER_ADVERTISEMENT, 0)
+                if ipv6.hop_limit() == 255 && src.is_unicast_link_local() =>
+            {
                 let Some(ra) = nd::parse_router_advert(msg) else {
                     self.counters.drop("bad_router_advert");
                     return;
@@ -319,19 +347,29 @@ impl Mote {
         } else if let Address::Extended(e) = link_src {
             self.router = e;
         }
-        if self.cfg.prefix.is_none() {
-            if let Some(p) = ra.prefixes.iter().find(|p| p.autonomous && p.len == 64 && p.valid_lifetime > 0) {
-                self.global = Some(with_iid(p.prefix, ip::iid_from_eui64(self.cfg.eui64)));
-                if self.contexts.get(0).is_none() {
-                    self.contexts = ContextTable::with_prefix(p.prefix, 64);
-                }
+        if self.cfg.prefix.is_none()
+            && let Some(p) = ra
+                .prefixes
+                .iter()
+                .find(|p| p.autonomous && p.len == 64 && p.valid_lifetime > 0)
+        {
+            self.global = Some(with_iid(p.prefix, ip::iid_from_eui64(self.cfg.eui64)));
+            if self.contexts.get(0).is_none() {
+                self.contexts = ContextTable::with_prefix(p.prefix, 64);
             }
         }
         for c in &ra.contexts {
             if c.valid_lifetime_minutes == 0 {
                 self.contexts.remove(c.cid);
             } else {
-                self.contexts.set(c.cid, Context { prefix: c.prefix, len: c.len, compress: c.compress });
+                self.contexts.set(
+                    c.cid,
+                    Context {
+                        prefix: c.prefix,
+                        len: c.len,
+                        compress: c.compress,
+                    },
+                );
             }
         }
         *self.encoder.contexts_mut() = self.contexts.clone();
@@ -358,7 +396,14 @@ impl Mote {
             return;
         };
         let name = svc.name();
-        let replies = svc.handle(now, Peer { addr: src, port: sport }, udp.payload());
+        let replies = svc.handle(
+            now,
+            Peer {
+                addr: src,
+                port: sport,
+            },
+            udp.payload(),
+        );
         *self.counters.served.entry(name).or_default() += 1;
         let from = self.source_for(dst, src);
         for payload in replies {
@@ -373,7 +418,9 @@ impl Mote {
 
     /// Compress, fragment and frame an IPv6 packet.
     fn send_ipv6(&mut self, packet: &[u8], out: &mut Vec<Vec<u8>>) {
-        let Ok(ipv6) = Ipv6Packet::new_checked(packet) else { return };
+        let Ok(ipv6) = Ipv6Packet::new_checked(packet) else {
+            return;
+        };
         let dst = ipv6.dst_addr();
         let link_dst = if dst.is_multicast() {
             Address::BROADCAST
@@ -386,7 +433,10 @@ impl Mote {
         let src = Address::Extended(self.cfg.eui64);
         let probe = FrameRepr::data(self.cfg.pan_id, src, link_dst, 0, false);
         let room = ieee802154::max_frame_payload(&probe);
-        let payloads = match self.encoder.encode(packet, LinkAddrs { src, dst: link_dst }, room) {
+        let payloads = match self
+            .encoder
+            .encode(packet, LinkAddrs { src, dst: link_dst }, room)
+        {
             Ok(p) => p,
             Err(_) => {
                 self.counters.drop("encode_failed");
@@ -397,7 +447,13 @@ impl Mote {
         for p in payloads {
             let seq = self.seq;
             self.seq = self.seq.wrapping_add(1);
-            let repr = FrameRepr::data(self.cfg.pan_id, src, link_dst, seq, !link_dst.is_broadcast());
+            let repr = FrameRepr::data(
+                self.cfg.pan_id,
+                src,
+                link_dst,
+                seq,
+                !link_dst.is_broadcast(),
+            );
             let frame = ieee802154::build_data_frame(&repr, &p);
             self.counters.frames_out += 1;
             self.counters.bytes_out += frame.len() as u64;

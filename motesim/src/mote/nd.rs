@@ -89,7 +89,10 @@ pub fn parse_router_advert(msg: &[u8]) -> Option<RouterAdvert> {
     if msg.len() < 16 || msg[0] != ROUTER_ADVERTISEMENT {
         return None;
     }
-    let mut ra = RouterAdvert { router_lifetime: u16::from_be_bytes([msg[6], msg[7]]), ..Default::default() };
+    let mut ra = RouterAdvert {
+        router_lifetime: u16::from_be_bytes([msg[6], msg[7]]),
+        ..Default::default()
+    };
     let mut opts = &msg[16..];
     // Each option has a non-zero length in 8-byte units, so this loop ends.
     while opts.len() >= 2 {
@@ -144,9 +147,43 @@ pub(crate) mod tests {
     /// An RA as the border router sends it: lifetime 1800, SLLAO, PIO fd00:aaaa::/64 with
     /// L and A, 6CO cid 0 /64 with C.
     pub(crate) fn sample_ra(router: Eui64) -> Vec<u8> {
-        let mut m = vec![ROUTER_ADVERTISEMENT, 0, 0, 0, 64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut m = vec![
+            ROUTER_ADVERTISEMENT,
+            0,
+            0,
+            0,
+            64,
+            0,
+            0x07,
+            0x08,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
         m.extend_from_slice(&lla_option(OPT_SOURCE_LLA, router));
-        m.extend_from_slice(&[OPT_PREFIX_INFO, 4, 64, 0xc0, 0, 0, 0x0e, 0x10, 0, 0, 0x07, 0x08, 0, 0, 0, 0]);
+        m.extend_from_slice(&[
+            OPT_PREFIX_INFO,
+            4,
+            64,
+            0xc0,
+            0,
+            0,
+            0x0e,
+            0x10,
+            0,
+            0,
+            0x07,
+            0x08,
+            0,
+            0,
+            0,
+            0,
+        ]);
         m.extend_from_slice(&"fd00:aaaa::".parse::<Ipv6Addr>().unwrap().octets());
         m.extend_from_slice(&[OPT_6LOWPAN_CONTEXT, 2, 64, 0x10, 0, 0, 0xff, 0xff]);
         m.extend_from_slice(&"fd00:aaaa::".parse::<Ipv6Addr>().unwrap().octets()[..8]);
@@ -160,10 +197,24 @@ pub(crate) mod tests {
         assert_eq!(ra.router_lifetime, 1800);
         assert_eq!(ra.source_lla, Some(router));
         let pfx: Ipv6Addr = "fd00:aaaa::".parse().unwrap();
-        assert_eq!(ra.prefixes, vec![PrefixInfo { prefix: pfx, len: 64, autonomous: true, valid_lifetime: 3600 }]);
+        assert_eq!(
+            ra.prefixes,
+            vec![PrefixInfo {
+                prefix: pfx,
+                len: 64,
+                autonomous: true,
+                valid_lifetime: 3600
+            }]
+        );
         assert_eq!(
             ra.contexts,
-            vec![ContextInfo { cid: 0, prefix: pfx, len: 64, compress: true, valid_lifetime_minutes: 0xffff }]
+            vec![ContextInfo {
+                cid: 0,
+                prefix: pfx,
+                len: 64,
+                compress: true,
+                valid_lifetime_minutes: 0xffff
+            }]
         );
     }
 

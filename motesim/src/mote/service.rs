@@ -45,7 +45,9 @@ pub struct PortTable {
 
 impl std::fmt::Debug for PortTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.entries.iter().map(|(p, s)| (p, s.name()))).finish()
+        f.debug_list()
+            .entries(self.entries.iter().map(|(p, s)| (p, s.name())))
+            .finish()
     }
 }
 
@@ -58,7 +60,10 @@ impl PortTable {
 
     /// The service on `port`, if any.
     pub fn get_mut(&mut self, port: u16) -> Option<&mut (dyn UdpService + 'static)> {
-        self.entries.iter_mut().find(|(p, _)| *p == port).map(|(_, s)| s.as_mut())
+        self.entries
+            .iter_mut()
+            .find(|(p, _)| *p == port)
+            .map(|(_, s)| s.as_mut())
     }
 
     pub fn ports(&self) -> impl Iterator<Item = u16> + '_ {

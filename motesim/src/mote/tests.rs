@@ -21,7 +21,16 @@ fn mote_global() -> Ipv6Addr {
 }
 
 fn mote(prefix: Option<Ipv6Addr>, now: Instant) -> Mote {
-    Mote::new(MoteConfig { index: 1, eui64: MOTE, pan_id: PAN, router: ROUTER, prefix }, now)
+    Mote::new(
+        MoteConfig {
+            index: 1,
+            eui64: MOTE,
+            pan_id: PAN,
+            router: ROUTER,
+            prefix,
+        },
+        now,
+    )
 }
 
 /// The border router's end of the link.
@@ -34,7 +43,11 @@ struct Router {
 impl Router {
     fn new() -> Self {
         let ctx = ContextTable::with_prefix(prefix(), 64);
-        Router { encoder: Encoder::new(ctx.clone()), reassembler: Reassembler::new(ctx), seq: 0 }
+        Router {
+            encoder: Encoder::new(ctx.clone()),
+            reassembler: Reassembler::new(ctx),
+            seq: 0,
+        }
     }
 
     fn frames(&mut self, packet: &[u8], dst: Address) -> Vec<Vec<u8>> {
@@ -42,13 +55,20 @@ impl Router {
         let probe = FrameRepr::data(PAN, src, dst, 0, false);
         let payloads = self
             .encoder
-            .encode(packet, LinkAddrs { src, dst }, ieee802154::max_frame_payload(&probe))
+            .encode(
+                packet,
+                LinkAddrs { src, dst },
+                ieee802154::max_frame_payload(&probe),
+            )
             .unwrap();
         payloads
             .iter()
             .map(|p| {
                 self.seq = self.seq.wrapping_add(1);
-                ieee802154::build_data_frame(&FrameRepr::data(PAN, src, dst, self.seq, !dst.is_broadcast()), p)
+                ieee802154::build_data_frame(
+                    &FrameRepr::data(PAN, src, dst, self.seq, !dst.is_broadcast()),
+                    p,
+                )
             })
             .collect()
     }
@@ -61,7 +81,10 @@ impl Router {
             let (repr, payload) = ieee802154::parse_frame(f).unwrap();
             assert_eq!(repr.src_addr, Address::Extended(MOTE));
             assert_eq!(repr.ack_request, !repr.dst_addr.is_broadcast());
-            let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
+            let links = LinkAddrs {
+                src: repr.src_addr,
+                dst: repr.dst_addr,
+            };
             if let Some(p) = self.reassembler.accept(now, links, payload).unwrap() {
                 out.push(p);
             }
@@ -87,7 +110,15 @@ fn echo_request(src: Ipv6Addr, dst: Ipv6Addr, data_len: usize) -> Vec<u8> {
 fn check_icmp(packet: &[u8]) -> (Ipv6Addr, Ipv6Addr, Vec<u8>) {
     let p = Ipv6Packet::new_checked(packet).unwrap();
     assert_eq!(p.next_header(), next_header::ICMPV6);
-    assert!(ip::verify_checksum(&p.src_addr(), &p.dst_addr(), next_header::ICMPV6, p.payload()), "bad checksum");
+    assert!(
+        ip::verify_checksum(
+            &p.src_addr(),
+            &p.dst_addr(),
+            next_header::ICMPV6,
+            p.payload()
+        ),
+        "bad checksum"
+    );
     (p.src_addr(), p.dst_addr(), p.payload().to_vec())
 }
 
@@ -106,7 +137,12 @@ fn router_solicitation_at_start_and_retried() {
     assert_eq!(src, ip::link_local_from_eui64(MOTE));
     assert_eq!(dst, nd::ALL_ROUTERS);
     assert_eq!(msg[0], nd::ROUTER_SOLICITATION);
-    assert_eq!(Ipv6Packet::new_checked(&packets[0][..]).unwrap().hop_limit(), 255);
+    assert_eq!(
+        Ipv6Packet::new_checked(&packets[0][..])
+            .unwrap()
+            .hop_limit(),
+        255
+    );
     // Nothing until the retry, then another.
     assert!(m.handle_timeout(t0 + Duration::from_secs(1)).is_empty());
     let next = m.poll_timeout().unwrap();
@@ -131,7 +167,10 @@ fn router_advert_configures_prefix_and_context() {
     }
     assert_eq!(m.global(), Some(mote_global()));
     assert_eq!(m.counters().ra_received, 1);
-    assert_eq!(m.contexts.get(0).map(|c| (c.prefix, c.len)), Some((prefix(), 64)));
+    assert_eq!(
+        m.contexts.get(0).map(|c| (c.prefix, c.len)),
+        Some((prefix(), 64))
+    );
     // No more solicitations.
     assert!(m.handle_timeout(t0 + Duration::from_secs(3600)).is_empty());
     // And the global address answers, with context-0 compression towards the router.
@@ -151,7 +190,11 @@ fn echo_request_gets_reply_with_valid_checksum() {
     assert_eq!((src, dst), (mote_global(), inet()));
     assert_eq!(msg[0], ICMP_ECHO_REPLY);
     let req_msg = &req[ip::IPV6_HEADER_LEN..];
-    assert_eq!(&msg[4..], &req_msg[4..], "identifier, sequence and data echoed");
+    assert_eq!(
+        &msg[4..],
+        &req_msg[4..],
+        "identifier, sequence and data echoed"
+    );
     assert_eq!(m.counters().echo_requests, 1);
     // Link-local echo from the router's link-local address.
     let ll = ip::link_local_from_eui64(ROUTER);
@@ -188,7 +231,12 @@ fn udp_to_mote(dport: u16, payload: &[u8]) -> Vec<u8> {
 fn check_udp(packet: &[u8]) -> (u16, u16, Vec<u8>) {
     let p = Ipv6Packet::new_checked(packet).unwrap();
     assert_eq!(p.next_header(), next_header::UDP);
-    assert!(ip::verify_checksum(&p.src_addr(), &p.dst_addr(), next_header::UDP, p.payload()));
+    assert!(ip::verify_checksum(
+        &p.src_addr(),
+        &p.dst_addr(),
+        next_header::UDP,
+        p.payload()
+    ));
     let u = UdpPacket::new_checked(p.payload()).unwrap();
     (u.src_port(), u.dst_port(), u.payload().to_vec())
 }
@@ -199,7 +247,10 @@ fn udp_echo_on_port_7() {
     let mut m = mote(Some(prefix()), t0);
     let mut r = Router::new();
     let replies = exchange(&mut m, &mut r, t0, &udp_to_mote(ECHO_PORT, b"hello mote"));
-    assert_eq!(check_udp(&replies[0]), (ECHO_PORT, 40000, b"hello mote".to_vec()));
+    assert_eq!(
+        check_udp(&replies[0]),
+        (ECHO_PORT, 40000, b"hello mote".to_vec())
+    );
     assert_eq!(m.counters().served.get("echo"), Some(&1));
 }
 
@@ -220,24 +271,52 @@ fn coap_well_known_core_and_temperature() {
     let t0 = Instant::now();
     let mut m = mote(Some(prefix()), t0);
     let mut r = Router::new();
-    let replies = exchange(&mut m, &mut r, t0, &udp_to_mote(COAP_PORT, &coap_get("/.well-known/core", 10)));
+    let replies = exchange(
+        &mut m,
+        &mut r,
+        t0,
+        &udp_to_mote(COAP_PORT, &coap_get("/.well-known/core", 10)),
+    );
     let (sport, _, body) = check_udp(&replies[0]);
     assert_eq!(sport, COAP_PORT);
     let resp = Packet::from_bytes(&body).unwrap();
     assert_eq!(resp.header.get_type(), MessageType::Acknowledgement);
     assert_eq!(resp.header.message_id, 10);
-    assert_eq!(resp.header.code, MessageClass::Response(ResponseType::Content));
-    assert!(String::from_utf8(resp.payload).unwrap().contains("</sensors/temp>"));
+    assert_eq!(
+        resp.header.code,
+        MessageClass::Response(ResponseType::Content)
+    );
+    assert!(
+        String::from_utf8(resp.payload)
+            .unwrap()
+            .contains("</sensors/temp>")
+    );
 
-    let replies = exchange(&mut m, &mut r, t0, &udp_to_mote(COAP_PORT, &coap_get("/sensors/temp", 11)));
+    let replies = exchange(
+        &mut m,
+        &mut r,
+        t0,
+        &udp_to_mote(COAP_PORT, &coap_get("/sensors/temp", 11)),
+    );
     let resp = Packet::from_bytes(&check_udp(&replies[0]).2).unwrap();
-    assert_eq!(resp.header.code, MessageClass::Response(ResponseType::Content));
+    assert_eq!(
+        resp.header.code,
+        MessageClass::Response(ResponseType::Content)
+    );
     let t: f32 = String::from_utf8(resp.payload).unwrap().parse().unwrap();
     assert!((20.0..25.0).contains(&t));
 
-    let replies = exchange(&mut m, &mut r, t0, &udp_to_mote(COAP_PORT, &coap_get("/missing", 12)));
+    let replies = exchange(
+        &mut m,
+        &mut r,
+        t0,
+        &udp_to_mote(COAP_PORT, &coap_get("/missing", 12)),
+    );
     let resp = Packet::from_bytes(&check_udp(&replies[0]).2).unwrap();
-    assert_eq!(resp.header.code, MessageClass::Response(ResponseType::NotFound));
+    assert_eq!(
+        resp.header.code,
+        MessageClass::Response(ResponseType::NotFound)
+    );
     assert_eq!(m.counters().served.get("coap"), Some(&3));
 }
 
@@ -257,11 +336,17 @@ fn duplicates_and_strangers_are_dropped() {
     let t0 = Instant::now();
     let mut m = mote(Some(prefix()), t0);
     let mut r = Router::new();
-    let frames = r.frames(&echo_request(inet(), mote_global(), 8), Address::Extended(MOTE));
+    let frames = r.frames(
+        &echo_request(inet(), mote_global(), 8),
+        Address::Extended(MOTE),
+    );
     assert_eq!(m.handle_frame(t0, &frames[0]).len(), 1);
     assert!(m.handle_frame(t0, &frames[0]).is_empty());
     assert_eq!(m.counters().drops.get("duplicate"), Some(&1));
-    let other = r.frames(&echo_request(inet(), mote_global(), 8), Address::Extended(Eui64([9; 8])));
+    let other = r.frames(
+        &echo_request(inet(), mote_global(), 8),
+        Address::Extended(Eui64([9; 8])),
+    );
     assert!(m.handle_frame(t0, &other[0]).is_empty());
     assert_eq!(m.counters().drops.get("not_for_us"), Some(&1));
     // Right link address, wrong IPv6 address.
@@ -288,12 +373,22 @@ fn arbitrary_frames_never_panic() {
     let mut m = mote(Some(prefix()), t0);
     let mut rng = crate::rng::SimRng::new(77);
     let header = ieee802154::build_data_frame(
-        &FrameRepr::data(PAN, Address::Extended(ROUTER), Address::Extended(MOTE), 0, true),
+        &FrameRepr::data(
+            PAN,
+            Address::Extended(ROUTER),
+            Address::Extended(MOTE),
+            0,
+            true,
+        ),
         &[],
     );
     for i in 0..5000u32 {
         let len = rng.below(130) as usize;
-        let mut f: Vec<u8> = if i % 2 == 0 { header.clone() } else { Vec::new() };
+        let mut f: Vec<u8> = if i % 2 == 0 {
+            header.clone()
+        } else {
+            Vec::new()
+        };
         f.extend((0..len).map(|_| rng.next_u64() as u8));
         if f.len() > 2 && i % 2 == 0 {
             f[2] = i as u8; // vary the sequence number so dedupe does not hide everything
