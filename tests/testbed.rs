@@ -93,7 +93,7 @@ impl Testbed {
     fn wait_until_ready(&mut self) {
         // The border router logs its radio's EUI-64 once `!M` has been answered: from then on
         // it can send frames.
-        self.border_router.wait_for_line("radio link address", Duration::from_secs(20));
+        self.border_router.wait_for_line("own link address", Duration::from_secs(20));
     }
 
     pub fn pcap_path(&self) -> PathBuf {
