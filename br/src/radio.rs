@@ -166,7 +166,7 @@ async fn run_slip(
                 failures = failures.saturating_add(1);
                 // The first failure and then every tenth: a radio that is away for long
                 // must not flood the log.
-                if failures == 1 || failures % 10 == 0 {
+                if failures == 1 || failures.is_multiple_of(10) {
                     warn!(radio = %what, error = %e, attempts = failures, "cannot open radio; retrying");
                 }
             }
@@ -295,5 +295,88 @@ pub fn link_counter_list(c: &LinkCounters) -> Vec<(&'static str, u64)> {
 fn publish(stats: &RadioStats, c: &LinkCounters) {
     if let Ok(mut s) = stats.lock() {
         *s = link_counter_list(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slip::codec::{SlipDecoder, encode_frame_with_leading_end};
+    use slip::radio::{HostMessage, RadioMessage, TxStatus};
+    use tokio::net::TcpListener;
+
+    const WAIT: Duration = Duration::from_secs(10);
+    const RADIO: Eui64 = Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 1]);
+
+    async fn next_host_message(s: &mut tokio::net::TcpStream, d: &mut SlipDecoder, want: fn(&HostMessage) -> bool) -> HostMessage {
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "driver closed the connection");
+            let mut msgs = Vec::new();
+            d.push(&buf[..n], &mut |p: &[u8]| msgs.push(HostMessage::parse(p)));
+            if let Some(m) = msgs.into_iter().flatten().find(want) {
+                return m;
+            }
+        }
+    }
+
+    async fn reply(s: &mut tokio::net::TcpStream, m: RadioMessage) {
+        let mut out = Vec::new();
+        encode_frame_with_leading_end(&m.to_bytes(), &mut out);
+        s.write_all(&out).await.unwrap();
+    }
+
+    async fn next_event(h: &mut RadioHandle, want: fn(&RadioEvent) -> bool) -> RadioEvent {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let ev = h.events.recv().await.expect("driver alive");
+                if want(&ev) {
+                    return ev;
+                }
+            }
+        })
+        .await
+        .expect("event in time")
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn tcp_driver_learns_mac_sends_frames_and_reconnects() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cfg = RadioConfig {
+            kind: RadioKind::Tcp,
+            address: listener.local_addr().unwrap().to_string(),
+            reconnect_min_ms: 10,
+            reconnect_max_ms: 50,
+            ..RadioConfig::default()
+        };
+        let mut h = start(&cfg).await.unwrap();
+        let (mut s, _) = tokio::time::timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+        let mut d = SlipDecoder::new(2048);
+        assert_eq!(next_event(&mut h, |e| *e == RadioEvent::Up).await, RadioEvent::Up);
+        next_host_message(&mut s, &mut d, |m| *m == HostMessage::GetMac).await;
+        reply(&mut s, RadioMessage::Mac(RADIO)).await;
+        assert_eq!(next_event(&mut h, |e| matches!(e, RadioEvent::Mac(_))).await, RadioEvent::Mac(RADIO));
+
+        let frame = vec![0x41, 0xd8, 0x01, 0xcd, 0xab, 0xff, 0xff, 1, 0, 0, 0, 0, 0x4b, 0x12, 0, 0x41, 0x60];
+        h.frames.send(frame.clone()).await.unwrap();
+        let m = next_host_message(&mut s, &mut d, |m| matches!(m, HostMessage::Send { .. })).await;
+        let HostMessage::Send { sid, frame: sent, max_tx } = m else { unreachable!() };
+        assert_eq!(sent, frame);
+        assert_eq!(max_tx, Some(cfg.max_tx));
+        reply(&mut s, RadioMessage::TxResult { sid, status: TxStatus::Ok, transmissions: 1 }).await;
+
+        // A received frame comes out as an event.
+        reply(&mut s, RadioMessage::Frame(frame.clone())).await;
+        assert_eq!(next_event(&mut h, |e| matches!(e, RadioEvent::Frame(_))).await, RadioEvent::Frame(frame));
+
+        // The radio goes away: Down, then a new connection, Up, and ?M again.
+        drop(s);
+        assert!(matches!(next_event(&mut h, |e| matches!(e, RadioEvent::Down(_))).await, RadioEvent::Down(_)));
+        let (mut s, _) = tokio::time::timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+        let mut d = SlipDecoder::new(2048);
+        next_event(&mut h, |e| *e == RadioEvent::Up).await;
+        tokio::time::timeout(WAIT, next_host_message(&mut s, &mut d, |m| *m == HostMessage::GetMac)).await.unwrap();
+        h.task.abort();
     }
 }
