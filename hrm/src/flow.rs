@@ -1,0 +1,203 @@
+//! The flow table: which (peer, mote) pairs have a handshake at the IoTSSP and which have a
+//! session at the mote. Bounded; entries expire when idle. Only authenticated IoTSSP
+//! messages can create or evict a session entry; unauthenticated traffic (a ClientHello
+//! from anyone) can only create a handshake entry, and only while there is room.
+
+use std::collections::HashMap;
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+/// The real endpoints of a diverted datagram: the Internet peer and the mote it was sent
+/// to. Carried in every redirect message; the flow table's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowTag {
+    pub peer_addr: Ipv6Addr,
+    pub peer_port: u16,
+    pub mote_addr: Ipv6Addr,
+    pub mote_port: u16,
+}
+
+impl FlowTag {
+    /// All zero: the tag of messages that concern no flow (Hello).
+    pub const NONE: FlowTag = FlowTag {
+        peer_addr: Ipv6Addr::UNSPECIFIED,
+        peer_port: 0,
+        mote_addr: Ipv6Addr::UNSPECIFIED,
+        mote_port: 0,
+    };
+}
+
+impl core::fmt::Display for FlowTag {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "[{}]:{} -> [{}]:{}", self.peer_addr, self.peer_port, self.mote_addr, self.mote_port)
+    }
+}
+
+/// Where a flow stands, derived from what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowState {
+    /// A handshake runs at the IoTSSP; the mote has no session for this peer.
+    Delegating,
+    /// The mote holds the session; the IoTSSP at most keeps its sealed last flight.
+    Transferred,
+    /// The mote holds a session and the peer started a new handshake (a fresh ClientHello)
+    /// at the IoTSSP; the old session stays until a new transfer replaces it.
+    Rehandshaking,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Flow {
+    /// Some while a handshake is in progress at the IoTSSP: its last diverted traffic.
+    handshake_seen: Option<Instant>,
+    /// Some while the mote holds the session: last traffic either way.
+    session_seen: Option<Instant>,
+}
+
+impl Flow {
+    pub(crate) fn state(&self) -> Option<FlowState> {
+        match (self.handshake_seen.is_some(), self.session_seen.is_some()) {
+            (true, false) => Some(FlowState::Delegating),
+            (false, true) => Some(FlowState::Transferred),
+            (true, true) => Some(FlowState::Rehandshaking),
+            (false, false) => None,
+        }
+    }
+
+    fn last_seen(&self) -> Option<Instant> {
+        self.handshake_seen.max(self.session_seen)
+    }
+}
+
+/// What happened when a flow was asked for room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    Existing,
+    Created,
+    /// Created after evicting the oldest idle handshake-only entry.
+    EvictedHandshake,
+    /// Created after evicting the oldest idle session entry (authenticated input only).
+    EvictedSession,
+    Refused,
+}
+
+#[derive(Debug)]
+pub(crate) struct FlowTable {
+    flows: HashMap<FlowTag, Flow>,
+    max_flows: usize,
+    handshake_idle: Duration,
+    session_idle: Duration,
+}
+
+impl FlowTable {
+    pub(crate) fn new(max_flows: usize, handshake_idle: Duration, session_idle: Duration) -> Self {
+        FlowTable { flows: HashMap::new(), max_flows, handshake_idle, session_idle }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub(crate) fn state(&self, tag: &FlowTag) -> Option<FlowState> {
+        self.flows.get(tag).and_then(Flow::state)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&FlowTag, FlowState)> {
+        self.flows.iter().filter_map(|(t, f)| f.state().map(|s| (t, s)))
+    }
+
+    /// Marks handshake activity on a flow that has an entry; never creates one.
+    pub(crate) fn touch_handshake(&mut self, tag: &FlowTag, now: Instant) {
+        if let Some(f) = self.flows.get_mut(tag)
+            && f.handshake_seen.is_some()
+        {
+            f.handshake_seen = Some(now);
+        }
+    }
+
+    /// Marks session traffic (either direction); never creates an entry.
+    pub(crate) fn touch_session(&mut self, tag: &FlowTag, now: Instant) -> bool {
+        match self.flows.get_mut(tag) {
+            Some(f) if f.session_seen.is_some() => {
+                f.session_seen = Some(now);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A ClientHello was diverted: a handshake is (again) in progress. Unauthenticated, so
+    /// it may only use free room: it never evicts.
+    pub(crate) fn begin_handshake(&mut self, tag: FlowTag, now: Instant) -> Admission {
+        if let Some(f) = self.flows.get_mut(&tag) {
+            f.handshake_seen = Some(now);
+            return Admission::Existing;
+        }
+        if self.flows.len() >= self.max_flows {
+            return Admission::Refused;
+        }
+        self.flows.insert(tag, Flow { handshake_seen: Some(now), session_seen: None });
+        Admission::Created
+    }
+
+    /// The IoTSSP (authenticated) says the mote now holds the session: any handshake on
+    /// the flow is over. Makes room by evicting if needed.
+    pub(crate) fn transfer(&mut self, tag: FlowTag, now: Instant) -> Admission {
+        if let Some(f) = self.flows.get_mut(&tag) {
+            f.handshake_seen = None;
+            f.session_seen = Some(now);
+            return Admission::Existing;
+        }
+        let admission = if self.flows.len() >= self.max_flows { self.evict_one() } else { Admission::Created };
+        self.flows.insert(tag, Flow { handshake_seen: None, session_seen: Some(now) });
+        admission
+    }
+
+    /// The IoTSSP gave up a handshake: forget it, keep any session the mote holds.
+    pub(crate) fn abandon(&mut self, tag: &FlowTag) -> bool {
+        let Some(f) = self.flows.get_mut(tag) else { return false };
+        let had = f.handshake_seen.take().is_some();
+        if f.session_seen.is_none() {
+            self.flows.remove(tag);
+        }
+        had
+    }
+
+    /// Evicts the oldest idle handshake-only flow, or failing that the oldest idle flow.
+    /// O(n), and only reached from authenticated input.
+    fn evict_one(&mut self) -> Admission {
+        let oldest = |want_session: bool| {
+            self.flows
+                .iter()
+                .filter(|(_, f)| f.session_seen.is_some() == want_session)
+                .min_by_key(|(_, f)| f.last_seen())
+                .map(|(t, _)| *t)
+        };
+        if let Some(t) = oldest(false) {
+            self.flows.remove(&t);
+            Admission::EvictedHandshake
+        } else if let Some(t) = oldest(true) {
+            self.flows.remove(&t);
+            Admission::EvictedSession
+        } else {
+            Admission::Created
+        }
+    }
+
+    /// Drops idle handshakes and sessions. Returns (handshakes expired, sessions expired).
+    pub(crate) fn expire(&mut self, now: Instant) -> (u64, u64) {
+        let (mut hs, mut ss) = (0, 0);
+        let (hi, si) = (self.handshake_idle, self.session_idle);
+        self.flows.retain(|_, f| {
+            if f.handshake_seen.is_some_and(|t| now.saturating_duration_since(t) >= hi) {
+                f.handshake_seen = None;
+                hs += 1;
+            }
+            if f.session_seen.is_some_and(|t| now.saturating_duration_since(t) >= si) {
+                f.session_seen = None;
+                ss += 1;
+            }
+            f.state().is_some()
+        });
+        (hs, ss)
+    }
+}

@@ -1,0 +1,143 @@
+//! The redirect protocol between a border router and its IoTSSPs: the messages, their
+//! byte layout (`wire`), keys (`key`), replay protection (`replay`) and the sans-IO
+//! per-peer channel that seals and opens them (`channel`).
+//!
+//! Attached mode (the IoTSSP inside `lowpan-br`) passes `RedirectMessage`s in-process and
+//! never touches the wire, the key or the channel.
+
+pub mod channel;
+pub mod key;
+pub mod replay;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use crate::flow::FlowTag;
+
+/// Message type byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    Divert,
+    Emit,
+    FlowTransferred,
+    FlowAbandoned,
+    Hello,
+    Unknown(u8),
+}
+
+impl From<u8> for MessageType {
+    fn from(v: u8) -> Self {
+        match v {
+            1 => MessageType::Divert,
+            2 => MessageType::Emit,
+            3 => MessageType::FlowTransferred,
+            4 => MessageType::FlowAbandoned,
+            5 => MessageType::Hello,
+            x => MessageType::Unknown(x),
+        }
+    }
+}
+
+impl From<MessageType> for u8 {
+    fn from(v: MessageType) -> u8 {
+        match v {
+            MessageType::Divert => 1,
+            MessageType::Emit => 2,
+            MessageType::FlowTransferred => 3,
+            MessageType::FlowAbandoned => 4,
+            MessageType::Hello => 5,
+            MessageType::Unknown(x) => x,
+        }
+    }
+}
+
+/// Why an IoTSSP gave up a delegated handshake (for the border router's counters and logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AbandonReason {
+    /// The handshake with the peer failed (bad Finished, alert from the peer...).
+    HandshakeFailed,
+    /// The mote did not answer or refused (busy: its availability check).
+    MoteUnavailable,
+    /// The Authorization Module denied the client, or the CAM rejected its chain.
+    Unauthorized,
+    /// The peer went silent.
+    Timeout,
+    Unknown(u8),
+}
+
+impl From<u8> for AbandonReason {
+    fn from(v: u8) -> Self {
+        match v {
+            1 => AbandonReason::HandshakeFailed,
+            2 => AbandonReason::MoteUnavailable,
+            3 => AbandonReason::Unauthorized,
+            4 => AbandonReason::Timeout,
+            x => AbandonReason::Unknown(x),
+        }
+    }
+}
+
+impl From<AbandonReason> for u8 {
+    fn from(v: AbandonReason) -> u8 {
+        match v {
+            AbandonReason::HandshakeFailed => 1,
+            AbandonReason::MoteUnavailable => 2,
+            AbandonReason::Unauthorized => 3,
+            AbandonReason::Timeout => 4,
+            AbandonReason::Unknown(x) => x,
+        }
+    }
+}
+
+/// What a border router and an IoTSSP tell each other. Payloads borrow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectMessage<'a> {
+    /// BR -> IoTSSP: a datagram (the records the IoTSSP must see) from `flow.peer` to
+    /// `flow.mote`.
+    Divert { flow: FlowTag, datagram: &'a [u8] },
+    /// IoTSSP -> BR: send `datagram` to the peer as if from the mote's address and port.
+    Emit { flow: FlowTag, datagram: &'a [u8] },
+    /// IoTSSP -> BR: the mote confirmed the session transfer; route the flow's application
+    /// data to the mote from now on, then send `final_flight` (the IoTSSP's
+    /// ChangeCipherSpec + Finished, may be empty) to the peer. One message, so the peer
+    /// cannot receive the Finished (and send application data) before the border router
+    /// knows the flow is transferred. Idempotent: the IoTSSP answers a retransmitted client
+    /// flight with the same message, which also heals a lost one.
+    FlowTransferred { flow: FlowTag, final_flight: &'a [u8] },
+    /// IoTSSP -> BR: the delegated handshake on this flow is over without a transfer.
+    FlowAbandoned { flow: FlowTag, reason: AbandonReason },
+    /// Both ways, for liveness (sent when nothing else was for a keepalive interval).
+    Hello,
+}
+
+impl RedirectMessage<'_> {
+    pub fn msg_type(&self) -> MessageType {
+        match self {
+            RedirectMessage::Divert { .. } => MessageType::Divert,
+            RedirectMessage::Emit { .. } => MessageType::Emit,
+            RedirectMessage::FlowTransferred { .. } => MessageType::FlowTransferred,
+            RedirectMessage::FlowAbandoned { .. } => MessageType::FlowAbandoned,
+            RedirectMessage::Hello => MessageType::Hello,
+        }
+    }
+
+    pub fn flow(&self) -> FlowTag {
+        match self {
+            RedirectMessage::Divert { flow, .. }
+            | RedirectMessage::Emit { flow, .. }
+            | RedirectMessage::FlowTransferred { flow, .. }
+            | RedirectMessage::FlowAbandoned { flow, .. } => *flow,
+            RedirectMessage::Hello => FlowTag::NONE,
+        }
+    }
+
+    pub fn payload_len(&self) -> usize {
+        match self {
+            RedirectMessage::Divert { datagram, .. } | RedirectMessage::Emit { datagram, .. } => datagram.len(),
+            RedirectMessage::FlowTransferred { final_flight, .. } => final_flight.len(),
+            RedirectMessage::FlowAbandoned { .. } => 1,
+            RedirectMessage::Hello => 0,
+        }
+    }
+}
