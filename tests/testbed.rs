@@ -59,11 +59,12 @@ impl Default for Options {
     }
 }
 
+/// Fields drop in order: the daemons stop before their namespaces go.
 pub struct Testbed {
+    pub border_router: Daemon,
+    pub motesim: Daemon,
     pub inet: NetNs,
     pub br: NetNs,
-    pub motesim: Daemon,
-    pub border_router: Daemon,
     pub dir: tempfile::TempDir,
     pub opts: Options,
     pub tun: String,
@@ -120,7 +121,9 @@ impl Testbed {
             .output()
             .expect("run ping");
         let text = String::from_utf8_lossy(&out.stdout);
-        parse_ping_received(&text).unwrap_or_else(|| panic!("unexpected ping output:\n{text}"))
+        parse_ping_received(&text).unwrap_or_else(|| {
+            panic!("unexpected ping output:\n{text}\n{}", String::from_utf8_lossy(&out.stderr))
+        })
     }
 
     /// Sends one UDP datagram from the internet host and waits for the answer.
