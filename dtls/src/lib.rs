@@ -6,6 +6,44 @@
 //! events and deadlines go out), never panic or allocate without bound on peer input, and
 //! never log or keep a secret longer than needed (keys, master and premaster secrets and
 //! PSKs are zeroized).
+//!
+//! # Layout
+//! - [`record`]: the 13-byte record header, every record of a datagram, the 64-entry replay
+//!   window, AES-128-CCM-8 (RFC 6655) and [`RecordLayer`], the per-connection epochs and
+//!   counters.
+//! - [`crypto`]: TLS 1.2 PRF (P_SHA256), master secret and extended master secret (RFC 7627),
+//!   key block, Finished; P-256 ECDHE/ECDSA.
+//! - [`handshake`]: message codecs, fragmentation and bounded reassembly, flights and the
+//!   retransmission timer, stateless cookies.
+//! - [`cert`]: our chain and key; peer chain validation (rustls-webpki + a p256 verifier,
+//!   validity, EKU; KeyUsage via x509-cert).
+//! - [`connection`]: one association ([`Connection`]); [`endpoint`]: demultiplexing and the
+//!   stateless HelloVerifyRequest ([`Endpoint`]).
+//!
+//! # Driving it
+//! Feed `handle_datagram(now, remote, bytes)`; drain `poll_transmit()` and `poll_event()`;
+//! sleep until `poll_timeout()` and then call `handle_timeout(now)`. Events are
+//! [`Event::HandshakeComplete`], [`Event::ApplicationData`], [`Event::Closed`] and, for the
+//! session transfer, [`Event::ClientFinishedVerified`].
+//!
+//! # Session transfer (IoTSSP -> mote)
+//! A server configured with `ServerConfig::pause_after_client_finished` stops once the
+//! client's Finished is verified:
+//! 1. the connection emits [`Event::ClientFinishedVerified`] and enters [`Phase::Paused`].
+//!    Our ChangeCipherSpec + Finished are already *sealed* (epoch 1, sequence 0) but not sent;
+//! 2. [`Connection::export_session`] returns a [`SessionState`]: the [`SessionKeys`]
+//!    (client/server write keys and 4-byte IVs), our role, the read epoch with its replay
+//!    state (the client's Finished already marked) and the write epoch with the next
+//!    sequence number, i.e. the counters to continue from *after* the held-back flight;
+//! 3. the caller transfers that state (the mote builds its own [`RecordLayer::from_session`])
+//!    and, once the mote confirms, calls [`Connection::resume_final_flight`], which sends the
+//!    sealed flight and completes the handshake;
+//! 4. [`Connection::forget_keys`] wipes every key; the connection ([`Phase::Transferred`])
+//!    keeps only the sealed final-flight bytes and resends those *identical* bytes if the
+//!    client retransmits its flight, so no record sequence number is ever used twice under
+//!    the transferred keys.
+//!
+//! Without the pause, the same path runs without stopping.
 
 pub mod alert;
 pub mod cert;

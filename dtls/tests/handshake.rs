@@ -196,17 +196,23 @@ fn handshake_times_out_when_server_silent() {
     assert_eq!(p.server.connection_count(), 0);
 }
 
+/// Certificate validity is checked against the verifier's clock.
 #[test]
-fn renegotiation_is_refused() {
-    let mut p = Pair::new(psk_server());
-    p.connect(psk_client(b"0123456789abcdef"));
-    p.drive();
-    assert!(p.handshake_complete());
-    // A HelloRequest-like handshake message in epoch 1 from the client: we cannot easily
-    // forge one through the public API, so check the established server ignores a new
-    // ClientHello in epoch 0 from the same peer with the same random (retransmission).
-    let ca = p.client_addr;
-    assert!(p.server.connection(&ca).unwrap().is_established());
+fn chain_verifier_checks_dates_purpose_and_issuer() {
+    use dtls::cert::{ChainVerifier, PeerRole};
+    use dtls::CertificateError;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let chain = vec![certified("client.pem", "client.key").chain[0].clone()];
+    let v = anchors();
+    assert!(v.verify(&chain, PeerRole::Client).is_ok());
+    assert_eq!(v.verify(&chain, PeerRole::Server), Err(CertificateError::InvalidPurpose));
+    let future = v.clone().with_clock(std::sync::Arc::new(|| UNIX_EPOCH + Duration::from_secs(4_200_000_000)));
+    assert_eq!(future.verify(&chain, PeerRole::Client), Err(CertificateError::Expired));
+    let past = v.with_clock(std::sync::Arc::new(|| SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000)));
+    assert_eq!(past.verify(&chain, PeerRole::Client), Err(CertificateError::NotValidYet));
+    let rogue_anchor = ChainVerifier::from_pem(&data("rogueca.pem")).unwrap();
+    assert_eq!(rogue_anchor.verify(&chain, PeerRole::Client), Err(CertificateError::UnknownIssuer));
+    assert_eq!(anchors().verify(&[vec![0x30, 0x03, 1, 2, 3]], PeerRole::Client), Err(CertificateError::BadEncoding));
 }
 
 /// The session-transfer hooks: pause after the client's Finished, export, continue the

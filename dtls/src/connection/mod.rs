@@ -1,7 +1,7 @@
 //! One DTLS association as a deterministic state machine (quinn-proto style): datagrams and
 //! `Instant`s in; datagrams, events and a timer deadline out.
 //!
-//! The handshake position is one [`Expect`] value; the messages of each role are handled in
+//! The handshake position is one `Expect` value; the messages of each role are handled in
 //! `server.rs` and `client.rs`. Record dispatch, flights, retransmission, alerts and the
 //! session-transfer hooks live here.
 
@@ -351,7 +351,7 @@ impl Connection {
     /// final flight to answer a retransmitted client flight.
     pub fn forget_keys(&mut self) {
         self.layer.wipe_keys();
-        self.hs = Box::default();
+        *self.hs = HandshakeSecrets::default();
         if self.phase != Phase::Closed {
             self.phase = Phase::Transferred;
         }
@@ -574,7 +574,7 @@ impl Connection {
     fn close_with(&mut self, reason: CloseReason) {
         self.phase = Phase::Closed;
         self.timer.stop();
-        self.hs = Box::default();
+        *self.hs = HandshakeSecrets::default();
         self.layer.wipe_keys();
         self.flight.clear();
         self.events.push_back(Event::Closed(reason));

@@ -48,14 +48,17 @@ pub enum Side {
     Server,
 }
 
+/// Decides whether a datagram arrives: (from, index of this datagram from that side, bytes).
+pub type DeliverFn = Box<dyn FnMut(Side, usize, &[u8]) -> bool>;
+
 pub struct Pair {
     pub server: Endpoint,
     pub client: Endpoint,
     pub server_addr: SocketAddr,
     pub client_addr: SocketAddr,
     pub now: Instant,
-    /// Return false to drop a datagram: (from, index of this datagram from that side, bytes).
-    pub deliver: Box<dyn FnMut(Side, usize, &[u8]) -> bool>,
+    /// Return false to drop a datagram.
+    pub deliver: DeliverFn,
     pub sent: [usize; 2],
     pub server_events: Vec<Event>,
     pub client_events: Vec<Event>,
