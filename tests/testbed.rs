@@ -42,8 +42,20 @@ pub fn mote_addr(n: u8) -> Ipv6Addr {
     Ipv6Addr::from(octets)
 }
 
+/// How the border router reaches its radio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// slip-radio behind a TCP socket (ser2net style).
+    Tcp,
+    /// slip-radio on a serial device: a pty whose slave motesim links to a path.
+    Pty,
+    /// ZEP v2 over UDP: the border router itself is the radio.
+    Zep,
+}
+
 #[derive(Clone, Debug)]
 pub struct Options {
+    pub link: Link,
     pub motes: u8,
     /// Probability that a frame (or its ACK) is lost on the air.
     pub loss: f64,
@@ -55,7 +67,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { motes: 2, loss: 0.0, seed: 1, br_extra: String::new(), pcap: false }
+        Options { link: Link::Tcp, motes: 2, loss: 0.0, seed: 1, br_extra: String::new(), pcap: false }
     }
 }
 
@@ -83,7 +95,7 @@ impl Testbed {
         br.sysctl("net.ipv6.conf.all.forwarding", "1");
 
         let dir = scratch();
-        let motesim = start_motesim(&br, &opts, &dir.path().join("motesim-stats.json"));
+        let motesim = start_motesim(&br, &opts, dir.path());
         let tun = crate::unique("lbr");
         let border_router = start_border_router(&br, &opts, &tun, dir.path());
         let mut bed = Testbed { inet, br, motesim, border_router, dir, opts, tun };
@@ -92,9 +104,10 @@ impl Testbed {
     }
 
     fn wait_until_ready(&mut self) {
-        // The border router logs its radio's EUI-64 once `!M` has been answered: from then on
-        // it can send frames.
-        self.border_router.wait_for_line("own link address", Duration::from_secs(20));
+        // A slip-radio must first answer `!M` (the border router logs the EUI-64 it learnt);
+        // over ZEP the border router is the radio and its address is configured.
+        let ready = if self.opts.link == Link::Zep { "radio link up" } else { "own link address" };
+        self.border_router.wait_for_line(ready, Duration::from_secs(20));
     }
 
     pub fn pcap_path(&self) -> PathBuf {
@@ -108,7 +121,7 @@ impl Testbed {
     /// Restarts motesim (same port, same motes) after killing it hard.
     pub fn restart_motesim(&mut self) {
         self.motesim.kill();
-        self.motesim = start_motesim(&self.br, &self.opts, &self.motesim_stats_path());
+        self.motesim = start_motesim(&self.br, &self.opts, self.dir.path());
     }
 
     /// `ping -6` from the internet host; returns how many replies came back.
@@ -141,10 +154,18 @@ impl Testbed {
     }
 }
 
-fn start_motesim(br: &NetNs, opts: &Options, stats: &std::path::Path) -> Daemon {
+pub const ZEP_BR: &str = "127.0.0.1:17754";
+pub const ZEP_MOTES: &str = "127.0.0.1:17755";
+
+fn start_motesim(br: &NetNs, opts: &Options, dir: &std::path::Path) -> Daemon {
+    let stats = dir.join("motesim-stats.json");
     let mut cmd = br.command(workspace_bin("motesim"));
-    cmd.args(["--tcp-listen", &format!("127.0.0.1:{RADIO_PORT}")])
-        .args(["--radio-eui64", RADIO_EUI64])
+    match opts.link {
+        Link::Tcp => cmd.args(["--tcp-listen", &format!("127.0.0.1:{RADIO_PORT}")]),
+        Link::Pty => cmd.arg("--pty").arg(dir.join("radio-tty")),
+        Link::Zep => cmd.args(["--zep-peer", ZEP_BR, "--zep-bind", ZEP_MOTES]),
+    };
+    cmd.args(["--radio-eui64", RADIO_EUI64])
         .args(["--motes", &opts.motes.to_string()])
         .args(["--prefix", PREFIX])
         .args(["--loss", &opts.loss.to_string()])
@@ -157,8 +178,15 @@ fn start_motesim(br: &NetNs, opts: &Options, stats: &std::path::Path) -> Daemon 
 }
 
 fn start_border_router(br: &NetNs, opts: &Options, tun: &str, dir: &std::path::Path) -> Daemon {
+    let radio = match opts.link {
+        Link::Tcp => format!("kind = \"tcp\"\naddress = \"127.0.0.1:{RADIO_PORT}\""),
+        Link::Pty => format!("kind = \"serial\"\ndevice = \"{}\"", dir.join("radio-tty").display()),
+        Link::Zep => format!(
+            "kind = \"zep\"\nbind = \"{ZEP_BR}\"\npeers = [\"{ZEP_MOTES}\"]\neui64 = \"{RADIO_EUI64}\""
+        ),
+    };
     let mut config = format!(
-        "[radio]\nkind = \"tcp\"\naddress = \"127.0.0.1:{RADIO_PORT}\"\n\n\
+        "[radio]\n{radio}\n\n\
          [tun]\nname = \"{tun}\"\n\n\
          [network]\nprefix = \"{PREFIX}\"\naddress = \"{BR_ADDR}\"\n\n"
     );

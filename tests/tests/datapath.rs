@@ -2,7 +2,7 @@
 //! emulated motes behind `lowpan-br` (real TUN, real kernel forwarding, slip-radio over TCP to
 //! `motesim`). Every test builds its own namespaces and removes them when done.
 
-use integration_tests::testbed::{Options, Testbed, mote_addr};
+use integration_tests::testbed::{Link, Options, Testbed, mote_addr};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -82,4 +82,31 @@ fn restarting_motesim_is_survived() {
     });
     assert!(got.is_some(), "no echo reply within 20 s after motesim restarted");
     assert!(bed.border_router.is_running(), "lowpan-br died when its radio went away");
+}
+
+/// The same data path with the radio on a serial device (a pty, as a USB radio would be).
+#[test]
+fn serial_pty_radio_carries_ping_and_udp() {
+    let opts = Options { link: Link::Pty, ..Options::default() };
+    let Some(bed) = Testbed::start("pty_radio", opts) else { return };
+    assert!(bed.ping(mote_addr(1), 3, 56) >= 2, "ping over the pty radio");
+    assert!(bed.ping(mote_addr(2), 2, 1232) >= 1, "fragmented ping over the pty radio");
+    let dst = SocketAddr::new(mote_addr(2).into(), 7);
+    let payload = b"over a serial line".to_vec();
+    let answer = (0..3).find_map(|_| bed.udp_request(dst, payload.clone(), Duration::from_secs(3)));
+    assert_eq!(answer, Some(payload));
+}
+
+/// The same data path over ZEP/UDP, where lowpan-br itself acts as the radio (FCS, ACKs,
+/// retries, de-duplication).
+#[test]
+fn zep_radio_carries_ping_and_udp() {
+    let opts = Options { link: Link::Zep, ..Options::default() };
+    let Some(bed) = Testbed::start("zep_radio", opts) else { return };
+    assert!(bed.ping(mote_addr(1), 3, 56) >= 2, "ping over ZEP");
+    assert!(bed.ping(mote_addr(1), 2, 1232) >= 1, "fragmented ping over ZEP");
+    let dst = SocketAddr::new(mote_addr(1).into(), 7);
+    let payload = b"over ZEP".to_vec();
+    let answer = (0..3).find_map(|_| bed.udp_request(dst, payload.clone(), Duration::from_secs(3)));
+    assert_eq!(answer, Some(payload));
 }
