@@ -122,7 +122,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn refuse(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.into(), reason: reason.into() }
+    ConfigError {
+        key: key.into(),
+        reason: reason.into(),
+    }
 }
 
 impl HrmConfig {
@@ -153,16 +156,25 @@ impl HrmConfig {
                 return Err(refuse(format!("ssps[{i}].name"), "must not be empty"));
             }
             if !names.insert(s.name.as_str()) {
-                return Err(refuse(format!("ssps[{i}].name"), format!("duplicate IoTSSP name {:?}", s.name)));
+                return Err(refuse(
+                    format!("ssps[{i}].name"),
+                    format!("duplicate IoTSSP name {:?}", s.name),
+                ));
             }
         }
         let mut motes = HashSet::new();
         for (i, d) in self.devices.iter().enumerate() {
             if d.mote.is_unspecified() || d.mote.is_multicast() || d.mote.is_loopback() {
-                return Err(refuse(format!("devices[{i}].mote"), format!("{} is not a unicast mote address", d.mote)));
+                return Err(refuse(
+                    format!("devices[{i}].mote"),
+                    format!("{} is not a unicast mote address", d.mote),
+                ));
             }
             if !motes.insert(d.mote) {
-                return Err(refuse(format!("devices[{i}].mote"), format!("{} is configured twice", d.mote)));
+                return Err(refuse(
+                    format!("devices[{i}].mote"),
+                    format!("{} is configured twice", d.mote),
+                ));
             }
             if d.dtls_port == Some(0) {
                 return Err(refuse(format!("devices[{i}].dtls_port"), "must not be 0"));
@@ -186,10 +198,15 @@ mod tests {
 
     fn base() -> HrmConfig {
         HrmConfig {
-            ssps: vec![SspConfig { name: "ssp-a".into(), addresses: vec![] }],
+            ssps: vec![SspConfig {
+                name: "ssp-a".into(),
+                addresses: vec![],
+            }],
             devices: vec![DeviceConfig {
                 mote: "2001:db8::1".parse().unwrap(),
-                policy: DevicePolicy::Delegate { ssp: "ssp-a".into() },
+                policy: DevicePolicy::Delegate {
+                    ssp: "ssp-a".into(),
+                },
                 dtls_port: None,
             }],
             ..HrmConfig::default()
@@ -217,9 +234,15 @@ mod tests {
         let mut c = base();
         c.ssps.push(c.ssps[0].clone());
         assert_eq!(c.validate().unwrap_err().key, "ssps[1].name");
-        let c = HrmConfig { max_flows: 0, ..base() };
+        let c = HrmConfig {
+            max_flows: 0,
+            ..base()
+        };
         assert_eq!(c.validate().unwrap_err().key, "max_flows");
-        let c = HrmConfig { dtls_port: 0, ..base() };
+        let c = HrmConfig {
+            dtls_port: 0,
+            ..base()
+        };
         assert_eq!(c.validate().unwrap_err().key, "dtls_port");
         let mut c = base();
         c.devices[0].mote = "ff02::1".parse().unwrap();

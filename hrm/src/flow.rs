@@ -29,7 +29,11 @@ impl FlowTag {
 
 impl core::fmt::Display for FlowTag {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "[{}]:{} -> [{}]:{}", self.peer_addr, self.peer_port, self.mote_addr, self.mote_port)
+        write!(
+            f,
+            "[{}]:{} -> [{}]:{}",
+            self.peer_addr, self.peer_port, self.mote_addr, self.mote_port
+        )
     }
 }
 
@@ -90,7 +94,12 @@ pub(crate) struct FlowTable {
 
 impl FlowTable {
     pub(crate) fn new(max_flows: usize, handshake_idle: Duration, session_idle: Duration) -> Self {
-        FlowTable { flows: HashMap::new(), max_flows, handshake_idle, session_idle }
+        FlowTable {
+            flows: HashMap::new(),
+            max_flows,
+            handshake_idle,
+            session_idle,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -102,7 +111,9 @@ impl FlowTable {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&FlowTag, FlowState)> {
-        self.flows.iter().filter_map(|(t, f)| f.state().map(|s| (t, s)))
+        self.flows
+            .iter()
+            .filter_map(|(t, f)| f.state().map(|s| (t, s)))
     }
 
     /// Marks handshake activity on a flow that has an entry; never creates one.
@@ -135,7 +146,13 @@ impl FlowTable {
         if self.flows.len() >= self.max_flows {
             return Admission::Refused;
         }
-        self.flows.insert(tag, Flow { handshake_seen: Some(now), session_seen: None });
+        self.flows.insert(
+            tag,
+            Flow {
+                handshake_seen: Some(now),
+                session_seen: None,
+            },
+        );
         Admission::Created
     }
 
@@ -147,14 +164,26 @@ impl FlowTable {
             f.session_seen = Some(now);
             return Admission::Existing;
         }
-        let admission = if self.flows.len() >= self.max_flows { self.evict_one() } else { Admission::Created };
-        self.flows.insert(tag, Flow { handshake_seen: None, session_seen: Some(now) });
+        let admission = if self.flows.len() >= self.max_flows {
+            self.evict_one()
+        } else {
+            Admission::Created
+        };
+        self.flows.insert(
+            tag,
+            Flow {
+                handshake_seen: None,
+                session_seen: Some(now),
+            },
+        );
         admission
     }
 
     /// The IoTSSP gave up a handshake: forget it, keep any session the mote holds.
     pub(crate) fn abandon(&mut self, tag: &FlowTag) -> bool {
-        let Some(f) = self.flows.get_mut(tag) else { return false };
+        let Some(f) = self.flows.get_mut(tag) else {
+            return false;
+        };
         let had = f.handshake_seen.take().is_some();
         if f.session_seen.is_none() {
             self.flows.remove(tag);
@@ -188,11 +217,15 @@ impl FlowTable {
         let (mut hs, mut ss) = (0, 0);
         let (hi, si) = (self.handshake_idle, self.session_idle);
         self.flows.retain(|_, f| {
-            if f.handshake_seen.is_some_and(|t| now.saturating_duration_since(t) >= hi) {
+            if f.handshake_seen
+                .is_some_and(|t| now.saturating_duration_since(t) >= hi)
+            {
                 f.handshake_seen = None;
                 hs += 1;
             }
-            if f.session_seen.is_some_and(|t| now.saturating_duration_since(t) >= si) {
+            if f.session_seen
+                .is_some_and(|t| now.saturating_duration_since(t) >= si)
+            {
                 f.session_seen = None;
                 ss += 1;
             }

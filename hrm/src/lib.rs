@@ -27,11 +27,15 @@ pub mod record;
 pub mod redirect;
 pub mod redirection;
 
-pub use config::{DEFAULT_DTLS_PORT, DeviceConfig, DevicePolicy, HrmConfig, SspConfig, SspName, UnknownFlowPolicy};
+pub use config::{
+    DEFAULT_DTLS_PORT, DeviceConfig, DevicePolicy, HrmConfig, SspConfig, SspName, UnknownFlowPolicy,
+};
 pub use flow::{FlowState, FlowTag};
 pub use packet::build_udp_packet;
 pub use redirect::channel::{ChannelConfig, ChannelCounters, Liveness, OpenError, RedirectChannel};
 pub use redirect::key::{KeyRing, RedirectKey};
 pub use redirect::wire::{Envelope, RedirectPacket, RedirectRepr, WireError};
 pub use redirect::{AbandonReason, MessageType, RedirectMessage};
-pub use redirection::{Decision, Diversion, DropReason, Hrm, HrmCounters, RecordRoute, SspReject, route_record};
+pub use redirection::{
+    Decision, Diversion, DropReason, Hrm, HrmCounters, RecordRoute, SspReject, route_record,
+};

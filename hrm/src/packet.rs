@@ -15,7 +15,11 @@ pub const MAX_UDP_PAYLOAD: usize = 65535 - UDP_HEADER_LEN;
 /// Where the UDP datagram of an IPv6 packet is, or why there is none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Transport<'a> {
-    Udp { src_port: u16, dst_port: u16, payload: &'a [u8] },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+        payload: &'a [u8],
+    },
     /// Not UDP (ICMPv6, TCP, ...): not the HRM's business.
     Other,
     /// An IPv6 fragment: the UDP header may be in another packet, the HRM cannot classify it.
@@ -68,7 +72,11 @@ pub struct PayloadTooLong {
 
 impl core::fmt::Display for PayloadTooLong {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "UDP payload of {} bytes exceeds {MAX_UDP_PAYLOAD}", self.len)
+        write!(
+            f,
+            "UDP payload of {} bytes exceeds {MAX_UDP_PAYLOAD}",
+            self.len
+        )
     }
 }
 
@@ -120,9 +128,18 @@ mod tests {
         assert_eq!(ip.src_addr(), mote);
         assert_eq!(ip.dst_addr(), peer);
         assert_eq!(ip.hop_limit(), 64);
-        assert!(verify_checksum(&mote, &peer, next_header::UDP, ip.payload()));
+        assert!(verify_checksum(
+            &mote,
+            &peer,
+            next_header::UDP,
+            ip.payload()
+        ));
         match transport_of(&ip) {
-            Transport::Udp { src_port, dst_port, payload } => {
+            Transport::Udp {
+                src_port,
+                dst_port,
+                payload,
+            } => {
                 assert_eq!((src_port, dst_port, payload), (5684, 40000, &b"hello"[..]));
             }
             t => panic!("{t:?}"),
@@ -137,7 +154,17 @@ mod tests {
         let a: Ipv6Addr = "fe80::1".parse().unwrap();
         let b: Ipv6Addr = "fe80::2".parse().unwrap();
         let pkt = build_udp_packet((a, 1234), (b, 5678), 1, b"abc").unwrap();
-        let sum: u32 = 0xfe80 + 0x0001 + 0xfe80 + 0x0002 + 0x000b + 0x0011 + 0x04d2 + 0x162e + 0x000b + 0x6162 + 0x6300;
+        let sum: u32 = 0xfe80
+            + 0x0001
+            + 0xfe80
+            + 0x0002
+            + 0x000b
+            + 0x0011
+            + 0x04d2
+            + 0x162e
+            + 0x000b
+            + 0x6162
+            + 0x6300;
         let folded = (sum & 0xffff) + (sum >> 16);
         let folded = (folded & 0xffff) + (folded >> 16);
         let expect = !(folded as u16);
@@ -149,7 +176,9 @@ mod tests {
         let a = Ipv6Addr::LOCALHOST;
         assert_eq!(
             build_udp_packet((a, 1), (a, 2), 1, &vec![0; MAX_UDP_PAYLOAD + 1]),
-            Err(PayloadTooLong { len: MAX_UDP_PAYLOAD + 1 })
+            Err(PayloadTooLong {
+                len: MAX_UDP_PAYLOAD + 1
+            })
         );
         assert!(build_udp_packet((a, 1), (a, 2), 1, &vec![0; MAX_UDP_PAYLOAD]).is_ok());
     }
@@ -167,7 +196,10 @@ mod tests {
         pkt.append(&mut ext);
         pkt.extend_from_slice(&udp);
         let ip = Ipv6Packet::new_checked(&pkt[..]).unwrap();
-        assert!(matches!(transport_of(&ip), Transport::Udp { dst_port: 5684, .. }));
+        assert!(matches!(
+            transport_of(&ip),
+            Transport::Udp { dst_port: 5684, .. }
+        ));
         // Truncate the extension header's claimed length.
         let mut bad = pkt.clone();
         bad[41] = 200;

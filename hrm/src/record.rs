@@ -337,7 +337,11 @@ pub struct Records<'a> {
 
 impl<'a> Records<'a> {
     pub fn new(datagram: &'a [u8]) -> Self {
-        Records { datagram, at: 0, failed: false }
+        Records {
+            datagram,
+            at: 0,
+            failed: false,
+        }
     }
 }
 
@@ -389,14 +393,12 @@ mod tests {
     pub(crate) const FINAL_FLIGHT: [u8; 13 + 4 + 13 + 1 + 13 + 8] = [
         // ClientKeyExchange: type 22, DTLS 1.2, epoch 0, seq 3, length 4,
         // fragment = msg_type 16 + 3 bytes (truncated stand-in body)
-        0x16, 0xfe, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x04,
-        0x10, 0x00, 0x00, 0x41,
-        // ChangeCipherSpec: type 20, epoch 0, seq 4, length 1, body 0x01
-        0x14, 0xfe, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x01,
-        0x01,
+        0x16, 0xfe, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x04, 0x10, 0x00,
+        0x00, 0x41, // ChangeCipherSpec: type 20, epoch 0, seq 4, length 1, body 0x01
+        0x14, 0xfe, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x01, 0x01,
         // Finished, encrypted: type 22, epoch 1, seq 0, length 8
-        0x16, 0xfe, 0xfd, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08,
-        0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04,
+        0x16, 0xfe, 0xfd, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0xde, 0xad,
+        0xbe, 0xef, 0x01, 0x02, 0x03, 0x04,
     ];
 
     #[test]
@@ -406,7 +408,10 @@ mod tests {
         assert_eq!(recs[0].content_type, ContentType::Handshake);
         assert_eq!(recs[0].epoch, 0);
         assert_eq!(recs[0].sequence_number, 3);
-        assert_eq!(recs[0].handshake_type, Some(HandshakeType::ClientKeyExchange));
+        assert_eq!(
+            recs[0].handshake_type,
+            Some(HandshakeType::ClientKeyExchange)
+        );
         assert_eq!(recs[0].range, 0..17);
         assert_eq!(recs[1].content_type, ContentType::ChangeCipherSpec);
         assert_eq!(recs[1].sequence_number, 4);
@@ -448,18 +453,35 @@ mod tests {
             length: 0,
         };
         repr.emit(&mut Record::new_unchecked(&mut b[..]));
-        assert_eq!(b, [23, 0xfe, 0xfd, 0xab, 0xcd, 0x80, 0x70, 0x60, 0x50, 0x40, 0x30, 0, 0]);
-        assert_eq!(RecordHeaderRepr::parse(&Record::new_unchecked(&b[..])).unwrap(), repr);
+        assert_eq!(
+            b,
+            [
+                23, 0xfe, 0xfd, 0xab, 0xcd, 0x80, 0x70, 0x60, 0x50, 0x40, 0x30, 0, 0
+            ]
+        );
+        assert_eq!(
+            RecordHeaderRepr::parse(&Record::new_unchecked(&b[..])).unwrap(),
+            repr
+        );
     }
 
     #[test]
     fn malformed_datagrams_are_named() {
         assert_eq!(parse_datagram(&[]), Err(MalformedDatagram::Empty));
-        assert_eq!(parse_datagram(&FINAL_FLIGHT[..12]), Err(MalformedDatagram::TruncatedHeader));
+        assert_eq!(
+            parse_datagram(&FINAL_FLIGHT[..12]),
+            Err(MalformedDatagram::TruncatedHeader)
+        );
         // A whole first record followed by 5 stray bytes.
-        assert_eq!(parse_datagram(&FINAL_FLIGHT[..22]), Err(MalformedDatagram::TruncatedHeader));
+        assert_eq!(
+            parse_datagram(&FINAL_FLIGHT[..22]),
+            Err(MalformedDatagram::TruncatedHeader)
+        );
         // Length says 4, only 3 present.
-        assert_eq!(parse_datagram(&FINAL_FLIGHT[..16]), Err(MalformedDatagram::TruncatedRecord));
+        assert_eq!(
+            parse_datagram(&FINAL_FLIGHT[..16]),
+            Err(MalformedDatagram::TruncatedRecord)
+        );
         let mut tls = FINAL_FLIGHT;
         tls[1] = 0x03; // TLS 1.2 header
         assert_eq!(parse_datagram(&tls), Err(MalformedDatagram::NotDtls));

@@ -3,8 +3,9 @@
 
 use hrm::record::{ContentType, HandshakeType, Record, RecordHeaderRepr, RecordSummary};
 use hrm::{
-    AbandonReason, Decision, DeviceConfig, DevicePolicy, DropReason, FlowState, FlowTag, Hrm, HrmConfig, RecordRoute,
-    RedirectMessage, SspConfig, SspName, SspReject, UnknownFlowPolicy, build_udp_packet, route_record,
+    AbandonReason, Decision, DeviceConfig, DevicePolicy, DropReason, FlowState, FlowTag, Hrm,
+    HrmConfig, RecordRoute, RedirectMessage, SspConfig, SspName, SspReject, UnknownFlowPolicy,
+    build_udp_packet, route_record,
 };
 use lowpan::ip::{Ipv6Packet, UdpPacket, next_header, verify_checksum};
 use proptest::prelude::*;
@@ -34,8 +35,17 @@ fn rule_table() {
     use RecordRoute::*;
     use UnknownFlowPolicy::{Drop as DropUnknown, Forward as TrustUnknown};
     let none: Option<FlowState> = None;
+    type Row = (
+        &'static str,
+        Option<FlowState>,
+        u8,
+        u16,
+        Option<u8>,
+        UnknownFlowPolicy,
+        RecordRoute,
+    );
     #[rustfmt::skip]
-    let rows: &[(&str, Option<FlowState>, u8, u16, Option<u8>, UnknownFlowPolicy, RecordRoute)] = &[
+    let rows: &[Row] = &[
         // row name (docs/protocol.md)              state               type   ep  hs       policy        route
         ("R1 ClientHello, new flow",                none,               HS,    0,  Some(1), TrustUnknown, Ssp),
         ("R1 ClientHello, delegating",              Some(Delegating),   HS,    0,  Some(1), TrustUnknown, Ssp),
@@ -77,12 +87,20 @@ fn rule_table() {
 
 #[test]
 fn application_data_never_goes_to_the_ssp() {
-    let states = [None, Some(FlowState::Delegating), Some(FlowState::Transferred), Some(FlowState::Rehandshaking)];
+    let states = [
+        None,
+        Some(FlowState::Delegating),
+        Some(FlowState::Transferred),
+        Some(FlowState::Rehandshaking),
+    ];
     for state in states {
         for policy in [UnknownFlowPolicy::Forward, UnknownFlowPolicy::Drop] {
             for epoch in [0, 1, 2, 0xffff] {
                 let r = route_record(state, &summary(APP, epoch, None), policy);
-                assert!(!matches!(r, RecordRoute::Ssp | RecordRoute::Both), "{state:?} {policy:?} {epoch}");
+                assert!(
+                    !matches!(r, RecordRoute::Ssp | RecordRoute::Both),
+                    "{state:?} {policy:?} {epoch}"
+                );
             }
         }
     }
@@ -109,24 +127,54 @@ fn ssp_addr() -> Ipv6Addr {
 fn config() -> HrmConfig {
     HrmConfig {
         ssps: vec![
-            SspConfig { name: "ssp-a".into(), addresses: vec![ssp_addr()] },
-            SspConfig { name: "ssp-b".into(), addresses: vec![] },
+            SspConfig {
+                name: "ssp-a".into(),
+                addresses: vec![ssp_addr()],
+            },
+            SspConfig {
+                name: "ssp-b".into(),
+                addresses: vec![],
+            },
         ],
         devices: vec![
-            DeviceConfig { mote: mote(), policy: DevicePolicy::Delegate { ssp: "ssp-a".into() }, dtls_port: None },
-            DeviceConfig { mote: passthrough_mote(), policy: DevicePolicy::Passthrough, dtls_port: None },
-            DeviceConfig { mote: other_ssp_mote(), policy: DevicePolicy::Delegate { ssp: "ssp-b".into() }, dtls_port: Some(6000) },
+            DeviceConfig {
+                mote: mote(),
+                policy: DevicePolicy::Delegate {
+                    ssp: "ssp-a".into(),
+                },
+                dtls_port: None,
+            },
+            DeviceConfig {
+                mote: passthrough_mote(),
+                policy: DevicePolicy::Passthrough,
+                dtls_port: None,
+            },
+            DeviceConfig {
+                mote: other_ssp_mote(),
+                policy: DevicePolicy::Delegate {
+                    ssp: "ssp-b".into(),
+                },
+                dtls_port: Some(6000),
+            },
         ],
         ..HrmConfig::default()
     }
 }
 
 fn flow() -> FlowTag {
-    FlowTag { peer_addr: peer(), peer_port: 40000, mote_addr: mote(), mote_port: 5684 }
+    FlowTag {
+        peer_addr: peer(),
+        peer_port: 40000,
+        mote_addr: mote(),
+        mote_port: 5684,
+    }
 }
 
 fn flow_from(port: u16) -> FlowTag {
-    FlowTag { peer_port: port, ..flow() }
+    FlowTag {
+        peer_port: port,
+        ..flow()
+    }
 }
 
 /// One record: header + `body` (for epoch-0 handshake, body[0] is the message type).
@@ -163,7 +211,13 @@ fn final_flight() -> Vec<u8> {
 }
 
 fn packet(f: &FlowTag, payload: &[u8]) -> Vec<u8> {
-    build_udp_packet((f.peer_addr, f.peer_port), (f.mote_addr, f.mote_port), 60, payload).unwrap()
+    build_udp_packet(
+        (f.peer_addr, f.peer_port),
+        (f.mote_addr, f.mote_port),
+        60,
+        payload,
+    )
+    .unwrap()
 }
 
 fn ssp_a() -> SspName {
@@ -186,7 +240,10 @@ fn transferred(h: &mut Hrm, now: Instant) {
     diverted(h.handle_inbound(now, &packet(&flow(), &client_hello())));
     assert_eq!(h.flow_state(&flow()), Some(FlowState::Delegating));
     diverted(h.handle_inbound(now, &packet(&flow(), &final_flight())));
-    let msg = RedirectMessage::FlowTransferred { flow: flow(), final_flight: &[] };
+    let msg = RedirectMessage::FlowTransferred {
+        flow: flow(),
+        final_flight: &[],
+    };
     assert_eq!(h.handle_ssp_message(now, &ssp_a(), &msg), Ok(None));
     assert_eq!(h.flow_state(&flow()), Some(FlowState::Transferred));
 }
@@ -200,7 +257,10 @@ fn handshake_of_a_session_being_set_up_goes_to_the_ssp() {
     let ff = final_flight();
     assert_eq!(diverted(h.handle_inbound(now, &packet(&flow(), &ff))), ff);
     let alert = record(ALERT, 0, 6, &[2, 40]);
-    assert_eq!(diverted(h.handle_inbound(now, &packet(&flow(), &alert))), alert);
+    assert_eq!(
+        diverted(h.handle_inbound(now, &packet(&flow(), &alert))),
+        alert
+    );
     assert_eq!(h.counters().divert, 3);
     assert_eq!(h.counters().handshakes_begun, 1);
 }
@@ -211,12 +271,18 @@ fn after_transfer_app_data_goes_to_the_mote_and_the_final_flight_to_the_ssp() {
     let now = Instant::now();
     transferred(&mut h, now);
     // Application data: forwarded unchanged.
-    assert_eq!(h.handle_inbound(now, &packet(&flow(), &app_data(1))), Decision::Forward);
+    assert_eq!(
+        h.handle_inbound(now, &packet(&flow(), &app_data(1))),
+        Decision::Forward
+    );
     // The client did not get the IoTSSP's Finished and retransmits its final flight.
     let ff = final_flight();
     assert_eq!(diverted(h.handle_inbound(now, &packet(&flow(), &ff))), ff);
     // Encrypted alert (close_notify): the mote's session.
-    assert_eq!(h.handle_inbound(now, &packet(&flow(), &record(ALERT, 1, 2, &[0x11; 26]))), Decision::Forward);
+    assert_eq!(
+        h.handle_inbound(now, &packet(&flow(), &record(ALERT, 1, 2, &[0x11; 26]))),
+        Decision::Forward
+    );
     // Plaintext alert: about a handshake, so the IoTSSP.
     diverted(h.handle_inbound(now, &packet(&flow(), &record(ALERT, 0, 9, &[2, 10]))));
     assert_eq!(h.flow_state(&flow()), Some(FlowState::Transferred));
@@ -232,31 +298,51 @@ fn fresh_client_hello_on_a_transferred_flow_starts_a_new_handshake_and_keeps_the
     assert_eq!(h.flow_state(&flow()), Some(FlowState::Rehandshaking));
     assert_eq!(h.counters().rehandshakes, 1);
     // The old session at the mote still gets its application data.
-    assert_eq!(h.handle_inbound(now, &packet(&flow(), &app_data(7))), Decision::Forward);
+    assert_eq!(
+        h.handle_inbound(now, &packet(&flow(), &app_data(7))),
+        Decision::Forward
+    );
     // An encrypted alert may belong to either: both get it.
     let alert = record(ALERT, 1, 8, &[0x22; 26]);
     match h.handle_inbound(now, &packet(&flow(), &alert)) {
-        Decision::Split { divert: Some(d), to_mote: Some(p) } => {
+        Decision::Split {
+            divert: Some(d),
+            to_mote: Some(p),
+        } => {
             assert_eq!(d.datagram, alert);
             assert_eq!(udp_payload(&p), alert);
         }
         other => panic!("{other:?}"),
     }
     // The IoTSSP gives the new handshake up: the old session stays.
-    let abandon = RedirectMessage::FlowAbandoned { flow: flow(), reason: AbandonReason::Unauthorized };
+    let abandon = RedirectMessage::FlowAbandoned {
+        flow: flow(),
+        reason: AbandonReason::Unauthorized,
+    };
     assert_eq!(h.handle_ssp_message(now, &ssp_a(), &abandon), Ok(None));
     assert_eq!(h.flow_state(&flow()), Some(FlowState::Transferred));
     // A new handshake that completes replaces it.
     diverted(h.handle_inbound(now, &packet(&flow(), &client_hello())));
-    let msg = RedirectMessage::FlowTransferred { flow: flow(), final_flight: &[] };
+    let msg = RedirectMessage::FlowTransferred {
+        flow: flow(),
+        final_flight: &[],
+    };
     h.handle_ssp_message(now, &ssp_a(), &msg).unwrap();
     assert_eq!(h.flow_state(&flow()), Some(FlowState::Transferred));
 }
 
 fn udp_payload(pkt: &[u8]) -> Vec<u8> {
     let ip = Ipv6Packet::new_checked(pkt).unwrap();
-    assert!(verify_checksum(&ip.src_addr(), &ip.dst_addr(), next_header::UDP, ip.payload()));
-    UdpPacket::new_checked(ip.payload()).unwrap().payload().to_vec()
+    assert!(verify_checksum(
+        &ip.src_addr(),
+        &ip.dst_addr(),
+        next_header::UDP,
+        ip.payload()
+    ));
+    UdpPacket::new_checked(ip.payload())
+        .unwrap()
+        .payload()
+        .to_vec()
 }
 
 #[test]
@@ -266,14 +352,26 @@ fn mixed_datagram_is_split_per_record() {
     transferred(&mut h, now);
     // App data, a retransmitted handshake record, an unknown type, more app data.
     let hs = record(HS, 0, 3, &[16, 0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 1, 7]);
-    let dgram = [app_data(3), hs.clone(), record(25, 1, 4, &[0; 5]), app_data(5)].concat();
+    let dgram = [
+        app_data(3),
+        hs.clone(),
+        record(25, 1, 4, &[0; 5]),
+        app_data(5),
+    ]
+    .concat();
     match h.handle_inbound(now, &packet(&flow(), &dgram)) {
-        Decision::Split { divert: Some(d), to_mote: Some(p) } => {
+        Decision::Split {
+            divert: Some(d),
+            to_mote: Some(p),
+        } => {
             assert_eq!(d.datagram, hs);
             assert_eq!(d.flow, flow());
             assert_eq!(udp_payload(&p), [app_data(3), app_data(5)].concat());
             let ip = Ipv6Packet::new_checked(&p[..]).unwrap();
-            assert_eq!((ip.src_addr(), ip.dst_addr(), ip.hop_limit()), (peer(), mote(), 60));
+            assert_eq!(
+                (ip.src_addr(), ip.dst_addr(), ip.hop_limit()),
+                (peer(), mote(), 60)
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -287,27 +385,68 @@ fn untouched_traffic() {
     let mut h = Hrm::new(&config()).unwrap();
     let now = Instant::now();
     // The IoTSSP's own PSK handshake with the mote: never diverted.
-    let from_ssp = FlowTag { peer_addr: ssp_addr(), ..flow() };
-    assert_eq!(h.handle_inbound(now, &packet(&from_ssp, &client_hello())), Decision::Forward);
+    let from_ssp = FlowTag {
+        peer_addr: ssp_addr(),
+        ..flow()
+    };
+    assert_eq!(
+        h.handle_inbound(now, &packet(&from_ssp, &client_hello())),
+        Decision::Forward
+    );
     // Passthrough mote (DCert / CDPSK): untouched.
-    let pt = FlowTag { mote_addr: passthrough_mote(), ..flow() };
-    assert_eq!(h.handle_inbound(now, &packet(&pt, &client_hello())), Decision::Forward);
+    let pt = FlowTag {
+        mote_addr: passthrough_mote(),
+        ..flow()
+    };
+    assert_eq!(
+        h.handle_inbound(now, &packet(&pt, &client_hello())),
+        Decision::Forward
+    );
     // Another port of a delegated mote (plain CoAP): untouched.
-    let coap = FlowTag { mote_port: 5683, ..flow() };
-    assert_eq!(h.handle_inbound(now, &packet(&coap, b"\x40\x01\x00\x01")), Decision::Forward);
+    let coap = FlowTag {
+        mote_port: 5683,
+        ..flow()
+    };
+    assert_eq!(
+        h.handle_inbound(now, &packet(&coap, b"\x40\x01\x00\x01")),
+        Decision::Forward
+    );
     // A mote nobody configured.
-    let other = FlowTag { mote_addr: "2001:db8:9::1".parse().unwrap(), ..flow() };
-    assert_eq!(h.handle_inbound(now, &packet(&other, &client_hello())), Decision::Forward);
+    let other = FlowTag {
+        mote_addr: "2001:db8:9::1".parse().unwrap(),
+        ..flow()
+    };
+    assert_eq!(
+        h.handle_inbound(now, &packet(&other, &client_hello())),
+        Decision::Forward
+    );
     // Configured DTLS port per device: 5684 is not ssp-b's mote's DTLS port, 6000 is.
-    let b = FlowTag { mote_addr: other_ssp_mote(), ..flow() };
-    assert_eq!(h.handle_inbound(now, &packet(&b, &client_hello())), Decision::Forward);
-    let b6000 = FlowTag { mote_port: 6000, ..b };
-    assert!(matches!(h.handle_inbound(now, &packet(&b6000, &client_hello())), Decision::Divert(d) if d.ssp.as_str() == "ssp-b"));
+    let b = FlowTag {
+        mote_addr: other_ssp_mote(),
+        ..flow()
+    };
+    assert_eq!(
+        h.handle_inbound(now, &packet(&b, &client_hello())),
+        Decision::Forward
+    );
+    let b6000 = FlowTag {
+        mote_port: 6000,
+        ..b
+    };
+    assert!(
+        matches!(h.handle_inbound(now, &packet(&b6000, &client_hello())), Decision::Divert(d) if d.ssp.as_str() == "ssp-b")
+    );
     // Not IPv6 at all: not the HRM's business.
     assert_eq!(h.handle_inbound(now, b"\x45\x00"), Decision::Forward);
     let c = h.counters();
     assert_eq!(
-        (c.forward_from_ssp, c.forward_passthrough, c.forward_other_port, c.forward_unconfigured, c.forward_not_udp),
+        (
+            c.forward_from_ssp,
+            c.forward_passthrough,
+            c.forward_other_port,
+            c.forward_unconfigured,
+            c.forward_not_udp
+        ),
         (1, 1, 2, 1, 1)
     );
     assert_eq!(h.flow_count(), 1);
@@ -320,22 +459,41 @@ fn malformed_and_unclassifiable_datagrams_are_dropped_with_a_reason() {
     let now = Instant::now();
     let cases: Vec<(Vec<u8>, DropReason)> = vec![
         (vec![], DropReason::Malformed(M::Empty)),
-        (client_hello()[..10].to_vec(), DropReason::Malformed(M::TruncatedHeader)),
-        (client_hello()[..20].to_vec(), DropReason::Malformed(M::TruncatedRecord)),
-        (b"GET / HTTP/1.1\r\n".to_vec(), DropReason::Malformed(M::NotDtls)),
+        (
+            client_hello()[..10].to_vec(),
+            DropReason::Malformed(M::TruncatedHeader),
+        ),
+        (
+            client_hello()[..20].to_vec(),
+            DropReason::Malformed(M::TruncatedRecord),
+        ),
+        (
+            b"GET / HTTP/1.1\r\n".to_vec(),
+            DropReason::Malformed(M::NotDtls),
+        ),
         (record(25, 1, 0, &[0; 8]), DropReason::UnknownContentType),
     ];
     for (payload, reason) in &cases {
-        assert_eq!(h.handle_inbound(now, &packet(&flow(), payload)), Decision::Drop(*reason), "{reason}");
+        assert_eq!(
+            h.handle_inbound(now, &packet(&flow(), payload)),
+            Decision::Drop(*reason),
+            "{reason}"
+        );
     }
     // An IPv6 fragment to the delegated mote cannot be classified.
     let mut frag = packet(&flow(), &client_hello());
     frag[6] = next_header::FRAGMENT;
-    assert_eq!(h.handle_inbound(now, &frag), Decision::Drop(DropReason::Ipv6Fragment));
+    assert_eq!(
+        h.handle_inbound(now, &frag),
+        Decision::Drop(DropReason::Ipv6Fragment)
+    );
     // A bad UDP length.
     let mut bad = packet(&flow(), &client_hello());
     bad[44..46].copy_from_slice(&3u16.to_be_bytes());
-    assert_eq!(h.handle_inbound(now, &bad), Decision::Drop(DropReason::UdpMalformed));
+    assert_eq!(
+        h.handle_inbound(now, &bad),
+        Decision::Drop(DropReason::UdpMalformed)
+    );
     let drops: Vec<_> = h.drop_counters().filter(|(_, n)| *n > 0).collect();
     assert_eq!(drops.len(), 7, "{drops:?}");
     assert_eq!(h.counters().drop, 7);
@@ -344,12 +502,22 @@ fn malformed_and_unclassifiable_datagrams_are_dropped_with_a_reason() {
 
 #[test]
 fn unknown_flow_policy_drop() {
-    let mut h = Hrm::new(&HrmConfig { unknown_flow: UnknownFlowPolicy::Drop, ..config() }).unwrap();
+    let mut h = Hrm::new(&HrmConfig {
+        unknown_flow: UnknownFlowPolicy::Drop,
+        ..config()
+    })
+    .unwrap();
     let now = Instant::now();
-    assert_eq!(h.handle_inbound(now, &packet(&flow(), &app_data(1))), Decision::Drop(DropReason::NoSessionAtMote));
+    assert_eq!(
+        h.handle_inbound(now, &packet(&flow(), &app_data(1))),
+        Decision::Drop(DropReason::NoSessionAtMote)
+    );
     // With the default, a border-router restart does not cut transferred sessions off.
     let mut h = Hrm::new(&config()).unwrap();
-    assert_eq!(h.handle_inbound(now, &packet(&flow(), &app_data(1))), Decision::Forward);
+    assert_eq!(
+        h.handle_inbound(now, &packet(&flow(), &app_data(1))),
+        Decision::Forward
+    );
 }
 
 // ---- IoTSSP messages -------------------------------------------------------------------
@@ -358,8 +526,16 @@ fn unknown_flow_policy_drop() {
 fn emit_builds_a_packet_from_the_mote() {
     let mut h = Hrm::new(&config()).unwrap();
     let now = Instant::now();
-    let hvr = record(HS, 0, 0, &[3, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 3, 0xfe, 0xff, 0]);
-    let msg = RedirectMessage::Emit { flow: flow(), datagram: &hvr };
+    let hvr = record(
+        HS,
+        0,
+        0,
+        &[3, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 3, 0xfe, 0xff, 0],
+    );
+    let msg = RedirectMessage::Emit {
+        flow: flow(),
+        datagram: &hvr,
+    };
     let pkt = h.handle_ssp_message(now, &ssp_a(), &msg).unwrap().unwrap();
     let ip = Ipv6Packet::new_checked(&pkt[..]).unwrap();
     assert_eq!((ip.src_addr(), ip.dst_addr()), (mote(), peer()));
@@ -376,7 +552,10 @@ fn flow_transferred_carries_the_final_flight_atomically() {
     let now = Instant::now();
     diverted(h.handle_inbound(now, &packet(&flow(), &client_hello())));
     let ccs_fin = [record(CCS, 0, 9, &[1]), record(HS, 1, 0, &[0x44; 40])].concat();
-    let msg = RedirectMessage::FlowTransferred { flow: flow(), final_flight: &ccs_fin };
+    let msg = RedirectMessage::FlowTransferred {
+        flow: flow(),
+        final_flight: &ccs_fin,
+    };
     let pkt = h.handle_ssp_message(now, &ssp_a(), &msg).unwrap().unwrap();
     assert_eq!(udp_payload(&pkt), ccs_fin);
     assert_eq!(h.flow_state(&flow()), Some(FlowState::Transferred));
@@ -392,33 +571,73 @@ fn an_ssp_speaks_only_for_its_own_motes() {
     let now = Instant::now();
     let b = SspName::new("ssp-b");
     let cases = [
-        RedirectMessage::Emit { flow: flow(), datagram: b"x" },
-        RedirectMessage::FlowTransferred { flow: flow(), final_flight: b"" },
-        RedirectMessage::FlowAbandoned { flow: flow(), reason: AbandonReason::Timeout },
+        RedirectMessage::Emit {
+            flow: flow(),
+            datagram: b"x",
+        },
+        RedirectMessage::FlowTransferred {
+            flow: flow(),
+            final_flight: b"",
+        },
+        RedirectMessage::FlowAbandoned {
+            flow: flow(),
+            reason: AbandonReason::Timeout,
+        },
     ];
     for m in &cases {
-        assert!(matches!(h.handle_ssp_message(now, &b, m), Err(SspReject::NotOwner { .. })), "{m:?}");
+        assert!(
+            matches!(
+                h.handle_ssp_message(now, &b, m),
+                Err(SspReject::NotOwner { .. })
+            ),
+            "{m:?}"
+        );
     }
     // Its own mote but not the DTLS port.
-    let wrong_port = FlowTag { mote_port: 5683, ..flow() };
-    let m = RedirectMessage::Emit { flow: wrong_port, datagram: b"x" };
-    assert!(matches!(h.handle_ssp_message(now, &ssp_a(), &m), Err(SspReject::NotOwner { .. })));
-    let m = RedirectMessage::Divert { flow: flow(), datagram: b"x" };
-    assert!(matches!(h.handle_ssp_message(now, &ssp_a(), &m), Err(SspReject::WrongDirection { .. })));
+    let wrong_port = FlowTag {
+        mote_port: 5683,
+        ..flow()
+    };
+    let m = RedirectMessage::Emit {
+        flow: wrong_port,
+        datagram: b"x",
+    };
+    assert!(matches!(
+        h.handle_ssp_message(now, &ssp_a(), &m),
+        Err(SspReject::NotOwner { .. })
+    ));
+    let m = RedirectMessage::Divert {
+        flow: flow(),
+        datagram: b"x",
+    };
+    assert!(matches!(
+        h.handle_ssp_message(now, &ssp_a(), &m),
+        Err(SspReject::WrongDirection { .. })
+    ));
     assert_eq!(h.flow_count(), 0);
     assert_eq!(h.counters().ssp_rejects, 5);
-    assert_eq!(h.handle_ssp_message(now, &ssp_a(), &RedirectMessage::Hello), Ok(None));
+    assert_eq!(
+        h.handle_ssp_message(now, &ssp_a(), &RedirectMessage::Hello),
+        Ok(None)
+    );
 }
 
 // ---- expiry and bounds -------------------------------------------------------------------
 
 #[test]
 fn flows_expire_when_idle() {
-    let cfg = HrmConfig { handshake_idle_secs: 10, session_idle_secs: 100, ..config() };
+    let cfg = HrmConfig {
+        handshake_idle_secs: 10,
+        session_idle_secs: 100,
+        ..config()
+    };
     let mut h = Hrm::new(&cfg).unwrap();
     let t0 = Instant::now();
     assert_eq!(h.poll_timeout(), None);
-    assert!(matches!(h.handle_inbound(t0, &packet(&flow_from(1), &client_hello())), Decision::Divert(_)));
+    assert!(matches!(
+        h.handle_inbound(t0, &packet(&flow_from(1), &client_hello())),
+        Decision::Divert(_)
+    ));
     transferred(&mut h, t0);
     let first = h.poll_timeout().unwrap();
     assert!(first > t0);
@@ -442,7 +661,11 @@ fn flows_expire_when_idle() {
 
 #[test]
 fn table_is_bounded() {
-    let mut h = Hrm::new(&HrmConfig { max_flows: 2, ..config() }).unwrap();
+    let mut h = Hrm::new(&HrmConfig {
+        max_flows: 2,
+        ..config()
+    })
+    .unwrap();
     let now = Instant::now();
     for port in 1..=3 {
         // Even a refused flow's ClientHello is diverted: routing needs no state.
@@ -452,13 +675,19 @@ fn table_is_bounded() {
     assert_eq!(h.flow_count(), 2);
     assert_eq!(h.counters().flows_refused, 1);
     // An authenticated transfer makes room by evicting the oldest handshake...
-    let t = |p: u16| RedirectMessage::FlowTransferred { flow: flow_from(p), final_flight: &[] };
-    h.handle_ssp_message(now + Duration::from_secs(1), &ssp_a(), &t(10)).unwrap();
+    let t = |p: u16| RedirectMessage::FlowTransferred {
+        flow: flow_from(p),
+        final_flight: &[],
+    };
+    h.handle_ssp_message(now + Duration::from_secs(1), &ssp_a(), &t(10))
+        .unwrap();
     assert_eq!(h.counters().evicted_handshakes, 1);
-    h.handle_ssp_message(now + Duration::from_secs(2), &ssp_a(), &t(11)).unwrap();
+    h.handle_ssp_message(now + Duration::from_secs(2), &ssp_a(), &t(11))
+        .unwrap();
     assert_eq!(h.counters().evicted_handshakes, 2);
     // ...and, when only sessions are left, the oldest idle session.
-    h.handle_ssp_message(now + Duration::from_secs(3), &ssp_a(), &t(12)).unwrap();
+    h.handle_ssp_message(now + Duration::from_secs(3), &ssp_a(), &t(12))
+        .unwrap();
     assert_eq!(h.counters().evicted_sessions, 1);
     assert_eq!(h.flow_state(&flow_from(10)), None);
     assert_eq!(h.flow_state(&flow_from(11)), Some(FlowState::Transferred));
@@ -472,7 +701,11 @@ fn table_is_bounded() {
 // ---- no panics, and the invariant under random traffic -----------------------------------
 
 fn arb_record() -> impl Strategy<Value = Vec<u8>> {
-    (prop_oneof![Just(20u8), Just(21), Just(22), Just(23), any::<u8>()], 0u16..3, proptest::collection::vec(any::<u8>(), 0..30))
+    (
+        prop_oneof![Just(20u8), Just(21), Just(22), Just(23), any::<u8>()],
+        0u16..3,
+        proptest::collection::vec(any::<u8>(), 0..30),
+    )
         .prop_map(|(ct, epoch, body)| record(ct, epoch, 0, &body))
 }
 
@@ -514,7 +747,7 @@ proptest! {
                     let dgram = records.concat();
                     match h.handle_inbound(now, &packet(&flow(), &dgram)) {
                         Decision::Divert(d) => prop_assert!(no_app_data(&d.datagram)),
-                        Decision::Split { divert, .. } => if let Some(d) = divert { prop_assert!(no_app_data(&d.datagram)) },
+                        Decision::Split { divert: Some(d), .. } => prop_assert!(no_app_data(&d.datagram)),
                         _ => {}
                     }
                 }
@@ -525,5 +758,8 @@ proptest! {
 }
 
 fn no_app_data(datagram: &[u8]) -> bool {
-    hrm::record::parse_datagram(datagram).unwrap().iter().all(|r| r.content_type != ContentType::ApplicationData)
+    hrm::record::parse_datagram(datagram)
+        .unwrap()
+        .iter()
+        .all(|r| r.content_type != ContentType::ApplicationData)
 }

@@ -145,7 +145,9 @@ pub enum Liveness {
 }
 
 fn unix_ms(wall: SystemTime) -> u64 {
-    wall.duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+    wall.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 #[derive(Debug)]
@@ -169,7 +171,13 @@ pub struct RedirectChannel {
 impl RedirectChannel {
     /// `instance` must be random per process start (e.g. from getrandom): replay windows
     /// are kept per sender instance, so a restarted sender can begin again at sequence 0.
-    pub fn new(config: ChannelConfig, keys: KeyRing, instance: u64, now: Instant, wall: SystemTime) -> Self {
+    pub fn new(
+        config: ChannelConfig,
+        keys: KeyRing,
+        instance: u64,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Self {
         RedirectChannel {
             next_keepalive: now,
             config,
@@ -200,7 +208,12 @@ impl RedirectChannel {
     }
 
     /// Seals `message` for the wire.
-    pub fn seal(&mut self, now: Instant, wall: SystemTime, message: &RedirectMessage<'_>) -> Result<Vec<u8>, WireError> {
+    pub fn seal(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        message: &RedirectMessage<'_>,
+    ) -> Result<Vec<u8>, WireError> {
         let repr = RedirectRepr {
             envelope: Envelope {
                 key_id: self.keys.current.id(),
@@ -210,7 +223,9 @@ impl RedirectChannel {
             },
             message: *message,
         };
-        let bytes = repr.to_sealed_bytes(&self.keys.current).inspect_err(|_| self.counters.seal_errors += 1)?;
+        let bytes = repr
+            .to_sealed_bytes(&self.keys.current)
+            .inspect_err(|_| self.counters.seal_errors += 1)?;
         self.next_sequence += 1;
         self.counters.sealed += 1;
         if matches!(message, RedirectMessage::Hello) {
@@ -224,7 +239,12 @@ impl RedirectChannel {
 
     /// Authenticates, checks freshness and replay, and returns the message. State changes
     /// only when it returns Ok.
-    pub fn open<'a>(&mut self, now: Instant, wall: SystemTime, bytes: &'a [u8]) -> Result<RedirectRepr<'a>, OpenError> {
+    pub fn open<'a>(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        bytes: &'a [u8],
+    ) -> Result<RedirectRepr<'a>, OpenError> {
         let result = self.check_and_parse(wall, bytes);
         match &result {
             Ok(repr) => self.commit(now, &repr.envelope, &repr.message),
@@ -233,9 +253,16 @@ impl RedirectChannel {
         result
     }
 
-    fn check_and_parse<'a>(&self, wall: SystemTime, bytes: &'a [u8]) -> Result<RedirectRepr<'a>, OpenError> {
+    fn check_and_parse<'a>(
+        &self,
+        wall: SystemTime,
+        bytes: &'a [u8],
+    ) -> Result<RedirectRepr<'a>, OpenError> {
         let packet = RedirectPacket::new_checked(bytes).map_err(OpenError::Wire)?;
-        let key = self.keys.find(packet.key_id()).ok_or(OpenError::UnknownKey(packet.key_id()))?;
+        let key = self
+            .keys
+            .find(packet.key_id())
+            .ok_or(OpenError::UnknownKey(packet.key_id()))?;
         if !packet.verify(key) {
             return Err(OpenError::BadTag);
         }
@@ -274,7 +301,12 @@ impl RedirectChannel {
             return;
         }
         if self.instances.len() >= self.config.max_sender_instances.max(1)
-            && let Some(pos) = self.instances.iter().enumerate().min_by_key(|(_, i)| i.last_heard).map(|(p, _)| p)
+            && let Some(pos) = self
+                .instances
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, i)| i.last_heard)
+                .map(|(p, _)| p)
         {
             let old = self.instances.swap_remove(pos);
             self.retired_ms = self.retired_ms.max(old.newest_ms);
@@ -282,7 +314,12 @@ impl RedirectChannel {
         }
         let mut window = ReplayWindow::new();
         window.commit(env.sequence);
-        self.instances.push(SenderInstance { id: env.sender, window, newest_ms: env.timestamp_ms, last_heard: now });
+        self.instances.push(SenderInstance {
+            id: env.sender,
+            window,
+            newest_ms: env.timestamp_ms,
+            last_heard: now,
+        });
     }
 
     fn count_reject(&mut self, e: &OpenError) {
@@ -303,7 +340,11 @@ impl RedirectChannel {
 
     pub fn receiver_state(&self) -> ReceiverState {
         ReceiverState {
-            instances: self.instances.iter().map(|i| (i.id, i.window, i.newest_ms)).collect(),
+            instances: self
+                .instances
+                .iter()
+                .map(|i| (i.id, i.window, i.newest_ms))
+                .collect(),
             retired_ms: self.retired_ms,
             last_heard: self.last_heard,
         }

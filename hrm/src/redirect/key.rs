@@ -18,7 +18,10 @@ pub enum KeyError {
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeyError::BadLength(n) => write!(f, "redirect key must be {MIN_KEY_LEN}..={MAX_KEY_LEN} bytes, got {n}"),
+            KeyError::BadLength(n) => write!(
+                f,
+                "redirect key must be {MIN_KEY_LEN}..={MAX_KEY_LEN} bytes, got {n}"
+            ),
             KeyError::BadHex => f.write_str("redirect key must be hex digits"),
         }
     }
@@ -38,16 +41,24 @@ impl RedirectKey {
         if !(MIN_KEY_LEN..=MAX_KEY_LEN).contains(&secret.len()) {
             return Err(KeyError::BadLength(secret.len()));
         }
-        Ok(RedirectKey { id, secret: secret.to_vec() })
+        Ok(RedirectKey {
+            id,
+            secret: secret.to_vec(),
+        })
     }
 
     /// From a configuration string of hex digits (e.g. 64 digits for a 32-byte key).
     pub fn from_hex(id: u32, hex: &str) -> Result<Self, KeyError> {
         let hex = hex.trim().as_bytes();
-        if hex.len() % 2 != 0 {
+        if !hex.len().is_multiple_of(2) {
             return Err(KeyError::BadHex);
         }
-        let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8).ok_or(KeyError::BadHex);
+        let digit = |c: u8| {
+            (c as char)
+                .to_digit(16)
+                .map(|d| d as u8)
+                .ok_or(KeyError::BadHex)
+        };
         let mut bytes = Zeroizing::new(Vec::with_capacity(hex.len() / 2));
         for pair in hex.chunks_exact(2) {
             bytes.push((digit(pair[0])? << 4) | digit(pair[1])?);
@@ -66,7 +77,10 @@ impl RedirectKey {
 
 impl fmt::Debug for RedirectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedirectKey").field("id", &self.id).field("secret", &"<redacted>").finish()
+        f.debug_struct("RedirectKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -79,12 +93,17 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn new(current: RedirectKey) -> Self {
-        KeyRing { current, previous: None }
+        KeyRing {
+            current,
+            previous: None,
+        }
     }
 
     /// The key a received message names, if we hold it.
     pub fn find(&self, id: u32) -> Option<&RedirectKey> {
-        std::iter::once(&self.current).chain(self.previous.as_ref()).find(|k| k.id == id)
+        std::iter::once(&self.current)
+            .chain(self.previous.as_ref())
+            .find(|k| k.id == id)
     }
 }
 
@@ -97,16 +116,34 @@ mod tests {
         let k = RedirectKey::from_hex(7, "00112233445566778899aabbccddeeff").unwrap();
         let s = format!("{k:?} {:?}", KeyRing::new(k.clone()));
         assert!(s.contains("redacted"));
-        assert!(!s.contains("0x11") && !s.contains("17, 34") && !s.contains("aabb"), "{s}");
+        assert!(
+            !s.contains("0x11") && !s.contains("17, 34") && !s.contains("aabb"),
+            "{s}"
+        );
     }
 
     #[test]
     fn key_lengths_and_hex() {
-        assert_eq!(RedirectKey::new(1, &[0; 15]).unwrap_err(), KeyError::BadLength(15));
-        assert_eq!(RedirectKey::new(1, &[0; 65]).unwrap_err(), KeyError::BadLength(65));
-        assert_eq!(RedirectKey::from_hex(1, "abc").unwrap_err(), KeyError::BadHex);
-        assert_eq!(RedirectKey::from_hex(1, "zz".repeat(16).as_str()).unwrap_err(), KeyError::BadHex);
-        assert_eq!(RedirectKey::from_hex(1, &"0f".repeat(16)).unwrap().secret(), &[0x0f; 16]);
+        assert_eq!(
+            RedirectKey::new(1, &[0; 15]).unwrap_err(),
+            KeyError::BadLength(15)
+        );
+        assert_eq!(
+            RedirectKey::new(1, &[0; 65]).unwrap_err(),
+            KeyError::BadLength(65)
+        );
+        assert_eq!(
+            RedirectKey::from_hex(1, "abc").unwrap_err(),
+            KeyError::BadHex
+        );
+        assert_eq!(
+            RedirectKey::from_hex(1, "zz".repeat(16).as_str()).unwrap_err(),
+            KeyError::BadHex
+        );
+        assert_eq!(
+            RedirectKey::from_hex(1, &"0f".repeat(16)).unwrap().secret(),
+            &[0x0f; 16]
+        );
     }
 
     #[test]

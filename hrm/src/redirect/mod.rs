@@ -104,9 +104,15 @@ pub enum RedirectMessage<'a> {
     /// cannot receive the Finished (and send application data) before the border router
     /// knows the flow is transferred. Idempotent: the IoTSSP answers a retransmitted client
     /// flight with the same message, which also heals a lost one.
-    FlowTransferred { flow: FlowTag, final_flight: &'a [u8] },
+    FlowTransferred {
+        flow: FlowTag,
+        final_flight: &'a [u8],
+    },
     /// IoTSSP -> BR: the delegated handshake on this flow is over without a transfer.
-    FlowAbandoned { flow: FlowTag, reason: AbandonReason },
+    FlowAbandoned {
+        flow: FlowTag,
+        reason: AbandonReason,
+    },
     /// Both ways, for liveness (sent when nothing else was for a keepalive interval).
     Hello,
 }
@@ -134,7 +140,9 @@ impl RedirectMessage<'_> {
 
     pub fn payload_len(&self) -> usize {
         match self {
-            RedirectMessage::Divert { datagram, .. } | RedirectMessage::Emit { datagram, .. } => datagram.len(),
+            RedirectMessage::Divert { datagram, .. } | RedirectMessage::Emit { datagram, .. } => {
+                datagram.len()
+            }
             RedirectMessage::FlowTransferred { final_flight, .. } => final_flight.len(),
             RedirectMessage::FlowAbandoned { .. } => 1,
             RedirectMessage::Hello => 0,

@@ -41,7 +41,9 @@ impl ReplayWindow {
     }
 
     pub fn check(&self, seq: u64) -> Result<(), ReplayError> {
-        let Some(high) = self.highest else { return Ok(()) };
+        let Some(high) = self.highest else {
+            return Ok(());
+        };
         if seq > high {
             return Ok(());
         }
@@ -49,7 +51,11 @@ impl ReplayWindow {
         if back >= WINDOW {
             return Err(ReplayError::TooOld);
         }
-        if self.seen & (1 << back) != 0 { Err(ReplayError::Replayed) } else { Ok(()) }
+        if self.seen & (1 << back) != 0 {
+            Err(ReplayError::Replayed)
+        } else {
+            Ok(())
+        }
     }
 
     /// Records `seq` as accepted. Call only after `check(seq)` returned Ok.
@@ -61,7 +67,11 @@ impl ReplayWindow {
             }
             Some(high) if seq > high => {
                 let shift = seq - high;
-                self.seen = if shift >= WINDOW { 0 } else { self.seen << shift };
+                self.seen = if shift >= WINDOW {
+                    0
+                } else {
+                    self.seen << shift
+                };
                 self.seen |= 1;
                 self.highest = Some(seq);
             }

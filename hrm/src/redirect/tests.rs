@@ -60,8 +60,16 @@ fn emit_example_vector() {
     assert_eq!(
         repr,
         RedirectRepr {
-            envelope: Envelope { key_id: 1, sender: 0x0102_0304_0506_0708, sequence: 1, timestamp_ms: EXAMPLE_TS },
-            message: RedirectMessage::Emit { flow: example_flow(), datagram: &[0xde, 0xad, 0xbe, 0xef] },
+            envelope: Envelope {
+                key_id: 1,
+                sender: 0x0102_0304_0506_0708,
+                sequence: 1,
+                timestamp_ms: EXAMPLE_TS
+            },
+            message: RedirectMessage::Emit {
+                flow: example_flow(),
+                datagram: &[0xde, 0xad, 0xbe, 0xef]
+            },
         }
     );
     assert_eq!(repr.buffer_len(), EMIT_EXAMPLE.len());
@@ -71,7 +79,12 @@ fn emit_example_vector() {
 #[test]
 fn hello_example_vector() {
     let repr = RedirectRepr {
-        envelope: Envelope { key_id: 1, sender: 0x0102_0304_0506_0708, sequence: 0, timestamp_ms: EXAMPLE_TS },
+        envelope: Envelope {
+            key_id: 1,
+            sender: 0x0102_0304_0506_0708,
+            sequence: 0,
+            timestamp_ms: EXAMPLE_TS,
+        },
         message: RedirectMessage::Hello,
     };
     assert_eq!(repr.to_sealed_bytes(&example_key()).unwrap(), HELLO_EXAMPLE);
@@ -83,7 +96,10 @@ fn hello_example_vector() {
 #[test]
 fn structural_errors_are_named() {
     let e = |b: &[u8]| RedirectPacket::new_checked(b).err();
-    assert_eq!(e(&EMIT_EXAMPLE[..HEADER_LEN + TAG_LEN - 1]), Some(WireError::Truncated));
+    assert_eq!(
+        e(&EMIT_EXAMPLE[..HEADER_LEN + TAG_LEN - 1]),
+        Some(WireError::Truncated)
+    );
     let mut b = EMIT_EXAMPLE;
     b[0] = b'X';
     assert_eq!(e(&b), Some(WireError::BadMagic));
@@ -101,30 +117,76 @@ fn semantic_errors_are_named() {
     let key = example_key();
     let seal = |t: u8, flow: FlowTag, payload: &[u8]| {
         let repr = RedirectRepr {
-            envelope: Envelope { key_id: 1, sender: 1, sequence: 0, timestamp_ms: 0 },
-            message: RedirectMessage::FlowTransferred { flow, final_flight: payload },
+            envelope: Envelope {
+                key_id: 1,
+                sender: 1,
+                sequence: 0,
+                timestamp_ms: 0,
+            },
+            message: RedirectMessage::FlowTransferred {
+                flow,
+                final_flight: payload,
+            },
         };
         let mut b = repr.to_sealed_bytes(&key).unwrap();
         b[3] = t;
         b
     };
     let parse = |b: &[u8]| RedirectRepr::parse(&RedirectPacket::new_unchecked(b)).err();
-    assert_eq!(parse(&seal(9, example_flow(), b"")), Some(WireError::UnknownType(9)));
-    assert_eq!(parse(&seal(1, example_flow(), b"")), Some(WireError::EmptyDatagram));
-    assert_eq!(parse(&seal(2, example_flow(), b"")), Some(WireError::EmptyDatagram));
-    assert_eq!(parse(&seal(4, example_flow(), b"")), Some(WireError::BadAbandon));
-    assert_eq!(parse(&seal(4, example_flow(), b"ab")), Some(WireError::BadAbandon));
-    assert_eq!(parse(&seal(5, example_flow(), b"")), Some(WireError::NonEmptyHello));
-    assert_eq!(parse(&seal(5, FlowTag::NONE, b"x")), Some(WireError::NonEmptyHello));
+    assert_eq!(
+        parse(&seal(9, example_flow(), b"")),
+        Some(WireError::UnknownType(9))
+    );
+    assert_eq!(
+        parse(&seal(1, example_flow(), b"")),
+        Some(WireError::EmptyDatagram)
+    );
+    assert_eq!(
+        parse(&seal(2, example_flow(), b"")),
+        Some(WireError::EmptyDatagram)
+    );
+    assert_eq!(
+        parse(&seal(4, example_flow(), b"")),
+        Some(WireError::BadAbandon)
+    );
+    assert_eq!(
+        parse(&seal(4, example_flow(), b"ab")),
+        Some(WireError::BadAbandon)
+    );
+    assert_eq!(
+        parse(&seal(5, example_flow(), b"")),
+        Some(WireError::NonEmptyHello)
+    );
+    assert_eq!(
+        parse(&seal(5, FlowTag::NONE, b"x")),
+        Some(WireError::NonEmptyHello)
+    );
     assert_eq!(parse(&seal(3, example_flow(), b"")), None);
     let empty = RedirectRepr {
-        envelope: Envelope { key_id: 1, sender: 1, sequence: 0, timestamp_ms: 0 },
-        message: RedirectMessage::Emit { flow: example_flow(), datagram: b"" },
+        envelope: Envelope {
+            key_id: 1,
+            sender: 1,
+            sequence: 0,
+            timestamp_ms: 0,
+        },
+        message: RedirectMessage::Emit {
+            flow: example_flow(),
+            datagram: b"",
+        },
     };
     assert_eq!(empty.to_sealed_bytes(&key), Err(WireError::EmptyDatagram));
     let big = vec![0u8; super::wire::MAX_PAYLOAD_LEN + 1];
-    let too_long = RedirectRepr { message: RedirectMessage::Emit { flow: example_flow(), datagram: &big }, ..empty };
-    assert_eq!(too_long.to_sealed_bytes(&key), Err(WireError::PayloadTooLong));
+    let too_long = RedirectRepr {
+        message: RedirectMessage::Emit {
+            flow: example_flow(),
+            datagram: &big,
+        },
+        ..empty
+    };
+    assert_eq!(
+        too_long.to_sealed_bytes(&key),
+        Err(WireError::PayloadTooLong)
+    );
 }
 
 fn arb_flow() -> impl Strategy<Value = FlowTag> {
@@ -138,15 +200,32 @@ fn arb_flow() -> impl Strategy<Value = FlowTag> {
 
 /// (type 0..5, flow, payload) from which a message is built (payloads must outlive it).
 fn arb_parts() -> impl Strategy<Value = (u8, FlowTag, Vec<u8>, u8)> {
-    (0u8..5, arb_flow(), proptest::collection::vec(any::<u8>(), 1..300), any::<u8>())
+    (
+        0u8..5,
+        arb_flow(),
+        proptest::collection::vec(any::<u8>(), 1..300),
+        any::<u8>(),
+    )
 }
 
 fn build<'a>(t: u8, flow: FlowTag, payload: &'a [u8], reason: u8) -> RedirectMessage<'a> {
     match t {
-        0 => RedirectMessage::Divert { flow, datagram: payload },
-        1 => RedirectMessage::Emit { flow, datagram: payload },
-        2 => RedirectMessage::FlowTransferred { flow, final_flight: &payload[1..] },
-        3 => RedirectMessage::FlowAbandoned { flow, reason: AbandonReason::from(reason) },
+        0 => RedirectMessage::Divert {
+            flow,
+            datagram: payload,
+        },
+        1 => RedirectMessage::Emit {
+            flow,
+            datagram: payload,
+        },
+        2 => RedirectMessage::FlowTransferred {
+            flow,
+            final_flight: &payload[1..],
+        },
+        3 => RedirectMessage::FlowAbandoned {
+            flow,
+            reason: AbandonReason::from(reason),
+        },
         _ => RedirectMessage::Hello,
     }
 }
@@ -229,15 +308,30 @@ impl Pair {
         let now = Instant::now();
         let ms = EXAMPLE_TS;
         Pair {
-            tx: RedirectChannel::new(config.clone(), KeyRing::new(example_key()), 0xaaaa, now, wall(ms - 5_000)),
-            rx: RedirectChannel::new(config, KeyRing::new(example_key()), 0xbbbb, now, wall(ms - 5_000)),
+            tx: RedirectChannel::new(
+                config.clone(),
+                KeyRing::new(example_key()),
+                0xaaaa,
+                now,
+                wall(ms - 5_000),
+            ),
+            rx: RedirectChannel::new(
+                config,
+                KeyRing::new(example_key()),
+                0xbbbb,
+                now,
+                wall(ms - 5_000),
+            ),
             now,
             ms,
         }
     }
 
     fn seal(&mut self, payload: &[u8]) -> Vec<u8> {
-        let m = RedirectMessage::Emit { flow: example_flow(), datagram: payload };
+        let m = RedirectMessage::Emit {
+            flow: example_flow(),
+            datagram: payload,
+        };
         self.tx.seal(self.now, wall(self.ms), &m).unwrap()
     }
 
@@ -294,7 +388,13 @@ fn restarted_receiver_accepts_nothing_older_than_itself() {
     let mut p = Pair::new(ChannelConfig::default());
     let old = p.seal(b"before restart");
     // The receiver restarts 1 s later: empty windows, but a floor at its start.
-    p.rx = RedirectChannel::new(ChannelConfig::default(), KeyRing::new(example_key()), 0xbbbb, p.now, wall(p.ms + 1_000));
+    p.rx = RedirectChannel::new(
+        ChannelConfig::default(),
+        KeyRing::new(example_key()),
+        0xbbbb,
+        p.now,
+        wall(p.ms + 1_000),
+    );
     p.ms += 2_000;
     assert_eq!(p.open(&old), Err(OpenError::PredatesReceiver));
     let fresh = p.seal(b"after");
@@ -303,7 +403,10 @@ fn restarted_receiver_accepts_nothing_older_than_itself() {
 
 #[test]
 fn restarted_sender_is_a_new_instance_and_retired_ones_cannot_be_replayed() {
-    let cfg = ChannelConfig { max_sender_instances: 2, ..ChannelConfig::default() };
+    let cfg = ChannelConfig {
+        max_sender_instances: 2,
+        ..ChannelConfig::default()
+    };
     let mut p = Pair::new(cfg.clone());
     let a0 = p.seal(b"a0");
     p.open(&a0).unwrap();
@@ -311,7 +414,13 @@ fn restarted_sender_is_a_new_instance_and_retired_ones_cannot_be_replayed() {
     for id in [0xb0u64, 0xc0] {
         p.ms += 10;
         p.now += Duration::from_millis(10);
-        p.tx = RedirectChannel::new(cfg.clone(), KeyRing::new(example_key()), id, p.now, wall(p.ms));
+        p.tx = RedirectChannel::new(
+            cfg.clone(),
+            KeyRing::new(example_key()),
+            id,
+            p.now,
+            wall(p.ms),
+        );
         let m = p.seal(b"new");
         p.open(&m).unwrap();
     }
@@ -335,14 +444,31 @@ fn forged_flood_creates_no_state() {
     for i in 0..2000u64 {
         // Well-formed messages from many invented sender instances under a wrong key...
         let repr = RedirectRepr {
-            envelope: Envelope { key_id: 1, sender: i, sequence: i, timestamp_ms: p.ms },
-            message: RedirectMessage::FlowTransferred { flow: example_flow(), final_flight: b"" },
+            envelope: Envelope {
+                key_id: 1,
+                sender: i,
+                sequence: i,
+                timestamp_ms: p.ms,
+            },
+            message: RedirectMessage::FlowTransferred {
+                flow: example_flow(),
+                final_flight: b"",
+            },
         };
         let forged = repr.to_sealed_bytes(&wrong_key).unwrap();
         assert_eq!(p.open(&forged), Err(OpenError::BadTag));
         // ...under a key id we do not hold...
-        let unknown = RedirectRepr { envelope: Envelope { key_id: 99, ..repr.envelope }, ..repr };
-        assert_eq!(p.open(&unknown.to_sealed_bytes(&wrong_key).unwrap()), Err(OpenError::UnknownKey(99)));
+        let unknown = RedirectRepr {
+            envelope: Envelope {
+                key_id: 99,
+                ..repr.envelope
+            },
+            ..repr
+        };
+        assert_eq!(
+            p.open(&unknown.to_sealed_bytes(&wrong_key).unwrap()),
+            Err(OpenError::UnknownKey(99))
+        );
         // ...and a real message with its tag altered.
         let mut tampered = p.seal(b"t");
         let last = tampered.len() - 1;
@@ -364,7 +490,10 @@ fn previous_key_is_accepted_during_rotation() {
     let mut p = Pair::new(ChannelConfig::default());
     let old = p.seal(b"old key");
     let new_key = RedirectKey::new(2, &[0x22; 32]).unwrap();
-    p.rx.set_keys(KeyRing { current: new_key.clone(), previous: Some(example_key()) });
+    p.rx.set_keys(KeyRing {
+        current: new_key.clone(),
+        previous: Some(example_key()),
+    });
     p.open(&old).unwrap();
     p.tx.set_keys(KeyRing::new(new_key));
     let m = p.seal(b"new key");

@@ -101,7 +101,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 fn mac_over(key: &RedirectKey, authenticated: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length; RedirectKey guarantees 16..=64 bytes.
-    let mut m = <HmacSha256 as KeyInit>::new_from_slice(key.secret()).unwrap_or_else(|_| unreachable!());
+    let mut m =
+        <HmacSha256 as KeyInit>::new_from_slice(key.secret()).unwrap_or_else(|_| unreachable!());
     m.update(authenticated);
     m
 }
@@ -148,7 +149,9 @@ impl<T: AsRef<[u8]>> RedirectPacket<T> {
     }
 
     fn u64_at(&self, r: core::ops::Range<usize>) -> u64 {
-        self.buffer.as_ref()[r].iter().fold(0, |acc, b| (acc << 8) | u64::from(*b))
+        self.buffer.as_ref()[r]
+            .iter()
+            .fold(0, |acc, b| (acc << 8) | u64::from(*b))
     }
 
     fn addr_at(&self, r: core::ops::Range<usize>) -> Ipv6Addr {
@@ -214,7 +217,9 @@ impl<T: AsRef<[u8]>> RedirectPacket<T> {
 
     /// Constant-time check of the tag under `key`.
     pub fn verify(&self, key: &RedirectKey) -> bool {
-        mac_over(key, self.authenticated()).verify_truncated_left(self.tag()).is_ok()
+        mac_over(key, self.authenticated())
+            .verify_truncated_left(self.tag())
+            .is_ok()
     }
 }
 
@@ -265,7 +270,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> RedirectPacket<T> {
     pub fn fill_tag(&mut self, key: &RedirectKey) {
         let len = self.buffer.as_ref().len();
         let split = len - TAG_LEN;
-        let mac = mac_over(key, &self.buffer.as_ref()[..split]).finalize().into_bytes();
+        let mac = mac_over(key, &self.buffer.as_ref()[..split])
+            .finalize()
+            .into_bytes();
         self.buffer.as_mut()[split..].copy_from_slice(&mac[..TAG_LEN]);
     }
 }
@@ -295,12 +302,26 @@ impl<'a> RedirectRepr<'a> {
         let flow = packet.flow();
         let payload = packet.payload_ref();
         let message = match packet.msg_type() {
-            MessageType::Divert | MessageType::Emit if payload.is_empty() => return Err(WireError::EmptyDatagram),
-            MessageType::Divert => RedirectMessage::Divert { flow, datagram: payload },
-            MessageType::Emit => RedirectMessage::Emit { flow, datagram: payload },
-            MessageType::FlowTransferred => RedirectMessage::FlowTransferred { flow, final_flight: payload },
+            MessageType::Divert | MessageType::Emit if payload.is_empty() => {
+                return Err(WireError::EmptyDatagram);
+            }
+            MessageType::Divert => RedirectMessage::Divert {
+                flow,
+                datagram: payload,
+            },
+            MessageType::Emit => RedirectMessage::Emit {
+                flow,
+                datagram: payload,
+            },
+            MessageType::FlowTransferred => RedirectMessage::FlowTransferred {
+                flow,
+                final_flight: payload,
+            },
             MessageType::FlowAbandoned => match payload {
-                [reason] => RedirectMessage::FlowAbandoned { flow, reason: AbandonReason::from(*reason) },
+                [reason] => RedirectMessage::FlowAbandoned {
+                    flow,
+                    reason: AbandonReason::from(*reason),
+                },
                 _ => return Err(WireError::BadAbandon),
             },
             MessageType::Hello if flow != FlowTag::NONE || !payload.is_empty() => {
@@ -328,7 +349,9 @@ impl<'a> RedirectRepr<'a> {
     /// Checks the message can be emitted (payload within limits, datagram not empty).
     pub fn check(&self) -> Result<(), WireError> {
         match self.message {
-            RedirectMessage::Divert { datagram, .. } | RedirectMessage::Emit { datagram, .. } if datagram.is_empty() => {
+            RedirectMessage::Divert { datagram, .. } | RedirectMessage::Emit { datagram, .. }
+                if datagram.is_empty() =>
+            {
                 Err(WireError::EmptyDatagram)
             }
             _ if self.message.payload_len() > MAX_PAYLOAD_LEN => Err(WireError::PayloadTooLong),
@@ -353,7 +376,9 @@ impl<'a> RedirectRepr<'a> {
             RedirectMessage::Divert { datagram, .. } | RedirectMessage::Emit { datagram, .. } => {
                 out.copy_from_slice(&datagram[..payload_len])
             }
-            RedirectMessage::FlowTransferred { final_flight, .. } => out.copy_from_slice(&final_flight[..payload_len]),
+            RedirectMessage::FlowTransferred { final_flight, .. } => {
+                out.copy_from_slice(&final_flight[..payload_len])
+            }
             RedirectMessage::FlowAbandoned { reason, .. } => out.copy_from_slice(&[reason.into()]),
             RedirectMessage::Hello => {}
         }
