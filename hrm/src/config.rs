@@ -213,6 +213,39 @@ mod tests {
         }
     }
 
+    /// docs/protocol.md, "HRM rules" / "Configuration": the example parses and validates.
+    #[test]
+    fn documented_example_parses() {
+        let doc = include_str!("../../docs/protocol.md");
+        let start = doc
+            .find("```toml\n[hrm]")
+            .expect("example in docs/protocol.md")
+            + "```toml\n".len();
+        let len = doc[start..].find("```").unwrap();
+        let file: toml::Table = toml::from_str(&doc[start..start + len]).unwrap();
+        let cfg: HrmConfig = file["hrm"].clone().try_into().unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.devices.len(), 2);
+        assert_eq!(
+            cfg.devices[0].policy,
+            DevicePolicy::Delegate {
+                ssp: "ssp-a".into()
+            }
+        );
+        assert_eq!(cfg.devices[1].policy, DevicePolicy::Passthrough);
+        assert_eq!(
+            cfg.ssps[0].addresses,
+            vec!["2001:db8:5::1".parse::<Ipv6Addr>().unwrap()]
+        );
+        assert_eq!(cfg.unknown_flow, UnknownFlowPolicy::Forward);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let bad: Result<HrmConfig, _> = toml::from_str("max_flow = 3");
+        assert!(bad.is_err());
+    }
+
     #[test]
     fn valid_config_passes() {
         base().validate().unwrap();

@@ -21,6 +21,8 @@
 
 pub mod config;
 mod counters;
+#[cfg(test)]
+mod doc_examples;
 pub mod flow;
 pub mod packet;
 pub mod record;

@@ -403,6 +403,10 @@ mod tests {
 
     #[test]
     fn final_flight_vector() {
+        assert_eq!(
+            crate::doc_examples::hex_after("### Example: a client's final flight"),
+            FINAL_FLIGHT
+        );
         let recs = parse_datagram(&FINAL_FLIGHT).unwrap();
         assert_eq!(recs.len(), 3);
         assert_eq!(recs[0].content_type, ContentType::Handshake);

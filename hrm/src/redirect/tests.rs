@@ -54,6 +54,10 @@ fn wall(ms: u64) -> SystemTime {
 
 #[test]
 fn emit_example_vector() {
+    assert_eq!(
+        crate::doc_examples::hex_after("## Example 1: Emit"),
+        EMIT_EXAMPLE
+    );
     let p = RedirectPacket::new_checked(&EMIT_EXAMPLE[..]).unwrap();
     assert!(p.verify(&example_key()));
     let repr = RedirectRepr::parse(&p).unwrap();
@@ -78,6 +82,10 @@ fn emit_example_vector() {
 
 #[test]
 fn hello_example_vector() {
+    assert_eq!(
+        crate::doc_examples::hex_after("## Example 2: Hello"),
+        HELLO_EXAMPLE
+    );
     let repr = RedirectRepr {
         envelope: Envelope {
             key_id: 1,
