@@ -55,6 +55,7 @@ pub mod endpoint;
 pub mod error;
 pub mod handshake;
 pub mod record;
+pub mod transfer;
 
 pub use error::{CertificateError, Error, InvalidMessage, PeerMisbehaved};
 
@@ -68,4 +69,5 @@ pub enum Role {
 pub use config::{CipherSuite, ClientConfig, PskResolver, PskTable, ServerConfig, TransportConfig};
 pub use connection::{CloseReason, Connection, Event, Phase, Transmit};
 pub use endpoint::Endpoint;
+pub use handshake::msgs::Extension;
 pub use record::{RecordLayer, SessionKeys, SessionState};
