@@ -1,16 +1,18 @@
 //! Typed configuration of the server and client roles, with defaults and validation.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::alert::AlertDescription;
 use crate::cert::{CertifiedKey, ChainVerifier};
 use crate::error::Error;
 use crate::handshake::flight::RetransmitConfig;
 use crate::handshake::fragment::ReassemblyLimits;
-use crate::handshake::msgs::{TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, TLS_PSK_WITH_AES_128_CCM_8};
+use crate::handshake::msgs::{ext, Extension, TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, TLS_PSK_WITH_AES_128_CCM_8};
 
 /// The two suites this engine speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +65,44 @@ impl PskResolver for PskTable {
     }
 }
 
+/// Hello extensions the engine negotiates itself; an application may neither send nor
+/// answer these through the extension hooks.
+pub const ENGINE_EXTENSIONS: &[u16] = &[
+    ext::SUPPORTED_GROUPS,
+    ext::EC_POINT_FORMATS,
+    ext::SIGNATURE_ALGORITHMS,
+    ext::EXTENDED_MASTER_SECRET,
+    ext::RENEGOTIATION_INFO,
+];
+
+/// What a [`HelloExtensionHandler`] sees of a (cookie-verified) ClientHello.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientHelloInfo<'a> {
+    pub remote: SocketAddr,
+    /// The suite the server chose.
+    pub cipher_suite: CipherSuite,
+    /// Every extension of the hello, in order, unknown ones included.
+    pub extensions: &'a [Extension],
+}
+
+/// Server-side hook on hello extensions (e.g. the mote's SessionTransferTicket). Called
+/// only for ClientHellos that carried a valid cookie.
+pub trait HelloExtensionHandler: Send + Sync {
+    /// Returns the extensions to add to the ServerHello, or the alert that refuses the
+    /// handshake. Only types the client offered and that the engine does not negotiate
+    /// itself ([`ENGINE_EXTENSIONS`]) are sent; others are dropped (RFC 5246 7.4.1.4).
+    fn client_hello(&self, hello: &ClientHelloInfo<'_>) -> Result<Vec<Extension>, AlertDescription>;
+
+    /// PSK suites: the client's identity, known only at its ClientKeyExchange (after our
+    /// ServerHello went out), with the extensions we answered. An error refuses the
+    /// handshake with that alert (e.g. an STT accepted for an identity that is not the
+    /// mote's IoTSSP).
+    fn psk_identity(&self, remote: SocketAddr, identity: &[u8], answered: &[Extension]) -> Result<(), AlertDescription> {
+        let _ = (remote, identity, answered);
+        Ok(())
+    }
+}
+
 /// Settings both roles share: path MTU, retransmission, reassembly bounds.
 #[derive(Debug, Clone, Copy)]
 pub struct TransportConfig {
@@ -103,6 +143,8 @@ pub struct ServerConfig {
     /// Stop after the client's Finished is verified (event `ClientFinishedVerified`) until
     /// `Connection::resume_final_flight`: the hook for handing the session to a mote.
     pub pause_after_client_finished: bool,
+    /// Sees the ClientHello's extensions and chooses the ServerHello's (or refuses).
+    pub hello_extensions: Option<Arc<dyn HelloExtensionHandler>>,
     pub transport: TransportConfig,
     pub cookie_rotation: Duration,
     pub max_connections: usize,
@@ -117,6 +159,7 @@ impl ServerConfig {
             certificate: None,
             client_auth: None,
             pause_after_client_finished: false,
+            hello_extensions: None,
             transport: TransportConfig::default(),
             cookie_rotation: Duration::from_secs(300),
             max_connections: 1024,
@@ -167,6 +210,10 @@ pub struct ClientConfig {
     /// Validates the server's chain (required for the ECDHE_ECDSA suite).
     pub server_verifier: Option<ChainVerifier>,
     pub offer_extended_master_secret: bool,
+    /// Sent in the ClientHello after the engine's own extensions (at most one of each type,
+    /// none of [`ENGINE_EXTENSIONS`]). The server may answer exactly these types; its
+    /// answer comes as [`Event::ServerHelloExtensions`](crate::Event::ServerHelloExtensions).
+    pub extra_client_hello_extensions: Vec<Extension>,
     pub transport: TransportConfig,
 }
 
@@ -178,6 +225,7 @@ impl ClientConfig {
             certificate: None,
             server_verifier: None,
             offer_extended_master_secret: true,
+            extra_client_hello_extensions: Vec::new(),
             transport: TransportConfig::default(),
         }
     }
@@ -189,6 +237,7 @@ impl ClientConfig {
             certificate,
             server_verifier: Some(server_verifier),
             offer_extended_master_secret: true,
+            extra_client_hello_extensions: Vec::new(),
             transport: TransportConfig::default(),
         }
     }
@@ -205,6 +254,15 @@ impl ClientConfig {
                     return Err(Error::Config("ECDHE_ECDSA suite without server verifier"));
                 }
                 _ => {}
+            }
+        }
+        let extra = &self.extra_client_hello_extensions;
+        for (i, e) in extra.iter().enumerate() {
+            if ENGINE_EXTENSIONS.contains(&e.typ) || extra[..i].iter().any(|o| o.typ == e.typ) {
+                return Err(Error::Config("extra ClientHello extension duplicates one already sent"));
+            }
+            if e.data.len() > 4096 {
+                return Err(Error::Config("extra ClientHello extension longer than 4096 bytes"));
             }
         }
         Ok(())

@@ -167,6 +167,8 @@ pub enum Error {
     SequenceExhausted,
     #[error("connection is not established")]
     NotEstablished,
+    #[error("handshake refused by the application ({0:?})")]
+    HandshakeRefused(AlertDescription),
     #[error("configuration: {0}")]
     Config(&'static str),
     #[error("internal error: {0}")]
@@ -207,6 +209,7 @@ impl Error {
                 _ => A::BadCertificate,
             },
             Error::DecryptFailed => A::BadRecordMac,
+            Error::HandshakeRefused(a) => *a,
             Error::AlertReceived(_) | Error::HandshakeTimeout => return None,
             Error::SequenceExhausted | Error::NotEstablished | Error::Config(_) | Error::Internal(_) => {
                 A::InternalError
@@ -225,6 +228,7 @@ impl Error {
             Error::HandshakeTimeout => "handshake_timeout",
             Error::SequenceExhausted => "sequence_exhausted",
             Error::NotEstablished => "not_established",
+            Error::HandshakeRefused(_) => "handshake_refused",
             Error::Config(_) => "config",
             Error::Internal(_) => "internal",
         }

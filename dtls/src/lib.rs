@@ -44,6 +44,19 @@
 //!    the transferred keys.
 //!
 //! Without the pause, the same path runs without stopping.
+//!
+//! The wire formats of the transfer itself (the SessionTransferTicket hello extension,
+//! TransferSession, TransferConfirm and its key check) are in [`transfer`];
+//! `TransferSessionRepr::from_session` / `session_state` convert to and from [`SessionState`].
+//!
+//! # Hello extensions of the application
+//! A client sends its own extensions with `ClientConfig::extra_client_hello_extensions`
+//! and learns the server's answer from [`Event::ServerHelloExtensions`] (or
+//! [`Connection::peer_hello_extensions`]); it may then [`Connection::abort`]. A server's
+//! `ServerConfig::hello_extensions` ([`HelloExtensionHandler`]) sees every extension of a
+//! cookie'd ClientHello, chooses which to answer in the ServerHello or refuses with an
+//! alert, and sees the PSK identity once the ClientKeyExchange names it. Extensions nobody
+//! handles are ignored, as before.
 
 pub mod alert;
 pub mod cert;
@@ -66,8 +79,11 @@ pub enum Role {
     Server,
 }
 
-pub use config::{CipherSuite, ClientConfig, PskResolver, PskTable, ServerConfig, TransportConfig};
+pub use config::{
+    CipherSuite, ClientConfig, ClientHelloInfo, HelloExtensionHandler, PskResolver, PskTable, ServerConfig, TransportConfig,
+};
 pub use connection::{CloseReason, Connection, Event, Phase, Transmit};
 pub use endpoint::Endpoint;
+pub use alert::AlertDescription;
 pub use handshake::msgs::Extension;
 pub use record::{RecordLayer, SessionKeys, SessionState};

@@ -33,6 +33,7 @@ impl Connection {
             extensions.push(empty_extension(ext::EXTENDED_MASTER_SECRET));
         }
         extensions.push(initial_renegotiation_info());
+        extensions.extend(cfg.extra_client_hello_extensions.iter().cloned());
         let ch = ClientHello {
             client_version: ProtocolVersion::DTLS1_2,
             random: self.hs.client_random,
@@ -118,9 +119,21 @@ impl Connection {
                     return Err(PeerMisbehaved::UnofferedParameter.into());
                 }
                 ext::RENEGOTIATION_INFO | ext::EXTENDED_MASTER_SECRET | ext::EC_POINT_FORMATS => {}
+                // The application's own extensions may be answered; anything else was not offered.
+                t if cfg.extra_client_hello_extensions.iter().any(|o| o.typ == t) => {}
                 _ => return Err(PeerMisbehaved::UnofferedParameter.into()),
             }
         }
+        if !cfg.extra_client_hello_extensions.is_empty() {
+            let answered = sh
+                .extensions
+                .iter()
+                .filter(|e| cfg.extra_client_hello_extensions.iter().any(|o| o.typ == e.typ))
+                .cloned()
+                .collect();
+            self.events.push_back(Event::ServerHelloExtensions(answered));
+        }
+        self.peer_hello_extensions = sh.extensions.clone();
         self.hs.extended_master_secret = find_extension(&sh.extensions, ext::EXTENDED_MASTER_SECRET).is_some();
         self.hs.suite = Some(suite);
         self.hs.server_random = sh.random;

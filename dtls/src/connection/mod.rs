@@ -23,7 +23,7 @@ use crate::crypto::prf::{self, MasterSecret};
 use crate::error::{Error, InvalidMessage};
 use crate::handshake::flight::{pack_flight, FlightItem, RetransmitTimer, TimerAction};
 use crate::handshake::fragment::{transcript_encoding, Disposition, Message, Reassembler};
-use crate::handshake::msgs::{ClientHello, HandshakeFragment, HandshakeType};
+use crate::handshake::msgs::{ClientHello, Extension, HandshakeFragment, HandshakeType};
 use crate::record::{records, ContentType, RecordLayer, SessionState};
 use crate::Role;
 
@@ -56,6 +56,10 @@ pub enum Event {
     /// ChangeCipherSpec + Finished are sealed but held until `resume_final_flight`.
     /// `export_session` now gives the state to continue from after that flight.
     ClientFinishedVerified,
+    /// Client with `extra_client_hello_extensions`: the ServerHello arrived; these are its
+    /// extensions of the types we added (empty: the server ignored them). Emitted once, before
+    /// `HandshakeComplete`; the handshake goes on unless the application calls `abort`.
+    ServerHelloExtensions(Vec<Extension>),
     HandshakeComplete,
     ApplicationData(Vec<u8>),
     Closed(CloseReason),
@@ -137,6 +141,10 @@ pub struct Connection {
     events: VecDeque<Event>,
     peer_chain: Vec<Vec<u8>>,
     psk_identity: Option<Vec<u8>>,
+    /// The peer's hello extensions (client: the ServerHello's; server: the ClientHello's).
+    peer_hello_extensions: Vec<Extension>,
+    /// Server: what the `HelloExtensionHandler` added to our ServerHello.
+    answered_extensions: Vec<Extension>,
     /// Records discarded (bad MAC, replay, unknown epoch, malformed): for counters.
     pub discarded_records: u64,
 }
@@ -184,6 +192,8 @@ impl Connection {
             events: VecDeque::new(),
             peer_chain: Vec::new(),
             psk_identity: None,
+            peer_hello_extensions: Vec::new(),
+            answered_extensions: Vec::new(),
             discarded_records: 0,
         }
     }
@@ -251,6 +261,17 @@ impl Connection {
     /// The PSK identity the client used (server side) or offered (client side).
     pub fn psk_identity(&self) -> Option<&[u8]> {
         self.psk_identity.as_deref()
+    }
+
+    /// The peer's hello extensions, unknown ones included: on a client the ServerHello's,
+    /// on a server the ClientHello's. Empty before the hello arrived.
+    pub fn peer_hello_extensions(&self) -> &[Extension] {
+        &self.peer_hello_extensions
+    }
+
+    /// Server: the extensions the `HelloExtensionHandler` put in our ServerHello.
+    pub fn answered_extensions(&self) -> &[Extension] {
+        &self.answered_extensions
     }
 
     /// The client random of this handshake (the endpoint uses it to tell a retransmitted
@@ -322,6 +343,16 @@ impl Connection {
         }
         self.send_alert(Alert::close_notify());
         self.close_with(CloseReason::LocallyClosed);
+    }
+
+    /// Ends the association with a fatal alert (e.g. the IoTSSP aborting a delegation
+    /// because the mote did not accept the transfer ticket).
+    pub fn abort(&mut self, alert: AlertDescription) {
+        if matches!(self.phase, Phase::Closed | Phase::Transferred) {
+            return;
+        }
+        self.send_alert(Alert::fatal(alert));
+        self.close_with(CloseReason::LocalError(Error::HandshakeRefused(alert)));
     }
 
     // ---- session transfer ----

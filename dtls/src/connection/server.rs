@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::{ct_eq, random32, Connection, Event, Expect, Phase};
 use crate::cert::PeerRole;
 use crate::codec::Codec;
-use crate::config::CipherSuite;
+use crate::config::{CipherSuite, ClientHelloInfo, ENGINE_EXTENSIONS};
 use crate::crypto::ecc::{sha256, sign_digest, verify_digest, EcdheKey};
 use crate::crypto::prf::{self, psk_premaster};
 use crate::error::{Error, InvalidMessage, PeerMisbehaved};
@@ -66,6 +66,25 @@ impl Connection {
             }
             .into());
         };
+        // The application's hook: it sees every extension (unknown ones included) and may
+        // answer the ones it understands, or refuse.
+        let mut answered: Vec<Extension> = Vec::new();
+        if let Some(handler) = &cfg.hello_extensions {
+            let info = ClientHelloInfo { remote: self.remote, cipher_suite: suite, extensions: &ch.extensions };
+            let mut proposed = handler.client_hello(&info).map_err(Error::HandshakeRefused)?;
+            proposed.retain(|e| {
+                let allowed = !ENGINE_EXTENSIONS.contains(&e.typ) && ch.extensions.iter().any(|o| o.typ == e.typ);
+                if !allowed {
+                    tracing::debug!(remote = %self.remote, typ = e.typ, "hello handler answered an extension not offered; dropped");
+                }
+                allowed
+            });
+            for e in proposed {
+                if !answered.iter().any(|a| a.typ == e.typ) {
+                    answered.push(e);
+                }
+            }
+        }
         self.hs.suite = Some(suite);
         self.hs.client_random = ch.random;
         self.hs.server_random = random32()?;
@@ -81,6 +100,9 @@ impl Connection {
         if suite == CipherSuite::EcdheEcdsaAes128Ccm8 && point_formats.is_some() {
             extensions.push(point_formats_extension());
         }
+        extensions.extend(answered.iter().cloned());
+        self.answered_extensions = answered;
+        self.peer_hello_extensions = ch.extensions.clone();
         let sh = ServerHello {
             server_version: ProtocolVersion::DTLS1_2,
             random: self.hs.server_random,
@@ -153,6 +175,9 @@ impl Connection {
                 };
                 let resolver = cfg.psk.as_ref().ok_or(Error::Internal("no PSK resolver"))?;
                 let psk = resolver.psk(&identity).ok_or(PeerMisbehaved::UnknownPskIdentity)?;
+                if let Some(handler) = &cfg.hello_extensions {
+                    handler.psk_identity(self.remote, &identity, &self.answered_extensions).map_err(Error::HandshakeRefused)?;
+                }
                 self.psk_identity = Some(identity);
                 psk_premaster(&psk)
             }
