@@ -1,0 +1,661 @@
+//! Handshake Execution Module: one [`Delegation`] per (peer, mote) flow runs the two
+//! handshakes of a delegated session and the transfer between them.
+//!
+//! - Internet leg: a dtls *server* [`Connection`] in the mote's name (the mote's chain and
+//!   key, TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, CertificateRequest, the CAM's verifier), paused
+//!   after the client's Finished (`pause_after_client_finished`).
+//! - Mote leg: a dtls *client* [`Connection`] to the mote's transfer port (PSK 0xC0A8 with
+//!   the mote's identity and key), whose ClientHello offers the SessionTransferTicket.
+//!
+//! Both legs run in parallel from the cookie'd ClientHello on. When the client's Finished is
+//! verified, the AM has allowed the client and the mote accepted the ticket and its PSK
+//! session is up, the Internet session's state goes to the mote in one TransferSession
+//! record. Only a TransferConfirm with the right transfer id and key check releases the
+//! sealed final flight (as one FlowTransferred, so the border router routes the flow to the
+//! mote before the client can send application data); then the mote leg is closed and every
+//! key dropped. What is kept afterwards, for a short while, is the sealed final flight only.
+//!
+//! Must never: send anything to the mote before a cookie'd hello; transfer to a mote that did
+//! not accept the ticket; release the final flight before the confirmation; keep a key after
+//! the transfer or a failure.
+
+pub mod gate;
+
+use std::collections::VecDeque;
+use std::net::{SocketAddr, SocketAddrV6};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dtls::alert::{Alert, AlertDescription};
+use dtls::codec::Codec;
+use dtls::record::{ContentType, ProtocolVersion, RecordHeader, records};
+use dtls::transfer::{ConfirmStatus, SttAnswerRepr, SttStatus, TransferConfirm, TransferConfirmRepr, TransferSessionRepr};
+use dtls::{CipherSuite, ClientConfig, CloseReason, Connection, Error as DtlsError, Event, Phase, ServerConfig};
+use hrm::{AbandonReason, FlowTag};
+use zeroize::Zeroizing;
+
+use crate::am::{Am, MoteRef, Verdict};
+use crate::cam::Cam;
+use crate::counters::Counters;
+
+/// What the HEM needs to act for one mote.
+pub struct MoteProfile {
+    pub name: String,
+    pub address: std::net::Ipv6Addr,
+    pub dtls_port: u16,
+    pub transfer_port: u16,
+    /// Internet-side server: the mote's chain and key, client auth, paused.
+    pub server: Arc<ServerConfig>,
+    /// Mote-side client: the mote's PSK, offering the SessionTransferTicket.
+    pub client: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for MoteProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MoteProfile").field("name", &self.name).field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
+impl MoteProfile {
+    pub fn transfer_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.address.into(), self.transfer_port)
+    }
+}
+
+/// Timers of a delegation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HemTimers {
+    /// The mote must have accepted the ticket and completed its PSK handshake this long
+    /// after its leg started; otherwise the client gets a fatal alert.
+    pub mote_timeout: Duration,
+    /// The mote must confirm the transfer this long after the TransferSession was sent.
+    pub confirm_timeout: Duration,
+    /// Upper bound of a delegation from the cookie'd hello to the transfer.
+    pub handshake_timeout: Duration,
+    /// How long the sealed final flight is kept after the transfer (2 retransmission periods).
+    pub final_flight_hold: Duration,
+    /// Minimum spacing of answers to a retransmitted client flight.
+    pub retransmit_reply_spacing: Duration,
+}
+
+impl Default for HemTimers {
+    fn default() -> Self {
+        HemTimers {
+            mote_timeout: Duration::from_secs(15),
+            confirm_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(60),
+            final_flight_hold: Duration::from_secs(4),
+            retransmit_reply_spacing: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What a delegation asks the orchestrator to send or report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// To the peer, from the mote's address and DTLS port.
+    Emit { flow: FlowTag, datagram: Vec<u8> },
+    /// The mote confirmed: route the flow to the mote, then send `final_flight` to the peer.
+    FlowTransferred { flow: FlowTag, final_flight: Vec<u8> },
+    /// The delegation ended without a transfer.
+    FlowAbandoned { flow: FlowTag, reason: AbandonReason },
+    /// To a mote's transfer port, from the IoTSSP's mote socket.
+    ToMote { mote: SocketAddr, datagram: Vec<u8> },
+}
+
+impl Output {
+    /// The redirect message for the border router (`None` for datagrams to motes).
+    pub fn as_redirect(&self) -> Option<hrm::RedirectMessage<'_>> {
+        Some(match self {
+            Output::Emit { flow, datagram } => hrm::RedirectMessage::Emit { flow: *flow, datagram },
+            Output::FlowTransferred { flow, final_flight } => hrm::RedirectMessage::FlowTransferred { flow: *flow, final_flight },
+            Output::FlowAbandoned { flow, reason } => hrm::RedirectMessage::FlowAbandoned { flow: *flow, reason: *reason },
+            Output::ToMote { .. } => return None,
+        })
+    }
+}
+
+/// Everything a delegation may touch besides itself.
+pub struct Ctx<'a> {
+    pub cam: &'a mut Cam,
+    pub am: &'a mut Am,
+    pub counters: &'a mut Counters,
+    pub out: &'a mut VecDeque<Output>,
+    pub timers: &'a HemTimers,
+}
+
+/// Why a delegation ended without a transfer (stable names for counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The Internet-side connection failed (its own error; the alert, if any, was sent).
+    Handshake(&'static str),
+    /// The CAM refused the client's chain (the dtls connection sent the matching alert).
+    Certificate(&'static str),
+    AccessDenied,
+    PeerAlert,
+    PeerTimeout,
+    MoteTimeout,
+    /// The mote's ServerHello carried no SessionTransferTicket answer, or not "accept".
+    MoteRefused,
+    MoteBusy,
+    /// The mote-side PSK connection failed (bad PSK, alert from the mote...).
+    MoteFailed,
+    ConfirmTimeout,
+    /// TransferConfirm with a wrong id, status or key check.
+    ConfirmRejected,
+    TransferUnavailable,
+    Timeout,
+}
+
+impl Failure {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Failure::Handshake(s) | Failure::Certificate(s) => s,
+            Failure::AccessDenied => "access_denied",
+            Failure::PeerAlert => "peer_alert",
+            Failure::PeerTimeout => "peer_timeout",
+            Failure::MoteTimeout => "mote_timeout",
+            Failure::MoteRefused => "mote_refused",
+            Failure::MoteBusy => "mote_busy",
+            Failure::MoteFailed => "mote_failed",
+            Failure::ConfirmTimeout => "confirm_timeout",
+            Failure::ConfirmRejected => "confirm_rejected",
+            Failure::TransferUnavailable => "transfer_unavailable",
+            Failure::Timeout => "delegation_timeout",
+        }
+    }
+
+    fn abandon_reason(&self) -> AbandonReason {
+        match self {
+            Failure::Certificate(_) | Failure::AccessDenied => AbandonReason::Unauthorized,
+            Failure::MoteTimeout | Failure::MoteRefused | Failure::MoteBusy | Failure::MoteFailed | Failure::ConfirmTimeout | Failure::ConfirmRejected => {
+                AbandonReason::MoteUnavailable
+            }
+            Failure::PeerTimeout | Failure::Timeout => AbandonReason::Timeout,
+            Failure::Handshake(_) | Failure::PeerAlert | Failure::TransferUnavailable => AbandonReason::HandshakeFailed,
+        }
+    }
+
+    /// The alert the client gets when *we* end the handshake (none when the dtls
+    /// connection already sent its own, or the peer is gone).
+    fn alert(&self) -> Option<AlertDescription> {
+        match self {
+            Failure::AccessDenied => Some(AlertDescription::AccessDenied),
+            Failure::MoteTimeout
+            | Failure::MoteRefused
+            | Failure::MoteBusy
+            | Failure::MoteFailed
+            | Failure::ConfirmTimeout
+            | Failure::ConfirmRejected
+            | Failure::TransferUnavailable
+            | Failure::Timeout => Some(AlertDescription::InternalError),
+            Failure::Handshake(_) | Failure::Certificate(_) | Failure::PeerAlert | Failure::PeerTimeout => None,
+        }
+    }
+}
+
+/// The mote side of a delegation.
+enum MoteLeg {
+    /// Another delegation uses the mote's link (one PSK association per mote at a time:
+    /// the IoTSSP reaches each mote from one address and port).
+    Waiting,
+    Handshaking { conn: Connection, deadline: Instant },
+    Ready(Connection),
+    /// Closed (after the transfer or a failure).
+    Gone,
+}
+
+enum Stage {
+    /// Handshakes running; nothing transferred.
+    Handshaking,
+    /// TransferSession sent; waiting for the mote's confirmation.
+    Confirming { transfer_id: u32, expected_check: [u8; 8], deadline: Instant },
+    /// Transferred: only the sealed final flight is kept, until `until`.
+    Retained { final_flight: Vec<u8>, until: Instant, last_reply: Instant },
+    /// Over; the orchestrator removes it.
+    Done,
+}
+
+/// One delegated handshake.
+pub struct Delegation {
+    flow: FlowTag,
+    profile: Arc<MoteProfile>,
+    internet: Option<Connection>,
+    mote: MoteLeg,
+    stage: Stage,
+    client_finished: bool,
+    /// None: not decided yet (no client certificate seen).
+    authorized: Option<bool>,
+    /// Highest epoch-0 record sequence number we sent to the peer: an alert we write
+    /// ourselves must come after it or the client's replay window drops it.
+    max_epoch0_seq: Option<u64>,
+    deadline: Instant,
+    client_random: [u8; 32],
+}
+
+impl std::fmt::Debug for Delegation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delegation").field("flow", &self.flow).field("mote", &self.profile.name).finish_non_exhaustive()
+    }
+}
+
+impl Delegation {
+    /// Starts the Internet leg from a cookie'd ClientHello (the datagram that carried it).
+    /// The mote leg starts with [`Delegation::start_mote_leg`] once the mote's link is free.
+    pub fn accept(now: Instant, flow: FlowTag, profile: Arc<MoteProfile>, hello: &gate::FirstHello, datagram: &[u8], ctx: &mut Ctx<'_>) -> Result<Self, DtlsError> {
+        let peer = SocketAddr::V6(SocketAddrV6::new(flow.peer_addr, flow.peer_port, 0, 0));
+        let conn = Connection::accept(now, peer, profile.server.clone(), datagram, hello.record_seq, hello.message_seq)?;
+        let mut d = Delegation {
+            flow,
+            profile,
+            internet: Some(conn),
+            mote: MoteLeg::Waiting,
+            stage: Stage::Handshaking,
+            client_finished: false,
+            authorized: None,
+            max_epoch0_seq: None,
+            deadline: now + ctx.timers.handshake_timeout,
+            client_random: hello.hello.random,
+        };
+        d.progress(now, ctx);
+        Ok(d)
+    }
+
+    pub fn flow(&self) -> FlowTag {
+        self.flow
+    }
+
+    pub fn mote_name(&self) -> &str {
+        &self.profile.name
+    }
+
+    pub fn client_random(&self) -> [u8; 32] {
+        self.client_random
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.stage, Stage::Done)
+    }
+
+    /// Still a handshake (counts against the mote's cap), as opposed to a retained flight.
+    pub fn is_active(&self) -> bool {
+        matches!(self.stage, Stage::Handshaking | Stage::Confirming { .. })
+    }
+
+    pub fn is_retained(&self) -> bool {
+        matches!(self.stage, Stage::Retained { .. })
+    }
+
+    /// Waiting for the mote's link.
+    pub fn wants_mote_link(&self) -> bool {
+        matches!(self.mote, MoteLeg::Waiting) && self.is_active()
+    }
+
+    /// Holds the mote's link (a PSK association with the mote).
+    pub fn holds_mote_link(&self) -> bool {
+        matches!(self.mote, MoteLeg::Handshaking { .. } | MoteLeg::Ready(_))
+    }
+
+    /// Connections that may hold key material (0 after a transfer or a failure).
+    pub fn keys_held(&self) -> usize {
+        usize::from(self.internet.is_some()) + usize::from(self.holds_mote_link())
+    }
+
+    pub fn start_mote_leg(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
+        if !self.wants_mote_link() {
+            return;
+        }
+        match Connection::connect(now, self.profile.transfer_addr(), self.profile.client.clone()) {
+            Ok(conn) => {
+                ctx.counters.mote_handshakes_started += 1;
+                self.mote = MoteLeg::Handshaking { conn, deadline: now + ctx.timers.mote_timeout };
+            }
+            Err(e) => {
+                tracing::warn!(mote = %self.profile.name, error = e.as_str(), "mote-side connection refused to start");
+                self.fail(now, Failure::MoteFailed, ctx);
+                return;
+            }
+        }
+        self.progress(now, ctx);
+    }
+
+    /// A datagram the border router diverted on this flow.
+    pub fn handle_peer_datagram(&mut self, now: Instant, datagram: &[u8], ctx: &mut Ctx<'_>) {
+        match &mut self.stage {
+            Stage::Retained { final_flight, last_reply, .. } => {
+                // A retransmitted client flight: the same sealed bytes, as the same idempotent
+                // FlowTransferred (heals a lost one too), at most once per spacing.
+                if now.saturating_duration_since(*last_reply) >= ctx.timers.retransmit_reply_spacing {
+                    *last_reply = now;
+                    ctx.counters.final_flight_resent += 1;
+                    ctx.out.push_back(Output::FlowTransferred { flow: self.flow, final_flight: final_flight.clone() });
+                }
+            }
+            Stage::Done => {}
+            Stage::Handshaking | Stage::Confirming { .. } => {
+                if let Some(c) = &mut self.internet {
+                    c.handle_datagram(now, datagram);
+                }
+                self.progress(now, ctx);
+            }
+        }
+    }
+
+    /// A datagram from the mote's transfer port (this delegation holds the mote's link).
+    pub fn handle_mote_datagram(&mut self, now: Instant, datagram: &[u8], ctx: &mut Ctx<'_>) {
+        match &mut self.mote {
+            MoteLeg::Handshaking { conn, .. } | MoteLeg::Ready(conn) => conn.handle_datagram(now, datagram),
+            MoteLeg::Waiting | MoteLeg::Gone => return,
+        }
+        self.progress(now, ctx);
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = match &self.stage {
+            Stage::Done => return None,
+            Stage::Retained { until, .. } => return Some(*until),
+            Stage::Confirming { deadline, .. } => Some((*deadline).min(self.deadline)),
+            Stage::Handshaking => Some(self.deadline),
+        };
+        let mut consider = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        consider(self.internet.as_ref().and_then(Connection::poll_timeout));
+        match &self.mote {
+            MoteLeg::Handshaking { conn, deadline } => {
+                consider(Some(*deadline));
+                consider(conn.poll_timeout());
+            }
+            MoteLeg::Ready(conn) => consider(conn.poll_timeout()),
+            MoteLeg::Waiting | MoteLeg::Gone => {}
+        }
+        t
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
+        match &self.stage {
+            Stage::Done => return,
+            Stage::Retained { until, .. } => {
+                if now >= *until {
+                    self.stage = Stage::Done;
+                }
+                return;
+            }
+            Stage::Confirming { deadline, .. } if now >= *deadline => {
+                return self.fail(now, Failure::ConfirmTimeout, ctx);
+            }
+            _ => {}
+        }
+        if now >= self.deadline {
+            return self.fail(now, Failure::Timeout, ctx);
+        }
+        if let MoteLeg::Handshaking { deadline, .. } = &self.mote
+            && now >= *deadline
+        {
+            return self.fail(now, Failure::MoteTimeout, ctx);
+        }
+        if let Some(c) = &mut self.internet
+            && c.poll_timeout().is_some_and(|t| t <= now)
+        {
+            c.handle_timeout(now);
+        }
+        match &mut self.mote {
+            MoteLeg::Handshaking { conn, .. } | MoteLeg::Ready(conn) if conn.poll_timeout().is_some_and(|t| t <= now) => conn.handle_timeout(now),
+            _ => {}
+        }
+        self.progress(now, ctx);
+    }
+
+    /// Drains both legs and moves the delegation on as far as it can go.
+    fn progress(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
+        if let Err(f) = self.drain_internet(ctx) {
+            return self.fail(now, f, ctx);
+        }
+        if let Err(f) = self.authorize(ctx) {
+            return self.fail(now, f, ctx);
+        }
+        match self.drain_mote(ctx) {
+            Ok(Some(confirm)) => return self.finish_transfer(now, &confirm, ctx),
+            Ok(None) => {}
+            Err(f) => return self.fail(now, f, ctx),
+        }
+        if let Err(f) = self.maybe_send_transfer(now, ctx) {
+            self.fail(now, f, ctx);
+        }
+    }
+
+    fn drain_internet(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+        let Some(conn) = &mut self.internet else { return Ok(()) };
+        while let Some(t) = conn.poll_transmit() {
+            for rec in records(&t.contents).flatten() {
+                if rec.content_type() == ContentType::Alert {
+                    ctx.counters.alerts_sent += 1;
+                }
+                if rec.epoch() == 0 {
+                    self.max_epoch0_seq = Some(self.max_epoch0_seq.map_or(rec.sequence_number(), |m| m.max(rec.sequence_number())));
+                }
+            }
+            ctx.out.push_back(Output::Emit { flow: self.flow, datagram: t.contents });
+        }
+        let mut failure = None;
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                Event::ClientFinishedVerified => self.client_finished = true,
+                Event::HandshakeComplete | Event::ApplicationData(_) | Event::ServerHelloExtensions(_) => {}
+                Event::Closed(reason) => {
+                    failure = Some(match reason {
+                        CloseReason::LocalError(DtlsError::InvalidCertificate(e)) => {
+                            ctx.cam.record_rejection(&e);
+                            Failure::Certificate(e.as_str())
+                        }
+                        CloseReason::LocalError(e) => Failure::Handshake(e.as_str()),
+                        CloseReason::PeerAlert(_) | CloseReason::CloseNotify => Failure::PeerAlert,
+                        CloseReason::HandshakeTimeout => Failure::PeerTimeout,
+                        CloseReason::LocallyClosed => Failure::Handshake("locally_closed"),
+                    });
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// The AM decides as soon as the validated client chain is known (before anything is
+    /// sent to the mote beyond its PSK handshake).
+    fn authorize(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+        if self.authorized.is_some() {
+            return Ok(());
+        }
+        let Some(conn) = &self.internet else { return Ok(()) };
+        let chain = conn.peer_certificates();
+        if chain.is_empty() {
+            return Ok(());
+        }
+        let id = ctx.cam.identity_of_validated(chain).map_err(|e| Failure::Certificate(e.as_str()))?;
+        let mote = MoteRef { name: &self.profile.name, address: self.profile.address };
+        let ok = ctx.am.authorize(&id, &mote) == Verdict::Allow;
+        self.authorized = Some(ok);
+        if ok { Ok(()) } else { Err(Failure::AccessDenied) }
+    }
+
+    /// Returns a TransferConfirm that arrived (checked by the caller), if any.
+    fn drain_mote(&mut self, ctx: &mut Ctx<'_>) -> Result<Option<TransferConfirmRepr>, Failure> {
+        let addr = self.profile.transfer_addr();
+        let conn = match &mut self.mote {
+            MoteLeg::Handshaking { conn, .. } | MoteLeg::Ready(conn) => conn,
+            MoteLeg::Waiting | MoteLeg::Gone => return Ok(None),
+        };
+        let mut confirm = None;
+        let mut established = false;
+        let mut failure = None;
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                // The mote's answer to the ticket, before its handshake completes: anything
+                // but "accept" ends the delegation before a key is derived.
+                Event::ServerHelloExtensions(exts) => match SttAnswerRepr::find(&exts) {
+                    Some(Ok(SttAnswerRepr { status: SttStatus::Accept, free_slots })) => {
+                        tracing::debug!(mote = %self.profile.name, free_slots, "mote accepted the transfer ticket");
+                    }
+                    Some(Ok(SttAnswerRepr { status: SttStatus::Busy, .. })) => failure = Some(Failure::MoteBusy),
+                    _ => failure = Some(Failure::MoteRefused),
+                },
+                Event::HandshakeComplete => established = true,
+                Event::ApplicationData(bytes) => match TransferConfirmRepr::parse(&TransferConfirm::new_unchecked(&bytes[..])) {
+                    Ok(c) => confirm = Some(c),
+                    Err(e) => {
+                        tracing::debug!(mote = %self.profile.name, error = e.as_str(), "unexpected data from mote");
+                        failure = Some(Failure::ConfirmRejected);
+                    }
+                },
+                Event::Closed(reason) => {
+                    tracing::debug!(mote = %self.profile.name, ?reason, "mote-side connection closed");
+                    failure = Some(match reason {
+                        CloseReason::HandshakeTimeout => Failure::MoteTimeout,
+                        _ => Failure::MoteFailed,
+                    });
+                }
+                Event::ClientFinishedVerified => {}
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        while let Some(t) = conn.poll_transmit() {
+            ctx.out.push_back(Output::ToMote { mote: addr, datagram: t.contents });
+        }
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        if established {
+            // The engine emits ServerHelloExtensions before HandshakeComplete whenever the
+            // offer was made; a mote that ignored the offer answers with nothing.
+            let accepted = matches!(SttAnswerRepr::find(conn.peer_hello_extensions()), Some(Ok(SttAnswerRepr { status: SttStatus::Accept, .. })));
+            if !accepted {
+                return Err(Failure::MoteRefused);
+            }
+            if let MoteLeg::Handshaking { conn, .. } = std::mem::replace(&mut self.mote, MoteLeg::Gone) {
+                self.mote = MoteLeg::Ready(conn);
+            }
+        }
+        Ok(confirm)
+    }
+
+    fn maybe_send_transfer(&mut self, now: Instant, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+        if !matches!(self.stage, Stage::Handshaking) || !self.client_finished || self.authorized != Some(true) {
+            return Ok(());
+        }
+        let MoteLeg::Ready(mote) = &mut self.mote else { return Ok(()) };
+        let inet = self.internet.as_ref().ok_or(Failure::TransferUnavailable)?;
+        let state = inet.export_session().ok_or(Failure::TransferUnavailable)?;
+        let mut id = [0u8; 4];
+        getrandom::fill(&mut id).map_err(|_| Failure::TransferUnavailable)?;
+        let transfer_id = u32::from_be_bytes(id);
+        let peer = SocketAddr::V6(SocketAddrV6::new(self.flow.peer_addr, self.flow.peer_port, 0, 0));
+        let ts = TransferSessionRepr::from_session(&state, CipherSuite::EcdheEcdsaAes128Ccm8, peer, self.flow.mote_port, &[], transfer_id)
+            .map_err(|e| {
+                tracing::warn!(flow = %self.flow, error = e.as_str(), "session cannot be transferred");
+                Failure::TransferUnavailable
+            })?;
+        let expected_check = ts.key_check();
+        let bytes: Zeroizing<Vec<u8>> = ts.to_bytes();
+        mote.send_application_data(&bytes).map_err(|_| Failure::TransferUnavailable)?;
+        drop(bytes);
+        drop(ts);
+        drop(state);
+        ctx.counters.transfers_sent += 1;
+        self.stage = Stage::Confirming { transfer_id, expected_check, deadline: now + ctx.timers.confirm_timeout };
+        let addr = self.profile.transfer_addr();
+        while let Some(t) = mote.poll_transmit() {
+            ctx.out.push_back(Output::ToMote { mote: addr, datagram: t.contents });
+        }
+        Ok(())
+    }
+
+    fn finish_transfer(&mut self, now: Instant, confirm: &TransferConfirmRepr, ctx: &mut Ctx<'_>) {
+        let Stage::Confirming { transfer_id, expected_check, .. } = &self.stage else {
+            // A confirmation for nothing we sent.
+            return self.fail(now, Failure::ConfirmRejected, ctx);
+        };
+        if confirm.transfer_id != *transfer_id || confirm.status != ConfirmStatus::Installed || !ct_eq8(&confirm.key_check, expected_check) {
+            tracing::warn!(mote = %self.profile.name, status = ?confirm.status, "transfer confirmation refused");
+            return self.fail(now, Failure::ConfirmRejected, ctx);
+        }
+        let Some(mut inet) = self.internet.take() else {
+            return self.fail(now, Failure::TransferUnavailable, ctx);
+        };
+        if inet.resume_final_flight().is_err() {
+            self.internet = Some(inet);
+            return self.fail(now, Failure::TransferUnavailable, ctx);
+        }
+        let mut final_flight = Vec::new();
+        while let Some(t) = inet.poll_transmit() {
+            final_flight.extend_from_slice(&t.contents);
+        }
+        inet.forget_keys();
+        drop(inet);
+        ctx.out.push_back(Output::FlowTransferred { flow: self.flow, final_flight: final_flight.clone() });
+        self.close_mote_leg(ctx);
+        ctx.counters.transfers_completed += 1;
+        ctx.counters.handshakes_completed += 1;
+        tracing::info!(flow = %self.flow, mote = %self.profile.name, "flow transferred to the mote");
+        self.stage = Stage::Retained { final_flight, until: now + ctx.timers.final_flight_hold, last_reply: now };
+    }
+
+    fn close_mote_leg(&mut self, ctx: &mut Ctx<'_>) {
+        let addr = self.profile.transfer_addr();
+        if let MoteLeg::Handshaking { mut conn, .. } | MoteLeg::Ready(mut conn) = std::mem::replace(&mut self.mote, MoteLeg::Gone) {
+            conn.close();
+            while let Some(t) = conn.poll_transmit() {
+                ctx.out.push_back(Output::ToMote { mote: addr, datagram: t.contents });
+            }
+        }
+    }
+
+    /// Ends the delegation without a transfer: the client gets a fatal alert (ours, unless
+    /// the dtls connection sent its own), the mote leg is closed, every key dropped.
+    fn fail(&mut self, _now: Instant, failure: Failure, ctx: &mut Ctx<'_>) {
+        if matches!(self.stage, Stage::Done | Stage::Retained { .. }) {
+            return;
+        }
+        // Whatever the Internet leg still had to say (its own alert) goes first.
+        let _ = self.drain_internet(ctx);
+        if let Some(desc) = failure.alert()
+            && let Some(conn) = &mut self.internet
+        {
+            match conn.phase() {
+                Phase::Handshaking => {
+                    conn.abort(desc);
+                    let _ = self.drain_internet(ctx);
+                }
+                // Our ChangeCipherSpec is held back, so the client still reads epoch 0; the
+                // engine would write the alert in epoch 1, which the client cannot read.
+                Phase::Paused => {
+                    ctx.out.push_back(Output::Emit { flow: self.flow, datagram: self.plaintext_alert(desc) });
+                    ctx.counters.alerts_sent += 1;
+                }
+                _ => {}
+            }
+        }
+        self.internet = None;
+        self.close_mote_leg(ctx);
+        ctx.counters.record_failure(failure.as_str());
+        tracing::info!(flow = %self.flow, mote = %self.profile.name, reason = failure.as_str(), "delegation abandoned");
+        ctx.out.push_back(Output::FlowAbandoned { flow: self.flow, reason: failure.abandon_reason() });
+        self.stage = Stage::Done;
+    }
+
+    /// A fatal alert in epoch 0: the client has not received our ChangeCipherSpec (it is
+    /// held back until the transfer), so its read epoch is still 0. The sequence number
+    /// skips past everything we sent, including the held-back ChangeCipherSpec.
+    fn plaintext_alert(&self, desc: AlertDescription) -> Vec<u8> {
+        let seq = self.max_epoch0_seq.map_or(0, |m| m + 2);
+        let mut out = Vec::with_capacity(15);
+        RecordHeader { content_type: ContentType::Alert, version: ProtocolVersion::DTLS1_2, epoch: 0, sequence_number: seq }.emit(&Alert::fatal(desc).get_encoding(), &mut out);
+        out
+    }
+}
+
+fn ct_eq8(a: &[u8; 8], b: &[u8; 8]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

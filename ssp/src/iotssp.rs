@@ -1,0 +1,261 @@
+//! The orchestrator: redirect messages from border routers and datagrams from motes in;
+//! redirect messages (Emit, FlowTransferred, FlowAbandoned), datagrams to motes and a
+//! deadline out. Sans-IO: the daemon (`iotssp`) or `lowpan-br` (attached mode) drives it.
+//!
+//! Per mote: a cookie gate (no state, nothing to the mote before a valid cookie), a cap on
+//! concurrent delegations (the mote's availability), and its link: the IoTSSP reaches a mote
+//! from one address and port, so one delegation at a time runs its PSK association with the
+//! mote; the others wait their turn (their Internet handshakes go on meanwhile).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dtls::record::{ContentType, records};
+use hrm::{FlowTag, RedirectMessage};
+
+use crate::am::Am;
+use crate::cam::Cam;
+use crate::counters::Counters;
+use crate::hem::gate::{CookieGate, GateVerdict, first_hello};
+use crate::hem::{Ctx, Delegation, HemTimers, MoteProfile, Output};
+
+/// Bounds on what the IoTSSP holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Delegations in progress per mote (its availability); further cookie'd hellos are
+    /// dropped (`mote_busy`) and the client retries.
+    pub max_per_mote: usize,
+    /// Delegations in progress in total.
+    pub max_delegations: usize,
+    pub cookie_rotation: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_per_mote: 2, max_delegations: 256, cookie_rotation: Duration::from_secs(300) }
+    }
+}
+
+struct MoteSlot {
+    profile: Arc<MoteProfile>,
+    gate: CookieGate,
+    /// The delegation whose PSK association uses the mote's link.
+    link: Option<FlowTag>,
+    /// Delegations waiting for the link, oldest first.
+    queue: VecDeque<FlowTag>,
+}
+
+pub struct Iotssp {
+    motes: Vec<MoteSlot>,
+    by_dtls: HashMap<(Ipv6Addr, u16), usize>,
+    by_transfer: HashMap<SocketAddr, usize>,
+    delegations: HashMap<FlowTag, Delegation>,
+    cam: Cam,
+    am: Am,
+    timers: HemTimers,
+    limits: Limits,
+    counters: Counters,
+    out: VecDeque<Output>,
+}
+
+impl std::fmt::Debug for Iotssp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Iotssp").field("motes", &self.motes.len()).field("delegations", &self.delegations.len()).finish_non_exhaustive()
+    }
+}
+
+macro_rules! ctx {
+    ($s:ident) => {
+        Ctx { cam: &mut $s.cam, am: &mut $s.am, counters: &mut $s.counters, out: &mut $s.out, timers: &$s.timers }
+    };
+}
+
+impl Iotssp {
+    pub fn new(motes: Vec<MoteProfile>, cam: Cam, am: Am, timers: HemTimers, limits: Limits) -> Result<Self, dtls::Error> {
+        let mut slots = Vec::with_capacity(motes.len());
+        let mut by_dtls = HashMap::new();
+        let mut by_transfer = HashMap::new();
+        for (i, m) in motes.into_iter().enumerate() {
+            by_dtls.insert((m.address, m.dtls_port), i);
+            by_transfer.insert(m.transfer_addr(), i);
+            slots.push(MoteSlot { profile: Arc::new(m), gate: CookieGate::new(limits.cookie_rotation)?, link: None, queue: VecDeque::new() });
+        }
+        Ok(Iotssp {
+            motes: slots,
+            by_dtls,
+            by_transfer,
+            delegations: HashMap::new(),
+            cam,
+            am,
+            timers,
+            limits,
+            counters: Counters::default(),
+            out: VecDeque::new(),
+        })
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn cam(&self) -> &Cam {
+        &self.cam
+    }
+
+    pub fn am(&self) -> &Am {
+        &self.am
+    }
+
+    /// Connections (Internet or mote side) that may hold session keys. 0 whenever no
+    /// handshake is in progress, in particular right after every transfer.
+    pub fn keys_held(&self) -> usize {
+        self.delegations.values().map(Delegation::keys_held).sum()
+    }
+
+    /// Delegations in progress or retaining a final flight.
+    pub fn delegation_count(&self) -> usize {
+        self.delegations.len()
+    }
+
+    pub fn active_delegations(&self) -> usize {
+        self.delegations.values().filter(|d| d.is_active()).count()
+    }
+
+    /// A message from a border router (attached mode: straight from the HRM; remote mode:
+    /// after `RedirectChannel::open`).
+    pub fn handle_redirect(&mut self, now: Instant, msg: &RedirectMessage<'_>) {
+        match msg {
+            RedirectMessage::Divert { flow, datagram } => self.handle_divert(now, *flow, datagram),
+            RedirectMessage::Hello => {}
+            _ => self.counters.record_drop("unexpected_redirect"),
+        }
+    }
+
+    /// A datagram from the peer, diverted by the border router on `flow`.
+    pub fn handle_divert(&mut self, now: Instant, flow: FlowTag, datagram: &[u8]) {
+        self.counters.diverts += 1;
+        let app_data = records(datagram).flatten().filter(|r| r.content_type() == ContentType::ApplicationData).count();
+        self.counters.app_data_records_received += app_data as u64;
+        let Some(&slot) = self.by_dtls.get(&(flow.mote_addr, flow.mote_port)) else {
+            self.counters.record_drop("unknown_mote");
+            return;
+        };
+        if let Some(d) = self.delegations.get_mut(&flow) {
+            // A fresh ClientHello (new random) after the flow was transferred starts a new
+            // handshake; anything else belongs to the delegation (retransmissions included).
+            let fresh = !d.is_active() && first_hello(datagram).is_ok_and(|h| h.hello.random != d.client_random());
+            if !fresh {
+                d.handle_peer_datagram(now, datagram, &mut ctx!(self));
+                self.tidy(now, slot);
+                return;
+            }
+        }
+        let first = match first_hello(datagram) {
+            Ok(h) => h,
+            Err(e) => {
+                self.counters.record_drop(e.as_str());
+                return;
+            }
+        };
+        let peer = SocketAddr::V6(SocketAddrV6::new(flow.peer_addr, flow.peer_port, 0, 0));
+        match self.motes[slot].gate.check(now, peer, first) {
+            GateVerdict::Verify(hvr) => {
+                self.counters.cookies_sent += 1;
+                self.out.push_back(Output::Emit { flow, datagram: hvr });
+            }
+            GateVerdict::Admit(first) => {
+                let busy = self.delegations.values().filter(|d| d.is_active() && d.flow().mote_addr == flow.mote_addr && d.flow().mote_port == flow.mote_port).count();
+                if busy >= self.limits.max_per_mote {
+                    self.counters.record_drop("mote_busy");
+                    return;
+                }
+                if self.active_delegations() >= self.limits.max_delegations {
+                    self.counters.record_drop("too_many_delegations");
+                    return;
+                }
+                let profile = self.motes[slot].profile.clone();
+                match Delegation::accept(now, flow, profile, &first, datagram, &mut ctx!(self)) {
+                    Ok(d) => {
+                        self.counters.handshakes_started += 1;
+                        tracing::debug!(%flow, mote = d.mote_name(), "delegation started");
+                        self.delegations.insert(flow, d);
+                        self.motes[slot].queue.push_back(flow);
+                        self.tidy(now, slot);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%flow, error = e.as_str(), "delegation refused to start");
+                        self.counters.record_drop("accept_failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A datagram received on the IoTSSP's mote socket from `from`.
+    pub fn handle_mote_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.counters.mote_datagrams += 1;
+        let from = normalize(from);
+        let Some(&slot) = self.by_transfer.get(&from) else {
+            self.counters.record_drop("unknown_mote_source");
+            return;
+        };
+        let Some(d) = self.motes[slot].link.and_then(|f| self.delegations.get_mut(&f)) else {
+            self.counters.record_drop("mote_without_delegation");
+            return;
+        };
+        d.handle_mote_datagram(now, datagram, &mut ctx!(self));
+        self.tidy(now, slot);
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.delegations.values().filter_map(Delegation::poll_timeout).min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for d in self.delegations.values_mut() {
+            if d.poll_timeout().is_some_and(|t| t <= now) {
+                d.handle_timeout(now, &mut ctx!(self));
+            }
+        }
+        for slot in 0..self.motes.len() {
+            self.tidy(now, slot);
+        }
+    }
+
+    /// Next thing to send or report.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Removes finished delegations and hands the mote's link to the next in line.
+    fn tidy(&mut self, now: Instant, slot: usize) {
+        self.delegations.retain(|_, d| !d.is_done());
+        let m = &mut self.motes[slot];
+        if m.link.is_some_and(|f| self.delegations.get(&f).is_some_and(Delegation::holds_mote_link)) {
+            return;
+        }
+        m.link = None;
+        while let Some(flow) = m.queue.pop_front() {
+            let Some(d) = self.delegations.get_mut(&flow) else { continue };
+            if !d.wants_mote_link() {
+                continue;
+            }
+            d.start_mote_leg(now, &mut Ctx { cam: &mut self.cam, am: &mut self.am, counters: &mut self.counters, out: &mut self.out, timers: &self.timers });
+            if d.holds_mote_link() {
+                m.link = Some(flow);
+                break;
+            }
+        }
+        self.delegations.retain(|_, d| !d.is_done());
+    }
+}
+
+/// IPv4-mapped or scoped forms of a mote's address compare equal to the configured one.
+fn normalize(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => SocketAddr::new((*v6.ip()).into(), v6.port()),
+        v4 => v4,
+    }
+}

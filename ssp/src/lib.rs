@@ -1,0 +1,30 @@
+//! The IoT Security Support Provider (IoTSSP): it runs the certificate-based DTLS 1.2
+//! handshake with an Internet client *in a mote's name* (the mote's certificate and key are
+//! held here), validates and authorizes the client, and then hands the live session to the
+//! mote over a PSK DTLS association with it; the mote only ever runs a PSK handshake with its
+//! IoTSSP and a record layer. See `docs/session-transfer.md` for the wire formats and the
+//! sequence, and the architecture paper (seed 000, section IV).
+//!
+//! - [`hem`]: the Handshake Execution Module, one [`hem::Delegation`] per (peer, mote) flow;
+//!   [`hem::gate`]: the stateless cookie front.
+//! - [`cam`]: the Certificate Analysis Module (trust anchors, reasons counted, identity).
+//! - [`am`]: the Authorization Module (which client identities may reach which mote).
+//! - [`Iotssp`]: the orchestrator, fed with redirect messages from border routers and
+//!   datagrams from motes; [`config`]: its TOML configuration.
+//! - The binary `iotssp` drives it over UDP (remote mode); `lowpan-br` embeds it (attached).
+//!
+//! Sans-IO: no socket, no clock (`Instant`s come in), deterministic. It must never send a
+//! byte to a mote before the client proved its address with a cookie, transfer a session to
+//! a mote that did not accept the SessionTransferTicket, release its Finished before the
+//! mote confirmed, keep a session key after a transfer or a failure, or log a secret.
+
+pub mod am;
+pub mod cam;
+pub mod config;
+pub mod counters;
+pub mod hem;
+pub mod iotssp;
+
+pub use counters::Counters;
+pub use hem::{HemTimers, MoteProfile, Output};
+pub use iotssp::{Iotssp, Limits};
