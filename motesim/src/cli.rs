@@ -4,14 +4,24 @@
 //! refused at start with the option's name and the reason.
 
 use std::net::{Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use lowpan::ieee802154::Eui64;
 use serde::Deserialize;
 
+use dtls::cert::{CertifiedKey, ChainVerifier};
+use zeroize::Zeroizing;
+
 use crate::air::AirConfig;
+use crate::mote::secure::delegated::DelegatedConfig;
+use crate::mote::secure::ecc::EccProfile;
+use crate::mote::secure::server::{DcertConfig, PskConfig};
+use crate::mote::secure::{
+    COAPS_PORT, DEFAULT_SESSION_SLOTS, DEFAULT_TRANSFER_PORT, DeviceKind, DeviceSpec,
+};
 use crate::sim::{SimConfig, UplinkMode};
 
 /// The radio's EUI-64 when none is given (the integration tests use the same).
@@ -84,6 +94,191 @@ pub struct Cli {
     /// ZEP mode: how long a mote waits for the peer's ACK before retrying, in ms. Default 20.
     #[arg(long)]
     pub zep_ack_wait_ms: Option<u64>,
+    /// Kind of device of every mote: plain (CoAP, no security), delegated (PSK with its
+    /// IoTSSP, takes over the session), dcert (full DTLS with its own certificate), cdpsk
+    /// (PSK with clients). Per mote: `[[device]]` tables in the --config file.
+    #[arg(long, value_name = "KIND")]
+    pub device_kind: Option<String>,
+    /// PSK identity: of the mote's IoTSSP (delegated) or of its clients (cdpsk).
+    #[arg(long)]
+    pub psk_identity: Option<String>,
+    /// The PSK, in hex.
+    #[arg(long)]
+    pub psk_hex: Option<String>,
+    /// Delegated: UDP port of the PSK session with the IoTSSP. Default 5685.
+    #[arg(long)]
+    pub transfer_port: Option<u16>,
+    /// Delegated: transferred sessions held at once. Default 2.
+    #[arg(long)]
+    pub session_slots: Option<usize>,
+    /// DCert: the mote's certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "PEM")]
+    pub cert: Option<PathBuf>,
+    /// DCert: the mote's private key (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub key: Option<PathBuf>,
+    /// DCert: trust anchors (PEM) that client certificates must chain to.
+    #[arg(long, value_name = "PEM")]
+    pub trust_anchor: Option<PathBuf>,
+    /// DCert: emulated ECC cost, cc2538-hw (default), cc2538-sw or none.
+    #[arg(long, value_name = "PROFILE")]
+    pub ecc_profile: Option<String>,
+}
+
+/// Device settings: global (command line, top of the file) or for one mote (`[[device]]`).
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceFile {
+    /// `[[device]]` only: which mote, by 1-based position or by EUI-64.
+    pub index: Option<usize>,
+    pub eui64: Option<String>,
+    pub device_kind: Option<String>,
+    pub psk_identity: Option<String>,
+    pub psk_hex: Option<String>,
+    pub transfer_port: Option<u16>,
+    pub session_slots: Option<usize>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub trust_anchor: Option<PathBuf>,
+    pub ecc_profile: Option<String>,
+}
+
+impl DeviceFile {
+    /// Fields of `self`, else of `base`.
+    fn over(&self, base: &DeviceFile) -> DeviceFile {
+        DeviceFile {
+            index: self.index,
+            eui64: self.eui64.clone(),
+            device_kind: self
+                .device_kind
+                .clone()
+                .or_else(|| base.device_kind.clone()),
+            psk_identity: self
+                .psk_identity
+                .clone()
+                .or_else(|| base.psk_identity.clone()),
+            psk_hex: self.psk_hex.clone().or_else(|| base.psk_hex.clone()),
+            transfer_port: self.transfer_port.or(base.transfer_port),
+            session_slots: self.session_slots.or(base.session_slots),
+            cert: self.cert.clone().or_else(|| base.cert.clone()),
+            key: self.key.clone().or_else(|| base.key.clone()),
+            trust_anchor: self
+                .trust_anchor
+                .clone()
+                .or_else(|| base.trust_anchor.clone()),
+            ecc_profile: self
+                .ecc_profile
+                .clone()
+                .or_else(|| base.ecc_profile.clone()),
+        }
+    }
+}
+
+/// Most session slots a delegated mote may be given (its RAM).
+pub const MAX_SESSION_SLOTS: usize = 16;
+
+fn parse_hex(option: &'static str, s: &str) -> Result<Vec<u8>, SettingError> {
+    let s = s.trim();
+    if s.is_empty() || s.len() % 2 != 0 || s.len() > 128 {
+        return Err(bad(
+            option,
+            "must be 1..=64 bytes of hex (an even number of digits)",
+        ));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad(option, "not hex"))
+}
+
+fn read_pem(option: &'static str, path: &Path) -> Result<String, SettingError> {
+    std::fs::read_to_string(path).map_err(|e| bad(option, format!("{}: {e}", path.display())))
+}
+
+/// The device of one mote from its merged settings.
+fn device_spec(d: &DeviceFile) -> Result<DeviceSpec, SettingError> {
+    let kind: DeviceKind = match &d.device_kind {
+        Some(k) => k.parse().map_err(|e: String| bad("--device-kind", e))?,
+        None => DeviceKind::Plain,
+    };
+    let psk = || -> Result<PskConfig, SettingError> {
+        let identity = d
+            .psk_identity
+            .clone()
+            .ok_or_else(|| bad("--psk-identity", format!("required for {}", kind.as_str())))?;
+        if identity.is_empty() || identity.len() > 128 {
+            return Err(bad("--psk-identity", "must be 1..=128 bytes"));
+        }
+        let hex = d
+            .psk_hex
+            .as_deref()
+            .ok_or_else(|| bad("--psk-hex", format!("required for {}", kind.as_str())))?;
+        Ok(PskConfig {
+            identity: identity.into_bytes(),
+            key: Zeroizing::new(parse_hex("--psk-hex", hex)?),
+        })
+    };
+    Ok(match kind {
+        DeviceKind::Plain => DeviceSpec::Plain,
+        DeviceKind::Cdpsk => DeviceSpec::Cdpsk(psk()?),
+        DeviceKind::Delegated => {
+            let slots = d.session_slots.unwrap_or(DEFAULT_SESSION_SLOTS);
+            if slots == 0 || slots > MAX_SESSION_SLOTS {
+                return Err(bad(
+                    "--session-slots",
+                    format!("{slots}: must be 1..={MAX_SESSION_SLOTS}"),
+                ));
+            }
+            let transfer_port = d.transfer_port.unwrap_or(DEFAULT_TRANSFER_PORT);
+            if [
+                0,
+                COAPS_PORT,
+                crate::mote::COAP_PORT,
+                crate::mote::ECHO_PORT,
+            ]
+            .contains(&transfer_port)
+            {
+                return Err(bad(
+                    "--transfer-port",
+                    format!("{transfer_port}: taken or invalid"),
+                ));
+            }
+            DeviceSpec::Delegated(DelegatedConfig {
+                iotssp: psk()?,
+                transfer_port,
+                slots,
+            })
+        }
+        DeviceKind::Dcert => {
+            let cert = d
+                .cert
+                .as_deref()
+                .ok_or_else(|| bad("--cert", "required for dcert"))?;
+            let key = d
+                .key
+                .as_deref()
+                .ok_or_else(|| bad("--key", "required for dcert"))?;
+            let anchors = d
+                .trust_anchor
+                .as_deref()
+                .ok_or_else(|| bad("--trust-anchor", "required for dcert"))?;
+            let certificate =
+                CertifiedKey::from_pem(&read_pem("--cert", cert)?, &read_pem("--key", key)?)
+                    .map_err(|e| bad("--cert/--key", format!("{e}")))?;
+            let client_auth = ChainVerifier::from_pem(&read_pem("--trust-anchor", anchors)?)
+                .map_err(|e| bad("--trust-anchor", format!("{e}")))?;
+            let ecc = match &d.ecc_profile {
+                Some(p) => p.parse().map_err(|e: String| bad("--ecc-profile", e))?,
+                None => EccProfile::default(),
+            };
+            DeviceSpec::Dcert(DcertConfig {
+                certificate: Arc::new(certificate),
+                client_auth: Some(client_auth),
+                ecc,
+            })
+        }
+    })
 }
 
 /// The TOML file: same names as the long options, with underscores.
@@ -102,6 +297,11 @@ pub struct FileConfig {
     pub unthrottled: Option<bool>,
     pub stats_file: Option<PathBuf>,
     pub zep_ack_wait_ms: Option<u64>,
+    /// Global device settings (`device_kind = "delegated"`, `psk_identity`, ...).
+    #[serde(flatten)]
+    pub device_defaults: DeviceFile,
+    /// Per-mote device settings, `[[device]]` tables with `index` or `eui64`.
+    pub device: Option<Vec<DeviceFile>>,
 }
 
 /// Where the border router reaches us.
@@ -188,6 +388,45 @@ pub fn parse_prefix(s: &str) -> Result<Ipv6Addr, SettingError> {
 }
 
 impl Cli {
+    /// The device of every mote: `[[device]]` entries over the command line over the
+    /// file's top-level settings.
+    fn devices(&self, file: &FileConfig, motes: &[Eui64]) -> Result<Vec<DeviceSpec>, SettingError> {
+        let cli = DeviceFile {
+            index: None,
+            eui64: None,
+            device_kind: self.device_kind.clone(),
+            psk_identity: self.psk_identity.clone(),
+            psk_hex: self.psk_hex.clone(),
+            transfer_port: self.transfer_port,
+            session_slots: self.session_slots,
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            trust_anchor: self.trust_anchor.clone(),
+            ecc_profile: self.ecc_profile.clone(),
+        };
+        let global = cli.over(&file.device_defaults);
+        let mut per_mote: Vec<DeviceFile> = vec![global.clone(); motes.len()];
+        for entry in file.device.iter().flatten() {
+            let i = match (entry.index, &entry.eui64) {
+                (Some(n), None) if (1..=motes.len()).contains(&n) => n - 1,
+                (None, Some(e)) => {
+                    let e = parse_eui("[[device]] eui64", e)?;
+                    motes.iter().position(|m| *m == e).ok_or_else(|| {
+                        bad("[[device]] eui64", format!("{e} is not one of the motes"))
+                    })?
+                }
+                _ => {
+                    return Err(bad(
+                        "[[device]]",
+                        format!("needs exactly one of index (1..={}) or eui64", motes.len()),
+                    ));
+                }
+            };
+            per_mote[i] = entry.over(&global);
+        }
+        per_mote.iter().map(device_spec).collect()
+    }
+
     /// Validate, reading `--config` if given.
     pub fn settings(&self) -> Result<Settings, SettingError> {
         let file = match &self.config {
@@ -305,6 +544,7 @@ impl Cli {
                 format!("{ack_wait}: must be 1..=10000"),
             ));
         }
+        let devices = self.devices(&file, &motes)?;
         let mode = match serve {
             Serve::Zep { .. } => UplinkMode::Zep { channel },
             _ => UplinkMode::SlipRadio,
@@ -327,6 +567,7 @@ impl Cli {
                 max_tx,
                 seed,
                 mode,
+                devices,
             },
             stats_file: self.stats_file.clone().or(file.stats_file),
         })

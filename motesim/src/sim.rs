@@ -13,6 +13,7 @@ use lowpan::ieee802154::{self, Address, Eui64};
 use slip::radio::TxStatus;
 
 use crate::air::{Air, AirConfig, AirEvent, Destination, NodeId, TxOutcome, TxRequest};
+use crate::mote::secure::DeviceSpec;
 use crate::mote::{Mote, MoteConfig};
 use crate::radio::RadioFirmware;
 use crate::rng::SimRng;
@@ -47,6 +48,8 @@ pub struct SimConfig {
     pub max_tx: u8,
     pub seed: u64,
     pub mode: UplinkMode,
+    /// The kind of device of each mote, by position; motes beyond the list are plain.
+    pub devices: Vec<DeviceSpec>,
 }
 
 /// Bound on events handled per call, so a pathological exchange cannot hang the driver;
@@ -84,7 +87,15 @@ impl Simulation {
                     router: cfg.radio_eui64,
                     prefix: cfg.prefix,
                 };
-                Mote::new(mc, now)
+                let mut mote = Mote::new(mc, now);
+                match cfg.devices.get(i).map(|d| d.build(i as u32 + 1)) {
+                    None | Some(Ok(None)) => {}
+                    Some(Ok(Some(device))) => mote.set_device(device),
+                    // Validated at start; an engine that cannot start (no randomness) leaves
+                    // the mote plain, and says so in its counters.
+                    Some(Err(_)) => mote.count_drop("device_setup_failed"),
+                }
+                mote
             })
             .collect();
         let uplink = match cfg.mode {
@@ -367,6 +378,8 @@ impl Simulation {
                 let c = m.counters();
                 let served = |name: &str| c.served.get(name).copied().unwrap_or(0);
                 MoteStats {
+                    device_kind: m.device_kind().as_str().to_string(),
+                    security: m.security_counters().into(),
                     index: i as u32 + 1,
                     eui64: m.eui64().to_string(),
                     link_local: m.link_local().to_string(),

@@ -33,6 +33,7 @@ fn cfg(loss: f64, paced: bool, seed: u64) -> SimConfig {
         max_tx: 4,
         seed,
         mode: UplinkMode::SlipRadio,
+        devices: Vec::new(),
     }
 }
 

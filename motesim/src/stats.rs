@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::air::NodeAirCounters;
+use crate::mote::secure::SecurityCounters;
 use crate::radio::RadioCounters;
 
 /// Channel counters of one node, as written out.
@@ -36,10 +37,77 @@ impl From<NodeAirCounters> for AirStats {
     }
 }
 
+/// The security side of a mote (all zero for a plain mote), written flat into its
+/// object: `ecc_operations`, `certificates_seen`, `dtls_handshakes_psk`, ...
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SecurityStats {
+    pub dtls_handshakes: u64,
+    pub dtls_handshakes_psk: u64,
+    pub dtls_handshakes_ecdhe: u64,
+    pub dtls_handshakes_failed: u64,
+    pub sessions_transferred: u64,
+    pub stt_accepted: u64,
+    pub stt_busy: u64,
+    pub transfers_refused: u64,
+    pub sessions_evicted: u64,
+    pub sessions_closed: u64,
+    pub dtls_records_in: u64,
+    pub dtls_records_out: u64,
+    pub app_data_in: u64,
+    pub app_data_out: u64,
+    pub alerts_in: u64,
+    pub alerts_out: u64,
+    pub ecc_operations: u64,
+    pub ecc_sign: u64,
+    pub ecc_verify: u64,
+    pub ecc_ecdh: u64,
+    pub ecc_busy_ms: u64,
+    pub certificates_seen: u64,
+    pub outbox_full: u64,
+    pub dtls_drops: BTreeMap<String, u64>,
+}
+
+impl From<SecurityCounters> for SecurityStats {
+    fn from(c: SecurityCounters) -> Self {
+        SecurityStats {
+            dtls_handshakes: c.dtls_handshakes,
+            dtls_handshakes_psk: c.dtls_handshakes_psk,
+            dtls_handshakes_ecdhe: c.dtls_handshakes_ecdhe,
+            dtls_handshakes_failed: c.dtls_handshakes_failed,
+            sessions_transferred: c.sessions_transferred,
+            stt_accepted: c.stt_accepted,
+            stt_busy: c.stt_busy,
+            transfers_refused: c.transfers_refused,
+            sessions_evicted: c.sessions_evicted,
+            sessions_closed: c.sessions_closed,
+            dtls_records_in: c.dtls_records_in,
+            dtls_records_out: c.dtls_records_out,
+            app_data_in: c.app_data_in,
+            app_data_out: c.app_data_out,
+            alerts_in: c.alerts_in,
+            alerts_out: c.alerts_out,
+            ecc_operations: c.ecc_operations,
+            ecc_sign: c.ecc_sign,
+            ecc_verify: c.ecc_verify,
+            ecc_ecdh: c.ecc_ecdh,
+            ecc_busy_ms: c.ecc_busy_ms,
+            certificates_seen: c.certificates_seen,
+            outbox_full: c.outbox_full,
+            dtls_drops: c
+                .dtls_drops
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        }
+    }
+}
+
 /// One mote.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct MoteStats {
     pub index: u32,
+    /// plain, delegated, dcert or cdpsk.
+    pub device_kind: String,
     pub eui64: String,
     pub link_local: String,
     pub global: Option<String>,
@@ -58,6 +126,8 @@ pub struct MoteStats {
     pub served: BTreeMap<String, u64>,
     pub drops: BTreeMap<String, u64>,
     pub air: AirStats,
+    #[serde(flatten)]
+    pub security: SecurityStats,
 }
 
 /// The radio (slip-radio firmware, or the ZEP side).

@@ -8,6 +8,7 @@
 
 pub mod coap;
 pub mod nd;
+pub mod secure;
 pub mod service;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use lowpan::iphc::{Context, ContextTable};
 use lowpan::{Encoder, LinkAddrs, Reassembler};
 
 use crate::dedupe::{DEFAULT_LIFETIME, DuplicateFilter};
+use secure::{DeviceKind, SecureDevice, SecurityCounters};
 use service::{Echo, Peer, PortTable};
 
 /// UDP echo port (RFC 862).
@@ -86,6 +88,8 @@ pub struct Mote {
     reassembler: Reassembler,
     dedupe: DuplicateFilter,
     ports: PortTable,
+    /// The security personality (DTLS ports), if the mote is not a plain one.
+    device: Option<Box<dyn SecureDevice>>,
     seq: u8,
     next_rs: Option<Instant>,
     rs_interval: Duration,
@@ -125,6 +129,7 @@ impl Mote {
             contexts,
             dedupe: DuplicateFilter::new(32, DEFAULT_LIFETIME),
             ports,
+            device: None,
             seq: (cfg.index as u8).wrapping_mul(37),
             next_rs: Some(now),
             rs_interval: RS_INTERVAL,
@@ -164,12 +169,35 @@ impl Mote {
         self.ports.bind(port, svc);
     }
 
+    /// Make this mote a DTLS device (delegated, DCert, CDPSK); it takes the ports it owns.
+    pub fn set_device(&mut self, device: Box<dyn SecureDevice>) {
+        self.device = Some(device);
+    }
+
+    pub fn device_kind(&self) -> DeviceKind {
+        self.device.as_ref().map_or(DeviceKind::Plain, |d| d.kind())
+    }
+
+    /// The device's counters (all zero for a plain mote).
+    pub fn security_counters(&self) -> SecurityCounters {
+        self.device
+            .as_ref()
+            .map(|d| d.counters().clone())
+            .unwrap_or_default()
+    }
+
+    /// Count a problem found while setting the mote up (a device that could not start).
+    pub fn count_drop(&mut self, reason: &'static str) {
+        self.counters.drop(reason);
+    }
+
     /// The next time [`Mote::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.next_rs, self.reassembler.poll_timeout()) {
+        let own = match (self.next_rs, self.reassembler.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
+        };
+        secure::min_deadline(own, self.device.as_ref().and_then(|d| d.poll_timeout()))
     }
 
     /// The PAN the mote's deployment uses (follows the radio's when the host sets it).
@@ -194,7 +222,36 @@ impl Mote {
                 *self.counters.drops.entry("reassembly_timeout").or_default() += dropped;
             }
         }
+        if let Some(d) = self.device.as_mut()
+            && d.poll_timeout().is_some_and(|t| t <= now)
+        {
+            d.handle_timeout(now);
+        }
+        self.drain_device(now, &mut out);
         out
+    }
+
+    /// Send what the device may send now, from the address its peer reaches us at.
+    fn drain_device(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        let mut sent = Vec::new();
+        if let Some(d) = self.device.as_mut() {
+            while let Some(dg) = d.poll_transmit(now) {
+                sent.push(dg);
+            }
+        }
+        for dg in sent {
+            if dg.payload.len() + ip::UDP_HEADER_LEN + ip::IPV6_HEADER_LEN > IPV6_MIN_MTU {
+                self.counters.drop("reply_too_big");
+                continue;
+            }
+            let from = if dg.peer.addr.is_unicast_link_local() {
+                self.link_local()
+            } else {
+                self.global.unwrap_or(self.link_local())
+            };
+            let packet = udp_packet(from, dg.local_port, dg.peer.addr, dg.peer.port, &dg.payload);
+            self.send_ipv6(&packet, out);
+        }
     }
 
     /// A frame (no FCS) the radio received. Returns frames to send.
@@ -383,6 +440,22 @@ impl Mote {
             return;
         };
         let (sport, dport) = (udp.src_port(), udp.dst_port());
+        if let Some(d) = self.device.as_mut()
+            && d.owns_port(dport)
+        {
+            if dst.is_multicast() {
+                self.counters.drop("dtls_to_multicast");
+                return;
+            }
+            let peer = Peer {
+                addr: src,
+                port: sport,
+            };
+            d.handle_datagram(now, dport, peer, udp.payload());
+            *self.counters.served.entry(d.kind().as_str()).or_default() += 1;
+            self.drain_device(now, out);
+            return;
+        }
         let Some(svc) = self.ports.get_mut(dport) else {
             self.counters.drop("udp_no_service");
             if !dst.is_multicast() {

@@ -1,0 +1,287 @@
+//! The mote's security personalities, the three kinds of device of the paper besides the
+//! plain CoAP mote:
+//! - [`delegated`]: PSK DTLS with its own IoTSSP on the transfer port, takes over the
+//!   session the IoTSSP negotiated with an Internet client, then serves CoAP over DTLS on
+//!   5684 with the record layer only. It never sees a certificate nor does ECC.
+//! - [`server::DtlsServer`] as DCert: full DTLS 1.2 ECDHE-ECDSA with its own certificate,
+//!   with the ECC cost of a real mote emulated by holding its answers ([`ecc`]).
+//! - [`server::DtlsServer`] as CDPSK: PSK DTLS with Internet clients directly.
+//!
+//! A device is sans-IO like the rest of the mote: datagrams and time in, datagrams out
+//! (each with the time it may leave), one deadline. It never reads the clock.
+
+pub mod delegated;
+pub mod ecc;
+pub mod server;
+pub mod sessions;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::time::{Duration, Instant};
+
+use dtls::record::records;
+use serde::Serialize;
+
+use super::service::Peer;
+
+/// CoAP over DTLS (RFC 7252 section 6.2).
+pub const COAPS_PORT: u16 = 5684;
+/// Where a delegated mote runs its PSK session with its IoTSSP (docs/session-transfer.md).
+pub const DEFAULT_TRANSFER_PORT: u16 = 5685;
+/// Transferred sessions a delegated mote holds by default.
+pub const DEFAULT_SESSION_SLOTS: usize = 2;
+/// A mote's DTLS retransmission timer starts here (the paper's 2 s): radio round trips
+/// and emulated ECC take longer than RFC 6347's 1 s.
+pub const MOTE_RETRANSMIT_INITIAL: Duration = Duration::from_secs(2);
+/// Datagrams a device may hold back at once (a mote has little RAM).
+const OUTBOX_LIMIT: usize = 64;
+/// Records in one datagram are coalesced up to this size (a mote's DTLS MTU).
+pub const MOTE_DTLS_MTU: usize = 1024;
+
+/// Which kind of device a mote is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// CoAP without security (5683 only): today's behaviour.
+    #[default]
+    Plain,
+    Delegated,
+    Dcert,
+    Cdpsk,
+}
+
+impl DeviceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Plain => "plain",
+            DeviceKind::Delegated => "delegated",
+            DeviceKind::Dcert => "dcert",
+            DeviceKind::Cdpsk => "cdpsk",
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "plain" => Ok(DeviceKind::Plain),
+            "delegated" => Ok(DeviceKind::Delegated),
+            "dcert" => Ok(DeviceKind::Dcert),
+            "cdpsk" => Ok(DeviceKind::Cdpsk),
+            _ => Err(format!(
+                "{s:?} is not a device kind (delegated, dcert, cdpsk, plain)"
+            )),
+        }
+    }
+}
+
+/// How a mote is to be set up: the kind and its material.
+#[derive(Clone, Debug, Default)]
+pub enum DeviceSpec {
+    #[default]
+    Plain,
+    Delegated(delegated::DelegatedConfig),
+    Dcert(server::DcertConfig),
+    Cdpsk(server::PskConfig),
+}
+
+impl DeviceSpec {
+    pub fn kind(&self) -> DeviceKind {
+        match self {
+            DeviceSpec::Plain => DeviceKind::Plain,
+            DeviceSpec::Delegated(_) => DeviceKind::Delegated,
+            DeviceSpec::Dcert(_) => DeviceKind::Dcert,
+            DeviceSpec::Cdpsk(_) => DeviceKind::Cdpsk,
+        }
+    }
+
+    /// The device of mote `mote_index` (1-based; it makes sensor readings differ).
+    /// `None` for a plain mote.
+    pub fn build(&self, mote_index: u32) -> Result<Option<Box<dyn SecureDevice>>, dtls::Error> {
+        Ok(match self {
+            DeviceSpec::Plain => None,
+            DeviceSpec::Delegated(c) => {
+                Some(Box::new(delegated::DelegatedDevice::new(c, mote_index)?))
+            }
+            DeviceSpec::Dcert(c) => Some(Box::new(server::DtlsServer::dcert(c, mote_index)?)),
+            DeviceSpec::Cdpsk(c) => Some(Box::new(server::DtlsServer::cdpsk(c, mote_index)?)),
+        })
+    }
+}
+
+/// What a device did: the security side of a mote's statistics. Every field is present
+/// for every kind (zero where it does not apply) so consumers need no special cases.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SecurityCounters {
+    /// Completed DTLS handshakes (any suite) the mote itself ran.
+    pub dtls_handshakes: u64,
+    /// ... of which PSK (with the IoTSSP for a delegated mote, with clients for CDPSK).
+    pub dtls_handshakes_psk: u64,
+    /// ... of which ECDHE-ECDSA (DCert).
+    pub dtls_handshakes_ecdhe: u64,
+    /// Handshakes that ended without completing (timeout, alert, refused PSK identity).
+    pub dtls_handshakes_failed: u64,
+    /// Sessions installed from a TransferSession (delegated).
+    pub sessions_transferred: u64,
+    /// STT offers answered accept / busy.
+    pub stt_accepted: u64,
+    pub stt_busy: u64,
+    /// TransferSession messages refused (busy, malformed, unsupported suite).
+    pub transfers_refused: u64,
+    /// Transferred sessions dropped for a newer one (no free slot).
+    pub sessions_evicted: u64,
+    /// Sessions ended by close_notify or a fatal alert.
+    pub sessions_closed: u64,
+    /// DTLS records on the mote's DTLS ports.
+    pub dtls_records_in: u64,
+    pub dtls_records_out: u64,
+    /// Application-data records carrying CoAP (decrypted in / encrypted out).
+    pub app_data_in: u64,
+    pub app_data_out: u64,
+    pub alerts_in: u64,
+    pub alerts_out: u64,
+    /// Emulated ECC operations (sign, verify, ECDH key generation and agreement).
+    pub ecc_operations: u64,
+    pub ecc_sign: u64,
+    pub ecc_verify: u64,
+    pub ecc_ecdh: u64,
+    /// Time the mote's CPU was busy with them, emulated.
+    pub ecc_busy_ms: u64,
+    /// Certificate messages the mote received from peers.
+    pub certificates_seen: u64,
+    /// Datagrams the outbox could not hold.
+    pub outbox_full: u64,
+    /// Dropped DTLS input by stable reason name.
+    pub dtls_drops: BTreeMap<&'static str, u64>,
+}
+
+impl SecurityCounters {
+    pub(crate) fn drop(&mut self, reason: &'static str) {
+        *self.dtls_drops.entry(reason).or_default() += 1;
+    }
+}
+
+/// One UDP datagram a device sends, from its `local_port` to `peer`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    pub local_port: u16,
+    pub peer: Peer,
+    pub payload: Vec<u8>,
+}
+
+/// A security personality of a mote: owns some UDP ports of the mote.
+pub trait SecureDevice: Send {
+    fn kind(&self) -> DeviceKind;
+
+    /// Whether datagrams to `port` are this device's.
+    fn owns_port(&self, port: u16) -> bool;
+
+    /// A datagram from `peer` to our `local_port`.
+    fn handle_datagram(&mut self, now: Instant, local_port: u16, peer: Peer, payload: &[u8]);
+
+    /// The next datagram that may leave at `now` (held answers stay until their time).
+    fn poll_transmit(&mut self, now: Instant) -> Option<Datagram>;
+
+    /// The next time the device has work (a retransmission, a held answer to release).
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    fn handle_timeout(&mut self, now: Instant);
+
+    fn counters(&self) -> &SecurityCounters;
+}
+
+pub(crate) fn socket_addr(peer: Peer) -> SocketAddr {
+    SocketAddr::V6(SocketAddrV6::new(peer.addr, peer.port, 0, 0))
+}
+
+pub(crate) fn peer_of(addr: SocketAddr) -> Peer {
+    match addr {
+        SocketAddr::V6(a) => Peer {
+            addr: *a.ip(),
+            port: a.port(),
+        },
+        // Devices only ever see IPv6 peers; a v4 address cannot come out of the engine.
+        SocketAddr::V4(a) => Peer {
+            addr: a.ip().to_ipv6_mapped(),
+            port: a.port(),
+        },
+    }
+}
+
+/// Number of well-formed DTLS record headers in a datagram.
+pub(crate) fn count_records(datagram: &[u8]) -> u64 {
+    records(datagram).take_while(Result::is_ok).count() as u64
+}
+
+/// Answers waiting for their release time, in order: the mote's CPU is one queue, so an
+/// answer never overtakes one produced before it. Datagrams produced at the same time for
+/// the same destination are coalesced (several records in one datagram) up to the MTU.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    queue: VecDeque<(Instant, Datagram)>,
+    /// When the CPU is free again (end of the last emulated ECC operation).
+    busy_until: Option<Instant>,
+}
+
+impl Outbox {
+    /// Emulates `cost` of CPU work starting no earlier than `now`; returns when the answers
+    /// produced by that work may leave.
+    pub fn occupy(&mut self, now: Instant, cost: Duration) -> Instant {
+        let start = self.busy_until.map_or(now, |b| b.max(now));
+        let end = start + cost;
+        self.busy_until = Some(end);
+        end
+    }
+
+    /// The earliest time an answer produced at `now` may leave.
+    pub fn release_time(&self, now: Instant) -> Instant {
+        self.busy_until.map_or(now, |b| b.max(now))
+    }
+
+    /// Queues `d` to leave at `at`; false when the outbox is full (the datagram is lost,
+    /// as on a mote out of buffers).
+    pub fn push(&mut self, at: Instant, d: Datagram, counters: &mut SecurityCounters) {
+        counters.dtls_records_out += count_records(&d.payload);
+        if let Some((t, last)) = self.queue.back_mut()
+            && *t == at
+            && last.peer == d.peer
+            && last.local_port == d.local_port
+            && last.payload.len() + d.payload.len() <= MOTE_DTLS_MTU
+        {
+            last.payload.extend_from_slice(&d.payload);
+            return;
+        }
+        if self.queue.len() >= OUTBOX_LIMIT {
+            counters.outbox_full += 1;
+            return;
+        }
+        self.queue.push_back((at, d));
+    }
+
+    pub fn poll(&mut self, now: Instant) -> Option<Datagram> {
+        if self.queue.front().is_some_and(|(t, _)| *t <= now) {
+            return self.queue.pop_front().map(|(_, d)| d);
+        }
+        None
+    }
+
+    pub fn next_release(&self) -> Option<Instant> {
+        self.queue.front().map(|(t, _)| *t)
+    }
+}
+
+pub(crate) fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `addr` as the peer of a datagram on `port`.
+pub fn peer(addr: Ipv6Addr, port: u16) -> Peer {
+    Peer { addr, port }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,190 @@
+//! The sessions a delegated mote took over: for each (peer address, peer port) on 5684,
+//! nothing but a DTLS record layer built from transferred keys and counters. Records are
+//! opened (epoch, replay window, AES-128-CCM-8), CoAP is answered in the next write
+//! sequence numbers, close_notify and fatal alerts end the session. A bounded table: a
+//! new session in a full table evicts the oldest.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use dtls::alert::{Alert, AlertDescription, AlertLevel};
+use dtls::codec::Codec;
+use dtls::record::{ContentType, records};
+use dtls::{Error, RecordLayer, SessionState};
+
+use super::SecurityCounters;
+use crate::mote::service::{Peer, UdpService};
+
+struct Session {
+    peer: Peer,
+    layer: RecordLayer,
+    installed: Instant,
+}
+
+/// What happened to a session when one was installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installed {
+    /// A free slot took it.
+    New,
+    /// The peer already had a session: the new one replaces it.
+    Replaced,
+    /// The oldest session was dropped to make room.
+    EvictedOldest,
+}
+
+/// Transferred sessions, oldest first.
+pub struct SessionTable {
+    slots: usize,
+    sessions: VecDeque<Session>,
+}
+
+impl std::fmt::Debug for SessionTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.sessions.iter().map(|s| (s.peer, s.installed)))
+            .finish()
+    }
+}
+
+impl SessionTable {
+    pub fn new(slots: usize) -> Self {
+        SessionTable {
+            slots: slots.max(1),
+            sessions: VecDeque::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Slots still free.
+    pub fn free(&self) -> usize {
+        self.slots.saturating_sub(self.sessions.len())
+    }
+
+    pub fn contains(&self, peer: &Peer) -> bool {
+        self.sessions.iter().any(|s| s.peer == *peer)
+    }
+
+    /// Install the record layer of a transferred session for `peer`.
+    pub fn install(&mut self, now: Instant, peer: Peer, state: &SessionState) -> Installed {
+        let layer = RecordLayer::from_session(state);
+        let mut how = Installed::New;
+        if let Some(i) = self.sessions.iter().position(|s| s.peer == peer) {
+            self.sessions.remove(i);
+            how = Installed::Replaced;
+        } else if self.sessions.len() >= self.slots {
+            self.sessions.pop_front();
+            how = Installed::EvictedOldest;
+        }
+        self.sessions.push_back(Session {
+            peer,
+            layer,
+            installed: now,
+        });
+        how
+    }
+
+    /// A datagram from `peer` to 5684: open every record; answer CoAP requests with
+    /// `coap`; returns the datagram to send back (all answers coalesced), if any.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        datagram: &[u8],
+        coap: &mut dyn UdpService,
+        counters: &mut SecurityCounters,
+    ) -> Option<Vec<u8>> {
+        let Some(i) = self.sessions.iter().position(|s| s.peer == peer) else {
+            counters.drop("no_session");
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut closed = false;
+        for rec in records(datagram) {
+            let Ok(rec) = rec else {
+                counters.drop("malformed_record");
+                break;
+            };
+            counters.dtls_records_in += 1;
+            let layer = &mut self.sessions[i].layer;
+            let opened = match layer.open(&rec) {
+                Ok(Some(o)) => o,
+                // Another epoch (a handshake flight: the IoTSSP's business) or a replay.
+                Ok(None) => {
+                    counters.drop("unknown_epoch_or_replay");
+                    continue;
+                }
+                Err(Error::DecryptFailed) => {
+                    counters.drop("decrypt_failed");
+                    continue;
+                }
+                Err(_) => {
+                    counters.drop("bad_record");
+                    continue;
+                }
+            };
+            match opened.content_type {
+                ContentType::ApplicationData => {
+                    counters.app_data_in += 1;
+                    for reply in coap.handle(now, peer, &opened.plaintext) {
+                        let epoch = layer.write_epoch();
+                        match layer.write_record(
+                            epoch,
+                            ContentType::ApplicationData,
+                            &reply,
+                            &mut out,
+                        ) {
+                            Ok(()) => counters.app_data_out += 1,
+                            Err(_) => counters.drop("write_failed"),
+                        }
+                    }
+                }
+                ContentType::Alert => {
+                    counters.alerts_in += 1;
+                    let Ok(alert) = Alert::read_bytes(&opened.plaintext) else {
+                        counters.drop("bad_alert");
+                        continue;
+                    };
+                    if alert.description == AlertDescription::CloseNotify {
+                        // Answer in kind (RFC 5246 section 7.2.1), then forget the keys.
+                        let epoch = layer.write_epoch();
+                        if layer
+                            .write_record(
+                                epoch,
+                                ContentType::Alert,
+                                &Alert::close_notify().get_encoding(),
+                                &mut out,
+                            )
+                            .is_ok()
+                        {
+                            counters.alerts_out += 1;
+                        }
+                        closed = true;
+                        break;
+                    }
+                    if alert.level == AlertLevel::Fatal {
+                        closed = true;
+                        break;
+                    }
+                }
+                // A protected handshake message would be renegotiation: not for a mote.
+                ContentType::Handshake
+                | ContentType::ChangeCipherSpec
+                | ContentType::Unknown(_) => {
+                    counters.drop("unexpected_content_type");
+                }
+            }
+        }
+        if closed {
+            counters.sessions_closed += 1;
+            self.sessions.remove(i);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}

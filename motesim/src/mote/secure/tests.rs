@@ -1,0 +1,426 @@
+//! The device kinds against an in-test DTLS client (the `dtls` crate's client role), over
+//! the whole sans-IO mote: the client's datagrams go in as 802.15.4 frames and the mote's
+//! frames come back out as UDP, on a simulated clock.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
+use dtls::cert::{CertifiedKey, ChainVerifier};
+use dtls::{ClientConfig, Endpoint, Event};
+use zeroize::Zeroizing;
+
+use super::ecc::EccProfile;
+use super::server::{DcertConfig, PskConfig};
+use super::*;
+use crate::mote::{
+    Address, ContextTable, Encoder, Eui64, FrameRepr, Mote, MoteConfig, Reassembler, udp_packet,
+    with_iid,
+};
+use lowpan::LinkAddrs;
+use lowpan::ieee802154;
+use lowpan::ip::{self, Ipv6Packet, UdpPacket};
+
+const ROUTER: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0xff, 0x01]);
+const MOTE: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x01]);
+const PAN: u16 = 0xabcd;
+
+pub(super) fn pki(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../dtls/tests/data")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn prefix() -> Ipv6Addr {
+    "fd00:aaaa::".parse().unwrap()
+}
+
+fn mote_global() -> Ipv6Addr {
+    with_iid(prefix(), ip::iid_from_eui64(MOTE))
+}
+
+/// The border router's end of the link, and a host behind it running DTLS clients.
+pub(super) struct Net {
+    pub mote: Mote,
+    pub now: Instant,
+    encoder: Encoder,
+    reassembler: Reassembler,
+    seq: u8,
+    pub client: Endpoint,
+    pub client_addr: SocketAddr,
+    pub events: Vec<(SocketAddr, Event)>,
+    /// Datagrams the mote sent: (when, from port, payload).
+    pub from_mote: Vec<(Instant, u16, Vec<u8>)>,
+    /// Return false to lose a datagram from the client.
+    pub drop_to_mote: Box<dyn FnMut(u16, &[u8]) -> bool>,
+}
+
+impl Net {
+    pub fn new(spec: &DeviceSpec) -> Self {
+        let now = Instant::now();
+        let mut mote = Mote::new(
+            MoteConfig {
+                index: 1,
+                eui64: MOTE,
+                pan_id: PAN,
+                router: ROUTER,
+                prefix: Some(prefix()),
+            },
+            now,
+        );
+        if let Some(d) = spec.build(1).unwrap() {
+            mote.set_device(d);
+        }
+        let ctx = ContextTable::with_prefix(prefix(), 64);
+        Net {
+            mote,
+            now,
+            encoder: Encoder::new(ctx.clone()),
+            reassembler: Reassembler::new(ctx),
+            seq: 0,
+            client: Endpoint::new(None).unwrap(),
+            client_addr: "[fd00:beef::2]:40000".parse().unwrap(),
+            events: Vec::new(),
+            from_mote: Vec::new(),
+            drop_to_mote: Box::new(|_, _| true),
+        }
+    }
+
+    pub fn mote_addr(port: u16) -> SocketAddr {
+        SocketAddr::new(mote_global().into(), port)
+    }
+
+    pub fn connect(&mut self, port: u16, cfg: ClientConfig) {
+        self.client
+            .connect(self.now, Self::mote_addr(port), Arc::new(cfg))
+            .unwrap();
+    }
+
+    /// A UDP datagram from `src` to the mote's `port`, through the radio.
+    pub fn send_to_mote(&mut self, src: SocketAddr, port: u16, payload: &[u8]) {
+        let SocketAddr::V6(s) = src else {
+            panic!("v6 only")
+        };
+        let packet = udp_packet(*s.ip(), s.port(), mote_global(), port, payload);
+        let src_l = Address::Extended(ROUTER);
+        let dst_l = Address::Extended(MOTE);
+        let probe = FrameRepr::data(PAN, src_l, dst_l, 0, false);
+        let payloads = self
+            .encoder
+            .encode(
+                &packet,
+                LinkAddrs {
+                    src: src_l,
+                    dst: dst_l,
+                },
+                ieee802154::max_frame_payload(&probe),
+            )
+            .unwrap();
+        for p in payloads {
+            self.seq = self.seq.wrapping_add(1);
+            let f = ieee802154::build_data_frame(
+                &FrameRepr::data(PAN, src_l, dst_l, self.seq, true),
+                &p,
+            );
+            let out = self.mote.handle_frame(self.now, &f);
+            self.receive(out);
+        }
+    }
+
+    fn receive(&mut self, frames: Vec<Vec<u8>>) {
+        for f in frames {
+            let (repr, payload) = ieee802154::parse_frame(&f).unwrap();
+            let links = LinkAddrs {
+                src: repr.src_addr,
+                dst: repr.dst_addr,
+            };
+            let Some(packet) = self.reassembler.accept(self.now, links, payload).unwrap() else {
+                continue;
+            };
+            let p = Ipv6Packet::new_checked(&packet[..]).unwrap();
+            if p.next_header() != ip::next_header::UDP {
+                continue; // Router Solicitations
+            }
+            assert_eq!(
+                p.src_addr(),
+                mote_global(),
+                "answers come from the address the client used"
+            );
+            let u = UdpPacket::new_checked(p.payload()).unwrap();
+            let (sport, dport) = (u.src_port(), u.dst_port());
+            let data = u.payload().to_vec();
+            self.from_mote.push((self.now, sport, data.clone()));
+            let dst = SocketAddr::new(p.dst_addr().into(), dport);
+            if dst == self.client_addr {
+                self.client.handle_datagram(
+                    self.now,
+                    SocketAddr::new(mote_global().into(), sport),
+                    &data,
+                );
+            }
+        }
+    }
+
+    /// Deliver whatever is ready; true if anything moved.
+    fn pump(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(t) = self.client.poll_transmit() {
+            moved = true;
+            let port = t.destination.port();
+            if (self.drop_to_mote)(port, &t.contents) {
+                let from = self.client_addr;
+                self.send_to_mote(from, port, &t.contents);
+            }
+        }
+        while let Some(e) = self.client.poll_event() {
+            moved = true;
+            self.events.push(e);
+        }
+        moved
+    }
+
+    /// Run until `done` or `limit` of simulated time passed; timers fire as they fall due.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) -> bool {
+        let end = self.now + limit;
+        loop {
+            while self.pump() {}
+            if done(self) {
+                return true;
+            }
+            let next = match (self.client.poll_timeout(), self.mote.poll_timeout()) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => match a.or(b) {
+                    Some(t) => t,
+                    None => return false,
+                },
+            };
+            if next > end {
+                return false;
+            }
+            self.now = self.now.max(next);
+            self.client.handle_timeout(self.now);
+            let frames = self.mote.handle_timeout(self.now);
+            self.receive(frames);
+        }
+    }
+
+    pub fn established(&self, port: u16) -> bool {
+        self.events
+            .iter()
+            .any(|(a, e)| *a == Self::mote_addr(port) && *e == Event::HandshakeComplete)
+    }
+
+    pub fn closed(&self, port: u16) -> bool {
+        self.events
+            .iter()
+            .any(|(a, e)| *a == Self::mote_addr(port) && matches!(e, Event::Closed(_)))
+    }
+
+    pub fn app_data(&self, port: u16) -> Vec<Vec<u8>> {
+        self.events
+            .iter()
+            .filter(|(a, _)| *a == Self::mote_addr(port))
+            .filter_map(|(_, e)| match e {
+                Event::ApplicationData(d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+pub(super) fn coap_get(path: &str, mid: u16) -> Vec<u8> {
+    let mut p = Packet::new();
+    p.header.set_type(MessageType::Confirmable);
+    p.header.code = MessageClass::Request(RequestType::Get);
+    p.header.message_id = mid;
+    p.set_token(vec![9, 8, 7]);
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        p.add_option(CoapOption::UriPath, seg.as_bytes().to_vec());
+    }
+    p.to_bytes().unwrap()
+}
+
+/// A CoAP 2.05 answer to `mid` with a temperature between 20.0 and 24.9.
+pub(super) fn assert_temperature(reply: &[u8], mid: u16) {
+    let p = Packet::from_bytes(reply).unwrap();
+    assert_eq!(p.header.message_id, mid);
+    assert_eq!(p.header.code, MessageClass::Response(ResponseType::Content));
+    let t: f64 = std::str::from_utf8(&p.payload).unwrap().parse().unwrap();
+    assert!((20.0..25.0).contains(&t), "{t}");
+}
+
+fn dcert_spec(ecc: EccProfile) -> DeviceSpec {
+    DeviceSpec::Dcert(DcertConfig {
+        certificate: Arc::new(
+            CertifiedKey::from_pem(&pki("server.pem"), &pki("server.key")).unwrap(),
+        ),
+        client_auth: Some(ChainVerifier::from_pem(&pki("ca.pem")).unwrap()),
+        ecc,
+    })
+}
+
+fn ecdhe_client() -> ClientConfig {
+    let anchors = ChainVerifier::from_pem(&pki("ca.pem")).unwrap();
+    let mine = Arc::new(CertifiedKey::from_pem(&pki("client.pem"), &pki("client.key")).unwrap());
+    let mut c = ClientConfig::ecdhe(anchors, Some(mine));
+    c.transport.retransmit.initial = Duration::from_secs(2);
+    c
+}
+
+fn psk_spec() -> DeviceSpec {
+    DeviceSpec::Cdpsk(PskConfig {
+        identity: b"client-7".to_vec(),
+        key: Zeroizing::new(b"0123456789abcdef".to_vec()),
+    })
+}
+
+#[test]
+fn plain_mote_has_no_device_and_zero_counters() {
+    let net = Net::new(&DeviceSpec::Plain);
+    assert_eq!(net.mote.device_kind(), DeviceKind::Plain);
+    assert_eq!(net.mote.security_counters(), SecurityCounters::default());
+}
+
+#[test]
+fn cdpsk_handshake_and_coap_get() {
+    let mut net = Net::new(&psk_spec());
+    net.connect(
+        COAPS_PORT,
+        ClientConfig::psk(b"client-7", b"0123456789abcdef"),
+    );
+    assert!(net.run_until(Duration::from_secs(30), |n| n.established(COAPS_PORT)));
+    net.client
+        .send_application_data(&Net::mote_addr(COAPS_PORT), &coap_get("/sensors/temp", 77))
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        !n.app_data(COAPS_PORT).is_empty()
+    }));
+    assert_temperature(&net.app_data(COAPS_PORT)[0], 77);
+    let c = net.mote.security_counters();
+    assert_eq!(
+        (
+            c.dtls_handshakes,
+            c.dtls_handshakes_psk,
+            c.ecc_operations,
+            c.certificates_seen
+        ),
+        (1, 1, 0, 0)
+    );
+    assert_eq!((c.app_data_in, c.app_data_out), (1, 1));
+    assert!(c.dtls_records_in >= 5 && c.dtls_records_out >= 4, "{c:?}");
+    assert_eq!(net.mote.device_kind(), DeviceKind::Cdpsk);
+}
+
+#[test]
+fn cdpsk_refuses_an_unknown_identity() {
+    let mut net = Net::new(&psk_spec());
+    net.connect(
+        COAPS_PORT,
+        ClientConfig::psk(b"intruder", b"0123456789abcdef"),
+    );
+    assert!(net.run_until(Duration::from_secs(120), |n| n.closed(COAPS_PORT)));
+    assert!(!net.established(COAPS_PORT));
+    assert_eq!(net.mote.security_counters().dtls_handshakes, 0);
+}
+
+#[test]
+fn dcert_handshake_and_coap_get_with_ecc_cost() {
+    let mut net = Net::new(&dcert_spec(EccProfile::Cc2538Hw));
+    net.connect(COAPS_PORT, ecdhe_client());
+    assert!(net.run_until(Duration::from_secs(60), |n| n.established(COAPS_PORT)));
+    net.client
+        .send_application_data(&Net::mote_addr(COAPS_PORT), &coap_get("/sensors/temp", 5))
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        !n.app_data(COAPS_PORT).is_empty()
+    }));
+    assert_temperature(&net.app_data(COAPS_PORT)[0], 5);
+    let c = net.mote.security_counters();
+    assert_eq!((c.dtls_handshakes, c.dtls_handshakes_ecdhe), (1, 1));
+    // Key pair + ServerKeyExchange signature; client chain (1 cert) + CertificateVerify; agreement.
+    assert_eq!(
+        (c.ecc_sign, c.ecc_verify, c.ecc_ecdh, c.ecc_operations),
+        (1, 2, 2, 5),
+        "{c:?}"
+    );
+    assert_eq!(c.ecc_busy_ms, 340 + 2 * 700 + 2 * 700);
+    assert_eq!(c.certificates_seen, 1);
+}
+
+/// The mote's first flight after the cookie (ServerHello .. ServerHelloDone) leaves only
+/// when the emulated key generation and signature are done, on the simulated clock.
+#[test]
+fn ecc_cost_holds_the_flight() {
+    for (profile, hold) in [
+        (EccProfile::Cc2538Hw, Duration::from_millis(340 + 700)),
+        (EccProfile::Cc2538Sw, Duration::from_millis(9_100 + 20_500)),
+        (EccProfile::None, Duration::ZERO),
+    ] {
+        let mut net = Net::new(&dcert_spec(profile));
+        let mut cfg = ecdhe_client();
+        // Longer than the software cost: no client retransmission muddles the timeline.
+        cfg.transport.retransmit.initial = Duration::from_secs(60);
+        net.connect(COAPS_PORT, cfg);
+        let t0 = net.now;
+        // HelloVerifyRequest: stateless, no ECC, at once.
+        net.run_until(Duration::from_secs(120), |n| n.from_mote.len() >= 2);
+        let (t_hvr, _, _) = net.from_mote[0];
+        assert_eq!(t_hvr, t0, "{profile:?}: HelloVerifyRequest is not held");
+        let (t_flight, _, _) = net.from_mote[1];
+        assert_eq!(t_flight - t0, hold, "{profile:?}");
+        assert!(
+            net.run_until(Duration::from_secs(300), |n| n.established(COAPS_PORT)),
+            "{profile:?}"
+        );
+    }
+}
+
+#[test]
+fn dcert_refuses_a_client_without_certificate() {
+    let mut net = Net::new(&dcert_spec(EccProfile::None));
+    let anchors = ChainVerifier::from_pem(&pki("ca.pem")).unwrap();
+    net.connect(COAPS_PORT, ClientConfig::ecdhe(anchors, None));
+    assert!(net.run_until(Duration::from_secs(120), |n| n.closed(COAPS_PORT)));
+    assert!(!net.established(COAPS_PORT));
+}
+
+#[test]
+fn outbox_keeps_order_and_coalesces() {
+    let mut c = SecurityCounters::default();
+    let mut o = Outbox::default();
+    let t0 = Instant::now();
+    let p = peer("fd00::1".parse().unwrap(), 1);
+    let end = o.occupy(t0, Duration::from_secs(1));
+    assert_eq!(end, t0 + Duration::from_secs(1));
+    // Work queued behind the busy CPU starts after it.
+    assert_eq!(
+        o.occupy(t0, Duration::from_secs(1)),
+        t0 + Duration::from_secs(2)
+    );
+    assert_eq!(o.release_time(t0), t0 + Duration::from_secs(2));
+    o.push(
+        end,
+        Datagram {
+            local_port: 5684,
+            peer: p,
+            payload: vec![1],
+        },
+        &mut c,
+    );
+    o.push(
+        end,
+        Datagram {
+            local_port: 5684,
+            peer: p,
+            payload: vec![2],
+        },
+        &mut c,
+    );
+    assert_eq!(o.next_release(), Some(end));
+    assert!(o.poll(t0).is_none());
+    assert_eq!(o.poll(end).unwrap().payload, vec![1, 2]);
+    assert!(o.poll(end).is_none());
+}
