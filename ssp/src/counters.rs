@@ -22,6 +22,8 @@ pub struct Counters {
     /// TransferSession messages sent / confirmed transfers.
     pub transfers_sent: u64,
     pub transfers_completed: u64,
+    /// TransferSession messages sent again (no confirmation yet: lost on the radio).
+    pub transfers_resent: u64,
     /// Retransmitted client final flights answered with the retained flight.
     pub final_flight_resent: u64,
     /// Alert records sent to Internet peers.

@@ -208,8 +208,10 @@ enum MoteLeg {
 enum Stage {
     /// Handshakes running; nothing transferred.
     Handshaking,
-    /// TransferSession sent; waiting for the mote's confirmation.
-    Confirming { transfer_id: u32, expected_check: [u8; 8], deadline: Instant },
+    /// TransferSession sent; waiting for the mote's confirmation. Application data is not
+    /// retransmitted by DTLS, so the message (it holds the keys: wiped on drop) is kept and
+    /// sent again, in a new record, until the confirmation or the deadline.
+    Confirming { transfer_id: u32, expected_check: [u8; 8], deadline: Instant, message: Zeroizing<Vec<u8>>, resend_at: Instant, resend_interval: Duration },
     /// Transferred: only the sealed final flight is kept, until `until`.
     Retained { final_flight: Vec<u8>, until: Instant, last_reply: Instant },
     /// Over; the orchestrator removes it.
@@ -224,6 +226,9 @@ pub struct Delegation {
     mote: MoteLeg,
     stage: Stage,
     client_finished: bool,
+    /// When the client's Finished was verified: its retransmission timer started around
+    /// then and backs off while we wait for the mote.
+    client_finished_at: Option<Instant>,
     /// None: not decided yet (no client certificate seen).
     authorized: Option<bool>,
     /// Highest epoch-0 record sequence number we sent to the peer: an alert we write
@@ -252,6 +257,7 @@ impl Delegation {
             mote: MoteLeg::Waiting,
             stage: Stage::Handshaking,
             client_finished: false,
+            client_finished_at: None,
             authorized: None,
             max_epoch0_seq: None,
             deadline: now + ctx.timers.handshake_timeout,
@@ -354,7 +360,7 @@ impl Delegation {
         let mut t = match &self.stage {
             Stage::Done => return None,
             Stage::Retained { until, .. } => return Some(*until),
-            Stage::Confirming { deadline, .. } => Some((*deadline).min(self.deadline)),
+            Stage::Confirming { deadline, resend_at, .. } => Some((*deadline).min(self.deadline).min(*resend_at)),
             Stage::Handshaking => Some(self.deadline),
         };
         let mut consider = |x: Option<Instant>| {
@@ -388,6 +394,7 @@ impl Delegation {
             }
             _ => {}
         }
+        self.resend_transfer(now, ctx);
         if now >= self.deadline {
             return self.fail(now, Failure::Timeout, ctx);
         }
@@ -412,6 +419,9 @@ impl Delegation {
     fn progress(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
         if let Err(f) = self.drain_internet(ctx) {
             return self.fail(now, f, ctx);
+        }
+        if self.client_finished && self.client_finished_at.is_none() {
+            self.client_finished_at = Some(now);
         }
         if let Err(f) = self.authorize(ctx) {
             return self.fail(now, f, ctx);
@@ -558,18 +568,42 @@ impl Delegation {
                 Failure::TransferUnavailable
             })?;
         let expected_check = ts.key_check();
-        let bytes: Zeroizing<Vec<u8>> = ts.to_bytes();
-        mote.send_application_data(&bytes).map_err(|_| Failure::TransferUnavailable)?;
-        drop(bytes);
+        let message: Zeroizing<Vec<u8>> = ts.to_bytes();
+        mote.send_application_data(&message).map_err(|_| Failure::TransferUnavailable)?;
         drop(ts);
         drop(state);
         ctx.counters.transfers_sent += 1;
-        self.stage = Stage::Confirming { transfer_id, expected_check, deadline: now + ctx.timers.confirm_timeout };
+        let resend_interval = self.profile.client.transport.retransmit.initial;
+        self.stage = Stage::Confirming {
+            transfer_id,
+            expected_check,
+            deadline: now + ctx.timers.confirm_timeout,
+            message,
+            resend_at: now + resend_interval,
+            resend_interval,
+        };
         let addr = self.profile.transfer_addr();
         while let Some(t) = mote.poll_transmit() {
             ctx.out.push_back(Output::ToMote { mote: addr, datagram: t.contents });
         }
         Ok(())
+    }
+
+    fn resend_transfer(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
+        let Stage::Confirming { message, resend_at, resend_interval, .. } = &mut self.stage else { return };
+        if now < *resend_at {
+            return;
+        }
+        let MoteLeg::Ready(mote) = &mut self.mote else { return };
+        if mote.send_application_data(message).is_ok() {
+            ctx.counters.transfers_resent += 1;
+            let addr = self.profile.transfer_addr();
+            while let Some(t) = mote.poll_transmit() {
+                ctx.out.push_back(Output::ToMote { mote: addr, datagram: t.contents });
+            }
+        }
+        *resend_interval = (*resend_interval * 2).min(Duration::from_secs(60));
+        *resend_at = now + *resend_interval;
     }
 
     fn finish_transfer(&mut self, now: Instant, confirm: &TransferConfirmRepr, ctx: &mut Ctx<'_>) {
@@ -599,7 +633,11 @@ impl Delegation {
         ctx.counters.transfers_completed += 1;
         ctx.counters.handshakes_completed += 1;
         tracing::info!(flow = %self.flow, mote = %self.profile.name, "flow transferred to the mote");
-        self.stage = Stage::Retained { final_flight, until: now + ctx.timers.final_flight_hold, last_reply: now };
+        // The client has been retransmitting its flight since its Finished, with a doubling
+        // timer; its next copy comes within about twice the time it has waited so far.
+        let waited = self.client_finished_at.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        let hold = (ctx.timers.final_flight_hold + waited * 2).min(Duration::from_secs(120));
+        self.stage = Stage::Retained { final_flight, until: now + hold, last_reply: now };
     }
 
     fn close_mote_leg(&mut self, ctx: &mut Ctx<'_>) {
