@@ -69,6 +69,8 @@ pub mod error;
 pub mod handshake;
 pub mod record;
 pub mod transfer;
+#[cfg(feature = "tokio")]
+pub mod tokio_driver;
 
 pub use error::{CertificateError, Error, InvalidMessage, PeerMisbehaved};
 
