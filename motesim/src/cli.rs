@@ -179,7 +179,7 @@ pub const MAX_SESSION_SLOTS: usize = 16;
 
 fn parse_hex(option: &'static str, s: &str) -> Result<Vec<u8>, SettingError> {
     let s = s.trim();
-    if s.is_empty() || s.len() % 2 != 0 || s.len() > 128 {
+    if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > 128 {
         return Err(bad(
             option,
             "must be 1..=64 bytes of hex (an even number of digits)",

@@ -1,40 +1,362 @@
-//! placeholder
-use super::server::PskConfig;
-use super::*;
-use std::time::Instant;
+//! The delegated device (the paper's mote with handshake delegation).
+//!
+//! On its transfer port (5685) it is a PSK DTLS server (TLS_PSK_WITH_AES_128_CCM_8) for one
+//! identity only, its IoTSSP's. The IoTSSP's ClientHello carries the SessionTransferTicket
+//! offer; the mote answers accept while it has a free session slot, busy otherwise. On that
+//! session the IoTSSP sends one TransferSession; the mote installs the record layer of the
+//! client's session for the (address, port) it names, answers TransferConfirm with the key
+//! check, and closes the PSK session (its keys are gone). From then on it serves CoAP over
+//! DTLS on 5684 with that record layer only ([`super::sessions`]).
+//!
+//! It never sees a certificate and never does an ECC operation: the engine is configured
+//! for the PSK suite alone, and the counters prove it (`ecc_operations`,
+//! `certificates_seen`).
 
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use dtls::transfer::{
+    ConfirmStatus, STT_EXTENSION_TYPE, SttAnswerRepr, SttOfferRepr, SttStatus, TransferConfirmRepr,
+    TransferError, TransferMessage, TransferSessionRepr, key_check,
+};
+use dtls::{
+    AlertDescription, ClientHelloInfo, CloseReason, Endpoint, Event, Extension,
+    HelloExtensionHandler, PskTable, ServerConfig,
+};
+
+use super::ecc::plaintext_handshake_types;
+use super::server::{PskConfig, mote_transport};
+use super::sessions::{Installed, SessionTable};
+use super::{
+    COAPS_PORT, Datagram, DeviceKind, Outbox, SecureDevice, SecurityCounters, count_records,
+    min_deadline, peer_of, socket_addr,
+};
+use crate::mote::coap::CoapServer;
+use crate::mote::service::Peer;
+
+/// A transferred session unused for this long no longer holds its slot against a new
+/// transfer (it is still served until a new one evicts it).
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
+
+/// Settings of a delegated mote.
 #[derive(Clone, Debug)]
 pub struct DelegatedConfig {
+    /// The PSK identity and key provisioned as this mote's IoTSSP.
     pub iotssp: PskConfig,
     pub transfer_port: u16,
+    /// Transferred sessions held at once.
     pub slots: usize,
 }
 
+/// What the hello hook and the device share: how many slots are free for a new transfer,
+/// and which IoTSSP handshakes hold an accepted ticket (a reserved slot).
+#[derive(Debug, Default)]
+struct Availability {
+    free: usize,
+    reserved: HashSet<SocketAddr>,
+    accepted: u64,
+    busy: u64,
+}
+
+fn lock(m: &Mutex<Availability>) -> MutexGuard<'_, Availability> {
+    // The state stays consistent under a panic elsewhere: every update is one assignment.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The ServerHello side of the SessionTransferTicket.
+struct TicketHook {
+    iotssp_identity: Vec<u8>,
+    state: Arc<Mutex<Availability>>,
+}
+
+impl HelloExtensionHandler for TicketHook {
+    fn client_hello(
+        &self,
+        hello: &ClientHelloInfo<'_>,
+    ) -> Result<Vec<Extension>, AlertDescription> {
+        match SttOfferRepr::find(hello.extensions) {
+            // No offer: a plain PSK session with the IoTSSP (nothing will be transferred).
+            None => Ok(Vec::new()),
+            Some(Err(_)) => Err(AlertDescription::IllegalParameter),
+            Some(Ok(o)) if !o.transfer_requested => Ok(Vec::new()),
+            Some(Ok(_)) => {
+                let mut s = lock(&self.state);
+                // A retransmitted or restarted hello of a handshake that holds a slot keeps it.
+                s.reserved.remove(&hello.remote);
+                let status = if s.free > s.reserved.len() {
+                    s.reserved.insert(hello.remote);
+                    s.accepted += 1;
+                    SttStatus::Accept
+                } else {
+                    s.busy += 1;
+                    SttStatus::Busy
+                };
+                let free_after = s.free.saturating_sub(s.reserved.len());
+                let answer = SttAnswerRepr {
+                    status,
+                    free_slots: free_after.min(255) as u8,
+                };
+                Ok(vec![answer.to_extension()])
+            }
+        }
+    }
+
+    fn psk_identity(
+        &self,
+        remote: SocketAddr,
+        identity: &[u8],
+        answered: &[Extension],
+    ) -> Result<(), AlertDescription> {
+        let ticket = answered.iter().any(|e| e.typ == STT_EXTENSION_TYPE);
+        if ticket && identity != self.iotssp_identity.as_slice() {
+            lock(&self.state).reserved.remove(&remote);
+            return Err(AlertDescription::AccessDenied);
+        }
+        Ok(())
+    }
+}
+
+/// The delegated mote's DTLS side.
 pub struct DelegatedDevice {
+    transfer_port: u16,
+    endpoint: Endpoint,
+    availability: Arc<Mutex<Availability>>,
+    sessions: SessionTable,
+    coap: CoapServer,
+    outbox: Outbox,
     counters: SecurityCounters,
 }
+
+impl std::fmt::Debug for DelegatedDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DelegatedDevice")
+            .field("transfer_port", &self.transfer_port)
+            .field("sessions", &self.sessions)
+            .finish_non_exhaustive()
+    }
+}
+
 impl DelegatedDevice {
-    pub fn new(_c: &DelegatedConfig, _i: u32) -> Result<Self, dtls::Error> {
+    pub fn new(cfg: &DelegatedConfig, mote_index: u32) -> Result<Self, dtls::Error> {
+        let mut table = PskTable::new();
+        table.insert(&cfg.iotssp.identity, &cfg.iotssp.key);
+        let availability = Arc::new(Mutex::new(Availability {
+            free: cfg.slots,
+            ..Availability::default()
+        }));
+        let mut sc = ServerConfig::psk(Arc::new(table));
+        sc.hello_extensions = Some(Arc::new(TicketHook {
+            iotssp_identity: cfg.iotssp.identity.clone(),
+            state: availability.clone(),
+        }));
+        mote_transport(&mut sc);
         Ok(DelegatedDevice {
+            transfer_port: cfg.transfer_port,
+            endpoint: Endpoint::new(Some(Arc::new(sc)))?,
+            availability,
+            sessions: SessionTable::new(cfg.slots, DEFAULT_SESSION_IDLE),
+            coap: CoapServer::new(mote_index),
+            outbox: Outbox::default(),
             counters: SecurityCounters::default(),
         })
     }
+
+    /// The sessions taken over so far.
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
+    }
+
+    /// Handles a TransferSession from the IoTSSP at `from`; returns the confirmation.
+    fn transfer(&mut self, now: Instant, from: SocketAddr, msg: &[u8]) -> Option<Vec<u8>> {
+        let refuse = |id: u32, status: ConfirmStatus| {
+            TransferConfirmRepr {
+                transfer_id: id,
+                status,
+                key_check: [0; 8],
+            }
+            .to_bytes()
+        };
+        let session = match TransferMessage::parse(msg) {
+            Ok(TransferMessage::Session(s)) => s,
+            Ok(TransferMessage::Confirm(_)) => {
+                self.counters.drop("transfer_confirm_from_iotssp");
+                return None;
+            }
+            Err(e) => {
+                self.counters.drop(e.as_str());
+                self.counters.transfers_refused += 1;
+                // Echo the transfer id when there is one, so the IoTSSP can tell what failed.
+                let id = msg
+                    .get(2..6)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes)?;
+                return Some(refuse(id, ConfirmStatus::Malformed));
+            }
+        };
+        let reserved = lock(&self.availability).reserved.remove(&from);
+        if !reserved {
+            // No ticket accepted on this session (or it was given up): never take a session
+            // the IoTSSP had no right to send.
+            self.counters.transfers_refused += 1;
+            return Some(refuse(session.transfer_id, ConfirmStatus::Busy));
+        }
+        if session.local_port != COAPS_PORT {
+            self.counters.transfers_refused += 1;
+            return Some(refuse(session.transfer_id, ConfirmStatus::Malformed));
+        }
+        let state = match session.session_state() {
+            Ok(s) => s,
+            Err(e) => {
+                self.counters.transfers_refused += 1;
+                let status = match e {
+                    TransferError::UnsupportedSuite => ConfirmStatus::UnsupportedSuite,
+                    _ => ConfirmStatus::Malformed,
+                };
+                return Some(refuse(session.transfer_id, status));
+            }
+        };
+        let peer = Peer {
+            addr: session.peer_addr,
+            port: session.peer_port,
+        };
+        match self.sessions.install(now, peer, &state) {
+            Installed::EvictedOldest => self.counters.sessions_evicted += 1,
+            Installed::New | Installed::Replaced => {}
+        }
+        self.counters.sessions_transferred += 1;
+        Some(confirm_installed(&session))
+    }
+
+    fn pump(&mut self, now: Instant) {
+        while let Some((addr, ev)) = self.endpoint.poll_event() {
+            match ev {
+                Event::HandshakeComplete => {
+                    self.counters.dtls_handshakes += 1;
+                    self.counters.dtls_handshakes_psk += 1;
+                }
+                Event::ApplicationData(msg) => {
+                    self.counters.app_data_in += 1;
+                    if let Some(confirm) = self.transfer(now, addr, &msg) {
+                        if self.endpoint.send_application_data(&addr, &confirm).is_ok() {
+                            self.counters.app_data_out += 1;
+                        }
+                        // The PSK session has done its job: close it, which drops its keys.
+                        // The close_notify leaves in the same datagram as the confirmation.
+                        self.endpoint.close(&addr);
+                        self.counters.alerts_out += 1;
+                    }
+                }
+                Event::Closed(reason) => match reason {
+                    CloseReason::CloseNotify | CloseReason::PeerAlert(_) => {
+                        self.counters.alerts_in += 1;
+                        self.counters.sessions_closed += 1;
+                    }
+                    CloseReason::LocalError(_) | CloseReason::HandshakeTimeout => {
+                        self.counters.dtls_handshakes_failed += 1;
+                    }
+                    CloseReason::LocallyClosed => {}
+                },
+                _ => {}
+            }
+        }
+        let release = self.outbox.release_time(now);
+        while let Some(t) = self.endpoint.poll_transmit() {
+            let d = Datagram {
+                local_port: self.transfer_port,
+                peer: peer_of(t.destination),
+                payload: t.contents,
+            };
+            self.outbox.push(release, d, &mut self.counters);
+        }
+        self.refresh_availability(now);
+    }
+
+    /// Recompute what the hello hook may promise: sessions still in use hold their slots,
+    /// handshakes that died give their reservation back.
+    fn refresh_availability(&mut self, now: Instant) {
+        let free = self.sessions.free_for_new(now);
+        let endpoint = &self.endpoint;
+        let mut s = lock(&self.availability);
+        s.free = free;
+        s.reserved
+            .retain(|a| endpoint.connection(a).is_some_and(|c| !c.is_closed()));
+        self.counters.stt_accepted = s.accepted;
+        self.counters.stt_busy = s.busy;
+    }
 }
+
+/// TransferConfirm(installed) with the key check of the keys actually installed.
+fn confirm_installed(session: &TransferSessionRepr) -> Vec<u8> {
+    TransferConfirmRepr {
+        transfer_id: session.transfer_id,
+        status: ConfirmStatus::Installed,
+        key_check: key_check(&session.keys, session.transfer_id),
+    }
+    .to_bytes()
+}
+
 impl SecureDevice for DelegatedDevice {
     fn kind(&self) -> DeviceKind {
         DeviceKind::Delegated
     }
-    fn owns_port(&self, _port: u16) -> bool {
-        false
+
+    fn owns_port(&self, port: u16) -> bool {
+        port == COAPS_PORT || port == self.transfer_port
     }
-    fn handle_datagram(&mut self, _now: Instant, _local_port: u16, _peer: Peer, _payload: &[u8]) {}
-    fn poll_transmit(&mut self, _now: Instant) -> Option<Datagram> {
-        None
+
+    fn handle_datagram(&mut self, now: Instant, local_port: u16, peer: Peer, payload: &[u8]) {
+        if local_port == self.transfer_port {
+            self.counters.dtls_records_in += count_records(payload);
+            if plaintext_handshake_types(payload)
+                .contains(&dtls::handshake::msgs::HandshakeType::Certificate)
+            {
+                // Never expected (PSK only); counted so a test would catch it.
+                self.counters.certificates_seen += 1;
+            }
+            self.endpoint
+                .handle_datagram(now, socket_addr(peer), payload);
+            self.pump(now);
+        } else if local_port == COAPS_PORT {
+            let reply = self.sessions.handle_datagram(
+                now,
+                peer,
+                payload,
+                &mut self.coap,
+                &mut self.counters,
+            );
+            if let Some(reply) = reply {
+                let at = self.outbox.release_time(now);
+                self.outbox.push(
+                    at,
+                    Datagram {
+                        local_port: COAPS_PORT,
+                        peer,
+                        payload: reply,
+                    },
+                    &mut self.counters,
+                );
+            }
+            self.refresh_availability(now);
+        } else {
+            self.counters.drop("wrong_port");
+        }
     }
+
+    fn poll_transmit(&mut self, now: Instant) -> Option<Datagram> {
+        self.outbox.poll(now)
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
-        None
+        min_deadline(self.endpoint.poll_timeout(), self.outbox.next_release())
     }
-    fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        self.pump(now);
+    }
+
     fn counters(&self) -> &SecurityCounters {
         &self.counters
     }

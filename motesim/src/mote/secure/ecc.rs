@@ -98,7 +98,7 @@ pub struct EccMeter {
 
 /// Handshake message types whose first fragment appears in a datagram's plaintext
 /// (epoch-0) records.
-fn plaintext_handshake_types(datagram: &[u8]) -> Vec<HandshakeType> {
+pub(crate) fn plaintext_handshake_types(datagram: &[u8]) -> Vec<HandshakeType> {
     let mut found = Vec::new();
     for rec in records(datagram) {
         let Ok(rec) = rec else { break };

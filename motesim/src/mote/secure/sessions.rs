@@ -2,10 +2,10 @@
 //! nothing but a DTLS record layer built from transferred keys and counters. Records are
 //! opened (epoch, replay window, AES-128-CCM-8), CoAP is answered in the next write
 //! sequence numbers, close_notify and fatal alerts end the session. A bounded table: a
-//! new session in a full table evicts the oldest.
+//! new session in a full table evicts the one unused for longest.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dtls::alert::{Alert, AlertDescription, AlertLevel};
 use dtls::codec::Codec;
@@ -19,6 +19,8 @@ struct Session {
     peer: Peer,
     layer: RecordLayer,
     installed: Instant,
+    /// Last authenticated record from the peer (or the install).
+    last_used: Instant,
 }
 
 /// What happened to a session when one was installed.
@@ -28,13 +30,15 @@ pub enum Installed {
     New,
     /// The peer already had a session: the new one replaces it.
     Replaced,
-    /// The oldest session was dropped to make room.
+    /// The session unused for longest was dropped to make room.
     EvictedOldest,
 }
 
-/// Transferred sessions, oldest first.
+/// Transferred sessions, in order of installation.
 pub struct SessionTable {
     slots: usize,
+    /// A session unused for this long no longer counts against a new transfer.
+    idle: Duration,
     sessions: VecDeque<Session>,
 }
 
@@ -47,11 +51,28 @@ impl std::fmt::Debug for SessionTable {
 }
 
 impl SessionTable {
-    pub fn new(slots: usize) -> Self {
+    pub fn new(slots: usize, idle: Duration) -> Self {
         SessionTable {
             slots: slots.max(1),
+            idle,
             sessions: VecDeque::new(),
         }
+    }
+
+    /// Slots a new transfer may take at `now`: free ones, and those of sessions idle for
+    /// longer than the idle time (a client that went away without close_notify must not
+    /// make the mote busy for ever).
+    pub fn free_for_new(&self, now: Instant) -> usize {
+        let busy = self
+            .sessions
+            .iter()
+            .filter(|s| now.saturating_duration_since(s.last_used) < self.idle)
+            .count();
+        self.slots.saturating_sub(busy)
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = Peer> + '_ {
+        self.sessions.iter().map(|s| s.peer)
     }
 
     pub fn len(&self) -> usize {
@@ -79,13 +100,17 @@ impl SessionTable {
             self.sessions.remove(i);
             how = Installed::Replaced;
         } else if self.sessions.len() >= self.slots {
-            self.sessions.pop_front();
+            let lru = (0..self.sessions.len())
+                .min_by_key(|&i| self.sessions[i].last_used)
+                .unwrap_or(0);
+            self.sessions.remove(lru);
             how = Installed::EvictedOldest;
         }
         self.sessions.push_back(Session {
             peer,
             layer,
             installed: now,
+            last_used: now,
         });
         how
     }
@@ -112,9 +137,13 @@ impl SessionTable {
                 break;
             };
             counters.dtls_records_in += 1;
-            let layer = &mut self.sessions[i].layer;
+            let session = &mut self.sessions[i];
+            let layer = &mut session.layer;
             let opened = match layer.open(&rec) {
-                Ok(Some(o)) => o,
+                Ok(Some(o)) => {
+                    session.last_used = now;
+                    o
+                }
                 // Another epoch (a handshake flight: the IoTSSP's business) or a replay.
                 Ok(None) => {
                     counters.drop("unknown_epoch_or_replay");

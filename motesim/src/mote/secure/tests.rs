@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use super::ecc::EccProfile;
 use super::server::{DcertConfig, PskConfig};
 use super::*;
+use crate::mote::coap::CoapServer;
 use crate::mote::{
     Address, ContextTable, Encoder, Eui64, FrameRepr, Mote, MoteConfig, Reassembler, udp_packet,
     with_iid,
@@ -42,6 +43,9 @@ fn mote_global() -> Ipv6Addr {
     with_iid(prefix(), ip::iid_from_eui64(MOTE))
 }
 
+/// Decides whether a datagram from the client reaches the mote: (mote port, bytes).
+pub(super) type DropFn = Box<dyn FnMut(u16, &[u8]) -> bool>;
+
 /// The border router's end of the link, and a host behind it running DTLS clients.
 pub(super) struct Net {
     pub mote: Mote,
@@ -55,7 +59,7 @@ pub(super) struct Net {
     /// Datagrams the mote sent: (when, from port, payload).
     pub from_mote: Vec<(Instant, u16, Vec<u8>)>,
     /// Return false to lose a datagram from the client.
-    pub drop_to_mote: Box<dyn FnMut(u16, &[u8]) -> bool>,
+    pub drop_to_mote: DropFn,
 }
 
 impl Net {
@@ -378,6 +382,32 @@ fn ecc_cost_holds_the_flight() {
     }
 }
 
+/// The client's first certificate flight is lost: both sides retransmit (2 s timers, the
+/// mote's answer held behind its ECC work) and the handshake completes, each ECC
+/// operation counted once.
+#[test]
+fn dcert_tolerates_retransmissions() {
+    let mut net = Net::new(&dcert_spec(EccProfile::Cc2538Hw));
+    let mut lost = 0;
+    net.drop_to_mote = Box::new(move |_, bytes| {
+        let cke = super::ecc::plaintext_handshake_types(bytes)
+            .contains(&dtls::handshake::msgs::HandshakeType::Certificate);
+        if cke && lost == 0 {
+            lost += 1;
+            return false;
+        }
+        true
+    });
+    net.connect(COAPS_PORT, ecdhe_client());
+    assert!(net.run_until(Duration::from_secs(120), |n| n.established(COAPS_PORT)));
+    let c = net.mote.security_counters();
+    assert_eq!(
+        (c.ecc_operations, c.ecc_busy_ms),
+        (5, 340 + 4 * 700),
+        "{c:?}"
+    );
+}
+
 #[test]
 fn dcert_refuses_a_client_without_certificate() {
     let mut net = Net::new(&dcert_spec(EccProfile::None));
@@ -423,4 +453,434 @@ fn outbox_keeps_order_and_coalesces() {
     assert!(o.poll(t0).is_none());
     assert_eq!(o.poll(end).unwrap().payload, vec![1, 2]);
     assert!(o.poll(end).is_none());
+}
+
+// ---- delegated ----
+
+use dtls::alert::Alert;
+use dtls::codec::Codec;
+use dtls::record::{ContentType, records};
+use dtls::transfer::{
+    ConfirmStatus, SttAnswerRepr, SttOfferRepr, SttStatus, TransferConfirmRepr, TransferMessage,
+    TransferSessionRepr, key_check,
+};
+use dtls::{RecordLayer, Role, SessionKeys, SessionState};
+
+use super::delegated::DelegatedConfig;
+
+const IOTSSP_KEY: &[u8] = b"iotssp-mote-1-key";
+
+fn delegated_spec(slots: usize) -> DeviceSpec {
+    DeviceSpec::Delegated(DelegatedConfig {
+        iotssp: PskConfig {
+            identity: b"iotssp-1".to_vec(),
+            key: Zeroizing::new(IOTSSP_KEY.to_vec()),
+        },
+        transfer_port: DEFAULT_TRANSFER_PORT,
+        slots,
+    })
+}
+
+fn iotssp_client(identity: &[u8], offer: bool) -> ClientConfig {
+    let mut c = ClientConfig::psk(identity, IOTSSP_KEY);
+    c.transport.retransmit.initial = Duration::from_secs(2);
+    if offer {
+        c.extra_client_hello_extensions = vec![
+            SttOfferRepr {
+                transfer_requested: true,
+            }
+            .to_extension(),
+        ];
+    }
+    c
+}
+
+fn inet_client(n: u16) -> SocketAddr {
+    format!("[fd00:beef::99]:{}", 41000 + n).parse().unwrap()
+}
+
+fn session_keys(n: u8) -> SessionKeys {
+    SessionKeys {
+        client_write_key: [0x10 + n; 16],
+        server_write_key: [0x20 + n; 16],
+        client_iv: [n; 4],
+        server_iv: [0x30 + n; 4],
+    }
+}
+
+/// What the IoTSSP would send after the client's Finished (epoch 1, sequence 0), with the
+/// mote continuing at write sequence 1.
+fn transfer_message(peer: SocketAddr, keys: SessionKeys, id: u32) -> TransferSessionRepr {
+    let SocketAddr::V6(p) = peer else {
+        unreachable!()
+    };
+    TransferSessionRepr {
+        transfer_id: id,
+        cipher_suite: 0xC0AE,
+        peer_addr: *p.ip(),
+        peer_port: p.port(),
+        local_port: COAPS_PORT,
+        session_id: vec![7; 32],
+        keys,
+        read_epoch: 1,
+        read_highest_seq: 0,
+        read_replay_bitmap: 0,
+        write_epoch: 1,
+        next_write_seq: 1,
+    }
+}
+
+/// The Internet client's record layer for the same session: it wrote its Finished at
+/// (1, 0) and read nothing protected yet (the IoTSSP's Finished is not needed here).
+fn client_layer(keys: SessionKeys) -> RecordLayer {
+    RecordLayer::from_session(&SessionState {
+        role: Role::Client,
+        keys,
+        read_epoch: 1,
+        read_highest_seq: None,
+        read_replay_bitmap: 0,
+        write_epoch: 1,
+        next_write_seq: 1,
+    })
+}
+
+fn stt_answer(net: &Net) -> Option<SttAnswerRepr> {
+    net.events.iter().find_map(|(_, e)| match e {
+        Event::ServerHelloExtensions(x) => SttAnswerRepr::find(x).and_then(Result::ok),
+        _ => None,
+    })
+}
+
+/// IoTSSP side: PSK handshake with the STT offer, then the TransferSession; returns the
+/// mote's confirmation.
+fn delegate(net: &mut Net, msg: &TransferSessionRepr) -> TransferConfirmRepr {
+    let port = DEFAULT_TRANSFER_PORT;
+    net.events.clear();
+    net.connect(port, iotssp_client(b"iotssp-1", true));
+    assert!(net.run_until(Duration::from_secs(30), |n| n.established(port)));
+    assert_eq!(stt_answer(net).map(|a| a.status), Some(SttStatus::Accept));
+    net.client
+        .send_application_data(&Net::mote_addr(port), &msg.to_bytes())
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(10), |n| !n.app_data(port).is_empty()));
+    match TransferMessage::parse(&net.app_data(port)[0]).unwrap() {
+        TransferMessage::Confirm(c) => c,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The mote's answers to `to`, opened with the client's record layer: (epoch, seq, type, plaintext).
+fn open_from_mote(
+    net: &Net,
+    to_port: u16,
+    layer: &mut RecordLayer,
+    skip: usize,
+) -> Vec<(u16, u64, ContentType, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (_, port, d) in net
+        .from_mote
+        .iter()
+        .filter(|(_, p, _)| *p == to_port)
+        .skip(skip)
+    {
+        assert_eq!(*port, COAPS_PORT);
+        for r in records(d) {
+            let r = r.unwrap();
+            let (e, s) = (r.epoch(), r.sequence_number());
+            let o = layer.open(&r).unwrap().expect("a record of the session");
+            out.push((e, s, o.content_type, o.plaintext));
+        }
+    }
+    out
+}
+
+fn seal(layer: &mut RecordLayer, ct: ContentType, payload: &[u8]) -> Vec<u8> {
+    let mut d = Vec::new();
+    layer.write_record(1, ct, payload, &mut d).unwrap();
+    d
+}
+
+#[test]
+fn delegated_takes_over_a_session_and_serves_coap_with_the_record_layer() {
+    let mut net = Net::new(&delegated_spec(2));
+    let inet = inet_client(0);
+    let msg = transfer_message(inet, session_keys(1), 0xdead_beef);
+    let confirm = delegate(&mut net, &msg);
+    assert_eq!(confirm.transfer_id, 0xdead_beef);
+    assert_eq!(confirm.status, ConfirmStatus::Installed);
+    assert_eq!(confirm.key_check, key_check(&session_keys(1), 0xdead_beef));
+    assert!(confirm.confirms(&msg));
+    // The PSK session is closed by the mote right after (its keys are gone).
+    assert!(net.closed(DEFAULT_TRANSFER_PORT));
+
+    // The Internet client's CoAP GET, sealed with the transferred keys.
+    let mut client = client_layer(session_keys(1));
+    let before = net.from_mote.len();
+    let req = seal(
+        &mut client,
+        ContentType::ApplicationData,
+        &coap_get("/sensors/temp", 900),
+    );
+    net.send_to_mote(inet, COAPS_PORT, &req);
+    assert!(net.run_until(Duration::from_secs(5), |n| n.from_mote.len() > before));
+    let got = open_from_mote(&net, COAPS_PORT, &mut client, 0);
+    assert_eq!(got.len(), 1);
+    let (epoch, seq, ct, plain) = &got[0];
+    assert_eq!(
+        (*epoch, *seq, *ct),
+        (1, 1, ContentType::ApplicationData),
+        "continues after the IoTSSP's Finished"
+    );
+    assert_temperature(plain, 900);
+
+    // A second request: next sequence number. A replay of the first: ignored.
+    net.send_to_mote(inet, COAPS_PORT, &req);
+    let req2 = seal(
+        &mut client,
+        ContentType::ApplicationData,
+        &coap_get("/sensors/temp", 901),
+    );
+    net.send_to_mote(inet, COAPS_PORT, &req2);
+    let got = open_from_mote(&net, COAPS_PORT, &mut client, 1);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].0, got[0].1), (1, 2));
+    assert_temperature(&got[0].3, 901);
+
+    // A stranger (no session) and a forged record get nothing.
+    let mut forged = seal(
+        &mut client,
+        ContentType::ApplicationData,
+        &coap_get("/sensors/temp", 950),
+    );
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let n = net.from_mote.len();
+    net.send_to_mote(inet_client(5), COAPS_PORT, &req2);
+    net.send_to_mote(inet, COAPS_PORT, &forged);
+    assert_eq!(net.from_mote.len(), n);
+
+    // close_notify ends the session, answered in kind.
+    let close = seal(
+        &mut client,
+        ContentType::Alert,
+        &Alert::close_notify().get_encoding(),
+    );
+    net.send_to_mote(inet, COAPS_PORT, &close);
+    let got = open_from_mote(&net, COAPS_PORT, &mut client, 2);
+    assert_eq!(got[0].2, ContentType::Alert);
+    let c = net.mote.security_counters();
+    assert_eq!(
+        (c.ecc_operations, c.certificates_seen),
+        (0, 0),
+        "a delegated mote never does ECC"
+    );
+    assert_eq!(
+        (
+            c.dtls_handshakes_psk,
+            c.sessions_transferred,
+            c.stt_accepted,
+            c.sessions_closed
+        ),
+        (1, 1, 1, 1),
+        "{c:?}"
+    );
+    assert_eq!(
+        (c.app_data_in, c.app_data_out),
+        (1 + 2, 1 + 2),
+        "transfer + two GETs"
+    );
+    assert_eq!(
+        c.dtls_drops.get("decrypt_failed"),
+        Some(&1),
+        "{:?}",
+        c.dtls_drops
+    );
+    assert_eq!(c.dtls_drops.get("no_session"), Some(&1));
+    assert_eq!(c.dtls_drops.get("unknown_epoch_or_replay"), Some(&1));
+    // After the close the session is gone: a new record is not answered.
+    let n = net.from_mote.len();
+    let req3 = seal(
+        &mut client,
+        ContentType::ApplicationData,
+        &coap_get("/sensors/temp", 902),
+    );
+    net.send_to_mote(inet, COAPS_PORT, &req3);
+    assert_eq!(net.from_mote.len(), n);
+}
+
+#[test]
+fn delegated_refuses_a_psk_identity_that_is_not_its_iotssp() {
+    let mut net = Net::new(&delegated_spec(2));
+    net.connect(DEFAULT_TRANSFER_PORT, iotssp_client(b"someone-else", true));
+    assert!(net.run_until(Duration::from_secs(120), |n| {
+        n.closed(DEFAULT_TRANSFER_PORT)
+    }));
+    assert!(!net.established(DEFAULT_TRANSFER_PORT));
+    let c = net.mote.security_counters();
+    assert_eq!((c.dtls_handshakes, c.sessions_transferred), (0, 0));
+}
+
+#[test]
+fn delegated_answers_busy_when_out_of_slots() {
+    let mut net = Net::new(&delegated_spec(1));
+    let confirm = delegate(
+        &mut net,
+        &transfer_message(inet_client(0), session_keys(1), 1),
+    );
+    assert_eq!(confirm.status, ConfirmStatus::Installed);
+    // The one slot is in use: the next offer is answered busy, and a TransferSession
+    // sent anyway is refused.
+    net.events.clear();
+    net.connect(DEFAULT_TRANSFER_PORT, iotssp_client(b"iotssp-1", true));
+    assert!(net.run_until(Duration::from_secs(30), |n| {
+        n.established(DEFAULT_TRANSFER_PORT)
+    }));
+    assert_eq!(
+        stt_answer(&net),
+        Some(SttAnswerRepr {
+            status: SttStatus::Busy,
+            free_slots: 0
+        })
+    );
+    let msg = transfer_message(inet_client(1), session_keys(2), 2);
+    net.client
+        .send_application_data(&Net::mote_addr(DEFAULT_TRANSFER_PORT), &msg.to_bytes())
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(10), |n| {
+        !n.app_data(DEFAULT_TRANSFER_PORT).is_empty()
+    }));
+    let TransferMessage::Confirm(c) =
+        TransferMessage::parse(&net.app_data(DEFAULT_TRANSFER_PORT)[0]).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((c.transfer_id, c.status), (2, ConfirmStatus::Busy));
+    let k = net.mote.security_counters();
+    assert_eq!(
+        (k.sessions_transferred, k.stt_busy, k.transfers_refused),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn delegated_refuses_a_transfer_without_ticket_and_bad_messages() {
+    let mut net = Net::new(&delegated_spec(2));
+    let port = DEFAULT_TRANSFER_PORT;
+    net.connect(port, iotssp_client(b"iotssp-1", false));
+    assert!(net.run_until(Duration::from_secs(30), |n| n.established(port)));
+    let msg = transfer_message(inet_client(0), session_keys(1), 3);
+    net.client
+        .send_application_data(&Net::mote_addr(port), &msg.to_bytes())
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(10), |n| !n.app_data(port).is_empty()));
+    let TransferMessage::Confirm(c) = TransferMessage::parse(&net.app_data(port)[0]).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        c.status,
+        ConfirmStatus::Busy,
+        "no ticket accepted on this session"
+    );
+    assert_eq!(net.mote.security_counters().sessions_transferred, 0);
+
+    // With a ticket, but truncated: malformed, same transfer id.
+    net.events.clear();
+    net.connect(port, iotssp_client(b"iotssp-1", true));
+    assert!(net.run_until(Duration::from_secs(30), |n| n.established(port)));
+    let bytes = msg.to_bytes();
+    net.client
+        .send_application_data(&Net::mote_addr(port), &bytes[..40])
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(10), |n| !n.app_data(port).is_empty()));
+    let TransferMessage::Confirm(c) = TransferMessage::parse(&net.app_data(port)[0]).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((c.transfer_id, c.status), (3, ConfirmStatus::Malformed));
+    assert_eq!(net.mote.security_counters().sessions_transferred, 0);
+}
+
+#[test]
+fn session_table_evicts_the_least_recently_used() {
+    let t0 = Instant::now();
+    let mut t = super::sessions::SessionTable::new(2, Duration::from_secs(60));
+    let state = |n| {
+        transfer_message(inet_client(n), session_keys(n as u8), 1)
+            .session_state()
+            .unwrap()
+    };
+    let p = |n| peer_of(inet_client(n));
+    assert_eq!(
+        t.install(t0, p(0), &state(0)),
+        super::sessions::Installed::New
+    );
+    assert_eq!(
+        t.install(t0 + Duration::from_secs(1), p(1), &state(1)),
+        super::sessions::Installed::New
+    );
+    assert_eq!(t.free_for_new(t0 + Duration::from_secs(2)), 0);
+    // Session 0 is used again: 1 becomes the least recently used.
+    let mut coap = CoapServer::new(1);
+    let mut c = SecurityCounters::default();
+    let mut l0 = client_layer(session_keys(0));
+    let req = seal(
+        &mut l0,
+        ContentType::ApplicationData,
+        &coap_get("/sensors/temp", 1),
+    );
+    assert!(
+        t.handle_datagram(t0 + Duration::from_secs(3), p(0), &req, &mut coap, &mut c)
+            .is_some()
+    );
+    assert_eq!(
+        t.install(t0 + Duration::from_secs(4), p(2), &state(2)),
+        super::sessions::Installed::EvictedOldest
+    );
+    let peers: Vec<_> = t.peers().collect();
+    assert_eq!(peers, vec![p(0), p(2)]);
+    assert_eq!(
+        t.install(t0 + Duration::from_secs(5), p(2), &state(2)),
+        super::sessions::Installed::Replaced
+    );
+    // Idle sessions do not hold their slots against a new transfer.
+    assert_eq!(t.free_for_new(t0 + Duration::from_secs(200)), 2);
+}
+
+/// Arbitrary bytes on both DTLS ports of a delegated mote never panic.
+#[test]
+fn arbitrary_datagrams_never_panic() {
+    use proptest::prelude::*;
+    let mut net = Net::new(&delegated_spec(2));
+    let _ = delegate(
+        &mut net,
+        &transfer_message(inet_client(0), session_keys(1), 9),
+    );
+    let net = std::cell::RefCell::new(net);
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    runner
+        .run(
+            &(
+                any::<bool>(),
+                proptest::collection::vec(any::<u8>(), 0..300),
+            ),
+            |(transfer, mut bytes)| {
+                let port = if transfer {
+                    DEFAULT_TRANSFER_PORT
+                } else {
+                    COAPS_PORT
+                };
+                // Half of them look like records of the session.
+                if bytes.len() > 13 && bytes[0] & 1 == 0 {
+                    bytes[0] = 23;
+                    bytes[1] = 0xfe;
+                    bytes[2] = 0xfd;
+                    bytes[3] = 0;
+                    bytes[4] = 1;
+                }
+                net.borrow_mut().send_to_mote(inet_client(0), port, &bytes);
+                Ok(())
+            },
+        )
+        .unwrap();
 }
