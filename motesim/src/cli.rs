@@ -709,4 +709,165 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("unknown field"), "{e}");
     }
+
+    fn pki(name: &str) -> String {
+        format!("{}/../dtls/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn device_kinds_from_command_line_and_file() {
+        let s = cli(&["--tcp-listen", "127.0.0.1:1", "--motes", "2"]).unwrap();
+        assert!(s.sim.devices.iter().all(|d| d.kind() == DeviceKind::Plain));
+        let s = cli(&[
+            "--tcp-listen",
+            "127.0.0.1:1",
+            "--motes",
+            "2",
+            "--device-kind",
+            "delegated",
+            "--psk-identity",
+            "iotssp-1",
+            "--psk-hex",
+            "00112233445566778899aabbccddeeff",
+        ])
+        .unwrap();
+        match &s.sim.devices[1] {
+            DeviceSpec::Delegated(d) => {
+                assert_eq!(d.iotssp.identity, b"iotssp-1");
+                assert_eq!(d.iotssp.key.len(), 16);
+                assert_eq!(
+                    (d.transfer_port, d.slots),
+                    (DEFAULT_TRANSFER_PORT, DEFAULT_SESSION_SLOTS)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // The key never shows in Debug output.
+        assert!(!format!("{:?}", s.sim.devices[1]).contains("0011"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("m.toml");
+        std::fs::write(
+            &f,
+            format!(
+                "motes = 3\ndevice_kind = \"cdpsk\"\npsk_identity = \"c\"\npsk_hex = \"0102\"\n\
+                 [[device]]\nindex = 2\ndevice_kind = \"dcert\"\ncert = \"{}\"\nkey = \"{}\"\ntrust_anchor = \"{}\"\necc_profile = \"cc2538-sw\"\n\
+                 [[device]]\neui64 = \"00:12:4b:00:00:00:00:03\"\ndevice_kind = \"plain\"\n",
+                pki("server.pem"),
+                pki("server.key"),
+                pki("ca.pem")
+            ),
+        )
+        .unwrap();
+        let s = cli(&[
+            "--tcp-listen",
+            "127.0.0.1:1",
+            "--config",
+            f.to_str().unwrap(),
+        ])
+        .unwrap();
+        let kinds: Vec<_> = s.sim.devices.iter().map(DeviceSpec::kind).collect();
+        assert_eq!(
+            kinds,
+            [DeviceKind::Cdpsk, DeviceKind::Dcert, DeviceKind::Plain]
+        );
+        match &s.sim.devices[1] {
+            DeviceSpec::Dcert(d) => assert_eq!(d.ecc, EccProfile::Cc2538Sw),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_device_settings_name_the_option() {
+        for (args, what) in [
+            (&["--device-kind", "fancy"][..], "--device-kind"),
+            (&["--device-kind", "delegated"][..], "--psk-identity"),
+            (
+                &["--device-kind", "cdpsk", "--psk-identity", "a"][..],
+                "--psk-hex",
+            ),
+            (
+                &[
+                    "--device-kind",
+                    "cdpsk",
+                    "--psk-identity",
+                    "a",
+                    "--psk-hex",
+                    "abc",
+                ][..],
+                "--psk-hex",
+            ),
+            (
+                &[
+                    "--device-kind",
+                    "cdpsk",
+                    "--psk-identity",
+                    "a",
+                    "--psk-hex",
+                    "zz",
+                ][..],
+                "--psk-hex",
+            ),
+            (&["--device-kind", "dcert"][..], "--cert"),
+            (
+                &[
+                    "--device-kind",
+                    "dcert",
+                    "--cert",
+                    "/nonexistent",
+                    "--key",
+                    "/x",
+                    "--trust-anchor",
+                    "/y",
+                ][..],
+                "--cert",
+            ),
+            (
+                &[
+                    "--device-kind",
+                    "delegated",
+                    "--psk-identity",
+                    "a",
+                    "--psk-hex",
+                    "00",
+                    "--session-slots",
+                    "0",
+                ][..],
+                "--session-slots",
+            ),
+            (
+                &[
+                    "--device-kind",
+                    "delegated",
+                    "--psk-identity",
+                    "a",
+                    "--psk-hex",
+                    "00",
+                    "--transfer-port",
+                    "5684",
+                ][..],
+                "--transfer-port",
+            ),
+        ] {
+            let mut v = vec!["--tcp-listen", "127.0.0.1:1"];
+            v.extend_from_slice(args);
+            let e = cli(&v).unwrap_err();
+            assert!(e.contains(what), "{args:?}: {e}");
+        }
+        let s = cli(&[
+            "--tcp-listen",
+            "127.0.0.1:1",
+            "--device-kind",
+            "dcert",
+            "--cert",
+            &pki("server.pem"),
+            "--key",
+            &pki("server.key"),
+            "--trust-anchor",
+            &pki("ca.pem"),
+            "--ecc-profile",
+            "fast",
+        ]);
+        assert!(s.unwrap_err().contains("--ecc-profile"));
+    }
 }

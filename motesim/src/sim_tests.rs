@@ -506,3 +506,40 @@ fn zep_nodes_ack_answer_and_retry() {
     assert!(zep_frames(&mut sim).is_empty());
     assert_eq!(sim.stats().radio.zep_drops.values().sum::<u64>(), 2);
 }
+
+#[test]
+fn stats_json_carries_device_kind_and_security_counters() {
+    use crate::mote::secure::DeviceSpec;
+    use crate::mote::secure::delegated::DelegatedConfig;
+    use crate::mote::secure::server::PskConfig;
+    let mut c = cfg(0.0, false, 3);
+    c.devices = vec![DeviceSpec::Delegated(DelegatedConfig {
+        iotssp: PskConfig {
+            identity: b"iotssp".to_vec(),
+            key: zeroize::Zeroizing::new(vec![1; 16]),
+        },
+        transfer_port: 5685,
+        slots: 2,
+    })];
+    let sim = Simulation::new(c, Instant::now());
+    let json: serde_json::Value = serde_json::from_str(&sim.stats().to_json()).unwrap();
+    let m = &json["motes"][0];
+    assert_eq!(m["device_kind"], "delegated");
+    for field in [
+        "ecc_operations",
+        "certificates_seen",
+        "dtls_handshakes_psk",
+        "sessions_transferred",
+        "dtls_records_in",
+        "dtls_records_out",
+        "app_data_in",
+        "app_data_out",
+        "frames_in",
+        "bytes_out",
+    ] {
+        assert_eq!(m[field], 0, "{field}");
+    }
+    if json["motes"].as_array().unwrap().len() > 1 {
+        assert_eq!(json["motes"][1]["device_kind"], "plain");
+    }
+}

@@ -229,6 +229,25 @@ impl Stats {
                 m.coap_requests,
                 m.drops
             ));
+            if m.device_kind != "plain" {
+                let d = &m.security;
+                s.push_str(&format!(
+                    "  {}: {} handshakes ({} psk, {} ecdhe, {} failed), {} sessions transferred, records in/out {}/{}, app data in/out {}/{}, ecc {} ops ({} ms), certificates seen {}\n",
+                    m.device_kind,
+                    d.dtls_handshakes,
+                    d.dtls_handshakes_psk,
+                    d.dtls_handshakes_ecdhe,
+                    d.dtls_handshakes_failed,
+                    d.sessions_transferred,
+                    d.dtls_records_in,
+                    d.dtls_records_out,
+                    d.app_data_in,
+                    d.app_data_out,
+                    d.ecc_operations,
+                    d.ecc_busy_ms,
+                    d.certificates_seen
+                ));
+            }
         }
         s
     }
