@@ -1,7 +1,9 @@
 //! One emulated mote: an IEEE 802.15.4 node running 6LoWPAN (the team's `lowpan` codec,
 //! fragmentation both ways), a host's share of Neighbour Discovery (RS at start and until
 //! an RA arrives; prefix and context 0 from the RA), ICMPv6 echo, and UDP services from a
-//! port table (echo on 7, CoAP on 5683).
+//! port table (echo on 7, CoAP on 5683). A mote may also be one of the paper's DTLS
+//! devices ([`secure`]: delegated, DCert, CDPSK), which then owns the DTLS ports (5684,
+//! and the transfer port 5685 of a delegated mote).
 //!
 //! Sans-IO: frames (802.15.4 without FCS) and time in, frames out, one deadline. The mote
 //! never sees FCS, ACKs or retries: the channel model does those.
