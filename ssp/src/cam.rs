@@ -131,3 +131,36 @@ impl Cam {
         &self.rejected
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn der(name: &str) -> Vec<Vec<u8>> {
+        let pem = std::fs::read_to_string(format!("{}/../dtls/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        Certificate::load_pem_chain(pem.as_bytes()).unwrap().iter().map(|c| c.to_der().unwrap()).collect()
+    }
+
+    fn cam() -> Cam {
+        let pem = std::fs::read_to_string(format!("{}/../dtls/tests/data/ca.pem", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        Cam::new(ChainVerifier::from_pem(&pem).unwrap())
+    }
+
+    #[test]
+    fn identity_and_reasons() {
+        let mut cam = cam();
+        let id = cam.analyse(&der("client.pem")).unwrap();
+        assert_eq!(id.common_name.as_deref(), Some("client.example"));
+        assert_eq!(id.spki_hex().len(), 64);
+        let id2 = cam.analyse(&der("client2-chain.pem")).unwrap();
+        assert_eq!(id2.common_name.as_deref(), Some("client2.example"));
+        let server = ClientIdentity::from_leaf(&der("server.pem")[0]).unwrap();
+        assert_eq!(server.dns_names, vec!["mote.example".to_string()]);
+        assert_eq!(cam.analyse(&der("rogue.pem")), Err(CertificateError::UnknownIssuer));
+        assert_eq!(cam.analyse(&der("wrongeku.pem")), Err(CertificateError::InvalidPurpose));
+        assert_eq!(cam.analyse(&[]), Err(CertificateError::BadEncoding));
+        assert_eq!(cam.accepted(), 2);
+        assert_eq!(cam.rejections().get("cert_unknown_issuer"), Some(&1));
+        assert_eq!(cam.rejections().get("cert_invalid_purpose"), Some(&1));
+    }
+}
