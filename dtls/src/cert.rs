@@ -1,32 +1,31 @@
 //! Certificates: our own chain and key, and validation of the peer's chain (the Certificate
 //! Analysis Module's first job): path to a configured trust anchor with rustls-webpki and a
-//! P-256/SHA-256 verifier, validity dates, extended key usage for the peer's role, and
+//! P-256/SHA-256 verifier (`crypto::ecc`, ring), validity dates, extended key usage for the peer's role, and
 //! KeyUsage (which webpki does not check) with x509-cert.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::ecdsa::VerifyingKey;
 use rustls_pki_types::{alg_id, AlgorithmIdentifier, CertificateDer, InvalidSignature, SignatureVerificationAlgorithm, UnixTime};
 use x509_cert::der::{Decode, Encode};
 use x509_cert::ext::pkix::KeyUsage;
 use x509_cert::Certificate;
 
+use crate::crypto::ecc::{self, SigningKey};
 use crate::error::{CertificateError, Error};
 
 /// Bytes of a peer chain we are willing to validate.
 pub const MAX_CHAIN_BYTES: usize = 12 * 1024;
 
-/// ECDSA P-256 with SHA-256, for webpki's path validation.
+/// ECDSA P-256 with SHA-256, for webpki's path validation: the same backend
+/// ([`ecc::verify`]) as the handshake's signatures.
 #[derive(Debug)]
 struct EcdsaP256Sha256;
 
 impl SignatureVerificationAlgorithm for EcdsaP256Sha256 {
     fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
-        let key = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
-        let sig = Signature::from_der(signature).map_err(|_| InvalidSignature)?;
-        key.verify(message, &sig).map_err(|_| InvalidSignature)
+        ecc::verify(public_key, message, signature).map_err(|_| InvalidSignature)
     }
 
     fn public_key_alg_id(&self) -> AlgorithmIdentifier {
@@ -55,19 +54,12 @@ impl std::fmt::Debug for CertifiedKey {
 impl CertifiedKey {
     /// From a PEM chain (leaf first) and a PEM private key (PKCS#8 or SEC1 "EC PRIVATE KEY").
     pub fn from_pem(chain_pem: &str, key_pem: &str) -> Result<Self, Error> {
-        use p256::pkcs8::DecodePrivateKey;
         let certs = Certificate::load_pem_chain(chain_pem.as_bytes()).map_err(|_| Error::Config("certificate PEM"))?;
         let chain = certs.iter().map(|c| c.to_der()).collect::<Result<Vec<_>, _>>().map_err(|_| Error::Config("certificate DER"))?;
         if chain.is_empty() {
             return Err(Error::Config("empty certificate chain"));
         }
-        let key = match SigningKey::from_pkcs8_pem(key_pem) {
-            Ok(k) => k,
-            Err(_) => {
-                let sk = p256::SecretKey::from_sec1_pem(key_pem).map_err(|_| Error::Config("private key PEM (P-256 PKCS#8 or SEC1)"))?;
-                SigningKey::from(sk)
-            }
-        };
+        let key = SigningKey::from_pem(key_pem)?;
         Ok(CertifiedKey { chain, key })
     }
 }

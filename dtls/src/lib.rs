@@ -12,11 +12,11 @@
 //!   window, AES-128-CCM-8 (RFC 6655) and [`RecordLayer`], the per-connection epochs and
 //!   counters.
 //! - [`crypto`]: TLS 1.2 PRF (P_SHA256), master secret and extended master secret (RFC 7627),
-//!   key block, Finished; P-256 ECDHE/ECDSA.
+//!   key block, Finished; P-256 ECDHE/ECDSA (`crypto::ecc`, backed by ring).
 //! - [`handshake`]: message codecs, fragmentation and bounded reassembly, flights and the
 //!   retransmission timer, stateless cookies.
 //! - [`cert`]: our chain and key; peer chain validation (rustls-webpki + a p256 verifier,
-//!   validity, EKU; KeyUsage via x509-cert).
+//!   validity, EKU; KeyUsage via x509-cert); signatures verified by `crypto::ecc` there too.
 //! - [`connection`]: one association ([`Connection`]); [`endpoint`]: demultiplexing and the
 //!   stateless HelloVerifyRequest ([`Endpoint`]).
 //!

@@ -7,7 +7,7 @@ use super::{ct_eq, random32, Connection, Event, Expect, Phase};
 use crate::cert::PeerRole;
 use crate::codec::Codec;
 use crate::config::CipherSuite;
-use crate::crypto::ecc::{sha256, sign_digest, verify_digest, EcdheKey};
+use crate::crypto::ecc::{verify, EcdheKey};
 use crate::crypto::prf::{self, psk_premaster};
 use crate::error::{Error, PeerMisbehaved};
 use crate::handshake::flight::FlightItem;
@@ -164,9 +164,9 @@ impl Connection {
         if ske.params.named_curve != SECP256R1 || ske.signed.scheme != ECDSA_SHA256 {
             return Err(PeerMisbehaved::UnofferedParameter.into());
         }
-        let digest = sha256(&[&self.hs.client_random, &self.hs.server_random, &ske.params.get_encoding()]);
+        let signed = [&self.hs.client_random[..], &self.hs.server_random[..], &ske.params.get_encoding()].concat();
         let key = self.hs.peer_key.as_ref().ok_or(Error::Internal("no server key"))?;
-        verify_digest(key, &digest, &ske.signed.signature)?;
+        verify(key, &signed, &ske.signed.signature)?;
         self.hs.peer_point = Some(ske.params.public);
         self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
         self.expect = Expect::CertificateRequestOrDone;
@@ -192,8 +192,8 @@ impl Connection {
             Some(CipherSuite::EcdheEcdsaAes128Ccm8) => {
                 let key = EcdheKey::generate()?;
                 let point = self.hs.peer_point.take().ok_or(Error::Internal("no server point"))?;
-                let pms = key.agree(&point)?;
-                (ClientKeyExchange::Ecdhe(key.public().to_vec()), pms)
+                let public = key.public().to_vec();
+                (ClientKeyExchange::Ecdhe(public), key.agree(&point)?)
             }
             Some(CipherSuite::PskAes128Ccm8) => {
                 let psk = cfg.psk.as_ref().ok_or(Error::Internal("no PSK"))?;
@@ -207,7 +207,7 @@ impl Connection {
         self.derive_keys(&premaster);
         drop(premaster);
         if let Some(ck) = sent_certificate {
-            let signature = sign_digest(&ck.key, &self.transcript_hash())?;
+            let signature = ck.key.sign(&self.hs.transcript_bytes)?;
             let cv = DigitallySigned { scheme: ECDSA_SHA256, signature };
             self.queue_handshake(0, HandshakeType::CertificateVerify, cv.get_encoding(), true);
         }
@@ -228,6 +228,7 @@ impl Connection {
         self.timer.stop();
         self.flight.clear();
         self.hs.master = None;
+        self.hs.transcript_bytes = Vec::new();
         self.expect = Expect::Nothing;
         self.phase = Phase::Established;
         self.events.push_back(Event::HandshakeComplete);

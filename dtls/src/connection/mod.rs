@@ -114,6 +114,9 @@ pub(crate) struct HandshakeSecrets {
     master: Option<MasterSecret>,
     cert_requested: bool,
     transcript: Sha256,
+    /// The handshake messages themselves: CertificateVerify signs them (the ECDSA backend
+    /// hashes inside). Bounded by the reassembly limits and the few messages of a handshake.
+    transcript_bytes: Vec<u8>,
     /// Client: the hello we (re)send, and its message_seq.
     client_hello: Option<(ClientHello, u16)>,
     verify_requests: u8,
@@ -533,10 +536,11 @@ impl Connection {
 
     fn transcript_add_raw(&mut self, bytes: &[u8]) {
         self.hs.transcript.update(bytes);
+        self.hs.transcript_bytes.extend_from_slice(bytes);
     }
 
     fn transcript_add(&mut self, msg_type: HandshakeType, message_seq: u16, body: &[u8]) {
-        self.hs.transcript.update(transcript_encoding(msg_type, message_seq, body));
+        self.transcript_add_raw(&transcript_encoding(msg_type, message_seq, body));
     }
 
     pub(crate) fn transcript_hash(&self) -> [u8; 32] {

@@ -7,7 +7,7 @@ use super::{ct_eq, random32, Connection, Event, Expect, Phase};
 use crate::cert::PeerRole;
 use crate::codec::Codec;
 use crate::config::{CipherSuite, ClientHelloInfo, ENGINE_EXTENSIONS};
-use crate::crypto::ecc::{sha256, sign_digest, verify_digest, EcdheKey};
+use crate::crypto::ecc::{verify, EcdheKey};
 use crate::crypto::prf::{self, psk_premaster};
 use crate::error::{Error, InvalidMessage, PeerMisbehaved};
 use crate::handshake::flight::{pack_flight, FlightItem};
@@ -122,8 +122,8 @@ impl Connection {
                 let key = EcdheKey::generate()?;
                 let params = EcdheParams { named_curve: SECP256R1, public: key.public().to_vec() };
                 let params_enc = params.get_encoding();
-                let digest = sha256(&[&self.hs.client_random, &self.hs.server_random, &params_enc]);
-                let signature = sign_digest(&ck.key, &digest)?;
+                let signed = [&self.hs.client_random[..], &self.hs.server_random[..], &params_enc].concat();
+                let signature = ck.key.sign(&signed)?;
                 self.hs.ecdhe = Some(key);
                 let ske = EcdheServerKeyExchange { params, signed: DigitallySigned { scheme: ECDSA_SHA256, signature } };
                 self.queue_handshake(0, HandshakeType::ServerKeyExchange, ske.get_encoding(), true);
@@ -202,7 +202,7 @@ impl Connection {
             return Err(PeerMisbehaved::UnofferedParameter.into());
         }
         let key = self.hs.peer_key.as_ref().ok_or(Error::Internal("no peer key"))?;
-        verify_digest(key, &self.transcript_hash(), &signed.signature)?;
+        verify(key, &self.hs.transcript_bytes, &signed.signature)?;
         self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
         self.expect = Expect::ChangeCipherSpec;
         Ok(())
@@ -227,8 +227,9 @@ impl Connection {
         self.flight.clear();
         self.timer.stop();
         self.expect = Expect::Nothing;
-        // The master secret is not needed any more (no resumption).
+        // The master secret and transcript are not needed any more (no resumption).
         self.hs.master = None;
+        self.hs.transcript_bytes = Vec::new();
         let pause = self.server_config.as_ref().is_some_and(|c| c.pause_after_client_finished);
         if pause {
             self.phase = Phase::Paused;
