@@ -265,3 +265,48 @@ fn close_notify_reaches_peer() {
     assert!(p.server_events.contains(&Event::Closed(CloseReason::CloseNotify)));
     p.advance(Duration::from_secs(1));
 }
+
+/// The whole transfer on the wire formats: export while paused -> TransferSession bytes ->
+/// the mote parses them and builds its record layer -> TransferConfirm with a key check the
+/// IoTSSP accepts -> the held flight completes the client, which talks to the mote.
+#[test]
+fn transfer_session_message_carries_a_working_session() {
+    use dtls::transfer::{ConfirmStatus, TransferConfirmRepr, TransferMessage, TransferSessionRepr};
+    let mut cfg = ecdhe_server();
+    cfg.pause_after_client_finished = true;
+    let mut p = Pair::new(cfg);
+    p.connect(ecdhe_client("client.pem", "client.key"));
+    p.settle();
+    let (ca, sa) = (p.client_addr, p.server_addr);
+    let conn = p.server.connection(&ca).unwrap();
+    let suite = conn.cipher_suite().unwrap();
+    let sent = TransferSessionRepr::from_session(&conn.export_session().unwrap(), suite, ca, 5684, &[], 0x0bad_cafe).unwrap();
+    let wire = sent.to_bytes();
+
+    // Mote.
+    let TransferMessage::Session(got) = TransferMessage::parse(&wire).unwrap() else { panic!("not a session") };
+    assert_eq!(got.peer(), ca);
+    let mut mote = RecordLayer::from_session(&got.session_state().unwrap());
+    let confirm = TransferConfirmRepr::answer(&got, ConfirmStatus::Installed).to_bytes();
+
+    // IoTSSP.
+    let TransferMessage::Confirm(c) = TransferMessage::parse(&confirm).unwrap() else { panic!("not a confirm") };
+    assert!(c.confirms(&sent));
+    let conn = p.server.connection_mut(&ca).unwrap();
+    conn.resume_final_flight().unwrap();
+    conn.forget_keys();
+    p.drive();
+    assert!(p.client_events.contains(&Event::HandshakeComplete));
+
+    p.client.send_application_data(&sa, b"GET /temp").unwrap();
+    let t = p.client.poll_transmit().unwrap();
+    let rec = dtls::record::records(&t.contents).next().unwrap().unwrap();
+    assert_eq!(mote.open(&rec).unwrap().unwrap().plaintext, b"GET /temp");
+    let mut out = Vec::new();
+    mote.write_record(1, dtls::record::ContentType::ApplicationData, b"21.5 C", &mut out).unwrap();
+    p.client.handle_datagram(p.now, sa, &out);
+    while let Some((_, e)) = p.client.poll_event() {
+        p.client_events.push(e);
+    }
+    assert!(p.client_events.contains(&Event::ApplicationData(b"21.5 C".to_vec())));
+}
