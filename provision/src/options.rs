@@ -1,0 +1,232 @@
+//! The command line, checked into typed [`Options`]. A bad value is refused with the
+//! option's name and the reason before anything is generated or written.
+
+use std::net::{Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::{Error, bad, pki};
+
+/// Most motes one deployment provisions (motesim's limit).
+pub const MAX_MOTES: usize = 1000;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lowpan-provision",
+    version,
+    about = "Create a CA, mote and client certificates, PSKs, the redirect key and matching \
+             lowpan-br / iotssp / motesim configurations in one directory"
+)]
+pub struct Args {
+    /// Directory to create the files in (created if missing; must be empty unless --force).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Number of motes, EUI-64 00:12:4b:00:00:00:00:01 upwards. Default: one per --kinds entry.
+    #[arg(long)]
+    pub motes: Option<usize>,
+    /// Device kind of each mote, in order, repeated when there are more motes:
+    /// delegated, dcert, cdpsk, plain.
+    #[arg(long, value_delimiter = ',', default_value = "delegated,dcert,cdpsk")]
+    pub kinds: Vec<String>,
+    /// The mesh /64 prefix.
+    #[arg(long, default_value = "fd00:aaaa::/64")]
+    pub prefix: String,
+    /// Where the IoTSSP runs: inside lowpan-br (attached) or as its own `iotssp` service (remote).
+    #[arg(long, default_value = "attached")]
+    pub iotssp: String,
+    /// Remote IoTSSP: its redirect socket (lowpan-br sends there, iotssp listens there).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub iotssp_address: Option<String>,
+    /// Remote IoTSSP: lowpan-br's redirect socket (it listens there, iotssp sends there).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub br_redirect_address: Option<String>,
+    /// Common name of the Internet client's certificate (and the CDPSK PSK identity).
+    #[arg(long, default_value = "client.example")]
+    pub client_cn: String,
+    /// The border router's radio: tcp:HOST:PORT (motesim --tcp-listen) or serial:DEVICE.
+    #[arg(long, default_value = "tcp:127.0.0.1:60001")]
+    pub radio: String,
+    /// Validity of the mote and client certificates, days (the CA gets ten times as long).
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Replace the files of an existing deployment in DIR.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Delegated,
+    Dcert,
+    Cdpsk,
+    Plain,
+}
+
+impl DeviceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Delegated => "delegated",
+            DeviceKind::Dcert => "dcert",
+            DeviceKind::Cdpsk => "cdpsk",
+            DeviceKind::Plain => "plain",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, Error> {
+        match s.trim() {
+            "delegated" => Ok(DeviceKind::Delegated),
+            "dcert" => Ok(DeviceKind::Dcert),
+            "cdpsk" => Ok(DeviceKind::Cdpsk),
+            "plain" => Ok(DeviceKind::Plain),
+            other => Err(bad("--kinds", format!("{other:?} is not a device kind (delegated, dcert, cdpsk, plain)"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Radio {
+    Tcp(String),
+    Serial(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IotsspMode {
+    Attached,
+    Remote { iotssp: SocketAddr, border_router: SocketAddr },
+}
+
+/// Validated options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub out: PathBuf,
+    pub kinds: Vec<DeviceKind>,
+    pub prefix: Ipv6Addr,
+    pub mode: IotsspMode,
+    pub client_cn: String,
+    pub radio: Radio,
+    pub days: u32,
+    pub force: bool,
+}
+
+pub const DEFAULT_IOTSSP_ADDRESS: &str = "[::1]:7700";
+pub const DEFAULT_BR_REDIRECT_ADDRESS: &str = "[::1]:7701";
+
+impl Args {
+    pub fn check(&self) -> Result<Options, Error> {
+        if self.out.as_os_str().is_empty() {
+            return Err(bad("--out", "must name a directory"));
+        }
+        let pattern: Vec<DeviceKind> = self.kinds.iter().map(|k| DeviceKind::parse(k)).collect::<Result<_, _>>()?;
+        if pattern.is_empty() {
+            return Err(bad("--kinds", "name at least one device kind"));
+        }
+        let n = self.motes.unwrap_or(pattern.len());
+        if n == 0 || n > MAX_MOTES {
+            return Err(bad("--motes", format!("{n}: must be 1..={MAX_MOTES}")));
+        }
+        let kinds = (0..n).map(|i| pattern[i % pattern.len()]).collect();
+        let prefix = parse_prefix(&self.prefix)?;
+        let addr = |option: &'static str, v: &Option<String>, default: &str| -> Result<SocketAddr, Error> {
+            let s = v.as_deref().unwrap_or(default);
+            s.parse().map_err(|_| bad(option, format!("{s:?} is not an address:port (e.g. {default})")))
+        };
+        let mode = match self.iotssp.as_str() {
+            "attached" => {
+                for (option, given) in [("--iotssp-address", &self.iotssp_address), ("--br-redirect-address", &self.br_redirect_address)] {
+                    if given.is_some() {
+                        return Err(bad(option, "only with --iotssp remote"));
+                    }
+                }
+                IotsspMode::Attached
+            }
+            "remote" => IotsspMode::Remote {
+                iotssp: addr("--iotssp-address", &self.iotssp_address, DEFAULT_IOTSSP_ADDRESS)?,
+                border_router: addr("--br-redirect-address", &self.br_redirect_address, DEFAULT_BR_REDIRECT_ADDRESS)?,
+            },
+            other => return Err(bad("--iotssp", format!("{other:?}: must be attached or remote"))),
+        };
+        pki::check_common_name(&self.client_cn).map_err(|e| bad("--client-cn", e))?;
+        let radio = match self.radio.split_once(':') {
+            Some(("tcp", hp)) => match hp.rsplit_once(':') {
+                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) => Radio::Tcp(hp.to_string()),
+                _ => return Err(bad("--radio", format!("{hp:?} is not host:port (e.g. tcp:127.0.0.1:60001)"))),
+            },
+            Some(("serial", dev)) if !dev.is_empty() => Radio::Serial(dev.to_string()),
+            _ => return Err(bad("--radio", format!("{:?}: expected tcp:HOST:PORT or serial:DEVICE", self.radio))),
+        };
+        if self.days == 0 || self.days > 3650 {
+            return Err(bad("--days", format!("{}: must be 1..=3650", self.days)));
+        }
+        Ok(Options { out: self.out.clone(), kinds, prefix, mode, client_cn: self.client_cn.clone(), radio, days: self.days, force: self.force })
+    }
+}
+
+/// "fd00:aaaa::/64": a unicast /64 with nothing set past the first 64 bits.
+fn parse_prefix(s: &str) -> Result<Ipv6Addr, Error> {
+    let Some((addr, len)) = s.split_once('/') else {
+        return Err(bad("--prefix", format!("{s:?} has no length (e.g. fd00:aaaa::/64)")));
+    };
+    let addr: Ipv6Addr = addr.parse().map_err(|_| bad("--prefix", format!("{s:?} is not an IPv6 prefix")))?;
+    if len != "64" {
+        return Err(bad("--prefix", format!("{s:?}: must be a /64 (addresses come from EUI-64 interface identifiers)")));
+    }
+    if addr.octets()[8..] != [0; 8] {
+        return Err(bad("--prefix", format!("{s:?} has bits set after the first 64")));
+    }
+    if addr.is_multicast() || addr.is_unspecified() || addr.octets()[..2] == [0xfe, 0x80] {
+        return Err(bad("--prefix", format!("{s:?} is not a global or unique-local unicast prefix")));
+    }
+    Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(args: &[&str]) -> Result<Options, String> {
+        let mut v = vec!["lowpan-provision", "--out", "/tmp/x"];
+        v.extend_from_slice(args);
+        Args::try_parse_from(v).map_err(|e| e.to_string())?.check().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults() {
+        let o = check(&[]).unwrap();
+        assert_eq!(o.kinds, [DeviceKind::Delegated, DeviceKind::Dcert, DeviceKind::Cdpsk]);
+        assert_eq!(o.mode, IotsspMode::Attached);
+        assert_eq!(o.radio, Radio::Tcp("127.0.0.1:60001".into()));
+        assert_eq!(o.prefix, "fd00:aaaa::".parse::<Ipv6Addr>().unwrap());
+    }
+
+    #[test]
+    fn kinds_repeat_over_motes() {
+        let o = check(&["--motes", "5", "--kinds", "delegated,plain"]).unwrap();
+        use DeviceKind::*;
+        assert_eq!(o.kinds, [Delegated, Plain, Delegated, Plain, Delegated]);
+        let o = check(&["--iotssp", "remote", "--iotssp-address", "[2001:db8::5]:7700"]).unwrap();
+        assert!(matches!(o.mode, IotsspMode::Remote { iotssp, .. } if iotssp.port() == 7700));
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        for (args, option) in [
+            (&["--motes", "0"][..], "--motes"),
+            (&["--motes", "1001"][..], "--motes"),
+            (&["--kinds", "fancy"][..], "--kinds"),
+            (&["--prefix", "fd00::/48"][..], "--prefix"),
+            (&["--prefix", "fd00::1/64"][..], "--prefix"),
+            (&["--prefix", "nope"][..], "--prefix"),
+            (&["--iotssp", "both"][..], "--iotssp"),
+            (&["--iotssp-address", "[::1]:7700"][..], "--iotssp-address"),
+            (&["--iotssp", "remote", "--iotssp-address", "nowhere"][..], "--iotssp-address"),
+            (&["--client-cn", "a,b"][..], "--client-cn"),
+            (&["--radio", "zep:1"][..], "--radio"),
+            (&["--radio", "tcp:localhost"][..], "--radio"),
+            (&["--days", "0"][..], "--days"),
+        ] {
+            let e = check(args).unwrap_err();
+            assert!(e.contains(option), "{args:?}: {e}");
+        }
+    }
+}
