@@ -30,6 +30,11 @@ pub struct Config {
     /// Known motes (`[[mote]]` tables). Others are learned from the frames they send.
     #[serde(rename = "mote")]
     pub motes: Vec<MoteConfig>,
+    /// Handshake redirection: the HRM's limits and the redirect socket.
+    pub hrm: HrmSection,
+    /// IoTSSPs that delegated motes name (`[[iotssp]]` tables).
+    #[serde(rename = "iotssp")]
+    pub iotssps: Vec<IotsspConfig>,
     pub capture: CaptureConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
@@ -161,6 +166,105 @@ pub struct MoteConfig {
     /// Optional 16-bit short address the mote uses on air.
     #[serde(deserialize_with = "de_opt_u16_flexible", skip_serializing_if = "Option::is_none")]
     pub short: Option<u16>,
+    /// What the border router does with DTLS traffic to this mote.
+    pub policy: MotePolicy,
+    /// The IoTSSP (an `[[iotssp]]` name) that runs this mote's handshakes (policy = "delegate").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iotssp: Option<String>,
+    /// The mote's DTLS port when it is not `hrm.dtls_port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dtls_port: Option<u16>,
+}
+
+/// Per-mote handling of DTLS traffic from the Internet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MotePolicy {
+    /// Bridged untouched (motes without delegation, full-DTLS and PSK devices).
+    #[default]
+    Passthrough,
+    /// Handshakes go to the mote's IoTSSP; the mote receives the finished session.
+    Delegate,
+}
+
+/// `[hrm]`: the Handshake Redirection Module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HrmSection {
+    /// Default DTLS port of delegated motes.
+    pub dtls_port: u16,
+    /// Flows (handshakes and transferred sessions) held at once.
+    pub max_flows: usize,
+    /// A handshake with no diverted traffic for this long is forgotten, seconds.
+    pub handshake_idle_secs: u64,
+    /// A transferred session with no traffic for this long is forgotten, seconds.
+    pub session_idle_secs: u64,
+    /// Application data on a flow not known as transferred: "forward" (the mote
+    /// authenticates it) or "drop".
+    pub unknown_flow: hrm::UnknownFlowPolicy,
+    /// UDP socket for the redirect protocol with remote IoTSSPs (needed when one is configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_listen: Option<String>,
+    /// UDP port from which an attached IoTSSP talks to motes (source address: `network.address`).
+    pub attached_port: u16,
+}
+
+/// Default source port of an attached IoTSSP towards its motes.
+pub const DEFAULT_ATTACHED_PORT: u16 = 5690;
+
+impl Default for HrmSection {
+    fn default() -> Self {
+        let h = hrm::HrmConfig::default();
+        HrmSection {
+            dtls_port: h.dtls_port,
+            max_flows: h.max_flows,
+            handshake_idle_secs: h.handshake_idle_secs,
+            session_idle_secs: h.session_idle_secs,
+            unknown_flow: h.unknown_flow,
+            redirect_listen: None,
+            attached_port: DEFAULT_ATTACHED_PORT,
+        }
+    }
+}
+
+/// A redirect-channel key as written in the file: hex, never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct SecretHex(pub String);
+
+impl fmt::Debug for SecretHex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// `[[iotssp]]`: an IoTSSP, attached (inside lowpan-br) or remote (an `iotssp` service).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IotsspConfig {
+    pub name: String,
+    /// Run it inside lowpan-br, configured by `config` (an iotssp TOML file).
+    pub attached: bool,
+    /// Attached: path of the iotssp configuration (its `[redirect]` section is ignored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<PathBuf>,
+    /// Remote: the iotssp's redirect socket, `[host]:port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Remote: the redirect-channel key in hex (or `key_file`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<SecretHex>,
+    /// Remote: a file holding the key in hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// Remote: the key's id, as configured on the iotssp side.
+    pub key_id: u32,
+}
+
+impl Default for IotsspConfig {
+    fn default() -> Self {
+        IotsspConfig { name: String::new(), attached: false, config: None, address: None, key: None, key_file: None, key_id: 1 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -445,6 +549,8 @@ impl Config {
             }
         }
 
+        self.validate_redirection(&mut bad);
+
         if let Some(p) = &self.capture.pcap
             && p.as_os_str().is_empty()
         {
@@ -462,6 +568,104 @@ impl Config {
             bad("log.level", format!("{:?} is not a tracing filter: {why}", self.log.level));
         }
         v
+    }
+
+    fn validate_redirection(&self, bad: &mut impl FnMut(&str, String)) {
+        let h = &self.hrm;
+        if h.dtls_port == 0 {
+            bad("hrm.dtls_port", "must not be 0".into());
+        }
+        if h.max_flows == 0 || h.max_flows > 10_000_000 {
+            bad("hrm.max_flows", format!("{} is outside 1..=10000000", h.max_flows));
+        }
+        if h.handshake_idle_secs == 0 {
+            bad("hrm.handshake_idle_secs", "must be at least 1".into());
+        }
+        if h.session_idle_secs == 0 {
+            bad("hrm.session_idle_secs", "must be at least 1".into());
+        }
+        if h.attached_port == 0 {
+            bad("hrm.attached_port", "must not be 0".into());
+        }
+        if let Some(l) = &h.redirect_listen
+            && l.parse::<SocketAddr>().is_err()
+        {
+            bad("hrm.redirect_listen", format!("{l:?} is not an IP address and port (e.g. \"[::]:7701\")"));
+        }
+        let mut names = BTreeMap::new();
+        for (i, s) in self.iotssps.iter().enumerate() {
+            let k = |f: &str| format!("iotssp[{i}].{f}");
+            if s.name.trim().is_empty() {
+                bad(&k("name"), "must not be empty".into());
+            } else if let Some(first) = names.insert(s.name.as_str(), i) {
+                bad(&k("name"), format!("{:?} is already used by iotssp[{first}]", s.name));
+            }
+            if s.attached {
+                match &s.config {
+                    None => bad(&k("config"), "an attached IoTSSP needs its iotssp configuration file".into()),
+                    Some(p) if p.as_os_str().is_empty() => bad(&k("config"), "must not be empty".into()),
+                    Some(_) => {}
+                }
+                for (f, given) in [("address", s.address.is_some()), ("key", s.key.is_some()), ("key_file", s.key_file.is_some())] {
+                    if given {
+                        bad(&k(f), "only for a remote IoTSSP (attached = false)".into());
+                    }
+                }
+                if h.attached_port == h.dtls_port {
+                    bad("hrm.attached_port", "must differ from hrm.dtls_port".into());
+                }
+                continue;
+            }
+            if s.config.is_some() {
+                bad(&k("config"), "only for an attached IoTSSP (attached = true)".into());
+            }
+            match &s.address {
+                None => bad(&k("address"), "a remote IoTSSP needs its redirect address \"[host]:port\" (or attached = true)".into()),
+                Some(a) => {
+                    if a.parse::<SocketAddr>().is_err() {
+                        bad(&k("address"), format!("{a:?} is not an IP address and port"));
+                    }
+                }
+            }
+            match (&s.key, &s.key_file) {
+                (None, None) => bad(&k("key"), "a remote IoTSSP needs key or key_file".into()),
+                (Some(_), Some(_)) => bad(&k("key_file"), "give key or key_file, not both".into()),
+                // The reason names the problem, never the key.
+                (Some(key), None) => {
+                    if let Err(e) = hrm::RedirectKey::from_hex(s.key_id, &key.0) {
+                        bad(&k("key"), e.to_string());
+                    }
+                }
+                (None, Some(p)) if p.as_os_str().is_empty() => bad(&k("key_file"), "must not be empty".into()),
+                (None, Some(_)) => {}
+            }
+            if h.redirect_listen.is_none() {
+                bad("hrm.redirect_listen", format!("needed for the remote IoTSSP iotssp[{i}] (e.g. \"[::]:7701\")"));
+            }
+        }
+        for (i, m) in self.motes.iter().enumerate() {
+            match (m.policy, &m.iotssp) {
+                (MotePolicy::Delegate, None) => bad(&format!("mote[{i}].iotssp"), "policy = \"delegate\" needs the name of an [[iotssp]]".into()),
+                (MotePolicy::Delegate, Some(n)) if !names.contains_key(n.as_str()) => {
+                    bad(&format!("mote[{i}].iotssp"), format!("no [[iotssp]] named {n:?}"))
+                }
+                (MotePolicy::Passthrough, Some(_)) => {
+                    bad(&format!("mote[{i}].iotssp"), "only for policy = \"delegate\"".into())
+                }
+                _ => {}
+            }
+            if m.dtls_port == Some(0) {
+                bad(&format!("mote[{i}].dtls_port"), "must not be 0".into());
+            }
+        }
+    }
+
+    /// The global address of a configured mote: the prefix and the IID of its EUI-64.
+    pub fn mote_address(&self, m: &MoteConfig) -> Option<Ipv6Addr> {
+        let eui = parse_eui64(&m.eui64).ok()?;
+        let mut o = self.prefix().0.octets();
+        o[8..].copy_from_slice(&lowpan::ip::iid_from_eui64(eui));
+        Some(Ipv6Addr::from(o))
     }
 
     /// The configured prefix. Only meaningful on a validated configuration.
@@ -549,7 +753,24 @@ fn schema() -> toml::Value {
     c.capture.pcap = Some("x".into());
     c.metrics.listen = Some("x".into());
     c.radio.peers = vec!["x".into()];
-    c.motes = vec![MoteConfig { eui64: "x".into(), name: "x".into(), short: Some(1) }];
+    c.motes = vec![MoteConfig {
+        eui64: "x".into(),
+        name: "x".into(),
+        short: Some(1),
+        policy: MotePolicy::Delegate,
+        iotssp: Some("x".into()),
+        dtls_port: Some(1),
+    }];
+    c.hrm.redirect_listen = Some("x".into());
+    c.iotssps = vec![IotsspConfig {
+        name: "x".into(),
+        attached: true,
+        config: Some("x".into()),
+        address: Some("x".into()),
+        key: Some(SecretHex("x".into())),
+        key_file: Some("x".into()),
+        key_id: 1,
+    }];
     toml::Value::try_from(&c).unwrap_or(toml::Value::Table(Default::default()))
 }
 

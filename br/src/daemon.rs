@@ -17,6 +17,7 @@ use crate::capture::Capture;
 use crate::config::{Config, RadioKind, parse_eui64};
 use crate::metrics::{self, RenderRequest};
 use crate::radio::{self, RadioEvent, RadioHandle};
+use crate::redirection::{self, Action, Inbound, Redirection};
 use crate::tun::{self, Tun};
 
 /// TUN packets read per wake-up before the loop looks at the radio again.
@@ -29,7 +30,14 @@ struct Daemon {
     tun: Tun,
     radio: RadioHandle,
     capture: Option<Capture<io::BufWriter<std::fs::File>>>,
+    /// Handshake redirection; `None` when no IoTSSP is configured.
+    redirection: Option<Redirection>,
+    /// The redirect socket towards remote IoTSSPs.
+    redirect_socket: Option<tokio::net::UdpSocket>,
 }
+
+/// Largest redirect message (one UDP datagram).
+const REDIRECT_BUF: usize = 65_536;
 
 /// Run until SIGINT/SIGTERM. Errors are start-up failures or a radio driver that died.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -45,6 +53,24 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
+
+    let redir = redirection::build(&cfg, Instant::now(), SystemTime::now(), instance_id())
+        .map_err(|issues| anyhow::anyhow!(crate::config::ConfigError::Invalid(issues)))?;
+    let redirect_socket = match (&redir, &cfg.hrm.redirect_listen) {
+        (Some(r), Some(listen)) if r.has_remote() => {
+            let sock = tokio::net::UdpSocket::bind(listen.as_str())
+                .await
+                .with_context(|| format!("cannot bind hrm.redirect_listen {listen}"))?;
+            info!(listen = %sock.local_addr()?, "redirect socket for remote IoTSSPs");
+            Some(sock)
+        }
+        _ => None,
+    };
+    if let Some(r) = &redir {
+        for l in r.links() {
+            info!(iotssp = %l.name, endpoint = ?l, "IoTSSP configured");
+        }
+    }
 
     let seed = restart_seed();
     let mut bridge = Bridge::new(BridgeConfig::from_config(&cfg, seed as u8, (seed >> 8) as u16));
@@ -69,7 +95,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
     notify_systemd("READY=1");
 
-    let mut d = Daemon { bridge, tun, radio, capture };
+    let mut d = Daemon { bridge, tun, radio, capture, redirection: redir, redirect_socket };
+    let mut rbuf = vec![0u8; REDIRECT_BUF];
     let flush_every = Duration::from_millis(cfg.capture.flush_interval_ms);
     let summary_every = (cfg.metrics.summary_interval_s > 0).then(|| Duration::from_secs(cfg.metrics.summary_interval_s));
     let start = Instant::now();
@@ -86,7 +113,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         if let Some(t) = next_summary {
             deadline = deadline.min(t);
         }
+        if let Some(t) = d.redirection.as_ref().and_then(Redirection::poll_timeout) {
+            deadline = deadline.min(t);
+        }
         tokio::select! {
+            r = recv_redirect(&d.redirect_socket, &mut rbuf) => match r {
+                Ok((n, from)) => {
+                    if let Some(redir) = &mut d.redirection {
+                        redir.handle_redirect_datagram(Instant::now(), SystemTime::now(), from, &rbuf[..n]);
+                    }
+                    d.perform_redirection_actions();
+                }
+                Err(e) => {
+                    d.bridge.counters_mut().drop("redirect_read_error");
+                    debug!(error = %e, "redirect socket read failed");
+                }
+            },
             r = d.tun.recv(&mut buf) => {
                 d.on_tun_read(r, &buf);
                 // Drain a batch without going back through the reactor.
@@ -112,6 +154,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let now = Instant::now();
         if d.bridge.poll_timeout().is_some_and(|t| t <= now) {
             d.bridge.handle_timeout(now);
+        }
+        if let Some(redir) = &mut d.redirection
+            && redir.poll_timeout().is_some_and(|t| t <= now)
+        {
+            redir.handle_timeout(now, SystemTime::now());
+            d.perform_redirection_actions();
         }
         if next_flush <= now {
             d.flush_capture();
@@ -145,9 +193,55 @@ impl Daemon {
                 return;
             }
         };
-        let frames = self.bridge.handle_tun_packet(Instant::now(), &buf[..n]);
+        let now = Instant::now();
+        let packet = &buf[..n];
+        let inbound = match &mut self.redirection {
+            Some(r) => r.handle_tun_packet(now, SystemTime::now(), packet),
+            None => Inbound::Bridge,
+        };
+        let frames = match inbound {
+            Inbound::Bridge => self.bridge.handle_tun_packet(now, packet),
+            Inbound::BridgeRebuilt(p) => self.bridge.handle_tun_packet(now, &p),
+            Inbound::Handled => Vec::new(),
+        };
         for f in frames {
             self.send_frame(f);
+        }
+        self.perform_redirection_actions();
+    }
+
+    /// Does the IO the redirection core asked for.
+    fn perform_redirection_actions(&mut self) {
+        loop {
+            let Some(action) = self.redirection.as_mut().and_then(Redirection::poll_action) else { return };
+            match action {
+                Action::ToTun(p) => self.write_tun(&p),
+                Action::ToBridge(p) => {
+                    for f in self.bridge.handle_tun_packet(Instant::now(), &p) {
+                        self.send_frame(f);
+                    }
+                }
+                Action::Redirect { to, bytes } => match &self.redirect_socket {
+                    Some(sock) => {
+                        if let Err(e) = sock.try_send_to(&bytes, to) {
+                            self.bridge.counters_mut().drop("redirect_send_error");
+                            debug!(error = %e, %to, "redirect send failed");
+                        }
+                    }
+                    None => self.bridge.counters_mut().drop("redirect_no_socket"),
+                },
+            }
+        }
+    }
+
+    fn write_tun(&mut self, packet: &[u8]) {
+        match self.tun.try_send(packet) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.bridge.counters_mut().drop("tun_write_would_block"),
+            Err(e) => {
+                self.bridge.counters_mut().drop("tun_write_error");
+                debug!(error = %e, "TUN write failed");
+            }
         }
     }
 
@@ -157,20 +251,16 @@ impl Daemon {
                 record(&mut self.capture, &frame);
                 let out = self.bridge.handle_radio_frame(Instant::now(), &frame);
                 if let Some(packet) = out.to_tun {
-                    match self.tun.try_send(&packet) {
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            self.bridge.counters_mut().drop("tun_write_would_block")
-                        }
-                        Err(e) => {
-                            self.bridge.counters_mut().drop("tun_write_error");
-                            debug!(error = %e, "TUN write failed");
-                        }
+                    let for_iotssp =
+                        self.redirection.as_mut().is_some_and(|r| r.handle_radio_packet(Instant::now(), &packet));
+                    if !for_iotssp {
+                        self.write_tun(&packet);
                     }
                 }
                 for f in out.frames {
                     self.send_frame(f);
                 }
+                self.perform_redirection_actions();
             }
             RadioEvent::Mac(eui) => {
                 if self.bridge.own_eui64() != Some(eui) {
@@ -208,16 +298,24 @@ impl Daemon {
     }
 
     fn render_metrics(&self) -> String {
-        metrics::render(
+        let mut s = metrics::render(
             self.bridge.counters(),
             self.bridge.neighbours(),
             &self.radio_stats(),
             self.bridge.own_eui64().map(|e| e.to_string()),
-        )
+        );
+        if let Some(r) = &self.redirection {
+            s.push_str(&r.render_metrics(Instant::now()));
+        }
+        s
     }
 
     fn summary(&self) -> String {
         let mut s = self.bridge.counters().summary();
+        if let Some(r) = &self.redirection {
+            s.push(' ');
+            s.push_str(&r.summary(Instant::now()));
+        }
         let radio: Vec<String> =
             self.radio_stats().into_iter().filter(|(_, v)| *v != 0).map(|(k, v)| format!("radio.{k}={v}")).collect();
         if !radio.is_empty() {
@@ -234,6 +332,26 @@ impl Daemon {
 fn restart_seed() -> u32 {
     let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     t.subsec_nanos() ^ std::process::id().rotate_left(16)
+}
+
+/// Receives on the redirect socket, or waits forever when there is none.
+async fn recv_redirect(sock: &Option<tokio::net::UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, std::net::SocketAddr)> {
+    match sock {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The redirect channel's sender instance: random per start, so a restarted border router
+/// is a new sender whose sequence numbers start again at 0.
+fn instance_id() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        // No randomness: time and pid still differ between restarts.
+        let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        return (t.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32);
+    }
+    u64::from_be_bytes(b)
 }
 
 /// `sd_notify` without libsystemd: one datagram to `$NOTIFY_SOCKET` when it is set.

@@ -19,3 +19,4 @@ pub mod radio;
 pub mod zep;
 pub mod tun;
 pub mod daemon;
+pub mod redirection;

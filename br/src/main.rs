@@ -37,6 +37,13 @@ fn main() -> ExitCode {
     };
     let origin = cli.config.as_ref().map_or_else(|| "<defaults and environment>".to_string(), |p| p.display().to_string());
     if cli.check_config {
+        // Also read what the daemon would read at start: IoTSSP configurations,
+        // certificates and key files.
+        let now = std::time::Instant::now();
+        if let Err(issues) = lowpan_br::redirection::build(&cfg, now, std::time::SystemTime::now(), 0) {
+            eprintln!("lowpan-br: {}", lowpan_br::config::ConfigError::Invalid(issues));
+            return ExitCode::FAILURE;
+        }
         println!("lowpan-br: configuration OK: {origin}");
         return ExitCode::SUCCESS;
     }

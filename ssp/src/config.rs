@@ -82,6 +82,8 @@ fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct SspConfig {
     pub name: String,
+    /// Remote mode only (lowpan-br's attached mode ignores it); defaults to `[::]:7700`.
+    #[serde(default)]
     pub redirect: RedirectSection,
     #[serde(default)]
     pub mote_link: MoteLinkSection,
@@ -102,6 +104,12 @@ pub struct RedirectSection {
     pub listen: SocketAddr,
     #[serde(default)]
     pub border_routers: Vec<BorderRouterSection>,
+}
+
+impl Default for RedirectSection {
+    fn default() -> Self {
+        RedirectSection { listen: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 7700)), border_routers: Vec::new() }
+    }
 }
 
 #[derive(Clone, Deserialize)]

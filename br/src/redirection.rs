@@ -1,0 +1,650 @@
+//! Handshake redirection in the border router: the sans-IO wiring of the HRM (`hrm::Hrm`)
+//! with the IoTSSPs that delegated motes name, attached (an `ssp::Iotssp` inside this
+//! process) or remote (an `iotssp` service behind the authenticated redirect protocol).
+//!
+//! Packets from the TUN to a mote pass through [`Redirection::handle_tun_packet`] before the
+//! bridge: forwarded ones go on to the bridge, diverted ones to the mote's IoTSSP, dropped
+//! ones are counted. What the IoTSSPs answer comes out of [`Redirection::poll_action`]:
+//! packets to write into the TUN (built by the HRM, sourced from the mote's address and
+//! port), packets for the radio side (an attached IoTSSP talking to its motes from the
+//! border router's own address and `hrm.attached_port`), and sealed redirect messages.
+//!
+//! Sans-IO: no socket, no clock (`Instant` and wall time are passed in). It must never panic
+//! on anything from the TUN, the radio or the redirect socket, send application data to an
+//! IoTSSP (the HRM guarantees it), or log a key.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use hrm::{
+    ChannelConfig, Decision, DevicePolicy, DeviceConfig, Diversion, Hrm, HrmConfig, KeyRing, RedirectChannel,
+    RedirectKey, RedirectMessage, SspName,
+};
+use lowpan::ip::{self, Ipv6Packet, UdpPacket};
+use ssp::{Iotssp, Output};
+
+use crate::config::{Config, ConfigIssue, MotePolicy};
+
+/// Hop limit of packets an attached IoTSSP sends to its motes (they are one hop away).
+const TO_MOTE_HOP_LIMIT: u8 = 64;
+
+/// What to do with a packet read from the TUN.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inbound {
+    /// Bridge the packet as read (the common case: no copy).
+    Bridge,
+    /// Bridge this packet instead (the mote's records of a split datagram).
+    BridgeRebuilt(Vec<u8>),
+    /// Diverted to an IoTSSP or dropped (counted): nothing to bridge.
+    Handled,
+}
+
+/// IO the daemon performs for the redirection core.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// An IPv6 packet to write into the TUN: an IoTSSP's datagram, from the mote's address.
+    ToTun(Vec<u8>),
+    /// An IPv6 packet for the radio side: give it to the bridge as if read from the TUN.
+    ToBridge(Vec<u8>),
+    /// A sealed redirect message for a remote IoTSSP, to send from the redirect socket.
+    Redirect { to: SocketAddr, bytes: Vec<u8> },
+}
+
+/// What the wiring itself counts (the HRM, the channels and the IoTSSPs count the rest).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedirectionCounters {
+    /// Datagrams (or the IoTSSP's records of one) handed to an IoTSSP.
+    pub diverted: u64,
+    /// Packets written into the TUN on an IoTSSP's behalf (Emit and final flights).
+    pub emitted: u64,
+    /// FlowTransferred / FlowAbandoned applied to the HRM.
+    pub transferred: u64,
+    pub abandoned: u64,
+    /// IoTSSP messages the HRM refused (not the owner, wrong direction, too long...).
+    pub ssp_rejected: u64,
+    /// Packets from an attached IoTSSP to its motes / datagrams from motes to it.
+    pub attached_to_mote: u64,
+    pub mote_to_attached: u64,
+    /// Radio packets to the attached IoTSSP's address and port that were not valid UDP.
+    pub mote_to_attached_invalid: u64,
+    /// An attached IoTSSP addressed a mote by IPv4 or an unusable address.
+    pub attached_bad_destination: u64,
+    /// Redirect datagrams from an address that is no configured IoTSSP.
+    pub redirect_unknown_source: u64,
+    /// Redirect messages that could not be sealed.
+    pub redirect_seal_errors: u64,
+}
+
+impl RedirectionCounters {
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        [
+            ("diverted", self.diverted),
+            ("emitted", self.emitted),
+            ("transferred", self.transferred),
+            ("abandoned", self.abandoned),
+            ("ssp_rejected", self.ssp_rejected),
+            ("attached_to_mote", self.attached_to_mote),
+            ("mote_to_attached", self.mote_to_attached),
+            ("mote_to_attached_invalid", self.mote_to_attached_invalid),
+            ("attached_bad_destination", self.attached_bad_destination),
+            ("redirect_unknown_source", self.redirect_unknown_source),
+            ("redirect_seal_errors", self.redirect_seal_errors),
+        ]
+        .into_iter()
+    }
+}
+
+/// How the border router reaches one IoTSSP.
+pub enum Endpoint {
+    Attached(Box<Iotssp>),
+    Remote { address: SocketAddr, channel: RedirectChannel },
+}
+
+/// One configured IoTSSP.
+pub struct SspLink {
+    pub name: SspName,
+    pub endpoint: Endpoint,
+}
+
+impl std::fmt::Debug for SspLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.endpoint {
+            Endpoint::Attached(_) => "attached".to_string(),
+            Endpoint::Remote { address, .. } => format!("remote {address}"),
+        };
+        f.debug_struct("SspLink").field("name", &self.name).field("endpoint", &kind).finish()
+    }
+}
+
+/// The HRM and the IoTSSPs, wired together.
+#[derive(Debug)]
+pub struct Redirection {
+    hrm: Hrm,
+    links: Vec<SspLink>,
+    /// The border router's TUN address: an attached IoTSSP's source towards motes.
+    own_addr: Ipv6Addr,
+    attached_port: u16,
+    out: VecDeque<Action>,
+    counters: RedirectionCounters,
+}
+
+impl Redirection {
+    /// `links` must name every IoTSSP of `hrm_config` (the builder guarantees it).
+    pub fn new(hrm_config: &HrmConfig, links: Vec<SspLink>, own_addr: Ipv6Addr, attached_port: u16) -> Result<Self, String> {
+        let hrm = Hrm::new(hrm_config).map_err(|e| e.to_string())?;
+        for n in hrm.ssps() {
+            if !links.iter().any(|l| &l.name == n) {
+                return Err(format!("IoTSSP {n} has no endpoint"));
+            }
+        }
+        Ok(Redirection { hrm, links, own_addr, attached_port, out: VecDeque::new(), counters: RedirectionCounters::default() })
+    }
+
+    pub fn hrm(&self) -> &Hrm {
+        &self.hrm
+    }
+
+    pub fn links(&self) -> &[SspLink] {
+        &self.links
+    }
+
+    pub fn counters(&self) -> &RedirectionCounters {
+        &self.counters
+    }
+
+    /// Whether any IoTSSP is remote (the daemon then needs the redirect socket).
+    pub fn has_remote(&self) -> bool {
+        self.links.iter().any(|l| matches!(l.endpoint, Endpoint::Remote { .. }))
+    }
+
+    /// The attached IoTSSP called `name`, if any.
+    pub fn attached(&self, name: &str) -> Option<&Iotssp> {
+        self.links.iter().find_map(|l| match &l.endpoint {
+            Endpoint::Attached(i) if l.name.as_str() == name => Some(&**i),
+            _ => None,
+        })
+    }
+
+    /// The next IO to perform.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.out.pop_front()
+    }
+
+    /// An IPv6 packet read from the TUN, before the bridge sees it.
+    pub fn handle_tun_packet(&mut self, now: Instant, wall: SystemTime, packet: &[u8]) -> Inbound {
+        match self.hrm.handle_inbound(now, packet) {
+            Decision::Forward => Inbound::Bridge,
+            Decision::Divert(d) => {
+                self.divert(now, wall, d);
+                Inbound::Handled
+            }
+            Decision::Split { divert, to_mote } => {
+                if let Some(d) = divert {
+                    self.divert(now, wall, d);
+                }
+                match to_mote {
+                    Some(p) => Inbound::BridgeRebuilt(p),
+                    None => Inbound::Handled,
+                }
+            }
+            // The HRM counts drops by reason.
+            Decision::Drop(_) => Inbound::Handled,
+        }
+    }
+
+    fn divert(&mut self, now: Instant, wall: SystemTime, d: Diversion) {
+        let Some(i) = self.links.iter().position(|l| l.name == d.ssp) else {
+            return;
+        };
+        self.counters.diverted += 1;
+        match &mut self.links[i].endpoint {
+            Endpoint::Attached(iotssp) => iotssp.handle_divert(now, d.flow, &d.datagram),
+            Endpoint::Remote { address, channel } => match channel.seal(now, wall, &d.message()) {
+                Ok(bytes) => self.out.push_back(Action::Redirect { to: *address, bytes }),
+                Err(_) => self.counters.redirect_seal_errors += 1,
+            },
+        }
+        self.drain_attached(now, i);
+    }
+
+    /// An IPv6 packet reassembled from the radio, before it is written into the TUN.
+    /// Returns true when it was for an attached IoTSSP (and must not go to the TUN).
+    pub fn handle_radio_packet(&mut self, now: Instant, packet: &[u8]) -> bool {
+        let Ok(v6) = Ipv6Packet::new_checked(packet) else {
+            return false;
+        };
+        if v6.dst_addr() != self.own_addr || v6.next_header() != ip::next_header::UDP {
+            self.hrm.handle_outbound(now, packet);
+            return false;
+        }
+        let Some(i) = self.attached_for(&v6.src_addr()) else {
+            return false;
+        };
+        let src = v6.src_addr();
+        let Ok(udp) = UdpPacket::new_checked(v6.payload()) else {
+            // To our address but not even a UDP header: not ours to judge, the kernel will.
+            return false;
+        };
+        if udp.dst_port() != self.attached_port {
+            return false;
+        }
+        let udp_bytes = &v6.payload()[..usize::from(udp.len())];
+        if !ip::verify_checksum(&src, &self.own_addr, ip::next_header::UDP, udp_bytes) {
+            self.counters.mote_to_attached_invalid += 1;
+            return true;
+        }
+        self.counters.mote_to_attached += 1;
+        let from = SocketAddr::new(IpAddr::V6(src), udp.src_port());
+        if let Endpoint::Attached(iotssp) = &mut self.links[i].endpoint {
+            iotssp.handle_mote_datagram(now, from, udp.payload());
+        }
+        self.drain_attached(now, i);
+        true
+    }
+
+    /// The attached IoTSSP a mote's datagram belongs to: the one it is delegated to, or
+    /// the first attached one.
+    fn attached_for(&self, mote: &Ipv6Addr) -> Option<usize> {
+        let attached = |l: &SspLink| matches!(l.endpoint, Endpoint::Attached(_));
+        if let Some(name) = self.hrm.delegate_of(mote)
+            && let Some(i) = self.links.iter().position(|l| &l.name == name && attached(l))
+        {
+            return Some(i);
+        }
+        self.links.iter().position(attached)
+    }
+
+    /// A datagram received on the redirect socket from `from`.
+    pub fn handle_redirect_datagram(&mut self, now: Instant, wall: SystemTime, from: SocketAddr, bytes: &[u8]) {
+        let from = canonical(from);
+        let remote_addr = |l: &SspLink| match &l.endpoint {
+            Endpoint::Remote { address, .. } => Some(canonical(*address)),
+            Endpoint::Attached(_) => None,
+        };
+        let i = self
+            .links
+            .iter()
+            .position(|l| remote_addr(l) == Some(from))
+            .or_else(|| self.links.iter().position(|l| remote_addr(l).is_some_and(|a| a.ip() == from.ip())));
+        let Some(i) = i else {
+            self.counters.redirect_unknown_source += 1;
+            return;
+        };
+        let link = &mut self.links[i];
+        let Endpoint::Remote { channel, .. } = &mut link.endpoint else { return };
+        // The channel counts every refusal by reason and changes no state for it.
+        let Ok(repr) = channel.open(now, wall, bytes) else { return };
+        let name = link.name.clone();
+        apply(&mut self.hrm, &mut self.counters, &mut self.out, now, &name, &repr.message);
+    }
+
+    /// When `handle_timeout` next wants to run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let links = self.links.iter().filter_map(|l| match &l.endpoint {
+            Endpoint::Attached(i) => i.poll_timeout(),
+            Endpoint::Remote { channel, .. } => channel.poll_timeout(),
+        });
+        links.chain(self.hrm.poll_timeout()).min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
+        self.hrm.handle_timeout(now);
+        for i in 0..self.links.len() {
+            match &mut self.links[i].endpoint {
+                Endpoint::Attached(iotssp) => {
+                    if iotssp.poll_timeout().is_some_and(|t| t <= now) {
+                        iotssp.handle_timeout(now);
+                    }
+                }
+                Endpoint::Remote { address, channel } => {
+                    channel.handle_timeout(now);
+                    if let Some(bytes) = channel.poll_transmit(now, wall) {
+                        self.out.push_back(Action::Redirect { to: *address, bytes });
+                    }
+                }
+            }
+            self.drain_attached(now, i);
+        }
+    }
+
+    /// Turns an attached IoTSSP's outputs into HRM state changes and packets.
+    fn drain_attached(&mut self, now: Instant, i: usize) {
+        let Redirection { hrm, links, own_addr, attached_port, out, counters } = self;
+        let link = &mut links[i];
+        let Endpoint::Attached(iotssp) = &mut link.endpoint else { return };
+        while let Some(o) = iotssp.poll_output() {
+            match &o {
+                Output::ToMote { mote, datagram } => {
+                    let SocketAddr::V6(mote) = canonical(*mote) else {
+                        counters.attached_bad_destination += 1;
+                        continue;
+                    };
+                    match hrm::build_udp_packet((*own_addr, *attached_port), (*mote.ip(), mote.port()), TO_MOTE_HOP_LIMIT, datagram) {
+                        Ok(p) => {
+                            counters.attached_to_mote += 1;
+                            out.push_back(Action::ToBridge(p));
+                        }
+                        Err(_) => counters.attached_bad_destination += 1,
+                    }
+                }
+                other => {
+                    if let Some(msg) = other.as_redirect() {
+                        apply(hrm, counters, out, now, &link.name, &msg);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counters of the HRM, the redirect channels and the attached IoTSSPs as
+    /// `(name, value)`, names dotted (`hrm.divert`, `iotssp.ssp-a.keys_held`).
+    pub fn all_counters(&self, now: Instant) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = Vec::new();
+        v.extend(self.counters.iter().map(|(k, n)| (format!("redirection.{k}"), n)));
+        v.extend(self.hrm.counters().iter().map(|(k, n)| (format!("hrm.{k}"), n)));
+        v.extend(self.hrm.drop_counters().map(|(k, n)| (format!("hrm.drop.{k}"), n)));
+        v.push(("hrm.flows".into(), self.hrm.flow_count() as u64));
+        for l in &self.links {
+            let p = format!("iotssp.{}", l.name);
+            match &l.endpoint {
+                Endpoint::Attached(i) => {
+                    for (k, n) in iotssp_counters(i) {
+                        v.push((format!("{p}.{k}"), n));
+                    }
+                }
+                Endpoint::Remote { channel, .. } => {
+                    let c = channel.counters();
+                    v.push((format!("{p}.redirect_auth_failures"), auth_failures(c)));
+                    v.push((format!("{p}.redirect_replays"), replays(c)));
+                    v.extend(c.iter().map(|(k, n)| (format!("{p}.channel.{k}"), n)));
+                    let alive = matches!(channel.liveness(now), hrm::Liveness::Alive);
+                    v.push((format!("{p}.alive"), u64::from(alive)));
+                }
+            }
+        }
+        v
+    }
+
+    /// One line for the log: non-zero counters, plus the ones that must be seen to be zero.
+    pub fn summary(&self, now: Instant) -> String {
+        let mut s = String::new();
+        for (k, n) in self.all_counters(now) {
+            let always = k.ends_with(".app_data_records_received") || k.ends_with(".keys_held") || k == "hrm.app_data_to_ssp";
+            if n != 0 || always {
+                let _ = write!(s, "{}{k}={n}", if s.is_empty() { "" } else { " " });
+            }
+        }
+        s
+    }
+
+    /// Prometheus text for the metrics endpoint.
+    pub fn render_metrics(&self, now: Instant) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# TYPE lowpan_br_redirection_total counter");
+        for (k, n) in self.counters.iter() {
+            let _ = writeln!(s, "lowpan_br_redirection_total{{counter=\"{k}\"}} {n}");
+        }
+        let _ = writeln!(s, "# TYPE lowpan_br_hrm_total counter");
+        for (k, n) in self.hrm.counters().iter() {
+            let _ = writeln!(s, "lowpan_br_hrm_total{{counter=\"{k}\"}} {n}");
+        }
+        let _ = writeln!(s, "# TYPE lowpan_br_hrm_drops_total counter");
+        for (k, n) in self.hrm.drop_counters() {
+            let _ = writeln!(s, "lowpan_br_hrm_drops_total{{reason=\"{k}\"}} {n}");
+        }
+        let _ = writeln!(s, "# TYPE lowpan_br_hrm_flows gauge\nlowpan_br_hrm_flows {}", self.hrm.flow_count());
+        let _ = writeln!(s, "# TYPE lowpan_br_iotssp_total counter");
+        let mut gauges = String::new();
+        for l in &self.links {
+            let name = l.name.as_str().replace(['"', '\\', '\n'], "_");
+            match &l.endpoint {
+                Endpoint::Attached(i) => {
+                    for (k, n) in iotssp_counters(i) {
+                        if k == "keys_held" || k == "delegations" {
+                            let _ = writeln!(gauges, "lowpan_br_iotssp_{k}{{iotssp=\"{name}\"}} {n}");
+                        } else {
+                            let _ = writeln!(s, "lowpan_br_iotssp_total{{iotssp=\"{name}\",counter=\"{k}\"}} {n}");
+                        }
+                    }
+                }
+                Endpoint::Remote { channel, .. } => {
+                    let c = channel.counters();
+                    let _ = writeln!(s, "lowpan_br_iotssp_total{{iotssp=\"{name}\",counter=\"redirect_auth_failures\"}} {}", auth_failures(c));
+                    let _ = writeln!(s, "lowpan_br_iotssp_total{{iotssp=\"{name}\",counter=\"redirect_replays\"}} {}", replays(c));
+                    for (k, n) in c.iter() {
+                        let _ = writeln!(s, "lowpan_br_iotssp_total{{iotssp=\"{name}\",counter=\"channel_{k}\"}} {n}");
+                    }
+                    let alive = matches!(channel.liveness(now), hrm::Liveness::Alive);
+                    let _ = writeln!(gauges, "lowpan_br_iotssp_alive{{iotssp=\"{name}\"}} {}", u8::from(alive));
+                }
+            }
+        }
+        s.push_str(&gauges);
+        s
+    }
+}
+
+/// Applies one IoTSSP message to the HRM and queues the packet it yields.
+fn apply(
+    hrm: &mut Hrm,
+    counters: &mut RedirectionCounters,
+    out: &mut VecDeque<Action>,
+    now: Instant,
+    from: &SspName,
+    msg: &RedirectMessage<'_>,
+) {
+    match hrm.handle_ssp_message(now, from, msg) {
+        Ok(packet) => {
+            match msg {
+                RedirectMessage::FlowTransferred { .. } => counters.transferred += 1,
+                RedirectMessage::FlowAbandoned { .. } => counters.abandoned += 1,
+                _ => {}
+            }
+            if let Some(p) = packet {
+                counters.emitted += 1;
+                out.push_back(Action::ToTun(p));
+            }
+        }
+        Err(e) => {
+            counters.ssp_rejected += 1;
+            tracing::debug!(iotssp = %from, reason = e.as_str(), "IoTSSP message refused");
+        }
+    }
+}
+
+/// Forged, corrupt or unknown-key messages.
+fn auth_failures(c: &hrm::ChannelCounters) -> u64 {
+    c.rejected_wire + c.rejected_unknown_key + c.rejected_bad_tag
+}
+
+/// Authentic bytes refused for freshness: replays and stale or time-shifted copies.
+fn replays(c: &hrm::ChannelCounters) -> u64 {
+    c.rejected_replayed
+        + c.rejected_too_old
+        + c.rejected_retired_instance
+        + c.rejected_stale
+        + c.rejected_predates_receiver
+        + c.rejected_from_future
+}
+
+/// An attached IoTSSP's counters, flattened, with its key and delegation gauges.
+pub fn iotssp_counters(i: &Iotssp) -> Vec<(String, u64)> {
+    let c = i.counters();
+    let mut v: Vec<(String, u64)> = [
+        ("diverts", c.diverts),
+        ("mote_datagrams", c.mote_datagrams),
+        ("cookies_sent", c.cookies_sent),
+        ("handshakes_started", c.handshakes_started),
+        ("handshakes_completed", c.handshakes_completed),
+        ("mote_handshakes_started", c.mote_handshakes_started),
+        ("transfers_sent", c.transfers_sent),
+        ("transfers_completed", c.transfers_completed),
+        ("transfers_resent", c.transfers_resent),
+        ("final_flight_resent", c.final_flight_resent),
+        ("alerts_sent", c.alerts_sent),
+        ("app_data_records_received", c.app_data_records_received),
+        ("keys_held", i.keys_held() as u64),
+        ("delegations", i.delegation_count() as u64),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect();
+    v.extend(c.handshakes_failed.iter().map(|(k, n)| (format!("handshakes_failed.{k}"), *n)));
+    v.extend(c.drops.iter().map(|(k, n)| (format!("drop.{k}"), *n)));
+    v
+}
+
+/// IPv4-mapped IPv6 addresses compare equal to their IPv4 form; scope ids are ignored.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => SocketAddr::new(IpAddr::V6(*v6.ip()), v6.port()),
+        },
+        v4 => v4,
+    }
+}
+
+/// The HRM configuration a validated `Config` describes (IoTSSP names, their source
+/// addresses towards motes, and every configured mote's policy).
+pub fn hrm_config(cfg: &Config) -> HrmConfig {
+    let h = &cfg.hrm;
+    let own = cfg.host_address();
+    HrmConfig {
+        dtls_port: h.dtls_port,
+        max_flows: h.max_flows,
+        handshake_idle_secs: h.handshake_idle_secs,
+        session_idle_secs: h.session_idle_secs,
+        unknown_flow: h.unknown_flow,
+        ssps: cfg
+            .iotssps
+            .iter()
+            .map(|s| hrm::SspConfig {
+                name: s.name.clone(),
+                // Traffic from an IoTSSP's own address to its motes is never diverted (the
+                // remote one is assumed to reach its motes from its redirect address).
+                addresses: if s.attached {
+                    vec![own]
+                } else {
+                    s.address
+                        .as_deref()
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                        .and_then(|a| match canonical(a).ip() {
+                            IpAddr::V6(v6) => Some(v6),
+                            IpAddr::V4(_) => None,
+                        })
+                        .into_iter()
+                        .collect()
+                },
+            })
+            .collect(),
+        devices: cfg
+            .motes
+            .iter()
+            .filter_map(|m| {
+                let policy = match (m.policy, &m.iotssp) {
+                    (MotePolicy::Delegate, Some(ssp)) => DevicePolicy::Delegate { ssp: ssp.clone() },
+                    _ => DevicePolicy::Passthrough,
+                };
+                Some(DeviceConfig { mote: cfg.mote_address(m)?, policy, dtls_port: m.dtls_port })
+            })
+            .collect(),
+    }
+}
+
+/// Builds the redirection of a validated configuration: reads each attached IoTSSP's
+/// configuration, certificates and keys and each remote key file. `None` when no IoTSSP is
+/// configured (every mote is passthrough: the HRM is skipped altogether). Errors name the
+/// key at fault and never contain a key.
+pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Result<Option<Redirection>, Vec<ConfigIssue>> {
+    if cfg.iotssps.is_empty() {
+        return Ok(None);
+    }
+    let mut issues = Vec::new();
+    let mut links = Vec::new();
+    let hrm_cfg = hrm_config(cfg);
+    for (i, s) in cfg.iotssps.iter().enumerate() {
+        let name = SspName::new(&s.name);
+        let issue = |f: &str, reason: String| ConfigIssue { key: format!("iotssp[{i}].{f}"), reason };
+        if s.attached {
+            let Some(path) = &s.config else {
+                issues.push(issue("config", "missing".into()));
+                continue;
+            };
+            match load_attached(path) {
+                Ok((conf, iotssp)) => {
+                    check_attached_motes(cfg, &hrm_cfg, &s.name, path, &conf, &mut issues);
+                    links.push(SspLink { name, endpoint: Endpoint::Attached(Box::new(iotssp)) });
+                }
+                Err(why) => issues.push(issue("config", why)),
+            }
+        } else {
+            let Some(address) = s.address.as_deref().and_then(|a| a.parse::<SocketAddr>().ok()) else {
+                issues.push(issue("address", "not an IP address and port".into()));
+                continue;
+            };
+            let key = match (&s.key, &s.key_file) {
+                (Some(k), _) => RedirectKey::from_hex(s.key_id, &k.0).map_err(|e| issue("key", e.to_string())),
+                (None, Some(p)) => match std::fs::read_to_string(p) {
+                    Ok(text) => {
+                        let text = zeroize::Zeroizing::new(text);
+                        RedirectKey::from_hex(s.key_id, text.trim()).map_err(|e| issue("key_file", format!("{}: {e}", p.display())))
+                    }
+                    Err(e) => Err(issue("key_file", format!("{}: {e}", p.display()))),
+                },
+                (None, None) => Err(issue("key", "missing".into())),
+            };
+            match key {
+                Ok(k) => {
+                    let channel = RedirectChannel::new(ChannelConfig::default(), KeyRing::new(k), instance, now, wall);
+                    links.push(SspLink { name, endpoint: Endpoint::Remote { address, channel } });
+                }
+                Err(e) => issues.push(e),
+            }
+        }
+    }
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    Redirection::new(&hrm_cfg, links, cfg.host_address(), cfg.hrm.attached_port)
+        .map(Some)
+        .map_err(|reason| vec![ConfigIssue { key: "hrm".into(), reason }])
+}
+
+fn load_attached(path: &Path) -> Result<(ssp::config::SspConfig, Iotssp), String> {
+    let conf = ssp::config::SspConfig::from_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let iotssp = conf.build(&base).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((conf, iotssp))
+}
+
+/// Every mote delegated to an attached IoTSSP must be one of its motes (same address and
+/// DTLS port), or its handshakes would be diverted to an IoTSSP that drops them.
+fn check_attached_motes(
+    cfg: &Config,
+    hrm_cfg: &HrmConfig,
+    name: &str,
+    path: &Path,
+    conf: &ssp::config::SspConfig,
+    issues: &mut Vec<ConfigIssue>,
+) {
+    for (i, m) in cfg.motes.iter().enumerate() {
+        if m.policy != MotePolicy::Delegate || m.iotssp.as_deref() != Some(name) {
+            continue;
+        }
+        let Some(addr) = cfg.mote_address(m) else { continue };
+        let port = m.dtls_port.unwrap_or(hrm_cfg.dtls_port);
+        if !conf.motes.iter().any(|s| s.address == addr && s.dtls_port == port) {
+            issues.push(ConfigIssue {
+                key: format!("mote[{i}].iotssp"),
+                reason: format!("IoTSSP {name:?} ({}) has no [[motes]] entry for [{addr}]:{port}", path.display()),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,282 @@
+//! The wiring core with the real sans-IO parts (HRM, attached `Iotssp`, redirect
+//! channels) and no sockets: packets in, actions out.
+
+use super::*;
+use crate::config::Config;
+use dtls::cert::ChainVerifier;
+use dtls::{ClientConfig, Connection};
+use hrm::{ChannelConfig, FlowTag, KeyRing, RedirectChannel, RedirectKey, RedirectMessage};
+use std::sync::Arc;
+
+const PEER: &str = "fd00:beef::2";
+const OWN: &str = "fd00:aaaa::1";
+/// Mote 1 (EUI-64 00:12:4b:00:00:00:00:01) under fd00:aaaa::/64: delegated.
+const MOTE1: &str = "fd00:aaaa::212:4b00:0:1";
+/// Mote 2: passthrough.
+const MOTE2: &str = "fd00:aaaa::212:4b00:0:2";
+const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+fn data(name: &str) -> String {
+    format!("{}/../dtls/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn a(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+/// A br configuration with mote 1 delegated to an attached IoTSSP and mote 2 passthrough,
+/// plus `extra` (remote IoTSSPs...). The directory holds the iotssp file.
+fn setup(extra: &str) -> (tempfile::TempDir, Redirection) {
+    let dir = tempfile::tempdir().unwrap();
+    let ssp = format!(
+        r#"name = "ssp-a"
+[[motes]]
+name = "mote-1"
+address = "{MOTE1}"
+certificate_chain = "{}"
+private_key = "{}"
+psk_identity = "mote-1"
+psk = "30313233343536373839616263646566"
+[trust]
+anchors = "{}"
+[authorization]
+default = "allow"
+"#,
+        data("server.pem"),
+        data("server.key"),
+        data("ca.pem")
+    );
+    let ssp_path = dir.path().join("iotssp.toml");
+    std::fs::write(&ssp_path, ssp).unwrap();
+    let text = format!(
+        r#"[network]
+prefix = "fd00:aaaa::/64"
+address = "{OWN}"
+[[mote]]
+eui64 = "00:12:4b:00:00:00:00:01"
+policy = "delegate"
+iotssp = "ssp-a"
+[[mote]]
+eui64 = "00:12:4b:00:00:00:00:02"
+[[iotssp]]
+name = "ssp-a"
+attached = true
+config = "{}"
+{extra}"#,
+        ssp_path.display()
+    );
+    let cfg = Config::load_str(&text, Path::new("t.toml"), Vec::<(String, String)>::new()).unwrap();
+    let r = build(&cfg, Instant::now(), SystemTime::now(), 7).unwrap().expect("IoTSSPs configured");
+    (dir, r)
+}
+
+fn client() -> Connection {
+    let verifier = ChainVerifier::from_pem(&std::fs::read_to_string(data("ca.pem")).unwrap()).unwrap();
+    let cfg = Arc::new(ClientConfig::ecdhe(verifier, None));
+    Connection::connect(Instant::now(), SocketAddr::new(a(MOTE1).into(), 5684), cfg).unwrap()
+}
+
+fn udp(src: (&str, u16), dst: (&str, u16), payload: &[u8]) -> Vec<u8> {
+    hrm::build_udp_packet((a(src.0), src.1), (a(dst.0), dst.1), 64, payload).unwrap()
+}
+
+/// Parses an IPv6/UDP packet, checks its UDP checksum, returns (src, sport, dst, dport, payload).
+fn parse_udp(p: &[u8]) -> (Ipv6Addr, u16, Ipv6Addr, u16, Vec<u8>) {
+    let v6 = Ipv6Packet::new_checked(p).unwrap();
+    assert_eq!(v6.next_header(), ip::next_header::UDP);
+    assert!(ip::verify_checksum(&v6.src_addr(), &v6.dst_addr(), ip::next_header::UDP, v6.payload()), "bad UDP checksum");
+    let u = UdpPacket::new_checked(v6.payload()).unwrap();
+    (v6.src_addr(), u.src_port(), v6.dst_addr(), u.dst_port(), u.payload().to_vec())
+}
+
+fn actions(r: &mut Redirection) -> Vec<Action> {
+    std::iter::from_fn(|| r.poll_action()).collect()
+}
+
+#[test]
+fn client_hello_to_a_delegated_mote_is_diverted_and_the_cookie_comes_from_the_mote() {
+    let (_d, mut r) = setup("");
+    let mut c = client();
+    let hello = c.poll_transmit().unwrap().contents;
+    let now = Instant::now();
+    let v = r.handle_tun_packet(now, SystemTime::now(), &udp((PEER, 40000), (MOTE1, 5684), &hello));
+    assert_eq!(v, Inbound::Handled);
+    assert_eq!(r.counters().diverted, 1);
+    assert_eq!(r.hrm().counters().divert, 1);
+    let acts = actions(&mut r);
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    let Action::ToTun(p) = &acts[0] else { panic!("{acts:?}") };
+    let (src, sport, dst, dport, payload) = parse_udp(p);
+    assert_eq!((src, sport, dst, dport), (a(MOTE1), 5684, a(PEER), 40000));
+    // A handshake record carrying a HelloVerifyRequest (type 3).
+    assert_eq!((payload[0], payload[13]), (22, 3));
+    assert_eq!(r.counters().emitted, 1);
+    assert_eq!(r.attached("ssp-a").unwrap().counters().cookies_sent, 1);
+}
+
+#[test]
+fn cookied_hello_makes_the_attached_iotssp_talk_to_the_mote_from_the_border_router() {
+    let (_d, mut r) = setup("");
+    let mut c = client();
+    let now = Instant::now();
+    let hello = c.poll_transmit().unwrap().contents;
+    r.handle_tun_packet(now, SystemTime::now(), &udp((PEER, 40000), (MOTE1, 5684), &hello));
+    let Some(Action::ToTun(p)) = r.poll_action() else { panic!("no cookie") };
+    c.handle_datagram(now, &parse_udp(&p).4);
+    let hello2 = c.poll_transmit().unwrap().contents;
+    r.handle_tun_packet(now, SystemTime::now(), &udp((PEER, 40000), (MOTE1, 5684), &hello2));
+    let acts = actions(&mut r);
+    let to_mote: Vec<_> = acts.iter().filter_map(|x| if let Action::ToBridge(p) = x { Some(parse_udp(p)) } else { None }).collect();
+    assert!(!to_mote.is_empty(), "{acts:?}");
+    let (src, sport, dst, dport, payload) = &to_mote[0];
+    assert_eq!((*src, *sport, *dst, *dport), (a(OWN), DEFAULT_PORT, a(MOTE1), 5685));
+    assert_eq!(payload[0], 22, "the PSK ClientHello to the mote");
+    assert_eq!(r.counters().attached_to_mote as usize, to_mote.len());
+    assert_eq!(r.hrm().flow_state(&FlowTag { peer_addr: a(PEER), peer_port: 40000, mote_addr: a(MOTE1), mote_port: 5684 }), Some(hrm::FlowState::Delegating));
+}
+
+const DEFAULT_PORT: u16 = crate::config::DEFAULT_ATTACHED_PORT;
+
+#[test]
+fn passthrough_motes_and_other_traffic_are_bridged_untouched() {
+    let (_d, mut r) = setup("");
+    let hello = client().poll_transmit().unwrap().contents;
+    let now = Instant::now();
+    let w = SystemTime::now();
+    assert_eq!(r.handle_tun_packet(now, w, &udp((PEER, 40000), (MOTE2, 5684), &hello)), Inbound::Bridge);
+    assert_eq!(r.handle_tun_packet(now, w, &udp((PEER, 40000), (MOTE1, 5683), &hello)), Inbound::Bridge);
+    assert_eq!(r.handle_tun_packet(now, w, b"not an ipv6 packet"), Inbound::Bridge);
+    // Application data to a delegated mote goes to the mote, never to the IoTSSP.
+    let app = [23u8, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 5, 0, 3, 1, 2, 3];
+    assert_eq!(r.handle_tun_packet(now, w, &udp((PEER, 40000), (MOTE1, 5684), &app)), Inbound::Bridge);
+    assert!(actions(&mut r).is_empty());
+    assert_eq!(r.counters().diverted, 0);
+    assert_eq!(r.attached("ssp-a").unwrap().counters().app_data_records_received, 0);
+    assert_eq!(r.hrm().counters().forward_passthrough, 1);
+}
+
+#[test]
+fn malformed_dtls_to_a_delegated_mote_is_dropped_and_counted() {
+    let (_d, mut r) = setup("");
+    let v = r.handle_tun_packet(Instant::now(), SystemTime::now(), &udp((PEER, 1), (MOTE1, 5684), &[22, 0xfe]));
+    assert_eq!(v, Inbound::Handled);
+    assert_eq!(r.hrm().drop_counters().find(|(k, _)| *k == "dtls_truncated_header").unwrap().1, 1);
+    assert!(r.summary(Instant::now()).contains("hrm.drop.dtls_truncated_header=1"));
+}
+
+#[test]
+fn mote_replies_to_the_attached_address_go_to_the_iotssp_not_the_tun() {
+    let (_d, mut r) = setup("");
+    let now = Instant::now();
+    let to_ssp = udp((MOTE1, 5685), (OWN, DEFAULT_PORT), &[22, 0xfe, 0xfd]);
+    assert!(r.handle_radio_packet(now, &to_ssp));
+    assert_eq!(r.counters().mote_to_attached, 1);
+    assert_eq!(r.attached("ssp-a").unwrap().counters().mote_datagrams, 1);
+    // Another port of ours, or the Internet: the TUN.
+    assert!(!r.handle_radio_packet(now, &udp((MOTE1, 5685), (OWN, 5683), b"x")));
+    assert!(!r.handle_radio_packet(now, &udp((MOTE1, 5684), (PEER, 40000), b"x")));
+    // A corrupt checksum is consumed and counted, never handed to the IoTSSP.
+    let mut bad = to_ssp.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    assert!(r.handle_radio_packet(now, &bad));
+    assert_eq!(r.counters().mote_to_attached_invalid, 1);
+    assert_eq!(r.attached("ssp-a").unwrap().counters().mote_datagrams, 1);
+}
+
+fn remote_extra() -> String {
+    format!(
+        "[[iotssp]]\nname = \"ssp-b\"\naddress = \"[fd00:5::1]:7700\"\nkey = \"{KEY}\"\n\
+         [[mote]]\neui64 = \"00:12:4b:00:00:00:00:03\"\npolicy = \"delegate\"\niotssp = \"ssp-b\"\n\
+         [hrm]\nredirect_listen = \"[::]:7701\"\n"
+    )
+}
+
+const MOTE3: &str = "fd00:aaaa::212:4b00:0:3";
+
+#[test]
+fn remote_iotssp_gets_sealed_diversions_and_its_authentic_emits_come_from_the_mote() {
+    let (_d, mut r) = setup(&remote_extra());
+    let now = Instant::now();
+    let w = SystemTime::now();
+    let hello = client().poll_transmit().unwrap().contents;
+    assert_eq!(r.handle_tun_packet(now, w, &udp((PEER, 40000), (MOTE3, 5684), &hello)), Inbound::Handled);
+    let acts = actions(&mut r);
+    let [Action::Redirect { to, bytes }] = &acts[..] else { panic!("{acts:?}") };
+    assert_eq!(*to, "[fd00:5::1]:7700".parse().unwrap());
+    // The IoTSSP's side of the channel.
+    let mut ssp = RedirectChannel::new(ChannelConfig::default(), KeyRing::new(RedirectKey::from_hex(1, KEY).unwrap()), 99, now, w);
+    let got = ssp.open(now, w, bytes).unwrap();
+    let flow = got.message.flow();
+    assert!(matches!(got.message, RedirectMessage::Divert { datagram, .. } if datagram == &hello[..]));
+    let emit = ssp.seal(now, w, &RedirectMessage::Emit { flow, datagram: b"cookie" }).unwrap();
+    let from: SocketAddr = "[fd00:5::1]:7700".parse().unwrap();
+    r.handle_redirect_datagram(now, w, from, &emit);
+    let acts = actions(&mut r);
+    let [Action::ToTun(p)] = &acts[..] else { panic!("{acts:?}") };
+    assert_eq!(parse_udp(p), (a(MOTE3), 5684, a(PEER), 40000, b"cookie".to_vec()));
+    // A replay: counted, nothing emitted.
+    r.handle_redirect_datagram(now, w, from, &emit);
+    assert!(actions(&mut r).is_empty());
+    let c = r.all_counters(now);
+    let get = |k: &str| c.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    assert_eq!(get("iotssp.ssp-b.redirect_replays"), Some(1));
+    assert_eq!(get("redirection.emitted"), Some(1));
+    // The remote IoTSSP cannot speak for the attached IoTSSP's mote.
+    let flow1 = FlowTag { mote_addr: a(MOTE1), ..flow };
+    let steal = ssp.seal(now, w, &RedirectMessage::FlowTransferred { flow: flow1, final_flight: b"x" }).unwrap();
+    r.handle_redirect_datagram(now, w, from, &steal);
+    assert!(actions(&mut r).is_empty());
+    assert_eq!(r.counters().ssp_rejected, 1);
+    assert_eq!(r.hrm().flow_state(&flow1), None);
+}
+
+#[test]
+fn forged_redirect_messages_are_counted_and_create_no_state() {
+    let (_d, mut r) = setup(&remote_extra());
+    let now = Instant::now();
+    let w = SystemTime::now();
+    let from: SocketAddr = "[fd00:5::1]:7700".parse().unwrap();
+    let flow = FlowTag { peer_addr: a(PEER), peer_port: 1, mote_addr: a(MOTE3), mote_port: 5684 };
+    let wrong_key = "ff".repeat(32);
+    let mut forger = RedirectChannel::new(ChannelConfig::default(), KeyRing::new(RedirectKey::from_hex(1, &wrong_key).unwrap()), 5, now, w);
+    let forged = forger.seal(now, w, &RedirectMessage::FlowTransferred { flow, final_flight: b"fin" }).unwrap();
+    r.handle_redirect_datagram(now, w, from, &forged);
+    r.handle_redirect_datagram(now, w, from, b"garbage");
+    // From an address that is no IoTSSP.
+    r.handle_redirect_datagram(now, w, "[fd00:6::1]:7700".parse().unwrap(), &forged);
+    assert!(actions(&mut r).is_empty());
+    assert_eq!(r.hrm().flow_count(), 0);
+    assert_eq!(r.counters().redirect_unknown_source, 1);
+    let c = r.all_counters(now);
+    assert!(c.contains(&("iotssp.ssp-b.redirect_auth_failures".to_string(), 2)), "{c:?}");
+}
+
+#[test]
+fn no_panic_on_arbitrary_input() {
+    use proptest::prelude::*;
+    let (_d, r) = setup(&remote_extra());
+    let r = std::cell::RefCell::new(r);
+    let now = Instant::now();
+    let w = SystemTime::now();
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let header = udp((PEER, 40000), (MOTE1, 5684), &[]);
+    runner
+        .run(&(proptest::collection::vec(any::<u8>(), 0..300), any::<u8>()), |(bytes, how)| {
+            // Raw bytes, and bytes behind a valid IPv6/UDP header to the delegated mote.
+            let mut framed = header.clone();
+            framed.extend_from_slice(&bytes);
+            let len = (framed.len() - 40) as u16;
+            framed[4..6].copy_from_slice(&len.to_be_bytes());
+            framed[44..46].copy_from_slice(&len.to_be_bytes());
+            let input = if how % 2 == 0 { &framed[..] } else { &bytes[..] };
+            let mut r = r.borrow_mut();
+            r.handle_tun_packet(now, w, input);
+            r.handle_radio_packet(now, input);
+            r.handle_redirect_datagram(now, w, "[fd00:5::1]:7700".parse().unwrap(), input);
+            while r.poll_action().is_some() {}
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(r.borrow().attached("ssp-a").unwrap().counters().app_data_records_received, 0);
+}
