@@ -1,5 +1,5 @@
 //! Frames per second through the sans-IO bridge core, each way, on one core.
-//! `cargo run --release -p lowpan-br --example bridge_bench`
+//! `cargo run --release -p lowpan-br --example bridge_bench [-- out.json]`
 
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
@@ -44,6 +44,7 @@ fn main() {
     g[8..].copy_from_slice(&ip::iid_from_eui64(MOTE));
     let mote = Ipv6Addr::from(g);
     let host: Ipv6Addr = "fd00:aaaa::1".parse().unwrap();
+    let mut results = Vec::new();
     for (label, size) in [("small (1 frame)", 40usize), ("1232-byte (fragmented)", 1184)] {
         let p = udp(host, mote, size);
         let t = Instant::now();
@@ -55,6 +56,7 @@ fn main() {
         }
         let s = t.elapsed().as_secs_f64();
         println!("TUN -> radio, {label}: {:.0} frames/s", frames as f64 / s);
+        let tun_to_radio = frames as f64 / s;
 
         let back = udp(mote, host, size);
         let mut enc = lowpan::Encoder::new(ContextTable::with_prefix(prefix, 64));
@@ -74,6 +76,16 @@ fn main() {
         }
         let s = t.elapsed().as_secs_f64();
         println!("radio -> TUN, {label}: {:.0} frames/s ({:.0} packets/s)", n as f64 / s, pk as f64 / s);
+        results.push(format!(
+            "{{\"traffic\":\"{label}\",\"tun_to_radio_frames_per_s\":{tun_to_radio:.0},\"radio_to_tun_frames_per_s\":{:.0},\"radio_to_tun_packets_per_s\":{:.0}}}",
+            n as f64 / s,
+            pk as f64 / s
+        ));
+    }
+    if let Some(path) = std::env::args().nth(1) {
+        let text = format!("{{\"benchmark\":\"bridge_core\",\"cores\":1,\"runs\":[{}]}}\n", results.join(","));
+        std::fs::write(&path, text).expect("write results");
+        println!("saved {path}");
     }
     println!("drops: {}", b.counters().summary());
 }

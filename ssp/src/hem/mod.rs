@@ -518,6 +518,10 @@ impl Delegation {
                         failure = Some(Failure::ConfirmRejected);
                     }
                 },
+                // A mote that confirmed the transfer may close its PSK association right
+                // behind the confirmation (motesim does, in the same flight): the confirmation
+                // stands.
+                Event::Closed(CloseReason::CloseNotify) if confirm.is_some() => break,
                 Event::Closed(reason) => {
                     tracing::debug!(mote = %self.profile.name, ?reason, "mote-side connection closed");
                     failure = Some(match reason {
