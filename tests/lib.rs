@@ -36,7 +36,8 @@ pub fn require_root(test: &str) -> bool {
 pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let mut dir = exe.parent().expect("test exe has a folder").to_path_buf();
-    if dir.ends_with("deps") {
+    // Tests run from target/<profile>/deps, examples from target/<profile>/examples.
+    if dir.ends_with("deps") || dir.ends_with("examples") {
         dir.pop();
     }
     let path = dir.join(name);

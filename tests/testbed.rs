@@ -62,12 +62,16 @@ pub struct Options {
     pub seed: u64,
     /// Extra TOML appended to lowpan-br's configuration.
     pub br_extra: String,
+    /// Extra keys for lowpan-br's `[radio]` table.
+    pub radio_extra: String,
+    /// motesim delivers frames without modelled air time (for benchmarks).
+    pub unthrottled: bool,
     pub pcap: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { link: Link::Tcp, motes: 2, loss: 0.0, seed: 1, br_extra: String::new(), pcap: false }
+        Options { link: Link::Tcp, motes: 2, loss: 0.0, seed: 1, br_extra: String::new(), radio_extra: String::new(), unthrottled: false, pcap: false }
     }
 }
 
@@ -172,6 +176,9 @@ fn start_motesim(br: &NetNs, opts: &Options, dir: &std::path::Path) -> Daemon {
         .args(["--seed", &opts.seed.to_string()])
         .arg("--stats-file")
         .arg(stats);
+    if opts.unthrottled {
+        cmd.arg("--unthrottled");
+    }
     let mut d = Daemon::spawn("motesim", cmd);
     d.wait_for_line("listening", Duration::from_secs(20));
     d
@@ -186,9 +193,10 @@ fn start_border_router(br: &NetNs, opts: &Options, tun: &str, dir: &std::path::P
         ),
     };
     let mut config = format!(
-        "[radio]\n{radio}\n\n\
+        "[radio]\n{radio}\n{}\n\n\
          [tun]\nname = \"{tun}\"\n\n\
-         [network]\nprefix = \"{PREFIX}\"\naddress = \"{BR_ADDR}\"\n\n"
+         [network]\nprefix = \"{PREFIX}\"\naddress = \"{BR_ADDR}\"\n\n",
+        opts.radio_extra
     );
     if opts.pcap {
         config.push_str(&format!("[capture]\npcap = \"{}\"\n\n", dir.join("radio.pcap").display()));

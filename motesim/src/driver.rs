@@ -95,6 +95,20 @@ async fn deadline(sim: &Simulation) {
     }
 }
 
+/// Runs every timer that is already due before output is drained. Unthrottled runs schedule
+/// zero-length steps (air time, ACK, `!R`); waiting for each of them in `sleep_until` would
+/// cost a tick of tokio's millisecond timer wheel per step and cap the emulator near
+/// 400 frames/s. Bounded so a model that keeps rescheduling "now" cannot starve the sockets.
+fn run_due_timers(sim: &mut Simulation) {
+    for _ in 0..4096 {
+        let now = now();
+        match sim.poll_timeout() {
+            Some(t) if t <= now => sim.handle_timeout(now),
+            _ => break,
+        }
+    }
+}
+
 fn now() -> std::time::Instant {
     Instant::now().into_std()
 }
@@ -161,6 +175,7 @@ async fn serve_tcp(
         if let Some(n) = got {
             sim.handle_host_bytes(now(), &buf[..n]);
         }
+        run_due_timers(sim);
         while let Some(out) = sim.poll_host_bytes() {
             if let Some(c) = client.as_mut()
                 && c.write_all(&out).await.is_err()
@@ -270,6 +285,7 @@ async fn serve_pty(sim: &mut Simulation, link: &Path, stats: Option<&Path>) -> R
             _ = tick.tick() => if let Some(p) = stats { write_stats(sim, p) },
             _ = signals.recv() => return Ok(()),
         }
+        run_due_timers(sim);
         while let Some(out) = sim.poll_host_bytes() {
             master.write_all(&out).await.context("writing the pty")?;
         }
@@ -301,6 +317,7 @@ async fn serve_zep(
             _ = tick.tick() => if let Some(p) = stats { write_stats(sim, p) },
             _ = signals.recv() => return Ok(()),
         }
+        run_due_timers(sim);
         while let Some(d) = sim.poll_zep_datagram() {
             let _ = sock.send_to(&d, peer).await;
         }
