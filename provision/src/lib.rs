@@ -17,17 +17,28 @@ pub mod secrets;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{option}: {reason}")]
-    BadArgument { option: &'static str, reason: String },
+    BadArgument {
+        option: &'static str,
+        reason: String,
+    },
     #[error("certificate generation: {0}")]
     Pki(String),
     #[error("the OS random number generator failed: {0}")]
     Random(String),
     #[error("{path}: {reason}")]
-    Io { path: std::path::PathBuf, reason: String },
-    #[error("{0} is not empty: refusing to overwrite an existing deployment (use --force to replace its files)")]
+    Io {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error(
+        "{0} is not empty: refusing to overwrite an existing deployment (use --force to replace its files)"
+    )]
     NotEmpty(std::path::PathBuf),
 }
 
 pub fn bad(option: &'static str, reason: impl Into<String>) -> Error {
-    Error::BadArgument { option, reason: reason.into() }
+    Error::BadArgument {
+        option,
+        reason: reason.into(),
+    }
 }

@@ -15,7 +15,11 @@ fn run(args: &Args) -> Result<(), Error> {
     let files = render::files(&deployment, &dir)?;
     let written = output::write_all(&dir, &files)?;
     // Names only: never a key, a PSK or a configuration's text.
-    println!("lowpan-provision: {} files in {}", written.len(), dir.display());
+    println!(
+        "lowpan-provision: {} files in {}",
+        written.len(),
+        dir.display()
+    );
     for f in &files {
         println!("  {}{}", f.name, if f.secret { "  (0600)" } else { "" });
     }

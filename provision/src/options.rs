@@ -79,7 +79,10 @@ impl DeviceKind {
             "dcert" => Ok(DeviceKind::Dcert),
             "cdpsk" => Ok(DeviceKind::Cdpsk),
             "plain" => Ok(DeviceKind::Plain),
-            other => Err(bad("--kinds", format!("{other:?} is not a device kind (delegated, dcert, cdpsk, plain)"))),
+            other => Err(bad(
+                "--kinds",
+                format!("{other:?} is not a device kind (delegated, dcert, cdpsk, plain)"),
+            )),
         }
     }
 }
@@ -93,7 +96,10 @@ pub enum Radio {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IotsspMode {
     Attached,
-    Remote { iotssp: SocketAddr, border_router: SocketAddr },
+    Remote {
+        iotssp: SocketAddr,
+        border_router: SocketAddr,
+    },
 }
 
 /// Validated options.
@@ -117,7 +123,11 @@ impl Args {
         if self.out.as_os_str().is_empty() {
             return Err(bad("--out", "must name a directory"));
         }
-        let pattern: Vec<DeviceKind> = self.kinds.iter().map(|k| DeviceKind::parse(k)).collect::<Result<_, _>>()?;
+        let pattern: Vec<DeviceKind> = self
+            .kinds
+            .iter()
+            .map(|k| DeviceKind::parse(k))
+            .collect::<Result<_, _>>()?;
         if pattern.is_empty() {
             return Err(bad("--kinds", "name at least one device kind"));
         }
@@ -127,13 +137,24 @@ impl Args {
         }
         let kinds = (0..n).map(|i| pattern[i % pattern.len()]).collect();
         let prefix = parse_prefix(&self.prefix)?;
-        let addr = |option: &'static str, v: &Option<String>, default: &str| -> Result<SocketAddr, Error> {
+        let addr = |option: &'static str,
+                    v: &Option<String>,
+                    default: &str|
+         -> Result<SocketAddr, Error> {
             let s = v.as_deref().unwrap_or(default);
-            s.parse().map_err(|_| bad(option, format!("{s:?} is not an address:port (e.g. {default})")))
+            s.parse().map_err(|_| {
+                bad(
+                    option,
+                    format!("{s:?} is not an address:port (e.g. {default})"),
+                )
+            })
         };
         let mode = match self.iotssp.as_str() {
             "attached" => {
-                for (option, given) in [("--iotssp-address", &self.iotssp_address), ("--br-redirect-address", &self.br_redirect_address)] {
+                for (option, given) in [
+                    ("--iotssp-address", &self.iotssp_address),
+                    ("--br-redirect-address", &self.br_redirect_address),
+                ] {
                     if given.is_some() {
                         return Err(bad(option, "only with --iotssp remote"));
                     }
@@ -141,41 +162,91 @@ impl Args {
                 IotsspMode::Attached
             }
             "remote" => IotsspMode::Remote {
-                iotssp: addr("--iotssp-address", &self.iotssp_address, DEFAULT_IOTSSP_ADDRESS)?,
-                border_router: addr("--br-redirect-address", &self.br_redirect_address, DEFAULT_BR_REDIRECT_ADDRESS)?,
+                iotssp: addr(
+                    "--iotssp-address",
+                    &self.iotssp_address,
+                    DEFAULT_IOTSSP_ADDRESS,
+                )?,
+                border_router: addr(
+                    "--br-redirect-address",
+                    &self.br_redirect_address,
+                    DEFAULT_BR_REDIRECT_ADDRESS,
+                )?,
             },
-            other => return Err(bad("--iotssp", format!("{other:?}: must be attached or remote"))),
+            other => {
+                return Err(bad(
+                    "--iotssp",
+                    format!("{other:?}: must be attached or remote"),
+                ));
+            }
         };
         pki::check_common_name(&self.client_cn).map_err(|e| bad("--client-cn", e))?;
         let radio = match self.radio.split_once(':') {
             Some(("tcp", hp)) => match hp.rsplit_once(':') {
-                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) => Radio::Tcp(hp.to_string()),
-                _ => return Err(bad("--radio", format!("{hp:?} is not host:port (e.g. tcp:127.0.0.1:60001)"))),
+                Some((host, port))
+                    if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) =>
+                {
+                    Radio::Tcp(hp.to_string())
+                }
+                _ => {
+                    return Err(bad(
+                        "--radio",
+                        format!("{hp:?} is not host:port (e.g. tcp:127.0.0.1:60001)"),
+                    ));
+                }
             },
             Some(("serial", dev)) if !dev.is_empty() => Radio::Serial(dev.to_string()),
-            _ => return Err(bad("--radio", format!("{:?}: expected tcp:HOST:PORT or serial:DEVICE", self.radio))),
+            _ => {
+                return Err(bad(
+                    "--radio",
+                    format!("{:?}: expected tcp:HOST:PORT or serial:DEVICE", self.radio),
+                ));
+            }
         };
         if self.days == 0 || self.days > 3650 {
             return Err(bad("--days", format!("{}: must be 1..=3650", self.days)));
         }
-        Ok(Options { out: self.out.clone(), kinds, prefix, mode, client_cn: self.client_cn.clone(), radio, days: self.days, force: self.force })
+        Ok(Options {
+            out: self.out.clone(),
+            kinds,
+            prefix,
+            mode,
+            client_cn: self.client_cn.clone(),
+            radio,
+            days: self.days,
+            force: self.force,
+        })
     }
 }
 
 /// "fd00:aaaa::/64": a unicast /64 with nothing set past the first 64 bits.
 fn parse_prefix(s: &str) -> Result<Ipv6Addr, Error> {
     let Some((addr, len)) = s.split_once('/') else {
-        return Err(bad("--prefix", format!("{s:?} has no length (e.g. fd00:aaaa::/64)")));
+        return Err(bad(
+            "--prefix",
+            format!("{s:?} has no length (e.g. fd00:aaaa::/64)"),
+        ));
     };
-    let addr: Ipv6Addr = addr.parse().map_err(|_| bad("--prefix", format!("{s:?} is not an IPv6 prefix")))?;
+    let addr: Ipv6Addr = addr
+        .parse()
+        .map_err(|_| bad("--prefix", format!("{s:?} is not an IPv6 prefix")))?;
     if len != "64" {
-        return Err(bad("--prefix", format!("{s:?}: must be a /64 (addresses come from EUI-64 interface identifiers)")));
+        return Err(bad(
+            "--prefix",
+            format!("{s:?}: must be a /64 (addresses come from EUI-64 interface identifiers)"),
+        ));
     }
     if addr.octets()[8..] != [0; 8] {
-        return Err(bad("--prefix", format!("{s:?} has bits set after the first 64")));
+        return Err(bad(
+            "--prefix",
+            format!("{s:?} has bits set after the first 64"),
+        ));
     }
     if addr.is_multicast() || addr.is_unspecified() || addr.octets()[..2] == [0xfe, 0x80] {
-        return Err(bad("--prefix", format!("{s:?} is not a global or unique-local unicast prefix")));
+        return Err(bad(
+            "--prefix",
+            format!("{s:?} is not a global or unique-local unicast prefix"),
+        ));
     }
     Ok(addr)
 }
@@ -187,13 +258,19 @@ mod tests {
     fn check(args: &[&str]) -> Result<Options, String> {
         let mut v = vec!["lowpan-provision", "--out", "/tmp/x"];
         v.extend_from_slice(args);
-        Args::try_parse_from(v).map_err(|e| e.to_string())?.check().map_err(|e| e.to_string())
+        Args::try_parse_from(v)
+            .map_err(|e| e.to_string())?
+            .check()
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn defaults() {
         let o = check(&[]).unwrap();
-        assert_eq!(o.kinds, [DeviceKind::Delegated, DeviceKind::Dcert, DeviceKind::Cdpsk]);
+        assert_eq!(
+            o.kinds,
+            [DeviceKind::Delegated, DeviceKind::Dcert, DeviceKind::Cdpsk]
+        );
         assert_eq!(o.mode, IotsspMode::Attached);
         assert_eq!(o.radio, Radio::Tcp("127.0.0.1:60001".into()));
         assert_eq!(o.prefix, "fd00:aaaa::".parse::<Ipv6Addr>().unwrap());
@@ -204,7 +281,13 @@ mod tests {
         let o = check(&["--motes", "5", "--kinds", "delegated,plain"]).unwrap();
         use DeviceKind::*;
         assert_eq!(o.kinds, [Delegated, Plain, Delegated, Plain, Delegated]);
-        let o = check(&["--iotssp", "remote", "--iotssp-address", "[2001:db8::5]:7700"]).unwrap();
+        let o = check(&[
+            "--iotssp",
+            "remote",
+            "--iotssp-address",
+            "[2001:db8::5]:7700",
+        ])
+        .unwrap();
         assert!(matches!(o.mode, IotsspMode::Remote { iotssp, .. } if iotssp.port() == 7700));
     }
 
@@ -219,7 +302,10 @@ mod tests {
             (&["--prefix", "nope"][..], "--prefix"),
             (&["--iotssp", "both"][..], "--iotssp"),
             (&["--iotssp-address", "[::1]:7700"][..], "--iotssp-address"),
-            (&["--iotssp", "remote", "--iotssp-address", "nowhere"][..], "--iotssp-address"),
+            (
+                &["--iotssp", "remote", "--iotssp-address", "nowhere"][..],
+                "--iotssp-address",
+            ),
             (&["--client-cn", "a,b"][..], "--client-cn"),
             (&["--radio", "zep:1"][..], "--radio"),
             (&["--radio", "tcp:localhost"][..], "--radio"),

@@ -7,11 +7,14 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::render::File;
 use crate::Error;
+use crate::render::File;
 
 fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::Io { path: path.to_owned(), reason: e.to_string() }
+    Error::Io {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
 }
 
 /// Creates `dir` (0700) if missing; refuses one with anything in it unless `force`.
@@ -23,9 +26,11 @@ pub fn prepare_dir(dir: &Path, force: bool) -> Result<(), Error> {
             }
             Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| io(dir, e))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io(dir, e)),
         Err(e) => Err(io(dir, e)),
     }
 }
@@ -41,7 +46,12 @@ pub fn write_all(dir: &Path, files: &[File]) -> Result<Vec<PathBuf>, Error> {
             Err(e) => return Err(io(&path, e)),
         }
         let mode = if f.secret { 0o600 } else { 0o644 };
-        let mut out = OpenOptions::new().write(true).create_new(true).mode(mode).open(&path).map_err(|e| io(&path, e))?;
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
         out.write_all(f.text.as_bytes()).map_err(|e| io(&path, e))?;
         out.sync_all().map_err(|e| io(&path, e))?;
         written.push(path);

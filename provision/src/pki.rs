@@ -14,13 +14,13 @@ use p256::ecdsa::{DerSignature, SigningKey};
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::der::EncodePem;
 use x509_cert::der::asn1::OctetString;
 use x509_cert::der::oid::ObjectIdentifier;
-use x509_cert::der::EncodePem;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
-    SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+    SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::Name;
@@ -30,8 +30,8 @@ use x509_cert::time::{Time, Validity};
 use x509_cert::{Certificate, TbsCertificate};
 use zeroize::Zeroizing;
 
-use crate::secrets::random_bytes;
 use crate::Error;
+use crate::secrets::random_bytes;
 
 /// id-kp-serverAuth (RFC 5280 section 4.2.1.12).
 const ID_KP_SERVER_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
@@ -61,15 +61,20 @@ pub struct Issued {
 
 impl Issued {
     pub fn cert_pem(&self) -> Result<String, Error> {
-        self.cert.to_pem(LineEnding::LF).map_err(|e| Error::Pki(format!("certificate PEM: {e}")))
+        self.cert
+            .to_pem(LineEnding::LF)
+            .map_err(|e| Error::Pki(format!("certificate PEM: {e}")))
     }
 
     pub fn key_pem(&self) -> Result<Zeroizing<String>, Error> {
-        self.key.to_pkcs8_pem(LineEnding::LF).map_err(|e| Error::Pki(format!("private key PEM: {e}")))
+        self.key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| Error::Pki(format!("private key PEM: {e}")))
     }
 
     fn spki(&self) -> Result<SubjectPublicKeyInfo, Error> {
-        SubjectPublicKeyInfo::from_key(self.key.verifying_key()).map_err(|e| Error::Pki(format!("public key: {e}")))
+        SubjectPublicKeyInfo::from_key(self.key.verifying_key())
+            .map_err(|e| Error::Pki(format!("public key: {e}")))
     }
 }
 
@@ -91,8 +96,13 @@ pub fn check_common_name(cn: &str) -> Result<(), String> {
     if cn.is_empty() || cn.len() > 64 {
         return Err(format!("{cn:?}: must be 1..=64 characters"));
     }
-    if let Some(c) = cn.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))) {
-        return Err(format!("{cn:?}: character {c:?} not allowed (letters, digits, '.', '-', '_')"));
+    if let Some(c) = cn
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+    {
+        return Err(format!(
+            "{cn:?}: character {c:?} not allowed (letters, digits, '.', '-', '_')"
+        ));
     }
     Ok(())
 }
@@ -146,7 +156,10 @@ impl BuilderProfile for Profile {
         match &self.role {
             Role::Ca => {
                 // RFC 5280 4.2.1.9: critical in CA certificates.
-                let bc = BasicConstraints { ca: true, path_len_constraint: Some(0) };
+                let bc = BasicConstraints {
+                    ca: true,
+                    path_len_constraint: Some(0),
+                };
                 ext.push((true, &bc).to_extension(subject, &ext)?);
                 let ku = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
                 ext.push((true, &ku).to_extension(subject, &ext)?);
@@ -154,12 +167,19 @@ impl BuilderProfile for Profile {
             Role::Mote { .. } | Role::Client => {
                 let aki = AuthorityKeyIdentifier::try_from(issuer_spk)?;
                 ext.push((false, &aki).to_extension(subject, &ext)?);
-                let bc = BasicConstraints { ca: false, path_len_constraint: None };
+                let bc = BasicConstraints {
+                    ca: false,
+                    path_len_constraint: None,
+                };
                 ext.push((true, &bc).to_extension(subject, &ext)?);
                 // ECDHE_ECDSA: the key only ever signs (the handshake's ECDH key is ephemeral).
                 let ku = KeyUsage(KeyUsages::DigitalSignature.into());
                 ext.push((true, &ku).to_extension(subject, &ext)?);
-                let purpose = if matches!(self.role, Role::Client) { ID_KP_CLIENT_AUTH } else { ID_KP_SERVER_AUTH };
+                let purpose = if matches!(self.role, Role::Client) {
+                    ID_KP_CLIENT_AUTH
+                } else {
+                    ID_KP_SERVER_AUTH
+                };
                 let eku = ExtendedKeyUsage(vec![purpose]);
                 ext.push((false, &eku).to_extension(subject, &ext)?);
                 if let Role::Mote { address } = &self.role {
@@ -177,26 +197,47 @@ impl BuilderProfile for Profile {
 pub fn new_ca(cn: &str, days: u32) -> Result<Issued, Error> {
     let key = generate_key()?;
     let name = cn_name(cn)?;
-    let profile = Profile { subject: name.clone(), issuer: name, role: Role::Ca };
-    let spki = SubjectPublicKeyInfo::from_key(key.verifying_key()).map_err(|e| Error::Pki(format!("public key: {e}")))?;
+    let profile = Profile {
+        subject: name.clone(),
+        issuer: name,
+        role: Role::Ca,
+    };
+    let spki = SubjectPublicKeyInfo::from_key(key.verifying_key())
+        .map_err(|e| Error::Pki(format!("public key: {e}")))?;
     let builder = CertificateBuilder::new(profile, serial()?, validity(days)?, spki)
         .map_err(|e| Error::Pki(format!("CA certificate: {e}")))?;
-    let cert = builder.build::<_, DerSignature>(&key).map_err(|e| Error::Pki(format!("CA certificate: {e}")))?;
+    let cert = builder
+        .build::<_, DerSignature>(&key)
+        .map_err(|e| Error::Pki(format!("CA certificate: {e}")))?;
     Ok(Issued { cert, key })
 }
 
 /// A certificate for `cn` with a fresh key, signed by `ca`.
 pub fn issue(ca: &Issued, cn: &str, role: Role, days: u32) -> Result<Issued, Error> {
     if matches!(role, Role::Ca) {
-        return Err(Error::Pki("issue() makes end-entity certificates only".into()));
+        return Err(Error::Pki(
+            "issue() makes end-entity certificates only".into(),
+        ));
     }
     let key = generate_key()?;
-    let issued = Issued { cert: ca.cert.clone(), key };
-    let profile = Profile { subject: cn_name(cn)?, issuer: ca.cert.tbs_certificate().subject().clone(), role };
+    let issued = Issued {
+        cert: ca.cert.clone(),
+        key,
+    };
+    let profile = Profile {
+        subject: cn_name(cn)?,
+        issuer: ca.cert.tbs_certificate().subject().clone(),
+        role,
+    };
     let builder = CertificateBuilder::new(profile, serial()?, validity(days)?, issued.spki()?)
         .map_err(|e| Error::Pki(format!("certificate for {cn}: {e}")))?;
-    let cert = builder.build::<_, DerSignature>(&ca.key).map_err(|e| Error::Pki(format!("certificate for {cn}: {e}")))?;
-    Ok(Issued { cert, key: issued.key })
+    let cert = builder
+        .build::<_, DerSignature>(&ca.key)
+        .map_err(|e| Error::Pki(format!("certificate for {cn}: {e}")))?;
+    Ok(Issued {
+        cert,
+        key: issued.key,
+    })
 }
 
 #[cfg(test)]
@@ -216,7 +257,15 @@ mod tests {
     #[test]
     fn mote_certificate_has_its_extensions() {
         let ca = new_ca("test-ca", 10).unwrap();
-        let m = issue(&ca, "mote-1", Role::Mote { address: "fd00:aaaa::212:4b00:0:1".parse().unwrap() }, 1).unwrap();
+        let m = issue(
+            &ca,
+            "mote-1",
+            Role::Mote {
+                address: "fd00:aaaa::212:4b00:0:1".parse().unwrap(),
+            },
+            1,
+        )
+        .unwrap();
         let der = x509_cert::der::Encode::to_der(&m.cert).unwrap();
         let c = Certificate::from_der(&der).unwrap();
         let tbs = c.tbs_certificate();
@@ -231,8 +280,16 @@ mod tests {
             [GeneralName::IpAddress(ip)] => assert_eq!(ip.as_bytes()[15], 1),
             other => panic!("{other:?}"),
         }
-        let (_, bc) = ca.cert.tbs_certificate().get_extension::<BasicConstraints>().unwrap().unwrap();
+        let (_, bc) = ca
+            .cert
+            .tbs_certificate()
+            .get_extension::<BasicConstraints>()
+            .unwrap()
+            .unwrap();
         assert!(bc.ca);
-        assert_ne!(tbs.serial_number(), ca.cert.tbs_certificate().serial_number());
+        assert_ne!(
+            tbs.serial_number(),
+            ca.cert.tbs_certificate().serial_number()
+        );
     }
 }

@@ -5,10 +5,10 @@ use std::net::Ipv6Addr;
 
 use zeroize::Zeroizing;
 
+use crate::Error;
 use crate::options::{DeviceKind, Options};
 use crate::pki::{self, Issued, Role};
 use crate::secrets::random_key;
-use crate::Error;
 
 /// IoTSSP <-> mote PSK length (AES-128-CCM-8 PSK suite; 16 bytes is the usual provisioning).
 pub const PSK_LEN: usize = 16;
@@ -37,7 +37,11 @@ pub struct Mote {
 
 impl Mote {
     pub fn eui64_text(&self) -> String {
-        self.eui64.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+        self.eui64
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
     }
 }
 
@@ -67,7 +71,10 @@ pub fn mote_address(prefix: Ipv6Addr, eui64: [u8; 8]) -> Ipv6Addr {
 
 impl Deployment {
     pub fn generate(options: Options) -> Result<Self, Error> {
-        let ca_cn = format!("lowpan-provision-ca-{}", crate::secrets::hex(&crate::secrets::random_bytes::<4>()?).as_str());
+        let ca_cn = format!(
+            "lowpan-provision-ca-{}",
+            crate::secrets::hex(&crate::secrets::random_bytes::<4>()?).as_str()
+        );
         let ca = pki::new_ca(&ca_cn, options.days.saturating_mul(10).min(36_500))?;
         let mut motes = Vec::with_capacity(options.kinds.len());
         for (i, kind) in options.kinds.iter().enumerate() {
@@ -76,17 +83,42 @@ impl Deployment {
             let address = mote_address(options.prefix, eui64);
             let name = format!("mote-{index}");
             let identity = pki::issue(&ca, &name, Role::Mote { address }, options.days)?;
-            let iotssp_psk = if *kind == DeviceKind::Delegated { Some(random_key::<PSK_LEN>()?) } else { None };
-            motes.push(Mote { index, name, eui64, address, kind: *kind, identity, iotssp_psk });
+            let iotssp_psk = if *kind == DeviceKind::Delegated {
+                Some(random_key::<PSK_LEN>()?)
+            } else {
+                None
+            };
+            motes.push(Mote {
+                index,
+                name,
+                eui64,
+                address,
+                kind: *kind,
+                identity,
+                iotssp_psk,
+            });
         }
         let client = pki::issue(&ca, &options.client_cn, Role::Client, options.days)?;
-        let client_psk = if options.kinds.contains(&DeviceKind::Cdpsk) { Some(random_key::<PSK_LEN>()?) } else { None };
+        let client_psk = if options.kinds.contains(&DeviceKind::Cdpsk) {
+            Some(random_key::<PSK_LEN>()?)
+        } else {
+            None
+        };
         let redirect_key = random_key::<REDIRECT_KEY_LEN>()?;
-        Ok(Deployment { options, ca, motes, client, client_psk, redirect_key })
+        Ok(Deployment {
+            options,
+            ca,
+            motes,
+            client,
+            client_psk,
+            redirect_key,
+        })
     }
 
     pub fn delegated(&self) -> impl Iterator<Item = &Mote> {
-        self.motes.iter().filter(|m| m.kind == DeviceKind::Delegated)
+        self.motes
+            .iter()
+            .filter(|m| m.kind == DeviceKind::Delegated)
     }
 
     /// The border router's own address on the TUN: prefix::1.
@@ -106,6 +138,9 @@ mod tests {
         let a = mote_address("fd00:aaaa::".parse().unwrap(), mote_eui64(1));
         assert_eq!(a, "fd00:aaaa::212:4b00:0:1".parse::<Ipv6Addr>().unwrap());
         let a = mote_address("2001:db8:1::".parse().unwrap(), mote_eui64(0x0102));
-        assert_eq!(a, "2001:db8:1:0:212:4b00:0:102".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            a,
+            "2001:db8:1:0:212:4b00:0:102".parse::<Ipv6Addr>().unwrap()
+        );
     }
 }

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use crate::Error;
 use crate::options::{DeviceKind, IotsspMode, Radio};
 use crate::plan::{BR_NAME, Deployment, IOTSSP_NAME, REDIRECT_KEY_ID, TRANSFER_PORT};
 use crate::secrets::hex;
-use crate::Error;
 
 /// DTLS port of every mote (CoAP over DTLS, RFC 7252).
 pub const DTLS_PORT: u16 = 5684;
@@ -23,11 +23,19 @@ pub struct File {
 }
 
 fn public(name: impl Into<String>, text: String) -> File {
-    File { name: name.into(), text: Zeroizing::new(text), secret: false }
+    File {
+        name: name.into(),
+        text: Zeroizing::new(text),
+        secret: false,
+    }
 }
 
 fn secret(name: impl Into<String>, text: Zeroizing<String>) -> File {
-    File { name: name.into(), text, secret: true }
+    File {
+        name: name.into(),
+        text,
+        secret: true,
+    }
 }
 
 /// A TOML basic string.
@@ -54,7 +62,10 @@ fn path_str(p: &Path) -> String {
 
 /// Everything to write into `dir` (absolute).
 pub fn files(d: &Deployment, dir: &Path) -> Result<Vec<File>, Error> {
-    let mut out = vec![public("ca.pem", d.ca.cert_pem()?), secret("ca.key", d.ca.key_pem()?)];
+    let mut out = vec![
+        public("ca.pem", d.ca.cert_pem()?),
+        secret("ca.key", d.ca.key_pem()?),
+    ];
     for m in &d.motes {
         out.push(public(format!("{}.pem", m.name), m.identity.cert_pem()?));
         out.push(secret(format!("{}.key", m.name), m.identity.key_pem()?));
@@ -77,8 +88,15 @@ pub fn lowpan_br(d: &Deployment, dir: &Path) -> Zeroizing<String> {
     let o = &d.options;
     let mut t = Zeroizing::new(String::new());
     let w = &mut *t;
-    let _ = writeln!(w, "# lowpan-br configuration written by lowpan-provision (see README.txt).");
-    let _ = writeln!(w, "# Check it with: lowpan-br --config {} --check-config\n", dir.join("lowpan-br.toml").display());
+    let _ = writeln!(
+        w,
+        "# lowpan-br configuration written by lowpan-provision (see README.txt)."
+    );
+    let _ = writeln!(
+        w,
+        "# Check it with: lowpan-br --config {} --check-config\n",
+        dir.join("lowpan-br.toml").display()
+    );
     let _ = writeln!(w, "[radio]");
     match &o.radio {
         Radio::Tcp(a) => {
@@ -89,15 +107,27 @@ pub fn lowpan_br(d: &Deployment, dir: &Path) -> Zeroizing<String> {
         }
     }
     let _ = writeln!(w, "\n[tun]\nname = \"lowpan0\"\n");
-    let _ = writeln!(w, "[network]\nprefix = \"{}/64\"\naddress = \"{}\"\n", o.prefix, d.br_address());
+    let _ = writeln!(
+        w,
+        "[network]\nprefix = \"{}/64\"\naddress = \"{}\"\n",
+        o.prefix,
+        d.br_address()
+    );
     let _ = writeln!(w, "[hrm]\ndtls_port = {DTLS_PORT}");
     if let IotsspMode::Remote { border_router, .. } = &o.mode {
-        let _ = writeln!(w, "# The redirect protocol with the remote IoTSSP.\nredirect_listen = \"{border_router}\"");
+        let _ = writeln!(
+            w,
+            "# The redirect protocol with the remote IoTSSP.\nredirect_listen = \"{border_router}\""
+        );
     }
     let _ = writeln!(w, "\n[[iotssp]]\nname = {}", quote(IOTSSP_NAME));
     match &o.mode {
         IotsspMode::Attached => {
-            let _ = writeln!(w, "attached = true\nconfig = {}", path_str(&dir.join("iotssp.toml")));
+            let _ = writeln!(
+                w,
+                "attached = true\nconfig = {}",
+                path_str(&dir.join("iotssp.toml"))
+            );
         }
         IotsspMode::Remote { iotssp, .. } => {
             let _ = writeln!(w, "address = \"{iotssp}\"\nkey_id = {REDIRECT_KEY_ID}");
@@ -106,7 +136,12 @@ pub fn lowpan_br(d: &Deployment, dir: &Path) -> Zeroizing<String> {
     }
     for m in &d.motes {
         let _ = writeln!(w, "\n# {} ({}), {}", m.name, m.kind.as_str(), m.address);
-        let _ = writeln!(w, "[[mote]]\neui64 = \"{}\"\nname = {}", m.eui64_text(), quote(&m.name));
+        let _ = writeln!(
+            w,
+            "[[mote]]\neui64 = \"{}\"\nname = {}",
+            m.eui64_text(),
+            quote(&m.name)
+        );
         if m.kind == DeviceKind::Delegated {
             let _ = writeln!(w, "policy = \"delegate\"\niotssp = {}", quote(IOTSSP_NAME));
         } else {
@@ -119,7 +154,10 @@ pub fn lowpan_br(d: &Deployment, dir: &Path) -> Zeroizing<String> {
 pub fn iotssp(d: &Deployment, dir: &Path) -> Zeroizing<String> {
     let o = &d.options;
     let (listen, br) = match &o.mode {
-        IotsspMode::Remote { iotssp, border_router } => (iotssp.to_string(), border_router.to_string()),
+        IotsspMode::Remote {
+            iotssp,
+            border_router,
+        } => (iotssp.to_string(), border_router.to_string()),
         IotsspMode::Attached => (
             crate::options::DEFAULT_IOTSSP_ADDRESS.to_string(),
             crate::options::DEFAULT_BR_REDIRECT_ADDRESS.to_string(),
@@ -127,30 +165,68 @@ pub fn iotssp(d: &Deployment, dir: &Path) -> Zeroizing<String> {
     };
     let mut t = Zeroizing::new(String::new());
     let w = &mut *t;
-    let _ = writeln!(w, "# iotssp configuration written by lowpan-provision (see README.txt).");
+    let _ = writeln!(
+        w,
+        "# iotssp configuration written by lowpan-provision (see README.txt)."
+    );
     if o.mode == IotsspMode::Attached {
-        let _ = writeln!(w, "# lowpan-br runs this IoTSSP inside itself ([[iotssp]] attached = true) and ignores");
-        let _ = writeln!(w, "# [redirect]; it is filled in so the same file serves a remote `iotssp` too.");
+        let _ = writeln!(
+            w,
+            "# lowpan-br runs this IoTSSP inside itself ([[iotssp]] attached = true) and ignores"
+        );
+        let _ = writeln!(
+            w,
+            "# [redirect]; it is filled in so the same file serves a remote `iotssp` too."
+        );
     }
     let _ = writeln!(w, "name = {}\n", quote(IOTSSP_NAME));
     let _ = writeln!(w, "[redirect]\nlisten = \"{listen}\"\n");
-    let _ = writeln!(w, "[[redirect.border_routers]]\nname = {}\naddress = \"{br}\"\nkey_id = {REDIRECT_KEY_ID}", quote(BR_NAME));
+    let _ = writeln!(
+        w,
+        "[[redirect.border_routers]]\nname = {}\naddress = \"{br}\"\nkey_id = {REDIRECT_KEY_ID}",
+        quote(BR_NAME)
+    );
     let _ = writeln!(w, "key = \"{}\"", hex(d.redirect_key.as_slice()).as_str());
     for m in d.delegated() {
-        let _ = writeln!(w, "\n[[motes]]\nname = {}\naddress = \"{}\"", quote(&m.name), m.address);
-        let _ = writeln!(w, "dtls_port = {DTLS_PORT}\ntransfer_port = {TRANSFER_PORT}");
-        let _ = writeln!(w, "certificate_chain = {}", path_str(&dir.join(format!("{}.pem", m.name))));
-        let _ = writeln!(w, "private_key = {}", path_str(&dir.join(format!("{}.key", m.name))));
+        let _ = writeln!(
+            w,
+            "\n[[motes]]\nname = {}\naddress = \"{}\"",
+            quote(&m.name),
+            m.address
+        );
+        let _ = writeln!(
+            w,
+            "dtls_port = {DTLS_PORT}\ntransfer_port = {TRANSFER_PORT}"
+        );
+        let _ = writeln!(
+            w,
+            "certificate_chain = {}",
+            path_str(&dir.join(format!("{}.pem", m.name)))
+        );
+        let _ = writeln!(
+            w,
+            "private_key = {}",
+            path_str(&dir.join(format!("{}.key", m.name)))
+        );
         let _ = writeln!(w, "psk_identity = {}", quote(&m.name));
         if let Some(psk) = &m.iotssp_psk {
             let _ = writeln!(w, "psk = \"{}\"", hex(psk.as_slice()).as_str());
         }
     }
-    let _ = writeln!(w, "\n[trust]\nanchors = {}\n", path_str(&dir.join("ca.pem")));
+    let _ = writeln!(
+        w,
+        "\n[trust]\nanchors = {}\n",
+        path_str(&dir.join("ca.pem"))
+    );
     let _ = writeln!(w, "[authorization]\ndefault = \"deny\"");
     let names: Vec<String> = d.delegated().map(|m| quote(&m.name)).collect();
     if !names.is_empty() {
-        let _ = writeln!(w, "\n[[authorization.rules]]\nclient = {}\nmotes = [{}]", quote(&format!("cn:{}", o.client_cn)), names.join(", "));
+        let _ = writeln!(
+            w,
+            "\n[[authorization.rules]]\nclient = {}\nmotes = [{}]",
+            quote(&format!("cn:{}", o.client_cn)),
+            names.join(", ")
+        );
     }
     t
 }
@@ -158,13 +234,21 @@ pub fn iotssp(d: &Deployment, dir: &Path) -> Zeroizing<String> {
 pub fn motesim(d: &Deployment, dir: &Path) -> Zeroizing<String> {
     let mut t = Zeroizing::new(String::new());
     let w = &mut *t;
-    let _ = writeln!(w, "# motesim configuration written by lowpan-provision (see README.txt).");
+    let _ = writeln!(
+        w,
+        "# motesim configuration written by lowpan-provision (see README.txt)."
+    );
     let euis: Vec<String> = d.motes.iter().map(|m| quote(&m.eui64_text())).collect();
     let _ = writeln!(w, "mote_eui64s = [{}]", euis.join(", "));
     let _ = writeln!(w, "prefix = \"{}/64\"", d.options.prefix);
     for m in &d.motes {
         let _ = writeln!(w, "\n# {}, {}", m.name, m.address);
-        let _ = writeln!(w, "[[device]]\neui64 = \"{}\"\ndevice_kind = \"{}\"", m.eui64_text(), m.kind.as_str());
+        let _ = writeln!(
+            w,
+            "[[device]]\neui64 = \"{}\"\ndevice_kind = \"{}\"",
+            m.eui64_text(),
+            m.kind.as_str()
+        );
         match m.kind {
             DeviceKind::Delegated => {
                 let _ = writeln!(w, "psk_identity = {}", quote(&m.name));
@@ -174,8 +258,16 @@ pub fn motesim(d: &Deployment, dir: &Path) -> Zeroizing<String> {
                 let _ = writeln!(w, "transfer_port = {TRANSFER_PORT}");
             }
             DeviceKind::Dcert => {
-                let _ = writeln!(w, "cert = {}", path_str(&dir.join(format!("{}.pem", m.name))));
-                let _ = writeln!(w, "key = {}", path_str(&dir.join(format!("{}.key", m.name))));
+                let _ = writeln!(
+                    w,
+                    "cert = {}",
+                    path_str(&dir.join(format!("{}.pem", m.name)))
+                );
+                let _ = writeln!(
+                    w,
+                    "key = {}",
+                    path_str(&dir.join(format!("{}.key", m.name)))
+                );
                 let _ = writeln!(w, "trust_anchor = {}", path_str(&dir.join("ca.pem")));
             }
             DeviceKind::Cdpsk => {
@@ -193,7 +285,9 @@ pub fn motesim(d: &Deployment, dir: &Path) -> Zeroizing<String> {
 /// A shell word (single-quoted when needed).
 fn sh(p: &Path) -> String {
     let s = p.to_string_lossy();
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+    {
         s.into_owned()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -204,48 +298,130 @@ pub fn readme(d: &Deployment, dir: &Path) -> String {
     let o = &d.options;
     let f = |name: &str| -> String { sh(&dir.join(name)) };
     let mut w = String::new();
-    let _ = writeln!(w, "Deployment written by lowpan-provision into {}", dir.display());
-    let _ = writeln!(w, "Paths in the configurations are absolute: move the directory and run lowpan-provision again.\n");
+    let _ = writeln!(
+        w,
+        "Deployment written by lowpan-provision into {}",
+        dir.display()
+    );
+    let _ = writeln!(
+        w,
+        "Paths in the configurations are absolute: move the directory and run lowpan-provision again.\n"
+    );
     let _ = writeln!(w, "FILES (mode 0600 = secret)");
-    let _ = writeln!(w, "  ca.pem             the CA (P-256, self-signed): trust anchor of the IoTSSP, the DCert motes and the client");
-    let _ = writeln!(w, "  ca.key       0600  the CA's private key (only needed to issue more certificates)");
+    let _ = writeln!(
+        w,
+        "  ca.pem             the CA (P-256, self-signed): trust anchor of the IoTSSP, the DCert motes and the client"
+    );
+    let _ = writeln!(
+        w,
+        "  ca.key       0600  the CA's private key (only needed to issue more certificates)"
+    );
     for m in &d.motes {
-        let _ = writeln!(w, "  {0}.pem / .key 0600  {0}: {1}, EUI-64 {2}, address {3}", m.name, m.kind.as_str(), m.eui64_text(), m.address);
+        let _ = writeln!(
+            w,
+            "  {0}.pem / .key 0600  {0}: {1}, EUI-64 {2}, address {3}",
+            m.name,
+            m.kind.as_str(),
+            m.eui64_text(),
+            m.address
+        );
     }
-    let _ = writeln!(w, "  client.pem / .key 0600  the Internet client (CN={}, clientAuth)", o.client_cn);
+    let _ = writeln!(
+        w,
+        "  client.pem / .key 0600  the Internet client (CN={}, clientAuth)",
+        o.client_cn
+    );
     if d.client_psk.is_some() {
-        let _ = writeln!(w, "  client.psk   0600  the client's PSK (hex) for the CDPSK motes, identity {:?}", o.client_cn);
+        let _ = writeln!(
+            w,
+            "  client.psk   0600  the client's PSK (hex) for the CDPSK motes, identity {:?}",
+            o.client_cn
+        );
     }
-    let _ = writeln!(w, "  lowpan-br.toml 0600  the border router: radio, TUN, prefix, motes and their policy, the IoTSSP ({})", match o.mode { IotsspMode::Attached => "attached", IotsspMode::Remote { .. } => "remote, with the redirect key" });
-    let _ = writeln!(w, "  iotssp.toml  0600  the IoTSSP: delegated motes (certificate, key, PSK), trust anchor, authorization, redirect key");
-    let _ = writeln!(w, "  motesim.toml 0600  the emulated motes: EUI-64s, device kinds, PSKs, DCert certificate and key");
+    let _ = writeln!(
+        w,
+        "  lowpan-br.toml 0600  the border router: radio, TUN, prefix, motes and their policy, the IoTSSP ({})",
+        match o.mode {
+            IotsspMode::Attached => "attached",
+            IotsspMode::Remote { .. } => "remote, with the redirect key",
+        }
+    );
+    let _ = writeln!(
+        w,
+        "  iotssp.toml  0600  the IoTSSP: delegated motes (certificate, key, PSK), trust anchor, authorization, redirect key"
+    );
+    let _ = writeln!(
+        w,
+        "  motesim.toml 0600  the emulated motes: EUI-64s, device kinds, PSKs, DCert certificate and key"
+    );
     let _ = writeln!(w, "\nCHECK");
-    let _ = writeln!(w, "  lowpan-br --config {} --check-config", f("lowpan-br.toml"));
+    let _ = writeln!(
+        w,
+        "  lowpan-br --config {} --check-config",
+        f("lowpan-br.toml")
+    );
     let _ = writeln!(w, "  iotssp --config {} --check-config", f("iotssp.toml"));
-    let _ = writeln!(w, "  openssl verify -CAfile {} {} {}", f("ca.pem"), f("client.pem"), d.motes.iter().map(|m| f(&format!("{}.pem", m.name))).collect::<Vec<_>>().join(" "));
+    let _ = writeln!(
+        w,
+        "  openssl verify -CAfile {} {} {}",
+        f("ca.pem"),
+        f("client.pem"),
+        d.motes
+            .iter()
+            .map(|m| f(&format!("{}.pem", m.name)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let _ = writeln!(w, "\nSTART");
     let mut step = 1;
     match &o.radio {
         Radio::Tcp(a) => {
-            let _ = writeln!(w, "  {step}. emulated motes behind a slip-radio on TCP:\n       motesim --tcp-listen {a} --config {}", f("motesim.toml"));
+            let _ = writeln!(
+                w,
+                "  {step}. emulated motes behind a slip-radio on TCP:\n       motesim --tcp-listen {a} --config {}",
+                f("motesim.toml")
+            );
             step += 1;
         }
         Radio::Serial(dev) => {
-            let _ = writeln!(w, "  (the radio is the slip-radio on {dev}; motesim.toml describes emulated motes: run");
-            let _ = writeln!(w, "   motesim --pty {dev} --config {} to emulate them there)", f("motesim.toml"));
+            let _ = writeln!(
+                w,
+                "  (the radio is the slip-radio on {dev}; motesim.toml describes emulated motes: run"
+            );
+            let _ = writeln!(
+                w,
+                "   motesim --pty {dev} --config {} to emulate them there)",
+                f("motesim.toml")
+            );
         }
     }
     if let IotsspMode::Remote { .. } = o.mode {
-        let _ = writeln!(w, "  {step}. the IoTSSP:\n       iotssp --config {}", f("iotssp.toml"));
+        let _ = writeln!(
+            w,
+            "  {step}. the IoTSSP:\n       iotssp --config {}",
+            f("iotssp.toml")
+        );
         step += 1;
     }
-    let _ = writeln!(w, "  {step}. the border router (creates the TUN lowpan0: needs CAP_NET_ADMIN):\n       sudo lowpan-br --config {}", f("lowpan-br.toml"));
-    let _ = writeln!(w, "\nCONNECT (from this host, through lowpan0; or from any host routing {}/64 to the border router)", o.prefix);
+    let _ = writeln!(
+        w,
+        "  {step}. the border router (creates the TUN lowpan0: needs CAP_NET_ADMIN):\n       sudo lowpan-br --config {}",
+        f("lowpan-br.toml")
+    );
+    let _ = writeln!(
+        w,
+        "\nCONNECT (from this host, through lowpan0; or from any host routing {}/64 to the border router)",
+        o.prefix
+    );
     for m in &d.motes {
         let target = format!("'[{}]:{DTLS_PORT}'", m.address);
         match m.kind {
             DeviceKind::Delegated | DeviceKind::Dcert => {
-                let how = if m.kind == DeviceKind::Delegated { "handshake run by the IoTSSP, session transferred to the mote" } else { "full DTLS at the mote" };
+                let how = if m.kind == DeviceKind::Delegated {
+                    "handshake run by the IoTSSP, session transferred to the mote"
+                } else {
+                    "full DTLS at the mote"
+                };
                 let _ = writeln!(w, "  {} ({how}):", m.name);
                 let _ = writeln!(
                     w,
@@ -265,7 +441,11 @@ pub fn readme(d: &Deployment, dir: &Path) -> String {
                 );
             }
             DeviceKind::Plain => {
-                let _ = writeln!(w, "  {} (no security): CoAP on udp [{}]:5683", m.name, m.address);
+                let _ = writeln!(
+                    w,
+                    "  {} (no security): CoAP on udp [{}]:5683",
+                    m.name, m.address
+                );
             }
         }
     }
@@ -274,7 +454,10 @@ pub fn readme(d: &Deployment, dir: &Path) -> String {
 
 /// The absolute form of `dir` (which must exist).
 pub fn absolute(dir: &Path) -> Result<PathBuf, Error> {
-    dir.canonicalize().map_err(|e| Error::Io { path: dir.to_owned(), reason: e.to_string() })
+    dir.canonicalize().map_err(|e| Error::Io {
+        path: dir.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]

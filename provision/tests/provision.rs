@@ -20,7 +20,11 @@ fn provision(out: &Path, extra: &[&str]) -> Output {
 
 fn provision_ok(out: &Path, extra: &[&str]) -> String {
     let o = provision(out, extra);
-    assert!(o.status.success(), "lowpan-provision {extra:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "lowpan-provision {extra:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -43,7 +47,10 @@ fn workspace_bin(name: &str) -> PathBuf {
 }
 
 fn have_openssl() -> bool {
-    Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success())
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn read(dir: &Path, name: &str) -> String {
@@ -59,7 +66,9 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn der_chain(pem: &str) -> Vec<Vec<u8>> {
-    CertifiedKey::from_pem(pem, &dummy_key()).map(|c| c.chain).unwrap_or_else(|e| panic!("chain: {e:?}"))
+    CertifiedKey::from_pem(pem, &dummy_key())
+        .map(|c| c.chain)
+        .unwrap_or_else(|e| panic!("chain: {e:?}"))
 }
 
 /// Any valid key: `CertifiedKey::from_pem` is the crate's PEM chain reader.
@@ -71,7 +80,12 @@ fn dummy_key() -> String {
 }
 
 fn check_config(bin: &str, config: &Path) {
-    let o = Command::new(workspace_bin(bin)).arg("--config").arg(config).arg("--check-config").output().unwrap();
+    let o = Command::new(workspace_bin(bin))
+        .arg("--config")
+        .arg(config)
+        .arg("--check-config")
+        .output()
+        .unwrap();
     assert!(
         o.status.success(),
         "{bin} --check-config refused {}:\n{}{}\n--- file ---\n{}",
@@ -93,20 +107,70 @@ fn openssl_verifies_every_certificate() {
     provision_ok(&out, &[]);
     let o = Command::new("openssl")
         .current_dir(&out)
-        .args(["verify", "-CAfile", "ca.pem", "mote-1.pem", "mote-2.pem", "mote-3.pem", "client.pem"])
+        .args([
+            "verify",
+            "-CAfile",
+            "ca.pem",
+            "mote-1.pem",
+            "mote-2.pem",
+            "mote-3.pem",
+            "client.pem",
+        ])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Purposes: the client is a TLS client, the motes TLS servers.
     for (purpose, file) in [("sslclient", "client.pem"), ("sslserver", "mote-1.pem")] {
-        let o = Command::new("openssl").current_dir(&out).args(["verify", "-purpose", purpose, "-CAfile", "ca.pem", file]).output().unwrap();
-        assert!(o.status.success(), "{purpose} {file}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new("openssl")
+            .current_dir(&out)
+            .args(["verify", "-purpose", purpose, "-CAfile", "ca.pem", file])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{purpose} {file}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
-    let o = Command::new("openssl").current_dir(&out).args(["verify", "-purpose", "sslserver", "-CAfile", "ca.pem", "client.pem"]).output().unwrap();
-    assert!(!o.status.success(), "the client certificate must not pass as a server certificate");
+    let o = Command::new("openssl")
+        .current_dir(&out)
+        .args([
+            "verify",
+            "-purpose",
+            "sslserver",
+            "-CAfile",
+            "ca.pem",
+            "client.pem",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success(),
+        "the client certificate must not pass as a server certificate"
+    );
     // The mote's address is in its SAN.
-    let o = Command::new("openssl").current_dir(&out).args(["x509", "-noout", "-ext", "subjectAltName", "-in", "mote-1.pem"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&o.stdout).contains("FD00:AAAA:0:0:212:4B00:0:1"), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = Command::new("openssl")
+        .current_dir(&out)
+        .args([
+            "x509",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+            "-in",
+            "mote-1.pem",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("FD00:AAAA:0:0:212:4B00:0:1"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
 
 #[test]
@@ -116,14 +180,28 @@ fn dtls_verifier_accepts_the_chains_for_their_roles() {
     provision_ok(&out, &["--client-cn", "alice.example"]);
     let verifier = ChainVerifier::from_pem(&read(&out, "ca.pem")).unwrap();
     let client = der_chain(&read(&out, "client.pem"));
-    verifier.verify(&client, PeerRole::Client).expect("client chain for client auth");
-    assert!(verifier.verify(&client, PeerRole::Server).is_err(), "clientAuth only");
+    verifier
+        .verify(&client, PeerRole::Client)
+        .expect("client chain for client auth");
+    assert!(
+        verifier.verify(&client, PeerRole::Server).is_err(),
+        "clientAuth only"
+    );
     for m in ["mote-1", "mote-2", "mote-3"] {
         let chain = der_chain(&read(&out, &format!("{m}.pem")));
-        verifier.verify(&chain, PeerRole::Server).unwrap_or_else(|e| panic!("{m}: {e:?}"));
-        assert!(verifier.verify(&chain, PeerRole::Client).is_err(), "{m}: serverAuth only");
+        verifier
+            .verify(&chain, PeerRole::Server)
+            .unwrap_or_else(|e| panic!("{m}: {e:?}"));
+        assert!(
+            verifier.verify(&chain, PeerRole::Client).is_err(),
+            "{m}: serverAuth only"
+        );
         // The key matches what the IoTSSP and the DCert mote load.
-        CertifiedKey::from_pem(&read(&out, &format!("{m}.pem")), &read(&out, &format!("{m}.key"))).unwrap();
+        CertifiedKey::from_pem(
+            &read(&out, &format!("{m}.pem")),
+            &read(&out, &format!("{m}.key")),
+        )
+        .unwrap();
     }
     // Another deployment's CA does not vouch for this client.
     let other = dir.path().join("other");
@@ -138,7 +216,17 @@ fn secrets_are_private_and_never_printed() {
     let out = dir.path().join("deploy");
     let stdout = provision_ok(&out, &["--iotssp", "remote"]);
     assert_eq!(mode(&out), 0o700, "a directory it creates is private");
-    for f in ["ca.key", "mote-1.key", "mote-2.key", "mote-3.key", "client.key", "client.psk", "lowpan-br.toml", "iotssp.toml", "motesim.toml"] {
+    for f in [
+        "ca.key",
+        "mote-1.key",
+        "mote-2.key",
+        "mote-3.key",
+        "client.key",
+        "client.psk",
+        "lowpan-br.toml",
+        "iotssp.toml",
+        "motesim.toml",
+    ] {
         assert_eq!(mode(&out.join(f)), 0o600, "{f}");
     }
     for f in ["ca.pem", "mote-1.pem", "client.pem", "README.txt"] {
@@ -146,7 +234,12 @@ fn secrets_are_private_and_never_printed() {
     }
     let ssp = toml_of(&out, "iotssp.toml");
     let mut secrets = vec![read(&out, "client.psk").trim().to_string()];
-    secrets.push(ssp["redirect"]["border_routers"][0]["key"].as_str().unwrap().to_string());
+    secrets.push(
+        ssp["redirect"]["border_routers"][0]["key"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
     for m in ssp["motes"].as_array().unwrap() {
         secrets.push(m["psk"].as_str().unwrap().to_string());
     }
@@ -154,7 +247,10 @@ fn secrets_are_private_and_never_printed() {
     for s in &secrets {
         assert!(s.len() >= 32, "{s:?}");
         assert!(!stdout.contains(s.as_str()), "a secret on stdout");
-        assert!(!readme.contains(s.as_str()), "a secret in the world-readable README");
+        assert!(
+            !readme.contains(s.as_str()),
+            "a secret in the world-readable README"
+        );
     }
     assert!(!stdout.contains("PRIVATE KEY") && !readme.contains("PRIVATE KEY"));
     // All different: PSKs, client PSK, redirect key.
@@ -168,7 +264,21 @@ fn secrets_are_private_and_never_printed() {
 fn the_configurations_agree_with_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("deploy");
-    provision_ok(&out, &["--motes", "4", "--kinds", "delegated,dcert,cdpsk,delegated", "--iotssp", "remote", "--iotssp-address", "[::1]:17700", "--br-redirect-address", "[::1]:17701"]);
+    provision_ok(
+        &out,
+        &[
+            "--motes",
+            "4",
+            "--kinds",
+            "delegated,dcert,cdpsk,delegated",
+            "--iotssp",
+            "remote",
+            "--iotssp-address",
+            "[::1]:17700",
+            "--br-redirect-address",
+            "[::1]:17701",
+        ],
+    );
     let br = toml_of(&out, "lowpan-br.toml");
     let ssp = toml_of(&out, "iotssp.toml");
     let sim = toml_of(&out, "motesim.toml");
@@ -177,15 +287,25 @@ fn the_configurations_agree_with_each_other() {
     let ssp_br = &ssp["redirect"]["border_routers"][0];
     assert_eq!(remote["key"].as_str(), ssp_br["key"].as_str());
     assert_eq!(remote["key_id"].as_integer(), ssp_br["key_id"].as_integer());
-    assert_eq!(remote["address"].as_str(), ssp["redirect"]["listen"].as_str());
-    assert_eq!(br["hrm"]["redirect_listen"].as_str(), ssp_br["address"].as_str());
+    assert_eq!(
+        remote["address"].as_str(),
+        ssp["redirect"]["listen"].as_str()
+    );
+    assert_eq!(
+        br["hrm"]["redirect_listen"].as_str(),
+        ssp_br["address"].as_str()
+    );
     assert_eq!(remote["key"].as_str().unwrap().len(), 64);
     // Motes: EUI-64s, policies, PSKs.
     let motes = br["mote"].as_array().unwrap();
     let devices = sim["device"].as_array().unwrap();
     assert_eq!(motes.len(), 4);
     let ssp_motes = ssp["motes"].as_array().unwrap();
-    assert_eq!(ssp_motes.len(), 2, "the IoTSSP serves the delegated motes only");
+    assert_eq!(
+        ssp_motes.len(),
+        2,
+        "the IoTSSP serves the delegated motes only"
+    );
     for (i, (m, d)) in motes.iter().zip(devices).enumerate() {
         let eui = format!("00:12:4b:00:00:00:00:{:02x}", i + 1);
         assert_eq!(m["eui64"].as_str(), Some(eui.as_str()));
@@ -196,16 +316,30 @@ fn the_configurations_agree_with_each_other() {
             "delegated" => {
                 assert_eq!(m["policy"].as_str(), Some("delegate"));
                 assert_eq!(m["iotssp"].as_str(), ssp["name"].as_str());
-                let s = ssp_motes.iter().find(|s| s["name"].as_str() == Some(name)).expect("served by the IoTSSP");
+                let s = ssp_motes
+                    .iter()
+                    .find(|s| s["name"].as_str() == Some(name))
+                    .expect("served by the IoTSSP");
                 assert_eq!(s["psk"].as_str(), d["psk_hex"].as_str());
                 assert_eq!(s["psk_identity"].as_str(), d["psk_identity"].as_str());
-                assert_eq!(s["transfer_port"].as_integer(), d["transfer_port"].as_integer());
+                assert_eq!(
+                    s["transfer_port"].as_integer(),
+                    d["transfer_port"].as_integer()
+                );
                 assert_eq!(s["psk"].as_str().unwrap().len(), 32);
-                assert_eq!(s["address"].as_str(), Some(format!("fd00:aaaa::212:4b00:0:{}", i + 1).as_str()));
+                assert_eq!(
+                    s["address"].as_str(),
+                    Some(format!("fd00:aaaa::212:4b00:0:{}", i + 1).as_str())
+                );
             }
             "dcert" => {
                 assert_eq!(m["policy"].as_str(), Some("passthrough"));
-                assert!(d["cert"].as_str().unwrap().ends_with(&format!("{name}.pem")));
+                assert!(
+                    d["cert"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with(&format!("{name}.pem"))
+                );
             }
             "cdpsk" => {
                 assert_eq!(m["policy"].as_str(), Some("passthrough"));
@@ -220,9 +354,15 @@ fn the_configurations_agree_with_each_other() {
     assert_eq!(rule["client"].as_str(), Some("cn:client.example"));
     assert_eq!(rule["motes"].as_array().unwrap().len(), 2);
     let readme = read(&out, "README.txt");
-    assert!(readme.contains("openssl s_client -dtls1_2 -cipher ECDHE-ECDSA-AES128-CCM8 -cert"), "{readme}");
+    assert!(
+        readme.contains("openssl s_client -dtls1_2 -cipher ECDHE-ECDSA-AES128-CCM8 -cert"),
+        "{readme}"
+    );
     assert!(readme.contains("-psk_identity client.example"), "{readme}");
-    assert!(readme.contains("[fd00:aaaa::212:4b00:0:1]:5684"), "{readme}");
+    assert!(
+        readme.contains("[fd00:aaaa::212:4b00:0:1]:5684"),
+        "{readme}"
+    );
 }
 
 #[test]
@@ -230,7 +370,17 @@ fn lowpan_br_accepts_its_configuration() {
     let dir = tempfile::tempdir().unwrap();
     for (sub, args) in [
         ("attached", &[][..]),
-        ("remote", &["--iotssp", "remote", "--radio", "serial:/dev/ttyUSB1", "--prefix", "2001:db8:1::/64"][..]),
+        (
+            "remote",
+            &[
+                "--iotssp",
+                "remote",
+                "--radio",
+                "serial:/dev/ttyUSB1",
+                "--prefix",
+                "2001:db8:1::/64",
+            ][..],
+        ),
     ] {
         let out = dir.path().join(sub);
         provision_ok(&out, args);
@@ -241,7 +391,13 @@ fn lowpan_br_accepts_its_configuration() {
 #[test]
 fn iotssp_accepts_its_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    for (sub, args) in [("attached", &[][..]), ("remote", &["--iotssp", "remote", "--motes", "3", "--kinds", "delegated"][..])] {
+    for (sub, args) in [
+        ("attached", &[][..]),
+        (
+            "remote",
+            &["--iotssp", "remote", "--motes", "3", "--kinds", "delegated"][..],
+        ),
+    ] {
         let out = dir.path().join(sub);
         provision_ok(&out, args);
         check_config("iotssp", &out.join("iotssp.toml"));
@@ -252,7 +408,10 @@ fn iotssp_accepts_its_configuration() {
 fn motesim_starts_with_its_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("deploy");
-    provision_ok(&out, &["--motes", "4", "--kinds", "delegated,dcert,cdpsk,plain"]);
+    provision_ok(
+        &out,
+        &["--motes", "4", "--kinds", "delegated,dcert,cdpsk,plain"],
+    );
     let stats = dir.path().join("stats.json");
     // motesim has no dry run: it validates everything (PEM files included) before it serves,
     // so a run that is still up once it has written its stats accepted the file.
@@ -269,7 +428,10 @@ fn motesim_starts_with_its_configuration() {
     let text = loop {
         if let Some(status) = child.try_wait().unwrap() {
             let o = child.wait_with_output().unwrap();
-            panic!("motesim exited ({status}) on the generated configuration: {}", String::from_utf8_lossy(&o.stderr));
+            panic!(
+                "motesim exited ({status}) on the generated configuration: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
         }
         if let Ok(t) = std::fs::read_to_string(&stats)
             && t.trim_end().ends_with('}')
@@ -282,7 +444,10 @@ fn motesim_starts_with_its_configuration() {
     let _ = child.kill();
     let _ = child.wait();
     for kind in ["delegated", "dcert", "cdpsk", "plain"] {
-        assert!(text.contains(&format!("\"{kind}\"")), "{kind} missing from {text}");
+        assert!(
+            text.contains(&format!("\"{kind}\"")),
+            "{kind} missing from {text}"
+        );
     }
 }
 
@@ -294,7 +459,11 @@ fn refuses_to_overwrite_unless_forced() {
     let ca = read(&out, "ca.pem");
     let o = provision(&out, &[]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--force"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(read(&out, "ca.pem"), ca, "nothing was replaced");
     // A foreign file in an existing directory also counts.
     let other = dir.path().join("other");
@@ -302,7 +471,11 @@ fn refuses_to_overwrite_unless_forced() {
     std::fs::write(other.join("notes.txt"), "x").unwrap();
     assert!(!provision(&other, &[]).status.success());
     // --force replaces, and a loosened key file comes back 0600.
-    std::fs::set_permissions(out.join("client.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        out.join("client.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     provision_ok(&out, &["--force"]);
     assert_ne!(read(&out, "ca.pem"), ca, "a new CA");
     assert_eq!(mode(&out.join("client.key")), 0o600);
@@ -324,6 +497,9 @@ fn bad_arguments_are_refused_with_the_option() {
         assert!(!o.status.success(), "{args:?} accepted");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(option), "{args:?}: {err}");
-        assert!(!out.exists(), "{args:?}: nothing is created for bad arguments");
+        assert!(
+            !out.exists(),
+            "{args:?}: nothing is created for bad arguments"
+        );
     }
 }
