@@ -742,9 +742,22 @@ fn issue_from_config_error(e: &config::ConfigError) -> ConfigIssue {
     let key = msg
         .split_once("for key `")
         .and_then(|(_, rest)| rest.split_once('`'))
-        .map(|(k, _)| k.to_string())
+        .map(|(k, _)| dotted_key(k))
         .unwrap_or_else(|| "<file>".to_string());
     ConfigIssue { key, reason: msg }
+}
+
+/// The config crate spells array members `mote[0]policy`; we say `mote[0].policy`.
+fn dotted_key(k: &str) -> String {
+    let mut out = String::with_capacity(k.len() + 2);
+    let mut chars = k.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic()) {
+            out.push('.');
+        }
+    }
+    out
 }
 
 /// The key tree of a configuration with every optional key present.
@@ -956,6 +969,33 @@ mod tests {
             ("[capture]\nflush_interval_ms = 0", "capture.flush_interval_ms"),
             ("[metrics]\nlisten = \"everywhere\"", "metrics.listen"),
             ("[log]\nlevel = \"info,[[[\"", "log.level"),
+            ("[hrm]\ndtls_port = 0", "hrm.dtls_port"),
+            ("[hrm]\nmax_flows = 0", "hrm.max_flows"),
+            ("[hrm]\nhandshake_idle_secs = 0", "hrm.handshake_idle_secs"),
+            ("[hrm]\nsession_idle_secs = 0", "hrm.session_idle_secs"),
+            ("[hrm]\nattached_port = 0", "hrm.attached_port"),
+            ("[hrm]\nunknown_flow = \"sometimes\"", "hrm.unknown_flow"),
+            ("[hrm]\nredirect_listen = \"nope\"", "hrm.redirect_listen"),
+            ("[hrm]\nmax_flow = 3", "hrm.max_flow"),
+            ("[[iotssp]]\nattached = true\nconfig = \"x\"", "iotssp[0].name"),
+            ("[[iotssp]]\nname = \"a\"\nattached = true\nconfig = \"x\"\n[[iotssp]]\nname = \"a\"\nattached = true\nconfig = \"y\"", "iotssp[1].name"),
+            ("[[iotssp]]\nname = \"a\"\nattached = true", "iotssp[0].config"),
+            ("[[iotssp]]\nname = \"a\"\nattached = true\nconfig = \"x\"\nkey = \"00\"", "iotssp[0].key"),
+            ("[[iotssp]]\nname = \"a\"\nattached = true\nconfig = \"x\"\n[hrm]\nattached_port = 5684", "hrm.attached_port"),
+            ("[[iotssp]]\nname = \"a\"\nkey = \"00112233445566778899aabbccddeeff\"\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].address"),
+            ("[[iotssp]]\nname = \"a\"\naddress = \"x\"\nkey = \"00112233445566778899aabbccddeeff\"\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].address"),
+            ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].key"),
+            ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\nkey = \"zz\"\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].key"),
+            ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\nkey = \"0011\"\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].key"),
+            ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\nkey = \"00112233445566778899aabbccddeeff\"\nkey_file = \"k\"\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].key_file"),
+            ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\nconfig = \"x\"\nkey_file = \"k\"\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].config"),
+            ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\nkey_file = \"k\"", "hrm.redirect_listen"),
+            ("[[iotssp]]\nname = \"a\"\nattached = true\nconfig = \"x\"\nbogus = 1", "iotssp[0].bogus"),
+            ("[[mote]]\neui64 = \"00:12:4b:00:00:00:00:02\"\npolicy = \"delegate\"", "mote[0].iotssp"),
+            ("[[mote]]\neui64 = \"00:12:4b:00:00:00:00:02\"\npolicy = \"delegate\"\niotssp = \"nope\"", "mote[0].iotssp"),
+            ("[[mote]]\neui64 = \"00:12:4b:00:00:00:00:02\"\niotssp = \"a\"\n[[iotssp]]\nname = \"a\"\nattached = true\nconfig = \"x\"", "mote[0].iotssp"),
+            ("[[mote]]\neui64 = \"00:12:4b:00:00:00:00:02\"\npolicy = \"sometimes\"", "mote[0].policy"),
+            ("[[mote]]\neui64 = \"00:12:4b:00:00:00:00:02\"\ndtls_port = 0", "mote[0].dtls_port"),
         ];
         for (text, key) in cases {
             match load(text) {
@@ -966,6 +1006,66 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn redirection_keys_parse() {
+        let c = load(
+            r#"
+            [hrm]
+            dtls_port = 5685
+            max_flows = 10
+            handshake_idle_secs = 5
+            session_idle_secs = 6
+            unknown_flow = "drop"
+            redirect_listen = "[::]:7701"
+            attached_port = 6000
+            [[iotssp]]
+            name = "local"
+            attached = true
+            config = "/etc/iotssp.toml"
+            [[iotssp]]
+            name = "far"
+            address = "[2001:db8:5::1]:7700"
+            key = "00112233445566778899aabbccddeeff"
+            key_id = 7
+            [[iotssp]]
+            name = "far2"
+            address = "192.0.2.1:7700"
+            key_file = "/etc/far2.key"
+            [[mote]]
+            eui64 = "00:12:4b:00:00:00:00:02"
+            policy = "delegate"
+            iotssp = "far"
+            dtls_port = 6684
+            [[mote]]
+            eui64 = "00:12:4b:00:00:00:00:03"
+            "#,
+        )
+        .unwrap();
+        assert_eq!((c.hrm.dtls_port, c.hrm.max_flows, c.hrm.handshake_idle_secs, c.hrm.session_idle_secs), (5685, 10, 5, 6));
+        assert_eq!(c.hrm.unknown_flow, hrm::UnknownFlowPolicy::Drop);
+        assert_eq!(c.hrm.attached_port, 6000);
+        assert!(c.iotssps[0].attached);
+        assert_eq!(c.iotssps[1].key_id, 7);
+        assert_eq!(c.iotssps[2].key_id, 1, "key_id defaults to 1");
+        assert_eq!(c.iotssps[2].key_file.as_deref(), Some(Path::new("/etc/far2.key")));
+        assert_eq!((c.motes[0].policy, c.motes[0].iotssp.as_deref(), c.motes[0].dtls_port), (MotePolicy::Delegate, Some("far"), Some(6684)));
+        assert_eq!(c.motes[1].policy, MotePolicy::Passthrough);
+        assert_eq!(c.mote_address(&c.motes[0]), Some("fd00:aaaa::212:4b00:0:2".parse().unwrap()));
+        // Keys never appear in Debug output.
+        assert!(!format!("{c:?}").contains("00112233"));
+        let h = crate::redirection::hrm_config(&c);
+        assert_eq!(h.devices.len(), 2);
+        assert_eq!(h.ssps[0].addresses, vec!["fd00:aaaa::1".parse::<Ipv6Addr>().unwrap()]);
+        h.validate().unwrap();
+    }
+
+    #[test]
+    fn env_overrides_hrm_keys() {
+        let c = load_env("", &[("LOWPAN_HRM__DTLS_PORT", "6000"), ("LOWPAN_HRM__UNKNOWN_FLOW", "drop")]).unwrap();
+        assert_eq!(c.hrm.dtls_port, 6000);
+        assert_eq!(c.hrm.unknown_flow, hrm::UnknownFlowPolicy::Drop);
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl RedirectionCounters {
 /// How the border router reaches one IoTSSP.
 pub enum Endpoint {
     Attached(Box<Iotssp>),
-    Remote { address: SocketAddr, channel: RedirectChannel },
+    Remote { address: SocketAddr, channel: Box<RedirectChannel> },
 }
 
 /// One configured IoTSSP.
@@ -600,7 +600,7 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
             match key {
                 Ok(k) => {
                     let channel = RedirectChannel::new(ChannelConfig::default(), KeyRing::new(k), instance, now, wall);
-                    links.push(SspLink { name, endpoint: Endpoint::Remote { address, channel } });
+                    links.push(SspLink { name, endpoint: Endpoint::Remote { address, channel: Box::new(channel) } });
                 }
                 Err(e) => issues.push(e),
             }
