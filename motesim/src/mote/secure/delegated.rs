@@ -4,15 +4,23 @@
 //! identity only, its IoTSSP's. The IoTSSP's ClientHello carries the SessionTransferTicket
 //! offer; the mote answers accept while it has a free session slot, busy otherwise. On that
 //! session the IoTSSP sends one TransferSession; the mote installs the record layer of the
-//! client's session for the (address, port) it names, answers TransferConfirm with the key
-//! check, and closes the PSK session (its keys are gone). From then on it serves CoAP over
-//! DTLS on 5684 with that record layer only ([`super::sessions`]).
+//! client's session for the (address, port) it names and answers TransferConfirm with the
+//! key check. From then on it serves CoAP over DTLS on 5684 with that record layer only
+//! ([`super::sessions`]).
+//!
+//! The confirmation is application data, which DTLS does not retransmit: the IoTSSP sends
+//! the TransferSession again until it gets one. So the mote keeps the PSK session after
+//! confirming and answers a repeat of the same transfer (same id, same content, same
+//! session) with the same confirmation, without installing anything again (a second install
+//! would restart the write sequence numbers: nonce reuse). The PSK session ends, and its
+//! keys are wiped, on the IoTSSP's close_notify or [`DEFAULT_PSK_LINGER`] after the last
+//! TransferSession, whichever comes first.
 //!
 //! It never sees a certificate and never does an ECC operation: the engine is configured
 //! for the PSK suite alone, and the counters prove it (`ecc_operations`,
 //! `certificates_seen`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -23,7 +31,7 @@ use dtls::transfer::{
 };
 use dtls::{
     AlertDescription, ClientHelloInfo, CloseReason, Endpoint, Event, Extension,
-    HelloExtensionHandler, PskTable, ServerConfig,
+    HelloExtensionHandler, PskTable, ServerConfig, SessionKeys,
 };
 
 use super::ecc::plaintext_handshake_types;
@@ -39,6 +47,60 @@ use crate::mote::service::Peer;
 /// A transferred session unused for this long no longer holds its slot against a new
 /// transfer (it is still served until a new one evicts it).
 pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
+
+/// How long the PSK session with the IoTSSP outlives its last TransferSession when the
+/// IoTSSP's close_notify does not come (it is not retransmitted either). The IoTSSP gives up
+/// on a confirmation 10 s after its first TransferSession (ssp `confirm_timeout`), so no
+/// repeat is still on its way by then.
+pub const DEFAULT_PSK_LINGER: Duration = Duration::from_secs(30);
+
+/// A TransferSession the mote has answered on one PSK session, kept so that a repeat gets
+/// the same answer. It holds no key: the key check stands for the keys.
+struct Answered {
+    /// The message without its keys.
+    shape: TransferSessionRepr,
+    key_check: [u8; 8],
+    confirm: Vec<u8>,
+}
+
+impl Answered {
+    fn new(session: &TransferSessionRepr, confirm: Vec<u8>) -> Self {
+        Answered {
+            shape: without_keys(session),
+            key_check: key_check(&session.keys, session.transfer_id),
+            confirm,
+        }
+    }
+
+    /// The very message answered before (the IoTSSP resends the same bytes).
+    fn is_repeat(&self, session: &TransferSessionRepr) -> bool {
+        without_keys(session) == self.shape
+            && key_check(&session.keys, session.transfer_id) == self.key_check
+    }
+}
+
+fn without_keys(session: &TransferSessionRepr) -> TransferSessionRepr {
+    let mut shape = session.clone();
+    // The clone's keys are zeroized as they are replaced (SessionKeys wipes on drop).
+    shape.keys = SessionKeys {
+        client_write_key: [0; 16],
+        server_write_key: [0; 16],
+        client_iv: [0; 4],
+        server_iv: [0; 4],
+    };
+    shape
+}
+
+/// A PSK session with the IoTSSP that has carried a TransferSession.
+struct PskLink {
+    /// Which association (the endpoint replaces one whose peer restarts from the same
+    /// address): what is remembered here belongs to that one only.
+    client_random: [u8; 32],
+    /// What the first TransferSession got (none yet after an unparseable message).
+    answered: Option<Answered>,
+    /// Closed by the mote then, if the IoTSSP has not closed it before.
+    linger_until: Instant,
+}
 
 /// Settings of a delegated mote.
 #[derive(Clone, Debug)]
@@ -124,6 +186,8 @@ pub struct DelegatedDevice {
     endpoint: Endpoint,
     availability: Arc<Mutex<Availability>>,
     sessions: SessionTable,
+    /// PSK sessions that carried a transfer, by IoTSSP address.
+    links: HashMap<SocketAddr, PskLink>,
     coap: CoapServer,
     outbox: Outbox,
     counters: SecurityCounters,
@@ -157,6 +221,7 @@ impl DelegatedDevice {
             endpoint: Endpoint::new(Some(Arc::new(sc)))?,
             availability,
             sessions: SessionTable::new(cfg.slots, DEFAULT_SESSION_IDLE),
+            links: HashMap::new(),
             coap: CoapServer::new(mote_index),
             outbox: Outbox::default(),
             counters: SecurityCounters::default(),
@@ -168,16 +233,34 @@ impl DelegatedDevice {
         &self.sessions
     }
 
-    /// Handles a TransferSession from the IoTSSP at `from`; returns the confirmation.
+    /// PSK sessions with the IoTSSP the mote holds keys for (handshakes included).
+    pub fn psk_sessions(&self) -> usize {
+        self.endpoint.connection_count()
+    }
+
+    /// The association with `from` right now, identified by its client random.
+    fn association(&self, from: &SocketAddr) -> Option<[u8; 32]> {
+        self.endpoint.connection(from).map(|c| c.client_random())
+    }
+
+    /// Handles a message from the IoTSSP at `from` on an established PSK session; returns
+    /// the answer. Every answer (re)starts the session's linger time.
     fn transfer(&mut self, now: Instant, from: SocketAddr, msg: &[u8]) -> Option<Vec<u8>> {
-        let refuse = |id: u32, status: ConfirmStatus| {
-            TransferConfirmRepr {
-                transfer_id: id,
-                status,
-                key_check: [0; 8],
-            }
-            .to_bytes()
+        let association = self.association(&from)?;
+        let link = match self.links.get_mut(&from) {
+            Some(l) if l.client_random == association => l,
+            // New, or left over from an association the peer has since restarted.
+            _ => self
+                .links
+                .entry(from)
+                .insert_entry(PskLink {
+                    client_random: association,
+                    answered: None,
+                    linger_until: now,
+                })
+                .into_mut(),
         };
+        link.linger_until = now + DEFAULT_PSK_LINGER;
         let session = match TransferMessage::parse(msg) {
             Ok(TransferMessage::Session(s)) => s,
             Ok(TransferMessage::Confirm(_)) => {
@@ -192,19 +275,43 @@ impl DelegatedDevice {
                     .get(2..6)
                     .and_then(|b| b.try_into().ok())
                     .map(u32::from_be_bytes)?;
-                return Some(refuse(id, ConfirmStatus::Malformed));
+                return Some(refusal(id, ConfirmStatus::Malformed));
             }
         };
+        if let Some(answered) = &link.answered {
+            if answered.is_repeat(&session) {
+                // Our confirmation was lost: the same answer, nothing installed again.
+                self.counters.transfers_repeated += 1;
+                return Some(answered.confirm.clone());
+            }
+            // One transfer per PSK session: its ticket is spent.
+            self.counters.transfers_refused += 1;
+            return Some(refusal(session.transfer_id, ConfirmStatus::Busy));
+        }
+        let confirm = self.first_transfer(now, from, &session);
+        if let Some(link) = self.links.get_mut(&from) {
+            link.answered = Some(Answered::new(&session, confirm.clone()));
+        }
+        Some(confirm)
+    }
+
+    /// The first TransferSession of a PSK session: installed if a ticket allows it.
+    fn first_transfer(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        session: &TransferSessionRepr,
+    ) -> Vec<u8> {
         let reserved = lock(&self.availability).reserved.remove(&from);
         if !reserved {
             // No ticket accepted on this session (or it was given up): never take a session
             // the IoTSSP had no right to send.
             self.counters.transfers_refused += 1;
-            return Some(refuse(session.transfer_id, ConfirmStatus::Busy));
+            return refusal(session.transfer_id, ConfirmStatus::Busy);
         }
         if session.local_port != COAPS_PORT {
             self.counters.transfers_refused += 1;
-            return Some(refuse(session.transfer_id, ConfirmStatus::Malformed));
+            return refusal(session.transfer_id, ConfirmStatus::Malformed);
         }
         let state = match session.session_state() {
             Ok(s) => s,
@@ -214,7 +321,7 @@ impl DelegatedDevice {
                     TransferError::UnsupportedSuite => ConfirmStatus::UnsupportedSuite,
                     _ => ConfirmStatus::Malformed,
                 };
-                return Some(refuse(session.transfer_id, status));
+                return refusal(session.transfer_id, status);
             }
         };
         let peer = Peer {
@@ -226,49 +333,82 @@ impl DelegatedDevice {
             Installed::New | Installed::Replaced => {}
         }
         self.counters.sessions_transferred += 1;
-        Some(confirm_installed(&session))
+        confirm_installed(session)
     }
 
+    /// Closes the PSK sessions whose IoTSSP did not close them in time (close_notify lost):
+    /// the close drops their keys.
+    fn expire_links(&mut self, now: Instant) {
+        let endpoint = &mut self.endpoint;
+        let counters = &mut self.counters;
+        self.links.retain(|addr, link| {
+            if now < link.linger_until {
+                return true;
+            }
+            // Only the association the link belongs to: a restarted one is not ours to end.
+            if endpoint
+                .connection(addr)
+                .is_some_and(|c| c.client_random() == link.client_random && !c.is_closed())
+            {
+                endpoint.close(addr);
+                counters.alerts_out += 1;
+                counters.psk_sessions_expired += 1;
+            }
+            false
+        });
+    }
     fn pump(&mut self, now: Instant) {
-        while let Some((addr, ev)) = self.endpoint.poll_event() {
-            match ev {
-                Event::HandshakeComplete => {
-                    self.counters.dtls_handshakes += 1;
-                    self.counters.dtls_handshakes_psk += 1;
-                }
-                Event::ApplicationData(msg) => {
-                    self.counters.app_data_in += 1;
-                    if let Some(confirm) = self.transfer(now, addr, &msg) {
-                        if self.endpoint.send_application_data(&addr, &confirm).is_ok() {
+        // Until a poll finds no event: the endpoint forgets a closed connection only at a
+        // poll after its last datagram left.
+        loop {
+            let mut any = false;
+            while let Some((addr, ev)) = self.endpoint.poll_event() {
+                any = true;
+                match ev {
+                    Event::HandshakeComplete => {
+                        self.counters.dtls_handshakes += 1;
+                        self.counters.dtls_handshakes_psk += 1;
+                    }
+                    Event::ApplicationData(msg) => {
+                        self.counters.app_data_in += 1;
+                        if let Some(confirm) = self.transfer(now, addr, &msg)
+                            && self.endpoint.send_application_data(&addr, &confirm).is_ok()
+                        {
                             self.counters.app_data_out += 1;
                         }
-                        // The PSK session has done its job: close it, which drops its keys.
-                        // The close_notify leaves in the same datagram as the confirmation.
-                        self.endpoint.close(&addr);
-                        self.counters.alerts_out += 1;
+                        // The PSK session stays up: the confirmation may be lost and the
+                        // TransferSession come again. The IoTSSP's close_notify ends it, or
+                        // `expire_links`.
                     }
+                    Event::Closed(reason) => {
+                        // Whatever it carried is over (its keys are wiped by the engine).
+                        self.links.remove(&addr);
+                        match reason {
+                            CloseReason::CloseNotify | CloseReason::PeerAlert(_) => {
+                                self.counters.alerts_in += 1;
+                                self.counters.psk_sessions_closed += 1;
+                            }
+                            CloseReason::LocalError(_) | CloseReason::HandshakeTimeout => {
+                                self.counters.dtls_handshakes_failed += 1;
+                            }
+                            CloseReason::LocallyClosed => {}
+                        }
+                    }
+                    _ => {}
                 }
-                Event::Closed(reason) => match reason {
-                    CloseReason::CloseNotify | CloseReason::PeerAlert(_) => {
-                        self.counters.alerts_in += 1;
-                        self.counters.sessions_closed += 1;
-                    }
-                    CloseReason::LocalError(_) | CloseReason::HandshakeTimeout => {
-                        self.counters.dtls_handshakes_failed += 1;
-                    }
-                    CloseReason::LocallyClosed => {}
-                },
-                _ => {}
             }
-        }
-        let release = self.outbox.release_time(now);
-        while let Some(t) = self.endpoint.poll_transmit() {
-            let d = Datagram {
-                local_port: self.transfer_port,
-                peer: peer_of(t.destination),
-                payload: t.contents,
-            };
-            self.outbox.push(release, d, &mut self.counters);
+            let release = self.outbox.release_time(now);
+            while let Some(t) = self.endpoint.poll_transmit() {
+                let d = Datagram {
+                    local_port: self.transfer_port,
+                    peer: peer_of(t.destination),
+                    payload: t.contents,
+                };
+                self.outbox.push(release, d, &mut self.counters);
+            }
+            if !any {
+                break;
+            }
         }
         self.refresh_availability(now);
     }
@@ -285,6 +425,16 @@ impl DelegatedDevice {
         self.counters.stt_accepted = s.accepted;
         self.counters.stt_busy = s.busy;
     }
+}
+
+/// TransferConfirm refusing transfer `id`.
+fn refusal(id: u32, status: ConfirmStatus) -> Vec<u8> {
+    TransferConfirmRepr {
+        transfer_id: id,
+        status,
+        key_check: [0; 8],
+    }
+    .to_bytes()
 }
 
 /// TransferConfirm(installed) with the key check of the keys actually installed.
@@ -349,11 +499,16 @@ impl SecureDevice for DelegatedDevice {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        min_deadline(self.endpoint.poll_timeout(), self.outbox.next_release())
+        let linger = self.links.values().map(|l| l.linger_until).min();
+        min_deadline(
+            min_deadline(self.endpoint.poll_timeout(), self.outbox.next_release()),
+            linger,
+        )
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
+        self.expire_links(now);
         self.pump(now);
     }
 

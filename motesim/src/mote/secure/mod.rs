@@ -129,9 +129,17 @@ pub struct SecurityCounters {
     pub stt_busy: u64,
     /// TransferSession messages refused (busy, malformed, unsupported suite).
     pub transfers_refused: u64,
+    /// Repeated TransferSessions (the confirmation was lost) answered with the same
+    /// confirmation, nothing installed again.
+    pub transfers_repeated: u64,
+    /// PSK sessions with the IoTSSP it ended (close_notify or alert), and those the mote
+    /// closed itself when the IoTSSP's close_notify did not come in time.
+    pub psk_sessions_closed: u64,
+    pub psk_sessions_expired: u64,
     /// Transferred sessions dropped for a newer one (no free slot).
     pub sessions_evicted: u64,
-    /// Sessions ended by close_notify or a fatal alert.
+    /// Sessions ended by close_notify or a fatal alert (DCert/CDPSK sessions, transferred
+    /// sessions; not a delegated mote's PSK sessions with its IoTSSP).
     pub sessions_closed: u64,
     /// DTLS records on the mote's DTLS ports.
     pub dtls_records_in: u64,
