@@ -10,6 +10,7 @@
 //! A device is sans-IO like the rest of the mote: datagrams and time in, datagrams out
 //! (each with the time it may leave), one deadline. It never reads the clock.
 
+mod app;
 pub mod delegated;
 pub mod ecc;
 pub mod server;

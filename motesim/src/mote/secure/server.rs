@@ -143,7 +143,7 @@ impl DtlsServer {
                 }
                 Event::ApplicationData(request) => {
                     self.counters.app_data_in += 1;
-                    for reply in self.coap.handle(now, peer_of(addr), &request) {
+                    for reply in super::app::answer(&mut self.coap, now, peer_of(addr), &request) {
                         if self.endpoint.send_application_data(&addr, &reply).is_ok() {
                             self.counters.app_data_out += 1;
                         }

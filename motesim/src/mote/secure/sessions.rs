@@ -1,6 +1,6 @@
 //! The sessions a delegated mote took over: for each (peer address, peer port) on 5684,
 //! nothing but a DTLS record layer built from transferred keys and counters. Records are
-//! opened (epoch, replay window, AES-128-CCM-8), CoAP is answered in the next write
+//! opened (epoch, replay window, AES-128-CCM-8), CoAP is answered (other data echoed) in the next write
 //! sequence numbers, close_notify and fatal alerts end the session. A bounded table: a
 //! new session in a full table evicts the one unused for longest.
 
@@ -161,7 +161,7 @@ impl SessionTable {
             match opened.content_type {
                 ContentType::ApplicationData => {
                     counters.app_data_in += 1;
-                    for reply in coap.handle(now, peer, &opened.plaintext) {
+                    for reply in super::app::answer(coap, now, peer, &opened.plaintext) {
                         let epoch = layer.write_epoch();
                         match layer.write_record(
                             epoch,
