@@ -15,7 +15,7 @@ use super::{
     SecurityCounters, count_records, min_deadline, peer_of, socket_addr,
 };
 use crate::mote::coap::CoapServer;
-use crate::mote::service::{Peer, UdpService};
+use crate::mote::service::Peer;
 
 /// Settings of a DCert mote.
 #[derive(Clone)]
