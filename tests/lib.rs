@@ -5,6 +5,7 @@
 //! kills it on drop, so a failing test leaves nothing behind. Traffic only ever goes to
 //! addresses inside namespaces made here.
 
+pub mod delegation_bed;
 pub mod testbed;
 
 use std::ffi::OsStr;

@@ -1,0 +1,504 @@
+//! The handshake-redirection topology, configured by the real `lowpan-provision`:
+//!
+//! ```text
+//!  [inet netns] fd00:beef::2 <--veth--> fd00:beef::1 [br netns] fd00:cccc::1 <--veth--> fd00:cccc::2 [ssp netns]
+//!   openssl s_client                     lowpan-br (TUN fd00:aaaa::1/64,                  iotssp (remote mode)
+//!                                          attached IoTSSP in attached mode)
+//!                                          | slip-radio over TCP 127.0.0.1:60001
+//!                                        motesim: mote-1 delegated, mote-2 DCert, mote-3 CDPSK
+//! ```
+//!
+//! The remote IoTSSP reaches its motes through the border router like any host, and talks to
+//! `lowpan-br` over the authenticated redirect channel (UDP 7700 <-> 7701). Everything a bed
+//! creates is owned by a guard, so a failing test leaves nothing behind.
+
+use crate::testbed::{INET_ADDR, PREFIX, UPLINK_ADDR, eui64_text, mote_addr, mote_eui64};
+use crate::{Daemon, NetNs, eventually, require_root, run, scratch, unique, veth};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+pub const SSP_ADDR: &str = "fd00:cccc::2";
+pub const BR_SSP_SIDE: &str = "fd00:cccc::1";
+pub const IOTSSP_REDIRECT: &str = "[fd00:cccc::2]:7700";
+pub const BR_REDIRECT: &str = "[fd00:cccc::1]:7701";
+/// lowpan-br's Prometheus endpoint, inside the border router's namespace.
+pub const METRICS: &str = "127.0.0.1:9464";
+/// The IoTSSP's name as lowpan-provision writes it.
+pub const IOTSSP_NAME: &str = "iotssp-1";
+
+/// The provisioned motes: 1 delegated, 2 DCert, 3 CDPSK.
+pub const DELEGATED: u8 = 1;
+pub const DCERT: u8 = 2;
+pub const CDPSK: u8 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Attached,
+    Remote,
+}
+
+#[derive(Clone, Debug)]
+pub struct BedOptions {
+    pub mode: Mode,
+    /// Extra TOML appended to iotssp.toml (e.g. `[timers]`).
+    pub iotssp_extra: String,
+    /// Start motesim (false: the motes never answer).
+    pub motesim: bool,
+}
+
+impl BedOptions {
+    pub fn new(mode: Mode) -> Self {
+        BedOptions { mode, iotssp_extra: String::new(), motesim: true }
+    }
+}
+
+/// Fields drop in order: the daemons stop before their namespaces go.
+pub struct DelegationBed {
+    pub iotssp: Option<Daemon>,
+    pub border_router: Daemon,
+    pub motesim: Option<Daemon>,
+    pub ssp: Option<NetNs>,
+    pub inet: NetNs,
+    pub br: NetNs,
+    /// The provisioned files (CA, certificates, keys, configurations).
+    pub deploy: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub opts: BedOptions,
+}
+
+impl DelegationBed {
+    /// Builds the topology, or returns `None` (after printing why) when not root outside CI.
+    pub fn start(test: &str, opts: BedOptions) -> Option<DelegationBed> {
+        if !require_root(test) {
+            return None;
+        }
+        let dir = scratch();
+        let deploy = dir.path().join("deploy");
+        provision(&deploy, opts.mode);
+        let tun = unique("ldt");
+        let br_conf = deploy.join("lowpan-br.toml");
+        let text = std::fs::read_to_string(&br_conf).expect("read lowpan-br.toml");
+        assert!(text.contains("name = \"lowpan0\""), "provisioned TUN name changed:\n{text}");
+        let text = text.replace("name = \"lowpan0\"", &format!("name = \"{tun}\""));
+        crate::write(&br_conf, &format!("{text}\n[metrics]\nlisten = \"{METRICS}\"\n"));
+        if !opts.iotssp_extra.is_empty() {
+            let p = deploy.join("iotssp.toml");
+            let text = std::fs::read_to_string(&p).expect("read iotssp.toml");
+            crate::write(&p, &format!("{text}\n{}\n", opts.iotssp_extra));
+        }
+        run(&workspace_bin_str("lowpan-br"), ["--config", path_str(&br_conf), "--check-config"]);
+
+        let inet = NetNs::new("ldi");
+        let br = NetNs::new("ldb");
+        veth(&inet, &format!("{INET_ADDR}/64"), &br, &format!("{UPLINK_ADDR}/64"));
+        inet.ip(&["-6", "route", "add", PREFIX, "via", UPLINK_ADDR]);
+        br.sysctl("net.ipv6.conf.all.forwarding", "1");
+        let ssp = (opts.mode == Mode::Remote).then(|| {
+            let ssp = NetNs::new("lds");
+            veth(&br, &format!("{BR_SSP_SIDE}/64"), &ssp, &format!("{SSP_ADDR}/64"));
+            ssp.ip(&["-6", "route", "add", PREFIX, "via", BR_SSP_SIDE]);
+            ssp
+        });
+
+        let motesim = opts.motesim.then(|| start_motesim(&br, &deploy, dir.path()));
+        let mut border_router = {
+            let mut cmd = br.command(crate::workspace_bin("lowpan-br"));
+            cmd.arg("--config").arg(&br_conf).env("RUST_LOG", "info");
+            Daemon::spawn("lowpan-br", cmd)
+        };
+        if opts.motesim {
+            border_router.wait_for_line("own link address", Duration::from_secs(20));
+        }
+        let mut bed = DelegationBed { iotssp: None, border_router, motesim, ssp, inet, br, deploy, dir, opts };
+        if bed.opts.mode == Mode::Remote {
+            bed.start_iotssp();
+        }
+        Some(bed)
+    }
+
+    /// Starts (or restarts) the remote `iotssp` in its namespace.
+    pub fn start_iotssp(&mut self) {
+        let ssp = self.ssp.as_ref().expect("remote mode has an IoTSSP namespace");
+        let mut cmd = ssp.command(crate::workspace_bin("iotssp"));
+        cmd.arg("--config").arg(self.deploy.join("iotssp.toml")).env("RUST_LOG", "info");
+        let mut d = Daemon::spawn("iotssp", cmd);
+        d.wait_for_line("iotssp running", Duration::from_secs(20));
+        self.iotssp = Some(d);
+    }
+
+    /// SIGTERM to the remote `iotssp`; returns its "iotssp stopping" line (final counters).
+    pub fn stop_iotssp(&mut self) -> String {
+        let mut d = self.iotssp.take().expect("iotssp running");
+        let log = d.stop();
+        log.iter()
+            .find(|l| l.contains("iotssp stopping"))
+            .cloned()
+            .unwrap_or_else(|| panic!("iotssp printed no final counters:\n{}", log.join("\n")))
+    }
+
+    /// SIGTERM to lowpan-br; returns its "final counters" line.
+    pub fn stop_border_router(&mut self) -> String {
+        let log = self.border_router.stop();
+        log.iter()
+            .find(|l| l.contains("final counters"))
+            .cloned()
+            .unwrap_or_else(|| panic!("lowpan-br printed no final counters:\n{}", log.join("\n")))
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.deploy.join(name)
+    }
+
+    pub fn motesim_stats_path(&self) -> PathBuf {
+        self.dir.path().join("motesim-stats.json")
+    }
+
+    /// `openssl s_client` with the provisioned client certificate, to mote `n`'s DTLS port.
+    pub fn s_client_cert(&self, n: u8, cert: &Path, key: &Path) -> SClient {
+        let mut args: Vec<String> = ["-dtls1_2", "-cipher", "ECDHE-ECDSA-AES128-CCM8"].map(String::from).to_vec();
+        args.extend(["-cert".into(), path_str(cert).into(), "-key".into(), path_str(key).into()]);
+        args.extend(["-CAfile".into(), path_str(&self.file("ca.pem")).into(), "-verify_return_error".into()]);
+        args.extend(["-connect".into(), format!("[{}]:5684", mote_addr(n))]);
+        SClient::spawn(&self.inet, self.dir.path(), &args)
+    }
+
+    /// The provisioned client (CN=client.example) to mote `n`.
+    pub fn s_client(&self, n: u8) -> SClient {
+        self.s_client_cert(n, &self.file("client.pem"), &self.file("client.key"))
+    }
+
+    /// PSK client with the provisioned client.psk (identity client.example).
+    pub fn s_client_psk(&self, n: u8) -> SClient {
+        let psk = std::fs::read_to_string(self.file("client.psk")).expect("client.psk");
+        let args: Vec<String> = vec![
+            "-dtls1_2".into(),
+            "-cipher".into(),
+            "PSK-AES128-CCM8".into(),
+            "-psk_identity".into(),
+            "client.example".into(),
+            "-psk".into(),
+            psk.trim().into(),
+            "-connect".into(),
+            format!("[{}]:5684", mote_addr(n)),
+        ];
+        SClient::spawn(&self.inet, self.dir.path(), &args)
+    }
+
+    /// lowpan-br's counters now, from its metrics endpoint (`name{labels}` -> value).
+    pub fn metrics(&self) -> BTreeMap<String, u64> {
+        self.br.enter(|| {
+            let mut sock = TcpStream::connect(METRICS).expect("connect to lowpan-br metrics");
+            sock.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            sock.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("send");
+            let mut text = String::new();
+            let _ = sock.read_to_string(&mut text);
+            parse_metrics(&text)
+        })
+    }
+
+    /// One counter of the attached IoTSSP (or of the remote one's channel), 0 when absent.
+    pub fn iotssp_counter(&self, counter: &str) -> u64 {
+        let m = self.metrics();
+        let total = format!("lowpan_br_iotssp_total{{iotssp=\"{IOTSSP_NAME}\",counter=\"{counter}\"}}");
+        let gauge = format!("lowpan_br_iotssp_{counter}{{iotssp=\"{IOTSSP_NAME}\"}}");
+        m.get(&total).or_else(|| m.get(&gauge)).copied().unwrap_or(0)
+    }
+
+    /// The sum of the attached IoTSSP's `handshakes_failed.*` counters and the reasons.
+    pub fn iotssp_failures(&self) -> (u64, Vec<String>) {
+        let prefix = format!("lowpan_br_iotssp_total{{iotssp=\"{IOTSSP_NAME}\",counter=\"handshakes_failed.");
+        let m = self.metrics();
+        let hits: Vec<_> = m.iter().filter(|(k, v)| k.starts_with(&prefix) && **v > 0).collect();
+        (hits.iter().map(|(_, v)| **v).sum(), hits.iter().map(|(k, v)| format!("{k}={v}")).collect())
+    }
+
+    pub fn hrm_counter(&self, counter: &str) -> u64 {
+        self.metrics().get(&format!("lowpan_br_hrm_total{{counter=\"{counter}\"}}")).copied().unwrap_or(0)
+    }
+
+    /// Mote `n`'s entry of motesim's stats file, written after `after` (motesim writes it
+    /// every second), so it reflects everything that happened before `after`.
+    pub fn mote_stats_after(&self, n: u8, after: SystemTime) -> serde_json::Value {
+        let path = self.motesim_stats_path();
+        let eui = eui64_text(mote_eui64(n));
+        eventually(Duration::from_secs(10), || {
+            let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+            if modified <= after {
+                return None;
+            }
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+            v["motes"].as_array()?.iter().find(|m| m["eui64"].as_str() == Some(eui.as_str())).cloned()
+        })
+        .unwrap_or_else(|| panic!("no fresh stats for mote {n} ({eui}) in {}", path.display()))
+    }
+
+    /// Waits (bounded) until mote `n`'s stats satisfy `ok`; returns the last snapshot.
+    pub fn mote_stats_until(&self, n: u8, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.mote_stats_after(n, SystemTime::now());
+            if ok(&s) || Instant::now() >= deadline {
+                return s;
+            }
+        }
+    }
+
+    /// Logs of every daemon, for failure messages.
+    pub fn logs(&mut self) -> String {
+        let mut s = format!("--- lowpan-br:\n{}\n", self.border_router.drain().join("\n"));
+        if let Some(d) = self.iotssp.as_mut() {
+            s.push_str(&format!("--- iotssp:\n{}\n", d.drain().join("\n")));
+        }
+        if let Some(d) = self.motesim.as_mut() {
+            s.push_str(&format!("--- motesim:\n{}\n", d.drain().join("\n")));
+        }
+        s
+    }
+}
+
+/// A counter of a mote's stats entry (security counters are flat in it).
+pub fn stat(s: &serde_json::Value, key: &str) -> u64 {
+    s.get(key)
+        .or_else(|| s.get("security").and_then(|x| x.get(key)))
+        .and_then(|v| v.as_u64())
+        .unwrap_or_else(|| panic!("no counter {key} in {s}"))
+}
+
+/// Parses Prometheus text: `name{labels} value` lines.
+pub fn parse_metrics(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_owned(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// A `key=value` field of a log line (tracing's format), as a number.
+pub fn field(line: &str, key: &str) -> Option<u64> {
+    let needle = format!("{key}=");
+    line.split_whitespace().find_map(|w| w.strip_prefix(&needle)?.trim_end_matches(',').parse().ok())
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn workspace_bin_str(name: &str) -> String {
+    crate::workspace_bin(name).to_string_lossy().into_owned()
+}
+
+/// `lowpan-provision` for the three motes (delegated, dcert, cdpsk) of this topology.
+pub fn provision(out: &Path, mode: Mode) {
+    let mut args = vec!["--out".to_string(), path_str(out).into(), "--prefix".into(), PREFIX.into()];
+    args.extend(["--radio".into(), "tcp:127.0.0.1:60001".into()]);
+    if mode == Mode::Remote {
+        args.extend(["--iotssp".into(), "remote".into()]);
+        args.extend(["--iotssp-address".into(), IOTSSP_REDIRECT.into()]);
+        args.extend(["--br-redirect-address".into(), BR_REDIRECT.into()]);
+    }
+    run(&workspace_bin_str("lowpan-provision"), &args);
+}
+
+fn start_motesim(br: &NetNs, deploy: &Path, dir: &Path) -> Daemon {
+    let mut cmd = br.command(crate::workspace_bin("motesim"));
+    cmd.args(["--tcp-listen", "127.0.0.1:60001", "--seed", "1"])
+        .arg("--config")
+        .arg(deploy.join("motesim.toml"))
+        .arg("--stats-file")
+        .arg(dir.join("motesim-stats.json"));
+    let mut d = Daemon::spawn("motesim", cmd);
+    d.wait_for_line("listening", Duration::from_secs(20));
+    d
+}
+
+/// A client certificate signed by the provisioned CA with the openssl CLI: another CN
+/// (`days` valid from now), or, with `expired`, one that expired ten minutes ago.
+pub fn issue_client_cert(deploy: &Path, cn: &str, expired: bool) -> (PathBuf, PathBuf) {
+    let dir = deploy.join(format!("extra-{cn}"));
+    std::fs::create_dir_all(dir.join("newcerts")).expect("mkdir");
+    let ca = path_str(&deploy.join("ca.pem")).to_owned();
+    let ca_key = path_str(&deploy.join("ca.key")).to_owned();
+    let (start, end) = if expired {
+        (utc_stamp("-50 minutes"), utc_stamp("-10 minutes"))
+    } else {
+        (utc_stamp("-5 minutes"), utc_stamp("+1 day"))
+    };
+    // `openssl ca` sets arbitrary dates on OpenSSL 3.0 (x509 -not_before is 3.2+).
+    let conf = "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = newcerts\nserial = serial\n\
+                default_md = sha256\npolicy = any\nunique_subject = no\nx509_extensions = leaf\n\
+                [any]\ncommonName = supplied\n\
+                [leaf]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\n\
+                extendedKeyUsage = clientAuth\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n";
+    crate::write(&dir.join("ca.cnf"), conf);
+    crate::write(&dir.join("index.txt"), "");
+    crate::write(&dir.join("serial"), "1000\n");
+    let script = format!(
+        "set -e\nopenssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out client.key 2>/dev/null\n\
+         openssl req -new -key client.key -subj '/CN={cn}' -out client.csr\n\
+         openssl ca -batch -notext -config ca.cnf -cert '{ca}' -keyfile '{ca_key}' -in client.csr -out client.pem \
+         -startdate {start} -enddate {end} 2>&1\n"
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).current_dir(&dir).output().expect("sh");
+    assert!(
+        out.status.success(),
+        "issuing {cn}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir.join("client.pem"), dir.join("client.key"))
+}
+
+fn utc_stamp(offset: &str) -> String {
+    let out = run("date", ["-u", "-d", offset, "+%Y%m%d%H%M%SZ"]);
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A running `openssl s_client`, output in a file, stdin open for lines to send; killed on
+/// drop.
+pub struct SClient {
+    child: Option<Child>,
+    log: PathBuf,
+    stdin: Option<std::process::ChildStdin>,
+    status: Option<ExitStatus>,
+}
+
+pub const ECDHE_OK: &str = "Cipher is ECDHE-ECDSA-AES128-CCM8";
+pub const PSK_OK: &str = "Cipher is PSK-AES128-CCM8";
+
+impl SClient {
+    pub fn spawn(ns: &NetNs, dir: &Path, args: &[String]) -> SClient {
+        let log = dir.join(format!("{}.log", unique("s_client")));
+        let f = std::fs::File::create(&log).expect("s_client log");
+        let mut cmd = ns.command("openssl");
+        cmd.arg("s_client").args(args).current_dir(dir);
+        cmd.stdout(f.try_clone().expect("dup")).stderr(f).stdin(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn openssl s_client");
+        let stdin = child.stdin.take();
+        SClient { child: Some(child), log, stdin, status: None }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process has exited (remembering its status).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none()
+            && let Some(c) = self.child.as_mut()
+        {
+            self.status = c.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Waits until the output contains `text` `times` times; false when s_client exits
+    /// first or `limit` passes.
+    pub fn wait_for_n(&mut self, text: &str, times: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.output().matches(text).count() >= times {
+                return true;
+            }
+            if self.exited().is_some() {
+                // The last words may still be on their way to the file.
+                return self.output().matches(text).count() >= times;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn wait_for(&mut self, text: &str, limit: Duration) -> bool {
+        self.wait_for_n(text, 1, limit)
+    }
+
+    /// Waits for the process to end on its own.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(s) = self.exited() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// Types a line into s_client (sent as one application-data record).
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("s_client stdin");
+        stdin.write_all(format!("{line}\n").as_bytes()).expect("write to s_client");
+        stdin.flush().expect("flush");
+    }
+
+    pub fn kill(&mut self) {
+        self.stdin = None;
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for SClient {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("---- s_client {} ----\n{}", self.log.display(), self.output());
+        }
+    }
+}
+
+/// A real ClientHello (no cookie) from `openssl s_client`, captured on a local UDP socket
+/// in `ns`.
+pub fn capture_client_hello(ns: &NetNs, dir: &Path) -> Vec<u8> {
+    let sock = ns.enter(|| UdpSocket::bind("[::1]:0").expect("bind capture socket"));
+    let port = sock.local_addr().expect("addr").port();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let args: Vec<String> = ["-dtls1_2", "-cipher", "ECDHE-ECDSA-AES128-CCM8"].map(String::from).to_vec();
+    let mut args = args;
+    args.extend(["-connect".into(), format!("[::1]:{port}")]);
+    let mut client = SClient::spawn(ns, dir, &args);
+    let mut buf = vec![0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).expect("s_client sent no ClientHello");
+    client.kill();
+    buf.truncate(n);
+    assert!(n > 25 && buf[0] == 22 && buf[13] == 1, "not a ClientHello: {buf:02x?}");
+    buf
+}
+
+/// Sends `datagram` from `count` fresh sockets of the internet host to `dst`; returns the
+/// answers that came back within `wait` each.
+pub fn spoof_from_inet(ns: &NetNs, dst: SocketAddr, datagram: Vec<u8>, count: usize, wait: Duration) -> Vec<Vec<u8>> {
+    ns.enter(move || {
+        let mut answers = Vec::new();
+        for _ in 0..count {
+            let sock = UdpSocket::bind("[::]:0").expect("bind");
+            sock.set_read_timeout(Some(wait)).expect("timeout");
+            sock.send_to(&datagram, dst).expect("send");
+            let mut buf = vec![0u8; 4096];
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                buf.truncate(n);
+                answers.push(buf);
+            }
+        }
+        answers
+    })
+}
+
+/// The mote's address and DTLS port.
+pub fn mote_dtls(n: u8) -> SocketAddr {
+    SocketAddr::new(mote_addr(n).into(), 5684)
+}
+
+pub fn ssp_addr() -> Ipv6Addr {
+    SSP_ADDR.parse().expect("address")
+}

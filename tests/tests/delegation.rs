@@ -1,0 +1,287 @@
+//! Handshake redirection end to end (issue 4, "Show it" and "Bad input and faults"), with
+//! real parts only: `lowpan-provision` writes the PKI and the configurations, the real
+//! `lowpan-br` (attached IoTSSP, or a remote `iotssp` in its own namespace), the real
+//! `motesim` (mote 1 delegated, 2 DCert, 3 CDPSK) and the real `openssl s_client -dtls1_2`
+//! in an "internet" namespace.
+//!
+//! Every test builds its own namespaces; without root it prints why it skips (and fails
+//! under CI=true). Waits are bounded; no assertion depends on timing.
+
+use integration_tests::delegation_bed::*;
+use integration_tests::testbed::{INET_ADDR, mote_addr};
+use std::net::{Ipv6Addr, SocketAddr};
+use std::time::{Duration, SystemTime};
+
+const HANDSHAKE: Duration = Duration::from_secs(60);
+const ECHO: Duration = Duration::from_secs(20);
+
+/// A delegated handshake from s_client to mote 1 and one echoed line; returns the client,
+/// still connected.
+fn delegated_session(bed: &mut DelegationBed, line: &str) -> SClient {
+    let mut c = bed.s_client(DELEGATED);
+    let ok = c.wait_for(ECDHE_OK, HANDSHAKE);
+    assert!(ok, "delegated handshake did not complete:\n{}\n{}", c.output(), bed.logs());
+    let out = c.output();
+    assert!(out.contains("Protocol  : DTLSv1.2") || out.contains("DTLSv1.2"), "not DTLS 1.2:\n{out}");
+    // ECDHE-ECDSA-AES128-CCM8 is OpenSSL's name of TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, 0xC0AE.
+    assert!(out.contains("Verify return code: 0 (ok)"), "the mote's certificate did not verify:\n{out}");
+    c.send_line(line);
+    // s_client prints what it receives; the line it sent is not printed (stdin is a pipe),
+    // so the line in its output came back from the mote.
+    let echoed = c.wait_for(line, ECHO);
+    assert!(echoed, "no echo of {line:?} from the mote:\n{}\n{}", c.output(), bed.logs());
+    c
+}
+
+fn start(test: &str, mode: Mode) -> Option<DelegationBed> {
+    DelegationBed::start(test, BedOptions::new(mode))
+}
+
+fn assert_mote_did_only_the_record_layer(bed: &DelegationBed, transferred_at_least: u64) {
+    let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "sessions_transferred") >= transferred_at_least && stat(s, "app_data_in") >= 1);
+    assert!(stat(&s, "sessions_transferred") >= transferred_at_least, "{s}");
+    assert_eq!(stat(&s, "ecc_operations"), 0, "the delegated mote did ECC: {s}");
+    assert_eq!(stat(&s, "certificates_seen"), 0, "the delegated mote saw a certificate: {s}");
+    assert!(stat(&s, "app_data_in") >= 1, "no application data reached the mote's record layer: {s}");
+    assert!(stat(&s, "app_data_out") >= 1, "the mote answered nothing: {s}");
+}
+
+#[test]
+fn attached_iotssp_delegated_mote_echoes_through_its_record_layer() {
+    let Some(mut bed) = start("attached_iotssp_delegated_mote_echoes_through_its_record_layer", Mode::Attached) else {
+        return;
+    };
+    let mut c = delegated_session(&mut bed, "ECHO attached-1");
+    c.send_line("ECHO attached-2");
+    assert!(c.wait_for("ECHO attached-2", ECHO), "second record not echoed:\n{}", c.output());
+    assert_mote_did_only_the_record_layer(&bed, 1);
+    assert_eq!(bed.iotssp_counter("keys_held"), 0, "the IoTSSP still holds keys after the transfer");
+    assert_eq!(bed.iotssp_counter("app_data_records_received"), 0);
+    assert!(bed.iotssp_counter("transfers_completed") >= 1);
+    c.kill();
+
+    let line = bed.stop_border_router();
+    for must in [
+        "iotssp.iotssp-1.app_data_records_received=0",
+        "iotssp.iotssp-1.keys_held=0",
+        "hrm.app_data_to_ssp=0",
+    ] {
+        assert!(line.split_whitespace().any(|w| w == must), "{must} missing in: {line}");
+    }
+    assert!(field(&line, "redirection.transferred").is_some_and(|n| n >= 1), "{line}");
+}
+
+#[test]
+fn remote_iotssp_delegated_mote_echoes_through_its_record_layer() {
+    let Some(mut bed) = start("remote_iotssp_delegated_mote_echoes_through_its_record_layer", Mode::Remote) else {
+        return;
+    };
+    let mut c = delegated_session(&mut bed, "ECHO remote-1");
+    assert_mote_did_only_the_record_layer(&bed, 1);
+    c.kill();
+    assert_eq!(bed.iotssp_counter("redirect_auth_failures"), 0);
+    assert_eq!(bed.hrm_counter("app_data_to_ssp"), 0);
+
+    let line = bed.stop_iotssp();
+    assert_eq!(field(&line, "keys_held"), Some(0), "{line}");
+    assert_eq!(field(&line, "app_data_records_received"), Some(0), "{line}");
+    assert!(field(&line, "transfers").is_some_and(|n| n >= 1), "{line}");
+    let br = bed.stop_border_router();
+    assert!(br.split_whitespace().any(|w| w == "hrm.app_data_to_ssp=0"), "{br}");
+    assert!(field(&br, "redirection.transferred").is_some_and(|n| n >= 1), "{br}");
+}
+
+#[test]
+fn dcert_and_cdpsk_motes_are_bridged_untouched() {
+    let Some(mut bed) = start("dcert_and_cdpsk_motes_are_bridged_untouched", Mode::Attached) else {
+        return;
+    };
+    let mut dcert = bed.s_client(DCERT);
+    assert!(dcert.wait_for(ECDHE_OK, HANDSHAKE), "DCert handshake failed:\n{}\n{}", dcert.output(), bed.logs());
+    dcert.send_line("ECHO dcert");
+    assert!(dcert.wait_for("ECHO dcert", ECHO), "DCert echo:\n{}", dcert.output());
+    dcert.kill();
+
+    let mut psk = bed.s_client_psk(CDPSK);
+    assert!(psk.wait_for(PSK_OK, HANDSHAKE), "CDPSK handshake failed:\n{}\n{}", psk.output(), bed.logs());
+    psk.send_line("ECHO cdpsk");
+    assert!(psk.wait_for("ECHO cdpsk", ECHO), "CDPSK echo:\n{}", psk.output());
+    psk.kill();
+
+    let d = bed.mote_stats_until(DCERT, |s| stat(s, "app_data_in") >= 1);
+    assert!(stat(&d, "dtls_handshakes_ecdhe") >= 1, "{d}");
+    assert!(stat(&d, "ecc_operations") >= 1, "the DCert mote did its own ECC: {d}");
+    assert!(stat(&d, "certificates_seen") >= 1, "{d}");
+    let p = bed.mote_stats_until(CDPSK, |s| stat(s, "app_data_in") >= 1);
+    assert!(stat(&p, "dtls_handshakes_psk") >= 1, "{p}");
+    assert_eq!(stat(&p, "ecc_operations"), 0, "{p}");
+
+    // The HRM forwarded them as passthrough motes: nothing diverted, the IoTSSP saw nothing.
+    assert!(bed.hrm_counter("forward_passthrough") >= 2);
+    assert_eq!(bed.hrm_counter("divert"), 0);
+    assert_eq!(bed.hrm_counter("client_hellos"), 0);
+    assert_eq!(bed.iotssp_counter("diverts"), 0);
+    assert_eq!(bed.iotssp_counter("handshakes_started"), 0);
+}
+
+#[test]
+fn spoofed_client_hellos_without_cookie_reach_neither_mote_nor_iotssp_state() {
+    let Some(bed) = start("spoofed_client_hellos_without_cookie_reach_neither_mote_nor_iotssp_state", Mode::Attached) else {
+        return;
+    };
+    let hello = capture_client_hello(&bed.inet, bed.dir.path());
+    let before = bed.mote_stats_after(DELEGATED, SystemTime::now());
+    let answers = spoof_from_inet(&bed.inet, mote_dtls(DELEGATED), hello, 20, Duration::from_secs(3));
+    // Each got a stateless HelloVerifyRequest (handshake type 3), so they were processed.
+    assert!(!answers.is_empty(), "no HelloVerifyRequest came back");
+    for a in &answers {
+        assert!(a.len() > 13 && a[0] == 22 && a[13] == 3, "not a HelloVerifyRequest: {a:02x?}");
+    }
+    let after = bed.mote_stats_after(DELEGATED, SystemTime::now());
+    for k in ["frames_in", "packets_in", "dtls_records_in", "stt_accepted", "dtls_handshakes"] {
+        assert_eq!(stat(&before, k), stat(&after, k), "{k} changed at the mote: {before} -> {after}");
+    }
+    assert!(bed.iotssp_counter("cookies_sent") >= answers.len() as u64);
+    assert_eq!(bed.iotssp_counter("handshakes_started"), 0, "a cookieless ClientHello started a handshake");
+    assert_eq!(bed.iotssp_counter("mote_handshakes_started"), 0);
+    assert_eq!(bed.iotssp_counter("delegations"), 0, "the IoTSSP keeps state for spoofed hellos");
+    assert_eq!(bed.iotssp_counter("keys_held"), 0);
+}
+
+#[test]
+fn unauthorized_and_expired_client_certificates_get_an_alert_and_no_session() {
+    let Some(mut bed) = start("unauthorized_and_expired_client_certificates_get_an_alert_and_no_session", Mode::Attached) else {
+        return;
+    };
+    let (other, other_key) = issue_client_cert(&bed.deploy, "intruder.example", false);
+    let (old, old_key) = issue_client_cert(&bed.deploy, "client.example", true);
+    for (what, cert, key) in [("unauthorized", &other, &other_key), ("expired", &old, &old_key)] {
+        let mut c = bed.s_client_cert(DELEGATED, cert, key);
+        let status = c.wait_exit(HANDSHAKE);
+        let out = c.output();
+        assert!(status.is_some(), "{what}: s_client neither finished nor failed:\n{out}\n{}", bed.logs());
+        assert!(!out.contains(ECDHE_OK), "{what}: handshake completed:\n{out}");
+        assert!(out.contains("alert"), "{what}: no alert:\n{out}");
+    }
+    let s = bed.mote_stats_after(DELEGATED, SystemTime::now());
+    assert_eq!(stat(&s, "sessions_transferred"), 0, "{s}");
+    assert_eq!(stat(&s, "stt_accepted"), 0, "{s}");
+    let (failed, reasons) = bed.iotssp_failures();
+    assert!(failed >= 2, "IoTSSP failures: {reasons:?}");
+    assert_eq!(bed.iotssp_counter("transfers_completed"), 0);
+    assert!(bed.iotssp_counter("alerts_sent") >= 2);
+    // The authorized client still gets its session.
+    let _c = delegated_session(&mut bed, "ECHO after-refusals");
+}
+
+#[test]
+fn forged_and_replayed_redirect_messages_are_refused_and_create_no_state() {
+    let Some(mut bed) = start("forged_and_replayed_redirect_messages_are_refused_and_create_no_state", Mode::Remote) else {
+        return;
+    };
+    let key_hex = redirect_key(&bed);
+    let br: SocketAddr = BR_REDIRECT.parse().expect("address");
+    let inet: Ipv6Addr = INET_ADDR.parse().expect("address");
+    let flow = hrm::FlowTag { peer_addr: inet, peer_port: 40000, mote_addr: mote_addr(DELEGATED), mote_port: 5684 };
+    let wall = SystemTime::now();
+    let now = std::time::Instant::now();
+    let seal = |key: hrm::RedirectKey, msg: &hrm::RedirectMessage<'_>| {
+        let mut ch = hrm::RedirectChannel::new(hrm::ChannelConfig::default(), hrm::KeyRing::new(key), 0x5eed, now, wall);
+        ch.seal(now, wall, msg).expect("seal")
+    };
+    let good = || hrm::RedirectKey::from_hex(1, &key_hex).expect("key");
+    let wrong = hrm::RedirectKey::new(1, &[0x55; 32]).expect("key");
+    // Forged: an Emit and a FlowTransferred under a wrong key, and a bit-flipped authentic one.
+    let forged_emit = seal(wrong, &hrm::RedirectMessage::Emit { flow, datagram: b"forged" });
+    let mut flipped = seal(good(), &hrm::RedirectMessage::FlowTransferred { flow, final_flight: b"" });
+    flipped[40] ^= 1;
+    // Replayed: an authentic Hello, sent twice.
+    let hello = seal(good(), &hrm::RedirectMessage::Hello);
+    let auth_before = bed.iotssp_counter("redirect_auth_failures");
+    let replays_before = bed.iotssp_counter("redirect_replays");
+    let opened_before = bed.iotssp_counter("channel_opened");
+    let ssp = bed.ssp.as_ref().expect("ssp namespace");
+    ssp.enter(move || {
+        let sock = std::net::UdpSocket::bind(SocketAddr::new(ssp_addr().into(), 0)).expect("bind");
+        for m in [&forged_emit, &flipped, &hello, &hello] {
+            sock.send_to(m, br).expect("send");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let counted = integration_tests::eventually(Duration::from_secs(5), || {
+        (bed.iotssp_counter("redirect_auth_failures") >= auth_before + 2 && bed.iotssp_counter("redirect_replays") > replays_before)
+            .then_some(())
+    });
+    assert!(
+        counted.is_some(),
+        "auth failures {} -> {}, replays {} -> {}",
+        auth_before,
+        bed.iotssp_counter("redirect_auth_failures"),
+        replays_before,
+        bed.iotssp_counter("redirect_replays")
+    );
+    assert_eq!(bed.iotssp_counter("redirect_auth_failures"), auth_before + 2);
+    assert_eq!(bed.iotssp_counter("redirect_replays"), replays_before + 1);
+    assert!(bed.iotssp_counter("channel_opened") > opened_before, "the authentic Hello was not accepted once");
+    assert_eq!(bed.hrm_counter("transfers"), 0, "a forged FlowTransferred changed the flow table");
+    assert_eq!(bed.hrm_counter("emits"), 0, "a forged Emit was sent");
+    assert_eq!(bed.metrics().get("lowpan_br_hrm_flows").copied(), Some(0));
+    // Traffic still flows.
+    let _c = delegated_session(&mut bed, "ECHO after-forgeries");
+}
+
+fn redirect_key(bed: &DelegationBed) -> String {
+    let text = std::fs::read_to_string(bed.file("lowpan-br.toml")).expect("lowpan-br.toml");
+    text.lines()
+        .find_map(|l| l.strip_prefix("key = \"")?.strip_suffix('"').map(str::to_owned))
+        .expect("redirect key in lowpan-br.toml")
+}
+
+#[test]
+fn a_mote_that_does_not_answer_gives_the_client_a_clean_failure() {
+    let test = "a_mote_that_does_not_answer_gives_the_client_a_clean_failure";
+    let mut opts = BedOptions::new(Mode::Attached);
+    // Give up on the mote after 3 s instead of 15 s.
+    opts.iotssp_extra = "[timers]\nmote_timeout_ms = 3000\n".into();
+    let Some(mut bed) = DelegationBed::start(test, opts) else {
+        return;
+    };
+    // The radio goes silent: every frame to the mote is lost.
+    bed.motesim.as_mut().expect("motesim").kill();
+    let mut c = bed.s_client(DELEGATED);
+    let status = c.wait_exit(HANDSHAKE);
+    let out = c.output();
+    assert!(!out.contains(ECDHE_OK), "handshake completed without a mote:\n{out}");
+    assert!(status.is_some(), "s_client still waiting:\n{out}\n{}", bed.logs());
+    assert!(out.contains("alert"), "no alert:\n{out}");
+    let (failed, reasons) = bed.iotssp_failures();
+    assert!(failed >= 1, "the IoTSSP did not count the failure: {reasons:?}");
+    assert_eq!(bed.iotssp_counter("transfers_completed"), 0);
+    assert_eq!(bed.iotssp_counter("keys_held"), 0);
+    assert!(bed.hrm_counter("abandons") >= 1, "no FlowAbandoned reached the HRM");
+}
+
+#[test]
+fn iotssp_stopped_mid_handshake_fails_cleanly_and_keeps_transferred_sessions() {
+    let Some(mut bed) = start("iotssp_stopped_mid_handshake_fails_cleanly_and_keeps_transferred_sessions", Mode::Remote) else {
+        return;
+    };
+    let mut first = delegated_session(&mut bed, "ECHO before-stop");
+    let hellos = bed.hrm_counter("client_hellos");
+    let mut second = bed.s_client(DELEGATED);
+    // The second ClientHello (with the cookie) reached the border router: the handshake is
+    // under way at the IoTSSP; stop it there.
+    let mid = integration_tests::eventually(Duration::from_secs(10), || (bed.hrm_counter("client_hellos") >= hellos + 2).then_some(()));
+    assert!(mid.is_some(), "second handshake did not start:\n{}", second.output());
+    bed.iotssp.as_mut().expect("iotssp").kill();
+    // The session transferred before keeps working: it runs between client and mote.
+    first.send_line("ECHO while-iotssp-down");
+    assert!(first.wait_for("ECHO while-iotssp-down", ECHO), "transferred session broke:\n{}\n{}", first.output(), bed.logs());
+    // The interrupted client gets no session (its handshake cannot complete).
+    assert!(!second.wait_for(ECDHE_OK, Duration::from_secs(10)), "handshake completed without the IoTSSP:\n{}", second.output());
+    second.kill();
+    // Back: new handshakes work.
+    bed.start_iotssp();
+    let _third = delegated_session(&mut bed, "ECHO after-restart");
+    assert_mote_did_only_the_record_layer(&bed, 2);
+}
