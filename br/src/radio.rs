@@ -289,6 +289,13 @@ pub fn link_counter_list(c: &LinkCounters) -> Vec<(&'static str, u64)> {
         ("debug_lines", c.debug_lines),
         ("unknown_command", c.unknown_command),
         ("mac_requests", c.mac_requests),
+        ("params", c.params),
+        // The SLIP decoder's own drops: without them oversize frames and broken escapes
+        // on the serial line would vanish without a trace.
+        ("slip_oversize_frames", c.slip.oversize_frames),
+        ("slip_bad_escapes", c.slip.bad_escapes),
+        ("slip_discarded_bytes", c.slip.discarded_bytes),
+        ("slip_empty_frames", c.slip.empty_frames),
     ]
 }
 
@@ -338,6 +345,27 @@ mod tests {
         })
         .await
         .expect("event in time")
+    }
+
+    /// Regression: the SLIP decoder's drop counters were kept by the link but never
+    /// published, so oversize frames and bad escapes were invisible in metrics and logs.
+    #[test]
+    fn published_link_counters_include_slip_decoder_drops() {
+        let mut link = RadioLink::new(LinkConfig { max_input_len: 64, ..LinkConfig::default() });
+        let now = Instant::now();
+        let mut bytes = vec![0xc0, 0x41, 0xdb, 0x01, 0x42, 0xc0];
+        bytes.extend(std::iter::repeat_n(0x55, 100));
+        bytes.push(0xc0);
+        link.handle_input(now, &bytes);
+        let list = link_counter_list(link.counters());
+        let get = |name: &str| list.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        assert_eq!(get("slip_bad_escapes"), Some(1));
+        assert_eq!(get("slip_oversize_frames"), Some(1));
+        assert!(get("slip_discarded_bytes").is_some_and(|v| v > 0));
+        let mut names: Vec<_> = list.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), list.len(), "counter names are unique");
     }
 
     #[tokio::test(flavor = "current_thread")]
