@@ -48,11 +48,13 @@ pub struct BedOptions {
     pub iotssp_extra: String,
     /// Start motesim (false: the motes never answer).
     pub motesim: bool,
+    /// Top-level keys put before motesim.toml's tables (defaults for every device).
+    pub motesim_defaults: String,
 }
 
 impl BedOptions {
     pub fn new(mode: Mode) -> Self {
-        BedOptions { mode, iotssp_extra: String::new(), motesim: true }
+        BedOptions { mode, iotssp_extra: String::new(), motesim: true, motesim_defaults: String::new() }
     }
 }
 
@@ -89,6 +91,11 @@ impl DelegationBed {
             let p = deploy.join("iotssp.toml");
             let text = std::fs::read_to_string(&p).expect("read iotssp.toml");
             crate::write(&p, &format!("{text}\n{}\n", opts.iotssp_extra));
+        }
+        if !opts.motesim_defaults.is_empty() {
+            let p = deploy.join("motesim.toml");
+            let text = std::fs::read_to_string(&p).expect("read motesim.toml");
+            crate::write(&p, &format!("{}\n{text}", opts.motesim_defaults));
         }
         run(&workspace_bin_str("lowpan-br"), ["--config", path_str(&br_conf), "--check-config"]);
 
@@ -434,9 +441,10 @@ impl SClient {
 
     /// Types a line into s_client (sent as one application-data record).
     pub fn send_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("s_client stdin");
-        stdin.write_all(format!("{line}\n").as_bytes()).expect("write to s_client");
-        stdin.flush().expect("flush");
+        // A client that already exited cannot take it; the missing echo tells.
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = stdin.write_all(format!("{line}\n").as_bytes()).and_then(|()| stdin.flush());
+        }
     }
 
     pub fn kill(&mut self) {
