@@ -67,11 +67,28 @@ pub struct Options {
     /// motesim delivers frames without modelled air time (for benchmarks).
     pub unthrottled: bool,
     pub pcap: bool,
+    /// Over `Link::Tcp`, lowpan-br connects to this port of the br namespace's loopback
+    /// instead of motesim's (e.g. a fault-injecting proxy started by
+    /// [`Testbed::start_with`]).
+    pub br_radio_port: Option<u16>,
+    /// Extra environment for lowpan-br (`LOWPAN_<SECTION>__<KEY>` overrides).
+    pub br_env: Vec<(String, String)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { link: Link::Tcp, motes: 2, loss: 0.0, seed: 1, br_extra: String::new(), radio_extra: String::new(), unthrottled: false, pcap: false }
+        Options {
+            link: Link::Tcp,
+            motes: 2,
+            loss: 0.0,
+            seed: 1,
+            br_extra: String::new(),
+            radio_extra: String::new(),
+            unthrottled: false,
+            pcap: false,
+            br_radio_port: None,
+            br_env: Vec::new(),
+        }
     }
 }
 
@@ -89,6 +106,12 @@ pub struct Testbed {
 impl Testbed {
     /// Builds the topology, or returns `None` (after printing why) when not root outside CI.
     pub fn start(test: &str, opts: Options) -> Option<Testbed> {
+        Self::start_with(test, opts, |_| {})
+    }
+
+    /// Like [`Testbed::start`], but runs `before_border_router` once the namespaces and
+    /// motesim are up and before lowpan-br starts (e.g. to put a proxy on its radio link).
+    pub fn start_with(test: &str, opts: Options, before_border_router: impl FnOnce(&NetNs)) -> Option<Testbed> {
         if !require_root(test) {
             return None;
         }
@@ -100,6 +123,7 @@ impl Testbed {
 
         let dir = scratch();
         let motesim = start_motesim(&br, &opts, dir.path());
+        before_border_router(&br);
         let tun = crate::unique("lbr");
         let border_router = start_border_router(&br, &opts, &tun, dir.path());
         let mut bed = Testbed { inet, br, motesim, border_router, dir, opts, tun };
@@ -186,7 +210,7 @@ fn start_motesim(br: &NetNs, opts: &Options, dir: &std::path::Path) -> Daemon {
 
 fn start_border_router(br: &NetNs, opts: &Options, tun: &str, dir: &std::path::Path) -> Daemon {
     let radio = match opts.link {
-        Link::Tcp => format!("kind = \"tcp\"\naddress = \"127.0.0.1:{RADIO_PORT}\""),
+        Link::Tcp => format!("kind = \"tcp\"\naddress = \"127.0.0.1:{}\"", opts.br_radio_port.unwrap_or(RADIO_PORT)),
         Link::Pty => format!("kind = \"serial\"\ndevice = \"{}\"", dir.join("radio-tty").display()),
         Link::Zep => format!(
             "kind = \"zep\"\nbind = \"{ZEP_BR}\"\npeers = [\"{ZEP_MOTES}\"]\neui64 = \"{RADIO_EUI64}\""
@@ -209,6 +233,7 @@ fn start_border_router(br: &NetNs, opts: &Options, tun: &str, dir: &std::path::P
     write(&path, &config);
     let mut cmd = br.command(workspace_bin("lowpan-br"));
     cmd.arg("--config").arg(&path).env("RUST_LOG", "info");
+    cmd.envs(opts.br_env.iter().map(|(k, v)| (k, v)));
     Daemon::spawn("lowpan-br", cmd)
 }
 
