@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         max_tx: 4,
         seed: 1,
         mode: UplinkMode::SlipRadio,
+        devices: Vec::new(),
     };
     let mut sim = Simulation::new(cfg, now);
     sim.handle_host_bytes(now, data);
