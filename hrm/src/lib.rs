@@ -28,6 +28,7 @@ pub mod packet;
 pub mod record;
 pub mod redirect;
 pub mod redirection;
+pub mod ssp_down;
 
 pub use config::{
     DEFAULT_DTLS_PORT, DeviceConfig, DevicePolicy, HrmConfig, SspConfig, SspName, UnknownFlowPolicy,

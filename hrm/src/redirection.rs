@@ -20,6 +20,7 @@ use crate::flow::{Admission, FlowState, FlowTable, FlowTag};
 use crate::packet::{EMIT_HOP_LIMIT, PayloadTooLong, Transport, build_udp_packet, transport_of};
 use crate::record::{ContentType, HandshakeType, MalformedDatagram, RecordSummary, parse_datagram};
 use crate::redirect::RedirectMessage;
+use crate::ssp_down::{AlertLimiter, ssp_down_alert};
 use core::fmt;
 use lowpan::ip::Ipv6Packet;
 use std::collections::{HashMap, HashSet};
@@ -248,6 +249,12 @@ named_counters! {
         ssp_rejects,
         handshakes_expired,
         sessions_expired,
+        /// Rule R12: diverted handshake datagrams answered with a fatal alert in the mote's
+        /// name because their IoTSSP is down (the flow's handshake is abandoned).
+        ssp_down_alerts,
+        /// Rule R12: diverted datagrams for a down IoTSSP not answered: the flow was answered
+        /// less than a second ago, the limiter is full, or the datagram held only alerts.
+        ssp_down_silent,
     }
 }
 
@@ -270,6 +277,7 @@ pub struct Hrm {
     counters: HrmCounters,
     drops: [u64; DropReason::ALL.len()],
     next_sweep: Option<Instant>,
+    alerts: AlertLimiter,
 }
 
 impl Hrm {
@@ -318,6 +326,7 @@ impl Hrm {
             counters: HrmCounters::default(),
             drops: [0; DropReason::ALL.len()],
             next_sweep: None,
+            alerts: AlertLimiter::new(config.max_flows),
         })
     }
 
@@ -658,6 +667,44 @@ impl Hrm {
             flow: *flow,
             len,
         })
+    }
+
+    /// Rule R12: the IoTSSP of `diversion` is known to be down (the caller decides: a
+    /// remote IoTSSP's redirect channel is dead, or never answered its first Hello). The
+    /// flow's handshake is abandoned (a session the mote holds stays), and the IPv6 packet
+    /// to write into the TUN is returned: a plaintext fatal internal_error alert
+    /// ([`ssp_down_alert`]) from the mote's address and DTLS port to the peer. `None` when
+    /// the flow was answered less than [`ALERT_INTERVAL`](crate::ssp_down::ALERT_INTERVAL)
+    /// ago, when no handshake may run on it (Transferred: a retransmitted final flight the
+    /// client may already be past), or when the datagram holds no handshake or
+    /// ChangeCipherSpec record (alerts are never answered with alerts).
+    pub fn answer_ssp_down(&mut self, now: Instant, diversion: &Diversion) -> Option<Vec<u8>> {
+        let flow = diversion.flow;
+        let handshake_running = self.flows.state(&flow) != Some(FlowState::Transferred);
+        if handshake_running {
+            self.flows.abandon(&flow);
+        }
+        let wants_answer = parse_datagram(&diversion.datagram).is_ok_and(|records| {
+            records.iter().any(|r| {
+                matches!(
+                    r.content_type,
+                    ContentType::Handshake | ContentType::ChangeCipherSpec
+                )
+            })
+        });
+        if !(handshake_running && wants_answer && self.alerts.allow(&flow, now)) {
+            self.counters.ssp_down_silent += 1;
+            return None;
+        }
+        let pkt = build_udp_packet(
+            (flow.mote_addr, flow.mote_port),
+            (flow.peer_addr, flow.peer_port),
+            EMIT_HOP_LIMIT,
+            &ssp_down_alert(),
+        )
+        .ok()?;
+        self.counters.ssp_down_alerts += 1;
+        Some(pkt)
     }
 
     /// When `handle_timeout` next wants to run (a coarse sweep while flows exist).

@@ -38,8 +38,12 @@ impl Default for ChannelConfig {
         ChannelConfig {
             max_age: Duration::from_secs(30),
             max_clock_skew: Duration::from_secs(30),
-            keepalive: Duration::from_secs(10),
-            dead_after: Duration::from_secs(35),
+            // Short enough that a border router notices a stopped IoTSSP within a few
+            // seconds, while a client's handshake is still waiting (rule R12); a Hello is
+            // 60-odd bytes, so one a second per peer costs nothing.
+            keepalive: Duration::from_secs(1),
+            // Three missed keepalives.
+            dead_after: Duration::from_secs(3),
             max_sender_instances: 4,
         }
     }
@@ -163,6 +167,8 @@ pub struct RedirectChannel {
     retired_ms: u64,
     instances: Vec<SenderInstance>,
     last_heard: Option<Instant>,
+    /// When this channel started (and queued its first Hello).
+    started: Instant,
     next_keepalive: Instant,
     pending_hello: bool,
     counters: ChannelCounters,
@@ -180,6 +186,7 @@ impl RedirectChannel {
     ) -> Self {
         RedirectChannel {
             next_keepalive: now,
+            started: now,
             config,
             keys,
             me: instance,
@@ -356,6 +363,25 @@ impl RedirectChannel {
             Some(t) if now.saturating_duration_since(t) < self.config.dead_after => Liveness::Alive,
             Some(_) => Liveness::Dead,
         }
+    }
+
+    /// Whether the peer is known to be down: `Dead`, or `Unknown` for `dead_after` since
+    /// this channel started (the first Hello exchange failed). False during the first
+    /// round trip after a start, so nothing is refused before the peer had a chance to
+    /// answer. The caller must send the queued Hellos (`poll_transmit`) for this to mean
+    /// anything.
+    pub fn peer_down(&self, now: Instant) -> bool {
+        match self.liveness(now) {
+            Liveness::Alive => false,
+            Liveness::Dead => true,
+            Liveness::Unknown => {
+                now.saturating_duration_since(self.started) >= self.config.dead_after
+            }
+        }
+    }
+
+    pub fn config(&self) -> &ChannelConfig {
+        &self.config
     }
 
     /// When the next Hello is due.

@@ -536,3 +536,37 @@ fn keepalive_and_liveness() {
     assert_eq!(p.tx.counters().hellos_sent, 2);
     assert_eq!(p.rx.counters().hellos_received, 1);
 }
+
+#[test]
+fn peer_down_only_after_a_failed_first_exchange_or_silence() {
+    let cfg = ChannelConfig::default();
+    let mut p = Pair::new(cfg.clone());
+    let start = p.now;
+    // Before the first Hello round trip had a chance: not down, though nothing was heard.
+    assert_eq!(p.rx.liveness(start), Liveness::Unknown);
+    assert!(!p.rx.peer_down(start));
+    assert!(
+        !p.rx
+            .peer_down(start + cfg.dead_after - Duration::from_millis(1))
+    );
+    // The first exchange failed: down while still Unknown.
+    assert_eq!(p.rx.liveness(start + cfg.dead_after), Liveness::Unknown);
+    assert!(p.rx.peer_down(start + cfg.dead_after));
+    // Heard: up; silent for dead_after: down again.
+    let hello = p.tx.poll_transmit(start, wall(p.ms)).unwrap();
+    let later = start + cfg.dead_after * 2;
+    p.rx.open(later, wall(p.ms), &hello).unwrap();
+    assert!(!p.rx.peer_down(later));
+    assert!(
+        !p.rx
+            .peer_down(later + cfg.dead_after - Duration::from_millis(1))
+    );
+    assert!(p.rx.peer_down(later + cfg.dead_after));
+}
+
+#[test]
+fn detection_defaults_are_a_few_seconds_and_outlast_keepalives() {
+    let cfg = ChannelConfig::default();
+    assert!(cfg.dead_after <= Duration::from_secs(5));
+    assert!(cfg.dead_after >= cfg.keepalive * 3);
+}
