@@ -18,6 +18,8 @@ for t in $targets; do
     took=$(( $(date +%s) - start ))
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$' | tail -1)
     [ -n "$runs" ] || runs=$(grep -o '^#[0-9]*' "logs/$t.log" | tail -1 | tr -d '#')
-    if [ $rc -eq 0 ]; then res=ok; else res="FAIL($(grep -o 'ERROR: libFuzzer: [a-z-]*\|panicked at [^:]*:[0-9]*' "logs/$t.log" | head -1))"; fi
+    if [ $rc -eq 0 ]; then res=ok
+    elif grep -q 'could not compile\|failed to build fuzz script' "logs/$t.log"; then res=BUILD-FAILED
+    else res="FAIL($(grep -o 'ERROR: libFuzzer: [a-z-]*\|panicked at [^:]*:[0-9]*' "logs/$t.log" | head -1))"; fi
     echo "$t $took ${runs:-?} $res"
 done
