@@ -64,6 +64,7 @@ pub struct SecurityStats {
     pub ecc_busy_ms: u64,
     pub certificates_seen: u64,
     pub outbox_full: u64,
+    pub flights_suppressed: u64,
     pub dtls_drops: BTreeMap<String, u64>,
 }
 
@@ -93,6 +94,7 @@ impl From<SecurityCounters> for SecurityStats {
             ecc_busy_ms: c.ecc_busy_ms,
             certificates_seen: c.certificates_seen,
             outbox_full: c.outbox_full,
+            flights_suppressed: c.flights_suppressed,
             dtls_drops: c
                 .dtls_drops
                 .iter()

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
-use dtls::record::records;
+use dtls::record::{ContentType, records};
 use serde::Serialize;
 
 use super::service::Peer;
@@ -161,6 +161,10 @@ pub struct SecurityCounters {
     pub certificates_seen: u64,
     /// Datagrams the outbox could not hold.
     pub outbox_full: u64,
+    /// Copies of a handshake flight not sent: the engine retransmitted a flight that was
+    /// still held behind the emulated ECC work, or had left less than a second before
+    /// (see `Outbox`).
+    pub flights_suppressed: u64,
     /// Dropped DTLS input by stable reason name.
     pub dtls_drops: BTreeMap<&'static str, u64>,
 }
@@ -223,14 +227,51 @@ pub(crate) fn count_records(datagram: &[u8]) -> u64 {
     records(datagram).take_while(Result::is_ok).count() as u64
 }
 
+/// Handshake flights a device sent lately are remembered this long: the DTLS engine's own
+/// spacing of answers to a peer's retransmissions (half the initial timer).
+const FLIGHT_MEMORY: Duration = Duration::from_secs(MOTE_RETRANSMIT_INITIAL.as_secs() / 2);
+/// Flights remembered at once (a few associations, a few datagrams each).
+const FLIGHT_MEMORY_LIMIT: usize = 16;
+
+/// The records of a datagram that is (part of) a handshake flight, without their record
+/// sequence numbers: a retransmission repacks the same messages under new numbers (or, for
+/// a server's sealed final flight, resends the same bytes). `None` when the datagram
+/// carries anything else (application data, alerts): those are never duplicates.
+type FlightKey = Vec<(ContentType, u16, Vec<u8>)>;
+
+fn flight_key(payload: &[u8]) -> Option<FlightKey> {
+    let mut key = Vec::new();
+    for rec in records(payload) {
+        let rec = rec.ok()?;
+        match rec.content_type() {
+            ContentType::Handshake | ContentType::ChangeCipherSpec => {
+                key.push((rec.content_type(), rec.epoch(), rec.fragment().to_vec()))
+            }
+            _ => return None,
+        }
+    }
+    (!key.is_empty()).then_some(key)
+}
+
 /// Answers waiting for their release time, in order: the mote's CPU is one queue, so an
 /// answer never overtakes one produced before it. Datagrams produced at the same time for
 /// the same destination are coalesced (several records in one datagram) up to the MTU.
+///
+/// The DTLS engine computes a flight at once and believes it sent it; the outbox holds it
+/// behind the emulated ECC work. Meanwhile the peer's retransmission timer (OpenSSL: 1 s)
+/// fires and the engine, rightly as far as it knows, answers with its flight again. That
+/// copy says nothing about a loss: the first one has not even left, or left a moment ago
+/// and crossed the peer's retransmission. Such copies are dropped
+/// ([`SecurityCounters::flights_suppressed`]); sending them made a peer that had already
+/// finished its handshake with the first copy read a stray one (OpenSSL's s_client then
+/// blocks in its read and never sends its request).
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     queue: VecDeque<(Instant, Datagram)>,
     /// When the CPU is free again (end of the last emulated ECC operation).
     busy_until: Option<Instant>,
+    /// Flight datagrams recently queued: when they leave, to whom, what they carry.
+    recent_flights: VecDeque<(Instant, Peer, u16, FlightKey)>,
 }
 
 impl Outbox {
@@ -251,6 +292,22 @@ impl Outbox {
     /// Queues `d` to leave at `at`; false when the outbox is full (the datagram is lost,
     /// as on a mote out of buffers).
     pub fn push(&mut self, at: Instant, d: Datagram, counters: &mut SecurityCounters) {
+        if let Some(key) = flight_key(&d.payload) {
+            self.recent_flights
+                .retain(|(left, _, _, _)| at < *left + FLIGHT_MEMORY);
+            let repeated = self.recent_flights.iter().any(|(_, p, port, k)| {
+                *p == d.peer && *port == d.local_port && *k == key
+            });
+            if repeated {
+                counters.flights_suppressed += 1;
+                return;
+            }
+            if self.recent_flights.len() >= FLIGHT_MEMORY_LIMIT {
+                self.recent_flights.pop_front();
+            }
+            self.recent_flights
+                .push_back((at, d.peer, d.local_port, key));
+        }
         counters.dtls_records_out += count_records(&d.payload);
         if let Some((t, last)) = self.queue.back_mut()
             && *t == at

@@ -60,6 +60,8 @@ pub(super) struct Net {
     pub from_mote: Vec<(Instant, u16, Vec<u8>)>,
     /// Return false to lose a datagram from the client.
     pub drop_to_mote: DropFn,
+    /// Return false to lose a datagram from the mote: (mote port, bytes).
+    pub drop_from_mote: DropFn,
 }
 
 impl Net {
@@ -90,6 +92,7 @@ impl Net {
             events: Vec::new(),
             from_mote: Vec::new(),
             drop_to_mote: Box::new(|_, _| true),
+            drop_from_mote: Box::new(|_, _| true),
         }
     }
 
@@ -158,7 +161,7 @@ impl Net {
             let data = u.payload().to_vec();
             self.from_mote.push((self.now, sport, data.clone()));
             let dst = SocketAddr::new(p.dst_addr().into(), dport);
-            if dst == self.client_addr {
+            if dst == self.client_addr && (self.drop_from_mote)(sport, &data) {
                 self.client.handle_datagram(
                     self.now,
                     SocketAddr::new(mote_global().into(), sport),
@@ -886,4 +889,111 @@ fn arbitrary_datagrams_never_panic() {
             },
         )
         .unwrap();
+}
+
+/// OpenSSL's s_client retransmits every 1 s (doubling) while the DCert mote computes: its
+/// ClientHello while the mote signs, its certificate flight while the mote verifies (the
+/// answer leaves 2.1 s later). The engine answers each retransmission with its flight
+/// again; those copies were queued behind the held original and left with it (the final
+/// flight twice in one datagram). s_client, done after the first copy, then blocked reading
+/// the stray one and never sent its request: app_data_in stayed 0. Each flight must leave
+/// once, and the request be answered.
+#[test]
+fn dcert_sends_each_flight_once_to_a_client_retransmitting_every_second() {
+    let mut net = Net::new(&dcert_spec(EccProfile::Cc2538Hw));
+    let mut cfg = ecdhe_client();
+    cfg.transport.retransmit.initial = Duration::from_secs(1);
+    net.connect(COAPS_PORT, cfg);
+    assert!(net.run_until(Duration::from_secs(60), |n| n.established(COAPS_PORT)));
+    net.client
+        .send_application_data(&Net::mote_addr(COAPS_PORT), &coap_get("/sensors/temp", 9))
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(10), |n| {
+        !n.app_data(COAPS_PORT).is_empty()
+    }));
+    assert_temperature(&net.app_data(COAPS_PORT)[0], 9);
+    let mut seen = Vec::new();
+    for (at, _, d) in &net.from_mote {
+        for r in records(d) {
+            let r = r.unwrap();
+            if r.content_type() == ContentType::ApplicationData {
+                continue;
+            }
+            let key = (r.content_type(), r.epoch(), r.fragment().to_vec());
+            assert!(!seen.contains(&key), "{:?} sent again at {at:?}", key.0);
+            seen.push(key);
+        }
+    }
+    let c = net.mote.security_counters();
+    assert!(c.flights_suppressed >= 2, "{c:?}");
+    assert_eq!((c.app_data_in, c.app_data_out), (1, 1), "{c:?}");
+}
+
+/// Suppressing copies must not stop recovery: the mote's final flight is lost on the way,
+/// the client retransmits its flight until the mote answers again.
+#[test]
+fn dcert_resends_a_lost_final_flight() {
+    let mut net = Net::new(&dcert_spec(EccProfile::Cc2538Hw));
+    let mut cfg = ecdhe_client();
+    cfg.transport.retransmit.initial = Duration::from_secs(1);
+    let mut lost = 0;
+    net.drop_from_mote = Box::new(move |_, bytes| {
+        let ccs = records(bytes)
+            .filter_map(Result::ok)
+            .any(|r| r.content_type() == ContentType::ChangeCipherSpec);
+        if ccs && lost == 0 {
+            lost += 1;
+            return false;
+        }
+        true
+    });
+    net.connect(COAPS_PORT, cfg);
+    assert!(net.run_until(Duration::from_secs(60), |n| n.established(COAPS_PORT)));
+    let finals = net
+        .from_mote
+        .iter()
+        .filter(|(_, _, d)| {
+            records(d)
+                .filter_map(Result::ok)
+                .any(|r| r.content_type() == ContentType::ChangeCipherSpec)
+        })
+        .count();
+    assert_eq!(finals, 2, "the lost final flight and its retransmission");
+}
+
+#[test]
+fn outbox_drops_a_flight_copy_still_held_or_just_sent() {
+    let mut c = SecurityCounters::default();
+    let mut o = Outbox::default();
+    let t0 = Instant::now();
+    let p = peer("fd00::1".parse().unwrap(), 1);
+    let flight = |seq: u8| {
+        // One ChangeCipherSpec record: same content, another record sequence number.
+        vec![20, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, seq, 0, 1, 1]
+    };
+    let dg = |payload| Datagram {
+        local_port: 5684,
+        peer: p,
+        payload,
+    };
+    let held = o.occupy(t0, Duration::from_secs(2));
+    o.push(held, dg(flight(1)), &mut c);
+    // The engine's retransmission while the original is held.
+    o.push(o.release_time(t0 + Duration::from_secs(1)), dg(flight(2)), &mut c);
+    assert_eq!(o.poll(held).unwrap().payload, flight(1));
+    assert!(o.poll(held).is_none());
+    // Just after it left: crossed the peer's retransmission.
+    o.push(held + Duration::from_millis(500), dg(flight(3)), &mut c);
+    assert!(o.poll(held + Duration::from_millis(500)).is_none());
+    assert_eq!(c.flights_suppressed, 2);
+    // Later: the original may have been lost, the copy goes.
+    let later = held + FLIGHT_MEMORY;
+    o.push(later, dg(flight(4)), &mut c);
+    assert_eq!(o.poll(later).unwrap().payload, flight(4));
+    // Application data is never a copy.
+    let app = vec![23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 7];
+    o.push(later, dg(app.clone()), &mut c);
+    o.push(later, dg(app.clone()), &mut c);
+    assert_eq!(o.poll(later).unwrap().payload, [app.clone(), app].concat());
+    assert_eq!(c.flights_suppressed, 2);
 }
