@@ -259,11 +259,32 @@ pub struct IotsspConfig {
     pub key_file: Option<PathBuf>,
     /// Remote: the key's id, as configured on the iotssp side.
     pub key_id: u32,
+    /// Remote: a Hello goes to the IoTSSP when nothing else was sent for this long (ms).
+    pub keepalive_ms: u64,
+    /// Remote: the IoTSSP counts as down when nothing authenticated came from it for this
+    /// long (ms); its motes' handshakes are then answered with an alert (docs/protocol.md,
+    /// rule R12). Must exceed the IoTSSP's own keepalive (1 s by default).
+    pub dead_after_ms: u64,
 }
+
+/// Bounds of `[[iotssp]]` `keepalive_ms` / `dead_after_ms`.
+pub const KEEPALIVE_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
+pub const DEAD_AFTER_MS: std::ops::RangeInclusive<u64> = 500..=600_000;
 
 impl Default for IotsspConfig {
     fn default() -> Self {
-        IotsspConfig { name: String::new(), attached: false, config: None, address: None, key: None, key_file: None, key_id: 1 }
+        let channel = hrm::ChannelConfig::default();
+        IotsspConfig {
+            name: String::new(),
+            attached: false,
+            config: None,
+            address: None,
+            key: None,
+            key_file: None,
+            key_id: 1,
+            keepalive_ms: u64::try_from(channel.keepalive.as_millis()).unwrap_or(1000),
+            dead_after_ms: u64::try_from(channel.dead_after.as_millis()).unwrap_or(3000),
+        }
     }
 }
 
@@ -642,6 +663,15 @@ impl Config {
             if h.redirect_listen.is_none() {
                 bad("hrm.redirect_listen", format!("needed for the remote IoTSSP iotssp[{i}] (e.g. \"[::]:7701\")"));
             }
+            if !KEEPALIVE_MS.contains(&s.keepalive_ms) {
+                bad(&k("keepalive_ms"), format!("must be within {}..={} ms", KEEPALIVE_MS.start(), KEEPALIVE_MS.end()));
+            }
+            if !DEAD_AFTER_MS.contains(&s.dead_after_ms) {
+                bad(&k("dead_after_ms"), format!("must be within {}..={} ms", DEAD_AFTER_MS.start(), DEAD_AFTER_MS.end()));
+            } else if s.dead_after_ms < s.keepalive_ms.saturating_mul(2) {
+                // One lost Hello must not declare the IoTSSP down and alert its clients.
+                bad(&k("dead_after_ms"), format!("must be at least twice keepalive_ms ({} ms)", s.keepalive_ms));
+            }
         }
         for (i, m) in self.motes.iter().enumerate() {
             match (m.policy, &m.iotssp) {
@@ -783,6 +813,7 @@ fn schema() -> toml::Value {
         key: Some(SecretHex("x".into())),
         key_file: Some("x".into()),
         key_id: 1,
+        ..IotsspConfig::default()
     }];
     toml::Value::try_from(&c).unwrap_or(toml::Value::Table(Default::default()))
 }
@@ -990,6 +1021,9 @@ mod tests {
             ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\nkey = \"00112233445566778899aabbccddeeff\"\nkey_file = \"k\"\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].key_file"),
             ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\nconfig = \"x\"\nkey_file = \"k\"\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].config"),
             ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\nkey_file = \"k\"", "hrm.redirect_listen"),
+            ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\nkey_file = \"k\"\nkeepalive_ms = 0\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].keepalive_ms"),
+            ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\nkey_file = \"k\"\ndead_after_ms = 100\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].dead_after_ms"),
+            ("[[iotssp]]\nname = \"a\"\naddress = \"[::1]:7700\"\nkey_file = \"k\"\nkeepalive_ms = 2000\ndead_after_ms = 3000\n[hrm]\nredirect_listen = \"[::]:7701\"", "iotssp[0].dead_after_ms"),
             ("[[iotssp]]\nname = \"a\"\nattached = true\nconfig = \"x\"\nbogus = 1", "iotssp[0].bogus"),
             ("[[mote]]\neui64 = \"00:12:4b:00:00:00:00:02\"\npolicy = \"delegate\"", "mote[0].iotssp"),
             ("[[mote]]\neui64 = \"00:12:4b:00:00:00:00:02\"\npolicy = \"delegate\"\niotssp = \"nope\"", "mote[0].iotssp"),
@@ -1029,6 +1063,8 @@ mod tests {
             address = "[2001:db8:5::1]:7700"
             key = "00112233445566778899aabbccddeeff"
             key_id = 7
+            keepalive_ms = 500
+            dead_after_ms = 2000
             [[iotssp]]
             name = "far2"
             address = "192.0.2.1:7700"
@@ -1049,6 +1085,8 @@ mod tests {
         assert!(c.iotssps[0].attached);
         assert_eq!(c.iotssps[1].key_id, 7);
         assert_eq!(c.iotssps[2].key_id, 1, "key_id defaults to 1");
+        assert_eq!((c.iotssps[1].keepalive_ms, c.iotssps[1].dead_after_ms), (500, 2000));
+        assert_eq!((c.iotssps[2].keepalive_ms, c.iotssps[2].dead_after_ms), (1000, 3000), "the hrm channel defaults");
         assert_eq!(c.iotssps[2].key_file.as_deref(), Some(Path::new("/etc/far2.key")));
         assert_eq!((c.motes[0].policy, c.motes[0].iotssp.as_deref(), c.motes[0].dtls_port), (MotePolicy::Delegate, Some("far"), Some(6684)));
         assert_eq!(c.motes[1].policy, MotePolicy::Passthrough);

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use hrm::{
     ChannelConfig, Decision, DevicePolicy, DeviceConfig, Diversion, Hrm, HrmConfig, KeyRing, RedirectChannel,
@@ -202,6 +202,14 @@ impl Redirection {
         self.counters.diverted += 1;
         match &mut self.links[i].endpoint {
             Endpoint::Attached(iotssp) => iotssp.handle_divert(now, d.flow, &d.datagram),
+            // Rule R12 (docs/protocol.md): a known-down IoTSSP would swallow the datagram
+            // and leave the client waiting for its own timer; answer it with an alert from
+            // the mote instead (the HRM abandons the flow, rate-limits and counts).
+            Endpoint::Remote { channel, .. } if channel.peer_down(now) => {
+                if let Some(p) = self.hrm.answer_ssp_down(now, &d) {
+                    self.out.push_back(Action::ToTun(p));
+                }
+            }
             Endpoint::Remote { address, channel } => match channel.seal(now, wall, &d.message()) {
                 Ok(bytes) => self.out.push_back(Action::Redirect { to: *address, bytes }),
                 Err(_) => self.counters.redirect_seal_errors += 1,
@@ -599,7 +607,7 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
             };
             match key {
                 Ok(k) => {
-                    let channel = RedirectChannel::new(ChannelConfig::default(), KeyRing::new(k), instance, now, wall);
+                    let channel = RedirectChannel::new(channel_config(s), KeyRing::new(k), instance, now, wall);
                     links.push(SspLink { name, endpoint: Endpoint::Remote { address, channel: Box::new(channel) } });
                 }
                 Err(e) => issues.push(e),
@@ -612,6 +620,16 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
     Redirection::new(&hrm_cfg, links, cfg.host_address(), cfg.hrm.attached_port)
         .map(Some)
         .map_err(|reason| vec![ConfigIssue { key: "hrm".into(), reason }])
+}
+
+/// The redirect channel of a remote `[[iotssp]]`: its keepalive and dead-after, defaults
+/// for the rest.
+pub fn channel_config(s: &crate::config::IotsspConfig) -> ChannelConfig {
+    ChannelConfig {
+        keepalive: Duration::from_millis(s.keepalive_ms),
+        dead_after: Duration::from_millis(s.dead_after_ms),
+        ..ChannelConfig::default()
+    }
 }
 
 fn load_attached(path: &Path) -> Result<(ssp::config::SspConfig, Iotssp), String> {

@@ -280,3 +280,104 @@ fn no_panic_on_arbitrary_input() {
         .unwrap();
     assert_eq!(r.borrow().attached("ssp-a").unwrap().counters().app_data_records_received, 0);
 }
+
+// ---- rule R12: a down remote IoTSSP ----------------------------------------------------
+
+/// The alert record of docs/protocol.md rule R12, spelled out: Alert, DTLS 1.2, epoch 0,
+/// sequence 2^47, length 2, fatal, internal_error.
+const SSP_DOWN_ALERT: [u8; 15] = [0x15, 0xfe, 0xfd, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 2, 2, 80];
+
+fn counter(r: &Redirection, now: Instant, k: &str) -> u64 {
+    r.all_counters(now).into_iter().find(|(n, _)| n == k).map(|(_, v)| v).unwrap_or_else(|| panic!("no counter {k}"))
+}
+
+fn remote_channel(now: Instant, w: SystemTime) -> RedirectChannel {
+    RedirectChannel::new(ChannelConfig::default(), KeyRing::new(RedirectKey::from_hex(1, KEY).unwrap()), 99, now, w)
+}
+
+const SSP_B: &str = "[fd00:5::1]:7700";
+
+#[test]
+fn dead_iotssp_client_hello_is_answered_with_an_alert_from_the_mote_once_a_second() {
+    let (_d, mut r) = setup(&remote_extra());
+    let w = SystemTime::now();
+    // The IoTSSP never answered the first Hello, for longer than dead_after.
+    let t = Instant::now() + ChannelConfig::default().dead_after + Duration::from_millis(500);
+    let hello = client().poll_transmit().unwrap().contents;
+    assert_eq!(r.handle_tun_packet(t, w, &udp((PEER, 40000), (MOTE3, 5684), &hello)), Inbound::Handled);
+    let acts = actions(&mut r);
+    let [Action::ToTun(p)] = &acts[..] else { panic!("{acts:?}") };
+    // From the mote's address and DTLS port, valid checksum (parse_udp checks), exact bytes.
+    assert_eq!(parse_udp(p), (a(MOTE3), 5684, a(PEER), 40000, SSP_DOWN_ALERT.to_vec()));
+    assert_eq!(counter(&r, t, "hrm.ssp_down_alerts"), 1);
+    let flow = FlowTag { peer_addr: a(PEER), peer_port: 40000, mote_addr: a(MOTE3), mote_port: 5684 };
+    assert_eq!(r.hrm().flow_state(&flow), None, "the flow is abandoned");
+    // The client's retransmission within the second: nothing, not even to the IoTSSP.
+    let t1 = t + Duration::from_millis(400);
+    assert_eq!(r.handle_tun_packet(t1, w, &udp((PEER, 40000), (MOTE3, 5684), &hello)), Inbound::Handled);
+    assert!(actions(&mut r).is_empty());
+    assert_eq!(counter(&r, t1, "hrm.ssp_down_alerts"), 1);
+    assert_eq!(counter(&r, t1, "hrm.ssp_down_silent"), 1);
+    // A second later: answered again.
+    let t2 = t + Duration::from_secs(1);
+    r.handle_tun_packet(t2, w, &udp((PEER, 40000), (MOTE3, 5684), &hello));
+    assert!(matches!(&actions(&mut r)[..], [Action::ToTun(_)]));
+    assert_eq!(counter(&r, t2, "hrm.ssp_down_alerts"), 2);
+}
+
+#[test]
+fn iotssp_not_yet_heard_at_start_or_alive_gets_the_diversion() {
+    let (_d, mut r) = setup(&remote_extra());
+    let now = Instant::now();
+    let w = SystemTime::now();
+    let hello = client().poll_transmit().unwrap().contents;
+    let divert_at = |r: &mut Redirection, t: Instant, port: u16| {
+        r.handle_tun_packet(t, w, &udp((PEER, port), (MOTE3, 5684), &hello));
+        actions(r)
+    };
+    // Start-up, before the first Hello round trip could fail: diverted, no alert.
+    assert!(matches!(&divert_at(&mut r, now, 40000)[..], [Action::Redirect { .. }]));
+    // The IoTSSP answers late (after dead_after), so it is alive from then on.
+    let mut ssp = remote_channel(now, w);
+    let late = now + Duration::from_secs(10);
+    let from: SocketAddr = SSP_B.parse().unwrap();
+    r.handle_redirect_datagram(late, w, from, &ssp.poll_transmit(late, w).unwrap());
+    assert!(matches!(&divert_at(&mut r, late + Duration::from_secs(1), 40001)[..], [Action::Redirect { .. }]));
+    // Silent for dead_after: down again, alert.
+    let dead = late + ChannelConfig::default().dead_after;
+    assert!(matches!(&divert_at(&mut r, dead, 40002)[..], [Action::ToTun(_)]));
+    assert_eq!(counter(&r, dead, "hrm.ssp_down_alerts"), 1);
+    assert_eq!(counter(&r, dead, "iotssp.ssp-b.alive"), 0);
+}
+
+#[test]
+fn transferred_flow_keeps_working_when_its_iotssp_dies() {
+    let (_d, mut r) = setup(&remote_extra());
+    let now = Instant::now();
+    let w = SystemTime::now();
+    let from: SocketAddr = SSP_B.parse().unwrap();
+    let mut ssp = remote_channel(now, w);
+    let flow = FlowTag { peer_addr: a(PEER), peer_port: 40000, mote_addr: a(MOTE3), mote_port: 5684 };
+    let done = ssp.seal(now, w, &RedirectMessage::FlowTransferred { flow, final_flight: &[] }).unwrap();
+    r.handle_redirect_datagram(now, w, from, &done);
+    assert_eq!(r.hrm().flow_state(&flow), Some(hrm::FlowState::Transferred));
+    let dead = now + Duration::from_secs(60);
+    // Application data still goes to the mote, untouched.
+    let app = udp((PEER, 40000), (MOTE3, 5684), &[23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 9]);
+    assert_eq!(r.handle_tun_packet(dead, w, &app), Inbound::Bridge);
+    // A retransmitted final flight (epoch-1 Finished) gets no alert; the session stays.
+    let fin = udp((PEER, 40000), (MOTE3, 5684), &[22, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 2, 0, 1, 0]);
+    assert_eq!(r.handle_tun_packet(dead, w, &fin), Inbound::Handled);
+    assert!(actions(&mut r).is_empty());
+    assert_eq!(r.hrm().flow_state(&flow), Some(hrm::FlowState::Transferred));
+    assert_eq!(counter(&r, dead, "hrm.ssp_down_alerts"), 0);
+}
+
+#[test]
+fn remote_channel_takes_keepalive_and_dead_after_from_the_config() {
+    let (_d, r) = setup(&remote_extra().replace("key = ", "keepalive_ms = 250\ndead_after_ms = 1500\nkey = "));
+    let Endpoint::Remote { channel, .. } = &r.links().iter().find(|l| l.name.as_str() == "ssp-b").unwrap().endpoint else {
+        panic!("remote")
+    };
+    assert_eq!((channel.config().keepalive, channel.config().dead_after), (Duration::from_millis(250), Duration::from_millis(1500)));
+}
