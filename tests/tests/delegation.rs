@@ -292,9 +292,21 @@ fn iotssp_stopped_mid_handshake_fails_cleanly_and_keeps_transferred_sessions() {
     // The session transferred before keeps working: it runs between client and mote.
     first.send_line("ECHO while-iotssp-down");
     assert!(first.wait_for("ECHO while-iotssp-down", ECHO), "transferred session broke:\n{}\n{}", first.output(), bed.logs());
-    // The interrupted client gets no session (its handshake cannot complete).
+    // The interrupted client gets no session, and no silence either: once lowpan-br counts
+    // the IoTSSP down (dead_after, 3 s without a Hello), the client's next retransmission
+    // is answered from the mote with a fatal internal_error alert (docs/protocol.md, rule
+    // R12), so s_client fails on its own, long before its retransmission timer would give up
+    // (the bound covers its backoff: retransmissions 1, 2, 4, 8, 16 s apart).
+    const SSP_DOWN_ALERT_WAIT: Duration = Duration::from_secs(45);
     second.send_line("ECHO interrupted");
-    assert!(!second.wait_for("ECHO interrupted", Duration::from_secs(10)), "handshake completed without the IoTSSP:\n{}", second.output());
+    let status = second.wait_exit(SSP_DOWN_ALERT_WAIT);
+    let out = second.output();
+    assert!(status.is_some(), "s_client got no alert within {SSP_DOWN_ALERT_WAIT:?} of the IoTSSP stopping:\n{out}\n{}", bed.logs());
+    assert!(status.is_some_and(|s| !s.success()), "s_client exited successfully without the IoTSSP:\n{out}");
+    assert!(out.contains("internal error") || out.contains("alert number 80"), "s_client did not report the internal_error alert:\n{out}");
+    assert!(!out.contains("ECHO interrupted"), "handshake completed without the IoTSSP:\n{out}");
+    assert!(bed.hrm_counter("ssp_down_alerts") >= 1, "no alert counted by lowpan-br:\n{}", bed.logs());
+    eprintln!("interrupted client: {}", out.lines().filter(|l| l.contains("alert")).collect::<Vec<_>>().join(" | "));
     assert_eq!(bed.hrm_counter("transfers"), 1, "the interrupted handshake was transferred");
     second.kill();
     // Back: new handshakes work.
