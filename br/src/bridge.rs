@@ -88,6 +88,8 @@ pub struct Bridge {
     seq: u8,
     encoder: lowpan::Encoder,
     reassembler: lowpan::Reassembler,
+    /// `reassembler.evictions()` already counted as `reassembly_evicted` drops.
+    evictions_counted: u64,
     neighbours: NeighbourTable,
     counters: Counters,
 }
@@ -103,6 +105,7 @@ impl Bridge {
             seq: cfg.initial_seq,
             encoder: lowpan::Encoder::with_initial_tag(contexts.clone(), cfg.initial_tag),
             reassembler: lowpan::Reassembler::new(contexts),
+            evictions_counted: 0,
             neighbours,
             counters: Counters::default(),
             own: None,
@@ -280,7 +283,12 @@ impl Bridge {
             n.stats.rx_bytes += frame.len() as u64;
         }
         let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
-        let packet = match self.reassembler.accept(now, links, payload) {
+        let accepted = self.reassembler.accept(now, links, payload);
+        // A new datagram may have evicted stale partial ones (e.g. forged FRAG1s) to fit.
+        let evictions = self.reassembler.evictions();
+        self.counters.drop_n("reassembly_evicted", evictions - self.evictions_counted);
+        self.evictions_counted = evictions;
+        let packet = match accepted {
             Ok(Some(p)) => p,
             Ok(None) => return out,
             Err(e) => {
@@ -642,6 +650,30 @@ mod tests {
         assert_eq!(b.counters().reassembly_timeouts, 1);
         assert_eq!(b.counters().dropped("reassembly_timeout"), 1);
         assert_eq!(b.poll_timeout(), None);
+    }
+
+    #[test]
+    fn evicted_partial_datagrams_are_counted() {
+        let mut b = bridge();
+        let p = udp_packet(global(MOTE), "2001:db8::1".parse().unwrap(), 1000);
+        let first = mote_frames(MOTE, Address::Extended(OWN), &p).swap_remove(0);
+        let t0 = Instant::now();
+        // The per-source cap holds 4 partial datagrams; 10 more FRAG1s evict the stalest.
+        let mac_len = FrameRepr::data(PAN, Address::Extended(MOTE), Address::Extended(OWN), 0, true).buffer_len();
+        for tag in 100..114u8 {
+            let mut f = first.clone();
+            f[mac_len + 3] = tag; // low byte of the FRAG1's datagram_tag
+            assert_eq!(b.handle_radio_frame(t0, &f).to_tun, None);
+        }
+        assert_eq!(b.counters().dropped("reassembly_evicted"), 10);
+        assert_eq!(b.counters().dropped("reassembly_memory"), 0);
+        // The real datagram still completes.
+        let frames = mote_frames(MOTE, Address::Extended(OWN), &p);
+        let mut out = None;
+        for f in &frames {
+            out = b.handle_radio_frame(t0, f).to_tun;
+        }
+        assert_eq!(out.as_deref(), Some(&p[..]));
     }
 
     proptest! {

@@ -7,7 +7,7 @@
 
 use crate::ieee802154::Address;
 use core::fmt;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 pub const FRAG1_DISPATCH: u8 = 0b1100_0000;
@@ -38,7 +38,9 @@ pub enum FragError {
     SizeMismatch,
     /// More fragments than any sane sender uses; the datagram is dropped.
     TooManyFragments,
-    /// Per-source or global reassembly memory exhausted.
+    /// The datagram alone is larger than the per-source or global reassembly memory.
+    /// (Otherwise a new datagram evicts the partial ones that made the least recent
+    /// progress; see [`Reassembly::evictions`].)
     Memory,
     /// Not a FRAG1/FRAGN dispatch, or a FRAG1 whose inner dispatch we do not know.
     BadDispatch,
@@ -256,6 +258,9 @@ struct Partial {
     ranges: Vec<(u16, u16)>,
     received: usize,
     created: Instant,
+    /// When a fragment was last stored, plus a tie-breaking sequence number: the key of this
+    /// datagram in [`Reassembly::by_progress`].
+    progress: (Instant, u64),
     /// The FRAG1 said the UDP checksum was elided: compute it once complete.
     udp_checksum_elided: bool,
 }
@@ -266,15 +271,34 @@ impl Partial {
     }
 }
 
+/// What one link-layer source holds.
+#[derive(Default)]
+struct SourceUse {
+    bytes: usize,
+    /// Its partial datagrams; at most `per_source_bytes / (40 + PARTIAL_OVERHEAD)` of them,
+    /// so scanning them is bounded.
+    keys: Vec<FragKey>,
+}
+
 /// The table of partial datagrams. Bounded in memory; expiry is amortised O(1).
+///
+/// A new datagram that does not fit a cap evicts the partial datagrams that made the least
+/// recent progress (first from its own source, then globally) instead of being refused:
+/// otherwise FRAG1s forged with a mote's link address would block that mote's fragmented
+/// traffic for the whole timeout, while the real mote, whose datagrams keep progressing,
+/// now only competes with stale forgeries.
 pub struct Reassembly {
     limits: ReassemblyLimits,
     partials: HashMap<FragKey, Partial>,
     /// Creation order (so deadline order, the timeout being fixed). May hold stale keys,
     /// recognised by a creation time that differs from the live entry's.
     order: VecDeque<(Instant, FragKey)>,
-    per_source: HashMap<Address, usize>,
+    /// Every live partial datagram by the time of its last stored fragment (eviction order).
+    by_progress: BTreeMap<(Instant, u64), FragKey>,
+    next_seq: u64,
+    per_source: HashMap<Address, SourceUse>,
     used: usize,
+    evictions: u64,
 }
 
 /// Outcome of adding one fragment.
@@ -296,8 +320,11 @@ impl Reassembly {
             limits,
             partials: HashMap::new(),
             order: VecDeque::new(),
+            by_progress: BTreeMap::new(),
+            next_seq: 0,
             per_source: HashMap::new(),
             used: 0,
+            evictions: 0,
         }
     }
 
@@ -317,7 +344,12 @@ impl Reassembly {
 
     /// Bytes charged to one link-layer source.
     pub fn memory_used_by(&self, src: &Address) -> usize {
-        self.per_source.get(src).copied().unwrap_or(0)
+        self.per_source.get(src).map_or(0, |s| s.bytes)
+    }
+
+    /// Partial datagrams evicted so far to make room for new ones (monotonic).
+    pub fn evictions(&self) -> u64 {
+        self.evictions
     }
 
     /// When the oldest partial datagram times out.
@@ -343,13 +375,50 @@ impl Reassembly {
         let p = self.partials.remove(key)?;
         let c = p.charge();
         self.used -= c;
+        self.by_progress.remove(&p.progress);
         if let Some(s) = self.per_source.get_mut(&key.src) {
-            *s -= c.min(*s);
-            if *s == 0 {
+            s.bytes -= c.min(s.bytes);
+            if let Some(i) = s.keys.iter().position(|k| k == key) {
+                s.keys.swap_remove(i);
+            }
+            if s.keys.is_empty() {
                 self.per_source.remove(&key.src);
             }
         }
         Some(p)
+    }
+
+    fn next_progress(&mut self, now: Instant) -> (Instant, u64) {
+        self.next_seq += 1;
+        (now, self.next_seq)
+    }
+
+    /// Evicts partial datagrams until `charge` more bytes fit both caps for `src`: the least
+    /// recently progressing of `src`'s own first, then the least recently progressing of all.
+    fn make_room(&mut self, src: &Address, charge: usize) -> Result<(), FragError> {
+        if charge > self.limits.per_source_bytes || charge > self.limits.global_bytes {
+            return Err(FragError::Memory);
+        }
+        while self.memory_used_by(src) + charge > self.limits.per_source_bytes {
+            let victim = self.per_source.get(src).and_then(|s| {
+                s.keys
+                    .iter()
+                    .filter_map(|k| self.partials.get(k).map(|p| (p.progress, *k)))
+                    .min_by_key(|(progress, _)| *progress)
+                    .map(|(_, k)| k)
+            });
+            let Some(victim) = victim else { return Err(FragError::Memory) };
+            self.remove(&victim);
+            self.evictions += 1;
+        }
+        while self.used + charge > self.limits.global_bytes {
+            let Some((_, &victim)) = self.by_progress.first_key_value() else {
+                return Err(FragError::Memory);
+            };
+            self.remove(&victim);
+            self.evictions += 1;
+        }
+        Ok(())
     }
 
     /// Drops partial datagrams older than the timeout; returns how many.
@@ -402,13 +471,9 @@ impl Reassembly {
         self.expire(now);
         if !self.partials.contains_key(&key) {
             let charge = size + PARTIAL_OVERHEAD;
-            let src_used = self.memory_used_by(&key.src);
-            if self.used + charge > self.limits.global_bytes
-                || src_used + charge > self.limits.per_source_bytes
-            {
-                return Err(FragError::Memory);
-            }
+            self.make_room(&key.src, charge)?;
             self.compact_order();
+            let progress = self.next_progress(now);
             self.partials.insert(
                 key,
                 Partial {
@@ -416,13 +481,18 @@ impl Reassembly {
                     ranges: Vec::new(),
                     received: 0,
                     created: now,
+                    progress,
                     udp_checksum_elided: false,
                 },
             );
             self.order.push_back((now, key));
+            self.by_progress.insert(progress, key);
             self.used += charge;
-            *self.per_source.entry(key.src).or_insert(0) += charge;
+            let s = self.per_source.entry(key.src).or_default();
+            s.bytes += charge;
+            s.keys.push(key);
         }
+        let progress = self.next_progress(now);
         let Some(p) = self.partials.get_mut(&key) else { return Err(FragError::Memory) };
         let (s, e) = (offset as u16, end as u16);
         // First range that ends after our start: the only candidates for overlap start here.
@@ -449,6 +519,9 @@ impl Reassembly {
         p.buf[offset + head.len()..end].copy_from_slice(tail);
         p.received += len;
         p.udp_checksum_elided |= udp_checksum_elided;
+        let stale = core::mem::replace(&mut p.progress, progress);
+        self.by_progress.remove(&stale);
+        self.by_progress.insert(progress, key);
         if p.received < size {
             return Ok(Inserted::Pending);
         }

@@ -233,6 +233,14 @@ impl Reassembler {
         self.table.memory_used_by(src)
     }
 
+    /// Partial datagrams evicted so far to make room for new ones (monotonic; count the
+    /// increase as `reassembly_evicted` drops). A new datagram that does not fit the
+    /// per-source cap evicts that source's least recently progressing partial datagrams,
+    /// then the global cap the least recently progressing of all.
+    pub fn evictions(&self) -> u64 {
+        self.table.evictions()
+    }
+
     /// When the oldest partial datagram expires.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.table.poll_timeout()

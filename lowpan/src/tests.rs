@@ -220,7 +220,9 @@ fn fragment_flood_stays_within_caps() {
             now += Duration::from_secs(1);
         }
     }
-    assert!(reasons.contains_key("reassembly_memory"), "{reasons:?}");
+    // New datagrams evict stale partial ones instead of being refused for memory.
+    assert!(r.evictions() > 0);
+    assert!(!reasons.contains_key("reassembly_memory"), "{reasons:?}");
     assert!(reasons.contains_key("frag_too_big"), "{reasons:?}");
     assert!(reasons.contains_key("frag_overlap"), "{reasons:?}");
     // a legitimate datagram from a quiet source still gets through once memory frees up
@@ -234,6 +236,111 @@ fn fragment_flood_stays_within_caps() {
         out = r.accept(now, links(), f).unwrap();
     }
     assert_eq!(out.unwrap(), p);
+}
+
+/// A FRAG1 of a 1280-byte datagram from `src` with `tag`, never completed.
+fn forged_frag1(src: Address, tag: u16) -> Vec<u8> {
+    let l = LinkAddrs { src, dst: ext(2) };
+    let mut f = Encoder::new(prefix()).encode(&ping(1236), l, 104).unwrap().swap_remove(0);
+    f[2..4].copy_from_slice(&tag.to_be_bytes());
+    f
+}
+
+fn assert_within_caps(r: &Reassembler, limits: &ReassemblyLimits, src: &Address) {
+    assert!(r.memory_used() <= limits.global_bytes, "{} > global cap", r.memory_used());
+    assert!(r.memory_used_by(src) <= limits.per_source_bytes, "{} > source cap", r.memory_used_by(src));
+}
+
+/// Sends `p` from `links()` one fragment at a time, calling `between` after each fragment
+/// but the last; returns what the last fragment completed.
+fn send_real(r: &mut Reassembler, now: Instant, p: &[u8], mut between: impl FnMut(&mut Reassembler)) -> Option<Vec<u8>> {
+    let frames = Encoder::with_initial_tag(prefix(), 0xf000).encode(p, links(), 104).unwrap();
+    assert!(frames.len() > 4);
+    let mut out = None;
+    for (i, f) in frames.iter().enumerate() {
+        assert!(out.is_none());
+        out = r.accept(now, links(), f).unwrap();
+        if i + 1 < frames.len() {
+            between(r);
+        }
+    }
+    out
+}
+
+#[test]
+fn forged_flood_in_a_motes_name_does_not_block_its_fragmented_traffic() {
+    let limits = ReassemblyLimits::default();
+    let mut r = Reassembler::with_limits(prefix(), limits);
+    let now = Instant::now();
+    let mote = links().src;
+    for tag in 0..1000u16 {
+        assert_eq!(r.accept(now, links(), &forged_frag1(mote, tag)).unwrap(), None);
+        assert_within_caps(&r, &limits, &mote);
+    }
+    assert_eq!(r.pending(), 4, "the per-source cap holds 4 partial 1280-byte datagrams");
+    assert_eq!(r.evictions(), 1000 - 4);
+    let p = ping(1232);
+    assert_eq!(send_real(&mut r, now, &p, |_| {}).unwrap(), p);
+    // The flood going on while the real datagram arrives: 3 forgeries between its fragments
+    // evict the older forgeries, never the datagram that keeps progressing (evicting by
+    // creation time would drop it).
+    let mut tag = 2000u16;
+    let got = send_real(&mut r, now, &p, |r| {
+        for _ in 0..3 {
+            tag += 1;
+            assert_eq!(r.accept(now, links(), &forged_frag1(mote, tag)).unwrap(), None);
+            assert_within_caps(r, &limits, &mote);
+        }
+    });
+    assert_eq!(got.unwrap(), p);
+}
+
+#[test]
+fn spoofed_sources_filling_the_global_cap_do_not_block_a_mote() {
+    let limits = ReassemblyLimits::default();
+    let mut r = Reassembler::with_limits(prefix(), limits);
+    let now = Instant::now();
+    let mote = links().src;
+    let spoofed = |i: u16| Address::Extended(Eui64([0x02, 0, 0, 0, 0, 0, (i >> 8) as u8, i as u8]));
+    for i in 0..1000u16 {
+        let src = spoofed(i % 300);
+        let l = LinkAddrs { src, dst: ext(2) };
+        assert_eq!(r.accept(now, l, &forged_frag1(src, i)).unwrap(), None);
+        assert_within_caps(&r, &limits, &src);
+    }
+    let per_datagram = 1280 + frag::PARTIAL_OVERHEAD;
+    assert_eq!(r.pending(), limits.global_bytes / per_datagram);
+    assert!(r.evictions() >= 1000 - r.pending() as u64);
+    let p = ping(1232);
+    assert_eq!(send_real(&mut r, now, &p, |_| {}).unwrap(), p);
+    // Meanwhile the flood goes on: fewer forgeries between two fragments than the global
+    // cap holds datagrams.
+    let mut i = 5000u16;
+    let got = send_real(&mut r, now, &p, |r| {
+        for _ in 0..limits.global_bytes / per_datagram - 2 {
+            i += 1;
+            let src = spoofed(i % 300);
+            let l = LinkAddrs { src, dst: ext(2) };
+            assert_eq!(r.accept(now, l, &forged_frag1(src, i)).unwrap(), None);
+            assert_within_caps(r, &limits, &src);
+            assert_within_caps(r, &limits, &mote);
+        }
+    });
+    assert_eq!(got.unwrap(), p);
+}
+
+#[test]
+fn a_datagram_larger_than_a_cap_is_refused_without_evicting() {
+    let limits = ReassemblyLimits { per_source_bytes: 1500, ..Default::default() };
+    let mut r = Reassembler::with_limits(prefix(), limits);
+    let now = Instant::now();
+    let small = ping(600);
+    let frames = Encoder::new(prefix()).encode(&small, links(), 104).unwrap();
+    r.accept(now, links(), &frames[0]).unwrap();
+    let err = r.accept(now, links(), &forged_frag1(links().src, 7)).unwrap_err();
+    assert_eq!(err.reason(), "reassembly_memory");
+    assert_eq!(r.evictions(), 0);
+    assert_eq!(r.pending(), 1);
 }
 
 #[test]
