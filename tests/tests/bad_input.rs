@@ -686,7 +686,8 @@ fn radio_side_bad_input_is_counted_by_reason_while_pings_flow() {
                 p.payload(&frame_to_br(mote1, &f));
             }
         },
-        &[Expect::Drop("reassembly_memory", flood - 8)],
+        // Each new forged datagram beyond mote 1's per-source budget evicts the stalest one.
+        &[Expect::Drop("reassembly_evicted", flood - 8)],
     );
 
     // --- slip-radio messages the host did not ask for ----------------------------------
@@ -737,6 +738,12 @@ fn radio_side_bad_input_is_counted_by_reason_while_pings_flow() {
         bed.ping(mote_addr(2), 2, 1232) >= 1,
         "fragmented traffic of an unflooded mote still flows"
     );
+    // The forged partial datagrams in mote 1's name are still held (60 s timeout), yet
+    // its real fragmented replies evict them instead of being refused.
+    assert!(
+        bed.ping(mote_addr(1), 3, 1232) >= 2,
+        "fragmented traffic of the mote the flood claimed to come from still flows"
+    );
     assert_eq!(
         proxy.injected.load(Ordering::Relaxed),
         proxy.queued.load(Ordering::Relaxed)
@@ -750,8 +757,10 @@ fn radio_side_bad_input_is_counted_by_reason_while_pings_flow() {
         proxy.injected.load(Ordering::Relaxed)
     );
 
-    // Bounded memory: the flood was refused for memory, not stored; the process did not grow.
-    assert!(drops(&after_flood, "reassembly_memory") >= flood - 8);
+    // Bounded memory: the flood evicted its own older datagrams instead of accumulating
+    // (none was refused for memory); the process did not grow.
+    assert!(drops(&after_flood, "reassembly_evicted") >= flood - 8);
+    assert_eq!(drops(&after_flood, "reassembly_memory"), 0);
     if let (Some(a), Some(b)) = (rss_before, vm_rss_kib(pid)) {
         assert!(
             b < a + 32 * 1024,
@@ -769,7 +778,7 @@ fn radio_side_bad_input_is_counted_by_reason_while_pings_flow() {
     eprintln!("{last}");
     for reason in [
         "drop.frag_too_big=",
-        "drop.reassembly_memory=",
+        "drop.reassembly_evicted=",
         "drop.iphc_reserved_mode=",
         "drop.unknown_mote=",
     ] {
