@@ -36,15 +36,19 @@ impl StatelessDrop {
 }
 
 /// A ClientHello found at the start of a datagram, with the sequence numbers a stateless
-/// server must echo / continue.
-struct FirstHello {
-    hello: ClientHello,
-    record_seq: u64,
-    message_seq: u16,
-    record_version: ProtocolVersion,
+/// server must echo / continue. Public so that other stateless fronts (the IoTSSP's
+/// per-mote cookie gate) parse the first flight the same way.
+#[derive(Debug, Clone)]
+pub struct FirstHello {
+    pub hello: ClientHello,
+    pub record_seq: u64,
+    pub message_seq: u16,
+    pub record_version: ProtocolVersion,
 }
 
-fn first_hello(datagram: &[u8]) -> Result<FirstHello, StatelessDrop> {
+/// The whole ClientHello that opens `datagram`, or why a stateless server cannot answer it
+/// (only [`StatelessDrop::Malformed`] or [`StatelessDrop::NotClientHello`]).
+pub fn first_hello(datagram: &[u8]) -> Result<FirstHello, StatelessDrop> {
     let rec = records(datagram).next().ok_or(StatelessDrop::Malformed)?.map_err(|_| StatelessDrop::Malformed)?;
     if rec.content_type() != ContentType::Handshake || rec.epoch() != 0 || !rec.version().is_dtls() {
         return Err(StatelessDrop::NotClientHello);
@@ -60,6 +64,28 @@ fn first_hello(datagram: &[u8]) -> Result<FirstHello, StatelessDrop> {
     }
     let hello = ClientHello::read_bytes(frag.body).map_err(|_| StatelessDrop::Malformed)?;
     Ok(FirstHello { hello, record_seq: rec.sequence_number(), message_seq: h.message_seq, record_version: rec.version() })
+}
+
+/// RFC 6347 section 4.2.1: a HelloVerifyRequest answering `first`, with the hello's record
+/// sequence number and message_seq and server version DTLS 1.0 for compatibility; the
+/// cookie is a MAC of `remote` and the hello under `cookies`. Sent statelessly.
+pub fn hello_verify_request(cookies: &CookieSecrets, remote: &SocketAddr, first: &FirstHello) -> Vec<u8> {
+    let hvr = HelloVerifyRequest { server_version: ProtocolVersion::DTLS1_0, cookie: cookies.cookie(remote, &first.hello) };
+    let body = hvr.get_encoding();
+    let mut hs = Vec::with_capacity(HandshakeHeader::LEN + body.len());
+    HandshakeHeader {
+        msg_type: HandshakeType::HelloVerifyRequest,
+        length: body.len() as u32,
+        message_seq: first.message_seq,
+        fragment_offset: 0,
+        fragment_length: body.len() as u32,
+    }
+    .encode(&mut hs);
+    hs.extend_from_slice(&body);
+    let mut out = Vec::new();
+    let version = if first.record_version == ProtocolVersion::DTLS1_2 { ProtocolVersion::DTLS1_2 } else { ProtocolVersion::DTLS1_0 };
+    RecordHeader { content_type: ContentType::Handshake, version, epoch: 0, sequence_number: first.record_seq }.emit(&hs, &mut out);
+    out
 }
 
 pub struct Endpoint {
@@ -159,25 +185,8 @@ impl Endpoint {
         }
     }
 
-    /// RFC 6347 section 4.2.1: HelloVerifyRequest with the hello's record sequence number
-    /// and message_seq, version DTLS 1.0 for compatibility.
     fn hello_verify_request(&self, remote: &SocketAddr, first: &FirstHello) -> Vec<u8> {
-        let hvr = HelloVerifyRequest { server_version: ProtocolVersion::DTLS1_0, cookie: self.cookies.cookie(remote, &first.hello) };
-        let body = hvr.get_encoding();
-        let mut hs = Vec::with_capacity(HandshakeHeader::LEN + body.len());
-        HandshakeHeader {
-            msg_type: HandshakeType::HelloVerifyRequest,
-            length: body.len() as u32,
-            message_seq: first.message_seq,
-            fragment_offset: 0,
-            fragment_length: body.len() as u32,
-        }
-        .encode(&mut hs);
-        hs.extend_from_slice(&body);
-        let mut out = Vec::new();
-        let version = if first.record_version == ProtocolVersion::DTLS1_2 { ProtocolVersion::DTLS1_2 } else { ProtocolVersion::DTLS1_0 };
-        RecordHeader { content_type: ContentType::Handshake, version, epoch: 0, sequence_number: first.record_seq }.emit(&hs, &mut out);
-        out
+        hello_verify_request(&self.cookies, remote, first)
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
