@@ -178,6 +178,13 @@ impl Bridge {
             self.counters.drop("tun_bad_ipv6");
             return Vec::new();
         }
+        if is_mld_listener_message(&view) {
+            // The kernel reports the TUN's multicast memberships as on any Ethernet, but
+            // nothing on a 6LoWPAN link listens to MLD (RFC 6775 nodes use none): each
+            // report would only cost every node a broadcast frame.
+            self.counters.drop("tun_mld_not_sent");
+            return Vec::new();
+        }
         let Some(own) = self.own else {
             self.counters.drop("radio_not_ready");
             return Vec::new();
@@ -351,6 +358,32 @@ impl Bridge {
         }
         frames
     }
+}
+
+/// Whether `packet` is an MLD Listener Report or Done (MLDv1 131/132, MLDv2 143) to a
+/// link-scope multicast group, after any Hop-by-Hop or Destination Options headers (the
+/// kernel sends them with a Router Alert).
+fn is_mld_listener_message(packet: &Ipv6Packet<&[u8]>) -> bool {
+    const MLD_REPORT: u8 = 131;
+    const MLD_DONE: u8 = 132;
+    const MLDV2_REPORT: u8 = 143;
+    let dst = packet.dst_addr().octets();
+    if dst[0] != 0xff || dst[1] & 0x0f != 2 {
+        return false;
+    }
+    let mut next = packet.next_header();
+    let mut rest = packet.payload();
+    // Two option headers are all a well-formed packet may carry before its upper layer.
+    for _ in 0..2 {
+        if next != ip::next_header::HOP_BY_HOP && next != ip::next_header::DEST_OPTS {
+            break;
+        }
+        let Some(&[nh, len]) = rest.first_chunk::<2>() else { return false };
+        let Some(after) = rest.get((usize::from(len) + 1) * 8..) else { return false };
+        (next, rest) = (nh, after);
+    }
+    next == ip::next_header::ICMPV6
+        && matches!(rest.first(), Some(&(MLD_REPORT | MLD_DONE | MLDV2_REPORT)))
 }
 
 #[cfg(test)]
@@ -566,6 +599,34 @@ mod tests {
         let p = udp_packet("fd00:aaaa::1".parse().unwrap(), "ff05::1".parse().unwrap(), 20);
         assert!(b.handle_tun_packet(Instant::now(), &p).is_empty());
         assert_eq!(b.counters().dropped("multicast_scope_not_link"), 1);
+    }
+
+    /// An MLD message as the kernel sends it: Hop-by-Hop Router Alert, then ICMPv6.
+    fn mld_packet(dst: Ipv6Addr, icmp_type: u8) -> Vec<u8> {
+        let src: Ipv6Addr = "fe80::1".parse().unwrap();
+        let hbh = [ip::next_header::ICMPV6, 0, 5, 2, 0, 0, 1, 0];
+        let icmp = [icmp_type, 0, 0, 0, 0, 0, 0, 1];
+        let mut p = vec![0x60, 0, 0, 0, 0, (hbh.len() + icmp.len()) as u8, ip::next_header::HOP_BY_HOP, 1];
+        p.extend_from_slice(&src.octets());
+        p.extend_from_slice(&dst.octets());
+        p.extend_from_slice(&hbh);
+        p.extend_from_slice(&icmp);
+        p
+    }
+
+    #[test]
+    fn mld_listener_messages_from_the_host_are_not_sent_on_the_radio() {
+        let mut b = bridge();
+        let all_mld_routers: Ipv6Addr = "ff02::16".parse().unwrap();
+        let solicited_node: Ipv6Addr = "ff02::1:ff00:1".parse().unwrap();
+        let all_routers: Ipv6Addr = "ff02::2".parse().unwrap();
+        for (dst, t) in [(all_mld_routers, 143), (solicited_node, 131), (all_routers, 132)] {
+            assert!(b.handle_tun_packet(Instant::now(), &mld_packet(dst, t)).is_empty(), "type {t}");
+        }
+        assert_eq!(b.counters().dropped("tun_mld_not_sent"), 3);
+        // Anything else to those groups still goes out.
+        let udp = udp_packet("fe80::1".parse().unwrap(), all_mld_routers, 20);
+        assert_eq!(b.handle_tun_packet(Instant::now(), &udp).len(), 1);
     }
 
     #[test]
