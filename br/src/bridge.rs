@@ -46,7 +46,7 @@ pub struct BridgeConfig {
 impl BridgeConfig {
     /// From a validated [`Config`].
     pub fn from_config(c: &Config, initial_seq: u8, initial_tag: u16) -> Self {
-        let prefix = c.prefix().0;
+        let prefix = c.prefix().network();
         BridgeConfig {
             pan_id: c.radio.pan_id,
             prefix,

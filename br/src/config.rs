@@ -366,15 +366,7 @@ impl ConfigError {
     }
 }
 
-/// A /64 prefix as given by `network.prefix`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prefix64(pub Ipv6Addr);
-
-impl Prefix64 {
-    pub fn contains(&self, addr: &Ipv6Addr) -> bool {
-        addr.octets()[..8] == self.0.octets()[..8]
-    }
-}
+pub use lowpan::Prefix64;
 
 impl Config {
     /// Load `path` (or defaults only when `None`), apply overrides from `env` (pass
@@ -693,14 +685,12 @@ impl Config {
     /// The global address of a configured mote: the prefix and the IID of its EUI-64.
     pub fn mote_address(&self, m: &MoteConfig) -> Option<Ipv6Addr> {
         let eui = parse_eui64(&m.eui64).ok()?;
-        let mut o = self.prefix().0.octets();
-        o[8..].copy_from_slice(&lowpan::ip::iid_from_eui64(eui));
-        Some(Ipv6Addr::from(o))
+        Some(self.prefix().with_iid(lowpan::ip::iid_from_eui64(eui)))
     }
 
     /// The configured prefix. Only meaningful on a validated configuration.
     pub fn prefix(&self) -> Prefix64 {
-        parse_prefix64(&self.network.prefix).unwrap_or(Prefix64(Ipv6Addr::UNSPECIFIED))
+        parse_prefix64(&self.network.prefix).unwrap_or(Prefix64::from_octets([0; 8]))
     }
 
     /// The host address on the TUN. Only meaningful on a validated configuration.
@@ -714,22 +704,9 @@ pub fn parse_eui64(s: &str) -> Result<Eui64, String> {
     s.parse::<Eui64>().map_err(|e| format!("{s:?} is not an EUI-64: {e}"))
 }
 
-/// Parse "addr/64".
+/// Parse `network.prefix` ("addr/64", the rule of [`Prefix64`]'s `FromStr`).
 pub fn parse_prefix64(s: &str) -> Result<Prefix64, String> {
-    let Some((addr, len)) = s.split_once('/') else {
-        return Err(format!("{s:?} has no prefix length (expected e.g. fd00:aaaa::/64)"));
-    };
-    let addr: Ipv6Addr = addr.parse().map_err(|_| format!("{addr:?} is not an IPv6 address"))?;
-    if len != "64" {
-        return Err(format!("must be a /64 (6LoWPAN autoconfiguration uses 64-bit interface identifiers), got /{len}"));
-    }
-    if addr.octets()[8..] != [0; 8] {
-        return Err(format!("{s} has bits set after the first 64"));
-    }
-    if addr.is_multicast() || addr.octets()[..8] == [0xfe, 0x80, 0, 0, 0, 0, 0, 0] {
-        return Err(format!("{s} is not a unicast global or unique-local prefix"));
-    }
-    Ok(Prefix64(addr))
+    s.parse().map_err(|e| format!("{s:?} {e}"))
 }
 
 fn check_host_port(s: &str) -> Result<(), String> {

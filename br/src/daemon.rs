@@ -42,7 +42,7 @@ const REDIRECT_BUF: usize = 65_536;
 /// Run until SIGINT/SIGTERM. Errors are start-up failures or a radio driver that died.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let tun = Tun::open(&cfg.tun.name)?;
-    tun::configure(tun.name(), cfg.host_address(), cfg.prefix().0, cfg.tun.mtu)
+    tun::configure(tun.name(), cfg.host_address(), cfg.prefix().network(), cfg.tun.mtu)
         .await
         .with_context(|| format!("cannot configure {}", tun.name()))?;
     info!(tun = tun.name(), address = %cfg.host_address(), prefix = %cfg.network.prefix, mtu = cfg.tun.mtu, "TUN up");

@@ -13,6 +13,7 @@ pub mod frag;
 pub mod ieee802154;
 pub mod ip;
 pub mod iphc;
+pub mod prefix;
 
 #[cfg(test)]
 mod testgen;
@@ -22,6 +23,7 @@ mod tests;
 pub use frag::ReassemblyLimits;
 pub use ieee802154::{Address, Eui64, max_frame_payload};
 pub use iphc::ContextTable;
+pub use prefix::{ParsePrefix64Error, Prefix64};
 
 use core::fmt;
 use dispatch::Dispatch;

@@ -366,25 +366,11 @@ fn parse_pan(s: &str) -> Result<u16, SettingError> {
     })
 }
 
-/// `fd00:aaaa::/64` (or without `/64`) -> the prefix.
+/// `fd00:aaaa::/64` -> the prefix (the rule of [`lowpan::Prefix64`]'s `FromStr`).
 pub fn parse_prefix(s: &str) -> Result<Ipv6Addr, SettingError> {
-    let (addr, len) = s.split_once('/').unwrap_or((s, "64"));
-    let addr: Ipv6Addr = addr
-        .parse()
-        .map_err(|_| bad("--prefix", format!("{s:?} is not an IPv6 prefix")))?;
-    if len != "64" {
-        return Err(bad(
-            "--prefix",
-            format!("{s:?}: only /64 prefixes can be autoconfigured from"),
-        ));
-    }
-    if addr.octets()[8..] != [0; 8] {
-        return Err(bad("--prefix", format!("{s:?} has bits set beyond /64")));
-    }
-    if addr.is_multicast() || addr.is_unspecified() {
-        return Err(bad("--prefix", format!("{s:?} is not a unicast prefix")));
-    }
-    Ok(addr)
+    s.parse::<lowpan::Prefix64>()
+        .map(|p| p.network())
+        .map_err(|e| bad("--prefix", format!("{s:?} {e}")))
 }
 
 impl Cli {

@@ -219,36 +219,11 @@ impl Args {
     }
 }
 
-/// "fd00:aaaa::/64": a unicast /64 with nothing set past the first 64 bits.
+/// "fd00:aaaa::/64" (the rule of [`lowpan::Prefix64`]'s `FromStr`).
 fn parse_prefix(s: &str) -> Result<Ipv6Addr, Error> {
-    let Some((addr, len)) = s.split_once('/') else {
-        return Err(bad(
-            "--prefix",
-            format!("{s:?} has no length (e.g. fd00:aaaa::/64)"),
-        ));
-    };
-    let addr: Ipv6Addr = addr
-        .parse()
-        .map_err(|_| bad("--prefix", format!("{s:?} is not an IPv6 prefix")))?;
-    if len != "64" {
-        return Err(bad(
-            "--prefix",
-            format!("{s:?}: must be a /64 (addresses come from EUI-64 interface identifiers)"),
-        ));
-    }
-    if addr.octets()[8..] != [0; 8] {
-        return Err(bad(
-            "--prefix",
-            format!("{s:?} has bits set after the first 64"),
-        ));
-    }
-    if addr.is_multicast() || addr.is_unspecified() || addr.octets()[..2] == [0xfe, 0x80] {
-        return Err(bad(
-            "--prefix",
-            format!("{s:?} is not a global or unique-local unicast prefix"),
-        ));
-    }
-    Ok(addr)
+    s.parse::<lowpan::Prefix64>()
+        .map(|p| p.network())
+        .map_err(|e| bad("--prefix", format!("{s:?} {e}")))
 }
 
 #[cfg(test)]
