@@ -15,10 +15,10 @@ use tracing::{debug, error, info, warn};
 use crate::bridge::{Bridge, BridgeConfig};
 use crate::capture::Capture;
 use crate::config::{Config, RadioKind, parse_eui64};
-use crate::metrics::{self, RenderRequest};
-use crate::radio::{self, RadioEvent, RadioHandle};
+use crate::io::metrics::{self, RenderRequest};
+use crate::io::radio::{self, RadioEvent, RadioHandle};
+use crate::io::tun::{self, Tun};
 use crate::redirection::{self, Action, Inbound, Redirection};
-use crate::tun::{self, Tun};
 
 /// TUN packets read per wake-up before the loop looks at the radio again.
 const TUN_BATCH: usize = 64;

@@ -10,10 +10,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use super::{RadioEvent, RadioStats, STATS_INTERVAL};
 use crate::config::{RadioConfig, parse_eui64};
-use crate::radio::{RadioEvent, RadioStats};
-
-const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Map our configuration onto the ZEP radio's settings.
 pub fn zep_config(cfg: &RadioConfig) -> anyhow::Result<ZepConfig> {
@@ -167,7 +165,7 @@ mod tests {
             eui64: own.to_string(),
             ..RadioConfig::default()
         };
-        let mut h = crate::radio::start(&cfg).await.unwrap();
+        let mut h = crate::io::radio::start(&cfg).await.unwrap();
         assert_eq!(h.events.recv().await, Some(RadioEvent::Mac(own)));
         assert_eq!(h.events.recv().await, Some(RadioEvent::Up));
 

@@ -1,72 +1,34 @@
-//! Radio drivers (tokio): a slip-radio on a serial device or behind a TCP socket (with
-//! reconnect and backoff), or ZEP over UDP where we behave as the radio ourselves.
-//!
-//! Each driver runs as its own task and talks to the main loop through two channels:
-//! frames to send in, [`RadioEvent`]s out. Link counters are published into a shared
-//! snapshot for metrics about once a second.
+//! The slip-radio driver (tokio): a Contiki-NG slip-radio on a serial device or behind a
+//! TCP socket, driven through the sans-IO `slip::link::RadioLink`, with reconnect and
+//! backoff.
 
 use std::io;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lowpan::Eui64;
 use slip::link::{LinkConfig, LinkCounters, LinkEvent, RadioLink};
 use slip::transport::Backoff;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::{RadioEvent, RadioStats, STATS_INTERVAL};
 use crate::config::{RadioConfig, RadioKind};
 
-/// What a radio driver reports to the main loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RadioEvent {
-    /// A received 802.15.4 frame, no FCS.
-    Frame(Vec<u8>),
-    /// Our own link address (from `!M`, or configured for ZEP).
-    Mac(Eui64),
-    /// The transport connected (or reconnected).
-    Up,
-    /// The transport went away; the driver is reconnecting.
-    Down(String),
-}
-
-/// Named counters of the radio link, for metrics and the summary log.
-pub type RadioStats = Arc<Mutex<Vec<(&'static str, u64)>>>;
-
-/// The main loop's end of a radio driver.
-pub struct RadioHandle {
-    pub frames: mpsc::Sender<Vec<u8>>,
-    pub events: mpsc::Receiver<RadioEvent>,
-    pub stats: RadioStats,
-    pub task: tokio::task::JoinHandle<()>,
-}
-
-/// Capacity of the frame channel into a driver; the driver's own backlog holds the rest.
-const FRAME_CHANNEL: usize = 256;
-const EVENT_CHANNEL: usize = 1024;
-const STATS_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Start the driver for `cfg.kind`. Errors only for what can be known at once (e.g. a ZEP
-/// socket that cannot bind); serial and TCP radios retry until they connect.
-pub async fn start(cfg: &RadioConfig) -> anyhow::Result<RadioHandle> {
-    let (frames_tx, frames_rx) = mpsc::channel(FRAME_CHANNEL);
-    let (events_tx, events_rx) = mpsc::channel(EVENT_CHANNEL);
-    let stats: RadioStats = Arc::new(Mutex::new(Vec::new()));
-    let task = match cfg.kind {
-        RadioKind::Serial | RadioKind::Tcp => {
-            let link = RadioLink::new(link_config(cfg));
-            let connector = Connector::from_config(cfg);
-            let backoff = Backoff {
-                initial: Duration::from_millis(cfg.reconnect_min_ms),
-                max: Duration::from_millis(cfg.reconnect_max_ms),
-                factor: 2,
-            };
-            tokio::spawn(run_slip(connector, backoff, link, frames_rx, events_tx, stats.clone()))
-        }
-        RadioKind::Zep => crate::zep::start(cfg, frames_rx, events_tx, stats.clone()).await?,
+/// Spawns the driver task; it retries until the radio can be opened.
+pub fn start(
+    cfg: &RadioConfig,
+    frames: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::Sender<RadioEvent>,
+    stats: RadioStats,
+) -> tokio::task::JoinHandle<()> {
+    let link = RadioLink::new(link_config(cfg));
+    let connector = Connector::from_config(cfg);
+    let backoff = Backoff {
+        initial: Duration::from_millis(cfg.reconnect_min_ms),
+        max: Duration::from_millis(cfg.reconnect_max_ms),
+        factor: 2,
     };
-    Ok(RadioHandle { frames: frames_tx, events: events_rx, stats, task })
+    tokio::spawn(run_slip(connector, backoff, link, frames, events, stats))
 }
 
 /// Map our configuration onto the slip link's tuning.
@@ -308,6 +270,8 @@ fn publish(stats: &RadioStats, c: &LinkCounters) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::radio::RadioHandle;
+    use lowpan::Eui64;
     use slip::codec::{SlipDecoder, encode_frame_with_leading_end};
     use slip::radio::{HostMessage, RadioMessage, TxStatus};
     use tokio::net::TcpListener;
@@ -378,7 +342,7 @@ mod tests {
             reconnect_max_ms: 50,
             ..RadioConfig::default()
         };
-        let mut h = start(&cfg).await.unwrap();
+        let mut h = crate::io::radio::start(&cfg).await.unwrap();
         let (mut s, _) = tokio::time::timeout(WAIT, listener.accept()).await.unwrap().unwrap();
         let mut d = SlipDecoder::new(2048);
         assert_eq!(next_event(&mut h, |e| *e == RadioEvent::Up).await, RadioEvent::Up);
