@@ -118,10 +118,6 @@ pub fn put_u24(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_be_bytes()[1..]);
 }
 
-pub fn put_u48(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_be_bytes()[2..]);
-}
-
 /// Length prefix widths of TLS vectors.
 #[derive(Clone, Copy)]
 pub enum Prefix {

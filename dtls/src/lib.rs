@@ -8,9 +8,10 @@
 //! PSKs are zeroized).
 //!
 //! # Layout
-//! - [`record`]: the 13-byte record header, every record of a datagram, the 64-entry replay
-//!   window, AES-128-CCM-8 (RFC 6655) and [`RecordLayer`], the per-connection epochs and
-//!   counters.
+//! - [`record`]: AES-128-CCM-8 (RFC 6655) and [`RecordLayer`], the per-connection epochs and
+//!   counters; the 13-byte record header, every record of a datagram and the 64-entry replay
+//!   window come from the `dtls-wire` crate (shared with the border router's HRM and the
+//!   redirect protocol) and are re-exported there.
 //! - [`crypto`]: TLS 1.2 PRF (P_SHA256), master secret and extended master secret (RFC 7627),
 //!   key block, Finished; P-256 ECDHE/ECDSA (`crypto::ecc`, backed by ring).
 //! - [`handshake`]: message codecs, fragmentation and bounded reassembly, flights and the

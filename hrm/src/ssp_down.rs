@@ -7,6 +7,7 @@
 //! applies them. Nothing here parses outside input.
 
 use crate::flow::FlowTag;
+use dtls_wire::{ContentType, ProtocolVersion, Record, RecordHeader};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,12 @@ pub const ALERT_INTERNAL_ERROR: u8 = 80;
 pub const SSP_DOWN_ALERT_SEQUENCE: u64 = 1 << 47;
 /// DTLS 1.2 record version. A client tolerates an alert whose record version differs from
 /// the one it offered (RFC 6347 4.1, and OpenSSL accepts alerts of any 0xFE.. version).
-const DTLS_1_2: u16 = 0xfefd;
-const CONTENT_TYPE_ALERT: u8 = 21;
+const ALERT_RECORD: RecordHeader = RecordHeader {
+    content_type: ContentType::Alert,
+    version: ProtocolVersion::DTLS1_2,
+    epoch: 0,
+    sequence_number: SSP_DOWN_ALERT_SEQUENCE,
+};
 
 /// At most one alert per flow in this interval: a client retransmitting into a dead IoTSSP
 /// (or a spoofed flood) gets no more than one answer a second per flow.
@@ -35,11 +40,7 @@ pub const ALERT_INTERVAL: Duration = Duration::from_secs(1);
 /// alert (fatal, internal_error).
 pub fn ssp_down_alert() -> [u8; 15] {
     let mut r = [0u8; 15];
-    r[0] = CONTENT_TYPE_ALERT;
-    r[1..3].copy_from_slice(&DTLS_1_2.to_be_bytes());
-    // r[3..5]: epoch 0.
-    r[5..11].copy_from_slice(&SSP_DOWN_ALERT_SEQUENCE.to_be_bytes()[2..]);
-    r[11..13].copy_from_slice(&2u16.to_be_bytes());
+    ALERT_RECORD.emit_header(2, &mut Record::new_unchecked(&mut r[..]));
     r[13] = ALERT_LEVEL_FATAL;
     r[14] = ALERT_INTERNAL_ERROR;
     r

@@ -1,7 +1,8 @@
 //! The HRM rules of docs/protocol.md ("HRM rules"), row by row, then as whole-packet
 //! scenarios through `Hrm`, plus flow expiry, table bounds and no-panic properties.
 
-use hrm::record::{ContentType, HandshakeType, Record, RecordHeaderRepr, RecordSummary};
+use dtls_wire::{ContentType, HandshakeType, ProtocolVersion, RecordHeader};
+use hrm::record::RecordSummary;
 use hrm::{
     AbandonReason, Decision, DeviceConfig, DevicePolicy, DropReason, FlowState, FlowTag, Hrm,
     HrmConfig, RecordRoute, RedirectMessage, SspConfig, SspName, SspReject, UnknownFlowPolicy,
@@ -179,16 +180,14 @@ fn flow_from(port: u16) -> FlowTag {
 
 /// One record: header + `body` (for epoch-0 handshake, body[0] is the message type).
 fn record(content: u8, epoch: u16, seq: u64, body: &[u8]) -> Vec<u8> {
-    let mut b = vec![0u8; 13];
-    RecordHeaderRepr {
+    let mut b = Vec::new();
+    RecordHeader {
         content_type: ContentType::from(content),
-        version: 0xfefd,
+        version: ProtocolVersion::DTLS1_2,
         epoch,
         sequence_number: seq,
-        length: body.len() as u16,
     }
-    .emit(&mut Record::new_unchecked(&mut b[..]));
-    b.extend_from_slice(body);
+    .emit(body, &mut b);
     b
 }
 

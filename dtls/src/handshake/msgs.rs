@@ -30,32 +30,7 @@ pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
 /// Most certificates we take in one Certificate message.
 pub const MAX_CHAIN_CERTS: usize = 6;
 
-macro_rules! handshake_types {
-    ($($name:ident = $v:literal,)*) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum HandshakeType { $($name,)* Unknown(u8) }
-        impl From<u8> for HandshakeType {
-            fn from(v: u8) -> Self { match v { $($v => HandshakeType::$name,)* x => HandshakeType::Unknown(x) } }
-        }
-        impl From<HandshakeType> for u8 {
-            fn from(v: HandshakeType) -> u8 { match v { $(HandshakeType::$name => $v,)* HandshakeType::Unknown(x) => x } }
-        }
-    };
-}
-
-handshake_types! {
-    HelloRequest = 0,
-    ClientHello = 1,
-    ServerHello = 2,
-    HelloVerifyRequest = 3,
-    Certificate = 11,
-    ServerKeyExchange = 12,
-    CertificateRequest = 13,
-    ServerHelloDone = 14,
-    CertificateVerify = 15,
-    ClientKeyExchange = 16,
-    Finished = 20,
-}
+pub use dtls_wire::HandshakeType;
 
 /// The 12-byte DTLS handshake header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,8 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::header::{ContentType, ProtocolVersion, Record, RecordHeader, MAX_CIPHERTEXT_LEN};
 use super::protection::{Ccm8, CCM8_OVERHEAD};
-use super::replay::ReplayWindow;
+use super::{ContentType, ProtocolVersion, Record, RecordHeader, ReplayWindow, MAX_CIPHERTEXT_LEN};
 use crate::error::{Error, InvalidMessage};
 use crate::Role;
 
@@ -242,7 +241,7 @@ impl RecordLayer {
                 _ => return Ok(None),
             }
         };
-        if !state.replay.check(seq) {
+        if state.replay.check(seq).is_err() {
             return Ok(None);
         }
         let ct = record.content_type();

@@ -1,13 +1,14 @@
-//! DTLS 1.2 record layer: wire view of records, the replay window, AES-128-CCM-8 protection,
-//! and the per-connection epoch/sequence state ([`RecordLayer`]) that a mote can be given
-//! directly from transferred keys.
+//! DTLS 1.2 record layer: AES-128-CCM-8 protection and the per-connection epoch/sequence
+//! state ([`RecordLayer`]) that a mote can be given directly from transferred keys. The
+//! wire view of records and the replay window are `dtls-wire`'s, re-exported here because
+//! they are part of this API.
 
-mod header;
 mod layer;
 mod protection;
-mod replay;
 
-pub use header::{ContentType, ProtocolVersion, Record, RecordHeader, Records, HEADER_LEN, MAX_CIPHERTEXT_LEN, records};
+pub use dtls_wire::record::{
+    ContentType, HEADER_LEN, MAX_CIPHERTEXT_LEN, ProtocolVersion, Record, RecordError, RecordHeader, Records, records,
+};
+pub use dtls_wire::replay::{ReplayError, ReplayWindow};
 pub use layer::{RecordLayer, SessionKeys, SessionState};
 pub use protection::{Ccm8, CCM8_OVERHEAD};
-pub use replay::ReplayWindow;

@@ -9,7 +9,7 @@ use ccm::aead::{AeadInOut, KeyInit};
 use ccm::consts::{U12, U8};
 use ccm::Ccm;
 
-use super::header::{ContentType, ProtocolVersion};
+use super::{ContentType, ProtocolVersion};
 use crate::error::Error;
 
 type Aes128Ccm8 = Ccm<Aes128, U8, U12>;

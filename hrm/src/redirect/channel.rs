@@ -13,10 +13,10 @@
 
 use super::RedirectMessage;
 use super::key::KeyRing;
-use super::replay::{ReplayError, ReplayWindow};
 use super::wire::{Envelope, RedirectPacket, RedirectRepr, WireError};
 use crate::counters::named_counters;
 use core::fmt;
+use dtls_wire::{ReplayError, ReplayWindow};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,7 +302,7 @@ impl RedirectChannel {
         }
         self.last_heard = Some(now);
         if let Some(inst) = self.instances.iter_mut().find(|i| i.id == env.sender) {
-            inst.window.commit(env.sequence);
+            inst.window.mark(env.sequence);
             inst.newest_ms = inst.newest_ms.max(env.timestamp_ms);
             inst.last_heard = now;
             return;
@@ -320,7 +320,7 @@ impl RedirectChannel {
             self.counters.instances_retired += 1;
         }
         let mut window = ReplayWindow::new();
-        window.commit(env.sequence);
+        window.mark(env.sequence);
         self.instances.push(SenderInstance {
             id: env.sender,
             window,

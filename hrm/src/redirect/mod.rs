@@ -1,5 +1,5 @@
 //! The redirect protocol between a border router and its IoTSSPs: the messages, their
-//! byte layout (`wire`), keys (`key`), replay protection (`replay`) and the sans-IO
+//! byte layout (`wire`), keys (`key`) and the sans-IO
 //! per-peer channel that seals and opens them (`channel`).
 //!
 //! Attached mode (the IoTSSP inside `lowpan-br`) passes `RedirectMessage`s in-process and
@@ -7,7 +7,6 @@
 
 pub mod channel;
 pub mod key;
-pub mod replay;
 pub mod wire;
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 use super::*;
 use crate::config::{DeviceConfig, DevicePolicy, HrmConfig, SspConfig};
 use crate::flow::FlowState;
-use crate::record::{ContentType, Record};
 use crate::redirection::{Decision, Diversion, Hrm};
+use dtls_wire::{ContentType, ProtocolVersion, Record};
 use lowpan::ip::{self, Ipv6Packet, UdpPacket};
 use std::net::Ipv6Addr;
 
@@ -56,7 +56,7 @@ fn alert_record_matches_the_document() {
     assert_eq!(r.content_type(), ContentType::Alert);
     assert_eq!(
         (r.epoch(), r.sequence_number(), r.version()),
-        (0, 1 << 47, 0xfefd)
+        (0, 1 << 47, ProtocolVersion(0xfefd))
     );
     assert_eq!(r.fragment(), &[2, 80]);
 }
