@@ -1,5 +1,6 @@
-//! Minimal IPv6, UDP and ICMPv6 views, Internet checksums with the IPv6 pseudo-header, and
-//! the interface-identifier rules that tie IPv6 addresses to 802.15.4 addresses.
+//! Zero-copy IPv6, UDP and ICMPv6 views (their reprs are in `ipv6`, `udp` and `icmpv6`),
+//! Internet checksums with the IPv6 pseudo-header, and the interface-identifier rules that
+//! tie IPv6 addresses to 802.15.4 addresses.
 
 use crate::ieee802154::Eui64;
 use core::fmt;
@@ -18,7 +19,7 @@ pub mod next_header {
     pub const DEST_OPTS: u8 = 60;
 }
 
-/// Why a packet view could not be made.
+/// Why a packet view or repr could not be made, or a packet could not be built.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Error {
     /// Buffer shorter than the header or than the length the header claims.
@@ -27,6 +28,13 @@ pub enum Error {
     NotIpv6,
     /// A length field smaller than its own header.
     BadLength,
+    /// The Internet checksum does not verify.
+    BadChecksum,
+    /// A field holds a value its format forbids (an ND message with a non-zero code, a
+    /// zero-length or wrongly sized ND option).
+    Malformed,
+    /// More than an IPv6 packet without jumbograms can carry (65535 bytes of payload).
+    TooLong,
 }
 
 impl Error {
@@ -35,6 +43,9 @@ impl Error {
             Error::Truncated => "ip_truncated",
             Error::NotIpv6 => "ip_not_ipv6",
             Error::BadLength => "ip_bad_length",
+            Error::BadChecksum => "ip_bad_checksum",
+            Error::Malformed => "ip_malformed",
+            Error::TooLong => "ip_too_long",
         }
     }
 }
@@ -238,7 +249,17 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> UdpPacket<&'a T> {
+    /// The whole buffer, borrowed for as long as the view's buffer is.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        <T as AsRef<[u8]>>::as_ref(self.buffer)
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        self.buffer.as_mut()
+    }
     pub fn set_src_port(&mut self, v: u16) {
         self.buffer.as_mut()[0..2].copy_from_slice(&v.to_be_bytes());
     }
@@ -297,7 +318,17 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     }
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> Icmpv6Packet<&'a T> {
+    /// The whole buffer, borrowed for as long as the view's buffer is.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        <T as AsRef<[u8]>>::as_ref(self.buffer)
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        self.buffer.as_mut()
+    }
     pub fn set_msg_type(&mut self, v: u8) {
         self.buffer.as_mut()[0] = v;
     }

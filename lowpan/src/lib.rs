@@ -1,8 +1,12 @@
-//! IEEE 802.15.4 frames, 6LoWPAN header compression (RFC 6282) and fragmentation (RFC 4944).
+//! IEEE 802.15.4 frames, 6LoWPAN header compression (RFC 6282) and fragmentation (RFC 4944),
+//! and the project's only IPv6 wire code: IPv6, UDP, ICMPv6 and Neighbour Discovery with the
+//! 6LoWPAN options (RFC 4861, RFC 6775), and the mesh's /64 [`Prefix64`].
 //!
-//! What it is for: turning IPv6 packets into 802.15.4 frame payloads and back, for the border
-//! router and the emulated motes. Zero-copy wire views with checked constructors, typed reprs,
-//! and sans-IO state machines (time is passed in, never read).
+//! What it is for: turning IPv6 packets into 802.15.4 frame payloads and back, and reading
+//! and building the IPv6 packets themselves, for the border router, the HRM and the emulated
+//! motes. Zero-copy wire views with checked constructors (`ip`), a typed repr per format
+//! with `parse`, `buffer_len` and `emit` (`ipv6`, `udp`, `icmpv6`, `ndisc`), and sans-IO
+//! state machines (time is passed in, never read).
 //!
 //! What it must never do: panic, loop without bound or allocate without bound on input from
 //! the radio; read the clock; do IO. Every rejected input maps to an error with a stable
@@ -11,9 +15,13 @@
 pub mod dispatch;
 pub mod frag;
 pub mod ieee802154;
+pub mod icmpv6;
 pub mod ip;
 pub mod iphc;
+pub mod ipv6;
+pub mod ndisc;
 pub mod prefix;
+pub mod udp;
 
 #[cfg(test)]
 mod testgen;
@@ -23,7 +31,11 @@ mod tests;
 pub use frag::ReassemblyLimits;
 pub use ieee802154::{Address, Eui64, max_frame_payload};
 pub use iphc::ContextTable;
+pub use icmpv6::Icmpv6Repr;
+pub use ipv6::{Ipv6Repr, NextHeader};
+pub use ndisc::NdiscRepr;
 pub use prefix::{ParsePrefix64Error, Prefix64};
+pub use udp::UdpRepr;
 
 use core::fmt;
 use dispatch::Dispatch;

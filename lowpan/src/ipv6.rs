@@ -1,0 +1,227 @@
+//! The IPv6 fixed header as a high-level [`Ipv6Repr`] (RFC 8200 section 3) over the
+//! [`Ipv6Packet`] view, and [`NextHeader`] with its unknown values kept.
+
+use core::fmt;
+use std::net::Ipv6Addr;
+
+use crate::ip::{Error, IPV6_HEADER_LEN, Ipv6Packet, next_header};
+
+/// The Next Header field: the extension header or upper-layer protocol that follows.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum NextHeader {
+    HopByHop,
+    Tcp,
+    Udp,
+    Ipv6,
+    Routing,
+    Fragment,
+    Icmpv6,
+    NoNextHeader,
+    DestinationOptions,
+    Unknown(u8),
+}
+
+impl From<u8> for NextHeader {
+    fn from(v: u8) -> Self {
+        match v {
+            next_header::HOP_BY_HOP => NextHeader::HopByHop,
+            next_header::TCP => NextHeader::Tcp,
+            next_header::UDP => NextHeader::Udp,
+            next_header::IPV6 => NextHeader::Ipv6,
+            next_header::ROUTING => NextHeader::Routing,
+            next_header::FRAGMENT => NextHeader::Fragment,
+            next_header::ICMPV6 => NextHeader::Icmpv6,
+            next_header::NO_NEXT => NextHeader::NoNextHeader,
+            next_header::DEST_OPTS => NextHeader::DestinationOptions,
+            other => NextHeader::Unknown(other),
+        }
+    }
+}
+
+impl From<NextHeader> for u8 {
+    fn from(v: NextHeader) -> u8 {
+        match v {
+            NextHeader::HopByHop => next_header::HOP_BY_HOP,
+            NextHeader::Tcp => next_header::TCP,
+            NextHeader::Udp => next_header::UDP,
+            NextHeader::Ipv6 => next_header::IPV6,
+            NextHeader::Routing => next_header::ROUTING,
+            NextHeader::Fragment => next_header::FRAGMENT,
+            NextHeader::Icmpv6 => next_header::ICMPV6,
+            NextHeader::NoNextHeader => next_header::NO_NEXT,
+            NextHeader::DestinationOptions => next_header::DEST_OPTS,
+            NextHeader::Unknown(other) => other,
+        }
+    }
+}
+
+impl fmt::Display for NextHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NextHeader::Unknown(v) => write!(f, "next header {v}"),
+            known => write!(f, "{known:?}"),
+        }
+    }
+}
+
+/// The fields of an IPv6 fixed header. Extension headers are payload to it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Ipv6Repr {
+    pub src_addr: Ipv6Addr,
+    pub dst_addr: Ipv6Addr,
+    pub next_header: NextHeader,
+    /// Length of everything after the fixed header.
+    pub payload_len: u16,
+    pub hop_limit: u8,
+    pub traffic_class: u8,
+    /// 20 bits; the upper bits are ignored on emit.
+    pub flow_label: u32,
+}
+
+impl Ipv6Repr {
+    /// A header with no traffic class and no flow label, as our nodes originate them.
+    pub fn new(
+        src_addr: Ipv6Addr,
+        dst_addr: Ipv6Addr,
+        next_header: NextHeader,
+        hop_limit: u8,
+        payload_len: u16,
+    ) -> Self {
+        Ipv6Repr {
+            src_addr,
+            dst_addr,
+            next_header,
+            payload_len,
+            hop_limit,
+            traffic_class: 0,
+            flow_label: 0,
+        }
+    }
+
+    /// The header of a checked view (version and lengths are checked by
+    /// [`Ipv6Packet::new_checked`]).
+    pub fn parse<T: AsRef<[u8]>>(packet: &Ipv6Packet<T>) -> Result<Self, Error> {
+        packet.check_len()?;
+        Ok(Ipv6Repr {
+            src_addr: packet.src_addr(),
+            dst_addr: packet.dst_addr(),
+            next_header: NextHeader::from(packet.next_header()),
+            payload_len: packet.payload_len(),
+            hop_limit: packet.hop_limit(),
+            traffic_class: packet.traffic_class(),
+            flow_label: packet.flow_label(),
+        })
+    }
+
+    /// Length of the header [`Ipv6Repr::emit`] writes.
+    pub const fn buffer_len(&self) -> usize {
+        IPV6_HEADER_LEN
+    }
+
+    /// Writes the fixed header into the first [`IPV6_HEADER_LEN`] bytes of `packet`
+    /// (which must hold at least that many).
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Ipv6Packet<T>) {
+        packet.set_version_tc_flow(self.traffic_class, self.flow_label);
+        packet.set_payload_len(self.payload_len);
+        packet.set_next_header(u8::from(self.next_header));
+        packet.set_hop_limit(self.hop_limit);
+        packet.set_src_addr(self.src_addr);
+        packet.set_dst_addr(self.dst_addr);
+    }
+
+    /// A whole packet: this header, with `payload_len` set to `upper_len`, followed by
+    /// `upper_len` bytes written by `emit_upper`. Refuses more than 65535 payload bytes.
+    pub fn emit_packet(
+        &self,
+        upper_len: usize,
+        emit_upper: impl FnOnce(&mut [u8]),
+    ) -> Result<Vec<u8>, Error> {
+        let payload_len = u16::try_from(upper_len).map_err(|_| Error::TooLong)?;
+        let mut buf = vec![0u8; IPV6_HEADER_LEN + upper_len];
+        let (header, upper) = buf.split_at_mut(IPV6_HEADER_LEN);
+        Ipv6Repr {
+            payload_len,
+            ..*self
+        }
+        .emit(&mut Ipv6Packet::new_unchecked(header));
+        emit_upper(upper);
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A header as Wireshark shows it: 2001:db8::1 -> ff02::1, UDP, tc 0xb7, flow 0xabcde.
+    const HEADER: [u8; 40] = [
+        0x6b, 0x7a, 0xbc, 0xde, 0x00, 0x04, 0x11, 0x40, //
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, //
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    ];
+
+    fn repr() -> Ipv6Repr {
+        Ipv6Repr {
+            src_addr: "2001:db8::1".parse().unwrap(),
+            dst_addr: "ff02::1".parse().unwrap(),
+            next_header: NextHeader::Udp,
+            payload_len: 4,
+            hop_limit: 64,
+            traffic_class: 0xb7,
+            flow_label: 0xabcde,
+        }
+    }
+
+    #[test]
+    fn parse_and_emit_bytes() {
+        let mut packet = HEADER.to_vec();
+        packet.extend_from_slice(&[1, 2, 3, 4]);
+        let view = Ipv6Packet::new_checked(&packet[..]).unwrap();
+        assert_eq!(Ipv6Repr::parse(&view), Ok(repr()));
+        let mut out = [0u8; 40];
+        assert_eq!(repr().buffer_len(), out.len());
+        repr().emit(&mut Ipv6Packet::new_unchecked(&mut out[..]));
+        assert_eq!(out, HEADER);
+        let whole = repr()
+            .emit_packet(4, |p| p.copy_from_slice(&[1, 2, 3, 4]))
+            .unwrap();
+        assert_eq!(whole, packet);
+    }
+
+    #[test]
+    fn truncated_and_wrong_version_are_errors() {
+        let mut packet = HEADER.to_vec();
+        packet.extend_from_slice(&[1, 2, 3, 4]);
+        for n in 0..packet.len() {
+            let view = Ipv6Packet::new_unchecked(&packet[..n]);
+            assert_eq!(Ipv6Repr::parse(&view), Err(Error::Truncated), "{n}");
+        }
+        packet[0] = 0x4b;
+        let view = Ipv6Packet::new_unchecked(&packet[..]);
+        assert_eq!(Ipv6Repr::parse(&view), Err(Error::NotIpv6));
+        assert_eq!(repr().emit_packet(65536, |_| ()), Err(Error::TooLong));
+    }
+
+    #[test]
+    fn next_header_keeps_unknown_values() {
+        for v in 0..=255u8 {
+            assert_eq!(u8::from(NextHeader::from(v)), v);
+        }
+        assert_eq!(NextHeader::from(253), NextHeader::Unknown(253));
+        assert_eq!(NextHeader::from(58), NextHeader::Icmpv6);
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(src in any::<[u8; 16]>(), dst in any::<[u8; 16]>(), nh in any::<u8>(),
+                      len in 0u16..300, hl in any::<u8>(), tc in any::<u8>(), fl in 0u32..0x10_0000) {
+            let r = Ipv6Repr {
+                src_addr: src.into(), dst_addr: dst.into(), next_header: nh.into(),
+                payload_len: len, hop_limit: hl, traffic_class: tc, flow_label: fl,
+            };
+            let p = r.emit_packet(usize::from(len), |_| ()).unwrap();
+            prop_assert_eq!(Ipv6Repr::parse(&Ipv6Packet::new_unchecked(&p[..])), Ok(r));
+        }
+    }
+}
