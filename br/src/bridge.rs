@@ -389,7 +389,7 @@ fn is_mld_listener_message(packet: &Ipv6Packet<&[u8]>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lowpan::ip::UdpPacket;
+    use lowpan::UdpRepr;
     use lowpan::iphc::ContextTable;
     use proptest::prelude::*;
     use std::time::Duration;
@@ -437,26 +437,8 @@ mod tests {
     }
 
     fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {
-        let udp_len = 8 + payload_len;
-        let mut p = vec![0u8; 40 + udp_len];
-        {
-            let mut v6 = Ipv6Packet::new_unchecked(&mut p[..]);
-            v6.set_version_tc_flow(0, 0);
-            v6.set_payload_len(udp_len as u16);
-            v6.set_next_header(17);
-            v6.set_hop_limit(64);
-            v6.set_src_addr(src);
-            v6.set_dst_addr(dst);
-        }
-        for (i, b) in p[48..].iter_mut().enumerate() {
-            *b = i as u8;
-        }
-        let mut udp = UdpPacket::new_unchecked(&mut p[40..]);
-        udp.set_src_port(5683);
-        udp.set_dst_port(61616);
-        udp.set_len(udp_len as u16);
-        udp.fill_checksum(&src, &dst);
-        p
+        let payload: Vec<u8> = (0..payload_len).map(|i| i as u8).collect();
+        UdpRepr { src_port: 5683, dst_port: 61616, payload: &payload }.emit_ipv6_packet(src, dst, 64).unwrap()
     }
 
     /// A mote-side sender: compress, fragment and frame like a mote would.
@@ -513,9 +495,9 @@ mod tests {
         assert_eq!(v.dst_addr(), mote_ll);
         assert_eq!(v.hop_limit(), 255);
         let icmp = v.payload();
-        assert_eq!(icmp[0], nd::ICMPV6_ROUTER_ADVERTISEMENT);
+        assert_eq!(icmp[0], lowpan::icmpv6::msg_type::ROUTER_ADVERT);
         assert_eq!(&icmp[16..26], &[1, 2, 0x00, 0x12, 0x4b, 0, 0, 0, 0, 1]);
-        assert_eq!(&icmp[32..36], &[3, 4, 64, nd::PIO_FLAG_A]);
+        assert_eq!(&icmp[32..36], &[3, 4, 64, lowpan::ndisc::PrefixFlags::AUTONOMOUS.0]);
         assert_eq!(&icmp[64..72], &[34, 2, 64, 0x10, 0, 0, 0, 60]);
         assert_eq!(b.counters().router_solicitations, 1);
         assert_eq!(b.counters().router_advertisements, 1);

@@ -7,23 +7,11 @@
 use std::net::Ipv6Addr;
 
 use lowpan::Eui64;
+use lowpan::icmpv6::{Icmpv6Repr, msg_type};
 use lowpan::ip::{self, Icmpv6Packet, Ipv6Packet, next_header};
+use lowpan::ndisc::{LinkLayerAddress, NdiscRepr, PrefixFlags, PrefixInformation, RouterFlags, SixLowpanContext};
 
-pub const ICMPV6_ROUTER_SOLICITATION: u8 = 133;
-pub const ICMPV6_ROUTER_ADVERTISEMENT: u8 = 134;
-
-pub const OPT_SOURCE_LINK_LAYER_ADDRESS: u8 = 1;
-pub const OPT_PREFIX_INFORMATION: u8 = 3;
-/// RFC 6775 section 4.2.
-pub const OPT_6LOWPAN_CONTEXT: u8 = 34;
-
-/// PIO flag: autonomous address-configuration.
-pub const PIO_FLAG_A: u8 = 0x40;
-/// 6CO flag: the context is valid for compression (C).
-pub const CO_FLAG_C: u8 = 0x10;
-
-/// All-nodes link-local multicast.
-pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+pub use lowpan::ndisc::ALL_NODES;
 
 /// What goes into our Router Advertisements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +33,8 @@ pub enum RsError {
     BadCode,
     BadChecksum,
     Truncated,
+    /// A zero-length or wrongly sized option.
+    BadOption,
 }
 
 impl RsError {
@@ -54,6 +44,7 @@ impl RsError {
             RsError::BadCode => "rs_bad_code",
             RsError::BadChecksum => "rs_bad_checksum",
             RsError::Truncated => "rs_truncated",
+            RsError::BadOption => "rs_bad_option",
         }
     }
 }
@@ -64,11 +55,10 @@ pub fn parse_router_solicitation(packet: &Ipv6Packet<&[u8]>) -> Result<Option<Ip
     if packet.next_header() != next_header::ICMPV6 {
         return Ok(None);
     }
-    let body = packet.payload();
-    let Ok(icmp) = Icmpv6Packet::new_checked(body) else {
+    let Ok(icmp) = Icmpv6Packet::new_checked(packet.payload()) else {
         return Ok(None);
     };
-    if icmp.msg_type() != ICMPV6_ROUTER_SOLICITATION {
+    if icmp.msg_type() != msg_type::ROUTER_SOLICIT {
         return Ok(None);
     }
     if packet.hop_limit() != 255 {
@@ -77,15 +67,43 @@ pub fn parse_router_solicitation(packet: &Ipv6Packet<&[u8]>) -> Result<Option<Ip
     if icmp.msg_code() != 0 {
         return Err(RsError::BadCode);
     }
-    // type, code, checksum, 4 reserved bytes
-    if body.len() < 8 {
-        return Err(RsError::Truncated);
+    let src = packet.src_addr();
+    match Icmpv6Repr::parse(&src, &packet.dst_addr(), &icmp) {
+        Ok(_) => Ok(Some(src)),
+        Err(ip::Error::BadChecksum) => Err(RsError::BadChecksum),
+        Err(ip::Error::Truncated) => Err(RsError::Truncated),
+        Err(_) => Err(RsError::BadOption),
     }
-    let (src, dst) = (packet.src_addr(), packet.dst_addr());
-    if !ip::verify_checksum(&src, &dst, next_header::ICMPV6, body) {
-        return Err(RsError::BadChecksum);
+}
+
+/// Our Router Advertisement: our EUI-64 in the source link-layer address option (RFC 4944
+/// section 8), the prefix for autoconfiguration and as 6LoWPAN context 0 (RFC 6775 4.2).
+pub fn router_advertisement(own: Eui64, p: &RaParams) -> NdiscRepr {
+    NdiscRepr::RouterAdvert {
+        hop_limit: p.cur_hop_limit,
+        flags: RouterFlags::default(),
+        router_lifetime: p.router_lifetime_s,
+        // 0: unspecified.
+        reachable_time: 0,
+        retrans_time: 0,
+        lladdr: Some(LinkLayerAddress::Eui64(own)),
+        mtu: None,
+        prefix_infos: vec![PrefixInformation {
+            prefix_len: 64,
+            // A only: RFC 6775 section 5.4 — 6LoWPAN hosts must not treat the prefix as on-link.
+            flags: PrefixFlags::AUTONOMOUS,
+            valid_lifetime: p.valid_lifetime_s,
+            preferred_lifetime: p.preferred_lifetime_s,
+            prefix: p.prefix,
+        }],
+        contexts: vec![SixLowpanContext {
+            context_len: 64,
+            compress: true,
+            cid: 0,
+            valid_lifetime: p.context_lifetime_min,
+            prefix: lowpan::Prefix64::of(&p.prefix).network(),
+        }],
     }
-    Ok(Some(src))
 }
 
 /// Length of the RA we build: IPv6 header + RA header 16 + SLLAO 16 + PIO 32 + 6CO 16.
@@ -94,46 +112,10 @@ pub const RA_PACKET_LEN: usize = ip::IPV6_HEADER_LEN + 16 + 16 + 32 + 16;
 /// The whole IPv6 packet of a Router Advertisement from `fe80::<our IID>` to `dst`.
 pub fn build_router_advertisement(own: Eui64, dst: Ipv6Addr, p: &RaParams) -> Vec<u8> {
     let src = ip::link_local_from_eui64(own);
-    let mut out = vec![0u8; RA_PACKET_LEN];
-    let (hdr, icmp) = out.split_at_mut(ip::IPV6_HEADER_LEN);
-    {
-        let mut v6 = Ipv6Packet::new_unchecked(&mut hdr[..]);
-        v6.set_version_tc_flow(0, 0);
-        v6.set_payload_len((RA_PACKET_LEN - ip::IPV6_HEADER_LEN) as u16);
-        v6.set_next_header(next_header::ICMPV6);
-        v6.set_hop_limit(255);
-        v6.set_src_addr(src);
-        v6.set_dst_addr(dst);
-    }
-    // RA header: type, code, checksum, cur hop limit, flags (M=O=0), router lifetime,
-    // reachable time (0: unspecified), retrans timer (0: unspecified).
-    icmp[0] = ICMPV6_ROUTER_ADVERTISEMENT;
-    icmp[4] = p.cur_hop_limit;
-    icmp[6..8].copy_from_slice(&p.router_lifetime_s.to_be_bytes());
-    let opts = &mut icmp[16..];
-    // SLLAO for an EUI-64: length 2 (16 bytes), address in canonical order, 6 bytes padding.
-    opts[0] = OPT_SOURCE_LINK_LAYER_ADDRESS;
-    opts[1] = 2;
-    opts[2..10].copy_from_slice(&own.0);
-    let pio = &mut opts[16..48];
-    pio[0] = OPT_PREFIX_INFORMATION;
-    pio[1] = 4;
-    pio[2] = 64;
-    // A only: RFC 6775 section 5.4 — 6LoWPAN hosts must not treat the prefix as on-link.
-    pio[3] = PIO_FLAG_A;
-    pio[4..8].copy_from_slice(&p.valid_lifetime_s.to_be_bytes());
-    pio[8..12].copy_from_slice(&p.preferred_lifetime_s.to_be_bytes());
-    pio[16..32].copy_from_slice(&p.prefix.octets());
-    let co = &mut opts[48..64];
-    co[0] = OPT_6LOWPAN_CONTEXT;
-    co[1] = 2; // 16 bytes: a context length of at most 64 bits
-    co[2] = 64;
-    co[3] = CO_FLAG_C; // CID 0
-    co[6..8].copy_from_slice(&p.context_lifetime_min.to_be_bytes());
-    co[8..16].copy_from_slice(&p.prefix.octets()[..8]);
-    let mut view = Icmpv6Packet::new_unchecked(&mut icmp[..]);
-    view.fill_checksum(&src, &dst);
-    out
+    Icmpv6Repr::Ndisc(router_advertisement(own, p))
+        .emit_ipv6_packet(src, dst, 255)
+        // 80 bytes of ICMPv6 always fit an IPv6 packet.
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -153,22 +135,10 @@ pub(crate) mod tests {
         }
     }
 
-    /// RS from fe80::212:4b00:0:2 to ff02::2 with no options, checksum by `fill_checksum`.
+    /// RS from fe80::212:4b00:0:2 to ff02::2 with no options.
     pub(crate) fn rs_packet(src: Ipv6Addr, hop_limit: u8) -> Vec<u8> {
-        let dst: Ipv6Addr = "ff02::2".parse().unwrap();
-        let mut p = vec![0u8; 48];
-        {
-            let mut v6 = Ipv6Packet::new_unchecked(&mut p[..]);
-            v6.set_version_tc_flow(0, 0);
-            v6.set_payload_len(8);
-            v6.set_next_header(58);
-            v6.set_hop_limit(hop_limit);
-            v6.set_src_addr(src);
-            v6.set_dst_addr(dst);
-        }
-        p[40] = 133;
-        Icmpv6Packet::new_unchecked(&mut p[40..]).fill_checksum(&src, &dst);
-        p
+        let dst = lowpan::ndisc::ALL_ROUTERS;
+        Icmpv6Repr::Ndisc(NdiscRepr::RouterSolicit { lladdr: None }).emit_ipv6_packet(src, dst, hop_limit).unwrap()
     }
 
     #[test]
