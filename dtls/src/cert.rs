@@ -14,6 +14,7 @@ use x509_cert::Certificate;
 
 use crate::crypto::ecc::{self, SigningKey};
 use crate::error::{CertificateError, Error};
+use crate::provider::{SystemClock, TimeProvider};
 
 /// Bytes of a peer chain we are willing to validate.
 pub const MAX_CHAIN_BYTES: usize = 12 * 1024;
@@ -73,11 +74,12 @@ pub enum PeerRole {
 
 /// Trust anchors and a wall clock for validity checks. The clock is the one thing read
 /// here that is not passed in per call: certificate validity is about calendar time, which
-/// the sans-IO `Instant` does not carry.
+/// the sans-IO `Instant` does not carry. It is a [`TimeProvider`]: the system clock by
+/// default, a fixed time with [`with_clock`](Self::with_clock).
 #[derive(Clone)]
 pub struct ChainVerifier {
     anchors: Vec<CertificateDer<'static>>,
-    clock: Arc<dyn Fn() -> SystemTime + Send + Sync>,
+    clock: Arc<dyn TimeProvider>,
 }
 
 impl std::fmt::Debug for ChainVerifier {
@@ -95,7 +97,7 @@ impl ChainVerifier {
         if anchors.is_empty() {
             return Err(Error::Config("no trust anchors"));
         }
-        Ok(ChainVerifier { anchors, clock: Arc::new(SystemTime::now) })
+        Ok(ChainVerifier { anchors, clock: Arc::new(SystemClock) })
     }
 
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
@@ -103,8 +105,9 @@ impl ChainVerifier {
         Self::new(certs.iter().map(|c| c.to_der()).collect::<Result<_, _>>().map_err(|_| Error::Config("trust anchor DER"))?)
     }
 
-    /// Validate at a fixed time instead of the system clock (tests, replays).
-    pub fn with_clock(mut self, clock: Arc<dyn Fn() -> SystemTime + Send + Sync>) -> Self {
+    /// Validate at the time `clock` gives instead of the system clock's (tests, replays;
+    /// a closure `|| SystemTime` will do).
+    pub fn with_clock(mut self, clock: Arc<dyn TimeProvider>) -> Self {
         self.clock = clock;
         self
     }
@@ -119,7 +122,7 @@ impl ChainVerifier {
         let leaf_der = CertificateDer::from(leaf.as_slice());
         let ee = webpki::EndEntityCert::try_from(&leaf_der).map_err(|_| CertificateError::BadEncoding)?;
         let intermediates: Vec<CertificateDer<'_>> = rest.iter().map(|c| CertificateDer::from(c.as_slice())).collect();
-        let now = (self.clock)().duration_since(SystemTime::UNIX_EPOCH).map_err(|_| CertificateError::Other("clock before 1970".into()))?;
+        let now = self.clock.current_time().duration_since(SystemTime::UNIX_EPOCH).map_err(|_| CertificateError::Other("clock before 1970".into()))?;
         let usage = match role {
             PeerRole::Client => webpki::KeyUsage::client_auth(),
             PeerRole::Server => webpki::KeyUsage::server_auth(),

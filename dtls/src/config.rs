@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::handshake::flight::RetransmitConfig;
 use crate::handshake::fragment::ReassemblyLimits;
 use crate::handshake::msgs::{ext, Extension, TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, TLS_PSK_WITH_AES_128_CCM_8};
+use crate::provider::{OsRandom, SecureRandom};
 
 /// The two suites this engine speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,6 +149,9 @@ pub struct ServerConfig {
     pub transport: TransportConfig,
     pub cookie_rotation: Duration,
     pub max_connections: usize,
+    /// Server randoms and (in an [`Endpoint`](crate::Endpoint)) cookie secrets. The OS RNG
+    /// by default; a [`SeededRandom`](crate::provider::SeededRandom) replays exactly.
+    pub rng: Arc<dyn SecureRandom>,
 }
 
 impl ServerConfig {
@@ -163,6 +167,7 @@ impl ServerConfig {
             transport: TransportConfig::default(),
             cookie_rotation: Duration::from_secs(300),
             max_connections: 1024,
+            rng: OsRandom::shared(),
         }
     }
 
@@ -215,6 +220,8 @@ pub struct ClientConfig {
     /// answer comes as [`Event::ServerHelloExtensions`](crate::Event::ServerHelloExtensions).
     pub extra_client_hello_extensions: Vec<Extension>,
     pub transport: TransportConfig,
+    /// Client randoms. The OS RNG by default.
+    pub rng: Arc<dyn SecureRandom>,
 }
 
 impl ClientConfig {
@@ -227,6 +234,7 @@ impl ClientConfig {
             offer_extended_master_secret: true,
             extra_client_hello_extensions: Vec::new(),
             transport: TransportConfig::default(),
+            rng: OsRandom::shared(),
         }
     }
 
@@ -239,6 +247,7 @@ impl ClientConfig {
             offer_extended_master_secret: true,
             extra_client_hello_extensions: Vec::new(),
             transport: TransportConfig::default(),
+            rng: OsRandom::shared(),
         }
     }
 

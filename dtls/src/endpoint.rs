@@ -90,7 +90,8 @@ pub fn hello_verify_request(cookies: &CookieSecrets, remote: &SocketAddr, first:
 
 pub struct Endpoint {
     server: Option<Arc<ServerConfig>>,
-    cookies: CookieSecrets,
+    /// Only a server answers with cookies.
+    cookies: Option<CookieSecrets>,
     connections: HashMap<SocketAddr, Connection>,
     stateless: VecDeque<Transmit>,
     events: VecDeque<(SocketAddr, Event)>,
@@ -107,16 +108,16 @@ impl std::fmt::Debug for Endpoint {
 impl Endpoint {
     /// `server`: accept handshakes with this configuration; `None` for a client-only endpoint.
     pub fn new(server: Option<Arc<ServerConfig>>) -> Result<Self, Error> {
-        let rotation = match &server {
+        let cookies = match &server {
             Some(s) => {
                 s.validate()?;
-                s.cookie_rotation
+                Some(CookieSecrets::new(s.cookie_rotation, s.rng.clone())?)
             }
-            None => std::time::Duration::from_secs(300),
+            None => None,
         };
         Ok(Endpoint {
             server,
-            cookies: CookieSecrets::new(rotation)?,
+            cookies,
             connections: HashMap::new(),
             stateless: VecDeque::new(),
             events: VecDeque::new(),
@@ -144,7 +145,7 @@ impl Endpoint {
     }
 
     pub fn handle_datagram(&mut self, now: Instant, remote: SocketAddr, datagram: &[u8]) {
-        if self.cookies.maybe_rotate(now).is_err() {
+        if self.cookies.as_mut().is_some_and(|c| c.maybe_rotate(now).is_err()) {
             return;
         }
         if let Some(conn) = self.connections.get_mut(&remote) {
@@ -164,10 +165,13 @@ impl Endpoint {
     }
 
     fn handle_stateless(&mut self, now: Instant, remote: SocketAddr, datagram: &[u8]) -> Result<(), StatelessDrop> {
-        let config = self.server.clone().ok_or(StatelessDrop::NoServerConfig)?;
+        let (Some(config), Some(cookies)) = (self.server.clone(), self.cookies.as_ref()) else {
+            return Err(StatelessDrop::NoServerConfig);
+        };
         let first = first_hello(datagram)?;
-        if !self.cookies.verify(&remote, &first.hello) {
-            self.stateless.push_back(Transmit { destination: remote, contents: self.hello_verify_request(&remote, &first) });
+        if !cookies.verify(&remote, &first.hello) {
+            let contents = hello_verify_request(cookies, &remote, &first);
+            self.stateless.push_back(Transmit { destination: remote, contents });
             return Ok(());
         }
         if !self.connections.contains_key(&remote) && self.connections.len() >= config.max_connections {
@@ -183,10 +187,6 @@ impl Endpoint {
             }
             Err(_) => Err(StatelessDrop::NoServerConfig),
         }
-    }
-
-    fn hello_verify_request(&self, remote: &SocketAddr, first: &FirstHello) -> Vec<u8> {
-        hello_verify_request(&self.cookies, remote, first)
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

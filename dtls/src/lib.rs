@@ -20,6 +20,11 @@
 //!   validity, EKU; KeyUsage via x509-cert); signatures verified by `crypto::ecc` there too.
 //! - [`connection`]: one association ([`Connection`]); [`endpoint`]: demultiplexing and the
 //!   stateless HelloVerifyRequest ([`Endpoint`]).
+//! - [`provider`]: what comes from the environment: randomness ([`provider::SecureRandom`],
+//!   the configs' `rng`: the OS by default, a seed in tests and simulations) and the calendar
+//!   time for certificate validity ([`provider::TimeProvider`], the [`cert::ChainVerifier`]'s
+//!   clock). The engine reads neither the OS RNG nor the system clock itself, except that
+//!   ring draws ECDHE keys and ECDSA nonces from the OS.
 //!
 //! # Driving it
 //! Feed `handle_datagram(now, remote, bytes)`; drain `poll_transmit()` and `poll_event()`;
@@ -68,6 +73,7 @@ pub mod crypto;
 pub mod endpoint;
 pub mod error;
 pub mod handshake;
+pub mod provider;
 pub mod record;
 pub mod transfer;
 #[cfg(feature = "tokio")]

@@ -7,7 +7,8 @@
 //! 6LoWPAN, ICMPv6, UDP services, CoAP), and the radio firmware's serial side (`radio`).
 //! `sim` ties them together. Nothing here may panic, block, or grow without bound on what
 //! arrives from the serial line, a TCP client or a UDP peer; the cores never read the
-//! clock (time is passed in) and all randomness comes from the seed.
+//! clock (time is passed in) and all randomness comes from the seed (the DTLS engines' too,
+//! except the ECDHE keys and ECDSA nonces its crypto backend draws from the OS).
 
 pub mod air;
 pub mod cli;

@@ -88,7 +88,7 @@ impl Simulation {
                     prefix: cfg.prefix,
                 };
                 let mut mote = Mote::new(mc, now);
-                match cfg.devices.get(i).map(|d| d.build(i as u32 + 1)) {
+                match cfg.devices.get(i).map(|d| d.build(i as u32 + 1, cfg.seed)) {
                     None | Some(Ok(None)) => {}
                     Some(Ok(Some(device))) => mote.set_device(device),
                     // Validated at start; an engine that cannot start (no randomness) leaves

@@ -12,6 +12,7 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dtls::provider::{OsRandom, SecureRandom};
 use dtls::record::{ContentType, records};
 use hrm::{FlowTag, RedirectMessage};
 
@@ -58,6 +59,8 @@ pub struct Iotssp {
     limits: Limits,
     counters: Counters,
     out: VecDeque<Output>,
+    /// Cookie secrets, both legs' hello randoms and transfer ids.
+    rng: Arc<dyn SecureRandom>,
 }
 
 impl std::fmt::Debug for Iotssp {
@@ -68,19 +71,41 @@ impl std::fmt::Debug for Iotssp {
 
 macro_rules! ctx {
     ($s:ident) => {
-        Ctx { cam: &mut $s.cam, am: &mut $s.am, counters: &mut $s.counters, out: &mut $s.out, timers: &$s.timers }
+        Ctx { cam: &mut $s.cam, am: &mut $s.am, counters: &mut $s.counters, out: &mut $s.out, timers: &$s.timers, rng: &*$s.rng }
     };
 }
 
 impl Iotssp {
+    /// An IoTSSP drawing its randomness from the OS (the daemons).
     pub fn new(motes: Vec<MoteProfile>, cam: Cam, am: Am, timers: HemTimers, limits: Limits) -> Result<Self, dtls::Error> {
+        Self::with_random(motes, cam, am, timers, limits, OsRandom::shared())
+    }
+
+    /// An IoTSSP drawing everything random it needs from `rng` (a seed replays exactly):
+    /// its cookie secrets, the transfer ids and, replacing theirs, the random source of
+    /// every mote profile's server and client configuration.
+    pub fn with_random(
+        motes: Vec<MoteProfile>,
+        cam: Cam,
+        am: Am,
+        timers: HemTimers,
+        limits: Limits,
+        rng: Arc<dyn SecureRandom>,
+    ) -> Result<Self, dtls::Error> {
         let mut slots = Vec::with_capacity(motes.len());
         let mut by_dtls = HashMap::new();
         let mut by_transfer = HashMap::new();
-        for (i, m) in motes.into_iter().enumerate() {
+        for (i, mut m) in motes.into_iter().enumerate() {
             by_dtls.insert((m.address, m.dtls_port), i);
             by_transfer.insert(m.transfer_addr(), i);
-            slots.push(MoteSlot { profile: Arc::new(m), gate: CookieGate::new(limits.cookie_rotation)?, link: None, queue: VecDeque::new() });
+            let mut server = (*m.server).clone();
+            server.rng = rng.clone();
+            m.server = Arc::new(server);
+            let mut client = (*m.client).clone();
+            client.rng = rng.clone();
+            m.client = Arc::new(client);
+            let gate = CookieGate::new(limits.cookie_rotation, rng.clone())?;
+            slots.push(MoteSlot { profile: Arc::new(m), gate, link: None, queue: VecDeque::new() });
         }
         Ok(Iotssp {
             motes: slots,
@@ -93,6 +118,7 @@ impl Iotssp {
             limits,
             counters: Counters::default(),
             out: VecDeque::new(),
+            rng,
         })
     }
 
@@ -242,7 +268,14 @@ impl Iotssp {
             if !d.wants_mote_link() {
                 continue;
             }
-            d.start_mote_leg(now, &mut Ctx { cam: &mut self.cam, am: &mut self.am, counters: &mut self.counters, out: &mut self.out, timers: &self.timers });
+            d.start_mote_leg(now, &mut Ctx {
+                cam: &mut self.cam,
+                am: &mut self.am,
+                counters: &mut self.counters,
+                out: &mut self.out,
+                timers: &self.timers,
+                rng: &*self.rng,
+            });
             if d.holds_mote_link() {
                 m.link = Some(flow);
                 break;

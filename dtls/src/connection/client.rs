@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{ct_eq, random32, Connection, Event, Expect, Phase};
+use super::{ct_eq, Connection, Event, Expect, Phase};
 use crate::cert::PeerRole;
 use crate::codec::Codec;
 use crate::config::CipherSuite;
@@ -13,6 +13,7 @@ use crate::error::{Error, PeerMisbehaved};
 use crate::handshake::flight::FlightItem;
 use crate::handshake::fragment::{transcript_encoding, Message};
 use crate::handshake::msgs::*;
+use crate::provider::random32;
 use crate::record::ProtocolVersion;
 
 /// HelloVerifyRequests we follow before giving up (a loop guard).
@@ -21,7 +22,7 @@ const MAX_VERIFY_REQUESTS: u8 = 4;
 impl Connection {
     pub(super) fn client_start(&mut self, now: Instant) -> Result<(), Error> {
         let cfg = self.client_config.clone().ok_or(Error::Internal("client without config"))?;
-        self.hs.client_random = random32()?;
+        self.hs.client_random = random32(&*cfg.rng)?;
         let offers_ecdhe = cfg.cipher_suites.contains(&CipherSuite::EcdheEcdsaAes128Ccm8);
         let mut extensions = Vec::new();
         if offers_ecdhe {

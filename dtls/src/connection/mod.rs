@@ -163,12 +163,6 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-pub(crate) fn random32() -> Result<[u8; 32], Error> {
-    let mut r = [0u8; 32];
-    getrandom::fill(&mut r).map_err(|_| Error::Internal("rng"))?;
-    Ok(r)
-}
-
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

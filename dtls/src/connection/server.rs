@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{ct_eq, random32, Connection, Event, Expect, Phase};
+use super::{ct_eq, Connection, Event, Expect, Phase};
 use crate::cert::PeerRole;
 use crate::codec::Codec;
 use crate::config::{CipherSuite, ClientHelloInfo, ENGINE_EXTENSIONS};
@@ -13,6 +13,7 @@ use crate::error::{Error, InvalidMessage, PeerMisbehaved};
 use crate::handshake::flight::{pack_flight, FlightItem};
 use crate::handshake::fragment::Message;
 use crate::handshake::msgs::*;
+use crate::provider::random32;
 use crate::record::ProtocolVersion;
 
 impl Connection {
@@ -87,7 +88,7 @@ impl Connection {
         }
         self.hs.suite = Some(suite);
         self.hs.client_random = ch.random;
-        self.hs.server_random = random32()?;
+        self.hs.server_random = random32(&*cfg.rng)?;
         self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
 
         let mut extensions = Vec::new();

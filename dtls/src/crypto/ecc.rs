@@ -5,6 +5,10 @@
 //!
 //! ring hashes inside sign and verify, so callers pass the signed *message* (for
 //! CertificateVerify: the handshake messages so far), never a digest.
+//!
+//! ring draws ephemeral keys and signature nonces from the OS RNG itself (its random
+//! source is sealed): the one randomness of the engine that a
+//! [`SecureRandom`](crate::provider::SecureRandom) does not replace.
 
 use ring::agreement;
 use ring::rand::SystemRandom;

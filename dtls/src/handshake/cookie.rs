@@ -3,6 +3,7 @@
 //! still accepted so that a rotation does not break handshakes in flight.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -12,6 +13,7 @@ use zeroize::Zeroizing;
 use super::msgs::ClientHello;
 use crate::codec::put_u16;
 use crate::error::Error;
+use crate::provider::SecureRandom;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -23,6 +25,7 @@ pub struct CookieSecrets {
     previous: Option<Zeroizing<[u8; 32]>>,
     rotated_at: Option<Instant>,
     interval: Duration,
+    rng: Arc<dyn SecureRandom>,
 }
 
 impl std::fmt::Debug for CookieSecrets {
@@ -31,19 +34,20 @@ impl std::fmt::Debug for CookieSecrets {
     }
 }
 
-fn random_secret() -> Result<Zeroizing<[u8; 32]>, Error> {
+fn random_secret(rng: &dyn SecureRandom) -> Result<Zeroizing<[u8; 32]>, Error> {
     let mut s = Zeroizing::new([0u8; 32]);
-    getrandom::fill(&mut s[..]).map_err(|_| Error::Internal("rng"))?;
+    rng.fill(&mut s[..])?;
     Ok(s)
 }
 
 impl CookieSecrets {
-    pub fn new(interval: Duration) -> Result<Self, Error> {
-        Ok(CookieSecrets { current: random_secret()?, previous: None, rotated_at: None, interval })
+    /// Secrets drawn from `rng`, rotated every `interval` of the caller's `Instant`s.
+    pub fn new(interval: Duration, rng: Arc<dyn SecureRandom>) -> Result<Self, Error> {
+        Ok(CookieSecrets { current: random_secret(&*rng)?, previous: None, rotated_at: None, interval, rng })
     }
 
     /// Rotates when the interval has passed since the last rotation (the first call only
-    /// starts the clock).
+    /// starts the clock): time is the `now` passed in, never read here.
     pub fn maybe_rotate(&mut self, now: Instant) -> Result<(), Error> {
         match self.rotated_at {
             None => self.rotated_at = Some(now),
@@ -54,7 +58,7 @@ impl CookieSecrets {
     }
 
     pub fn rotate(&mut self, now: Instant) -> Result<(), Error> {
-        let next = random_secret()?;
+        let next = random_secret(&*self.rng)?;
         self.previous = Some(std::mem::replace(&mut self.current, next));
         self.rotated_at = Some(now);
         Ok(())
@@ -114,7 +118,8 @@ mod tests {
     #[test]
     fn cookie_binds_address_and_hello_and_survives_one_rotation() {
         let t0 = Instant::now();
-        let mut s = CookieSecrets::new(Duration::from_secs(60)).unwrap();
+        let rng = crate::provider::SeededRandom::shared([3; 32]);
+        let mut s = CookieSecrets::new(Duration::from_secs(60), rng).unwrap();
         s.maybe_rotate(t0).unwrap();
         let addr: SocketAddr = "192.0.2.1:5684".parse().unwrap();
         let mut ch = hello();

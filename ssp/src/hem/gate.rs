@@ -58,8 +58,8 @@ pub enum GateVerdict {
 }
 
 impl CookieGate {
-    pub fn new(rotation: std::time::Duration) -> Result<Self, dtls::Error> {
-        Ok(CookieGate { secrets: CookieSecrets::new(rotation)? })
+    pub fn new(rotation: std::time::Duration, rng: std::sync::Arc<dyn dtls::provider::SecureRandom>) -> Result<Self, dtls::Error> {
+        Ok(CookieGate { secrets: CookieSecrets::new(rotation, rng)? })
     }
 
     pub fn check(&mut self, now: Instant, peer: SocketAddr, first: FirstHello) -> GateVerdict {

@@ -122,6 +122,8 @@ pub struct Ctx<'a> {
     pub counters: &'a mut Counters,
     pub out: &'a mut VecDeque<Output>,
     pub timers: &'a HemTimers,
+    /// Transfer ids.
+    pub rng: &'a dyn dtls::provider::SecureRandom,
 }
 
 /// Why a delegation ended without a transfer (stable names for counters).
@@ -563,7 +565,7 @@ impl Delegation {
         let inet = self.internet.as_ref().ok_or(Failure::TransferUnavailable)?;
         let state = inet.export_session().ok_or(Failure::TransferUnavailable)?;
         let mut id = [0u8; 4];
-        getrandom::fill(&mut id).map_err(|_| Failure::TransferUnavailable)?;
+        ctx.rng.fill(&mut id).map_err(|_| Failure::TransferUnavailable)?;
         let transfer_id = u32::from_be_bytes(id);
         let peer = SocketAddr::V6(SocketAddrV6::new(self.flow.peer_addr, self.flow.peer_port, 0, 0));
         let ts = TransferSessionRepr::from_session(&state, CipherSuite::EcdheEcdsaAes128Ccm8, peer, self.flow.mote_port, &[], transfer_id)

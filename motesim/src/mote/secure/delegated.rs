@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use dtls::provider::SecureRandom;
 use dtls::transfer::{
     ConfirmStatus, STT_EXTENSION_TYPE, SttAnswerRepr, SttOfferRepr, SttStatus, TransferConfirmRepr,
     TransferError, TransferMessage, TransferSessionRepr, key_check,
@@ -203,7 +204,11 @@ impl std::fmt::Debug for DelegatedDevice {
 }
 
 impl DelegatedDevice {
-    pub fn new(cfg: &DelegatedConfig, mote_index: u32) -> Result<Self, dtls::Error> {
+    pub fn new(
+        cfg: &DelegatedConfig,
+        mote_index: u32,
+        rng: Arc<dyn SecureRandom>,
+    ) -> Result<Self, dtls::Error> {
         let mut table = PskTable::new();
         table.insert(&cfg.iotssp.identity, &cfg.iotssp.key);
         let availability = Arc::new(Mutex::new(Availability {
@@ -211,6 +216,7 @@ impl DelegatedDevice {
             ..Availability::default()
         }));
         let mut sc = ServerConfig::psk(Arc::new(table));
+        sc.rng = rng;
         sc.hello_extensions = Some(Arc::new(TicketHook {
             iotssp_identity: cfg.iotssp.identity.clone(),
             state: availability.clone(),

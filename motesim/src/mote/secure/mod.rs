@@ -18,8 +18,10 @@ pub mod sessions;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dtls::provider::{SecureRandom, SeededRandom};
 use dtls::record::{ContentType, records};
 use serde::Serialize;
 
@@ -98,15 +100,27 @@ impl DeviceSpec {
     }
 
     /// The device of mote `mote_index` (1-based; it makes sensor readings differ).
+    /// Its DTLS engine draws its hello randoms and cookie secrets from a stream of `seed`
+    /// of its own (ring still draws ECDHE keys and ECDSA nonces from the OS).
     /// `None` for a plain mote.
-    pub fn build(&self, mote_index: u32) -> Result<Option<Box<dyn SecureDevice>>, dtls::Error> {
+    pub fn build(
+        &self,
+        mote_index: u32,
+        seed: u64,
+    ) -> Result<Option<Box<dyn SecureDevice>>, dtls::Error> {
+        let rng: Arc<dyn SecureRandom> =
+            Arc::new(SeededRandom::from_u64(seed, u64::from(mote_index)));
         Ok(match self {
             DeviceSpec::Plain => None,
-            DeviceSpec::Delegated(c) => {
-                Some(Box::new(delegated::DelegatedDevice::new(c, mote_index)?))
-            }
-            DeviceSpec::Dcert(c) => Some(Box::new(server::DtlsServer::dcert(c, mote_index)?)),
-            DeviceSpec::Cdpsk(c) => Some(Box::new(server::DtlsServer::cdpsk(c, mote_index)?)),
+            DeviceSpec::Delegated(c) => Some(Box::new(delegated::DelegatedDevice::new(
+                c, mote_index, rng,
+            )?)),
+            DeviceSpec::Dcert(c) => Some(Box::new(server::DtlsServer::dcert(
+                c, mote_index, rng,
+            )?)),
+            DeviceSpec::Cdpsk(c) => Some(Box::new(server::DtlsServer::cdpsk(
+                c, mote_index, rng,
+            )?)),
         })
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dtls::cert::{CertifiedKey, ChainVerifier};
+use dtls::provider::SecureRandom;
 use dtls::{CipherSuite, CloseReason, Endpoint, Event, PskTable, ServerConfig};
 use zeroize::Zeroizing;
 
@@ -87,8 +88,13 @@ impl std::fmt::Debug for DtlsServer {
 }
 
 impl DtlsServer {
-    pub fn dcert(cfg: &DcertConfig, mote_index: u32) -> Result<Self, dtls::Error> {
+    pub fn dcert(
+        cfg: &DcertConfig,
+        mote_index: u32,
+        rng: Arc<dyn SecureRandom>,
+    ) -> Result<Self, dtls::Error> {
         let mut sc = ServerConfig::ecdhe(cfg.certificate.clone(), cfg.client_auth.clone());
+        sc.rng = rng;
         mote_transport(&mut sc);
         Self::new(
             DeviceKind::Dcert,
@@ -98,10 +104,15 @@ impl DtlsServer {
         )
     }
 
-    pub fn cdpsk(cfg: &PskConfig, mote_index: u32) -> Result<Self, dtls::Error> {
+    pub fn cdpsk(
+        cfg: &PskConfig,
+        mote_index: u32,
+        rng: Arc<dyn SecureRandom>,
+    ) -> Result<Self, dtls::Error> {
         let mut table = PskTable::new();
         table.insert(&cfg.identity, &cfg.key);
         let mut sc = ServerConfig::psk(Arc::new(table));
+        sc.rng = rng;
         mote_transport(&mut sc);
         Self::new(DeviceKind::Cdpsk, sc, None, mote_index)
     }

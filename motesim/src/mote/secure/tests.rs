@@ -77,7 +77,7 @@ impl Net {
             },
             now,
         );
-        if let Some(d) = spec.build(1).unwrap() {
+        if let Some(d) = spec.build(1, 0).unwrap() {
             mote.set_device(d);
         }
         let ctx = ContextTable::with_prefix(prefix(), 64);
