@@ -3,7 +3,7 @@
 use super::*;
 use lowpan::ieee802154::FrameRepr;
 use lowpan::ip::{self, Ipv6Packet};
-use lowpan::{ContextTable, Encoder, LinkAddrs, Reassembler};
+use lowpan::{ContextTable, Encoder, Icmpv6Repr, LinkAddrs, Reassembler};
 use slip::codec::{SlipDecoder, encode_frame};
 use slip::radio::{HostMessage, RadioMessage};
 use std::time::Duration;
@@ -147,20 +147,13 @@ fn run_until(
 
 fn echo_request(dst: Ipv6Addr, len: usize, seq: u16) -> Vec<u8> {
     let src: Ipv6Addr = "fd00:beef::2".parse().unwrap();
-    let mut msg = vec![128, 0, 0, 0, 0x77, 0x77];
-    msg.extend_from_slice(&seq.to_be_bytes());
-    msg.extend((0..len).map(|i| i as u8));
-    let c = ip::icmpv6_checksum(&src, &dst, &msg);
-    msg[2..4].copy_from_slice(&c.to_be_bytes());
-    let mut p = vec![0u8; 40];
-    p[0] = 0x60;
-    p[4..6].copy_from_slice(&(msg.len() as u16).to_be_bytes());
-    p[6] = 58;
-    p[7] = 64;
-    p[8..24].copy_from_slice(&src.octets());
-    p[24..40].copy_from_slice(&dst.octets());
-    p.extend_from_slice(&msg);
-    p
+    let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+    let msg = Icmpv6Repr::EchoRequest {
+        ident: 0x7777,
+        seq_no: seq,
+        data: &data,
+    };
+    msg.emit_ipv6_packet(src, dst, 64).unwrap()
 }
 
 fn results(msgs: &[RadioMessage]) -> Vec<(u8, TxStatus, u8)> {

@@ -254,3 +254,77 @@ proptest! {
         }
     }
 }
+
+/// The RA body a mote reads (after type, code, checksum): lifetime 1800, SLLAO, PIO
+/// fd00:aaaa::/64 with L and A, valid 3600 s, 6CO cid 0 /64 with C, lifetime 0xffff.
+fn mote_sample_ra(router: Eui64) -> Vec<u8> {
+    let mut m = vec![64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&[1, 2]);
+    m.extend_from_slice(&router.0);
+    m.extend_from_slice(&[0; 6]);
+    m.extend_from_slice(&[
+        3, 4, 64, 0xc0, 0, 0, 0x0e, 0x10, 0, 0, 0x07, 0x08, 0, 0, 0, 0,
+    ]);
+    m.extend_from_slice(&addr("fd00:aaaa::").octets());
+    m.extend_from_slice(&[34, 2, 64, 0x10, 0, 0, 0xff, 0xff]);
+    m.extend_from_slice(&addr("fd00:aaaa::").octets()[..8]);
+    m
+}
+
+#[test]
+fn parses_pio_6co_and_sllao() {
+    let router = Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 1]);
+    let ra = NdiscRepr::parse(msg_type::ROUTER_ADVERT, 0, &mote_sample_ra(router)).unwrap();
+    let NdiscRepr::RouterAdvert {
+        router_lifetime,
+        lladdr,
+        prefix_infos,
+        contexts,
+        ..
+    } = ra
+    else {
+        panic!("{ra:?}")
+    };
+    assert_eq!(router_lifetime, 1800);
+    assert_eq!(lladdr, Some(LinkLayerAddress::Eui64(router)));
+    let pfx = addr("fd00:aaaa::");
+    assert_eq!(prefix_infos.len(), 1);
+    let p = prefix_infos[0];
+    assert_eq!(
+        (
+            p.prefix,
+            p.prefix_len,
+            p.flags.contains(PrefixFlags::AUTONOMOUS),
+            p.valid_lifetime
+        ),
+        (pfx, 64, true, 3600)
+    );
+    assert_eq!(
+        contexts,
+        vec![SixLowpanContext {
+            cid: 0,
+            prefix: pfx,
+            context_len: 64,
+            compress: true,
+            valid_lifetime: 0xffff
+        }]
+    );
+}
+
+#[test]
+fn truncated_or_garbage_options_do_not_panic() {
+    let ra = mote_sample_ra(Eui64([1; 8]));
+    for n in 0..ra.len() {
+        let _ = NdiscRepr::parse(msg_type::ROUTER_ADVERT, 0, &ra[..n]);
+    }
+    let mut x = 3u64;
+    for _ in 0..3000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let len = (x >> 33) as usize % 80;
+        let m: Vec<u8> = (0..len).map(|i| (x >> (i % 56)) as u8 ^ i as u8).collect();
+        let _ = NdiscRepr::parse(msg_type::ROUTER_ADVERT, 0, &m);
+        let _ = NdiscRepr::parse(msg_type::NEIGHBOR_SOLICIT, 0, &m);
+    }
+}

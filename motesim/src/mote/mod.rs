@@ -9,7 +9,6 @@
 //! never sees FCS, ACKs or retries: the channel model does those.
 
 pub mod coap;
-pub mod nd;
 pub mod secure;
 pub mod service;
 
@@ -17,9 +16,15 @@ use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
+use lowpan::UdpRepr;
+use lowpan::icmpv6::{DstUnreachable, Icmpv6Repr, msg_type};
 use lowpan::ieee802154::{self, Address, Eui64, FrameRepr, FrameType};
 use lowpan::ip::{self, Icmpv6Packet, Ipv6Packet, UdpPacket, next_header};
 use lowpan::iphc::{Context, ContextTable};
+use lowpan::ndisc::{
+    ALL_NODES, ALL_ROUTERS, LinkLayerAddress, NdiscRepr, NeighborFlags, PrefixFlags,
+    PrefixInformation, SixLowpanContext,
+};
 use lowpan::{Encoder, LinkAddrs, Reassembler};
 
 use crate::dedupe::{DEFAULT_LIFETIME, DuplicateFilter};
@@ -31,9 +36,6 @@ pub const ECHO_PORT: u16 = 7;
 /// CoAP port (RFC 7252).
 pub const COAP_PORT: u16 = 5683;
 
-const ICMP_DEST_UNREACHABLE: u8 = 1;
-const ICMP_ECHO_REQUEST: u8 = 128;
-const ICMP_ECHO_REPLY: u8 = 129;
 /// First Router Solicitation retry interval (RFC 4861 RTR_SOLICITATION_INTERVAL).
 const RS_INTERVAL: Duration = Duration::from_secs(4);
 /// Retries back off to this and continue until an RA arrives (the border router may
@@ -212,8 +214,8 @@ impl Mote {
         let mut out = Vec::new();
         if self.next_rs.is_some_and(|t| t <= now) {
             self.counters.rs_sent += 1;
-            let rs = nd::router_solicitation(self.cfg.eui64);
-            let packet = icmp_packet(self.link_local(), nd::ALL_ROUTERS, 255, rs);
+            let rs = router_solicitation(self.cfg.eui64);
+            let packet = icmp_packet(self.link_local(), ALL_ROUTERS, 255, &rs);
             self.send_ipv6(&packet, &mut out);
             self.next_rs = Some(now + self.rs_interval);
             self.rs_interval = (self.rs_interval * 2).min(RS_MAX_INTERVAL);
@@ -307,7 +309,7 @@ impl Mote {
         let o = a.octets();
         *a == self.link_local()
             || Some(*a) == self.global
-            || *a == nd::ALL_NODES
+            || *a == ALL_NODES
             // Solicited-node multicast ff02::1:ffXX:XXXX of our IID.
             || (o[..13] == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff] && o[13..] == iid[5..])
     }
@@ -364,68 +366,105 @@ impl Mote {
             return;
         };
         match (icmp.msg_type(), icmp.msg_code()) {
-            (ICMP_ECHO_REQUEST, 0) => {
+            (msg_type::ECHO_REQUEST, 0) => {
                 self.counters.echo_requests += 1;
-                let mut reply = msg.to_vec();
-                reply[0] = ICMP_ECHO_REPLY;
-                let packet = icmp_packet(self.source_for(dst, src), src, 64, reply);
+                let Ok(Icmpv6Repr::EchoRequest {
+                    ident,
+                    seq_no,
+                    data,
+                }) = Icmpv6Repr::parse(&src, &dst, &icmp)
+                else {
+                    self.counters.drop("bad_icmpv6");
+                    return;
+                };
+                let reply = Icmpv6Repr::EchoReply {
+                    ident,
+                    seq_no,
+                    data,
+                };
+                let packet = icmp_packet(self.source_for(dst, src), src, 64, &reply);
                 self.send_ipv6(&packet, out);
             }
-            (nd::ROUTER_ADVERTISEMENT, 0)
+            (msg_type::ROUTER_ADVERT, 0)
                 if ipv6.hop_limit() == 255 && src.is_unicast_link_local() =>
             {
-                let Some(ra) = nd::parse_router_advert(msg) else {
+                let Ok(Icmpv6Repr::Ndisc(NdiscRepr::RouterAdvert {
+                    lladdr,
+                    prefix_infos,
+                    contexts,
+                    ..
+                })) = Icmpv6Repr::parse(&src, &dst, &icmp)
+                else {
                     self.counters.drop("bad_router_advert");
                     return;
                 };
-                self.apply_router_advert(&ra, link_src);
+                self.apply_router_advert(lladdr, &prefix_infos, &contexts, link_src);
             }
-            (nd::NEIGHBOR_SOLICITATION, 0) if ipv6.hop_limit() == 255 => {
-                let Some(target) = nd::solicitation_target(msg) else {
+            (msg_type::NEIGHBOR_SOLICIT, 0) if ipv6.hop_limit() == 255 => {
+                let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. })) =
+                    Icmpv6Repr::parse(&src, &dst, &icmp)
+                else {
                     self.counters.drop("bad_neighbor_solicitation");
                     return;
                 };
+                let target = target_addr;
                 if target.is_multicast() || !self.is_ours(&target) {
                     return;
                 }
                 let solicited = !src.is_unspecified();
-                let to = if solicited { src } else { nd::ALL_NODES };
-                let na = nd::neighbor_advertisement(target, self.cfg.eui64, solicited);
-                let packet = icmp_packet(target, to, 255, na);
+                let to = if solicited { src } else { ALL_NODES };
+                let flags = if solicited {
+                    NeighborFlags::SOLICITED | NeighborFlags::OVERRIDE
+                } else {
+                    NeighborFlags::OVERRIDE
+                };
+                let na = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+                    flags,
+                    target_addr: target,
+                    lladdr: Some(LinkLayerAddress::Eui64(self.cfg.eui64)),
+                });
+                let packet = icmp_packet(target, to, 255, &na);
                 self.send_ipv6(&packet, out);
             }
             _ => self.counters.drop("icmpv6_ignored"),
         }
     }
 
-    fn apply_router_advert(&mut self, ra: &nd::RouterAdvert, link_src: Address) {
+    fn apply_router_advert(
+        &mut self,
+        lladdr: Option<LinkLayerAddress>,
+        prefix_infos: &[PrefixInformation],
+        contexts: &[SixLowpanContext],
+        link_src: Address,
+    ) {
         self.counters.ra_received += 1;
         self.next_rs = None;
-        if let Some(e) = ra.source_lla {
+        if let Some(LinkLayerAddress::Eui64(e)) = lladdr {
             self.router = e;
         } else if let Address::Extended(e) = link_src {
             self.router = e;
         }
         if self.cfg.prefix.is_none()
-            && let Some(p) = ra
-                .prefixes
-                .iter()
-                .find(|p| p.autonomous && p.len == 64 && p.valid_lifetime > 0)
+            && let Some(p) = prefix_infos.iter().find(|p| {
+                p.flags.contains(PrefixFlags::AUTONOMOUS)
+                    && p.prefix_len == 64
+                    && p.valid_lifetime > 0
+            })
         {
             self.global = Some(with_iid(p.prefix, ip::iid_from_eui64(self.cfg.eui64)));
             if self.contexts.get(0).is_none() {
                 self.contexts = ContextTable::with_prefix(p.prefix, 64);
             }
         }
-        for c in &ra.contexts {
-            if c.valid_lifetime_minutes == 0 {
+        for c in contexts {
+            if c.valid_lifetime == 0 {
                 self.contexts.remove(c.cid);
             } else {
                 self.contexts.set(
                     c.cid,
                     Context {
                         prefix: c.prefix,
-                        len: c.len,
+                        len: c.context_len,
                         compress: c.compress,
                     },
                 );
@@ -463,9 +502,11 @@ impl Mote {
             if !dst.is_multicast() {
                 // Port unreachable, quoting as much of the packet as fits the minimum MTU.
                 let quoted = &ipv6.packet()[..ipv6.packet().len().min(IPV6_MIN_MTU - 48)];
-                let mut m = vec![ICMP_DEST_UNREACHABLE, 4, 0, 0, 0, 0, 0, 0];
-                m.extend_from_slice(quoted);
-                let packet = icmp_packet(dst, src, 64, m);
+                let m = Icmpv6Repr::DstUnreachable {
+                    reason: DstUnreachable::PortUnreachable,
+                    data: quoted,
+                };
+                let packet = icmp_packet(dst, src, 64, &m);
                 self.send_ipv6(&packet, out);
             }
             return;
@@ -544,45 +585,30 @@ fn with_iid(prefix: Ipv6Addr, iid: [u8; 8]) -> Ipv6Addr {
     Ipv6Addr::from(o)
 }
 
-/// An IPv6 packet with header fields we always use (no traffic class, no flow label).
-fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop_limit: u8, upper: &[u8]) -> Vec<u8> {
-    let mut buf = vec![0u8; ip::IPV6_HEADER_LEN + upper.len()];
-    let mut p = Ipv6Packet::new_unchecked(&mut buf[..]);
-    p.set_version_tc_flow(0, 0);
-    p.set_payload_len(upper.len() as u16);
-    p.set_next_header(nh);
-    p.set_hop_limit(hop_limit);
-    p.set_src_addr(src);
-    p.set_dst_addr(dst);
-    p.payload_mut().copy_from_slice(upper);
-    buf
+/// The Router Solicitation a mote sends, with its EUI-64 as source link-layer address.
+fn router_solicitation(own: Eui64) -> Icmpv6Repr<'static> {
+    Icmpv6Repr::Ndisc(NdiscRepr::RouterSolicit {
+        lladdr: Some(LinkLayerAddress::Eui64(own)),
+    })
 }
 
-/// An ICMPv6 packet; `msg` has a zero checksum that is filled in here.
-fn icmp_packet(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, mut msg: Vec<u8>) -> Vec<u8> {
-    if msg.len() >= 4 {
-        msg[2] = 0;
-        msg[3] = 0;
-        let mut icmp = Icmpv6Packet::new_unchecked(&mut msg[..]);
-        icmp.fill_checksum(&src, &dst);
-    }
-    ipv6_packet(src, dst, next_header::ICMPV6, hop_limit, &msg)
+/// An ICMPv6 packet (no traffic class, no flow label). Empty, and so not sent, if over
+/// 65535 bytes, which the callers' 1280-byte bound rules out.
+fn icmp_packet(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, msg: &Icmpv6Repr<'_>) -> Vec<u8> {
+    msg.emit_ipv6_packet(src, dst, hop_limit)
+        .unwrap_or_default()
 }
 
-/// A UDP packet with its checksum.
+/// A UDP packet with its checksum, hop limit 64. Empty, and so not sent, if over 65535
+/// bytes, which the callers' 1280-byte bound rules out.
 fn udp_packet(src: Ipv6Addr, sport: u16, dst: Ipv6Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut seg = vec![0u8; ip::UDP_HEADER_LEN + payload.len()];
-    let udp_len = seg.len() as u16;
-    {
-        let mut udp = UdpPacket::new_unchecked(&mut seg[..]);
-        udp.set_src_port(sport);
-        udp.set_dst_port(dport);
-        udp.set_len(udp_len);
-        udp.set_checksum(0);
+    UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+        payload,
     }
-    seg[ip::UDP_HEADER_LEN..].copy_from_slice(payload);
-    UdpPacket::new_unchecked(&mut seg[..]).fill_checksum(&src, &dst);
-    ipv6_packet(src, dst, next_header::UDP, 64, &seg)
+    .emit_ipv6_packet(src, dst, 64)
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

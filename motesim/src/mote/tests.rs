@@ -102,9 +102,13 @@ fn exchange(m: &mut Mote, r: &mut Router, now: Instant, packet: &[u8]) -> Vec<Ve
 }
 
 fn echo_request(src: Ipv6Addr, dst: Ipv6Addr, data_len: usize) -> Vec<u8> {
-    let mut msg = vec![ICMP_ECHO_REQUEST, 0, 0, 0, 0x12, 0x34, 0x00, 0x01];
-    msg.extend((0..data_len).map(|i| i as u8));
-    icmp_packet(src, dst, 64, msg)
+    let data: Vec<u8> = (0..data_len).map(|i| i as u8).collect();
+    let msg = Icmpv6Repr::EchoRequest {
+        ident: 0x1234,
+        seq_no: 1,
+        data: &data,
+    };
+    icmp_packet(src, dst, 64, &msg)
 }
 
 fn check_icmp(packet: &[u8]) -> (Ipv6Addr, Ipv6Addr, Vec<u8>) {
@@ -135,8 +139,8 @@ fn router_solicitation_at_start_and_retried() {
     let packets = r.packets(t0, &frames);
     let (src, dst, msg) = check_icmp(&packets[0]);
     assert_eq!(src, ip::link_local_from_eui64(MOTE));
-    assert_eq!(dst, nd::ALL_ROUTERS);
-    assert_eq!(msg[0], nd::ROUTER_SOLICITATION);
+    assert_eq!(dst, ALL_ROUTERS);
+    assert_eq!(msg[0], msg_type::ROUTER_SOLICIT);
     assert_eq!(
         Ipv6Packet::new_checked(&packets[0][..])
             .unwrap()
@@ -151,8 +155,8 @@ fn router_solicitation_at_start_and_retried() {
 }
 
 fn router_advert() -> Vec<u8> {
-    let msg = nd::tests::sample_ra(ROUTER);
-    icmp_packet(ip::link_local_from_eui64(ROUTER), nd::ALL_NODES, 255, msg)
+    let msg = Icmpv6Repr::Ndisc(sample_ra(ROUTER));
+    icmp_packet(ip::link_local_from_eui64(ROUTER), ALL_NODES, 255, &msg)
 }
 
 #[test]
@@ -188,7 +192,7 @@ fn echo_request_gets_reply_with_valid_checksum() {
     assert_eq!(replies.len(), 1);
     let (src, dst, msg) = check_icmp(&replies[0]);
     assert_eq!((src, dst), (mote_global(), inet()));
-    assert_eq!(msg[0], ICMP_ECHO_REPLY);
+    assert_eq!(msg[0], msg_type::ECHO_REPLY);
     let req_msg = &req[ip::IPV6_HEADER_LEN..];
     assert_eq!(
         &msg[4..],
@@ -328,7 +332,7 @@ fn closed_port_gets_port_unreachable() {
     let replies = exchange(&mut m, &mut r, t0, &udp_to_mote(9999, b"x"));
     let (_, dst, msg) = check_icmp(&replies[0]);
     assert_eq!(dst, inet());
-    assert_eq!(&msg[..2], &[ICMP_DEST_UNREACHABLE, 4]);
+    assert_eq!(&msg[..2], &[msg_type::DST_UNREACHABLE, 4]);
 }
 
 #[test]
@@ -396,4 +400,42 @@ fn arbitrary_frames_never_panic() {
         let _ = m.handle_frame(t0, &f);
     }
     let _ = m.handle_timeout(t0 + Duration::from_secs(120));
+}
+
+/// An RA as the border router sends it: lifetime 1800, SLLAO, PIO fd00:aaaa::/64 with
+/// L and A, 6CO cid 0 /64 with C.
+fn sample_ra(router: Eui64) -> NdiscRepr {
+    NdiscRepr::RouterAdvert {
+        hop_limit: 64,
+        flags: Default::default(),
+        router_lifetime: 1800,
+        reachable_time: 0,
+        retrans_time: 0,
+        lladdr: Some(LinkLayerAddress::Eui64(router)),
+        mtu: None,
+        prefix_infos: vec![PrefixInformation {
+            prefix_len: 64,
+            flags: PrefixFlags::ON_LINK | PrefixFlags::AUTONOMOUS,
+            valid_lifetime: 3600,
+            preferred_lifetime: 1800,
+            prefix: prefix(),
+        }],
+        contexts: vec![SixLowpanContext {
+            context_len: 64,
+            compress: true,
+            cid: 0,
+            valid_lifetime: 0xffff,
+            prefix: prefix(),
+        }],
+    }
+}
+
+#[test]
+fn solicitation_carries_sllao() {
+    let rs = router_solicitation(Eui64([2, 0, 0, 0, 0, 0, 0, 1]));
+    let mut m = vec![0u8; rs.buffer_len()];
+    let a = Ipv6Addr::UNSPECIFIED;
+    rs.emit(&a, &a, &mut Icmpv6Packet::new_unchecked(&mut m[..]));
+    assert_eq!(m.len(), 24);
+    assert_eq!(&m[8..18], &[1, 2, 2, 0, 0, 0, 0, 0, 0, 1]);
 }
