@@ -271,4 +271,4 @@ impl Ratchet {
 }
 
 #[cfg(all(test, feature = "soft-aes", feature = "soft-ecc"))]
-mod tests;
+pub(crate) mod tests;

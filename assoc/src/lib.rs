@@ -17,4 +17,18 @@ extern crate std;
 
 pub mod crypto;
 pub mod keys;
+pub mod mote;
+pub mod ssp;
+pub mod time;
 pub mod wire;
+
+pub use mote::{Installation, MoteAssoc, MoteEvent, MoteStats, SessionTable};
+pub use ssp::{SspAssoc, SspEvent, SspStats, StartError, TransferFailure};
+pub use time::Instant;
+
+/// The longest datagram either machine sends (a ChaCha20 Transfer with sequence numbers):
+/// the size of the buffer to give `poll_transmit`.
+pub const MAX_DATAGRAM_LEN: usize = wire::Transfer::<&[u8]>::MAX_LEN;
+
+#[cfg(all(test, feature = "soft-aes", feature = "soft-ecc"))]
+mod tests;

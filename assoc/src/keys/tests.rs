@@ -230,3 +230,19 @@ fn ratchet_steps_replace_the_key() {
     assert_eq!(last.advance::<SoftAes>(), None);
     assert_eq!(last.n(), u32::MAX);
 }
+
+/// Transfer `r.n()` of association `id` sealing any plaintext (for bodies `emit` cannot make).
+pub(crate) fn seal_raw(r: &Ratchet, id: u8, plain: &[u8]) -> Vec<u8> {
+    let mut out = std::vec![MessageType::Transfer.first_byte(), id];
+    out.extend(r.n.to_be_bytes());
+    let mut buf = plain.to_vec();
+    let tag = crate::crypto::seal::<SoftAes>(
+        &r.transfer_key::<SoftAes>(),
+        &nonce(MessageType::Transfer, id, r.n),
+        &out,
+        &mut buf,
+    );
+    out.extend(buf);
+    out.extend(tag);
+    out
+}

@@ -1,0 +1,624 @@
+//! The mote's side of the association ("State machines / Mote" in
+//! docs/mote-association.md), sans-IO.
+//!
+//! It holds at most one association (its id, `n`, `K_n`, the last sealed Confirm and, until
+//! the first Transfer proves the IoTSSP has it, the AssocReady and `A`) and at most one
+//! pending AssocHello (its ephemeral private key). The caller feeds it the datagrams that
+//! came from its IoTSSP's address and port (everything else must be dropped before) and
+//! the timeouts it asked for, sends what [`MoteAssoc::poll_transmit`] gives, and installs
+//! transferred sessions through [`SessionTable`].
+
+use core::marker::PhantomData;
+
+use crate::crypto::{Aes128Block, EcdhP256, Key, PublicKey, Random, cmac, ct_eq};
+use crate::keys::{Credentials, Ratchet, accept_tag, ready_tag};
+use crate::time::{
+    Backoff, HELLO_MAX_INTERVAL, Instant, POKE_INTERVAL, REPLY_INTERVAL, RateLimit, SKIP_AHEAD,
+};
+use crate::wire::{
+    AssocAcceptRepr, AssocHelloRepr, AssocReadyRepr, ConfirmRepr, ConfirmStatus, Message, PokeRepr,
+    SuiteSet, TransferBody, TransferRepr, UnassociatedReason, UnassociatedRepr,
+};
+
+/// The mote's session slots, as its record layer keeps them.
+pub trait SessionTable {
+    /// Free session slots now.
+    fn free_slots(&self) -> u8;
+    /// The suites the record layer runs.
+    fn suites(&self) -> SuiteSet;
+    /// Installs the transferred session (or says why not). Called once per Transfer `n`,
+    /// after its seal opened; `body` is wiped when this returns.
+    fn install(&mut self, body: &TransferBody) -> Installation;
+}
+
+/// What [`SessionTable::install`] did with a transferred session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installation {
+    Installed,
+    /// No free slot (and, if the body allowed it, no idle session to evict).
+    Full,
+    /// The record layer does not run the body's suite.
+    UnsupportedSuite,
+}
+
+/// What a datagram did, for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoteEvent {
+    /// A new association is set up (AssocReady sent).
+    Associated { id: u8 },
+    /// Transfer `n` was opened and answered with a Confirm of this status.
+    Transfer { n: u32, status: ConfirmStatus },
+}
+
+/// The mote's counters: what it sent, and each reason it dropped something.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoteStats {
+    /// New AssocHellos (each one key pair).
+    pub hellos_started: u64,
+    /// AssocHellos sent, retransmissions included.
+    pub hellos_sent: u64,
+    pub associations: u64,
+    pub transfers_installed: u64,
+    /// Transfers opened but answered full, unsupported suite or malformed.
+    pub transfers_refused: u64,
+    /// Ratchet steps skipped to meet a Transfer ahead of `n`.
+    pub ratchet_steps_skipped: u64,
+    pub confirms_resent: u64,
+    pub ready_resent: u64,
+    pub unassociated_sent: u64,
+    pub pokes_honoured: u64,
+    /// A Transfer whose seal did not open (forged, corrupted, or for a key we do not have).
+    pub transfer_bad_tag: u64,
+    /// A Transfer older than the last one confirmed (a replay).
+    pub transfer_too_old: u64,
+    /// A Transfer more than [`SKIP_AHEAD`] steps ahead.
+    pub transfer_too_far_ahead: u64,
+    /// A Transfer for another association than ours (or while we have none).
+    pub transfer_wrong_id: u64,
+    pub accept_bad_tag: u64,
+    /// An AssocAccept whose `E_s` is not a point of P-256.
+    pub accept_bad_point: u64,
+    /// An AssocAccept while no hello is pending, not a repeat of the accepted one.
+    pub accept_unexpected: u64,
+    pub poke_bad_tag: u64,
+    /// Pokes within [`POKE_INTERVAL`] of the last honoured one.
+    pub poke_rate_limited: u64,
+    /// Replies (Unassociated, repeated AssocReady, kept Confirm) held back by the
+    /// one-per-[`REPLY_INTERVAL`] limit.
+    pub replies_rate_limited: u64,
+    /// Not a valid association message (length, type, version).
+    pub malformed: u64,
+    /// A message only the IoTSSP receives.
+    pub wrong_direction: u64,
+    /// Datagrams [`MoteAssoc::poll_transmit`] dropped because the buffer was too short.
+    pub transmit_buffer_too_short: u64,
+    pub ecc_key_pairs: u64,
+    pub ecc_agreements: u64,
+    pub ecc_failures: u64,
+}
+
+impl MoteStats {
+    /// ECC operations run (key pairs and agreements), for the platform's energy account.
+    pub fn ecc_operations(&self) -> u64 {
+        self.ecc_key_pairs + self.ecc_agreements
+    }
+}
+
+/// What the caller may know of the current association.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssociationState {
+    pub id: u8,
+    /// The counter of the next Transfer the mote can take.
+    pub n: u32,
+}
+
+#[derive(Clone)]
+struct Association {
+    id: u8,
+    /// `K_n` for the next `n` the mote can take.
+    ratchet: Ratchet,
+    /// The sealed Confirm of the last Transfer opened, resent when that Transfer comes again.
+    kept_confirm: Option<KeptConfirm>,
+    /// Kept until the first Transfer of this association.
+    kept_ready: Option<KeptReady>,
+}
+
+#[derive(Clone)]
+struct KeptConfirm {
+    n: u32,
+    bytes: [u8; 16],
+}
+
+#[derive(Clone)]
+struct KeptReady {
+    a: Key,
+    /// `CMAC(A, AssocAccept)`: recognises a repeat of the AssocAccept we answered.
+    accept_digest: [u8; 16],
+    bytes: [u8; 12],
+}
+
+#[derive(Clone)]
+struct PendingHello<S> {
+    secret: S,
+    e_m: PublicKey,
+    bytes: [u8; 73],
+    resend: Backoff,
+}
+
+#[derive(Clone, Default)]
+struct Outbox {
+    unassociated: Option<[u8; 15]>,
+    ready: bool,
+    confirm: bool,
+    hello: bool,
+}
+
+/// The mote's association machine. `A` is the platform's AES, `E` its ECDH, `R` its RNG.
+pub struct MoteAssoc<A, E: EcdhP256, R> {
+    creds: Credentials,
+    ecdh: E,
+    rng: R,
+    association: Option<Association>,
+    hello: Option<PendingHello<E::Secret>>,
+    /// When to make a new AssocHello (at boot, and again after an ECC failure).
+    start_hello_at: Option<Instant>,
+    replies: RateLimit,
+    confirm_replies: RateLimit,
+    pokes: RateLimit,
+    outbox: Outbox,
+    stats: MoteStats,
+    _aes: PhantomData<fn() -> A>,
+}
+
+impl<A, E: EcdhP256 + Clone, R: Clone> Clone for MoteAssoc<A, E, R>
+where
+    E::Secret: Clone,
+{
+    fn clone(&self) -> Self {
+        MoteAssoc {
+            creds: self.creds.clone(),
+            ecdh: self.ecdh.clone(),
+            rng: self.rng.clone(),
+            association: self.association.clone(),
+            hello: self.hello.clone(),
+            start_hello_at: self.start_hello_at,
+            replies: self.replies,
+            confirm_replies: self.confirm_replies,
+            pokes: self.pokes,
+            outbox: self.outbox.clone(),
+            stats: self.stats.clone(),
+            _aes: PhantomData,
+        }
+    }
+}
+
+impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
+    /// A mote that has just booted: it will make an AssocHello at its first timeout (at
+    /// [`Instant::ZERO`], i.e. at once).
+    pub fn new(creds: Credentials, ecdh: E, rng: R) -> Self {
+        MoteAssoc {
+            creds,
+            ecdh,
+            rng,
+            association: None,
+            hello: None,
+            start_hello_at: Some(Instant::ZERO),
+            replies: RateLimit::default(),
+            confirm_replies: RateLimit::default(),
+            pokes: RateLimit::default(),
+            outbox: Outbox::default(),
+            stats: MoteStats::default(),
+            _aes: PhantomData,
+        }
+    }
+
+    pub fn stats(&self) -> &MoteStats {
+        &self.stats
+    }
+
+    pub fn association(&self) -> Option<AssociationState> {
+        self.association.as_ref().map(|a| AssociationState {
+            id: a.id,
+            n: a.ratchet.n(),
+        })
+    }
+
+    /// An AssocHello is out and not yet accepted.
+    pub fn is_associating(&self) -> bool {
+        self.hello.is_some() || self.start_hello_at.is_some()
+    }
+
+    /// The next instant [`Self::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let hello = self.hello.as_ref().map(|h| h.resend.next);
+        match (self.start_hello_at, hello) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.start_hello_at.is_some_and(|t| t <= now) {
+            self.start_hello(now);
+        }
+        if let Some(h) = &mut self.hello
+            && h.resend.fire(now)
+        {
+            self.outbox.hello = true;
+        }
+    }
+
+    /// The next datagram to send to the IoTSSP, written into `buf` (which should have
+    /// [`crate::MAX_DATAGRAM_LEN`] bytes); its length.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
+        loop {
+            let out = &mut self.outbox;
+            let (bytes, counter): (&[u8], _) = if let Some(u) = out.unassociated.take() {
+                let len = u.len();
+                if let Some(dst) = buf.get_mut(..len) {
+                    dst.copy_from_slice(&u);
+                    return Some(len);
+                }
+                self.stats.transmit_buffer_too_short += 1;
+                continue;
+            } else if core::mem::take(&mut out.ready) {
+                match self
+                    .association
+                    .as_ref()
+                    .and_then(|a| a.kept_ready.as_ref())
+                {
+                    Some(r) => (&r.bytes, None),
+                    None => continue,
+                }
+            } else if core::mem::take(&mut out.confirm) {
+                match self
+                    .association
+                    .as_ref()
+                    .and_then(|a| a.kept_confirm.as_ref())
+                {
+                    Some(c) => (&c.bytes, None),
+                    None => continue,
+                }
+            } else if core::mem::take(&mut out.hello) {
+                match &self.hello {
+                    Some(h) => (&h.bytes, Some(())),
+                    None => continue,
+                }
+            } else {
+                return None;
+            };
+            let Some(dst) = buf.get_mut(..bytes.len()) else {
+                self.stats.transmit_buffer_too_short += 1;
+                continue;
+            };
+            dst.copy_from_slice(bytes);
+            if counter.is_some() {
+                self.stats.hellos_sent += 1;
+            }
+            return Some(bytes.len());
+        }
+    }
+
+    /// A datagram from the IoTSSP's address and port.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        datagram: &[u8],
+        sessions: &mut impl SessionTable,
+    ) -> Option<MoteEvent> {
+        let msg = match Message::parse(datagram) {
+            Ok(m) => m,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return None;
+            }
+        };
+        match msg {
+            Message::Transfer(t) => self.on_transfer(now, &t, sessions),
+            Message::AssocAccept(a) => self.on_accept(now, &a, datagram, sessions),
+            Message::Poke(p) => {
+                self.on_poke(now, &p);
+                None
+            }
+            Message::AssocHello(_)
+            | Message::AssocReady(_)
+            | Message::Confirm(_)
+            | Message::Unassociated(_) => {
+                self.stats.wrong_direction += 1;
+                None
+            }
+        }
+    }
+
+    fn start_hello(&mut self, now: Instant) {
+        self.start_hello_at = None;
+        self.stats.ecc_key_pairs += 1;
+        match self.ecdh.generate(&mut self.rng) {
+            Ok((secret, e_m)) => {
+                let hello = AssocHelloRepr {
+                    e_m,
+                    tag: self.creds.hello_tag::<A>(&e_m),
+                };
+                self.hello = Some(PendingHello {
+                    secret,
+                    e_m,
+                    bytes: hello.to_bytes(),
+                    resend: Backoff::start(now, HELLO_MAX_INTERVAL),
+                });
+                self.stats.hellos_started += 1;
+                self.outbox.hello = true;
+            }
+            Err(_) => {
+                self.stats.ecc_failures += 1;
+                self.start_hello_at = Some(now + crate::time::FIRST_RESEND);
+            }
+        }
+    }
+
+    /// Queues an Unassociated for `(id, n)` unless one went out less than a second ago.
+    fn send_unassociated(
+        &mut self,
+        now: Instant,
+        id: u8,
+        n: u32,
+        reason: UnassociatedReason,
+    ) -> bool {
+        if !self.replies.allow(now, REPLY_INTERVAL) {
+            self.stats.replies_rate_limited += 1;
+            return false;
+        }
+        let mut r = UnassociatedRepr {
+            id,
+            n,
+            reason,
+            tag: [0; 8],
+        };
+        r.tag = self.creds.unassociated_tag::<A>(&r);
+        self.outbox.unassociated = Some(r.to_bytes());
+        self.stats.unassociated_sent += 1;
+        true
+    }
+
+    fn on_transfer(
+        &mut self,
+        now: Instant,
+        t: &TransferRepr,
+        sessions: &mut impl SessionTable,
+    ) -> Option<MoteEvent> {
+        let Some(assoc) = self.association.as_mut().filter(|a| a.id == t.id) else {
+            self.stats.transfer_wrong_id += 1;
+            // The IoTSSP uses an association we do not have: tell it, and if it may not
+            // have our AssocReady yet, send that again.
+            let ready = self
+                .association
+                .as_ref()
+                .is_some_and(|a| a.kept_ready.is_some());
+            if self.send_unassociated(now, t.id, t.n, UnassociatedReason::NoSuchAssociation)
+                && ready
+            {
+                self.outbox.ready = true;
+                self.stats.ready_resent += 1;
+            }
+            return None;
+        };
+        let n = assoc.ratchet.n();
+        if assoc.kept_confirm.as_ref().is_some_and(|c| c.n == t.n) {
+            // The IoTSSP did not get our Confirm: the same one again, nothing reinstalled.
+            if self.confirm_replies.allow(now, REPLY_INTERVAL) {
+                self.outbox.confirm = true;
+                self.stats.confirms_resent += 1;
+            } else {
+                self.stats.replies_rate_limited += 1;
+            }
+            return None;
+        }
+        if t.n < n {
+            self.stats.transfer_too_old += 1;
+            return None;
+        }
+        let skip = t.n - n;
+        if skip >= SKIP_AHEAD {
+            self.stats.transfer_too_far_ahead += 1;
+            self.send_unassociated(now, t.id, t.n, UnassociatedReason::TooFarAhead);
+            return None;
+        }
+        // K_m from K_n on a copy, so that a forged Transfer moves nothing.
+        let mut candidate = assoc.ratchet.clone();
+        for _ in 0..skip {
+            candidate.advance::<A>()?;
+        }
+        let mut header = [0u8; 6];
+        header[0] = crate::wire::MessageType::Transfer.first_byte();
+        header[1] = t.id;
+        header[2..].copy_from_slice(&t.n.to_be_bytes());
+        let status = match candidate.open_transfer::<A>(t.id, &header, t.sealed) {
+            Err(_) => {
+                self.stats.transfer_bad_tag += 1;
+                return None;
+            }
+            Ok(Err(_)) => ConfirmStatus::Malformed,
+            Ok(Ok(body)) => match sessions.install(&body) {
+                Installation::Installed => ConfirmStatus::Installed,
+                Installation::Full => ConfirmStatus::Full,
+                Installation::UnsupportedSuite => ConfirmStatus::UnsupportedSuite,
+            },
+        };
+        let mut confirm = ConfirmRepr {
+            id: t.id,
+            n: t.n,
+            status,
+            free_slots: sessions.free_slots(),
+            tag: [0; 8],
+        };
+        confirm.tag = candidate.confirm_tag::<A>(&confirm);
+        let exhausted = candidate.advance::<A>().is_none();
+        assoc.ratchet = candidate;
+        assoc.kept_confirm = Some(KeptConfirm {
+            n: t.n,
+            bytes: confirm.to_bytes(),
+        });
+        // The IoTSSP has our AssocReady: A is no longer needed.
+        assoc.kept_ready = None;
+        self.outbox.confirm = true;
+        self.stats.ratchet_steps_skipped += u64::from(skip);
+        if status == ConfirmStatus::Installed {
+            self.stats.transfers_installed += 1;
+        } else {
+            self.stats.transfers_refused += 1;
+        }
+        if exhausted && self.hello.is_none() {
+            // The last counter is spent: associate again.
+            self.start_hello_at = Some(now);
+        }
+        Some(MoteEvent::Transfer { n: t.n, status })
+    }
+
+    fn on_accept(
+        &mut self,
+        now: Instant,
+        accept: &AssocAcceptRepr,
+        datagram: &[u8],
+        sessions: &mut impl SessionTable,
+    ) -> Option<MoteEvent> {
+        // A repeat of the AssocAccept we answered: our AssocReady was lost.
+        if let Some(assoc) = &self.association
+            && let Some(kept) = &assoc.kept_ready
+            && ct_eq(&cmac::<A>(&kept.a, &[datagram]), &kept.accept_digest)
+        {
+            if self.replies.allow(now, REPLY_INTERVAL) {
+                self.outbox.ready = true;
+                self.stats.ready_resent += 1;
+            } else {
+                self.stats.replies_rate_limited += 1;
+            }
+            return None;
+        }
+        let Some(hello) = &self.hello else {
+            self.stats.accept_unexpected += 1;
+            self.send_unassociated(now, accept.id, 0, UnassociatedReason::NoSuchAssociation);
+            return None;
+        };
+        self.stats.ecc_agreements += 1;
+        let z = match self.ecdh.agree(&hello.secret, &accept.e_s) {
+            Ok(z) => z,
+            Err(_) => {
+                self.stats.accept_bad_point += 1;
+                return None;
+            }
+        };
+        let keys = self.creds.associate::<A>(&z, &hello.e_m, &accept.e_s);
+        drop(z);
+        if keys.id != accept.id
+            || !ct_eq(
+                &accept_tag::<A>(&keys.a, keys.id, &hello.e_m, &accept.e_s),
+                &accept.tag,
+            )
+        {
+            self.stats.accept_bad_tag += 1;
+            return None;
+        }
+        // Accepted: the ephemeral private key goes now.
+        self.hello = None;
+        let mut ready = AssocReadyRepr {
+            id: keys.id,
+            free_slots: sessions.free_slots(),
+            suites: sessions.suites(),
+            tag: [0; 8],
+        }
+        .to_bytes();
+        let tag = ready_tag::<A>(&keys.a, &ready);
+        ready[4..].copy_from_slice(&tag);
+        let accept_digest = cmac::<A>(&keys.a, &[datagram]);
+        self.association = Some(Association {
+            id: keys.id,
+            ratchet: keys.ratchet,
+            kept_confirm: None,
+            kept_ready: Some(KeptReady {
+                a: keys.a,
+                accept_digest,
+                bytes: ready,
+            }),
+        });
+        self.outbox.ready = true;
+        self.outbox.confirm = false;
+        self.stats.associations += 1;
+        Some(MoteEvent::Associated { id: keys.id })
+    }
+
+    fn on_poke(&mut self, now: Instant, poke: &PokeRepr) {
+        if !ct_eq(&self.creds.poke_tag::<A>(poke), &poke.tag) {
+            self.stats.poke_bad_tag += 1;
+            return;
+        }
+        if !self.pokes.allow(now, POKE_INTERVAL) {
+            self.stats.poke_rate_limited += 1;
+            return;
+        }
+        self.stats.pokes_honoured += 1;
+        match &mut self.hello {
+            // Our hello is out: send it again now.
+            Some(h) => {
+                h.resend = Backoff::start(now, HELLO_MAX_INTERVAL);
+                self.outbox.hello = true;
+            }
+            None => self.start_hello(now),
+        }
+    }
+}
+
+/// One association as the forgery tests compare it: id, n, `K_n`, the kept Confirm, `A` and
+/// the kept AssocReady.
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AssociationPrint {
+    pub id: u8,
+    pub n: u32,
+    pub key: [u8; 16],
+    pub kept_confirm: Option<(u32, [u8; 16])>,
+    pub kept_ready: Option<([u8; 16], [u8; 12])>,
+}
+
+/// Everything the mote's behaviour depends on, for tests that check that a message changed
+/// nothing (the rate limiters and counters aside).
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MoteFingerprint {
+    pub association: Option<AssociationPrint>,
+    pub hello: Option<(PublicKey, [u8; 73])>,
+    pub start_hello_at: Option<Instant>,
+}
+
+#[cfg(test)]
+impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
+    pub(crate) fn fingerprint(&self) -> MoteFingerprint {
+        MoteFingerprint {
+            association: self.association.as_ref().map(|a| AssociationPrint {
+                id: a.id,
+                n: a.ratchet.n(),
+                key: a.ratchet.key_bytes(),
+                kept_confirm: a.kept_confirm.as_ref().map(|c| (c.n, c.bytes)),
+                kept_ready: a.kept_ready.as_ref().map(|r| (*r.a.as_bytes(), r.bytes)),
+            }),
+            hello: self.hello.as_ref().map(|h| (h.e_m, h.bytes)),
+            start_hello_at: self.start_hello_at,
+        }
+    }
+
+    /// The ratchet as it is now (`K_n`), for the forward-secrecy tests.
+    pub(crate) fn ratchet(&self) -> Option<Ratchet> {
+        self.association.as_ref().map(|a| a.ratchet.clone())
+    }
+
+    /// Forgets the kept Confirm, as if it had been replaced by a later one.
+    pub(crate) fn forget_kept_confirm(&mut self) {
+        if let Some(a) = &mut self.association {
+            a.kept_confirm = None;
+        }
+    }
+
+    pub(crate) fn holds_a(&self) -> bool {
+        self.association
+            .as_ref()
+            .is_some_and(|a| a.kept_ready.is_some())
+    }
+}

@@ -1,0 +1,616 @@
+//! The IoTSSP's side of the association for ONE mote ("State machines / IoTSSP (per mote)"
+//! in docs/mote-association.md), sans-IO. The IoTSSP keeps one per mote.
+//!
+//! It holds at most one working association, one pending one (made by the latest
+//! AssocHello, which replaces the working one only when its AssocReady arrives, so that a
+//! replayed hello cannot break a working association), and one transfer in flight. The
+//! caller must start a transfer only once the client is authenticated and authorised:
+//! before [`SspAssoc::start_transfer`] nothing is sent to the mote (except AssocAccepts
+//! answering its own hellos).
+
+use core::marker::PhantomData;
+
+use crate::crypto::{Aes128Block, EcdhP256, Key, Random, ct_eq};
+use crate::keys::{Credentials, Ratchet, accept_tag, ready_tag};
+use crate::time::{Backoff, Instant, TRANSFER_DEADLINE};
+use crate::wire::{
+    AssocAcceptRepr, AssocHelloRepr, AssocReadyRepr, ConfirmRepr, ConfirmStatus, Message, PokeRepr,
+    SuiteSet, Transfer, TransferBody, UnassociatedRepr,
+};
+
+/// What happened, for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SspEvent {
+    /// A new association is ready (its AssocReady arrived).
+    Associated {
+        id: u8,
+        free_slots: u8,
+        suites: SuiteSet,
+    },
+    /// The mote installed Transfer `n`.
+    Confirmed { n: u32, free_slots: u8 },
+    /// The transfer started last did not install: the client gets a fatal alert.
+    TransferFailed(TransferFailure),
+    /// The mote said it does not have the association the transfer used; the transfer
+    /// waits for a new association (within its deadline).
+    Unassociated,
+}
+
+/// Why a transfer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferFailure {
+    /// The mote opened Transfer `n` and could not install it.
+    Refused {
+        n: u32,
+        status: ConfirmStatus,
+        free_slots: u8,
+    },
+    /// No Confirm before the deadline; `n` was spent (`None`: no association to send on).
+    Deadline { n: Option<u32> },
+}
+
+/// Why [`SspAssoc::start_transfer`] refused at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartError {
+    /// A transfer to this mote is still in flight.
+    Busy,
+    /// The mote reported no free slot and the body does not allow evicting an idle one.
+    Full,
+    /// The mote's record layer does not run the body's suite.
+    UnsupportedSuite,
+}
+
+/// The IoTSSP's counters for one mote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SspStats {
+    /// AssocHellos that made a new pending association (two ECC operations each).
+    pub hellos_accepted: u64,
+    /// A hello already pending: the same AssocAccept again.
+    pub hello_repeated: u64,
+    /// The hello that made the working association, again: dropped.
+    pub hello_replayed: u64,
+    pub hello_bad_tag: u64,
+    pub hello_bad_point: u64,
+    pub accepts_sent: u64,
+    pub associations: u64,
+    pub ready_bad_tag: u64,
+    /// An AssocReady for the working association again (the mote resent it).
+    pub ready_duplicate: u64,
+    pub ready_unexpected: u64,
+    /// Transfers sent, retransmissions included.
+    pub transfers_sent: u64,
+    pub transfers_confirmed: u64,
+    pub transfers_refused: u64,
+    pub transfers_timed_out: u64,
+    pub confirm_bad_tag: u64,
+    /// A Confirm for no transfer in flight (late, replayed, or for another association).
+    pub confirm_unexpected: u64,
+    pub pokes_sent: u64,
+    pub unassociated_bad_tag: u64,
+    /// Unassociated naming the transfer in flight: the association is dropped.
+    pub unassociated_accepted: u64,
+    /// Unassociated naming the pending association's AssocAccept: the pending one is dropped.
+    pub unassociated_pending_dropped: u64,
+    /// Unassociated naming nothing we sent last.
+    pub unassociated_ignored: u64,
+    pub malformed: u64,
+    /// A message only the mote receives.
+    pub wrong_direction: u64,
+    pub transmit_buffer_too_short: u64,
+    pub ecc_key_pairs: u64,
+    pub ecc_agreements: u64,
+    pub ecc_failures: u64,
+}
+
+impl SspStats {
+    pub fn ecc_operations(&self) -> u64 {
+        self.ecc_key_pairs + self.ecc_agreements
+    }
+}
+
+/// What the caller may know of the working association.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SspAssociationState {
+    pub id: u8,
+    /// The counter the next Transfer uses.
+    pub n: u32,
+    pub free_slots: u8,
+    pub suites: SuiteSet,
+}
+
+#[derive(Clone)]
+struct Association {
+    id: u8,
+    ratchet: Ratchet,
+    free_slots: u8,
+    suites: SuiteSet,
+    /// The tag of the AssocHello that made it: a replay of that hello is dropped.
+    hello_tag: [u8; 8],
+}
+
+#[derive(Clone)]
+struct Pending {
+    id: u8,
+    ratchet: Ratchet,
+    a: Key,
+    hello_tag: [u8; 8],
+    accept: [u8; 74],
+    /// AssocAccept retransmissions, until `give_up`.
+    resend: Option<Backoff>,
+    give_up: Instant,
+}
+
+#[derive(Clone)]
+struct Outbound {
+    body: TransferBody,
+    deadline: Instant,
+    /// The Transfer as sent, once there is an association to send it on.
+    sealed: Option<Sealed>,
+    resend: Backoff,
+}
+
+#[derive(Clone)]
+struct Sealed {
+    id: u8,
+    n: u32,
+    bytes: [u8; Transfer::<&[u8]>::MAX_LEN],
+    len: usize,
+}
+
+impl Drop for Sealed {
+    fn drop(&mut self) {
+        // Only ciphertext, but the buffer is reused for nothing else either.
+        zeroize::Zeroize::zeroize(&mut self.bytes);
+    }
+}
+
+#[derive(Clone, Default)]
+struct Outbox {
+    accept: bool,
+    transfer: bool,
+    poke: Option<[u8; 13]>,
+}
+
+/// The IoTSSP's association machine for one mote. `A` is the AES, `E` the ECDH, `R` the RNG.
+pub struct SspAssoc<A, E, R> {
+    creds: Credentials,
+    ecdh: E,
+    rng: R,
+    association: Option<Association>,
+    pending: Option<Pending>,
+    outbound: Option<Outbound>,
+    outbox: Outbox,
+    stats: SspStats,
+    _aes: PhantomData<fn() -> A>,
+}
+
+impl<A, E: Clone, R: Clone> Clone for SspAssoc<A, E, R> {
+    fn clone(&self) -> Self {
+        SspAssoc {
+            creds: self.creds.clone(),
+            ecdh: self.ecdh.clone(),
+            rng: self.rng.clone(),
+            association: self.association.clone(),
+            pending: self.pending.clone(),
+            outbound: self.outbound.clone(),
+            outbox: self.outbox.clone(),
+            stats: self.stats.clone(),
+            _aes: PhantomData,
+        }
+    }
+}
+
+impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
+    /// No association yet (the IoTSSP just started, or this mote is new).
+    pub fn new(creds: Credentials, ecdh: E, rng: R) -> Self {
+        SspAssoc {
+            creds,
+            ecdh,
+            rng,
+            association: None,
+            pending: None,
+            outbound: None,
+            outbox: Outbox::default(),
+            stats: SspStats::default(),
+            _aes: PhantomData,
+        }
+    }
+
+    pub fn stats(&self) -> &SspStats {
+        &self.stats
+    }
+
+    pub fn association(&self) -> Option<SspAssociationState> {
+        self.association.as_ref().map(|a| SspAssociationState {
+            id: a.id,
+            n: a.ratchet.n(),
+            free_slots: a.free_slots,
+            suites: a.suites,
+        })
+    }
+
+    /// A transfer is in flight (started, neither confirmed nor failed).
+    pub fn is_transferring(&self) -> bool {
+        self.outbound.is_some()
+    }
+
+    /// Sends `body` to the mote as the next Transfer: at once if associated, else after an
+    /// association that a Poke (or the pending AssocAccept again) asks for. The outcome is
+    /// an [`SspEvent::Confirmed`] or [`SspEvent::TransferFailed`], at the latest
+    /// [`TRANSFER_DEADLINE`] after `now`.
+    pub fn start_transfer(&mut self, now: Instant, body: TransferBody) -> Result<(), StartError> {
+        if self.outbound.is_some() {
+            return Err(StartError::Busy);
+        }
+        if let Some(a) = &self.association {
+            if !a.suites.contains(body.suite()) {
+                return Err(StartError::UnsupportedSuite);
+            }
+            if a.free_slots == 0 && !body.may_evict {
+                return Err(StartError::Full);
+            }
+        }
+        self.outbound = Some(Outbound {
+            body,
+            deadline: now + TRANSFER_DEADLINE,
+            sealed: None,
+            resend: Backoff::start(now, TRANSFER_DEADLINE),
+        });
+        self.send_outbound(now);
+        Ok(())
+    }
+
+    /// Seals the transfer in flight on the working association, or asks the mote for one.
+    fn send_outbound(&mut self, now: Instant) {
+        let Some(o) = &mut self.outbound else { return };
+        o.resend = Backoff::start(now, TRANSFER_DEADLINE);
+        match &self.association {
+            Some(a) => {
+                let mut bytes = [0u8; Transfer::<&[u8]>::MAX_LEN];
+                let len = a.ratchet.seal_transfer::<A>(a.id, &o.body, &mut bytes);
+                o.sealed = Some(Sealed {
+                    id: a.id,
+                    n: a.ratchet.n(),
+                    bytes,
+                    len,
+                });
+                self.outbox.transfer = true;
+            }
+            None => {
+                o.sealed = None;
+                self.reach_mote();
+            }
+        }
+    }
+
+    /// No association: resend the pending AssocAccept if there is one (the mote may have
+    /// it and our AssocReady got lost), else Poke the mote to make it send a hello.
+    fn reach_mote(&mut self) {
+        if self.pending.is_some() {
+            self.outbox.accept = true;
+            return;
+        }
+        let mut poke = PokeRepr {
+            random: [0; 4],
+            tag: [0; 8],
+        };
+        self.rng.fill(&mut poke.random);
+        poke.tag = self.creds.poke_tag::<A>(&poke);
+        self.outbox.poke = Some(poke.to_bytes());
+    }
+
+    /// `K_n` is used (confirmed or given up on): `K_{n+1}`, and `K_n` is wiped.
+    fn spend(&mut self) {
+        if let Some(a) = &mut self.association
+            && a.ratchet.advance::<A>().is_none()
+        {
+            // The last counter is spent: the mote associates again.
+            self.association = None;
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let pending = self
+            .pending
+            .as_ref()
+            .and_then(|p| p.resend.map(|r| r.next.min(p.give_up)));
+        let outbound = self
+            .outbound
+            .as_ref()
+            .map(|o| o.deadline.min(o.resend.next));
+        match (pending, outbound) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<SspEvent> {
+        if let Some(p) = &mut self.pending {
+            if now >= p.give_up {
+                p.resend = None;
+            } else if p.resend.as_mut().is_some_and(|r| r.fire(now)) {
+                self.outbox.accept = true;
+            }
+        }
+        let o = self.outbound.as_mut()?;
+        if now >= o.deadline {
+            let o = self.outbound.take()?;
+            let n = o.sealed.as_ref().map(|s| s.n);
+            if let (Some(s), Some(a)) = (&o.sealed, &self.association)
+                && (a.id, a.ratchet.n()) == (s.id, s.n)
+            {
+                // The mote may have installed it and lost only the Confirm: n is spent.
+                self.spend();
+            }
+            self.stats.transfers_timed_out += 1;
+            return Some(SspEvent::TransferFailed(TransferFailure::Deadline { n }));
+        }
+        if o.resend.fire(now) {
+            if o.sealed.is_some() {
+                self.outbox.transfer = true;
+            } else {
+                self.reach_mote();
+            }
+        }
+        None
+    }
+
+    /// The next datagram to send to the mote, written into `buf` (which should have
+    /// [`crate::MAX_DATAGRAM_LEN`] bytes); its length.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
+        loop {
+            let bytes: &[u8] = if core::mem::take(&mut self.outbox.accept) {
+                match &self.pending {
+                    Some(p) => {
+                        self.stats.accepts_sent += 1;
+                        &p.accept
+                    }
+                    None => continue,
+                }
+            } else if core::mem::take(&mut self.outbox.transfer) {
+                match self.outbound.as_ref().and_then(|o| o.sealed.as_ref()) {
+                    Some(s) => {
+                        self.stats.transfers_sent += 1;
+                        s.bytes.get(..s.len).unwrap_or(&[])
+                    }
+                    None => continue,
+                }
+            } else if let Some(p) = self.outbox.poke.take() {
+                self.stats.pokes_sent += 1;
+                if let Some(dst) = buf.get_mut(..p.len()) {
+                    dst.copy_from_slice(&p);
+                    return Some(p.len());
+                }
+                self.stats.transmit_buffer_too_short += 1;
+                continue;
+            } else {
+                return None;
+            };
+            match buf.get_mut(..bytes.len()) {
+                Some(dst) => {
+                    dst.copy_from_slice(bytes);
+                    return Some(bytes.len());
+                }
+                None => self.stats.transmit_buffer_too_short += 1,
+            }
+        }
+    }
+
+    /// A datagram from the mote.
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) -> Option<SspEvent> {
+        let msg = match Message::parse(datagram) {
+            Ok(m) => m,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return None;
+            }
+        };
+        match msg {
+            Message::AssocHello(h) => {
+                self.on_hello(now, &h);
+                None
+            }
+            Message::AssocReady(r) => self.on_ready(now, &r),
+            Message::Confirm(c) => self.on_confirm(&c),
+            Message::Unassociated(u) => self.on_unassociated(now, &u),
+            Message::AssocAccept(_) | Message::Transfer(_) | Message::Poke(_) => {
+                self.stats.wrong_direction += 1;
+                None
+            }
+        }
+    }
+
+    fn on_hello(&mut self, now: Instant, hello: &AssocHelloRepr) {
+        if !ct_eq(&self.creds.hello_tag::<A>(&hello.e_m), &hello.tag) {
+            self.stats.hello_bad_tag += 1;
+            return;
+        }
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.hello_tag == hello.tag)
+        {
+            // Our AssocAccept was lost: the same one again.
+            self.stats.hello_repeated += 1;
+            self.outbox.accept = true;
+            return;
+        }
+        if self
+            .association
+            .as_ref()
+            .is_some_and(|a| a.hello_tag == hello.tag)
+        {
+            self.stats.hello_replayed += 1;
+            return;
+        }
+        self.stats.ecc_key_pairs += 1;
+        let Ok((secret, e_s)) = self.ecdh.generate(&mut self.rng) else {
+            self.stats.ecc_failures += 1;
+            return;
+        };
+        self.stats.ecc_agreements += 1;
+        let Ok(z) = self.ecdh.agree(&secret, &hello.e_m) else {
+            self.stats.hello_bad_point += 1;
+            return;
+        };
+        drop(secret);
+        let keys = self.creds.associate::<A>(&z, &hello.e_m, &e_s);
+        drop(z);
+        let accept = AssocAcceptRepr {
+            id: keys.id,
+            e_s,
+            tag: accept_tag::<A>(&keys.a, keys.id, &hello.e_m, &e_s),
+        }
+        .to_bytes();
+        // A newer hello replaces the pending one; the working association stays.
+        self.pending = Some(Pending {
+            id: keys.id,
+            ratchet: keys.ratchet,
+            a: keys.a,
+            hello_tag: hello.tag,
+            accept,
+            resend: Some(Backoff::start(now, TRANSFER_DEADLINE)),
+            give_up: now + TRANSFER_DEADLINE,
+        });
+        self.stats.hellos_accepted += 1;
+        self.outbox.accept = true;
+    }
+
+    fn on_ready(&mut self, now: Instant, ready: &AssocReadyRepr) -> Option<SspEvent> {
+        let verified = self.pending.as_ref().is_some_and(|p| {
+            p.id == ready.id && ct_eq(&ready_tag::<A>(&p.a, &ready.to_bytes()), &ready.tag)
+        });
+        if !verified {
+            if self.association.as_ref().is_some_and(|a| a.id == ready.id) {
+                self.stats.ready_duplicate += 1;
+            } else if self.pending.is_some() {
+                self.stats.ready_bad_tag += 1;
+            } else {
+                self.stats.ready_unexpected += 1;
+            }
+            return None;
+        }
+        let p = self.pending.take()?;
+        self.association = Some(Association {
+            id: p.id,
+            ratchet: p.ratchet.clone(),
+            free_slots: ready.free_slots,
+            suites: ready.suites,
+            hello_tag: p.hello_tag,
+        });
+        drop(p);
+        self.stats.associations += 1;
+        // A transfer waiting for an association (or sent on the one just replaced, which
+        // the mote no longer has) goes out on the new one.
+        if self.outbound.is_some() {
+            self.send_outbound(now);
+        }
+        Some(SspEvent::Associated {
+            id: ready.id,
+            free_slots: ready.free_slots,
+            suites: ready.suites,
+        })
+    }
+
+    fn on_confirm(&mut self, confirm: &ConfirmRepr) -> Option<SspEvent> {
+        let in_flight = self
+            .outbound
+            .as_ref()
+            .and_then(|o| o.sealed.as_ref())
+            .map(|s| (s.id, s.n));
+        let Some(a) = self
+            .association
+            .as_mut()
+            .filter(|a| in_flight == Some((confirm.id, confirm.n)) && a.id == confirm.id)
+        else {
+            self.stats.confirm_unexpected += 1;
+            return None;
+        };
+        if !a.ratchet.confirm_verifies::<A>(confirm) {
+            self.stats.confirm_bad_tag += 1;
+            return None;
+        }
+        a.free_slots = confirm.free_slots;
+        self.spend();
+        self.outbound = None;
+        if confirm.status == ConfirmStatus::Installed {
+            self.stats.transfers_confirmed += 1;
+            Some(SspEvent::Confirmed {
+                n: confirm.n,
+                free_slots: confirm.free_slots,
+            })
+        } else {
+            self.stats.transfers_refused += 1;
+            Some(SspEvent::TransferFailed(TransferFailure::Refused {
+                n: confirm.n,
+                status: confirm.status,
+                free_slots: confirm.free_slots,
+            }))
+        }
+    }
+
+    fn on_unassociated(&mut self, now: Instant, u: &UnassociatedRepr) -> Option<SspEvent> {
+        if !ct_eq(&self.creds.unassociated_tag::<A>(u), &u.tag) {
+            self.stats.unassociated_bad_tag += 1;
+            return None;
+        }
+        let in_flight = self
+            .outbound
+            .as_ref()
+            .and_then(|o| o.sealed.as_ref())
+            .map(|s| (s.id, s.n));
+        if in_flight == Some((u.id, u.n)) && self.association.as_ref().is_some_and(|a| a.id == u.id)
+        {
+            self.stats.unassociated_accepted += 1;
+            self.association = None;
+            // The transfer waits, within its deadline, for a new association.
+            self.send_outbound(now);
+            return Some(SspEvent::Unassociated);
+        }
+        if u.n == 0 && self.pending.as_ref().is_some_and(|p| p.id == u.id) {
+            self.stats.unassociated_pending_dropped += 1;
+            self.pending = None;
+            return None;
+        }
+        self.stats.unassociated_ignored += 1;
+        None
+    }
+}
+
+/// Everything the IoTSSP's behaviour depends on (counters aside), for the forgery tests.
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SspFingerprint {
+    pub association: Option<(u8, u32, [u8; 16], u8, SuiteSet)>,
+    pub pending: Option<(u8, [u8; 16], [u8; 74])>,
+    pub outbound: Option<(Instant, Option<(u8, u32)>)>,
+}
+
+#[cfg(test)]
+impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
+    pub(crate) fn fingerprint(&self) -> SspFingerprint {
+        SspFingerprint {
+            association: self.association.as_ref().map(|a| {
+                (
+                    a.id,
+                    a.ratchet.n(),
+                    a.ratchet.key_bytes(),
+                    a.free_slots,
+                    a.suites,
+                )
+            }),
+            pending: self
+                .pending
+                .as_ref()
+                .map(|p| (p.id, p.ratchet.key_bytes(), p.accept)),
+            outbound: self
+                .outbound
+                .as_ref()
+                .map(|o| (o.deadline, o.sealed.as_ref().map(|s| (s.id, s.n)))),
+        }
+    }
+
+    pub(crate) fn ratchet(&self) -> Option<Ratchet> {
+        self.association.as_ref().map(|a| a.ratchet.clone())
+    }
+}
