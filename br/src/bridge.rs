@@ -155,9 +155,16 @@ impl Bridge {
     /// An IPv6 packet read from the TUN. Returns the frames (without FCS, at most 125 bytes
     /// each) to send on the radio, in order; empty when the packet was dropped.
     pub fn handle_tun_packet(&mut self, now: Instant, packet: &[u8]) -> Vec<Vec<u8>> {
-        let _ = now;
         self.counters.tun_rx_packets += 1;
         self.counters.tun_rx_bytes += packet.len() as u64;
+        self.send_to_mote(now, packet)
+    }
+
+    /// An IPv6 packet the border router itself sends towards the motes (an attached
+    /// IoTSSP's datagram): checked, routed and framed like a TUN packet, with the same drop
+    /// reasons, but not counted as TUN input.
+    pub fn send_to_mote(&mut self, now: Instant, packet: &[u8]) -> Vec<Vec<u8>> {
+        let _ = now;
         let view = match Ipv6Packet::new_checked(packet) {
             Ok(v) => v,
             Err(ip::Error::NotIpv6) => {

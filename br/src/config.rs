@@ -1070,7 +1070,7 @@ mod tests {
         assert_eq!(c.mote_address(&c.motes[0]), Some("fd00:aaaa::212:4b00:0:2".parse().unwrap()));
         // Keys never appear in Debug output.
         assert!(!format!("{c:?}").contains("00112233"));
-        let h = crate::redirection::hrm_config(&c);
+        let h = crate::iotssp_wiring::hrm_config(&c);
         assert_eq!(h.devices.len(), 2);
         assert_eq!(h.ssps[0].addresses, vec!["fd00:aaaa::1".parse::<Ipv6Addr>().unwrap()]);
         h.validate().unwrap();

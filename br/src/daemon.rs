@@ -1,8 +1,9 @@
-//! The daemon's main loop: TUN <-> bridge core <-> radio driver, plus capture, metrics,
-//! periodic summaries and clean shutdown on SIGINT/SIGTERM.
+//! The daemon's main loop: moves bytes between the IO drivers (TUN, radio driver, redirect
+//! socket) and the sans-IO [`BorderRouter`], which decides where everything goes; plus
+//! capture, metrics, periodic summaries and clean shutdown on SIGINT/SIGTERM.
 //!
-//! Runs on a current-thread runtime: the bridge core is single-threaded by design and one
-//! core is plenty (the radio is thousands of times slower than the loop).
+//! Runs on a current-thread runtime: the core is single-threaded by design and one CPU core
+//! is plenty (the radio is thousands of times slower than the loop).
 
 use std::io;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,7 +19,8 @@ use crate::config::{Config, RadioKind, parse_eui64};
 use crate::io::metrics::{self, RenderRequest};
 use crate::io::radio::{self, RadioEvent, RadioHandle};
 use crate::io::tun::{self, Tun};
-use crate::redirection::{self, Action, Inbound, Redirection};
+use crate::iotssp_wiring;
+use crate::router::{BorderRouter, Transmit};
 
 /// TUN packets read per wake-up before the loop looks at the radio again.
 const TUN_BATCH: usize = 64;
@@ -26,12 +28,10 @@ const TUN_BATCH: usize = 64;
 const TUN_BUF: usize = 65_536;
 
 struct Daemon {
-    bridge: Bridge,
+    router: BorderRouter,
     tun: Tun,
     radio: RadioHandle,
     capture: Option<Capture<io::BufWriter<std::fs::File>>>,
-    /// Handshake redirection; `None` when no IoTSSP is configured.
-    redirection: Option<Redirection>,
     /// The redirect socket towards remote IoTSSPs.
     redirect_socket: Option<tokio::net::UdpSocket>,
 }
@@ -54,9 +54,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         None => None,
     };
 
-    let redir = redirection::build(&cfg, Instant::now(), SystemTime::now(), instance_id())
+    let wiring = iotssp_wiring::build(&cfg, Instant::now(), SystemTime::now(), instance_id())
         .map_err(|issues| anyhow::anyhow!(crate::config::ConfigError::Invalid(issues)))?;
-    let redirect_socket = match (&redir, &cfg.hrm.redirect_listen) {
+    let redirect_socket = match (&wiring, &cfg.hrm.redirect_listen) {
         (Some(r), Some(listen)) if r.has_remote() => {
             let sock = tokio::net::UdpSocket::bind(listen.as_str())
                 .await
@@ -66,8 +66,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    if let Some(r) = &redir {
-        for l in r.links() {
+    if let Some(w) = &wiring {
+        for l in w.links() {
             info!(iotssp = %l.name, endpoint = ?l, "IoTSSP configured");
         }
     }
@@ -95,7 +95,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
     notify_systemd("READY=1");
 
-    let mut d = Daemon { bridge, tun, radio, capture, redirection: redir, redirect_socket };
+    let router = BorderRouter::new(bridge, wiring);
+    let mut d = Daemon { router, tun, radio, capture, redirect_socket };
     let mut rbuf = vec![0u8; REDIRECT_BUF];
     let flush_every = Duration::from_millis(cfg.capture.flush_interval_ms);
     let summary_every = (cfg.metrics.summary_interval_s > 0).then(|| Duration::from_secs(cfg.metrics.summary_interval_s));
@@ -107,25 +108,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let result = loop {
         let mut deadline = next_flush;
-        if let Some(t) = d.bridge.poll_timeout() {
+        if let Some(t) = d.router.poll_timeout() {
             deadline = deadline.min(t);
         }
         if let Some(t) = next_summary {
             deadline = deadline.min(t);
         }
-        if let Some(t) = d.redirection.as_ref().and_then(Redirection::poll_timeout) {
-            deadline = deadline.min(t);
-        }
         tokio::select! {
             r = recv_redirect(&d.redirect_socket, &mut rbuf) => match r {
                 Ok((n, from)) => {
-                    if let Some(redir) = &mut d.redirection {
-                        redir.handle_redirect_datagram(Instant::now(), SystemTime::now(), from, &rbuf[..n]);
-                    }
-                    d.perform_redirection_actions();
+                    d.router.handle_redirect_datagram(Instant::now(), SystemTime::now(), from, &rbuf[..n]);
+                    d.transmit();
                 }
                 Err(e) => {
-                    d.bridge.counters_mut().drop("redirect_read_error");
+                    d.router.counters_mut().drop("redirect_read_error");
                     debug!(error = %e, "redirect socket read failed");
                 }
             },
@@ -152,14 +148,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break Ok(()); }
         }
         let now = Instant::now();
-        if d.bridge.poll_timeout().is_some_and(|t| t <= now) {
-            d.bridge.handle_timeout(now);
-        }
-        if let Some(redir) = &mut d.redirection
-            && redir.poll_timeout().is_some_and(|t| t <= now)
-        {
-            redir.handle_timeout(now, SystemTime::now());
-            d.perform_redirection_actions();
+        if d.router.poll_timeout().is_some_and(|t| t <= now) {
+            d.router.handle_timeout(now, SystemTime::now());
+            d.transmit();
         }
         if next_flush <= now {
             d.flush_capture();
@@ -188,47 +179,29 @@ impl Daemon {
         let n = match r {
             Ok(n) => n,
             Err(e) => {
-                self.bridge.counters_mut().drop("tun_read_error");
+                self.router.counters_mut().drop("tun_read_error");
                 debug!(error = %e, "TUN read failed");
                 return;
             }
         };
-        let now = Instant::now();
-        let packet = &buf[..n];
-        let inbound = match &mut self.redirection {
-            Some(r) => r.handle_tun_packet(now, SystemTime::now(), packet),
-            None => Inbound::Bridge,
-        };
-        let frames = match inbound {
-            Inbound::Bridge => self.bridge.handle_tun_packet(now, packet),
-            Inbound::BridgeRebuilt(p) => self.bridge.handle_tun_packet(now, &p),
-            Inbound::Handled => Vec::new(),
-        };
-        for f in frames {
-            self.send_frame(f);
-        }
-        self.perform_redirection_actions();
+        self.router.handle_tun_packet(Instant::now(), SystemTime::now(), &buf[..n]);
+        self.transmit();
     }
 
-    /// Does the IO the redirection core asked for.
-    fn perform_redirection_actions(&mut self) {
-        loop {
-            let Some(action) = self.redirection.as_mut().and_then(Redirection::poll_action) else { return };
-            match action {
-                Action::ToTun(p) => self.write_tun(&p),
-                Action::ToBridge(p) => {
-                    for f in self.bridge.handle_tun_packet(Instant::now(), &p) {
-                        self.send_frame(f);
-                    }
-                }
-                Action::Redirect { to, bytes } => match &self.redirect_socket {
+    /// Does the IO the core asked for, in its order.
+    fn transmit(&mut self) {
+        while let Some(t) = self.router.poll_transmit() {
+            match t {
+                Transmit::Tun(p) => self.write_tun(&p),
+                Transmit::Radio(f) => self.send_frame(f),
+                Transmit::Redirect { to, bytes } => match &self.redirect_socket {
                     Some(sock) => {
                         if let Err(e) = sock.try_send_to(&bytes, to) {
-                            self.bridge.counters_mut().drop("redirect_send_error");
+                            self.router.counters_mut().drop("redirect_send_error");
                             debug!(error = %e, %to, "redirect send failed");
                         }
                     }
-                    None => self.bridge.counters_mut().drop("redirect_no_socket"),
+                    None => self.router.counters_mut().drop("redirect_no_socket"),
                 },
             }
         }
@@ -237,9 +210,9 @@ impl Daemon {
     fn write_tun(&mut self, packet: &[u8]) {
         match self.tun.try_send(packet) {
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.bridge.counters_mut().drop("tun_write_would_block"),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.router.counters_mut().drop("tun_write_would_block"),
             Err(e) => {
-                self.bridge.counters_mut().drop("tun_write_error");
+                self.router.counters_mut().drop("tun_write_error");
                 debug!(error = %e, "TUN write failed");
             }
         }
@@ -249,24 +222,14 @@ impl Daemon {
         match ev {
             RadioEvent::Frame(frame) => {
                 record(&mut self.capture, &frame);
-                let out = self.bridge.handle_radio_frame(Instant::now(), &frame);
-                if let Some(packet) = out.to_tun {
-                    let for_iotssp =
-                        self.redirection.as_mut().is_some_and(|r| r.handle_radio_packet(Instant::now(), &packet));
-                    if !for_iotssp {
-                        self.write_tun(&packet);
-                    }
-                }
-                for f in out.frames {
-                    self.send_frame(f);
-                }
-                self.perform_redirection_actions();
+                self.router.handle_radio_frame(Instant::now(), &frame);
+                self.transmit();
             }
             RadioEvent::Mac(eui) => {
-                if self.bridge.own_eui64() != Some(eui) {
+                if self.router.own_eui64() != Some(eui) {
                     info!(eui64 = %eui, "own link address");
                 }
-                self.bridge.set_own_eui64(eui);
+                self.router.set_own_eui64(eui);
             }
             RadioEvent::Up => info!("radio link up"),
             RadioEvent::Down(why) => warn!(%why, "radio link down"),
@@ -279,8 +242,8 @@ impl Daemon {
                 record(&mut self.capture, &frame);
                 permit.send(frame);
             }
-            Err(mpsc::error::TrySendError::Full(())) => self.bridge.counters_mut().drop("radio_queue_full"),
-            Err(mpsc::error::TrySendError::Closed(())) => self.bridge.counters_mut().drop("radio_down"),
+            Err(mpsc::error::TrySendError::Full(())) => self.router.counters_mut().drop("radio_queue_full"),
+            Err(mpsc::error::TrySendError::Closed(())) => self.router.counters_mut().drop("radio_down"),
         }
     }
 
@@ -298,23 +261,24 @@ impl Daemon {
     }
 
     fn render_metrics(&self) -> String {
+        let bridge = self.router.bridge();
         let mut s = metrics::render(
-            self.bridge.counters(),
-            self.bridge.neighbours(),
+            bridge.counters(),
+            bridge.neighbours(),
             &self.radio_stats(),
-            self.bridge.own_eui64().map(|e| e.to_string()),
+            bridge.own_eui64().map(|e| e.to_string()),
         );
-        if let Some(r) = &self.redirection {
-            s.push_str(&r.render_metrics(Instant::now()));
+        if let Some(w) = self.router.wiring() {
+            s.push_str(&w.render_metrics(Instant::now()));
         }
         s
     }
 
     fn summary(&self) -> String {
-        let mut s = self.bridge.counters().summary();
-        if let Some(r) = &self.redirection {
+        let mut s = self.router.counters().summary();
+        if let Some(w) = self.router.wiring() {
             s.push(' ');
-            s.push_str(&r.summary(Instant::now()));
+            s.push_str(&w.summary(Instant::now()));
         }
         let radio: Vec<String> =
             self.radio_stats().into_iter().filter(|(_, v)| *v != 0).map(|(k, v)| format!("radio.{k}={v}")).collect();

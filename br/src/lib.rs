@@ -2,18 +2,27 @@
 //!
 //! What it is for: bridging IPv6 packets from the TUN to 802.15.4 frames for motes (IPHC
 //! compression, fragmentation, framing, neighbour table) and back, answering Router
-//! Solicitations, capturing radio traffic and counting every drop by reason.
+//! Solicitations, diverting the DTLS handshakes of delegated motes to their IoTSSP (the
+//! HRM, attached or remote IoTSSPs), capturing radio traffic and counting every drop by
+//! reason.
 //!
-//! What it must never do: panic or grow without bound on anything from the TUN or the
-//! radio; read the clock inside the bridge core (time is passed in); log per packet above
-//! debug level.
+//! How it is built: [`router::BorderRouter`] is the sans-IO core. It owns the
+//! [`bridge`] and the [`iotssp_wiring`], holds the order in which they see each input (TUN
+//! packet, radio frame, redirect datagram, timeout) and says where each output goes
+//! ([`router::Transmit`]). The tokio side is [`io`] (TUN, radio drivers, metrics endpoint)
+//! and [`daemon`], whose main loop only moves bytes between the drivers and the core.
+//!
+//! What it must never do: panic or grow without bound on anything from the TUN, the radio
+//! or the redirect socket; read the clock inside the core (time is passed in); log per
+//! packet above debug level.
 
 pub mod config;
 pub mod counters;
 pub mod neighbours;
 pub mod nd;
 pub mod bridge;
+pub mod iotssp_wiring;
+pub mod router;
 pub mod capture;
 pub mod io;
 pub mod daemon;
-pub mod redirection;

@@ -1,10 +1,11 @@
-//! Handshake redirection in the border router: the sans-IO wiring of the HRM (`hrm::Hrm`)
-//! with the IoTSSPs that delegated motes name, attached (an `ssp::Iotssp` inside this
-//! process) or remote (an `iotssp` service behind the authenticated redirect protocol).
+//! The IoTSSP wiring of the border router: the sans-IO HRM (`hrm::Hrm`) wired to the
+//! IoTSSPs that delegated motes name, attached (an `ssp::Iotssp` inside this process) or
+//! remote (an `iotssp` service behind the authenticated redirect protocol). The
+//! [`BorderRouter`](crate::router::BorderRouter) owns it and decides when it is asked.
 //!
-//! Packets from the TUN to a mote pass through [`Redirection::handle_tun_packet`] before the
+//! Packets from the TUN to a mote pass through [`IotsspWiring::handle_tun_packet`] before the
 //! bridge: forwarded ones go on to the bridge, diverted ones to the mote's IoTSSP, dropped
-//! ones are counted. What the IoTSSPs answer comes out of [`Redirection::poll_action`]:
+//! ones are counted. What the IoTSSPs answer comes out of [`IotsspWiring::poll_action`]:
 //! packets to write into the TUN (built by the HRM, sourced from the mote's address and
 //! port), packets for the radio side (an attached IoTSSP talking to its motes from the
 //! border router's own address and `hrm.attached_port`), and sealed redirect messages.
@@ -42,20 +43,20 @@ pub enum Inbound {
     Handled,
 }
 
-/// IO the daemon performs for the redirection core.
+/// What the wiring asks the border router to do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Action {
     /// An IPv6 packet to write into the TUN: an IoTSSP's datagram, from the mote's address.
     ToTun(Vec<u8>),
-    /// An IPv6 packet for the radio side: give it to the bridge as if read from the TUN.
-    ToBridge(Vec<u8>),
+    /// An IPv6 packet for a mote: an attached IoTSSP's datagram, for the bridge's radio side.
+    ToMote(Vec<u8>),
     /// A sealed redirect message for a remote IoTSSP, to send from the redirect socket.
     Redirect { to: SocketAddr, bytes: Vec<u8> },
 }
 
 /// What the wiring itself counts (the HRM, the channels and the IoTSSPs count the rest).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RedirectionCounters {
+pub struct WiringCounters {
     /// Datagrams (or the IoTSSP's records of one) handed to an IoTSSP.
     pub diverted: u64,
     /// Packets written into the TUN on an IoTSSP's behalf (Emit and final flights).
@@ -78,7 +79,7 @@ pub struct RedirectionCounters {
     pub redirect_seal_errors: u64,
 }
 
-impl RedirectionCounters {
+impl WiringCounters {
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
         [
             ("diverted", self.diverted),
@@ -121,17 +122,17 @@ impl std::fmt::Debug for SspLink {
 
 /// The HRM and the IoTSSPs, wired together.
 #[derive(Debug)]
-pub struct Redirection {
+pub struct IotsspWiring {
     hrm: Hrm,
     links: Vec<SspLink>,
     /// The border router's TUN address: an attached IoTSSP's source towards motes.
     own_addr: Ipv6Addr,
     attached_port: u16,
     out: VecDeque<Action>,
-    counters: RedirectionCounters,
+    counters: WiringCounters,
 }
 
-impl Redirection {
+impl IotsspWiring {
     /// `links` must name every IoTSSP of `hrm_config` (the builder guarantees it).
     pub fn new(hrm_config: &HrmConfig, links: Vec<SspLink>, own_addr: Ipv6Addr, attached_port: u16) -> Result<Self, String> {
         let hrm = Hrm::new(hrm_config).map_err(|e| e.to_string())?;
@@ -140,7 +141,7 @@ impl Redirection {
                 return Err(format!("IoTSSP {n} has no endpoint"));
             }
         }
-        Ok(Redirection { hrm, links, own_addr, attached_port, out: VecDeque::new(), counters: RedirectionCounters::default() })
+        Ok(IotsspWiring { hrm, links, own_addr, attached_port, out: VecDeque::new(), counters: WiringCounters::default() })
     }
 
     pub fn hrm(&self) -> &Hrm {
@@ -151,7 +152,7 @@ impl Redirection {
         &self.links
     }
 
-    pub fn counters(&self) -> &RedirectionCounters {
+    pub fn counters(&self) -> &WiringCounters {
         &self.counters
     }
 
@@ -320,7 +321,7 @@ impl Redirection {
 
     /// Turns an attached IoTSSP's outputs into HRM state changes and packets.
     fn drain_attached(&mut self, now: Instant, i: usize) {
-        let Redirection { hrm, links, own_addr, attached_port, out, counters } = self;
+        let IotsspWiring { hrm, links, own_addr, attached_port, out, counters } = self;
         let link = &mut links[i];
         let Endpoint::Attached(iotssp) = &mut link.endpoint else { return };
         while let Some(o) = iotssp.poll_output() {
@@ -333,7 +334,7 @@ impl Redirection {
                     match hrm::build_udp_packet((*own_addr, *attached_port), (*mote.ip(), mote.port()), TO_MOTE_HOP_LIMIT, datagram) {
                         Ok(p) => {
                             counters.attached_to_mote += 1;
-                            out.push_back(Action::ToBridge(p));
+                            out.push_back(Action::ToMote(p));
                         }
                         Err(_) => counters.attached_bad_destination += 1,
                     }
@@ -438,7 +439,7 @@ impl Redirection {
 /// Applies one IoTSSP message to the HRM and queues the packet it yields.
 fn apply(
     hrm: &mut Hrm,
-    counters: &mut RedirectionCounters,
+    counters: &mut WiringCounters,
     out: &mut VecDeque<Action>,
     now: Instant,
     from: &SspName,
@@ -563,11 +564,11 @@ pub fn hrm_config(cfg: &Config) -> HrmConfig {
     }
 }
 
-/// Builds the redirection of a validated configuration: reads each attached IoTSSP's
+/// Builds the IoTSSP wiring of a validated configuration: reads each attached IoTSSP's
 /// configuration, certificates and keys and each remote key file. `None` when no IoTSSP is
 /// configured (every mote is passthrough: the HRM is skipped altogether). Errors name the
 /// key at fault and never contain a key.
-pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Result<Option<Redirection>, Vec<ConfigIssue>> {
+pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Result<Option<IotsspWiring>, Vec<ConfigIssue>> {
     if cfg.iotssps.is_empty() {
         return Ok(None);
     }
@@ -617,7 +618,7 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
     if !issues.is_empty() {
         return Err(issues);
     }
-    Redirection::new(&hrm_cfg, links, cfg.host_address(), cfg.hrm.attached_port)
+    IotsspWiring::new(&hrm_cfg, links, cfg.host_address(), cfg.hrm.attached_port)
         .map(Some)
         .map_err(|reason| vec![ConfigIssue { key: "hrm".into(), reason }])
 }

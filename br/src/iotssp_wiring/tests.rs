@@ -26,7 +26,7 @@ fn a(s: &str) -> Ipv6Addr {
 
 /// A br configuration with mote 1 delegated to an attached IoTSSP and mote 2 passthrough,
 /// plus `extra` (remote IoTSSPs...). The directory holds the iotssp file.
-fn setup(extra: &str) -> (tempfile::TempDir, Redirection) {
+fn setup(extra: &str) -> (tempfile::TempDir, IotsspWiring) {
     let dir = tempfile::tempdir().unwrap();
     let ssp = format!(
         r#"name = "ssp-a"
@@ -89,7 +89,7 @@ fn parse_udp(p: &[u8]) -> (Ipv6Addr, u16, Ipv6Addr, u16, Vec<u8>) {
     (v6.src_addr(), u.src_port(), v6.dst_addr(), u.dst_port(), u.payload().to_vec())
 }
 
-fn actions(r: &mut Redirection) -> Vec<Action> {
+fn actions(r: &mut IotsspWiring) -> Vec<Action> {
     std::iter::from_fn(|| r.poll_action()).collect()
 }
 
@@ -126,7 +126,7 @@ fn cookied_hello_makes_the_attached_iotssp_talk_to_the_mote_from_the_border_rout
     let hello2 = c.poll_transmit().unwrap().contents;
     r.handle_tun_packet(now, SystemTime::now(), &udp((PEER, 40000), (MOTE1, 5684), &hello2));
     let acts = actions(&mut r);
-    let to_mote: Vec<_> = acts.iter().filter_map(|x| if let Action::ToBridge(p) = x { Some(parse_udp(p)) } else { None }).collect();
+    let to_mote: Vec<_> = acts.iter().filter_map(|x| if let Action::ToMote(p) = x { Some(parse_udp(p)) } else { None }).collect();
     assert!(!to_mote.is_empty(), "{acts:?}");
     let (src, sport, dst, dport, payload) = &to_mote[0];
     assert_eq!((*src, *sport, *dst, *dport), (a(OWN), DEFAULT_PORT, a(MOTE1), 5685));
@@ -287,7 +287,7 @@ fn no_panic_on_arbitrary_input() {
 /// sequence 2^47, length 2, fatal, internal_error.
 const SSP_DOWN_ALERT: [u8; 15] = [0x15, 0xfe, 0xfd, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 2, 2, 80];
 
-fn counter(r: &Redirection, now: Instant, k: &str) -> u64 {
+fn counter(r: &IotsspWiring, now: Instant, k: &str) -> u64 {
     r.all_counters(now).into_iter().find(|(n, _)| n == k).map(|(_, v)| v).unwrap_or_else(|| panic!("no counter {k}"))
 }
 
@@ -331,7 +331,7 @@ fn iotssp_not_yet_heard_at_start_or_alive_gets_the_diversion() {
     let now = Instant::now();
     let w = SystemTime::now();
     let hello = client().poll_transmit().unwrap().contents;
-    let divert_at = |r: &mut Redirection, t: Instant, port: u16| {
+    let divert_at = |r: &mut IotsspWiring, t: Instant, port: u16| {
         r.handle_tun_packet(t, w, &udp((PEER, port), (MOTE3, 5684), &hello));
         actions(r)
     };

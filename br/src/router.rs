@@ -1,0 +1,171 @@
+//! The border-router core: one sans-IO machine that owns the bridge and the IoTSSP wiring
+//! and decides, for every input, in which order they see it and where each output goes.
+//!
+//! Inputs are a packet read from the TUN, a frame received on the radio, a datagram from
+//! the redirect socket, and the passing of time; every output comes out of
+//! [`BorderRouter::poll_transmit`] as a [`Transmit`] that names its destination. The
+//! routing order is:
+//!
+//! - TUN packet: the HRM first (forward, divert to an IoTSSP, split a datagram, drop), then
+//!   the bridge for what is forwarded; the bridge's frames go out before what the IoTSSPs
+//!   answered.
+//! - Radio frame: the bridge reassembles; a whole packet for an attached IoTSSP goes to it,
+//!   any other one to the TUN (the HRM sees it on the way out); then the bridge's own frames
+//!   (a Router Advertisement), then what the IoTSSPs answered.
+//! - An attached IoTSSP's datagram to its mote goes straight to the bridge's radio side.
+//!
+//! No sockets, no clock, no tokio: `now` (monotonic, for timers) and `wall` (for the
+//! redirect channel's freshness checks) are passed in. It must never panic on anything from
+//! the TUN, the radio or the redirect socket, nor grow without bound: the output queue only
+//! holds what the last input produced until the caller polls it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use lowpan::Eui64;
+
+use crate::bridge::Bridge;
+use crate::counters::Counters;
+use crate::iotssp_wiring::{Action, Inbound, IotsspWiring};
+
+/// One output of the core, with where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transmit {
+    /// An IPv6 packet to write into the TUN.
+    Tun(Vec<u8>),
+    /// An 802.15.4 frame (without FCS, at most 125 bytes) to send on the radio.
+    Radio(Vec<u8>),
+    /// A sealed redirect message for a remote IoTSSP, to send from the redirect socket.
+    Redirect { to: SocketAddr, bytes: Vec<u8> },
+}
+
+/// The bridge and the IoTSSP wiring, in their routing order.
+pub struct BorderRouter {
+    bridge: Bridge,
+    /// `None` when no IoTSSP is configured: every mote is passthrough and the HRM is skipped.
+    wiring: Option<IotsspWiring>,
+    out: VecDeque<Transmit>,
+}
+
+impl BorderRouter {
+    pub fn new(bridge: Bridge, wiring: Option<IotsspWiring>) -> Self {
+        BorderRouter { bridge, wiring, out: VecDeque::new() }
+    }
+
+    pub fn bridge(&self) -> &Bridge {
+        &self.bridge
+    }
+
+    pub fn wiring(&self) -> Option<&IotsspWiring> {
+        self.wiring.as_ref()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        self.bridge.counters()
+    }
+
+    /// Lets the IO drivers count drops that happen outside the core (queue full, TUN
+    /// write, socket errors...).
+    pub fn counters_mut(&mut self) -> &mut Counters {
+        self.bridge.counters_mut()
+    }
+
+    /// Our own link address, as the radio reported it or as configured (ZEP).
+    pub fn set_own_eui64(&mut self, eui: Eui64) {
+        self.bridge.set_own_eui64(eui);
+    }
+
+    pub fn own_eui64(&self) -> Option<Eui64> {
+        self.bridge.own_eui64()
+    }
+
+    /// The next output, in the order the core produced them.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+
+    /// When [`BorderRouter::handle_timeout`] next wants to run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let wiring = self.wiring.as_ref().and_then(IotsspWiring::poll_timeout);
+        match (self.bridge.poll_timeout(), wiring) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs whatever timers are due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
+        if self.bridge.poll_timeout().is_some_and(|t| t <= now) {
+            self.bridge.handle_timeout(now);
+        }
+        if let Some(w) = &mut self.wiring
+            && w.poll_timeout().is_some_and(|t| t <= now)
+        {
+            w.handle_timeout(now, wall);
+            self.drain_wiring(now);
+        }
+    }
+
+    /// An IPv6 packet read from the TUN.
+    pub fn handle_tun_packet(&mut self, now: Instant, wall: SystemTime, packet: &[u8]) {
+        let inbound = match &mut self.wiring {
+            Some(w) => w.handle_tun_packet(now, wall, packet),
+            None => Inbound::Bridge,
+        };
+        let frames = match inbound {
+            Inbound::Bridge => self.bridge.handle_tun_packet(now, packet),
+            Inbound::BridgeRebuilt(p) => self.bridge.handle_tun_packet(now, &p),
+            Inbound::Handled => Vec::new(),
+        };
+        self.out.extend(frames.into_iter().map(Transmit::Radio));
+        self.drain_wiring(now);
+    }
+
+    /// An 802.15.4 frame (without FCS) received on the radio.
+    pub fn handle_radio_frame(&mut self, now: Instant, frame: &[u8]) {
+        let out = self.bridge.handle_radio_frame(now, frame);
+        if let Some(packet) = out.to_tun {
+            let for_iotssp = self.wiring.as_mut().is_some_and(|w| w.handle_radio_packet(now, &packet));
+            if !for_iotssp {
+                self.out.push_back(Transmit::Tun(packet));
+            }
+        }
+        self.out.extend(out.frames.into_iter().map(Transmit::Radio));
+        self.drain_wiring(now);
+    }
+
+    /// A datagram received on the redirect socket from `from` (a remote IoTSSP).
+    pub fn handle_redirect_datagram(&mut self, now: Instant, wall: SystemTime, from: SocketAddr, bytes: &[u8]) {
+        if let Some(w) = &mut self.wiring {
+            w.handle_redirect_datagram(now, wall, from, bytes);
+        }
+        self.drain_wiring(now);
+    }
+
+    /// Routes what the IoTSSP wiring asked for: packets for motes through the bridge's
+    /// radio side, the rest out as they are.
+    fn drain_wiring(&mut self, now: Instant) {
+        let Some(w) = &mut self.wiring else { return };
+        while let Some(action) = w.poll_action() {
+            match action {
+                Action::ToTun(p) => self.out.push_back(Transmit::Tun(p)),
+                Action::ToMote(p) => {
+                    let frames = self.bridge.send_to_mote(now, &p);
+                    self.out.extend(frames.into_iter().map(Transmit::Radio));
+                }
+                Action::Redirect { to, bytes } => self.out.push_back(Transmit::Redirect { to, bytes }),
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for BorderRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BorderRouter")
+            .field("own_eui64", &self.bridge.own_eui64())
+            .field("wiring", &self.wiring)
+            .field("queued", &self.out.len())
+            .finish()
+    }
+}
