@@ -5,9 +5,9 @@ use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
 use lowpan::ieee802154::{self as mac, FrameRepr};
-use lowpan::ip::{self, Ipv6Packet, UdpPacket};
+use lowpan::ip;
 use lowpan::iphc::ContextTable;
-use lowpan::{Address, Eui64, LinkAddrs};
+use lowpan::{Address, Eui64, LinkAddrs, UdpRepr};
 use lowpan_br::bridge::{Bridge, BridgeConfig, KnownMote};
 use lowpan_br::nd::RaParams;
 
@@ -15,20 +15,8 @@ const OWN: Eui64 = Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 1]);
 const MOTE: Eui64 = Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 2]);
 
 fn udp(src: Ipv6Addr, dst: Ipv6Addr, n: usize) -> Vec<u8> {
-    let mut p = vec![0u8; 48 + n];
-    let mut v6 = Ipv6Packet::new_unchecked(&mut p[..]);
-    v6.set_version_tc_flow(0, 0);
-    v6.set_payload_len((8 + n) as u16);
-    v6.set_next_header(17);
-    v6.set_hop_limit(64);
-    v6.set_src_addr(src);
-    v6.set_dst_addr(dst);
-    let mut u = UdpPacket::new_unchecked(&mut p[40..]);
-    u.set_src_port(5683);
-    u.set_dst_port(5683);
-    u.set_len((8 + n) as u16);
-    u.fill_checksum(&src, &dst);
-    p
+    let payload = vec![0u8; n];
+    UdpRepr { src_port: 5683, dst_port: 5683, payload: &payload }.emit_ipv6_packet(src, dst, 64).unwrap()
 }
 
 fn main() {

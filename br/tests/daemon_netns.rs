@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use lowpan::ieee802154::{self as mac, FrameRepr};
 use lowpan::ip::{self, Ipv6Packet, UdpPacket};
 use lowpan::iphc::ContextTable;
-use lowpan::{Address, Eui64, LinkAddrs};
+use lowpan::{Address, Eui64, LinkAddrs, UdpRepr};
 use slip::codec::{SlipDecoder, encode_frame_with_leading_end};
 use slip::radio::{HostMessage, RadioMessage, TxStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -134,23 +134,7 @@ impl FakeRadio {
     async fn mote_sends(&mut self, dst: SocketAddr, payload: &[u8]) {
         let SocketAddr::V6(dst) = dst else { panic!() };
         let src = mote_global();
-        let udp_len = 8 + payload.len();
-        let mut p = vec![0u8; 40 + udp_len];
-        {
-            let mut v6 = Ipv6Packet::new_unchecked(&mut p[..]);
-            v6.set_version_tc_flow(0, 0);
-            v6.set_payload_len(udp_len as u16);
-            v6.set_next_header(17);
-            v6.set_hop_limit(64);
-            v6.set_src_addr(src);
-            v6.set_dst_addr(*dst.ip());
-        }
-        p[48..].copy_from_slice(payload);
-        let mut udp = UdpPacket::new_unchecked(&mut p[40..]);
-        udp.set_src_port(7);
-        udp.set_dst_port(dst.port());
-        udp.set_len(udp_len as u16);
-        udp.fill_checksum(&src, dst.ip());
+        let p = UdpRepr { src_port: 7, dst_port: dst.port(), payload }.emit_ipv6_packet(src, *dst.ip(), 64).unwrap();
         let mut enc = lowpan::Encoder::new(ContextTable::with_prefix(prefix(), 64));
         let links = LinkAddrs { src: Address::Extended(MOTE), dst: Address::Extended(RADIO) };
         let header = FrameRepr::data(PAN, links.src, links.dst, 0, true);

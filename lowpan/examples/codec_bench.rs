@@ -4,8 +4,8 @@
 //! `cargo run --release -p lowpan --example codec_bench [results.json]`
 
 use lowpan::ieee802154::FrameRepr;
-use lowpan::ip::{IPV6_HEADER_LEN, Ipv6Packet, UdpPacket, next_header};
-use lowpan::{Address, ContextTable, Encoder, Eui64, LinkAddrs, Reassembler, max_frame_payload};
+use lowpan::ip::IPV6_HEADER_LEN;
+use lowpan::{Address, ContextTable, Encoder, Eui64, LinkAddrs, Reassembler, UdpRepr, max_frame_payload};
 use std::hint::black_box;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
@@ -13,24 +13,8 @@ use std::time::{Duration, Instant};
 fn udp_packet(total_len: usize) -> Vec<u8> {
     let src: Ipv6Addr = "2001:db8::212:4b00:0:1".parse().unwrap();
     let dst: Ipv6Addr = "2001:db8:77::5".parse().unwrap();
-    let mut b = vec![0u8; total_len];
-    let udp_len = total_len - IPV6_HEADER_LEN;
-    for (i, x) in b[IPV6_HEADER_LEN + 8..].iter_mut().enumerate() {
-        *x = i as u8;
-    }
-    let mut p = Ipv6Packet::new_unchecked(&mut b[..]);
-    p.set_version_tc_flow(0, 0);
-    p.set_payload_len(udp_len as u16);
-    p.set_next_header(next_header::UDP);
-    p.set_hop_limit(64);
-    p.set_src_addr(src);
-    p.set_dst_addr(dst);
-    let mut u = UdpPacket::new_unchecked(&mut b[IPV6_HEADER_LEN..]);
-    u.set_src_port(5684);
-    u.set_dst_port(40000);
-    u.set_len(udp_len as u16);
-    u.fill_checksum(&src, &dst);
-    b
+    let payload: Vec<u8> = (0..total_len - IPV6_HEADER_LEN - 8).map(|i| i as u8).collect();
+    UdpRepr { src_port: 5684, dst_port: 40000, payload: &payload }.emit_ipv6_packet(src, dst, 64).unwrap()
 }
 
 struct Result {

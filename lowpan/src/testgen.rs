@@ -1,42 +1,33 @@
 //! Packet builders and proptest strategies shared by the unit tests.
 use crate::ieee802154::{Address, Eui64};
-use crate::ip::{self, IPV6_HEADER_LEN, Ipv6Packet, UdpPacket, next_header};
+use crate::icmpv6::{Icmpv6Repr, msg_type};
+use crate::ip::{self, next_header};
+use crate::ipv6::{Ipv6Repr, NextHeader};
+use crate::udp::UdpRepr;
 use crate::iphc::{Context, ContextTable};
 use crate::LinkAddrs;
 use proptest::prelude::*;
 use std::net::Ipv6Addr;
 
+fn header(src: Ipv6Addr, dst: Ipv6Addr, tc: u8, fl: u32, nh: u8, hl: u8) -> Ipv6Repr {
+    Ipv6Repr { traffic_class: tc, flow_label: fl, ..Ipv6Repr::new(src, dst, NextHeader::from(nh), hl, 0) }
+}
+
 pub fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, tc: u8, fl: u32, nh: u8, hl: u8, payload: &[u8]) -> Vec<u8> {
-    let mut b = vec![0u8; IPV6_HEADER_LEN + payload.len()];
-    let mut p = Ipv6Packet::new_unchecked(&mut b[..]);
-    p.set_version_tc_flow(tc, fl);
-    p.set_payload_len(payload.len() as u16);
-    p.set_next_header(nh);
-    p.set_hop_limit(hl);
-    p.set_src_addr(src);
-    p.set_dst_addr(dst);
-    b[IPV6_HEADER_LEN..].copy_from_slice(payload);
-    b
+    header(src, dst, tc, fl, nh, hl).emit_packet(payload.len(), |p| p.copy_from_slice(payload)).unwrap()
 }
 
 #[allow(clippy::too_many_arguments)]
 pub fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, tc: u8, fl: u32, hl: u8, sp: u16, dp: u16, data: &[u8]) -> Vec<u8> {
-    let mut u = vec![0u8; 8 + data.len()];
-    u[8..].copy_from_slice(data);
-    let mut v = UdpPacket::new_unchecked(&mut u[..]);
-    v.set_src_port(sp);
-    v.set_dst_port(dp);
-    v.set_len((8 + data.len()) as u16);
-    v.fill_checksum(&src, &dst);
-    ipv6(src, dst, tc, fl, next_header::UDP, hl, &u)
+    let udp = UdpRepr { src_port: sp, dst_port: dp, payload: data };
+    udp.emit_after(&header(src, dst, tc, fl, next_header::UDP, hl)).unwrap()
 }
 
+/// An echo request whose body (`data`) may be shorter than an echo's identifier and
+/// sequence number, hence emitted as a message of type 128 that is not parsed as an echo.
 pub fn icmp_packet(src: Ipv6Addr, dst: Ipv6Addr, tc: u8, fl: u32, hl: u8, data: &[u8]) -> Vec<u8> {
-    let mut m = vec![128u8, 0, 0, 0];
-    m.extend_from_slice(data);
-    let c = ip::icmpv6_checksum(&src, &dst, &m);
-    m[2..4].copy_from_slice(&c.to_be_bytes());
-    ipv6(src, dst, tc, fl, next_header::ICMPV6, hl, &m)
+    let msg = Icmpv6Repr::Unknown { msg_type: msg_type::ECHO_REQUEST, msg_code: 0, body: data };
+    msg.emit_after(&header(src, dst, tc, fl, next_header::ICMPV6, hl)).unwrap()
 }
 
 #[derive(Clone, Debug)]

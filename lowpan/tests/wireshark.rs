@@ -4,31 +4,17 @@
 //! with a note) when `tshark` is not installed.
 
 use lowpan::ieee802154::{FrameRepr, build_data_frame};
-use lowpan::ip::{IPV6_HEADER_LEN, Ipv6Packet, UdpPacket, next_header};
-use lowpan::{Address, ContextTable, Encoder, Eui64, LinkAddrs};
+use lowpan::ip::{Ipv6Packet, UdpPacket};
+use lowpan::{Address, ContextTable, Encoder, Eui64, Ipv6Repr, LinkAddrs, NextHeader, UdpRepr};
 use std::net::Ipv6Addr;
 use std::process::Command;
 
 #[allow(clippy::too_many_arguments)] // mirrors the header fields one to one
 fn udp(src: &str, dst: &str, tc: u8, fl: u32, hl: u8, sp: u16, dp: u16, len: usize) -> Vec<u8> {
     let (s, d): (Ipv6Addr, Ipv6Addr) = (src.parse().unwrap(), dst.parse().unwrap());
-    let mut b = vec![0u8; IPV6_HEADER_LEN + 8 + len];
-    for (i, x) in b[48..].iter_mut().enumerate() {
-        *x = i as u8;
-    }
-    let mut p = Ipv6Packet::new_unchecked(&mut b[..]);
-    p.set_version_tc_flow(tc, fl);
-    p.set_payload_len((8 + len) as u16);
-    p.set_next_header(next_header::UDP);
-    p.set_hop_limit(hl);
-    p.set_src_addr(s);
-    p.set_dst_addr(d);
-    let mut u = UdpPacket::new_unchecked(&mut b[IPV6_HEADER_LEN..]);
-    u.set_src_port(sp);
-    u.set_dst_port(dp);
-    u.set_len((8 + len) as u16);
-    u.fill_checksum(&s, &d);
-    b
+    let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+    let header = Ipv6Repr { traffic_class: tc, flow_label: fl, ..Ipv6Repr::new(s, d, NextHeader::Udp, hl, 0) };
+    UdpRepr { src_port: sp, dst_port: dp, payload: &payload }.emit_after(&header).unwrap()
 }
 
 fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {

@@ -16,9 +16,9 @@ use integration_tests::testbed::{
 };
 use integration_tests::{NetNs, eventually};
 use lowpan::ieee802154::{self as mac, FrameRepr};
-use lowpan::ip::{self, Ipv6Packet, UdpPacket};
+use lowpan::ip;
 use lowpan::iphc::ContextTable;
-use lowpan::{Address, Encoder, Eui64, LinkAddrs};
+use lowpan::{Address, Encoder, Eui64, LinkAddrs, UdpRepr};
 use slip::codec::{END, ESC, SlipDecoder, encode_frame_with_leading_end};
 use slip::radio::{HostMessage, RadioMessage, TxStatus};
 use std::collections::{BTreeMap, VecDeque};
@@ -316,26 +316,8 @@ fn global(e: Eui64) -> Ipv6Addr {
 }
 
 fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {
-    let udp_len = 8 + payload_len;
-    let mut p = vec![0u8; 40 + udp_len];
-    {
-        let mut v6 = Ipv6Packet::new_unchecked(&mut p[..]);
-        v6.set_version_tc_flow(0, 0);
-        v6.set_payload_len(udp_len as u16);
-        v6.set_next_header(17);
-        v6.set_hop_limit(64);
-        v6.set_src_addr(src);
-        v6.set_dst_addr(dst);
-    }
-    for (i, b) in p[48..].iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    let mut udp = UdpPacket::new_unchecked(&mut p[40..]);
-    udp.set_src_port(40000);
-    udp.set_dst_port(9);
-    udp.set_len(udp_len as u16);
-    udp.fill_checksum(&src, &dst);
-    p
+    let payload: Vec<u8> = (0..payload_len).map(|i| i as u8).collect();
+    UdpRepr { src_port: 40000, dst_port: 9, payload: &payload }.emit_ipv6_packet(src, dst, 64).unwrap()
 }
 
 /// A data frame from `src` to the border router carrying `payload`.
