@@ -1,7 +1,8 @@
 //! IPv6/UDP plumbing around the HRM: find the UDP datagram in a packet headed for a mote,
 //! and build the packets the border router writes into the TUN on a mote's behalf.
 
-use lowpan::ip::{IPV6_HEADER_LEN, Ipv6Packet, UDP_HEADER_LEN, UdpPacket, next_header};
+use lowpan::UdpRepr;
+use lowpan::ip::{Ipv6Packet, UDP_HEADER_LEN, UdpPacket, next_header};
 use std::net::Ipv6Addr;
 
 /// Hop limit of packets the border router originates in a mote's name (RFC 8200 suggests
@@ -9,8 +10,7 @@ use std::net::Ipv6Addr;
 pub const EMIT_HOP_LIMIT: u8 = 64;
 /// Extension headers walked before giving up (a chain longer than this is refused).
 const MAX_EXTENSION_HEADERS: usize = 8;
-/// Largest UDP payload an IPv6 packet without jumbograms can carry.
-pub const MAX_UDP_PAYLOAD: usize = 65535 - UDP_HEADER_LEN;
+pub use lowpan::udp::MAX_UDP_PAYLOAD;
 
 /// Where the UDP datagram of an IPv6 packet is, or why there is none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,36 +82,20 @@ impl core::fmt::Display for PayloadTooLong {
 
 impl std::error::Error for PayloadTooLong {}
 
-/// A complete IPv6+UDP packet with a correct checksum.
+/// A complete IPv6+UDP packet with a correct checksum (lowpan's [`UdpRepr`]).
 pub fn build_udp_packet(
     src: (Ipv6Addr, u16),
     dst: (Ipv6Addr, u16),
     hop_limit: u8,
     payload: &[u8],
 ) -> Result<Vec<u8>, PayloadTooLong> {
-    if payload.len() > MAX_UDP_PAYLOAD {
-        return Err(PayloadTooLong { len: payload.len() });
+    UdpRepr {
+        src_port: src.1,
+        dst_port: dst.1,
+        payload,
     }
-    let udp_len = UDP_HEADER_LEN + payload.len();
-    let mut buf = vec![0u8; IPV6_HEADER_LEN + udp_len];
-    {
-        let mut ip = Ipv6Packet::new_unchecked(&mut buf[..]);
-        ip.set_version_tc_flow(0, 0);
-        // Both fit: udp_len <= 65535 was checked above.
-        ip.set_payload_len(udp_len as u16);
-        ip.set_next_header(next_header::UDP);
-        ip.set_hop_limit(hop_limit);
-        ip.set_src_addr(src.0);
-        ip.set_dst_addr(dst.0);
-    }
-    let mut udp = UdpPacket::new_unchecked(&mut buf[IPV6_HEADER_LEN..]);
-    udp.set_src_port(src.1);
-    udp.set_dst_port(dst.1);
-    udp.set_len(udp_len as u16);
-    udp.set_checksum(0);
-    buf[IPV6_HEADER_LEN + UDP_HEADER_LEN..].copy_from_slice(payload);
-    UdpPacket::new_unchecked(&mut buf[IPV6_HEADER_LEN..]).fill_checksum(&src.0, &dst.0);
-    Ok(buf)
+    .emit_ipv6_packet(src.0, dst.0, hop_limit)
+    .map_err(|_| PayloadTooLong { len: payload.len() })
 }
 
 #[cfg(test)]
