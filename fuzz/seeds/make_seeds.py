@@ -117,3 +117,16 @@ psdu = FRAME + kermit(FRAME).to_bytes(2, "little")
 zep = b"EX\x02\x01\x1a\x00\x01\x01\xff" + bytes(8) + b"\x00\x00\x00\x07" + bytes(10) + bytes([len(psdu)]) + psdu
 assert len(zep) == 32 + len(psdu)
 put("zep_parse", "data_frame", zep)
+
+# The association (docs/mote-association.md, "Worked example"): every message of the example.
+import re
+DOC = open(os.path.join(HERE, "..", "..", "docs", "mote-association.md")).read()
+for tag, block in re.findall(r"```text (assoc-[a-z0-9-]+)\n(.*?)```", DOC, re.S):
+    put("assoc_wire", tag, bytes(int(x, 16) for x in block.split()))
+# assoc_machines steps [selector % 5][len][bytes]: exchange, start a transfer, exchange,
+# two seconds pass, the example's Transfer 0 and Poke to the mote.
+example = {t: bytes(int(x, 16) for x in b.split()) for t, b in re.findall(r"```text (assoc-[a-z0-9-]+)\n(.*?)```", DOC, re.S)}
+steps = bytes([4, 0, 3, 0, 4, 0, 2, 1, 20])
+steps += bytes([0, len(example["assoc-transfer-0"])]) + example["assoc-transfer-0"]
+steps += bytes([0, len(example["assoc-poke"])]) + example["assoc-poke"] + bytes([4, 0])
+put("assoc_machines", "transfer_and_replays", steps)
