@@ -246,3 +246,17 @@ pub(crate) fn seal_raw(r: &Ratchet, id: u8, plain: &[u8]) -> Vec<u8> {
     out.extend(tag);
     out
 }
+
+/// Every type that holds a secret wipes it when dropped (and so when replaced).
+#[test]
+fn secrets_are_wiped_on_drop() {
+    fn wiped<T: zeroize::ZeroizeOnDrop>() {}
+    wiped::<Key>();
+    wiped::<Ratchet>();
+    wiped::<Credentials>();
+    wiped::<crate::crypto::SharedSecret>();
+    wiped::<KeyBlock<16, 4>>();
+    wiped::<KeyBlock<32, 12>>();
+    wiped::<p256::SecretKey>();
+    wiped::<Zeroizing<[u8; 4]>>();
+}

@@ -859,4 +859,23 @@ proptest! {
         p.drive();
         prop_assert_eq!(&p.sessions.installed, &vec![9]);
     }
+
+    /// Random datagrams into both machines in every state of the set-up (booted, hello
+    /// out, pending, associated): no panic, and nothing is installed.
+    #[test]
+    fn machines_never_panic_while_associating(steps in 0usize..6,
+            datagrams in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..140), 0..8)) {
+        let mut p = Pair::new();
+        for _ in 0..steps {
+            p.step();
+        }
+        for d in &datagrams {
+            p.mote.handle_datagram(p.now, d, &mut p.sessions);
+            p.ssp.handle_datagram(p.now, d);
+        }
+        p.drive();
+        prop_assert!(p.sessions.installed.is_empty());
+        prop_assert!(p.mote.association().is_some());
+        prop_assert_eq!(p.mote.association().map(|a| a.id), p.ssp.association().map(|a| a.id));
+    }
 }
