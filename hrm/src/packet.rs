@@ -2,14 +2,13 @@
 //! and build the packets the border router writes into the TUN on a mote's behalf.
 
 use lowpan::UdpRepr;
-use lowpan::ip::{Ipv6Packet, UDP_HEADER_LEN, UdpPacket, next_header};
+use lowpan::ip::{Ipv6Packet, UDP_HEADER_LEN, UdpPacket};
+use lowpan::ipv6::{NextHeader, UpperLayer, upper_layer};
 use std::net::Ipv6Addr;
 
 /// Hop limit of packets the border router originates in a mote's name (RFC 8200 suggests
 /// the interface default; 64 is Linux's).
 pub const EMIT_HOP_LIMIT: u8 = 64;
-/// Extension headers walked before giving up (a chain longer than this is refused).
-const MAX_EXTENSION_HEADERS: usize = 8;
 pub use lowpan::udp::MAX_UDP_PAYLOAD;
 
 /// Where the UDP datagram of an IPv6 packet is, or why there is none.
@@ -30,38 +29,21 @@ pub(crate) enum Transport<'a> {
     BadUdp,
 }
 
-/// Walks the hop-by-hop, routing and destination-options headers to the upper layer.
+/// The UDP datagram past the extension headers (lowpan's [`upper_layer`]).
 pub(crate) fn transport_of<T: AsRef<[u8]>>(ip: &Ipv6Packet<T>) -> Transport<'_> {
-    let mut nh = ip.next_header();
-    let mut rest = ip.payload();
-    for _ in 0..=MAX_EXTENSION_HEADERS {
-        match nh {
-            next_header::UDP => {
-                return match UdpPacket::new_checked(rest) {
-                    Ok(udp) => Transport::Udp {
-                        src_port: udp.src_port(),
-                        dst_port: udp.dst_port(),
-                        payload: &rest[UDP_HEADER_LEN..usize::from(udp.len())],
-                    },
-                    Err(_) => Transport::BadUdp,
-                };
-            }
-            next_header::FRAGMENT => return Transport::Fragment,
-            next_header::HOP_BY_HOP | next_header::ROUTING | next_header::DEST_OPTS => {
-                let (Some(&next), Some(&len)) = (rest.first(), rest.get(1)) else {
-                    return Transport::BadExtension;
-                };
-                let hdr_len = (usize::from(len) + 1) * 8;
-                let Some(after) = rest.get(hdr_len..) else {
-                    return Transport::BadExtension;
-                };
-                nh = next;
-                rest = after;
-            }
-            _ => return Transport::Other,
-        }
+    match upper_layer(NextHeader::from(ip.next_header()), ip.payload()) {
+        UpperLayer::Protocol(NextHeader::Udp, rest) => match UdpPacket::new_checked(rest) {
+            Ok(udp) => Transport::Udp {
+                src_port: udp.src_port(),
+                dst_port: udp.dst_port(),
+                payload: &rest[UDP_HEADER_LEN..usize::from(udp.len())],
+            },
+            Err(_) => Transport::BadUdp,
+        },
+        UpperLayer::Protocol(..) => Transport::Other,
+        UpperLayer::Fragment => Transport::Fragment,
+        UpperLayer::BadExtension => Transport::BadExtension,
     }
-    Transport::BadExtension
 }
 
 /// The UDP payload is too long for one IPv6 packet.
@@ -101,7 +83,7 @@ pub fn build_udp_packet(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lowpan::ip::verify_checksum;
+    use lowpan::ip::{next_header, verify_checksum};
 
     #[test]
     fn built_packet_parses_and_checksums() {

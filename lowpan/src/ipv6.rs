@@ -149,6 +149,46 @@ impl Ipv6Repr {
     }
 }
 
+/// Extension headers [`upper_layer`] walks before giving up.
+pub const MAX_EXTENSION_HEADERS: usize = 8;
+
+/// Where a packet's upper-layer header is, past the extension headers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum UpperLayer<'a> {
+    /// The upper-layer protocol and its bytes (header and payload).
+    Protocol(NextHeader, &'a [u8]),
+    /// A Fragment header: the upper-layer header may be in another packet.
+    Fragment,
+    /// An extension-header chain that is truncated or longer than
+    /// [`MAX_EXTENSION_HEADERS`].
+    BadExtension,
+}
+
+/// Walks the hop-by-hop, routing and destination-options headers that follow a fixed
+/// header whose Next Header is `next_header`, over `payload` (the packet after the fixed
+/// header), to the upper layer.
+pub fn upper_layer(next_header: NextHeader, payload: &[u8]) -> UpperLayer<'_> {
+    let mut nh = next_header;
+    let mut rest = payload;
+    for _ in 0..=MAX_EXTENSION_HEADERS {
+        match nh {
+            NextHeader::Fragment => return UpperLayer::Fragment,
+            NextHeader::HopByHop | NextHeader::Routing | NextHeader::DestinationOptions => {
+                let (Some(&next), Some(&len)) = (rest.first(), rest.get(1)) else {
+                    return UpperLayer::BadExtension;
+                };
+                let Some(after) = rest.get((usize::from(len) + 1) * 8..) else {
+                    return UpperLayer::BadExtension;
+                };
+                nh = NextHeader::from(next);
+                rest = after;
+            }
+            other => return UpperLayer::Protocol(other, rest),
+        }
+    }
+    UpperLayer::BadExtension
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +250,45 @@ mod tests {
         }
         assert_eq!(NextHeader::from(253), NextHeader::Unknown(253));
         assert_eq!(NextHeader::from(58), NextHeader::Icmpv6);
+    }
+
+    #[test]
+    fn extension_headers_are_walked() {
+        // Destination options (PadN), then hop-by-hop of 16 bytes, then UDP.
+        let mut chain = vec![0u8, 0, 1, 4, 0, 0, 0, 0];
+        chain.extend_from_slice(&[17, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        chain.extend_from_slice(b"udp");
+        let nh = NextHeader::DestinationOptions;
+        assert_eq!(
+            upper_layer(nh, &chain),
+            UpperLayer::Protocol(NextHeader::Udp, b"udp")
+        );
+        assert_eq!(
+            upper_layer(NextHeader::Tcp, b"x"),
+            UpperLayer::Protocol(NextHeader::Tcp, b"x")
+        );
+        assert_eq!(upper_layer(NextHeader::Fragment, b""), UpperLayer::Fragment);
+        for n in 0..24 {
+            assert_eq!(
+                upper_layer(nh, &chain[..n]),
+                UpperLayer::BadExtension,
+                "{n}"
+            );
+        }
+        // Nine extension headers are one too many.
+        let headers = |n: usize| {
+            let mut c = [0u8, 0, 0, 0, 0, 0, 0, 0].repeat(n);
+            c[(n - 1) * 8] = 17;
+            c
+        };
+        assert_eq!(
+            upper_layer(NextHeader::HopByHop, &headers(8)),
+            UpperLayer::Protocol(NextHeader::Udp, &[])
+        );
+        assert_eq!(
+            upper_layer(NextHeader::HopByHop, &headers(9)),
+            UpperLayer::BadExtension
+        );
     }
 
     proptest! {
