@@ -26,6 +26,29 @@
 //!   clock). The engine reads neither the OS RNG nor the system clock itself, except that
 //!   ring draws ECDHE keys and ECDSA nonces from the OS.
 //!
+//! # The handshake as typed states
+//! A [`Connection`] is one state value plus what every state uses (record layer,
+//! reassembler, our flight and its retransmission timer, the outputs). Each handshake
+//! state is its own type that owns exactly the data it needs, and its `handle` consumes it
+//! and returns the next state (rustls's `Expect*` states):
+//! - server (`connection/server.rs`): `ExpectClientHello` (the configuration) ->
+//!   `ExpectCertificate` (ECDHE with client authentication: our ephemeral key and the
+//!   verifier) -> `ExpectClientKx` (PSK resolver, or ephemeral key and the client's key) ->
+//!   `ExpectCertificateVerify` (when the client sent a certificate) -> `ExpectCcs` ->
+//!   `ExpectFinished` -> `Paused` (final flight sealed and held for the session transfer)
+//!   or `Established`;
+//! - client (`connection/client.rs`): `ExpectServerHello` (the hello it resends with a
+//!   cookie) -> for ECDHE-ECDSA `ExpectServerCertificate` -> `ExpectServerKx` ->
+//!   `ExpectCertificateRequest`, for PSK `ExpectPskKx` -> `ExpectServerHelloDone` ->
+//!   `ExpectCcs` -> `ExpectFinished` -> `Established`.
+//!
+//! From the key exchange on, the states carry the master secret with the transcript; it is
+//! zeroized when the Finished state is left. A state cannot exist without its secret, so
+//! there is no "impossible state" check at run time. The ChangeCipherSpec is a record, not
+//! a message: the record dispatch hands it to the `ExpectCcs` state. After the handshake,
+//! `Established`, `Paused`, `Transferred` and `Closed` carry nothing: the keys live in the
+//! [`RecordLayer`]. [`Phase`] is the public summary of where a connection is.
+//!
 //! # Driving it
 //! Feed `handle_datagram(now, remote, bytes)`; drain `poll_transmit()` and `poll_event()`;
 //! sleep until `poll_timeout()` and then call `handle_timeout(now)`. Events are

@@ -1,15 +1,22 @@
 //! The client's side of the handshake: ClientHello (again with a cookie), the server's
 //! flight checked, flight 5, and the server's Finished.
+//!
+//! States: `ExpectServerHello` (a HelloVerifyRequest keeps it there with the cookie),
+//! then for ECDHE-ECDSA `ExpectServerCertificate` -> `ExpectServerKx` ->
+//! `ExpectCertificateRequest`, for PSK `ExpectPskKx`; both may go through
+//! `ExpectServerHelloDone`; then `ExpectCcs` -> `ExpectFinished` -> `Established`.
+//! From our flight 5 on, the states hold the `KeyedHandshake`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::{ct_eq, Connection, Event, Expect, Phase};
-use crate::cert::PeerRole;
+use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, State, Transcript};
+use crate::cert::{ChainVerifier, PeerRole};
 use crate::codec::Codec;
-use crate::config::CipherSuite;
+use crate::config::{CipherSuite, ClientConfig, ClientPsk};
 use crate::crypto::ecc::{verify, EcdheKey};
 use crate::crypto::prf::{self, psk_premaster};
-use crate::error::{Error, PeerMisbehaved};
+use crate::error::{Error, InvalidMessage, PeerMisbehaved};
 use crate::handshake::flight::FlightItem;
 use crate::handshake::fragment::{transcript_encoding, Message};
 use crate::handshake::msgs::*;
@@ -19,96 +26,128 @@ use crate::record::ProtocolVersion;
 /// HelloVerifyRequests we follow before giving up (a loop guard).
 const MAX_VERIFY_REQUESTS: u8 = 4;
 
-impl Connection {
-    pub(super) fn client_start(&mut self, now: Instant) -> Result<(), Error> {
-        let cfg = self.client_config.clone().ok_or(Error::Internal("client without config"))?;
-        self.hs.client_random = random32(&*cfg.rng)?;
-        let offers_ecdhe = cfg.cipher_suites.contains(&CipherSuite::EcdheEcdsaAes128Ccm8);
-        let mut extensions = Vec::new();
-        if offers_ecdhe {
-            extensions.push(u16_list_extension(ext::SUPPORTED_GROUPS, &[SECP256R1]));
-            extensions.push(point_formats_extension());
-            extensions.push(u16_list_extension(ext::SIGNATURE_ALGORITHMS, &[ECDSA_SHA256]));
+/// Where the client's handshake is.
+pub(crate) enum ClientState {
+    ServerHello(ExpectServerHello),
+    ServerCertificate(ExpectServerCertificate),
+    ServerKx(ExpectServerKx),
+    CertificateRequest(ExpectCertificateRequest),
+    PskKx(ExpectPskKx),
+    ServerHelloDone(ExpectServerHelloDone),
+    Ccs(ExpectCcs),
+    Finished(ExpectFinished),
+}
+
+impl ClientState {
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            ClientState::ServerHello(_) => "ExpectServerHello",
+            ClientState::ServerCertificate(_) => "ExpectServerCertificate",
+            ClientState::ServerKx(_) => "ExpectServerKx",
+            ClientState::CertificateRequest(_) => "ExpectCertificateRequest",
+            ClientState::PskKx(_) => "ExpectPskKx",
+            ClientState::ServerHelloDone(_) => "ExpectServerHelloDone",
+            ClientState::Ccs(_) => "ExpectCcs",
+            ClientState::Finished(_) => "ExpectFinished",
         }
-        if cfg.offer_extended_master_secret {
-            extensions.push(empty_extension(ext::EXTENDED_MASTER_SECRET));
-        }
-        extensions.push(initial_renegotiation_info());
-        extensions.extend(cfg.extra_client_hello_extensions.iter().cloned());
-        let ch = ClientHello {
-            client_version: ProtocolVersion::DTLS1_2,
-            random: self.hs.client_random,
-            session_id: Vec::new(),
-            cookie: Vec::new(),
-            cipher_suites: cfg.cipher_suites.iter().map(|s| s.id()).collect(),
-            compression_methods: vec![0],
-            extensions,
-        };
-        if let Some(psk) = &cfg.psk {
-            self.psk_identity = Some(psk.identity.clone());
-        }
-        self.send_client_hello(now, ch)
     }
 
-    fn send_client_hello(&mut self, now: Instant, ch: ClientHello) -> Result<(), Error> {
-        let seq = self.next_send_seq;
-        self.flight.clear();
-        // Added to the transcript only once we know it is the hello the server answers.
-        self.queue_handshake(0, HandshakeType::ClientHello, ch.get_encoding(), false);
-        self.hs.client_hello = Some((ch, seq));
-        self.send_flight(now)
-    }
-
-    pub(super) fn client_message(&mut self, now: Instant, msg: Message) -> Result<(), Error> {
-        match (self.expect, msg.msg_type) {
-            (Expect::ServerHelloOrVerify, HandshakeType::HelloVerifyRequest) => self.client_hello_verify(now, &msg),
-            (Expect::ServerHelloOrVerify, HandshakeType::ServerHello) => self.client_server_hello(&msg),
-            (Expect::ServerCertificate, HandshakeType::Certificate) => self.client_server_certificate(&msg),
-            (Expect::ServerKeyExchange, HandshakeType::ServerKeyExchange) => self.client_server_key_exchange(&msg),
-            (Expect::CertificateRequestOrDone, HandshakeType::CertificateRequest) => {
-                let cr = CertificateRequest::read_bytes(&msg.body)?;
-                if !cr.signature_algorithms.contains(&ECDSA_SHA256) || !cr.certificate_types.contains(&ECDSA_SIGN) {
-                    tracing::debug!(remote = %self.remote, "server asks for a certificate type we lack; sending none");
-                }
-                self.hs.cert_requested = true;
-                self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
-                self.expect = Expect::ServerHelloDone;
-                Ok(())
+    pub(super) fn handle(self, cx: &mut Common, now: Instant, msg: Message) -> Result<State, Error> {
+        match (self, msg.msg_type) {
+            (ClientState::ServerHello(s), HandshakeType::HelloVerifyRequest) => s.handle_verify_request(cx, now, &msg),
+            (ClientState::ServerHello(s), HandshakeType::ServerHello) => s.handle(cx, &msg),
+            (ClientState::ServerCertificate(s), HandshakeType::Certificate) => s.handle(cx, &msg),
+            (ClientState::ServerKx(s), HandshakeType::ServerKeyExchange) => s.handle(&msg),
+            (ClientState::CertificateRequest(s), HandshakeType::CertificateRequest) => s.handle(cx, &msg),
+            (ClientState::PskKx(s), HandshakeType::ServerKeyExchange) => s.handle(&msg),
+            (ClientState::CertificateRequest(s), HandshakeType::ServerHelloDone) => {
+                let kx = KeyExchange::Ecdhe { server_point: s.server_point };
+                ExpectServerHelloDone { config: s.config, hs: s.hs, kx, certificate_requested: false }.handle(cx, now, &msg)
             }
-            (Expect::PskKeyExchangeOrDone, HandshakeType::ServerKeyExchange) => {
-                // The identity hint is informational only.
-                PskServerKeyExchange::read_bytes(&msg.body)?;
-                self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
-                self.expect = Expect::ServerHelloDone;
-                Ok(())
+            (ClientState::PskKx(s), HandshakeType::ServerHelloDone) => {
+                ExpectServerHelloDone { config: s.config, hs: s.hs, kx: KeyExchange::Psk(s.psk), certificate_requested: false }.handle(cx, now, &msg)
             }
-            (Expect::CertificateRequestOrDone | Expect::PskKeyExchangeOrDone | Expect::ServerHelloDone, HandshakeType::ServerHelloDone) => {
-                self.client_server_hello_done(now, &msg)
-            }
-            (Expect::Finished, HandshakeType::Finished) => self.client_finished(&msg),
+            (ClientState::ServerHelloDone(s), HandshakeType::ServerHelloDone) => s.handle(cx, now, &msg),
+            (ClientState::Finished(s), HandshakeType::Finished) => s.handle(cx, &msg),
             _ => Err(PeerMisbehaved::UnexpectedMessage.into()),
         }
     }
+}
 
-    fn client_hello_verify(&mut self, now: Instant, msg: &Message) -> Result<(), Error> {
-        let hvr = HelloVerifyRequest::read_bytes(&msg.body)?;
-        self.hs.verify_requests += 1;
-        if self.hs.verify_requests > MAX_VERIFY_REQUESTS {
-            return Err(PeerMisbehaved::UnexpectedMessage.into());
-        }
-        let (mut ch, _) = self.hs.client_hello.take().ok_or(Error::Internal("no hello"))?;
-        ch.cookie = hvr.cookie;
-        self.send_client_hello(now, ch)
+/// Sends the first ClientHello; the connection then waits for the server's answer.
+pub(super) fn start(cx: &mut Common, now: Instant, config: Arc<ClientConfig>) -> Result<ClientState, Error> {
+    let client_random = random32(&*config.rng)?;
+    cx.client_random = client_random;
+    let offers_ecdhe = config.cipher_suites.contains(&CipherSuite::EcdheEcdsaAes128Ccm8);
+    let mut extensions = Vec::new();
+    if offers_ecdhe {
+        extensions.push(u16_list_extension(ext::SUPPORTED_GROUPS, &[SECP256R1]));
+        extensions.push(point_formats_extension());
+        extensions.push(u16_list_extension(ext::SIGNATURE_ALGORITHMS, &[ECDSA_SHA256]));
+    }
+    if config.offer_extended_master_secret {
+        extensions.push(empty_extension(ext::EXTENDED_MASTER_SECRET));
+    }
+    extensions.push(initial_renegotiation_info());
+    extensions.extend(config.extra_client_hello_extensions.iter().cloned());
+    let hello = ClientHello {
+        client_version: ProtocolVersion::DTLS1_2,
+        random: client_random,
+        session_id: Vec::new(),
+        cookie: Vec::new(),
+        cipher_suites: config.cipher_suites.iter().map(|s| s.id()).collect(),
+        compression_methods: vec![0],
+        extensions,
+    };
+    if let Some(psk) = &config.psk {
+        cx.psk_identity = Some(psk.identity.clone());
+    }
+    ExpectServerHello { config, hello, hello_seq: 0, verify_requests: 0 }.send_hello(cx, now)
+}
+
+/// Our hello is out; the server answers with a HelloVerifyRequest or its ServerHello.
+pub(crate) struct ExpectServerHello {
+    config: Arc<ClientConfig>,
+    /// The hello we (re)send, and its message_seq: it enters the transcript only once we
+    /// know it is the one the server answers.
+    hello: ClientHello,
+    hello_seq: u16,
+    verify_requests: u8,
+}
+
+impl ExpectServerHello {
+    fn send_hello(mut self, cx: &mut Common, now: Instant) -> Result<ClientState, Error> {
+        cx.flight.clear();
+        self.hello_seq = cx.next_message_seq();
+        cx.flight.push(FlightItem::Handshake {
+            epoch: 0,
+            msg_type: HandshakeType::ClientHello,
+            message_seq: self.hello_seq,
+            body: self.hello.get_encoding(),
+        });
+        cx.send_flight(now)?;
+        Ok(ClientState::ServerHello(self))
     }
 
-    fn client_server_hello(&mut self, msg: &Message) -> Result<(), Error> {
-        let cfg = self.client_config.clone().ok_or(Error::Internal("client without config"))?;
+    fn handle_verify_request(mut self, cx: &mut Common, now: Instant, msg: &Message) -> Result<State, Error> {
+        let hvr = HelloVerifyRequest::read_bytes(&msg.body)?;
+        self.verify_requests += 1;
+        if self.verify_requests > MAX_VERIFY_REQUESTS {
+            return Err(PeerMisbehaved::UnexpectedMessage.into());
+        }
+        self.hello.cookie = hvr.cookie;
+        Ok(State::Client(self.send_hello(cx, now)?))
+    }
+
+    fn handle(self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
+        let cfg = self.config;
         let sh = ServerHello::read_bytes(&msg.body)?;
         if sh.server_version != ProtocolVersion::DTLS1_2 {
             return Err(PeerMisbehaved::UnsupportedVersion.into());
         }
-        let suite = CipherSuite::from_id(sh.cipher_suite)
+        let offer = CipherSuite::from_id(sh.cipher_suite)
             .filter(|s| cfg.cipher_suites.contains(s))
+            .and_then(|s| Offer::of(&cfg, s))
             .ok_or(PeerMisbehaved::UnofferedParameter)?;
         if sh.compression_method != 0 {
             return Err(PeerMisbehaved::UnofferedParameter.into());
@@ -132,107 +171,212 @@ impl Connection {
                 .filter(|e| cfg.extra_client_hello_extensions.iter().any(|o| o.typ == e.typ))
                 .cloned()
                 .collect();
-            self.events.push_back(Event::ServerHelloExtensions(answered));
+            cx.events.push_back(Event::ServerHelloExtensions(answered));
         }
-        self.peer_hello_extensions = sh.extensions.clone();
-        self.hs.extended_master_secret = find_extension(&sh.extensions, ext::EXTENDED_MASTER_SECRET).is_some();
-        self.hs.suite = Some(suite);
-        self.hs.server_random = sh.random;
-        let (ch, ch_seq) = self.hs.client_hello.take().ok_or(Error::Internal("no hello"))?;
-        self.transcript_add_raw(&transcript_encoding(HandshakeType::ClientHello, ch_seq, &ch.get_encoding()));
-        self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
-        self.expect = match suite {
-            CipherSuite::EcdheEcdsaAes128Ccm8 => Expect::ServerCertificate,
-            CipherSuite::PskAes128Ccm8 => Expect::PskKeyExchangeOrDone,
+        cx.peer_hello_extensions = sh.extensions.clone();
+        cx.suite = Some(offer.suite());
+        let mut transcript = Transcript::new();
+        transcript.add_raw(&transcript_encoding(HandshakeType::ClientHello, self.hello_seq, &self.hello.get_encoding()));
+        transcript.add_message(msg);
+        let hs = HandshakeData {
+            client_random: self.hello.random,
+            server_random: sh.random,
+            extended_master_secret: find_extension(&sh.extensions, ext::EXTENDED_MASTER_SECRET).is_some(),
+            transcript,
         };
-        Ok(())
+        Ok(State::Client(match offer {
+            Offer::Ecdhe(verifier) => ClientState::ServerCertificate(ExpectServerCertificate { config: cfg, hs, verifier }),
+            Offer::Psk(psk) => ClientState::PskKx(ExpectPskKx { config: cfg, hs, psk }),
+        }))
+    }
+}
+
+/// A suite we offered, with what it needs from our configuration.
+enum Offer {
+    Psk(Arc<ClientPsk>),
+    /// Validates the server's chain.
+    Ecdhe(ChainVerifier),
+}
+
+impl Offer {
+    /// `None` for a suite the configuration cannot run (`ClientConfig::validate` refuses
+    /// such a configuration).
+    fn of(cfg: &ClientConfig, suite: CipherSuite) -> Option<Self> {
+        match suite {
+            CipherSuite::PskAes128Ccm8 => cfg.psk.clone().map(Offer::Psk),
+            CipherSuite::EcdheEcdsaAes128Ccm8 => cfg.server_verifier.clone().map(Offer::Ecdhe),
+        }
     }
 
-    fn client_server_certificate(&mut self, msg: &Message) -> Result<(), Error> {
-        let cfg = self.client_config.clone().ok_or(Error::Internal("client without config"))?;
+    fn suite(&self) -> CipherSuite {
+        match self {
+            Offer::Psk(_) => CipherSuite::PskAes128Ccm8,
+            Offer::Ecdhe(_) => CipherSuite::EcdheEcdsaAes128Ccm8,
+        }
+    }
+}
+
+/// How our ClientKeyExchange will make the premaster secret.
+enum KeyExchange {
+    Psk(Arc<ClientPsk>),
+    /// The server's signed ephemeral point.
+    Ecdhe { server_point: Vec<u8> },
+}
+
+pub(crate) struct ExpectServerCertificate {
+    config: Arc<ClientConfig>,
+    hs: HandshakeData,
+    verifier: ChainVerifier,
+}
+
+impl ExpectServerCertificate {
+    fn handle(mut self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
         let cert = CertificateMsg::read_bytes(&msg.body)?;
-        let verifier = cfg.server_verifier.as_ref().ok_or(Error::Internal("no server verifier"))?;
-        let key = verifier.verify(&cert.chain, PeerRole::Server)?;
-        self.hs.peer_key = Some(key);
-        self.peer_chain = cert.chain;
-        self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
-        self.expect = Expect::ServerKeyExchange;
-        Ok(())
+        let server_key = self.verifier.verify(&cert.chain, PeerRole::Server)?;
+        cx.peer_chain = cert.chain;
+        self.hs.transcript.add_message(msg);
+        Ok(State::Client(ClientState::ServerKx(ExpectServerKx { config: self.config, hs: self.hs, server_key })))
     }
+}
 
-    fn client_server_key_exchange(&mut self, msg: &Message) -> Result<(), Error> {
+/// The server's ephemeral point, signed with its certificate's key.
+pub(crate) struct ExpectServerKx {
+    config: Arc<ClientConfig>,
+    hs: HandshakeData,
+    /// SEC1 key of the server's validated leaf certificate.
+    server_key: Vec<u8>,
+}
+
+impl ExpectServerKx {
+    fn handle(mut self, msg: &Message) -> Result<State, Error> {
         let ske = EcdheServerKeyExchange::read_bytes(&msg.body)?;
         if ske.params.named_curve != SECP256R1 || ske.signed.scheme != ECDSA_SHA256 {
             return Err(PeerMisbehaved::UnofferedParameter.into());
         }
         let signed = [&self.hs.client_random[..], &self.hs.server_random[..], &ske.params.get_encoding()].concat();
-        let key = self.hs.peer_key.as_ref().ok_or(Error::Internal("no server key"))?;
-        verify(key, &signed, &ske.signed.signature)?;
-        self.hs.peer_point = Some(ske.params.public);
-        self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
-        self.expect = Expect::CertificateRequestOrDone;
-        Ok(())
+        verify(&self.server_key, &signed, &ske.signed.signature)?;
+        self.hs.transcript.add_message(msg);
+        let next = ExpectCertificateRequest { config: self.config, hs: self.hs, server_point: ske.params.public };
+        Ok(State::Client(ClientState::CertificateRequest(next)))
     }
+}
 
-    fn client_server_hello_done(&mut self, now: Instant, msg: &Message) -> Result<(), Error> {
-        let cfg = self.client_config.clone().ok_or(Error::Internal("client without config"))?;
-        if !msg.body.is_empty() {
-            return Err(crate::error::InvalidMessage::TrailingData.into());
+/// ECDHE: a CertificateRequest or the ServerHelloDone.
+pub(crate) struct ExpectCertificateRequest {
+    config: Arc<ClientConfig>,
+    hs: HandshakeData,
+    server_point: Vec<u8>,
+}
+
+impl ExpectCertificateRequest {
+    fn handle(mut self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
+        let cr = CertificateRequest::read_bytes(&msg.body)?;
+        if !cr.signature_algorithms.contains(&ECDSA_SHA256) || !cr.certificate_types.contains(&ECDSA_SIGN) {
+            tracing::debug!(remote = %cx.remote, "server asks for a certificate type we lack; sending none");
         }
-        self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
-        self.flight.clear();
+        self.hs.transcript.add_message(msg);
+        let kx = KeyExchange::Ecdhe { server_point: self.server_point };
+        Ok(State::Client(ClientState::ServerHelloDone(ExpectServerHelloDone { config: self.config, hs: self.hs, kx, certificate_requested: true })))
+    }
+}
+
+/// PSK: the server's identity hint or the ServerHelloDone.
+pub(crate) struct ExpectPskKx {
+    config: Arc<ClientConfig>,
+    hs: HandshakeData,
+    psk: Arc<ClientPsk>,
+}
+
+impl ExpectPskKx {
+    fn handle(mut self, msg: &Message) -> Result<State, Error> {
+        // The identity hint is informational only.
+        PskServerKeyExchange::read_bytes(&msg.body)?;
+        self.hs.transcript.add_message(msg);
+        let kx = KeyExchange::Psk(self.psk);
+        Ok(State::Client(ClientState::ServerHelloDone(ExpectServerHelloDone { config: self.config, hs: self.hs, kx, certificate_requested: false })))
+    }
+}
+
+/// The end of the server's flight: ours (flight 5) follows.
+pub(crate) struct ExpectServerHelloDone {
+    config: Arc<ClientConfig>,
+    hs: HandshakeData,
+    kx: KeyExchange,
+    certificate_requested: bool,
+}
+
+impl ExpectServerHelloDone {
+    fn handle(self, cx: &mut Common, now: Instant, msg: &Message) -> Result<State, Error> {
+        let cfg = self.config;
+        if !msg.body.is_empty() {
+            return Err(InvalidMessage::TrailingData.into());
+        }
+        let mut hs = self.hs;
+        hs.transcript.add_message(msg);
+        cx.flight.clear();
         let mut sent_certificate = None;
-        if self.hs.cert_requested {
+        if self.certificate_requested {
             let chain = cfg.certificate.as_ref().map(|c| c.chain.clone()).unwrap_or_default();
             if !chain.is_empty() {
                 sent_certificate = cfg.certificate.clone();
             }
-            self.queue_handshake(0, HandshakeType::Certificate, CertificateMsg { chain }.get_encoding(), true);
+            cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::Certificate, CertificateMsg { chain }.get_encoding());
         }
-        let (cke, premaster) = match self.hs.suite {
-            Some(CipherSuite::EcdheEcdsaAes128Ccm8) => {
+        let (cke, premaster) = match self.kx {
+            KeyExchange::Ecdhe { server_point } => {
                 let key = EcdheKey::generate()?;
-                let point = self.hs.peer_point.take().ok_or(Error::Internal("no server point"))?;
                 let public = key.public().to_vec();
-                (ClientKeyExchange::Ecdhe(public), key.agree(&point)?)
+                (ClientKeyExchange::Ecdhe(public), key.agree(&server_point)?)
             }
-            Some(CipherSuite::PskAes128Ccm8) => {
-                let psk = cfg.psk.as_ref().ok_or(Error::Internal("no PSK"))?;
-                (ClientKeyExchange::Psk(psk.identity.clone()), psk_premaster(&psk.key))
-            }
-            None => return Err(Error::Internal("no suite")),
+            KeyExchange::Psk(psk) => (ClientKeyExchange::Psk(psk.identity.clone()), psk_premaster(&psk.key)),
         };
         let mut body = Vec::new();
         cke.encode(&mut body);
-        self.queue_handshake(0, HandshakeType::ClientKeyExchange, body, true);
-        self.derive_keys(&premaster);
+        cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::ClientKeyExchange, body);
+        let mut keyed = hs.derive_keys(&mut cx.layer, &premaster);
         drop(premaster);
         if let Some(ck) = sent_certificate {
-            let signature = ck.key.sign(&self.hs.transcript_bytes)?;
+            let signature = ck.key.sign(keyed.hs.transcript.bytes())?;
             let cv = DigitallySigned { scheme: ECDSA_SHA256, signature };
-            self.queue_handshake(0, HandshakeType::CertificateVerify, cv.get_encoding(), true);
+            cx.queue_handshake(&mut keyed.hs.transcript, 0, HandshakeType::CertificateVerify, cv.get_encoding());
         }
-        self.flight.push(FlightItem::ChangeCipherSpec { epoch: 0 });
-        self.layer.start_write_epoch()?;
-        let vd = self.finished_data(prf::CLIENT_FINISHED)?;
-        let epoch = self.layer.write_epoch();
-        self.queue_handshake(epoch, HandshakeType::Finished, vd.to_vec(), true);
-        self.expect = Expect::ChangeCipherSpec;
-        self.send_flight(now)
+        cx.flight.push(FlightItem::ChangeCipherSpec { epoch: 0 });
+        cx.layer.start_write_epoch()?;
+        let verify_data = keyed.finished_data(prf::CLIENT_FINISHED);
+        let epoch = cx.layer.write_epoch();
+        cx.queue_handshake(&mut keyed.hs.transcript, epoch, HandshakeType::Finished, verify_data.to_vec());
+        cx.send_flight(now)?;
+        Ok(State::Client(ClientState::Ccs(ExpectCcs { keyed })))
     }
+}
 
-    fn client_finished(&mut self, msg: &Message) -> Result<(), Error> {
-        let expected = self.finished_data(prf::SERVER_FINISHED)?;
+/// The server's ChangeCipherSpec (a record, handed over by the record dispatch).
+pub(crate) struct ExpectCcs {
+    keyed: KeyedHandshake,
+}
+
+impl ExpectCcs {
+    pub(super) fn handle(self, cx: &mut Common) -> Result<State, Error> {
+        cx.layer.start_read_epoch()?;
+        Ok(State::Client(ClientState::Finished(ExpectFinished { keyed: self.keyed })))
+    }
+}
+
+/// The server's Finished, under the keys its ChangeCipherSpec started.
+pub(crate) struct ExpectFinished {
+    keyed: KeyedHandshake,
+}
+
+impl ExpectFinished {
+    fn handle(self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
+        let expected = self.keyed.finished_data(prf::SERVER_FINISHED);
         if !ct_eq(&expected, &msg.body) {
             return Err(PeerMisbehaved::BadFinished.into());
         }
-        self.timer.stop();
-        self.flight.clear();
-        self.hs.master = None;
-        self.hs.transcript_bytes = Vec::new();
-        self.expect = Expect::Nothing;
-        self.phase = Phase::Established;
-        self.events.push_back(Event::HandshakeComplete);
-        Ok(())
+        // Dropping the state wipes the master secret and the transcript (no resumption).
+        cx.timer.stop();
+        cx.flight.clear();
+        cx.events.push_back(Event::HandshakeComplete);
+        Ok(State::Established)
     }
 }

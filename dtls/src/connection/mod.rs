@@ -1,8 +1,12 @@
 //! One DTLS association as a deterministic state machine (quinn-proto style): datagrams and
 //! `Instant`s in; datagrams, events and a timer deadline out.
 //!
-//! The handshake position is one `Expect` value; the messages of each role are handled in
-//! `server.rs` and `client.rs`. Record dispatch, flights, retransmission, alerts and the
+//! The association is a `State`; each handshake state is its own type that owns what it
+//! needs (configuration, randoms and transcript, ephemeral key, master secret) and whose
+//! `handle` consumes it and returns the next state, so a state without its secret cannot
+//! be built (rustls's `Expect*` states). The server's states are in `server.rs`, the
+//! client's in `client.rs`. What every state uses (record layer, flights, the
+//! retransmission timer, outputs) is `Common`; record dispatch, alerts and the
 //! session-transfer hooks live here.
 
 mod client;
@@ -18,14 +22,16 @@ use sha2::{Digest, Sha256};
 use crate::alert::{Alert, AlertDescription, AlertLevel};
 use crate::codec::{Codec, Reader};
 use crate::config::{CipherSuite, ClientConfig, ServerConfig, TransportConfig};
-use crate::crypto::ecc::EcdheKey;
 use crate::crypto::prf::{self, MasterSecret};
 use crate::error::{Error, InvalidMessage};
 use crate::handshake::flight::{pack_flight, FlightItem, RetransmitTimer, TimerAction};
 use crate::handshake::fragment::{transcript_encoding, Disposition, Message, Reassembler};
-use crate::handshake::msgs::{ClientHello, Extension, HandshakeFragment, HandshakeType};
+use crate::handshake::msgs::{Extension, HandshakeFragment, HandshakeType};
 use crate::record::{records, ContentType, RecordLayer, SessionState};
 use crate::Role;
+
+use client::ClientState;
+use server::ServerState;
 
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,61 +84,128 @@ pub enum Phase {
     Closed,
 }
 
-/// The next handshake input each state accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Expect {
-    // client
-    ServerHelloOrVerify,
-    ServerCertificate,
-    ServerKeyExchange,
-    CertificateRequestOrDone,
-    PskKeyExchangeOrDone,
-    ServerHelloDone,
-    // server
-    ClientHello,
-    ClientCertificate,
-    ClientKeyExchange,
-    CertificateVerify,
-    // both
-    ChangeCipherSpec,
-    Finished,
-    Nothing,
+/// The association's state machine. The handshake states carry their data; once the
+/// handshake is over, the keys live in the record layer and the states carry nothing.
+pub(crate) enum State {
+    Client(ClientState),
+    Server(ServerState),
+    /// Server with `pause_after_client_finished`: the final flight is sealed and held.
+    Paused,
+    Established,
+    Transferred,
+    Closed,
 }
 
-/// Per-handshake secrets and negotiation results; dropped (and zeroized) when the
-/// handshake ends.
-#[derive(Default)]
-pub(crate) struct HandshakeSecrets {
+impl State {
+    fn phase(&self) -> Phase {
+        match self {
+            State::Client(_) | State::Server(_) => Phase::Handshaking,
+            State::Paused => Phase::Paused,
+            State::Established => Phase::Established,
+            State::Transferred => Phase::Transferred,
+            State::Closed => Phase::Closed,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            State::Client(s) => s.name(),
+            State::Server(s) => s.name(),
+            State::Paused => "Paused",
+            State::Established => "Established",
+            State::Transferred => "Transferred",
+            State::Closed => "Closed",
+        }
+    }
+
+    fn expects_ccs(&self) -> bool {
+        matches!(self, State::Client(ClientState::Ccs(_)) | State::Server(ServerState::Ccs(_)))
+    }
+
+    fn expects_finished(&self) -> bool {
+        matches!(self, State::Client(ClientState::Finished(_)) | State::Server(ServerState::Finished(_)))
+    }
+}
+
+/// The handshake messages so far: their hash (Finished, extended master secret) and the
+/// messages themselves, which CertificateVerify signs (the ECDSA backend hashes inside).
+/// Bounded by the reassembly limits and the few messages of a handshake.
+pub(crate) struct Transcript {
+    hash: Sha256,
+    bytes: Vec<u8>,
+}
+
+impl Transcript {
+    fn new() -> Self {
+        Transcript { hash: Sha256::new(), bytes: Vec::new() }
+    }
+
+    fn add_raw(&mut self, bytes: &[u8]) {
+        self.hash.update(bytes);
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    fn add(&mut self, msg_type: HandshakeType, message_seq: u16, body: &[u8]) {
+        self.add_raw(&transcript_encoding(msg_type, message_seq, body));
+    }
+
+    /// A message of the peer's.
+    fn add_message(&mut self, msg: &Message) {
+        self.add(msg.msg_type, msg.message_seq, &msg.body);
+    }
+
+    fn hash(&self) -> [u8; 32] {
+        self.hash.clone().finalize().into()
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// What the hellos settled, carried by every later handshake state.
+pub(crate) struct HandshakeData {
     client_random: [u8; 32],
     server_random: [u8; 32],
-    suite: Option<CipherSuite>,
     extended_master_secret: bool,
-    ecdhe: Option<EcdheKey>,
-    peer_point: Option<Vec<u8>>,
-    /// SEC1 key of the peer's validated leaf certificate.
-    peer_key: Option<Vec<u8>>,
-    master: Option<MasterSecret>,
-    cert_requested: bool,
-    transcript: Sha256,
-    /// The handshake messages themselves: CertificateVerify signs them (the ECDSA backend
-    /// hashes inside). Bounded by the reassembly limits and the few messages of a handshake.
-    transcript_bytes: Vec<u8>,
-    /// Client: the hello we (re)send, and its message_seq.
-    client_hello: Option<(ClientHello, u16)>,
-    verify_requests: u8,
+    transcript: Transcript,
 }
 
-pub struct Connection {
+impl HandshakeData {
+    /// Master secret and key block from the premaster secret (RFC 5246 / RFC 7627); the
+    /// keys go to the record layer, to take effect at each direction's ChangeCipherSpec.
+    fn derive_keys(self, layer: &mut RecordLayer, premaster: &[u8]) -> KeyedHandshake {
+        let master = if self.extended_master_secret {
+            prf::extended_master_secret(premaster, &self.transcript.hash())
+        } else {
+            prf::master_secret(premaster, &self.client_random, &self.server_random)
+        };
+        layer.install_keys(prf::key_block(&master, &self.client_random, &self.server_random));
+        KeyedHandshake { hs: self, master }
+    }
+}
+
+/// The handshake once both sides can compute the keys: the master secret (zeroized when
+/// dropped, i.e. when the Finished messages are done) with the transcript it authenticates.
+pub(crate) struct KeyedHandshake {
+    hs: HandshakeData,
+    master: MasterSecret,
+}
+
+impl KeyedHandshake {
+    fn finished_data(&self, label: &[u8]) -> [u8; 12] {
+        prf::verify_data(&self.master, label, &self.hs.transcript.hash())
+    }
+}
+
+/// What every state uses: the record layer, the reassembler, our flights and the
+/// retransmission timer, the outputs, and what the handshake learnt that outlives it.
+pub(crate) struct Common {
     role: Role,
     remote: SocketAddr,
-    server_config: Option<Arc<ServerConfig>>,
-    client_config: Option<Arc<ClientConfig>>,
     transport: TransportConfig,
     layer: RecordLayer,
     reassembler: Reassembler,
-    hs: Box<HandshakeSecrets>,
-    expect: Expect,
-    phase: Phase,
     next_send_seq: u16,
     flight: Vec<FlightItem>,
     /// Server: the sealed ChangeCipherSpec + Finished, resent as identical bytes so that a
@@ -142,12 +215,68 @@ pub struct Connection {
     last_reply: Option<Instant>,
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
+    /// Forgotten with the keys (close, `forget_keys`).
+    suite: Option<CipherSuite>,
+    client_random: [u8; 32],
     peer_chain: Vec<Vec<u8>>,
     psk_identity: Option<Vec<u8>>,
     /// The peer's hello extensions (client: the ServerHello's; server: the ClientHello's).
     peer_hello_extensions: Vec<Extension>,
     /// Server: what the `HelloExtensionHandler` added to our ServerHello.
     answered_extensions: Vec<Extension>,
+}
+
+impl Common {
+    fn next_message_seq(&mut self) -> u16 {
+        let seq = self.next_send_seq;
+        self.next_send_seq = seq.wrapping_add(1);
+        seq
+    }
+
+    /// Adds one of our messages to the current flight and to the transcript.
+    fn queue_handshake(&mut self, transcript: &mut Transcript, epoch: u16, msg_type: HandshakeType, body: Vec<u8>) {
+        let message_seq = self.next_message_seq();
+        transcript.add(msg_type, message_seq, &body);
+        self.flight.push(FlightItem::Handshake { epoch, msg_type, message_seq, body });
+    }
+
+    /// Packs and queues the current flight (first send or retransmission).
+    fn transmit_flight(&mut self) -> Result<(), Error> {
+        let dgs = pack_flight(&self.flight, &mut self.layer, self.transport.mtu)?;
+        self.transmits.extend(dgs);
+        Ok(())
+    }
+
+    fn send_flight(&mut self, now: Instant) -> Result<(), Error> {
+        self.transmit_flight()?;
+        self.timer.start_flight(now);
+        Ok(())
+    }
+
+    fn queue_final_flight(&mut self) {
+        if let Some(f) = &self.final_flight {
+            self.transmits.extend(f.iter().cloned());
+        }
+    }
+
+    fn send_alert(&mut self, alert: Alert) {
+        let epoch = self.layer.write_epoch();
+        let mut out = Vec::new();
+        if self.layer.write_record(epoch, ContentType::Alert, &alert.get_encoding(), &mut out).is_ok() {
+            self.transmits.push_back(out);
+        }
+    }
+
+    /// Forgets the negotiated suite and randoms with the keys.
+    fn forget_handshake(&mut self) {
+        self.suite = None;
+        self.client_random = [0; 32];
+    }
+}
+
+pub struct Connection {
+    state: State,
+    common: Common,
     /// Records discarded (bad MAC, replay, unknown epoch, malformed): for counters.
     pub discarded_records: u64,
 }
@@ -155,10 +284,10 @@ pub struct Connection {
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("role", &self.role)
-            .field("remote", &self.remote)
-            .field("phase", &self.phase)
-            .field("expect", &self.expect)
+            .field("role", &self.common.role)
+            .field("remote", &self.common.remote)
+            .field("phase", &self.state.phase())
+            .field("state", &self.state.name())
             .finish_non_exhaustive()
     }
 }
@@ -168,29 +297,29 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Connection {
-    fn new(role: Role, remote: SocketAddr, transport: TransportConfig, expect: Expect) -> Self {
+    fn new(role: Role, remote: SocketAddr, transport: TransportConfig) -> Self {
         Connection {
-            role,
-            remote,
-            server_config: None,
-            client_config: None,
-            transport,
-            layer: RecordLayer::new(role),
-            reassembler: Reassembler::new(transport.reassembly),
-            hs: Box::default(),
-            expect,
-            phase: Phase::Handshaking,
-            next_send_seq: 0,
-            flight: Vec::new(),
-            final_flight: None,
-            timer: RetransmitTimer::new(transport.retransmit),
-            last_reply: None,
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
-            peer_chain: Vec::new(),
-            psk_identity: None,
-            peer_hello_extensions: Vec::new(),
-            answered_extensions: Vec::new(),
+            state: State::Closed,
+            common: Common {
+                role,
+                remote,
+                transport,
+                layer: RecordLayer::new(role),
+                reassembler: Reassembler::new(transport.reassembly),
+                next_send_seq: 0,
+                flight: Vec::new(),
+                final_flight: None,
+                timer: RetransmitTimer::new(transport.retransmit),
+                last_reply: None,
+                transmits: VecDeque::new(),
+                events: VecDeque::new(),
+                suite: None,
+                client_random: [0; 32],
+                peer_chain: Vec::new(),
+                psk_identity: None,
+                peer_hello_extensions: Vec::new(),
+                answered_extensions: Vec::new(),
+            },
             discarded_records: 0,
         }
     }
@@ -198,9 +327,8 @@ impl Connection {
     /// Starts a client handshake: the ClientHello is ready in `poll_transmit`.
     pub fn connect(now: Instant, remote: SocketAddr, config: Arc<ClientConfig>) -> Result<Self, Error> {
         config.validate()?;
-        let mut c = Connection::new(Role::Client, remote, config.transport, Expect::ServerHelloOrVerify);
-        c.client_config = Some(config);
-        c.client_start(now)?;
+        let mut c = Connection::new(Role::Client, remote, config.transport);
+        c.state = State::Client(client::start(&mut c.common, now, config)?);
         Ok(c)
     }
 
@@ -216,102 +344,102 @@ impl Connection {
         message_seq: u16,
     ) -> Result<Self, Error> {
         config.validate()?;
-        let mut c = Connection::new(Role::Server, remote, config.transport, Expect::ClientHello);
-        c.server_config = Some(config);
-        c.layer.set_next_write_seq(record_seq);
-        c.reassembler.set_next_seq(message_seq);
-        c.next_send_seq = message_seq;
+        let mut c = Connection::new(Role::Server, remote, config.transport);
+        c.state = State::Server(ServerState::start(config));
+        c.common.layer.set_next_write_seq(record_seq);
+        c.common.reassembler.set_next_seq(message_seq);
+        c.common.next_send_seq = message_seq;
         c.handle_datagram(now, datagram);
         Ok(c)
     }
 
     pub fn role(&self) -> Role {
-        self.role
+        self.common.role
     }
 
     pub fn remote(&self) -> SocketAddr {
-        self.remote
+        self.common.remote
     }
 
     pub fn phase(&self) -> Phase {
-        self.phase
+        self.state.phase()
     }
 
     pub fn is_established(&self) -> bool {
-        self.phase == Phase::Established
+        matches!(self.state, State::Established)
     }
 
     pub fn is_closed(&self) -> bool {
-        self.phase == Phase::Closed
+        matches!(self.state, State::Closed)
     }
 
     /// Negotiated suite, once the hellos are exchanged.
     pub fn cipher_suite(&self) -> Option<CipherSuite> {
-        self.hs.suite
+        self.common.suite
     }
 
     /// The peer's validated chain (DER, leaf first), for authorization decisions.
     pub fn peer_certificates(&self) -> &[Vec<u8>] {
-        &self.peer_chain
+        &self.common.peer_chain
     }
 
     /// The PSK identity the client used (server side) or offered (client side).
     pub fn psk_identity(&self) -> Option<&[u8]> {
-        self.psk_identity.as_deref()
+        self.common.psk_identity.as_deref()
     }
 
     /// The peer's hello extensions, unknown ones included: on a client the ServerHello's,
     /// on a server the ClientHello's. Empty before the hello arrived.
     pub fn peer_hello_extensions(&self) -> &[Extension] {
-        &self.peer_hello_extensions
+        &self.common.peer_hello_extensions
     }
 
     /// Server: the extensions the `HelloExtensionHandler` put in our ServerHello.
     pub fn answered_extensions(&self) -> &[Extension] {
-        &self.answered_extensions
+        &self.common.answered_extensions
     }
 
     /// The client random of this handshake (the endpoint uses it to tell a retransmitted
     /// ClientHello from a new one).
     pub fn client_random(&self) -> [u8; 32] {
-        self.hs.client_random
+        self.common.client_random
     }
 
     // ---- sans-IO surface ----
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front().map(|contents| Transmit { destination: self.remote, contents })
+        self.common.transmits.pop_front().map(|contents| Transmit { destination: self.common.remote, contents })
     }
 
     /// Datagrams or events not yet drained.
     pub fn has_pending_output(&self) -> bool {
-        !self.transmits.is_empty() || !self.events.is_empty()
+        !self.common.transmits.is_empty() || !self.common.events.is_empty()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.common.events.pop_front()
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.phase {
-            Phase::Handshaking => self.timer.deadline(),
+        match self.state.phase() {
+            Phase::Handshaking => self.common.timer.deadline(),
             _ => None,
         }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.phase != Phase::Handshaking {
+        if self.state.phase() != Phase::Handshaking {
             return;
         }
-        match self.timer.on_timeout(now) {
+        match self.common.timer.on_timeout(now) {
             Some(TimerAction::Retransmit) => {
-                tracing::debug!(remote = %self.remote, "retransmitting flight");
-                if let Err(e) = self.transmit_flight() {
+                tracing::debug!(remote = %self.common.remote, "retransmitting flight");
+                if let Err(e) = self.common.transmit_flight() {
                     self.fail(e);
                 }
             }
             Some(TimerAction::GiveUp) => {
-                tracing::debug!(remote = %self.remote, "handshake timed out");
+                tracing::debug!(remote = %self.common.remote, "handshake timed out");
                 self.close_with(CloseReason::HandshakeTimeout);
             }
             None => {}
@@ -320,35 +448,36 @@ impl Connection {
 
     /// Sends one application data record (at most 2^14 bytes).
     pub fn send_application_data(&mut self, data: &[u8]) -> Result<(), Error> {
-        if self.phase != Phase::Established {
+        if !matches!(self.state, State::Established) {
             return Err(Error::NotEstablished);
         }
         if data.len() > 16384 {
             return Err(InvalidMessage::RecordTooLong.into());
         }
         let mut out = Vec::with_capacity(data.len() + 29);
-        let epoch = self.layer.write_epoch();
-        self.layer.write_record(epoch, ContentType::ApplicationData, data, &mut out)?;
-        self.transmits.push_back(out);
+        let layer = &mut self.common.layer;
+        let epoch = layer.write_epoch();
+        layer.write_record(epoch, ContentType::ApplicationData, data, &mut out)?;
+        self.common.transmits.push_back(out);
         Ok(())
     }
 
     /// Sends close_notify and closes.
     pub fn close(&mut self) {
-        if matches!(self.phase, Phase::Closed | Phase::Transferred) {
+        if matches!(self.state, State::Closed | State::Transferred) {
             return;
         }
-        self.send_alert(Alert::close_notify());
+        self.common.send_alert(Alert::close_notify());
         self.close_with(CloseReason::LocallyClosed);
     }
 
     /// Ends the association with a fatal alert (e.g. the IoTSSP aborting a delegation
     /// because the mote did not accept the transfer ticket).
     pub fn abort(&mut self, alert: AlertDescription) {
-        if matches!(self.phase, Phase::Closed | Phase::Transferred) {
+        if matches!(self.state, State::Closed | State::Transferred) {
             return;
         }
-        self.send_alert(Alert::fatal(alert));
+        self.common.send_alert(Alert::fatal(alert));
         self.close_with(CloseReason::LocalError(Error::HandshakeRefused(alert)));
     }
 
@@ -358,37 +487,38 @@ impl Connection {
     /// the handshake is complete. While `Paused`, this already accounts for the held-back
     /// final flight: the counters are those to continue from after it.
     pub fn export_session(&self) -> Option<SessionState> {
-        match self.phase {
-            Phase::Paused | Phase::Established => self.layer.export_session(),
+        match self.state {
+            State::Paused | State::Established => self.common.layer.export_session(),
             _ => None,
         }
     }
 
     /// Server, `Paused`: sends the held ChangeCipherSpec + Finished and completes.
     pub fn resume_final_flight(&mut self) -> Result<(), Error> {
-        if self.phase != Phase::Paused {
+        if !matches!(self.state, State::Paused) {
             return Err(Error::Internal("resume_final_flight outside Paused"));
         }
-        self.phase = Phase::Established;
-        self.queue_final_flight();
-        self.events.push_back(Event::HandshakeComplete);
+        self.state = State::Established;
+        self.common.queue_final_flight();
+        self.common.events.push_back(Event::HandshakeComplete);
         Ok(())
     }
 
     /// After the session was transferred elsewhere: wipe every key, keep only the sealed
     /// final flight to answer a retransmitted client flight.
     pub fn forget_keys(&mut self) {
-        self.layer.wipe_keys();
-        *self.hs = HandshakeSecrets::default();
-        if self.phase != Phase::Closed {
-            self.phase = Phase::Transferred;
+        self.common.layer.wipe_keys();
+        self.common.forget_handshake();
+        if !matches!(self.state, State::Closed) {
+            // Drops whatever handshake state (and secret) was left.
+            self.state = State::Transferred;
         }
     }
 
     // ---- input ----
 
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
-        if self.phase == Phase::Closed {
+        if matches!(self.state, State::Closed) {
             return;
         }
         let mut peer_retransmitted = false;
@@ -401,12 +531,12 @@ impl Connection {
                 self.discarded_records += 1;
                 continue;
             }
-            let opened = match self.layer.open(&rec) {
+            let opened = match self.common.layer.open(&rec) {
                 Ok(Some(o)) => o,
                 // The first protected record of the peer (its Finished) does not
                 // authenticate: the keys differ (a wrong PSK). Refuse with an alert rather
                 // than letting the peer retransmit into a void.
-                Err(Error::DecryptFailed) if self.expect == Expect::Finished && rec.epoch() == self.layer.read_epoch() => {
+                Err(Error::DecryptFailed) if self.state.expects_finished() && rec.epoch() == self.common.layer.read_epoch() => {
                     self.fail(Error::DecryptFailed);
                     return;
                 }
@@ -420,7 +550,7 @@ impl Connection {
                 self.fail(e);
                 return;
             }
-            if self.phase == Phase::Closed {
+            if matches!(self.state, State::Closed) {
                 return;
             }
         }
@@ -430,17 +560,20 @@ impl Connection {
     }
 
     fn handle_record(&mut self, now: Instant, epoch: u16, ct: ContentType, plaintext: &[u8], peer_retransmitted: &mut bool) -> Result<(), Error> {
-        let current = epoch == self.layer.read_epoch();
+        let current = epoch == self.common.layer.read_epoch();
         match ct {
             ContentType::Handshake => self.handle_handshake_record(now, current, epoch, plaintext, peer_retransmitted),
             ContentType::ChangeCipherSpec => {
                 if plaintext != [1] {
                     return Err(InvalidMessage::InvalidCcs.into());
                 }
-                if current && self.expect == Expect::ChangeCipherSpec {
-                    self.layer.start_read_epoch()?;
-                    self.expect = Expect::Finished;
-                } else if !current || self.phase != Phase::Handshaking {
+                if current && self.state.expects_ccs() {
+                    self.state = match std::mem::replace(&mut self.state, State::Closed) {
+                        State::Client(ClientState::Ccs(s)) => s.handle(&mut self.common)?,
+                        State::Server(ServerState::Ccs(s)) => s.handle(&mut self.common)?,
+                        other => other,
+                    };
+                } else if !current || self.state.phase() != Phase::Handshaking {
                     *peer_retransmitted = true;
                 }
                 // Otherwise an early CCS (part of the flight lost): ignored; the peer resends.
@@ -455,14 +588,14 @@ impl Connection {
                 if alert.description == AlertDescription::CloseNotify {
                     self.close_with(CloseReason::CloseNotify);
                 } else if alert.level == AlertLevel::Fatal {
-                    tracing::debug!(remote = %self.remote, alert = ?alert.description, "peer sent fatal alert");
+                    tracing::debug!(remote = %self.common.remote, alert = ?alert.description, "peer sent fatal alert");
                     self.close_with(CloseReason::PeerAlert(alert.description));
                 }
                 Ok(())
             }
             ContentType::ApplicationData => {
-                if current && epoch > 0 && self.phase == Phase::Established {
-                    self.events.push_back(Event::ApplicationData(plaintext.to_vec()));
+                if current && epoch > 0 && matches!(self.state, State::Established) {
+                    self.common.events.push_back(Event::ApplicationData(plaintext.to_vec()));
                 } else {
                     self.discarded_records += 1;
                 }
@@ -488,103 +621,66 @@ impl Connection {
                 }
             };
             let seq = frag.header.message_seq;
-            if seq < self.reassembler.next_seq() {
+            if seq < self.common.reassembler.next_seq() {
                 *peer_retransmitted = true;
                 continue;
             }
             if !current {
                 continue;
             }
-            if self.phase != Phase::Handshaking {
+            if self.state.phase() != Phase::Handshaking {
                 // A new handshake on an established association: renegotiation, refused.
-                if matches!(frag.header.msg_type, HandshakeType::ClientHello | HandshakeType::HelloRequest) && self.phase == Phase::Established {
-                    self.send_alert(Alert { level: AlertLevel::Warning, description: AlertDescription::NoRenegotiation });
+                if matches!(frag.header.msg_type, HandshakeType::ClientHello | HandshakeType::HelloRequest) && matches!(self.state, State::Established) {
+                    self.common.send_alert(Alert { level: AlertLevel::Warning, description: AlertDescription::NoRenegotiation });
                 }
                 return Ok(());
             }
-            match self.reassembler.accept(&frag) {
+            match self.common.reassembler.accept(&frag) {
                 Ok(Disposition::Old) => *peer_retransmitted = true,
                 Ok(_) => {}
                 Err(e) if epoch > 0 => return Err(e.into()),
                 Err(_) => self.discarded_records += 1,
             }
         }
-        while self.phase == Phase::Handshaking {
-            let Some(msg) = self.reassembler.next_message() else { break };
+        while self.state.phase() == Phase::Handshaking {
+            let Some(msg) = self.common.reassembler.next_message() else { break };
             // The peer's next flight has begun: our previous one arrived.
-            self.timer.stop();
+            self.common.timer.stop();
             self.handle_message(now, msg)?;
         }
         Ok(())
     }
 
+    /// Hands the message to the current state, which is consumed and replaced by the next
+    /// one. On an error the connection is left `Closed` (and `fail` finishes that).
     fn handle_message(&mut self, now: Instant, msg: Message) -> Result<(), Error> {
-        tracing::trace!(remote = %self.remote, msg = ?msg.msg_type, seq = msg.message_seq, "handshake message");
-        match self.role {
-            Role::Server => self.server_message(now, msg),
-            Role::Client => self.client_message(now, msg),
-        }
+        tracing::trace!(remote = %self.common.remote, msg = ?msg.msg_type, seq = msg.message_seq, "handshake message");
+        self.state = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Client(s) => s.handle(&mut self.common, now, msg)?,
+            State::Server(s) => s.handle(&mut self.common, now, msg)?,
+            other => other,
+        };
+        Ok(())
     }
 
     // ---- output helpers ----
 
-    fn transcript_add_raw(&mut self, bytes: &[u8]) {
-        self.hs.transcript.update(bytes);
-        self.hs.transcript_bytes.extend_from_slice(bytes);
-    }
-
-    fn transcript_add(&mut self, msg_type: HandshakeType, message_seq: u16, body: &[u8]) {
-        self.transcript_add_raw(&transcript_encoding(msg_type, message_seq, body));
-    }
-
-    pub(crate) fn transcript_hash(&self) -> [u8; 32] {
-        self.hs.transcript.clone().finalize().into()
-    }
-
-    /// Adds one of our messages to the current flight (and to the transcript).
-    fn queue_handshake(&mut self, epoch: u16, msg_type: HandshakeType, body: Vec<u8>, transcript: bool) {
-        let seq = self.next_send_seq;
-        self.next_send_seq = self.next_send_seq.wrapping_add(1);
-        if transcript {
-            self.transcript_add(msg_type, seq, &body);
-        }
-        self.flight.push(FlightItem::Handshake { epoch, msg_type, message_seq: seq, body });
-    }
-
-    /// Packs and queues the current flight (first send or retransmission).
-    fn transmit_flight(&mut self) -> Result<(), Error> {
-        let dgs = pack_flight(&self.flight, &mut self.layer, self.transport.mtu)?;
-        self.transmits.extend(dgs);
-        Ok(())
-    }
-
-    fn send_flight(&mut self, now: Instant) -> Result<(), Error> {
-        self.transmit_flight()?;
-        self.timer.start_flight(now);
-        Ok(())
-    }
-
-    fn queue_final_flight(&mut self) {
-        if let Some(f) = &self.final_flight {
-            self.transmits.extend(f.iter().cloned());
-        }
-    }
-
     /// The peer resent part of a flight we already answered: resend our answer, at most once
     /// per half initial timeout (a burst of fragments gets one reply).
     fn reply_to_retransmission(&mut self, now: Instant) {
-        let spacing = self.transport.retransmit.initial / 2;
-        if self.last_reply.is_some_and(|t| now < t + spacing) {
+        let c = &mut self.common;
+        let spacing = c.transport.retransmit.initial / 2;
+        if c.last_reply.is_some_and(|t| now < t + spacing) {
             return;
         }
-        match self.phase {
-            Phase::Established | Phase::Transferred if self.final_flight.is_some() => {
-                self.last_reply = Some(now);
-                self.queue_final_flight();
+        match self.state.phase() {
+            Phase::Established | Phase::Transferred if c.final_flight.is_some() => {
+                c.last_reply = Some(now);
+                c.queue_final_flight();
             }
-            Phase::Handshaking if !self.flight.is_empty() => {
-                self.last_reply = Some(now);
-                if let Err(e) = self.transmit_flight() {
+            Phase::Handshaking if !c.flight.is_empty() => {
+                c.last_reply = Some(now);
+                if let Err(e) = c.transmit_flight() {
                     self.fail(e);
                 }
             }
@@ -592,45 +688,22 @@ impl Connection {
         }
     }
 
-    fn send_alert(&mut self, alert: Alert) {
-        let epoch = self.layer.write_epoch();
-        let mut out = Vec::new();
-        if self.layer.write_record(epoch, ContentType::Alert, &alert.get_encoding(), &mut out).is_ok() {
-            self.transmits.push_back(out);
-        }
-    }
-
     fn close_with(&mut self, reason: CloseReason) {
-        self.phase = Phase::Closed;
-        self.timer.stop();
-        *self.hs = HandshakeSecrets::default();
-        self.layer.wipe_keys();
-        self.flight.clear();
-        self.events.push_back(Event::Closed(reason));
+        // Dropping the handshake state zeroizes its secrets.
+        self.state = State::Closed;
+        let c = &mut self.common;
+        c.timer.stop();
+        c.forget_handshake();
+        c.layer.wipe_keys();
+        c.flight.clear();
+        c.events.push_back(Event::Closed(reason));
     }
 
     fn fail(&mut self, e: Error) {
-        tracing::debug!(remote = %self.remote, error = e.as_str(), "connection failed");
+        tracing::debug!(remote = %self.common.remote, error = e.as_str(), "connection failed");
         if let Some(desc) = e.alert() {
-            self.send_alert(Alert::fatal(desc));
+            self.common.send_alert(Alert::fatal(desc));
         }
         self.close_with(CloseReason::LocalError(e));
     }
-
-    /// Master secret and key block from the premaster secret (RFC 5246 / RFC 7627).
-    fn derive_keys(&mut self, premaster: &[u8]) {
-        let ms = if self.hs.extended_master_secret {
-            prf::extended_master_secret(premaster, &self.transcript_hash())
-        } else {
-            prf::master_secret(premaster, &self.hs.client_random, &self.hs.server_random)
-        };
-        self.layer.install_keys(prf::key_block(&ms, &self.hs.client_random, &self.hs.server_random));
-        self.hs.master = Some(ms);
-    }
-
-    fn finished_data(&self, label: &[u8]) -> Result<[u8; 12], Error> {
-        let ms = self.hs.master.as_ref().ok_or(Error::Internal("no master secret"))?;
-        Ok(prf::verify_data(ms, label, &self.transcript_hash()))
-    }
 }
-

@@ -1,12 +1,20 @@
 //! The server's side of the handshake: ClientHello in, flight 4 out, the client's flight 5
 //! checked, then the final flight (or a pause for a session transfer).
+//!
+//! States: `ExpectClientHello` -> `ExpectCertificate` (ECDHE with client
+//! authentication) -> `ExpectClientKx` -> `ExpectCertificateVerify` (when the client
+//! sent a certificate) -> `ExpectCcs` -> `ExpectFinished` -> `Paused` (the session
+//! transfer hook) or `Established`. From the ClientKeyExchange on, the states hold the
+//! `KeyedHandshake`; the ChangeCipherSpec is a record, which the record dispatch in
+//! `mod.rs` hands to `ExpectCcs::handle`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::{ct_eq, Connection, Event, Expect, Phase};
-use crate::cert::PeerRole;
+use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, State, Transcript};
+use crate::cert::{CertifiedKey, ChainVerifier, PeerRole};
 use crate::codec::Codec;
-use crate::config::{CipherSuite, ClientHelloInfo, ENGINE_EXTENSIONS};
+use crate::config::{CipherSuite, ClientHelloInfo, PskResolver, ServerConfig, ENGINE_EXTENSIONS};
 use crate::crypto::ecc::{verify, EcdheKey};
 use crate::crypto::prf::{self, psk_premaster};
 use crate::error::{Error, InvalidMessage, PeerMisbehaved};
@@ -16,20 +24,73 @@ use crate::handshake::msgs::*;
 use crate::provider::random32;
 use crate::record::ProtocolVersion;
 
-impl Connection {
-    pub(super) fn server_message(&mut self, now: Instant, msg: Message) -> Result<(), Error> {
-        match (self.expect, msg.msg_type) {
-            (Expect::ClientHello, HandshakeType::ClientHello) => self.server_client_hello(now, &msg),
-            (Expect::ClientCertificate, HandshakeType::Certificate) => self.server_client_certificate(&msg),
-            (Expect::ClientKeyExchange, HandshakeType::ClientKeyExchange) => self.server_client_key_exchange(&msg),
-            (Expect::CertificateVerify, HandshakeType::CertificateVerify) => self.server_certificate_verify(&msg),
-            (Expect::Finished, HandshakeType::Finished) => self.server_finished(&msg),
-            _ => Err(PeerMisbehaved::UnexpectedMessage.into()),
+/// Where the server's handshake is.
+pub(crate) enum ServerState {
+    ClientHello(ExpectClientHello),
+    Certificate(ExpectCertificate),
+    ClientKx(ExpectClientKx),
+    CertificateVerify(ExpectCertificateVerify),
+    Ccs(ExpectCcs),
+    Finished(ExpectFinished),
+}
+
+impl ServerState {
+    pub(super) fn start(config: Arc<ServerConfig>) -> Self {
+        ServerState::ClientHello(ExpectClientHello { config })
+    }
+
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            ServerState::ClientHello(_) => "ExpectClientHello",
+            ServerState::Certificate(_) => "ExpectCertificate",
+            ServerState::ClientKx(_) => "ExpectClientKx",
+            ServerState::CertificateVerify(_) => "ExpectCertificateVerify",
+            ServerState::Ccs(_) => "ExpectCcs",
+            ServerState::Finished(_) => "ExpectFinished",
         }
     }
 
-    fn server_client_hello(&mut self, now: Instant, msg: &Message) -> Result<(), Error> {
-        let cfg = self.server_config.clone().ok_or(Error::Internal("server without config"))?;
+    pub(super) fn handle(self, cx: &mut Common, now: Instant, msg: Message) -> Result<State, Error> {
+        match (self, msg.msg_type) {
+            (ServerState::ClientHello(s), HandshakeType::ClientHello) => s.handle(cx, now, &msg),
+            (ServerState::Certificate(s), HandshakeType::Certificate) => s.handle(cx, &msg),
+            (ServerState::ClientKx(s), HandshakeType::ClientKeyExchange) => s.handle(cx, &msg),
+            (ServerState::CertificateVerify(s), HandshakeType::CertificateVerify) => s.handle(&msg),
+            (ServerState::Finished(s), HandshakeType::Finished) => s.handle(cx, &msg),
+            _ => Err(PeerMisbehaved::UnexpectedMessage.into()),
+        }
+    }
+}
+
+/// How the server will learn the premaster secret, chosen with the suite.
+enum KeyExchange {
+    Psk(Arc<dyn PskResolver>),
+    /// Our ephemeral key, and the client's certificate key if it authenticated.
+    Ecdhe { key: EcdheKey, client_key: Option<Vec<u8>> },
+}
+
+/// The suite chosen for a ClientHello, with what it needs from our configuration.
+enum Choice {
+    Psk(Arc<dyn PskResolver>),
+    Ecdhe(Arc<CertifiedKey>),
+}
+
+impl Choice {
+    fn suite(&self) -> CipherSuite {
+        match self {
+            Choice::Psk(_) => CipherSuite::PskAes128Ccm8,
+            Choice::Ecdhe(_) => CipherSuite::EcdheEcdsaAes128Ccm8,
+        }
+    }
+}
+
+pub(crate) struct ExpectClientHello {
+    config: Arc<ServerConfig>,
+}
+
+impl ExpectClientHello {
+    fn handle(self, cx: &mut Common, now: Instant, msg: &Message) -> Result<State, Error> {
+        let cfg = self.config;
         let ch = ClientHello::read_bytes(&msg.body)?;
         // DTLS versions count down: 0xfefd (1.2) < 0xfeff (1.0).
         if ch.client_version.0 > ProtocolVersion::DTLS1_2.0 || !ch.client_version.is_dtls() {
@@ -43,23 +104,19 @@ impl Connection {
             return Err(PeerMisbehaved::BadRenegotiationInfo.into());
         }
         let secure_renegotiation = reneg.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
-        self.hs.extended_master_secret = find_extension(&ch.extensions, ext::EXTENDED_MASTER_SECRET).is_some();
+        let extended_master_secret = find_extension(&ch.extensions, ext::EXTENDED_MASTER_SECRET).is_some();
         // Malformed lists in these extensions are treated as absent: be liberal in what we accept.
         let groups = find_extension(&ch.extensions, ext::SUPPORTED_GROUPS).and_then(|d| read_u16_list(d).ok());
         let sig_algs = find_extension(&ch.extensions, ext::SIGNATURE_ALGORITHMS).and_then(|d| read_u16_list(d).ok());
         let point_formats = find_extension(&ch.extensions, ext::EC_POINT_FORMATS);
-        let ecdhe_possible = cfg.certificate.is_some()
-            && groups.as_ref().is_none_or(|g| g.contains(&SECP256R1))
+        let ecdhe_possible = groups.as_ref().is_none_or(|g| g.contains(&SECP256R1))
             && sig_algs.as_ref().is_none_or(|s| s.contains(&ECDSA_SHA256))
             && point_formats.is_none_or(|p| p.get(1..).is_some_and(|f| f.contains(&0)));
-        let suite = cfg.cipher_suites.iter().copied().find(|s| {
-            ch.cipher_suites.contains(&s.id())
-                && match s {
-                    CipherSuite::PskAes128Ccm8 => cfg.psk.is_some(),
-                    CipherSuite::EcdheEcdsaAes128Ccm8 => ecdhe_possible,
-                }
+        let choice = cfg.cipher_suites.iter().filter(|s| ch.cipher_suites.contains(&s.id())).find_map(|s| match s {
+            CipherSuite::PskAes128Ccm8 => cfg.psk.clone().map(Choice::Psk),
+            CipherSuite::EcdheEcdsaAes128Ccm8 => cfg.certificate.clone().filter(|_| ecdhe_possible).map(Choice::Ecdhe),
         });
-        let Some(suite) = suite else {
+        let Some(choice) = choice else {
             return Err(if ch.cipher_suites.contains(&TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8) && cfg.certificate.is_some() {
                 PeerMisbehaved::NoCommonCurveOrSignature
             } else {
@@ -67,16 +124,17 @@ impl Connection {
             }
             .into());
         };
+        let suite = choice.suite();
         // The application's hook: it sees every extension (unknown ones included) and may
         // answer the ones it understands, or refuse.
         let mut answered: Vec<Extension> = Vec::new();
         if let Some(handler) = &cfg.hello_extensions {
-            let info = ClientHelloInfo { remote: self.remote, cipher_suite: suite, extensions: &ch.extensions };
+            let info = ClientHelloInfo { remote: cx.remote, cipher_suite: suite, extensions: &ch.extensions };
             let mut proposed = handler.client_hello(&info).map_err(Error::HandshakeRefused)?;
             proposed.retain(|e| {
                 let allowed = !ENGINE_EXTENSIONS.contains(&e.typ) && ch.extensions.iter().any(|o| o.typ == e.typ);
                 if !allowed {
-                    tracing::debug!(remote = %self.remote, typ = e.typ, "hello handler answered an extension not offered; dropped");
+                    tracing::debug!(remote = %cx.remote, typ = e.typ, "hello handler answered an extension not offered; dropped");
                 }
                 allowed
             });
@@ -86,160 +144,206 @@ impl Connection {
                 }
             }
         }
-        self.hs.suite = Some(suite);
-        self.hs.client_random = ch.random;
-        self.hs.server_random = random32(&*cfg.rng)?;
-        self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
+        cx.suite = Some(suite);
+        cx.client_random = ch.random;
+        let server_random = random32(&*cfg.rng)?;
+        let mut transcript = Transcript::new();
+        transcript.add_message(msg);
 
         let mut extensions = Vec::new();
         if secure_renegotiation {
             extensions.push(initial_renegotiation_info());
         }
-        if self.hs.extended_master_secret {
+        if extended_master_secret {
             extensions.push(empty_extension(ext::EXTENDED_MASTER_SECRET));
         }
         if suite == CipherSuite::EcdheEcdsaAes128Ccm8 && point_formats.is_some() {
             extensions.push(point_formats_extension());
         }
         extensions.extend(answered.iter().cloned());
-        self.answered_extensions = answered;
-        self.peer_hello_extensions = ch.extensions.clone();
+        cx.answered_extensions = answered;
+        cx.peer_hello_extensions = ch.extensions.clone();
         let sh = ServerHello {
             server_version: ProtocolVersion::DTLS1_2,
-            random: self.hs.server_random,
+            random: server_random,
             // No session resumption: an empty session id says so.
             session_id: Vec::new(),
             cipher_suite: suite.id(),
             compression_method: 0,
             extensions,
         };
-        self.flight.clear();
-        self.queue_handshake(0, HandshakeType::ServerHello, sh.get_encoding(), true);
+        cx.flight.clear();
+        cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerHello, sh.get_encoding());
 
-        match suite {
-            CipherSuite::EcdheEcdsaAes128Ccm8 => {
-                let ck = cfg.certificate.clone().ok_or(Error::Internal("no certificate"))?;
-                self.queue_handshake(0, HandshakeType::Certificate, CertificateMsg { chain: ck.chain.clone() }.get_encoding(), true);
+        let mut client_auth = None;
+        let kx = match choice {
+            Choice::Ecdhe(ck) => {
+                cx.queue_handshake(&mut transcript, 0, HandshakeType::Certificate, CertificateMsg { chain: ck.chain.clone() }.get_encoding());
                 let key = EcdheKey::generate()?;
                 let params = EcdheParams { named_curve: SECP256R1, public: key.public().to_vec() };
                 let params_enc = params.get_encoding();
-                let signed = [&self.hs.client_random[..], &self.hs.server_random[..], &params_enc].concat();
+                let signed = [&ch.random[..], &server_random[..], &params_enc].concat();
                 let signature = ck.key.sign(&signed)?;
-                self.hs.ecdhe = Some(key);
                 let ske = EcdheServerKeyExchange { params, signed: DigitallySigned { scheme: ECDSA_SHA256, signature } };
-                self.queue_handshake(0, HandshakeType::ServerKeyExchange, ske.get_encoding(), true);
-                if cfg.client_auth.is_some() {
+                cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerKeyExchange, ske.get_encoding());
+                if let Some(verifier) = &cfg.client_auth {
                     let cr = CertificateRequest {
                         certificate_types: vec![ECDSA_SIGN],
                         signature_algorithms: vec![ECDSA_SHA256],
                         authorities: Vec::new(),
                     };
-                    self.queue_handshake(0, HandshakeType::CertificateRequest, cr.get_encoding(), true);
-                    self.hs.cert_requested = true;
+                    cx.queue_handshake(&mut transcript, 0, HandshakeType::CertificateRequest, cr.get_encoding());
+                    client_auth = Some(verifier.clone());
                 }
+                KeyExchange::Ecdhe { key, client_key: None }
             }
-            CipherSuite::PskAes128Ccm8 => {
+            Choice::Psk(resolver) => {
                 if let Some(hint) = &cfg.psk_identity_hint {
                     let ske = PskServerKeyExchange { identity_hint: hint.clone() };
-                    self.queue_handshake(0, HandshakeType::ServerKeyExchange, ske.get_encoding(), true);
+                    cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerKeyExchange, ske.get_encoding());
                 }
+                KeyExchange::Psk(resolver)
             }
-        }
-        self.queue_handshake(0, HandshakeType::ServerHelloDone, Vec::new(), true);
-        self.expect = if self.hs.cert_requested { Expect::ClientCertificate } else { Expect::ClientKeyExchange };
-        self.send_flight(now)
+        };
+        cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerHelloDone, Vec::new());
+        let hs = HandshakeData { client_random: ch.random, server_random, extended_master_secret, transcript };
+        let next = match (client_auth, kx) {
+            (Some(verifier), KeyExchange::Ecdhe { key, .. }) => ServerState::Certificate(ExpectCertificate { config: cfg, hs, key, verifier }),
+            (_, kx) => ServerState::ClientKx(ExpectClientKx { config: cfg, hs, kx }),
+        };
+        cx.send_flight(now)?;
+        Ok(State::Server(next))
     }
+}
 
-    fn server_client_certificate(&mut self, msg: &Message) -> Result<(), Error> {
-        let cfg = self.server_config.clone().ok_or(Error::Internal("server without config"))?;
+/// ECDHE with client authentication: the client's chain, validated by `verifier`.
+pub(crate) struct ExpectCertificate {
+    config: Arc<ServerConfig>,
+    hs: HandshakeData,
+    key: EcdheKey,
+    verifier: ChainVerifier,
+}
+
+impl ExpectCertificate {
+    fn handle(mut self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
         let cert = CertificateMsg::read_bytes(&msg.body)?;
         if cert.chain.is_empty() {
             return Err(PeerMisbehaved::MissingCertificate.into());
         }
-        let verifier = cfg.client_auth.as_ref().ok_or(Error::Internal("certificate without verifier"))?;
-        let key = verifier.verify(&cert.chain, PeerRole::Client).inspect_err(|e| {
-            tracing::debug!(remote = %self.remote, reason = e.as_str(), "client certificate refused");
+        let client_key = self.verifier.verify(&cert.chain, PeerRole::Client).inspect_err(|e| {
+            tracing::debug!(remote = %cx.remote, reason = e.as_str(), "client certificate refused");
         })?;
-        self.hs.peer_key = Some(key);
-        self.peer_chain = cert.chain;
-        self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
-        self.expect = Expect::ClientKeyExchange;
-        Ok(())
+        cx.peer_chain = cert.chain;
+        self.hs.transcript.add_message(msg);
+        let kx = KeyExchange::Ecdhe { key: self.key, client_key: Some(client_key) };
+        Ok(State::Server(ServerState::ClientKx(ExpectClientKx { config: self.config, hs: self.hs, kx })))
     }
+}
 
-    fn server_client_key_exchange(&mut self, msg: &Message) -> Result<(), Error> {
-        let cfg = self.server_config.clone().ok_or(Error::Internal("server without config"))?;
-        let premaster = match self.hs.suite {
-            Some(CipherSuite::PskAes128Ccm8) => {
+pub(crate) struct ExpectClientKx {
+    config: Arc<ServerConfig>,
+    hs: HandshakeData,
+    kx: KeyExchange,
+}
+
+impl ExpectClientKx {
+    fn handle(self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
+        let (premaster, client_key) = match self.kx {
+            KeyExchange::Psk(resolver) => {
                 let ClientKeyExchange::Psk(identity) = ClientKeyExchange::read_psk(&msg.body)? else {
                     return Err(InvalidMessage::BadLength.into());
                 };
-                let resolver = cfg.psk.as_ref().ok_or(Error::Internal("no PSK resolver"))?;
                 let psk = resolver.psk(&identity).ok_or(PeerMisbehaved::UnknownPskIdentity)?;
-                if let Some(handler) = &cfg.hello_extensions {
-                    handler.psk_identity(self.remote, &identity, &self.answered_extensions).map_err(Error::HandshakeRefused)?;
+                if let Some(handler) = &self.config.hello_extensions {
+                    handler.psk_identity(cx.remote, &identity, &cx.answered_extensions).map_err(Error::HandshakeRefused)?;
                 }
-                self.psk_identity = Some(identity);
-                psk_premaster(&psk)
+                cx.psk_identity = Some(identity);
+                (psk_premaster(&psk), None)
             }
-            Some(CipherSuite::EcdheEcdsaAes128Ccm8) => {
+            KeyExchange::Ecdhe { key, client_key } => {
                 let ClientKeyExchange::Ecdhe(point) = ClientKeyExchange::read_ecdhe(&msg.body)? else {
                     return Err(InvalidMessage::BadLength.into());
                 };
-                let key = self.hs.ecdhe.take().ok_or(Error::Internal("no ECDHE key"))?;
-                key.agree(&point)?
+                (key.agree(&point)?, client_key)
             }
-            None => return Err(Error::Internal("no suite")),
         };
-        self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
-        self.derive_keys(&premaster);
-        self.expect = if self.hs.peer_key.is_some() { Expect::CertificateVerify } else { Expect::ChangeCipherSpec };
-        Ok(())
+        let mut hs = self.hs;
+        hs.transcript.add_message(msg);
+        let keyed = hs.derive_keys(&mut cx.layer, &premaster);
+        let pause = self.config.pause_after_client_finished;
+        Ok(State::Server(match client_key {
+            Some(client_key) => ServerState::CertificateVerify(ExpectCertificateVerify { keyed, client_key, pause }),
+            None => ServerState::Ccs(ExpectCcs { keyed, pause }),
+        }))
     }
+}
 
-    fn server_certificate_verify(&mut self, msg: &Message) -> Result<(), Error> {
+/// The client proves it holds the key of the certificate it sent.
+pub(crate) struct ExpectCertificateVerify {
+    keyed: KeyedHandshake,
+    client_key: Vec<u8>,
+    pause: bool,
+}
+
+impl ExpectCertificateVerify {
+    fn handle(mut self, msg: &Message) -> Result<State, Error> {
         let signed = DigitallySigned::read_bytes(&msg.body)?;
         if signed.scheme != ECDSA_SHA256 {
             return Err(PeerMisbehaved::UnofferedParameter.into());
         }
-        let key = self.hs.peer_key.as_ref().ok_or(Error::Internal("no peer key"))?;
-        verify(key, &self.hs.transcript_bytes, &signed.signature)?;
-        self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
-        self.expect = Expect::ChangeCipherSpec;
-        Ok(())
+        verify(&self.client_key, self.keyed.hs.transcript.bytes(), &signed.signature)?;
+        self.keyed.hs.transcript.add_message(msg);
+        Ok(State::Server(ServerState::Ccs(ExpectCcs { keyed: self.keyed, pause: self.pause })))
     }
+}
 
-    fn server_finished(&mut self, msg: &Message) -> Result<(), Error> {
-        let expected = self.finished_data(prf::CLIENT_FINISHED)?;
+/// The client's ChangeCipherSpec (a record, handed over by the record dispatch).
+pub(crate) struct ExpectCcs {
+    keyed: KeyedHandshake,
+    pause: bool,
+}
+
+impl ExpectCcs {
+    pub(super) fn handle(self, cx: &mut Common) -> Result<State, Error> {
+        cx.layer.start_read_epoch()?;
+        Ok(State::Server(ServerState::Finished(ExpectFinished { keyed: self.keyed, pause: self.pause })))
+    }
+}
+
+/// The client's Finished, under the keys its ChangeCipherSpec started.
+pub(crate) struct ExpectFinished {
+    keyed: KeyedHandshake,
+    /// `ServerConfig::pause_after_client_finished`.
+    pause: bool,
+}
+
+impl ExpectFinished {
+    fn handle(mut self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
+        let expected = self.keyed.finished_data(prf::CLIENT_FINISHED);
         if !ct_eq(&expected, &msg.body) {
             return Err(PeerMisbehaved::BadFinished.into());
         }
-        self.transcript_add(msg.msg_type, msg.message_seq, &msg.body);
-        let ours = self.finished_data(prf::SERVER_FINISHED)?;
-        let seq = self.next_send_seq;
-        self.next_send_seq = seq.wrapping_add(1);
-        self.layer.start_write_epoch()?;
+        self.keyed.hs.transcript.add_message(msg);
+        let ours = self.keyed.finished_data(prf::SERVER_FINISHED);
+        // The master secret and transcript are not needed any more (no resumption).
+        drop(self.keyed);
+        let seq = cx.next_message_seq();
+        cx.layer.start_write_epoch()?;
         let items = [
             FlightItem::ChangeCipherSpec { epoch: 0 },
-            FlightItem::Handshake { epoch: self.layer.write_epoch(), msg_type: HandshakeType::Finished, message_seq: seq, body: ours.to_vec() },
+            FlightItem::Handshake { epoch: cx.layer.write_epoch(), msg_type: HandshakeType::Finished, message_seq: seq, body: ours.to_vec() },
         ];
         // Sealed once: a retransmission resends these bytes, never new sequence numbers.
-        self.final_flight = Some(pack_flight(&items, &mut self.layer, self.transport.mtu)?);
-        self.flight.clear();
-        self.timer.stop();
-        self.expect = Expect::Nothing;
-        // The master secret and transcript are not needed any more (no resumption).
-        self.hs.master = None;
-        self.hs.transcript_bytes = Vec::new();
-        let pause = self.server_config.as_ref().is_some_and(|c| c.pause_after_client_finished);
-        if pause {
-            self.phase = Phase::Paused;
-            self.events.push_back(Event::ClientFinishedVerified);
+        cx.final_flight = Some(pack_flight(&items, &mut cx.layer, cx.transport.mtu)?);
+        cx.flight.clear();
+        cx.timer.stop();
+        if self.pause {
+            cx.events.push_back(Event::ClientFinishedVerified);
+            Ok(State::Paused)
         } else {
-            self.phase = Phase::Established;
-            self.queue_final_flight();
-            self.events.push_back(Event::HandshakeComplete);
+            cx.queue_final_flight();
+            cx.events.push_back(Event::HandshakeComplete);
+            Ok(State::Established)
         }
-        Ok(())
     }
 }
