@@ -20,14 +20,46 @@ use cmac::Mac;
 use cmac::digest::InnerInit;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// AES-128 encryption of single blocks, as the platform provides it (a radio chip's AES
-/// engine, or [`SoftAes`]). The keyed instance holds key material: an implementation must
-/// wipe it when dropped.
-pub trait Aes128Block {
+/// AES-128 as the platform provides it (a radio chip's AES engine, or [`SoftAes`]): the
+/// block function, and CCM-8 on top of it unless the platform has a CCM engine of its own.
+/// The keyed instance holds key material: an implementation must wipe it when dropped.
+pub trait Aes128Block: Sized {
     /// The cipher keyed with `key`.
     fn new(key: &[u8; 16]) -> Self;
+
     /// Encrypts one block in place.
     fn encrypt_block(&self, block: &mut [u8; 16]);
+
+    /// AES-128-CCM, 8-byte tag, 13-byte nonce: encrypts `buf` in place and returns the tag.
+    /// The default runs the `ccm` crate on [`Self::encrypt_block`]; a platform with a CCM
+    /// engine overrides this and [`Self::ccm8_open`].
+    fn ccm8_seal(
+        key: &[u8; 16],
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> [u8; TAG_LEN] {
+        let aead = Ccm8::<Self>::from(BlockCipher(Self::new(key)));
+        match aead.encrypt_inout_detached(&(*nonce).into(), aad, buf.into()) {
+            Ok(tag) => tag.into(),
+            // Only lengths beyond 2^16 (L = 2) fail, and our messages are far shorter; the
+            // receiver then fails to open it like any corrupted message.
+            Err(_) => [0; TAG_LEN],
+        }
+    }
+
+    /// The inverse of [`Self::ccm8_seal`]: decrypts `buf` in place if `tag` verifies.
+    fn ccm8_open(
+        key: &[u8; 16],
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), BadTag> {
+        let aead = Ccm8::<Self>::from(BlockCipher(Self::new(key)));
+        aead.decrypt_inout_detached(&(*nonce).into(), aad, buf.into(), &(*tag).into())
+            .map_err(|_| BadTag)
+    }
 }
 
 /// AES-128 in software (the `aes` crate; its round keys are wiped on drop).
@@ -164,17 +196,11 @@ pub fn seal<A: Aes128Block>(
     aad: &[u8],
     buf: &mut [u8],
 ) -> [u8; TAG_LEN] {
-    let aead = Ccm8::<A>::from(BlockCipher(A::new(&key.0)));
-    match aead.encrypt_inout_detached(&(*nonce).into(), aad, buf.into()) {
-        Ok(tag) => tag.into(),
-        // Only lengths beyond 2^16 (L = 2) fail; our messages are far shorter. A zero tag
-        // never verifies, so nothing sealed this way is accepted.
-        Err(_) => [0; TAG_LEN],
-    }
+    A::ccm8_seal(&key.0, nonce, aad, buf)
 }
 
-/// `Open(K, N, A, C)`: decrypts `buf` in place if `tag` verifies; otherwise `buf` is left
-/// as it was on failure (the `ccm` crate wipes the plaintext) and nothing may use it.
+/// `Open(K, N, A, C)`: decrypts `buf` in place if `tag` verifies; on failure `buf` holds
+/// nothing anyone may use.
 pub fn open<A: Aes128Block>(
     key: &Key,
     nonce: &[u8; NONCE_LEN],
@@ -182,9 +208,7 @@ pub fn open<A: Aes128Block>(
     buf: &mut [u8],
     tag: &[u8; TAG_LEN],
 ) -> Result<(), BadTag> {
-    let aead = Ccm8::<A>::from(BlockCipher(A::new(&key.0)));
-    aead.decrypt_inout_detached(&(*nonce).into(), aad, buf.into(), &(*tag).into())
-        .map_err(|_| BadTag)
+    A::ccm8_open(&key.0, nonce, aad, buf, tag)
 }
 
 /// Compares two byte strings in time that depends on their length only.

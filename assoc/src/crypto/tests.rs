@@ -161,3 +161,46 @@ fn soft_ecdh_agrees_and_rejects_bad_points() {
         Some(EccError::InvalidPoint)
     );
 }
+
+/// A platform CCM engine plugged in through `Aes128Block::ccm8_seal`/`ccm8_open` is what
+/// `seal` and `open` use (here one that counts its calls and runs the default underneath).
+#[test]
+fn a_ccm_engine_can_be_plugged_in() {
+    use std::cell::Cell;
+    std::thread_local!(static CALLS: Cell<u32> = const { Cell::new(0) });
+    struct Engine(SoftAes);
+    impl Aes128Block for Engine {
+        fn new(key: &[u8; 16]) -> Self {
+            Engine(SoftAes::new(key))
+        }
+        fn encrypt_block(&self, block: &mut [u8; 16]) {
+            self.0.encrypt_block(block)
+        }
+        fn ccm8_seal(key: &[u8; 16], nonce: &[u8; 13], aad: &[u8], buf: &mut [u8]) -> [u8; 8] {
+            CALLS.with(|c| c.set(c.get() + 1));
+            SoftAes::ccm8_seal(key, nonce, aad, buf)
+        }
+        fn ccm8_open(
+            key: &[u8; 16],
+            nonce: &[u8; 13],
+            aad: &[u8],
+            buf: &mut [u8],
+            tag: &[u8; 8],
+        ) -> Result<(), BadTag> {
+            CALLS.with(|c| c.set(c.get() + 1));
+            SoftAes::ccm8_open(key, nonce, aad, buf, tag)
+        }
+    }
+    let k = key("c0c1c2c3 c4c5c6c7 c8c9cacb cccdcecf");
+    let nonce: [u8; 13] = hex("00000003 020100a0 a1a2a3a4 a5").try_into().unwrap();
+    let mut buf = hex("08090a0b 0c0d0e0f 10111213 14151617 18191a1b 1c1d1e");
+    let tag = seal::<Engine>(&k, &nonce, &hex("00010203 04050607"), &mut buf);
+    assert_eq!(tag.to_vec(), hex("17e8d12c fdf926e0"));
+    open::<Engine>(&k, &nonce, &hex("00010203 04050607"), &mut buf, &tag).unwrap();
+    assert_eq!(CALLS.with(|c| c.get()), 2);
+    // CMAC runs on the block function alone.
+    assert_eq!(
+        cmac::<Engine>(&key("2b7e1516 28aed2a6 abf71588 09cf4f3c"), &[]).to_vec(),
+        hex("bb1d6929 e9593728 7fa37d12 9b756746")
+    );
+}
