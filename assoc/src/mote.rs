@@ -434,6 +434,16 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
         let status = match candidate.open_transfer::<A>(t.id, &header, t.sealed) {
             Err(_) => {
                 self.stats.transfer_bad_tag += 1;
+                // If the IoTSSP may not have our AssocReady, this may be a Transfer on its
+                // old association that has the same one-byte id: send the AssocReady again.
+                if assoc.kept_ready.is_some() {
+                    if self.replies.allow(now, REPLY_INTERVAL) {
+                        self.outbox.ready = true;
+                        self.stats.ready_resent += 1;
+                    } else {
+                        self.stats.replies_rate_limited += 1;
+                    }
+                }
                 return None;
             }
             Ok(Err(_)) => ConfirmStatus::Malformed,

@@ -879,3 +879,33 @@ proptest! {
         prop_assert_eq!(p.mote.association().map(|a| a.id), p.ssp.association().map(|a| a.id));
     }
 }
+
+/// A re-association whose one-byte id equals the working one's (mote seed 142 gives that),
+/// with every AssocReady lost: the Transfer on the old association fails its tag at the
+/// mote, which answers with its AssocReady; the IoTSSP switches and the transfer goes out on
+/// the new association.
+#[test]
+fn id_collision_with_the_ready_lost() {
+    let mut p = Pair::associated();
+    let old = p.ssp.association().unwrap();
+    p.mote = mote(142);
+    p.lose_to_ssp = lose_all(MessageType::AssocReady);
+    p.drive();
+    assert_eq!(
+        p.mote.association().unwrap().id,
+        old.id,
+        "the seed gives a colliding id"
+    );
+    p.lose_to_ssp = no_loss();
+    p.clear_logs();
+    transfer(&mut p, 40000);
+    assert_eq!(p.mote.stats().transfer_bad_tag, 1);
+    assert!(matches!(
+        p.ssp_events[..],
+        [
+            SspEvent::Associated { .. },
+            SspEvent::Confirmed { n: 0, .. }
+        ]
+    ));
+    assert_eq!(p.sessions.installed, vec![40000]);
+}
