@@ -12,7 +12,7 @@ use lowpan::ieee802154::{self as mac, FrameRepr, FrameType};
 use lowpan::ip::{self, Ipv6Packet};
 use lowpan::{Address, Eui64, LinkAddrs};
 
-use crate::config::{Config, parse_eui64};
+use crate::config::Config;
 use crate::counters::Counters;
 use crate::nd::{self, RaParams};
 use crate::neighbours::{Learned, NeighbourTable};
@@ -62,9 +62,7 @@ impl BridgeConfig {
             motes: c
                 .motes
                 .iter()
-                .filter_map(|m| {
-                    Some(KnownMote { eui64: parse_eui64(&m.eui64).ok()?, short: m.short, name: m.name.clone() })
-                })
+                .map(|m| KnownMote { eui64: m.eui64, short: m.short, name: m.name.clone() })
                 .collect(),
             max_learned_motes: c.network.max_learned_motes,
             initial_seq,

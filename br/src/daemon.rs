@@ -6,7 +6,7 @@
 //! is plenty (the radio is thousands of times slower than the loop).
 
 use std::io;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
@@ -15,7 +15,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::bridge::{Bridge, BridgeConfig};
 use crate::capture::Capture;
-use crate::config::{Config, RadioKind, parse_eui64};
+use crate::config::{Config, RadioKind};
 use crate::io::metrics::{self, RenderRequest};
 use crate::io::radio::{self, RadioEvent, RadioHandle};
 use crate::io::tun::{self, Tun};
@@ -58,7 +58,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .map_err(|issues| anyhow::anyhow!(crate::config::ConfigError::Invalid(issues)))?;
     let redirect_socket = match (&wiring, &cfg.hrm.redirect_listen) {
         (Some(r), Some(listen)) if r.has_remote() => {
-            let sock = tokio::net::UdpSocket::bind(listen.as_str())
+            let sock = tokio::net::UdpSocket::bind(listen)
                 .await
                 .with_context(|| format!("cannot bind hrm.redirect_listen {listen}"))?;
             info!(listen = %sock.local_addr()?, "redirect socket for remote IoTSSPs");
@@ -74,16 +74,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let seed = restart_seed();
     let mut bridge = Bridge::new(BridgeConfig::from_config(&cfg, seed as u8, (seed >> 8) as u16));
-    if cfg.radio.kind == RadioKind::Zep
-        && let Ok(eui) = parse_eui64(&cfg.radio.eui64)
-    {
-        bridge.set_own_eui64(eui);
+    if cfg.radio.kind == RadioKind::Zep {
+        bridge.set_own_eui64(cfg.radio.eui64);
     }
     let radio = radio::start(&cfg.radio).await.context("cannot start the radio driver")?;
 
     let (render_tx, mut render_rx) = mpsc::channel::<RenderRequest>(16);
     if let Some(listen) = &cfg.metrics.listen {
-        let listener = tokio::net::TcpListener::bind(listen.as_str())
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen for metrics on {listen}"))?;
         info!(%listen, "metrics at http://{listen}/metrics");
@@ -98,8 +96,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let router = BorderRouter::new(bridge, wiring);
     let mut d = Daemon { router, tun, radio, capture, redirect_socket };
     let mut rbuf = vec![0u8; REDIRECT_BUF];
-    let flush_every = Duration::from_millis(cfg.capture.flush_interval_ms);
-    let summary_every = (cfg.metrics.summary_interval_s > 0).then(|| Duration::from_secs(cfg.metrics.summary_interval_s));
+    let flush_every = cfg.capture.flush_interval;
+    let summary_every = (!cfg.metrics.summary_interval.is_zero()).then_some(cfg.metrics.summary_interval);
     let start = Instant::now();
     let mut next_flush = start + flush_every;
     let mut next_summary = summary_every.map(|p| start + p);

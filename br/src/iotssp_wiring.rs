@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use hrm::{
     ChannelConfig, Decision, DevicePolicy, DeviceConfig, Diversion, Hrm, HrmConfig, KeyRing, RedirectChannel,
@@ -27,7 +27,7 @@ use hrm::{
 use lowpan::ip::{self, Ipv6Packet, UdpPacket};
 use ssp::{Iotssp, Output};
 
-use crate::config::{Config, ConfigIssue, MotePolicy};
+use crate::config::{Config, ConfigIssue, IotsspKind, KeySource, MotePolicy, RemoteIotssp};
 
 /// Hop limit of packets an attached IoTSSP sends to its motes (they are one hop away).
 const TO_MOTE_HOP_LIMIT: u8 = 64;
@@ -535,30 +535,24 @@ pub fn hrm_config(cfg: &Config) -> HrmConfig {
                 name: s.name.clone(),
                 // Traffic from an IoTSSP's own address to its motes is never diverted (the
                 // remote one is assumed to reach its motes from its redirect address).
-                addresses: if s.attached {
-                    vec![own]
-                } else {
-                    s.address
-                        .as_deref()
-                        .and_then(|a| a.parse::<SocketAddr>().ok())
-                        .and_then(|a| match canonical(a).ip() {
-                            IpAddr::V6(v6) => Some(v6),
-                            IpAddr::V4(_) => None,
-                        })
-                        .into_iter()
-                        .collect()
+                addresses: match &s.kind {
+                    IotsspKind::Attached { .. } => vec![own],
+                    IotsspKind::Remote(r) => match canonical(r.address).ip() {
+                        IpAddr::V6(v6) => vec![v6],
+                        IpAddr::V4(_) => Vec::new(),
+                    },
                 },
             })
             .collect(),
         devices: cfg
             .motes
             .iter()
-            .filter_map(|m| {
+            .map(|m| {
                 let policy = match (m.policy, &m.iotssp) {
                     (MotePolicy::Delegate, Some(ssp)) => DevicePolicy::Delegate { ssp: ssp.clone() },
                     _ => DevicePolicy::Passthrough,
                 };
-                Some(DeviceConfig { mote: cfg.mote_address(m)?, policy, dtls_port: m.dtls_port })
+                DeviceConfig { mote: cfg.mote_address(m), policy, dtls_port: m.dtls_port }
             })
             .collect(),
     }
@@ -578,40 +572,34 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
     for (i, s) in cfg.iotssps.iter().enumerate() {
         let name = SspName::new(&s.name);
         let issue = |f: &str, reason: String| ConfigIssue { key: format!("iotssp[{i}].{f}"), reason };
-        if s.attached {
-            let Some(path) = &s.config else {
-                issues.push(issue("config", "missing".into()));
-                continue;
-            };
-            match load_attached(path) {
+        match &s.kind {
+            IotsspKind::Attached { config: path } => match load_attached(path) {
                 Ok((conf, iotssp)) => {
                     check_attached_motes(cfg, &hrm_cfg, &s.name, path, &conf, &mut issues);
                     links.push(SspLink { name, endpoint: Endpoint::Attached(Box::new(iotssp)) });
                 }
                 Err(why) => issues.push(issue("config", why)),
-            }
-        } else {
-            let Some(address) = s.address.as_deref().and_then(|a| a.parse::<SocketAddr>().ok()) else {
-                issues.push(issue("address", "not an IP address and port".into()));
-                continue;
-            };
-            let key = match (&s.key, &s.key_file) {
-                (Some(k), _) => RedirectKey::from_hex(s.key_id, &k.0).map_err(|e| issue("key", e.to_string())),
-                (None, Some(p)) => match std::fs::read_to_string(p) {
-                    Ok(text) => {
-                        let text = zeroize::Zeroizing::new(text);
-                        RedirectKey::from_hex(s.key_id, text.trim()).map_err(|e| issue("key_file", format!("{}: {e}", p.display())))
+            },
+            IotsspKind::Remote(r) => {
+                let key = match &r.key {
+                    KeySource::Hex(k) => RedirectKey::from_hex(r.key_id, &k.0).map_err(|e| issue("key", e.to_string())),
+                    KeySource::File(p) => match std::fs::read_to_string(p) {
+                        Ok(text) => {
+                            let text = zeroize::Zeroizing::new(text);
+                            RedirectKey::from_hex(r.key_id, text.trim())
+                                .map_err(|e| issue("key_file", format!("{}: {e}", p.display())))
+                        }
+                        Err(e) => Err(issue("key_file", format!("{}: {e}", p.display()))),
+                    },
+                };
+                match key {
+                    Ok(k) => {
+                        let channel = RedirectChannel::new(channel_config(r), KeyRing::new(k), instance, now, wall);
+                        let address = r.address;
+                        links.push(SspLink { name, endpoint: Endpoint::Remote { address, channel: Box::new(channel) } });
                     }
-                    Err(e) => Err(issue("key_file", format!("{}: {e}", p.display()))),
-                },
-                (None, None) => Err(issue("key", "missing".into())),
-            };
-            match key {
-                Ok(k) => {
-                    let channel = RedirectChannel::new(channel_config(s), KeyRing::new(k), instance, now, wall);
-                    links.push(SspLink { name, endpoint: Endpoint::Remote { address, channel: Box::new(channel) } });
+                    Err(e) => issues.push(e),
                 }
-                Err(e) => issues.push(e),
             }
         }
     }
@@ -625,10 +613,10 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
 
 /// The redirect channel of a remote `[[iotssp]]`: its keepalive and dead-after, defaults
 /// for the rest.
-pub fn channel_config(s: &crate::config::IotsspConfig) -> ChannelConfig {
+pub fn channel_config(s: &RemoteIotssp) -> ChannelConfig {
     ChannelConfig {
-        keepalive: Duration::from_millis(s.keepalive_ms),
-        dead_after: Duration::from_millis(s.dead_after_ms),
+        keepalive: s.keepalive,
+        dead_after: s.dead_after,
         ..ChannelConfig::default()
     }
 }
@@ -654,7 +642,7 @@ fn check_attached_motes(
         if m.policy != MotePolicy::Delegate || m.iotssp.as_deref() != Some(name) {
             continue;
         }
-        let Some(addr) = cfg.mote_address(m) else { continue };
+        let addr = cfg.mote_address(m);
         let port = m.dtls_port.unwrap_or(hrm_cfg.dtls_port);
         if !conf.motes.iter().any(|s| s.address == addr && s.dtls_port == port) {
             issues.push(ConfigIssue {

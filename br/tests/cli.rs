@@ -55,7 +55,7 @@ fn bad_values_fail_check_naming_every_key() {
     let o = run(&["--config", f.path().to_str().unwrap(), "--check-config"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let msg = text(&o);
-    // Unknown keys are reported before values are checked.
+    // Unknown keys are reported as such, with the other problems.
     assert!(msg.contains("radio.buad") && msg.contains("unknown key"), "{msg}");
 
     let f = file("[radio]\nchannel = 40\n[network]\nprefix = \"fd00::/48\"\n");

@@ -7,6 +7,7 @@ use dtls::cert::ChainVerifier;
 use dtls::{ClientConfig, Connection};
 use hrm::{ChannelConfig, FlowTag, KeyRing, RedirectChannel, RedirectKey, RedirectMessage};
 use std::sync::Arc;
+use std::time::Duration;
 
 const PEER: &str = "fd00:beef::2";
 const OWN: &str = "fd00:aaaa::1";

@@ -3,7 +3,7 @@
 //! backoff.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use slip::link::{LinkConfig, LinkCounters, LinkEvent, RadioLink};
 use slip::transport::Backoff;
@@ -24,8 +24,8 @@ pub fn start(
     let link = RadioLink::new(link_config(cfg));
     let connector = Connector::from_config(cfg);
     let backoff = Backoff {
-        initial: Duration::from_millis(cfg.reconnect_min_ms),
-        max: Duration::from_millis(cfg.reconnect_max_ms),
+        initial: cfg.reconnect_min,
+        max: cfg.reconnect_max,
         factor: 2,
     };
     tokio::spawn(run_slip(connector, backoff, link, frames, events, stats))
@@ -35,7 +35,7 @@ pub fn start(
 pub fn link_config(cfg: &RadioConfig) -> LinkConfig {
     LinkConfig {
         max_in_flight: cfg.window,
-        min_send_gap: Duration::from_micros(cfg.min_gap_us),
+        min_send_gap: cfg.min_gap,
         baud: if cfg.kind == RadioKind::Serial { cfg.baud } else { 0 },
         backlog_frames: cfg.queue_frames,
         max_tx: Some(cfg.max_tx),
@@ -270,6 +270,7 @@ fn publish(stats: &RadioStats, c: &LinkCounters) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use crate::io::radio::RadioHandle;
     use lowpan::Eui64;
     use slip::codec::{SlipDecoder, encode_frame_with_leading_end};
@@ -338,8 +339,8 @@ mod tests {
         let cfg = RadioConfig {
             kind: RadioKind::Tcp,
             address: listener.local_addr().unwrap().to_string(),
-            reconnect_min_ms: 10,
-            reconnect_max_ms: 50,
+            reconnect_min: Duration::from_millis(10),
+            reconnect_max: Duration::from_millis(50),
             ..RadioConfig::default()
         };
         let mut h = crate::io::radio::start(&cfg).await.unwrap();

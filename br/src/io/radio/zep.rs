@@ -1,8 +1,7 @@
 //! The ZEP driver (tokio): one UDP socket, the sans-IO `slip::zep::ZepRadio` behaving as the
 //! radio (FCS, filtering, Imm-Acks, retries, de-duplication, pacing).
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use slip::zep::{ZepConfig, ZepCounters, ZepEvent, ZepRadio};
@@ -11,25 +10,19 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::{RadioEvent, RadioStats, STATS_INTERVAL};
-use crate::config::{RadioConfig, parse_eui64};
+use crate::config::RadioConfig;
 
 /// Map our configuration onto the ZEP radio's settings.
-pub fn zep_config(cfg: &RadioConfig) -> anyhow::Result<ZepConfig> {
-    let eui = parse_eui64(&cfg.eui64).map_err(|e| anyhow::anyhow!("radio.eui64: {e}"))?;
-    let peers = cfg
-        .peers
-        .iter()
-        .map(|p| p.parse::<SocketAddr>().with_context(|| format!("radio.peers: {p:?}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut z = ZepConfig::new(eui, peers);
+pub fn zep_config(cfg: &RadioConfig) -> ZepConfig {
+    let mut z = ZepConfig::new(cfg.eui64, cfg.peers.clone());
     z.channel = cfg.channel;
     z.pan_id = cfg.pan_id;
     z.max_retries = cfg.max_tx.saturating_sub(1);
     z.backlog_frames = cfg.queue_frames;
-    if cfg.min_gap_us > 0 {
-        z.peer_gap = Duration::from_micros(cfg.min_gap_us);
+    if !cfg.min_gap.is_zero() {
+        z.peer_gap = cfg.min_gap;
     }
-    Ok(z)
+    z
 }
 
 pub async fn start(
@@ -38,8 +31,8 @@ pub async fn start(
     events: mpsc::Sender<RadioEvent>,
     stats: RadioStats,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let zcfg = zep_config(cfg)?;
-    let socket = UdpSocket::bind(cfg.bind.as_str())
+    let zcfg = zep_config(cfg);
+    let socket = UdpSocket::bind(cfg.bind)
         .await
         .with_context(|| format!("cannot bind the ZEP socket to {} (radio.bind)", cfg.bind))?;
     let eui = zcfg.eui64;
@@ -143,6 +136,7 @@ fn publish(stats: &RadioStats, c: &ZepCounters, send_errors: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use crate::config::RadioKind;
     use lowpan::ieee802154::{self as mac, FrameRepr};
     use lowpan::{Address, Eui64};
@@ -160,9 +154,9 @@ mod tests {
         };
         let cfg = RadioConfig {
             kind: RadioKind::Zep,
-            bind: bind.to_string(),
-            peers: vec![peer.local_addr().unwrap().to_string()],
-            eui64: own.to_string(),
+            bind,
+            peers: vec![peer.local_addr().unwrap()],
+            eui64: own,
             ..RadioConfig::default()
         };
         let mut h = crate::io::radio::start(&cfg).await.unwrap();
