@@ -252,36 +252,35 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
     /// [`crate::MAX_DATAGRAM_LEN`] bytes); its length.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
         loop {
-            let out = &mut self.outbox;
-            let (bytes, counter): (&[u8], _) = if let Some(u) = out.unassociated.take() {
-                let len = u.len();
-                if let Some(dst) = buf.get_mut(..len) {
-                    dst.copy_from_slice(&u);
-                    return Some(len);
-                }
-                self.stats.transmit_buffer_too_short += 1;
-                continue;
-            } else if core::mem::take(&mut out.ready) {
+            let unassociated;
+            let mut is_hello = false;
+            let bytes: &[u8] = if let Some(u) = self.outbox.unassociated.take() {
+                unassociated = u;
+                &unassociated
+            } else if core::mem::take(&mut self.outbox.ready) {
                 match self
                     .association
                     .as_ref()
                     .and_then(|a| a.kept_ready.as_ref())
                 {
-                    Some(r) => (&r.bytes, None),
+                    Some(r) => &r.bytes,
                     None => continue,
                 }
-            } else if core::mem::take(&mut out.confirm) {
+            } else if core::mem::take(&mut self.outbox.confirm) {
                 match self
                     .association
                     .as_ref()
                     .and_then(|a| a.kept_confirm.as_ref())
                 {
-                    Some(c) => (&c.bytes, None),
+                    Some(c) => &c.bytes,
                     None => continue,
                 }
-            } else if core::mem::take(&mut out.hello) {
+            } else if core::mem::take(&mut self.outbox.hello) {
                 match &self.hello {
-                    Some(h) => (&h.bytes, Some(())),
+                    Some(h) => {
+                        is_hello = true;
+                        &h.bytes
+                    }
                     None => continue,
                 }
             } else {
@@ -292,7 +291,7 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
                 continue;
             };
             dst.copy_from_slice(bytes);
-            if counter.is_some() {
+            if is_hello {
                 self.stats.hellos_sent += 1;
             }
             return Some(bytes.len());

@@ -14,8 +14,8 @@ use crate::crypto::{Aes128Block, EcdhP256, Key, Random, ct_eq};
 use crate::keys::{Credentials, Ratchet, accept_tag, ready_tag};
 use crate::time::{Backoff, Instant, TRANSFER_DEADLINE};
 use crate::wire::{
-    AssocAcceptRepr, AssocHelloRepr, AssocReadyRepr, ConfirmRepr, ConfirmStatus, Message, PokeRepr,
-    SuiteSet, Transfer, TransferBody, UnassociatedRepr,
+    AssocAcceptRepr, AssocHelloRepr, AssocReadyRepr, ConfirmRepr, ConfirmStatus, Message,
+    MessageType, PokeRepr, SuiteSet, Transfer, TransferBody, UnassociatedRepr, message_type,
 };
 
 /// What happened, for the caller.
@@ -359,40 +359,34 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
     /// [`crate::MAX_DATAGRAM_LEN`] bytes); its length.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
         loop {
+            let poke;
             let bytes: &[u8] = if core::mem::take(&mut self.outbox.accept) {
                 match &self.pending {
-                    Some(p) => {
-                        self.stats.accepts_sent += 1;
-                        &p.accept
-                    }
+                    Some(p) => &p.accept,
                     None => continue,
                 }
             } else if core::mem::take(&mut self.outbox.transfer) {
                 match self.outbound.as_ref().and_then(|o| o.sealed.as_ref()) {
-                    Some(s) => {
-                        self.stats.transfers_sent += 1;
-                        s.bytes.get(..s.len).unwrap_or(&[])
-                    }
+                    Some(s) => s.bytes.get(..s.len).unwrap_or(&[]),
                     None => continue,
                 }
             } else if let Some(p) = self.outbox.poke.take() {
-                self.stats.pokes_sent += 1;
-                if let Some(dst) = buf.get_mut(..p.len()) {
-                    dst.copy_from_slice(&p);
-                    return Some(p.len());
-                }
-                self.stats.transmit_buffer_too_short += 1;
-                continue;
+                poke = p;
+                &poke
             } else {
                 return None;
             };
-            match buf.get_mut(..bytes.len()) {
-                Some(dst) => {
-                    dst.copy_from_slice(bytes);
-                    return Some(bytes.len());
-                }
-                None => self.stats.transmit_buffer_too_short += 1,
+            let Some(dst) = buf.get_mut(..bytes.len()) else {
+                self.stats.transmit_buffer_too_short += 1;
+                continue;
+            };
+            dst.copy_from_slice(bytes);
+            match message_type(bytes) {
+                Ok(MessageType::AssocAccept) => self.stats.accepts_sent += 1,
+                Ok(MessageType::Transfer) => self.stats.transfers_sent += 1,
+                _ => self.stats.pokes_sent += 1,
             }
+            return Some(bytes.len());
         }
     }
 

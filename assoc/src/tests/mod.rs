@@ -909,3 +909,20 @@ fn id_collision_with_the_ready_lost() {
     ));
     assert_eq!(p.sessions.installed, vec![40000]);
 }
+
+/// A buffer too short for the next datagram drops it (counted), never panics.
+#[test]
+fn short_transmit_buffers_are_counted() {
+    let mut m = mote(1);
+    m.handle_timeout(Instant::ZERO);
+    assert_eq!(m.poll_transmit(&mut [0u8; 10]), None);
+    assert_eq!(m.stats().transmit_buffer_too_short, 1);
+    assert_eq!(m.stats().hellos_sent, 0);
+    let mut p = Pair::associated();
+    p.ssp.start_transfer(p.now, body(1)).unwrap();
+    assert_eq!(p.ssp.poll_transmit(&mut [0u8; 73]), None);
+    assert_eq!(p.ssp.stats().transmit_buffer_too_short, 1);
+    // The retransmission goes out whole.
+    p.drive();
+    assert_eq!(p.sessions.installed, vec![1]);
+}
