@@ -49,6 +49,8 @@ pub const MOTE_EUI64: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x01]);
 /// Where the clients are, beyond the TUN.
 pub const CLIENT_ADDR: &str = "2001:db8::1";
 pub const COAPS_PORT: u16 = 5684;
+/// The DTLS port clients use for a mote whose PSK server holds 5684 ([`MoteKind::KnowsNoTicket`]).
+pub const ALT_DTLS_PORT: u16 = 5686;
 /// The PSK the IoTSSP and the mote share (hex in the IoTSSP's file).
 pub const MOTE_PSK: &[u8] = b"0123456789abcdef";
 pub const MOTE_PSK_IDENTITY: &[u8] = b"mote-1";
@@ -73,8 +75,8 @@ pub enum MoteKind {
     /// motesim's delegated mote: PSK with its IoTSSP on 5685, takes over the session.
     Delegated,
     /// motesim's CDPSK mote: a PSK DTLS server on 5684 that knows no SessionTransferTicket.
-    /// The IoTSSP is told its transfer port is 5684, so it offers the ticket to a mote
-    /// that ignores it.
+    /// The IoTSSP is told its transfer port is 5684 (and its DTLS port, the clients', is
+    /// [`ALT_DTLS_PORT`]), so it offers the ticket to a mote that ignores it.
     KnowsNoTicket,
 }
 
@@ -161,6 +163,8 @@ pub struct Net {
     pub link: RadioLink,
     pub site: Simulation,
     pub clients: Vec<Client>,
+    /// Mote 1's DTLS port: where clients connect.
+    pub dtls_port: u16,
     /// Ordered by arrival time, then by sending order.
     in_flight: BTreeMap<(Instant, u64), InFlight>,
     sent: u64,
@@ -185,15 +189,16 @@ impl Net {
         let now = Instant::now();
         let wall_start = SystemTime::now();
         let dir = tempfile::tempdir().unwrap();
-        let transfer_port = match setup.mote {
-            MoteKind::Delegated => 5685,
-            MoteKind::KnowsNoTicket => COAPS_PORT,
+        let (dtls_port, transfer_port) = match setup.mote {
+            MoteKind::Delegated => (COAPS_PORT, 5685),
+            MoteKind::KnowsNoTicket => (ALT_DTLS_PORT, COAPS_PORT),
         };
         let ssp_text = format!(
             r#"name = "{SSP_NAME}"
 [[motes]]
 name = "mote-1"
 address = "{MOTE}"
+dtls_port = {dtls_port}
 transfer_port = {transfer_port}
 certificate_chain = "{data}/server.pem"
 private_key = "{data}/server.key"
@@ -224,12 +229,13 @@ kind = "tcp"
 eui64 = "{MOTE_EUI64}"
 policy = "delegate"
 iotssp = "{SSP_NAME}"
+dtls_port = {dtls_port}
 [[iotssp]]
 name = "{SSP_NAME}"
 attached = true
 config = "{}"
 "#,
-            ssp_path.display()
+            ssp_path.display(),
         );
         let cfg = Config::load_str(&br_text, Path::new("sim.toml"), Vec::<(String, String)>::new()).unwrap();
         let wiring = match setup.iotssp_calendar {
@@ -275,6 +281,7 @@ config = "{}"
             link,
             site,
             clients: Vec::new(),
+            dtls_port,
             in_flight: BTreeMap::new(),
             sent: 0,
             internet_latency: Duration::from_millis(20),
@@ -321,9 +328,9 @@ config = "{}"
         let ck = Arc::new(CertifiedKey::from_pem(&data(chain), &data(key)).unwrap());
         let mut cfg = ClientConfig::ecdhe(anchors, Some(ck));
         cfg.rng = Arc::new(SeededRandom::from_u64(0xc1_1e47, u64::from(port)));
-        let remote = SocketAddr::new(IpAddr::V6(addr(MOTE)), COAPS_PORT);
+        let remote = SocketAddr::new(IpAddr::V6(addr(MOTE)), self.dtls_port);
         let conn = Connection::connect(self.now, remote, Arc::new(cfg)).unwrap();
-        let flow = FlowTag { peer_addr: addr(CLIENT_ADDR), peer_port: port, mote_addr: addr(MOTE), mote_port: COAPS_PORT };
+        let flow = FlowTag { peer_addr: addr(CLIENT_ADDR), peer_port: port, mote_addr: addr(MOTE), mote_port: self.dtls_port };
         self.clients.push(Client { conn, events: Vec::new(), flow });
         self.clients.len() - 1
     }
