@@ -2,7 +2,7 @@
 //! docs/mote-association.md) over the platform's AES-128 block function, and the platform
 //! traits a real mote implements: [`Aes128Block`], [`EcdhP256`] and [`Random`].
 //!
-//! - [`cmac`]: AES-CMAC (RFC 4493), through the RustCrypto `cmac` crate;
+//! - [`cmac()`]: AES-CMAC (RFC 4493), through the RustCrypto `cmac` crate;
 //! - [`prf`]: AES-CMAC-PRF-128 (RFC 4615);
 //! - [`kdf`]: NIST SP 800-108 counter mode with CMAC, one 128-bit block;
 //! - [`seal`] / [`open`]: AES-128-CCM, 8-byte tag, 13-byte nonce (RFC 3610, L = 2), through
