@@ -13,7 +13,7 @@ use lowpan::ip::{self, Ipv6Packet};
 use lowpan::{Address, Eui64, LinkAddrs};
 
 use crate::config::Config;
-use crate::counters::Counters;
+use crate::counters::{Counters, DropReason};
 use crate::nd::{self, RaParams};
 use crate::neighbours::{Learned, NeighbourTable};
 
@@ -147,7 +147,7 @@ impl Bridge {
     pub fn handle_timeout(&mut self, now: Instant) {
         let dropped = self.reassembler.expire(now) as u64;
         self.counters.reassembly_timeouts += dropped;
-        self.counters.drop_n("reassembly_timeout", dropped);
+        self.counters.drop_n(DropReason::ReassemblyTimeout, dropped);
     }
 
     /// An IPv6 packet read from the TUN. Returns the frames (without FCS, at most 125 bytes
@@ -166,32 +166,32 @@ impl Bridge {
         let view = match Ipv6Packet::new_checked(packet) {
             Ok(v) => v,
             Err(ip::Error::NotIpv6) => {
-                self.counters.drop("tun_not_ipv6");
+                self.counters.drop(DropReason::TunNotIpv6);
                 return Vec::new();
             }
             Err(_) => {
-                self.counters.drop("tun_bad_ipv6");
+                self.counters.drop(DropReason::TunBadIpv6);
                 return Vec::new();
             }
         };
         if packet.len() > self.cfg.mtu {
-            self.counters.drop("tun_too_big");
+            self.counters.drop(DropReason::TunTooBig);
             return Vec::new();
         }
         if usize::from(view.payload_len()) + ip::IPV6_HEADER_LEN != packet.len() {
             // A TUN read is exactly one packet; trailing or missing bytes mean something is off.
-            self.counters.drop("tun_bad_ipv6");
+            self.counters.drop(DropReason::TunBadIpv6);
             return Vec::new();
         }
         if is_mld_listener_message(&view) {
             // The kernel reports the TUN's multicast memberships as on any Ethernet, but
             // nothing on a 6LoWPAN link listens to MLD (RFC 6775 nodes use none): each
             // report would only cost every node a broadcast frame.
-            self.counters.drop("tun_mld_not_sent");
+            self.counters.drop(DropReason::TunMldNotSent);
             return Vec::new();
         }
         let Some(own) = self.own else {
-            self.counters.drop("radio_not_ready");
+            self.counters.drop(DropReason::RadioNotReady);
             return Vec::new();
         };
         let dst = match self.link_destination(&view.dst_addr()) {
@@ -213,7 +213,7 @@ impl Bridge {
         let payloads = match self.encoder.encode(packet, LinkAddrs { src, dst }, room) {
             Ok(p) => p,
             Err(e) => {
-                self.counters.drop(e.as_str());
+                self.counters.drop(DropReason::Encode(e));
                 return Vec::new();
             }
         };
@@ -239,22 +239,22 @@ impl Bridge {
     }
 
     /// Which link address an IPv6 destination maps to, or the drop reason.
-    fn link_destination(&self, dst: &Ipv6Addr) -> Result<Address, &'static str> {
+    fn link_destination(&self, dst: &Ipv6Addr) -> Result<Address, DropReason> {
         let o = dst.octets();
         if dst.is_multicast() {
             // Link-local (ff02) and realm-local (ff03, RFC 7346: the PAN) scopes stay on this link.
             return match o[1] & 0x0f {
                 2 | 3 => Ok(Address::BROADCAST),
-                _ => Err("multicast_scope_not_link"),
+                _ => Err(DropReason::MulticastScopeNotLink),
             };
         }
         let on_link = o[..8] == self.cfg.prefix.octets()[..8] || o[..8] == [0xfe, 0x80, 0, 0, 0, 0, 0, 0];
         if !on_link {
-            return Err("no_route");
+            return Err(DropReason::NoRoute);
         }
         let mut iid = [0u8; 8];
         iid.copy_from_slice(&o[8..]);
-        self.neighbours.lookup_iid(iid).ok_or("unknown_mote")
+        self.neighbours.lookup_iid(iid).ok_or(DropReason::UnknownMote)
     }
 
     /// A frame received from the radio (802.15.4 MAC header + payload, no FCS).
@@ -265,29 +265,29 @@ impl Bridge {
         let (repr, payload) = match mac::parse_frame(frame) {
             Ok(x) => x,
             Err(e) => {
-                self.counters.drop(e.as_str());
+                self.counters.drop(DropReason::Mac(e));
                 return out;
             }
         };
         if repr.frame_type != FrameType::Data {
-            self.counters.drop("mac_not_data");
+            self.counters.drop(DropReason::MacNotData);
             return out;
         }
         if !self.is_for_us(&repr) {
-            self.counters.drop("not_for_us");
+            self.counters.drop(DropReason::NotForUs);
             return out;
         }
         if matches!(repr.src_addr, Address::Absent) || repr.src_addr.is_broadcast() {
-            self.counters.drop("mac_no_source");
+            self.counters.drop(DropReason::MacNoSource);
             return out;
         }
         if self.own.is_some_and(|o| repr.src_addr == Address::Extended(o)) {
-            self.counters.drop("own_frame");
+            self.counters.drop(DropReason::OwnFrame);
             return out;
         }
         match self.neighbours.learn(repr.src_addr) {
             Learned::New => self.counters.motes_learned += 1,
-            Learned::TableFull => self.counters.drop("neighbour_table_full_not_learned"),
+            Learned::TableFull => self.counters.drop(DropReason::NeighbourTableFullNotLearned),
             Learned::Known | Learned::NotUnicast => {}
         }
         if let Some(n) = self.neighbours.get_mut(&repr.src_addr) {
@@ -298,22 +298,22 @@ impl Bridge {
         let accepted = self.reassembler.accept(now, links, payload);
         // A new datagram may have evicted stale partial ones (e.g. forged FRAG1s) to fit.
         let evictions = self.reassembler.evictions();
-        self.counters.drop_n("reassembly_evicted", evictions - self.evictions_counted);
+        self.counters.drop_n(DropReason::ReassemblyEvicted, evictions - self.evictions_counted);
         self.evictions_counted = evictions;
         let packet = match accepted {
             Ok(Some(p)) => p,
             Ok(None) => return out,
             Err(e) => {
-                self.counters.drop(e.as_str());
+                self.counters.drop(DropReason::Decode(e));
                 return out;
             }
         };
         let Ok(view) = Ipv6Packet::new_checked(&packet[..]) else {
-            self.counters.drop("radio_bad_ipv6");
+            self.counters.drop(DropReason::RadioBadIpv6);
             return out;
         };
         if usize::from(view.payload_len()) + ip::IPV6_HEADER_LEN != packet.len() {
-            self.counters.drop("radio_bad_ipv6");
+            self.counters.drop(DropReason::RadioBadIpv6);
             return out;
         }
         match nd::parse_router_solicitation(&view) {
@@ -324,12 +324,12 @@ impl Bridge {
             }
             Ok(None) => {}
             Err(e) => {
-                self.counters.drop(e.as_str());
+                self.counters.drop(DropReason::Rs(e));
                 return out;
             }
         }
         if view.src_addr().is_multicast() {
-            self.counters.drop("radio_multicast_source");
+            self.counters.drop(DropReason::RadioMulticastSource);
             return out;
         }
         self.counters.tun_tx_packets += 1;
@@ -350,7 +350,7 @@ impl Bridge {
 
     fn answer_router_solicitation(&mut self, rs_src: Ipv6Addr, mote: Address) -> Vec<Vec<u8>> {
         let Some(own) = self.own else {
-            self.counters.drop("radio_not_ready");
+            self.counters.drop(DropReason::RadioNotReady);
             return Vec::new();
         };
         // RFC 4861 6.2.6: unicast to the solicitor when its source is known, else all-nodes.

@@ -1,7 +1,110 @@
 //! Traffic and drop counters of the bridge core. Every dropped packet or frame is counted
-//! under a stable reason name (also the Prometheus `reason` label).
+//! under a [`DropReason`], whose stable name is also the Prometheus `reason` label.
 
 use std::collections::BTreeMap;
+
+use crate::nd::RsError;
+
+/// Why a packet or frame was not bridged. [`DropReason::as_str`] names are stable: they are
+/// the metrics' `reason` label and the log summary's `drop.<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// From the TUN: not an IPv6 packet.
+    TunNotIpv6,
+    /// From the TUN: an IPv6 header that does not parse or does not match the read length.
+    TunBadIpv6,
+    /// From the TUN: longer than `tun.mtu`.
+    TunTooBig,
+    /// From the TUN: an MLD listener message, which nothing on the mesh listens to.
+    TunMldNotSent,
+    /// The radio has not told us our link address yet.
+    RadioNotReady,
+    /// To a multicast scope wider than the link (or realm).
+    MulticastScopeNotLink,
+    /// To an address neither in the mesh prefix nor link-local.
+    NoRoute,
+    /// To a mote neither configured nor learned.
+    UnknownMote,
+    /// 6LoWPAN compression or fragmentation refused the packet.
+    Encode(lowpan::EncodeError),
+    /// A radio frame whose 802.15.4 header does not parse.
+    Mac(lowpan::ieee802154::Error),
+    /// A radio frame that is not a data frame.
+    MacNotData,
+    /// A radio frame for another PAN or node.
+    NotForUs,
+    /// A radio frame without a usable source address.
+    MacNoSource,
+    /// A radio frame sent by ourselves.
+    OwnFrame,
+    /// A new mote not learned: the neighbour table is full (its packet still goes through).
+    NeighbourTableFullNotLearned,
+    /// 6LoWPAN decompression or reassembly refused the frame.
+    Decode(lowpan::DecodeError),
+    /// A partial datagram evicted to make room for a new one.
+    ReassemblyEvicted,
+    /// A partial datagram not completed in time.
+    ReassemblyTimeout,
+    /// From the radio: the reassembled IPv6 header does not parse or does not match.
+    RadioBadIpv6,
+    /// An invalid Router Solicitation.
+    Rs(RsError),
+    /// From the radio: a multicast source address.
+    RadioMulticastSource,
+    /// The TUN could not be read.
+    TunReadError,
+    /// The TUN was full.
+    TunWriteWouldBlock,
+    /// The TUN could not be written.
+    TunWriteError,
+    /// The queue to the radio driver was full.
+    RadioQueueFull,
+    /// The radio driver is gone.
+    RadioDown,
+    /// The redirect socket could not be read.
+    RedirectReadError,
+    /// A datagram to a remote IoTSSP could not be sent.
+    RedirectSendError,
+    /// A datagram for a remote IoTSSP with no redirect socket open.
+    RedirectNoSocket,
+}
+
+impl DropReason {
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::TunNotIpv6 => "tun_not_ipv6",
+            DropReason::TunBadIpv6 => "tun_bad_ipv6",
+            DropReason::TunTooBig => "tun_too_big",
+            DropReason::TunMldNotSent => "tun_mld_not_sent",
+            DropReason::RadioNotReady => "radio_not_ready",
+            DropReason::MulticastScopeNotLink => "multicast_scope_not_link",
+            DropReason::NoRoute => "no_route",
+            DropReason::UnknownMote => "unknown_mote",
+            DropReason::Encode(e) => e.as_str(),
+            DropReason::Mac(e) => e.as_str(),
+            DropReason::MacNotData => "mac_not_data",
+            DropReason::NotForUs => "not_for_us",
+            DropReason::MacNoSource => "mac_no_source",
+            DropReason::OwnFrame => "own_frame",
+            DropReason::NeighbourTableFullNotLearned => "neighbour_table_full_not_learned",
+            DropReason::Decode(e) => e.as_str(),
+            DropReason::ReassemblyEvicted => "reassembly_evicted",
+            DropReason::ReassemblyTimeout => "reassembly_timeout",
+            DropReason::RadioBadIpv6 => "radio_bad_ipv6",
+            DropReason::Rs(e) => e.as_str(),
+            DropReason::RadioMulticastSource => "radio_multicast_source",
+            DropReason::TunReadError => "tun_read_error",
+            DropReason::TunWriteWouldBlock => "tun_write_would_block",
+            DropReason::TunWriteError => "tun_write_error",
+            DropReason::RadioQueueFull => "radio_queue_full",
+            DropReason::RadioDown => "radio_down",
+            DropReason::RedirectReadError => "redirect_read_error",
+            DropReason::RedirectSendError => "redirect_send_error",
+            DropReason::RedirectNoSocket => "redirect_no_socket",
+        }
+    }
+}
 
 /// Counters kept by [`crate::bridge::Bridge`]. Monotonic; never reset while running.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,15 +125,15 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Count one drop for `reason` (a stable snake_case name).
-    pub fn drop(&mut self, reason: &'static str) {
-        *self.drops.entry(reason).or_insert(0) += 1;
+    /// Count one drop for `reason`.
+    pub fn drop(&mut self, reason: DropReason) {
+        self.drop_n(reason, 1);
     }
 
     /// Count `n` drops for `reason`.
-    pub fn drop_n(&mut self, reason: &'static str, n: u64) {
+    pub fn drop_n(&mut self, reason: DropReason, n: u64) {
         if n > 0 {
-            *self.drops.entry(reason).or_insert(0) += n;
+            *self.drops.entry(reason.as_str()).or_insert(0) += n;
         }
     }
 
@@ -38,6 +141,7 @@ impl Counters {
         self.drops.iter().map(|(k, v)| (*k, *v))
     }
 
+    /// Drops counted under the stable name `reason` ([`DropReason::as_str`]).
     pub fn dropped(&self, reason: &str) -> u64 {
         self.drops.get(reason).copied().unwrap_or(0)
     }
@@ -89,15 +193,15 @@ mod tests {
     #[test]
     fn drops_accumulate_by_reason() {
         let mut c = Counters::default();
-        c.drop("unknown_mote");
-        c.drop("unknown_mote");
-        c.drop_n("x", 3);
-        c.drop_n("y", 0);
+        c.drop(DropReason::UnknownMote);
+        c.drop(DropReason::UnknownMote);
+        c.drop_n(DropReason::NoRoute, 3);
+        c.drop_n(DropReason::OwnFrame, 0);
         assert_eq!(c.dropped("unknown_mote"), 2);
-        assert_eq!(c.dropped("y"), 0);
+        assert_eq!(c.dropped("own_frame"), 0);
         assert_eq!(c.total_drops(), 5);
         assert_eq!(c.drops().count(), 2);
         c.tun_rx_packets = 1;
-        assert_eq!(c.summary(), "tun_rx_packets=1 drop.unknown_mote=2 drop.x=3");
+        assert_eq!(c.summary(), "tun_rx_packets=1 drop.no_route=3 drop.unknown_mote=2");
     }
 }

@@ -16,6 +16,7 @@ use tracing::{debug, error, info, warn};
 use crate::bridge::{Bridge, BridgeConfig};
 use crate::capture::Capture;
 use crate::config::{Config, RadioKind};
+use crate::counters::DropReason;
 use crate::io::metrics::{self, RenderRequest};
 use crate::io::radio::{self, RadioEvent, RadioHandle};
 use crate::io::tun::{self, Tun};
@@ -119,7 +120,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                     d.transmit();
                 }
                 Err(e) => {
-                    d.router.counters_mut().drop("redirect_read_error");
+                    d.router.counters_mut().drop(DropReason::RedirectReadError);
                     debug!(error = %e, "redirect socket read failed");
                 }
             },
@@ -177,7 +178,7 @@ impl Daemon {
         let n = match r {
             Ok(n) => n,
             Err(e) => {
-                self.router.counters_mut().drop("tun_read_error");
+                self.router.counters_mut().drop(DropReason::TunReadError);
                 debug!(error = %e, "TUN read failed");
                 return;
             }
@@ -195,11 +196,11 @@ impl Daemon {
                 Transmit::Redirect { to, bytes } => match &self.redirect_socket {
                     Some(sock) => {
                         if let Err(e) = sock.try_send_to(&bytes, to) {
-                            self.router.counters_mut().drop("redirect_send_error");
+                            self.router.counters_mut().drop(DropReason::RedirectSendError);
                             debug!(error = %e, %to, "redirect send failed");
                         }
                     }
-                    None => self.router.counters_mut().drop("redirect_no_socket"),
+                    None => self.router.counters_mut().drop(DropReason::RedirectNoSocket),
                 },
             }
         }
@@ -208,9 +209,9 @@ impl Daemon {
     fn write_tun(&mut self, packet: &[u8]) {
         match self.tun.try_send(packet) {
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.router.counters_mut().drop("tun_write_would_block"),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.router.counters_mut().drop(DropReason::TunWriteWouldBlock),
             Err(e) => {
-                self.router.counters_mut().drop("tun_write_error");
+                self.router.counters_mut().drop(DropReason::TunWriteError);
                 debug!(error = %e, "TUN write failed");
             }
         }
@@ -240,8 +241,8 @@ impl Daemon {
                 record(&mut self.capture, &frame);
                 permit.send(frame);
             }
-            Err(mpsc::error::TrySendError::Full(())) => self.router.counters_mut().drop("radio_queue_full"),
-            Err(mpsc::error::TrySendError::Closed(())) => self.router.counters_mut().drop("radio_down"),
+            Err(mpsc::error::TrySendError::Full(())) => self.router.counters_mut().drop(DropReason::RadioQueueFull),
+            Err(mpsc::error::TrySendError::Closed(())) => self.router.counters_mut().drop(DropReason::RadioDown),
         }
     }
 

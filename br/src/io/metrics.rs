@@ -113,13 +113,14 @@ async fn answer(sock: &mut tokio::net::TcpStream, peer: SocketAddr, requests: mp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counters::DropReason;
     use lowpan::{Address, Eui64};
 
     #[test]
     fn renders_counters_drops_and_motes() {
         let mut c = Counters::default();
         c.radio_rx_frames = 3;
-        c.drop("unknown_mote");
+        c.drop(DropReason::UnknownMote);
         let mut n = NeighbourTable::new(4);
         n.add_configured(Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 2]), None, Some("kitchen"));
         n.learn(Address::Short(5));
