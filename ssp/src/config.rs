@@ -56,6 +56,7 @@ use std::time::Duration;
 
 use dtls::cert::{CertifiedKey, ChainVerifier};
 use dtls::handshake::flight::RetransmitConfig;
+use dtls::provider::{OsRandom, SecureRandom};
 use dtls::transfer::SttOfferRepr;
 use dtls::{CipherSuite, ClientConfig, ServerConfig, TransportConfig};
 use serde::Deserialize;
@@ -402,15 +403,21 @@ impl SspConfig {
     }
 
     /// Reads the trust anchors and every mote's chain and key (paths relative to `base`)
-    /// and builds the IoTSSP.
+    /// and builds the IoTSSP, with the OS's randomness (the daemons).
     pub fn build(&self, base: &Path) -> Result<Iotssp, ConfigError> {
+        self.build_with_random(base, OsRandom::shared())
+    }
+
+    /// Like [`build`](Self::build), drawing every random value from `rng` (tests and
+    /// simulations pass a seed).
+    pub fn build_with_random(&self, base: &Path, rng: Arc<dyn SecureRandom>) -> Result<Iotssp, ConfigError> {
         let read = |key: String, p: &Path| -> Result<String, ConfigError> {
             let full = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
             std::fs::read_to_string(&full).map_err(|e| err(key, format!("{}: {e}", full.display())))
         };
         let anchors = read("trust.anchors".into(), &self.trust.anchors)?;
         let verifier = ChainVerifier::from_pem(&anchors).map_err(|e| err("trust.anchors", e.to_string()))?;
-        self.build_with(verifier, |i, m| {
+        self.assemble(verifier, rng, |i, m| {
             let chain = read(format!("motes[{i}].certificate_chain"), &m.certificate_chain)?;
             let key = Zeroizing::new(read(format!("motes[{i}].private_key"), &m.private_key)?);
             CertifiedKey::from_pem(&chain, &key).map_err(|e| err(format!("motes[{i}].certificate_chain"), e.to_string()))
@@ -419,7 +426,16 @@ impl SspConfig {
 
     /// Like [`build`](Self::build) with the verifier and certificates supplied (tests pin
     /// the verifier's clock).
-    pub fn build_with(&self, verifier: ChainVerifier, mut certified: impl FnMut(usize, &MoteSection) -> Result<CertifiedKey, ConfigError>) -> Result<Iotssp, ConfigError> {
+    pub fn build_with(&self, verifier: ChainVerifier, certified: impl FnMut(usize, &MoteSection) -> Result<CertifiedKey, ConfigError>) -> Result<Iotssp, ConfigError> {
+        self.assemble(verifier, OsRandom::shared(), certified)
+    }
+
+    fn assemble(
+        &self,
+        verifier: ChainVerifier,
+        rng: Arc<dyn SecureRandom>,
+        mut certified: impl FnMut(usize, &MoteSection) -> Result<CertifiedKey, ConfigError>,
+    ) -> Result<Iotssp, ConfigError> {
         self.validate()?;
         let cam = Cam::new(verifier);
         let mut profiles = Vec::new();
@@ -428,7 +444,7 @@ impl SspConfig {
             let psk = Zeroizing::new(decode_hex(&m.psk).ok_or_else(|| err(format!("motes[{i}].psk"), "hex"))?);
             profiles.push(mote_profile(m, ck, &psk, &cam, &self.timers).map_err(|e| err(format!("motes[{i}]"), e.to_string()))?);
         }
-        Iotssp::new(profiles, cam, Am::new(self.policy()?), self.timers.hem(), self.limits()).map_err(|e| err("(iotssp)", e.to_string()))
+        Iotssp::with_random(profiles, cam, Am::new(self.policy()?), self.timers.hem(), self.limits(), rng).map_err(|e| err("(iotssp)", e.to_string()))
     }
 }
 
@@ -488,6 +504,32 @@ motes = ["mote-1"]
         assert_eq!(c.limits().max_per_mote, 2);
         assert_eq!(c.authorization.default, DefaultVerdict::Deny);
         assert!(!format!("{c:?}").contains("000102"), "keys never in Debug");
+    }
+
+    /// Same seed, same cookie for the same hello: nothing random comes from elsewhere.
+    #[test]
+    fn a_seeded_iotssp_answers_a_hello_with_the_same_cookie() {
+        use dtls::provider::SeededRandom;
+        use dtls::Connection;
+        use std::time::Instant;
+        let now = Instant::now();
+        let peer: SocketAddr = "[2001:db8::9]:40000".parse().unwrap();
+        let mut client = ClientConfig::psk(b"client", &[1; 16]);
+        client.rng = SeededRandom::shared([1; 32]);
+        let hello = Connection::connect(now, peer, Arc::new(client)).unwrap().poll_transmit().unwrap().contents;
+        let flow = hrm::FlowTag { peer_addr: "2001:db8::9".parse().unwrap(), peer_port: 40000, mote_addr: "2001:db8:1::2".parse().unwrap(), mote_port: 5684 };
+        let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
+        let config = SspConfig::from_toml_str(GOOD).unwrap();
+        let verify_request = |seed: [u8; 32]| {
+            let mut iotssp = config.build_with_random(&data, SeededRandom::shared(seed)).unwrap();
+            iotssp.handle_divert(now, flow, &hello);
+            match iotssp.poll_output() {
+                Some(crate::Output::Emit { datagram, .. }) => datagram,
+                other => panic!("expected a HelloVerifyRequest, got {other:?}"),
+            }
+        };
+        assert_eq!(verify_request([5; 32]), verify_request([5; 32]));
+        assert_ne!(verify_request([5; 32]), verify_request([6; 32]));
     }
 
     #[test]

@@ -13,7 +13,10 @@
 //!   datagrams from motes; [`config`]: its TOML configuration.
 //! - The binary `iotssp` drives it over UDP (remote mode); `lowpan-br` embeds it (attached).
 //!
-//! Sans-IO: no socket, no clock (`Instant`s come in), deterministic. It must never send a
+//! Sans-IO: no socket, no clock (`Instant`s come in, certificate validity uses the
+//! verifier's time provider), deterministic: randomness comes from the `rng` it is built
+//! with ([`Iotssp::with_random`], `SspConfig::build_with_random`; the OS by default), except
+//! the ECDHE keys and ECDSA nonces the DTLS crypto backend draws from the OS. It must never send a
 //! byte to a mote before the client proved its address with a cookie, transfer a session to
 //! a mote that did not accept the SessionTransferTicket, release its Finished before the
 //! mote confirmed, keep a session key after a transfer or a failure, or log a secret.
