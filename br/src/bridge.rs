@@ -394,7 +394,7 @@ fn is_mld_listener_message(packet: &Ipv6Packet<&[u8]>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lowpan::UdpRepr;
+    use lowpan::{Prefix64, UdpRepr};
     use lowpan::iphc::ContextTable;
     use proptest::prelude::*;
     use std::time::Duration;
@@ -436,9 +436,7 @@ mod tests {
 
     /// The IPv6 global address of a mote in the prefix.
     fn global(eui: Eui64) -> Ipv6Addr {
-        let mut o = prefix().octets();
-        o[8..].copy_from_slice(&ip::iid_from_eui64(eui));
-        Ipv6Addr::from(o)
+        Prefix64::of(&prefix()).with_iid(ip::iid_from_eui64(eui))
     }
 
     fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use lowpan::ieee802154::{self as mac, FrameRepr};
 use lowpan::ip::{self, Ipv6Packet, UdpPacket};
 use lowpan::iphc::ContextTable;
-use lowpan::{Address, Eui64, LinkAddrs, UdpRepr};
+use lowpan::{Address, Eui64, LinkAddrs, Prefix64, UdpRepr};
 use slip::codec::{SlipDecoder, encode_frame_with_leading_end};
 use slip::radio::{HostMessage, RadioMessage, TxStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,9 +46,7 @@ fn prefix() -> Ipv6Addr {
 }
 
 fn mote_global() -> Ipv6Addr {
-    let mut o = prefix().octets();
-    o[8..].copy_from_slice(&ip::iid_from_eui64(MOTE));
-    Ipv6Addr::from(o)
+    Prefix64::of(&prefix()).with_iid(ip::iid_from_eui64(MOTE))
 }
 
 /// Kills the daemon if the test ends early.

@@ -3,7 +3,7 @@
 use super::*;
 use lowpan::ieee802154::FrameRepr;
 use lowpan::ip::{self, Ipv6Packet};
-use lowpan::{ContextTable, Encoder, Icmpv6Repr, LinkAddrs, Reassembler};
+use lowpan::{ContextTable, Encoder, Icmpv6Repr, LinkAddrs, Prefix64, Reassembler};
 use slip::codec::{SlipDecoder, encode_frame};
 use slip::radio::{HostMessage, RadioMessage};
 use std::time::Duration;
@@ -38,9 +38,7 @@ fn cfg(loss: f64, paced: bool, seed: u64) -> SimConfig {
 }
 
 fn global(n: u8) -> Ipv6Addr {
-    let mut o = prefix().octets();
-    o[8..].copy_from_slice(&ip::iid_from_eui64(mote_eui(n)));
-    Ipv6Addr::from(o)
+    Prefix64::of(&prefix()).with_iid(ip::iid_from_eui64(mote_eui(n)))
 }
 
 /// The border router's side: SLIP, slip-radio messages, 6LoWPAN.

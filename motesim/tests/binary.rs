@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use lowpan::ieee802154::{self, Address, Eui64, FrameRepr};
 use lowpan::ip::{self, Ipv6Packet};
-use lowpan::{ContextTable, Encoder, Icmpv6Repr, LinkAddrs, Reassembler};
+use lowpan::{ContextTable, Encoder, Icmpv6Repr, LinkAddrs, Prefix64, Reassembler};
 use slip::codec::{SlipDecoder, encode_frame};
 use slip::radio::{HostMessage, RadioMessage, TxStatus};
 
@@ -23,9 +23,7 @@ fn prefix() -> Ipv6Addr {
 }
 
 fn mote1_global() -> Ipv6Addr {
-    let mut o = prefix().octets();
-    o[8..].copy_from_slice(&ip::iid_from_eui64(MOTE1));
-    Ipv6Addr::from(o)
+    Prefix64::of(&prefix()).with_iid(ip::iid_from_eui64(MOTE1))
 }
 
 /// The child process, killed with SIGTERM (so it writes its stats) when dropped.

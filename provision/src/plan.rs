@@ -63,10 +63,7 @@ pub fn mote_eui64(n: u16) -> [u8; 8] {
 
 /// The prefix and the EUI-64's interface identifier (U/L bit flipped, RFC 4291 appendix A).
 pub fn mote_address(prefix: Ipv6Addr, eui64: [u8; 8]) -> Ipv6Addr {
-    let mut o = prefix.octets();
-    o[8..].copy_from_slice(&eui64);
-    o[8] ^= 0x02;
-    Ipv6Addr::from(o)
+    lowpan::Prefix64::of(&prefix).with_iid(lowpan::ip::iid_from_eui64(lowpan::Eui64(eui64)))
 }
 
 impl Deployment {

@@ -18,7 +18,7 @@ use integration_tests::{NetNs, eventually};
 use lowpan::ieee802154::{self as mac, FrameRepr};
 use lowpan::ip;
 use lowpan::iphc::ContextTable;
-use lowpan::{Address, Encoder, Eui64, LinkAddrs, UdpRepr};
+use lowpan::{Address, Encoder, Eui64, LinkAddrs, Prefix64, UdpRepr};
 use slip::codec::{END, ESC, SlipDecoder, encode_frame_with_leading_end};
 use slip::radio::{HostMessage, RadioMessage, TxStatus};
 use std::collections::{BTreeMap, VecDeque};
@@ -305,14 +305,12 @@ fn radio_eui() -> Eui64 {
 }
 
 fn prefix() -> Ipv6Addr {
-    PREFIX.split('/').next().unwrap().parse().unwrap()
+    PREFIX.parse::<Prefix64>().unwrap().network()
 }
 
 /// Global address in the mesh prefix of the mote with this EUI-64.
 fn global(e: Eui64) -> Ipv6Addr {
-    let mut o = prefix().octets();
-    o[8..].copy_from_slice(&ip::iid_from_eui64(e));
-    Ipv6Addr::from(o)
+    Prefix64::of(&prefix()).with_iid(ip::iid_from_eui64(e))
 }
 
 fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {

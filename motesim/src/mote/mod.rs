@@ -580,9 +580,7 @@ impl Mote {
 
 /// prefix (upper 64 bits) + IID.
 fn with_iid(prefix: Ipv6Addr, iid: [u8; 8]) -> Ipv6Addr {
-    let mut o = prefix.octets();
-    o[8..].copy_from_slice(&iid);
-    Ipv6Addr::from(o)
+    lowpan::Prefix64::of(&prefix).with_iid(iid)
 }
 
 /// The Router Solicitation a mote sends, with its EUI-64 as source link-layer address.
