@@ -1,5 +1,6 @@
 //! Thin tokio transports for a slip-radio: a serial port (or pty) and a TCP client
-//! (ser2net style) that reconnects with exponential back-off.
+//! (ser2net style) that reconnects with exponential back-off; and [`FineTimer`], the
+//! sub-millisecond timer a ZEP driver needs to honour the radio's turnaround time.
 //!
 //! No protocol logic lives here: bytes go to and from a [`crate::link::RadioLink`], which
 //! the daemon drives.
@@ -124,6 +125,62 @@ impl TcpClient {
     }
 }
 
+/// A one-shot timer precise to tens of microseconds, for a tokio task: tokio's own timers
+/// fire on a millisecond wheel, far too coarse for an Imm-Ack due 192 us after a frame
+/// (an emulated node gives up on it after 864 us). A Linux timerfd registered with the
+/// reactor; cancel-safe (a dropped wait leaves nothing behind that the next one trusts).
+#[derive(Debug)]
+pub struct FineTimer {
+    fd: tokio::io::unix::AsyncFd<TimerFdHandle>,
+}
+
+#[derive(Debug)]
+struct TimerFdHandle(nix::sys::timerfd::TimerFd);
+
+impl std::os::fd::AsRawFd for TimerFdHandle {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+impl FineTimer {
+    /// Must be called inside a tokio runtime (the timer registers with its reactor).
+    pub fn new() -> io::Result<Self> {
+        use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
+        let flags = TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC;
+        let fd = TimerFd::new(ClockId::CLOCK_MONOTONIC, flags).map_err(io::Error::from)?;
+        let interest = tokio::io::Interest::READABLE;
+        // SAFETY: `register` requires the fd to stay open and refer to the same file while
+        // registered: the `TimerFd` owns it, the `AsyncFd` owns the `TimerFd` until both are
+        // dropped together, and nothing else closes it.
+        let fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(TimerFdHandle(fd), interest) }
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(FineTimer { fd })
+    }
+
+    /// Wait until `deadline` (at once when it has passed).
+    pub async fn sleep_until(&mut self, deadline: std::time::Instant) -> io::Result<()> {
+        use nix::sys::time::TimeSpec;
+        use nix::sys::timerfd::{Expiration, TimerSetTimeFlags};
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        if wait.is_zero() {
+            return Ok(());
+        }
+        // Re-arming also clears an expiry left over from a wait that was dropped.
+        let expiry = Expiration::OneShot(TimeSpec::from_duration(wait));
+        self.fd.get_ref().0.set(expiry, TimerSetTimeFlags::empty()).map_err(io::Error::from)?;
+        loop {
+            let mut ready = self.fd.readable().await?;
+            match ready.try_io(|fd| fd.get_ref().0.wait().map_err(io::Error::from)) {
+                Ok(result) => return result,
+                // Readiness left over from an earlier expiry: the new one is still to come.
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +196,28 @@ mod tests {
         assert_eq!(flat.delay(3), Duration::from_secs(1));
         let huge = Backoff { initial: Duration::MAX, max: Duration::MAX, factor: u32::MAX };
         assert_eq!(huge.delay(10), Duration::MAX);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn fine_timer_wakes_after_the_deadline_well_within_a_millisecond() {
+        let mut timer = FineTimer::new().unwrap();
+        // A wait dropped before its deadline leaves nothing that wakes the next one early.
+        let abandoned = std::time::Instant::now() + Duration::from_micros(100);
+        let _ = tokio::time::timeout(Duration::from_micros(1), timer.sleep_until(abandoned)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let mut late = Vec::new();
+        for _ in 0..31 {
+            let deadline = std::time::Instant::now() + Duration::from_micros(200);
+            timer.sleep_until(deadline).await.unwrap();
+            let woke = std::time::Instant::now();
+            assert!(woke >= deadline, "never before the deadline");
+            late.push(woke - deadline);
+        }
+        late.sort();
+        // tokio's own sleep would round up to its next millisecond tick.
+        assert!(late[15] < Duration::from_millis(1), "median lateness {:?}", late[15]);
+        // A deadline already passed returns at once.
+        timer.sleep_until(std::time::Instant::now()).await.unwrap();
     }
 
     #[tokio::test]
