@@ -7,5 +7,5 @@
 pub mod radio;
 pub mod wire;
 
-pub use radio::{ZepConfig, ZepCounters, ZepDrop, ZepEvent, ZepRadio};
+pub use radio::{TURNAROUND_2450MHZ, ZepConfig, ZepCounters, ZepDrop, ZepEvent, ZepRadio};
 pub use wire::{decode_datagram, encode_datagram, Error, ZepFrame, ZepPacket, ZepRepr, ZepType, PORT};

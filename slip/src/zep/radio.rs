@@ -8,7 +8,19 @@
 //! Transmission is stop-and-wait like a real MAC: one frame at a time is on the air; a
 //! unicast frame that requests an ACK is repeated after `ack_timeout` up to
 //! `max_retries` times. Consecutive datagrams to the same peer are spaced by `peer_gap`
-//! (emulated nodes are half-duplex with one receive buffer); Imm-Acks go out at once.
+//! (emulated nodes are half-duplex with one receive buffer). An Imm-Ack leaves
+//! `turnaround` after the frame it acknowledges, as a radio's does: an emulated node that
+//! is still finishing its transmission discards what arrives sooner.
+//!
+//! De-duplication is the 802.15.4 one: a frame whose source and sequence number (DSN) are
+//! those of the last frame accepted from that source is a retransmission (acknowledged
+//! again, not delivered twice); any other frame is new, whatever it wrapped around to.
+//!
+//! The peers share one channel: a frame from one peer is relayed to every other known
+//! peer (configured, or heard from within `peer_idle_timeout`, at most `max_peers`), so
+//! that ZEP nodes hear each other as they would on air. Only frames that nobody else
+//! needs are kept back: those unicast to us and the ACKs of our own frames. Peers must
+//! not form a loop of relays among themselves.
 
 use super::wire::{self, decode_datagram, encode_datagram};
 use crate::radio::TxStatus;
@@ -18,10 +30,18 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// Link addresses remembered with the peer they were last heard from.
-const MAX_LEARNED_ADDRESSES: usize = 1024;
+/// Link addresses remembered (the peer they were last heard from, their last DSN).
+const MAX_SOURCES: usize = 1024;
 const MAX_PENDING_EVENTS: usize = 4096;
 const MAX_PENDING_ACKS: usize = 64;
+/// Relayed datagrams waiting to be sent (one per receiving peer).
+const MAX_PENDING_RELAYS: usize = 1024;
+/// ZEP v2 type 255: the "hello" an emulated node (RIOT's socket_zep) sends at start so
+/// that a dispatcher learns about it before it has anything to say.
+const ZEP_TYPE_HELLO: u8 = 255;
+
+/// aTurnaroundTime: 12 symbols of 16 us (2.4 GHz O-QPSK).
+pub const TURNAROUND_2450MHZ: Duration = Duration::from_micros(192);
 
 /// Settings of a [`ZepRadio`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,20 +54,27 @@ pub struct ZepConfig {
     pub eui64: Eui64,
     /// Our short address, if we have one.
     pub short_addr: Option<u16>,
-    /// Peers (simulators, emulated nodes) that receive our frames.
+    /// Peers (simulators, emulated nodes) that always receive our frames and relays.
     pub peers: Vec<SocketAddr>,
+    /// Peers learned from their datagrams, beyond `peers`, kept at most.
+    pub max_peers: usize,
+    /// A learned peer not heard from for this long is forgotten.
+    pub peer_idle_timeout: Duration,
+    /// Relay frames among the peers, as a shared channel would carry them.
+    pub relay: bool,
     /// ZEP device id written into our datagrams.
     pub device_id: u16,
+    /// Delay between a frame and our Imm-Ack for it (aTurnaroundTime).
+    pub turnaround: Duration,
     /// Wait this long for an Imm-Ack before repeating a frame.
     pub ack_timeout: Duration,
     /// Repetitions after the first transmission of an unacknowledged frame.
     pub max_retries: u8,
     /// Minimum time between two datagrams to the same peer.
     pub peer_gap: Duration,
-    /// A frame with the same (source, sequence number) within this time is a duplicate.
+    /// A repeat of a source's last DSN is a retransmission only within this time (MAC
+    /// retries take milliseconds); later, it is a node that restarted.
     pub dedupe_window: Duration,
-    /// Remembered (source, sequence number) pairs.
-    pub dedupe_capacity: usize,
     /// Frames waiting to be sent; more are refused with [`ZepDrop::BacklogFull`].
     pub backlog_frames: usize,
 }
@@ -60,12 +87,15 @@ impl ZepConfig {
             eui64,
             short_addr: None,
             peers,
+            max_peers: 64,
+            peer_idle_timeout: Duration::from_secs(600),
+            relay: true,
             device_id: 0,
+            turnaround: TURNAROUND_2450MHZ,
             ack_timeout: Duration::from_millis(5),
             max_retries: 3,
             peer_gap: Duration::from_millis(3),
-            dedupe_window: Duration::from_secs(20),
-            dedupe_capacity: 256,
+            dedupe_window: Duration::from_secs(1),
             backlog_frames: 128,
         }
     }
@@ -128,6 +158,12 @@ pub struct ZepCounters {
     pub retries: u64,
     pub tx_ok: u64,
     pub tx_no_ack: u64,
+    /// Copies of peers' frames sent to the other peers.
+    pub relayed: u64,
+    /// Peers learned from their datagrams.
+    pub peers_learned: u64,
+    /// Learned peers forgotten after `peer_idle_timeout`.
+    pub peers_expired: u64,
     /// ZEP acks, type 255 "hello" and other types we ignore.
     pub ignored: u64,
     /// Datagrams that are not ZEP or are malformed.
@@ -147,6 +183,13 @@ pub struct ZepCounters {
     /// Frames with nobody to send them to (no peers configured or learned).
     pub drop_no_peer: u64,
     pub drop_events: u64,
+    /// Imm-Acks not sent because too many were already waiting for their turnaround.
+    pub drop_ack_backlog: u64,
+    /// Relay copies not sent because the relay queue was full.
+    pub drop_relay_full: u64,
+    /// New peers not remembered because `max_peers` were active (their frames are still
+    /// handled and relayed; they just receive nothing but unicast).
+    pub drop_peer_table_full: u64,
 }
 
 #[derive(Debug)]
@@ -164,6 +207,16 @@ struct Transmission {
     ack_deadline: Option<Instant>,
 }
 
+/// What we know of a link address.
+#[derive(Clone, Copy, Debug)]
+struct Source {
+    /// The peer its frames come from.
+    peer: SocketAddr,
+    last_heard: Instant,
+    /// DSN of the last frame from it we accepted, and when.
+    last_seq: Option<(u8, Instant)>,
+}
+
 /// The sans-IO ZEP radio; see the module docs.
 #[derive(Debug)]
 pub struct ZepRadio {
@@ -172,13 +225,14 @@ pub struct ZepRadio {
     events: VecDeque<ZepEvent>,
     backlog: VecDeque<Vec<u8>>,
     current: Option<Transmission>,
-    acks: VecDeque<(SocketAddr, Vec<u8>)>,
-    /// Peer each link address was last heard from.
-    learned: HashMap<Address, (SocketAddr, Instant)>,
+    /// Imm-Acks with the time they are due.
+    acks: VecDeque<(Instant, SocketAddr, Vec<u8>)>,
+    relays: VecDeque<(SocketAddr, Vec<u8>)>,
+    sources: HashMap<Address, Source>,
+    /// Learned peers (not in `cfg.peers`) and when each was last heard.
+    peers: HashMap<SocketAddr, Instant>,
     /// Earliest next datagram per peer.
     next_to_peer: HashMap<SocketAddr, Instant>,
-    /// Recently received (source, sequence number).
-    recent: VecDeque<(Address, u8, Instant)>,
     zep_sequence: u32,
 }
 
@@ -191,9 +245,10 @@ impl ZepRadio {
             backlog: VecDeque::new(),
             current: None,
             acks: VecDeque::new(),
-            learned: HashMap::new(),
+            relays: VecDeque::new(),
+            sources: HashMap::new(),
+            peers: HashMap::new(),
             next_to_peer: HashMap::new(),
-            recent: VecDeque::new(),
             zep_sequence: 0,
         }
     }
@@ -208,6 +263,11 @@ impl ZepRadio {
 
     pub fn backlog_len(&self) -> usize {
         self.backlog.len()
+    }
+
+    /// Peers learned from their datagrams and not yet expired (configured ones aside).
+    pub fn learned_peers(&self) -> usize {
+        self.peers.len()
     }
 
     /// Queue an 802.15.4 frame (header and payload, without FCS).
@@ -235,6 +295,11 @@ impl ZepRadio {
         self.counters.bytes_in += bytes.len() as u64;
         let zf = match decode_datagram(bytes) {
             Ok(zf) => zf,
+            Err(wire::Error::UnsupportedType(ZEP_TYPE_HELLO)) if bytes.get(2) == Some(&2) => {
+                self.heard_peer(now, from);
+                self.counters.ignored += 1;
+                return;
+            }
             Err(wire::Error::NotData | wire::Error::UnsupportedType(_)) => {
                 self.counters.ignored += 1;
                 return;
@@ -254,16 +319,29 @@ impl ZepRadio {
         }
         let Ok((mac, _payload)) = ieee802154::parse_frame(zf.frame) else {
             self.counters.drop_bad_frame += 1;
+            // Still a node on our channel: others may read what we cannot.
+            self.heard_peer(now, from);
+            self.relay(from, bytes);
             return;
         };
-        if mac.frame_type == FrameType::Ack {
-            self.handle_ack(now, mac.sequence_number);
-            return;
-        }
         if self.is_ours(mac.src_addr) {
+            // Reflected by a hub, which already gave it to everyone.
             self.counters.drop_own += 1;
             return;
         }
+        self.heard_peer(now, from);
+        if mac.frame_type == FrameType::Ack {
+            if !self.handle_ack(from, mac.sequence_number) {
+                self.relay(from, bytes);
+            }
+            return;
+        }
+        let unicast_to_us = self.is_ours(mac.dst_addr);
+        if !unicast_to_us {
+            self.relay(from, bytes);
+        }
+        // Whatever its destination: the source's DSN counts up over all its frames.
+        let repeat = self.note_source(now, mac.src_addr, mac.sequence_number, from);
         if let Some(pan) = mac.dst_pan
             && pan != self.cfg.pan_id
             && pan != 0xFFFF
@@ -271,19 +349,17 @@ impl ZepRadio {
             self.counters.drop_other_pan += 1;
             return;
         }
-        let unicast_to_us = self.is_ours(mac.dst_addr);
         // No destination address: a frame for the PAN coordinator, which we are.
         let for_us = unicast_to_us || mac.dst_addr.is_broadcast() || mac.dst_addr.is_absent();
         if !for_us {
             self.counters.drop_not_for_us += 1;
             return;
         }
-        self.learn(now, mac.src_addr, from);
         if mac.ack_request && unicast_to_us {
-            // Even for a duplicate: the sender repeats because it missed our ACK.
-            self.queue_ack(from, mac.sequence_number);
+            // Even for a retransmission: the sender repeats because it missed our ACK.
+            self.queue_ack(now, from, mac.sequence_number);
         }
-        if self.is_duplicate(now, mac.src_addr, mac.sequence_number) {
+        if repeat {
             self.counters.drop_duplicate += 1;
             return;
         }
@@ -293,14 +369,20 @@ impl ZepRadio {
 
     /// The next datagram to send and to whom.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<(SocketAddr, Vec<u8>)> {
-        if let Some((to, d)) = self.acks.pop_front() {
+        if self.acks.front().is_some_and(|(due, _, _)| *due <= now) {
+            let (_, to, d) = self.acks.pop_front()?;
+            self.note_sent(now, to, d.len());
+            return Some((to, d));
+        }
+        if let Some((to, d)) = self.relays.pop_front() {
+            self.counters.relayed += 1;
             self.note_sent(now, to, d.len());
             return Some((to, d));
         }
         loop {
             if self.current.is_none() {
                 let frame = self.backlog.pop_front()?;
-                match self.start_transmission(frame) {
+                match self.start_transmission(now, frame) {
                     Some(t) if t.all_targets.is_empty() => {
                         self.counters.drop_no_peer += 1;
                         let seq = t.seq;
@@ -343,16 +425,20 @@ impl ZepRadio {
 
     /// Earliest time at which `handle_timeout`/`poll_transmit` has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let cur = self.current.as_ref()?;
-        if let Some(d) = cur.ack_deadline {
-            return Some(d);
+        let ack = self.acks.front().map(|(due, _, _)| *due);
+        let frame = self.current.as_ref().and_then(|cur| match cur.ack_deadline {
+            Some(d) => Some(d),
+            None => cur.targets.iter().filter_map(|p| self.next_to_peer.get(p).copied()).min(),
+        });
+        match (ack, frame) {
+            (Some(a), Some(f)) => Some(a.min(f)),
+            (a, f) => a.or(f),
         }
-        cur.targets.iter().filter_map(|p| self.next_to_peer.get(p).copied()).min()
     }
 
-    /// Repeat or give up a frame whose ACK did not come; forget old duplicates.
+    /// Repeat or give up a frame whose ACK did not come; forget idle peers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.expire_recent(now);
+        self.expire_peers(now);
         let Some(cur) = self.current.as_mut() else { return };
         if cur.ack_deadline.is_none_or(|d| d > now) {
             return;
@@ -370,13 +456,16 @@ impl ZepRadio {
         }
     }
 
-    fn start_transmission(&mut self, frame: Vec<u8>) -> Option<Transmission> {
+    fn start_transmission(&mut self, now: Instant, frame: Vec<u8>) -> Option<Transmission> {
         // send_frame checked that it parses.
         let (mac, _) = ieee802154::parse_frame(&frame).ok()?;
         let unicast = !mac.dst_addr.is_broadcast() && !mac.dst_addr.is_absent();
-        let all_targets = match self.learned.get(&mac.dst_addr) {
-            Some((peer, _)) if unicast => vec![*peer],
-            _ => self.cfg.peers.clone(),
+        let all_targets = match self.sources.get(&mac.dst_addr) {
+            Some(s) if unicast => vec![s.peer],
+            _ => {
+                self.expire_peers(now);
+                self.all_peers().collect()
+            }
         };
         self.zep_sequence = self.zep_sequence.wrapping_add(1);
         let datagram =
@@ -393,35 +482,98 @@ impl ZepRadio {
         })
     }
 
-    fn handle_ack(&mut self, _now: Instant, seq: u8) {
+    /// Whether the ACK completes our current frame (an ACK has no addresses: it must come
+    /// from a peer we sent the frame to).
+    fn handle_ack(&mut self, from: SocketAddr, seq: u8) -> bool {
         self.counters.acks_received += 1;
-        let matches = self.current.as_ref().is_some_and(|c| c.wants_ack && c.sent && c.seq == seq);
+        let matches = self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.wants_ack && c.sent && c.seq == seq && c.all_targets.contains(&from));
         if !matches {
             self.counters.stray_acks += 1;
-            return;
+            return false;
         }
         if let Some(c) = self.current.take() {
             self.counters.tx_ok += 1;
             self.push_event(ZepEvent::TxDone { seq, status: TxStatus::Ok, transmissions: c.attempts });
         }
+        true
     }
 
-    fn queue_ack(&mut self, to: SocketAddr, seq: u8) {
+    fn queue_ack(&mut self, now: Instant, to: SocketAddr, seq: u8) {
         if self.acks.len() >= MAX_PENDING_ACKS {
+            self.counters.drop_ack_backlog += 1;
             return;
         }
         self.zep_sequence = self.zep_sequence.wrapping_add(1);
         let ack = ieee802154::imm_ack(seq, false);
         if let Ok(d) = encode_datagram(self.cfg.channel, self.cfg.device_id, self.zep_sequence, &ack) {
             self.counters.acks_sent += 1;
-            self.acks.push_back((to, d));
+            // `now` never goes back, so the queue stays in order of due time.
+            let due = now + self.cfg.turnaround;
+            self.acks.push_back((due, to, d));
         }
+    }
+
+    /// Give a peer's datagram to every other peer, as the channel would.
+    fn relay(&mut self, from: SocketAddr, datagram: &[u8]) {
+        if !self.cfg.relay {
+            return;
+        }
+        let targets: Vec<SocketAddr> = self.all_peers().filter(|p| *p != from).collect();
+        for to in targets {
+            if self.relays.len() >= MAX_PENDING_RELAYS {
+                self.counters.drop_relay_full += 1;
+            } else {
+                self.relays.push_back((to, datagram.to_vec()));
+            }
+        }
+    }
+
+    /// Configured peers, then learned ones; each once.
+    fn all_peers(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        let learned = self.peers.keys().filter(|p| !self.cfg.peers.contains(p));
+        let mut configured: Vec<SocketAddr> = Vec::with_capacity(self.cfg.peers.len());
+        for p in &self.cfg.peers {
+            if !configured.contains(p) {
+                configured.push(*p);
+            }
+        }
+        configured.into_iter().chain(learned.copied())
+    }
+
+    /// A valid ZEP datagram on our channel came from `peer`: remember it (bounded).
+    fn heard_peer(&mut self, now: Instant, peer: SocketAddr) {
+        if self.cfg.peers.contains(&peer) {
+            return;
+        }
+        if let Some(t) = self.peers.get_mut(&peer) {
+            *t = now;
+            return;
+        }
+        if self.peers.len() >= self.cfg.max_peers {
+            self.expire_peers(now);
+        }
+        if self.peers.len() >= self.cfg.max_peers {
+            self.counters.drop_peer_table_full += 1;
+            return;
+        }
+        self.counters.peers_learned += 1;
+        self.peers.insert(peer, now);
+    }
+
+    fn expire_peers(&mut self, now: Instant) {
+        let timeout = self.cfg.peer_idle_timeout;
+        let before = self.peers.len();
+        self.peers.retain(|_, t| now.saturating_duration_since(*t) < timeout);
+        self.counters.peers_expired += (before - self.peers.len()) as u64;
     }
 
     fn note_sent(&mut self, now: Instant, to: SocketAddr, len: usize) {
         self.counters.datagrams_out += 1;
         self.counters.bytes_out += len as u64;
-        if self.next_to_peer.len() >= MAX_LEARNED_ADDRESSES {
+        if self.next_to_peer.len() >= MAX_SOURCES {
             self.next_to_peer.retain(|_, t| *t > now);
         }
         self.next_to_peer.insert(to, now + self.cfg.peer_gap);
@@ -435,41 +587,29 @@ impl ZepRadio {
         }
     }
 
-    fn learn(&mut self, now: Instant, src: Address, from: SocketAddr) {
-        if src.is_absent() {
-            return;
-        }
-        if !self.learned.contains_key(&src) && self.learned.len() >= MAX_LEARNED_ADDRESSES {
-            let oldest = self.learned.iter().min_by_key(|(_, (_, t))| *t).map(|(a, _)| *a);
-            if let Some(a) = oldest {
-                self.learned.remove(&a);
-            }
-        }
-        self.learned.insert(src, (from, now));
-    }
-
-    fn is_duplicate(&mut self, now: Instant, src: Address, seq: u8) -> bool {
+    /// Remember that `src` is heard through `from` and sent DSN `seq`; whether that repeats
+    /// the last frame we had from it (a retransmission).
+    fn note_source(&mut self, now: Instant, src: Address, seq: u8, from: SocketAddr) -> bool {
         if src.is_absent() {
             return false;
         }
-        self.expire_recent(now);
-        if self.recent.iter().any(|(a, s, _)| *a == src && *s == seq) {
-            return true;
-        }
-        if self.recent.len() >= self.cfg.dedupe_capacity.max(1) {
-            self.recent.pop_front();
-        }
-        self.recent.push_back((src, seq, now));
-        false
-    }
-
-    fn expire_recent(&mut self, now: Instant) {
-        while let Some((_, _, t)) = self.recent.front() {
-            if now.saturating_duration_since(*t) < self.cfg.dedupe_window {
-                break;
+        if !self.sources.contains_key(&src) && self.sources.len() >= MAX_SOURCES {
+            let oldest = self.sources.iter().min_by_key(|(_, s)| s.last_heard).map(|(a, _)| *a);
+            if let Some(a) = oldest {
+                self.sources.remove(&a);
             }
-            self.recent.pop_front();
         }
+        let window = self.cfg.dedupe_window;
+        let s = self.sources.entry(src).or_insert(Source { peer: from, last_heard: now, last_seq: None });
+        s.peer = from;
+        s.last_heard = now;
+        let repeat = s
+            .last_seq
+            .is_some_and(|(last, at)| last == seq && now.saturating_duration_since(at) < window);
+        if !repeat {
+            s.last_seq = Some((seq, now));
+        }
+        repeat
     }
 
     fn push_event(&mut self, e: ZepEvent) {

@@ -1,9 +1,11 @@
 //! The ZEP driver (tokio): one UDP socket, the sans-IO `slip::zep::ZepRadio` behaving as the
-//! radio (FCS, filtering, Imm-Acks, retries, de-duplication, pacing).
+//! radio (FCS, filtering, Imm-Acks after the turnaround, retries, de-duplication, pacing,
+//! relaying among the peers), woken by a sub-millisecond timer for the turnaround.
 
 use std::time::Instant;
 
 use anyhow::Context;
+use slip::transport::FineTimer;
 use slip::zep::{ZepConfig, ZepCounters, ZepEvent, ZepRadio};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -37,15 +39,17 @@ pub async fn start(
         .with_context(|| format!("cannot bind the ZEP socket to {} (radio.bind)", cfg.bind))?;
     let eui = zcfg.eui64;
     let radio = ZepRadio::new(zcfg);
+    let timer = FineTimer::new().context("cannot create the ZEP radio's timer (timerfd)")?;
     // Our address is configured, not learned: tell the main loop at once.
     let _ = events.send(RadioEvent::Mac(eui)).await;
     let _ = events.send(RadioEvent::Up).await;
-    Ok(tokio::spawn(run(socket, radio, frames, events, stats)))
+    Ok(tokio::spawn(run(socket, radio, timer, frames, events, stats)))
 }
 
 async fn run(
     socket: UdpSocket,
     mut radio: ZepRadio,
+    mut timer: FineTimer,
     mut frames: mpsc::Receiver<Vec<u8>>,
     events: mpsc::Sender<RadioEvent>,
     stats: RadioStats,
@@ -93,7 +97,7 @@ async fn run(
                 }
                 None => return,
             },
-            _ = tokio::time::sleep_until(deadline.into()) => radio.handle_timeout(Instant::now()),
+            _ = timer.sleep_until(deadline) => radio.handle_timeout(Instant::now()),
         }
     }
 }
@@ -112,6 +116,9 @@ fn publish(stats: &RadioStats, c: &ZepCounters, send_errors: u64) {
         ("retries", c.retries),
         ("tx_ok", c.tx_ok),
         ("tx_no_ack", c.tx_no_ack),
+        ("relayed", c.relayed),
+        ("peers_learned", c.peers_learned),
+        ("peers_expired", c.peers_expired),
         ("ignored", c.ignored),
         ("drop_malformed", c.drop_malformed),
         ("drop_other_channel", c.drop_other_channel),
@@ -126,6 +133,9 @@ fn publish(stats: &RadioStats, c: &ZepCounters, send_errors: u64) {
         ("drop_unparsable_tx", c.drop_unparsable_tx),
         ("drop_no_peer", c.drop_no_peer),
         ("drop_events", c.drop_events),
+        ("drop_ack_backlog", c.drop_ack_backlog),
+        ("drop_relay_full", c.drop_relay_full),
+        ("drop_peer_table_full", c.drop_peer_table_full),
         ("send_errors", send_errors),
     ];
     if let Ok(mut s) = stats.lock() {
