@@ -191,7 +191,7 @@ impl Simulation {
             crate::zep::Received::Frame(frame) => {
                 // The border router's frame is already on air: deliver it to the motes the
                 // same way the channel would (independent loss per receiver, ACK by the
-                // addressed mote, sent back over ZEP at once).
+                // addressed mote, sent back over ZEP one turnaround time later).
                 let (dst, ack_request) = self.resolve(RADIO_NODE, &frame);
                 let receivers: Vec<NodeId> = match dst {
                     Destination::Broadcast => (1..=self.motes.len()).collect(),
@@ -206,7 +206,7 @@ impl Simulation {
                         continue;
                     }
                     if ack_request && dst == Destination::Node(n) {
-                        z.send_ack(&frame, n);
+                        z.send_ack(now, &frame, n);
                     }
                     self.deliver_to_mote(now, n, &frame);
                 }
@@ -226,14 +226,21 @@ impl Simulation {
     /// The next time [`Simulation::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let motes = self.motes.iter().filter_map(Mote::poll_timeout).min();
-        match (self.air.poll_timeout(), motes) {
-            (Some(a), Some(m)) => Some(a.min(m)),
-            (a, m) => a.or(m),
-        }
+        let acks = match &self.uplink {
+            Uplink::Zep(z) => z.poll_timeout(),
+            Uplink::Radio(_) => None,
+        };
+        [self.air.poll_timeout(), motes, acks]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Advance to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Uplink::Zep(z) = &mut self.uplink {
+            z.handle_timeout(now);
+        }
         for i in 0..self.motes.len() {
             if self.motes[i].poll_timeout().is_some_and(|t| t <= now) {
                 let frames = self.motes[i].handle_timeout(now);

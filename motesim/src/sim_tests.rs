@@ -447,11 +447,23 @@ fn zep_nodes_ack_answer_and_retry() {
         .unwrap();
     let frame = ieee802154::build_data_frame(&FrameRepr::data(0xabcd, src, dst, 0x55, true), &p[0]);
     sim.handle_zep_datagram(now, &slip::zep::encode_datagram(26, 1, 1, &frame).unwrap());
+    assert!(
+        zep_frames(&mut sim).is_empty(),
+        "no Imm-Ack before the turnaround"
+    );
+    let turnaround = slip::zep::TURNAROUND_2450MHZ;
+    assert!(sim.poll_timeout() <= Some(now + turnaround));
+    sim.handle_timeout(now + turnaround - Duration::from_micros(1));
+    assert!(
+        zep_frames(&mut sim).is_empty(),
+        "no Imm-Ack before the turnaround"
+    );
+    sim.handle_timeout(now + turnaround);
     let out = zep_frames(&mut sim);
     assert_eq!(
         out,
         vec![ieee802154::imm_ack(0x55, false).to_vec()],
-        "Imm-Ack at once"
+        "Imm-Ack one turnaround time later"
     );
     // The reply goes out after its air time; without our ACK it is retried max_tx times.
     let (now, _) = run_until(&mut sim, &mut host, now, now + Duration::from_secs(1));
@@ -474,7 +486,11 @@ fn zep_nodes_ack_answer_and_retry() {
     // Next time we acknowledge: a single transmission.
     let frame = ieee802154::build_data_frame(&FrameRepr::data(0xabcd, src, dst, 0x56, true), &p[0]);
     sim.handle_zep_datagram(now, &slip::zep::encode_datagram(26, 1, 2, &frame).unwrap());
-    zep_frames(&mut sim);
+    sim.handle_timeout(now + turnaround);
+    assert_eq!(
+        zep_frames(&mut sim),
+        vec![ieee802154::imm_ack(0x56, false).to_vec()]
+    );
     let mut t = now;
     let mut sent = Vec::new();
     while sent.is_empty() {

@@ -1,15 +1,17 @@
 //! The motes' side of a ZEP network: every mote is a ZEP node talking to one peer (the
 //! border router acting as its own radio). Frames carry their FCS; a mote acknowledges
-//! unicast frames for it that ask for it with an Imm-Ack at once; its own unicast frames
-//! are retried by the channel model until the peer's ACK arrives or `max_tx` is spent.
+//! unicast frames for it that ask for it with an Imm-Ack one turnaround time (192 us)
+//! later, as a radio does; its own unicast frames are retried by the channel model until
+//! the peer's ACK arrives or `max_tx` is spent.
 //!
 //! This module only wraps and unwraps datagrams and draws loss for the peer's frames;
 //! [`crate::sim::Simulation`] decides who receives what.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
 
 use lowpan::ieee802154::{self, FrameType};
-use slip::zep::{decode_datagram, encode_datagram};
+use slip::zep::{TURNAROUND_2450MHZ, decode_datagram, encode_datagram};
 
 use crate::rng::SimRng;
 
@@ -33,6 +35,8 @@ pub struct ZepSide {
     rng: SimRng,
     sequence: u32,
     out: VecDeque<Vec<u8>>,
+    /// Imm-Acks waiting for their turnaround: (due, mote, sequence number).
+    acks: VecDeque<(Instant, usize, u8)>,
     frames_sent: u64,
     drops: BTreeMap<&'static str, u64>,
 }
@@ -45,6 +49,7 @@ impl ZepSide {
             rng,
             sequence: 0,
             out: VecDeque::new(),
+            acks: VecDeque::new(),
             frames_sent: 0,
             drops: BTreeMap::new(),
         }
@@ -117,14 +122,36 @@ impl ZepSide {
         }
     }
 
-    /// Mote `node` acknowledges `frame` (subject to ACK loss).
-    pub fn send_ack(&mut self, frame: &[u8], node: usize) {
+    /// Mote `node` acknowledges `frame`, received at `now`, one turnaround time later
+    /// (subject to ACK loss).
+    pub fn send_ack(&mut self, now: Instant, frame: &[u8], node: usize) {
         let Some(&seq) = frame.get(2) else { return };
         if self.rng.chance(self.loss) {
             self.drop("ack_lost");
             return;
         }
-        self.send_frame(&ieee802154::imm_ack(seq, false), node);
+        if self.acks.len() >= MAX_QUEUED {
+            self.drop("zep_ack_queue_full");
+            return;
+        }
+        // `now` never goes back, so the queue stays in order of due time.
+        self.acks.push_back((now + TURNAROUND_2450MHZ, node, seq));
+    }
+
+    /// When the next Imm-Ack is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.acks.front().map(|(due, _, _)| *due)
+    }
+
+    /// Send the Imm-Acks due by `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(due, node, seq)) = self.acks.front() {
+            if due > now {
+                break;
+            }
+            self.acks.pop_front();
+            self.send_frame(&ieee802154::imm_ack(seq, false), node);
+        }
     }
 
     pub fn poll_datagram(&mut self) -> Option<Vec<u8>> {
@@ -146,7 +173,11 @@ mod tests {
         let d = z.poll_datagram().unwrap();
         assert_eq!(d.len(), 32 + frame.len() + 2);
         assert_eq!(z.receive(&d), Some(Received::Frame(frame.to_vec())));
-        z.send_ack(&frame, 3);
+        let t = Instant::now();
+        z.send_ack(t, &frame, 3);
+        assert_eq!(z.poll_datagram(), None, "not before the turnaround");
+        assert_eq!(z.poll_timeout(), Some(t + TURNAROUND_2450MHZ));
+        z.handle_timeout(t + TURNAROUND_2450MHZ);
         let a = z.poll_datagram().unwrap();
         assert_eq!(z.receive(&a), Some(Received::Ack { seq: 7 }));
         let mut bad = d.clone();
