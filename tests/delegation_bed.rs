@@ -73,9 +73,10 @@ pub struct DelegationBed {
 }
 
 impl DelegationBed {
-    /// Builds the topology, or returns `None` (after printing why) when not root outside CI.
+    /// Builds the topology, or returns `None` (after printing why) when not root or without
+    /// `openssl`, outside CI.
     pub fn start(test: &str, opts: BedOptions) -> Option<DelegationBed> {
-        if !require_root(test) {
+        if !require_root(test) || !test_support::require_openssl(test) {
             return None;
         }
         let dir = scratch();

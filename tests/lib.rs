@@ -17,21 +17,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Whether this test may use netns/TUN. Without root the test prints why it skips; under
-/// `CI=true` a missing privilege is a failure, never a silent skip.
-pub fn require_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{test}: needs root (network namespaces, veth, TUN) and CI=true forbids skipping");
-    }
-    eprintln!(
-        "SKIP {test}: needs root to create network namespaces, veth pairs and a TUN device; \
-         run the tests as root (or with CAP_NET_ADMIN and CAP_SYS_ADMIN)"
-    );
-    false
-}
+/// Whether this test may use netns/TUN (the one rule of every test crate: a printed skip,
+/// a failure under CI).
+pub use test_support::require_root;
 
 /// Path of a binary of this workspace, next to the test executable's `deps/` folder.
 pub fn workspace_bin(name: &str) -> PathBuf {

@@ -27,19 +27,7 @@ const MOTE: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x02]);
 const PAN: u16 = 0xabcd;
 const WAIT: Duration = Duration::from_secs(20);
 
-fn privileged_or_skip(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    let tun = Path::new("/dev/net/tun").exists();
-    if root && tun {
-        return true;
-    }
-    let why = if !root { "not running as root" } else { "/dev/net/tun is missing" };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: {why}; CI=true, so this is a failure rather than a skip");
-    }
-    eprintln!("SKIPPED {test}: {why} (needs root and /dev/net/tun to create a TUN in a private netns)");
-    false
-}
+use test_support::require_root;
 
 fn prefix() -> Ipv6Addr {
     "fd00:aaaa::".parse().unwrap()
@@ -285,7 +273,7 @@ async fn scenario(dir: &Path) {
 
 #[test]
 fn daemon_bridges_tun_and_tcp_radio_in_a_private_netns() {
-    if !privileged_or_skip("daemon_bridges_tun_and_tcp_radio_in_a_private_netns") {
+    if !require_root("daemon_bridges_tun_and_tcp_radio_in_a_private_netns") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -18,17 +18,7 @@ const MOTE: &str = "fd00:aaaa::212:4b00:0:1";
 const RADIO_EUI64: &str = "00:12:4b:00:00:00:ff:01";
 const PSK_HEX: &str = "30313233343536373839616263646566";
 
-fn root_or_skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{test}: needs root (network namespaces, veth, TUN) and CI=true forbids skipping");
-    }
-    eprintln!("SKIP {test}: needs root to create network namespaces, veth pairs and a TUN device");
-    false
-}
+use test_support::{require_openssl, require_root};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -169,7 +159,7 @@ fn counter(s: &serde_json::Value, k: &str) -> u64 {
 #[test]
 fn openssl_client_gets_a_delegated_session_through_lowpan_br_with_an_attached_iotssp() {
     let test = "openssl_client_gets_a_delegated_session_through_lowpan_br_with_an_attached_iotssp";
-    if !root_or_skip(test) {
+    if !require_root(test) || !require_openssl(test) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -46,13 +46,6 @@ fn workspace_bin(name: &str) -> PathBuf {
     path
 }
 
-fn have_openssl() -> bool {
-    Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -98,8 +91,7 @@ fn check_config(bin: &str, config: &Path) {
 
 #[test]
 fn openssl_verifies_every_certificate() {
-    if !have_openssl() {
-        eprintln!("openssl not installed: skipped");
+    if !test_support::require_openssl("openssl_verifies_every_certificate") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
