@@ -1,4 +1,4 @@
-//! Handshake redirection end to end (issue 4, "Show it" and "Bad input and faults"), with
+//! Handshake redirection end to end (the demonstration, bad input and faults), with
 //! real parts only: `lowpan-provision` writes the PKI and the configurations, the real
 //! `lowpan-br` (attached IoTSSP, or a remote `iotssp` in its own namespace), the real
 //! `motesim` (mote 1 delegated, 2 DCert, 3 CDPSK) and the real `openssl s_client -dtls1_2`

@@ -347,7 +347,7 @@ fn every_problem_is_reported_at_once_with_its_key() {
 
 #[test]
 fn values_the_radio_kind_does_not_use_must_still_parse() {
-    // These used to be looked at only for kind = "zep", and a bad one was skipped.
+    // Every value is parsed, whether or not the radio kind uses it.
     let e = load("[radio]\nkind = \"serial\"\nbind = \"x\"\npeers = [\"nope\"]\neui64 = \"zz\"\n").unwrap_err();
     let mut k = keys(e);
     k.sort();
