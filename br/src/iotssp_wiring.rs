@@ -20,11 +20,9 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use hrm::{
-    ChannelConfig, Decision, DevicePolicy, DeviceConfig, Diversion, Hrm, HrmConfig, KeyRing, RedirectChannel,
-    RedirectKey, RedirectMessage, SspName,
-};
+use hrm::{Decision, DevicePolicy, DeviceConfig, Diversion, Hrm, HrmConfig, SspName};
 use lowpan::ip::{self, Ipv6Packet, UdpPacket};
+use redirect::{ChannelConfig, KeyRing, RedirectChannel, RedirectKey, RedirectMessage};
 use ssp::{Iotssp, Output};
 
 use crate::config::{Config, ConfigIssue, IotsspKind, KeySource, MotePolicy, RemoteIotssp};
@@ -369,7 +367,7 @@ impl IotsspWiring {
                     v.push((format!("{p}.redirect_auth_failures"), auth_failures(c)));
                     v.push((format!("{p}.redirect_replays"), replays(c)));
                     v.extend(c.iter().map(|(k, n)| (format!("{p}.channel.{k}"), n)));
-                    let alive = matches!(channel.liveness(now), hrm::Liveness::Alive);
+                    let alive = matches!(channel.liveness(now), redirect::Liveness::Alive);
                     v.push((format!("{p}.alive"), u64::from(alive)));
                 }
             }
@@ -426,7 +424,7 @@ impl IotsspWiring {
                     for (k, n) in c.iter() {
                         let _ = writeln!(s, "lowpan_br_iotssp_total{{iotssp=\"{name}\",counter=\"channel_{k}\"}} {n}");
                     }
-                    let alive = matches!(channel.liveness(now), hrm::Liveness::Alive);
+                    let alive = matches!(channel.liveness(now), redirect::Liveness::Alive);
                     let _ = writeln!(gauges, "lowpan_br_iotssp_alive{{iotssp=\"{name}\"}} {}", u8::from(alive));
                 }
             }
@@ -465,12 +463,12 @@ fn apply(
 }
 
 /// Forged, corrupt or unknown-key messages.
-fn auth_failures(c: &hrm::ChannelCounters) -> u64 {
+fn auth_failures(c: &redirect::ChannelCounters) -> u64 {
     c.rejected_wire + c.rejected_unknown_key + c.rejected_bad_tag
 }
 
 /// Authentic bytes refused for freshness: replays and stale or time-shifted copies.
-fn replays(c: &hrm::ChannelCounters) -> u64 {
+fn replays(c: &redirect::ChannelCounters) -> u64 {
     c.rejected_replayed
         + c.rejected_too_old
         + c.rejected_retired_instance

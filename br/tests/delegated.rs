@@ -15,8 +15,9 @@ use std::time::{Duration, SystemTime};
 use dtls::alert::AlertDescription;
 use dtls::record::records;
 use dtls::CloseReason;
-use hrm::{FlowState, FlowTag};
+use hrm::FlowState;
 use lowpan::ieee802154;
+use redirect::FlowTag;
 use simnet::{Hop, MoteKind, Net, Setup, coap_roundtrip};
 
 fn net_with(setup: Setup) -> (Net, usize) {

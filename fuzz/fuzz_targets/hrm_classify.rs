@@ -4,11 +4,9 @@
 //! panic, and application data must never be diverted.
 #![no_main]
 
-use hrm::{
-    AbandonReason, DeviceConfig, DevicePolicy, FlowTag, Hrm, HrmConfig, RedirectMessage, SspConfig,
-    SspName,
-};
+use hrm::{DeviceConfig, DevicePolicy, Hrm, HrmConfig, SspConfig, SspName};
 use libfuzzer_sys::fuzz_target;
+use redirect::{AbandonReason, FlowTag, RedirectMessage};
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {

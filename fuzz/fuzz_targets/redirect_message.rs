@@ -3,8 +3,8 @@
 //! unauthenticated may change the receiver's state.
 #![no_main]
 
-use hrm::{ChannelConfig, KeyRing, RedirectChannel, RedirectKey, RedirectPacket, RedirectRepr};
 use libfuzzer_sys::fuzz_target;
+use redirect::{ChannelConfig, KeyRing, RedirectChannel, RedirectKey, RedirectPacket, RedirectRepr};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 fuzz_target!(|data: &[u8]| {

@@ -4,38 +4,9 @@
 //! from anyone) can only create a handshake entry, and only while there is room.
 
 use std::collections::HashMap;
-use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
-/// The real endpoints of a diverted datagram: the Internet peer and the mote it was sent
-/// to. Carried in every redirect message; the flow table's key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FlowTag {
-    pub peer_addr: Ipv6Addr,
-    pub peer_port: u16,
-    pub mote_addr: Ipv6Addr,
-    pub mote_port: u16,
-}
-
-impl FlowTag {
-    /// All zero: the tag of messages that concern no flow (Hello).
-    pub const NONE: FlowTag = FlowTag {
-        peer_addr: Ipv6Addr::UNSPECIFIED,
-        peer_port: 0,
-        mote_addr: Ipv6Addr::UNSPECIFIED,
-        mote_port: 0,
-    };
-}
-
-impl core::fmt::Display for FlowTag {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "[{}]:{} -> [{}]:{}",
-            self.peer_addr, self.peer_port, self.mote_addr, self.mote_port
-        )
-    }
-}
+use redirect::FlowTag;
 
 /// Where a flow stands, derived from what it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

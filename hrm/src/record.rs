@@ -128,7 +128,7 @@ mod tests {
     #[test]
     fn final_flight_vector() {
         assert_eq!(
-            crate::doc_examples::hex_after("### Example: a client's final flight"),
+            redirect::doc_examples::hex_after("### Example: a client's final flight"),
             FINAL_FLIGHT
         );
         let recs = parse_datagram(&FINAL_FLIGHT).unwrap();

@@ -15,15 +15,14 @@
 //! - unknown content types: dropped.
 
 use crate::config::{ConfigError, DevicePolicy, HrmConfig, SspName, UnknownFlowPolicy};
-use crate::counters::named_counters;
-use crate::flow::{Admission, FlowState, FlowTable, FlowTag};
+use crate::flow::{Admission, FlowState, FlowTable};
 use crate::packet::{EMIT_HOP_LIMIT, PayloadTooLong, Transport, build_udp_packet, transport_of};
 use crate::record::{MalformedDatagram, RecordSummary, parse_datagram};
-use crate::redirect::RedirectMessage;
 use crate::ssp_down::{AlertLimiter, ssp_down_alert};
 use core::fmt;
 use dtls_wire::{ContentType, HandshakeType};
 use lowpan::ip::Ipv6Packet;
+use redirect::{FlowTag, RedirectMessage, named_counters};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};

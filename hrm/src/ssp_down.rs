@@ -6,8 +6,8 @@
 //! This module holds the alert record and the per-flow rate limit; `Hrm::answer_ssp_down`
 //! applies them. Nothing here parses outside input.
 
-use crate::flow::FlowTag;
 use dtls_wire::{ContentType, ProtocolVersion, Record, RecordHeader};
+use redirect::FlowTag;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

@@ -4,12 +4,12 @@
 use dtls_wire::{ContentType, HandshakeType, ProtocolVersion, RecordHeader};
 use hrm::record::RecordSummary;
 use hrm::{
-    AbandonReason, Decision, DeviceConfig, DevicePolicy, DropReason, FlowState, FlowTag, Hrm,
-    HrmConfig, RecordRoute, RedirectMessage, SspConfig, SspName, SspReject, UnknownFlowPolicy,
-    build_udp_packet, route_record,
+    Decision, DeviceConfig, DevicePolicy, DropReason, FlowState, Hrm, HrmConfig, RecordRoute,
+    SspConfig, SspName, SspReject, UnknownFlowPolicy, build_udp_packet, route_record,
 };
 use lowpan::ip::{Ipv6Packet, UdpPacket, next_header, verify_checksum};
 use proptest::prelude::*;
+use redirect::{AbandonReason, FlowTag, RedirectMessage};
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 

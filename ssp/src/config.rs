@@ -300,7 +300,7 @@ impl SspConfig {
             if !br_names.insert(br.name.as_str()) {
                 return Err(err(format!("{k}.name"), format!("duplicate border router {:?}", br.name)));
             }
-            hrm::RedirectKey::from_hex(br.key_id, &br.key).map_err(|e| err(format!("{k}.key"), e.to_string()))?;
+            redirect::RedirectKey::from_hex(br.key_id, &br.key).map_err(|e| err(format!("{k}.key"), e.to_string()))?;
         }
         let mut names = HashSet::new();
         let mut addrs = HashSet::new();
@@ -389,13 +389,13 @@ impl SspConfig {
     }
 
     /// The redirect keys of the configured border routers.
-    pub fn border_router_keys(&self) -> Result<Vec<(String, SocketAddr, hrm::RedirectKey)>, ConfigError> {
+    pub fn border_router_keys(&self) -> Result<Vec<(String, SocketAddr, redirect::RedirectKey)>, ConfigError> {
         self.redirect
             .border_routers
             .iter()
             .enumerate()
             .map(|(i, br)| {
-                hrm::RedirectKey::from_hex(br.key_id, &br.key)
+                redirect::RedirectKey::from_hex(br.key_id, &br.key)
                     .map(|k| (br.name.clone(), br.address, k))
                     .map_err(|e| err(format!("redirect.border_routers[{i}].key"), e.to_string()))
             })
@@ -517,7 +517,7 @@ motes = ["mote-1"]
         let mut client = ClientConfig::psk(b"client", &[1; 16]);
         client.rng = SeededRandom::shared([1; 32]);
         let hello = Connection::connect(now, peer, Arc::new(client)).unwrap().poll_transmit().unwrap().contents;
-        let flow = hrm::FlowTag { peer_addr: "2001:db8::9".parse().unwrap(), peer_port: 40000, mote_addr: "2001:db8:1::2".parse().unwrap(), mote_port: 5684 };
+        let flow = redirect::FlowTag { peer_addr: "2001:db8::9".parse().unwrap(), peer_port: 40000, mote_addr: "2001:db8:1::2".parse().unwrap(), mote_port: 5684 };
         let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
         let config = SspConfig::from_toml_str(GOOD).unwrap();
         let verify_request = |seed: [u8; 32]| {

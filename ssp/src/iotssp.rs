@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use dtls::provider::{OsRandom, SecureRandom};
 use dtls::record::{ContentType, records};
-use hrm::{FlowTag, RedirectMessage};
+use redirect::{FlowTag, RedirectMessage};
 
 use crate::am::Am;
 use crate::cam::Cam;

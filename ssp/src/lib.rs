@@ -13,6 +13,9 @@
 //!   datagrams from motes; [`config`]: its TOML configuration.
 //! - The binary `iotssp` drives it over UDP (remote mode); `lowpan-br` embeds it (attached).
 //!
+//! It builds on the DTLS engine (`dtls`) and the redirect protocol (`redirect`) only: what the
+//! border router's HRM routes, and how, is not its business.
+//!
 //! Sans-IO: no socket, no clock (`Instant`s come in, certificate validity uses the
 //! verifier's time provider), deterministic: randomness comes from the `rng` it is built
 //! with ([`Iotssp::with_random`], `SspConfig::build_with_random`; the OS by default), except

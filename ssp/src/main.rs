@@ -1,7 +1,7 @@
 //! `iotssp`: the IoTSSP as its own service (remote mode). A thin tokio driver around the
 //! sans-IO [`ssp::Iotssp`]: one UDP socket for the authenticated redirect channel to border
-//! routers (one `hrm::RedirectChannel` per border router), one UDP socket towards the motes'
-//! transfer ports, and the timers. Logs never contain keys.
+//! routers (one `redirect::RedirectChannel` per border router), one UDP socket towards the
+//! motes' transfer ports, and the timers. Logs never contain keys.
 
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr};
@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
 use clap::Parser;
-use hrm::{ChannelConfig, KeyRing, RedirectChannel};
+use redirect::{ChannelConfig, KeyRing, RedirectChannel};
 use ssp::config::SspConfig;
 use ssp::{Iotssp, Output};
 use tokio::net::UdpSocket;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hrm::FlowTag;
+use redirect::FlowTag;
 use proptest::prelude::*;
 use ssp::Output;
 use ssp::config::SspConfig;

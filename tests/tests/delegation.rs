@@ -195,21 +195,21 @@ fn forged_and_replayed_redirect_messages_are_refused_and_create_no_state() {
     let key_hex = redirect_key(&bed);
     let br: SocketAddr = BR_REDIRECT.parse().expect("address");
     let inet: Ipv6Addr = INET_ADDR.parse().expect("address");
-    let flow = hrm::FlowTag { peer_addr: inet, peer_port: 40000, mote_addr: mote_addr(DELEGATED), mote_port: 5684 };
+    let flow = redirect::FlowTag { peer_addr: inet, peer_port: 40000, mote_addr: mote_addr(DELEGATED), mote_port: 5684 };
     let wall = SystemTime::now();
     let now = std::time::Instant::now();
-    let seal = |key: hrm::RedirectKey, msg: &hrm::RedirectMessage<'_>| {
-        let mut ch = hrm::RedirectChannel::new(hrm::ChannelConfig::default(), hrm::KeyRing::new(key), 0x5eed, now, wall);
+    let seal = |key: redirect::RedirectKey, msg: &redirect::RedirectMessage<'_>| {
+        let mut ch = redirect::RedirectChannel::new(redirect::ChannelConfig::default(), redirect::KeyRing::new(key), 0x5eed, now, wall);
         ch.seal(now, wall, msg).expect("seal")
     };
-    let good = || hrm::RedirectKey::from_hex(1, &key_hex).expect("key");
-    let wrong = hrm::RedirectKey::new(1, &[0x55; 32]).expect("key");
+    let good = || redirect::RedirectKey::from_hex(1, &key_hex).expect("key");
+    let wrong = redirect::RedirectKey::new(1, &[0x55; 32]).expect("key");
     // Forged: an Emit and a FlowTransferred under a wrong key, and a bit-flipped authentic one.
-    let forged_emit = seal(wrong, &hrm::RedirectMessage::Emit { flow, datagram: b"forged" });
-    let mut flipped = seal(good(), &hrm::RedirectMessage::FlowTransferred { flow, final_flight: b"" });
+    let forged_emit = seal(wrong, &redirect::RedirectMessage::Emit { flow, datagram: b"forged" });
+    let mut flipped = seal(good(), &redirect::RedirectMessage::FlowTransferred { flow, final_flight: b"" });
     flipped[40] ^= 1;
     // Replayed: an authentic Hello, sent twice.
-    let hello = seal(good(), &hrm::RedirectMessage::Hello);
+    let hello = seal(good(), &redirect::RedirectMessage::Hello);
     let auth_before = bed.iotssp_counter("redirect_auth_failures");
     let replays_before = bed.iotssp_counter("redirect_replays");
     let opened_before = bed.iotssp_counter("channel_opened");

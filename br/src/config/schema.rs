@@ -280,7 +280,7 @@ pub struct IotsspSection {
 
 impl Default for IotsspSection {
     fn default() -> Self {
-        let channel = hrm::ChannelConfig::default();
+        let channel = redirect::ChannelConfig::default();
         IotsspSection {
             name: String::new(),
             attached: false,

@@ -242,7 +242,7 @@ fn remote(s: &IotsspSection, k: &impl Fn(&str) -> String, bad: &mut impl FnMut(&
             None
         }
         // The reason names the problem, never the key.
-        (Some(key), None) => match hrm::RedirectKey::from_hex(s.key_id, &key.0) {
+        (Some(key), None) => match redirect::RedirectKey::from_hex(s.key_id, &key.0) {
             Ok(_) => Some(KeySource::Hex(key.clone())),
             Err(e) => {
                 bad(&k("key"), e.to_string());

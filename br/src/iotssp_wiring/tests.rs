@@ -5,7 +5,7 @@ use super::*;
 use crate::config::Config;
 use dtls::cert::ChainVerifier;
 use dtls::{ClientConfig, Connection};
-use hrm::{ChannelConfig, FlowTag, KeyRing, RedirectChannel, RedirectKey, RedirectMessage};
+use redirect::{ChannelConfig, FlowTag, KeyRing, RedirectChannel, RedirectKey, RedirectMessage};
 use std::sync::Arc;
 use std::time::Duration;
 

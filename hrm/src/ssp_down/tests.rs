@@ -50,7 +50,7 @@ fn divert(hrm: &mut Hrm, now: Instant, peer_port: u16) -> Diversion {
 
 #[test]
 fn alert_record_matches_the_document() {
-    let doc = crate::doc_examples::hex_after("### R12: a down IoTSSP's handshakes get an alert");
+    let doc = redirect::doc_examples::hex_after("### R12: a down IoTSSP's handshakes get an alert");
     assert_eq!(doc, ssp_down_alert());
     let r = Record::new_checked(&doc[..]).unwrap();
     assert_eq!(r.content_type(), ContentType::Alert);
@@ -113,7 +113,7 @@ fn alerts_are_not_answered_and_transferred_flows_keep_their_session() {
     h.handle_ssp_message(
         t0,
         &crate::SspName::new("ssp"),
-        &crate::RedirectMessage::FlowTransferred {
+        &redirect::RedirectMessage::FlowTransferred {
             flow: f,
             final_flight: &[],
         },

@@ -31,7 +31,7 @@ use dtls::codec::Codec;
 use dtls::record::{ContentType, ProtocolVersion, RecordHeader, records};
 use dtls::transfer::{ConfirmStatus, SttAnswerRepr, SttStatus, TransferConfirm, TransferConfirmRepr, TransferSessionRepr};
 use dtls::{CipherSuite, ClientConfig, CloseReason, Connection, Error as DtlsError, Event, Phase, ServerConfig};
-use hrm::{AbandonReason, FlowTag};
+use redirect::{AbandonReason, FlowTag};
 use zeroize::Zeroizing;
 
 use crate::am::{Am, MoteRef, Verdict};
@@ -105,11 +105,11 @@ pub enum Output {
 
 impl Output {
     /// The redirect message for the border router (`None` for datagrams to motes).
-    pub fn as_redirect(&self) -> Option<hrm::RedirectMessage<'_>> {
+    pub fn as_redirect(&self) -> Option<redirect::RedirectMessage<'_>> {
         Some(match self {
-            Output::Emit { flow, datagram } => hrm::RedirectMessage::Emit { flow: *flow, datagram },
-            Output::FlowTransferred { flow, final_flight } => hrm::RedirectMessage::FlowTransferred { flow: *flow, final_flight },
-            Output::FlowAbandoned { flow, reason } => hrm::RedirectMessage::FlowAbandoned { flow: *flow, reason: *reason },
+            Output::Emit { flow, datagram } => redirect::RedirectMessage::Emit { flow: *flow, datagram },
+            Output::FlowTransferred { flow, final_flight } => redirect::RedirectMessage::FlowTransferred { flow: *flow, final_flight },
+            Output::FlowAbandoned { flow, reason } => redirect::RedirectMessage::FlowAbandoned { flow: *flow, reason: *reason },
             Output::ToMote { .. } => return None,
         })
     }

@@ -1,18 +1,38 @@
-//! The redirect protocol between a border router and its IoTSSPs: the messages, their
-//! byte layout (`wire`), keys (`key`) and the sans-IO
-//! per-peer channel that seals and opens them (`channel`).
-//!
-//! Attached mode (the IoTSSP inside `lowpan-br`) passes `RedirectMessage`s in-process and
-//! never touches the wire, the key or the channel.
+//! What a border router and an IoTSSP tell each other, as values: the flow a message is
+//! about ([`FlowTag`]) and the messages themselves ([`RedirectMessage`]). Their byte layout
+//! is in `wire`.
 
-pub mod channel;
-pub mod key;
-pub mod wire;
+use std::net::Ipv6Addr;
 
-#[cfg(test)]
-mod tests;
+/// The real endpoints of a diverted datagram: the Internet peer and the mote it was sent
+/// to. Carried in every redirect message; the key of the HRM's flow table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowTag {
+    pub peer_addr: Ipv6Addr,
+    pub peer_port: u16,
+    pub mote_addr: Ipv6Addr,
+    pub mote_port: u16,
+}
 
-use crate::flow::FlowTag;
+impl FlowTag {
+    /// All zero: the tag of messages that concern no flow (Hello).
+    pub const NONE: FlowTag = FlowTag {
+        peer_addr: Ipv6Addr::UNSPECIFIED,
+        peer_port: 0,
+        mote_addr: Ipv6Addr::UNSPECIFIED,
+        mote_port: 0,
+    };
+}
+
+impl core::fmt::Display for FlowTag {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "[{}]:{} -> [{}]:{}",
+            self.peer_addr, self.peer_port, self.mote_addr, self.mote_port
+        )
+    }
+}
 
 /// Message type byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -19,9 +19,8 @@
 //! 70+N  16  tag: HMAC-SHA256(key, bytes 0 .. 70+N), first 16 bytes
 //! ```
 
-use super::key::RedirectKey;
-use super::{AbandonReason, MessageType, RedirectMessage};
-use crate::flow::FlowTag;
+use crate::key::RedirectKey;
+use crate::{AbandonReason, FlowTag, MessageType, RedirectMessage};
 use core::fmt;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

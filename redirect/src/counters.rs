@@ -1,6 +1,10 @@
-//! Named monotonic counters, one per decision and per drop reason, for metrics export.
+//! Named monotonic counters, one per decision and per drop reason, for metrics export. The
+//! macro is exported (hidden) so that the HRM's counters export the same way as the
+//! channel's.
 
 /// Declares a struct of `pub u64` counters and `iter()` over (stable name, value).
+#[macro_export]
+#[doc(hidden)]
 macro_rules! named_counters {
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* $field:ident,)* }) => {
         $(#[$meta])*
@@ -17,5 +21,3 @@ macro_rules! named_counters {
         }
     };
 }
-
-pub(crate) use named_counters;

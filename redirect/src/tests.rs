@@ -1,11 +1,10 @@
 //! Tests of the redirect protocol: the documented byte vectors, round trips, tamper
 //! detection, replay and freshness, and that forged input creates no state.
 
-use super::channel::{ChannelConfig, Liveness, OpenError, RedirectChannel};
-use super::key::{KeyRing, RedirectKey};
-use super::wire::{Envelope, HEADER_LEN, RedirectPacket, RedirectRepr, TAG_LEN, WireError};
-use super::{AbandonReason, RedirectMessage};
-use crate::flow::FlowTag;
+use crate::channel::{ChannelConfig, Liveness, OpenError, RedirectChannel};
+use crate::key::{KeyRing, RedirectKey};
+use crate::wire::{Envelope, HEADER_LEN, RedirectPacket, RedirectRepr, TAG_LEN, WireError};
+use crate::{AbandonReason, FlowTag, RedirectMessage};
 use proptest::prelude::*;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -183,7 +182,7 @@ fn semantic_errors_are_named() {
         },
     };
     assert_eq!(empty.to_sealed_bytes(&key), Err(WireError::EmptyDatagram));
-    let big = vec![0u8; super::wire::MAX_PAYLOAD_LEN + 1];
+    let big = vec![0u8; crate::wire::MAX_PAYLOAD_LEN + 1];
     let too_long = RedirectRepr {
         message: RedirectMessage::Emit {
             flow: example_flow(),

@@ -1,11 +1,12 @@
 //! Reads the byte examples out of docs/protocol.md, so tests compare the document's bytes,
-//! not a copy of them.
+//! not a copy of them. Compiled for this crate's tests and, with the `doc-examples`
+//! feature, for the tests of `hrm`, whose rules the same document defines.
 
 const DOC: &str = include_str!("../../docs/protocol.md");
 
 /// The bytes of the first ```text block after `heading`: on each line, the run of two-digit
 /// hex tokens (after a 4-digit offset, if the line has one), up to the first other token.
-pub(crate) fn hex_after(heading: &str) -> Vec<u8> {
+pub fn hex_after(heading: &str) -> Vec<u8> {
     let at = DOC
         .find(heading)
         .unwrap_or_else(|| panic!("{heading:?} not in docs/protocol.md"));

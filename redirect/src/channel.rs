@@ -11,10 +11,10 @@
 //! empty, so it accepts nothing older than its own start) and of a sender instance whose
 //! window was retired (nothing not newer than its last accepted timestamp).
 
-use super::RedirectMessage;
-use super::key::KeyRing;
-use super::wire::{Envelope, RedirectPacket, RedirectRepr, WireError};
-use crate::counters::named_counters;
+use crate::RedirectMessage;
+use crate::key::KeyRing;
+use crate::named_counters;
+use crate::wire::{Envelope, RedirectPacket, RedirectRepr, WireError};
 use core::fmt;
 use dtls_wire::{ReplayError, ReplayWindow};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
