@@ -1,7 +1,9 @@
 //! Command line and optional TOML file, validated into one typed [`Settings`].
 //!
-//! Precedence: command line, then the file (`--config`), then defaults. A bad value is
-//! refused at start with the option's name and the reason.
+//! Each option is declared once, in [`Options`] or [`DeviceOptions`], which clap fills from
+//! the command line (`--pan-id`) and serde from the file (`pan_id`); the command line is
+//! laid over the file. Precedence: command line, then the file (`--config`), then
+//! defaults. A bad value is refused at start with the option's name and the reason.
 
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -58,118 +60,174 @@ pub struct Cli {
     /// TOML file with any of the options below (radio_eui64, motes, mote_eui64s, prefix, ...).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Number of motes (default 1), numbered 00:12:4b:00:00:00:00:01 upwards.
-    #[arg(long)]
-    pub motes: Option<usize>,
-    /// Explicit mote EUI-64s (repeat or comma-separate); overrides --motes.
-    #[arg(long = "mote-eui64", value_delimiter = ',')]
-    pub mote_eui64s: Vec<String>,
-    /// The radio's EUI-64 (what `?M` answers; the border router's link address).
-    #[arg(long)]
-    pub radio_eui64: Option<String>,
-    /// PAN identifier (hex with 0x, or decimal). Default 0xabcd.
-    #[arg(long)]
-    pub pan_id: Option<String>,
-    /// Channel (11-26), reported by `?V` and used in ZEP headers. Default 26.
-    #[arg(long)]
-    pub channel: Option<u8>,
-    /// Global /64 prefix of the motes; without it they learn it from the Router Advertisement.
-    #[arg(long)]
-    pub prefix: Option<String>,
-    /// Probability of losing each frame reception and each ACK (0..1).
-    #[arg(long)]
-    pub loss: Option<f64>,
-    /// Seed of every random choice (default: from the clock, printed at start).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Transmissions per frame before giving up (the `!S` attribute 5 overrides it). Default 4.
-    #[arg(long)]
-    pub max_tx: Option<u8>,
-    /// Deliver at once instead of at the modelled air time (for benchmarks).
-    #[arg(long)]
-    pub unthrottled: bool,
-    /// Write counters as JSON here every second and at exit.
-    #[arg(long, value_name = "PATH")]
-    pub stats_file: Option<PathBuf>,
-    /// ZEP mode: how long a mote waits for the peer's ACK before retrying, in ms. Default 20.
-    #[arg(long)]
-    pub zep_ack_wait_ms: Option<u64>,
-    /// Kind of device of every mote: plain (CoAP, no security), delegated (PSK with its
-    /// IoTSSP, takes over the session), dcert (full DTLS with its own certificate), cdpsk
-    /// (PSK with clients). Per mote: `[[device]]` tables in the --config file.
-    #[arg(long, value_name = "KIND")]
-    pub device_kind: Option<String>,
-    /// PSK identity: of the mote's IoTSSP (delegated) or of its clients (cdpsk).
-    #[arg(long)]
-    pub psk_identity: Option<String>,
-    /// The PSK, in hex.
-    #[arg(long)]
-    pub psk_hex: Option<String>,
-    /// Delegated: UDP port of the PSK session with the IoTSSP. Default 5685.
-    #[arg(long)]
-    pub transfer_port: Option<u16>,
-    /// Delegated: transferred sessions held at once. Default 2.
-    #[arg(long)]
-    pub session_slots: Option<usize>,
-    /// DCert: the mote's certificate chain (PEM, leaf first).
-    #[arg(long, value_name = "PEM")]
-    pub cert: Option<PathBuf>,
-    /// DCert: the mote's private key (PEM).
-    #[arg(long, value_name = "PEM")]
-    pub key: Option<PathBuf>,
-    /// DCert: trust anchors (PEM) that client certificates must chain to.
-    #[arg(long, value_name = "PEM")]
-    pub trust_anchor: Option<PathBuf>,
-    /// DCert: emulated ECC cost, cc2538-hw (default), cc2538-sw or none.
-    #[arg(long, value_name = "PROFILE")]
-    pub ecc_profile: Option<String>,
+    #[command(flatten)]
+    pub options: Options,
+    #[command(flatten)]
+    pub device: DeviceOptions,
 }
 
-/// Device settings: global (command line, top of the file) or for one mote (`[[device]]`).
+/// Settings that come in layers: the command line over the file, a `[[device]]` table over
+/// the global device settings. Each field wins when given.
+trait Layer {
+    fn over(self, base: Self) -> Self;
+}
+
+impl<T> Layer for Option<T> {
+    fn over(self, base: Self) -> Self {
+        self.or(base)
+    }
+}
+
+impl<T> Layer for Vec<T> {
+    fn over(self, base: Self) -> Self {
+        if self.is_empty() { base } else { self }
+    }
+}
+
+impl Layer for bool {
+    fn over(self, base: Self) -> Self {
+        self || base
+    }
+}
+
+/// Declares an options struct once, for the command line (clap: `--long-name`) and the file
+/// (serde: `long_name`), with `over` to lay one over another.
+macro_rules! options {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: $t:ty,)* }) => {
+        $(#[$m])*
+        pub struct $name {
+            $($(#[$fm])* pub $f: $t,)*
+        }
+
+        impl $name {
+            /// `self`'s settings where given, else `base`'s.
+            pub fn over(self, base: Self) -> Self {
+                $name { $($f: Layer::over(self.$f, base.$f),)* }
+            }
+        }
+    };
+}
+
+options! {
+    /// The simulation's options: `--motes` on the command line, `motes` in the file.
+    #[derive(clap::Args, Deserialize, Debug, Default, Clone)]
+    #[serde(default)]
+    pub struct Options {
+        /// Number of motes (default 1), numbered 00:12:4b:00:00:00:00:01 upwards.
+        #[arg(long)]
+        pub motes: Option<usize>,
+        /// Explicit mote EUI-64s (repeat or comma-separate); overrides --motes.
+        #[arg(long = "mote-eui64", value_delimiter = ',')]
+        pub mote_eui64s: Vec<String>,
+        /// The radio's EUI-64 (what `?M` answers; the border router's link address).
+        #[arg(long)]
+        pub radio_eui64: Option<String>,
+        /// PAN identifier (hex with 0x, or decimal). Default 0xabcd.
+        #[arg(long)]
+        pub pan_id: Option<PanId>,
+        /// Channel (11-26), reported by `?V` and used in ZEP headers. Default 26.
+        #[arg(long)]
+        pub channel: Option<u8>,
+        /// Global /64 prefix of the motes; without it they learn it from the Router Advertisement.
+        #[arg(long)]
+        pub prefix: Option<String>,
+        /// Probability of losing each frame reception and each ACK (0..1).
+        #[arg(long)]
+        pub loss: Option<f64>,
+        /// Seed of every random choice (default: from the clock, printed at start).
+        #[arg(long)]
+        pub seed: Option<u64>,
+        /// Transmissions per frame before giving up (the `!S` attribute 5 overrides it). Default 4.
+        #[arg(long)]
+        pub max_tx: Option<u8>,
+        /// Deliver at once instead of at the modelled air time (for benchmarks).
+        #[arg(long)]
+        pub unthrottled: bool,
+        /// Write counters as JSON here every second and at exit.
+        #[arg(long, value_name = "PATH")]
+        pub stats_file: Option<PathBuf>,
+        /// ZEP mode: how long a mote waits for the peer's ACK before retrying, in ms. Default 20.
+        #[arg(long)]
+        pub zep_ack_wait_ms: Option<u64>,
+    }
+}
+
+options! {
+    /// Device settings: global (command line, top of the file) or for one mote (`[[device]]`).
+    #[derive(clap::Args, Deserialize, Debug, Default, Clone)]
+    #[serde(default)]
+    pub struct DeviceOptions {
+        /// Kind of device of every mote: plain (CoAP, no security), delegated (PSK with its
+        /// IoTSSP, takes over the session), dcert (full DTLS with its own certificate), cdpsk
+        /// (PSK with clients). Per mote: `[[device]]` tables in the --config file.
+        #[arg(long, value_name = "KIND")]
+        pub device_kind: Option<String>,
+        /// PSK identity: of the mote's IoTSSP (delegated) or of its clients (cdpsk).
+        #[arg(long)]
+        pub psk_identity: Option<String>,
+        /// The PSK, in hex.
+        #[arg(long)]
+        pub psk_hex: Option<String>,
+        /// Delegated: UDP port of the PSK session with the IoTSSP. Default 5685.
+        #[arg(long)]
+        pub transfer_port: Option<u16>,
+        /// Delegated: transferred sessions held at once. Default 2.
+        #[arg(long)]
+        pub session_slots: Option<usize>,
+        /// DCert: the mote's certificate chain (PEM, leaf first).
+        #[arg(long, value_name = "PEM")]
+        pub cert: Option<PathBuf>,
+        /// DCert: the mote's private key (PEM).
+        #[arg(long, value_name = "PEM")]
+        pub key: Option<PathBuf>,
+        /// DCert: trust anchors (PEM) that client certificates must chain to.
+        #[arg(long, value_name = "PEM")]
+        pub trust_anchor: Option<PathBuf>,
+        /// DCert: emulated ECC cost, cc2538-hw (default), cc2538-sw or none.
+        #[arg(long, value_name = "PROFILE")]
+        pub ecc_profile: Option<String>,
+    }
+}
+
+/// A `[[device]]` table: which mote (by 1-based position or by EUI-64), and its settings.
 #[derive(Deserialize, Debug, Default, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct DeviceFile {
-    /// `[[device]]` only: which mote, by 1-based position or by EUI-64.
+pub struct DeviceEntry {
     pub index: Option<usize>,
     pub eui64: Option<String>,
-    pub device_kind: Option<String>,
-    pub psk_identity: Option<String>,
-    pub psk_hex: Option<String>,
-    pub transfer_port: Option<u16>,
-    pub session_slots: Option<usize>,
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    pub trust_anchor: Option<PathBuf>,
-    pub ecc_profile: Option<String>,
+    #[serde(flatten)]
+    pub device: DeviceOptions,
 }
 
-impl DeviceFile {
-    /// Fields of `self`, else of `base`.
-    fn over(&self, base: &DeviceFile) -> DeviceFile {
-        DeviceFile {
-            index: self.index,
-            eui64: self.eui64.clone(),
-            device_kind: self
-                .device_kind
-                .clone()
-                .or_else(|| base.device_kind.clone()),
-            psk_identity: self
-                .psk_identity
-                .clone()
-                .or_else(|| base.psk_identity.clone()),
-            psk_hex: self.psk_hex.clone().or_else(|| base.psk_hex.clone()),
-            transfer_port: self.transfer_port.or(base.transfer_port),
-            session_slots: self.session_slots.or(base.session_slots),
-            cert: self.cert.clone().or_else(|| base.cert.clone()),
-            key: self.key.clone().or_else(|| base.key.clone()),
-            trust_anchor: self
-                .trust_anchor
-                .clone()
-                .or_else(|| base.trust_anchor.clone()),
-            ecc_profile: self
-                .ecc_profile
-                .clone()
-                .or_else(|| base.ecc_profile.clone()),
+/// A PAN identifier: `0xabcd` or decimal on the command line, an integer or such a string
+/// in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PanId(pub u16);
+
+impl std::str::FromStr for PanId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+            Some(hex) => u16::from_str_radix(hex, 16),
+            None => s.parse(),
+        };
+        r.map(PanId)
+            .map_err(|_| format!("{s:?} is not a 16-bit PAN id (e.g. 0xabcd)"))
+    }
+}
+
+impl<'de> Deserialize<'de> for PanId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum IntOrStr {
+            Int(u16),
+            Str(String),
+        }
+        match IntOrStr::deserialize(d)? {
+            IntOrStr::Int(n) => Ok(PanId(n)),
+            IntOrStr::Str(s) => s.parse().map_err(serde::de::Error::custom),
         }
     }
 }
@@ -197,7 +255,7 @@ fn read_pem(option: &'static str, path: &Path) -> Result<String, SettingError> {
 }
 
 /// The device of one mote from its merged settings.
-fn device_spec(d: &DeviceFile) -> Result<DeviceSpec, SettingError> {
+fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
     let kind: DeviceKind = match &d.device_kind {
         Some(k) => k.parse().map_err(|e: String| bad("--device-kind", e))?,
         None => DeviceKind::Plain,
@@ -281,27 +339,18 @@ fn device_spec(d: &DeviceFile) -> Result<DeviceSpec, SettingError> {
     })
 }
 
-/// The TOML file: same names as the long options, with underscores.
+/// The TOML file: the long options' names with underscores, and `[[device]]` tables.
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    pub motes: Option<usize>,
-    pub mote_eui64s: Option<Vec<String>>,
-    pub radio_eui64: Option<String>,
-    pub pan_id: Option<u16>,
-    pub channel: Option<u8>,
-    pub prefix: Option<String>,
-    pub loss: Option<f64>,
-    pub seed: Option<u64>,
-    pub max_tx: Option<u8>,
-    pub unthrottled: Option<bool>,
-    pub stats_file: Option<PathBuf>,
-    pub zep_ack_wait_ms: Option<u64>,
+    #[serde(flatten)]
+    pub options: Options,
     /// Global device settings (`device_kind = "delegated"`, `psk_identity`, ...).
     #[serde(flatten)]
-    pub device_defaults: DeviceFile,
+    pub device: DeviceOptions,
     /// Per-mote device settings, `[[device]]` tables with `index` or `eui64`.
-    pub device: Option<Vec<DeviceFile>>,
+    #[serde(rename = "device")]
+    pub devices: Option<Vec<DeviceEntry>>,
 }
 
 /// Where the border router reaches us.
@@ -353,19 +402,6 @@ fn parse_addr(option: &'static str, s: &str) -> Result<SocketAddr, SettingError>
     })
 }
 
-fn parse_pan(s: &str) -> Result<u16, SettingError> {
-    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u16::from_str_radix(hex, 16),
-        None => s.parse(),
-    };
-    r.map_err(|_| {
-        bad(
-            "--pan-id",
-            format!("{s:?} is not a 16-bit PAN id (e.g. 0xabcd)"),
-        )
-    })
-}
-
 /// `fd00:aaaa::/64` -> the prefix (the rule of [`lowpan::Prefix64`]'s `FromStr`).
 pub fn parse_prefix(s: &str) -> Result<Ipv6Addr, SettingError> {
     s.parse::<lowpan::Prefix64>()
@@ -374,25 +410,15 @@ pub fn parse_prefix(s: &str) -> Result<Ipv6Addr, SettingError> {
 }
 
 impl Cli {
-    /// The device of every mote: `[[device]]` entries over the command line over the
-    /// file's top-level settings.
-    fn devices(&self, file: &FileConfig, motes: &[Eui64]) -> Result<Vec<DeviceSpec>, SettingError> {
-        let cli = DeviceFile {
-            index: None,
-            eui64: None,
-            device_kind: self.device_kind.clone(),
-            psk_identity: self.psk_identity.clone(),
-            psk_hex: self.psk_hex.clone(),
-            transfer_port: self.transfer_port,
-            session_slots: self.session_slots,
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-            trust_anchor: self.trust_anchor.clone(),
-            ecc_profile: self.ecc_profile.clone(),
-        };
-        let global = cli.over(&file.device_defaults);
-        let mut per_mote: Vec<DeviceFile> = vec![global.clone(); motes.len()];
-        for entry in file.device.iter().flatten() {
+    /// The device of every mote: `[[device]]` entries over `global` (the command line over
+    /// the file's top-level settings).
+    fn devices(
+        global: DeviceOptions,
+        entries: Vec<DeviceEntry>,
+        motes: &[Eui64],
+    ) -> Result<Vec<DeviceSpec>, SettingError> {
+        let mut per_mote: Vec<DeviceOptions> = vec![global.clone(); motes.len()];
+        for entry in entries {
             let i = match (entry.index, &entry.eui64) {
                 (Some(n), None) if (1..=motes.len()).contains(&n) => n - 1,
                 (None, Some(e)) => {
@@ -408,7 +434,7 @@ impl Cli {
                     ));
                 }
             };
-            per_mote[i] = entry.over(&global);
+            per_mote[i] = entry.device.over(global.clone());
         }
         per_mote.iter().map(device_spec).collect()
     }
@@ -428,6 +454,8 @@ impl Cli {
     }
 
     fn merge(&self, file: FileConfig) -> Result<Settings, SettingError> {
+        let o = self.options.clone().over(file.options);
+        let device = self.device.clone().over(file.device);
         let serve = match (&self.pty, &self.tcp_listen, &self.zep_peer) {
             (Some(p), None, None) => Serve::Pty(p.clone()),
             (None, Some(a), None) => Serve::Tcp(parse_addr("--tcp-listen", a)?),
@@ -454,17 +482,13 @@ impl Cli {
         if self.zep_bind.is_some() && !matches!(serve, Serve::Zep { .. }) {
             return Err(bad("--zep-bind", "only with --zep-peer"));
         }
-        let radio_eui64 = match self.radio_eui64.as_ref().or(file.radio_eui64.as_ref()) {
+        let radio_eui64 = match &o.radio_eui64 {
             Some(s) => parse_eui("--radio-eui64", s)?,
             None => DEFAULT_RADIO_EUI64,
         };
-        let listed: Vec<String> = if self.mote_eui64s.is_empty() {
-            file.mote_eui64s.clone().unwrap_or_default()
-        } else {
-            self.mote_eui64s.clone()
-        };
+        let listed = &o.mote_eui64s;
         let motes: Vec<Eui64> = if listed.is_empty() {
-            let n = self.motes.or(file.motes).unwrap_or(1);
+            let n = o.motes.unwrap_or(1);
             if n == 0 || n > MAX_MOTES {
                 return Err(bad("--motes", format!("{n}: must be 1..={MAX_MOTES}")));
             }
@@ -489,55 +513,46 @@ impl Cli {
                 return Err(bad("--mote-eui64", format!("{m} is listed twice")));
             }
         }
-        let pan_id = match (&self.pan_id, file.pan_id) {
-            (Some(s), _) => parse_pan(s)?,
-            (None, Some(p)) => p,
-            (None, None) => crate::radio::DEFAULT_PAN,
-        };
+        let pan_id = o.pan_id.map_or(crate::radio::DEFAULT_PAN, |p| p.0);
         if pan_id == 0xffff {
             return Err(bad("--pan-id", "0xffff is the broadcast PAN"));
         }
-        let channel = self.channel.or(file.channel).unwrap_or(26);
+        let channel = o.channel.unwrap_or(26);
         if !(11..=26).contains(&channel) {
             return Err(bad("--channel", format!("{channel}: must be 11..=26")));
         }
-        let prefix = self
-            .prefix
-            .as_ref()
-            .or(file.prefix.as_ref())
-            .map(|s| parse_prefix(s))
-            .transpose()?;
-        let loss = self.loss.or(file.loss).unwrap_or(0.0);
+        let prefix = o.prefix.as_deref().map(parse_prefix).transpose()?;
+        let loss = o.loss.unwrap_or(0.0);
         if !(0.0..=1.0).contains(&loss) {
             return Err(bad(
                 "--loss",
                 format!("{loss}: must be a probability in 0..=1"),
             ));
         }
-        let max_tx = self.max_tx.or(file.max_tx).unwrap_or(4);
+        let max_tx = o.max_tx.unwrap_or(4);
         if max_tx == 0 {
             return Err(bad("--max-tx", "must be at least 1"));
         }
-        let seed = self.seed.or(file.seed).unwrap_or_else(|| {
+        let seed = o.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-        let ack_wait = self.zep_ack_wait_ms.or(file.zep_ack_wait_ms).unwrap_or(20);
+        let ack_wait = o.zep_ack_wait_ms.unwrap_or(20);
         if ack_wait == 0 || ack_wait > 10_000 {
             return Err(bad(
                 "--zep-ack-wait-ms",
                 format!("{ack_wait}: must be 1..=10000"),
             ));
         }
-        let devices = self.devices(&file, &motes)?;
+        let devices = Self::devices(device, file.devices.unwrap_or_default(), &motes)?;
         let mode = match serve {
             Serve::Zep { .. } => UplinkMode::Zep { channel },
             _ => UplinkMode::SlipRadio,
         };
         let air = AirConfig {
             loss,
-            paced: !(self.unthrottled || file.unthrottled.unwrap_or(false)),
+            paced: !o.unthrottled,
             external_ack_wait: Duration::from_millis(ack_wait),
             ..AirConfig::default()
         };
@@ -555,7 +570,7 @@ impl Cli {
                 mode,
                 devices,
             },
-            stats_file: self.stats_file.clone().or(file.stats_file),
+            stats_file: o.stats_file,
         })
     }
 }
@@ -694,6 +709,53 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn every_option_has_the_same_name_in_the_file() {
+        use clap::CommandFactory;
+        let serve_only = [
+            "pty",
+            "tcp_listen",
+            "zep_peer",
+            "zep_bind",
+            "config",
+            "help",
+            "version",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for arg in Cli::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            if serve_only.contains(&id) {
+                continue;
+            }
+            // A key of the wrong type is refused as that key, never as an unknown one.
+            let f = dir.path().join(format!("{id}.toml"));
+            std::fs::write(&f, format!("{id} = {{}}\n")).unwrap();
+            let e = cli(&[
+                "--tcp-listen",
+                "127.0.0.1:1",
+                "--config",
+                f.to_str().unwrap(),
+            ])
+            .unwrap_err();
+            assert!(
+                !e.contains("unknown field"),
+                "--{}: {e}",
+                arg.get_long().unwrap_or(id)
+            );
+        }
+        let f = dir.path().join("pan.toml");
+        std::fs::write(&f, "pan_id = \"0x1234\"\nunthrottled = true\n").unwrap();
+        let s = cli(&[
+            "--tcp-listen",
+            "127.0.0.1:1",
+            "--config",
+            f.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(s.sim.pan_id, 0x1234);
+        assert!(!s.sim.air.paced);
     }
 
     fn pki(name: &str) -> String {
