@@ -93,7 +93,7 @@ impl Simulation {
                     Some(Ok(Some(device))) => mote.set_device(device),
                     // Validated at start; an engine that cannot start (no randomness) leaves
                     // the mote plain, and says so in its counters.
-                    Some(Err(_)) => mote.count_drop("device_setup_failed"),
+                    Some(Err(_)) => mote.count_drop(crate::mote::MoteDrop::DeviceSetupFailed),
                 }
                 mote
             })

@@ -15,6 +15,37 @@ use slip::zep::{TURNAROUND_2450MHZ, decode_datagram, encode_datagram};
 
 use crate::rng::SimRng;
 
+/// Why a ZEP datagram or frame was dropped. [`ZepDrop::as_str`] names are stable (stats file and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZepDrop {
+    /// A datagram that does not encode or decode.
+    Wire(slip::zep::Error),
+    /// A datagram for another channel.
+    ZepOtherChannel,
+    /// A datagram whose 802.15.4 frame does not parse.
+    ZepBadFrame,
+    /// A frame not sent: the queue to the peer was full.
+    ZepOutQueueFull,
+    /// An ACK lost by the loss model.
+    AckLost,
+    /// An ACK not sent: the queue to the peer was full.
+    ZepAckQueueFull,
+}
+
+impl ZepDrop {
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZepDrop::Wire(e) => e.as_str(),
+            ZepDrop::ZepOtherChannel => "zep_other_channel",
+            ZepDrop::ZepBadFrame => "zep_bad_frame",
+            ZepDrop::ZepOutQueueFull => "zep_out_queue_full",
+            ZepDrop::AckLost => "ack_lost",
+            ZepDrop::ZepAckQueueFull => "zep_ack_queue_full",
+        }
+    }
+}
+
 /// What a datagram from the peer carried.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Received {
@@ -68,8 +99,8 @@ impl ZepSide {
         self.frames_sent
     }
 
-    fn drop(&mut self, reason: &'static str) {
-        *self.drops.entry(reason).or_default() += 1;
+    fn drop(&mut self, reason: ZepDrop) {
+        *self.drops.entry(reason.as_str()).or_default() += 1;
     }
 
     /// Unwrap a datagram from the peer: checks version, type, channel and FCS.
@@ -77,12 +108,12 @@ impl ZepSide {
         let zf = match decode_datagram(datagram) {
             Ok(f) => f,
             Err(e) => {
-                self.drop(e.as_str());
+                self.drop(ZepDrop::Wire(e));
                 return None;
             }
         };
         if zf.header.channel != self.channel {
-            self.drop("zep_other_channel");
+            self.drop(ZepDrop::ZepOtherChannel);
             return None;
         }
         match ieee802154::Frame::new_checked(zf.frame) {
@@ -95,7 +126,7 @@ impl ZepSide {
                 Some(Received::Ack { seq: zf.frame[2] })
             }
             Err(_) => {
-                self.drop("zep_bad_frame");
+                self.drop(ZepDrop::ZepBadFrame);
                 None
             }
         }
@@ -109,7 +140,7 @@ impl ZepSide {
     /// Send `frame` (no FCS) from mote `node` to the peer.
     pub fn send_frame(&mut self, frame: &[u8], node: usize) {
         if self.out.len() >= MAX_QUEUED {
-            self.drop("zep_out_queue_full");
+            self.drop(ZepDrop::ZepOutQueueFull);
             return;
         }
         self.sequence = self.sequence.wrapping_add(1);
@@ -118,7 +149,7 @@ impl ZepSide {
                 self.frames_sent += 1;
                 self.out.push_back(d);
             }
-            Err(e) => self.drop(e.as_str()),
+            Err(e) => self.drop(ZepDrop::Wire(e)),
         }
     }
 
@@ -127,11 +158,11 @@ impl ZepSide {
     pub fn send_ack(&mut self, now: Instant, frame: &[u8], node: usize) {
         let Some(&seq) = frame.get(2) else { return };
         if self.rng.chance(self.loss) {
-            self.drop("ack_lost");
+            self.drop(ZepDrop::AckLost);
             return;
         }
         if self.acks.len() >= MAX_QUEUED {
-            self.drop("zep_ack_queue_full");
+            self.drop(ZepDrop::ZepAckQueueFull);
             return;
         }
         // `now` never goes back, so the queue stays in order of due time.

@@ -77,8 +77,84 @@ pub struct MoteCounters {
 }
 
 impl MoteCounters {
-    fn drop(&mut self, reason: &'static str) {
-        *self.drops.entry(reason).or_default() += 1;
+    fn drop(&mut self, reason: MoteDrop) {
+        *self.drops.entry(reason.as_str()).or_default() += 1;
+    }
+}
+
+/// Why a mote dropped a frame or packet. [`MoteDrop::as_str`] names are stable (stats file and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoteDrop {
+    /// 6LoWPAN decompression or reassembly refused the frame.
+    Decode(lowpan::DecodeError),
+    /// A UDP or ICMPv6 checksum that does not verify.
+    BadChecksum,
+    /// A frame whose 802.15.4 header does not parse.
+    BadFrame,
+    /// An ICMPv6 message that does not parse.
+    BadIcmpv6,
+    /// An IPv6 header that does not parse or match.
+    BadIpv6,
+    /// A Neighbor Solicitation that does not parse.
+    BadNeighborSolicitation,
+    /// A Router Advertisement that does not parse.
+    BadRouterAdvert,
+    /// A UDP header that does not parse.
+    BadUdp,
+    /// DTLS to a multicast address.
+    DtlsToMulticast,
+    /// A frame already received (same source and sequence number).
+    Duplicate,
+    /// 6LoWPAN compression or fragmentation failed.
+    EncodeFailed,
+    /// An ICMPv6 type the mote ignores.
+    Icmpv6Ignored,
+    /// A frame that is not a data frame.
+    NotData,
+    /// A frame for another PAN or node.
+    NotForUs,
+    /// A packet for another address.
+    NotOurAddress,
+    /// A frame the mote sent itself.
+    OwnFrame,
+    /// A reply that does not fit the frames a mote may send.
+    ReplyTooBig,
+    /// UDP to a port without a service.
+    UdpNoService,
+    /// A next header the mote does not handle.
+    UnsupportedNextHeader,
+    /// A partial datagram not completed in time.
+    ReassemblyTimeout,
+    /// The secure device could not be set up.
+    DeviceSetupFailed,
+}
+
+impl MoteDrop {
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoteDrop::Decode(e) => e.as_str(),
+            MoteDrop::BadChecksum => "bad_checksum",
+            MoteDrop::BadFrame => "bad_frame",
+            MoteDrop::BadIcmpv6 => "bad_icmpv6",
+            MoteDrop::BadIpv6 => "bad_ipv6",
+            MoteDrop::BadNeighborSolicitation => "bad_neighbor_solicitation",
+            MoteDrop::BadRouterAdvert => "bad_router_advert",
+            MoteDrop::BadUdp => "bad_udp",
+            MoteDrop::DtlsToMulticast => "dtls_to_multicast",
+            MoteDrop::Duplicate => "duplicate",
+            MoteDrop::EncodeFailed => "encode_failed",
+            MoteDrop::Icmpv6Ignored => "icmpv6_ignored",
+            MoteDrop::NotData => "not_data",
+            MoteDrop::NotForUs => "not_for_us",
+            MoteDrop::NotOurAddress => "not_our_address",
+            MoteDrop::OwnFrame => "own_frame",
+            MoteDrop::ReplyTooBig => "reply_too_big",
+            MoteDrop::UdpNoService => "udp_no_service",
+            MoteDrop::UnsupportedNextHeader => "unsupported_next_header",
+            MoteDrop::ReassemblyTimeout => "reassembly_timeout",
+            MoteDrop::DeviceSetupFailed => "device_setup_failed",
+        }
     }
 }
 
@@ -191,7 +267,7 @@ impl Mote {
     }
 
     /// Count a problem found while setting the mote up (a device that could not start).
-    pub fn count_drop(&mut self, reason: &'static str) {
+    pub fn count_drop(&mut self, reason: MoteDrop) {
         self.counters.drop(reason);
     }
 
@@ -223,7 +299,7 @@ impl Mote {
         if self.reassembler.poll_timeout().is_some_and(|t| t <= now) {
             let dropped = self.reassembler.expire(now) as u64;
             if dropped > 0 {
-                *self.counters.drops.entry("reassembly_timeout").or_default() += dropped;
+                *self.counters.drops.entry(MoteDrop::ReassemblyTimeout.as_str()).or_default() += dropped;
             }
         }
         if let Some(d) = self.device.as_mut()
@@ -245,7 +321,7 @@ impl Mote {
         }
         for dg in sent {
             if dg.payload.len() + ip::UDP_HEADER_LEN + ip::IPV6_HEADER_LEN > IPV6_MIN_MTU {
-                self.counters.drop("reply_too_big");
+                self.counters.drop(MoteDrop::ReplyTooBig);
                 continue;
             }
             let from = if dg.peer.addr.is_unicast_link_local() {
@@ -262,11 +338,11 @@ impl Mote {
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let Ok((repr, payload)) = ieee802154::parse_frame(frame) else {
-            self.counters.drop("bad_frame");
+            self.counters.drop(MoteDrop::BadFrame);
             return out;
         };
         if repr.frame_type != FrameType::Data {
-            self.counters.drop("not_data");
+            self.counters.drop(MoteDrop::NotData);
             return out;
         }
         let for_us = match repr.dst_addr {
@@ -276,18 +352,18 @@ impl Mote {
         };
         let pan_ok = matches!(repr.dst_pan, Some(p) if p == self.cfg.pan_id || p == 0xffff);
         if !for_us || !pan_ok {
-            self.counters.drop("not_for_us");
+            self.counters.drop(MoteDrop::NotForUs);
             return out;
         }
         if repr.src_addr == Address::Extended(self.cfg.eui64) {
-            self.counters.drop("own_frame");
+            self.counters.drop(MoteDrop::OwnFrame);
             return out;
         }
         if self
             .dedupe
             .is_duplicate(now, repr.src_addr, repr.sequence_number)
         {
-            self.counters.drop("duplicate");
+            self.counters.drop(MoteDrop::Duplicate);
             return out;
         }
         self.counters.frames_in += 1;
@@ -299,7 +375,7 @@ impl Mote {
         match self.reassembler.accept(now, links, payload) {
             Ok(Some(packet)) => self.handle_ipv6(now, &packet, repr.src_addr, &mut out),
             Ok(None) => {}
-            Err(e) => self.counters.drop(e.as_str()),
+            Err(e) => self.counters.drop(MoteDrop::Decode(e)),
         }
         out
     }
@@ -334,12 +410,12 @@ impl Mote {
         out: &mut Vec<Vec<u8>>,
     ) {
         let Ok(ipv6) = Ipv6Packet::new_checked(packet) else {
-            self.counters.drop("bad_ipv6");
+            self.counters.drop(MoteDrop::BadIpv6);
             return;
         };
         let (src, dst) = (ipv6.src_addr(), ipv6.dst_addr());
         if !self.is_ours(&dst) {
-            self.counters.drop("not_our_address");
+            self.counters.drop(MoteDrop::NotOurAddress);
             return;
         }
         let nh = ipv6.next_header();
@@ -347,14 +423,14 @@ impl Mote {
         if (nh == next_header::ICMPV6 || nh == next_header::UDP)
             && !ip::verify_checksum(&src, &dst, nh, body)
         {
-            self.counters.drop("bad_checksum");
+            self.counters.drop(MoteDrop::BadChecksum);
             return;
         }
         self.counters.packets_in += 1;
         match nh {
             next_header::ICMPV6 => self.handle_icmp(&ipv6, link_src, out),
             next_header::UDP => self.handle_udp(now, &ipv6, out),
-            _ => self.counters.drop("unsupported_next_header"),
+            _ => self.counters.drop(MoteDrop::UnsupportedNextHeader),
         }
     }
 
@@ -362,7 +438,7 @@ impl Mote {
         let (src, dst) = (ipv6.src_addr(), ipv6.dst_addr());
         let msg = ipv6.payload();
         let Ok(icmp) = Icmpv6Packet::new_checked(msg) else {
-            self.counters.drop("bad_icmpv6");
+            self.counters.drop(MoteDrop::BadIcmpv6);
             return;
         };
         match (icmp.msg_type(), icmp.msg_code()) {
@@ -374,7 +450,7 @@ impl Mote {
                     data,
                 }) = Icmpv6Repr::parse(&src, &dst, &icmp)
                 else {
-                    self.counters.drop("bad_icmpv6");
+                    self.counters.drop(MoteDrop::BadIcmpv6);
                     return;
                 };
                 let reply = Icmpv6Repr::EchoReply {
@@ -395,7 +471,7 @@ impl Mote {
                     ..
                 })) = Icmpv6Repr::parse(&src, &dst, &icmp)
                 else {
-                    self.counters.drop("bad_router_advert");
+                    self.counters.drop(MoteDrop::BadRouterAdvert);
                     return;
                 };
                 self.apply_router_advert(lladdr, &prefix_infos, &contexts, link_src);
@@ -404,7 +480,7 @@ impl Mote {
                 let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. })) =
                     Icmpv6Repr::parse(&src, &dst, &icmp)
                 else {
-                    self.counters.drop("bad_neighbor_solicitation");
+                    self.counters.drop(MoteDrop::BadNeighborSolicitation);
                     return;
                 };
                 let target = target_addr;
@@ -426,7 +502,7 @@ impl Mote {
                 let packet = icmp_packet(target, to, 255, &na);
                 self.send_ipv6(&packet, out);
             }
-            _ => self.counters.drop("icmpv6_ignored"),
+            _ => self.counters.drop(MoteDrop::Icmpv6Ignored),
         }
     }
 
@@ -477,7 +553,7 @@ impl Mote {
     fn handle_udp(&mut self, now: Instant, ipv6: &Ipv6Packet<&[u8]>, out: &mut Vec<Vec<u8>>) {
         let (src, dst) = (ipv6.src_addr(), ipv6.dst_addr());
         let Ok(udp) = UdpPacket::new_checked(ipv6.payload()) else {
-            self.counters.drop("bad_udp");
+            self.counters.drop(MoteDrop::BadUdp);
             return;
         };
         let (sport, dport) = (udp.src_port(), udp.dst_port());
@@ -485,7 +561,7 @@ impl Mote {
             && d.owns_port(dport)
         {
             if dst.is_multicast() {
-                self.counters.drop("dtls_to_multicast");
+                self.counters.drop(MoteDrop::DtlsToMulticast);
                 return;
             }
             let peer = Peer {
@@ -498,7 +574,7 @@ impl Mote {
             return;
         }
         let Some(svc) = self.ports.get_mut(dport) else {
-            self.counters.drop("udp_no_service");
+            self.counters.drop(MoteDrop::UdpNoService);
             if !dst.is_multicast() {
                 // Port unreachable, quoting as much of the packet as fits the minimum MTU.
                 let quoted = &ipv6.packet()[..ipv6.packet().len().min(IPV6_MIN_MTU - 48)];
@@ -524,7 +600,7 @@ impl Mote {
         let from = self.source_for(dst, src);
         for payload in replies {
             if payload.len() + ip::UDP_HEADER_LEN + ip::IPV6_HEADER_LEN > IPV6_MIN_MTU {
-                self.counters.drop("reply_too_big");
+                self.counters.drop(MoteDrop::ReplyTooBig);
                 continue;
             }
             let packet = udp_packet(from, dport, src, sport, &payload);
@@ -555,7 +631,7 @@ impl Mote {
         {
             Ok(p) => p,
             Err(_) => {
-                self.counters.drop("encode_failed");
+                self.counters.drop(MoteDrop::EncodeFailed);
                 return;
             }
         };

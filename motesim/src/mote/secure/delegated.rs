@@ -35,6 +35,7 @@ use dtls::{
     HelloExtensionHandler, PskTable, ServerConfig, SessionKeys,
 };
 
+use super::DtlsDrop;
 use super::ecc::plaintext_handshake_types;
 use super::server::{PskConfig, mote_transport};
 use super::sessions::{Installed, SessionTable};
@@ -270,11 +271,11 @@ impl DelegatedDevice {
         let session = match TransferMessage::parse(msg) {
             Ok(TransferMessage::Session(s)) => s,
             Ok(TransferMessage::Confirm(_)) => {
-                self.counters.drop("transfer_confirm_from_iotssp");
+                self.counters.drop(DtlsDrop::TransferConfirmFromIotssp);
                 return None;
             }
             Err(e) => {
-                self.counters.drop(e.as_str());
+                self.counters.drop(DtlsDrop::Transfer(e));
                 self.counters.transfers_refused += 1;
                 // Echo the transfer id when there is one, so the IoTSSP can tell what failed.
                 let id = msg
@@ -496,7 +497,7 @@ impl SecureDevice for DelegatedDevice {
             }
             self.refresh_availability(now);
         } else {
-            self.counters.drop("wrong_port");
+            self.counters.drop(DtlsDrop::WrongPort);
         }
     }
 

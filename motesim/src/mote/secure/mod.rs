@@ -184,8 +184,54 @@ pub struct SecurityCounters {
 }
 
 impl SecurityCounters {
-    pub(crate) fn drop(&mut self, reason: &'static str) {
-        *self.dtls_drops.entry(reason).or_default() += 1;
+    pub(crate) fn drop(&mut self, reason: DtlsDrop) {
+        *self.dtls_drops.entry(reason.as_str()).or_default() += 1;
+    }
+}
+
+/// Why a secure device dropped DTLS (or transfer) input. [`DtlsDrop::as_str`] names are stable (stats file and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtlsDrop {
+    /// A transfer message that does not parse.
+    Transfer(dtls::transfer::TransferError),
+    /// An alert that does not parse.
+    BadAlert,
+    /// A record refused by the session.
+    BadRecord,
+    /// A record that does not decrypt and verify.
+    DecryptFailed,
+    /// A record that does not parse.
+    MalformedRecord,
+    /// A record for no session the mote holds.
+    NoSession,
+    /// A transfer Confirm sent by the IoTSSP (only motes send them).
+    TransferConfirmFromIotssp,
+    /// A record of a content type not expected here.
+    UnexpectedContentType,
+    /// A record of an unknown epoch, or replayed.
+    UnknownEpochOrReplay,
+    /// A reply that could not be sealed.
+    WriteFailed,
+    /// A datagram to the wrong port.
+    WrongPort,
+}
+
+impl DtlsDrop {
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DtlsDrop::Transfer(e) => e.as_str(),
+            DtlsDrop::BadAlert => "bad_alert",
+            DtlsDrop::BadRecord => "bad_record",
+            DtlsDrop::DecryptFailed => "decrypt_failed",
+            DtlsDrop::MalformedRecord => "malformed_record",
+            DtlsDrop::NoSession => "no_session",
+            DtlsDrop::TransferConfirmFromIotssp => "transfer_confirm_from_iotssp",
+            DtlsDrop::UnexpectedContentType => "unexpected_content_type",
+            DtlsDrop::UnknownEpochOrReplay => "unknown_epoch_or_replay",
+            DtlsDrop::WriteFailed => "write_failed",
+            DtlsDrop::WrongPort => "wrong_port",
+        }
     }
 }
 

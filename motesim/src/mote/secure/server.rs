@@ -10,6 +10,7 @@ use dtls::provider::SecureRandom;
 use dtls::{CipherSuite, CloseReason, Endpoint, Event, PskTable, ServerConfig};
 use zeroize::Zeroizing;
 
+use super::DtlsDrop;
 use super::ecc::{EccMeter, EccProfile};
 use super::{
     COAPS_PORT, Datagram, DeviceKind, MOTE_DTLS_MTU, MOTE_RETRANSMIT_INITIAL, Outbox, SecureDevice,
@@ -226,7 +227,7 @@ impl SecureDevice for DtlsServer {
 
     fn handle_datagram(&mut self, now: Instant, local_port: u16, peer: Peer, payload: &[u8]) {
         if local_port != COAPS_PORT {
-            self.counters.drop("wrong_port");
+            self.counters.drop(DtlsDrop::WrongPort);
             return;
         }
         self.counters.dtls_records_in += count_records(payload);

@@ -12,7 +12,7 @@ use dtls::codec::Codec;
 use dtls::record::{ContentType, records};
 use dtls::{Error, RecordLayer, SessionState};
 
-use super::SecurityCounters;
+use super::{DtlsDrop, SecurityCounters};
 use crate::mote::service::{Peer, UdpService};
 
 struct Session {
@@ -126,14 +126,14 @@ impl SessionTable {
         counters: &mut SecurityCounters,
     ) -> Option<Vec<u8>> {
         let Some(i) = self.sessions.iter().position(|s| s.peer == peer) else {
-            counters.drop("no_session");
+            counters.drop(DtlsDrop::NoSession);
             return None;
         };
         let mut out = Vec::new();
         let mut closed = false;
         for rec in records(datagram) {
             let Ok(rec) = rec else {
-                counters.drop("malformed_record");
+                counters.drop(DtlsDrop::MalformedRecord);
                 break;
             };
             counters.dtls_records_in += 1;
@@ -146,15 +146,15 @@ impl SessionTable {
                 }
                 // Another epoch (a handshake flight: the IoTSSP's business) or a replay.
                 Ok(None) => {
-                    counters.drop("unknown_epoch_or_replay");
+                    counters.drop(DtlsDrop::UnknownEpochOrReplay);
                     continue;
                 }
                 Err(Error::DecryptFailed) => {
-                    counters.drop("decrypt_failed");
+                    counters.drop(DtlsDrop::DecryptFailed);
                     continue;
                 }
                 Err(_) => {
-                    counters.drop("bad_record");
+                    counters.drop(DtlsDrop::BadRecord);
                     continue;
                 }
             };
@@ -170,14 +170,14 @@ impl SessionTable {
                             &mut out,
                         ) {
                             Ok(()) => counters.app_data_out += 1,
-                            Err(_) => counters.drop("write_failed"),
+                            Err(_) => counters.drop(DtlsDrop::WriteFailed),
                         }
                     }
                 }
                 ContentType::Alert => {
                     counters.alerts_in += 1;
                     let Ok(alert) = Alert::read_bytes(&opened.plaintext) else {
-                        counters.drop("bad_alert");
+                        counters.drop(DtlsDrop::BadAlert);
                         continue;
                     };
                     if alert.description == AlertDescription::CloseNotify {
@@ -206,7 +206,7 @@ impl SessionTable {
                 ContentType::Handshake
                 | ContentType::ChangeCipherSpec
                 | ContentType::Unknown(_) => {
-                    counters.drop("unexpected_content_type");
+                    counters.drop(DtlsDrop::UnexpectedContentType);
                 }
             }
         }
