@@ -1,5 +1,6 @@
 //! `lowpan-br`: the 6LoWPAN border-router daemon. See `lowpan-br --help` and br/README.md.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,5 +72,13 @@ fn init_logging(level: &str) {
         Ok(v) if !v.is_empty() => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new(level)),
         _ => EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colour only for a person at a terminal; under systemd the journal stamps each line
+    // itself (JOURNAL_STREAM is set when stderr is connected to it), so no second timestamp.
+    let ansi = std::io::stderr().is_terminal();
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        fmt.without_time().init();
+    } else {
+        fmt.init();
+    }
 }

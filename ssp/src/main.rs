@@ -34,11 +34,16 @@ struct BorderRouter {
 
 fn main() -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    // Colour only for a person at a terminal; the journal stamps each line itself.
+    let fmt = tracing_subscriber::fmt()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()));
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        fmt.without_time().init();
+    } else {
+        fmt.init();
+    }
     let args = Args::parse();
     let config = SspConfig::from_file(&args.config).map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     let base = args.config.parent().map(Path::to_path_buf).unwrap_or_default();
