@@ -66,7 +66,8 @@ pub struct RadioConfig {
     /// Local UDP address for ZEP (kind = "zep").
     #[serde(with = "text")]
     pub bind: SocketAddr,
-    /// ZEP peers (emulated nodes or sniffers).
+    /// ZEP peers (emulated nodes or sniffers) that always get our frames; others are
+    /// learned from their datagrams, so the list may be empty.
     #[serde(with = "text::list")]
     pub peers: Vec<SocketAddr>,
     /// 802.15.4 channel (11..=26); used by ZEP framing and filtering.

@@ -46,9 +46,6 @@ fn check_sections(c: &ConfigFile, bad: &mut impl FnMut(&str, String)) {
             }
         }
         RadioKind::Zep => {
-            if r.peers.is_empty() {
-                bad("radio.peers", "needs at least one ZEP peer when radio.kind = \"zep\"".into());
-            }
             if r.eui64.0[0] & 0x01 != 0 {
                 bad("radio.eui64", "must be a unicast EUI-64 (group bit of the first byte set)".into());
             }
