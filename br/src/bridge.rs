@@ -392,19 +392,19 @@ fn is_mld_listener_message(packet: &Ipv6Packet<&[u8]>) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use lowpan::{Prefix64, UdpRepr};
     use lowpan::iphc::ContextTable;
     use proptest::prelude::*;
     use std::time::Duration;
 
-    const OWN: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x01]);
-    const MOTE: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x02]);
+    pub(crate) const OWN: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x01]);
+    pub(crate) const MOTE: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x02]);
     const STRANGER: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x07]);
-    const PAN: u16 = 0xabcd;
+    pub(crate) const PAN: u16 = 0xabcd;
 
-    fn prefix() -> Ipv6Addr {
+    pub(crate) fn prefix() -> Ipv6Addr {
         "fd00:aaaa::".parse().unwrap()
     }
 
@@ -419,7 +419,7 @@ mod tests {
         }
     }
 
-    fn bridge() -> Bridge {
+    pub(crate) fn bridge() -> Bridge {
         let mut b = Bridge::new(BridgeConfig {
             pan_id: PAN,
             prefix: prefix(),
@@ -435,17 +435,17 @@ mod tests {
     }
 
     /// The IPv6 global address of a mote in the prefix.
-    fn global(eui: Eui64) -> Ipv6Addr {
+    pub(crate) fn global(eui: Eui64) -> Ipv6Addr {
         Prefix64::of(&prefix()).with_iid(ip::iid_from_eui64(eui))
     }
 
-    fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {
+    pub(crate) fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {
         let payload: Vec<u8> = (0..payload_len).map(|i| i as u8).collect();
         UdpRepr { src_port: 5683, dst_port: 61616, payload: &payload }.emit_ipv6_packet(src, dst, 64).unwrap()
     }
 
     /// A mote-side sender: compress, fragment and frame like a mote would.
-    fn mote_frames(src: Eui64, dst: Address, packet: &[u8]) -> Vec<Vec<u8>> {
+    pub(crate) fn mote_frames(src: Eui64, dst: Address, packet: &[u8]) -> Vec<Vec<u8>> {
         let mut enc = lowpan::Encoder::new(ContextTable::with_prefix(prefix(), 64));
         let links = LinkAddrs { src: Address::Extended(src), dst };
         let header = FrameRepr::data(PAN, links.src, dst, 0, !dst.is_broadcast());
@@ -458,7 +458,7 @@ mod tests {
     }
 
     /// A mote-side receiver: parse frames and reassemble.
-    fn mote_receive(frames: &[Vec<u8>]) -> Option<Vec<u8>> {
+    pub(crate) fn mote_receive(frames: &[Vec<u8>]) -> Option<Vec<u8>> {
         let mut r = lowpan::Reassembler::new(ContextTable::with_prefix(prefix(), 64));
         let now = Instant::now();
         let mut out = None;

@@ -13,14 +13,12 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
-use crate::bridge::{Bridge, BridgeConfig};
 use crate::capture::Capture;
-use crate::config::{Config, RadioKind};
+use crate::config::Config;
 use crate::counters::DropReason;
 use crate::io::metrics::{self, RenderRequest};
 use crate::io::radio::{self, RadioEvent, RadioHandle};
 use crate::io::tun::{self, Tun};
-use crate::iotssp_wiring;
 use crate::router::{BorderRouter, Transmit};
 
 /// TUN packets read per wake-up before the loop looks at the radio again.
@@ -55,9 +53,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         None => None,
     };
 
-    let wiring = iotssp_wiring::build(&cfg, Instant::now(), SystemTime::now(), instance_id())
+    let router = BorderRouter::from_config(&cfg, Instant::now(), SystemTime::now(), instance_id(), restart_seed())
         .map_err(|issues| anyhow::anyhow!(crate::config::ConfigError::Invalid(issues)))?;
-    let redirect_socket = match (&wiring, &cfg.hrm.redirect_listen) {
+    let redirect_socket = match (router.wiring(), &cfg.hrm.redirect_listen) {
         (Some(r), Some(listen)) if r.has_remote() => {
             let sock = tokio::net::UdpSocket::bind(listen)
                 .await
@@ -67,17 +65,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    if let Some(w) = &wiring {
+    if let Some(w) = router.wiring() {
         for l in w.links() {
             info!(iotssp = %l.name, endpoint = ?l, "IoTSSP configured");
         }
     }
 
-    let seed = restart_seed();
-    let mut bridge = Bridge::new(BridgeConfig::from_config(&cfg, seed as u8, (seed >> 8) as u16));
-    if cfg.radio.kind == RadioKind::Zep {
-        bridge.set_own_eui64(cfg.radio.eui64);
-    }
     let radio = radio::start(&cfg.radio).await.context("cannot start the radio driver")?;
 
     let (render_tx, mut render_rx) = mpsc::channel::<RenderRequest>(16);
@@ -94,7 +87,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
     notify_systemd("READY=1");
 
-    let router = BorderRouter::new(bridge, wiring);
     let mut d = Daemon { router, tun, radio, capture, redirect_socket };
     let mut rbuf = vec![0u8; REDIRECT_BUF];
     let flush_every = cfg.capture.flush_interval;

@@ -25,9 +25,10 @@ use std::time::{Instant, SystemTime};
 
 use lowpan::Eui64;
 
-use crate::bridge::Bridge;
+use crate::bridge::{Bridge, BridgeConfig};
+use crate::config::{Config, ConfigIssue, RadioKind};
 use crate::counters::Counters;
-use crate::iotssp_wiring::{Action, Inbound, IotsspWiring};
+use crate::iotssp_wiring::{self, Action, Inbound, IotsspWiring};
 
 /// One output of the core, with where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +52,27 @@ pub struct BorderRouter {
 impl BorderRouter {
     pub fn new(bridge: Bridge, wiring: Option<IotsspWiring>) -> Self {
         BorderRouter { bridge, wiring, out: VecDeque::new() }
+    }
+
+    /// The core a validated configuration describes. Reads each attached IoTSSP's files and
+    /// each remote key file ([`iotssp_wiring::build`]); errors name the key at fault.
+    /// `instance` is the redirect channel's sender instance (random per start);
+    /// `restart_seed` picks the first 802.15.4 sequence number and datagram tag, so that a
+    /// quick restart does not look like duplicates to the motes. A ZEP radio's own address
+    /// is configured, so it is known at once.
+    pub fn from_config(
+        cfg: &Config,
+        now: Instant,
+        wall: SystemTime,
+        instance: u64,
+        restart_seed: u32,
+    ) -> Result<Self, Vec<ConfigIssue>> {
+        let wiring = iotssp_wiring::build(cfg, now, wall, instance)?;
+        let mut bridge = Bridge::new(BridgeConfig::from_config(cfg, restart_seed as u8, (restart_seed >> 8) as u16));
+        if cfg.radio.kind == RadioKind::Zep {
+            bridge.set_own_eui64(cfg.radio.eui64);
+        }
+        Ok(BorderRouter::new(bridge, wiring))
     }
 
     pub fn bridge(&self) -> &Bridge {
@@ -167,5 +189,83 @@ impl std::fmt::Debug for BorderRouter {
             .field("wiring", &self.wiring)
             .field("queued", &self.out.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::tests::{MOTE, OWN, bridge, global, mote_frames, mote_receive, udp_packet};
+    use lowpan::Address;
+    use std::net::Ipv6Addr;
+    use std::time::Duration;
+
+    fn transmits(r: &mut BorderRouter) -> Vec<Transmit> {
+        std::iter::from_fn(|| r.poll_transmit()).collect()
+    }
+
+    fn internet() -> Ipv6Addr {
+        "2001:db8::1".parse().unwrap()
+    }
+
+    #[test]
+    fn tun_packets_for_motes_come_out_as_radio_frames_in_order() {
+        let mut r = BorderRouter::new(bridge(), None);
+        let p = udp_packet(internet(), global(MOTE), 300);
+        r.handle_tun_packet(Instant::now(), SystemTime::now(), &p);
+        let out = transmits(&mut r);
+        assert!(out.len() > 1, "300 bytes need fragments");
+        let frames: Vec<Vec<u8>> = out
+            .into_iter()
+            .map(|t| match t {
+                Transmit::Radio(f) => f,
+                other => panic!("only radio frames: {other:?}"),
+            })
+            .collect();
+        assert_eq!(mote_receive(&frames), Some(p));
+        assert_eq!(r.counters().tun_rx_packets, 1);
+        assert_eq!(r.poll_transmit(), None);
+    }
+
+    #[test]
+    fn radio_packets_go_to_the_tun_and_solicitations_are_answered_on_the_radio() {
+        let mut r = BorderRouter::new(bridge(), None);
+        let now = Instant::now();
+        let p = udp_packet(global(MOTE), internet(), 20);
+        for f in mote_frames(MOTE, Address::Extended(OWN), &p) {
+            r.handle_radio_frame(now, &f);
+        }
+        assert_eq!(transmits(&mut r), vec![Transmit::Tun(p)]);
+
+        let rs = crate::nd::tests::rs_packet(ip_link_local(MOTE), 255);
+        for f in mote_frames(MOTE, Address::BROADCAST, &rs) {
+            r.handle_radio_frame(now, &f);
+        }
+        let out = transmits(&mut r);
+        assert_eq!(out.len(), 1);
+        assert!(matches!(&out[0], Transmit::Radio(_)), "{out:?}");
+        assert_eq!(r.counters().router_advertisements, 1);
+    }
+
+    #[test]
+    fn timers_of_the_bridge_are_run_and_nothing_is_sent_without_input() {
+        let mut r = BorderRouter::new(bridge(), None);
+        assert_eq!(r.poll_timeout(), None);
+        let p = udp_packet(global(MOTE), internet(), 300);
+        let first = mote_frames(MOTE, Address::Extended(OWN), &p).swap_remove(0);
+        let t0 = Instant::now();
+        r.handle_radio_frame(t0, &first);
+        let deadline = r.poll_timeout().expect("a partial datagram arms the timer");
+        r.handle_timeout(deadline + Duration::from_secs(1), SystemTime::now());
+        assert_eq!(r.counters().dropped("reassembly_timeout"), 1);
+        assert_eq!(r.poll_timeout(), None);
+        assert_eq!(r.poll_transmit(), None);
+        // No IoTSSP configured: redirect datagrams are ignored.
+        r.handle_redirect_datagram(t0, SystemTime::now(), "[::1]:7700".parse().unwrap(), b"junk");
+        assert_eq!(r.poll_transmit(), None);
+    }
+
+    fn ip_link_local(eui: Eui64) -> Ipv6Addr {
+        lowpan::ip::link_local_from_eui64(eui)
     }
 }

@@ -239,16 +239,19 @@ config = "{}"
             ssp_path.display(),
         );
         let cfg = Config::load_str(&br_text, Path::new("sim.toml"), Vec::<(String, String)>::new()).unwrap();
-        let wiring = match setup.iotssp_calendar {
-            None => iotssp_wiring::build(&cfg, now, wall_start, 7).unwrap().expect("an IoTSSP is configured"),
+        let router = match setup.iotssp_calendar {
+            None => BorderRouter::from_config(&cfg, now, wall_start, 7, 0).unwrap(),
             Some(calendar) => {
+                // As from_config, with an IoTSSP whose certificate checks read this calendar.
                 let iotssp = iotssp_with_calendar(&ssp_text, calendar);
                 let link = SspLink { name: SspName::new(SSP_NAME), endpoint: Endpoint::Attached(Box::new(iotssp)) };
-                IotsspWiring::new(&iotssp_wiring::hrm_config(&cfg), vec![link], cfg.host_address(), cfg.hrm.attached_port)
-                    .unwrap()
+                let wiring =
+                    IotsspWiring::new(&iotssp_wiring::hrm_config(&cfg), vec![link], cfg.host_address(), cfg.hrm.attached_port)
+                        .unwrap();
+                BorderRouter::new(Bridge::new(BridgeConfig::from_config(&cfg, 0, 0)), Some(wiring))
             }
         };
-        let router = BorderRouter::new(Bridge::new(BridgeConfig::from_config(&cfg, 0, 0)), Some(wiring));
+        assert!(router.wiring().is_some(), "an IoTSSP is configured");
 
         let device = match setup.mote {
             MoteKind::Delegated => DeviceSpec::Delegated(DelegatedConfig {
