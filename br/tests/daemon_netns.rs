@@ -17,7 +17,7 @@ use lowpan::ip::{self, Ipv6Packet, UdpPacket};
 use lowpan::iphc::ContextTable;
 use lowpan::{Address, Eui64, LinkAddrs, Prefix64, UdpRepr};
 use slip::codec::{SlipDecoder, encode_frame_with_leading_end};
-use slip::radio::{HostMessage, RadioMessage, TxStatus};
+use slip::slip_radio::{HostMessage, RadioMessage, TxStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 

@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use slip::link::{LinkConfig, RadioLink};
-use slip::radio::{HostMessage, RadioMessage};
+use slip::slip_radio::{HostMessage, RadioMessage};
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {

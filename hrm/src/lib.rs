@@ -11,7 +11,7 @@
 //! gets it over that crate's authenticated, replay-protected channel.
 //!
 //! # Layout
-//! - [`redirection`]: the router proper ([`Hrm`]): per-device policy, the per-record routing
+//! - [`router`]: the router proper ([`Hrm`]): per-device policy, the per-record routing
 //!   rules ([`route_record`]), IoTSSP messages applied, counters;
 //! - [`flow`]: the bounded flow table; [`record`]: what the HRM reads of a datagram's
 //!   records (on `dtls-wire`'s header view); [`packet`]: IPv6/UDP in and out;
@@ -30,7 +30,7 @@ pub mod config;
 pub mod flow;
 pub mod packet;
 pub mod record;
-pub mod redirection;
+pub mod router;
 pub mod ssp_down;
 
 pub use config::{
@@ -38,6 +38,6 @@ pub use config::{
 };
 pub use flow::FlowState;
 pub use packet::build_udp_packet;
-pub use redirection::{
+pub use router::{
     Decision, Diversion, DropReason, Hrm, HrmCounters, RecordRoute, SspReject, route_record,
 };

@@ -513,7 +513,7 @@ impl Cli {
                 return Err(bad("--mote-eui64", format!("{m} is listed twice")));
             }
         }
-        let pan_id = o.pan_id.map_or(crate::radio::DEFAULT_PAN, |p| p.0);
+        let pan_id = o.pan_id.map_or(crate::firmware::DEFAULT_PAN, |p| p.0);
         if pan_id == 0xffff {
             return Err(bad("--pan-id", "0xffff is the broadcast PAN"));
         }

@@ -4,7 +4,7 @@
 //!
 //! The parts are sans-IO machines driven by a thin tokio layer (`driver`): the shared
 //! channel (`air`: air time, CSMA, ACKs, retries, loss), the motes (`mote`: 802.15.4,
-//! 6LoWPAN, ICMPv6, UDP services, CoAP), and the radio firmware's serial side (`radio`).
+//! 6LoWPAN, ICMPv6, UDP services, CoAP), and the radio firmware's serial side (`firmware`).
 //! `sim` ties them together. Nothing here may panic, block, or grow without bound on what
 //! arrives from the serial line, a TCP client or a UDP peer; the cores never read the
 //! clock (time is passed in) and all randomness comes from the seed (the DTLS engines' too,
@@ -15,7 +15,7 @@ pub mod cli;
 pub mod dedupe;
 pub mod driver;
 pub mod mote;
-pub mod radio;
+pub mod firmware;
 pub mod rng;
 pub mod sim;
 pub mod stats;

@@ -10,12 +10,12 @@ use std::net::Ipv6Addr;
 use std::time::Instant;
 
 use lowpan::ieee802154::{self, Address, Eui64};
-use slip::radio::TxStatus;
+use slip::slip_radio::TxStatus;
 
 use crate::air::{Air, AirConfig, AirEvent, Destination, NodeId, TxOutcome, TxRequest};
 use crate::mote::secure::DeviceSpec;
 use crate::mote::{Mote, MoteConfig};
-use crate::radio::RadioFirmware;
+use crate::firmware::RadioFirmware;
 use crate::rng::SimRng;
 use crate::stats::{MoteStats, RadioStats, Stats};
 use crate::zep::ZepSide;

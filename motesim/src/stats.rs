@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::air::NodeAirCounters;
 use crate::mote::secure::SecurityCounters;
-use crate::radio::RadioCounters;
+use crate::firmware::RadioCounters;
 
 /// Channel counters of one node, as written out.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]

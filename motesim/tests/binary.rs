@@ -12,7 +12,7 @@ use lowpan::ieee802154::{self, Address, Eui64, FrameRepr};
 use lowpan::ip::{self, Ipv6Packet};
 use lowpan::{ContextTable, Encoder, Icmpv6Repr, LinkAddrs, Prefix64, Reassembler};
 use slip::codec::{SlipDecoder, encode_frame};
-use slip::radio::{HostMessage, RadioMessage, TxStatus};
+use slip::slip_radio::{HostMessage, RadioMessage, TxStatus};
 
 const RADIO: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0xff, 0x01]);
 const MOTE1: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x01]);

@@ -9,7 +9,7 @@
 //! block inside the protocol machines.
 
 pub mod codec;
-pub mod radio;
+pub mod slip_radio;
 pub mod link;
 pub mod zep;
 pub mod transport;

@@ -13,7 +13,7 @@
 //! [`RadioLink::poll_timeout`] (then call [`RadioLink::handle_timeout`]).
 
 use crate::codec::{self, SlipDecoder};
-use crate::radio::{self, HostMessage, RadioMessage, TxStatus};
+use crate::slip_radio::{self, HostMessage, RadioMessage, TxStatus};
 use lowpan::ieee802154::{Eui64, MAX_FRAME_NO_FCS};
 use std::collections::VecDeque;
 use std::fmt;
@@ -505,7 +505,7 @@ impl LinkState {
             let sid = self.free_sid()?;
             let pending = self.backlog.pop_front()?;
             let mut payload = Vec::with_capacity(pending.frame.len() + 7);
-            radio::emit_send(sid, self.cfg.max_tx, &pending.frame, &mut payload);
+            slip_radio::emit_send(sid, self.cfg.max_tx, &pending.frame, &mut payload);
             codec::encode_frame(&payload, &mut out);
             // Kept until `!R`: "queue full" sends the same frame again.
             self.in_flight[usize::from(sid)] =

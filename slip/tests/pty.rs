@@ -6,7 +6,7 @@ use nix::pty::openpty;
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
 use slip::codec::{encode_frame_with_leading_end, SlipDecoder};
 use slip::link::{LinkConfig, LinkEvent, RadioLink};
-use slip::radio::{HostMessage, RadioMessage};
+use slip::slip_radio::{HostMessage, RadioMessage};
 use slip::transport::open_serial;
 use lowpan::ieee802154::Eui64;
 use std::io::{Read, Write};

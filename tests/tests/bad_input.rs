@@ -20,7 +20,7 @@ use lowpan::ip;
 use lowpan::iphc::ContextTable;
 use lowpan::{Address, Encoder, Eui64, LinkAddrs, Prefix64, UdpRepr};
 use slip::codec::{END, ESC, SlipDecoder, encode_frame_with_leading_end};
-use slip::radio::{HostMessage, RadioMessage, TxStatus};
+use slip::slip_radio::{HostMessage, RadioMessage, TxStatus};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv6Addr, Shutdown, TcpListener, TcpStream};

@@ -1,7 +1,7 @@
 use super::*;
 use crate::config::{DeviceConfig, DevicePolicy, HrmConfig, SspConfig};
 use crate::flow::FlowState;
-use crate::redirection::{Decision, Diversion, Hrm};
+use crate::router::{Decision, Diversion, Hrm};
 use dtls_wire::{ContentType, ProtocolVersion, Record};
 use lowpan::ip::{self, Ipv6Packet, UdpPacket};
 use std::net::Ipv6Addr;

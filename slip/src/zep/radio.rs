@@ -23,7 +23,7 @@
 //! not form a loop of relays among themselves.
 
 use super::wire::{self, decode_datagram, encode_datagram};
-use crate::radio::TxStatus;
+use crate::slip_radio::TxStatus;
 use lowpan::ieee802154::{self, Address, Eui64, FrameType, MAX_FRAME_NO_FCS};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

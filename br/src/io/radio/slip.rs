@@ -274,7 +274,7 @@ mod tests {
     use crate::io::radio::RadioHandle;
     use lowpan::Eui64;
     use slip::codec::{SlipDecoder, encode_frame_with_leading_end};
-    use slip::radio::{HostMessage, RadioMessage, TxStatus};
+    use slip::slip_radio::{HostMessage, RadioMessage, TxStatus};
     use tokio::net::TcpListener;
 
     const WAIT: Duration = Duration::from_secs(10);

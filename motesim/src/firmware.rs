@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use lowpan::ieee802154::{self, Address, Eui64, FrameType, MAX_FRAME_NO_FCS};
 use slip::codec::{SlipDecoder, encode_frame_with_leading_end};
-use slip::radio::{HostMessage, RadioMessage, TxStatus, param};
+use slip::slip_radio::{HostMessage, RadioMessage, TxStatus, param};
 
 use crate::dedupe::{DEFAULT_LIFETIME, DuplicateFilter};
 
