@@ -45,9 +45,10 @@
 //! From the key exchange on, the states carry the master secret with the transcript; it is
 //! zeroized when the Finished state is left. A state cannot exist without its secret, so
 //! there is no "impossible state" check at run time. The ChangeCipherSpec is a record, not
-//! a message: the record dispatch hands it to the `ExpectCcs` state. After the handshake,
-//! `Established`, `Paused`, `Transferred` and `Closed` carry nothing: the keys live in the
-//! [`RecordLayer`]. [`Phase`] is the public summary of where a connection is.
+//! a message: the record dispatch hands it to the `ExpectCcs` state. After the handshake
+//! the keys live in the [`RecordLayer`]; `Paused`, `Established` and `Transferred` carry
+//! only a server's sealed final flight, `Closed` nothing. [`Phase`] is the public summary of
+//! where a connection is.
 //!
 //! # Driving it
 //! Feed `handle_datagram(now, remote, bytes)`; drain `poll_transmit()` and `poll_event()`;

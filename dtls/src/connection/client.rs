@@ -377,6 +377,6 @@ impl ExpectFinished {
         cx.timer.stop();
         cx.flight.clear();
         cx.events.push_back(Event::HandshakeComplete);
-        Ok(State::Established)
+        Ok(State::Established(None))
     }
 }

@@ -89,20 +89,33 @@ pub enum Phase {
 pub(crate) enum State {
     Client(ClientState),
     Server(ServerState),
-    /// Server with `pause_after_client_finished`: the final flight is sealed and held.
-    Paused,
-    Established,
-    Transferred,
+    /// Server with `pause_after_client_finished`, the session export and transfer hook:
+    /// the client's Finished is verified, our final flight sealed and held.
+    Paused(SealedFlight),
+    /// A server keeps its final flight to answer a retransmitted client flight.
+    Established(Option<SealedFlight>),
+    /// `forget_keys`: no key left, only the final flight (if the handshake got that far).
+    Transferred(Option<SealedFlight>),
     Closed,
+}
+
+/// The server's ChangeCipherSpec + Finished, sealed once: a retransmission resends these
+/// identical bytes, so that a transferred session's sequence numbers are never reused.
+pub(crate) struct SealedFlight(Vec<Vec<u8>>);
+
+impl SealedFlight {
+    fn queue(&self, transmits: &mut VecDeque<Vec<u8>>) {
+        transmits.extend(self.0.iter().cloned());
+    }
 }
 
 impl State {
     fn phase(&self) -> Phase {
         match self {
             State::Client(_) | State::Server(_) => Phase::Handshaking,
-            State::Paused => Phase::Paused,
-            State::Established => Phase::Established,
-            State::Transferred => Phase::Transferred,
+            State::Paused(_) => Phase::Paused,
+            State::Established(_) => Phase::Established,
+            State::Transferred(_) => Phase::Transferred,
             State::Closed => Phase::Closed,
         }
     }
@@ -111,9 +124,9 @@ impl State {
         match self {
             State::Client(s) => s.name(),
             State::Server(s) => s.name(),
-            State::Paused => "Paused",
-            State::Established => "Established",
-            State::Transferred => "Transferred",
+            State::Paused(_) => "Paused",
+            State::Established(_) => "Established",
+            State::Transferred(_) => "Transferred",
             State::Closed => "Closed",
         }
     }
@@ -208,9 +221,6 @@ pub(crate) struct Common {
     reassembler: Reassembler,
     next_send_seq: u16,
     flight: Vec<FlightItem>,
-    /// Server: the sealed ChangeCipherSpec + Finished, resent as identical bytes so that a
-    /// transferred session's sequence numbers are never reused.
-    final_flight: Option<Vec<Vec<u8>>>,
     timer: RetransmitTimer,
     last_reply: Option<Instant>,
     transmits: VecDeque<Vec<u8>>,
@@ -251,12 +261,6 @@ impl Common {
         self.transmit_flight()?;
         self.timer.start_flight(now);
         Ok(())
-    }
-
-    fn queue_final_flight(&mut self) {
-        if let Some(f) = &self.final_flight {
-            self.transmits.extend(f.iter().cloned());
-        }
     }
 
     fn send_alert(&mut self, alert: Alert) {
@@ -308,7 +312,6 @@ impl Connection {
                 reassembler: Reassembler::new(transport.reassembly),
                 next_send_seq: 0,
                 flight: Vec::new(),
-                final_flight: None,
                 timer: RetransmitTimer::new(transport.retransmit),
                 last_reply: None,
                 transmits: VecDeque::new(),
@@ -366,7 +369,7 @@ impl Connection {
     }
 
     pub fn is_established(&self) -> bool {
-        matches!(self.state, State::Established)
+        matches!(self.state, State::Established(_))
     }
 
     pub fn is_closed(&self) -> bool {
@@ -448,7 +451,7 @@ impl Connection {
 
     /// Sends one application data record (at most 2^14 bytes).
     pub fn send_application_data(&mut self, data: &[u8]) -> Result<(), Error> {
-        if !matches!(self.state, State::Established) {
+        if !matches!(self.state, State::Established(_)) {
             return Err(Error::NotEstablished);
         }
         if data.len() > 16384 {
@@ -464,7 +467,7 @@ impl Connection {
 
     /// Sends close_notify and closes.
     pub fn close(&mut self) {
-        if matches!(self.state, State::Closed | State::Transferred) {
+        if matches!(self.state, State::Closed | State::Transferred(_)) {
             return;
         }
         self.common.send_alert(Alert::close_notify());
@@ -474,7 +477,7 @@ impl Connection {
     /// Ends the association with a fatal alert (e.g. the IoTSSP aborting a delegation
     /// because the mote did not accept the transfer ticket).
     pub fn abort(&mut self, alert: AlertDescription) {
-        if matches!(self.state, State::Closed | State::Transferred) {
+        if matches!(self.state, State::Closed | State::Transferred(_)) {
             return;
         }
         self.common.send_alert(Alert::fatal(alert));
@@ -488,18 +491,18 @@ impl Connection {
     /// final flight: the counters are those to continue from after it.
     pub fn export_session(&self) -> Option<SessionState> {
         match self.state {
-            State::Paused | State::Established => self.common.layer.export_session(),
+            State::Paused(_) | State::Established(_) => self.common.layer.export_session(),
             _ => None,
         }
     }
 
     /// Server, `Paused`: sends the held ChangeCipherSpec + Finished and completes.
     pub fn resume_final_flight(&mut self) -> Result<(), Error> {
-        if !matches!(self.state, State::Paused) {
+        let State::Paused(flight) = std::mem::replace(&mut self.state, State::Closed) else {
             return Err(Error::Internal("resume_final_flight outside Paused"));
-        }
-        self.state = State::Established;
-        self.common.queue_final_flight();
+        };
+        flight.queue(&mut self.common.transmits);
+        self.state = State::Established(Some(flight));
         self.common.events.push_back(Event::HandshakeComplete);
         Ok(())
     }
@@ -509,10 +512,13 @@ impl Connection {
     pub fn forget_keys(&mut self) {
         self.common.layer.wipe_keys();
         self.common.forget_handshake();
-        if !matches!(self.state, State::Closed) {
+        self.state = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Closed => State::Closed,
+            State::Paused(flight) => State::Transferred(Some(flight)),
+            State::Established(flight) | State::Transferred(flight) => State::Transferred(flight),
             // Drops whatever handshake state (and secret) was left.
-            self.state = State::Transferred;
-        }
+            State::Client(_) | State::Server(_) => State::Transferred(None),
+        };
     }
 
     // ---- input ----
@@ -594,7 +600,7 @@ impl Connection {
                 Ok(())
             }
             ContentType::ApplicationData => {
-                if current && epoch > 0 && matches!(self.state, State::Established) {
+                if current && epoch > 0 && matches!(self.state, State::Established(_)) {
                     self.common.events.push_back(Event::ApplicationData(plaintext.to_vec()));
                 } else {
                     self.discarded_records += 1;
@@ -630,7 +636,7 @@ impl Connection {
             }
             if self.state.phase() != Phase::Handshaking {
                 // A new handshake on an established association: renegotiation, refused.
-                if matches!(frag.header.msg_type, HandshakeType::ClientHello | HandshakeType::HelloRequest) && matches!(self.state, State::Established) {
+                if matches!(frag.header.msg_type, HandshakeType::ClientHello | HandshakeType::HelloRequest) && matches!(self.state, State::Established(_)) {
                     self.common.send_alert(Alert { level: AlertLevel::Warning, description: AlertDescription::NoRenegotiation });
                 }
                 return Ok(());
@@ -673,12 +679,12 @@ impl Connection {
         if c.last_reply.is_some_and(|t| now < t + spacing) {
             return;
         }
-        match self.state.phase() {
-            Phase::Established | Phase::Transferred if c.final_flight.is_some() => {
+        match &self.state {
+            State::Established(Some(flight)) | State::Transferred(Some(flight)) => {
                 c.last_reply = Some(now);
-                c.queue_final_flight();
+                flight.queue(&mut c.transmits);
             }
-            Phase::Handshaking if !c.flight.is_empty() => {
+            State::Client(_) | State::Server(_) if !c.flight.is_empty() => {
                 c.last_reply = Some(now);
                 if let Err(e) = c.transmit_flight() {
                     self.fail(e);

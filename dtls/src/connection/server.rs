@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, State, Transcript};
+use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, SealedFlight, State, Transcript};
 use crate::cert::{CertifiedKey, ChainVerifier, PeerRole};
 use crate::codec::Codec;
 use crate::config::{CipherSuite, ClientHelloInfo, PskResolver, ServerConfig, ENGINE_EXTENSIONS};
@@ -334,16 +334,16 @@ impl ExpectFinished {
             FlightItem::Handshake { epoch: cx.layer.write_epoch(), msg_type: HandshakeType::Finished, message_seq: seq, body: ours.to_vec() },
         ];
         // Sealed once: a retransmission resends these bytes, never new sequence numbers.
-        cx.final_flight = Some(pack_flight(&items, &mut cx.layer, cx.transport.mtu)?);
+        let sealed = SealedFlight(pack_flight(&items, &mut cx.layer, cx.transport.mtu)?);
         cx.flight.clear();
         cx.timer.stop();
         if self.pause {
             cx.events.push_back(Event::ClientFinishedVerified);
-            Ok(State::Paused)
+            Ok(State::Paused(sealed))
         } else {
-            cx.queue_final_flight();
+            sealed.queue(&mut cx.transmits);
             cx.events.push_back(Event::HandshakeComplete);
-            Ok(State::Established)
+            Ok(State::Established(Some(sealed)))
         }
     }
 }
