@@ -97,7 +97,8 @@ fn the_same_seed_gives_the_same_run() {
         let mut net = Net::new(Setup { air_loss: 0.2, seed: 3, ..Setup::default() });
         let c = net.add_client("client.pem", "client.key", 40000);
         assert!(net.drive(Duration::from_secs(180), |n| n.client_complete(c)));
-        (net.elapsed(), net.delivered.clone(), net.router.counters().clone())
+        assert!(coap_roundtrip(&mut net, c, 5));
+        (net.elapsed(), net.trace, net.delivered.clone(), net.router.counters().clone())
     };
     assert_eq!(run(), run());
 }

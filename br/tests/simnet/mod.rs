@@ -3,7 +3,9 @@
 //! (`slip::link::RadioLink`, as the daemon's slip driver uses it) and motesim's
 //! `Simulation` (the emulated slip-radio firmware, the shared channel and the motes).
 //!
-//! One virtual clock, no sockets, no sleeping, every random draw seeded. [`Net::step`] does
+//! One virtual clock, no sockets, no sleeping; the clients, the IoTSSP, the motes and the
+//! channel draw from seeds (only ring's ECDHE keys and ECDSA nonces come from the OS, which
+//! changes bytes but not what happens: see [`Net::trace`]). [`Net::step`] does
 //! one thing (delivers what is due, or advances the clock to the next timer) and
 //! [`Net::drive`] steps until a condition holds or time runs out. Every datagram between a
 //! client and the TUN side and every frame between the border router and the radio passes
@@ -179,6 +181,11 @@ pub struct Net {
     pub tun_other: Vec<Vec<u8>>,
     /// Redirect messages (no remote IoTSSP here: none expected).
     pub redirects: usize,
+    /// A digest (FNV-1a) of the order in which datagrams and frames passed the hops, and of
+    /// each radio frame's length: two runs with the same seed have the same one. Not of
+    /// the bytes: ring draws ECDHE keys and ECDSA nonces from the OS, so keys, ciphertexts
+    /// and the length of a DER signature differ between runs (none of them on the radio).
+    pub trace: u64,
     _dir: tempfile::TempDir,
 }
 
@@ -239,19 +246,23 @@ config = "{}"
             ssp_path.display(),
         );
         let cfg = Config::load_str(&br_text, Path::new("sim.toml"), Vec::<(String, String)>::new()).unwrap();
-        let router = match setup.iotssp_calendar {
-            None => BorderRouter::from_config(&cfg, now, wall_start, 7, 0).unwrap(),
+        // The daemon would accept this configuration and its IoTSSP's ...
+        assert!(BorderRouter::from_config(&cfg, now, wall_start, 7, 0).is_ok_and(|r| r.wiring().is_some()));
+        // ... but here the IoTSSP draws its randomness from the seed (a run replays exactly),
+        // or checks certificates against a calendar of the test's choosing.
+        let ssp = SspConfig::from_toml_str(&ssp_text).unwrap();
+        let iotssp = match setup.iotssp_calendar {
+            None => ssp.build_with_random(&data_dir(), SeededRandom::shared(seed32(setup.seed))).unwrap(),
             Some(calendar) => {
-                // As from_config, with an IoTSSP whose certificate checks read this calendar.
-                let iotssp = iotssp_with_calendar(&ssp_text, calendar);
-                let link = SspLink { name: SspName::new(SSP_NAME), endpoint: Endpoint::Attached(Box::new(iotssp)) };
-                let wiring =
-                    IotsspWiring::new(&iotssp_wiring::hrm_config(&cfg), vec![link], cfg.host_address(), cfg.hrm.attached_port)
-                        .unwrap();
-                BorderRouter::new(Bridge::new(BridgeConfig::from_config(&cfg, 0, 0)), Some(wiring))
+                let verifier = ChainVerifier::from_pem(&data("ca.pem")).unwrap().with_clock(Arc::new(move || calendar));
+                let key = |_: usize, _: &_| Ok(CertifiedKey::from_pem(&data("server.pem"), &data("server.key")).unwrap());
+                ssp.build_with(verifier, key).unwrap()
             }
         };
-        assert!(router.wiring().is_some(), "an IoTSSP is configured");
+        let link = SspLink { name: SspName::new(SSP_NAME), endpoint: Endpoint::Attached(Box::new(iotssp)) };
+        let wiring =
+            IotsspWiring::new(&iotssp_wiring::hrm_config(&cfg), vec![link], cfg.host_address(), cfg.hrm.attached_port).unwrap();
+        let router = BorderRouter::new(Bridge::new(BridgeConfig::from_config(&cfg, 0, 0)), Some(wiring));
 
         let device = match setup.mote {
             MoteKind::Delegated => DeviceSpec::Delegated(DelegatedConfig {
@@ -294,6 +305,7 @@ config = "{}"
             lost: BTreeMap::new(),
             tun_other: Vec::new(),
             redirects: 0,
+            trace: 0xcbf2_9ce4_8422_2325,
             _dir: dir,
         };
         // The radio reports its address before anything is sent.
@@ -483,6 +495,13 @@ config = "{}"
             return;
         }
         *self.delivered.entry(hop).or_default() += 1;
+        let radio_len = match hop {
+            Hop::RouterToRadio | Hop::RadioToRouter => bytes.len() as u64,
+            Hop::ClientToRouter(_) | Hop::RouterToClient(_) => 0,
+        };
+        for b in format!("{hop:?}").bytes().chain(radio_len.to_be_bytes()) {
+            self.trace = (self.trace ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
         match hop {
             Hop::RouterToRadio | Hop::RadioToRouter => self.arrive(hop, bytes),
             Hop::ClientToRouter(_) | Hop::RouterToClient(_) => {
@@ -517,12 +536,12 @@ fn psk_config() -> PskConfig {
     PskConfig { identity: MOTE_PSK_IDENTITY.to_vec(), key: zeroize::Zeroizing::new(MOTE_PSK.to_vec()) }
 }
 
-fn iotssp_with_calendar(text: &str, calendar: SystemTime) -> Iotssp {
-    let verifier = ChainVerifier::from_pem(&data("ca.pem")).unwrap().with_clock(Arc::new(move || calendar));
-    SspConfig::from_toml_str(text)
-        .unwrap()
-        .build_with(verifier, |_, _| Ok(CertifiedKey::from_pem(&data("server.pem"), &data("server.key")).unwrap()))
-        .unwrap()
+/// A 32-byte seed from a short one.
+fn seed32(seed: u64) -> [u8; 32] {
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&seed.to_be_bytes());
+    s[8..16].copy_from_slice(b"iotssp\0\0");
+    s
 }
 
 fn hex(bytes: &[u8]) -> String {
