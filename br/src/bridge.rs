@@ -178,7 +178,7 @@ impl Bridge {
             self.counters.drop(DropReason::TunTooBig);
             return Vec::new();
         }
-        if usize::from(view.payload_len()) + ip::IPV6_HEADER_LEN != packet.len() {
+        if !view.is_exact() {
             // A TUN read is exactly one packet; trailing or missing bytes mean something is off.
             self.counters.drop(DropReason::TunBadIpv6);
             return Vec::new();
@@ -312,7 +312,7 @@ impl Bridge {
             self.counters.drop(DropReason::RadioBadIpv6);
             return out;
         };
-        if usize::from(view.payload_len()) + ip::IPV6_HEADER_LEN != packet.len() {
+        if !view.is_exact() {
             self.counters.drop(DropReason::RadioBadIpv6);
             return out;
         }

@@ -152,6 +152,12 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         &b[IPV6_HEADER_LEN.min(end)..end]
     }
 
+    /// The buffer is exactly one packet: nothing past the payload its header claims (what
+    /// a TUN read or a reassembled datagram must be).
+    pub fn is_exact(&self) -> bool {
+        self.buffer.as_ref().len() == IPV6_HEADER_LEN + usize::from(self.payload_len())
+    }
+
     /// Header + payload, without trailing bytes.
     pub fn packet(&self) -> &[u8] {
         let b = self.buffer.as_ref();
@@ -525,6 +531,8 @@ mod tests {
         assert_eq!(p.flow_label(), 0xabcde);
         assert_eq!(p.payload().len(), 4);
         assert_eq!(Ipv6Packet::new_checked(&b[..43]).unwrap_err(), Error::Truncated);
+        assert!(p.is_exact());
+        assert!(!Ipv6Packet::new_checked(&[&b[..], &[0]].concat()[..]).unwrap().is_exact());
     }
 
     proptest! {

@@ -342,7 +342,7 @@ impl Reassembler {
 
 fn uncompressed_ipv6(raw: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let p = Ipv6Packet::new_checked(raw).map_err(|_| DecodeError::Ipv6Malformed)?;
-    if p.packet().len() != raw.len() {
+    if !p.is_exact() {
         return Err(DecodeError::Ipv6Malformed);
     }
     Ok(raw.to_vec())
