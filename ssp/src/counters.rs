@@ -3,6 +3,47 @@
 
 use std::collections::BTreeMap;
 
+use crate::hem::Failure;
+use crate::hem::gate::NotHello;
+
+/// Why an input reached the IoTSSP and went no further. [`SspDrop::as_str`] names are
+/// stable (counters, metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SspDrop {
+    /// A redirect message the IoTSSP does not expect from a border router.
+    UnexpectedRedirect,
+    /// A divert for a mote the IoTSSP does not serve.
+    UnknownMote,
+    /// A new flow that does not open with a ClientHello we can answer statelessly.
+    NotHello(NotHello),
+    /// A new delegation refused: the mote is at its cap.
+    MoteBusy,
+    /// A new delegation refused: the IoTSSP is at its cap.
+    TooManyDelegations,
+    /// The DTLS engine did not accept the cookie'd ClientHello.
+    AcceptFailed,
+    /// A datagram from an address that is not one of our motes.
+    UnknownMoteSource,
+    /// A datagram from a mote with no delegation under way.
+    MoteWithoutDelegation,
+}
+
+impl SspDrop {
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SspDrop::UnexpectedRedirect => "unexpected_redirect",
+            SspDrop::UnknownMote => "unknown_mote",
+            SspDrop::NotHello(e) => e.as_str(),
+            SspDrop::MoteBusy => "mote_busy",
+            SspDrop::TooManyDelegations => "too_many_delegations",
+            SspDrop::AcceptFailed => "accept_failed",
+            SspDrop::UnknownMoteSource => "unknown_mote_source",
+            SspDrop::MoteWithoutDelegation => "mote_without_delegation",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Divert messages received from border routers.
@@ -36,12 +77,12 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn record_failure(&mut self, reason: &'static str) {
-        *self.handshakes_failed.entry(reason).or_default() += 1;
+    pub fn record_failure(&mut self, reason: Failure) {
+        *self.handshakes_failed.entry(reason.as_str()).or_default() += 1;
     }
 
-    pub fn record_drop(&mut self, reason: &'static str) {
-        *self.drops.entry(reason).or_default() += 1;
+    pub fn record_drop(&mut self, reason: SspDrop) {
+        *self.drops.entry(reason.as_str()).or_default() += 1;
     }
 
     pub fn failures(&self, reason: &str) -> u64 {

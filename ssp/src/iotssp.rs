@@ -18,7 +18,7 @@ use redirect::{FlowTag, RedirectMessage};
 
 use crate::am::Am;
 use crate::cam::Cam;
-use crate::counters::Counters;
+use crate::counters::{Counters, SspDrop};
 use crate::hem::gate::{CookieGate, GateVerdict, first_hello};
 use crate::hem::{Ctx, Delegation, HemTimers, MoteProfile, Output};
 
@@ -155,7 +155,7 @@ impl Iotssp {
         match msg {
             RedirectMessage::Divert { flow, datagram } => self.handle_divert(now, *flow, datagram),
             RedirectMessage::Hello => {}
-            _ => self.counters.record_drop("unexpected_redirect"),
+            _ => self.counters.record_drop(SspDrop::UnexpectedRedirect),
         }
     }
 
@@ -165,7 +165,7 @@ impl Iotssp {
         let app_data = records(datagram).flatten().filter(|r| r.content_type() == ContentType::ApplicationData).count();
         self.counters.app_data_records_received += app_data as u64;
         let Some(&slot) = self.by_dtls.get(&(flow.mote_addr, flow.mote_port)) else {
-            self.counters.record_drop("unknown_mote");
+            self.counters.record_drop(SspDrop::UnknownMote);
             return;
         };
         if let Some(d) = self.delegations.get_mut(&flow) {
@@ -181,7 +181,7 @@ impl Iotssp {
         let first = match first_hello(datagram) {
             Ok(h) => h,
             Err(e) => {
-                self.counters.record_drop(e.as_str());
+                self.counters.record_drop(SspDrop::NotHello(e));
                 return;
             }
         };
@@ -194,11 +194,11 @@ impl Iotssp {
             GateVerdict::Admit(first) => {
                 let busy = self.delegations.values().filter(|d| d.is_active() && d.flow().mote_addr == flow.mote_addr && d.flow().mote_port == flow.mote_port).count();
                 if busy >= self.limits.max_per_mote {
-                    self.counters.record_drop("mote_busy");
+                    self.counters.record_drop(SspDrop::MoteBusy);
                     return;
                 }
                 if self.active_delegations() >= self.limits.max_delegations {
-                    self.counters.record_drop("too_many_delegations");
+                    self.counters.record_drop(SspDrop::TooManyDelegations);
                     return;
                 }
                 let profile = self.motes[slot].profile.clone();
@@ -212,7 +212,7 @@ impl Iotssp {
                     }
                     Err(e) => {
                         tracing::warn!(%flow, error = e.as_str(), "delegation refused to start");
-                        self.counters.record_drop("accept_failed");
+                        self.counters.record_drop(SspDrop::AcceptFailed);
                     }
                 }
             }
@@ -224,11 +224,11 @@ impl Iotssp {
         self.counters.mote_datagrams += 1;
         let from = normalize(from);
         let Some(&slot) = self.by_transfer.get(&from) else {
-            self.counters.record_drop("unknown_mote_source");
+            self.counters.record_drop(SspDrop::UnknownMoteSource);
             return;
         };
         let Some(d) = self.motes[slot].link.and_then(|f| self.delegations.get_mut(&f)) else {
-            self.counters.record_drop("mote_without_delegation");
+            self.counters.record_drop(SspDrop::MoteWithoutDelegation);
             return;
         };
         d.handle_mote_datagram(now, datagram, &mut ctx!(self));

@@ -683,7 +683,7 @@ impl Delegation {
         }
         self.internet = None;
         self.close_mote_leg(ctx);
-        ctx.counters.record_failure(failure.as_str());
+        ctx.counters.record_failure(failure);
         tracing::info!(flow = %self.flow, mote = %self.profile.name, reason = failure.as_str(), "delegation abandoned");
         ctx.out.push_back(Output::FlowAbandoned { flow: self.flow, reason: failure.abandon_reason() });
         self.stage = Stage::Done;
