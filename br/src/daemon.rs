@@ -1,6 +1,7 @@
 //! The daemon's main loop: moves bytes between the IO drivers (TUN, radio driver, redirect
 //! socket) and the sans-IO [`BorderRouter`], which decides where everything goes; plus
-//! capture, metrics, periodic summaries and clean shutdown on SIGINT/SIGTERM.
+//! capture, metrics, periodic summaries, systemd readiness and watchdog, and clean shutdown
+//! on SIGINT/SIGTERM.
 //!
 //! Runs on a current-thread runtime: the core is single-threaded by design and one CPU core
 //! is plenty (the radio is thousands of times slower than the loop).
@@ -9,12 +10,13 @@ use std::io;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::capture::Capture;
-use crate::config::Config;
+use crate::config::{Config, RadioKind};
 use crate::counters::DropReason;
 use crate::io::metrics::{self, RenderRequest};
 use crate::io::radio::{self, RadioEvent, RadioHandle};
@@ -85,7 +87,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let mut sigterm = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
-    notify_systemd("READY=1");
+    // READY=1 waits for the radio link: a border router without its radio routes nothing.
+    let radio_name = radio_description(&cfg);
+    notify_systemd(&[NotifyState::Status(&format!("waiting for radio on {radio_name}"))]);
+    let mut ready = false;
+    // Pinged from this loop only, so a loop that hangs is restarted by systemd.
+    let watchdog_every = sd_notify::watchdog_enabled().map(|t| t / 2);
+    let mut next_watchdog = watchdog_every.map(|p| Instant::now() + p);
 
     let mut d = Daemon { router, tun, radio, capture, redirect_socket };
     let mut rbuf = vec![0u8; REDIRECT_BUF];
@@ -103,6 +111,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             deadline = deadline.min(t);
         }
         if let Some(t) = next_summary {
+            deadline = deadline.min(t);
+        }
+        if let Some(t) = next_watchdog {
             deadline = deadline.min(t);
         }
         tokio::select! {
@@ -127,7 +138,24 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 }
             }
             ev = d.radio.events.recv() => match ev {
-                Some(ev) => d.on_radio_event(ev),
+                Some(ev) => {
+                    match &ev {
+                        RadioEvent::Up => {
+                            let status = format!("running: radio on {radio_name}");
+                            if ready {
+                                notify_systemd(&[NotifyState::Status(&status)]);
+                            } else {
+                                notify_systemd(&[NotifyState::Ready, NotifyState::Status(&status)]);
+                                ready = true;
+                            }
+                        }
+                        RadioEvent::Down(why) => {
+                            notify_systemd(&[NotifyState::Status(&format!("radio on {radio_name} down ({why}); reconnecting"))]);
+                        }
+                        RadioEvent::Frame(_) | RadioEvent::Mac(_) => {}
+                    }
+                    d.on_radio_event(ev);
+                }
                 None => break Err(anyhow::anyhow!("the radio driver stopped")),
             },
             req = render_rx.recv(), if metrics_open => match req {
@@ -143,6 +171,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             d.router.handle_timeout(now, SystemTime::now());
             d.transmit();
         }
+        if let (Some(t), Some(p)) = (next_watchdog, watchdog_every)
+            && t <= now
+        {
+            notify_systemd(&[NotifyState::Watchdog]);
+            next_watchdog = Some(now + p);
+        }
         if next_flush <= now {
             d.flush_capture();
             next_flush = now + flush_every;
@@ -155,7 +189,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     };
 
-    notify_systemd("STOPPING=1");
+    notify_systemd(&[NotifyState::Stopping]);
     d.flush_capture();
     d.radio.task.abort();
     info!(counters = %d.summary(), "final counters");
@@ -309,19 +343,19 @@ fn instance_id() -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// `sd_notify` without libsystemd: one datagram to `$NOTIFY_SOCKET` when it is set.
-fn notify_systemd(state: &str) {
-    use std::os::linux::net::SocketAddrExt;
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
-    let path = path.to_string_lossy().into_owned();
-    let addr = match path.strip_prefix('@') {
-        Some(abstract_name) => SocketAddr::from_abstract_name(abstract_name.as_bytes()),
-        None => SocketAddr::from_pathname(&path),
-    };
-    let sent = addr.and_then(|a| UnixDatagram::unbound().and_then(|s| s.send_to_addr(state.as_bytes(), &a)));
-    if let Err(e) = sent {
+/// Tells systemd (when `$NOTIFY_SOCKET` is set; nothing otherwise).
+fn notify_systemd(state: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
         debug!(error = %e, "sd_notify failed");
+    }
+}
+
+/// The radio as the STATUS= lines name it.
+fn radio_description(cfg: &Config) -> String {
+    match cfg.radio.kind {
+        RadioKind::Serial => format!("serial {}", cfg.radio.device),
+        RadioKind::Tcp => format!("tcp {}", cfg.radio.address),
+        RadioKind::Zep => format!("zep {}", cfg.radio.bind),
     }
 }
 

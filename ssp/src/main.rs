@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use redirect::{ChannelConfig, KeyRing, RedirectChannel};
 use ssp::config::SspConfig;
+use sd_notify::NotifyState;
 use ssp::{Iotssp, Output};
 use tokio::net::UdpSocket;
 
@@ -76,6 +77,11 @@ async fn run(config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
     // Which border router last diverted traffic for a mote: its replies go back there.
     let mut route: HashMap<Ipv6Addr, usize> = HashMap::new();
     tracing::info!(name = %config.name, redirect = %redirect.local_addr()?, motes = %motes.local_addr()?, "iotssp running");
+    // Configuration loaded and both sockets bound: ready. The watchdog is pinged from the
+    // loop only, so a loop that hangs is restarted by systemd.
+    notify_systemd(&[NotifyState::Ready, NotifyState::Status(&format!("running: redirect on {}", redirect.local_addr()?))]);
+    let watchdog_every = sd_notify::watchdog_enabled().map(|t| t / 2);
+    let mut next_watchdog = watchdog_every.map(|p| Instant::now() + p);
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut rbuf = vec![0u8; 65536];
@@ -83,7 +89,13 @@ async fn run(config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
     let mut rejected: u64 = 0;
     loop {
         let now = Instant::now();
-        let deadline = brs.iter().filter_map(|b| b.channel.poll_timeout()).chain(iotssp.poll_timeout()).min().unwrap_or(now + std::time::Duration::from_secs(1));
+        let deadline = brs
+            .iter()
+            .filter_map(|b| b.channel.poll_timeout())
+            .chain(iotssp.poll_timeout())
+            .chain(next_watchdog)
+            .min()
+            .unwrap_or(now + std::time::Duration::from_secs(1));
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline.max(now)));
         tokio::select! {
             r = redirect.recv_from(&mut rbuf) => {
@@ -126,6 +138,12 @@ async fn run(config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
         }
         let now = Instant::now();
         let wall = SystemTime::now();
+        if let (Some(t), Some(p)) = (next_watchdog, watchdog_every)
+            && t <= now
+        {
+            notify_systemd(&[NotifyState::Watchdog]);
+            next_watchdog = Some(now + p);
+        }
         while let Some(out) = iotssp.poll_output() {
             match &out {
                 Output::ToMote { mote, datagram } => {
@@ -157,6 +175,7 @@ async fn run(config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
             }
         }
     }
+    notify_systemd(&[NotifyState::Stopping]);
     let c = iotssp.counters();
     tracing::info!(
         handshakes_started = c.handshakes_started,
@@ -172,4 +191,11 @@ async fn run(config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
         "iotssp stopping"
     );
     Ok(())
+}
+
+/// Tells systemd (when `$NOTIFY_SOCKET` is set; nothing otherwise).
+fn notify_systemd(state: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
 }
