@@ -148,11 +148,26 @@ pub struct ServerConfig {
     pub hello_extensions: Option<Arc<dyn HelloExtensionHandler>>,
     pub transport: TransportConfig,
     pub cookie_rotation: Duration,
+    /// Connections an [`Endpoint`](crate::Endpoint) holds at once. When the table is full,
+    /// a new cookie'd ClientHello takes the place of the least recently used established
+    /// connection idle for at least `evict_idle_after`; if none is, it gets an
+    /// internal_error alert.
     pub max_connections: usize,
+    /// Established connections without an authenticated record for this long are closed
+    /// (a client that left without close_notify must not hold a slot). `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// How long an established connection must have been idle before a new client may
+    /// take its place in a full table.
+    pub evict_idle_after: Duration,
     /// Server randoms and (in an [`Endpoint`](crate::Endpoint)) cookie secrets. The OS RNG
     /// by default; a [`SeededRandom`](crate::provider::SeededRandom) replays exactly.
     pub rng: Arc<dyn SecureRandom>,
 }
+
+/// Default [`ServerConfig::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default [`ServerConfig::evict_idle_after`].
+pub const DEFAULT_EVICT_IDLE_AFTER: Duration = Duration::from_secs(30);
 
 impl ServerConfig {
     pub fn psk(resolver: Arc<dyn PskResolver>) -> Self {
@@ -167,6 +182,8 @@ impl ServerConfig {
             transport: TransportConfig::default(),
             cookie_rotation: Duration::from_secs(300),
             max_connections: 1024,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            evict_idle_after: DEFAULT_EVICT_IDLE_AFTER,
             rng: OsRandom::shared(),
         }
     }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::alert::{Alert, AlertDescription};
 use crate::codec::{Codec, Reader};
 use crate::config::{ClientConfig, ServerConfig};
 use crate::connection::{Connection, Event, Phase, Transmit};
@@ -97,6 +98,16 @@ pub struct Endpoint {
     events: VecDeque<(SocketAddr, Event)>,
     /// Datagrams dropped before any connection existed, by reason.
     pub stateless_drops: HashMap<&'static str, u64>,
+    /// Connections closed because they stayed idle longer than the idle timeout.
+    pub expired_connections: u64,
+    /// Idle connections closed to make room for a new client in a full table.
+    pub evicted_connections: u64,
+}
+
+/// Whether a connection is one that idles: an established one (a handshake is bounded by
+/// its own timer).
+fn idle_expires(c: &Connection) -> bool {
+    matches!(c.phase(), Phase::Established)
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -122,6 +133,8 @@ impl Endpoint {
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             stateless_drops: HashMap::new(),
+            expired_connections: 0,
+            evicted_connections: 0,
         })
     }
 
@@ -148,6 +161,7 @@ impl Endpoint {
         if self.cookies.as_mut().is_some_and(|c| c.maybe_rotate(now).is_err()) {
             return;
         }
+        self.expire_idle(now);
         if let Some(conn) = self.connections.get_mut(&remote) {
             // A hello with a new random on an association that is done: the peer restarted
             // (RFC 6347 section 4.2.8). Otherwise the connection handles it (retransmission).
@@ -174,7 +188,12 @@ impl Endpoint {
             self.stateless.push_back(Transmit { destination: remote, contents });
             return Ok(());
         }
-        if !self.connections.contains_key(&remote) && self.connections.len() >= config.max_connections {
+        if !self.connections.contains_key(&remote) && self.open_connections() >= config.max_connections && !self.evict_one(now, &config) {
+            // A refusal the client can see, not silence.
+            let mut contents = Vec::new();
+            let alert = Alert::fatal(AlertDescription::InternalError).get_encoding();
+            RecordHeader { content_type: ContentType::Alert, version: first.record_version, epoch: 0, sequence_number: first.record_seq }.emit(&alert, &mut contents);
+            self.stateless.push_back(Transmit { destination: remote, contents });
             return Err(StatelessDrop::TooManyConnections);
         }
         match Connection::accept(now, remote, config, datagram, first.record_seq, first.message_seq) {
@@ -187,6 +206,35 @@ impl Endpoint {
             }
             Err(_) => Err(StatelessDrop::NoServerConfig),
         }
+    }
+
+    /// Connections not yet closed (closed ones stay until their last output is drained).
+    fn open_connections(&self) -> usize {
+        self.connections.values().filter(|c| !c.is_closed()).count()
+    }
+
+    /// Established connections expire this long after their last authenticated record.
+    fn idle_deadline(&self, c: &Connection) -> Option<Instant> {
+        let timeout = self.server.as_ref()?.idle_timeout?;
+        idle_expires(c).then(|| c.last_authenticated() + timeout)
+    }
+
+    /// Closes the least recently used connection idle for at least `evict_idle_after`, if
+    /// there is one.
+    fn evict_one(&mut self, now: Instant, config: &ServerConfig) -> bool {
+        let victim = self
+            .connections
+            .iter()
+            .filter(|(_, c)| idle_expires(c) && now.saturating_duration_since(c.last_authenticated()) >= config.evict_idle_after)
+            .min_by_key(|(_, c)| c.last_authenticated())
+            .map(|(a, _)| *a);
+        let Some(addr) = victim else { return false };
+        tracing::debug!(remote = %addr, "idle connection gives way to a new client");
+        self.evicted_connections += 1;
+        if let Some(c) = self.connections.get_mut(&addr) {
+            c.close();
+        }
+        true
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -208,11 +256,27 @@ impl Endpoint {
         self.events.pop_front()
     }
 
+    /// The next handshake timer. Idle expiry needs no wake-up of its own: it runs on every
+    /// datagram and timer call, before a full table could refuse anyone.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.connections.values().filter_map(Connection::poll_timeout).min()
     }
 
+    /// Closes (with close_notify) the established connections idle past the idle timeout.
+    fn expire_idle(&mut self, now: Instant) {
+        let expired: Vec<SocketAddr> =
+            self.connections.iter().filter(|(_, c)| self.idle_deadline(c).is_some_and(|t| t <= now)).map(|(a, _)| *a).collect();
+        for addr in expired {
+            tracing::debug!(remote = %addr, "idle connection expired");
+            self.expired_connections += 1;
+            if let Some(c) = self.connections.get_mut(&addr) {
+                c.close();
+            }
+        }
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.expire_idle(now);
         for c in self.connections.values_mut() {
             if c.poll_timeout().is_some_and(|t| t <= now) {
                 c.handle_timeout(now);

@@ -50,11 +50,30 @@
 //! only a server's sealed final flight, `Closed` nothing. [`Phase`] is the public summary of
 //! where a connection is.
 //!
+//! # What a forger cannot do
+//! Nothing unauthenticated moves state that authenticated records depend on: plaintext
+//! (epoch-0) records have no replay window, so a forged sequence number refuses nothing;
+//! once the peer writes protected records, epoch-0 alerts are ignored and counted
+//! ([`Connection::unauthenticated_alerts`]); a protected record that fails its MAC is
+//! dropped silently, the expected Finished included ([`Connection::finished_auth_failures`]),
+//! and the handshake ends with bad_record_mac only when the retransmission timer gives up.
+//! Before the peer's ChangeCipherSpec an epoch-0 fatal alert still ends the handshake: a real
+//! peer refuses that way, and an attacker who can forge it to our 5-tuple can as well drop
+//! the handshake's datagrams.
+//!
+//! # The endpoint's table
+//! An [`Endpoint`] server holds at most `ServerConfig::max_connections`. Established
+//! connections without an authenticated record for `idle_timeout` are closed (checked on
+//! every datagram and timer call, so it needs no wake-up of its own); when the table is
+//! full, a cookie'd ClientHello makes the least recently used connection idle for
+//! `evict_idle_after` give way, or is refused with an internal_error alert, never silence.
+//!
 //! # Driving it
 //! Feed `handle_datagram(now, remote, bytes)`; drain `poll_transmit()` and `poll_event()`;
 //! sleep until `poll_timeout()` and then call `handle_timeout(now)`. Events are
 //! [`Event::HandshakeComplete`], [`Event::ApplicationData`], [`Event::Closed`] and, for the
-//! session transfer, [`Event::ClientFinishedVerified`].
+//! session transfer, [`Event::ClientFinishedVerified`]. A peer's close_notify is answered
+//! with ours before [`Event::Closed`].
 //!
 //! # Session transfer (IoTSSP -> mote)
 //! A server configured with `ServerConfig::pause_after_client_finished` stops once the

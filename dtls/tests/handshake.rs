@@ -50,7 +50,13 @@ fn wrong_psk_is_refused_with_an_alert() {
     assert!(!p.handshake_complete());
     // The client's Finished fails authentication under the server's keys.
     assert!(p.server_events.contains(&Event::Closed(CloseReason::LocalError(Error::DecryptFailed))), "{:?}", p.server_events);
-    assert!(p.client_events.contains(&Event::Closed(CloseReason::PeerAlert(AlertDescription::BadRecordMac))), "{:?}", p.client_events);
+    // The server discards the unauthentic Finished and gives up after its retransmissions
+    // (RFC 6347 4.1.2.7); the client, on the same timer, may give up first.
+    assert!(
+        p.client_events.iter().any(|e| matches!(e, Event::Closed(CloseReason::PeerAlert(AlertDescription::BadRecordMac) | CloseReason::HandshakeTimeout))),
+        "{:?}",
+        p.client_events
+    );
 }
 
 #[test]

@@ -283,6 +283,15 @@ pub struct Connection {
     common: Common,
     /// Records discarded (bad MAC, replay, unknown epoch, malformed): for counters.
     pub discarded_records: u64,
+    /// Records in the peer's Finished epoch that failed authentication (counted in
+    /// `discarded_records` too).
+    pub finished_auth_failures: u64,
+    /// Epoch-0 alerts ignored because the peer already writes protected records (counted in
+    /// `discarded_records` too).
+    pub unauthenticated_alerts: u64,
+    /// When the last authenticated (protected) record arrived, or the connection began: the
+    /// endpoint's idle expiry and eviction order.
+    last_authenticated: Instant,
 }
 
 impl std::fmt::Debug for Connection {
@@ -301,7 +310,7 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Connection {
-    fn new(role: Role, remote: SocketAddr, transport: TransportConfig) -> Self {
+    fn new(now: Instant, role: Role, remote: SocketAddr, transport: TransportConfig) -> Self {
         Connection {
             state: State::Closed,
             common: Common {
@@ -324,13 +333,16 @@ impl Connection {
                 answered_extensions: Vec::new(),
             },
             discarded_records: 0,
+            finished_auth_failures: 0,
+            unauthenticated_alerts: 0,
+            last_authenticated: now,
         }
     }
 
     /// Starts a client handshake: the ClientHello is ready in `poll_transmit`.
     pub fn connect(now: Instant, remote: SocketAddr, config: Arc<ClientConfig>) -> Result<Self, Error> {
         config.validate()?;
-        let mut c = Connection::new(Role::Client, remote, config.transport);
+        let mut c = Connection::new(now, Role::Client, remote, config.transport);
         c.state = State::Client(client::start(&mut c.common, now, config)?);
         Ok(c)
     }
@@ -347,7 +359,7 @@ impl Connection {
         message_seq: u16,
     ) -> Result<Self, Error> {
         config.validate()?;
-        let mut c = Connection::new(Role::Server, remote, config.transport);
+        let mut c = Connection::new(now, Role::Server, remote, config.transport);
         c.state = State::Server(ServerState::start(config));
         c.common.layer.set_next_write_seq(record_seq);
         c.common.reassembler.set_next_seq(message_seq);
@@ -374,6 +386,11 @@ impl Connection {
 
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
+    }
+
+    /// When the last authenticated record arrived (or the connection began).
+    pub fn last_authenticated(&self) -> Instant {
+        self.last_authenticated
     }
 
     /// Negotiated suite, once the hellos are exchanged.
@@ -440,6 +457,10 @@ impl Connection {
                 if let Err(e) = self.common.transmit_flight() {
                     self.fail(e);
                 }
+            }
+            Some(TimerAction::GiveUp) if self.finished_auth_failures > 0 => {
+                tracing::debug!(remote = %self.common.remote, "no authentic Finished came");
+                self.fail(Error::DecryptFailed);
             }
             Some(TimerAction::GiveUp) => {
                 tracing::debug!(remote = %self.common.remote, "handshake timed out");
@@ -539,12 +560,18 @@ impl Connection {
             }
             let opened = match self.common.layer.open(&rec) {
                 Ok(Some(o)) => o,
-                // The first protected record of the peer (its Finished) does not
-                // authenticate: the keys differ (a wrong PSK). Refuse with an alert rather
-                // than letting the peer retransmit into a void.
+                // The peer's Finished does not authenticate: forged, or under other keys
+                // (a wrong PSK). Discarded like any invalid record (RFC 6347 4.1.2.7), so a
+                // forgery cannot end the handshake; the genuine Finished may still come.
+                // The retransmission timer bounds the wait, and the handshake then ends
+                // with bad_record_mac rather than a bare timeout.
                 Err(Error::DecryptFailed) if self.state.expects_finished() && rec.epoch() == self.common.layer.read_epoch() => {
-                    self.fail(Error::DecryptFailed);
-                    return;
+                    self.discarded_records += 1;
+                    self.finished_auth_failures += 1;
+                    if self.common.timer.deadline().is_none() {
+                        self.common.timer.start_flight(now);
+                    }
+                    continue;
                 }
                 Ok(None) | Err(_) => {
                     // RFC 6347 section 4.1.2.7: invalid records are silently discarded.
@@ -552,6 +579,9 @@ impl Connection {
                     continue;
                 }
             };
+            if opened.epoch > 0 {
+                self.last_authenticated = now;
+            }
             if let Err(e) = self.handle_record(now, opened.epoch, opened.content_type, &opened.plaintext, &mut peer_retransmitted) {
                 self.fail(e);
                 return;
@@ -586,12 +616,24 @@ impl Connection {
                 Ok(())
             }
             ContentType::Alert => {
-                // Once keys are in use, unauthenticated alerts are ignored.
+                // Once the peer writes in a protected epoch, its alerts come protected: an
+                // epoch-0 alert then is unauthenticated (anyone can forge it) and ignored.
+                // Before that, an epoch-0 fatal alert ends the handshake even though it may
+                // be forged: a real peer refuses us with exactly such an alert (unknown PSK
+                // identity, bad certificate, our Finished failing), and ignoring it would
+                // turn every refusal into a minute-long retransmission timeout. A spoofer
+                // who can aim at our 5-tuple can also drop the handshake's packets.
                 if !current {
+                    self.discarded_records += 1;
+                    self.unauthenticated_alerts += 1;
                     return Ok(());
                 }
                 let Ok(alert) = Alert::read_bytes(plaintext) else { return Ok(()) };
                 if alert.description == AlertDescription::CloseNotify {
+                    // RFC 5246 7.2.1: answer with our own close_notify.
+                    if matches!(self.state, State::Established(_)) {
+                        self.common.send_alert(Alert::close_notify());
+                    }
                     self.close_with(CloseReason::CloseNotify);
                 } else if alert.level == AlertLevel::Fatal {
                     tracing::debug!(remote = %self.common.remote, alert = ?alert.description, "peer sent fatal alert");

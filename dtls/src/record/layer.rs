@@ -228,7 +228,7 @@ impl RecordLayer {
     }
 
     /// Checks replay, authenticates and decrypts a record. `Ok(None)`: the record belongs to
-    /// no epoch we read (RFC 6347: silently discarded). `Err(DecryptFailed)`: discard too,
+    /// no epoch we read, or replays one (RFC 6347: silently discarded). `Err(DecryptFailed)`: discard too,
     /// but count it.
     pub fn open(&mut self, record: &Record<&[u8]>) -> Result<Option<Opened>, Error> {
         let epoch = record.epoch();
@@ -241,19 +241,21 @@ impl RecordLayer {
                 _ => return Ok(None),
             }
         };
+        let ct = record.content_type();
+        let Some(cipher) = &state.cipher else {
+            // An unprotected epoch has no replay window: nothing authenticates its sequence
+            // numbers (RFC 6347 4.1.2.6 moves the window only for authenticated records),
+            // so one forged record with a huge sequence number would otherwise refuse every
+            // genuine record after it. The handshake's message_seq deduplicates instead.
+            if record.fragment().len() > 16384 {
+                return Err(InvalidMessage::RecordTooLong.into());
+            }
+            return Ok(Some(Opened { epoch, content_type: ct, plaintext: record.fragment().to_vec() }));
+        };
         if state.replay.check(seq).is_err() {
             return Ok(None);
         }
-        let ct = record.content_type();
-        let plaintext = match &state.cipher {
-            Some(c) => c.open(epoch, seq, ct, record.version(), record.fragment())?,
-            None => {
-                if record.fragment().len() > 16384 {
-                    return Err(InvalidMessage::RecordTooLong.into());
-                }
-                record.fragment().to_vec()
-            }
-        };
+        let plaintext = cipher.open(epoch, seq, ct, record.version(), record.fragment())?;
         state.replay.mark(seq);
         Ok(Some(Opened { epoch, content_type: ct, plaintext }))
     }
@@ -328,6 +330,30 @@ mod tests {
         assert_eq!(b.open(&r).unwrap_err(), Error::DecryptFailed);
         let r = records(&d).next().unwrap().unwrap();
         assert!(b.open(&r).unwrap().is_some());
+    }
+
+    #[test]
+    fn forged_plaintext_record_moves_no_window() {
+        let mut b = RecordLayer::new(Role::Server);
+        let mut forged = Vec::new();
+        RecordHeader { content_type: ContentType::Handshake, version: ProtocolVersion::DTLS1_2, epoch: 0, sequence_number: RecordHeader::MAX_SEQUENCE }
+            .emit(b"junk", &mut forged);
+        assert!(b.open(&records(&forged).next().unwrap().unwrap()).unwrap().is_some());
+        let mut a = RecordLayer::new(Role::Client);
+        let mut d = Vec::new();
+        a.write_record(0, ContentType::Handshake, b"hello", &mut d).unwrap();
+        let r = records(&d).next().unwrap().unwrap();
+        assert_eq!(b.open(&r).unwrap().unwrap().plaintext, b"hello", "a genuine epoch-0 record after the forged one");
+        // Keys and the peer's epoch 1: the forged epoch-0 record left its window untouched.
+        a.install_keys(keys());
+        a.start_write_epoch().unwrap();
+        b.install_keys(keys());
+        b.start_read_epoch().unwrap();
+        assert!(b.open(&records(&forged).next().unwrap().unwrap()).unwrap().is_some());
+        let mut e = Vec::new();
+        a.write_record(1, ContentType::Handshake, b"finished", &mut e).unwrap();
+        assert!(b.open(&records(&e).next().unwrap().unwrap()).unwrap().is_some());
+        assert_eq!(b.export_session().unwrap().read_highest_seq, Some(0));
     }
 
     #[test]
