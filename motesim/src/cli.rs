@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 use crate::air::AirConfig;
 use crate::mote::secure::delegated::DelegatedConfig;
 use crate::mote::secure::ecc::EccProfile;
-use crate::mote::secure::server::{DcertConfig, PskConfig};
+use crate::mote::secure::server::{CdpskConfig, ClientLimits, DcertConfig, PskConfig};
 use crate::mote::secure::{
     COAPS_PORT, DEFAULT_SESSION_SLOTS, DEFAULT_TRANSFER_PORT, DeviceKind, DeviceSpec,
 };
@@ -174,6 +174,13 @@ options! {
         /// Delegated: transferred sessions held at once. Default 2.
         #[arg(long)]
         pub session_slots: Option<usize>,
+        /// DCert/CDPSK: client associations held at once (1-16). Default 4.
+        #[arg(long)]
+        pub max_clients: Option<usize>,
+        /// DCert/CDPSK: seconds a client association is kept without a record from its
+        /// client (a client that left without close_notify). Default 300.
+        #[arg(long, value_name = "SECS")]
+        pub client_idle_secs: Option<u64>,
         /// DCert: the mote's certificate chain (PEM, leaf first).
         #[arg(long, value_name = "PEM")]
         pub cert: Option<PathBuf>,
@@ -235,6 +242,9 @@ impl<'de> Deserialize<'de> for PanId {
 /// Most session slots a delegated mote may be given (its RAM).
 pub const MAX_SESSION_SLOTS: usize = 16;
 
+/// Most client associations a DCert or CDPSK mote may be given (its RAM).
+pub const MAX_CLIENTS: usize = 16;
+
 fn parse_hex(option: &'static str, s: &str) -> Result<Vec<u8>, SettingError> {
     let s = s.trim();
     if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > 128 {
@@ -277,9 +287,31 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
             key: Zeroizing::new(parse_hex("--psk-hex", hex)?),
         })
     };
+    let limits = || -> Result<ClientLimits, SettingError> {
+        let default = ClientLimits::default();
+        let max_clients = d.max_clients.unwrap_or(default.max_clients);
+        if max_clients == 0 || max_clients > MAX_CLIENTS {
+            return Err(bad(
+                "--max-clients",
+                format!("{max_clients}: must be 1..={MAX_CLIENTS}"),
+            ));
+        }
+        let idle_timeout = match d.client_idle_secs {
+            Some(0) => return Err(bad("--client-idle-secs", "must be at least 1")),
+            Some(s) => std::time::Duration::from_secs(s),
+            None => default.idle_timeout,
+        };
+        Ok(ClientLimits {
+            max_clients,
+            idle_timeout,
+        })
+    };
     Ok(match kind {
         DeviceKind::Plain => DeviceSpec::Plain,
-        DeviceKind::Cdpsk => DeviceSpec::Cdpsk(psk()?),
+        DeviceKind::Cdpsk => DeviceSpec::Cdpsk(CdpskConfig {
+            psk: psk()?,
+            limits: limits()?,
+        }),
         DeviceKind::Delegated => {
             let slots = d.session_slots.unwrap_or(DEFAULT_SESSION_SLOTS);
             if slots == 0 || slots > MAX_SESSION_SLOTS {
@@ -334,6 +366,7 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                 certificate: Arc::new(certificate),
                 client_auth: Some(client_auth),
                 ecc,
+                limits: limits()?,
             })
         }
     })

@@ -33,7 +33,7 @@ use lowpan_br::iotssp_wiring::{self, Endpoint, IotsspWiring, SspLink};
 use lowpan_br::router::{BorderRouter, Transmit};
 use motesim::air::AirConfig;
 use motesim::mote::secure::delegated::DelegatedConfig;
-use motesim::mote::secure::server::PskConfig;
+use motesim::mote::secure::server::{CdpskConfig, PskConfig};
 use motesim::mote::secure::{DeviceSpec, SecurityCounters};
 use motesim::sim::{SimConfig, Simulation, UplinkMode};
 use redirect::FlowTag;
@@ -270,7 +270,7 @@ config = "{}"
                 transfer_port: 5685,
                 slots: 2,
             }),
-            MoteKind::KnowsNoTicket => DeviceSpec::Cdpsk(psk_config()),
+            MoteKind::KnowsNoTicket => DeviceSpec::Cdpsk(CdpskConfig { psk: psk_config(), limits: Default::default() }),
         };
         let site_cfg = SimConfig {
             radio_eui64: RADIO_EUI64,

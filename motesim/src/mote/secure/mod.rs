@@ -86,7 +86,7 @@ pub enum DeviceSpec {
     Plain,
     Delegated(delegated::DelegatedConfig),
     Dcert(server::DcertConfig),
-    Cdpsk(server::PskConfig),
+    Cdpsk(server::CdpskConfig),
 }
 
 impl DeviceSpec {

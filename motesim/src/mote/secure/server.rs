@@ -3,7 +3,7 @@
 //! anchor, ECC cost emulated) and CDPSK (PSK with Internet clients directly).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dtls::cert::{CertifiedKey, ChainVerifier};
 use dtls::provider::SecureRandom;
@@ -26,6 +26,7 @@ pub struct DcertConfig {
     /// Client certificates are required and validated against these anchors.
     pub client_auth: Option<ChainVerifier>,
     pub ecc: EccProfile,
+    pub limits: ClientLimits,
 }
 
 impl std::fmt::Debug for DcertConfig {
@@ -53,6 +54,43 @@ impl std::fmt::Debug for PskConfig {
     }
 }
 
+/// Settings of a CDPSK mote: the clients' PSK, and how many clients it holds for how long.
+#[derive(Clone, Debug)]
+pub struct CdpskConfig {
+    pub psk: PskConfig,
+    pub limits: ClientLimits,
+}
+
+/// Default [`ClientLimits::max_clients`]: a mote has room for a few associations only.
+pub const DEFAULT_MAX_CLIENTS: usize = 4;
+/// Default [`ClientLimits::idle_timeout`].
+pub const DEFAULT_CLIENT_IDLE: Duration = Duration::from_secs(300);
+
+/// The client associations a DCert or CDPSK mote holds: at most `max_clients`, each until
+/// `idle_timeout` passed without an authenticated record from its client (or sooner, when
+/// the table is full, a new client comes and it has been idle 30 s or more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientLimits {
+    pub max_clients: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        ClientLimits {
+            max_clients: DEFAULT_MAX_CLIENTS,
+            idle_timeout: DEFAULT_CLIENT_IDLE,
+        }
+    }
+}
+
+impl ClientLimits {
+    fn apply(&self, cfg: &mut ServerConfig) {
+        cfg.max_connections = self.max_clients;
+        cfg.idle_timeout = Some(self.idle_timeout);
+    }
+}
+
 /// The engine settings every mote role shares: a mote's MTU and a radio-friendly timer.
 pub(crate) fn mote_transport(cfg: &mut ServerConfig) {
     cfg.transport.mtu = MOTE_DTLS_MTU;
@@ -67,7 +105,7 @@ pub(crate) fn mote_transport(cfg: &mut ServerConfig) {
         .max
         .max(cfg.transport.retransmit.initial);
     // A mote has room for a few associations only.
-    cfg.max_connections = 4;
+    ClientLimits::default().apply(cfg);
 }
 
 /// DCert or CDPSK: the DTLS server and CoAP on 5684.
@@ -97,6 +135,7 @@ impl DtlsServer {
         let mut sc = ServerConfig::ecdhe(cfg.certificate.clone(), cfg.client_auth.clone());
         sc.rng = rng;
         mote_transport(&mut sc);
+        cfg.limits.apply(&mut sc);
         Self::new(
             DeviceKind::Dcert,
             sc,
@@ -106,15 +145,16 @@ impl DtlsServer {
     }
 
     pub fn cdpsk(
-        cfg: &PskConfig,
+        cfg: &CdpskConfig,
         mote_index: u32,
         rng: Arc<dyn SecureRandom>,
     ) -> Result<Self, dtls::Error> {
         let mut table = PskTable::new();
-        table.insert(&cfg.identity, &cfg.key);
+        table.insert(&cfg.psk.identity, &cfg.psk.key);
         let mut sc = ServerConfig::psk(Arc::new(table));
         sc.rng = rng;
         mote_transport(&mut sc);
+        cfg.limits.apply(&mut sc);
         Self::new(DeviceKind::Cdpsk, sc, None, mote_index)
     }
 

@@ -13,7 +13,7 @@ use dtls::{ClientConfig, Endpoint, Event};
 use zeroize::Zeroizing;
 
 use super::ecc::EccProfile;
-use super::server::{DcertConfig, PskConfig};
+use super::server::{CdpskConfig, ClientLimits, DcertConfig, PskConfig};
 use super::*;
 use crate::mote::coap::CoapServer;
 use crate::mote::{
@@ -266,6 +266,7 @@ fn dcert_spec(ecc: EccProfile) -> DeviceSpec {
         ),
         client_auth: Some(ChainVerifier::from_pem(&pki("ca.pem")).unwrap()),
         ecc,
+        limits: ClientLimits::default(),
     })
 }
 
@@ -278,9 +279,12 @@ fn ecdhe_client() -> ClientConfig {
 }
 
 fn psk_spec() -> DeviceSpec {
-    DeviceSpec::Cdpsk(PskConfig {
-        identity: b"client-7".to_vec(),
-        key: Zeroizing::new(b"0123456789abcdef".to_vec()),
+    DeviceSpec::Cdpsk(CdpskConfig {
+        psk: PskConfig {
+            identity: b"client-7".to_vec(),
+            key: Zeroizing::new(b"0123456789abcdef".to_vec()),
+        },
+        limits: ClientLimits::default(),
     })
 }
 
@@ -996,4 +1000,86 @@ fn outbox_drops_a_flight_copy_still_held_or_just_sent() {
     o.push(later, dg(app.clone()), &mut c);
     assert_eq!(o.poll(later).unwrap().payload, [app.clone(), app].concat());
     assert_eq!(c.flights_suppressed, 2);
+}
+
+/// The client closes; the mote answers with its own close_notify (RFC 5246 7.2.1).
+fn close_notify_answered(spec: &DeviceSpec, client: ClientConfig) {
+    let mut net = Net::new(spec);
+    net.connect(COAPS_PORT, client);
+    assert!(net.run_until(Duration::from_secs(60), |n| n.established(COAPS_PORT)));
+    let before = net.from_mote.len();
+    net.client.close(&Net::mote_addr(COAPS_PORT));
+    net.run_until(Duration::from_secs(5), |_| false);
+    let answers = &net.from_mote[before..];
+    assert_eq!(answers.len(), 1, "one datagram: the mote's close_notify");
+    let rec = dtls::record::records(&answers[0].2)
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (rec.content_type(), rec.epoch()),
+        (dtls::record::ContentType::Alert, 1)
+    );
+    assert_eq!(net.mote.security_counters().sessions_closed, 1);
+}
+
+#[test]
+fn cdpsk_answers_close_notify() {
+    close_notify_answered(
+        &psk_spec(),
+        ClientConfig::psk(b"client-7", b"0123456789abcdef"),
+    );
+}
+
+#[test]
+fn dcert_answers_close_notify() {
+    close_notify_answered(&dcert_spec(EccProfile::None), ecdhe_client());
+}
+
+#[test]
+fn cdpsk_clients_that_vanish_do_not_hold_the_mote() {
+    let limits = ClientLimits {
+        max_clients: 2,
+        idle_timeout: Duration::from_secs(120),
+    };
+    let DeviceSpec::Cdpsk(mut cfg) = psk_spec() else {
+        unreachable!()
+    };
+    cfg.limits = limits;
+    let mut net = Net::new(&DeviceSpec::Cdpsk(cfg));
+    let psk = || ClientConfig::psk(b"client-7", b"0123456789abcdef");
+    // Two clients complete their handshakes and vanish without close_notify.
+    for port in [40001, 40002] {
+        net.client_addr = format!("[fd00:beef::2]:{port}").parse().unwrap();
+        net.client = Endpoint::new(None).unwrap();
+        net.connect(COAPS_PORT, psk());
+        assert!(net.run_until(Duration::from_secs(30), |n| n.established(COAPS_PORT)));
+        net.events.clear();
+    }
+    // A third, 10 s later: the table is full and nobody idle long enough, so it is refused
+    // with an alert, not silence.
+    net.now += Duration::from_secs(10);
+    net.client_addr = "[fd00:beef::2]:40003".parse().unwrap();
+    net.client = Endpoint::new(None).unwrap();
+    net.connect(COAPS_PORT, psk());
+    assert!(net.run_until(Duration::from_secs(30), |n| n.closed(COAPS_PORT)));
+    assert!(
+        net.events.iter().any(|(_, e)| *e
+            == Event::Closed(dtls::CloseReason::PeerAlert(
+                dtls::AlertDescription::InternalError
+            ))),
+        "{:?}",
+        net.events
+    );
+    // After the idle timeout, a new client gets in.
+    net.now += Duration::from_secs(120);
+    net.events.clear();
+    net.client_addr = "[fd00:beef::2]:40004".parse().unwrap();
+    net.client = Endpoint::new(None).unwrap();
+    net.connect(COAPS_PORT, psk());
+    assert!(
+        net.run_until(Duration::from_secs(30), |n| n.established(COAPS_PORT)),
+        "{:?}",
+        net.events
+    );
 }
