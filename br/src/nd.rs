@@ -103,6 +103,7 @@ pub fn router_advertisement(own: Eui64, p: &RaParams) -> NdiscRepr {
             valid_lifetime: p.context_lifetime_min,
             prefix: lowpan::Prefix64::of(&p.prefix).network(),
         }],
+        abro: None,
     }
 }
 

@@ -1,5 +1,6 @@
-//! Any bytes as an IPv6 packet: Ipv6Repr, UdpRepr and Icmpv6Repr (with ND) never panic on
-//! parse, and whatever parses emits into exactly `buffer_len` bytes and parses back equal.
+//! Any bytes as an IPv6 packet: Ipv6Repr, UdpRepr and Icmpv6Repr (with ND and its 6LoWPAN
+//! options: ARO/EARO, ABRO, 6CO) never panic on parse, and whatever parses emits into
+//! exactly `buffer_len` bytes and parses back equal.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use lowpan::ip::{Icmpv6Packet, Ipv6Packet, UdpPacket};

@@ -10,7 +10,10 @@ pub mod option;
 use std::net::Ipv6Addr;
 
 use crate::ip::Error;
-pub use option::{LinkLayerAddress, NdiscOption, PrefixFlags, PrefixInformation, SixLowpanContext};
+pub use option::{
+    AddressRegistration, AuthoritativeBorderRouter, LinkLayerAddress, NdiscOption, PrefixFlags,
+    PrefixInformation, Rovr, SixLowpanContext, aro_status,
+};
 
 /// ICMPv6 types of the ND messages.
 pub mod msg_type {
@@ -58,7 +61,8 @@ impl core::ops::BitOr for NeighborFlags {
 }
 
 /// An ND message. Options are emitted in the order of the fields (link-layer address,
-/// MTU, prefixes, contexts).
+/// MTU, prefixes, contexts, then the ABRO or ARO). When a message carries an option that
+/// has one field more than once, the last one is kept.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum NdiscRepr {
     RouterSolicit {
@@ -78,15 +82,21 @@ pub enum NdiscRepr {
         mtu: Option<u32>,
         prefix_infos: Vec<PrefixInformation>,
         contexts: Vec<SixLowpanContext>,
+        /// RFC 6775 section 4.3; a 6LoWPAN router ignores RAs without it.
+        abro: Option<AuthoritativeBorderRouter>,
     },
     NeighborSolicit {
         target_addr: Ipv6Addr,
         lladdr: Option<LinkLayerAddress>,
+        /// The (E)ARO of an address registration (RFC 6775 section 5.5).
+        aro: Option<AddressRegistration>,
     },
     NeighborAdvert {
         flags: NeighborFlags,
         target_addr: Ipv6Addr,
         lladdr: Option<LinkLayerAddress>,
+        /// The router's answer to a registration, with its status.
+        aro: Option<AddressRegistration>,
     },
 }
 
@@ -142,6 +152,8 @@ impl NdiscRepr {
         let mut mtu = None;
         let mut prefix_infos = Vec::new();
         let mut contexts = Vec::new();
+        let mut abro = None;
+        let mut aro = None;
         for opt in option::parse_all(&body[fixed..]) {
             match opt? {
                 NdiscOption::SourceLinkLayerAddr(a) => src_lladdr = Some(a),
@@ -149,6 +161,8 @@ impl NdiscRepr {
                 NdiscOption::Mtu(m) => mtu = Some(m),
                 NdiscOption::PrefixInformation(p) => prefix_infos.push(p),
                 NdiscOption::SixLowpanContext(c) => contexts.push(c),
+                NdiscOption::AddressRegistration(a) => aro = Some(a),
+                NdiscOption::AuthoritativeBorderRouter(b) => abro = Some(b),
                 NdiscOption::Unknown { .. } => {}
             }
         }
@@ -164,46 +178,73 @@ impl NdiscRepr {
                 mtu,
                 prefix_infos,
                 contexts,
+                abro,
             },
             msg_type::NEIGHBOR_SOLICIT => NdiscRepr::NeighborSolicit {
                 target_addr: addr_at(body, 4),
                 lladdr: src_lladdr,
+                aro,
             },
             _ => NdiscRepr::NeighborAdvert {
                 flags: NeighborFlags(body[0]),
                 target_addr: addr_at(body, 4),
                 lladdr: tgt_lladdr,
+                aro,
             },
         })
     }
 
     fn options(&self) -> impl Iterator<Item = NdiscOption<'static>> + '_ {
-        let (lladdr, mtu, prefixes, contexts): (_, _, &[PrefixInformation], &[SixLowpanContext]) =
-            match self {
-                NdiscRepr::RouterSolicit { lladdr } | NdiscRepr::NeighborSolicit { lladdr, .. } => {
-                    (lladdr.map(NdiscOption::SourceLinkLayerAddr), None, &[], &[])
-                }
-                NdiscRepr::NeighborAdvert { lladdr, .. } => {
-                    (lladdr.map(NdiscOption::TargetLinkLayerAddr), None, &[], &[])
-                }
-                NdiscRepr::RouterAdvert {
-                    lladdr,
-                    mtu,
-                    prefix_infos,
-                    contexts,
-                    ..
-                } => (
-                    lladdr.map(NdiscOption::SourceLinkLayerAddr),
-                    mtu.map(NdiscOption::Mtu),
-                    prefix_infos,
-                    contexts,
-                ),
-            };
+        type Fields<'r> = (
+            Option<NdiscOption<'static>>,
+            Option<NdiscOption<'static>>,
+            &'r [PrefixInformation],
+            &'r [SixLowpanContext],
+            Option<NdiscOption<'static>>,
+        );
+        let (lladdr, mtu, prefixes, contexts, last): Fields<'_> = match self {
+            NdiscRepr::RouterSolicit { lladdr } => (
+                lladdr.map(NdiscOption::SourceLinkLayerAddr),
+                None,
+                &[],
+                &[],
+                None,
+            ),
+            NdiscRepr::NeighborSolicit { lladdr, aro, .. } => (
+                lladdr.map(NdiscOption::SourceLinkLayerAddr),
+                None,
+                &[],
+                &[],
+                aro.map(NdiscOption::AddressRegistration),
+            ),
+            NdiscRepr::NeighborAdvert { lladdr, aro, .. } => (
+                lladdr.map(NdiscOption::TargetLinkLayerAddr),
+                None,
+                &[],
+                &[],
+                aro.map(NdiscOption::AddressRegistration),
+            ),
+            NdiscRepr::RouterAdvert {
+                lladdr,
+                mtu,
+                prefix_infos,
+                contexts,
+                abro,
+                ..
+            } => (
+                lladdr.map(NdiscOption::SourceLinkLayerAddr),
+                mtu.map(NdiscOption::Mtu),
+                prefix_infos,
+                contexts,
+                abro.map(NdiscOption::AuthoritativeBorderRouter),
+            ),
+        };
         lladdr
             .into_iter()
             .chain(mtu)
             .chain(prefixes.iter().map(|p| NdiscOption::PrefixInformation(*p)))
             .chain(contexts.iter().map(|c| NdiscOption::SixLowpanContext(*c)))
+            .chain(last)
     }
 
     /// Length of the body [`NdiscRepr::emit`] writes (after type, code and checksum).

@@ -5,8 +5,8 @@ use super::*;
 use crate::ieee802154::Eui64;
 use crate::ip::Ipv6Packet;
 use crate::ndisc::{
-    ALL_ROUTERS, LinkLayerAddress, NeighborFlags, PrefixFlags, PrefixInformation, RouterFlags,
-    SixLowpanContext,
+    ALL_ROUTERS, AddressRegistration, AuthoritativeBorderRouter, LinkLayerAddress, NeighborFlags,
+    PrefixFlags, PrefixInformation, RouterFlags, SixLowpanContext, aro_status,
 };
 use proptest::prelude::*;
 
@@ -84,6 +84,7 @@ fn ra_repr() -> NdiscRepr {
             valid_lifetime: 60,
             prefix: addr("fd00:aaaa::"),
         }],
+        abro: None,
     }
 }
 
@@ -112,14 +113,74 @@ fn router_advertisement_errors() {
     let c = ip::icmpv6_checksum(&addr(src), &addr(dst), &m);
     m[2..4].copy_from_slice(&c.to_be_bytes());
     assert_eq!(parse(src, dst, &m), Err(Error::Malformed));
-    // An unknown option (an ABRO here) is skipped.
+    // An unknown option (type 253, RFC 4727 experimental) is skipped.
+    let mut m = RA.to_vec();
+    m.extend_from_slice(&[253, 3, 0, 1, 0, 2, 0, 60]);
+    m.extend_from_slice(&addr("fd00:aaaa::1").octets());
+    m[2..4].fill(0);
+    let c = ip::icmpv6_checksum(&addr(src), &addr(dst), &m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(parse(src, dst, &m), Ok(Icmpv6Repr::Ndisc(ra_repr())));
+}
+
+/// The same RA with an ABRO (RFC 6775 section 4.3) last: version 0x00020001, 60 minutes,
+/// 6LBR fd00:aaaa::1.
+#[test]
+fn router_advertisement_with_abro() {
+    let (src, dst) = ("fe80::212:4b00:0:1", "fe80::212:4b00:0:2");
     let mut m = RA.to_vec();
     m.extend_from_slice(&[35, 3, 0, 1, 0, 2, 0, 60]);
     m.extend_from_slice(&addr("fd00:aaaa::1").octets());
     m[2..4].fill(0);
     let c = ip::icmpv6_checksum(&addr(src), &addr(dst), &m);
     m[2..4].copy_from_slice(&c.to_be_bytes());
-    assert_eq!(parse(src, dst, &m), Ok(Icmpv6Repr::Ndisc(ra_repr())));
+    let NdiscRepr::RouterAdvert { abro: none, .. } = ra_repr() else {
+        unreachable!()
+    };
+    assert_eq!(none, None);
+    let mut repr = ra_repr();
+    if let NdiscRepr::RouterAdvert { abro, .. } = &mut repr {
+        *abro = Some(AuthoritativeBorderRouter {
+            version: 0x0002_0001,
+            valid_lifetime: 60,
+            border_router: addr("fd00:aaaa::1"),
+        });
+    }
+    vector(src, dst, Icmpv6Repr::Ndisc(repr), &m);
+}
+
+/// A RIOT-style registration: NS for fd00:aaaa::7 from itself to the router with SLLAO
+/// and ARO (status 0, 60 minutes), and a router NA refusing it as a duplicate (status 1).
+#[test]
+fn address_registration_ns_and_na() {
+    let eui = Eui64([2, 0, 0, 0, 0, 0, 0, 7]);
+    let (mote, router) = ("fd00:aaaa::7", "fe80::212:4b00:0:1");
+    let aro = AddressRegistration::aro(aro_status::SUCCESS, 60, eui);
+    let mut ns = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    ns.extend_from_slice(&addr(mote).octets());
+    ns.extend_from_slice(&[1, 2, 2, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0]);
+    ns.extend_from_slice(&[33, 2, 0, 0, 0, 0, 0, 60, 2, 0, 0, 0, 0, 0, 0, 7]);
+    let c = ip::icmpv6_checksum(&addr(mote), &addr(router), &ns);
+    ns[2..4].copy_from_slice(&c.to_be_bytes());
+    let repr = NdiscRepr::NeighborSolicit {
+        target_addr: addr(mote),
+        lladdr: Some(LinkLayerAddress::Eui64(eui)),
+        aro: Some(aro),
+    };
+    vector(mote, router, Icmpv6Repr::Ndisc(repr), &ns);
+
+    let mut na = vec![136, 0, 0, 0, 0x40, 0, 0, 0];
+    na.extend_from_slice(&addr(mote).octets());
+    na.extend_from_slice(&[33, 2, 1, 0, 0, 0, 0, 60, 2, 0, 0, 0, 0, 0, 0, 7]);
+    let c = ip::icmpv6_checksum(&addr(router), &addr(mote), &na);
+    na[2..4].copy_from_slice(&c.to_be_bytes());
+    let repr = NdiscRepr::NeighborAdvert {
+        flags: NeighborFlags::SOLICITED,
+        target_addr: addr(mote),
+        lladdr: None,
+        aro: Some(AddressRegistration::aro(aro_status::DUPLICATE, 60, eui)),
+    };
+    vector(router, mote, Icmpv6Repr::Ndisc(repr), &na);
 }
 
 /// A mote's Router Solicitation: fe80::1 -> ff02::2 with its EUI-64 in an SLLAO.
@@ -149,6 +210,7 @@ fn neighbor_advertisement_vector() {
         flags: NeighborFlags::SOLICITED | NeighborFlags::OVERRIDE,
         target_addr: addr("fd00:aaaa::1"),
         lladdr: Some(LinkLayerAddress::Eui64(Eui64([2, 0, 0, 0, 0, 0, 0, 1]))),
+        aro: None,
     };
     vector("fd00:aaaa::1", "fe80::2", Icmpv6Repr::Ndisc(repr), &wire);
 }
@@ -161,6 +223,7 @@ fn neighbor_solicitation_and_unreachable_round_trip() {
         Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
             target_addr: addr("fd00::1"),
             lladdr: None,
+            aro: None,
         }),
         Icmpv6Repr::DstUnreachable {
             reason: DstUnreachable::PortUnreachable,
@@ -225,10 +288,14 @@ proptest! {
                                 reachable_time in any::<u32>(), retrans_time in any::<u32>(),
                                 lladdr in arb_lladdr(), mtu in proptest::option::of(any::<u32>()),
                                 prefix_infos in proptest::collection::vec(arb_prefix_info(), 0..3),
-                                contexts in proptest::collection::vec(arb_context(), 0..4)) {
+                                contexts in proptest::collection::vec(arb_context(), 0..4),
+                                abro in proptest::option::of((any::<u32>(), any::<u16>(), any::<[u8; 16]>()))) {
+        let abro = abro.map(|(version, valid_lifetime, a)| AuthoritativeBorderRouter {
+            version, valid_lifetime, border_router: Ipv6Addr::from(a),
+        });
         let repr = Icmpv6Repr::Ndisc(NdiscRepr::RouterAdvert {
             hop_limit, flags: RouterFlags(flags), router_lifetime, reachable_time, retrans_time,
-            lladdr, mtu, prefix_infos, contexts,
+            lladdr, mtu, prefix_infos, contexts, abro,
         });
         let (src, dst) = (addr("fe80::1"), addr("ff02::1"));
         let mut buf = vec![0u8; repr.buffer_len()];

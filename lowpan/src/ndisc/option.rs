@@ -3,9 +3,10 @@
 //!
 //! Every option is `type, length (units of 8 bytes), data`. [`NdiscOption::parse`] reads
 //! one and refuses a zero length, a length running past the message, and a length its type
-//! does not allow (RFC 4861 section 4.6: such a message is dropped). Types without a repr
-//! here (Redirected Header, the Address Registration and Authoritative Border Router
-//! options of RFC 6775 until they get theirs) come back as [`NdiscOption::Unknown`].
+//! does not allow (RFC 4861 section 4.6: such a message is dropped). The Address
+//! Registration option is read in its RFC 8505 form (EARO), of which the RFC 6775 ARO is
+//! the case with no flags, TID 0 and an EUI-64 as the 8-byte ROVR. Types without a repr
+//! here (Redirected Header and any other) come back as [`NdiscOption::Unknown`].
 
 use std::net::Ipv6Addr;
 
@@ -92,6 +93,108 @@ impl SixLowpanContext {
     }
 }
 
+/// Registration Ownership Verifier of an EARO (RFC 8505 section 5.3): 8, 16, 24 or 32
+/// bytes. In an RFC 6775 ARO it is the registering node's EUI-64.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Rovr {
+    len: u8,
+    bytes: [u8; 32],
+}
+
+impl Rovr {
+    /// `None` unless `bytes` is 8, 16, 24 or 32 bytes long.
+    pub fn new(bytes: &[u8]) -> Option<Self> {
+        if !matches!(bytes.len(), 8 | 16 | 24 | 32) {
+            return None;
+        }
+        let mut b = [0u8; 32];
+        b[..bytes.len()].copy_from_slice(bytes);
+        Some(Rovr {
+            len: bytes.len() as u8,
+            bytes: b,
+        })
+    }
+
+    /// The ROVR of an RFC 6775 ARO: the EUI-64 itself.
+    pub const fn from_eui64(eui: Eui64) -> Self {
+        let mut bytes = [0u8; 32];
+        let mut i = 0;
+        while i < 8 {
+            bytes[i] = eui.0[i];
+            i += 1;
+        }
+        Rovr { len: 8, bytes }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The EUI-64 when this is an 8-byte ROVR (the RFC 6775 form).
+    pub fn eui64(&self) -> Option<Eui64> {
+        (self.len == 8).then(|| {
+            let mut e = [0u8; 8];
+            e.copy_from_slice(&self.bytes[..8]);
+            Eui64(e)
+        })
+    }
+}
+
+/// Status of an address registration (RFC 6775 section 4.1, RFC 8505 section 12.6).
+pub mod aro_status {
+    pub const SUCCESS: u8 = 0;
+    pub const DUPLICATE: u8 = 1;
+    pub const NEIGHBOR_CACHE_FULL: u8 = 2;
+}
+
+/// Address Registration option (RFC 6775 section 4.1, extended by RFC 8505 section 4.1).
+/// `status` is 0 in an NS; the router answers in the NA's copy.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct AddressRegistration {
+    pub status: u8,
+    /// Opaque field handed to the routing protocol named by `i` (RFC 8505).
+    pub opaque: u8,
+    /// I: 2 bits, what `opaque` is for (0: abstract topology).
+    pub i: u8,
+    /// R: the registering node asks to be routed to (it is not a router itself).
+    pub r: bool,
+    /// T: `tid` is meaningful (the option is an EARO).
+    pub t: bool,
+    /// Transaction ID, a sequence counter of the registrations (RFC 8505 section 5.2).
+    pub tid: u8,
+    /// Units of 60 seconds; 0 deregisters.
+    pub lifetime: u16,
+    pub rovr: Rovr,
+}
+
+impl AddressRegistration {
+    /// An RFC 6775 ARO: no flags, the EUI-64 as ROVR.
+    pub const fn aro(status: u8, lifetime: u16, eui: Eui64) -> Self {
+        AddressRegistration {
+            status,
+            opaque: 0,
+            i: 0,
+            r: false,
+            t: false,
+            tid: 0,
+            lifetime,
+            rovr: Rovr::from_eui64(eui),
+        }
+    }
+}
+
+/// Authoritative Border Router option (RFC 6775 section 4.3).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct AuthoritativeBorderRouter {
+    /// Version Low in the low 16 bits, Version High in the high 16: bumped by the 6LBR
+    /// whenever what it announces (prefixes, contexts) changes.
+    pub version: u32,
+    /// Units of 60 seconds; 0 means the default of 10000 (RFC 6775 section 4.3).
+    pub valid_lifetime: u16,
+    /// The 6LBR's own address.
+    pub border_router: Ipv6Addr,
+}
+
 /// One ND option.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum NdiscOption<'a> {
@@ -100,6 +203,8 @@ pub enum NdiscOption<'a> {
     PrefixInformation(PrefixInformation),
     Mtu(u32),
     SixLowpanContext(SixLowpanContext),
+    AddressRegistration(AddressRegistration),
+    AuthoritativeBorderRouter(AuthoritativeBorderRouter),
     /// Any other type; `data` is everything after the type and length bytes.
     Unknown {
         option_type: u8,
@@ -171,8 +276,31 @@ impl<'a> NdiscOption<'a> {
                     prefix: Ipv6Addr::from(prefix),
                 })
             }
+            (ADDRESS_REGISTRATION, 2..=5) => {
+                NdiscOption::AddressRegistration(AddressRegistration {
+                    status: opt[2],
+                    opaque: opt[3],
+                    i: (opt[4] >> 2) & 0x03,
+                    r: opt[4] & 0x02 != 0,
+                    t: opt[4] & 0x01 != 0,
+                    tid: opt[5],
+                    lifetime: u16::from_be_bytes([opt[6], opt[7]]),
+                    rovr: Rovr::new(&opt[8..]).ok_or(Error::Malformed)?,
+                })
+            }
+            (AUTHORITATIVE_BORDER_ROUTER, 3) => {
+                let low = u16::from_be_bytes([opt[2], opt[3]]);
+                let high = u16::from_be_bytes([opt[4], opt[5]]);
+                NdiscOption::AuthoritativeBorderRouter(AuthoritativeBorderRouter {
+                    version: (u32::from(high) << 16) | u32::from(low),
+                    valid_lifetime: u16::from_be_bytes([opt[6], opt[7]]),
+                    border_router: addr16(&opt[8..24]),
+                })
+            }
             (SOURCE_LINK_LAYER_ADDR | TARGET_LINK_LAYER_ADDR | PREFIX_INFORMATION | MTU, _)
-            | (SIXLOWPAN_CONTEXT, _) => return Err(Error::Malformed),
+            | (SIXLOWPAN_CONTEXT | ADDRESS_REGISTRATION | AUTHORITATIVE_BORDER_ROUTER, _) => {
+                return Err(Error::Malformed);
+            }
             (option_type, _) => NdiscOption::Unknown {
                 option_type,
                 data: &opt[2..],
@@ -191,6 +319,8 @@ impl<'a> NdiscOption<'a> {
             NdiscOption::PrefixInformation(_) => 32,
             NdiscOption::Mtu(_) => 8,
             NdiscOption::SixLowpanContext(c) => c.units() * 8,
+            NdiscOption::AddressRegistration(a) => 8 + a.rovr.len as usize,
+            NdiscOption::AuthoritativeBorderRouter(_) => 24,
             NdiscOption::Unknown { data, .. } => (data.len() + 2).div_ceil(8) * 8,
         }
     }
@@ -234,6 +364,22 @@ impl<'a> NdiscOption<'a> {
                 buf[3] = if c.compress { 0x10 } else { 0 } | (c.cid & 0x0f);
                 buf[6..8].copy_from_slice(&c.valid_lifetime.to_be_bytes());
                 buf[8..].copy_from_slice(&c.prefix.octets()[..len - 8]);
+            }
+            NdiscOption::AddressRegistration(a) => {
+                buf[0] = ADDRESS_REGISTRATION;
+                buf[2] = a.status;
+                buf[3] = a.opaque;
+                buf[4] = ((a.i & 0x03) << 2) | (u8::from(a.r) << 1) | u8::from(a.t);
+                buf[5] = a.tid;
+                buf[6..8].copy_from_slice(&a.lifetime.to_be_bytes());
+                buf[8..].copy_from_slice(a.rovr.as_bytes());
+            }
+            NdiscOption::AuthoritativeBorderRouter(b) => {
+                buf[0] = AUTHORITATIVE_BORDER_ROUTER;
+                buf[2..4].copy_from_slice(&(b.version as u16).to_be_bytes());
+                buf[4..6].copy_from_slice(&((b.version >> 16) as u16).to_be_bytes());
+                buf[6..8].copy_from_slice(&b.valid_lifetime.to_be_bytes());
+                buf[8..24].copy_from_slice(&b.border_router.octets());
             }
             NdiscOption::Unknown { option_type, data } => {
                 buf[0] = *option_type;
@@ -311,16 +457,110 @@ mod tests {
     #[test]
     fn mtu_and_unknown() {
         round_trip(NdiscOption::Mtu(1280), &[5, 1, 0, 0, 0, 0, 5, 0]);
-        // An ABRO (RFC 6775 section 4.3) until it has a repr: kept whole.
+        // A Redirected Header (RFC 4861 section 4.6.3) has no repr: kept whole.
+        let redirected = [4, 1, 0, 0, 0, 0, 0, 0];
+        round_trip(
+            NdiscOption::Unknown {
+                option_type: 4,
+                data: &redirected[2..],
+            },
+            &redirected,
+        );
+    }
+
+    /// RFC 6775 section 4.3: type 35, length 3, Version Low 1, Version High 2, Valid
+    /// Lifetime 60 (minutes), 6LBR address fd00::1.
+    #[test]
+    fn authoritative_border_router_rfc6775() {
         let abro = [
             35, 3, 0, 1, 0, 2, 0, 0x3c, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
         ];
         round_trip(
-            NdiscOption::Unknown {
-                option_type: 35,
-                data: &abro[2..],
-            },
+            NdiscOption::AuthoritativeBorderRouter(AuthoritativeBorderRouter {
+                version: 0x0002_0001,
+                valid_lifetime: 60,
+                border_router: "fd00::1".parse().unwrap(),
+            }),
             &abro,
+        );
+        let mut short = abro[..16].to_vec();
+        short[1] = 2;
+        assert_eq!(NdiscOption::parse(&short), Err(Error::Malformed));
+        let mut long = abro.to_vec();
+        long.extend_from_slice(&[0; 8]);
+        long[1] = 4;
+        assert_eq!(NdiscOption::parse(&long), Err(Error::Malformed));
+    }
+
+    /// RFC 6775 section 4.1: type 33, length 2, Status 0, Reserved (3 bytes), Registration
+    /// Lifetime 0x0e10 (60 hours in minutes), EUI-64.
+    #[test]
+    fn address_registration_rfc6775() {
+        let eui = Eui64([0x02, 0x12, 0x4b, 0, 0, 0, 0, 7]);
+        let wire = [
+            33, 2, 0, 0, 0, 0, 0x0e, 0x10, 0x02, 0x12, 0x4b, 0, 0, 0, 0, 7,
+        ];
+        let aro = AddressRegistration::aro(aro_status::SUCCESS, 3600, eui);
+        round_trip(NdiscOption::AddressRegistration(aro), &wire);
+        assert_eq!(aro.rovr.eui64(), Some(eui));
+        // The router's answer: status 1 (duplicate).
+        let mut dup = wire;
+        dup[2] = 1;
+        round_trip(
+            NdiscOption::AddressRegistration(AddressRegistration {
+                status: aro_status::DUPLICATE,
+                ..aro
+            }),
+            &dup,
+        );
+        // Length 1 leaves no room for the EUI-64; length 6 is a ROVR longer than 256 bits.
+        assert_eq!(
+            NdiscOption::parse(&[33, 1, 0, 0, 0, 0, 0, 0]),
+            Err(Error::Malformed)
+        );
+        let mut six = vec![33, 6];
+        six.resize(48, 0);
+        assert_eq!(NdiscOption::parse(&six), Err(Error::Malformed));
+    }
+
+    /// RFC 8505 section 4.1: type 33, length 4 (a 192-bit ROVR), Status 0,
+    /// Opaque 5, I=1 R T, TID 9, Registration Lifetime 10, 24-byte ROVR.
+    #[test]
+    fn extended_address_registration_rfc8505() {
+        let rovr: Vec<u8> = (1..=24).collect();
+        let mut wire = vec![33, 4, 0, 5, 0b0000_0111, 9, 0, 10];
+        wire.extend_from_slice(&rovr);
+        let earo = AddressRegistration {
+            status: 0,
+            opaque: 5,
+            i: 1,
+            r: true,
+            t: true,
+            tid: 9,
+            lifetime: 10,
+            rovr: Rovr::new(&rovr).unwrap(),
+        };
+        round_trip(NdiscOption::AddressRegistration(earo), &wire);
+        assert_eq!(earo.rovr.eui64(), None);
+        for len in [16usize, 32] {
+            let rovr = vec![0xab; len];
+            let mut wire = vec![33, (8 + len as u8) / 8, 0, 0, 1, 0, 0, 1];
+            wire.extend_from_slice(&rovr);
+            let (NdiscOption::AddressRegistration(a), rest) = NdiscOption::parse(&wire).unwrap()
+            else {
+                panic!("not an ARO")
+            };
+            assert!(rest.is_empty());
+            assert_eq!(a.rovr.as_bytes(), &rovr[..]);
+            assert!(a.t && !a.r);
+        }
+        assert_eq!(Rovr::new(&[0; 12]), None);
+        // Reserved flag bits are not kept: they are emitted as zero.
+        let mut reserved = wire.clone();
+        reserved[4] |= 0xf0;
+        assert_eq!(
+            NdiscOption::parse(&reserved),
+            Ok((NdiscOption::AddressRegistration(earo), &[][..]))
         );
     }
 

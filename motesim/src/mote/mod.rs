@@ -498,6 +498,7 @@ impl Mote {
                     flags,
                     target_addr: target,
                     lladdr: Some(LinkLayerAddress::Eui64(self.cfg.eui64)),
+                    aro: None,
                 });
                 let packet = icmp_packet(target, to, 255, &na);
                 self.send_ipv6(&packet, out);

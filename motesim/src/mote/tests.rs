@@ -427,6 +427,7 @@ fn sample_ra(router: Eui64) -> NdiscRepr {
             valid_lifetime: 0xffff,
             prefix: prefix(),
         }],
+        abro: None,
     }
 }
 
