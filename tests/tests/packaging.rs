@@ -36,9 +36,29 @@ fn dockerfile_installs_binaries_the_workspace_builds() {
 fn compose_services_use_shipped_programs_and_configs() {
     let compose = read("compose.yaml");
     assert!(compose.contains("/usr/local/bin/motesim"), "compose runs motesim");
-    assert!(compose.contains("/etc/lowpan/lowpan-br.toml"), "compose runs lowpan-br with the shipped config");
+    assert!(compose.contains("/usr/local/bin/iotssp"), "compose runs the remote IoTSSP");
+    assert!(
+        read("docker/lowpan-br.sh").contains("/var/lib/lowpan/prov/lowpan-br.toml"),
+        "compose runs lowpan-br with the provisioned config"
+    );
     assert!(compose.contains("NET_ADMIN") && compose.contains("/dev/net/tun"), "lowpan-br needs CAP_NET_ADMIN and the TUN device");
-    // The shipped configuration (copied to /etc/lowpan/) must be valid.
+    // One image, built once: a single `build:`, and every service runs that image.
+    assert_eq!(compose.matches("build:").count(), 1, "compose builds the image once");
+    let services = compose
+        .lines()
+        .skip_while(|l| *l != "services:")
+        .take_while(|l| *l != "volumes:")
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   ") && l.trim_end().ends_with(':'))
+        .count();
+    assert!(services >= 5, "compose has provision, motesim, lowpan-br, iotssp and client");
+    assert_eq!(compose.matches("image: lowpan-br:local").count(), services, "every service runs lowpan-br:local");
+    // Every script a service runs is in docker/ (the image copies it to /etc/lowpan/).
+    for script in compose.split(['"', ' ', ',', '[', ']']).filter_map(|w| w.strip_prefix("/etc/lowpan/")) {
+        assert!(repo().join("docker").join(script).is_file(), "compose runs /etc/lowpan/{script}, not in docker/");
+    }
+    // The image's default command runs the shipped configuration (copied to /etc/lowpan/);
+    // it must be valid.
+    assert!(read("Dockerfile").contains("/etc/lowpan/lowpan-br.toml"), "the image runs the shipped config");
     let out = Command::new(workspace_bin("lowpan-br"))
         .arg("--config")
         .arg(repo().join("docker/lowpan-br.toml"))
