@@ -1,6 +1,7 @@
 # Builds the appliance's three programs and a small runtime image.
 #   docker build -t lowpan-br .
-#   docker compose up        (compose.yaml: motesim + lowpan-br, no radio needed)
+#   docker compose up --build (compose.yaml: provision, motesim, lowpan-br, iotssp and an
+#                             Internet client; no radio needed)
 # The border router needs CAP_NET_ADMIN and /dev/net/tun in its container.
 
 FROM rust:1.95-bookworm AS build
