@@ -366,3 +366,45 @@ fn our_client_against_s_server_wrong_psk() {
         "{events:?}\n{out}"
     );
 }
+
+#[test]
+fn close_notify_from_s_client_is_answered() {
+    if !require_openssl("close_notify_from_s_client_is_answered") {
+        return;
+    }
+    let (sock, addr) = server_socket();
+    let mut ep = Endpoint::new(Some(Arc::new(psk_server()))).unwrap();
+    let mut client = OpensslProcess::spawn(&["s_client", "-dtls1_2", "-connect", &addr, "-psk", PSK_HEX, "-psk_identity", "mote-1", "-cipher", "PSK-AES128-CCM8"]);
+    let mut events = Vec::new();
+    pump(&sock, &mut ep, Instant::now() + Duration::from_secs(10), |_, _, e| {
+        let stop = matches!(e, Event::HandshakeComplete | Event::Closed(_));
+        events.push(e);
+        stop
+    });
+    assert!(events.contains(&Event::HandshakeComplete), "{events:?}\n{}", client.output());
+    client.wait_for("Verify return code", Duration::from_secs(5));
+    // s_client's "Q" command: close_notify, then exit.
+    client.write_line("Q");
+    // Driven by hand here, to see what we send in answer.
+    let mut answer = None;
+    let mut buf = vec![0u8; 65536];
+    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until && !events.iter().any(|e| matches!(e, Event::Closed(_))) {
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            ep.handle_datagram(Instant::now(), from, &buf[..n]);
+        }
+        while let Some(t) = ep.poll_transmit() {
+            let _ = sock.send_to(&t.contents, t.destination);
+            answer = Some(t.contents);
+        }
+        while let Some((_, e)) = ep.poll_event() {
+            events.push(e);
+        }
+    }
+    let out = client.output();
+    assert!(events.contains(&Event::Closed(CloseReason::CloseNotify)), "{events:?}\n{out}");
+    let answer = answer.expect("our close_notify");
+    let rec = dtls::record::records(&answer).next().unwrap().unwrap();
+    assert_eq!((rec.content_type(), rec.epoch()), (dtls::record::ContentType::Alert, 1), "{out}");
+}
