@@ -76,6 +76,8 @@ impl BridgeConfig {
 pub struct RadioOutput {
     /// A whole IPv6 packet to write to the TUN.
     pub to_tun: Option<Vec<u8>>,
+    /// The 802.15.4 source of `to_tun` (every fragment of a datagram has the same one).
+    pub link_src: Option<Address>,
     /// Frames (without FCS) to send on the radio, e.g. a Router Advertisement.
     pub frames: Vec<Vec<u8>>,
 }
@@ -335,6 +337,7 @@ impl Bridge {
         self.counters.tun_tx_packets += 1;
         self.counters.tun_tx_bytes += packet.len() as u64;
         out.to_tun = Some(packet);
+        out.link_src = Some(repr.src_addr);
         out
     }
 

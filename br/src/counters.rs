@@ -17,6 +17,9 @@ pub enum DropReason {
     TunTooBig,
     /// From the TUN: an MLD listener message, which nothing on the mesh listens to.
     TunMldNotSent,
+    /// From the TUN: UDP from the host address and `hrm.attached_port`, the attached
+    /// IoTSSP's identity, whose real datagrams never pass the TUN. See [`crate::tun_source`].
+    TunSpoofedAttachedIotssp,
     /// The radio has not told us our link address yet.
     RadioNotReady,
     /// To a multicast scope wider than the link (or realm).
@@ -51,6 +54,10 @@ pub enum DropReason {
     Rs(RsError),
     /// From the radio: a multicast source address.
     RadioMulticastSource,
+    /// From the radio: the IPv6 source is a delegated mote's address but the 802.15.4
+    /// source is not that mote's (its configured EUI-64 or short address): another node
+    /// posing as the mote towards its IoTSSP.
+    RadioSpoofedDelegatedMote,
     /// The TUN could not be read.
     TunReadError,
     /// The TUN was full.
@@ -77,6 +84,7 @@ impl DropReason {
             DropReason::TunBadIpv6 => "tun_bad_ipv6",
             DropReason::TunTooBig => "tun_too_big",
             DropReason::TunMldNotSent => "tun_mld_not_sent",
+            DropReason::TunSpoofedAttachedIotssp => "tun_spoofed_attached_iotssp",
             DropReason::RadioNotReady => "radio_not_ready",
             DropReason::MulticastScopeNotLink => "multicast_scope_not_link",
             DropReason::NoRoute => "no_route",
@@ -94,6 +102,7 @@ impl DropReason {
             DropReason::RadioBadIpv6 => "radio_bad_ipv6",
             DropReason::Rs(e) => e.as_str(),
             DropReason::RadioMulticastSource => "radio_multicast_source",
+            DropReason::RadioSpoofedDelegatedMote => "radio_spoofed_delegated_mote",
             DropReason::TunReadError => "tun_read_error",
             DropReason::TunWriteWouldBlock => "tun_write_would_block",
             DropReason::TunWriteError => "tun_write_error",

@@ -159,6 +159,13 @@ impl IotsspWiring {
         self.links.iter().any(|l| matches!(l.endpoint, Endpoint::Remote { .. }))
     }
 
+    /// `hrm.attached_port` when an attached IoTSSP is configured: with the border router's
+    /// own address, the source of its datagrams to motes.
+    pub fn attached_port(&self) -> Option<u16> {
+        let attached = self.links.iter().any(|l| matches!(l.endpoint, Endpoint::Attached(_)));
+        attached.then_some(self.attached_port)
+    }
+
     /// The attached IoTSSP called `name`, if any.
     pub fn attached(&self, name: &str) -> Option<&Iotssp> {
         self.links.iter().find_map(|l| match &l.endpoint {
@@ -652,4 +659,4 @@ fn check_attached_motes(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -21,6 +21,7 @@ pub mod counters;
 pub mod neighbours;
 pub mod nd;
 pub mod bridge;
+pub mod tun_source;
 pub mod iotssp_wiring;
 pub mod router;
 pub mod capture;

@@ -6,7 +6,8 @@
 //! [`BorderRouter::poll_transmit`] as a [`Transmit`] that names its destination. The
 //! routing order is:
 //!
-//! - TUN packet: the HRM first (forward, divert to an IoTSSP, split a datagram, drop), then
+//! - TUN packet: first the source check ([`TunSourceFilter`]: not the attached IoTSSP's
+//!   address and port), then the HRM (forward, divert to an IoTSSP, split a datagram, drop), then
 //!   the bridge for what is forwarded; the bridge's frames go out before what the IoTSSPs
 //!   answered.
 //! - Radio frame: the bridge reassembles; a whole packet for an attached IoTSSP goes to it,
@@ -20,15 +21,16 @@
 //! holds what the last input produced until the caller polls it.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
-use lowpan::Eui64;
+use lowpan::{Address, Eui64};
 
 use crate::bridge::{Bridge, BridgeConfig};
 use crate::config::{Config, ConfigIssue, RadioKind};
-use crate::counters::Counters;
+use crate::counters::{Counters, DropReason};
 use crate::iotssp_wiring::{self, Action, Inbound, IotsspWiring};
+use crate::tun_source::TunSourceFilter;
 
 /// One output of the core, with where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,12 +48,18 @@ pub struct BorderRouter {
     bridge: Bridge,
     /// `None` when no IoTSSP is configured: every mote is passthrough and the HRM is skipped.
     wiring: Option<IotsspWiring>,
+    tun_source: TunSourceFilter,
     out: VecDeque<Transmit>,
 }
 
 impl BorderRouter {
-    pub fn new(bridge: Bridge, wiring: Option<IotsspWiring>) -> Self {
-        BorderRouter { bridge, wiring, out: VecDeque::new() }
+    /// `host` is the host's address on the TUN (`network.address`).
+    pub fn new(bridge: Bridge, wiring: Option<IotsspWiring>, host: Ipv6Addr) -> Self {
+        let tun_source = TunSourceFilter {
+            host,
+            attached_port: wiring.as_ref().and_then(IotsspWiring::attached_port),
+        };
+        BorderRouter { bridge, wiring, tun_source, out: VecDeque::new() }
     }
 
     /// The core a validated configuration describes. Reads each attached IoTSSP's files and
@@ -72,7 +80,7 @@ impl BorderRouter {
         if cfg.radio.kind == RadioKind::Zep {
             bridge.set_own_eui64(cfg.radio.eui64);
         }
-        Ok(BorderRouter::new(bridge, wiring))
+        Ok(BorderRouter::new(bridge, wiring, cfg.host_address()))
     }
 
     pub fn bridge(&self) -> &Bridge {
@@ -131,6 +139,10 @@ impl BorderRouter {
 
     /// An IPv6 packet read from the TUN.
     pub fn handle_tun_packet(&mut self, now: Instant, wall: SystemTime, packet: &[u8]) {
+        if let Some(reason) = self.tun_source.refuse(packet) {
+            self.bridge.counters_mut().drop(reason);
+            return;
+        }
         let inbound = match &mut self.wiring {
             Some(w) => w.handle_tun_packet(now, wall, packet),
             None => Inbound::Bridge,
@@ -147,7 +159,11 @@ impl BorderRouter {
     /// An 802.15.4 frame (without FCS) received on the radio.
     pub fn handle_radio_frame(&mut self, now: Instant, frame: &[u8]) {
         let out = self.bridge.handle_radio_frame(now, frame);
-        if let Some(packet) = out.to_tun {
+        if let Some(packet) = &out.to_tun
+            && self.spoofs_a_delegated_mote(packet, out.link_src)
+        {
+            self.bridge.counters_mut().drop(DropReason::RadioSpoofedDelegatedMote);
+        } else if let Some(packet) = out.to_tun {
             let for_iotssp = self.wiring.as_mut().is_some_and(|w| w.handle_radio_packet(now, &packet));
             if !for_iotssp {
                 self.out.push_back(Transmit::Tun(packet));
@@ -155,6 +171,25 @@ impl BorderRouter {
         }
         self.out.extend(out.frames.into_iter().map(Transmit::Radio));
         self.drain_wiring(now);
+    }
+
+    /// Whether a packet from the radio carries a delegated mote's IPv6 source but was sent by
+    /// another node. Only the mote itself may speak to its IoTSSP (attached: through the
+    /// wiring; remote: through the TUN), or a neighbour could end its delegations with
+    /// forged alerts; the IPv6 source alone proves nothing on the radio, the 802.15.4 source
+    /// is checked against the mote's configured EUI-64 (from which its address is made) or
+    /// short address.
+    fn spoofs_a_delegated_mote(&self, packet: &[u8], link_src: Option<Address>) -> bool {
+        let Some(w) = &self.wiring else { return false };
+        let Ok(ip) = lowpan::ip::Ipv6Packet::new_checked(packet) else { return false };
+        let src = ip.src_addr();
+        if w.hrm().delegate_of(&src).is_none() {
+            return false;
+        }
+        let iid: [u8; 8] = src.octets()[8..].try_into().unwrap_or_default();
+        let eui = lowpan::ip::eui64_from_iid(iid);
+        let short = self.bridge.config().motes.iter().find(|m| m.eui64 == eui).and_then(|m| m.short);
+        !matches!(link_src, Some(a) if a == Address::Extended(eui) || short.is_some_and(|s| a == Address::Short(s)))
     }
 
     /// A datagram received on the redirect socket from `from` (a remote IoTSSP).
@@ -204,13 +239,17 @@ mod tests {
         std::iter::from_fn(|| r.poll_transmit()).collect()
     }
 
+    fn host() -> Ipv6Addr {
+        "fd00:aaaa::1".parse().unwrap()
+    }
+
     fn internet() -> Ipv6Addr {
         "2001:db8::1".parse().unwrap()
     }
 
     #[test]
     fn tun_packets_for_motes_come_out_as_radio_frames_in_order() {
-        let mut r = BorderRouter::new(bridge(), None);
+        let mut r = BorderRouter::new(bridge(), None, host());
         let p = udp_packet(internet(), global(MOTE), 300);
         r.handle_tun_packet(Instant::now(), SystemTime::now(), &p);
         let out = transmits(&mut r);
@@ -229,7 +268,7 @@ mod tests {
 
     #[test]
     fn radio_packets_go_to_the_tun_and_solicitations_are_answered_on_the_radio() {
-        let mut r = BorderRouter::new(bridge(), None);
+        let mut r = BorderRouter::new(bridge(), None, host());
         let now = Instant::now();
         let p = udp_packet(global(MOTE), internet(), 20);
         for f in mote_frames(MOTE, Address::Extended(OWN), &p) {
@@ -249,7 +288,7 @@ mod tests {
 
     #[test]
     fn timers_of_the_bridge_are_run_and_nothing_is_sent_without_input() {
-        let mut r = BorderRouter::new(bridge(), None);
+        let mut r = BorderRouter::new(bridge(), None, host());
         assert_eq!(r.poll_timeout(), None);
         let p = udp_packet(global(MOTE), internet(), 300);
         let first = mote_frames(MOTE, Address::Extended(OWN), &p).swap_remove(0);
@@ -263,6 +302,92 @@ mod tests {
         // No IoTSSP configured: redirect datagrams are ignored.
         r.handle_redirect_datagram(t0, SystemTime::now(), "[::1]:7700".parse().unwrap(), b"junk");
         assert_eq!(r.poll_transmit(), None);
+    }
+
+    /// A packet from the TUN whose source is the attached IoTSSP's address and port is
+    /// spoofed: dropped before the HRM and counted; the host's own
+    /// traffic from its TUN address (a ping, UDP from any other port) still goes through.
+    #[test]
+    fn tun_packets_with_the_attached_iotssp_source_are_dropped_before_the_hrm() {
+        use crate::iotssp_wiring::tests::{setup, udp};
+        let (_dir, wiring) = setup("");
+        let own: Ipv6Addr = "fd00:aaaa::1".parse().unwrap();
+        let mut r = BorderRouter::new(bridge(), Some(wiring), own);
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let victim = "fd00:aaaa::212:4b00:0:1";
+        let other_mote = "fd00:aaaa::212:4b00:0:2";
+        // A plaintext fatal alert, as a spoofer would send to end the mote's PSK handshake.
+        let alert = [21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 40];
+        r.handle_tun_packet(now, wall, &udp(("fd00:aaaa::1", 5690), (victim, 5685), &alert));
+        assert_eq!(transmits(&mut r), vec![], "nothing spoofed reaches the radio");
+        assert_eq!(r.counters().dropped("tun_spoofed_attached_iotssp"), 1);
+        let hrm = r.wiring().unwrap().hrm().counters();
+        assert_eq!(hrm.forward_from_ssp + hrm.divert + hrm.drop, 0, "the HRM saw none of them");
+
+        // The host's own traffic from its TUN address to the motes is not spoofed.
+        r.handle_tun_packet(now, wall, &udp(("fd00:aaaa::1", 40000), (other_mote, 5683), b"coap"));
+        assert!(!transmits(&mut r).is_empty(), "the host's UDP from another port is bridged");
+        assert_eq!(r.counters().total_drops(), 1);
+    }
+
+    /// A neighbour sending with a delegated mote's IPv6 source (here a plaintext alert to the
+    /// attached IoTSSP, which would end the mote's PSK handshake) is dropped; the mote's own
+    /// frames still reach the IoTSSP.
+    #[test]
+    fn radio_packets_posing_as_a_delegated_mote_are_dropped() {
+        use crate::iotssp_wiring::tests::{setup, udp};
+        let (_dir, wiring) = setup("");
+        let own: Ipv6Addr = "fd00:aaaa::1".parse().unwrap();
+        let mut r = BorderRouter::new(bridge(), Some(wiring), own);
+        // The wiring's delegated mote 1 has EUI-64 00:12:4b::01, the test bridge's own
+        // address: let the border router be another node.
+        r.set_own_eui64(Eui64([0x02, 0, 0, 0, 0, 0, 0, 0x99]));
+        let now = Instant::now();
+        let victim = "fd00:aaaa::212:4b00:0:1";
+        let alert = [21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 40];
+        let forged = udp((victim, 5685), ("fd00:aaaa::1", 5690), &alert);
+        for f in mote_frames(MOTE, Address::Extended(Eui64([0x02, 0, 0, 0, 0, 0, 0, 0x99])), &forged) {
+            r.handle_radio_frame(now, &f);
+        }
+        assert_eq!(transmits(&mut r), vec![]);
+        assert_eq!(r.counters().dropped("radio_spoofed_delegated_mote"), 1);
+        let w = r.wiring().unwrap();
+        assert_eq!(w.counters().mote_to_attached, 0, "the IoTSSP never saw the forgery");
+
+        // The same datagram from the mote itself reaches the attached IoTSSP.
+        for f in mote_frames(OWN, Address::Extended(Eui64([0x02, 0, 0, 0, 0, 0, 0, 0x99])), &forged) {
+            r.handle_radio_frame(now, &f);
+        }
+        assert_eq!(r.wiring().unwrap().counters().mote_to_attached, 1);
+        assert_eq!(r.counters().dropped("radio_spoofed_delegated_mote"), 1);
+    }
+
+    #[test]
+    fn tun_source_filter_allows_the_internet_the_host_and_motes_but_not_the_attached_iotssp() {
+        let host: Ipv6Addr = "fd00:aaaa::1".parse().unwrap();
+        let f = TunSourceFilter { host, attached_port: Some(5690) };
+        let to = global(MOTE);
+        let udp_from = |src: Ipv6Addr, port: u16| {
+            lowpan::UdpRepr { src_port: port, dst_port: 5685, payload: b"x" }.emit_ipv6_packet(src, to, 64).unwrap()
+        };
+        assert_eq!(f.refuse(&udp_from(internet(), 5690)), None);
+        assert_eq!(f.refuse(&udp_from(host, 40000)), None);
+        assert_eq!(f.refuse(&udp_from(host, 5690)), Some(crate::counters::DropReason::TunSpoofedAttachedIotssp));
+        // A mote's address is a legitimate TUN-side source (mote-to-mote traffic hairpins).
+        assert_eq!(f.refuse(&udp_from(global(OWN), 5690)), None);
+        // A fragment from the host address cannot show its port: refused while attached.
+        let mut frag = udp_packet(host, to, 20);
+        frag[6] = 44;
+        assert_eq!(f.refuse(&frag), Some(crate::counters::DropReason::TunSpoofedAttachedIotssp));
+        // ICMPv6 (a ping) from the host address passes.
+        let mut icmp = udp_packet(host, to, 20);
+        icmp[6] = 58;
+        assert_eq!(f.refuse(&icmp), None);
+        // Without an attached IoTSSP the host address is the host's alone.
+        let f = TunSourceFilter { attached_port: None, ..f };
+        assert_eq!(f.refuse(&udp_from(host, 5690)), None);
+        assert_eq!(f.refuse(&frag), None);
+        assert_eq!(f.refuse(b"\x60 short"), None, "unparsable packets are the bridge's to drop");
     }
 
     fn ip_link_local(eui: Eui64) -> Ipv6Addr {

@@ -27,7 +27,7 @@ fn a(s: &str) -> Ipv6Addr {
 
 /// A br configuration with mote 1 delegated to an attached IoTSSP and mote 2 passthrough,
 /// plus `extra` (remote IoTSSPs...). The directory holds the iotssp file.
-fn setup(extra: &str) -> (tempfile::TempDir, IotsspWiring) {
+pub(crate) fn setup(extra: &str) -> (tempfile::TempDir, IotsspWiring) {
     let dir = tempfile::tempdir().unwrap();
     let ssp = format!(
         r#"name = "ssp-a"
@@ -77,7 +77,7 @@ fn client() -> Connection {
     Connection::connect(Instant::now(), SocketAddr::new(a(MOTE1).into(), 5684), cfg).unwrap()
 }
 
-fn udp(src: (&str, u16), dst: (&str, u16), payload: &[u8]) -> Vec<u8> {
+pub(crate) fn udp(src: (&str, u16), dst: (&str, u16), payload: &[u8]) -> Vec<u8> {
     hrm::build_udp_packet((a(src.0), src.1), (a(dst.0), dst.1), 64, payload).unwrap()
 }
 

@@ -262,7 +262,7 @@ config = "{}"
         let link = SspLink { name: SspName::new(SSP_NAME), endpoint: Endpoint::Attached(Box::new(iotssp)) };
         let wiring =
             IotsspWiring::new(&iotssp_wiring::hrm_config(&cfg), vec![link], cfg.host_address(), cfg.hrm.attached_port).unwrap();
-        let router = BorderRouter::new(Bridge::new(BridgeConfig::from_config(&cfg, 0, 0)), Some(wiring));
+        let router = BorderRouter::new(Bridge::new(BridgeConfig::from_config(&cfg, 0, 0)), Some(wiring), cfg.host_address());
 
         let device = match setup.mote {
             MoteKind::Delegated => DeviceSpec::Delegated(DelegatedConfig {
