@@ -952,3 +952,36 @@ mod tests {
         assert!(s.unwrap_err().contains("--ecc-profile"));
     }
 }
+
+#[cfg(test)]
+mod client_limit_tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn cli(args: &[&str]) -> Result<Settings, String> {
+        let mut v = vec!["motesim", "--tcp-listen", "127.0.0.1:1"];
+        v.extend_from_slice(args);
+        let c = Cli::try_parse_from(v).map_err(|e| e.to_string())?;
+        c.settings().map_err(|e| e.to_string())
+    }
+
+    const CDPSK: [&str; 6] = ["--device-kind", "cdpsk", "--psk-identity", "a", "--psk-hex", "00"];
+
+    #[test]
+    fn cdpsk_client_limits_are_per_device_options() {
+        let s = cli(&CDPSK).unwrap();
+        let DeviceSpec::Cdpsk(c) = &s.sim.devices[0] else { panic!("{:?}", s.sim.devices) };
+        assert_eq!(c.limits, ClientLimits::default());
+        let mut args = CDPSK.to_vec();
+        args.extend(["--max-clients", "2", "--client-idle-secs", "60"]);
+        let s = cli(&args).unwrap();
+        let DeviceSpec::Cdpsk(c) = &s.sim.devices[0] else { panic!() };
+        assert_eq!(c.limits, ClientLimits { max_clients: 2, idle_timeout: Duration::from_secs(60) });
+        for (bad, what) in [(["--max-clients", "0"], "--max-clients"), (["--max-clients", "17"], "--max-clients"), (["--client-idle-secs", "0"], "--client-idle-secs")] {
+            let mut args = CDPSK.to_vec();
+            args.extend(bad);
+            let e = cli(&args).unwrap_err();
+            assert!(e.contains(what), "{e}");
+        }
+    }
+}
