@@ -21,7 +21,7 @@ fn udp(src: Ipv6Addr, dst: Ipv6Addr, n: usize) -> Vec<u8> {
 
 fn main() {
     let prefix: Ipv6Addr = "fd00:aaaa::".parse().unwrap();
-    let ra = RaParams { prefix, cur_hop_limit: 64, router_lifetime_s: 1800, valid_lifetime_s: 86400, preferred_lifetime_s: 14400, context_lifetime_min: 60 };
+    let ra = RaParams { prefix, cur_hop_limit: 64, router_lifetime_s: 1800, valid_lifetime_s: 86400, preferred_lifetime_s: 14400, context_lifetime_min: 60, border_router: "fd00:aaaa::1".parse().unwrap(), abro_version: 1 };
     let mut b = Bridge::new(BridgeConfig {
         pan_id: 0xabcd, prefix, mtu: 1280, ra,
         motes: vec![KnownMote { eui64: MOTE, short: None, name: "m".into() }],

@@ -58,6 +58,8 @@ impl BridgeConfig {
                 valid_lifetime_s: c.network.ra_valid_lifetime_s,
                 preferred_lifetime_s: c.network.ra_preferred_lifetime_s,
                 context_lifetime_min: c.network.context_lifetime_min,
+                border_router: c.network.address,
+                abro_version: 1,
             },
             motes: c
                 .motes
@@ -419,6 +421,8 @@ pub(crate) mod tests {
             valid_lifetime_s: 86_400,
             preferred_lifetime_s: 14_400,
             context_lifetime_min: 60,
+            border_router: "fd00:aaaa::1".parse().unwrap(),
+            abro_version: 1,
         }
     }
 
@@ -483,7 +487,8 @@ pub(crate) mod tests {
         assert_eq!(frames.len(), 1);
         let out = b.handle_radio_frame(Instant::now(), &frames[0]);
         assert_eq!(out.to_tun, None, "an RS is answered, not forwarded");
-        assert_eq!(out.frames.len(), 1);
+        // With the ABRO the RA (144 bytes) no longer fits one frame between extended addresses.
+        assert_eq!(out.frames.len(), 2);
         let (repr, _) = mac::parse_frame(&out.frames[0]).unwrap();
         assert_eq!(repr.frame_type, FrameType::Data);
         assert_eq!(repr.version, 1);

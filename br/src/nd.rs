@@ -2,14 +2,15 @@
 //! building the border router's Router Advertisement (RFC 4861 section 4.2) with the
 //! 6LoWPAN additions motes need to autoconfigure: a source link-layer address option
 //! carrying our EUI-64 (RFC 4944 section 8), a Prefix Information Option and a 6LoWPAN
-//! Context Option for context 0 (RFC 6775 section 4.2).
+//! Context Option for context 0 (RFC 6775 section 4.2), and the Authoritative Border Router
+//! option (RFC 6775 section 4.3) without which 6LoWPAN routers ignore the RA.
 
 use std::net::Ipv6Addr;
 
 use lowpan::Eui64;
 use lowpan::icmpv6::{Icmpv6Repr, msg_type};
 use lowpan::ip::{self, Icmpv6Packet, Ipv6Packet, next_header};
-use lowpan::ndisc::{LinkLayerAddress, NdiscRepr, PrefixFlags, PrefixInformation, RouterFlags, SixLowpanContext};
+use lowpan::ndisc::{AuthoritativeBorderRouter, LinkLayerAddress, NdiscRepr, PrefixFlags, PrefixInformation, RouterFlags, SixLowpanContext};
 
 pub use lowpan::ndisc::ALL_NODES;
 
@@ -22,8 +23,12 @@ pub struct RaParams {
     pub router_lifetime_s: u16,
     pub valid_lifetime_s: u32,
     pub preferred_lifetime_s: u32,
-    /// 6CO valid lifetime, units of 60 s.
+    /// 6CO valid lifetime, units of 60 s; also the ABRO's valid lifetime.
     pub context_lifetime_min: u16,
+    /// Our global address, the 6LBR address of the ABRO (RFC 6775 section 4.3).
+    pub border_router: Ipv6Addr,
+    /// ABRO version: what we announce does not change while we run, so it stays put.
+    pub abro_version: u32,
 }
 
 /// Why a packet that looked like a Router Solicitation was not accepted (RFC 4861 6.1.1).
@@ -103,19 +108,24 @@ pub fn router_advertisement(own: Eui64, p: &RaParams) -> NdiscRepr {
             valid_lifetime: p.context_lifetime_min,
             prefix: lowpan::Prefix64::of(&p.prefix).network(),
         }],
-        abro: None,
+        abro: Some(AuthoritativeBorderRouter {
+            version: p.abro_version,
+            valid_lifetime: p.context_lifetime_min,
+            border_router: p.border_router,
+        }),
     }
 }
 
-/// Length of the RA we build: IPv6 header + RA header 16 + SLLAO 16 + PIO 32 + 6CO 16.
-pub const RA_PACKET_LEN: usize = ip::IPV6_HEADER_LEN + 16 + 16 + 32 + 16;
+/// Length of the RA we build: IPv6 header + RA header 16 + SLLAO 16 + PIO 32 + 6CO 16 +
+/// ABRO 24.
+pub const RA_PACKET_LEN: usize = ip::IPV6_HEADER_LEN + 16 + 16 + 32 + 16 + 24;
 
 /// The whole IPv6 packet of a Router Advertisement from `fe80::<our IID>` to `dst`.
 pub fn build_router_advertisement(own: Eui64, dst: Ipv6Addr, p: &RaParams) -> Vec<u8> {
     let src = ip::link_local_from_eui64(own);
     Icmpv6Repr::Ndisc(router_advertisement(own, p))
         .emit_ipv6_packet(src, dst, 255)
-        // 80 bytes of ICMPv6 always fit an IPv6 packet.
+        // 104 bytes of ICMPv6 always fit an IPv6 packet.
         .unwrap_or_default()
 }
 
@@ -133,6 +143,8 @@ pub(crate) mod tests {
             valid_lifetime_s: 86_400,
             preferred_lifetime_s: 14_400,
             context_lifetime_min: 60,
+            border_router: "fd00:aaaa::1".parse().unwrap(),
+            abro_version: 1,
         }
     }
 
@@ -146,10 +158,11 @@ pub(crate) mod tests {
     fn ra_bytes_field_by_field() {
         let dst: Ipv6Addr = "fe80::212:4b00:0:2".parse().unwrap();
         let ra = build_router_advertisement(OWN, dst, &params());
-        assert_eq!(ra.len(), 120);
+        assert_eq!(ra.len(), RA_PACKET_LEN);
+        assert_eq!(ra.len(), 144);
         // IPv6 header
         assert_eq!(&ra[0..4], &[0x60, 0, 0, 0]);
-        assert_eq!(&ra[4..6], &[0, 80]); // payload length
+        assert_eq!(&ra[4..6], &[0, 104]); // payload length
         assert_eq!(ra[6], 58);
         assert_eq!(ra[7], 255);
         assert_eq!(&ra[8..24], &"fe80::212:4b00:0:1".parse::<Ipv6Addr>().unwrap().octets());
@@ -174,6 +187,10 @@ pub(crate) mod tests {
         // 6CO: type 34, len 2, context length 64, C=1 CID=0, reserved, lifetime 60 min, prefix
         let co = &icmp[64..80];
         assert_eq!(co, &[34, 2, 64, 0x10, 0, 0, 0, 60, 0xfd, 0, 0xaa, 0xaa, 0, 0, 0, 0]);
+        // ABRO: type 35, len 3, version low 1, high 0, lifetime 60 min, 6LBR fd00:aaaa::1
+        let abro = &icmp[80..104];
+        assert_eq!(&abro[..8], &[35, 3, 0, 1, 0, 0, 0, 60]);
+        assert_eq!(&abro[8..], &"fd00:aaaa::1".parse::<Ipv6Addr>().unwrap().octets());
     }
 
     #[test]

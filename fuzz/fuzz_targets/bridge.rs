@@ -22,6 +22,8 @@ fuzz_target!(|data: &[u8]| {
             valid_lifetime_s: 86400,
             preferred_lifetime_s: 14400,
             context_lifetime_min: 60,
+            border_router: "fd00:aaaa::1".parse().unwrap(),
+            abro_version: 1,
         },
         motes: vec![KnownMote { eui64: Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 2]), short: Some(2), name: "m".into() }],
         max_learned_motes: 8,
