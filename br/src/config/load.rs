@@ -59,6 +59,10 @@ fn covers(outer: &str, inner: &str) -> bool {
 
 /// Applies `LOWPAN_<SECTION>__<KEY>` overrides to `doc`, each value typed like the key's
 /// default (lists are comma-separated). Returns the dotted keys set and their variables.
+///
+/// Only variables of that form (with the `__` between section and key) are overrides: other
+/// programs and scripts of the project use `LOWPAN_*` names of their own (for example the
+/// test suite's `LOWPAN_PACKAGING_TESTS`), and they are no typo of a configuration key.
 fn apply_env(
     doc: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
@@ -68,7 +72,9 @@ fn apply_env(
     let prefix = format!("{ENV_PREFIX}_");
     let env: BTreeMap<String, String> = env
         .into_iter()
-        .filter(|(k, _)| k.len() > prefix.len() && k[..prefix.len()].eq_ignore_ascii_case(&prefix))
+        .filter(|(k, _)| {
+            k.len() > prefix.len() && k[..prefix.len()].eq_ignore_ascii_case(&prefix) && k[prefix.len()..].contains("__")
+        })
         .collect();
     let mut applied = BTreeMap::new();
     for (var, text) in env {

@@ -296,6 +296,13 @@ fn unknown_env_key_is_reported() {
 }
 
 #[test]
+fn lowpan_variables_without_section_separator_are_not_overrides() {
+    // The test suite's own switch, set by .ci/run for every process it starts.
+    let c = load_env("", &[("LOWPAN_PACKAGING_TESTS", "1"), ("LOWPAN_RADIO__BAUD", "57600")]).unwrap();
+    assert_eq!(c.radio.baud, 57600);
+}
+
+#[test]
 fn bad_env_value_is_reported_with_key() {
     let e = load_env("", &[("LOWPAN_RADIO__CHANNEL", "40")]).unwrap_err();
     assert!(e.to_string().contains("radio.channel"), "{e}");
