@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// Whether this test may use netns/TUN (the one rule of every test crate: a printed skip,
 /// a failure under CI).
-pub use test_support::require_root;
+pub use test_support::{packaging_tests_enabled, require_root};
 
 /// Path of a binary of this workspace, next to the test executable's `deps/` folder.
 pub fn workspace_bin(name: &str) -> PathBuf {

@@ -15,6 +15,17 @@ pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// Whether the heavy packaging tests (systemd in a container, the image and compose) run:
+/// always under CI, elsewhere only with `LOWPAN_PACKAGING_TESTS=1`, since they take a
+/// machine's cores for many minutes. Otherwise it prints how to run them and returns `false`.
+pub fn packaging_tests_enabled(test: &str) -> bool {
+    if under_ci() || std::env::var("LOWPAN_PACKAGING_TESTS").is_ok_and(|v| v == "1") {
+        return true;
+    }
+    eprintln!("SKIP {test}: a packaging test; it runs under CI=true or with LOWPAN_PACKAGING_TESTS=1");
+    false
+}
+
 /// Whether `test` may create network namespaces, veth pairs and TUN devices: root and
 /// `/dev/net/tun`. Otherwise it prints why it skips (returns `false`), or panics under CI.
 pub fn require_root(test: &str) -> bool {

@@ -5,7 +5,7 @@
 //! and tears it down.
 //!
 //! Heavy (an in-container release build, Debian's archive and the crate registry on the first
-//! run): runs when LOWPAN_PACKAGING_TESTS=1, which .ci/run sets; then it needs root and
+//! run): runs under CI=true (or with LOWPAN_PACKAGING_TESTS=1 elsewhere); then it needs root and
 //! never skips.
 
 use integration_tests::require_root;
@@ -15,8 +15,7 @@ use std::process::Command;
 #[test]
 fn compose_runs_a_delegated_handshake() {
     let test = "compose_runs_a_delegated_handshake";
-    if std::env::var_os("LOWPAN_PACKAGING_TESTS").is_none_or(|v| v != "1") {
-        eprintln!("SKIP {test}: set LOWPAN_PACKAGING_TESTS=1 to build the image and run compose (.ci/run does)");
+    if !integration_tests::packaging_tests_enabled(test) {
         return;
     }
     if !require_root(test) {

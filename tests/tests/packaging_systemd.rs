@@ -6,7 +6,7 @@
 //! `systemd-analyze security` under the ceilings the script sets and justifies.
 //!
 //! Heavy (a container boot, Debian's archive on the first run): runs when
-//! LOWPAN_PACKAGING_TESTS=1, which .ci/run sets; then it needs root and never skips.
+//! CI=true (or LOWPAN_PACKAGING_TESTS=1 elsewhere); then it needs root and never skips.
 
 use integration_tests::{require_root, workspace_bin};
 use std::path::Path;
@@ -15,8 +15,7 @@ use std::process::Command;
 #[test]
 fn units_run_under_systemd_in_a_container() {
     let test = "units_run_under_systemd_in_a_container";
-    if std::env::var_os("LOWPAN_PACKAGING_TESTS").is_none_or(|v| v != "1") {
-        eprintln!("SKIP {test}: set LOWPAN_PACKAGING_TESTS=1 to boot the units under systemd-nspawn (.ci/run does)");
+    if !integration_tests::packaging_tests_enabled(test) {
         return;
     }
     if !require_root(test) {
