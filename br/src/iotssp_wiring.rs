@@ -526,9 +526,9 @@ fn canonical(a: SocketAddr) -> SocketAddr {
 /// addresses towards motes, and every configured mote's policy).
 pub fn hrm_config(cfg: &Config) -> HrmConfig {
     let h = &cfg.hrm;
+    let own = cfg.host_address();
     HrmConfig {
         dtls_port: h.dtls_port,
-        transfer_port: hrm::DEFAULT_TRANSFER_PORT,
         max_flows: h.max_flows,
         handshake_idle_secs: h.handshake_idle_secs,
         session_idle_secs: h.session_idle_secs,
@@ -538,12 +538,10 @@ pub fn hrm_config(cfg: &Config) -> HrmConfig {
             .iter()
             .map(|s| hrm::SspConfig {
                 name: s.name.clone(),
-                // Traffic from a remote IoTSSP's address to its motes is never diverted and
-                // may reach their transfer port (it is assumed to reach its motes from its
-                // redirect address). An attached IoTSSP has none: its datagrams go straight
-                // to the radio side and never pass the TUN.
+                // Traffic from an IoTSSP's own address to its motes is never diverted (the
+                // remote one is assumed to reach its motes from its redirect address).
                 addresses: match &s.kind {
-                    IotsspKind::Attached { .. } => Vec::new(),
+                    IotsspKind::Attached { .. } => vec![own],
                     IotsspKind::Remote(r) => match canonical(r.address).ip() {
                         IpAddr::V6(v6) => vec![v6],
                         IpAddr::V4(_) => Vec::new(),

@@ -46,13 +46,10 @@ pub enum DropReason {
     NoSessionAtMote,
     /// A content type neither the IoTSSP nor the mote handles (e.g. tls12_cid).
     UnknownContentType,
-    /// To a delegated mote's transfer port from anyone but its IoTSSP: only the IoTSSP may
-    /// open the mote's PSK session (an attached IoTSSP never passes the TUN at all).
-    TransferPortFromInternet,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::Malformed(MalformedDatagram::Empty),
         DropReason::Malformed(MalformedDatagram::TruncatedHeader),
         DropReason::Malformed(MalformedDatagram::TruncatedRecord),
@@ -63,7 +60,6 @@ impl DropReason {
         DropReason::Ipv6BadExtension,
         DropReason::NoSessionAtMote,
         DropReason::UnknownContentType,
-        DropReason::TransferPortFromInternet,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -74,7 +70,6 @@ impl DropReason {
             DropReason::Ipv6BadExtension => "ipv6_bad_extension",
             DropReason::NoSessionAtMote => "no_session_at_mote",
             DropReason::UnknownContentType => "unknown_content_type",
-            DropReason::TransferPortFromInternet => "transfer_port_from_internet",
         }
     }
 
@@ -267,7 +262,6 @@ named_counters! {
 struct Delegate {
     ssp: SspName,
     dtls_port: u16,
-    transfer_port: u16,
 }
 
 /// The Handshake Redirection Module. Sans-IO: packets and `Instant`s in, decisions and
@@ -306,7 +300,6 @@ impl Hrm {
                         Delegate {
                             ssp: name,
                             dtls_port: d.dtls_port.unwrap_or(config.dtls_port),
-                            transfer_port: config.transfer_port,
                         },
                     );
                 }
@@ -416,11 +409,6 @@ impl Hrm {
             Transport::BadExtension => return self.drop_whole(DropReason::Ipv6BadExtension),
             Transport::BadUdp => return self.drop_whole(DropReason::UdpMalformed),
         };
-        if dst_port == delegate.transfer_port && dst_port != delegate.dtls_port {
-            // Rule 3 let the mote's IoTSSP through already; nobody else may open (or fill)
-            // the mote's transfer sessions.
-            return self.drop_whole(DropReason::TransferPortFromInternet);
-        }
         if dst_port != delegate.dtls_port {
             self.counters.forward_other_port += 1;
             return Decision::Forward;

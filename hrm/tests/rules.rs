@@ -762,28 +762,3 @@ fn no_app_data(datagram: &[u8]) -> bool {
         .iter()
         .all(|r| r.content_type != ContentType::ApplicationData)
 }
-
-/// A delegated mote's transfer port is closed to the Internet: a cookie'd-looking
-/// ClientHello (or anything) to it is dropped unless it comes from the mote's IoTSSP.
-#[test]
-fn transfer_port_is_closed_to_all_but_the_motes_iotssp() {
-    let mut h = Hrm::new(&config()).unwrap();
-    let now = Instant::now();
-    let hello = [
-        22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 4, 1, 0, 0, 0,
-    ];
-    let to_transfer = |src: Ipv6Addr| build_udp_packet((src, 40000), (mote(), 5685), 64, &hello).unwrap();
-    assert_eq!(
-        h.handle_inbound(now, &to_transfer(peer())),
-        Decision::Drop(DropReason::TransferPortFromInternet)
-    );
-    assert_eq!(
-        h.drop_counters().find(|(k, _)| *k == "transfer_port_from_internet"),
-        Some(("transfer_port_from_internet", 1))
-    );
-    assert_eq!(h.handle_inbound(now, &to_transfer(ssp_addr())), Decision::Forward);
-    assert_eq!(h.counters().forward_from_ssp, 1);
-    // Other ports of the mote stay as they were.
-    let other = build_udp_packet((peer(), 40000), (mote(), 5683), 64, b"coap").unwrap();
-    assert_eq!(h.handle_inbound(now, &other), Decision::Forward);
-}

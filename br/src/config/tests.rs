@@ -246,8 +246,7 @@ fn redirection_keys_parse() {
     assert!(!format!("{c:?}").contains("00112233"));
     let h = crate::iotssp_wiring::hrm_config(&c);
     assert_eq!(h.devices.len(), 2);
-    // The attached IoTSSP never sends through the TUN: no source is exempt for it.
-    assert_eq!(h.ssps[0].addresses, Vec::<Ipv6Addr>::new());
+    assert_eq!(h.ssps[0].addresses, vec!["fd00:aaaa::1".parse::<Ipv6Addr>().unwrap()]);
     h.validate().unwrap();
 }
 
