@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use lowpan::ieee802154::{self as mac, FrameRepr, FrameType};
 use lowpan::ip::{self, Ipv6Packet};
-use lowpan::{Address, Eui64, LinkAddrs};
+use lowpan::{Address, CheckedIpv6Packet, Eui64, LinkAddrs};
 
 use crate::config::Config;
 use crate::counters::{Counters, DropReason};
@@ -76,8 +76,9 @@ impl BridgeConfig {
 /// What a received radio frame produced.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RadioOutput {
-    /// A whole IPv6 packet to write to the TUN.
-    pub to_tun: Option<Vec<u8>>,
+    /// A whole IPv6 packet to write to the TUN, parsed once here for whoever looks at it
+    /// on the way.
+    pub to_tun: Option<CheckedIpv6Packet<Vec<u8>>>,
     /// The 802.15.4 source of `to_tun` (every fragment of a datagram has the same one).
     pub link_src: Option<Address>,
     /// Frames (without FCS) to send on the radio, e.g. a Router Advertisement.
@@ -157,37 +158,55 @@ impl Bridge {
     /// An IPv6 packet read from the TUN. Returns the frames (without FCS, at most 125 bytes
     /// each) to send on the radio, in order; empty when the packet was dropped.
     pub fn handle_tun_packet(&mut self, now: Instant, packet: &[u8]) -> Vec<Vec<u8>> {
+        match CheckedIpv6Packet::parse(packet) {
+            Ok(ip) => self.handle_tun_ipv6(now, &ip),
+            Err(e) => {
+                self.refuse_tun_packet(packet.len(), e);
+                Vec::new()
+            }
+        }
+    }
+
+    /// [`Bridge::handle_tun_packet`] for a packet the caller has already parsed.
+    pub fn handle_tun_ipv6<T: AsRef<[u8]>>(&mut self, now: Instant, ip: &CheckedIpv6Packet<T>) -> Vec<Vec<u8>> {
         self.counters.tun_rx_packets += 1;
-        self.counters.tun_rx_bytes += packet.len() as u64;
-        self.send_to_mote(now, packet)
+        self.counters.tun_rx_bytes += ip.as_bytes().len() as u64;
+        self.send_checked(now, ip)
+    }
+
+    /// Counts a TUN read of `len` bytes that did not parse as IPv6 (why: `error`).
+    pub fn refuse_tun_packet(&mut self, len: usize, error: ip::Error) {
+        self.counters.tun_rx_packets += 1;
+        self.counters.tun_rx_bytes += len as u64;
+        self.counters.drop(unparsed_reason(error));
     }
 
     /// An IPv6 packet the border router itself sends towards the motes (an attached
     /// IoTSSP's datagram): checked, routed and framed like a TUN packet, with the same drop
     /// reasons, but not counted as TUN input.
     pub fn send_to_mote(&mut self, now: Instant, packet: &[u8]) -> Vec<Vec<u8>> {
+        match CheckedIpv6Packet::parse(packet) {
+            Ok(ip) => self.send_checked(now, &ip),
+            Err(e) => {
+                self.counters.drop(unparsed_reason(e));
+                Vec::new()
+            }
+        }
+    }
+
+    fn send_checked<T: AsRef<[u8]>>(&mut self, now: Instant, ip: &CheckedIpv6Packet<T>) -> Vec<Vec<u8>> {
         let _ = now;
-        let view = match Ipv6Packet::new_checked(packet) {
-            Ok(v) => v,
-            Err(ip::Error::NotIpv6) => {
-                self.counters.drop(DropReason::TunNotIpv6);
-                return Vec::new();
-            }
-            Err(_) => {
-                self.counters.drop(DropReason::TunBadIpv6);
-                return Vec::new();
-            }
-        };
+        let packet = ip.as_bytes();
         if packet.len() > self.cfg.mtu {
             self.counters.drop(DropReason::TunTooBig);
             return Vec::new();
         }
-        if !view.is_exact() {
+        if !ip.is_exact() {
             // A TUN read is exactly one packet; trailing or missing bytes mean something is off.
             self.counters.drop(DropReason::TunBadIpv6);
             return Vec::new();
         }
-        if is_mld_listener_message(&view) {
+        if is_mld_listener_message(&ip.view()) {
             // The kernel reports the TUN's multicast memberships as on any Ethernet, but
             // nothing on a 6LoWPAN link listens to MLD (RFC 6775 nodes use none): each
             // report would only cost every node a broadcast frame.
@@ -198,7 +217,7 @@ impl Bridge {
             self.counters.drop(DropReason::RadioNotReady);
             return Vec::new();
         };
-        let dst = match self.link_destination(&view.dst_addr()) {
+        let dst = match self.link_destination(&ip.dst_addr()) {
             Ok(d) => d,
             Err(reason) => {
                 self.counters.drop(reason);
@@ -312,10 +331,11 @@ impl Bridge {
                 return out;
             }
         };
-        let Ok(view) = Ipv6Packet::new_checked(&packet[..]) else {
+        let Ok(packet) = CheckedIpv6Packet::parse(packet) else {
             self.counters.drop(DropReason::RadioBadIpv6);
             return out;
         };
+        let view = packet.view();
         if !view.is_exact() {
             self.counters.drop(DropReason::RadioBadIpv6);
             return out;
@@ -337,7 +357,7 @@ impl Bridge {
             return out;
         }
         self.counters.tun_tx_packets += 1;
-        self.counters.tun_tx_bytes += packet.len() as u64;
+        self.counters.tun_tx_bytes += packet.as_bytes().len() as u64;
         out.to_tun = Some(packet);
         out.link_src = Some(repr.src_addr);
         out
@@ -367,6 +387,14 @@ impl Bridge {
             self.counters.router_advertisements += 1;
         }
         frames
+    }
+}
+
+/// The drop reason of a TUN-side packet that is not IPv6.
+fn unparsed_reason(error: ip::Error) -> DropReason {
+    match error {
+        ip::Error::NotIpv6 => DropReason::TunNotIpv6,
+        _ => DropReason::TunBadIpv6,
     }
 }
 
@@ -654,7 +682,7 @@ pub(crate) mod tests {
             let out = b.handle_radio_frame(now, f);
             assert!(out.frames.is_empty());
             if out.to_tun.is_some() {
-                got = out.to_tun;
+                got = out.to_tun.map(CheckedIpv6Packet::into_inner);
             }
         }
         assert_eq!(got, Some(p));
@@ -725,7 +753,7 @@ pub(crate) mod tests {
         let frames = mote_frames(MOTE, Address::Extended(OWN), &p);
         let mut out = None;
         for f in &frames {
-            out = b.handle_radio_frame(t0, f).to_tun;
+            out = b.handle_radio_frame(t0, f).to_tun.map(CheckedIpv6Packet::into_inner);
         }
         assert_eq!(out.as_deref(), Some(&p[..]));
     }

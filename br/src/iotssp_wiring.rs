@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use hrm::{Decision, DevicePolicy, DeviceConfig, Diversion, Hrm, HrmConfig, SspName};
-use lowpan::ip::{self, Ipv6Packet, UdpPacket};
+use lowpan::ip;
+use lowpan::{CheckedIpv6Packet, NextHeader, Transport};
 use redirect::{ChannelConfig, KeyRing, RedirectChannel, RedirectKey, RedirectMessage};
 use ssp::{Iotssp, Output};
 
@@ -179,8 +180,9 @@ impl IotsspWiring {
         self.out.pop_front()
     }
 
-    /// An IPv6 packet read from the TUN, before the bridge sees it.
-    pub fn handle_tun_packet(&mut self, now: Instant, wall: SystemTime, packet: &[u8]) -> Inbound {
+    /// An IPv6 packet read from the TUN (parsed once by the border router), before the
+    /// bridge sees it.
+    pub fn handle_tun_packet<T: AsRef<[u8]>>(&mut self, now: Instant, wall: SystemTime, packet: &CheckedIpv6Packet<T>) -> Inbound {
         match self.hrm.handle_inbound(now, packet) {
             Decision::Forward => Inbound::Bridge,
             Decision::Divert(d) => {
@@ -226,26 +228,23 @@ impl IotsspWiring {
 
     /// An IPv6 packet reassembled from the radio, before it is written into the TUN.
     /// Returns true when it was for an attached IoTSSP (and must not go to the TUN).
-    pub fn handle_radio_packet(&mut self, now: Instant, packet: &[u8]) -> bool {
-        let Ok(v6) = Ipv6Packet::new_checked(packet) else {
-            return false;
-        };
-        if v6.dst_addr() != self.own_addr || v6.next_header() != ip::next_header::UDP {
-            self.hrm.handle_outbound(now, packet);
+    pub fn handle_radio_packet<T: AsRef<[u8]>>(&mut self, now: Instant, v6: &CheckedIpv6Packet<T>) -> bool {
+        if v6.dst_addr() != self.own_addr || v6.header().next_header != NextHeader::Udp {
+            self.hrm.handle_outbound(now, v6);
             return false;
         }
         let Some(i) = self.attached_for(&v6.src_addr()) else {
             return false;
         };
         let src = v6.src_addr();
-        let Ok(udp) = UdpPacket::new_checked(v6.payload()) else {
+        let Transport::Udp(udp) = v6.transport() else {
             // To our address but not even a UDP header: not ours to judge, the kernel will.
             return false;
         };
         if udp.dst_port() != self.attached_port {
             return false;
         }
-        let udp_bytes = &v6.payload()[..usize::from(udp.len())];
+        let udp_bytes = &udp.as_bytes()[..usize::from(udp.len())];
         if !ip::verify_checksum(&src, &self.own_addr, ip::next_header::UDP, udp_bytes) {
             self.counters.mote_to_attached_invalid += 1;
             return true;

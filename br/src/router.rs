@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
-use lowpan::{Address, Eui64};
+use lowpan::{Address, CheckedIpv6Packet, Eui64};
 
 use crate::bridge::{Bridge, BridgeConfig};
 use crate::config::{Config, ConfigIssue, RadioKind};
@@ -138,17 +138,27 @@ impl BorderRouter {
     }
 
     /// An IPv6 packet read from the TUN.
+    /// It is parsed here, once: the source check, the HRM and the bridge all read the same
+    /// [`CheckedIpv6Packet`], and bytes that are not IPv6 go straight to the bridge's drop
+    /// counters without reaching the HRM.
     pub fn handle_tun_packet(&mut self, now: Instant, wall: SystemTime, packet: &[u8]) {
-        if let Some(reason) = self.tun_source.refuse(packet) {
+        let ip = match CheckedIpv6Packet::parse(packet) {
+            Ok(ip) => ip,
+            Err(e) => {
+                self.bridge.refuse_tun_packet(packet.len(), e);
+                return;
+            }
+        };
+        if let Some(reason) = self.tun_source.refuse(&ip) {
             self.bridge.counters_mut().drop(reason);
             return;
         }
         let inbound = match &mut self.wiring {
-            Some(w) => w.handle_tun_packet(now, wall, packet),
+            Some(w) => w.handle_tun_packet(now, wall, &ip),
             None => Inbound::Bridge,
         };
         let frames = match inbound {
-            Inbound::Bridge => self.bridge.handle_tun_packet(now, packet),
+            Inbound::Bridge => self.bridge.handle_tun_ipv6(now, &ip),
             Inbound::BridgeRebuilt(p) => self.bridge.handle_tun_packet(now, &p),
             Inbound::Handled => Vec::new(),
         };
@@ -166,7 +176,7 @@ impl BorderRouter {
         } else if let Some(packet) = out.to_tun {
             let for_iotssp = self.wiring.as_mut().is_some_and(|w| w.handle_radio_packet(now, &packet));
             if !for_iotssp {
-                self.out.push_back(Transmit::Tun(packet));
+                self.out.push_back(Transmit::Tun(packet.into_inner()));
             }
         }
         self.out.extend(out.frames.into_iter().map(Transmit::Radio));
@@ -179,10 +189,9 @@ impl BorderRouter {
     /// forged alerts; the IPv6 source alone proves nothing on the radio, the 802.15.4 source
     /// is checked against the mote's configured EUI-64 (from which its address is made) or
     /// short address.
-    fn spoofs_a_delegated_mote(&self, packet: &[u8], link_src: Option<Address>) -> bool {
+    fn spoofs_a_delegated_mote(&self, packet: &CheckedIpv6Packet<Vec<u8>>, link_src: Option<Address>) -> bool {
         let Some(w) = &self.wiring else { return false };
-        let Ok(ip) = lowpan::ip::Ipv6Packet::new_checked(packet) else { return false };
-        let src = ip.src_addr();
+        let src = packet.src_addr();
         if w.hrm().delegate_of(&src).is_none() {
             return false;
         }
@@ -363,32 +372,60 @@ mod tests {
         assert_eq!(r.counters().dropped("radio_spoofed_delegated_mote"), 1);
     }
 
+    /// Bytes from the TUN that do not parse as IPv6 are counted by the bridge and never
+    /// reach the HRM, whose API only takes a parsed packet; a valid packet to the same
+    /// delegated mote does reach it.
+    #[test]
+    fn unparsable_tun_packets_never_reach_the_hrm() {
+        use crate::iotssp_wiring::tests::{setup, udp};
+        let (_dir, wiring) = setup("");
+        let mut r = BorderRouter::new(bridge(), Some(wiring), host());
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let good = udp(("2001:db8::1", 40000), ("fd00:aaaa::212:4b00:0:1", 5684), b"\x16\xfe\xfd");
+        let mut v4 = good.clone();
+        v4[0] = 0x45;
+        let truncated = &good[..good.len() - 1];
+        for bad in [&v4[..], truncated, b"", b"\x60"] {
+            r.handle_tun_packet(now, wall, bad);
+        }
+        assert_eq!(transmits(&mut r), vec![]);
+        let hrm_total = |r: &BorderRouter| r.wiring().unwrap().hrm().counters().iter().map(|(_, n)| n).sum::<u64>();
+        assert_eq!(hrm_total(&r), 0, "the HRM saw none of them");
+        assert_eq!(r.counters().dropped("tun_not_ipv6"), 1);
+        assert_eq!(r.counters().dropped("tun_bad_ipv6"), 3);
+        assert_eq!(r.counters().tun_rx_packets, 4);
+        r.handle_tun_packet(now, wall, &good);
+        assert!(hrm_total(&r) > 0, "a valid packet reaches the HRM");
+    }
+
     #[test]
     fn tun_source_filter_allows_the_internet_the_host_and_motes_but_not_the_attached_iotssp() {
         let host: Ipv6Addr = "fd00:aaaa::1".parse().unwrap();
         let f = TunSourceFilter { host, attached_port: Some(5690) };
+        // What the border router hands the filter: the packet parsed once, or nothing.
+        let refuse = |f: &TunSourceFilter, bytes: &[u8]| CheckedIpv6Packet::parse(bytes).ok().and_then(|ip| f.refuse(&ip));
         let to = global(MOTE);
         let udp_from = |src: Ipv6Addr, port: u16| {
             lowpan::UdpRepr { src_port: port, dst_port: 5685, payload: b"x" }.emit_ipv6_packet(src, to, 64).unwrap()
         };
-        assert_eq!(f.refuse(&udp_from(internet(), 5690)), None);
-        assert_eq!(f.refuse(&udp_from(host, 40000)), None);
-        assert_eq!(f.refuse(&udp_from(host, 5690)), Some(crate::counters::DropReason::TunSpoofedAttachedIotssp));
+        assert_eq!(refuse(&f, &udp_from(internet(), 5690)), None);
+        assert_eq!(refuse(&f, &udp_from(host, 40000)), None);
+        assert_eq!(refuse(&f, &udp_from(host, 5690)), Some(crate::counters::DropReason::TunSpoofedAttachedIotssp));
         // A mote's address is a legitimate TUN-side source (mote-to-mote traffic hairpins).
-        assert_eq!(f.refuse(&udp_from(global(OWN), 5690)), None);
+        assert_eq!(refuse(&f, &udp_from(global(OWN), 5690)), None);
         // A fragment from the host address cannot show its port: refused while attached.
         let mut frag = udp_packet(host, to, 20);
         frag[6] = 44;
-        assert_eq!(f.refuse(&frag), Some(crate::counters::DropReason::TunSpoofedAttachedIotssp));
+        assert_eq!(refuse(&f, &frag), Some(crate::counters::DropReason::TunSpoofedAttachedIotssp));
         // ICMPv6 (a ping) from the host address passes.
         let mut icmp = udp_packet(host, to, 20);
         icmp[6] = 58;
-        assert_eq!(f.refuse(&icmp), None);
+        assert_eq!(refuse(&f, &icmp), None);
         // Without an attached IoTSSP the host address is the host's alone.
         let f = TunSourceFilter { attached_port: None, ..f };
-        assert_eq!(f.refuse(&udp_from(host, 5690)), None);
-        assert_eq!(f.refuse(&frag), None);
-        assert_eq!(f.refuse(b"\x60 short"), None, "unparsable packets are the bridge's to drop");
+        assert_eq!(refuse(&f, &udp_from(host, 5690)), None);
+        assert_eq!(refuse(&f, &frag), None);
+        assert_eq!(refuse(&f, b"\x60 short"), None, "unparsable packets are the bridge's to drop");
     }
 
     fn ip_link_local(eui: Eui64) -> Ipv6Addr {

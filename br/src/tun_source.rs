@@ -21,8 +21,8 @@
 
 use std::net::Ipv6Addr;
 
-use lowpan::ip::{Ipv6Packet, UdpPacket};
-use lowpan::ipv6::{NextHeader, UpperLayer, upper_layer};
+use lowpan::ip::UdpPacket;
+use lowpan::{CheckedIpv6Packet, NextHeader, UpperLayer};
 
 use crate::counters::DropReason;
 
@@ -37,15 +37,14 @@ pub struct TunSourceFilter {
 
 impl TunSourceFilter {
     /// Why a packet read from the TUN must be dropped, if it must. Packets that do not
-    /// parse are left to the bridge, which drops them under its own reasons.
-    pub fn refuse(&self, packet: &[u8]) -> Option<DropReason> {
-        let ip = Ipv6Packet::new_checked(packet).ok()?;
+    /// parse never get here: the bridge drops them under its own reasons.
+    pub fn refuse<T: AsRef<[u8]>>(&self, ip: &CheckedIpv6Packet<T>) -> Option<DropReason> {
         let src = ip.src_addr();
         if src != self.host {
             return None;
         }
         let port = self.attached_port?;
-        let spoofed = match upper_layer(NextHeader::from(ip.next_header()), ip.payload()) {
+        let spoofed = match ip.upper_layer() {
             UpperLayer::Protocol(NextHeader::Udp, udp) => {
                 // A truncated UDP header still names its source port if two bytes are there.
                 UdpPacket::new_checked(udp).map(|u| u.src_port()).ok().or_else(|| {

@@ -31,9 +31,14 @@ fuzz_target!(|data: &[u8]| {
         step += 1;
         let now = start + Duration::from_secs(step);
         match selector % 5 {
-            0 => drop(hrm.handle_inbound(now, chunk)),
+            0 => {
+                if let Ok(p) = lowpan::CheckedIpv6Packet::parse(chunk) {
+                    drop(hrm.handle_inbound(now, &p));
+                }
+            }
             1 => {
                 let pkt = hrm::build_udp_packet((flow.peer_addr, flow.peer_port), (mote, 5684), 64, chunk).unwrap();
+                let pkt = lowpan::CheckedIpv6Packet::parse(&pkt[..]).unwrap();
                 drop(hrm.handle_inbound(now, &pkt));
             }
             2 => drop(hrm.handle_ssp_message(now, &ssp, &RedirectMessage::FlowTransferred { flow, final_flight: chunk })),

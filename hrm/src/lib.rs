@@ -14,7 +14,8 @@
 //! - [`router`]: the router proper ([`Hrm`]): per-device policy, the per-record routing
 //!   rules ([`route_record`]), IoTSSP messages applied, counters;
 //! - [`flow`]: the bounded flow table; [`record`]: what the HRM reads of a datagram's
-//!   records (on `dtls-wire`'s header view); [`packet`]: IPv6/UDP in and out;
+//!   records (on `dtls-wire`'s header view); [`packet`]: the IPv6/UDP packets it builds
+//!   (what it reads comes parsed once, as lowpan's `CheckedIpv6Packet`);
 //!   [`ssp_down`]: the alert answered for a down IoTSSP; [`config`]: devices, IoTSSPs and
 //!   policies.
 //!

@@ -1,50 +1,13 @@
-//! IPv6/UDP plumbing around the HRM: find the UDP datagram in a packet headed for a mote,
-//! and build the packets the border router writes into the TUN on a mote's behalf.
+//! The IPv6/UDP packets the border router writes into the TUN on a mote's behalf. Packets
+//! come in already parsed (lowpan's [`CheckedIpv6Packet`](lowpan::CheckedIpv6Packet)).
 
 use lowpan::UdpRepr;
-use lowpan::ip::{Ipv6Packet, UDP_HEADER_LEN, UdpPacket};
-use lowpan::ipv6::{NextHeader, UpperLayer, upper_layer};
 use std::net::Ipv6Addr;
 
 /// Hop limit of packets the border router originates in a mote's name (RFC 8200 suggests
 /// the interface default; 64 is Linux's).
 pub const EMIT_HOP_LIMIT: u8 = 64;
 pub use lowpan::udp::MAX_UDP_PAYLOAD;
-
-/// Where the UDP datagram of an IPv6 packet is, or why there is none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Transport<'a> {
-    Udp {
-        src_port: u16,
-        dst_port: u16,
-        payload: &'a [u8],
-    },
-    /// Not UDP (ICMPv6, TCP, ...): not the HRM's business.
-    Other,
-    /// An IPv6 fragment: the UDP header may be in another packet, the HRM cannot classify it.
-    Fragment,
-    /// An extension-header chain that is truncated or too long.
-    BadExtension,
-    /// Next header is UDP but the UDP header is truncated or its length is wrong.
-    BadUdp,
-}
-
-/// The UDP datagram past the extension headers (lowpan's [`upper_layer`]).
-pub(crate) fn transport_of<T: AsRef<[u8]>>(ip: &Ipv6Packet<T>) -> Transport<'_> {
-    match upper_layer(NextHeader::from(ip.next_header()), ip.payload()) {
-        UpperLayer::Protocol(NextHeader::Udp, rest) => match UdpPacket::new_checked(rest) {
-            Ok(udp) => Transport::Udp {
-                src_port: udp.src_port(),
-                dst_port: udp.dst_port(),
-                payload: &rest[UDP_HEADER_LEN..usize::from(udp.len())],
-            },
-            Err(_) => Transport::BadUdp,
-        },
-        UpperLayer::Protocol(..) => Transport::Other,
-        UpperLayer::Fragment => Transport::Fragment,
-        UpperLayer::BadExtension => Transport::BadExtension,
-    }
-}
 
 /// The UDP payload is too long for one IPv6 packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +46,8 @@ pub fn build_udp_packet(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lowpan::ip::{next_header, verify_checksum};
+    use lowpan::ip::{Ipv6Packet, next_header, verify_checksum};
+    use lowpan::{CheckedIpv6Packet, Transport};
 
     #[test]
     fn built_packet_parses_and_checksums() {
@@ -100,13 +64,12 @@ mod tests {
             next_header::UDP,
             ip.payload()
         ));
-        match transport_of(&ip) {
-            Transport::Udp {
-                src_port,
-                dst_port,
-                payload,
-            } => {
-                assert_eq!((src_port, dst_port, payload), (5684, 40000, &b"hello"[..]));
+        match CheckedIpv6Packet::parse(&pkt[..]).unwrap().transport() {
+            Transport::Udp(udp) => {
+                assert_eq!(
+                    (udp.src_port(), udp.dst_port(), udp.payload()),
+                    (5684, 40000, &b"hello"[..])
+                );
             }
             t => panic!("{t:?}"),
         }
@@ -161,19 +124,16 @@ mod tests {
         pkt[4..6].copy_from_slice(&plen.to_be_bytes());
         pkt.append(&mut ext);
         pkt.extend_from_slice(&udp);
-        let ip = Ipv6Packet::new_checked(&pkt[..]).unwrap();
-        assert!(matches!(
-            transport_of(&ip),
-            Transport::Udp { dst_port: 5684, .. }
-        ));
+        let ip = CheckedIpv6Packet::parse(&pkt[..]).unwrap();
+        assert!(matches!(ip.transport(), Transport::Udp(u) if u.dst_port() == 5684));
         // Truncate the extension header's claimed length.
         let mut bad = pkt.clone();
         bad[41] = 200;
-        let ip = Ipv6Packet::new_checked(&bad[..]).unwrap();
-        assert_eq!(transport_of(&ip), Transport::BadExtension);
+        let ip = CheckedIpv6Packet::parse(&bad[..]).unwrap();
+        assert!(matches!(ip.transport(), Transport::BadExtension));
         let mut frag = pkt.clone();
         frag[6] = next_header::FRAGMENT;
-        let ip = Ipv6Packet::new_checked(&frag[..]).unwrap();
-        assert_eq!(transport_of(&ip), Transport::Fragment);
+        let ip = CheckedIpv6Packet::parse(&frag[..]).unwrap();
+        assert!(matches!(ip.transport(), Transport::Fragment));
     }
 }

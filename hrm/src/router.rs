@@ -16,12 +16,12 @@
 
 use crate::config::{ConfigError, DevicePolicy, HrmConfig, SspName, UnknownFlowPolicy};
 use crate::flow::{Admission, FlowState, FlowTable};
-use crate::packet::{EMIT_HOP_LIMIT, PayloadTooLong, Transport, build_udp_packet, transport_of};
+use crate::packet::{EMIT_HOP_LIMIT, PayloadTooLong, build_udp_packet};
 use crate::record::{MalformedDatagram, RecordSummary, parse_datagram};
 use crate::ssp_down::{AlertLimiter, ssp_down_alert};
 use core::fmt;
 use dtls_wire::{ContentType, HandshakeType};
-use lowpan::ip::Ipv6Packet;
+use lowpan::{CheckedIpv6Packet, Transport};
 use redirect::{FlowTag, RedirectMessage, named_counters};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv6Addr;
@@ -216,7 +216,7 @@ named_counters! {
         forward_passthrough,
         /// Packets from an IoTSSP's own address (its exchange with the mote).
         forward_from_ssp,
-        /// Not UDP (ICMPv6, TCP...) or not IPv6 at all.
+        /// Not UDP (ICMPv6, TCP...).
         forward_not_udp,
         /// UDP to a port other than the mote's DTLS port.
         forward_other_port,
@@ -375,12 +375,13 @@ impl Hrm {
         }
     }
 
-    /// Decides the fate of an IPv6 packet read from the TUN (headed for the 6LoWPAN side).
-    pub fn handle_inbound(&mut self, now: Instant, packet: &[u8]) -> Decision {
-        let Ok(ip) = Ipv6Packet::new_checked(packet) else {
-            self.counters.forward_not_udp += 1;
-            return Decision::Forward;
-        };
+    /// Decides the fate of an IPv6 packet read from the TUN (headed for the 6LoWPAN side),
+    /// parsed once by the caller: bytes that are not IPv6 never reach the HRM.
+    pub fn handle_inbound<T: AsRef<[u8]>>(
+        &mut self,
+        now: Instant,
+        ip: &CheckedIpv6Packet<T>,
+    ) -> Decision {
         let mote = ip.dst_addr();
         let Some(delegate) = self.delegates.get(&mote) else {
             if self.passthrough.contains(&mote) {
@@ -395,13 +396,9 @@ impl Hrm {
             self.counters.forward_from_ssp += 1;
             return Decision::Forward;
         }
-        let (src_port, dst_port, payload) = match transport_of(&ip) {
-            Transport::Udp {
-                src_port,
-                dst_port,
-                payload,
-            } => (src_port, dst_port, payload),
-            Transport::Other => {
+        let udp = match ip.transport() {
+            Transport::Udp(udp) => udp,
+            Transport::Other(_) => {
                 self.counters.forward_not_udp += 1;
                 return Decision::Forward;
             }
@@ -409,6 +406,7 @@ impl Hrm {
             Transport::BadExtension => return self.drop_whole(DropReason::Ipv6BadExtension),
             Transport::BadUdp => return self.drop_whole(DropReason::UdpMalformed),
         };
+        let (src_port, dst_port, payload) = (udp.src_port(), udp.dst_port(), udp.payload());
         if dst_port != delegate.dtls_port {
             self.counters.forward_other_port += 1;
             return Decision::Forward;
@@ -424,7 +422,7 @@ impl Hrm {
             Ok(r) => r,
             Err(m) => return self.drop_whole(DropReason::Malformed(m)),
         };
-        self.classify(now, ssp, flow, ip.hop_limit(), payload, &records)
+        self.classify(now, ssp, flow, ip.header().hop_limit, payload, &records)
     }
 
     fn drop_whole(&mut self, reason: DropReason) -> Decision {
@@ -553,23 +551,17 @@ impl Hrm {
 
     /// Notes a packet the mote sends towards the Internet (read from the radio side), so a
     /// session whose traffic flows only mote -> peer does not expire.
-    pub fn handle_outbound(&mut self, now: Instant, packet: &[u8]) {
-        let Ok(ip) = Ipv6Packet::new_checked(packet) else {
-            return;
-        };
+    pub fn handle_outbound<T: AsRef<[u8]>>(&mut self, now: Instant, ip: &CheckedIpv6Packet<T>) {
         let mote = ip.src_addr();
         if !self.delegates.contains_key(&mote) {
             return;
         }
-        if let Transport::Udp {
-            src_port, dst_port, ..
-        } = transport_of(&ip)
-        {
+        if let Transport::Udp(udp) = ip.transport() {
             let flow = FlowTag {
                 peer_addr: ip.dst_addr(),
-                peer_port: dst_port,
+                peer_port: udp.dst_port(),
                 mote_addr: mote,
-                mote_port: src_port,
+                mote_port: udp.src_port(),
             };
             self.flows.touch_session(&flow, now);
         }

@@ -4,7 +4,7 @@
 use core::fmt;
 use std::net::Ipv6Addr;
 
-use crate::ip::{Error, IPV6_HEADER_LEN, Ipv6Packet, next_header};
+use crate::ip::{Error, IPV6_HEADER_LEN, Ipv6Packet, UdpPacket, next_header};
 
 /// The Next Header field: the extension header or upper-layer protocol that follows.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -189,6 +189,122 @@ pub fn upper_layer(next_header: NextHeader, payload: &[u8]) -> UpperLayer<'_> {
     UpperLayer::BadExtension
 }
 
+/// An IPv6 packet parsed once: its fixed header as an [`Ipv6Repr`] and where its upper layer
+/// starts past the extension headers ([`upper_layer`]). [`CheckedIpv6Packet::parse`] is the
+/// only way to make one, so a function that takes it never sees bytes whose header does not
+/// parse, and nothing downstream parses the header again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedIpv6Packet<T: AsRef<[u8]>> {
+    buffer: T,
+    header: Ipv6Repr,
+    upper: UpperAt,
+}
+
+/// [`UpperLayer`] with the protocol's bytes as an offset into the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpperAt {
+    Protocol(NextHeader, usize),
+    Fragment,
+    BadExtension,
+}
+
+impl<T: AsRef<[u8]>> CheckedIpv6Packet<T> {
+    /// Checks the fixed header (version 6, the buffer holds the payload it claims; trailing
+    /// bytes are tolerated, see [`CheckedIpv6Packet::is_exact`]) and walks the extension
+    /// headers once.
+    pub fn parse(buffer: T) -> Result<Self, Error> {
+        let view = Ipv6Packet::new_checked(buffer.as_ref())?;
+        let header = Ipv6Repr::parse(&view)?;
+        let payload = view.payload();
+        let upper = match upper_layer(header.next_header, payload) {
+            // `rest` is a suffix of the payload, which ends where the header says.
+            UpperLayer::Protocol(nh, rest) => {
+                UpperAt::Protocol(nh, IPV6_HEADER_LEN + payload.len() - rest.len())
+            }
+            UpperLayer::Fragment => UpperAt::Fragment,
+            UpperLayer::BadExtension => UpperAt::BadExtension,
+        };
+        Ok(CheckedIpv6Packet {
+            buffer,
+            header,
+            upper,
+        })
+    }
+
+    pub fn header(&self) -> &Ipv6Repr {
+        &self.header
+    }
+
+    pub fn src_addr(&self) -> Ipv6Addr {
+        self.header.src_addr
+    }
+
+    pub fn dst_addr(&self) -> Ipv6Addr {
+        self.header.dst_addr
+    }
+
+    /// The buffer as given, trailing bytes included.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+
+    /// The zero-copy view over the same bytes (already checked).
+    pub fn view(&self) -> Ipv6Packet<&[u8]> {
+        Ipv6Packet::new_unchecked(self.buffer.as_ref())
+    }
+
+    /// Nothing past the payload the header claims (what a TUN read or a reassembled
+    /// datagram must be).
+    pub fn is_exact(&self) -> bool {
+        self.view().is_exact()
+    }
+
+    /// Where the upper layer is, as [`upper_layer`] found it.
+    pub fn upper_layer(&self) -> UpperLayer<'_> {
+        match self.upper {
+            UpperAt::Protocol(nh, at) => {
+                let end = IPV6_HEADER_LEN + usize::from(self.header.payload_len);
+                UpperLayer::Protocol(nh, self.buffer.as_ref().get(at..end).unwrap_or(&[]))
+            }
+            UpperAt::Fragment => UpperLayer::Fragment,
+            UpperAt::BadExtension => UpperLayer::BadExtension,
+        }
+    }
+
+    /// The UDP datagram past the extension headers, or why there is none.
+    pub fn transport(&self) -> Transport<'_> {
+        match self.upper_layer() {
+            UpperLayer::Protocol(NextHeader::Udp, rest) => match UdpPacket::new_checked(rest) {
+                Ok(udp) => Transport::Udp(udp),
+                Err(_) => Transport::BadUdp,
+            },
+            UpperLayer::Protocol(nh, _) => Transport::Other(nh),
+            UpperLayer::Fragment => Transport::Fragment,
+            UpperLayer::BadExtension => Transport::BadExtension,
+        }
+    }
+
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+}
+
+/// What [`CheckedIpv6Packet::transport`] found after the extension headers.
+#[derive(Debug, Clone)]
+pub enum Transport<'a> {
+    /// A UDP header whose length field fits the packet (the checksum is not verified: that
+    /// is [`UdpRepr::parse`](crate::UdpRepr::parse)'s job, for whoever consumes it).
+    Udp(UdpPacket<&'a [u8]>),
+    /// Another upper-layer protocol (ICMPv6, TCP...).
+    Other(NextHeader),
+    /// A Fragment header: the UDP header may be in another packet.
+    Fragment,
+    /// A truncated or too long extension-header chain.
+    BadExtension,
+    /// Next header is UDP but its header is truncated or its length field wrong.
+    BadUdp,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +405,85 @@ mod tests {
             upper_layer(NextHeader::HopByHop, &headers(9)),
             UpperLayer::BadExtension
         );
+    }
+
+    fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+        crate::UdpRepr {
+            src_port: 1,
+            dst_port,
+            payload,
+        }
+        .emit_ipv6_packet(src, dst, 9)
+        .unwrap()
+    }
+
+    #[test]
+    fn checked_packet_finds_udp_past_extension_headers() {
+        let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let mut pkt = udp_packet(a, a, 5684, b"x");
+        let p = CheckedIpv6Packet::parse(&pkt[..]).unwrap();
+        assert_eq!(p.header().hop_limit, 9);
+        assert!(p.is_exact());
+        match p.transport() {
+            Transport::Udp(u) => assert_eq!(
+                (u.src_port(), u.dst_port(), u.payload()),
+                (1, 5684, &b"x"[..])
+            ),
+            t => panic!("{t:?}"),
+        }
+        // Insert an 8-byte destination-options header (PadN) before UDP.
+        let mut ext = vec![next_header::UDP, 0, 1, 4, 0, 0, 0, 0];
+        let udp = pkt.split_off(40);
+        pkt[6] = next_header::DEST_OPTS;
+        let plen = (udp.len() + 8) as u16;
+        pkt[4..6].copy_from_slice(&plen.to_be_bytes());
+        pkt.append(&mut ext);
+        pkt.extend_from_slice(&udp);
+        let p = CheckedIpv6Packet::parse(&pkt[..]).unwrap();
+        assert!(matches!(p.transport(), Transport::Udp(u) if u.dst_port() == 5684));
+        // Truncate the extension header's claimed length.
+        let mut bad = pkt.clone();
+        bad[41] = 200;
+        let p = CheckedIpv6Packet::parse(&bad[..]).unwrap();
+        assert!(matches!(p.transport(), Transport::BadExtension));
+        let mut frag = pkt.clone();
+        frag[6] = next_header::FRAGMENT;
+        let p = CheckedIpv6Packet::parse(&frag[..]).unwrap();
+        assert!(matches!(p.transport(), Transport::Fragment));
+        // A UDP length field beyond the packet.
+        let mut bad_udp = udp_packet(a, a, 5684, b"x");
+        bad_udp[44..46].copy_from_slice(&3u16.to_be_bytes());
+        let p = CheckedIpv6Packet::parse(&bad_udp[..]).unwrap();
+        assert!(matches!(p.transport(), Transport::BadUdp));
+        let mut icmp = udp_packet(a, a, 5684, b"x");
+        icmp[6] = next_header::ICMPV6;
+        let p = CheckedIpv6Packet::parse(&icmp[..]).unwrap();
+        assert!(matches!(
+            p.transport(),
+            Transport::Other(NextHeader::Icmpv6)
+        ));
+    }
+
+    #[test]
+    fn checked_packet_refuses_what_the_view_refuses_and_keeps_trailing_bytes() {
+        let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let pkt = udp_packet(a, a, 5684, b"xyz");
+        for n in 0..pkt.len() {
+            assert_eq!(
+                CheckedIpv6Packet::parse(&pkt[..n]),
+                Err(Error::Truncated),
+                "{n}"
+            );
+        }
+        let mut v4 = pkt.clone();
+        v4[0] = 0x45;
+        assert_eq!(CheckedIpv6Packet::parse(&v4[..]), Err(Error::NotIpv6));
+        let mut long = pkt.clone();
+        long.push(0);
+        let p = CheckedIpv6Packet::parse(long).unwrap();
+        assert!(!p.is_exact());
+        assert!(matches!(p.transport(), Transport::Udp(u) if u.payload() == b"xyz"));
+        assert_eq!(p.into_inner().len(), pkt.len() + 1);
     }
 
     proptest! {

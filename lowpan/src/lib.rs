@@ -32,7 +32,7 @@ pub use frag::ReassemblyLimits;
 pub use ieee802154::{Address, Eui64, max_frame_payload};
 pub use iphc::ContextTable;
 pub use icmpv6::Icmpv6Repr;
-pub use ipv6::{Ipv6Repr, NextHeader, UpperLayer};
+pub use ipv6::{CheckedIpv6Packet, Ipv6Repr, NextHeader, Transport, UpperLayer};
 pub use ndisc::NdiscRepr;
 pub use prefix::{ParsePrefix64Error, Prefix64};
 pub use udp::UdpRepr;

@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::config::Config;
+use lowpan::CheckedIpv6Packet;
+use lowpan::ip::{Ipv6Packet, UdpPacket};
 use dtls::cert::ChainVerifier;
 use dtls::{ClientConfig, Connection};
 use redirect::{ChannelConfig, FlowTag, KeyRing, RedirectChannel, RedirectKey, RedirectMessage};
@@ -77,6 +79,11 @@ fn client() -> Connection {
     Connection::connect(Instant::now(), SocketAddr::new(a(MOTE1).into(), 5684), cfg).unwrap()
 }
 
+/// The packet as the border router hands it over: parsed once.
+pub(crate) fn ip(bytes: &[u8]) -> CheckedIpv6Packet<&[u8]> {
+    CheckedIpv6Packet::parse(bytes).expect("an IPv6 packet")
+}
+
 pub(crate) fn udp(src: (&str, u16), dst: (&str, u16), payload: &[u8]) -> Vec<u8> {
     hrm::build_udp_packet((a(src.0), src.1), (a(dst.0), dst.1), 64, payload).unwrap()
 }
@@ -100,7 +107,7 @@ fn client_hello_to_a_delegated_mote_is_diverted_and_the_cookie_comes_from_the_mo
     let mut c = client();
     let hello = c.poll_transmit().unwrap().contents;
     let now = Instant::now();
-    let v = r.handle_tun_packet(now, SystemTime::now(), &udp((PEER, 40000), (MOTE1, 5684), &hello));
+    let v = r.handle_tun_packet(now, SystemTime::now(), &ip(&udp((PEER, 40000), (MOTE1, 5684), &hello)));
     assert_eq!(v, Inbound::Handled);
     assert_eq!(r.counters().diverted, 1);
     assert_eq!(r.hrm().counters().divert, 1);
@@ -121,11 +128,11 @@ fn cookied_hello_makes_the_attached_iotssp_talk_to_the_mote_from_the_border_rout
     let mut c = client();
     let now = Instant::now();
     let hello = c.poll_transmit().unwrap().contents;
-    r.handle_tun_packet(now, SystemTime::now(), &udp((PEER, 40000), (MOTE1, 5684), &hello));
+    r.handle_tun_packet(now, SystemTime::now(), &ip(&udp((PEER, 40000), (MOTE1, 5684), &hello)));
     let Some(Action::ToTun(p)) = r.poll_action() else { panic!("no cookie") };
     c.handle_datagram(now, &parse_udp(&p).4);
     let hello2 = c.poll_transmit().unwrap().contents;
-    r.handle_tun_packet(now, SystemTime::now(), &udp((PEER, 40000), (MOTE1, 5684), &hello2));
+    r.handle_tun_packet(now, SystemTime::now(), &ip(&udp((PEER, 40000), (MOTE1, 5684), &hello2)));
     let acts = actions(&mut r);
     let to_mote: Vec<_> = acts.iter().filter_map(|x| if let Action::ToMote(p) = x { Some(parse_udp(p)) } else { None }).collect();
     assert!(!to_mote.is_empty(), "{acts:?}");
@@ -144,12 +151,16 @@ fn passthrough_motes_and_other_traffic_are_bridged_untouched() {
     let hello = client().poll_transmit().unwrap().contents;
     let now = Instant::now();
     let w = SystemTime::now();
-    assert_eq!(r.handle_tun_packet(now, w, &udp((PEER, 40000), (MOTE2, 5684), &hello)), Inbound::Bridge);
-    assert_eq!(r.handle_tun_packet(now, w, &udp((PEER, 40000), (MOTE1, 5683), &hello)), Inbound::Bridge);
-    assert_eq!(r.handle_tun_packet(now, w, b"not an ipv6 packet"), Inbound::Bridge);
+    assert_eq!(r.handle_tun_packet(now, w, &ip(&udp((PEER, 40000), (MOTE2, 5684), &hello))), Inbound::Bridge);
+    assert_eq!(r.handle_tun_packet(now, w, &ip(&udp((PEER, 40000), (MOTE1, 5683), &hello))), Inbound::Bridge);
+    // Not UDP (an ICMPv6 message) to a delegated mote. Bytes that are not IPv6 never reach
+    // the wiring: the border router parses them once, first.
+    let mut icmp = udp((PEER, 40000), (MOTE1, 5684), &hello);
+    icmp[6] = lowpan::ip::next_header::ICMPV6;
+    assert_eq!(r.handle_tun_packet(now, w, &ip(&icmp)), Inbound::Bridge);
     // Application data to a delegated mote goes to the mote, never to the IoTSSP.
     let app = [23u8, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 5, 0, 3, 1, 2, 3];
-    assert_eq!(r.handle_tun_packet(now, w, &udp((PEER, 40000), (MOTE1, 5684), &app)), Inbound::Bridge);
+    assert_eq!(r.handle_tun_packet(now, w, &ip(&udp((PEER, 40000), (MOTE1, 5684), &app))), Inbound::Bridge);
     assert!(actions(&mut r).is_empty());
     assert_eq!(r.counters().diverted, 0);
     assert_eq!(r.attached("ssp-a").unwrap().counters().app_data_records_received, 0);
@@ -159,7 +170,7 @@ fn passthrough_motes_and_other_traffic_are_bridged_untouched() {
 #[test]
 fn malformed_dtls_to_a_delegated_mote_is_dropped_and_counted() {
     let (_d, mut r) = setup("");
-    let v = r.handle_tun_packet(Instant::now(), SystemTime::now(), &udp((PEER, 1), (MOTE1, 5684), &[22, 0xfe]));
+    let v = r.handle_tun_packet(Instant::now(), SystemTime::now(), &ip(&udp((PEER, 1), (MOTE1, 5684), &[22, 0xfe])));
     assert_eq!(v, Inbound::Handled);
     assert_eq!(r.hrm().drop_counters().find(|(k, _)| *k == "dtls_truncated_header").unwrap().1, 1);
     assert!(r.summary(Instant::now()).contains("hrm.drop.dtls_truncated_header=1"));
@@ -170,17 +181,17 @@ fn mote_replies_to_the_attached_address_go_to_the_iotssp_not_the_tun() {
     let (_d, mut r) = setup("");
     let now = Instant::now();
     let to_ssp = udp((MOTE1, 5685), (OWN, DEFAULT_PORT), &[22, 0xfe, 0xfd]);
-    assert!(r.handle_radio_packet(now, &to_ssp));
+    assert!(r.handle_radio_packet(now, &ip(&to_ssp)));
     assert_eq!(r.counters().mote_to_attached, 1);
     assert_eq!(r.attached("ssp-a").unwrap().counters().mote_datagrams, 1);
     // Another port of ours, or the Internet: the TUN.
-    assert!(!r.handle_radio_packet(now, &udp((MOTE1, 5685), (OWN, 5683), b"x")));
-    assert!(!r.handle_radio_packet(now, &udp((MOTE1, 5684), (PEER, 40000), b"x")));
+    assert!(!r.handle_radio_packet(now, &ip(&udp((MOTE1, 5685), (OWN, 5683), b"x"))));
+    assert!(!r.handle_radio_packet(now, &ip(&udp((MOTE1, 5684), (PEER, 40000), b"x"))));
     // A corrupt checksum is consumed and counted, never handed to the IoTSSP.
     let mut bad = to_ssp.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
-    assert!(r.handle_radio_packet(now, &bad));
+    assert!(r.handle_radio_packet(now, &ip(&bad)));
     assert_eq!(r.counters().mote_to_attached_invalid, 1);
     assert_eq!(r.attached("ssp-a").unwrap().counters().mote_datagrams, 1);
 }
@@ -201,7 +212,7 @@ fn remote_iotssp_gets_sealed_diversions_and_its_authentic_emits_come_from_the_mo
     let now = Instant::now();
     let w = SystemTime::now();
     let hello = client().poll_transmit().unwrap().contents;
-    assert_eq!(r.handle_tun_packet(now, w, &udp((PEER, 40000), (MOTE3, 5684), &hello)), Inbound::Handled);
+    assert_eq!(r.handle_tun_packet(now, w, &ip(&udp((PEER, 40000), (MOTE3, 5684), &hello))), Inbound::Handled);
     let acts = actions(&mut r);
     let [Action::Redirect { to, bytes }] = &acts[..] else { panic!("{acts:?}") };
     assert_eq!(*to, "[fd00:5::1]:7700".parse().unwrap());
@@ -272,8 +283,10 @@ fn no_panic_on_arbitrary_input() {
             framed[44..46].copy_from_slice(&len.to_be_bytes());
             let input = if how % 2 == 0 { &framed[..] } else { &bytes[..] };
             let mut r = r.borrow_mut();
-            r.handle_tun_packet(now, w, input);
-            r.handle_radio_packet(now, input);
+            if let Ok(input) = CheckedIpv6Packet::parse(input) {
+                r.handle_tun_packet(now, w, &input);
+                r.handle_radio_packet(now, &input);
+            }
             r.handle_redirect_datagram(now, w, "[fd00:5::1]:7700".parse().unwrap(), input);
             while r.poll_action().is_some() {}
             Ok(())
@@ -305,7 +318,7 @@ fn dead_iotssp_client_hello_is_answered_with_an_alert_from_the_mote_once_a_secon
     // The IoTSSP never answered the first Hello, for longer than dead_after.
     let t = Instant::now() + ChannelConfig::default().dead_after + Duration::from_millis(500);
     let hello = client().poll_transmit().unwrap().contents;
-    assert_eq!(r.handle_tun_packet(t, w, &udp((PEER, 40000), (MOTE3, 5684), &hello)), Inbound::Handled);
+    assert_eq!(r.handle_tun_packet(t, w, &ip(&udp((PEER, 40000), (MOTE3, 5684), &hello))), Inbound::Handled);
     let acts = actions(&mut r);
     let [Action::ToTun(p)] = &acts[..] else { panic!("{acts:?}") };
     // From the mote's address and DTLS port, valid checksum (parse_udp checks), exact bytes.
@@ -315,13 +328,13 @@ fn dead_iotssp_client_hello_is_answered_with_an_alert_from_the_mote_once_a_secon
     assert_eq!(r.hrm().flow_state(&flow), None, "the flow is abandoned");
     // The client's retransmission within the second: nothing, not even to the IoTSSP.
     let t1 = t + Duration::from_millis(400);
-    assert_eq!(r.handle_tun_packet(t1, w, &udp((PEER, 40000), (MOTE3, 5684), &hello)), Inbound::Handled);
+    assert_eq!(r.handle_tun_packet(t1, w, &ip(&udp((PEER, 40000), (MOTE3, 5684), &hello))), Inbound::Handled);
     assert!(actions(&mut r).is_empty());
     assert_eq!(counter(&r, t1, "hrm.ssp_down_alerts"), 1);
     assert_eq!(counter(&r, t1, "hrm.ssp_down_silent"), 1);
     // A second later: answered again.
     let t2 = t + Duration::from_secs(1);
-    r.handle_tun_packet(t2, w, &udp((PEER, 40000), (MOTE3, 5684), &hello));
+    r.handle_tun_packet(t2, w, &ip(&udp((PEER, 40000), (MOTE3, 5684), &hello)));
     assert!(matches!(&actions(&mut r)[..], [Action::ToTun(_)]));
     assert_eq!(counter(&r, t2, "hrm.ssp_down_alerts"), 2);
 }
@@ -333,7 +346,7 @@ fn iotssp_not_yet_heard_at_start_or_alive_gets_the_diversion() {
     let w = SystemTime::now();
     let hello = client().poll_transmit().unwrap().contents;
     let divert_at = |r: &mut IotsspWiring, t: Instant, port: u16| {
-        r.handle_tun_packet(t, w, &udp((PEER, port), (MOTE3, 5684), &hello));
+        r.handle_tun_packet(t, w, &ip(&udp((PEER, port), (MOTE3, 5684), &hello)));
         actions(r)
     };
     // Start-up, before the first Hello round trip could fail: diverted, no alert.
@@ -365,10 +378,10 @@ fn transferred_flow_keeps_working_when_its_iotssp_dies() {
     let dead = now + Duration::from_secs(60);
     // Application data still goes to the mote, untouched.
     let app = udp((PEER, 40000), (MOTE3, 5684), &[23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 9]);
-    assert_eq!(r.handle_tun_packet(dead, w, &app), Inbound::Bridge);
+    assert_eq!(r.handle_tun_packet(dead, w, &ip(&app)), Inbound::Bridge);
     // A retransmitted final flight (epoch-1 Finished) gets no alert; the session stays.
     let fin = udp((PEER, 40000), (MOTE3, 5684), &[22, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 2, 0, 1, 0]);
-    assert_eq!(r.handle_tun_packet(dead, w, &fin), Inbound::Handled);
+    assert_eq!(r.handle_tun_packet(dead, w, &ip(&fin)), Inbound::Handled);
     assert!(actions(&mut r).is_empty());
     assert_eq!(r.hrm().flow_state(&flow), Some(hrm::FlowState::Transferred));
     assert_eq!(counter(&r, dead, "hrm.ssp_down_alerts"), 0);

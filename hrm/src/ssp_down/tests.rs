@@ -6,6 +6,10 @@ use dtls_wire::{ContentType, ProtocolVersion, Record};
 use lowpan::ip::{self, Ipv6Packet, UdpPacket};
 use std::net::Ipv6Addr;
 
+fn ip(bytes: &[u8]) -> lowpan::CheckedIpv6Packet<&[u8]> {
+    lowpan::CheckedIpv6Packet::parse(bytes).expect("an IPv6 packet")
+}
+
 const MOTE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
 const PEER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 
@@ -42,7 +46,7 @@ fn client_hello_packet(peer_port: u16) -> Vec<u8> {
 }
 
 fn divert(hrm: &mut Hrm, now: Instant, peer_port: u16) -> Diversion {
-    match hrm.handle_inbound(now, &client_hello_packet(peer_port)) {
+    match hrm.handle_inbound(now, &ip(&client_hello_packet(peer_port))) {
         Decision::Divert(d) => d,
         other => panic!("not diverted: {other:?}"),
     }
@@ -104,7 +108,7 @@ fn alerts_are_not_answered_and_transferred_flows_keep_their_session() {
     // A plaintext alert from the client: never answered with an alert.
     let alert =
         crate::build_udp_packet((PEER, 40000), (MOTE, 5684), 64, &ssp_down_alert()).unwrap();
-    let Decision::Divert(d) = h.handle_inbound(t0, &alert) else {
+    let Decision::Divert(d) = h.handle_inbound(t0, &ip(&alert)) else {
         panic!("R4 diverts")
     };
     assert_eq!(h.answer_ssp_down(t0, &d), None);
@@ -121,7 +125,7 @@ fn alerts_are_not_answered_and_transferred_flows_keep_their_session() {
     .unwrap();
     let finished = [22, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0];
     let pkt = crate::build_udp_packet((PEER, 40002), (MOTE, 5684), 64, &finished).unwrap();
-    let Decision::Divert(d) = h.handle_inbound(t0, &pkt) else {
+    let Decision::Divert(d) = h.handle_inbound(t0, &ip(&pkt)) else {
         panic!("R2 diverts")
     };
     assert_eq!(h.answer_ssp_down(t0, &d), None);
@@ -134,7 +138,7 @@ fn alerts_are_not_answered_and_transferred_flows_keep_their_session() {
         &[23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 9],
     )
     .unwrap();
-    assert_eq!(h.handle_inbound(t0, &app), Decision::Forward);
+    assert_eq!(h.handle_inbound(t0, &ip(&app)), Decision::Forward);
     // A fresh ClientHello on it (Rehandshaking) is answered; the old session stays.
     let d = divert(&mut h, t0, 40002);
     assert_eq!(h.flow_state(&f), Some(FlowState::Rehandshaking));
