@@ -1,4 +1,5 @@
-//! RFC 6282 IPHC header compression with the UDP NHC.
+//! RFC 6282 IPHC header compression with the UDP NHC and the IPv6 extension-header NHC
+//! (Hop-by-Hop, Routing, Fragment, Destination Options, and a tunnelled IPv6 header).
 //!
 //! Compression picks, per field, the shortest encoding that decompresses to exactly the
 //! original bytes: for addresses every candidate mode is rebuilt with the same function the
@@ -6,8 +7,16 @@
 //! always carried inline (C = 0); a received C = 1 is accepted and the checksum recomputed
 //! once the whole datagram is known. The UDP length is always elided and re-derived from
 //! the IPv6 payload length, so UDP is only compressed when its length field agrees with it.
-//! IPv6 extension-header NHC is not encoded; receiving it gives
-//! [`IphcError::UnsupportedNhc`].
+//!
+//! Extension headers: the NHC carries the header without its Next Header (elided when the
+//! next header is itself compressed) and with its length in octets; a trailing Pad1/PadN
+//! of a Hop-by-Hop or Destination Options header is elided when the decompressor's padding
+//! rebuilds the same bytes. The Fragment header is carried as its 7 bytes after the Next
+//! Header, the first of them (reserved in IPv6) being the length 6 that RFC 6282 asks for,
+//! which is also how Wireshark reads it. A tunnelled IPv6 packet (EID 7) is followed by
+//! its own IPHC. The Mobility header (EID 4) and reserved EIDs give
+//! [`IphcError::UnsupportedNhc`]. Chains are bounded by [`MAX_NHC_HEADERS`] and
+//! [`MAX_TUNNEL_DEPTH`].
 
 use crate::LinkAddrs;
 use crate::ieee802154::Address;
@@ -19,8 +28,10 @@ use std::net::Ipv6Addr;
 pub const DISPATCH_MASK: u8 = 0b1110_0000;
 pub const DISPATCH: u8 = 0b0110_0000;
 
-/// Largest uncompressed header this codec produces (IPv6 + UDP).
-pub const MAX_UNCOMPRESSED_HEADER: usize = IPV6_HEADER_LEN + UDP_HEADER_LEN;
+/// Extension headers (NHC) one compressed header may carry, tunnels included.
+pub const MAX_NHC_HEADERS: usize = 8;
+/// IPv6-in-IPv6 headers (NHC EID 7) one compressed header may nest.
+pub const MAX_TUNNEL_DEPTH: usize = 2;
 
 /// Why a compressed header could not be expanded. Names are stable (drop counters).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -35,8 +46,16 @@ pub enum IphcError {
     ReservedMode,
     /// The address is to be derived from a link-layer address that is absent.
     NoLinkAddress,
-    /// Next-header compression other than UDP.
+    /// Next-header compression we do not know (Mobility, reserved EIDs or patterns).
     UnsupportedNhc(u8),
+    /// More NHC headers or tunnels than [`MAX_NHC_HEADERS`] / [`MAX_TUNNEL_DEPTH`].
+    TooManyHeaders,
+    /// An extension header the NHC cannot stand for (a Routing header that is not a
+    /// multiple of 8 octets, a Fragment header whose length is not 6, a tunnelled IPv6 NHC
+    /// with its NH bit set).
+    BadExtension,
+    /// The datagram is shorter than the headers, or longer than IPv6 lengths allow.
+    BadLength,
 }
 
 impl IphcError {
@@ -48,6 +67,9 @@ impl IphcError {
             IphcError::ReservedMode => "iphc_reserved_mode",
             IphcError::NoLinkAddress => "iphc_no_link_address",
             IphcError::UnsupportedNhc(_) => "iphc_unsupported_nhc",
+            IphcError::TooManyHeaders => "iphc_too_many_headers",
+            IphcError::BadExtension => "iphc_bad_extension",
+            IphcError::BadLength => "iphc_bad_length",
         }
     }
 }
@@ -143,67 +165,116 @@ impl ContextTable {
     }
 }
 
-/// UDP header fields carried by the UDP NHC (the length is always derived).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct UdpNhcRepr {
-    pub src_port: u16,
-    pub dst_port: u16,
-    /// `None`: elided by the sender (C = 1); must be recomputed over the whole datagram.
-    pub checksum: Option<u16>,
+/// The uncompressed headers a compressed header stands for: the IPv6 header, any extension
+/// headers and tunnelled IPv6 headers, and a UDP header. Their length fields depend on the
+/// size of the whole datagram, which a FRAG1 announces before the datagram is complete:
+/// [`Expanded::set_datagram_size`] writes them.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Expanded {
+    header: Vec<u8>,
+    /// Offsets of the IPv6 headers (outer first) whose payload length is set from the size.
+    ipv6_at: Vec<usize>,
+    /// Offset of a UDP header whose length is set from the size.
+    udp_at: Option<usize>,
+    /// The sender elided the UDP checksum (C = 1): compute it once the datagram is whole.
+    pub udp_checksum_elided: bool,
 }
 
-/// The IPv6 (and UDP) header fields a compressed header stands for.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct IpHeaderRepr {
-    pub traffic_class: u8,
-    /// 20 bits.
-    pub flow_label: u32,
-    pub next_header: u8,
-    pub hop_limit: u8,
-    pub src_addr: Ipv6Addr,
-    pub dst_addr: Ipv6Addr,
-    /// Present when the next header was compressed with the UDP NHC.
-    pub udp: Option<UdpNhcRepr>,
-}
-
-impl IpHeaderRepr {
-    /// Bytes of uncompressed header this stands for: 40, or 48 with UDP.
-    pub fn uncompressed_len(&self) -> usize {
-        IPV6_HEADER_LEN + if self.udp.is_some() { UDP_HEADER_LEN } else { 0 }
+impl Expanded {
+    /// The uncompressed header bytes (length fields as last set).
+    pub fn header(&self) -> &[u8] {
+        &self.header
     }
 
-    /// Writes the uncompressed header into `out[..uncompressed_len()]` for a datagram whose
-    /// IPv6 payload is `payload_len` bytes. The UDP length is `payload_len`; an elided UDP
-    /// checksum is written as 0 (see [`fill_elided_udp_checksum`]).
-    pub fn emit_uncompressed(&self, payload_len: u16, out: &mut [u8]) {
-        let mut p = Ipv6Packet::new_unchecked(&mut out[..IPV6_HEADER_LEN]);
-        p.set_version_tc_flow(self.traffic_class, self.flow_label);
-        p.set_payload_len(payload_len);
-        p.set_next_header(self.next_header);
-        p.set_hop_limit(self.hop_limit);
-        p.set_src_addr(self.src_addr);
-        p.set_dst_addr(self.dst_addr);
-        if let Some(u) = self.udp {
-            let mut d = UdpPacket::new_unchecked(&mut out[IPV6_HEADER_LEN..MAX_UNCOMPRESSED_HEADER]);
-            d.set_src_port(u.src_port);
-            d.set_dst_port(u.dst_port);
-            d.set_len(payload_len);
-            d.set_checksum(u.checksum.unwrap_or(0));
+    /// Bytes of uncompressed header this stands for.
+    pub fn len(&self) -> usize {
+        self.header.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.header.is_empty()
+    }
+
+    /// The outer IPv6 header's source address.
+    pub fn src_addr(&self) -> Ipv6Addr {
+        Ipv6Packet::new_unchecked(&self.header[..]).src_addr()
+    }
+
+    /// The outer IPv6 header's destination address.
+    pub fn dst_addr(&self) -> Ipv6Addr {
+        Ipv6Packet::new_unchecked(&self.header[..]).dst_addr()
+    }
+
+    /// The outer IPv6 header's Next Header.
+    pub fn next_header(&self) -> u8 {
+        Ipv6Packet::new_unchecked(&self.header[..]).next_header()
+    }
+
+    /// Writes every length field for a datagram of `size` bytes (headers included).
+    pub fn set_datagram_size(&mut self, size: usize) -> Result<(), IphcError> {
+        if size < self.header.len() {
+            return Err(IphcError::BadLength);
+        }
+        for &at in &self.ipv6_at {
+            let len = u16::try_from(size - at - IPV6_HEADER_LEN).map_err(|_| IphcError::BadLength)?;
+            self.header[at + 4..at + 6].copy_from_slice(&len.to_be_bytes());
+        }
+        if let Some(at) = self.udp_at {
+            let len = u16::try_from(size - at).map_err(|_| IphcError::BadLength)?;
+            self.header[at + 4..at + 6].copy_from_slice(&len.to_be_bytes());
+        }
+        Ok(())
+    }
+}
+
+/// Computes the UDP checksum of a complete IPv6 packet whose UDP header follows the fixed
+/// header, extension headers or tunnelled IPv6 headers (what the UDP NHC produced). The
+/// pseudo-header's destination is the final one: the last address of a type 3 Routing
+/// header when there is one. Does nothing for anything else.
+pub fn fill_elided_udp_checksum(packet: &mut [u8]) {
+    let Some((at, src, dst)) = udp_position(packet) else { return };
+    let c = ip::udp_checksum(&src, &dst, &packet[at..]);
+    packet[at + 6..at + 8].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Where the UDP header of `packet` is, with the addresses of its pseudo-header.
+fn udp_position(packet: &[u8]) -> Option<(usize, Ipv6Addr, Ipv6Addr)> {
+    let mut at = 0usize;
+    for _ in 0..=MAX_TUNNEL_DEPTH {
+        let p = Ipv6Packet::new_checked(packet.get(at..)?).ok()?;
+        if !p.is_exact() {
+            return None;
+        }
+        let (src, mut dst) = (p.src_addr(), p.dst_addr());
+        let mut nh = p.next_header();
+        at += IPV6_HEADER_LEN;
+        for _ in 0..=MAX_NHC_HEADERS {
+            match nh {
+                next_header::HOP_BY_HOP | next_header::ROUTING | next_header::DEST_OPTS => {
+                    let h = packet.get(at..at + 2)?;
+                    let len = (usize::from(h[1]) + 1) * 8;
+                    let ext = packet.get(at..at + len)?;
+                    if nh == next_header::ROUTING
+                        && ext[2] == crate::rpl::srh::ROUTING_TYPE
+                        && let Ok(srh) = crate::rpl::srh::SrhRepr::parse(ext, &dst)
+                    {
+                        dst = srh.addresses.last().copied().unwrap_or(dst);
+                    }
+                    nh = h[0];
+                    at += len;
+                }
+                next_header::UDP => {
+                    return (packet.len() >= at + UDP_HEADER_LEN).then_some((at, src, dst));
+                }
+                next_header::IPV6 => break,
+                _ => return None,
+            }
+        }
+        if nh != next_header::IPV6 {
+            return None;
         }
     }
-}
-
-/// Computes the UDP checksum of a complete IPv6 packet whose UDP header directly follows the
-/// fixed header (what the UDP NHC produced). Does nothing for anything else.
-pub fn fill_elided_udp_checksum(packet: &mut [u8]) {
-    let Ok(p) = Ipv6Packet::new_checked(&packet[..]) else { return };
-    if p.next_header() != next_header::UDP || p.payload().len() < UDP_HEADER_LEN {
-        return;
-    }
-    let (src, dst) = (p.src_addr(), p.dst_addr());
-    let end = IPV6_HEADER_LEN + usize::from(p.payload_len());
-    let c = ip::udp_checksum(&src, &dst, &packet[IPV6_HEADER_LEN..end]);
-    packet[IPV6_HEADER_LEN + 6..IPV6_HEADER_LEN + 8].copy_from_slice(&c.to_be_bytes());
+    None
 }
 
 /// Why a packet could not be compressed.
@@ -228,6 +299,18 @@ const NHC_UDP: u8 = 0b1111_0000;
 const NHC_UDP_C: u8 = 0b100;
 const PORT_4BIT_BASE: u16 = 0xf0b0;
 const PORT_8BIT_BASE: u16 = 0xf000;
+
+// ---- IPv6 extension-header NHC: 1110 EEE N ----
+const NHC_EXT_MASK: u8 = 0b1111_0000;
+const NHC_EXT: u8 = 0b1110_0000;
+const NHC_EXT_NH: u8 = 0b1;
+const EID_HOP_BY_HOP: u8 = 0;
+const EID_ROUTING: u8 = 1;
+const EID_FRAGMENT: u8 = 2;
+const EID_DEST_OPTS: u8 = 3;
+const EID_IPV6: u8 = 7;
+const PAD1: u8 = 0;
+const PADN: u8 = 1;
 
 /// Where the prefix of a unicast address comes from.
 #[derive(Clone, Copy)]
@@ -391,9 +474,10 @@ fn encode_multicast(ctx: &ContextTable, a: &[u8; 16]) -> AddrCode {
     AddrCode { stateful: false, mode: 0, cid: 0, inline: *a, inline_len: 16 }
 }
 
-/// Compresses the IPv6 header (and a UDP header right after it) of `packet` and appends the
-/// compressed header to `out`. Returns how many bytes of `packet` it stands for (40 or 48);
-/// the caller sends `packet[n..]` after it.
+/// Compresses the IPv6 header of `packet`, with the extension headers, tunnelled IPv6
+/// headers and UDP header that follow it as far as NHC can carry them, and appends the
+/// compressed header to `out`. Returns how many bytes of `packet` it stands for; the caller
+/// sends `packet[n..]` after it.
 pub fn compress(
     ctx: &ContextTable,
     links: &LinkAddrs,
@@ -401,9 +485,23 @@ pub fn compress(
     out: &mut Vec<u8>,
 ) -> Result<usize, CompressError> {
     let p = Ipv6Packet::new_checked(packet).map_err(|_| CompressError::Malformed)?;
-    if p.packet().len() != packet.len() {
+    if !p.is_exact() {
         return Err(CompressError::Malformed);
     }
+    let mut budget = MAX_NHC_HEADERS;
+    Ok(compress_iphc(ctx, links, packet, out, &mut budget, 0))
+}
+
+/// One IPHC header for the exact IPv6 packet `packet`, then its NHC chain.
+fn compress_iphc(
+    ctx: &ContextTable,
+    links: &LinkAddrs,
+    packet: &[u8],
+    out: &mut Vec<u8>,
+    budget: &mut usize,
+    depth: usize,
+) -> usize {
+    let p = Ipv6Packet::new_unchecked(packet);
     let tc = p.traffic_class();
     let fl = p.flow_label();
     let (ecn, dscp) = (tc & 0x03, tc >> 2);
@@ -421,12 +519,9 @@ pub fn compress(
     };
     b0 |= tf << TF_SHIFT;
 
-    let payload = p.payload();
-    let udp = (p.next_header() == next_header::UDP)
-        .then(|| UdpPacket::new_checked(payload).ok())
-        .flatten()
-        .filter(|u| usize::from(u.len()) == payload.len());
-    if udp.is_some() {
+    let payload = &packet[IPV6_HEADER_LEN..];
+    let nhc = nhc_compressible(p.next_header(), payload, *budget, depth);
+    if nhc {
         b0 |= NH_BIT;
     }
 
@@ -466,7 +561,7 @@ pub fn compress(
         out.push((src.cid << 4) | dst.cid);
     }
     out.extend_from_slice(&tf_bytes[..tf_len]);
-    if udp.is_none() {
+    if !nhc {
         out.push(p.next_header());
     }
     if hlim == 0 {
@@ -474,9 +569,128 @@ pub fn compress(
     }
     out.extend_from_slice(&src.inline[..src.inline_len]);
     out.extend_from_slice(&dst.inline[..dst.inline_len]);
+    if !nhc {
+        return IPV6_HEADER_LEN;
+    }
+    IPV6_HEADER_LEN + compress_nhc(ctx, links, p.next_header(), payload, out, budget, depth)
+}
 
-    let Some(u) = udp else { return Ok(IPV6_HEADER_LEN) };
-    let (sp, dp) = (u.src_port(), u.dst_port());
+/// Whether the header `nh` at the start of `rest` (which runs to the end of the packet) can
+/// be carried by an NHC within the remaining header `budget`.
+fn nhc_compressible(nh: u8, rest: &[u8], budget: usize, depth: usize) -> bool {
+    match nh {
+        next_header::UDP => {
+            UdpPacket::new_checked(rest).is_ok_and(|u| usize::from(u.len()) == rest.len())
+        }
+        next_header::HOP_BY_HOP | next_header::ROUTING | next_header::DEST_OPTS => {
+            budget > 0 && extension_body(nh, rest).is_some()
+        }
+        next_header::FRAGMENT => budget > 0 && rest.len() >= 8 && rest[1] == 0,
+        next_header::IPV6 => {
+            budget > 0
+                && depth < MAX_TUNNEL_DEPTH
+                && Ipv6Packet::new_checked(rest).is_ok_and(|p| p.is_exact())
+        }
+        _ => false,
+    }
+}
+
+/// The bytes an extension-header NHC carries for the Hop-by-Hop, Routing or Destination
+/// Options header at the start of `rest` (everything after Next Header and Hdr Ext Len,
+/// minus a trailing pad option the decompressor rebuilds), and the header's length.
+fn extension_body(nh: u8, rest: &[u8]) -> Option<(&[u8], usize)> {
+    let total = (usize::from(*rest.get(1)?) + 1) * 8;
+    let body = rest.get(2..total)?;
+    if nh == next_header::ROUTING {
+        return (body.len() <= 255).then_some((body, total));
+    }
+    // Find where the last option starts; a malformed option list is carried as it is.
+    let mut at = 0;
+    let mut last = None;
+    while at < body.len() {
+        last = Some(at);
+        at += match body[at] {
+            PAD1 => 1,
+            _ => 2 + usize::from(*body.get(at + 1).unwrap_or(&0xff)),
+        };
+    }
+    if let Some(last) = last.filter(|&l| at == body.len() && matches!(body[l], PAD1 | PADN)) {
+        let kept = &body[..last];
+        if rebuilt_padding(kept.len()).as_deref() == Some(&body[last..]) {
+            return Some((kept, total));
+        }
+    }
+    (body.len() <= 255).then_some((body, total))
+}
+
+/// The padding the decompressor appends after `carried` bytes of an options header body,
+/// if it fits one byte of length.
+fn rebuilt_padding(carried: usize) -> Option<Vec<u8>> {
+    if carried > 255 {
+        return None;
+    }
+    let pad = (2 + carried).next_multiple_of(8) - 2 - carried;
+    Some(match pad {
+        0 => Vec::new(),
+        1 => vec![PAD1],
+        n => {
+            let mut v = vec![0u8; n];
+            v[0] = PADN;
+            v[1] = (n - 2) as u8;
+            v
+        }
+    })
+}
+
+/// Writes the NHC for the header `nh` at the start of `rest` (checked compressible) and the
+/// NHCs after it; returns the uncompressed bytes they stand for.
+fn compress_nhc(
+    ctx: &ContextTable,
+    links: &LinkAddrs,
+    nh: u8,
+    rest: &[u8],
+    out: &mut Vec<u8>,
+    budget: &mut usize,
+    depth: usize,
+) -> usize {
+    if nh == next_header::UDP {
+        let u = UdpPacket::new_unchecked(rest);
+        compress_udp(u.src_port(), u.dst_port(), u.checksum(), out);
+        return UDP_HEADER_LEN;
+    }
+    *budget -= 1;
+    if nh == next_header::IPV6 {
+        out.push(NHC_EXT | (EID_IPV6 << 1));
+        return compress_iphc(ctx, links, rest, out, budget, depth + 1);
+    }
+    let (eid, body, total) = match nh {
+        next_header::FRAGMENT => (EID_FRAGMENT, &rest[2..8], 8),
+        _ => {
+            let Some((body, total)) = extension_body(nh, rest) else { return 0 };
+            let eid = match nh {
+                next_header::HOP_BY_HOP => EID_HOP_BY_HOP,
+                next_header::ROUTING => EID_ROUTING,
+                _ => EID_DEST_OPTS,
+            };
+            (eid, body, total)
+        }
+    };
+    let next = rest[0];
+    let after = &rest[total..];
+    let next_compressed = nhc_compressible(next, after, *budget, depth);
+    out.push(NHC_EXT | (eid << 1) | u8::from(next_compressed));
+    if !next_compressed {
+        out.push(next);
+    }
+    out.push(body.len() as u8);
+    out.extend_from_slice(body);
+    if !next_compressed {
+        return total;
+    }
+    total + compress_nhc(ctx, links, next, after, out, budget, depth)
+}
+
+fn compress_udp(sp: u16, dp: u16, checksum: u16, out: &mut Vec<u8>) {
     let four = |x: u16| x & 0xfff0 == PORT_4BIT_BASE;
     let eight = |x: u16| x & 0xff00 == PORT_8BIT_BASE;
     if four(sp) && four(dp) {
@@ -495,8 +709,7 @@ pub fn compress(
         out.extend_from_slice(&sp.to_be_bytes());
         out.extend_from_slice(&dp.to_be_bytes());
     }
-    out.extend_from_slice(&u.checksum().to_be_bytes());
-    Ok(IPV6_HEADER_LEN + UDP_HEADER_LEN)
+    out.extend_from_slice(&checksum.to_be_bytes());
 }
 
 /// Bounds-checked reader over the inline fields.
@@ -527,15 +740,30 @@ fn context(ctx: &ContextTable, cid: u8) -> Result<&Context, IphcError> {
     ctx.get(cid).ok_or(IphcError::BadContext(cid))
 }
 
-/// Expands the IPHC header at the start of `data` (which begins with the IPHC dispatch).
-/// Returns the header fields and the number of compressed bytes consumed; the rest of
-/// `data` is the payload that follows the uncompressed header.
+/// Expands the IPHC header at the start of `data` (which begins with the IPHC dispatch),
+/// with the NHC headers that follow it. Returns the uncompressed headers and the number of
+/// compressed bytes consumed; the rest of `data` is the payload that follows them.
 pub fn decompress(
     ctx: &ContextTable,
     links: &LinkAddrs,
     data: &[u8],
-) -> Result<(IpHeaderRepr, usize), IphcError> {
+) -> Result<(Expanded, usize), IphcError> {
     let mut r = Reader { data, at: 0 };
+    let mut out = Expanded::default();
+    let mut budget = MAX_NHC_HEADERS;
+    expand_iphc(ctx, links, &mut r, &mut out, &mut budget, 0)?;
+    Ok((out, r.at))
+}
+
+/// One IPHC header (and its NHC chain) appended to `out.header`.
+fn expand_iphc(
+    ctx: &ContextTable,
+    links: &LinkAddrs,
+    r: &mut Reader<'_>,
+    out: &mut Expanded,
+    budget: &mut usize,
+    depth: usize,
+) -> Result<(), IphcError> {
     let b0 = r.byte()?;
     if b0 & DISPATCH_MASK != DISPATCH {
         return Err(IphcError::NotIphc);
@@ -628,13 +856,59 @@ pub fn decompress(
         }
     };
 
-    let (next_header, udp) = match inline_nh {
-        Some(nh) => (nh, None),
+    let at = out.header.len();
+    out.ipv6_at.push(at);
+    out.header.resize(at + IPV6_HEADER_LEN, 0);
+    let mut p = Ipv6Packet::new_unchecked(&mut out.header[at..]);
+    p.set_version_tc_flow(traffic_class, flow_label);
+    p.set_hop_limit(hop_limit);
+    p.set_src_addr(Ipv6Addr::from(src));
+    p.set_dst_addr(Ipv6Addr::from(dst));
+    match inline_nh {
+        Some(nh) => {
+            p.set_next_header(nh);
+            Ok(())
+        }
         None => {
-            let nhc = r.byte()?;
-            if nhc & NHC_UDP_MASK != NHC_UDP {
-                return Err(IphcError::UnsupportedNhc(nhc));
-            }
+            let nh = peek_nhc_protocol(r)?;
+            p.set_next_header(nh);
+            expand_nhc_chain(ctx, links, r, out, budget, depth)
+        }
+    }
+}
+
+/// The protocol the NHC at the reader's position stands for, without consuming it.
+fn peek_nhc_protocol(r: &Reader<'_>) -> Result<u8, IphcError> {
+    let b = *r.data.get(r.at).ok_or(IphcError::Truncated)?;
+    if b & NHC_UDP_MASK == NHC_UDP {
+        return Ok(next_header::UDP);
+    }
+    if b & NHC_EXT_MASK == NHC_EXT {
+        return match (b >> 1) & 0x7 {
+            EID_HOP_BY_HOP => Ok(next_header::HOP_BY_HOP),
+            EID_ROUTING => Ok(next_header::ROUTING),
+            EID_FRAGMENT => Ok(next_header::FRAGMENT),
+            EID_DEST_OPTS => Ok(next_header::DEST_OPTS),
+            EID_IPV6 => Ok(next_header::IPV6),
+            _ => Err(IphcError::UnsupportedNhc(b)),
+        };
+    }
+    Err(IphcError::UnsupportedNhc(b))
+}
+
+/// The NHC headers from the reader's position up to the first one whose next header is
+/// carried inline (or a UDP NHC, or a tunnelled IPHC).
+fn expand_nhc_chain(
+    ctx: &ContextTable,
+    links: &LinkAddrs,
+    r: &mut Reader<'_>,
+    out: &mut Expanded,
+    budget: &mut usize,
+    depth: usize,
+) -> Result<(), IphcError> {
+    loop {
+        let nhc = r.byte()?;
+        if nhc & NHC_UDP_MASK == NHC_UDP {
             let (src_port, dst_port) = match nhc & 0x3 {
                 0 => (r.u16()?, r.u16()?),
                 1 => (r.u16()?, PORT_8BIT_BASE | u16::from(r.byte()?)),
@@ -645,20 +919,69 @@ pub fn decompress(
                 }
             };
             let checksum = if nhc & NHC_UDP_C != 0 { None } else { Some(r.u16()?) };
-            (next_header::UDP, Some(UdpNhcRepr { src_port, dst_port, checksum }))
+            let at = out.header.len();
+            out.header.resize(at + UDP_HEADER_LEN, 0);
+            let mut d = UdpPacket::new_unchecked(&mut out.header[at..]);
+            d.set_src_port(src_port);
+            d.set_dst_port(dst_port);
+            d.set_checksum(checksum.unwrap_or(0));
+            out.udp_at = Some(at);
+            out.udp_checksum_elided = checksum.is_none();
+            return Ok(());
         }
-    };
-
-    let repr = IpHeaderRepr {
-        traffic_class,
-        flow_label,
-        next_header,
-        hop_limit,
-        src_addr: Ipv6Addr::from(src),
-        dst_addr: Ipv6Addr::from(dst),
-        udp,
-    };
-    Ok((repr, r.at))
+        if nhc & NHC_EXT_MASK != NHC_EXT {
+            return Err(IphcError::UnsupportedNhc(nhc));
+        }
+        *budget = budget.checked_sub(1).ok_or(IphcError::TooManyHeaders)?;
+        let eid = (nhc >> 1) & 0x7;
+        let next_compressed = nhc & NHC_EXT_NH != 0;
+        if eid == EID_IPV6 {
+            if next_compressed {
+                return Err(IphcError::BadExtension);
+            }
+            if depth + 1 > MAX_TUNNEL_DEPTH {
+                return Err(IphcError::TooManyHeaders);
+            }
+            return expand_iphc(ctx, links, r, out, budget, depth + 1);
+        }
+        if !matches!(eid, EID_HOP_BY_HOP | EID_ROUTING | EID_FRAGMENT | EID_DEST_OPTS) {
+            return Err(IphcError::UnsupportedNhc(nhc));
+        }
+        let inline_nh = if next_compressed { None } else { Some(r.byte()?) };
+        let len = r.byte()?;
+        let body = r.take(usize::from(len))?;
+        let nh = match inline_nh {
+            Some(nh) => nh,
+            None => peek_nhc_protocol(r)?,
+        };
+        let at = out.header.len();
+        if eid == EID_FRAGMENT {
+            if len != 6 {
+                return Err(IphcError::BadExtension);
+            }
+            out.header.extend_from_slice(&[nh, 0]);
+            out.header.extend_from_slice(body);
+        } else {
+            let total = (2 + usize::from(len)).next_multiple_of(8);
+            let pad = total - 2 - usize::from(len);
+            if pad != 0 && eid == EID_ROUTING {
+                return Err(IphcError::BadExtension);
+            }
+            out.header.extend_from_slice(&[nh, (total / 8 - 1) as u8]);
+            out.header.extend_from_slice(body);
+            match pad {
+                0 => {}
+                1 => out.header.push(PAD1),
+                n => {
+                    out.header.extend_from_slice(&[PADN, (n - 2) as u8]);
+                    out.header.resize(at + total, 0);
+                }
+            }
+        }
+        if inline_nh.is_some() {
+            return Ok(());
+        }
+    }
 }
 
 /// Decompresses a whole unfragmented IPHC payload into an IPv6 packet.
@@ -667,15 +990,14 @@ pub fn decompress_packet(
     links: &LinkAddrs,
     data: &[u8],
 ) -> Result<Vec<u8>, IphcError> {
-    let (repr, used) = decompress(ctx, links, data)?;
+    let (mut expanded, used) = decompress(ctx, links, data)?;
     let rest = &data[used..];
-    let hl = repr.uncompressed_len();
-    let payload_len = hl - IPV6_HEADER_LEN + rest.len();
-    let payload_len = u16::try_from(payload_len).map_err(|_| IphcError::Truncated)?;
-    let mut out = vec![0u8; hl + rest.len()];
-    repr.emit_uncompressed(payload_len, &mut out);
-    out[hl..].copy_from_slice(rest);
-    if matches!(repr.udp, Some(UdpNhcRepr { checksum: None, .. })) {
+    let hl = expanded.len();
+    expanded.set_datagram_size(hl + rest.len())?;
+    let mut out = Vec::with_capacity(hl + rest.len());
+    out.extend_from_slice(expanded.header());
+    out.extend_from_slice(rest);
+    if expanded.udp_checksum_elided {
         fill_elided_udp_checksum(&mut out);
     }
     Ok(out)

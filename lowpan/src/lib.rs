@@ -1,6 +1,8 @@
-//! IEEE 802.15.4 frames, 6LoWPAN header compression (RFC 6282) and fragmentation (RFC 4944),
-//! and the project's only IPv6 wire code: IPv6, UDP, ICMPv6 and Neighbour Discovery with the
-//! 6LoWPAN options (RFC 4861, RFC 6775), and the mesh's /64 [`Prefix64`].
+//! IEEE 802.15.4 frames, 6LoWPAN header compression (RFC 6282, extension headers included)
+//! and fragmentation (RFC 4944), and the project's only IPv6 wire code: IPv6, UDP, ICMPv6,
+//! Neighbour Discovery with the 6LoWPAN options (RFC 4861, RFC 6775), RPL's control
+//! messages, RPL option, source routing header and RFC 8138 6LoRH ([`rpl`]), and the
+//! mesh's /64 [`Prefix64`].
 //!
 //! What it is for: turning IPv6 packets into 802.15.4 frame payloads and back, and reading
 //! and building the IPv6 packets themselves, for the border router, the HRM and the emulated
@@ -21,6 +23,7 @@ pub mod iphc;
 pub mod ipv6;
 pub mod ndisc;
 pub mod prefix;
+pub mod rpl;
 pub mod udp;
 
 #[cfg(test)]
@@ -294,18 +297,15 @@ impl Reassembler {
         let key = FragKey { src: links.src, dst: links.dst, size, tag: f.datagram_tag() };
         let inner = f.payload();
         let inserted = if f.is_first() {
-            let mut head = [0u8; iphc::MAX_UNCOMPRESSED_HEADER];
             match Dispatch::of(inner) {
                 Dispatch::Iphc => {
-                    let (repr, used) = iphc::decompress(&self.contexts, &links, inner)?;
-                    let hl = repr.uncompressed_len();
-                    let payload_len = usize::from(size)
-                        .checked_sub(IPV6_HEADER_LEN)
-                        .filter(|_| usize::from(size) >= hl)
-                        .ok_or(FragError::SizeMismatch)?;
-                    repr.emit_uncompressed(payload_len as u16, &mut head);
-                    let elided = matches!(repr.udp, Some(u) if u.checksum.is_none());
-                    self.table.insert(now, key, 0, &head[..hl], &inner[used..], elided)?
+                    let (mut expanded, used) = iphc::decompress(&self.contexts, &links, inner)?;
+                    if usize::from(size) < expanded.len() {
+                        return Err(FragError::SizeMismatch.into());
+                    }
+                    expanded.set_datagram_size(usize::from(size)).map_err(|_| FragError::SizeMismatch)?;
+                    let elided = expanded.udp_checksum_elided;
+                    self.table.insert(now, key, 0, expanded.header(), &inner[used..], elided)?
                 }
                 Dispatch::Ipv6 => {
                     let raw = &inner[1..];

@@ -72,7 +72,7 @@ fn unicast_prefix_based_multicast_dac1() {
     let wire = [0x7a, 0x3c, 59, 0x3e, 0x00, 0x12, 0x34, 0x56, 0x78];
     let (h, used) = decompress(&t, &links_ext(), &wire).unwrap();
     assert_eq!(used, wire.len());
-    assert_eq!(h.dst_addr, a("ff3e:40:2001:db8::1234:5678"));
+    assert_eq!(h.dst_addr(), a("ff3e:40:2001:db8::1234:5678"));
     // and we encode it the same way
     let p = packet("fe80::212:4b00:0:1", "ff3e:40:2001:db8::1234:5678", 0, 0, 59, 64, &[]);
     assert_eq!(roundtrip(&t, &links_ext(), &p), wire);
@@ -191,8 +191,11 @@ fn truncated_and_unsupported() {
     let t = ContextTable::new();
     assert_eq!(decompress(&t, &links_ext(), &[0x7a]).unwrap_err(), IphcError::Truncated);
     assert_eq!(decompress(&t, &links_ext(), &[0x41, 0]).unwrap_err(), IphcError::NotIphc);
-    // NH=1 with an IPv6 extension-header NHC (1110 000 0 = hop-by-hop)
-    assert_eq!(decompress(&t, &links_ext(), &[0x7e, 0x33, 0xe0]).unwrap_err(), IphcError::UnsupportedNhc(0xe0));
+    // NH=1 with an IPv6 extension-header NHC whose next header is missing.
+    assert_eq!(decompress(&t, &links_ext(), &[0x7e, 0x33, 0xe0]).unwrap_err(), IphcError::Truncated);
+    // The Mobility header (EID 4) and reserved EIDs are not handled.
+    assert_eq!(decompress(&t, &links_ext(), &[0x7e, 0x33, 0xe8]).unwrap_err(), IphcError::UnsupportedNhc(0xe8));
+    assert_eq!(decompress(&t, &links_ext(), &[0x7e, 0x33, 0xea]).unwrap_err(), IphcError::UnsupportedNhc(0xea));
 }
 
 proptest! {
