@@ -5,11 +5,13 @@
 //! through [`crate::icmpv6::Icmpv6Repr::Ndisc`], which checks the checksum. Options of a
 //! type we do not represent are skipped on parse, as RFC 4861 section 4.6 requires.
 
+pub mod dar;
 pub mod option;
 
 use std::net::Ipv6Addr;
 
 use crate::ip::Error;
+pub use dar::DuplicateAddress;
 pub use option::{
     AddressRegistration, AuthoritativeBorderRouter, LinkLayerAddress, NdiscOption, PrefixFlags,
     PrefixInformation, Rovr, SixLowpanContext, aro_status,
