@@ -1,12 +1,14 @@
 //! The sans-IO bridge core: IPv6 packets from the TUN become 802.15.4 frames for motes, and
-//! frames from motes become IPv6 packets for the TUN (or, for Router Solicitations, our own
-//! Router Advertisement back on the radio).
+//! frames from motes become IPv6 packets for the TUN. Neighbour Discovery from motes stays
+//! on the radio side: Router Solicitations are answered with our Router Advertisement,
+//! address registrations (NS with ARO, DAR) with their status ([`crate::registrations`]),
+//! and no ND message is written to the TUN.
 //!
 //! No sockets, no clock, no tokio: callers pass `now` in and do the IO with what comes out.
 //! Every input that is not bridged is counted under a stable drop reason.
 
 use std::net::Ipv6Addr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lowpan::ieee802154::{self as mac, FrameRepr, FrameType};
 use lowpan::ip::{self, Ipv6Packet};
@@ -14,8 +16,9 @@ use lowpan::{Address, CheckedIpv6Packet, Eui64, LinkAddrs};
 
 use crate::config::Config;
 use crate::counters::{Counters, DropReason};
-use crate::nd::{self, RaParams};
+use crate::nd::{self, RaParams, RadioNd};
 use crate::neighbours::{Learned, NeighbourTable};
+use crate::registrations::{Outcome, Registrations, Request, Via};
 
 /// A mote known from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,10 @@ pub struct BridgeConfig {
     pub ra: RaParams,
     pub motes: Vec<KnownMote>,
     pub max_learned_motes: usize,
+    /// Upper bound on address registrations (RFC 6775 section 6.5) held at once.
+    pub max_registrations: usize,
+    /// Period of unsolicited Router Advertisements to all nodes; `None`: only solicited.
+    pub ra_interval: Option<Duration>,
     /// First 802.15.4 sequence number (the daemon picks a random one so that a restart does
     /// not look like duplicates to motes).
     pub initial_seq: u8,
@@ -67,6 +74,8 @@ impl BridgeConfig {
                 .map(|m| KnownMote { eui64: m.eui64, short: m.short, name: m.name.clone() })
                 .collect(),
             max_learned_motes: c.network.max_learned_motes,
+            max_registrations: c.network.max_registrations,
+            ra_interval: (c.network.ra_interval_s > 0).then(|| Duration::from_secs(c.network.ra_interval_s.into())),
             initial_seq,
             initial_tag,
         }
@@ -94,6 +103,9 @@ pub struct Bridge {
     /// `reassembler.evictions()` already counted as `reassembly_evicted` drops.
     evictions_counted: u64,
     neighbours: NeighbourTable,
+    registrations: Registrations,
+    /// When the next unsolicited Router Advertisement is due (with `ra_interval`).
+    next_ra: Option<Instant>,
     counters: Counters,
 }
 
@@ -110,6 +122,8 @@ impl Bridge {
             reassembler: lowpan::Reassembler::new(contexts),
             evictions_counted: 0,
             neighbours,
+            registrations: Registrations::new(cfg.max_registrations),
+            next_ra: None,
             counters: Counters::default(),
             own: None,
             cfg,
@@ -143,16 +157,51 @@ impl Bridge {
         &self.cfg
     }
 
-    /// The next time [`Bridge::handle_timeout`] wants to run (oldest partial datagram).
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.reassembler.poll_timeout()
+    pub fn registrations(&self) -> &Registrations {
+        &self.registrations
     }
 
-    /// Expire partial datagrams that are past their reassembly timeout.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Starts the unsolicited Router Advertisements, the first one at `now`, when
+    /// `ra_interval` is configured.
+    pub fn start(&mut self, now: Instant) {
+        if self.cfg.ra_interval.is_some() {
+            self.next_ra = Some(now);
+        }
+    }
+
+    /// The next time [`Bridge::handle_timeout`] wants to run: the oldest partial datagram,
+    /// the first registration to run out, the next unsolicited RA.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.reassembler.poll_timeout(), self.registrations.poll_timeout(), self.next_ra].into_iter().flatten().min()
+    }
+
+    /// Expires partial datagrams past their reassembly timeout and registrations past
+    /// their lifetime (with the learned neighbours only they used); returns the frames of
+    /// an unsolicited Router Advertisement when one is due.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Vec<u8>> {
         let dropped = self.reassembler.expire(now) as u64;
         self.counters.reassembly_timeouts += dropped;
         self.counters.drop_n(DropReason::ReassemblyTimeout, dropped);
+        for (_, gone) in self.registrations.expire(now) {
+            self.counters.registrations_expired += 1;
+            self.forget_unused(now, gone.via);
+        }
+        match (self.next_ra, self.cfg.ra_interval) {
+            (Some(due), Some(interval)) if due <= now => {
+                self.next_ra = Some(now + interval);
+                self.advertise(nd::ALL_NODES, Address::BROADCAST)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Forgets a learned neighbour once no registration is sent through it any more.
+    fn forget_unused(&mut self, now: Instant, via: Via) {
+        if let Via::Link(link) = via
+            && !self.registrations.uses(now, &via)
+        {
+            self.neighbours.forget_learned(&link);
+        }
     }
 
     /// An IPv6 packet read from the TUN. Returns the frames (without FCS, at most 125 bytes
@@ -195,7 +244,6 @@ impl Bridge {
     }
 
     fn send_checked<T: AsRef<[u8]>>(&mut self, now: Instant, ip: &CheckedIpv6Packet<T>) -> Vec<Vec<u8>> {
-        let _ = now;
         let packet = ip.as_bytes();
         if packet.len() > self.cfg.mtu {
             self.counters.drop(DropReason::TunTooBig);
@@ -217,7 +265,7 @@ impl Bridge {
             self.counters.drop(DropReason::RadioNotReady);
             return Vec::new();
         };
-        let dst = match self.link_destination(&ip.dst_addr()) {
+        let dst = match self.link_destination(now, &ip.dst_addr()) {
             Ok(d) => d,
             Err(reason) => {
                 self.counters.drop(reason);
@@ -262,7 +310,7 @@ impl Bridge {
     }
 
     /// Which link address an IPv6 destination maps to, or the drop reason.
-    fn link_destination(&self, dst: &Ipv6Addr) -> Result<Address, DropReason> {
+    fn link_destination(&self, now: Instant, dst: &Ipv6Addr) -> Result<Address, DropReason> {
         let o = dst.octets();
         if dst.is_multicast() {
             // Link-local (ff02) and realm-local (ff03, RFC 7346: the PAN) scopes stay on this link.
@@ -275,9 +323,27 @@ impl Bridge {
         if !on_link {
             return Err(DropReason::NoRoute);
         }
+        if let Some(link) = self.registered_link(now, dst) {
+            return Ok(link);
+        }
         let mut iid = [0u8; 8];
         iid.copy_from_slice(&o[8..]);
         self.neighbours.lookup_iid(iid).ok_or(DropReason::UnknownMote)
+    }
+
+    /// The link address a registered address is reached through: the node's own, or that
+    /// of the 6LoWPAN router that registered it (itself registered or known by its IID).
+    fn registered_link(&self, now: Instant, dst: &Ipv6Addr) -> Option<Address> {
+        match self.registrations.get(now, dst)?.via {
+            Via::Link(link) => Some(link),
+            Via::Router(router) => match self.registrations.get(now, &router).map(|r| r.via) {
+                Some(Via::Link(link)) => Some(link),
+                _ => {
+                    let iid: [u8; 8] = router.octets()[8..].try_into().ok()?;
+                    self.neighbours.lookup_iid(iid)
+                }
+            },
+        }
     }
 
     /// A frame received from the radio (802.15.4 MAC header + payload, no FCS).
@@ -352,6 +418,17 @@ impl Bridge {
                 return out;
             }
         }
+        match nd::classify(&view) {
+            Ok(Some(msg)) => {
+                out.frames = self.answer_nd(now, msg, repr.src_addr);
+                return out;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.counters.drop(DropReason::Nd(e));
+                return out;
+            }
+        }
         if view.src_addr().is_multicast() {
             self.counters.drop(DropReason::RadioMulticastSource);
             return out;
@@ -374,19 +451,134 @@ impl Bridge {
     }
 
     fn answer_router_solicitation(&mut self, rs_src: Ipv6Addr, mote: Address) -> Vec<Vec<u8>> {
+        // RFC 4861 6.2.6: unicast to the solicitor when its source is known, else all-nodes.
+        let (dst_ip, dst_link) =
+            if rs_src.is_unspecified() { (nd::ALL_NODES, Address::BROADCAST) } else { (rs_src, mote) };
+        self.advertise(dst_ip, dst_link)
+    }
+
+    fn advertise(&mut self, dst_ip: Ipv6Addr, dst_link: Address) -> Vec<Vec<u8>> {
         let Some(own) = self.own else {
             self.counters.drop(DropReason::RadioNotReady);
             return Vec::new();
         };
-        // RFC 4861 6.2.6: unicast to the solicitor when its source is known, else all-nodes.
-        let (dst_ip, dst_link) =
-            if rs_src.is_unspecified() { (nd::ALL_NODES, Address::BROADCAST) } else { (rs_src, mote) };
         let ra = nd::build_router_advertisement(own, dst_ip, &self.cfg.ra);
         let frames = self.frames_for(&ra, own, dst_link);
         if !frames.is_empty() {
             self.counters.router_advertisements += 1;
         }
         frames
+    }
+
+    /// Acts on an ND message (other than an RS) from the radio neighbour `from`; returns the
+    /// frames of the answer. Nothing of ND reaches the TUN.
+    fn answer_nd(&mut self, now: Instant, msg: RadioNd, from: Address) -> Vec<Vec<u8>> {
+        let Some(own) = self.own else {
+            self.counters.drop(DropReason::RadioNotReady);
+            return Vec::new();
+        };
+        match msg {
+            RadioNd::Registration { src, target, aro, sllao } => {
+                if !self.is_mesh_address(&target) {
+                    self.counters.drop(DropReason::RegistrationNotOnMesh);
+                    return Vec::new();
+                }
+                let link = sllao.map_or(from, link_address);
+                if self.configured_mote_other_than(&target, Some(link)) {
+                    // A configured mote's address is its own, registered or not.
+                    let refused = lowpan::ndisc::AddressRegistration { status: Outcome::Duplicate.status(), ..aro };
+                    self.counters.registrations_refused += 1;
+                    let na = nd::build_neighbour_advertisement(own, src, target, Some(refused));
+                    return self.frames_for(&na, own, link);
+                }
+                let req = Request { address: target, rovr: aro.rovr, tid: aro.tid, lifetime_min: aro.lifetime, via: Via::Link(link) };
+                let outcome = self.apply_registration(now, &req);
+                let answer = lowpan::ndisc::AddressRegistration { status: outcome.status(), ..aro };
+                let na = nd::build_neighbour_advertisement(own, src, target, Some(answer));
+                self.frames_for(&na, own, link)
+            }
+            RadioNd::Solicitation { src, target, sllao } => {
+                let ours = target == ip::link_local_from_eui64(own) || target == self.cfg.ra.border_router;
+                if !ours || src.is_unspecified() {
+                    self.counters.drop(DropReason::NdNotForwarded);
+                    return Vec::new();
+                }
+                let na = nd::build_neighbour_advertisement(own, src, target, None);
+                self.frames_for(&na, own, sllao.map_or(from, link_address))
+            }
+            RadioNd::DuplicateAddressRequest { src, dst, dar } => {
+                let ours = dst == self.cfg.ra.border_router || dst == ip::link_local_from_eui64(own);
+                if !ours || !self.is_mesh_address(&dar.registered) || !self.is_mesh_address(&src) {
+                    self.counters.drop(DropReason::RegistrationNotOnMesh);
+                    return Vec::new();
+                }
+                self.counters.duplicate_address_requests += 1;
+                let req = Request {
+                    address: dar.registered,
+                    rovr: dar.rovr,
+                    tid: dar.tid,
+                    lifetime_min: dar.lifetime,
+                    via: Via::Router(src),
+                };
+                let status = if self.configured_mote_other_than(&dar.registered, None) {
+                    self.counters.registrations_refused += 1;
+                    Outcome::Duplicate.status()
+                } else {
+                    self.apply_registration(now, &req).status()
+                };
+                let dac = nd::build_duplicate_address_confirmation(self.cfg.ra.border_router, src, &dar, status);
+                self.frames_for(&dac, own, from)
+            }
+            RadioNd::Other => {
+                self.counters.drop(DropReason::NdNotForwarded);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Registers (or refreshes, or removes) one address and feeds the neighbour table.
+    fn apply_registration(&mut self, now: Instant, req: &Request) -> Outcome {
+        let outcome = self.registrations.register(now, req);
+        match outcome {
+            Outcome::Registered => {
+                self.counters.address_registrations += 1;
+                if let Via::Link(link) = req.via
+                    && self.neighbours.learn(link) == Learned::New
+                {
+                    self.counters.motes_learned += 1;
+                }
+            }
+            Outcome::Deregistered => {
+                self.counters.address_deregistrations += 1;
+                self.forget_unused(now, req.via);
+            }
+            Outcome::Duplicate | Outcome::TableFull => self.counters.registrations_refused += 1,
+        }
+        outcome
+    }
+
+    /// Whether `a`'s interface identifier is that of a configured mote whose link address
+    /// is not `link`.
+    fn configured_mote_other_than(&self, a: &Ipv6Addr, link: Option<Address>) -> bool {
+        let iid: [u8; 8] = a.octets()[8..].try_into().unwrap_or_default();
+        self.neighbours
+            .lookup_iid(iid)
+            .is_some_and(|m| Some(m) != link && self.neighbours.get(&m).is_some_and(|n| n.configured))
+    }
+
+    /// In the mesh prefix or link-local.
+    fn is_mesh_address(&self, a: &Ipv6Addr) -> bool {
+        let o = a.octets();
+        !a.is_multicast()
+            && (o[..8] == self.cfg.prefix.octets()[..8] || o[..8] == [0xfe, 0x80, 0, 0, 0, 0, 0, 0])
+    }
+}
+
+/// The 802.15.4 address an ND link-layer address option names.
+fn link_address(l: lowpan::ndisc::LinkLayerAddress) -> Address {
+    match l {
+        lowpan::ndisc::LinkLayerAddress::Short(s) => Address::Short(s),
+        lowpan::ndisc::LinkLayerAddress::Eui64(e) => Address::Extended(e),
     }
 }
 
@@ -462,6 +654,8 @@ pub(crate) mod tests {
             ra: ra_params(),
             motes: vec![KnownMote { eui64: MOTE, short: Some(0x0002), name: "kitchen".into() }],
             max_learned_motes: 16,
+            max_registrations: 8,
+            ra_interval: None,
             initial_seq: 250,
             initial_tag: 7,
         });

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::nd::RsError;
+use crate::nd::{NdError, RsError};
 
 /// Why a packet or frame was not bridged. [`DropReason::as_str`] names are stable: they are
 /// the metrics' `reason` label and the log summary's `drop.<name>`.
@@ -52,6 +52,14 @@ pub enum DropReason {
     RadioBadIpv6,
     /// An invalid Router Solicitation.
     Rs(RsError),
+    /// An invalid ND message (other than an RS), DAR or DAC.
+    Nd(NdError),
+    /// An ND message from the radio that is not ours to answer (NA, RA, Redirect, DAC, an
+    /// NS for another node): it stays on the mesh, never the TUN.
+    NdNotForwarded,
+    /// An address registration (ARO or DAR) for an address outside the mesh prefix and
+    /// link-local, or a DAR not addressed to us.
+    RegistrationNotOnMesh,
     /// From the radio: a multicast source address.
     RadioMulticastSource,
     /// From the radio: the IPv6 source is a delegated mote's address but the 802.15.4
@@ -101,6 +109,9 @@ impl DropReason {
             DropReason::ReassemblyTimeout => "reassembly_timeout",
             DropReason::RadioBadIpv6 => "radio_bad_ipv6",
             DropReason::Rs(e) => e.as_str(),
+            DropReason::Nd(e) => e.as_str(),
+            DropReason::NdNotForwarded => "nd_not_forwarded",
+            DropReason::RegistrationNotOnMesh => "registration_not_on_mesh",
             DropReason::RadioMulticastSource => "radio_multicast_source",
             DropReason::RadioSpoofedDelegatedMote => "radio_spoofed_delegated_mote",
             DropReason::TunReadError => "tun_read_error",
@@ -130,6 +141,16 @@ pub struct Counters {
     pub router_advertisements: u64,
     pub motes_learned: u64,
     pub reassembly_timeouts: u64,
+    /// Registrations (NS with ARO, DAR) accepted or refreshed.
+    pub address_registrations: u64,
+    /// Registrations removed by their owner (lifetime 0).
+    pub address_deregistrations: u64,
+    /// Registrations answered "duplicate" or "neighbour cache full".
+    pub registrations_refused: u64,
+    /// Registrations that ran out.
+    pub registrations_expired: u64,
+    /// Duplicate Address Requests from 6LoWPAN routers answered.
+    pub duplicate_address_requests: u64,
     drops: BTreeMap<&'static str, u64>,
 }
 
@@ -160,7 +181,7 @@ impl Counters {
     }
 
     /// The plain counters as (name, value), in a fixed order.
-    pub fn totals(&self) -> [(&'static str, u64); 12] {
+    pub fn totals(&self) -> [(&'static str, u64); 17] {
         [
             ("tun_rx_packets", self.tun_rx_packets),
             ("tun_rx_bytes", self.tun_rx_bytes),
@@ -174,6 +195,11 @@ impl Counters {
             ("router_advertisements", self.router_advertisements),
             ("motes_learned", self.motes_learned),
             ("reassembly_timeouts", self.reassembly_timeouts),
+            ("address_registrations", self.address_registrations),
+            ("address_deregistrations", self.address_deregistrations),
+            ("registrations_refused", self.registrations_refused),
+            ("registrations_expired", self.registrations_expired),
+            ("duplicate_address_requests", self.duplicate_address_requests),
         ]
     }
 

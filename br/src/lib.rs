@@ -1,8 +1,9 @@
 //! `lowpan-br`: the 6LoWPAN border router between an IEEE 802.15.4 radio and a Linux TUN.
 //!
 //! What it is for: bridging IPv6 packets from the TUN to 802.15.4 frames for motes (IPHC
-//! compression, fragmentation, framing, neighbour table) and back, answering Router
-//! Solicitations, diverting the DTLS handshakes of delegated motes to their IoTSSP (the
+//! compression, fragmentation, framing, neighbour table) and back, acting as the 6LoWPAN
+//! border router of RFC 6775 and RFC 8505 towards the motes (Router Advertisements, address
+//! registrations and duplicate address detection, none of which reaches the TUN), diverting the DTLS handshakes of delegated motes to their IoTSSP (the
 //! HRM, attached or remote IoTSSPs), capturing radio traffic and counting every drop by
 //! reason.
 //!
@@ -20,6 +21,7 @@ pub mod config;
 pub mod counters;
 pub mod neighbours;
 pub mod nd;
+pub mod registrations;
 pub mod bridge;
 pub mod tun_source;
 pub mod iotssp_wiring;

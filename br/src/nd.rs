@@ -4,13 +4,25 @@
 //! carrying our EUI-64 (RFC 4944 section 8), a Prefix Information Option and a 6LoWPAN
 //! Context Option for context 0 (RFC 6775 section 4.2), and the Authoritative Border Router
 //! option (RFC 6775 section 4.3) without which 6LoWPAN routers ignore the RA.
+//!
+//! As the 6LoWPAN border router (6LBR) it also reads the other ND messages motes send
+//! ([`classify`]): Neighbour Solicitations with an Address Registration option, which it
+//! answers with a Neighbour Advertisement carrying the registration's status
+//! ([`build_neighbour_advertisement`]), Duplicate Address Requests relayed by 6LoWPAN
+//! routers, answered with a Confirmation ([`build_duplicate_address_confirmation`]), and
+//! everything else of ND, which stays on the mesh: none of it is for the host behind the
+//! TUN (RFC 6775 nodes never resolve addresses by multicast NS).
 
 use std::net::Ipv6Addr;
 
 use lowpan::Eui64;
 use lowpan::icmpv6::{Icmpv6Repr, msg_type};
 use lowpan::ip::{self, Icmpv6Packet, Ipv6Packet, next_header};
-use lowpan::ndisc::{AuthoritativeBorderRouter, LinkLayerAddress, NdiscRepr, PrefixFlags, PrefixInformation, RouterFlags, SixLowpanContext};
+use lowpan::ndisc::dar::{self, DuplicateAddress};
+use lowpan::ndisc::{
+    AddressRegistration, AuthoritativeBorderRouter, LinkLayerAddress, NdiscRepr, NeighborFlags, PrefixFlags,
+    PrefixInformation, RouterFlags, SixLowpanContext,
+};
 
 pub use lowpan::ndisc::ALL_NODES;
 
@@ -126,6 +138,136 @@ pub fn build_router_advertisement(own: Eui64, dst: Ipv6Addr, p: &RaParams) -> Ve
     Icmpv6Repr::Ndisc(router_advertisement(own, p))
         .emit_ipv6_packet(src, dst, 255)
         // 104 bytes of ICMPv6 always fit an IPv6 packet.
+        .unwrap_or_default()
+}
+
+/// An ND message (or DAR/DAC) received from the radio, as the 6LBR acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RadioNd {
+    /// A Neighbour Solicitation carrying an (E)ARO: `src` registers `target`.
+    Registration {
+        src: Ipv6Addr,
+        target: Ipv6Addr,
+        aro: AddressRegistration,
+        sllao: Option<LinkLayerAddress>,
+    },
+    /// A Neighbour Solicitation without ARO (address resolution or reachability).
+    Solicitation { src: Ipv6Addr, target: Ipv6Addr, sllao: Option<LinkLayerAddress> },
+    /// A Duplicate Address Request from the 6LoWPAN router `src` to `dst`.
+    DuplicateAddressRequest { src: Ipv6Addr, dst: Ipv6Addr, dar: DuplicateAddress },
+    /// Router or Neighbour Advertisement, Redirect or Duplicate Address Confirmation: not
+    /// ours to act on, and never the host's.
+    Other,
+}
+
+/// Why a packet that looked like ND was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NdError {
+    /// An NS/NA/RA/Redirect not sent with hop limit 255 (RFC 4861 section 7.1.1).
+    HopLimitNot255,
+    /// A bad checksum, code, option or length.
+    Malformed,
+    /// An ARO in an NS from the unspecified address or without a source link-layer
+    /// address option (RFC 6775 section 6.5.1: a registration needs both).
+    AroWithoutSource,
+}
+
+impl NdError {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NdError::HopLimitNot255 => "nd_hop_limit_not_255",
+            NdError::Malformed => "nd_malformed",
+            NdError::AroWithoutSource => "nd_aro_without_source",
+        }
+    }
+}
+
+const REDIRECT: u8 = 137;
+
+/// The upper-layer protocol and its bytes, after at most two Hop-by-Hop or Destination
+/// Options headers (an RPL option travels in the first).
+pub fn upper_layer<'a>(packet: &'a Ipv6Packet<&[u8]>) -> Option<(u8, &'a [u8])> {
+    let mut next = packet.next_header();
+    let mut rest: &'a [u8] = packet.payload();
+    for _ in 0..2 {
+        if next != next_header::HOP_BY_HOP && next != next_header::DEST_OPTS {
+            break;
+        }
+        let &[nh, len] = rest.first_chunk::<2>()?;
+        rest = rest.get((usize::from(len) + 1) * 8..)?;
+        next = nh;
+    }
+    Some((next, rest))
+}
+
+/// `Ok(Some(_))` when `packet` is an ND message other than a Router Solicitation (which
+/// [`parse_router_solicitation`] reads) or a DAR/DAC, `Ok(None)` when it is not ND.
+pub fn classify(packet: &Ipv6Packet<&[u8]>) -> Result<Option<RadioNd>, NdError> {
+    let Some((next_header::ICMPV6, msg)) = upper_layer(packet) else {
+        return Ok(None);
+    };
+    let Some(&kind) = msg.first() else { return Ok(None) };
+    let (src, dst) = (packet.src_addr(), packet.dst_addr());
+    match kind {
+        msg_type::NEIGHBOR_SOLICIT | msg_type::NEIGHBOR_ADVERT | msg_type::ROUTER_ADVERT | REDIRECT => {
+            if packet.hop_limit() != 255 {
+                return Err(NdError::HopLimitNot255);
+            }
+        }
+        dar::msg_type::DUPLICATE_ADDRESS_REQUEST | dar::msg_type::DUPLICATE_ADDRESS_CONFIRMATION => {}
+        _ => return Ok(None),
+    }
+    let icmp = Icmpv6Packet::new_checked(msg).map_err(|_| NdError::Malformed)?;
+    let repr = Icmpv6Repr::parse(&src, &dst, &icmp).map_err(|_| NdError::Malformed)?;
+    Ok(Some(match repr {
+        Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, lladdr, aro: Some(aro) }) => {
+            if src.is_unspecified() || lladdr.is_none() {
+                return Err(NdError::AroWithoutSource);
+            }
+            RadioNd::Registration { src, target: target_addr, aro, sllao: lladdr }
+        }
+        Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, lladdr, aro: None }) => {
+            RadioNd::Solicitation { src, target: target_addr, sllao: lladdr }
+        }
+        Icmpv6Repr::Unknown { msg_type: dar::msg_type::DUPLICATE_ADDRESS_REQUEST, msg_code, body } => {
+            let dar = DuplicateAddress::parse(msg_code, body).map_err(|_| NdError::Malformed)?;
+            RadioNd::DuplicateAddressRequest { src, dst, dar }
+        }
+        _ => RadioNd::Other,
+    }))
+}
+
+/// A solicited Neighbour Advertisement from `fe80::<our IID>` (the router address motes
+/// learned from our RA) to `dst` for `target`: with the registration's answer when `aro`
+/// is given, else with our link-layer address (target link-layer address option).
+pub fn build_neighbour_advertisement(
+    own: Eui64,
+    dst: Ipv6Addr,
+    target: Ipv6Addr,
+    aro: Option<AddressRegistration>,
+) -> Vec<u8> {
+    let src = ip::link_local_from_eui64(own);
+    let (flags, lladdr) = match aro {
+        Some(_) => (NeighborFlags::ROUTER | NeighborFlags::SOLICITED, None),
+        None => (
+            NeighborFlags::ROUTER | NeighborFlags::SOLICITED | NeighborFlags::OVERRIDE,
+            Some(LinkLayerAddress::Eui64(own)),
+        ),
+    };
+    Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert { flags, target_addr: target, lladdr, aro })
+        .emit_ipv6_packet(src, dst, 255)
+        // At most 72 bytes of ICMPv6.
+        .unwrap_or_default()
+}
+
+/// The Duplicate Address Confirmation answering `dar` with `status`, from our address
+/// `src` to the 6LoWPAN router `dst` that asked (same code, TID, ROVR and address).
+pub fn build_duplicate_address_confirmation(src: Ipv6Addr, dst: Ipv6Addr, dar: &DuplicateAddress, status: u8) -> Vec<u8> {
+    let dac = DuplicateAddress { status, ..*dar };
+    let body = dac.to_body();
+    Icmpv6Repr::Unknown { msg_type: dar::msg_type::DUPLICATE_ADDRESS_CONFIRMATION, msg_code: dac.code(), body: &body }
+        .emit_ipv6_packet(src, dst, dar::MULTIHOP_HOPLIMIT)
+        // At most 56 bytes of ICMPv6.
         .unwrap_or_default()
 }
 

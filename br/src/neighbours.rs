@@ -89,6 +89,16 @@ impl NeighbourTable {
         self.entries.contains_key(&addr).then_some(addr)
     }
 
+    /// Removes a learned entry (configured ones stay); whether one was removed.
+    pub fn forget_learned(&mut self, addr: &Address) -> bool {
+        if self.entries.get(addr).is_some_and(|n| !n.configured) {
+            self.entries.remove(addr);
+            self.learned -= 1;
+            return true;
+        }
+        false
+    }
+
     pub fn get(&self, addr: &Address) -> Option<&Neighbour> {
         self.entries.get(addr)
     }
@@ -136,5 +146,8 @@ mod tests {
         assert_eq!(t.learn(Address::BROADCAST), Learned::NotUnicast);
         assert_eq!(t.learn(Address::Absent), Learned::NotUnicast);
         assert_eq!(t.get(&Address::Extended(M)).and_then(|n| n.name.as_deref()), Some("kitchen"));
+        assert!(!t.forget_learned(&Address::Extended(M)), "configured motes stay");
+        assert!(t.forget_learned(&Address::Extended(other)));
+        assert_eq!(t.learn(Address::Short(7)), Learned::New, "a forgotten entry frees its place");
     }
 }

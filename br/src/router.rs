@@ -80,6 +80,7 @@ impl BorderRouter {
         if cfg.radio.kind == RadioKind::Zep {
             bridge.set_own_eui64(cfg.radio.eui64);
         }
+        bridge.start(now);
         Ok(BorderRouter::new(bridge, wiring, cfg.host_address()))
     }
 
@@ -127,7 +128,8 @@ impl BorderRouter {
     /// Runs whatever timers are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
         if self.bridge.poll_timeout().is_some_and(|t| t <= now) {
-            self.bridge.handle_timeout(now);
+            let frames = self.bridge.handle_timeout(now);
+            self.out.extend(frames.into_iter().map(Transmit::Radio));
         }
         if let Some(w) = &mut self.wiring
             && w.poll_timeout().is_some_and(|t| t <= now)

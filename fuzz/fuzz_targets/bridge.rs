@@ -27,6 +27,8 @@ fuzz_target!(|data: &[u8]| {
         },
         motes: vec![KnownMote { eui64: Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 2]), short: Some(2), name: "m".into() }],
         max_learned_motes: 8,
+        max_registrations: 8,
+        ra_interval: None,
         initial_seq: 0,
         initial_tag: 0,
     });

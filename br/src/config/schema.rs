@@ -148,6 +148,12 @@ pub struct NetworkConfig {
     pub ra_hop_limit: u8,
     /// Upper bound on neighbour-table entries learned from received frames.
     pub max_learned_motes: usize,
+    /// Upper bound on address registrations (RFC 6775 NS with ARO, DAR) held at once;
+    /// beyond it new addresses are answered "neighbour cache full".
+    pub max_registrations: usize,
+    /// Seconds between unsolicited Router Advertisements to all nodes; 0: only in answer
+    /// to Router Solicitations.
+    pub ra_interval_s: u32,
 }
 
 impl Default for NetworkConfig {
@@ -161,6 +167,8 @@ impl Default for NetworkConfig {
             context_lifetime_min: 60,
             ra_hop_limit: 64,
             max_learned_motes: 1024,
+            max_registrations: 1024,
+            ra_interval_s: 0,
         }
     }
 }

@@ -97,6 +97,12 @@ fn check_sections(c: &ConfigFile, bad: &mut impl FnMut(&str, String)) {
     if n.ra_router_lifetime_s > 9000 {
         bad("network.ra_router_lifetime_s", "RFC 4861 caps the router lifetime at 9000 s".into());
     }
+    if n.max_registrations > 1_000_000 {
+        bad("network.max_registrations", "more than 1000000 is surely a mistake".into());
+    }
+    if n.ra_interval_s > 0 && !(4..=1800).contains(&n.ra_interval_s) {
+        bad("network.ra_interval_s", "RFC 4861 section 6.2.1: 4 to 1800 s, or 0 for none".into());
+    }
     if n.max_learned_motes > 1_000_000 {
         bad("network.max_learned_motes", "more than 1000000 is surely a mistake".into());
     }
