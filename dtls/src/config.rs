@@ -12,32 +12,96 @@ use crate::cert::{CertifiedKey, ChainVerifier};
 use crate::error::Error;
 use crate::handshake::flight::RetransmitConfig;
 use crate::handshake::fragment::ReassemblyLimits;
-use crate::handshake::msgs::{ext, Extension, TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, TLS_PSK_WITH_AES_128_CCM_8};
+use crate::handshake::msgs::*;
+use crate::record::RecordAead;
 use crate::provider::{OsRandom, SecureRandom};
 
-/// The two suites this engine speaks.
+/// The suites this engine speaks. All use the SHA-256 PRF and an AEAD ([`RecordAead`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CipherSuite {
     /// TLS_PSK_WITH_AES_128_CCM_8 (0xC0A8).
     PskAes128Ccm8,
     /// TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 (0xC0AE).
     EcdheEcdsaAes128Ccm8,
+    /// TLS_ECDHE_ECDSA_WITH_AES_128_CCM (0xC0AC), 16-byte tag.
+    EcdheEcdsaAes128Ccm,
+    /// TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 (0xC02B).
+    EcdheEcdsaAes128Gcm,
+    /// TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 (0xCCA9).
+    EcdheEcdsaChacha20Poly1305,
 }
 
 impl CipherSuite {
+    /// Every suite, PSK first.
+    pub const ALL: [CipherSuite; 5] = [
+        CipherSuite::PskAes128Ccm8,
+        CipherSuite::EcdheEcdsaAes128Ccm8,
+        CipherSuite::EcdheEcdsaAes128Ccm,
+        CipherSuite::EcdheEcdsaAes128Gcm,
+        CipherSuite::EcdheEcdsaChacha20Poly1305,
+    ];
+
+    /// The ECDHE_ECDSA suites in the order that costs a mote with an AES-CCM radio chip
+    /// least: CCM-8 (smallest records), CCM, GCM, ChaCha20-Poly1305 (software only).
+    pub const ECDHE_ECDSA: [CipherSuite; 4] = [
+        CipherSuite::EcdheEcdsaAes128Ccm8,
+        CipherSuite::EcdheEcdsaAes128Ccm,
+        CipherSuite::EcdheEcdsaAes128Gcm,
+        CipherSuite::EcdheEcdsaChacha20Poly1305,
+    ];
+
     pub fn id(self) -> u16 {
         match self {
             CipherSuite::PskAes128Ccm8 => TLS_PSK_WITH_AES_128_CCM_8,
             CipherSuite::EcdheEcdsaAes128Ccm8 => TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+            CipherSuite::EcdheEcdsaAes128Ccm => TLS_ECDHE_ECDSA_WITH_AES_128_CCM,
+            CipherSuite::EcdheEcdsaAes128Gcm => TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            CipherSuite::EcdheEcdsaChacha20Poly1305 => TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
         }
     }
 
     pub fn from_id(id: u16) -> Option<Self> {
-        match id {
-            TLS_PSK_WITH_AES_128_CCM_8 => Some(CipherSuite::PskAes128Ccm8),
-            TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 => Some(CipherSuite::EcdheEcdsaAes128Ccm8),
-            _ => None,
+        Self::ALL.into_iter().find(|s| s.id() == id)
+    }
+
+    /// The IANA name, for logs and configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            CipherSuite::PskAes128Ccm8 => "TLS_PSK_WITH_AES_128_CCM_8",
+            CipherSuite::EcdheEcdsaAes128Ccm8 => "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8",
+            CipherSuite::EcdheEcdsaAes128Ccm => "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
+            CipherSuite::EcdheEcdsaAes128Gcm => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            CipherSuite::EcdheEcdsaChacha20Poly1305 => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
         }
+    }
+
+    /// Parses the IANA name (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name().eq_ignore_ascii_case(name))
+    }
+
+    pub fn is_psk(self) -> bool {
+        self == CipherSuite::PskAes128Ccm8
+    }
+
+    pub fn is_ecdhe_ecdsa(self) -> bool {
+        !self.is_psk()
+    }
+
+    /// The AEAD that protects the suite's records.
+    pub fn aead(self) -> RecordAead {
+        match self {
+            CipherSuite::PskAes128Ccm8 | CipherSuite::EcdheEcdsaAes128Ccm8 => RecordAead::Aes128Ccm8,
+            CipherSuite::EcdheEcdsaAes128Ccm => RecordAead::Aes128Ccm,
+            CipherSuite::EcdheEcdsaAes128Gcm => RecordAead::Aes128Gcm,
+            CipherSuite::EcdheEcdsaChacha20Poly1305 => RecordAead::Chacha20Poly1305,
+        }
+    }
+}
+
+impl std::fmt::Display for CipherSuite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (0x{:04X})", self.name(), self.id())
     }
 }
 
@@ -190,7 +254,7 @@ impl ServerConfig {
 
     pub fn ecdhe(certificate: Arc<CertifiedKey>, client_auth: Option<ChainVerifier>) -> Self {
         ServerConfig {
-            cipher_suites: vec![CipherSuite::EcdheEcdsaAes128Ccm8],
+            cipher_suites: CipherSuite::ECDHE_ECDSA.to_vec(),
             certificate: Some(certificate),
             client_auth,
             psk: None,
@@ -204,12 +268,11 @@ impl ServerConfig {
             return Err(Error::Config("no cipher suites"));
         }
         for s in &self.cipher_suites {
-            match s {
-                CipherSuite::PskAes128Ccm8 if self.psk.is_none() => return Err(Error::Config("PSK suite without PSK resolver")),
-                CipherSuite::EcdheEcdsaAes128Ccm8 if self.certificate.is_none() => {
-                    return Err(Error::Config("ECDHE_ECDSA suite without certificate"));
-                }
-                _ => {}
+            if s.is_psk() && self.psk.is_none() {
+                return Err(Error::Config("PSK suite without PSK resolver"));
+            }
+            if s.is_ecdhe_ecdsa() && self.certificate.is_none() {
+                return Err(Error::Config("ECDHE_ECDSA suite without certificate"));
             }
         }
         Ok(())
@@ -257,7 +320,7 @@ impl ClientConfig {
 
     pub fn ecdhe(server_verifier: ChainVerifier, certificate: Option<Arc<CertifiedKey>>) -> Self {
         ClientConfig {
-            cipher_suites: vec![CipherSuite::EcdheEcdsaAes128Ccm8],
+            cipher_suites: CipherSuite::ECDHE_ECDSA.to_vec(),
             psk: None,
             certificate,
             server_verifier: Some(server_verifier),
@@ -274,12 +337,11 @@ impl ClientConfig {
             return Err(Error::Config("no cipher suites"));
         }
         for s in &self.cipher_suites {
-            match s {
-                CipherSuite::PskAes128Ccm8 if self.psk.is_none() => return Err(Error::Config("PSK suite without PSK")),
-                CipherSuite::EcdheEcdsaAes128Ccm8 if self.server_verifier.is_none() => {
-                    return Err(Error::Config("ECDHE_ECDSA suite without server verifier"));
-                }
-                _ => {}
+            if s.is_psk() && self.psk.is_none() {
+                return Err(Error::Config("PSK suite without PSK"));
+            }
+            if s.is_ecdhe_ecdsa() && self.server_verifier.is_none() {
+                return Err(Error::Config("ECDHE_ECDSA suite without server verifier"));
             }
         }
         let extra = &self.extra_client_hello_extensions;

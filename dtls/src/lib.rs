@@ -1,6 +1,8 @@
-//! A sans-IO DTLS 1.2 engine (RFC 6347) for TLS_PSK_WITH_AES_128_CCM_8 and
-//! TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, built so that a session negotiated by one host (the
-//! IoTSSP) can be continued by another (the mote).
+//! A sans-IO DTLS 1.2 engine (RFC 6347) for TLS_PSK_WITH_AES_128_CCM_8 and the
+//! ECDHE_ECDSA suites with AES_128_CCM_8, AES_128_CCM, AES_128_GCM_SHA256 and
+//! CHACHA20_POLY1305_SHA256 ([`CipherSuite`]; a server picks by its own order of
+//! preference), built so that a session negotiated by one host (the IoTSSP) can be
+//! continued by another (the mote).
 //!
 //! It must never touch a socket or read a clock (datagrams and `Instant`s come in; datagrams,
 //! events and deadlines go out), never panic or allocate without bound on peer input, and
@@ -8,8 +10,9 @@
 //! PSKs are zeroized).
 //!
 //! # Layout
-//! - [`record`]: AES-128-CCM-8 (RFC 6655) and [`RecordLayer`], the per-connection epochs and
-//!   counters; the 13-byte record header, every record of a datagram and the 64-entry replay
+//! - [`record`]: record protection with AES-128-CCM-8 and AES-128-CCM (RFC 6655), AES-128-GCM
+//!   (RFC 5288) and ChaCha20-Poly1305 (RFC 7905) ([`record::RecordAead`]), and
+//!   [`RecordLayer`], the per-connection epochs and counters; the 13-byte record header, every record of a datagram and the 64-entry replay
 //!   window come from the `dtls-wire` crate (shared with the border router's HRM and the
 //!   redirect protocol) and are re-exported there.
 //! - [`crypto`]: TLS 1.2 PRF (P_SHA256), master secret and extended master secret (RFC 7627),
@@ -81,7 +84,7 @@
 //! 1. the connection emits [`Event::ClientFinishedVerified`] and enters [`Phase::Paused`].
 //!    Our ChangeCipherSpec + Finished are already *sealed* (epoch 1, sequence 0) but not sent;
 //! 2. [`Connection::export_session`] returns a [`SessionState`]: the [`SessionKeys`]
-//!    (client/server write keys and 4-byte IVs), our role, the read epoch with its replay
+//!    (the suite's AEAD, client/server write keys and IVs), our role, the read epoch with its replay
 //!    state (the client's Finished already marked) and the write epoch with the next
 //!    sequence number, i.e. the counters to continue from *after* the held-back flight;
 //! 3. the caller transfers that state (the mote builds its own [`RecordLayer::from_session`])

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::config::CipherSuite;
 use crate::handshake::msgs::Extension;
-use crate::record::{RecordHeader, SessionKeys, SessionState};
+use crate::record::{RecordAead, RecordHeader, SessionKeys, SessionState};
 use crate::Role;
 
 /// TLS extension type of the SessionTransferTicket (private-use range, RFC 8446 section 11).
@@ -377,21 +377,32 @@ mod session_field {
     pub const LOCAL_PORT: Range<usize> = 26..28;
     pub const SESSION_ID_LEN: usize = 28;
     pub const SESSION_ID: usize = 29;
-    pub mod tail {
-        pub const CLIENT_WRITE_KEY: usize = 0;
-        pub const SERVER_WRITE_KEY: usize = 16;
-        pub const CLIENT_IV: usize = 32;
-        pub const SERVER_IV: usize = 36;
-        pub const READ_EPOCH: usize = 40;
-        pub const READ_HIGHEST_SEQ: usize = 42;
-        pub const READ_BITMAP: usize = 48;
-        pub const WRITE_EPOCH: usize = 56;
-        pub const NEXT_WRITE_SEQ: usize = 58;
-        pub const LEN: usize = 64;
+    /// After the session id: the keys and IVs (their lengths follow the suite, see
+    /// [`key_lengths`](super::key_lengths)), then the counters at these offsets from
+    /// the end of the IVs.
+    pub mod counters {
+        pub const READ_EPOCH: usize = 0;
+        pub const READ_HIGHEST_SEQ: usize = 2;
+        pub const READ_BITMAP: usize = 8;
+        pub const WRITE_EPOCH: usize = 16;
+        pub const NEXT_WRITE_SEQ: usize = 18;
+        pub const LEN: usize = 24;
     }
 }
 
-/// Zero-copy view of a TransferSession message (`93 + L` bytes). `Debug` never shows keys.
+/// (key length, IV length) of a TransferSession's suite: 32 and 12 for
+/// TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 16 and 4 for every other suite (the
+/// AES-128 suites; an unknown suite keeps that layout, so its message still parses and the
+/// mote can answer "unsupported suite").
+pub fn key_lengths(cipher_suite: u16) -> (usize, usize) {
+    match CipherSuite::from_id(cipher_suite) {
+        Some(s) => (s.aead().key_len(), s.aead().iv_len()),
+        None => (16, 4),
+    }
+}
+
+/// Zero-copy view of a TransferSession message (`93 + L` bytes for the AES-128 suites,
+/// `141 + L` for ChaCha20-Poly1305). `Debug` never shows keys.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TransferSession<T: AsRef<[u8]>> {
     buffer: T,
@@ -404,8 +415,14 @@ impl<T: AsRef<[u8]>> std::fmt::Debug for TransferSession<T> {
 }
 
 impl<T: AsRef<[u8]>> TransferSession<T> {
-    /// Length without the session id.
-    pub const MIN_LEN: usize = session_field::SESSION_ID + session_field::tail::LEN;
+    /// Length without the session id, for the AES-128 suites (the shortest keys).
+    pub const MIN_LEN: usize = session_field::SESSION_ID + 2 * (16 + 4) + session_field::counters::LEN;
+
+    /// Length of a message for `cipher_suite` with a session id of `session_id_len` bytes.
+    pub fn len_for(cipher_suite: u16, session_id_len: usize) -> usize {
+        let (k, i) = key_lengths(cipher_suite);
+        session_field::SESSION_ID + session_id_len + 2 * (k + i) + session_field::counters::LEN
+    }
 
     pub fn new_unchecked(buffer: T) -> Self {
         TransferSession { buffer }
@@ -418,27 +435,42 @@ impl<T: AsRef<[u8]>> TransferSession<T> {
     }
 
     /// The buffer holds the fixed part, a session id length of at most 32 and the whole
-    /// tail after it; after this succeeds no accessor can panic.
+    /// tail after it (keys of the suite's lengths, then the counters); after this succeeds
+    /// no accessor can panic.
     pub fn check_len(&self) -> Result<(), TransferError> {
         let b = self.buffer.as_ref();
         let Some(&l) = b.get(session_field::SESSION_ID_LEN) else { return Err(TransferError::Truncated) };
         if l as usize > MAX_SESSION_ID_LEN {
             return Err(TransferError::BadSessionIdLength);
         }
-        if b.len() < Self::MIN_LEN + l as usize { Err(TransferError::Truncated) } else { Ok(()) }
+        if b.len() < self.total_len() { Err(TransferError::Truncated) } else { Ok(()) }
     }
 
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
-    /// Length of the message this view holds (`93 + L`).
+    /// Length of the message this view holds (`93 + L`, or `141 + L` for ChaCha20).
     pub fn total_len(&self) -> usize {
-        Self::MIN_LEN + self.session_id_len() as usize
+        Self::len_for(self.cipher_suite(), self.session_id_len() as usize)
     }
 
+    /// Offset of the client_write_key.
     fn tail(&self) -> usize {
         session_field::SESSION_ID + self.session_id_len() as usize
+    }
+
+    /// Offset of the counters after the keys and IVs.
+    fn counters(&self) -> usize {
+        let (k, i) = key_lengths(self.cipher_suite());
+        self.tail() + 2 * (k + i)
+    }
+
+    /// The key (`n` = 0 client, 1 server) or IV (2 client, 3 server) field.
+    fn key_field(&self, n: usize) -> std::ops::Range<usize> {
+        let (k, i) = key_lengths(self.cipher_suite());
+        let at = self.tail() + if n < 2 { n * k } else { 2 * k + (n - 2) * i };
+        at..at + if n < 2 { k } else { i }
     }
 
     pub fn msg_type(&self) -> MessageType {
@@ -477,40 +509,40 @@ impl<T: AsRef<[u8]>> TransferSession<T> {
         &self.buffer.as_ref()[session_field::SESSION_ID..self.tail()]
     }
 
-    pub fn client_write_key(&self) -> [u8; 16] {
-        array(self.buffer.as_ref(), self.tail() + session_field::tail::CLIENT_WRITE_KEY)
+    pub fn client_write_key(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.key_field(0)]
     }
 
-    pub fn server_write_key(&self) -> [u8; 16] {
-        array(self.buffer.as_ref(), self.tail() + session_field::tail::SERVER_WRITE_KEY)
+    pub fn server_write_key(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.key_field(1)]
     }
 
-    pub fn client_write_iv(&self) -> [u8; 4] {
-        array(self.buffer.as_ref(), self.tail() + session_field::tail::CLIENT_IV)
+    pub fn client_write_iv(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.key_field(2)]
     }
 
-    pub fn server_write_iv(&self) -> [u8; 4] {
-        array(self.buffer.as_ref(), self.tail() + session_field::tail::SERVER_IV)
+    pub fn server_write_iv(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.key_field(3)]
     }
 
     pub fn read_epoch(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), self.tail() + session_field::tail::READ_EPOCH)
+        u16_at(self.buffer.as_ref(), self.counters() + session_field::counters::READ_EPOCH)
     }
 
     pub fn read_highest_seq(&self) -> u64 {
-        u48_at(self.buffer.as_ref(), self.tail() + session_field::tail::READ_HIGHEST_SEQ)
+        u48_at(self.buffer.as_ref(), self.counters() + session_field::counters::READ_HIGHEST_SEQ)
     }
 
     pub fn read_replay_bitmap(&self) -> u64 {
-        u64::from_be_bytes(array(self.buffer.as_ref(), self.tail() + session_field::tail::READ_BITMAP))
+        u64::from_be_bytes(array(self.buffer.as_ref(), self.counters() + session_field::counters::READ_BITMAP))
     }
 
     pub fn write_epoch(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), self.tail() + session_field::tail::WRITE_EPOCH)
+        u16_at(self.buffer.as_ref(), self.counters() + session_field::counters::WRITE_EPOCH)
     }
 
     pub fn next_write_seq(&self) -> u64 {
-        u48_at(self.buffer.as_ref(), self.tail() + session_field::tail::NEXT_WRITE_SEQ)
+        u48_at(self.buffer.as_ref(), self.counters() + session_field::counters::NEXT_WRITE_SEQ)
     }
 }
 
@@ -527,6 +559,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TransferSession<T> {
         self.buffer.as_mut()[session_field::TRANSFER_ID].copy_from_slice(&id.to_be_bytes());
     }
 
+    /// Sets the lengths of the keys and IVs: set this (and the session id) before them.
     pub fn set_cipher_suite(&mut self, s: u16) {
         self.buffer.as_mut()[session_field::SUITE].copy_from_slice(&s.to_be_bytes());
     }
@@ -552,38 +585,41 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TransferSession<T> {
     }
 
     fn tail_mut(&mut self, off: usize, len: usize) -> &mut [u8] {
-        let at = self.tail() + off;
+        let at = self.counters() + off;
         &mut self.buffer.as_mut()[at..at + len]
     }
 
+    /// The keys must have the lengths of the suite already set (the caller's `Repr`
+    /// guarantees it); a field of another length is left as it is.
     pub fn set_keys(&mut self, k: &SessionKeys) {
-        use session_field::tail;
-        self.tail_mut(tail::CLIENT_WRITE_KEY, 16).copy_from_slice(&k.client_write_key);
-        self.tail_mut(tail::SERVER_WRITE_KEY, 16).copy_from_slice(&k.server_write_key);
-        self.tail_mut(tail::CLIENT_IV, 4).copy_from_slice(&k.client_iv);
-        self.tail_mut(tail::SERVER_IV, 4).copy_from_slice(&k.server_iv);
+        for (n, bytes) in [k.client_write_key(), k.server_write_key(), k.client_iv(), k.server_iv()].into_iter().enumerate() {
+            let field = self.key_field(n);
+            if field.len() == bytes.len() {
+                self.buffer.as_mut()[field].copy_from_slice(bytes);
+            }
+        }
     }
 
     pub fn set_read_epoch(&mut self, e: u16) {
-        self.tail_mut(session_field::tail::READ_EPOCH, 2).copy_from_slice(&e.to_be_bytes());
+        self.tail_mut(session_field::counters::READ_EPOCH, 2).copy_from_slice(&e.to_be_bytes());
     }
 
     /// Only the low 48 bits are written.
     pub fn set_read_highest_seq(&mut self, s: u64) {
-        put_u48(self.tail_mut(session_field::tail::READ_HIGHEST_SEQ, 6), 0, s);
+        put_u48(self.tail_mut(session_field::counters::READ_HIGHEST_SEQ, 6), 0, s);
     }
 
     pub fn set_read_replay_bitmap(&mut self, m: u64) {
-        self.tail_mut(session_field::tail::READ_BITMAP, 8).copy_from_slice(&m.to_be_bytes());
+        self.tail_mut(session_field::counters::READ_BITMAP, 8).copy_from_slice(&m.to_be_bytes());
     }
 
     pub fn set_write_epoch(&mut self, e: u16) {
-        self.tail_mut(session_field::tail::WRITE_EPOCH, 2).copy_from_slice(&e.to_be_bytes());
+        self.tail_mut(session_field::counters::WRITE_EPOCH, 2).copy_from_slice(&e.to_be_bytes());
     }
 
     /// Only the low 48 bits are written.
     pub fn set_next_write_seq(&mut self, s: u64) {
-        put_u48(self.tail_mut(session_field::tail::NEXT_WRITE_SEQ, 6), 0, s);
+        put_u48(self.tail_mut(session_field::counters::NEXT_WRITE_SEQ, 6), 0, s);
     }
 }
 
@@ -632,12 +668,14 @@ impl TransferSessionRepr {
             peer_port: v.peer_port(),
             local_port: v.local_port(),
             session_id: v.session_id().to_vec(),
-            keys: SessionKeys {
-                client_write_key: v.client_write_key(),
-                server_write_key: v.server_write_key(),
-                client_iv: v.client_write_iv(),
-                server_iv: v.server_write_iv(),
-            },
+            keys: SessionKeys::new(
+                CipherSuite::from_id(v.cipher_suite()).map_or(RecordAead::Aes128Ccm8, |s| s.aead()),
+                v.client_write_key(),
+                v.server_write_key(),
+                v.client_write_iv(),
+                v.server_write_iv(),
+            )
+            .ok_or(TransferError::Truncated)?,
             read_epoch: v.read_epoch(),
             read_highest_seq: v.read_highest_seq(),
             read_replay_bitmap: v.read_replay_bitmap(),
@@ -647,7 +685,7 @@ impl TransferSessionRepr {
     }
 
     pub fn buffer_len(&self) -> usize {
-        TransferSession::<&[u8]>::MIN_LEN + self.session_id.len().min(MAX_SESSION_ID_LEN)
+        TransferSession::<&[u8]>::len_for(self.cipher_suite, self.session_id.len().min(MAX_SESSION_ID_LEN))
     }
 
     /// `v` must be at least `buffer_len()` bytes. A session id longer than 32 bytes is cut
@@ -690,6 +728,9 @@ impl TransferSessionRepr {
         if state.role != Role::Server {
             return Err(TransferError::WrongRole);
         }
+        if state.keys.aead() != cipher_suite.aead() {
+            return Err(TransferError::UnsupportedSuite);
+        }
         if session_id.len() > MAX_SESSION_ID_LEN {
             return Err(TransferError::BadSessionIdLength);
         }
@@ -720,8 +761,9 @@ impl TransferSessionRepr {
 
     /// The server-role state the mote builds its `RecordLayer::from_session` from.
     pub fn session_state(&self) -> Result<SessionState, TransferError> {
-        if CipherSuite::from_id(self.cipher_suite).is_none() {
-            return Err(TransferError::UnsupportedSuite);
+        match CipherSuite::from_id(self.cipher_suite) {
+            Some(s) if s.aead() == self.keys.aead() => {}
+            _ => return Err(TransferError::UnsupportedSuite),
         }
         if self.read_highest_seq > RecordHeader::MAX_SEQUENCE || self.next_write_seq > RecordHeader::MAX_SEQUENCE {
             return Err(TransferError::SequenceOutOfRange);
@@ -751,9 +793,7 @@ impl TransferSessionRepr {
 /// First 8 bytes of HMAC-SHA256(key = client_write_key ‖ server_write_key,
 /// "lowpan-br transfer confirm" ‖ transfer id): proves the mote installed exactly these keys.
 pub fn key_check(keys: &SessionKeys, transfer_id: u32) -> [u8; 8] {
-    let mut key = Zeroizing::new([0u8; 32]);
-    key[..16].copy_from_slice(&keys.client_write_key);
-    key[16..].copy_from_slice(&keys.server_write_key);
+    let key = Zeroizing::new([keys.client_write_key(), keys.server_write_key()].concat());
     let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&key[..]).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     m.update(KEY_CHECK_LABEL);
     m.update(&transfer_id.to_be_bytes());

@@ -236,7 +236,7 @@ fn pause_export_and_continue_elsewhere() {
     let ca = p.client_addr;
     let state = p.server.connection(&ca).unwrap().export_session().unwrap();
     assert_eq!((state.write_epoch, state.next_write_seq, state.read_epoch), (1, 1, 1));
-    let mut mote = RecordLayer::from_session(&state);
+    let mut mote = RecordLayer::from_session(&state).unwrap();
 
     let conn = p.server.connection_mut(&ca).unwrap();
     conn.resume_final_flight().unwrap();
@@ -292,7 +292,7 @@ fn transfer_session_message_carries_a_working_session() {
     // Mote.
     let TransferMessage::Session(got) = TransferMessage::parse(&wire).unwrap() else { panic!("not a session") };
     assert_eq!(got.peer(), ca);
-    let mut mote = RecordLayer::from_session(&got.session_state().unwrap());
+    let mut mote = RecordLayer::from_session(&got.session_state().unwrap()).unwrap();
     let confirm = TransferConfirmRepr::answer(&got, ConfirmStatus::Installed).to_bytes();
 
     // IoTSSP.
@@ -315,4 +315,98 @@ fn transfer_session_message_carries_a_working_session() {
         p.client_events.push(e);
     }
     assert!(p.client_events.contains(&Event::ApplicationData(b"21.5 C".to_vec())));
+}
+
+/// Every ECDHE_ECDSA suite: handshake, data both ways, and the whole transfer to a "mote"
+/// record layer, which continues the session under the suite's AEAD.
+#[test]
+fn every_ecdhe_suite_handshakes_and_transfers() {
+    use dtls::transfer::{ConfirmStatus, TransferConfirmRepr, TransferMessage, TransferSessionRepr};
+    use dtls::CipherSuite;
+    for suite in CipherSuite::ECDHE_ECDSA {
+        let mut cfg = ecdhe_server();
+        cfg.cipher_suites = vec![suite];
+        cfg.pause_after_client_finished = true;
+        let mut p = Pair::new(cfg);
+        p.connect(ecdhe_client("client.pem", "client.key"));
+        p.settle();
+        let (ca, sa) = (p.client_addr, p.server_addr);
+        let conn = p.server.connection(&ca).unwrap();
+        assert_eq!(conn.cipher_suite(), Some(suite));
+        let sent = TransferSessionRepr::from_session(&conn.export_session().unwrap(), suite, ca, 5684, &[], 7).unwrap();
+        let wire = sent.to_bytes();
+        assert_eq!(wire.len(), if suite == CipherSuite::EcdheEcdsaChacha20Poly1305 { 141 } else { 93 }, "{suite}");
+        let TransferMessage::Session(got) = TransferMessage::parse(&wire).unwrap() else { panic!("not a session") };
+        assert_eq!(got.cipher_suite, suite.id());
+        let mut mote = RecordLayer::from_session(&got.session_state().unwrap()).unwrap();
+        let confirm = TransferConfirmRepr::answer(&got, ConfirmStatus::Installed);
+        assert!(confirm.confirms(&sent));
+        let conn = p.server.connection_mut(&ca).unwrap();
+        conn.resume_final_flight().unwrap();
+        conn.forget_keys();
+        p.drive();
+        assert!(p.client_events.contains(&Event::HandshakeComplete), "{suite}");
+        assert_eq!(p.client.connection(&sa).unwrap().cipher_suite(), Some(suite));
+
+        p.client.send_application_data(&sa, b"GET /temp").unwrap();
+        let t = p.client.poll_transmit().unwrap();
+        let rec = dtls::record::records(&t.contents).next().unwrap().unwrap();
+        assert_eq!(rec.fragment().len(), 9 + suite.aead().overhead(), "{suite}");
+        assert_eq!(mote.open(&rec).unwrap().unwrap().plaintext, b"GET /temp");
+        let mut out = Vec::new();
+        mote.write_record(1, dtls::record::ContentType::ApplicationData, b"21.5 C", &mut out).unwrap();
+        p.client.handle_datagram(p.now, sa, &out);
+        while let Some((_, e)) = p.client.poll_event() {
+            p.client_events.push(e);
+        }
+        assert!(p.client_events.contains(&Event::ApplicationData(b"21.5 C".to_vec())), "{suite}");
+    }
+}
+
+/// The server chooses by its own order of preference among what the client offers.
+#[test]
+fn server_preference_order_decides() {
+    use dtls::CipherSuite::{self, *};
+    let cases: [(&[CipherSuite], &[CipherSuite], CipherSuite); 4] = [
+        (&[EcdheEcdsaAes128Gcm, EcdheEcdsaAes128Ccm], &[EcdheEcdsaAes128Ccm, EcdheEcdsaAes128Gcm], EcdheEcdsaAes128Gcm),
+        (&[EcdheEcdsaAes128Ccm, EcdheEcdsaAes128Gcm], &[EcdheEcdsaAes128Gcm, EcdheEcdsaAes128Ccm], EcdheEcdsaAes128Ccm),
+        (&CipherSuite::ECDHE_ECDSA, &[EcdheEcdsaChacha20Poly1305, EcdheEcdsaAes128Gcm], EcdheEcdsaAes128Gcm),
+        (&[EcdheEcdsaChacha20Poly1305, EcdheEcdsaAes128Ccm8], &CipherSuite::ECDHE_ECDSA, EcdheEcdsaChacha20Poly1305),
+    ];
+    for (server_order, client_offer, expected) in cases {
+        let mut cfg = ecdhe_server();
+        cfg.cipher_suites = server_order.to_vec();
+        let mut client = ecdhe_client("client.pem", "client.key");
+        client.cipher_suites = client_offer.to_vec();
+        let mut p = Pair::new(cfg);
+        p.connect(client);
+        p.drive();
+        assert!(p.handshake_complete(), "{server_order:?} {client_offer:?}");
+        assert_eq!(p.server.connection(&p.client_addr).unwrap().cipher_suite(), Some(expected));
+        exchange_data(&mut p);
+    }
+}
+
+/// A client offering only suites the server does not run gets handshake_failure.
+#[test]
+fn no_common_suite_is_refused_with_handshake_failure() {
+    use dtls::CipherSuite::*;
+    let mut cfg = ecdhe_server();
+    cfg.cipher_suites = vec![EcdheEcdsaAes128Ccm8];
+    let mut client = ecdhe_client("client.pem", "client.key");
+    client.cipher_suites = vec![EcdheEcdsaAes128Gcm, EcdheEcdsaChacha20Poly1305];
+    let mut p = Pair::new(cfg);
+    p.connect(client);
+    p.drive();
+    assert!(!p.handshake_complete());
+    assert!(
+        p.client_events.contains(&Event::Closed(CloseReason::PeerAlert(AlertDescription::HandshakeFailure))),
+        "{:?}",
+        p.client_events
+    );
+    assert!(
+        p.server_events.contains(&Event::Closed(CloseReason::LocalError(Error::PeerMisbehaved(PeerMisbehaved::NoCommonCipherSuite)))),
+        "{:?}",
+        p.server_events
+    );
 }

@@ -1,5 +1,5 @@
 //! Interop with the real `openssl` binary (OpenSSL 3.x) over UDP on 127.0.0.1: its
-//! s_client against our server, our client against its s_server, both suites, application
+//! s_client against our server, our client against its s_server, every suite, application
 //! data both ways, and refusals with alerts. Skipped (with a message) when `openssl` is
 //! missing, and failed instead under CI.
 
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use test_support::require_openssl;
 use dtls::alert::AlertDescription;
-use dtls::{CertificateError, ClientConfig, CloseReason, Endpoint, Error, Event, ServerConfig};
+use dtls::{CertificateError, CipherSuite, ClientConfig, CloseReason, Endpoint, Error, Event, ServerConfig};
 
 const PSK_HEX: &str = "30313233343536373839616263646566"; // "0123456789abcdef"
 
@@ -407,4 +407,82 @@ fn close_notify_from_s_client_is_answered() {
     let answer = answer.expect("our close_notify");
     let rec = dtls::record::records(&answer).next().unwrap().unwrap();
     assert_eq!((rec.content_type(), rec.epoch()), (dtls::record::ContentType::Alert, 1), "{out}");
+}
+
+/// OpenSSL's name of each ECDHE_ECDSA suite.
+fn openssl_name(suite: CipherSuite) -> &'static str {
+    match suite {
+        CipherSuite::EcdheEcdsaAes128Ccm8 => "ECDHE-ECDSA-AES128-CCM8",
+        CipherSuite::EcdheEcdsaAes128Ccm => "ECDHE-ECDSA-AES128-CCM",
+        CipherSuite::EcdheEcdsaAes128Gcm => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        CipherSuite::EcdheEcdsaChacha20Poly1305 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        CipherSuite::PskAes128Ccm8 => "PSK-AES128-CCM8",
+    }
+}
+
+/// s_client restricted to one suite against our server offering only that suite.
+#[test]
+fn openssl_client_every_ecdhe_suite() {
+    if !require_openssl("openssl_client_every_ecdhe_suite") {
+        return;
+    }
+    for suite in CipherSuite::ECDHE_ECDSA {
+        let mut args = ecdhe_client_args("client.pem", "client.key");
+        args[1] = openssl_name(suite).into();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut server = ecdhe_server();
+        server.cipher_suites = vec![suite];
+        let (echoed, events, out) = s_client_against_us(server, &args);
+        assert!(echoed, "{suite}: events {events:?}\n{out}");
+        assert!(out.contains(&format!("Cipher is {}", openssl_name(suite))), "{suite}\n{out}");
+    }
+}
+
+/// s_client with its default cipher list (only the certificate given) against our default
+/// ECDHE server: our order of preference picks the first suite OpenSSL offers.
+#[test]
+fn openssl_client_default_cipher_list() {
+    if !require_openssl("openssl_client_default_cipher_list") {
+        return;
+    }
+    let (cert, key, ca) = (data_path("client.pem"), data_path("client.key"), data_path("ca.pem"));
+    let (echoed, events, out) = s_client_against_us(ecdhe_server(), &["-cert", &cert, "-key", &key, "-CAfile", &ca]);
+    assert!(echoed, "events {events:?}\n{out}");
+    assert!(out.contains("Cipher is ECDHE-ECDSA-AES128-"), "{out}");
+}
+
+/// Our client offering one suite against s_server restricted to it.
+#[test]
+fn our_client_against_s_server_every_ecdhe_suite() {
+    if !require_openssl("our_client_against_s_server_every_ecdhe_suite") {
+        return;
+    }
+    let (cert, key, ca) = (data_path("server.pem"), data_path("server.key"), data_path("ca.pem"));
+    for suite in CipherSuite::ECDHE_ECDSA {
+        let mut client = ecdhe_client("client.pem", "client.key");
+        client.cipher_suites = vec![suite];
+        let (events, out) = us_against_s_server(
+            client,
+            &["-cert", &cert, "-key", &key, "-CAfile", &ca, "-Verify", "1", "-cipher", openssl_name(suite)],
+        );
+        assert!(events.contains(&Event::ApplicationData(b"pong\n".to_vec())), "{suite}: {events:?}\n{out}");
+    }
+}
+
+/// s_client offering only a suite we do not run gets handshake_failure.
+#[test]
+fn openssl_client_without_a_common_suite_gets_handshake_failure() {
+    if !require_openssl("openssl_client_without_a_common_suite_gets_handshake_failure") {
+        return;
+    }
+    let mut args = ecdhe_client_args("client.pem", "client.key");
+    args[1] = "ECDHE-ECDSA-AES256-GCM-SHA384".into();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (echoed, events, out) = s_client_against_us(ecdhe_server(), &args);
+    assert!(!echoed);
+    assert!(
+        events.contains(&Event::Closed(CloseReason::LocalError(Error::PeerMisbehaved(dtls::PeerMisbehaved::NoCommonCipherSuite)))),
+        "{events:?}\n{out}"
+    );
+    assert!(out.contains("handshake failure"), "{out}");
 }

@@ -121,7 +121,7 @@ fn renegotiation_is_refused_with_a_warning() {
     // Forge the client's next protected record: a ClientHello in epoch 1.
     let sa = p.server_addr;
     let state = p.client.connection(&sa).unwrap().export_session().unwrap();
-    let mut client_records = RecordLayer::from_session(&state);
+    let mut client_records = RecordLayer::from_session(&state).unwrap();
     let body = browser_like_hello().get_encoding();
     let mut hs = Vec::new();
     HandshakeHeader { msg_type: HandshakeType::ClientHello, length: body.len() as u32, message_seq: 5, fragment_offset: 0, fragment_length: body.len() as u32 }

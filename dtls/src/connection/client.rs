@@ -78,7 +78,7 @@ impl ClientState {
 pub(super) fn start(cx: &mut Common, now: Instant, config: Arc<ClientConfig>) -> Result<ClientState, Error> {
     let client_random = random32(&*config.rng)?;
     cx.client_random = client_random;
-    let offers_ecdhe = config.cipher_suites.contains(&CipherSuite::EcdheEcdsaAes128Ccm8);
+    let offers_ecdhe = config.cipher_suites.iter().any(|s| s.is_ecdhe_ecdsa());
     let mut extensions = Vec::new();
     if offers_ecdhe {
         extensions.push(u16_list_extension(ext::SUPPORTED_GROUPS, &[SECP256R1]));
@@ -174,7 +174,7 @@ impl ExpectServerHello {
             cx.events.push_back(Event::ServerHelloExtensions(answered));
         }
         cx.peer_hello_extensions = sh.extensions.clone();
-        cx.suite = Some(offer.suite());
+        cx.suite = Some(offer.suite);
         let mut transcript = Transcript::new();
         transcript.add_raw(&transcript_encoding(HandshakeType::ClientHello, self.hello_seq, &self.hello.get_encoding()));
         transcript.add_message(msg);
@@ -184,15 +184,20 @@ impl ExpectServerHello {
             extended_master_secret: find_extension(&sh.extensions, ext::EXTENDED_MASTER_SECRET).is_some(),
             transcript,
         };
-        Ok(State::Client(match offer {
-            Offer::Ecdhe(verifier) => ClientState::ServerCertificate(ExpectServerCertificate { config: cfg, hs, verifier }),
-            Offer::Psk(psk) => ClientState::PskKx(ExpectPskKx { config: cfg, hs, psk }),
+        Ok(State::Client(match offer.kx {
+            OfferKx::Ecdhe(verifier) => ClientState::ServerCertificate(ExpectServerCertificate { config: cfg, hs, verifier }),
+            OfferKx::Psk(psk) => ClientState::PskKx(ExpectPskKx { config: cfg, hs, psk }),
         }))
     }
 }
 
 /// A suite we offered, with what it needs from our configuration.
-enum Offer {
+struct Offer {
+    suite: CipherSuite,
+    kx: OfferKx,
+}
+
+enum OfferKx {
     Psk(Arc<ClientPsk>),
     /// Validates the server's chain.
     Ecdhe(ChainVerifier),
@@ -202,17 +207,8 @@ impl Offer {
     /// `None` for a suite the configuration cannot run (`ClientConfig::validate` refuses
     /// such a configuration).
     fn of(cfg: &ClientConfig, suite: CipherSuite) -> Option<Self> {
-        match suite {
-            CipherSuite::PskAes128Ccm8 => cfg.psk.clone().map(Offer::Psk),
-            CipherSuite::EcdheEcdsaAes128Ccm8 => cfg.server_verifier.clone().map(Offer::Ecdhe),
-        }
-    }
-
-    fn suite(&self) -> CipherSuite {
-        match self {
-            Offer::Psk(_) => CipherSuite::PskAes128Ccm8,
-            Offer::Ecdhe(_) => CipherSuite::EcdheEcdsaAes128Ccm8,
-        }
+        let kx = if suite.is_psk() { cfg.psk.clone().map(OfferKx::Psk) } else { cfg.server_verifier.clone().map(OfferKx::Ecdhe) };
+        kx.map(|kx| Offer { suite, kx })
     }
 }
 
@@ -333,7 +329,7 @@ impl ExpectServerHelloDone {
         let mut body = Vec::new();
         cke.encode(&mut body);
         cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::ClientKeyExchange, body);
-        let mut keyed = hs.derive_keys(&mut cx.layer, &premaster);
+        let mut keyed = hs.derive_keys(&mut cx.layer, cx.suite.ok_or(Error::Internal("no suite before the key exchange"))?, &premaster);
         drop(premaster);
         if let Some(ck) = sent_certificate {
             let signature = ck.key.sign(keyed.hs.transcript.bytes())?;

@@ -187,13 +187,13 @@ pub(crate) struct HandshakeData {
 impl HandshakeData {
     /// Master secret and key block from the premaster secret (RFC 5246 / RFC 7627); the
     /// keys go to the record layer, to take effect at each direction's ChangeCipherSpec.
-    fn derive_keys(self, layer: &mut RecordLayer, premaster: &[u8]) -> KeyedHandshake {
+    fn derive_keys(self, layer: &mut RecordLayer, suite: CipherSuite, premaster: &[u8]) -> KeyedHandshake {
         let master = if self.extended_master_secret {
             prf::extended_master_secret(premaster, &self.transcript.hash())
         } else {
             prf::master_secret(premaster, &self.client_random, &self.server_random)
         };
-        layer.install_keys(prf::key_block(&master, &self.client_random, &self.server_random));
+        layer.install_keys(prf::key_block(&master, suite.aead(), &self.client_random, &self.server_random));
         KeyedHandshake { hs: self, master }
     }
 }

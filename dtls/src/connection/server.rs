@@ -69,19 +69,10 @@ enum KeyExchange {
     Ecdhe { key: EcdheKey, client_key: Option<Vec<u8>> },
 }
 
-/// The suite chosen for a ClientHello, with what it needs from our configuration.
+/// What the suite chosen for a ClientHello needs from our configuration.
 enum Choice {
     Psk(Arc<dyn PskResolver>),
     Ecdhe(Arc<CertifiedKey>),
-}
-
-impl Choice {
-    fn suite(&self) -> CipherSuite {
-        match self {
-            Choice::Psk(_) => CipherSuite::PskAes128Ccm8,
-            Choice::Ecdhe(_) => CipherSuite::EcdheEcdsaAes128Ccm8,
-        }
-    }
 }
 
 pub(crate) struct ExpectClientHello {
@@ -112,19 +103,32 @@ impl ExpectClientHello {
         let ecdhe_possible = groups.as_ref().is_none_or(|g| g.contains(&SECP256R1))
             && sig_algs.as_ref().is_none_or(|s| s.contains(&ECDSA_SHA256))
             && point_formats.is_none_or(|p| p.get(1..).is_some_and(|f| f.contains(&0)));
-        let choice = cfg.cipher_suites.iter().filter(|s| ch.cipher_suites.contains(&s.id())).find_map(|s| match s {
-            CipherSuite::PskAes128Ccm8 => cfg.psk.clone().map(Choice::Psk),
-            CipherSuite::EcdheEcdsaAes128Ccm8 => cfg.certificate.clone().filter(|_| ecdhe_possible).map(Choice::Ecdhe),
-        });
-        let Some(choice) = choice else {
-            return Err(if ch.cipher_suites.contains(&TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8) && cfg.certificate.is_some() {
-                PeerMisbehaved::NoCommonCurveOrSignature
+        // Our order of preference, not the client's.
+        let offered = |s: &&CipherSuite| ch.cipher_suites.contains(&s.id());
+        let choice = cfg.cipher_suites.iter().filter(offered).find_map(|&s| {
+            let needs = if s.is_psk() {
+                cfg.psk.clone().map(Choice::Psk)
             } else {
-                PeerMisbehaved::NoCommonCipherSuite
+                cfg.certificate.clone().filter(|_| ecdhe_possible).map(Choice::Ecdhe)
+            };
+            needs.map(|c| (s, c))
+        });
+        let Some((suite, choice)) = choice else {
+            let common_ecdhe = cfg.certificate.is_some() && cfg.cipher_suites.iter().filter(offered).any(|s| s.is_ecdhe_ecdsa());
+            let offered_ids: Vec<String> = ch.cipher_suites.iter().map(|id| format!("0x{id:04X}")).collect();
+            let ours: Vec<&str> = cfg.cipher_suites.iter().map(|s| s.name()).collect();
+            if common_ecdhe {
+                tracing::info!(remote = %cx.remote, "handshake refused: no common curve (secp256r1) or signature algorithm (ecdsa_secp256r1_sha256)");
+                return Err(PeerMisbehaved::NoCommonCurveOrSignature.into());
             }
-            .into());
+            tracing::info!(
+                remote = %cx.remote,
+                offered = %offered_ids.join(","),
+                supported = %ours.join(","),
+                "handshake refused: the client offers none of our cipher suites"
+            );
+            return Err(PeerMisbehaved::NoCommonCipherSuite.into());
         };
-        let suite = choice.suite();
         // The application's hook: it sees every extension (unknown ones included) and may
         // answer the ones it understands, or refuse.
         let mut answered: Vec<Extension> = Vec::new();
@@ -157,7 +161,7 @@ impl ExpectClientHello {
         if extended_master_secret {
             extensions.push(empty_extension(ext::EXTENDED_MASTER_SECRET));
         }
-        if suite == CipherSuite::EcdheEcdsaAes128Ccm8 && point_formats.is_some() {
+        if suite.is_ecdhe_ecdsa() && point_formats.is_some() {
             extensions.push(point_formats_extension());
         }
         extensions.extend(answered.iter().cloned());
@@ -269,7 +273,7 @@ impl ExpectClientKx {
         };
         let mut hs = self.hs;
         hs.transcript.add_message(msg);
-        let keyed = hs.derive_keys(&mut cx.layer, &premaster);
+        let keyed = hs.derive_keys(&mut cx.layer, cx.suite.ok_or(Error::Internal("no suite before the key exchange"))?, &premaster);
         let pause = self.config.pause_after_client_finished;
         Ok(State::Server(match client_key {
             Some(client_key) => ServerState::CertificateVerify(ExpectCertificateVerify { keyed, client_key, pause }),

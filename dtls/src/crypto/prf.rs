@@ -5,7 +5,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::record::SessionKeys;
+use crate::record::{RecordAead, SessionKeys};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -52,21 +52,20 @@ pub fn extended_master_secret(pre_master: &[u8], session_hash: &[u8; 32]) -> Mas
     ms
 }
 
-/// RFC 5246 section 6.3 for AES-128-CCM-8: no MAC keys, then two 16-byte keys and two
-/// 4-byte IVs. Note the seed order: server_random first.
-pub fn key_block(master: &[u8; 48], client_random: &[u8; 32], server_random: &[u8; 32]) -> SessionKeys {
+/// RFC 5246 section 6.3 for an AEAD suite: no MAC keys, then the two write keys and the
+/// two write IVs of `aead`'s lengths. Note the seed order: server_random first.
+pub fn key_block(master: &[u8; 48], aead: RecordAead, client_random: &[u8; 32], server_random: &[u8; 32]) -> SessionKeys {
     let mut seed = [0u8; 64];
     seed[..32].copy_from_slice(server_random);
     seed[32..].copy_from_slice(client_random);
-    let mut block = Zeroizing::new([0u8; 40]);
-    prf(master, b"key expansion", &seed, &mut block[..]);
-    let mut keys = SessionKeys { client_write_key: [0; 16], server_write_key: [0; 16], client_iv: [0; 4], server_iv: [0; 4] };
-    keys.client_write_key.copy_from_slice(&block[0..16]);
-    keys.server_write_key.copy_from_slice(&block[16..32]);
-    keys.client_iv.copy_from_slice(&block[32..36]);
-    keys.server_iv.copy_from_slice(&block[36..40]);
-    keys
+    let mut block = Zeroizing::new([0u8; MAX_KEY_BLOCK_LEN]);
+    let block = &mut block[..aead.key_block_len()];
+    prf(master, b"key expansion", &seed, block);
+    SessionKeys::from_key_block(aead, block).unwrap_or_else(|| unreachable!("the block has the AEAD's length"))
 }
+
+/// The longest key block (ChaCha20-Poly1305: two 32-byte keys, two 12-byte IVs).
+const MAX_KEY_BLOCK_LEN: usize = 88;
 
 /// Finished.verify_data: PRF(master_secret, label, Hash(handshake_messages))[0..12].
 pub fn verify_data(master: &[u8; 48], label: &[u8], handshake_hash: &[u8; 32]) -> [u8; 12] {
@@ -127,14 +126,33 @@ mod tests {
     #[test]
     fn key_block_uses_server_random_first() {
         let ms = [5u8; 48];
-        let a = key_block(&ms, &[1; 32], &[2; 32]);
-        let b = key_block(&ms, &[2; 32], &[1; 32]);
+        let a = key_block(&ms, RecordAead::Aes128Ccm8, &[1; 32], &[2; 32]);
+        let b = key_block(&ms, RecordAead::Aes128Ccm8, &[2; 32], &[1; 32]);
         assert_ne!(a, b);
         let mut block = [0u8; 40];
         let mut seed = [2u8; 64];
         seed[32..].fill(1);
         prf(&ms, b"key expansion", &seed, &mut block);
-        assert_eq!(a.client_write_key, block[..16]);
-        assert_eq!(a.server_iv, block[36..40]);
+        assert_eq!(a.client_write_key(), &block[..16]);
+        assert_eq!(a.server_iv(), &block[36..40]);
+    }
+
+    #[test]
+    fn key_block_lengths_follow_the_aead() {
+        let ms = [5u8; 48];
+        let mut block = [0u8; MAX_KEY_BLOCK_LEN];
+        let mut seed = [2u8; 64];
+        seed[32..].fill(1);
+        prf(&ms, b"key expansion", &seed, &mut block);
+        assert_eq!(RecordAead::ALL.iter().map(|a| a.key_block_len()).max(), Some(MAX_KEY_BLOCK_LEN));
+        for aead in RecordAead::ALL {
+            let k = key_block(&ms, aead, &[1; 32], &[2; 32]);
+            let (kl, il) = (aead.key_len(), aead.iv_len());
+            // The PRF's output is a stream: a shorter block is a prefix of a longer one.
+            assert_eq!(k.client_write_key(), &block[..kl]);
+            assert_eq!(k.server_write_key(), &block[kl..2 * kl]);
+            assert_eq!(k.client_iv(), &block[2 * kl..2 * kl + il]);
+            assert_eq!(k.server_iv(), &block[2 * kl + il..2 * kl + 2 * il]);
+        }
     }
 }

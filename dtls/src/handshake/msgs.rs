@@ -7,6 +7,9 @@ use crate::record::ProtocolVersion;
 
 pub const TLS_PSK_WITH_AES_128_CCM_8: u16 = 0xc0a8;
 pub const TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8: u16 = 0xc0ae;
+pub const TLS_ECDHE_ECDSA_WITH_AES_128_CCM: u16 = 0xc0ac;
+pub const TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: u16 = 0xc02b;
+pub const TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: u16 = 0xcca9;
 /// RFC 5746 signalling cipher suite value.
 pub const TLS_EMPTY_RENEGOTIATION_INFO_SCSV: u16 = 0x00ff;
 pub const SECP256R1: u16 = 23;

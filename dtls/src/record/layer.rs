@@ -6,34 +6,99 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::protection::{Ccm8, CCM8_OVERHEAD};
+use super::protection::{RecordAead, RecordCipher, MAX_AEAD_OVERHEAD};
 use super::{ContentType, ProtocolVersion, Record, RecordHeader, ReplayWindow, MAX_CIPHERTEXT_LEN};
 use crate::error::{Error, InvalidMessage};
 use crate::Role;
 
-/// The key block of TLS_*_WITH_AES_128_CCM_8 (RFC 6655: no MAC keys, 16-byte keys, 4-byte
-/// implicit IVs). Wiped on drop; `Debug` never shows the bytes.
+/// The key block of an AEAD suite (RFC 5246 section 6.3 without MAC keys): the two write
+/// keys and the two write IVs, of the lengths [`RecordAead`] gives. The lengths are
+/// checked when the keys are made, so a record layer built from them cannot fail on them.
+/// Held inline (no allocation; the bytes past a shorter suite's lengths stay zero), wiped
+/// on drop; `Debug` never shows the bytes.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+#[repr(C)]
 pub struct SessionKeys {
-    pub client_write_key: [u8; 16],
-    pub server_write_key: [u8; 16],
-    pub client_iv: [u8; 4],
-    pub server_iv: [u8; 4],
+    client_write_key: [u8; MAX_KEY_LEN],
+    server_write_key: [u8; MAX_KEY_LEN],
+    client_iv: [u8; MAX_IV_LEN],
+    server_iv: [u8; MAX_IV_LEN],
+    #[zeroize(skip)]
+    aead: RecordAead,
+}
+
+const MAX_KEY_LEN: usize = 32;
+const MAX_IV_LEN: usize = 12;
+
+fn padded<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    a[..bytes.len()].copy_from_slice(bytes);
+    a
 }
 
 impl std::fmt::Debug for SessionKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionKeys { <redacted> }")
+        write!(f, "SessionKeys {{ {:?}, <redacted> }}", self.aead)
     }
 }
 
 impl SessionKeys {
-    /// (write key, write iv, read key, read iv) for `role`.
-    fn directions(&self, role: Role) -> (&[u8; 16], &[u8; 4], &[u8; 16], &[u8; 4]) {
-        match role {
-            Role::Client => (&self.client_write_key, &self.client_iv, &self.server_write_key, &self.server_iv),
-            Role::Server => (&self.server_write_key, &self.server_iv, &self.client_write_key, &self.client_iv),
+    /// `None` unless every key has `aead.key_len()` bytes and every IV `aead.iv_len()`.
+    pub fn new(aead: RecordAead, client_write_key: &[u8], server_write_key: &[u8], client_iv: &[u8], server_iv: &[u8]) -> Option<Self> {
+        let keys_ok = client_write_key.len() == aead.key_len() && server_write_key.len() == aead.key_len();
+        let ivs_ok = client_iv.len() == aead.iv_len() && server_iv.len() == aead.iv_len();
+        (keys_ok && ivs_ok).then(|| SessionKeys {
+            client_write_key: padded(client_write_key),
+            server_write_key: padded(server_write_key),
+            client_iv: padded(client_iv),
+            server_iv: padded(server_iv),
+            aead,
+        })
+    }
+
+    /// All-zero keys of `aead`'s lengths (a placeholder that holds no secret).
+    pub fn zeroed(aead: RecordAead) -> Self {
+        SessionKeys { client_write_key: [0; MAX_KEY_LEN], server_write_key: [0; MAX_KEY_LEN], client_iv: [0; MAX_IV_LEN], server_iv: [0; MAX_IV_LEN], aead }
+    }
+
+    /// Splits a key block (`aead.key_block_len()` bytes): client key, server key, client
+    /// IV, server IV.
+    pub fn from_key_block(aead: RecordAead, block: &[u8]) -> Option<Self> {
+        if block.len() != aead.key_block_len() {
+            return None;
         }
+        let (k, i) = (aead.key_len(), aead.iv_len());
+        Self::new(aead, &block[..k], &block[k..2 * k], &block[2 * k..2 * k + i], &block[2 * k + i..])
+    }
+
+    pub fn aead(&self) -> RecordAead {
+        self.aead
+    }
+
+    pub fn client_write_key(&self) -> &[u8] {
+        &self.client_write_key[..self.aead.key_len()]
+    }
+
+    pub fn server_write_key(&self) -> &[u8] {
+        &self.server_write_key[..self.aead.key_len()]
+    }
+
+    pub fn client_iv(&self) -> &[u8] {
+        &self.client_iv[..self.aead.iv_len()]
+    }
+
+    pub fn server_iv(&self) -> &[u8] {
+        &self.server_iv[..self.aead.iv_len()]
+    }
+
+    /// The (write, read) ciphers for `role`.
+    fn ciphers(&self, role: Role) -> Result<(RecordCipher, RecordCipher), Error> {
+        let client = RecordCipher::new(self.aead, self.client_write_key(), self.client_iv())?;
+        let server = RecordCipher::new(self.aead, self.server_write_key(), self.server_iv())?;
+        Ok(match role {
+            Role::Client => (client, server),
+            Role::Server => (server, client),
+        })
     }
 }
 
@@ -58,14 +123,14 @@ pub struct SessionState {
 #[derive(Debug)]
 struct ReadState {
     epoch: u16,
-    cipher: Option<Ccm8>,
+    cipher: Option<RecordCipher>,
     replay: ReplayWindow,
 }
 
 #[derive(Debug)]
 struct WriteState {
     epoch: u16,
-    cipher: Option<Ccm8>,
+    cipher: Option<RecordCipher>,
     next_seq: u64,
 }
 
@@ -108,21 +173,21 @@ impl RecordLayer {
 
     /// An established session from transferred keys and counters (the mote's side of the
     /// session transfer).
-    pub fn from_session(s: &SessionState) -> Self {
-        let (wk, wiv, rk, riv) = s.keys.directions(s.role);
-        RecordLayer {
+    pub fn from_session(s: &SessionState) -> Result<Self, Error> {
+        let (write, read) = s.keys.ciphers(s.role)?;
+        Ok(RecordLayer {
             role: s.role,
             version: ProtocolVersion::DTLS1_2,
             read: ReadState {
                 epoch: s.read_epoch,
-                cipher: Some(Ccm8::new(rk, riv)),
+                cipher: Some(read),
                 replay: ReplayWindow::from_parts(s.read_highest_seq, s.read_replay_bitmap),
             },
             read_epoch0: None,
-            write: WriteState { epoch: s.write_epoch, cipher: Some(Ccm8::new(wk, wiv)), next_seq: s.next_write_seq },
+            write: WriteState { epoch: s.write_epoch, cipher: Some(write), next_seq: s.next_write_seq },
             write_epoch0: None,
             keys: Some(s.keys.clone()),
-        }
+        })
     }
 
     /// The session as it stands, once keys are installed.
@@ -173,8 +238,8 @@ impl RecordLayer {
     /// Our ChangeCipherSpec was written: what follows is protected, in the next epoch.
     pub fn start_write_epoch(&mut self) -> Result<(), Error> {
         let keys = self.keys.as_ref().ok_or(Error::Internal("no keys for write epoch"))?;
-        let (wk, wiv, _, _) = keys.directions(self.role);
-        let next = WriteState { epoch: self.write.epoch.wrapping_add(1), cipher: Some(Ccm8::new(wk, wiv)), next_seq: 0 };
+        let (write, _) = keys.ciphers(self.role)?;
+        let next = WriteState { epoch: self.write.epoch.wrapping_add(1), cipher: Some(write), next_seq: 0 };
         let old = std::mem::replace(&mut self.write, next);
         if old.epoch == 0 {
             self.write_epoch0 = Some(old);
@@ -185,8 +250,8 @@ impl RecordLayer {
     /// The peer's ChangeCipherSpec arrived.
     pub fn start_read_epoch(&mut self) -> Result<(), Error> {
         let keys = self.keys.as_ref().ok_or(Error::Internal("no keys for read epoch"))?;
-        let (_, _, rk, riv) = keys.directions(self.role);
-        let next = ReadState { epoch: self.read.epoch.wrapping_add(1), cipher: Some(Ccm8::new(rk, riv)), replay: ReplayWindow::new() };
+        let (_, read) = keys.ciphers(self.role)?;
+        let next = ReadState { epoch: self.read.epoch.wrapping_add(1), cipher: Some(read), replay: ReplayWindow::new() };
         let old = std::mem::replace(&mut self.read, next);
         if old.epoch == 0 {
             self.read_epoch0 = Some(old);
@@ -196,8 +261,11 @@ impl RecordLayer {
 
     /// Bytes a record adds around its payload when written in `epoch`.
     pub fn overhead(&self, epoch: u16) -> usize {
-        let protected = if epoch == self.write.epoch { self.write.cipher.is_some() } else { false };
-        super::HEADER_LEN + if protected { CCM8_OVERHEAD } else { 0 }
+        let protection = match &self.write.cipher {
+            Some(c) if epoch == self.write.epoch => c.aead().overhead(),
+            _ => 0,
+        };
+        super::HEADER_LEN + protection
     }
 
     /// Appends one record in `epoch` (the current write epoch, or 0 while its state is kept).
@@ -262,7 +330,7 @@ impl RecordLayer {
 
     /// Largest payload that fits one record of `epoch` in a datagram of `mtu` bytes.
     pub fn max_payload(&self, epoch: u16, mtu: usize) -> usize {
-        mtu.saturating_sub(self.overhead(epoch)).min(MAX_CIPHERTEXT_LEN - CCM8_OVERHEAD)
+        mtu.saturating_sub(self.overhead(epoch)).min(MAX_CIPHERTEXT_LEN - MAX_AEAD_OVERHEAD)
     }
 }
 
@@ -272,7 +340,7 @@ mod tests {
     use crate::record::records;
 
     fn keys() -> SessionKeys {
-        SessionKeys { client_write_key: [1; 16], server_write_key: [2; 16], client_iv: [3; 4], server_iv: [4; 4] }
+        SessionKeys::new(RecordAead::Aes128Ccm8, &[1; 16], &[2; 16], &[3; 4], &[4; 4]).unwrap()
     }
 
     #[test]
@@ -297,7 +365,7 @@ mod tests {
         // Transfer the server's session to a "mote" and go on from exactly there.
         let state = server.export_session().unwrap();
         assert_eq!((state.write_epoch, state.next_write_seq, state.read_highest_seq), (1, 1, Some(0)));
-        let mut mote = RecordLayer::from_session(&state);
+        let mut mote = RecordLayer::from_session(&state).unwrap();
         // The replayed record is refused by the mote too.
         assert!(mote.open(&r).unwrap().is_none());
         let mut d2 = Vec::new();
@@ -358,6 +426,6 @@ mod tests {
 
     #[test]
     fn keys_debug_is_redacted() {
-        assert!(!format!("{:?}", keys()).contains('1'));
+        assert_eq!(format!("{:?}", keys()), "SessionKeys { Aes128Ccm8, <redacted> }");
     }
 }

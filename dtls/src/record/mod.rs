@@ -1,4 +1,5 @@
-//! DTLS 1.2 record layer: AES-128-CCM-8 protection and the per-connection epoch/sequence
+//! DTLS 1.2 record layer: AEAD protection (AES-128-CCM-8, AES-128-CCM, AES-128-GCM,
+//! ChaCha20-Poly1305) and the per-connection epoch/sequence
 //! state ([`RecordLayer`]) that a mote can be given directly from transferred keys. The
 //! wire view of records and the replay window are `dtls-wire`'s, re-exported here because
 //! they are part of this API.
@@ -11,4 +12,4 @@ pub use dtls_wire::record::{
 };
 pub use dtls_wire::replay::{ReplayError, ReplayWindow};
 pub use layer::{RecordLayer, SessionKeys, SessionState};
-pub use protection::{Ccm8, CCM8_OVERHEAD};
+pub use protection::{RecordAead, RecordCipher, CCM8_OVERHEAD, MAX_AEAD_OVERHEAD};

@@ -44,12 +44,14 @@ fn example_session() -> TransferSessionRepr {
         peer_port: 40000,
         local_port: 5684,
         session_id: vec![0x5e, 0x55, 0x10, 0x01],
-        keys: SessionKeys {
-            client_write_key: std::array::from_fn(|i| i as u8),
-            server_write_key: std::array::from_fn(|i| 0x10 + i as u8),
-            client_iv: [0x20, 0x21, 0x22, 0x23],
-            server_iv: [0x24, 0x25, 0x26, 0x27],
-        },
+        keys: SessionKeys::new(
+            RecordAead::Aes128Ccm8,
+            &std::array::from_fn::<u8, 16, _>(|i| i as u8),
+            &std::array::from_fn::<u8, 16, _>(|i| 0x10 + i as u8),
+            &[0x20, 0x21, 0x22, 0x23],
+            &[0x24, 0x25, 0x26, 0x27],
+        )
+        .unwrap(),
         read_epoch: 1,
         read_highest_seq: 5,
         read_replay_bitmap: 0x0f,
@@ -112,7 +114,9 @@ fn transfer_confirm_vector_and_key_check() {
     assert!(r.confirms(&s));
     // Other keys, another transfer, or a refusal do not confirm.
     let mut other = s.clone();
-    other.keys.server_write_key[15] ^= 1;
+    let mut swk = other.keys.server_write_key().to_vec();
+    swk[15] ^= 1;
+    other.keys = SessionKeys::new(RecordAead::Aes128Ccm8, other.keys.client_write_key(), &swk, other.keys.client_iv(), other.keys.server_iv()).unwrap();
     assert!(!r.confirms(&other));
     let mut other = s.clone();
     other.transfer_id += 1;
@@ -195,21 +199,29 @@ fn secrets_zeroized_on_drop() {
     let mut slot = std::mem::MaybeUninit::new(example_session());
     let keys_ptr = unsafe { std::ptr::addr_of!((*slot.as_ptr()).keys) } as *const u8;
     unsafe { slot.assume_init_drop() };
-    let after = unsafe { std::ptr::read_volatile(keys_ptr as *const [u8; 40]) };
-    assert_eq!(after, [0u8; 40]);
+    // SessionKeys is repr(C): the two 32-byte keys and the two 12-byte IVs come first.
+    let after = unsafe { std::ptr::read_volatile(keys_ptr as *const [u8; 88]) };
+    assert_eq!(after, [0u8; 88]);
     // The serialized form is wiped too.
     fn is_zeroizing<T: zeroize::Zeroize>(_: &zeroize::Zeroizing<T>) {}
     is_zeroizing(&example_session().to_bytes());
 }
 
+/// Keys of the lengths `cipher_suite` puts on the wire, cut from the given bytes.
+fn arb_keys(cipher_suite: u16, cwk: &[u8], swk: &[u8], civ: &[u8], siv: &[u8]) -> SessionKeys {
+    let aead = CipherSuite::from_id(cipher_suite).map_or(RecordAead::Aes128Ccm8, |s| s.aead());
+    let (k, i) = (aead.key_len(), aead.iv_len());
+    SessionKeys::new(aead, &cwk[..k], &swk[..k], &civ[..i], &siv[..i]).unwrap()
+}
+
 fn arb_session() -> impl Strategy<Value = TransferSessionRepr> {
     (
         any::<u32>(),
-        any::<u16>(),
+        prop_oneof![Just(0xc0ae_u16), Just(0xc0ac), Just(0xc02b), Just(0xcca9), any::<u16>()],
         any::<[u8; 16]>(),
         any::<(u16, u16)>(),
         proptest::collection::vec(any::<u8>(), 0..=32),
-        any::<([u8; 16], [u8; 16], [u8; 4], [u8; 4])>(),
+        any::<([u8; 32], [u8; 32], [u8; 12], [u8; 12])>(),
         (any::<u16>(), 0..=RecordHeader::MAX_SEQUENCE, any::<u64>()),
         (any::<u16>(), 0..=RecordHeader::MAX_SEQUENCE),
     )
@@ -221,7 +233,7 @@ fn arb_session() -> impl Strategy<Value = TransferSessionRepr> {
                 peer_port,
                 local_port,
                 session_id,
-                keys: SessionKeys { client_write_key: cwk, server_write_key: swk, client_iv: civ, server_iv: siv },
+                keys: arb_keys(cipher_suite, &cwk, &swk, &civ, &siv),
                 read_epoch: re,
                 read_highest_seq: rh,
                 read_replay_bitmap: rb,
@@ -235,7 +247,8 @@ proptest! {
     #[test]
     fn transfer_session_roundtrip(s in arb_session()) {
         let b = s.to_bytes();
-        prop_assert_eq!(b.len(), 93 + s.session_id.len());
+        let chacha = s.cipher_suite == 0xcca9;
+        prop_assert_eq!(b.len(), if chacha { 141 } else { 93 } + s.session_id.len());
         prop_assert_eq!(TransferSessionRepr::parse(&TransferSession::new_checked(&b[..]).unwrap()).unwrap(), s);
     }
 
@@ -257,9 +270,11 @@ proptest! {
     #[test]
     fn session_state_roundtrip(s in arb_session()) {
         let mut s = s;
-        s.cipher_suite = 0xc0ae;
+        // An unknown suite has the AES-128 layout; continue it as CCM-8.
+        let suite = CipherSuite::from_id(s.cipher_suite).filter(|c| c.is_ecdhe_ecdsa()).unwrap_or(CipherSuite::EcdheEcdsaAes128Ccm8);
+        s.cipher_suite = suite.id();
         let state = s.session_state().unwrap();
-        let back = TransferSessionRepr::from_session(&state, CipherSuite::EcdheEcdsaAes128Ccm8, s.peer(), s.local_port, &s.session_id, s.transfer_id).unwrap();
+        let back = TransferSessionRepr::from_session(&state, suite, s.peer(), s.local_port, &s.session_id, s.transfer_id).unwrap();
         // The wire bitmap's top bit (highest - 64) is outside the 64-entry window.
         prop_assert_eq!(back.read_replay_bitmap, s.read_replay_bitmap & (u64::MAX >> 1));
         prop_assert_eq!(back.session_state().unwrap(), state);

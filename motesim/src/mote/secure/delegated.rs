@@ -84,12 +84,7 @@ impl Answered {
 fn without_keys(session: &TransferSessionRepr) -> TransferSessionRepr {
     let mut shape = session.clone();
     // The clone's keys are zeroized as they are replaced (SessionKeys wipes on drop).
-    shape.keys = SessionKeys {
-        client_write_key: [0; 16],
-        server_write_key: [0; 16],
-        client_iv: [0; 4],
-        server_iv: [0; 4],
-    };
+    shape.keys = SessionKeys::zeroed(session.keys.aead());
     shape
 }
 
@@ -336,8 +331,12 @@ impl DelegatedDevice {
             port: session.peer_port,
         };
         match self.sessions.install(now, peer, &state) {
-            Installed::EvictedOldest => self.counters.sessions_evicted += 1,
-            Installed::New | Installed::Replaced => {}
+            Ok(Installed::EvictedOldest) => self.counters.sessions_evicted += 1,
+            Ok(Installed::New | Installed::Replaced) => {}
+            Err(_) => {
+                self.counters.transfers_refused += 1;
+                return refusal(session.transfer_id, ConfirmStatus::UnsupportedSuite);
+            }
         }
         self.counters.sessions_transferred += 1;
         confirm_installed(session)

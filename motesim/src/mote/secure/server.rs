@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use dtls::cert::{CertifiedKey, ChainVerifier};
 use dtls::provider::SecureRandom;
-use dtls::{CipherSuite, CloseReason, Endpoint, Event, PskTable, ServerConfig};
+use dtls::{CloseReason, Endpoint, Event, PskTable, ServerConfig};
 use zeroize::Zeroizing;
 
 use super::DtlsDrop;
@@ -186,10 +186,8 @@ impl DtlsServer {
                         .connection(&addr)
                         .and_then(|c| c.cipher_suite())
                     {
-                        Some(CipherSuite::PskAes128Ccm8) => self.counters.dtls_handshakes_psk += 1,
-                        Some(CipherSuite::EcdheEcdsaAes128Ccm8) => {
-                            self.counters.dtls_handshakes_ecdhe += 1
-                        }
+                        Some(s) if s.is_psk() => self.counters.dtls_handshakes_psk += 1,
+                        Some(_) => self.counters.dtls_handshakes_ecdhe += 1,
                         None => {}
                     }
                 }

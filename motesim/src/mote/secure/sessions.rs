@@ -92,9 +92,10 @@ impl SessionTable {
         self.sessions.iter().any(|s| s.peer == *peer)
     }
 
-    /// Install the record layer of a transferred session for `peer`.
-    pub fn install(&mut self, now: Instant, peer: Peer, state: &SessionState) -> Installed {
-        let layer = RecordLayer::from_session(state);
+    /// Install the record layer of a transferred session for `peer`; an error (keys the
+    /// record layer cannot use) installs nothing.
+    pub fn install(&mut self, now: Instant, peer: Peer, state: &SessionState) -> Result<Installed, Error> {
+        let layer = RecordLayer::from_session(state)?;
         let mut how = Installed::New;
         if let Some(i) = self.sessions.iter().position(|s| s.peer == peer) {
             self.sessions.remove(i);
@@ -112,7 +113,7 @@ impl SessionTable {
             installed: now,
             last_used: now,
         });
-        how
+        Ok(how)
     }
 
     /// A datagram from `peer` to 5684: open every record; answer CoAP requests with

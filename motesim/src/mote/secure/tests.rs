@@ -510,12 +510,14 @@ fn inet_client(n: u16) -> SocketAddr {
 }
 
 fn session_keys(n: u8) -> SessionKeys {
-    SessionKeys {
-        client_write_key: [0x10 + n; 16],
-        server_write_key: [0x20 + n; 16],
-        client_iv: [n; 4],
-        server_iv: [0x30 + n; 4],
-    }
+    SessionKeys::new(
+        dtls::record::RecordAead::Aes128Ccm8,
+        &[0x10 + n; 16],
+        &[0x20 + n; 16],
+        &[n; 4],
+        &[0x30 + n; 4],
+    )
+    .unwrap()
 }
 
 /// What the IoTSSP would send after the client's Finished (epoch 1, sequence 0), with the
@@ -552,6 +554,7 @@ fn client_layer(keys: SessionKeys) -> RecordLayer {
         write_epoch: 1,
         next_write_seq: 1,
     })
+    .unwrap()
 }
 
 fn stt_answer(net: &Net) -> Option<SttAnswerRepr> {
@@ -822,11 +825,11 @@ fn session_table_evicts_the_least_recently_used() {
     };
     let p = |n| peer_of(inet_client(n));
     assert_eq!(
-        t.install(t0, p(0), &state(0)),
+        t.install(t0, p(0), &state(0)).unwrap(),
         super::sessions::Installed::New
     );
     assert_eq!(
-        t.install(t0 + Duration::from_secs(1), p(1), &state(1)),
+        t.install(t0 + Duration::from_secs(1), p(1), &state(1)).unwrap(),
         super::sessions::Installed::New
     );
     assert_eq!(t.free_for_new(t0 + Duration::from_secs(2)), 0);
@@ -844,13 +847,13 @@ fn session_table_evicts_the_least_recently_used() {
             .is_some()
     );
     assert_eq!(
-        t.install(t0 + Duration::from_secs(4), p(2), &state(2)),
+        t.install(t0 + Duration::from_secs(4), p(2), &state(2)).unwrap(),
         super::sessions::Installed::EvictedOldest
     );
     let peers: Vec<_> = t.peers().collect();
     assert_eq!(peers, vec![p(0), p(2)]);
     assert_eq!(
-        t.install(t0 + Duration::from_secs(5), p(2), &state(2)),
+        t.install(t0 + Duration::from_secs(5), p(2), &state(2)).unwrap(),
         super::sessions::Installed::Replaced
     );
     // Idle sessions do not hold their slots against a new transfer.
