@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::interop::{pump, ToolProcess};
 use common::*;
 use test_support::require_openssl;
 use dtls::alert::AlertDescription;
@@ -22,116 +21,6 @@ const PSK_HEX: &str = "30313233343536373839616263646566"; // "0123456789abcdef"
 
 fn data_path(name: &str) -> String {
     format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// An openssl child whose stdout and stderr lines arrive on one channel.
-struct OpensslProcess {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl OpensslProcess {
-    fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new("openssl")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn openssl");
-        let (tx, rx) = mpsc::channel();
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        OpensslProcess { child, lines: rx, seen: Vec::new() }
-    }
-
-    fn write_line(&mut self, s: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(format!("{s}\n").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// Collects output for up to `wait`, returning true once a line contains `needle`.
-    fn wait_for(&mut self, needle: &str, wait: Duration) -> bool {
-        let end = Instant::now() + wait;
-        if self.seen.iter().any(|l| l.contains(needle)) {
-            return true;
-        }
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    let hit = l.contains(needle);
-                    self.seen.push(l);
-                    if hit {
-                        return true;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        false
-    }
-
-    fn drain(&mut self) {
-        while let Ok(l) = self.lines.try_recv() {
-            self.seen.push(l);
-        }
-    }
-
-    fn output(&mut self) -> String {
-        self.drain();
-        self.seen.join("\n")
-    }
-}
-
-impl Drop for OpensslProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Drives an endpoint over a real socket; `f` sees each event and says when to stop.
-fn pump(sock: &UdpSocket, ep: &mut Endpoint, until: Instant, mut f: impl FnMut(&mut Endpoint, SocketAddr, Event) -> bool) -> bool {
-    let mut buf = vec![0u8; 65536];
-    loop {
-        while let Some(t) = ep.poll_transmit() {
-            let _ = sock.send_to(&t.contents, t.destination);
-        }
-        while let Some((a, e)) = ep.poll_event() {
-            if f(ep, a, e) {
-                while let Some(t) = ep.poll_transmit() {
-                    let _ = sock.send_to(&t.contents, t.destination);
-                }
-                return true;
-            }
-        }
-        while let Some(t) = ep.poll_transmit() {
-            let _ = sock.send_to(&t.contents, t.destination);
-        }
-        let now = Instant::now();
-        if now >= until {
-            return false;
-        }
-        let mut wait = (until - now).min(Duration::from_millis(50));
-        if let Some(t) = ep.poll_timeout() {
-            wait = wait.min(t.saturating_duration_since(now));
-        }
-        sock.set_read_timeout(Some(wait.max(Duration::from_millis(1)))).unwrap();
-        if let Ok((n, from)) = sock.recv_from(&mut buf) {
-            ep.handle_datagram(Instant::now(), from, &buf[..n]);
-        }
-        ep.handle_timeout(Instant::now());
-    }
 }
 
 /// Our server echoes "echo:<data>" for every application record.
@@ -160,7 +49,7 @@ fn s_client_against_us(server: ServerConfig, extra: &[&str]) -> (bool, Vec<Event
     let mut ep = Endpoint::new(Some(Arc::new(server))).unwrap();
     let mut args = vec!["s_client", "-dtls1_2", "-connect", &addr];
     args.extend_from_slice(extra);
-    let mut client = OpensslProcess::spawn(&args);
+    let mut client = ToolProcess::spawn("openssl", &args);
     let mut events = Vec::new();
     // Handshake (bounded), then one line of data.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -295,7 +184,7 @@ fn us_against_s_server(client: ClientConfig, extra: &[&str]) -> (Vec<Event>, Str
     let port = free_port().to_string();
     let mut args = vec!["s_server", "-dtls1_2", "-accept", &port];
     args.extend_from_slice(extra);
-    let mut server = OpensslProcess::spawn(&args);
+    let mut server = ToolProcess::spawn("openssl", &args);
     assert!(server.wait_for("ACCEPT", Duration::from_secs(5)), "{}", server.output());
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -374,7 +263,7 @@ fn close_notify_from_s_client_is_answered() {
     }
     let (sock, addr) = server_socket();
     let mut ep = Endpoint::new(Some(Arc::new(psk_server()))).unwrap();
-    let mut client = OpensslProcess::spawn(&["s_client", "-dtls1_2", "-connect", &addr, "-psk", PSK_HEX, "-psk_identity", "mote-1", "-cipher", "PSK-AES128-CCM8"]);
+    let mut client = ToolProcess::spawn("openssl", &["s_client", "-dtls1_2", "-connect", &addr, "-psk", PSK_HEX, "-psk_identity", "mote-1", "-cipher", "PSK-AES128-CCM8"]);
     let mut events = Vec::new();
     pump(&sock, &mut ep, Instant::now() + Duration::from_secs(10), |_, _, e| {
         let stop = matches!(e, Event::HandshakeComplete | Event::Closed(_));

@@ -2,6 +2,8 @@
 //! and clock (quinn-proto style), with a per-datagram loss hook.
 #![allow(dead_code)]
 
+pub mod interop;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
