@@ -247,7 +247,7 @@ impl Daemon {
         match ev {
             RadioEvent::Frame(frame) => {
                 record(&mut self.capture, &frame);
-                self.router.handle_radio_frame(Instant::now(), &frame);
+                self.router.handle_radio_frame(Instant::now(), SystemTime::now(), &frame);
                 self.transmit();
             }
             RadioEvent::Mac(eui) => {

@@ -7,8 +7,10 @@
 //! bridge: forwarded ones go on to the bridge, diverted ones to the mote's IoTSSP, dropped
 //! ones are counted. What the IoTSSPs answer comes out of [`IotsspWiring::poll_action`]:
 //! packets to write into the TUN (built by the HRM, sourced from the mote's address and
-//! port), packets for the radio side (an attached IoTSSP talking to its motes from the
-//! border router's own address and `hrm.attached_port`), and sealed redirect messages.
+//! port), packets for the radio side (an IoTSSP's mote leg: an attached IoTSSP talking to
+//! its motes from the border router's own address and `hrm.attached_port`, a remote one
+//! from its mote source, its datagrams carried as MoteDatagram redirect messages both
+//! ways), and sealed redirect messages. No IoTSSP's mote leg ever passes the TUN.
 //!
 //! Sans-IO: no socket, no clock (`Instant` and wall time are passed in). It must never panic
 //! on anything from the TUN, the radio or the redirect socket, send application data to an
@@ -47,7 +49,8 @@ pub enum Inbound {
 pub enum Action {
     /// An IPv6 packet to write into the TUN: an IoTSSP's datagram, from the mote's address.
     ToTun(Vec<u8>),
-    /// An IPv6 packet for a mote: an attached IoTSSP's datagram, for the bridge's radio side.
+    /// An IPv6 packet for a mote: an IoTSSP's datagram to its transfer port, for the
+    /// bridge's radio side.
     ToMote(Vec<u8>),
     /// A sealed redirect message for a remote IoTSSP, to send from the redirect socket.
     Redirect { to: SocketAddr, bytes: Vec<u8> },
@@ -72,6 +75,13 @@ pub struct WiringCounters {
     pub mote_to_attached_invalid: u64,
     /// An attached IoTSSP addressed a mote by IPv4 or an unusable address.
     pub attached_bad_destination: u64,
+    /// MoteDatagrams of a remote IoTSSP sent to its motes / datagrams of motes to a remote
+    /// IoTSSP's mote source wrapped into MoteDatagrams.
+    pub remote_to_mote: u64,
+    pub mote_to_remote: u64,
+    /// Radio packets to a remote IoTSSP's mote source that are not its mote leg (another
+    /// source port, a mote not delegated to it, bad UDP), dropped.
+    pub mote_to_remote_refused: u64,
     /// Redirect datagrams from an address that is no configured IoTSSP.
     pub redirect_unknown_source: u64,
     /// Redirect messages that could not be sealed.
@@ -90,6 +100,9 @@ impl WiringCounters {
             ("mote_to_attached", self.mote_to_attached),
             ("mote_to_attached_invalid", self.mote_to_attached_invalid),
             ("attached_bad_destination", self.attached_bad_destination),
+            ("remote_to_mote", self.remote_to_mote),
+            ("mote_to_remote", self.mote_to_remote),
+            ("mote_to_remote_refused", self.mote_to_remote_refused),
             ("redirect_unknown_source", self.redirect_unknown_source),
             ("redirect_seal_errors", self.redirect_seal_errors),
         ]
@@ -100,7 +113,9 @@ impl WiringCounters {
 /// How the border router reaches one IoTSSP.
 pub enum Endpoint {
     Attached(Box<Iotssp>),
-    Remote { address: SocketAddr, channel: Box<RedirectChannel> },
+    /// `mote_source`: the address and port that stand for the IoTSSP on the 6LoWPAN side
+    /// (see [`mote_source`]).
+    Remote { address: SocketAddr, mote_source: (Ipv6Addr, u16), channel: Box<RedirectChannel> },
 }
 
 /// One configured IoTSSP.
@@ -218,7 +233,7 @@ impl IotsspWiring {
                     self.out.push_back(Action::ToTun(p));
                 }
             }
-            Endpoint::Remote { address, channel } => match channel.seal(now, wall, &d.message()) {
+            Endpoint::Remote { address, channel, .. } => match channel.seal(now, wall, &d.message()) {
                 Ok(bytes) => self.out.push_back(Action::Redirect { to: *address, bytes }),
                 Err(_) => self.counters.redirect_seal_errors += 1,
             },
@@ -227,8 +242,13 @@ impl IotsspWiring {
     }
 
     /// An IPv6 packet reassembled from the radio, before it is written into the TUN.
-    /// Returns true when it was for an attached IoTSSP (and must not go to the TUN).
-    pub fn handle_radio_packet<T: AsRef<[u8]>>(&mut self, now: Instant, v6: &CheckedIpv6Packet<T>) -> bool {
+    /// Returns true when it was for an IoTSSP's mote leg (attached: handed over; remote:
+    /// wrapped into a MoteDatagram) or refused, and must not go to the TUN.
+    pub fn handle_radio_packet<T: AsRef<[u8]>>(&mut self, now: Instant, wall: SystemTime, v6: &CheckedIpv6Packet<T>) -> bool {
+        if let Some(i) = self.remote_for_source(v6) {
+            self.wrap_for_remote(now, wall, i, v6);
+            return true;
+        }
         if v6.dst_addr() != self.own_addr || v6.header().next_header != NextHeader::Udp {
             self.hrm.handle_outbound(now, v6);
             return false;
@@ -256,6 +276,39 @@ impl IotsspWiring {
         }
         self.drain_attached(now, i);
         true
+    }
+
+    /// The remote IoTSSP whose mote source a UDP packet from the radio is addressed to.
+    fn remote_for_source<T: AsRef<[u8]>>(&self, v6: &CheckedIpv6Packet<T>) -> Option<usize> {
+        let Transport::Udp(udp) = v6.transport() else { return None };
+        let dst = (v6.dst_addr(), udp.dst_port());
+        self.links.iter().position(|l| matches!(&l.endpoint, Endpoint::Remote { mote_source, .. } if *mote_source == dst))
+    }
+
+    /// A mote's datagram to remote IoTSSP `i`'s mote source: into a MoteDatagram if it is
+    /// that IoTSSP's mote leg (a mote delegated to it, from its transfer port), else dropped.
+    fn wrap_for_remote<T: AsRef<[u8]>>(&mut self, now: Instant, wall: SystemTime, i: usize, v6: &CheckedIpv6Packet<T>) {
+        let src = v6.src_addr();
+        let dst = v6.dst_addr();
+        let Transport::Udp(udp) = v6.transport() else {
+            self.counters.mote_to_remote_refused += 1;
+            return;
+        };
+        let udp_bytes = &udp.as_bytes()[..usize::from(udp.len())];
+        let link = &mut self.links[i];
+        if !self.hrm.is_mote_leg(&link.name, &src, udp.src_port()) || !ip::verify_checksum(&src, &dst, ip::next_header::UDP, udp_bytes) || udp.payload().is_empty() {
+            self.counters.mote_to_remote_refused += 1;
+            return;
+        }
+        let Endpoint::Remote { address, channel, .. } = &mut link.endpoint else { return };
+        let flow = redirect::FlowTag { peer_addr: Ipv6Addr::UNSPECIFIED, peer_port: 0, mote_addr: src, mote_port: udp.src_port() };
+        match channel.seal(now, wall, &RedirectMessage::MoteDatagram { flow, datagram: udp.payload() }) {
+            Ok(bytes) => {
+                self.counters.mote_to_remote += 1;
+                self.out.push_back(Action::Redirect { to: *address, bytes });
+            }
+            Err(_) => self.counters.redirect_seal_errors += 1,
+        }
     }
 
     /// The attached IoTSSP a mote's datagram belongs to: the one it is delegated to, or
@@ -291,6 +344,20 @@ impl IotsspWiring {
         // The channel counts every refusal by reason and changes no state for it.
         let Ok(repr) = channel.open(now, wall, bytes) else { return };
         let name = link.name.clone();
+        if let RedirectMessage::MoteDatagram { flow, datagram } = repr.message {
+            let Endpoint::Remote { mote_source, .. } = &link.endpoint else { return };
+            match self.hrm.packet_to_mote(&name, &flow, datagram, *mote_source) {
+                Ok(p) => {
+                    self.counters.remote_to_mote += 1;
+                    self.out.push_back(Action::ToMote(p));
+                }
+                Err(e) => {
+                    self.counters.ssp_rejected += 1;
+                    tracing::debug!(iotssp = %name, reason = e.as_str(), "IoTSSP mote datagram refused");
+                }
+            }
+            return;
+        }
         apply(&mut self.hrm, &mut self.counters, &mut self.out, now, &name, &repr.message);
     }
 
@@ -312,7 +379,7 @@ impl IotsspWiring {
                         iotssp.handle_timeout(now);
                     }
                 }
-                Endpoint::Remote { address, channel } => {
+                Endpoint::Remote { address, channel, .. } => {
                     channel.handle_timeout(now);
                     if let Some(bytes) = channel.poll_transmit(now, wall) {
                         self.out.push_back(Action::Redirect { to: *address, bytes });
@@ -525,9 +592,9 @@ fn canonical(a: SocketAddr) -> SocketAddr {
 /// addresses towards motes, and every configured mote's policy).
 pub fn hrm_config(cfg: &Config) -> HrmConfig {
     let h = &cfg.hrm;
-    let own = cfg.host_address();
     HrmConfig {
         dtls_port: h.dtls_port,
+        transfer_port: hrm::DEFAULT_TRANSFER_PORT,
         max_flows: h.max_flows,
         handshake_idle_secs: h.handshake_idle_secs,
         session_idle_secs: h.session_idle_secs,
@@ -537,15 +604,10 @@ pub fn hrm_config(cfg: &Config) -> HrmConfig {
             .iter()
             .map(|s| hrm::SspConfig {
                 name: s.name.clone(),
-                // Traffic from an IoTSSP's own address to its motes is never diverted (the
-                // remote one is assumed to reach its motes from its redirect address).
-                addresses: match &s.kind {
-                    IotsspKind::Attached { .. } => vec![own],
-                    IotsspKind::Remote(r) => match canonical(r.address).ip() {
-                        IpAddr::V6(v6) => vec![v6],
-                        IpAddr::V4(_) => Vec::new(),
-                    },
-                },
+                // No IoTSSP sends to its motes through the TUN (attached: straight to the
+                // radio side; remote: MoteDatagram inside the redirect channel), so no source
+                // is exempt from the HRM's rules.
+                addresses: Vec::new(),
             })
             .collect(),
         devices: cfg
@@ -600,7 +662,8 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
                     Ok(k) => {
                         let channel = RedirectChannel::new(channel_config(r), KeyRing::new(k), instance, now, wall);
                         let address = r.address;
-                        links.push(SspLink { name, endpoint: Endpoint::Remote { address, channel: Box::new(channel) } });
+                        let mote_source = mote_source(address, cfg.host_address());
+                        links.push(SspLink { name, endpoint: Endpoint::Remote { address, mote_source, channel: Box::new(channel) } });
                     }
                     Err(e) => issues.push(e),
                 }
@@ -613,6 +676,19 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
     IotsspWiring::new(&hrm_cfg, links, cfg.host_address(), cfg.hrm.attached_port)
         .map(Some)
         .map_err(|reason| vec![ConfigIssue { key: "hrm".into(), reason }])
+}
+
+/// The address and port that stand for a remote IoTSSP (redirect `address`) on the
+/// 6LoWPAN side: what its MoteDatagrams come from and what its motes answer to. Its own
+/// address when that is a global IPv6 address (a mote may know it from provisioning), else
+/// (IPv4, loopback, link-local) the border router's `own` address; the port is the
+/// redirect address's in both cases.
+pub fn mote_source(address: SocketAddr, own: Ipv6Addr) -> (Ipv6Addr, u16) {
+    let ip = match canonical(address).ip() {
+        IpAddr::V6(v6) if !v6.is_loopback() && !v6.is_unspecified() && !v6.is_unicast_link_local() && !v6.is_multicast() => v6,
+        _ => own,
+    };
+    (ip, address.port())
 }
 
 /// The redirect channel of a remote `[[iotssp]]`: its keepalive and dead-after, defaults

@@ -169,14 +169,14 @@ impl BorderRouter {
     }
 
     /// An 802.15.4 frame (without FCS) received on the radio.
-    pub fn handle_radio_frame(&mut self, now: Instant, frame: &[u8]) {
+    pub fn handle_radio_frame(&mut self, now: Instant, wall: SystemTime, frame: &[u8]) {
         let out = self.bridge.handle_radio_frame(now, frame);
         if let Some(packet) = &out.to_tun
             && self.spoofs_a_delegated_mote(packet, out.link_src)
         {
             self.bridge.counters_mut().drop(DropReason::RadioSpoofedDelegatedMote);
         } else if let Some(packet) = out.to_tun {
-            let for_iotssp = self.wiring.as_mut().is_some_and(|w| w.handle_radio_packet(now, &packet));
+            let for_iotssp = self.wiring.as_mut().is_some_and(|w| w.handle_radio_packet(now, wall, &packet));
             if !for_iotssp {
                 self.out.push_back(Transmit::Tun(packet.into_inner()));
             }
@@ -187,7 +187,7 @@ impl BorderRouter {
 
     /// Whether a packet from the radio carries a delegated mote's IPv6 source but was sent by
     /// another node. Only the mote itself may speak to its IoTSSP (attached: through the
-    /// wiring; remote: through the TUN), or a neighbour could end its delegations with
+    /// wiring; remote: wrapped into the redirect channel by the wiring), or a neighbour could end its delegations with
     /// forged alerts; the IPv6 source alone proves nothing on the radio, the 802.15.4 source
     /// is checked against the mote's configured EUI-64 (from which its address is made) or
     /// short address.
@@ -283,13 +283,13 @@ mod tests {
         let now = Instant::now();
         let p = udp_packet(global(MOTE), internet(), 20);
         for f in mote_frames(MOTE, Address::Extended(OWN), &p) {
-            r.handle_radio_frame(now, &f);
+            r.handle_radio_frame(now, SystemTime::now(), &f);
         }
         assert_eq!(transmits(&mut r), vec![Transmit::Tun(p)]);
 
         let rs = crate::nd::tests::rs_packet(ip_link_local(MOTE), 255);
         for f in mote_frames(MOTE, Address::BROADCAST, &rs) {
-            r.handle_radio_frame(now, &f);
+            r.handle_radio_frame(now, SystemTime::now(), &f);
         }
         let out = transmits(&mut r);
         // The RA with its ABRO takes two fragments between extended addresses.
@@ -305,7 +305,7 @@ mod tests {
         let p = udp_packet(global(MOTE), internet(), 300);
         let first = mote_frames(MOTE, Address::Extended(OWN), &p).swap_remove(0);
         let t0 = Instant::now();
-        r.handle_radio_frame(t0, &first);
+        r.handle_radio_frame(t0, SystemTime::now(), &first);
         let deadline = r.poll_timeout().expect("a partial datagram arms the timer");
         r.handle_timeout(deadline + Duration::from_secs(1), SystemTime::now());
         assert_eq!(r.counters().dropped("reassembly_timeout"), 1);
@@ -359,7 +359,7 @@ mod tests {
         let alert = [21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 40];
         let forged = udp((victim, 5685), ("fd00:aaaa::1", 5690), &alert);
         for f in mote_frames(MOTE, Address::Extended(Eui64([0x02, 0, 0, 0, 0, 0, 0, 0x99])), &forged) {
-            r.handle_radio_frame(now, &f);
+            r.handle_radio_frame(now, SystemTime::now(), &f);
         }
         assert_eq!(transmits(&mut r), vec![]);
         assert_eq!(r.counters().dropped("radio_spoofed_delegated_mote"), 1);
@@ -368,7 +368,7 @@ mod tests {
 
         // The same datagram from the mote itself reaches the attached IoTSSP.
         for f in mote_frames(OWN, Address::Extended(Eui64([0x02, 0, 0, 0, 0, 0, 0, 0x99])), &forged) {
-            r.handle_radio_frame(now, &f);
+            r.handle_radio_frame(now, SystemTime::now(), &f);
         }
         assert_eq!(r.wiring().unwrap().counters().mote_to_attached, 1);
         assert_eq!(r.counters().dropped("radio_spoofed_delegated_mote"), 1);

@@ -122,7 +122,7 @@ fn drain(r: &mut BorderRouter) -> Sent {
 
 fn send(r: &mut BorderRouter, now: Instant, from: Eui64, packet: &[u8]) -> Sent {
     for f in frames_from(from, Address::Extended(OWN), packet) {
-        r.handle_radio_frame(now, &f);
+        r.handle_radio_frame(now, SystemTime::now(), &f);
     }
     drain(r)
 }
@@ -181,7 +181,7 @@ fn router_solicitation_gets_a_unicast_ra_with_abro_and_6co() {
         .unwrap();
     let mut sent = Sent::default();
     for f in frames_from(HOST_A, Address::BROADCAST, &rs) {
-        r.handle_radio_frame(Instant::now(), &f);
+        r.handle_radio_frame(Instant::now(), SystemTime::now(), &f);
         let s = drain(&mut r);
         sent.radio.extend(s.radio);
         sent.tun.extend(s.tun);

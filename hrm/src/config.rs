@@ -11,6 +11,8 @@ use std::time::Duration;
 
 /// CoAP over DTLS (RFC 7252 section 6.2).
 pub const DEFAULT_DTLS_PORT: u16 = 5684;
+/// Default transfer port of delegated motes (the IoTSSP's PSK session with them).
+pub const DEFAULT_TRANSFER_PORT: u16 = 5685;
 
 /// The name of an IoTSSP, as the configuration spells it. Cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,6 +82,9 @@ pub enum UnknownFlowPolicy {
 pub struct HrmConfig {
     /// Default DTLS port of delegated motes.
     pub dtls_port: u16,
+    /// The delegated motes' transfer port (their PSK session with the IoTSSP): closed to
+    /// the Internet except to the mote's IoTSSP's addresses.
+    pub transfer_port: u16,
     /// Most flows held at once (handshakes in progress and transferred sessions).
     pub max_flows: usize,
     /// A handshake with no diverted traffic for this long is forgotten.
@@ -95,6 +100,7 @@ impl Default for HrmConfig {
     fn default() -> Self {
         HrmConfig {
             dtls_port: DEFAULT_DTLS_PORT,
+            transfer_port: DEFAULT_TRANSFER_PORT,
             max_flows: 4096,
             // DTLS retransmission backs off to 60 s (RFC 6347 4.2.4.1); one more round.
             handshake_idle_secs: 120,
@@ -140,6 +146,9 @@ impl HrmConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.dtls_port == 0 {
             return Err(refuse("dtls_port", "must not be 0"));
+        }
+        if self.transfer_port == 0 {
+            return Err(refuse("transfer_port", "must not be 0"));
         }
         if self.max_flows == 0 {
             return Err(refuse("max_flows", "must be at least 1"));

@@ -35,7 +35,7 @@ pub mod router;
 pub mod ssp_down;
 
 pub use config::{
-    DEFAULT_DTLS_PORT, DeviceConfig, DevicePolicy, HrmConfig, SspConfig, SspName, UnknownFlowPolicy,
+    DEFAULT_DTLS_PORT, DEFAULT_TRANSFER_PORT, DeviceConfig, DevicePolicy, HrmConfig, SspConfig, SspName, UnknownFlowPolicy,
 };
 pub use flow::FlowState;
 pub use packet::build_udp_packet;

@@ -46,10 +46,14 @@ pub enum DropReason {
     NoSessionAtMote,
     /// A content type neither the IoTSSP nor the mote handles (e.g. tls12_cid).
     UnknownContentType,
+    /// UDP from the TUN to a delegated mote's transfer port: only its IoTSSP talks to it
+    /// there, and never through the TUN (attached: straight to the radio side; remote:
+    /// inside the redirect channel as MoteDatagram).
+    TransferPortFromInternet,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::Malformed(MalformedDatagram::Empty),
         DropReason::Malformed(MalformedDatagram::TruncatedHeader),
         DropReason::Malformed(MalformedDatagram::TruncatedRecord),
@@ -60,6 +64,7 @@ impl DropReason {
         DropReason::Ipv6BadExtension,
         DropReason::NoSessionAtMote,
         DropReason::UnknownContentType,
+        DropReason::TransferPortFromInternet,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -70,6 +75,7 @@ impl DropReason {
             DropReason::Ipv6BadExtension => "ipv6_bad_extension",
             DropReason::NoSessionAtMote => "no_session_at_mote",
             DropReason::UnknownContentType => "unknown_content_type",
+            DropReason::TransferPortFromInternet => "transfer_port_from_internet",
         }
     }
 
@@ -269,6 +275,7 @@ struct Delegate {
 #[derive(Debug)]
 pub struct Hrm {
     unknown_flow: UnknownFlowPolicy,
+    transfer_port: u16,
     delegates: HashMap<Ipv6Addr, Delegate>,
     passthrough: HashSet<Ipv6Addr>,
     ssp_addresses: HashSet<Ipv6Addr>,
@@ -310,6 +317,7 @@ impl Hrm {
         }
         Ok(Hrm {
             unknown_flow: config.unknown_flow,
+            transfer_port: config.transfer_port,
             delegates,
             passthrough,
             ssp_addresses: config
@@ -392,6 +400,14 @@ impl Hrm {
             return Decision::Forward;
         };
         let peer = ip.src_addr();
+        if let Transport::Udp(udp) = ip.transport()
+            && udp.dst_port() == self.transfer_port
+            && udp.dst_port() != delegate.dtls_port
+        {
+            // Whatever its source: nothing from the TUN may open, fill or disturb the
+            // mote's transfer sessions.
+            return self.drop_whole(DropReason::TransferPortFromInternet);
+        }
         if self.ssp_addresses.contains(&peer) {
             self.counters.forward_from_ssp += 1;
             return Decision::Forward;
@@ -603,6 +619,9 @@ impl Hrm {
         match message {
             RedirectMessage::Hello => Ok(None),
             RedirectMessage::Divert { .. } => Err(SspReject::WrongDirection { ssp: from.clone() }),
+            // A mote-leg datagram changes no flow; the border router carries it with
+            // `packet_to_mote` and the IoTSSP's source.
+            RedirectMessage::MoteDatagram { .. } => Err(SspReject::WrongDirection { ssp: from.clone() }),
             RedirectMessage::Emit { flow, datagram } => {
                 self.check_owner(from, flow)?;
                 if datagram.is_empty() {
@@ -640,6 +659,51 @@ impl Hrm {
                 Ok(None)
             }
         }
+    }
+
+    /// Whether datagrams between `mote`'s `port` and IoTSSP `ssp` are that IoTSSP's mote
+    /// leg: the mote is delegated to it and the port is the transfer port.
+    pub fn is_mote_leg(&self, ssp: &SspName, mote: &Ipv6Addr, port: u16) -> bool {
+        port == self.transfer_port && self.delegates.get(mote).is_some_and(|d| d.ssp == *ssp)
+    }
+
+    /// A MoteDatagram from IoTSSP `from`: the IPv6/UDP packet from `source` (the IoTSSP's
+    /// address and port towards its motes) to the mote's transfer port, for the radio side.
+    /// Refused for a mote not delegated to `from` or another port than the transfer port.
+    pub fn packet_to_mote(
+        &mut self,
+        from: &SspName,
+        flow: &FlowTag,
+        datagram: &[u8],
+        source: (Ipv6Addr, u16),
+    ) -> Result<Vec<u8>, SspReject> {
+        let result = if !self.is_mote_leg(from, &flow.mote_addr, flow.mote_port) {
+            Err(SspReject::NotOwner {
+                ssp: from.clone(),
+                flow: *flow,
+            })
+        } else if datagram.is_empty() {
+            Err(SspReject::EmptyDatagram {
+                ssp: from.clone(),
+                flow: *flow,
+            })
+        } else {
+            build_udp_packet(
+                source,
+                (flow.mote_addr, flow.mote_port),
+                EMIT_HOP_LIMIT,
+                datagram,
+            )
+            .map_err(|PayloadTooLong { len }| SspReject::TooLong {
+                ssp: from.clone(),
+                flow: *flow,
+                len,
+            })
+        };
+        if result.is_err() {
+            self.counters.ssp_rejects += 1;
+        }
+        result
     }
 
     fn packet_from_mote(

@@ -42,6 +42,7 @@ pub enum MessageType {
     FlowTransferred,
     FlowAbandoned,
     Hello,
+    MoteDatagram,
     Unknown(u8),
 }
 
@@ -53,6 +54,7 @@ impl From<u8> for MessageType {
             3 => MessageType::FlowTransferred,
             4 => MessageType::FlowAbandoned,
             5 => MessageType::Hello,
+            6 => MessageType::MoteDatagram,
             x => MessageType::Unknown(x),
         }
     }
@@ -66,6 +68,7 @@ impl From<MessageType> for u8 {
             MessageType::FlowTransferred => 3,
             MessageType::FlowAbandoned => 4,
             MessageType::Hello => 5,
+            MessageType::MoteDatagram => 6,
             MessageType::Unknown(x) => x,
         }
     }
@@ -134,6 +137,13 @@ pub enum RedirectMessage<'a> {
     },
     /// Both ways, for liveness (sent when nothing else was for a keepalive interval).
     Hello,
+    /// Both ways: a datagram between a remote IoTSSP and one of its motes' transfer port
+    /// (`flow.mote_addr`, `flow.mote_port`; the peer half of the tag is zero). IoTSSP -> BR:
+    /// the border router sends it to the mote from the IoTSSP's configured source address
+    /// and port. BR -> IoTSSP: what the mote sent from its transfer port to that address and
+    /// port. So nothing of the IoTSSP's mote leg ever passes the TUN, and the border router
+    /// can close the transfer port to everything that does.
+    MoteDatagram { flow: FlowTag, datagram: &'a [u8] },
 }
 
 impl RedirectMessage<'_> {
@@ -144,6 +154,7 @@ impl RedirectMessage<'_> {
             RedirectMessage::FlowTransferred { .. } => MessageType::FlowTransferred,
             RedirectMessage::FlowAbandoned { .. } => MessageType::FlowAbandoned,
             RedirectMessage::Hello => MessageType::Hello,
+            RedirectMessage::MoteDatagram { .. } => MessageType::MoteDatagram,
         }
     }
 
@@ -152,16 +163,17 @@ impl RedirectMessage<'_> {
             RedirectMessage::Divert { flow, .. }
             | RedirectMessage::Emit { flow, .. }
             | RedirectMessage::FlowTransferred { flow, .. }
-            | RedirectMessage::FlowAbandoned { flow, .. } => *flow,
+            | RedirectMessage::FlowAbandoned { flow, .. }
+            | RedirectMessage::MoteDatagram { flow, .. } => *flow,
             RedirectMessage::Hello => FlowTag::NONE,
         }
     }
 
     pub fn payload_len(&self) -> usize {
         match self {
-            RedirectMessage::Divert { datagram, .. } | RedirectMessage::Emit { datagram, .. } => {
-                datagram.len()
-            }
+            RedirectMessage::Divert { datagram, .. }
+            | RedirectMessage::Emit { datagram, .. }
+            | RedirectMessage::MoteDatagram { datagram, .. } => datagram.len(),
             RedirectMessage::FlowTransferred { final_flight, .. } => final_flight.len(),
             RedirectMessage::FlowAbandoned { .. } => 1,
             RedirectMessage::Hello => 0,

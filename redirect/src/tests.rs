@@ -6,6 +6,7 @@ use crate::key::{KeyRing, RedirectKey};
 use crate::wire::{Envelope, HEADER_LEN, RedirectPacket, RedirectRepr, TAG_LEN, WireError};
 use crate::{AbandonReason, FlowTag, RedirectMessage};
 use proptest::prelude::*;
+use std::net::Ipv6Addr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// docs/protocol.md, "Example 1: Emit". Key id 1, key bytes 00 01 .. 1f, sender instance
@@ -29,6 +30,16 @@ pub(crate) const HELLO_EXAMPLE: [u8; 86] = [
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa6, 0x1c, 0x98, 0xdc, 0x20, 0x9d, 0x21, 0x24, 0xed, 0xb3,
     0x3a, 0x6b, 0x67, 0x0f, 0x25, 0x40,
+];
+
+pub(crate) const MOTE_DATAGRAM_EXAMPLE: [u8; 99] = [
+    0x48, 0x52, 0x01, 0x06, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x02, 0x16, 0x35, 0x00, 0x0d, 0x71, 0xde, 0xad, 0xbe, 0xef, 0xa8, 0xc0, 0xc2, 0xa1, 0x82,
+    0x8f, 0xa2, 0x14, 0x10, 0x2c, 0x31, 0xcd, 0x6a, 0xa2, 0x31, 0x61, 0xcb, 0xde, 0xb9, 0x7f, 0x9f,
+    0xe8, 0x16, 0xd0,
 ];
 
 const EXAMPLE_TS: u64 = 1_700_000_000_000;
@@ -77,6 +88,36 @@ fn emit_example_vector() {
     );
     assert_eq!(repr.buffer_len(), EMIT_EXAMPLE.len());
     assert_eq!(repr.to_sealed_bytes(&example_key()).unwrap(), EMIT_EXAMPLE);
+}
+
+#[test]
+fn mote_datagram_example_vector() {
+    assert_eq!(
+        crate::doc_examples::hex_after("## Example 3: MoteDatagram"),
+        MOTE_DATAGRAM_EXAMPLE
+    );
+    let poke = [0x71, 0xde, 0xad, 0xbe, 0xef, 0xa8, 0xc0, 0xc2, 0xa1, 0x82, 0x8f, 0xa2, 0x14];
+    let repr = RedirectRepr {
+        envelope: Envelope {
+            key_id: 1,
+            sender: 0x0102030405060708,
+            sequence: 2,
+            timestamp_ms: EXAMPLE_TS,
+        },
+        message: RedirectMessage::MoteDatagram {
+            flow: FlowTag {
+                peer_addr: Ipv6Addr::UNSPECIFIED,
+                peer_port: 0,
+                mote_addr: "2001:db8:1::2".parse().unwrap(),
+                mote_port: 5685,
+            },
+            datagram: &poke,
+        },
+    };
+    assert_eq!(repr.to_sealed_bytes(&example_key()).unwrap(), MOTE_DATAGRAM_EXAMPLE);
+    let p = RedirectPacket::new_checked(&MOTE_DATAGRAM_EXAMPLE[..]).unwrap();
+    assert!(p.verify(&example_key()));
+    assert_eq!(RedirectRepr::parse(&p).unwrap(), repr);
 }
 
 #[test]
@@ -169,6 +210,34 @@ fn semantic_errors_are_named() {
         Some(WireError::NonEmptyHello)
     );
     assert_eq!(parse(&seal(3, example_flow(), b"")), None);
+    assert_eq!(
+        parse(&seal(6, example_flow(), b"x")),
+        Some(WireError::BadMoteDatagram)
+    );
+    assert_eq!(
+        parse(&seal(6, FlowTag::NONE, b"x")),
+        Some(WireError::BadMoteDatagram)
+    );
+    let to_mote = FlowTag {
+        peer_addr: Ipv6Addr::UNSPECIFIED,
+        peer_port: 0,
+        ..example_flow()
+    };
+    assert_eq!(parse(&seal(6, to_mote, b"")), Some(WireError::EmptyDatagram));
+    assert_eq!(parse(&seal(6, to_mote, b"x")), None);
+    let with_peer = RedirectRepr {
+        envelope: Envelope {
+            key_id: 1,
+            sender: 1,
+            sequence: 0,
+            timestamp_ms: 0,
+        },
+        message: RedirectMessage::MoteDatagram {
+            flow: example_flow(),
+            datagram: b"x",
+        },
+    };
+    assert_eq!(with_peer.to_sealed_bytes(&key), Err(WireError::BadMoteDatagram));
     let empty = RedirectRepr {
         envelope: Envelope {
             key_id: 1,
@@ -205,10 +274,10 @@ fn arb_flow() -> impl Strategy<Value = FlowTag> {
     })
 }
 
-/// (type 0..5, flow, payload) from which a message is built (payloads must outlive it).
+/// (type 0..6, flow, payload) from which a message is built (payloads must outlive it).
 fn arb_parts() -> impl Strategy<Value = (u8, FlowTag, Vec<u8>, u8)> {
     (
-        0u8..5,
+        0u8..6,
         arb_flow(),
         proptest::collection::vec(any::<u8>(), 1..300),
         any::<u8>(),
@@ -233,7 +302,16 @@ fn build<'a>(t: u8, flow: FlowTag, payload: &'a [u8], reason: u8) -> RedirectMes
             flow,
             reason: AbandonReason::from(reason),
         },
-        _ => RedirectMessage::Hello,
+        4 => RedirectMessage::Hello,
+        _ => RedirectMessage::MoteDatagram {
+            flow: FlowTag {
+                peer_addr: Ipv6Addr::UNSPECIFIED,
+                peer_port: 0,
+                mote_addr: flow.mote_addr.to_bits().max(1).into(),
+                mote_port: flow.mote_port.max(1),
+            },
+            datagram: payload,
+        },
     }
 }
 

@@ -69,6 +69,8 @@ pub enum WireError {
     BadAbandon,
     /// Hello with a flow tag or a payload.
     NonEmptyHello,
+    /// MoteDatagram with a peer half in its flow tag, or without a mote.
+    BadMoteDatagram,
     PayloadTooLong,
 }
 
@@ -83,6 +85,7 @@ impl WireError {
             WireError::EmptyDatagram => "redirect_empty_datagram",
             WireError::BadAbandon => "redirect_bad_abandon",
             WireError::NonEmptyHello => "redirect_non_empty_hello",
+            WireError::BadMoteDatagram => "redirect_bad_mote_datagram",
             WireError::PayloadTooLong => "redirect_payload_too_long",
         }
     }
@@ -97,6 +100,14 @@ impl fmt::Display for WireError {
 impl std::error::Error for WireError {}
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// A MoteDatagram's flow tag names the mote (address and transfer port) and nothing else.
+fn is_mote_datagram_tag(flow: &FlowTag) -> bool {
+    flow.peer_addr.is_unspecified()
+        && flow.peer_port == 0
+        && !flow.mote_addr.is_unspecified()
+        && flow.mote_port != 0
+}
 
 fn mac_over(key: &RedirectKey, authenticated: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length; RedirectKey guarantees 16..=64 bytes.
@@ -301,7 +312,9 @@ impl<'a> RedirectRepr<'a> {
         let flow = packet.flow();
         let payload = packet.payload_ref();
         let message = match packet.msg_type() {
-            MessageType::Divert | MessageType::Emit if payload.is_empty() => {
+            MessageType::Divert | MessageType::Emit | MessageType::MoteDatagram
+                if payload.is_empty() =>
+            {
                 return Err(WireError::EmptyDatagram);
             }
             MessageType::Divert => RedirectMessage::Divert {
@@ -327,6 +340,13 @@ impl<'a> RedirectRepr<'a> {
                 return Err(WireError::NonEmptyHello);
             }
             MessageType::Hello => RedirectMessage::Hello,
+            MessageType::MoteDatagram if !is_mote_datagram_tag(&flow) => {
+                return Err(WireError::BadMoteDatagram);
+            }
+            MessageType::MoteDatagram => RedirectMessage::MoteDatagram {
+                flow,
+                datagram: payload,
+            },
             MessageType::Unknown(t) => return Err(WireError::UnknownType(t)),
         };
         Ok(RedirectRepr {
@@ -348,10 +368,15 @@ impl<'a> RedirectRepr<'a> {
     /// Checks the message can be emitted (payload within limits, datagram not empty).
     pub fn check(&self) -> Result<(), WireError> {
         match self.message {
-            RedirectMessage::Divert { datagram, .. } | RedirectMessage::Emit { datagram, .. }
+            RedirectMessage::Divert { datagram, .. }
+            | RedirectMessage::Emit { datagram, .. }
+            | RedirectMessage::MoteDatagram { datagram, .. }
                 if datagram.is_empty() =>
             {
                 Err(WireError::EmptyDatagram)
+            }
+            RedirectMessage::MoteDatagram { flow, .. } if !is_mote_datagram_tag(&flow) => {
+                Err(WireError::BadMoteDatagram)
             }
             _ if self.message.payload_len() > MAX_PAYLOAD_LEN => Err(WireError::PayloadTooLong),
             _ => Ok(()),
@@ -372,7 +397,9 @@ impl<'a> RedirectRepr<'a> {
         packet.set_payload_len(payload_len as u16);
         let out = packet.payload_mut();
         match self.message {
-            RedirectMessage::Divert { datagram, .. } | RedirectMessage::Emit { datagram, .. } => {
+            RedirectMessage::Divert { datagram, .. }
+            | RedirectMessage::Emit { datagram, .. }
+            | RedirectMessage::MoteDatagram { datagram, .. } => {
                 out.copy_from_slice(&datagram[..payload_len])
             }
             RedirectMessage::FlowTransferred { final_flight, .. } => {

@@ -154,6 +154,12 @@ impl Iotssp {
     pub fn handle_redirect(&mut self, now: Instant, msg: &RedirectMessage<'_>) {
         match msg {
             RedirectMessage::Divert { flow, datagram } => self.handle_divert(now, *flow, datagram),
+            // What a mote sent from its transfer port to this IoTSSP, carried by the border
+            // router inside the authenticated channel.
+            RedirectMessage::MoteDatagram { flow, datagram } => {
+                let from = SocketAddr::V6(SocketAddrV6::new(flow.mote_addr, flow.mote_port, 0, 0));
+                self.handle_mote_datagram(now, from, datagram);
+            }
             RedirectMessage::Hello => {}
             _ => self.counters.record_drop(SspDrop::UnexpectedRedirect),
         }

@@ -1,7 +1,9 @@
 //! `iotssp`: the IoTSSP as its own service (remote mode). A thin tokio driver around the
 //! sans-IO [`ssp::Iotssp`]: one UDP socket for the authenticated redirect channel to border
-//! routers (one `redirect::RedirectChannel` per border router), one UDP socket towards the
-//! motes' transfer ports, and the timers. Logs never contain keys.
+//! routers (one `redirect::RedirectChannel` per border router), which also carries the
+//! datagrams to and from the motes' transfer ports (MoteDatagram), and the timers. The
+//! `mote_link.bind` socket is still bound and read (a mote reaching it directly is served),
+//! but nothing is sent from it. Logs never contain keys.
 
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr};
@@ -13,7 +15,7 @@ use clap::Parser;
 use redirect::{ChannelConfig, KeyRing, RedirectChannel};
 use ssp::config::SspConfig;
 use sd_notify::NotifyState;
-use ssp::{Iotssp, Output};
+use ssp::Iotssp;
 use tokio::net::UdpSocket;
 
 #[derive(Parser, Debug)]
@@ -145,28 +147,25 @@ async fn run(config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
             next_watchdog = Some(now + p);
         }
         while let Some(out) = iotssp.poll_output() {
-            match &out {
-                Output::ToMote { mote, datagram } => {
-                    if let Err(e) = motes.send_to(datagram, *mote).await {
-                        tracing::warn!(%mote, error = %e, "send to mote failed");
+            // Datagrams to motes travel inside the redirect channel too (MoteDatagram): the
+            // border router sends them from this IoTSSP's mote source, so nothing of the
+            // mote leg passes its TUN, whose side of the motes' transfer port is closed.
+            let Some(msg) = out.as_redirect().or_else(|| out.as_mote_datagram()) else { continue };
+            let mote = msg.flow().mote_addr;
+            // The border router that last diverted or carried traffic of this mote; with a
+            // single border router, that one.
+            let Some(i) = route.get(&mote).copied().or((brs.len() == 1).then_some(0)) else {
+                tracing::warn!(flow = %msg.flow(), "no border router known for this mote");
+                continue;
+            };
+            let b = &mut brs[i];
+            match b.channel.seal(now, wall, &msg) {
+                Ok(bytes) => {
+                    if let Err(e) = redirect.send_to(&bytes, b.address).await {
+                        tracing::warn!(br = %b.name, error = %e, "send to border router failed");
                     }
                 }
-                other => {
-                    let Some(msg) = other.as_redirect() else { continue };
-                    let Some(&i) = route.get(&msg.flow().mote_addr) else {
-                        tracing::warn!(flow = %msg.flow(), "no border router known for this mote");
-                        continue;
-                    };
-                    let b = &mut brs[i];
-                    match b.channel.seal(now, wall, &msg) {
-                        Ok(bytes) => {
-                            if let Err(e) = redirect.send_to(&bytes, b.address).await {
-                                tracing::warn!(br = %b.name, error = %e, "send to border router failed");
-                            }
-                        }
-                        Err(e) => tracing::warn!(br = %b.name, error = e.as_str(), "redirect message not sealed"),
-                    }
-                }
+                Err(e) => tracing::warn!(br = %b.name, error = e.as_str(), "redirect message not sealed"),
             }
         }
         for b in &mut brs {

@@ -181,17 +181,17 @@ fn mote_replies_to_the_attached_address_go_to_the_iotssp_not_the_tun() {
     let (_d, mut r) = setup("");
     let now = Instant::now();
     let to_ssp = udp((MOTE1, 5685), (OWN, DEFAULT_PORT), &[22, 0xfe, 0xfd]);
-    assert!(r.handle_radio_packet(now, &ip(&to_ssp)));
+    assert!(r.handle_radio_packet(now, SystemTime::now(), &ip(&to_ssp)));
     assert_eq!(r.counters().mote_to_attached, 1);
     assert_eq!(r.attached("ssp-a").unwrap().counters().mote_datagrams, 1);
     // Another port of ours, or the Internet: the TUN.
-    assert!(!r.handle_radio_packet(now, &ip(&udp((MOTE1, 5685), (OWN, 5683), b"x"))));
-    assert!(!r.handle_radio_packet(now, &ip(&udp((MOTE1, 5684), (PEER, 40000), b"x"))));
+    assert!(!r.handle_radio_packet(now, SystemTime::now(), &ip(&udp((MOTE1, 5685), (OWN, 5683), b"x"))));
+    assert!(!r.handle_radio_packet(now, SystemTime::now(), &ip(&udp((MOTE1, 5684), (PEER, 40000), b"x"))));
     // A corrupt checksum is consumed and counted, never handed to the IoTSSP.
     let mut bad = to_ssp.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
-    assert!(r.handle_radio_packet(now, &ip(&bad)));
+    assert!(r.handle_radio_packet(now, SystemTime::now(), &ip(&bad)));
     assert_eq!(r.counters().mote_to_attached_invalid, 1);
     assert_eq!(r.attached("ssp-a").unwrap().counters().mote_datagrams, 1);
 }
@@ -285,7 +285,7 @@ fn no_panic_on_arbitrary_input() {
             let mut r = r.borrow_mut();
             if let Ok(input) = CheckedIpv6Packet::parse(input) {
                 r.handle_tun_packet(now, w, &input);
-                r.handle_radio_packet(now, &input);
+                r.handle_radio_packet(now, SystemTime::now(), &input);
             }
             r.handle_redirect_datagram(now, w, "[fd00:5::1]:7700".parse().unwrap(), input);
             while r.poll_action().is_some() {}
@@ -394,4 +394,64 @@ fn remote_channel_takes_keepalive_and_dead_after_from_the_config() {
         panic!("remote")
     };
     assert_eq!((channel.config().keepalive, channel.config().dead_after), (Duration::from_millis(250), Duration::from_millis(1500)));
+}
+
+/// A remote IoTSSP's mote leg travels inside its channel both ways: its MoteDatagram goes to
+/// its own mote's transfer port from its mote source, the mote's answer to that source comes
+/// back as a MoteDatagram, and nothing of it goes to the TUN. Other motes and ports are
+/// refused both ways.
+#[test]
+fn remote_iotssp_mote_leg_travels_inside_the_redirect_channel() {
+    let (_d, mut r) = setup(&remote_extra());
+    let now = Instant::now();
+    let w = SystemTime::now();
+    let from: SocketAddr = SSP_B.parse().unwrap();
+    let mut ssp = remote_channel(now, w);
+    let source = mote_source(from, a(OWN));
+    assert_eq!(source, (a("fd00:5::1"), 7700));
+    let to = |m: &str, port: u16| FlowTag { peer_addr: Ipv6Addr::UNSPECIFIED, peer_port: 0, mote_addr: a(m), mote_port: port };
+    let msg = ssp.seal(now, w, &RedirectMessage::MoteDatagram { flow: to(MOTE3, 5685), datagram: b"hello mote" }).unwrap();
+    r.handle_redirect_datagram(now, w, from, &msg);
+    let acts = actions(&mut r);
+    let [Action::ToMote(p)] = &acts[..] else { panic!("{acts:?}") };
+    assert_eq!(parse_udp(p), (a("fd00:5::1"), 7700, a(MOTE3), 5685, b"hello mote".to_vec()));
+    // Not its mote, not the transfer port: refused.
+    for (m, port) in [(MOTE1, 5685), (MOTE3, 5684)] {
+        let msg = ssp.seal(now, w, &RedirectMessage::MoteDatagram { flow: to(m, port), datagram: b"x" }).unwrap();
+        r.handle_redirect_datagram(now, w, from, &msg);
+        assert!(actions(&mut r).is_empty());
+    }
+    assert_eq!(r.counters().ssp_rejected, 2);
+    // The mote's answer to the mote source: wrapped, not for the TUN.
+    assert!(r.handle_radio_packet(now, w, &ip(&udp((MOTE3, 5685), ("fd00:5::1", 7700), b"answer"))));
+    let acts = actions(&mut r);
+    let [Action::Redirect { to: dst, bytes }] = &acts[..] else { panic!("{acts:?}") };
+    assert_eq!(*dst, from);
+    let got = ssp.open(now, w, bytes).unwrap();
+    assert_eq!(got.message, RedirectMessage::MoteDatagram { flow: to(MOTE3, 5685), datagram: b"answer" });
+    // Another mote, or another port of the mote, to the mote source: dropped, not wrapped.
+    assert!(r.handle_radio_packet(now, w, &ip(&udp((MOTE1, 5685), ("fd00:5::1", 7700), b"x"))));
+    assert!(r.handle_radio_packet(now, w, &ip(&udp((MOTE3, 5683), ("fd00:5::1", 7700), b"x"))));
+    assert!(actions(&mut r).is_empty());
+    assert_eq!((r.counters().remote_to_mote, r.counters().mote_to_remote, r.counters().mote_to_remote_refused), (1, 1, 2));
+    // A loopback or IPv4 redirect address stands for the IoTSSP as the border router's own.
+    assert_eq!(mote_source("127.0.0.1:7700".parse().unwrap(), a(OWN)), (a(OWN), 7700));
+    assert_eq!(mote_source("[::1]:7700".parse().unwrap(), a(OWN)), (a(OWN), 7700));
+}
+
+/// Nothing from the TUN reaches a delegated mote's transfer port, whatever its source (the
+/// Internet, the remote IoTSSP's own address, the border router's host).
+#[test]
+fn transfer_port_is_closed_from_the_tun() {
+    let (_d, mut r) = setup(&remote_extra());
+    let now = Instant::now();
+    let w = SystemTime::now();
+    let hello = client().poll_transmit().unwrap().contents;
+    for (src, mote) in [(PEER, MOTE1), (PEER, MOTE3), ("fd00:5::1", MOTE3), (OWN, MOTE1), (OWN, MOTE3)] {
+        assert_eq!(r.handle_tun_packet(now, w, &ip(&udp((src, 7700), (mote, 5685), &hello))), Inbound::Handled, "{src} -> {mote}");
+    }
+    assert!(actions(&mut r).is_empty());
+    assert_eq!(counter(&r, now, "hrm.drop.transfer_port_from_internet"), 5);
+    // The passthrough mote's port 5685 is not the HRM's business.
+    assert_eq!(r.handle_tun_packet(now, w, &ip(&udp((PEER, 7700), (MOTE2, 5685), &hello))), Inbound::Bridge);
 }

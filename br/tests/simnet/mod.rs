@@ -527,7 +527,10 @@ config = "{}"
                 // A full backlog drops the frame, as the daemon's driver would; the link counts it.
                 let _ = self.link.send_frame(now, bytes);
             }
-            Hop::RadioToRouter => self.router.handle_radio_frame(now, &bytes),
+            Hop::RadioToRouter => {
+                let wall = self.wall();
+                self.router.handle_radio_frame(now, wall, &bytes)
+            }
         }
     }
 }

@@ -99,7 +99,10 @@ pub enum Output {
     FlowTransferred { flow: FlowTag, final_flight: Vec<u8> },
     /// The delegation ended without a transfer.
     FlowAbandoned { flow: FlowTag, reason: AbandonReason },
-    /// To a mote's transfer port, from the IoTSSP's mote socket.
+    /// To a mote's transfer port: attached, handed to the border router, which sends it
+    /// from its own address and `hrm.attached_port`; remote, inside a MoteDatagram redirect
+    /// message ([`Output::as_mote_datagram`]), which the border router sends from this
+    /// IoTSSP's mote source.
     ToMote { mote: SocketAddr, datagram: Vec<u8> },
 }
 
@@ -112,6 +115,14 @@ impl Output {
             Output::FlowAbandoned { flow, reason } => redirect::RedirectMessage::FlowAbandoned { flow: *flow, reason: *reason },
             Output::ToMote { .. } => return None,
         })
+    }
+
+    /// A datagram to a mote as the MoteDatagram redirect message a remote IoTSSP sends its
+    /// border router (`None` for the other outputs and for a mote addressed by IPv4).
+    pub fn as_mote_datagram(&self) -> Option<redirect::RedirectMessage<'_>> {
+        let Output::ToMote { mote: SocketAddr::V6(mote), datagram } = self else { return None };
+        let flow = FlowTag { peer_addr: std::net::Ipv6Addr::UNSPECIFIED, peer_port: 0, mote_addr: *mote.ip(), mote_port: mote.port() };
+        Some(redirect::RedirectMessage::MoteDatagram { flow, datagram })
     }
 }
 
