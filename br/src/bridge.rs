@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use lowpan::ieee802154::{self as mac, FrameRepr, FrameType};
 use lowpan::ip::{self, Ipv6Packet};
-use lowpan::{Address, CheckedIpv6Packet, Eui64, LinkAddrs};
+use lowpan::{Address, CheckedIpv6Packet, Eui64, Icmpv6Repr, LinkAddrs, NextHeader, UpperLayer};
 
 use crate::config::Config;
 use crate::counters::{Counters, DropReason};
 use crate::nd::{self, RaParams, RadioNd};
+use crate::rpl::{self, RplRoot, RplSettings};
 use crate::neighbours::{Learned, NeighbourTable};
 use crate::registrations::{Outcome, Registrations, Request, Via};
 
@@ -107,6 +108,8 @@ pub struct Bridge {
     /// When the next unsolicited Router Advertisement is due (with `ra_interval`).
     next_ra: Option<Instant>,
     counters: Counters,
+    /// The RPL root, when `[rpl]` is enabled ([`Bridge::enable_rpl`]).
+    rpl: Option<RplRoot>,
 }
 
 impl Bridge {
@@ -126,8 +129,19 @@ impl Bridge {
             next_ra: None,
             counters: Counters::default(),
             own: None,
+            rpl: None,
             cfg,
         }
+    }
+
+    /// Makes the bridge an RPL root with `settings`, its Trickle timer starting at `now`
+    /// (`seed` spreads its DIOs).
+    pub fn enable_rpl(&mut self, settings: RplSettings, now: Instant, seed: u64) {
+        self.rpl = Some(RplRoot::new(settings, now, seed));
+    }
+
+    pub fn rpl(&self) -> Option<&RplRoot> {
+        self.rpl.as_ref()
     }
 
     /// Our own link address, as the radio reported it (`!M`) or as configured (ZEP).
@@ -170,14 +184,17 @@ impl Bridge {
     }
 
     /// The next time [`Bridge::handle_timeout`] wants to run: the oldest partial datagram,
-    /// the first registration to run out, the next unsolicited RA.
+    /// the first registration to run out, the next unsolicited RA, the RPL root's next DIO
+    /// or route expiry.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.reassembler.poll_timeout(), self.registrations.poll_timeout(), self.next_ra].into_iter().flatten().min()
+        let rpl = self.rpl.as_ref().map(RplRoot::poll_timeout);
+        [self.reassembler.poll_timeout(), self.registrations.poll_timeout(), self.next_ra, rpl].into_iter().flatten().min()
     }
 
     /// Expires partial datagrams past their reassembly timeout and registrations past
-    /// their lifetime (with the learned neighbours only they used); returns the frames of
-    /// an unsolicited Router Advertisement when one is due.
+    /// their lifetime (with the learned neighbours only they used), runs the RPL root's
+    /// timers; returns the frames of an unsolicited Router Advertisement and of a
+    /// multicast DIO when they are due.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Vec<u8>> {
         let dropped = self.reassembler.expire(now) as u64;
         self.counters.reassembly_timeouts += dropped;
@@ -186,13 +203,19 @@ impl Bridge {
             self.counters.registrations_expired += 1;
             self.forget_unused(now, gone.via);
         }
-        match (self.next_ra, self.cfg.ra_interval) {
+        let mut frames = match (self.next_ra, self.cfg.ra_interval) {
             (Some(due), Some(interval)) if due <= now => {
                 self.next_ra = Some(now + interval);
                 self.advertise(nd::ALL_NODES, Address::BROADCAST)
             }
             _ => Vec::new(),
+        };
+        if let (Some(root), Some(own)) = (&mut self.rpl, self.own)
+            && let Some(dio) = root.handle_timeout(now, ip::link_local_from_eui64(own))
+        {
+            frames.extend(self.frames_for(&dio, own, Address::BROADCAST));
         }
+        frames
     }
 
     /// Forgets a learned neighbour once no registration is sent through it any more.
@@ -265,7 +288,17 @@ impl Bridge {
             self.counters.drop(DropReason::RadioNotReady);
             return Vec::new();
         };
-        let dst = match self.link_destination(now, &ip.dst_addr()) {
+        // An RPL node more than one hop away: its source route, the first hop on the link.
+        let routed = self.rpl.as_mut().and_then(|root| {
+            let path = root.path(&ip.dst_addr())?;
+            Some((path[0], root.source_route(packet, &path)))
+        });
+        let (next_hop, packet) = match &routed {
+            Some((first, Some(rewritten))) => (*first, &rewritten[..]),
+            Some((first, None)) => (*first, packet),
+            None => (ip.dst_addr(), packet),
+        };
+        let dst = match self.link_destination(now, &next_hop) {
             Ok(d) => d,
             Err(reason) => {
                 self.counters.drop(reason);
@@ -397,15 +430,27 @@ impl Bridge {
                 return out;
             }
         };
-        let Ok(packet) = CheckedIpv6Packet::parse(packet) else {
+        let Ok(mut packet) = CheckedIpv6Packet::parse(packet) else {
             self.counters.drop(DropReason::RadioBadIpv6);
             return out;
         };
-        let view = packet.view();
-        if !view.is_exact() {
+        if !packet.is_exact() {
             self.counters.drop(DropReason::RadioBadIpv6);
             return out;
         }
+        if self.rpl.is_some() {
+            if let Some(answer) = self.rpl_control(now, &packet) {
+                out.frames = answer;
+                return out;
+            }
+            let stripped = self.strip_rpl_headers(packet.into_inner());
+            let Ok(p) = CheckedIpv6Packet::parse(stripped) else {
+                self.counters.drop(DropReason::RadioBadIpv6);
+                return out;
+            };
+            packet = p;
+        }
+        let view = packet.view();
         match nd::parse_router_solicitation(&view) {
             Ok(Some(rs_src)) => {
                 self.counters.router_solicitations += 1;
@@ -438,6 +483,41 @@ impl Bridge {
         out.to_tun = Some(packet);
         out.link_src = Some(repr.src_addr);
         out
+    }
+
+    /// An RPL control message for the root: handled here (never written to the TUN), its
+    /// answers routed to the motes. `None` when `packet` is not one.
+    fn rpl_control(&mut self, now: Instant, packet: &CheckedIpv6Packet<Vec<u8>>) -> Option<Vec<Vec<u8>>> {
+        let UpperLayer::Protocol(NextHeader::Icmpv6, msg) = packet.upper_layer() else { return None };
+        if msg.first() != Some(&lowpan::rpl::ICMPV6_RPL) {
+            return None;
+        }
+        let (src, dst) = (packet.src_addr(), packet.dst_addr());
+        let icmp = ip::Icmpv6Packet::new_checked(msg).ok()?;
+        let Ok(Icmpv6Repr::Unknown { msg_code, body, .. }) = Icmpv6Repr::parse(&src, &dst, &icmp) else {
+            self.counters.drop(DropReason::Rpl(rpl::RplDrop::Malformed(lowpan::rpl::RplError::Malformed)));
+            return Some(Vec::new());
+        };
+        let own_ll = ip::link_local_from_eui64(self.own?);
+        let root = self.rpl.as_mut()?;
+        let answers = match root.handle_control(now, src, dst, msg_code, body, own_ll) {
+            Ok(a) => a,
+            Err(reason) => {
+                self.counters.drop(DropReason::Rpl(reason));
+                return Some(Vec::new());
+            }
+        };
+        let mut frames = Vec::new();
+        for a in answers {
+            frames.extend(self.send_to_mote(now, &a));
+        }
+        Some(frames)
+    }
+
+    /// [`rpl::strip_for_tun`] with this root's DODAG ID and the host's address.
+    fn strip_rpl_headers(&self, packet: Vec<u8>) -> Vec<u8> {
+        let Some(root) = &self.rpl else { return packet };
+        rpl::strip_for_tun(packet, |a| root.is_root(a) || *a == self.cfg.ra.border_router)
     }
 
     fn is_for_us(&self, repr: &FrameRepr) -> bool {

@@ -82,6 +82,8 @@ pub enum DropReason {
     RedirectSendError,
     /// A datagram for a remote IoTSSP with no redirect socket open.
     RedirectNoSocket,
+    /// An RPL control message the root refused or had no use for.
+    Rpl(crate::rpl::RplDrop),
 }
 
 impl DropReason {
@@ -122,6 +124,7 @@ impl DropReason {
             DropReason::RedirectReadError => "redirect_read_error",
             DropReason::RedirectSendError => "redirect_send_error",
             DropReason::RedirectNoSocket => "redirect_no_socket",
+            DropReason::Rpl(d) => d.as_str(),
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod bridge;
 pub mod tun_source;
 pub mod iotssp_wiring;
 pub mod router;
+pub mod rpl;
 pub mod capture;
 pub mod io;
 pub mod daemon;

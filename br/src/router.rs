@@ -29,6 +29,7 @@ use lowpan::{Address, CheckedIpv6Packet, Eui64};
 use crate::bridge::{Bridge, BridgeConfig};
 use crate::config::{Config, ConfigIssue, RadioKind};
 use crate::counters::{Counters, DropReason};
+use crate::rpl::RplSettings;
 use crate::iotssp_wiring::{self, Action, Inbound, IotsspWiring};
 use crate::tun_source::TunSourceFilter;
 
@@ -81,6 +82,9 @@ impl BorderRouter {
             bridge.set_own_eui64(cfg.radio.eui64);
         }
         bridge.start(now);
+        if let Some(settings) = RplSettings::from_config(cfg) {
+            bridge.enable_rpl(settings, now, u64::from(restart_seed) ^ instance);
+        }
         Ok(BorderRouter::new(bridge, wiring, cfg.host_address()))
     }
 

@@ -25,7 +25,7 @@ use lowpan::ieee802154::Eui64;
 
 pub use schema::{
     CaptureConfig, ConfigFile, DEFAULT_ATTACHED_PORT, HrmSection, LogConfig, MetricsConfig, MotePolicy, NetworkConfig,
-    RadioConfig, RadioKind, SecretHex, TunConfig,
+    RadioConfig, RadioKind, RplSection, SecretHex, SourceRouting, TunConfig,
 };
 pub use lowpan::Prefix64;
 
@@ -50,6 +50,7 @@ pub struct Config {
     pub capture: CaptureConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub rpl: RplSection,
 }
 
 /// A known mote (`[[mote]]`).

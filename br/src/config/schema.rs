@@ -33,6 +33,8 @@ pub struct ConfigFile {
     pub capture: CaptureConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    /// The RPL root (RFC 6550, non-storing mode).
+    pub rpl: RplSection,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -304,6 +306,63 @@ impl Default for IotsspSection {
     }
 }
 
+/// How the root writes a downward source route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceRouting {
+    /// An RFC 6554 routing header (compressed with the RFC 6282 extension-header NHC).
+    Rfc6554,
+}
+
+/// `[rpl]`: the RPL root in non-storing mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RplSection {
+    /// Send DIOs, take DAOs and source-route downward packets (off: RS/RA only).
+    pub enabled: bool,
+    /// RPLInstanceID (Contiki-NG's default is 0x1e).
+    pub instance_id: u8,
+    /// DODAG ID, a global address of the root; network.address when absent.
+    #[serde(with = "text::option", skip_serializing_if = "Option::is_none")]
+    pub dodag_id: Option<Ipv6Addr>,
+    /// DODAG version (a lollipop counter; 240 starts its linear region).
+    pub version: u8,
+    /// Trickle: Imin = 2^dio_interval_min ms, Imax = Imin x 2^dio_interval_doublings,
+    /// redundancy constant k (0: never suppress).
+    pub dio_interval_min: u8,
+    pub dio_interval_doublings: u8,
+    pub dio_redundancy: u8,
+    /// Route lifetime announced in the DODAG configuration: default_lifetime units of
+    /// lifetime_unit_s seconds.
+    pub default_lifetime: u8,
+    pub lifetime_unit_s: u16,
+    pub min_hop_rank_increase: u16,
+    pub max_rank_increase: u16,
+    /// Downward routes held at once; a DAO beyond them is refused in its DAO-ACK.
+    pub max_routes: usize,
+    pub source_routing: SourceRouting,
+}
+
+impl Default for RplSection {
+    fn default() -> Self {
+        RplSection {
+            enabled: false,
+            instance_id: 0x1e,
+            dodag_id: None,
+            version: 240,
+            dio_interval_min: 12,
+            dio_interval_doublings: 8,
+            dio_redundancy: 10,
+            default_lifetime: 30,
+            lifetime_unit_s: 60,
+            min_hop_rank_increase: 256,
+            max_rank_increase: 1792,
+            max_routes: 1024,
+            source_routing: SourceRouting::Rfc6554,
+        }
+    }
+}
+
 /// `[capture]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -358,6 +417,7 @@ impl Default for LogConfig {
 pub fn key_tree() -> toml::Value {
     let mut c = ConfigFile::default();
     c.capture.pcap = Some("x".into());
+    c.rpl.dodag_id = Some(Ipv6Addr::LOCALHOST);
     c.metrics.listen = Some(SocketAddr::from(([127, 0, 0, 1], 1)));
     c.radio.peers = vec![SocketAddr::from(([127, 0, 0, 1], 1))];
     c.motes = vec![MoteSection {

@@ -25,8 +25,8 @@ pub fn validate(file: ConfigFile) -> Result<Config, Vec<ConfigIssue>> {
     if !issues.is_empty() {
         return Err(issues);
     }
-    let ConfigFile { radio, tun, network, hrm, capture, metrics, log, .. } = file;
-    Ok(Config { radio, tun, network, motes, hrm, iotssps, capture, metrics, log })
+    let ConfigFile { radio, tun, network, hrm, capture, metrics, log, rpl, .. } = file;
+    Ok(Config { radio, tun, network, motes, hrm, iotssps, capture, metrics, log, rpl })
 }
 
 fn check_sections(c: &ConfigFile, bad: &mut impl FnMut(&str, String)) {
@@ -131,6 +131,27 @@ fn check_sections(c: &ConfigFile, bad: &mut impl FnMut(&str, String)) {
     }
     if c.capture.flush_interval.is_zero() {
         bad("capture.flush_interval_ms", "must be at least 1".into());
+    }
+    let r = &c.rpl;
+    if let Some(id) = r.dodag_id
+        && !n.prefix.contains(&id)
+    {
+        bad("rpl.dodag_id", format!("{id} is not inside network.prefix {}", n.prefix));
+    }
+    if !(1..=20).contains(&r.dio_interval_min) {
+        bad("rpl.dio_interval_min", format!("{} is outside 1..=20 (2 ms .. 17 min)", r.dio_interval_min));
+    }
+    if r.dio_interval_doublings > 20 || u32::from(r.dio_interval_min) + u32::from(r.dio_interval_doublings) > 32 {
+        bad("rpl.dio_interval_doublings", "Imax beyond 2^32 ms (about 50 days) is surely a mistake".into());
+    }
+    if r.default_lifetime == 0 || r.lifetime_unit_s == 0 {
+        bad("rpl.default_lifetime", "routes need a lifetime: default_lifetime and lifetime_unit_s at least 1".into());
+    }
+    if r.min_hop_rank_increase == 0 {
+        bad("rpl.min_hop_rank_increase", "must be at least 1".into());
+    }
+    if !(1..=65_536).contains(&r.max_routes) {
+        bad("rpl.max_routes", format!("{} is outside 1..=65536", r.max_routes));
     }
     if let Err(why) = tracing_subscriber::EnvFilter::try_new(&c.log.level) {
         bad("log.level", format!("{:?} is not a tracing filter: {why}", c.log.level));
