@@ -293,7 +293,7 @@ impl Mesh {
         self.collect_br();
         while let Some((from, frame)) = self.air.pop_front() {
             if from.is_some() && self.hears(from, None) {
-                self.br.handle_radio_frame(self.now, &frame);
+                self.br.handle_radio_frame(self.now, SystemTime::now(), &frame);
                 self.collect_br();
             }
             for i in 0..self.nodes.len() {
