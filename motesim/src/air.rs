@@ -156,6 +156,21 @@ pub struct NodeAirCounters {
     pub received: u64,
     /// Modelled time this node's frames (and their ACKs) occupied the channel, in us.
     pub airtime_us: u64,
+    /// Transmissions of other nodes' unicast frames addressed to this node, retransmissions
+    /// included (whether or not they arrived).
+    pub addressed: u64,
+    /// Of those, retransmissions (beyond the first transmission of each frame).
+    pub addressed_retries: u64,
+    /// ACKs this node sent for frames it received.
+    pub acks_sent: u64,
+    /// ACKs for this node's frames that reached it.
+    pub acks_received: u64,
+    /// Time this node's own radio transmitted: its frames, retransmissions included, and the
+    /// ACKs it sent, PHY header included, in us.
+    pub tx_us: u64,
+    /// Time this node's radio spent receiving what reached it: frames delivered to it
+    /// (broadcasts included) and ACKs for its frames, PHY header included, in us.
+    pub rx_us: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,6 +297,8 @@ impl Air {
             self.counters[cur.req.from].acks_lost += 1;
             return;
         }
+        self.counters[cur.req.from].acks_received += 1;
+        self.counters[cur.req.from].rx_us += ack_airtime().as_micros() as u64;
         cur.phase = Phase::AwaitAck { acked: true };
         cur.deadline = cur.deadline.min(now);
     }
@@ -337,6 +354,16 @@ impl Air {
                 }
                 let air = frame_airtime(cur.req.frame.len());
                 self.counters[from].airtime_us += air.as_micros() as u64;
+                self.counters[from].tx_us += air.as_micros() as u64;
+                if let Destination::Node(to) = cur.req.dst
+                    && to != from
+                    && let Some(c) = self.counters.get_mut(to)
+                {
+                    c.addressed += 1;
+                    if cur.transmissions > 1 {
+                        c.addressed_retries += 1;
+                    }
+                }
                 cur.phase = Phase::OnAir;
                 cur.deadline = at + self.dur(air);
                 self.current = Some(cur);
@@ -387,8 +414,16 @@ impl Air {
                         !lost
                     };
                     let slot = TURNAROUND + ack_airtime();
+                    let ack_us = ack_airtime().as_micros() as u64;
+                    if received {
+                        // The receiver sends its ACK whether or not the loss model drops it.
+                        self.counters[to].acks_sent += 1;
+                        self.counters[to].tx_us += ack_us;
+                    }
                     if acked {
-                        self.counters[from].airtime_us += ack_airtime().as_micros() as u64;
+                        self.counters[from].airtime_us += ack_us;
+                        self.counters[from].acks_received += 1;
+                        self.counters[from].rx_us += ack_us;
                     }
                     cur.phase = Phase::AwaitAck { acked };
                     cur.deadline = at + self.dur(slot);
@@ -414,6 +449,7 @@ impl Air {
             return false;
         }
         self.counters[to].received += 1;
+        self.counters[to].rx_us += frame_airtime(frame.len()).as_micros() as u64;
         self.events.push_back(AirEvent::Delivered {
             to,
             from,
@@ -495,6 +531,45 @@ mod tests {
         assert_eq!(done(&ev), vec![(TxOutcome::Ok, 1)]);
         assert_eq!(air.counters(0).transmissions, 1);
         assert_eq!(air.counters(2).received, 1);
+    }
+
+    #[test]
+    fn each_side_counts_its_frames_acks_and_radio_time() {
+        let mut air = Air::new(AirConfig::default(), 3, SimRng::new(1));
+        let t0 = Instant::now();
+        air.enqueue(t0, req(0, Destination::Node(2), true, 4))
+            .unwrap();
+        drain(&mut air, t0);
+        let frame = frame_airtime(5).as_micros() as u64;
+        let ack = ack_airtime().as_micros() as u64;
+        let (sender, receiver) = (air.counters(0), air.counters(2));
+        assert_eq!((receiver.addressed, receiver.addressed_retries), (1, 0));
+        assert_eq!((receiver.acks_sent, sender.acks_received), (1, 1));
+        assert_eq!((sender.tx_us, sender.rx_us), (frame, ack));
+        assert_eq!((receiver.tx_us, receiver.rx_us), (ack, frame));
+        assert_eq!(air.counters(1), NodeAirCounters::default());
+    }
+
+    #[test]
+    fn retransmissions_count_at_the_addressee_even_when_lost() {
+        let cfg = AirConfig {
+            loss: 1.0,
+            ..AirConfig::default()
+        };
+        let mut air = Air::new(cfg, 2, SimRng::new(1));
+        let t0 = Instant::now();
+        air.enqueue(t0, req(0, Destination::Node(1), true, 5))
+            .unwrap();
+        drain(&mut air, t0);
+        let c = air.counters(1);
+        assert_eq!(
+            (c.addressed, c.addressed_retries, c.acks_sent, c.rx_us),
+            (5, 4, 0, 0)
+        );
+        assert_eq!(
+            air.counters(0).tx_us,
+            5 * frame_airtime(5).as_micros() as u64
+        );
     }
 
     #[test]

@@ -143,9 +143,12 @@ options! {
         /// Deliver at once instead of at the modelled air time (for benchmarks).
         #[arg(long)]
         pub unthrottled: bool,
-        /// Write counters as JSON here every second and at exit.
+        /// Write counters as JSON here every second (see --stats-interval-ms) and at exit.
         #[arg(long, value_name = "PATH")]
         pub stats_file: Option<PathBuf>,
+        /// How often the stats file is written, in ms (20..=60000). Default 1000.
+        #[arg(long)]
+        pub stats_interval_ms: Option<u64>,
         /// ZEP mode: how long a mote waits for the peer's ACK before retrying, in ms. Default 20.
         #[arg(long)]
         pub zep_ack_wait_ms: Option<u64>,
@@ -400,6 +403,8 @@ pub struct Settings {
     pub serve: Serve,
     pub sim: SimConfig,
     pub stats_file: Option<PathBuf>,
+    /// How often the stats file is rewritten.
+    pub stats_interval: Duration,
 }
 
 /// A refused setting: which one and why.
@@ -578,6 +583,13 @@ impl Cli {
                 format!("{ack_wait}: must be 1..=10000"),
             ));
         }
+        let stats_interval = o.stats_interval_ms.unwrap_or(1000);
+        if !(20..=60_000).contains(&stats_interval) {
+            return Err(bad(
+                "--stats-interval-ms",
+                format!("{stats_interval}: must be 20..=60000"),
+            ));
+        }
         let devices = Self::devices(device, file.devices.unwrap_or_default(), &motes)?;
         let mode = match serve {
             Serve::Zep { .. } => UplinkMode::Zep { channel },
@@ -604,6 +616,7 @@ impl Cli {
                 devices,
             },
             stats_file: o.stats_file,
+            stats_interval: Duration::from_millis(stats_interval),
         })
     }
 }

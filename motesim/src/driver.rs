@@ -35,10 +35,13 @@ pub async fn run(settings: Settings) -> Result<String> {
         settings.sim.motes.len()
     );
     let stats = settings.stats_file.clone();
+    let every = settings.stats_interval;
     let result = match &settings.serve {
-        Serve::Tcp(addr) => serve_tcp(&mut sim, *addr, stats.as_deref()).await,
-        Serve::Pty(path) => serve_pty(&mut sim, path, stats.as_deref()).await,
-        Serve::Zep { peer, bind } => serve_zep(&mut sim, *peer, *bind, stats.as_deref()).await,
+        Serve::Tcp(addr) => serve_tcp(&mut sim, *addr, stats.as_deref(), every).await,
+        Serve::Pty(path) => serve_pty(&mut sim, path, stats.as_deref(), every).await,
+        Serve::Zep { peer, bind } => {
+            serve_zep(&mut sim, *peer, *bind, stats.as_deref(), every).await
+        }
     };
     if let Some(path) = &stats {
         write_stats(&sim, path);
@@ -117,13 +120,14 @@ async fn serve_tcp(
     sim: &mut Simulation,
     addr: std::net::SocketAddr,
     stats: Option<&Path>,
+    stats_every: Duration,
 ) -> Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     println!("listening tcp {}", listener.local_addr()?);
     let mut signals = Signals::new()?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(stats_every);
     let mut client: Option<TcpStream> = None;
     let mut buf = vec![0u8; READ_BUF];
     loop {
@@ -266,11 +270,16 @@ fn open_pty(link: &Path) -> Result<(PtyMaster, OwnedFd, Symlink)> {
     Ok((PtyMaster { fd }, pty.slave, guard))
 }
 
-async fn serve_pty(sim: &mut Simulation, link: &Path, stats: Option<&Path>) -> Result<()> {
+async fn serve_pty(
+    sim: &mut Simulation,
+    link: &Path,
+    stats: Option<&Path>,
+    stats_every: Duration,
+) -> Result<()> {
     // The slave fd stays open so the master never sees EIO when the host closes its end.
     let (master, _slave, _link) = open_pty(link)?;
     let mut signals = Signals::new()?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(stats_every);
     let mut buf = vec![0u8; READ_BUF];
     sim.host_connected();
     loop {
@@ -297,13 +306,14 @@ async fn serve_zep(
     peer: std::net::SocketAddr,
     bind: std::net::SocketAddr,
     stats: Option<&Path>,
+    stats_every: Duration,
 ) -> Result<()> {
     let sock = UdpSocket::bind(bind)
         .await
         .with_context(|| format!("--zep-bind: cannot bind {bind}"))?;
     println!("listening zep {} -> {peer}", sock.local_addr()?);
     let mut signals = Signals::new()?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(stats_every);
     let mut buf = vec![0u8; 2048];
     // The motes' Imm-Acks are due 192 us after a frame: finer than tokio's timer wheel.
     let mut timer =

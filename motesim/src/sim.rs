@@ -13,9 +13,9 @@ use lowpan::ieee802154::{self, Address, Eui64};
 use slip::slip_radio::TxStatus;
 
 use crate::air::{Air, AirConfig, AirEvent, Destination, NodeId, TxOutcome, TxRequest};
+use crate::firmware::RadioFirmware;
 use crate::mote::secure::DeviceSpec;
 use crate::mote::{Mote, MoteConfig};
-use crate::firmware::RadioFirmware;
 use crate::rng::SimRng;
 use crate::stats::{MoteStats, RadioStats, Stats};
 use crate::zep::ZepSide;
@@ -396,6 +396,8 @@ impl Simulation {
                     bytes_in: c.bytes_in,
                     frames_out: c.frames_out,
                     bytes_out: c.bytes_out,
+                    fragments_in: c.fragments_in,
+                    fragments_out: c.fragments_out,
                     packets_in: c.packets_in,
                     packets_out: c.packets_out,
                     echo_requests: c.echo_requests,

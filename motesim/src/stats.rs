@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::air::NodeAirCounters;
-use crate::mote::secure::SecurityCounters;
 use crate::firmware::RadioCounters;
+use crate::mote::secure::SecurityCounters;
 
 /// Channel counters of one node, as written out.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
@@ -20,6 +20,12 @@ pub struct AirStats {
     pub queue_full: u64,
     pub received: u64,
     pub airtime_us: u64,
+    pub addressed: u64,
+    pub addressed_retries: u64,
+    pub acks_sent: u64,
+    pub acks_received: u64,
+    pub tx_us: u64,
+    pub rx_us: u64,
 }
 
 impl From<NodeAirCounters> for AirStats {
@@ -33,6 +39,12 @@ impl From<NodeAirCounters> for AirStats {
             queue_full: c.queue_full,
             received: c.received,
             airtime_us: c.airtime_us,
+            addressed: c.addressed,
+            addressed_retries: c.addressed_retries,
+            acks_sent: c.acks_sent,
+            acks_received: c.acks_received,
+            tx_us: c.tx_us,
+            rx_us: c.rx_us,
         }
     }
 }
@@ -118,6 +130,8 @@ pub struct MoteStats {
     pub bytes_in: u64,
     pub frames_out: u64,
     pub bytes_out: u64,
+    pub fragments_in: u64,
+    pub fragments_out: u64,
     pub packets_in: u64,
     pub packets_out: u64,
     pub echo_requests: u64,

@@ -65,6 +65,10 @@ pub struct MoteCounters {
     pub bytes_in: u64,
     pub frames_out: u64,
     pub bytes_out: u64,
+    /// Frames that carried a 6LoWPAN fragment (FRAG1 or FRAGN header), received and sent;
+    /// a datagram that fits one frame is not fragmented and not counted here.
+    pub fragments_in: u64,
+    pub fragments_out: u64,
     pub packets_in: u64,
     pub packets_out: u64,
     pub echo_requests: u64,
@@ -368,6 +372,9 @@ impl Mote {
         }
         self.counters.frames_in += 1;
         self.counters.bytes_in += frame.len() as u64;
+        if is_fragment(payload) {
+            self.counters.fragments_in += 1;
+        }
         let links = LinkAddrs {
             src: repr.src_addr,
             dst: repr.dst_addr,
@@ -638,6 +645,9 @@ impl Mote {
         };
         self.counters.packets_out += 1;
         for p in payloads {
+            if is_fragment(&p) {
+                self.counters.fragments_out += 1;
+            }
             let seq = self.seq;
             self.seq = self.seq.wrapping_add(1);
             let repr = FrameRepr::data(
@@ -653,6 +663,13 @@ impl Mote {
             out.push(frame);
         }
     }
+}
+
+/// Whether a frame's payload starts with a 6LoWPAN FRAG1 (11000) or FRAGN (11100) header.
+fn is_fragment(payload: &[u8]) -> bool {
+    payload
+        .first()
+        .is_some_and(|d| matches!(d & 0xf8, 0xc0 | 0xe0))
 }
 
 /// prefix (upper 64 bits) + IID.
