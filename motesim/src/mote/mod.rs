@@ -69,6 +69,14 @@ pub struct MoteCounters {
     /// a datagram that fits one frame is not fragmented and not counted here.
     pub fragments_in: u64,
     pub fragments_out: u64,
+    /// Frames (and their bytes) of the UDP datagrams to or from the ports the mote's DTLS
+    /// device owns (5684, a delegated mote's transfer port): its handshakes and sessions,
+    /// without Neighbour Discovery and other services. A fragmented datagram's frames count
+    /// when it is complete.
+    pub secure_frames_in: u64,
+    pub secure_bytes_in: u64,
+    pub secure_frames_out: u64,
+    pub secure_bytes_out: u64,
     pub packets_in: u64,
     pub packets_out: u64,
     pub echo_requests: u64,
@@ -175,6 +183,9 @@ pub struct Mote {
     /// The security personality (DTLS ports), if the mote is not a plain one.
     device: Option<Box<dyn SecureDevice>>,
     seq: u8,
+    /// Frames and bytes received so far of datagrams still being reassembled, by link
+    /// source and datagram tag (a few at a time; the oldest is forgotten first).
+    partial: Vec<(Address, u16, u64, u64)>,
     next_rs: Option<Instant>,
     rs_interval: Duration,
     counters: MoteCounters,
@@ -215,6 +226,7 @@ impl Mote {
             ports,
             device: None,
             seq: (cfg.index as u8).wrapping_mul(37),
+            partial: Vec::new(),
             next_rs: Some(now),
             rs_interval: RS_INTERVAL,
             counters: MoteCounters::default(),
@@ -379,12 +391,59 @@ impl Mote {
             src: repr.src_addr,
             dst: repr.dst_addr,
         };
+        let (frames, bytes) = self.frames_of_datagram(repr.src_addr, payload, frame.len() as u64);
         match self.reassembler.accept(now, links, payload) {
-            Ok(Some(packet)) => self.handle_ipv6(now, &packet, repr.src_addr, &mut out),
+            Ok(Some(packet)) => {
+                if is_fragment(payload) && payload.len() >= 4 {
+                    let tag = u16::from_be_bytes([payload[2], payload[3]]);
+                    self.partial
+                        .retain(|p| !(p.0 == repr.src_addr && p.1 == tag));
+                }
+                if self.is_secure_datagram(&packet) {
+                    self.counters.secure_frames_in += frames;
+                    self.counters.secure_bytes_in += bytes;
+                }
+                self.handle_ipv6(now, &packet, repr.src_addr, &mut out)
+            }
             Ok(None) => {}
             Err(e) => self.counters.drop(MoteDrop::Decode(e)),
         }
         out
+    }
+
+    /// The frames and bytes of the datagram this frame completes (or belongs to): one for
+    /// an unfragmented frame; for a fragment, its datagram's so far, this one included.
+    fn frames_of_datagram(&mut self, src: Address, payload: &[u8], len: u64) -> (u64, u64) {
+        const PARTIAL_LIMIT: usize = 8;
+        if !is_fragment(payload) || payload.len() < 4 {
+            return (1, len);
+        }
+        let tag = u16::from_be_bytes([payload[2], payload[3]]);
+        let i = match self.partial.iter().position(|p| p.0 == src && p.1 == tag) {
+            Some(i) => i,
+            None => {
+                if self.partial.len() >= PARTIAL_LIMIT {
+                    self.partial.remove(0);
+                }
+                self.partial.push((src, tag, 0, 0));
+                self.partial.len() - 1
+            }
+        };
+        self.partial[i].2 += 1;
+        self.partial[i].3 += len;
+        (self.partial[i].2, self.partial[i].3)
+    }
+
+    /// UDP to or from a port the DTLS device owns.
+    fn is_secure_datagram(&self, packet: &[u8]) -> bool {
+        if packet.len() < 44 || packet[6] != next_header::UDP {
+            return false;
+        }
+        let sport = u16::from_be_bytes([packet[40], packet[41]]);
+        let dport = u16::from_be_bytes([packet[42], packet[43]]);
+        self.device
+            .as_ref()
+            .is_some_and(|d| d.owns_port(sport) || d.owns_port(dport))
     }
 
     fn is_ours(&self, a: &Ipv6Addr) -> bool {
@@ -644,6 +703,7 @@ impl Mote {
             }
         };
         self.counters.packets_out += 1;
+        let secure = self.is_secure_datagram(packet);
         for p in payloads {
             if is_fragment(&p) {
                 self.counters.fragments_out += 1;
@@ -660,6 +720,10 @@ impl Mote {
             let frame = ieee802154::build_data_frame(&repr, &p);
             self.counters.frames_out += 1;
             self.counters.bytes_out += frame.len() as u64;
+            if secure {
+                self.counters.secure_frames_out += 1;
+                self.counters.secure_bytes_out += frame.len() as u64;
+            }
             out.push(frame);
         }
     }

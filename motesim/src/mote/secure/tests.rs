@@ -361,6 +361,21 @@ fn dcert_handshake_and_coap_get_with_ecc_cost() {
     assert_eq!(c.certificates_seen, 1);
 }
 
+/// The handshake's frames are counted apart from Neighbour Discovery: every frame the mote
+/// received here is DTLS (the certificate flight in fragments), and every frame it sent but
+/// its Router Solicitations.
+#[test]
+fn dcert_counts_the_frames_of_its_dtls_datagrams() {
+    let mut net = Net::new(&dcert_spec(EccProfile::None));
+    net.connect(COAPS_PORT, ecdhe_client());
+    assert!(net.run_until(Duration::from_secs(60), |n| n.established(COAPS_PORT)));
+    let c = net.mote.counters();
+    assert!(c.fragments_in > 0 && c.fragments_out > 0, "{c:?}");
+    assert_eq!((c.secure_frames_in, c.secure_bytes_in), (c.frames_in, c.bytes_in), "{c:?}");
+    assert_eq!(c.secure_frames_out, c.frames_out - c.rs_sent, "{c:?}");
+    assert!(c.secure_bytes_out < c.bytes_out || c.rs_sent == 0, "{c:?}");
+}
+
 /// The mote's first flight after the cookie (ServerHello .. ServerHelloDone) leaves only
 /// when the emulated key generation and signature are done, on the simulated clock.
 #[test]
