@@ -14,6 +14,7 @@ use clap::Parser;
 use lowpan::ieee802154::Eui64;
 use serde::Deserialize;
 
+use dtls::CipherSuite;
 use dtls::cert::{CertifiedKey, ChainVerifier};
 use zeroize::Zeroizing;
 
@@ -177,6 +178,12 @@ options! {
         /// Delegated: transferred sessions held at once. Default 2.
         #[arg(long)]
         pub session_slots: Option<usize>,
+        /// Delegated: the suites the record layer continues (a transfer of another is
+        /// refused); DCert: the suites offered, in order of preference. Comma-separated
+        /// IANA names (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, ..._AES_128_CCM,
+        /// ..._AES_128_GCM_SHA256, ..._CHACHA20_POLY1305_SHA256). Default: all four, CCM-8 first.
+        #[arg(long, value_name = "SUITES")]
+        pub cipher_suites: Option<String>,
         /// DCert/CDPSK: client associations held at once (1-16). Default 4.
         #[arg(long)]
         pub max_clients: Option<usize>,
@@ -267,6 +274,32 @@ fn read_pem(option: &'static str, path: &Path) -> Result<String, SettingError> {
     std::fs::read_to_string(path).map_err(|e| bad(option, format!("{}: {e}", path.display())))
 }
 
+/// `--cipher-suites`: ECDHE_ECDSA suites by IANA name, comma-separated, no repeats.
+fn parse_suites(s: Option<&str>) -> Result<Vec<CipherSuite>, SettingError> {
+    let Some(s) = s else {
+        return Ok(CipherSuite::ECDHE_ECDSA.to_vec());
+    };
+    let mut suites = Vec::new();
+    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let suite = CipherSuite::from_name(name)
+            .filter(|c| c.is_ecdhe_ecdsa())
+            .ok_or_else(|| {
+                bad(
+                    "--cipher-suites",
+                    format!("{name}: not an ECDHE_ECDSA suite we run"),
+                )
+            })?;
+        if suites.contains(&suite) {
+            return Err(bad("--cipher-suites", format!("{name} given twice")));
+        }
+        suites.push(suite);
+    }
+    if suites.is_empty() {
+        return Err(bad("--cipher-suites", "empty"));
+    }
+    Ok(suites)
+}
+
 /// The device of one mote from its merged settings.
 fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
     let kind: DeviceKind = match &d.device_kind {
@@ -341,6 +374,7 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                 iotssp: psk()?,
                 transfer_port,
                 slots,
+                suites: parse_suites(d.cipher_suites.as_deref())?,
             })
         }
         DeviceKind::Dcert => {
@@ -370,6 +404,7 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                 client_auth: Some(client_auth),
                 ecc,
                 limits: limits()?,
+                cipher_suites: parse_suites(d.cipher_suites.as_deref())?,
             })
         }
     })

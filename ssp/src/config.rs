@@ -24,6 +24,10 @@
 //! private_key = "mote-1.key"
 //! psk_identity = "mote-1"
 //! psk = "00112233445566778899aabbccddeeff"  # hex
+//! # What the mote's record layer continues, in the order the IoTSSP prefers them (cheapest
+//! # for the mote first); default: all four ECDHE_ECDSA suites in this order.
+//! cipher_suites = ["TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8", "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
+//!                  "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"]
 //!
 //! [trust]
 //! anchors = "ca.pem"
@@ -165,6 +169,32 @@ pub struct MoteSection {
     pub psk_identity: String,
     /// Hex; never printed.
     pub psk: String,
+    /// The suites the mote's record layer continues, by IANA name, in our order of
+    /// preference towards clients.
+    #[serde(default = "default_cipher_suites")]
+    pub cipher_suites: Vec<String>,
+}
+
+fn default_cipher_suites() -> Vec<String> {
+    CipherSuite::ECDHE_ECDSA.iter().map(|s| s.name().to_string()).collect()
+}
+
+/// `motes[i].cipher_suites`: ECDHE_ECDSA suites by IANA name, no repeats, at least one.
+fn parse_cipher_suites(key: &str, names: &[String]) -> Result<Vec<CipherSuite>, ConfigError> {
+    let mut suites = Vec::new();
+    for n in names {
+        let s = CipherSuite::from_name(n.trim())
+            .filter(|s| s.is_ecdhe_ecdsa())
+            .ok_or_else(|| err(key, format!("{n:?} is not one of {}", default_cipher_suites().join(", "))))?;
+        if suites.contains(&s) {
+            return Err(err(key, format!("{n:?} given twice")));
+        }
+        suites.push(s);
+    }
+    if suites.is_empty() {
+        return Err(err(key, "must name at least one suite"));
+    }
+    Ok(suites)
 }
 
 impl std::fmt::Debug for MoteSection {
@@ -325,6 +355,7 @@ impl SspConfig {
                 Some(b) if (16..=64).contains(&b.len()) => {}
                 _ => return Err(err(format!("{k}.psk"), "must be 16..=64 bytes of hex")),
             }
+            parse_cipher_suites(&format!("{k}.cipher_suites"), &m.cipher_suites)?;
         }
         for (i, r) in self.authorization.rules.iter().enumerate() {
             ClientSelector::parse(&r.client).map_err(|e| err(format!("authorization.rules[{i}].client"), e))?;
@@ -451,7 +482,7 @@ impl SspConfig {
 /// Both dtls configurations of one mote.
 pub fn mote_profile(m: &MoteSection, certified: Arc<CertifiedKey>, psk: &[u8], cam: &Cam, timers: &TimersSection) -> Result<MoteProfile, dtls::Error> {
     let mut server = ServerConfig::ecdhe(certified, Some(cam.verifier()));
-    server.cipher_suites = vec![CipherSuite::EcdheEcdsaAes128Ccm8];
+    server.cipher_suites = parse_cipher_suites("cipher_suites", &m.cipher_suites).map_err(|_| dtls::Error::Config("cipher_suites"))?;
     server.pause_after_client_finished = true;
     server.transport = timers.transport(timers.internet_retransmit_ms);
     server.validate()?;
@@ -504,6 +535,44 @@ motes = ["mote-1"]
         assert_eq!(c.limits().max_per_mote, 2);
         assert_eq!(c.authorization.default, DefaultVerdict::Deny);
         assert!(!format!("{c:?}").contains("000102"), "keys never in Debug");
+    }
+
+    #[test]
+    fn mote_cipher_suites_default_order_and_errors() {
+        let c = SspConfig::from_toml_str(GOOD).unwrap();
+        let suites = parse_cipher_suites("k", &c.motes[0].cipher_suites).unwrap();
+        assert_eq!(suites, CipherSuite::ECDHE_ECDSA.to_vec());
+        let gcm_first = GOOD.replace(
+            "psk = \"30313233343536373839616263646566\"",
+            "psk = \"30313233343536373839616263646566\"\ncipher_suites = [\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\", \"tls_ecdhe_ecdsa_with_aes_128_ccm_8\"]",
+        );
+        let c = SspConfig::from_toml_str(&gcm_first).unwrap();
+        assert_eq!(
+            parse_cipher_suites("k", &c.motes[0].cipher_suites).unwrap(),
+            vec![CipherSuite::EcdheEcdsaAes128Gcm, CipherSuite::EcdheEcdsaAes128Ccm8]
+        );
+        for bad in ["[\"TLS_PSK_WITH_AES_128_CCM_8\"]", "[]", "[\"AES256\"]", "[\"TLS_ECDHE_ECDSA_WITH_AES_128_CCM\", \"TLS_ECDHE_ECDSA_WITH_AES_128_CCM\"]"] {
+            let t = GOOD.replace("psk = \"30313233343536373839616263646566\"", &format!("psk = \"30313233343536373839616263646566\"\ncipher_suites = {bad}"));
+            let e = SspConfig::from_toml_str(&t).unwrap_err();
+            assert!(e.to_string().contains("motes[0].cipher_suites"), "{bad}: {e}");
+        }
+    }
+
+    /// A mote's reported suites narrow the configured list, keeping its order.
+    #[test]
+    fn server_for_mote_suites_keeps_the_configured_order() {
+        let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
+        let c = SspConfig::from_toml_str(GOOD).unwrap();
+        let ck = Arc::new(CertifiedKey::from_pem(
+            &std::fs::read_to_string(data.join("server.pem")).unwrap(),
+            &std::fs::read_to_string(data.join("server.key")).unwrap(),
+        ).unwrap());
+        let cam = Cam::new(ChainVerifier::from_pem(&std::fs::read_to_string(data.join("ca.pem")).unwrap()).unwrap());
+        let p = mote_profile(&c.motes[0], ck, &[1; 16], &cam, &c.timers).unwrap();
+        assert_eq!(p.server.cipher_suites, CipherSuite::ECDHE_ECDSA.to_vec());
+        let s = p.server_for_mote_suites(0b1100).unwrap();
+        assert_eq!(s.cipher_suites, vec![CipherSuite::EcdheEcdsaAes128Gcm, CipherSuite::EcdheEcdsaChacha20Poly1305]);
+        assert!(p.server_for_mote_suites(0b1_0000).is_none());
     }
 
     /// Same seed, same cookie for the same hello: nothing random comes from elsewhere.

@@ -269,6 +269,7 @@ config = "{}"
                 iotssp: psk_config(),
                 transfer_port: 5685,
                 slots: 2,
+                suites: dtls::CipherSuite::ECDHE_ECDSA.to_vec(),
             }),
             MoteKind::KnowsNoTicket => DeviceSpec::Cdpsk(CdpskConfig { psk: psk_config(), limits: Default::default() }),
         };

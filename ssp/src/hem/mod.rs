@@ -50,6 +50,29 @@ pub struct MoteProfile {
     pub client: Arc<ClientConfig>,
 }
 
+/// Bit of a suite in a mote's suites bitmap (the association's AssocReady, see
+/// docs/mote-association.md): 0 CCM-8, 1 CCM, 2 GCM, 3 ChaCha20-Poly1305.
+pub fn suite_bit(suite: CipherSuite) -> Option<u8> {
+    match suite {
+        CipherSuite::EcdheEcdsaAes128Ccm8 => Some(0x01),
+        CipherSuite::EcdheEcdsaAes128Ccm => Some(0x02),
+        CipherSuite::EcdheEcdsaAes128Gcm => Some(0x04),
+        CipherSuite::EcdheEcdsaChacha20Poly1305 => Some(0x08),
+        CipherSuite::PskAes128Ccm8 => None,
+    }
+}
+
+impl MoteProfile {
+    /// The Internet-side server restricted to the suites the mote reports it can continue
+    /// (`bitmap`, see [`suite_bit`]), in the configured order; `None` when it reports none
+    /// of them (the client then cannot be served).
+    pub fn server_for_mote_suites(&self, bitmap: u8) -> Option<Arc<ServerConfig>> {
+        let mut server = (*self.server).clone();
+        server.cipher_suites.retain(|s| suite_bit(*s).is_some_and(|b| bitmap & b != 0));
+        (!server.cipher_suites.is_empty()).then(|| Arc::new(server))
+    }
+}
+
 impl std::fmt::Debug for MoteProfile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MoteProfile").field("name", &self.name).field("address", &self.address).finish_non_exhaustive()
@@ -579,7 +602,8 @@ impl Delegation {
         ctx.rng.fill(&mut id).map_err(|_| Failure::TransferUnavailable)?;
         let transfer_id = u32::from_be_bytes(id);
         let peer = SocketAddr::V6(SocketAddrV6::new(self.flow.peer_addr, self.flow.peer_port, 0, 0));
-        let ts = TransferSessionRepr::from_session(&state, CipherSuite::EcdheEcdsaAes128Ccm8, peer, self.flow.mote_port, &[], transfer_id)
+        let suite = inet.cipher_suite().ok_or(Failure::TransferUnavailable)?;
+        let ts = TransferSessionRepr::from_session(&state, suite, peer, self.flow.mote_port, &[], transfer_id)
             .map_err(|e| {
                 tracing::warn!(flow = %self.flow, error = e.as_str(), "session cannot be transferred");
                 Failure::TransferUnavailable

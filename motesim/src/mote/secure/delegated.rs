@@ -31,7 +31,7 @@ use dtls::transfer::{
     TransferError, TransferMessage, TransferSessionRepr, key_check,
 };
 use dtls::{
-    AlertDescription, ClientHelloInfo, CloseReason, Endpoint, Event, Extension,
+    AlertDescription, CipherSuite, ClientHelloInfo, CloseReason, Endpoint, Event, Extension,
     HelloExtensionHandler, PskTable, ServerConfig, SessionKeys,
 };
 
@@ -107,6 +107,9 @@ pub struct DelegatedConfig {
     pub transfer_port: u16,
     /// Transferred sessions held at once.
     pub slots: usize,
+    /// The suites the record layer continues; a transfer of any other is refused with
+    /// status unsupported suite.
+    pub suites: Vec<CipherSuite>,
 }
 
 /// What the hello hook and the device share: how many slots are free for a new transfer,
@@ -180,6 +183,7 @@ impl HelloExtensionHandler for TicketHook {
 /// The delegated mote's DTLS side.
 pub struct DelegatedDevice {
     transfer_port: u16,
+    suites: Vec<CipherSuite>,
     endpoint: Endpoint,
     availability: Arc<Mutex<Availability>>,
     sessions: SessionTable,
@@ -220,6 +224,7 @@ impl DelegatedDevice {
         mote_transport(&mut sc);
         Ok(DelegatedDevice {
             transfer_port: cfg.transfer_port,
+            suites: cfg.suites.clone(),
             endpoint: Endpoint::new(Some(Arc::new(sc)))?,
             availability,
             sessions: SessionTable::new(cfg.slots, DEFAULT_SESSION_IDLE),
@@ -315,7 +320,13 @@ impl DelegatedDevice {
             self.counters.transfers_refused += 1;
             return refusal(session.transfer_id, ConfirmStatus::Malformed);
         }
+        let supported =
+            CipherSuite::from_id(session.cipher_suite).is_some_and(|s| self.suites.contains(&s));
         let state = match session.session_state() {
+            Ok(_) if !supported => {
+                self.counters.transfers_refused += 1;
+                return refusal(session.transfer_id, ConfirmStatus::UnsupportedSuite);
+            }
             Ok(s) => s,
             Err(e) => {
                 self.counters.transfers_refused += 1;

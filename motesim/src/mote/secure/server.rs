@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use dtls::cert::{CertifiedKey, ChainVerifier};
 use dtls::provider::SecureRandom;
-use dtls::{CloseReason, Endpoint, Event, PskTable, ServerConfig};
+use dtls::{CipherSuite, CloseReason, Endpoint, Event, PskTable, ServerConfig};
 use zeroize::Zeroizing;
 
 use super::DtlsDrop;
@@ -27,6 +27,8 @@ pub struct DcertConfig {
     pub client_auth: Option<ChainVerifier>,
     pub ecc: EccProfile,
     pub limits: ClientLimits,
+    /// Offered in this order of preference.
+    pub cipher_suites: Vec<CipherSuite>,
 }
 
 impl std::fmt::Debug for DcertConfig {
@@ -133,6 +135,7 @@ impl DtlsServer {
         rng: Arc<dyn SecureRandom>,
     ) -> Result<Self, dtls::Error> {
         let mut sc = ServerConfig::ecdhe(cfg.certificate.clone(), cfg.client_auth.clone());
+        sc.cipher_suites = cfg.cipher_suites.clone();
         sc.rng = rng;
         mote_transport(&mut sc);
         cfg.limits.apply(&mut sc);

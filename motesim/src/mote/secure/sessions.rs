@@ -94,7 +94,12 @@ impl SessionTable {
 
     /// Install the record layer of a transferred session for `peer`; an error (keys the
     /// record layer cannot use) installs nothing.
-    pub fn install(&mut self, now: Instant, peer: Peer, state: &SessionState) -> Result<Installed, Error> {
+    pub fn install(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        state: &SessionState,
+    ) -> Result<Installed, Error> {
         let layer = RecordLayer::from_session(state)?;
         let mut how = Installed::New;
         if let Some(i) = self.sessions.iter().position(|s| s.peer == peer) {

@@ -267,6 +267,7 @@ fn dcert_spec(ecc: EccProfile) -> DeviceSpec {
         client_auth: Some(ChainVerifier::from_pem(&pki("ca.pem")).unwrap()),
         ecc,
         limits: ClientLimits::default(),
+        cipher_suites: dtls::CipherSuite::ECDHE_ECDSA.to_vec(),
     })
 }
 
@@ -503,6 +504,7 @@ fn delegated_spec(slots: usize) -> DeviceSpec {
         },
         transfer_port: DEFAULT_TRANSFER_PORT,
         slots,
+        suites: dtls::CipherSuite::ECDHE_ECDSA.to_vec(),
     })
 }
 
@@ -844,7 +846,8 @@ fn session_table_evicts_the_least_recently_used() {
         super::sessions::Installed::New
     );
     assert_eq!(
-        t.install(t0 + Duration::from_secs(1), p(1), &state(1)).unwrap(),
+        t.install(t0 + Duration::from_secs(1), p(1), &state(1))
+            .unwrap(),
         super::sessions::Installed::New
     );
     assert_eq!(t.free_for_new(t0 + Duration::from_secs(2)), 0);
@@ -862,13 +865,15 @@ fn session_table_evicts_the_least_recently_used() {
             .is_some()
     );
     assert_eq!(
-        t.install(t0 + Duration::from_secs(4), p(2), &state(2)).unwrap(),
+        t.install(t0 + Duration::from_secs(4), p(2), &state(2))
+            .unwrap(),
         super::sessions::Installed::EvictedOldest
     );
     let peers: Vec<_> = t.peers().collect();
     assert_eq!(peers, vec![p(0), p(2)]);
     assert_eq!(
-        t.install(t0 + Duration::from_secs(5), p(2), &state(2)).unwrap(),
+        t.install(t0 + Duration::from_secs(5), p(2), &state(2))
+            .unwrap(),
         super::sessions::Installed::Replaced
     );
     // Idle sessions do not hold their slots against a new transfer.
@@ -1100,4 +1105,88 @@ fn cdpsk_clients_that_vanish_do_not_hold_the_mote() {
         "{:?}",
         net.events
     );
+}
+
+fn suite_keys(suite: dtls::CipherSuite, n: u8) -> SessionKeys {
+    let a = suite.aead();
+    SessionKeys::new(
+        a,
+        &vec![0x10 + n; a.key_len()],
+        &vec![0x20 + n; a.key_len()],
+        &vec![n; a.iv_len()],
+        &vec![0x30 + n; a.iv_len()],
+    )
+    .unwrap()
+}
+
+/// The delegated mote's record layer continues a session of every ECDHE_ECDSA suite.
+#[test]
+fn delegated_continues_every_suite() {
+    for suite in dtls::CipherSuite::ECDHE_ECDSA {
+        let mut net = Net::new(&delegated_spec(2));
+        let inet = inet_client(0);
+        let mut msg = transfer_message(inet, suite_keys(suite, 1), 7);
+        msg.cipher_suite = suite.id();
+        let confirm = delegate(&mut net, &msg);
+        assert_eq!(confirm.status, ConfirmStatus::Installed, "{suite}");
+        assert!(confirm.confirms(&msg));
+        let mut client = client_layer(suite_keys(suite, 1));
+        let before = net.from_mote.len();
+        let req = seal(
+            &mut client,
+            ContentType::ApplicationData,
+            &coap_get("/sensors/temp", 77),
+        );
+        net.send_to_mote(inet, COAPS_PORT, &req);
+        assert!(net.run_until(Duration::from_secs(5), |n| n.from_mote.len() > before));
+        let got = open_from_mote(&net, COAPS_PORT, &mut client, 0);
+        assert_eq!(got.len(), 1, "{suite}");
+        assert_temperature(&got[0].3, 77);
+    }
+}
+
+/// A suite the mote's record layer is not configured for is refused with status
+/// unsupported suite, and nothing is installed.
+#[test]
+fn delegated_refuses_a_suite_it_does_not_run() {
+    let DeviceSpec::Delegated(mut cfg) = delegated_spec(2) else {
+        unreachable!()
+    };
+    cfg.suites = vec![dtls::CipherSuite::EcdheEcdsaAes128Ccm8];
+    let mut net = Net::new(&DeviceSpec::Delegated(cfg));
+    let suite = dtls::CipherSuite::EcdheEcdsaAes128Gcm;
+    let mut msg = transfer_message(inet_client(0), suite_keys(suite, 1), 8);
+    msg.cipher_suite = suite.id();
+    let confirm = delegate(&mut net, &msg);
+    assert_eq!(
+        (confirm.transfer_id, confirm.status),
+        (8, ConfirmStatus::UnsupportedSuite)
+    );
+    assert_eq!(net.mote.security_counters().sessions_transferred, 0);
+}
+
+/// A DCert mote offers every ECDHE_ECDSA suite: a client offering only GCM or only
+/// ChaCha20-Poly1305 is served.
+#[test]
+fn dcert_serves_a_client_offering_only_gcm_or_chacha() {
+    for suite in [
+        dtls::CipherSuite::EcdheEcdsaAes128Gcm,
+        dtls::CipherSuite::EcdheEcdsaChacha20Poly1305,
+    ] {
+        let mut net = Net::new(&dcert_spec(EccProfile::None));
+        let mut client = ecdhe_client();
+        client.cipher_suites = vec![suite];
+        net.connect(COAPS_PORT, client);
+        assert!(
+            net.run_until(Duration::from_secs(60), |n| n.established(COAPS_PORT)),
+            "{suite}"
+        );
+        net.client
+            .send_application_data(&Net::mote_addr(COAPS_PORT), &coap_get("/sensors/temp", 6))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| {
+            !n.app_data(COAPS_PORT).is_empty()
+        }));
+        assert_temperature(&net.app_data(COAPS_PORT)[0], 6);
+    }
 }
