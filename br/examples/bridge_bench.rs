@@ -25,7 +25,7 @@ fn main() {
     let mut b = Bridge::new(BridgeConfig {
         pan_id: 0xabcd, prefix, mtu: 1280, ra,
         motes: vec![KnownMote { eui64: MOTE, short: None, name: "m".into() }],
-        max_learned_motes: 16, max_registrations: 16, ra_interval: None, initial_seq: 0, initial_tag: 0,
+        max_learned_motes: 16, max_registrations: 16, ra_interval: None, ra_delay_max: std::time::Duration::ZERO, initial_seq: 0, initial_tag: 0,
     });
     b.set_own_eui64(OWN);
     let mut g = prefix.octets();

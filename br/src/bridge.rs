@@ -44,6 +44,9 @@ pub struct BridgeConfig {
     pub max_registrations: usize,
     /// Period of unsolicited Router Advertisements to all nodes; `None`: only solicited.
     pub ra_interval: Option<Duration>,
+    /// Solicited Router Advertisements wait a random time below this (RFC 4861 section
+    /// 6.2.6, MAX_RA_DELAY_TIME); zero answers at once.
+    pub ra_delay_max: Duration,
     /// First 802.15.4 sequence number (the daemon picks a random one so that a restart does
     /// not look like duplicates to motes).
     pub initial_seq: u8,
@@ -77,6 +80,7 @@ impl BridgeConfig {
             max_learned_motes: c.network.max_learned_motes,
             max_registrations: c.network.max_registrations,
             ra_interval: (c.network.ra_interval_s > 0).then(|| Duration::from_secs(c.network.ra_interval_s.into())),
+            ra_delay_max: nd::MAX_RA_DELAY,
             initial_seq,
             initial_tag,
         }
@@ -105,6 +109,11 @@ pub struct Bridge {
     evictions_counted: u64,
     neighbours: NeighbourTable,
     registrations: Registrations,
+    /// Solicited Router Advertisements waiting for their delay: when, to which IPv6 and
+    /// link address. At most [`MAX_PENDING_RAS`], one per destination.
+    pending_ras: Vec<(Instant, Ipv6Addr, Address)>,
+    /// Draws the RA delays (xorshift; seeded from the restart seed).
+    delay_state: u32,
     /// When the next unsolicited Router Advertisement is due (with `ra_interval`).
     next_ra: Option<Instant>,
     counters: Counters,
@@ -127,6 +136,8 @@ impl Bridge {
             neighbours,
             registrations: Registrations::new(cfg.max_registrations),
             next_ra: None,
+            pending_ras: Vec::new(),
+            delay_state: (u32::from(cfg.initial_tag) << 8 | u32::from(cfg.initial_seq)) | 1,
             counters: Counters::default(),
             own: None,
             rpl: None,
@@ -188,7 +199,11 @@ impl Bridge {
     /// or route expiry.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let rpl = self.rpl.as_ref().map(RplRoot::poll_timeout);
-        [self.reassembler.poll_timeout(), self.registrations.poll_timeout(), self.next_ra, rpl].into_iter().flatten().min()
+        let solicited = self.pending_ras.iter().map(|(at, ..)| *at).min();
+        [self.reassembler.poll_timeout(), self.registrations.poll_timeout(), self.next_ra, solicited, rpl]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Expires partial datagrams past their reassembly timeout and registrations past
@@ -203,13 +218,19 @@ impl Bridge {
             self.counters.registrations_expired += 1;
             self.forget_unused(now, gone.via);
         }
-        let mut frames = match (self.next_ra, self.cfg.ra_interval) {
+        let mut frames = Vec::new();
+        let due: Vec<(Instant, Ipv6Addr, Address)> = self.pending_ras.iter().filter(|(at, ..)| *at <= now).copied().collect();
+        self.pending_ras.retain(|(at, ..)| *at > now);
+        for (_, dst_ip, dst_link) in due {
+            frames.extend(self.advertise(dst_ip, dst_link));
+        }
+        match (self.next_ra, self.cfg.ra_interval) {
             (Some(due), Some(interval)) if due <= now => {
                 self.next_ra = Some(now + interval);
-                self.advertise(nd::ALL_NODES, Address::BROADCAST)
+                frames.extend(self.advertise(nd::ALL_NODES, Address::BROADCAST));
             }
-            _ => Vec::new(),
-        };
+            _ => {}
+        }
         if let (Some(root), Some(own)) = (&mut self.rpl, self.own)
             && let Some(dio) = root.handle_timeout(now, ip::link_local_from_eui64(own))
         {
@@ -454,7 +475,7 @@ impl Bridge {
         match nd::parse_router_solicitation(&view) {
             Ok(Some(rs_src)) => {
                 self.counters.router_solicitations += 1;
-                out.frames = self.answer_router_solicitation(rs_src, repr.src_addr);
+                out.frames = self.answer_router_solicitation(now, rs_src, repr.src_addr);
                 return out;
             }
             Ok(None) => {}
@@ -530,11 +551,32 @@ impl Bridge {
         pan_ok && addr_ok
     }
 
-    fn answer_router_solicitation(&mut self, rs_src: Ipv6Addr, mote: Address) -> Vec<Vec<u8>> {
-        // RFC 4861 6.2.6: unicast to the solicitor when its source is known, else all-nodes.
+    /// RFC 4861 6.2.6: unicast to the solicitor when its source is known, else all-nodes,
+    /// after a random delay below `ra_delay_max`. The delay also keeps the RA from arriving
+    /// while the soliciting node is still finishing its own transmission (RIOT's native
+    /// ZEP radio asserts on a frame received in that window).
+    fn answer_router_solicitation(&mut self, now: Instant, rs_src: Ipv6Addr, mote: Address) -> Vec<Vec<u8>> {
         let (dst_ip, dst_link) =
             if rs_src.is_unspecified() { (nd::ALL_NODES, Address::BROADCAST) } else { (rs_src, mote) };
-        self.advertise(dst_ip, dst_link)
+        let max_ms = self.cfg.ra_delay_max.as_millis() as u32;
+        if max_ms == 0 {
+            return self.advertise(dst_ip, dst_link);
+        }
+        if self.pending_ras.iter().any(|(_, ip, link)| *ip == dst_ip && *link == dst_link) {
+            return Vec::new();
+        }
+        if self.pending_ras.len() >= MAX_PENDING_RAS {
+            self.counters.drop(DropReason::RsBacklogFull);
+            return Vec::new();
+        }
+        let mut x = self.delay_state;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.delay_state = x;
+        let delay = Duration::from_millis(u64::from(x % max_ms));
+        self.pending_ras.push((now + delay, dst_ip, dst_link));
+        Vec::new()
     }
 
     fn advertise(&mut self, dst_ip: Ipv6Addr, dst_link: Address) -> Vec<Vec<u8>> {
@@ -559,26 +601,38 @@ impl Bridge {
         };
         match msg {
             RadioNd::Registration { src, target, aro, sllao } => {
-                if !self.is_mesh_address(&target) {
+                // RFC 8505 section 5.5: an EARO (T flag) registers the NS's target; an RFC
+                // 6775 ARO registers the NS's source, and its target is whatever the host
+                // solicited (RIOT's hosts: the router itself, fe80::<our IID>).
+                let registered = if aro.t { target } else { src };
+                if !self.is_mesh_address(&registered) {
                     self.counters.drop(DropReason::RegistrationNotOnMesh);
                     return Vec::new();
                 }
                 let link = sllao.map_or(from, link_address);
-                if self.configured_mote_other_than(&target, Some(link)) {
-                    // A configured mote's address is its own, registered or not.
-                    let refused = lowpan::ndisc::AddressRegistration { status: Outcome::Duplicate.status(), ..aro };
+                let outcome = if self.is_own_address(own, &registered)
+                    || self.configured_mote_other_than(&registered, Some(link))
+                {
+                    // Our addresses are ours and a configured mote's is its own, registered
+                    // or not.
                     self.counters.registrations_refused += 1;
-                    let na = nd::build_neighbour_advertisement(own, src, target, Some(refused));
-                    return self.frames_for(&na, own, link);
-                }
-                let req = Request { address: target, rovr: aro.rovr, tid: aro.tid, lifetime_min: aro.lifetime, via: Via::Link(link) };
-                let outcome = self.apply_registration(now, &req);
+                    Outcome::Duplicate
+                } else {
+                    let req = Request {
+                        address: registered,
+                        rovr: aro.rovr,
+                        tid: aro.tid,
+                        lifetime_min: aro.lifetime,
+                        via: Via::Link(link),
+                    };
+                    self.apply_registration(now, &req)
+                };
                 let answer = lowpan::ndisc::AddressRegistration { status: outcome.status(), ..aro };
                 let na = nd::build_neighbour_advertisement(own, src, target, Some(answer));
                 self.frames_for(&na, own, link)
             }
             RadioNd::Solicitation { src, target, sllao } => {
-                let ours = target == ip::link_local_from_eui64(own) || target == self.cfg.ra.border_router;
+                let ours = self.is_own_address(own, &target);
                 if !ours || src.is_unspecified() {
                     self.counters.drop(DropReason::NdNotForwarded);
                     return Vec::new();
@@ -587,7 +641,7 @@ impl Bridge {
                 self.frames_for(&na, own, sllao.map_or(from, link_address))
             }
             RadioNd::DuplicateAddressRequest { src, dst, dar } => {
-                let ours = dst == self.cfg.ra.border_router || dst == ip::link_local_from_eui64(own);
+                let ours = self.is_own_address(own, &dst);
                 if !ours || !self.is_mesh_address(&dar.registered) || !self.is_mesh_address(&src) {
                     self.counters.drop(DropReason::RegistrationNotOnMesh);
                     return Vec::new();
@@ -600,7 +654,9 @@ impl Bridge {
                     lifetime_min: dar.lifetime,
                     via: Via::Router(src),
                 };
-                let status = if self.configured_mote_other_than(&dar.registered, None) {
+                let status = if self.is_own_address(own, &dar.registered)
+                    || self.configured_mote_other_than(&dar.registered, None)
+                {
                     self.counters.registrations_refused += 1;
                     Outcome::Duplicate.status()
                 } else {
@@ -646,6 +702,11 @@ impl Bridge {
             .is_some_and(|m| Some(m) != link && self.neighbours.get(&m).is_some_and(|n| n.configured))
     }
 
+    /// Our link-local address (the RA's source) or the host's address on the TUN.
+    fn is_own_address(&self, own: Eui64, a: &Ipv6Addr) -> bool {
+        *a == ip::link_local_from_eui64(own) || *a == self.cfg.ra.border_router
+    }
+
     /// In the mesh prefix or link-local.
     fn is_mesh_address(&self, a: &Ipv6Addr) -> bool {
         let o = a.octets();
@@ -653,6 +714,9 @@ impl Bridge {
             && (o[..8] == self.cfg.prefix.octets()[..8] || o[..8] == [0xfe, 0x80, 0, 0, 0, 0, 0, 0])
     }
 }
+
+/// Solicited Router Advertisements waiting for their delay, at most.
+const MAX_PENDING_RAS: usize = 32;
 
 /// The 802.15.4 address an ND link-layer address option names.
 fn link_address(l: lowpan::ndisc::LinkLayerAddress) -> Address {
@@ -736,6 +800,7 @@ pub(crate) mod tests {
             max_learned_motes: 16,
             max_registrations: 8,
             ra_interval: None,
+            ra_delay_max: Duration::ZERO,
             initial_seq: 250,
             initial_tag: 7,
         });

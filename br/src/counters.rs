@@ -52,6 +52,9 @@ pub enum DropReason {
     RadioBadIpv6,
     /// An invalid Router Solicitation.
     Rs(RsError),
+    /// A Router Solicitation not answered: [`crate::bridge`] already holds as many
+    /// delayed answers as it keeps.
+    RsBacklogFull,
     /// An invalid ND message (other than an RS), DAR or DAC.
     Nd(NdError),
     /// An ND message from the radio that is not ours to answer (NA, RA, Redirect, DAC, an
@@ -111,6 +114,7 @@ impl DropReason {
             DropReason::ReassemblyTimeout => "reassembly_timeout",
             DropReason::RadioBadIpv6 => "radio_bad_ipv6",
             DropReason::Rs(e) => e.as_str(),
+            DropReason::RsBacklogFull => "rs_backlog_full",
             DropReason::Nd(e) => e.as_str(),
             DropReason::NdNotForwarded => "nd_not_forwarded",
             DropReason::RegistrationNotOnMesh => "registration_not_on_mesh",

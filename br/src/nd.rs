@@ -43,6 +43,9 @@ pub struct RaParams {
     pub abro_version: u32,
 }
 
+/// MAX_RA_DELAY_TIME (RFC 4861 section 10): solicited RAs wait a random time below it.
+pub const MAX_RA_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Why a packet that looked like a Router Solicitation was not accepted (RFC 4861 6.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RsError {

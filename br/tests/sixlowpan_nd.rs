@@ -47,8 +47,8 @@ fn link_local(eui: Eui64) -> Ipv6Addr {
     ip::link_local_from_eui64(eui)
 }
 
-fn router_with(max_registrations: usize, ra_interval: Option<Duration>, t0: Instant) -> BorderRouter {
-    let mut bridge = Bridge::new(BridgeConfig {
+fn config(max_registrations: usize, ra_interval: Option<Duration>) -> BridgeConfig {
+    BridgeConfig {
         pan_id: PAN,
         prefix: prefix(),
         mtu: 1280,
@@ -66,12 +66,21 @@ fn router_with(max_registrations: usize, ra_interval: Option<Duration>, t0: Inst
         max_learned_motes: 64,
         max_registrations,
         ra_interval,
+        ra_delay_max: Duration::ZERO,
         initial_seq: 0,
         initial_tag: 1,
-    });
+    }
+}
+
+fn router_from(cfg: BridgeConfig, t0: Instant) -> BorderRouter {
+    let mut bridge = Bridge::new(cfg);
     bridge.set_own_eui64(OWN);
     bridge.start(t0);
     BorderRouter::new(bridge, None, br_addr())
+}
+
+fn router_with(max_registrations: usize, ra_interval: Option<Duration>, t0: Instant) -> BorderRouter {
+    router_from(config(max_registrations, ra_interval), t0)
 }
 
 fn router() -> BorderRouter {
@@ -204,6 +213,31 @@ fn router_solicitation_gets_a_unicast_ra_with_abro_and_6co() {
         }
         other => panic!("not an RA: {other:?}"),
     }
+}
+
+/// RFC 4861 section 6.2.6: solicited RAs wait a random time below MAX_RA_DELAY_TIME; a
+/// second RS from the same node meanwhile adds no second RA.
+#[test]
+fn solicited_router_advertisements_wait_a_random_delay() {
+    let t0 = Instant::now();
+    let mut r = router_from(BridgeConfig { ra_delay_max: lowpan_br::nd::MAX_RA_DELAY, ..config(8, None) }, t0);
+    let rs = Icmpv6Repr::Ndisc(NdiscRepr::RouterSolicit { lladdr: Some(LinkLayerAddress::Eui64(HOST_A)) })
+        .emit_ipv6_packet(link_local(HOST_A), lowpan::ndisc::ALL_ROUTERS, 255)
+        .unwrap();
+    for _ in 0..2 {
+        for f in frames_from(HOST_A, Address::BROADCAST, &rs) {
+            r.handle_radio_frame(t0, &f);
+        }
+        assert!(drain(&mut r).radio.is_empty(), "not at once");
+    }
+    let due = r.poll_timeout().expect("the answer is scheduled");
+    assert!(due >= t0 && due < t0 + lowpan_br::nd::MAX_RA_DELAY);
+    r.handle_timeout(due, SystemTime::now());
+    let sent = drain(&mut r);
+    assert_eq!(sent.radio.len(), 1);
+    assert_eq!(sent.radio[0].0, Address::Extended(HOST_A));
+    assert_eq!(r.poll_timeout(), None);
+    assert_eq!((r.counters().router_solicitations, r.counters().router_advertisements), (2, 1));
 }
 
 #[test]
@@ -490,4 +524,39 @@ fn unsolicited_router_advertisements_go_to_all_nodes_when_configured() {
     }
     assert_eq!(times, vec![0, 60, 120, 180]);
     assert_eq!(r.counters().router_advertisements, 4);
+}
+
+/// RIOT's 6LoWPAN hosts and routers register with an RFC 6775 ARO in an NS whose target is
+/// the router they solicit (fe80::<our IID>) and whose source is the address they
+/// register; an EARO (T flag) registers the target instead (RFC 8505 section 5.5). Our own
+/// addresses are never given away.
+#[test]
+fn an_aro_registers_the_ns_source_and_an_earo_its_target() {
+    let mut r = router();
+    let now = Instant::now();
+    let (a, b) = (opaque(0x21), opaque(0x22));
+    for host in [HOST_A, HOST_B] {
+        let addr = if host == HOST_A { a } else { b };
+        let p = ns(addr, link_local(OWN), link_local(OWN), Some(host), Some(AddressRegistration::aro(0, 15, host)));
+        let (link, _, dst, _, target, _, aro) = the_na(&send(&mut r, now, host, &p));
+        assert_eq!((link, dst, target), (Address::Extended(host), addr, link_local(OWN)), "the NS's target echoed");
+        assert_eq!(aro.unwrap().status, aro_status::SUCCESS, "two hosts soliciting the same router are no duplicates");
+        assert_eq!(route_of(&mut r, now, addr), Some(Address::Extended(host)));
+    }
+    assert_eq!(r.bridge().registrations().len(), 2);
+    // EARO: the target is registered, the source may be the host's link-local address.
+    let c = opaque(0x23);
+    let earo = AddressRegistration { t: true, tid: 1, ..AddressRegistration::aro(0, 15, HOST_A) };
+    let (.., aro) = the_na(&send(&mut r, now, HOST_A, &ns(link_local(HOST_A), link_local(OWN), c, Some(HOST_A), Some(earo))));
+    assert_eq!(aro.unwrap().status, aro_status::SUCCESS);
+    assert_eq!(route_of(&mut r, now, c), Some(Address::Extended(HOST_A)));
+    // Our link-local address and the host's address are ours.
+    for ours in [link_local(OWN), br_addr()] {
+        let (.., aro) = the_na(&send(&mut r, now, HOST_B, &register(HOST_B, ours, 15)));
+        assert_eq!(aro.unwrap().status, aro_status::DUPLICATE);
+        let earo = AddressRegistration { t: true, ..AddressRegistration::aro(0, 15, HOST_B) };
+        let (.., aro) = the_na(&send(&mut r, now, HOST_B, &ns(link_local(HOST_B), link_local(OWN), ours, Some(HOST_B), Some(earo))));
+        assert_eq!(aro.unwrap().status, aro_status::DUPLICATE);
+    }
+    assert_eq!(r.bridge().registrations().len(), 3);
 }

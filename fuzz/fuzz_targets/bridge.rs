@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         max_learned_motes: 8,
         max_registrations: 8,
         ra_interval: None,
+        ra_delay_max: std::time::Duration::ZERO,
         initial_seq: 0,
         initial_tag: 0,
     });
