@@ -560,3 +560,93 @@ fn an_aro_registers_the_ns_source_and_an_earo_its_target() {
     }
     assert_eq!(r.bridge().registrations().len(), 3);
 }
+
+/// Every frame the border router sends as the 6LBR (the RA with ABRO and 6CO, NAs with an
+/// ARO and an EARO, a DAC, a periodic RA) and the hosts' frames it answers decode in
+/// tshark's dissectors with the fields we wrote and no malformed packet. Skips when tshark
+/// is missing, except under CI=true.
+#[test]
+fn tshark_decodes_the_6lbr_frames_without_malformed_packets() {
+    if std::process::Command::new("tshark").arg("-v").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "tshark missing under CI=true (apt-get install tshark)");
+        eprintln!("SKIPPED: no tshark");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sixlowpan-nd-tshark-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("radio.pcap");
+    let mut cap = lowpan_br::capture::Capture::create(&pcap).unwrap();
+    let t0 = Instant::now();
+    let mut r = router_with(8, Some(Duration::from_secs(60)), t0);
+    let mut at = 0u64;
+    let mut record = |cap: &mut lowpan_br::capture::Capture<_>, f: &[u8]| {
+        at += 1;
+        cap.record(Duration::from_millis(at), f).unwrap();
+    };
+    let mut feed = |r: &mut BorderRouter, cap: &mut lowpan_br::capture::Capture<_>, from: Eui64, dst: Address, p: &[u8]| {
+        for f in frames_from(from, dst, p) {
+            record(cap, &f);
+            r.handle_radio_frame(t0, &f);
+        }
+        while let Some(t) = r.poll_transmit() {
+            if let Transmit::Radio(f) = t {
+                record(cap, &f);
+            }
+        }
+    };
+    let rs = Icmpv6Repr::Ndisc(NdiscRepr::RouterSolicit { lladdr: Some(LinkLayerAddress::Eui64(HOST_A)) })
+        .emit_ipv6_packet(link_local(HOST_A), lowpan::ndisc::ALL_ROUTERS, 255)
+        .unwrap();
+    feed(&mut r, &mut cap, HOST_A, Address::BROADCAST, &rs);
+    let a = opaque(0x31);
+    let to_router = Address::Extended(OWN);
+    feed(&mut r, &mut cap, HOST_A, to_router, &register(HOST_A, a, 15));
+    let earo = AddressRegistration { t: true, tid: 3, ..AddressRegistration::aro(0, 15, HOST_B) };
+    feed(&mut r, &mut cap, HOST_B, to_router, &ns(link_local(HOST_B), link_local(OWN), opaque(0x32), Some(HOST_B), Some(earo)));
+    feed(&mut r, &mut cap, HOST_B, to_router, &register(HOST_B, a, 15));
+    feed(&mut r, &mut cap, ROUTER, to_router, &register(ROUTER, opaque(0x6c), 15));
+    feed(&mut r, &mut cap, ROUTER, to_router, &dar_packet(opaque(0x6c), opaque(0x33), HOST_A, 10));
+    r.handle_timeout(t0, SystemTime::now());
+    while let Some(Transmit::Radio(f)) = r.poll_transmit() {
+        cap.record(Duration::from_secs(1), &f).unwrap();
+    }
+    cap.flush().unwrap();
+    drop(cap);
+
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-o", "6lowpan.context0:fd00:aaaa::/64"])
+        .args(["-Y", "icmpv6 && !_ws.malformed"])
+        .args(["-T", "fields", "-E", "separator=|"])
+        .args(["-e", "ipv6.src", "-e", "ipv6.dst", "-e", "icmpv6.type", "-e", "icmpv6.checksum.status"])
+        .args(["-e", "icmpv6.opt.aro.status", "-e", "icmpv6.opt.aro.registration_lifetime", "-e", "icmpv6.opt.abro.6lbr_address"])
+        .args(["-e", "icmpv6.opt.6co.context_prefix", "-e", "icmpv6.6lowpannd.da.status", "-e", "icmpv6.6lowpannd.da.reg_addr"])
+        .output()
+        .expect("run tshark");
+    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let malformed = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-o", "6lowpan.context0:fd00:aaaa::/64"])
+        .args(["-Y", "_ws.malformed || _ws.expert.severity == error"])
+        .output()
+        .unwrap();
+    let malformed = String::from_utf8_lossy(&malformed.stdout).to_string();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(malformed.trim().is_empty(), "malformed or in error:\n{malformed}\nall:\n{text}");
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
+    let ours = link_local(OWN).to_string();
+    let find = |f: &dyn Fn(&Vec<&str>) -> bool| rows.iter().any(f);
+    assert!(rows.iter().all(|r| r[3] == "1"), "every ICMPv6 checksum good:\n{text}");
+    assert!(
+        find(&|r| r[0] == ours && r[2] == "134" && r[6] == "fd00:aaaa::1" && r[7].starts_with("fd00:aaaa::")),
+        "the RA with ABRO and 6CO:\n{text}"
+    );
+    assert!(find(&|r| r[0] == ours && r[1] == a.to_string() && r[2] == "136" && r[4] == "0" && r[5] == "15"), "NA with ARO status 0:\n{text}");
+    assert!(find(&|r| r[2] == "136" && r[4] == "1"), "NA with ARO status 1 (duplicate):\n{text}");
+    assert!(find(&|r| r[1] == link_local(HOST_B).to_string() && r[2] == "136" && r[4] == "0"), "NA with the EARO:\n{text}");
+    assert!(find(&|r| r[2] == "158" && r[0] == br_addr().to_string() && r[9] == opaque(0x33).to_string()), "DAC:\n{text}");
+    assert!(find(&|r| r[2] == "134" && r[1] == "ff02::1"), "the periodic RA:\n{text}");
+}
