@@ -226,7 +226,7 @@ fn solicited_router_advertisements_wait_a_random_delay() {
         .unwrap();
     for _ in 0..2 {
         for f in frames_from(HOST_A, Address::BROADCAST, &rs) {
-            r.handle_radio_frame(t0, &f);
+            r.handle_radio_frame(t0, SystemTime::now(), &f);
         }
         assert!(drain(&mut r).radio.is_empty(), "not at once");
     }
@@ -586,7 +586,7 @@ fn tshark_decodes_the_6lbr_frames_without_malformed_packets() {
     let mut feed = |r: &mut BorderRouter, cap: &mut lowpan_br::capture::Capture<_>, from: Eui64, dst: Address, p: &[u8]| {
         for f in frames_from(from, dst, p) {
             record(cap, &f);
-            r.handle_radio_frame(t0, &f);
+            r.handle_radio_frame(t0, SystemTime::now(), &f);
         }
         while let Some(t) = r.poll_transmit() {
             if let Transmit::Radio(f) = t {
