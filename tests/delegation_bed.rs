@@ -174,6 +174,52 @@ impl DelegationBed {
         SClient::spawn(&self.inet, self.dir.path(), &args)
     }
 
+    /// `openssl s_client -dtls1_2` with its default cipher list, only the provisioned
+    /// client certificate (and the CA to check the mote's) given.
+    pub fn s_client_default(&self, n: u8) -> SClient {
+        let (cert, key, ca) = (self.file("client.pem"), self.file("client.key"), self.file("ca.pem"));
+        let args: Vec<String> = vec![
+            "-dtls1_2".into(),
+            "-cert".into(),
+            path_str(&cert).into(),
+            "-key".into(),
+            path_str(&key).into(),
+            "-CAfile".into(),
+            path_str(&ca).into(),
+            "-verify_return_error".into(),
+            "-connect".into(),
+            format!("[{}]:5684", mote_addr(n)),
+        ];
+        SClient::spawn(&self.inet, self.dir.path(), &args)
+    }
+
+    /// `gnutls-cli --udp` with the provisioned client certificate to mote `n`; its default
+    /// priority string unless `priority` is given.
+    pub fn gnutls_cli(&self, n: u8, priority: Option<&str>) -> SClient {
+        let (cert, key, ca) = (self.file("client.pem"), self.file("client.key"), self.file("ca.pem"));
+        let mut args: Vec<String> = vec![
+            "--udp".into(),
+            "-p".into(),
+            "5684".into(),
+            "--x509cafile".into(),
+            path_str(&ca).into(),
+            "--x509certfile".into(),
+            path_str(&cert).into(),
+            "--x509keyfile".into(),
+            path_str(&key).into(),
+        ];
+        if let Some(p) = priority {
+            args.extend(["--priority".into(), p.into()]);
+        }
+        args.push(mote_addr(n).to_string());
+        SClient::spawn_program(&self.inet, self.dir.path(), "gnutls-cli", &[], &args)
+    }
+
+    /// `openssl s_client` with exactly these arguments, in the internet namespace.
+    pub fn s_client_args(&self, args: &[String]) -> SClient {
+        SClient::spawn(&self.inet, self.dir.path(), args)
+    }
+
     /// The provisioned client (CN=client.example) to mote `n`.
     pub fn s_client(&self, n: u8) -> SClient {
         self.s_client_cert(n, &self.file("client.pem"), &self.file("client.key"))
@@ -367,8 +413,8 @@ fn utc_stamp(offset: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// A running `openssl s_client`, output in a file, stdin open for lines to send; killed on
-/// drop.
+/// A running `openssl s_client` (or `gnutls-cli`), output in a file, stdin open for lines
+/// to send; killed on drop.
 pub struct SClient {
     child: Option<Child>,
     log: PathBuf,
@@ -381,12 +427,16 @@ pub const PSK_OK: &str = "Cipher is PSK-AES128-CCM8";
 
 impl SClient {
     pub fn spawn(ns: &NetNs, dir: &Path, args: &[String]) -> SClient {
-        let log = dir.join(format!("{}.log", unique("s_client")));
-        let f = std::fs::File::create(&log).expect("s_client log");
-        let mut cmd = ns.command("openssl");
-        cmd.arg("s_client").args(args).current_dir(dir);
+        Self::spawn_program(ns, dir, "openssl", &["s_client"], args)
+    }
+
+    pub fn spawn_program(ns: &NetNs, dir: &Path, program: &str, first: &[&str], args: &[String]) -> SClient {
+        let log = dir.join(format!("{}.log", unique(program)));
+        let f = std::fs::File::create(&log).expect("client log");
+        let mut cmd = ns.command(program);
+        cmd.args(first).args(args).current_dir(dir);
         cmd.stdout(f.try_clone().expect("dup")).stderr(f).stdin(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn openssl s_client");
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {program}: {e}"));
         let stdin = child.stdin.take();
         SClient { child: Some(child), log, stdin, status: None }
     }

@@ -329,3 +329,80 @@ fn iotssp_stopped_mid_handshake_fails_cleanly_and_keeps_transferred_sessions() {
     drop(third);
     assert_mote_did_only_the_record_layer(&bed, 2);
 }
+
+/// Unmodified clients with their default settings, only the client certificate given:
+/// `openssl s_client -dtls1_2` (its default list has no CCM suite at all) and `gnutls-cli
+/// --udp` (its default priority has no CCM-8) complete the delegated handshake through
+/// lowpan-br and get their data back from the delegated mote's record layer; the DCert
+/// mote, which offers the same suites, serves both too.
+#[test]
+fn default_openssl_and_gnutls_clients_reach_delegated_and_dcert_motes() {
+    const TEST: &str = "default_openssl_and_gnutls_clients_reach_delegated_and_dcert_motes";
+    if !test_support::require_program(TEST, "gnutls-cli", "--version") {
+        return;
+    }
+    let Some(mut bed) = start(TEST, Mode::Attached) else {
+        return;
+    };
+    for (mote, what) in [(DELEGATED, "delegated"), (DCERT, "dcert")] {
+        // OpenSSL offers GCM and ChaCha20-Poly1305: our order picks GCM.
+        let mut c = bed.s_client_default(mote);
+        let ok = c.wait_for("Cipher is ECDHE-ECDSA-AES128-GCM-SHA256", HANDSHAKE);
+        assert!(ok, "{what}: default s_client handshake:\n{}\n{}", c.output(), bed.logs());
+        assert!(c.wait_for("Verify return code: 0 (ok)", ECHO), "{what}:\n{}", c.output());
+        let line = format!("ECHO openssl-default-{what}");
+        c.send_line(&line);
+        assert!(c.wait_for(&line, ECHO), "{what}: no echo for the default s_client:\n{}\n{}", c.output(), bed.logs());
+        c.kill();
+
+        // GnuTLS offers CCM (16-byte tag), GCM and ChaCha20-Poly1305: our order picks CCM.
+        let mut g = bed.gnutls_cli(mote, None);
+        let ok = g.wait_for("- Handshake was completed", HANDSHAKE);
+        assert!(ok, "{what}: default gnutls-cli handshake:\n{}\n{}", g.output(), bed.logs());
+        assert!(g.output().contains("-(AES-128-CCM)"), "{what}:\n{}", g.output());
+        let line = format!("ECHO gnutls-default-{what}");
+        g.send_line(&line);
+        // gnutls-cli does not print what it sends: the line in its output came back.
+        assert!(g.wait_for(&line, ECHO), "{what}: no echo for the default gnutls-cli:\n{}\n{}", g.output(), bed.logs());
+        g.kill();
+    }
+    assert_mote_did_only_the_record_layer(&bed, 2);
+    let d = bed.mote_stats_until(DCERT, |s| stat(s, "app_data_in") >= 2);
+    assert!(stat(&d, "dtls_handshakes_ecdhe") >= 2, "{d}");
+}
+
+/// A client that offers only a suite we do not run (AES-256-GCM) gets a handshake_failure
+/// alert from the IoTSSP, and its log says why; the mote is never involved.
+#[test]
+fn a_client_offering_only_an_unsupported_suite_gets_handshake_failure() {
+    let Some(mut bed) = start("a_client_offering_only_an_unsupported_suite_gets_handshake_failure", Mode::Attached) else {
+        return;
+    };
+    let (cert, key) = (bed.file("client.pem"), bed.file("client.key"));
+    let args: Vec<String> = [
+        "-dtls1_2",
+        "-cipher",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "-cert",
+        path_of(&cert),
+        "-key",
+        path_of(&key),
+        "-connect",
+        &format!("[{}]:5684", mote_addr(DELEGATED)),
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut c = bed.s_client_args(&args);
+    expect_clean_failure(&mut c, "unsupported suite", &mut bed);
+    let out = c.output();
+    assert!(out.contains("handshake failure"), "not a handshake_failure alert:\n{out}");
+    let logs = bed.logs();
+    assert!(logs.contains("the client offers none of our cipher suites"), "no log line says why:\n{logs}");
+    assert!(logs.contains("0xC02C"), "the log names what the client offered:\n{logs}");
+    let s = bed.mote_stats_until(DELEGATED, |_| true);
+    assert_eq!(stat(&s, "sessions_transferred"), 0, "{s}");
+}
+
+fn path_of(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
