@@ -190,7 +190,8 @@ impl BorderRouter {
     }
 
     /// Whether a packet from the radio carries a delegated mote's IPv6 source but was sent by
-    /// another node. Only the mote itself may speak to its IoTSSP (attached: through the
+    /// another node than the mote or, for an RPL mote more than one hop away, the first hop
+    /// of its source route. Only the mote itself may speak to its IoTSSP (attached: through the
     /// wiring; remote: wrapped into the redirect channel by the wiring), or a neighbour could end its delegations with
     /// forged alerts; the IPv6 source alone proves nothing on the radio, the 802.15.4 source
     /// is checked against the mote's configured EUI-64 (from which its address is made) or
@@ -204,7 +205,13 @@ impl BorderRouter {
         let iid: [u8; 8] = src.octets()[8..].try_into().unwrap_or_default();
         let eui = lowpan::ip::eui64_from_iid(iid);
         let short = self.bridge.config().motes.iter().find(|m| m.eui64 == eui).and_then(|m| m.short);
-        !matches!(link_src, Some(a) if a == Address::Extended(eui) || short.is_some_and(|s| a == Address::Short(s)))
+        // An RPL mote further away speaks through the first hop of its source route, the
+        // neighbour its DAOs named: that one relays its packets, no other.
+        let relay = self.bridge.rpl().and_then(|r| r.path(&src)).filter(|p| p.len() > 1).map(|p| {
+            let iid: [u8; 8] = p[0].octets()[8..].try_into().unwrap_or_default();
+            Address::Extended(lowpan::ip::eui64_from_iid(iid))
+        });
+        !matches!(link_src, Some(a) if a == Address::Extended(eui) || short.is_some_and(|s| a == Address::Short(s)) || relay == Some(a))
     }
 
     /// A datagram received on the redirect socket from `from` (a remote IoTSSP).

@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         pan_id: 0xabcd,
         router: motesim::cli::DEFAULT_RADIO_EUI64,
         prefix: None,
+        rpl: false,
     };
     let mut mote = Mote::new(cfg, now);
     for chunk in data.split(|b| *b == 0x7e) {

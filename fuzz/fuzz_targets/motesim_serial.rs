@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         seed: 1,
         mode: UplinkMode::SlipRadio,
         devices: Vec::new(),
+        rpl: false,
     };
     let mut sim = Simulation::new(cfg, now);
     sim.handle_host_bytes(now, data);

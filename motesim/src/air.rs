@@ -10,6 +10,11 @@
 //! number (byte 2) when matching an ACK from an external node; the caller resolves
 //! addresses to [`Destination`]s.
 //!
+//! A topology ([`AirConfig::links`]) limits who hears whom: with one, a frame reaches only
+//! the nodes linked to its sender, each link with its own loss (the medium is still one
+//! collision domain: transmissions never overlap). Without one every node hears every
+//! other with the channel's loss.
+//!
 //! "Unthrottled" mode keeps everything (loss, retries, counters) but makes durations zero,
 //! so frames move as fast as the host can take them.
 
@@ -63,6 +68,30 @@ pub struct AirConfig {
     pub external_ack_wait: Duration,
     /// Frames each node may have queued for the medium (the current one included).
     pub queue_limit: usize,
+    /// Who hears whom (both ways), each link with its loss; `None`: everyone hears everyone.
+    pub links: Option<Vec<Link>>,
+}
+
+/// A radio link between two nodes, heard both ways.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Link {
+    pub a: NodeId,
+    pub b: NodeId,
+    /// Probability that a frame (or an ACK) on this link is lost.
+    pub loss: f64,
+}
+
+impl AirConfig {
+    /// The loss between `from` and `to`, `None` when they do not hear each other.
+    pub fn link_loss(&self, from: NodeId, to: NodeId) -> Option<f64> {
+        match &self.links {
+            None => Some(self.loss),
+            Some(links) => links
+                .iter()
+                .find(|l| (l.a == from && l.b == to) || (l.a == to && l.b == from))
+                .map(|l| l.loss),
+        }
+    }
 }
 
 impl Default for AirConfig {
@@ -72,6 +101,7 @@ impl Default for AirConfig {
             paced: true,
             external_ack_wait: Duration::from_millis(20),
             queue_limit: 64,
+            links: None,
         }
     }
 }
@@ -280,7 +310,7 @@ impl Air {
 
     /// An ACK with sequence number `seq` arrived from an external node.
     pub fn external_ack(&mut self, now: Instant, seq: u8) {
-        let lost = self.draw_loss();
+        let lost = self.rng.chance(self.cfg.loss);
         let Some(cur) = self.current.as_mut() else {
             return;
         };
@@ -312,8 +342,12 @@ impl Air {
         if self.cfg.paced { d } else { Duration::ZERO }
     }
 
-    fn draw_loss(&mut self) -> bool {
-        self.rng.chance(self.cfg.loss)
+    /// Whether a frame from `from` fails to reach `to` (always, when they are not linked).
+    fn draw_loss_between(&mut self, from: NodeId, to: NodeId) -> bool {
+        match self.cfg.link_loss(from, to) {
+            Some(loss) => self.rng.chance(loss),
+            None => true,
+        }
     }
 
     fn backoff(&mut self, transmissions_so_far: u8) -> Duration {
@@ -407,7 +441,7 @@ impl Air {
                     self.current = Some(cur);
                 } else {
                     let acked = received && {
-                        let lost = self.draw_loss();
+                        let lost = self.draw_loss_between(from, to);
                         if lost {
                             self.counters[from].acks_lost += 1;
                         }
@@ -444,7 +478,8 @@ impl Air {
 
     /// One reception, subject to loss. Returns whether it arrived.
     fn deliver(&mut self, from: NodeId, to: NodeId, frame: &[u8]) -> bool {
-        if self.draw_loss() {
+        let Some(loss) = self.cfg.link_loss(from, to) else { return false };
+        if self.rng.chance(loss) {
             self.counters[from].frames_lost += 1;
             return false;
         }
@@ -487,6 +522,29 @@ mod tests {
             max_tx,
             token: 9,
         }
+    }
+
+    #[test]
+    fn a_topology_limits_who_hears_whom() {
+        // 0 - 1 - 2: the radio's broadcast reaches 1 only; 1 reaches both; 0 to 2 is never acked.
+        let links = vec![Link { a: 0, b: 1, loss: 0.0 }, Link { a: 1, b: 2, loss: 0.0 }];
+        let cfg = AirConfig { paced: false, links: Some(links), ..AirConfig::default() };
+        let mut air = Air::new(cfg, 3, SimRng::new(3));
+        let t0 = Instant::now();
+        air.enqueue(t0, req(0, Destination::Broadcast, false, 1)).unwrap();
+        air.enqueue(t0, req(1, Destination::Broadcast, false, 1)).unwrap();
+        air.enqueue(t0, req(0, Destination::Node(2), true, 2)).unwrap();
+        let events = drain(&mut air, t0);
+        let heard: Vec<(NodeId, NodeId)> = events
+            .iter()
+            .filter_map(|e| match e {
+                AirEvent::Delivered { to, from, .. } => Some((*from, *to)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(heard, [(0, 1), (1, 0), (1, 2)]);
+        assert!(events.iter().any(|e| matches!(e, AirEvent::TxDone { from: 0, outcome: TxOutcome::NoAck, .. })));
+        assert_eq!(air.counters(0).frames_lost, 0, "an unlinked node is not a loss");
     }
 
     /// Run the channel to completion, returning the events.

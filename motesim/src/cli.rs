@@ -153,6 +153,15 @@ options! {
         /// ZEP mode: how long a mote waits for the peer's ACK before retrying, in ms. Default 20.
         #[arg(long)]
         pub zep_ack_wait_ms: Option<u64>,
+        /// The motes are RPL routers and leaves: they join from the border router's DIOs,
+        /// announce themselves with DAOs and forward for each other, instead of sending RSs.
+        #[arg(long)]
+        pub rpl: bool,
+        /// A radio link `A-B` or `A-B:loss` (node 0 is the border router's radio, N is mote
+        /// N), heard both ways with its own loss (default --loss). Repeat or comma-separate;
+        /// with any link given, nodes hear only their linked neighbours.
+        #[arg(long = "link", value_delimiter = ',')]
+        pub links: Vec<String>,
     }
 }
 
@@ -630,10 +639,20 @@ impl Cli {
             Serve::Zep { .. } => UplinkMode::Zep { channel },
             _ => UplinkMode::SlipRadio,
         };
+        let links = match o.links.is_empty() {
+            true => None,
+            false => Some(
+                o.links
+                    .iter()
+                    .map(|l| parse_link(l, loss, motes.len()))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         let air = AirConfig {
             loss,
             paced: !o.unthrottled,
             external_ack_wait: Duration::from_millis(ack_wait),
+            links,
             ..AirConfig::default()
         };
         Ok(Settings {
@@ -649,11 +668,36 @@ impl Cli {
                 seed,
                 mode,
                 devices,
+                rpl: o.rpl,
             },
             stats_file: o.stats_file,
             stats_interval: Duration::from_millis(stats_interval),
         })
     }
+}
+
+/// `A-B` or `A-B:loss`, nodes 0 (the radio) ..= `motes`.
+fn parse_link(s: &str, default_loss: f64, motes: usize) -> Result<crate::air::Link, SettingError> {
+    let (pair, loss) = match s.split_once(':') {
+        Some((p, l)) => (p, l.parse::<f64>().map_err(|_| bad("--link", format!("{s}: loss {l:?} is not a number")))?),
+        None => (s, default_loss),
+    };
+    let (a, b) = pair.split_once('-').ok_or_else(|| bad("--link", format!("{s}: expected A-B or A-B:loss")))?;
+    let node = |x: &str| {
+        x.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= motes)
+            .ok_or_else(|| bad("--link", format!("{s}: {x:?} is not a node 0..={motes}")))
+    };
+    let (a, b) = (node(a)?, node(b)?);
+    if a == b {
+        return Err(bad("--link", format!("{s}: a node does not link to itself")));
+    }
+    if !(0.0..=1.0).contains(&loss) {
+        return Err(bad("--link", format!("{s}: loss must be a probability in 0..=1")));
+    }
+    Ok(crate::air::Link { a, b, loss })
 }
 
 #[cfg(test)]

@@ -50,6 +50,9 @@ pub struct SimConfig {
     pub mode: UplinkMode,
     /// The kind of device of each mote, by position; motes beyond the list are plain.
     pub devices: Vec<DeviceSpec>,
+    /// The motes are RPL routers and leaves (they join from the border router's DIOs)
+    /// instead of hosts that send Router Solicitations.
+    pub rpl: bool,
 }
 
 /// Bound on events handled per call, so a pathological exchange cannot hang the driver;
@@ -86,6 +89,7 @@ impl Simulation {
                     pan_id: cfg.pan_id,
                     router: cfg.radio_eui64,
                     prefix: cfg.prefix,
+                    rpl: cfg.rpl,
                 };
                 let mut mote = Mote::new(mc, now);
                 match cfg.devices.get(i).map(|d| d.build(i as u32 + 1, cfg.seed)) {

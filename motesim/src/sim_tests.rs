@@ -34,6 +34,7 @@ fn cfg(loss: f64, paced: bool, seed: u64) -> SimConfig {
         seed,
         mode: UplinkMode::SlipRadio,
         devices: Vec::new(),
+        rpl: false,
     }
 }
 

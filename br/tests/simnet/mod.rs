@@ -96,6 +96,10 @@ pub struct Setup {
     /// Probability that the channel loses a frame reception or an ACK (motesim's air).
     pub air_loss: f64,
     pub seed: u64,
+    /// 0: mote 1 is a host next to the border router (RS/RA). N > 0: the border router is
+    /// an RPL root and mote 1 an RPL leaf N hops away, behind N - 1 RPL routers (motes 2..),
+    /// each link heard only by its two ends.
+    pub rpl_hops: usize,
 }
 
 impl Default for Setup {
@@ -107,6 +111,7 @@ impl Default for Setup {
             mote: MoteKind::Delegated,
             air_loss: 0.0,
             seed: 1,
+            rpl_hops: 0,
         }
     }
 }
@@ -262,7 +267,25 @@ config = "{}"
         let link = SspLink { name: SspName::new(SSP_NAME), endpoint: Endpoint::Attached(Box::new(iotssp)) };
         let wiring =
             IotsspWiring::new(&iotssp_wiring::hrm_config(&cfg), vec![link], cfg.host_address(), cfg.hrm.attached_port).unwrap();
-        let router = BorderRouter::new(Bridge::new(BridgeConfig::from_config(&cfg, 0, 0)), Some(wiring), cfg.host_address());
+        let mut bridge = Bridge::new(BridgeConfig::from_config(&cfg, 0, 0));
+        let mut motes = vec![MOTE_EUI64];
+        let mut links = None;
+        if setup.rpl_hops > 0 {
+            let mut rpl = cfg.clone();
+            rpl.rpl.enabled = true;
+            rpl.rpl.dio_interval_min = 10;
+            bridge.enable_rpl(lowpan_br::rpl::RplSettings::from_config(&rpl).unwrap(), now, setup.seed);
+            // Node 0 is the radio, node 1 mote 1; the chain runs 0 - N - (N-1) - ... - 1.
+            let relays = setup.rpl_hops - 1;
+            motes.extend((0..relays).map(|i| Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x21 + i as u8])));
+            let mut chain = vec![0];
+            chain.extend((2..=setup.rpl_hops).rev());
+            chain.push(1);
+            links = Some(
+                chain.windows(2).map(|w| motesim::air::Link { a: w[0], b: w[1], loss: setup.air_loss }).collect(),
+            );
+        }
+        let router = BorderRouter::new(bridge, Some(wiring), cfg.host_address());
 
         let device = match setup.mote {
             MoteKind::Delegated => DeviceSpec::Delegated(DelegatedConfig {
@@ -277,13 +300,15 @@ config = "{}"
             radio_eui64: RADIO_EUI64,
             pan_id: cfg.radio.pan_id,
             channel: cfg.radio.channel,
-            motes: vec![MOTE_EUI64],
-            prefix: Some(addr(PREFIX)),
-            air: AirConfig { loss: setup.air_loss, ..AirConfig::default() },
+            motes,
+            // RPL motes take the prefix and context 0 from the DIOs alone.
+            prefix: (setup.rpl_hops == 0).then(|| addr(PREFIX)),
+            air: AirConfig { loss: setup.air_loss, links, ..AirConfig::default() },
             max_tx: cfg.radio.max_tx,
             seed: setup.seed,
             mode: UplinkMode::SlipRadio,
             devices: vec![device],
+            rpl: setup.rpl_hops > 0,
         };
         let mut site = Simulation::new(site_cfg, now);
         let mut link = RadioLink::new(lowpan_br::io::radio::slip::link_config(&cfg.radio));

@@ -9,6 +9,7 @@
 //! never sees FCS, ACKs or retries: the channel model does those.
 
 pub mod coap;
+pub mod rpl;
 pub mod secure;
 pub mod service;
 
@@ -56,6 +57,8 @@ pub struct MoteConfig {
     pub router: Eui64,
     /// A configured global prefix (/64). Without one the mote takes it from the RA.
     pub prefix: Option<Ipv6Addr>,
+    /// An RPL router or leaf ([`rpl`]): joins from DIOs instead of sending RSs.
+    pub rpl: bool,
 }
 
 /// What a mote did, for the statistics.
@@ -189,6 +192,7 @@ pub struct Mote {
     next_rs: Option<Instant>,
     rs_interval: Duration,
     counters: MoteCounters,
+    rpl: Option<rpl::RplNode>,
 }
 
 impl std::fmt::Debug for Mote {
@@ -227,9 +231,10 @@ impl Mote {
             device: None,
             seq: (cfg.index as u8).wrapping_mul(37),
             partial: Vec::new(),
-            next_rs: Some(now),
+            next_rs: (!cfg.rpl).then_some(now),
             rs_interval: RS_INTERVAL,
             counters: MoteCounters::default(),
+            rpl: cfg.rpl.then(|| rpl::RplNode::new(cfg.eui64, now)),
             cfg,
         }
     }
@@ -258,6 +263,11 @@ impl Mote {
 
     pub fn counters(&self) -> &MoteCounters {
         &self.counters
+    }
+
+    /// The RPL side of an RPL mote.
+    pub fn rpl(&self) -> Option<&rpl::RplNode> {
+        self.rpl.as_ref()
     }
 
     /// Bind a UDP service (a later DTLS mode binds 5684 here).
@@ -289,10 +299,8 @@ impl Mote {
 
     /// The next time [`Mote::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let own = match (self.next_rs, self.reassembler.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let rpl = self.rpl.as_ref().and_then(rpl::RplNode::poll_timeout);
+        let own = [self.next_rs, self.reassembler.poll_timeout(), rpl].into_iter().flatten().min();
         secure::min_deadline(own, self.device.as_ref().and_then(|d| d.poll_timeout()))
     }
 
@@ -311,6 +319,13 @@ impl Mote {
             self.send_ipv6(&packet, &mut out);
             self.next_rs = Some(now + self.rs_interval);
             self.rs_interval = (self.rs_interval * 2).min(RS_MAX_INTERVAL);
+        }
+        if let Some(r) = self.rpl.as_mut()
+            && r.poll_timeout().is_some_and(|t| t <= now)
+        {
+            for packet in r.handle_timeout(now) {
+                self.send_ipv6(&packet, &mut out);
+            }
         }
         if self.reassembler.poll_timeout().is_some_and(|t| t <= now) {
             let dropped = self.reassembler.expire(now) as u64;
@@ -452,6 +467,7 @@ impl Mote {
         *a == self.link_local()
             || Some(*a) == self.global
             || *a == ALL_NODES
+            || (self.rpl.is_some() && *a == lowpan::rpl::ALL_RPL_NODES)
             // Solicited-node multicast ff02::1:ffXX:XXXX of our IID.
             || (o[..13] == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff] && o[13..] == iid[5..])
     }
@@ -475,6 +491,34 @@ impl Mote {
         link_src: Address,
         out: &mut Vec<Vec<u8>>,
     ) {
+        let routed;
+        let packet = match self.rpl.is_some() {
+            false => packet,
+            true => {
+                let (ll, global, iid) = (self.link_local(), self.global, ip::iid_from_eui64(self.cfg.eui64));
+                let ours = |a: &Ipv6Addr| {
+                    let o = a.octets();
+                    *a == ll
+                        || Some(*a) == global
+                        || a.is_multicast() && (o[1] & 0x0f) <= 2 && (o[..13] != [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff] || o[13..] == iid[5..])
+                };
+                let Some(r) = self.rpl.as_mut() else { return };
+                match r.route(packet, ours) {
+                    rpl::Routing::Deliver(p) => {
+                        routed = p;
+                        &routed[..]
+                    }
+                    rpl::Routing::Forward { packet, next } => {
+                        self.send_frames(&packet, Address::Extended(next), out);
+                        return;
+                    }
+                    rpl::Routing::Drop => {
+                        self.counters.drop(MoteDrop::NotOurAddress);
+                        return;
+                    }
+                }
+            }
+        };
         let Ok(ipv6) = Ipv6Packet::new_checked(packet) else {
             self.counters.drop(MoteDrop::BadIpv6);
             return;
@@ -493,6 +537,10 @@ impl Mote {
             return;
         }
         self.counters.packets_in += 1;
+        if nh == next_header::ICMPV6 && body.first() == Some(&lowpan::rpl::ICMPV6_RPL) {
+            self.handle_rpl_control(now, src, dst, body, link_src, out);
+            return;
+        }
         match nh {
             next_header::ICMPV6 => self.handle_icmp(&ipv6, link_src, out),
             next_header::UDP => self.handle_udp(now, &ipv6, out),
@@ -675,8 +723,51 @@ impl Mote {
         }
     }
 
-    /// Compress, fragment and frame an IPv6 packet.
+    /// An RPL control message (checksum already verified).
+    fn handle_rpl_control(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        msg: &[u8],
+        link_src: Address,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let Some(r) = self.rpl.as_mut() else {
+            self.counters.drop(MoteDrop::Icmpv6Ignored);
+            return;
+        };
+        let from = match link_src {
+            Address::Extended(e) => Some(e),
+            _ => None,
+        };
+        let (joined, packets) = r.handle_control(now, src, dst, msg[1], msg.get(4..).unwrap_or(&[]), from);
+        if let Some(prefix) = joined {
+            // Context 0 and the global address only from what the border router announces.
+            self.global = Some(with_iid(prefix, ip::iid_from_eui64(self.cfg.eui64)));
+            self.contexts.set(0, Context { prefix, len: 64, compress: true });
+            *self.encoder.contexts_mut() = self.contexts.clone();
+            *self.reassembler.contexts_mut() = self.contexts.clone();
+            if let Some(e) = from {
+                self.router = e;
+            }
+        }
+        for p in packets {
+            self.send_ipv6(&p, out);
+        }
+    }
+
+    /// Compress, fragment and frame an IPv6 packet this mote originates (an RPL mote adds
+    /// the RPL option on its way up).
     fn send_ipv6(&mut self, packet: &[u8], out: &mut Vec<Vec<u8>>) {
+        let with_option;
+        let packet = match &self.rpl {
+            Some(r) => {
+                with_option = r.outgoing(packet.to_vec());
+                &with_option[..]
+            }
+            None => packet,
+        };
         let Ok(ipv6) = Ipv6Packet::new_checked(packet) else {
             return;
         };
@@ -689,6 +780,11 @@ impl Mote {
         } else {
             Address::Extended(self.router)
         };
+        self.send_frames(packet, link_dst, out);
+    }
+
+    /// Compress, fragment and frame an IPv6 packet for the link neighbour `link_dst`.
+    fn send_frames(&mut self, packet: &[u8], link_dst: Address, out: &mut Vec<Vec<u8>>) {
         let src = Address::Extended(self.cfg.eui64);
         let probe = FrameRepr::data(self.cfg.pan_id, src, link_dst, 0, false);
         let room = ieee802154::max_frame_payload(&probe);

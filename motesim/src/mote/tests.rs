@@ -28,6 +28,7 @@ fn mote(prefix: Option<Ipv6Addr>, now: Instant) -> Mote {
             pan_id: PAN,
             router: ROUTER,
             prefix,
+            rpl: false,
         },
         now,
     )

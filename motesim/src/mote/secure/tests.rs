@@ -74,6 +74,7 @@ impl Net {
                 pan_id: PAN,
                 router: ROUTER,
                 prefix: Some(prefix()),
+                rpl: false,
             },
             now,
         );

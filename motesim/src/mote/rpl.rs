@@ -1,0 +1,339 @@
+//! A mote's share of RPL (RFC 6550, non-storing mode) as a router or leaf: DIS until a DIO
+//! arrives, joining the DODAG with the DIO's sender as parent (the prefix and context 0 from
+//! its Prefix Information option: only what the border router announces), a DAO with
+//! transit information to the root (refreshed before its lifetime ends, acknowledged with a
+//! DAO-ACK), DIOs of its own so that motes further away join through it, DIS answered, and
+//! forwarding: upward by the default route to the parent, downward by the source routing
+//! header the root wrote.
+
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+use lowpan::ieee802154::Eui64;
+use lowpan::ip::{self, IPV6_HEADER_LEN, next_header};
+use lowpan::rpl::control::{self, Dao, Dio, RplControl, RplOption};
+use lowpan::rpl::option::{RplOptionRepr, only_rpl_options};
+use lowpan::rpl::srh::{self, SrhRepr};
+use lowpan::rpl::{ALL_RPL_NODES, ICMPV6_RPL};
+
+/// DIS retries until a DIO arrives.
+const DIS_INTERVAL: Duration = Duration::from_secs(2);
+const DIS_MAX_INTERVAL: Duration = Duration::from_secs(16);
+/// Our own DIOs: first soon after joining, then doubling up to the maximum.
+const DIO_FIRST: Duration = Duration::from_millis(500);
+const DIO_MAX_INTERVAL: Duration = Duration::from_secs(60);
+/// DAO retries until a DAO-ACK arrives.
+const DAO_RETRY: Duration = Duration::from_secs(3);
+/// Lifetime we ask for, in the DODAG's lifetime units.
+const DAO_LIFETIME: u8 = 30;
+
+/// What the mote learned from the DIO it joined with.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub parent: Eui64,
+    /// The parent's global address (the DODAG ID when the parent is the root).
+    pub parent_global: Ipv6Addr,
+    pub rank: u16,
+    pub dio: Dio,
+    pub prefix: Ipv6Addr,
+    pub lifetime_unit_s: u16,
+}
+
+/// Counters of the RPL side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RplCounters {
+    pub dis_sent: u64,
+    pub dio_sent: u64,
+    pub dio_received: u64,
+    pub dao_sent: u64,
+    pub dao_acked: u64,
+    pub forwarded_up: u64,
+    pub forwarded_down: u64,
+}
+
+/// A mote's RPL state.
+#[derive(Debug, Clone)]
+pub struct RplNode {
+    eui64: Eui64,
+    joined: Option<Joined>,
+    next_dis: Option<Instant>,
+    dis_interval: Duration,
+    next_dio: Option<Instant>,
+    dio_interval: Duration,
+    next_dao: Option<Instant>,
+    dao_seq: u8,
+    dao_acked: bool,
+    pub counters: RplCounters,
+}
+
+/// What the mote must do with a received packet, as RPL sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Routing {
+    /// For this mote: the packet with the RPL option and spent routing header removed.
+    Deliver(Vec<u8>),
+    /// To send on to `next` (a link neighbour).
+    Forward { packet: Vec<u8>, next: Eui64 },
+    /// Nothing to do (hop limit spent, no parent, a bad header).
+    Drop,
+}
+
+impl RplNode {
+    pub fn new(eui64: Eui64, now: Instant) -> Self {
+        RplNode {
+            eui64,
+            joined: None,
+            next_dis: Some(now),
+            dis_interval: DIS_INTERVAL,
+            next_dio: None,
+            dio_interval: DIO_FIRST,
+            next_dao: None,
+            dao_seq: 240,
+            dao_acked: false,
+            counters: RplCounters::default(),
+        }
+    }
+
+    pub fn joined(&self) -> Option<&Joined> {
+        self.joined.as_ref()
+    }
+
+    pub fn dao_acked(&self) -> bool {
+        self.dao_acked
+    }
+
+    fn link_local(&self) -> Ipv6Addr {
+        ip::link_local_from_eui64(self.eui64)
+    }
+
+    fn global(&self) -> Option<Ipv6Addr> {
+        let j = self.joined.as_ref()?;
+        Some(lowpan::Prefix64::of(&j.prefix).with_iid(ip::iid_from_eui64(self.eui64)))
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.next_dis, self.next_dio, self.next_dao].into_iter().flatten().min()
+    }
+
+    /// Timers; returns IPv6 packets to send (DIS, DIO, DAO).
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        if self.next_dis.is_some_and(|t| t <= now) {
+            self.counters.dis_sent += 1;
+            out.push(RplControl::Dis { options: vec![] }.emit_ipv6_packet(self.link_local(), ALL_RPL_NODES, 255));
+            self.next_dis = Some(now + self.dis_interval);
+            self.dis_interval = (self.dis_interval * 2).min(DIS_MAX_INTERVAL);
+        }
+        if self.next_dio.is_some_and(|t| t <= now) {
+            if let Some(dio) = self.own_dio() {
+                self.counters.dio_sent += 1;
+                out.push(dio.emit_ipv6_packet(self.link_local(), ALL_RPL_NODES, 255));
+            }
+            self.dio_interval = (self.dio_interval * 2).min(DIO_MAX_INTERVAL);
+            self.next_dio = Some(now + self.dio_interval);
+        }
+        if self.next_dao.is_some_and(|t| t <= now) {
+            out.extend(self.dao(now));
+        }
+        out
+    }
+
+    fn own_dio(&self) -> Option<RplControl> {
+        let j = self.joined.as_ref()?;
+        Some(RplControl::Dio(Dio { rank: j.rank, ..j.dio.clone() }))
+    }
+
+    fn dao(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let j = self.joined.as_ref()?;
+        let me = self.global()?;
+        let (instance, dodag_id, parent) = (j.dio.instance, j.dio.dodag_id, j.parent_global);
+        let unit = Duration::from_secs(u64::from(j.lifetime_unit_s.max(1)));
+        self.dao_seq = self.dao_seq.wrapping_add(1);
+        self.counters.dao_sent += 1;
+        // Retry until acknowledged, then refresh at half the lifetime.
+        self.next_dao = Some(now + if self.dao_acked { unit * u32::from(DAO_LIFETIME) / 2 } else { DAO_RETRY });
+        let dao = RplControl::Dao(Dao {
+            instance,
+            ack_requested: true,
+            dodag_id: None,
+            sequence: self.dao_seq,
+            options: vec![
+                RplOption::Target { prefix_len: 128, prefix: me },
+                RplOption::Transit {
+                    external: false,
+                    path_control: 0,
+                    path_sequence: self.dao_seq,
+                    path_lifetime: DAO_LIFETIME,
+                    parent: Some(parent),
+                },
+            ],
+        });
+        Some(dao.emit_ipv6_packet(me, dodag_id, 64))
+    }
+
+    /// An RPL control message (ICMPv6 type 155) from `src` to `dst`, heard from the link
+    /// neighbour `from`. Returns the global prefix when the mote just joined, and packets
+    /// to send.
+    pub fn handle_control(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        code: u8,
+        body: &[u8],
+        from: Option<Eui64>,
+    ) -> (Option<Ipv6Addr>, Vec<Vec<u8>>) {
+        let Ok(msg) = RplControl::parse(code, body) else { return (None, Vec::new()) };
+        match msg {
+            RplControl::Dio(dio) => {
+                self.counters.dio_received += 1;
+                if self.joined.is_some() || dio.rank >= control::INFINITE_RANK - 256 {
+                    return (None, Vec::new());
+                }
+                let Some(from) = from else { return (None, Vec::new()) };
+                let Some((prefix, unit, increase)) = prefix_and_config(&dio) else { return (None, Vec::new()) };
+                let parent_global = if dio.rank <= increase {
+                    dio.dodag_id
+                } else {
+                    lowpan::Prefix64::of(&prefix).with_iid(ip::iid_from_eui64(from))
+                };
+                let rank = dio.rank.saturating_add(increase);
+                self.joined = Some(Joined { parent: from, parent_global, rank, dio, prefix, lifetime_unit_s: unit });
+                self.next_dis = None;
+                self.next_dio = Some(now + DIO_FIRST);
+                self.dio_interval = DIO_FIRST;
+                self.dao_acked = false;
+                let dao = self.dao(now);
+                (Some(prefix), dao.into_iter().collect())
+            }
+            RplControl::Dis { .. } => {
+                let Some(dio) = self.own_dio() else { return (None, Vec::new()) };
+                if dst.is_multicast() {
+                    // Answer soon, with the next DIO.
+                    self.dio_interval = DIO_FIRST;
+                    self.next_dio = Some(now + DIO_FIRST);
+                    return (None, Vec::new());
+                }
+                self.counters.dio_sent += 1;
+                (None, vec![dio.emit_ipv6_packet(self.link_local(), src, 255)])
+            }
+            RplControl::DaoAck(ack) => {
+                if ack.status < 128 && ack.sequence == self.dao_seq {
+                    self.counters.dao_acked += 1;
+                    self.dao_acked = true;
+                    if let Some(j) = &self.joined {
+                        let unit = Duration::from_secs(u64::from(j.lifetime_unit_s.max(1)));
+                        self.next_dao = Some(now + unit * u32::from(DAO_LIFETIME) / 2);
+                    }
+                }
+                (None, Vec::new())
+            }
+            RplControl::Dao(_) => (None, Vec::new()),
+        }
+    }
+
+    /// A packet originated here, as it leaves: with the RPL option (upward, in our instance).
+    pub fn outgoing(&self, packet: Vec<u8>) -> Vec<u8> {
+        let Some(j) = &self.joined else { return packet };
+        let Ok(view) = ip::Ipv6Packet::new_checked(&packet[..]) else { return packet };
+        let dst = view.dst_addr();
+        if dst.is_multicast() || dst.is_unicast_link_local() || view.next_header() == next_header::HOP_BY_HOP {
+            return packet;
+        }
+        let opt = RplOptionRepr { instance: j.dio.instance, sender_rank: j.rank, ..Default::default() };
+        let hbh = opt.hop_by_hop(view.next_header());
+        let mut out = Vec::with_capacity(packet.len() + hbh.len());
+        out.extend_from_slice(&packet[..IPV6_HEADER_LEN]);
+        out.extend_from_slice(&hbh);
+        out.extend_from_slice(&packet[IPV6_HEADER_LEN..]);
+        out[6] = next_header::HOP_BY_HOP;
+        let plen = (out.len() - IPV6_HEADER_LEN) as u16;
+        out[4..6].copy_from_slice(&plen.to_be_bytes());
+        out
+    }
+
+    /// Where a received packet goes: to us (its RPL headers removed), on down the source
+    /// route, or up to the parent. `ours` says which addresses are this mote's.
+    pub fn route(&mut self, packet: &[u8], ours: impl Fn(&Ipv6Addr) -> bool) -> Routing {
+        let Ok(view) = ip::Ipv6Packet::new_checked(packet) else { return Routing::Drop };
+        let mut dst = view.dst_addr();
+        if !ours(&dst) {
+            // Upward by the default route (or down a route we do not hold: non-storing).
+            let Some(j) = &self.joined else { return Routing::Drop };
+            if view.hop_limit() <= 1 || dst.is_multicast() {
+                return Routing::Drop;
+            }
+            let mut p = packet.to_vec();
+            p[7] -= 1;
+            self.counters.forwarded_up += 1;
+            return Routing::Forward { packet: p, next: j.parent };
+        }
+        // Walk a hop-by-hop header to a routing header.
+        let mut p = packet.to_vec();
+        let mut nh_at = 6;
+        let mut at = IPV6_HEADER_LEN;
+        if p[6] == next_header::HOP_BY_HOP {
+            let Some(&len) = p.get(at + 1) else { return Routing::Drop };
+            let len = (usize::from(len) + 1) * 8;
+            if p.len() < at + len {
+                return Routing::Drop;
+            }
+            if only_rpl_options(&p[at..at + len]) {
+                p[6] = p[at];
+                p.drain(at..at + len);
+            } else {
+                nh_at = at;
+                at += len;
+            }
+        }
+        if p[nh_at] == next_header::ROUTING && p.get(at + 2) == Some(&srh::ROUTING_TYPE) {
+            let len = (usize::from(p[at + 1]) + 1) * 8;
+            let Some(header) = p.get(at..at + len) else { return Routing::Drop };
+            let Ok(mut srh) = SrhRepr::parse(header, &dst) else { return Routing::Drop };
+            if srh.segments_left > 0 {
+                let Some(next) = srh.advance(&mut dst) else { return Routing::Drop };
+                if view.hop_limit() <= 1 {
+                    return Routing::Drop;
+                }
+                let Some(new_header) = srh.emit(&dst) else { return Routing::Drop };
+                let mut out = p[..at].to_vec();
+                out.extend_from_slice(&new_header);
+                out.extend_from_slice(&p[at + len..]);
+                out[24..40].copy_from_slice(&dst.octets());
+                out[7] -= 1;
+                let plen = (out.len() - IPV6_HEADER_LEN) as u16;
+                out[4..6].copy_from_slice(&plen.to_be_bytes());
+                self.counters.forwarded_down += 1;
+                let iid: [u8; 8] = next.octets()[8..].try_into().unwrap_or([0; 8]);
+                return Routing::Forward { packet: out, next: ip::eui64_from_iid(iid) };
+            }
+            p[nh_at] = srh.next_header;
+            p.drain(at..at + len);
+        }
+        let plen = (p.len() - IPV6_HEADER_LEN) as u16;
+        p[4..6].copy_from_slice(&plen.to_be_bytes());
+        Routing::Deliver(p)
+    }
+}
+
+/// The /64 of the DIO's Prefix Information option, the lifetime unit and the rank
+/// increase of its DODAG Configuration (defaults when absent).
+fn prefix_and_config(dio: &Dio) -> Option<(Ipv6Addr, u16, u16)> {
+    let prefix = dio.options.iter().find_map(|o| match o {
+        RplOption::PrefixInfo(p) if p.prefix_len == 64 && p.autonomous && p.valid_lifetime > 0 => Some(p.prefix),
+        _ => None,
+    })?;
+    let (unit, increase) = dio
+        .options
+        .iter()
+        .find_map(|o| match o {
+            RplOption::DodagConfig(c) => Some((c.lifetime_unit, c.min_hop_rank_increase.max(1))),
+            _ => None,
+        })
+        .unwrap_or((60, 256));
+    Some((prefix, unit, increase))
+}
+
+/// Whether an ICMPv6 message type is RPL's.
+pub fn is_rpl(msg_type: u8) -> bool {
+    msg_type == ICMPV6_RPL
+}
