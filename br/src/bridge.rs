@@ -186,6 +186,15 @@ impl Bridge {
         &self.registrations
     }
 
+    /// The known motes of a reloaded configuration: new ones are added, renamed ones
+    /// renamed; traffic counters stay. Motes are never removed while running.
+    pub fn set_motes(&mut self, motes: Vec<KnownMote>) {
+        for m in &motes {
+            self.neighbours.configure(m.eui64, m.short, Some(&m.name));
+        }
+        self.cfg.motes = motes;
+    }
+
     /// Starts the unsolicited Router Advertisements, the first one at `now`, when
     /// `ra_interval` is configured.
     pub fn start(&mut self, now: Instant) {
@@ -436,6 +445,7 @@ impl Bridge {
         if let Some(n) = self.neighbours.get_mut(&repr.src_addr) {
             n.stats.rx_frames += 1;
             n.stats.rx_bytes += frame.len() as u64;
+            n.stats.last_heard = Some(now);
         }
         let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
         let accepted = self.reassembler.accept(now, links, payload);

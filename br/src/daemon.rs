@@ -1,13 +1,15 @@
 //! The daemon's main loop: moves bytes between the IO drivers (TUN, radio driver, redirect
 //! socket) and the sans-IO [`BorderRouter`], which decides where everything goes; plus
-//! capture, metrics, periodic summaries, systemd readiness and watchdog, and clean shutdown
-//! on SIGINT/SIGTERM.
+//! capture, metrics, the control socket and status page, periodic summaries, systemd
+//! readiness and watchdog, configuration reload on SIGHUP ([`crate::reload`]), and clean
+//! shutdown on SIGINT/SIGTERM.
 //!
 //! Runs on a current-thread runtime: the core is single-threaded by design and one CPU core
 //! is plenty (the radio is thousands of times slower than the loop).
 
 use std::io;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use sd_notify::NotifyState;
@@ -18,10 +20,28 @@ use tracing::{debug, error, info, warn};
 use crate::capture::Capture;
 use crate::config::{Config, RadioKind};
 use crate::counters::DropReason;
-use crate::io::metrics::{self, RenderRequest};
+use crate::io::metrics;
 use crate::io::radio::{self, RadioEvent, RadioHandle};
 use crate::io::tun::{self, Tun};
 use crate::router::{BorderRouter, Transmit};
+use crate::status::{DaemonView, RadioLink, ReloadLog};
+
+/// Applies a new `[log] level`; `Err` says why not.
+pub type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String>>;
+
+/// What the daemon needs beyond its configuration.
+pub struct Options {
+    /// The configuration file, read again on SIGHUP (`None`: defaults and environment).
+    pub config_path: Option<PathBuf>,
+    /// Applies a new `[log] level`; `Err` says why not (e.g. RUST_LOG is set).
+    pub set_log_level: SetLogLevel,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { config_path: None, set_log_level: Box::new(|_| Err("no log handle".into())) }
+    }
+}
 
 /// TUN packets read per wake-up before the loop looks at the radio again.
 const TUN_BATCH: usize = 64;
@@ -35,6 +55,13 @@ struct Daemon {
     capture: Option<Capture<io::BufWriter<std::fs::File>>>,
     /// The redirect socket towards remote IoTSSPs.
     redirect_socket: Option<tokio::net::UdpSocket>,
+    /// The running configuration (a reload compares the new one with it).
+    config: Config,
+    opts: Options,
+    started: Instant,
+    radio_link: RadioLink,
+    reloads: ReloadLog,
+    summary_every: Option<Duration>,
 }
 
 /// Largest redirect message (one UDP datagram).
@@ -42,6 +69,11 @@ const REDIRECT_BUF: usize = 65_536;
 
 /// Run until SIGINT/SIGTERM. Errors are start-up failures or a radio driver that died.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    run_with(cfg, Options::default()).await
+}
+
+/// [`run`], reloading `opts.config_path` on SIGHUP.
+pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
     let tun = Tun::open(&cfg.tun.name)?;
     tun::configure(tun.name(), cfg.host_address(), cfg.prefix().network(), cfg.tun.mtu)
         .await
@@ -75,18 +107,33 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let radio = radio::start(&cfg.radio).await.context("cannot start the radio driver")?;
 
-    let (render_tx, mut render_rx) = mpsc::channel::<RenderRequest>(16);
+    let (request_tx, mut request_rx) = mpsc::channel::<ops::Request>(16);
     if let Some(listen) = &cfg.metrics.listen {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen for metrics on {listen}"))?;
-        info!(%listen, "metrics at http://{listen}/metrics");
-        tokio::spawn(metrics::serve(listener, render_tx.clone()));
+        info!(%listen, "status page at http://{listen}/, metrics at http://{listen}/metrics");
+        tokio::spawn(ops::http::serve(listener, request_tx.clone(), "lowpan-br"));
     }
-    drop(render_tx);
+    // The control socket is for the operator's `lowpan-br status`; the border router
+    // routes without it, so a socket that cannot be made is a warning, not a failure.
+    let control_socket = (!cfg.control.socket.as_os_str().is_empty()).then(|| cfg.control.socket.clone());
+    let control_socket = control_socket.and_then(|path| match ops::control::bind(&path) {
+        Ok(listener) => {
+            info!(socket = %path.display(), "control socket (lowpan-br status)");
+            tokio::spawn(ops::control::serve(listener, request_tx.clone()));
+            Some(path)
+        }
+        Err(e) => {
+            warn!("no control socket, `lowpan-br status` will not answer: {e}");
+            None
+        }
+    });
+    drop(request_tx);
 
     let mut sigterm = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("cannot install SIGHUP handler")?;
     // READY=1 waits for the radio link: a border router without its radio routes nothing.
     let radio_name = radio_description(&cfg);
     notify_systemd(&[NotifyState::Status(&format!("waiting for radio on {radio_name}"))]);
@@ -95,15 +142,28 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let watchdog_every = sd_notify::watchdog_enabled().map(|t| t / 2);
     let mut next_watchdog = watchdog_every.map(|p| Instant::now() + p);
 
-    let mut d = Daemon { router, tun, radio, capture, redirect_socket };
-    let mut rbuf = vec![0u8; REDIRECT_BUF];
+    let start = Instant::now();
     let flush_every = cfg.capture.flush_interval;
     let summary_every = (!cfg.metrics.summary_interval.is_zero()).then_some(cfg.metrics.summary_interval);
-    let start = Instant::now();
+    let radio_link = RadioLink::new(radio_name.clone(), start);
+    let mut d = Daemon {
+        router,
+        tun,
+        radio,
+        capture,
+        redirect_socket,
+        config: cfg,
+        opts,
+        started: start,
+        radio_link,
+        reloads: ReloadLog::default(),
+        summary_every,
+    };
+    let mut rbuf = vec![0u8; REDIRECT_BUF];
     let mut next_flush = start + flush_every;
     let mut next_summary = summary_every.map(|p| start + p);
     let mut buf = vec![0u8; TUN_BUF];
-    let mut metrics_open = true;
+    let mut requests_open = true;
 
     let result = loop {
         let mut deadline = next_flush;
@@ -141,6 +201,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 Some(ev) => {
                     match &ev {
                         RadioEvent::Up => {
+                            d.radio_link.went_up(Instant::now());
                             let status = format!("running: radio on {radio_name}");
                             if ready {
                                 notify_systemd(&[NotifyState::Status(&status)]);
@@ -150,6 +211,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                             }
                         }
                         RadioEvent::Down(why) => {
+                            d.radio_link.went_down(Instant::now(), why);
                             notify_systemd(&[NotifyState::Status(&format!("radio on {radio_name} down ({why}); reconnecting"))]);
                         }
                         RadioEvent::Frame(_) | RadioEvent::Mac(_) => {}
@@ -158,9 +220,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 }
                 None => break Err(anyhow::anyhow!("the radio driver stopped")),
             },
-            req = render_rx.recv(), if metrics_open => match req {
-                Some(reply) => { let _ = reply.send(d.render_metrics()); }
-                None => metrics_open = false,
+            req = request_rx.recv(), if requests_open => match req {
+                Some(r) => {
+                    let answer = match r.query {
+                        ops::Query::Metrics => d.render_metrics(),
+                        ops::Query::Status => d.status().to_string(),
+                    };
+                    let _ = r.reply.send(answer);
+                }
+                None => requests_open = false,
+            },
+            _ = sighup.recv() => {
+                let before = d.summary_every;
+                d.reload();
+                if d.summary_every != before {
+                    next_summary = d.summary_every.map(|p| Instant::now() + p);
+                }
             },
             _ = tokio::time::sleep_until(deadline.into()) => {}
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break Ok(()); }
@@ -181,7 +256,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             d.flush_capture();
             next_flush = now + flush_every;
         }
-        if let (Some(t), Some(p)) = (next_summary, summary_every)
+        if let (Some(t), Some(p)) = (next_summary, d.summary_every)
             && t <= now
         {
             info!(counters = %d.summary(), "summary");
@@ -190,6 +265,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
 
     notify_systemd(&[NotifyState::Stopping]);
+    if let Some(path) = control_socket {
+        let _ = std::fs::remove_file(path);
+    }
     d.flush_capture();
     d.radio.task.abort();
     info!(counters = %d.summary(), "final counters");
@@ -297,6 +375,65 @@ impl Daemon {
             s.push_str(&w.render_metrics(Instant::now()));
         }
         s
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let config = self.opts.config_path.as_ref().map_or_else(|| "<defaults and environment>".into(), |p| p.display().to_string());
+        let view = DaemonView {
+            started: self.started,
+            config: &config,
+            log_level: &self.config.log.level,
+            tun: self.tun.name(),
+            radio: &self.radio_link,
+            radio_counters: &self.radio_stats(),
+            reload: &self.reloads,
+        };
+        crate::status::document(&self.router, &view, Instant::now())
+    }
+
+    /// SIGHUP: reads the configuration again and applies what can change while running
+    /// ([`crate::reload`]); anything wrong keeps the running configuration, and says why.
+    fn reload(&mut self) {
+        let now = Instant::now();
+        let origin = self.opts.config_path.as_ref().map_or_else(|| "<defaults and environment>".into(), |p| p.display().to_string());
+        info!(config = %origin, "SIGHUP: reloading the configuration");
+        let new = match Config::load(self.opts.config_path.as_deref(), std::env::vars()) {
+            Ok(c) => c,
+            Err(e) => return self.reload_failed(now, "invalid", e.to_string()),
+        };
+        let restart = crate::reload::needs_restart(&self.config, &new);
+        if !restart.is_empty() {
+            let why = format!("{} changed, which needs a restart (systemctl restart lowpan-br)", restart.join(", "));
+            return self.reload_failed(now, "refused", why);
+        }
+        let mut changes = match self.router.reload(&new, now) {
+            Ok(c) => c,
+            Err(issues) => return self.reload_failed(now, "invalid", crate::config::ConfigError::Invalid(issues).to_string()),
+        };
+        self.transmit();
+        if new.log.level != self.config.log.level {
+            match (self.opts.set_log_level)(&new.log.level) {
+                Ok(()) => changes.push(format!("log level {:?}", new.log.level)),
+                Err(why) => warn!("log.level not applied: {why}"),
+            }
+        }
+        if new.metrics.summary_interval != self.config.metrics.summary_interval {
+            self.summary_every = (!new.metrics.summary_interval.is_zero()).then_some(new.metrics.summary_interval);
+            changes.push("summary interval".into());
+        }
+        self.config = new;
+        let what = changes.join(", ");
+        info!(applied = %what, "configuration reloaded; radio link and sessions kept");
+        self.reloads.applied += 1;
+        self.reloads.last = Some((now, "applied", what));
+    }
+
+    fn reload_failed(&mut self, now: Instant, outcome: &'static str, why: String) {
+        // One journal line: the issues of an invalid file joined.
+        let why = why.lines().map(str::trim).collect::<Vec<_>>().join("; ");
+        error!("reload {outcome}: {why}; the running configuration stays");
+        self.reloads.refused += 1;
+        self.reloads.last = Some((now, outcome, why));
     }
 
     fn summary(&self) -> String {

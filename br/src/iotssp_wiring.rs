@@ -144,6 +144,9 @@ pub struct IotsspWiring {
     attached_port: u16,
     out: VecDeque<Action>,
     counters: WiringCounters,
+    /// Per link: an attached IoTSSP rebuilt by a reload, waiting for the running one's
+    /// handshakes to end (a handshake cannot move between instances).
+    pending: Vec<Option<Box<Iotssp>>>,
 }
 
 impl IotsspWiring {
@@ -155,7 +158,8 @@ impl IotsspWiring {
                 return Err(format!("IoTSSP {n} has no endpoint"));
             }
         }
-        Ok(IotsspWiring { hrm, links, own_addr, attached_port, out: VecDeque::new(), counters: WiringCounters::default() })
+        let pending = links.iter().map(|_| None).collect();
+        Ok(IotsspWiring { hrm, links, own_addr, attached_port, out: VecDeque::new(), counters: WiringCounters::default(), pending })
     }
 
     pub fn hrm(&self) -> &Hrm {
@@ -390,9 +394,86 @@ impl IotsspWiring {
         }
     }
 
-    /// Turns an attached IoTSSP's outputs into HRM state changes and packets.
+    /// What a reloaded configuration changes here, applied only when all of it is valid:
+    /// the device policies (the HRM keeps its flows, so transferred sessions stay), the
+    /// remote IoTSSPs' redirect keys (the old key is still accepted, as in a rotation),
+    /// and each attached IoTSSP rebuilt from its files (certificates, PSKs, trust,
+    /// authorization), which takes over once the running one has no handshake left.
+    /// `cfg` must name the same IoTSSPs, in the same order, as the running configuration.
+    /// Returns what changed, in words.
+    pub fn reload(&mut self, cfg: &Config, now: Instant) -> Result<Vec<String>, Vec<ConfigIssue>> {
+        let mut issues = Vec::new();
+        let mut keys = Vec::new();
+        let mut rebuilt = Vec::new();
+        let hrm_cfg = hrm_config(cfg);
+        if cfg.iotssps.len() != self.links.len() {
+            return Err(vec![ConfigIssue { key: "iotssp".into(), reason: "the IoTSSPs cannot change while running".into() }]);
+        }
+        for (i, (s, link)) in cfg.iotssps.iter().zip(&self.links).enumerate() {
+            match (&s.kind, &link.endpoint) {
+                (IotsspKind::Remote(r), Endpoint::Remote { channel, .. }) => match load_key(i, r) {
+                    Ok(k) if !k.same_as(&channel.keys().current) => keys.push((i, k)),
+                    Ok(_) => {}
+                    Err(e) => issues.push(e),
+                },
+                (IotsspKind::Attached { config: path }, Endpoint::Attached(_)) => match load_attached(path) {
+                    Ok((conf, iotssp)) => {
+                        check_attached_motes(cfg, &hrm_cfg, &s.name, path, &conf, &mut issues);
+                        rebuilt.push((i, Box::new(iotssp)));
+                    }
+                    Err(why) => issues.push(ConfigIssue { key: format!("iotssp[{i}].config"), reason: why }),
+                },
+                _ => issues.push(ConfigIssue { key: format!("iotssp[{i}]"), reason: "its kind cannot change while running".into() }),
+            }
+        }
+        if issues.is_empty()
+            && let Err(e) = Hrm::new(&hrm_cfg)
+        {
+            issues.push(ConfigIssue { key: "hrm".into(), reason: e.to_string() });
+        }
+        if !issues.is_empty() {
+            return Err(issues);
+        }
+        let mut changes = Vec::new();
+        if let Err(e) = self.hrm.set_devices(&hrm_cfg) {
+            return Err(vec![ConfigIssue { key: "hrm".into(), reason: e.to_string() }]);
+        }
+        changes.push("device policies".to_string());
+        for (i, key) in keys {
+            if let Endpoint::Remote { channel, .. } = &mut self.links[i].endpoint {
+                let previous = Some(channel.keys().current.clone());
+                channel.set_keys(KeyRing { current: key, previous });
+                changes.push(format!("redirect key of IoTSSP {}", self.links[i].name));
+            }
+        }
+        for (i, iotssp) in rebuilt {
+            changes.push(format!("IoTSSP {} (certificates, PSKs, trust, authorization)", self.links[i].name));
+            self.pending[i] = Some(iotssp);
+            self.drain_attached(now, i);
+        }
+        Ok(changes)
+    }
+
+    /// Attached IoTSSPs rebuilt by a reload and still waiting for handshakes to end.
+    pub fn reloads_pending(&self) -> usize {
+        self.pending.iter().filter(|p| p.is_some()).count()
+    }
+
+    /// Turns an attached IoTSSP's outputs into HRM state changes and packets; then, if a
+    /// reload rebuilt it and it has no handshake left, puts the new instance in its place.
     fn drain_attached(&mut self, now: Instant, i: usize) {
-        let IotsspWiring { hrm, links, own_addr, attached_port, out, counters } = self;
+        self.drain_attached_outputs(now, i);
+        if let Endpoint::Attached(running) = &mut self.links[i].endpoint
+            && running.delegation_count() == 0
+            && let Some(new) = self.pending[i].take()
+        {
+            *running = new;
+            tracing::info!(iotssp = %self.links[i].name, "reloaded IoTSSP in service");
+        }
+    }
+
+    fn drain_attached_outputs(&mut self, now: Instant, i: usize) {
+        let IotsspWiring { hrm, links, own_addr, attached_port, out, counters, .. } = self;
         let link = &mut links[i];
         let Endpoint::Attached(iotssp) = &mut link.endpoint else { return };
         while let Some(o) = iotssp.poll_output() {
@@ -647,18 +728,7 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
                 Err(why) => issues.push(issue("config", why)),
             },
             IotsspKind::Remote(r) => {
-                let key = match &r.key {
-                    KeySource::Hex(k) => RedirectKey::from_hex(r.key_id, &k.0).map_err(|e| issue("key", e.to_string())),
-                    KeySource::File(p) => match std::fs::read_to_string(p) {
-                        Ok(text) => {
-                            let text = zeroize::Zeroizing::new(text);
-                            RedirectKey::from_hex(r.key_id, text.trim())
-                                .map_err(|e| issue("key_file", format!("{}: {e}", p.display())))
-                        }
-                        Err(e) => Err(issue("key_file", format!("{}: {e}", p.display()))),
-                    },
-                };
-                match key {
+                match load_key(i, r) {
                     Ok(k) => {
                         let channel = RedirectChannel::new(channel_config(r), KeyRing::new(k), instance, now, wall);
                         let address = r.address;
@@ -689,6 +759,21 @@ pub fn mote_source(address: SocketAddr, own: Ipv6Addr) -> (Ipv6Addr, u16) {
         _ => own,
     };
     (ip, address.port())
+}
+
+/// The redirect key of the remote `iotssp[i]`, from the file or from a key file.
+fn load_key(i: usize, r: &RemoteIotssp) -> Result<RedirectKey, ConfigIssue> {
+    let issue = |f: &str, reason: String| ConfigIssue { key: format!("iotssp[{i}].{f}"), reason };
+    match &r.key {
+        KeySource::Hex(k) => RedirectKey::from_hex(r.key_id, &k.0).map_err(|e| issue("key", e.to_string())),
+        KeySource::File(p) => match std::fs::read_to_string(p) {
+            Ok(text) => {
+                let text = zeroize::Zeroizing::new(text);
+                RedirectKey::from_hex(r.key_id, text.trim()).map_err(|e| issue("key_file", format!("{}: {e}", p.display())))
+            }
+            Err(e) => Err(issue("key_file", format!("{}: {e}", p.display()))),
+        },
+    }
 }
 
 /// The redirect channel of a remote `[[iotssp]]`: its keepalive and dead-after, defaults

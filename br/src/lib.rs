@@ -28,5 +28,7 @@ pub mod iotssp_wiring;
 pub mod router;
 pub mod rpl;
 pub mod capture;
+pub mod status;
+pub mod reload;
 pub mod io;
 pub mod daemon;

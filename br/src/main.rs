@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use lowpan_br::config::{Config, DEFAULT_CONFIG_TOML};
 
 /// 6LoWPAN border router: bridges an IEEE 802.15.4 radio (slip-radio on a serial port or
@@ -13,7 +13,7 @@ use lowpan_br::config::{Config, DEFAULT_CONFIG_TOML};
 #[command(name = "lowpan-br", version)]
 struct Cli {
     /// Configuration file (TOML). Without it, defaults and LOWPAN_* environment variables apply.
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Validate the configuration and exit: 0 when valid, 1 with the bad keys and why.
     #[arg(long)]
@@ -21,6 +21,23 @@ struct Cli {
     /// Print the commented default configuration and exit.
     #[arg(long, conflicts_with_all = ["config", "check_config"])]
     print_default_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Ask the running daemon for its status over its control socket: radio link, motes
+    /// and when each was last heard, flows, handshakes, counters and drops, last reload.
+    Status {
+        /// Print the status document as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+        /// The control socket (default: `[control] socket` of --config, else
+        /// /run/lowpan-br/control.sock).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -28,6 +45,9 @@ fn main() -> ExitCode {
     if cli.print_default_config {
         print!("{DEFAULT_CONFIG_TOML}");
         return ExitCode::SUCCESS;
+    }
+    if let Some(Command::Status { json, socket }) = &cli.command {
+        return status(cli.config.as_deref(), socket.as_deref(), *json);
     }
     let cfg = match Config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
@@ -48,7 +68,7 @@ fn main() -> ExitCode {
         println!("lowpan-br: configuration OK: {origin}");
         return ExitCode::SUCCESS;
     }
-    init_logging(&cfg.log.level);
+    let log = init_logging(&cfg.log.level);
     tracing::info!(config = %origin, version = env!("CARGO_PKG_VERSION"), "lowpan-br starting");
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -57,7 +77,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(lowpan_br::daemon::run(cfg)) {
+    let opts = lowpan_br::daemon::Options {
+        config_path: cli.config.clone(),
+        set_log_level: Box::new(move |level: &str| {
+            if std::env::var("RUST_LOG").is_ok_and(|v| !v.is_empty()) {
+                return Err("RUST_LOG is set and wins over [log] level".into());
+            }
+            let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+            log.reload(filter).map_err(|e| e.to_string())
+        }),
+    };
+    match rt.block_on(lowpan_br::daemon::run_with(cfg, opts)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lowpan-br: error: {e:#}");
@@ -66,8 +96,42 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(level: &str) {
+/// `lowpan-br status`: the socket from --socket, else from the configuration (when one is
+/// given and readable), else the default.
+fn status(config: Option<&std::path::Path>, socket: Option<&std::path::Path>, json: bool) -> ExitCode {
+    let path = match socket {
+        Some(p) => p.to_path_buf(),
+        None => match config.map(|c| Config::load(Some(c), std::env::vars())) {
+            Some(Ok(cfg)) => cfg.control.socket,
+            Some(Err(e)) => {
+                eprintln!("lowpan-br: {e}");
+                return ExitCode::FAILURE;
+            }
+            None => PathBuf::from(lowpan_br::config::DEFAULT_CONTROL_SOCKET),
+        },
+    };
+    match ops::control::query("lowpan-br", &path, "status") {
+        Ok(v) if json => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Ok(v) => {
+            print!("{}", ops::text::render(&v));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lowpan-br status: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type LogHandle = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// Logs to stderr; the returned handle changes the filter on a reload.
+fn init_logging(level: &str) -> LogHandle {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.is_empty() => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new(level)),
         _ => EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")),
@@ -75,10 +139,13 @@ fn init_logging(level: &str) {
     // Colour only for a person at a terminal; under systemd the journal stamps each line
     // itself (JOURNAL_STREAM is set when stderr is connected to it), so no second timestamp.
     let ansi = std::io::stderr().is_terminal();
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let registry = tracing_subscriber::registry().with(filter);
     if std::env::var_os("JOURNAL_STREAM").is_some() {
-        fmt.without_time().init();
+        registry.with(fmt.without_time()).init();
     } else {
-        fmt.init();
+        registry.with(fmt).init();
     }
+    handle
 }

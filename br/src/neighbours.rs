@@ -7,13 +7,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use lowpan::ip;
 use lowpan::{Address, Eui64};
 
-/// Per-mote traffic, for metrics.
+/// Per-mote traffic, for metrics and the status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MoteStats {
+    /// When its last frame was received.
+    pub last_heard: Option<Instant>,
     pub rx_frames: u64,
     pub rx_bytes: u64,
     pub tx_frames: u64,
@@ -60,6 +63,27 @@ impl NeighbourTable {
             self.entries.insert(Address::Short(s), n.clone());
         }
         self.entries.insert(Address::Extended(eui), n);
+    }
+
+    /// A mote from a reloaded configuration: added as [`NeighbourTable::add_configured`]
+    /// does, or, when already known (configured or learned), named and made permanent
+    /// with its traffic kept.
+    pub fn configure(&mut self, eui: Eui64, short: Option<u16>, name: Option<&str>) {
+        let name: Option<Arc<str>> = name.filter(|n| !n.is_empty()).map(Arc::from);
+        for addr in std::iter::once(Address::Extended(eui)).chain(short.map(Address::Short)) {
+            match self.entries.get_mut(&addr) {
+                Some(n) => {
+                    if !n.configured {
+                        n.configured = true;
+                        self.learned -= 1;
+                    }
+                    n.name = name.clone();
+                }
+                None => {
+                    self.entries.insert(addr, Neighbour { name: name.clone(), configured: true, stats: MoteStats::default() });
+                }
+            }
+        }
     }
 
     /// Remember the source of a received frame.
@@ -149,5 +173,18 @@ mod tests {
         assert!(!t.forget_learned(&Address::Extended(M)), "configured motes stay");
         assert!(t.forget_learned(&Address::Extended(other)));
         assert_eq!(t.learn(Address::Short(7)), Learned::New, "a forgotten entry frees its place");
+    }
+
+    #[test]
+    fn configuring_a_known_mote_keeps_its_traffic() {
+        let mut t = NeighbourTable::new(4);
+        let other = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 9]);
+        t.learn(Address::Extended(other));
+        t.get_mut(&Address::Extended(other)).unwrap().stats.rx_frames = 5;
+        t.configure(other, Some(9), Some("porch"));
+        let n = t.get(&Address::Extended(other)).unwrap();
+        assert_eq!((n.configured, n.stats.rx_frames, n.name.as_deref()), (true, 5, Some("porch")));
+        assert_eq!(t.learned(), 0);
+        assert!(t.get(&Address::Short(9)).is_some_and(|n| n.configured));
     }
 }

@@ -88,6 +88,22 @@ impl BorderRouter {
         Ok(BorderRouter::new(bridge, wiring, cfg.host_address()))
     }
 
+    /// Applies the reloadable part of `cfg` (see [`crate::reload`]; the caller has checked
+    /// that nothing else changed): device policies and IoTSSP keys in the wiring, then the
+    /// known motes in the bridge. Nothing changes when an error is returned.
+    pub fn reload(&mut self, cfg: &Config, now: Instant) -> Result<Vec<String>, Vec<ConfigIssue>> {
+        let mut changes = match &mut self.wiring {
+            Some(w) => w.reload(cfg, now)?,
+            None => Vec::new(),
+        };
+        let motes = BridgeConfig::from_config(cfg, 0, 0).motes;
+        if motes != self.bridge.config().motes {
+            changes.push("motes".into());
+        }
+        self.bridge.set_motes(motes);
+        Ok(changes)
+    }
+
     pub fn bridge(&self) -> &Bridge {
         &self.bridge
     }

@@ -287,34 +287,40 @@ pub struct Hrm {
     alerts: AlertLimiter,
 }
 
+/// Delegated and passthrough motes of a validated configuration.
+fn devices(config: &HrmConfig, ssps: &[SspName]) -> (HashMap<Ipv6Addr, Delegate>, HashSet<Ipv6Addr>) {
+    let mut delegates = HashMap::new();
+    let mut passthrough = HashSet::new();
+    for d in &config.devices {
+        match &d.policy {
+            DevicePolicy::Delegate { ssp } => {
+                // validate() guarantees the name exists.
+                let name = ssps
+                    .iter()
+                    .find(|n| n.as_str() == ssp)
+                    .cloned()
+                    .unwrap_or_else(|| SspName::new(ssp));
+                delegates.insert(
+                    d.mote,
+                    Delegate {
+                        ssp: name,
+                        dtls_port: d.dtls_port.unwrap_or(config.dtls_port),
+                    },
+                );
+            }
+            DevicePolicy::Passthrough => {
+                passthrough.insert(d.mote);
+            }
+        }
+    }
+    (delegates, passthrough)
+}
+
 impl Hrm {
     pub fn new(config: &HrmConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let ssps: Vec<SspName> = config.ssps.iter().map(|s| SspName::new(&s.name)).collect();
-        let mut delegates = HashMap::new();
-        let mut passthrough = HashSet::new();
-        for d in &config.devices {
-            match &d.policy {
-                DevicePolicy::Delegate { ssp } => {
-                    // validate() guarantees the name exists.
-                    let name = ssps
-                        .iter()
-                        .find(|n| n.as_str() == ssp)
-                        .cloned()
-                        .unwrap_or_else(|| SspName::new(ssp));
-                    delegates.insert(
-                        d.mote,
-                        Delegate {
-                            ssp: name,
-                            dtls_port: d.dtls_port.unwrap_or(config.dtls_port),
-                        },
-                    );
-                }
-                DevicePolicy::Passthrough => {
-                    passthrough.insert(d.mote);
-                }
-            }
-        }
+        let (delegates, passthrough) = devices(config, &ssps);
         Ok(Hrm {
             unknown_flow: config.unknown_flow,
             transfer_port: config.transfer_port,
@@ -336,6 +342,23 @@ impl Hrm {
             next_sweep: None,
             alerts: AlertLimiter::new(config.max_flows),
         })
+    }
+
+    /// Replaces the device policies (which motes are delegated, to which IoTSSP, on which
+    /// DTLS port) without touching the flow table: flows in progress and sessions already
+    /// transferred stay as they are. Only `config.devices` is read; the IoTSSPs must be
+    /// the same (names and addresses) as at creation.
+    pub fn set_devices(&mut self, config: &HrmConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        let names: Vec<&str> = config.ssps.iter().map(|s| s.name.as_str()).collect();
+        let addresses: HashSet<Ipv6Addr> = config.ssps.iter().flat_map(|s| s.addresses.iter().copied()).collect();
+        if names != self.ssps.iter().map(SspName::as_str).collect::<Vec<_>>() || addresses != self.ssp_addresses {
+            return Err(ConfigError { key: "ssps".into(), reason: "the IoTSSPs cannot change while running".into() });
+        }
+        let (delegates, passthrough) = devices(config, &self.ssps);
+        self.delegates = delegates;
+        self.passthrough = passthrough;
+        Ok(())
     }
 
     /// The configured IoTSSP names.

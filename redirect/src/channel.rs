@@ -208,6 +208,11 @@ impl RedirectChannel {
         self.me
     }
 
+    /// The keys it seals and opens with.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
     /// Replaces the keys (rotation): the new current key seals from now on, and a previous
     /// key kept in the ring is still accepted.
     pub fn set_keys(&mut self, keys: KeyRing) {

@@ -66,6 +66,13 @@ impl RedirectKey {
         Self::new(id, &bytes)
     }
 
+    /// Same id and same secret (compared without an early exit).
+    pub fn same_as(&self, other: &RedirectKey) -> bool {
+        let same_len = self.secret.len() == other.secret.len();
+        let diff = self.secret.iter().zip(&other.secret).fold(0u8, |d, (a, b)| d | (a ^ b));
+        self.id == other.id && same_len && diff == 0
+    }
+
     pub fn id(&self) -> u32 {
         self.id
     }

@@ -20,7 +20,10 @@ use crate::am::Am;
 use crate::cam::Cam;
 use crate::counters::{Counters, SspDrop};
 use crate::hem::gate::{CookieGate, GateVerdict, first_hello};
-use crate::hem::{Ctx, Delegation, HemTimers, MoteProfile, Output};
+use crate::hem::{Ctx, Delegation, HandshakeRecord, HemTimers, MoteProfile, Output};
+
+/// Ended delegations kept for the operator (status command and page), newest last.
+pub const HANDSHAKE_HISTORY: usize = 32;
 
 /// Bounds on what the IoTSSP holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +62,8 @@ pub struct Iotssp {
     limits: Limits,
     counters: Counters,
     out: VecDeque<Output>,
+    /// The last [`HANDSHAKE_HISTORY`] delegations that ended.
+    history: VecDeque<HandshakeRecord>,
     /// Cookie secrets, both legs' hello randoms and transfer ids.
     rng: Arc<dyn SecureRandom>,
 }
@@ -118,6 +123,7 @@ impl Iotssp {
             limits,
             counters: Counters::default(),
             out: VecDeque::new(),
+            history: VecDeque::new(),
             rng,
         })
     }
@@ -147,6 +153,33 @@ impl Iotssp {
 
     pub fn active_delegations(&self) -> usize {
         self.delegations.values().filter(|d| d.is_active()).count()
+    }
+
+    /// The delegations in progress or retaining a final flight (order unspecified).
+    pub fn delegations(&self) -> impl Iterator<Item = &Delegation> {
+        self.delegations.values()
+    }
+
+    /// The last delegations that ended, oldest first.
+    pub fn recent_handshakes(&self) -> impl DoubleEndedIterator<Item = &HandshakeRecord> {
+        self.history.iter()
+    }
+
+    /// The names of the motes it serves, in configuration order.
+    pub fn mote_names(&self) -> impl Iterator<Item = &str> {
+        self.motes.iter().map(|m| m.profile.name.as_str())
+    }
+
+    /// Moves the records of delegations that ended into the history.
+    fn record_ended(&mut self) {
+        for d in self.delegations.values_mut() {
+            if let Some(r) = d.take_record() {
+                if self.history.len() == HANDSHAKE_HISTORY {
+                    self.history.pop_front();
+                }
+                self.history.push_back(r);
+            }
+        }
     }
 
     /// A message from a border router (attached mode: straight from the HRM; remote mode:
@@ -263,6 +296,7 @@ impl Iotssp {
 
     /// Removes finished delegations and hands the mote's link to the next in line.
     fn tidy(&mut self, now: Instant, slot: usize) {
+        self.record_ended();
         self.delegations.retain(|_, d| !d.is_done());
         let m = &mut self.motes[slot];
         if m.link.is_some_and(|f| self.delegations.get(&f).is_some_and(Delegation::holds_mote_link)) {
@@ -287,6 +321,7 @@ impl Iotssp {
                 break;
             }
         }
+        self.record_ended();
         self.delegations.retain(|_, d| !d.is_done());
     }
 }

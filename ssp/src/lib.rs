@@ -10,7 +10,8 @@
 //! - [`cam`]: the Certificate Analysis Module (trust anchors, reasons counted, identity).
 //! - [`am`]: the Authorization Module (which client identities may reach which mote).
 //! - [`Iotssp`]: the orchestrator, fed with redirect messages from border routers and
-//!   datagrams from motes; [`config`]: its TOML configuration.
+//!   datagrams from motes; [`config`]: its TOML configuration; [`status`]: what the
+//!   operator sees of it (handshakes in progress, the last ones that ended, counters).
 //! - The binary `iotssp` drives it over UDP (remote mode); `lowpan-br` embeds it (attached).
 //!
 //! It builds on the DTLS engine (`dtls`) and the redirect protocol (`redirect`) only: what the
@@ -30,7 +31,8 @@ pub mod config;
 pub mod counters;
 pub mod hem;
 pub mod iotssp;
+pub mod status;
 
 pub use counters::Counters;
-pub use hem::{HemTimers, MoteProfile, Output};
+pub use hem::{HandshakeRecord, HemTimers, MoteProfile, Output};
 pub use iotssp::{Iotssp, Limits};

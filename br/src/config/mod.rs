@@ -24,8 +24,8 @@ use std::time::Duration;
 use lowpan::ieee802154::Eui64;
 
 pub use schema::{
-    CaptureConfig, ConfigFile, DEFAULT_ATTACHED_PORT, HrmSection, LogConfig, MetricsConfig, MotePolicy, NetworkConfig,
-    RadioConfig, RadioKind, RplSection, SecretHex, SourceRouting, TunConfig,
+    CaptureConfig, ConfigFile, ControlConfig, DEFAULT_ATTACHED_PORT, DEFAULT_CONTROL_SOCKET, HrmSection, LogConfig,
+    MetricsConfig, MotePolicy, NetworkConfig, RadioConfig, RadioKind, RplSection, SecretHex, SourceRouting, TunConfig,
 };
 pub use lowpan::Prefix64;
 
@@ -49,6 +49,7 @@ pub struct Config {
     pub iotssps: Vec<IotsspConfig>,
     pub capture: CaptureConfig,
     pub metrics: MetricsConfig,
+    pub control: ControlConfig,
     pub log: LogConfig,
     pub rpl: RplSection,
 }

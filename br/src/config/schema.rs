@@ -32,6 +32,7 @@ pub struct ConfigFile {
     pub iotssps: Vec<IotsspSection>,
     pub capture: CaptureConfig,
     pub metrics: MetricsConfig,
+    pub control: ControlConfig,
     pub log: LogConfig,
     /// The RPL root (RFC 6550, non-storing mode).
     pub rpl: RplSection,
@@ -384,7 +385,8 @@ impl Default for CaptureConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// Prometheus text exposition over HTTP at `host:port` (off when absent).
+    /// HTTP at `host:port` (off when absent): Prometheus text at `/metrics`, the status
+    /// page at `/` and its data at `/status.json`.
     #[serde(with = "text::option", skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     /// Period of the counter summary in the log (zero = off).
@@ -395,6 +397,24 @@ pub struct MetricsConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig { listen: None, summary_interval: Duration::from_secs(60) }
+    }
+}
+
+/// `[control]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlConfig {
+    /// The control socket `lowpan-br status` queries, created owner-only (0600); empty:
+    /// none. The default is in the runtime directory the systemd unit gives.
+    pub socket: PathBuf,
+}
+
+/// Where the control socket is unless configured.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lowpan-br/control.sock";
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig { socket: PathBuf::from(DEFAULT_CONTROL_SOCKET) }
     }
 }
 

@@ -25,8 +25,8 @@ pub fn validate(file: ConfigFile) -> Result<Config, Vec<ConfigIssue>> {
     if !issues.is_empty() {
         return Err(issues);
     }
-    let ConfigFile { radio, tun, network, hrm, capture, metrics, log, rpl, .. } = file;
-    Ok(Config { radio, tun, network, motes, hrm, iotssps, capture, metrics, log, rpl })
+    let ConfigFile { radio, tun, network, hrm, capture, metrics, control, log, rpl, .. } = file;
+    Ok(Config { radio, tun, network, motes, hrm, iotssps, capture, metrics, control, log, rpl })
 }
 
 fn check_sections(c: &ConfigFile, bad: &mut impl FnMut(&str, String)) {

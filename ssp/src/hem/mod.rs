@@ -272,6 +272,28 @@ pub struct Delegation {
     max_epoch0_seq: Option<u64>,
     deadline: Instant,
     client_random: [u8; 32],
+    started: Instant,
+    /// What happened when, for the operator (bounded: [`MAX_TIMELINE`] events).
+    timeline: Vec<(Instant, &'static str)>,
+    /// How it ended: "transferred" or the failure's name; `None` while it runs.
+    outcome: Option<&'static str>,
+    /// Whether the orchestrator has taken its [`HandshakeRecord`].
+    reported: bool,
+}
+
+/// Events kept per delegation: the happy path has six; failures add one.
+pub const MAX_TIMELINE: usize = 12;
+
+/// A delegation that ended, as the status command and page show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandshakeRecord {
+    pub flow: FlowTag,
+    pub mote: String,
+    pub started: Instant,
+    pub ended: Instant,
+    /// "transferred", or why not (a [`Failure`] name).
+    pub outcome: &'static str,
+    pub timeline: Vec<(Instant, &'static str)>,
 }
 
 impl std::fmt::Debug for Delegation {
@@ -298,6 +320,10 @@ impl Delegation {
             max_epoch0_seq: None,
             deadline: now + ctx.timers.handshake_timeout,
             client_random: hello.hello.random,
+            started: now,
+            timeline: vec![(now, "client_hello")],
+            outcome: None,
+            reported: false,
         };
         d.progress(now, ctx);
         Ok(d)
@@ -313,6 +339,53 @@ impl Delegation {
 
     pub fn client_random(&self) -> [u8; 32] {
         self.client_random
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The events so far (`client_hello`, `mote_handshake`, `mote_ready`, `client_finished`,
+    /// `transfer_sent`, then `transferred` or `failed`), oldest first.
+    pub fn timeline(&self) -> &[(Instant, &'static str)] {
+        &self.timeline
+    }
+
+    /// Where it stands, for the operator.
+    pub fn phase(&self) -> &'static str {
+        match (&self.stage, &self.mote) {
+            (Stage::Handshaking, MoteLeg::Waiting) => "waiting_for_mote_link",
+            (Stage::Handshaking, MoteLeg::Handshaking { .. }) => "mote_handshake",
+            (Stage::Handshaking, _) => "client_handshake",
+            (Stage::Confirming { .. }, _) => "confirming_transfer",
+            (Stage::Retained { .. }, _) => "transferred",
+            (Stage::Done, _) => "done",
+        }
+    }
+
+    /// How it ended, once it has: "transferred" or the failure's name.
+    pub fn outcome(&self) -> Option<&'static str> {
+        self.outcome
+    }
+
+    /// Its record, once, after it ended.
+    pub fn take_record(&mut self) -> Option<HandshakeRecord> {
+        let outcome = self.outcome.filter(|_| !self.reported)?;
+        self.reported = true;
+        Some(HandshakeRecord {
+            flow: self.flow,
+            mote: self.profile.name.clone(),
+            started: self.started,
+            ended: self.timeline.last().map_or(self.started, |e| e.0),
+            outcome,
+            timeline: self.timeline.clone(),
+        })
+    }
+
+    fn mark(&mut self, now: Instant, event: &'static str) {
+        if self.timeline.len() < MAX_TIMELINE && !self.timeline.iter().any(|e| e.1 == event) {
+            self.timeline.push((now, event));
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -351,6 +424,7 @@ impl Delegation {
             Ok(conn) => {
                 ctx.counters.mote_handshakes_started += 1;
                 self.mote = MoteLeg::Handshaking { conn, deadline: now + ctx.timers.mote_timeout };
+                self.mark(now, "mote_handshake");
             }
             Err(e) => {
                 tracing::warn!(mote = %self.profile.name, error = e.as_str(), "mote-side connection refused to start");
@@ -458,11 +532,16 @@ impl Delegation {
         }
         if self.client_finished && self.client_finished_at.is_none() {
             self.client_finished_at = Some(now);
+            self.mark(now, "client_finished");
         }
         if let Err(f) = self.authorize(ctx) {
             return self.fail(now, f, ctx);
         }
-        match self.drain_mote(ctx) {
+        let confirm = self.drain_mote(ctx);
+        if matches!(self.mote, MoteLeg::Ready(_)) {
+            self.mark(now, "mote_ready");
+        }
+        match confirm {
             Ok(Some(confirm)) => return self.finish_transfer(now, &confirm, ctx),
             Ok(None) => {}
             Err(f) => return self.fail(now, f, ctx),
@@ -627,6 +706,7 @@ impl Delegation {
         while let Some(t) = mote.poll_transmit() {
             ctx.out.push_back(Output::ToMote { mote: addr, datagram: t.contents });
         }
+        self.mark(now, "transfer_sent");
         Ok(())
     }
 
@@ -679,6 +759,8 @@ impl Delegation {
         let waited = self.client_finished_at.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         let hold = (ctx.timers.final_flight_hold + waited * 2).min(Duration::from_secs(120));
         self.stage = Stage::Retained { final_flight, until: now + hold, last_reply: now };
+        self.mark(now, "transferred");
+        self.outcome = Some("transferred");
     }
 
     fn close_mote_leg(&mut self, ctx: &mut Ctx<'_>) {
@@ -693,7 +775,7 @@ impl Delegation {
 
     /// Ends the delegation without a transfer: the client gets a fatal alert (ours, unless
     /// the dtls connection sent its own), the mote leg is closed, every key dropped.
-    fn fail(&mut self, _now: Instant, failure: Failure, ctx: &mut Ctx<'_>) {
+    fn fail(&mut self, now: Instant, failure: Failure, ctx: &mut Ctx<'_>) {
         if matches!(self.stage, Stage::Done | Stage::Retained { .. }) {
             return;
         }
@@ -722,6 +804,8 @@ impl Delegation {
         tracing::info!(flow = %self.flow, mote = %self.profile.name, reason = failure.as_str(), "delegation abandoned");
         ctx.out.push_back(Output::FlowAbandoned { flow: self.flow, reason: failure.abandon_reason() });
         self.stage = Stage::Done;
+        self.mark(now, "failed");
+        self.outcome = Some(failure.as_str());
     }
 
     /// A fatal alert in epoch 0: the client has not received our ChangeCipherSpec (it is

@@ -1,0 +1,410 @@
+//! The status page: one self-contained HTML document (inline style and SVG, no script, no
+//! external assets) drawn from a daemon's status JSON, refreshed by the browser every few
+//! seconds.
+//!
+//! The JSON's shape is shared by both daemons: top-level scalars are the overview, objects
+//! of scalars are key/value sections (`counters`, `drops`), arrays of objects are tables
+//! (`motes`, `flows`, `delegations`, `handshakes`). A `motes` array is also drawn as the
+//! mesh seen from the border router, and each `handshakes` entry's `timeline` as a bar.
+//! Every value is escaped; elements carry `id`s and `data-` attributes so that tests can
+//! read the page from its DOM.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// Seconds between the browser's reloads of the page.
+pub const REFRESH_S: u32 = 5;
+
+/// Column order for the keys both daemons use; other keys follow alphabetically.
+const PREFERRED: &[&str] = &[
+    "name",
+    "mote",
+    "address",
+    "link",
+    "flow",
+    "peer",
+    "iotssp",
+    "kind",
+    "state",
+    "phase",
+    "outcome",
+    "reason",
+    "policy",
+    "configured",
+    "hops",
+    "link_quality",
+    "last_heard_s_ago",
+    "started_s_ago",
+    "age_s",
+    "duration_ms",
+];
+
+/// Sections drawn first, in this order; other sections follow alphabetically.
+const SECTION_ORDER: &[&str] = &[
+    "radio",
+    "motes",
+    "flows",
+    "iotssps",
+    "border_routers",
+    "delegations",
+    "handshakes",
+    "counters",
+    "drops",
+    "reload",
+];
+
+pub fn render(title: &str, status: &Value) -> String {
+    let mut s = String::with_capacity(16 * 1024);
+    let daemon = status
+        .get("daemon")
+        .and_then(Value::as_str)
+        .unwrap_or(title);
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"{REFRESH_S}\">\
+         <title>{} status</title><style>{STYLE}</style></head><body>\n<h1>{} status</h1>\n",
+        esc(daemon),
+        esc(daemon)
+    );
+    let Some(obj) = status.as_object() else {
+        s.push_str("<p id=\"error\">no status from the daemon</p></body></html>\n");
+        return s;
+    };
+    // Overview: the top-level scalars.
+    s.push_str("<section id=\"overview\"><table class=\"kv\">");
+    for (k, v) in obj.iter().filter(|(_, v)| is_scalar(v)) {
+        let _ = write!(
+            s,
+            "<tr data-key=\"{}\"><th>{}</th><td>{}</td></tr>",
+            esc(k),
+            esc(&label(k)),
+            cell(k, v)
+        );
+    }
+    s.push_str("</table></section>\n");
+    for k in section_keys(obj) {
+        let v = &obj[k];
+        let _ = write!(s, "<section id=\"{}\"><h2>{}</h2>", esc(k), esc(&label(k)));
+        if k == "motes"
+            && let Some(motes) = v.as_array()
+        {
+            mesh(&mut s, obj.get("radio"), motes);
+        }
+        match v {
+            Value::Object(m) => kv_table(&mut s, m),
+            Value::Array(rows) if rows.is_empty() => s.push_str("<p class=\"none\">none</p>"),
+            Value::Array(rows) => table(&mut s, k, rows),
+            _ => {}
+        }
+        s.push_str("</section>\n");
+    }
+    s.push_str("<footer>Data: <a href=\"status.json\">status.json</a> · <a href=\"metrics\">metrics</a></footer>\n</body></html>\n");
+    s
+}
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}\
+h1{font-size:1.4em;margin:0 0 .6em}h2{font-size:1.1em;margin:1.2em 0 .4em}\
+table{border-collapse:collapse;background:#fff;margin-bottom:.5em}\
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}\
+th{background:#eef}td.num{text-align:right;font-variant-numeric:tabular-nums}\
+.ok{color:#080}.bad{color:#b00}.none{color:#888}\
+svg{background:#fff;border:1px solid #ddd;display:block;margin-bottom:.5em}\
+.bar{display:inline-block;height:10px;background:#7a9;margin-right:1px;vertical-align:middle}\
+.bar.failed{background:#c66}footer{margin-top:2em;color:#888}";
+
+fn section_keys(obj: &serde_json::Map<String, Value>) -> Vec<&str> {
+    let mut keys: Vec<&str> = obj
+        .iter()
+        .filter(|(_, v)| !is_scalar(v))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    keys.sort_by_key(|k| {
+        (
+            SECTION_ORDER
+                .iter()
+                .position(|o| o == k)
+                .unwrap_or(usize::MAX),
+            k.to_string(),
+        )
+    });
+    keys
+}
+
+fn is_scalar(v: &Value) -> bool {
+    !matches!(v, Value::Object(_) | Value::Array(_))
+}
+
+fn label(k: &str) -> String {
+    k.replace('_', " ")
+}
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A value as table-cell content (escaped), coloured where its meaning is plain.
+fn cell(key: &str, v: &Value) -> String {
+    match v {
+        Value::Null => "<span class=\"none\">–</span>".into(),
+        Value::Bool(b) => format!(
+            "<span class=\"{}\">{}</span>",
+            if *b { "ok" } else { "bad" },
+            if *b { "yes" } else { "no" }
+        ),
+        Value::Number(n) => esc(&n.to_string()),
+        Value::String(t) => {
+            let class = match (key, t.as_str()) {
+                (_, "up" | "alive" | "transferred" | "ok" | "applied") => " class=\"ok\"",
+                (_, "down" | "dead" | "failed" | "refused" | "invalid") => " class=\"bad\"",
+                _ => "",
+            };
+            format!("<span{class}>{}</span>", esc(t))
+        }
+        Value::Array(items) if key == "timeline" => timeline(items),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| cell("", i))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{}={}", esc(k), cell(k, v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+/// A handshake's timeline (`[{"at_ms": 0, "event": "client_hello"}, ...]`) as proportional
+/// bars between events, with the events named.
+fn timeline(items: &[Value]) -> String {
+    let events: Vec<(u64, &str)> = items
+        .iter()
+        .filter_map(|i| Some((i.get("at_ms")?.as_u64()?, i.get("event")?.as_str()?)))
+        .collect();
+    let total = events.last().map_or(0, |e| e.0).max(1);
+    let mut s = String::from("<span class=\"timeline\">");
+    let mut prev = 0;
+    for (at, ev) in &events {
+        let w = ((at - prev.min(*at)) * 200 / total).max(1);
+        let failed = if ev.starts_with("failed") {
+            " failed"
+        } else {
+            ""
+        };
+        let _ = write!(
+            s,
+            "<span class=\"bar{failed}\" style=\"width:{w}px\" title=\"{}\"></span>",
+            esc(ev)
+        );
+        let _ = write!(
+            s,
+            "<small data-event=\"{}\">{} +{at} ms</small> ",
+            esc(ev),
+            esc(ev)
+        );
+        prev = *at;
+    }
+    s.push_str("</span>");
+    s
+}
+
+fn kv_table(s: &mut String, m: &serde_json::Map<String, Value>) {
+    if m.is_empty() {
+        s.push_str("<p class=\"none\">none</p>");
+        return;
+    }
+    s.push_str("<table class=\"kv\">");
+    for (k, v) in m {
+        let num = if v.is_number() { " class=\"num\"" } else { "" };
+        let _ = write!(
+            s,
+            "<tr data-key=\"{}\"><th>{}</th><td{num}>{}</td></tr>",
+            esc(k),
+            esc(k),
+            cell(k, v)
+        );
+    }
+    s.push_str("</table>");
+}
+
+fn columns(rows: &[Value]) -> Vec<String> {
+    let mut cols: Vec<String> = Vec::new();
+    for r in rows {
+        if let Some(m) = r.as_object() {
+            for k in m.keys() {
+                if !cols.contains(k) {
+                    cols.push(k.clone());
+                }
+            }
+        }
+    }
+    cols.sort_by_key(|k| {
+        (
+            PREFERRED.iter().position(|p| p == k).unwrap_or(usize::MAX),
+            k.clone(),
+        )
+    });
+    cols
+}
+
+fn table(s: &mut String, section: &str, rows: &[Value]) {
+    let cols = columns(rows);
+    s.push_str("<table><tr>");
+    for c in &cols {
+        let _ = write!(s, "<th>{}</th>", esc(&label(c)));
+    }
+    s.push_str("</tr>");
+    for r in rows {
+        let name = r
+            .get("name")
+            .or_else(|| r.get("flow"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let _ = write!(
+            s,
+            "<tr class=\"{}\" data-name=\"{}\">",
+            esc(section),
+            esc(name)
+        );
+        for c in &cols {
+            let v = r.get(c).unwrap_or(&Value::Null);
+            let num = if v.is_number() { " class=\"num\"" } else { "" };
+            let _ = write!(s, "<td data-col=\"{}\"{num}>{}</td>", esc(c), cell(c, v));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</table>");
+}
+
+/// The mesh as the border router sees it: itself in the middle, each mote on a circle
+/// around it, joined by a line per radio hop; green when heard within a minute, grey when
+/// never heard or silent longer.
+fn mesh(s: &mut String, radio: Option<&Value>, motes: &[Value]) {
+    const W: f64 = 520.0;
+    const H: f64 = 360.0;
+    let (cx, cy, r) = (W / 2.0, H / 2.0, 130.0);
+    let radio_up = radio.and_then(|r| r.get("link")).and_then(Value::as_str) == Some("up");
+    let _ = write!(
+        s,
+        "<svg id=\"mesh\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"mesh\">"
+    );
+    let n = motes.len().max(1) as f64;
+    let mut nodes = String::new();
+    for (i, m) in motes.iter().enumerate() {
+        let a = std::f64::consts::TAU * i as f64 / n - std::f64::consts::FRAC_PI_2;
+        let (x, y) = (cx + r * a.cos(), cy + r * a.sin());
+        let name = m
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty());
+        let link = m.get("link").and_then(Value::as_str).unwrap_or("?");
+        let heard = m.get("last_heard_s_ago").and_then(Value::as_f64);
+        let fresh = heard.is_some_and(|h| h < 60.0);
+        let hops = m.get("hops").and_then(Value::as_u64).unwrap_or(1);
+        let colour = if fresh { "#2a2" } else { "#aaa" };
+        let dash = if fresh {
+            ""
+        } else {
+            " stroke-dasharray=\"4 4\""
+        };
+        let _ = write!(
+            s,
+            "<line x1=\"{cx:.0}\" y1=\"{cy:.0}\" x2=\"{x:.0}\" y2=\"{y:.0}\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>"
+        );
+        let (mx, my) = ((cx + x) / 2.0, (cy + y) / 2.0);
+        let _ = write!(
+            s,
+            "<text x=\"{mx:.0}\" y=\"{my:.0}\" font-size=\"10\" fill=\"#666\">{hops} hop</text>"
+        );
+        let title = name.unwrap_or(link);
+        let heard_text = heard.map_or_else(
+            || "never heard".to_string(),
+            |h| format!("heard {h:.0} s ago"),
+        );
+        let _ = write!(
+            nodes,
+            "<g class=\"mote\" data-name=\"{}\" data-link=\"{}\" data-hops=\"{hops}\" data-fresh=\"{fresh}\">\
+             <title>{} ({}) {}</title>\
+             <circle cx=\"{x:.0}\" cy=\"{y:.0}\" r=\"16\" fill=\"{}\" stroke=\"#333\"/>\
+             <text x=\"{x:.0}\" y=\"{:.0}\" font-size=\"11\" text-anchor=\"middle\">{}</text></g>",
+            esc(name.unwrap_or("")),
+            esc(link),
+            esc(title),
+            esc(link),
+            esc(&heard_text),
+            if fresh { "#cfc" } else { "#eee" },
+            y + 30.0,
+            esc(title)
+        );
+    }
+    s.push_str(&nodes);
+    let _ = write!(
+        s,
+        "<g id=\"border-router\" data-radio=\"{}\"><rect x=\"{:.0}\" y=\"{:.0}\" width=\"90\" height=\"34\" rx=\"6\" fill=\"{}\" stroke=\"#333\"/>\
+         <text x=\"{cx:.0}\" y=\"{:.0}\" font-size=\"12\" text-anchor=\"middle\">border router</text></g></svg>",
+        if radio_up { "up" } else { "down" },
+        cx - 45.0,
+        cy - 17.0,
+        if radio_up { "#cdf" } else { "#fcc" },
+        cy + 4.0
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn draws_motes_tables_and_escapes_everything() {
+        let v = json!({
+            "daemon": "lowpan-br", "uptime_s": 12,
+            "radio": {"link": "up", "own_eui64": "00:12"},
+            "motes": [
+                {"name": "kitchen", "link": "00:12:4b:00:00:00:00:02", "hops": 1, "last_heard_s_ago": 2.0},
+                {"name": "<script>", "link": "0005", "hops": 1, "last_heard_s_ago": null}
+            ],
+            "handshakes": [{"flow": "f", "outcome": "transferred", "timeline": [
+                {"at_ms": 0, "event": "client_hello"}, {"at_ms": 40, "event": "transferred"}]}],
+            "counters": {"radio_rx_frames": 3},
+            "drops": {}
+        });
+        let page = render("lowpan-br", &v);
+        assert!(
+            page.contains("<g class=\"mote\" data-name=\"kitchen\""),
+            "{page}"
+        );
+        assert!(page.contains("data-fresh=\"true\""));
+        assert!(page.contains("data-name=\"&lt;script&gt;\""));
+        assert!(!page.contains("<script>"));
+        assert!(page.contains("data-radio=\"up\""));
+        assert!(page.contains("data-event=\"transferred\">transferred +40 ms"));
+        assert!(page.contains(
+            "<tr data-key=\"radio_rx_frames\"><th>radio_rx_frames</th><td class=\"num\">3</td>"
+        ));
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "no external assets"
+        );
+        // Sections in their order.
+        let at = |id: &str| page.find(&format!("<section id=\"{id}\"")).unwrap();
+        assert!(
+            at("radio") < at("motes")
+                && at("motes") < at("handshakes")
+                && at("handshakes") < at("counters")
+        );
+    }
+}
