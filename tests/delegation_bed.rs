@@ -87,11 +87,21 @@ impl DelegationBed {
         let text = std::fs::read_to_string(&br_conf).expect("read lowpan-br.toml");
         assert!(text.contains("name = \"lowpan0\""), "provisioned TUN name changed:\n{text}");
         let text = text.replace("name = \"lowpan0\"", &format!("name = \"{tun}\""));
-        crate::write(&br_conf, &format!("{text}\n[metrics]\nlisten = \"{METRICS}\"\n"));
-        if !opts.iotssp_extra.is_empty() {
+        let control = dir.path().join("br-control.sock");
+        crate::write(
+            &br_conf,
+            &format!("{text}\n[metrics]\nlisten = \"{METRICS}\"\n\n[control]\nsocket = \"{}\"\n", control.display()),
+        );
+        {
             let p = deploy.join("iotssp.toml");
             let text = std::fs::read_to_string(&p).expect("read iotssp.toml");
-            crate::write(&p, &format!("{text}\n{}\n", opts.iotssp_extra));
+            let control = dir.path().join("iotssp-control.sock");
+            let control = if opts.iotssp_extra.contains("[control]") {
+                String::new()
+            } else {
+                format!("\n[control]\nsocket = \"{}\"\n", control.display())
+            };
+            crate::write(&p, &format!("{text}\n{}\n{control}", opts.iotssp_extra));
         }
         if !opts.motesim_defaults.is_empty() {
             let p = deploy.join("motesim.toml");
@@ -155,6 +165,16 @@ impl DelegationBed {
             .find(|l| l.contains("final counters"))
             .cloned()
             .unwrap_or_else(|| panic!("lowpan-br printed no final counters:\n{}", log.join("\n")))
+    }
+
+    /// lowpan-br's control socket.
+    pub fn br_control_socket(&self) -> PathBuf {
+        self.dir.path().join("br-control.sock")
+    }
+
+    /// The remote iotssp's control socket.
+    pub fn iotssp_control_socket(&self) -> PathBuf {
+        self.dir.path().join("iotssp-control.sock")
     }
 
     pub fn file(&self, name: &str) -> PathBuf {

@@ -146,6 +146,16 @@ impl Testbed {
         self.dir.path().join("motesim-stats.json")
     }
 
+    /// lowpan-br's control socket (in the scratch dir, unless `br_extra` sets `[control]`).
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir.path().join("control.sock")
+    }
+
+    /// lowpan-br's configuration file (rewrite it and send SIGHUP to reload).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("lowpan-br.toml")
+    }
+
     /// Restarts motesim (same port, same motes) after killing it hard.
     pub fn restart_motesim(&mut self) {
         self.motesim.kill();
@@ -227,6 +237,10 @@ fn start_border_router(br: &NetNs, opts: &Options, tun: &str, dir: &std::path::P
     }
     for n in 1..=opts.motes {
         config.push_str(&format!("[[mote]]\neui64 = \"{}\"\nname = \"mote{n}\"\n\n", eui64_text(mote_eui64(n))));
+    }
+    if !opts.br_extra.contains("[control]") {
+        // Each test bed its own, not the shared default in /run.
+        config.push_str(&format!("[control]\nsocket = \"{}\"\n\n", dir.join("control.sock").display()));
     }
     config.push_str(&opts.br_extra);
     let path = dir.join("lowpan-br.toml");

@@ -413,7 +413,11 @@ impl Daemon {
         self.transmit();
         if new.log.level != self.config.log.level {
             match (self.opts.set_log_level)(&new.log.level) {
-                Ok(()) => changes.push(format!("log level {:?}", new.log.level)),
+                Ok(()) => {
+                    // Seen only when the new filter lets debug lines through.
+                    debug!(level = %new.log.level, "log filter replaced");
+                    changes.push(format!("log level {:?}", new.log.level));
+                }
                 Err(why) => warn!("log.level not applied: {why}"),
             }
         }

@@ -136,7 +136,8 @@ pub fn document(router: &BorderRouter, d: &DaemonView<'_>, now: Instant) -> Valu
         "last_down_reason".into(),
         d.radio.last_down_reason.clone().into(),
     );
-    for (k, v) in d.radio_counters {
+    // The driver's own counters, those that counted something (the metrics have all).
+    for (k, v) in d.radio_counters.iter().filter(|(_, v)| *v != 0) {
         radio.insert((*k).into(), (*v).into());
     }
     doc.insert("radio".into(), Value::Object(radio));
@@ -174,7 +175,7 @@ pub fn document(router: &BorderRouter, d: &DaemonView<'_>, now: Instant) -> Valu
                     delegations.extend(tag(ssp::status::delegations(i, now)));
                     handshakes.extend(tag(ssp::status::handshakes(i, now)));
                 }
-                Endpoint::Remote { address, channel } => {
+                Endpoint::Remote { address, channel, .. } => {
                     m.insert("kind".into(), "remote".into());
                     m.insert("address".into(), address.to_string().into());
                     let state = match channel.liveness(now) {

@@ -105,7 +105,8 @@ pub fn render(title: &str, status: &Value) -> String {
 }
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}\
-h1{font-size:1.4em;margin:0 0 .6em}h2{font-size:1.1em;margin:1.2em 0 .4em}\
+h1{font-size:1.4em;margin:0 0 .6em}section{display:inline-block;vertical-align:top;margin:0 1.5em .5em 0}\
+section#motes,section#flows,section#delegations,section#handshakes{display:block}h2{font-size:1.1em;margin:1.2em 0 .4em}\
 table{border-collapse:collapse;background:#fff;margin-bottom:.5em}\
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}\
 th{background:#eef}td.num{text-align:right;font-variant-numeric:tabular-nums}\

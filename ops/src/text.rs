@@ -29,8 +29,8 @@ const PREFERRED: &[&str] = &[
     "duration_ms",
 ];
 const SECTION_ORDER: &[&str] = &[
-    "radio",
     "motes",
+    "radio",
     "flows",
     "iotssps",
     "border_routers",

@@ -42,6 +42,12 @@
 //! max_per_mote = 2
 //! max_delegations = 256
 //!
+//! [control]                                 # the `iotssp` service only
+//! socket = "/run/iotssp/control.sock"       # `iotssp status` asks here (0600); "" = none
+//!
+//! [status]                                  # the `iotssp` service only; off by default
+//! listen = "127.0.0.1:9701"                 # HTTP: / status page, /status.json, /metrics
+//!
 //! [timers]
 //! mote_timeout_ms = 15000
 //! confirm_timeout_ms = 10000
@@ -101,6 +107,41 @@ pub struct SspConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub timers: TimersSection,
+    /// Remote mode only: the control socket of `iotssp status`.
+    #[serde(default)]
+    pub control: ControlSection,
+    /// Remote mode only: the opt-in HTTP status page and metrics.
+    #[serde(default)]
+    pub status: StatusSection,
+}
+
+/// Where `iotssp status` finds the service unless configured.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/iotssp/control.sock";
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// Created owner-only (0600); empty: none.
+    #[serde(default = "default_control_socket")]
+    pub socket: PathBuf,
+}
+
+impl Default for ControlSection {
+    fn default() -> Self {
+        ControlSection { socket: default_control_socket() }
+    }
+}
+
+fn default_control_socket() -> PathBuf {
+    PathBuf::from(DEFAULT_CONTROL_SOCKET)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusSection {
+    /// HTTP at `host:port`: the status page at `/`, `/status.json`, `/metrics` (off when absent).
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

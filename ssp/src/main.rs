@@ -3,15 +3,24 @@
 //! routers (one `redirect::RedirectChannel` per border router), which also carries the
 //! datagrams to and from the motes' transfer ports (MoteDatagram), and the timers. The
 //! `mote_link.bind` socket is still bound and read (a mote reaching it directly is served),
-//! but nothing is sent from it. Logs never contain keys.
+//! but nothing is sent from it. Also the control socket of `iotssp status`, the opt-in
+//! status page, and configuration reload on SIGHUP. Logs never contain keys.
+//!
+//! SIGHUP reloads, without a restart, the border routers' redirect keys (the old key is
+//! still accepted, as in a rotation) and everything the IoTSSP is built from (motes,
+//! certificates, PSKs, trust anchors, authorization, limits, timers); the rebuilt IoTSSP
+//! takes over once the handshakes in progress have ended. The name, the sockets and the
+//! set of border routers need a restart: a reload that changes them is refused, and an
+//! invalid file keeps the running configuration; either way the log says why.
 
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use redirect::{ChannelConfig, KeyRing, RedirectChannel};
 use ssp::config::SspConfig;
 use sd_notify::NotifyState;
@@ -22,11 +31,28 @@ use tokio::net::UdpSocket;
 #[command(name = "iotssp", about = "IoT Security Support Provider: delegated DTLS handshakes and session transfer to motes")]
 struct Args {
     /// Configuration file (TOML).
-    #[arg(long, short)]
-    config: PathBuf,
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
     /// Validate the configuration (including certificates and keys) and exit.
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Ask the running service for its status over its control socket: border routers,
+    /// handshakes in progress and the last ones that ended (with why), counters.
+    Status {
+        /// Print the status document as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+        /// The control socket (default: `[control] socket` of --config, else
+        /// /run/iotssp/control.sock).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
 }
 
 struct BorderRouter {
@@ -35,7 +61,49 @@ struct BorderRouter {
     channel: RedirectChannel,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(Command::Status { json, socket }) = &args.command {
+        return status(args.config.as_deref(), socket.as_deref(), *json);
+    }
+    match serve(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iotssp: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn status(config: Option<&Path>, socket: Option<&Path>, json: bool) -> ExitCode {
+    let path = match (socket, config) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(c)) => match SspConfig::from_file(c) {
+            Ok(conf) => conf.control.socket,
+            Err(e) => {
+                eprintln!("iotssp: {}: {e}", c.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        (None, None) => PathBuf::from(ssp::config::DEFAULT_CONTROL_SOCKET),
+    };
+    match ops::control::query("iotssp", &path, "status") {
+        Ok(v) => {
+            if json {
+                println!("{v}");
+            } else {
+                print!("{}", ops::text::render(&v));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("iotssp status: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: Args) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     // Colour only for a person at a terminal; the journal stamps each line itself.
     let fmt = tracing_subscriber::fmt()
@@ -47,16 +115,56 @@ fn main() -> anyhow::Result<()> {
     } else {
         fmt.init();
     }
-    let args = Args::parse();
-    let config = SspConfig::from_file(&args.config).map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
-    let base = args.config.parent().map(Path::to_path_buf).unwrap_or_default();
-    let iotssp = config.build(&base).map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
+    let path = args.config.ok_or_else(|| anyhow::anyhow!("--config FILE is required"))?;
+    let (config, iotssp) = load(&path)?;
     if args.check_config {
-        println!("{}: ok ({} motes, {} border routers)", args.config.display(), config.motes.len(), config.redirect.border_routers.len());
+        println!("{}: ok ({} motes, {} border routers)", path.display(), config.motes.len(), config.redirect.border_routers.len());
         return Ok(());
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(run(config, iotssp))
+    rt.block_on(run(path, config, iotssp))
+}
+
+/// Reads the configuration and everything it names (certificates, keys, trust anchors).
+fn load(path: &Path) -> anyhow::Result<(SspConfig, Iotssp)> {
+    let config = SspConfig::from_file(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let iotssp = config.build(&base).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    config.border_router_keys().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((config, iotssp))
+}
+
+/// What a reload may not change: the keys that name them, when they differ.
+fn needs_restart(old: &SspConfig, new: &SspConfig) -> Vec<&'static str> {
+    let brs = |c: &SspConfig| c.redirect.border_routers.iter().map(|b| (b.name.clone(), b.address)).collect::<Vec<_>>();
+    let mut v = Vec::new();
+    if old.name != new.name {
+        v.push("name");
+    }
+    if old.redirect.listen != new.redirect.listen {
+        v.push("redirect.listen");
+    }
+    if brs(old) != brs(new) {
+        v.push("redirect.border_routers (names or addresses)");
+    }
+    if old.mote_link.bind != new.mote_link.bind {
+        v.push("mote_link.bind");
+    }
+    if old.control != new.control {
+        v.push("control");
+    }
+    if old.status != new.status {
+        v.push("status");
+    }
+    v
+}
+
+/// What the status shows of the last reload.
+#[derive(Default)]
+struct Reloads {
+    applied: u64,
+    refused: u64,
+    last: Option<(Instant, &'static str, String)>,
 }
 
 fn instance_id() -> anyhow::Result<u64> {
@@ -65,7 +173,7 @@ fn instance_id() -> anyhow::Result<u64> {
     Ok(u64::from_be_bytes(b))
 }
 
-async fn run(config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
+async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
     let redirect = UdpSocket::bind(config.redirect.listen).await.with_context(|| format!("redirect.listen {}", config.redirect.listen))?;
     let motes = UdpSocket::bind(config.mote_link.bind).await.with_context(|| format!("mote_link.bind {}", config.mote_link.bind))?;
     let me = instance_id()?;
@@ -81,6 +189,30 @@ async fn run(config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
     tracing::info!(name = %config.name, redirect = %redirect.local_addr()?, motes = %motes.local_addr()?, "iotssp running");
     // Configuration loaded and both sockets bound: ready. The watchdog is pinged from the
     // loop only, so a loop that hangs is restarted by systemd.
+    let (request_tx, mut request_rx) = tokio::sync::mpsc::channel::<ops::Request>(16);
+    if let Some(listen) = config.status.listen {
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("status.listen {listen}"))?;
+        tracing::info!(%listen, "status page at http://{listen}/, metrics at http://{listen}/metrics");
+        tokio::spawn(ops::http::serve(listener, request_tx.clone(), "iotssp"));
+    }
+    let control_socket = (!config.control.socket.as_os_str().is_empty()).then(|| config.control.socket.clone());
+    let control_socket = control_socket.and_then(|p| match ops::control::bind(&p) {
+        Ok(listener) => {
+            tracing::info!(socket = %p.display(), "control socket (iotssp status)");
+            tokio::spawn(ops::control::serve(listener, request_tx.clone()));
+            Some(p)
+        }
+        Err(e) => {
+            tracing::warn!("no control socket, `iotssp status` will not answer: {e}");
+            None
+        }
+    });
+    drop(request_tx);
+    let mut requests_open = true;
+    let mut reloads = Reloads::default();
+    // A rebuilt IoTSSP waits here until the running one has no handshake left.
+    let mut pending: Option<Iotssp> = None;
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     notify_systemd(&[NotifyState::Ready, NotifyState::Status(&format!("running: redirect on {}", redirect.local_addr()?))]);
     let watchdog_every = sd_notify::watchdog_enabled().map(|t| t / 2);
     let mut next_watchdog = watchdog_every.map(|p| Instant::now() + p);
@@ -135,11 +267,66 @@ async fn run(config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
                     b.channel.handle_timeout(now);
                 }
             }
+            req = request_rx.recv(), if requests_open => match req {
+                Some(r) => {
+                    let now = Instant::now();
+                    let answer = match r.query {
+                        ops::Query::Status => status_document(&path, &config, &iotssp, &brs, start, now, rejected, &reloads, pending.is_some()).to_string(),
+                        ops::Query::Metrics => metrics(&iotssp, &brs, now, rejected),
+                    };
+                    let _ = r.reply.send(answer);
+                }
+                None => requests_open = false,
+            },
+            _ = sighup.recv() => {
+                let now = Instant::now();
+                tracing::info!(config = %path.display(), "SIGHUP: reloading the configuration");
+                let outcome = match load(&path) {
+                    Err(e) => Err(("invalid", format!("{e:#}"))),
+                    Ok((new, _)) if !needs_restart(&config, &new).is_empty() => Err((
+                        "refused",
+                        format!("{} changed, which needs a restart (systemctl restart iotssp)", needs_restart(&config, &new).join(", ")),
+                    )),
+                    Ok((new, rebuilt)) => {
+                        let keys = new.border_router_keys().unwrap_or_default();
+                        let mut changed = vec!["motes, certificates, PSKs, trust, authorization, limits, timers".to_string()];
+                        for (b, (_, _, key)) in brs.iter_mut().zip(keys) {
+                            if !key.same_as(&b.channel.keys().current) {
+                                let previous = Some(b.channel.keys().current.clone());
+                                b.channel.set_keys(KeyRing { current: key, previous });
+                                changed.push(format!("redirect key of {}", b.name));
+                            }
+                        }
+                        pending = Some(rebuilt);
+                        config = new;
+                        Ok(changed.join(", "))
+                    }
+                };
+                match outcome {
+                    Ok(what) => {
+                        tracing::info!(applied = %what, "configuration reloaded; sessions and border-router channels kept");
+                        reloads.applied += 1;
+                        reloads.last = Some((now, "applied", what));
+                    }
+                    Err((kind, why)) => {
+                        let why = why.lines().map(str::trim).collect::<Vec<_>>().join("; ");
+                        tracing::error!("reload {kind}: {why}; the running configuration stays");
+                        reloads.refused += 1;
+                        reloads.last = Some((now, kind, why));
+                    }
+                }
+            }
             _ = sigterm.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
         let now = Instant::now();
         let wall = SystemTime::now();
+        if pending.is_some() && iotssp.delegation_count() == 0
+            && let Some(new) = pending.take()
+        {
+            iotssp = new;
+            tracing::info!("reloaded IoTSSP in service");
+        }
         if let (Some(t), Some(p)) = (next_watchdog, watchdog_every)
             && t <= now
         {
@@ -175,6 +362,9 @@ async fn run(config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
         }
     }
     notify_systemd(&[NotifyState::Stopping]);
+    if let Some(p) = control_socket {
+        let _ = std::fs::remove_file(p);
+    }
     let c = iotssp.counters();
     tracing::info!(
         handshakes_started = c.handshakes_started,
@@ -197,4 +387,96 @@ fn notify_systemd(state: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(state) {
         tracing::debug!(error = %e, "sd_notify failed");
     }
+}
+
+/// The status document of `iotssp status` and the status page.
+#[allow(clippy::too_many_arguments)]
+fn status_document(
+    path: &Path,
+    config: &SspConfig,
+    iotssp: &Iotssp,
+    brs: &[BorderRouter],
+    start: Instant,
+    now: Instant,
+    rejected: u64,
+    reloads: &Reloads,
+    reload_pending: bool,
+) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let secs = |t: Instant| ssp::status::secs(now.saturating_duration_since(t));
+    let border_routers: Vec<Value> = brs
+        .iter()
+        .map(|b| {
+            let mut m = serde_json::Map::new();
+            m.insert("name".into(), b.name.clone().into());
+            m.insert("address".into(), b.address.to_string().into());
+            let state = match b.channel.liveness(now) {
+                redirect::Liveness::Unknown => "not_heard_yet",
+                redirect::Liveness::Alive => "alive",
+                redirect::Liveness::Dead => "dead",
+            };
+            m.insert("state".into(), state.into());
+            for (k, v) in b.channel.counters().iter() {
+                if v != 0 {
+                    m.insert(format!("channel.{k}"), v.into());
+                }
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let motes: Vec<Value> = config
+        .motes
+        .iter()
+        .map(|m| json!({ "name": m.name, "address": m.address.to_string(), "dtls_port": m.dtls_port, "transfer_port": m.transfer_port }))
+        .collect();
+    let mut reload = serde_json::Map::new();
+    reload.insert("applied".into(), reloads.applied.into());
+    reload.insert("refused".into(), reloads.refused.into());
+    reload.insert("waiting_for_handshakes_to_end".into(), reload_pending.into());
+    if let Some((at, outcome, message)) = &reloads.last {
+        reload.insert("last_outcome".into(), (*outcome).into());
+        reload.insert("last_message".into(), message.clone().into());
+        reload.insert("last_s_ago".into(), secs(*at).into());
+    }
+    json!({
+        "daemon": "iotssp",
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "uptime_s": secs(start),
+        "config": path.display().to_string(),
+        "name": config.name,
+        "redirect_listen": config.redirect.listen.to_string(),
+        "redirect_rejected": rejected,
+        "keys_held": iotssp.keys_held(),
+        "border_routers": border_routers,
+        "motes_served": motes,
+        "delegations": ssp::status::delegations(iotssp, now),
+        "handshakes": ssp::status::handshakes(iotssp, now),
+        "counters": ssp::status::counters(iotssp),
+        "reload": reload,
+    })
+}
+
+/// Prometheus text: the IoTSSP's counters and each border router's channel.
+fn metrics(iotssp: &Iotssp, brs: &[BorderRouter], now: Instant, rejected: u64) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "# TYPE iotssp_total counter");
+    if let serde_json::Value::Object(m) = ssp::status::counters(iotssp) {
+        for (k, v) in m {
+            if k != "keys_held" && k != "delegations" {
+                let _ = writeln!(s, "iotssp_total{{counter=\"{k}\"}} {v}");
+            }
+        }
+    }
+    let _ = writeln!(s, "iotssp_total{{counter=\"redirect_rejected\"}} {rejected}");
+    let _ = writeln!(s, "# TYPE iotssp_keys_held gauge\niotssp_keys_held {}", iotssp.keys_held());
+    let _ = writeln!(s, "# TYPE iotssp_delegations gauge\niotssp_delegations {}", iotssp.delegation_count());
+    let _ = writeln!(s, "# TYPE iotssp_border_router_alive gauge");
+    for b in brs {
+        let alive = matches!(b.channel.liveness(now), redirect::Liveness::Alive);
+        let name = b.name.replace(['"', '\\', '\n'], "_");
+        let _ = writeln!(s, "iotssp_border_router_alive{{border_router=\"{name}\"}} {}", u8::from(alive));
+    }
+    s
 }
