@@ -1,5 +1,6 @@
 //! The status document `lowpan-br status`, the control socket and the status page show:
-//! the radio link, the motes with their last frame and traffic, the HRM's flows, each
+//! the radio link, the motes with their last frame and traffic, the address
+//! registrations (RFC 6775/8505) with their hops and lifetime, the HRM's flows, each
 //! IoTSSP (with an attached one's handshakes in progress and the last ones that ended),
 //! counters and drops by reason, and the last configuration reload.
 //!
@@ -143,6 +144,7 @@ pub fn document(router: &BorderRouter, d: &DaemonView<'_>, now: Instant) -> Valu
     doc.insert("radio".into(), Value::Object(radio));
 
     doc.insert("motes".into(), motes(router, now));
+    doc.insert("registrations".into(), registrations(router, now));
     doc.insert("flows".into(), flows(router));
 
     let mut iotssps = Vec::new();
@@ -332,6 +334,31 @@ fn with_iid(prefix: Ipv6Addr, iid: [u8; 8]) -> Ipv6Addr {
     let mut o = prefix.octets();
     o[8..].copy_from_slice(&iid);
     Ipv6Addr::from(o)
+}
+
+/// The address registrations (RFC 6775/8505): who registered which address, through
+/// which link address or 6LoWPAN router (one more hop), and for how long still.
+fn registrations(router: &BorderRouter, now: Instant) -> Value {
+    let mut regs: Vec<_> = router.bridge().registrations().iter().filter(|(_, r)| r.expires > now).collect();
+    regs.sort_by_key(|(a, _)| **a);
+    Value::Array(
+        regs.into_iter()
+            .take(MAX_FLOWS_SHOWN)
+            .map(|(a, r)| {
+                let (via, hops) = match r.via {
+                    crate::registrations::Via::Link(l) => (format!("link {l}"), 1),
+                    crate::registrations::Via::Router(ip) => (format!("router {ip}"), 2),
+                };
+                json!({
+                    "address": a.to_string(),
+                    "link": via,
+                    "hops": hops,
+                    "tid": r.tid,
+                    "expires_in_s": secs(r.expires.saturating_duration_since(now)),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// Most flows listed (the HRM's table is bounded by `hrm.max_flows` anyway).

@@ -42,8 +42,9 @@ const PREFERRED: &[&str] = &[
 
 /// Sections drawn first, in this order; other sections follow alphabetically.
 const SECTION_ORDER: &[&str] = &[
-    "radio",
     "motes",
+    "radio",
+    "registrations",
     "flows",
     "iotssps",
     "border_routers",
@@ -403,8 +404,8 @@ mod tests {
         // Sections in their order.
         let at = |id: &str| page.find(&format!("<section id=\"{id}\"")).unwrap();
         assert!(
-            at("radio") < at("motes")
-                && at("motes") < at("handshakes")
+            at("motes") < at("radio")
+                && at("radio") < at("handshakes")
                 && at("handshakes") < at("counters")
         );
     }

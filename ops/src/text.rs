@@ -31,6 +31,7 @@ const PREFERRED: &[&str] = &[
 const SECTION_ORDER: &[&str] = &[
     "motes",
     "radio",
+    "registrations",
     "flows",
     "iotssps",
     "border_routers",
