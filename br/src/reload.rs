@@ -8,7 +8,7 @@
 //! radio driver is not touched.
 //!
 //! Everything else is held open or built into the running state (the TUN and its
-//! addresses, the radio, the sockets, the HRM's limits, the set of IoTSSPs): a new value
+//! addresses, the radio, the sockets, the HRM's limits, RPL, the set of IoTSSPs): a new value
 //! there refuses the whole reload, and the running configuration stays.
 
 use crate::config::{Config, IotsspKind};
@@ -29,6 +29,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     section("[capture]", old.capture == new.capture);
     section("[metrics] listen", old.metrics.listen == new.metrics.listen);
     section("[control]", old.control == new.control);
+    section("[rpl]", old.rpl == new.rpl);
     for (i, m) in old.motes.iter().enumerate() {
         match new.motes.iter().find(|n| n.eui64 == m.eui64) {
             None => v.push(format!("mote[{i}] ({}) removed", m.name)),
