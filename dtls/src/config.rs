@@ -213,9 +213,10 @@ pub struct ServerConfig {
     pub transport: TransportConfig,
     pub cookie_rotation: Duration,
     /// Connections an [`Endpoint`](crate::Endpoint) holds at once. When the table is full,
-    /// a new cookie'd ClientHello takes the place of the least recently used established
-    /// connection idle for at least `evict_idle_after`; if none is, it gets an
-    /// internal_error alert.
+    /// a new cookie'd ClientHello may start a handshake while an established connection
+    /// idle for at least `evict_idle_after` is left for it; the least recently used such
+    /// connection gives way once the new client has authenticated. A client that cannot
+    /// be served gets an internal_error alert.
     pub max_connections: usize,
     /// Established connections without an authenticated record for this long are closed
     /// (a client that left without close_notify must not hold a slot). `None`: never.

@@ -102,6 +102,9 @@ pub struct Endpoint {
     pub expired_connections: u64,
     /// Idle connections closed to make room for a new client in a full table.
     pub evicted_connections: u64,
+    /// Clients that authenticated when the table was full and whose reserved idle
+    /// connection had become active meanwhile: refused with an internal_error alert.
+    pub refused_after_handshake: u64,
 }
 
 /// Whether a connection is one that idles: an established one (a handshake is bounded by
@@ -135,6 +138,7 @@ impl Endpoint {
             stateless_drops: HashMap::new(),
             expired_connections: 0,
             evicted_connections: 0,
+            refused_after_handshake: 0,
         })
     }
 
@@ -169,7 +173,12 @@ impl Endpoint {
                 && !matches!(conn.phase(), Phase::Handshaking)
                 && first_hello(datagram).is_ok_and(|h| h.hello.random != conn.client_random());
             if !restarted {
+                let was_handshaking = matches!(conn.phase(), Phase::Handshaking);
                 conn.handle_datagram(now, datagram);
+                let authenticated = was_handshaking && !matches!(conn.phase(), Phase::Handshaking) && !conn.is_closed();
+                if authenticated && conn.role() == crate::Role::Server {
+                    self.make_room_for(now, remote);
+                }
                 return;
             }
         }
@@ -188,7 +197,7 @@ impl Endpoint {
             self.stateless.push_back(Transmit { destination: remote, contents });
             return Ok(());
         }
-        if !self.connections.contains_key(&remote) && self.open_connections() >= config.max_connections && !self.evict_one(now, &config) {
+        if !self.connections.contains_key(&remote) && !self.may_admit(now, &config) {
             // A refusal the client can see, not silence.
             let mut contents = Vec::new();
             let alert = Alert::fatal(AlertDescription::InternalError).get_encoding();
@@ -219,13 +228,46 @@ impl Endpoint {
         idle_expires(c).then(|| c.last_authenticated() + timeout)
     }
 
+    /// Whether a new handshake may start. A full table admits it only while an idle
+    /// connection is left for it to take the place of (one for each handshake already
+    /// admitted beyond the table); that connection gives way only once the new client has
+    /// authenticated ([`make_room_for`](Self::make_room_for)), so a client that never does
+    /// costs nobody their session.
+    fn may_admit(&self, now: Instant, config: &ServerConfig) -> bool {
+        let open = self.open_connections();
+        if open < config.max_connections {
+            return true;
+        }
+        let evictable = self.connections.values().filter(|c| Self::evictable(now, config, c)).count();
+        evictable > open - config.max_connections
+    }
+
+    fn evictable(now: Instant, config: &ServerConfig, c: &Connection) -> bool {
+        idle_expires(c) && now.saturating_duration_since(c.last_authenticated()) >= config.evict_idle_after
+    }
+
+    /// `remote` just authenticated (its Finished verified): if the table is over its size,
+    /// the least recently used idle connection gives way, or, when none is idle any more,
+    /// `remote` is refused with an internal_error alert.
+    fn make_room_for(&mut self, now: Instant, remote: SocketAddr) {
+        let Some(config) = self.server.clone() else { return };
+        if self.open_connections() <= config.max_connections || self.evict_one(now, &config) {
+            return;
+        }
+        tracing::debug!(%remote, "table full and no idle connection left: authenticated client refused");
+        self.refused_after_handshake += 1;
+        if let Some(c) = self.connections.get_mut(&remote) {
+            c.abort(AlertDescription::InternalError);
+        }
+    }
+
     /// Closes the least recently used connection idle for at least `evict_idle_after`, if
     /// there is one.
     fn evict_one(&mut self, now: Instant, config: &ServerConfig) -> bool {
         let victim = self
             .connections
             .iter()
-            .filter(|(_, c)| idle_expires(c) && now.saturating_duration_since(c.last_authenticated()) >= config.evict_idle_after)
+            .filter(|(_, c)| Self::evictable(now, config, c))
             .min_by_key(|(_, c)| c.last_authenticated())
             .map(|(a, _)| *a);
         let Some(addr) = victim else { return false };

@@ -67,9 +67,12 @@
 //! # The endpoint's table
 //! An [`Endpoint`] server holds at most `ServerConfig::max_connections`. Established
 //! connections without an authenticated record for `idle_timeout` are closed (checked on
-//! every datagram and timer call, so it needs no wake-up of its own); when the table is
-//! full, a cookie'd ClientHello makes the least recently used connection idle for
-//! `evict_idle_after` give way, or is refused with an internal_error alert, never silence.
+//! every datagram and timer call, so it needs no wake-up of its own). When the table is
+//! full, a cookie'd ClientHello starts a handshake only while a connection idle for
+//! `evict_idle_after` is left for it; that connection gives way only once the new client
+//! has authenticated (its Finished verified), so a client that never does costs nobody
+//! their session. A client that cannot be served is refused with an internal_error alert,
+//! never silence.
 //!
 //! # Driving it
 //! Feed `handle_datagram(now, remote, bytes)`; drain `poll_transmit()` and `poll_event()`;

@@ -188,3 +188,47 @@ fn full_table_without_an_idle_connection_refuses_with_an_alert() {
         assert!(net.established(i));
     }
 }
+
+/// A client that never authenticates (wrong PSK) takes nobody's place: the idle connection
+/// it was admitted against stays until a client that does authenticate comes.
+#[test]
+fn a_client_that_never_authenticates_evicts_nobody() {
+    let mut net = Net::new(capped(None));
+    for _ in 0..4 {
+        net.connect();
+    }
+    net.now += Duration::from_secs(40);
+    for i in [0, 2, 3] {
+        net.send(i, b"still here");
+    }
+    // Wrong key: its Finished never authenticates.
+    let addr: SocketAddr = "[2001:db8::2:99]:40000".parse().unwrap();
+    let mut ep = Endpoint::new(None).unwrap();
+    let mut bad = psk_client(b"not the right key");
+    bad.transport.retransmit.max_retransmissions = 2;
+    ep.connect(net.now, net.server_addr, Arc::new(bad)).unwrap();
+    net.clients.push((addr, ep, Vec::new()));
+    net.run();
+    assert_eq!(net.server.evicted_connections, 0);
+    assert!(net.established(1), "{:?}", net.clients[1].2);
+    // Its handshake runs out of retransmissions; still nobody was evicted.
+    for _ in 0..30 {
+        net.now += Duration::from_secs(5);
+        net.server.handle_timeout(net.now);
+        for (_, ep, _) in net.clients.iter_mut() {
+            ep.handle_timeout(net.now);
+        }
+        net.run();
+    }
+    assert!(net.clients[4].2.iter().any(|e| matches!(e, Event::Closed(_))), "{:?}", net.clients[4].2);
+    assert_eq!(net.server.evicted_connections, 0);
+    assert!(net.established(1));
+    // A client that authenticates takes the idle one's place.
+    for i in [0, 2, 3] {
+        net.send(i, b"still here");
+    }
+    let new = net.connect();
+    assert!(net.established(new), "{:?}", net.clients[new].2);
+    assert_eq!(net.server.evicted_connections, 1);
+    assert!(!net.established(1));
+}
