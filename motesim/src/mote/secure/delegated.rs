@@ -474,6 +474,9 @@ impl SecureDevice for DelegatedDevice {
     }
 
     fn handle_datagram(&mut self, now: Instant, local_port: u16, peer: Peer, payload: &[u8]) {
+        // Expiry needs no timer of its own: every datagram and timer call runs it, and an
+        // idle session already yields its slot to a new transfer (`free_for_new`).
+        self.counters.sessions_expired += self.sessions.expire(now) as u64;
         if local_port == self.transfer_port {
             self.counters.dtls_records_in += count_records(payload);
             if plaintext_handshake_types(payload)
@@ -526,6 +529,7 @@ impl SecureDevice for DelegatedDevice {
     fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
         self.expire_links(now);
+        self.counters.sessions_expired += self.sessions.expire(now) as u64;
         self.pump(now);
     }
 

@@ -153,6 +153,8 @@ pub struct SecurityCounters {
     pub psk_sessions_expired: u64,
     /// Transferred sessions dropped for a newer one (no free slot).
     pub sessions_evicted: u64,
+    /// Transferred sessions dropped after 300 s without a record from their client.
+    pub sessions_expired: u64,
     /// Sessions ended by close_notify or a fatal alert (DCert/CDPSK sessions, transferred
     /// sessions; not a delegated mote's PSK sessions with its IoTSSP).
     pub sessions_closed: u64,

@@ -71,6 +71,20 @@ impl SessionTable {
         self.slots.saturating_sub(busy)
     }
 
+    /// Drops the sessions without an authenticated record for the idle time (their keys
+    /// are wiped with them): a transferred session is not held for ever. Returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let before = self.sessions.len();
+        let idle = self.idle;
+        self.sessions.retain(|s| now.saturating_duration_since(s.last_used) < idle);
+        before - self.sessions.len()
+    }
+
+    /// When the next session expires, if any.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.sessions.iter().map(|s| s.last_used + self.idle).min()
+    }
+
     pub fn peers(&self) -> impl Iterator<Item = Peer> + '_ {
         self.sessions.iter().map(|s| s.peer)
     }

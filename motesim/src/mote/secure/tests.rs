@@ -1191,3 +1191,19 @@ fn dcert_serves_a_client_offering_only_gcm_or_chacha() {
         assert_temperature(&net.app_data(COAPS_PORT)[0], 6);
     }
 }
+
+/// A transferred session without a record from its client for the idle time is dropped
+/// (its keys with it), not only outranked by a newer transfer.
+#[test]
+fn transferred_sessions_expire() {
+    let t0 = Instant::now();
+    let mut t = super::sessions::SessionTable::new(2, Duration::from_secs(60));
+    for n in 0..2u16 {
+        let state = transfer_message(inet_client(n), session_keys(n as u8), 1).session_state().unwrap();
+        t.install(t0, peer_of(inet_client(n)), &state).unwrap();
+    }
+    assert_eq!(t.next_expiry(), Some(t0 + Duration::from_secs(60)));
+    assert_eq!(t.expire(t0 + Duration::from_secs(59)), 0);
+    assert_eq!(t.expire(t0 + Duration::from_secs(60)), 2);
+    assert_eq!((t.len(), t.next_expiry()), (0, None));
+}
