@@ -73,6 +73,9 @@ pub struct Options {
     pub br_radio_port: Option<u16>,
     /// Extra environment for lowpan-br (`LOWPAN_<SECTION>__<KEY>` overrides).
     pub br_env: Vec<(String, String)>,
+    /// Extra motesim arguments (`--rpl`, `--link`...). With `--rpl` the motes get no
+    /// configured prefix: they take it from the border router's DIOs.
+    pub motesim_args: Vec<String>,
 }
 
 impl Default for Options {
@@ -88,6 +91,7 @@ impl Default for Options {
             pcap: false,
             br_radio_port: None,
             br_env: Vec::new(),
+            motesim_args: Vec::new(),
         }
     }
 }
@@ -205,7 +209,6 @@ fn start_motesim(br: &NetNs, opts: &Options, dir: &std::path::Path) -> Daemon {
     };
     cmd.args(["--radio-eui64", RADIO_EUI64])
         .args(["--motes", &opts.motes.to_string()])
-        .args(["--prefix", PREFIX])
         .args(["--loss", &opts.loss.to_string()])
         .args(["--seed", &opts.seed.to_string()])
         .arg("--stats-file")
@@ -213,6 +216,10 @@ fn start_motesim(br: &NetNs, opts: &Options, dir: &std::path::Path) -> Daemon {
     if opts.unthrottled {
         cmd.arg("--unthrottled");
     }
+    if !opts.motesim_args.iter().any(|a| a == "--rpl") {
+        cmd.args(["--prefix", PREFIX]);
+    }
+    cmd.args(&opts.motesim_args);
     let mut d = Daemon::spawn("motesim", cmd);
     d.wait_for_line("listening", Duration::from_secs(20));
     d

@@ -575,8 +575,9 @@ impl Mote {
                 let packet = icmp_packet(self.source_for(dst, src), src, 64, &reply);
                 self.send_ipv6(&packet, out);
             }
+            // An RPL mote's default route is its DODAG parent, not whoever advertises.
             (msg_type::ROUTER_ADVERT, 0)
-                if ipv6.hop_limit() == 255 && src.is_unicast_link_local() =>
+                if ipv6.hop_limit() == 255 && src.is_unicast_link_local() && self.rpl.is_none() =>
             {
                 let Ok(Icmpv6Repr::Ndisc(NdiscRepr::RouterAdvert {
                     lladdr,
