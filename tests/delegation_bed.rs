@@ -50,11 +50,19 @@ pub struct BedOptions {
     pub motesim: bool,
     /// Top-level keys put before motesim.toml's tables (defaults for every device).
     pub motesim_defaults: String,
+    /// Extra TOML appended to lowpan-br.toml (e.g. `[rpl]`).
+    pub br_extra: String,
 }
 
 impl BedOptions {
     pub fn new(mode: Mode) -> Self {
-        BedOptions { mode, iotssp_extra: String::new(), motesim: true, motesim_defaults: String::new() }
+        BedOptions {
+            mode,
+            iotssp_extra: String::new(),
+            motesim: true,
+            motesim_defaults: String::new(),
+            br_extra: String::new(),
+        }
     }
 }
 
@@ -90,7 +98,11 @@ impl DelegationBed {
         let control = dir.path().join("br-control.sock");
         crate::write(
             &br_conf,
-            &format!("{text}\n[metrics]\nlisten = \"{METRICS}\"\n\n[control]\nsocket = \"{}\"\n", control.display()),
+            &format!(
+                "{text}\n[metrics]\nlisten = \"{METRICS}\"\n\n[control]\nsocket = \"{}\"\n\n{}",
+                control.display(),
+                opts.br_extra
+            ),
         );
         {
             let p = deploy.join("iotssp.toml");

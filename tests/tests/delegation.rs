@@ -406,3 +406,29 @@ fn a_client_offering_only_an_unsupported_suite_gets_handshake_failure() {
 fn path_of(p: &std::path::Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// The delegated mote is an RPL leaf three hops from lowpan-br (motesim's RPL routers in
+/// between, a chain where each link is heard only by its two ends): the handshake with
+/// openssl s_client is delegated, the session transferred, and records echoed through the
+/// source routes.
+#[test]
+fn rpl_delegated_mote_three_hops_away_echoes_through_its_record_layer() {
+    let mut opts = BedOptions::new(Mode::Attached);
+    opts.br_extra = "[rpl]\nenabled = true\ndio_interval_min = 10\n".into();
+    // Node 0 is the radio; the delegated mote 1 is at the far end of 0 - 3 - 2 - 1.
+    opts.motesim_defaults = "rpl = true\nlinks = [\"0-3\", \"3-2\", \"2-1\"]\n".into();
+    let Some(mut bed) = DelegationBed::start("rpl_delegated_mote_three_hops_away", opts) else { return };
+    let deadline = std::time::Instant::now() + HANDSHAKE;
+    loop {
+        let out = bed.inet.command("ping").args(["-6", "-n", "-c", "1", "-W", "2"]).arg(mote_addr(1).to_string()).output();
+        if out.is_ok_and(|o| o.status.success()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "mote 1 never became reachable:\n{}", bed.logs());
+    }
+    let mut c = delegated_session(&mut bed, "ECHO rpl-1");
+    c.send_line("ECHO rpl-2");
+    assert!(c.wait_for("ECHO rpl-2", ECHO), "second record not echoed:\n{}", c.output());
+    assert_mote_did_only_the_record_layer(&bed, 1);
+    c.kill();
+}
