@@ -432,3 +432,30 @@ fn rpl_delegated_mote_three_hops_away_echoes_through_its_record_layer() {
     assert_mote_did_only_the_record_layer(&bed, 1);
     c.kill();
 }
+
+/// The same default clients through a remote `iotssp`: the suite it negotiated is the one
+/// the mote's record layer continues.
+#[test]
+fn remote_iotssp_serves_default_openssl_and_gnutls_clients() {
+    const TEST: &str = "remote_iotssp_serves_default_openssl_and_gnutls_clients";
+    if !test_support::require_program(TEST, "gnutls-cli", "--version") {
+        return;
+    }
+    let Some(mut bed) = start(TEST, Mode::Remote) else {
+        return;
+    };
+    let mut c = bed.s_client_default(DELEGATED);
+    let ok = c.wait_for("Cipher is ECDHE-ECDSA-AES128-GCM-SHA256", HANDSHAKE);
+    assert!(ok, "default s_client handshake:\n{}\n{}", c.output(), bed.logs());
+    c.send_line("ECHO remote-openssl-default");
+    assert!(c.wait_for("ECHO remote-openssl-default", ECHO), "no echo:\n{}\n{}", c.output(), bed.logs());
+    c.kill();
+    let mut g = bed.gnutls_cli(DELEGATED, None);
+    let ok = g.wait_for("- Handshake was completed", HANDSHAKE);
+    assert!(ok, "default gnutls-cli handshake:\n{}\n{}", g.output(), bed.logs());
+    assert!(g.output().contains("-(AES-128-CCM)"), "{}", g.output());
+    g.send_line("ECHO remote-gnutls-default");
+    assert!(g.wait_for("ECHO remote-gnutls-default", ECHO), "no echo:\n{}\n{}", g.output(), bed.logs());
+    g.kill();
+    assert_mote_did_only_the_record_layer(&bed, 2);
+}
