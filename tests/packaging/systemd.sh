@@ -8,6 +8,9 @@
 #     GET over DTLS through the unit (attached IoTSSP), then the same with iotssp.service
 #     as the remote IoTSSP;
 #   - kill -9 of the main process: systemd restarts it; SIGSTOP: the watchdog restarts it;
+#   - `lowpan-br status` answers over /run/lowpan-br/control.sock (0600) with the radio up,
+#     `systemctl reload` applies without dropping the radio; `iotssp status` shows the
+#     transferred handshake and `systemctl reload iotssp` applies;
 #   - stop: the TUN and its routes are gone;
 #   - systemd-analyze verify prints nothing, systemd-analyze security stays under a ceiling.
 # Needs root, debootstrap and systemd-container (installed when missing) and Debian's archive
@@ -148,6 +151,14 @@ if journal_has lowpan-br $'\e\['; then fail "colour codes in the journal"; fi
 step "ping a mote"
 wait_for 30 "mote-2 answering ping" ct ping -6 -c 1 -W 1 fd00:aaaa::212:4b00:0:2
 
+step "lowpan-br status over its control socket; systemctl reload keeps the radio"
+[ "$(ct stat -c %a /run/lowpan-br/control.sock)" = 600 ] || fail "control socket is not 0600"
+ct lowpan-br status --json | grep -q '"link":"up"' || fail "lowpan-br status: radio not up: $(ct lowpan-br status 2>&1)"
+ct systemctl reload lowpan-br
+wait_for 10 "reload applied" journal_has lowpan-br "configuration reloaded"
+ct lowpan-br status --json | grep -q '"connects":1,' || fail "the reload reconnected the radio: $(ct lowpan-br status 2>&1)"
+ct ping -6 -c 1 -W 2 fd00:aaaa::212:4b00:0:2 >/dev/null || fail "no ping after the reload"
+
 # An "Internet" host inside the container: a network namespace behind a veth, as in the demo.
 ct ip netns add inet
 ct ip link add v-inet netns inet type veth peer name v-br
@@ -219,6 +230,10 @@ ct systemctl start lowpan-br
 is_active lowpan-br || fail "lowpan-br is $(prop lowpan-br ActiveState)"
 wait_for 30 "mote-2 answering ping" ct ping -6 -c 1 -W 1 fd00:aaaa::212:4b00:0:2
 delegated_get remote /etc/iotssp
+ct iotssp status --json | grep -q '"outcome":"transferred"' || fail "iotssp status: no transferred handshake: $(ct iotssp status 2>&1)"
+ct systemctl reload iotssp
+wait_for 10 "iotssp reload applied" journal_has iotssp "configuration reloaded"
+is_active iotssp || fail "iotssp is $(prop iotssp ActiveState) after reload"
 if journal_has iotssp $'\e\['; then fail "colour codes in iotssp's journal"; fi
 
 step "iotssp.service: kill -9 restarts it, stop is clean"
