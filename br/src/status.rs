@@ -177,7 +177,9 @@ pub fn document(router: &BorderRouter, d: &DaemonView<'_>, now: Instant) -> Valu
                     delegations.extend(tag(ssp::status::delegations(i, now)));
                     handshakes.extend(tag(ssp::status::handshakes(i, now)));
                 }
-                Endpoint::Remote { address, channel, .. } => {
+                Endpoint::Remote {
+                    address, channel, ..
+                } => {
                     m.insert("kind".into(), "remote".into());
                     m.insert("address".into(), address.to_string().into());
                     let state = match channel.liveness(now) {
@@ -246,6 +248,15 @@ fn motes(router: &BorderRouter, now: Instant) -> Value {
             None => ("passthrough", Value::Null),
         }
     };
+    // With RPL, a mote's hops and parent come from its DAO route; without, every known
+    // mote is a radio neighbour of the border router.
+    let route = |ip: Ipv6Addr| -> (usize, Option<Ipv6Addr>) {
+        match bridge.rpl().and_then(|r| r.path(&ip)) {
+            Some(p) if p.len() > 1 => (p.len(), Some(p[p.len() - 2])),
+            Some(p) => (p.len().max(1), None),
+            None => (1, None),
+        }
+    };
     let mut rows = Vec::new();
     let mut shown: Vec<Address> = Vec::new();
     for m in &cfg.motes {
@@ -259,7 +270,7 @@ fn motes(router: &BorderRouter, now: Instant) -> Value {
             None => Address::Extended(m.eui64).to_string(),
         };
         let (p, ssp) = policy(ip);
-        rows.push(row(&m.name, link, ip, true, p, ssp, &stats, now));
+        rows.push(row(&m.name, link, ip, true, p, ssp, &stats, now, route(ip)));
         shown.extend(addrs);
     }
     let mut learned: Vec<(&Address, &Neighbour)> =
@@ -285,6 +296,7 @@ fn motes(router: &BorderRouter, now: Instant) -> Value {
             ssp,
             &n.stats,
             now,
+            route(ip),
         ));
     }
     Value::Array(rows)
@@ -300,6 +312,7 @@ fn row(
     ssp: Value,
     s: &MoteStats,
     now: Instant,
+    (hops, parent): (usize, Option<Ipv6Addr>),
 ) -> Value {
     json!({
         "name": name,
@@ -308,9 +321,9 @@ fn row(
         "configured": configured,
         "policy": policy,
         "iotssp": ssp,
-        // Every mote the border router knows is a radio neighbour: it routes no mesh
-        // beyond one hop (no RPL), so the hop count is 1.
-        "hops": 1,
+        "hops": hops,
+        // The RPL parent when the mote is more than one hop away.
+        "parent": parent.map(|p| p.to_string()),
         "last_heard_s_ago": s.last_heard.map(|t| secs(now.saturating_duration_since(t))),
         "rx_frames": s.rx_frames,
         "tx_frames": s.tx_frames,
@@ -339,7 +352,12 @@ fn with_iid(prefix: Ipv6Addr, iid: [u8; 8]) -> Ipv6Addr {
 /// The address registrations (RFC 6775/8505): who registered which address, through
 /// which link address or 6LoWPAN router (one more hop), and for how long still.
 fn registrations(router: &BorderRouter, now: Instant) -> Value {
-    let mut regs: Vec<_> = router.bridge().registrations().iter().filter(|(_, r)| r.expires > now).collect();
+    let mut regs: Vec<_> = router
+        .bridge()
+        .registrations()
+        .iter()
+        .filter(|(_, r)| r.expires > now)
+        .collect();
     regs.sort_by_key(|(a, _)| **a);
     Value::Array(
         regs.into_iter()

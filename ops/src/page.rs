@@ -304,10 +304,25 @@ fn mesh(s: &mut String, radio: Option<&Value>, motes: &[Value]) {
         "<svg id=\"mesh\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"mesh\">"
     );
     let n = motes.len().max(1) as f64;
+    // Each mote on a ring by its hop count, joined to its parent (another mote, with RPL)
+    // or to the border router.
+    let pos: Vec<(f64, f64)> = motes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let hops = m
+                .get("hops")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .clamp(1, 3) as f64;
+            let a = std::f64::consts::TAU * i as f64 / n - std::f64::consts::FRAC_PI_2;
+            let r = r * (0.55 + 0.3 * (hops - 1.0)).min(1.2);
+            (cx + r * a.cos(), cy + r * a.sin())
+        })
+        .collect();
     let mut nodes = String::new();
     for (i, m) in motes.iter().enumerate() {
-        let a = std::f64::consts::TAU * i as f64 / n - std::f64::consts::FRAC_PI_2;
-        let (x, y) = (cx + r * a.cos(), cy + r * a.sin());
+        let (x, y) = pos[i];
         let name = m
             .get("name")
             .and_then(Value::as_str)
@@ -316,17 +331,25 @@ fn mesh(s: &mut String, radio: Option<&Value>, motes: &[Value]) {
         let heard = m.get("last_heard_s_ago").and_then(Value::as_f64);
         let fresh = heard.is_some_and(|h| h < 60.0);
         let hops = m.get("hops").and_then(Value::as_u64).unwrap_or(1);
-        let colour = if fresh { "#2a2" } else { "#aaa" };
-        let dash = if fresh {
+        let parent = m.get("parent").and_then(Value::as_str);
+        let (px, py) = parent
+            .and_then(|p| {
+                motes
+                    .iter()
+                    .position(|o| o.get("address").and_then(Value::as_str) == Some(p))
+            })
+            .map_or((cx, cy), |j| pos[j]);
+        let colour = if fresh || hops > 1 { "#2a2" } else { "#aaa" };
+        let dash = if fresh || hops > 1 {
             ""
         } else {
             " stroke-dasharray=\"4 4\""
         };
         let _ = write!(
             s,
-            "<line x1=\"{cx:.0}\" y1=\"{cy:.0}\" x2=\"{x:.0}\" y2=\"{y:.0}\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>"
+            "<line x1=\"{px:.0}\" y1=\"{py:.0}\" x2=\"{x:.0}\" y2=\"{y:.0}\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>"
         );
-        let (mx, my) = ((cx + x) / 2.0, (cy + y) / 2.0);
+        let (mx, my) = ((px + x) / 2.0, (py + y) / 2.0);
         let _ = write!(
             s,
             "<text x=\"{mx:.0}\" y=\"{my:.0}\" font-size=\"10\" fill=\"#666\">{hops} hop</text>"
@@ -376,8 +399,9 @@ mod tests {
             "daemon": "lowpan-br", "uptime_s": 12,
             "radio": {"link": "up", "own_eui64": "00:12"},
             "motes": [
-                {"name": "kitchen", "link": "00:12:4b:00:00:00:00:02", "hops": 1, "last_heard_s_ago": 2.0},
-                {"name": "<script>", "link": "0005", "hops": 1, "last_heard_s_ago": null}
+                {"name": "kitchen", "link": "00:12:4b:00:00:00:00:02", "hops": 1, "last_heard_s_ago": 2.0, "address": "fd00::2"},
+                {"name": "<script>", "link": "0005", "hops": 1, "last_heard_s_ago": null},
+                {"name": "far", "link": "0006", "hops": 2, "parent": "fd00::2", "address": "fd00::6"}
             ],
             "handshakes": [{"flow": "f", "outcome": "transferred", "timeline": [
                 {"at_ms": 0, "event": "client_hello"}, {"at_ms": 40, "event": "transferred"}]}],
@@ -390,6 +414,10 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("data-fresh=\"true\""));
+        assert!(
+            page.contains("data-name=\"far\" data-link=\"0006\" data-hops=\"2\""),
+            "{page}"
+        );
         assert!(page.contains("data-name=\"&lt;script&gt;\""));
         assert!(!page.contains("<script>"));
         assert!(page.contains("data-radio=\"up\""));
