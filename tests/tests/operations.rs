@@ -303,3 +303,23 @@ fn remote_iotssp_status_and_reload_keep_a_transferred_session() {
     assert!(c.wait_for("ECHO after-invalid", Duration::from_secs(20)), "{}", c.output());
     c.kill();
 }
+
+#[test]
+fn status_shows_rpl_hops_and_parents() {
+    let opts = Options {
+        motes: 3,
+        br_extra: "[rpl]\nenabled = true\ndio_interval_min = 10\n".into(),
+        motesim_args: vec!["--rpl".into(), "--link".into(), "0-1,1-2,2-3".into()],
+        ..Options::default()
+    };
+    let Some(bed) = Testbed::start("status_shows_rpl_hops_and_parents", opts) else { return };
+    let s = eventually(Duration::from_secs(60), || {
+        bed.ping(mote_addr(3), 1, 8);
+        let s = status_json("lowpan-br", &bed.control_socket());
+        (mote(&s, "mote3")["hops"] == 3).then_some(s)
+    })
+    .expect("mote3 three hops away in lowpan-br status");
+    assert_eq!(mote(&s, "mote3")["parent"], mote_addr(2).to_string(), "{s:#}");
+    assert_eq!(mote(&s, "mote1")["hops"], 1);
+    assert!(mote(&s, "mote1")["parent"].is_null());
+}
