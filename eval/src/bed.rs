@@ -54,12 +54,24 @@ pub enum Leg {
     /// The paper's: a PSK DTLS handshake with the mote per delegation, carrying the
     /// SessionTransferTicket extension, then the session transfer over it.
     PskHandshake,
+    /// The standing association (docs/mote-association.md): made once, then one Transfer
+    /// in and one Confirm out per delegation.
+    Association,
 }
 
 impl Leg {
     pub fn as_str(self) -> &'static str {
         match self {
             Leg::PskHandshake => "psk",
+            Leg::Association => "assoc",
+        }
+    }
+
+    /// The value of `leg` in iotssp.toml's `[[motes]]` and motesim.toml's `[[device]]`.
+    fn config_value(self) -> &'static str {
+        match self {
+            Leg::PskHandshake => "psk-handshake",
+            Leg::Association => "association",
         }
     }
 
@@ -88,6 +100,8 @@ pub struct BedSpec {
     pub unthrottled: bool,
     /// Extra delegated motes (capacity runs): the total number of delegated motes.
     pub delegated_motes: u16,
+    /// The HRM's flow table size (`[hrm] max_flows`), when not the default.
+    pub hrm_max_flows: Option<usize>,
 }
 
 /// A running bed. Fields drop in order: the tap and the daemons before the namespaces.
@@ -154,7 +168,13 @@ impl Bed {
             if !t.contains("name = \"lowpan0\"") {
                 bail!("provisioned lowpan-br.toml has no TUN name lowpan0");
             }
-            Ok(t.replace("name = \"lowpan0\"", &format!("name = \"{tun}\"")))
+            let t = t.replace("name = \"lowpan0\"", &format!("name = \"{tun}\""));
+            Ok(match spec.hrm_max_flows {
+                Some(n) if t.contains("[hrm]\n") => {
+                    t.replacen("[hrm]\n", &format!("[hrm]\nmax_flows = {n}\n"), 1)
+                }
+                _ => t,
+            })
         })?;
         let timer_ms = spec.dtls_timer.as_millis();
         edit(&deploy.join("iotssp.toml"), |t| {
@@ -163,11 +183,21 @@ impl Bed {
                  [limits]\nmax_delegations = 4096\nmax_per_mote = 4\n"
             ))
         })?;
+        // The leg is written only when it is not the daemons' default (the PSK handshake).
+        let leg = (spec.leg != Leg::PskHandshake).then(|| spec.leg.config_value());
+        if let Some(leg) = leg {
+            edit(&deploy.join("iotssp.toml"), |t| {
+                Ok(set_leg(t, "transfer_port = ", leg))
+            })?;
+        }
         let sw: Vec<u16> = (0..spec.sw_motes)
             .map(|i| FIRST_DCERT_SW_MOTE + i)
             .collect();
         edit(&deploy.join("motesim.toml"), |t| {
-            let mut t = t.to_owned();
+            let mut t = match leg {
+                Some(leg) => set_leg(t, "device_kind = \"delegated\"", leg),
+                None => t.to_owned(),
+            };
             for n in &sw {
                 let anchor = format!("eui64 = \"{}\"\ndevice_kind = \"dcert\"\n", eui64_text(*n));
                 if !t.contains(&anchor) {
@@ -335,6 +365,40 @@ impl Bed {
     }
 }
 
+/// Sets `leg = "VALUE"` in every table that has a line starting with `anchor`: replaces
+/// the table's `leg` line if provisioned, else adds one after the anchor.
+fn set_leg(text: &str, anchor: &str, value: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("leg =") || trimmed.starts_with("leg=") {
+            out.push_str(&format!("leg = \"{value}\"\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if trimmed.starts_with(anchor) {
+            out.push_str(&format!("leg = \"{value}\"\n"));
+        }
+    }
+    // A table whose provisioned `leg` line followed the anchor now has two: keep the first.
+    let mut seen_in_table = false;
+    out.lines()
+        .filter(|l| {
+            if l.trim_start().starts_with('[') {
+                seen_in_table = false;
+            }
+            if l.starts_with("leg = ") {
+                let dup = seen_in_table;
+                seen_in_table = true;
+                return !dup;
+            }
+            true
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 fn path(p: &Path) -> Result<String> {
     p.to_str().map(str::to_owned).context("non-UTF-8 path")
 }
@@ -347,6 +411,24 @@ fn edit(p: &Path, f: impl FnOnce(&str) -> Result<String>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_leg_is_set_once_per_delegated_table() {
+        let t = "[[device]]\neui64 = \"a\"\ndevice_kind = \"delegated\"\nport = 1\n[[device]]\ndevice_kind = \"dcert\"\n";
+        let out = set_leg(t, "device_kind = \"delegated\"", "association");
+        assert_eq!(out.matches("leg = \"association\"").count(), 1, "{out}");
+        assert!(
+            out.contains("device_kind = \"delegated\"\nleg = \"association\"\nport = 1\n"),
+            "{out}"
+        );
+        let provisioned = "[[motes]]\ntransfer_port = 5685\nleg = \"association\"\n[[motes]]\nleg = \"x\"\ntransfer_port = 5685\n";
+        let out = set_leg(provisioned, "transfer_port = ", "psk-handshake");
+        assert_eq!(out.matches("leg = \"psk-handshake\"").count(), 2, "{out}");
+        assert!(
+            !out.contains("association") && !out.contains("\"x\""),
+            "{out}"
+        );
+    }
 
     #[test]
     fn mote_addresses_follow_the_eui64s() {

@@ -336,6 +336,7 @@ fn measure_all(a: &Args, bins: &Path, work: &Path) -> Result<Vec<Measured>> {
             dtls_timer: Duration::from_secs(2),
             unthrottled: true,
             delegated_motes: a.motes.max(1),
+            hrm_max_flows: None,
         };
         let dir = work.join(format!("bed-{}", mode.as_str()));
         let bed = Bed::start(spec, bins, &dir)?;

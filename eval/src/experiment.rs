@@ -204,6 +204,7 @@ pub fn run(plan: &Plan, bins: &Path, work: &Path) -> Result<Vec<Row>> {
                         dtls_timer: plan.dtls_timer,
                         unthrottled: false,
                         delegated_motes: 1,
+                        hrm_max_flows: None,
                     };
                     s.spawn(move || run_bed(plan, spec, kinds, bins, &dir))
                 })

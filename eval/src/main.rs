@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use lowpan_eval::experiment::{Kind, Plan};
-use lowpan_eval::{capacity, charts, energy, experiment, machine, report, sys};
+use lowpan_eval::{brcost, capacity, charts, energy, experiment, machine, report, sys};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,6 +29,9 @@ enum Cmd {
     /// Handshakes per CPU-second of the server process: openssl s_server, our plain DTLS
     /// server, and the whole delegated path.
     Capacity(capacity::Args),
+    /// Border-router costs: the HRM's time per packet, lowpan-br's memory with many motes
+    /// and flows.
+    BorderRouter(brcost::Args),
 }
 
 #[derive(clap::Args, Debug)]
@@ -88,6 +91,7 @@ fn main() {
     let result = match cli.cmd {
         Cmd::Paper(a) => paper(*a),
         Cmd::Capacity(a) => capacity::main(a),
+        Cmd::BorderRouter(a) => brcost::main(a),
     };
     if let Err(e) = result {
         eprintln!("lowpan-eval: {e:#}");
