@@ -177,14 +177,18 @@ pub fn run(plan: &Plan, bins: &Path, work: &Path) -> Result<Vec<Row>> {
             }
         }
     }
-    let jobs = plan.jobs.max(1);
-    let mut rows = Vec::new();
-    for chunk in beds.chunks(jobs) {
-        let results: Vec<Result<Vec<Row>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, ((mode, leg), loss, kinds))| {
+    // A pool of `jobs` workers takes the beds in order; rows come back in plan order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<Vec<Row>>>>> =
+        beds.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..plan.jobs.clamp(1, beds.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(((mode, leg), loss, kinds)) = beds.get(i) else {
+                        break;
+                    };
                     let dir = work.join(format!(
                         "bed-{}-{}-loss{}",
                         mode.as_str(),
@@ -206,20 +210,29 @@ pub fn run(plan: &Plan, bins: &Path, work: &Path) -> Result<Vec<Row>> {
                         delegated_motes: 1,
                         hrm_max_flows: None,
                     };
-                    s.spawn(move || run_bed(plan, spec, kinds, bins, &dir))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("bed thread panicked")))
-                })
-                .collect()
-        });
-        for r in results {
-            rows.extend(r?);
+                    let r = run_bed(plan, spec, kinds, bins, &dir);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
         }
+    });
+    // A bed that failed is reported and left out; the others' rows still count.
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for (r, (_, loss, kinds)) in results.into_iter().zip(&beds) {
+        match r.into_inner().ok().flatten() {
+            Some(Ok(r)) => rows.extend(r),
+            Some(Err(e)) => {
+                failed += 1;
+                eprintln!("bed for {kinds:?} at loss {loss} failed: {e:#}");
+            }
+            None => failed += 1,
+        }
+    }
+    if rows.is_empty() {
+        anyhow::bail!("every bed failed ({failed})");
     }
     Ok(rows)
 }

@@ -156,3 +156,57 @@ fn quick_setting_produces_every_figure_csv_and_chart() {
         "{md}"
     );
 }
+
+#[test]
+fn capacity_and_border_router_quick_settings_produce_their_tables() {
+    let test = "capacity_and_border_router_quick_settings_produce_their_tables";
+    if !test_support::require_root(test) || !test_support::require_openssl(test) {
+        return;
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    for what in ["capacity", "border-router"] {
+        let status = Command::new(env!("CARGO_BIN_EXE_lowpan-eval"))
+            .args([what, "--quick", "--out"])
+            .arg(out.path())
+            .status()
+            .expect("run lowpan-eval");
+        assert!(
+            status.success(),
+            "lowpan-eval {what} --quick failed: {status}"
+        );
+    }
+    let csv = std::fs::read_to_string(out.path().join("capacity.csv")).expect("capacity.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0].split(',').count(), 9, "{csv}");
+    for server in [
+        "openssl s_server",
+        "our DTLS engine",
+        "delegated path, attached IoTSSP",
+        "delegated path, remote IoTSSP",
+    ] {
+        let row = lines
+            .iter()
+            .find(|l| l.starts_with(server))
+            .unwrap_or_else(|| panic!("no {server} in {csv}"));
+        let completed: usize = row
+            .split(',')
+            .nth(4)
+            .and_then(|v| v.parse().ok())
+            .expect("completed");
+        assert!(completed > 0, "{row}");
+    }
+    let md = std::fs::read_to_string(out.path().join("capacity.md")).expect("capacity.md");
+    assert!(md.contains("Against openssl s_server"), "{md}");
+    let br =
+        std::fs::read_to_string(out.path().join("border-router.md")).expect("border-router.md");
+    for needle in [
+        "HRM per packet",
+        "application data of a transferred session",
+        "lowpan-br RSS",
+    ] {
+        assert!(
+            br.contains(needle),
+            "border-router.md lacks {needle:?}:\n{br}"
+        );
+    }
+}
