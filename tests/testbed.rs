@@ -76,6 +76,10 @@ pub struct Options {
     /// Extra motesim arguments (`--rpl`, `--link`...). With `--rpl` the motes get no
     /// configured prefix: they take it from the border router's DIOs.
     pub motesim_args: Vec<String>,
+    /// The motes are 6LoWPAN hosts (RFC 6775) registering with this lifetime (minutes):
+    /// they learn the prefix from the RA, use their address only once lowpan-br accepted
+    /// its registration, and are not listed in lowpan-br's configuration.
+    pub sixlowpan_hosts: Option<u16>,
 }
 
 impl Default for Options {
@@ -92,6 +96,7 @@ impl Default for Options {
             br_radio_port: None,
             br_env: Vec::new(),
             motesim_args: Vec::new(),
+            sixlowpan_hosts: None,
         }
     }
 }
@@ -213,10 +218,13 @@ fn start_motesim(br: &NetNs, opts: &Options, dir: &std::path::Path) -> Daemon {
         .args(["--seed", &opts.seed.to_string()])
         .arg("--stats-file")
         .arg(stats);
+    if let Some(lifetime) = opts.sixlowpan_hosts {
+        cmd.args(["--register-lifetime-min", &lifetime.to_string()]);
+    }
     if opts.unthrottled {
         cmd.arg("--unthrottled");
     }
-    if !opts.motesim_args.iter().any(|a| a == "--rpl") {
+    if !opts.motesim_args.iter().any(|a| a == "--rpl") && opts.sixlowpan_hosts.is_none() {
         cmd.args(["--prefix", PREFIX]);
     }
     cmd.args(&opts.motesim_args);
@@ -242,7 +250,7 @@ fn start_border_router(br: &NetNs, opts: &Options, tun: &str, dir: &std::path::P
     if opts.pcap {
         config.push_str(&format!("[capture]\npcap = \"{}\"\n\n", dir.join("radio.pcap").display()));
     }
-    for n in 1..=opts.motes {
+    for n in (1..=opts.motes).filter(|_| opts.sixlowpan_hosts.is_none()) {
         config.push_str(&format!("[[mote]]\neui64 = \"{}\"\nname = \"mote{n}\"\n\n", eui64_text(mote_eui64(n))));
     }
     if !opts.br_extra.contains("[control]") {

@@ -650,3 +650,92 @@ fn tshark_decodes_the_6lbr_frames_without_malformed_packets() {
     assert!(find(&|r| r[2] == "158" && r[0] == br_addr().to_string() && r[9] == opaque(0x33).to_string()), "DAC:\n{text}");
     assert!(find(&|r| r[2] == "134" && r[1] == "ff02::1"), "the periodic RA:\n{text}");
 }
+
+/// Moves frames between motesim's mote and the border router until neither has anything
+/// left at `now`; returns the packets the border router wrote to the TUN.
+fn settle(m: &mut motesim::mote::Mote, r: &mut BorderRouter, now: Instant) -> Vec<Vec<u8>> {
+    let mut tun = Vec::new();
+    let mut to_br = m.handle_timeout(now);
+    r.handle_timeout(now, SystemTime::now());
+    for _ in 0..100 {
+        let mut to_mote = Vec::new();
+        for f in to_br.drain(..) {
+            r.handle_radio_frame(now, SystemTime::now(), &f);
+        }
+        while let Some(t) = r.poll_transmit() {
+            match t {
+                Transmit::Radio(f) => to_mote.push(f),
+                Transmit::Tun(p) => tun.push(p),
+                Transmit::Redirect { .. } => {}
+            }
+        }
+        if to_mote.is_empty() {
+            break;
+        }
+        for f in to_mote {
+            to_br.extend(m.handle_frame(now, &f));
+        }
+    }
+    tun
+}
+
+/// motesim's 6LoWPAN host (its per-mote registration mode) against the real border router:
+/// RS, RA, NS with ARO; its address is used only once the NA accepts it, then answers a
+/// ping from the Internet, and is registered again before each lifetime ends, so it never
+/// runs out.
+#[test]
+fn a_motesim_6lowpan_host_registers_and_stays_registered() {
+    let t0 = Instant::now();
+    let mut r = router_with(8, None, t0);
+    let eui = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x42]);
+    let mut m = motesim::mote::Mote::new(
+        motesim::mote::MoteConfig {
+            index: 1,
+            eui64: eui,
+            pan_id: PAN,
+            router: OWN,
+            prefix: None,
+            register_lifetime_min: Some(2),
+            rpl: false,
+        },
+        t0,
+    );
+    let global = Ipv6Addr::new(0xfd00, 0xaaaa, 0, 0, 0x0212, 0x4b00, 0, 0x42);
+    settle(&mut m, &mut r, t0);
+    assert_eq!(m.global(), Some(global), "valid after the NA: {:?}", m.counters());
+    assert_eq!((m.counters().registrations_sent, m.counters().registrations_accepted), (1, 1));
+    assert_eq!(r.bridge().registrations().get(t0, &global).map(|g| g.via), Some(lowpan_br::registrations::Via::Link(Address::Extended(eui))));
+    // Ten minutes on a two-minute lifetime: re-registered in time, always routed.
+    let mut now = t0;
+    let end = t0 + Duration::from_secs(600);
+    while now < end {
+        let next = [m.poll_timeout(), r.poll_timeout()].into_iter().flatten().min().unwrap_or(end).min(end);
+        now = next.max(now + Duration::from_millis(1));
+        settle(&mut m, &mut r, now);
+        assert!(r.bridge().registrations().get(now, &global).is_some(), "registration lapsed at {:?}", now - t0);
+    }
+    assert!(m.counters().registrations_accepted >= 10, "{:?}", m.counters());
+    assert_eq!(r.counters().registrations_expired, 0);
+    // A ping from the Internet reaches it and its answer comes back through the TUN.
+    let ping = Icmpv6Repr::EchoRequest { ident: 7, seq_no: 1, data: &[0x5a; 1232] }.emit_ipv6_packet(internet(), global, 64).unwrap();
+    r.handle_tun_packet(now, SystemTime::now(), &ping);
+    let mut tun = Vec::new();
+    let mut to_mote = Vec::new();
+    while let Some(t) = r.poll_transmit() {
+        if let Transmit::Radio(f) = t {
+            to_mote.push(f);
+        }
+    }
+    for f in to_mote {
+        for g in m.handle_frame(now, &f) {
+            r.handle_radio_frame(now, SystemTime::now(), &g);
+        }
+    }
+    while let Some(t) = r.poll_transmit() {
+        if let Transmit::Tun(p) = t {
+            tun.push(p);
+        }
+    }
+    assert_eq!(tun.len(), 1);
+    assert!(matches!(icmp(&tun[0]), Icmpv6Repr::EchoReply { ident: 7, data, .. } if data.len() == 1232));
+}

@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
         router: motesim::cli::DEFAULT_RADIO_EUI64,
         prefix: None,
         rpl: false,
+        register_lifetime_min: None,
     };
     let mut mote = Mote::new(cfg, now);
     for chunk in data.split(|b| *b == 0x7e) {

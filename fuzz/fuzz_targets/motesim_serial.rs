@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         mode: UplinkMode::SlipRadio,
         devices: Vec::new(),
         rpl: false,
+        registering: Vec::new(),
     };
     let mut sim = Simulation::new(cfg, now);
     sim.handle_host_bytes(now, data);

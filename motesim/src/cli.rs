@@ -212,6 +212,11 @@ options! {
         /// DCert: emulated ECC cost, cc2538-hw (default), cc2538-sw or none.
         #[arg(long, value_name = "PROFILE")]
         pub ecc_profile: Option<String>,
+        /// A 6LoWPAN host (RFC 6775): the address from the Router Advertisement is used
+        /// only once the router accepts its registration (NS with ARO, this lifetime in
+        /// minutes, 1..=65535), and registered again before the lifetime ends.
+        #[arg(long, value_name = "MIN")]
+        pub register_lifetime_min: Option<u16>,
     }
 }
 
@@ -498,7 +503,7 @@ impl Cli {
         global: DeviceOptions,
         entries: Vec<DeviceEntry>,
         motes: &[Eui64],
-    ) -> Result<Vec<DeviceSpec>, SettingError> {
+    ) -> Result<(Vec<DeviceSpec>, Vec<Option<u16>>), SettingError> {
         let mut per_mote: Vec<DeviceOptions> = vec![global.clone(); motes.len()];
         for entry in entries {
             let i = match (entry.index, &entry.eui64) {
@@ -518,7 +523,11 @@ impl Cli {
             };
             per_mote[i] = entry.device.over(global.clone());
         }
-        per_mote.iter().map(device_spec).collect()
+        if per_mote.iter().any(|d| d.register_lifetime_min == Some(0)) {
+            return Err(bad("register_lifetime_min", "0 would deregister: 1..=65535 minutes"));
+        }
+        let registering = per_mote.iter().map(|d| d.register_lifetime_min).collect();
+        Ok((per_mote.iter().map(device_spec).collect::<Result<_, _>>()?, registering))
     }
 
     /// Validate, reading `--config` if given.
@@ -634,7 +643,7 @@ impl Cli {
                 format!("{stats_interval}: must be 20..=60000"),
             ));
         }
-        let devices = Self::devices(device, file.devices.unwrap_or_default(), &motes)?;
+        let (devices, registering) = Self::devices(device, file.devices.unwrap_or_default(), &motes)?;
         let mode = match serve {
             Serve::Zep { .. } => UplinkMode::Zep { channel },
             _ => UplinkMode::SlipRadio,
@@ -669,6 +678,7 @@ impl Cli {
                 mode,
                 devices,
                 rpl: o.rpl,
+                registering,
             },
             stats_file: o.stats_file,
             stats_interval: Duration::from_millis(stats_interval),

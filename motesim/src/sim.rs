@@ -53,6 +53,9 @@ pub struct SimConfig {
     /// The motes are RPL routers and leaves (they join from the border router's DIOs)
     /// instead of hosts that send Router Solicitations.
     pub rpl: bool,
+    /// Which motes are 6LoWPAN hosts (RFC 6775), by position, with the registration
+    /// lifetime they ask for in minutes; motes beyond the list use their address at once.
+    pub registering: Vec<Option<u16>>,
 }
 
 /// Bound on events handled per call, so a pathological exchange cannot hang the driver;
@@ -90,6 +93,7 @@ impl Simulation {
                     router: cfg.radio_eui64,
                     prefix: cfg.prefix,
                     rpl: cfg.rpl,
+                    register_lifetime_min: cfg.registering.get(i).copied().flatten(),
                 };
                 let mut mote = Mote::new(mc, now);
                 match cfg.devices.get(i).map(|d| d.build(i as u32 + 1, cfg.seed)) {

@@ -35,6 +35,7 @@ fn cfg(loss: f64, paced: bool, seed: u64) -> SimConfig {
         mode: UplinkMode::SlipRadio,
         devices: Vec::new(),
         rpl: false,
+        registering: Vec::new(),
     }
 }
 

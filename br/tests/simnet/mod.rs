@@ -309,6 +309,7 @@ config = "{}"
             mode: UplinkMode::SlipRadio,
             devices: vec![device],
             rpl: setup.rpl_hops > 0,
+            registering: Vec::new(),
         };
         let mut site = Simulation::new(site_cfg, now);
         let mut link = RadioLink::new(lowpan_br::io::radio::slip::link_config(&cfg.radio));

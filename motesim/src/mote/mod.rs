@@ -23,8 +23,8 @@ use lowpan::ieee802154::{self, Address, Eui64, FrameRepr, FrameType};
 use lowpan::ip::{self, Icmpv6Packet, Ipv6Packet, UdpPacket, next_header};
 use lowpan::iphc::{Context, ContextTable};
 use lowpan::ndisc::{
-    ALL_NODES, ALL_ROUTERS, LinkLayerAddress, NdiscRepr, NeighborFlags, PrefixFlags,
-    PrefixInformation, SixLowpanContext,
+    ALL_NODES, ALL_ROUTERS, AddressRegistration, LinkLayerAddress, NdiscRepr, NeighborFlags,
+    PrefixFlags, PrefixInformation, SixLowpanContext, aro_status,
 };
 use lowpan::{Encoder, LinkAddrs, Reassembler};
 
@@ -42,6 +42,8 @@ const RS_INTERVAL: Duration = Duration::from_secs(4);
 /// Retries back off to this and continue until an RA arrives (the border router may
 /// start after the motes).
 const RS_MAX_INTERVAL: Duration = Duration::from_secs(30);
+/// A 6LoWPAN host's NS with ARO is sent again after this until an NA answers.
+const REGISTRATION_RETRY: Duration = Duration::from_secs(5);
 /// IPv6 minimum MTU: what we answer with and what an ICMP error may quote.
 const IPV6_MIN_MTU: usize = 1280;
 
@@ -59,6 +61,11 @@ pub struct MoteConfig {
     pub prefix: Option<Ipv6Addr>,
     /// An RPL router or leaf ([`rpl`]): joins from DIOs instead of sending RSs.
     pub rpl: bool,
+    /// A 6LoWPAN host (RFC 6775): the global address from the RA stays tentative until
+    /// the router's NA answers its NS with ARO (this lifetime, minutes) with status 0, and
+    /// is registered again before the lifetime ends. `None`: used at once, never
+    /// registered.
+    pub register_lifetime_min: Option<u16>,
 }
 
 /// What a mote did, for the statistics.
@@ -85,6 +92,9 @@ pub struct MoteCounters {
     pub echo_requests: u64,
     pub rs_sent: u64,
     pub ra_received: u64,
+    /// NS with ARO sent, and NAs that accepted the registration (status 0).
+    pub registrations_sent: u64,
+    pub registrations_accepted: u64,
     /// Datagrams served per UDP service name ("echo", "coap", ...).
     pub served: BTreeMap<&'static str, u64>,
     /// Dropped input by stable reason name.
@@ -142,6 +152,8 @@ pub enum MoteDrop {
     ReassemblyTimeout,
     /// The secure device could not be set up.
     DeviceSetupFailed,
+    /// The router refused our address registration (duplicate, neighbour cache full).
+    RegistrationRefused,
 }
 
 impl MoteDrop {
@@ -169,6 +181,7 @@ impl MoteDrop {
             MoteDrop::UnsupportedNextHeader => "unsupported_next_header",
             MoteDrop::ReassemblyTimeout => "reassembly_timeout",
             MoteDrop::DeviceSetupFailed => "device_setup_failed",
+            MoteDrop::RegistrationRefused => "registration_refused",
         }
     }
 }
@@ -191,6 +204,11 @@ pub struct Mote {
     partial: Vec<(Address, u16, u64, u64)>,
     next_rs: Option<Instant>,
     rs_interval: Duration,
+    /// 6LoWPAN host: the address waiting for its registration to be accepted, the router
+    /// it registers with (the RA's source) and when the next NS with ARO is due.
+    tentative: Option<Ipv6Addr>,
+    registrar: Option<Ipv6Addr>,
+    next_registration: Option<Instant>,
     counters: MoteCounters,
     rpl: Option<rpl::RplNode>,
 }
@@ -233,6 +251,9 @@ impl Mote {
             partial: Vec::new(),
             next_rs: (!cfg.rpl).then_some(now),
             rs_interval: RS_INTERVAL,
+            tentative: None,
+            registrar: None,
+            next_registration: None,
             counters: MoteCounters::default(),
             rpl: cfg.rpl.then(|| rpl::RplNode::new(cfg.eui64, now)),
             cfg,
@@ -300,7 +321,7 @@ impl Mote {
     /// The next time [`Mote::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let rpl = self.rpl.as_ref().and_then(rpl::RplNode::poll_timeout);
-        let own = [self.next_rs, self.reassembler.poll_timeout(), rpl].into_iter().flatten().min();
+        let own = [self.next_rs, self.reassembler.poll_timeout(), rpl, self.next_registration].into_iter().flatten().min();
         secure::min_deadline(own, self.device.as_ref().and_then(|d| d.poll_timeout()))
     }
 
@@ -319,6 +340,9 @@ impl Mote {
             self.send_ipv6(&packet, &mut out);
             self.next_rs = Some(now + self.rs_interval);
             self.rs_interval = (self.rs_interval * 2).min(RS_MAX_INTERVAL);
+        }
+        if self.next_registration.is_some_and(|t| t <= now) {
+            self.register(now, &mut out);
         }
         if let Some(r) = self.rpl.as_mut()
             && r.poll_timeout().is_some_and(|t| t <= now)
@@ -466,6 +490,7 @@ impl Mote {
         let o = a.octets();
         *a == self.link_local()
             || Some(*a) == self.global
+            || Some(*a) == self.tentative
             || *a == ALL_NODES
             || (self.rpl.is_some() && *a == lowpan::rpl::ALL_RPL_NODES)
             // Solicited-node multicast ff02::1:ffXX:XXXX of our IID.
@@ -536,19 +561,25 @@ impl Mote {
             self.counters.drop(MoteDrop::BadChecksum);
             return;
         }
+        // A tentative address receives nothing but the answer to its registration.
+        let is_na = nh == next_header::ICMPV6 && body.first() == Some(&msg_type::NEIGHBOR_ADVERT);
+        if Some(dst) == self.tentative && !is_na {
+            self.counters.drop(MoteDrop::NotOurAddress);
+            return;
+        }
         self.counters.packets_in += 1;
         if nh == next_header::ICMPV6 && body.first() == Some(&lowpan::rpl::ICMPV6_RPL) {
             self.handle_rpl_control(now, src, dst, body, link_src, out);
             return;
         }
         match nh {
-            next_header::ICMPV6 => self.handle_icmp(&ipv6, link_src, out),
+            next_header::ICMPV6 => self.handle_icmp(now, &ipv6, link_src, out),
             next_header::UDP => self.handle_udp(now, &ipv6, out),
             _ => self.counters.drop(MoteDrop::UnsupportedNextHeader),
         }
     }
 
-    fn handle_icmp(&mut self, ipv6: &Ipv6Packet<&[u8]>, link_src: Address, out: &mut Vec<Vec<u8>>) {
+    fn handle_icmp(&mut self, now: Instant, ipv6: &Ipv6Packet<&[u8]>, link_src: Address, out: &mut Vec<Vec<u8>>) {
         let (src, dst) = (ipv6.src_addr(), ipv6.dst_addr());
         let msg = ipv6.payload();
         let Ok(icmp) = Icmpv6Packet::new_checked(msg) else {
@@ -590,6 +621,22 @@ impl Mote {
                     return;
                 };
                 self.apply_router_advert(lladdr, &prefix_infos, &contexts, link_src);
+                if self.cfg.register_lifetime_min.is_some() {
+                    self.registrar = Some(src);
+                    if self.next_registration.is_none() {
+                        self.register(now, out);
+                    }
+                }
+            }
+            (msg_type::NEIGHBOR_ADVERT, 0) if ipv6.hop_limit() == 255 => {
+                if let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert { aro: Some(aro), .. })) =
+                    Icmpv6Repr::parse(&src, &dst, &icmp)
+                    && aro.rovr.eui64() == Some(self.cfg.eui64)
+                {
+                    self.registration_answered(now, dst, aro.status, aro.lifetime);
+                } else {
+                    self.counters.drop(MoteDrop::Icmpv6Ignored);
+                }
             }
             (msg_type::NEIGHBOR_SOLICIT, 0) if ipv6.hop_limit() == 255 => {
                 let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. })) =
@@ -622,6 +669,51 @@ impl Mote {
         }
     }
 
+    /// Sends an NS with ARO for the tentative (or registered) global address to the router,
+    /// and retries until an NA answers.
+    fn register(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        let (Some(lifetime), Some(router)) = (self.cfg.register_lifetime_min, self.registrar) else {
+            self.next_registration = None;
+            return;
+        };
+        let Some(addr) = self.tentative.or(self.global) else {
+            self.next_registration = None;
+            return;
+        };
+        self.counters.registrations_sent += 1;
+        let ns = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+            target_addr: addr,
+            lladdr: Some(LinkLayerAddress::Eui64(self.cfg.eui64)),
+            aro: Some(AddressRegistration::aro(0, lifetime, self.cfg.eui64)),
+        });
+        let packet = icmp_packet(addr, router, 255, &ns);
+        self.send_ipv6(&packet, out);
+        self.next_registration = Some(now + REGISTRATION_RETRY);
+    }
+
+    /// The router's answer to our registration of `addr`.
+    fn registration_answered(&mut self, now: Instant, addr: Ipv6Addr, status: u8, lifetime_min: u16) {
+        if Some(addr) != self.tentative && Some(addr) != self.global {
+            self.counters.drop(MoteDrop::Icmpv6Ignored);
+            return;
+        }
+        if status == aro_status::SUCCESS && lifetime_min > 0 {
+            self.counters.registrations_accepted += 1;
+            self.global = Some(addr);
+            self.tentative = None;
+            // Again a minute before the lifetime ends (half of it when it is one minute).
+            let lifetime = Duration::from_secs(u64::from(lifetime_min) * 60);
+            let margin = Duration::from_secs(60).min(lifetime / 2);
+            self.next_registration = Some(now + lifetime - margin);
+        } else {
+            // Refused (duplicate, cache full): the address is not ours to use.
+            self.counters.drop(MoteDrop::RegistrationRefused);
+            self.global = None;
+            self.tentative = None;
+            self.next_registration = None;
+        }
+    }
+
     fn apply_router_advert(
         &mut self,
         lladdr: Option<LinkLayerAddress>,
@@ -643,7 +735,12 @@ impl Mote {
                     && p.valid_lifetime > 0
             })
         {
-            self.global = Some(with_iid(p.prefix, ip::iid_from_eui64(self.cfg.eui64)));
+            let addr = with_iid(p.prefix, ip::iid_from_eui64(self.cfg.eui64));
+            if self.cfg.register_lifetime_min.is_none() {
+                self.global = Some(addr);
+            } else if self.global != Some(addr) {
+                self.tentative = Some(addr);
+            }
             if self.contexts.get(0).is_none() {
                 self.contexts = ContextTable::with_prefix(p.prefix, 64);
             }

@@ -29,6 +29,7 @@ fn mote(prefix: Option<Ipv6Addr>, now: Instant) -> Mote {
             router: ROUTER,
             prefix,
             rpl: false,
+            register_lifetime_min: None,
         },
         now,
     )
@@ -440,4 +441,62 @@ fn solicitation_carries_sllao() {
     rs.emit(&a, &a, &mut Icmpv6Packet::new_unchecked(&mut m[..]));
     assert_eq!(m.len(), 24);
     assert_eq!(&m[8..18], &[1, 2, 2, 0, 0, 0, 0, 0, 0, 1]);
+}
+
+fn registration_answer(status: u8, lifetime: u16) -> Vec<u8> {
+    let na = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+        flags: NeighborFlags::ROUTER | NeighborFlags::SOLICITED,
+        target_addr: mote_global(),
+        lladdr: None,
+        aro: Some(AddressRegistration::aro(status, lifetime, MOTE)),
+    });
+    icmp_packet(ip::link_local_from_eui64(ROUTER), mote_global(), 255, &na)
+}
+
+#[test]
+fn a_6lowpan_host_uses_its_address_only_once_registered() {
+    let t0 = Instant::now();
+    let mut m = Mote::new(
+        MoteConfig { register_lifetime_min: Some(1), ..mote(None, t0).config().clone() },
+        t0,
+    );
+    let mut r = Router::new();
+    m.handle_timeout(t0);
+    let mut sent = Vec::new();
+    for f in r.frames(&router_advert(), Address::BROADCAST) {
+        sent.extend(m.handle_frame(t0, &f));
+    }
+    // The RA's prefix makes a tentative address, registered with an NS carrying an ARO.
+    assert_eq!(m.global(), None);
+    let packets = r.packets(t0, &sent);
+    assert_eq!(packets.len(), 1);
+    let (src, dst, msg) = check_icmp(&packets[0]);
+    assert_eq!((src, dst), (mote_global(), ip::link_local_from_eui64(ROUTER)));
+    let v = Ipv6Packet::new_checked(&packets[0][..]).unwrap();
+    let icmp = Icmpv6Packet::new_checked(&msg[..]).unwrap();
+    let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, lladdr, aro: Some(aro) })) =
+        Icmpv6Repr::parse(&v.src_addr(), &v.dst_addr(), &icmp)
+    else {
+        panic!("not an NS with ARO");
+    };
+    assert_eq!(target_addr, mote_global());
+    assert_eq!(lladdr, Some(LinkLayerAddress::Eui64(MOTE)));
+    assert_eq!(aro, AddressRegistration::aro(0, 1, MOTE));
+    // Nothing is answered on the tentative address.
+    assert!(exchange(&mut m, &mut r, t0, &echo_request(inet(), mote_global(), 8)).is_empty());
+    // Unanswered, the NS is sent again.
+    assert_eq!(m.poll_timeout(), Some(t0 + REGISTRATION_RETRY));
+    assert_eq!(r.packets(t0, &m.handle_timeout(t0 + REGISTRATION_RETRY)).len(), 1);
+    // Status 0: the address is valid and answers; re-registered at half the one-minute lifetime.
+    let t1 = t0 + REGISTRATION_RETRY;
+    assert!(exchange(&mut m, &mut r, t1, &registration_answer(0, 1)).is_empty());
+    assert_eq!(m.global(), Some(mote_global()));
+    assert_eq!(exchange(&mut m, &mut r, t1, &echo_request(inet(), mote_global(), 8)).len(), 1);
+    assert_eq!(m.poll_timeout(), Some(t1 + Duration::from_secs(30)));
+    assert_eq!(m.counters().registrations_sent, 2);
+    assert_eq!(m.counters().registrations_accepted, 1);
+    // A refusal (duplicate) takes the address away.
+    exchange(&mut m, &mut r, t1, &registration_answer(aro_status::DUPLICATE, 1));
+    assert_eq!(m.global(), None);
+    assert_eq!(m.counters().drops.get("registration_refused"), Some(&1));
 }

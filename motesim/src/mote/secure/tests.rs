@@ -75,6 +75,7 @@ impl Net {
                 router: ROUTER,
                 prefix: Some(prefix()),
                 rpl: false,
+                register_lifetime_min: None,
             },
             now,
         );
