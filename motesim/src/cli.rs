@@ -19,7 +19,7 @@ use dtls::cert::{CertifiedKey, ChainVerifier};
 use zeroize::Zeroizing;
 
 use crate::air::AirConfig;
-use crate::mote::secure::delegated::DelegatedConfig;
+use crate::mote::secure::delegated::{DelegatedConfig, Leg};
 use crate::mote::secure::ecc::EccProfile;
 use crate::mote::secure::server::{CdpskConfig, ClientLimits, DcertConfig, PskConfig};
 use crate::mote::secure::{
@@ -193,6 +193,15 @@ options! {
         /// ..._AES_128_GCM_SHA256, ..._CHACHA20_POLY1305_SHA256). Default: all four, CCM-8 first.
         #[arg(long, value_name = "SUITES")]
         pub cipher_suites: Option<String>,
+        /// Delegated: how sessions reach the mote: "association" (default; the standing
+        /// association with its IoTSSP, one Transfer in and one Confirm out per delegation)
+        /// or "psk-handshake" (the paper's PSK handshake per delegation).
+        #[arg(long, value_name = "LEG")]
+        pub leg: Option<String>,
+        /// Delegated, association leg: the IoTSSP's address and port ([addr]:port), so the
+        /// mote associates at boot; without it the mote waits for its IoTSSP's Poke.
+        #[arg(long, value_name = "ADDR")]
+        pub iotssp_address: Option<String>,
         /// DCert/CDPSK: client associations held at once (1-16). Default 4.
         #[arg(long)]
         pub max_clients: Option<usize>,
@@ -384,11 +393,28 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                     format!("{transfer_port}: taken or invalid"),
                 ));
             }
+            let leg = match d.leg.as_deref() {
+                None => Leg::default(),
+                Some(l) => l.parse().map_err(|e: String| bad("--leg", e))?,
+            };
+            let iotssp_address = match d.iotssp_address.as_deref() {
+                None => None,
+                Some(a) => match a.parse::<std::net::SocketAddr>() {
+                    Ok(std::net::SocketAddr::V6(v6)) if v6.port() != 0 => Some(crate::mote::secure::peer(*v6.ip(), v6.port())),
+                    _ => return Err(bad("--iotssp-address", format!("{a}: not [IPv6 address]:port"))),
+                },
+            };
+            let iotssp = psk()?;
+            if leg == Leg::Association && !(16..=32).contains(&iotssp.key.len()) {
+                return Err(bad("--psk-hex", "must be 16..=32 bytes for --leg association"));
+            }
             DeviceSpec::Delegated(DelegatedConfig {
-                iotssp: psk()?,
+                iotssp,
                 transfer_port,
                 slots,
                 suites: parse_suites(d.cipher_suites.as_deref())?,
+                leg,
+                iotssp_address,
             })
         }
         DeviceKind::Dcert => {

@@ -530,6 +530,8 @@ fn stats_json_carries_device_kind_and_security_counters() {
         transfer_port: 5685,
         slots: 2,
         suites: dtls::CipherSuite::ECDHE_ECDSA.to_vec(),
+        leg: crate::mote::secure::delegated::Leg::PskHandshake,
+        iotssp_address: None,
     })];
     let sim = Simulation::new(c, Instant::now());
     let json: serde_json::Value = serde_json::from_str(&sim.stats().to_json()).unwrap();

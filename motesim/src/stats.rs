@@ -58,6 +58,10 @@ pub struct SecurityStats {
     pub dtls_handshakes_ecdhe: u64,
     pub dtls_handshakes_failed: u64,
     pub sessions_transferred: u64,
+    pub associations: u64,
+    pub assoc_ecc_operations: u64,
+    pub transfer_port_datagrams_in: u64,
+    pub transfer_port_datagrams_out: u64,
     pub stt_accepted: u64,
     pub stt_busy: u64,
     pub transfers_refused: u64,
@@ -89,6 +93,10 @@ impl From<SecurityCounters> for SecurityStats {
             dtls_handshakes_ecdhe: c.dtls_handshakes_ecdhe,
             dtls_handshakes_failed: c.dtls_handshakes_failed,
             sessions_transferred: c.sessions_transferred,
+            associations: c.associations,
+            assoc_ecc_operations: c.assoc_ecc_operations,
+            transfer_port_datagrams_in: c.transfer_port_datagrams_in,
+            transfer_port_datagrams_out: c.transfer_port_datagrams_out,
             stt_accepted: c.stt_accepted,
             stt_busy: c.stt_busy,
             transfers_refused: c.transfers_refused,
@@ -254,7 +262,7 @@ impl Stats {
             if m.device_kind != "plain" {
                 let d = &m.security;
                 s.push_str(&format!(
-                    "  {}: {} handshakes ({} psk, {} ecdhe, {} failed), {} sessions transferred, records in/out {}/{}, app data in/out {}/{}, ecc {} ops ({} ms), certificates seen {}\n",
+                    "  {}: {} handshakes ({} psk, {} ecdhe, {} failed), {} sessions transferred, records in/out {}/{}, app data in/out {}/{}, ecc {} ops ({} ms), certificates seen {}, associations {}, transfer-port datagrams in/out {}/{}\n",
                     m.device_kind,
                     d.dtls_handshakes,
                     d.dtls_handshakes_psk,
@@ -267,7 +275,10 @@ impl Stats {
                     d.app_data_out,
                     d.ecc_operations,
                     d.ecc_busy_ms,
-                    d.certificates_seen
+                    d.certificates_seen,
+                    d.associations,
+                    d.transfer_port_datagrams_in,
+                    d.transfer_port_datagrams_out
                 ));
             }
         }

@@ -256,6 +256,7 @@ pub fn motesim(d: &Deployment, dir: &Path) -> Zeroizing<String> {
                     let _ = writeln!(w, "psk_hex = \"{}\"", hex(psk.as_slice()).as_str());
                 }
                 let _ = writeln!(w, "transfer_port = {TRANSFER_PORT}");
+                let _ = writeln!(w, "iotssp_address = \"{}\"", iotssp_mote_source(d));
             }
             DeviceKind::Dcert => {
                 let _ = writeln!(
@@ -280,6 +281,35 @@ pub fn motesim(d: &Deployment, dir: &Path) -> Zeroizing<String> {
         }
     }
     t
+}
+
+/// The port an attached IoTSSP talks to its motes from (lowpan-br's `hrm.attached_port`
+/// default), from the border router's own address.
+const ATTACHED_PORT: u16 = 5690;
+
+/// Where a delegated mote reaches its IoTSSP (its association's peer): the attached one at
+/// the border router's address and `hrm.attached_port`; a remote one at its mote source,
+/// which lowpan-br derives from its redirect address (that address when it is a global IPv6
+/// address, else the border router's own; the redirect address's port).
+fn iotssp_mote_source(d: &Deployment) -> std::net::SocketAddrV6 {
+    match &d.options.mode {
+        IotsspMode::Attached => std::net::SocketAddrV6::new(d.br_address(), ATTACHED_PORT, 0, 0),
+        IotsspMode::Remote { iotssp, .. } => {
+            let ip = match iotssp.ip() {
+                std::net::IpAddr::V6(v6)
+                    if !v6.is_loopback()
+                        && !v6.is_unspecified()
+                        && !v6.is_unicast_link_local()
+                        && !v6.is_multicast()
+                        && v6.to_ipv4_mapped().is_none() =>
+                {
+                    v6
+                }
+                _ => d.br_address(),
+            };
+            std::net::SocketAddrV6::new(ip, iotssp.port(), 0, 0)
+        }
+    }
 }
 
 /// A shell word (single-quoted when needed).

@@ -23,7 +23,8 @@
 //! certificate_chain = "mote-1.pem"          # relative to this file
 //! private_key = "mote-1.key"
 //! psk_identity = "mote-1"
-//! psk = "00112233445566778899aabbccddeeff"  # hex
+//! psk = "00112233445566778899aabbccddeeff"  # hex (16..32 bytes for the association)
+//! leg = "association"                       # default; or "psk-handshake" (the paper's flow)
 //! # What the mote's record layer continues, in the order the IoTSSP prefers them (cheapest
 //! # for the mote first); default: all four ECDHE_ECDSA suites in this order.
 //! cipher_suites = ["TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8", "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
@@ -74,7 +75,7 @@ use zeroize::Zeroizing;
 
 use crate::am::{Am, ClientSelector, MoteSelector, Policy, Rule, Verdict, decode_hex};
 use crate::cam::Cam;
-use crate::hem::{HemTimers, MoteProfile};
+use crate::hem::{HemTimers, LegMode, MoteProfile};
 use crate::iotssp::{Iotssp, Limits};
 
 /// A refused configuration: which key, and why.
@@ -214,6 +215,10 @@ pub struct MoteSection {
     /// preference towards clients.
     #[serde(default = "default_cipher_suites")]
     pub cipher_suites: Vec<String>,
+    /// How the session reaches the mote: its standing association (default) or a PSK
+    /// handshake per delegation.
+    #[serde(default)]
+    pub leg: LegMode,
 }
 
 fn default_cipher_suites() -> Vec<String> {
@@ -240,7 +245,7 @@ fn parse_cipher_suites(key: &str, names: &[String]) -> Result<Vec<CipherSuite>, 
 
 impl std::fmt::Debug for MoteSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MoteSection").field("name", &self.name).field("address", &self.address).finish_non_exhaustive()
+        f.debug_struct("MoteSection").field("name", &self.name).field("address", &self.address).field("leg", &self.leg).finish_non_exhaustive()
     }
 }
 
@@ -393,6 +398,9 @@ impl SspConfig {
                 return Err(err(format!("{k}.psk_identity"), "must be 1..=128 bytes"));
             }
             match decode_hex(&m.psk) {
+                Some(b) if m.leg == LegMode::Association && b.len() > 32 => {
+                    return Err(err(format!("{k}.psk"), "must be 16..=32 bytes for leg = \"association\""));
+                }
                 Some(b) if (16..=64).contains(&b.len()) => {}
                 _ => return Err(err(format!("{k}.psk"), "must be 16..=64 bytes of hex")),
             }
@@ -520,7 +528,16 @@ impl SspConfig {
     }
 }
 
-/// Both dtls configurations of one mote.
+/// The mote's EUI-64, from the interface identifier of its address (RFC 4291 appendix A:
+/// the universal/local bit inverted), as the mote itself knows it.
+pub fn mote_id(address: &Ipv6Addr) -> [u8; 8] {
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&address.octets()[8..]);
+    id[0] ^= 0x02;
+    id
+}
+
+/// Both dtls configurations of one mote, and its association credentials.
 pub fn mote_profile(m: &MoteSection, certified: Arc<CertifiedKey>, psk: &[u8], cam: &Cam, timers: &TimersSection) -> Result<MoteProfile, dtls::Error> {
     let mut server = ServerConfig::ecdhe(certified, Some(cam.verifier()));
     server.cipher_suites = parse_cipher_suites("cipher_suites", &m.cipher_suites).map_err(|_| dtls::Error::Config("cipher_suites"))?;
@@ -531,8 +548,17 @@ pub fn mote_profile(m: &MoteSection, certified: Arc<CertifiedKey>, psk: &[u8], c
     client.transport = timers.transport(timers.mote_retransmit_ms);
     client.extra_client_hello_extensions.push(SttOfferRepr { transfer_requested: true }.to_extension());
     client.validate()?;
+    let assoc = match m.leg {
+        LegMode::Association => Some(
+            mote_assoc::keys::Credentials::new::<mote_assoc::crypto::SoftAes>(psk, mote_id(&m.address))
+                .map_err(|_| dtls::Error::Config("the association needs a PSK of 16..=32 bytes"))?,
+        ),
+        LegMode::PskHandshake => None,
+    };
     Ok(MoteProfile {
         name: m.name.clone(),
+        leg: m.leg,
+        assoc,
         address: m.address,
         dtls_port: m.dtls_port,
         transfer_port: m.transfer_port,

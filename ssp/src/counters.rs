@@ -58,8 +58,10 @@ pub struct Counters {
     pub handshakes_completed: u64,
     /// Delegations that ended without a transfer, by reason.
     pub handshakes_failed: BTreeMap<&'static str, u64>,
-    /// Mote-side PSK handshakes started.
+    /// Mote-side PSK handshakes started (psk-handshake leg).
     pub mote_handshakes_started: u64,
+    /// Associations made with motes (association leg; after a boot of either side).
+    pub mote_associations: u64,
     /// TransferSession messages sent / confirmed transfers.
     pub transfers_sent: u64,
     pub transfers_completed: u64,

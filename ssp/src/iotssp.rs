@@ -2,10 +2,17 @@
 //! redirect messages (Emit, FlowTransferred, FlowAbandoned), datagrams to motes and a
 //! deadline out. Sans-IO: the daemon (`iotssp`) or `lowpan-br` (attached mode) drives it.
 //!
-//! Per mote: a cookie gate (no state, nothing to the mote before a valid cookie), a cap on
-//! concurrent delegations (the mote's availability), and its link: the IoTSSP reaches a mote
-//! from one address and port, so one delegation at a time runs its PSK association with the
-//! mote; the others wait their turn (their Internet handshakes go on meanwhile).
+//! Per mote: a cookie gate (no state, nothing to the mote before a valid cookie) and its
+//! mote leg ([`LegMode`]):
+//! - association (default): the standing association (`mote_assoc::SspAssoc`), kept across
+//!   delegations. A delegation's session goes to the mote only once the client is
+//!   authenticated and authorised, one Transfer at a time per mote; the others wait their
+//!   turn. No cap per mote applies to Internet handshakes (they cost the mote nothing), only
+//!   the total cap.
+//! - psk-handshake (the paper's flow): a cap on concurrent delegations (the mote's
+//!   availability), and the mote's link: the IoTSSP reaches a mote from one address and
+//!   port, so one delegation at a time runs its PSK association with the mote; the others
+//!   wait their turn (their Internet handshakes go on meanwhile).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -20,10 +27,29 @@ use crate::am::Am;
 use crate::cam::Cam;
 use crate::counters::{Counters, SspDrop};
 use crate::hem::gate::{CookieGate, GateVerdict, first_hello};
-use crate::hem::{Ctx, Delegation, HandshakeRecord, HemTimers, MoteProfile, Output};
+use crate::hem::{Ctx, Delegation, Failure, HandshakeRecord, HemTimers, LegMode, MoteProfile, Output};
 
 /// Ended delegations kept for the operator (status command and page), newest last.
 pub const HANDSHAKE_HISTORY: usize = 32;
+use mote_assoc::crypto::{SoftAes, SoftEcdh};
+use mote_assoc::wire::TransferBody;
+use mote_assoc::{SspAssoc, SspEvent, StartError, TransferFailure};
+
+/// The association machine of one mote, on the host's AES and P-256.
+type Association = SspAssoc<SoftAes, SoftEcdh, AssocRandom>;
+
+/// The association's randomness: the IoTSSP's own source.
+struct AssocRandom(Arc<dyn SecureRandom>);
+
+impl mote_assoc::crypto::Random for AssocRandom {
+    fn fill(&mut self, buf: &mut [u8]) {
+        if self.0.fill(buf).is_err() {
+            // The OS source does not fail; a seeded one never does. A failure here must not
+            // yield a predictable key: nothing the caller can do but stop.
+            panic!("randomness unavailable for the mote association");
+        }
+    }
+}
 
 /// Bounds on what the IoTSSP holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +71,11 @@ impl Default for Limits {
 struct MoteSlot {
     profile: Arc<MoteProfile>,
     gate: CookieGate,
+    /// Association leg: the standing association, the delegation whose Transfer is in
+    /// flight, and the bodies of authorised delegations waiting for it.
+    assoc: Option<Association>,
+    transfer: Option<FlowTag>,
+    ready: VecDeque<(FlowTag, TransferBody)>,
     /// The delegation whose PSK association uses the mote's link.
     link: Option<FlowTag>,
     /// Delegations waiting for the link, oldest first.
@@ -66,6 +97,8 @@ pub struct Iotssp {
     history: VecDeque<HandshakeRecord>,
     /// Cookie secrets, both legs' hello randoms and transfer ids.
     rng: Arc<dyn SecureRandom>,
+    /// The origin of the associations' millisecond clock (the first instant seen).
+    origin: Option<Instant>,
 }
 
 impl std::fmt::Debug for Iotssp {
@@ -110,7 +143,8 @@ impl Iotssp {
             client.rng = rng.clone();
             m.client = Arc::new(client);
             let gate = CookieGate::new(limits.cookie_rotation, rng.clone())?;
-            slots.push(MoteSlot { profile: Arc::new(m), gate, link: None, queue: VecDeque::new() });
+            let assoc = m.assoc.clone().map(|creds| SspAssoc::new(creds, SoftEcdh, AssocRandom(rng.clone())));
+            slots.push(MoteSlot { profile: Arc::new(m), gate, assoc, transfer: None, ready: VecDeque::new(), link: None, queue: VecDeque::new() });
         }
         Ok(Iotssp {
             motes: slots,
@@ -125,7 +159,20 @@ impl Iotssp {
             out: VecDeque::new(),
             history: VecDeque::new(),
             rng,
+            origin: None,
         })
+    }
+
+    /// The associations' clock reading for `now`.
+    fn assoc_time(&mut self, now: Instant) -> mote_assoc::Instant {
+        let origin = *self.origin.get_or_insert(now);
+        mote_assoc::Instant::from_millis(now.saturating_duration_since(origin).as_millis() as u64)
+    }
+
+    /// The association state of mote `name` (`None`: unknown mote or psk-handshake leg).
+    pub fn association(&self, name: &str) -> Option<(Option<mote_assoc::ssp::SspAssociationState>, &mote_assoc::SspStats)> {
+        let a = self.motes.iter().find(|m| m.profile.name == name)?.assoc.as_ref()?;
+        Some((a.association(), a.stats()))
     }
 
     pub fn counters(&self) -> &Counters {
@@ -231,8 +278,9 @@ impl Iotssp {
                 self.out.push_back(Output::Emit { flow, datagram: hvr });
             }
             GateVerdict::Admit(first) => {
+                let psk_leg = self.motes[slot].profile.leg == LegMode::PskHandshake;
                 let busy = self.delegations.values().filter(|d| d.is_active() && d.flow().mote_addr == flow.mote_addr && d.flow().mote_port == flow.mote_port).count();
-                if busy >= self.limits.max_per_mote {
+                if psk_leg && busy >= self.limits.max_per_mote {
                     self.counters.record_drop(SspDrop::MoteBusy);
                     return;
                 }
@@ -266,6 +314,13 @@ impl Iotssp {
             self.counters.record_drop(SspDrop::UnknownMoteSource);
             return;
         };
+        if self.motes[slot].assoc.is_some() {
+            let t = self.assoc_time(now);
+            let event = self.motes[slot].assoc.as_mut().and_then(|a| a.handle_datagram(t, datagram));
+            self.assoc_event(now, slot, event);
+            self.tidy(now, slot);
+            return;
+        }
         let Some(d) = self.motes[slot].link.and_then(|f| self.delegations.get_mut(&f)) else {
             self.counters.record_drop(SspDrop::MoteWithoutDelegation);
             return;
@@ -275,10 +330,25 @@ impl Iotssp {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.delegations.values().filter_map(Delegation::poll_timeout).min()
+        let assoc = self.origin.and_then(|origin| {
+            self.motes
+                .iter()
+                .filter_map(|m| m.assoc.as_ref()?.poll_timeout())
+                .map(|t| origin + Duration::from_millis(t.as_millis()))
+                .min()
+        });
+        self.delegations.values().filter_map(Delegation::poll_timeout).chain(assoc).min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        let t = self.assoc_time(now);
+        for slot in 0..self.motes.len() {
+            let Some(a) = self.motes[slot].assoc.as_mut() else { continue };
+            if a.poll_timeout().is_some_and(|at| at <= t) {
+                let event = a.handle_timeout(t);
+                self.assoc_event(now, slot, event);
+            }
+        }
         for d in self.delegations.values_mut() {
             if d.poll_timeout().is_some_and(|t| t <= now) {
                 d.handle_timeout(now, &mut ctx!(self));
@@ -294,8 +364,87 @@ impl Iotssp {
         self.out.pop_front()
     }
 
+    /// What the association of mote `slot` reported: the delegation whose Transfer it was
+    /// learns the outcome.
+    fn assoc_event(&mut self, now: Instant, slot: usize, event: Option<SspEvent>) {
+        let name = &self.motes[slot].profile.name;
+        let outcome = match event {
+            None => return,
+            Some(SspEvent::Associated { id, free_slots, suites }) => {
+                self.counters.mote_associations += 1;
+                tracing::info!(mote = %name, id, free_slots, suites = suites.0, "mote associated");
+                return;
+            }
+            Some(SspEvent::Unassociated) => {
+                tracing::info!(mote = %name, "mote lost its association; associating again");
+                return;
+            }
+            Some(SspEvent::Confirmed { n, free_slots }) => {
+                tracing::debug!(mote = %name, n, free_slots, "transfer confirmed");
+                Ok(())
+            }
+            Some(SspEvent::TransferFailed(f)) => {
+                tracing::info!(mote = %name, failure = ?f, "transfer failed");
+                Err(match f {
+                    TransferFailure::Refused { status: mote_assoc::wire::ConfirmStatus::Full, .. } => Failure::MoteBusy,
+                    TransferFailure::Refused { .. } => Failure::ConfirmRejected,
+                    TransferFailure::Deadline { .. } => Failure::ConfirmTimeout,
+                })
+            }
+        };
+        let Some(flow) = self.motes[slot].transfer.take() else { return };
+        let Some(d) = self.delegations.get_mut(&flow) else { return };
+        match outcome {
+            Ok(()) => d.assoc_confirmed(now, &mut ctx!(self)),
+            Err(f) => d.assoc_failed(now, f, &mut ctx!(self)),
+        }
+    }
+
+    /// Association leg: collects the bodies of newly authorised delegations, starts the next
+    /// Transfer when none is in flight, and sends what the association has to send.
+    fn drive_association(&mut self, now: Instant, slot: usize) {
+        if self.motes[slot].assoc.is_none() {
+            return;
+        }
+        let mote = (self.motes[slot].profile.address, self.motes[slot].profile.dtls_port);
+        let flows: Vec<FlowTag> = self.delegations.keys().filter(|f| (f.mote_addr, f.mote_port) == mote).copied().collect();
+        for flow in flows {
+            let Some(d) = self.delegations.get_mut(&flow) else { continue };
+            if let Some(body) = d.take_assoc_body(now, &mut ctx!(self)) {
+                self.motes[slot].ready.push_back((flow, body));
+            }
+        }
+        let t = self.assoc_time(now);
+        while self.motes[slot].transfer.is_none() {
+            let Some((flow, body)) = self.motes[slot].ready.pop_front() else { break };
+            if !self.delegations.get(&flow).is_some_and(Delegation::is_active) {
+                continue;
+            }
+            let Some(a) = self.motes[slot].assoc.as_mut() else { break };
+            let failure = match a.start_transfer(t, body) {
+                Ok(()) => {
+                    self.motes[slot].transfer = Some(flow);
+                    break;
+                }
+                Err(StartError::Busy) => continue,
+                // The mote said it has no room: the client gets a clear alert at once.
+                Err(StartError::Full) => Failure::MoteBusy,
+                Err(StartError::UnsupportedSuite) => Failure::MoteRefused,
+            };
+            if let Some(d) = self.delegations.get_mut(&flow) {
+                d.assoc_failed(now, failure, &mut ctx!(self));
+            }
+        }
+        let to = self.motes[slot].profile.transfer_addr();
+        let mut buf = [0u8; mote_assoc::MAX_DATAGRAM_LEN];
+        while let Some(n) = self.motes[slot].assoc.as_mut().and_then(|a| a.poll_transmit(&mut buf)) {
+            self.out.push_back(Output::ToMote { mote: to, datagram: buf[..n].to_vec() });
+        }
+    }
+
     /// Removes finished delegations and hands the mote's link to the next in line.
     fn tidy(&mut self, now: Instant, slot: usize) {
+        self.drive_association(now, slot);
         self.record_ended();
         self.delegations.retain(|_, d| !d.is_done());
         let m = &mut self.motes[slot];

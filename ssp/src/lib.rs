@@ -34,5 +34,5 @@ pub mod iotssp;
 pub mod status;
 
 pub use counters::Counters;
-pub use hem::{HandshakeRecord, HemTimers, MoteProfile, Output};
+pub use hem::{HandshakeRecord, HemTimers, LegMode, MoteProfile, Output};
 pub use iotssp::{Iotssp, Limits};

@@ -40,6 +40,7 @@ certificate_chain = "{}"
 private_key = "{}"
 psk_identity = "mote-1"
 psk = "30313233343536373839616263646566"
+leg = "psk-handshake"
 [trust]
 anchors = "{}"
 [authorization]

@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+pub use motesim::mote::secure::delegated::Leg;
+
 use dtls::cert::{CertifiedKey, ChainVerifier};
 use dtls::provider::SeededRandom;
 use dtls::{ClientConfig, CloseReason, Connection, Event};
@@ -100,6 +102,8 @@ pub struct Setup {
     /// an RPL root and mote 1 an RPL leaf N hops away, behind N - 1 RPL routers (motes 2..),
     /// each link heard only by its two ends.
     pub rpl_hops: usize,
+    /// The delegated mote's leg (its IoTSSP's configuration says the same).
+    pub leg: Leg,
 }
 
 impl Default for Setup {
@@ -112,6 +116,7 @@ impl Default for Setup {
             air_loss: 0.0,
             seed: 1,
             rpl_hops: 0,
+            leg: Leg::PskHandshake,
         }
     }
 }
@@ -217,6 +222,7 @@ certificate_chain = "{data}/server.pem"
 private_key = "{data}/server.key"
 psk_identity = "mote-1"
 psk = "{psk}"
+leg = "{leg}"
 [trust]
 anchors = "{data}/ca.pem"
 [authorization]
@@ -229,6 +235,10 @@ motes = ["mote-1"]
             psk = hex(MOTE_PSK),
             rule = setup.rule_client,
             extra = setup.iotssp_extra,
+            leg = match setup.leg {
+                Leg::Association => "association",
+                Leg::PskHandshake => "psk-handshake",
+            },
         );
         let ssp_path = dir.path().join("iotssp.toml");
         std::fs::write(&ssp_path, &ssp_text).unwrap();
@@ -293,6 +303,9 @@ config = "{}"
                 transfer_port: 5685,
                 slots: 2,
                 suites: dtls::CipherSuite::ECDHE_ECDSA.to_vec(),
+                leg: setup.leg,
+                // The attached IoTSSP: the border router's address and attached port.
+                iotssp_address: Some(motesim::mote::secure::peer(addr(BR_ADDR), cfg.hrm.attached_port)),
             }),
             MoteKind::KnowsNoTicket => DeviceSpec::Cdpsk(CdpskConfig { psk: psk_config(), limits: Default::default() }),
         };

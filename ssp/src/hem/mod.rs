@@ -4,19 +4,28 @@
 //! - Internet leg: a dtls *server* [`Connection`] in the mote's name (the mote's chain and
 //!   key, TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, CertificateRequest, the CAM's verifier), paused
 //!   after the client's Finished (`pause_after_client_finished`).
-//! - Mote leg: a dtls *client* [`Connection`] to the mote's transfer port (PSK 0xC0A8 with
-//!   the mote's identity and key), whose ClientHello offers the SessionTransferTicket.
+//! - Mote leg, per mote ([`LegMode`]):
+//!   - `association` (the default): the IoTSSP's standing association with the mote
+//!     (docs/mote-association.md, `mote_assoc::SspAssoc`, kept by the orchestrator). The
+//!     delegation touches the mote only once the client's Certificate, CertificateVerify and
+//!     Finished are verified and the AM allowed it: it hands the session over as one
+//!     [`TransferBody`](mote_assoc::wire::TransferBody) ([`Delegation::take_assoc_body`]),
+//!     and the mote's Confirm releases the final flight ([`Delegation::assoc_confirmed`]).
+//!   - `psk-handshake` (the paper's flow): a dtls *client* [`Connection`] to the mote's
+//!     transfer port (PSK 0xC0A8 with the mote's identity and key), whose ClientHello offers
+//!     the SessionTransferTicket, run in parallel with the Internet leg from the cookie'd
+//!     ClientHello on; the session goes over in one TransferSession record, and only a
+//!     TransferConfirm with the right transfer id and key check releases the final flight.
 //!
-//! Both legs run in parallel from the cookie'd ClientHello on. When the client's Finished is
-//! verified, the AM has allowed the client and the mote accepted the ticket and its PSK
-//! session is up, the Internet session's state goes to the mote in one TransferSession
-//! record. Only a TransferConfirm with the right transfer id and key check releases the
-//! sealed final flight (as one FlowTransferred, so the border router routes the flow to the
-//! mote before the client can send application data); then the mote leg is closed and every
-//! key dropped. What is kept afterwards, for a short while, is the sealed final flight only.
+//! The final flight goes out as one FlowTransferred, so the border router routes the flow to
+//! the mote before the client can send application data; then every key of the delegation is
+//! dropped. What is kept afterwards, for a short while, is the sealed final flight only. The
+//! AM decides only once the client's Finished is verified (so after its CertificateVerify):
+//! presenting someone else's certificate reveals nothing about the policy.
 //!
-//! Must never: send anything to the mote before a cookie'd hello; transfer to a mote that did
-//! not accept the ticket; release the final flight before the confirmation; keep a key after
+//! Must never: send anything to the mote before a cookie'd hello (psk-handshake) or before
+//! the client is authenticated and authorised (association); transfer to a mote that did not
+//! accept the ticket; release the final flight before the confirmation; keep a key after
 //! the transfer or a failure.
 
 pub mod gate;
@@ -38,9 +47,34 @@ use crate::am::{Am, MoteRef, Verdict};
 use crate::cam::Cam;
 use crate::counters::Counters;
 
+/// How the IoTSSP reaches a mote to hand it a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LegMode {
+    /// The standing association (docs/mote-association.md): one Transfer in, one Confirm
+    /// out per delegation, sent only for an authenticated and authorised client.
+    #[default]
+    Association,
+    /// The paper's flow: a PSK DTLS handshake with the SessionTransferTicket per delegation
+    /// (docs/session-transfer.md).
+    PskHandshake,
+}
+
+impl LegMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegMode::Association => "association",
+            LegMode::PskHandshake => "psk-handshake",
+        }
+    }
+}
+
 /// What the HEM needs to act for one mote.
 pub struct MoteProfile {
     pub name: String,
+    pub leg: LegMode,
+    /// The mote's PSK and EUI-64 for the association (`None` in psk-handshake mode).
+    pub assoc: Option<mote_assoc::keys::Credentials>,
     pub address: std::net::Ipv6Addr,
     pub dtls_port: u16,
     pub transfer_port: u16,
@@ -177,7 +211,8 @@ pub enum Failure {
     /// The mote-side PSK connection failed (bad PSK, alert from the mote...).
     MoteFailed,
     ConfirmTimeout,
-    /// TransferConfirm with a wrong id, status or key check.
+    /// TransferConfirm with a wrong id, status or key check; or the mote opened the
+    /// association's Transfer and refused it (malformed, unsupported suite).
     ConfirmRejected,
     TransferUnavailable,
     Timeout,
@@ -244,6 +279,9 @@ enum MoteLeg {
 enum Stage {
     /// Handshakes running; nothing transferred.
     Handshaking,
+    /// Association leg: the session went to the orchestrator, which sends it to the mote
+    /// on the mote's association; waiting for the outcome.
+    AssocTransfer,
     /// TransferSession sent; waiting for the mote's confirmation. Application data is not
     /// retransmitted by DTLS, so the message (it holds the keys: wiped on drop) is kept and
     /// sent again, in a new record, until the confirmation or the deadline.
@@ -354,6 +392,8 @@ impl Delegation {
     /// Where it stands, for the operator.
     pub fn phase(&self) -> &'static str {
         match (&self.stage, &self.mote) {
+            (Stage::Handshaking, _) if self.profile.leg == LegMode::Association => "client_handshake",
+            (Stage::AssocTransfer, _) => "confirming_transfer",
             (Stage::Handshaking, MoteLeg::Waiting) => "waiting_for_mote_link",
             (Stage::Handshaking, MoteLeg::Handshaking { .. }) => "mote_handshake",
             (Stage::Handshaking, _) => "client_handshake",
@@ -394,7 +434,7 @@ impl Delegation {
 
     /// Still a handshake (counts against the mote's cap), as opposed to a retained flight.
     pub fn is_active(&self) -> bool {
-        matches!(self.stage, Stage::Handshaking | Stage::Confirming { .. })
+        matches!(self.stage, Stage::Handshaking | Stage::Confirming { .. } | Stage::AssocTransfer)
     }
 
     pub fn is_retained(&self) -> bool {
@@ -403,7 +443,7 @@ impl Delegation {
 
     /// Waiting for the mote's link.
     pub fn wants_mote_link(&self) -> bool {
-        matches!(self.mote, MoteLeg::Waiting) && self.is_active()
+        self.profile.leg == LegMode::PskHandshake && matches!(self.mote, MoteLeg::Waiting) && self.is_active()
     }
 
     /// Holds the mote's link (a PSK association with the mote).
@@ -448,7 +488,7 @@ impl Delegation {
                 }
             }
             Stage::Done => {}
-            Stage::Handshaking | Stage::Confirming { .. } => {
+            Stage::Handshaking | Stage::Confirming { .. } | Stage::AssocTransfer => {
                 if let Some(c) = &mut self.internet {
                     c.handle_datagram(now, datagram);
                 }
@@ -471,7 +511,7 @@ impl Delegation {
             Stage::Done => return None,
             Stage::Retained { until, .. } => return Some(*until),
             Stage::Confirming { deadline, resend_at, .. } => Some((*deadline).min(self.deadline).min(*resend_at)),
-            Stage::Handshaking => Some(self.deadline),
+            Stage::Handshaking | Stage::AssocTransfer => Some(self.deadline),
         };
         let mut consider = |x: Option<Instant>| {
             if let Some(x) = x {
@@ -586,10 +626,12 @@ impl Delegation {
         failure.map_or(Ok(()), Err)
     }
 
-    /// The AM decides as soon as the validated client chain is known (before anything is
-    /// sent to the mote beyond its PSK handshake).
+    /// The AM decides once the client's Finished is verified, so after its
+    /// CertificateVerify: until the client has proved it holds the key of the certificate it
+    /// presented, nothing about the policy (allowed or not) shows, and nothing goes to the
+    /// mote beyond, in psk-handshake mode, its PSK handshake.
     fn authorize(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
-        if self.authorized.is_some() {
+        if self.authorized.is_some() || !self.client_finished {
             return Ok(());
         }
         let Some(conn) = &self.internet else { return Ok(()) };
@@ -670,8 +712,43 @@ impl Delegation {
         Ok(confirm)
     }
 
+    /// Association leg: once the client is authenticated (its Finished verified) and
+    /// authorised, the session to hand over, as the association's Transfer body; the
+    /// delegation then waits for [`Self::assoc_confirmed`] or [`Self::assoc_failed`]. `None`
+    /// before that, in psk-handshake mode, and after (a failure here ends the delegation).
+    pub fn take_assoc_body(&mut self, now: Instant, ctx: &mut Ctx<'_>) -> Option<mote_assoc::wire::TransferBody> {
+        if self.profile.leg != LegMode::Association || !matches!(self.stage, Stage::Handshaking) || !self.client_finished || self.authorized != Some(true) {
+            return None;
+        }
+        match self.internet.as_ref().and_then(|c| transfer_body(c, &self.flow)) {
+            Some(body) => {
+                self.stage = Stage::AssocTransfer;
+                ctx.counters.transfers_sent += 1;
+                self.mark(now, "transfer_sent");
+                Some(body)
+            }
+            None => {
+                tracing::warn!(flow = %self.flow, "session cannot be transferred");
+                self.fail(now, Failure::TransferUnavailable, ctx);
+                None
+            }
+        }
+    }
+
+    /// Association leg: the mote confirmed the Transfer (installed).
+    pub fn assoc_confirmed(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
+        if matches!(self.stage, Stage::AssocTransfer) {
+            self.release_final_flight(now, ctx);
+        }
+    }
+
+    /// Association leg: the Transfer could not be made or installed.
+    pub fn assoc_failed(&mut self, now: Instant, failure: Failure, ctx: &mut Ctx<'_>) {
+        self.fail(now, failure, ctx);
+    }
+
     fn maybe_send_transfer(&mut self, now: Instant, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
-        if !matches!(self.stage, Stage::Handshaking) || !self.client_finished || self.authorized != Some(true) {
+        if self.profile.leg != LegMode::PskHandshake || !matches!(self.stage, Stage::Handshaking) || !self.client_finished || self.authorized != Some(true) {
             return Ok(());
         }
         let MoteLeg::Ready(mote) = &mut self.mote else { return Ok(()) };
@@ -736,6 +813,12 @@ impl Delegation {
             tracing::warn!(mote = %self.profile.name, status = ?confirm.status, "transfer confirmation refused");
             return self.fail(now, Failure::ConfirmRejected, ctx);
         }
+        self.release_final_flight(now, ctx);
+    }
+
+    /// The mote holds the session: the final flight goes to the client inside one
+    /// FlowTransferred, every key is dropped, the sealed flight alone is kept a while.
+    fn release_final_flight(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
         let Some(mut inet) = self.internet.take() else {
             return self.fail(now, Failure::TransferUnavailable, ctx);
         };
@@ -817,6 +900,45 @@ impl Delegation {
         RecordHeader { content_type: ContentType::Alert, version: ProtocolVersion::DTLS1_2, epoch: 0, sequence_number: seq }.emit(&Alert::fatal(desc).get_encoding(), &mut out);
         out
     }
+}
+
+/// The Internet session as the association's Transfer body: its keys under the suite the
+/// engine negotiated, the client's address and port, and the epoch-1 sequence numbers when
+/// they are not the defaults (the client's Finished 0 received, our Finished 0 sent).
+fn transfer_body(conn: &Connection, flow: &FlowTag) -> Option<mote_assoc::wire::TransferBody> {
+    use dtls::record::RecordAead;
+    use mote_assoc::wire::{KeyBlock, SequenceNumbers, SessionKeys, TransferBody};
+    let state = conn.export_session()?;
+    let k = &state.keys;
+    fn block<const K: usize, const I: usize>(k: &dtls::SessionKeys) -> Option<KeyBlock<K, I>> {
+        Some(KeyBlock {
+            client_write_key: k.client_write_key().try_into().ok()?,
+            server_write_key: k.server_write_key().try_into().ok()?,
+            client_write_iv: k.client_iv().try_into().ok()?,
+            server_write_iv: k.server_iv().try_into().ok()?,
+        })
+    }
+    // The suite the engine negotiated with the client, whose record layer the mote continues.
+    let keys = match k.aead() {
+        RecordAead::Aes128Ccm8 => SessionKeys::Ccm8(block(k)?),
+        RecordAead::Aes128Ccm => SessionKeys::Ccm(block(k)?),
+        RecordAead::Aes128Gcm => SessionKeys::Gcm(block(k)?),
+        RecordAead::Chacha20Poly1305 => SessionKeys::ChaCha20Poly1305(block(k)?),
+    };
+    if state.read_epoch != 1 || state.write_epoch != 1 {
+        return None;
+    }
+    let highest_received = state.read_highest_seq?;
+    let sequence = SequenceNumbers { highest_received, next_write: state.next_write_seq };
+    Some(TransferBody {
+        keys,
+        // The mote's record layer gives its least recently used session's slot to a new
+        // one (a client that vanished without close_notify must not lock it out).
+        may_evict: true,
+        client_addr: flow.peer_addr.octets(),
+        client_port: flow.peer_port,
+        sequence: (sequence != SequenceNumbers::DEFAULT).then_some(sequence),
+    })
 }
 
 fn ct_eq8(a: &[u8; 8], b: &[u8; 8]) -> bool {

@@ -1,6 +1,10 @@
 //! The delegated device (the paper's mote with handshake delegation).
 //!
-//! On its transfer port (5685) it is a PSK DTLS server (TLS_PSK_WITH_AES_128_CCM_8) for one
+//! Its transfer port (5685) runs one of two legs ([`Leg`]): the standing association with
+//! its IoTSSP ([`super::association`], the default: one Transfer in and one Confirm out per
+//! delegation), or the paper's per-delegation PSK handshake, described here.
+//!
+//! On its transfer port it is a PSK DTLS server (TLS_PSK_WITH_AES_128_CCM_8) for one
 //! identity only, its IoTSSP's. The IoTSSP's ClientHello carries the SessionTransferTicket
 //! offer; the mote answers accept while it has a free session slot, busy otherwise. On that
 //! session the IoTSSP sends one TransferSession; the mote installs the record layer of the
@@ -36,6 +40,7 @@ use dtls::{
 };
 
 use super::DtlsDrop;
+use super::association::{AssocLeg, AssocOutcome, AssocRandom};
 use super::ecc::plaintext_handshake_types;
 use super::server::{PskConfig, mote_transport};
 use super::sessions::{Installed, SessionTable};
@@ -99,10 +104,32 @@ struct PskLink {
     linger_until: Instant,
 }
 
+/// How a delegated mote takes sessions over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Leg {
+    /// The standing association (docs/mote-association.md).
+    #[default]
+    Association,
+    /// A PSK DTLS handshake with the SessionTransferTicket per delegation (the paper's).
+    PskHandshake,
+}
+
+impl std::str::FromStr for Leg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "association" => Ok(Leg::Association),
+            "psk-handshake" => Ok(Leg::PskHandshake),
+            _ => Err(format!("{s:?} is not a leg (association, psk-handshake)")),
+        }
+    }
+}
+
 /// Settings of a delegated mote.
 #[derive(Clone, Debug)]
 pub struct DelegatedConfig {
-    /// The PSK identity and key provisioned as this mote's IoTSSP.
+    /// The PSK identity and key provisioned as this mote's IoTSSP (the association uses the
+    /// key, which must then have 16..=32 bytes).
     pub iotssp: PskConfig,
     pub transfer_port: u16,
     /// Transferred sessions held at once.
@@ -110,6 +137,10 @@ pub struct DelegatedConfig {
     /// The suites the record layer continues; a transfer of any other is refused with
     /// status unsupported suite.
     pub suites: Vec<CipherSuite>,
+    pub leg: Leg,
+    /// Association leg: the IoTSSP's address and port, to associate at boot; without it
+    /// the mote learns them from its IoTSSP's first Poke.
+    pub iotssp_address: Option<Peer>,
 }
 
 /// What the hello hook and the device share: how many slots are free for a new transfer,
@@ -192,6 +223,8 @@ pub struct DelegatedDevice {
     coap: CoapServer,
     outbox: Outbox,
     counters: SecurityCounters,
+    /// The association leg (`None`: the PSK-handshake leg).
+    assoc: Option<AssocLeg>,
 }
 
 impl std::fmt::Debug for DelegatedDevice {
@@ -207,8 +240,16 @@ impl DelegatedDevice {
     pub fn new(
         cfg: &DelegatedConfig,
         mote_index: u32,
+        eui64: [u8; 8],
         rng: Arc<dyn SecureRandom>,
     ) -> Result<Self, dtls::Error> {
+        let assoc = match cfg.leg {
+            Leg::Association => Some(
+                AssocLeg::new(&cfg.iotssp.key, eui64, cfg.iotssp_address, &cfg.suites, AssocRandom(rng.clone()))
+                    .ok_or(dtls::Error::Config("the association needs a PSK of 16..=32 bytes"))?,
+            ),
+            Leg::PskHandshake => None,
+        };
         let mut table = PskTable::new();
         table.insert(&cfg.iotssp.identity, &cfg.iotssp.key);
         let availability = Arc::new(Mutex::new(Availability {
@@ -232,7 +273,33 @@ impl DelegatedDevice {
             coap: CoapServer::new(mote_index),
             outbox: Outbox::default(),
             counters: SecurityCounters::default(),
+            assoc,
         })
+    }
+
+    /// The association leg, if the mote runs it.
+    pub fn assoc_leg(&self) -> Option<&AssocLeg> {
+        self.assoc.as_ref()
+    }
+
+    /// Association leg: what the machine has to send goes into the outbox.
+    fn pump_assoc(&mut self, now: Instant) {
+        let Some(a) = self.assoc.as_mut() else { return };
+        let at = self.outbox.release_time(now);
+        while let Some((peer, payload)) = a.poll_transmit() {
+            self.outbox.push(at, Datagram { local_port: self.transfer_port, peer, payload }, &mut self.counters);
+        }
+        self.counters.assoc_ecc_operations = a.stats().ecc_operations();
+    }
+
+    /// Association leg: boots the machine at the mote's first activity.
+    fn boot_assoc(&mut self, now: Instant) {
+        if let Some(a) = self.assoc.as_mut()
+            && a.poll_timeout().is_none()
+        {
+            a.handle_timeout(now);
+            self.pump_assoc(now);
+        }
     }
 
     /// The sessions taken over so far.
@@ -478,6 +545,18 @@ impl SecureDevice for DelegatedDevice {
         // idle session already yields its slot to a new transfer (`free_for_new`).
         self.counters.sessions_expired += self.sessions.expire(now) as u64;
         if local_port == self.transfer_port {
+            self.counters.transfer_port_datagrams_in += 1;
+        }
+        if local_port == self.transfer_port
+            && let Some(a) = self.assoc.as_mut()
+        {
+            match a.handle_datagram(now, peer, payload, &mut self.sessions, &mut self.counters) {
+                AssocOutcome::Associated => self.counters.associations += 1,
+                AssocOutcome::Transfer { installed: false } => self.counters.transfers_refused += 1,
+                AssocOutcome::Transfer { installed: true } | AssocOutcome::Nothing => {}
+            }
+            self.pump_assoc(now);
+        } else if local_port == self.transfer_port {
             self.counters.dtls_records_in += count_records(payload);
             if plaintext_handshake_types(payload)
                 .contains(&dtls::handshake::msgs::HandshakeType::Certificate)
@@ -515,18 +594,28 @@ impl SecureDevice for DelegatedDevice {
     }
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Datagram> {
-        self.outbox.poll(now)
+        self.boot_assoc(now);
+        let d = self.outbox.poll(now)?;
+        if d.local_port == self.transfer_port {
+            self.counters.transfer_port_datagrams_out += 1;
+        }
+        Some(d)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         let linger = self.links.values().map(|l| l.linger_until).min();
+        let assoc = self.assoc.as_ref().and_then(AssocLeg::poll_timeout);
         min_deadline(
             min_deadline(self.endpoint.poll_timeout(), self.outbox.next_release()),
-            linger,
+            min_deadline(linger, assoc),
         )
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        if let Some(a) = self.assoc.as_mut() {
+            a.handle_timeout(now);
+            self.pump_assoc(now);
+        }
         self.endpoint.handle_timeout(now);
         self.expire_links(now);
         self.counters.sessions_expired += self.sessions.expire(now) as u64;

@@ -11,6 +11,7 @@
 //! (each with the time it may leave), one deadline. It never reads the clock.
 
 mod app;
+pub mod association;
 pub mod delegated;
 pub mod ecc;
 pub mod server;
@@ -102,10 +103,12 @@ impl DeviceSpec {
     /// The device of mote `mote_index` (1-based; it makes sensor readings differ).
     /// Its DTLS engine draws its hello randoms and cookie secrets from a stream of `seed`
     /// of its own (ring still draws ECDHE keys and ECDSA nonces from the OS).
-    /// `None` for a plain mote.
+    /// `None` for a plain mote. `eui64` is the mote's (a delegated mote's association is
+    /// bound to it).
     pub fn build(
         &self,
         mote_index: u32,
+        eui64: [u8; 8],
         seed: u64,
     ) -> Result<Option<Box<dyn SecureDevice>>, dtls::Error> {
         let rng: Arc<dyn SecureRandom> =
@@ -113,7 +116,7 @@ impl DeviceSpec {
         Ok(match self {
             DeviceSpec::Plain => None,
             DeviceSpec::Delegated(c) => Some(Box::new(delegated::DelegatedDevice::new(
-                c, mote_index, rng,
+                c, mote_index, eui64, rng,
             )?)),
             DeviceSpec::Dcert(c) => Some(Box::new(server::DtlsServer::dcert(
                 c, mote_index, rng,
@@ -137,8 +140,18 @@ pub struct SecurityCounters {
     pub dtls_handshakes_ecdhe: u64,
     /// Handshakes that ended without completing (timeout, alert, refused PSK identity).
     pub dtls_handshakes_failed: u64,
-    /// Sessions installed from a TransferSession (delegated).
+    /// Sessions installed from a TransferSession or an association's Transfer (delegated).
     pub sessions_transferred: u64,
+    /// Associations made with the IoTSSP (delegated, association leg; after each boot of
+    /// either side).
+    pub associations: u64,
+    /// The association's ECC operations (one key pair and one ECDH per association; the
+    /// emulated certificate ECC is `ecc_operations`).
+    pub assoc_ecc_operations: u64,
+    /// Datagrams on the transfer port, in and out (delegated, both legs): the mote leg's
+    /// radio cost, each datagram one 802.15.4 frame unless it needs fragments.
+    pub transfer_port_datagrams_in: u64,
+    pub transfer_port_datagrams_out: u64,
     /// STT offers answered accept / busy.
     pub stt_accepted: u64,
     pub stt_busy: u64,
@@ -216,6 +229,8 @@ pub enum DtlsDrop {
     WriteFailed,
     /// A datagram to the wrong port.
     WrongPort,
+    /// A datagram to the transfer port from another address or port than the IoTSSP's.
+    NotFromIotssp,
 }
 
 impl DtlsDrop {
@@ -233,6 +248,7 @@ impl DtlsDrop {
             DtlsDrop::UnknownEpochOrReplay => "unknown_epoch_or_replay",
             DtlsDrop::WriteFailed => "write_failed",
             DtlsDrop::WrongPort => "wrong_port",
+            DtlsDrop::NotFromIotssp => "not_from_iotssp",
         }
     }
 }

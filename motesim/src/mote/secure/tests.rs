@@ -79,7 +79,7 @@ impl Net {
             },
             now,
         );
-        if let Some(d) = spec.build(1, 0).unwrap() {
+        if let Some(d) = spec.build(1, [0x02, 0x12, 0x4b, 0, 0, 0, 0, 1], 0).unwrap() {
             mote.set_device(d);
         }
         let ctx = ContextTable::with_prefix(prefix(), 64);
@@ -507,6 +507,8 @@ fn delegated_spec(slots: usize) -> DeviceSpec {
         transfer_port: DEFAULT_TRANSFER_PORT,
         slots,
         suites: dtls::CipherSuite::ECDHE_ECDSA.to_vec(),
+        leg: crate::mote::secure::delegated::Leg::PskHandshake,
+        iotssp_address: None,
     })
 }
 
