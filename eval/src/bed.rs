@@ -78,12 +78,13 @@ impl Leg {
     pub fn parse(s: &str) -> Result<Leg> {
         match s {
             "psk" => Ok(Leg::PskHandshake),
-            _ => bail!("{s:?} is not a mote leg (psk)"),
+            "assoc" => Ok(Leg::Association),
+            _ => bail!("{s:?} is not a mote leg (psk, assoc)"),
         }
     }
 
     /// Every leg this build supports.
-    pub const ALL: [Leg; 1] = [Leg::PskHandshake];
+    pub const ALL: [Leg; 2] = [Leg::PskHandshake, Leg::Association];
 }
 
 #[derive(Clone, Debug)]
@@ -183,8 +184,8 @@ impl Bed {
                  [limits]\nmax_delegations = 4096\nmax_per_mote = 4\n"
             ))
         })?;
-        // The leg is written only when it is not the daemons' default (the PSK handshake).
-        let leg = (spec.leg != Leg::PskHandshake).then(|| spec.leg.config_value());
+        // The leg is always written: the daemons' default is the association.
+        let leg = Some(spec.leg.config_value());
         if let Some(leg) = leg {
             edit(&deploy.join("iotssp.toml"), |t| {
                 Ok(set_leg(t, "transfer_port = ", leg))
