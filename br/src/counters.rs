@@ -75,7 +75,8 @@ pub enum DropReason {
     TunWriteWouldBlock,
     /// The TUN could not be written.
     TunWriteError,
-    /// The queue to the radio driver was full.
+    /// A whole datagram (all its frames) dropped by the radio queue to make room, or
+    /// because it could not fit ([`crate::radio_queue`]); counted once per datagram.
     RadioQueueFull,
     /// The radio driver is gone.
     RadioDown,

@@ -21,8 +21,9 @@ use crate::capture::Capture;
 use crate::config::{Config, RadioKind};
 use crate::counters::DropReason;
 use crate::io::metrics;
-use crate::io::radio::{self, RadioEvent, RadioHandle};
+use crate::io::radio::{self, FRAME_CHANNEL, RadioEvent, RadioHandle};
 use crate::io::tun::{self, Tun};
+use crate::radio_queue::{RadioDatagram, RadioQueue};
 use crate::router::{BorderRouter, Transmit};
 use crate::status::{DaemonView, RadioLink, ReloadLog};
 
@@ -52,6 +53,10 @@ struct Daemon {
     router: BorderRouter,
     tun: Tun,
     radio: RadioHandle,
+    /// Whole datagrams waiting for room in the radio driver (see [`RadioQueue`]).
+    radio_queue: RadioQueue,
+    /// `radio_queue` counters already added to the drop counters.
+    queue_drops_counted: u64,
     capture: Option<Capture<io::BufWriter<std::fs::File>>>,
     /// The redirect socket towards remote IoTSSPs.
     redirect_socket: Option<tokio::net::UdpSocket>,
@@ -143,6 +148,7 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
     let mut next_watchdog = watchdog_every.map(|p| Instant::now() + p);
 
     let start = Instant::now();
+    let radio_queue = RadioQueue::new(cfg.radio.queue_frames, FRAME_CHANNEL);
     let flush_every = cfg.capture.flush_interval;
     let summary_every = (!cfg.metrics.summary_interval.is_zero()).then_some(cfg.metrics.summary_interval);
     let radio_link = RadioLink::new(radio_name.clone(), start);
@@ -150,6 +156,8 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
         router,
         tun,
         radio,
+        radio_queue,
+        queue_drops_counted: 0,
         capture,
         redirect_socket,
         config: cfg,
@@ -176,6 +184,9 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
         if let Some(t) = next_watchdog {
             deadline = deadline.min(t);
         }
+        // Waiting for room in the driver's channel must not borrow the daemon.
+        let frames_tx = d.radio.frames.clone();
+        let next_datagram = d.radio_queue.next_len();
         tokio::select! {
             r = recv_redirect(&d.redirect_socket, &mut rbuf) => match r {
                 Ok((n, from)) => {
@@ -187,10 +198,15 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
                     debug!(error = %e, "redirect socket read failed");
                 }
             },
-            r = d.tun.recv(&mut buf) => {
+            // While the radio queue is full the TUN is not read: bursts wait in the kernel's
+            // queue (and are dropped there, whole, if they must be) instead of here.
+            r = d.tun.recv(&mut buf), if !d.radio_queue.is_full() => {
                 d.on_tun_read(r, &buf);
                 // Drain a batch without going back through the reactor.
                 for _ in 1..TUN_BATCH {
+                    if d.radio_queue.is_full() {
+                        break;
+                    }
                     match d.tun.try_recv(&mut buf) {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         r => d.on_tun_read(r, &buf),
@@ -220,6 +236,11 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
                 }
                 None => break Err(anyhow::anyhow!("the radio driver stopped")),
             },
+            // The driver took frames: hand it the next datagram once all of it fits.
+            permits = frames_tx.reserve_many(next_datagram.unwrap_or(1)), if next_datagram.is_some() => {
+                drop(permits);
+                d.pump_radio();
+            }
             req = request_rx.recv(), if requests_open => match req {
                 Some(r) => {
                     let answer = match r.query {
@@ -296,7 +317,7 @@ impl Daemon {
         while let Some(t) = self.router.poll_transmit() {
             match t {
                 Transmit::Tun(p) => self.write_tun(&p),
-                Transmit::Radio(f) => self.send_frame(f),
+                Transmit::Radio(d) => self.queue_radio(d),
                 Transmit::Redirect { to, bytes } => match &self.redirect_socket {
                     Some(sock) => {
                         if let Err(e) = sock.try_send_to(&bytes, to) {
@@ -339,14 +360,34 @@ impl Daemon {
         }
     }
 
-    fn send_frame(&mut self, frame: Vec<u8>) {
-        match self.radio.frames.try_reserve() {
-            Ok(permit) => {
+    /// Queues a datagram whole for the radio and hands the driver what fits.
+    fn queue_radio(&mut self, d: RadioDatagram) {
+        self.radio_queue.push(d);
+        let dropped = self.radio_queue.counters().datagrams_dropped;
+        self.router.counters_mut().drop_n(DropReason::RadioQueueFull, dropped - self.queue_drops_counted);
+        self.queue_drops_counted = dropped;
+        self.pump_radio();
+    }
+
+    /// Hands the driver every queued datagram that fits whole in its frame channel.
+    fn pump_radio(&mut self) {
+        loop {
+            let Some(n) = self.radio_queue.next_len() else { return };
+            let permits = match self.radio.frames.try_reserve_many(n) {
+                Ok(p) => p,
+                Err(mpsc::error::TrySendError::Full(())) => return,
+                Err(mpsc::error::TrySendError::Closed(())) => {
+                    while let Some(d) = self.radio_queue.pop_fitting(usize::MAX) {
+                        self.router.counters_mut().drop_n(DropReason::RadioDown, d.frames.len() as u64);
+                    }
+                    return;
+                }
+            };
+            let Some(d) = self.radio_queue.pop_fitting(n) else { return };
+            for (permit, frame) in permits.zip(d.frames) {
                 record(&mut self.capture, &frame);
                 permit.send(frame);
             }
-            Err(mpsc::error::TrySendError::Full(())) => self.router.counters_mut().drop(DropReason::RadioQueueFull),
-            Err(mpsc::error::TrySendError::Closed(())) => self.router.counters_mut().drop(DropReason::RadioDown),
         }
     }
 

@@ -11,7 +11,9 @@
 //! [`bridge`] and the [`iotssp_wiring`], holds the order in which they see each input (TUN
 //! packet, radio frame, redirect datagram, timeout) and says where each output goes
 //! ([`router::Transmit`]). The tokio side is [`io`] (TUN, radio drivers, metrics endpoint)
-//! and [`daemon`], whose main loop only moves bytes between the drivers and the core.
+//! and [`daemon`], whose main loop only moves bytes between the drivers and the core,
+//! through the sans-IO [`radio_queue`]: whole datagrams for the radio, dropped whole under
+//! overload, control before bulk data, motes in turn.
 //!
 //! What it must never do: panic or grow without bound on anything from the TUN, the radio
 //! or the redirect socket; read the clock inside the core (time is passed in); log per
@@ -25,6 +27,7 @@ pub mod registrations;
 pub mod bridge;
 pub mod tun_source;
 pub mod iotssp_wiring;
+pub mod radio_queue;
 pub mod router;
 pub mod rpl;
 pub mod capture;

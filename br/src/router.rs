@@ -31,6 +31,7 @@ use crate::config::{Config, ConfigIssue, RadioKind};
 use crate::counters::{Counters, DropReason};
 use crate::rpl::RplSettings;
 use crate::iotssp_wiring::{self, Action, Inbound, IotsspWiring};
+use crate::radio_queue::{RadioDatagram, TxClass};
 use crate::tun_source::TunSourceFilter;
 
 /// One output of the core, with where it goes.
@@ -38,8 +39,9 @@ use crate::tun_source::TunSourceFilter;
 pub enum Transmit {
     /// An IPv6 packet to write into the TUN.
     Tun(Vec<u8>),
-    /// An 802.15.4 frame (without FCS, at most 125 bytes) to send on the radio.
-    Radio(Vec<u8>),
+    /// The 802.15.4 frames (without FCS, at most 125 bytes each) of one IPv6 packet, to
+    /// send on the radio whole and in order, with the class the radio queue serves it by.
+    Radio(RadioDatagram),
     /// A sealed redirect message for a remote IoTSSP, to send from the redirect socket.
     Redirect { to: SocketAddr, bytes: Vec<u8> },
 }
@@ -148,8 +150,9 @@ impl BorderRouter {
     /// Runs whatever timers are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
         if self.bridge.poll_timeout().is_some_and(|t| t <= now) {
+            // Periodic Router Advertisements: ND, sent together.
             let frames = self.bridge.handle_timeout(now);
-            self.out.extend(frames.into_iter().map(Transmit::Radio));
+            self.push_radio(TxClass::Control, frames);
         }
         if let Some(w) = &mut self.wiring
             && w.poll_timeout().is_some_and(|t| t <= now)
@@ -179,12 +182,12 @@ impl BorderRouter {
             Some(w) => w.handle_tun_packet(now, wall, &ip),
             None => Inbound::Bridge,
         };
-        let frames = match inbound {
-            Inbound::Bridge => self.bridge.handle_tun_ipv6(now, &ip),
-            Inbound::BridgeRebuilt(p) => self.bridge.handle_tun_packet(now, &p),
-            Inbound::Handled => Vec::new(),
+        let (class, frames) = match inbound {
+            Inbound::Bridge => (TxClass::of(&ip), self.bridge.handle_tun_ipv6(now, &ip)),
+            Inbound::BridgeRebuilt(p) => (class_of(&p), self.bridge.handle_tun_packet(now, &p)),
+            Inbound::Handled => (TxClass::Bulk, Vec::new()),
         };
-        self.out.extend(frames.into_iter().map(Transmit::Radio));
+        self.push_radio(class, frames);
         self.drain_wiring(now);
     }
 
@@ -201,8 +204,15 @@ impl BorderRouter {
                 self.out.push_back(Transmit::Tun(packet.into_inner()));
             }
         }
-        self.out.extend(out.frames.into_iter().map(Transmit::Radio));
+        // The bridge's own answers on the radio are ND (a Router Advertisement).
+        self.push_radio(TxClass::Control, out.frames);
         self.drain_wiring(now);
+    }
+
+    fn push_radio(&mut self, class: TxClass, frames: Vec<Vec<u8>>) {
+        if !frames.is_empty() {
+            self.out.push_back(Transmit::Radio(RadioDatagram { class, frames }));
+        }
     }
 
     /// Whether a packet from the radio carries a delegated mote's IPv6 source but was sent by
@@ -247,12 +257,20 @@ impl BorderRouter {
                 Action::ToTun(p) => self.out.push_back(Transmit::Tun(p)),
                 Action::ToMote(p) => {
                     let frames = self.bridge.send_to_mote(now, &p);
-                    self.out.extend(frames.into_iter().map(Transmit::Radio));
+                    if !frames.is_empty() {
+                        self.out.push_back(Transmit::Radio(RadioDatagram { class: class_of(&p), frames }));
+                    }
                 }
                 Action::Redirect { to, bytes } => self.out.push_back(Transmit::Redirect { to, bytes }),
             }
         }
     }
+}
+
+/// The radio class of a packet the core built itself (bulk if it does not parse, which
+/// the bridge then drops anyway).
+fn class_of(packet: &[u8]) -> TxClass {
+    CheckedIpv6Packet::parse(packet).map_or(TxClass::Bulk, |ip| TxClass::of(&ip))
 }
 
 impl std::fmt::Debug for BorderRouter {
@@ -291,11 +309,11 @@ mod tests {
         let p = udp_packet(internet(), global(MOTE), 300);
         r.handle_tun_packet(Instant::now(), SystemTime::now(), &p);
         let out = transmits(&mut r);
-        assert!(out.len() > 1, "300 bytes need fragments");
+        assert!(matches!(&out[..], [Transmit::Radio(d)] if d.frames.len() > 1), "300 bytes need fragments");
         let frames: Vec<Vec<u8>> = out
             .into_iter()
-            .map(|t| match t {
-                Transmit::Radio(f) => f,
+            .flat_map(|t| match t {
+                Transmit::Radio(d) => d.frames,
                 other => panic!("only radio frames: {other:?}"),
             })
             .collect();
@@ -320,8 +338,10 @@ mod tests {
         }
         let out = transmits(&mut r);
         // The RA with its ABRO takes two fragments between extended addresses.
-        assert_eq!(out.len(), 2);
-        assert!(out.iter().all(|t| matches!(t, Transmit::Radio(_))), "{out:?}");
+        assert!(
+            matches!(&out[..], [Transmit::Radio(d)] if d.frames.len() == 2 && d.class == TxClass::Control),
+            "{out:?}"
+        );
         assert_eq!(r.counters().router_advertisements, 1);
     }
 

@@ -278,9 +278,11 @@ impl Mesh {
     fn collect_br(&mut self) {
         while let Some(t) = self.br.poll_transmit() {
             match t {
-                Transmit::Radio(f) => {
-                    self.br_frames.push(f.clone());
-                    self.air.push_back((None, f));
+                Transmit::Radio(d) => {
+                    for f in d.frames {
+                        self.br_frames.push(f.clone());
+                        self.air.push_back((None, f));
+                    }
                 }
                 Transmit::Tun(p) => self.to_tun.push(p),
                 Transmit::Redirect { .. } => {}

@@ -114,12 +114,14 @@ fn drain(r: &mut BorderRouter) -> Sent {
     let now = Instant::now();
     while let Some(t) = r.poll_transmit() {
         match t {
-            Transmit::Radio(f) => {
-                let (repr, payload) = mac::parse_frame(&f).unwrap();
-                assert!(f.len() <= mac::MAX_FRAME_NO_FCS);
-                let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
-                if let Some(p) = reasm.accept(now, links, payload).unwrap() {
-                    sent.radio.push((repr.dst_addr, p));
+            Transmit::Radio(d) => {
+                for f in d.frames {
+                    let (repr, payload) = mac::parse_frame(&f).unwrap();
+                    assert!(f.len() <= mac::MAX_FRAME_NO_FCS);
+                    let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
+                    if let Some(p) = reasm.accept(now, links, payload).unwrap() {
+                        sent.radio.push((repr.dst_addr, p));
+                    }
                 }
             }
             Transmit::Tun(p) => sent.tun.push(p),
@@ -589,8 +591,8 @@ fn tshark_decodes_the_6lbr_frames_without_malformed_packets() {
             r.handle_radio_frame(t0, SystemTime::now(), &f);
         }
         while let Some(t) = r.poll_transmit() {
-            if let Transmit::Radio(f) = t {
-                record(cap, &f);
+            if let Transmit::Radio(d) = t {
+                d.frames.iter().for_each(|f| record(cap, f));
             }
         }
     };
@@ -607,8 +609,10 @@ fn tshark_decodes_the_6lbr_frames_without_malformed_packets() {
     feed(&mut r, &mut cap, ROUTER, to_router, &register(ROUTER, opaque(0x6c), 15));
     feed(&mut r, &mut cap, ROUTER, to_router, &dar_packet(opaque(0x6c), opaque(0x33), HOST_A, 10));
     r.handle_timeout(t0, SystemTime::now());
-    while let Some(Transmit::Radio(f)) = r.poll_transmit() {
-        cap.record(Duration::from_secs(1), &f).unwrap();
+    while let Some(Transmit::Radio(d)) = r.poll_transmit() {
+        for f in &d.frames {
+            cap.record(Duration::from_secs(1), f).unwrap();
+        }
     }
     cap.flush().unwrap();
     drop(cap);
@@ -664,7 +668,7 @@ fn settle(m: &mut motesim::mote::Mote, r: &mut BorderRouter, now: Instant) -> Ve
         }
         while let Some(t) = r.poll_transmit() {
             match t {
-                Transmit::Radio(f) => to_mote.push(f),
+                Transmit::Radio(d) => to_mote.extend(d.frames),
                 Transmit::Tun(p) => tun.push(p),
                 Transmit::Redirect { .. } => {}
             }
@@ -722,8 +726,8 @@ fn a_motesim_6lowpan_host_registers_and_stays_registered() {
     let mut tun = Vec::new();
     let mut to_mote = Vec::new();
     while let Some(t) = r.poll_transmit() {
-        if let Transmit::Radio(f) = t {
-            to_mote.push(f);
+        if let Transmit::Radio(d) = t {
+            to_mote.extend(d.frames);
         }
     }
     for f in to_mote {

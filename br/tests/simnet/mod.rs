@@ -483,7 +483,11 @@ config = "{}"
                 moved = true;
                 match t {
                     Transmit::Tun(p) => self.written_to_tun(p),
-                    Transmit::Radio(frame) => self.send(Hop::RouterToRadio, frame),
+                    Transmit::Radio(d) => {
+                        for frame in d.frames {
+                            self.send(Hop::RouterToRadio, frame);
+                        }
+                    }
                     Transmit::Redirect { .. } => self.redirects += 1,
                 }
             }

@@ -2,7 +2,8 @@
 //! reconnect and backoff), or ZEP over UDP where we behave as the radio ourselves.
 //!
 //! Each driver runs as its own task and talks to the main loop through two channels:
-//! frames to send in, [`RadioEvent`]s out. Link counters are published into a shared
+//! frames to send in (taken only while the driver's backlog is short, [`DRIVER_BACKLOG`]),
+//! [`RadioEvent`]s out. Link counters are published into a shared
 //! snapshot for metrics about once a second.
 
 pub mod slip;
@@ -40,8 +41,15 @@ pub struct RadioHandle {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Capacity of the frame channel into a driver; the driver's own backlog holds the rest.
-const FRAME_CHANNEL: usize = 256;
+/// Capacity of the frame channel into a driver, and so the most frames one datagram may
+/// have: the daemon's radio queue hands a datagram over only when all of it fits here.
+/// Small, so that what is already handed over (this and the driver's backlog) is little
+/// and the radio queue's order (control first, motes in turn) decides what goes on air.
+pub const FRAME_CHANNEL: usize = 32;
+/// A driver takes frames from its channel only while its own backlog is shorter than this:
+/// its backlog then never overflows (no single fragment is dropped there) and frames wait
+/// in the channel and the radio queue, where they are still whole datagrams.
+pub const DRIVER_BACKLOG: usize = 8;
 const EVENT_CHANNEL: usize = 1024;
 /// How often a driver publishes its link counters into [`RadioStats`].
 const STATS_INTERVAL: Duration = Duration::from_secs(1);

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::{RadioEvent, RadioStats, STATS_INTERVAL};
+use super::{DRIVER_BACKLOG, RadioEvent, RadioStats, STATS_INTERVAL};
 use crate::config::{RadioConfig, RadioKind};
 
 /// Spawns the driver task; it retries until the radio can be opened.
@@ -139,7 +139,7 @@ async fn run_slip(
         loop {
             tokio::select! {
                 _ = &mut sleep => break,
-                f = frames.recv() => match f {
+                f = frames.recv(), if has_room(&link) => match f {
                     Some(f) => { let _ = link.send_frame(Instant::now(), f); }
                     None => return,
                 },
@@ -203,12 +203,14 @@ async fn drive_link(
                 Ok(n) => link.handle_input(Instant::now(), &buf[..n]),
                 Err(e) => return LinkEnd::Lost(format!("read: {e}")),
             },
-            f = frames.recv() => match f {
+            f = frames.recv(), if has_room(link) => match f {
                 Some(f) => {
                     let now = Instant::now();
                     let _ = link.send_frame(now, f);
-                    // Take whatever else is queued before writing: one write for a burst.
-                    while let Ok(f) = frames.try_recv() {
+                    // Take what else fits before writing: one write for a burst.
+                    while has_room(link)
+                        && let Ok(f) = frames.try_recv()
+                    {
                         let _ = link.send_frame(now, f);
                     }
                 }
@@ -217,6 +219,11 @@ async fn drive_link(
             _ = tokio::time::sleep_until(deadline.into()) => link.handle_timeout(Instant::now()),
         }
     }
+}
+
+/// Whether the link's backlog is short enough to take another frame (see [`DRIVER_BACKLOG`]).
+fn has_room(link: &RadioLink) -> bool {
+    link.backlog_len() < DRIVER_BACKLOG.min(link.config().backlog_frames.saturating_sub(1)).max(1)
 }
 
 /// Flatten the slip link counters for metrics.

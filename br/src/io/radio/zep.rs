@@ -11,7 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use super::{RadioEvent, RadioStats, STATS_INTERVAL};
+use super::{DRIVER_BACKLOG, RadioEvent, RadioStats, STATS_INTERVAL};
 use crate::config::RadioConfig;
 
 /// Map our configuration onto the ZEP radio's settings.
@@ -87,11 +87,14 @@ async fn run(
                     radio.handle_datagram(Instant::now(), from, &buf[..n]);
                 }
             }
-            f = frames.recv() => match f {
+            // Frames are taken only while the backlog is short (see DRIVER_BACKLOG).
+            f = frames.recv(), if has_room(&radio) => match f {
                 Some(f) => {
                     let now = Instant::now();
                     let _ = radio.send_frame(now, f);
-                    while let Ok(f) = frames.try_recv() {
+                    while has_room(&radio)
+                        && let Ok(f) = frames.try_recv()
+                    {
                         let _ = radio.send_frame(now, f);
                     }
                 }
@@ -100,6 +103,11 @@ async fn run(
             _ = timer.sleep_until(deadline) => radio.handle_timeout(Instant::now()),
         }
     }
+}
+
+/// Whether the radio's backlog is short enough to take another frame.
+fn has_room(radio: &ZepRadio) -> bool {
+    radio.backlog_len() < DRIVER_BACKLOG.min(radio.config().backlog_frames)
 }
 
 fn publish(stats: &RadioStats, c: &ZepCounters, send_errors: u64) {
