@@ -421,7 +421,9 @@ impl IotsspWiring {
                         check_attached_motes(cfg, &hrm_cfg, &s.name, path, &conf, &mut issues);
                         rebuilt.push((i, Box::new(iotssp)));
                     }
-                    Err(why) => issues.push(ConfigIssue { key: format!("iotssp[{i}].config"), reason: why }),
+                    Err(problems) => issues.extend(
+                        problems.into_iter().map(|why| ConfigIssue { key: format!("iotssp[{i}].config"), reason: why }),
+                    ),
                 },
                 _ => issues.push(ConfigIssue { key: format!("iotssp[{i}]"), reason: "its kind cannot change while running".into() }),
             }
@@ -725,7 +727,7 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
                     check_attached_motes(cfg, &hrm_cfg, &s.name, path, &conf, &mut issues);
                     links.push(SspLink { name, endpoint: Endpoint::Attached(Box::new(iotssp)) });
                 }
-                Err(why) => issues.push(issue("config", why)),
+                Err(problems) => issues.extend(problems.into_iter().map(|why| issue("config", why))),
             },
             IotsspKind::Remote(r) => {
                 match load_key(i, r) {
@@ -786,10 +788,13 @@ pub fn channel_config(s: &RemoteIotssp) -> ChannelConfig {
     }
 }
 
-fn load_attached(path: &Path) -> Result<(ssp::config::SspConfig, Iotssp), String> {
-    let conf = ssp::config::SspConfig::from_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// An attached IoTSSP's configuration and the IoTSSP it builds, or every problem of that
+/// file (each as `path: key: reason`).
+fn load_attached(path: &Path) -> Result<(ssp::config::SspConfig, Iotssp), Vec<String>> {
+    let problems = |e: ssp::config::ConfigError| e.issues.iter().map(|i| format!("{}: {i}", path.display())).collect::<Vec<_>>();
+    let conf = ssp::config::SspConfig::from_file(path).map_err(problems)?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    let iotssp = conf.build(&base).map_err(|e| format!("{}: {e}", path.display()))?;
+    let iotssp = conf.build(&base).map_err(problems)?;
     Ok((conf, iotssp))
 }
 

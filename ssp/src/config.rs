@@ -1,5 +1,7 @@
-//! Typed configuration of an IoTSSP (TOML), with defaults and validation that names the bad
-//! key. [`SspConfig::build`] reads the PEM files and returns a ready [`Iotssp`].
+//! Typed configuration of an IoTSSP (TOML), with defaults and validation that reports every
+//! problem at once, each with its key (`tomlcheck`, as lowpan-br's configuration does).
+//! Keys without a default below must be given; their absence is reported like any other
+//! problem. [`SspConfig::build`] reads the PEM files and returns a ready [`Iotssp`].
 //!
 //! ```toml
 //! name = "ssp-a"
@@ -78,35 +80,62 @@ use crate::cam::Cam;
 use crate::hem::{HemTimers, LegMode, MoteProfile};
 use crate::iotssp::{Iotssp, Limits};
 
-/// A refused configuration: which key, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {reason}")]
+pub use tomlcheck::Issue;
+
+/// A refused configuration: every problem found, each with its key and why (at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    pub key: String,
-    pub reason: String,
+    pub issues: Vec<Issue>,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.issues.as_slice() {
+            [one] => write!(f, "{one}"),
+            many => {
+                write!(f, "{} problems:", many.len())?;
+                many.iter().try_for_each(|i| write!(f, "\n  {i}"))
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// Whether some problem is about `key`.
+    pub fn names(&self, key: &str) -> bool {
+        self.issues.iter().any(|i| i.key == key)
+    }
 }
 
 fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.into(), reason: reason.into() }
+    ConfigError { issues: vec![issue(key, reason)] }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+fn issue(key: impl Into<String>, reason: impl Into<String>) -> Issue {
+    Issue { key: key.into(), reason: reason.into() }
+}
+
+/// Every problem of `issues`, or nothing.
+fn all(issues: Vec<Issue>) -> Result<(), ConfigError> {
+    if issues.is_empty() { Ok(()) } else { Err(ConfigError { issues }) }
+}
+
+/// Every key has a default here so that `tomlcheck` can try each one alone; the keys that
+/// must be given are checked by [`SspConfig::validate`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SspConfig {
+    /// Must be given.
     pub name: String,
     /// Remote mode only (lowpan-br's attached mode ignores it); defaults to `[::]:7700`.
-    #[serde(default)]
     pub redirect: RedirectSection,
-    #[serde(default)]
     pub mote_link: MoteLinkSection,
-    #[serde(default)]
     pub motes: Vec<MoteSection>,
     pub trust: TrustSection,
-    #[serde(default)]
     pub authorization: AuthorizationSection,
-    #[serde(default)]
     pub limits: LimitsSection,
-    #[serde(default)]
     pub timers: TimersSection,
     /// Remote mode only: the control socket of `iotssp status`.
     #[serde(default)]
@@ -146,33 +175,50 @@ pub struct StatusSection {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RedirectSection {
     pub listen: SocketAddr,
-    #[serde(default)]
     pub border_routers: Vec<BorderRouterSection>,
 }
 
 impl Default for RedirectSection {
     fn default() -> Self {
-        RedirectSection { listen: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 7700)), border_routers: Vec::new() }
+        RedirectSection {
+            listen: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 7700)),
+            border_routers: Vec::new(),
+        }
     }
 }
 
+/// `name`, `address` and `key` must be given.
 #[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct BorderRouterSection {
     pub name: String,
     pub address: SocketAddr,
-    #[serde(default = "default_key_id")]
     pub key_id: u32,
     /// Hex; never printed.
     pub key: String,
 }
 
+impl Default for BorderRouterSection {
+    fn default() -> Self {
+        BorderRouterSection {
+            name: String::new(),
+            address: SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+            key_id: default_key_id(),
+            key: String::new(),
+        }
+    }
+}
+
 impl std::fmt::Debug for BorderRouterSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BorderRouterSection").field("name", &self.name).field("address", &self.address).field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("BorderRouterSection")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -181,9 +227,8 @@ fn default_key_id() -> u32 {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct MoteLinkSection {
-    #[serde(default = "default_bind")]
     pub bind: SocketAddr,
 }
 
@@ -197,14 +242,13 @@ fn default_bind() -> SocketAddr {
     SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
 }
 
+/// Every key but the ports must be given.
 #[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct MoteSection {
     pub name: String,
     pub address: Ipv6Addr,
-    #[serde(default = "default_dtls_port")]
     pub dtls_port: u16,
-    #[serde(default = "default_transfer_port")]
     pub transfer_port: u16,
     pub certificate_chain: PathBuf,
     pub private_key: PathBuf,
@@ -249,6 +293,23 @@ impl std::fmt::Debug for MoteSection {
     }
 }
 
+impl Default for MoteSection {
+    fn default() -> Self {
+        MoteSection {
+            name: String::new(),
+            address: Ipv6Addr::UNSPECIFIED,
+            dtls_port: default_dtls_port(),
+            transfer_port: default_transfer_port(),
+            certificate_chain: PathBuf::new(),
+            private_key: PathBuf::new(),
+            psk_identity: String::new(),
+            psk: String::new(),
+            cipher_suites: default_cipher_suites(),
+            leg: LegMode::default(),
+        }
+    }
+}
+
 fn default_dtls_port() -> u16 {
     5684
 }
@@ -257,8 +318,9 @@ fn default_transfer_port() -> u16 {
     5685
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `anchors` must be given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TrustSection {
     pub anchors: PathBuf,
 }
@@ -272,16 +334,15 @@ pub enum DefaultVerdict {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuthorizationSection {
-    #[serde(default)]
     pub default: DefaultVerdict,
-    #[serde(default)]
     pub rules: Vec<RuleSection>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Both keys must be given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RuleSection {
     pub client: String,
     pub motes: Vec<String>,
@@ -298,7 +359,11 @@ pub struct LimitsSection {
 impl Default for LimitsSection {
     fn default() -> Self {
         let l = Limits::default();
-        LimitsSection { max_per_mote: l.max_per_mote, max_delegations: l.max_delegations, cookie_rotation_secs: l.cookie_rotation.as_secs() }
+        LimitsSection {
+            max_per_mote: l.max_per_mote,
+            max_delegations: l.max_delegations,
+            cookie_rotation_secs: l.cookie_rotation.as_secs(),
+        }
     }
 }
 
@@ -351,13 +416,22 @@ impl TimersSection {
 }
 
 impl SspConfig {
+    /// Parses and validates `s`, reporting every problem at once: each key the schema
+    /// refuses (unknown, wrong type) and each value validation refuses, with its key.
     pub fn from_toml_str(s: &str) -> Result<Self, ConfigError> {
-        let c: SspConfig = toml::from_str(s).map_err(|e| {
+        let doc: toml::Table = toml::from_str(s).map_err(|e| {
             let key = e.span().map(|sp| s.get(sp).unwrap_or("").to_string()).unwrap_or_default();
             err(if key.is_empty() { "(file)".to_string() } else { key }, e.message().to_string())
         })?;
-        c.validate()?;
-        Ok(c)
+        let mut file = tomlcheck::deserialize_all::<SspConfig>(doc);
+        let more = match file.value.take().map(|c| c.validate().map(|()| c)) {
+            Some(Ok(c)) if file.issues.is_empty() => return Ok(c),
+            Some(Err(e)) => file.validation_issues(e.issues).collect(),
+            _ => Vec::new(),
+        };
+        let mut issues = file.issues;
+        issues.extend(more);
+        Err(ConfigError { issues })
     }
 
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -365,68 +439,89 @@ impl SspConfig {
         Self::from_toml_str(&s)
     }
 
-    /// Checks everything that needs no file access.
+    /// Checks everything that needs no file access, and reports every problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut issues = Vec::new();
+        let mut bad = |key: String, reason: &str| issues.push(issue(key, reason));
         if self.name.trim().is_empty() {
-            return Err(err("name", "must not be empty"));
+            bad("name".into(), "must be given and not empty");
         }
         let mut br_names = HashSet::new();
         for (i, br) in self.redirect.border_routers.iter().enumerate() {
             let k = format!("redirect.border_routers[{i}]");
-            if !br_names.insert(br.name.as_str()) {
-                return Err(err(format!("{k}.name"), format!("duplicate border router {:?}", br.name)));
+            if br.name.trim().is_empty() {
+                bad(format!("{k}.name"), "must be given and not empty");
+            } else if !br_names.insert(br.name.as_str()) {
+                bad(format!("{k}.name"), &format!("duplicate border router {:?}", br.name));
             }
-            redirect::RedirectKey::from_hex(br.key_id, &br.key).map_err(|e| err(format!("{k}.key"), e.to_string()))?;
+            if br.address.port() == 0 || br.address.ip().is_unspecified() {
+                bad(format!("{k}.address"), "must be given: the border router's redirect address and port");
+            }
+            if let Err(e) = redirect::RedirectKey::from_hex(br.key_id, &br.key) {
+                bad(format!("{k}.key"), &e.to_string());
+            }
         }
         let mut names = HashSet::new();
         let mut addrs = HashSet::new();
         for (i, m) in self.motes.iter().enumerate() {
             let k = format!("motes[{i}]");
             if m.name.trim().is_empty() || !names.insert(m.name.as_str()) {
-                return Err(err(format!("{k}.name"), format!("empty or duplicate mote name {:?}", m.name)));
+                bad(format!("{k}.name"), &format!("empty or duplicate mote name {:?}", m.name));
             }
             if m.address.is_unspecified() || m.address.is_multicast() || !addrs.insert(m.address) {
-                return Err(err(format!("{k}.address"), "must be a unique unicast address"));
+                bad(format!("{k}.address"), "must be a unique unicast address");
             }
             if m.dtls_port == 0 {
-                return Err(err(format!("{k}.dtls_port"), "must not be 0"));
+                bad(format!("{k}.dtls_port"), "must not be 0");
             }
             if m.transfer_port == 0 || m.transfer_port == m.dtls_port {
-                return Err(err(format!("{k}.transfer_port"), "must be non-zero and differ from dtls_port"));
+                bad(format!("{k}.transfer_port"), "must be non-zero and differ from dtls_port");
+            }
+            for (key, path) in [("certificate_chain", &m.certificate_chain), ("private_key", &m.private_key)] {
+                if path.as_os_str().is_empty() {
+                    bad(format!("{k}.{key}"), "must be given");
+                }
             }
             if m.psk_identity.is_empty() || m.psk_identity.len() > 128 {
-                return Err(err(format!("{k}.psk_identity"), "must be 1..=128 bytes"));
+                bad(format!("{k}.psk_identity"), "must be 1..=128 bytes");
             }
             match decode_hex(&m.psk) {
                 Some(b) if m.leg == LegMode::Association && b.len() > 32 => {
-                    return Err(err(format!("{k}.psk"), "must be 16..=32 bytes for leg = \"association\""));
+                    bad(format!("{k}.psk"), "must be 16..=32 bytes for leg = \"association\"");
                 }
                 Some(b) if (16..=64).contains(&b.len()) => {}
-                _ => return Err(err(format!("{k}.psk"), "must be 16..=64 bytes of hex")),
+                _ => bad(format!("{k}.psk"), "must be 16..=64 bytes of hex"),
             }
-            parse_cipher_suites(&format!("{k}.cipher_suites"), &m.cipher_suites)?;
+            if let Err(e) = parse_cipher_suites(&format!("{k}.cipher_suites"), &m.cipher_suites) {
+                e.issues.into_iter().for_each(|i| bad(i.key, &i.reason));
+            }
+        }
+        if self.trust.anchors.as_os_str().is_empty() {
+            bad("trust.anchors".into(), "must be given");
         }
         for (i, r) in self.authorization.rules.iter().enumerate() {
-            ClientSelector::parse(&r.client).map_err(|e| err(format!("authorization.rules[{i}].client"), e))?;
+            if let Err(e) = ClientSelector::parse(&r.client) {
+                bad(format!("authorization.rules[{i}].client"), &e);
+            }
             if r.motes.is_empty() {
-                return Err(err(format!("authorization.rules[{i}].motes"), "must name at least one mote or \"*\""));
+                bad(format!("authorization.rules[{i}].motes"), "must name at least one mote or \"*\"");
             }
             for m in &r.motes {
                 if let MoteSelector::Name(n) = MoteSelector::parse(m)
                     && !names.contains(n.as_str())
                 {
-                    return Err(err(format!("authorization.rules[{i}].motes"), format!("no mote named {n:?}")));
+                    bad(format!("authorization.rules[{i}].motes"), &format!("no mote named {n:?}"));
                 }
             }
         }
-        if self.limits.max_per_mote == 0 {
-            return Err(err("limits.max_per_mote", "must be at least 1"));
-        }
-        if self.limits.max_delegations == 0 {
-            return Err(err("limits.max_delegations", "must be at least 1"));
-        }
-        if self.limits.cookie_rotation_secs == 0 {
-            return Err(err("limits.cookie_rotation_secs", "must be at least 1"));
+        for (key, v) in [
+            ("limits.max_per_mote", self.limits.max_per_mote as u64),
+            ("limits.max_delegations", self.limits.max_delegations as u64),
+            ("limits.cookie_rotation_secs", self.limits.cookie_rotation_secs),
+        ] {
+            if v == 0 {
+                bad(key.into(), "must be at least 1");
+            }
         }
         let t = &self.timers;
         for (key, v) in [
@@ -438,19 +533,20 @@ impl SspConfig {
             ("timers.internet_retransmit_ms", t.internet_retransmit_ms),
         ] {
             if v == 0 {
-                return Err(err(key, "must be greater than 0"));
+                bad(key.into(), "must be greater than 0");
             }
         }
         if !(256..=65_000).contains(&t.mtu) {
-            return Err(err("timers.mtu", "must be 256..=65000"));
+            bad("timers.mtu".into(), "must be 256..=65000");
         }
-        Ok(())
+        all(issues)
     }
 
     pub fn policy(&self) -> Result<Policy, ConfigError> {
         let mut rules = Vec::new();
         for (i, r) in self.authorization.rules.iter().enumerate() {
-            let client = ClientSelector::parse(&r.client).map_err(|e| err(format!("authorization.rules[{i}].client"), e))?;
+            let client =
+                ClientSelector::parse(&r.client).map_err(|e| err(format!("authorization.rules[{i}].client"), e))?;
             rules.push(Rule { client, motes: r.motes.iter().map(|m| MoteSelector::parse(m)).collect() });
         }
         let default = match self.authorization.default {
@@ -489,24 +585,57 @@ impl SspConfig {
     }
 
     /// Like [`build`](Self::build), drawing every random value from `rng` (tests and
-    /// simulations pass a seed).
+    /// simulations pass a seed). Reports every file that cannot be read or parsed.
     pub fn build_with_random(&self, base: &Path, rng: Arc<dyn SecureRandom>) -> Result<Iotssp, ConfigError> {
         let read = |key: String, p: &Path| -> Result<String, ConfigError> {
             let full = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
             std::fs::read_to_string(&full).map_err(|e| err(key, format!("{}: {e}", full.display())))
         };
-        let anchors = read("trust.anchors".into(), &self.trust.anchors)?;
-        let verifier = ChainVerifier::from_pem(&anchors).map_err(|e| err("trust.anchors", e.to_string()))?;
-        self.assemble(verifier, rng, |i, m| {
-            let chain = read(format!("motes[{i}].certificate_chain"), &m.certificate_chain)?;
-            let key = Zeroizing::new(read(format!("motes[{i}].private_key"), &m.private_key)?);
-            CertifiedKey::from_pem(&chain, &key).map_err(|e| err(format!("motes[{i}].certificate_chain"), e.to_string()))
+        let verifier = read("trust.anchors".into(), &self.trust.anchors)
+            .and_then(|pem| ChainVerifier::from_pem(&pem).map_err(|e| err("trust.anchors", e.to_string())));
+        let mut verifier_issues = Vec::new();
+        let verifier = match verifier {
+            Ok(v) => Some(v),
+            Err(e) => {
+                verifier_issues = e.issues;
+                None
+            }
+        };
+        // The motes' files are read even when the anchors are bad, so that every problem shows.
+        let mut certified = Vec::with_capacity(self.motes.len());
+        let mut issues = Vec::new();
+        for (i, m) in self.motes.iter().enumerate() {
+            let chain = read(format!("motes[{i}].certificate_chain"), &m.certificate_chain);
+            let key = read(format!("motes[{i}].private_key"), &m.private_key).map(Zeroizing::new);
+            match (chain, key) {
+                (Ok(chain), Ok(key)) => match CertifiedKey::from_pem(&chain, &key) {
+                    Ok(ck) => certified.push(ck),
+                    Err(e) => issues.push(issue(format!("motes[{i}].certificate_chain"), e.to_string())),
+                },
+                (chain, key) => {
+                    issues.extend(chain.err().into_iter().chain(key.err()).flat_map(|e| e.issues));
+                }
+            }
+        }
+        verifier_issues.extend(issues);
+        all(verifier_issues)?;
+        let Some(verifier) = verifier else {
+            return Err(err("trust.anchors", "unreadable"));
+        };
+        // Every mote's certificate was read (any problem returned above), in order.
+        let mut certified = certified.into_iter();
+        self.assemble(verifier, rng, |i, _| {
+            certified.next().ok_or_else(|| err(format!("motes[{i}]"), "no certificate"))
         })
     }
 
     /// Like [`build`](Self::build) with the verifier and certificates supplied (tests pin
     /// the verifier's clock).
-    pub fn build_with(&self, verifier: ChainVerifier, certified: impl FnMut(usize, &MoteSection) -> Result<CertifiedKey, ConfigError>) -> Result<Iotssp, ConfigError> {
+    pub fn build_with(
+        &self,
+        verifier: ChainVerifier,
+        certified: impl FnMut(usize, &MoteSection) -> Result<CertifiedKey, ConfigError>,
+    ) -> Result<Iotssp, ConfigError> {
         self.assemble(verifier, OsRandom::shared(), certified)
     }
 
@@ -519,12 +648,27 @@ impl SspConfig {
         self.validate()?;
         let cam = Cam::new(verifier);
         let mut profiles = Vec::new();
+        let mut issues = Vec::new();
         for (i, m) in self.motes.iter().enumerate() {
-            let ck = Arc::new(certified(i, m)?);
-            let psk = Zeroizing::new(decode_hex(&m.psk).ok_or_else(|| err(format!("motes[{i}].psk"), "hex"))?);
-            profiles.push(mote_profile(m, ck, &psk, &cam, &self.timers).map_err(|e| err(format!("motes[{i}]"), e.to_string()))?);
+            let ck = match certified(i, m) {
+                Ok(ck) => Arc::new(ck),
+                Err(e) => {
+                    issues.extend(e.issues);
+                    continue;
+                }
+            };
+            let Some(psk) = decode_hex(&m.psk).map(Zeroizing::new) else {
+                issues.push(issue(format!("motes[{i}].psk"), "hex"));
+                continue;
+            };
+            match mote_profile(m, ck, &psk, &cam, &self.timers) {
+                Ok(p) => profiles.push(p),
+                Err(e) => issues.push(issue(format!("motes[{i}]"), e.to_string())),
+            }
         }
-        Iotssp::with_random(profiles, cam, Am::new(self.policy()?), self.timers.hem(), self.limits(), rng).map_err(|e| err("(iotssp)", e.to_string()))
+        all(issues)?;
+        Iotssp::with_random(profiles, cam, Am::new(self.policy()?), self.timers.hem(), self.limits(), rng)
+            .map_err(|e| err("(iotssp)", e.to_string()))
     }
 }
 
@@ -645,15 +789,20 @@ motes = ["mote-1"]
     /// Same seed, same cookie for the same hello: nothing random comes from elsewhere.
     #[test]
     fn a_seeded_iotssp_answers_a_hello_with_the_same_cookie() {
-        use dtls::provider::SeededRandom;
         use dtls::Connection;
+        use dtls::provider::SeededRandom;
         use std::time::Instant;
         let now = Instant::now();
         let peer: SocketAddr = "[2001:db8::9]:40000".parse().unwrap();
         let mut client = ClientConfig::psk(b"client", &[1; 16]);
         client.rng = SeededRandom::shared([1; 32]);
         let hello = Connection::connect(now, peer, Arc::new(client)).unwrap().poll_transmit().unwrap().contents;
-        let flow = redirect::FlowTag { peer_addr: "2001:db8::9".parse().unwrap(), peer_port: 40000, mote_addr: "2001:db8:1::2".parse().unwrap(), mote_port: 5684 };
+        let flow = redirect::FlowTag {
+            peer_addr: "2001:db8::9".parse().unwrap(),
+            peer_port: 40000,
+            mote_addr: "2001:db8:1::2".parse().unwrap(),
+            mote_port: 5684,
+        };
         let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
         let config = SspConfig::from_toml_str(GOOD).unwrap();
         let verify_request = |seed: [u8; 32]| {
@@ -680,9 +829,81 @@ motes = ["mote-1"]
         ];
         for (text, key) in cases {
             let e = SspConfig::from_toml_str(&text).unwrap_err();
-            assert_eq!(e.key, key, "{e}");
+            assert_eq!(e.issues[0].key, key, "{e}");
         }
         let e = SspConfig::from_toml_str(&GOOD.replace("psk_identity", "psk_identty")).unwrap_err();
-        assert!(e.reason.contains("psk_identty") || e.key.contains("psk_identty"), "{e}");
+        assert!(e.issues.iter().any(|i| i.reason.contains("psk_identty") || i.key.contains("psk_identty")), "{e}");
+    }
+
+    /// Several problems at once, of every kind (an unknown key, a wrong type, a bad value,
+    /// values wrong together, a required key missing), each reported with its key.
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = GOOD
+            .replace("name = \"ssp-a\"", "")
+            .replace("psk = \"3031", "psk = \"zz31")
+            .replace("key = \"0001", "key = \"0g01")
+            .replace("psk_identity", "psk_identty")
+            .replace("cn:client", "xx:client")
+            .replace("anchors = \"ca.pem\"", "");
+        let text = format!(
+            "{text}\n[limits]\nmax_per_mote = 0\nmax_delegations = \"many\"\n[timers]\nmote_timeout_ms = 0\nmtu = 9\n"
+        );
+        let e = SspConfig::from_toml_str(&text).unwrap_err();
+        let mut keys: Vec<&str> = e.issues.iter().map(|i| i.key.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "authorization.rules[0].client",
+                "limits.max_delegations",
+                "limits.max_per_mote",
+                "motes[0].psk",
+                "motes[0].psk_identity",
+                "motes[0].psk_identty",
+                "name",
+                "redirect.border_routers[0].key",
+                "timers.mote_timeout_ms",
+                "timers.mtu",
+                "trust.anchors",
+            ],
+            "{e}"
+        );
+        let reason = |k: &str| &e.issues.iter().find(|i| i.key == k).unwrap().reason;
+        assert!(reason("motes[0].psk_identty").starts_with("unknown key"), "{e}");
+        assert!(reason("limits.max_delegations").contains("invalid type"), "{e}");
+        assert!(reason("name").contains("must be given"), "{e}");
+        assert!(e.to_string().starts_with("11 problems:\n  "), "{e}");
+    }
+
+    /// A mote or border router entry without its required keys names each one.
+    #[test]
+    fn missing_keys_of_entries_are_each_named() {
+        let text = format!("{GOOD}\n[[motes]]\nname = \"mote-2\"\n[[redirect.border_routers]]\nkey_id = 2\n");
+        let e = SspConfig::from_toml_str(&text).unwrap_err();
+        for key in [
+            "motes[1].address",
+            "motes[1].certificate_chain",
+            "motes[1].private_key",
+            "motes[1].psk_identity",
+            "motes[1].psk",
+            "redirect.border_routers[1].name",
+            "redirect.border_routers[1].address",
+            "redirect.border_routers[1].key",
+        ] {
+            assert!(e.names(key), "{key} missing from {e}");
+        }
+        assert_eq!(e.issues.len(), 8, "{e}");
+    }
+
+    /// Files that cannot be read are all reported, each under its key.
+    #[test]
+    fn every_unreadable_file_is_reported() {
+        let text = GOOD.replace("server.key", "missing.key").replace("ca.pem", "missing-ca.pem");
+        let c = SspConfig::from_toml_str(&text).unwrap();
+        let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
+        let Err(e) = c.build(&data) else { panic!("files are missing") };
+        let keys: Vec<&str> = e.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["trust.anchors", "motes[0].private_key"], "{e}");
     }
 }

@@ -16,7 +16,6 @@ mod load;
 pub mod schema;
 pub mod validate;
 
-use std::fmt;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -109,17 +108,7 @@ pub enum KeySource {
 }
 
 /// One thing wrong with a configuration: which key, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigIssue {
-    pub key: String,
-    pub reason: String,
-}
-
-impl fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.reason)
-    }
-}
+pub use tomlcheck::Issue as ConfigIssue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
