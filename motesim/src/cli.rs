@@ -19,7 +19,7 @@ use dtls::cert::{CertifiedKey, ChainVerifier};
 use zeroize::Zeroizing;
 
 use crate::air::AirConfig;
-use crate::mote::secure::delegated::{DelegatedConfig, Leg};
+use crate::mote::secure::delegated::{DEFAULT_SESSION_IDLE, DelegatedConfig, Leg};
 use crate::mote::secure::ecc::EccProfile;
 use crate::mote::secure::server::{CdpskConfig, ClientLimits, DcertConfig, PskConfig};
 use crate::mote::secure::{
@@ -205,8 +205,9 @@ options! {
         /// DCert/CDPSK: client associations held at once (1-16). Default 4.
         #[arg(long)]
         pub max_clients: Option<usize>,
-        /// DCert/CDPSK: seconds a client association is kept without a record from its
-        /// client (a client that left without close_notify). Default 300.
+        /// DCert/CDPSK: seconds a client association, delegated: seconds a transferred
+        /// session, is kept without a record from its client (a client that left without
+        /// close_notify). Default 300.
         #[arg(long, value_name = "SECS")]
         pub client_idle_secs: Option<u64>,
         /// DCert: the mote's certificate chain (PEM, leaf first).
@@ -346,6 +347,12 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
             key: Zeroizing::new(parse_hex("--psk-hex", hex)?),
         })
     };
+    let idle_secs = || -> Result<Option<std::time::Duration>, SettingError> {
+        match d.client_idle_secs {
+            Some(0) => Err(bad("--client-idle-secs", "must be at least 1")),
+            s => Ok(s.map(std::time::Duration::from_secs)),
+        }
+    };
     let limits = || -> Result<ClientLimits, SettingError> {
         let default = ClientLimits::default();
         let max_clients = d.max_clients.unwrap_or(default.max_clients);
@@ -355,11 +362,7 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                 format!("{max_clients}: must be 1..={MAX_CLIENTS}"),
             ));
         }
-        let idle_timeout = match d.client_idle_secs {
-            Some(0) => return Err(bad("--client-idle-secs", "must be at least 1")),
-            Some(s) => std::time::Duration::from_secs(s),
-            None => default.idle_timeout,
-        };
+        let idle_timeout = idle_secs()?.unwrap_or(default.idle_timeout);
         Ok(ClientLimits {
             max_clients,
             idle_timeout,
@@ -415,6 +418,7 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                 suites: parse_suites(d.cipher_suites.as_deref())?,
                 leg,
                 iotssp_address,
+                session_idle: idle_secs()?.unwrap_or(DEFAULT_SESSION_IDLE),
             })
         }
         DeviceKind::Dcert => {
@@ -1111,5 +1115,21 @@ mod client_limit_tests {
             let e = cli(&args).unwrap_err();
             assert!(e.contains(what), "{e}");
         }
+    }
+
+    #[test]
+    fn delegated_session_idle_is_a_per_device_option() {
+        let delegated = ["--device-kind", "delegated", "--psk-identity", "a", "--psk-hex", "000102030405060708090a0b0c0d0e0f"];
+        let s = cli(&delegated).unwrap();
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!("{:?}", s.sim.devices) };
+        assert_eq!(c.session_idle, DEFAULT_SESSION_IDLE);
+        let mut args = delegated.to_vec();
+        args.extend(["--client-idle-secs", "45"]);
+        let s = cli(&args).unwrap();
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!() };
+        assert_eq!(c.session_idle, Duration::from_secs(45));
+        let mut args = delegated.to_vec();
+        args.extend(["--client-idle-secs", "0"]);
+        assert!(cli(&args).unwrap_err().contains("--client-idle-secs"));
     }
 }

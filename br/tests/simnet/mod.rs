@@ -306,6 +306,7 @@ config = "{}"
                 leg: setup.leg,
                 // The attached IoTSSP: the border router's address and attached port.
                 iotssp_address: Some(motesim::mote::secure::peer(addr(BR_ADDR), cfg.hrm.attached_port)),
+                session_idle: motesim::mote::secure::delegated::DEFAULT_SESSION_IDLE,
             }),
             MoteKind::KnowsNoTicket => DeviceSpec::Cdpsk(CdpskConfig { psk: psk_config(), limits: Default::default() }),
         };

@@ -141,6 +141,9 @@ pub struct DelegatedConfig {
     /// Association leg: the IoTSSP's address and port, to associate at boot; without it
     /// the mote learns them from its IoTSSP's first Poke.
     pub iotssp_address: Option<Peer>,
+    /// How long a transferred session is kept without a record from its client, so a client
+    /// that vanished without close_notify cannot hold a slot for the life of the process.
+    pub session_idle: Duration,
 }
 
 /// What the hello hook and the device share: how many slots are free for a new transfer,
@@ -268,7 +271,7 @@ impl DelegatedDevice {
             suites: cfg.suites.clone(),
             endpoint: Endpoint::new(Some(Arc::new(sc)))?,
             availability,
-            sessions: SessionTable::new(cfg.slots, DEFAULT_SESSION_IDLE),
+            sessions: SessionTable::new(cfg.slots, cfg.session_idle),
             links: HashMap::new(),
             coap: CoapServer::new(mote_index),
             outbox: Outbox::default(),

@@ -509,6 +509,7 @@ fn delegated_spec(slots: usize) -> DeviceSpec {
         suites: dtls::CipherSuite::ECDHE_ECDSA.to_vec(),
         leg: crate::mote::secure::delegated::Leg::PskHandshake,
         iotssp_address: None,
+        session_idle: crate::mote::secure::delegated::DEFAULT_SESSION_IDLE,
     })
 }
 
