@@ -5,7 +5,9 @@
 
 use lowpan::ieee802154::FrameRepr;
 use lowpan::ip::IPV6_HEADER_LEN;
-use lowpan::{Address, ContextTable, Encoder, Eui64, LinkAddrs, Reassembler, UdpRepr, max_frame_payload};
+use lowpan::{
+    Address, ContextTable, Encoder, Eui64, LinkAddrs, Reassembler, UdpRepr, max_frame_payload,
+};
 use std::hint::black_box;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
@@ -13,8 +15,16 @@ use std::time::{Duration, Instant};
 fn udp_packet(total_len: usize) -> Vec<u8> {
     let src: Ipv6Addr = "2001:db8::212:4b00:0:1".parse().unwrap();
     let dst: Ipv6Addr = "2001:db8:77::5".parse().unwrap();
-    let payload: Vec<u8> = (0..total_len - IPV6_HEADER_LEN - 8).map(|i| i as u8).collect();
-    UdpRepr { src_port: 5684, dst_port: 40000, payload: &payload }.emit_ipv6_packet(src, dst, 64).unwrap()
+    let payload: Vec<u8> = (0..total_len - IPV6_HEADER_LEN - 8)
+        .map(|i| i as u8)
+        .collect();
+    UdpRepr {
+        src_port: 5684,
+        dst_port: 40000,
+        payload: &payload,
+    }
+    .emit_ipv6_packet(src, dst, 64)
+    .unwrap()
 }
 
 struct Result {
@@ -68,7 +78,12 @@ fn main() {
             "udp {size:>4} B ({} frames of <= {mfp} B): compress+fragment {encode_pps:>10.0} pkt/s, reassemble+decompress {decode_pps:>10.0} pkt/s",
             frames.len()
         );
-        results.push(Result { name: format!("udp_{size}"), frames: frames.len(), encode_pps, decode_pps });
+        results.push(Result {
+            name: format!("udp_{size}"),
+            frames: frames.len(),
+            encode_pps,
+            decode_pps,
+        });
     }
     if let Some(path) = out_path {
         let items: Vec<String> = results

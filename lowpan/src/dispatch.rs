@@ -23,7 +23,9 @@ pub enum Dispatch {
 
 impl Dispatch {
     pub fn of(payload: &[u8]) -> Dispatch {
-        let Some(&d) = payload.first() else { return Dispatch::Empty };
+        let Some(&d) = payload.first() else {
+            return Dispatch::Empty;
+        };
         match d {
             IPV6 => Dispatch::Ipv6,
             BC0 => Dispatch::Broadcast,

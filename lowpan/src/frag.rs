@@ -90,13 +90,19 @@ impl<T: AsRef<[u8]>> FragHeader<T> {
 
     pub fn check_len(&self) -> Result<(), FragError> {
         let b = self.buffer.as_ref();
-        let Some(&d) = b.first() else { return Err(FragError::Truncated) };
+        let Some(&d) = b.first() else {
+            return Err(FragError::Truncated);
+        };
         let hl = match d & DISPATCH_MASK {
             FRAG1_DISPATCH => FRAG1_HEADER_LEN,
             FRAGN_DISPATCH => FRAGN_HEADER_LEN,
             _ => return Err(FragError::BadDispatch),
         };
-        if b.len() < hl { Err(FragError::Truncated) } else { Ok(()) }
+        if b.len() < hl {
+            Err(FragError::Truncated)
+        } else {
+            Ok(())
+        }
     }
 
     pub fn is_first(&self) -> bool {
@@ -115,11 +121,19 @@ impl<T: AsRef<[u8]>> FragHeader<T> {
 
     /// Offset in 8-octet units (0 for a FRAG1).
     pub fn datagram_offset(&self) -> u8 {
-        if self.is_first() { 0 } else { self.buffer.as_ref()[4] }
+        if self.is_first() {
+            0
+        } else {
+            self.buffer.as_ref()[4]
+        }
     }
 
     pub fn header_len(&self) -> usize {
-        if self.is_first() { FRAG1_HEADER_LEN } else { FRAGN_HEADER_LEN }
+        if self.is_first() {
+            FRAG1_HEADER_LEN
+        } else {
+            FRAGN_HEADER_LEN
+        }
     }
 
     pub fn payload(&self) -> &[u8] {
@@ -130,9 +144,16 @@ impl<T: AsRef<[u8]>> FragHeader<T> {
 /// A fragment header.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum FragRepr {
-    First { size: u16, tag: u16 },
+    First {
+        size: u16,
+        tag: u16,
+    },
     /// `offset` in 8-octet units.
-    Next { size: u16, tag: u16, offset: u8 },
+    Next {
+        size: u16,
+        tag: u16,
+        offset: u8,
+    },
 }
 
 impl FragRepr {
@@ -142,7 +163,11 @@ impl FragRepr {
         Ok(if f.is_first() {
             FragRepr::First { size, tag }
         } else {
-            FragRepr::Next { size, tag, offset: f.datagram_offset() }
+            FragRepr::Next {
+                size,
+                tag,
+                offset: f.datagram_offset(),
+            }
         })
     }
 
@@ -205,7 +230,12 @@ pub fn fragment(
         let n = next_room.min(payload.len() - sent);
         let offset = ((uncompressed_header_len + sent) / 8) as u8;
         let mut f = Vec::with_capacity(FRAGN_HEADER_LEN + n);
-        FragRepr::Next { size: size16, tag, offset }.emit(&mut f);
+        FragRepr::Next {
+            size: size16,
+            tag,
+            offset,
+        }
+        .emit(&mut f);
         f.extend_from_slice(&payload[sent..sent + n]);
         frames.push(f);
         sent += n;
@@ -407,7 +437,9 @@ impl Reassembly {
                     .min_by_key(|(progress, _)| *progress)
                     .map(|(_, k)| k)
             });
-            let Some(victim) = victim else { return Err(FragError::Memory) };
+            let Some(victim) = victim else {
+                return Err(FragError::Memory);
+            };
             self.remove(&victim);
             self.evictions += 1;
         }
@@ -429,7 +461,11 @@ impl Reassembly {
                 break;
             }
             self.order.pop_front();
-            if self.partials.get(&key).is_some_and(|p| p.created == created) {
+            if self
+                .partials
+                .get(&key)
+                .is_some_and(|p| p.created == created)
+            {
                 self.remove(&key);
                 dropped += 1;
             }
@@ -441,7 +477,8 @@ impl Reassembly {
     fn compact_order(&mut self) {
         if self.order.len() > 2 * self.partials.len() + 64 {
             let partials = &self.partials;
-            self.order.retain(|(t, k)| partials.get(k).is_some_and(|p| p.created == *t));
+            self.order
+                .retain(|(t, k)| partials.get(k).is_some_and(|p| p.created == *t));
         }
     }
 
@@ -493,7 +530,9 @@ impl Reassembly {
             s.keys.push(key);
         }
         let progress = self.next_progress(now);
-        let Some(p) = self.partials.get_mut(&key) else { return Err(FragError::Memory) };
+        let Some(p) = self.partials.get_mut(&key) else {
+            return Err(FragError::Memory);
+        };
         let (s, e) = (offset as u16, end as u16);
         // First range that ends after our start: the only candidates for overlap start here.
         let i = p.ranges.partition_point(|&(_, re)| re <= s);
@@ -525,7 +564,9 @@ impl Reassembly {
         if p.received < size {
             return Ok(Inserted::Pending);
         }
-        let Some(p) = self.remove(&key) else { return Err(FragError::Memory) };
+        let Some(p) = self.remove(&key) else {
+            return Err(FragError::Memory);
+        };
         let mut buf = p.buf;
         if p.udp_checksum_elided {
             crate::iphc::fill_elided_udp_checksum(&mut buf);
@@ -542,16 +583,38 @@ mod tests {
     fn header_vectors() {
         // FRAG1: 11000 + size 1280 (0x500) -> c5 00, tag 0x1234.
         let mut v = Vec::new();
-        FragRepr::First { size: 1280, tag: 0x1234 }.emit(&mut v);
+        FragRepr::First {
+            size: 1280,
+            tag: 0x1234,
+        }
+        .emit(&mut v);
         assert_eq!(v, [0xc5, 0x00, 0x12, 0x34]);
         // FRAGN: 11100 + size, tag, offset 13 (104 bytes).
         let mut v = Vec::new();
-        FragRepr::Next { size: 1280, tag: 0x1234, offset: 13 }.emit(&mut v);
+        FragRepr::Next {
+            size: 1280,
+            tag: 0x1234,
+            offset: 13,
+        }
+        .emit(&mut v);
         assert_eq!(v, [0xe5, 0x00, 0x12, 0x34, 13]);
         let h = FragHeader::new_checked(&v[..]).unwrap();
-        assert_eq!(FragRepr::parse(&h).unwrap(), FragRepr::Next { size: 1280, tag: 0x1234, offset: 13 });
-        assert_eq!(FragHeader::new_checked(&v[..4]).unwrap_err(), FragError::Truncated);
-        assert_eq!(FragHeader::new_checked(&[0x41u8][..]).unwrap_err(), FragError::BadDispatch);
+        assert_eq!(
+            FragRepr::parse(&h).unwrap(),
+            FragRepr::Next {
+                size: 1280,
+                tag: 0x1234,
+                offset: 13
+            }
+        );
+        assert_eq!(
+            FragHeader::new_checked(&v[..4]).unwrap_err(),
+            FragError::Truncated
+        );
+        assert_eq!(
+            FragHeader::new_checked(&[0x41u8][..]).unwrap_err(),
+            FragError::BadDispatch
+        );
     }
 
     #[test]

@@ -114,10 +114,7 @@ impl FromStr for Eui64 {
 
     /// Accepts `00:12:4b:00:00:00:00:01`, `00-12-4b-...` or 16 hex digits.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let digits: Vec<u8> = s
-            .bytes()
-            .filter(|c| *c != b':' && *c != b'-')
-            .collect();
+        let digits: Vec<u8> = s.bytes().filter(|c| *c != b':' && *c != b'-').collect();
         let separators = s.len() - digits.len();
         if digits.len() != 16 || (separators != 0 && separators != 7) {
             return Err(ParseEui64Error);
@@ -287,7 +284,13 @@ fn layout(fcf: u16) -> Result<Layout, Error> {
     };
     let src_addr = (at, src_mode);
     at += addr_len(src_mode);
-    Ok(Layout { dst_pan, dst_addr, src_pan, src_addr, header_len: at })
+    Ok(Layout {
+        dst_pan,
+        dst_addr,
+        src_pan,
+        src_addr,
+        header_len: at,
+    })
 }
 
 /// Zero-copy view of a MAC frame without FCS.
@@ -509,7 +512,11 @@ impl FrameRepr {
     /// The PAN the source belongs to: its own PAN ID, or with PAN ID compression the
     /// destination's.
     pub fn effective_src_pan(&self) -> Option<u16> {
-        if self.pan_id_compression { self.dst_pan } else { self.src_pan }
+        if self.pan_id_compression {
+            self.dst_pan
+        } else {
+            self.src_pan
+        }
     }
 
     /// Whether PAN ID compression can really be applied (both addresses present).
@@ -620,7 +627,11 @@ const fn kermit_table() -> [u16; 256] {
         let mut c = i as u16;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0x8408 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x8408
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[i] = c;
@@ -651,7 +662,11 @@ pub fn check_fcs(psdu: &[u8]) -> Result<&[u8], Error> {
         return Err(Error::Truncated);
     }
     let (frame, f) = psdu.split_at(psdu.len() - FCS_LEN);
-    if fcs(frame).to_le_bytes() == [f[0], f[1]] { Ok(frame) } else { Err(Error::BadFcs) }
+    if fcs(frame).to_le_bytes() == [f[0], f[1]] {
+        Ok(frame)
+    } else {
+        Err(Error::BadFcs)
+    }
 }
 
 #[cfg(test)]
@@ -701,8 +716,14 @@ mod tests {
         assert_eq!(repr.dst_pan, Some(0xabcd));
         assert_eq!(repr.src_pan, None);
         assert_eq!(repr.effective_src_pan(), Some(0xabcd));
-        assert_eq!(repr.dst_addr, Address::Extended("00:12:4b:00:00:00:00:02".parse().unwrap()));
-        assert_eq!(repr.src_addr, Address::Extended("00124b0000000001".parse().unwrap()));
+        assert_eq!(
+            repr.dst_addr,
+            Address::Extended("00:12:4b:00:00:00:00:02".parse().unwrap())
+        );
+        assert_eq!(
+            repr.src_addr,
+            Address::Extended("00124b0000000001".parse().unwrap())
+        );
         assert_eq!(payload, &[0x7a, 0x33]);
         assert_eq!(repr.buffer_len(), 21);
         assert_eq!(max_frame_payload(&repr), 104);

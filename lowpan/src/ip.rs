@@ -303,7 +303,11 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     }
 
     pub fn check_len(&self) -> Result<(), Error> {
-        if self.buffer.as_ref().len() < 4 { Err(Error::Truncated) } else { Ok(()) }
+        if self.buffer.as_ref().len() < 4 {
+            Err(Error::Truncated)
+        } else {
+            Ok(())
+        }
     }
 
     pub fn msg_type(&self) -> u8 {
@@ -492,7 +496,10 @@ mod tests {
         words.push(12);
         words.push(58);
         for w in msg.chunks(2) {
-            words.push(u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])));
+            words.push(u32::from(u16::from_be_bytes([
+                w[0],
+                *w.get(1).unwrap_or(&0),
+            ])));
         }
         let mut s: u32 = words.iter().sum();
         while s > 0xffff {
@@ -510,9 +517,18 @@ mod tests {
         let e = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 1]);
         assert_eq!(iid_from_eui64(e), [0x02, 0x12, 0x4b, 0, 0, 0, 0, 1]);
         assert_eq!(eui64_from_iid(iid_from_eui64(e)), e);
-        assert_eq!(link_local_from_eui64(e), "fe80::212:4b00:0:1".parse::<Ipv6Addr>().unwrap());
-        assert_eq!(iid_from_short(0xabcd, 0x0102), [0, 0, 0, 0xff, 0xfe, 0, 1, 2]);
-        assert_eq!(iid_from_short_rfc4944(0xabcd, 0x0102), [0xa9, 0xcd, 0, 0xff, 0xfe, 0, 1, 2]);
+        assert_eq!(
+            link_local_from_eui64(e),
+            "fe80::212:4b00:0:1".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            iid_from_short(0xabcd, 0x0102),
+            [0, 0, 0, 0xff, 0xfe, 0, 1, 2]
+        );
+        assert_eq!(
+            iid_from_short_rfc4944(0xabcd, 0x0102),
+            [0xa9, 0xcd, 0, 0xff, 0xfe, 0, 1, 2]
+        );
     }
 
     #[test]
@@ -530,9 +546,16 @@ mod tests {
         assert_eq!(p.traffic_class(), 0xb7);
         assert_eq!(p.flow_label(), 0xabcde);
         assert_eq!(p.payload().len(), 4);
-        assert_eq!(Ipv6Packet::new_checked(&b[..43]).unwrap_err(), Error::Truncated);
+        assert_eq!(
+            Ipv6Packet::new_checked(&b[..43]).unwrap_err(),
+            Error::Truncated
+        );
         assert!(p.is_exact());
-        assert!(!Ipv6Packet::new_checked(&[&b[..], &[0]].concat()[..]).unwrap().is_exact());
+        assert!(
+            !Ipv6Packet::new_checked(&[&b[..], &[0]].concat()[..])
+                .unwrap()
+                .is_exact()
+        );
     }
 
     proptest! {

@@ -133,7 +133,11 @@ impl ContextTable {
     /// Context 0 = `prefix`/`len` (typically the /64 of the 6LoWPAN network).
     pub fn with_prefix(prefix: Ipv6Addr, len: u8) -> Self {
         let mut t = Self::new();
-        t.entries[0] = Some(Context { prefix, len: len.min(128), compress: true });
+        t.entries[0] = Some(Context {
+            prefix,
+            len: len.min(128),
+            compress: true,
+        });
         t
     }
 
@@ -216,7 +220,8 @@ impl Expanded {
             return Err(IphcError::BadLength);
         }
         for &at in &self.ipv6_at {
-            let len = u16::try_from(size - at - IPV6_HEADER_LEN).map_err(|_| IphcError::BadLength)?;
+            let len =
+                u16::try_from(size - at - IPV6_HEADER_LEN).map_err(|_| IphcError::BadLength)?;
             self.header[at + 4..at + 6].copy_from_slice(&len.to_be_bytes());
         }
         if let Some(at) = self.udp_at {
@@ -232,7 +237,9 @@ impl Expanded {
 /// pseudo-header's destination is the final one: the last address of a type 3 Routing
 /// header when there is one. Does nothing for anything else.
 pub fn fill_elided_udp_checksum(packet: &mut [u8]) {
-    let Some((at, src, dst)) = udp_position(packet) else { return };
+    let Some((at, src, dst)) = udp_position(packet) else {
+        return;
+    };
     let c = ip::udp_checksum(&src, &dst, &packet[at..]);
     packet[at + 6..at + 8].copy_from_slice(&c.to_be_bytes());
 }
@@ -377,7 +384,13 @@ fn inline_for(a: &[u8; 16], mode: u8) -> ([u8; 16], usize) {
 
 fn encode_unicast(ctx: &ContextTable, a: &[u8; 16], ll: Address, is_src: bool) -> AddrCode {
     if is_src && *a == [0u8; 16] {
-        return AddrCode { stateful: true, mode: 0, cid: 0, inline: [0; 16], inline_len: 0 };
+        return AddrCode {
+            stateful: true,
+            mode: 0,
+            cid: 0,
+            inline: [0; 16],
+            inline_len: 0,
+        };
     }
     let link_local = a[..8] == [0xfe, 0x80, 0, 0, 0, 0, 0, 0];
     for mode in [3u8, 2, 1] {
@@ -385,15 +398,33 @@ fn encode_unicast(ctx: &ContextTable, a: &[u8; 16], ll: Address, is_src: bool) -
         if link_local
             && rebuild_unicast(PrefixSource::LinkLocal, mode, &inline[..n], ll).ok() == Some(*a)
         {
-            return AddrCode { stateful: false, mode, cid: 0, inline, inline_len: n };
+            return AddrCode {
+                stateful: false,
+                mode,
+                cid: 0,
+                inline,
+                inline_len: n,
+            };
         }
         for (cid, c) in ctx.usable() {
             if rebuild_unicast(PrefixSource::Context(c), mode, &inline[..n], ll).ok() == Some(*a) {
-                return AddrCode { stateful: true, mode, cid, inline, inline_len: n };
+                return AddrCode {
+                    stateful: true,
+                    mode,
+                    cid,
+                    inline,
+                    inline_len: n,
+                };
             }
         }
     }
-    AddrCode { stateful: false, mode: 0, cid: 0, inline: *a, inline_len: 16 }
+    AddrCode {
+        stateful: false,
+        mode: 0,
+        cid: 0,
+        inline: *a,
+        inline_len: 16,
+    }
 }
 
 /// Rebuilds a stateless multicast address (M=1, DAC=0) from its inline bytes.
@@ -432,7 +463,12 @@ fn multicast_inline_len(mode: u8) -> usize {
 /// RFC 3306 unicast-prefix-based multicast (DAC=1 M=1 DAM=00): ffXX:XXLL:PPPP..:XXXX:XXXX.
 fn rebuild_multicast_prefix(c: &Context, inline: &[u8]) -> [u8; 16] {
     let plen = c.len.min(64);
-    let p = Context { prefix: c.prefix, len: plen, compress: true }.masked_prefix();
+    let p = Context {
+        prefix: c.prefix,
+        len: plen,
+        compress: true,
+    }
+    .masked_prefix();
     let mut a = [0u8; 16];
     a[0] = 0xff;
     a[1] = inline[0];
@@ -459,7 +495,13 @@ fn encode_multicast(ctx: &ContextTable, a: &[u8; 16]) -> AddrCode {
             }
         }
         if rebuild_multicast(mode, &inline[..n]) == *a {
-            return AddrCode { stateful: false, mode, cid: 0, inline, inline_len: n };
+            return AddrCode {
+                stateful: false,
+                mode,
+                cid: 0,
+                inline,
+                inline_len: n,
+            };
         }
     }
     let mut inline = [0u8; 16];
@@ -468,10 +510,22 @@ fn encode_multicast(ctx: &ContextTable, a: &[u8; 16]) -> AddrCode {
     inline[2..6].copy_from_slice(&a[12..]);
     for (cid, c) in ctx.usable() {
         if rebuild_multicast_prefix(c, &inline[..6]) == *a {
-            return AddrCode { stateful: true, mode: 0, cid, inline, inline_len: 6 };
+            return AddrCode {
+                stateful: true,
+                mode: 0,
+                cid,
+                inline,
+                inline_len: 6,
+            };
         }
     }
-    AddrCode { stateful: false, mode: 0, cid: 0, inline: *a, inline_len: 16 }
+    AddrCode {
+        stateful: false,
+        mode: 0,
+        cid: 0,
+        inline: *a,
+        inline_len: 16,
+    }
 }
 
 /// Compresses the IPv6 header of `packet`, with the extension headers, tunnelled IPv6
@@ -484,11 +538,25 @@ pub fn compress(
     packet: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<usize, CompressError> {
+    compress_with_nhc_limit(ctx, links, packet, out, MAX_NHC_HEADERS)
+}
+
+/// [`compress`], with at most `max_nhc_headers` extension headers or tunnelled IPv6
+/// headers carried as NHC (the UDP header is compressed regardless). With 0 the
+/// extension headers travel inline after the IPHC header, which keeps the compressed
+/// header short enough for a small first fragment.
+pub fn compress_with_nhc_limit(
+    ctx: &ContextTable,
+    links: &LinkAddrs,
+    packet: &[u8],
+    out: &mut Vec<u8>,
+    max_nhc_headers: usize,
+) -> Result<usize, CompressError> {
     let p = Ipv6Packet::new_checked(packet).map_err(|_| CompressError::Malformed)?;
     if !p.is_exact() {
         return Err(CompressError::Malformed);
     }
-    let mut budget = MAX_NHC_HEADERS;
+    let mut budget = max_nhc_headers.min(MAX_NHC_HEADERS);
     Ok(compress_iphc(ctx, links, packet, out, &mut budget, 0))
 }
 
@@ -513,9 +581,22 @@ fn compress_iphc(
     } else if fl == 0 {
         (2, [(ecn << 6) | dscp, 0, 0, 0], 1)
     } else if dscp == 0 {
-        (1, [(ecn << 6) | (fl >> 16) as u8, (fl >> 8) as u8, fl as u8, 0], 3)
+        (
+            1,
+            [(ecn << 6) | (fl >> 16) as u8, (fl >> 8) as u8, fl as u8, 0],
+            3,
+        )
     } else {
-        (0, [(ecn << 6) | dscp, (fl >> 16) as u8, (fl >> 8) as u8, fl as u8], 4)
+        (
+            0,
+            [
+                (ecn << 6) | dscp,
+                (fl >> 16) as u8,
+                (fl >> 8) as u8,
+                fl as u8,
+            ],
+            4,
+        )
     };
     b0 |= tf << TF_SHIFT;
 
@@ -666,7 +747,9 @@ fn compress_nhc(
     let (eid, body, total) = match nh {
         next_header::FRAGMENT => (EID_FRAGMENT, &rest[2..8], 8),
         _ => {
-            let Some((body, total)) = extension_body(nh, rest) else { return 0 };
+            let Some((body, total)) = extension_body(nh, rest) else {
+                return 0;
+            };
             let eid = match nh {
                 next_header::HOP_BY_HOP => EID_HOP_BY_HOP,
                 next_header::ROUTING => EID_ROUTING,
@@ -843,7 +926,12 @@ fn expand_iphc(
                 return Err(IphcError::ReservedMode);
             }
             let c = context(ctx, dci)?;
-            rebuild_unicast(PrefixSource::Context(c), dam, r.take(inline_len(dam))?, links.dst)?
+            rebuild_unicast(
+                PrefixSource::Context(c),
+                dam,
+                r.take(inline_len(dam))?,
+                links.dst,
+            )?
         }
         (false, false) => {
             if dam == 0 {
@@ -851,7 +939,12 @@ fn expand_iphc(
                 a.copy_from_slice(r.take(16)?);
                 a
             } else {
-                rebuild_unicast(PrefixSource::LinkLocal, dam, r.take(inline_len(dam))?, links.dst)?
+                rebuild_unicast(
+                    PrefixSource::LinkLocal,
+                    dam,
+                    r.take(inline_len(dam))?,
+                    links.dst,
+                )?
             }
         }
     };
@@ -915,10 +1008,17 @@ fn expand_nhc_chain(
                 2 => (PORT_8BIT_BASE | u16::from(r.byte()?), r.u16()?),
                 _ => {
                     let b = r.byte()?;
-                    (PORT_4BIT_BASE | u16::from(b >> 4), PORT_4BIT_BASE | u16::from(b & 0x0f))
+                    (
+                        PORT_4BIT_BASE | u16::from(b >> 4),
+                        PORT_4BIT_BASE | u16::from(b & 0x0f),
+                    )
                 }
             };
-            let checksum = if nhc & NHC_UDP_C != 0 { None } else { Some(r.u16()?) };
+            let checksum = if nhc & NHC_UDP_C != 0 {
+                None
+            } else {
+                Some(r.u16()?)
+            };
             let at = out.header.len();
             out.header.resize(at + UDP_HEADER_LEN, 0);
             let mut d = UdpPacket::new_unchecked(&mut out.header[at..]);
@@ -944,10 +1044,17 @@ fn expand_nhc_chain(
             }
             return expand_iphc(ctx, links, r, out, budget, depth + 1);
         }
-        if !matches!(eid, EID_HOP_BY_HOP | EID_ROUTING | EID_FRAGMENT | EID_DEST_OPTS) {
+        if !matches!(
+            eid,
+            EID_HOP_BY_HOP | EID_ROUTING | EID_FRAGMENT | EID_DEST_OPTS
+        ) {
             return Err(IphcError::UnsupportedNhc(nhc));
         }
-        let inline_nh = if next_compressed { None } else { Some(r.byte()?) };
+        let inline_nh = if next_compressed {
+            None
+        } else {
+            Some(r.byte()?)
+        };
         let len = r.byte()?;
         let body = r.take(usize::from(len))?;
         let nh = match inline_nh {

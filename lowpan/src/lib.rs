@@ -16,8 +16,8 @@
 
 pub mod dispatch;
 pub mod frag;
-pub mod ieee802154;
 pub mod icmpv6;
+pub mod ieee802154;
 pub mod ip;
 pub mod iphc;
 pub mod ipv6;
@@ -32,9 +32,9 @@ mod testgen;
 mod tests;
 
 pub use frag::ReassemblyLimits;
+pub use icmpv6::Icmpv6Repr;
 pub use ieee802154::{Address, Eui64, max_frame_payload};
 pub use iphc::ContextTable;
-pub use icmpv6::Icmpv6Repr;
 pub use ipv6::{CheckedIpv6Packet, Ipv6Repr, NextHeader, Transport, UpperLayer};
 pub use ndisc::NdiscRepr;
 pub use prefix::{ParsePrefix64Error, Prefix64};
@@ -168,7 +168,11 @@ impl Encoder {
     /// Starting the tag at a random value avoids reusing tags a peer may still hold after
     /// a restart.
     pub fn with_initial_tag(contexts: ContextTable, tag: u16) -> Self {
-        Encoder { contexts, next_tag: tag, header: Vec::with_capacity(64) }
+        Encoder {
+            contexts,
+            next_tag: tag,
+            header: Vec::with_capacity(64),
+        }
     }
 
     pub fn contexts(&self) -> &ContextTable {
@@ -202,8 +206,26 @@ impl Encoder {
             return Err(EncodeError::TooBig);
         }
         let tag = self.next_tag;
-        let frames = frag::fragment(&self.header, covered, payload, tag, max_frame_payload)
-            .ok_or(EncodeError::FrameTooSmall)?;
+        let frames = match frag::fragment(&self.header, covered, payload, tag, max_frame_payload) {
+            Some(frames) => frames,
+            // The compressed header must fit the first fragment whole (RFC 4944 5.3). Long
+            // compressed extension headers may not; sent inline instead, they are
+            // fragmented like payload.
+            None => {
+                self.header.clear();
+                let covered = iphc::compress_with_nhc_limit(
+                    &self.contexts,
+                    &links,
+                    ipv6_packet,
+                    &mut self.header,
+                    0,
+                )
+                .map_err(|_| EncodeError::Malformed)?;
+                let payload = &ipv6_packet[covered..];
+                frag::fragment(&self.header, covered, payload, tag, max_frame_payload)
+                    .ok_or(EncodeError::FrameTooSmall)?
+            }
+        };
         self.next_tag = self.next_tag.wrapping_add(1);
         Ok(frames)
     }
@@ -224,7 +246,10 @@ impl Reassembler {
     }
 
     pub fn with_limits(contexts: ContextTable, limits: ReassemblyLimits) -> Self {
-        Reassembler { contexts, table: frag::Reassembly::new(limits) }
+        Reassembler {
+            contexts,
+            table: frag::Reassembly::new(limits),
+        }
     }
 
     pub fn contexts(&self) -> &ContextTable {
@@ -275,7 +300,11 @@ impl Reassembler {
         match Dispatch::of(payload) {
             Dispatch::Empty => Err(DecodeError::Empty),
             Dispatch::Ipv6 => uncompressed_ipv6(&payload[1..]).map(Some),
-            Dispatch::Iphc => Ok(Some(iphc::decompress_packet(&self.contexts, &links, payload)?)),
+            Dispatch::Iphc => Ok(Some(iphc::decompress_packet(
+                &self.contexts,
+                &links,
+                payload,
+            )?)),
             Dispatch::Frag1 | Dispatch::FragN => self.accept_fragment(now, links, payload),
             Dispatch::Mesh => Err(DecodeError::MeshUnsupported),
             Dispatch::Nalp => Err(DecodeError::NotLowpan),
@@ -294,7 +323,12 @@ impl Reassembler {
         let f = FragHeader::new_checked(payload)?;
         let size = f.datagram_size();
         self.table.check_size(size)?;
-        let key = FragKey { src: links.src, dst: links.dst, size, tag: f.datagram_tag() };
+        let key = FragKey {
+            src: links.src,
+            dst: links.dst,
+            size,
+            tag: f.datagram_tag(),
+        };
         let inner = f.payload();
         let inserted = if f.is_first() {
             match Dispatch::of(inner) {
@@ -303,16 +337,20 @@ impl Reassembler {
                     if usize::from(size) < expanded.len() {
                         return Err(FragError::SizeMismatch.into());
                     }
-                    expanded.set_datagram_size(usize::from(size)).map_err(|_| FragError::SizeMismatch)?;
+                    expanded
+                        .set_datagram_size(usize::from(size))
+                        .map_err(|_| FragError::SizeMismatch)?;
                     let elided = expanded.udp_checksum_elided;
-                    self.table.insert(now, key, 0, expanded.header(), &inner[used..], elided)?
+                    self.table
+                        .insert(now, key, 0, expanded.header(), &inner[used..], elided)?
                 }
                 Dispatch::Ipv6 => {
                     let raw = &inner[1..];
                     if raw.len() < 6 {
                         return Err(FragError::Truncated.into());
                     }
-                    let claimed = IPV6_HEADER_LEN + usize::from(u16::from_be_bytes([raw[4], raw[5]]));
+                    let claimed =
+                        IPV6_HEADER_LEN + usize::from(u16::from_be_bytes([raw[4], raw[5]]));
                     if raw[0] >> 4 != 6 || claimed != usize::from(size) {
                         return Err(FragError::SizeMismatch.into());
                     }

@@ -11,7 +11,10 @@ fn ext(last: u8) -> Address {
 }
 
 fn links() -> LinkAddrs {
-    LinkAddrs { src: ext(1), dst: ext(2) }
+    LinkAddrs {
+        src: ext(1),
+        dst: ext(2),
+    }
 }
 
 fn ping(len: usize) -> Vec<u8> {
@@ -72,7 +75,9 @@ fn small_packet_is_one_frame() {
     let frames = Encoder::new(prefix()).encode(&p, links(), 104).unwrap();
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0][0] & 0xe0, 0x60);
-    let got = Reassembler::new(prefix()).accept(Instant::now(), links(), &frames[0]).unwrap();
+    let got = Reassembler::new(prefix())
+        .accept(Instant::now(), links(), &frames[0])
+        .unwrap();
     assert_eq!(got.unwrap(), p);
 }
 
@@ -87,11 +92,32 @@ fn uncompressed_ipv6_and_broadcast_header() {
     b.extend_from_slice(&f);
     assert_eq!(r.accept(Instant::now(), links(), &b).unwrap().unwrap(), p);
     f.pop();
-    assert_eq!(r.accept(Instant::now(), links(), &f).unwrap_err().reason(), "ipv6_malformed");
-    assert_eq!(r.accept(Instant::now(), links(), &[0x80, 1, 2]).unwrap_err().reason(), "mesh_unsupported");
-    assert_eq!(r.accept(Instant::now(), links(), &[0x01]).unwrap_err().reason(), "not_lowpan");
-    assert_eq!(r.accept(Instant::now(), links(), &[]).unwrap_err().reason(), "empty");
-    assert_eq!(r.accept(Instant::now(), links(), &[0x42, 0]).unwrap_err().reason(), "unknown_dispatch");
+    assert_eq!(
+        r.accept(Instant::now(), links(), &f).unwrap_err().reason(),
+        "ipv6_malformed"
+    );
+    assert_eq!(
+        r.accept(Instant::now(), links(), &[0x80, 1, 2])
+            .unwrap_err()
+            .reason(),
+        "mesh_unsupported"
+    );
+    assert_eq!(
+        r.accept(Instant::now(), links(), &[0x01])
+            .unwrap_err()
+            .reason(),
+        "not_lowpan"
+    );
+    assert_eq!(
+        r.accept(Instant::now(), links(), &[]).unwrap_err().reason(),
+        "empty"
+    );
+    assert_eq!(
+        r.accept(Instant::now(), links(), &[0x42, 0])
+            .unwrap_err()
+            .reason(),
+        "unknown_dispatch"
+    );
 }
 
 #[test]
@@ -109,7 +135,10 @@ fn frag1_with_uncompressed_ipv6() {
     // A FRAG1 whose IPv6 header claims another size.
     let mut bad = f1.clone();
     bad[1] = bad[1].wrapping_add(8);
-    assert_eq!(r.accept(now, links(), &bad).unwrap_err().reason(), "frag_size_mismatch");
+    assert_eq!(
+        r.accept(now, links(), &bad).unwrap_err().reason(),
+        "frag_size_mismatch"
+    );
 }
 
 #[test]
@@ -128,7 +157,12 @@ fn frag1_header_larger_than_datagram_size() {
     frames[0][0] = 0xc0;
     frames[0][1] = 44; // IPv6 + UDP header alone is 48
     let mut r = Reassembler::new(prefix());
-    assert_eq!(r.accept(Instant::now(), links(), &frames[0]).unwrap_err().reason(), "frag_size_mismatch");
+    assert_eq!(
+        r.accept(Instant::now(), links(), &frames[0])
+            .unwrap_err()
+            .reason(),
+        "frag_size_mismatch"
+    );
 }
 
 #[test]
@@ -139,13 +173,20 @@ fn duplicates_ignored_overlaps_drop() {
     let mut r = Reassembler::new(prefix());
     r.accept(now, links(), &frames[0]).unwrap();
     assert_eq!(r.accept(now, links(), &frames[1]).unwrap(), None);
-    assert_eq!(r.accept(now, links(), &frames[1]).unwrap(), None, "duplicate ignored");
+    assert_eq!(
+        r.accept(now, links(), &frames[1]).unwrap(),
+        None,
+        "duplicate ignored"
+    );
     // Same offset, different bytes: disagreement drops the datagram.
     let mut evil = frames[2].clone();
     let last = evil.len() - 1;
     evil[last] ^= 0xff;
     r.accept(now, links(), &frames[2]).unwrap();
-    assert_eq!(r.accept(now, links(), &evil).unwrap_err().reason(), "frag_overlap");
+    assert_eq!(
+        r.accept(now, links(), &evil).unwrap_err().reason(),
+        "frag_overlap"
+    );
     assert_eq!(r.pending(), 0);
     assert_eq!(r.memory_used(), 0);
     // Partial overlap (offset shifted by one unit) also drops.
@@ -153,17 +194,36 @@ fn duplicates_ignored_overlaps_drop() {
     r.accept(now, links(), &frames[1]).unwrap();
     let mut shifted = frames[1].clone();
     shifted[4] += 1;
-    assert_eq!(r.accept(now, links(), &shifted).unwrap_err().reason(), "frag_overlap");
+    assert_eq!(
+        r.accept(now, links(), &shifted).unwrap_err().reason(),
+        "frag_overlap"
+    );
     // Beyond the end.
     let mut beyond = frames[1].clone();
     beyond[4] = 250;
-    assert_eq!(r.accept(now, links(), &beyond).unwrap_err().reason(), "frag_out_of_bounds");
+    assert_eq!(
+        r.accept(now, links(), &beyond).unwrap_err().reason(),
+        "frag_out_of_bounds"
+    );
     // A FRAGN claiming offset 0 (only a FRAG1 may carry byte 0), an empty FRAGN, a tiny size.
     let mut zero = frames[1].clone();
     zero[4] = 0;
-    assert_eq!(r.accept(now, links(), &zero).unwrap_err().reason(), "frag_zero_offset");
-    assert_eq!(r.accept(now, links(), &frames[1][..5]).unwrap_err().reason(), "frag_truncated");
-    assert_eq!(r.accept(now, links(), &[0xe0, 39, 0, 0, 1, 0]).unwrap_err().reason(), "frag_too_small");
+    assert_eq!(
+        r.accept(now, links(), &zero).unwrap_err().reason(),
+        "frag_zero_offset"
+    );
+    assert_eq!(
+        r.accept(now, links(), &frames[1][..5])
+            .unwrap_err()
+            .reason(),
+        "frag_truncated"
+    );
+    assert_eq!(
+        r.accept(now, links(), &[0xe0, 39, 0, 0, 1, 0])
+            .unwrap_err()
+            .reason(),
+        "frag_too_small"
+    );
 }
 
 #[test]
@@ -180,10 +240,16 @@ fn timeout_and_sizes() {
     assert_eq!(r.poll_timeout(), None);
     // Too big for the default 1500 limit.
     let f = [0xe7, 0xff, 0, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0];
-    assert_eq!(r.accept(t0, links(), &f).unwrap_err().reason(), "frag_too_big");
+    assert_eq!(
+        r.accept(t0, links(), &f).unwrap_err().reason(),
+        "frag_too_big"
+    );
     // Different link destination: a different datagram.
     r.accept(t0, links(), &frames[0]).unwrap();
-    let other = LinkAddrs { src: ext(1), dst: ext(3) };
+    let other = LinkAddrs {
+        src: ext(1),
+        dst: ext(3),
+    };
     for f in &frames[1..] {
         assert_eq!(r.accept(t0, other, f).unwrap(), None);
     }
@@ -200,10 +266,23 @@ fn fragment_flood_stays_within_caps() {
         let src = ext((i % 37) as u8);
         let l = LinkAddrs { src, dst: ext(200) };
         let tag = (i * 7919) as u16;
-        let size: u16 = if i % 3 == 0 { 2047 } else { 1280 + (i % 200) as u16 };
+        let size: u16 = if i % 3 == 0 {
+            2047
+        } else {
+            1280 + (i % 200) as u16
+        };
         let offset = (i % 150) as u8;
-        let mut f = vec![0xe0 | (size >> 8) as u8, size as u8, (tag >> 8) as u8, tag as u8, offset];
-        f.extend(std::iter::repeat_n((i % 5) as u8, 8 * (1 + (i % 12) as usize)));
+        let mut f = vec![
+            0xe0 | (size >> 8) as u8,
+            size as u8,
+            (tag >> 8) as u8,
+            tag as u8,
+            offset,
+        ];
+        f.extend(std::iter::repeat_n(
+            (i % 5) as u8,
+            8 * (1 + (i % 12) as usize),
+        ));
         if let Err(e) = r.accept(now, l, &f) {
             *reasons.entry(e.reason()).or_default() += 1;
         }
@@ -241,20 +320,38 @@ fn fragment_flood_stays_within_caps() {
 /// A FRAG1 of a 1280-byte datagram from `src` with `tag`, never completed.
 fn forged_frag1(src: Address, tag: u16) -> Vec<u8> {
     let l = LinkAddrs { src, dst: ext(2) };
-    let mut f = Encoder::new(prefix()).encode(&ping(1236), l, 104).unwrap().swap_remove(0);
+    let mut f = Encoder::new(prefix())
+        .encode(&ping(1236), l, 104)
+        .unwrap()
+        .swap_remove(0);
     f[2..4].copy_from_slice(&tag.to_be_bytes());
     f
 }
 
 fn assert_within_caps(r: &Reassembler, limits: &ReassemblyLimits, src: &Address) {
-    assert!(r.memory_used() <= limits.global_bytes, "{} > global cap", r.memory_used());
-    assert!(r.memory_used_by(src) <= limits.per_source_bytes, "{} > source cap", r.memory_used_by(src));
+    assert!(
+        r.memory_used() <= limits.global_bytes,
+        "{} > global cap",
+        r.memory_used()
+    );
+    assert!(
+        r.memory_used_by(src) <= limits.per_source_bytes,
+        "{} > source cap",
+        r.memory_used_by(src)
+    );
 }
 
 /// Sends `p` from `links()` one fragment at a time, calling `between` after each fragment
 /// but the last; returns what the last fragment completed.
-fn send_real(r: &mut Reassembler, now: Instant, p: &[u8], mut between: impl FnMut(&mut Reassembler)) -> Option<Vec<u8>> {
-    let frames = Encoder::with_initial_tag(prefix(), 0xf000).encode(p, links(), 104).unwrap();
+fn send_real(
+    r: &mut Reassembler,
+    now: Instant,
+    p: &[u8],
+    mut between: impl FnMut(&mut Reassembler),
+) -> Option<Vec<u8>> {
+    let frames = Encoder::with_initial_tag(prefix(), 0xf000)
+        .encode(p, links(), 104)
+        .unwrap();
     assert!(frames.len() > 4);
     let mut out = None;
     for (i, f) in frames.iter().enumerate() {
@@ -274,10 +371,17 @@ fn forged_flood_in_a_motes_name_does_not_block_its_fragmented_traffic() {
     let now = Instant::now();
     let mote = links().src;
     for tag in 0..1000u16 {
-        assert_eq!(r.accept(now, links(), &forged_frag1(mote, tag)).unwrap(), None);
+        assert_eq!(
+            r.accept(now, links(), &forged_frag1(mote, tag)).unwrap(),
+            None
+        );
         assert_within_caps(&r, &limits, &mote);
     }
-    assert_eq!(r.pending(), 4, "the per-source cap holds 4 partial 1280-byte datagrams");
+    assert_eq!(
+        r.pending(),
+        4,
+        "the per-source cap holds 4 partial 1280-byte datagrams"
+    );
     assert_eq!(r.evictions(), 1000 - 4);
     let p = ping(1232);
     assert_eq!(send_real(&mut r, now, &p, |_| {}).unwrap(), p);
@@ -288,7 +392,10 @@ fn forged_flood_in_a_motes_name_does_not_block_its_fragmented_traffic() {
     let got = send_real(&mut r, now, &p, |r| {
         for _ in 0..3 {
             tag += 1;
-            assert_eq!(r.accept(now, links(), &forged_frag1(mote, tag)).unwrap(), None);
+            assert_eq!(
+                r.accept(now, links(), &forged_frag1(mote, tag)).unwrap(),
+                None
+            );
             assert_within_caps(r, &limits, &mote);
         }
     });
@@ -331,13 +438,18 @@ fn spoofed_sources_filling_the_global_cap_do_not_block_a_mote() {
 
 #[test]
 fn a_datagram_larger_than_a_cap_is_refused_without_evicting() {
-    let limits = ReassemblyLimits { per_source_bytes: 1500, ..Default::default() };
+    let limits = ReassemblyLimits {
+        per_source_bytes: 1500,
+        ..Default::default()
+    };
     let mut r = Reassembler::with_limits(prefix(), limits);
     let now = Instant::now();
     let small = ping(600);
     let frames = Encoder::new(prefix()).encode(&small, links(), 104).unwrap();
     r.accept(now, links(), &frames[0]).unwrap();
-    let err = r.accept(now, links(), &forged_frag1(links().src, 7)).unwrap_err();
+    let err = r
+        .accept(now, links(), &forged_frag1(links().src, 7))
+        .unwrap_err();
     assert_eq!(err.reason(), "reassembly_memory");
     assert_eq!(r.evictions(), 0);
     assert_eq!(r.pending(), 1);
@@ -346,11 +458,46 @@ fn a_datagram_larger_than_a_cap_is_refused_without_evicting() {
 #[test]
 fn encode_errors() {
     let mut e = Encoder::new(prefix());
-    assert_eq!(e.encode(&[0x60, 0, 0], links(), 104).unwrap_err().reason(), "encode_malformed");
+    assert_eq!(
+        e.encode(&[0x60, 0, 0], links(), 104).unwrap_err().reason(),
+        "encode_malformed"
+    );
     let p = ping(300);
-    assert_eq!(e.encode(&p, links(), 10).unwrap_err().reason(), "encode_frame_too_small");
-    let big = testgen::ipv6(Ipv6Addr::LOCALHOST, Ipv6Addr::LOCALHOST, 0, 0, 59, 64, &[0; 2100]);
-    assert_eq!(e.encode(&big, links(), 104).unwrap_err().reason(), "encode_too_big");
+    assert_eq!(
+        e.encode(&p, links(), 10).unwrap_err().reason(),
+        "encode_frame_too_small"
+    );
+    let big = testgen::ipv6(
+        Ipv6Addr::LOCALHOST,
+        Ipv6Addr::LOCALHOST,
+        0,
+        0,
+        59,
+        64,
+        &[0; 2100],
+    );
+    assert_eq!(
+        e.encode(&big, links(), 104).unwrap_err().reason(),
+        "encode_too_big"
+    );
+}
+
+#[test]
+fn long_extension_header_goes_inline_when_its_nhc_would_not_fit_the_first_fragment() {
+    // A 64-byte Destination Options header compresses (NHC) to more than a 60-byte frame
+    // holds after FRAG1; the encoder then sends it uncompressed, fragmented like payload.
+    let mut body = vec![59u8, 7, 0x1e, 60];
+    body.extend((0..60).map(|i| i as u8));
+    body.extend_from_slice(&[0xab; 100]);
+    let src: Ipv6Addr = "fe80::200:0:0:0".parse().unwrap();
+    let packet = testgen::ipv6(src, src, 0, 0, 60, 64, &body);
+    let mut e = Encoder::new(prefix());
+    let frames = e.encode(&packet, links(), 60).unwrap();
+    assert!(frames.len() > 1 && frames.iter().all(|f| f.len() <= 60));
+    let mut r = Reassembler::new(prefix());
+    let now = Instant::now();
+    let got: Vec<_> = frames.iter().filter_map(|f| r.accept(now, links(), f).unwrap()).collect();
+    assert_eq!(got, vec![packet]);
 }
 
 fn shuffle<T>(v: &mut [T], seed: u64) {

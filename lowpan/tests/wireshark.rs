@@ -13,8 +13,18 @@ use std::process::Command;
 fn udp(src: &str, dst: &str, tc: u8, fl: u32, hl: u8, sp: u16, dp: u16, len: usize) -> Vec<u8> {
     let (s, d): (Ipv6Addr, Ipv6Addr) = (src.parse().unwrap(), dst.parse().unwrap());
     let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
-    let header = Ipv6Repr { traffic_class: tc, flow_label: fl, ..Ipv6Repr::new(s, d, NextHeader::Udp, hl, 0) };
-    UdpRepr { src_port: sp, dst_port: dp, payload: &payload }.emit_after(&header).unwrap()
+    let header = Ipv6Repr {
+        traffic_class: tc,
+        flow_label: fl,
+        ..Ipv6Repr::new(s, d, NextHeader::Udp, hl, 0)
+    };
+    UdpRepr {
+        src_port: sp,
+        dst_port: dp,
+        payload: &payload,
+    }
+    .emit_after(&header)
+    .unwrap()
 }
 
 fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
@@ -46,22 +56,127 @@ fn tshark_decodes_our_frames() {
     let e2 = Address::Extended(Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 2]));
     let bc = Address::BROADCAST;
     let cases: Vec<(LinkAddrs, Vec<u8>)> = vec![
-        (LinkAddrs { src: e1, dst: e2 }, udp("fe80::212:4b00:0:1", "fe80::212:4b00:0:2", 0, 0, 64, 5683, 5683, 10)),
-        (LinkAddrs { src: e1, dst: e2 }, udp("fe80::212:4b00:0:1", "fe80::212:4b00:0:2", 0xb7, 0xabcde, 1, 0xf0b1, 0xf0b2, 10)),
-        (LinkAddrs { src: e1, dst: e2 }, udp("2001:db8::212:4b00:0:1", "2001:db8::5", 0x01, 0xfffff, 255, 0x1234, 0xf012, 20)),
-        (LinkAddrs { src: e1, dst: e2 }, udp("2001:db8::212:4b00:0:1", "2001:db8:9::5", 0xb4, 0, 17, 0xf0c4, 5684, 20)),
-        (LinkAddrs { src: Address::Short(0x1234), dst: bc }, udp("fe80::ff:fe00:1234", "ff02::1a", 0, 0, 255, 5683, 5683, 4)),
-        (LinkAddrs { src: e1, dst: bc }, udp("fe80::212:4b00:0:1", "ff05::1:3", 0, 0, 64, 5683, 5683, 4)),
-        (LinkAddrs { src: e1, dst: bc }, udp("fe80::212:4b00:0:1", "ff0e::12:3456:789a", 0, 0, 64, 5683, 5683, 4)),
-        (LinkAddrs { src: e1, dst: e2 }, udp("2001:db8::212:4b00:0:1", "2001:db8:77::5", 0, 0, 64, 5684, 40000, 1232)),
-        (LinkAddrs { src: e1, dst: e2 }, udp("::", "2001:db8::212:4b00:0:2", 0, 0, 64, 1, 2, 300)),
+        (
+            LinkAddrs { src: e1, dst: e2 },
+            udp(
+                "fe80::212:4b00:0:1",
+                "fe80::212:4b00:0:2",
+                0,
+                0,
+                64,
+                5683,
+                5683,
+                10,
+            ),
+        ),
+        (
+            LinkAddrs { src: e1, dst: e2 },
+            udp(
+                "fe80::212:4b00:0:1",
+                "fe80::212:4b00:0:2",
+                0xb7,
+                0xabcde,
+                1,
+                0xf0b1,
+                0xf0b2,
+                10,
+            ),
+        ),
+        (
+            LinkAddrs { src: e1, dst: e2 },
+            udp(
+                "2001:db8::212:4b00:0:1",
+                "2001:db8::5",
+                0x01,
+                0xfffff,
+                255,
+                0x1234,
+                0xf012,
+                20,
+            ),
+        ),
+        (
+            LinkAddrs { src: e1, dst: e2 },
+            udp(
+                "2001:db8::212:4b00:0:1",
+                "2001:db8:9::5",
+                0xb4,
+                0,
+                17,
+                0xf0c4,
+                5684,
+                20,
+            ),
+        ),
+        (
+            LinkAddrs {
+                src: Address::Short(0x1234),
+                dst: bc,
+            },
+            udp("fe80::ff:fe00:1234", "ff02::1a", 0, 0, 255, 5683, 5683, 4),
+        ),
+        (
+            LinkAddrs { src: e1, dst: bc },
+            udp("fe80::212:4b00:0:1", "ff05::1:3", 0, 0, 64, 5683, 5683, 4),
+        ),
+        (
+            LinkAddrs { src: e1, dst: bc },
+            udp(
+                "fe80::212:4b00:0:1",
+                "ff0e::12:3456:789a",
+                0,
+                0,
+                64,
+                5683,
+                5683,
+                4,
+            ),
+        ),
+        (
+            LinkAddrs { src: e1, dst: e2 },
+            udp(
+                "2001:db8::212:4b00:0:1",
+                "2001:db8:77::5",
+                0,
+                0,
+                64,
+                5684,
+                40000,
+                1232,
+            ),
+        ),
+        (
+            LinkAddrs { src: e1, dst: e2 },
+            udp("::", "2001:db8::212:4b00:0:2", 0, 0, 64, 1, 2, 300),
+        ),
         // DAC=1 M=1: unicast-prefix-based multicast from context 0
-        (LinkAddrs { src: e1, dst: bc }, udp("2001:db8::212:4b00:0:1", "ff3e:40:2001:db8::1234:5678", 0, 0, 64, 5683, 5683, 4)),
+        (
+            LinkAddrs { src: e1, dst: bc },
+            udp(
+                "2001:db8::212:4b00:0:1",
+                "ff3e:40:2001:db8::1234:5678",
+                0,
+                0,
+                64,
+                5683,
+                5683,
+                4,
+            ),
+        ),
     ];
-    let mut enc = Encoder::with_initial_tag(ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64), 0x4242);
+    let mut enc = Encoder::with_initial_tag(
+        ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64),
+        0x4242,
+    );
     let mut frames = Vec::new();
     for (seq, (links, p)) in cases.iter().enumerate() {
-        let repr = FrameRepr::data(0xabcd, links.src, links.dst, seq as u8, !links.dst.is_broadcast());
+        let repr = FrameRepr::data(
+            0xabcd,
+            links.src,
+            links.dst,
+            seq as u8,
+            !links.dst.is_broadcast(),
+        );
         let mfp = lowpan::max_frame_payload(&repr);
         for payload in enc.encode(p, *links, mfp).unwrap() {
             frames.push(build_data_frame(&repr, &payload));
@@ -72,16 +187,50 @@ fn tshark_decodes_our_frames() {
     let path = dir.join("frames.pcap");
     std::fs::write(&path, pcap(&frames)).unwrap();
     let out = Command::new("tshark")
-        .args(["-r", path.to_str().unwrap(), "-o", "6lowpan.context0:2001:db8::/64", "-Y", "udp"])
+        .args([
+            "-r",
+            path.to_str().unwrap(),
+            "-o",
+            "6lowpan.context0:2001:db8::/64",
+            "-Y",
+            "udp",
+        ])
         .args(["-T", "fields", "-E", "separator=|"])
-        .args(["-e", "ipv6.src", "-e", "ipv6.dst", "-e", "ipv6.tclass", "-e", "ipv6.flow", "-e", "ipv6.hlim"])
-        .args(["-e", "ipv6.plen", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "udp.length", "-e", "udp.checksum"])
+        .args([
+            "-e",
+            "ipv6.src",
+            "-e",
+            "ipv6.dst",
+            "-e",
+            "ipv6.tclass",
+            "-e",
+            "ipv6.flow",
+            "-e",
+            "ipv6.hlim",
+        ])
+        .args([
+            "-e",
+            "ipv6.plen",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "udp.length",
+            "-e",
+            "udp.checksum",
+        ])
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), cases.len(), "tshark output:\n{text}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        lines.len(),
+        cases.len(),
+        "tshark output:\n{text}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (line, (_, p)) in lines.iter().zip(&cases) {
         let ip = Ipv6Packet::new_checked(&p[..]).unwrap();
         let u = UdpPacket::new_checked(ip.payload()).unwrap();
@@ -137,36 +286,93 @@ fn tshark_decodes_extension_header_nhc() {
     let links = LinkAddrs { src: e1, dst: e2 };
     // Each header's first byte names its own kind here; with_extensions links them.
     let hbh = |rank: u16| {
-        let mut h = RplOptionRepr { instance: 0x1e, sender_rank: rank, ..Default::default() }.hop_by_hop(0).to_vec();
+        let mut h = RplOptionRepr {
+            instance: 0x1e,
+            sender_rank: rank,
+            ..Default::default()
+        }
+        .hop_by_hop(0)
+        .to_vec();
         h[0] = 0;
         h
     };
     let srh = |dst: &str, hops: &[&str]| {
-        let srh = SrhRepr { next_header: 0, segments_left: hops.len() as u8, addresses: hops.iter().map(|h| h.parse().unwrap()).collect() };
+        let srh = SrhRepr {
+            next_header: 0,
+            segments_left: hops.len() as u8,
+            addresses: hops.iter().map(|h| h.parse().unwrap()).collect(),
+        };
         let mut h = srh.emit(&dst.parse().unwrap()).unwrap();
         h[0] = 43;
         h
     };
     // Ports outside CoAP's, whose dissector would find our counting payload malformed.
-    let up = udp("2001:db8::212:4b00:0:3", "2001:db8:77::5", 0, 0, 63, 7000, 40000, 30);
+    let up = udp(
+        "2001:db8::212:4b00:0:3",
+        "2001:db8:77::5",
+        0,
+        0,
+        63,
+        7000,
+        40000,
+        30,
+    );
     // Source-routed: the UDP checksum covers the final destination (the last address);
     // the IPv6 destination is the first hop.
     let routed = |len: usize, ext: &[Vec<u8>], last: &str| {
-        let mut p = with_extensions(&udp("2001:db8:77::5", last, 0, 0, 63, 40000, 7000, len), ext);
-        p[24..40].copy_from_slice(&"2001:db8::212:4b00:0:2".parse::<Ipv6Addr>().unwrap().octets());
+        let mut p = with_extensions(
+            &udp("2001:db8:77::5", last, 0, 0, 63, 40000, 7000, len),
+            ext,
+        );
+        p[24..40].copy_from_slice(
+            &"2001:db8::212:4b00:0:2"
+                .parse::<Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
         p
     };
     let first = "2001:db8::212:4b00:0:2";
-    let two_hops = routed(30, &[srh(first, &["2001:db8::212:4b00:0:3", "2001:db8::212:4b00:0:4"])], "2001:db8::212:4b00:0:4");
-    let big = routed(1232, &[srh(first, &["2001:db8::212:4b00:0:4"])], "2001:db8::212:4b00:0:4");
-    let both = routed(30, &[hbh(256), srh(first, &["2001:db8::212:4b00:0:9"])], "2001:db8::212:4b00:0:9");
+    let two_hops = routed(
+        30,
+        &[srh(
+            first,
+            &["2001:db8::212:4b00:0:3", "2001:db8::212:4b00:0:4"],
+        )],
+        "2001:db8::212:4b00:0:4",
+    );
+    let big = routed(
+        1232,
+        &[srh(first, &["2001:db8::212:4b00:0:4"])],
+        "2001:db8::212:4b00:0:4",
+    );
+    let both = routed(
+        30,
+        &[hbh(256), srh(first, &["2001:db8::212:4b00:0:9"])],
+        "2001:db8::212:4b00:0:9",
+    );
     // A tunnelled packet: root -> mote, carrying the upward UDP datagram.
     let inner = with_extensions(&up, &[hbh(512)]);
-    let outer = Ipv6Repr::new("2001:db8::1".parse().unwrap(), "2001:db8::212:4b00:0:2".parse().unwrap(), NextHeader::Ipv6, 64, 0)
-        .emit_packet(inner.len(), |p| p.copy_from_slice(&inner))
-        .unwrap();
-    let cases = [with_extensions(&up, &[hbh(512)]), two_hops, big, both, outer];
-    let mut enc = Encoder::with_initial_tag(ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64), 0x4242);
+    let outer = Ipv6Repr::new(
+        "2001:db8::1".parse().unwrap(),
+        "2001:db8::212:4b00:0:2".parse().unwrap(),
+        NextHeader::Ipv6,
+        64,
+        0,
+    )
+    .emit_packet(inner.len(), |p| p.copy_from_slice(&inner))
+    .unwrap();
+    let cases = [
+        with_extensions(&up, &[hbh(512)]),
+        two_hops,
+        big,
+        both,
+        outer,
+    ];
+    let mut enc = Encoder::with_initial_tag(
+        ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64),
+        0x4242,
+    );
     let mut frames = Vec::new();
     let mut compressed_total = 0;
     for (seq, p) in cases.iter().enumerate() {
@@ -175,10 +381,14 @@ fn tshark_decodes_extension_header_nhc() {
         let payloads = enc.encode(p, links, mfp).unwrap();
         compressed_total += payloads.iter().map(Vec::len).sum::<usize>();
         // What we send decodes back to the packet.
-        let mut r = lowpan::Reassembler::new(ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64));
+        let mut r =
+            lowpan::Reassembler::new(ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64));
         let mut got = None;
         for payload in &payloads {
-            got = r.accept(std::time::Instant::now(), links, payload).unwrap().or(got);
+            got = r
+                .accept(std::time::Instant::now(), links, payload)
+                .unwrap()
+                .or(got);
             frames.push(build_data_frame(&repr, payload));
         }
         assert_eq!(got.as_deref(), Some(&p[..]), "case {seq}");
@@ -190,8 +400,28 @@ fn tshark_decodes_extension_header_nhc() {
     std::fs::write(&path, pcap(&frames)).unwrap();
     let run = |filter: &str| {
         let out = Command::new("tshark")
-            .args(["-r", path.to_str().unwrap(), "-o", "6lowpan.context0:2001:db8::/64", "-o", "udp.check_checksum:TRUE"])
-            .args(["-Y", filter, "-T", "fields", "-e", "frame.number", "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "udp.checksum.status"])
+            .args([
+                "-r",
+                path.to_str().unwrap(),
+                "-o",
+                "6lowpan.context0:2001:db8::/64",
+                "-o",
+                "udp.check_checksum:TRUE",
+            ])
+            .args([
+                "-Y",
+                filter,
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+                "-e",
+                "ipv6.src",
+                "-e",
+                "ipv6.dst",
+                "-e",
+                "udp.checksum.status",
+            ])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -200,9 +430,15 @@ fn tshark_decodes_extension_header_nhc() {
     let udp_ok = run("udp.checksum.status == 1");
     let routing = run("ipv6.routing.type == 3");
     let rpl = run("ipv6.opt.rpl.instance_id == 0x1e");
-    if std::env::var_os("KEEP_PCAP").is_none() { let _ = std::fs::remove_dir_all(&dir); }
+    if std::env::var_os("KEEP_PCAP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     assert_eq!(bad, "", "tshark found errors");
-    assert_eq!(udp_ok.lines().count(), cases.len(), "UDP checksums tshark verified:\n{udp_ok}");
+    assert_eq!(
+        udp_ok.lines().count(),
+        cases.len(),
+        "UDP checksums tshark verified:\n{udp_ok}"
+    );
     assert_eq!(routing.lines().count(), 3, "{routing}");
     assert_eq!(rpl.lines().count(), 3, "{rpl}");
 }

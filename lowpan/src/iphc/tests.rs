@@ -9,7 +9,10 @@ fn ext(last: u8) -> Address {
 }
 
 fn links_ext() -> LinkAddrs {
-    LinkAddrs { src: ext(1), dst: ext(2) }
+    LinkAddrs {
+        src: ext(1),
+        dst: ext(2),
+    }
 }
 
 fn a(s: &str) -> Ipv6Addr {
@@ -36,7 +39,15 @@ fn roundtrip(ctx: &ContextTable, links: &LinkAddrs, p: &[u8]) -> Vec<u8> {
 #[test]
 fn contiki_echo_request_link_local() {
     // 7a = 011 TF=11 NH=0 HLIM=10(64); 33 = SAM=11 DAM=11; 3a = ICMPv6 inline.
-    let p = packet("fe80::212:4b00:0:1", "fe80::212:4b00:0:2", 0, 0, 58, 64, &[128, 0, 0xab, 0xcd, 0, 1, 0, 7]);
+    let p = packet(
+        "fe80::212:4b00:0:1",
+        "fe80::212:4b00:0:2",
+        0,
+        0,
+        58,
+        64,
+        &[128, 0, 0xab, 0xcd, 0, 1, 0, 7],
+    );
     let c = roundtrip(&ContextTable::new(), &links_ext(), &p);
     assert_eq!(c, [0x7a, 0x33, 0x3a, 128, 0, 0xab, 0xcd, 0, 1, 0, 7]);
 }
@@ -44,23 +55,61 @@ fn contiki_echo_request_link_local() {
 #[test]
 fn rpl_dio_to_ff02_1a() {
     // 7b = TF=11 NH inline HLIM=11(255); 3b = SAM=11, M=1 DAM=11 (ff02::XX, 8 bits inline).
-    let p = packet("fe80::212:4b00:0:1", "ff02::1a", 0, 0, 58, 255, &[155, 1, 0, 0]);
-    let c = roundtrip(&ContextTable::new(), &LinkAddrs { src: ext(1), dst: Address::BROADCAST }, &p);
+    let p = packet(
+        "fe80::212:4b00:0:1",
+        "ff02::1a",
+        0,
+        0,
+        58,
+        255,
+        &[155, 1, 0, 0],
+    );
+    let c = roundtrip(
+        &ContextTable::new(),
+        &LinkAddrs {
+            src: ext(1),
+            dst: Address::BROADCAST,
+        },
+        &p,
+    );
     assert_eq!(c, [0x7b, 0x3b, 0x3a, 0x1a, 155, 1, 0, 0]);
 }
 
 #[test]
 fn multicast_forms() {
-    let l = LinkAddrs { src: ext(1), dst: Address::BROADCAST };
+    let l = LinkAddrs {
+        src: ext(1),
+        dst: Address::BROADCAST,
+    };
     let t = ContextTable::new();
     // DAM=10: ffXX::00XX:XXXX -> 4 bytes (scope byte + 24 bits).
-    let c = roundtrip(&t, &l, &packet("fe80::212:4b00:0:1", "ff05::1:3", 0, 0, 59, 64, &[]));
+    let c = roundtrip(
+        &t,
+        &l,
+        &packet("fe80::212:4b00:0:1", "ff05::1:3", 0, 0, 59, 64, &[]),
+    );
     assert_eq!(c, [0x7a, 0x3a, 59, 0x05, 0x01, 0x00, 0x03]);
     // DAM=01: ffXX::00XX:XXXX:XXXX -> 6 bytes.
-    let c = roundtrip(&t, &l, &packet("fe80::212:4b00:0:1", "ff0e::12:3456:789a", 0, 0, 59, 64, &[]));
+    let c = roundtrip(
+        &t,
+        &l,
+        &packet(
+            "fe80::212:4b00:0:1",
+            "ff0e::12:3456:789a",
+            0,
+            0,
+            59,
+            64,
+            &[],
+        ),
+    );
     assert_eq!(c, [0x7a, 0x39, 59, 0x0e, 0x12, 0x34, 0x56, 0x78, 0x9a]);
     // DAM=00: inline.
-    let c = roundtrip(&t, &l, &packet("fe80::212:4b00:0:1", "ff02:1::1", 0, 0, 59, 64, &[]));
+    let c = roundtrip(
+        &t,
+        &l,
+        &packet("fe80::212:4b00:0:1", "ff02:1::1", 0, 0, 59, 64, &[]),
+    );
     assert_eq!(&c[..3], [0x7a, 0x38, 59]);
     assert_eq!(c.len(), 3 + 16);
 }
@@ -74,17 +123,39 @@ fn unicast_prefix_based_multicast_dac1() {
     assert_eq!(used, wire.len());
     assert_eq!(h.dst_addr(), a("ff3e:40:2001:db8::1234:5678"));
     // and we encode it the same way
-    let p = packet("fe80::212:4b00:0:1", "ff3e:40:2001:db8::1234:5678", 0, 0, 59, 64, &[]);
+    let p = packet(
+        "fe80::212:4b00:0:1",
+        "ff3e:40:2001:db8::1234:5678",
+        0,
+        0,
+        59,
+        64,
+        &[],
+    );
     assert_eq!(roundtrip(&t, &links_ext(), &p), wire);
     // DAC=1 M=1 DAM=01 is reserved
-    assert_eq!(decompress(&t, &links_ext(), &[0x7a, 0x3d, 59, 0, 0, 0, 0, 0, 0]).unwrap_err(), IphcError::ReservedMode);
+    assert_eq!(
+        decompress(&t, &links_ext(), &[0x7a, 0x3d, 59, 0, 0, 0, 0, 0, 0]).unwrap_err(),
+        IphcError::ReservedMode
+    );
 }
 
 #[test]
 fn udp_nhc_port_forms_and_checksum_inline() {
     let t = ContextTable::new();
     let l = links_ext();
-    let udp = |sp: u16, dp: u16| testgen::udp_packet(a("fe80::212:4b00:0:1"), a("fe80::212:4b00:0:2"), 0, 0, 64, sp, dp, b"hi");
+    let udp = |sp: u16, dp: u16| {
+        testgen::udp_packet(
+            a("fe80::212:4b00:0:1"),
+            a("fe80::212:4b00:0:2"),
+            0,
+            0,
+            64,
+            sp,
+            dp,
+            b"hi",
+        )
+    };
     // 4-bit form: 11110 C=0 P=11, then ssss dddd.
     let p = udp(0xf0b1, 0xf0b2);
     let c = roundtrip(&t, &l, &p);
@@ -107,10 +178,22 @@ fn udp_nhc_port_forms_and_checksum_inline() {
 
 #[test]
 fn elided_udp_checksum_is_recomputed() {
-    let p = testgen::udp_packet(a("fe80::212:4b00:0:1"), a("fe80::212:4b00:0:2"), 0, 0, 64, 0xf0b1, 0xf0b2, b"abc");
+    let p = testgen::udp_packet(
+        a("fe80::212:4b00:0:1"),
+        a("fe80::212:4b00:0:2"),
+        0,
+        0,
+        64,
+        0xf0b1,
+        0xf0b2,
+        b"abc",
+    );
     // C=1: f7 = 11110 1 11
     let wire = [0x7e, 0x33, 0xf7, 0x12, b'a', b'b', b'c'];
-    assert_eq!(decompress_packet(&ContextTable::new(), &links_ext(), &wire).unwrap(), p);
+    assert_eq!(
+        decompress_packet(&ContextTable::new(), &links_ext(), &wire).unwrap(),
+        p
+    );
 }
 
 #[test]
@@ -131,19 +214,37 @@ fn traffic_class_and_flow_label_forms() {
 
 #[test]
 fn hop_limit_inline() {
-    let c = roundtrip(&ContextTable::new(), &links_ext(), &packet("fe80::212:4b00:0:1", "fe80::212:4b00:0:2", 0, 0, 59, 17, &[]));
+    let c = roundtrip(
+        &ContextTable::new(),
+        &links_ext(),
+        &packet(
+            "fe80::212:4b00:0:1",
+            "fe80::212:4b00:0:2",
+            0,
+            0,
+            59,
+            17,
+            &[],
+        ),
+    );
     assert_eq!(c, [0x78, 0x33, 59, 17]);
 }
 
 #[test]
 fn short_address_forms() {
     let t = ContextTable::new();
-    let short = LinkAddrs { src: Address::Short(0x1234), dst: Address::Short(0x0001) };
+    let short = LinkAddrs {
+        src: Address::Short(0x1234),
+        dst: Address::Short(0x0001),
+    };
     // both derived from the short addresses: SAM=DAM=11
     let p = packet("fe80::ff:fe00:1234", "fe80::ff:fe00:1", 0, 0, 59, 64, &[]);
     assert_eq!(roundtrip(&t, &short, &p), [0x7a, 0x33, 59]);
     // with extended link addresses they take the 16-bit form: SAM=DAM=10
-    assert_eq!(roundtrip(&t, &links_ext(), &p), [0x7a, 0x22, 59, 0x12, 0x34, 0x00, 0x01]);
+    assert_eq!(
+        roundtrip(&t, &links_ext(), &p),
+        [0x7a, 0x22, 59, 0x12, 0x34, 0x00, 0x01]
+    );
     // 64-bit form: SAM=01, DAM=01
     let p = packet("fe80::1:2:3:4", "fe80::5:6:7:8", 0, 0, 59, 64, &[]);
     let c = roundtrip(&t, &short, &p);
@@ -159,12 +260,38 @@ fn context_based() {
     let mut t = ContextTable::with_prefix(a("2001:db8::"), 64);
     let l = links_ext();
     // SAC=1 SAM=11 / DAC=1 DAM=11, context 0 without CID byte.
-    let p = packet("2001:db8::212:4b00:0:1", "2001:db8::212:4b00:0:2", 0, 0, 59, 64, &[]);
+    let p = packet(
+        "2001:db8::212:4b00:0:1",
+        "2001:db8::212:4b00:0:2",
+        0,
+        0,
+        59,
+        64,
+        &[],
+    );
     assert_eq!(roundtrip(&t, &l, &p), [0x7a, 0x77, 59]);
     // Context 3 for the destination: CID=1, byte 0x03, DAC=1 DAM=01.
-    assert!(t.set(3, Context { prefix: a("2001:db8:1::"), len: 64, compress: true }));
-    let p = packet("2001:db8::212:4b00:0:1", "2001:db8:1::42", 0, 0, 59, 64, &[]);
-    assert_eq!(roundtrip(&t, &l, &p), [0x7a, 0xf5, 0x03, 59, 0, 0, 0, 0, 0, 0, 0, 0x42]);
+    assert!(t.set(
+        3,
+        Context {
+            prefix: a("2001:db8:1::"),
+            len: 64,
+            compress: true
+        }
+    ));
+    let p = packet(
+        "2001:db8::212:4b00:0:1",
+        "2001:db8:1::42",
+        0,
+        0,
+        59,
+        64,
+        &[],
+    );
+    assert_eq!(
+        roundtrip(&t, &l, &p),
+        [0x7a, 0xf5, 0x03, 59, 0, 0, 0, 0, 0, 0, 0, 0x42]
+    );
     // Unspecified source: SAC=1 SAM=00.
     let p = packet("::", "ff02::2", 0, 0, 58, 255, &[133, 0, 0, 0]);
     assert_eq!(roundtrip(&t, &l, &p)[..4], [0x7b, 0x4b, 0x3a, 0x02]);
@@ -172,30 +299,69 @@ fn context_based() {
     let p = packet("2001:db8:2::1", "2001:db8::212:4b00:0:2", 0, 0, 59, 64, &[]);
     assert_eq!(roundtrip(&t, &l, &p)[..2], [0x7a, 0x07]);
     // A context id that is not configured.
-    assert_eq!(decompress(&t, &l, &[0x7a, 0xf5, 0x05, 59, 0, 0, 0, 0, 0, 0, 0, 0x42]).unwrap_err(), IphcError::BadContext(5));
+    assert_eq!(
+        decompress(&t, &l, &[0x7a, 0xf5, 0x05, 59, 0, 0, 0, 0, 0, 0, 0, 0x42]).unwrap_err(),
+        IphcError::BadContext(5)
+    );
     // SAM=11 without a link-layer source.
-    let none = LinkAddrs { src: Address::Absent, dst: Address::Absent };
-    assert_eq!(decompress(&t, &none, &[0x7a, 0x33, 59]).unwrap_err(), IphcError::NoLinkAddress);
+    let none = LinkAddrs {
+        src: Address::Absent,
+        dst: Address::Absent,
+    };
+    assert_eq!(
+        decompress(&t, &none, &[0x7a, 0x33, 59]).unwrap_err(),
+        IphcError::NoLinkAddress
+    );
 }
 
 #[test]
 fn context_longer_than_64_bits_wins_over_inline_iid() {
     let mut t = ContextTable::new();
-    assert!(t.set(0, Context { prefix: a("2001:db8::aaaa:0:0:0"), len: 80, compress: true }));
-    let p = packet("2001:db8::aaaa:0:ff:1", "2001:db8::aaaa:0:0:2", 0, 0, 59, 64, &[]);
+    assert!(t.set(
+        0,
+        Context {
+            prefix: a("2001:db8::aaaa:0:0:0"),
+            len: 80,
+            compress: true
+        }
+    ));
+    let p = packet(
+        "2001:db8::aaaa:0:ff:1",
+        "2001:db8::aaaa:0:0:2",
+        0,
+        0,
+        59,
+        64,
+        &[],
+    );
     roundtrip(&t, &links_ext(), &p);
 }
 
 #[test]
 fn truncated_and_unsupported() {
     let t = ContextTable::new();
-    assert_eq!(decompress(&t, &links_ext(), &[0x7a]).unwrap_err(), IphcError::Truncated);
-    assert_eq!(decompress(&t, &links_ext(), &[0x41, 0]).unwrap_err(), IphcError::NotIphc);
+    assert_eq!(
+        decompress(&t, &links_ext(), &[0x7a]).unwrap_err(),
+        IphcError::Truncated
+    );
+    assert_eq!(
+        decompress(&t, &links_ext(), &[0x41, 0]).unwrap_err(),
+        IphcError::NotIphc
+    );
     // NH=1 with an IPv6 extension-header NHC whose next header is missing.
-    assert_eq!(decompress(&t, &links_ext(), &[0x7e, 0x33, 0xe0]).unwrap_err(), IphcError::Truncated);
+    assert_eq!(
+        decompress(&t, &links_ext(), &[0x7e, 0x33, 0xe0]).unwrap_err(),
+        IphcError::Truncated
+    );
     // The Mobility header (EID 4) and reserved EIDs are not handled.
-    assert_eq!(decompress(&t, &links_ext(), &[0x7e, 0x33, 0xe8]).unwrap_err(), IphcError::UnsupportedNhc(0xe8));
-    assert_eq!(decompress(&t, &links_ext(), &[0x7e, 0x33, 0xea]).unwrap_err(), IphcError::UnsupportedNhc(0xea));
+    assert_eq!(
+        decompress(&t, &links_ext(), &[0x7e, 0x33, 0xe8]).unwrap_err(),
+        IphcError::UnsupportedNhc(0xe8)
+    );
+    assert_eq!(
+        decompress(&t, &links_ext(), &[0x7e, 0x33, 0xea]).unwrap_err(),
+        IphcError::UnsupportedNhc(0xea)
+    );
 }
 
 proptest! {

@@ -235,7 +235,10 @@ impl RplOption {
                     dodag_id: (d[1] & 0x20 != 0).then(|| addr(&d[2..])),
                 }
             }
-            _ => RplOption::Unknown { kind, data: d.to_vec() },
+            _ => RplOption::Unknown {
+                kind,
+                data: d.to_vec(),
+            },
         })
     }
 
@@ -247,7 +250,11 @@ impl RplOption {
             RplOption::DodagConfig(c) => {
                 out[start] = DODAG_CONFIGURATION;
                 out.push(u8::from(c.authentication) << 3 | (c.path_control_size & 0x07));
-                out.extend_from_slice(&[c.dio_interval_doublings, c.dio_interval_min, c.dio_redundancy]);
+                out.extend_from_slice(&[
+                    c.dio_interval_doublings,
+                    c.dio_interval_min,
+                    c.dio_redundancy,
+                ]);
                 out.extend_from_slice(&c.max_rank_increase.to_be_bytes());
                 out.extend_from_slice(&c.min_hop_rank_increase.to_be_bytes());
                 out.extend_from_slice(&c.objective_code_point.to_be_bytes());
@@ -257,7 +264,11 @@ impl RplOption {
             RplOption::PrefixInfo(p) => {
                 out[start] = PREFIX_INFO;
                 out.push(p.prefix_len);
-                out.push(u8::from(p.on_link) << 7 | u8::from(p.autonomous) << 6 | u8::from(p.router_address) << 5);
+                out.push(
+                    u8::from(p.on_link) << 7
+                        | u8::from(p.autonomous) << 6
+                        | u8::from(p.router_address) << 5,
+                );
                 out.extend_from_slice(&p.valid_lifetime.to_be_bytes());
                 out.extend_from_slice(&p.preferred_lifetime.to_be_bytes());
                 out.extend_from_slice(&[0; 4]);
@@ -277,7 +288,12 @@ impl RplOption {
                 parent,
             } => {
                 out[start] = TRANSIT;
-                out.extend_from_slice(&[u8::from(*external) << 7, *path_control, *path_sequence, *path_lifetime]);
+                out.extend_from_slice(&[
+                    u8::from(*external) << 7,
+                    *path_control,
+                    *path_sequence,
+                    *path_lifetime,
+                ]);
                 if let Some(p) = parent {
                     out.extend_from_slice(&p.octets());
                 }
@@ -408,7 +424,9 @@ impl RplControl {
             RplControl::Dio(d) => {
                 out.extend_from_slice(&[d.instance, d.version]);
                 out.extend_from_slice(&d.rank.to_be_bytes());
-                out.push(u8::from(d.grounded) << 7 | (d.mode_of_operation & 7) << 3 | (d.preference & 7));
+                out.push(
+                    u8::from(d.grounded) << 7 | (d.mode_of_operation & 7) << 3 | (d.preference & 7),
+                );
                 out.extend_from_slice(&[d.dtsn, 0, 0]);
                 out.extend_from_slice(&d.dodag_id.octets());
                 &d.options[..]
@@ -422,7 +440,12 @@ impl RplControl {
                 &d.options[..]
             }
             RplControl::DaoAck(a) => {
-                out.extend_from_slice(&[a.instance, u8::from(a.dodag_id.is_some()) << 7, a.sequence, a.status]);
+                out.extend_from_slice(&[
+                    a.instance,
+                    u8::from(a.dodag_id.is_some()) << 7,
+                    a.sequence,
+                    a.status,
+                ]);
                 if let Some(id) = a.dodag_id {
                     out.extend_from_slice(&id.octets());
                 }
@@ -500,11 +523,16 @@ mod tests {
         assert_eq!(&body[..8], &[0x1e, 240, 1, 0, 0x88, 240, 0, 0]);
         assert_eq!(
             &body[24..40],
-            &[4, 14, 0, 8, 12, 10, 0x07, 0x00, 0x01, 0x00, 0, 0, 0, 30, 0, 60]
+            &[
+                4, 14, 0, 8, 12, 10, 0x07, 0x00, 0x01, 0x00, 0, 0, 0, 30, 0, 60
+            ]
         );
         assert_eq!(&body[40..44], &[8, 30, 64, 0x40]);
         assert_eq!(body.len(), 24 + 16 + 32);
-        assert_eq!(RplControl::parse(code::DIO, &body), Ok(RplControl::Dio(dio())));
+        assert_eq!(
+            RplControl::parse(code::DIO, &body),
+            Ok(RplControl::Dio(dio()))
+        );
     }
 
     #[test]
@@ -547,11 +575,20 @@ mod tests {
 
     #[test]
     fn bad_messages_are_errors() {
-        assert_eq!(RplControl::parse(code::DIO, &[0; 23]), Err(RplError::Truncated));
-        assert_eq!(RplControl::parse(0x80, &[0; 40]), Err(RplError::Unsupported));
+        assert_eq!(
+            RplControl::parse(code::DIO, &[0; 23]),
+            Err(RplError::Truncated)
+        );
+        assert_eq!(
+            RplControl::parse(0x80, &[0; 40]),
+            Err(RplError::Unsupported)
+        );
         let mut body = RplControl::Dio(dio()).body();
         body.truncate(50);
-        assert_eq!(RplControl::parse(code::DIO, &body), Err(RplError::Truncated));
+        assert_eq!(
+            RplControl::parse(code::DIO, &body),
+            Err(RplError::Truncated)
+        );
         // 40 PadN-free unknown options are more than we hold.
         let mut many = vec![0u8, 0];
         for _ in 0..40 {

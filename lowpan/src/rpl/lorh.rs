@@ -82,7 +82,13 @@ impl Lorh {
                 Ok((Lorh::Rh3 { size, addresses }, 2 + n * size))
             }
             (false, TYPE_RPI) => {
-                let (o, r, f, i, k) = (bits & 0x10, bits & 0x08, bits & 0x04, bits & 0x02, bits & 0x01);
+                let (o, r, f, i, k) = (
+                    bits & 0x10,
+                    bits & 0x08,
+                    bits & 0x04,
+                    bits & 0x02,
+                    bits & 0x01,
+                );
                 let mut at = 0;
                 let instance = if i != 0 {
                     0
@@ -179,7 +185,11 @@ impl Lorh {
                 encapsulator,
             } => {
                 let e = &encapsulator[..encapsulator.len().min(16)];
-                out.extend_from_slice(&[LORH | ELECTIVE | (1 + e.len()) as u8, TYPE_IP_IN_IP, *hop_limit]);
+                out.extend_from_slice(&[
+                    LORH | ELECTIVE | (1 + e.len()) as u8,
+                    TYPE_IP_IN_IP,
+                    *hop_limit,
+                ]);
                 out.extend_from_slice(e);
             }
             Lorh::Unknown {
@@ -218,7 +228,11 @@ pub fn compress_route(reference: Ipv6Addr, route: &[Ipv6Addr]) -> Vec<Lorh> {
     let mut prev = reference.octets();
     for hop in route {
         let o = hop.octets();
-        let shared = prev.iter().zip(o.iter()).take_while(|(a, b)| a == b).count();
+        let shared = prev
+            .iter()
+            .zip(o.iter())
+            .take_while(|(a, b)| a == b)
+            .count();
         let size = [1usize, 2, 4, 8, 16]
             .into_iter()
             .find(|s| 16 - s <= shared)
@@ -226,7 +240,9 @@ pub fn compress_route(reference: Ipv6Addr, route: &[Ipv6Addr]) -> Vec<Lorh> {
         let mut a = [0u8; 16];
         a[16 - size..].copy_from_slice(&o[16 - size..]);
         match headers.last_mut() {
-            Some(Lorh::Rh3 { size: s, addresses }) if *s == size && addresses.len() < MAX_RH3_ADDRESSES => {
+            Some(Lorh::Rh3 { size: s, addresses })
+                if *s == size && addresses.len() < MAX_RH3_ADDRESSES =>
+            {
                 addresses.push(a)
             }
             _ => headers.push(Lorh::Rh3 {

@@ -47,4 +47,5 @@ impl std::error::Error for RplError {}
 /// ICMPv6 type of RPL control messages.
 pub const ICMPV6_RPL: u8 = 155;
 /// All-RPL-nodes multicast address (RFC 6550 section 20.19).
-pub const ALL_RPL_NODES: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x1a);
+pub const ALL_RPL_NODES: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x1a);

@@ -64,7 +64,16 @@ impl RplOptionRepr {
     /// A Hop-by-Hop header with only this option, followed by `next`.
     pub fn hop_by_hop(&self, next: u8) -> [u8; HOP_BY_HOP_LEN] {
         let d = self.data();
-        [next, 0, OPTION_TYPE, OPTION_DATA_LEN as u8, d[0], d[1], d[2], d[3]]
+        [
+            next,
+            0,
+            OPTION_TYPE,
+            OPTION_DATA_LEN as u8,
+            d[0],
+            d[1],
+            d[2],
+            d[3],
+        ]
     }
 
     /// The RPL option of a Hop-by-Hop (or Destination Options) header `header` (the whole
@@ -90,7 +99,9 @@ impl RplOptionRepr {
 /// Whether every option of the options header `header` is padding or an RPL option: such
 /// a header means nothing outside the RPL domain and is removed by the root.
 pub fn only_rpl_options(header: &[u8]) -> bool {
-    let Some(&len) = header.get(1) else { return false };
+    let Some(&len) = header.get(1) else {
+        return false;
+    };
     let Some(body) = header.get(2..(usize::from(len) + 1) * 8) else {
         return false;
     };

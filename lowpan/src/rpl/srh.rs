@@ -63,7 +63,11 @@ impl SrhRepr {
         let mut addresses = Vec::with_capacity(n);
         let mut at = FIXED_LEN;
         for i in 0..n {
-            let (cmpr, size) = if i + 1 == n { (cmpr_e, size_e) } else { (cmpr_i, size_i) };
+            let (cmpr, size) = if i + 1 == n {
+                (cmpr_e, size_e)
+            } else {
+                (cmpr_i, size_i)
+            };
             let mut a = prefix;
             a[cmpr..].copy_from_slice(&h[at..at + size]);
             addresses.push(Ipv6Addr::from(a));
@@ -85,7 +89,8 @@ impl SrhRepr {
             .min()
             .unwrap_or(0);
         let cmpr_e = self.addresses.last().map_or(0, |a| shared(a, dst));
-        let raw = FIXED_LEN + (n.saturating_sub(1)) * (16 - cmpr_i) + if n > 0 { 16 - cmpr_e } else { 0 };
+        let raw =
+            FIXED_LEN + (n.saturating_sub(1)) * (16 - cmpr_i) + if n > 0 { 16 - cmpr_e } else { 0 };
         let total = raw.next_multiple_of(8);
         (cmpr_i, cmpr_e, total - raw, total)
     }
