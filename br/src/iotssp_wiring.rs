@@ -620,7 +620,7 @@ fn apply(
 
 /// Forged, corrupt or unknown-key messages.
 fn auth_failures(c: &redirect::ChannelCounters) -> u64 {
-    c.rejected_wire + c.rejected_unknown_key + c.rejected_bad_tag
+    c.rejected_wire + c.rejected_unknown_key + c.rejected_bad_tag + c.rejected_reflected
 }
 
 /// Authentic bytes refused for freshness: replays and stale or time-shifted copies.
@@ -732,7 +732,7 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
             IotsspKind::Remote(r) => {
                 match load_key(i, r) {
                     Ok(k) => {
-                        let channel = RedirectChannel::new(channel_config(r), KeyRing::new(k), instance, now, wall);
+                        let channel = RedirectChannel::new(channel_config(r), redirect::Role::BorderRouter, KeyRing::new(k), instance, now, wall);
                         let address = r.address;
                         let mote_source = mote_source(address, cfg.host_address());
                         links.push(SspLink { name, endpoint: Endpoint::Remote { address, mote_source, channel: Box::new(channel) } });

@@ -1,9 +1,13 @@
 //! A sans-IO redirect channel to one peer (a border router keeps one per remote IoTSSP; an
 //! IoTSSP keeps one per border router). It seals outgoing messages and opens incoming ones.
 //!
+//! Each end knows its [`Role`]: it seals under the key of its own direction and opens only
+//! under the other's, so its own messages reflected back to it (by anyone, with no key) are
+//! refused as `Reflected` and prove nothing about the peer's liveness.
+//!
 //! Opening order, so that unauthenticated input creates no state: structure (magic,
-//! version, exact length) -> key by id -> tag -> timestamp freshness -> replay window ->
-//! message semantics -> commit. Only the last step writes, and only for a message that
+//! version, exact length) -> key by id -> tag (the peer's direction) -> not our own sender
+//! instance -> timestamp freshness -> replay window -> message semantics -> commit. Only the last step writes, and only for a message that
 //! passed all the others. Counters are the one exception: they count rejects.
 //!
 //! Clock assumption: both ends' wall clocks agree within `max_clock_skew` (NTP). Timestamps
@@ -12,7 +16,7 @@
 //! window was retired (nothing not newer than its last accepted timestamp).
 
 use crate::RedirectMessage;
-use crate::key::KeyRing;
+use crate::key::{Direction, KeyRing};
 use crate::named_counters;
 use crate::wire::{Envelope, RedirectPacket, RedirectRepr, WireError};
 use core::fmt;
@@ -49,6 +53,28 @@ impl Default for ChannelConfig {
     }
 }
 
+/// Which end of the channel this is: it decides the direction each way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    BorderRouter,
+    Iotssp,
+}
+
+impl Role {
+    /// The direction of what this end sends.
+    pub const fn sends(self) -> Direction {
+        match self {
+            Role::BorderRouter => Direction::BorderRouterToIotssp,
+            Role::Iotssp => Direction::IotsspToBorderRouter,
+        }
+    }
+
+    /// The direction of what this end accepts.
+    pub const fn receives(self) -> Direction {
+        self.sends().reverse()
+    }
+}
+
 /// Why an incoming message was refused. Stable names for counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenError {
@@ -56,6 +82,9 @@ pub enum OpenError {
     Wire(WireError),
     UnknownKey(u32),
     BadTag,
+    /// One of our own messages sent back to us: tagged for our direction, or naming our
+    /// sender instance.
+    Reflected,
     /// Stamped before this receiver started.
     PredatesReceiver,
     /// Older than `max_age`.
@@ -76,6 +105,7 @@ impl OpenError {
             OpenError::Wire(w) => w.as_str(),
             OpenError::UnknownKey(_) => "redirect_unknown_key",
             OpenError::BadTag => "redirect_bad_tag",
+            OpenError::Reflected => "redirect_reflected",
             OpenError::PredatesReceiver => "redirect_predates_receiver",
             OpenError::Stale => "redirect_stale",
             OpenError::FromFuture => "redirect_from_future",
@@ -108,6 +138,7 @@ named_counters! {
         rejected_wire,
         rejected_unknown_key,
         rejected_bad_tag,
+        rejected_reflected,
         rejected_predates_receiver,
         rejected_stale,
         rejected_from_future,
@@ -157,6 +188,7 @@ fn unix_ms(wall: SystemTime) -> u64 {
 #[derive(Debug)]
 pub struct RedirectChannel {
     config: ChannelConfig,
+    role: Role,
     keys: KeyRing,
     /// Our sender instance id: random per process start (the caller draws it).
     me: u64,
@@ -179,6 +211,7 @@ impl RedirectChannel {
     /// are kept per sender instance, so a restarted sender can begin again at sequence 0.
     pub fn new(
         config: ChannelConfig,
+        role: Role,
         keys: KeyRing,
         instance: u64,
         now: Instant,
@@ -188,6 +221,7 @@ impl RedirectChannel {
             next_keepalive: now,
             started: now,
             config,
+            role,
             keys,
             me: instance,
             next_sequence: 0,
@@ -202,6 +236,10 @@ impl RedirectChannel {
 
     pub fn counters(&self) -> &ChannelCounters {
         &self.counters
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     pub fn instance(&self) -> u64 {
@@ -236,7 +274,7 @@ impl RedirectChannel {
             message: *message,
         };
         let bytes = repr
-            .to_sealed_bytes(&self.keys.current)
+            .to_sealed_bytes(&self.keys.current, self.role.sends())
             .inspect_err(|_| self.counters.seal_errors += 1)?;
         self.next_sequence += 1;
         self.counters.sealed += 1;
@@ -275,8 +313,15 @@ impl RedirectChannel {
             .keys
             .find(packet.key_id())
             .ok_or(OpenError::UnknownKey(packet.key_id()))?;
-        if !packet.verify(key) {
-            return Err(OpenError::BadTag);
+        if !packet.verify(key, self.role.receives()) {
+            return Err(if packet.verify(key, self.role.sends()) {
+                OpenError::Reflected
+            } else {
+                OpenError::BadTag
+            });
+        }
+        if packet.sender() == self.me {
+            return Err(OpenError::Reflected);
         }
         let ts = packet.timestamp_ms();
         let now_ms = unix_ms(wall);
@@ -340,6 +385,7 @@ impl RedirectChannel {
             OpenError::Wire(_) => c.rejected_wire += 1,
             OpenError::UnknownKey(_) => c.rejected_unknown_key += 1,
             OpenError::BadTag => c.rejected_bad_tag += 1,
+            OpenError::Reflected => c.rejected_reflected += 1,
             OpenError::PredatesReceiver => c.rejected_predates_receiver += 1,
             OpenError::Stale => c.rejected_stale += 1,
             OpenError::FromFuture => c.rejected_from_future += 1,

@@ -1,8 +1,44 @@
 //! Redirect-channel keys: a secret shared by one border router and one IoTSSP, wiped from
-//! memory when dropped and never printed.
+//! memory when dropped and never printed. Each direction seals under its own key derived
+//! from the secret, so a message reflected back to its sender never verifies.
 
 use core::fmt;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+/// Which way a message travels; each direction has its own tag key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    BorderRouterToIotssp,
+    IotsspToBorderRouter,
+}
+
+impl Direction {
+    /// The label the direction's key is derived with (docs/protocol.md, "Authentication").
+    pub const fn label(self) -> &'static [u8] {
+        match self {
+            Direction::BorderRouterToIotssp => b"HR2 br->iotssp",
+            Direction::IotsspToBorderRouter => b"HR2 iotssp->br",
+        }
+    }
+
+    pub const fn reverse(self) -> Direction {
+        match self {
+            Direction::BorderRouterToIotssp => Direction::IotsspToBorderRouter,
+            Direction::IotsspToBorderRouter => Direction::BorderRouterToIotssp,
+        }
+    }
+}
+
+/// HMAC-SHA256(secret, label): the tag key of one direction.
+fn derive(secret: &[u8], direction: Direction) -> [u8; 32] {
+    // HMAC takes keys of any length; RedirectKey guarantees 16..=64 bytes.
+    let mut m =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+    m.update(direction.label());
+    m.finalize().into_bytes().into()
+}
 
 pub const MIN_KEY_LEN: usize = 16;
 pub const MAX_KEY_LEN: usize = 64;
@@ -34,6 +70,8 @@ impl std::error::Error for KeyError {}
 pub struct RedirectKey {
     id: u32,
     secret: Vec<u8>,
+    to_iotssp: [u8; 32],
+    to_border_router: [u8; 32],
 }
 
 impl RedirectKey {
@@ -44,6 +82,8 @@ impl RedirectKey {
         Ok(RedirectKey {
             id,
             secret: secret.to_vec(),
+            to_iotssp: derive(secret, Direction::BorderRouterToIotssp),
+            to_border_router: derive(secret, Direction::IotsspToBorderRouter),
         })
     }
 
@@ -69,7 +109,11 @@ impl RedirectKey {
     /// Same id and same secret (compared without an early exit).
     pub fn same_as(&self, other: &RedirectKey) -> bool {
         let same_len = self.secret.len() == other.secret.len();
-        let diff = self.secret.iter().zip(&other.secret).fold(0u8, |d, (a, b)| d | (a ^ b));
+        let diff = self
+            .secret
+            .iter()
+            .zip(&other.secret)
+            .fold(0u8, |d, (a, b)| d | (a ^ b));
         self.id == other.id && same_len && diff == 0
     }
 
@@ -77,8 +121,17 @@ impl RedirectKey {
         self.id
     }
 
+    #[cfg(test)]
     pub(crate) fn secret(&self) -> &[u8] {
         &self.secret
+    }
+
+    /// The key that tags messages travelling `direction`.
+    pub(crate) fn tag_key(&self, direction: Direction) -> &[u8; 32] {
+        match direction {
+            Direction::BorderRouterToIotssp => &self.to_iotssp,
+            Direction::IotsspToBorderRouter => &self.to_border_router,
+        }
     }
 }
 

@@ -7,8 +7,8 @@
 //! Attached mode (the IoTSSP inside `lowpan-br`) passes [`RedirectMessage`]s in-process and
 //! never touches the wire, the key or the channel.
 //!
-//! What it must never do: create state for an unauthenticated message; accept a message
-//! twice or one older than its window; print a key or keep one after it is dropped; read a
+//! What it must never do: create state for an unauthenticated message; accept its own
+//! messages reflected back to it, a message twice or one older than its window; print a key or keep one after it is dropped; read a
 //! clock, open a socket or panic on input. Sans-IO: bytes, `Instant`s and wall-clock times
 //! in, messages, bytes and deadlines out. Which flows a border router diverts, and what the
 //! IoTSSP does with them, are `hrm`'s and `ssp`'s.
@@ -28,7 +28,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use channel::{ChannelConfig, ChannelCounters, Liveness, OpenError, RedirectChannel};
-pub use key::{KeyRing, RedirectKey};
+pub use channel::{ChannelConfig, ChannelCounters, Liveness, OpenError, RedirectChannel, Role};
+pub use key::{Direction, KeyRing, RedirectKey};
 pub use message::{AbandonReason, FlowTag, MessageType, RedirectMessage};
 pub use wire::{Envelope, RedirectPacket, RedirectRepr, WireError};

@@ -1,8 +1,8 @@
 //! Tests of the redirect protocol: the documented byte vectors, round trips, tamper
 //! detection, replay and freshness, and that forged input creates no state.
 
-use crate::channel::{ChannelConfig, Liveness, OpenError, RedirectChannel};
-use crate::key::{KeyRing, RedirectKey};
+use crate::channel::{ChannelConfig, Liveness, OpenError, RedirectChannel, Role};
+use crate::key::{Direction, KeyRing, RedirectKey};
 use crate::wire::{Envelope, HEADER_LEN, RedirectPacket, RedirectRepr, TAG_LEN, WireError};
 use crate::{AbandonReason, FlowTag, RedirectMessage};
 use proptest::prelude::*;
@@ -11,38 +11,42 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// docs/protocol.md, "Example 1: Emit". Key id 1, key bytes 00 01 .. 1f, sender instance
 /// 0x0102030405060708, sequence 1, timestamp 1 700 000 000 000 ms, peer [2001:db8::1]:40000,
-/// mote [2001:db8:1::2]:5684, payload de ad be ef. Tag computed independently with Python's
-/// `hmac.new(key, msg[:74], hashlib.sha256).digest()[:16]`.
+/// mote [2001:db8:1::2]:5684, payload de ad be ef, IoTSSP -> BR. Tag computed independently
+/// with Python's `hmac.new(hmac.new(key, b"HR2 iotssp->br", sha256).digest(), msg[:74],
+/// sha256).digest()[:16]`.
 pub(crate) const EMIT_EXAMPLE: [u8; 90] = [
-    0x48, 0x52, 0x01, 0x02, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+    0x48, 0x52, 0x02, 0x02, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00,
     0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
     0x9c, 0x40, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x00, 0x02, 0x16, 0x34, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef, 0x05, 0xce, 0x7c, 0x2b, 0x73, 0x9a,
-    0x8e, 0xc8, 0xbb, 0xc4, 0xbc, 0x25, 0x4a, 0xad, 0x97, 0xe6,
+    0x00, 0x02, 0x16, 0x34, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef, 0x8f, 0x19, 0x83, 0xf5, 0xdf, 0x3d,
+    0x5d, 0xff, 0x0e, 0x1c, 0x58, 0x4e, 0x71, 0x91, 0x05, 0x21,
 ];
 
-/// docs/protocol.md, "Example 2: Hello". Same key and sender, sequence 0, same timestamp.
+/// docs/protocol.md, "Example 2: Hello". Same key and sender, sequence 0, same timestamp,
+/// BR -> IoTSSP.
 pub(crate) const HELLO_EXAMPLE: [u8; 86] = [
-    0x48, 0x52, 0x01, 0x05, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+    0x48, 0x52, 0x02, 0x05, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa6, 0x1c, 0x98, 0xdc, 0x20, 0x9d, 0x21, 0x24, 0xed, 0xb3,
-    0x3a, 0x6b, 0x67, 0x0f, 0x25, 0x40,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5f, 0xf5, 0x83, 0xe7, 0xa4, 0x49, 0xec, 0xf8, 0x07, 0xac,
+    0x32, 0x95, 0xa3, 0xf2, 0x7b, 0x41,
 ];
 
 pub(crate) const MOTE_DATAGRAM_EXAMPLE: [u8; 99] = [
-    0x48, 0x52, 0x01, 0x06, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+    0x48, 0x52, 0x02, 0x06, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x02, 0x16, 0x35, 0x00, 0x0d, 0x71, 0xde, 0xad, 0xbe, 0xef, 0xa8, 0xc0, 0xc2, 0xa1, 0x82,
-    0x8f, 0xa2, 0x14, 0x10, 0x2c, 0x31, 0xcd, 0x6a, 0xa2, 0x31, 0x61, 0xcb, 0xde, 0xb9, 0x7f, 0x9f,
-    0xe8, 0x16, 0xd0,
+    0x8f, 0xa2, 0x14, 0xbc, 0xb8, 0x24, 0xf2, 0xec, 0xda, 0x8f, 0x28, 0x93, 0xba, 0xc3, 0x58, 0xa2,
+    0x97, 0x7b, 0x48,
 ];
 
 const EXAMPLE_TS: u64 = 1_700_000_000_000;
+const TO_BR: Direction = Direction::IotsspToBorderRouter;
+const TO_SSP: Direction = Direction::BorderRouterToIotssp;
 
 fn example_key() -> RedirectKey {
     let bytes: Vec<u8> = (0u8..32).collect();
@@ -69,7 +73,8 @@ fn emit_example_vector() {
         EMIT_EXAMPLE
     );
     let p = RedirectPacket::new_checked(&EMIT_EXAMPLE[..]).unwrap();
-    assert!(p.verify(&example_key()));
+    assert!(p.verify(&example_key(), TO_BR));
+    assert!(!p.verify(&example_key(), TO_SSP));
     let repr = RedirectRepr::parse(&p).unwrap();
     assert_eq!(
         repr,
@@ -87,7 +92,10 @@ fn emit_example_vector() {
         }
     );
     assert_eq!(repr.buffer_len(), EMIT_EXAMPLE.len());
-    assert_eq!(repr.to_sealed_bytes(&example_key()).unwrap(), EMIT_EXAMPLE);
+    assert_eq!(
+        repr.to_sealed_bytes(&example_key(), TO_BR).unwrap(),
+        EMIT_EXAMPLE
+    );
 }
 
 #[test]
@@ -96,7 +104,9 @@ fn mote_datagram_example_vector() {
         crate::doc_examples::hex_after("## Example 3: MoteDatagram"),
         MOTE_DATAGRAM_EXAMPLE
     );
-    let poke = [0x71, 0xde, 0xad, 0xbe, 0xef, 0xa8, 0xc0, 0xc2, 0xa1, 0x82, 0x8f, 0xa2, 0x14];
+    let poke = [
+        0x71, 0xde, 0xad, 0xbe, 0xef, 0xa8, 0xc0, 0xc2, 0xa1, 0x82, 0x8f, 0xa2, 0x14,
+    ];
     let repr = RedirectRepr {
         envelope: Envelope {
             key_id: 1,
@@ -114,9 +124,12 @@ fn mote_datagram_example_vector() {
             datagram: &poke,
         },
     };
-    assert_eq!(repr.to_sealed_bytes(&example_key()).unwrap(), MOTE_DATAGRAM_EXAMPLE);
+    assert_eq!(
+        repr.to_sealed_bytes(&example_key(), TO_BR).unwrap(),
+        MOTE_DATAGRAM_EXAMPLE
+    );
     let p = RedirectPacket::new_checked(&MOTE_DATAGRAM_EXAMPLE[..]).unwrap();
-    assert!(p.verify(&example_key()));
+    assert!(p.verify(&example_key(), TO_BR));
     assert_eq!(RedirectRepr::parse(&p).unwrap(), repr);
 }
 
@@ -135,10 +148,41 @@ fn hello_example_vector() {
         },
         message: RedirectMessage::Hello,
     };
-    assert_eq!(repr.to_sealed_bytes(&example_key()).unwrap(), HELLO_EXAMPLE);
+    assert_eq!(
+        repr.to_sealed_bytes(&example_key(), TO_SSP).unwrap(),
+        HELLO_EXAMPLE
+    );
     let p = RedirectPacket::new_checked(&HELLO_EXAMPLE[..]).unwrap();
-    assert!(p.verify(&example_key()));
+    assert!(p.verify(&example_key(), TO_SSP));
     assert_eq!(RedirectRepr::parse(&p).unwrap(), repr);
+}
+
+#[test]
+fn direction_keys_example() {
+    let k = example_key();
+    let hex = |b: &[u8; 32]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let doc = include_str!("../../docs/protocol.md");
+    for (d, name) in [
+        (TO_SSP, "K(BR -> IoTSSP) = "),
+        (TO_BR, "K(IoTSSP -> BR) = "),
+    ] {
+        let line = format!("{name}{}", hex(k.tag_key(d)));
+        assert!(doc.contains(&line), "docs/protocol.md lacks {line:?}");
+    }
+    assert_ne!(k.tag_key(TO_SSP), k.tag_key(TO_BR));
+}
+
+#[test]
+fn a_message_for_the_other_direction_never_verifies() {
+    for (bytes, right) in [
+        (&EMIT_EXAMPLE[..], TO_BR),
+        (&HELLO_EXAMPLE[..], TO_SSP),
+        (&MOTE_DATAGRAM_EXAMPLE[..], TO_BR),
+    ] {
+        let p = RedirectPacket::new_checked(bytes).unwrap();
+        assert!(p.verify(&example_key(), right));
+        assert!(!p.verify(&example_key(), right.reverse()));
+    }
 }
 
 #[test]
@@ -152,8 +196,8 @@ fn structural_errors_are_named() {
     b[0] = b'X';
     assert_eq!(e(&b), Some(WireError::BadMagic));
     let mut b = EMIT_EXAMPLE;
-    b[2] = 2;
-    assert_eq!(e(&b), Some(WireError::BadVersion(2)));
+    b[2] = 1;
+    assert_eq!(e(&b), Some(WireError::BadVersion(1)));
     assert_eq!(e(&EMIT_EXAMPLE[..89]), Some(WireError::BadLength));
     let mut long = EMIT_EXAMPLE.to_vec();
     long.push(0);
@@ -176,7 +220,7 @@ fn semantic_errors_are_named() {
                 final_flight: payload,
             },
         };
-        let mut b = repr.to_sealed_bytes(&key).unwrap();
+        let mut b = repr.to_sealed_bytes(&key, TO_BR).unwrap();
         b[3] = t;
         b
     };
@@ -223,7 +267,10 @@ fn semantic_errors_are_named() {
         peer_port: 0,
         ..example_flow()
     };
-    assert_eq!(parse(&seal(6, to_mote, b"")), Some(WireError::EmptyDatagram));
+    assert_eq!(
+        parse(&seal(6, to_mote, b"")),
+        Some(WireError::EmptyDatagram)
+    );
     assert_eq!(parse(&seal(6, to_mote, b"x")), None);
     let with_peer = RedirectRepr {
         envelope: Envelope {
@@ -237,7 +284,10 @@ fn semantic_errors_are_named() {
             datagram: b"x",
         },
     };
-    assert_eq!(with_peer.to_sealed_bytes(&key), Err(WireError::BadMoteDatagram));
+    assert_eq!(
+        with_peer.to_sealed_bytes(&key, TO_BR),
+        Err(WireError::BadMoteDatagram)
+    );
     let empty = RedirectRepr {
         envelope: Envelope {
             key_id: 1,
@@ -250,7 +300,10 @@ fn semantic_errors_are_named() {
             datagram: b"",
         },
     };
-    assert_eq!(empty.to_sealed_bytes(&key), Err(WireError::EmptyDatagram));
+    assert_eq!(
+        empty.to_sealed_bytes(&key, TO_BR),
+        Err(WireError::EmptyDatagram)
+    );
     let big = vec![0u8; crate::wire::MAX_PAYLOAD_LEN + 1];
     let too_long = RedirectRepr {
         message: RedirectMessage::Emit {
@@ -260,7 +313,7 @@ fn semantic_errors_are_named() {
         ..empty
     };
     assert_eq!(
-        too_long.to_sealed_bytes(&key),
+        too_long.to_sealed_bytes(&key, TO_BR),
         Err(WireError::PayloadTooLong)
     );
 }
@@ -326,10 +379,10 @@ proptest! {
             envelope: Envelope { key_id, sender, sequence, timestamp_ms },
             message: build(t, flow, &payload, reason),
         };
-        let bytes = repr.to_sealed_bytes(&key).unwrap();
+        let bytes = repr.to_sealed_bytes(&key, TO_BR).unwrap();
         prop_assert_eq!(bytes.len(), repr.buffer_len());
         let p = RedirectPacket::new_checked(&bytes[..]).unwrap();
-        prop_assert!(p.verify(&key));
+        prop_assert!(p.verify(&key, TO_BR));
         prop_assert_eq!(RedirectRepr::parse(&p).unwrap(), repr);
     }
 
@@ -340,13 +393,13 @@ proptest! {
             envelope: Envelope { key_id: 1, sender: 7, sequence: 3, timestamp_ms: EXAMPLE_TS },
             message: build(t, flow, &payload, reason),
         };
-        let mut bytes = repr.to_sealed_bytes(&key).unwrap();
+        let mut bytes = repr.to_sealed_bytes(&key, TO_BR).unwrap();
         let bit = bit.index(bytes.len() * 8);
         bytes[bit / 8] ^= 1 << (bit % 8);
-        let accepted = RedirectPacket::new_checked(&bytes[..]).map(|p| p.verify(&key)).unwrap_or(false);
+        let accepted = RedirectPacket::new_checked(&bytes[..]).map(|p| p.verify(&key, TO_BR)).unwrap_or(false);
         prop_assert!(!accepted, "flip of bit {} accepted", bit);
         // And through a channel, which also looks the key up by id.
-        let mut rx = RedirectChannel::new(ChannelConfig::default(), KeyRing::new(key), 1, Instant::now(), wall(EXAMPLE_TS));
+        let mut rx = RedirectChannel::new(ChannelConfig::default(), Role::BorderRouter, KeyRing::new(key), 1, Instant::now(), wall(EXAMPLE_TS));
         prop_assert!(rx.open(Instant::now(), wall(EXAMPLE_TS), &bytes).is_err());
     }
 }
@@ -357,7 +410,7 @@ proptest! {
     /// Stand-in for the `redirect_message` fuzz target on stable.
     #[test]
     fn no_panic_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let mut rx = RedirectChannel::new(ChannelConfig::default(), KeyRing::new(example_key()), 1, Instant::now(), wall(0));
+        let mut rx = RedirectChannel::new(ChannelConfig::default(), Role::BorderRouter, KeyRing::new(example_key()), 1, Instant::now(), wall(0));
         let before = rx.receiver_state();
         prop_assert!(rx.open(Instant::now(), wall(EXAMPLE_TS), &bytes).is_err());
         prop_assert_eq!(rx.receiver_state(), before);
@@ -367,7 +420,7 @@ proptest! {
     /// Random bodies behind a valid structure reach the semantic parser.
     #[test]
     fn no_panic_on_structured_random(t in any::<u8>(), body in proptest::collection::vec(any::<u8>(), 66..400)) {
-        let mut b = vec![b'H', b'R', 1, t];
+        let mut b = vec![b'H', b'R', crate::wire::VERSION, t];
         b.extend_from_slice(&body[..64]);
         let payload_len = body.len() - 66;
         b.extend_from_slice(&(payload_len as u16).to_be_bytes());
@@ -375,7 +428,7 @@ proptest! {
         b.extend_from_slice(&[0; TAG_LEN]);
         let p = RedirectPacket::new_checked(&b[..]).unwrap();
         let _ = RedirectRepr::parse(&p);
-        prop_assert!(!p.verify(&example_key()));
+        prop_assert!(!p.verify(&example_key(), TO_BR));
     }
 }
 
@@ -395,6 +448,7 @@ impl Pair {
         Pair {
             tx: RedirectChannel::new(
                 config.clone(),
+                Role::Iotssp,
                 KeyRing::new(example_key()),
                 0xaaaa,
                 now,
@@ -402,6 +456,7 @@ impl Pair {
             ),
             rx: RedirectChannel::new(
                 config,
+                Role::BorderRouter,
                 KeyRing::new(example_key()),
                 0xbbbb,
                 now,
@@ -475,6 +530,7 @@ fn restarted_receiver_accepts_nothing_older_than_itself() {
     // The receiver restarts 1 s later: empty windows, but a floor at its start.
     p.rx = RedirectChannel::new(
         ChannelConfig::default(),
+        Role::BorderRouter,
         KeyRing::new(example_key()),
         0xbbbb,
         p.now,
@@ -501,6 +557,7 @@ fn restarted_sender_is_a_new_instance_and_retired_ones_cannot_be_replayed() {
         p.now += Duration::from_millis(10);
         p.tx = RedirectChannel::new(
             cfg.clone(),
+            Role::Iotssp,
             KeyRing::new(example_key()),
             id,
             p.now,
@@ -540,7 +597,7 @@ fn forged_flood_creates_no_state() {
                 final_flight: b"",
             },
         };
-        let forged = repr.to_sealed_bytes(&wrong_key).unwrap();
+        let forged = repr.to_sealed_bytes(&wrong_key, TO_BR).unwrap();
         assert_eq!(p.open(&forged), Err(OpenError::BadTag));
         // ...under a key id we do not hold...
         let unknown = RedirectRepr {
@@ -551,7 +608,7 @@ fn forged_flood_creates_no_state() {
             ..repr
         };
         assert_eq!(
-            p.open(&unknown.to_sealed_bytes(&wrong_key).unwrap()),
+            p.open(&unknown.to_sealed_bytes(&wrong_key, TO_BR).unwrap()),
             Err(OpenError::UnknownKey(99))
         );
         // ...and a real message with its tag altered.
@@ -646,4 +703,56 @@ fn detection_defaults_are_a_few_seconds_and_outlast_keepalives() {
     let cfg = ChannelConfig::default();
     assert!(cfg.dead_after <= Duration::from_secs(5));
     assert!(cfg.dead_after >= cfg.keepalive * 3);
+}
+
+#[test]
+fn reflected_messages_are_refused_and_prove_no_liveness() {
+    let cfg = ChannelConfig::default();
+    let mut p = Pair::new(cfg.clone());
+    // The border router's own Hellos and messages, sent back to it by a reflector with no key,
+    // while the IoTSSP is silent: refused, and the IoTSSP stays unheard, then dead.
+    let before = p.rx.receiver_state();
+    for i in 0..5u64 {
+        let t = p.now + Duration::from_secs(i);
+        let mine = match p.rx.poll_transmit(t, wall(p.ms)) {
+            Some(hello) => hello,
+            None => {
+                p.rx.seal(
+                    t,
+                    wall(p.ms),
+                    &RedirectMessage::MoteDatagram {
+                        flow: FlowTag {
+                            peer_addr: Ipv6Addr::UNSPECIFIED,
+                            peer_port: 0,
+                            ..example_flow()
+                        },
+                        datagram: b"m",
+                    },
+                )
+                .unwrap()
+            }
+        };
+        assert_eq!(
+            p.rx.open(t, wall(p.ms), &mine).map(|_| ()),
+            Err(OpenError::Reflected)
+        );
+    }
+    assert_eq!(p.rx.receiver_state(), before);
+    assert_eq!(p.rx.counters().rejected_reflected, 5);
+    assert_eq!(p.rx.counters().opened, 0);
+    assert_eq!(
+        p.rx.liveness(p.now + Duration::from_secs(5)),
+        Liveness::Unknown
+    );
+    assert!(p.rx.peer_down(p.now + cfg.dead_after));
+    // The same holds the other way round, for the IoTSSP's own messages.
+    let own = p.seal(b"x");
+    assert_eq!(
+        p.tx.open(p.now, wall(p.ms), &own).map(|_| ()),
+        Err(OpenError::Reflected)
+    );
+    // A peer's message still opens.
+    let m = p.seal(b"y");
+    p.open(&m).unwrap();
+    assert_eq!(p.rx.liveness(p.now), Liveness::Alive);
 }

@@ -4,7 +4,7 @@
 //! ```text
 //! off  len  field
 //!   0    2  magic "HR" (0x48 0x52)
-//!   2    1  version (1)
+//!   2    1  version (2)
 //!   3    1  message type
 //!   4    4  key id
 //!   8    8  sender instance id
@@ -16,10 +16,13 @@
 //!  66    2  mote port        }
 //!  68    2  payload length N
 //!  70    N  payload
-//! 70+N  16  tag: HMAC-SHA256(key, bytes 0 .. 70+N), first 16 bytes
+//! 70+N  16  tag: HMAC-SHA256(direction key, bytes 0 .. 70+N), first 16 bytes
 //! ```
+//!
+//! The direction key is HMAC-SHA256(shared secret, label), the label "HR2 br->iotssp" or
+//! "HR2 iotssp->br" ([`Direction`]): a message reflected to its sender fails its tag.
 
-use crate::key::RedirectKey;
+use crate::key::{Direction, RedirectKey};
 use crate::{AbandonReason, FlowTag, MessageType, RedirectMessage};
 use core::fmt;
 use hmac::{Hmac, KeyInit, Mac};
@@ -27,7 +30,8 @@ use sha2::Sha256;
 use std::net::Ipv6Addr;
 
 pub const MAGIC: [u8; 2] = *b"HR";
-pub const VERSION: u8 = 1;
+/// 2: tags under per-direction keys (version 1 tagged both directions under one key).
+pub const VERSION: u8 = 2;
 /// Everything before the payload.
 pub const HEADER_LEN: usize = 70;
 /// Truncated HMAC-SHA256.
@@ -109,10 +113,10 @@ fn is_mote_datagram_tag(flow: &FlowTag) -> bool {
         && flow.mote_port != 0
 }
 
-fn mac_over(key: &RedirectKey, authenticated: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length; RedirectKey guarantees 16..=64 bytes.
-    let mut m =
-        <HmacSha256 as KeyInit>::new_from_slice(key.secret()).unwrap_or_else(|_| unreachable!());
+fn mac_over(key: &RedirectKey, direction: Direction, authenticated: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length.
+    let mut m = <HmacSha256 as KeyInit>::new_from_slice(key.tag_key(direction))
+        .unwrap_or_else(|_| unreachable!());
     m.update(authenticated);
     m
 }
@@ -225,9 +229,9 @@ impl<T: AsRef<[u8]>> RedirectPacket<T> {
         &b[b.len().saturating_sub(TAG_LEN)..]
     }
 
-    /// Constant-time check of the tag under `key`.
-    pub fn verify(&self, key: &RedirectKey) -> bool {
-        mac_over(key, self.authenticated())
+    /// Constant-time check of the tag under `key`'s key for `direction`.
+    pub fn verify(&self, key: &RedirectKey, direction: Direction) -> bool {
+        mac_over(key, direction, self.authenticated())
             .verify_truncated_left(self.tag())
             .is_ok()
     }
@@ -277,10 +281,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> RedirectPacket<T> {
         &mut self.buffer.as_mut()[field::PAYLOAD..end]
     }
     /// Computes and writes the tag over everything before it.
-    pub fn fill_tag(&mut self, key: &RedirectKey) {
+    pub fn fill_tag(&mut self, key: &RedirectKey, direction: Direction) {
         let len = self.buffer.as_ref().len();
         let split = len - TAG_LEN;
-        let mac = mac_over(key, &self.buffer.as_ref()[..split])
+        let mac = mac_over(key, direction, &self.buffer.as_ref()[..split])
             .finalize()
             .into_bytes();
         self.buffer.as_mut()[split..].copy_from_slice(&mac[..TAG_LEN]);
@@ -411,12 +415,16 @@ impl<'a> RedirectRepr<'a> {
     }
 
     /// check + emit + fill_tag into a fresh buffer.
-    pub fn to_sealed_bytes(&self, key: &RedirectKey) -> Result<Vec<u8>, WireError> {
+    pub fn to_sealed_bytes(
+        &self,
+        key: &RedirectKey,
+        direction: Direction,
+    ) -> Result<Vec<u8>, WireError> {
         self.check()?;
         let mut buf = vec![0u8; self.buffer_len()];
         let mut p = RedirectPacket::new_unchecked(&mut buf[..]);
         self.emit(&mut p);
-        p.fill_tag(key);
+        p.fill_tag(key, direction);
         Ok(buf)
     }
 }

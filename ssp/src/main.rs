@@ -182,7 +182,7 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow
         .border_router_keys()
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .into_iter()
-        .map(|(name, address, key)| BorderRouter { name, address, channel: RedirectChannel::new(ChannelConfig::default(), KeyRing::new(key), me, start, SystemTime::now()) })
+        .map(|(name, address, key)| BorderRouter { name, address, channel: RedirectChannel::new(ChannelConfig::default(), redirect::Role::Iotssp, KeyRing::new(key), me, start, SystemTime::now()) })
         .collect();
     // Which border router last diverted traffic for a mote: its replies go back there.
     let mut route: HashMap<Ipv6Addr, usize> = HashMap::new();

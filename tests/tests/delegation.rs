@@ -199,7 +199,7 @@ fn forged_and_replayed_redirect_messages_are_refused_and_create_no_state() {
     let wall = SystemTime::now();
     let now = std::time::Instant::now();
     let seal = |key: redirect::RedirectKey, msg: &redirect::RedirectMessage<'_>| {
-        let mut ch = redirect::RedirectChannel::new(redirect::ChannelConfig::default(), redirect::KeyRing::new(key), 0x5eed, now, wall);
+        let mut ch = redirect::RedirectChannel::new(redirect::ChannelConfig::default(), redirect::Role::Iotssp, redirect::KeyRing::new(key), 0x5eed, now, wall);
         ch.seal(now, wall, msg).expect("seal")
     };
     let good = || redirect::RedirectKey::from_hex(1, &key_hex).expect("key");

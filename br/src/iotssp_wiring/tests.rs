@@ -218,7 +218,7 @@ fn remote_iotssp_gets_sealed_diversions_and_its_authentic_emits_come_from_the_mo
     let [Action::Redirect { to, bytes }] = &acts[..] else { panic!("{acts:?}") };
     assert_eq!(*to, "[fd00:5::1]:7700".parse().unwrap());
     // The IoTSSP's side of the channel.
-    let mut ssp = RedirectChannel::new(ChannelConfig::default(), KeyRing::new(RedirectKey::from_hex(1, KEY).unwrap()), 99, now, w);
+    let mut ssp = RedirectChannel::new(ChannelConfig::default(), redirect::Role::Iotssp, KeyRing::new(RedirectKey::from_hex(1, KEY).unwrap()), 99, now, w);
     let got = ssp.open(now, w, bytes).unwrap();
     let flow = got.message.flow();
     assert!(matches!(got.message, RedirectMessage::Divert { datagram, .. } if datagram == &hello[..]));
@@ -252,7 +252,7 @@ fn forged_redirect_messages_are_counted_and_create_no_state() {
     let from: SocketAddr = "[fd00:5::1]:7700".parse().unwrap();
     let flow = FlowTag { peer_addr: a(PEER), peer_port: 1, mote_addr: a(MOTE3), mote_port: 5684 };
     let wrong_key = "ff".repeat(32);
-    let mut forger = RedirectChannel::new(ChannelConfig::default(), KeyRing::new(RedirectKey::from_hex(1, &wrong_key).unwrap()), 5, now, w);
+    let mut forger = RedirectChannel::new(ChannelConfig::default(), redirect::Role::Iotssp, KeyRing::new(RedirectKey::from_hex(1, &wrong_key).unwrap()), 5, now, w);
     let forged = forger.seal(now, w, &RedirectMessage::FlowTransferred { flow, final_flight: b"fin" }).unwrap();
     r.handle_redirect_datagram(now, w, from, &forged);
     r.handle_redirect_datagram(now, w, from, b"garbage");
@@ -307,7 +307,7 @@ fn counter(r: &IotsspWiring, now: Instant, k: &str) -> u64 {
 }
 
 fn remote_channel(now: Instant, w: SystemTime) -> RedirectChannel {
-    RedirectChannel::new(ChannelConfig::default(), KeyRing::new(RedirectKey::from_hex(1, KEY).unwrap()), 99, now, w)
+    RedirectChannel::new(ChannelConfig::default(), redirect::Role::Iotssp, KeyRing::new(RedirectKey::from_hex(1, KEY).unwrap()), 99, now, w)
 }
 
 const SSP_B: &str = "[fd00:5::1]:7700";
@@ -363,6 +363,34 @@ fn iotssp_not_yet_heard_at_start_or_alive_gets_the_diversion() {
     assert!(matches!(&divert_at(&mut r, dead, 40002)[..], [Action::ToTun(_)]));
     assert_eq!(counter(&r, dead, "hrm.ssp_down_alerts"), 1);
     assert_eq!(counter(&r, dead, "iotssp.ssp-b.alive"), 0);
+}
+
+#[test]
+fn own_messages_reflected_from_the_iotssp_address_keep_no_dead_iotssp_alive() {
+    let (_d, mut r) = setup(&remote_extra());
+    let now = Instant::now();
+    let w = SystemTime::now();
+    let from: SocketAddr = SSP_B.parse().unwrap();
+    // A reflector at (or spoofing) the IoTSSP's address, with no key, sends back every
+    // message the border router sends it: its Hellos and its diversions.
+    let hello = client().poll_transmit().unwrap().contents;
+    let mut reflected = 0;
+    for s in 0..6u64 {
+        let t = now + Duration::from_secs(s);
+        r.handle_timeout(t, w);
+        r.handle_tun_packet(t, w, &ip(&udp((PEER, 40000 + s as u16), (MOTE3, 5684), &hello)));
+        for act in actions(&mut r) {
+            if let Action::Redirect { bytes, .. } = act {
+                r.handle_redirect_datagram(t, w, from, &bytes);
+                reflected += 1;
+            }
+        }
+    }
+    assert!(reflected >= 3, "{reflected}");
+    let t = now + Duration::from_secs(6);
+    assert_eq!(counter(&r, t, "iotssp.ssp-b.alive"), 0);
+    assert_eq!(counter(&r, t, "iotssp.ssp-b.redirect_auth_failures"), reflected);
+    assert!(counter(&r, t, "hrm.ssp_down_alerts") >= 1, "clients of the dead IoTSSP get the alert");
 }
 
 #[test]
