@@ -9,11 +9,8 @@ pub mod delegation_bed;
 pub mod testbed;
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader};
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Child, Command, Output};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -38,13 +35,8 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     path
 }
 
-static UNIQUE: AtomicU32 = AtomicU32::new(0);
-
 /// A short name unique to this process and call (interface names are limited to 15 bytes).
-pub fn unique(prefix: &str) -> String {
-    let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}{}x{n}", std::process::id() % 100_000)
-}
+pub use netbed::unique;
 
 /// Runs a command and fails the test with its output when it exits non-zero.
 pub fn run<I, S>(program: &str, args: I) -> Output
@@ -52,89 +44,52 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let out = Command::new(program)
-        .args(&args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {:?} failed: {}\n{}",
-        args,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    netbed::run(program, args).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A network namespace, deleted on drop.
-pub struct NetNs {
-    pub name: String,
+/// A network namespace, deleted on drop; its commands fail the test when they fail.
+pub struct NetNs(netbed::NetNs);
+
+impl std::ops::Deref for NetNs {
+    type Target = netbed::NetNs;
+    fn deref(&self) -> &netbed::NetNs {
+        &self.0
+    }
 }
 
 impl NetNs {
     pub fn new(prefix: &str) -> NetNs {
-        let name = unique(prefix);
-        run("ip", ["netns", "add", &name]);
-        let ns = NetNs { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
+        NetNs(netbed::NetNs::new(prefix).unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// `ip -n NAME ...`
     pub fn ip(&self, args: &[&str]) -> Output {
-        let mut all = vec!["-n", &self.name];
-        all.extend_from_slice(args);
-        run("ip", all)
-    }
-
-    /// A command run inside the namespace, not yet started.
-    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]).arg(program);
-        cmd
+        self.0.ip(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn sysctl(&self, key: &str, value: &str) {
-        run("ip", ["netns", "exec", &self.name, "sysctl", "-q", "-w", &format!("{key}={value}")]);
+        self.0.sysctl(key, value).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Runs `f` on a thread that has entered this namespace; sockets it opens live there.
     pub fn enter<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        let name = self.name.clone();
+        let entered = std::thread::spawn(move || {
+            netbed::enter_this_thread(&name).unwrap_or_else(|e| panic!("{e}"));
             f()
         })
-        .join()
-        .expect("thread in netns panicked")
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        .join();
+        entered.expect("thread in netns panicked")
     }
 }
 
 /// Connects two namespaces with a veth pair and gives each end an IPv6 address.
 pub fn veth(a: &NetNs, a_addr: &str, b: &NetNs, b_addr: &str) {
-    let a_if = unique("va");
-    let b_if = unique("vb");
-    run(
-        "ip",
-        ["link", "add", &a_if, "netns", &a.name, "type", "veth", "peer", "name", &b_if, "netns", &b.name],
-    );
-    for (ns, ifname, addr) in [(a, &a_if, a_addr), (b, &b_if, b_addr)] {
-        ns.ip(&["-6", "addr", "add", addr, "dev", ifname, "nodad"]);
-        ns.ip(&["link", "set", ifname, "up"]);
-    }
+    netbed::veth(a, a_addr, b, b_addr).unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// A child process killed (SIGTERM, then SIGKILL) on drop, with its output kept for
-/// failure messages.
+/// A child process stopped (SIGTERM, then SIGKILL after [`netbed::STOP_GRACE`]) on drop,
+/// with its output kept for failure messages.
 pub struct Daemon {
     pub name: String,
     child: Option<Child>,
@@ -144,27 +99,9 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts `cmd` with stdout and stderr captured line by line.
-    pub fn spawn(name: &str, mut cmd: Command) -> Daemon {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let (tx, rx) = mpsc::channel();
-        for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Daemon { name: name.to_owned(), child: Some(child), lines: rx, log: Vec::new() }
+    pub fn spawn(name: &str, cmd: Command) -> Daemon {
+        let (child, lines) = netbed::spawn_captured(cmd).unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        Daemon { name: name.to_owned(), child: Some(child), lines, log: Vec::new() }
     }
 
     /// Waits until a line containing `needle` appears; returns it. Fails the test with the
@@ -213,17 +150,7 @@ impl Daemon {
     /// SIGTERM, wait up to 5 s, then SIGKILL. Returns the collected log.
     pub fn stop(&mut self) -> Vec<String> {
         if let Some(mut child) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            netbed::stop_child(&mut child);
         }
         std::thread::sleep(Duration::from_millis(50));
         self.drain();

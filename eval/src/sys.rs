@@ -2,17 +2,14 @@
 //! stops it on drop, so an interrupted run leaves nothing behind.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader};
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Child, Command};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-static UNIQUE: AtomicU32 = AtomicU32::new(0);
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -42,112 +39,16 @@ pub fn check_stop() -> Result<()> {
     Ok(())
 }
 
-/// A short name unique to this process and call (interface names are limited to 15 bytes).
-pub fn unique(prefix: &str) -> String {
-    let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}{}x{n}", std::process::id() % 10_000)
-}
+pub use netbed::{NetNs, unique, veth};
 
-/// Runs a command; an error with its output when it fails.
+/// Runs a command; its standard output, or an error with its output when it fails.
 pub fn run<I, S>(program: &str, args: I) -> Result<String>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let out = Command::new(program)
-        .args(&args)
-        .output()
-        .with_context(|| format!("cannot run {program}"))?;
-    if !out.status.success() {
-        bail!(
-            "{program} {:?} failed: {}{}",
-            args,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let out = netbed::run(program, args)?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// A network namespace, deleted on drop.
-pub struct NetNs {
-    pub name: String,
-}
-
-impl NetNs {
-    pub fn new(prefix: &str) -> Result<NetNs> {
-        let name = unique(prefix);
-        run("ip", ["netns", "add", &name])?;
-        let ns = NetNs { name };
-        ns.ip(&["link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    /// `ip -n NAME ...`
-    pub fn ip(&self, args: &[&str]) -> Result<String> {
-        let mut all = vec!["-n", &self.name];
-        all.extend_from_slice(args);
-        run("ip", all)
-    }
-
-    /// A command to run inside the namespace.
-    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]).arg(program);
-        cmd
-    }
-
-    pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
-        run(
-            "ip",
-            [
-                "netns",
-                "exec",
-                &self.name,
-                "sysctl",
-                "-q",
-                "-w",
-                &format!("{key}={value}"),
-            ],
-        )
-        .map(drop)
-    }
-
-    /// Moves the calling thread into this namespace (sockets it opens afterwards live there).
-    pub fn enter_this_thread(&self) -> Result<()> {
-        let path = format!("/run/netns/{}", self.name);
-        let file = std::fs::File::open(&path).with_context(|| format!("open {path}"))?;
-        nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-            .with_context(|| format!("setns {path}"))
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// Connects two namespaces with a veth pair and gives each end an IPv6 address; returns the
-/// interface names (a side, b side).
-pub fn veth(a: &NetNs, a_addr: &str, b: &NetNs, b_addr: &str) -> Result<(String, String)> {
-    let a_if = unique("ea");
-    let b_if = unique("eb");
-    run(
-        "ip",
-        [
-            "link", "add", &a_if, "netns", &a.name, "type", "veth", "peer", "name", &b_if, "netns",
-            &b.name,
-        ],
-    )?;
-    for (ns, ifname, addr) in [(a, &a_if, a_addr), (b, &b_if, b_addr)] {
-        ns.ip(&["-6", "addr", "add", addr, "dev", ifname, "nodad"])?;
-        ns.ip(&["link", "set", ifname, "up"])?;
-    }
-    Ok((a_if, b_if))
 }
 
 /// A child process stopped (SIGTERM, then SIGKILL) on drop. Its output goes line by line
@@ -159,44 +60,23 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Daemon> {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().with_context(|| format!("spawn {name}"))?;
+    pub fn spawn(name: &str, cmd: Command, log: &Path) -> Result<Daemon> {
+        let mut file = std::fs::File::create(log).with_context(|| format!("{}", log.display()))?;
+        let (child, rx) = netbed::spawn_captured(cmd).with_context(|| format!("spawn {name}"))?;
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let file = Arc::new(Mutex::new(
-            std::fs::File::create(log).with_context(|| format!("{}", log.display()))?,
-        ));
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let (lines, file) = (lines.clone(), file.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Ok(mut f) = file.lock() {
-                        use std::io::Write;
-                        let _ = writeln!(f, "{line}");
-                    }
-                    if let Ok(mut l) = lines.lock() {
-                        // Only the start-up lines are searched; the rest is in the file.
-                        if l.len() < 10_000 {
-                            l.push(line);
-                        }
+        let kept = lines.clone();
+        std::thread::spawn(move || {
+            for line in rx {
+                use std::io::Write;
+                let _ = writeln!(file, "{line}");
+                if let Ok(mut l) = kept.lock() {
+                    // Only the start-up lines are searched; the rest is in the file.
+                    if l.len() < 10_000 {
+                        l.push(line);
                     }
                 }
-            });
-        }
+            }
+        });
         Ok(Daemon {
             name: name.to_owned(),
             child: Some(child),
@@ -265,17 +145,7 @@ impl Daemon {
     /// SIGTERM, up to 5 s, then SIGKILL.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if child.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            netbed::stop_child(&mut child);
         }
     }
 }
