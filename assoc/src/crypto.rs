@@ -82,8 +82,8 @@ impl Aes128Block for SoftAes {
 }
 
 /// The platform's block function seen as a RustCrypto block cipher, so that the `cmac` and
-/// `ccm` crates run on it.
-struct BlockCipher<A>(A);
+/// `ccm` crates (and a record layer's CCM and GCM) run on it.
+pub struct BlockCipher<A>(pub A);
 
 impl<A> BlockSizeUser for BlockCipher<A> {
     type BlockSize = U16;

@@ -10,8 +10,16 @@
 //!   4.1.2.6, which the redirect protocol uses for its own sequence numbers too.
 //!
 //! What it must never do: hold or use a key, decrypt, look past the first byte of a record's
-//! fragment, allocate, read a clock or panic on input (after a checked constructor no
-//! accessor can panic).
+//! fragment, allocate (except [`RecordHeader::emit`], behind the default `alloc` feature),
+//! read a clock or panic on input (after a checked constructor no accessor can panic). It is
+//! `no_std`, so a mote's record layer (`delegated-mote`) uses it too.
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
 pub mod handshake;
 pub mod record;

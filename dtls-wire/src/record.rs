@@ -96,7 +96,7 @@ impl fmt::Display for RecordError {
     }
 }
 
-impl std::error::Error for RecordError {}
+impl core::error::Error for RecordError {}
 
 /// Zero-copy view of one record at the start of `buffer` (the buffer may hold more records
 /// after it). After `check_len` no accessor can panic.
@@ -250,7 +250,8 @@ impl RecordHeader {
 
     /// Appends header + body. The caller keeps `body.len()` within [`MAX_CIPHERTEXT_LEN`]
     /// and the sequence number within 48 bits.
-    pub fn emit(&self, body: &[u8], out: &mut Vec<u8>) {
+    #[cfg(feature = "alloc")]
+    pub fn emit(&self, body: &[u8], out: &mut alloc::vec::Vec<u8>) {
         let start = out.len();
         out.resize(start + HEADER_LEN, 0);
         self.emit_header(
@@ -302,6 +303,7 @@ impl<'a> Iterator for Records<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::prelude::rust_2024::*;
 
     // A ClientHello record header as OpenSSL sends it: handshake, version 0xfeff, epoch 0, seq 0.
     const CH_HEADER: [u8; 13] = [0x16, 0xfe, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03];

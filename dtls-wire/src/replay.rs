@@ -25,7 +25,7 @@ impl fmt::Display for ReplayError {
     }
 }
 
-impl std::error::Error for ReplayError {}
+impl core::error::Error for ReplayError {}
 
 /// Bit `i` of `bitmap` set = `highest - i` was accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -120,6 +120,7 @@ impl ReplayWindow {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::prelude::rust_2024::*;
 
     fn accept(w: &mut ReplayWindow, seq: u64) -> Result<(), ReplayError> {
         w.check(seq)?;

@@ -1,0 +1,251 @@
+//! [`DelegatedMote`]: the association with the IoTSSP and the session slots behind it, with
+//! the two queues that carry application data in and records out.
+
+use core::time::Duration;
+
+use mote_assoc::crypto::{Aes128Block, EcdhP256, Random};
+use mote_assoc::keys::Credentials;
+use mote_assoc::mote::AssociationState;
+use mote_assoc::time::Instant;
+use mote_assoc::wire::{SuiteSet, TransferBody};
+use mote_assoc::{Installation, MoteAssoc, MoteEvent, MoteStats};
+
+use crate::queue::{Head, Queue};
+use crate::sessions::{SendError, SessionStats, Sessions};
+use crate::{Address, LocalPort};
+
+/// How a mote is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The IoTSSP's address and port, if provisioned: the mote associates at its first
+    /// timeout. Without it the mote learns them from the IoTSSP's first authenticated
+    /// message (a Poke) and associates then.
+    pub iotssp: Option<Address>,
+    /// The suites the record layer runs (reported to the IoTSSP; others are refused).
+    pub suites: SuiteSet,
+    /// A session without a record from its client for this long is dropped; until then it
+    /// holds its slot against new transfers.
+    pub session_idle: Duration,
+}
+
+impl Config {
+    /// Every suite, five minutes' idle time.
+    pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
+    pub const ALL_SUITES: SuiteSet = SuiteSet(0b1111);
+}
+
+/// A datagram [`DelegatedMote::poll_transmit`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// The socket to send it from.
+    pub local: LocalPort,
+    pub remote: Address,
+    pub len: usize,
+}
+
+/// Application data [`DelegatedMote::recv`] wrote: one record's plaintext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// The client it came from (answer with [`DelegatedMote::send`] to the same).
+    pub from: Address,
+    pub len: usize,
+}
+
+/// Counters of the mote outside its association and its sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// Datagrams to the association port from another address than the IoTSSP's.
+    pub not_from_iotssp: u64,
+    /// Datagrams dropped because the buffer given to `poll_transmit` was too short.
+    pub transmit_buffer_too_short: u64,
+    /// Application data dropped because the buffer given to `recv` was too short.
+    pub receive_buffer_too_short: u64,
+}
+
+/// The mote's side of delegation, sans-IO. `A`, `E` and `R` are the platform's AES-128,
+/// P-256 ECDH and randomness; `SLOTS` sessions at most; `BUF` bytes for each of the
+/// receive queue (plaintext application data) and the transmit queue (records).
+///
+/// The caller owns two UDP sockets (the association port, 5685, and the session port,
+/// 5684), feeds what they receive to [`Self::handle_datagram`], sends what
+/// [`Self::poll_transmit`] gives, calls [`Self::handle_timeout`] at
+/// [`Self::poll_timeout`], and reads and writes application data with [`Self::recv`] and
+/// [`Self::send`].
+pub struct DelegatedMote<A, E: EcdhP256, R, const SLOTS: usize, const BUF: usize> {
+    assoc: MoteAssoc<A, E, R>,
+    iotssp: Option<Address>,
+    sessions: Sessions<SLOTS>,
+    rx: Queue<BUF>,
+    tx: Queue<BUF>,
+    stats: DeviceStats,
+}
+
+/// The session slots at one instant, as the association machine sees them.
+struct SlotsAt<'a, const N: usize> {
+    now: Instant,
+    sessions: &'a mut Sessions<N>,
+}
+
+impl<const N: usize> mote_assoc::SessionTable for SlotsAt<'_, N> {
+    fn free_slots(&self) -> u8 {
+        u8::try_from(self.sessions.free_for_new(self.now)).unwrap_or(u8::MAX)
+    }
+
+    fn suites(&self) -> SuiteSet {
+        self.sessions.suites()
+    }
+
+    fn install(&mut self, body: &TransferBody) -> Installation {
+        self.sessions.install(self.now, body)
+    }
+}
+
+impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usize>
+    DelegatedMote<A, E, R, SLOTS, BUF>
+{
+    /// A mote that has just booted, with its provisioned credentials (PSK and EUI-64).
+    pub fn new(config: Config, creds: Credentials, ecdh: E, rng: R) -> Self {
+        DelegatedMote {
+            assoc: MoteAssoc::new(creds, ecdh, rng),
+            iotssp: config.iotssp,
+            sessions: Sessions::new(config.suites, config.session_idle),
+            rx: Queue::new(),
+            tx: Queue::new(),
+            stats: DeviceStats::default(),
+        }
+    }
+
+    pub fn association(&self) -> Option<AssociationState> {
+        self.assoc.association()
+    }
+
+    pub fn iotssp(&self) -> Option<Address> {
+        self.iotssp
+    }
+
+    pub fn sessions(&self) -> &Sessions<SLOTS> {
+        &self.sessions
+    }
+
+    pub fn association_stats(&self) -> &MoteStats {
+        self.assoc.stats()
+    }
+
+    pub fn session_stats(&self) -> &SessionStats {
+        self.sessions.stats()
+    }
+
+    pub fn device_stats(&self) -> &DeviceStats {
+        &self.stats
+    }
+
+    /// A datagram that arrived on `local` from `from`. Returns what it did to the
+    /// association; application data is read with [`Self::recv`].
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: LocalPort,
+        from: &Address,
+        datagram: &[u8],
+    ) -> Option<MoteEvent> {
+        self.sessions.expire(now);
+        match local {
+            LocalPort::Association => {
+                if self.iotssp.is_some_and(|p| p != *from) {
+                    self.stats.not_from_iotssp += 1;
+                    return None;
+                }
+                let pokes = self.assoc.stats().pokes_honoured;
+                let event = self.assoc.handle_datagram(
+                    now,
+                    datagram,
+                    &mut SlotsAt {
+                        now,
+                        sessions: &mut self.sessions,
+                    },
+                );
+                // Anything authenticated names the IoTSSP, if provisioning did not.
+                if self.iotssp.is_none()
+                    && (event.is_some() || self.assoc.stats().pokes_honoured > pokes)
+                {
+                    self.iotssp = Some(*from);
+                }
+                event
+            }
+            LocalPort::Session => {
+                self.sessions.handle_datagram::<A, BUF>(
+                    now,
+                    from,
+                    datagram,
+                    &mut self.rx,
+                    &mut self.tx,
+                );
+                None
+            }
+        }
+    }
+
+    /// The next datagram to send, written into `buf` (the transmit queue's records are at
+    /// most `BUF` bytes; association messages [`mote_assoc::MAX_DATAGRAM_LEN`]).
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        while !self.tx.is_empty() {
+            match self.tx.pop(buf)? {
+                Ok((Head { local, remote }, len)) => {
+                    return Some(Transmit { local, remote, len });
+                }
+                Err(_) => self.stats.transmit_buffer_too_short += 1,
+            }
+        }
+        let remote = self.iotssp?;
+        let len = self.assoc.poll_transmit(buf)?;
+        Some(Transmit {
+            local: LocalPort::Association,
+            remote,
+            len,
+        })
+    }
+
+    /// The next application data received, written into `buf`.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Option<Received> {
+        loop {
+            match self.rx.pop(buf)? {
+                Ok((head, len)) => {
+                    return Some(Received {
+                        from: head.remote,
+                        len,
+                    });
+                }
+                Err(_) => self.stats.receive_buffer_too_short += 1,
+            }
+        }
+    }
+
+    /// Installs a session that came another way than the association (a per-delegation
+    /// PSK handshake, say), exactly as a Transfer's body would.
+    pub fn install_session(&mut self, now: Instant, body: &TransferBody) -> Installation {
+        self.sessions.install(now, body)
+    }
+
+    /// Sends `data` as one application-data record to the client at `to`.
+    pub fn send(&mut self, to: &Address, data: &[u8]) -> Result<(), SendError> {
+        self.sessions.send::<A, BUF>(to, data, &mut self.tx)
+    }
+
+    /// Ends the session with `peer`: a close_notify, then its keys are wiped.
+    pub fn close(&mut self, peer: &Address) -> Result<(), SendError> {
+        self.sessions.close::<A, BUF>(peer, &mut self.tx)
+    }
+
+    /// When [`Self::handle_timeout`] has work next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.assoc.poll_timeout(), self.sessions.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.assoc.handle_timeout(now);
+        self.sessions.expire(now);
+    }
+}

@@ -1,0 +1,221 @@
+//! Record protection of the four suites an IoTSSP may transfer (the same construction as
+//! the `dtls` engine's, so records pass between the two):
+//!
+//! - AES-128-CCM-8, AES-128-CCM (RFC 6655) and AES-128-GCM (RFC 5288): nonce = 4-byte
+//!   write IV || 8-byte explicit nonce, which travels in front of the ciphertext; we write
+//!   epoch || sequence number there (unique per key by construction).
+//! - ChaCha20-Poly1305 (RFC 7905): no explicit nonce; nonce = 12-byte write IV xor the
+//!   64-bit epoch || sequence number, padded on the left with zeros.
+//!
+//! AAD = epoch || sequence number || type || version || plaintext length (RFC 5246 6.2.3.3).
+//! AES runs on the platform's block function ([`Aes128Block`]), keyed per record so that
+//! no expanded key outlives the call; ChaCha20 is always software.
+
+use ccm::aead::AeadInOut;
+use ccm::consts::{U8, U12, U16};
+use chacha20poly1305::ChaCha20Poly1305;
+use chacha20poly1305::aead::KeyInit;
+use mote_assoc::crypto::{Aes128Block, BlockCipher};
+use mote_assoc::wire::Suite;
+
+type Ccm8<A> = ccm::Ccm<BlockCipher<A>, U8, U12>;
+type Ccm16<A> = ccm::Ccm<BlockCipher<A>, U16, U12>;
+type Gcm<A> = aes_gcm::AesGcm<BlockCipher<A>, U12>;
+
+/// Bytes of the explicit nonce in front of a record's ciphertext.
+pub const fn explicit_nonce_len(suite: Suite) -> usize {
+    match suite {
+        Suite::ChaCha20Poly1305 => 0,
+        _ => 8,
+    }
+}
+
+pub const fn tag_len(suite: Suite) -> usize {
+    match suite {
+        Suite::Ccm8 => 8,
+        _ => 16,
+    }
+}
+
+/// What protection adds to a record's plaintext.
+pub const fn overhead(suite: Suite) -> usize {
+    explicit_nonce_len(suite) + tag_len(suite)
+}
+
+/// The largest [`overhead`] of any suite.
+pub const MAX_OVERHEAD: usize = 24;
+
+/// One direction's write key and IV as transferred (AES suites use the first 16 key bytes
+/// and the first 4 IV bytes).
+pub(crate) struct DirectionKeys<'a> {
+    pub key: &'a [u8; 32],
+    pub iv: &'a [u8; 12],
+}
+
+/// The fields of a record header the AEAD binds.
+#[derive(Clone, Copy)]
+pub(crate) struct RecordId {
+    pub content_type: u8,
+    pub version: u16,
+    pub epoch: u16,
+    pub sequence_number: u64,
+}
+
+impl RecordId {
+    fn epoch_seq(&self) -> [u8; 8] {
+        ((u64::from(self.epoch) << 48) | (self.sequence_number & 0xffff_ffff_ffff)).to_be_bytes()
+    }
+
+    fn aad(&self, plaintext_len: usize) -> [u8; 13] {
+        let mut a = [0u8; 13];
+        a[..8].copy_from_slice(&self.epoch_seq());
+        a[8] = self.content_type;
+        a[9..11].copy_from_slice(&self.version.to_be_bytes());
+        // Plaintexts are below 2^14 + 2048 (the record length field bounds them).
+        a[11..13].copy_from_slice(&(plaintext_len as u16).to_be_bytes());
+        a
+    }
+
+    /// The 12-byte AEAD nonce: IV || explicit nonce, or IV xor epoch || seq.
+    fn nonce(&self, suite: Suite, iv: &[u8; 12], explicit: &[u8]) -> [u8; 12] {
+        let mut n = [0u8; 12];
+        match suite {
+            Suite::ChaCha20Poly1305 => {
+                n.copy_from_slice(iv);
+                for (b, s) in n[4..].iter_mut().zip(self.epoch_seq()) {
+                    *b ^= s;
+                }
+            }
+            _ => {
+                n[..4].copy_from_slice(&iv[..4]);
+                for (b, e) in n[4..].iter_mut().zip(explicit) {
+                    *b = *e;
+                }
+            }
+        }
+        n
+    }
+}
+
+fn aes_key(key: &[u8; 32]) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&key[..16]);
+    k
+}
+
+macro_rules! with_aead {
+    ($suite:expr, $keys:expr, $A:ty, $aead:ident => $body:expr) => {{
+        let mut key16 = aes_key($keys.key);
+        let result = match $suite {
+            Suite::Ccm8 => {
+                let $aead = Ccm8::<$A>::from(BlockCipher(<$A>::new(&key16)));
+                $body
+            }
+            Suite::Ccm => {
+                let $aead = Ccm16::<$A>::from(BlockCipher(<$A>::new(&key16)));
+                $body
+            }
+            Suite::Gcm => {
+                let $aead = Gcm::<$A>::from(BlockCipher(<$A>::new(&key16)));
+                $body
+            }
+            Suite::ChaCha20Poly1305 => {
+                let $aead = ChaCha20Poly1305::new($keys.key.into());
+                $body
+            }
+        };
+        zeroize::Zeroize::zeroize(&mut key16);
+        result
+    }};
+}
+
+/// The record could not be sealed or opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AeadFailed;
+
+/// Seals a record body in place. `body` is explicit nonce || plaintext || room for the tag:
+/// [`overhead`] bytes more than the plaintext. The explicit nonce is written here.
+pub(crate) fn seal<A: Aes128Block>(
+    suite: Suite,
+    keys: &DirectionKeys<'_>,
+    id: RecordId,
+    body: &mut [u8],
+) -> Result<(), AeadFailed> {
+    let e = explicit_nonce_len(suite);
+    let t = tag_len(suite);
+    let plain_len = body.len().checked_sub(e + t).ok_or(AeadFailed)?;
+    let (explicit, rest) = body.split_at_mut(e);
+    explicit.copy_from_slice(&id.epoch_seq()[..e]);
+    let nonce = id.nonce(suite, keys.iv, explicit);
+    let aad = id.aad(plain_len);
+    let (text, tag_out) = rest.split_at_mut(plain_len);
+    if with_aead!(suite, keys, A, aead => seal_with(&aead, &nonce, &aad, text, tag_out)) {
+        Ok(())
+    } else {
+        Err(AeadFailed)
+    }
+}
+
+/// Opens a record body in place (explicit nonce || ciphertext || tag); the plaintext is at
+/// `body[explicit_nonce_len(suite)..][..len]` on success, with `len` returned. On failure
+/// the body is wiped.
+pub(crate) fn open<A: Aes128Block>(
+    suite: Suite,
+    keys: &DirectionKeys<'_>,
+    id: RecordId,
+    body: &mut [u8],
+) -> Result<usize, AeadFailed> {
+    let e = explicit_nonce_len(suite);
+    let t = tag_len(suite);
+    let Some(plain_len) = body.len().checked_sub(e + t) else {
+        return Err(AeadFailed);
+    };
+    let (explicit, rest) = body.split_at_mut(e);
+    let nonce = id.nonce(suite, keys.iv, explicit);
+    let aad = id.aad(plain_len);
+    let (text, tag) = rest.split_at_mut(plain_len);
+    let opened = with_aead!(suite, keys, A, aead => open_with(&aead, &nonce, &aad, text, tag));
+    if opened {
+        Ok(plain_len)
+    } else {
+        zeroize::Zeroize::zeroize(body);
+        Err(AeadFailed)
+    }
+}
+
+fn seal_with<T: AeadInOut>(
+    aead: &T,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    text: &mut [u8],
+    tag_out: &mut [u8],
+) -> bool {
+    let Ok(n) = ccm::aead::Nonce::<T>::try_from(&nonce[..]) else {
+        return false;
+    };
+    match aead.encrypt_inout_detached(&n, aad, text.into()) {
+        Ok(tag) if tag.len() == tag_out.len() => {
+            tag_out.copy_from_slice(&tag);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn open_with<T: AeadInOut>(
+    aead: &T,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    text: &mut [u8],
+    tag: &[u8],
+) -> bool {
+    match (
+        ccm::aead::Nonce::<T>::try_from(&nonce[..]),
+        ccm::aead::Tag::<T>::try_from(tag),
+    ) {
+        (Ok(n), Ok(t)) => aead
+            .decrypt_inout_detached(&n, aad, text.into(), &t)
+            .is_ok(),
+        _ => false,
+    }
+}

@@ -1,0 +1,520 @@
+//! The mote's session slots: for each (client address, client port), the DTLS 1.2 record
+//! layer of one transferred session and nothing else (docs/session-transfer.md). Records
+//! are checked (epoch, replay window), opened, and their application data queued for the
+//! application; close_notify is answered in kind and frees the slot, a fatal alert frees
+//! it. A session without an authenticated record for the idle time is dropped; until then
+//! an idle session yields its slot to a new transfer.
+
+use core::time::Duration;
+
+use dtls_wire::{
+    ContentType, HEADER_LEN, ProtocolVersion, Record, RecordHeader, ReplayWindow, records,
+};
+use mote_assoc::Installation;
+use mote_assoc::crypto::Aes128Block;
+use mote_assoc::time::Instant;
+use mote_assoc::wire::{SequenceNumbers, SessionKeys, Suite, SuiteSet, TransferBody};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::protection::{self, DirectionKeys, RecordId};
+use crate::queue::{Head, Queue};
+use crate::{Address, LocalPort};
+
+/// The epoch of every transferred session (the handshake's epoch 1 goes on; no
+/// renegotiation).
+pub const EPOCH: u16 = 1;
+
+/// Largest 48-bit sequence number.
+const MAX_SEQUENCE: u64 = (1 << 48) - 1;
+
+/// Alert levels and the close_notify description (RFC 5246 7.2).
+const ALERT_WARNING: u8 = 1;
+const ALERT_FATAL: u8 = 2;
+const CLOSE_NOTIFY: u8 = 0;
+
+/// Alerts and other short records are opened in a buffer of this size on the stack, so
+/// they get through while the receive queue is full.
+const SHORT_RECORD: usize = 64;
+
+/// The write keys and IVs as transferred, padded to the largest suite's sizes.
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct Keys {
+    client_write_key: [u8; 32],
+    server_write_key: [u8; 32],
+    client_write_iv: [u8; 12],
+    server_write_iv: [u8; 12],
+}
+
+impl Keys {
+    fn from_body(keys: &SessionKeys) -> Keys {
+        let mut k = Keys {
+            client_write_key: [0; 32],
+            server_write_key: [0; 32],
+            client_write_iv: [0; 12],
+            server_write_iv: [0; 12],
+        };
+        match keys {
+            SessionKeys::Ccm8(b) | SessionKeys::Ccm(b) | SessionKeys::Gcm(b) => {
+                k.client_write_key[..16].copy_from_slice(&b.client_write_key);
+                k.server_write_key[..16].copy_from_slice(&b.server_write_key);
+                k.client_write_iv[..4].copy_from_slice(&b.client_write_iv);
+                k.server_write_iv[..4].copy_from_slice(&b.server_write_iv);
+            }
+            SessionKeys::ChaCha20Poly1305(b) => {
+                k.client_write_key = b.client_write_key;
+                k.server_write_key = b.server_write_key;
+                k.client_write_iv = b.client_write_iv;
+                k.server_write_iv = b.server_write_iv;
+            }
+        }
+        k
+    }
+
+    /// The client's direction (what the mote reads).
+    fn read(&self) -> DirectionKeys<'_> {
+        DirectionKeys {
+            key: &self.client_write_key,
+            iv: &self.client_write_iv,
+        }
+    }
+
+    /// The server's direction (the mote writes as the server the client talked to).
+    fn write(&self) -> DirectionKeys<'_> {
+        DirectionKeys {
+            key: &self.server_write_key,
+            iv: &self.server_write_iv,
+        }
+    }
+}
+
+/// One transferred session. Its keys are wiped when it is dropped.
+pub(crate) struct Slot {
+    peer: Address,
+    suite: Suite,
+    keys: Keys,
+    replay: ReplayWindow,
+    next_write_seq: u64,
+    /// The last authenticated record from the client (or the install).
+    last_used: Instant,
+}
+
+/// The record layer's counters: what it did, and each reason it dropped something.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Sessions installed from a Transfer (replacements and evictions included).
+    pub installed: u64,
+    /// Installs that replaced the same client's previous session.
+    pub replaced: u64,
+    /// Sessions dropped to make room for a new one.
+    pub evicted: u64,
+    /// Sessions dropped after the idle time without a record.
+    pub expired: u64,
+    /// Sessions ended by a close_notify or a fatal alert from the client, or by the
+    /// application.
+    pub closed: u64,
+    /// Records that came in for an installed session.
+    pub records_in: u64,
+    pub app_data_in: u64,
+    pub app_data_out: u64,
+    pub alerts_in: u64,
+    pub alerts_out: u64,
+    /// A datagram from a peer without a session.
+    pub no_session: u64,
+    /// A datagram whose records could not be delimited (the rest of it was dropped).
+    pub malformed: u64,
+    /// A record of another epoch than the session's (a handshake flight: the IoTSSP's).
+    pub unknown_epoch: u64,
+    /// A record the replay window refuses (seen, or older than the window).
+    pub replayed: u64,
+    /// A record whose AEAD did not open.
+    pub decrypt_failed: u64,
+    /// An alert record that is not two bytes.
+    pub bad_alert: u64,
+    /// A protected handshake, ChangeCipherSpec or unknown record (renegotiation is not
+    /// for a mote).
+    pub unexpected_content_type: u64,
+    /// Application data dropped because the receive queue was full.
+    pub receive_queue_full: u64,
+    /// Records not sent because the transmit queue was full.
+    pub transmit_queue_full: u64,
+}
+
+/// The session slots, `N` of them.
+pub struct Sessions<const N: usize> {
+    slots: [Option<Slot>; N],
+    suites: SuiteSet,
+    idle: Duration,
+    stats: SessionStats,
+}
+
+/// Why [`crate::DelegatedMote::send`] sent nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// No session with that address and port.
+    NoSession,
+    /// The transmit queue has no room for the record; poll it out first.
+    QueueFull,
+    /// 2^48 records were written: the session must end.
+    SequenceExhausted,
+    /// Longer than a record may carry (2^14 bytes).
+    TooLong,
+}
+
+impl<const N: usize> Sessions<N> {
+    /// Empty slots for sessions of `suites`, dropped after `idle` without a record.
+    pub fn new(suites: SuiteSet, idle: Duration) -> Self {
+        Sessions {
+            slots: core::array::from_fn(|_| None),
+            suites,
+            idle,
+            stats: SessionStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    pub fn suites(&self) -> SuiteSet {
+        self.suites
+    }
+
+    /// Sessions held.
+    pub fn len(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// The clients with a session.
+    pub fn peers(&self) -> impl Iterator<Item = Address> + '_ {
+        self.slots.iter().flatten().map(|s| s.peer)
+    }
+
+    pub fn contains(&self, peer: &Address) -> bool {
+        self.find(peer).is_some()
+    }
+
+    fn find(&self, peer: &Address) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.peer == *peer))
+    }
+
+    fn is_idle(&self, slot: &Slot, now: Instant) -> bool {
+        now.saturating_since(slot.last_used) >= self.idle
+    }
+
+    /// Slots a new transfer may take at `now`: free ones, and those of sessions idle for
+    /// the idle time (a client gone without close_notify must not hold the mote busy).
+    pub fn free_for_new(&self, now: Instant) -> usize {
+        let busy = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|s| !self.is_idle(s, now))
+            .count();
+        N.saturating_sub(busy)
+    }
+
+    /// Drops (and wipes) the sessions idle for the idle time; how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        for i in 0..N {
+            let idle = self.slots[i].as_ref().is_some_and(|s| self.is_idle(s, now));
+            if idle {
+                self.slots[i] = None;
+                n += 1;
+            }
+        }
+        self.stats.expired += n as u64;
+        n
+    }
+
+    /// When the next session expires.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| s.last_used + self.idle)
+            .min()
+    }
+
+    /// Installs a transferred session at `now` (what the association's Transfer carries).
+    pub fn install(&mut self, now: Instant, body: &TransferBody) -> Installation {
+        let suite = body.suite();
+        if !self.suites.contains(suite) {
+            return Installation::UnsupportedSuite;
+        }
+        if !body.may_evict && self.free_for_new(now) == 0 {
+            return Installation::Full;
+        }
+        let peer = Address {
+            addr: body.client_addr,
+            port: body.client_port,
+        };
+        let i = if let Some(i) = self.find(&peer) {
+            self.stats.replaced += 1;
+            i
+        } else if let Some(i) = self.slots.iter().position(Option::is_none) {
+            i
+        } else {
+            let lru = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.as_ref().map(|s| (i, s.last_used)))
+                .min_by_key(|&(_, t)| t)
+                .map(|(i, _)| i);
+            let Some(i) = lru else {
+                return Installation::Full;
+            };
+            self.stats.evicted += 1;
+            i
+        };
+        let SequenceNumbers {
+            highest_received,
+            next_write,
+        } = body.sequence_numbers();
+        // The replaced or evicted session's keys are wiped as it drops.
+        self.slots[i] = Some(Slot {
+            peer,
+            suite,
+            keys: Keys::from_body(&body.keys),
+            replay: ReplayWindow::from_parts(Some(highest_received), 1),
+            next_write_seq: next_write,
+            last_used: now,
+        });
+        self.stats.installed += 1;
+        Installation::Installed
+    }
+
+    /// Ends `peer`'s session: close_notify out (if the transmit queue has room), keys wiped.
+    pub(crate) fn close<A: Aes128Block, const B: usize>(
+        &mut self,
+        peer: &Address,
+        tx: &mut Queue<B>,
+    ) -> Result<(), SendError> {
+        let i = self.find(peer).ok_or(SendError::NoSession)?;
+        let sent =
+            self.seal_into::<A, B>(i, ContentType::Alert, &[ALERT_WARNING, CLOSE_NOTIFY], tx);
+        if sent.is_ok() {
+            self.stats.alerts_out += 1;
+        }
+        self.slots[i] = None;
+        self.stats.closed += 1;
+        sent
+    }
+
+    /// Seals `payload` as one application-data record to `peer` into the transmit queue.
+    pub(crate) fn send<A: Aes128Block, const B: usize>(
+        &mut self,
+        peer: &Address,
+        payload: &[u8],
+        tx: &mut Queue<B>,
+    ) -> Result<(), SendError> {
+        let i = self.find(peer).ok_or(SendError::NoSession)?;
+        self.seal_into::<A, B>(i, ContentType::ApplicationData, payload, tx)?;
+        self.stats.app_data_out += 1;
+        Ok(())
+    }
+
+    fn seal_into<A: Aes128Block, const B: usize>(
+        &mut self,
+        i: usize,
+        content_type: ContentType,
+        payload: &[u8],
+        tx: &mut Queue<B>,
+    ) -> Result<(), SendError> {
+        let Some(Some(slot)) = self.slots.get_mut(i) else {
+            return Err(SendError::NoSession);
+        };
+        if payload.len() > 16384 {
+            return Err(SendError::TooLong);
+        }
+        let seq = slot.next_write_seq;
+        if seq > MAX_SEQUENCE {
+            return Err(SendError::SequenceExhausted);
+        }
+        let e = protection::explicit_nonce_len(slot.suite);
+        let body_len = payload.len() + protection::overhead(slot.suite);
+        let room = tx.room();
+        let Some(record) = room.get_mut(..HEADER_LEN + body_len) else {
+            self.stats.transmit_queue_full += 1;
+            return Err(SendError::QueueFull);
+        };
+        let header = RecordHeader {
+            content_type,
+            version: ProtocolVersion::DTLS1_2,
+            epoch: EPOCH,
+            sequence_number: seq,
+        };
+        let (head, body) = record.split_at_mut(HEADER_LEN);
+        // Below 2^14 + 24.
+        header.emit_header(body_len as u16, &mut Record::new_unchecked(head));
+        body[e..e + payload.len()].copy_from_slice(payload);
+        let id = RecordId {
+            content_type: content_type.into(),
+            version: ProtocolVersion::DTLS1_2.0,
+            epoch: EPOCH,
+            sequence_number: seq,
+        };
+        if protection::seal::<A>(slot.suite, &slot.keys.write(), id, body).is_err() {
+            tx.wipe_room();
+            self.stats.transmit_queue_full += 1;
+            return Err(SendError::QueueFull);
+        }
+        // The number is spent even if the queue refuses the entry: never reuse a nonce.
+        slot.next_write_seq = seq + 1;
+        let head = Head {
+            local: LocalPort::Session,
+            remote: slot.peer,
+        };
+        if tx.commit(head, HEADER_LEN + body_len) {
+            Ok(())
+        } else {
+            tx.wipe_room();
+            self.stats.transmit_queue_full += 1;
+            Err(SendError::QueueFull)
+        }
+    }
+
+    /// A datagram from `peer` to the session port: every record opened, application data
+    /// queued in `rx`, answers (close_notify) in `tx`.
+    pub(crate) fn handle_datagram<A: Aes128Block, const B: usize>(
+        &mut self,
+        now: Instant,
+        peer: &Address,
+        datagram: &[u8],
+        rx: &mut Queue<B>,
+        tx: &mut Queue<B>,
+    ) {
+        let Some(i) = self.find(peer) else {
+            self.stats.no_session += 1;
+            return;
+        };
+        for rec in records(datagram) {
+            let Ok(rec) = rec else {
+                self.stats.malformed += 1;
+                break;
+            };
+            self.stats.records_in += 1;
+            match self.open_record::<A, B>(now, i, &rec, rx, tx) {
+                RecordOutcome::Continue => {}
+                RecordOutcome::Closed => {
+                    self.slots[i] = None;
+                    self.stats.closed += 1;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn open_record<A: Aes128Block, const B: usize>(
+        &mut self,
+        now: Instant,
+        i: usize,
+        rec: &Record<&[u8]>,
+        rx: &mut Queue<B>,
+        tx: &mut Queue<B>,
+    ) -> RecordOutcome {
+        let Some(Some(slot)) = self.slots.get_mut(i) else {
+            return RecordOutcome::Continue;
+        };
+        if rec.epoch() != EPOCH {
+            self.stats.unknown_epoch += 1;
+            return RecordOutcome::Continue;
+        }
+        let seq = rec.sequence_number();
+        if slot.replay.check(seq).is_err() {
+            self.stats.replayed += 1;
+            return RecordOutcome::Continue;
+        }
+        let content_type = rec.content_type();
+        let fragment = rec.fragment();
+        let id = RecordId {
+            content_type: content_type.into(),
+            version: rec.version().0,
+            epoch: EPOCH,
+            sequence_number: seq,
+        };
+        let e = protection::explicit_nonce_len(slot.suite);
+        let mut short = [0u8; SHORT_RECORD];
+        let into_queue = content_type == ContentType::ApplicationData;
+        let scratch: &mut [u8] = if into_queue { rx.room() } else { &mut short };
+        let Some(body) = scratch.get_mut(..fragment.len()) else {
+            if into_queue {
+                self.stats.receive_queue_full += 1;
+            } else {
+                self.stats.unexpected_content_type += 1;
+            }
+            return RecordOutcome::Continue;
+        };
+        body.copy_from_slice(fragment);
+        let Ok(len) = protection::open::<A>(slot.suite, &slot.keys.read(), id, body) else {
+            self.stats.decrypt_failed += 1;
+            return RecordOutcome::Continue;
+        };
+        slot.replay.mark(seq);
+        slot.last_used = now;
+        let peer = slot.peer;
+        match content_type {
+            ContentType::ApplicationData => {
+                self.stats.app_data_in += 1;
+                if len > 0 {
+                    body.copy_within(e..e + len, 0);
+                    let head = Head {
+                        local: LocalPort::Session,
+                        remote: peer,
+                    };
+                    if !rx.commit(head, len) {
+                        self.stats.receive_queue_full += 1;
+                    }
+                }
+                rx.wipe_room();
+                RecordOutcome::Continue
+            }
+            ContentType::Alert => {
+                self.stats.alerts_in += 1;
+                let alert = body.get(e..e + len);
+                let outcome = match alert {
+                    Some(&[_, CLOSE_NOTIFY]) => {
+                        // Answer in kind (RFC 5246 7.2.1), then forget the keys.
+                        let reply = [ALERT_WARNING, CLOSE_NOTIFY];
+                        if self
+                            .seal_into::<A, B>(i, ContentType::Alert, &reply, tx)
+                            .is_ok()
+                        {
+                            self.stats.alerts_out += 1;
+                        }
+                        RecordOutcome::Closed
+                    }
+                    Some(&[ALERT_FATAL, _]) => RecordOutcome::Closed,
+                    Some(&[_, _]) => RecordOutcome::Continue,
+                    _ => {
+                        self.stats.bad_alert += 1;
+                        RecordOutcome::Continue
+                    }
+                };
+                short.zeroize();
+                outcome
+            }
+            ContentType::Handshake | ContentType::ChangeCipherSpec | ContentType::Unknown(_) => {
+                short.zeroize();
+                self.stats.unexpected_content_type += 1;
+                RecordOutcome::Continue
+            }
+        }
+    }
+}
+
+enum RecordOutcome {
+    Continue,
+    Closed,
+}
