@@ -13,6 +13,9 @@
 //! address = "[2001:db8::1]:7700"
 //! key_id = 1
 //! key = "000102...1f"                       # 16..64 bytes, hex
+//! motes = ["mote-1"]                        # the motes it may divert for and gets the
+//!                                           # replies of; may be left out only when a
+//!                                           # single border router is configured (all)
 //!
 //! [mote_link]
 //! bind = "[::]:0"                           # the socket towards motes' transfer ports
@@ -199,6 +202,10 @@ pub struct BorderRouterSection {
     pub key_id: u32,
     /// Hex; never printed.
     pub key: String,
+    /// The names of the motes this border router serves: it may divert only for them, and
+    /// only it gets their replies. Empty: every mote, allowed only when this is the sole
+    /// border router.
+    pub motes: Vec<String>,
 }
 
 impl Default for BorderRouterSection {
@@ -208,6 +215,7 @@ impl Default for BorderRouterSection {
             address: SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
             key_id: default_key_id(),
             key: String::new(),
+            motes: Vec::new(),
         }
     }
 }
@@ -218,6 +226,7 @@ impl std::fmt::Debug for BorderRouterSection {
             .field("name", &self.name)
             .field("address", &self.address)
             .field("key_id", &self.key_id)
+            .field("motes", &self.motes)
             .finish_non_exhaustive()
     }
 }
@@ -496,6 +505,18 @@ impl SspConfig {
                 e.issues.into_iter().for_each(|i| bad(i.key, &i.reason));
             }
         }
+        let several = self.redirect.border_routers.len() > 1;
+        for (i, br) in self.redirect.border_routers.iter().enumerate() {
+            let k = format!("redirect.border_routers[{i}].motes");
+            if several && br.motes.is_empty() {
+                bad(k.clone(), "must name the motes this border router serves when several border routers are configured");
+            }
+            for n in &br.motes {
+                if !names.contains(n.as_str()) {
+                    bad(k.clone(), &format!("no mote named {n:?}"));
+                }
+            }
+        }
         if self.trust.anchors.as_os_str().is_empty() {
             bad("trust.anchors".into(), "must be given");
         }
@@ -576,6 +597,25 @@ impl SspConfig {
                     .map_err(|e| err(format!("redirect.border_routers[{i}].key"), e.to_string()))
             })
             .collect()
+    }
+
+    /// Which border router may speak for which mote (by the mote's address), in the order of
+    /// `border_router_keys`.
+    pub fn mote_routes(&self) -> crate::routes::MoteRoutes {
+        let address = |name: &str| self.motes.iter().find(|m| m.name == name).map(|m| m.address);
+        let served = self
+            .redirect
+            .border_routers
+            .iter()
+            .map(|br| {
+                if br.motes.is_empty() {
+                    self.motes.iter().map(|m| m.address).collect()
+                } else {
+                    br.motes.iter().filter_map(|n| address(n)).collect()
+                }
+            })
+            .collect();
+        crate::routes::MoteRoutes::new(served)
     }
 
     /// Reads the trust anchors and every mote's chain and key (paths relative to `base`)
@@ -879,7 +919,8 @@ motes = ["mote-1"]
     /// A mote or border router entry without its required keys names each one.
     #[test]
     fn missing_keys_of_entries_are_each_named() {
-        let text = format!("{GOOD}\n[[motes]]\nname = \"mote-2\"\n[[redirect.border_routers]]\nkey_id = 2\n");
+        let good = GOOD.replace("[[motes]]", "motes = [\"mote-1\"]\n[[motes]]");
+        let text = format!("{good}\n[[motes]]\nname = \"mote-2\"\n[[redirect.border_routers]]\nkey_id = 2\nmotes = [\"mote-2\"]\n");
         let e = SspConfig::from_toml_str(&text).unwrap_err();
         for key in [
             "motes[1].address",
@@ -894,6 +935,28 @@ motes = ["mote-1"]
             assert!(e.names(key), "{key} missing from {e}");
         }
         assert_eq!(e.issues.len(), 8, "{e}");
+    }
+
+    /// A single border router serves every mote unless it lists some; several must each
+    /// list theirs, by configured names.
+    #[test]
+    fn border_routers_serve_the_motes_they_list() {
+        let c = SspConfig::from_toml_str(GOOD).unwrap();
+        let m1: Ipv6Addr = "2001:db8:1::2".parse().unwrap();
+        assert!(c.mote_routes().serves(0, m1));
+        let second = "[[redirect.border_routers]]\nname = \"br-2\"\naddress = \"[::1]:7702\"\nkey = \"000102030405060708090a0b0c0d0e0f\"\n";
+        let e = SspConfig::from_toml_str(&format!("{GOOD}\n{second}")).unwrap_err();
+        let keys: Vec<&str> = e.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["redirect.border_routers[0].motes", "redirect.border_routers[1].motes"], "{e}");
+        let e = SspConfig::from_toml_str(&format!("{GOOD}\n{second}motes = [\"mote-9\"]\n")).unwrap_err();
+        assert!(e.to_string().contains("no mote named \"mote-9\""), "{e}");
+        let two = GOOD.replace("[[motes]]", "motes = [\"mote-1\"]\n[[motes]]") + "\n" + second + "motes = [\"mote-2\"]\n[[motes]]\nname = \"mote-2\"\naddress = \"2001:db8:2::2\"\ncertificate_chain = \"server.pem\"\nprivate_key = \"server.key\"\npsk_identity = \"mote-2\"\npsk = \"30313233343536373839616263646566\"\n";
+        let c = SspConfig::from_toml_str(&two).unwrap();
+        let mut r = c.mote_routes();
+        let m2: Ipv6Addr = "2001:db8:2::2".parse().unwrap();
+        assert!(r.serves(0, m1) && !r.serves(0, m2) && r.serves(1, m2) && !r.serves(1, m1));
+        assert!(!r.accept(1, m1), "br-2 may not divert for mote-1");
+        assert_eq!(r.route(m1), Some(0));
     }
 
     /// Files that cannot be read are all reported, each under its key.

@@ -11,7 +11,8 @@
 //! - [`am`]: the Authorization Module (which client identities may reach which mote).
 //! - [`Iotssp`]: the orchestrator, fed with redirect messages from border routers and
 //!   datagrams from motes; [`config`]: its TOML configuration; [`status`]: what the
-//!   operator sees of it (handshakes in progress, the last ones that ended, counters).
+//!   operator sees of it (handshakes in progress, the last ones that ended, counters);
+//!   [`routes`]: which border router may speak for which mote (remote mode).
 //! - The binary `iotssp` drives it over UDP (remote mode); `lowpan-br` embeds it (attached).
 //!
 //! It builds on the DTLS engine (`dtls`) and the redirect protocol (`redirect`) only: what the
@@ -31,6 +32,7 @@ pub mod config;
 pub mod counters;
 pub mod hem;
 pub mod iotssp;
+pub mod routes;
 pub mod status;
 
 pub use counters::Counters;

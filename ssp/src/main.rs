@@ -13,8 +13,7 @@
 //! set of border routers need a restart: a reload that changes them is refused, and an
 //! invalid file keeps the running configuration; either way the log says why.
 
-use std::collections::HashMap;
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
@@ -184,8 +183,8 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow
         .into_iter()
         .map(|(name, address, key)| BorderRouter { name, address, channel: RedirectChannel::new(ChannelConfig::default(), redirect::Role::Iotssp, KeyRing::new(key), me, start, SystemTime::now()) })
         .collect();
-    // Which border router last diverted traffic for a mote: its replies go back there.
-    let mut route: HashMap<Ipv6Addr, usize> = HashMap::new();
+    // Which border router may speak for which mote, and gets its replies.
+    let mut routes = config.mote_routes();
     tracing::info!(name = %config.name, redirect = %redirect.local_addr()?, motes = %motes.local_addr()?, "iotssp running");
     // Configuration loaded and both sockets bound: ready. The watchdog is pinged from the
     // loop only, so a loop that hangs is restarted by systemd.
@@ -221,6 +220,8 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow
     let mut rbuf = vec![0u8; 65536];
     let mut mbuf = vec![0u8; 65536];
     let mut rejected: u64 = 0;
+    // Authentic messages about a mote their border router does not serve (part of `rejected`).
+    let mut not_served: u64 = 0;
     loop {
         let now = Instant::now();
         let deadline = brs
@@ -243,13 +244,12 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow
                     continue;
                 };
                 match brs[i].channel.open(now, wall, &rbuf[..n]) {
-                    Ok(repr) => {
-                        let flow = repr.message.flow();
-                        if flow.mote_addr != Ipv6Addr::UNSPECIFIED {
-                            route.insert(flow.mote_addr, i);
-                        }
-                        iotssp.handle_redirect(now, &repr.message);
+                    Ok(repr) if !routes.accept(i, repr.message.flow().mote_addr) => {
+                        rejected += 1;
+                        not_served += 1;
+                        tracing::debug!(br = %brs[i].name, mote = %repr.message.flow().mote_addr, "redirect message for a mote this border router does not serve");
                     }
+                    Ok(repr) => iotssp.handle_redirect(now, &repr.message),
                     Err(e) => {
                         rejected += 1;
                         tracing::debug!(br = %brs[i].name, reason = e.as_str(), "redirect message refused");
@@ -271,8 +271,8 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow
                 Some(r) => {
                     let now = Instant::now();
                     let answer = match r.query {
-                        ops::Query::Status => status_document(&path, &config, &iotssp, &brs, start, now, rejected, &reloads, pending.is_some()).to_string(),
-                        ops::Query::Metrics => metrics(&iotssp, &brs, now, rejected),
+                        ops::Query::Status => status_document(&path, &config, &iotssp, &brs, start, now, (rejected, not_served), &reloads, pending.is_some()).to_string(),
+                        ops::Query::Metrics => metrics(&iotssp, &brs, now, (rejected, not_served)),
                     };
                     let _ = r.reply.send(answer);
                 }
@@ -298,6 +298,7 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow
                             }
                         }
                         pending = Some(rebuilt);
+                        routes = new.mote_routes();
                         config = new;
                         Ok(changed.join(", "))
                     }
@@ -339,9 +340,8 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow
             // mote leg passes its TUN, whose side of the motes' transfer port is closed.
             let Some(msg) = out.as_redirect().or_else(|| out.as_mote_datagram()) else { continue };
             let mote = msg.flow().mote_addr;
-            // The border router that last diverted or carried traffic of this mote; with a
-            // single border router, that one.
-            let Some(i) = route.get(&mote).copied().or((brs.len() == 1).then_some(0)) else {
+            // A border router that serves this mote: the one that last brought its traffic.
+            let Some(i) = routes.route(mote) else {
                 tracing::warn!(flow = %msg.flow(), "no border router known for this mote");
                 continue;
             };
@@ -398,7 +398,7 @@ fn status_document(
     brs: &[BorderRouter],
     start: Instant,
     now: Instant,
-    rejected: u64,
+    (rejected, not_served): (u64, u64),
     reloads: &Reloads,
     reload_pending: bool,
 ) -> serde_json::Value {
@@ -447,6 +447,7 @@ fn status_document(
         "name": config.name,
         "redirect_listen": config.redirect.listen.to_string(),
         "redirect_rejected": rejected,
+        "redirect_mote_not_served": not_served,
         "keys_held": iotssp.keys_held(),
         "border_routers": border_routers,
         "motes_served": motes,
@@ -458,7 +459,7 @@ fn status_document(
 }
 
 /// Prometheus text: the IoTSSP's counters and each border router's channel.
-fn metrics(iotssp: &Iotssp, brs: &[BorderRouter], now: Instant, rejected: u64) -> String {
+fn metrics(iotssp: &Iotssp, brs: &[BorderRouter], now: Instant, (rejected, not_served): (u64, u64)) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(s, "# TYPE iotssp_total counter");
@@ -470,6 +471,7 @@ fn metrics(iotssp: &Iotssp, brs: &[BorderRouter], now: Instant, rejected: u64) -
         }
     }
     let _ = writeln!(s, "iotssp_total{{counter=\"redirect_rejected\"}} {rejected}");
+    let _ = writeln!(s, "iotssp_total{{counter=\"redirect_mote_not_served\"}} {not_served}");
     let _ = writeln!(s, "# TYPE iotssp_keys_held gauge\niotssp_keys_held {}", iotssp.keys_held());
     let _ = writeln!(s, "# TYPE iotssp_delegations gauge\niotssp_delegations {}", iotssp.delegation_count());
     let _ = writeln!(s, "# TYPE iotssp_border_router_alive gauge");
