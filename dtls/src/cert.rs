@@ -1,7 +1,9 @@
 //! Certificates: our own chain and key, and validation of the peer's chain (the Certificate
 //! Analysis Module's first job): path to a configured trust anchor with rustls-webpki and a
-//! P-256/SHA-256 verifier (`crypto::ecc`, ring), validity dates, extended key usage for the peer's role, and
-//! KeyUsage (which webpki does not check) with x509-cert.
+//! P-256/SHA-256 verifier (`crypto::ecc`, ring), validity dates, extended key usage for the peer's role,
+//! revocation against configured CRLs (RFC 5280, webpki's checks: the CRL signed by the
+//! certificate's issuer, every certificate of the path), and KeyUsage (which webpki does not
+//! check) with x509-cert.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -79,12 +81,16 @@ pub enum PeerRole {
 #[derive(Clone)]
 pub struct ChainVerifier {
     anchors: Vec<CertificateDer<'static>>,
+    /// When non-empty, every certificate of a path is checked against these, and one whose
+    /// issuer has no CRL here is refused (`RevocationUnknown`).
+    crls: Arc<Vec<webpki::CertRevocationList<'static>>>,
+    crl_ders: Vec<Vec<u8>>,
     clock: Arc<dyn TimeProvider>,
 }
 
 impl std::fmt::Debug for ChainVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChainVerifier").field("anchors", &self.anchors.len()).finish_non_exhaustive()
+        f.debug_struct("ChainVerifier").field("anchors", &self.anchors.len()).field("crls", &self.crls.len()).finish_non_exhaustive()
     }
 }
 
@@ -97,12 +103,46 @@ impl ChainVerifier {
         if anchors.is_empty() {
             return Err(Error::Config("no trust anchors"));
         }
-        Ok(ChainVerifier { anchors, clock: Arc::new(SystemClock) })
+        Ok(ChainVerifier { anchors, crls: Arc::new(Vec::new()), crl_ders: Vec::new(), clock: Arc::new(SystemClock) })
     }
 
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
         let certs = Certificate::load_pem_chain(pem.as_bytes()).map_err(|_| Error::Config("trust anchor PEM"))?;
         Self::new(certs.iter().map(|c| c.to_der()).collect::<Result<_, _>>().map_err(|_| Error::Config("trust anchor DER"))?)
+    }
+
+    /// Adds certificate revocation lists (DER, X.509 v2 CRLs with nextUpdate, as webpki
+    /// takes them). With any CRL configured, each certificate of a path must be covered by
+    /// a CRL of its issuer and not listed in it; a CRL past its nextUpdate still counts
+    /// (an operator who cannot refresh it should not lock every client out).
+    pub fn with_crls(mut self, crls_der: &[Vec<u8>]) -> Result<Self, Error> {
+        self.crl_ders.extend(crls_der.iter().cloned());
+        let crls = self
+            .crl_ders
+            .iter()
+            .map(|der| webpki::OwnedCertRevocationList::from_der(der).map(Into::into))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Error::Config("CRL does not parse (X.509 v2 CRL with nextUpdate expected)"))?;
+        self.crls = Arc::new(crls);
+        Ok(self)
+    }
+
+    /// CRLs from PEM text (one or more `X509 CRL` blocks) or a single DER CRL.
+    pub fn with_crl_file(self, bytes: &[u8]) -> Result<Self, Error> {
+        let ders = if bytes.starts_with(b"-----") || bytes.iter().take(64).all(|b| b.is_ascii()) {
+            crl_pem_blocks(bytes)?
+        } else {
+            vec![bytes.to_vec()]
+        };
+        if ders.is_empty() {
+            return Err(Error::Config("no X509 CRL block in the CRL file"));
+        }
+        self.with_crls(&ders)
+    }
+
+    /// How many CRLs are configured.
+    pub fn crl_count(&self) -> usize {
+        self.crls.len()
     }
 
     /// Validate at the time `clock` gives instead of the system clock's (tests, replays;
@@ -127,7 +167,14 @@ impl ChainVerifier {
             PeerRole::Client => webpki::KeyUsage::client_auth(),
             PeerRole::Server => webpki::KeyUsage::server_auth(),
         };
-        ee.verify_for_usage(SUPPORTED, &anchors, &intermediates, UnixTime::since_unix_epoch(now), usage, None, None)
+        let crl_refs: Vec<&webpki::CertRevocationList<'_>> = self.crls.iter().collect();
+        let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
+            b.with_depth(webpki::RevocationCheckDepth::Chain)
+                .with_status_policy(webpki::UnknownStatusPolicy::Deny)
+                .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
+                .build()
+        });
+        ee.verify_for_usage(SUPPORTED, &anchors, &intermediates, UnixTime::since_unix_epoch(now), usage, revocation, None)
             .map_err(map_webpki)?;
         leaf_public_key(leaf)
     }
@@ -144,9 +191,30 @@ fn map_webpki(e: webpki::Error) -> CertificateError {
         | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
         | W::SignatureAlgorithmMismatch => CertificateError::BadSignature,
         W::RequiredEkuNotFoundContext(_) | W::EmptyEkuExtension => CertificateError::InvalidPurpose,
+        W::CertRevoked => CertificateError::Revoked,
+        W::UnknownRevocationStatus => CertificateError::RevocationUnknown,
         W::BadDer | W::BadDerTime | W::TrailingData(_) | W::MalformedExtensions => CertificateError::BadEncoding,
         other => CertificateError::Other(format!("{other:?}")),
     }
+}
+
+/// The DER of each `X509 CRL` PEM block.
+fn crl_pem_blocks(text: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    const BEGIN: &str = "-----BEGIN X509 CRL-----";
+    const END: &str = "-----END X509 CRL-----";
+    let text = std::str::from_utf8(text).map_err(|_| Error::Config("CRL file is neither PEM nor DER"))?;
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let end = rest[start..].find(END).ok_or(Error::Config("CRL PEM block not closed"))? + start + END.len();
+        let (label, der) = x509_cert::der::pem::decode_vec(&rest.as_bytes()[start..end]).map_err(|_| Error::Config("CRL PEM does not decode"))?;
+        if label != "X509 CRL" {
+            return Err(Error::Config("CRL PEM block has another label"));
+        }
+        out.push(der);
+        rest = &rest[end..];
+    }
+    Ok(out)
 }
 
 /// The leaf's P-256 key, after checking that KeyUsage (when present) allows signatures.

@@ -126,6 +126,12 @@ pub enum CertificateError {
     UnsupportedKey,
     #[error("chain has too many certificates or bytes")]
     ChainTooLong,
+    /// A configured CRL of the certificate's issuer lists it.
+    #[error("certificate revoked")]
+    Revoked,
+    /// Revocation checking is configured but no CRL of the certificate's issuer is.
+    #[error("revocation status unknown (no CRL of its issuer)")]
+    RevocationUnknown,
     #[error("rejected: {0}")]
     Other(String),
 }
@@ -142,6 +148,8 @@ impl CertificateError {
             CertificateError::KeyUsageForbidsSignature => "cert_key_usage",
             CertificateError::UnsupportedKey => "cert_unsupported_key",
             CertificateError::ChainTooLong => "cert_chain_too_long",
+            CertificateError::Revoked => "cert_revoked",
+            CertificateError::RevocationUnknown => "cert_revocation_unknown",
             CertificateError::Other(_) => "cert_other",
         }
     }
@@ -202,6 +210,8 @@ impl Error {
             Error::InvalidCertificate(c) => match c {
                 CertificateError::Expired | CertificateError::NotValidYet => A::CertificateExpired,
                 CertificateError::UnknownIssuer => A::UnknownCa,
+                CertificateError::Revoked => A::CertificateRevoked,
+                CertificateError::RevocationUnknown => A::CertificateUnknown,
                 CertificateError::UnsupportedKey => A::UnsupportedCertificate,
                 CertificateError::InvalidPurpose | CertificateError::KeyUsageForbidsSignature => {
                     A::UnsupportedCertificate

@@ -221,6 +221,35 @@ fn chain_verifier_checks_dates_purpose_and_issuer() {
     assert_eq!(anchors().verify(&[vec![0x30, 0x03, 1, 2, 3]], PeerRole::Client), Err(CertificateError::BadEncoding));
 }
 
+/// Revocation: with CRLs configured, a listed certificate is refused (certificate_revoked),
+/// and so is one whose issuer has no CRL here; without any CRL nothing is checked.
+#[test]
+fn chain_verifier_checks_revocation_against_configured_crls() {
+    use dtls::cert::PeerRole;
+    use dtls::{AlertDescription, CertificateError, Error};
+    let client = vec![certified("client.pem", "client.key").chain[0].clone()];
+    let client2 = certified("client2-chain.pem", "client2.key").chain.clone();
+    let crl = |name: &str| data(name).into_bytes();
+    assert!(anchors().verify(&client, PeerRole::Client).is_ok());
+    let revoking = anchors().with_crl_file(&crl("ca-revokes-client.crl.pem")).unwrap();
+    assert_eq!(revoking.crl_count(), 1);
+    assert_eq!(revoking.verify(&client, PeerRole::Client), Err(CertificateError::Revoked));
+    assert_eq!(
+        Error::InvalidCertificate(CertificateError::Revoked).alert(),
+        Some(AlertDescription::CertificateRevoked)
+    );
+    // The intermediate of client2's chain has no CRL configured: its status is unknown.
+    assert_eq!(revoking.verify(&client2, PeerRole::Client), Err(CertificateError::RevocationUnknown));
+    let both = anchors().with_crl_file(&crl("ca-empty.crl.pem")).unwrap().with_crl_file(&crl("inter-empty.crl.pem")).unwrap();
+    assert!(both.verify(&client, PeerRole::Client).is_ok());
+    assert!(both.verify(&client2, PeerRole::Client).is_ok());
+    // A DER CRL is taken as well; garbage is refused.
+    let (_, der) = x509_cert::der::pem::decode_vec(crl("ca-revokes-client.crl.pem").as_slice()).unwrap();
+    assert_eq!(anchors().with_crl_file(&der).unwrap().verify(&client, PeerRole::Client), Err(CertificateError::Revoked));
+    assert!(anchors().with_crl_file(b"not a crl").is_err());
+    assert!(anchors().with_crls(&[vec![0x30, 0x03, 1, 2, 3]]).is_err());
+}
+
 /// The session-transfer hooks: pause after the client's Finished, export, continue the
 /// session on a bare record layer (the mote), and the held-back flight completes the client.
 #[test]

@@ -1,9 +1,12 @@
 //! Authorization Module: which client identities may reach which mote.
 //!
 //! A policy is a default (deny unless configured otherwise) and a list of rules; a rule
-//! allows one client selector to reach a set of motes. The first rule whose client selector
-//! matches any of the client's names *and* whose mote set contains the mote allows; nothing
-//! matching means the default. Client selectors, all taken from the validated leaf
+//! allows (or denies) one client selector to reach a set of motes. A rule matches when its
+//! client selector matches any of the client's names *and* its mote set contains the mote.
+//! Any matching deny rule denies, whatever the allow rules and their order say (so one
+//! identity can be shut out of motes a broader rule opens); else any matching allow rule
+//! allows; nothing matching means the default. Revoked certificates never get here: the CAM
+//! refuses them (configured CRLs). Client selectors, all taken from the validated leaf
 //! certificate (see [`ClientIdentity`]):
 //! - `cn:<commonName>`: the subject commonName, exact;
 //! - `dns:<name>`: a subjectAltName dNSName, exact (case-insensitive);
@@ -114,6 +117,7 @@ pub struct MoteRef<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
+    pub verdict: Verdict,
     pub client: ClientSelector,
     pub motes: Vec<MoteSelector>,
 }
@@ -144,8 +148,14 @@ impl Policy {
     }
 
     pub fn decide(&self, id: &ClientIdentity, mote: &MoteRef<'_>) -> Verdict {
-        let allowed = self.rules.iter().any(|r| r.client.matches(id) && r.motes.iter().any(|m| m.matches(mote)));
-        if allowed { Verdict::Allow } else { self.default }
+        let matching = |v: Verdict| self.rules.iter().any(|r| r.verdict == v && r.client.matches(id) && r.motes.iter().any(|m| m.matches(mote)));
+        if matching(Verdict::Deny) {
+            Verdict::Deny
+        } else if matching(Verdict::Allow) {
+            Verdict::Allow
+        } else {
+            self.default
+        }
     }
 }
 
@@ -190,9 +200,9 @@ mod tests {
         let p = Policy {
             default: Verdict::Deny,
             rules: vec![
-                Rule { client: ClientSelector::parse("cn:alice").unwrap(), motes: vec![MoteSelector::parse("mote-1")] },
-                Rule { client: ClientSelector::parse("dns:client.example").unwrap(), motes: vec![MoteSelector::parse("2001:db8:1::3")] },
-                Rule { client: ClientSelector::parse(&format!("spki-sha256:{}", "08".repeat(32))).unwrap(), motes: vec![MoteSelector::Any] },
+                Rule { verdict: Verdict::Allow, client: ClientSelector::parse("cn:alice").unwrap(), motes: vec![MoteSelector::parse("mote-1")] },
+                Rule { verdict: Verdict::Allow, client: ClientSelector::parse("dns:client.example").unwrap(), motes: vec![MoteSelector::parse("2001:db8:1::3")] },
+                Rule { verdict: Verdict::Allow, client: ClientSelector::parse(&format!("spki-sha256:{}", "08".repeat(32))).unwrap(), motes: vec![MoteSelector::Any] },
             ],
         };
         assert_eq!(p.decide(&id("alice"), &mote1), Verdict::Allow);
@@ -204,6 +214,20 @@ mod tests {
         assert_eq!(p.decide(&carol, &mote2), Verdict::Allow);
         assert_eq!(Policy::default().decide(&id("alice"), &mote1), Verdict::Deny);
         assert_eq!(Policy::allow_all().decide(&id("x"), &mote1), Verdict::Allow);
+    }
+
+    #[test]
+    fn a_matching_deny_rule_wins_over_allow_rules_and_the_default() {
+        let mote1 = MoteRef { name: "mote-1", address: "2001:db8:1::2".parse().unwrap() };
+        let mote2 = MoteRef { name: "mote-2", address: "2001:db8:1::3".parse().unwrap() };
+        let deny_alice = Rule { verdict: Verdict::Deny, client: ClientSelector::parse("cn:alice").unwrap(), motes: vec![MoteSelector::parse("mote-1")] };
+        let allow_all = Rule { verdict: Verdict::Allow, client: ClientSelector::Any, motes: vec![MoteSelector::Any] };
+        for rules in [vec![allow_all.clone(), deny_alice.clone()], vec![deny_alice.clone(), allow_all.clone()]] {
+            let p = Policy { default: Verdict::Allow, rules };
+            assert_eq!(p.decide(&id("alice"), &mote1), Verdict::Deny, "whatever the order");
+            assert_eq!(p.decide(&id("alice"), &mote2), Verdict::Allow);
+            assert_eq!(p.decide(&id("bob"), &mote1), Verdict::Allow);
+        }
     }
 
     #[test]

@@ -37,12 +37,19 @@
 //!
 //! [trust]
 //! anchors = "ca.pem"
+//! crls = ["ca.crl.pem"]                     # optional; PEM or DER. With any CRL, every
+//!                                           # certificate of a client's path must be covered
+//!                                           # by its issuer's CRL and not listed in it
 //!
 //! [authorization]
 //! default = "deny"                          # or "allow"
 //! [[authorization.rules]]
 //! client = "cn:client.example"              # cn:, dns:, uri:, spki-sha256:<hex>, *
 //! motes = ["mote-1"]                        # names, addresses, or "*"
+//! [[authorization.rules]]
+//! action = "deny"                           # default "allow"; a matching deny rule wins
+//! client = "spki-sha256:7f0c..."            # over every allow rule and the default
+//! motes = ["*"]
 //!
 //! [limits]
 //! max_per_mote = 2
@@ -332,6 +339,9 @@ fn default_transfer_port() -> u16 {
 #[serde(deny_unknown_fields, default)]
 pub struct TrustSection {
     pub anchors: PathBuf,
+    /// Certificate revocation lists (PEM with `X509 CRL` blocks, or DER), relative to the
+    /// configuration file.
+    pub crls: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -340,6 +350,15 @@ pub enum DefaultVerdict {
     #[default]
     Deny,
     Allow,
+}
+
+/// What a matching rule decides; a rule allows unless it says otherwise.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleAction {
+    #[default]
+    Allow,
+    Deny,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -353,6 +372,7 @@ pub struct AuthorizationSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuleSection {
+    pub action: RuleAction,
     pub client: String,
     pub motes: Vec<String>,
 }
@@ -568,7 +588,11 @@ impl SspConfig {
         for (i, r) in self.authorization.rules.iter().enumerate() {
             let client =
                 ClientSelector::parse(&r.client).map_err(|e| err(format!("authorization.rules[{i}].client"), e))?;
-            rules.push(Rule { client, motes: r.motes.iter().map(|m| MoteSelector::parse(m)).collect() });
+            let verdict = match r.action {
+                RuleAction::Allow => Verdict::Allow,
+                RuleAction::Deny => Verdict::Deny,
+            };
+            rules.push(Rule { verdict, client, motes: r.motes.iter().map(|m| MoteSelector::parse(m)).collect() });
         }
         let default = match self.authorization.default {
             DefaultVerdict::Deny => Verdict::Deny,
@@ -631,8 +655,22 @@ impl SspConfig {
             let full = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
             std::fs::read_to_string(&full).map_err(|e| err(key, format!("{}: {e}", full.display())))
         };
-        let verifier = read("trust.anchors".into(), &self.trust.anchors)
+        let mut verifier = read("trust.anchors".into(), &self.trust.anchors)
             .and_then(|pem| ChainVerifier::from_pem(&pem).map_err(|e| err("trust.anchors", e.to_string())));
+        for (i, p) in self.trust.crls.iter().enumerate() {
+            let key = format!("trust.crls[{i}]");
+            let full = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+            let crl = std::fs::read(&full).map_err(|e| err(key.clone(), format!("{}: {e}", full.display())));
+            verifier = match (verifier, crl) {
+                (Ok(v), Ok(bytes)) => v.with_crl_file(&bytes).map_err(|e| err(key, format!("{}: {e}", full.display()))),
+                (Ok(_), Err(e)) => Err(e),
+                (Err(mut e), Err(more)) => {
+                    e.issues.extend(more.issues);
+                    Err(e)
+                }
+                (Err(e), Ok(_)) => Err(e),
+            };
+        }
         let mut verifier_issues = Vec::new();
         let verifier = match verifier {
             Ok(v) => Some(v),
@@ -957,6 +995,33 @@ motes = ["mote-1"]
         assert!(r.serves(0, m1) && !r.serves(0, m2) && r.serves(1, m2) && !r.serves(1, m1));
         assert!(!r.accept(1, m1), "br-2 may not divert for mote-1");
         assert_eq!(r.route(m1), Some(0));
+    }
+
+    /// trust.crls feed the CAM's verifier: a revoked client is refused; a CRL that cannot
+    /// be read or parsed is reported under its key. Deny rules come through with their action.
+    #[test]
+    fn crls_and_deny_rules_reach_the_cam_and_the_am() {
+        use dtls::cert::PeerRole;
+        let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
+        let client_pem = std::fs::read_to_string(data.join("client.pem")).unwrap();
+        let client = x509_cert::Certificate::load_pem_chain(client_pem.as_bytes()).unwrap();
+        let client = vec![x509_cert::der::Encode::to_der(&client[0]).unwrap()];
+        let with_crl = GOOD.replace("anchors = \"ca.pem\"", "anchors = \"ca.pem\"\ncrls = [\"ca-revokes-client.crl.pem\"]");
+        let ssp = SspConfig::from_toml_str(&with_crl).unwrap().build(&data).unwrap();
+        assert_eq!(ssp.cam().verifier().verify(&client, PeerRole::Client), Err(dtls::CertificateError::Revoked));
+        let ssp = SspConfig::from_toml_str(GOOD).unwrap().build(&data).unwrap();
+        assert!(ssp.cam().verifier().verify(&client, PeerRole::Client).is_ok());
+        let bad = GOOD.replace("anchors = \"ca.pem\"", "anchors = \"ca.pem\"\ncrls = [\"missing.crl\", \"client.pem\"]");
+        let Err(e) = SspConfig::from_toml_str(&bad).unwrap().build(&data) else { panic!("bad CRLs") };
+        let keys: Vec<&str> = e.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["trust.crls[0]"], "the first failure stops the verifier: {e}");
+        let bad = GOOD.replace("anchors = \"ca.pem\"", "anchors = \"ca.pem\"\ncrls = [\"client.pem\"]");
+        let Err(e) = SspConfig::from_toml_str(&bad).unwrap().build(&data) else { panic!("not a CRL") };
+        assert!(e.names("trust.crls[0]"), "{e}");
+        let deny = format!("{GOOD}[[authorization.rules]]\naction = \"deny\"\nclient = \"cn:client.example\"\nmotes = [\"*\"]\n");
+        let p = SspConfig::from_toml_str(&deny).unwrap().policy().unwrap();
+        assert_eq!(p.rules.iter().map(|r| r.verdict).collect::<Vec<_>>(), [Verdict::Allow, Verdict::Deny]);
+        assert!(SspConfig::from_toml_str(&deny.replace("\"deny\"", "\"maybe\"")).is_err());
     }
 
     /// Files that cannot be read are all reported, each under its key.

@@ -33,4 +33,17 @@ key rogueca; openssl req -new -x509 -key rogueca.key -subj "/CN=Rogue CA" -days 
 key rogue; openssl req -new -key rogue.key -subj "/CN=rogue.example" -out rogue.csr
 openssl x509 -req -in rogue.csr -CA rogueca.pem -CAkey rogueca.key -CAcreateserial -days 7000 -sha256 -extfile client.ext -out rogue.pem
 
+# CRLs (v2, with crlNumber and authorityKeyIdentifier, as webpki takes them): the root's
+# revoking client.pem, the root's revoking nothing, the intermediate's revoking nothing.
+crl() { # crl <ca> <out> [cert to revoke]
+  d=$(mktemp -d); touch "$d/index.txt"; echo 1000 > "$d/crlnumber"
+  printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s/index.txt\ncrlnumber=%s/crlnumber\ndefault_md=sha256\ndefault_crl_days=7000\ncrl_extensions=e\n[e]\nauthorityKeyIdentifier=keyid:always\n' "$d" "$d" > "$d/ca.cnf"
+  [ -n "$3" ] && openssl ca -config "$d/ca.cnf" -keyfile "$1.key" -cert "$1.pem" -revoke "$3"
+  openssl ca -config "$d/ca.cnf" -keyfile "$1.key" -cert "$1.pem" -gencrl -out "$2"
+  rm -rf "$d"
+}
+crl ca ca-revokes-client.crl.pem client.pem
+crl ca ca-empty.crl.pem
+crl inter inter-empty.crl.pem
+
 rm -f *.csr *.ext *.srl rogueca.key
