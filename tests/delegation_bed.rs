@@ -154,7 +154,8 @@ impl DelegationBed {
     pub fn start_iotssp(&mut self) {
         let ssp = self.ssp.as_ref().expect("remote mode has an IoTSSP namespace");
         let mut cmd = ssp.command(crate::workspace_bin("iotssp"));
-        cmd.arg("--config").arg(self.deploy.join("iotssp.toml")).env("RUST_LOG", "info");
+        // No RUST_LOG: the configuration's [log] level rules (info unless a test sets it).
+        cmd.arg("--config").arg(self.deploy.join("iotssp.toml")).env_remove("RUST_LOG");
         let mut d = Daemon::spawn("iotssp", cmd);
         d.wait_for_line("iotssp running", Duration::from_secs(20));
         self.iotssp = Some(d);

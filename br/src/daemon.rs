@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use ops::service::notify_systemd;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -113,27 +114,14 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
     let radio = radio::start(&cfg.radio).await.context("cannot start the radio driver")?;
 
     let (request_tx, mut request_rx) = mpsc::channel::<ops::Request>(16);
-    if let Some(listen) = &cfg.metrics.listen {
-        let listener = tokio::net::TcpListener::bind(listen)
+    if let Some(listen) = cfg.metrics.listen {
+        ops::service::open_status_page("lowpan-br", listen, &request_tx)
             .await
             .with_context(|| format!("cannot listen for metrics on {listen}"))?;
-        info!(%listen, "status page at http://{listen}/, metrics at http://{listen}/metrics");
-        tokio::spawn(ops::http::serve(listener, request_tx.clone(), "lowpan-br"));
     }
     // The control socket is for the operator's `lowpan-br status`; the border router
-    // routes without it, so a socket that cannot be made is a warning, not a failure.
-    let control_socket = (!cfg.control.socket.as_os_str().is_empty()).then(|| cfg.control.socket.clone());
-    let control_socket = control_socket.and_then(|path| match ops::control::bind(&path) {
-        Ok(listener) => {
-            info!(socket = %path.display(), "control socket (lowpan-br status)");
-            tokio::spawn(ops::control::serve(listener, request_tx.clone()));
-            Some(path)
-        }
-        Err(e) => {
-            warn!("no control socket, `lowpan-br status` will not answer: {e}");
-            None
-        }
-    });
+    // routes without it.
+    let control_socket = ops::service::open_control_socket("lowpan-br", &cfg.control.socket, &request_tx);
     drop(request_tx);
 
     let mut sigterm = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
@@ -523,13 +511,6 @@ fn instance_id() -> u64 {
         return (t.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32);
     }
     u64::from_be_bytes(b)
-}
-
-/// Tells systemd (when `$NOTIFY_SOCKET` is set; nothing otherwise).
-fn notify_systemd(state: &[NotifyState]) {
-    if let Err(e) = sd_notify::notify(state) {
-        debug!(error = %e, "sd_notify failed");
-    }
 }
 
 /// The radio as the STATUS= lines name it.

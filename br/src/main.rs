@@ -1,6 +1,5 @@
 //! `lowpan-br`: the 6LoWPAN border-router daemon. See `lowpan-br --help` and br/README.md.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,7 +67,7 @@ fn main() -> ExitCode {
         println!("lowpan-br: configuration OK: {origin}");
         return ExitCode::SUCCESS;
     }
-    let log = init_logging(&cfg.log.level);
+    let log = ops::service::init_logging(&cfg.log.level);
     tracing::info!(config = %origin, version = env!("CARGO_PKG_VERSION"), "lowpan-br starting");
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -79,13 +78,7 @@ fn main() -> ExitCode {
     };
     let opts = lowpan_br::daemon::Options {
         config_path: cli.config.clone(),
-        set_log_level: Box::new(move |level: &str| {
-            if std::env::var("RUST_LOG").is_ok_and(|v| !v.is_empty()) {
-                return Err("RUST_LOG is set and wins over [log] level".into());
-            }
-            let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
-            log.reload(filter).map_err(|e| e.to_string())
-        }),
+        set_log_level: Box::new(move |level: &str| log.set(level)),
     };
     match rt.block_on(lowpan_br::daemon::run_with(cfg, opts)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -110,42 +103,5 @@ fn status(config: Option<&std::path::Path>, socket: Option<&std::path::Path>, js
             None => PathBuf::from(lowpan_br::config::DEFAULT_CONTROL_SOCKET),
         },
     };
-    match ops::control::query("lowpan-br", &path, "status") {
-        Ok(v) if json => {
-            println!("{v}");
-            ExitCode::SUCCESS
-        }
-        Ok(v) => {
-            print!("{}", ops::text::render(&v));
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("lowpan-br status: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-type LogHandle = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
-
-/// Logs to stderr; the returned handle changes the filter on a reload.
-fn init_logging(level: &str) -> LogHandle {
-    use tracing_subscriber::EnvFilter;
-    use tracing_subscriber::prelude::*;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.is_empty() => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new(level)),
-        _ => EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")),
-    };
-    // Colour only for a person at a terminal; under systemd the journal stamps each line
-    // itself (JOURNAL_STREAM is set when stderr is connected to it), so no second timestamp.
-    let ansi = std::io::stderr().is_terminal();
-    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
-    let registry = tracing_subscriber::registry().with(filter);
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        registry.with(fmt.without_time()).init();
-    } else {
-        registry.with(fmt).init();
-    }
-    handle
+    ops::service::status_command("lowpan-br", &path, json)
 }

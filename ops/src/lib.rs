@@ -5,7 +5,10 @@
 //!   what is wrong (daemon not running, stale socket, no permission);
 //! - [`http`]: the opt-in HTTP server for the status page, its JSON and Prometheus metrics;
 //! - [`page`]: the status page (one HTML document, no external assets) and [`text`], the
-//!   terminal rendering, both from the daemon's status JSON.
+//!   terminal rendering, both from the daemon's status JSON;
+//! - [`service`]: what both daemons do to start and run as services: logging (level
+//!   reloadable), systemd notification, opening the control socket and the status page, and
+//!   the `status` subcommand.
 //!
 //! The daemons' main loops own all state: the servers here only forward a [`Request`] to
 //! the main loop and wait for its answer, so nothing here locks or copies the daemon's
@@ -15,6 +18,7 @@
 pub mod control;
 pub mod http;
 pub mod page;
+pub mod service;
 pub mod text;
 
 use tokio::sync::{mpsc, oneshot};

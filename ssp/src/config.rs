@@ -153,6 +153,28 @@ pub struct SspConfig {
     /// Remote mode only: the opt-in HTTP status page and metrics.
     #[serde(default)]
     pub status: StatusSection,
+    /// Remote mode only: what `iotssp` logs.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// A `tracing` filter (`info`, `debug`, `info,ssp=debug`); `RUST_LOG` wins when set.
+    /// Reloaded on SIGHUP.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection { level: default_log_level() }
+    }
+}
+
+fn default_log_level() -> String {
+    "info".into()
 }
 
 /// Where `iotssp status` finds the service unless configured.
@@ -474,6 +496,9 @@ impl SspConfig {
         let mut bad = |key: String, reason: &str| issues.push(issue(key, reason));
         if self.name.trim().is_empty() {
             bad("name".into(), "must be given and not empty");
+        }
+        if let Err(why) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            bad("log.level".into(), &format!("{:?} is not a tracing filter: {why}", self.log.level));
         }
         let mut br_names = HashSet::new();
         for (i, br) in self.redirect.border_routers.iter().enumerate() {

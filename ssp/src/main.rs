@@ -22,6 +22,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use redirect::{ChannelConfig, KeyRing, RedirectChannel};
 use ssp::config::SspConfig;
+use ops::service::notify_systemd;
 use sd_notify::NotifyState;
 use ssp::Iotssp;
 use tokio::net::UdpSocket;
@@ -86,42 +87,21 @@ fn status(config: Option<&Path>, socket: Option<&Path>, json: bool) -> ExitCode 
         },
         (None, None) => PathBuf::from(ssp::config::DEFAULT_CONTROL_SOCKET),
     };
-    match ops::control::query("iotssp", &path, "status") {
-        Ok(v) => {
-            if json {
-                println!("{v}");
-            } else {
-                print!("{}", ops::text::render(&v));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("iotssp status: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    ops::service::status_command("iotssp", &path, json)
 }
 
 fn serve(args: Args) -> anyhow::Result<()> {
-    use std::io::IsTerminal;
-    // Colour only for a person at a terminal; the journal stamps each line itself.
-    let fmt = tracing_subscriber::fmt()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()));
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        fmt.without_time().init();
-    } else {
-        fmt.init();
-    }
     let path = args.config.ok_or_else(|| anyhow::anyhow!("--config FILE is required"))?;
+    // The level first, so that building the IoTSSP already logs at it.
+    let level = SspConfig::from_file(&path).map_or_else(|_| "info".to_string(), |c| c.log.level);
+    let log = ops::service::init_logging(&level);
     let (config, iotssp) = load(&path)?;
     if args.check_config {
         println!("{}: ok ({} motes, {} border routers)", path.display(), config.motes.len(), config.redirect.border_routers.len());
         return Ok(());
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(run(path, config, iotssp))
+    rt.block_on(run(path, config, iotssp, log))
 }
 
 /// Reads the configuration and everything it names (certificates, keys, trust anchors).
@@ -172,7 +152,7 @@ fn instance_id() -> anyhow::Result<u64> {
     Ok(u64::from_be_bytes(b))
 }
 
-async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow::Result<()> {
+async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops::service::LogLevel) -> anyhow::Result<()> {
     let redirect = UdpSocket::bind(config.redirect.listen).await.with_context(|| format!("redirect.listen {}", config.redirect.listen))?;
     let motes = UdpSocket::bind(config.mote_link.bind).await.with_context(|| format!("mote_link.bind {}", config.mote_link.bind))?;
     let me = instance_id()?;
@@ -190,22 +170,9 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow
     // loop only, so a loop that hangs is restarted by systemd.
     let (request_tx, mut request_rx) = tokio::sync::mpsc::channel::<ops::Request>(16);
     if let Some(listen) = config.status.listen {
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("status.listen {listen}"))?;
-        tracing::info!(%listen, "status page at http://{listen}/, metrics at http://{listen}/metrics");
-        tokio::spawn(ops::http::serve(listener, request_tx.clone(), "iotssp"));
+        ops::service::open_status_page("iotssp", listen, &request_tx).await.with_context(|| format!("status.listen {listen}"))?;
     }
-    let control_socket = (!config.control.socket.as_os_str().is_empty()).then(|| config.control.socket.clone());
-    let control_socket = control_socket.and_then(|p| match ops::control::bind(&p) {
-        Ok(listener) => {
-            tracing::info!(socket = %p.display(), "control socket (iotssp status)");
-            tokio::spawn(ops::control::serve(listener, request_tx.clone()));
-            Some(p)
-        }
-        Err(e) => {
-            tracing::warn!("no control socket, `iotssp status` will not answer: {e}");
-            None
-        }
-    });
+    let control_socket = ops::service::open_control_socket("iotssp", &config.control.socket, &request_tx);
     drop(request_tx);
     let mut requests_open = true;
     let mut reloads = Reloads::default();
@@ -297,6 +264,12 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow
                                 changed.push(format!("redirect key of {}", b.name));
                             }
                         }
+                        if new.log.level != config.log.level {
+                            match log.set(&new.log.level) {
+                                Ok(()) => changed.push(format!("log level {:?}", new.log.level)),
+                                Err(why) => tracing::warn!("log.level not applied: {why}"),
+                            }
+                        }
                         pending = Some(rebuilt);
                         routes = new.mote_routes();
                         config = new;
@@ -380,13 +353,6 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp) -> anyhow
         "iotssp stopping"
     );
     Ok(())
-}
-
-/// Tells systemd (when `$NOTIFY_SOCKET` is set; nothing otherwise).
-fn notify_systemd(state: &[NotifyState]) {
-    if let Err(e) = sd_notify::notify(state) {
-        tracing::debug!(error = %e, "sd_notify failed");
-    }
 }
 
 /// The status document of `iotssp status` and the status page.

@@ -325,3 +325,68 @@ fn status_shows_rpl_hops_and_parents() {
     assert_eq!(mote(&s, "mote1")["hops"], 1);
     assert!(mote(&s, "mote1")["parent"].is_null());
 }
+
+/// The hex redirect key in `file` (`key = "..."`), as lowpan-provision writes it.
+fn redirect_key_in(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).expect("read configuration");
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("key = \"")?.strip_suffix('"').map(str::to_owned))
+        .unwrap_or_else(|| panic!("no redirect key in {}", file.display()))
+}
+
+#[test]
+fn sighup_replaces_the_redirect_key_in_both_daemons_and_the_old_key_is_refused() {
+    let test = "sighup_replaces_the_redirect_key_in_both_daemons_and_the_old_key_is_refused";
+    let Some(mut bed) = DelegationBed::start(test, BedOptions::new(Mode::Remote)) else { return };
+    let (br_conf, ssp_conf) = (bed.file("lowpan-br.toml"), bed.file("iotssp.toml"));
+    let old = redirect_key_in(&br_conf);
+    assert_eq!(redirect_key_in(&ssp_conf), old, "provisioned daemons disagree on the key");
+    // The same key id with a new secret: a replacement, so the old secret is not kept.
+    let new: String = old.chars().map(|c| if c == 'a' { 'b' } else { 'a' }).collect();
+    let replace = |p: &Path, extra: &str| {
+        let text = std::fs::read_to_string(p).unwrap();
+        integration_tests::write(p, &format!("{}{extra}", text.replace(&old, &new)));
+    };
+    replace(&br_conf, "");
+    // The IoTSSP's log level goes to debug in the same reload (RUST_LOG is not set).
+    replace(&ssp_conf, "\n[log]\nlevel = \"debug\"\n");
+    sighup(bed.iotssp.as_ref().and_then(|d| d.pid()));
+    let line = bed.iotssp.as_mut().unwrap().wait_for_line("configuration reloaded", Duration::from_secs(10));
+    assert!(line.contains("redirect key of") && line.contains("log level"), "{line}");
+    sighup(bed.border_router.pid());
+    bed.border_router.wait_for_line("configuration reloaded", Duration::from_secs(10));
+
+    // Both agree on the new key: a delegated handshake goes through the redirect channel.
+    let mut c = bed.s_client(DELEGATED);
+    assert!(c.wait_for(ECDHE_OK, Duration::from_secs(60)), "handshake after the key change:\n{}\n{}", c.output(), bed.logs());
+    c.send_line("ECHO new-key");
+    assert!(c.wait_for("ECHO new-key", Duration::from_secs(20)), "{}", c.output());
+    c.kill();
+
+    // A message sealed with the old key is refused by both.
+    let now = std::time::Instant::now();
+    let wall = std::time::SystemTime::now();
+    let old_key = redirect::RedirectKey::from_hex(1, &old).expect("key");
+    let mut ch = redirect::RedirectChannel::new(redirect::ChannelConfig::default(), redirect::Role::Iotssp, redirect::KeyRing::new(old_key), 0x01d, now, wall);
+    let to_br = ch.seal(now, wall, &redirect::RedirectMessage::Hello).expect("seal");
+    let to_ssp = ch.seal(now, wall, &redirect::RedirectMessage::Hello).expect("seal");
+    let auth_before = bed.iotssp_counter("redirect_auth_failures");
+    let br_addr: std::net::SocketAddr = BR_REDIRECT.parse().unwrap();
+    bed.ssp.as_ref().unwrap().enter(move || {
+        let sock = std::net::UdpSocket::bind((ssp_addr(), 0)).expect("bind");
+        sock.send_to(&to_br, br_addr).expect("send");
+    });
+    let ssp_addr_port: std::net::SocketAddr = IOTSSP_REDIRECT.parse().unwrap();
+    bed.br.enter(move || {
+        let side: std::net::Ipv6Addr = BR_SSP_SIDE.parse().unwrap();
+        let sock = std::net::UdpSocket::bind((side, 0)).expect("bind");
+        sock.send_to(&to_ssp, ssp_addr_port).expect("send");
+    });
+    let refused = eventually(Duration::from_secs(5), || (bed.iotssp_counter("redirect_auth_failures") > auth_before).then_some(()));
+    assert!(refused.is_some(), "lowpan-br accepted a message under the old key");
+    // Logged at debug, which the reload switched on.
+    bed.iotssp.as_mut().unwrap().wait_for_line("redirect message refused", Duration::from_secs(5));
+    let s = status_json("iotssp", &bed.iotssp_control_socket());
+    assert!(s["redirect_rejected"].as_u64().unwrap() >= 1, "{s:#}");
+    assert_eq!(s["border_routers"][0]["state"], "alive", "{s:#}");
+}
