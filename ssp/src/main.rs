@@ -165,6 +165,10 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
         .collect();
     // Which border router may speak for which mote, and gets its replies.
     let mut routes = config.mote_routes();
+    // The signals are ours before anyone is told we run: a SIGHUP right after the
+    // "running" line reloads instead of killing the service.
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tracing::info!(name = %config.name, redirect = %redirect.local_addr()?, motes = %motes.local_addr()?, "iotssp running");
     // Configuration loaded and both sockets bound: ready. The watchdog is pinged from the
     // loop only, so a loop that hangs is restarted by systemd.
@@ -178,12 +182,10 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
     let mut reloads = Reloads::default();
     // A rebuilt IoTSSP waits here until the running one has no handshake left.
     let mut pending: Option<Iotssp> = None;
-    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     notify_systemd(&[NotifyState::Ready, NotifyState::Status(&format!("running: redirect on {}", redirect.local_addr()?))]);
     let watchdog_every = sd_notify::watchdog_enabled().map(|t| t / 2);
     let mut next_watchdog = watchdog_every.map(|p| Instant::now() + p);
 
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut rbuf = vec![0u8; 65536];
     let mut mbuf = vec![0u8; 65536];
     let mut rejected: u64 = 0;
