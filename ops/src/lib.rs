@@ -5,7 +5,7 @@
 //!   what is wrong (daemon not running, stale socket, no permission);
 //! - [`http`]: the opt-in HTTP server for the status page, its JSON and Prometheus metrics;
 //! - [`page`]: the status page (one HTML document, no external assets) and [`text`], the
-//!   terminal rendering, both from the daemon's status JSON;
+//!   terminal rendering, both from the daemon's status JSON as [`view`] reads it;
 //! - [`service`]: what both daemons do to start and run as services: logging (level
 //!   reloadable), systemd notification, opening the control socket and the status page, and
 //!   the `status` subcommand.
@@ -20,6 +20,7 @@ pub mod http;
 pub mod page;
 pub mod service;
 pub mod text;
+pub mod view;
 
 use tokio::sync::{mpsc, oneshot};
 

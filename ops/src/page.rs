@@ -2,9 +2,8 @@
 //! external assets) drawn from a daemon's status JSON, refreshed by the browser every few
 //! seconds.
 //!
-//! The JSON's shape is shared by both daemons: top-level scalars are the overview, objects
-//! of scalars are key/value sections (`counters`, `drops`), arrays of objects are tables
-//! (`motes`, `flows`, `delegations`, `handshakes`). A `motes` array is also drawn as the
+//! The document is read by [`crate::view`], as for [`crate::text`]: the overview, then each
+//! section as key/value lines or a table. A `motes` array is also drawn as the
 //! mesh seen from the border router, and each `handshakes` entry's `timeline` as a bar.
 //! Every value is escaped; elements carry `id`s and `data-` attributes so that tests can
 //! read the page from its DOM.
@@ -13,47 +12,10 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::view::{Body, StatusView, Table};
+
 /// Seconds between the browser's reloads of the page.
 pub const REFRESH_S: u32 = 5;
-
-/// Column order for the keys both daemons use; other keys follow alphabetically.
-const PREFERRED: &[&str] = &[
-    "name",
-    "mote",
-    "address",
-    "link",
-    "flow",
-    "peer",
-    "iotssp",
-    "kind",
-    "state",
-    "phase",
-    "outcome",
-    "reason",
-    "policy",
-    "configured",
-    "hops",
-    "link_quality",
-    "last_heard_s_ago",
-    "started_s_ago",
-    "age_s",
-    "duration_ms",
-];
-
-/// Sections drawn first, in this order; other sections follow alphabetically.
-const SECTION_ORDER: &[&str] = &[
-    "motes",
-    "radio",
-    "registrations",
-    "flows",
-    "iotssps",
-    "border_routers",
-    "delegations",
-    "handshakes",
-    "counters",
-    "drops",
-    "reload",
-];
 
 pub fn render(title: &str, status: &Value) -> String {
     let mut s = String::with_capacity(16 * 1024);
@@ -69,13 +31,13 @@ pub fn render(title: &str, status: &Value) -> String {
         esc(daemon),
         esc(daemon)
     );
-    let Some(obj) = status.as_object() else {
+    let Some(view) = StatusView::new(status) else {
         s.push_str("<p id=\"error\">no status from the daemon</p></body></html>\n");
         return s;
     };
     // Overview: the top-level scalars.
     s.push_str("<section id=\"overview\"><table class=\"kv\">");
-    for (k, v) in obj.iter().filter(|(_, v)| is_scalar(v)) {
+    for (k, v) in &view.overview {
         let _ = write!(
             s,
             "<tr data-key=\"{}\"><th>{}</th><td>{}</td></tr>",
@@ -85,19 +47,18 @@ pub fn render(title: &str, status: &Value) -> String {
         );
     }
     s.push_str("</table></section>\n");
-    for k in section_keys(obj) {
-        let v = &obj[k];
+    for section in &view.sections {
+        let k = section.key;
         let _ = write!(s, "<section id=\"{}\"><h2>{}</h2>", esc(k), esc(&label(k)));
         if k == "motes"
-            && let Some(motes) = v.as_array()
+            && let Some(motes) = section.value.as_array()
         {
-            mesh(&mut s, obj.get("radio"), motes);
+            mesh(&mut s, view.document.get("radio"), motes);
         }
-        match v {
-            Value::Object(m) => kv_table(&mut s, m),
-            Value::Array(rows) if rows.is_empty() => s.push_str("<p class=\"none\">none</p>"),
-            Value::Array(rows) => table(&mut s, k, rows),
-            _ => {}
+        match &section.body {
+            Body::Pairs(m) => kv_table(&mut s, m),
+            Body::Table(t) if t.rows.is_empty() => s.push_str("<p class=\"none\">none</p>"),
+            Body::Table(t) => table(&mut s, k, t),
         }
         s.push_str("</section>\n");
     }
@@ -115,28 +76,6 @@ th{background:#eef}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 svg{background:#fff;border:1px solid #ddd;display:block;margin-bottom:.5em}\
 .bar{display:inline-block;height:10px;background:#7a9;margin-right:1px;vertical-align:middle}\
 .bar.failed{background:#c66}footer{margin-top:2em;color:#888}";
-
-fn section_keys(obj: &serde_json::Map<String, Value>) -> Vec<&str> {
-    let mut keys: Vec<&str> = obj
-        .iter()
-        .filter(|(_, v)| !is_scalar(v))
-        .map(|(k, _)| k.as_str())
-        .collect();
-    keys.sort_by_key(|k| {
-        (
-            SECTION_ORDER
-                .iter()
-                .position(|o| o == k)
-                .unwrap_or(usize::MAX),
-            k.to_string(),
-        )
-    });
-    keys
-}
-
-fn is_scalar(v: &Value) -> bool {
-    !matches!(v, Value::Object(_) | Value::Array(_))
-}
 
 fn label(k: &str) -> String {
     k.replace('_', " ")
@@ -242,34 +181,13 @@ fn kv_table(s: &mut String, m: &serde_json::Map<String, Value>) {
     s.push_str("</table>");
 }
 
-fn columns(rows: &[Value]) -> Vec<String> {
-    let mut cols: Vec<String> = Vec::new();
-    for r in rows {
-        if let Some(m) = r.as_object() {
-            for k in m.keys() {
-                if !cols.contains(k) {
-                    cols.push(k.clone());
-                }
-            }
-        }
-    }
-    cols.sort_by_key(|k| {
-        (
-            PREFERRED.iter().position(|p| p == k).unwrap_or(usize::MAX),
-            k.clone(),
-        )
-    });
-    cols
-}
-
-fn table(s: &mut String, section: &str, rows: &[Value]) {
-    let cols = columns(rows);
+fn table(s: &mut String, section: &str, t: &Table<'_>) {
     s.push_str("<table><tr>");
-    for c in &cols {
+    for c in &t.columns {
         let _ = write!(s, "<th>{}</th>", esc(&label(c)));
     }
     s.push_str("</tr>");
-    for r in rows {
+    for r in t.rows {
         let name = r
             .get("name")
             .or_else(|| r.get("flow"))
@@ -281,8 +199,8 @@ fn table(s: &mut String, section: &str, rows: &[Value]) {
             esc(section),
             esc(name)
         );
-        for c in &cols {
-            let v = r.get(c).unwrap_or(&Value::Null);
+        for c in &t.columns {
+            let v = Table::cell(r, c);
             let num = if v.is_number() { " class=\"num\"" } else { "" };
             let _ = write!(s, "<td data-col=\"{}\"{num}>{}</td>", esc(c), cell(c, v));
         }

@@ -1,91 +1,42 @@
 //! The terminal rendering of a status document (what `lowpan-br status` prints without
 //! `--json`): the overview as `key: value` lines, then each section, tables with aligned
-//! columns. Same reading of the JSON as [`crate::page`].
+//! columns. The document is read by [`crate::view`], as for [`crate::page`].
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
-const PREFERRED: &[&str] = &[
-    "name",
-    "mote",
-    "address",
-    "link",
-    "flow",
-    "peer",
-    "iotssp",
-    "kind",
-    "state",
-    "phase",
-    "outcome",
-    "reason",
-    "policy",
-    "configured",
-    "hops",
-    "link_quality",
-    "last_heard_s_ago",
-    "started_s_ago",
-    "age_s",
-    "duration_ms",
-];
-const SECTION_ORDER: &[&str] = &[
-    "motes",
-    "radio",
-    "registrations",
-    "flows",
-    "iotssps",
-    "border_routers",
-    "delegations",
-    "handshakes",
-    "counters",
-    "drops",
-    "reload",
-];
+use crate::view::{Body, StatusView, Table};
 
 pub fn render(status: &Value) -> String {
     let mut s = String::new();
-    let Some(obj) = status.as_object() else {
+    let Some(view) = StatusView::new(status) else {
         return format!("{status}\n");
     };
-    let scalars: Vec<(&String, &Value)> = obj.iter().filter(|(_, v)| is_scalar(v)).collect();
-    let width = scalars.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    for (k, v) in scalars {
+    let width = view
+        .overview
+        .iter()
+        .map(|(k, _)| k.len())
+        .max()
+        .unwrap_or(0);
+    for (k, v) in &view.overview {
         let _ = writeln!(s, "{k:width$}  {}", scalar(v));
     }
-    let mut keys: Vec<&str> = obj
-        .iter()
-        .filter(|(_, v)| !is_scalar(v))
-        .map(|(k, _)| k.as_str())
-        .collect();
-    keys.sort_by_key(|k| {
-        (
-            SECTION_ORDER
-                .iter()
-                .position(|o| o == k)
-                .unwrap_or(usize::MAX),
-            k.to_string(),
-        )
-    });
-    for k in keys {
-        let _ = writeln!(s, "\n{k}:");
-        match &obj[k] {
-            Value::Object(m) if m.is_empty() => s.push_str("  none\n"),
-            Value::Object(m) => {
+    for section in &view.sections {
+        let _ = writeln!(s, "\n{}:", section.key);
+        match &section.body {
+            Body::Pairs(m) if m.is_empty() => s.push_str("  none\n"),
+            Body::Pairs(m) => {
                 let width = m.keys().map(String::len).max().unwrap_or(0);
-                for (k, v) in m {
+                for (k, v) in *m {
                     let _ = writeln!(s, "  {k:width$}  {}", scalar(v));
                 }
             }
-            Value::Array(rows) if rows.is_empty() => s.push_str("  none\n"),
-            Value::Array(rows) => table(&mut s, rows),
-            _ => {}
+            Body::Table(t) if t.rows.is_empty() => s.push_str("  none\n"),
+            Body::Table(t) => table(&mut s, t),
         }
     }
     s
-}
-
-fn is_scalar(v: &Value) -> bool {
-    !matches!(v, Value::Object(_) | Value::Array(_))
 }
 
 fn scalar(v: &Value) -> String {
@@ -111,28 +62,12 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-fn table(s: &mut String, rows: &[Value]) {
-    let mut cols: Vec<String> = Vec::new();
-    for r in rows {
-        for k in r.as_object().into_iter().flat_map(|m| m.keys()) {
-            if !cols.contains(k) {
-                cols.push(k.clone());
-            }
-        }
-    }
-    cols.sort_by_key(|k| {
-        (
-            PREFERRED.iter().position(|p| p == k).unwrap_or(usize::MAX),
-            k.clone(),
-        )
-    });
-    let cells: Vec<Vec<String>> = rows
+fn table(s: &mut String, t: &Table<'_>) {
+    let cols = &t.columns;
+    let cells: Vec<Vec<String>> = t
+        .rows
         .iter()
-        .map(|r| {
-            cols.iter()
-                .map(|c| scalar(r.get(c).unwrap_or(&Value::Null)))
-                .collect()
-        })
+        .map(|r| cols.iter().map(|c| scalar(Table::cell(r, c))).collect())
         .collect();
     let widths: Vec<usize> = cols
         .iter()
@@ -154,7 +89,8 @@ fn table(s: &mut String, rows: &[Value]) {
         s.truncate(s.trim_end().len());
         s.push('\n');
     };
-    line(s, &cols);
+    let header: Vec<String> = cols.iter().map(|c| c.to_string()).collect();
+    line(s, &header);
     for r in &cells {
         line(s, r);
     }
