@@ -8,8 +8,8 @@ use crate::crypto::{
     prf,
 };
 use crate::wire::{
-    AssocReady, Confirm, ConfirmRepr, MessageType, Poke, PokeRepr, Transfer, TransferBody,
-    Unassociated, UnassociatedRepr,
+    AssocReady, Confirm, ConfirmRepr, Connect, ConnectFailed, ConnectFailedRepr, ConnectRepr,
+    MessageType, Poke, PokeRepr, Transfer, TransferBody, Unassociated, UnassociatedRepr,
 };
 
 /// The length a PSK may have.
@@ -110,10 +110,12 @@ impl Credentials {
         let id = kdf::<A>(&root, b"assoc id", &[]).0[0];
         let k0 = kdf::<A>(&root, b"assoc key", &[e_m, e_s]);
         let a = kdf::<A>(&k0, b"ready", &[]);
+        let requests = kdf::<A>(&k0, b"requests", &[]);
         AssociationKeys {
             id,
             ratchet: Ratchet { n: 0, key: k0 },
             a,
+            requests,
         }
     }
 }
@@ -125,6 +127,26 @@ pub struct AssociationKeys {
     pub ratchet: Ratchet,
     /// Authenticates AssocAccept and AssocReady.
     pub a: Key,
+    /// `R`: authenticates Connect and ConnectFailed for the association's lifetime.
+    pub requests: Key,
+}
+
+/// Connect's tag: `CMAC(R, bytes 0..24)`, first 8 bytes.
+pub fn connect_tag<A: Aes128Block>(requests: &Key, r: &ConnectRepr) -> [u8; TAG_LEN] {
+    let bytes = r.to_bytes();
+    cmac8::<A>(
+        requests,
+        &[Connect::new_unchecked(&bytes[..]).authenticated()],
+    )
+}
+
+/// ConnectFailed's tag: `CMAC(R, bytes 0..7)`, first 8 bytes.
+pub fn connect_failed_tag<A: Aes128Block>(requests: &Key, r: &ConnectFailedRepr) -> [u8; TAG_LEN] {
+    let bytes = r.to_bytes();
+    cmac8::<A>(
+        requests,
+        &[ConnectFailed::new_unchecked(&bytes[..]).authenticated()],
+    )
 }
 
 /// AssocAccept's tag: `CMAC(A, 0x21 || id || E_m || E_s)`, first 8 bytes.

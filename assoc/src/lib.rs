@@ -22,7 +22,7 @@ pub mod ssp;
 pub mod time;
 pub mod wire;
 
-pub use mote::{Installation, MoteAssoc, MoteEvent, MoteStats, SessionTable};
+pub use mote::{ConnectError, Installation, MoteAssoc, MoteEvent, MoteStats, SessionTable};
 pub use ssp::{SspAssoc, SspEvent, SspStats, StartError, TransferFailure};
 pub use time::Instant;
 

@@ -11,13 +11,15 @@
 use core::marker::PhantomData;
 
 use crate::crypto::{Aes128Block, EcdhP256, Key, PublicKey, Random, cmac, ct_eq};
-use crate::keys::{Credentials, Ratchet, accept_tag, ready_tag};
+use crate::keys::{Credentials, Ratchet, accept_tag, connect_failed_tag, connect_tag, ready_tag};
 use crate::time::{
-    Backoff, HELLO_MAX_INTERVAL, Instant, POKE_INTERVAL, REPLY_INTERVAL, RateLimit, SKIP_AHEAD,
+    Backoff, CONNECT_DEADLINE, HELLO_MAX_INTERVAL, Instant, POKE_INTERVAL, REPLY_INTERVAL,
+    RateLimit, SKIP_AHEAD,
 };
 use crate::wire::{
-    AssocAcceptRepr, AssocHelloRepr, AssocReadyRepr, ConfirmRepr, ConfirmStatus, Message, PokeRepr,
-    SuiteSet, TransferBody, TransferRepr, UnassociatedReason, UnassociatedRepr,
+    AssocAcceptRepr, AssocHelloRepr, AssocReadyRepr, ConfirmRepr, ConfirmStatus, ConnectFailedRepr,
+    ConnectFailure, ConnectRepr, Message, PokeRepr, SuiteSet, TransferBody, TransferRepr,
+    UnassociatedReason, UnassociatedRepr,
 };
 
 /// The mote's session slots, as its record layer keeps them.
@@ -48,6 +50,19 @@ pub enum MoteEvent {
     Associated { id: u8 },
     /// Transfer `n` was opened and answered with a Confirm of this status.
     Transfer { n: u32, status: ConfirmStatus },
+    /// The IoTSSP could not open the session Connect `r` asked for.
+    ConnectFailed { r: u32, reason: ConnectFailure },
+}
+
+/// Why [`MoteAssoc::connect`] sent nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectError {
+    /// No association to send it on (one is being made: try again once associated).
+    NotAssociated,
+    /// A Connect is still waiting for its answer.
+    Busy,
+    /// The association's request counter is spent: it associates again.
+    Exhausted,
 }
 
 /// The mote's counters: what it sent, and each reason it dropped something.
@@ -67,6 +82,18 @@ pub struct MoteStats {
     pub ready_resent: u64,
     pub unassociated_sent: u64,
     pub pokes_honoured: u64,
+    /// Connects started (each one request; retransmissions not counted).
+    pub connects_started: u64,
+    /// Connects sent, retransmissions included.
+    pub connects_sent: u64,
+    /// Connects answered by a Transfer of a session with the server (the mote as client).
+    pub connects_completed: u64,
+    /// Connects answered by ConnectFailed.
+    pub connects_failed: u64,
+    /// Connects without an answer by their deadline.
+    pub connects_timed_out: u64,
+    /// ConnectFailed with a bad tag, or for no Connect waiting.
+    pub connect_failed_ignored: u64,
     /// A Transfer whose seal did not open (forged, corrupted, or for a key we do not have).
     pub transfer_bad_tag: u64,
     /// A Transfer older than the last one confirmed (a replay).
@@ -121,6 +148,20 @@ struct Association {
     kept_confirm: Option<KeptConfirm>,
     /// Kept until the first Transfer of this association.
     kept_ready: Option<KeptReady>,
+    /// `R`, which authenticates Connect and ConnectFailed.
+    requests: Key,
+    /// The next request counter.
+    next_r: u32,
+}
+
+#[derive(Clone)]
+struct PendingConnect {
+    r: u32,
+    server_addr: [u8; 16],
+    server_port: u16,
+    bytes: [u8; 32],
+    resend: Backoff,
+    give_up: Instant,
 }
 
 #[derive(Clone)]
@@ -151,6 +192,7 @@ struct Outbox {
     ready: bool,
     confirm: bool,
     hello: bool,
+    connect: bool,
 }
 
 /// The mote's association machine. `A` is the platform's AES, `E` its ECDH, `R` its RNG.
@@ -160,6 +202,8 @@ pub struct MoteAssoc<A, E: EcdhP256, R> {
     rng: R,
     association: Option<Association>,
     hello: Option<PendingHello<E::Secret>>,
+    /// The Connect waiting for a Transfer or a ConnectFailed.
+    connect: Option<PendingConnect>,
     /// When to make a new AssocHello (at boot, and again after an ECC failure).
     start_hello_at: Option<Instant>,
     replies: RateLimit,
@@ -181,6 +225,7 @@ where
             rng: self.rng.clone(),
             association: self.association.clone(),
             hello: self.hello.clone(),
+            connect: self.connect.clone(),
             start_hello_at: self.start_hello_at,
             replies: self.replies,
             confirm_replies: self.confirm_replies,
@@ -202,6 +247,7 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
             rng,
             association: None,
             hello: None,
+            connect: None,
             start_hello_at: Some(Instant::ZERO),
             replies: RateLimit::default(),
             confirm_replies: RateLimit::default(),
@@ -231,10 +277,11 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
     /// The next instant [`Self::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let hello = self.hello.as_ref().map(|h| h.resend.next);
-        match (self.start_hello_at, hello) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let connect = self.connect.as_ref().map(|c| c.resend.next.min(c.give_up));
+        [self.start_hello_at, hello, connect]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -246,6 +293,60 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
         {
             self.outbox.hello = true;
         }
+        if let Some(c) = &mut self.connect {
+            if now >= c.give_up {
+                self.connect = None;
+                self.stats.connects_timed_out += 1;
+            } else if c.resend.fire(now) {
+                self.outbox.connect = true;
+            }
+        }
+    }
+
+    /// Asks the IoTSSP to open a DTLS session in the mote's name, the mote as client, with
+    /// the server at `server_addr`:`server_port` (docs/mote-association.md, "Connect").
+    /// The answer is a Transfer of that session (the mote's side is its DTLS port) or a
+    /// [`MoteEvent::ConnectFailed`]; the Connect is resent until then, or until
+    /// [`CONNECT_DEADLINE`] passes. Returns the request's counter `r`.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        server_addr: [u8; 16],
+        server_port: u16,
+    ) -> Result<u32, ConnectError> {
+        if self.connect.is_some() {
+            return Err(ConnectError::Busy);
+        }
+        let assoc = self
+            .association
+            .as_mut()
+            .ok_or(ConnectError::NotAssociated)?;
+        let r = assoc.next_r;
+        assoc.next_r = r.checked_add(1).ok_or(ConnectError::Exhausted)?;
+        let mut req = ConnectRepr {
+            id: assoc.id,
+            r,
+            server_addr,
+            server_port,
+            tag: [0; 8],
+        };
+        req.tag = connect_tag::<A>(&assoc.requests, &req);
+        self.connect = Some(PendingConnect {
+            r,
+            server_addr,
+            server_port,
+            bytes: req.to_bytes(),
+            resend: Backoff::start(now, CONNECT_DEADLINE),
+            give_up: now + CONNECT_DEADLINE,
+        });
+        self.outbox.connect = true;
+        self.stats.connects_started += 1;
+        Ok(r)
+    }
+
+    /// The Connect waiting for its answer, if any: its `r`.
+    pub fn pending_connect(&self) -> Option<u32> {
+        self.connect.as_ref().map(|c| c.r)
     }
 
     /// The next datagram to send to the IoTSSP, written into `buf` (which should have
@@ -280,6 +381,14 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
                     Some(h) => {
                         is_hello = true;
                         &h.bytes
+                    }
+                    None => continue,
+                }
+            } else if core::mem::take(&mut self.outbox.connect) {
+                match &self.connect {
+                    Some(c) => {
+                        self.stats.connects_sent += 1;
+                        &c.bytes
                     }
                     None => continue,
                 }
@@ -319,10 +428,12 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
                 self.on_poke(now, &p);
                 None
             }
+            Message::ConnectFailed(f) => self.on_connect_failed(&f),
             Message::AssocHello(_)
             | Message::AssocReady(_)
             | Message::Confirm(_)
-            | Message::Unassociated(_) => {
+            | Message::Unassociated(_)
+            | Message::Connect(_) => {
                 self.stats.wrong_direction += 1;
                 None
             }
@@ -446,11 +557,23 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
                 return None;
             }
             Ok(Err(_)) => ConfirmStatus::Malformed,
-            Ok(Ok(body)) => match sessions.install(&body) {
-                Installation::Installed => ConfirmStatus::Installed,
-                Installation::Full => ConfirmStatus::Full,
-                Installation::UnsupportedSuite => ConfirmStatus::UnsupportedSuite,
-            },
+            Ok(Ok(body)) => {
+                let status = match sessions.install(&body) {
+                    Installation::Installed => ConfirmStatus::Installed,
+                    Installation::Full => ConfirmStatus::Full,
+                    Installation::UnsupportedSuite => ConfirmStatus::UnsupportedSuite,
+                };
+                // The session our Connect asked for: the request is answered.
+                if body.mote_is_client
+                    && self.connect.as_ref().is_some_and(|c| {
+                        (c.server_addr, c.server_port) == (body.client_addr, body.client_port)
+                    })
+                {
+                    self.connect = None;
+                    self.stats.connects_completed += 1;
+                }
+                status
+            }
         };
         let mut confirm = ConfirmRepr {
             id: t.id,
@@ -547,11 +670,32 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
                 accept_digest,
                 bytes: ready,
             }),
+            requests: keys.requests,
+            next_r: 0,
         });
+        // A Connect of the old association is not answered on the new one.
+        self.connect = None;
         self.outbox.ready = true;
         self.outbox.confirm = false;
         self.stats.associations += 1;
         Some(MoteEvent::Associated { id: keys.id })
+    }
+
+    fn on_connect_failed(&mut self, f: &ConnectFailedRepr) -> Option<MoteEvent> {
+        let ok = self.connect.as_ref().is_some_and(|c| c.r == f.r)
+            && self.association.as_ref().is_some_and(|a| {
+                a.id == f.id && ct_eq(&connect_failed_tag::<A>(&a.requests, f), &f.tag)
+            });
+        if !ok {
+            self.stats.connect_failed_ignored += 1;
+            return None;
+        }
+        self.connect = None;
+        self.stats.connects_failed += 1;
+        Some(MoteEvent::ConnectFailed {
+            r: f.r,
+            reason: f.reason,
+        })
     }
 
     fn on_poke(&mut self, now: Instant, poke: &PokeRepr) {

@@ -11,11 +11,12 @@
 use core::marker::PhantomData;
 
 use crate::crypto::{Aes128Block, EcdhP256, Key, Random, ct_eq};
-use crate::keys::{Credentials, Ratchet, accept_tag, ready_tag};
+use crate::keys::{Credentials, Ratchet, accept_tag, connect_failed_tag, connect_tag, ready_tag};
 use crate::time::{Backoff, Instant, TRANSFER_DEADLINE};
 use crate::wire::{
-    AssocAcceptRepr, AssocHelloRepr, AssocReadyRepr, ConfirmRepr, ConfirmStatus, Message,
-    MessageType, PokeRepr, SuiteSet, Transfer, TransferBody, UnassociatedRepr, message_type,
+    AssocAcceptRepr, AssocHelloRepr, AssocReadyRepr, ConfirmRepr, ConfirmStatus, ConnectFailedRepr,
+    ConnectFailure, ConnectRepr, Message, MessageType, PokeRepr, SuiteSet, Transfer, TransferBody,
+    UnassociatedRepr, message_type,
 };
 
 /// What happened, for the caller.
@@ -34,6 +35,14 @@ pub enum SspEvent {
     /// The mote said it does not have the association the transfer used; the transfer
     /// waits for a new association (within its deadline).
     Unassociated,
+    /// The mote asks for a DTLS session with this server, the mote as client (a new,
+    /// authenticated Connect). The caller answers with a Transfer of that session
+    /// ([`TransferBody::mote_is_client`]) or [`SspAssoc::refuse_connect`].
+    ConnectRequested {
+        r: u32,
+        server_addr: [u8; 16],
+        server_port: u16,
+    },
 }
 
 /// Why a transfer failed.
@@ -86,6 +95,13 @@ pub struct SspStats {
     /// A Confirm for no transfer in flight (late, replayed, or for another association).
     pub confirm_unexpected: u64,
     pub pokes_sent: u64,
+    /// New authenticated Connects (each one request for the caller).
+    pub connects_received: u64,
+    /// A Connect already seen (the mote resent it): its ConnectFailed again, if it got one.
+    pub connects_repeated: u64,
+    /// A Connect with a bad tag, an old counter, or for another association.
+    pub connect_bad: u64,
+    pub connect_failed_sent: u64,
     pub unassociated_bad_tag: u64,
     /// Unassociated naming the transfer in flight: the association is dropped.
     pub unassociated_accepted: u64,
@@ -126,6 +142,12 @@ struct Association {
     suites: SuiteSet,
     /// The tag of the AssocHello that made it: a replay of that hello is dropped.
     hello_tag: [u8; 8],
+    /// `R`, which authenticates Connect and ConnectFailed.
+    requests: Key,
+    /// The last Connect's counter: an older or equal one is not a new request.
+    last_r: Option<u32>,
+    /// The ConnectFailed that answered it, resent when the mote resends that Connect.
+    last_failed: Option<(u32, [u8; 15])>,
 }
 
 #[derive(Clone)]
@@ -133,6 +155,7 @@ struct Pending {
     id: u8,
     ratchet: Ratchet,
     a: Key,
+    requests: Key,
     hello_tag: [u8; 8],
     accept: [u8; 74],
     /// AssocAccept retransmissions, until `give_up`.
@@ -169,6 +192,7 @@ struct Outbox {
     accept: bool,
     transfer: bool,
     poke: Option<[u8; 13]>,
+    connect_failed: Option<[u8; 15]>,
 }
 
 /// The IoTSSP's association machine for one mote. `A` is the AES, `E` the ECDH, `R` the RNG.
@@ -360,6 +384,7 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
         loop {
             let poke;
+            let failed;
             let bytes: &[u8] = if core::mem::take(&mut self.outbox.accept) {
                 match &self.pending {
                     Some(p) => &p.accept,
@@ -373,6 +398,9 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             } else if let Some(p) = self.outbox.poke.take() {
                 poke = p;
                 &poke
+            } else if let Some(f) = self.outbox.connect_failed.take() {
+                failed = f;
+                &failed
             } else {
                 return None;
             };
@@ -384,6 +412,7 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             match message_type(bytes) {
                 Ok(MessageType::AssocAccept) => self.stats.accepts_sent += 1,
                 Ok(MessageType::Transfer) => self.stats.transfers_sent += 1,
+                Ok(MessageType::ConnectFailed) => self.stats.connect_failed_sent += 1,
                 _ => self.stats.pokes_sent += 1,
             }
             return Some(bytes.len());
@@ -407,7 +436,11 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             Message::AssocReady(r) => self.on_ready(now, &r),
             Message::Confirm(c) => self.on_confirm(&c),
             Message::Unassociated(u) => self.on_unassociated(now, &u),
-            Message::AssocAccept(_) | Message::Transfer(_) | Message::Poke(_) => {
+            Message::Connect(c) => self.on_connect(&c),
+            Message::AssocAccept(_)
+            | Message::Transfer(_)
+            | Message::Poke(_)
+            | Message::ConnectFailed(_) => {
                 self.stats.wrong_direction += 1;
                 None
             }
@@ -461,6 +494,7 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             id: keys.id,
             ratchet: keys.ratchet,
             a: keys.a,
+            requests: keys.requests,
             hello_tag: hello.tag,
             accept,
             resend: Some(Backoff::start(now, TRANSFER_DEADLINE)),
@@ -491,6 +525,9 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             free_slots: ready.free_slots,
             suites: ready.suites,
             hello_tag: p.hello_tag,
+            requests: p.requests.clone(),
+            last_r: None,
+            last_failed: None,
         });
         drop(p);
         self.stats.associations += 1;
@@ -541,6 +578,59 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
                 free_slots: confirm.free_slots,
             }))
         }
+    }
+
+    fn on_connect(&mut self, c: &ConnectRepr) -> Option<SspEvent> {
+        let Some(a) = self
+            .association
+            .as_mut()
+            .filter(|a| a.id == c.id && ct_eq(&connect_tag::<A>(&a.requests, c), &c.tag))
+        else {
+            self.stats.connect_bad += 1;
+            return None;
+        };
+        match a.last_r {
+            Some(last) if c.r == last => {
+                self.stats.connects_repeated += 1;
+                if let Some((r, bytes)) = a.last_failed
+                    && r == c.r
+                {
+                    self.outbox.connect_failed = Some(bytes);
+                }
+                return None;
+            }
+            Some(last) if c.r < last => {
+                self.stats.connect_bad += 1;
+                return None;
+            }
+            _ => {}
+        }
+        a.last_r = Some(c.r);
+        a.last_failed = None;
+        self.stats.connects_received += 1;
+        Some(SspEvent::ConnectRequested {
+            r: c.r,
+            server_addr: c.server_addr,
+            server_port: c.server_port,
+        })
+    }
+
+    /// Answers Connect `r` of the working association with a ConnectFailed (nothing if the
+    /// association changed since: the mote dropped that request with it).
+    pub fn refuse_connect(&mut self, r: u32, reason: ConnectFailure) {
+        let Some(a) = self.association.as_mut().filter(|a| a.last_r == Some(r)) else {
+            return;
+        };
+        let mut f = ConnectFailedRepr {
+            id: a.id,
+            r,
+            reason,
+            tag: [0; 8],
+        };
+        f.tag = connect_failed_tag::<A>(&a.requests, &f);
+        let bytes = f.to_bytes();
+        a.last_failed = Some((r, bytes));
+        self.outbox.connect_failed = Some(bytes);
     }
 
     fn on_unassociated(&mut self, now: Instant, u: &UnassociatedRepr) -> Option<SspEvent> {

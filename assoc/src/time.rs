@@ -48,6 +48,9 @@ pub const REPLY_INTERVAL: Duration = Duration::from_secs(1);
 pub const POKE_INTERVAL: Duration = Duration::from_secs(60);
 /// How many ratchet steps the mote may skip ahead to meet a Transfer.
 pub const SKIP_AHEAD: u32 = 16;
+/// How long a mote resends a Connect (2 s, doubling) before giving up on it: the IoTSSP's
+/// handshake with an Internet server may need several of its own retransmissions.
+pub const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A retransmission timer: due at `next`, then after twice the previous wait, up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

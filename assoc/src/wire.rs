@@ -40,6 +40,8 @@ pub enum MessageType {
     Confirm,
     Unassociated,
     Poke,
+    Connect,
+    ConnectFailed,
     Unknown(u8),
 }
 
@@ -53,6 +55,8 @@ impl MessageType {
             5 => MessageType::Confirm,
             6 => MessageType::Unassociated,
             7 => MessageType::Poke,
+            8 => MessageType::Connect,
+            9 => MessageType::ConnectFailed,
             t => MessageType::Unknown(t),
         }
     }
@@ -66,6 +70,8 @@ impl MessageType {
             MessageType::Confirm => 5,
             MessageType::Unassociated => 6,
             MessageType::Poke => 7,
+            MessageType::Connect => 8,
+            MessageType::ConnectFailed => 9,
             MessageType::Unknown(t) => t & 0x0f,
         }
     }
@@ -204,6 +210,11 @@ mod field {
     pub const CONFIRM_FREE: usize = 7;
     pub const UNASSOC_REASON: usize = 6;
     pub const POKE_RANDOM: usize = 1;
+    /// The request counter `r` of Connect and ConnectFailed.
+    pub const R: usize = 2;
+    pub const CONNECT_ADDR: usize = 6;
+    pub const CONNECT_PORT: usize = 22;
+    pub const CONNECT_FAILED_REASON: usize = 6;
 }
 
 fixed_view!(
@@ -242,6 +253,79 @@ fixed_view!(
     MessageType::Poke,
     13
 );
+
+fixed_view!(
+    /// Connect (mote -> IoTSSP): `0x81 || id || r || server address || server port || tag`.
+    Connect,
+    MessageType::Connect,
+    32
+);
+fixed_view!(
+    /// ConnectFailed (IoTSSP -> mote): `0x91 || id || r || reason || tag`.
+    ConnectFailed,
+    MessageType::ConnectFailed,
+    15
+);
+
+impl<T: AsRef<[u8]>> Connect<T> {
+    pub fn id(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::ID)
+    }
+    pub fn r(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::R)
+    }
+    pub fn server_addr(&self) -> [u8; 16] {
+        read(self.buffer.as_ref(), field::CONNECT_ADDR)
+    }
+    pub fn server_port(&self) -> u16 {
+        u16::from_be_bytes(read(self.buffer.as_ref(), field::CONNECT_PORT))
+    }
+}
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Connect<T> {
+    pub fn set_id(&mut self, id: u8) {
+        write(self.buffer.as_mut(), field::ID, &[id])
+    }
+    pub fn set_r(&mut self, r: u32) {
+        write(self.buffer.as_mut(), field::R, &r.to_be_bytes())
+    }
+    pub fn set_server_addr(&mut self, addr: &[u8; 16]) {
+        write(self.buffer.as_mut(), field::CONNECT_ADDR, addr)
+    }
+    pub fn set_server_port(&mut self, port: u16) {
+        write(
+            self.buffer.as_mut(),
+            field::CONNECT_PORT,
+            &port.to_be_bytes(),
+        )
+    }
+}
+
+impl<T: AsRef<[u8]>> ConnectFailed<T> {
+    pub fn id(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::ID)
+    }
+    pub fn r(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::R)
+    }
+    pub fn reason(&self) -> ConnectFailure {
+        ConnectFailure::from(read_u8(self.buffer.as_ref(), field::CONNECT_FAILED_REASON))
+    }
+}
+impl<T: AsRef<[u8]> + AsMut<[u8]>> ConnectFailed<T> {
+    pub fn set_id(&mut self, id: u8) {
+        write(self.buffer.as_mut(), field::ID, &[id])
+    }
+    pub fn set_r(&mut self, r: u32) {
+        write(self.buffer.as_mut(), field::R, &r.to_be_bytes())
+    }
+    pub fn set_reason(&mut self, reason: ConnectFailure) {
+        write(
+            self.buffer.as_mut(),
+            field::CONNECT_FAILED_REASON,
+            &[reason.into()],
+        )
+    }
+}
 
 impl<T: AsRef<[u8]>> AssocHello<T> {
     pub fn e_m(&self) -> PublicKey {
@@ -600,6 +684,118 @@ impl From<UnassociatedReason> for u8 {
     }
 }
 
+/// ConnectFailed's reason byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectFailure {
+    /// The IoTSSP's policy names no such server for this mote.
+    NotPermitted,
+    /// The handshake with the server failed: no answer, an alert, or a chain or name the
+    /// policy does not accept.
+    HandshakeFailed,
+    /// The IoTSSP cannot take the request now (a request of this mote is in progress, or
+    /// its limits are reached).
+    Busy,
+    Unknown(u8),
+}
+
+impl From<u8> for ConnectFailure {
+    fn from(v: u8) -> Self {
+        match v {
+            0 => ConnectFailure::NotPermitted,
+            1 => ConnectFailure::HandshakeFailed,
+            2 => ConnectFailure::Busy,
+            v => ConnectFailure::Unknown(v),
+        }
+    }
+}
+
+impl From<ConnectFailure> for u8 {
+    fn from(r: ConnectFailure) -> u8 {
+        match r {
+            ConnectFailure::NotPermitted => 0,
+            ConnectFailure::HandshakeFailed => 1,
+            ConnectFailure::Busy => 2,
+            ConnectFailure::Unknown(v) => v,
+        }
+    }
+}
+
+/// Connect, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectRepr {
+    pub id: u8,
+    /// The request counter: strictly increasing within an association.
+    pub r: u32,
+    pub server_addr: [u8; 16],
+    pub server_port: u16,
+    pub tag: [u8; TAG_LEN],
+}
+
+/// ConnectFailed, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectFailedRepr {
+    pub id: u8,
+    pub r: u32,
+    pub reason: ConnectFailure,
+    pub tag: [u8; TAG_LEN],
+}
+
+impl ConnectRepr {
+    pub fn parse<T: AsRef<[u8]>>(v: &Connect<T>) -> Result<Self, Error> {
+        v.check_len()?;
+        Ok(ConnectRepr {
+            id: v.id(),
+            r: v.r(),
+            server_addr: v.server_addr(),
+            server_port: v.server_port(),
+            tag: v.tag(),
+        })
+    }
+    pub const fn buffer_len(&self) -> usize {
+        Connect::<&[u8]>::LEN
+    }
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, v: &mut Connect<T>) {
+        v.set_type();
+        v.set_id(self.id);
+        v.set_r(self.r);
+        v.set_server_addr(&self.server_addr);
+        v.set_server_port(self.server_port);
+        v.set_tag(&self.tag);
+    }
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut b = [0; 32];
+        self.emit(&mut Connect::new_unchecked(&mut b[..]));
+        b
+    }
+}
+
+impl ConnectFailedRepr {
+    pub fn parse<T: AsRef<[u8]>>(v: &ConnectFailed<T>) -> Result<Self, Error> {
+        v.check_len()?;
+        Ok(ConnectFailedRepr {
+            id: v.id(),
+            r: v.r(),
+            reason: v.reason(),
+            tag: v.tag(),
+        })
+    }
+    pub const fn buffer_len(&self) -> usize {
+        ConnectFailed::<&[u8]>::LEN
+    }
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, v: &mut ConnectFailed<T>) {
+        v.set_type();
+        v.set_id(self.id);
+        v.set_r(self.r);
+        v.set_reason(self.reason);
+        v.set_tag(&self.tag);
+    }
+    pub fn to_bytes(&self) -> [u8; 15] {
+        let mut b = [0; 15];
+        self.emit(&mut ConnectFailed::new_unchecked(&mut b[..]));
+        b
+    }
+}
+
 /// AssocHello, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssocHelloRepr {
@@ -845,6 +1041,8 @@ pub enum Message<'a> {
     Confirm(ConfirmRepr),
     Unassociated(UnassociatedRepr),
     Poke(PokeRepr),
+    Connect(ConnectRepr),
+    ConnectFailed(ConnectFailedRepr),
 }
 
 impl<'a> Message<'a> {
@@ -869,6 +1067,12 @@ impl<'a> Message<'a> {
                 &Unassociated::new_unchecked(bytes),
             )?),
             MessageType::Poke => Message::Poke(PokeRepr::parse(&Poke::new_unchecked(bytes))?),
+            MessageType::Connect => {
+                Message::Connect(ConnectRepr::parse(&Connect::new_unchecked(bytes))?)
+            }
+            MessageType::ConnectFailed => Message::ConnectFailed(ConnectFailedRepr::parse(
+                &ConnectFailed::new_unchecked(bytes),
+            )?),
             MessageType::Unknown(t) => return Err(Error::UnknownType(t)),
         })
     }
@@ -882,6 +1086,8 @@ impl<'a> Message<'a> {
             Message::Confirm(r) => r.buffer_len(),
             Message::Unassociated(r) => r.buffer_len(),
             Message::Poke(r) => r.buffer_len(),
+            Message::Connect(r) => r.buffer_len(),
+            Message::ConnectFailed(r) => r.buffer_len(),
         }
     }
 
@@ -898,6 +1104,8 @@ impl<'a> Message<'a> {
             Message::Confirm(r) => r.emit(&mut Confirm::new_unchecked(b)),
             Message::Unassociated(r) => r.emit(&mut Unassociated::new_unchecked(b)),
             Message::Poke(r) => r.emit(&mut Poke::new_unchecked(b)),
+            Message::Connect(r) => r.emit(&mut Connect::new_unchecked(b)),
+            Message::ConnectFailed(r) => r.emit(&mut ConnectFailed::new_unchecked(b)),
         }
         Some(len)
     }
@@ -995,6 +1203,10 @@ pub struct TransferBody {
     pub client_port: u16,
     /// `None`: the defaults ([`SequenceNumbers::DEFAULT`]); `Some`: flag 0, sent explicitly.
     pub sequence: Option<SequenceNumbers>,
+    /// Flag 2: the mote is the session's DTLS client (an outbound session it asked for with
+    /// Connect); `client_addr` and `client_port` are then the server's. Without it the mote
+    /// is the server and they are the Internet client's.
+    pub mote_is_client: bool,
 }
 
 mod body {
@@ -1005,6 +1217,8 @@ mod body {
     pub const KEYS: usize = 20;
     pub const FLAG_SEQUENCE: u8 = 0x01;
     pub const FLAG_MAY_EVICT: u8 = 0x02;
+    pub const FLAG_MOTE_IS_CLIENT: u8 = 0x04;
+    pub const FLAGS_KNOWN: u8 = FLAG_SEQUENCE | FLAG_MAY_EVICT | FLAG_MOTE_IS_CLIENT;
 }
 
 impl TransferBody {
@@ -1038,7 +1252,7 @@ impl TransferBody {
         let suite = Suite::from_code(*buf.get(body::SUITE).ok_or(Error::Truncated)?)
             .ok_or(Error::Malformed)?;
         let flags = *buf.get(body::FLAGS).ok_or(Error::Truncated)?;
-        if flags & !(body::FLAG_SEQUENCE | body::FLAG_MAY_EVICT) != 0 {
+        if flags & !body::FLAGS_KNOWN != 0 {
             return Err(Error::Malformed);
         }
         let keys_len = match suite {
@@ -1067,6 +1281,7 @@ impl TransferBody {
         Ok(TransferBody {
             keys,
             may_evict: flags & body::FLAG_MAY_EVICT != 0,
+            mote_is_client: flags & body::FLAG_MOTE_IS_CLIENT != 0,
             client_addr: read(buf, body::ADDR),
             client_port: u16::from_be_bytes(read(buf, body::PORT)),
             sequence,
@@ -1092,6 +1307,9 @@ impl TransferBody {
         }
         if self.may_evict {
             flags |= body::FLAG_MAY_EVICT;
+        }
+        if self.mote_is_client {
+            flags |= body::FLAG_MOTE_IS_CLIENT;
         }
         write(buf, body::SUITE, &[self.suite().code()]);
         write(buf, body::FLAGS, &[flags]);

@@ -75,6 +75,7 @@ fn body(port: u16) -> TransferBody {
         client_addr: [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
         client_port: port,
         sequence: None,
+        mote_is_client: false,
     }
 }
 

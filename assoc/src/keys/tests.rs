@@ -47,6 +47,7 @@ pub(crate) fn example_body() -> TransferBody {
         client_addr: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
         client_port: 40000,
         sequence: None,
+        mote_is_client: false,
     }
 }
 
@@ -106,6 +107,30 @@ fn worked_example() -> Vec<(&'static str, Vec<u8>)> {
         tag: [0; 8],
     };
     poke.tag = creds.poke_tag::<SoftAes>(&poke);
+    let mut connect = ConnectRepr {
+        id: keys.id,
+        r: 0,
+        server_addr: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        server_port: 5684,
+        tag: [0; 8],
+    };
+    connect.tag = connect_tag::<SoftAes>(&keys.requests, &connect);
+    let mut connect_failed = ConnectFailedRepr {
+        id: keys.id,
+        r: 0,
+        reason: ConnectFailure::NotPermitted,
+        tag: [0; 8],
+    };
+    connect_failed.tag = connect_failed_tag::<SoftAes>(&keys.requests, &connect_failed);
+    let mut client_body = example_body();
+    client_body.mote_is_client = true;
+    client_body.client_addr = connect.server_addr;
+    client_body.client_port = 5684;
+    let mut transfer2 = [0u8; Transfer::<&[u8]>::MAX_LEN];
+    keys.ratchet.advance::<SoftAes>().unwrap();
+    let len2 = keys
+        .ratchet
+        .seal_transfer::<SoftAes>(keys.id, &client_body, &mut transfer2);
     std::vec![
         ("assoc-hello", hello.to_bytes().to_vec()),
         ("assoc-accept", accept.to_bytes().to_vec()),
@@ -115,6 +140,9 @@ fn worked_example() -> Vec<(&'static str, Vec<u8>)> {
         ("assoc-transfer-1", transfer1[..len1].to_vec()),
         ("assoc-unassociated", unassociated.to_bytes().to_vec()),
         ("assoc-poke", poke.to_bytes().to_vec()),
+        ("assoc-connect", connect.to_bytes().to_vec()),
+        ("assoc-connect-failed", connect_failed.to_bytes().to_vec()),
+        ("assoc-transfer-2-client", transfer2[..len2].to_vec()),
     ]
 }
 

@@ -13,7 +13,8 @@ use crate::mote::MoteEvent;
 use crate::ssp::{SspEvent, StartError, TransferFailure};
 use crate::time::{Instant, SKIP_AHEAD, TRANSFER_DEADLINE};
 use crate::wire::{
-    ConfirmStatus, MessageType, Suite, Transfer, Unassociated, UnassociatedReason, UnassociatedRepr,
+    ConfirmStatus, MessageType, Suite, Transfer, Unassociated, UnassociatedReason,
+    UnassociatedRepr, message_type,
 };
 use util::*;
 
@@ -765,7 +766,7 @@ fn malformed_body_is_confirmed_as_malformed() {
     let id = p.ssp.association().unwrap().id;
     let mut plain = [0u8; 60];
     body(8).emit(&mut plain);
-    plain[1] = 0x04;
+    plain[1] = 0x08;
     let sealed = crate::keys::tests::seal_raw(&ratchet, id, &plain);
     let ev = p.mote.handle_datagram(p.now, &sealed, &mut p.sessions);
     assert_eq!(
@@ -925,4 +926,113 @@ fn short_transmit_buffers_are_counted() {
     // The retransmission goes out whole.
     p.drive();
     assert_eq!(p.sessions.installed, vec![1]);
+}
+
+fn step_until(p: &mut Pair, done: impl Fn(&Pair) -> bool) {
+    while !done(p) {
+        assert!(p.step(), "idle before the condition held");
+    }
+}
+
+const SERVER: [u8; 16] = [0xfd, 0, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+fn connect_requested(p: &Pair) -> Vec<u32> {
+    p.ssp_events
+        .iter()
+        .filter_map(|e| match e {
+            SspEvent::ConnectRequested {
+                r,
+                server_addr,
+                server_port,
+            } => {
+                assert_eq!((*server_addr, *server_port), (SERVER, 5684));
+                Some(*r)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A Connect reaches the IoTSSP once however often it is resent; the Transfer of a client
+/// session with that server answers it.
+#[test]
+fn connect_is_answered_by_a_client_transfer() {
+    let mut p = Pair::associated();
+    p.lose_to_ssp = lose_first(MessageType::Connect, 1);
+    let r = p.mote.connect(p.now, SERVER, 5684).unwrap();
+    assert_eq!(r, 0);
+    assert_eq!(
+        p.mote.connect(p.now, SERVER, 5684),
+        Err(crate::ConnectError::Busy)
+    );
+    step_until(&mut p, |p| !p.ssp_events.is_empty());
+    assert_eq!(connect_requested(&p), vec![0]);
+    assert_eq!(p.mote.stats().connects_sent, 2);
+    let mut b = body(5684);
+    b.client_addr = SERVER;
+    b.mote_is_client = true;
+    p.ssp.start_transfer(p.now, b).unwrap();
+    p.drive();
+    assert_eq!(p.mote.pending_connect(), None);
+    assert_eq!(p.mote.stats().connects_completed, 1);
+    assert_eq!(p.sessions.installed, vec![5684]);
+    // The next request has the next counter.
+    assert_eq!(p.mote.connect(p.now, SERVER, 5684), Ok(1));
+}
+
+/// A refused Connect comes back as ConnectFailed, and a resent Connect gets it again
+/// without a second request at the IoTSSP; a replayed old Connect makes no request.
+#[test]
+fn connect_refused_and_replays() {
+    let mut p = Pair::associated();
+    p.lose_to_mote = lose_first(MessageType::ConnectFailed, 1);
+    p.mote.connect(p.now, SERVER, 5684).unwrap();
+    step_until(&mut p, |p| !p.ssp_events.is_empty());
+    p.ssp
+        .refuse_connect(0, crate::wire::ConnectFailure::NotPermitted);
+    p.drive();
+    assert_eq!(connect_requested(&p), vec![0]);
+    assert_eq!(p.ssp.stats().connects_repeated, 1);
+    assert_eq!(p.ssp.stats().connect_failed_sent, 2);
+    assert_eq!(
+        p.mote_events.last(),
+        Some(&MoteEvent::ConnectFailed {
+            r: 0,
+            reason: crate::wire::ConnectFailure::NotPermitted
+        })
+    );
+    let first = p
+        .sent_by_mote
+        .iter()
+        .find(|(_, d)| message_type(d) == Ok(MessageType::Connect))
+        .unwrap()
+        .1
+        .clone();
+    // Replayed, and forged (one bit changed): neither is a request.
+    let before = p.ssp_events.len();
+    p.ssp.handle_datagram(p.now, &first);
+    let mut forged = first.clone();
+    forged[10] ^= 1;
+    p.ssp.handle_datagram(p.now, &forged);
+    assert_eq!(p.ssp_events.len(), before);
+    assert_eq!(p.ssp.stats().connect_bad, 1);
+    assert_eq!(p.ssp.stats().connects_received, 1);
+}
+
+/// A Connect nobody answers is resent, then dropped at its deadline.
+#[test]
+fn connect_without_answer_times_out() {
+    let mut p = Pair::associated();
+    p.lose_to_ssp = lose_all(MessageType::Connect);
+    assert_eq!(
+        Pair::new().mote.connect(Instant::ZERO, SERVER, 1),
+        Err(crate::ConnectError::NotAssociated)
+    );
+    let start = p.now;
+    p.mote.connect(p.now, SERVER, 5684).unwrap();
+    p.drive();
+    assert_eq!(p.mote.pending_connect(), None);
+    assert_eq!(p.mote.stats().connects_timed_out, 1);
+    assert!(p.mote.stats().connects_sent >= 4);
+    assert!(p.now >= start + crate::time::CONNECT_DEADLINE);
 }

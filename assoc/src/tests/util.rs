@@ -97,6 +97,7 @@ pub fn body(port: u16) -> TransferBody {
         client_addr: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
         client_port: port,
         sequence: None,
+        mote_is_client: false,
     }
 }
 

@@ -19,6 +19,7 @@ fn body(keys: SessionKeys, sequence: Option<SequenceNumbers>) -> TransferBody {
         client_addr: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
         client_port: 40000,
         sequence,
+        mote_is_client: false,
     }
 }
 
@@ -41,7 +42,7 @@ fn all_bodies() -> Vec<TransferBody> {
 fn type_byte_and_version() {
     assert_eq!(message_type(&[0x11]), Ok(MessageType::AssocHello));
     assert_eq!(message_type(&[0x71]), Ok(MessageType::Poke));
-    assert_eq!(message_type(&[0x81]), Err(Error::UnknownType(8)));
+    assert_eq!(message_type(&[0xa1]), Err(Error::UnknownType(10)));
     assert_eq!(message_type(&[0x01]), Err(Error::UnknownType(0)));
     assert_eq!(message_type(&[0x12]), Err(Error::UnknownVersion(2)));
     assert_eq!(message_type(&[]), Err(Error::Truncated));
@@ -84,7 +85,25 @@ fn fixed_messages_round_trip_and_check_length() {
         random: [1, 2, 3, 4],
         tag: [3; 8],
     };
+    let connect = ConnectRepr {
+        id: 9,
+        r: 0x0a0b_0c0d,
+        server_addr: core::array::from_fn(|i| 0x30 + i as u8),
+        server_port: 5684,
+        tag: [4; 8],
+    };
+    let connect_failed = ConnectFailedRepr {
+        id: 9,
+        r: 3,
+        reason: ConnectFailure::NotPermitted,
+        tag: [5; 8],
+    };
     let cases: Vec<(Message, Vec<u8>)> = vec![
+        (Message::Connect(connect), connect.to_bytes().to_vec()),
+        (
+            Message::ConnectFailed(connect_failed),
+            connect_failed.to_bytes().to_vec(),
+        ),
         (
             Message::AssocHello(hello.clone()),
             hello.to_bytes().to_vec(),
@@ -120,6 +139,11 @@ fn fixed_messages_round_trip_and_check_length() {
     assert_eq!(&b[..7], &[0x61, 9, 0, 0, 0, 77, 2]);
     assert_eq!(&ready.to_bytes()[..4], &[0x31, 0x5c, 3, 5]);
     assert_eq!(&poke.to_bytes()[..5], &[0x71, 1, 2, 3, 4]);
+    let b = connect.to_bytes();
+    assert_eq!(&b[..7], &[0x81, 9, 0x0a, 0x0b, 0x0c, 0x0d, 0x30]);
+    assert_eq!(&b[21..24], &[0x3f, 0x16, 0x34]);
+    assert_eq!(&b[24..], &[4; 8]);
+    assert_eq!(&connect_failed.to_bytes()[..7], &[0x91, 9, 0, 0, 0, 3, 0]);
     assert_eq!(&accept.to_bytes()[..3], &[0x21, 0x5c, 0xff]);
     assert_eq!(
         AssocHello::new_checked(&accept.to_bytes()[..]).err(),
@@ -181,7 +205,7 @@ fn transfer_bodies_round_trip_with_their_lengths() {
         longer.push(0);
         assert_eq!(TransferBody::parse(&longer), Err(Error::TooLong));
         let mut reserved = buf.clone();
-        reserved[1] |= 0x04;
+        reserved[1] |= 0x08;
         assert_eq!(TransferBody::parse(&reserved), Err(Error::Malformed));
         let mut suite = buf.clone();
         suite[0] = 4;
@@ -289,11 +313,12 @@ proptest! {
     }
 
     #[test]
-    fn bodies_round_trip(keys in suite_keys(), evict: bool, addr: [u8; 16], port: u16,
+    fn bodies_round_trip(keys in suite_keys(), evict: bool, client: bool, addr: [u8; 16], port: u16,
                          seq in proptest::option::of((0u64..1 << 48, 0u64..1 << 48))) {
         let b = TransferBody {
             keys, may_evict: evict, client_addr: addr, client_port: port,
             sequence: seq.map(|(h, n)| SequenceNumbers { highest_received: h, next_write: n }),
+            mote_is_client: client,
         };
         let mut out = vec![0u8; b.buffer_len()];
         b.emit(&mut out);

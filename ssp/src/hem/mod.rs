@@ -938,6 +938,7 @@ fn transfer_body(conn: &Connection, flow: &FlowTag) -> Option<mote_assoc::wire::
         client_addr: flow.peer_addr.octets(),
         client_port: flow.peer_port,
         sequence: (sequence != SequenceNumbers::DEFAULT).then_some(sequence),
+        mote_is_client: false,
     })
 }
 
