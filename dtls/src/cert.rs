@@ -154,6 +154,12 @@ impl ChainVerifier {
 
     /// Validates `chain` (leaf first) and returns the leaf's SEC1 P-256 public key.
     pub fn verify(&self, chain: &[Vec<u8>], role: PeerRole) -> Result<Vec<u8>, CertificateError> {
+        self.verify_named(chain, role, None)
+    }
+
+    /// Like [`verify`](Self::verify), and when `name` is given, the leaf must also be valid
+    /// for it (a DNS name or an IP address, RFC 6125 as webpki applies it: subjectAltName).
+    pub fn verify_named(&self, chain: &[Vec<u8>], role: PeerRole, name: Option<&str>) -> Result<Vec<u8>, CertificateError> {
         let (leaf, rest) = chain.split_first().ok_or(CertificateError::BadEncoding)?;
         if chain.iter().map(Vec::len).sum::<usize>() > MAX_CHAIN_BYTES {
             return Err(CertificateError::ChainTooLong);
@@ -176,6 +182,10 @@ impl ChainVerifier {
         });
         ee.verify_for_usage(SUPPORTED, &anchors, &intermediates, UnixTime::since_unix_epoch(now), usage, revocation, None)
             .map_err(map_webpki)?;
+        if let Some(name) = name {
+            let name = rustls_pki_types::ServerName::try_from(name).map_err(|_| CertificateError::NameMismatch)?;
+            ee.verify_is_valid_for_subject_name(&name).map_err(|_| CertificateError::NameMismatch)?;
+        }
         leaf_public_key(leaf)
     }
 }

@@ -295,6 +295,9 @@ pub struct ClientConfig {
     pub certificate: Option<Arc<CertifiedKey>>,
     /// Validates the server's chain (required for the ECDHE_ECDSA suite).
     pub server_verifier: Option<ChainVerifier>,
+    /// The name (DNS name or IP address) the server's certificate must be valid for,
+    /// checked with its chain; `None`: any name the anchors vouch for.
+    pub server_name: Option<String>,
     pub offer_extended_master_secret: bool,
     /// Sent in the ClientHello after the engine's own extensions (at most one of each type,
     /// none of [`ENGINE_EXTENSIONS`]). The server may answer exactly these types; its
@@ -312,6 +315,7 @@ impl ClientConfig {
             psk: Some(Arc::new(ClientPsk { identity: identity.to_vec(), key: Zeroizing::new(key.to_vec()) })),
             certificate: None,
             server_verifier: None,
+            server_name: None,
             offer_extended_master_secret: true,
             extra_client_hello_extensions: Vec::new(),
             transport: TransportConfig::default(),
@@ -325,6 +329,7 @@ impl ClientConfig {
             psk: None,
             certificate,
             server_verifier: Some(server_verifier),
+            server_name: None,
             offer_extended_master_secret: true,
             extra_client_hello_extensions: Vec::new(),
             transport: TransportConfig::default(),

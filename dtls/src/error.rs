@@ -132,6 +132,8 @@ pub enum CertificateError {
     /// Revocation checking is configured but no CRL of the certificate's issuer is.
     #[error("revocation status unknown (no CRL of its issuer)")]
     RevocationUnknown,
+    #[error("certificate is not valid for the expected name")]
+    NameMismatch,
     #[error("rejected: {0}")]
     Other(String),
 }
@@ -150,6 +152,7 @@ impl CertificateError {
             CertificateError::ChainTooLong => "cert_chain_too_long",
             CertificateError::Revoked => "cert_revoked",
             CertificateError::RevocationUnknown => "cert_revocation_unknown",
+            CertificateError::NameMismatch => "cert_name_mismatch",
             CertificateError::Other(_) => "cert_other",
         }
     }

@@ -110,6 +110,31 @@ fn untrusted_client_certificate_refused() {
     assert!(p.client_events.contains(&Event::Closed(CloseReason::PeerAlert(AlertDescription::UnknownCa))), "{:?}", p.client_events);
 }
 
+/// A client that expects a server name checks the server's leaf for it with the chain: the
+/// right name completes, another is refused before the key exchange.
+#[test]
+fn server_name_is_checked_with_the_chain() {
+    let mut p = Pair::new(ecdhe_server());
+    let mut client = ecdhe_client("client.pem", "client.key");
+    client.server_name = Some("mote.example".into());
+    p.connect(client);
+    p.drive();
+    assert!(p.handshake_complete());
+    let mut p = Pair::new(ecdhe_server());
+    let mut client = ecdhe_client("client.pem", "client.key");
+    client.server_name = Some("other.example".into());
+    p.connect(client);
+    p.drive();
+    assert!(!p.handshake_complete());
+    assert!(
+        p.client_events.contains(&Event::Closed(CloseReason::LocalError(Error::InvalidCertificate(
+            dtls::CertificateError::NameMismatch
+        )))),
+        "{:?}",
+        p.client_events
+    );
+}
+
 #[test]
 fn client_certificate_without_client_auth_eku_refused() {
     let mut p = Pair::new(ecdhe_server());

@@ -228,7 +228,7 @@ pub(crate) struct ExpectServerCertificate {
 impl ExpectServerCertificate {
     fn handle(mut self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
         let cert = CertificateMsg::read_bytes(&msg.body)?;
-        let server_key = self.verifier.verify(&cert.chain, PeerRole::Server)?;
+        let server_key = self.verifier.verify_named(&cert.chain, PeerRole::Server, self.config.server_name.as_deref())?;
         cx.peer_chain = cert.chain;
         self.hs.transcript.add_message(msg);
         Ok(State::Client(ClientState::ServerKx(ExpectServerKx { config: self.config, hs: self.hs, server_key })))
