@@ -651,11 +651,15 @@ pub fn iotssp_counters(i: &Iotssp) -> Vec<(String, u64)> {
         ("app_data_records_received", c.app_data_records_received),
         ("keys_held", i.keys_held() as u64),
         ("delegations", i.delegation_count() as u64),
+        ("outbound_started", c.outbound_started),
+        ("outbound_completed", c.outbound_completed),
+        ("outbound_refused", c.outbound_refused),
     ]
     .into_iter()
     .map(|(k, n)| (k.to_string(), n))
     .collect();
     v.extend(c.handshakes_failed.iter().map(|(k, n)| (format!("handshakes_failed.{k}"), *n)));
+    v.extend(c.outbound_failed.iter().map(|(k, n)| (format!("outbound_failed.{k}"), *n)));
     v.extend(c.drops.iter().map(|(k, n)| (format!("drop.{k}"), *n)));
     v
 }

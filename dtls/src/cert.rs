@@ -190,6 +190,12 @@ impl ChainVerifier {
     }
 }
 
+/// Whether `name` can be checked against a certificate ([`ChainVerifier::verify_named`]):
+/// a DNS name or an IP address.
+pub fn is_valid_server_name(name: &str) -> bool {
+    rustls_pki_types::ServerName::try_from(name).is_ok()
+}
+
 fn map_webpki(e: webpki::Error) -> CertificateError {
     use webpki::Error as W;
     match e {

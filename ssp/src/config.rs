@@ -30,6 +30,13 @@
 //! psk_identity = "mote-1"
 //! psk = "00112233445566778899aabbccddeeff"  # hex (16..32 bytes for the association)
 //! leg = "association"                       # default; or "psk-handshake" (the paper's flow)
+//! # Servers the mote may ask for a session with (outbound delegation, the mote as client;
+//! # docs/mote-association.md). Any other server it asks for is refused and logged.
+//! [[motes.outbound]]
+//! address = "2001:db8:beef::10"
+//! port = 5684                               # default
+//! name = "coap.example"                     # the server's certificate must be valid for it
+//! trust_anchors = "servers-ca.pem"          # default: [trust].anchors
 //! # What the mote's record layer continues, in the order the IoTSSP prefers them (cheapest
 //! # for the mote first); default: all four ECDHE_ECDSA suites in this order.
 //! cipher_suites = ["TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8", "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
@@ -89,6 +96,7 @@ use crate::am::{Am, ClientSelector, MoteSelector, Policy, Rule, Verdict, decode_
 use crate::cam::Cam;
 use crate::hem::{HemTimers, LegMode, MoteProfile};
 use crate::iotssp::{Iotssp, Limits};
+use crate::outbound::OutboundServer;
 
 pub use tomlcheck::Issue;
 
@@ -301,6 +309,27 @@ pub struct MoteSection {
     /// handshake per delegation.
     #[serde(default)]
     pub leg: LegMode,
+    /// The servers the mote may ask for an outbound session with.
+    #[serde(default)]
+    pub outbound: Vec<OutboundSection>,
+}
+
+/// One server of a mote's outbound policy; `address` and `name` must be given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundSection {
+    pub address: Ipv6Addr,
+    pub port: u16,
+    /// The DNS name (or address) the server's certificate must be valid for.
+    pub name: String,
+    /// The anchors the server's chain must lead to; empty: `[trust].anchors`.
+    pub trust_anchors: PathBuf,
+}
+
+impl Default for OutboundSection {
+    fn default() -> Self {
+        OutboundSection { address: Ipv6Addr::UNSPECIFIED, port: default_dtls_port(), name: String::new(), trust_anchors: PathBuf::new() }
+    }
 }
 
 fn default_cipher_suites() -> Vec<String> {
@@ -344,6 +373,7 @@ impl Default for MoteSection {
             psk: String::new(),
             cipher_suites: default_cipher_suites(),
             leg: LegMode::default(),
+            outbound: Vec::new(),
         }
     }
 }
@@ -549,6 +579,26 @@ impl SspConfig {
             if let Err(e) = parse_cipher_suites(&format!("{k}.cipher_suites"), &m.cipher_suites) {
                 e.issues.into_iter().for_each(|i| bad(i.key, &i.reason));
             }
+            let mut servers = HashSet::new();
+            for (j, o) in m.outbound.iter().enumerate() {
+                let k = format!("{k}.outbound[{j}]");
+                if o.address.is_unspecified() || o.address.is_multicast() {
+                    bad(format!("{k}.address"), "must be given: the server's unicast address");
+                } else if !servers.insert((o.address, o.port)) {
+                    bad(format!("{k}.address"), "the same server twice");
+                }
+                if o.port == 0 {
+                    bad(format!("{k}.port"), "must not be 0");
+                }
+                if o.name.trim().is_empty() {
+                    bad(format!("{k}.name"), "must be given: the name the server's certificate must be valid for");
+                } else if !dtls::cert::is_valid_server_name(&o.name) {
+                    bad(format!("{k}.name"), "is neither a DNS name nor an IP address");
+                }
+                if m.leg != LegMode::Association {
+                    bad(k.clone(), "outbound delegation needs leg = \"association\"");
+                }
+            }
         }
         let several = self.redirect.border_routers.len() > 1;
         for (i, br) in self.redirect.border_routers.iter().enumerate() {
@@ -727,9 +777,18 @@ impl SspConfig {
         };
         // Every mote's certificate was read (any problem returned above), in order.
         let mut certified = certified.into_iter();
-        self.assemble(verifier, rng, |i, _| {
-            certified.next().ok_or_else(|| err(format!("motes[{i}]"), "no certificate"))
-        })
+        let default_anchors = verifier.clone();
+        self.assemble(
+            verifier,
+            rng,
+            |i, _| certified.next().ok_or_else(|| err(format!("motes[{i}]"), "no certificate")),
+            |key, p| {
+                if p.as_os_str().is_empty() {
+                    return Ok(default_anchors.clone());
+                }
+                read(key.clone(), p).and_then(|pem| ChainVerifier::from_pem(&pem).map_err(|e| err(key, e.to_string())))
+            },
+        )
     }
 
     /// Like [`build`](Self::build) with the verifier and certificates supplied (tests pin
@@ -739,7 +798,8 @@ impl SspConfig {
         verifier: ChainVerifier,
         certified: impl FnMut(usize, &MoteSection) -> Result<CertifiedKey, ConfigError>,
     ) -> Result<Iotssp, ConfigError> {
-        self.assemble(verifier, OsRandom::shared(), certified)
+        let anchors = verifier.clone();
+        self.assemble(verifier, OsRandom::shared(), certified, |_, _| Ok(anchors.clone()))
     }
 
     fn assemble(
@@ -747,6 +807,7 @@ impl SspConfig {
         verifier: ChainVerifier,
         rng: Arc<dyn SecureRandom>,
         mut certified: impl FnMut(usize, &MoteSection) -> Result<CertifiedKey, ConfigError>,
+        mut server_anchors: impl FnMut(String, &Path) -> Result<ChainVerifier, ConfigError>,
     ) -> Result<Iotssp, ConfigError> {
         self.validate()?;
         let cam = Cam::new(verifier);
@@ -764,7 +825,17 @@ impl SspConfig {
                 issues.push(issue(format!("motes[{i}].psk"), "hex"));
                 continue;
             };
-            match mote_profile(m, ck, &psk, &cam, &self.timers) {
+            let mut anchors = Vec::new();
+            for (j, o) in m.outbound.iter().enumerate() {
+                match server_anchors(format!("motes[{i}].outbound[{j}].trust_anchors"), &o.trust_anchors) {
+                    Ok(v) => anchors.push(v),
+                    Err(e) => issues.extend(e.issues),
+                }
+            }
+            if anchors.len() != m.outbound.len() {
+                continue;
+            }
+            match mote_profile(m, ck, &psk, &cam, &self.timers, anchors) {
                 Ok(p) => profiles.push(p),
                 Err(e) => issues.push(issue(format!("motes[{i}]"), e.to_string())),
             }
@@ -784,8 +855,26 @@ pub fn mote_id(address: &Ipv6Addr) -> [u8; 8] {
     id
 }
 
-/// Both dtls configurations of one mote, and its association credentials.
-pub fn mote_profile(m: &MoteSection, certified: Arc<CertifiedKey>, psk: &[u8], cam: &Cam, timers: &TimersSection) -> Result<MoteProfile, dtls::Error> {
+/// Both dtls configurations of one mote, its association credentials and its outbound
+/// servers (`server_anchors`: one verifier per `m.outbound` entry, in order).
+pub fn mote_profile(
+    m: &MoteSection,
+    certified: Arc<CertifiedKey>,
+    psk: &[u8],
+    cam: &Cam,
+    timers: &TimersSection,
+    server_anchors: Vec<ChainVerifier>,
+) -> Result<MoteProfile, dtls::Error> {
+    let suites = parse_cipher_suites("cipher_suites", &m.cipher_suites).map_err(|_| dtls::Error::Config("cipher_suites"))?;
+    let mut outbound = Vec::new();
+    for (o, anchors) in m.outbound.iter().zip(server_anchors) {
+        let mut client = ClientConfig::ecdhe(anchors, Some(certified.clone()));
+        client.cipher_suites = suites.clone();
+        client.server_name = Some(o.name.clone());
+        client.transport = timers.transport(timers.internet_retransmit_ms);
+        client.validate()?;
+        outbound.push(OutboundServer { address: o.address, port: o.port, name: o.name.clone(), client: Arc::new(client) });
+    }
     let mut server = ServerConfig::ecdhe(certified, Some(cam.verifier()));
     server.cipher_suites = parse_cipher_suites("cipher_suites", &m.cipher_suites).map_err(|_| dtls::Error::Config("cipher_suites"))?;
     server.pause_after_client_finished = true;
@@ -811,6 +900,7 @@ pub fn mote_profile(m: &MoteSection, certified: Arc<CertifiedKey>, psk: &[u8], c
         transfer_port: m.transfer_port,
         server: Arc::new(server),
         client: Arc::new(client),
+        outbound,
     })
 }
 
@@ -882,7 +972,7 @@ motes = ["mote-1"]
             &std::fs::read_to_string(data.join("server.key")).unwrap(),
         ).unwrap());
         let cam = Cam::new(ChainVerifier::from_pem(&std::fs::read_to_string(data.join("ca.pem")).unwrap()).unwrap());
-        let p = mote_profile(&c.motes[0], ck, &[1; 16], &cam, &c.timers).unwrap();
+        let p = mote_profile(&c.motes[0], ck, &[1; 16], &cam, &c.timers, Vec::new()).unwrap();
         assert_eq!(p.server.cipher_suites, CipherSuite::ECDHE_ECDSA.to_vec());
         let s = p.server_for_mote_suites(0b1100).unwrap();
         assert_eq!(s.cipher_suites, vec![CipherSuite::EcdheEcdsaAes128Gcm, CipherSuite::EcdheEcdsaChacha20Poly1305]);
@@ -1047,6 +1137,28 @@ motes = ["mote-1"]
         let p = SspConfig::from_toml_str(&deny).unwrap().policy().unwrap();
         assert_eq!(p.rules.iter().map(|r| r.verdict).collect::<Vec<_>>(), [Verdict::Allow, Verdict::Deny]);
         assert!(SspConfig::from_toml_str(&deny.replace("\"deny\"", "\"maybe\"")).is_err());
+    }
+
+    /// A mote's outbound servers: each needs an address and a name its certificate can be
+    /// checked against, once; unreadable anchors are reported under their key.
+    #[test]
+    fn outbound_servers_are_checked() {
+        let with = |entry: &str| GOOD.replace("[trust]", &format!("[[motes.outbound]]\n{entry}\n[trust]"));
+        let c = SspConfig::from_toml_str(&with("address = \"2001:db8::10\"\nname = \"coap.example\"")).unwrap();
+        assert_eq!((c.motes[0].outbound[0].port, c.motes[0].outbound[0].name.as_str()), (5684, "coap.example"));
+        for (entry, key) in [
+            ("name = \"coap.example\"", "motes[0].outbound[0].address"),
+            ("address = \"2001:db8::10\"", "motes[0].outbound[0].name"),
+            ("address = \"2001:db8::10\"\nname = \"not a name!\"", "motes[0].outbound[0].name"),
+            ("address = \"2001:db8::10\"\nname = \"a.example\"\nport = 0", "motes[0].outbound[0].port"),
+        ] {
+            let e = SspConfig::from_toml_str(&with(entry)).unwrap_err();
+            assert!(e.names(key), "{entry}: {e}");
+        }
+        let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
+        let c = SspConfig::from_toml_str(&with("address = \"2001:db8::10\"\nname = \"a.example\"\ntrust_anchors = \"missing.pem\"")).unwrap();
+        let Err(e) = c.build(&data) else { panic!("the anchors are missing") };
+        assert!(e.names("motes[0].outbound[0].trust_anchors"), "{e}");
     }
 
     /// Files that cannot be read are all reported, each under its key.

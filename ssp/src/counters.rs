@@ -74,6 +74,15 @@ pub struct Counters {
     /// Application-data records that reached the IoTSSP in a Divert (must stay 0: the HRM
     /// routes them to the mote).
     pub app_data_records_received: u64,
+    /// Outbound handshakes (the mote as client) started on an authenticated Connect.
+    pub outbound_started: u64,
+    /// Outbound sessions the mote installed.
+    pub outbound_completed: u64,
+    /// Connects refused at once: a server the mote's policy does not name, or busy.
+    pub outbound_refused: u64,
+    /// Outbound handshakes that ended without a session, by reason (`peer_timeout`,
+    /// `peer_alert`, `cert_name_mismatch`, `cert_unknown_issuer`...).
+    pub outbound_failed: BTreeMap<&'static str, u64>,
     /// Inputs dropped, by reason (`unknown_mote`, `not_client_hello`, `mote_busy`...).
     pub drops: BTreeMap<&'static str, u64>,
 }
@@ -81,6 +90,10 @@ pub struct Counters {
 impl Counters {
     pub fn record_failure(&mut self, reason: Failure) {
         *self.handshakes_failed.entry(reason.as_str()).or_default() += 1;
+    }
+
+    pub fn record_outbound_failure(&mut self, reason: &'static str) {
+        *self.outbound_failed.entry(reason).or_default() += 1;
     }
 
     pub fn record_drop(&mut self, reason: SspDrop) {

@@ -33,7 +33,10 @@ use crate::hem::{Ctx, Delegation, Failure, HandshakeRecord, HemTimers, LegMode, 
 pub const HANDSHAKE_HISTORY: usize = 32;
 use mote_assoc::crypto::{SoftAes, SoftEcdh};
 use mote_assoc::wire::TransferBody;
+use mote_assoc::wire::ConnectFailure;
 use mote_assoc::{SspAssoc, SspEvent, StartError, TransferFailure};
+
+use crate::outbound::{OutboundHandshake, OutboundPhase, OutboundStep};
 
 /// The association machine of one mote, on the host's AES and P-256.
 type Association = SspAssoc<SoftAes, SoftEcdh, AssocRandom>;
@@ -87,6 +90,8 @@ pub struct Iotssp {
     by_dtls: HashMap<(Ipv6Addr, u16), usize>,
     by_transfer: HashMap<SocketAddr, usize>,
     delegations: HashMap<FlowTag, Delegation>,
+    /// Client handshakes motes asked for with Connect, by flow (server, mote).
+    outbound: HashMap<FlowTag, OutboundHandshake>,
     cam: Cam,
     am: Am,
     timers: HemTimers,
@@ -151,6 +156,7 @@ impl Iotssp {
             by_dtls,
             by_transfer,
             delegations: HashMap::new(),
+            outbound: HashMap::new(),
             cam,
             am,
             timers,
@@ -254,6 +260,13 @@ impl Iotssp {
             self.counters.record_drop(SspDrop::UnknownMote);
             return;
         };
+        // The server's answer to a handshake the mote asked for.
+        if let Some(o) = self.outbound.get_mut(&flow) {
+            o.handle_datagram(now, datagram);
+            self.pump_outbound(now, flow);
+            self.tidy(now, slot);
+            return;
+        }
         if let Some(d) = self.delegations.get_mut(&flow) {
             // A fresh ClientHello (new random) after the flow was transferred starts a new
             // handshake; anything else belongs to the delegation (retransmissions included).
@@ -337,7 +350,8 @@ impl Iotssp {
                 .map(|t| origin + Duration::from_millis(t.as_millis()))
                 .min()
         });
-        self.delegations.values().filter_map(Delegation::poll_timeout).chain(assoc).min()
+        let outbound = self.outbound.values().filter_map(OutboundHandshake::poll_timeout);
+        self.delegations.values().filter_map(Delegation::poll_timeout).chain(assoc).chain(outbound).min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -354,8 +368,104 @@ impl Iotssp {
                 d.handle_timeout(now, &mut ctx!(self));
             }
         }
+        let due: Vec<FlowTag> = self.outbound.values().filter(|o| o.poll_timeout().is_some_and(|t| t <= now)).map(|o| o.flow).collect();
+        for flow in due {
+            if let Some(o) = self.outbound.get_mut(&flow) {
+                o.handle_timeout(now);
+            }
+            self.pump_outbound(now, flow);
+        }
         for slot in 0..self.motes.len() {
             self.tidy(now, slot);
+        }
+    }
+
+    /// The outbound handshakes in progress: (mote, server name, phase).
+    pub fn outbound_handshakes(&self) -> impl Iterator<Item = (&str, &str, OutboundPhase)> {
+        self.outbound.values().map(|o| (self.motes[o.slot].profile.name.as_str(), o.server_name.as_str(), o.phase()))
+    }
+
+    /// A mote's authenticated Connect: start the client handshake its policy allows, or
+    /// refuse it with a ConnectFailed and a log line that says why.
+    fn start_outbound(&mut self, now: Instant, slot: usize, r: u32, server_addr: Ipv6Addr, server_port: u16) {
+        let profile = self.motes[slot].profile.clone();
+        let refuse = |me: &mut Self, reason: ConnectFailure| {
+            if let Some(a) = me.motes[slot].assoc.as_mut() {
+                a.refuse_connect(r, reason);
+            }
+        };
+        let Some(server) = profile.outbound.iter().find(|s| s.address == server_addr && s.port == server_port) else {
+            tracing::warn!(mote = %profile.name, server = %SocketAddrV6::new(server_addr, server_port, 0, 0), "outbound connect refused: the policy names no such server for this mote");
+            self.counters.outbound_refused += 1;
+            refuse(self, ConnectFailure::NotPermitted);
+            return;
+        };
+        let flow = FlowTag { peer_addr: server_addr, peer_port: server_port, mote_addr: profile.address, mote_port: profile.dtls_port };
+        if self.outbound.contains_key(&flow) || self.active_delegations() + self.outbound.len() >= self.limits.max_delegations {
+            self.counters.outbound_refused += 1;
+            refuse(self, ConnectFailure::Busy);
+            return;
+        }
+        // Only the suites the mote's record layer continues (its AssocReady's set).
+        let mut client = (*server.client).clone();
+        if let Some(suites) = self.motes[slot].assoc.as_ref().and_then(|a| a.association()).map(|a| a.suites.0) {
+            client.cipher_suites.retain(|s| crate::hem::suite_bit(*s).is_some_and(|b| suites & b != 0));
+        }
+        if client.cipher_suites.is_empty() {
+            tracing::warn!(mote = %profile.name, server = %server.name, "outbound connect refused: the mote runs none of the configured suites");
+            self.counters.outbound_refused += 1;
+            refuse(self, ConnectFailure::NotPermitted);
+            return;
+        }
+        client.rng = self.rng.clone();
+        let deadline = now + self.timers.handshake_timeout;
+        match OutboundHandshake::start(now, flow, slot, r, server, Arc::new(client), deadline) {
+            Ok(o) => {
+                tracing::info!(mote = %profile.name, server = %server.name, %flow, "outbound handshake started");
+                self.counters.outbound_started += 1;
+                self.outbound.insert(flow, o);
+                self.pump_outbound(now, flow);
+            }
+            Err(e) => {
+                tracing::warn!(mote = %profile.name, server = %server.name, error = %e, "outbound connect failed to start");
+                self.counters.record_outbound_failure("handshake");
+                refuse(self, ConnectFailure::HandshakeFailed);
+            }
+        }
+    }
+
+    /// Sends what the outbound handshake on `flow` has for the server and acts on its end.
+    fn pump_outbound(&mut self, now: Instant, flow: FlowTag) {
+        let Some(o) = self.outbound.get_mut(&flow) else { return };
+        while let Some(datagram) = o.poll_transmit() {
+            self.out.push_back(Output::Emit { flow, datagram });
+        }
+        let slot = o.slot;
+        match o.poll(now) {
+            OutboundStep::Nothing => {}
+            OutboundStep::Complete(body) => {
+                tracing::info!(mote = %self.motes[slot].profile.name, server = %o.server_name, "outbound handshake complete; transferring the session");
+                self.motes[slot].ready.push_back((flow, body));
+            }
+            OutboundStep::Failed(reason, detail) => {
+                let (r, server) = (o.r, o.server_name.clone());
+                self.fail_outbound(flow, reason, &detail);
+                tracing::warn!(mote = %self.motes[slot].profile.name, %server, r, reason, %detail, "outbound handshake failed");
+            }
+        }
+    }
+
+    /// Ends the outbound handshake on `flow` (its alert, if any, still goes out): the mote
+    /// gets a ConnectFailed.
+    fn fail_outbound(&mut self, flow: FlowTag, reason: &'static str, detail: &str) {
+        let Some(mut o) = self.outbound.remove(&flow) else { return };
+        while let Some(datagram) = o.poll_transmit() {
+            self.out.push_back(Output::Emit { flow, datagram });
+        }
+        self.counters.record_outbound_failure(reason);
+        tracing::debug!(%flow, reason, detail, "outbound handshake ended");
+        if let Some(a) = self.motes[o.slot].assoc.as_mut() {
+            a.refuse_connect(o.r, ConnectFailure::HandshakeFailed);
         }
     }
 
@@ -379,6 +489,10 @@ impl Iotssp {
                 tracing::info!(mote = %name, "mote lost its association; associating again");
                 return;
             }
+            Some(SspEvent::ConnectRequested { r, server_addr, server_port }) => {
+                self.start_outbound(now, slot, r, Ipv6Addr::from(server_addr), server_port);
+                return;
+            }
             Some(SspEvent::Confirmed { n, free_slots }) => {
                 tracing::debug!(mote = %name, n, free_slots, "transfer confirmed");
                 Ok(())
@@ -393,6 +507,20 @@ impl Iotssp {
             }
         };
         let Some(flow) = self.motes[slot].transfer.take() else { return };
+        if self.outbound.contains_key(&flow) {
+            match outcome {
+                Ok(()) => {
+                    if let Some(o) = self.outbound.remove(&flow) {
+                        tracing::info!(mote = %self.motes[slot].profile.name, server = %o.server_name, "outbound session transferred");
+                    }
+                    self.counters.outbound_completed += 1;
+                    // The border router now forwards the server's application data to the mote.
+                    self.out.push_back(Output::FlowTransferred { flow, final_flight: Vec::new() });
+                }
+                Err(f) => self.fail_outbound(flow, f.as_str(), "the mote did not install the session"),
+            }
+            return;
+        }
         let Some(d) = self.delegations.get_mut(&flow) else { return };
         match outcome {
             Ok(()) => d.assoc_confirmed(now, &mut ctx!(self)),
@@ -417,7 +545,8 @@ impl Iotssp {
         let t = self.assoc_time(now);
         while self.motes[slot].transfer.is_none() {
             let Some((flow, body)) = self.motes[slot].ready.pop_front() else { break };
-            if !self.delegations.get(&flow).is_some_and(Delegation::is_active) {
+            let outbound = self.outbound.contains_key(&flow);
+            if !outbound && !self.delegations.get(&flow).is_some_and(Delegation::is_active) {
                 continue;
             }
             let Some(a) = self.motes[slot].assoc.as_mut() else { break };
@@ -431,7 +560,9 @@ impl Iotssp {
                 Err(StartError::Full) => Failure::MoteBusy,
                 Err(StartError::UnsupportedSuite) => Failure::MoteRefused,
             };
-            if let Some(d) = self.delegations.get_mut(&flow) {
+            if outbound {
+                self.fail_outbound(flow, failure.as_str(), "the mote cannot take the session");
+            } else if let Some(d) = self.delegations.get_mut(&flow) {
                 d.assoc_failed(now, failure, &mut ctx!(self));
             }
         }

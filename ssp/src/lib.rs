@@ -7,6 +7,9 @@
 //!
 //! - [`hem`]: the Handshake Execution Module, one [`hem::Delegation`] per (peer, mote) flow;
 //!   [`hem::gate`]: the stateless cookie front.
+//! - [`outbound`]: outbound delegation: the client handshake a mote asks for with Connect on
+//!   its association, run in the mote's name towards a server its policy names, then
+//!   transferred with the mote as client.
 //! - [`cam`]: the Certificate Analysis Module (trust anchors, reasons counted, identity).
 //! - [`am`]: the Authorization Module (which client identities may reach which mote).
 //! - [`Iotssp`]: the orchestrator, fed with redirect messages from border routers and
@@ -32,6 +35,7 @@ pub mod config;
 pub mod counters;
 pub mod hem;
 pub mod iotssp;
+pub mod outbound;
 pub mod routes;
 pub mod status;
 

@@ -68,8 +68,15 @@ pub fn counters(i: &Iotssp) -> Value {
         ("app_data_records_received", c.app_data_records_received),
         ("keys_held", i.keys_held() as u64),
         ("delegations", i.delegation_count() as u64),
+        ("outbound_started", c.outbound_started),
+        ("outbound_completed", c.outbound_completed),
+        ("outbound_refused", c.outbound_refused),
+        ("outbound_failed", c.outbound_failed.values().sum()),
     ] {
         m.insert(k.into(), v.into());
+    }
+    for (k, v) in &c.outbound_failed {
+        m.insert(format!("outbound_failed.{k}"), (*v).into());
     }
     for (k, v) in &c.handshakes_failed {
         m.insert(format!("handshakes_failed.{k}"), (*v).into());

@@ -82,6 +82,8 @@ pub struct MoteProfile {
     pub server: Arc<ServerConfig>,
     /// Mote-side client: the mote's PSK, offering the SessionTransferTicket.
     pub client: Arc<ClientConfig>,
+    /// The servers the mote may ask for a session with (outbound delegation).
+    pub outbound: Vec<crate::outbound::OutboundServer>,
 }
 
 /// Bit of a suite in a mote's suites bitmap (the association's AssocReady, see
@@ -905,7 +907,7 @@ impl Delegation {
 /// The Internet session as the association's Transfer body: its keys under the suite the
 /// engine negotiated, the client's address and port, and the epoch-1 sequence numbers when
 /// they are not the defaults (the client's Finished 0 received, our Finished 0 sent).
-fn transfer_body(conn: &Connection, flow: &FlowTag) -> Option<mote_assoc::wire::TransferBody> {
+pub(crate) fn transfer_body(conn: &Connection, flow: &FlowTag) -> Option<mote_assoc::wire::TransferBody> {
     use dtls::record::RecordAead;
     use mote_assoc::wire::{KeyBlock, SequenceNumbers, SessionKeys, TransferBody};
     let state = conn.export_session()?;
