@@ -36,53 +36,60 @@ const CLOSE_NOTIFY: u8 = 0;
 /// they get through while the receive queue is full.
 const SHORT_RECORD: usize = 64;
 
-/// The write keys and IVs as transferred, padded to the largest suite's sizes.
+/// The session's keys and IVs from the mote's side (the peer's write direction is what the
+/// mote reads), padded to the largest suite's sizes.
 #[derive(Zeroize, ZeroizeOnDrop)]
 struct Keys {
-    client_write_key: [u8; 32],
-    server_write_key: [u8; 32],
-    client_write_iv: [u8; 12],
-    server_write_iv: [u8; 12],
+    read_key: [u8; 32],
+    write_key: [u8; 32],
+    read_iv: [u8; 12],
+    write_iv: [u8; 12],
 }
 
 impl Keys {
-    fn from_body(keys: &SessionKeys) -> Keys {
+    /// The mote writes with the server's keys when it took over the server's side, and with
+    /// the client's when it is the client (an outbound session, `mote_is_client`).
+    fn from_body(keys: &SessionKeys, mote_is_client: bool) -> Keys {
         let mut k = Keys {
-            client_write_key: [0; 32],
-            server_write_key: [0; 32],
-            client_write_iv: [0; 12],
-            server_write_iv: [0; 12],
+            read_key: [0; 32],
+            write_key: [0; 32],
+            read_iv: [0; 12],
+            write_iv: [0; 12],
         };
         match keys {
             SessionKeys::Ccm8(b) | SessionKeys::Ccm(b) | SessionKeys::Gcm(b) => {
-                k.client_write_key[..16].copy_from_slice(&b.client_write_key);
-                k.server_write_key[..16].copy_from_slice(&b.server_write_key);
-                k.client_write_iv[..4].copy_from_slice(&b.client_write_iv);
-                k.server_write_iv[..4].copy_from_slice(&b.server_write_iv);
+                k.read_key[..16].copy_from_slice(&b.client_write_key);
+                k.write_key[..16].copy_from_slice(&b.server_write_key);
+                k.read_iv[..4].copy_from_slice(&b.client_write_iv);
+                k.write_iv[..4].copy_from_slice(&b.server_write_iv);
             }
             SessionKeys::ChaCha20Poly1305(b) => {
-                k.client_write_key = b.client_write_key;
-                k.server_write_key = b.server_write_key;
-                k.client_write_iv = b.client_write_iv;
-                k.server_write_iv = b.server_write_iv;
+                k.read_key = b.client_write_key;
+                k.write_key = b.server_write_key;
+                k.read_iv = b.client_write_iv;
+                k.write_iv = b.server_write_iv;
             }
+        }
+        if mote_is_client {
+            core::mem::swap(&mut k.read_key, &mut k.write_key);
+            core::mem::swap(&mut k.read_iv, &mut k.write_iv);
         }
         k
     }
 
-    /// The client's direction (what the mote reads).
+    /// The peer's direction (what the mote reads).
     fn read(&self) -> DirectionKeys<'_> {
         DirectionKeys {
-            key: &self.client_write_key,
-            iv: &self.client_write_iv,
+            key: &self.read_key,
+            iv: &self.read_iv,
         }
     }
 
-    /// The server's direction (the mote writes as the server the client talked to).
+    /// The mote's direction.
     fn write(&self) -> DirectionKeys<'_> {
         DirectionKeys {
-            key: &self.server_write_key,
-            iv: &self.server_write_iv,
+            key: &self.write_key,
+            iv: &self.write_iv,
         }
     }
 }
@@ -286,7 +293,7 @@ impl<const N: usize> Sessions<N> {
         self.slots[i] = Some(Slot {
             peer,
             suite,
-            keys: Keys::from_body(&body.keys),
+            keys: Keys::from_body(&body.keys, body.mote_is_client),
             replay: ReplayWindow::from_parts(Some(highest_received), 1),
             next_write_seq: next_write,
             last_used: now,

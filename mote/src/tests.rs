@@ -89,6 +89,7 @@ fn body(suite: Suite, port: u16, seed: u8, may_evict: bool) -> TransferBody {
             highest_received: 3,
             next_write: 5,
         }),
+        mote_is_client: false,
     }
 }
 
@@ -501,4 +502,52 @@ proptest! {
             mote.handle_timeout(at(now));
         }
     }
+}
+
+/// An outbound session (`mote_is_client`): the mote writes with the client's keys and reads
+/// the server's, as the dtls engine's server role expects.
+#[test]
+fn a_client_session_talks_to_a_dtls_server() {
+    let mut mote = mote();
+    let mut b = body(Suite::Ccm8, 5684, 9, false);
+    b.mote_is_client = true;
+    assert_eq!(
+        install(&mut mote, at(0), &b),
+        mote_assoc::Installation::Installed
+    );
+    let SessionKeys::Ccm8(k) = &b.keys else {
+        unreachable!()
+    };
+    let mut server = RecordLayer::from_session(&SessionState {
+        role: Role::Server,
+        keys: DtlsKeys::new(
+            RecordAead::Aes128Ccm8,
+            &k.client_write_key,
+            &k.server_write_key,
+            &k.client_write_iv,
+            &k.server_write_iv,
+        )
+        .unwrap(),
+        read_epoch: 1,
+        read_highest_seq: Some(4),
+        read_replay_bitmap: 1,
+        write_epoch: 1,
+        next_write_seq: 4,
+    })
+    .unwrap();
+    let peer = client_at(5684);
+    mote.send(&peer, b"GET /time").unwrap();
+    let sent = transmits(&mut mote);
+    assert_eq!(
+        client_open(&mut server, &sent[0].1),
+        vec![(DtlsContentType::ApplicationData, b"GET /time".to_vec())]
+    );
+    let d = seal(&mut server, DtlsContentType::ApplicationData, b"12:00");
+    assert_eq!(
+        mote.handle_datagram(at(1), LocalPort::Session, &peer, &d),
+        None
+    );
+    let mut buf = [0u8; 64];
+    let r = mote.recv(&mut buf).expect("application data");
+    assert_eq!(&buf[..r.len], b"12:00");
 }

@@ -185,7 +185,7 @@ impl AssocLeg {
         match event {
             Some(MoteEvent::Associated { .. }) => AssocOutcome::Associated,
             Some(MoteEvent::Transfer { status, .. }) => AssocOutcome::Transfer { installed: status == mote_assoc::wire::ConfirmStatus::Installed },
-            None => AssocOutcome::Nothing,
+            Some(MoteEvent::ConnectFailed { .. }) | None => AssocOutcome::Nothing,
         }
     }
 
