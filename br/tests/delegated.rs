@@ -152,21 +152,52 @@ fn mote_that_ignores_the_ticket_gets_no_session() {
 }
 
 #[test]
-fn concurrent_handshakes_per_mote_are_capped() {
+fn concurrent_mote_legs_per_mote_are_capped_and_the_client_beyond_gets_an_alert() {
     let mut net = Net::new(Setup { iotssp_extra: "[limits]\nmax_per_mote = 1\n".into(), ..rule("*") });
     let a = net.add_client("client.pem", "client.key", 40000);
     let b = net.add_client("client2-chain.pem", "client2.key", 40001);
-    // Both get a cookie; while a's delegation runs, b's cookie'd hello is dropped.
-    let mut max_active = 0;
+    // Both Internet handshakes run (they cost the mote nothing); once both are authorised,
+    // one holds the mote's link and the other is beyond the cap of one: a clear alert.
+    let mut max_links = 0;
     let ok = net.drive(Duration::from_secs(120), |n| {
-        max_active = max_active.max(n.iotssp().active_delegations());
-        n.client_complete(a) && n.client_complete(b)
+        max_links = max_links.max(n.iotssp().delegations().filter(|d| d.holds_mote_link()).count());
+        (n.client_complete(a) || closed_with(n, a).is_some()) && (n.client_complete(b) || closed_with(n, b).is_some())
     });
-    assert!(max_active <= 1, "never more than one delegation for the mote");
-    assert!(net.iotssp().counters().dropped("mote_busy") >= 1, "{:?}", net.iotssp().counters());
-    assert!(ok, "the second client gets its turn when the first is done (it retransmits its hello)");
-    assert_eq!(net.iotssp().counters().transfers_completed, 2);
+    assert!(ok);
+    assert_eq!(max_links, 1, "never more than one PSK handshake with the mote");
+    let done = [a, b].iter().filter(|&&c| net.client_complete(c)).count();
+    let refused: Vec<_> = [a, b].iter().filter_map(|&c| closed_with(&net, c)).collect();
+    assert_eq!(done + refused.len(), 2);
+    assert!(done >= 1, "the first authorised client gets the mote");
+    for r in &refused {
+        assert_eq!(*r, CloseReason::PeerAlert(AlertDescription::InternalError), "never silence");
+    }
+    assert_eq!(net.iotssp().counters().failures("mote_busy"), refused.len() as u64, "{:?}", net.iotssp().counters());
+    assert_eq!(net.iotssp().counters().transfers_completed, done as u64);
     assert_eq!(net.iotssp().keys_held(), 0);
+}
+
+/// Finding 3 for the paper's flow: cookie'd ClientHellos that never present a certificate
+/// (or give up, or send their own alert) start nothing at the mote: its PSK handshake waits
+/// for an authenticated, authorised client. So they hold no cap, and a legitimate client
+/// completes at once while they stall.
+#[test]
+fn cookied_hellos_without_a_certificate_cost_the_mote_nothing_psk_leg() {
+    let mut net = Net::new(rule("cn:client.example"));
+    let stalled: Vec<usize> = (0..4).map(|i| net.add_client("client.pem", "client.key", 41000 + i)).collect();
+    // Their cookie exchanges happen; then they are silenced before their Certificate.
+    assert!(net.drive(Duration::from_secs(5), |n| n.iotssp().counters().handshakes_started >= 4));
+    let muted = stalled.clone();
+    net.lose = Box::new(move |hop, _| matches!(hop, Hop::ClientToRouter(i) if muted.contains(&i)));
+    net.drive(Duration::from_secs(5), |_| false);
+    assert_eq!(net.iotssp().counters().mote_handshakes_started, 0, "no PSK handshake for them");
+    assert_eq!(net.mote().dtls_handshakes, 0);
+    assert_eq!(net.wiring().counters().attached_to_mote, 0, "zero datagrams to the mote");
+    let c = net.add_client("client.pem", "client.key", 40000);
+    let flow = net.clients[c].flow;
+    assert!(net.drive(Duration::from_secs(30), |n| n.client_complete(c) && transferred(n, &flow)), "the legitimate client completes");
+    assert_eq!(net.iotssp().counters().mote_handshakes_started, 1, "one PSK handshake: the legitimate client's");
+    assert_eq!(net.iotssp().counters().dropped("mote_busy"), 0);
 }
 
 /// What a retransmission has in common with the first copy. A DTLS retransmission carries

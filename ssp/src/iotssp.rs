@@ -3,16 +3,18 @@
 //! deadline out. Sans-IO: the daemon (`iotssp`) or `lowpan-br` (attached mode) drives it.
 //!
 //! Per mote: a cookie gate (no state, nothing to the mote before a valid cookie) and its
-//! mote leg ([`LegMode`]):
+//! mote leg ([`LegMode`](crate::hem::LegMode)):
 //! - association (default): the standing association (`mote_assoc::SspAssoc`), kept across
 //!   delegations. A delegation's session goes to the mote only once the client is
 //!   authenticated and authorised, one Transfer at a time per mote; the others wait their
 //!   turn. No cap per mote applies to Internet handshakes (they cost the mote nothing), only
 //!   the total cap.
-//! - psk-handshake (the paper's flow): a cap on concurrent delegations (the mote's
-//!   availability), and the mote's link: the IoTSSP reaches a mote from one address and
-//!   port, so one delegation at a time runs its PSK association with the mote; the others
-//!   wait their turn (their Internet handshakes go on meanwhile).
+//! - psk-handshake (the paper's flow): the mote's link: the IoTSSP reaches a mote from one
+//!   address and port, so one delegation at a time runs its PSK association with the mote,
+//!   and only once its client is authenticated and authorised; the others wait their turn.
+//!   `max_per_mote` caps the authorised delegations holding or waiting for the link (the
+//!   mote's availability): one beyond it gets the client a clear alert. Internet handshakes
+//!   cost the mote nothing and are capped only in total.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -27,7 +29,7 @@ use crate::am::Am;
 use crate::cam::Cam;
 use crate::counters::{Counters, SspDrop};
 use crate::hem::gate::{CookieGate, GateVerdict, first_hello};
-use crate::hem::{Ctx, Delegation, Failure, HandshakeRecord, HemTimers, LegMode, MoteProfile, Output};
+use crate::hem::{Ctx, Delegation, Failure, HandshakeRecord, HemTimers, MoteProfile, Output};
 
 /// Ended delegations kept for the operator (status command and page), newest last.
 pub const HANDSHAKE_HISTORY: usize = 32;
@@ -57,8 +59,8 @@ impl mote_assoc::crypto::Random for AssocRandom {
 /// Bounds on what the IoTSSP holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Delegations in progress per mote (its availability); further cookie'd hellos are
-    /// dropped (`mote_busy`) and the client retries.
+    /// psk-handshake leg: authorised delegations holding or waiting for a mote's link (its
+    /// availability); one more is refused with an alert (`mote_busy`).
     pub max_per_mote: usize,
     /// Delegations in progress in total.
     pub max_delegations: usize,
@@ -291,12 +293,6 @@ impl Iotssp {
                 self.out.push_back(Output::Emit { flow, datagram: hvr });
             }
             GateVerdict::Admit(first) => {
-                let psk_leg = self.motes[slot].profile.leg == LegMode::PskHandshake;
-                let busy = self.delegations.values().filter(|d| d.is_active() && d.flow().mote_addr == flow.mote_addr && d.flow().mote_port == flow.mote_port).count();
-                if psk_leg && busy >= self.limits.max_per_mote {
-                    self.counters.record_drop(SspDrop::MoteBusy);
-                    return;
-                }
                 if self.active_delegations() >= self.limits.max_delegations {
                     self.counters.record_drop(SspDrop::TooManyDelegations);
                     return;
@@ -573,21 +569,44 @@ impl Iotssp {
         }
     }
 
-    /// Removes finished delegations and hands the mote's link to the next in line.
+    /// Removes finished delegations, refuses authorised ones beyond the mote's cap, and
+    /// hands the mote's link to the next authorised one in line.
     fn tidy(&mut self, now: Instant, slot: usize) {
         self.drive_association(now, slot);
         self.record_ended();
         self.delegations.retain(|_, d| !d.is_done());
         let m = &mut self.motes[slot];
-        if m.link.is_some_and(|f| self.delegations.get(&f).is_some_and(Delegation::holds_mote_link)) {
-            return;
+        m.queue.retain(|f| self.delegations.get(f).is_some_and(Delegation::awaits_mote_leg));
+        if m.link.is_some_and(|f| !self.delegations.get(&f).is_some_and(Delegation::holds_mote_link)) {
+            m.link = None;
         }
-        m.link = None;
-        while let Some(flow) = m.queue.pop_front() {
-            let Some(d) = self.delegations.get_mut(&flow) else { continue };
+        let mut busy = usize::from(m.link.is_some());
+        for flow in m.queue.iter() {
+            let Some(d) = self.delegations.get_mut(flow) else { continue };
             if !d.wants_mote_link() {
                 continue;
             }
+            busy += 1;
+            if busy > self.limits.max_per_mote {
+                d.refuse_mote_busy(now, &mut Ctx {
+                    cam: &mut self.cam,
+                    am: &mut self.am,
+                    counters: &mut self.counters,
+                    out: &mut self.out,
+                    timers: &self.timers,
+                    rng: &*self.rng,
+                });
+            }
+        }
+        m.queue.retain(|f| self.delegations.get(f).is_some_and(Delegation::awaits_mote_leg));
+        if m.link.is_some() {
+            self.record_ended();
+            self.delegations.retain(|_, d| !d.is_done());
+            return;
+        }
+        while let Some(pos) = m.queue.iter().position(|f| self.delegations.get(f).is_some_and(Delegation::wants_mote_link)) {
+            let Some(flow) = m.queue.remove(pos) else { break };
+            let Some(d) = self.delegations.get_mut(&flow) else { continue };
             d.start_mote_leg(now, &mut Ctx {
                 cam: &mut self.cam,
                 am: &mut self.am,

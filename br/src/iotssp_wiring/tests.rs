@@ -124,19 +124,43 @@ fn client_hello_to_a_delegated_mote_is_diverted_and_the_cookie_comes_from_the_mo
 }
 
 #[test]
-fn cookied_hello_makes_the_attached_iotssp_talk_to_the_mote_from_the_border_router() {
+fn authenticated_client_makes_the_attached_iotssp_talk_to_the_mote_from_the_border_router() {
     let (_d, mut r) = setup("");
-    let mut c = client();
+    let chain = std::fs::read_to_string(data("client.pem")).unwrap();
+    let key = std::fs::read_to_string(data("client.key")).unwrap();
+    let verifier = ChainVerifier::from_pem(&std::fs::read_to_string(data("ca.pem")).unwrap()).unwrap();
+    let certified = Arc::new(dtls::cert::CertifiedKey::from_pem(&chain, &key).unwrap());
+    let cfg = Arc::new(ClientConfig::ecdhe(verifier, Some(certified)));
+    let mut c = Connection::connect(Instant::now(), SocketAddr::new(a(MOTE1).into(), 5684), cfg).unwrap();
     let now = Instant::now();
     let hello = c.poll_transmit().unwrap().contents;
     r.handle_tun_packet(now, SystemTime::now(), &ip(&udp((PEER, 40000), (MOTE1, 5684), &hello)));
     let Some(Action::ToTun(p)) = r.poll_action() else { panic!("no cookie") };
     c.handle_datagram(now, &parse_udp(&p).4);
-    let hello2 = c.poll_transmit().unwrap().contents;
-    r.handle_tun_packet(now, SystemTime::now(), &ip(&udp((PEER, 40000), (MOTE1, 5684), &hello2)));
-    let acts = actions(&mut r);
-    let to_mote: Vec<_> = acts.iter().filter_map(|x| if let Action::ToMote(p) = x { Some(parse_udp(p)) } else { None }).collect();
-    assert!(!to_mote.is_empty(), "{acts:?}");
+    // The cookie'd hello, then the client's flights, until the IoTSSP reaches for the mote:
+    // only once the client's Finished is verified (it is authenticated and authorised).
+    let mut to_mote = Vec::new();
+    let mut flights_before_the_mote = 0;
+    for _ in 0..8 {
+        let mut sent = false;
+        while let Some(t) = c.poll_transmit() {
+            sent = true;
+            r.handle_tun_packet(now, SystemTime::now(), &ip(&udp((PEER, 40000), (MOTE1, 5684), &t.contents)));
+        }
+        for act in actions(&mut r) {
+            match act {
+                Action::ToTun(p) => c.handle_datagram(now, &parse_udp(&p).4),
+                Action::ToMote(p) => to_mote.push(parse_udp(&p)),
+                _ => {}
+            }
+        }
+        if !to_mote.is_empty() || !sent {
+            break;
+        }
+        flights_before_the_mote += 1;
+    }
+    assert_eq!(flights_before_the_mote, 1, "the cookie'd hello reaches nothing; the Certificate..Finished flight does");
+    assert!(!to_mote.is_empty());
     let (src, sport, dst, dport, payload) = &to_mote[0];
     assert_eq!((*src, *sport, *dst, *dport), (a(OWN), DEFAULT_PORT, a(MOTE1), 5685));
     assert_eq!(payload[0], 22, "the PSK ClientHello to the mote");

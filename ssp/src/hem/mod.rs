@@ -13,8 +13,10 @@
 //!     and the mote's Confirm releases the final flight ([`Delegation::assoc_confirmed`]).
 //!   - `psk-handshake` (the paper's flow): a dtls *client* [`Connection`] to the mote's
 //!     transfer port (PSK 0xC0A8 with the mote's identity and key), whose ClientHello offers
-//!     the SessionTransferTicket, run in parallel with the Internet leg from the cookie'd
-//!     ClientHello on; the session goes over in one TransferSession record, and only a
+//!     the SessionTransferTicket, started only once the client is authenticated (Finished
+//!     verified, so CertificateVerify too) and authorised, as the association leg is: a
+//!     cookie'd hello without a certificate, or a client that gives up, costs the mote
+//!     nothing. The session goes over in one TransferSession record, and only a
 //!     TransferConfirm with the right transfer id and key check releases the final flight.
 //!
 //! The final flight goes out as one FlowTransferred, so the border router routes the flow to
@@ -23,8 +25,8 @@
 //! AM decides only once the client's Finished is verified (so after its CertificateVerify):
 //! presenting someone else's certificate reveals nothing about the policy.
 //!
-//! Must never: send anything to the mote before a cookie'd hello (psk-handshake) or before
-//! the client is authenticated and authorised (association); transfer to a mote that did not
+//! Must never: send anything to the mote before the client is authenticated and authorised
+//! (either leg); transfer to a mote that did not
 //! accept the ticket; release the final flight before the confirmation; keep a key after
 //! the transfer or a failure.
 
@@ -396,7 +398,7 @@ impl Delegation {
         match (&self.stage, &self.mote) {
             (Stage::Handshaking, _) if self.profile.leg == LegMode::Association => "client_handshake",
             (Stage::AssocTransfer, _) => "confirming_transfer",
-            (Stage::Handshaking, MoteLeg::Waiting) => "waiting_for_mote_link",
+            (Stage::Handshaking, MoteLeg::Waiting) if self.wants_mote_link() => "waiting_for_mote_link",
             (Stage::Handshaking, MoteLeg::Handshaking { .. }) => "mote_handshake",
             (Stage::Handshaking, _) => "client_handshake",
             (Stage::Confirming { .. }, _) => "confirming_transfer",
@@ -443,9 +445,21 @@ impl Delegation {
         matches!(self.stage, Stage::Retained { .. })
     }
 
-    /// Waiting for the mote's link.
-    pub fn wants_mote_link(&self) -> bool {
+    /// psk-handshake leg, mote leg not started: in the mote's queue.
+    pub fn awaits_mote_leg(&self) -> bool {
         self.profile.leg == LegMode::PskHandshake && matches!(self.mote, MoteLeg::Waiting) && self.is_active()
+    }
+
+    /// Waiting for the mote's link: the client is authenticated and authorised, so its mote
+    /// leg may start.
+    pub fn wants_mote_link(&self) -> bool {
+        self.awaits_mote_leg() && self.client_finished && self.authorized == Some(true)
+    }
+
+    /// The mote's link is taken by others beyond the per-mote cap: the client gets a clear
+    /// alert (the mote is busy), not silence.
+    pub fn refuse_mote_busy(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
+        self.fail(now, Failure::MoteBusy, ctx);
     }
 
     /// Holds the mote's link (a PSK association with the mote).
@@ -631,7 +645,7 @@ impl Delegation {
     /// The AM decides once the client's Finished is verified, so after its
     /// CertificateVerify: until the client has proved it holds the key of the certificate it
     /// presented, nothing about the policy (allowed or not) shows, and nothing goes to the
-    /// mote beyond, in psk-handshake mode, its PSK handshake.
+    /// mote.
     fn authorize(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
         if self.authorized.is_some() || !self.client_finished {
             return Ok(());
