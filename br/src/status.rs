@@ -1,6 +1,7 @@
 //! The status document `lowpan-br status`, the control socket and the status page show:
 //! the radio link, the motes with their last frame and traffic, the address
-//! registrations (RFC 6775/8505) with their hops and lifetime, the HRM's flows, each
+//! registrations (RFC 6775/8505) with their hops and lifetime, the RPL root's downward
+//! routes (when `[rpl]` is on), the HRM's flows, each
 //! IoTSSP (with an attached one's handshakes in progress and the last ones that ended),
 //! counters and drops by reason, and the last configuration reload.
 //!
@@ -145,6 +146,9 @@ pub fn document(router: &BorderRouter, d: &DaemonView<'_>, now: Instant) -> Valu
 
     doc.insert("motes".into(), motes(router, now));
     doc.insert("registrations".into(), registrations(router, now));
+    if let Some(root) = router.bridge().rpl() {
+        doc.insert("rpl_routes".into(), rpl_routes(root));
+    }
     doc.insert("flows".into(), flows(router));
 
     let mut iotssps = Vec::new();
@@ -373,6 +377,27 @@ fn registrations(router: &BorderRouter, now: Instant) -> Value {
                     "hops": hops,
                     "tid": r.tid,
                     "expires_in_s": secs(r.expires.saturating_duration_since(now)),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The RPL root's downward routes: each DAO target with its parent and the hops of its
+/// path from the root (`null` while the chain of parents does not reach the root).
+fn rpl_routes(root: &crate::rpl::RplRoot) -> Value {
+    let mut routes: Vec<_> = root.routes().iter().collect();
+    routes.sort();
+    Value::Array(
+        routes
+            .into_iter()
+            .take(MAX_FLOWS_SHOWN)
+            .map(|(target, parent)| {
+                let parent = if root.is_root(&parent) { "root".to_string() } else { parent.to_string() };
+                json!({
+                    "target": target.to_string(),
+                    "parent": parent,
+                    "hops": root.path(&target).map(|p| p.len()),
                 })
             })
             .collect(),

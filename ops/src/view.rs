@@ -37,6 +37,7 @@ const SECTION_ORDER: &[&str] = &[
     "motes",
     "radio",
     "registrations",
+    "rpl_routes",
     "flows",
     "iotssps",
     "border_routers",

@@ -24,7 +24,7 @@ use lowpan::ieee802154::Eui64;
 
 pub use schema::{
     CaptureConfig, ConfigFile, ControlConfig, DEFAULT_ATTACHED_PORT, DEFAULT_CONTROL_SOCKET, HrmSection, LogConfig,
-    MetricsConfig, MotePolicy, NetworkConfig, RadioConfig, RadioKind, RplSection, SecretHex, SourceRouting, TunConfig,
+    MetricsConfig, MotePolicy, NetworkConfig, RadioConfig, RadioKind, RplMode, RplSection, SecretHex, SourceRouting, TunConfig,
 };
 pub use lowpan::Prefix64;
 

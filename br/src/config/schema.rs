@@ -315,7 +315,18 @@ pub enum SourceRouting {
     Rfc6554,
 }
 
-/// `[rpl]`: the RPL root in non-storing mode.
+/// The mode of operation the root announces in its DIOs (RFC 6550 section 6.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RplMode {
+    /// MOP 1: DAOs name their parent and reach the root, which source-routes downward.
+    NonStoring,
+    /// MOP 2 (storing, no multicast): each router keeps its children's routes and sends
+    /// its DAO, with theirs, to its parent; the root hands a packet to its child unchanged.
+    Storing,
+}
+
+/// `[rpl]`: the RPL root.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RplSection {
@@ -341,6 +352,7 @@ pub struct RplSection {
     pub max_rank_increase: u16,
     /// Downward routes held at once; a DAO beyond them is refused in its DAO-ACK.
     pub max_routes: usize,
+    pub mode: RplMode,
     pub source_routing: SourceRouting,
 }
 
@@ -359,6 +371,7 @@ impl Default for RplSection {
             min_hop_rank_increase: 256,
             max_rank_increase: 1792,
             max_routes: 1024,
+            mode: RplMode::NonStoring,
             source_routing: SourceRouting::Rfc6554,
         }
     }

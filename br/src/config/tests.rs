@@ -66,6 +66,14 @@ fn zep_without_configured_peers_is_accepted() {
 }
 
 #[test]
+fn rpl_mode_is_non_storing_unless_storing_is_asked() {
+    assert_eq!(load("[rpl]\nenabled = true\n").unwrap().rpl.mode, RplMode::NonStoring);
+    let c = load("[rpl]\nenabled = true\nmode = \"storing\"\n").unwrap();
+    assert_eq!(c.rpl.mode, RplMode::Storing);
+    assert!(load("[rpl]\nmode = \"hybrid\"\n").is_err());
+}
+
+#[test]
 fn full_file_parses() {
     let c = load(
         r#"

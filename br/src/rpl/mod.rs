@@ -54,6 +54,9 @@ pub struct RplSettings {
     pub valid_lifetime_s: u32,
     pub preferred_lifetime_s: u32,
     pub max_routes: usize,
+    /// The mode of operation announced in the DIO: `control::MOP_NON_STORING` or
+    /// `control::MOP_STORING`.
+    pub mode_of_operation: u8,
     pub source_routing: SourceRouteForm,
 }
 
@@ -79,6 +82,10 @@ impl RplSettings {
             valid_lifetime_s: cfg.network.ra_valid_lifetime_s,
             preferred_lifetime_s: cfg.network.ra_preferred_lifetime_s,
             max_routes: r.max_routes,
+            mode_of_operation: match r.mode {
+                crate::config::RplMode::NonStoring => control::MOP_NON_STORING,
+                crate::config::RplMode::Storing => control::MOP_STORING,
+            },
             source_routing: match r.source_routing {
                 crate::config::SourceRouting::Rfc6554 => SourceRouteForm::Rfc6554,
             },
@@ -175,7 +182,7 @@ impl RplRoot {
             version: s.version,
             rank: s.min_hop_rank_increase,
             grounded: true,
-            mode_of_operation: control::MOP_NON_STORING,
+            mode_of_operation: s.mode_of_operation,
             preference: 0,
             dtsn: self.dtsn,
             dodag_id: s.dodag_id,
@@ -253,6 +260,17 @@ impl RplRoot {
         let mut targets: Vec<Ipv6Addr> = Vec::new();
         let mut full = false;
         let mut transit_seen = false;
+        // The sender among all the DAO's targets: RIOT groups its own target with any one
+        // of its children's under a transit option.
+        let all_targets: Vec<Ipv6Addr> = dao
+            .options
+            .iter()
+            .filter_map(|o| match o {
+                RplOption::Target { prefix_len: 128, prefix } => Some(*prefix),
+                _ => None,
+            })
+            .collect();
+        let sender = self.storing_sender(src, &all_targets);
         for o in &dao.options {
             match o {
                 RplOption::Target { prefix_len: 128, prefix } => {
@@ -264,14 +282,27 @@ impl RplRoot {
                 }
                 RplOption::Transit { path_sequence, path_lifetime, parent, .. } => {
                     transit_seen = true;
-                    let parent = parent.unwrap_or(src);
+                    let via_sender = parent.is_none().then_some(sender);
                     for t in &targets {
                         if *path_lifetime == 0 {
                             self.routes.remove(t);
                             continue;
                         }
                         let expires = (*path_lifetime != 0xff).then(|| now + unit * u32::from(*path_lifetime));
-                        if self.routes.update(*t, parent, *path_sequence, expires) == Err(RouteRefused::TableFull) {
+                        let stored = match (parent, via_sender) {
+                            (Some(p), _) => self.routes.update(*t, *p, *path_sequence, expires),
+                            (None, Some(Some(sender))) if *t == sender => {
+                                self.routes.update(*t, self.s.dodag_id, *path_sequence, expires)
+                            }
+                            (None, Some(Some(sender))) => {
+                                self.routes.update_forwarded(*t, sender, *path_sequence, expires)
+                            }
+                            (None, _) if src.is_unicast_link_local() => {
+                                self.routes.update_forwarded(*t, src, *path_sequence, expires)
+                            }
+                            (None, _) => self.routes.update(*t, src, *path_sequence, expires),
+                        };
+                        if stored == Err(RouteRefused::TableFull) {
                             full = true;
                         }
                     }
@@ -297,6 +328,19 @@ impl RplRoot {
         Ok(out)
     }
 
+    /// For a DAO whose transit information names no parent, sent from the link-local
+    /// `src`: the target that is the sender itself (same interface identifier), when one
+    /// is. Such a DAO is built as in storing mode (RIOT's gnrc_rpl does so whatever the
+    /// DODAG's mode): it went to the sender's parent, so the sender is a child of the root,
+    /// and it lists the targets the sender forwards to by its own routes.
+    fn storing_sender(&self, src: Ipv6Addr, targets: &[Ipv6Addr]) -> Option<Ipv6Addr> {
+        if !src.is_unicast_link_local() {
+            return None;
+        }
+        let iid = &src.octets()[8..];
+        targets.iter().copied().find(|t| &t.octets()[8..] == iid)
+    }
+
     /// The source route to `dst` when it is an RPL node more than one hop away: the hops
     /// from the root's child to `dst`. `Some` with one hop for a child of the root.
     pub fn path(&self, dst: &Ipv6Addr) -> Option<Vec<Ipv6Addr>> {
@@ -308,7 +352,7 @@ impl RplRoot {
     /// the rest. `None` when the packet or route cannot carry one.
     pub fn source_route(&mut self, packet: &[u8], path: &[Ipv6Addr]) -> Option<Vec<u8>> {
         let (first, rest) = path.split_first()?;
-        if rest.is_empty() {
+        if rest.is_empty() || path.last().is_some_and(|t| self.routes.forwarded_by_parent(t)) {
             return None;
         }
         // The routing header goes after a hop-by-hop header (RFC 8200 section 4.1).

@@ -11,6 +11,9 @@ pub const MAX_PATH_LEN: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Route {
     parent: Ipv6Addr,
+    /// The parent keeps its own route to the target (it announced it in a storing-mode
+    /// DAO): packets go to the parent unchanged, without a source routing header.
+    parent_forwards: bool,
     path_sequence: u8,
     /// `None`: infinite lifetime.
     expires: Option<Instant>,
@@ -67,21 +70,42 @@ impl RouteTable {
         path_sequence: u8,
         expires: Option<Instant>,
     ) -> Result<(), RouteRefused> {
+        self.store(target, Route { parent, parent_forwards: false, path_sequence, expires })
+    }
+
+    /// [`RouteTable::update`] for a target its parent forwards to by its own route.
+    pub fn update_forwarded(
+        &mut self,
+        target: Ipv6Addr,
+        parent: Ipv6Addr,
+        path_sequence: u8,
+        expires: Option<Instant>,
+    ) -> Result<(), RouteRefused> {
+        self.store(target, Route { parent, parent_forwards: true, path_sequence, expires })
+    }
+
+    fn store(&mut self, target: Ipv6Addr, route: Route) -> Result<(), RouteRefused> {
         match self.routes.get_mut(&target) {
             Some(r) => {
-                if sequence_newer(r.path_sequence, path_sequence) {
+                if sequence_newer(r.path_sequence, route.path_sequence) {
                     return Err(RouteRefused::Stale);
                 }
-                *r = Route { parent, path_sequence, expires };
+                *r = route;
             }
             None => {
                 if self.routes.len() >= self.max_routes {
                     return Err(RouteRefused::TableFull);
                 }
-                self.routes.insert(target, Route { parent, path_sequence, expires });
+                self.routes.insert(target, route);
             }
         }
         Ok(())
+    }
+
+    /// Whether `target`'s parent forwards to it by its own route (no source routing
+    /// header from the root).
+    pub fn forwarded_by_parent(&self, target: &Ipv6Addr) -> bool {
+        self.routes.get(target).is_some_and(|r| r.parent_forwards)
     }
 
     /// A No-Path DAO: forget `target`.
@@ -103,7 +127,8 @@ impl RouteTable {
 
     /// The hops from the root to `target`: the root's child first, `target` last. `None`
     /// when a parent is unknown, the chain loops or is longer than [`MAX_PATH_LEN`].
-    /// `is_root` says which parent addresses are the root.
+    /// `is_root` says which parent addresses are the root. A link-local parent is a
+    /// neighbour of the root: the path starts there.
     pub fn path(&self, target: &Ipv6Addr, is_root: impl Fn(&Ipv6Addr) -> bool) -> Option<Vec<Ipv6Addr>> {
         let mut path = vec![*target];
         let mut at = *target;
@@ -117,6 +142,10 @@ impl RouteTable {
                 return None;
             }
             path.push(parent);
+            if parent.is_unicast_link_local() {
+                path.reverse();
+                return Some(path);
+            }
             at = parent;
         }
     }

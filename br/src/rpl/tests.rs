@@ -20,6 +20,7 @@ pub(crate) fn settings() -> RplSettings {
         valid_lifetime_s: 86_400,
         preferred_lifetime_s: 14_400,
         max_routes: 4,
+        mode_of_operation: control::MOP_NON_STORING,
         source_routing: SourceRouteForm::Rfc6554,
     }
 }
@@ -181,4 +182,64 @@ fn downward_packets_get_a_source_routing_header_and_upward_ones_lose_rpl_headers
     alert.extend_from_slice(&up[40..]);
     alert[5] += 8;
     assert_eq!(strip_for_tun(alert.clone(), |_| false), alert);
+}
+
+/// A DAO as RIOT's gnrc_rpl sends it whatever the DODAG's mode: to its parent's link-local
+/// address, its own target first, then those of its children, and transit information
+/// without a parent address.
+fn storing_dao(targets: &[Ipv6Addr], seq: u8) -> Vec<u8> {
+    let mut options: Vec<RplOption> =
+        targets.iter().map(|t| RplOption::Target { prefix_len: 128, prefix: *t }).collect();
+    options.push(transit_without_parent());
+    RplControl::Dao(Dao { instance: 0x1e, ack_requested: true, dodag_id: None, sequence: seq, options }).body()
+}
+
+fn transit_without_parent() -> RplOption {
+    RplOption::Transit { external: false, path_control: 0, path_sequence: 0, path_lifetime: 2, parent: None }
+}
+
+#[test]
+fn a_storing_mode_dao_from_a_neighbour_routes_its_children_through_it_unchanged() {
+    let t0 = Instant::now();
+    let mut root = RplRoot::new(settings(), t0, 1);
+    let router_ll = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x212, 0x4b00, 0, 1);
+    let out = root.handle_control(t0, router_ll, LL, 2, &storing_dao(&[mote(1), mote(2)], 7), LL).unwrap();
+    let RplControl::DaoAck(ack) = control_of(&out[0]) else { panic!("a DAO-ACK") };
+    assert_eq!((ack.sequence, ack.status), (7, 0));
+    // The sender (the target with its link-local interface identifier) is the root's
+    // child; the other target is reached through it.
+    assert_eq!(root.path(&mote(1)), Some(vec![mote(1)]));
+    assert_eq!(root.path(&mote(2)), Some(vec![mote(1), mote(2)]));
+    // The sender forwards by its own route: no source routing header.
+    let packet = UdpRepr { src_port: 40000, dst_port: 7, payload: b"hi" }
+        .emit_ipv6_packet(a("2001:db8::2"), mote(2), 64)
+        .unwrap();
+    assert_eq!(root.source_route(&packet, &[mote(1), mote(2)]), None);
+    // The sender's own target may sit under another transit option than its child's.
+    let options = vec![
+        RplOption::Target { prefix_len: 128, prefix: mote(1) },
+        transit_without_parent(),
+        RplOption::Target { prefix_len: 128, prefix: mote(4) },
+        transit_without_parent(),
+    ];
+    let split = RplControl::Dao(Dao { instance: 0x1e, ack_requested: false, dodag_id: None, sequence: 9, options });
+    root.handle_control(t0, router_ll, LL, 2, &split.body(), LL).unwrap();
+    assert_eq!(root.path(&mote(4)), Some(vec![mote(1), mote(4)]));
+    // Without a target of its own, the targets are reached through the link-local sender.
+    let other_ll = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x212, 0x4b00, 0, 9);
+    root.handle_control(t0, other_ll, LL, 2, &storing_dao(&[mote(3)], 8), LL).unwrap();
+    assert_eq!(root.path(&mote(3)), Some(vec![other_ll, mote(3)]));
+    assert_eq!(root.source_route(&packet, &[other_ll, mote(3)]), None);
+}
+
+#[test]
+fn a_storing_root_announces_mop_2() {
+    let t0 = Instant::now();
+    let mut s = settings();
+    s.mode_of_operation = control::MOP_STORING;
+    let mut root = RplRoot::new(s, t0, 1);
+    let dis = RplControl::Dis { options: Vec::new() }.body();
+    let out = root.handle_control(t0, LL, a("fe80::1"), 0, &dis, a("fe80::1")).unwrap();
+    let RplControl::Dio(dio) = control_of(&out[0]) else { panic!("a DIO") };
+    assert_eq!(dio.mode_of_operation, control::MOP_STORING);
 }

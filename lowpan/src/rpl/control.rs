@@ -28,6 +28,8 @@ pub const MAX_OPTIONS: usize = 32;
 
 /// Mode of operation: non-storing (RFC 6550 section 6.3.1).
 pub const MOP_NON_STORING: u8 = 1;
+/// Mode of operation: storing without multicast support.
+pub const MOP_STORING: u8 = 2;
 /// Objective Code Point of OF0 (RFC 6552).
 pub const OCP_OF0: u16 = 0;
 /// Rank of a DODAG root with the default MinHopRankIncrease (RFC 6550 section 17).
