@@ -177,7 +177,7 @@ fn concurrent_mote_legs_per_mote_are_capped_and_the_client_beyond_gets_an_alert(
     assert_eq!(net.iotssp().keys_held(), 0);
 }
 
-/// Finding 3 for the paper's flow: cookie'd ClientHellos that never present a certificate
+/// The paper's flow: cookie'd ClientHellos that never present a certificate
 /// (or give up, or send their own alert) start nothing at the mote: its PSK handshake waits
 /// for an authenticated, authorised client. So they hold no cap, and a legitimate client
 /// completes at once while they stall.

@@ -459,3 +459,108 @@ fn remote_iotssp_serves_default_openssl_and_gnutls_clients() {
     g.kill();
     assert_mote_did_only_the_record_layer(&bed, 2);
 }
+
+/// A plaintext fatal alert record (epoch 0), as anyone can forge it: `seq` is its sequence.
+fn forged_fatal_alert(seq: u8) -> Vec<u8> {
+    vec![21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, seq, 0, 2, 2, 40]
+}
+
+/// Sends `datagram` `count` times from `src` (bound in the internet namespace) to `dst`,
+/// without waiting for answers.
+fn send_from(ns: &integration_tests::NetNs, src: SocketAddr, dst: SocketAddr, datagram: &[u8], count: usize) {
+    let datagram = datagram.to_vec();
+    ns.enter(move || {
+        let sock = std::net::UdpSocket::bind(src).expect("bind spoofing socket");
+        for _ in 0..count {
+            let _ = sock.send_to(&datagram, dst);
+        }
+    })
+}
+
+/// An Internet host attacks the delegated mote's leg: ClientHellos
+/// (with and without the cookie a HelloVerifyRequest asked for) to its transfer port 5685,
+/// datagrams and plaintext alerts spoofed from the border router's own address (the attached
+/// IoTSSP's) on its mote port and on others, and full `s_client` runs without a certificate
+/// (cookie'd hello, then their own alert). Afterwards the mote has seen nothing of it, and a
+/// real `openssl s_client` with the right certificate completes its delegated handshake at
+/// once and gets its data back.
+#[test]
+fn internet_attacker_costs_the_delegated_mote_nothing() {
+    let Some(mut bed) = start("internet_attacker_costs_the_delegated_mote_nothing", Mode::Attached) else {
+        return;
+    };
+    let mote = mote_addr(DELEGATED);
+    let transfer = SocketAddr::new(mote.into(), 5685);
+    let _ = bed.mote_stats_until(DELEGATED, |s| stat(s, "associations") >= 1);
+    let before = bed.mote_stats_after(DELEGATED, SystemTime::now());
+    let hello = capture_client_hello(&bed.inet, bed.dir.path());
+    // Hellos to the transfer port; no HelloVerifyRequest comes back either.
+    let answers = spoof_from_inet(&bed.inet, transfer, hello.clone(), 10, Duration::from_millis(300));
+    assert!(answers.is_empty(), "the transfer port answered the Internet: {answers:02x?}");
+    // Get a real cookie from the mote's DTLS port and replay the cookie'd hello at 5685.
+    let hvr = spoof_from_inet(&bed.inet, mote_dtls(DELEGATED), hello.clone(), 1, Duration::from_secs(3));
+    if let Some(hvr) = hvr.first()
+        && hvr.len() > 28
+    {
+        let cookie_len = usize::from(hvr[27]);
+        let cookie = &hvr[28..(28 + cookie_len).min(hvr.len())];
+        let cookied = with_cookie(&hello, cookie);
+        assert!(spoof_from_inet(&bed.inet, transfer, cookied, 10, Duration::from_millis(300)).is_empty());
+    }
+    // Spoofed from the border router's own address (the attached IoTSSP's mote
+    // source), on its mote port and on another, to both of the mote's ports.
+    let br: Ipv6Addr = integration_tests::testbed::BR_ADDR.parse().expect("address");
+    bed.inet.ip(&["-6", "addr", "add", &format!("{br}/128"), "dev", "lo", "nodad"]);
+    for port in [5690u16, 40000] {
+        let src = SocketAddr::new(br.into(), port);
+        for seq in 0..5u8 {
+            send_from(&bed.inet, src, transfer, &forged_fatal_alert(seq), 2);
+            send_from(&bed.inet, src, mote_dtls(DELEGATED), &forged_fatal_alert(seq), 2);
+        }
+        send_from(&bed.inet, src, transfer, &hello, 5);
+    }
+    // Cookie'd hellos without a certificate, each ending in the client's own alert.
+    for _ in 0..4 {
+        let args: Vec<String> = vec!["-dtls1_2".into(), "-connect".into(), format!("[{mote}]:5684")];
+        let mut c = bed.s_client_args(&args);
+        let _ = c.wait_exit(Duration::from_secs(5));
+        c.kill();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let after = bed.mote_stats_after(DELEGATED, SystemTime::now());
+    for k in ["transfer_port_datagrams_in", "dtls_records_in", "dtls_handshakes", "stt_accepted", "sessions_transferred", "associations"] {
+        assert_eq!(stat(&before, k), stat(&after, k), "{k} changed at the mote under attack: {before} -> {after}");
+    }
+    let m = bed.metrics();
+    let dropped = |k: &str| m.get(k).copied().unwrap_or(0);
+    assert!(dropped("lowpan_br_hrm_drops_total{reason=\"transfer_port_from_internet\"}") >= 20, "the HRM did not drop the transfer-port traffic: {m:?}");
+    assert!(dropped("lowpan_br_drops_total{reason=\"tun_spoofed_attached_iotssp\"}") >= 1, "nothing posing as the attached IoTSSP was dropped: {m:?}");
+    assert_eq!(bed.iotssp_counter("mote_handshakes_started"), 0);
+    assert_eq!(bed.iotssp_counter("transfers_completed"), 0);
+    // The legitimate client completes at once and gets its data back.
+    let started = std::time::Instant::now();
+    let _c = delegated_session(&mut bed, "ECHO after-the-attack");
+    assert!(started.elapsed() < Duration::from_secs(20), "the delegation took {:?}", started.elapsed());
+    let done = bed.mote_stats_after(DELEGATED, SystemTime::now());
+    assert_eq!(stat(&done, "sessions_transferred"), stat(&before, "sessions_transferred") + 1, "{done}");
+    assert_eq!(stat(&done, "transfer_port_datagrams_in"), stat(&before, "transfer_port_datagrams_in") + 1, "one Transfer in: {done}");
+}
+
+/// `hello` (a DTLS 1.2 ClientHello in one record, no cookie) with `cookie` inserted and the
+/// lengths fixed.
+fn with_cookie(hello: &[u8], cookie: &[u8]) -> Vec<u8> {
+    // record 13 + handshake header 12 + version 2 + random 32 + session id (len + bytes).
+    let sid_len = usize::from(hello[13 + 12 + 2 + 32]);
+    let at = 13 + 12 + 2 + 32 + 1 + sid_len;
+    let mut out = hello[..at].to_vec();
+    out.push(cookie.len() as u8);
+    out.extend_from_slice(cookie);
+    out.extend_from_slice(&hello[at + 1..]);
+    let grow = cookie.len();
+    let rec_len = u16::from_be_bytes([hello[11], hello[12]]) as usize + grow;
+    out[11..13].copy_from_slice(&(rec_len as u16).to_be_bytes());
+    let body = u32::from_be_bytes([0, hello[14], hello[15], hello[16]]) + grow as u32;
+    out[14..17].copy_from_slice(&body.to_be_bytes()[1..]);
+    out[22..25].copy_from_slice(&body.to_be_bytes()[1..]);
+    out
+}
