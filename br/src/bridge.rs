@@ -698,7 +698,7 @@ impl Bridge {
                 self.counters.address_deregistrations += 1;
                 self.forget_unused(now, req.via);
             }
-            Outcome::Duplicate | Outcome::TableFull => self.counters.registrations_refused += 1,
+            Outcome::Duplicate | Outcome::TableFull | Outcome::Stale => self.counters.registrations_refused += 1,
         }
         outcome
     }

@@ -4,7 +4,9 @@
 //! relayed the registration in a Duplicate Address Request).
 //!
 //! Duplicate address detection is done here: an address registered by one owner and not
-//! expired is refused to every other owner. The table is bounded: a new address is refused
+//! expired is refused to every other owner. The owner's own registrations are ordered by
+//! their transaction ID (RFC 8505 section 5.2, a lollipop counter compared as RFC 6550
+//! section 7.2 says): one older than the registration held is stale and changes nothing. The table is bounded: a new address is refused
 //! with "neighbour cache full" when it holds `max` live entries, so a flood of
 //! registrations costs a bounded amount of memory and never evicts a registered node.
 
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use lowpan::Address;
 use lowpan::ndisc::{Rovr, aro_status};
+
+use crate::rpl::routes::sequence_newer;
 
 /// Where packets for a registered address are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +59,8 @@ pub enum Outcome {
     Duplicate,
     /// The table is full of live registrations of other addresses.
     TableFull,
+    /// The owner's TID is older than that of the registration held: nothing changed.
+    Stale,
 }
 
 impl Outcome {
@@ -63,6 +69,7 @@ impl Outcome {
             Outcome::Registered | Outcome::Deregistered => aro_status::SUCCESS,
             Outcome::Duplicate => aro_status::DUPLICATE,
             Outcome::TableFull => aro_status::NEIGHBOR_CACHE_FULL,
+            Outcome::Stale => aro_status::MOVED,
         }
     }
 }
@@ -83,6 +90,9 @@ impl Registrations {
         let live = self.entries.get(&req.address).filter(|r| r.expires > now);
         if live.is_some_and(|r| r.rovr != req.rovr) {
             return Outcome::Duplicate;
+        }
+        if live.is_some_and(|r| sequence_newer(r.tid, req.tid)) {
+            return Outcome::Stale;
         }
         if req.lifetime_min == 0 {
             self.entries.remove(&req.address);
@@ -162,6 +172,27 @@ mod tests {
         assert_eq!(t.register(t1, &req(1, 1, 0)), Outcome::Deregistered);
         assert!(t.is_empty());
         assert_eq!(t.register(t1, &req(1, 2, 10)), Outcome::Registered, "free again");
+    }
+
+    #[test]
+    fn an_older_tid_is_stale_and_a_newer_one_refreshes() {
+        let mut t = Registrations::new(4);
+        let t0 = Instant::now();
+        let with_tid = |tid: u8, lifetime_min: u16| Request { tid, ..req(1, 1, lifetime_min) };
+        assert_eq!(t.register(t0, &with_tid(250, 10)), Outcome::Registered);
+        let t1 = t0 + Duration::from_secs(60);
+        // An older transaction (a delayed copy of an earlier NS) changes nothing.
+        assert_eq!(t.register(t1, &with_tid(249, 30)), Outcome::Stale);
+        assert_eq!(Outcome::Stale.status(), aro_status::MOVED);
+        assert_eq!(t.get(t1, &with_tid(0, 0).address).unwrap().expires, t0 + Duration::from_secs(600));
+        // The same or a newer one refreshes, also past the wrap of the circular region.
+        assert_eq!(t.register(t1, &with_tid(250, 10)), Outcome::Registered);
+        assert_eq!(t.register(t1, &with_tid(3, 20)), Outcome::Registered);
+        assert_eq!(t.get(t1, &with_tid(0, 0).address).unwrap().tid, 3);
+        assert_eq!(t.register(t1, &with_tid(250, 10)), Outcome::Stale);
+        // Once the registration has expired, any TID starts afresh.
+        let later = t1 + Duration::from_secs(20 * 60);
+        assert_eq!(t.register(later, &with_tid(240, 10)), Outcome::Registered);
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub struct RouteTable {
 }
 
 /// RFC 6550 section 7.2 lollipop comparison: whether `a` is newer than `b`.
-fn sequence_newer(a: u8, b: u8) -> bool {
+pub(crate) fn sequence_newer(a: u8, b: u8) -> bool {
     const WINDOW: u8 = 16;
     if a >= 128 && b < 128 {
         // a in the linear start, b in the circular region: a is newer only if far apart.

@@ -145,6 +145,8 @@ pub mod aro_status {
     pub const SUCCESS: u8 = 0;
     pub const DUPLICATE: u8 = 1;
     pub const NEIGHBOR_CACHE_FULL: u8 = 2;
+    /// RFC 8505: the registration is not the freshest (its TID is older than the one held).
+    pub const MOVED: u8 = 3;
 }
 
 /// Address Registration option (RFC 6775 section 4.1, extended by RFC 8505 section 4.1).
