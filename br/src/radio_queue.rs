@@ -16,6 +16,14 @@
 //! - [`RadioQueue::is_full`] tells the daemon to stop reading the TUN, so that bursts wait
 //!   in the kernel's queue instead of being dropped here.
 //!
+//! A limit: control goes first only once it is read. The kernel's queue of a TUN is one
+//! FIFO ring of `txqueuelen` packets (500 by default) that drops at its tail when full;
+//! the driver does not push back on the qdisc in front of it, so no qdisc reorders what
+//! waits there. While the daemon is not reading, a handshake packet waits behind the bulk
+//! already in the ring, up to a ring's worth (seconds at 250 kbit/s); DTLS retransmits
+//! meanwhile. A shorter ring (`ip link set <tun> txqueuelen 32`) shortens that wait at the
+//! cost of absorbing smaller bursts.
+//!
 //! Sans-IO and bounded: it holds at most `capacity` frames and never panics.
 
 use std::collections::VecDeque;
