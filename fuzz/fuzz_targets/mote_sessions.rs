@@ -43,6 +43,7 @@ fn body(keys: SessionKeys, port: u16) -> TransferBody {
         client_addr: client(port).addr,
         client_port: port,
         sequence: None,
+        mote_is_client: false,
     }
 }
 

@@ -11,7 +11,8 @@
 //!   AES-128-CCM, AES-128-GCM, ChaCha20-Poly1305), its replay window, alerts and
 //!   close_notify;
 //! - a receive queue (plaintext application data for the firmware) and a transmit queue
-//!   (records), `BUF` bytes each.
+//!   (records), `BUF` bytes each ([`SessionLayer`], usable alone by a device that gets its
+//!   sessions another way).
 //!
 //! It must run on a mote: `no_std`, no heap, no `unsafe`, no panic on any input, no clock
 //! or socket of its own (datagrams and time in, datagrams and timers out). The platform
@@ -24,12 +25,14 @@
 #[cfg(test)]
 extern crate std;
 
+mod layer;
 mod mote;
 pub mod protection;
 mod queue;
 pub mod sessions;
 
-pub use mote::{Config, DelegatedMote, DeviceStats, Received, Transmit};
+pub use layer::{QueueStats, Received, SessionLayer};
+pub use mote::{Config, DelegatedMote, DeviceStats, Transmit};
 pub use mote_assoc::crypto::{Aes128Block, EcdhP256, Random};
 pub use mote_assoc::keys::Credentials;
 pub use mote_assoc::wire::{ConfirmStatus, Suite, SuiteSet};

@@ -10,7 +10,7 @@ use mote_assoc::time::Instant;
 use mote_assoc::wire::{SuiteSet, TransferBody};
 use mote_assoc::{Installation, MoteAssoc, MoteEvent, MoteStats};
 
-use crate::queue::{Head, Queue};
+use crate::layer::{QueueStats, Received, SessionLayer};
 use crate::sessions::{SendError, SessionStats, Sessions};
 use crate::{Address, LocalPort};
 
@@ -23,6 +23,8 @@ pub struct Config {
     pub iotssp: Option<Address>,
     /// The suites the record layer runs (reported to the IoTSSP; others are refused).
     pub suites: SuiteSet,
+    /// Session slots offered, at most the mote's `SLOTS`.
+    pub slots: usize,
     /// A session without a record from its client for this long is dropped; until then it
     /// holds its slot against new transfers.
     pub session_idle: Duration,
@@ -43,23 +45,11 @@ pub struct Transmit {
     pub len: usize,
 }
 
-/// Application data [`DelegatedMote::recv`] wrote: one record's plaintext.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Received {
-    /// The client it came from (answer with [`DelegatedMote::send`] to the same).
-    pub from: Address,
-    pub len: usize,
-}
-
 /// Counters of the mote outside its association and its sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceStats {
     /// Datagrams to the association port from another address than the IoTSSP's.
     pub not_from_iotssp: u64,
-    /// Datagrams dropped because the buffer given to `poll_transmit` was too short.
-    pub transmit_buffer_too_short: u64,
-    /// Application data dropped because the buffer given to `recv` was too short.
-    pub receive_buffer_too_short: u64,
 }
 
 /// The mote's side of delegation, sans-IO. `A`, `E` and `R` are the platform's AES-128,
@@ -74,9 +64,7 @@ pub struct DeviceStats {
 pub struct DelegatedMote<A, E: EcdhP256, R, const SLOTS: usize, const BUF: usize> {
     assoc: MoteAssoc<A, E, R>,
     iotssp: Option<Address>,
-    sessions: Sessions<SLOTS>,
-    rx: Queue<BUF>,
-    tx: Queue<BUF>,
+    layer: SessionLayer<A, SLOTS, BUF>,
     stats: DeviceStats,
 }
 
@@ -108,9 +96,7 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
         DelegatedMote {
             assoc: MoteAssoc::new(creds, ecdh, rng),
             iotssp: config.iotssp,
-            sessions: Sessions::new(config.suites, config.session_idle),
-            rx: Queue::new(),
-            tx: Queue::new(),
+            layer: SessionLayer::new(config.suites, config.session_idle, config.slots),
             stats: DeviceStats::default(),
         }
     }
@@ -124,7 +110,12 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
     }
 
     pub fn sessions(&self) -> &Sessions<SLOTS> {
-        &self.sessions
+        self.layer.sessions()
+    }
+
+    /// The record layer of the sessions (application data in and out).
+    pub fn session_layer(&mut self) -> &mut SessionLayer<A, SLOTS, BUF> {
+        &mut self.layer
     }
 
     pub fn association_stats(&self) -> &MoteStats {
@@ -132,7 +123,11 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
     }
 
     pub fn session_stats(&self) -> &SessionStats {
-        self.sessions.stats()
+        self.layer.sessions().stats()
+    }
+
+    pub fn queue_stats(&self) -> &QueueStats {
+        self.layer.queue_stats()
     }
 
     pub fn device_stats(&self) -> &DeviceStats {
@@ -148,20 +143,20 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
         from: &Address,
         datagram: &[u8],
     ) -> Option<MoteEvent> {
-        self.sessions.expire(now);
         match local {
             LocalPort::Association => {
                 if self.iotssp.is_some_and(|p| p != *from) {
                     self.stats.not_from_iotssp += 1;
                     return None;
                 }
+                self.layer.handle_timeout(now);
                 let pokes = self.assoc.stats().pokes_honoured;
                 let event = self.assoc.handle_datagram(
                     now,
                     datagram,
                     &mut SlotsAt {
                         now,
-                        sessions: &mut self.sessions,
+                        sessions: self.layer.sessions_mut(),
                     },
                 );
                 // Anything authenticated names the IoTSSP, if provisioning did not.
@@ -173,28 +168,21 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
                 event
             }
             LocalPort::Session => {
-                self.sessions.handle_datagram::<A, BUF>(
-                    now,
-                    from,
-                    datagram,
-                    &mut self.rx,
-                    &mut self.tx,
-                );
+                self.layer.handle_datagram(now, from, datagram);
                 None
             }
         }
     }
 
-    /// The next datagram to send, written into `buf` (the transmit queue's records are at
-    /// most `BUF` bytes; association messages [`mote_assoc::MAX_DATAGRAM_LEN`]).
+    /// The next datagram to send, written into `buf` (records are at most `BUF` bytes;
+    /// association messages [`mote_assoc::MAX_DATAGRAM_LEN`]).
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
-        while !self.tx.is_empty() {
-            match self.tx.pop(buf)? {
-                Ok((Head { local, remote }, len)) => {
-                    return Some(Transmit { local, remote, len });
-                }
-                Err(_) => self.stats.transmit_buffer_too_short += 1,
-            }
+        if let Some((remote, len)) = self.layer.poll_transmit(buf) {
+            return Some(Transmit {
+                local: LocalPort::Session,
+                remote,
+                len,
+            });
         }
         let remote = self.iotssp?;
         let len = self.assoc.poll_transmit(buf)?;
@@ -207,38 +195,34 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
 
     /// The next application data received, written into `buf`.
     pub fn recv(&mut self, buf: &mut [u8]) -> Option<Received> {
-        loop {
-            match self.rx.pop(buf)? {
-                Ok((head, len)) => {
-                    return Some(Received {
-                        from: head.remote,
-                        len,
-                    });
-                }
-                Err(_) => self.stats.receive_buffer_too_short += 1,
-            }
-        }
+        self.layer.recv(buf)
     }
 
     /// Installs a session that came another way than the association (a per-delegation
     /// PSK handshake, say), exactly as a Transfer's body would.
     pub fn install_session(&mut self, now: Instant, body: &TransferBody) -> Installation {
-        self.sessions.install(now, body)
+        self.layer.install(now, body)
     }
 
     /// Sends `data` as one application-data record to the client at `to`.
     pub fn send(&mut self, to: &Address, data: &[u8]) -> Result<(), SendError> {
-        self.sessions.send::<A, BUF>(to, data, &mut self.tx)
+        self.layer.send(to, data)
     }
 
     /// Ends the session with `peer`: a close_notify, then its keys are wiped.
     pub fn close(&mut self, peer: &Address) -> Result<(), SendError> {
-        self.sessions.close::<A, BUF>(peer, &mut self.tx)
+        self.layer.close(peer)
+    }
+
+    /// When the association's timers are due, leaving out session expiry (for a device
+    /// that expires sessions only as it handles datagrams and other timers).
+    pub fn association_timeout(&self) -> Option<Instant> {
+        self.assoc.poll_timeout()
     }
 
     /// When [`Self::handle_timeout`] has work next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.assoc.poll_timeout(), self.sessions.next_expiry()) {
+        match (self.assoc.poll_timeout(), self.layer.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -246,6 +230,6 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.assoc.handle_timeout(now);
-        self.sessions.expire(now);
+        self.layer.handle_timeout(now);
     }
 }

@@ -29,10 +29,6 @@ impl<const N: usize> Queue<N> {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.used == 0
-    }
-
     /// Where the next entry's payload goes (as long as there is room); fill some of it and
     /// [`Self::commit`] how much.
     pub fn room(&mut self) -> &mut [u8] {

@@ -146,9 +146,10 @@ pub struct SessionStats {
     pub transmit_queue_full: u64,
 }
 
-/// The session slots, `N` of them.
+/// The session slots: room for `N`, of which `offered` are used.
 pub struct Sessions<const N: usize> {
     slots: [Option<Slot>; N],
+    offered: usize,
     suites: SuiteSet,
     idle: Duration,
     stats: SessionStats,
@@ -168,10 +169,12 @@ pub enum SendError {
 }
 
 impl<const N: usize> Sessions<N> {
-    /// Empty slots for sessions of `suites`, dropped after `idle` without a record.
-    pub fn new(suites: SuiteSet, idle: Duration) -> Self {
+    /// Empty slots for sessions of `suites`, dropped after `idle` without a record;
+    /// `offered` of the `N` are used (a device that sets its slot count at run time).
+    pub fn new(suites: SuiteSet, idle: Duration, offered: usize) -> Self {
         Sessions {
             slots: core::array::from_fn(|_| None),
+            offered: offered.min(N),
             suites,
             idle,
             stats: SessionStats::default(),
@@ -195,8 +198,9 @@ impl<const N: usize> Sessions<N> {
         self.len() == 0
     }
 
+    /// Slots offered.
     pub const fn capacity(&self) -> usize {
-        N
+        self.offered
     }
 
     /// The clients with a session.
@@ -227,7 +231,7 @@ impl<const N: usize> Sessions<N> {
             .flatten()
             .filter(|s| !self.is_idle(s, now))
             .count();
-        N.saturating_sub(busy)
+        self.offered.saturating_sub(busy)
     }
 
     /// Drops (and wipes) the sessions idle for the idle time; how many.
@@ -253,8 +257,20 @@ impl<const N: usize> Sessions<N> {
             .min()
     }
 
-    /// Installs a transferred session at `now` (what the association's Transfer carries).
+    /// Installs a transferred session at `now` (what the association's Transfer carries:
+    /// the client's highest sequence number seen, and nothing below it).
     pub fn install(&mut self, now: Instant, body: &TransferBody) -> Installation {
+        self.install_with_window(now, body, 1)
+    }
+
+    /// [`Self::install`] with the replay window below the highest sequence number as the
+    /// negotiating host had it (bit `i`: highest - `i` seen; bit 0 is always set).
+    pub fn install_with_window(
+        &mut self,
+        now: Instant,
+        body: &TransferBody,
+        replay_bitmap: u64,
+    ) -> Installation {
         let suite = body.suite();
         if !self.suites.contains(suite) {
             return Installation::UnsupportedSuite;
@@ -269,7 +285,12 @@ impl<const N: usize> Sessions<N> {
         let i = if let Some(i) = self.find(&peer) {
             self.stats.replaced += 1;
             i
-        } else if let Some(i) = self.slots.iter().position(Option::is_none) {
+        } else if let Some(i) = self
+            .slots
+            .iter()
+            .position(Option::is_none)
+            .filter(|_| self.len() < self.offered)
+        {
             i
         } else {
             let lru = self
@@ -294,7 +315,7 @@ impl<const N: usize> Sessions<N> {
             peer,
             suite,
             keys: Keys::from_body(&body.keys, body.mote_is_client),
-            replay: ReplayWindow::from_parts(Some(highest_received), 1),
+            replay: ReplayWindow::from_parts(Some(highest_received), replay_bitmap),
             next_write_seq: next_write,
             last_used: now,
         });

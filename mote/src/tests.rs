@@ -52,6 +52,7 @@ fn mote() -> Mote {
     let config = Config {
         iotssp: Some(SSP),
         suites: Config::ALL_SUITES,
+        slots: 2,
         session_idle: Duration::from_secs(300),
     };
     DelegatedMote::new(config, creds(), SoftEcdh, TestRng(7))
@@ -330,6 +331,7 @@ fn unsupported_suites_are_refused() {
     let config = Config {
         iotssp: Some(SSP),
         suites: SuiteSet(0).with(Suite::Ccm8),
+        slots: 2,
         session_idle: Duration::from_secs(300),
     };
     let mut mote: Mote = DelegatedMote::new(config, creds(), SoftEcdh, TestRng(1));
@@ -349,6 +351,7 @@ fn a_full_transmit_queue_refuses_without_spending_a_nonce_twice() {
         Config {
             iotssp: Some(SSP),
             suites: Config::ALL_SUITES,
+            slots: 1,
             session_idle: Duration::from_secs(300),
         },
         creds(),

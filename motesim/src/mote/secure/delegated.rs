@@ -40,10 +40,10 @@ use dtls::{
 };
 
 use super::DtlsDrop;
-use super::association::{AssocLeg, AssocOutcome, AssocRandom};
+use super::association::{AssocOutcome, AssocRandom, delegated_mote};
 use super::ecc::plaintext_handshake_types;
 use super::server::{PskConfig, mote_transport};
-use super::sessions::{Installed, SessionTable};
+use super::sessions::{MoteCore, SessionTable};
 use super::{
     COAPS_PORT, Datagram, DeviceKind, Outbox, SecureDevice, SecurityCounters, count_records,
     min_deadline, peer_of, socket_addr,
@@ -226,8 +226,6 @@ pub struct DelegatedDevice {
     coap: CoapServer,
     outbox: Outbox,
     counters: SecurityCounters,
-    /// The association leg (`None`: the PSK-handshake leg).
-    assoc: Option<AssocLeg>,
 }
 
 impl std::fmt::Debug for DelegatedDevice {
@@ -246,12 +244,22 @@ impl DelegatedDevice {
         eui64: [u8; 8],
         rng: Arc<dyn SecureRandom>,
     ) -> Result<Self, dtls::Error> {
-        let assoc = match cfg.leg {
-            Leg::Association => Some(
-                AssocLeg::new(&cfg.iotssp.key, eui64, cfg.iotssp_address, &cfg.suites, AssocRandom(rng.clone()))
-                    .ok_or(dtls::Error::Config("the association needs a PSK of 16..=32 bytes"))?,
+        let sessions = match cfg.leg {
+            Leg::Association => SessionTable::with_association(
+                delegated_mote(
+                    &cfg.iotssp.key,
+                    eui64,
+                    cfg.iotssp_address,
+                    &cfg.suites,
+                    cfg.slots,
+                    cfg.session_idle,
+                    AssocRandom(rng.clone()),
+                )
+                .ok_or(dtls::Error::Config(
+                    "the association needs a PSK of 16..=32 bytes",
+                ))?,
             ),
-            Leg::PskHandshake => None,
+            Leg::PskHandshake => SessionTable::new(cfg.slots, cfg.session_idle),
         };
         let mut table = PskTable::new();
         table.insert(&cfg.iotssp.identity, &cfg.iotssp.key);
@@ -271,37 +279,48 @@ impl DelegatedDevice {
             suites: cfg.suites.clone(),
             endpoint: Endpoint::new(Some(Arc::new(sc)))?,
             availability,
-            sessions: SessionTable::new(cfg.slots, cfg.session_idle),
+            sessions,
             links: HashMap::new(),
             coap: CoapServer::new(mote_index),
             outbox: Outbox::default(),
             counters: SecurityCounters::default(),
-            assoc,
         })
     }
 
-    /// The association leg, if the mote runs it.
-    pub fn assoc_leg(&self) -> Option<&AssocLeg> {
-        self.assoc.as_ref()
+    /// The library's mote, on the association leg.
+    pub fn delegated_mote(&self) -> Option<&MoteCore> {
+        self.sessions.mote()
     }
 
-    /// Association leg: what the machine has to send goes into the outbox.
-    fn pump_assoc(&mut self, now: Instant) {
-        let Some(a) = self.assoc.as_mut() else { return };
+    /// What the library has to send goes into the outbox, from the port it names.
+    fn pump_core(&mut self, now: Instant) {
         let at = self.outbox.release_time(now);
-        while let Some((peer, payload)) = a.poll_transmit() {
-            self.outbox.push(at, Datagram { local_port: self.transfer_port, peer, payload }, &mut self.counters);
+        while let Some((local, peer, payload)) = self.sessions.poll_transmit() {
+            let local_port = match local {
+                delegated_mote::LocalPort::Association => self.transfer_port,
+                delegated_mote::LocalPort::Session => COAPS_PORT,
+            };
+            self.outbox.push(
+                at,
+                Datagram {
+                    local_port,
+                    peer,
+                    payload,
+                },
+                &mut self.counters,
+            );
         }
-        self.counters.assoc_ecc_operations = a.stats().ecc_operations();
+        if let Some(m) = self.sessions.mote() {
+            self.counters.assoc_ecc_operations = m.association_stats().ecc_operations();
+        }
+        self.sessions.sync_counters(&mut self.counters);
     }
 
-    /// Association leg: boots the machine at the mote's first activity.
+    /// Association leg: boots the library's mote at the mote's first activity.
     fn boot_assoc(&mut self, now: Instant) {
-        if let Some(a) = self.assoc.as_mut()
-            && a.poll_timeout().is_none()
-        {
-            a.handle_timeout(now);
-            self.pump_assoc(now);
+        if self.sessions.mote().is_some() && !self.sessions.booted() {
+            self.sessions.handle_timeout(now);
+            self.pump_core(now);
         }
     }
 
@@ -411,15 +430,11 @@ impl DelegatedDevice {
             addr: session.peer_addr,
             port: session.peer_port,
         };
-        match self.sessions.install(now, peer, &state) {
-            Ok(Installed::EvictedOldest) => self.counters.sessions_evicted += 1,
-            Ok(Installed::New | Installed::Replaced) => {}
-            Err(_) => {
-                self.counters.transfers_refused += 1;
-                return refusal(session.transfer_id, ConfirmStatus::UnsupportedSuite);
-            }
+        // The library counts the install (and an eviction) for `sync_counters`.
+        if self.sessions.install(now, peer, &state).is_err() {
+            self.counters.transfers_refused += 1;
+            return refusal(session.transfer_id, ConfirmStatus::UnsupportedSuite);
         }
-        self.counters.sessions_transferred += 1;
         confirm_installed(session)
     }
 
@@ -546,19 +561,20 @@ impl SecureDevice for DelegatedDevice {
     fn handle_datagram(&mut self, now: Instant, local_port: u16, peer: Peer, payload: &[u8]) {
         // Expiry needs no timer of its own: every datagram and timer call runs it, and an
         // idle session already yields its slot to a new transfer (`free_for_new`).
-        self.counters.sessions_expired += self.sessions.expire(now) as u64;
+        self.sessions.expire(now);
         if local_port == self.transfer_port {
             self.counters.transfer_port_datagrams_in += 1;
         }
-        if local_port == self.transfer_port
-            && let Some(a) = self.assoc.as_mut()
-        {
-            match a.handle_datagram(now, peer, payload, &mut self.sessions, &mut self.counters) {
+        if local_port == self.transfer_port && self.sessions.mote().is_some() {
+            let event = self
+                .sessions
+                .handle_association_datagram(now, peer, payload);
+            match AssocOutcome::from(event) {
                 AssocOutcome::Associated => self.counters.associations += 1,
                 AssocOutcome::Transfer { installed: false } => self.counters.transfers_refused += 1,
                 AssocOutcome::Transfer { installed: true } | AssocOutcome::Nothing => {}
             }
-            self.pump_assoc(now);
+            self.pump_core(now);
         } else if local_port == self.transfer_port {
             self.counters.dtls_records_in += count_records(payload);
             if plaintext_handshake_types(payload)
@@ -594,6 +610,7 @@ impl SecureDevice for DelegatedDevice {
         } else {
             self.counters.drop(DtlsDrop::WrongPort);
         }
+        self.sessions.sync_counters(&mut self.counters);
     }
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Datagram> {
@@ -607,22 +624,22 @@ impl SecureDevice for DelegatedDevice {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let linger = self.links.values().map(|l| l.linger_until).min();
-        let assoc = self.assoc.as_ref().and_then(AssocLeg::poll_timeout);
         min_deadline(
             min_deadline(self.endpoint.poll_timeout(), self.outbox.next_release()),
-            min_deadline(linger, assoc),
+            min_deadline(linger, self.sessions.poll_timeout()),
         )
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        if let Some(a) = self.assoc.as_mut() {
-            a.handle_timeout(now);
-            self.pump_assoc(now);
+        if self.sessions.mote().is_some() || self.sessions.booted() {
+            self.sessions.handle_timeout(now);
+            self.pump_core(now);
         }
         self.endpoint.handle_timeout(now);
         self.expire_links(now);
-        self.counters.sessions_expired += self.sessions.expire(now) as u64;
+        self.sessions.expire(now);
         self.pump(now);
+        self.sessions.sync_counters(&mut self.counters);
     }
 
     fn counters(&self) -> &SecurityCounters {

@@ -1,26 +1,46 @@
-//! The sessions a delegated mote took over: for each (peer address, peer port) on 5684,
-//! nothing but a DTLS record layer built from transferred keys and counters. Records are
-//! opened (epoch, replay window, AES-128-CCM-8), CoAP is answered (other data echoed) in the next write
-//! sequence numbers, close_notify and fatal alerts end the session. A bounded table: a
-//! new session in a full table evicts the one unused for longest.
+//! The sessions a delegated mote took over, run by the `delegated-mote` library: the code a
+//! real mote links. For each (peer address, peer port) on 5684 there is nothing but the
+//! DTLS record layer built from transferred keys and counters; CoAP is answered (other data
+//! echoed) in the next write sequence numbers, all answers to one datagram coalesced into
+//! one; close_notify and fatal alerts end the session. A bounded table: a new session in a
+//! full table evicts the one unused for longest.
+//!
+//! On the association leg the library's whole mote ([`MoteCore`]: the association in front
+//! of the sessions) runs here; on the PSK-handshake leg only its session layer does. The
+//! library's clock is milliseconds since the mote's first activity; its counters are added
+//! to the device's ([`SessionTable::sync_counters`]).
 
-use std::collections::VecDeque;
+use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
-use dtls::alert::{Alert, AlertDescription, AlertLevel};
-use dtls::codec::Codec;
-use dtls::record::{ContentType, records};
-use dtls::{Error, RecordLayer, SessionState};
+use delegated_mote::{
+    Address, Config, DelegatedMote, DeviceStats, LocalPort, QueueStats, SessionLayer, SessionStats,
+    Sessions, SuiteSet,
+};
+use dtls::record::RecordAead;
+use dtls::{Error, SessionState};
+use mote_assoc::crypto::{SoftAes, SoftEcdh};
+use mote_assoc::wire::{KeyBlock, SequenceNumbers, SessionKeys, TransferBody};
 
+use super::association::AssocRandom;
 use super::{DtlsDrop, SecurityCounters};
 use crate::mote::service::{Peer, UdpService};
 
-struct Session {
-    peer: Peer,
-    layer: RecordLayer,
-    installed: Instant,
-    /// Last authenticated record from the peer (or the install).
-    last_used: Instant,
+/// Slots compiled in: the most a delegated mote may be configured with.
+pub const SLOTS: usize = crate::cli::MAX_SESSION_SLOTS;
+/// Bytes of each of the library's queues (received plaintext, records to send).
+const BUF: usize = 4096;
+
+/// The library's mote as the emulation runs it: software AES and ECDH, the device's seeded
+/// randomness.
+pub type MoteCore = DelegatedMote<SoftAes, SoftEcdh, AssocRandom, SLOTS, BUF>;
+type Layer = SessionLayer<SoftAes, SLOTS, BUF>;
+
+enum Core {
+    /// The association in front of the sessions.
+    Mote(Box<MoteCore>),
+    /// Sessions installed by the device itself.
+    Layer(Box<Layer>),
 }
 
 /// What happened to a session when one was installed.
@@ -34,206 +54,390 @@ pub enum Installed {
     EvictedOldest,
 }
 
-/// Transferred sessions, in order of installation.
+/// Transferred sessions.
 pub struct SessionTable {
-    slots: usize,
-    /// A session unused for this long no longer counts against a new transfer.
-    idle: Duration,
-    sessions: VecDeque<Session>,
+    core: Core,
+    /// The library's time zero: the mote's first activity.
+    origin: Option<Instant>,
+    /// The library's counters as last added to the device's.
+    synced: (SessionStats, QueueStats, DeviceStats),
 }
 
 impl std::fmt::Debug for SessionTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.sessions.iter().map(|s| (s.peer, s.installed)))
-            .finish()
+        f.debug_list().entries(self.peers()).finish()
+    }
+}
+
+fn address(peer: Peer) -> Address {
+    Address {
+        addr: peer.addr.octets(),
+        port: peer.port,
+    }
+}
+
+fn peer(a: Address) -> Peer {
+    Peer {
+        addr: Ipv6Addr::from(a.addr),
+        port: a.port,
     }
 }
 
 impl SessionTable {
+    /// `slots` sessions (at most [`SLOTS`]) of any suite, installed by the device.
     pub fn new(slots: usize, idle: Duration) -> Self {
+        let layer = Layer::new(SuiteSet(0b1111), idle, slots.clamp(1, SLOTS));
+        Self::with_core(Core::Layer(Box::new(layer)))
+    }
+
+    /// The library's whole mote: sessions installed by its association.
+    pub fn with_association(mote: MoteCore) -> Self {
+        Self::with_core(Core::Mote(Box::new(mote)))
+    }
+
+    fn with_core(core: Core) -> Self {
         SessionTable {
-            slots: slots.max(1),
-            idle,
-            sessions: VecDeque::new(),
+            core,
+            origin: None,
+            synced: Default::default(),
         }
+    }
+
+    /// The library's mote, on the association leg.
+    pub fn mote(&self) -> Option<&MoteCore> {
+        match &self.core {
+            Core::Mote(m) => Some(m),
+            Core::Layer(_) => None,
+        }
+    }
+
+    fn layer(&mut self) -> &mut Layer {
+        match &mut self.core {
+            Core::Mote(m) => m.session_layer(),
+            Core::Layer(l) => l,
+        }
+    }
+
+    fn sessions(&self) -> &Sessions<SLOTS> {
+        match &self.core {
+            Core::Mote(m) => m.sessions(),
+            Core::Layer(l) => l.sessions(),
+        }
+    }
+
+    /// The mote's first activity has happened (its clock runs).
+    pub fn booted(&self) -> bool {
+        self.origin.is_some()
+    }
+
+    /// `now` on the library's clock (the first call starts it).
+    fn at(&mut self, now: Instant) -> mote_assoc::Instant {
+        let origin = *self.origin.get_or_insert(now);
+        since(origin, now)
+    }
+
+    /// `now` on the library's clock without starting it.
+    fn peek(&self, now: Instant) -> mote_assoc::Instant {
+        self.origin
+            .map_or(mote_assoc::Instant::ZERO, |origin| since(origin, now))
+    }
+
+    fn to_std(&self, t: mote_assoc::Instant) -> Option<Instant> {
+        self.origin
+            .map(|origin| origin + Duration::from_millis(t.as_millis()))
     }
 
     /// Slots a new transfer may take at `now`: free ones, and those of sessions idle for
     /// longer than the idle time (a client that went away without close_notify must not
     /// make the mote busy for ever).
     pub fn free_for_new(&self, now: Instant) -> usize {
-        let busy = self
-            .sessions
-            .iter()
-            .filter(|s| now.saturating_duration_since(s.last_used) < self.idle)
-            .count();
-        self.slots.saturating_sub(busy)
+        self.sessions().free_for_new(self.peek(now))
     }
 
     /// Drops the sessions without an authenticated record for the idle time (their keys
     /// are wiped with them): a transferred session is not held for ever. Returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
-        let before = self.sessions.len();
-        let idle = self.idle;
-        self.sessions.retain(|s| now.saturating_duration_since(s.last_used) < idle);
-        before - self.sessions.len()
+        let before = self.sessions().stats().expired;
+        let t = self.at(now);
+        self.layer().handle_timeout(t);
+        (self.sessions().stats().expired - before) as usize
     }
 
     /// When the next session expires, if any.
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.sessions.iter().map(|s| s.last_used + self.idle).min()
+        self.sessions().next_expiry().and_then(|t| self.to_std(t))
+    }
+
+    /// When the association's timers are due; `None` before the mote's first activity.
+    /// Expiry needs no timer of its own: every datagram and timer call runs it, and an idle
+    /// session already yields its slot to a new transfer (`free_for_new`).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.origin?;
+        let t = match &self.core {
+            Core::Mote(m) => m.association_timeout(),
+            Core::Layer(_) => None,
+        };
+        t.and_then(|t| self.to_std(t))
+    }
+
+    /// Runs the library's timers (the first call starts the mote's clock: on the
+    /// association leg, its AssocHello).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let t = self.at(now);
+        match &mut self.core {
+            Core::Mote(m) => m.handle_timeout(t),
+            Core::Layer(l) => l.handle_timeout(t),
+        }
+    }
+
+    /// A datagram to the association port (association leg only).
+    pub fn handle_association_datagram(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        payload: &[u8],
+    ) -> Option<mote_assoc::MoteEvent> {
+        let t = self.at(now);
+        match &mut self.core {
+            Core::Mote(m) => m.handle_datagram(t, LocalPort::Association, &address(from), payload),
+            Core::Layer(_) => None,
+        }
+    }
+
+    /// The library's next datagram: the local port it leaves from, its peer, its bytes.
+    pub fn poll_transmit(&mut self) -> Option<(LocalPort, Peer, Vec<u8>)> {
+        let mut buf = vec![0u8; BUF.max(mote_assoc::MAX_DATAGRAM_LEN)];
+        let (local, to, len) = match &mut self.core {
+            Core::Mote(m) => {
+                let t = m.poll_transmit(&mut buf)?;
+                (t.local, t.remote, t.len)
+            }
+            Core::Layer(l) => {
+                let (to, len) = l.poll_transmit(&mut buf)?;
+                (LocalPort::Session, to, len)
+            }
+        };
+        buf.truncate(len);
+        Some((local, peer(to), buf))
     }
 
     pub fn peers(&self) -> impl Iterator<Item = Peer> + '_ {
-        self.sessions.iter().map(|s| s.peer)
+        self.sessions().peers().map(peer)
     }
 
     pub fn len(&self) -> usize {
-        self.sessions.len()
+        self.sessions().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sessions.is_empty()
+        self.sessions().is_empty()
     }
 
     /// Slots still free.
     pub fn free(&self) -> usize {
-        self.slots.saturating_sub(self.sessions.len())
+        self.sessions().capacity().saturating_sub(self.len())
     }
 
     pub fn contains(&self, peer: &Peer) -> bool {
-        self.sessions.iter().any(|s| s.peer == *peer)
+        self.sessions().contains(&address(*peer))
     }
 
-    /// Install the record layer of a transferred session for `peer`; an error (keys the
-    /// record layer cannot use) installs nothing.
+    /// Install the record layer of a transferred session for `peer` (evicting the session
+    /// unused for longest if the table is full); an error (keys or epochs the record layer
+    /// cannot use) installs nothing.
     pub fn install(
         &mut self,
         now: Instant,
         peer: Peer,
         state: &SessionState,
     ) -> Result<Installed, Error> {
-        let layer = RecordLayer::from_session(state)?;
-        let mut how = Installed::New;
-        if let Some(i) = self.sessions.iter().position(|s| s.peer == peer) {
-            self.sessions.remove(i);
-            how = Installed::Replaced;
-        } else if self.sessions.len() >= self.slots {
-            let lru = (0..self.sessions.len())
-                .min_by_key(|&i| self.sessions[i].last_used)
-                .unwrap_or(0);
-            self.sessions.remove(lru);
-            how = Installed::EvictedOldest;
+        let (body, bitmap) = transfer_body(peer, state)?;
+        let before = self.sessions().stats().clone();
+        let t = self.at(now);
+        match self.layer().install_with_window(t, &body, bitmap) {
+            mote_assoc::Installation::Installed => {}
+            mote_assoc::Installation::Full | mote_assoc::Installation::UnsupportedSuite => {
+                return Err(Error::Config("the session table refused the session"));
+            }
         }
-        self.sessions.push_back(Session {
-            peer,
-            layer,
-            installed: now,
-            last_used: now,
-        });
-        Ok(how)
+        let after = self.sessions().stats();
+        Ok(if after.replaced > before.replaced {
+            Installed::Replaced
+        } else if after.evicted > before.evicted {
+            Installed::EvictedOldest
+        } else {
+            Installed::New
+        })
     }
 
-    /// A datagram from `peer` to 5684: open every record; answer CoAP requests with
+    /// A datagram from `from` to 5684: open every record; answer CoAP requests with
     /// `coap`; returns the datagram to send back (all answers coalesced), if any.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
-        peer: Peer,
+        from: Peer,
         datagram: &[u8],
         coap: &mut dyn UdpService,
         counters: &mut SecurityCounters,
     ) -> Option<Vec<u8>> {
-        let Some(i) = self.sessions.iter().position(|s| s.peer == peer) else {
-            counters.drop(DtlsDrop::NoSession);
-            return None;
-        };
-        let mut out = Vec::new();
-        let mut closed = false;
-        for rec in records(datagram) {
-            let Ok(rec) = rec else {
-                counters.drop(DtlsDrop::MalformedRecord);
-                break;
-            };
-            counters.dtls_records_in += 1;
-            let session = &mut self.sessions[i];
-            let layer = &mut session.layer;
-            let opened = match layer.open(&rec) {
-                Ok(Some(o)) => {
-                    session.last_used = now;
-                    o
-                }
-                // Another epoch (a handshake flight: the IoTSSP's business) or a replay.
-                Ok(None) => {
-                    counters.drop(DtlsDrop::UnknownEpochOrReplay);
-                    continue;
-                }
-                Err(Error::DecryptFailed) => {
-                    counters.drop(DtlsDrop::DecryptFailed);
-                    continue;
-                }
-                Err(_) => {
-                    counters.drop(DtlsDrop::BadRecord);
-                    continue;
-                }
-            };
-            match opened.content_type {
-                ContentType::ApplicationData => {
-                    counters.app_data_in += 1;
-                    for reply in super::app::answer(coap, now, peer, &opened.plaintext) {
-                        let epoch = layer.write_epoch();
-                        match layer.write_record(
-                            epoch,
-                            ContentType::ApplicationData,
-                            &reply,
-                            &mut out,
-                        ) {
-                            Ok(()) => counters.app_data_out += 1,
-                            Err(_) => counters.drop(DtlsDrop::WriteFailed),
-                        }
-                    }
-                }
-                ContentType::Alert => {
-                    counters.alerts_in += 1;
-                    let Ok(alert) = Alert::read_bytes(&opened.plaintext) else {
-                        counters.drop(DtlsDrop::BadAlert);
-                        continue;
-                    };
-                    if alert.description == AlertDescription::CloseNotify {
-                        // Answer in kind (RFC 5246 section 7.2.1), then forget the keys.
-                        let epoch = layer.write_epoch();
-                        if layer
-                            .write_record(
-                                epoch,
-                                ContentType::Alert,
-                                &Alert::close_notify().get_encoding(),
-                                &mut out,
-                            )
-                            .is_ok()
-                        {
-                            counters.alerts_out += 1;
-                        }
-                        closed = true;
-                        break;
-                    }
-                    if alert.level == AlertLevel::Fatal {
-                        closed = true;
-                        break;
-                    }
-                }
-                // A protected handshake message would be renegotiation: not for a mote.
-                ContentType::Handshake
-                | ContentType::ChangeCipherSpec
-                | ContentType::Unknown(_) => {
-                    counters.drop(DtlsDrop::UnexpectedContentType);
+        let t = self.at(now);
+        let source = address(from);
+        match &mut self.core {
+            Core::Mote(m) => {
+                m.handle_datagram(t, LocalPort::Session, &source, datagram);
+            }
+            Core::Layer(l) => l.handle_datagram(t, &source, datagram),
+        }
+        let layer = self.layer();
+        let mut buf = vec![0u8; BUF];
+        while let Some(r) = layer.recv(&mut buf) {
+            for reply in super::app::answer(coap, now, peer(r.from), &buf[..r.len]) {
+                // A full queue is counted by the library; a session closed by a later
+                // record of the same datagram is not.
+                if let Err(
+                    delegated_mote::SendError::NoSession
+                    | delegated_mote::SendError::TooLong
+                    | delegated_mote::SendError::SequenceExhausted,
+                ) = layer.send(&r.from, &reply)
+                {
+                    counters.drop(DtlsDrop::WriteFailed);
                 }
             }
         }
-        if closed {
-            counters.sessions_closed += 1;
-            self.sessions.remove(i);
+        let mut out = Vec::new();
+        while let Some((_, len)) = layer.poll_transmit(&mut buf) {
+            out.extend_from_slice(&buf[..len]);
         }
+        self.sync_counters(counters);
         (!out.is_empty()).then_some(out)
+    }
+
+    /// Adds what the library counted since the last call to the device's counters.
+    pub fn sync_counters(&mut self, c: &mut SecurityCounters) {
+        let (s, q, d) = match &self.core {
+            Core::Mote(m) => (
+                m.session_stats().clone(),
+                m.queue_stats().clone(),
+                m.device_stats().clone(),
+            ),
+            Core::Layer(l) => (
+                l.sessions().stats().clone(),
+                l.queue_stats().clone(),
+                DeviceStats::default(),
+            ),
+        };
+        let (s0, q0, d0) = &self.synced;
+        c.sessions_transferred += s.installed - s0.installed;
+        c.sessions_evicted += s.evicted - s0.evicted;
+        c.sessions_expired += s.expired - s0.expired;
+        c.sessions_closed += s.closed - s0.closed;
+        c.dtls_records_in += s.records_in - s0.records_in;
+        c.app_data_in += s.app_data_in - s0.app_data_in;
+        c.app_data_out += s.app_data_out - s0.app_data_out;
+        c.alerts_in += s.alerts_in - s0.alerts_in;
+        c.alerts_out += s.alerts_out - s0.alerts_out;
+        let drops = [
+            (DtlsDrop::NoSession, s.no_session - s0.no_session),
+            (DtlsDrop::MalformedRecord, s.malformed - s0.malformed),
+            (
+                DtlsDrop::UnknownEpochOrReplay,
+                (s.unknown_epoch + s.replayed) - (s0.unknown_epoch + s0.replayed),
+            ),
+            (
+                DtlsDrop::DecryptFailed,
+                s.decrypt_failed - s0.decrypt_failed,
+            ),
+            (DtlsDrop::BadAlert, s.bad_alert - s0.bad_alert),
+            (
+                DtlsDrop::UnexpectedContentType,
+                s.unexpected_content_type - s0.unexpected_content_type,
+            ),
+            (
+                DtlsDrop::BadRecord,
+                (s.receive_queue_full + q.receive_buffer_too_short)
+                    - (s0.receive_queue_full + q0.receive_buffer_too_short),
+            ),
+            (
+                DtlsDrop::WriteFailed,
+                (s.transmit_queue_full + q.transmit_buffer_too_short)
+                    - (s0.transmit_queue_full + q0.transmit_buffer_too_short),
+            ),
+            (
+                DtlsDrop::NotFromIotssp,
+                d.not_from_iotssp - d0.not_from_iotssp,
+            ),
+        ];
+        for (reason, n) in drops {
+            for _ in 0..n {
+                c.drop(reason);
+            }
+        }
+        self.synced = (s, q, d);
+    }
+}
+
+fn since(origin: Instant, now: Instant) -> mote_assoc::Instant {
+    let ms = now.saturating_duration_since(origin).as_millis();
+    mote_assoc::Instant::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// The library's form of a session the device negotiated or was sent (epoch 1 both ways,
+/// as after every handshake), and its replay bitmap.
+fn transfer_body(peer: Peer, s: &SessionState) -> Result<(TransferBody, u64), Error> {
+    if s.read_epoch != 1 || s.write_epoch != 1 {
+        return Err(Error::Config("a transferred session continues epoch 1"));
+    }
+    let k = &s.keys;
+    let bad = || Error::Config("record keys of the wrong length");
+    fn arr<const N: usize>(b: &[u8]) -> Option<[u8; N]> {
+        b.try_into().ok()
+    }
+    let b16 = || -> Option<KeyBlock<16, 4>> {
+        Some(KeyBlock {
+            client_write_key: arr(k.client_write_key())?,
+            server_write_key: arr(k.server_write_key())?,
+            client_write_iv: arr(k.client_iv())?,
+            server_write_iv: arr(k.server_iv())?,
+        })
+    };
+    let keys = match k.aead() {
+        RecordAead::Aes128Ccm8 => SessionKeys::Ccm8(b16().ok_or_else(bad)?),
+        RecordAead::Aes128Ccm => SessionKeys::Ccm(b16().ok_or_else(bad)?),
+        RecordAead::Aes128Gcm => SessionKeys::Gcm(b16().ok_or_else(bad)?),
+        RecordAead::Chacha20Poly1305 => SessionKeys::ChaCha20Poly1305(KeyBlock {
+            client_write_key: arr(k.client_write_key()).ok_or_else(bad)?,
+            server_write_key: arr(k.server_write_key()).ok_or_else(bad)?,
+            client_write_iv: arr(k.client_iv()).ok_or_else(bad)?,
+            server_write_iv: arr(k.server_iv()).ok_or_else(bad)?,
+        }),
+    };
+    let body = TransferBody {
+        keys,
+        may_evict: true,
+        client_addr: peer.addr.octets(),
+        client_port: peer.port,
+        sequence: Some(SequenceNumbers {
+            highest_received: s.read_highest_seq.unwrap_or(0),
+            next_write: s.next_write_seq,
+        }),
+        mote_is_client: s.role == dtls::Role::Client,
+    };
+    let bitmap = if s.read_highest_seq.is_some() {
+        s.read_replay_bitmap
+    } else {
+        // Nothing received yet: the window starts below 0 (record 0 is then refused, which
+        // only a session that never saw the client's Finished could notice).
+        1
+    };
+    Ok((body, bitmap))
+}
+
+/// The record layer the library continues: a [`Config`] for the association leg.
+pub fn config(iotssp: Option<Peer>, suites: SuiteSet, slots: usize, idle: Duration) -> Config {
+    Config {
+        iotssp: iotssp.map(address),
+        suites,
+        slots: slots.clamp(1, SLOTS),
+        session_idle: idle,
     }
 }
