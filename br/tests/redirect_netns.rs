@@ -18,6 +18,7 @@ const MOTE: &str = "fd00:aaaa::212:4b00:0:1";
 const RADIO_EUI64: &str = "00:12:4b:00:00:00:ff:01";
 const PSK_HEX: &str = "30313233343536373839616263646566";
 
+use netbed::NetNs;
 use test_support::{require_openssl, require_root};
 
 fn run(cmd: &mut Command) -> String {
@@ -28,32 +29,6 @@ fn run(cmd: &mut Command) -> String {
 
 fn sh(dir: &Path, script: &str) {
     run(Command::new("sh").arg("-c").arg(script).current_dir(dir));
-}
-
-struct Ns(String);
-
-impl Ns {
-    fn new(prefix: &str) -> Ns {
-        let name = format!("{prefix}{}", std::process::id() % 100_000);
-        run(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Ns(name);
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-    fn ip(&self, args: &[&str]) {
-        run(Command::new("ip").args(["-n", &self.0]).args(args));
-    }
-    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0]).arg(program);
-        c
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
 }
 
 /// A child process (output in a file) terminated on drop.
@@ -88,17 +63,7 @@ impl Proc {
         panic!("{} did not print {text:?} within {limit:?}:\n{}", self.name, self.output());
     }
     fn stop(&mut self) {
-        // SAFETY: kill on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        netbed::stop_child(&mut self.child);
     }
 }
 
@@ -166,19 +131,14 @@ fn openssl_client_gets_a_delegated_session_through_lowpan_br_with_an_attached_io
     let d = dir.path();
     make_pki(d);
 
-    let inet = Ns::new("rdi");
-    let br = Ns::new("rdb");
-    let (va, vb) = (format!("rva{}", std::process::id() % 100_000), format!("rvb{}", std::process::id() % 100_000));
-    run(Command::new("ip").args(["link", "add", &va, "netns", &inet.0, "type", "veth", "peer", "name", &vb, "netns", &br.0]));
-    inet.ip(&["-6", "addr", "add", "fd00:beef::2/64", "dev", &va, "nodad"]);
-    br.ip(&["-6", "addr", "add", "fd00:beef::1/64", "dev", &vb, "nodad"]);
-    inet.ip(&["link", "set", &va, "up"]);
-    br.ip(&["link", "set", &vb, "up"]);
-    inet.ip(&["-6", "route", "add", PREFIX, "via", "fd00:beef::1"]);
-    run(br.cmd("sysctl").args(["-q", "-w", "net.ipv6.conf.all.forwarding=1"]));
+    let inet = NetNs::new("rdi").unwrap();
+    let br = NetNs::new("rdb").unwrap();
+    netbed::veth(&inet, "fd00:beef::2/64", &br, "fd00:beef::1/64").unwrap();
+    inet.ip(&["-6", "route", "add", PREFIX, "via", "fd00:beef::1"]).unwrap();
+    br.sysctl("net.ipv6.conf.all.forwarding", "1").unwrap();
 
     let stats = d.join("motesim-stats.json");
-    let mut motesim = br.cmd(bin("motesim"));
+    let mut motesim = br.command(bin("motesim"));
     motesim
         .args(["--tcp-listen", "127.0.0.1:60001", "--radio-eui64", RADIO_EUI64, "--motes", "1", "--prefix", PREFIX])
         .args(["--device-kind", "delegated", "--psk-identity", "mote-1", "--psk-hex", PSK_HEX])
@@ -211,12 +171,12 @@ fn openssl_client_gets_a_delegated_session_through_lowpan_br_with_an_attached_io
     )
     .unwrap();
     run(Command::new(bin("lowpan-br")).arg("--config").arg(&br_conf).arg("--check-config"));
-    let mut border = br.cmd(bin("lowpan-br"));
+    let mut border = br.command(bin("lowpan-br"));
     border.arg("--config").arg(&br_conf).env("RUST_LOG", "info,ssp=debug,lowpan_br=debug");
     let mut border = Proc::spawn("lowpan-br", border, d);
     border.wait_for("own link address", Duration::from_secs(20));
 
-    let mut s_client = inet.cmd("openssl");
+    let mut s_client = inet.command("openssl");
     s_client
         .args(["s_client", "-dtls1_2", "-cipher", "ECDHE-ECDSA-AES128-CCM8"])
         .args(["-cert", "client.pem", "-key", "client.key", "-CAfile", "ca.pem"])
