@@ -82,3 +82,25 @@ fn stalled_cookied_handshakes_do_not_block_a_legitimate_delegation() {
     assert_eq!(net.mote().transfer_port_datagrams_in - before.transfer_port_datagrams_in, 1);
     assert!(net.iotssp().counters().handshakes_started >= 5);
 }
+
+/// The IoTSSP offers a client only the suites the mote reported in its AssocReady: a mote
+/// whose record layer has AES-GCM only gets a GCM session, though the IoTSSP's own
+/// preference (CCM-8 first) and the client's offer would have chosen CCM-8.
+#[test]
+fn the_iotssp_offers_only_the_suites_the_mote_reported() {
+    let mut net = Net::new(Setup {
+        leg: Leg::Association,
+        rule_client: "cn:client.example".into(),
+        mote_suites: vec![dtls::CipherSuite::EcdheEcdsaAes128Gcm],
+        ..Setup::default()
+    });
+    assert!(net.drive(Duration::from_secs(30), |n| n.mote().associations == 1));
+    let c = net.add_client("client.pem", "client.key", 40000);
+    let flow = net.clients[c].flow;
+    assert!(net.drive(Duration::from_secs(30), |n| n.client_complete(c) && transferred(n, &flow)), "the client completes");
+    assert_eq!(net.clients[c].conn.cipher_suite(), Some(dtls::CipherSuite::EcdheEcdsaAes128Gcm));
+    assert_eq!(net.mote().sessions_transferred, 1);
+    net.drive(Duration::from_secs(10), |_| false);
+    assert!(coap_roundtrip(&mut net, c, 1), "answer from the mote's GCM record layer");
+    assert_eq!(net.iotssp().counters().handshakes_failed.get("mote_refused"), None);
+}

@@ -75,6 +75,10 @@ impl Default for Limits {
 
 struct MoteSlot {
     profile: Arc<MoteProfile>,
+    /// Association leg: the profile whose Internet-side server offers only the suites the
+    /// mote reported in its last AssocReady (the configured order kept); `None` before it
+    /// reported, or when it reported none of the configured ones.
+    narrowed: Option<Arc<MoteProfile>>,
     gate: CookieGate,
     /// Association leg: the standing association, the delegation whose Transfer is in
     /// flight, and the bodies of authorised delegations waiting for it.
@@ -151,7 +155,7 @@ impl Iotssp {
             m.client = Arc::new(client);
             let gate = CookieGate::new(limits.cookie_rotation, rng.clone())?;
             let assoc = m.assoc.clone().map(|creds| SspAssoc::new(creds, SoftEcdh, AssocRandom(rng.clone())));
-            slots.push(MoteSlot { profile: Arc::new(m), gate, assoc, transfer: None, ready: VecDeque::new(), link: None, queue: VecDeque::new() });
+            slots.push(MoteSlot { profile: Arc::new(m), narrowed: None, gate, assoc, transfer: None, ready: VecDeque::new(), link: None, queue: VecDeque::new() });
         }
         Ok(Iotssp {
             motes: slots,
@@ -297,7 +301,7 @@ impl Iotssp {
                     self.counters.record_drop(SspDrop::TooManyDelegations);
                     return;
                 }
-                let profile = self.motes[slot].profile.clone();
+                let profile = self.motes[slot].narrowed.clone().unwrap_or_else(|| self.motes[slot].profile.clone());
                 match Delegation::accept(now, flow, profile, &first, datagram, &mut ctx!(self)) {
                     Ok(d) => {
                         self.counters.handshakes_started += 1;
@@ -479,6 +483,12 @@ impl Iotssp {
             Some(SspEvent::Associated { id, free_slots, suites }) => {
                 self.counters.mote_associations += 1;
                 tracing::info!(mote = %name, id, free_slots, suites = suites.0, "mote associated");
+                let profile = &self.motes[slot].profile;
+                let narrowed = profile.server_for_mote_suites(suites.0).map(|server| Arc::new(MoteProfile { server, ..(**profile).clone() }));
+                if narrowed.is_none() {
+                    tracing::warn!(mote = %name, suites = suites.0, "the mote continues none of the configured cipher suites");
+                }
+                self.motes[slot].narrowed = narrowed;
                 return;
             }
             Some(SspEvent::Unassociated) => {

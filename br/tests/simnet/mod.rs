@@ -104,6 +104,8 @@ pub struct Setup {
     pub rpl_hops: usize,
     /// The delegated mote's leg (its IoTSSP's configuration says the same).
     pub leg: Leg,
+    /// The suites the delegated mote's record layer continues (default: all four).
+    pub mote_suites: Vec<dtls::CipherSuite>,
 }
 
 impl Default for Setup {
@@ -117,6 +119,7 @@ impl Default for Setup {
             seed: 1,
             rpl_hops: 0,
             leg: Leg::PskHandshake,
+            mote_suites: dtls::CipherSuite::ECDHE_ECDSA.to_vec(),
         }
     }
 }
@@ -302,7 +305,7 @@ config = "{}"
                 iotssp: psk_config(),
                 transfer_port: 5685,
                 slots: 2,
-                suites: dtls::CipherSuite::ECDHE_ECDSA.to_vec(),
+                suites: setup.mote_suites.clone(),
                 leg: setup.leg,
                 // The attached IoTSSP: the border router's address and attached port.
                 iotssp_address: Some(motesim::mote::secure::peer(addr(BR_ADDR), cfg.hrm.attached_port)),

@@ -72,6 +72,7 @@ impl LegMode {
 }
 
 /// What the HEM needs to act for one mote.
+#[derive(Clone)]
 pub struct MoteProfile {
     pub name: String,
     pub leg: LegMode,
