@@ -232,3 +232,57 @@ fn a_client_that_never_authenticates_evicts_nobody() {
     assert_eq!(net.server.evicted_connections, 1);
     assert!(!net.established(1));
 }
+
+/// The idle connection a new client was admitted against comes back to life while the new
+/// client is mid-handshake. The returning client keeps its session: it is not idle any more,
+/// and a session in use never gives way. The new client, once authenticated, finds no idle
+/// connection to take the place of and is refused with an alert (internal_error), never
+/// silence; nobody is evicted.
+#[test]
+fn the_reserved_idle_connection_turning_active_mid_handshake_keeps_its_session() {
+    let mut net = Net::new(capped(None));
+    for _ in 0..4 {
+        net.connect();
+    }
+    net.now += Duration::from_secs(40);
+    for i in [0, 2, 3] {
+        net.send(i, b"still here");
+    }
+    // The new client: hello, cookie, its hello with the cookie, the server's flight; its
+    // own final flight is held back.
+    let addr: SocketAddr = "[2001:db8::2:77]:40000".parse().unwrap();
+    let mut ep = Endpoint::new(None).unwrap();
+    ep.connect(net.now, net.server_addr, Arc::new(psk_client(b"0123456789abcdef"))).unwrap();
+    for _ in 0..2 {
+        while let Some(t) = ep.poll_transmit() {
+            net.server.handle_datagram(net.now, addr, &t.contents);
+        }
+        while let Some(t) = net.server.poll_transmit() {
+            assert_eq!(t.destination, addr);
+            ep.handle_datagram(net.now, net.server_addr, &t.contents);
+        }
+    }
+    // Client 1, the idle one, comes back.
+    net.send(1, b"back again");
+    // The new client's final flight arrives.
+    while let Some(t) = ep.poll_transmit() {
+        net.server.handle_datagram(net.now, addr, &t.contents);
+    }
+    while let Some(t) = net.server.poll_transmit() {
+        if t.destination == addr {
+            ep.handle_datagram(net.now, net.server_addr, &t.contents);
+        }
+    }
+    let mut events = Vec::new();
+    while let Some((_, e)) = ep.poll_event() {
+        events.push(e);
+    }
+    assert!(events.contains(&Event::Closed(CloseReason::PeerAlert(AlertDescription::InternalError))), "{events:?}");
+    assert_eq!(net.server.refused_after_handshake, 1);
+    assert_eq!(net.server.evicted_connections, 0);
+    for i in 0..4 {
+        assert!(net.established(i), "client {i}: {:?}", net.clients[i].2);
+    }
+    net.send(1, b"and still served");
+    assert!(net.established(1));
+}
