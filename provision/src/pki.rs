@@ -47,7 +47,7 @@ const BACKDATE: Duration = Duration::from_secs(3600);
 pub enum Role {
     /// The self-signed CA: CA:true, keyCertSign.
     Ca,
-    /// A mote's certificate: serverAuth, SAN = the mote's address.
+    /// A mote's certificate: serverAuth and clientAuth, SAN = the mote's address.
     Mote { address: Ipv6Addr },
     /// The Internet client's certificate: clientAuth.
     Client,
@@ -175,12 +175,14 @@ impl BuilderProfile for Profile {
                 // ECDHE_ECDSA: the key only ever signs (the handshake's ECDH key is ephemeral).
                 let ku = KeyUsage(KeyUsages::DigitalSignature.into());
                 ext.push((true, &ku).to_extension(subject, &ext)?);
-                let purpose = if matches!(self.role, Role::Client) {
-                    ID_KP_CLIENT_AUTH
+                // A mote is the server of inbound delegations and the client of outbound
+                // ones (the IoTSSP presents its certificate to the server it reports to).
+                let purposes = if matches!(self.role, Role::Client) {
+                    vec![ID_KP_CLIENT_AUTH]
                 } else {
-                    ID_KP_SERVER_AUTH
+                    vec![ID_KP_SERVER_AUTH, ID_KP_CLIENT_AUTH]
                 };
-                let eku = ExtendedKeyUsage(vec![purpose]);
+                let eku = ExtendedKeyUsage(purposes);
                 ext.push((false, &eku).to_extension(subject, &ext)?);
                 if let Role::Mote { address } = &self.role {
                     let ip = OctetString::new(address.octets().to_vec())?;
@@ -274,7 +276,7 @@ mod tests {
         let (_, ku) = tbs.get_extension::<KeyUsage>().unwrap().unwrap();
         assert!(ku.digital_signature() && !ku.key_cert_sign());
         let (_, eku) = tbs.get_extension::<ExtendedKeyUsage>().unwrap().unwrap();
-        assert_eq!(eku.0, vec![ID_KP_SERVER_AUTH]);
+        assert_eq!(eku.0, vec![ID_KP_SERVER_AUTH, ID_KP_CLIENT_AUTH]);
         let (_, san) = tbs.get_extension::<SubjectAltName>().unwrap().unwrap();
         match &san.0[..] {
             [GeneralName::IpAddress(ip)] => assert_eq!(ip.as_bytes()[15], 1),
