@@ -1,0 +1,238 @@
+//! The C example (examples/c/echo_mote.c), compiled with gcc against the static library
+//! and the generated header, runs as a real process on loopback UDP against the Rust
+//! IoTSSP side in this test: the association (`SspAssoc`) transfers a session to it, and a
+//! client holding the session's keys in the `dtls` engine's record layer talks to it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dtls::record::{ContentType, RecordAead, records};
+use dtls::{RecordLayer, Role, SessionKeys as DtlsKeys, SessionState};
+use mote_assoc::crypto::{Random, SoftAes, SoftEcdh};
+use mote_assoc::keys::Credentials;
+use mote_assoc::wire::{KeyBlock, SessionKeys, TransferBody};
+use mote_assoc::{MAX_DATAGRAM_LEN, SspAssoc, SspEvent};
+
+const PSK: [u8; 16] = *b"mote-ffi-test-16";
+const EUI64: [u8; 8] = [0x02, 0x12, 0x4b, 0, 0, 0, 0, 0x42];
+
+struct Rng(u64);
+impl Random for Rng {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            *b = (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The target directory the library was built into (this test runs from `deps/`).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// The static library cargo built with this test: the newest `libmote_ffi-*.a` beside it
+/// (a test build does not copy it up to `libmote_ffi.a`).
+fn static_library() -> PathBuf {
+    std::fs::read_dir(target_dir().join("deps"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("libmote_ffi-") && name.ends_with(".a")
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .map(|e| e.path())
+        .expect("libmote_ffi.a built")
+}
+
+/// Compiles the example against `libmote_ffi.a`.
+pub fn compile_example(out: &Path) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = static_library();
+    let exe = out.join("echo_mote");
+    let status = Command::new("gcc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-I"])
+        .arg(dir.join("include"))
+        .arg(dir.join("examples/c/echo_mote.c"))
+        .arg(&lib)
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe)
+        .status()
+        .expect("gcc");
+    assert!(status.success(), "gcc failed");
+    exe
+}
+
+fn ms(start: Instant) -> mote_assoc::Instant {
+    mote_assoc::Instant::from_millis(start.elapsed().as_millis() as u64)
+}
+
+/// Runs the IoTSSP's association on `sock` until `done` says so.
+fn run_ssp(
+    sock: &UdpSocket,
+    mote: SocketAddr,
+    ssp: &mut SspAssoc<SoftAes, SoftEcdh, Rng>,
+    start: Instant,
+    mut done: impl FnMut(&SspEvent) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 1500];
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the IoTSSP side timed out: {:?}",
+            ssp.stats()
+        );
+        let mut out = [0u8; MAX_DATAGRAM_LEN];
+        while let Some(n) = ssp.poll_transmit(&mut out) {
+            sock.send_to(&out[..n], mote).unwrap();
+        }
+        if let Ok((n, from)) = sock.recv_from(&mut buf)
+            && from == mote
+            && let Some(ev) = ssp.handle_datagram(ms(start), &buf[..n])
+            && done(&ev)
+        {
+            while let Some(n) = ssp.poll_transmit(&mut out) {
+                sock.send_to(&out[..n], mote).unwrap();
+            }
+            return;
+        }
+        if ssp.poll_timeout().is_some_and(|t| t <= ms(start)) {
+            ssp.handle_timeout(ms(start));
+        }
+    }
+}
+
+#[test]
+fn the_c_example_takes_a_transfer_and_echoes_over_the_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = compile_example(tmp.path());
+
+    let ssp_sock = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+    ssp_sock
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut child = Command::new(&exe)
+        .args([
+            "::1",
+            &ssp_sock.local_addr().unwrap().port().to_string(),
+            &hex(&PSK),
+            &hex(&EUI64),
+            "30",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let ports: Vec<u16> = line
+        .trim()
+        .strip_prefix("ports ")
+        .unwrap()
+        .split(' ')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let mote_assoc_addr = SocketAddr::from((Ipv6Addr::LOCALHOST, ports[0]));
+    let mote_session_addr = SocketAddr::from((Ipv6Addr::LOCALHOST, ports[1]));
+
+    let start = Instant::now();
+    let creds = Credentials::new::<SoftAes>(&PSK, EUI64).unwrap();
+    let mut ssp = SspAssoc::new(creds, SoftEcdh, Rng(0x5eed));
+    run_ssp(&ssp_sock, mote_assoc_addr, &mut ssp, start, |e| {
+        matches!(e, SspEvent::Associated { .. })
+    });
+
+    // A session the IoTSSP negotiated with this client (its keys made up here).
+    let client_sock = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+    client_sock
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let block = KeyBlock::<16, 4> {
+        client_write_key: *b"client-write-key",
+        server_write_key: *b"server-write-key",
+        client_write_iv: *b"civ!",
+        server_write_iv: *b"siv!",
+    };
+    let body = TransferBody {
+        keys: SessionKeys::Ccm8(block.clone()),
+        may_evict: false,
+        client_addr: Ipv6Addr::LOCALHOST.octets(),
+        client_port: client_sock.local_addr().unwrap().port(),
+        sequence: None,
+        mote_is_client: false,
+    };
+    ssp.start_transfer(ms(start), body).unwrap();
+    run_ssp(&ssp_sock, mote_assoc_addr, &mut ssp, start, |e| match e {
+        SspEvent::Confirmed { .. } => true,
+        SspEvent::TransferFailed(f) => panic!("transfer failed: {f:?}"),
+        _ => false,
+    });
+
+    // The client: its Finished was record 0, the server's too.
+    let mut client = RecordLayer::from_session(&SessionState {
+        role: Role::Client,
+        keys: DtlsKeys::new(
+            RecordAead::Aes128Ccm8,
+            &block.client_write_key,
+            &block.server_write_key,
+            &block.client_write_iv,
+            &block.server_write_iv,
+        )
+        .unwrap(),
+        read_epoch: 1,
+        read_highest_seq: Some(0),
+        read_replay_bitmap: 1,
+        write_epoch: 1,
+        next_write_seq: 1,
+    })
+    .unwrap();
+    let mut exchange = |ct: ContentType, data: &[u8]| -> (ContentType, Vec<u8>) {
+        let mut d = Vec::new();
+        client.write_record(1, ct, data, &mut d).unwrap();
+        client_sock.send_to(&d, mote_session_addr).unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, from) = client_sock.recv_from(&mut buf).expect("the mote's answer");
+        assert_eq!(from, mote_session_addr);
+        let rec = records(&buf[..n]).next().unwrap().unwrap();
+        assert_eq!(rec.epoch(), 1);
+        let opened = client.open(&rec).unwrap().expect("a record of the session");
+        (opened.content_type, opened.plaintext)
+    };
+    assert_eq!(
+        exchange(ContentType::ApplicationData, b"hello from the client"),
+        (
+            ContentType::ApplicationData,
+            b"hello from the client".to_vec()
+        )
+    );
+    assert_eq!(
+        exchange(ContentType::Alert, &[1, 0]),
+        (ContentType::Alert, vec![1, 0]),
+        "close_notify answered"
+    );
+
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "the example failed: {rest}");
+    for expected in [
+        "associated",
+        "session installed",
+        "received 21 bytes: hello from the client",
+        "counters associations=1 sessions_installed=1 app_data_in=1 app_data_out=1 alerts_in=1 alerts_out=1 sessions_closed=1 decrypt_failed=0 sessions_active=0",
+    ] {
+        assert!(rest.contains(expected), "{expected:?} not in {rest}");
+    }
+}
