@@ -45,13 +45,21 @@ impl SrhRepr {
         let (cmpr_i, cmpr_e) = (usize::from(h[4] >> 4), usize::from(h[4] & 0x0f));
         let pad = usize::from(h[5] >> 4);
         let (size_i, size_e) = (16 - cmpr_i, 16 - cmpr_e);
-        let room = (total - FIXED_LEN)
-            .checked_sub(pad + size_e)
+        let body = (total - FIXED_LEN)
+            .checked_sub(pad)
             .ok_or(RplError::Malformed)?;
-        if room % size_i != 0 {
-            return Err(RplError::Malformed);
-        }
-        let n = room / size_i + 1;
+        // RFC 6554's n = ((body - (16 - CmprE)) / (16 - CmprI)) + 1 is 0 for an empty body:
+        // a root sends such a header (Segments Left 0) to a mote one hop away.
+        let n = match body {
+            0 => 0,
+            _ => {
+                let room = body.checked_sub(size_e).ok_or(RplError::Malformed)?;
+                if room % size_i != 0 {
+                    return Err(RplError::Malformed);
+                }
+                room / size_i + 1
+            }
+        };
         if n > MAX_ADDRESSES {
             return Err(RplError::TooMany);
         }
@@ -188,6 +196,24 @@ mod tests {
         let mut bad = h;
         bad[3] = 3;
         assert_eq!(SrhRepr::parse(&bad, &dst), Err(RplError::Malformed));
+    }
+
+    #[test]
+    fn an_empty_header_to_a_mote_one_hop_away_has_no_addresses() {
+        // What a Contiki-NG root sends to a direct child: Hdr Ext Len 0, Segments Left 0,
+        // CmprI = CmprE = 15, no address.
+        let dst = a("fd00::212:4b00:0:1");
+        let h = [58, 0, 3, 0, 0xff, 0, 0, 0];
+        let srh = SrhRepr::parse(&h, &dst).unwrap();
+        assert_eq!(srh.segments_left, 0);
+        assert!(srh.addresses.is_empty());
+        let mut cur = dst;
+        assert_eq!(srh.clone().advance(&mut cur), None);
+        // Segments Left beyond the empty list is malformed.
+        assert_eq!(
+            SrhRepr::parse(&[58, 0, 3, 1, 0xff, 0, 0, 0], &dst),
+            Err(RplError::Malformed)
+        );
     }
 
     proptest! {
