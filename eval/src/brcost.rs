@@ -1,7 +1,9 @@
 //! Border-router costs: what the HRM adds per packet (in process, on the sans-IO `Hrm` with
-//! 1,000 delegated motes and 10,000 flows), and `lowpan-br`'s resident memory with 1,000
+//! 1,000 delegated motes and 10,000 flows), `lowpan-br`'s resident memory with 1,000
 //! motes behind it and 10,000 DTLS flows through its HRM (the real daemon, unthrottled
-//! motesim, ClientHellos from 10,000 client ports).
+//! motesim, ClientHellos from 10,000 client ports), its frames per CPU-second beside
+//! Contiki-NG's native border router (`brcompare`), and the goodput figures of
+//! `scripts/overload` (read from its report).
 
 use std::hint::black_box;
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
@@ -16,7 +18,7 @@ use lowpan::CheckedIpv6Packet;
 use redirect::{FlowTag, RedirectMessage};
 
 use crate::bed::{Bed, BedSpec, CDPSK_MOTE, DELEGATED_MOTE, IotsspMode, Leg, mote_addr};
-use crate::sys::{bin_dir, process_rss};
+use crate::sys::{bin_dir, process_peak_rss, process_rss};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -38,6 +40,17 @@ pub struct Args {
     /// Rewrite the border-router section of this BENCHMARKS.md (eval:border-router markers).
     #[arg(long)]
     benchmarks_md: Option<PathBuf>,
+    /// Contiki-NG's native border router (examples/rpl-border-router, TARGET=native, built
+    /// with that project's own instructions) to measure beside lowpan-br; without it that
+    /// comparison is reported as skipped.
+    #[arg(long, value_name = "PATH")]
+    contiki_br: Option<PathBuf>,
+    /// Seconds of echo traffic per border router and datagram size in that comparison.
+    #[arg(long, default_value_t = 10.0)]
+    compare_secs: f64,
+    /// The JSON report of `scripts/overload` whose goodput figures go into the table.
+    #[arg(long, value_name = "PATH")]
+    overload_report: Option<PathBuf>,
     /// Small numbers (for CI).
     #[arg(long)]
     quick: bool,
@@ -218,14 +231,7 @@ fn rss_with_flows(a: &Args, bins: &Path, work: &Path) -> Result<(u64, u64, u64, 
     };
     std::thread::sleep(Duration::from_secs(1));
     let loaded = process_rss(pid)?;
-    let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))?
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmHWM:")
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024);
+    let peak = process_peak_rss(pid)?;
     Ok((idle, loaded, peak, sent))
 }
 
@@ -234,6 +240,7 @@ pub fn main(mut a: Args) -> Result<()> {
         a.motes = 20;
         a.flows = 200;
         a.packets = 10_000;
+        a.compare_secs = 2.0;
     }
     if a.motes < 3 || a.motes > 1000 {
         bail!("--motes: 3..=1000");
@@ -247,13 +254,35 @@ pub fn main(mut a: Args) -> Result<()> {
     );
     let hrm = hrm_per_packet(a.motes, a.flows, a.packets)?;
     let work = std::env::temp_dir().join(format!("lowpan-eval-br-{}", std::process::id()));
-    let rss = if nix::unistd::geteuid().is_root() {
+    if let Some(p) = &a.contiki_br
+        && !p.is_file()
+    {
+        bail!("--contiki-br {}: no such file", p.display());
+    }
+    let (rss, compared) = if nix::unistd::geteuid().is_root() {
         let r = rss_with_flows(&a, &bins, &work);
+        eprintln!(
+            "lowpan-eval border-router: lowpan-br beside Contiki-NG's native border router ({})",
+            a.contiki_br
+                .as_ref()
+                .map_or("skipped: no binary".into(), |p| p.display().to_string())
+        );
+        let c = r.and_then(|r| {
+            Ok((
+                r,
+                crate::brcompare::compare(&bins, a.contiki_br.as_deref(), a.compare_secs, &work)?,
+            ))
+        });
         let _ = std::fs::remove_dir_all(&work);
-        Some(r?)
+        let (r, c) = c?;
+        (Some(r), Some(c))
     } else {
-        eprintln!("  not root: lowpan-br's memory is not measured");
-        None
+        eprintln!("  not root: lowpan-br's memory and frames per CPU-second are not measured");
+        (None, None)
+    };
+    let overload = match &a.overload_report {
+        Some(p) => Some(overload_figures(p)?),
+        None => None,
     };
     let mib = |b: u64| b as f64 / 1024.0 / 1024.0;
     let mut md = format!(
@@ -285,15 +314,100 @@ pub fn main(mut a: Args) -> Result<()> {
     }
     md.push_str(
         "\nThe HRM figure is the mean time of `Hrm::handle_inbound` on an already parsed IPv6 packet, one core, in process \
-         (no TUN, no radio); lowpan-br's own frames per CPU-second each way are `scripts/bench e2e`'s. RSS is VmRSS/VmHWM \
-         of the lowpan-br process (its attached IoTSSP included), read from /proc; the ClientHellos are minimal records that \
-         the HRM diverts (one flow each) and the IoTSSP then drops as malformed. Not measured: the comparison with \
-         Contiki-NG's native border router, and goodput under 2x overload.\n",
+         (no TUN, no radio). RSS is VmRSS/VmHWM of the lowpan-br process (its attached IoTSSP included), read from /proc; \
+         the ClientHellos are minimal records that the HRM diverts (one flow each) and the IoTSSP then drops as malformed.\n",
     );
+    if let Some(rows) = &compared {
+        md.push_str(&format!(
+            "\n### Frames per CPU-second beside Contiki-NG's native border router\n\n\
+             Each border router in turn, alone in a fresh network namespace: UDP echo traffic from the host (at most {} datagrams \
+             outstanding, {:.0} s per border router and size) through the kernel, the TUN, the border router and a TCP slip-radio \
+             link to motesim (unthrottled: no modelled air time), one RPL mote (non-storing mode, prefix {}) echoing it. Frames \
+             each way are motesim's counts of the border router's `!S` frames and of the frames it handed up; CPU is the border \
+             router process's own utime + stime from /proc over the traffic; RSS is its VmRSS (VmHWM) at the end. lowpan-br runs \
+             with its RPL root on, Contiki-NG's with `-d=0` (no pause between frames to the radio; its default of 10 ms per \
+             fragment paces real serial lines). The machine's cores are shared with the sender, the kernel and motesim (and other \
+             work on a shared machine): the ratio of the two border routers, measured in one run, is the figure.\n\n{}",
+            64,
+            a.compare_secs,
+            "fd00::/64",
+            crate::brcompare::markdown(rows, a.contiki_br.as_deref())
+        ));
+    }
+    match &overload {
+        Some(o) => md.push_str(&format!("\n### Goodput under 2x overload\n\n{o}")),
+        None => md.push_str(
+            "\nGoodput under 2x overload: not in this run (`scripts/overload`, then `--overload-report` with its JSON; \
+             `scripts/eval` does both in the full setting).\n",
+        ),
+    }
     std::fs::write(a.out.join("border-router.md"), &md)?;
     println!("{md}");
     if let Some(p) = &a.benchmarks_md {
         crate::splice(p, "eval:border-router", &md)?;
     }
     Ok(())
+}
+
+/// The goodput paragraph from `scripts/overload`'s JSON report.
+fn overload_figures(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+    let num = |k: &str| {
+        v[k].as_f64()
+            .with_context(|| format!("{}: no {k}", path.display()))
+    };
+    let list = |k: &str| -> Result<Vec<u64>> {
+        v[k].as_array()
+            .with_context(|| format!("{}: no {k}", path.display()))?
+            .iter()
+            .map(|x| x.as_u64().context("a count"))
+            .collect()
+    };
+    let secs = num("seconds")?;
+    let bytes = num("datagram_bytes")?;
+    let offered = num("offered_datagrams_per_s")?;
+    let per_datagram = num("frames_per_datagram")?;
+    let sent = list("datagrams_sent")?;
+    let delivered = list("datagrams_delivered")?;
+    let radio = num("radio_frames_sent")?;
+    let whole = num("frames_of_whole_datagrams")?;
+    let dropped = num("radio_queue_datagrams_dropped")?;
+    let handshake = v["handshake_completed"].as_bool().unwrap_or(false);
+    let total: u64 = delivered.iter().sum();
+    let goodput_kbit = total as f64 * bytes * 8.0 / secs / 1000.0;
+    let channel_frames = 170.0;
+    Ok(format!(
+        "`scripts/overload {secs:.0}` (the real lowpan-br and motesim with its modelled 250 kbit/s channel, about \
+         {channel_frames:.0} full frames/s; report {}): {bytes:.0}-byte UDP datagrams ({per_datagram:.0} frames each) to the \
+         motes' echo port at {offered:.1}/s, twice what the channel carries, 70% of them to one busy mote, a delegated DTLS \
+         handshake started during it.\n\n\
+         | figure | value |\n|---|---|\n\
+         | datagrams offered per mote (delegated, DCert, CDPSK) | {sent:?} |\n\
+         | datagrams echoed back whole per mote | {delivered:?} |\n\
+         | datagrams echoed back whole, of those offered | {:.1}% |\n\
+         | goodput (UDP payload to the motes and echoed back whole, per second of offered traffic) | {:.2} datagrams/s, {goodput_kbit:.1} kbit/s each way |\n\
+         | radio frames sent to the motes, per second of offered traffic | {:.0}/s |\n\
+         | share of them in datagrams delivered whole | {:.1}% |\n\
+         | datagrams dropped whole by the radio queue | {dropped:.0} |\n\
+         | the delegated handshake during the overload | {} |\n\n\
+         The datagrams are counted until the echoes stop, so the queues' drain after the offered traffic is in the \
+         per-second figures. Goodput counts only datagrams that came back whole: a datagram the radio queue drops costs no air time, one lost \
+         after some of its fragments went out would (none here if the share is 100%). The channel is shared by both \
+         directions, so the echoes' frames count against the same {channel_frames:.0} frames/s.\n",
+        path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned()
+        ),
+        100.0 * total as f64 / (sent.iter().sum::<u64>().max(1)) as f64,
+        total as f64 / secs,
+        radio / secs,
+        100.0 * whole / radio.max(1.0),
+        if handshake {
+            "completed"
+        } else {
+            "did not complete"
+        }
+    ))
 }

@@ -10,6 +10,7 @@
 //! failing exit).
 
 pub mod bed;
+pub mod brcompare;
 pub mod brcost;
 pub mod capacity;
 pub mod charts;

@@ -213,6 +213,18 @@ pub fn process_rss(pid: u32) -> Result<u64> {
     Ok(kb * 1024)
 }
 
+/// Peak resident set size of a process (VmHWM), bytes, from /proc/<pid>/status.
+pub fn process_peak_rss(pid: u32) -> Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb = text
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .context("VmHWM")?;
+    Ok(kb * 1024)
+}
+
 fn clock_ticks() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
