@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::report::{Cell, paper};
@@ -77,6 +79,16 @@ fn cell<'a>(cells: &'a [Cell], kind: &str, loss: f64) -> Option<&'a Cell> {
 type DrawResult<DB> =
     std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
+/// What [`grouped_bars`] draws: one group per kind, one bar per loss rate.
+struct Groups<'a> {
+    kinds: &'a [String],
+    losses: &'a [f64],
+    cells: &'a [Cell],
+    value: &'a dyn Fn(&Cell) -> (f64, f64),
+    y_desc: &'a str,
+    label: &'a dyn Fn(&f64) -> String,
+}
+
 /// Grouped bars: one group per kind, one bar per loss rate, mean with a +-sd whisker.
 fn grouped_bars<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -95,68 +107,22 @@ fn grouped_bars<DB: DrawingBackend>(
         .collect();
     let top = vals.iter().copied().fold(1.0, f64::max) * if log { 2.0 } else { 1.15 };
     let x_range = -0.5..(kinds.len() as f64 - 0.5);
-    let names = kinds.clone();
-    let label = move |x: &f64| {
+    let label = |x: &f64| {
         let i = x.round();
         if (x - i).abs() < 1e-6 && i >= 0.0 {
-            names.get(i as usize).cloned().unwrap_or_default()
+            kinds.get(i as usize).cloned().unwrap_or_default()
         } else {
             String::new()
         }
     };
-    let width = 0.8 / losses.len().max(1) as f64;
-    macro_rules! body {
-        ($chart:expr, $bottom:expr) => {{
-            let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(kinds.len())
-                .x_label_formatter(&label)
-                .y_desc(y_desc)
-                .label_style(("sans-serif", 14))
-                .draw()?;
-            for (j, &loss) in losses.iter().enumerate() {
-                let c = color(j);
-                let mut bars = Vec::new();
-                let mut whiskers = Vec::new();
-                for (i, k) in kinds.iter().enumerate() {
-                    let Some(cell) = cell(cells, k, loss) else {
-                        continue;
-                    };
-                    let (mean, sd) = value(cell);
-                    if !mean.is_finite() || mean <= 0.0 {
-                        continue;
-                    }
-                    let x0 = i as f64 - 0.4 + j as f64 * width;
-                    bars.push(Rectangle::new(
-                        [(x0 + 0.01, $bottom), (x0 + width - 0.01, mean)],
-                        c.filled(),
-                    ));
-                    let xm = x0 + width / 2.0;
-                    let lo = (mean - sd).max($bottom);
-                    whiskers.push(PathElement::new(
-                        vec![(xm, lo), (xm, mean + sd)],
-                        BLACK.stroke_width(1),
-                    ));
-                }
-                chart
-                    .draw_series(bars)?
-                    .label(format!("loss {:.0}%", loss * 100.0))
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
-                    });
-                chart.draw_series(whiskers)?;
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 14))
-                .draw()?;
-        }};
-    }
+    let groups = Groups {
+        kinds: &kinds,
+        losses: &losses,
+        cells,
+        value,
+        y_desc,
+        label: &label,
+    };
     let mut builder = ChartBuilder::on(root);
     builder
         .caption(title, ("sans-serif", 22))
@@ -170,14 +136,74 @@ fn grouped_bars<DB: DrawingBackend>(
             .fold(f64::INFINITY, f64::min)
             .min(top / 10.0)
             / 2.0;
-        body!(
+        draw_groups(
             builder.build_cartesian_2d(x_range, (bottom..top).log_scale())?,
-            bottom
-        );
+            bottom,
+            &groups,
+        )?;
     } else {
-        body!(builder.build_cartesian_2d(x_range, 0.0..top)?, 0.0);
+        draw_groups(builder.build_cartesian_2d(x_range, 0.0..top)?, 0.0, &groups)?;
     }
     root.present()
+}
+
+/// The mesh, bars, whiskers and legend of [`grouped_bars`] on a linear or log y axis whose
+/// bars start at `bottom`.
+fn draw_groups<'a, DB: DrawingBackend + 'a, Y>(
+    mut chart: ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    bottom: f64,
+    g: &Groups<'_>,
+) -> DrawResult<DB>
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(g.kinds.len())
+        .x_label_formatter(g.label)
+        .y_desc(g.y_desc)
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    let width = 0.8 / g.losses.len().max(1) as f64;
+    for (j, &loss) in g.losses.iter().enumerate() {
+        let c = color(j);
+        let mut bars = Vec::new();
+        let mut whiskers = Vec::new();
+        for (i, k) in g.kinds.iter().enumerate() {
+            let Some(cell) = cell(g.cells, k, loss) else {
+                continue;
+            };
+            let (mean, sd) = (g.value)(cell);
+            if !mean.is_finite() || mean <= 0.0 {
+                continue;
+            }
+            let x0 = i as f64 - 0.4 + j as f64 * width;
+            bars.push(Rectangle::new(
+                [(x0 + 0.01, bottom), (x0 + width - 0.01, mean)],
+                c.filled(),
+            ));
+            let xm = x0 + width / 2.0;
+            let lo = (mean - sd).max(bottom);
+            whiskers.push(PathElement::new(
+                vec![(xm, lo), (xm, mean + sd)],
+                BLACK.stroke_width(1),
+            ));
+        }
+        chart
+            .draw_series(bars)?
+            .label(format!("loss {:.0}%", loss * 100.0))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+        chart.draw_series(whiskers)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
+    Ok(())
 }
 
 /// Stacked energy bars per kind at one loss rate, both settings side by side, with the
