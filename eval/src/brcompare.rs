@@ -338,6 +338,15 @@ pub fn markdown(rows: &[Measured], contiki: Option<&Path>) -> String {
                 let find = |r: Router| rows.iter().find(|m| m.router == r && m.payload == payload);
                 if let (Some(ours), Some(theirs)) = (find(Router::LowpanBr), find(Router::ContikiNg))
                 {
+                    if theirs.echoed == 0 || ours.echoed == 0 {
+                        md.push_str(&format!(
+                            "- {payload}-byte UDP: not comparable: {} echoed nothing back ({} frames down, {} up).\n",
+                            if theirs.echoed == 0 { theirs.router.as_str() } else { ours.router.as_str() },
+                            if theirs.echoed == 0 { theirs.frames_down } else { ours.frames_down },
+                            if theirs.echoed == 0 { theirs.frames_up } else { ours.frames_up },
+                        ));
+                        continue;
+                    }
                     let ratio = ours.frames_per_cpu_second() / theirs.frames_per_cpu_second().max(1e-9);
                     let verdict = if ratio >= 1.5 { "met" } else { "not met" };
                     md.push_str(&format!(
