@@ -1,0 +1,18 @@
+/*
+ * The C API as empty stubs: echo_mote.c linked against these is the footprint baseline
+ * (the same firmware without the library), see scripts/mote-footprint.
+ */
+#include "mote.h"
+
+int32_t mote_init(struct Mote *m, const struct MotePlatform *p, const struct MoteConfig *c) { (void)m; (void)p; (void)c; return 0; }
+void mote_deinit(struct Mote *m) { (void)m; }
+int32_t mote_handle_datagram(struct Mote *m, uint8_t l, const struct MoteEndpoint *f, const uint8_t *d, size_t n) { (void)m; (void)l; (void)f; (void)d; (void)n; return 0; }
+int32_t mote_poll_transmit(struct Mote *m, uint8_t *b, size_t c, struct MoteEndpoint *t, uint8_t *l) { (void)m; (void)b; (void)c; (void)t; (void)l; return 0; }
+int32_t mote_poll_timeout(struct Mote *m, uint64_t *a) { (void)m; (void)a; return 0; }
+int32_t mote_handle_timeout(struct Mote *m) { (void)m; return 0; }
+int32_t mote_recv(struct Mote *m, uint8_t *b, size_t c, struct MoteEndpoint *f) { (void)m; (void)b; (void)c; (void)f; return 0; }
+int32_t mote_send(struct Mote *m, const struct MoteEndpoint *t, const uint8_t *d, size_t n) { (void)m; (void)t; (void)d; (void)n; return 0; }
+int32_t mote_close(struct Mote *m, const struct MoteEndpoint *p) { (void)m; (void)p; return 0; }
+int32_t mote_counters(struct Mote *m, struct MoteCounters *o) { (void)m; (void)o; return 0; }
+struct MoteFootprint mote_footprint(void) { struct MoteFootprint f = {0, 0, 0, 0}; return f; }
+void mote_soft_aes128_encrypt(void *c, const uint8_t *k, uint8_t *b) { (void)c; (void)k; (void)b; }
