@@ -3,7 +3,9 @@
 //! P-256/SHA-256 verifier (`crypto::ecc`, ring), validity dates, extended key usage for the peer's role,
 //! revocation against configured CRLs (RFC 5280, webpki's checks: the CRL signed by the
 //! certificate's issuer, every certificate of the path), and KeyUsage (which webpki does not
-//! check) with x509-cert.
+//! check) with x509-cert. Raw public keys (RFC 7250):
+//! [`CertificateType`], a P-256 SubjectPublicKeyInfo's encoding and its SHA-256 pin
+//! ([`RawKeyTrust`]).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -55,6 +57,21 @@ impl std::fmt::Debug for CertifiedKey {
 }
 
 impl CertifiedKey {
+    /// A key presented only as a raw public key (RFC 7250): no chain.
+    pub fn raw_public_key(key: SigningKey) -> Self {
+        CertifiedKey { chain: Vec::new(), key }
+    }
+
+    /// Our key's DER SubjectPublicKeyInfo, what a raw-public-key Certificate carries.
+    pub fn spki(&self) -> Vec<u8> {
+        p256_spki(self.key.public_key())
+    }
+
+    /// Whether an X.509 chain can be presented (a raw-key-only identity has none).
+    pub fn has_chain(&self) -> bool {
+        !self.chain.is_empty()
+    }
+
     /// From a PEM chain (leaf first) and a PEM private key (PKCS#8 or SEC1 "EC PRIVATE KEY").
     pub fn from_pem(chain_pem: &str, key_pem: &str) -> Result<Self, Error> {
         let certs = Certificate::load_pem_chain(chain_pem.as_bytes()).map_err(|_| Error::Config("certificate PEM"))?;
@@ -246,4 +263,147 @@ fn leaf_public_key(leaf: &[u8]) -> Result<Vec<u8>, CertificateError> {
     let key = spki.subject_public_key.as_bytes().ok_or(CertificateError::BadEncoding)?;
     VerifyingKey::from_sec1_bytes(key).map_err(|_| CertificateError::UnsupportedKey)?;
     Ok(key.to_vec())
+}
+
+/// What a Certificate message carries (RFC 7250 section 3): an X.509 chain or a bare
+/// SubjectPublicKeyInfo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertificateType {
+    X509,
+    RawPublicKey,
+}
+
+impl CertificateType {
+    /// The code point of the client_certificate_type and server_certificate_type
+    /// extensions (TLS Certificate Types registry).
+    pub fn code(self) -> u8 {
+        match self {
+            CertificateType::X509 => 0,
+            CertificateType::RawPublicKey => 2,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(CertificateType::X509),
+            2 => Some(CertificateType::RawPublicKey),
+            _ => None,
+        }
+    }
+
+    /// `x509` or `raw-public-key`, as configurations spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CertificateType::X509 => "x509",
+            CertificateType::RawPublicKey => "raw-public-key",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [CertificateType::X509, CertificateType::RawPublicKey].into_iter().find(|t| t.name().eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+/// Which raw public keys of the peer a connection accepts. Nothing vouches for a raw key
+/// but its owner's possession of the private key, so a key is known only by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawKeyTrust {
+    /// Only keys whose SHA-256 of the DER SubjectPublicKeyInfo is listed.
+    Pinned(Vec<[u8; 32]>),
+    /// Any well-formed P-256 key: the application authorizes the key afterwards by
+    /// [`Connection::peer_raw_public_key`](crate::Connection::peer_raw_public_key) (the
+    /// IoTSSP's Authorization Module decides before anything reaches the mote).
+    AuthorizedLater,
+}
+
+/// The DER SubjectPublicKeyInfo prefix of every P-256 key (id-ecPublicKey, prime256v1,
+/// BIT STRING of 66 bytes); the 65-byte SEC1 uncompressed point follows.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
+    0x07, 0x03, 0x42, 0x00,
+];
+
+/// The DER SubjectPublicKeyInfo of a SEC1 uncompressed P-256 public key.
+pub fn p256_spki(sec1: &[u8]) -> Vec<u8> {
+    [&P256_SPKI_PREFIX[..], sec1].concat()
+}
+
+/// The SEC1 point of a P-256 SubjectPublicKeyInfo (DER has one encoding of it); any
+/// other key type or encoding is refused.
+pub fn p256_from_spki(spki: &[u8]) -> Result<Vec<u8>, CertificateError> {
+    let point = spki.strip_prefix(&P256_SPKI_PREFIX[..]).ok_or(CertificateError::UnsupportedKey)?;
+    if point.len() != 65 || point[0] != 4 {
+        return Err(CertificateError::UnsupportedKey);
+    }
+    VerifyingKey::from_sec1_bytes(point).map_err(|_| CertificateError::UnsupportedKey)?;
+    Ok(point.to_vec())
+}
+
+/// SHA-256 of a DER SubjectPublicKeyInfo: how policies name a raw public key.
+pub fn spki_sha256(spki: &[u8]) -> [u8; 32] {
+    ecc::sha256(&[spki])
+}
+
+impl RawKeyTrust {
+    /// Checks a peer's raw key (DER SubjectPublicKeyInfo) and returns its SEC1 point.
+    pub fn verify(&self, spki: &[u8]) -> Result<Vec<u8>, CertificateError> {
+        let point = p256_from_spki(spki)?;
+        match self {
+            RawKeyTrust::AuthorizedLater => Ok(point),
+            RawKeyTrust::Pinned(pins) if pins.contains(&spki_sha256(spki)) => Ok(point),
+            RawKeyTrust::Pinned(_) => Err(CertificateError::UnknownRawPublicKey),
+        }
+    }
+}
+
+/// How a connection authenticates the peer's Certificate message, by the type the hellos
+/// settled.
+#[derive(Debug, Clone)]
+pub(crate) enum PeerAuth {
+    Chain(ChainVerifier),
+    RawKey(RawKeyTrust),
+}
+
+/// What a validated peer Certificate message gave: the SEC1 key that signs, and the
+/// chain or the raw key to keep for the application.
+pub(crate) struct PeerCredential {
+    pub key: Vec<u8>,
+    pub chain: Vec<Vec<u8>>,
+    pub raw_key: Option<Vec<u8>>,
+}
+
+impl PeerAuth {
+    /// Validates a Certificate message body. `Ok(None)`: the peer sent an empty chain
+    /// (a client without a certificate).
+    /// `name`: what an X.509 chain must be valid for (see [`ChainVerifier::verify_named`]);
+    /// a raw key has no name, its pin stands for it.
+    pub(crate) fn verify(&self, body: &[u8], role: PeerRole, name: Option<&str>) -> Result<Option<PeerCredential>, Error> {
+        use crate::codec::Codec;
+        use crate::handshake::msgs::{CertificateMsg, RawPublicKeyMsg};
+        match self {
+            PeerAuth::Chain(verifier) => {
+                let cert = CertificateMsg::read_bytes(body)?;
+                if cert.chain.is_empty() {
+                    return Ok(None);
+                }
+                let key = verifier.verify_named(&cert.chain, role, name)?;
+                Ok(Some(PeerCredential { key, chain: cert.chain, raw_key: None }))
+            }
+            PeerAuth::RawKey(trust) => {
+                let raw = RawPublicKeyMsg::read_bytes(body)?;
+                let key = trust.verify(&raw.spki)?;
+                Ok(Some(PeerCredential { key, chain: Vec::new(), raw_key: Some(raw.spki) }))
+            }
+        }
+    }
+}
+
+/// Our Certificate message body for the type the hellos settled.
+pub(crate) fn certificate_body(ck: &CertifiedKey, typ: CertificateType) -> Vec<u8> {
+    use crate::codec::Codec;
+    use crate::handshake::msgs::{CertificateMsg, RawPublicKeyMsg};
+    match typ {
+        CertificateType::X509 => CertificateMsg { chain: ck.chain.clone() }.get_encoding(),
+        CertificateType::RawPublicKey => RawPublicKeyMsg { spki: ck.spki() }.get_encoding(),
+    }
 }

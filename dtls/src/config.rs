@@ -8,7 +8,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::alert::AlertDescription;
-use crate::cert::{CertifiedKey, ChainVerifier};
+use crate::cert::{CertificateType, CertifiedKey, ChainVerifier, RawKeyTrust};
 use crate::error::Error;
 use crate::handshake::flight::RetransmitConfig;
 use crate::handshake::fragment::ReassemblyLimits;
@@ -138,6 +138,8 @@ pub const ENGINE_EXTENSIONS: &[u16] = &[
     ext::SIGNATURE_ALGORITHMS,
     ext::EXTENDED_MASTER_SECRET,
     ext::RENEGOTIATION_INFO,
+    ext::CLIENT_CERTIFICATE_TYPE,
+    ext::SERVER_CERTIFICATE_TYPE,
 ];
 
 /// What a [`HelloExtensionHandler`] sees of a (cookie-verified) ClientHello.
@@ -203,8 +205,17 @@ pub struct ServerConfig {
     pub psk: Option<Arc<dyn PskResolver>>,
     pub psk_identity_hint: Option<Vec<u8>>,
     pub certificate: Option<Arc<CertifiedKey>>,
+    /// What we present for `certificate`, in our order of preference: the first the client
+    /// lists in its server_certificate_type extension (RFC 7250); a client without that
+    /// extension gets X.509 if it is listed here, else handshake_failure. Default: X.509.
+    pub certificate_types: Vec<CertificateType>,
     /// When set, a client certificate is required and validated against these anchors.
     pub client_auth: Option<ChainVerifier>,
+    /// When set, clients may authenticate with a raw public key (RFC 7250; a client
+    /// authentication is then always required): the first type of the client's
+    /// client_certificate_type list that we accept is used, and a client that does not
+    /// list raw keys needs `client_auth`, else handshake_failure.
+    pub client_raw_public_keys: Option<RawKeyTrust>,
     /// Stop after the client's Finished is verified (event `ClientFinishedVerified`) until
     /// `Connection::resume_final_flight`: the hook for handing the session to a mote.
     pub pause_after_client_finished: bool,
@@ -241,7 +252,9 @@ impl ServerConfig {
             psk: Some(resolver),
             psk_identity_hint: None,
             certificate: None,
+            certificate_types: vec![CertificateType::X509],
             client_auth: None,
+            client_raw_public_keys: None,
             pause_after_client_finished: false,
             hello_extensions: None,
             transport: TransportConfig::default(),
@@ -276,6 +289,12 @@ impl ServerConfig {
                 return Err(Error::Config("ECDHE_ECDSA suite without certificate"));
             }
         }
+        if self.certificate_types.is_empty() {
+            return Err(Error::Config("no certificate type to present"));
+        }
+        if self.certificate_types.contains(&CertificateType::X509) && self.certificate.as_ref().is_some_and(|c| !c.has_chain()) {
+            return Err(Error::Config("X.509 certificate type without a certificate chain"));
+        }
         Ok(())
     }
 }
@@ -293,11 +312,18 @@ pub struct ClientConfig {
     pub psk: Option<Arc<ClientPsk>>,
     /// Sent when the server asks for a certificate.
     pub certificate: Option<Arc<CertifiedKey>>,
-    /// Validates the server's chain (required for the ECDHE_ECDSA suite).
+    /// What we may present for `certificate`, in our order of preference; anything but
+    /// X.509 alone is offered in a client_certificate_type extension (RFC 7250).
+    pub certificate_types: Vec<CertificateType>,
+    /// Validates the server's chain (the ECDHE_ECDSA suites need this or
+    /// `server_raw_public_keys`).
     pub server_verifier: Option<ChainVerifier>,
     /// The name (DNS name or IP address) the server's certificate must be valid for,
     /// checked with its chain; `None`: any name the anchors vouch for.
     pub server_name: Option<String>,
+    /// When set, the server may present a raw public key (offered first in a
+    /// server_certificate_type extension, X.509 after it when `server_verifier` is set).
+    pub server_raw_public_keys: Option<RawKeyTrust>,
     pub offer_extended_master_secret: bool,
     /// Sent in the ClientHello after the engine's own extensions (at most one of each type,
     /// none of [`ENGINE_EXTENSIONS`]). The server may answer exactly these types; its
@@ -314,8 +340,10 @@ impl ClientConfig {
             cipher_suites: vec![CipherSuite::PskAes128Ccm8],
             psk: Some(Arc::new(ClientPsk { identity: identity.to_vec(), key: Zeroizing::new(key.to_vec()) })),
             certificate: None,
+            certificate_types: vec![CertificateType::X509],
             server_verifier: None,
             server_name: None,
+            server_raw_public_keys: None,
             offer_extended_master_secret: true,
             extra_client_hello_extensions: Vec::new(),
             transport: TransportConfig::default(),
@@ -328,8 +356,10 @@ impl ClientConfig {
             cipher_suites: CipherSuite::ECDHE_ECDSA.to_vec(),
             psk: None,
             certificate,
+            certificate_types: vec![CertificateType::X509],
             server_verifier: Some(server_verifier),
             server_name: None,
+            server_raw_public_keys: None,
             offer_extended_master_secret: true,
             extra_client_hello_extensions: Vec::new(),
             transport: TransportConfig::default(),
@@ -346,9 +376,12 @@ impl ClientConfig {
             if s.is_psk() && self.psk.is_none() {
                 return Err(Error::Config("PSK suite without PSK"));
             }
-            if s.is_ecdhe_ecdsa() && self.server_verifier.is_none() {
+            if s.is_ecdhe_ecdsa() && self.server_verifier.is_none() && self.server_raw_public_keys.is_none() {
                 return Err(Error::Config("ECDHE_ECDSA suite without server verifier"));
             }
+        }
+        if self.certificate_types.is_empty() {
+            return Err(Error::Config("no certificate type to present"));
         }
         let extra = &self.extra_client_hello_extensions;
         for (i, e) in extra.iter().enumerate() {

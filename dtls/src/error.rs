@@ -82,6 +82,8 @@ pub enum PeerMisbehaved {
     ExtendedMasterSecretMismatch,
     #[error("unsupported protocol version")]
     UnsupportedVersion,
+    #[error("no certificate type in common (RFC 7250)")]
+    NoCommonCertificateType,
 }
 
 impl PeerMisbehaved {
@@ -100,6 +102,7 @@ impl PeerMisbehaved {
             PeerMisbehaved::UnknownPskIdentity => "unknown_psk_identity",
             PeerMisbehaved::ExtendedMasterSecretMismatch => "ems_mismatch",
             PeerMisbehaved::UnsupportedVersion => "unsupported_version",
+            PeerMisbehaved::NoCommonCertificateType => "no_common_certificate_type",
         }
     }
 }
@@ -134,6 +137,8 @@ pub enum CertificateError {
     RevocationUnknown,
     #[error("certificate is not valid for the expected name")]
     NameMismatch,
+    #[error("raw public key not among the pinned keys")]
+    UnknownRawPublicKey,
     #[error("rejected: {0}")]
     Other(String),
 }
@@ -153,6 +158,7 @@ impl CertificateError {
             CertificateError::Revoked => "cert_revoked",
             CertificateError::RevocationUnknown => "cert_revocation_unknown",
             CertificateError::NameMismatch => "cert_name_mismatch",
+            CertificateError::UnknownRawPublicKey => "cert_unknown_raw_key",
             CertificateError::Other(_) => "cert_other",
         }
     }
@@ -202,7 +208,8 @@ impl Error {
                 | PeerMisbehaved::NoNullCompression
                 | PeerMisbehaved::NoCommonCurveOrSignature
                 | PeerMisbehaved::BadRenegotiationInfo
-                | PeerMisbehaved::ExtendedMasterSecretMismatch => A::HandshakeFailure,
+                | PeerMisbehaved::ExtendedMasterSecretMismatch
+                | PeerMisbehaved::NoCommonCertificateType => A::HandshakeFailure,
                 PeerMisbehaved::RenegotiationAttempt => A::NoRenegotiation,
                 PeerMisbehaved::BadFinished | PeerMisbehaved::BadSignature => A::DecryptError,
                 PeerMisbehaved::MissingCertificate => A::HandshakeFailure,

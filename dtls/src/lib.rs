@@ -20,7 +20,9 @@
 //! - [`handshake`]: message codecs, fragmentation and bounded reassembly, flights and the
 //!   retransmission timer, stateless cookies.
 //! - [`cert`]: our chain and key; peer chain validation (rustls-webpki + a p256 verifier,
-//!   validity, EKU; KeyUsage via x509-cert); signatures verified by `crypto::ecc` there too.
+//!   validity, EKU; KeyUsage via x509-cert); signatures verified by `crypto::ecc` there too;
+//!   raw public keys (RFC 7250): [`cert::CertificateType`], pinned or application-authorized
+//!   peer keys ([`cert::RawKeyTrust`]).
 //! - [`connection`]: one association ([`Connection`]); [`endpoint`]: demultiplexing and the
 //!   stateless HelloVerifyRequest ([`Endpoint`]).
 //! - [`provider`]: what comes from the environment: randomness ([`provider::SecureRandom`],
@@ -103,6 +105,17 @@
 //! The wire formats of the transfer itself (the SessionTransferTicket hello extension,
 //! TransferSession, TransferConfirm and its key check) are in [`transfer`];
 //! `TransferSessionRepr::from_session` / `session_state` convert to and from [`SessionState`].
+//!
+//! # Raw public keys (RFC 7250)
+//! The client_certificate_type and server_certificate_type extensions are the engine's own
+//! ([`config::ENGINE_EXTENSIONS`]). A server presents the first of
+//! `ServerConfig::certificate_types` that the client lists (X.509 when the client sends no
+//! list) and takes the client's first listed type it accepts (`client_auth` for X.509,
+//! `client_raw_public_keys` for raw keys); nothing in common is handshake_failure. A raw
+//! key's Certificate message is one DER SubjectPublicKeyInfo; a peer's comes out as
+//! [`Connection::peer_raw_public_key`] and is named by its SHA-256
+//! ([`cert::spki_sha256`]). A client offers raw keys with `ClientConfig::certificate_types`
+//! and `ClientConfig::server_raw_public_keys`.
 //!
 //! # Hello extensions of the application
 //! A client sends its own extensions with `ClientConfig::extra_client_hello_extensions`

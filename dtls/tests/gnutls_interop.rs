@@ -41,16 +41,21 @@ fn description(suite: CipherSuite) -> &'static str {
 /// gnutls-cli (client certificate given; `priority` or its default) against our server,
 /// which echoes "echo:<line>". Returns whether the echo came back, our events, its output.
 fn gnutls_cli_against_us(server: ServerConfig, priority: Option<&str>) -> (bool, Vec<Event>, String) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = sock.local_addr().unwrap().port().to_string();
-    let mut ep = Endpoint::new(Some(Arc::new(server))).unwrap();
     let (ca, cert, key) = (data_path("ca.pem"), data_path("client.pem"), data_path("client.key"));
-    let mut args = vec![
-        "--udp", "-p", &port, "--x509cafile", &ca, "--x509certfile", &cert, "--x509keyfile", &key, "--verify-hostname", "mote.example",
-    ];
+    let mut args = vec!["--x509cafile", &ca, "--x509certfile", &cert, "--x509keyfile", &key, "--verify-hostname", "mote.example"];
     if let Some(p) = priority {
         args.extend(["--priority", p]);
     }
+    gnutls_cli_with(server, &args)
+}
+
+/// gnutls-cli with these credential and priority arguments against our echoing server.
+fn gnutls_cli_with(server: ServerConfig, credentials: &[&str]) -> (bool, Vec<Event>, String) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port().to_string();
+    let mut ep = Endpoint::new(Some(Arc::new(server))).unwrap();
+    let mut args = vec!["--udp", "-p", &port];
+    args.extend_from_slice(credentials);
     args.push("127.0.0.1");
     let mut client = ToolProcess::spawn("gnutls-cli", &args);
     let mut events = Vec::new();
@@ -145,4 +150,54 @@ fn our_client_against_gnutls_serv_every_ecdhe_suite() {
         });
         assert!(events.contains(&Event::ApplicationData(b"ping\n".to_vec())), "{suite}: {events:?}\n{}", server.output());
     }
+}
+
+/// RFC 7250 both ways with gnutls-cli: it presents its raw key and takes ours (it cannot
+/// pin a raw server key, hence --insecure); we pin its key by its SPKI's SHA-256.
+#[test]
+fn gnutls_cli_raw_public_keys() {
+    if !require_program("gnutls_cli_raw_public_keys", "gnutls-cli", "--version") {
+        return;
+    }
+    use dtls::cert::{spki_sha256, CertificateType, CertifiedKey, RawKeyTrust};
+    use dtls::crypto::ecc::SigningKey;
+    let client = CertifiedKey::raw_public_key(SigningKey::from_pem(&data("client.key")).unwrap());
+    let dir = std::env::temp_dir().join(format!("dtls-rpk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spki_pem = dir.join("client.pub.pem");
+    let b64 = base64_lines(&client.spki());
+    std::fs::write(&spki_pem, format!("-----BEGIN PUBLIC KEY-----\n{b64}-----END PUBLIC KEY-----\n")).unwrap();
+    let server = |pins: Vec<[u8; 32]>| {
+        let mut s = ServerConfig::ecdhe(Arc::new(CertifiedKey::raw_public_key(SigningKey::from_pem(&data("server.key")).unwrap())), None);
+        s.certificate_types = vec![CertificateType::RawPublicKey];
+        s.client_raw_public_keys = Some(RawKeyTrust::Pinned(pins));
+        s
+    };
+    let key = data_path("client.key");
+    let spki = spki_pem.to_str().unwrap();
+    let args = ["--rawpkkeyfile", &key, "--rawpkfile", spki, "--insecure", "--priority", "NORMAL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK:-CTYPE-CLI-X509:-CTYPE-SRV-X509"];
+    let (echoed, events, out) = gnutls_cli_with(server(vec![spki_sha256(&client.spki())]), &args);
+    assert!(echoed, "events {events:?}\n{out}");
+    // A key we did not pin is refused.
+    let (echoed, events, out) = gnutls_cli_with(server(vec![[0; 32]]), &args);
+    assert!(!echoed && !events.contains(&Event::HandshakeComplete), "events {events:?}\n{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Standard base64 in 64-column lines, for a PEM body.
+fn base64_lines(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s.as_bytes().chunks(64).map(|l| format!("{}\n", std::str::from_utf8(l).unwrap())).collect()
 }

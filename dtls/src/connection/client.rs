@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, State, Transcript};
-use crate::cert::{ChainVerifier, PeerRole};
+use crate::cert::{certificate_body, CertificateType, PeerAuth, PeerRole};
 use crate::codec::Codec;
 use crate::config::{CipherSuite, ClientConfig, ClientPsk};
 use crate::crypto::ecc::{verify, EcdheKey};
@@ -62,10 +62,10 @@ impl ClientState {
             (ClientState::PskKx(s), HandshakeType::ServerKeyExchange) => s.handle(&msg),
             (ClientState::CertificateRequest(s), HandshakeType::ServerHelloDone) => {
                 let kx = KeyExchange::Ecdhe { server_point: s.server_point };
-                ExpectServerHelloDone { config: s.config, hs: s.hs, kx, certificate_requested: false }.handle(cx, now, &msg)
+                ExpectServerHelloDone { config: s.config, hs: s.hs, kx, certificate_requested: None }.handle(cx, now, &msg)
             }
             (ClientState::PskKx(s), HandshakeType::ServerHelloDone) => {
-                ExpectServerHelloDone { config: s.config, hs: s.hs, kx: KeyExchange::Psk(s.psk), certificate_requested: false }.handle(cx, now, &msg)
+                ExpectServerHelloDone { config: s.config, hs: s.hs, kx: KeyExchange::Psk(s.psk), certificate_requested: None }.handle(cx, now, &msg)
             }
             (ClientState::ServerHelloDone(s), HandshakeType::ServerHelloDone) => s.handle(cx, now, &msg),
             (ClientState::Finished(s), HandshakeType::Finished) => s.handle(cx, &msg),
@@ -89,6 +89,19 @@ pub(super) fn start(cx: &mut Common, now: Instant, config: Arc<ClientConfig>) ->
         extensions.push(empty_extension(ext::EXTENDED_MASTER_SECRET));
     }
     extensions.push(initial_renegotiation_info());
+    if offers_ecdhe {
+        if config.certificate.is_some() && config.certificate_types != [CertificateType::X509] {
+            let types: Vec<u8> = config.certificate_types.iter().map(|t| t.code()).collect();
+            extensions.push(certificate_types_extension(ext::CLIENT_CERTIFICATE_TYPE, &types));
+        }
+        if config.server_raw_public_keys.is_some() {
+            let mut types = vec![CertificateType::RawPublicKey.code()];
+            if config.server_verifier.is_some() {
+                types.push(CertificateType::X509.code());
+            }
+            extensions.push(certificate_types_extension(ext::SERVER_CERTIFICATE_TYPE, &types));
+        }
+    }
     extensions.extend(config.extra_client_hello_extensions.iter().cloned());
     let hello = ClientHello {
         client_version: ProtocolVersion::DTLS1_2,
@@ -159,6 +172,7 @@ impl ExpectServerHello {
                     return Err(PeerMisbehaved::UnofferedParameter.into());
                 }
                 ext::RENEGOTIATION_INFO | ext::EXTENDED_MASTER_SECRET | ext::EC_POINT_FORMATS => {}
+                ext::CLIENT_CERTIFICATE_TYPE | ext::SERVER_CERTIFICATE_TYPE if find_extension(&self.hello.extensions, e.typ).is_some() => {}
                 // The application's own extensions may be answered; anything else was not offered.
                 t if cfg.extra_client_hello_extensions.iter().any(|o| o.typ == t) => {}
                 _ => return Err(PeerMisbehaved::UnofferedParameter.into()),
@@ -173,6 +187,19 @@ impl ExpectServerHello {
                 .collect();
             cx.events.push_back(Event::ServerHelloExtensions(answered));
         }
+        // RFC 7250 section 4.2: the server answers with the one type it chose; without an
+        // answer it is X.509.
+        let chosen = |typ| -> Result<CertificateType, Error> {
+            match find_extension(&sh.extensions, typ) {
+                None => Ok(CertificateType::X509),
+                Some([code]) => CertificateType::from_code(*code)
+                    .filter(|t| find_extension(&self.hello.extensions, typ).and_then(|d| read_certificate_types(d).ok()).is_some_and(|l| l.contains(&t.code())))
+                    .ok_or_else(|| PeerMisbehaved::UnofferedParameter.into()),
+                Some(_) => Err(InvalidMessage::BadLength.into()),
+            }
+        };
+        let server_type = chosen(ext::SERVER_CERTIFICATE_TYPE)?;
+        let client_type = chosen(ext::CLIENT_CERTIFICATE_TYPE)?;
         cx.peer_hello_extensions = sh.extensions.clone();
         cx.suite = Some(offer.suite);
         let mut transcript = Transcript::new();
@@ -185,7 +212,14 @@ impl ExpectServerHello {
             transcript,
         };
         Ok(State::Client(match offer.kx {
-            OfferKx::Ecdhe(verifier) => ClientState::ServerCertificate(ExpectServerCertificate { config: cfg, hs, verifier }),
+            OfferKx::Ecdhe => {
+                let verifier = match server_type {
+                    CertificateType::X509 => cfg.server_verifier.clone().map(PeerAuth::Chain),
+                    CertificateType::RawPublicKey => cfg.server_raw_public_keys.clone().map(PeerAuth::RawKey),
+                }
+                .ok_or(PeerMisbehaved::UnofferedParameter)?;
+                ClientState::ServerCertificate(ExpectServerCertificate { config: cfg, hs, verifier, client_type })
+            }
             OfferKx::Psk(psk) => ClientState::PskKx(ExpectPskKx { config: cfg, hs, psk }),
         }))
     }
@@ -199,15 +233,19 @@ struct Offer {
 
 enum OfferKx {
     Psk(Arc<ClientPsk>),
-    /// Validates the server's chain.
-    Ecdhe(ChainVerifier),
+    /// The server's chain or raw key is checked by the type the hellos settle.
+    Ecdhe,
 }
 
 impl Offer {
     /// `None` for a suite the configuration cannot run (`ClientConfig::validate` refuses
     /// such a configuration).
     fn of(cfg: &ClientConfig, suite: CipherSuite) -> Option<Self> {
-        let kx = if suite.is_psk() { cfg.psk.clone().map(OfferKx::Psk) } else { cfg.server_verifier.clone().map(OfferKx::Ecdhe) };
+        let kx = if suite.is_psk() {
+            cfg.psk.clone().map(OfferKx::Psk)
+        } else {
+            (cfg.server_verifier.is_some() || cfg.server_raw_public_keys.is_some()).then_some(OfferKx::Ecdhe)
+        };
         kx.map(|kx| Offer { suite, kx })
     }
 }
@@ -222,16 +260,19 @@ enum KeyExchange {
 pub(crate) struct ExpectServerCertificate {
     config: Arc<ClientConfig>,
     hs: HandshakeData,
-    verifier: ChainVerifier,
+    verifier: PeerAuth,
+    /// What we present if the server asks for a certificate.
+    client_type: CertificateType,
 }
 
 impl ExpectServerCertificate {
     fn handle(mut self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
-        let cert = CertificateMsg::read_bytes(&msg.body)?;
-        let server_key = self.verifier.verify_named(&cert.chain, PeerRole::Server, self.config.server_name.as_deref())?;
-        cx.peer_chain = cert.chain;
+        let credential = self.verifier.verify(&msg.body, PeerRole::Server, self.config.server_name.as_deref())?.ok_or(crate::CertificateError::BadEncoding)?;
+        cx.peer_chain = credential.chain;
+        cx.peer_raw_key = credential.raw_key;
         self.hs.transcript.add_message(msg);
-        Ok(State::Client(ClientState::ServerKx(ExpectServerKx { config: self.config, hs: self.hs, server_key })))
+        let next = ExpectServerKx { config: self.config, hs: self.hs, server_key: credential.key, client_type: self.client_type };
+        Ok(State::Client(ClientState::ServerKx(next)))
     }
 }
 
@@ -239,8 +280,9 @@ impl ExpectServerCertificate {
 pub(crate) struct ExpectServerKx {
     config: Arc<ClientConfig>,
     hs: HandshakeData,
-    /// SEC1 key of the server's validated leaf certificate.
+    /// SEC1 key of the server's validated leaf certificate or raw key.
     server_key: Vec<u8>,
+    client_type: CertificateType,
 }
 
 impl ExpectServerKx {
@@ -252,7 +294,7 @@ impl ExpectServerKx {
         let signed = [&self.hs.client_random[..], &self.hs.server_random[..], &ske.params.get_encoding()].concat();
         verify(&self.server_key, &signed, &ske.signed.signature)?;
         self.hs.transcript.add_message(msg);
-        let next = ExpectCertificateRequest { config: self.config, hs: self.hs, server_point: ske.params.public };
+        let next = ExpectCertificateRequest { config: self.config, hs: self.hs, server_point: ske.params.public, client_type: self.client_type };
         Ok(State::Client(ClientState::CertificateRequest(next)))
     }
 }
@@ -262,6 +304,7 @@ pub(crate) struct ExpectCertificateRequest {
     config: Arc<ClientConfig>,
     hs: HandshakeData,
     server_point: Vec<u8>,
+    client_type: CertificateType,
 }
 
 impl ExpectCertificateRequest {
@@ -272,7 +315,7 @@ impl ExpectCertificateRequest {
         }
         self.hs.transcript.add_message(msg);
         let kx = KeyExchange::Ecdhe { server_point: self.server_point };
-        Ok(State::Client(ClientState::ServerHelloDone(ExpectServerHelloDone { config: self.config, hs: self.hs, kx, certificate_requested: true })))
+        Ok(State::Client(ClientState::ServerHelloDone(ExpectServerHelloDone { config: self.config, hs: self.hs, kx, certificate_requested: Some(self.client_type) })))
     }
 }
 
@@ -289,7 +332,7 @@ impl ExpectPskKx {
         PskServerKeyExchange::read_bytes(&msg.body)?;
         self.hs.transcript.add_message(msg);
         let kx = KeyExchange::Psk(self.psk);
-        Ok(State::Client(ClientState::ServerHelloDone(ExpectServerHelloDone { config: self.config, hs: self.hs, kx, certificate_requested: false })))
+        Ok(State::Client(ClientState::ServerHelloDone(ExpectServerHelloDone { config: self.config, hs: self.hs, kx, certificate_requested: None })))
     }
 }
 
@@ -298,7 +341,8 @@ pub(crate) struct ExpectServerHelloDone {
     config: Arc<ClientConfig>,
     hs: HandshakeData,
     kx: KeyExchange,
-    certificate_requested: bool,
+    /// The server asked for a certificate of this type.
+    certificate_requested: Option<CertificateType>,
 }
 
 impl ExpectServerHelloDone {
@@ -311,12 +355,20 @@ impl ExpectServerHelloDone {
         hs.transcript.add_message(msg);
         cx.flight.clear();
         let mut sent_certificate = None;
-        if self.certificate_requested {
-            let chain = cfg.certificate.as_ref().map(|c| c.chain.clone()).unwrap_or_default();
-            if !chain.is_empty() {
-                sent_certificate = cfg.certificate.clone();
-            }
-            cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::Certificate, CertificateMsg { chain }.get_encoding());
+        if let Some(typ) = self.certificate_requested {
+            let body = match (&cfg.certificate, typ) {
+                (Some(ck), CertificateType::RawPublicKey) => {
+                    sent_certificate = Some(ck.clone());
+                    certificate_body(ck, typ)
+                }
+                (Some(ck), CertificateType::X509) if ck.has_chain() => {
+                    sent_certificate = Some(ck.clone());
+                    certificate_body(ck, typ)
+                }
+                // Nothing to present: an empty chain, and the server decides.
+                _ => CertificateMsg { chain: Vec::new() }.get_encoding(),
+            };
+            cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::Certificate, body);
         }
         let (cke, premaster) = match self.kx {
             KeyExchange::Ecdhe { server_point } => {

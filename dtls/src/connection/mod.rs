@@ -229,6 +229,8 @@ pub(crate) struct Common {
     suite: Option<CipherSuite>,
     client_random: [u8; 32],
     peer_chain: Vec<Vec<u8>>,
+    /// The peer's raw public key (DER SubjectPublicKeyInfo), when it presented one.
+    peer_raw_key: Option<Vec<u8>>,
     psk_identity: Option<Vec<u8>>,
     /// The peer's hello extensions (client: the ServerHello's; server: the ClientHello's).
     peer_hello_extensions: Vec<Extension>,
@@ -328,6 +330,7 @@ impl Connection {
                 suite: None,
                 client_random: [0; 32],
                 peer_chain: Vec::new(),
+                peer_raw_key: None,
                 psk_identity: None,
                 peer_hello_extensions: Vec::new(),
                 answered_extensions: Vec::new(),
@@ -401,6 +404,13 @@ impl Connection {
     /// The peer's validated chain (DER, leaf first), for authorization decisions.
     pub fn peer_certificates(&self) -> &[Vec<u8>] {
         &self.common.peer_chain
+    }
+
+    /// The peer's raw public key (DER SubjectPublicKeyInfo, RFC 7250), when it
+    /// authenticated with one instead of a certificate chain; its SHA-256 names it
+    /// ([`cert::spki_sha256`](crate::cert::spki_sha256)).
+    pub fn peer_raw_public_key(&self) -> Option<&[u8]> {
+        self.common.peer_raw_key.as_deref()
     }
 
     /// The PSK identity the client used (server side) or offered (client side).

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, SealedFlight, State, Transcript};
-use crate::cert::{CertifiedKey, ChainVerifier, PeerRole};
+use crate::cert::{certificate_body, CertificateType, CertifiedKey, PeerAuth, PeerRole};
 use crate::codec::Codec;
 use crate::config::{CipherSuite, ClientHelloInfo, PskResolver, ServerConfig, ENGINE_EXTENSIONS};
 use crate::crypto::ecc::{verify, EcdheKey};
@@ -148,6 +148,18 @@ impl ExpectClientHello {
                 }
             }
         }
+        let certificate_types = match &choice {
+            Choice::Ecdhe(ck) => Some(negotiate_certificate_types(&cfg, ck, &ch.extensions).inspect_err(|_| {
+                let list = |typ| find_extension(&ch.extensions, typ).map_or("none (x509)".to_string(), |d| format!("{d:02x?}"));
+                tracing::info!(
+                    remote = %cx.remote,
+                    client_offers_server_types = %list(ext::SERVER_CERTIFICATE_TYPE),
+                    client_offers_client_types = %list(ext::CLIENT_CERTIFICATE_TYPE),
+                    "handshake refused: no certificate type in common (RFC 7250)"
+                );
+            })?),
+            Choice::Psk(_) => None,
+        };
         cx.suite = Some(suite);
         cx.client_random = ch.random;
         let server_random = random32(&*cfg.rng)?;
@@ -163,6 +175,9 @@ impl ExpectClientHello {
         }
         if suite.is_ecdhe_ecdsa() && point_formats.is_some() {
             extensions.push(point_formats_extension());
+        }
+        if let Some(types) = &certificate_types {
+            extensions.extend(types.answers.iter().cloned());
         }
         extensions.extend(answered.iter().cloned());
         cx.answered_extensions = answered;
@@ -182,7 +197,8 @@ impl ExpectClientHello {
         let mut client_auth = None;
         let kx = match choice {
             Choice::Ecdhe(ck) => {
-                cx.queue_handshake(&mut transcript, 0, HandshakeType::Certificate, CertificateMsg { chain: ck.chain.clone() }.get_encoding());
+                let types = certificate_types.ok_or(Error::Internal("ECDHE without certificate types"))?;
+                cx.queue_handshake(&mut transcript, 0, HandshakeType::Certificate, certificate_body(&ck, types.server));
                 let key = EcdheKey::generate()?;
                 let params = EcdheParams { named_curve: SECP256R1, public: key.public().to_vec() };
                 let params_enc = params.get_encoding();
@@ -190,14 +206,14 @@ impl ExpectClientHello {
                 let signature = ck.key.sign(&signed)?;
                 let ske = EcdheServerKeyExchange { params, signed: DigitallySigned { scheme: ECDSA_SHA256, signature } };
                 cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerKeyExchange, ske.get_encoding());
-                if let Some(verifier) = &cfg.client_auth {
+                if let Some(auth) = types.client {
                     let cr = CertificateRequest {
                         certificate_types: vec![ECDSA_SIGN],
                         signature_algorithms: vec![ECDSA_SHA256],
                         authorities: Vec::new(),
                     };
                     cx.queue_handshake(&mut transcript, 0, HandshakeType::CertificateRequest, cr.get_encoding());
-                    client_auth = Some(verifier.clone());
+                    client_auth = Some(auth);
                 }
                 KeyExchange::Ecdhe { key, client_key: None }
             }
@@ -220,24 +236,76 @@ impl ExpectClientHello {
     }
 }
 
-/// ECDHE with client authentication: the client's chain, validated by `verifier`.
+/// What the certificate type extensions of a ClientHello settled (ECDHE suites).
+struct CertificateTypes {
+    /// What we present.
+    server: CertificateType,
+    /// How the client authenticates, when we ask it to.
+    client: Option<PeerAuth>,
+    /// The ServerHello's answers to the client's certificate type extensions.
+    answers: Vec<Extension>,
+}
+
+/// RFC 7250 section 4.2: our certificate type is the first of ours that the client's
+/// server_certificate_type lists (X.509 without that extension); the client's is the first
+/// of its client_certificate_type list that we accept (X.509 without it). A malformed list
+/// is treated as absent.
+fn negotiate_certificate_types(cfg: &ServerConfig, ck: &CertifiedKey, exts: &[Extension]) -> Result<CertificateTypes, Error> {
+    let offered = |typ| find_extension(exts, typ).and_then(|d| read_certificate_types(d).ok());
+    let mut answers = Vec::new();
+    let can_present = |t: &CertificateType| *t != CertificateType::X509 || ck.has_chain();
+    let server = match offered(ext::SERVER_CERTIFICATE_TYPE) {
+        None => Some(CertificateType::X509).filter(|t| cfg.certificate_types.contains(t) && can_present(t)),
+        Some(list) => {
+            let t = cfg.certificate_types.iter().copied().filter(can_present).find(|t| list.contains(&t.code()));
+            if let Some(t) = t {
+                answers.push(Extension { typ: ext::SERVER_CERTIFICATE_TYPE, data: vec![t.code()] });
+            }
+            t
+        }
+    }
+    .ok_or(PeerMisbehaved::NoCommonCertificateType)?;
+    let accepts = |t: CertificateType| match t {
+        CertificateType::X509 => cfg.client_auth.clone().map(PeerAuth::Chain),
+        CertificateType::RawPublicKey => cfg.client_raw_public_keys.clone().map(PeerAuth::RawKey),
+    };
+    let client = if cfg.client_auth.is_none() && cfg.client_raw_public_keys.is_none() {
+        None
+    } else {
+        let (typ, auth) = match offered(ext::CLIENT_CERTIFICATE_TYPE) {
+            None => (CertificateType::X509, accepts(CertificateType::X509)),
+            Some(list) => list
+                .iter()
+                .filter_map(|c| CertificateType::from_code(*c))
+                .find_map(|t| accepts(t).map(|a| (t, a)))
+                .map_or((CertificateType::X509, None), |(t, a)| (t, Some(a))),
+        };
+        let auth = auth.ok_or(PeerMisbehaved::NoCommonCertificateType)?;
+        if find_extension(exts, ext::CLIENT_CERTIFICATE_TYPE).is_some() {
+            answers.push(Extension { typ: ext::CLIENT_CERTIFICATE_TYPE, data: vec![typ.code()] });
+        }
+        Some(auth)
+    };
+    Ok(CertificateTypes { server, client, answers })
+}
+
+/// ECDHE with client authentication: the client's chain or raw key, checked by `auth`.
 pub(crate) struct ExpectCertificate {
     config: Arc<ServerConfig>,
     hs: HandshakeData,
     key: EcdheKey,
-    verifier: ChainVerifier,
+    verifier: PeerAuth,
 }
 
 impl ExpectCertificate {
     fn handle(mut self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
-        let cert = CertificateMsg::read_bytes(&msg.body)?;
-        if cert.chain.is_empty() {
-            return Err(PeerMisbehaved::MissingCertificate.into());
-        }
-        let client_key = self.verifier.verify(&cert.chain, PeerRole::Client).inspect_err(|e| {
+        let credential = self.verifier.verify(&msg.body, PeerRole::Client, None).inspect_err(|e| {
             tracing::debug!(remote = %cx.remote, reason = e.as_str(), "client certificate refused");
         })?;
-        cx.peer_chain = cert.chain;
+        let credential = credential.ok_or(PeerMisbehaved::MissingCertificate)?;
+        let client_key = credential.key;
+        cx.peer_chain = credential.chain;
+        cx.peer_raw_key = credential.raw_key;
         self.hs.transcript.add_message(msg);
         let kx = KeyExchange::Ecdhe { key: self.key, client_key: Some(client_key) };
         Ok(State::Server(ServerState::ClientKx(ExpectClientKx { config: self.config, hs: self.hs, kx })))

@@ -25,6 +25,10 @@ pub mod ext {
     pub const SIGNATURE_ALGORITHMS: u16 = 13;
     pub const ENCRYPT_THEN_MAC: u16 = 22;
     pub const EXTENDED_MASTER_SECRET: u16 = 23;
+    /// RFC 7250.
+    pub const CLIENT_CERTIFICATE_TYPE: u16 = 19;
+    /// RFC 7250.
+    pub const SERVER_CERTIFICATE_TYPE: u16 = 20;
     pub const RENEGOTIATION_INFO: u16 = 0xff01;
 }
 
@@ -263,6 +267,46 @@ impl Codec for CertificateMsg {
         }
         Ok(CertificateMsg { chain })
     }
+}
+
+/// Certificate carrying a raw public key (RFC 7250 section 3): one DER
+/// SubjectPublicKeyInfo, not a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawPublicKeyMsg {
+    pub spki: Vec<u8>,
+}
+
+impl Codec for RawPublicKeyMsg {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_bytes(out, Prefix::U24, &self.spki);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, InvalidMessage> {
+        let spki = r.sub_u24()?.rest().to_vec();
+        if spki.is_empty() {
+            return Err(InvalidMessage::BadLength);
+        }
+        Ok(RawPublicKeyMsg { spki })
+    }
+}
+
+/// A ClientHello's client_certificate_type or server_certificate_type: the types the
+/// client supports, u8-prefixed, in its order of preference (RFC 7250 section 4).
+pub fn certificate_types_extension(typ: u16, types: &[u8]) -> Extension {
+    let mut data = Vec::new();
+    put_bytes(&mut data, Prefix::U8, types);
+    Extension { typ, data }
+}
+
+/// The list of a ClientHello's certificate type extension.
+pub fn read_certificate_types(data: &[u8]) -> Result<Vec<u8>, InvalidMessage> {
+    let mut r = Reader::new(data);
+    let list = r.sub_u8()?.rest().to_vec();
+    r.expect_empty()?;
+    if list.is_empty() {
+        return Err(InvalidMessage::BadLength);
+    }
+    Ok(list)
 }
 
 /// DigitallySigned with its SignatureAndHashAlgorithm (TLS 1.2).
@@ -507,6 +551,8 @@ mod tests {
             let _ = ClientKeyExchange::read_psk(&d);
             let _ = HandshakeFragment::read(&mut Reader::new(&d));
             let _ = read_u16_list(&d);
+            let _ = read_certificate_types(&d);
+            let _ = RawPublicKeyMsg::read_bytes(&d);
         }
     }
 }
