@@ -30,6 +30,9 @@ pub const METRICS: &str = "127.0.0.1:9464";
 /// The IoTSSP's name as lowpan-provision writes it.
 pub const IOTSSP_NAME: &str = "iotssp-1";
 
+/// GnuTLS's priority string for raw public keys both ways and no X.509.
+pub const GNUTLS_RAW_KEYS_ONLY: &str = "NORMAL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK:-CTYPE-CLI-X509:-CTYPE-SRV-X509";
+
 /// The provisioned motes: 1 delegated, 2 DCert, 3 CDPSK.
 pub const DELEGATED: u8 = 1;
 pub const DCERT: u8 = 2;
@@ -245,6 +248,26 @@ impl DelegationBed {
             args.extend(["--priority".into(), p.into()]);
         }
         args.push(mote_addr(n).to_string());
+        SClient::spawn_program(&self.inet, self.dir.path(), "gnutls-cli", &[], &args)
+    }
+
+    /// `gnutls-cli --udp` to mote `n` with raw public keys only (RFC 7250): its key and
+    /// public key (PEM "PUBLIC KEY") given, X.509 taken out of its priority both ways; a
+    /// raw key cannot be checked against the CA, hence --insecure.
+    pub fn gnutls_cli_rpk(&self, n: u8, key: &Path, public: &Path) -> SClient {
+        let args: Vec<String> = vec![
+            "--udp".into(),
+            "-p".into(),
+            "5684".into(),
+            "--rawpkkeyfile".into(),
+            path_str(key).into(),
+            "--rawpkfile".into(),
+            path_str(public).into(),
+            "--insecure".into(),
+            "--priority".into(),
+            GNUTLS_RAW_KEYS_ONLY.into(),
+            mote_addr(n).to_string(),
+        ];
         SClient::spawn_program(&self.inet, self.dir.path(), "gnutls-cli", &[], &args)
     }
 

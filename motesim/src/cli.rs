@@ -15,7 +15,8 @@ use lowpan::ieee802154::Eui64;
 use serde::Deserialize;
 
 use dtls::CipherSuite;
-use dtls::cert::{CertifiedKey, ChainVerifier};
+use dtls::cert::{CertificateType, CertifiedKey, ChainVerifier, RawKeyTrust};
+use dtls::crypto::ecc::SigningKey;
 use zeroize::Zeroizing;
 
 use crate::air::AirConfig;
@@ -222,6 +223,15 @@ options! {
         /// DCert: emulated ECC cost, cc2538-hw (default), cc2538-sw or none.
         #[arg(long, value_name = "PROFILE")]
         pub ecc_profile: Option<String>,
+        /// DCert: what the mote presents, in order of preference, comma-separated: x509
+        /// (its --cert chain) and raw-public-key (RFC 7250, its key alone, to clients that
+        /// ask for it). Default x509; raw-public-key alone needs no --cert.
+        #[arg(long, value_name = "TYPES")]
+        pub certificate_types: Option<String>,
+        /// DCert: clients may authenticate with these raw public keys (RFC 7250), each the
+        /// SHA-256 of its DER SubjectPublicKeyInfo in hex, comma-separated.
+        #[arg(long, value_name = "HEX,...")]
+        pub client_rpk_sha256: Option<String>,
         /// A 6LoWPAN host (RFC 6775): the address from the Router Advertisement is used
         /// only once the router accepts its registration (NS with ARO, this lifetime in
         /// minutes, 1..=65535), and registered again before the lifetime ends.
@@ -422,30 +432,71 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
             })
         }
         DeviceKind::Dcert => {
-            let cert = d
-                .cert
-                .as_deref()
-                .ok_or_else(|| bad("--cert", "required for dcert"))?;
+            let certificate_types = match d.certificate_types.as_deref() {
+                None => vec![CertificateType::X509],
+                Some(list) => {
+                    let mut types = Vec::new();
+                    for name in list.split(',') {
+                        let t = CertificateType::from_name(name).ok_or_else(|| {
+                            bad("--certificate-types", format!("{name:?} is not x509 or raw-public-key"))
+                        })?;
+                        if !types.contains(&t) {
+                            types.push(t);
+                        }
+                    }
+                    types
+                }
+            };
+            let raw_key_only = certificate_types == [CertificateType::RawPublicKey];
+            let client_raw_keys = match d.client_rpk_sha256.as_deref() {
+                None => None,
+                Some(list) => {
+                    let mut pins = Vec::new();
+                    for h in list.split(',') {
+                        let b = parse_hex("--client-rpk-sha256", h)?;
+                        let pin: [u8; 32] = b.try_into().map_err(|_| {
+                            bad("--client-rpk-sha256", "each must be 32 bytes (64 hex digits)")
+                        })?;
+                        pins.push(pin);
+                    }
+                    Some(RawKeyTrust::Pinned(pins))
+                }
+            };
+            if d.cert.is_none() && !raw_key_only {
+                return Err(bad("--cert", "required for dcert"));
+            }
             let key = d
                 .key
                 .as_deref()
                 .ok_or_else(|| bad("--key", "required for dcert"))?;
-            let anchors = d
-                .trust_anchor
-                .as_deref()
-                .ok_or_else(|| bad("--trust-anchor", "required for dcert"))?;
-            let certificate =
-                CertifiedKey::from_pem(&read_pem("--cert", cert)?, &read_pem("--key", key)?)
-                    .map_err(|e| bad("--cert/--key", format!("{e}")))?;
-            let client_auth = ChainVerifier::from_pem(&read_pem("--trust-anchor", anchors)?)
-                .map_err(|e| bad("--trust-anchor", format!("{e}")))?;
+            let certificate = match d.cert.as_deref() {
+                None if raw_key_only => CertifiedKey::raw_public_key(
+                    SigningKey::from_pem(&read_pem("--key", key)?)
+                        .map_err(|e| bad("--key", format!("{e}")))?,
+                ),
+                None => return Err(bad("--cert", "required for dcert")),
+                Some(cert) => {
+                    CertifiedKey::from_pem(&read_pem("--cert", cert)?, &read_pem("--key", key)?)
+                        .map_err(|e| bad("--cert/--key", format!("{e}")))?
+                }
+            };
+            let client_auth = match d.trust_anchor.as_deref() {
+                Some(anchors) => Some(
+                    ChainVerifier::from_pem(&read_pem("--trust-anchor", anchors)?)
+                        .map_err(|e| bad("--trust-anchor", format!("{e}")))?,
+                ),
+                None if client_raw_keys.is_some() => None,
+                None => return Err(bad("--trust-anchor", "required for dcert")),
+            };
             let ecc = match &d.ecc_profile {
                 Some(p) => p.parse().map_err(|e: String| bad("--ecc-profile", e))?,
                 None => EccProfile::default(),
             };
             DeviceSpec::Dcert(DcertConfig {
                 certificate: Arc::new(certificate),
-                client_auth: Some(client_auth),
+                certificate_types,
+                client_auth,
+                client_raw_keys,
                 ecc,
                 limits: limits()?,
                 cipher_suites: parse_suites(d.cipher_suites.as_deref())?,

@@ -72,6 +72,22 @@ impl Issued {
             .map_err(|e| Error::Pki(format!("private key PEM: {e}")))
     }
 
+    /// The public key alone (RFC 7250 raw public key), as a PEM "PUBLIC KEY".
+    pub fn public_key_pem(&self) -> Result<String, Error> {
+        self.spki()?
+            .to_pem(LineEnding::LF)
+            .map_err(|e| Error::Pki(format!("public key PEM: {e}")))
+    }
+
+    /// SHA-256 of the DER SubjectPublicKeyInfo, in hex: how the IoTSSP's policy
+    /// (`rpk-sha256:`) and DCert motes (`client_rpk_sha256`) name a raw public key.
+    pub fn spki_sha256_hex(&self) -> Result<String, Error> {
+        use sha2::Digest;
+        use x509_cert::der::Encode;
+        let der = self.spki()?.to_der().map_err(|e| Error::Pki(format!("public key DER: {e}")))?;
+        Ok(sha2::Sha256::digest(&der).iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     fn spki(&self) -> Result<SubjectPublicKeyInfo, Error> {
         SubjectPublicKeyInfo::from_key(self.key.verifying_key())
             .map_err(|e| Error::Pki(format!("public key: {e}")))

@@ -71,6 +71,7 @@ pub fn files(d: &Deployment, dir: &Path) -> Result<Vec<File>, Error> {
         out.push(secret(format!("{}.key", m.name), m.identity.key_pem()?));
     }
     out.push(public("client.pem", d.client.cert_pem()?));
+    out.push(public("client.pub.pem", d.client.public_key_pem()?));
     out.push(secret("client.key", d.client.key_pem()?));
     if let Some(psk) = &d.client_psk {
         let mut t = hex(psk.as_slice());
@@ -78,8 +79,9 @@ pub fn files(d: &Deployment, dir: &Path) -> Result<Vec<File>, Error> {
         out.push(secret("client.psk", t));
     }
     out.push(secret("lowpan-br.toml", lowpan_br(d, dir)));
-    out.push(secret("iotssp.toml", iotssp(d, dir)));
-    out.push(secret("motesim.toml", motesim(d, dir)));
+    let client_rpk = d.client.spki_sha256_hex()?;
+    out.push(secret("iotssp.toml", iotssp(d, dir, &client_rpk)));
+    out.push(secret("motesim.toml", motesim(d, dir, &client_rpk)));
     out.push(public("README.txt", readme(d, dir)));
     Ok(out)
 }
@@ -151,7 +153,9 @@ pub fn lowpan_br(d: &Deployment, dir: &Path) -> Zeroizing<String> {
     t
 }
 
-pub fn iotssp(d: &Deployment, dir: &Path) -> Zeroizing<String> {
+/// `client_rpk`: the SHA-256 (hex) of the client's SubjectPublicKeyInfo, which the policy
+/// names so that the client may also come with its raw public key (RFC 7250).
+pub fn iotssp(d: &Deployment, dir: &Path, client_rpk: &str) -> Zeroizing<String> {
     let o = &d.options;
     let (listen, br) = match &o.mode {
         IotsspMode::Remote {
@@ -212,6 +216,8 @@ pub fn iotssp(d: &Deployment, dir: &Path) -> Zeroizing<String> {
         if let Some(psk) = &m.iotssp_psk {
             let _ = writeln!(w, "psk = \"{}\"", hex(psk.as_slice()).as_str());
         }
+        let _ = writeln!(w, "# the chain, or the mote's key alone to clients asking for a raw public key (RFC 7250)");
+        let _ = writeln!(w, "certificate_types = [\"x509\", \"raw-public-key\"]");
     }
     let _ = writeln!(
         w,
@@ -227,11 +233,18 @@ pub fn iotssp(d: &Deployment, dir: &Path) -> Zeroizing<String> {
             quote(&format!("cn:{}", o.client_cn)),
             names.join(", ")
         );
+        let _ = writeln!(
+            w,
+            "\n# the same client with its raw public key (client.pub.pem, RFC 7250)\n[[authorization.rules]]\nclient = {}\nmotes = [{}]",
+            quote(&format!("rpk-sha256:{client_rpk}")),
+            names.join(", ")
+        );
     }
     t
 }
 
-pub fn motesim(d: &Deployment, dir: &Path) -> Zeroizing<String> {
+/// `client_rpk`: the client's raw public key hash, which the DCert motes accept.
+pub fn motesim(d: &Deployment, dir: &Path, client_rpk: &str) -> Zeroizing<String> {
     let mut t = Zeroizing::new(String::new());
     let w = &mut *t;
     let _ = writeln!(
@@ -270,6 +283,8 @@ pub fn motesim(d: &Deployment, dir: &Path) -> Zeroizing<String> {
                     path_str(&dir.join(format!("{}.key", m.name)))
                 );
                 let _ = writeln!(w, "trust_anchor = {}", path_str(&dir.join("ca.pem")));
+                let _ = writeln!(w, "certificate_types = \"x509,raw-public-key\"");
+                let _ = writeln!(w, "client_rpk_sha256 = \"{client_rpk}\"");
             }
             DeviceKind::Cdpsk => {
                 let _ = writeln!(w, "psk_identity = {}", quote(&d.options.client_cn));
@@ -360,6 +375,10 @@ pub fn readme(d: &Deployment, dir: &Path) -> String {
         w,
         "  client.pem / .key 0600  the Internet client (CN={}, clientAuth)",
         o.client_cn
+    );
+    let _ = writeln!(
+        w,
+        "  client.pub.pem     the client's public key alone, for raw public keys (RFC 7250); the IoTSSP and the DCert motes name it by its SHA-256"
     );
     if d.client_psk.is_some() {
         let _ = writeln!(
@@ -459,6 +478,13 @@ pub fn readme(d: &Deployment, dir: &Path) -> String {
                     f("client.pem"),
                     f("client.key"),
                     f("ca.pem")
+                );
+                let _ = writeln!(
+                    w,
+                    "    or with raw public keys (RFC 7250; a raw key cannot be checked against the CA, hence --insecure):\n    gnutls-cli --udp -p {DTLS_PORT} --rawpkkeyfile {} --rawpkfile {} --insecure --priority NORMAL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK:-CTYPE-CLI-X509:-CTYPE-SRV-X509 {}",
+                    f("client.key"),
+                    f("client.pub.pem"),
+                    m.address
                 );
             }
             DeviceKind::Cdpsk => {

@@ -11,8 +11,15 @@
 //! - `cn:<commonName>`: the subject commonName, exact;
 //! - `dns:<name>`: a subjectAltName dNSName, exact (case-insensitive);
 //! - `uri:<uri>`: a subjectAltName URI, exact;
-//! - `spki-sha256:<64 hex digits>`: the key itself (robust to re-issued certificates);
+//! - `spki-sha256:<64 hex digits>`: the key itself (robust to re-issued certificates),
+//!   whether it came in a certificate or as a raw public key;
+//! - `rpk-sha256:<64 hex digits>`: a client that authenticated with this raw public key
+//!   (RFC 7250; the SHA-256 of its DER SubjectPublicKeyInfo);
 //! - `*`: any client whose chain the CAM accepted.
+//!
+//! A raw-key client has no chain for a CA to vouch for: only a rule naming its key
+//! (`rpk-sha256:` or `spki-sha256:`) lets it in; `*`, the name selectors and the default
+//! verdict never do.
 //!
 //! Motes are named by their configured name or their IPv6 address; `*` is every mote.
 
@@ -27,17 +34,18 @@ pub enum ClientSelector {
     DnsName(String),
     Uri(String),
     SpkiSha256([u8; 32]),
+    RawKeySha256([u8; 32]),
     Any,
 }
 
 impl ClientSelector {
-    /// Parses `cn:`, `dns:`, `uri:`, `spki-sha256:` or `*`.
+    /// Parses `cn:`, `dns:`, `uri:`, `spki-sha256:`, `rpk-sha256:` or `*`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
         if s == "*" {
             return Ok(ClientSelector::Any);
         }
-        let (kind, value) = s.split_once(':').ok_or_else(|| format!("{s:?}: expected cn:, dns:, uri:, spki-sha256: or *"))?;
+        let (kind, value) = s.split_once(':').ok_or_else(|| format!("{s:?}: expected cn:, dns:, uri:, spki-sha256:, rpk-sha256: or *"))?;
         if value.is_empty() {
             return Err(format!("{s:?}: empty value"));
         }
@@ -45,23 +53,25 @@ impl ClientSelector {
             "cn" => Ok(ClientSelector::CommonName(value.to_string())),
             "dns" => Ok(ClientSelector::DnsName(value.to_ascii_lowercase())),
             "uri" => Ok(ClientSelector::Uri(value.to_string())),
-            "spki-sha256" => {
+            "spki-sha256" | "rpk-sha256" => {
                 let bytes = decode_hex(value).filter(|b| b.len() == 32).ok_or_else(|| format!("{s:?}: expected 64 hex digits"))?;
                 let mut h = [0u8; 32];
                 h.copy_from_slice(&bytes);
-                Ok(ClientSelector::SpkiSha256(h))
+                Ok(if kind == "rpk-sha256" { ClientSelector::RawKeySha256(h) } else { ClientSelector::SpkiSha256(h) })
             }
-            other => Err(format!("{other:?}: unknown selector kind (cn, dns, uri, spki-sha256)")),
+            other => Err(format!("{other:?}: unknown selector kind (cn, dns, uri, spki-sha256, rpk-sha256)")),
         }
     }
 
     pub fn matches(&self, id: &ClientIdentity) -> bool {
         match self {
+            ClientSelector::SpkiSha256(h) => &id.spki_sha256 == h,
+            ClientSelector::RawKeySha256(h) => id.raw_public_key && &id.spki_sha256 == h,
+            _ if id.raw_public_key => false,
             ClientSelector::Any => true,
             ClientSelector::CommonName(cn) => id.common_name.as_deref() == Some(cn.as_str()),
             ClientSelector::DnsName(d) => id.dns_names.iter().any(|n| n.eq_ignore_ascii_case(d)),
             ClientSelector::Uri(u) => id.uris.iter().any(|n| n == u),
-            ClientSelector::SpkiSha256(h) => &id.spki_sha256 == h,
         }
     }
 }
@@ -153,9 +163,17 @@ impl Policy {
             Verdict::Deny
         } else if matching(Verdict::Allow) {
             Verdict::Allow
+        } else if id.raw_public_key {
+            Verdict::Deny
         } else {
             self.default
         }
+    }
+
+    /// Whether any allow rule names a raw public key: the IoTSSP then lets clients
+    /// authenticate with one (and refuses every key no rule names).
+    pub fn names_raw_keys(&self) -> bool {
+        self.rules.iter().any(|r| r.verdict == Verdict::Allow && matches!(r.client, ClientSelector::RawKeySha256(_)))
     }
 }
 
@@ -176,6 +194,10 @@ impl Am {
         let v = self.policy.decide(id, mote);
         match v {
             Verdict::Allow => self.allowed += 1,
+            Verdict::Deny if id.raw_public_key && !self.policy.rules.iter().any(|r| r.client.matches(id)) => {
+                self.denied += 1;
+                tracing::info!(client = %id, mote = mote.name, "authorization denied: no rule names this raw public key (rpk-sha256)");
+            }
             Verdict::Deny => {
                 self.denied += 1;
                 tracing::info!(client = %id, mote = mote.name, "authorization denied");
@@ -190,7 +212,7 @@ mod tests {
     use super::*;
 
     fn id(cn: &str) -> ClientIdentity {
-        ClientIdentity { common_name: Some(cn.into()), dns_names: vec!["Client.Example".into()], uris: vec![], spki_sha256: [7; 32] }
+        ClientIdentity { common_name: Some(cn.into()), dns_names: vec!["Client.Example".into()], uris: vec![], spki_sha256: [7; 32], raw_public_key: false }
     }
 
     #[test]
@@ -228,6 +250,38 @@ mod tests {
             assert_eq!(p.decide(&id("alice"), &mote2), Verdict::Allow);
             assert_eq!(p.decide(&id("bob"), &mote1), Verdict::Allow);
         }
+    }
+
+    #[test]
+    fn raw_key_clients_need_a_rule_naming_their_key() {
+        let mote1 = MoteRef { name: "mote-1", address: "2001:db8:1::2".parse().unwrap() };
+        let known = ClientIdentity::from_raw_key(b"known key");
+        let stranger = ClientIdentity::from_raw_key(b"stranger");
+        let p = Policy {
+            default: Verdict::Allow,
+            rules: vec![
+                Rule { verdict: Verdict::Allow, client: ClientSelector::parse(&format!("rpk-sha256:{}", known.spki_hex())).unwrap(), motes: vec![MoteSelector::parse("mote-1")] },
+                Rule { verdict: Verdict::Allow, client: ClientSelector::Any, motes: vec![MoteSelector::Any] },
+            ],
+        };
+        assert!(p.names_raw_keys());
+        assert_eq!(p.decide(&known, &mote1), Verdict::Allow);
+        // Neither `*` nor the default lets an unnamed raw key in.
+        assert_eq!(p.decide(&stranger, &mote1), Verdict::Deny);
+        assert_eq!(Policy::allow_all().decide(&stranger, &mote1), Verdict::Deny);
+        // An rpk-sha256 rule does not admit a certificate with that key; spki-sha256 admits both.
+        let mut certified = id("x");
+        certified.spki_sha256 = known.spki_sha256;
+        let only_rpk = Policy { default: Verdict::Deny, rules: vec![p.rules[0].clone()] };
+        assert_eq!(only_rpk.decide(&certified, &mote1), Verdict::Deny);
+        let spki = Policy {
+            default: Verdict::Deny,
+            rules: vec![Rule { verdict: Verdict::Allow, client: ClientSelector::SpkiSha256(known.spki_sha256), motes: vec![MoteSelector::Any] }],
+        };
+        assert_eq!(spki.decide(&certified, &mote1), Verdict::Allow);
+        assert_eq!(spki.decide(&known, &mote1), Verdict::Allow);
+        assert!(!spki.names_raw_keys());
+        assert_eq!(known.to_string(), format!("rpk-sha256:{}", known.spki_hex()));
     }
 
     #[test]

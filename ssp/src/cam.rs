@@ -19,7 +19,7 @@ use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
 /// Who the client is, as far as authorization is concerned: every name its validated leaf
-/// certificate gives it.
+/// certificate gives it, or only the hash of the raw public key (RFC 7250) it proved it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientIdentity {
     /// Subject commonName, if any.
@@ -31,6 +31,9 @@ pub struct ClientIdentity {
     /// SHA-256 of the leaf's DER SubjectPublicKeyInfo (an HPKP-style pin): names the key,
     /// whatever certificate carries it.
     pub spki_sha256: [u8; 32],
+    /// The client authenticated with a raw public key: no CA vouches for it, so only a
+    /// rule naming its key may let it in.
+    pub raw_public_key: bool,
 }
 
 impl ClientIdentity {
@@ -55,7 +58,12 @@ impl ClientIdentity {
             Err(_) => return Err(CertificateError::BadEncoding),
         }
         let spki = tbs.subject_public_key_info().to_der().map_err(|_| CertificateError::BadEncoding)?;
-        Ok(ClientIdentity { common_name, dns_names, uris, spki_sha256: Sha256::digest(&spki).into() })
+        Ok(ClientIdentity { common_name, dns_names, uris, spki_sha256: Sha256::digest(&spki).into(), raw_public_key: false })
+    }
+
+    /// A client that authenticated with this raw public key (DER SubjectPublicKeyInfo).
+    pub fn from_raw_key(spki: &[u8]) -> Self {
+        ClientIdentity { common_name: None, dns_names: Vec::new(), uris: Vec::new(), spki_sha256: Sha256::digest(spki).into(), raw_public_key: true }
     }
 
     /// Lowercase hex of the SPKI hash, as written in the policy.
@@ -67,6 +75,7 @@ impl ClientIdentity {
 impl std::fmt::Display for ClientIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.common_name {
+            _ if self.raw_public_key => write!(f, "rpk-sha256:{}", self.spki_hex()),
             Some(cn) => write!(f, "CN={cn}"),
             None => write!(f, "spki-sha256:{}", self.spki_hex()),
         }

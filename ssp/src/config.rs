@@ -25,8 +25,13 @@
 //! address = "2001:db8:1::2"
 //! dtls_port = 5684                          # default
 //! transfer_port = 5685                      # default
-//! certificate_chain = "mote-1.pem"          # relative to this file
+//! certificate_chain = "mote-1.pem"          # relative to this file; may be left out when
+//!                                           # certificate_types = ["raw-public-key"]
 //! private_key = "mote-1.key"
+//! # What the IoTSSP presents in the mote's name, in its order of preference: "x509" (the
+//! # chain) and/or "raw-public-key" (RFC 7250: the mote's key alone, to clients that ask for
+//! # it in server_certificate_type). Default ["x509"].
+//! certificate_types = ["x509", "raw-public-key"]
 //! psk_identity = "mote-1"
 //! psk = "00112233445566778899aabbccddeeff"  # hex (16..32 bytes for the association)
 //! leg = "association"                       # default; or "psk-handshake" (the paper's flow)
@@ -51,12 +56,17 @@
 //! [authorization]
 //! default = "deny"                          # or "allow"
 //! [[authorization.rules]]
-//! client = "cn:client.example"              # cn:, dns:, uri:, spki-sha256:<hex>, *
+//! client = "cn:client.example"              # cn:, dns:, uri:, spki-sha256:<hex>, rpk-sha256:<hex>, *
 //! motes = ["mote-1"]                        # names, addresses, or "*"
 //! [[authorization.rules]]
 //! action = "deny"                           # default "allow"; a matching deny rule wins
 //! client = "spki-sha256:7f0c..."            # over every allow rule and the default
 //! motes = ["*"]
+//! # A rule naming a raw public key (SHA-256 of the client's DER SubjectPublicKeyInfo) lets
+//! # clients authenticate with raw keys (RFC 7250); only keys a rule names get in.
+//! [[authorization.rules]]
+//! client = "rpk-sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+//! motes = ["mote-1"]
 //!
 //! [limits]
 //! max_per_mote = 2
@@ -84,7 +94,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dtls::cert::{CertifiedKey, ChainVerifier};
+use dtls::cert::{CertificateType, CertifiedKey, ChainVerifier};
+use dtls::crypto::ecc::SigningKey;
 use dtls::handshake::flight::RetransmitConfig;
 use dtls::provider::{OsRandom, SecureRandom};
 use dtls::transfer::SttOfferRepr;
@@ -312,6 +323,10 @@ pub struct MoteSection {
     /// The servers the mote may ask for an outbound session with.
     #[serde(default)]
     pub outbound: Vec<OutboundSection>,
+    /// What is presented in the mote's name, in order of preference: "x509",
+    /// "raw-public-key" (RFC 7250).
+    #[serde(default = "default_certificate_types")]
+    pub certificate_types: Vec<String>,
 }
 
 /// One server of a mote's outbound policy; `address` and `name` must be given.
@@ -329,6 +344,33 @@ pub struct OutboundSection {
 impl Default for OutboundSection {
     fn default() -> Self {
         OutboundSection { address: Ipv6Addr::UNSPECIFIED, port: default_dtls_port(), name: String::new(), trust_anchors: PathBuf::new() }
+    }
+}
+
+fn default_certificate_types() -> Vec<String> {
+    vec![CertificateType::X509.name().to_string()]
+}
+
+/// `motes[i].certificate_types`: "x509" and/or "raw-public-key", no repeats, at least one.
+fn parse_certificate_types(key: &str, names: &[String]) -> Result<Vec<CertificateType>, ConfigError> {
+    let mut types = Vec::new();
+    for n in names {
+        let t = CertificateType::from_name(n).ok_or_else(|| err(key, format!("{n:?} is not \"x509\" or \"raw-public-key\"")))?;
+        if types.contains(&t) {
+            return Err(err(key, format!("{n:?} given twice")));
+        }
+        types.push(t);
+    }
+    if types.is_empty() {
+        return Err(err(key, "must name at least one type"));
+    }
+    Ok(types)
+}
+
+impl MoteSection {
+    /// Presented as a raw public key only: no certificate chain needed.
+    fn raw_key_only(&self) -> bool {
+        parse_certificate_types("", &self.certificate_types).is_ok_and(|t| t == [CertificateType::RawPublicKey])
     }
 }
 
@@ -374,6 +416,7 @@ impl Default for MoteSection {
             cipher_suites: default_cipher_suites(),
             leg: LegMode::default(),
             outbound: Vec::new(),
+            certificate_types: default_certificate_types(),
         }
     }
 }
@@ -561,8 +604,11 @@ impl SspConfig {
             if m.transfer_port == 0 || m.transfer_port == m.dtls_port {
                 bad(format!("{k}.transfer_port"), "must be non-zero and differ from dtls_port");
             }
+            if let Err(e) = parse_certificate_types(&format!("{k}.certificate_types"), &m.certificate_types) {
+                e.issues.into_iter().for_each(|i| bad(i.key, &i.reason));
+            }
             for (key, path) in [("certificate_chain", &m.certificate_chain), ("private_key", &m.private_key)] {
-                if path.as_os_str().is_empty() {
+                if path.as_os_str().is_empty() && !(key == "certificate_chain" && m.raw_key_only()) {
                     bad(format!("{k}.{key}"), "must be given");
                 }
             }
@@ -758,6 +804,16 @@ impl SspConfig {
         let mut certified = Vec::with_capacity(self.motes.len());
         let mut issues = Vec::new();
         for (i, m) in self.motes.iter().enumerate() {
+            if m.raw_key_only() && m.certificate_chain.as_os_str().is_empty() {
+                match read(format!("motes[{i}].private_key"), &m.private_key).map(Zeroizing::new) {
+                    Ok(key) => match SigningKey::from_pem(&key) {
+                        Ok(k) => certified.push(CertifiedKey::raw_public_key(k)),
+                        Err(e) => issues.push(issue(format!("motes[{i}].private_key"), e.to_string())),
+                    },
+                    Err(e) => issues.extend(e.issues),
+                }
+                continue;
+            }
             let chain = read(format!("motes[{i}].certificate_chain"), &m.certificate_chain);
             let key = read(format!("motes[{i}].private_key"), &m.private_key).map(Zeroizing::new);
             match (chain, key) {
@@ -813,6 +869,7 @@ impl SspConfig {
         let cam = Cam::new(verifier);
         let mut profiles = Vec::new();
         let mut issues = Vec::new();
+        let policy = self.policy()?;
         for (i, m) in self.motes.iter().enumerate() {
             let ck = match certified(i, m) {
                 Ok(ck) => Arc::new(ck),
@@ -835,13 +892,18 @@ impl SspConfig {
             if anchors.len() != m.outbound.len() {
                 continue;
             }
-            match mote_profile(m, ck, &psk, &cam, &self.timers, anchors) {
+            match mote_profile(m, ck, &psk, &cam, &self.timers, anchors).and_then(|mut p| {
+                if policy.names_raw_keys() {
+                    p.accept_raw_key_clients()?;
+                }
+                Ok(p)
+            }) {
                 Ok(p) => profiles.push(p),
                 Err(e) => issues.push(issue(format!("motes[{i}]"), e.to_string())),
             }
         }
         all(issues)?;
-        Iotssp::with_random(profiles, cam, Am::new(self.policy()?), self.timers.hem(), self.limits(), rng)
+        Iotssp::with_random(profiles, cam, Am::new(policy), self.timers.hem(), self.limits(), rng)
             .map_err(|e| err("(iotssp)", e.to_string()))
     }
 }
@@ -877,6 +939,8 @@ pub fn mote_profile(
     }
     let mut server = ServerConfig::ecdhe(certified, Some(cam.verifier()));
     server.cipher_suites = parse_cipher_suites("cipher_suites", &m.cipher_suites).map_err(|_| dtls::Error::Config("cipher_suites"))?;
+    server.certificate_types =
+        parse_certificate_types("certificate_types", &m.certificate_types).map_err(|_| dtls::Error::Config("certificate_types"))?;
     server.pause_after_client_finished = true;
     server.transport = timers.transport(timers.internet_retransmit_ms);
     server.validate()?;
@@ -939,6 +1003,33 @@ motes = ["mote-1"]
         assert_eq!(c.limits().max_per_mote, 2);
         assert_eq!(c.authorization.default, DefaultVerdict::Deny);
         assert!(!format!("{c:?}").contains("000102"), "keys never in Debug");
+    }
+
+    #[test]
+    fn raw_public_keys_for_motes_and_clients() {
+        let c = SspConfig::from_toml_str(GOOD).unwrap();
+        assert_eq!(parse_certificate_types("k", &c.motes[0].certificate_types).unwrap(), vec![CertificateType::X509]);
+        assert!(!c.policy().unwrap().names_raw_keys());
+        // A raw-key-only mote needs no chain; a rule naming a raw key turns raw-key clients on.
+        let text = GOOD.replace("certificate_chain = \"server.pem\"\n", "certificate_types = [\"raw-public-key\"]\n")
+            + &format!("[[authorization.rules]]\nclient = \"rpk-sha256:{}\"\nmotes = [\"mote-1\"]\n", "ab".repeat(32));
+        let c = SspConfig::from_toml_str(&text).unwrap();
+        assert!(c.motes[0].raw_key_only());
+        assert!(c.policy().unwrap().names_raw_keys());
+        let base = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dtls/tests/data"));
+        c.build(base).unwrap();
+        let key = SigningKey::from_pem(&std::fs::read_to_string(base.join("server.key")).unwrap()).unwrap();
+        let cam = Cam::new(ChainVerifier::from_pem(&std::fs::read_to_string(base.join("ca.pem")).unwrap()).unwrap());
+        let mut p = mote_profile(&c.motes[0], Arc::new(CertifiedKey::raw_public_key(key)), &[1; 16], &cam, &c.timers, Vec::new()).unwrap();
+        assert_eq!(p.server.certificate_types, vec![CertificateType::RawPublicKey]);
+        assert!(p.server.client_raw_public_keys.is_none());
+        p.accept_raw_key_clients().unwrap();
+        assert!(p.server.client_raw_public_keys.is_some());
+        // An X.509 mote still needs its chain; unknown types are named.
+        let text = GOOD.replace("certificate_chain = \"server.pem\"\n", "");
+        assert!(SspConfig::from_toml_str(&text).unwrap_err().names("motes[0].certificate_chain"));
+        let text = GOOD.replace("psk_identity", "certificate_types = [\"pgp\"]\npsk_identity");
+        assert!(SspConfig::from_toml_str(&text).unwrap_err().names("motes[0].certificate_types"));
     }
 
     #[test]

@@ -46,7 +46,7 @@ use redirect::{AbandonReason, FlowTag};
 use zeroize::Zeroizing;
 
 use crate::am::{Am, MoteRef, Verdict};
-use crate::cam::Cam;
+use crate::cam::{Cam, ClientIdentity};
 use crate::counters::Counters;
 
 /// How the IoTSSP reaches a mote to hand it a session.
@@ -102,6 +102,16 @@ pub fn suite_bit(suite: CipherSuite) -> Option<u8> {
 }
 
 impl MoteProfile {
+    /// Lets clients authenticate with raw public keys (RFC 7250) besides certificates; the
+    /// AM then decides on the key's hash (`rpk-sha256:` rules) after the client's Finished.
+    pub fn accept_raw_key_clients(&mut self) -> Result<(), dtls::Error> {
+        let mut server = (*self.server).clone();
+        server.client_raw_public_keys = Some(dtls::cert::RawKeyTrust::AuthorizedLater);
+        server.validate()?;
+        self.server = Arc::new(server);
+        Ok(())
+    }
+
     /// The Internet-side server restricted to the suites the mote reports it can continue
     /// (`bitmap`, see [`suite_bit`]), in the configured order; `None` when it reports none
     /// of them (the client then cannot be served).
@@ -652,11 +662,16 @@ impl Delegation {
             return Ok(());
         }
         let Some(conn) = &self.internet else { return Ok(()) };
-        let chain = conn.peer_certificates();
-        if chain.is_empty() {
-            return Ok(());
-        }
-        let id = ctx.cam.identity_of_validated(chain).map_err(|e| Failure::Certificate(e.as_str()))?;
+        let id = match conn.peer_raw_public_key() {
+            Some(spki) => ClientIdentity::from_raw_key(spki),
+            None => {
+                let chain = conn.peer_certificates();
+                if chain.is_empty() {
+                    return Ok(());
+                }
+                ctx.cam.identity_of_validated(chain).map_err(|e| Failure::Certificate(e.as_str()))?
+            }
+        };
         let mote = MoteRef { name: &self.profile.name, address: self.profile.address };
         let ok = ctx.am.authorize(&id, &mote) == Verdict::Allow;
         self.authorized = Some(ok);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dtls::cert::{CertifiedKey, ChainVerifier};
+use dtls::cert::{CertificateType, CertifiedKey, ChainVerifier, RawKeyTrust};
 use dtls::provider::SecureRandom;
 use dtls::{CipherSuite, CloseReason, Endpoint, Event, PskTable, ServerConfig};
 use zeroize::Zeroizing;
@@ -23,8 +23,12 @@ use crate::mote::service::Peer;
 #[derive(Clone)]
 pub struct DcertConfig {
     pub certificate: Arc<CertifiedKey>,
+    /// What the mote presents, in its order of preference (RFC 7250).
+    pub certificate_types: Vec<CertificateType>,
     /// Client certificates are required and validated against these anchors.
     pub client_auth: Option<ChainVerifier>,
+    /// Clients may authenticate with these raw public keys instead (RFC 7250).
+    pub client_raw_keys: Option<RawKeyTrust>,
     pub ecc: EccProfile,
     pub limits: ClientLimits,
     /// Offered in this order of preference.
@@ -136,6 +140,8 @@ impl DtlsServer {
     ) -> Result<Self, dtls::Error> {
         let mut sc = ServerConfig::ecdhe(cfg.certificate.clone(), cfg.client_auth.clone());
         sc.cipher_suites = cfg.cipher_suites.clone();
+        sc.certificate_types = cfg.certificate_types.clone();
+        sc.client_raw_public_keys = cfg.client_raw_keys.clone();
         sc.rng = rng;
         mote_transport(&mut sc);
         cfg.limits.apply(&mut sc);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
-use dtls::cert::{CertifiedKey, ChainVerifier};
+use dtls::cert::{CertificateType, CertifiedKey, ChainVerifier, RawKeyTrust};
 use dtls::{ClientConfig, Endpoint, Event};
 use zeroize::Zeroizing;
 
@@ -266,7 +266,9 @@ fn dcert_spec(ecc: EccProfile) -> DeviceSpec {
         certificate: Arc::new(
             CertifiedKey::from_pem(&pki("server.pem"), &pki("server.key")).unwrap(),
         ),
+        certificate_types: vec![CertificateType::X509],
         client_auth: Some(ChainVerifier::from_pem(&pki("ca.pem")).unwrap()),
+        client_raw_keys: None,
         ecc,
         limits: ClientLimits::default(),
         cipher_suites: dtls::CipherSuite::ECDHE_ECDSA.to_vec(),
@@ -362,6 +364,41 @@ fn dcert_handshake_and_coap_get_with_ecc_cost() {
     );
     assert_eq!(c.ecc_busy_ms, 340 + 2 * 700 + 2 * 700);
     assert_eq!(c.certificates_seen, 1);
+}
+
+/// A DCert mote with raw public keys both ways (RFC 7250): no chain to validate, so one
+/// verification less than with certificates.
+#[test]
+fn dcert_with_raw_public_keys_both_ways() {
+    use dtls::crypto::ecc::SigningKey;
+    let mote_key = CertifiedKey::raw_public_key(SigningKey::from_pem(&pki("server.key")).unwrap());
+    let client_key = CertifiedKey::raw_public_key(SigningKey::from_pem(&pki("client.key")).unwrap());
+    let pin = |k: &CertifiedKey| dtls::cert::spki_sha256(&k.spki());
+    let spec = DeviceSpec::Dcert(DcertConfig {
+        certificate: Arc::new(CertifiedKey::raw_public_key(SigningKey::from_pem(&pki("server.key")).unwrap())),
+        certificate_types: vec![CertificateType::RawPublicKey],
+        client_auth: None,
+        client_raw_keys: Some(RawKeyTrust::Pinned(vec![pin(&client_key)])),
+        ecc: EccProfile::Cc2538Hw,
+        limits: ClientLimits::default(),
+        cipher_suites: dtls::CipherSuite::ECDHE_ECDSA.to_vec(),
+    });
+    let mut net = Net::new(&spec);
+    let mut client = ecdhe_client();
+    client.certificate = Some(Arc::new(client_key));
+    client.certificate_types = vec![CertificateType::RawPublicKey];
+    client.server_verifier = None;
+    client.server_raw_public_keys = Some(RawKeyTrust::Pinned(vec![pin(&mote_key)]));
+    net.connect(COAPS_PORT, client);
+    assert!(net.run_until(Duration::from_secs(60), |n| n.established(COAPS_PORT)));
+    net.client
+        .send_application_data(&Net::mote_addr(COAPS_PORT), &coap_get("/sensors/temp", 6))
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| !n.app_data(COAPS_PORT).is_empty()));
+    assert_temperature(&net.app_data(COAPS_PORT)[0], 6);
+    let c = net.mote.security_counters();
+    assert_eq!((c.ecc_sign, c.ecc_verify, c.ecc_ecdh), (1, 1, 2), "{c:?}");
+    assert_eq!(c.certificates_seen, 0);
 }
 
 /// The handshake's frames are counted apart from Neighbour Discovery: every frame the mote
