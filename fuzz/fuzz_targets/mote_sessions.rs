@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let config = Config {
         iotssp: Some(SSP),
         suites: Config::ALL_SUITES,
+        slots: 2,
         session_idle: Duration::from_secs(300),
     };
     let Ok(creds) = Credentials::new::<SoftAes>(&[7; 16], [1; 8]) else {
