@@ -12,7 +12,10 @@
 //!   close_notify;
 //! - a receive queue (plaintext application data for the firmware) and a transmit queue
 //!   (records), `BUF` bytes each ([`SessionLayer`], usable alone by a device that gets its
-//!   sessions another way).
+//!   sessions another way);
+//! - outbound delegation: [`DelegatedMote::connect`] asks the IoTSSP for a session with a
+//!   server, the mote as client, and [`Reporter`] schedules the Connects and the reports of
+//!   a mote that reports to one server.
 //!
 //! It must run on a mote: `no_std`, no heap, no `unsafe`, no panic on any input, no clock
 //! or socket of its own (datagrams and time in, datagrams and timers out). The platform
@@ -29,14 +32,17 @@ mod layer;
 mod mote;
 pub mod protection;
 mod queue;
+mod report;
 pub mod sessions;
 
 pub use layer::{QueueStats, Received, SessionLayer};
 pub use mote::{Config, DelegatedMote, DeviceStats, Transmit};
 pub use mote_assoc::crypto::{Aes128Block, EcdhP256, Random};
 pub use mote_assoc::keys::Credentials;
+pub use mote_assoc::wire::ConnectFailure;
 pub use mote_assoc::wire::{ConfirmStatus, Suite, SuiteSet};
-pub use mote_assoc::{Instant, MoteEvent, MoteStats};
+pub use mote_assoc::{ConnectError, Instant, MoteEvent, MoteStats};
+pub use report::{ReportAction, Reporter};
 pub use sessions::{SendError, SessionStats, Sessions};
 
 /// The UDP port of the association with the IoTSSP.

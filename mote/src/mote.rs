@@ -8,7 +8,7 @@ use mote_assoc::keys::Credentials;
 use mote_assoc::mote::AssociationState;
 use mote_assoc::time::Instant;
 use mote_assoc::wire::{SuiteSet, TransferBody};
-use mote_assoc::{Installation, MoteAssoc, MoteEvent, MoteStats};
+use mote_assoc::{ConnectError, Installation, MoteAssoc, MoteEvent, MoteStats};
 
 use crate::layer::{QueueStats, Received, SessionLayer};
 use crate::sessions::{SendError, SessionStats, Sessions};
@@ -207,6 +207,19 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
     /// Sends `data` as one application-data record to the client at `to`.
     pub fn send(&mut self, to: &Address, data: &[u8]) -> Result<(), SendError> {
         self.layer.send(to, data)
+    }
+
+    /// Asks the IoTSSP for a session with the server at `server`, the mote as its client
+    /// (outbound delegation, docs/mote-association.md "Connect"). The session comes as a
+    /// Transfer like any other (then [`Sessions::is_client_of`] the server), or
+    /// [`MoteEvent::ConnectFailed`] says why not; one Connect at a time. Returns its `r`.
+    pub fn connect(&mut self, now: Instant, server: &Address) -> Result<u32, ConnectError> {
+        self.assoc.connect(now, server.addr, server.port)
+    }
+
+    /// The Connect waiting for its answer, if any: its `r`.
+    pub fn pending_connect(&self) -> Option<u32> {
+        self.assoc.pending_connect()
     }
 
     /// Ends the session with `peer`: a close_notify, then its keys are wiped.

@@ -101,6 +101,9 @@ pub(crate) struct Slot {
     keys: Keys,
     replay: ReplayWindow,
     next_write_seq: u64,
+    /// The mote is the client (an outbound session it asked its IoTSSP for): what the
+    /// peer sends are responses.
+    mote_is_client: bool,
     /// The last authenticated record from the client (or the install).
     last_used: Instant,
 }
@@ -212,6 +215,14 @@ impl<const N: usize> Sessions<N> {
         self.find(peer).is_some()
     }
 
+    /// The mote is the client of its session with `peer` (an outbound session, a server
+    /// it reports to); false without a session.
+    pub fn is_client_of(&self, peer: &Address) -> bool {
+        self.find(peer)
+            .and_then(|i| self.slots[i].as_ref())
+            .is_some_and(|s| s.mote_is_client)
+    }
+
     fn find(&self, peer: &Address) -> Option<usize> {
         self.slots
             .iter()
@@ -317,6 +328,7 @@ impl<const N: usize> Sessions<N> {
             keys: Keys::from_body(&body.keys, body.mote_is_client),
             replay: ReplayWindow::from_parts(Some(highest_received), replay_bitmap),
             next_write_seq: next_write,
+            mote_is_client: body.mote_is_client,
             last_used: now,
         });
         self.stats.installed += 1;

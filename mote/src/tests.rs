@@ -554,3 +554,93 @@ fn a_client_session_talks_to_a_dtls_server() {
     let r = mote.recv(&mut buf).expect("application data");
     assert_eq!(&buf[..r.len], b"12:00");
 }
+
+/// Outbound delegation: the reporter asks for the session once associated, a refusal comes
+/// back as ConnectFailed and the next Connect waits an interval; the transferred client
+/// session makes a report due at once and then every interval.
+#[test]
+fn a_reporter_connects_retries_after_a_refusal_and_reports_every_interval() {
+    let mut mote = mote();
+    let mut ssp = SspAssoc::new(creds(), SoftEcdh, TestRng(99));
+    let server = client_at(5684);
+    let mut reporter = Reporter::new(server, Duration::from_secs(10));
+    assert_eq!(
+        reporter.handle_timeout(at(0), &mut mote),
+        ReportAction::Idle
+    );
+    assert_eq!(reporter.poll_timeout(&mote), None, "not associated yet");
+    mote.handle_timeout(at(0));
+    pump(at(0), &mut mote, &mut ssp);
+    assert!(mote.association().is_some());
+
+    assert_eq!(reporter.poll_timeout(&mote), Some(at(0)));
+    let ReportAction::Connecting(r) = reporter.handle_timeout(at(0), &mut mote) else {
+        unreachable!("no Connect")
+    };
+    assert_eq!(
+        reporter.handle_timeout(at(1), &mut mote),
+        ReportAction::Idle
+    );
+    let mut events = Vec::new();
+    for (_, d) in transmits(&mut mote) {
+        events.extend(ssp.handle_datagram(at(1), &d));
+    }
+    assert_eq!(
+        events,
+        [SspEvent::ConnectRequested {
+            r,
+            server_addr: server.addr,
+            server_port: 5684
+        }]
+    );
+    ssp.refuse_connect(r, ConnectFailure::HandshakeFailed);
+    let mut buf = [0u8; mote_assoc::MAX_DATAGRAM_LEN];
+    let n = ssp.poll_transmit(&mut buf).unwrap();
+    assert_eq!(
+        mote.handle_datagram(at(2), LocalPort::Association, &SSP, &buf[..n]),
+        Some(MoteEvent::ConnectFailed {
+            r,
+            reason: ConnectFailure::HandshakeFailed
+        })
+    );
+    assert_eq!(
+        reporter.handle_timeout(at(2), &mut mote),
+        ReportAction::Idle
+    );
+    assert_eq!(reporter.poll_timeout(&mote), Some(at(10_000)));
+
+    let ReportAction::Connecting(r2) = reporter.handle_timeout(at(10_000), &mut mote) else {
+        unreachable!("no second Connect")
+    };
+    let events = pump(at(10_000), &mut mote, &mut ssp);
+    assert!(
+        matches!(events[..], [SspEvent::ConnectRequested { r, .. }] if r == r2),
+        "{events:?}"
+    );
+    let mut b = body(Suite::Ccm8, 5684, 3, false);
+    b.mote_is_client = true;
+    ssp.start_transfer(at(10_100), b).unwrap();
+    let events = pump(at(10_100), &mut mote, &mut ssp);
+    assert!(
+        matches!(events[..], [SspEvent::Confirmed { .. }]),
+        "{events:?}"
+    );
+    assert!(mote.sessions().is_client_of(&server));
+    assert_eq!(mote.pending_connect(), None);
+    assert_eq!(reporter.poll_timeout(&mote), Some(Instant::ZERO));
+    assert_eq!(
+        reporter.handle_timeout(at(10_100), &mut mote),
+        ReportAction::Report
+    );
+    assert_eq!(
+        reporter.handle_timeout(at(15_000), &mut mote),
+        ReportAction::Idle
+    );
+    assert_eq!(reporter.poll_timeout(&mote), Some(at(20_100)));
+    assert_eq!(
+        reporter.handle_timeout(at(20_100), &mut mote),
+        ReportAction::Report
+    );
+    assert_eq!(mote.association_stats().connects_started, 2);
+    assert_eq!(mote.association_stats().connects_failed, 1);
+}
