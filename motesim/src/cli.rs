@@ -20,7 +20,9 @@ use dtls::crypto::ecc::SigningKey;
 use zeroize::Zeroizing;
 
 use crate::air::AirConfig;
-use crate::mote::secure::delegated::{DEFAULT_SESSION_IDLE, DelegatedConfig, Leg};
+use crate::mote::secure::delegated::{
+    DEFAULT_OUTBOUND_INTERVAL, DEFAULT_SESSION_IDLE, DelegatedConfig, Leg, OutboundTarget,
+};
 use crate::mote::secure::ecc::EccProfile;
 use crate::mote::secure::server::{CdpskConfig, ClientLimits, DcertConfig, PskConfig};
 use crate::mote::secure::{
@@ -203,6 +205,15 @@ options! {
         /// mote associates at boot; without it the mote waits for its IoTSSP's Poke.
         #[arg(long, value_name = "ADDR")]
         pub iotssp_address: Option<String>,
+        /// Delegated, association leg: a CoAP-over-DTLS server the mote reports to as a
+        /// client (coaps://[addr]:port/path): it asks its IoTSSP to open the session
+        /// (outbound delegation) and sends a GET of the path every --outbound-interval-secs.
+        #[arg(long, value_name = "URI")]
+        pub outbound: Option<String>,
+        /// Delegated: seconds between two outbound GETs (and between two Connects while the
+        /// mote has no session with the server). Default 10.
+        #[arg(long, value_name = "SECS")]
+        pub outbound_interval_secs: Option<u64>,
         /// DCert/CDPSK: client associations held at once (1-16). Default 4.
         #[arg(long)]
         pub max_clients: Option<usize>,
@@ -429,6 +440,18 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                 leg,
                 iotssp_address,
                 session_idle: idle_secs()?.unwrap_or(DEFAULT_SESSION_IDLE),
+                outbound: match d.outbound.as_deref() {
+                    None => None,
+                    Some(_) if leg != Leg::Association => {
+                        return Err(bad("--outbound", "needs --leg association"));
+                    }
+                    Some(uri) => {
+                        let interval = d
+                            .outbound_interval_secs
+                            .map_or(DEFAULT_OUTBOUND_INTERVAL, Duration::from_secs);
+                        Some(OutboundTarget::parse(uri, interval).map_err(|e| bad("--outbound", e))?)
+                    }
+                },
             })
         }
         DeviceKind::Dcert => {
@@ -1182,5 +1205,34 @@ mod client_limit_tests {
         let mut args = delegated.to_vec();
         args.extend(["--client-idle-secs", "0"]);
         assert!(cli(&args).unwrap_err().contains("--client-idle-secs"));
+    }
+
+    #[test]
+    fn outbound_is_a_coaps_uri_on_the_association_leg() {
+        let delegated = ["--device-kind", "delegated", "--psk-identity", "a", "--psk-hex", "000102030405060708090a0b0c0d0e0f"];
+        let s = cli(&delegated).unwrap();
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!("{:?}", s.sim.devices) };
+        assert_eq!(c.outbound, None);
+        let mut args = delegated.to_vec();
+        args.extend(["--outbound", "coaps://[2001:db8::9]:5690/a/b", "--outbound-interval-secs", "3"]);
+        let s = cli(&args).unwrap();
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!() };
+        let o = c.outbound.as_ref().unwrap();
+        assert_eq!(o.server, crate::mote::secure::peer("2001:db8::9".parse().unwrap(), 5690));
+        assert_eq!((o.path.as_str(), o.interval), ("/a/b", Duration::from_secs(3)));
+        let mut args = delegated.to_vec();
+        args.extend(["--outbound", "coaps://[2001:db8::9]"]);
+        let s = cli(&args).unwrap();
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!() };
+        let o = c.outbound.as_ref().unwrap();
+        assert_eq!((o.server.port, o.path.as_str(), o.interval), (COAPS_PORT, "/", DEFAULT_OUTBOUND_INTERVAL));
+        for bad in ["coap://[2001:db8::9]/", "coaps://2001:db8::9/", "coaps://[2001:db8::9]:0/", "coaps://[x]/"] {
+            let mut args = delegated.to_vec();
+            args.extend(["--outbound", bad]);
+            assert!(cli(&args).unwrap_err().contains("--outbound"), "{bad}");
+        }
+        let mut args = delegated.to_vec();
+        args.extend(["--leg", "psk-handshake", "--outbound", "coaps://[2001:db8::9]/"]);
+        assert!(cli(&args).unwrap_err().contains("needs --leg association"));
     }
 }

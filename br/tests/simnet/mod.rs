@@ -310,6 +310,7 @@ config = "{}"
                 // The attached IoTSSP: the border router's address and attached port.
                 iotssp_address: Some(motesim::mote::secure::peer(addr(BR_ADDR), cfg.hrm.attached_port)),
                 session_idle: motesim::mote::secure::delegated::DEFAULT_SESSION_IDLE,
+                outbound: None,
             }),
             MoteKind::KnowsNoTicket => DeviceSpec::Cdpsk(CdpskConfig { psk: psk_config(), limits: Default::default() }),
         };

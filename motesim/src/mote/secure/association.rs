@@ -42,11 +42,15 @@ fn suite_of(s: dtls::CipherSuite) -> Option<Suite> {
 }
 
 /// What a datagram did, for the device's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssocOutcome {
     Nothing,
     Associated,
-    Transfer { installed: bool },
+    Transfer {
+        installed: bool,
+    },
+    /// The IoTSSP could not open the outbound session asked for: why.
+    ConnectFailed(String),
 }
 
 impl From<Option<MoteEvent>> for AssocOutcome {
@@ -56,8 +60,10 @@ impl From<Option<MoteEvent>> for AssocOutcome {
             Some(MoteEvent::Transfer { status, .. }) => AssocOutcome::Transfer {
                 installed: status == mote_assoc::wire::ConfirmStatus::Installed,
             },
-            // The emulated mote sends no Connect.
-            Some(MoteEvent::ConnectFailed { .. }) | None => AssocOutcome::Nothing,
+            Some(MoteEvent::ConnectFailed { reason, .. }) => {
+                AssocOutcome::ConnectFailed(format!("{reason:?}"))
+            }
+            None => AssocOutcome::Nothing,
         }
     }
 }

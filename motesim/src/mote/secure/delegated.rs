@@ -20,6 +20,10 @@
 //! keys are wiped, on the IoTSSP's close_notify or [`DEFAULT_PSK_LINGER`] after the last
 //! TransferSession, whichever comes first.
 //!
+//! On the association leg a mote may also report to a CoAP-over-DTLS server as a client
+//! (outbound delegation, [`OutboundTarget`]): the library's [`Reporter`] asks the IoTSSP for
+//! the session and says when a GET is due; the GET goes out on the transferred session.
+//!
 //! It never sees a certificate and never does an ECC operation: the engine is configured
 //! for the PSK suite alone, and the counters prove it (`ecc_operations`,
 //! `certificates_seen`).
@@ -50,10 +54,14 @@ use super::{
 };
 use crate::mote::coap::CoapServer;
 use crate::mote::service::Peer;
+use delegated_mote::{Address, ReportAction, Reporter};
 
 /// A transferred session unused for this long no longer holds its slot against a new
 /// transfer (it is still served until a new one evicts it).
 pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
+
+/// Time between two outbound GETs (and two Connects while the mote has no session).
+pub const DEFAULT_OUTBOUND_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long the PSK session with the IoTSSP outlives its last TransferSession when the
 /// IoTSSP's close_notify does not come (it is not retransmitted either). The IoTSSP gives up
@@ -144,6 +152,74 @@ pub struct DelegatedConfig {
     /// How long a transferred session is kept without a record from its client, so a client
     /// that vanished without close_notify cannot hold a slot for the life of the process.
     pub session_idle: Duration,
+    /// Association leg: a server the mote reports to as a DTLS client (outbound delegation).
+    pub outbound: Option<OutboundTarget>,
+}
+
+/// A CoAP-over-DTLS server the mote asks its IoTSSP to connect it to (Connect on the
+/// association), then sends a CoAP GET every `interval` on the transferred session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboundTarget {
+    pub server: Peer,
+    /// The Uri-Path of the GET ("/" or e.g. "/time").
+    pub path: String,
+    pub interval: Duration,
+}
+
+impl OutboundTarget {
+    /// Parses `coaps://[addr]:port/path` (port 5684 when absent).
+    pub fn parse(uri: &str, interval: Duration) -> Result<Self, String> {
+        let not_v6 = || format!("{uri}: the server must be an IPv6 address in brackets");
+        let rest = uri
+            .strip_prefix("coaps://")
+            .ok_or_else(|| format!("{uri}: not a coaps:// URI"))?;
+        let (authority, path) = rest
+            .find('/')
+            .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+        let host_end = authority.find(']').ok_or_else(not_v6)?;
+        let addr = authority[..host_end].strip_prefix('[').ok_or_else(not_v6)?;
+        let addr: std::net::Ipv6Addr = addr
+            .parse()
+            .map_err(|_| format!("{uri}: {addr} is not an IPv6 address"))?;
+        let port = match &authority[host_end + 1..] {
+            "" => COAPS_PORT,
+            p => p
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("{uri}: bad port"))?,
+        };
+        if interval.is_zero() {
+            return Err("the interval must be at least one second".into());
+        }
+        Ok(OutboundTarget {
+            server: Peer { addr, port },
+            path: path.to_string(),
+            interval,
+        })
+    }
+
+    /// A confirmable CoAP GET of the path.
+    fn request(&self, message_id: u16) -> Vec<u8> {
+        use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType};
+        let mut p = Packet::new();
+        p.header.set_type(MessageType::Confirmable);
+        p.header.code = MessageClass::Request(RequestType::Get);
+        p.header.message_id = message_id;
+        p.set_token(message_id.to_be_bytes().to_vec());
+        for seg in self.path.split('/').filter(|s| !s.is_empty()) {
+            p.add_option(CoapOption::UriPath, seg.as_bytes().to_vec());
+        }
+        p.to_bytes().unwrap_or_default()
+    }
+}
+
+/// The outbound side of a delegated mote: the library's schedule and the GET it sends.
+#[derive(Debug)]
+struct Outbound {
+    target: OutboundTarget,
+    reporter: Reporter,
+    message_id: u16,
 }
 
 /// What the hello hook and the device share: how many slots are free for a new transfer,
@@ -226,6 +302,8 @@ pub struct DelegatedDevice {
     coap: CoapServer,
     outbox: Outbox,
     counters: SecurityCounters,
+    /// Association leg: the server the mote reports to.
+    outbound: Option<Outbound>,
 }
 
 impl std::fmt::Debug for DelegatedDevice {
@@ -284,7 +362,38 @@ impl DelegatedDevice {
             coap: CoapServer::new(mote_index),
             outbox: Outbox::default(),
             counters: SecurityCounters::default(),
+            outbound: cfg.outbound.clone().map(|target| Outbound {
+                reporter: Reporter::new(
+                    Address {
+                        addr: target.server.addr.octets(),
+                        port: target.server.port,
+                    },
+                    target.interval,
+                ),
+                target,
+                message_id: 1,
+            }),
         })
+    }
+
+    /// Outbound delegation: the library asks for the session when it is due; with the
+    /// session, the GET goes out every interval.
+    fn drive_outbound(&mut self, now: Instant) {
+        let Some(o) = self.outbound.as_mut() else {
+            return;
+        };
+        match self.sessions.report_step(now, &mut o.reporter) {
+            ReportAction::Idle | ReportAction::Connecting(_) => {}
+            ReportAction::Report => {
+                let request = o.target.request(o.message_id);
+                o.message_id = o.message_id.wrapping_add(1);
+                match self.sessions.send(o.target.server, &request) {
+                    Ok(()) => self.counters.coap_requests_out += 1,
+                    Err(_) => self.counters.drop(DtlsDrop::WriteFailed),
+                }
+            }
+        }
+        self.pump_core(now);
     }
 
     /// The library's mote, on the association leg.
@@ -296,22 +405,32 @@ impl DelegatedDevice {
     fn pump_core(&mut self, now: Instant) {
         let at = self.outbox.release_time(now);
         while let Some((local, peer, payload)) = self.sessions.poll_transmit() {
-            let local_port = match local {
-                delegated_mote::LocalPort::Association => self.transfer_port,
-                delegated_mote::LocalPort::Session => COAPS_PORT,
-            };
-            self.outbox.push(
-                at,
-                Datagram {
-                    local_port,
-                    peer,
-                    payload,
-                },
-                &mut self.counters,
-            );
+            match local {
+                delegated_mote::LocalPort::Association => self.outbox.push_alone(
+                    at,
+                    Datagram {
+                        local_port: self.transfer_port,
+                        peer,
+                        payload,
+                    },
+                    &mut self.counters,
+                ),
+                delegated_mote::LocalPort::Session => self.outbox.push(
+                    at,
+                    Datagram {
+                        local_port: COAPS_PORT,
+                        peer,
+                        payload,
+                    },
+                    &mut self.counters,
+                ),
+            }
         }
         if let Some(m) = self.sessions.mote() {
-            self.counters.assoc_ecc_operations = m.association_stats().ecc_operations();
+            let a = m.association_stats();
+            self.counters.assoc_ecc_operations = a.ecc_operations();
+            self.counters.outbound_connects = a.connects_started;
+            self.counters.outbound_connects_failed = a.connects_failed + a.connects_timed_out;
         }
         self.sessions.sync_counters(&mut self.counters);
     }
@@ -572,9 +691,13 @@ impl SecureDevice for DelegatedDevice {
             match AssocOutcome::from(event) {
                 AssocOutcome::Associated => self.counters.associations += 1,
                 AssocOutcome::Transfer { installed: false } => self.counters.transfers_refused += 1,
+                AssocOutcome::ConnectFailed(reason) => {
+                    self.counters.outbound_last_failure = reason;
+                }
                 AssocOutcome::Transfer { installed: true } | AssocOutcome::Nothing => {}
             }
             self.pump_core(now);
+            self.drive_outbound(now);
         } else if local_port == self.transfer_port {
             self.counters.dtls_records_in += count_records(payload);
             if plaintext_handshake_types(payload)
@@ -594,6 +717,7 @@ impl SecureDevice for DelegatedDevice {
                 &mut self.coap,
                 &mut self.counters,
             );
+            self.drive_outbound(now);
             if let Some(reply) = reply {
                 let at = self.outbox.release_time(now);
                 self.outbox.push(
@@ -626,7 +750,12 @@ impl SecureDevice for DelegatedDevice {
         let linger = self.links.values().map(|l| l.linger_until).min();
         min_deadline(
             min_deadline(self.endpoint.poll_timeout(), self.outbox.next_release()),
-            min_deadline(linger, self.sessions.poll_timeout()),
+            min_deadline(
+                min_deadline(linger, self.sessions.poll_timeout()),
+                self.outbound
+                    .as_ref()
+                    .and_then(|o| self.sessions.report_timeout(&o.reporter)),
+            ),
         )
     }
 
@@ -634,6 +763,7 @@ impl SecureDevice for DelegatedDevice {
         if self.sessions.mote().is_some() || self.sessions.booted() {
             self.sessions.handle_timeout(now);
             self.pump_core(now);
+            self.drive_outbound(now);
         }
         self.endpoint.handle_timeout(now);
         self.expire_links(now);

@@ -194,6 +194,17 @@ pub struct SecurityCounters {
     /// still held behind the emulated ECC work, or had left less than a second before
     /// (see `Outbox`).
     pub flights_suppressed: u64,
+    /// Outbound delegation (delegated, association leg): Connects asked of the IoTSSP (new
+    /// requests, not retransmissions), those refused or unanswered by their deadline, CoAP
+    /// requests sent on the outbound session and responses received.
+    pub outbound_connects: u64,
+    pub outbound_connects_failed: u64,
+    pub coap_requests_out: u64,
+    pub coap_responses_in: u64,
+    /// The last response on the outbound session: its CoAP code and payload as text.
+    pub outbound_last_response: String,
+    /// Why the IoTSSP refused the last Connect (its ConnectFailed reason).
+    pub outbound_last_failure: String,
     /// Dropped DTLS input by stable reason name.
     pub dtls_drops: BTreeMap<&'static str, u64>,
 }
@@ -396,6 +407,16 @@ impl Outbox {
             last.payload.extend_from_slice(&d.payload);
             return;
         }
+        if self.queue.len() >= OUTBOX_LIMIT {
+            counters.outbox_full += 1;
+            return;
+        }
+        self.queue.push_back((at, d));
+    }
+
+    /// Queues `d` to leave at `at` as a datagram of its own, never coalesced: a message of
+    /// the association, which carries one message per datagram.
+    pub fn push_alone(&mut self, at: Instant, d: Datagram, counters: &mut SecurityCounters) {
         if self.queue.len() >= OUTBOX_LIMIT {
             counters.outbox_full += 1;
             return;

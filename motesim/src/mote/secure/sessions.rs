@@ -14,8 +14,8 @@ use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
 use delegated_mote::{
-    Address, Config, DelegatedMote, DeviceStats, LocalPort, QueueStats, SessionLayer, SessionStats,
-    Sessions, SuiteSet,
+    Address, Config, DelegatedMote, DeviceStats, LocalPort, QueueStats, ReportAction, Reporter,
+    SendError, SessionLayer, SessionStats, Sessions, SuiteSet,
 };
 use dtls::record::RecordAead;
 use dtls::{Error, SessionState};
@@ -270,8 +270,40 @@ impl SessionTable {
         })
     }
 
+    /// Outbound delegation: `reporter`'s step on the library's mote (a Connect when one is
+    /// due, or whether a report is). Nothing before the mote's first activity (association
+    /// leg only).
+    pub fn report_step(&mut self, now: Instant, reporter: &mut Reporter) -> ReportAction {
+        if !self.booted() {
+            return ReportAction::Idle;
+        }
+        let t = self.at(now);
+        match &mut self.core {
+            Core::Mote(m) => reporter.handle_timeout(t, m),
+            Core::Layer(_) => ReportAction::Idle,
+        }
+    }
+
+    /// When `reporter` has work next.
+    pub fn report_timeout(&self, reporter: &Reporter) -> Option<Instant> {
+        let t = match &self.core {
+            Core::Mote(m) => reporter.poll_timeout(m)?,
+            Core::Layer(_) => return None,
+        };
+        // Due now when the library says "at once" (its time zero).
+        self.to_std(t)
+    }
+
+    /// Sends `data` as one application-data record on the session with `to` (the record
+    /// leaves with the library's next transmit).
+    pub fn send(&mut self, to: Peer, data: &[u8]) -> Result<(), SendError> {
+        self.layer().send(&address(to), data)
+    }
+
     /// A datagram from `from` to 5684: open every record; answer CoAP requests with
-    /// `coap`; returns the datagram to send back (all answers coalesced), if any.
+    /// `coap`; returns the datagram to send back (all answers coalesced), if any. On a
+    /// session the mote is the client of (outbound), what comes in are responses: counted,
+    /// the last one kept in `counters.outbound_last_response`, none answered.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -282,6 +314,7 @@ impl SessionTable {
     ) -> Option<Vec<u8>> {
         let t = self.at(now);
         let source = address(from);
+        let responses = self.sessions().is_client_of(&source);
         match &mut self.core {
             Core::Mote(m) => {
                 m.handle_datagram(t, LocalPort::Session, &source, datagram);
@@ -291,6 +324,11 @@ impl SessionTable {
         let layer = self.layer();
         let mut buf = vec![0u8; BUF];
         while let Some(r) = layer.recv(&mut buf) {
+            if responses {
+                counters.coap_responses_in += 1;
+                counters.outbound_last_response = coap_summary(&buf[..r.len]);
+                continue;
+            }
             for reply in super::app::answer(coap, now, peer(r.from), &buf[..r.len]) {
                 // A full queue is counted by the library; a session closed by a later
                 // record of the same datagram is not.
@@ -373,6 +411,14 @@ impl SessionTable {
             }
         }
         self.synced = (s, q, d);
+    }
+}
+
+/// A CoAP response as text: its code and its payload.
+fn coap_summary(bytes: &[u8]) -> String {
+    match coap_lite::Packet::from_bytes(bytes) {
+        Ok(p) => format!("{} {}", p.header.code, String::from_utf8_lossy(&p.payload)),
+        Err(_) => format!("{} bytes, not CoAP", bytes.len()),
     }
 }
 

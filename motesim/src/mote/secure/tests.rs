@@ -532,6 +532,7 @@ use super::delegated::DelegatedConfig;
 use dtls::CloseReason;
 
 mod lost_confirm;
+mod outbound;
 
 const IOTSSP_KEY: &[u8] = b"iotssp-mote-1-key";
 
@@ -547,6 +548,7 @@ fn delegated_spec(slots: usize) -> DeviceSpec {
         leg: crate::mote::secure::delegated::Leg::PskHandshake,
         iotssp_address: None,
         session_idle: crate::mote::secure::delegated::DEFAULT_SESSION_IDLE,
+        outbound: None,
     })
 }
 
