@@ -464,6 +464,38 @@ pub fn issue_client_cert(deploy: &Path, cn: &str, expired: bool) -> (PathBuf, Pa
     (dir.join("client.pem"), dir.join("client.key"))
 }
 
+/// A server certificate (serverAuth, subjectAltName DNS:`name`) signed by the provisioned
+/// CA with the openssl CLI, for a server the motes report to (outbound delegation).
+pub fn issue_server_cert(deploy: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let dir = deploy.join(format!("server-{name}"));
+    std::fs::create_dir_all(dir.join("newcerts")).expect("mkdir");
+    let ca = path_str(&deploy.join("ca.pem")).to_owned();
+    let ca_key = path_str(&deploy.join("ca.key")).to_owned();
+    let conf = format!(
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = newcerts\nserial = serial\n\
+         default_md = sha256\npolicy = any\nunique_subject = no\nx509_extensions = leaf\ndefault_days = 2\n\
+         [any]\ncommonName = supplied\n\
+         [leaf]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\n\
+         extendedKeyUsage = serverAuth\nsubjectAltName = DNS:{name}\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n"
+    );
+    crate::write(&dir.join("ca.cnf"), &conf);
+    crate::write(&dir.join("index.txt"), "");
+    crate::write(&dir.join("serial"), "2000\n");
+    let script = format!(
+        "set -e\nopenssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server.key 2>/dev/null\n\
+         openssl req -new -key server.key -subj '/CN={name}' -out server.csr\n\
+         openssl ca -batch -notext -config ca.cnf -cert '{ca}' -keyfile '{ca_key}' -in server.csr -out server.pem 2>&1\n"
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).current_dir(&dir).output().expect("sh");
+    assert!(
+        out.status.success(),
+        "issuing {name}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir.join("server.pem"), dir.join("server.key"))
+}
+
 fn utc_stamp(offset: &str) -> String {
     let out = run("date", ["-u", "-d", offset, "+%Y%m%d%H%M%SZ"]);
     String::from_utf8_lossy(&out.stdout).trim().to_owned()

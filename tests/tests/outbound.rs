@@ -1,0 +1,121 @@
+//! Outbound delegation end to end with real parts only: motesim's delegated mote 1 is
+//! configured to report to a CoAP-over-DTLS server in the "internet" namespace
+//! (`outbound = "coaps://[server]:5684/path"`); it asks its IoTSSP (attached in lowpan-br)
+//! over the standing association, the IoTSSP runs the client handshake in the mote's name
+//! (mutual authentication: the mote's certificate), checks the server's chain and name
+//! against its policy, transfers the session, and the mote's GETs go end to end.
+//! The servers are unmodified `openssl s_server -dtls1_2` and libcoap's `coap-server`
+//! (Debian libcoap3-bin) in PKI mode, verifying the mote's certificate against the CA.
+
+use integration_tests::delegation_bed::*;
+use integration_tests::testbed::INET_ADDR;
+
+const SERVER_NAME: &str = "server.example";
+
+/// A bed whose IoTSSP lets mote 1 reach `[INET_ADDR]:5684` as `server_name`, and whose
+/// delegated mote reports there with a GET of `path` every two seconds.
+fn bed(test: &str, server_name: &str, path: &str) -> Option<DelegationBed> {
+    let mut opts = BedOptions::new(Mode::Attached);
+    opts.iotssp_extra = format!(
+        "[[motes.outbound]]\naddress = \"{INET_ADDR}\"\nport = 5684\nname = \"{server_name}\"\n"
+    );
+    opts.motesim_defaults =
+        format!("outbound = \"coaps://[{INET_ADDR}]:5684{path}\"\noutbound_interval_secs = 2\n");
+    DelegationBed::start(test, opts)
+}
+
+fn assert_mote_did_no_ecc(bed: &DelegationBed) -> serde_json::Value {
+    let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "coap_responses_in") >= 1);
+    assert_eq!(
+        stat(&s, "ecc_operations"),
+        0,
+        "the mote did certificate ECC: {s}"
+    );
+    assert_eq!(stat(&s, "certificates_seen"), 0, "{s}");
+    assert!(stat(&s, "outbound_connects") >= 1, "{s}");
+    s
+}
+
+#[test]
+fn outbound_coap_get_to_libcoap_coap_server() {
+    let Some(mut bed) = bed("outbound_coap_get_to_libcoap_coap_server", SERVER_NAME, "/") else {
+        return;
+    };
+    let (cert, key) = issue_server_cert(&bed.deploy, SERVER_NAME);
+    let ca = bed.deploy.join("ca.pem");
+    let args: Vec<String> = vec![
+        "-A".into(),
+        INET_ADDR.into(),
+        "-p".into(),
+        "5683".into(),
+        "-c".into(),
+        cert.display().to_string(),
+        "-j".into(),
+        key.display().to_string(),
+        "-R".into(),
+        ca.display().to_string(),
+    ];
+    let server =
+        SClient::spawn_program(&bed.inet, bed.dir.path(), "coap-server-openssl", &[], &args);
+    let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "coap_responses_in") >= 1);
+    let response = s["outbound_last_response"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        response.contains("2.05") && response.contains("libcoap"),
+        "no 2.05 answer with libcoap's index: {s}\n{}\n{}",
+        server.output(),
+        bed.logs()
+    );
+    assert!(stat(&s, "coap_requests_out") >= 1, "{s}");
+    assert_mote_did_no_ecc(&bed);
+    assert_eq!(
+        bed.iotssp_counter("outbound_completed"),
+        1,
+        "{}",
+        bed.logs()
+    );
+}
+
+/// A server whose certificate is for another name: the IoTSSP refuses the session, says
+/// why in its counters and its log, and the mote never gets one.
+#[test]
+fn outbound_to_a_server_with_the_wrong_name_is_refused() {
+    let Some(mut bed) = bed(
+        "outbound_to_a_server_with_the_wrong_name_is_refused",
+        "other.example",
+        "/hello",
+    ) else {
+        return;
+    };
+    let (cert, key) = issue_server_cert(&bed.deploy, SERVER_NAME);
+    let args: Vec<String> = ["-dtls1_2", "-6", "-accept", "5684"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            "-cert".into(),
+            cert.display().to_string(),
+            "-key".into(),
+            key.display().to_string(),
+        ])
+        .collect();
+    let _server =
+        SClient::spawn_program(&bed.inet, bed.dir.path(), "openssl", &["s_server"], &args);
+    let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "outbound_connects_failed") >= 1);
+    assert!(
+        stat(&s, "outbound_connects_failed") >= 1,
+        "{s}\n{}",
+        bed.logs()
+    );
+    assert_eq!(stat(&s, "coap_requests_out"), 0, "{s}");
+    // Refused by a ConnectFailed, not left to time out.
+    assert_eq!(s["outbound_last_failure"], "HandshakeFailed", "{s}");
+    assert!(
+        bed.iotssp_counter("outbound_failed.cert_name_mismatch") >= 1,
+        "{}",
+        bed.logs()
+    );
+    let logs = bed.logs();
+    assert!(logs.contains("outbound handshake failed"), "{logs}");
+}
