@@ -514,7 +514,7 @@ impl IotsspWiring {
             let p = format!("iotssp.{}", l.name);
             match &l.endpoint {
                 Endpoint::Attached(i) => {
-                    for (k, n) in iotssp_counters(i) {
+                    for (k, n) in ssp::status::counter_list(i) {
                         v.push((format!("{p}.{k}"), n));
                     }
                 }
@@ -565,7 +565,7 @@ impl IotsspWiring {
             let name = l.name.as_str().replace(['"', '\\', '\n'], "_");
             match &l.endpoint {
                 Endpoint::Attached(i) => {
-                    for (k, n) in iotssp_counters(i) {
+                    for (k, n) in ssp::status::counter_list(i) {
                         if k == "keys_held" || k == "delegations" {
                             let _ = writeln!(gauges, "lowpan_br_iotssp_{k}{{iotssp=\"{name}\"}} {n}");
                         } else {
@@ -631,37 +631,6 @@ fn replays(c: &redirect::ChannelCounters) -> u64 {
         + c.rejected_stale
         + c.rejected_predates_receiver
         + c.rejected_from_future
-}
-
-/// An attached IoTSSP's counters, flattened, with its key and delegation gauges.
-pub fn iotssp_counters(i: &Iotssp) -> Vec<(String, u64)> {
-    let c = i.counters();
-    let mut v: Vec<(String, u64)> = [
-        ("diverts", c.diverts),
-        ("mote_datagrams", c.mote_datagrams),
-        ("cookies_sent", c.cookies_sent),
-        ("handshakes_started", c.handshakes_started),
-        ("handshakes_completed", c.handshakes_completed),
-        ("mote_handshakes_started", c.mote_handshakes_started),
-        ("transfers_sent", c.transfers_sent),
-        ("transfers_completed", c.transfers_completed),
-        ("transfers_resent", c.transfers_resent),
-        ("final_flight_resent", c.final_flight_resent),
-        ("alerts_sent", c.alerts_sent),
-        ("app_data_records_received", c.app_data_records_received),
-        ("keys_held", i.keys_held() as u64),
-        ("delegations", i.delegation_count() as u64),
-        ("outbound_started", c.outbound_started),
-        ("outbound_completed", c.outbound_completed),
-        ("outbound_refused", c.outbound_refused),
-    ]
-    .into_iter()
-    .map(|(k, n)| (k.to_string(), n))
-    .collect();
-    v.extend(c.handshakes_failed.iter().map(|(k, n)| (format!("handshakes_failed.{k}"), *n)));
-    v.extend(c.outbound_failed.iter().map(|(k, n)| (format!("outbound_failed.{k}"), *n)));
-    v.extend(c.drops.iter().map(|(k, n)| (format!("drop.{k}"), *n)));
-    v
 }
 
 /// IPv4-mapped IPv6 addresses compare equal to their IPv4 form; scope ids are ignored.

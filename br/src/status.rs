@@ -15,7 +15,7 @@ use lowpan::Address;
 use serde_json::{Map, Value, json};
 use ssp::status::secs;
 
-use crate::iotssp_wiring::{Endpoint, iotssp_counters};
+use crate::iotssp_wiring::Endpoint;
 use crate::neighbours::{MoteStats, Neighbour};
 use crate::router::BorderRouter;
 
@@ -163,7 +163,7 @@ pub fn document(router: &BorderRouter, d: &DaemonView<'_>, now: Instant) -> Valu
                 Endpoint::Attached(i) => {
                     m.insert("kind".into(), "attached".into());
                     m.insert("state".into(), "up".into());
-                    for (k, v) in iotssp_counters(i) {
+                    for (k, v) in ssp::status::counter_list(i) {
                         m.insert(k, v.into());
                     }
                     let tag = |v: Value| match v {

@@ -48,17 +48,18 @@ pub fn handshakes(i: &Iotssp, now: Instant) -> Value {
     )
 }
 
-/// Counters: handshakes by outcome and failure reason, transfers, drops by reason.
-pub fn counters(i: &Iotssp) -> Value {
+/// The IoTSSP's counters as flat (name, value) pairs: every counter, the key and delegation
+/// gauges, and the per-reason counters as `handshakes_failed.<reason>`,
+/// `outbound_failed.<reason>` and `drop.<reason>`. The one flattening that the IoTSSP's own
+/// status and metrics and an attached IoTSSP's border router both use.
+pub fn counter_list(i: &Iotssp) -> Vec<(String, u64)> {
     let c = i.counters();
-    let mut m = Map::new();
-    for (k, v) in [
+    let mut v: Vec<(String, u64)> = [
         ("diverts", c.diverts),
         ("mote_datagrams", c.mote_datagrams),
         ("cookies_sent", c.cookies_sent),
         ("handshakes_started", c.handshakes_started),
         ("handshakes_completed", c.handshakes_completed),
-        ("handshakes_failed", c.handshakes_failed.values().sum()),
         ("mote_handshakes_started", c.mote_handshakes_started),
         ("transfers_sent", c.transfers_sent),
         ("transfers_completed", c.transfers_completed),
@@ -71,19 +72,23 @@ pub fn counters(i: &Iotssp) -> Value {
         ("outbound_started", c.outbound_started),
         ("outbound_completed", c.outbound_completed),
         ("outbound_refused", c.outbound_refused),
-        ("outbound_failed", c.outbound_failed.values().sum()),
-    ] {
-        m.insert(k.into(), v.into());
-    }
-    for (k, v) in &c.outbound_failed {
-        m.insert(format!("outbound_failed.{k}"), (*v).into());
-    }
-    for (k, v) in &c.handshakes_failed {
-        m.insert(format!("handshakes_failed.{k}"), (*v).into());
-    }
-    for (k, v) in &c.drops {
-        m.insert(format!("drop.{k}"), (*v).into());
-    }
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect();
+    v.extend(c.handshakes_failed.iter().map(|(k, n)| (format!("handshakes_failed.{k}"), *n)));
+    v.extend(c.outbound_failed.iter().map(|(k, n)| (format!("outbound_failed.{k}"), *n)));
+    v.extend(c.drops.iter().map(|(k, n)| (format!("drop.{k}"), *n)));
+    v
+}
+
+/// Counters: handshakes by outcome and failure reason, transfers, drops by reason, with the
+/// failures also summed over their reasons.
+pub fn counters(i: &Iotssp) -> Value {
+    let c = i.counters();
+    let mut m: Map<String, Value> = counter_list(i).into_iter().map(|(k, v)| (k, v.into())).collect();
+    m.insert("handshakes_failed".into(), c.handshakes_failed.values().sum::<u64>().into());
+    m.insert("outbound_failed".into(), c.outbound_failed.values().sum::<u64>().into());
     Value::Object(m)
 }
 
