@@ -529,8 +529,10 @@ impl SClient {
         SClient { child: Some(child), log, stdin, status: None }
     }
 
+    /// What the program printed so far; bytes that are not UTF-8 (a server printing the
+    /// binary requests it received) are replaced, so the text around them still shows.
     pub fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read(&self.log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
     }
 
     /// Whether the process has exited (remembering its status).
@@ -580,9 +582,14 @@ impl SClient {
 
     /// Types a line into s_client (sent as one application-data record).
     pub fn send_line(&mut self, line: &str) {
-        // A client that already exited cannot take it; the missing echo tells.
+        self.send(format!("{line}\n").as_bytes());
+    }
+
+    /// Writes `bytes` to the program's stdin at once (openssl sends them as one record).
+    pub fn send(&mut self, bytes: &[u8]) {
+        // A program that already exited cannot take them; the missing answer tells.
         if let Some(stdin) = self.stdin.as_mut() {
-            let _ = stdin.write_all(format!("{line}\n").as_bytes()).and_then(|()| stdin.flush());
+            let _ = stdin.write_all(bytes).and_then(|()| stdin.flush());
         }
     }
 

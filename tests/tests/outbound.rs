@@ -9,6 +9,7 @@
 
 use integration_tests::delegation_bed::*;
 use integration_tests::testbed::INET_ADDR;
+use std::time::Duration;
 
 const SERVER_NAME: &str = "server.example";
 
@@ -34,6 +35,86 @@ fn assert_mote_did_no_ecc(bed: &DelegationBed) -> serde_json::Value {
     assert_eq!(stat(&s, "certificates_seen"), 0, "{s}");
     assert!(stat(&s, "outbound_connects") >= 1, "{s}");
     s
+}
+
+/// `openssl s_server -dtls1_2` on `[INET_ADDR]:5684` with a certificate for SERVER_NAME
+/// from the provisioned CA, and `extra` arguments.
+fn s_server(bed: &DelegationBed, extra: &[String]) -> SClient {
+    let (cert, key) = issue_server_cert(&bed.deploy, SERVER_NAME);
+    let mut args: Vec<String> = ["-dtls1_2", "-6", "-accept", "5684"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend([
+        "-cert".into(),
+        cert.display().to_string(),
+        "-key".into(),
+        key.display().to_string(),
+    ]);
+    args.extend_from_slice(extra);
+    SClient::spawn_program(&bed.inet, bed.dir.path(), "openssl", &["s_server"], &args)
+}
+
+/// An unmodified `openssl s_server` that requires the mote's certificate and verifies it
+/// against the CA prints the mote's GET, received on the session the IoTSSP opened and
+/// transferred; the CoAP response typed into it reaches the mote.
+///
+/// s_server writes what it receives to its stdout as it comes, raw (the GET's binary header
+/// included, hence `SClient::output`'s lossy reading); its stdin stays open, since on end
+/// of input a non-quiet s_server ends the session.
+#[test]
+fn outbound_coap_get_to_openssl_s_server() {
+    let Some(mut bed) = bed(
+        "outbound_coap_get_to_openssl_s_server",
+        SERVER_NAME,
+        "/hello",
+    ) else {
+        return;
+    };
+    let ca = bed.deploy.join("ca.pem");
+    let verify: Vec<String> = vec![
+        "-Verify".into(),
+        "1".into(),
+        "-CAfile".into(),
+        ca.display().to_string(),
+        "-verify_return_error".into(),
+    ];
+    let mut server = s_server(&bed, &verify);
+    // The Uri-Path option of the mote's GET.
+    let got = server.wait_for("hello", Duration::from_secs(30));
+    assert!(
+        got,
+        "s_server printed no GET:\n{}\n{}",
+        server.output(),
+        bed.logs()
+    );
+    let out = server.output();
+    assert!(
+        out.contains("CN = mote-1") && out.contains("verify return:1"),
+        "the mote's certificate was not verified:\n{out}"
+    );
+    // ACK 2.05 (first byte 0x60: no s_server command letter), message ID 0x1234, payload.
+    let mut response = vec![0x60, 0x45, 0x12, 0x34, 0xff];
+    response.extend_from_slice(b"from s_server");
+    server.send(&response);
+    let s = bed.mote_stats_until(DELEGATED, |s| {
+        s["outbound_last_response"] == "2.05 from s_server"
+    });
+    assert_eq!(
+        s["outbound_last_response"],
+        "2.05 from s_server",
+        "{s}\n{}\n{}",
+        server.output(),
+        bed.logs()
+    );
+    assert!(stat(&s, "coap_requests_out") >= 1, "{s}");
+    assert_mote_did_no_ecc(&bed);
+    assert_eq!(
+        bed.iotssp_counter("outbound_completed"),
+        1,
+        "{}",
+        bed.logs()
+    );
 }
 
 #[test]
@@ -89,19 +170,7 @@ fn outbound_to_a_server_with_the_wrong_name_is_refused() {
     ) else {
         return;
     };
-    let (cert, key) = issue_server_cert(&bed.deploy, SERVER_NAME);
-    let args: Vec<String> = ["-dtls1_2", "-6", "-accept", "5684"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([
-            "-cert".into(),
-            cert.display().to_string(),
-            "-key".into(),
-            key.display().to_string(),
-        ])
-        .collect();
-    let _server =
-        SClient::spawn_program(&bed.inet, bed.dir.path(), "openssl", &["s_server"], &args);
+    let _server = s_server(&bed, &[]);
     let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "outbound_connects_failed") >= 1);
     assert!(
         stat(&s, "outbound_connects_failed") >= 1,
