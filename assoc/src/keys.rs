@@ -9,7 +9,8 @@ use crate::crypto::{
 };
 use crate::wire::{
     AssocReady, Confirm, ConfirmRepr, Connect, ConnectFailed, ConnectFailedRepr, ConnectRepr,
-    MessageType, Poke, PokeRepr, Transfer, TransferBody, Unassociated, UnassociatedRepr,
+    MessageType, Poke, PokeRepr, SignRequest, SignRequestRepr, SignResponse, SignResponseRepr,
+    Transfer, TransferBody, Unassociated, UnassociatedRepr,
 };
 
 /// The length a PSK may have.
@@ -127,7 +128,8 @@ pub struct AssociationKeys {
     pub ratchet: Ratchet,
     /// Authenticates AssocAccept and AssocReady.
     pub a: Key,
-    /// `R`: authenticates Connect and ConnectFailed for the association's lifetime.
+    /// `R`: authenticates Connect, ConnectFailed, SignRequest and SignResponse for the
+    /// association's lifetime.
     pub requests: Key,
 }
 
@@ -137,6 +139,24 @@ pub fn connect_tag<A: Aes128Block>(requests: &Key, r: &ConnectRepr) -> [u8; TAG_
     cmac8::<A>(
         requests,
         &[Connect::new_unchecked(&bytes[..]).authenticated()],
+    )
+}
+
+/// SignRequest's tag: `CMAC(R, bytes 0..39)`, first 8 bytes.
+pub fn sign_request_tag<A: Aes128Block>(requests: &Key, r: &SignRequestRepr) -> [u8; TAG_LEN] {
+    let bytes = r.to_bytes();
+    cmac8::<A>(
+        requests,
+        &[SignRequest::new_unchecked(&bytes[..]).authenticated()],
+    )
+}
+
+/// SignResponse's tag: `CMAC(R, bytes 0..71)`, first 8 bytes.
+pub fn sign_response_tag<A: Aes128Block>(requests: &Key, r: &SignResponseRepr) -> [u8; TAG_LEN] {
+    let bytes = r.to_bytes();
+    cmac8::<A>(
+        requests,
+        &[SignResponse::new_unchecked(&bytes[..]).authenticated()],
     )
 }
 

@@ -22,8 +22,10 @@ pub mod ssp;
 pub mod time;
 pub mod wire;
 
-pub use mote::{ConnectError, Installation, MoteAssoc, MoteEvent, MoteStats, SessionTable};
-pub use ssp::{SspAssoc, SspEvent, SspStats, StartError, TransferFailure};
+pub use mote::{
+    ConnectError, Installation, MoteAssoc, MoteEvent, MoteStats, SessionTable, SignatureRequest,
+};
+pub use ssp::{SignFailure, SspAssoc, SspEvent, SspStats, StartError, TransferFailure};
 pub use time::Instant;
 
 /// The longest datagram either machine sends (a ChaCha20 Transfer with sequence numbers):

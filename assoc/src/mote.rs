@@ -11,15 +11,18 @@
 use core::marker::PhantomData;
 
 use crate::crypto::{Aes128Block, EcdhP256, Key, PublicKey, Random, cmac, ct_eq};
-use crate::keys::{Credentials, Ratchet, accept_tag, connect_failed_tag, connect_tag, ready_tag};
+use crate::keys::{
+    Credentials, Ratchet, accept_tag, connect_failed_tag, connect_tag, ready_tag, sign_request_tag,
+    sign_response_tag,
+};
 use crate::time::{
     Backoff, CONNECT_DEADLINE, HELLO_MAX_INTERVAL, Instant, POKE_INTERVAL, REPLY_INTERVAL,
     RateLimit, SKIP_AHEAD,
 };
 use crate::wire::{
     AssocAcceptRepr, AssocHelloRepr, AssocReadyRepr, ConfirmRepr, ConfirmStatus, ConnectFailedRepr,
-    ConnectFailure, ConnectRepr, Message, PokeRepr, SuiteSet, TransferBody, TransferRepr,
-    UnassociatedReason, UnassociatedRepr,
+    ConnectFailure, ConnectRepr, Message, PokeRepr, SignPurpose, SignRequestRepr, SignResponseRepr,
+    SignStatus, SuiteSet, TransferBody, TransferRepr, UnassociatedReason, UnassociatedRepr,
 };
 
 /// The mote's session slots, as its record layer keeps them.
@@ -52,6 +55,20 @@ pub enum MoteEvent {
     Transfer { n: u32, status: ConfirmStatus },
     /// The IoTSSP could not open the session Connect `r` asked for.
     ConnectFailed { r: u32, reason: ConnectFailure },
+    /// The IoTSSP asks for a signature with the mote's own key (keyless delegation): the
+    /// caller has the platform sign the digest and answers with
+    /// [`MoteAssoc::answer_sign_request`].
+    SignRequested(SignatureRequest),
+}
+
+/// A SignRequest waiting for the platform's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureRequest {
+    /// The IoTSSP's request counter, which the answer names.
+    pub q: u32,
+    pub purpose: SignPurpose,
+    /// The SHA-256 digest to sign (ECDSA P-256 over this digest, no further hashing).
+    pub digest: [u8; 32],
 }
 
 /// Why [`MoteAssoc::connect`] sent nothing.
@@ -94,6 +111,17 @@ pub struct MoteStats {
     pub connects_timed_out: u64,
     /// ConnectFailed with a bad tag, or for no Connect waiting.
     pub connect_failed_ignored: u64,
+    /// New authenticated SignRequests (each one signature asked of the platform).
+    pub sign_requests: u64,
+    /// A SignRequest already seen (the IoTSSP resent it): the kept SignResponse again,
+    /// if there is one.
+    pub sign_requests_repeated: u64,
+    /// A SignRequest with a bad tag, an old counter, or for another association.
+    pub sign_request_bad: u64,
+    /// SignResponses sent, retransmissions included.
+    pub sign_responses_sent: u64,
+    /// Requests answered without a signature (refused or failed by the platform).
+    pub signatures_refused: u64,
     /// A Transfer whose seal did not open (forged, corrupted, or for a key we do not have).
     pub transfer_bad_tag: u64,
     /// A Transfer older than the last one confirmed (a replay).
@@ -121,13 +149,16 @@ pub struct MoteStats {
     pub transmit_buffer_too_short: u64,
     pub ecc_key_pairs: u64,
     pub ecc_agreements: u64,
+    /// ECDSA signatures the platform made for SignRequests (keyless delegation).
+    pub ecc_signatures: u64,
     pub ecc_failures: u64,
 }
 
 impl MoteStats {
-    /// ECC operations run (key pairs and agreements), for the platform's energy account.
+    /// ECC operations run (key pairs, agreements and signatures), for the platform's
+    /// energy account.
     pub fn ecc_operations(&self) -> u64 {
-        self.ecc_key_pairs + self.ecc_agreements
+        self.ecc_key_pairs + self.ecc_agreements + self.ecc_signatures
     }
 }
 
@@ -148,10 +179,22 @@ struct Association {
     kept_confirm: Option<KeptConfirm>,
     /// Kept until the first Transfer of this association.
     kept_ready: Option<KeptReady>,
-    /// `R`, which authenticates Connect and ConnectFailed.
+    /// `R`, which authenticates Connect, ConnectFailed, SignRequest and SignResponse.
     requests: Key,
     /// The next request counter.
     next_r: u32,
+    /// The last SignRequest's counter: an older one is a replay, an equal one a resend.
+    last_q: Option<u32>,
+    /// The SignRequest the platform is signing.
+    signing: Option<SignatureRequest>,
+    /// The SignResponse of request `last_q`, resent when that request comes again.
+    kept_signature: Option<KeptSignature>,
+}
+
+#[derive(Clone)]
+struct KeptSignature {
+    q: u32,
+    bytes: [u8; 79],
 }
 
 #[derive(Clone)]
@@ -193,6 +236,7 @@ struct Outbox {
     confirm: bool,
     hello: bool,
     connect: bool,
+    signature: bool,
 }
 
 /// The mote's association machine. `A` is the platform's AES, `E` its ECDH, `R` its RNG.
@@ -349,6 +393,51 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
         self.connect.as_ref().map(|c| c.r)
     }
 
+    /// The SignRequest waiting for the platform's signature, if any.
+    pub fn pending_sign_request(&self) -> Option<SignatureRequest> {
+        self.association.as_ref().and_then(|a| a.signing)
+    }
+
+    /// Answers SignRequest `q` ([`MoteEvent::SignRequested`]) with the platform's ECDSA
+    /// signature (`r || s`), or with why there is none (`Err(Refused)` or `Err(Failed)`;
+    /// `Err(Signed)` is sent as Failed). The SignResponse is kept and resent when the IoTSSP
+    /// resends the request. Returns false (and sends nothing) when `q` is not the request
+    /// waiting: answered already, or the association changed since.
+    pub fn answer_sign_request(&mut self, q: u32, answer: Result<[u8; 64], SignStatus>) -> bool {
+        let Some(a) = self
+            .association
+            .as_mut()
+            .filter(|a| a.signing.is_some_and(|s| s.q == q))
+        else {
+            return false;
+        };
+        a.signing = None;
+        let (status, signature) = match answer {
+            Ok(signature) => (SignStatus::Signed, signature),
+            Err(SignStatus::Signed) => (SignStatus::Failed, [0; 64]),
+            Err(status) => (status, [0; 64]),
+        };
+        let mut response = SignResponseRepr {
+            id: a.id,
+            q,
+            status,
+            signature,
+            tag: [0; 8],
+        };
+        response.tag = sign_response_tag::<A>(&a.requests, &response);
+        a.kept_signature = Some(KeptSignature {
+            q,
+            bytes: response.to_bytes(),
+        });
+        if status == SignStatus::Signed {
+            self.stats.ecc_signatures += 1;
+        } else {
+            self.stats.signatures_refused += 1;
+        }
+        self.outbox.signature = true;
+        true
+    }
+
     /// The next datagram to send to the IoTSSP, written into `buf` (which should have
     /// [`crate::MAX_DATAGRAM_LEN`] bytes); its length.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
@@ -392,6 +481,18 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
                     }
                     None => continue,
                 }
+            } else if core::mem::take(&mut self.outbox.signature) {
+                match self
+                    .association
+                    .as_ref()
+                    .and_then(|a| a.kept_signature.as_ref())
+                {
+                    Some(k) => {
+                        self.stats.sign_responses_sent += 1;
+                        &k.bytes
+                    }
+                    None => continue,
+                }
             } else {
                 return None;
             };
@@ -429,11 +530,13 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
                 None
             }
             Message::ConnectFailed(f) => self.on_connect_failed(&f),
+            Message::SignRequest(r) => self.on_sign_request(now, &r),
             Message::AssocHello(_)
             | Message::AssocReady(_)
             | Message::Confirm(_)
             | Message::Unassociated(_)
-            | Message::Connect(_) => {
+            | Message::Connect(_)
+            | Message::SignResponse(_) => {
                 self.stats.wrong_direction += 1;
                 None
             }
@@ -672,6 +775,9 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
             }),
             requests: keys.requests,
             next_r: 0,
+            last_q: None,
+            signing: None,
+            kept_signature: None,
         });
         // A Connect of the old association is not answered on the new one.
         self.connect = None;
@@ -696,6 +802,44 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
             r: f.r,
             reason: f.reason,
         })
+    }
+
+    fn on_sign_request(&mut self, now: Instant, req: &SignRequestRepr) -> Option<MoteEvent> {
+        let Some(a) = self.association.as_mut().filter(|a| {
+            a.id == req.id && ct_eq(&sign_request_tag::<A>(&a.requests, req), &req.tag)
+        }) else {
+            self.stats.sign_request_bad += 1;
+            return None;
+        };
+        match a.last_q {
+            Some(last) if req.q == last => {
+                // Our SignResponse was lost (or is still being made): the kept one again.
+                self.stats.sign_requests_repeated += 1;
+                if a.kept_signature.as_ref().is_some_and(|k| k.q == req.q) {
+                    if self.replies.allow(now, REPLY_INTERVAL) {
+                        self.outbox.signature = true;
+                    } else {
+                        self.stats.replies_rate_limited += 1;
+                    }
+                }
+                return None;
+            }
+            Some(last) if req.q < last => {
+                self.stats.sign_request_bad += 1;
+                return None;
+            }
+            _ => {}
+        }
+        let request = SignatureRequest {
+            q: req.q,
+            purpose: req.purpose,
+            digest: req.digest,
+        };
+        a.last_q = Some(req.q);
+        a.signing = Some(request);
+        a.kept_signature = None;
+        self.stats.sign_requests += 1;
+        Some(MoteEvent::SignRequested(request))
     }
 
     fn on_poke(&mut self, now: Instant, poke: &PokeRepr) {

@@ -11,12 +11,15 @@
 use core::marker::PhantomData;
 
 use crate::crypto::{Aes128Block, EcdhP256, Key, Random, ct_eq};
-use crate::keys::{Credentials, Ratchet, accept_tag, connect_failed_tag, connect_tag, ready_tag};
-use crate::time::{Backoff, Instant, TRANSFER_DEADLINE};
+use crate::keys::{
+    Credentials, Ratchet, accept_tag, connect_failed_tag, connect_tag, ready_tag, sign_request_tag,
+    sign_response_tag,
+};
+use crate::time::{Backoff, Instant, SIGN_DEADLINE, TRANSFER_DEADLINE};
 use crate::wire::{
     AssocAcceptRepr, AssocHelloRepr, AssocReadyRepr, ConfirmRepr, ConfirmStatus, ConnectFailedRepr,
-    ConnectFailure, ConnectRepr, Message, MessageType, PokeRepr, SuiteSet, Transfer, TransferBody,
-    UnassociatedRepr, message_type,
+    ConnectFailure, ConnectRepr, Message, MessageType, PokeRepr, SignPurpose, SignRequestRepr,
+    SignResponseRepr, SignStatus, SuiteSet, Transfer, TransferBody, UnassociatedRepr, message_type,
 };
 
 /// What happened, for the caller.
@@ -43,6 +46,20 @@ pub enum SspEvent {
         server_addr: [u8; 16],
         server_port: u16,
     },
+    /// The mote answered the signature request in flight with its ECDSA signature
+    /// (`r || s`, 32 bytes each, big-endian).
+    Signed { signature: [u8; 64] },
+    /// The signature request in flight got no signature.
+    SignFailed(SignFailure),
+}
+
+/// Why a signature request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignFailure {
+    /// The mote answered without a signature (this status).
+    Refused(SignStatus),
+    /// No SignResponse before the deadline.
+    Deadline,
 }
 
 /// Why a transfer failed.
@@ -102,6 +119,15 @@ pub struct SspStats {
     /// A Connect with a bad tag, an old counter, or for another association.
     pub connect_bad: u64,
     pub connect_failed_sent: u64,
+    /// SignRequests sent, retransmissions included.
+    pub sign_requests_sent: u64,
+    /// Signatures the mote returned (keyless delegation).
+    pub signatures_received: u64,
+    /// SignResponses without a signature (the mote refused or its signer failed).
+    pub signatures_refused: u64,
+    pub sign_timed_out: u64,
+    /// A SignResponse with a bad tag, or for no request in flight.
+    pub sign_response_bad: u64,
     pub unassociated_bad_tag: u64,
     /// Unassociated naming the transfer in flight: the association is dropped.
     pub unassociated_accepted: u64,
@@ -148,6 +174,8 @@ struct Association {
     last_r: Option<u32>,
     /// The ConnectFailed that answered it, resent when the mote resends that Connect.
     last_failed: Option<(u32, [u8; 15])>,
+    /// The next SignRequest's counter `q`.
+    next_q: u32,
 }
 
 #[derive(Clone)]
@@ -172,6 +200,24 @@ struct Outbound {
     resend: Backoff,
 }
 
+/// The signature request in flight.
+#[derive(Clone)]
+struct Signing {
+    purpose: SignPurpose,
+    digest: [u8; 32],
+    deadline: Instant,
+    /// The SignRequest as sent, once there is an association to send it on.
+    sent: Option<SentRequest>,
+    resend: Backoff,
+}
+
+#[derive(Clone)]
+struct SentRequest {
+    id: u8,
+    q: u32,
+    bytes: [u8; 47],
+}
+
 #[derive(Clone)]
 struct Sealed {
     id: u8,
@@ -193,6 +239,7 @@ struct Outbox {
     transfer: bool,
     poke: Option<[u8; 13]>,
     connect_failed: Option<[u8; 15]>,
+    sign_request: bool,
 }
 
 /// The IoTSSP's association machine for one mote. `A` is the AES, `E` the ECDH, `R` the RNG.
@@ -203,6 +250,7 @@ pub struct SspAssoc<A, E, R> {
     association: Option<Association>,
     pending: Option<Pending>,
     outbound: Option<Outbound>,
+    signing: Option<Signing>,
     outbox: Outbox,
     stats: SspStats,
     _aes: PhantomData<fn() -> A>,
@@ -217,6 +265,7 @@ impl<A, E: Clone, R: Clone> Clone for SspAssoc<A, E, R> {
             association: self.association.clone(),
             pending: self.pending.clone(),
             outbound: self.outbound.clone(),
+            signing: self.signing.clone(),
             outbox: self.outbox.clone(),
             stats: self.stats.clone(),
             _aes: PhantomData,
@@ -234,6 +283,7 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             association: None,
             pending: None,
             outbound: None,
+            signing: None,
             outbox: Outbox::default(),
             stats: SspStats::default(),
             _aes: PhantomData,
@@ -282,6 +332,67 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
         });
         self.send_outbound(now);
         Ok(())
+    }
+
+    /// A signature request is in flight (sent, neither answered nor failed).
+    pub fn is_signing(&self) -> bool {
+        self.signing.is_some()
+    }
+
+    /// Asks the mote to sign `digest` with its own key (keyless delegation): at once if
+    /// associated, else after an association that a Poke (or the pending AssocAccept again)
+    /// asks for. The outcome is an [`SspEvent::Signed`] or [`SspEvent::SignFailed`], at the
+    /// latest [`SIGN_DEADLINE`] after `now`. One request at a time per mote: `false` (and
+    /// nothing sent) while one is in flight.
+    pub fn request_signature(
+        &mut self,
+        now: Instant,
+        purpose: SignPurpose,
+        digest: &[u8; 32],
+    ) -> bool {
+        if self.signing.is_some() {
+            return false;
+        }
+        self.signing = Some(Signing {
+            purpose,
+            digest: *digest,
+            deadline: now + SIGN_DEADLINE,
+            sent: None,
+            resend: Backoff::start(now, SIGN_DEADLINE),
+        });
+        self.send_signing(now);
+        true
+    }
+
+    /// Sends the signature request in flight on the working association (a new `q`), or
+    /// asks the mote for one.
+    fn send_signing(&mut self, now: Instant) {
+        let Some(sg) = &mut self.signing else { return };
+        sg.resend = Backoff::start(now, SIGN_DEADLINE);
+        sg.sent = None;
+        match &mut self.association {
+            Some(a) => {
+                let q = a.next_q;
+                // A spent counter sends nothing: the request fails at its deadline.
+                let Some(next) = q.checked_add(1) else { return };
+                a.next_q = next;
+                let mut req = SignRequestRepr {
+                    id: a.id,
+                    q,
+                    purpose: sg.purpose,
+                    digest: sg.digest,
+                    tag: [0; 8],
+                };
+                req.tag = sign_request_tag::<A>(&a.requests, &req);
+                sg.sent = Some(SentRequest {
+                    id: a.id,
+                    q,
+                    bytes: req.to_bytes(),
+                });
+                self.outbox.sign_request = true;
+            }
+            None => self.reach_mote(),
+        }
     }
 
     /// Seals the transfer in flight on the working association, or asks the mote for one.
@@ -342,10 +453,8 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             .outbound
             .as_ref()
             .map(|o| o.deadline.min(o.resend.next));
-        match (pending, outbound) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let signing = self.signing.as_ref().map(|s| s.deadline.min(s.resend.next));
+        [pending, outbound, signing].into_iter().flatten().min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) -> Option<SspEvent> {
@@ -354,6 +463,20 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
                 p.resend = None;
             } else if p.resend.as_mut().is_some_and(|r| r.fire(now)) {
                 self.outbox.accept = true;
+            }
+        }
+        if let Some(sg) = &mut self.signing {
+            if now >= sg.deadline {
+                self.signing = None;
+                self.stats.sign_timed_out += 1;
+                return Some(SspEvent::SignFailed(SignFailure::Deadline));
+            }
+            if sg.resend.fire(now) {
+                if sg.sent.is_some() {
+                    self.outbox.sign_request = true;
+                } else {
+                    self.send_signing(now);
+                }
             }
         }
         let o = self.outbound.as_mut()?;
@@ -401,6 +524,11 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             } else if let Some(f) = self.outbox.connect_failed.take() {
                 failed = f;
                 &failed
+            } else if core::mem::take(&mut self.outbox.sign_request) {
+                match self.signing.as_ref().and_then(|s| s.sent.as_ref()) {
+                    Some(r) => &r.bytes,
+                    None => continue,
+                }
             } else {
                 return None;
             };
@@ -413,6 +541,7 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
                 Ok(MessageType::AssocAccept) => self.stats.accepts_sent += 1,
                 Ok(MessageType::Transfer) => self.stats.transfers_sent += 1,
                 Ok(MessageType::ConnectFailed) => self.stats.connect_failed_sent += 1,
+                Ok(MessageType::SignRequest) => self.stats.sign_requests_sent += 1,
                 _ => self.stats.pokes_sent += 1,
             }
             return Some(bytes.len());
@@ -437,10 +566,12 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             Message::Confirm(c) => self.on_confirm(&c),
             Message::Unassociated(u) => self.on_unassociated(now, &u),
             Message::Connect(c) => self.on_connect(&c),
+            Message::SignResponse(r) => self.on_sign_response(&r),
             Message::AssocAccept(_)
             | Message::Transfer(_)
             | Message::Poke(_)
-            | Message::ConnectFailed(_) => {
+            | Message::ConnectFailed(_)
+            | Message::SignRequest(_) => {
                 self.stats.wrong_direction += 1;
                 None
             }
@@ -528,13 +659,17 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             requests: p.requests.clone(),
             last_r: None,
             last_failed: None,
+            next_q: 0,
         });
         drop(p);
         self.stats.associations += 1;
         // A transfer waiting for an association (or sent on the one just replaced, which
-        // the mote no longer has) goes out on the new one.
+        // the mote no longer has) goes out on the new one; so does a signature request.
         if self.outbound.is_some() {
             self.send_outbound(now);
+        }
+        if self.signing.is_some() {
+            self.send_signing(now);
         }
         Some(SspEvent::Associated {
             id: ready.id,
@@ -613,6 +748,32 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             server_addr: c.server_addr,
             server_port: c.server_port,
         })
+    }
+
+    fn on_sign_response(&mut self, resp: &SignResponseRepr) -> Option<SspEvent> {
+        let in_flight = self
+            .signing
+            .as_ref()
+            .and_then(|s| s.sent.as_ref())
+            .map(|r| (r.id, r.q));
+        let verified = in_flight == Some((resp.id, resp.q))
+            && self.association.as_ref().is_some_and(|a| {
+                a.id == resp.id && ct_eq(&sign_response_tag::<A>(&a.requests, resp), &resp.tag)
+            });
+        if !verified {
+            self.stats.sign_response_bad += 1;
+            return None;
+        }
+        self.signing = None;
+        if resp.status == SignStatus::Signed {
+            self.stats.signatures_received += 1;
+            Some(SspEvent::Signed {
+                signature: resp.signature,
+            })
+        } else {
+            self.stats.signatures_refused += 1;
+            Some(SspEvent::SignFailed(SignFailure::Refused(resp.status)))
+        }
     }
 
     /// Answers Connect `r` of the working association with a ConnectFailed (nothing if the

@@ -52,6 +52,11 @@ pub const SKIP_AHEAD: u32 = 16;
 /// handshake with an Internet server may need several of its own retransmissions.
 pub const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
 
+/// How long the IoTSSP waits for a mote's signature (SignRequest resent 2 s after, then
+/// doubling) before the handshake that needs it fails. The mote's ECDSA takes about 0.35 s
+/// on a CC2538's PKA; the rest is for lost frames.
+pub const SIGN_DEADLINE: Duration = Duration::from_secs(10);
+
 /// A retransmission timer: due at `next`, then after twice the previous wait, up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Backoff {

@@ -42,6 +42,8 @@ pub enum MessageType {
     Poke,
     Connect,
     ConnectFailed,
+    SignRequest,
+    SignResponse,
     Unknown(u8),
 }
 
@@ -57,6 +59,8 @@ impl MessageType {
             7 => MessageType::Poke,
             8 => MessageType::Connect,
             9 => MessageType::ConnectFailed,
+            10 => MessageType::SignRequest,
+            11 => MessageType::SignResponse,
             t => MessageType::Unknown(t),
         }
     }
@@ -72,6 +76,8 @@ impl MessageType {
             MessageType::Poke => 7,
             MessageType::Connect => 8,
             MessageType::ConnectFailed => 9,
+            MessageType::SignRequest => 10,
+            MessageType::SignResponse => 11,
             MessageType::Unknown(t) => t & 0x0f,
         }
     }
@@ -215,6 +221,12 @@ mod field {
     pub const CONNECT_ADDR: usize = 6;
     pub const CONNECT_PORT: usize = 22;
     pub const CONNECT_FAILED_REASON: usize = 6;
+    /// The request counter `q` of SignRequest and SignResponse.
+    pub const Q: usize = 2;
+    pub const SIGN_PURPOSE: usize = 6;
+    pub const SIGN_DIGEST: usize = 7;
+    pub const SIGN_STATUS: usize = 6;
+    pub const SIGN_SIGNATURE: usize = 7;
 }
 
 fixed_view!(
@@ -266,6 +278,77 @@ fixed_view!(
     MessageType::ConnectFailed,
     15
 );
+
+fixed_view!(
+    /// SignRequest (IoTSSP -> mote): `0xa1 || id || q || purpose || digest || tag`.
+    SignRequest,
+    MessageType::SignRequest,
+    47
+);
+fixed_view!(
+    /// SignResponse (mote -> IoTSSP): `0xb1 || id || q || status || signature || tag`.
+    SignResponse,
+    MessageType::SignResponse,
+    79
+);
+
+impl<T: AsRef<[u8]>> SignRequest<T> {
+    pub fn id(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::ID)
+    }
+    pub fn q(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::Q)
+    }
+    pub fn purpose(&self) -> SignPurpose {
+        SignPurpose::from(read_u8(self.buffer.as_ref(), field::SIGN_PURPOSE))
+    }
+    pub fn digest(&self) -> [u8; 32] {
+        read(self.buffer.as_ref(), field::SIGN_DIGEST)
+    }
+}
+impl<T: AsRef<[u8]> + AsMut<[u8]>> SignRequest<T> {
+    pub fn set_id(&mut self, id: u8) {
+        write(self.buffer.as_mut(), field::ID, &[id])
+    }
+    pub fn set_q(&mut self, q: u32) {
+        write(self.buffer.as_mut(), field::Q, &q.to_be_bytes())
+    }
+    pub fn set_purpose(&mut self, purpose: SignPurpose) {
+        write(self.buffer.as_mut(), field::SIGN_PURPOSE, &[purpose.into()])
+    }
+    pub fn set_digest(&mut self, digest: &[u8; 32]) {
+        write(self.buffer.as_mut(), field::SIGN_DIGEST, digest)
+    }
+}
+
+impl<T: AsRef<[u8]>> SignResponse<T> {
+    pub fn id(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::ID)
+    }
+    pub fn q(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::Q)
+    }
+    pub fn status(&self) -> SignStatus {
+        SignStatus::from(read_u8(self.buffer.as_ref(), field::SIGN_STATUS))
+    }
+    pub fn signature(&self) -> [u8; 64] {
+        read(self.buffer.as_ref(), field::SIGN_SIGNATURE)
+    }
+}
+impl<T: AsRef<[u8]> + AsMut<[u8]>> SignResponse<T> {
+    pub fn set_id(&mut self, id: u8) {
+        write(self.buffer.as_mut(), field::ID, &[id])
+    }
+    pub fn set_q(&mut self, q: u32) {
+        write(self.buffer.as_mut(), field::Q, &q.to_be_bytes())
+    }
+    pub fn set_status(&mut self, status: SignStatus) {
+        write(self.buffer.as_mut(), field::SIGN_STATUS, &[status.into()])
+    }
+    pub fn set_signature(&mut self, signature: &[u8; 64]) {
+        write(self.buffer.as_mut(), field::SIGN_SIGNATURE, signature)
+    }
+}
 
 impl<T: AsRef<[u8]>> Connect<T> {
     pub fn id(&self) -> u8 {
@@ -720,6 +803,154 @@ impl From<ConnectFailure> for u8 {
     }
 }
 
+/// SignRequest's purpose byte: which handshake message the signature goes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignPurpose {
+    /// The ServerKeyExchange of a handshake in which the mote is the DTLS server (an
+    /// Internet client's delegated handshake): the digest is SHA-256(client_random ||
+    /// server_random || ServerECDHParams).
+    ServerKeyExchange,
+    /// The CertificateVerify of a handshake in which the mote is the DTLS client (outbound
+    /// delegation): the digest is SHA-256 of the handshake messages so far.
+    CertificateVerify,
+    Unknown(u8),
+}
+
+impl From<u8> for SignPurpose {
+    fn from(v: u8) -> Self {
+        match v {
+            0 => SignPurpose::ServerKeyExchange,
+            1 => SignPurpose::CertificateVerify,
+            v => SignPurpose::Unknown(v),
+        }
+    }
+}
+
+impl From<SignPurpose> for u8 {
+    fn from(p: SignPurpose) -> u8 {
+        match p {
+            SignPurpose::ServerKeyExchange => 0,
+            SignPurpose::CertificateVerify => 1,
+            SignPurpose::Unknown(v) => v,
+        }
+    }
+}
+
+/// SignResponse's status byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignStatus {
+    /// The signature field holds the signature.
+    Signed,
+    /// The mote does not sign for this purpose (or holds no signing key).
+    Refused,
+    /// The mote's signer failed.
+    Failed,
+    Unknown(u8),
+}
+
+impl From<u8> for SignStatus {
+    fn from(v: u8) -> Self {
+        match v {
+            0 => SignStatus::Signed,
+            1 => SignStatus::Refused,
+            2 => SignStatus::Failed,
+            v => SignStatus::Unknown(v),
+        }
+    }
+}
+
+impl From<SignStatus> for u8 {
+    fn from(s: SignStatus) -> u8 {
+        match s {
+            SignStatus::Signed => 0,
+            SignStatus::Refused => 1,
+            SignStatus::Failed => 2,
+            SignStatus::Unknown(v) => v,
+        }
+    }
+}
+
+/// SignRequest, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignRequestRepr {
+    pub id: u8,
+    /// The IoTSSP's request counter: strictly increasing within an association.
+    pub q: u32,
+    pub purpose: SignPurpose,
+    /// The SHA-256 digest to sign.
+    pub digest: [u8; 32],
+    pub tag: [u8; TAG_LEN],
+}
+
+/// SignResponse, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignResponseRepr {
+    pub id: u8,
+    pub q: u32,
+    pub status: SignStatus,
+    /// ECDSA P-256 `r || s` (32 bytes each, big-endian); zeros unless `status` is Signed.
+    pub signature: [u8; 64],
+    pub tag: [u8; TAG_LEN],
+}
+
+impl SignRequestRepr {
+    pub fn parse<T: AsRef<[u8]>>(v: &SignRequest<T>) -> Result<Self, Error> {
+        v.check_len()?;
+        Ok(SignRequestRepr {
+            id: v.id(),
+            q: v.q(),
+            purpose: v.purpose(),
+            digest: v.digest(),
+            tag: v.tag(),
+        })
+    }
+    pub const fn buffer_len(&self) -> usize {
+        SignRequest::<&[u8]>::LEN
+    }
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, v: &mut SignRequest<T>) {
+        v.set_type();
+        v.set_id(self.id);
+        v.set_q(self.q);
+        v.set_purpose(self.purpose);
+        v.set_digest(&self.digest);
+        v.set_tag(&self.tag);
+    }
+    pub fn to_bytes(&self) -> [u8; 47] {
+        let mut b = [0; 47];
+        self.emit(&mut SignRequest::new_unchecked(&mut b[..]));
+        b
+    }
+}
+
+impl SignResponseRepr {
+    pub fn parse<T: AsRef<[u8]>>(v: &SignResponse<T>) -> Result<Self, Error> {
+        v.check_len()?;
+        Ok(SignResponseRepr {
+            id: v.id(),
+            q: v.q(),
+            status: v.status(),
+            signature: v.signature(),
+            tag: v.tag(),
+        })
+    }
+    pub const fn buffer_len(&self) -> usize {
+        SignResponse::<&[u8]>::LEN
+    }
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, v: &mut SignResponse<T>) {
+        v.set_type();
+        v.set_id(self.id);
+        v.set_q(self.q);
+        v.set_status(self.status);
+        v.set_signature(&self.signature);
+        v.set_tag(&self.tag);
+    }
+    pub fn to_bytes(&self) -> [u8; 79] {
+        let mut b = [0; 79];
+        self.emit(&mut SignResponse::new_unchecked(&mut b[..]));
+        b
+    }
+}
+
 /// Connect, parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectRepr {
@@ -1043,6 +1274,8 @@ pub enum Message<'a> {
     Poke(PokeRepr),
     Connect(ConnectRepr),
     ConnectFailed(ConnectFailedRepr),
+    SignRequest(SignRequestRepr),
+    SignResponse(SignResponseRepr),
 }
 
 impl<'a> Message<'a> {
@@ -1073,6 +1306,12 @@ impl<'a> Message<'a> {
             MessageType::ConnectFailed => Message::ConnectFailed(ConnectFailedRepr::parse(
                 &ConnectFailed::new_unchecked(bytes),
             )?),
+            MessageType::SignRequest => {
+                Message::SignRequest(SignRequestRepr::parse(&SignRequest::new_unchecked(bytes))?)
+            }
+            MessageType::SignResponse => Message::SignResponse(SignResponseRepr::parse(
+                &SignResponse::new_unchecked(bytes),
+            )?),
             MessageType::Unknown(t) => return Err(Error::UnknownType(t)),
         })
     }
@@ -1088,6 +1327,8 @@ impl<'a> Message<'a> {
             Message::Poke(r) => r.buffer_len(),
             Message::Connect(r) => r.buffer_len(),
             Message::ConnectFailed(r) => r.buffer_len(),
+            Message::SignRequest(r) => r.buffer_len(),
+            Message::SignResponse(r) => r.buffer_len(),
         }
     }
 
@@ -1106,6 +1347,8 @@ impl<'a> Message<'a> {
             Message::Poke(r) => r.emit(&mut Poke::new_unchecked(b)),
             Message::Connect(r) => r.emit(&mut Connect::new_unchecked(b)),
             Message::ConnectFailed(r) => r.emit(&mut ConnectFailed::new_unchecked(b)),
+            Message::SignRequest(r) => r.emit(&mut SignRequest::new_unchecked(b)),
+            Message::SignResponse(r) => r.emit(&mut SignResponse::new_unchecked(b)),
         }
         Some(len)
     }

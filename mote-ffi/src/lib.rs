@@ -410,8 +410,11 @@ pub unsafe extern "C" fn mote_handle_datagram(
     };
     let now = s.now();
     match s.mote.handle_datagram(now, local, &from, data) {
-        // This API sends no Connect, so no ConnectFailed can be for it.
-        None | Some(MoteEvent::ConnectFailed { .. }) => MOTE_EVENT_NONE,
+        // This API sends no Connect, so no ConnectFailed can be for it; it has no signer
+        // either (a keyless IoTSSP's request fails at its deadline there).
+        None | Some(MoteEvent::ConnectFailed { .. } | MoteEvent::SignRequested(_)) => {
+            MOTE_EVENT_NONE
+        }
         Some(MoteEvent::Associated { .. }) => MOTE_EVENT_ASSOCIATED,
         Some(MoteEvent::Transfer {
             status: ConfirmStatus::Installed,

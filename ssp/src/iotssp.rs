@@ -499,6 +499,8 @@ impl Iotssp {
                 self.start_outbound(now, slot, r, Ipv6Addr::from(server_addr), server_port);
                 return;
             }
+            // No handshake asks a mote for a signature yet.
+            Some(SspEvent::Signed { .. } | SspEvent::SignFailed(_)) => return,
             Some(SspEvent::Confirmed { n, free_slots }) => {
                 tracing::debug!(mote = %name, n, free_slots, "transfer confirmed");
                 Ok(())

@@ -122,6 +122,22 @@ fn worked_example() -> Vec<(&'static str, Vec<u8>)> {
         tag: [0; 8],
     };
     connect_failed.tag = connect_failed_tag::<SoftAes>(&keys.requests, &connect_failed);
+    let mut sign_request = SignRequestRepr {
+        id: keys.id,
+        q: 0,
+        purpose: SignPurpose::ServerKeyExchange,
+        digest: core::array::from_fn(|i| 0xa0 + i as u8),
+        tag: [0; 8],
+    };
+    sign_request.tag = sign_request_tag::<SoftAes>(&keys.requests, &sign_request);
+    let mut sign_response = SignResponseRepr {
+        id: keys.id,
+        q: 0,
+        status: SignStatus::Signed,
+        signature: core::array::from_fn(|i| i as u8),
+        tag: [0; 8],
+    };
+    sign_response.tag = sign_response_tag::<SoftAes>(&keys.requests, &sign_response);
     let mut client_body = example_body();
     client_body.mote_is_client = true;
     client_body.client_addr = connect.server_addr;
@@ -143,6 +159,8 @@ fn worked_example() -> Vec<(&'static str, Vec<u8>)> {
         ("assoc-connect", connect.to_bytes().to_vec()),
         ("assoc-connect-failed", connect_failed.to_bytes().to_vec()),
         ("assoc-transfer-2-client", transfer2[..len2].to_vec()),
+        ("assoc-sign-request", sign_request.to_bytes().to_vec()),
+        ("assoc-sign-response", sign_response.to_bytes().to_vec()),
     ]
 }
 

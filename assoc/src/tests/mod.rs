@@ -1036,3 +1036,132 @@ fn connect_without_answer_times_out() {
     assert!(p.mote.stats().connects_sent >= 4);
     assert!(p.now >= start + crate::time::CONNECT_DEADLINE);
 }
+
+const DIGEST: [u8; 32] = [0x5a; 32];
+
+fn sign_requested(p: &Pair) -> Vec<crate::mote::SignatureRequest> {
+    p.mote_events
+        .iter()
+        .filter_map(|e| match e {
+            MoteEvent::SignRequested(r) => Some(*r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A SignRequest reaches the platform once however often it is resent; the signature comes
+/// back to the IoTSSP once, and a lost SignResponse is resent from the kept one (no second
+/// signature).
+#[test]
+fn sign_request_is_answered_with_one_signature() {
+    use crate::wire::SignPurpose;
+    let mut p = Pair::associated();
+    p.lose_to_ssp = lose_first(MessageType::SignResponse, 1);
+    assert!(
+        p.ssp
+            .request_signature(p.now, SignPurpose::ServerKeyExchange, &DIGEST)
+    );
+    assert!(
+        !p.ssp
+            .request_signature(p.now, SignPurpose::ServerKeyExchange, &DIGEST)
+    );
+    step_until(&mut p, |p| !sign_requested(p).is_empty());
+    let req = sign_requested(&p)[0];
+    assert_eq!(
+        (req.q, req.purpose, req.digest),
+        (0, SignPurpose::ServerKeyExchange, DIGEST)
+    );
+    assert_eq!(p.mote.pending_sign_request(), Some(req));
+    assert!(p.mote.answer_sign_request(0, Ok([7; 64])));
+    assert!(!p.mote.answer_sign_request(0, Ok([8; 64])));
+    step_until(&mut p, |p| {
+        p.ssp_events
+            .iter()
+            .any(|e| matches!(e, SspEvent::Signed { .. }))
+    });
+    assert_eq!(
+        p.ssp_events.last(),
+        Some(&SspEvent::Signed { signature: [7; 64] })
+    );
+    p.drive();
+    assert!(!p.ssp.is_signing());
+    assert_eq!(sign_requested(&p).len(), 1);
+    let m = p.mote.stats();
+    assert_eq!(
+        (m.sign_requests, m.ecc_signatures, m.sign_requests_repeated),
+        (1, 1, 1)
+    );
+    assert_eq!(m.sign_responses_sent, 2);
+    assert_eq!(p.ssp.stats().signatures_received, 1);
+    assert_eq!(p.ssp.stats().sign_requests_sent, 2);
+    // The next request has the next counter.
+    p.ssp
+        .request_signature(p.now, SignPurpose::CertificateVerify, &DIGEST);
+    step_until(&mut p, |p| sign_requested(p).len() == 2);
+    assert_eq!(sign_requested(&p)[1].q, 1);
+}
+
+/// A replayed old SignRequest or a forged one asks the platform for nothing; a forged
+/// SignResponse is not a signature.
+#[test]
+fn sign_request_replays_and_forgeries_do_nothing() {
+    use crate::wire::SignPurpose;
+    let mut p = Pair::associated();
+    for _ in 0..2 {
+        p.ssp
+            .request_signature(p.now, SignPurpose::ServerKeyExchange, &DIGEST);
+        step_until(&mut p, |p| p.mote.pending_sign_request().is_some());
+        let q = p.mote.pending_sign_request().unwrap().q;
+        p.mote.answer_sign_request(q, Ok([1; 64]));
+        p.drive();
+    }
+    let first = p.ssp_messages(MessageType::SignRequest)[0].clone();
+    let mut forged = first.clone();
+    forged[10] ^= 1;
+    let before = p.mote_events.len();
+    p.mote.handle_datagram(p.now, &first, &mut p.sessions);
+    p.mote.handle_datagram(p.now, &forged, &mut p.sessions);
+    assert_eq!(p.mote_events.len(), before);
+    assert_eq!(p.mote.stats().sign_request_bad, 2);
+    assert_eq!(p.mote.stats().ecc_signatures, 2);
+    let mut response = p.mote_messages(MessageType::SignResponse)[0].clone();
+    response[20] ^= 1;
+    assert_eq!(p.ssp.handle_datagram(p.now, &response), None);
+    assert_eq!(p.ssp.stats().sign_response_bad, 1);
+}
+
+/// A mote that never answers fails the request at its deadline; a mote that refuses says so.
+#[test]
+fn sign_request_deadline_and_refusal() {
+    use crate::ssp::SignFailure;
+    use crate::wire::{SignPurpose, SignStatus};
+    let mut p = Pair::associated();
+    p.lose_to_ssp = lose_all(MessageType::SignResponse);
+    let start = p.now;
+    p.ssp
+        .request_signature(p.now, SignPurpose::ServerKeyExchange, &DIGEST);
+    step_until(&mut p, |p| p.mote.pending_sign_request().is_some());
+    p.mote.answer_sign_request(0, Ok([1; 64]));
+    p.drive();
+    assert_eq!(
+        p.ssp_events.last(),
+        Some(&SspEvent::SignFailed(SignFailure::Deadline))
+    );
+    assert!(p.now >= start + crate::time::SIGN_DEADLINE);
+    assert!(p.ssp.stats().sign_requests_sent >= 3);
+    assert_eq!(p.mote.stats().ecc_signatures, 1);
+
+    let mut p = Pair::associated();
+    p.ssp
+        .request_signature(p.now, SignPurpose::CertificateVerify, &DIGEST);
+    step_until(&mut p, |p| p.mote.pending_sign_request().is_some());
+    p.mote.answer_sign_request(0, Err(SignStatus::Refused));
+    p.drive();
+    assert_eq!(
+        p.ssp_events.last(),
+        Some(&SspEvent::SignFailed(SignFailure::Refused(
+            SignStatus::Refused
+        )))
+    );
+    assert_eq!(p.mote.stats().signatures_refused, 1);
+}

@@ -42,7 +42,9 @@ fn all_bodies() -> Vec<TransferBody> {
 fn type_byte_and_version() {
     assert_eq!(message_type(&[0x11]), Ok(MessageType::AssocHello));
     assert_eq!(message_type(&[0x71]), Ok(MessageType::Poke));
-    assert_eq!(message_type(&[0xa1]), Err(Error::UnknownType(10)));
+    assert_eq!(message_type(&[0xa1]), Ok(MessageType::SignRequest));
+    assert_eq!(message_type(&[0xb1]), Ok(MessageType::SignResponse));
+    assert_eq!(message_type(&[0xf1]), Err(Error::UnknownType(15)));
     assert_eq!(message_type(&[0x01]), Err(Error::UnknownType(0)));
     assert_eq!(message_type(&[0x12]), Err(Error::UnknownVersion(2)));
     assert_eq!(message_type(&[]), Err(Error::Truncated));
@@ -98,7 +100,29 @@ fn fixed_messages_round_trip_and_check_length() {
         reason: ConnectFailure::NotPermitted,
         tag: [5; 8],
     };
+    let sign_request = SignRequestRepr {
+        id: 9,
+        q: 0x0102_0304,
+        purpose: SignPurpose::CertificateVerify,
+        digest: core::array::from_fn(|i| 0x40 + i as u8),
+        tag: [6; 8],
+    };
+    let sign_response = SignResponseRepr {
+        id: 9,
+        q: 0x0102_0304,
+        status: SignStatus::Signed,
+        signature: core::array::from_fn(|i| 0x80 + i as u8),
+        tag: [7; 8],
+    };
     let cases: Vec<(Message, Vec<u8>)> = vec![
+        (
+            Message::SignRequest(sign_request),
+            sign_request.to_bytes().to_vec(),
+        ),
+        (
+            Message::SignResponse(sign_response),
+            sign_response.to_bytes().to_vec(),
+        ),
         (Message::Connect(connect), connect.to_bytes().to_vec()),
         (
             Message::ConnectFailed(connect_failed),
@@ -133,6 +157,13 @@ fn fixed_messages_round_trip_and_check_length() {
         assert_eq!(Message::parse(&longer), Err(Error::TooLong));
     }
     // Exact byte positions (the doc's tables).
+    let b = sign_request.to_bytes();
+    assert_eq!(&b[..8], &[0xa1, 9, 1, 2, 3, 4, 1, 0x40]);
+    assert_eq!(b[38], 0x40 + 31);
+    let b = sign_response.to_bytes();
+    assert_eq!(&b[..8], &[0xb1, 9, 1, 2, 3, 4, 0, 0x80]);
+    assert_eq!(b[70], 0x80 + 63);
+    assert_eq!(&b[71..], &[7; 8]);
     let b = confirm.to_bytes();
     assert_eq!(&b[..8], &[0x51, 9, 1, 2, 3, 4, 1, 0]);
     let b = unassoc.to_bytes();
@@ -254,11 +285,15 @@ fn frame_budget() {
         Unassociated::<&[u8]>::LEN,
         Poke::<&[u8]>::LEN,
         Transfer::<&[u8]>::MIN_LEN,
+        SignRequest::<&[u8]>::LEN,
+        SignResponse::<&[u8]>::LEN,
     ] {
         assert!(len <= BUDGET, "{len} bytes");
     }
     assert_eq!(Transfer::<&[u8]>::MIN_LEN, 74);
     assert_eq!(Transfer::<&[u8]>::MAX_LEN, 134);
+    // A signature fills the frame exactly.
+    assert_eq!(SignResponse::<&[u8]>::LEN, BUDGET);
 }
 
 #[test]

@@ -63,7 +63,7 @@ impl From<Option<MoteEvent>> for AssocOutcome {
             Some(MoteEvent::ConnectFailed { reason, .. }) => {
                 AssocOutcome::ConnectFailed(format!("{reason:?}"))
             }
-            None => AssocOutcome::Nothing,
+            Some(MoteEvent::SignRequested(_)) | None => AssocOutcome::Nothing,
         }
     }
 }
