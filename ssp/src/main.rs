@@ -350,6 +350,10 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
         alerts_sent = c.alerts_sent,
         app_data_records_received = c.app_data_records_received,
         keys_held = iotssp.keys_held(),
+        outbound_started = c.outbound_started,
+        outbound_completed = c.outbound_completed,
+        outbound_refused = c.outbound_refused,
+        outbound_failed = ?c.outbound_failed,
         redirect_rejected = rejected,
         drops = ?c.drops,
         "iotssp stopping"

@@ -1,7 +1,7 @@
 //! Outbound delegation end to end with real parts only: motesim's delegated mote 1 is
 //! configured to report to a CoAP-over-DTLS server in the "internet" namespace
-//! (`outbound = "coaps://[server]:5684/path"`); it asks its IoTSSP (attached in lowpan-br)
-//! over the standing association, the IoTSSP runs the client handshake in the mote's name
+//! (`outbound = "coaps://[server]:5684/path"`); it asks its IoTSSP (attached in lowpan-br,
+//! or the `iotssp` daemon on its own host) over the standing association, the IoTSSP runs the client handshake in the mote's name
 //! (mutual authentication: the mote's certificate), checks the server's chain and name
 //! against its policy, transfers the session, and the mote's GETs go end to end.
 //! The servers are unmodified `openssl s_server -dtls1_2` and libcoap's `coap-server`
@@ -13,10 +13,15 @@ use std::time::Duration;
 
 const SERVER_NAME: &str = "server.example";
 
-/// A bed whose IoTSSP lets mote 1 reach `[INET_ADDR]:5684` as `server_name`, and whose
-/// delegated mote reports there with a GET of `path` every two seconds.
+/// A bed whose IoTSSP (attached to lowpan-br or `mode`) lets mote 1 reach
+/// `[INET_ADDR]:5684` as `server_name`, and whose delegated mote reports there with a GET
+/// of `path` every two seconds.
 fn bed(test: &str, server_name: &str, path: &str) -> Option<DelegationBed> {
-    let mut opts = BedOptions::new(Mode::Attached);
+    bed_in(test, Mode::Attached, server_name, path)
+}
+
+fn bed_in(test: &str, mode: Mode, server_name: &str, path: &str) -> Option<DelegationBed> {
+    let mut opts = BedOptions::new(mode);
     opts.iotssp_extra = format!(
         "[[motes.outbound]]\naddress = \"{INET_ADDR}\"\nport = 5684\nname = \"{server_name}\"\n"
     );
@@ -117,11 +122,9 @@ fn outbound_coap_get_to_openssl_s_server() {
     );
 }
 
-#[test]
-fn outbound_coap_get_to_libcoap_coap_server() {
-    let Some(mut bed) = bed("outbound_coap_get_to_libcoap_coap_server", SERVER_NAME, "/") else {
-        return;
-    };
+/// libcoap's `coap-server-openssl` in PKI mode on `[INET_ADDR]:5684`, verifying clients
+/// against the CA.
+fn libcoap_server(bed: &DelegationBed) -> SClient {
     let (cert, key) = issue_server_cert(&bed.deploy, SERVER_NAME);
     let ca = bed.deploy.join("ca.pem");
     let args: Vec<String> = vec![
@@ -136,8 +139,11 @@ fn outbound_coap_get_to_libcoap_coap_server() {
         "-R".into(),
         ca.display().to_string(),
     ];
-    let server =
-        SClient::spawn_program(&bed.inet, bed.dir.path(), "coap-server-openssl", &[], &args);
+    SClient::spawn_program(&bed.inet, bed.dir.path(), "coap-server-openssl", &[], &args)
+}
+
+/// Waits for libcoap's 2.05 answer with its index at the mote; returns the mote's stats.
+fn assert_libcoap_answered(bed: &mut DelegationBed, server: &SClient) -> serde_json::Value {
     let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "coap_responses_in") >= 1);
     let response = s["outbound_last_response"]
         .as_str()
@@ -150,12 +156,43 @@ fn outbound_coap_get_to_libcoap_coap_server() {
         bed.logs()
     );
     assert!(stat(&s, "coap_requests_out") >= 1, "{s}");
-    assert_mote_did_no_ecc(&bed);
+    assert_mote_did_no_ecc(bed);
+    s
+}
+
+#[test]
+fn outbound_coap_get_to_libcoap_coap_server() {
+    let Some(mut bed) = bed("outbound_coap_get_to_libcoap_coap_server", SERVER_NAME, "/") else {
+        return;
+    };
+    let server = libcoap_server(&bed);
+    assert_libcoap_answered(&mut bed, &server);
     assert_eq!(
         bed.iotssp_counter("outbound_completed"),
         1,
         "{}",
         bed.logs()
+    );
+}
+
+/// The same with the `iotssp` daemon on its own host: the Connect and the Transfer travel
+/// between it and the mote inside the redirect channel, its client flights leave as Emit
+/// through lowpan-br, and the server's answers come back to it as Divert.
+#[test]
+fn outbound_coap_get_to_libcoap_coap_server_through_a_remote_iotssp() {
+    let test = "outbound_coap_get_to_libcoap_coap_server_through_a_remote_iotssp";
+    let Some(mut bed) = bed_in(test, Mode::Remote, SERVER_NAME, "/") else {
+        return;
+    };
+    let server = libcoap_server(&bed);
+    assert_libcoap_answered(&mut bed, &server);
+    let line = bed.stop_iotssp();
+    assert_eq!(field(&line, "outbound_completed"), Some(1), "{line}");
+    assert_eq!(field(&line, "keys_held"), Some(0), "{line}");
+    let br = bed.stop_border_router();
+    assert!(
+        field(&br, "redirection.transferred").is_some_and(|n| n >= 1),
+        "{br}"
     );
 }
 
