@@ -70,6 +70,17 @@
 #define MOTE_ERR_SEQUENCE_EXHAUSTED -5
 
 /*
+ `mote_connect`: no association to ask on yet (one is being made: try again once
+ associated).
+ */
+#define MOTE_ERR_NOT_ASSOCIATED -6
+
+/*
+ `mote_connect`: a Connect is still waiting for its answer.
+ */
+#define MOTE_ERR_BUSY -7
+
+/*
  `mote_handle_datagram`: nothing for the firmware to note.
  */
 #define MOTE_EVENT_NONE 0
@@ -88,6 +99,12 @@
  A transfer was refused (no slot, unsupported suite, malformed).
  */
 #define MOTE_EVENT_TRANSFER_REFUSED 3
+
+/*
+ The IoTSSP could not open the session `mote_connect` asked for (not permitted, the
+ handshake with the server failed, or it is busy).
+ */
+#define MOTE_EVENT_CONNECT_FAILED 4
 
 /*
  Which of the mote's sockets a datagram came in on or leaves from.
@@ -197,6 +214,14 @@ typedef struct MoteCounters {
   uint64_t replayed;
   uint64_t no_session;
   uint64_t not_from_iotssp;
+  /*
+   `mote_connect` requests sent (not counting retransmissions), answered by a session,
+   answered by a refusal, and left without an answer.
+   */
+  uint64_t connects_started;
+  uint64_t connects_completed;
+  uint64_t connects_failed;
+  uint64_t connects_timed_out;
 } MoteCounters;
 
 /*
@@ -302,8 +327,9 @@ int32_t mote_handle_timeout(struct Mote *mote);
 int32_t mote_recv(struct Mote *mote, uint8_t *buf, size_t cap, struct MoteEndpoint *from);
 
 /*
- Sends `len` bytes as one application-data record to the client `to` (queued for
- `mote_poll_transmit`). Returns `MOTE_OK` or a `MOTE_ERR_*`.
+ Sends `len` bytes as one application-data record to the peer `to`, a client or the
+ server of a session `mote_connect` opened (queued for `mote_poll_transmit`). Returns
+ `MOTE_OK` or a `MOTE_ERR_*`.
 
  # Safety
  `mote` and `to` point to valid objects, `data` to `len` bytes.
@@ -320,6 +346,29 @@ int32_t mote_send(struct Mote *mote,
  `mote` and `peer` point to valid objects.
  */
 int32_t mote_close(struct Mote *mote, const struct MoteEndpoint *peer);
+
+/*
+ Asks the IoTSSP for a DTLS session with the server at `server`, the mote as its client
+ (outbound delegation): the IoTSSP runs the handshake in the mote's name if its policy
+ names that server for this mote. The session arrives as a transfer
+ (`MOTE_EVENT_SESSION_INSTALLED`, then `mote_is_client_of(server)` is 1 and
+ `mote_send` / `mote_recv` talk to the server), or `MOTE_EVENT_CONNECT_FAILED` says it
+ will not; one Connect at a time. Returns `MOTE_OK`, `MOTE_ERR_NOT_ASSOCIATED`,
+ `MOTE_ERR_BUSY` or `MOTE_ERR_INVALID`.
+
+ # Safety
+ `mote` and `server` point to valid objects.
+ */
+int32_t mote_connect(struct Mote *mote, const struct MoteEndpoint *server);
+
+/*
+ 1 if the mote holds a session with `peer` in which it is the client (one
+ `mote_connect` asked for), 0 if not, or `MOTE_ERR_INVALID`.
+
+ # Safety
+ `mote` and `peer` point to valid objects.
+ */
+int32_t mote_is_client_of(struct Mote *mote, const struct MoteEndpoint *peer);
 
 /*
  Copies the mote's counters into `out`.

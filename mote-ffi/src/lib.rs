@@ -8,7 +8,8 @@
 //! or [`mote_soft_aes128_encrypt`]), randomness and a millisecond clock as callbacks
 //! ([`MotePlatform`]); the firmware owns the two UDP sockets and moves datagrams:
 //! `mote_handle_datagram` in, `mote_poll_transmit` out, `mote_handle_timeout` at
-//! `mote_poll_timeout`, `mote_recv` / `mote_send` for application data.
+//! `mote_poll_timeout`, `mote_recv` / `mote_send` for application data, `mote_connect` for
+//! a session with a server that the mote opens through its IoTSSP (outbound delegation).
 //!
 //! What it must never do: panic across the C boundary, allocate, or use a mote that
 //! `mote_init` did not set up (every call checks a null pointer and the mote's tag and
@@ -26,8 +27,8 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use core::time::Duration;
 
 use delegated_mote::{
-    Address, Aes128Block, Config, Credentials, DelegatedMote, Instant, LocalPort, MoteEvent,
-    Random, SendError, SuiteSet,
+    Address, Aes128Block, Config, ConnectError, Credentials, DelegatedMote, Instant, LocalPort,
+    MoteEvent, Random, SendError, SuiteSet,
 };
 use mote_assoc::crypto::SoftEcdh;
 use mote_assoc::wire::ConfirmStatus;
@@ -58,6 +59,11 @@ pub const MOTE_ERR_QUEUE_FULL: i32 = -3;
 pub const MOTE_ERR_TOO_LONG: i32 = -4;
 /// The session has written 2^48 records and must end.
 pub const MOTE_ERR_SEQUENCE_EXHAUSTED: i32 = -5;
+/// `mote_connect`: no association to ask on yet (one is being made: try again once
+/// associated).
+pub const MOTE_ERR_NOT_ASSOCIATED: i32 = -6;
+/// `mote_connect`: a Connect is still waiting for its answer.
+pub const MOTE_ERR_BUSY: i32 = -7;
 
 /// `mote_handle_datagram`: nothing for the firmware to note.
 pub const MOTE_EVENT_NONE: i32 = 0;
@@ -67,6 +73,9 @@ pub const MOTE_EVENT_ASSOCIATED: i32 = 1;
 pub const MOTE_EVENT_SESSION_INSTALLED: i32 = 2;
 /// A transfer was refused (no slot, unsupported suite, malformed).
 pub const MOTE_EVENT_TRANSFER_REFUSED: i32 = 3;
+/// The IoTSSP could not open the session `mote_connect` asked for (not permitted, the
+/// handshake with the server failed, or it is busy).
+pub const MOTE_EVENT_CONNECT_FAILED: i32 = 4;
 
 /// Which of the mote's sockets a datagram came in on or leaves from.
 pub const MOTE_LOCAL_ASSOCIATION: u8 = 0;
@@ -139,6 +148,12 @@ pub struct MoteCounters {
     pub replayed: u64,
     pub no_session: u64,
     pub not_from_iotssp: u64,
+    /// `mote_connect` requests sent (not counting retransmissions), answered by a session,
+    /// answered by a refusal, and left without an answer.
+    pub connects_started: u64,
+    pub connects_completed: u64,
+    pub connects_failed: u64,
+    pub connects_timed_out: u64,
 }
 
 /// One mote's state, in storage the firmware provides; opaque to C. Zeroed storage is "not
@@ -410,11 +425,9 @@ pub unsafe extern "C" fn mote_handle_datagram(
     };
     let now = s.now();
     match s.mote.handle_datagram(now, local, &from, data) {
-        // This API sends no Connect, so no ConnectFailed can be for it; it has no signer
-        // either (a keyless IoTSSP's request fails at its deadline there).
-        None | Some(MoteEvent::ConnectFailed { .. } | MoteEvent::SignRequested(_)) => {
-            MOTE_EVENT_NONE
-        }
+        // This API has no signer (a keyless IoTSSP's request fails at its deadline there).
+        None | Some(MoteEvent::SignRequested(_)) => MOTE_EVENT_NONE,
+        Some(MoteEvent::ConnectFailed { .. }) => MOTE_EVENT_CONNECT_FAILED,
         Some(MoteEvent::Associated { .. }) => MOTE_EVENT_ASSOCIATED,
         Some(MoteEvent::Transfer {
             status: ConfirmStatus::Installed,
@@ -540,8 +553,9 @@ fn send_result(r: Result<(), SendError>) -> i32 {
     }
 }
 
-/// Sends `len` bytes as one application-data record to the client `to` (queued for
-/// `mote_poll_transmit`). Returns `MOTE_OK` or a `MOTE_ERR_*`.
+/// Sends `len` bytes as one application-data record to the peer `to`, a client or the
+/// server of a session `mote_connect` opened (queued for `mote_poll_transmit`). Returns
+/// `MOTE_OK` or a `MOTE_ERR_*`.
 ///
 /// # Safety
 /// `mote` and `to` point to valid objects, `data` to `len` bytes.
@@ -591,6 +605,55 @@ pub unsafe extern "C" fn mote_close(mote: *mut Mote, peer: *const MoteEndpoint) 
     send_result(s.mote.close(&peer))
 }
 
+/// Asks the IoTSSP for a DTLS session with the server at `server`, the mote as its client
+/// (outbound delegation): the IoTSSP runs the handshake in the mote's name if its policy
+/// names that server for this mote. The session arrives as a transfer
+/// (`MOTE_EVENT_SESSION_INSTALLED`, then `mote_is_client_of(server)` is 1 and
+/// `mote_send` / `mote_recv` talk to the server), or `MOTE_EVENT_CONNECT_FAILED` says it
+/// will not; one Connect at a time. Returns `MOTE_OK`, `MOTE_ERR_NOT_ASSOCIATED`,
+/// `MOTE_ERR_BUSY` or `MOTE_ERR_INVALID`.
+///
+/// # Safety
+/// `mote` and `server` point to valid objects.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_connect(mote: *mut Mote, server: *const MoteEndpoint) -> i32 {
+    // SAFETY: by contract.
+    let Some(s) = (unsafe { state(mote) }) else {
+        return MOTE_ERR_INVALID;
+    };
+    if server.is_null() {
+        return MOTE_ERR_INVALID;
+    }
+    // SAFETY: by contract.
+    let server = address(unsafe { &*server });
+    let now = s.now();
+    match s.mote.connect(now, &server) {
+        Ok(_) => MOTE_OK,
+        // A spent request counter makes the mote associate again: as not associated yet.
+        Err(ConnectError::NotAssociated | ConnectError::Exhausted) => MOTE_ERR_NOT_ASSOCIATED,
+        Err(ConnectError::Busy) => MOTE_ERR_BUSY,
+    }
+}
+
+/// 1 if the mote holds a session with `peer` in which it is the client (one
+/// `mote_connect` asked for), 0 if not, or `MOTE_ERR_INVALID`.
+///
+/// # Safety
+/// `mote` and `peer` point to valid objects.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_is_client_of(mote: *mut Mote, peer: *const MoteEndpoint) -> i32 {
+    // SAFETY: by contract.
+    let Some(s) = (unsafe { state(mote) }) else {
+        return MOTE_ERR_INVALID;
+    };
+    if peer.is_null() {
+        return MOTE_ERR_INVALID;
+    }
+    // SAFETY: by contract.
+    let peer = address(unsafe { &*peer });
+    i32::from(s.mote.sessions().is_client_of(&peer))
+}
+
 /// Copies the mote's counters into `out`.
 ///
 /// # Safety
@@ -625,6 +688,10 @@ pub unsafe extern "C" fn mote_counters(mote: *mut Mote, out: *mut MoteCounters) 
         replayed: x.replayed,
         no_session: x.no_session,
         not_from_iotssp: s.mote.device_stats().not_from_iotssp,
+        connects_started: a.connects_started,
+        connects_completed: a.connects_completed,
+        connects_failed: a.connects_failed,
+        connects_timed_out: a.connects_timed_out,
     };
     // SAFETY: by contract.
     unsafe { out.write(c) };

@@ -13,6 +13,8 @@ int32_t mote_handle_timeout(struct Mote *m) { (void)m; return 0; }
 int32_t mote_recv(struct Mote *m, uint8_t *b, size_t c, struct MoteEndpoint *f) { (void)m; (void)b; (void)c; (void)f; return 0; }
 int32_t mote_send(struct Mote *m, const struct MoteEndpoint *t, const uint8_t *d, size_t n) { (void)m; (void)t; (void)d; (void)n; return 0; }
 int32_t mote_close(struct Mote *m, const struct MoteEndpoint *p) { (void)m; (void)p; return 0; }
+int32_t mote_connect(struct Mote *m, const struct MoteEndpoint *s) { (void)m; (void)s; return 0; }
+int32_t mote_is_client_of(struct Mote *m, const struct MoteEndpoint *p) { (void)m; (void)p; return 0; }
 int32_t mote_counters(struct Mote *m, struct MoteCounters *o) { (void)m; (void)o; return 0; }
 struct MoteFootprint mote_footprint(void) { struct MoteFootprint f = {0, 0, 0, 0}; return f; }
 void mote_soft_aes128_encrypt(void *c, const uint8_t *k, uint8_t *b) { (void)c; (void)k; (void)b; }
