@@ -44,10 +44,45 @@ impl SignatureVerificationAlgorithm for EcdsaP256Sha256 {
 
 static SUPPORTED: &[&dyn SignatureVerificationAlgorithm] = &[&EcdsaP256Sha256];
 
-/// Our certificate chain (DER, leaf first) and the leaf's private key.
+/// Our certificate chain (DER, leaf first) and who signs with the leaf's key.
 pub struct CertifiedKey {
     pub chain: Vec<Vec<u8>>,
-    pub key: SigningKey,
+    pub key: CertificateKey,
+}
+
+/// Who makes the signatures of a certificate's key.
+pub enum CertificateKey {
+    /// The private key is here: the engine signs in place.
+    Local(Box<SigningKey>),
+    /// Only the public key (SEC1 uncompressed) is here; the holder of the private key signs
+    /// elsewhere (a mote whose key never leaves it). A handshake that needs the signature
+    /// pauses with [`Event::SignatureNeeded`](crate::Event::SignatureNeeded) until
+    /// [`Connection::provide_signature`](crate::Connection::provide_signature).
+    External { public_key: Vec<u8> },
+}
+
+impl CertificateKey {
+    /// SEC1 uncompressed public key.
+    pub fn public_key(&self) -> &[u8] {
+        match self {
+            CertificateKey::Local(k) => k.public_key(),
+            CertificateKey::External { public_key } => public_key,
+        }
+    }
+
+    /// Whether a private key is held here.
+    pub fn is_local(&self) -> bool {
+        matches!(self, CertificateKey::Local(_))
+    }
+}
+
+impl std::fmt::Debug for CertificateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CertificateKey::Local(_) => f.write_str("CertificateKey::Local(<redacted>)"),
+            CertificateKey::External { .. } => f.write_str("CertificateKey::External"),
+        }
+    }
 }
 
 impl std::fmt::Debug for CertifiedKey {
@@ -59,7 +94,32 @@ impl std::fmt::Debug for CertifiedKey {
 impl CertifiedKey {
     /// A key presented only as a raw public key (RFC 7250): no chain.
     pub fn raw_public_key(key: SigningKey) -> Self {
-        CertifiedKey { chain: Vec::new(), key }
+        CertifiedKey { chain: Vec::new(), key: CertificateKey::Local(Box::new(key)) }
+    }
+
+    /// A chain (PEM, leaf first) whose private key is held elsewhere: the leaf's P-256 key
+    /// is what the external signer's signatures are checked against.
+    pub fn external(chain_pem: &str) -> Result<Self, Error> {
+        let chain = Self::chain_from_pem(chain_pem)?;
+        let leaf = chain.first().ok_or(Error::Config("empty certificate chain"))?;
+        let public_key = leaf_public_key(leaf).map_err(|_| Error::Config("leaf certificate without a usable P-256 signing key"))?;
+        Ok(CertifiedKey { chain, key: CertificateKey::External { public_key } })
+    }
+
+    /// A raw public key (RFC 7250; SEC1 uncompressed P-256 point) whose private key is held
+    /// elsewhere.
+    pub fn external_raw_public_key(public_key: &[u8]) -> Result<Self, Error> {
+        VerifyingKey::from_sec1_bytes(public_key).map_err(|_| Error::Config("not a P-256 public key"))?;
+        Ok(CertifiedKey { chain: Vec::new(), key: CertificateKey::External { public_key: public_key.to_vec() } })
+    }
+
+    fn chain_from_pem(chain_pem: &str) -> Result<Vec<Vec<u8>>, Error> {
+        let certs = Certificate::load_pem_chain(chain_pem.as_bytes()).map_err(|_| Error::Config("certificate PEM"))?;
+        let chain = certs.iter().map(|c| c.to_der()).collect::<Result<Vec<_>, _>>().map_err(|_| Error::Config("certificate DER"))?;
+        if chain.is_empty() {
+            return Err(Error::Config("empty certificate chain"));
+        }
+        Ok(chain)
     }
 
     /// Our key's DER SubjectPublicKeyInfo, what a raw-public-key Certificate carries.
@@ -74,13 +134,9 @@ impl CertifiedKey {
 
     /// From a PEM chain (leaf first) and a PEM private key (PKCS#8 or SEC1 "EC PRIVATE KEY").
     pub fn from_pem(chain_pem: &str, key_pem: &str) -> Result<Self, Error> {
-        let certs = Certificate::load_pem_chain(chain_pem.as_bytes()).map_err(|_| Error::Config("certificate PEM"))?;
-        let chain = certs.iter().map(|c| c.to_der()).collect::<Result<Vec<_>, _>>().map_err(|_| Error::Config("certificate DER"))?;
-        if chain.is_empty() {
-            return Err(Error::Config("empty certificate chain"));
-        }
+        let chain = Self::chain_from_pem(chain_pem)?;
         let key = SigningKey::from_pem(key_pem)?;
-        Ok(CertifiedKey { chain, key })
+        Ok(CertifiedKey { chain, key: CertificateKey::Local(Box::new(key)) })
     }
 }
 

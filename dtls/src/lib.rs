@@ -117,6 +117,15 @@
 //! ([`cert::spki_sha256`]). A client offers raw keys with `ClientConfig::certificate_types`
 //! and `ClientConfig::server_raw_public_keys`.
 //!
+//! # Keys held elsewhere
+//! A [`cert::CertifiedKey`] whose key is [`cert::CertificateKey::External`] holds only the
+//! public key: a handshake that needs its signature (the server's ServerKeyExchange, the
+//! client's CertificateVerify) emits [`Event::SignatureNeeded`] with the SHA-256 digest to
+//! sign and waits, sending and retransmitting nothing, until
+//! [`Connection::provide_signature`] (checked against the certificate's key; one that does
+//! not verify ends the handshake with internal_error) or [`Connection::abort`]. The caller
+//! bounds the wait. Local keys sign in place, as before.
+//!
 //! # Hello extensions of the application
 //! A client sends its own extensions with `ClientConfig::extra_client_hello_extensions`
 //! and learns the server's answer from [`Event::ServerHelloExtensions`] (or
@@ -153,7 +162,7 @@ pub enum Role {
 pub use config::{
     CipherSuite, ClientConfig, ClientHelloInfo, HelloExtensionHandler, PskResolver, PskTable, ServerConfig, TransportConfig,
 };
-pub use connection::{CloseReason, Connection, Event, Phase, Transmit};
+pub use connection::{CloseReason, Connection, Event, Phase, SignaturePurpose, SignatureRequest, Transmit};
 pub use endpoint::Endpoint;
 pub use alert::AlertDescription;
 pub use handshake::msgs::Extension;

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, State, Transcript};
-use crate::cert::{certificate_body, CertificateType, PeerAuth, PeerRole};
+use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, SignaturePurpose, SignatureRequest, State, Transcript};
+use crate::cert::{certificate_body, CertificateKey, CertificateType, PeerAuth, PeerRole};
 use crate::codec::Codec;
 use crate::config::{CipherSuite, ClientConfig, ClientPsk};
-use crate::crypto::ecc::{verify, EcdheKey};
+use crate::crypto::ecc::{der_from_raw_signature, verify, EcdheKey};
 use crate::crypto::prf::{self, psk_premaster};
 use crate::error::{Error, InvalidMessage, PeerMisbehaved};
 use crate::handshake::flight::FlightItem;
@@ -34,6 +34,8 @@ pub(crate) enum ClientState {
     CertificateRequest(ExpectCertificateRequest),
     PskKx(ExpectPskKx),
     ServerHelloDone(ExpectServerHelloDone),
+    /// Our certificate's key is external: the CertificateVerify waits for its signature.
+    Signature(Box<AwaitSignature>),
     Ccs(ExpectCcs),
     Finished(ExpectFinished),
 }
@@ -47,6 +49,7 @@ impl ClientState {
             ClientState::CertificateRequest(_) => "ExpectCertificateRequest",
             ClientState::PskKx(_) => "ExpectPskKx",
             ClientState::ServerHelloDone(_) => "ExpectServerHelloDone",
+            ClientState::Signature(_) => "AwaitSignature",
             ClientState::Ccs(_) => "ExpectCcs",
             ClientState::Finished(_) => "ExpectFinished",
         }
@@ -384,18 +387,49 @@ impl ExpectServerHelloDone {
         let mut keyed = hs.derive_keys(&mut cx.layer, cx.suite.ok_or(Error::Internal("no suite before the key exchange"))?, &premaster);
         drop(premaster);
         if let Some(ck) = sent_certificate {
-            let signature = ck.key.sign(keyed.hs.transcript.bytes())?;
+            let signature = match &ck.key {
+                CertificateKey::Local(signing) => signing.sign(keyed.hs.transcript.bytes())?,
+                CertificateKey::External { public_key } => {
+                    let digest = keyed.hs.transcript.hash();
+                    cx.events.push_back(Event::SignatureNeeded(SignatureRequest { purpose: SignaturePurpose::CertificateVerify, digest }));
+                    return Ok(State::Client(ClientState::Signature(Box::new(AwaitSignature { keyed, public_key: public_key.clone() }))));
+                }
+            };
             let cv = DigitallySigned { scheme: ECDSA_SHA256, signature };
             cx.queue_handshake(&mut keyed.hs.transcript, 0, HandshakeType::CertificateVerify, cv.get_encoding());
         }
-        cx.flight.push(FlightItem::ChangeCipherSpec { epoch: 0 });
-        cx.layer.start_write_epoch()?;
-        let verify_data = keyed.finished_data(prf::CLIENT_FINISHED);
-        let epoch = cx.layer.write_epoch();
-        cx.queue_handshake(&mut keyed.hs.transcript, epoch, HandshakeType::Finished, verify_data.to_vec());
-        cx.send_flight(now)?;
-        Ok(State::Client(ClientState::Ccs(ExpectCcs { keyed })))
+        send_flight_5(cx, now, keyed)
     }
+}
+
+/// Our certificate's key is external: the Certificate and ClientKeyExchange are queued, the
+/// CertificateVerify waits for the signature of the handshake messages so far.
+pub(crate) struct AwaitSignature {
+    keyed: KeyedHandshake,
+    /// Our certificate's key, which the signature must verify under.
+    public_key: Vec<u8>,
+}
+
+impl AwaitSignature {
+    pub(super) fn resume(mut self, cx: &mut Common, now: Instant, signature: &[u8; 64]) -> Result<State, Error> {
+        let der = der_from_raw_signature(signature)?;
+        verify(&self.public_key, self.keyed.hs.transcript.bytes(), &der).map_err(|_| Error::Internal("external signature does not verify under our certificate's key"))?;
+        let cv = DigitallySigned { scheme: ECDSA_SHA256, signature: der };
+        cx.queue_handshake(&mut self.keyed.hs.transcript, 0, HandshakeType::CertificateVerify, cv.get_encoding());
+        send_flight_5(cx, now, self.keyed)
+    }
+}
+
+/// The end of flight 5 (ChangeCipherSpec, Finished) after the Certificate, ClientKeyExchange
+/// and CertificateVerify; sends it.
+fn send_flight_5(cx: &mut Common, now: Instant, mut keyed: KeyedHandshake) -> Result<State, Error> {
+    cx.flight.push(FlightItem::ChangeCipherSpec { epoch: 0 });
+    cx.layer.start_write_epoch()?;
+    let verify_data = keyed.finished_data(prf::CLIENT_FINISHED);
+    let epoch = cx.layer.write_epoch();
+    cx.queue_handshake(&mut keyed.hs.transcript, epoch, HandshakeType::Finished, verify_data.to_vec());
+    cx.send_flight(now)?;
+    Ok(State::Client(ClientState::Ccs(ExpectCcs { keyed })))
 }
 
 /// The server's ChangeCipherSpec (a record, handed over by the record dispatch).

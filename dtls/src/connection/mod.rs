@@ -66,9 +66,31 @@ pub enum Event {
     /// extensions of the types we added (empty: the server ignored them). Emitted once, before
     /// `HandshakeComplete`; the handshake goes on unless the application calls `abort`.
     ServerHelloExtensions(Vec<Extension>),
+    /// Our certificate's key is external ([`CertificateKey::External`](crate::cert::CertificateKey)):
+    /// the handshake waits for the signature of this digest, given with
+    /// [`Connection::provide_signature`] (or ended with [`Connection::abort`]). Nothing is
+    /// sent and nothing is retransmitted while it waits; the caller bounds the wait.
+    SignatureNeeded(SignatureRequest),
     HandshakeComplete,
     ApplicationData(Vec<u8>),
     Closed(CloseReason),
+}
+
+/// Which handshake message an external signature goes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignaturePurpose {
+    /// Server: the ServerKeyExchange, over client_random || server_random || ServerECDHParams.
+    ServerKeyExchange,
+    /// Client: the CertificateVerify, over the handshake messages so far.
+    CertificateVerify,
+}
+
+/// What an external signer must sign: ECDSA P-256 over `digest`, the SHA-256 of the signed
+/// content (sign the digest as it is, no further hashing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureRequest {
+    pub purpose: SignaturePurpose,
+    pub digest: [u8; 32],
 }
 
 /// Where the association is.
@@ -527,6 +549,38 @@ impl Connection {
         }
     }
 
+    /// The handshake waits for an external signature ([`Event::SignatureNeeded`]).
+    pub fn awaiting_signature(&self) -> bool {
+        matches!(self.state, State::Server(ServerState::Signature(_)) | State::Client(ClientState::Signature(_)))
+    }
+
+    /// Gives the external signature the handshake waits for (ECDSA P-256 `r || s`, 32 bytes
+    /// each, big-endian) and sends the flight it completes. The signature is checked against
+    /// our certificate's key first: one that does not verify ends the handshake with
+    /// internal_error (and is returned as the error), as does calling this while no signature
+    /// is awaited (then nothing changes).
+    pub fn provide_signature(&mut self, now: Instant, signature: &[u8; 64]) -> Result<(), Error> {
+        let next = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Server(ServerState::Signature(s)) => s.resume(&mut self.common, now, signature),
+            State::Client(ClientState::Signature(s)) => s.resume(&mut self.common, now, signature),
+            other => {
+                self.state = other;
+                return Err(Error::Internal("no external signature awaited"));
+            }
+        };
+        match next {
+            Ok(state) => {
+                self.state = state;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::info!(remote = %self.common.remote, error = e.as_str(), "external signature refused");
+                self.fail(e.clone());
+                Err(e)
+            }
+        }
+    }
+
     /// Server, `Paused`: sends the held ChangeCipherSpec + Finished and completes.
     pub fn resume_final_flight(&mut self) -> Result<(), Error> {
         let State::Paused(flight) = std::mem::replace(&mut self.state, State::Closed) else {
@@ -726,6 +780,10 @@ impl Connection {
     /// The peer resent part of a flight we already answered: resend our answer, at most once
     /// per half initial timeout (a burst of fragments gets one reply).
     fn reply_to_retransmission(&mut self, now: Instant) {
+        // Our flight is incomplete until the external signature comes.
+        if self.awaiting_signature() {
+            return;
+        }
         let c = &mut self.common;
         let spacing = c.transport.retransmit.initial / 2;
         if c.last_reply.is_some_and(|t| now < t + spacing) {

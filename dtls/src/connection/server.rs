@@ -11,11 +11,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, SealedFlight, State, Transcript};
-use crate::cert::{certificate_body, CertificateType, CertifiedKey, PeerAuth, PeerRole};
+use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, SealedFlight, SignaturePurpose, SignatureRequest, State, Transcript};
+use crate::cert::{certificate_body, CertificateKey, CertificateType, CertifiedKey, PeerAuth, PeerRole};
 use crate::codec::Codec;
 use crate::config::{CipherSuite, ClientHelloInfo, PskResolver, ServerConfig, ENGINE_EXTENSIONS};
-use crate::crypto::ecc::{verify, EcdheKey};
+use crate::crypto::ecc::{der_from_raw_signature, sha256, verify, EcdheKey};
 use crate::crypto::prf::{self, psk_premaster};
 use crate::error::{Error, InvalidMessage, PeerMisbehaved};
 use crate::handshake::flight::{pack_flight, FlightItem};
@@ -27,6 +27,8 @@ use crate::record::ProtocolVersion;
 /// Where the server's handshake is.
 pub(crate) enum ServerState {
     ClientHello(ExpectClientHello),
+    /// Our certificate's key is external: the ServerKeyExchange waits for its signature.
+    Signature(Box<AwaitSignature>),
     Certificate(ExpectCertificate),
     ClientKx(ExpectClientKx),
     CertificateVerify(ExpectCertificateVerify),
@@ -42,6 +44,7 @@ impl ServerState {
     pub(super) fn name(&self) -> &'static str {
         match self {
             ServerState::ClientHello(_) => "ExpectClientHello",
+            ServerState::Signature(_) => "AwaitSignature",
             ServerState::Certificate(_) => "ExpectCertificate",
             ServerState::ClientKx(_) => "ExpectClientKx",
             ServerState::CertificateVerify(_) => "ExpectCertificateVerify",
@@ -194,45 +197,86 @@ impl ExpectClientHello {
         cx.flight.clear();
         cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerHello, sh.get_encoding());
 
-        let mut client_auth = None;
-        let kx = match choice {
+        match choice {
             Choice::Ecdhe(ck) => {
                 let types = certificate_types.ok_or(Error::Internal("ECDHE without certificate types"))?;
                 cx.queue_handshake(&mut transcript, 0, HandshakeType::Certificate, certificate_body(&ck, types.server));
                 let key = EcdheKey::generate()?;
                 let params = EcdheParams { named_curve: SECP256R1, public: key.public().to_vec() };
-                let params_enc = params.get_encoding();
-                let signed = [&ch.random[..], &server_random[..], &params_enc].concat();
-                let signature = ck.key.sign(&signed)?;
-                let ske = EcdheServerKeyExchange { params, signed: DigitallySigned { scheme: ECDSA_SHA256, signature } };
-                cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerKeyExchange, ske.get_encoding());
-                if let Some(auth) = types.client {
-                    let cr = CertificateRequest {
-                        certificate_types: vec![ECDSA_SIGN],
-                        signature_algorithms: vec![ECDSA_SHA256],
-                        authorities: Vec::new(),
-                    };
-                    cx.queue_handshake(&mut transcript, 0, HandshakeType::CertificateRequest, cr.get_encoding());
-                    client_auth = Some(auth);
+                let signed = [&ch.random[..], &server_random[..], &params.get_encoding()].concat();
+                let hs = HandshakeData { client_random: ch.random, server_random, extended_master_secret, transcript };
+                let kx = PendingKeyExchange { config: cfg, hs, key, params, client_auth: types.client };
+                match &ck.key {
+                    CertificateKey::Local(signing) => {
+                        let signature = signing.sign(&signed)?;
+                        kx.send_flight(cx, now, signature)
+                    }
+                    CertificateKey::External { public_key } => {
+                        let digest = sha256(&[&signed]);
+                        cx.events.push_back(Event::SignatureNeeded(SignatureRequest { purpose: SignaturePurpose::ServerKeyExchange, digest }));
+                        Ok(State::Server(ServerState::Signature(Box::new(AwaitSignature { kx, signed, public_key: public_key.clone() }))))
+                    }
                 }
-                KeyExchange::Ecdhe { key, client_key: None }
             }
             Choice::Psk(resolver) => {
                 if let Some(hint) = &cfg.psk_identity_hint {
                     let ske = PskServerKeyExchange { identity_hint: hint.clone() };
                     cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerKeyExchange, ske.get_encoding());
                 }
-                KeyExchange::Psk(resolver)
+                cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerHelloDone, Vec::new());
+                let hs = HandshakeData { client_random: ch.random, server_random, extended_master_secret, transcript };
+                let next = ServerState::ClientKx(ExpectClientKx { config: cfg, hs, kx: KeyExchange::Psk(resolver) });
+                cx.send_flight(now)?;
+                Ok(State::Server(next))
             }
-        };
-        cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerHelloDone, Vec::new());
-        let hs = HandshakeData { client_random: ch.random, server_random, extended_master_secret, transcript };
-        let next = match (client_auth, kx) {
-            (Some(verifier), KeyExchange::Ecdhe { key, .. }) => ServerState::Certificate(ExpectCertificate { config: cfg, hs, key, verifier }),
-            (_, kx) => ServerState::ClientKx(ExpectClientKx { config: cfg, hs, kx }),
+        }
+    }
+}
+
+/// ECDHE: the rest of our flight once the ServerKeyExchange's signature is known.
+pub(crate) struct PendingKeyExchange {
+    config: Arc<ServerConfig>,
+    hs: HandshakeData,
+    key: EcdheKey,
+    params: EcdheParams,
+    client_auth: Option<PeerAuth>,
+}
+
+impl PendingKeyExchange {
+    /// Queues the ServerKeyExchange (with `signature`, DER), the CertificateRequest when the
+    /// client authenticates, the ServerHelloDone, and sends the flight.
+    fn send_flight(self, cx: &mut Common, now: Instant, signature: Vec<u8>) -> Result<State, Error> {
+        let PendingKeyExchange { config, mut hs, key, params, client_auth } = self;
+        let ske = EcdheServerKeyExchange { params, signed: DigitallySigned { scheme: ECDSA_SHA256, signature } };
+        cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::ServerKeyExchange, ske.get_encoding());
+        if client_auth.is_some() {
+            let cr = CertificateRequest { certificate_types: vec![ECDSA_SIGN], signature_algorithms: vec![ECDSA_SHA256], authorities: Vec::new() };
+            cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::CertificateRequest, cr.get_encoding());
+        }
+        cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::ServerHelloDone, Vec::new());
+        let next = match client_auth {
+            Some(verifier) => ServerState::Certificate(ExpectCertificate { config, hs, key, verifier }),
+            None => ServerState::ClientKx(ExpectClientKx { config, hs, kx: KeyExchange::Ecdhe { key, client_key: None } }),
         };
         cx.send_flight(now)?;
         Ok(State::Server(next))
+    }
+}
+
+/// Our certificate's key is external: the ServerHello and Certificate are queued, the
+/// ServerKeyExchange waits for the signature of `signed`.
+pub(crate) struct AwaitSignature {
+    kx: PendingKeyExchange,
+    signed: Vec<u8>,
+    /// Our certificate's key, which the signature must verify under.
+    public_key: Vec<u8>,
+}
+
+impl AwaitSignature {
+    pub(super) fn resume(self, cx: &mut Common, now: Instant, signature: &[u8; 64]) -> Result<State, Error> {
+        let der = der_from_raw_signature(signature)?;
+        verify(&self.public_key, &self.signed, &der).map_err(|_| Error::Internal("external signature does not verify under our certificate's key"))?;
+        self.kx.send_flight(cx, now, der)
     }
 }
 

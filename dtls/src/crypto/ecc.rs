@@ -74,6 +74,13 @@ pub fn verify(public: &[u8], message: &[u8], der: &[u8]) -> Result<(), Error> {
         .map_err(|_| PeerMisbehaved::BadSignature.into())
 }
 
+/// An ECDSA P-256 signature given as `r || s` (32 bytes each, big-endian, as an external
+/// signer such as a mote returns it) in the DER form TLS carries.
+pub fn der_from_raw_signature(raw: &[u8; 64]) -> Result<Vec<u8>, Error> {
+    let sig = p256::ecdsa::Signature::from_slice(raw).map_err(|_| Error::Internal("external signature is not a P-256 signature"))?;
+    Ok(sig.to_der().as_bytes().to_vec())
+}
+
 /// Our ephemeral ECDHE key for one handshake (ring wipes it when it is used or dropped).
 pub struct EcdheKey {
     secret: agreement::EphemeralPrivateKey,

@@ -635,7 +635,7 @@ impl Delegation {
         while let Some(ev) = conn.poll_event() {
             match ev {
                 Event::ClientFinishedVerified => self.client_finished = true,
-                Event::HandshakeComplete | Event::ApplicationData(_) | Event::ServerHelloExtensions(_) => {}
+                Event::HandshakeComplete | Event::ApplicationData(_) | Event::ServerHelloExtensions(_) | Event::SignatureNeeded(_) => {}
                 Event::Closed(reason) => {
                     failure = Some(match reason {
                         CloseReason::LocalError(DtlsError::InvalidCertificate(e)) => {
@@ -718,7 +718,8 @@ impl Delegation {
                         _ => Failure::MoteFailed,
                     });
                 }
-                Event::ClientFinishedVerified => {}
+                // The mote-side client presents no certificate.
+                Event::ClientFinishedVerified | Event::SignatureNeeded(_) => {}
             }
             if failure.is_some() {
                 break;
