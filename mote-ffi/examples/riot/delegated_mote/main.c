@@ -12,9 +12,14 @@
  *       the PSK shared with the IoTSSP; its address and port (default port 5690), or none
  *       to learn them from the IoTSSP's first Poke. The mote's identity is the EUI-64 of
  *       the node's first network interface (its IEEE 802.15.4 long address).
+ *   mote report SERVER_ADDR SERVER_PORT PATH [SECONDS]
+ *       outbound delegation: the mote asks its IoTSSP for a DTLS session with that CoAP
+ *       server (mote_connect; the IoTSSP runs the handshake in the mote's name and transfers
+ *       the session, the mote as client) and GETs PATH on it every SECONDS (default 5),
+ *       asking again while it has no session; responses are printed and counted.
  *   mote stats
- *       prints "mote counters key=value ..." (the library's counters and the CoAP
- *       requests this application answered) and "mote footprint ...".
+ *       prints "mote counters key=value ..." (the library's counters, the CoAP requests
+ *       this application answered and its own reports) and "mote footprint ...".
  *
  * What the platform gives the library: AES-128 in software (mote_soft_aes128_encrypt; a
  * board with an AES engine would pass its own block function), randomness from the
@@ -62,6 +67,18 @@ static uint8_t app_buf[MOTE_QUEUE_BYTES];
 static unsigned coap_requests;
 static unsigned echoes;
 static unsigned readings;
+
+/* What `mote report` asked for: the server, the path to GET, how often. */
+static struct {
+    int enabled;
+    MoteEndpoint server;
+    char path[48];
+    uint32_t interval_ms;
+    uint16_t mid;
+} report;
+static event_timeout_t report_timer;
+static unsigned coap_requests_out;
+static unsigned coap_responses_in;
 
 /* What `mote start` asked for, handed to the mote's thread with the start event. */
 static struct {
@@ -277,14 +294,52 @@ static void send_record(const MoteEndpoint *client, const uint8_t *data, size_t 
     }
 }
 
-/* The application: every record of application data a client sent is answered. */
+static int is_report_server(const MoteEndpoint *peer)
+{
+    return report.enabled && peer->port == report.server.port &&
+           memcmp(peer->addr, report.server.addr, 16) == 0;
+}
+
+/* A response of the report server: its code and payload, printed. */
+static void print_response(const uint8_t *m, size_t len)
+{
+    if (len < 4 || (m[0] >> 6) != 1 || (m[1] >> 5) == 0) {
+        printf("mote: %u bytes from the server that are no CoAP response\n", (unsigned)len);
+        return;
+    }
+    coap_responses_in++;
+    /* The options are not needed: skip them to the payload marker. */
+    const uint8_t *p = m + 4 + (m[0] & 0x0f);
+    const uint8_t *end = m + len;
+    while (p < end && *p != 0xff) {
+        unsigned delta_nibble = *p >> 4, len_nibble = *p & 0x0f;
+        p++;
+        int delta = coap_extended(delta_nibble, &p, end);
+        int olen = coap_extended(len_nibble, &p, end);
+        if (delta < 0 || olen < 0 || p + olen > end) {
+            p = end;
+            break;
+        }
+        p += olen;
+    }
+    const uint8_t *payload = p < end ? p + 1 : end;
+    size_t plen = (size_t)(end - payload);
+    printf("mote: response %u.%02u from the server: \"%.*s\"\n", m[1] >> 5, m[1] & 31,
+           (int)(plen < 60 ? plen : 60), (const char *)payload);
+}
+
+/* The application: every record of application data a client sent is answered; what the
+ * report server sends on the mote's client session is a response to one of its GETs. */
 static void serve(void)
 {
     MoteEndpoint client;
     int n;
     static uint8_t answer[MOTE_QUEUE_BYTES];
     while ((n = mote_recv(&mote, app_buf, sizeof app_buf, &client)) > 0) {
-        if (is_coap_request(app_buf, (size_t)n)) {
+        if (is_report_server(&client)) {
+            print_response(app_buf, (size_t)n);
+        }
+        else if (is_coap_request(app_buf, (size_t)n)) {
             coap_requests++;
             size_t len = coap_answer(app_buf, (size_t)n, answer, sizeof answer);
             printf("mote: CoAP request of %d bytes, answered with %u bytes\n", n,
@@ -321,6 +376,58 @@ static void pump(void)
     schedule();
 }
 
+/* A CON GET of the report path on the client session. */
+static void send_report(void)
+{
+    uint8_t req[64];
+    size_t n = 0;
+    report.mid++;
+    req[n++] = (1 << 6) | (COAP_CON << 4) | 2; /* token: the message id */
+    req[n++] = COAP_GET;
+    req[n++] = (uint8_t)(report.mid >> 8);
+    req[n++] = (uint8_t)report.mid;
+    req[n++] = (uint8_t)(report.mid >> 8);
+    req[n++] = (uint8_t)report.mid;
+    unsigned last = 0;
+    for (const char *seg = report.path; *seg != '\0';) {
+        if (*seg == '/') {
+            seg++;
+            continue;
+        }
+        size_t len = strcspn(seg, "/");
+        if (len > 12 || n + 1 + len > sizeof req) {
+            break; /* the shell command kept segments short */
+        }
+        req[n++] = (uint8_t)(((COAP_OPT_URI_PATH - last) << 4) | len);
+        last = COAP_OPT_URI_PATH;
+        memcpy(req + n, seg, len);
+        n += len;
+        seg += len;
+    }
+    send_record(&report.server, req, n);
+    coap_requests_out++;
+}
+
+/* Every interval, and when the association or a session comes: a GET on the session with
+ * the server if there is one, else a Connect for one. */
+static void report_tick(void)
+{
+    if (!report.enabled) {
+        return;
+    }
+    if (mote_is_client_of(&mote, &report.server) == 1) {
+        send_report();
+    }
+    else {
+        int res = mote_connect(&mote, &report.server);
+        if (res == MOTE_OK) {
+            puts("mote: asked the IoTSSP for a session with the server");
+        }
+        /* Not associated yet, or a Connect pending: the next interval asks again. */
+    }
+    event_timeout_set(&report_timer, report.interval_ms);
+}
+
 static void on_datagram(sock_udp_t *sock, sock_async_flags_t flags, void *arg)
 {
     uint8_t local = (uint8_t)(uintptr_t)arg;
@@ -337,15 +444,27 @@ static void on_datagram(sock_udp_t *sock, sock_async_flags_t flags, void *arg)
         }
         MoteEndpoint from = {.port = remote.port};
         memcpy(from.addr, remote.addr.ipv6, 16);
+        int had_report_session = report.enabled && mote_is_client_of(&mote, &report.server) == 1;
         switch (mote_handle_datagram(&mote, local, &from, rx_buf, (size_t)n)) {
         case MOTE_EVENT_ASSOCIATED:
             puts("mote: associated with the IoTSSP");
+            report_tick();
             break;
         case MOTE_EVENT_SESSION_INSTALLED:
-            puts("mote: session installed");
+            if (report.enabled && !had_report_session &&
+                mote_is_client_of(&mote, &report.server) == 1) {
+                puts("mote: session installed (the mote is the client of the server)");
+                report_tick();
+            }
+            else {
+                puts("mote: session installed");
+            }
             break;
         case MOTE_EVENT_TRANSFER_REFUSED:
             puts("mote: transfer refused");
+            break;
+        case MOTE_EVENT_CONNECT_FAILED:
+            puts("mote: the IoTSSP could not open the session with the server");
             break;
         default:
             break;
@@ -363,6 +482,15 @@ static void on_timer(event_t *ev)
 
 static event_t timer_event = {.handler = on_timer};
 
+static void on_report_timer(event_t *ev)
+{
+    (void)ev;
+    report_tick();
+    pump();
+}
+
+static event_t report_event = {.handler = on_report_timer};
+
 /* ---- commands from the shell, run on the mote's thread ---------------------------------- */
 
 static void print_counters(void)
@@ -376,7 +504,9 @@ static void print_counters(void)
            "ecc_operations=%u sessions_active=%u sessions_installed=%u sessions_closed=%u "
            "sessions_expired=%u sessions_evicted=%u records_in=%u app_data_in=%u "
            "app_data_out=%u alerts_in=%u alerts_out=%u decrypt_failed=%u replayed=%u "
-           "no_session=%u not_from_iotssp=%u coap_requests=%u echoes=%u\n",
+           "no_session=%u not_from_iotssp=%u coap_requests=%u echoes=%u connects_started=%u "
+           "connects_completed=%u connects_failed=%u connects_timed_out=%u "
+           "coap_requests_out=%u coap_responses_in=%u\n",
            (unsigned)c.associations, (unsigned)c.transfers_installed,
            (unsigned)c.transfers_refused, (unsigned)c.ecc_operations,
            (unsigned)c.sessions_active, (unsigned)c.sessions_installed,
@@ -384,7 +514,9 @@ static void print_counters(void)
            (unsigned)c.sessions_evicted, (unsigned)c.records_in, (unsigned)c.app_data_in,
            (unsigned)c.app_data_out, (unsigned)c.alerts_in, (unsigned)c.alerts_out,
            (unsigned)c.decrypt_failed, (unsigned)c.replayed, (unsigned)c.no_session,
-           (unsigned)c.not_from_iotssp, coap_requests, echoes);
+           (unsigned)c.not_from_iotssp, coap_requests, echoes, (unsigned)c.connects_started,
+           (unsigned)c.connects_completed, (unsigned)c.connects_failed,
+           (unsigned)c.connects_timed_out, coap_requests_out, coap_responses_in);
     MoteFootprint f = mote_footprint();
     printf("mote footprint slot=%u queues=%u state=%u storage=%u\n", (unsigned)f.slot_bytes,
            (unsigned)f.queue_bytes, (unsigned)f.state_bytes, (unsigned)f.storage_bytes);
@@ -436,6 +568,29 @@ static void on_start(event_t *ev)
 
 static event_t start_event = {.handler = on_start};
 
+/* What `mote report` asked for, handed to the mote's thread with its event. */
+static struct {
+    int has_server;
+    MoteEndpoint server;
+    char path[48];
+    uint32_t interval_ms;
+} report_args;
+
+static void on_report_start(event_t *ev)
+{
+    (void)ev;
+    report.enabled = report_args.has_server;
+    report.server = report_args.server;
+    memcpy(report.path, report_args.path, sizeof report.path);
+    report.interval_ms = report_args.interval_ms;
+    printf("mote: reporting to port %u every %u ms\n", report.server.port,
+           (unsigned)report.interval_ms);
+    report_tick();
+    pump();
+}
+
+static event_t report_start_event = {.handler = on_report_start};
+
 static void *mote_thread(void *arg)
 {
     (void)arg;
@@ -450,6 +605,7 @@ static void *mote_thread(void *arg)
         sock_udp_event_init(&socks[local], &queue, on_datagram, (void *)(uintptr_t)local);
     }
     event_timeout_ztimer_init(&timer, ZTIMER_MSEC, &queue, &timer_event);
+    event_timeout_ztimer_init(&report_timer, ZTIMER_MSEC, &queue, &report_event);
     printf("mote: listening on UDP %u (association) and %u (sessions)\n",
            MOTE_ASSOCIATION_PORT, MOTE_SESSION_PORT);
     event_loop(&queue);
@@ -481,6 +637,22 @@ static int mote_cmd(int argc, char **argv)
         event_post(&queue, &stats_event);
         return 0;
     }
+    if (argc >= 5 && argc <= 6 && strcmp(argv[1], "report") == 0) {
+        ipv6_addr_t addr;
+        int seconds = argc == 6 ? atoi(argv[5]) : 5;
+        if (ipv6_addr_from_str(&addr, argv[2]) == NULL || atoi(argv[3]) <= 0 ||
+            strlen(argv[4]) >= sizeof report.path || seconds <= 0) {
+            puts("mote: report SERVER_ADDR SERVER_PORT PATH [SECONDS]");
+            return 1;
+        }
+        report_args.has_server = 1;
+        memcpy(report_args.server.addr, addr.u8, 16);
+        report_args.server.port = (uint16_t)atoi(argv[3]);
+        strcpy(report_args.path, argv[4]);
+        report_args.interval_ms = (uint32_t)seconds * 1000u;
+        event_post(&queue, &report_start_event);
+        return 0;
+    }
     if (argc >= 3 && argc <= 5 && strcmp(argv[1], "start") == 0) {
         int psk_len = parse_hex(argv[2], start_args.psk, sizeof start_args.psk);
         if (psk_len < 16) {
@@ -502,12 +674,14 @@ static int mote_cmd(int argc, char **argv)
         event_post(&queue, &start_event);
         return 0;
     }
-    printf("usage: %s start PSK_HEX [IOTSSP_ADDR [IOTSSP_PORT]] | %s stats\n", argv[0],
-           argv[0]);
+    printf("usage: %s start PSK_HEX [IOTSSP_ADDR [IOTSSP_PORT]] | "
+           "%s report SERVER_ADDR SERVER_PORT PATH [SECONDS] | %s stats\n",
+           argv[0], argv[0], argv[0]);
     return 1;
 }
 
-SHELL_COMMAND(mote, "the delegated mote: start PSK_HEX [IOTSSP_ADDR [PORT]] | stats", mote_cmd);
+SHELL_COMMAND(mote, "the delegated mote: start PSK [IOTSSP [PORT]] | report ADDR PORT PATH | stats",
+              mote_cmd);
 
 int main(void)
 {
