@@ -140,6 +140,21 @@ typedef void (*MoteRandomFn)(void *ctx, uint8_t *buf, size_t len);
 typedef uint64_t (*MoteNowMsFn)(void *ctx);
 
 /*
+ Makes an ephemeral P-256 key pair. `secret` (32 bytes) comes in holding fresh bytes of
+ the platform's `random`: the callback makes them the private key (or replaces them with
+ its own handle to one, which only `p256_agree` reads) and writes the public key, x || y
+ big-endian, to `public_key` (64 bytes). Returns 0, or nonzero if those bytes are not a
+ valid private key (the library draws new ones) or the engine failed.
+ */
+typedef int32_t (*MoteP256GenerateFn)(void *ctx, uint8_t *secret, uint8_t *public_key);
+
+/*
+ ECDH: writes `z`, the x coordinate of `secret` times `peer` (x || y, 64 bytes), to `z`
+ (32 bytes). Returns 0, or nonzero if `peer` is not a point of P-256 or the engine failed.
+ */
+typedef int32_t (*MoteP256AgreeFn)(void *ctx, const uint8_t *secret, const uint8_t *peer, uint8_t *z);
+
+/*
  What the platform provides. `ctx` is passed to every callback.
  */
 typedef struct MotePlatform {
@@ -150,6 +165,13 @@ typedef struct MotePlatform {
   MoteAes128EncryptFn aes128_encrypt;
   MoteRandomFn random;
   MoteNowMsFn now_ms;
+  /*
+   P-256 for the association (two operations per association, none per delegation).
+   Both NULL: the library's software P-256 if it is built with `soft-ecc` (the
+   default); a build without it refuses NULL here.
+   */
+  MoteP256GenerateFn p256_generate;
+  MoteP256AgreeFn p256_agree;
 } MotePlatform;
 
 /*
@@ -240,6 +262,25 @@ extern "C" {
 #endif // __cplusplus
 
 /*
+ P-256 key generation in software, for platforms without an ECC engine: pass it as
+ `MotePlatform.p256_generate` (or leave both P-256 callbacks NULL). Keeps `secret` as the
+ private key if it is a valid scalar.
+
+ # Safety
+ `secret` points to 32 readable bytes, `public_key` to 64 writable bytes.
+ */
+int32_t mote_soft_p256_generate(void *_ctx, uint8_t *secret, uint8_t *public_key);
+
+/*
+ P-256 ECDH in software, for platforms without an ECC engine: pass it as
+ `MotePlatform.p256_agree` (or leave both P-256 callbacks NULL).
+
+ # Safety
+ `secret` points to 32 readable bytes, `peer` to 64, `z` to 32 writable bytes.
+ */
+int32_t mote_soft_p256_agree(void *_ctx, const uint8_t *secret, const uint8_t *peer, uint8_t *z);
+
+/*
  AES-128 in software, for platforms without an AES engine: pass it as
  `MotePlatform.aes128_encrypt`.
 
@@ -251,7 +292,8 @@ void mote_soft_aes128_encrypt(void *_ctx, const uint8_t *key, uint8_t *block);
 /*
  Sets up a mote in `mote`'s storage: it will associate with its IoTSSP at its first
  `mote_handle_timeout`. Returns `MOTE_OK` or `MOTE_ERR_INVALID` (a null pointer or
- callback, a PSK not of 16 to 32 bytes). A mote set up before is wiped first.
+ callback, NULL P-256 callbacks in a build without `soft-ecc`, a PSK not of 16 to 32
+ bytes). A mote set up before is wiped first.
 
  # Safety
  `mote`, `platform` and `config` point to valid objects; `config->psk` to `psk_len`

@@ -5,8 +5,12 @@
 //! One [`Mote`] is one mote: the association with its IoTSSP, [`MOTE_SLOTS`] session slots
 //! and two queues of [`MOTE_QUEUE_BYTES`] bytes, in storage the firmware provides (a
 //! static `Mote`; nothing is allocated). The platform gives AES-128 (a radio chip's engine,
-//! or [`mote_soft_aes128_encrypt`]), randomness and a millisecond clock as callbacks
-//! ([`MotePlatform`]); the firmware owns the two UDP sockets and moves datagrams:
+//! or `mote_soft_aes128_encrypt`), P-256 ECDH (an ECC engine such as the CC2538 PKA, or
+//! `mote_soft_p256_generate` / `mote_soft_p256_agree`), randomness and a millisecond clock
+//! as callbacks ([`MotePlatform`]); the software versions are compiled in by the features
+//! `soft-aes` and `soft-ecc` (default), which a firmware with those engines leaves out, as
+//! it leaves out the record-layer suites (`suite-*`) its IoTSSP does not negotiate. The
+//! firmware owns the two UDP sockets and moves datagrams:
 //! `mote_handle_datagram` in, `mote_poll_transmit` out, `mote_handle_timeout` at
 //! `mote_poll_timeout`, `mote_recv` / `mote_send` for application data, `mote_connect` for
 //! a session with a server that the mote opens through its IoTSSP (outbound delegation).
@@ -27,11 +31,12 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use core::time::Duration;
 
 use delegated_mote::{
-    Address, Aes128Block, Config, ConnectError, Credentials, DelegatedMote, Instant, LocalPort,
-    MoteEvent, Random, SendError, SuiteSet,
+    Address, Aes128Block, Config, ConnectError, Credentials, DelegatedMote, EcdhP256, Instant,
+    LocalPort, MoteEvent, Random, SendError, SuiteSet,
 };
-use mote_assoc::crypto::SoftEcdh;
+use mote_assoc::crypto::{EccError, PublicKey, SharedSecret};
 use mote_assoc::wire::ConfirmStatus;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Session slots of a mote.
 pub const MOTE_SLOTS: usize = 2;
@@ -88,6 +93,18 @@ pub type MoteAes128EncryptFn =
 pub type MoteRandomFn = Option<unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, len: usize)>;
 /// Milliseconds since any origin (the mote's uptime); never goes back.
 pub type MoteNowMsFn = Option<unsafe extern "C" fn(ctx: *mut c_void) -> u64>;
+/// Makes an ephemeral P-256 key pair. `secret` (32 bytes) comes in holding fresh bytes of
+/// the platform's `random`: the callback makes them the private key (or replaces them with
+/// its own handle to one, which only `p256_agree` reads) and writes the public key, x || y
+/// big-endian, to `public_key` (64 bytes). Returns 0, or nonzero if those bytes are not a
+/// valid private key (the library draws new ones) or the engine failed.
+pub type MoteP256GenerateFn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, secret: *mut u8, public_key: *mut u8) -> i32>;
+/// ECDH: writes `z`, the x coordinate of `secret` times `peer` (x || y, 64 bytes), to `z`
+/// (32 bytes). Returns 0, or nonzero if `peer` is not a point of P-256 or the engine failed.
+pub type MoteP256AgreeFn = Option<
+    unsafe extern "C" fn(ctx: *mut c_void, secret: *const u8, peer: *const u8, z: *mut u8) -> i32,
+>;
 
 /// What the platform provides. `ctx` is passed to every callback.
 #[repr(C)]
@@ -97,6 +114,11 @@ pub struct MotePlatform {
     pub aes128_encrypt: MoteAes128EncryptFn,
     pub random: MoteRandomFn,
     pub now_ms: MoteNowMsFn,
+    /// P-256 for the association (two operations per association, none per delegation).
+    /// Both NULL: the library's software P-256 if it is built with `soft-ecc` (the
+    /// default); a build without it refuses NULL here.
+    pub p256_generate: MoteP256GenerateFn,
+    pub p256_agree: MoteP256AgreeFn,
 }
 
 /// An IPv6 address and UDP port.
@@ -164,7 +186,7 @@ pub struct Mote {
     pub opaque: [u64; MOTE_STORAGE_WORDS],
 }
 
-type Inner = DelegatedMote<PlatformAes, SoftEcdh, PlatformRandom, MOTE_SLOTS, MOTE_QUEUE_BYTES>;
+type Inner = DelegatedMote<PlatformAes, PlatformEcdh, PlatformRandom, MOTE_SLOTS, MOTE_QUEUE_BYTES>;
 
 /// The state behind [`Mote`]: a tag first, so that calls on storage `mote_init` did not
 /// set up fail instead of reading garbage.
@@ -199,7 +221,7 @@ struct PlatformAes {
 
 impl Drop for PlatformAes {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.key);
+        self.key.zeroize();
     }
 }
 
@@ -240,11 +262,157 @@ impl Random for PlatformRandom {
     }
 }
 
+type GenerateFn = unsafe extern "C" fn(*mut c_void, *mut u8, *mut u8) -> i32;
+type AgreeFn = unsafe extern "C" fn(*mut c_void, *const u8, *const u8, *mut u8) -> i32;
+
+/// P-256 through the platform's callbacks (or the library's software ones).
+struct PlatformEcdh {
+    generate: GenerateFn,
+    agree: AgreeFn,
+    ctx: *mut c_void,
+}
+
+/// An ephemeral private key as the platform's `p256_generate` left it, wiped when dropped.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+struct EcdhSecret([u8; 32]);
+
+impl EcdhP256 for PlatformEcdh {
+    type Secret = EcdhSecret;
+
+    fn generate(&mut self, rng: &mut dyn Random) -> Result<(EcdhSecret, PublicKey), EccError> {
+        // Random bytes are a valid scalar except with probability about 2^-32.
+        for _ in 0..8 {
+            let mut secret = EcdhSecret([0; 32]);
+            rng.fill(&mut secret.0);
+            let mut public = [0u8; 64];
+            // SAFETY: 32 and 64 writable bytes, as the callback's contract says.
+            let made =
+                unsafe { (self.generate)(self.ctx, secret.0.as_mut_ptr(), public.as_mut_ptr()) };
+            if made == 0 {
+                return Ok((secret, public));
+            }
+        }
+        Err(EccError::KeyGeneration)
+    }
+
+    fn agree(&mut self, secret: &EcdhSecret, peer: &PublicKey) -> Result<SharedSecret, EccError> {
+        let mut z = SharedSecret([0; 32]);
+        // SAFETY: 32 and 64 readable bytes and 32 writable ones, as the contract says.
+        let agreed =
+            unsafe { (self.agree)(self.ctx, secret.0.as_ptr(), peer.as_ptr(), z.0.as_mut_ptr()) };
+        if agreed == 0 {
+            Ok(z)
+        } else {
+            Err(EccError::InvalidPoint)
+        }
+    }
+}
+
+/// The platform's P-256 callbacks, or the library's software ones when both are NULL and
+/// they are compiled in.
+fn platform_ecdh(platform: &MotePlatform) -> Option<PlatformEcdh> {
+    let (generate, agree): (GenerateFn, AgreeFn) =
+        match (platform.p256_generate, platform.p256_agree) {
+            (Some(g), Some(a)) => (g, a),
+            #[cfg(feature = "soft-ecc")]
+            (None, None) => (mote_soft_p256_generate, mote_soft_p256_agree),
+            _ => return None,
+        };
+    Some(PlatformEcdh {
+        generate,
+        agree,
+        ctx: platform.ctx,
+    })
+}
+
+/// P-256 key generation in software, for platforms without an ECC engine: pass it as
+/// `MotePlatform.p256_generate` (or leave both P-256 callbacks NULL). Keeps `secret` as the
+/// private key if it is a valid scalar.
+///
+/// # Safety
+/// `secret` points to 32 readable bytes, `public_key` to 64 writable bytes.
+#[cfg(feature = "soft-ecc")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_soft_p256_generate(
+    _ctx: *mut c_void,
+    secret: *mut u8,
+    public_key: *mut u8,
+) -> i32 {
+    use p256::elliptic_curve::sec1::ToSec1Point;
+    if secret.is_null() || public_key.is_null() {
+        return -1;
+    }
+    // SAFETY: the caller gives 32 and 64 bytes.
+    let (secret, public_key) = unsafe {
+        (
+            &*(secret as *const [u8; 32]),
+            &mut *(public_key as *mut [u8; 64]),
+        )
+    };
+    let Ok(key) = p256::SecretKey::from_slice(secret) else {
+        return -1;
+    };
+    let point = key.public_key().to_sec1_point(false);
+    match point.as_bytes().get(1..65) {
+        Some(xy) if xy.len() == 64 => {
+            public_key.copy_from_slice(xy);
+            0
+        }
+        _ => -1,
+    }
+}
+
+/// P-256 ECDH in software, for platforms without an ECC engine: pass it as
+/// `MotePlatform.p256_agree` (or leave both P-256 callbacks NULL).
+///
+/// # Safety
+/// `secret` points to 32 readable bytes, `peer` to 64, `z` to 32 writable bytes.
+#[cfg(feature = "soft-ecc")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_soft_p256_agree(
+    _ctx: *mut c_void,
+    secret: *const u8,
+    peer: *const u8,
+    z: *mut u8,
+) -> i32 {
+    if secret.is_null() || peer.is_null() || z.is_null() {
+        return -1;
+    }
+    // SAFETY: the caller gives 32, 64 and 32 bytes.
+    let (secret, peer, z) = unsafe {
+        (
+            &*(secret as *const [u8; 32]),
+            &*(peer as *const [u8; 64]),
+            &mut *(z as *mut [u8; 32]),
+        )
+    };
+    let Ok(key) = p256::SecretKey::from_slice(secret) else {
+        return -1;
+    };
+    let mut sec1 = [0u8; 65];
+    sec1[0] = 4;
+    for (b, p) in sec1[1..].iter_mut().zip(peer) {
+        *b = *p;
+    }
+    let Ok(peer) = p256::PublicKey::from_sec1_bytes(&sec1) else {
+        return -1;
+    };
+    let shared = key.diffie_hellman(&peer);
+    match shared.raw_secret_bytes().get(..32) {
+        Some(bytes) if bytes.len() == 32 => {
+            z.copy_from_slice(bytes);
+            0
+        }
+        _ => -1,
+    }
+}
+
 /// AES-128 in software, for platforms without an AES engine: pass it as
 /// `MotePlatform.aes128_encrypt`.
 ///
 /// # Safety
 /// `key` points to 16 readable bytes, `block` to 16 writable bytes.
+#[cfg(feature = "soft-aes")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mote_soft_aes128_encrypt(
     _ctx: *mut c_void,
@@ -300,7 +468,8 @@ impl State {
 
 /// Sets up a mote in `mote`'s storage: it will associate with its IoTSSP at its first
 /// `mote_handle_timeout`. Returns `MOTE_OK` or `MOTE_ERR_INVALID` (a null pointer or
-/// callback, a PSK not of 16 to 32 bytes). A mote set up before is wiped first.
+/// callback, NULL P-256 callbacks in a build without `soft-ecc`, a PSK not of 16 to 32
+/// bytes). A mote set up before is wiped first.
 ///
 /// # Safety
 /// `mote`, `platform` and `config` point to valid objects; `config->psk` to `psk_len`
@@ -319,6 +488,9 @@ pub unsafe extern "C" fn mote_init(
     let (Some(aes), Some(random), Some(clock)) =
         (platform.aes128_encrypt, platform.random, platform.now_ms)
     else {
+        return MOTE_ERR_INVALID;
+    };
+    let Some(ecdh) = platform_ecdh(platform) else {
         return MOTE_ERR_INVALID;
     };
     if config.psk.is_null() {
@@ -355,7 +527,7 @@ pub unsafe extern "C" fn mote_init(
     };
     let state = State {
         tag: TAG,
-        mote: DelegatedMote::new(cfg, creds, SoftEcdh, rng),
+        mote: DelegatedMote::new(cfg, creds, ecdh, rng),
         clock,
         ctx: platform.ctx,
     };
@@ -726,5 +898,102 @@ pub extern "C" fn mote_footprint() -> MoteFootprint {
 fn halt(_: &core::panic::PanicInfo) -> ! {
     loop {
         core::hint::spin_loop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "C" fn no_aes(_: *mut c_void, _: *const u8, _: *mut u8) {}
+    unsafe extern "C" fn zeros(_: *mut c_void, buf: *mut u8, len: usize) {
+        // SAFETY: `len` writable bytes at `buf`, by the callback's contract.
+        unsafe { core::ptr::write_bytes(buf, 0, len) }
+    }
+    unsafe extern "C" fn zero_clock(_: *mut c_void) -> u64 {
+        0
+    }
+
+    fn init(p256_generate: MoteP256GenerateFn, p256_agree: MoteP256AgreeFn) -> i32 {
+        let platform = MotePlatform {
+            ctx: core::ptr::null_mut(),
+            aes128_encrypt: Some(no_aes),
+            random: Some(zeros),
+            now_ms: Some(zero_clock),
+            p256_generate,
+            p256_agree,
+        };
+        let psk = [7u8; 16];
+        let config = MoteConfig {
+            psk: psk.as_ptr(),
+            psk_len: psk.len(),
+            eui64: [1; 8],
+            has_iotssp: 0,
+            iotssp: MoteEndpoint {
+                addr: [0; 16],
+                port: 0,
+            },
+            suites: 0,
+            session_idle_ms: 0,
+        };
+        let mut mote = Mote {
+            opaque: [0; MOTE_STORAGE_WORDS],
+        };
+        // SAFETY: valid objects, owned here.
+        unsafe {
+            let rc = mote_init(&mut mote, &platform, &config);
+            mote_deinit(&mut mote);
+            rc
+        }
+    }
+
+    #[test]
+    fn p256_callbacks_are_both_given_or_both_left_to_the_library() {
+        assert_eq!(
+            init(Some(mote_soft_p256_generate), Some(mote_soft_p256_agree)),
+            MOTE_OK
+        );
+        assert_eq!(init(None, None), MOTE_OK);
+        assert_eq!(init(Some(mote_soft_p256_generate), None), MOTE_ERR_INVALID);
+        assert_eq!(init(None, Some(mote_soft_p256_agree)), MOTE_ERR_INVALID);
+    }
+
+    #[test]
+    fn soft_p256_agrees_with_itself_and_refuses_points_off_the_curve() {
+        let (mut a, mut b) = ([1u8; 32], [2u8; 32]);
+        let (mut pa, mut pb) = ([0u8; 64], [0u8; 64]);
+        let (mut za, mut zb) = ([0u8; 32], [0u8; 32]);
+        let null = core::ptr::null_mut();
+        // SAFETY: buffers of the sizes the functions read and write.
+        unsafe {
+            assert_eq!(
+                mote_soft_p256_generate(null, a.as_mut_ptr(), pa.as_mut_ptr()),
+                0
+            );
+            assert_eq!(
+                mote_soft_p256_generate(null, b.as_mut_ptr(), pb.as_mut_ptr()),
+                0
+            );
+            assert_eq!(
+                mote_soft_p256_agree(null, a.as_ptr(), pb.as_ptr(), za.as_mut_ptr()),
+                0
+            );
+            assert_eq!(
+                mote_soft_p256_agree(null, b.as_ptr(), pa.as_ptr(), zb.as_mut_ptr()),
+                0
+            );
+            assert_eq!(za, zb);
+            pa[63] ^= 1;
+            assert_ne!(
+                mote_soft_p256_agree(null, b.as_ptr(), pa.as_ptr(), zb.as_mut_ptr()),
+                0
+            );
+            // Zero is not a private key.
+            let mut zero = [0u8; 32];
+            assert_ne!(
+                mote_soft_p256_generate(null, zero.as_mut_ptr(), pa.as_mut_ptr()),
+                0
+            );
+        }
     }
 }

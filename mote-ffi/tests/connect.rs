@@ -116,6 +116,8 @@ fn mote_connect_gets_a_client_session_or_a_refusal() {
         aes128_encrypt: Some(mote_soft_aes128_encrypt),
         random: Some(random),
         now_ms: Some(now_ms),
+        p256_generate: Some(mote_soft_p256_generate),
+        p256_agree: Some(mote_soft_p256_agree),
     };
     let config = MoteConfig {
         psk: PSK.as_ptr(),

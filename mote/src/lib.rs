@@ -7,9 +7,10 @@
 //! - the association machine ([`mote_assoc::MoteAssoc`]): one Transfer in, one Confirm out
 //!   per delegation;
 //! - `SLOTS` session slots ([`Sessions`]) with idle expiry, each the record layer of one
-//!   transferred session in any suite the IoTSSP may negotiate (AES-128-CCM-8,
-//!   AES-128-CCM, AES-128-GCM, ChaCha20-Poly1305), its replay window, alerts and
-//!   close_notify;
+//!   transferred session in a suite the IoTSSP may negotiate (AES-128-CCM-8,
+//!   AES-128-CCM, AES-128-GCM, ChaCha20-Poly1305: a `suite-*` feature each, CCM-8 by
+//!   default, so that a firmware carries only those its IoTSSP uses), its replay window,
+//!   alerts and close_notify;
 //! - a receive queue (plaintext application data for the firmware) and a transmit queue
 //!   (records), `BUF` bytes each ([`SessionLayer`], usable alone by a device that gets its
 //!   sessions another way);

@@ -21,7 +21,8 @@ pub struct Config {
     /// timeout. Without it the mote learns them from the IoTSSP's first authenticated
     /// message (a Poke) and associates then.
     pub iotssp: Option<Address>,
-    /// The suites the record layer runs (reported to the IoTSSP; others are refused).
+    /// The suites the record layer runs, of those the build compiles in (its `suite-*`
+    /// features): reported to the IoTSSP in AssocReady; others are refused.
     pub suites: SuiteSet,
     /// Session slots offered, at most the mote's `SLOTS`.
     pub slots: usize,
@@ -31,8 +32,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Every suite, five minutes' idle time.
+    /// Five minutes' idle time.
     pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
+    /// Every suite the build compiles in.
     pub const ALL_SUITES: SuiteSet = SuiteSet(0b1111);
 }
 

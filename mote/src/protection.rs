@@ -9,18 +9,64 @@
 //!
 //! AAD = epoch || sequence number || type || version || plaintext length (RFC 5246 6.2.3.3).
 //! AES runs on the platform's block function ([`Aes128Block`]), keyed per record so that
-//! no expanded key outlives the call; ChaCha20 is always software.
+//! no expanded key outlives the call; ChaCha20 is always software. Each suite is compiled
+//! in by its `suite-*` feature ([`COMPILED_SUITES`]); a suite left out seals and opens
+//! nothing, and [`crate::Sessions`] refuses its transfers.
 
 use ccm::aead::AeadInOut;
-use ccm::consts::{U8, U12, U16};
-use chacha20poly1305::ChaCha20Poly1305;
-use chacha20poly1305::aead::KeyInit;
-use mote_assoc::crypto::{Aes128Block, BlockCipher};
-use mote_assoc::wire::Suite;
+#[cfg(feature = "suite-ccm8")]
+use ccm::consts::U8;
+#[cfg(any(feature = "suite-ccm8", feature = "suite-ccm", feature = "suite-gcm"))]
+use ccm::consts::U12;
+#[cfg(feature = "suite-ccm")]
+use ccm::consts::U16;
+#[cfg(feature = "suite-chacha20-poly1305")]
+use chacha20poly1305::{ChaCha20Poly1305, aead::KeyInit};
+use mote_assoc::crypto::Aes128Block;
+#[cfg(any(feature = "suite-ccm8", feature = "suite-ccm", feature = "suite-gcm"))]
+use mote_assoc::crypto::BlockCipher;
+use mote_assoc::wire::{Suite, SuiteSet};
 
+#[cfg(not(any(
+    feature = "suite-ccm8",
+    feature = "suite-ccm",
+    feature = "suite-gcm",
+    feature = "suite-chacha20-poly1305"
+)))]
+compile_error!(
+    "delegated-mote runs no record-layer suite: enable at least one of the features \
+     suite-ccm8, suite-ccm, suite-gcm, suite-chacha20-poly1305"
+);
+
+#[cfg(feature = "suite-ccm8")]
 type Ccm8<A> = ccm::Ccm<BlockCipher<A>, U8, U12>;
+#[cfg(feature = "suite-ccm")]
 type Ccm16<A> = ccm::Ccm<BlockCipher<A>, U16, U12>;
+#[cfg(feature = "suite-gcm")]
 type Gcm<A> = aes_gcm::AesGcm<BlockCipher<A>, U12>;
+
+/// The suites this build runs, by its `suite-*` features (bit = [`Suite::code`]).
+pub const COMPILED_SUITES: SuiteSet = SuiteSet(
+    (cfg!(feature = "suite-ccm8") as u8)
+        | (cfg!(feature = "suite-ccm") as u8) << 1
+        | (cfg!(feature = "suite-gcm") as u8) << 2
+        | (cfg!(feature = "suite-chacha20-poly1305") as u8) << 3,
+);
+
+/// Bytes of a write key a session keeps: ChaCha20's 32 if it is compiled in, else AES-128's
+/// 16.
+pub(crate) const KEY_LEN: usize = if cfg!(feature = "suite-chacha20-poly1305") {
+    32
+} else {
+    16
+};
+/// Bytes of a write IV a session keeps: ChaCha20's 12 if it is compiled in, else the AES
+/// suites' 4 (the implicit part of the nonce).
+pub(crate) const IV_LEN: usize = if cfg!(feature = "suite-chacha20-poly1305") {
+    12
+} else {
+    4
+};
 
 /// Bytes of the explicit nonce in front of a record's ciphertext.
 pub const fn explicit_nonce_len(suite: Suite) -> usize {
@@ -48,8 +94,8 @@ pub const MAX_OVERHEAD: usize = 24;
 /// One direction's write key and IV as transferred (AES suites use the first 16 key bytes
 /// and the first 4 IV bytes).
 pub(crate) struct DirectionKeys<'a> {
-    pub key: &'a [u8; 32],
-    pub iv: &'a [u8; 12],
+    pub key: &'a [u8; KEY_LEN],
+    pub iv: &'a [u8; IV_LEN],
 }
 
 /// The fields of a record header the AEAD binds.
@@ -77,18 +123,20 @@ impl RecordId {
     }
 
     /// The 12-byte AEAD nonce: IV || explicit nonce, or IV xor epoch || seq.
-    fn nonce(&self, suite: Suite, iv: &[u8; 12], explicit: &[u8]) -> [u8; 12] {
+    fn nonce(&self, suite: Suite, iv: &[u8; IV_LEN], explicit: &[u8]) -> [u8; 12] {
         let mut n = [0u8; 12];
+        for (b, i) in n.iter_mut().zip(iv) {
+            *b = *i;
+        }
+        let (_, tail) = n.split_at_mut(4);
         match suite {
             Suite::ChaCha20Poly1305 => {
-                n.copy_from_slice(iv);
-                for (b, s) in n[4..].iter_mut().zip(self.epoch_seq()) {
+                for (b, s) in tail.iter_mut().zip(self.epoch_seq()) {
                     *b ^= s;
                 }
             }
             _ => {
-                n[..4].copy_from_slice(&iv[..4]);
-                for (b, e) in n[4..].iter_mut().zip(explicit) {
+                for (b, e) in tail.iter_mut().zip(explicit) {
                     *b = *e;
                 }
             }
@@ -97,32 +145,42 @@ impl RecordId {
     }
 }
 
-fn aes_key(key: &[u8; 32]) -> [u8; 16] {
+fn aes_key(key: &[u8; KEY_LEN]) -> [u8; 16] {
     let mut k = [0u8; 16];
-    k.copy_from_slice(&key[..16]);
+    for (b, x) in k.iter_mut().zip(key) {
+        *b = *x;
+    }
     k
 }
 
+/// Runs `$body` with `$aead` the suite's AEAD keyed with the direction's key; `false` for a
+/// suite this build leaves out.
 macro_rules! with_aead {
     ($suite:expr, $keys:expr, $A:ty, $aead:ident => $body:expr) => {{
         let mut key16 = aes_key($keys.key);
+        #[allow(unreachable_patterns)]
         let result = match $suite {
+            #[cfg(feature = "suite-ccm8")]
             Suite::Ccm8 => {
                 let $aead = Ccm8::<$A>::from(BlockCipher(<$A>::new(&key16)));
                 $body
             }
+            #[cfg(feature = "suite-ccm")]
             Suite::Ccm => {
                 let $aead = Ccm16::<$A>::from(BlockCipher(<$A>::new(&key16)));
                 $body
             }
+            #[cfg(feature = "suite-gcm")]
             Suite::Gcm => {
                 let $aead = Gcm::<$A>::from(BlockCipher(<$A>::new(&key16)));
                 $body
             }
+            #[cfg(feature = "suite-chacha20-poly1305")]
             Suite::ChaCha20Poly1305 => {
                 let $aead = ChaCha20Poly1305::new($keys.key.into());
                 $body
             }
+            _ => false,
         };
         zeroize::Zeroize::zeroize(&mut key16);
         result
@@ -135,6 +193,11 @@ pub(crate) struct AeadFailed;
 
 /// Seals a record body in place. `body` is explicit nonce || plaintext || room for the tag:
 /// [`overhead`] bytes more than the plaintext. The explicit nonce is written here.
+// ChaCha20 alone needs no AES.
+#[cfg_attr(
+    not(any(feature = "suite-ccm8", feature = "suite-ccm", feature = "suite-gcm")),
+    allow(clippy::extra_unused_type_parameters)
+)]
 pub(crate) fn seal<A: Aes128Block>(
     suite: Suite,
     keys: &DirectionKeys<'_>,
@@ -159,6 +222,11 @@ pub(crate) fn seal<A: Aes128Block>(
 /// Opens a record body in place (explicit nonce || ciphertext || tag); the plaintext is at
 /// `body[explicit_nonce_len(suite)..][..len]` on success, with `len` returned. On failure
 /// the body is wiped.
+// ChaCha20 alone needs no AES.
+#[cfg_attr(
+    not(any(feature = "suite-ccm8", feature = "suite-ccm", feature = "suite-gcm")),
+    allow(clippy::extra_unused_type_parameters)
+)]
 pub(crate) fn open<A: Aes128Block>(
     suite: Suite,
     keys: &DirectionKeys<'_>,

@@ -16,7 +16,7 @@ use mote_assoc::time::Instant;
 use mote_assoc::wire::{SequenceNumbers, SessionKeys, Suite, SuiteSet, TransferBody};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::protection::{self, DirectionKeys, RecordId};
+use crate::protection::{self, DirectionKeys, IV_LEN, KEY_LEN, RecordId};
 use crate::queue::{Head, Queue};
 use crate::{Address, LocalPort};
 
@@ -37,13 +37,13 @@ const CLOSE_NOTIFY: u8 = 0;
 const SHORT_RECORD: usize = 64;
 
 /// The session's keys and IVs from the mote's side (the peer's write direction is what the
-/// mote reads), padded to the largest suite's sizes.
+/// mote reads), padded to the largest compiled suite's sizes.
 #[derive(Zeroize, ZeroizeOnDrop)]
 struct Keys {
-    read_key: [u8; 32],
-    write_key: [u8; 32],
-    read_iv: [u8; 12],
-    write_iv: [u8; 12],
+    read_key: [u8; KEY_LEN],
+    write_key: [u8; KEY_LEN],
+    read_iv: [u8; IV_LEN],
+    write_iv: [u8; IV_LEN],
 }
 
 impl Keys {
@@ -51,23 +51,31 @@ impl Keys {
     /// the client's when it is the client (an outbound session, `mote_is_client`).
     fn from_body(keys: &SessionKeys, mote_is_client: bool) -> Keys {
         let mut k = Keys {
-            read_key: [0; 32],
-            write_key: [0; 32],
-            read_iv: [0; 12],
-            write_iv: [0; 12],
+            read_key: [0; KEY_LEN],
+            write_key: [0; KEY_LEN],
+            read_iv: [0; IV_LEN],
+            write_iv: [0; IV_LEN],
         };
+        fn put(to: &mut [u8], from: &[u8]) {
+            for (t, f) in to.iter_mut().zip(from) {
+                *t = *f;
+            }
+        }
         match keys {
             SessionKeys::Ccm8(b) | SessionKeys::Ccm(b) | SessionKeys::Gcm(b) => {
-                k.read_key[..16].copy_from_slice(&b.client_write_key);
-                k.write_key[..16].copy_from_slice(&b.server_write_key);
-                k.read_iv[..4].copy_from_slice(&b.client_write_iv);
-                k.write_iv[..4].copy_from_slice(&b.server_write_iv);
+                put(&mut k.read_key, &b.client_write_key);
+                put(&mut k.write_key, &b.server_write_key);
+                put(&mut k.read_iv, &b.client_write_iv);
+                put(&mut k.write_iv, &b.server_write_iv);
             }
+            // Without the suite compiled in, `Sessions` refuses its transfers before this.
             SessionKeys::ChaCha20Poly1305(b) => {
-                k.read_key = b.client_write_key;
-                k.write_key = b.server_write_key;
-                k.read_iv = b.client_write_iv;
-                k.write_iv = b.server_write_iv;
+                if cfg!(feature = "suite-chacha20-poly1305") {
+                    put(&mut k.read_key, &b.client_write_key);
+                    put(&mut k.write_key, &b.server_write_key);
+                    put(&mut k.read_iv, &b.client_write_iv);
+                    put(&mut k.write_iv, &b.server_write_iv);
+                }
             }
         }
         if mote_is_client {
@@ -172,13 +180,14 @@ pub enum SendError {
 }
 
 impl<const N: usize> Sessions<N> {
-    /// Empty slots for sessions of `suites`, dropped after `idle` without a record;
-    /// `offered` of the `N` are used (a device that sets its slot count at run time).
+    /// Empty slots for sessions of `suites` (those of them this build compiles in,
+    /// [`protection::COMPILED_SUITES`]), dropped after `idle` without a record; `offered`
+    /// of the `N` are used (a device that sets its slot count at run time).
     pub fn new(suites: SuiteSet, idle: Duration, offered: usize) -> Self {
         Sessions {
             slots: core::array::from_fn(|_| None),
             offered: offered.min(N),
-            suites,
+            suites: SuiteSet(suites.0 & protection::COMPILED_SUITES.0),
             idle,
             stats: SessionStats::default(),
         }

@@ -346,6 +346,17 @@ fn unsupported_suites_are_refused() {
 }
 
 #[test]
+fn the_suites_reported_are_those_compiled_in() {
+    let sessions: crate::Sessions<1> =
+        crate::Sessions::new(Config::ALL_SUITES, Duration::from_secs(300), 1);
+    assert_eq!(sessions.suites(), crate::protection::COMPILED_SUITES);
+    let only_ccm8 = SuiteSet(0).with(Suite::Ccm8);
+    let sessions: crate::Sessions<1> =
+        crate::Sessions::new(SuiteSet(only_ccm8.0 | 0xf0), Duration::from_secs(300), 1);
+    assert_eq!(sessions.suites(), only_ccm8);
+}
+
+#[test]
 fn a_full_transmit_queue_refuses_without_spending_a_nonce_twice() {
     let mut mote: DelegatedMote<SoftAes, SoftEcdh, TestRng, 1, 128> = DelegatedMote::new(
         Config {

@@ -7,8 +7,14 @@
  *   echo_mote IOTSSP_ADDR IOTSSP_PORT PSK_HEX EUI64_HEX SECONDS
  *
  * It binds the association and session sockets on ::1, ephemeral ports, and prints them
- * first ("ports ASSOC SESSION"). AES is the library's software AES; randomness comes from
- * getrandom(2); the clock is CLOCK_MONOTONIC.
+ * first ("ports ASSOC SESSION"). AES and P-256 are the library's software versions (its
+ * default features soft-aes and soft-ecc); randomness comes from getrandom(2); the clock is
+ * CLOCK_MONOTONIC.
+ *
+ * Built with -DMOTE_EXAMPLE_PLATFORM_CRYPTO it takes AES and P-256 from the functions
+ * platform_aes128_encrypt, platform_p256_generate and platform_p256_agree instead, as a
+ * firmware does whose radio chip has an AES engine and whose MCU an ECC engine, and links
+ * against a library built without soft-aes and soft-ecc (scripts/mote-footprint).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -26,6 +32,20 @@
 #include "mote.h"
 
 static Mote mote; /* zeroed: "not set up" until mote_init */
+
+#ifdef MOTE_EXAMPLE_PLATFORM_CRYPTO
+/* The firmware's drivers of its AES and ECC engines. */
+void platform_aes128_encrypt(void *ctx, const uint8_t *key, uint8_t *block);
+int32_t platform_p256_generate(void *ctx, uint8_t *secret, uint8_t *public_key);
+int32_t platform_p256_agree(void *ctx, const uint8_t *secret, const uint8_t *peer, uint8_t *z);
+#define AES128_ENCRYPT platform_aes128_encrypt
+#define P256_GENERATE platform_p256_generate
+#define P256_AGREE platform_p256_agree
+#else
+#define AES128_ENCRYPT mote_soft_aes128_encrypt
+#define P256_GENERATE mote_soft_p256_generate
+#define P256_AGREE mote_soft_p256_agree
+#endif
 
 static uint64_t now_ms(void *ctx)
 {
@@ -100,9 +120,11 @@ int main(int argc, char **argv)
     config.session_idle_ms = 0;
     MotePlatform platform = {
         .ctx = NULL,
-        .aes128_encrypt = mote_soft_aes128_encrypt,
+        .aes128_encrypt = AES128_ENCRYPT,
         .random = random_bytes,
         .now_ms = now_ms,
+        .p256_generate = P256_GENERATE,
+        .p256_agree = P256_AGREE,
     };
     if (mote_init(&mote, &platform, &config) != MOTE_OK) {
         fprintf(stderr, "mote_init failed\n");
