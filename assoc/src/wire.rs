@@ -544,7 +544,8 @@ impl<T: AsRef<[u8]>> Transfer<T> {
     pub const HEADER_LEN: usize = 6;
     /// The shortest Transfer (an AES-128 body without sequence numbers).
     pub const MIN_LEN: usize = Self::HEADER_LEN + TransferBody::AES_LEN + TAG_LEN;
-    /// The longest Transfer (a ChaCha20 body with sequence numbers).
+    /// The longest Transfer (a ChaCha20 body with sequence numbers and a resumable session
+    /// of the longest id).
     pub const MAX_LEN: usize = Self::HEADER_LEN + TransferBody::MAX_LEN + TAG_LEN;
 
     pub const fn new_unchecked(buffer: T) -> Self {
@@ -572,7 +573,7 @@ impl<T: AsRef<[u8]>> Transfer<T> {
             return Err(Error::TooLong);
         }
         let body = b.len() - Self::HEADER_LEN - TAG_LEN;
-        if TransferBody::LENGTHS.contains(&body) {
+        if TransferBody::is_possible_len(body) {
             Ok(())
         } else {
             Err(Error::Malformed)
@@ -1450,6 +1451,69 @@ pub struct TransferBody {
     /// Connect); `client_addr` and `client_port` are then the server's. Without it the mote
     /// is the server and they are the Internet client's.
     pub mote_is_client: bool,
+    /// Flag 3 (and 4): what the mote needs to resume the session itself with an abbreviated
+    /// handshake (RFC 5246 7.3) when the client comes back with its session id.
+    pub resumption: Option<Resumption>,
+}
+
+/// A session the mote may resume (flag 3 of a Transfer's body): its id, master secret,
+/// whether that is an extended master secret (flag 4, RFC 7627) and how long the mote may
+/// resume it. The master secret is wiped when this is dropped.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct Resumption {
+    /// How long after the install the session may be resumed, in seconds.
+    pub lifetime_secs: u32,
+    session_id: [u8; Resumption::MAX_ID_LEN],
+    session_id_len: u8,
+    pub master_secret: [u8; 48],
+    pub extended_master_secret: bool,
+}
+
+impl core::fmt::Debug for Resumption {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Resumption")
+            .field("lifetime_secs", &self.lifetime_secs)
+            .field("session_id", &self.session_id())
+            .field("master_secret", &"<redacted>")
+            .field("extended_master_secret", &self.extended_master_secret)
+            .finish()
+    }
+}
+
+impl Resumption {
+    /// The longest session id (RFC 5246 7.4.1.2).
+    pub const MAX_ID_LEN: usize = 32;
+    /// Lifetime, id length, master secret: the bytes besides the id.
+    const FIXED_LEN: usize = 4 + 1 + 48;
+
+    /// `None` if the id is empty or longer than 32 bytes (an empty id names no session).
+    pub fn new(
+        session_id: &[u8],
+        master_secret: [u8; 48],
+        extended_master_secret: bool,
+        lifetime_secs: u32,
+    ) -> Option<Resumption> {
+        if session_id.is_empty() || session_id.len() > Self::MAX_ID_LEN {
+            return None;
+        }
+        let mut id = [0u8; Self::MAX_ID_LEN];
+        id[..session_id.len()].copy_from_slice(session_id);
+        Some(Resumption {
+            lifetime_secs,
+            session_id: id,
+            session_id_len: session_id.len() as u8,
+            master_secret,
+            extended_master_secret,
+        })
+    }
+
+    pub fn session_id(&self) -> &[u8] {
+        &self.session_id[..usize::from(self.session_id_len).min(Self::MAX_ID_LEN)]
+    }
+
+    fn len(&self) -> usize {
+        Self::FIXED_LEN + self.session_id().len()
+    }
 }
 
 mod body {
@@ -1461,7 +1525,13 @@ mod body {
     pub const FLAG_SEQUENCE: u8 = 0x01;
     pub const FLAG_MAY_EVICT: u8 = 0x02;
     pub const FLAG_MOTE_IS_CLIENT: u8 = 0x04;
-    pub const FLAGS_KNOWN: u8 = FLAG_SEQUENCE | FLAG_MAY_EVICT | FLAG_MOTE_IS_CLIENT;
+    pub const FLAG_RESUMABLE: u8 = 0x08;
+    pub const FLAG_EXTENDED_MASTER_SECRET: u8 = 0x10;
+    pub const FLAGS_KNOWN: u8 = FLAG_SEQUENCE
+        | FLAG_MAY_EVICT
+        | FLAG_MOTE_IS_CLIENT
+        | FLAG_RESUMABLE
+        | FLAG_EXTENDED_MASTER_SECRET;
 }
 
 impl TransferBody {
@@ -1471,14 +1541,27 @@ impl TransferBody {
     pub const CHACHA_LEN: usize = body::KEYS + KeyBlock::<32, 12>::LEN;
     /// The two sequence numbers of flag 0.
     pub const SEQUENCE_LEN: usize = 12;
-    pub const MAX_LEN: usize = Self::CHACHA_LEN + Self::SEQUENCE_LEN;
-    /// Every length a body can have.
+    /// The resumption block of flag 3 with a one-byte id, and with the longest.
+    pub const RESUMPTION_MIN_LEN: usize = Resumption::FIXED_LEN + 1;
+    pub const RESUMPTION_MAX_LEN: usize = Resumption::FIXED_LEN + Resumption::MAX_ID_LEN;
+    pub const MAX_LEN: usize = Self::CHACHA_LEN + Self::SEQUENCE_LEN + Self::RESUMPTION_MAX_LEN;
+    /// Every length a body without a resumption block can have.
     pub const LENGTHS: [usize; 4] = [
         Self::AES_LEN,
         Self::AES_LEN + Self::SEQUENCE_LEN,
         Self::CHACHA_LEN,
-        Self::MAX_LEN,
+        Self::CHACHA_LEN + Self::SEQUENCE_LEN,
     ];
+
+    /// A body of `len` bytes is possible for some suite and flags (a Transfer's length check
+    /// before it is opened).
+    pub fn is_possible_len(len: usize) -> bool {
+        Self::LENGTHS.iter().any(|&base| {
+            len == base
+                || (base + Self::RESUMPTION_MIN_LEN..=base + Self::RESUMPTION_MAX_LEN)
+                    .contains(&len)
+        })
+    }
 
     pub fn suite(&self) -> Suite {
         self.keys.suite()
@@ -1503,7 +1586,22 @@ impl TransferBody {
             _ => KeyBlock::<16, 4>::LEN,
         };
         let has_sequence = flags & body::FLAG_SEQUENCE != 0;
-        let len = body::KEYS + keys_len + if has_sequence { Self::SEQUENCE_LEN } else { 0 };
+        let resumable = flags & body::FLAG_RESUMABLE != 0;
+        if !resumable && flags & body::FLAG_EXTENDED_MASTER_SECRET != 0 {
+            return Err(Error::Malformed);
+        }
+        let seq_at = body::KEYS + keys_len;
+        let resumption_at = seq_at + if has_sequence { Self::SEQUENCE_LEN } else { 0 };
+        let len = if resumable {
+            // Lifetime (4), then the id's length.
+            let id_len = usize::from(*buf.get(resumption_at + 4).ok_or(Error::Truncated)?);
+            if id_len == 0 || id_len > Resumption::MAX_ID_LEN {
+                return Err(Error::Malformed);
+            }
+            resumption_at + Resumption::FIXED_LEN + id_len
+        } else {
+            resumption_at
+        };
         match buf.len() {
             l if l < len => return Err(Error::Truncated),
             l if l > len => return Err(Error::TooLong),
@@ -1516,11 +1614,22 @@ impl TransferBody {
             Suite::Gcm => SessionKeys::Gcm(KeyBlock::read(kb)),
             Suite::ChaCha20Poly1305 => SessionKeys::ChaCha20Poly1305(KeyBlock::read(kb)),
         };
-        let seq_at = body::KEYS + keys_len;
         let sequence = has_sequence.then(|| SequenceNumbers {
             highest_received: read_u48(buf, seq_at),
             next_write: read_u48(buf, seq_at + 6),
         });
+        let resumption = if resumable {
+            let id_len = usize::from(read_u8(buf, resumption_at + 4));
+            let id_at = resumption_at + 5;
+            Resumption::new(
+                buf.get(id_at..id_at + id_len).unwrap_or(&[]),
+                read(buf, id_at + id_len),
+                flags & body::FLAG_EXTENDED_MASTER_SECRET != 0,
+                read_u32(buf, resumption_at),
+            )
+        } else {
+            None
+        };
         Ok(TransferBody {
             keys,
             may_evict: flags & body::FLAG_MAY_EVICT != 0,
@@ -1528,6 +1637,7 @@ impl TransferBody {
             client_addr: read(buf, body::ADDR),
             client_port: u16::from_be_bytes(read(buf, body::PORT)),
             sequence,
+            resumption,
         })
     }
 
@@ -1539,6 +1649,7 @@ impl TransferBody {
             } else {
                 0
             }
+            + self.resumption.as_ref().map_or(0, Resumption::len)
     }
 
     /// Writes the body at the start of `buf` (which should have [`Self::buffer_len`] bytes;
@@ -1554,6 +1665,12 @@ impl TransferBody {
         if self.mote_is_client {
             flags |= body::FLAG_MOTE_IS_CLIENT;
         }
+        if let Some(r) = &self.resumption {
+            flags |= body::FLAG_RESUMABLE;
+            if r.extended_master_secret {
+                flags |= body::FLAG_EXTENDED_MASTER_SECRET;
+            }
+        }
         write(buf, body::SUITE, &[self.suite().code()]);
         write(buf, body::FLAGS, &[flags]);
         write(buf, body::ADDR, &self.client_addr);
@@ -1563,10 +1680,18 @@ impl TransferBody {
             SessionKeys::Ccm8(k) | SessionKeys::Ccm(k) | SessionKeys::Gcm(k) => k.write(kb),
             SessionKeys::ChaCha20Poly1305(k) => k.write(kb),
         }
+        let mut at = body::KEYS + self.keys.len();
         if let Some(s) = self.sequence {
-            let at = body::KEYS + self.keys.len();
             write(buf, at, &s.highest_received.to_be_bytes()[2..]);
             write(buf, at + 6, &s.next_write.to_be_bytes()[2..]);
+            at += Self::SEQUENCE_LEN;
+        }
+        if let Some(r) = &self.resumption {
+            let id = r.session_id();
+            write(buf, at, &r.lifetime_secs.to_be_bytes());
+            write(buf, at + 4, &[id.len() as u8]);
+            write(buf, at + 5, id);
+            write(buf, at + 5 + id.len(), &r.master_secret);
         }
     }
 }

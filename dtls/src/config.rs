@@ -219,6 +219,14 @@ pub struct ServerConfig {
     /// Stop after the client's Finished is verified (event `ClientFinishedVerified`) until
     /// `Connection::resume_final_flight`: the hook for handing the session to a mote.
     pub pause_after_client_finished: bool,
+    /// Give each full handshake a session id ([`SESSION_ID_LEN`] random bytes) in the
+    /// ServerHello, so that a client may come back for an abbreviated handshake (RFC 5246
+    /// 7.3); the session's master secret is then kept after the handshake for
+    /// [`Connection::resumption_secret`](crate::Connection::resumption_secret), for the
+    /// application to hand to whoever will resume it. This server itself keeps no session
+    /// cache: a ClientHello that names a session gets a full handshake and a new id.
+    /// Default: off (an empty session id).
+    pub issue_session_ids: bool,
     /// Sees the ClientHello's extensions and chooses the ServerHello's (or refuses).
     pub hello_extensions: Option<Arc<dyn HelloExtensionHandler>>,
     pub transport: TransportConfig,
@@ -240,6 +248,12 @@ pub struct ServerConfig {
     pub rng: Arc<dyn SecureRandom>,
 }
 
+/// The length of the session ids a server with [`ServerConfig::issue_session_ids`] issues:
+/// 128 random bits name a session among all of a server's, and every byte of the id crosses
+/// a mote's radio (in the session's transfer and in each resumed ServerHello) and sits in
+/// its session cache.
+pub const SESSION_ID_LEN: usize = 16;
+
 /// Default [`ServerConfig::idle_timeout`].
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default [`ServerConfig::evict_idle_after`].
@@ -256,6 +270,7 @@ impl ServerConfig {
             client_auth: None,
             client_raw_public_keys: None,
             pause_after_client_finished: false,
+            issue_session_ids: false,
             hello_extensions: None,
             transport: TransportConfig::default(),
             cookie_rotation: Duration::from_secs(300),

@@ -162,7 +162,7 @@ pub enum Role {
 pub use config::{
     CipherSuite, ClientConfig, ClientHelloInfo, HelloExtensionHandler, PskResolver, PskTable, ServerConfig, TransportConfig,
 };
-pub use connection::{CloseReason, Connection, Event, Phase, SignaturePurpose, SignatureRequest, Transmit};
+pub use connection::{CloseReason, Connection, Event, Phase, ResumptionSecret, SignaturePurpose, SignatureRequest, Transmit};
 pub use endpoint::Endpoint;
 pub use alert::AlertDescription;
 pub use handshake::msgs::Extension;

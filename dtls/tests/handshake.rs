@@ -69,6 +69,34 @@ fn unknown_psk_identity_is_refused_with_an_alert() {
 }
 
 #[test]
+fn a_server_that_issues_session_ids_keeps_the_master_secret_until_the_keys_are_forgotten() {
+    let mut cfg = ecdhe_server();
+    cfg.issue_session_ids = true;
+    let mut p = Pair::new(cfg);
+    p.connect(ecdhe_client("client.pem", "client.key"));
+    p.drive();
+    assert!(p.handshake_complete(), "server {:?} client {:?}", p.server_events, p.client_events);
+    exchange_data(&mut p);
+    let ca = p.client_addr;
+    let s = p.server.connection_mut(&ca).unwrap();
+    let secret = s.resumption_secret().expect("a resumable session").clone();
+    assert_eq!(secret.session_id.len(), dtls::config::SESSION_ID_LEN);
+    assert_ne!(*secret.master_secret, [0u8; 48]);
+    assert!(!format!("{secret:?}").contains(&format!("{:?}", &secret.master_secret[..4])));
+    s.forget_keys();
+    assert!(s.resumption_secret().is_none());
+}
+
+#[test]
+fn a_server_without_session_ids_keeps_no_master_secret() {
+    let mut p = Pair::new(ecdhe_server());
+    p.connect(ecdhe_client("client.pem", "client.key"));
+    p.drive();
+    assert!(p.handshake_complete());
+    assert!(p.server.connection(&p.client_addr).unwrap().resumption_secret().is_none());
+}
+
+#[test]
 fn ecdhe_mutual_auth_and_data() {
     let mut p = Pair::new(ecdhe_server());
     p.connect(ecdhe_client("client.pem", "client.key"));

@@ -76,6 +76,7 @@ fn body(port: u16) -> TransferBody {
         client_port: port,
         sequence: None,
         mote_is_client: false,
+        resumption: None,
     }
 }
 

@@ -44,6 +44,7 @@ fn body(keys: SessionKeys, port: u16) -> TransferBody {
         client_port: port,
         sequence: None,
         mote_is_client: false,
+        resumption: None,
     }
 }
 

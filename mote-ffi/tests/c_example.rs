@@ -172,6 +172,7 @@ fn the_c_example_takes_a_transfer_and_echoes_over_the_session() {
         client_port: client_sock.local_addr().unwrap().port(),
         sequence: None,
         mote_is_client: false,
+        resumption: None,
     };
     ssp.start_transfer(ms(start), body).unwrap();
     run_ssp(&ssp_sock, mote_assoc_addr, &mut ssp, start, |e| match e {

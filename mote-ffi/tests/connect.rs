@@ -181,6 +181,7 @@ fn mote_connect_gets_a_client_session_or_a_refusal() {
         client_port: SERVER.port,
         sequence: None,
         mote_is_client: true,
+        resumption: None,
     };
     ssp.start_transfer(now(), body).unwrap();
     let (mote_events, ssp_events) = exchange(&mut mote, &mut ssp);

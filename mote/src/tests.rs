@@ -91,6 +91,7 @@ fn body(suite: Suite, port: u16, seed: u8, may_evict: bool) -> TransferBody {
             next_write: 5,
         }),
         mote_is_client: false,
+        resumption: None,
     }
 }
 

@@ -327,6 +327,12 @@ pub struct MoteSection {
     /// "raw-public-key" (RFC 7250).
     #[serde(default = "default_certificate_types")]
     pub certificate_types: Vec<String>,
+    /// How long, in seconds, a client may resume a session with the mote itself (an
+    /// abbreviated handshake at the mote, RFC 5246 7.3; docs/session-transfer.md
+    /// "Resumption at the mote"); 0, the default: sessions get no id and are not resumable.
+    /// Association leg only.
+    #[serde(default)]
+    pub resumption_lifetime_secs: u32,
 }
 
 /// One server of a mote's outbound policy; `address` and `name` must be given.
@@ -417,6 +423,7 @@ impl Default for MoteSection {
             leg: LegMode::default(),
             outbound: Vec::new(),
             certificate_types: default_certificate_types(),
+            resumption_lifetime_secs: 0,
         }
     }
 }
@@ -942,6 +949,8 @@ pub fn mote_profile(
     server.certificate_types =
         parse_certificate_types("certificate_types", &m.certificate_types).map_err(|_| dtls::Error::Config("certificate_types"))?;
     server.pause_after_client_finished = true;
+    let resumption_lifetime_secs = if m.leg == LegMode::Association { m.resumption_lifetime_secs } else { 0 };
+    server.issue_session_ids = resumption_lifetime_secs > 0;
     server.transport = timers.transport(timers.internet_retransmit_ms);
     server.validate()?;
     let mut client = ClientConfig::psk(m.psk_identity.as_bytes(), psk);
@@ -965,6 +974,7 @@ pub fn mote_profile(
         server: Arc::new(server),
         client: Arc::new(client),
         outbound,
+        resumption_lifetime_secs,
     })
 }
 
@@ -1068,6 +1078,29 @@ motes = ["mote-1"]
         let s = p.server_for_mote_suites(0b1100).unwrap();
         assert_eq!(s.cipher_suites, vec![CipherSuite::EcdheEcdsaAes128Gcm, CipherSuite::EcdheEcdsaChacha20Poly1305]);
         assert!(p.server_for_mote_suites(0b1_0000).is_none());
+    }
+
+    /// A mote with a resumption lifetime gets session ids from its server (association leg
+    /// only); without one, none.
+    #[test]
+    fn resumption_lifetime_makes_the_server_issue_session_ids() {
+        let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
+        let ck = Arc::new(CertifiedKey::from_pem(
+            &std::fs::read_to_string(data.join("server.pem")).unwrap(),
+            &std::fs::read_to_string(data.join("server.key")).unwrap(),
+        ).unwrap());
+        let cam = Cam::new(ChainVerifier::from_pem(&std::fs::read_to_string(data.join("ca.pem")).unwrap()).unwrap());
+        let profile = |extra: &str| {
+            let t = GOOD.replace("psk = \"30313233343536373839616263646566\"", &format!("psk = \"30313233343536373839616263646566\"\n{extra}"));
+            let c = SspConfig::from_toml_str(&t).unwrap();
+            mote_profile(&c.motes[0], ck.clone(), &[1; 16], &cam, &c.timers, Vec::new()).unwrap()
+        };
+        let p = profile("");
+        assert_eq!((p.resumption_lifetime_secs, p.server.issue_session_ids), (0, false));
+        let p = profile("resumption_lifetime_secs = 3600");
+        assert_eq!((p.resumption_lifetime_secs, p.server.issue_session_ids), (3600, true));
+        let p = profile("resumption_lifetime_secs = 3600\nleg = \"psk-handshake\"");
+        assert_eq!((p.resumption_lifetime_secs, p.server.issue_session_ids), (0, false));
     }
 
     /// Same seed, same cookie for the same hello: nothing random comes from elsewhere.

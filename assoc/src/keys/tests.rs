@@ -48,6 +48,7 @@ pub(crate) fn example_body() -> TransferBody {
         client_port: 40000,
         sequence: None,
         mote_is_client: false,
+        resumption: None,
     }
 }
 

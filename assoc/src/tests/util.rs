@@ -98,6 +98,7 @@ pub fn body(port: u16) -> TransferBody {
         client_port: port,
         sequence: None,
         mote_is_client: false,
+        resumption: None,
     }
 }
 

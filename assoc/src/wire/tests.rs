@@ -20,6 +20,7 @@ fn body(keys: SessionKeys, sequence: Option<SequenceNumbers>) -> TransferBody {
         client_port: 40000,
         sequence,
         mote_is_client: false,
+        resumption: None,
     }
 }
 
@@ -236,7 +237,7 @@ fn transfer_bodies_round_trip_with_their_lengths() {
         longer.push(0);
         assert_eq!(TransferBody::parse(&longer), Err(Error::TooLong));
         let mut reserved = buf.clone();
-        reserved[1] |= 0x08;
+        reserved[1] |= 0x20;
         assert_eq!(TransferBody::parse(&reserved), Err(Error::Malformed));
         let mut suite = buf.clone();
         suite[0] = 4;
@@ -249,7 +250,14 @@ fn transfer_bodies_round_trip_with_their_lengths() {
 
 #[test]
 fn transfer_view_lengths() {
-    for body_len in TransferBody::LENGTHS {
+    let resumable = TransferBody::LENGTHS.iter().flat_map(|b| {
+        [
+            b + TransferBody::RESUMPTION_MIN_LEN,
+            b + TransferBody::RESUMPTION_MAX_LEN,
+        ]
+    });
+    for body_len in TransferBody::LENGTHS.into_iter().chain(resumable) {
+        assert!(TransferBody::is_possible_len(body_len));
         let mut t = vec![0u8; 6 + body_len + 8];
         t[0] = 0x41;
         t[1] = 7;
@@ -260,16 +268,72 @@ fn transfer_view_lengths() {
         r.emit(&mut Transfer::new_unchecked(&mut out[..]));
         assert_eq!(out, t);
         t.pop();
-        assert!(Transfer::new_checked(&t[..]).is_err());
+        // One byte short is refused unless it is the length of another body (a resumption
+        // block's id has any length from 1 to 32, so the ranges of the suites overlap).
+        assert_eq!(
+            Transfer::new_checked(&t[..]).is_err(),
+            !TransferBody::is_possible_len(body_len - 1),
+            "{body_len}"
+        );
     }
     assert_eq!(
         Transfer::new_checked(&[0x41u8; 6][..]).err(),
         Some(Error::Truncated)
     );
     assert_eq!(
-        Transfer::new_checked(&[0x41u8; 200][..]).err(),
+        Transfer::new_checked(&[0x41u8; 300][..]).err(),
         Some(Error::TooLong)
     );
+    assert!(!TransferBody::is_possible_len(TransferBody::AES_LEN - 1));
+    assert!(!TransferBody::is_possible_len(TransferBody::AES_LEN + 1));
+    // Between the bodies without a resumption block and those with one.
+    let mut t = [0u8; 6 + TransferBody::AES_LEN + 20 + 8];
+    t[0] = 0x41;
+    assert_eq!(Transfer::new_checked(&t[..]).err(), Some(Error::Malformed));
+}
+
+#[test]
+fn resumable_bodies_round_trip_with_their_lengths() {
+    for (id_len, ems) in [(1usize, false), (16, true), (32, false)] {
+        for mut b in all_bodies() {
+            let id: Vec<u8> = (0..id_len as u8).collect();
+            b.resumption = Some(Resumption::new(&id, [0x5a; 48], ems, 3600).unwrap());
+            let mut buf = vec![0u8; b.buffer_len()];
+            b.emit(&mut buf);
+            assert_eq!(TransferBody::parse(&buf).unwrap(), b);
+            let plain = b.buffer_len() - 53 - id_len;
+            assert_eq!(buf[1] & 0x18, if ems { 0x18 } else { 0x08 });
+            assert_eq!(&buf[plain..plain + 4], &3600u32.to_be_bytes());
+            assert_eq!(usize::from(buf[plain + 4]), id_len);
+            assert_eq!(&buf[plain + 5..plain + 5 + id_len], &id[..]);
+            assert_eq!(&buf[plain + 5 + id_len..], &[0x5a; 48]);
+            assert_eq!(
+                TransferBody::parse(&buf[..buf.len() - 1]),
+                Err(Error::Truncated)
+            );
+            let mut longer = buf.clone();
+            longer.push(0);
+            assert_eq!(TransferBody::parse(&longer), Err(Error::TooLong));
+            let mut empty_id = buf.clone();
+            empty_id[plain + 4] = 0;
+            assert_eq!(TransferBody::parse(&empty_id), Err(Error::Malformed));
+            let mut long_id = buf.clone();
+            long_id[plain + 4] = 33;
+            assert_eq!(TransferBody::parse(&long_id), Err(Error::Malformed));
+            assert!(
+                !std::format!("{b:?}").contains("90, 90"),
+                "the master secret is redacted"
+            );
+        }
+    }
+    // The extended-master-secret flag without the resumption flag is malformed.
+    let b = body(SessionKeys::Ccm8(key_block(1)), None);
+    let mut buf = vec![0u8; b.buffer_len()];
+    b.emit(&mut buf);
+    buf[1] |= 0x10;
+    assert_eq!(TransferBody::parse(&buf), Err(Error::Malformed));
+    assert!(Resumption::new(&[], [0; 48], false, 1).is_none());
+    assert!(Resumption::new(&[0; 33], [0; 48], false, 1).is_none());
 }
 
 /// Every message but a ChaCha20 Transfer, and a Transfer with explicit sequence numbers,
@@ -291,7 +355,8 @@ fn frame_budget() {
         assert!(len <= BUDGET, "{len} bytes");
     }
     assert_eq!(Transfer::<&[u8]>::MIN_LEN, 74);
-    assert_eq!(Transfer::<&[u8]>::MAX_LEN, 134);
+    // A ChaCha20 body with sequence numbers and a resumable session of a 32-byte id.
+    assert_eq!(Transfer::<&[u8]>::MAX_LEN, 219);
     // A signature fills the frame exactly.
     assert_eq!(SignResponse::<&[u8]>::LEN, BUDGET);
 }
@@ -349,11 +414,14 @@ proptest! {
 
     #[test]
     fn bodies_round_trip(keys in suite_keys(), evict: bool, client: bool, addr: [u8; 16], port: u16,
-                         seq in proptest::option::of((0u64..1 << 48, 0u64..1 << 48))) {
+                         seq in proptest::option::of((0u64..1 << 48, 0u64..1 << 48)),
+                         resumption in proptest::option::of((proptest::collection::vec(any::<u8>(), 1..=32),
+                                                             any::<[u8; 48]>(), any::<bool>(), any::<u32>()))) {
         let b = TransferBody {
             keys, may_evict: evict, client_addr: addr, client_port: port,
             sequence: seq.map(|(h, n)| SequenceNumbers { highest_received: h, next_write: n }),
             mote_is_client: client,
+            resumption: resumption.map(|(id, ms, ems, life)| Resumption::new(&id, ms, ems, life).unwrap()),
         };
         let mut out = vec![0u8; b.buffer_len()];
         b.emit(&mut out);

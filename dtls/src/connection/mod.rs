@@ -258,6 +258,31 @@ pub(crate) struct Common {
     peer_hello_extensions: Vec<Extension>,
     /// Server: what the `HelloExtensionHandler` added to our ServerHello.
     answered_extensions: Vec<Extension>,
+    /// Server with `issue_session_ids`: the id our ServerHello gave the session.
+    session_id: Vec<u8>,
+    /// Server with `issue_session_ids`, once the client's Finished is verified: what an
+    /// abbreviated handshake needs. Forgotten with the keys.
+    resumption: Option<ResumptionSecret>,
+}
+
+/// What resumes a session (RFC 5246 7.3): its id, master secret and whether the master
+/// secret is an extended one (RFC 7627 5.3: a resumption must negotiate the extension again
+/// then, and must not if not). The master secret is wiped when this is dropped.
+#[derive(Clone)]
+pub struct ResumptionSecret {
+    pub session_id: Vec<u8>,
+    pub master_secret: MasterSecret,
+    pub extended_master_secret: bool,
+}
+
+impl std::fmt::Debug for ResumptionSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResumptionSecret")
+            .field("session_id", &self.session_id)
+            .field("master_secret", &"<redacted>")
+            .field("extended_master_secret", &self.extended_master_secret)
+            .finish()
+    }
 }
 
 impl Common {
@@ -299,6 +324,7 @@ impl Common {
     fn forget_handshake(&mut self) {
         self.suite = None;
         self.client_random = [0; 32];
+        self.resumption = None;
     }
 }
 
@@ -356,6 +382,8 @@ impl Connection {
                 psk_identity: None,
                 peer_hello_extensions: Vec::new(),
                 answered_extensions: Vec::new(),
+                session_id: Vec::new(),
+                resumption: None,
             },
             discarded_records: 0,
             finished_auth_failures: 0,
@@ -578,6 +606,15 @@ impl Connection {
                 self.fail(e.clone());
                 Err(e)
             }
+        }
+    }
+
+    /// Server with `issue_session_ids`, from the client's verified Finished until the keys are
+    /// forgotten: the session's id and master secret, for whoever will resume it.
+    pub fn resumption_secret(&self) -> Option<&ResumptionSecret> {
+        match self.state {
+            State::Paused(_) | State::Established(_) => self.common.resumption.as_ref(),
+            _ => None,
         }
     }
 

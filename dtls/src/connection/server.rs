@@ -11,10 +11,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, SealedFlight, SignaturePurpose, SignatureRequest, State, Transcript};
+use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, ResumptionSecret, SealedFlight, SignaturePurpose, SignatureRequest, State, Transcript};
 use crate::cert::{certificate_body, CertificateKey, CertificateType, CertifiedKey, PeerAuth, PeerRole};
 use crate::codec::Codec;
-use crate::config::{CipherSuite, ClientHelloInfo, PskResolver, ServerConfig, ENGINE_EXTENSIONS};
+use crate::config::{CipherSuite, ClientHelloInfo, PskResolver, ServerConfig, ENGINE_EXTENSIONS, SESSION_ID_LEN};
 use crate::crypto::ecc::{der_from_raw_signature, sha256, verify, EcdheKey};
 use crate::crypto::prf::{self, psk_premaster};
 use crate::error::{Error, InvalidMessage, PeerMisbehaved};
@@ -185,11 +185,12 @@ impl ExpectClientHello {
         extensions.extend(answered.iter().cloned());
         cx.answered_extensions = answered;
         cx.peer_hello_extensions = ch.extensions.clone();
+        // Without `issue_session_ids` an empty session id says the session cannot be resumed.
+        cx.session_id = if cfg.issue_session_ids { random32(&*cfg.rng)?[..SESSION_ID_LEN].to_vec() } else { Vec::new() };
         let sh = ServerHello {
             server_version: ProtocolVersion::DTLS1_2,
             random: server_random,
-            // No session resumption: an empty session id says so.
-            session_id: Vec::new(),
+            session_id: cx.session_id.clone(),
             cipher_suite: suite.id(),
             compression_method: 0,
             extensions,
@@ -441,7 +442,14 @@ impl ExpectFinished {
         }
         self.keyed.hs.transcript.add_message(msg);
         let ours = self.keyed.finished_data(prf::SERVER_FINISHED);
-        // The master secret and transcript are not needed any more (no resumption).
+        if !cx.session_id.is_empty() {
+            cx.resumption = Some(ResumptionSecret {
+                session_id: cx.session_id.clone(),
+                master_secret: self.keyed.master.clone(),
+                extended_master_secret: self.keyed.hs.extended_master_secret,
+            });
+        }
+        // The transcript is not needed any more, nor the master secret but in `resumption`.
         drop(self.keyed);
         let seq = cx.next_message_seq();
         cx.layer.start_write_epoch()?;

@@ -87,6 +87,9 @@ pub struct MoteProfile {
     pub client: Arc<ClientConfig>,
     /// The servers the mote may ask for a session with (outbound delegation).
     pub outbound: Vec<crate::outbound::OutboundServer>,
+    /// Sessions transferred to the mote may be resumed there for this long (0: not
+    /// resumable; the server then issues no session ids).
+    pub resumption_lifetime_secs: u32,
 }
 
 /// Bit of a suite in a mote's suites bitmap (the association's AssocReady, see
@@ -753,7 +756,17 @@ impl Delegation {
         if self.profile.leg != LegMode::Association || !matches!(self.stage, Stage::Handshaking) || !self.client_finished || self.authorized != Some(true) {
             return None;
         }
-        match self.internet.as_ref().and_then(|c| transfer_body(c, &self.flow)) {
+        let lifetime = self.profile.resumption_lifetime_secs;
+        let with_resumption = |c: &Connection| {
+            let mut body = transfer_body(c, &self.flow)?;
+            if lifetime > 0 {
+                body.resumption = c.resumption_secret().and_then(|r| {
+                    mote_assoc::wire::Resumption::new(&r.session_id, *r.master_secret, r.extended_master_secret, lifetime)
+                });
+            }
+            Some(body)
+        };
+        match self.internet.as_ref().and_then(with_resumption) {
             Some(body) => {
                 self.stage = Stage::AssocTransfer;
                 ctx.counters.transfers_sent += 1;
@@ -972,6 +985,7 @@ pub(crate) fn transfer_body(conn: &Connection, flow: &FlowTag) -> Option<mote_as
         client_port: flow.peer_port,
         sequence: (sequence != SequenceNumbers::DEFAULT).then_some(sequence),
         mote_is_client: false,
+        resumption: None,
     })
 }
 

@@ -467,6 +467,7 @@ fn transfer_body(peer: Peer, s: &SessionState) -> Result<(TransferBody, u64), Er
             next_write: s.next_write_seq,
         }),
         mote_is_client: s.role == dtls::Role::Client,
+        resumption: None,
     };
     let bitmap = if s.read_highest_seq.is_some() {
         s.read_replay_bitmap

@@ -231,6 +231,7 @@ fn a_delegated_mote_asks_for_its_outbound_session_retries_and_gets_every_interva
             next_write: 1,
         }),
         mote_is_client: true,
+        resumption: None,
     };
     b.ssp.start_transfer(b.ssp_now(), body).unwrap();
     b.exchange();
