@@ -228,7 +228,7 @@ impl<const N: usize> Sessions<N> {
     /// it reports to); false without a session.
     pub fn is_client_of(&self, peer: &Address) -> bool {
         self.find(peer)
-            .and_then(|i| self.slots[i].as_ref())
+            .and_then(|i| self.slots.get(i)?.as_ref())
             .is_some_and(|s| s.mote_is_client)
     }
 
@@ -236,6 +236,13 @@ impl<const N: usize> Sessions<N> {
         self.slots
             .iter()
             .position(|s| s.as_ref().is_some_and(|s| s.peer == *peer))
+    }
+
+    /// Drops slot `i`'s session (its keys are wiped as it drops).
+    fn free(&mut self, i: usize) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = None;
+        }
     }
 
     fn is_idle(&self, slot: &Slot, now: Instant) -> bool {
@@ -257,10 +264,13 @@ impl<const N: usize> Sessions<N> {
     /// Drops (and wipes) the sessions idle for the idle time; how many.
     pub fn expire(&mut self, now: Instant) -> usize {
         let mut n = 0;
-        for i in 0..N {
-            let idle = self.slots[i].as_ref().is_some_and(|s| self.is_idle(s, now));
-            if idle {
-                self.slots[i] = None;
+        let idle = self.idle;
+        for slot in &mut self.slots {
+            if slot
+                .as_ref()
+                .is_some_and(|s| now.saturating_since(s.last_used) >= idle)
+            {
+                *slot = None;
                 n += 1;
             }
         }
@@ -330,8 +340,11 @@ impl<const N: usize> Sessions<N> {
             highest_received,
             next_write,
         } = body.sequence_numbers();
+        let Some(slot) = self.slots.get_mut(i) else {
+            return Installation::Full;
+        };
         // The replaced or evicted session's keys are wiped as it drops.
-        self.slots[i] = Some(Slot {
+        *slot = Some(Slot {
             peer,
             suite,
             keys: Keys::from_body(&body.keys, body.mote_is_client),
@@ -356,7 +369,7 @@ impl<const N: usize> Sessions<N> {
         if sent.is_ok() {
             self.stats.alerts_out += 1;
         }
-        self.slots[i] = None;
+        self.free(i);
         self.stats.closed += 1;
         sent
     }
@@ -457,7 +470,7 @@ impl<const N: usize> Sessions<N> {
             match self.open_record::<A, B>(now, i, &rec, rx, tx) {
                 RecordOutcome::Continue => {}
                 RecordOutcome::Closed => {
-                    self.slots[i] = None;
+                    self.free(i);
                     self.stats.closed += 1;
                     break;
                 }
