@@ -11,10 +11,11 @@
  * default features soft-aes and soft-ecc); randomness comes from getrandom(2); the clock is
  * CLOCK_MONOTONIC.
  *
- * Built with -DMOTE_EXAMPLE_PLATFORM_CRYPTO it takes AES and P-256 from the functions
- * platform_aes128_encrypt, platform_p256_generate and platform_p256_agree instead, as a
- * firmware does whose radio chip has an AES engine and whose MCU an ECC engine, and links
- * against a library built without soft-aes and soft-ecc (scripts/mote-footprint).
+ * Built with -DMOTE_EXAMPLE_PLATFORM_AES it takes AES from platform_aes128_encrypt, and
+ * with -DMOTE_EXAMPLE_PLATFORM_P256 P-256 from platform_p256_generate and
+ * platform_p256_agree, as a firmware does whose radio chip has an AES engine and whose MCU
+ * an ECC engine; it then links against a library built without soft-aes or soft-ecc
+ * (scripts/mote-footprint).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -33,16 +34,19 @@
 
 static Mote mote; /* zeroed: "not set up" until mote_init */
 
-#ifdef MOTE_EXAMPLE_PLATFORM_CRYPTO
 /* The firmware's drivers of its AES and ECC engines. */
+#ifdef MOTE_EXAMPLE_PLATFORM_AES
 void platform_aes128_encrypt(void *ctx, const uint8_t *key, uint8_t *block);
+#define AES128_ENCRYPT platform_aes128_encrypt
+#else
+#define AES128_ENCRYPT mote_soft_aes128_encrypt
+#endif
+#ifdef MOTE_EXAMPLE_PLATFORM_P256
 int32_t platform_p256_generate(void *ctx, uint8_t *secret, uint8_t *public_key);
 int32_t platform_p256_agree(void *ctx, const uint8_t *secret, const uint8_t *peer, uint8_t *z);
-#define AES128_ENCRYPT platform_aes128_encrypt
 #define P256_GENERATE platform_p256_generate
 #define P256_AGREE platform_p256_agree
 #else
-#define AES128_ENCRYPT mote_soft_aes128_encrypt
 #define P256_GENERATE mote_soft_p256_generate
 #define P256_AGREE mote_soft_p256_agree
 #endif

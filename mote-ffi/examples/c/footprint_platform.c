@@ -1,7 +1,8 @@
 /*
  * Stand-ins for a firmware's drivers of its AES and ECC engines (a radio chip's AES-128, a
- * PKA such as the CC2538's), for echo_mote.c built with -DMOTE_EXAMPLE_PLATFORM_CRYPTO: the
- * footprint of the library without its software AES and P-256 (scripts/mote-footprint).
+ * PKA such as the CC2538's), for echo_mote.c built with -DMOTE_EXAMPLE_PLATFORM_AES and
+ * -DMOTE_EXAMPLE_PLATFORM_P256: the footprint of the library without its software AES and
+ * P-256 (scripts/mote-footprint).
  * They compute nothing; the drivers are the platform's code, not the library's, and are
  * linked into both the measured build and its baseline.
  */
