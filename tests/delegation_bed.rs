@@ -593,6 +593,22 @@ impl SClient {
         }
     }
 
+    /// Closes the client's stdin: `openssl s_client` then ends its session with a
+    /// close_notify and exits.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// SIGKILL before anything else (its stdin still open, so it cannot see EOF and close
+    /// first): the client vanishes without close_notify.
+    pub fn vanish(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.stdin = None;
+    }
+
     pub fn kill(&mut self) {
         self.stdin = None;
         if let Some(mut c) = self.child.take() {

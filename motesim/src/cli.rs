@@ -222,6 +222,11 @@ options! {
         /// close_notify). Default 300.
         #[arg(long, value_name = "SECS")]
         pub client_idle_secs: Option<u64>,
+        /// DCert/CDPSK: seconds a client association must have been idle before a new,
+        /// authenticated client may take its place when all --max-clients are held (the
+        /// least recently used one gives way). Default 30.
+        #[arg(long, value_name = "SECS")]
+        pub client_evict_after_secs: Option<u64>,
         /// DCert: the mote's certificate chain (PEM, leaf first).
         #[arg(long, value_name = "PEM")]
         pub cert: Option<PathBuf>,
@@ -384,9 +389,13 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
             ));
         }
         let idle_timeout = idle_secs()?.unwrap_or(default.idle_timeout);
+        let evict_after = d
+            .client_evict_after_secs
+            .map_or(default.evict_after, Duration::from_secs);
         Ok(ClientLimits {
             max_clients,
             idle_timeout,
+            evict_after,
         })
     };
     Ok(match kind {
@@ -1179,10 +1188,10 @@ mod client_limit_tests {
         let DeviceSpec::Cdpsk(c) = &s.sim.devices[0] else { panic!("{:?}", s.sim.devices) };
         assert_eq!(c.limits, ClientLimits::default());
         let mut args = CDPSK.to_vec();
-        args.extend(["--max-clients", "2", "--client-idle-secs", "60"]);
+        args.extend(["--max-clients", "2", "--client-idle-secs", "60", "--client-evict-after-secs", "5"]);
         let s = cli(&args).unwrap();
         let DeviceSpec::Cdpsk(c) = &s.sim.devices[0] else { panic!() };
-        assert_eq!(c.limits, ClientLimits { max_clients: 2, idle_timeout: Duration::from_secs(60) });
+        assert_eq!(c.limits, ClientLimits { max_clients: 2, idle_timeout: Duration::from_secs(60), evict_after: Duration::from_secs(5) });
         for (bad, what) in [(["--max-clients", "0"], "--max-clients"), (["--max-clients", "17"], "--max-clients"), (["--client-idle-secs", "0"], "--client-idle-secs")] {
             let mut args = CDPSK.to_vec();
             args.extend(bad);

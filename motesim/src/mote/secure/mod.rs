@@ -164,10 +164,15 @@ pub struct SecurityCounters {
     /// closed itself when the IoTSSP's close_notify did not come in time.
     pub psk_sessions_closed: u64,
     pub psk_sessions_expired: u64,
-    /// Transferred sessions dropped for a newer one (no free slot).
+    /// Sessions dropped for a newer one in a full table: transferred sessions (no free
+    /// slot), DCert/CDPSK client associations idle for the eviction time.
     pub sessions_evicted: u64,
-    /// Transferred sessions dropped after 300 s without a record from their client.
+    /// Sessions dropped after the idle time (default 300 s) without a record from their
+    /// client.
     pub sessions_expired: u64,
+    /// DCert/CDPSK: clients refused with an internal_error alert because the table was full
+    /// and no client association had been idle long enough to give way.
+    pub clients_refused: u64,
     /// Sessions ended by close_notify or a fatal alert (DCert/CDPSK sessions, transferred
     /// sessions; not a delegated mote's PSK sessions with its IoTSSP).
     pub sessions_closed: u64,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use dtls::cert::{CertificateType, CertifiedKey, ChainVerifier, RawKeyTrust};
 use dtls::provider::SecureRandom;
+use dtls::record::{ContentType, records};
 use dtls::{CipherSuite, CloseReason, Endpoint, Event, PskTable, ServerConfig};
 use zeroize::Zeroizing;
 
@@ -71,14 +72,18 @@ pub struct CdpskConfig {
 pub const DEFAULT_MAX_CLIENTS: usize = 4;
 /// Default [`ClientLimits::idle_timeout`].
 pub const DEFAULT_CLIENT_IDLE: Duration = Duration::from_secs(300);
+/// Default [`ClientLimits::evict_after`].
+pub const DEFAULT_CLIENT_EVICT_AFTER: Duration = dtls::config::DEFAULT_EVICT_IDLE_AFTER;
 
 /// The client associations a DCert or CDPSK mote holds: at most `max_clients`, each until
 /// `idle_timeout` passed without an authenticated record from its client (or sooner, when
-/// the table is full, a new client comes and it has been idle 30 s or more).
+/// the table is full, a new client authenticates and it has been idle `evict_after` or
+/// more: the least recently used such one gives way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientLimits {
     pub max_clients: usize,
     pub idle_timeout: Duration,
+    pub evict_after: Duration,
 }
 
 impl Default for ClientLimits {
@@ -86,6 +91,7 @@ impl Default for ClientLimits {
         ClientLimits {
             max_clients: DEFAULT_MAX_CLIENTS,
             idle_timeout: DEFAULT_CLIENT_IDLE,
+            evict_after: DEFAULT_CLIENT_EVICT_AFTER,
         }
     }
 }
@@ -94,6 +100,7 @@ impl ClientLimits {
     fn apply(&self, cfg: &mut ServerConfig) {
         cfg.max_connections = self.max_clients;
         cfg.idle_timeout = Some(self.idle_timeout);
+        cfg.evict_idle_after = self.evict_after;
     }
 }
 
@@ -223,8 +230,23 @@ impl DtlsServer {
         }
         let mut produced = Vec::new();
         while let Some(t) = self.endpoint.poll_transmit() {
+            // Answers to close_notify and refusals of clients the table has no room for.
+            self.counters.alerts_out += records(&t.contents)
+                .flatten()
+                .filter(|r| r.content_type() == ContentType::Alert)
+                .count() as u64;
             produced.push(t);
         }
+        // The engine counts what its table did with clients that went quiet or found it full.
+        self.counters.sessions_expired = self.endpoint.expired_connections;
+        self.counters.sessions_evicted = self.endpoint.evicted_connections;
+        self.counters.clients_refused = self.endpoint.refused_after_handshake
+            + self
+                .endpoint
+                .stateless_drops
+                .get("too_many_connections")
+                .copied()
+                .unwrap_or(0);
         let release = match (&mut self.ecc, input) {
             (Some(meter), Some((peer, bytes))) => {
                 let addr = socket_addr(peer);

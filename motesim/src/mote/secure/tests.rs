@@ -1088,6 +1088,7 @@ fn close_notify_answered(spec: &DeviceSpec, client: ClientConfig) {
         (dtls::record::ContentType::Alert, 1)
     );
     assert_eq!(net.mote.security_counters().sessions_closed, 1);
+    assert_eq!(net.mote.security_counters().alerts_out, 1, "the answer is counted");
 }
 
 #[test]
@@ -1108,6 +1109,7 @@ fn cdpsk_clients_that_vanish_do_not_hold_the_mote() {
     let limits = ClientLimits {
         max_clients: 2,
         idle_timeout: Duration::from_secs(120),
+        ..ClientLimits::default()
     };
     let DeviceSpec::Cdpsk(mut cfg) = psk_spec() else {
         unreachable!()
@@ -1138,6 +1140,8 @@ fn cdpsk_clients_that_vanish_do_not_hold_the_mote() {
         "{:?}",
         net.events
     );
+    assert_eq!(net.mote.security_counters().clients_refused, 1);
+    assert_eq!(net.mote.security_counters().alerts_out, 1, "the refusal");
     // After the idle timeout, a new client gets in.
     net.now += Duration::from_secs(120);
     net.events.clear();
@@ -1149,6 +1153,41 @@ fn cdpsk_clients_that_vanish_do_not_hold_the_mote() {
         "{:?}",
         net.events
     );
+}
+
+/// A full table of clients that vanished: once they have been idle for the eviction time,
+/// a new client that authenticates takes the least recently used one's place (counted),
+/// long before the idle timeout.
+#[test]
+fn cdpsk_idle_client_gives_way_to_a_new_one_after_the_eviction_time() {
+    let DeviceSpec::Cdpsk(mut cfg) = psk_spec() else {
+        unreachable!()
+    };
+    cfg.limits = ClientLimits {
+        max_clients: 2,
+        idle_timeout: Duration::from_secs(300),
+        evict_after: Duration::from_secs(2),
+    };
+    let mut net = Net::new(&DeviceSpec::Cdpsk(cfg));
+    let psk = || ClientConfig::psk(b"client-7", b"0123456789abcdef");
+    for port in [40001, 40002] {
+        net.client_addr = format!("[fd00:beef::2]:{port}").parse().unwrap();
+        net.client = Endpoint::new(None).unwrap();
+        net.connect(COAPS_PORT, psk());
+        assert!(net.run_until(Duration::from_secs(30), |n| n.established(COAPS_PORT)));
+        net.events.clear();
+    }
+    net.now += Duration::from_secs(3);
+    net.client_addr = "[fd00:beef::2]:40003".parse().unwrap();
+    net.client = Endpoint::new(None).unwrap();
+    net.connect(COAPS_PORT, psk());
+    assert!(
+        net.run_until(Duration::from_secs(30), |n| n.established(COAPS_PORT)),
+        "{:?}",
+        net.events
+    );
+    let c = net.mote.security_counters();
+    assert_eq!((c.sessions_evicted, c.sessions_expired, c.clients_refused), (1, 0, 0), "{c:?}");
 }
 
 fn suite_keys(suite: dtls::CipherSuite, n: u8) -> SessionKeys {
