@@ -99,6 +99,9 @@ pub struct MoteStats {
     pub ready_resent: u64,
     pub unassociated_sent: u64,
     pub pokes_honoured: u64,
+    /// ... of which honoured whatever the rate limit: their epoch was newer than any the
+    /// mote had honoured (its IoTSSP started again and lost the association).
+    pub pokes_new_epoch: u64,
     /// Connects started (each one request; retransmissions not counted).
     pub connects_started: u64,
     /// Connects sent, retransmissions included.
@@ -253,6 +256,8 @@ pub struct MoteAssoc<A, E: EcdhP256, R> {
     replies: RateLimit,
     confirm_replies: RateLimit,
     pokes: RateLimit,
+    /// The newest IoTSSP epoch of an honoured Poke (0: none since boot).
+    poke_epoch: u32,
     outbox: Outbox,
     stats: MoteStats,
     _aes: PhantomData<fn() -> A>,
@@ -274,6 +279,7 @@ where
             replies: self.replies,
             confirm_replies: self.confirm_replies,
             pokes: self.pokes,
+            poke_epoch: self.poke_epoch,
             outbox: self.outbox.clone(),
             stats: self.stats.clone(),
             _aes: PhantomData,
@@ -296,6 +302,7 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
             replies: RateLimit::default(),
             confirm_replies: RateLimit::default(),
             pokes: RateLimit::default(),
+            poke_epoch: 0,
             outbox: Outbox::default(),
             stats: MoteStats::default(),
             _aes: PhantomData,
@@ -847,7 +854,16 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
             self.stats.poke_bad_tag += 1;
             return;
         }
-        if !self.pokes.allow(now, POKE_INTERVAL) {
+        // A Poke of a newer epoch comes from an IoTSSP that started again since the last
+        // one honoured: answered at once. Any other (a repeat, or a replay, whose epoch is
+        // never newer) at most once per POKE_INTERVAL, so a replayer gets at most one
+        // association set-up a minute, plus one per newer epoch it recorded.
+        let newer = poke.epoch > self.poke_epoch;
+        if newer {
+            self.poke_epoch = poke.epoch;
+            self.pokes.note(now);
+            self.stats.pokes_new_epoch += 1;
+        } else if !self.pokes.allow(now, POKE_INTERVAL) {
             self.stats.poke_rate_limited += 1;
             return;
         }

@@ -251,6 +251,8 @@ pub struct SspAssoc<A, E, R> {
     pending: Option<Pending>,
     outbound: Option<Outbound>,
     signing: Option<Signing>,
+    /// Carried by our Pokes (see [`Self::set_epoch`]).
+    epoch: u32,
     outbox: Outbox,
     stats: SspStats,
     _aes: PhantomData<fn() -> A>,
@@ -266,6 +268,7 @@ impl<A, E: Clone, R: Clone> Clone for SspAssoc<A, E, R> {
             pending: self.pending.clone(),
             outbound: self.outbound.clone(),
             signing: self.signing.clone(),
+            epoch: self.epoch,
             outbox: self.outbox.clone(),
             stats: self.stats.clone(),
             _aes: PhantomData,
@@ -284,10 +287,32 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             pending: None,
             outbound: None,
             signing: None,
+            epoch: 0,
             outbox: Outbox::default(),
             stats: SspStats::default(),
             _aes: PhantomData,
         }
+    }
+
+    /// The IoTSSP's epoch, carried by its Pokes: it must be larger after each start of the
+    /// IoTSSP (which loses its associations) than before it, e.g. the start's wall-clock
+    /// second. A mote answers a Poke of an epoch newer than any it honoured at once, and
+    /// others at most once per [`POKE_INTERVAL`](crate::time::POKE_INTERVAL). 0 (the
+    /// default) is never newer.
+    pub fn set_epoch(&mut self, epoch: u32) {
+        self.epoch = epoch;
+    }
+
+    /// Asks the mote to associate (a Poke) unless there is an association or one is being
+    /// made: what a newly started IoTSSP does for each of its motes, before any client
+    /// needs one. Not retransmitted: a transfer that finds no association pokes again.
+    /// Whether something was queued for the mote.
+    pub fn request_association(&mut self) -> bool {
+        if self.association.is_some() {
+            return false;
+        }
+        self.reach_mote();
+        true
     }
 
     pub fn stats(&self) -> &SspStats {
@@ -426,10 +451,9 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
             return;
         }
         let mut poke = PokeRepr {
-            random: [0; 4],
+            epoch: self.epoch,
             tag: [0; 8],
         };
-        self.rng.fill(&mut poke.random);
         poke.tag = self.creds.poke_tag::<A>(&poke);
         self.outbox.poke = Some(poke.to_bytes());
     }

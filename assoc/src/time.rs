@@ -93,6 +93,11 @@ pub(crate) struct RateLimit {
 }
 
 impl RateLimit {
+    /// Something allowed otherwise happened at `now`: the interval counts from it.
+    pub fn note(&mut self, now: Instant) {
+        self.last = Some(now);
+    }
+
     pub fn allow(&mut self, now: Instant, interval: Duration) -> bool {
         match self.last {
             Some(last) if now.saturating_since(last) < interval && now >= last => false,

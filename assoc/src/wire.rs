@@ -215,7 +215,7 @@ mod field {
     pub const CONFIRM_STATUS: usize = 6;
     pub const CONFIRM_FREE: usize = 7;
     pub const UNASSOC_REASON: usize = 6;
-    pub const POKE_RANDOM: usize = 1;
+    pub const POKE_EPOCH: usize = 1;
     /// The request counter `r` of Connect and ConnectFailed.
     pub const R: usize = 2;
     pub const CONNECT_ADDR: usize = 6;
@@ -260,7 +260,7 @@ fixed_view!(
     15
 );
 fixed_view!(
-    /// Poke (IoTSSP -> mote): `0x71 || random || tag`.
+    /// Poke (IoTSSP -> mote): `0x71 || epoch || tag`.
     Poke,
     MessageType::Poke,
     13
@@ -522,13 +522,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Unassociated<T> {
 }
 
 impl<T: AsRef<[u8]>> Poke<T> {
-    pub fn random(&self) -> [u8; 4] {
-        read(self.buffer.as_ref(), field::POKE_RANDOM)
+    /// The IoTSSP's epoch: it grows each time the IoTSSP starts.
+    pub fn epoch(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::POKE_EPOCH)
     }
 }
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Poke<T> {
-    pub fn set_random(&mut self, random: &[u8; 4]) {
-        write(self.buffer.as_mut(), field::POKE_RANDOM, random)
+    pub fn set_epoch(&mut self, epoch: u32) {
+        write(self.buffer.as_mut(), field::POKE_EPOCH, &epoch.to_be_bytes())
     }
 }
 
@@ -1083,7 +1084,10 @@ pub struct UnassociatedRepr {
 /// Poke, parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PokeRepr {
-    pub random: [u8; 4],
+    /// The IoTSSP's epoch, larger after each start of the IoTSSP than before it (see
+    /// `SspAssoc::set_epoch`): a mote honours at once a Poke of an epoch newer than any it
+    /// honoured, others at most once per `POKE_INTERVAL`.
+    pub epoch: u32,
     pub tag: [u8; TAG_LEN],
 }
 
@@ -1244,7 +1248,7 @@ impl PokeRepr {
     pub fn parse<T: AsRef<[u8]>>(v: &Poke<T>) -> Result<Self, Error> {
         v.check_len()?;
         Ok(PokeRepr {
-            random: v.random(),
+            epoch: v.epoch(),
             tag: v.tag(),
         })
     }
@@ -1253,7 +1257,7 @@ impl PokeRepr {
     }
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, v: &mut Poke<T>) {
         v.set_type();
-        v.set_random(&self.random);
+        v.set_epoch(self.epoch);
         v.set_tag(&self.tag);
     }
     pub fn to_bytes(&self) -> [u8; 13] {

@@ -470,6 +470,8 @@ impl IotsspWiring {
             && let Some(new) = self.pending[i].take()
         {
             *running = new;
+            // The new instance has none of the running one's associations.
+            running.start_epoch(now, ssp::iotssp::epoch_of(std::time::SystemTime::now()));
             tracing::info!(iotssp = %self.links[i].name, "reloaded IoTSSP in service");
         }
     }
@@ -696,8 +698,10 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
         let issue = |f: &str, reason: String| ConfigIssue { key: format!("iotssp[{i}].{f}"), reason };
         match &s.kind {
             IotsspKind::Attached { config: path } => match load_attached(path) {
-                Ok((conf, iotssp)) => {
+                Ok((conf, mut iotssp)) => {
                     check_attached_motes(cfg, &hrm_cfg, &s.name, path, &conf, &mut issues);
+                    // A new epoch: every mote re-associates now, not when its first client comes.
+                    iotssp.start_epoch(now, ssp::iotssp::epoch_of(wall));
                     links.push(SspLink { name, endpoint: Endpoint::Attached(Box::new(iotssp)) });
                 }
                 Err(problems) => issues.extend(problems.into_iter().map(|why| issue("config", why))),

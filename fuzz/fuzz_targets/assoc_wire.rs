@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = AssocReady::new_checked(data).map(|v| (v.id(), v.free_slots(), v.suites()));
     let _ = Confirm::new_checked(data).map(|v| (v.id(), v.n(), v.status(), v.free_slots()));
     let _ = Unassociated::new_checked(data).map(|v| (v.id(), v.n(), v.reason()));
-    let _ = Poke::new_checked(data).map(|v| (v.random(), v.tag()));
+    let _ = Poke::new_checked(data).map(|v| (v.epoch(), v.tag()));
     let _ = Connect::new_checked(data).map(|v| (v.id(), v.r(), v.server_addr(), v.server_port()));
     let _ = ConnectFailed::new_checked(data).map(|v| (v.id(), v.r(), v.reason()));
     let _ = SignRequest::new_checked(data).map(|v| (v.id(), v.q(), v.purpose(), v.digest(), v.tag()));

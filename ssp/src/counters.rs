@@ -62,6 +62,8 @@ pub struct Counters {
     pub mote_handshakes_started: u64,
     /// Associations made with motes (association leg; after a boot of either side).
     pub mote_associations: u64,
+    /// Motes poked by this IoTSSP once it started (`Iotssp::start_epoch`).
+    pub motes_poked_at_start: u64,
     /// TransferSession messages sent / confirmed transfers.
     pub transfers_sent: u64,
     pub transfers_completed: u64,

@@ -110,6 +110,21 @@ pub struct Iotssp {
     rng: Arc<dyn SecureRandom>,
     /// The origin of the associations' millisecond clock (the first instant seen).
     origin: Option<Instant>,
+    /// Association-leg motes still to be poked since [`Iotssp::start_epoch`], one every
+    /// [`POKE_PACING`] from `next_poke`.
+    to_poke: VecDeque<usize>,
+    next_poke: Option<Instant>,
+}
+
+/// Between two Pokes of a newly started IoTSSP to its motes: at most 20 a second go to the
+/// border routers and their radios, whatever the number of motes.
+pub const POKE_PACING: Duration = Duration::from_millis(50);
+
+/// The IoTSSP epoch of a start at `wall`: its Unix second (0 before 1970, saturating in
+/// 2106). It grows between two starts a second or more apart while the clock does not go
+/// back; when it does not grow, a mote honours the Pokes within its minute's limit only.
+pub fn epoch_of(wall: std::time::SystemTime) -> u32 {
+    wall.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
 impl std::fmt::Debug for Iotssp {
@@ -172,7 +187,46 @@ impl Iotssp {
             history: VecDeque::new(),
             rng,
             origin: None,
+            to_poke: VecDeque::new(),
+            next_poke: None,
         })
+    }
+
+    /// This IoTSSP has just started (or replaced a running one) and has no association: its
+    /// Pokes carry `epoch` (see [`epoch_of`]), larger than any of an earlier start, and every
+    /// association-leg mote is poked once, paced by [`POKE_PACING`] from `now`, so that each
+    /// re-associates before a client needs it. A mote answers a Poke of a newer epoch at once;
+    /// a replayed one gets no more than before (one association set-up a minute). A mote whose
+    /// Poke is lost is poked again when a delegation needs it.
+    pub fn start_epoch(&mut self, now: Instant, epoch: u32) {
+        for (i, m) in self.motes.iter_mut().enumerate() {
+            if let Some(a) = m.assoc.as_mut() {
+                a.set_epoch(epoch);
+                self.to_poke.push_back(i);
+            }
+        }
+        self.next_poke = (!self.to_poke.is_empty()).then_some(now);
+    }
+
+    /// Pokes the next mote in line if its time has come.
+    fn poke_next(&mut self, now: Instant) {
+        if self.next_poke.is_none_or(|t| t > now) {
+            return;
+        }
+        if let Some(slot) = self.to_poke.pop_front()
+            && let Some(a) = self.motes[slot].assoc.as_mut()
+            && a.request_association()
+        {
+            self.counters.motes_poked_at_start += 1;
+            self.drive_association(now, slot);
+        }
+        self.next_poke = (!self.to_poke.is_empty()).then_some(now + POKE_PACING);
+    }
+
+    /// Pokes sent to motes (a newly started IoTSSP's, and those of transfers that found no
+    /// association), retransmissions included.
+    pub fn pokes_sent(&self) -> u64 {
+        self.motes.iter().filter_map(|m| m.assoc.as_ref()).map(|a| a.stats().pokes_sent).sum()
     }
 
     /// The associations' clock reading for `now`.
@@ -351,10 +405,11 @@ impl Iotssp {
                 .min()
         });
         let outbound = self.outbound.values().filter_map(OutboundHandshake::poll_timeout);
-        self.delegations.values().filter_map(Delegation::poll_timeout).chain(assoc).chain(outbound).min()
+        self.delegations.values().filter_map(Delegation::poll_timeout).chain(assoc).chain(outbound).chain(self.next_poke).min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.poke_next(now);
         let t = self.assoc_time(now);
         for slot in 0..self.motes.len() {
             let Some(a) = self.motes[slot].assoc.as_mut() else { continue };

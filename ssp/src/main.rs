@@ -157,6 +157,8 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
     let motes = UdpSocket::bind(config.mote_link.bind).await.with_context(|| format!("mote_link.bind {}", config.mote_link.bind))?;
     let me = instance_id()?;
     let start = Instant::now();
+    // A new epoch: every mote re-associates now, not when its first client comes.
+    iotssp.start_epoch(start, ssp::iotssp::epoch_of(SystemTime::now()));
     let mut brs: Vec<BorderRouter> = config
         .border_router_keys()
         .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -301,6 +303,8 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
             && let Some(new) = pending.take()
         {
             iotssp = new;
+            // The new instance has none of the running one's associations.
+            iotssp.start_epoch(now, ssp::iotssp::epoch_of(wall));
             tracing::info!("reloaded IoTSSP in service");
         }
         if let (Some(t), Some(p)) = (next_watchdog, watchdog_every)
@@ -354,6 +358,9 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
         outbound_completed = c.outbound_completed,
         outbound_refused = c.outbound_refused,
         outbound_failed = ?c.outbound_failed,
+        mote_associations = c.mote_associations,
+        motes_poked_at_start = c.motes_poked_at_start,
+        pokes_sent = iotssp.pokes_sent(),
         redirect_rejected = rejected,
         drops = ?c.drops,
         "iotssp stopping"

@@ -72,6 +72,9 @@ pub fn counter_list(i: &Iotssp) -> Vec<(String, u64)> {
         ("outbound_started", c.outbound_started),
         ("outbound_completed", c.outbound_completed),
         ("outbound_refused", c.outbound_refused),
+        ("mote_associations", c.mote_associations),
+        ("motes_poked_at_start", c.motes_poked_at_start),
+        ("pokes_sent", i.pokes_sent()),
     ]
     .into_iter()
     .map(|(k, n)| (k.to_string(), n))

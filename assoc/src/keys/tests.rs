@@ -104,7 +104,7 @@ fn worked_example() -> Vec<(&'static str, Vec<u8>)> {
     };
     unassociated.tag = creds.unassociated_tag::<SoftAes>(&unassociated);
     let mut poke = PokeRepr {
-        random: [0xde, 0xad, 0xbe, 0xef],
+        epoch: 0xdead_beef,
         tag: [0; 8],
     };
     poke.tag = creds.poke_tag::<SoftAes>(&poke);

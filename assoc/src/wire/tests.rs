@@ -85,7 +85,7 @@ fn fixed_messages_round_trip_and_check_length() {
         tag: [2; 8],
     };
     let poke = PokeRepr {
-        random: [1, 2, 3, 4],
+        epoch: 0x0102_0304,
         tag: [3; 8],
     };
     let connect = ConnectRepr {
@@ -409,7 +409,7 @@ proptest! {
         let _ = AssocReady::new_checked(&bytes[..]).map(|v| (v.id(), v.free_slots(), v.suites()));
         let _ = Confirm::new_checked(&bytes[..]).map(|v| (v.id(), v.n(), v.status(), v.free_slots()));
         let _ = Unassociated::new_checked(&bytes[..]).map(|v| (v.id(), v.n(), v.reason()));
-        let _ = Poke::new_checked(&bytes[..]).map(|v| (v.random(), v.authenticated().len()));
+        let _ = Poke::new_checked(&bytes[..]).map(|v| (v.epoch(), v.authenticated().len()));
     }
 
     #[test]

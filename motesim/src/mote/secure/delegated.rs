@@ -429,6 +429,9 @@ impl DelegatedDevice {
         if let Some(m) = self.sessions.mote() {
             let a = m.association_stats();
             self.counters.assoc_ecc_operations = a.ecc_operations();
+            self.counters.pokes_honoured = a.pokes_honoured;
+            self.counters.pokes_new_epoch = a.pokes_new_epoch;
+            self.counters.poke_rate_limited = a.poke_rate_limited;
             self.counters.outbound_connects = a.connects_started;
             self.counters.outbound_connects_failed = a.connects_failed + a.connects_timed_out;
         }

@@ -148,6 +148,11 @@ pub struct SecurityCounters {
     /// The association's ECC operations (one key pair and one ECDH per association; the
     /// emulated certificate ECC is `ecc_operations`).
     pub assoc_ecc_operations: u64,
+    /// Pokes from the IoTSSP answered with an AssocHello, those of them answered at once for
+    /// a newer IoTSSP epoch, and those held back by the one-a-minute limit.
+    pub pokes_honoured: u64,
+    pub pokes_new_epoch: u64,
+    pub poke_rate_limited: u64,
     /// Datagrams on the transfer port, in and out (delegated, both legs): the mote leg's
     /// radio cost, each datagram one 802.15.4 frame unless it needs fragments.
     pub transfer_port_datagrams_in: u64,
