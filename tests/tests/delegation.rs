@@ -465,85 +465,226 @@ fn forged_fatal_alert(seq: u8) -> Vec<u8> {
     vec![21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, seq, 0, 2, 2, 40]
 }
 
-/// Sends `datagram` `count` times from `src` (bound in the internet namespace) to `dst`,
-/// without waiting for answers.
-fn send_from(ns: &integration_tests::NetNs, src: SocketAddr, dst: SocketAddr, datagram: &[u8], count: usize) {
-    let datagram = datagram.to_vec();
-    ns.enter(move || {
-        let sock = std::net::UdpSocket::bind(src).expect("bind spoofing socket");
-        for _ in 0..count {
-            let _ = sock.send_to(&datagram, dst);
-        }
-    })
+/// How many rounds of datagrams and certificate-less clients the attacker runs at most,
+/// and for how long.
+const ATTACK_ROUNDS: usize = 200;
+const ATTACK_CLIENTS: usize = 20;
+const ATTACK_TIME: Duration = Duration::from_secs(60);
+
+/// An Internet host attacking the delegated mote's leg until told to stop, bounded by
+/// [`ATTACK_ROUNDS`], [`ATTACK_CLIENTS`] and [`ATTACK_TIME`], on two threads of its own. One
+/// sends, each round, ClientHellos to the mote's transfer port 5685, with and without a
+/// cookie the mote's DTLS port gave, and datagrams and plaintext fatal alerts spoofed from
+/// each address in `spoofed` (the border router's own, the IoTSSP's) on its mote port and on
+/// another, to both of the mote's ports. The other runs `openssl s_client` without a
+/// certificate, one after the other (cookie'd hello, then its own alert).
+struct Attacker {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    rounds: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    clients: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    datagrams: Option<std::thread::JoinHandle<Vec<Vec<u8>>>>,
+    s_clients: Option<std::thread::JoinHandle<()>>,
 }
 
-/// An Internet host attacks the delegated mote's leg: ClientHellos
-/// (with and without the cookie a HelloVerifyRequest asked for) to its transfer port 5685,
-/// datagrams and plaintext alerts spoofed from the border router's own address (the attached
-/// IoTSSP's) on its mote port and on others, and full `s_client` runs without a certificate
-/// (cookie'd hello, then their own alert). Afterwards the mote has seen nothing of it, and a
-/// real `openssl s_client` with the right certificate completes its delegated handshake at
-/// once and gets its data back.
+impl Attacker {
+    fn start(bed: &DelegationBed, spoofed: &[(Ipv6Addr, u16)]) -> Attacker {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let mote = mote_addr(DELEGATED);
+        let transfer = SocketAddr::new(mote.into(), 5685);
+        let hello = capture_client_hello(&bed.inet, bed.dir.path());
+        // A real cookie from the mote's DTLS port, for the cookie'd hellos at 5685.
+        let hvr = spoof_from_inet(&bed.inet, mote_dtls(DELEGATED), hello.clone(), 1, Duration::from_secs(3));
+        let cookied = hvr.first().filter(|h| h.len() > 28).map(|hvr| {
+            let cookie_len = usize::from(hvr[27]);
+            with_cookie(&hello, &hvr[28..(28 + cookie_len).min(hvr.len())])
+        });
+        let Some(cookied) = cookied else { panic!("no HelloVerifyRequest from the mote's DTLS port: {hvr:02x?}") };
+        for (addr, _) in spoofed {
+            bed.inet.ip(&["-6", "addr", "add", &format!("{addr}/128"), "dev", "lo", "nodad"]);
+        }
+        let spoofed = spoofed.to_vec();
+        let ns = bed.inet.name.clone();
+        let dir = bed.dir.path().to_path_buf();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (rounds, clients) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let deadline = std::time::Instant::now() + ATTACK_TIME;
+        let go_on = {
+            let stop = stop.clone();
+            move || !stop.load(Ordering::SeqCst) && std::time::Instant::now() < deadline
+        };
+        let datagrams = {
+            let (ns, rounds, go_on) = (ns.clone(), rounds.clone(), go_on.clone());
+            std::thread::spawn(move || {
+                netbed::enter_this_thread(&ns).expect("enter the internet namespace");
+                // What came back from the transfer port: must stay empty.
+                let mut answers = Vec::new();
+                let mut to_transfer = |datagram: &[u8], n: usize| {
+                    for _ in 0..n {
+                        let sock = std::net::UdpSocket::bind("[::]:0").expect("bind");
+                        sock.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
+                        let _ = sock.send_to(datagram, transfer);
+                        let mut buf = vec![0u8; 2048];
+                        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                            answers.push(buf[..n].to_vec());
+                        }
+                    }
+                };
+                for _ in 0..ATTACK_ROUNDS {
+                    if !go_on() {
+                        break;
+                    }
+                    to_transfer(&hello, 2);
+                    to_transfer(&cookied, 2);
+                    for &(addr, port) in &spoofed {
+                        for src_port in [port, 40000] {
+                            let Ok(sock) = std::net::UdpSocket::bind(SocketAddr::new(addr.into(), src_port)) else { continue };
+                            for seq in 0..2u8 {
+                                let _ = sock.send_to(&forged_fatal_alert(seq), transfer);
+                                let _ = sock.send_to(&forged_fatal_alert(seq), mote_dtls(DELEGATED));
+                            }
+                            let _ = sock.send_to(&hello, transfer);
+                        }
+                    }
+                    rounds.fetch_add(1, Ordering::SeqCst);
+                }
+                answers
+            })
+        };
+        let s_clients = {
+            let clients = clients.clone();
+            std::thread::spawn(move || {
+                for i in 0..ATTACK_CLIENTS {
+                    if !go_on() {
+                        break;
+                    }
+                    let Ok(log) = std::fs::File::create(dir.join(format!("attacker-{i}.log"))) else { break };
+                    let child = std::process::Command::new("ip")
+                        .args(["netns", "exec", &ns, "openssl", "s_client", "-dtls1_2", "-connect", &format!("[{mote}]:5684")])
+                        .stdin(std::process::Stdio::null())
+                        .stdout(log.try_clone().expect("dup"))
+                        .stderr(log)
+                        .spawn();
+                    let Ok(mut child) = child else { break };
+                    let until = std::time::Instant::now() + Duration::from_secs(5);
+                    while child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    clients.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        Attacker { stop, rounds, clients, datagrams: Some(datagrams), s_clients: Some(s_clients) }
+    }
+
+    /// Rounds of datagrams and certificate-less clients done so far.
+    fn progress(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering;
+        (self.rounds.load(Ordering::SeqCst), self.clients.load(Ordering::SeqCst))
+    }
+
+    /// Whether both loops are still going (neither has reached its bound).
+    fn running(&self) -> bool {
+        [self.datagrams.as_ref().map(|t| t.is_finished()), self.s_clients.as_ref().map(|t| t.is_finished())] == [Some(false), Some(false)]
+    }
+
+    /// Waits (bounded) until a round of each kind is done.
+    fn wait_first_rounds(&self) {
+        let done = integration_tests::eventually(ATTACK_TIME, || (self.progress().0 >= 1 && self.progress().1 >= 1).then_some(()));
+        assert!(done.is_some(), "the attacker did not get going: {:?}", self.progress());
+    }
+
+    /// Stops both loops; what the transfer port answered (must be nothing).
+    fn stop(mut self) -> Vec<Vec<u8>> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.s_clients.take() {
+            t.join().expect("attacker's clients");
+        }
+        self.datagrams.take().map(|t| t.join().expect("attacker's datagrams")).unwrap_or_default()
+    }
+}
+
+impl Drop for Attacker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Runs the attacker while a legitimate client completes its delegated handshake and gets
+/// its echo; checks the mote saw only that client, and returns lowpan-br's metrics.
+fn attack_during_a_delegation(bed: &mut DelegationBed, spoofed: &[(Ipv6Addr, u16)], line: &str) -> std::collections::BTreeMap<String, u64> {
+    let _ = bed.mote_stats_until(DELEGATED, |s| stat(s, "associations") >= 1);
+    let before = bed.mote_stats_after(DELEGATED, SystemTime::now());
+    let attacker = Attacker::start(bed, spoofed);
+    attacker.wait_first_rounds();
+    let during = bed.mote_stats_after(DELEGATED, SystemTime::now());
+    assert_attacker_cost_the_mote_nothing(&before, &during, 0);
+    // The legitimate client, while the attack goes on.
+    let at_start = attacker.progress();
+    let started = std::time::Instant::now();
+    let mut c = delegated_session(bed, line);
+    let took = started.elapsed();
+    assert!(attacker.running(), "the attack ended before the client's handshake did: {:?}", attacker.progress());
+    let at_end = attacker.progress();
+    let answers = attacker.stop();
+    eprintln!("the delegation took {took:?} under attack (rounds of datagrams and certificate-less clients: {at_start:?} when it began, {at_end:?} when it ended)");
+    assert!(took < Duration::from_secs(20), "the delegation took {took:?}");
+    assert!(answers.is_empty(), "the transfer port answered the Internet: {answers:02x?}");
+    let after = bed.mote_stats_until(DELEGATED, |s| stat(s, "sessions_transferred") > stat(&before, "sessions_transferred"));
+    // Gone without close_notify, so that its record count stays one.
+    c.vanish();
+    assert_attacker_cost_the_mote_nothing(&before, &after, 1);
+    let m = bed.metrics();
+    let dropped = m.get("lowpan_br_hrm_drops_total{reason=\"transfer_port_from_internet\"}").copied().unwrap_or(0);
+    assert!(dropped >= 20, "the HRM did not drop the transfer-port traffic: {m:?}");
+    m
+}
+
+/// The mote's counters that the attacker must not move; `legit` is what one delegated
+/// client with one echoed line adds.
+fn assert_attacker_cost_the_mote_nothing(before: &serde_json::Value, after: &serde_json::Value, legit: u64) {
+    for k in ["dtls_handshakes", "stt_accepted", "associations", "transfers_refused"] {
+        assert_eq!(stat(before, k), stat(after, k), "{k} changed at the mote under attack: {before} -> {after}");
+    }
+    // One Transfer in and one session for the legitimate client, and its one record.
+    for k in ["transfer_port_datagrams_in", "sessions_transferred", "dtls_records_in"] {
+        assert_eq!(stat(after, k), stat(before, k) + legit, "{k} at the mote under attack: {before} -> {after}");
+    }
+}
+
+/// An Internet host attacks the delegated mote's leg in a loop (see [`Attacker`]) while a
+/// real `openssl s_client` with the right certificate completes its delegated handshake and
+/// gets its data back; afterwards the mote has seen nothing of the attack, and lowpan-br's
+/// counters show the attacker's traffic dropped.
 #[test]
 fn internet_attacker_costs_the_delegated_mote_nothing() {
     let Some(mut bed) = start("internet_attacker_costs_the_delegated_mote_nothing", Mode::Attached) else {
         return;
     };
-    let mote = mote_addr(DELEGATED);
-    let transfer = SocketAddr::new(mote.into(), 5685);
-    let _ = bed.mote_stats_until(DELEGATED, |s| stat(s, "associations") >= 1);
-    let before = bed.mote_stats_after(DELEGATED, SystemTime::now());
-    let hello = capture_client_hello(&bed.inet, bed.dir.path());
-    // Hellos to the transfer port; no HelloVerifyRequest comes back either.
-    let answers = spoof_from_inet(&bed.inet, transfer, hello.clone(), 10, Duration::from_millis(300));
-    assert!(answers.is_empty(), "the transfer port answered the Internet: {answers:02x?}");
-    // Get a real cookie from the mote's DTLS port and replay the cookie'd hello at 5685.
-    let hvr = spoof_from_inet(&bed.inet, mote_dtls(DELEGATED), hello.clone(), 1, Duration::from_secs(3));
-    if let Some(hvr) = hvr.first()
-        && hvr.len() > 28
-    {
-        let cookie_len = usize::from(hvr[27]);
-        let cookie = &hvr[28..(28 + cookie_len).min(hvr.len())];
-        let cookied = with_cookie(&hello, cookie);
-        assert!(spoof_from_inet(&bed.inet, transfer, cookied, 10, Duration::from_millis(300)).is_empty());
-    }
-    // Spoofed from the border router's own address (the attached IoTSSP's mote
-    // source), on its mote port and on another, to both of the mote's ports.
+    // Spoofed from the border router's own address (the attached IoTSSP's mote source).
     let br: Ipv6Addr = integration_tests::testbed::BR_ADDR.parse().expect("address");
-    bed.inet.ip(&["-6", "addr", "add", &format!("{br}/128"), "dev", "lo", "nodad"]);
-    for port in [5690u16, 40000] {
-        let src = SocketAddr::new(br.into(), port);
-        for seq in 0..5u8 {
-            send_from(&bed.inet, src, transfer, &forged_fatal_alert(seq), 2);
-            send_from(&bed.inet, src, mote_dtls(DELEGATED), &forged_fatal_alert(seq), 2);
-        }
-        send_from(&bed.inet, src, transfer, &hello, 5);
-    }
-    // Cookie'd hellos without a certificate, each ending in the client's own alert.
-    for _ in 0..4 {
-        let args: Vec<String> = vec!["-dtls1_2".into(), "-connect".into(), format!("[{mote}]:5684")];
-        let mut c = bed.s_client_args(&args);
-        let _ = c.wait_exit(Duration::from_secs(5));
-        c.kill();
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    let after = bed.mote_stats_after(DELEGATED, SystemTime::now());
-    for k in ["transfer_port_datagrams_in", "dtls_records_in", "dtls_handshakes", "stt_accepted", "sessions_transferred", "associations"] {
-        assert_eq!(stat(&before, k), stat(&after, k), "{k} changed at the mote under attack: {before} -> {after}");
-    }
-    let m = bed.metrics();
-    let dropped = |k: &str| m.get(k).copied().unwrap_or(0);
-    assert!(dropped("lowpan_br_hrm_drops_total{reason=\"transfer_port_from_internet\"}") >= 20, "the HRM did not drop the transfer-port traffic: {m:?}");
-    assert!(dropped("lowpan_br_drops_total{reason=\"tun_spoofed_attached_iotssp\"}") >= 1, "nothing posing as the attached IoTSSP was dropped: {m:?}");
+    let m = attack_during_a_delegation(&mut bed, &[(br, 5690)], "ECHO during-the-attack");
+    let dropped = m.get("lowpan_br_drops_total{reason=\"tun_spoofed_attached_iotssp\"}").copied().unwrap_or(0);
+    assert!(dropped >= 1, "nothing posing as the attached IoTSSP was dropped: {m:?}");
     assert_eq!(bed.iotssp_counter("mote_handshakes_started"), 0);
-    assert_eq!(bed.iotssp_counter("transfers_completed"), 0);
-    // The legitimate client completes at once and gets its data back.
-    let started = std::time::Instant::now();
-    let _c = delegated_session(&mut bed, "ECHO after-the-attack");
-    assert!(started.elapsed() < Duration::from_secs(20), "the delegation took {:?}", started.elapsed());
-    let done = bed.mote_stats_after(DELEGATED, SystemTime::now());
-    assert_eq!(stat(&done, "sessions_transferred"), stat(&before, "sessions_transferred") + 1, "{done}");
-    assert_eq!(stat(&done, "transfer_port_datagrams_in"), stat(&before, "transfer_port_datagrams_in") + 1, "one Transfer in: {done}");
+    assert_eq!(bed.iotssp_counter("transfers_completed"), 1, "only the legitimate client's session was transferred");
+    assert!(bed.iotssp_counter("alerts_sent") >= 1, "the certificate-less clients got no alert");
+}
+
+/// The same attacker against a remote IoTSSP's delegated mote, spoofing the border router's
+/// own address and the IoTSSP's, on the IoTSSP's redirect port and on another.
+#[test]
+fn internet_attacker_costs_a_remote_iotssps_delegated_mote_nothing() {
+    let Some(mut bed) = start("internet_attacker_costs_a_remote_iotssps_delegated_mote_nothing", Mode::Remote) else {
+        return;
+    };
+    let br: Ipv6Addr = integration_tests::testbed::BR_ADDR.parse().expect("address");
+    attack_during_a_delegation(&mut bed, &[(br, 5690), (ssp_addr(), 7700)], "ECHO during-the-attack-remote");
+    assert_eq!(bed.iotssp_counter("redirect_auth_failures"), 0, "the attack reached the redirect channel");
+    let line = bed.stop_iotssp();
+    assert_eq!(field(&line, "transfers"), Some(1), "only the legitimate client's session was transferred: {line}");
 }
 
 /// `hello` (a DTLS 1.2 ClientHello in one record, no cookie) with `cookie` inserted and the
