@@ -27,7 +27,12 @@
 //! transfer_port = 5685                      # default
 //! certificate_chain = "mote-1.pem"          # relative to this file; may be left out when
 //!                                           # certificate_types = ["raw-public-key"]
-//! private_key = "mote-1.key"
+//! private_key = "mote-1.key"                # only with key = "iotssp"
+//! # Who signs the mote's handshakes: "iotssp" (default; the IoTSSP holds private_key) or
+//! # "mote" (keyless: the IoTSSP holds the certificate only, private_key must be left out,
+//! # and each ServerKeyExchange or CertificateVerify signature is asked of the mote over
+//! # its association, so leg = "association" is required).
+//! key = "iotssp"
 //! # What the IoTSSP presents in the mote's name, in its order of preference: "x509" (the
 //! # chain) and/or "raw-public-key" (RFC 7250: the mote's key alone, to clients that ask for
 //! # it in server_certificate_type). Default ["x509"].
@@ -333,6 +338,21 @@ pub struct MoteSection {
     /// Association leg only.
     #[serde(default)]
     pub resumption_lifetime_secs: u32,
+    /// Who holds the mote's private key and signs its handshakes.
+    #[serde(default)]
+    pub key: KeyHolder,
+}
+
+/// `motes[i].key`: who makes the signatures of the mote's certificate key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyHolder {
+    /// The IoTSSP holds the mote's private key (`private_key`) and signs in its name.
+    #[default]
+    Iotssp,
+    /// The key never leaves the mote: the IoTSSP holds the certificate only and asks the mote
+    /// for each signature over the association (SignRequest, docs/mote-association.md).
+    Mote,
 }
 
 /// One server of a mote's outbound policy; `address` and `name` must be given.
@@ -424,6 +444,7 @@ impl Default for MoteSection {
             outbound: Vec::new(),
             certificate_types: default_certificate_types(),
             resumption_lifetime_secs: 0,
+            key: KeyHolder::default(),
         }
     }
 }
@@ -614,9 +635,27 @@ impl SspConfig {
             if let Err(e) = parse_certificate_types(&format!("{k}.certificate_types"), &m.certificate_types) {
                 e.issues.into_iter().for_each(|i| bad(i.key, &i.reason));
             }
-            for (key, path) in [("certificate_chain", &m.certificate_chain), ("private_key", &m.private_key)] {
-                if path.as_os_str().is_empty() && !(key == "certificate_chain" && m.raw_key_only()) {
-                    bad(format!("{k}.{key}"), "must be given");
+            match m.key {
+                KeyHolder::Iotssp => {
+                    for (key, path) in [("certificate_chain", &m.certificate_chain), ("private_key", &m.private_key)] {
+                        if path.as_os_str().is_empty() && !(key == "certificate_chain" && m.raw_key_only()) {
+                            bad(format!("{k}.{key}"), "must be given");
+                        }
+                    }
+                }
+                KeyHolder::Mote => {
+                    if !m.private_key.as_os_str().is_empty() {
+                        bad(
+                            format!("{k}.private_key"),
+                            "must not be given with key = \"mote\": the mote's private key stays on the mote and the IoTSSP holds only its certificate",
+                        );
+                    }
+                    if m.certificate_chain.as_os_str().is_empty() {
+                        bad(format!("{k}.certificate_chain"), "must be given with key = \"mote\": the mote's public key comes from its certificate");
+                    }
+                    if m.leg != LegMode::Association {
+                        bad(format!("{k}.key"), "\"mote\" needs leg = \"association\": the signature is asked of the mote over its association");
+                    }
                 }
             }
             if m.psk_identity.is_empty() || m.psk_identity.len() > 128 {
@@ -811,6 +850,17 @@ impl SspConfig {
         let mut certified = Vec::with_capacity(self.motes.len());
         let mut issues = Vec::new();
         for (i, m) in self.motes.iter().enumerate() {
+            if m.key == KeyHolder::Mote {
+                // The certificate alone: no private key is read, nor held.
+                match read(format!("motes[{i}].certificate_chain"), &m.certificate_chain) {
+                    Ok(chain) => match CertifiedKey::external(&chain) {
+                        Ok(ck) => certified.push(ck),
+                        Err(e) => issues.push(issue(format!("motes[{i}].certificate_chain"), e.to_string())),
+                    },
+                    Err(e) => issues.extend(e.issues),
+                }
+                continue;
+            }
             if m.raw_key_only() && m.certificate_chain.as_os_str().is_empty() {
                 match read(format!("motes[{i}].private_key"), &m.private_key).map(Zeroizing::new) {
                     Ok(key) => match SigningKey::from_pem(&key) {
@@ -1286,6 +1336,34 @@ motes = ["mote-1"]
     }
 
     /// Files that cannot be read are all reported, each under its key.
+    /// key = "mote": the certificate alone is read and held; a private key for such a mote is
+    /// refused with a message that says why, as is the psk-handshake leg.
+    #[test]
+    fn keyless_motes_hold_no_private_key() {
+        let base = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dtls/tests/data"));
+        let holding = SspConfig::from_toml_str(GOOD).unwrap().build(base).unwrap();
+        assert_eq!((holding.private_keys_held(), holding.keyless_motes()), (1, 0));
+        let text = GOOD.replace("private_key = \"server.key\"\n", "key = \"mote\"\n");
+        let c = SspConfig::from_toml_str(&text).unwrap();
+        assert_eq!(c.motes[0].key, KeyHolder::Mote);
+        let i = c.build(base).unwrap();
+        assert_eq!((i.private_keys_held(), i.keyless_motes()), (0, 1));
+        assert_eq!(i.holds_private_key_of("mote-1"), Some(false));
+        let counters = crate::status::counter_list(&i);
+        assert!(counters.contains(&("private_keys_held".to_string(), 0)), "{counters:?}");
+        assert!(counters.contains(&("keyless_motes".to_string(), 1)));
+
+        let with_key = GOOD.replace("psk_identity", "key = \"mote\"\npsk_identity");
+        let e = SspConfig::from_toml_str(&with_key).unwrap_err();
+        assert!(e.names("motes[0].private_key"), "{e}");
+        assert!(e.to_string().contains("stays on the mote"), "{e}");
+        let psk_leg = text.replace("psk_identity", "leg = \"psk-handshake\"\npsk_identity");
+        assert!(SspConfig::from_toml_str(&psk_leg).unwrap_err().names("motes[0].key"));
+        let no_chain = text.replace("certificate_chain = \"server.pem\"\n", "");
+        assert!(SspConfig::from_toml_str(&no_chain).unwrap_err().names("motes[0].certificate_chain"));
+        assert!(SspConfig::from_toml_str(&GOOD.replace("psk_identity", "key = \"hsm\"\npsk_identity")).is_err());
+    }
+
     #[test]
     fn every_unreadable_file_is_reported() {
         let text = GOOD.replace("server.key", "missing.key").replace("ca.pem", "missing-ca.pem");

@@ -85,6 +85,9 @@ pub struct Counters {
     /// Outbound handshakes that ended without a session, by reason (`peer_timeout`,
     /// `peer_alert`, `cert_name_mismatch`, `cert_unknown_issuer`...).
     pub outbound_failed: BTreeMap<&'static str, u64>,
+    /// Keyless motes (`key = "mote"`): signatures a mote made over its association for a
+    /// handshake in its name, that verified and were used (inbound and outbound).
+    pub keyless_signatures: u64,
     /// Inputs dropped, by reason (`unknown_mote`, `not_client_hello`, `mote_busy`...).
     pub drops: BTreeMap<&'static str, u64>,
 }

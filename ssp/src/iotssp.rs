@@ -36,7 +36,7 @@ pub const HANDSHAKE_HISTORY: usize = 32;
 use mote_assoc::crypto::{SoftAes, SoftEcdh};
 use mote_assoc::wire::TransferBody;
 use mote_assoc::wire::ConnectFailure;
-use mote_assoc::{SspAssoc, SspEvent, StartError, TransferFailure};
+use mote_assoc::{SignFailure, SspAssoc, SspEvent, StartError, TransferFailure};
 
 use crate::outbound::{OutboundHandshake, OutboundPhase, OutboundStep};
 
@@ -85,6 +85,10 @@ struct MoteSlot {
     assoc: Option<Association>,
     transfer: Option<FlowTag>,
     ready: VecDeque<(FlowTag, TransferBody)>,
+    /// Keyless mote: the handshake (inbound delegation or outbound) whose signature request
+    /// is in flight on the association, and those waiting for it, oldest first.
+    signing: Option<FlowTag>,
+    sign_queue: VecDeque<(FlowTag, dtls::SignatureRequest)>,
     /// The delegation whose PSK association uses the mote's link.
     link: Option<FlowTag>,
     /// Delegations waiting for the link, oldest first.
@@ -170,7 +174,7 @@ impl Iotssp {
             m.client = Arc::new(client);
             let gate = CookieGate::new(limits.cookie_rotation, rng.clone())?;
             let assoc = m.assoc.clone().map(|creds| SspAssoc::new(creds, SoftEcdh, AssocRandom(rng.clone())));
-            slots.push(MoteSlot { profile: Arc::new(m), narrowed: None, gate, assoc, transfer: None, ready: VecDeque::new(), link: None, queue: VecDeque::new() });
+            slots.push(MoteSlot { profile: Arc::new(m), narrowed: None, gate, assoc, transfer: None, ready: VecDeque::new(), signing: None, sign_queue: VecDeque::new(), link: None, queue: VecDeque::new() });
         }
         Ok(Iotssp {
             motes: slots,
@@ -257,6 +261,22 @@ impl Iotssp {
     /// handshake is in progress, in particular right after every transfer.
     pub fn keys_held(&self) -> usize {
         self.delegations.values().map(Delegation::keys_held).sum()
+    }
+
+    /// Motes whose private key this IoTSSP holds (`key = "iotssp"`). A keyless mote
+    /// (`key = "mote"`) is not among them: only its certificate is here.
+    pub fn private_keys_held(&self) -> usize {
+        self.motes.iter().filter(|m| m.profile.holds_private_key()).count()
+    }
+
+    /// Motes that sign their own handshakes (`key = "mote"`).
+    pub fn keyless_motes(&self) -> usize {
+        self.motes.len() - self.private_keys_held()
+    }
+
+    /// Whether this IoTSSP holds the private key of mote `name` (`None`: unknown mote).
+    pub fn holds_private_key_of(&self, name: &str) -> Option<bool> {
+        self.motes.iter().find(|m| m.profile.name == name).map(|m| m.profile.holds_private_key())
     }
 
     /// Delegations in progress or retaining a final flight.
@@ -554,8 +574,18 @@ impl Iotssp {
                 self.start_outbound(now, slot, r, Ipv6Addr::from(server_addr), server_port);
                 return;
             }
-            // No handshake asks a mote for a signature yet.
-            Some(SspEvent::Signed { .. } | SspEvent::SignFailed(_)) => return,
+            Some(SspEvent::Signed { signature }) => {
+                if let Some(flow) = self.motes[slot].signing.take() {
+                    self.signature_arrived(now, slot, flow, Ok(signature));
+                }
+                return;
+            }
+            Some(SspEvent::SignFailed(f)) => {
+                if let Some(flow) = self.motes[slot].signing.take() {
+                    self.signature_arrived(now, slot, flow, Err(f));
+                }
+                return;
+            }
             Some(SspEvent::Confirmed { n, free_slots }) => {
                 tracing::debug!(mote = %name, n, free_slots, "transfer confirmed");
                 Ok(())
@@ -591,12 +621,87 @@ impl Iotssp {
         }
     }
 
+    /// Keyless mote: the mote's answer to the signature request of the handshake on `flow`
+    /// (an inbound delegation or an outbound handshake); a failure ends that handshake with
+    /// internal_error and a log line that says why.
+    fn signature_arrived(&mut self, now: Instant, slot: usize, flow: FlowTag, answer: Result<[u8; 64], SignFailure>) {
+        let name = self.motes[slot].profile.name.clone();
+        if let Err(f) = &answer {
+            let why = match f {
+                SignFailure::Deadline => "no answer in time".to_string(),
+                SignFailure::Refused(status) => format!("the mote answered {status:?}"),
+            };
+            tracing::warn!(mote = %name, %flow, %why, "keyless mote gave no signature; the handshake fails");
+        }
+        if let Some(o) = self.outbound.get_mut(&flow) {
+            let refused = match answer {
+                Ok(signature) => o.provide_signature(now, &signature).err().map(|e| e.to_string()),
+                Err(f) => {
+                    o.abort();
+                    Some(format!("{f:?}"))
+                }
+            };
+            match refused {
+                None => {
+                    self.counters.keyless_signatures += 1;
+                    self.pump_outbound(now, flow);
+                }
+                Some(detail) => {
+                    tracing::warn!(mote = %name, %flow, %detail, "outbound handshake failed: no usable signature from the mote");
+                    self.fail_outbound(flow, "mote_signature_failed", &detail);
+                }
+            }
+            return;
+        }
+        let Some(d) = self.delegations.get_mut(&flow) else { return };
+        match answer {
+            Ok(signature) => d.mote_signed(now, &signature, &mut ctx!(self)),
+            Err(_) => d.mote_signature_failed(now, &mut ctx!(self)),
+        }
+    }
+
+    /// Keyless mote: collects the signatures its handshakes wait for and sends the next
+    /// SignRequest when none is in flight (one at a time per mote).
+    fn drive_signatures(&mut self, now: Instant, slot: usize) {
+        let mote = (self.motes[slot].profile.address, self.motes[slot].profile.dtls_port);
+        let mut wanted: Vec<(FlowTag, dtls::SignatureRequest)> = Vec::new();
+        for (flow, d) in self.delegations.iter_mut().filter(|(f, _)| (f.mote_addr, f.mote_port) == mote) {
+            if let Some(r) = d.take_signature_request(now) {
+                wanted.push((*flow, r));
+            }
+        }
+        for o in self.outbound.values_mut().filter(|o| o.slot == slot) {
+            if let Some(r) = o.take_signature_request() {
+                wanted.push((o.flow, r));
+            }
+        }
+        self.motes[slot].sign_queue.extend(wanted);
+        let t = self.assoc_time(now);
+        while self.motes[slot].signing.is_none() {
+            let Some((flow, r)) = self.motes[slot].sign_queue.pop_front() else { break };
+            let alive = self.outbound.contains_key(&flow) || self.delegations.get(&flow).is_some_and(Delegation::is_active);
+            if !alive {
+                continue;
+            }
+            let purpose = match r.purpose {
+                dtls::SignaturePurpose::ServerKeyExchange => mote_assoc::wire::SignPurpose::ServerKeyExchange,
+                dtls::SignaturePurpose::CertificateVerify => mote_assoc::wire::SignPurpose::CertificateVerify,
+            };
+            let Some(a) = self.motes[slot].assoc.as_mut() else { break };
+            if a.request_signature(t, purpose, &r.digest) {
+                tracing::debug!(mote = %self.motes[slot].profile.name, %flow, ?purpose, "signature asked of the mote");
+                self.motes[slot].signing = Some(flow);
+            }
+        }
+    }
+
     /// Association leg: collects the bodies of newly authorised delegations, starts the next
     /// Transfer when none is in flight, and sends what the association has to send.
     fn drive_association(&mut self, now: Instant, slot: usize) {
         if self.motes[slot].assoc.is_none() {
             return;
         }
+        self.drive_signatures(now, slot);
         let mote = (self.motes[slot].profile.address, self.motes[slot].profile.dtls_port);
         let flows: Vec<FlowTag> = self.delegations.keys().filter(|f| (f.mote_addr, f.mote_port) == mote).copied().collect();
         for flow in flows {

@@ -15,7 +15,7 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::Arc;
 use std::time::Instant;
 
-use dtls::{ClientConfig, CloseReason, Connection, Event};
+use dtls::{ClientConfig, CloseReason, Connection, Event, SignatureRequest};
 use redirect::FlowTag;
 
 use crate::hem::transfer_body;
@@ -74,6 +74,8 @@ pub struct OutboundHandshake {
     phase: OutboundPhase,
     /// The handshake is given up at this instant.
     deadline: Instant,
+    /// Keyless mote: the CertificateVerify's digest, for the orchestrator to send the mote.
+    signature_request: Option<SignatureRequest>,
 }
 
 impl std::fmt::Debug for OutboundHandshake {
@@ -107,7 +109,25 @@ impl OutboundHandshake {
             conn,
             phase: OutboundPhase::Handshaking,
             deadline,
+            signature_request: None,
         })
+    }
+
+    /// Keyless mote: the signature the handshake waits for, once (the orchestrator asks the
+    /// mote for it over the association).
+    pub fn take_signature_request(&mut self) -> Option<SignatureRequest> {
+        self.signature_request.take()
+    }
+
+    /// The mote's signature: the handshake goes on (its flight in [`Self::poll_transmit`]).
+    /// An error (a signature that does not verify) ends it with internal_error.
+    pub fn provide_signature(&mut self, now: Instant, signature: &[u8; 64]) -> Result<(), dtls::Error> {
+        self.conn.provide_signature(now, signature)
+    }
+
+    /// The mote gave no signature: the server gets internal_error.
+    pub fn abort(&mut self) {
+        self.conn.abort(dtls::AlertDescription::InternalError);
     }
 
     pub fn phase(&self) -> OutboundPhase {
@@ -187,6 +207,7 @@ impl OutboundHandshake {
                     };
                     return OutboundStep::Failed(name, detail);
                 }
+                Event::SignatureNeeded(r) => self.signature_request = Some(r),
                 _ => {}
             }
         }

@@ -75,6 +75,9 @@ pub fn counter_list(i: &Iotssp) -> Vec<(String, u64)> {
         ("mote_associations", c.mote_associations),
         ("motes_poked_at_start", c.motes_poked_at_start),
         ("pokes_sent", i.pokes_sent()),
+        ("keyless_signatures", c.keyless_signatures),
+        ("private_keys_held", i.private_keys_held() as u64),
+        ("keyless_motes", i.keyless_motes() as u64),
     ]
     .into_iter()
     .map(|(k, n)| (k.to_string(), n))

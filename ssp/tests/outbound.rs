@@ -2,7 +2,8 @@
 //! the client handshake in the mote's name with a dtls server, check its chain and name,
 //! and transfer the session with the mote as client; the mote's record layer then talks
 //! to the server end to end. A server the policy does not name, and one whose certificate
-//! is not for the expected name, are refused with a ConnectFailed.
+//! is not for the expected name, are refused with a ConnectFailed. A keyless mote
+//! (`key = "mote"`) signs the CertificateVerify itself over its association.
 
 use std::collections::VecDeque;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -30,7 +31,20 @@ fn data() -> PathBuf {
 }
 
 fn config(name: &str) -> SspConfig {
-    SspConfig::from_toml_str(&format!(
+    SspConfig::from_toml_str(&config_text(name)).unwrap()
+}
+
+/// The IoTSSP holds the mote's certificate only (one for client authentication, whose key
+/// the test mote signs with); the server asks for the client's.
+fn keyless_config() -> SspConfig {
+    let text = config_text("mote.example")
+        .replace("private_key = \"server.key\"\n", "key = \"mote\"\n")
+        .replace("certificate_chain = \"server.pem\"", "certificate_chain = \"client.pem\"");
+    SspConfig::from_toml_str(&text).unwrap()
+}
+
+fn config_text(name: &str) -> String {
+    format!(
         r#"
 name = "ssp-a"
 [[motes]]
@@ -46,8 +60,29 @@ name = "{name}"
 [trust]
 anchors = "ca.pem"
 "#
-    ))
-    .unwrap()
+    )
+}
+
+/// How the test mote answers a SignRequest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MoteSigner {
+    /// With the key of its certificate (client.key), as a keyless mote's platform does.
+    OwnKey,
+    /// Refuses.
+    Refuses,
+}
+
+fn mote_signature(digest: &[u8; 32]) -> [u8; 64] {
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    use p256::pkcs8::DecodePrivateKey;
+    let pem = std::fs::read_to_string(data().join("client.key")).unwrap();
+    let secret = p256::SecretKey::from_pkcs8_pem(&pem)
+        .or_else(|_| p256::SecretKey::from_sec1_pem(&pem))
+        .unwrap();
+    let sig: p256::ecdsa::Signature = p256::ecdsa::SigningKey::from(secret)
+        .sign_prehash(digest)
+        .unwrap();
+    sig.to_bytes().into()
 }
 
 struct Rng(u64);
@@ -92,12 +127,28 @@ struct Bed {
     flow: FlowTag,
     mote_events: Vec<MoteEvent>,
     transferred: Vec<FlowTag>,
+    signer: MoteSigner,
 }
 
 impl Bed {
     fn new(name: &str) -> Bed {
+        Bed::with(config(name), None)
+    }
+
+    /// A keyless mote, and a server that asks for the client's certificate.
+    fn keyless(signer: MoteSigner) -> Bed {
+        let anchors = dtls::cert::ChainVerifier::from_pem(
+            &std::fs::read_to_string(data().join("ca.pem")).unwrap(),
+        )
+        .unwrap();
+        let mut bed = Bed::with(keyless_config(), Some(anchors));
+        bed.signer = signer;
+        bed
+    }
+
+    fn with(config: SspConfig, client_auth: Option<dtls::cert::ChainVerifier>) -> Bed {
         let now = Instant::now();
-        let iotssp = config(name)
+        let iotssp = config
             .build_with_random(&data(), SeededRandom::shared([7; 32]))
             .unwrap();
         let mote_addr: Ipv6Addr = MOTE.parse().unwrap();
@@ -107,7 +158,7 @@ impl Bed {
         let read = |f: &str| std::fs::read_to_string(data().join(f)).unwrap();
         let server_config = Arc::new(ServerConfig::ecdhe(
             Arc::new(CertifiedKey::from_pem(&read("server.pem"), &read("server.key")).unwrap()),
-            None,
+            client_auth,
         ));
         Bed {
             now,
@@ -125,6 +176,7 @@ impl Bed {
             },
             mote_events: Vec::new(),
             transferred: Vec::new(),
+            signer: MoteSigner::OwnKey,
         }
     }
 
@@ -150,11 +202,15 @@ impl Bed {
                 match o {
                     Output::ToMote { datagram, .. } => {
                         let t = self.t();
-                        self.mote_events.extend(self.mote.handle_datagram(
-                            t,
-                            &datagram,
-                            &mut self.table,
-                        ));
+                        let event = self.mote.handle_datagram(t, &datagram, &mut self.table);
+                        if let Some(MoteEvent::SignRequested(r)) = event {
+                            let answer = match self.signer {
+                                MoteSigner::OwnKey => Ok(mote_signature(&r.digest)),
+                                MoteSigner::Refuses => Err(mote_assoc::wire::SignStatus::Refused),
+                            };
+                            self.mote.answer_sign_request(r.q, answer);
+                        }
+                        self.mote_events.extend(event);
                     }
                     Output::Emit { flow, datagram } => {
                         assert_eq!(flow, self.flow);
@@ -342,4 +398,54 @@ fn the_internet_cannot_start_an_outbound_flow() {
     assert_eq!(bed.iotssp.counters().outbound_started, 0);
     assert_eq!(bed.iotssp.delegation_count(), 0);
     assert!(bed.server.is_none());
+}
+
+/// A keyless mote signs the CertificateVerify of the outbound handshake: the server
+/// verifies the mote's certificate and the session reaches the mote, while the IoTSSP holds
+/// no private key of it.
+#[test]
+fn a_keyless_mote_signs_its_certificate_verify() {
+    let mut bed = Bed::keyless(MoteSigner::OwnKey);
+    assert_eq!(bed.iotssp.private_keys_held(), 0);
+    bed.associate();
+    let t = bed.t();
+    bed.mote
+        .connect(t, bed.flow.peer_addr.octets(), 5684)
+        .unwrap();
+    bed.run(Duration::from_secs(5));
+    assert_eq!(bed.iotssp.counters().outbound_completed, 1, "{:?}", bed.iotssp.counters());
+    assert_eq!(bed.iotssp.counters().keyless_signatures, 1);
+    assert_eq!(bed.mote.stats().ecc_signatures, 1);
+    assert_eq!(bed.mote.stats().sign_requests, 1);
+    let server = bed.server.as_ref().unwrap();
+    assert!(server.is_established());
+    assert!(!server.peer_certificates().is_empty(), "the server verified the mote's certificate");
+    assert_eq!(bed.table.0.len(), 1);
+}
+
+/// A keyless mote that refuses to sign gets a ConnectFailed; the server an alert.
+#[test]
+fn a_keyless_mote_that_refuses_to_sign_gets_no_session() {
+    let mut bed = Bed::keyless(MoteSigner::Refuses);
+    bed.associate();
+    let t = bed.t();
+    let r = bed
+        .mote
+        .connect(t, bed.flow.peer_addr.octets(), 5684)
+        .unwrap();
+    bed.run(Duration::from_secs(5));
+    assert_eq!(
+        bed.mote_events.last(),
+        Some(&MoteEvent::ConnectFailed {
+            r,
+            reason: ConnectFailure::HandshakeFailed
+        })
+    );
+    assert_eq!(
+        bed.iotssp.counters().outbound_failed.get("mote_signature_failed"),
+        Some(&1)
+    );
+    assert_eq!(bed.iotssp.counters().keyless_signatures, 0);
+    assert!(bed.table.0.is_empty());
+    assert!(bed.server.as_ref().unwrap().is_closed());
 }

@@ -3,7 +3,10 @@
 //!
 //! - Internet leg: a dtls *server* [`Connection`] in the mote's name (the mote's chain and
 //!   key, TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, CertificateRequest, the CAM's verifier), paused
-//!   after the client's Finished (`pause_after_client_finished`).
+//!   after the client's Finished (`pause_after_client_finished`). A keyless mote's key
+//!   (`key = "mote"`) never reaches the IoTSSP: the handshake pauses for the ServerKeyExchange
+//!   signature, which the orchestrator asks of the mote over its association
+//!   ([`Delegation::take_signature_request`], [`Delegation::mote_signed`]).
 //! - Mote leg, per mote ([`LegMode`]):
 //!   - `association` (the default): the IoTSSP's standing association with the mote
 //!     (docs/mote-association.md, `mote_assoc::SspAssoc`, kept by the orchestrator). The
@@ -41,7 +44,7 @@ use dtls::alert::{Alert, AlertDescription};
 use dtls::codec::Codec;
 use dtls::record::{ContentType, ProtocolVersion, RecordHeader, records};
 use dtls::transfer::{ConfirmStatus, SttAnswerRepr, SttStatus, TransferConfirm, TransferConfirmRepr, TransferSessionRepr};
-use dtls::{CipherSuite, ClientConfig, CloseReason, Connection, Error as DtlsError, Event, Phase, ServerConfig};
+use dtls::{CipherSuite, ClientConfig, CloseReason, Connection, Error as DtlsError, Event, Phase, ServerConfig, SignatureRequest};
 use redirect::{AbandonReason, FlowTag};
 use zeroize::Zeroizing;
 
@@ -134,6 +137,12 @@ impl std::fmt::Debug for MoteProfile {
 impl MoteProfile {
     pub fn transfer_addr(&self) -> SocketAddr {
         SocketAddr::new(self.address.into(), self.transfer_port)
+    }
+
+    /// Whether the IoTSSP holds the mote's private key (`key = "iotssp"`); with
+    /// `key = "mote"` it holds only the certificate and asks the mote for each signature.
+    pub fn holds_private_key(&self) -> bool {
+        self.server.certificate.as_ref().is_some_and(|c| c.key.is_local())
     }
 }
 
@@ -228,6 +237,9 @@ pub enum Failure {
     MoteBusy,
     /// The mote-side PSK connection failed (bad PSK, alert from the mote...).
     MoteFailed,
+    /// Keyless mote: its ServerKeyExchange signature did not come in time, was refused, or
+    /// did not verify under its certificate.
+    MoteSignature,
     ConfirmTimeout,
     /// TransferConfirm with a wrong id, status or key check; or the mote opened the
     /// association's Transfer and refused it (malformed, unsupported suite).
@@ -247,6 +259,7 @@ impl Failure {
             Failure::MoteRefused => "mote_refused",
             Failure::MoteBusy => "mote_busy",
             Failure::MoteFailed => "mote_failed",
+            Failure::MoteSignature => "mote_signature_failed",
             Failure::ConfirmTimeout => "confirm_timeout",
             Failure::ConfirmRejected => "confirm_rejected",
             Failure::TransferUnavailable => "transfer_unavailable",
@@ -257,7 +270,13 @@ impl Failure {
     fn abandon_reason(&self) -> AbandonReason {
         match self {
             Failure::Certificate(_) | Failure::AccessDenied => AbandonReason::Unauthorized,
-            Failure::MoteTimeout | Failure::MoteRefused | Failure::MoteBusy | Failure::MoteFailed | Failure::ConfirmTimeout | Failure::ConfirmRejected => {
+            Failure::MoteTimeout
+            | Failure::MoteRefused
+            | Failure::MoteBusy
+            | Failure::MoteFailed
+            | Failure::MoteSignature
+            | Failure::ConfirmTimeout
+            | Failure::ConfirmRejected => {
                 AbandonReason::MoteUnavailable
             }
             Failure::PeerTimeout | Failure::Timeout => AbandonReason::Timeout,
@@ -274,6 +293,7 @@ impl Failure {
             | Failure::MoteRefused
             | Failure::MoteBusy
             | Failure::MoteFailed
+            | Failure::MoteSignature
             | Failure::ConfirmTimeout
             | Failure::ConfirmRejected
             | Failure::TransferUnavailable
@@ -335,6 +355,8 @@ pub struct Delegation {
     outcome: Option<&'static str>,
     /// Whether the orchestrator has taken its [`HandshakeRecord`].
     reported: bool,
+    /// Keyless mote: the ServerKeyExchange's digest, for the orchestrator to send the mote.
+    signature_request: Option<SignatureRequest>,
 }
 
 /// Events kept per delegation: the happy path has six; failures add one.
@@ -380,6 +402,7 @@ impl Delegation {
             timeline: vec![(now, "client_hello")],
             outcome: None,
             reported: false,
+            signature_request: None,
         };
         d.progress(now, ctx);
         Ok(d)
@@ -401,8 +424,9 @@ impl Delegation {
         self.started
     }
 
-    /// The events so far (`client_hello`, `mote_handshake`, `mote_ready`, `client_finished`,
-    /// `transfer_sent`, then `transferred` or `failed`), oldest first.
+    /// The events so far (`client_hello`, for a keyless mote `signature_requested` and
+    /// `mote_signed`, `mote_handshake`, `mote_ready`, `client_finished`, `transfer_sent`, then
+    /// `transferred` or `failed`), oldest first.
     pub fn timeline(&self) -> &[(Instant, &'static str)] {
         &self.timeline
     }
@@ -638,7 +662,8 @@ impl Delegation {
         while let Some(ev) = conn.poll_event() {
             match ev {
                 Event::ClientFinishedVerified => self.client_finished = true,
-                Event::HandshakeComplete | Event::ApplicationData(_) | Event::ServerHelloExtensions(_) | Event::SignatureNeeded(_) => {}
+                Event::SignatureNeeded(r) => self.signature_request = Some(r),
+                Event::HandshakeComplete | Event::ApplicationData(_) | Event::ServerHelloExtensions(_) => {}
                 Event::Closed(reason) => {
                     failure = Some(match reason {
                         CloseReason::LocalError(DtlsError::InvalidCertificate(e)) => {
@@ -746,6 +771,37 @@ impl Delegation {
             }
         }
         Ok(confirm)
+    }
+
+    /// Keyless mote: the signature the Internet handshake waits for, once (the orchestrator
+    /// asks the mote for it over the association, then calls [`Self::mote_signed`] or
+    /// [`Self::mote_signature_failed`]).
+    pub fn take_signature_request(&mut self, now: Instant) -> Option<SignatureRequest> {
+        let r = self.signature_request.take().filter(|_| self.is_active())?;
+        self.mark(now, "signature_requested");
+        Some(r)
+    }
+
+    /// Keyless mote: its signature arrived; the handshake goes on. One that does not verify
+    /// under the mote's certificate ends the delegation (internal_error to the client).
+    pub fn mote_signed(&mut self, now: Instant, signature: &[u8; 64], ctx: &mut Ctx<'_>) {
+        let Some(conn) = self.internet.as_mut().filter(|c| c.awaiting_signature()) else { return };
+        match conn.provide_signature(now, signature) {
+            Ok(()) => {
+                ctx.counters.keyless_signatures += 1;
+                self.mark(now, "mote_signed");
+                self.progress(now, ctx);
+            }
+            Err(e) => {
+                tracing::warn!(flow = %self.flow, mote = %self.profile.name, error = e.as_str(), "the mote's signature does not verify under its certificate");
+                self.fail(now, Failure::MoteSignature, ctx);
+            }
+        }
+    }
+
+    /// Keyless mote: no signature came (refused, or no answer in time).
+    pub fn mote_signature_failed(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
+        self.fail(now, Failure::MoteSignature, ctx);
     }
 
     /// Association leg: once the client is authenticated (its Finished verified) and
