@@ -496,6 +496,24 @@ pub fn issue_server_cert(deploy: &Path, name: &str) -> (PathBuf, PathBuf) {
     (dir.join("server.pem"), dir.join("server.key"))
 }
 
+/// A fresh P-256 key pair made with the openssl CLI in `dir`: `<name>.key` and its public
+/// key `<name>.pub.pem` (PEM "PUBLIC KEY", as gnutls's --rawpkfile takes it), and the
+/// `rpk-sha256:<hex>` selector that names it (SHA-256 of its DER SubjectPublicKeyInfo).
+pub fn raw_key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf, String) {
+    let (key, public) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub.pem")));
+    let script = format!(
+        "set -e\nopenssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '{0}' 2>/dev/null\n\
+         openssl pkey -in '{0}' -pubout -out '{1}'\nopenssl pkey -pubin -in '{1}' -outform DER | sha256sum\n",
+        key.display(),
+        public.display()
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).output().expect("sh");
+    assert!(out.status.success(), "openssl genpkey: {}", String::from_utf8_lossy(&out.stderr));
+    let hex = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned();
+    assert_eq!(hex.len(), 64, "sha256sum printed {hex:?}");
+    (key, public, format!("rpk-sha256:{hex}"))
+}
+
 fn utc_stamp(offset: &str) -> String {
     let out = run("date", ["-u", "-d", offset, "+%Y%m%d%H%M%SZ"]);
     String::from_utf8_lossy(&out.stdout).trim().to_owned()

@@ -47,6 +47,14 @@
 //! port = 5684                               # default
 //! name = "coap.example"                     # the server's certificate must be valid for it
 //! trust_anchors = "servers-ca.pem"          # default: [trust].anchors
+//! # A server that authenticates with a raw public key (RFC 7250), named by the SHA-256 of
+//! # its DER SubjectPublicKeyInfo as in the policy's rules; `name` may then be left out
+//! # (with both, the raw key is asked for first and a certificate for `name` also taken).
+//! # The mote presents itself as its certificate_types say, a raw key when the server
+//! # asks for one and "raw-public-key" is listed.
+//! [[motes.outbound]]
+//! address = "2001:db8:beef::11"
+//! raw_public_key = "rpk-sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 //! # What the mote's record layer continues, in the order the IoTSSP prefers them (cheapest
 //! # for the mote first); default: all four ECDHE_ECDSA suites in this order.
 //! cipher_suites = ["TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8", "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
@@ -99,7 +107,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dtls::cert::{CertificateType, CertifiedKey, ChainVerifier};
+use dtls::cert::{CertificateType, CertifiedKey, ChainVerifier, RawKeyTrust};
 use dtls::crypto::ecc::SigningKey;
 use dtls::handshake::flight::RetransmitConfig;
 use dtls::provider::{OsRandom, SecureRandom};
@@ -361,15 +369,43 @@ pub enum KeyHolder {
 pub struct OutboundSection {
     pub address: Ipv6Addr,
     pub port: u16,
-    /// The DNS name (or address) the server's certificate must be valid for.
+    /// The DNS name (or address) the server's certificate must be valid for; empty: the
+    /// server must authenticate with `raw_public_key`.
     pub name: String,
     /// The anchors the server's chain must lead to; empty: `[trust].anchors`.
     pub trust_anchors: PathBuf,
+    /// `rpk-sha256:<hex>`: the server may authenticate with this raw public key (RFC 7250).
+    pub raw_public_key: String,
 }
 
 impl Default for OutboundSection {
     fn default() -> Self {
-        OutboundSection { address: Ipv6Addr::UNSPECIFIED, port: default_dtls_port(), name: String::new(), trust_anchors: PathBuf::new() }
+        OutboundSection {
+            address: Ipv6Addr::UNSPECIFIED,
+            port: default_dtls_port(),
+            name: String::new(),
+            trust_anchors: PathBuf::new(),
+            raw_public_key: String::new(),
+        }
+    }
+}
+
+impl OutboundSection {
+    /// The SHA-256 of the server's SubjectPublicKeyInfo from `raw_public_key` (the policy's
+    /// `rpk-sha256:` selector syntax); `Ok(None)` when none is given.
+    fn raw_key_sha256(&self) -> Result<Option<[u8; 32]>, String> {
+        if self.raw_public_key.trim().is_empty() {
+            return Ok(None);
+        }
+        match ClientSelector::parse(&self.raw_public_key)? {
+            ClientSelector::RawKeySha256(h) => Ok(Some(h)),
+            _ => Err(format!("{:?}: expected rpk-sha256:<64 hex digits>", self.raw_public_key)),
+        }
+    }
+
+    /// How the server is named in logs and the status: its certificate name, else its key.
+    fn display_name(&self) -> String {
+        if self.name.trim().is_empty() { self.raw_public_key.trim().to_string() } else { self.name.clone() }
     }
 }
 
@@ -682,8 +718,14 @@ impl SspConfig {
                 if o.port == 0 {
                     bad(format!("{k}.port"), "must not be 0");
                 }
+                let raw_key = o.raw_key_sha256();
+                if let Err(e) = &raw_key {
+                    bad(format!("{k}.raw_public_key"), e);
+                }
                 if o.name.trim().is_empty() {
-                    bad(format!("{k}.name"), "must be given: the name the server's certificate must be valid for");
+                    if raw_key.is_ok_and(|h| h.is_none()) {
+                        bad(format!("{k}.name"), "must be given (the name the server's certificate must be valid for) unless raw_public_key is");
+                    }
                 } else if !dtls::cert::is_valid_server_name(&o.name) {
                     bad(format!("{k}.name"), "is neither a DNS name nor an IP address");
                 }
@@ -985,19 +1027,28 @@ pub fn mote_profile(
     server_anchors: Vec<ChainVerifier>,
 ) -> Result<MoteProfile, dtls::Error> {
     let suites = parse_cipher_suites("cipher_suites", &m.cipher_suites).map_err(|_| dtls::Error::Config("cipher_suites"))?;
+    let certificate_types =
+        parse_certificate_types("certificate_types", &m.certificate_types).map_err(|_| dtls::Error::Config("certificate_types"))?;
     let mut outbound = Vec::new();
     for (o, anchors) in m.outbound.iter().zip(server_anchors) {
         let mut client = ClientConfig::ecdhe(anchors, Some(certified.clone()));
         client.cipher_suites = suites.clone();
-        client.server_name = Some(o.name.clone());
+        client.certificate_types = certificate_types.clone();
+        if o.name.trim().is_empty() {
+            // No name to check a chain against: the raw key alone authenticates the server.
+            client.server_verifier = None;
+        } else {
+            client.server_name = Some(o.name.clone());
+        }
+        let raw_key = o.raw_key_sha256().map_err(|_| dtls::Error::Config("outbound raw_public_key"))?;
+        client.server_raw_public_keys = raw_key.map(|h| RawKeyTrust::Pinned(vec![h]));
         client.transport = timers.transport(timers.internet_retransmit_ms);
         client.validate()?;
-        outbound.push(OutboundServer { address: o.address, port: o.port, name: o.name.clone(), client: Arc::new(client) });
+        outbound.push(OutboundServer { address: o.address, port: o.port, name: o.display_name(), client: Arc::new(client) });
     }
     let mut server = ServerConfig::ecdhe(certified, Some(cam.verifier()));
     server.cipher_suites = parse_cipher_suites("cipher_suites", &m.cipher_suites).map_err(|_| dtls::Error::Config("cipher_suites"))?;
-    server.certificate_types =
-        parse_certificate_types("certificate_types", &m.certificate_types).map_err(|_| dtls::Error::Config("certificate_types"))?;
+    server.certificate_types = certificate_types;
     server.pause_after_client_finished = true;
     let resumption_lifetime_secs = if m.leg == LegMode::Association { m.resumption_lifetime_secs } else { 0 };
     server.issue_session_ids = resumption_lifetime_secs > 0;
@@ -1325,11 +1376,25 @@ motes = ["mote-1"]
             ("address = \"2001:db8::10\"", "motes[0].outbound[0].name"),
             ("address = \"2001:db8::10\"\nname = \"not a name!\"", "motes[0].outbound[0].name"),
             ("address = \"2001:db8::10\"\nname = \"a.example\"\nport = 0", "motes[0].outbound[0].port"),
+            ("address = \"2001:db8::10\"\nraw_public_key = \"rpk-sha256:00\"", "motes[0].outbound[0].raw_public_key"),
+            ("address = \"2001:db8::10\"\nraw_public_key = \"cn:a.example\"", "motes[0].outbound[0].raw_public_key"),
         ] {
             let e = SspConfig::from_toml_str(&with(entry)).unwrap_err();
             assert!(e.names(key), "{entry}: {e}");
         }
+        // A server named by its raw key alone: no certificate name needed, the key pinned,
+        // the mote presented as its certificate_types say.
+        let key = format!("rpk-sha256:{}", "ab".repeat(32));
+        let raw_only = with(&format!("address = \"2001:db8::11\"\nraw_public_key = \"{key}\""))
+            .replace("[[motes.outbound]]", "certificate_types = [\"raw-public-key\", \"x509\"]\n[[motes.outbound]]");
         let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
+        let ssp = SspConfig::from_toml_str(&raw_only).unwrap().build(&data).unwrap();
+        let server = &ssp.profile("mote-1").unwrap().outbound[0];
+        assert_eq!(server.name, key);
+        let client = &server.client;
+        assert!(client.server_verifier.is_none() && client.server_name.is_none());
+        assert!(matches!(&client.server_raw_public_keys, Some(RawKeyTrust::Pinned(h)) if h == &vec![[0xab; 32]]));
+        assert_eq!(client.certificate_types, [CertificateType::RawPublicKey, CertificateType::X509]);
         let c = SspConfig::from_toml_str(&with("address = \"2001:db8::10\"\nname = \"a.example\"\ntrust_anchors = \"missing.pem\"")).unwrap();
         let Err(e) = c.build(&data) else { panic!("the anchors are missing") };
         assert!(e.names("motes[0].outbound[0].trust_anchors"), "{e}");

@@ -298,6 +298,12 @@ impl Iotssp {
         self.history.iter()
     }
 
+    /// The profile of mote `name` as configured.
+    #[cfg(test)]
+    pub(crate) fn profile(&self, name: &str) -> Option<&MoteProfile> {
+        self.motes.iter().map(|m| &*m.profile).find(|p| p.name == name)
+    }
+
     /// The names of the motes it serves, in configuration order.
     pub fn mote_names(&self) -> impl Iterator<Item = &str> {
         self.motes.iter().map(|m| m.profile.name.as_str())

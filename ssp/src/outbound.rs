@@ -1,9 +1,9 @@
 //! Outbound delegation (docs/mote-association.md, "Outbound delegation"): a mote asks, with an
 //! authenticated Connect on its standing association, for a DTLS session with a server on
 //! the Internet; the IoTSSP runs the *client* side of the certificate handshake in the
-//! mote's name (the mote's chain and key, from the mote's address and DTLS port), checks the
-//! server's chain and name against the mote's policy, and transfers the session with the
-//! mote as client.
+//! mote's name (the mote's chain or raw public key, from the mote's address and DTLS port),
+//! checks the server's chain and name, or its raw public key (RFC 7250), against the mote's
+//! policy, and transfers the session with the mote as client.
 //!
 //! One [`OutboundHandshake`] per flow (server, mote). Its datagrams leave as `Emit` on that
 //! flow, like an inbound delegation's server flights; the server's answers come back as
@@ -25,7 +25,8 @@ use crate::hem::transfer_body;
 pub struct OutboundServer {
     pub address: Ipv6Addr,
     pub port: u16,
-    /// The name the server's certificate must be valid for.
+    /// The name the server's certificate must be valid for, or (a server that authenticates
+    /// with a raw public key only) the `rpk-sha256:` selector of its key.
     pub name: String,
     /// The client role in the mote's name: its chain and key, the server's anchors and
     /// name, the mote's suites.

@@ -5,26 +5,33 @@
 //! (mutual authentication: the mote's certificate), checks the server's chain and name
 //! against its policy, transfers the session, and the mote's GETs go end to end.
 //! The servers are unmodified `openssl s_server -dtls1_2` and libcoap's `coap-server`
-//! (Debian libcoap3-bin) in PKI mode, verifying the mote's certificate against the CA.
+//! (Debian libcoap3-bin) in PKI mode, verifying the mote's certificate against the CA, and
+//! `gnutls-serv` with raw public keys only (RFC 7250).
 
 use integration_tests::delegation_bed::*;
 use integration_tests::testbed::INET_ADDR;
+use std::path::Path;
 use std::time::Duration;
 
 const SERVER_NAME: &str = "server.example";
 
-/// A bed whose IoTSSP (attached to lowpan-br or `mode`) lets mote 1 reach
-/// `[INET_ADDR]:5684` as `server_name`, and whose delegated mote reports there with a GET
-/// of `path` every two seconds.
+/// A bed whose attached IoTSSP lets mote 1 reach `[INET_ADDR]:5684` as `server_name`, and
+/// whose delegated mote reports there with a GET of `path` every two seconds.
 fn bed(test: &str, server_name: &str, path: &str) -> Option<DelegationBed> {
-    bed_in(test, Mode::Attached, server_name, path)
+    bed_in(
+        test,
+        Mode::Attached,
+        &format!("name = \"{server_name}\""),
+        path,
+    )
 }
 
-fn bed_in(test: &str, mode: Mode, server_name: &str, path: &str) -> Option<DelegationBed> {
+/// The same with the IoTSSP in `mode`, the server named by `server` (the lines of its
+/// `[[motes.outbound]]` entry that say how it authenticates).
+fn bed_in(test: &str, mode: Mode, server: &str, path: &str) -> Option<DelegationBed> {
     let mut opts = BedOptions::new(mode);
-    opts.iotssp_extra = format!(
-        "[[motes.outbound]]\naddress = \"{INET_ADDR}\"\nport = 5684\nname = \"{server_name}\"\n"
-    );
+    opts.iotssp_extra =
+        format!("[[motes.outbound]]\naddress = \"{INET_ADDR}\"\nport = 5684\n{server}\n");
     opts.motesim_defaults =
         format!("outbound = \"coaps://[{INET_ADDR}]:5684{path}\"\noutbound_interval_secs = 2\n");
     DelegationBed::start(test, opts)
@@ -181,7 +188,8 @@ fn outbound_coap_get_to_libcoap_coap_server() {
 #[test]
 fn outbound_coap_get_to_libcoap_coap_server_through_a_remote_iotssp() {
     let test = "outbound_coap_get_to_libcoap_coap_server_through_a_remote_iotssp";
-    let Some(mut bed) = bed_in(test, Mode::Remote, SERVER_NAME, "/") else {
+    let name = format!("name = \"{SERVER_NAME}\"");
+    let Some(mut bed) = bed_in(test, Mode::Remote, &name, "/") else {
         return;
     };
     let server = libcoap_server(&bed);
@@ -193,6 +201,91 @@ fn outbound_coap_get_to_libcoap_coap_server_through_a_remote_iotssp() {
     assert!(
         field(&br, "redirection.transferred").is_some_and(|n| n >= 1),
         "{br}"
+    );
+}
+
+/// `gnutls-serv --udp --echo` on port 5684 that presents the raw key `key`/`public` and
+/// takes raw keys only (X.509 out of its priority both ways), requiring the client's.
+fn gnutls_serv_with_raw_keys(bed: &DelegationBed, key: &Path, public: &Path) -> SClient {
+    let args: Vec<String> = vec![
+        "--udp".into(),
+        "--echo".into(),
+        "-p".into(),
+        "5684".into(),
+        "--rawpkkeyfile".into(),
+        key.display().to_string(),
+        "--rawpkfile".into(),
+        public.display().to_string(),
+        "--priority".into(),
+        GNUTLS_RAW_KEYS_ONLY.into(),
+        "--require-client-cert".into(),
+    ];
+    SClient::spawn_program(&bed.inet, bed.dir.path(), "gnutls-serv", &[], &args)
+}
+
+/// Raw public keys (RFC 7250) on an outbound session, with an unmodified gnutls-serv that
+/// accepts nothing but raw keys and requires one from the client: the IoTSSP presents the
+/// mote's raw key and accepts the server's because the mote's `[[motes.outbound]]` entry
+/// names it (`raw_public_key = "rpk-sha256:..."`, no certificate name). gnutls-serv
+/// echoes the mote's GET, and the echo reaches the mote.
+#[test]
+fn outbound_with_raw_public_keys_to_gnutls_serv() {
+    let test = "outbound_with_raw_public_keys_to_gnutls_serv";
+    if !test_support::require_program(test, "gnutls-serv", "--version") {
+        return;
+    }
+    let keys = integration_tests::scratch();
+    let (key, public, selector) = raw_key_pair(keys.path(), "server");
+    let server = format!("raw_public_key = \"{selector}\"");
+    let Some(mut bed) = bed_in(test, Mode::Attached, &server, "/rpk") else {
+        return;
+    };
+    let server = gnutls_serv_with_raw_keys(&bed, &key, &public);
+    let s = assert_mote_did_no_ecc(&bed);
+    // The echo of the mote's own GET (code 0.01).
+    let response = s["outbound_last_response"].as_str().unwrap_or_default();
+    assert!(
+        response.starts_with("0.01"),
+        "no echo of the GET: {s}\n{}\n{}",
+        server.output(),
+        bed.logs()
+    );
+    assert_eq!(
+        bed.iotssp_counter("outbound_completed"),
+        1,
+        "{}",
+        bed.logs()
+    );
+}
+
+/// A server presenting a raw key other than the one the mote's policy names is refused:
+/// counted with its reason, and the mote gets a ConnectFailed and sends nothing.
+#[test]
+fn outbound_to_a_raw_key_the_policy_does_not_name_is_refused() {
+    let test = "outbound_to_a_raw_key_the_policy_does_not_name_is_refused";
+    if !test_support::require_program(test, "gnutls-serv", "--version") {
+        return;
+    }
+    let keys = integration_tests::scratch();
+    let (key, public, _) = raw_key_pair(keys.path(), "server");
+    let (_, _, other) = raw_key_pair(keys.path(), "other");
+    let server = format!("raw_public_key = \"{other}\"");
+    let Some(mut bed) = bed_in(test, Mode::Attached, &server, "/rpk") else {
+        return;
+    };
+    let _server = gnutls_serv_with_raw_keys(&bed, &key, &public);
+    let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "outbound_connects_failed") >= 1);
+    assert_eq!(
+        s["outbound_last_failure"],
+        "HandshakeFailed",
+        "{s}\n{}",
+        bed.logs()
+    );
+    assert_eq!(stat(&s, "coap_requests_out"), 0, "{s}");
+    assert!(
+        bed.iotssp_counter("outbound_failed.cert_unknown_raw_key") >= 1,
+        "{}",
+        bed.logs()
     );
 }
 

@@ -6,7 +6,6 @@
 //! that says so.
 
 use integration_tests::delegation_bed::*;
-use std::process::Command;
 use std::time::Duration;
 
 const HANDSHAKE: Duration = Duration::from_secs(60);
@@ -50,14 +49,7 @@ fn a_raw_key_the_policy_does_not_name_is_refused() {
     let Some(mut bed) = start("a_raw_key_the_policy_does_not_name_is_refused") else {
         return;
     };
-    let dir = bed.dir.path().to_path_buf();
-    let (key, public) = (dir.join("stranger.key"), dir.join("stranger.pub.pem"));
-    let script = format!(
-        "set -e\nopenssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '{0}' 2>/dev/null\nopenssl pkey -in '{0}' -pubout -out '{1}'\n",
-        key.display(),
-        public.display()
-    );
-    assert!(Command::new("sh").arg("-c").arg(&script).status().expect("sh").success(), "openssl genpkey");
+    let (key, public, _) = raw_key_pair(bed.dir.path(), "stranger");
     let mut g = bed.gnutls_cli_rpk(DELEGATED, &key, &public);
     g.send_line("ECHO must-not-come-back");
     let status = g.wait_exit(HANDSHAKE);
