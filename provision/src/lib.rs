@@ -1,7 +1,8 @@
 //! `lowpan-provision`: creates everything a delegated-handshake deployment needs in one
 //! directory: a P-256 CA, each mote's certificate and key, the Internet client's
-//! certificate and key, the IoTSSP<->mote PSKs, the redirect-channel key, and matching
-//! configurations for `lowpan-br`, `iotssp` and `motesim`, plus a README with the commands.
+//! certificate and key, the IoTSSP<->mote PSKs, the redirect-channel key, with `--outbound`
+//! the certificate of the server the motes report to, and matching configurations for
+//! `lowpan-br`, `iotssp` and `motesim`, plus a README with the commands.
 //!
 //! It must never print a secret, leave a secret readable by others (0600), or overwrite an
 //! existing deployment unless told to (`--force`). All randomness comes from the OS RNG.

@@ -50,6 +50,16 @@ pub struct Args {
     /// Validity of the mote and client certificates, days (the CA gets ten times as long).
     #[arg(long, default_value_t = 365)]
     pub days: u32,
+    /// Outbound delegation: the server the delegated motes report to,
+    /// coaps://[ADDRESS]:PORT/PATH (PORT 5684 when left out). A server certificate for
+    /// --outbound-name is issued (server.pem, server.key, server.pub.pem), the IoTSSP lets
+    /// every delegated mote reach that server by its certificate or its raw public key, and
+    /// motesim's delegated motes GET PATH on it.
+    #[arg(long, value_name = "URI")]
+    pub outbound: Option<String>,
+    /// Outbound delegation: the DNS name in the server's certificate, which the IoTSSP checks.
+    #[arg(long, default_value = "server.example", value_name = "NAME")]
+    pub outbound_name: String,
     /// Replace the files of an existing deployment in DIR.
     #[arg(long)]
     pub force: bool,
@@ -102,6 +112,69 @@ pub enum IotsspMode {
     },
 }
 
+/// The server delegated motes report to (outbound delegation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundServer {
+    /// As given: coaps://[address]:port/path.
+    pub uri: String,
+    pub address: Ipv6Addr,
+    pub port: u16,
+    /// The name its certificate is issued for and checked against.
+    pub name: String,
+}
+
+impl OutboundServer {
+    /// `coaps://[ADDRESS]:PORT/PATH` or `coaps://[ADDRESS]/PATH` (port 5684).
+    fn parse(uri: &str, name: &str) -> Result<Self, Error> {
+        let wrong = || {
+            bad(
+                "--outbound",
+                format!(
+                    "{uri:?} is not coaps://[ADDRESS]:PORT/PATH (e.g. coaps://[2001:db8::1]:5684/report)"
+                ),
+            )
+        };
+        let rest = uri.strip_prefix("coaps://[").ok_or_else(wrong)?;
+        let (address, rest) = rest.split_once(']').ok_or_else(wrong)?;
+        let address: Ipv6Addr = address.parse().map_err(|_| wrong())?;
+        if address.is_unspecified() || address.is_multicast() || address.is_loopback() {
+            return Err(bad(
+                "--outbound",
+                format!("{address}: must be a unicast address"),
+            ));
+        }
+        let (port, path) = match rest.strip_prefix(':') {
+            Some(p) => {
+                let (port, path) = p.find('/').map_or((p, ""), |i| p.split_at(i));
+                (
+                    port.parse::<u16>()
+                        .ok()
+                        .filter(|p| *p != 0)
+                        .ok_or_else(wrong)?,
+                    path,
+                )
+            }
+            None => (5684, rest),
+        };
+        if !path.is_empty() && !path.starts_with('/') {
+            return Err(wrong());
+        }
+        pki::check_common_name(name).map_err(|e| bad("--outbound-name", e))?;
+        if !name.contains('.') || name.starts_with('.') || name.ends_with('.') {
+            return Err(bad(
+                "--outbound-name",
+                format!("{name:?}: must be a DNS name (e.g. server.example)"),
+            ));
+        }
+        Ok(OutboundServer {
+            uri: uri.to_string(),
+            address,
+            port,
+            name: name.to_string(),
+        })
+    }
+}
+
 /// Validated options.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -112,6 +185,7 @@ pub struct Options {
     pub client_cn: String,
     pub radio: Radio,
     pub days: u32,
+    pub outbound: Option<OutboundServer>,
     pub force: bool,
 }
 
@@ -135,7 +209,7 @@ impl Args {
         if n == 0 || n > MAX_MOTES {
             return Err(bad("--motes", format!("{n}: must be 1..={MAX_MOTES}")));
         }
-        let kinds = (0..n).map(|i| pattern[i % pattern.len()]).collect();
+        let kinds: Vec<DeviceKind> = (0..n).map(|i| pattern[i % pattern.len()]).collect();
         let prefix = parse_prefix(&self.prefix)?;
         let addr = |option: &'static str,
                     v: &Option<String>,
@@ -206,6 +280,15 @@ impl Args {
         if self.days == 0 || self.days > 3650 {
             return Err(bad("--days", format!("{}: must be 1..=3650", self.days)));
         }
+        let outbound = match &self.outbound {
+            Some(uri) => {
+                if !kinds.contains(&DeviceKind::Delegated) {
+                    return Err(bad("--outbound", "needs a delegated mote in --kinds"));
+                }
+                Some(OutboundServer::parse(uri, &self.outbound_name)?)
+            }
+            None => None,
+        };
         Ok(Options {
             out: self.out.clone(),
             kinds,
@@ -214,6 +297,7 @@ impl Args {
             client_cn: self.client_cn.clone(),
             radio,
             days: self.days,
+            outbound,
             force: self.force,
         })
     }
@@ -267,6 +351,26 @@ mod tests {
     }
 
     #[test]
+    fn outbound_server_uri() {
+        let o = check(&["--outbound", "coaps://[2001:db8::1]:5700/report"]).unwrap();
+        let s = o.outbound.unwrap();
+        assert_eq!(
+            (s.address.to_string().as_str(), s.port, s.name.as_str()),
+            ("2001:db8::1", 5700, "server.example")
+        );
+        let o = check(&[
+            "--outbound",
+            "coaps://[2001:db8::1]/",
+            "--outbound-name",
+            "coap.example.org",
+        ])
+        .unwrap();
+        let s = o.outbound.unwrap();
+        assert_eq!((s.port, s.name.as_str()), (5684, "coap.example.org"));
+        assert_eq!(check(&[]).unwrap().outbound, None);
+    }
+
+    #[test]
     fn bad_values_name_the_option() {
         for (args, option) in [
             (&["--motes", "0"][..], "--motes"),
@@ -285,6 +389,29 @@ mod tests {
             (&["--radio", "zep:1"][..], "--radio"),
             (&["--radio", "tcp:localhost"][..], "--radio"),
             (&["--days", "0"][..], "--days"),
+            (
+                &["--outbound", "coap://[2001:db8::1]:5683/"][..],
+                "--outbound",
+            ),
+            (&["--outbound", "coaps://2001:db8::1/"][..], "--outbound"),
+            (
+                &["--outbound", "coaps://[2001:db8::1]:0/"][..],
+                "--outbound",
+            ),
+            (&["--outbound", "coaps://[::1]/"][..], "--outbound"),
+            (
+                &[
+                    "--outbound",
+                    "coaps://[2001:db8::1]",
+                    "--outbound-name",
+                    "a b",
+                ][..],
+                "--outbound-name",
+            ),
+            (
+                &["--outbound", "coaps://[2001:db8::1]", "--kinds", "dcert"][..],
+                "--outbound",
+            ),
         ] {
             let e = check(args).unwrap_err();
             assert!(e.contains(option), "{args:?}: {e}");

@@ -1,5 +1,6 @@
-//! The provisioning PKI: a P-256 CA and the certificates it issues to motes (TLS server, in
-//! their name) and to the Internet client (TLS client). Built with the x509-cert builder and
+//! The provisioning PKI: a P-256 CA and the certificates it issues to motes (TLS server and,
+//! for outbound sessions, client, in their name), to the Internet client (TLS client) and to
+//! the server the motes report to (TLS server). Built with the x509-cert builder and
 //! a profile of our own, because its CA/B-Forum profiles demand C/O/CN on CAs and add no
 //! SAN (docs/crates.md, "X.509").
 //!
@@ -15,7 +16,7 @@ use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::der::EncodePem;
-use x509_cert::der::asn1::OctetString;
+use x509_cert::der::asn1::{Ia5String, OctetString};
 use x509_cert::der::oid::ObjectIdentifier;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
@@ -51,6 +52,8 @@ pub enum Role {
     Mote { address: Ipv6Addr },
     /// The Internet client's certificate: clientAuth.
     Client,
+    /// A server the motes report to (outbound delegation): serverAuth, SAN = DNS `name`.
+    Server { name: String },
 }
 
 /// A certificate with its private key.
@@ -180,7 +183,7 @@ impl BuilderProfile for Profile {
                 let ku = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
                 ext.push((true, &ku).to_extension(subject, &ext)?);
             }
-            Role::Mote { .. } | Role::Client => {
+            Role::Mote { .. } | Role::Client | Role::Server { .. } => {
                 let aki = AuthorityKeyIdentifier::try_from(issuer_spk)?;
                 ext.push((false, &aki).to_extension(subject, &ext)?);
                 let bc = BasicConstraints {
@@ -193,16 +196,21 @@ impl BuilderProfile for Profile {
                 ext.push((true, &ku).to_extension(subject, &ext)?);
                 // A mote is the server of inbound delegations and the client of outbound
                 // ones (the IoTSSP presents its certificate to the server it reports to).
-                let purposes = if matches!(self.role, Role::Client) {
-                    vec![ID_KP_CLIENT_AUTH]
-                } else {
-                    vec![ID_KP_SERVER_AUTH, ID_KP_CLIENT_AUTH]
+                let purposes = match self.role {
+                    Role::Client => vec![ID_KP_CLIENT_AUTH],
+                    Role::Server { .. } => vec![ID_KP_SERVER_AUTH],
+                    _ => vec![ID_KP_SERVER_AUTH, ID_KP_CLIENT_AUTH],
                 };
                 let eku = ExtendedKeyUsage(purposes);
                 ext.push((false, &eku).to_extension(subject, &ext)?);
                 if let Role::Mote { address } = &self.role {
                     let ip = OctetString::new(address.octets().to_vec())?;
                     let san = SubjectAltName(vec![GeneralName::IpAddress(ip)]);
+                    ext.push((false, &san).to_extension(subject, &ext)?);
+                }
+                if let Role::Server { name } = &self.role {
+                    let dns = Ia5String::new(name)?;
+                    let san = SubjectAltName(vec![GeneralName::DnsName(dns)]);
                     ext.push((false, &san).to_extension(subject, &ext)?);
                 }
             }

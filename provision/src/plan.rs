@@ -50,6 +50,8 @@ pub struct Deployment {
     pub ca: Issued,
     pub motes: Vec<Mote>,
     pub client: Issued,
+    /// The server the delegated motes report to (`--outbound`), its certificate for its name.
+    pub server: Option<Issued>,
     /// The Internet client's PSK for CDPSK motes (identity = the client's CN), when any.
     pub client_psk: Option<Zeroizing<[u8; PSK_LEN]>>,
     pub redirect_key: Zeroizing<[u8; REDIRECT_KEY_LEN]>,
@@ -96,6 +98,17 @@ impl Deployment {
             });
         }
         let client = pki::issue(&ca, &options.client_cn, Role::Client, options.days)?;
+        let server = match &options.outbound {
+            Some(s) => Some(pki::issue(
+                &ca,
+                &s.name,
+                Role::Server {
+                    name: s.name.clone(),
+                },
+                options.days,
+            )?),
+            None => None,
+        };
         let client_psk = if options.kinds.contains(&DeviceKind::Cdpsk) {
             Some(random_key::<PSK_LEN>()?)
         } else {
@@ -107,6 +120,7 @@ impl Deployment {
             ca,
             motes,
             client,
+            server,
             client_psk,
             redirect_key,
         })

@@ -78,9 +78,15 @@ pub fn files(d: &Deployment, dir: &Path) -> Result<Vec<File>, Error> {
         t.push('\n');
         out.push(secret("client.psk", t));
     }
+    if let Some(server) = &d.server {
+        out.push(public("server.pem", server.cert_pem()?));
+        out.push(public("server.pub.pem", server.public_key_pem()?));
+        out.push(secret("server.key", server.key_pem()?));
+    }
     out.push(secret("lowpan-br.toml", lowpan_br(d, dir)));
     let client_rpk = d.client.spki_sha256_hex()?;
-    out.push(secret("iotssp.toml", iotssp(d, dir, &client_rpk)));
+    let server_rpk = d.server.as_ref().map(|s| s.spki_sha256_hex()).transpose()?;
+    out.push(secret("iotssp.toml", iotssp(d, dir, &client_rpk, server_rpk.as_deref())));
     out.push(secret("motesim.toml", motesim(d, dir, &client_rpk)));
     out.push(public("README.txt", readme(d, dir)));
     Ok(out)
@@ -154,8 +160,9 @@ pub fn lowpan_br(d: &Deployment, dir: &Path) -> Zeroizing<String> {
 }
 
 /// `client_rpk`: the SHA-256 (hex) of the client's SubjectPublicKeyInfo, which the policy
-/// names so that the client may also come with its raw public key (RFC 7250).
-pub fn iotssp(d: &Deployment, dir: &Path, client_rpk: &str) -> Zeroizing<String> {
+/// names so that the client may also come with its raw public key (RFC 7250);
+/// `server_rpk`: the same of the outbound server's key, when there is one.
+pub fn iotssp(d: &Deployment, dir: &Path, client_rpk: &str, server_rpk: Option<&str>) -> Zeroizing<String> {
     let o = &d.options;
     let (listen, br) = match &o.mode {
         IotsspMode::Remote {
@@ -218,6 +225,21 @@ pub fn iotssp(d: &Deployment, dir: &Path, client_rpk: &str) -> Zeroizing<String>
         }
         let _ = writeln!(w, "# the chain, or the mote's key alone to clients asking for a raw public key (RFC 7250)");
         let _ = writeln!(w, "certificate_types = [\"x509\", \"raw-public-key\"]");
+        if let Some(s) = &o.outbound {
+            let _ = writeln!(
+                w,
+                "# the server the mote reports to (outbound delegation): its certificate for {name},\n\
+                 # or its raw public key (server.pub.pem, RFC 7250)\n\
+                 [[motes.outbound]]\naddress = \"{}\"\nport = {}\nname = {}",
+                s.address,
+                s.port,
+                quote(&s.name),
+                name = s.name
+            );
+            if let Some(rpk) = server_rpk {
+                let _ = writeln!(w, "raw_public_key = \"rpk-sha256:{rpk}\"");
+            }
+        }
     }
     let _ = writeln!(
         w,
@@ -270,6 +292,9 @@ pub fn motesim(d: &Deployment, dir: &Path, client_rpk: &str) -> Zeroizing<String
                 }
                 let _ = writeln!(w, "transfer_port = {TRANSFER_PORT}");
                 let _ = writeln!(w, "iotssp_address = \"{}\"", iotssp_mote_source(d));
+                if let Some(s) = &d.options.outbound {
+                    let _ = writeln!(w, "outbound = {}", quote(&s.uri));
+                }
             }
             DeviceKind::Dcert => {
                 let _ = writeln!(
@@ -385,6 +410,17 @@ pub fn readme(d: &Deployment, dir: &Path) -> String {
             w,
             "  client.psk   0600  the client's PSK (hex) for the CDPSK motes, identity {:?}",
             o.client_cn
+        );
+    }
+    if let Some(s) = &o.outbound {
+        let _ = writeln!(
+            w,
+            "  server.pem / .key 0600  the server the delegated motes report to (outbound delegation; DNS:{}, serverAuth)",
+            s.name
+        );
+        let _ = writeln!(
+            w,
+            "  server.pub.pem     the server's public key alone, for raw public keys (RFC 7250); the IoTSSP names it by its SHA-256"
         );
     }
     let _ = writeln!(
@@ -504,6 +540,38 @@ pub fn readme(d: &Deployment, dir: &Path) -> String {
                 );
             }
         }
+    }
+    if let Some(s) = &o.outbound {
+        let _ = writeln!(
+            w,
+            "\nOUTBOUND (the delegated motes report to {}: run one of these on the host with {}; the IoTSSP\n\
+             opens the session in each mote's name, and the mote's GETs go end to end)",
+            s.uri, s.address
+        );
+        let _ = writeln!(
+            w,
+            "  openssl s_server -dtls1_2 -6 -accept {} -cert {} -key {} -Verify 1 -CAfile {} -verify_return_error",
+            s.port,
+            f("server.pem"),
+            f("server.key"),
+            f("ca.pem")
+        );
+        let _ = writeln!(
+            w,
+            "  or libcoap (it listens on the next port for DTLS):\n  coap-server-openssl -A {} -p {} -c {} -j {} -R {}",
+            s.address,
+            s.port.saturating_sub(1),
+            f("server.pem"),
+            f("server.key"),
+            f("ca.pem")
+        );
+        let _ = writeln!(
+            w,
+            "  or with raw public keys (RFC 7250), echoing each GET:\n  gnutls-serv --udp --echo -p {} --rawpkkeyfile {} --rawpkfile {} --require-client-cert --priority NORMAL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK:-CTYPE-CLI-X509:-CTYPE-SRV-X509",
+            s.port,
+            f("server.key"),
+            f("server.pub.pem")
+        );
     }
     w
 }

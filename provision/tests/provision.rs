@@ -389,11 +389,100 @@ fn iotssp_accepts_its_configuration() {
             "remote",
             &["--iotssp", "remote", "--motes", "3", "--kinds", "delegated"][..],
         ),
+        (
+            "outbound",
+            &["--outbound", "coaps://[2001:db8::10]:5684/report"][..],
+        ),
     ] {
         let out = dir.path().join(sub);
         provision_ok(&out, args);
         check_config("iotssp", &out.join("iotssp.toml"));
     }
+}
+
+/// `--outbound`: a server certificate for its name that OpenSSL accepts for a TLS server of
+/// that name; every delegated mote's policy names the server by that name and by the
+/// SHA-256 of server.pub.pem, and motesim's delegated motes report to the URI.
+#[test]
+fn outbound_server_is_provisioned() {
+    if !test_support::require_openssl("outbound_server_is_provisioned") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("deploy");
+    let uri = "coaps://[2001:db8::10]:5700/report";
+    provision_ok(
+        &out,
+        &[
+            "--motes",
+            "4",
+            "--kinds",
+            "delegated,dcert",
+            "--outbound",
+            uri,
+            "--outbound-name",
+            "coap.example.org",
+        ],
+    );
+    assert_eq!(mode(&out.join("server.key")), 0o600);
+    let o = Command::new("openssl")
+        .args([
+            "verify",
+            "-purpose",
+            "sslserver",
+            "-verify_hostname",
+            "coap.example.org",
+            "-CAfile",
+        ])
+        .arg(out.join("ca.pem"))
+        .arg(out.join("server.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl pkey -pubin -in '{}' -outform DER | sha256sum",
+            out.join("server.pub.pem").display()
+        ))
+        .output()
+        .unwrap();
+    let rpk = format!(
+        "rpk-sha256:{}",
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+    );
+    let iotssp = toml_of(&out, "iotssp.toml");
+    let motes = iotssp["motes"].as_array().unwrap();
+    assert_eq!(motes.len(), 2);
+    for m in motes {
+        let s = &m["outbound"].as_array().unwrap()[0];
+        assert_eq!(s["address"].as_str(), Some("2001:db8::10"));
+        assert_eq!(s["port"].as_integer(), Some(5700));
+        assert_eq!(s["name"].as_str(), Some("coap.example.org"));
+        assert_eq!(s["raw_public_key"].as_str(), Some(rpk.as_str()));
+    }
+    let motesim = toml_of(&out, "motesim.toml");
+    for d in motesim["device"].as_array().unwrap() {
+        let delegated = d["device_kind"].as_str() == Some("delegated");
+        assert_eq!(
+            d.get("outbound").and_then(|v| v.as_str()),
+            delegated.then_some(uri),
+            "{d}"
+        );
+    }
+    let readme = read(&out, "README.txt");
+    assert!(
+        readme.contains("openssl s_server -dtls1_2 -6 -accept 5700"),
+        "{readme}"
+    );
 }
 
 #[test]
@@ -402,7 +491,14 @@ fn motesim_starts_with_its_configuration() {
     let out = dir.path().join("deploy");
     provision_ok(
         &out,
-        &["--motes", "4", "--kinds", "delegated,dcert,cdpsk,plain"],
+        &[
+            "--motes",
+            "4",
+            "--kinds",
+            "delegated,dcert,cdpsk,plain",
+            "--outbound",
+            "coaps://[2001:db8::10]/report",
+        ],
     );
     let stats = dir.path().join("stats.json");
     // motesim has no dry run: it validates everything (PEM files included) before it serves,
