@@ -223,24 +223,40 @@ fn gnutls_serv_with_raw_keys(bed: &DelegationBed, key: &Path, public: &Path) -> 
     SClient::spawn_program(&bed.inet, bed.dir.path(), "gnutls-serv", &[], &args)
 }
 
-/// Raw public keys (RFC 7250) on an outbound session, with an unmodified gnutls-serv that
-/// accepts nothing but raw keys and requires one from the client: the IoTSSP presents the
-/// mote's raw key and accepts the server's because the mote's `[[motes.outbound]]` entry
-/// names it (`raw_public_key = "rpk-sha256:..."`, no certificate name). gnutls-serv
-/// echoes the mote's GET, and the echo reaches the mote.
-#[test]
-fn outbound_with_raw_public_keys_to_gnutls_serv() {
-    let test = "outbound_with_raw_public_keys_to_gnutls_serv";
+/// A bed whose policy names the outbound server by a raw public key (`raw_public_key =
+/// "rpk-sha256:..."`, no certificate name): the key of the gnutls-serv it starts, or
+/// another one. The folder of the keys lives as long as the bed.
+fn raw_key_bed(
+    test: &str,
+    policy_names_the_servers_key: bool,
+) -> Option<(DelegationBed, SClient, tempfile::TempDir)> {
     if !test_support::require_program(test, "gnutls-serv", "--version") {
-        return;
+        return None;
     }
     let keys = integration_tests::scratch();
     let (key, public, selector) = raw_key_pair(keys.path(), "server");
-    let server = format!("raw_public_key = \"{selector}\"");
-    let Some(mut bed) = bed_in(test, Mode::Attached, &server, "/rpk") else {
+    let named = if policy_names_the_servers_key {
+        selector
+    } else {
+        raw_key_pair(keys.path(), "other").2
+    };
+    let policy = format!("raw_public_key = \"{named}\"");
+    let bed = bed_in(test, Mode::Attached, &policy, "/rpk")?;
+    let server = gnutls_serv_with_raw_keys(&bed, &key, &public);
+    Some((bed, server, keys))
+}
+
+/// Raw public keys (RFC 7250) on an outbound session, with an unmodified gnutls-serv that
+/// accepts nothing but raw keys and requires one from the client: the IoTSSP presents the
+/// mote's raw key and accepts the server's because the mote's policy names it. gnutls-serv
+/// echoes the mote's GET, and the echo reaches the mote.
+#[test]
+fn outbound_with_raw_public_keys_to_gnutls_serv() {
+    let Some((mut bed, server, _keys)) =
+        raw_key_bed("outbound_with_raw_public_keys_to_gnutls_serv", true)
+    else {
         return;
     };
-    let server = gnutls_serv_with_raw_keys(&bed, &key, &public);
     let s = assert_mote_did_no_ecc(&bed);
     // The echo of the mote's own GET (code 0.01).
     let response = s["outbound_last_response"].as_str().unwrap_or_default();
@@ -263,17 +279,9 @@ fn outbound_with_raw_public_keys_to_gnutls_serv() {
 #[test]
 fn outbound_to_a_raw_key_the_policy_does_not_name_is_refused() {
     let test = "outbound_to_a_raw_key_the_policy_does_not_name_is_refused";
-    if !test_support::require_program(test, "gnutls-serv", "--version") {
-        return;
-    }
-    let keys = integration_tests::scratch();
-    let (key, public, _) = raw_key_pair(keys.path(), "server");
-    let (_, _, other) = raw_key_pair(keys.path(), "other");
-    let server = format!("raw_public_key = \"{other}\"");
-    let Some(mut bed) = bed_in(test, Mode::Attached, &server, "/rpk") else {
+    let Some((mut bed, _server, _keys)) = raw_key_bed(test, false) else {
         return;
     };
-    let _server = gnutls_serv_with_raw_keys(&bed, &key, &public);
     let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "outbound_connects_failed") >= 1);
     assert_eq!(
         s["outbound_last_failure"],

@@ -62,3 +62,22 @@ fn a_raw_key_the_policy_does_not_name_is_refused() {
     assert_eq!(stat(&s, "sessions_transferred"), 0, "{s}");
     assert_eq!(bed.iotssp_counter("keys_held"), 0);
 }
+
+/// A DCert mote takes only the raw keys it pins (`client_rpk_sha256`): another one gets no
+/// session and no echo, and the mote counts a failed handshake.
+#[test]
+fn a_dcert_mote_refuses_a_raw_key_it_does_not_pin() {
+    let Some(bed) = start("a_dcert_mote_refuses_a_raw_key_it_does_not_pin") else {
+        return;
+    };
+    let (key, public, _) = raw_key_pair(bed.dir.path(), "stranger");
+    let mut g = bed.gnutls_cli_rpk(DCERT, &key, &public);
+    g.send_line("ECHO must-not-come-back");
+    let status = g.wait_exit(HANDSHAKE);
+    let out = g.output();
+    assert!(status.is_some_and(|s| !s.success()), "gnutls-cli was not refused:\n{out}");
+    assert!(!out.contains("ECHO must-not-come-back"), "the stranger had a session:\n{out}");
+    let d = bed.mote_stats_until(DCERT, |s| stat(s, "dtls_handshakes_failed") >= 1);
+    assert!(stat(&d, "dtls_handshakes_failed") >= 1, "{d}");
+    assert_eq!(stat(&d, "app_data_in"), 0, "{d}");
+}
