@@ -183,6 +183,19 @@ impl Encoder {
         &mut self.contexts
     }
 
+    /// The length of `ipv6_packet` once compressed (IPHC/NHC) between `links`: whether it
+    /// fits one frame unfragmented.
+    pub fn compressed_len(
+        &mut self,
+        ipv6_packet: &[u8],
+        links: LinkAddrs,
+    ) -> Result<usize, EncodeError> {
+        self.header.clear();
+        let covered = iphc::compress(&self.contexts, &links, ipv6_packet, &mut self.header)
+            .map_err(|_| EncodeError::Malformed)?;
+        Ok(self.header.len() + ipv6_packet.len() - covered)
+    }
+
     /// Compress (IPHC/NHC) and, when the result does not fit `max_frame_payload` bytes,
     /// fragment. Returns one or more 6LoWPAN payloads (each to be placed in one 802.15.4
     /// data frame).
