@@ -340,6 +340,13 @@ impl Daemon {
             RadioEvent::Mac(eui) => {
                 if self.router.own_eui64() != Some(eui) {
                     info!(eui64 = %eui, "own link address");
+                    let (tun, address) = (self.tun.name().to_string(), lowpan::ip::link_local_from_eui64(eui));
+                    tokio::spawn(async move {
+                        match tun::set_link_local(&tun, address).await {
+                            Ok(()) => info!(tun, %address, "TUN link-local address"),
+                            Err(e) => warn!(tun, error = %format!("{e:#}"), "cannot set the TUN's link-local address"),
+                        }
+                    });
                 }
                 self.router.set_own_eui64(eui);
             }

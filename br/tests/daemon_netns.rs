@@ -7,7 +7,7 @@
 //! CI=true, where a missing privilege is a failure. Timeouts only bound waiting.
 
 use std::io::Read;
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -116,10 +116,14 @@ impl FakeRadio {
         }
     }
 
-    /// Send a UDP datagram from the mote to `dst`.
+    /// Send a UDP datagram from the mote's global address to `dst`.
     async fn mote_sends(&mut self, dst: SocketAddr, payload: &[u8]) {
+        self.mote_sends_from(mote_global(), dst, payload).await
+    }
+
+    /// Send a UDP datagram from the mote's address `src` to `dst`.
+    async fn mote_sends_from(&mut self, src: Ipv6Addr, dst: SocketAddr, payload: &[u8]) {
         let SocketAddr::V6(dst) = dst else { panic!() };
-        let src = mote_global();
         let p = UdpRepr { src_port: 7, dst_port: dst.port(), payload }.emit_ipv6_packet(src, *dst.ip(), 64).unwrap();
         let mut enc = lowpan::Encoder::new(ContextTable::with_prefix(prefix(), 64));
         let links = LinkAddrs { src: Address::Extended(MOTE), dst: Address::Extended(RADIO) };
@@ -212,6 +216,38 @@ async fn scenario(dir: &Path) {
     host_to_mote(&sock, &mut radio, &[0x5a; 400]).await;
     assert!(radio.mac_sent);
 
+    // The TUN carries the border router's link-local address, the one derived from the
+    // EUI-64 the radio reported (fe80::212:4b00:0:1), and no other link-local one.
+    let own_ll = ip::link_local_from_eui64(RADIO);
+    let scope = nix::net::if_::if_nametoindex("lpbrtest0").unwrap();
+    let ll_sock = tokio::time::timeout(WAIT, async {
+        loop {
+            match UdpSocket::bind(SocketAddrV6::new(own_ll, 0, 0, scope)).await {
+                Ok(s) => return s,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await
+    .expect("the border router's link-local address on the TUN");
+    let shown = Command::new("ip").args(["-6", "addr", "show", "dev", "lpbrtest0", "scope", "link"]).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert_eq!(shown.matches("inet6 fe80:").count(), 1, "{shown}");
+    assert!(shown.contains(&format!("inet6 {own_ll}/64")), "{shown}");
+    // Host -> mote's link-local address: it leaves from ours, which the frame's source
+    // address elides (RFC 6282 SAM=11).
+    let mote_ll = ip::link_local_from_eui64(MOTE);
+    ll_sock.send_to(b"link-local", SocketAddrV6::new(mote_ll, 7, 0, scope)).await.unwrap();
+    let got = tokio::time::timeout(WAIT, radio.next_packet()).await.expect("the link-local packet reached the radio");
+    let v = Ipv6Packet::new_checked(&got[..]).unwrap();
+    assert_eq!((v.src_addr(), v.dst_addr()), (own_ll, mote_ll));
+    // Mote -> our link-local address: the host's socket gets it.
+    radio.mote_sends_from(mote_ll, ll_sock.local_addr().unwrap(), b"to the router's link-local").await;
+    let mut buf = [0u8; 2048];
+    let (n, from) = tokio::time::timeout(WAIT, ll_sock.recv_from(&mut buf)).await.expect("link-local reply").unwrap();
+    assert_eq!(&buf[..n], b"to the router's link-local");
+    assert_eq!(from, SocketAddr::V6(SocketAddrV6::new(mote_ll, 7, 0, scope)));
+
     // Mote -> host.
     radio.mote_sends(sock.local_addr().unwrap(), b"pong from the mote").await;
     let mut buf = [0u8; 2048];
@@ -229,7 +265,7 @@ async fn scenario(dir: &Path) {
     // Metrics.
     let text = http_get(metrics_addr, "/metrics").await;
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
-    assert!(text.contains("lowpan_br_tun_tx_packets_total 1\n"), "{text}");
+    assert!(text.contains("lowpan_br_tun_tx_packets_total 2\n"), "{text}");
     assert!(text.contains("lowpan_br_radio_ready 1\n"), "{text}");
     assert!(text.contains("name=\"m2\""), "{text}");
     assert!(http_get(metrics_addr, "/nope").await.starts_with("HTTP/1.1 404"));

@@ -80,9 +80,15 @@ impl Tun {
     }
 }
 
-/// Address, prefix route, MTU and link up, over rtnetlink.
+/// Address, prefix route, MTU and link up, over rtnetlink. The kernel gives the TUN no
+/// link-local address of its own: [`set_link_local`] gives it the border router's.
 pub async fn configure(name: &str, address: Ipv6Addr, prefix: Ipv6Addr, mtu: u32) -> anyhow::Result<()> {
     let index = nix::net::if_::if_nametoindex(name).with_context(|| format!("no interface named {name}"))?;
+    // An interface without a link-layer address gets a random link-local IID from the
+    // kernel; the mesh knows the border router by the one derived from its EUI-64.
+    if let Err(e) = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/addr_gen_mode"), "1") {
+        tracing::warn!(tun = name, error = %e, "cannot keep the kernel from adding its own link-local address");
+    }
     let (conn, handle, _) = rtnetlink::new_connection().context("cannot open a netlink socket")?;
     let conn_task = tokio::spawn(conn);
     let result = async {
@@ -102,6 +108,43 @@ pub async fn configure(name: &str, address: Ipv6Addr, prefix: Ipv6Addr, mtu: u32
             .build();
         ignore_exists(handle.route().add(route).execute().await)
             .with_context(|| format!("cannot add route {prefix}/64 via {name}"))?;
+        anyhow::Ok(())
+    }
+    .await;
+    conn_task.abort();
+    result
+}
+
+/// Gives the TUN `address`/64, the border router's link-local address on the mesh
+/// (`fe80::` and the IID of its EUI-64, RFC 4944 section 7), and removes every other
+/// link-local address from it: packets the host sends to a mote's link-local address then
+/// carry the source the mote answers to, and a mote's packets to the border router's
+/// link-local address (ND and RPL use it as the router's) reach the host's sockets. No DAD:
+/// the mesh has one owner of that IID, and it is us.
+pub async fn set_link_local(name: &str, address: Ipv6Addr) -> anyhow::Result<()> {
+    use futures::TryStreamExt;
+    use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
+
+    let index = nix::net::if_::if_nametoindex(name).with_context(|| format!("no interface named {name}"))?;
+    let (conn, handle, _) = rtnetlink::new_connection().context("cannot open a netlink socket")?;
+    let conn_task = tokio::spawn(conn);
+    let result = async {
+        let mut stale = Vec::new();
+        let mut addresses = handle.address().get().set_link_index_filter(index).execute();
+        while let Some(msg) = addresses.try_next().await.context("cannot list the TUN's addresses")? {
+            let link_local_not_ours = msg.attributes.iter().any(|a| {
+                matches!(a, AddressAttribute::Address(IpAddr::V6(a)) if a.is_unicast_link_local() && *a != address)
+            });
+            if link_local_not_ours {
+                stale.push(msg);
+            }
+        }
+        for msg in stale {
+            handle.address().del(msg).execute().await.context("cannot remove a link-local address")?;
+        }
+        let mut add = handle.address().add(index, IpAddr::V6(address), 64);
+        add.message_mut().attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        ignore_exists(add.execute().await).with_context(|| format!("cannot add address {address}/64 to {name}"))?;
         anyhow::Ok(())
     }
     .await;
