@@ -3,7 +3,8 @@
 //! each link heard only by its two ends), so mote 1 is one hop and mote 3 three hops away.
 //! From the "internet" namespace both answer ping (56 and 1232 bytes) and UDP echo; the
 //! radio capture decodes in tshark with DIOs, DAO-ACKs and source-routed packets and no
-//! malformed packet.
+//! malformed packet. In storing mode (`[rpl] mode = "storing"`, MOP 2) mote 1 keeps mote
+//! 2's route and packets to mote 2, two hops away, carry no source routing header.
 
 use integration_tests::testbed::{Options, PREFIX, Testbed, mote_addr};
 use std::net::SocketAddr;
@@ -63,4 +64,57 @@ fn rpl_motes_one_and_three_hops_away_answer_ping_and_udp() {
     assert!(count("icmpv6.type == 155 && icmpv6.code == 3") >= 3, "DAO-ACKs");
     assert!(count("ipv6.routing.type == 3") >= 1, "source-routed packets");
     assert!(count("ipv6.opt.rpl.instance_id == 0x1e") >= 1, "upward packets with the RPL option");
+}
+
+/// Storing mode with the real binaries: the border router announces MOP 2, mote 1 (one hop)
+/// is a storing router that acknowledges mote 2's DAO, keeps its route and announces it in
+/// its own DAO to the root, and packets to mote 2 (two hops) go down hop by hop with no
+/// source routing header.
+#[test]
+fn rpl_storing_mode_reaches_a_mote_two_hops_away() {
+    let opts = Options {
+        motes: 2,
+        pcap: true,
+        br_extra: "[rpl]\nenabled = true\nmode = \"storing\"\ndio_interval_min = 10\n".into(),
+        motesim_args: vec!["--rpl".into(), "--link".into(), "0-1,1-2".into()],
+        ..Options::default()
+    };
+    let Some(mut bed) = Testbed::start("rpl_storing", opts) else { return };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while bed.ping(mote_addr(2), 1, 8) == 0 {
+        assert!(Instant::now() < deadline, "mote 2 never became reachable over two hops in storing mode");
+    }
+    for size in [56usize, 1232] {
+        let got = bed.ping(mote_addr(2), 3, size);
+        assert!(got >= 2, "only {got}/3 replies from mote 2 to {size}-byte pings");
+    }
+    let dst = SocketAddr::new(mote_addr(2).into(), 7);
+    for size in [10usize, 600] {
+        let payload: Vec<u8> = (0..size).map(|i| (i * 5) as u8).collect();
+        let answer = (0..3).find_map(|_| bed.udp_request(dst, payload.clone(), Duration::from_secs(3)));
+        assert_eq!(answer.as_deref(), Some(&payload[..]), "UDP echo of {size} bytes from mote 2");
+    }
+
+    let log = bed.border_router.stop();
+    let pcap = bed.pcap_path();
+    assert!(pcap.exists(), "no capture written; log:\n{}", log.join("\n"));
+    let count = |filter: &str| {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .args(["-o", &format!("6lowpan.context0:{PREFIX}")])
+            .args(["-Y", filter, "-T", "fields", "-e", "frame.number"])
+            .output()
+            .expect("run tshark (apt-get install tshark)");
+        assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert_eq!(count("_ws.malformed || _ws.expert.severity >= 8388608"), 0, "malformed or erroneous frames");
+    assert!(count("icmpv6.type == 155 && icmpv6.code == 1 && icmpv6.rpl.dio.flag.mop == 2") >= 1, "a DIO with MOP 2");
+    assert_eq!(count("icmpv6.type == 155 && icmpv6.code == 1 && icmpv6.rpl.dio.flag.mop != 2"), 0, "DIOs of another mode");
+    // Mote 1's DAO, to the root's link-local address, lists mote 2 as well.
+    let mote2 = mote_addr(2).to_string();
+    assert!(count(&format!("icmpv6.type == 155 && icmpv6.code == 2 && icmpv6.rpl.opt.target.prefix == {mote2}")) >= 1, "mote 2's route in a DAO");
+    assert_eq!(count("ipv6.routing.type == 3"), 0, "no source routing header in storing mode");
+    assert!(count(&format!("ipv6.dst == {mote2} && icmpv6.type == 128")) >= 1, "echo requests to mote 2");
 }

@@ -5,13 +5,20 @@
 //! DAO-ACK), DIOs of its own so that motes further away join through it, DIS answered, and
 //! forwarding: upward by the default route to the parent, downward by the source routing
 //! header the root wrote.
+//!
+//! In a storing-mode DODAG (MOP 2 in the root's DIO) the mote is a storing router instead:
+//! its DAO goes to its parent's link-local address with no parent in the transit
+//! information and lists its own address and every descendant's; the DAOs of its children
+//! are acknowledged here and kept as routes (bounded, expiring), and packets for a
+//! descendant go down to the child that announced it, with no source routing header.
 
+use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
 use lowpan::ieee802154::Eui64;
 use lowpan::ip::{self, IPV6_HEADER_LEN, next_header};
-use lowpan::rpl::control::{self, Dao, Dio, RplControl, RplOption};
+use lowpan::rpl::control::{self, Dao, DaoAck, Dio, RplControl, RplOption};
 use lowpan::rpl::option::{RplOptionRepr, only_rpl_options};
 use lowpan::rpl::srh::{self, SrhRepr};
 use lowpan::rpl::{ALL_RPL_NODES, ICMPV6_RPL};
@@ -26,6 +33,18 @@ const DIO_MAX_INTERVAL: Duration = Duration::from_secs(60);
 const DAO_RETRY: Duration = Duration::from_secs(3);
 /// Lifetime we ask for, in the DODAG's lifetime units.
 const DAO_LIFETIME: u8 = 30;
+/// Descendants a storing router keeps routes to; a DAO for more is refused.
+pub const MAX_STORED_ROUTES: usize = 32;
+/// DAO-ACK status "unable to accept" (RFC 6550 section 6.5: 128 and above reject).
+const DAO_REJECTED: u8 = 128;
+
+/// A storing router's route to a descendant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StoredRoute {
+    /// The child that announced it (the next hop down).
+    child: Eui64,
+    expires: Instant,
+}
 
 /// What the mote learned from the DIO it joined with.
 #[derive(Debug, Clone)]
@@ -49,6 +68,9 @@ pub struct RplCounters {
     pub dao_acked: u64,
     pub forwarded_up: u64,
     pub forwarded_down: u64,
+    /// Storing mode: DAOs from children accepted, and refused for a full table.
+    pub child_dao_received: u64,
+    pub child_dao_refused: u64,
 }
 
 /// A mote's RPL state.
@@ -63,6 +85,8 @@ pub struct RplNode {
     next_dao: Option<Instant>,
     dao_seq: u8,
     dao_acked: bool,
+    /// Storing mode: descendant -> the child it is reached through.
+    routes: HashMap<Ipv6Addr, StoredRoute>,
     pub counters: RplCounters,
 }
 
@@ -89,6 +113,7 @@ impl RplNode {
             next_dao: None,
             dao_seq: 240,
             dao_acked: false,
+            routes: HashMap::new(),
             counters: RplCounters::default(),
         }
     }
@@ -99,6 +124,18 @@ impl RplNode {
 
     pub fn dao_acked(&self) -> bool {
         self.dao_acked
+    }
+
+    /// Whether the DODAG we joined is in storing mode.
+    pub fn storing(&self) -> bool {
+        self.joined.as_ref().is_some_and(|j| j.dio.mode_of_operation == control::MOP_STORING)
+    }
+
+    /// Storing mode: the descendants we hold routes to, with the child each goes through.
+    pub fn stored_routes(&self) -> Vec<(Ipv6Addr, Eui64)> {
+        let mut r: Vec<_> = self.routes.iter().map(|(t, r)| (*t, r.child)).collect();
+        r.sort();
+        r
     }
 
     fn link_local(&self) -> Ipv6Addr {
@@ -132,6 +169,7 @@ impl RplNode {
             self.next_dio = Some(now + self.dio_interval);
         }
         if self.next_dao.is_some_and(|t| t <= now) {
+            self.routes.retain(|_, r| r.expires > now);
             out.extend(self.dao(now));
         }
         out
@@ -151,23 +189,78 @@ impl RplNode {
         self.counters.dao_sent += 1;
         // Retry until acknowledged, then refresh at half the lifetime.
         self.next_dao = Some(now + if self.dao_acked { unit * u32::from(DAO_LIFETIME) / 2 } else { DAO_RETRY });
-        let dao = RplControl::Dao(Dao {
-            instance,
-            ack_requested: true,
-            dodag_id: None,
-            sequence: self.dao_seq,
-            options: vec![
-                RplOption::Target { prefix_len: 128, prefix: me },
-                RplOption::Transit {
-                    external: false,
-                    path_control: 0,
-                    path_sequence: self.dao_seq,
-                    path_lifetime: DAO_LIFETIME,
-                    parent: Some(parent),
-                },
-            ],
+        let storing = self.storing();
+        // Non-storing: to the root, naming our parent. Storing: to the parent, for us and
+        // every descendant we route to (RFC 6550 section 9.8).
+        let mut options = vec![RplOption::Target { prefix_len: 128, prefix: me }];
+        if storing {
+            let mut below: Vec<Ipv6Addr> = self.routes.iter().filter(|(_, r)| r.expires > now).map(|(t, _)| *t).collect();
+            below.sort();
+            options.extend(below.into_iter().map(|prefix| RplOption::Target { prefix_len: 128, prefix }));
+        }
+        options.push(RplOption::Transit {
+            external: false,
+            path_control: 0,
+            path_sequence: self.dao_seq,
+            path_lifetime: DAO_LIFETIME,
+            parent: (!storing).then_some(parent),
         });
-        Some(dao.emit_ipv6_packet(me, dodag_id, 64))
+        let dao = RplControl::Dao(Dao { instance, ack_requested: true, dodag_id: None, sequence: self.dao_seq, options });
+        Some(if storing {
+            dao.emit_ipv6_packet(self.link_local(), ip::link_local_from_eui64(j.parent), 255)
+        } else {
+            dao.emit_ipv6_packet(me, dodag_id, 64)
+        })
+    }
+
+    /// Storing mode: a child's DAO, heard from the link neighbour `from`. Its targets are
+    /// routed through `from` (or forgotten, for a lifetime of 0), it is acknowledged when
+    /// asked, and our own DAO tells our parent at once.
+    fn child_dao(&mut self, now: Instant, src: Ipv6Addr, dao: Dao, from: Option<Eui64>) -> Vec<Vec<u8>> {
+        let (Some(j), Some(from)) = (&self.joined, from) else { return Vec::new() };
+        if dao.instance != j.dio.instance || !self.storing() || from == j.parent {
+            return Vec::new();
+        }
+        let unit = Duration::from_secs(u64::from(j.lifetime_unit_s.max(1)));
+        let own = self.global();
+        let mut targets = Vec::new();
+        let mut refused = false;
+        for o in &dao.options {
+            match o {
+                RplOption::Target { prefix_len: 128, prefix } if Some(*prefix) != own => targets.push(*prefix),
+                RplOption::Transit { path_lifetime, .. } => {
+                    for t in targets.drain(..) {
+                        if *path_lifetime == 0 {
+                            self.routes.remove(&t);
+                        } else if self.routes.len() < MAX_STORED_ROUTES || self.routes.contains_key(&t) {
+                            let expires = now + unit * u32::from(*path_lifetime);
+                            self.routes.insert(t, StoredRoute { child: from, expires });
+                        } else {
+                            refused = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.counters.child_dao_received += 1;
+        let mut out = Vec::new();
+        if dao.ack_requested {
+            if refused {
+                self.counters.child_dao_refused += 1;
+            }
+            let ack = RplControl::DaoAck(DaoAck {
+                instance: dao.instance,
+                dodag_id: dao.dodag_id,
+                sequence: dao.sequence,
+                status: if refused { DAO_REJECTED } else { 0 },
+            });
+            out.push(ack.emit_ipv6_packet(self.link_local(), src, 255));
+        }
+        // Our parent learns the change at once, retried until acknowledged.
+        self.dao_acked = false;
+        out.extend(self.dao(now));
+        out
     }
 
     /// An RPL control message (ICMPv6 type 155) from `src` to `dst`, heard from the link
@@ -227,7 +320,7 @@ impl RplNode {
                 }
                 (None, Vec::new())
             }
-            RplControl::Dao(_) => (None, Vec::new()),
+            RplControl::Dao(dao) => (None, self.child_dao(now, src, dao, from)),
         }
     }
 
@@ -257,13 +350,18 @@ impl RplNode {
         let Ok(view) = ip::Ipv6Packet::new_checked(packet) else { return Routing::Drop };
         let mut dst = view.dst_addr();
         if !ours(&dst) {
-            // Upward by the default route (or down a route we do not hold: non-storing).
+            // Down to the child a stored route names (storing mode), else upward by the
+            // default route (or down a route we do not hold: non-storing).
             let Some(j) = &self.joined else { return Routing::Drop };
             if view.hop_limit() <= 1 || dst.is_multicast() {
                 return Routing::Drop;
             }
             let mut p = packet.to_vec();
             p[7] -= 1;
+            if let Some(r) = self.routes.get(&dst) {
+                self.counters.forwarded_down += 1;
+                return Routing::Forward { packet: p, next: r.child };
+            }
             self.counters.forwarded_up += 1;
             return Routing::Forward { packet: p, next: j.parent };
         }
@@ -336,4 +434,143 @@ fn prefix_and_config(dio: &Dio) -> Option<(Ipv6Addr, u16, u16)> {
 /// Whether an ICMPv6 message type is RPL's.
 pub fn is_rpl(msg_type: u8) -> bool {
     msg_type == ICMPV6_RPL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lowpan::rpl::control::PrefixInfo;
+
+    const ME: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 1]);
+    const ROOT: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0xa]);
+    const CHILD: Eui64 = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 2]);
+
+    fn prefix() -> Ipv6Addr {
+        "fd00:aaaa::".parse().unwrap()
+    }
+
+    fn global(e: Eui64) -> Ipv6Addr {
+        lowpan::Prefix64::of(&prefix()).with_iid(ip::iid_from_eui64(e))
+    }
+
+    fn dio(mop: u8) -> (u8, Vec<u8>) {
+        let dio = RplControl::Dio(Dio {
+            instance: 30,
+            version: 1,
+            rank: 256,
+            grounded: true,
+            mode_of_operation: mop,
+            preference: 0,
+            dtsn: 0,
+            dodag_id: "fd00:aaaa::1".parse().unwrap(),
+            options: vec![RplOption::PrefixInfo(PrefixInfo {
+                prefix_len: 64,
+                on_link: false,
+                autonomous: true,
+                router_address: false,
+                valid_lifetime: 3600,
+                preferred_lifetime: 3600,
+                prefix: prefix(),
+            })],
+        });
+        control_body(&dio.emit_ipv6_packet(ip::link_local_from_eui64(ROOT), ALL_RPL_NODES, 255))
+    }
+
+    /// The code and body of the RPL message an IPv6 packet carries.
+    fn control_body(packet: &[u8]) -> (u8, Vec<u8>) {
+        (packet[IPV6_HEADER_LEN + 1], packet[IPV6_HEADER_LEN + 4..].to_vec())
+    }
+
+    fn parse(packet: &[u8]) -> (ip::Ipv6Packet<&[u8]>, RplControl) {
+        let v = ip::Ipv6Packet::new_checked(packet).unwrap();
+        let (code, body) = control_body(packet);
+        (v, RplControl::parse(code, &body).unwrap())
+    }
+
+    #[test]
+    fn a_storing_router_keeps_its_childrens_routes_and_announces_them_to_its_parent() {
+        let t0 = Instant::now();
+        let mut me = RplNode::new(ME, t0);
+        let (code, body) = dio(control::MOP_STORING);
+        let (joined, out) = me.handle_control(t0, ip::link_local_from_eui64(ROOT), ALL_RPL_NODES, code, &body, Some(ROOT));
+        assert_eq!(joined, Some(prefix()));
+        assert!(me.storing());
+        // Our DAO goes to the parent's link-local address, with no parent in its transit.
+        let (v, dao) = parse(&out[0]);
+        assert_eq!((v.src_addr(), v.dst_addr()), (ip::link_local_from_eui64(ME), ip::link_local_from_eui64(ROOT)));
+        let RplControl::Dao(dao) = dao else { panic!("not a DAO") };
+        assert!(matches!(dao.options[..], [RplOption::Target { prefix, .. }, RplOption::Transit { parent: None, .. }] if prefix == global(ME)));
+
+        // A child's DAO is acknowledged, stored, and passed up in ours.
+        let child_dao = RplControl::Dao(Dao {
+            instance: 30,
+            ack_requested: true,
+            dodag_id: None,
+            sequence: 9,
+            options: vec![
+                RplOption::Target { prefix_len: 128, prefix: global(CHILD) },
+                RplOption::Transit { external: false, path_control: 0, path_sequence: 9, path_lifetime: 30, parent: None },
+            ],
+        });
+        let child_ll = ip::link_local_from_eui64(CHILD);
+        let (code, body) = control_body(&child_dao.emit_ipv6_packet(child_ll, ip::link_local_from_eui64(ME), 255));
+        let (_, out) = me.handle_control(t0, child_ll, ip::link_local_from_eui64(ME), code, &body, Some(CHILD));
+        assert_eq!(me.stored_routes(), vec![(global(CHILD), CHILD)]);
+        let (v, ack) = parse(&out[0]);
+        assert_eq!(v.dst_addr(), child_ll);
+        assert!(matches!(ack, RplControl::DaoAck(DaoAck { sequence: 9, status: 0, .. })));
+        let (_, RplControl::Dao(up)) = parse(&out[1]) else { panic!("not a DAO") };
+        let targets: Vec<_> = up.options.iter().filter_map(|o| match o {
+            RplOption::Target { prefix, .. } => Some(*prefix),
+            _ => None,
+        }).collect();
+        assert_eq!(targets, vec![global(ME), global(CHILD)]);
+
+        // Packets for the child go down to it unchanged (but for the hop limit), others up.
+        let to_child = lowpan::UdpRepr { src_port: 1, dst_port: 7, payload: b"x" }
+            .emit_ipv6_packet("2001:db8::1".parse().unwrap(), global(CHILD), 64)
+            .unwrap();
+        let ours = |a: &Ipv6Addr| *a == global(ME);
+        assert!(matches!(me.route(&to_child, ours), Routing::Forward { next: CHILD, ref packet } if packet[7] == 63));
+        let up_packet = lowpan::UdpRepr { src_port: 1, dst_port: 7, payload: b"x" }
+            .emit_ipv6_packet(global(CHILD), "2001:db8::1".parse().unwrap(), 64)
+            .unwrap();
+        assert!(matches!(me.route(&up_packet, ours), Routing::Forward { next: ROOT, .. }));
+
+        // A lifetime of 0 takes the route away.
+        let no_path = RplControl::Dao(Dao {
+            sequence: 10,
+            options: vec![
+                RplOption::Target { prefix_len: 128, prefix: global(CHILD) },
+                RplOption::Transit { external: false, path_control: 0, path_sequence: 10, path_lifetime: 0, parent: None },
+            ],
+            ..match child_dao { RplControl::Dao(d) => d, _ => unreachable!() }
+        });
+        let (code, body) = control_body(&no_path.emit_ipv6_packet(child_ll, ip::link_local_from_eui64(ME), 255));
+        me.handle_control(t0, child_ll, ip::link_local_from_eui64(ME), code, &body, Some(CHILD));
+        assert!(me.stored_routes().is_empty());
+    }
+
+    #[test]
+    fn a_non_storing_mote_stores_nothing_and_names_its_parent_to_the_root() {
+        let t0 = Instant::now();
+        let mut me = RplNode::new(ME, t0);
+        let (code, body) = dio(control::MOP_NON_STORING);
+        let (_, out) = me.handle_control(t0, ip::link_local_from_eui64(ROOT), ALL_RPL_NODES, code, &body, Some(ROOT));
+        let (v, RplControl::Dao(dao)) = parse(&out[0]) else { panic!("not a DAO") };
+        assert_eq!(v.dst_addr(), "fd00:aaaa::1".parse::<Ipv6Addr>().unwrap());
+        assert!(dao.options.iter().any(|o| matches!(o, RplOption::Transit { parent: Some(_), .. })));
+        let child_dao = RplControl::Dao(Dao {
+            instance: 30,
+            ack_requested: true,
+            dodag_id: None,
+            sequence: 9,
+            options: vec![RplOption::Target { prefix_len: 128, prefix: global(CHILD) }],
+        });
+        let child_ll = ip::link_local_from_eui64(CHILD);
+        let (code, body) = control_body(&child_dao.emit_ipv6_packet(child_ll, ip::link_local_from_eui64(ME), 255));
+        let (_, out) = me.handle_control(t0, child_ll, ip::link_local_from_eui64(ME), code, &body, Some(CHILD));
+        assert!(out.is_empty());
+        assert!(me.stored_routes().is_empty());
+    }
 }
