@@ -34,6 +34,11 @@ fuzz_target!(|data: &[u8]| {
                 headers.iter().for_each(|h| h.emit(&mut out));
                 assert_eq!(lorh::parse_headers(&out).map(|(h, _)| h.len()), Ok(headers.len()));
             }
+            // Any bytes as an IPv6 packet: what has 6LoRH forms gives an inner packet no longer
+            // than the whole.
+            if let Some((_, inner)) = lorh::compress_packet(rest, Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)) {
+                assert!(inner.len() <= rest.len());
+            }
         }
     }
 });

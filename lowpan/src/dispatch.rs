@@ -16,6 +16,8 @@ pub enum Dispatch {
     Iphc,
     /// 10xxxxxx.
     Mesh,
+    /// 11110001: page 1 (RFC 8025), whose 6LoRHs (RFC 8138) come before the IPHC.
+    Page1,
     Frag1,
     FragN,
     Unknown(u8),
@@ -29,6 +31,7 @@ impl Dispatch {
         match d {
             IPV6 => Dispatch::Ipv6,
             BC0 => Dispatch::Broadcast,
+            crate::rpl::lorh::PAGE_1 => Dispatch::Page1,
             _ if d & 0xc0 == 0x00 => Dispatch::Nalp,
             _ if d & crate::iphc::DISPATCH_MASK == crate::iphc::DISPATCH => Dispatch::Iphc,
             _ if d & 0xc0 == 0x80 => Dispatch::Mesh,

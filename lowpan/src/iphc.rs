@@ -214,6 +214,31 @@ impl Expanded {
         Ipv6Packet::new_unchecked(&self.header[..]).next_header()
     }
 
+    /// Inserts uncompressed header bytes at offset `at` (what a page-1 dispatch's 6LoRHs
+    /// stand for), moving the headers from `at` on; `ipv6` says the bytes start with an
+    /// IPv6 header whose payload length is to be set from the size.
+    pub(crate) fn insert_headers(&mut self, at: usize, bytes: &[u8], ipv6: bool) {
+        let at = at.min(self.header.len());
+        self.header.splice(at..at, bytes.iter().copied());
+        for o in self.ipv6_at.iter_mut().filter(|o| **o >= at) {
+            *o += bytes.len();
+        }
+        if let Some(o) = self.udp_at.as_mut().filter(|o| **o >= at) {
+            *o += bytes.len();
+        }
+        if ipv6 {
+            self.ipv6_at.push(at);
+            self.ipv6_at.sort_unstable();
+        }
+    }
+
+    /// Sets the outer IPv6 header's Next Header.
+    pub(crate) fn set_next_header(&mut self, nh: u8) {
+        if let Some(b) = self.header.get_mut(6) {
+            *b = nh;
+        }
+    }
+
     /// Writes every length field for a datagram of `size` bytes (headers included).
     pub fn set_datagram_size(&mut self, size: usize) -> Result<(), IphcError> {
         if size < self.header.len() {

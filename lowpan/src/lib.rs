@@ -105,6 +105,8 @@ pub enum DecodeError {
     Ipv6Malformed,
     Iphc(IphcError),
     Frag(FragError),
+    /// A page-1 payload whose 6LoRHs (RFC 8138) are malformed or not ones we expand.
+    Lorh(rpl::RplError),
 }
 
 impl DecodeError {
@@ -118,6 +120,12 @@ impl DecodeError {
             DecodeError::Ipv6Malformed => "ipv6_malformed",
             DecodeError::Iphc(e) => e.as_str(),
             DecodeError::Frag(e) => e.as_str(),
+            DecodeError::Lorh(e) => match e {
+                rpl::RplError::Truncated => "lorh_truncated",
+                rpl::RplError::Malformed => "lorh_malformed",
+                rpl::RplError::TooMany => "lorh_too_many",
+                rpl::RplError::Unsupported => "lorh_unsupported",
+            },
         }
     }
 
@@ -142,6 +150,12 @@ impl std::error::Error for DecodeError {}
 impl From<IphcError> for DecodeError {
     fn from(e: IphcError) -> Self {
         DecodeError::Iphc(e)
+    }
+}
+
+impl From<rpl::RplError> for DecodeError {
+    fn from(e: rpl::RplError) -> Self {
+        DecodeError::Lorh(e)
     }
 }
 
@@ -181,6 +195,47 @@ impl Encoder {
 
     pub fn contexts_mut(&mut self) -> &mut ContextTable {
         &mut self.contexts
+    }
+
+    /// [`Encoder::encode`] with the RFC 8138 forms: an IPv6-in-IPv6 packet from the DODAG
+    /// root `root` (its source routing header and RPL option), or a packet with an RPL
+    /// option, leaves as a page-1 payload whose 6LoRHs stand for those headers
+    /// ([`rpl::lorh::compress_packet`]), the inner packet after them compressed by IPHC.
+    /// Anything else, or a compressed header too long for the first fragment, leaves as
+    /// [`Encoder::encode`] writes it.
+    pub fn encode_rfc8138(
+        &mut self,
+        ipv6_packet: &[u8],
+        links: LinkAddrs,
+        max_frame_payload: usize,
+        root: std::net::Ipv6Addr,
+    ) -> Result<Vec<Vec<u8>>, EncodeError> {
+        let Some((lorh, inner)) = rpl::lorh::compress_packet(ipv6_packet, root) else {
+            return self.encode(ipv6_packet, links, max_frame_payload);
+        };
+        self.header.clear();
+        self.header.push(rpl::lorh::PAGE_1);
+        self.header.extend_from_slice(&lorh);
+        let covered_inner = iphc::compress(&self.contexts, &links, &inner, &mut self.header)
+            .map_err(|_| EncodeError::Malformed)?;
+        let payload = &inner[covered_inner..];
+        if self.header.len() + payload.len() <= max_frame_payload {
+            let mut f = Vec::with_capacity(self.header.len() + payload.len());
+            f.extend_from_slice(&self.header);
+            f.extend_from_slice(payload);
+            return Ok(vec![f]);
+        }
+        let covered = ipv6_packet.len() - inner.len() + covered_inner;
+        if ipv6_packet.len() > frag::MAX_DATAGRAM_SIZE_FIELD {
+            return Err(EncodeError::TooBig);
+        }
+        match frag::fragment(&self.header, covered, payload, self.next_tag, max_frame_payload) {
+            Some(frames) => {
+                self.next_tag = self.next_tag.wrapping_add(1);
+                Ok(frames)
+            }
+            None => self.encode(ipv6_packet, links, max_frame_payload),
+        }
     }
 
     /// The length of `ipv6_packet` once compressed (IPHC/NHC) between `links`: whether it
@@ -250,6 +305,8 @@ impl Encoder {
 pub struct Reassembler {
     contexts: ContextTable,
     table: frag::Reassembly,
+    /// The DODAG root: the encapsulator an IP-in-IP 6LoRH elides.
+    rpl_root: Option<std::net::Ipv6Addr>,
 }
 
 impl Reassembler {
@@ -262,7 +319,27 @@ impl Reassembler {
         Reassembler {
             contexts,
             table: frag::Reassembly::new(limits),
+            rpl_root: None,
         }
+    }
+
+    /// The DODAG root's address, which an IP-in-IP 6LoRH (RFC 8138) elides as encapsulator;
+    /// without it such payloads are refused.
+    pub fn set_rpl_root(&mut self, root: Option<std::net::Ipv6Addr>) {
+        self.rpl_root = root;
+    }
+
+    /// The headers a first payload (IPHC, or page 1 with its 6LoRHs before the IPHC)
+    /// expands to, and the bytes it used.
+    fn expand_first(&self, links: &LinkAddrs, data: &[u8]) -> Result<(iphc::Expanded, usize), DecodeError> {
+        if Dispatch::of(data) != Dispatch::Page1 {
+            return Ok(iphc::decompress(&self.contexts, links, data)?);
+        }
+        let (headers, used) = rpl::lorh::parse_headers(&data[1..])?;
+        let at = 1 + used;
+        let (mut expanded, iphc_used) = iphc::decompress(&self.contexts, links, &data[at..])?;
+        rpl::lorh::expand_into(&headers, &mut expanded, self.rpl_root)?;
+        Ok((expanded, at + iphc_used))
     }
 
     pub fn contexts(&self) -> &ContextTable {
@@ -318,6 +395,19 @@ impl Reassembler {
                 &links,
                 payload,
             )?)),
+            Dispatch::Page1 => {
+                let (mut expanded, used) = self.expand_first(&links, payload)?;
+                let rest = &payload[used..];
+                let hl = expanded.len();
+                expanded.set_datagram_size(hl + rest.len())?;
+                let mut out = Vec::with_capacity(hl + rest.len());
+                out.extend_from_slice(expanded.header());
+                out.extend_from_slice(rest);
+                if expanded.udp_checksum_elided {
+                    iphc::fill_elided_udp_checksum(&mut out);
+                }
+                Ok(Some(out))
+            }
             Dispatch::Frag1 | Dispatch::FragN => self.accept_fragment(now, links, payload),
             Dispatch::Mesh => Err(DecodeError::MeshUnsupported),
             Dispatch::Nalp => Err(DecodeError::NotLowpan),
@@ -345,8 +435,8 @@ impl Reassembler {
         let inner = f.payload();
         let inserted = if f.is_first() {
             match Dispatch::of(inner) {
-                Dispatch::Iphc => {
-                    let (mut expanded, used) = iphc::decompress(&self.contexts, &links, inner)?;
+                Dispatch::Iphc | Dispatch::Page1 => {
+                    let (mut expanded, used) = self.expand_first(&links, inner)?;
                     if usize::from(size) < expanded.len() {
                         return Err(FragError::SizeMismatch.into());
                     }
