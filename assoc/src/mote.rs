@@ -288,6 +288,12 @@ where
 }
 
 impl<A: Aes128Block, E: EcdhP256, R: Random> MoteAssoc<A, E, R> {
+    /// Fills `buf` from the mote's randomness (for its other protocols, e.g. a resumed
+    /// session's server random).
+    pub fn random(&mut self, buf: &mut [u8]) {
+        self.rng.fill(buf);
+    }
+
     /// A mote that has just booted: it will make an AssocHello at its first timeout (at
     /// [`Instant::ZERO`], i.e. at once).
     pub fn new(creds: Credentials, ecdh: E, rng: R) -> Self {

@@ -1,7 +1,9 @@
 //! The delegated mote's record layer: two installed sessions (CCM-8 and ChaCha20-Poly1305)
 //! driven by `[selector][len][bytes]*` steps: datagrams to the session port from either
 //! client or a stranger, datagrams to the association port, time passing, application
-//! data sent. Must never panic, never deliver application data from a datagram the
+//! data sent. The CCM-8 session is resumable, so a datagram that starts with a handshake
+//! record runs the mote's side of the abbreviated handshake (ClientHello parsing, the
+//! fallback HelloVerifyRequest, the client's Finished). Must never panic, never deliver application data from a datagram the
 //! clients' keys did not seal, and never hold more sessions than slots.
 #![no_main]
 
@@ -10,7 +12,7 @@ use core::time::Duration;
 use delegated_mote::{Address, Config, Credentials, DelegatedMote, Instant, LocalPort, Random};
 use libfuzzer_sys::fuzz_target;
 use mote_assoc::crypto::{SoftAes, SoftEcdh};
-use mote_assoc::wire::{KeyBlock, SessionKeys, TransferBody};
+use mote_assoc::wire::{KeyBlock, Resumption, SessionKeys, TransferBody};
 
 struct Rng(u64);
 impl Random for Rng {
@@ -72,7 +74,10 @@ fuzz_target!(|data: &[u8]| {
         client_write_iv: [7; 12],
         server_write_iv: [8; 12],
     };
-    mote.install_session(Instant::ZERO, &body(SessionKeys::Ccm8(b16), 1));
+    mote.set_resumption_slots(2);
+    let mut resumable = body(SessionKeys::Ccm8(b16), 1);
+    resumable.resumption = Resumption::new(&[9; 16], [0x11; 48], true, 600);
+    mote.install_session(Instant::ZERO, &resumable);
     mote.install_session(Instant::ZERO, &body(SessionKeys::ChaCha20Poly1305(b32), 2));
     let mut now = 0u64;
     let mut rest = data;

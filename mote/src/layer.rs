@@ -36,6 +36,8 @@ pub struct QueueStats {
 /// (records). `A` is the platform's AES-128.
 pub struct SessionLayer<A, const SLOTS: usize, const BUF: usize> {
     sessions: Sessions<SLOTS>,
+    #[cfg(feature = "resumption")]
+    resumption: crate::resume::ResumptionCache<SLOTS>,
     rx: Queue<BUF>,
     tx: Queue<BUF>,
     stats: QueueStats,
@@ -48,6 +50,8 @@ impl<A: Aes128Block, const SLOTS: usize, const BUF: usize> SessionLayer<A, SLOTS
     pub fn new(suites: SuiteSet, idle: Duration, slots: usize) -> Self {
         SessionLayer {
             sessions: Sessions::new(suites, idle, slots),
+            #[cfg(feature = "resumption")]
+            resumption: crate::resume::ResumptionCache::new(0),
             rx: Queue::new(),
             tx: Queue::new(),
             stats: QueueStats::default(),
@@ -59,17 +63,74 @@ impl<A: Aes128Block, const SLOTS: usize, const BUF: usize> SessionLayer<A, SLOTS
         &self.sessions
     }
 
+    #[cfg(not(feature = "resumption"))]
     pub(crate) fn sessions_mut(&mut self) -> &mut Sessions<SLOTS> {
         &mut self.sessions
+    }
+
+    /// Keeps up to `slots` (at most `SLOTS`) resumable sessions; 0, the default, none. The
+    /// cache is emptied.
+    #[cfg(feature = "resumption")]
+    pub fn set_resumption_slots(&mut self, slots: usize) {
+        self.resumption = crate::resume::ResumptionCache::new(slots);
+    }
+
+    /// The sessions the mote may resume and the abbreviated handshake in progress.
+    #[cfg(feature = "resumption")]
+    pub fn resumption(&self) -> &crate::resume::ResumptionCache<SLOTS> {
+        &self.resumption
+    }
+
+    /// The record layer and the resumption cache, for a Transfer's install.
+    #[cfg(feature = "resumption")]
+    pub(crate) fn sessions_and_cache_mut(
+        &mut self,
+    ) -> (
+        &mut Sessions<SLOTS>,
+        &mut crate::resume::ResumptionCache<SLOTS>,
+    ) {
+        (&mut self.sessions, &mut self.resumption)
+    }
+
+    /// [`Self::handle_datagram`], and a ClientHello that names a cached session gets the
+    /// abbreviated handshake (server random from `rng`); one the mote cannot resume is sent
+    /// back to a full handshake.
+    #[cfg(feature = "resumption")]
+    pub fn handle_datagram_resuming<R: mote_assoc::crypto::Random>(
+        &mut self,
+        now: Instant,
+        from: &Address,
+        datagram: &[u8],
+        rng: &mut R,
+    ) {
+        self.sessions.expire(now);
+        if self.resumption.handle_datagram::<A, R, SLOTS, BUF>(
+            now,
+            from,
+            datagram,
+            rng,
+            &mut self.sessions,
+            &mut self.tx,
+        ) {
+            return;
+        }
+        self.sessions
+            .handle_datagram::<A, BUF>(now, from, datagram, &mut self.rx, &mut self.tx);
     }
 
     pub fn queue_stats(&self) -> &QueueStats {
         &self.stats
     }
 
-    /// Installs a transferred session at `now`.
+    /// Installs a transferred session at `now` (and keeps it resumable if the body says so
+    /// and the resumption cache has room).
     pub fn install(&mut self, now: Instant, body: &TransferBody) -> Installation {
-        self.sessions.install(now, body)
+        let installed = self.sessions.install(now, body);
+        #[cfg(feature = "resumption")]
+        if installed == Installation::Installed {
+            self.resumption.insert(now, body);
+        }
+        installed
     }
 
     /// [`Self::install`] with the replay window below the highest sequence number as the
@@ -127,12 +188,20 @@ impl<A: Aes128Block, const SLOTS: usize, const BUF: usize> SessionLayer<A, SLOTS
         }
     }
 
-    /// When the next session expires.
+    /// When the next session expires (or the resumption cache has work).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions.next_expiry()
+        let sessions = self.sessions.next_expiry();
+        #[cfg(feature = "resumption")]
+        let sessions = match (sessions, self.resumption.next_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        sessions
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.sessions.expire(now);
+        #[cfg(feature = "resumption")]
+        self.resumption.handle_timeout(now, &mut self.tx);
     }
 }

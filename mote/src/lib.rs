@@ -14,6 +14,9 @@
 //! - a receive queue (plaintext application data for the firmware) and a transmit queue
 //!   (records), `BUF` bytes each ([`SessionLayer`], usable alone by a device that gets its
 //!   sessions another way);
+//! - with the `resumption` feature, a cache of sessions the mote may resume itself
+//!   ([`ResumptionCache`]): a client that comes back with a transferred session's id gets
+//!   the abbreviated handshake (RFC 5246 7.3) from the mote, SHA-256 and AEAD only;
 //! - outbound delegation: [`DelegatedMote::connect`] asks the IoTSSP for a session with a
 //!   server, the mote as client, and [`Reporter`] schedules the Connects and the reports of
 //!   a mote that reports to one server.
@@ -34,6 +37,8 @@ mod mote;
 pub mod protection;
 mod queue;
 mod report;
+#[cfg(feature = "resumption")]
+pub mod resume;
 pub mod sessions;
 
 pub use layer::{QueueStats, Received, SessionLayer};
@@ -44,6 +49,8 @@ pub use mote_assoc::wire::ConnectFailure;
 pub use mote_assoc::wire::{ConfirmStatus, Suite, SuiteSet};
 pub use mote_assoc::{ConnectError, Instant, MoteEvent, MoteStats};
 pub use report::{ReportAction, Reporter};
+#[cfg(feature = "resumption")]
+pub use resume::{ResumptionCache, ResumptionStats};
 pub use sessions::{SendError, SessionStats, Sessions};
 
 /// The UDP port of the association with the IoTSSP.

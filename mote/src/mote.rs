@@ -74,6 +74,8 @@ pub struct DelegatedMote<A, E: EcdhP256, R, const SLOTS: usize, const BUF: usize
 struct SlotsAt<'a, const N: usize> {
     now: Instant,
     sessions: &'a mut Sessions<N>,
+    #[cfg(feature = "resumption")]
+    cache: &'a mut crate::resume::ResumptionCache<N>,
 }
 
 impl<const N: usize> mote_assoc::SessionTable for SlotsAt<'_, N> {
@@ -86,7 +88,12 @@ impl<const N: usize> mote_assoc::SessionTable for SlotsAt<'_, N> {
     }
 
     fn install(&mut self, body: &TransferBody) -> Installation {
-        self.sessions.install(self.now, body)
+        let installed = self.sessions.install(self.now, body);
+        #[cfg(feature = "resumption")]
+        if installed == Installation::Installed {
+            self.cache.insert(self.now, body);
+        }
+        installed
     }
 }
 
@@ -101,6 +108,19 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
             layer: SessionLayer::new(config.suites, config.session_idle, config.slots),
             stats: DeviceStats::default(),
         }
+    }
+
+    /// Keeps up to `slots` (at most `SLOTS`) sessions the mote may resume itself (those
+    /// whose Transfer made them resumable); 0, the default, none.
+    #[cfg(feature = "resumption")]
+    pub fn set_resumption_slots(&mut self, slots: usize) {
+        self.layer.set_resumption_slots(slots);
+    }
+
+    /// The resumption cache's counters.
+    #[cfg(feature = "resumption")]
+    pub fn resumption_stats(&self) -> &crate::resume::ResumptionStats {
+        self.layer.resumption().stats()
     }
 
     pub fn association(&self) -> Option<AssociationState> {
@@ -153,12 +173,18 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
                 }
                 self.layer.handle_timeout(now);
                 let pokes = self.assoc.stats().pokes_honoured;
+                #[cfg(feature = "resumption")]
+                let (sessions, cache) = self.layer.sessions_and_cache_mut();
+                #[cfg(not(feature = "resumption"))]
+                let sessions = self.layer.sessions_mut();
                 let event = self.assoc.handle_datagram(
                     now,
                     datagram,
                     &mut SlotsAt {
                         now,
-                        sessions: self.layer.sessions_mut(),
+                        sessions,
+                        #[cfg(feature = "resumption")]
+                        cache,
                     },
                 );
                 // Anything authenticated names the IoTSSP, if provisioning did not.
@@ -170,6 +196,13 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
                 event
             }
             LocalPort::Session => {
+                #[cfg(feature = "resumption")]
+                {
+                    let mut rng = AssocRandom(&mut self.assoc);
+                    self.layer
+                        .handle_datagram_resuming(now, from, datagram, &mut rng);
+                }
+                #[cfg(not(feature = "resumption"))]
                 self.layer.handle_datagram(now, from, datagram);
                 None
             }
@@ -246,5 +279,16 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
     pub fn handle_timeout(&mut self, now: Instant) {
         self.assoc.handle_timeout(now);
         self.layer.handle_timeout(now);
+    }
+}
+
+/// The association's randomness, lent to the resumption's server random.
+#[cfg(feature = "resumption")]
+struct AssocRandom<'a, A, E: EcdhP256, R>(&'a mut MoteAssoc<A, E, R>);
+
+#[cfg(feature = "resumption")]
+impl<A: Aes128Block, E: EcdhP256, R: Random> Random for AssocRandom<'_, A, E, R> {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0.random(buf);
     }
 }
