@@ -89,9 +89,8 @@ struct Pending {
     suite: Suite,
     keys: HandshakeKeys,
     expected_finished: [u8; 12],
-    /// The client's hello's record and message sequence numbers (a repeat is the same hello).
-    #[zeroize(skip)]
-    hello_seq: (u64, u16),
+    /// SHA-256 of the client's hello (a repeat is the same message).
+    hello_digest: [u8; 32],
     flight: [u8; FLIGHT_MAX],
     flight_len: usize,
     #[zeroize(skip)]
@@ -484,7 +483,7 @@ impl<const N: usize> ResumptionCache<N> {
         self.expire(now);
         if let Some(p) = &mut self.pending
             && p.peer == *from
-            && p.hello_seq == (hello.record_seq, hello.message_seq)
+            && p.hello_digest == <[u8; 32]>::from(Sha256::digest(hello.body))
         {
             self.stats.retransmits += 1;
             Self::queue_flight(p, tx);
@@ -558,7 +557,7 @@ impl<const N: usize> ResumptionCache<N> {
                 server_iv: [0; IV_LEN],
             },
             expected_finished: [0; 12],
-            hello_seq: (hello.record_seq, hello.message_seq),
+            hello_digest: Sha256::digest(hello.body).into(),
             flight: [0; FLIGHT_MAX],
             flight_len: 0,
             retransmit_at: now + core::time::Duration::from_millis(RETRANSMIT_MS),
@@ -716,19 +715,23 @@ impl<const N: usize> ResumptionCache<N> {
             self.stats.bad_finished += 1;
             return false;
         }
+        fn take<const L: usize>(b: &[u8]) -> [u8; L] {
+            b.get(..L).and_then(|s| s.try_into().ok()).unwrap_or([0; L])
+        }
+        let k = &p.keys;
         let keys = match p.suite {
             Suite::ChaCha20Poly1305 => SessionKeys::ChaCha20Poly1305(KeyBlock {
-                client_write_key: p.keys.client_key[..32].try_into().unwrap_or([0; 32]),
-                server_write_key: p.keys.server_key[..32].try_into().unwrap_or([0; 32]),
-                client_write_iv: p.keys.client_iv[..12].try_into().unwrap_or([0; 12]),
-                server_write_iv: p.keys.server_iv[..12].try_into().unwrap_or([0; 12]),
+                client_write_key: take(&k.client_key),
+                server_write_key: take(&k.server_key),
+                client_write_iv: take(&k.client_iv),
+                server_write_iv: take(&k.server_iv),
             }),
             s => {
                 let b = KeyBlock {
-                    client_write_key: p.keys.client_key[..16].try_into().unwrap_or([0; 16]),
-                    server_write_key: p.keys.server_key[..16].try_into().unwrap_or([0; 16]),
-                    client_write_iv: p.keys.client_iv[..4].try_into().unwrap_or([0; 4]),
-                    server_write_iv: p.keys.server_iv[..4].try_into().unwrap_or([0; 4]),
+                    client_write_key: take(&k.client_key),
+                    server_write_key: take(&k.server_key),
+                    client_write_iv: take(&k.client_iv),
+                    server_write_iv: take(&k.server_iv),
                 };
                 match s {
                     Suite::Ccm => SessionKeys::Ccm(b),
@@ -762,4 +765,170 @@ impl<const N: usize> ResumptionCache<N> {
 
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mote_assoc::crypto::SoftAes;
+    use proptest::prelude::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    struct Rng(u8);
+    impl Random for Rng {
+        fn fill(&mut self, buf: &mut [u8]) {
+            for b in buf {
+                self.0 = self.0.wrapping_add(37);
+                *b = self.0;
+            }
+        }
+    }
+
+    const CLIENT: Address = Address {
+        addr: [0x20; 16],
+        port: 40000,
+    };
+
+    fn resumable(id: &[u8]) -> TransferBody {
+        TransferBody {
+            keys: SessionKeys::Ccm8(KeyBlock {
+                client_write_key: [1; 16],
+                server_write_key: [2; 16],
+                client_write_iv: [3; 4],
+                server_write_iv: [4; 4],
+            }),
+            may_evict: true,
+            client_addr: CLIENT.addr,
+            client_port: CLIENT.port,
+            sequence: None,
+            mote_is_client: false,
+            resumption: Resumption::new(id, [0x11; 48], false, 60),
+        }
+    }
+
+    /// A ClientHello record (epoch 0, record sequence 1, message_seq 1) offering CCM-8.
+    fn hello(session_id: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&[0xfe, 0xfd]);
+        body.extend_from_slice(&[0x42; 32]);
+        body.push(session_id.len() as u8);
+        body.extend_from_slice(session_id);
+        body.extend_from_slice(&[4, 0xc0, 0xff, 0xee, 0x00]);
+        body.extend_from_slice(&[0, 2, 0xc0, 0xae]);
+        body.extend_from_slice(&[1, 0]);
+        let mut msg = [0u8; 512];
+        let len = handshake_message(&mut msg, CLIENT_HELLO, 1, &body).unwrap();
+        let mut rec = vec![0u8; HEADER_LEN + len];
+        rec[HEADER_LEN..].copy_from_slice(&msg[..len]);
+        plain_record(&mut rec, ContentType::Handshake, 0, 1, len);
+        rec
+    }
+
+    fn run(
+        cache: &mut ResumptionCache<2>,
+        sessions: &mut Sessions<2>,
+        now: u64,
+        datagram: &[u8],
+    ) -> Vec<u8> {
+        let mut tx = Queue::<512>::new();
+        let consumed = cache.handle_datagram::<SoftAes, Rng, 2, 512>(
+            Instant::from_millis(now),
+            &CLIENT,
+            datagram,
+            &mut Rng(0),
+            sessions,
+            &mut tx,
+        );
+        assert!(consumed);
+        let mut out = [0u8; 512];
+        match tx.pop(&mut out) {
+            Some(Ok((_, len))) => out[..len].to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_cached_session_gets_the_flight_and_an_unknown_one_the_fallback() {
+        let mut cache = ResumptionCache::<2>::new(2);
+        let mut sessions = Sessions::<2>::new(
+            mote_assoc::wire::SuiteSet(0b1111),
+            core::time::Duration::from_secs(300),
+            2,
+        );
+        cache.insert(Instant::from_millis(0), &resumable(&[7; 16]));
+        assert!(cache.contains(Instant::from_millis(0), &[7; 16]));
+
+        let flight = run(&mut cache, &mut sessions, 1, &hello(&[7; 16]));
+        // ServerHello (epoch 0, the hello's sequence 1, message_seq 1, the same id), CCS, Finished.
+        assert_eq!(&flight[..3], &[22, 0xfe, 0xfd]);
+        assert_eq!(&flight[3..11], &[0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(flight[13], SERVER_HELLO);
+        assert_eq!(&flight[17..19], &[0, 1]);
+        assert_eq!(
+            &flight[13 + 12 + 2 + 32..13 + 12 + 2 + 32 + 17],
+            &[&[16u8][..], &[7; 16]].concat()[..]
+        );
+        assert_eq!(cache.stats().hellos, 1);
+        // The same hello again: the same flight.
+        assert_eq!(run(&mut cache, &mut sessions, 2, &hello(&[7; 16])), flight);
+        assert_eq!(cache.stats().retransmits, 1);
+
+        // An unknown id, and a cached one that expired: a HelloVerifyRequest with "full".
+        for (id, now) in [(&[8u8; 16][..], 3), (&[7; 16][..], 61_000)] {
+            if now > 60_000 {
+                // By then the pending handshake has been retransmitted and given up.
+                for t in [10_000, 20_000, 30_000, 40_000] {
+                    cache.handle_timeout(Instant::from_millis(t), &mut Queue::<512>::new());
+                }
+            }
+            let hvr = run(&mut cache, &mut sessions, now, &hello(id));
+            assert_eq!(hvr[13], HELLO_VERIFY_REQUEST, "{now} {:?}", cache.stats());
+            assert_eq!(&hvr[17..19], &[0, 1]);
+            assert!(hvr.ends_with(&[4, b'f', b'u', b'l', b'l']));
+        }
+        assert_eq!(cache.stats().fallbacks, 2);
+        assert_eq!(cache.stats().abandoned, 1);
+        assert_eq!(cache.stats().resumed, 0);
+        assert!(cache.is_empty());
+        assert!(sessions.is_empty());
+    }
+
+    #[test]
+    fn the_oldest_entry_makes_room_and_outbound_sessions_are_not_kept() {
+        let mut cache = ResumptionCache::<2>::new(2);
+        for (i, id) in [[1u8; 16], [2; 16], [3; 16]].iter().enumerate() {
+            cache.insert(Instant::from_millis(i as u64), &resumable(id));
+        }
+        assert_eq!((cache.len(), cache.stats().evicted), (2, 1));
+        assert!(!cache.contains(Instant::from_millis(5), &[1; 16]));
+        let mut client = resumable(&[4; 16]);
+        client.mote_is_client = true;
+        cache.insert(Instant::from_millis(5), &client);
+        assert!(!cache.contains(Instant::from_millis(5), &[4; 16]));
+        let mut none = ResumptionCache::<2>::new(0);
+        none.insert(Instant::from_millis(0), &resumable(&[5; 16]));
+        assert!(none.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_datagrams_never_panic(datagrams in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..6),
+                                          prefix_hello: bool) {
+            let mut cache = ResumptionCache::<2>::new(2);
+            let mut sessions = Sessions::<2>::new(mote_assoc::wire::SuiteSet(0b1111), core::time::Duration::from_secs(300), 2);
+            cache.insert(Instant::from_millis(0), &resumable(&[7; 16]));
+            let mut tx = Queue::<512>::new();
+            if prefix_hello {
+                let _ = cache.handle_datagram::<SoftAes, Rng, 2, 512>(Instant::from_millis(1), &CLIENT, &hello(&[7; 16]), &mut Rng(0), &mut sessions, &mut tx);
+            }
+            for (i, d) in datagrams.iter().enumerate() {
+                let _ = cache.handle_datagram::<SoftAes, Rng, 2, 512>(Instant::from_millis(2 + i as u64), &CLIENT, d, &mut Rng(1), &mut sessions, &mut tx);
+                cache.handle_timeout(Instant::from_millis(2000 * i as u64), &mut tx);
+                let mut out = [0u8; 512];
+                while tx.pop(&mut out).is_some() {}
+            }
+            prop_assert_eq!(cache.stats().resumed, 0);
+        }
+    }
 }
