@@ -62,8 +62,9 @@ pub struct Counters {
     pub mote_handshakes_started: u64,
     /// Associations made with motes (association leg; after a boot of either side).
     pub mote_associations: u64,
-    /// Motes poked by this IoTSSP once it started (`Iotssp::start_epoch`).
-    pub motes_poked_at_start: u64,
+    /// Pokes of this IoTSSP once it started (`Iotssp::start_epoch`), to motes that were not
+    /// associated (again a few seconds later to those still not associated).
+    pub start_pokes: u64,
     /// TransferSession messages sent / confirmed transfers.
     pub transfers_sent: u64,
     pub transfers_completed: u64,

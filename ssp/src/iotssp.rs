@@ -114,15 +114,22 @@ pub struct Iotssp {
     rng: Arc<dyn SecureRandom>,
     /// The origin of the associations' millisecond clock (the first instant seen).
     origin: Option<Instant>,
-    /// Association-leg motes still to be poked since [`Iotssp::start_epoch`], one every
-    /// [`POKE_PACING`] from `next_poke`.
-    to_poke: VecDeque<usize>,
+    /// Association-leg motes to be poked since [`Iotssp::start_epoch`] (with the Pokes
+    /// each had), one every [`POKE_PACING`] from `next_poke`, and those to be poked again
+    /// at the given time if still not associated.
+    to_poke: VecDeque<(usize, u32)>,
+    poke_again: Vec<(Instant, usize, u32)>,
     next_poke: Option<Instant>,
 }
 
 /// Between two Pokes of a newly started IoTSSP to its motes: at most 20 a second go to the
 /// border routers and their radios, whatever the number of motes.
 pub const POKE_PACING: Duration = Duration::from_millis(50);
+/// A newly started IoTSSP pokes a mote that is still not associated again this long after
+/// its first Poke, then twice as long after each (a mote may not have its address yet when
+/// its border router starts, and a Poke may be lost), [`POKES_AT_START`] in all.
+pub const POKE_AGAIN_AFTER: Duration = Duration::from_secs(4);
+pub const POKES_AT_START: u32 = 4;
 
 /// The IoTSSP epoch of a start at `wall`: its Unix second (0 before 1970, saturating in
 /// 2106). It grows between two starts a second or more apart while the clock does not go
@@ -192,6 +199,7 @@ impl Iotssp {
             rng,
             origin: None,
             to_poke: VecDeque::new(),
+            poke_again: Vec::new(),
             next_poke: None,
         })
     }
@@ -199,14 +207,17 @@ impl Iotssp {
     /// This IoTSSP has just started (or replaced a running one) and has no association: its
     /// Pokes carry `epoch` (see [`epoch_of`]), larger than any of an earlier start, and every
     /// association-leg mote is poked once, paced by [`POKE_PACING`] from `now`, so that each
-    /// re-associates before a client needs it. A mote answers a Poke of a newer epoch at once;
-    /// a replayed one gets no more than before (one association set-up a minute). A mote whose
-    /// Poke is lost is poked again when a delegation needs it.
+    /// re-associates before a client needs it; one still not associated is poked again
+    /// ([`POKE_AGAIN_AFTER`], [`POKES_AT_START`]). A mote answers a Poke of a newer epoch at
+    /// once; a replayed one gets no more than before (one association set-up a minute). A
+    /// mote that none of these Pokes reached is poked again when a delegation needs it.
     pub fn start_epoch(&mut self, now: Instant, epoch: u32) {
+        self.to_poke.clear();
+        self.poke_again.clear();
         for (i, m) in self.motes.iter_mut().enumerate() {
             if let Some(a) = m.assoc.as_mut() {
                 a.set_epoch(epoch);
-                self.to_poke.push_back(i);
+                self.to_poke.push_back((i, 0));
             }
         }
         self.next_poke = (!self.to_poke.is_empty()).then_some(now);
@@ -217,14 +228,26 @@ impl Iotssp {
         if self.next_poke.is_none_or(|t| t > now) {
             return;
         }
-        if let Some(slot) = self.to_poke.pop_front()
+        // Motes due for another Poke join the line.
+        let (due, later): (Vec<_>, Vec<_>) = self.poke_again.drain(..).partition(|(at, _, _)| *at <= now);
+        self.poke_again = later;
+        self.to_poke.extend(due.into_iter().map(|(_, slot, sent)| (slot, sent)));
+        if let Some((slot, sent)) = self.to_poke.pop_front()
             && let Some(a) = self.motes[slot].assoc.as_mut()
             && a.request_association()
         {
-            self.counters.motes_poked_at_start += 1;
+            self.counters.start_pokes += 1;
             self.drive_association(now, slot);
+            if sent + 1 < POKES_AT_START {
+                let wait = POKE_AGAIN_AFTER.saturating_mul(1 << sent.min(16));
+                self.poke_again.push((now + wait, slot, sent + 1));
+            }
         }
-        self.next_poke = (!self.to_poke.is_empty()).then_some(now + POKE_PACING);
+        self.next_poke = if self.to_poke.is_empty() {
+            self.poke_again.iter().map(|(at, _, _)| *at).min()
+        } else {
+            Some(now + POKE_PACING)
+        };
     }
 
     /// Pokes sent to motes (a newly started IoTSSP's, and those of transfers that found no

@@ -359,7 +359,7 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
         outbound_refused = c.outbound_refused,
         outbound_failed = ?c.outbound_failed,
         mote_associations = c.mote_associations,
-        motes_poked_at_start = c.motes_poked_at_start,
+        start_pokes = c.start_pokes,
         pokes_sent = iotssp.pokes_sent(),
         redirect_rejected = rejected,
         drops = ?c.drops,

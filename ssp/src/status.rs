@@ -73,7 +73,7 @@ pub fn counter_list(i: &Iotssp) -> Vec<(String, u64)> {
         ("outbound_completed", c.outbound_completed),
         ("outbound_refused", c.outbound_refused),
         ("mote_associations", c.mote_associations),
-        ("motes_poked_at_start", c.motes_poked_at_start),
+        ("start_pokes", c.start_pokes),
         ("pokes_sent", i.pokes_sent()),
         ("keyless_signatures", c.keyless_signatures),
         ("private_keys_held", i.private_keys_held() as u64),

@@ -50,7 +50,7 @@ fn a_restarted_remote_iotssp_reaches_its_delegated_mote_at_the_first_client() {
     }
     let line = bed.stop_iotssp();
     assert_eq!(field(&line, "mote_associations"), Some(1), "the last IoTSSP associated once: {line}");
-    assert_eq!(field(&line, "motes_poked_at_start"), Some(1), "the last IoTSSP poked its mote when it started: {line}");
+    assert_eq!(field(&line, "start_pokes"), Some(1), "the last IoTSSP poked its mote once when it started: {line}");
     assert!(field(&line, "pokes_sent").is_some_and(|n| n >= 1), "{line}");
     assert_eq!(field(&line, "transfers"), Some(1), "{line}");
 }
