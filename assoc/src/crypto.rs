@@ -2,22 +2,22 @@
 //! docs/mote-association.md) over the platform's AES-128 block function, and the platform
 //! traits a real mote implements: [`Aes128Block`], [`EcdhP256`] and [`Random`].
 //!
-//! - [`cmac()`]: AES-CMAC (RFC 4493), through the RustCrypto `cmac` crate;
+//! - [`cmac()`]: AES-CMAC (RFC 4493);
 //! - [`prf`]: AES-CMAC-PRF-128 (RFC 4615);
 //! - [`kdf`]: NIST SP 800-108 counter mode with CMAC, one 128-bit block;
-//! - [`seal`] / [`open`]: AES-128-CCM, 8-byte tag, 13-byte nonce (RFC 3610, L = 2), through
-//!   the RustCrypto `ccm` crate.
+//! - [`seal`] / [`open`]: AES-128-CCM, 8-byte tag, 13-byte nonce (RFC 3610, L = 2);
+//!   [`ccm_seal`] / [`ccm_open`], the same for any tag and nonce length (the record layer's
+//!   CCM suites).
 //!
+//! CMAC and CCM are written here on the block function alone (no panicking path, nothing
+//! generic beyond it), so that a firmware links only them and its AES engine's driver.
 //! Every secret is a [`Key`] or a [`SharedSecret`], both wiped when dropped.
 
-use ccm::aead::AeadInOut;
-use cipher::consts::{U1, U8, U13, U16};
+use cipher::consts::{U1, U16};
 use cipher::{
     Block, BlockCipherEncBackend, BlockCipherEncClosure, BlockCipherEncrypt, BlockSizeUser, InOut,
     ParBlocksSizeUser,
 };
-use cmac::Mac;
-use cmac::digest::InnerInit;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// AES-128 as the platform provides it (a radio chip's AES engine, or [`SoftAes`]): the
@@ -31,7 +31,7 @@ pub trait Aes128Block: Sized {
     fn encrypt_block(&self, block: &mut [u8; 16]);
 
     /// AES-128-CCM, 8-byte tag, 13-byte nonce: encrypts `buf` in place and returns the tag.
-    /// The default runs the `ccm` crate on [`Self::encrypt_block`]; a platform with a CCM
+    /// The default runs [`ccm_seal`] on [`Self::encrypt_block`]; a platform with a CCM
     /// engine overrides this and [`Self::ccm8_open`].
     fn ccm8_seal(
         key: &[u8; 16],
@@ -39,13 +39,9 @@ pub trait Aes128Block: Sized {
         aad: &[u8],
         buf: &mut [u8],
     ) -> [u8; TAG_LEN] {
-        let aead = Ccm8::<Self>::from(BlockCipher(Self::new(key)));
-        match aead.encrypt_inout_detached(&(*nonce).into(), aad, buf.into()) {
-            Ok(tag) => tag.into(),
-            // Only lengths beyond 2^16 (L = 2) fail, and our messages are far shorter; the
-            // receiver then fails to open it like any corrupted message.
-            Err(_) => [0; TAG_LEN],
-        }
+        // Only lengths beyond 2^16 (L = 2) fail, and our messages are far shorter; the
+        // receiver then fails to open it like any corrupted message.
+        ccm_seal(&Self::new(key), nonce, aad, buf).unwrap_or([0; TAG_LEN])
     }
 
     /// The inverse of [`Self::ccm8_seal`]: decrypts `buf` in place if `tag` verifies.
@@ -56,9 +52,7 @@ pub trait Aes128Block: Sized {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), BadTag> {
-        let aead = Ccm8::<Self>::from(BlockCipher(Self::new(key)));
-        aead.decrypt_inout_detached(&(*nonce).into(), aad, buf.into(), &(*tag).into())
-            .map_err(|_| BadTag)
+        ccm_open(&Self::new(key), nonce, aad, buf, tag)
     }
 }
 
@@ -81,8 +75,8 @@ impl Aes128Block for SoftAes {
     }
 }
 
-/// The platform's block function seen as a RustCrypto block cipher, so that the `cmac` and
-/// `ccm` crates (and a record layer's CCM and GCM) run on it.
+/// The platform's block function seen as a RustCrypto block cipher, so that RustCrypto's
+/// modes (a record layer's GCM) run on it.
 pub struct BlockCipher<A>(pub A);
 
 impl<A> BlockSizeUser for BlockCipher<A> {
@@ -136,13 +130,88 @@ impl core::fmt::Debug for Key {
     }
 }
 
+/// AES-CMAC (RFC 4493) over data given in parts: `x` chains the full blocks, `last` holds
+/// the block that may be the final one (`len` bytes of it).
+struct Cmac<A> {
+    cipher: A,
+    x: [u8; 16],
+    last: [u8; 16],
+    len: usize,
+}
+
+impl<A: Aes128Block> Cmac<A> {
+    fn new(key: &Key) -> Self {
+        Cmac {
+            cipher: A::new(&key.0),
+            x: [0; 16],
+            last: [0; 16],
+            len: 0,
+        }
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        while let Some((&byte, rest)) = data.split_first() {
+            if self.len == 16 {
+                xor_into(&mut self.x, &self.last);
+                self.cipher.encrypt_block(&mut self.x);
+                self.len = 0;
+            }
+            if let Some(b) = self.last.get_mut(self.len) {
+                *b = byte;
+            }
+            self.len += 1;
+            data = rest;
+        }
+    }
+
+    fn finalize(mut self) -> [u8; 16] {
+        // The subkeys: K1 = dbl(E(0)), K2 = dbl(K1).
+        let mut k = [0u8; 16];
+        self.cipher.encrypt_block(&mut k);
+        dbl(&mut k);
+        if self.len < 16 {
+            dbl(&mut k);
+            for (i, b) in self.last.iter_mut().enumerate() {
+                if i == self.len {
+                    *b = 0x80;
+                } else if i > self.len {
+                    *b = 0;
+                }
+            }
+        }
+        xor_into(&mut self.last, &k);
+        xor_into(&mut self.x, &self.last);
+        self.cipher.encrypt_block(&mut self.x);
+        k.zeroize();
+        self.last.zeroize();
+        let tag = self.x;
+        self.x.zeroize();
+        tag
+    }
+}
+
+/// Doubling in GF(2^128) (RFC 4493 2.3).
+fn dbl(block: &mut [u8; 16]) {
+    let carry = block[0] >> 7;
+    for i in 0..15 {
+        block[i] = (block[i] << 1) | (block[i + 1] >> 7);
+    }
+    block[15] = (block[15] << 1) ^ (0x87 * carry);
+}
+
+fn xor_into(to: &mut [u8], from: &[u8]) {
+    for (t, f) in to.iter_mut().zip(from) {
+        *t ^= f;
+    }
+}
+
 /// `CMAC(K, parts[0] || parts[1] || ...)` (RFC 4493), 16 bytes.
 pub fn cmac<A: Aes128Block>(key: &Key, parts: &[&[u8]]) -> [u8; 16] {
-    let mut mac = cmac::Cmac::<BlockCipher<A>>::inner_init(BlockCipher(A::new(&key.0)));
+    let mut mac = Cmac::<A>::new(key);
     for p in parts {
         mac.update(p);
     }
-    mac.finalize().into_bytes().into()
+    mac.finalize()
 }
 
 /// The first 8 bytes of `CMAC(K, parts...)`: the tag of the CMAC-authenticated messages.
@@ -167,7 +236,7 @@ pub fn prf<A: Aes128Block>(key: &[u8], parts: &[&[u8]]) -> Key {
 /// `CMAC(K, 0x01 || label || 0x00 || context || 0x0080)`. `context` is the concatenation of
 /// its parts.
 pub fn kdf<A: Aes128Block>(key: &Key, label: &[u8], context: &[&[u8]]) -> Key {
-    let mut mac = cmac::Cmac::<BlockCipher<A>>::inner_init(BlockCipher(A::new(&key.0)));
+    let mut mac = Cmac::<A>::new(key);
     mac.update(&[0x01]);
     mac.update(label);
     mac.update(&[0x00]);
@@ -175,7 +244,7 @@ pub fn kdf<A: Aes128Block>(key: &Key, label: &[u8], context: &[&[u8]]) -> Key {
         mac.update(c);
     }
     mac.update(&[0x00, 0x80]);
-    Key(mac.finalize().into_bytes().into())
+    Key(mac.finalize())
 }
 
 /// Length of the CCM tag.
@@ -183,7 +252,140 @@ pub const TAG_LEN: usize = 8;
 /// Length of the CCM nonce.
 pub const NONCE_LEN: usize = 13;
 
-type Ccm8<A> = ccm::Ccm<BlockCipher<A>, U8, U13>;
+/// CCM's CBC-MAC (RFC 3610 2.2) over `aad` and `text`, with `B_0` made of `flags`, the
+/// nonce and the length: `T` in full (the caller keeps its first M bytes). `None` if the
+/// lengths do not fit (nonce of 7 to 13 bytes, associated data below 2^16 - 2^8 bytes,
+/// text below 2^(8L) bytes).
+fn ccm_mac<A: Aes128Block>(
+    cipher: &A,
+    tag_len: usize,
+    nonce: &[u8],
+    aad: &[u8],
+    text: &[u8],
+) -> Option<[u8; 16]> {
+    let l = 15usize
+        .checked_sub(nonce.len())
+        .filter(|l| (2..=8).contains(l))?;
+    let len = text.len() as u64;
+    if aad.len() >= 0xff00 || len.checked_shr(8 * l as u32).unwrap_or(0) != 0 {
+        return None;
+    }
+    let mut x = [0u8; 16];
+    x[0] = (u8::from(!aad.is_empty()) << 6) | ((((tag_len - 2) / 2) as u8) << 3) | (l - 1) as u8;
+    for (b, n) in x.iter_mut().skip(1).zip(nonce) {
+        *b = *n;
+    }
+    for (i, b) in x.iter_mut().rev().take(l).enumerate() {
+        *b = len.checked_shr(8 * i as u32).unwrap_or(0) as u8;
+    }
+    cipher.encrypt_block(&mut x);
+    let mut fill = 0;
+    let absorb = |x: &mut [u8; 16], fill: &mut usize, data: &[u8]| {
+        for &byte in data {
+            if let Some(b) = x.get_mut(*fill) {
+                *b ^= byte;
+            }
+            *fill += 1;
+            if *fill == 16 {
+                cipher.encrypt_block(x);
+                *fill = 0;
+            }
+        }
+    };
+    if !aad.is_empty() {
+        absorb(&mut x, &mut fill, &(aad.len() as u16).to_be_bytes());
+        absorb(&mut x, &mut fill, aad);
+        if fill != 0 {
+            cipher.encrypt_block(&mut x);
+            fill = 0;
+        }
+    }
+    absorb(&mut x, &mut fill, text);
+    if fill != 0 {
+        cipher.encrypt_block(&mut x);
+    }
+    Some(x)
+}
+
+/// CCM's counter mode (RFC 3610 2.3): `text` xor `S_1`, `S_2`, ...; returns `S_0`.
+fn ccm_ctr<A: Aes128Block>(cipher: &A, nonce: &[u8], text: &mut [u8]) -> [u8; 16] {
+    // The callers checked 7 <= nonce.len() <= 13.
+    let l = 15usize.saturating_sub(nonce.len());
+    let mut a = [0u8; 16];
+    a[0] = l.saturating_sub(1) as u8;
+    for (b, n) in a.iter_mut().skip(1).zip(nonce) {
+        *b = *n;
+    }
+    let block = |i: u64| {
+        let mut s = a;
+        for (j, b) in s.iter_mut().rev().take(l).enumerate() {
+            *b = i.checked_shr(8 * j as u32).unwrap_or(0) as u8;
+        }
+        cipher.encrypt_block(&mut s);
+        s
+    };
+    let s0 = block(0);
+    for (i, chunk) in (1u64..).zip(text.chunks_mut(16)) {
+        let mut s = block(i);
+        xor_into(chunk, &s);
+        s.zeroize();
+    }
+    s0
+}
+
+/// AES-CCM (RFC 3610) with an `M`-byte tag and a nonce of 7 to 13 bytes: encrypts `buf` in
+/// place and returns the tag, or `None` (nothing encrypted) if the lengths do not fit.
+pub fn ccm_seal<A: Aes128Block, const M: usize>(
+    cipher: &A,
+    nonce: &[u8],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Option<[u8; M]> {
+    if !(4..=16).contains(&M) || !M.is_multiple_of(2) {
+        return None;
+    }
+    let mut t = ccm_mac(cipher, M, nonce, aad, buf)?;
+    let mut s0 = ccm_ctr(cipher, nonce, buf);
+    xor_into(&mut t, &s0);
+    let mut tag = [0u8; M];
+    for (u, x) in tag.iter_mut().zip(&t) {
+        *u = *x;
+    }
+    t.zeroize();
+    s0.zeroize();
+    Some(tag)
+}
+
+/// The inverse of [`ccm_seal`]: decrypts `buf` in place if `tag` verifies; on failure `buf`
+/// is wiped.
+pub fn ccm_open<A: Aes128Block, const M: usize>(
+    cipher: &A,
+    nonce: &[u8],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; M],
+) -> Result<(), BadTag> {
+    if !(4..=16).contains(&M) || !M.is_multiple_of(2) || nonce.len() < 7 || nonce.len() > 13 {
+        return Err(BadTag);
+    }
+    let mut s0 = ccm_ctr(cipher, nonce, buf);
+    let verified = match ccm_mac(cipher, M, nonce, aad, buf) {
+        Some(mut t) => {
+            xor_into(&mut t, &s0);
+            let ok = ct_eq(t.get(..M).unwrap_or(&[]), tag);
+            t.zeroize();
+            ok
+        }
+        None => false,
+    };
+    s0.zeroize();
+    if verified {
+        Ok(())
+    } else {
+        buf.zeroize();
+        Err(BadTag)
+    }
+}
 
 /// The AEAD failed: the data or its tag was changed, or the key is not the sender's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

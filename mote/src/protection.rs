@@ -13,17 +13,16 @@
 //! in by its `suite-*` feature ([`COMPILED_SUITES`]); a suite left out seals and opens
 //! nothing, and [`crate::Sessions`] refuses its transfers.
 
-use ccm::aead::AeadInOut;
-#[cfg(feature = "suite-ccm8")]
-use ccm::consts::U8;
-#[cfg(any(feature = "suite-ccm8", feature = "suite-ccm", feature = "suite-gcm"))]
-use ccm::consts::U12;
-#[cfg(feature = "suite-ccm")]
-use ccm::consts::U16;
+#[cfg(any(feature = "suite-gcm", feature = "suite-chacha20-poly1305"))]
+use aead::AeadInOut;
+#[cfg(feature = "suite-gcm")]
+use aes_gcm::aead::{self, consts::U12};
+#[cfg(all(feature = "suite-chacha20-poly1305", not(feature = "suite-gcm")))]
+use chacha20poly1305::aead;
 #[cfg(feature = "suite-chacha20-poly1305")]
 use chacha20poly1305::{ChaCha20Poly1305, aead::KeyInit};
 use mote_assoc::crypto::Aes128Block;
-#[cfg(any(feature = "suite-ccm8", feature = "suite-ccm", feature = "suite-gcm"))]
+#[cfg(feature = "suite-gcm")]
 use mote_assoc::crypto::BlockCipher;
 use mote_assoc::wire::{Suite, SuiteSet};
 
@@ -38,10 +37,6 @@ compile_error!(
      suite-ccm8, suite-ccm, suite-gcm, suite-chacha20-poly1305"
 );
 
-#[cfg(feature = "suite-ccm8")]
-type Ccm8<A> = ccm::Ccm<BlockCipher<A>, U8, U12>;
-#[cfg(feature = "suite-ccm")]
-type Ccm16<A> = ccm::Ccm<BlockCipher<A>, U16, U12>;
 #[cfg(feature = "suite-gcm")]
 type Gcm<A> = aes_gcm::AesGcm<BlockCipher<A>, U12>;
 
@@ -153,23 +148,13 @@ fn aes_key(key: &[u8; KEY_LEN]) -> [u8; 16] {
     k
 }
 
-/// Runs `$body` with `$aead` the suite's AEAD keyed with the direction's key; `false` for a
-/// suite this build leaves out.
+/// Runs `$body` with `$aead` the suite's RustCrypto AEAD (GCM, ChaCha20-Poly1305) keyed with
+/// the direction's key; `false` for another suite or one this build leaves out.
 macro_rules! with_aead {
     ($suite:expr, $keys:expr, $A:ty, $aead:ident => $body:expr) => {{
         let mut key16 = aes_key($keys.key);
         #[allow(unreachable_patterns)]
         let result = match $suite {
-            #[cfg(feature = "suite-ccm8")]
-            Suite::Ccm8 => {
-                let $aead = Ccm8::<$A>::from(BlockCipher(<$A>::new(&key16)));
-                $body
-            }
-            #[cfg(feature = "suite-ccm")]
-            Suite::Ccm => {
-                let $aead = Ccm16::<$A>::from(BlockCipher(<$A>::new(&key16)));
-                $body
-            }
             #[cfg(feature = "suite-gcm")]
             Suite::Gcm => {
                 let $aead = Gcm::<$A>::from(BlockCipher(<$A>::new(&key16)));
@@ -212,11 +197,15 @@ pub(crate) fn seal<A: Aes128Block>(
     let nonce = id.nonce(suite, keys.iv, explicit);
     let aad = id.aad(plain_len);
     let (text, tag_out) = rest.split_at_mut(plain_len);
-    if with_aead!(suite, keys, A, aead => seal_with(&aead, &nonce, &aad, text, tag_out)) {
-        Ok(())
-    } else {
-        Err(AeadFailed)
-    }
+    #[allow(unreachable_patterns)]
+    let sealed = match suite {
+        #[cfg(feature = "suite-ccm8")]
+        Suite::Ccm8 => ccm_seal_into::<A, 8>(keys, &nonce, &aad, text, tag_out),
+        #[cfg(feature = "suite-ccm")]
+        Suite::Ccm => ccm_seal_into::<A, 16>(keys, &nonce, &aad, text, tag_out),
+        _ => with_aead!(suite, keys, A, aead => seal_with(&aead, &nonce, &aad, text, tag_out)),
+    };
+    if sealed { Ok(()) } else { Err(AeadFailed) }
 }
 
 /// Opens a record body in place (explicit nonce || ciphertext || tag); the plaintext is at
@@ -242,7 +231,14 @@ pub(crate) fn open<A: Aes128Block>(
     let nonce = id.nonce(suite, keys.iv, explicit);
     let aad = id.aad(plain_len);
     let (text, tag) = rest.split_at_mut(plain_len);
-    let opened = with_aead!(suite, keys, A, aead => open_with(&aead, &nonce, &aad, text, tag));
+    #[allow(unreachable_patterns)]
+    let opened = match suite {
+        #[cfg(feature = "suite-ccm8")]
+        Suite::Ccm8 => ccm_open_from::<A, 8>(keys, &nonce, &aad, text, tag),
+        #[cfg(feature = "suite-ccm")]
+        Suite::Ccm => ccm_open_from::<A, 16>(keys, &nonce, &aad, text, tag),
+        _ => with_aead!(suite, keys, A, aead => open_with(&aead, &nonce, &aad, text, tag)),
+    };
     if opened {
         Ok(plain_len)
     } else {
@@ -251,6 +247,47 @@ pub(crate) fn open<A: Aes128Block>(
     }
 }
 
+/// AES-CCM with an `M`-byte tag (mote-assoc's, on the platform's block function).
+#[cfg(any(feature = "suite-ccm8", feature = "suite-ccm"))]
+fn ccm_seal_into<A: Aes128Block, const M: usize>(
+    keys: &DirectionKeys<'_>,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    text: &mut [u8],
+    tag_out: &mut [u8],
+) -> bool {
+    let mut key16 = aes_key(keys.key);
+    let cipher = A::new(&key16);
+    zeroize::Zeroize::zeroize(&mut key16);
+    match mote_assoc::crypto::ccm_seal::<A, M>(&cipher, nonce, aad, text) {
+        Some(tag) if tag_out.len() == M => {
+            for (o, t) in tag_out.iter_mut().zip(&tag) {
+                *o = *t;
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+#[cfg(any(feature = "suite-ccm8", feature = "suite-ccm"))]
+fn ccm_open_from<A: Aes128Block, const M: usize>(
+    keys: &DirectionKeys<'_>,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    text: &mut [u8],
+    tag: &[u8],
+) -> bool {
+    let Ok(tag) = <[u8; M]>::try_from(tag) else {
+        return false;
+    };
+    let mut key16 = aes_key(keys.key);
+    let cipher = A::new(&key16);
+    zeroize::Zeroize::zeroize(&mut key16);
+    mote_assoc::crypto::ccm_open::<A, M>(&cipher, nonce, aad, text, &tag).is_ok()
+}
+
+#[cfg(any(feature = "suite-gcm", feature = "suite-chacha20-poly1305"))]
 fn seal_with<T: AeadInOut>(
     aead: &T,
     nonce: &[u8; 12],
@@ -258,7 +295,7 @@ fn seal_with<T: AeadInOut>(
     text: &mut [u8],
     tag_out: &mut [u8],
 ) -> bool {
-    let Ok(n) = ccm::aead::Nonce::<T>::try_from(&nonce[..]) else {
+    let Ok(n) = aead::Nonce::<T>::try_from(&nonce[..]) else {
         return false;
     };
     match aead.encrypt_inout_detached(&n, aad, text.into()) {
@@ -270,6 +307,7 @@ fn seal_with<T: AeadInOut>(
     }
 }
 
+#[cfg(any(feature = "suite-gcm", feature = "suite-chacha20-poly1305"))]
 fn open_with<T: AeadInOut>(
     aead: &T,
     nonce: &[u8; 12],
@@ -278,8 +316,8 @@ fn open_with<T: AeadInOut>(
     tag: &[u8],
 ) -> bool {
     match (
-        ccm::aead::Nonce::<T>::try_from(&nonce[..]),
-        ccm::aead::Tag::<T>::try_from(tag),
+        aead::Nonce::<T>::try_from(&nonce[..]),
+        aead::Tag::<T>::try_from(tag),
     ) {
         (Ok(n), Ok(t)) => aead
             .decrypt_inout_detached(&n, aad, text.into(), &t)

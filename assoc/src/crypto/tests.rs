@@ -204,3 +204,96 @@ fn a_ccm_engine_can_be_plugged_in() {
         hex("bb1d6929 e9593728 7fa37d12 9b756746")
     );
 }
+
+mod against_rustcrypto {
+    use super::*;
+    use ::ccm::aead::AeadInOut;
+    use ::ccm::consts::{U8, U12, U13, U16};
+    use cipher::KeyInit;
+    use cmac::Mac;
+    use proptest::prelude::*;
+
+    /// The `ccm` crate's CCM with an `$m`-byte tag and an `$n`-byte nonce: seals `$buf` in
+    /// place, returns the tag.
+    macro_rules! reference_seal {
+        ($m:ty, $n:ty, $key:expr, $nonce:expr, $aad:expr, $buf:expr) => {{
+            let aead = ::ccm::Ccm::<aes::Aes128, $m, $n>::new((&$key).into());
+            let nonce =
+                ::ccm::aead::Nonce::<::ccm::Ccm<aes::Aes128, $m, $n>>::try_from($nonce).unwrap();
+            aead.encrypt_inout_detached(&nonce, $aad, $buf.into())
+                .unwrap()
+                .to_vec()
+        }};
+    }
+
+    proptest! {
+        #[test]
+        fn cmac_matches(key in any::<[u8; 16]>(), parts in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..4)) {
+            let mut reference = <cmac::Cmac<aes::Aes128> as KeyInit>::new((&key).into());
+            for p in &parts {
+                reference.update(p);
+            }
+            let refs: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+            prop_assert_eq!(
+                cmac::<SoftAes>(&Key(key), &refs).to_vec(),
+                reference.finalize().into_bytes().to_vec()
+            );
+        }
+
+        #[test]
+        fn ccm_matches_and_opens(
+            key in any::<[u8; 16]>(),
+            nonce in any::<[u8; 13]>(),
+            aad in prop::collection::vec(any::<u8>(), 0..40),
+            msg in prop::collection::vec(any::<u8>(), 0..70),
+            flip in any::<usize>(),
+        ) {
+            let cipher = SoftAes::new(&key);
+            // CCM-8, 13-byte nonce (the association); CCM-8 and CCM-16, 12-byte nonce (records).
+            let mut ours = msg.clone();
+            let tag = ccm_seal::<SoftAes, 8>(&cipher, &nonce, &aad, &mut ours).unwrap();
+            let mut theirs = msg.clone();
+            let their_tag = reference_seal!(U8, U13, key, &nonce[..], &aad, &mut theirs[..]);
+            prop_assert_eq!(&ours, &theirs);
+            prop_assert_eq!(tag.to_vec(), their_tag);
+            let mut ours12 = msg.clone();
+            let tag12 = ccm_seal::<SoftAes, 16>(&cipher, &nonce[..12], &aad, &mut ours12).unwrap();
+            let mut theirs12 = msg.clone();
+            let their_tag12 = reference_seal!(U16, U12, key, &nonce[..12], &aad, &mut theirs12[..]);
+            prop_assert_eq!(&ours12, &theirs12);
+            prop_assert_eq!(tag12.to_vec(), their_tag12);
+            let mut ours8 = msg.clone();
+            let tag8 = ccm_seal::<SoftAes, 8>(&cipher, &nonce[..12], &aad, &mut ours8).unwrap();
+            let mut theirs8 = msg.clone();
+            prop_assert_eq!(tag8.to_vec(), reference_seal!(U8, U12, key, &nonce[..12], &aad, &mut theirs8[..]));
+            // Opens what it sealed; a changed bit anywhere fails and wipes the buffer.
+            let mut opened = ours.clone();
+            prop_assert!(ccm_open::<SoftAes, 8>(&cipher, &nonce, &aad, &mut opened, &tag).is_ok());
+            prop_assert_eq!(&opened, &msg);
+            let mut bad_tag = tag;
+            bad_tag[flip % 8] ^= 1 << (flip % 7);
+            let mut wiped = ours.clone();
+            prop_assert_eq!(ccm_open::<SoftAes, 8>(&cipher, &nonce, &aad, &mut wiped, &bad_tag), Err(BadTag));
+            prop_assert!(wiped.iter().all(|b| *b == 0));
+            if !ours.is_empty() {
+                let mut changed = ours.clone();
+                changed[flip % ours.len()] ^= 0x80;
+                prop_assert!(ccm_open::<SoftAes, 8>(&cipher, &nonce, &aad, &mut changed, &tag).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn ccm_refuses_lengths_it_cannot_encode() {
+        let cipher = SoftAes::new(&[0; 16]);
+        let mut buf = [0u8; 4];
+        assert!(ccm_seal::<SoftAes, 8>(&cipher, &[0; 6], &[], &mut buf).is_none());
+        assert!(ccm_seal::<SoftAes, 8>(&cipher, &[0; 14], &[], &mut buf).is_none());
+        assert!(ccm_seal::<SoftAes, 7>(&cipher, &[0; 13], &[], &mut buf).is_none());
+        assert!(ccm_seal::<SoftAes, 8>(&cipher, &[0; 13], &[0; 0xff00], &mut buf).is_none());
+        assert_eq!(
+            ccm_open::<SoftAes, 8>(&cipher, &[0; 14], &[], &mut buf, &[0; 8]),
+            Err(BadTag)
+        );
+    }
+}
