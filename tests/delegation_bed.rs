@@ -300,14 +300,13 @@ impl DelegationBed {
 
     /// lowpan-br's counters now, from its metrics endpoint (`name{labels}` -> value).
     pub fn metrics(&self) -> BTreeMap<String, u64> {
-        self.br.enter(|| {
-            let mut sock = TcpStream::connect(METRICS).expect("connect to lowpan-br metrics");
-            sock.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-            sock.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("send");
-            let mut text = String::new();
-            let _ = sock.read_to_string(&mut text);
-            parse_metrics(&text)
-        })
+        self.br.enter(|| scrape(METRICS))
+    }
+
+    /// The remote iotssp's metrics, when its `[status] listen` is `addr` (`name{labels}` -> value).
+    pub fn iotssp_metrics(&self, addr: &str) -> BTreeMap<String, u64> {
+        let addr = addr.to_owned();
+        self.ssp.as_ref().expect("remote mode has an IoTSSP namespace").enter(move || scrape(&addr))
     }
 
     /// One counter of the attached IoTSSP (or of the remote one's channel), 0 when absent.
@@ -378,13 +377,23 @@ pub fn stat(s: &serde_json::Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no counter {key} in {s}"))
 }
 
-/// Parses Prometheus text: `name{labels} value` lines.
-pub fn parse_metrics(text: &str) -> BTreeMap<String, u64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_owned(), v.trim().parse().ok()?))
+/// `GET /metrics` at `addr` (from the calling namespace), parsed as a scraper does: the
+/// answer must be 200 with the Prometheus text type, and every sample typed and whole.
+pub fn scrape(addr: &str) -> BTreeMap<String, u64> {
+    let mut sock = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to the metrics at {addr}: {e}"));
+    sock.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    sock.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("send");
+    let mut text = String::new();
+    let _ = sock.read_to_string(&mut text);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {text}"));
+    assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "metrics answer: {head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "metrics content type: {head}");
+    let samples = ops::metrics::parse(body).unwrap_or_else(|e| panic!("metrics do not parse: {e}\n{body}"));
+    samples
+        .into_iter()
+        .map(|(k, v)| {
+            assert!(v >= 0.0 && v.fract() == 0.0, "{k} is not a count: {v}");
+            (k, v as u64)
         })
         .collect()
 }

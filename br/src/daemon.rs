@@ -401,16 +401,16 @@ impl Daemon {
 
     fn render_metrics(&self) -> String {
         let bridge = self.router.bridge();
-        let mut s = metrics::render(
+        let mut s = metrics::snapshot(
             bridge.counters(),
             bridge.neighbours(),
             &self.radio_stats(),
             bridge.own_eui64().map(|e| e.to_string()),
         );
         if let Some(w) = self.router.wiring() {
-            s.push_str(&w.render_metrics(Instant::now()));
+            w.add_metrics(&mut s, Instant::now());
         }
-        s
+        s.encode()
     }
 
     fn status(&self) -> serde_json::Value {

@@ -545,50 +545,46 @@ impl IotsspWiring {
         s
     }
 
-    /// Prometheus text for the metrics endpoint.
-    pub fn render_metrics(&self, now: Instant) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "# TYPE lowpan_br_redirection_total counter");
-        for (k, n) in self.counters.iter() {
-            let _ = writeln!(s, "lowpan_br_redirection_total{{counter=\"{k}\"}} {n}");
-        }
-        let _ = writeln!(s, "# TYPE lowpan_br_hrm_total counter");
-        for (k, n) in self.hrm.counters().iter() {
-            let _ = writeln!(s, "lowpan_br_hrm_total{{counter=\"{k}\"}} {n}");
-        }
-        let _ = writeln!(s, "# TYPE lowpan_br_hrm_drops_total counter");
-        for (k, n) in self.hrm.drop_counters() {
-            let _ = writeln!(s, "lowpan_br_hrm_drops_total{{reason=\"{k}\"}} {n}");
-        }
-        let _ = writeln!(s, "# TYPE lowpan_br_hrm_flows gauge\nlowpan_br_hrm_flows {}", self.hrm.flow_count());
-        let _ = writeln!(s, "# TYPE lowpan_br_iotssp_total counter");
-        let mut gauges = String::new();
+    /// The HRM's, the redirect channels' and the IoTSSPs' metrics.
+    pub fn add_metrics(&self, s: &mut ops::metrics::Snapshot, now: Instant) {
+        let counter = |k: &str| vec![("counter", k.to_owned())];
+        s.counters("lowpan_br_redirection", "Decisions of the IoTSSP wiring.", self.counters.iter().map(|(k, n)| (counter(k), n)).collect::<Vec<_>>());
+        s.counters("lowpan_br_hrm", "The HRM's decisions.", self.hrm.counters().iter().map(|(k, n)| (counter(k), n)).collect::<Vec<_>>());
+        let drops = self.hrm.drop_counters().map(|(k, n)| (vec![("reason", k.to_owned())], n));
+        s.counters("lowpan_br_hrm_drops", "Packets the HRM dropped, by reason.", drops.collect::<Vec<_>>());
+        s.gauge("lowpan_br_hrm_flows", "Flows the HRM tracks.", self.hrm.flow_count() as i64);
+        let (mut totals, mut keys_held, mut delegations, mut alive) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for l in &self.links {
-            let name = l.name.as_str().replace(['"', '\\', '\n'], "_");
+            let name = l.name.as_str();
+            let labels = |k: &str| vec![("iotssp", name.to_owned()), ("counter", k.to_owned())];
             match &l.endpoint {
                 Endpoint::Attached(i) => {
                     for (k, n) in ssp::status::counter_list(i) {
-                        if k == "keys_held" || k == "delegations" {
-                            let _ = writeln!(gauges, "lowpan_br_iotssp_{k}{{iotssp=\"{name}\"}} {n}");
-                        } else {
-                            let _ = writeln!(s, "lowpan_br_iotssp_total{{iotssp=\"{name}\",counter=\"{k}\"}} {n}");
+                        match k.as_str() {
+                            "keys_held" => keys_held.push((vec![("iotssp", name.to_owned())], n as i64)),
+                            "delegations" => delegations.push((vec![("iotssp", name.to_owned())], n as i64)),
+                            _ => totals.push((labels(&k), n)),
                         }
                     }
                 }
                 Endpoint::Remote { channel, .. } => {
                     let c = channel.counters();
-                    let _ = writeln!(s, "lowpan_br_iotssp_total{{iotssp=\"{name}\",counter=\"redirect_auth_failures\"}} {}", auth_failures(c));
-                    let _ = writeln!(s, "lowpan_br_iotssp_total{{iotssp=\"{name}\",counter=\"redirect_replays\"}} {}", replays(c));
-                    for (k, n) in c.iter() {
-                        let _ = writeln!(s, "lowpan_br_iotssp_total{{iotssp=\"{name}\",counter=\"channel_{k}\"}} {n}");
-                    }
-                    let alive = matches!(channel.liveness(now), redirect::Liveness::Alive);
-                    let _ = writeln!(gauges, "lowpan_br_iotssp_alive{{iotssp=\"{name}\"}} {}", u8::from(alive));
+                    totals.push((labels("redirect_auth_failures"), auth_failures(c)));
+                    totals.push((labels("redirect_replays"), replays(c)));
+                    totals.extend(c.iter().map(|(k, n)| (labels(&format!("channel_{k}")), n)));
+                    let up = matches!(channel.liveness(now), redirect::Liveness::Alive);
+                    alive.push((vec![("iotssp", name.to_owned())], i64::from(up)));
                 }
             }
         }
-        s.push_str(&gauges);
-        s
+        s.counters("lowpan_br_iotssp", "Each IoTSSP's counters: an attached one's own, a remote one's redirect channel.", totals);
+        if !keys_held.is_empty() {
+            s.gauges("lowpan_br_iotssp_keys_held", "Session keys an attached IoTSSP holds.", keys_held);
+            s.gauges("lowpan_br_iotssp_delegations", "Delegations an attached IoTSSP serves.", delegations);
+        }
+        if !alive.is_empty() {
+            s.gauges("lowpan_br_iotssp_alive", "1 while a remote IoTSSP's redirect channel is alive.", alive);
+        }
     }
 }
 

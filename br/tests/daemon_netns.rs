@@ -265,9 +265,11 @@ async fn scenario(dir: &Path) {
     // Metrics.
     let text = http_get(metrics_addr, "/metrics").await;
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
-    assert!(text.contains("lowpan_br_tun_tx_packets_total 2\n"), "{text}");
-    assert!(text.contains("lowpan_br_radio_ready 1\n"), "{text}");
-    assert!(text.contains("name=\"m2\""), "{text}");
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let m = ops::metrics::parse(body).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(m.get("lowpan_br_tun_tx_packets_total"), Some(&2.0), "{text}");
+    assert_eq!(m.get("lowpan_br_radio_ready"), Some(&1.0), "{text}");
+    assert!(m.keys().any(|k| k.starts_with("lowpan_br_mote_frames_total{") && k.contains("name=\"m2\"")), "{text}");
     assert!(http_get(metrics_addr, "/nope").await.starts_with("HTTP/1.1 404"));
 
     // Clean shutdown.

@@ -1,5 +1,5 @@
 //! The opt-in HTTP endpoint: `GET /` the status page, `GET /status.json` its data,
-//! `GET /metrics` Prometheus text (version 0.0.4). HTTP/1 by hyper, one request per
+//! `GET /metrics` Prometheus text ([`crate::metrics`]). HTTP/1 by hyper, one request per
 //! connection, GET only, bounded request head and time: it is meant for a loopback port or a
 //! management network, not for the Internet.
 
@@ -66,7 +66,7 @@ async fn answer(
         };
         match path {
             "/metrics" => match ask(&requests, Query::Metrics).await {
-                Some(text) => (StatusCode::OK, "text/plain; version=0.0.4", text),
+                Some(text) => (StatusCode::OK, crate::metrics::CONTENT_TYPE, text),
                 None => unavailable(),
             },
             "/status.json" => match ask(&requests, Query::Status).await {

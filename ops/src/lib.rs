@@ -4,6 +4,7 @@
 //!   `lowpan-br status` and `iotssp status` query, and the client side with errors that say
 //!   what is wrong (daemon not running, stale socket, no permission);
 //! - [`http`]: the opt-in HTTP server for the status page, its JSON and Prometheus metrics;
+//! - [`metrics`]: the daemons' metrics at one scrape, encoded with `prometheus-client`;
 //! - [`page`]: the status page (one HTML document, no external assets) and [`text`], the
 //!   terminal rendering, both from the daemon's status JSON as [`view`] reads it;
 //! - [`service`]: what both daemons do to start and run as services: logging (level
@@ -17,6 +18,7 @@
 
 pub mod control;
 pub mod http;
+pub mod metrics;
 pub mod page;
 pub mod service;
 pub mod text;

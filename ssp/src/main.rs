@@ -437,27 +437,24 @@ fn status_document(
     })
 }
 
-/// Prometheus text: the IoTSSP's counters and each border router's channel.
+/// Prometheus metrics: the IoTSSP's counters and each border router's channel.
 fn metrics(iotssp: &Iotssp, brs: &[BorderRouter], now: Instant, (rejected, not_served): (u64, u64)) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let _ = writeln!(s, "# TYPE iotssp_total counter");
-    if let serde_json::Value::Object(m) = ssp::status::counters(iotssp) {
-        for (k, v) in m {
-            if k != "keys_held" && k != "delegations" {
-                let _ = writeln!(s, "iotssp_total{{counter=\"{k}\"}} {v}");
-            }
-        }
-    }
-    let _ = writeln!(s, "iotssp_total{{counter=\"redirect_rejected\"}} {rejected}");
-    let _ = writeln!(s, "iotssp_total{{counter=\"redirect_mote_not_served\"}} {not_served}");
-    let _ = writeln!(s, "# TYPE iotssp_keys_held gauge\niotssp_keys_held {}", iotssp.keys_held());
-    let _ = writeln!(s, "# TYPE iotssp_delegations gauge\niotssp_delegations {}", iotssp.delegation_count());
-    let _ = writeln!(s, "# TYPE iotssp_border_router_alive gauge");
-    for b in brs {
-        let alive = matches!(b.channel.liveness(now), redirect::Liveness::Alive);
-        let name = b.name.replace(['"', '\\', '\n'], "_");
-        let _ = writeln!(s, "iotssp_border_router_alive{{border_router=\"{name}\"}} {}", u8::from(alive));
-    }
-    s
+    let counter = |k: &str| vec![("counter", k.to_owned())];
+    let mut totals: Vec<_> = ssp::status::counter_list(iotssp)
+        .into_iter()
+        .filter(|(k, _)| k != "keys_held" && k != "delegations")
+        .map(|(k, n)| (counter(&k), n))
+        .collect();
+    totals.push((counter("redirect_rejected"), rejected));
+    totals.push((counter("redirect_mote_not_served"), not_served));
+    let alive = brs.iter().map(|b| {
+        let up = matches!(b.channel.liveness(now), redirect::Liveness::Alive);
+        (vec![("border_router", b.name.clone())], i64::from(up))
+    });
+    let mut s = ops::metrics::Snapshot::new();
+    s.counters("iotssp", "Handshakes, transfers and drops (by reason), and refused redirect messages.", totals);
+    s.gauge("iotssp_keys_held", "Session keys held for motes.", iotssp.keys_held() as i64);
+    s.gauge("iotssp_delegations", "Delegations served.", iotssp.delegation_count() as i64);
+    s.gauges("iotssp_border_router_alive", "1 while a border router's redirect channel is alive.", alive.collect::<Vec<_>>());
+    s.encode()
 }

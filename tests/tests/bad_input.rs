@@ -177,27 +177,9 @@ impl Proxy {
 // ---------------------------------------------------------------------------------------
 // Metrics.
 
-/// `GET /metrics` from inside the border router's namespace: sample line -> value.
+/// `GET /metrics` from inside the border router's namespace: sample -> value.
 fn metrics(ns: &NetNs) -> BTreeMap<String, u64> {
-    let text = ns.enter(|| {
-        let mut s = TcpStream::connect(METRICS).expect("connect to lowpan-br metrics");
-        s.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: br\r\n\r\n")
-            .expect("send request");
-        let mut text = String::new();
-        s.read_to_string(&mut text).expect("read metrics");
-        text
-    });
-    assert!(text.starts_with("HTTP/1.1 200"), "metrics answer: {text}");
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_owned(), v.parse().ok()?))
-        })
-        .collect()
+    ns.enter(|| integration_tests::delegation_bed::scrape(METRICS))
 }
 
 fn drops(m: &BTreeMap<String, u64>, reason: &str) -> u64 {

@@ -247,7 +247,10 @@ fn sighup_reloads_log_level_and_motes_refuses_restart_keys_and_keeps_an_invalid_
 #[test]
 fn remote_iotssp_status_and_reload_keep_a_transferred_session() {
     let test = "remote_iotssp_status_and_reload_keep_a_transferred_session";
-    let Some(mut bed) = DelegationBed::start(test, BedOptions::new(Mode::Remote)) else { return };
+    let iotssp_http = "127.0.0.1:9701";
+    let mut opts = BedOptions::new(Mode::Remote);
+    opts.iotssp_extra = format!("[status]\nlisten = \"{iotssp_http}\"\n");
+    let Some(mut bed) = DelegationBed::start(test, opts) else { return };
     let mut c = bed.s_client(DELEGATED);
     assert!(c.wait_for(ECDHE_OK, Duration::from_secs(60)), "handshake:\n{}\n{}", c.output(), bed.logs());
     c.send_line("ECHO before-reload");
@@ -281,6 +284,18 @@ fn remote_iotssp_status_and_reload_keep_a_transferred_session() {
     let flows = br["flows"].as_array().unwrap();
     assert!(flows.iter().any(|f| f["state"] == "transferred" && f["mote"] == "mote-1"), "{br:#}");
     assert_eq!(mote(&br, "mote-1")["policy"], "delegate");
+
+    // Both daemons' metrics agree with their status.
+    let m = bed.iotssp_metrics(iotssp_http);
+    assert_eq!(m.get("iotssp_total{counter=\"handshakes_completed\"}"), Some(&1), "{m:#?}");
+    assert_eq!(m.get("iotssp_total{counter=\"transfers_completed\"}"), Some(&1), "{m:#?}");
+    assert_eq!(m.get("iotssp_total{counter=\"redirect_rejected\"}"), Some(&0), "{m:#?}");
+    assert_eq!(m.get("iotssp_keys_held"), Some(&0), "{m:#?}");
+    let br_name = s["border_routers"][0]["name"].as_str().expect("the border router's name");
+    assert_eq!(m.get(&format!("iotssp_border_router_alive{{border_router=\"{br_name}\"}}")), Some(&1), "{m:#?}");
+    let m = bed.metrics();
+    assert_eq!(m.get(&format!("lowpan_br_iotssp_alive{{iotssp=\"{IOTSSP_NAME}\"}}")), Some(&1), "{m:#?}");
+    assert!(m.get("lowpan_br_hrm_flows").is_some_and(|n| *n >= 1), "{m:#?}");
 
     // Reload both with their files unchanged: applied, and the session goes on.
     let iotssp_pid = bed.iotssp.as_ref().and_then(|d| d.pid());
