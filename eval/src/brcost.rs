@@ -31,15 +31,9 @@ pub struct Args {
     /// Packets timed per case of the HRM's cost.
     #[arg(long, default_value_t = 1_000_000)]
     packets: u32,
-    /// Folder for border-router.md.
-    #[arg(long, default_value = "bench-results/eval")]
-    out: PathBuf,
-    /// Where the workspace's binaries are (default: next to this program).
-    #[arg(long)]
-    bin_dir: Option<PathBuf>,
-    /// Rewrite the border-router section of this BENCHMARKS.md (eval:border-router markers).
-    #[arg(long)]
-    benchmarks_md: Option<PathBuf>,
+    // --out gets border-router.md; --benchmarks-md's section is eval:border-router.
+    #[command(flatten)]
+    common: crate::CommonArgs,
     /// Contiki-NG's native border router (examples/rpl-border-router, TARGET=native, built
     /// with that project's own instructions) to measure beside lowpan-br; without it that
     /// comparison is reported as skipped.
@@ -51,9 +45,6 @@ pub struct Args {
     /// The JSON report of `scripts/overload` whose goodput figures go into the table.
     #[arg(long, value_name = "PATH")]
     overload_report: Option<PathBuf>,
-    /// Small numbers (for CI).
-    #[arg(long)]
-    quick: bool,
 }
 
 fn record(content: u8, epoch: u16, seq: u64, body: &[u8]) -> Vec<u8> {
@@ -245,7 +236,7 @@ fn rss_with_flows(a: &Args, bins: &Path, work: &Path) -> Result<(u64, u64, u64, 
 }
 
 pub fn main(mut a: Args) -> Result<()> {
-    if a.quick {
+    if a.common.quick {
         a.motes = 20;
         a.flows = 200;
         a.packets = 10_000;
@@ -255,8 +246,8 @@ pub fn main(mut a: Args) -> Result<()> {
         bail!("--motes: 3..=1000");
     }
     crate::sys::stop_on_signals();
-    let bins = bin_dir(a.bin_dir.as_deref())?;
-    std::fs::create_dir_all(&a.out)?;
+    let bins = bin_dir(a.common.bin_dir.as_deref())?;
+    std::fs::create_dir_all(&a.common.out)?;
     eprintln!(
         "lowpan-eval border-router: HRM cost per packet ({} motes, {} flows)",
         a.motes, a.flows
@@ -350,9 +341,9 @@ pub fn main(mut a: Args) -> Result<()> {
              `scripts/eval` does both in the full setting).\n",
         ),
     }
-    std::fs::write(a.out.join("border-router.md"), &md)?;
+    std::fs::write(a.common.out.join("border-router.md"), &md)?;
     println!("{md}");
-    if let Some(p) = &a.benchmarks_md {
+    if let Some(p) = &a.common.benchmarks_md {
         crate::splice(p, "eval:border-router", &md)?;
     }
     Ok(())

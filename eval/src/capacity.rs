@@ -11,7 +11,7 @@
 //!
 //! The clients' CPU is not counted; they run beside the servers on the same cores.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -31,18 +31,9 @@ pub struct Args {
     /// Delegated motes behind the border router, handshaken round-robin.
     #[arg(long, default_value_t = 16)]
     motes: u16,
-    /// Folder for capacity.csv and capacity.md.
-    #[arg(long, default_value = "bench-results/eval")]
-    out: PathBuf,
-    /// Where the workspace's binaries are (default: next to this program).
-    #[arg(long)]
-    bin_dir: Option<PathBuf>,
-    /// Rewrite the capacity section of this BENCHMARKS.md (between its eval:capacity markers).
-    #[arg(long)]
-    benchmarks_md: Option<PathBuf>,
-    /// A few handshakes only (for CI).
-    #[arg(long)]
-    quick: bool,
+    // --out gets capacity.csv and capacity.md; --benchmarks-md's section is eval:capacity.
+    #[command(flatten)]
+    common: crate::CommonArgs,
 }
 
 /// One server's figures.
@@ -194,14 +185,14 @@ pub fn main(mut a: Args) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("needs root: it creates network namespaces and a TUN device");
     }
-    if a.quick {
+    if a.common.quick {
         a.handshakes = 6;
         a.connections = 2;
         a.motes = 2;
     }
     crate::sys::stop_on_signals();
-    let bins = bin_dir(a.bin_dir.as_deref())?;
-    std::fs::create_dir_all(&a.out)?;
+    let bins = bin_dir(a.common.bin_dir.as_deref())?;
+    std::fs::create_dir_all(&a.common.out)?;
     let work = std::env::temp_dir().join(format!("lowpan-eval-capacity-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let result = measure_all(&a, &bins, &work);
@@ -224,15 +215,15 @@ pub fn main(mut a: Args) -> Result<()> {
             m.cpu_ms_per_handshake()
         ));
     }
-    std::fs::write(a.out.join("capacity.csv"), &csv)?;
+    std::fs::write(a.common.out.join("capacity.csv"), &csv)?;
     let md = markdown(
         &rows,
         &crate::machine::describe(),
         &std::env::args().collect::<Vec<_>>().join(" "),
     );
-    std::fs::write(a.out.join("capacity.md"), &md)?;
+    std::fs::write(a.common.out.join("capacity.md"), &md)?;
     println!("{md}");
-    if let Some(p) = &a.benchmarks_md {
+    if let Some(p) = &a.common.benchmarks_md {
         crate::splice(p, "eval:capacity", &md)?;
     }
     Ok(())
@@ -411,7 +402,7 @@ fn markdown(rows: &[Measured], machine: &str, command: &str) -> String {
         .find(|m| m.server.starts_with("openssl"))
         .map(Measured::per_cpu_second);
     if let Some(o) = openssl {
-        s.push_str("\nAgainst openssl s_server (issue 9's target: delegated handshakes per CPU-second >= 1.5x OpenSSL's):\n\n");
+        s.push_str("\nAgainst openssl s_server (target: delegated handshakes per CPU-second >= 1.5x OpenSSL's):\n\n");
         for m in rows.iter().filter(|m| !m.server.starts_with("openssl")) {
             let r = m.per_cpu_second() / o;
             let verdict =

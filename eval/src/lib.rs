@@ -21,9 +21,27 @@ pub mod report;
 pub mod sniff;
 pub mod sys;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+
+/// The options of every `lowpan-eval` command: where its results go, where the workspace's
+/// binaries are, the BENCHMARKS.md section it rewrites, and a run small enough for CI.
+#[derive(clap::Args, Debug)]
+pub struct CommonArgs {
+    /// Folder for the results (CSV, Markdown, charts).
+    #[arg(long, default_value = "bench-results/eval")]
+    pub out: PathBuf,
+    /// Where lowpan-br, iotssp, motesim and lowpan-provision are (default: next to this program).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Rewrite this command's section of this BENCHMARKS.md (between its eval:<section> markers).
+    #[arg(long)]
+    pub benchmarks_md: Option<PathBuf>,
+    /// Small numbers, for CI.
+    #[arg(long)]
+    pub quick: bool,
+}
 
 /// Replaces the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` in `path`.
 pub fn splice(path: &Path, name: &str, body: &str) -> Result<()> {

@@ -36,9 +36,10 @@ enum Cmd {
 
 #[derive(clap::Args, Debug)]
 struct PaperArgs {
-    /// Folder for runs.csv, cells.csv, summary.md and the charts.
-    #[arg(long, default_value = "bench-results/eval")]
-    out: PathBuf,
+    // --out gets runs.csv, cells.csv, summary.md and the charts; --benchmarks-md's section
+    // is eval:paper; --quick: --handshakes 2 --loss 0,10 --jobs 2.
+    #[command(flatten)]
+    common: lowpan_eval::CommonArgs,
     /// Handshakes per cell.
     #[arg(long, default_value_t = 30)]
     handshakes: usize,
@@ -53,9 +54,6 @@ struct PaperArgs {
         default_value = "delegated,dcert-hw,dcert-sw,cdpsk"
     )]
     kinds: Vec<String>,
-    /// A few handshakes per cell at loss 0 and 10% only (for CI): --handshakes 2 --loss 0,10 --jobs 2.
-    #[arg(long)]
-    quick: bool,
     /// DCert with software ECC takes ~90 s a handshake: run this many at once, on as many motes.
     #[arg(long, default_value_t = 10)]
     sw_parallel: u16,
@@ -71,18 +69,12 @@ struct PaperArgs {
     /// Seed of motesim's loss and backoff draws.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Where lowpan-br, iotssp, motesim and lowpan-provision are (default: next to this program).
-    #[arg(long)]
-    bin_dir: Option<PathBuf>,
     /// TrueType font for the charts (default: DejaVu Sans from the system).
     #[arg(long)]
     font: Option<PathBuf>,
     /// Keep the beds' logs and configurations here (default: a temporary folder, removed).
     #[arg(long)]
     work: Option<PathBuf>,
-    /// Rewrite the results section of this BENCHMARKS.md (between its eval:paper markers).
-    #[arg(long)]
-    benchmarks_md: Option<PathBuf>,
 }
 
 fn main() {
@@ -103,7 +95,7 @@ fn paper(mut a: PaperArgs) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("needs root: it creates network namespaces, veth pairs and a TUN device");
     }
-    if a.quick {
+    if a.common.quick {
         a.handshakes = 2;
         a.loss = vec![0.0, 10.0];
         a.sw_parallel = 2;
@@ -138,8 +130,8 @@ fn paper(mut a: PaperArgs) -> Result<()> {
         jobs: a.jobs,
     };
     charts::register_font(a.font.as_deref())?;
-    let bins = sys::bin_dir(a.bin_dir.as_deref())?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("create {}", a.out.display()))?;
+    let bins = sys::bin_dir(a.common.bin_dir.as_deref())?;
+    std::fs::create_dir_all(&a.common.out).with_context(|| format!("create {}", a.common.out.display()))?;
     let temp;
     let work = match &a.work {
         Some(w) => w.clone(),
@@ -155,24 +147,24 @@ fn paper(mut a: PaperArgs) -> Result<()> {
     );
     let rows = experiment::run(&plan, &bins, &work)?;
     let cells = report::cells(&rows);
-    write(&a.out.join("runs.csv"), &report::runs_csv(&rows))?;
-    write(&a.out.join("cells.csv"), &report::cells_csv(&cells))?;
+    write(&a.common.out.join("runs.csv"), &report::runs_csv(&rows))?;
+    write(&a.common.out.join("cells.csv"), &report::cells_csv(&cells))?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let tables = report::markdown(&cells);
     let summary = format!(
         "## The paper's experiment\n\nMachine: {machine}.\nCommand: `{command}`; {} handshakes per cell, DTLS timers {} ms initial.\n\n{tables}",
         plan.handshakes, a.dtls_timer_ms
     );
-    write(&a.out.join("summary.md"), &summary)?;
-    let files = charts::draw_all(&cells, &a.out)?;
+    write(&a.common.out.join("summary.md"), &summary)?;
+    let files = charts::draw_all(&cells, &a.common.out)?;
     println!("{tables}");
     println!(
         "wrote runs.csv, cells.csv, summary.md and {} charts in {}",
         files.len(),
-        a.out.display()
+        a.common.out.display()
     );
-    if let Some(md) = &a.benchmarks_md {
-        let rel = relative(&a.out, md.parent().unwrap_or(Path::new(".")));
+    if let Some(md) = &a.common.benchmarks_md {
+        let rel = relative(&a.common.out, md.parent().unwrap_or(Path::new(".")));
         let mut section = summary.replacen("## The paper's experiment\n\n", "", 1);
         section.push_str("\n### Charts\n\n");
         for c in charts::CHARTS {
