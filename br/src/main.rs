@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use lowpan_br::config::{Config, DEFAULT_CONFIG_TOML};
 
 /// 6LoWPAN border router: bridges an IEEE 802.15.4 radio (slip-radio on a serial port or
@@ -21,22 +21,7 @@ struct Cli {
     #[arg(long, conflicts_with_all = ["config", "check_config"])]
     print_default_config: bool,
     #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Ask the running daemon for its status over its control socket: radio link, motes
-    /// and when each was last heard, flows, handshakes, counters and drops, last reload.
-    Status {
-        /// Print the status document as JSON (for scripts).
-        #[arg(long)]
-        json: bool,
-        /// The control socket (default: `[control] socket` of --config, else
-        /// /run/lowpan-br/control.sock).
-        #[arg(long, value_name = "PATH")]
-        socket: Option<PathBuf>,
-    },
+    command: Option<ops::service::Command>,
 }
 
 fn main() -> ExitCode {
@@ -45,8 +30,9 @@ fn main() -> ExitCode {
         print!("{DEFAULT_CONFIG_TOML}");
         return ExitCode::SUCCESS;
     }
-    if let Some(Command::Status { json, socket }) = &cli.command {
-        return status(cli.config.as_deref(), socket.as_deref(), *json);
+    if let Some(command) = &cli.command {
+        let configured = |c: &std::path::Path| Config::load(Some(c), std::env::vars()).map(|cfg| cfg.control.socket).map_err(|e| e.to_string());
+        return command.run("lowpan-br", cli.config.as_deref(), configured, lowpan_br::config::DEFAULT_CONTROL_SOCKET);
     }
     let cfg = match Config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
@@ -87,21 +73,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `lowpan-br status`: the socket from --socket, else from the configuration (when one is
-/// given and readable), else the default.
-fn status(config: Option<&std::path::Path>, socket: Option<&std::path::Path>, json: bool) -> ExitCode {
-    let path = match socket {
-        Some(p) => p.to_path_buf(),
-        None => match config.map(|c| Config::load(Some(c), std::env::vars())) {
-            Some(Ok(cfg)) => cfg.control.socket,
-            Some(Err(e)) => {
-                eprintln!("lowpan-br: {e}");
-                return ExitCode::FAILURE;
-            }
-            None => PathBuf::from(lowpan_br::config::DEFAULT_CONTROL_SOCKET),
-        },
-    };
-    ops::service::status_command("lowpan-br", &path, json)
 }

@@ -1,6 +1,6 @@
 //! The start-up and signalling that `lowpan-br` and `iotssp` share as services: logging
 //! (journald-friendly, colour only at a terminal, level reloadable), systemd notification,
-//! the control socket and the status page, and the `status` subcommand's client side.
+//! the control socket and the status page, and the `status` subcommand.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -102,6 +102,51 @@ pub async fn open_status_page(
     tracing::info!(%listen, "status page at http://{listen}/, metrics at http://{listen}/metrics");
     tokio::spawn(crate::http::serve(listener, requests.clone(), daemon));
     Ok(())
+}
+
+/// The daemons' subcommands besides running the service.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Ask the running daemon for its status over its control socket and print it: for
+    /// lowpan-br the radio link, motes and when each was last heard, flows, handshakes,
+    /// counters and drops; for iotssp its border routers, handshakes in progress and the
+    /// last ones that ended (with why), counters; for both the last reload.
+    Status {
+        /// Print the status document as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+        /// The control socket (default: `[control] socket` of --config, else
+        /// /run/<daemon>/control.sock).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
+}
+
+impl Command {
+    /// Runs the subcommand of `daemon`. The control socket is `--socket`, else what
+    /// `configured` reads from the configuration file `config` (when one is given), else
+    /// `default_socket`.
+    pub fn run(
+        &self,
+        daemon: &str,
+        config: Option<&Path>,
+        configured: impl FnOnce(&Path) -> Result<PathBuf, String>,
+        default_socket: &str,
+    ) -> ExitCode {
+        let Command::Status { json, socket } = self;
+        let path = match (socket, config) {
+            (Some(p), _) => p.clone(),
+            (None, Some(c)) => match configured(c) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{daemon}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            (None, None) => PathBuf::from(default_socket),
+        };
+        status_command(daemon, &path, *json)
+    }
 }
 
 /// `DAEMON status [--json]`: asks the daemon on `socket` and prints its answer, as JSON or

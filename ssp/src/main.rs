@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use redirect::{ChannelConfig, KeyRing, RedirectChannel};
 use ssp::config::SspConfig;
 use ops::service::notify_systemd;
@@ -37,22 +37,7 @@ struct Args {
     #[arg(long)]
     check_config: bool,
     #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Ask the running service for its status over its control socket: border routers,
-    /// handshakes in progress and the last ones that ended (with why), counters.
-    Status {
-        /// Print the status document as JSON (for scripts).
-        #[arg(long)]
-        json: bool,
-        /// The control socket (default: `[control] socket` of --config, else
-        /// /run/iotssp/control.sock).
-        #[arg(long, value_name = "PATH")]
-        socket: Option<PathBuf>,
-    },
+    command: Option<ops::service::Command>,
 }
 
 struct BorderRouter {
@@ -63,8 +48,9 @@ struct BorderRouter {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(Command::Status { json, socket }) = &args.command {
-        return status(args.config.as_deref(), socket.as_deref(), *json);
+    if let Some(command) = &args.command {
+        let configured = |c: &Path| SspConfig::from_file(c).map(|conf| conf.control.socket).map_err(|e| format!("{}: {e}", c.display()));
+        return command.run("iotssp", args.config.as_deref(), configured, ssp::config::DEFAULT_CONTROL_SOCKET);
     }
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,21 +59,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn status(config: Option<&Path>, socket: Option<&Path>, json: bool) -> ExitCode {
-    let path = match (socket, config) {
-        (Some(p), _) => p.to_path_buf(),
-        (None, Some(c)) => match SspConfig::from_file(c) {
-            Ok(conf) => conf.control.socket,
-            Err(e) => {
-                eprintln!("iotssp: {}: {e}", c.display());
-                return ExitCode::FAILURE;
-            }
-        },
-        (None, None) => PathBuf::from(ssp::config::DEFAULT_CONTROL_SOCKET),
-    };
-    ops::service::status_command("iotssp", &path, json)
 }
 
 fn serve(args: Args) -> anyhow::Result<()> {
