@@ -148,6 +148,8 @@ impl Bridge {
     /// Makes the bridge an RPL root with `settings`, its Trickle timer starting at `now`
     /// (`seed` spreads its DIOs).
     pub fn enable_rpl(&mut self, settings: RplSettings, now: Instant, seed: u64) {
+        // RFC 8138 tunnels from motes compress their encapsulator against our address.
+        self.reassembler.set_rpl_root(Some(settings.dodag_id));
         self.rpl = Some(RplRoot::new(settings, now, seed));
     }
 
@@ -906,6 +908,28 @@ pub(crate) mod tests {
         assert_eq!(b.counters().router_solicitations, 1);
         assert_eq!(b.counters().router_advertisements, 1);
         assert_eq!(b.counters().tun_tx_packets, 0);
+    }
+
+    /// A mote's RFC 8138 page-1 packet (its RPL option as an RPI-6LoRH) reaches the TUN
+    /// with the option restored as a Hop-by-Hop header.
+    #[test]
+    fn a_page_1_packet_from_a_mote_reaches_the_tun() {
+        let mut b = bridge();
+        let udp = udp_packet(global(MOTE), "2001:db8::5".parse().unwrap(), 20);
+        let rpi = lowpan::rpl::option::RplOptionRepr { instance: 0x1e, sender_rank: 0x200, ..Default::default() };
+        let mut packet = udp[..40].to_vec();
+        packet[6] = ip::next_header::HOP_BY_HOP;
+        packet.extend_from_slice(&rpi.hop_by_hop(ip::next_header::UDP));
+        packet.extend_from_slice(&udp[40..]);
+        let plen = (packet.len() - 40) as u16;
+        packet[4..6].copy_from_slice(&plen.to_be_bytes());
+        let mut enc = lowpan::Encoder::new(ContextTable::with_prefix(prefix(), 64));
+        let links = LinkAddrs { src: Address::Extended(MOTE), dst: Address::Extended(OWN) };
+        let header = FrameRepr::data(PAN, links.src, links.dst, 0, true);
+        let payloads = enc.encode_rfc8138(&packet, links, mac::max_frame_payload(&header), "fd00:aaaa::1".parse().unwrap()).unwrap();
+        assert_eq!(payloads[0][0], lowpan::rpl::lorh::PAGE_1);
+        let out = b.handle_radio_frame(Instant::now(), &mac::build_data_frame(&header, &payloads[0]));
+        assert_eq!(out.to_tun.map(|p| p.into_inner()), Some(packet));
     }
 
     /// Every RA leaves in one 802.15.4 frame (127 bytes with the FCS): the multicast one with

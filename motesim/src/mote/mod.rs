@@ -846,6 +846,9 @@ impl Mote {
             self.contexts.set(0, Context { prefix, len: 64, compress: true });
             *self.encoder.contexts_mut() = self.contexts.clone();
             *self.reassembler.contexts_mut() = self.contexts.clone();
+            // The root's address, which RFC 8138 tunnels from it elide.
+            let root = self.rpl.as_ref().and_then(|r| r.joined()).map(|j| j.dio.dodag_id);
+            self.reassembler.set_rpl_root(root);
             if let Some(e) = from {
                 self.router = e;
             }
