@@ -55,6 +55,9 @@ pub struct BedOptions {
     pub motesim_defaults: String,
     /// Extra TOML appended to lowpan-br.toml (e.g. `[rpl]`).
     pub br_extra: String,
+    /// Provision with `--keyless`: the delegated mote keeps its private key (only
+    /// motesim.toml has it) and signs its handshakes when its IoTSSP asks.
+    pub keyless: bool,
 }
 
 impl BedOptions {
@@ -65,6 +68,7 @@ impl BedOptions {
             motesim: true,
             motesim_defaults: String::new(),
             br_extra: String::new(),
+            keyless: false,
         }
     }
 }
@@ -92,7 +96,7 @@ impl DelegationBed {
         }
         let dir = scratch();
         let deploy = dir.path().join("deploy");
-        provision(&deploy, opts.mode);
+        provision(&deploy, opts.mode, opts.keyless);
         let tun = unique("ldt");
         let br_conf = deploy.join("lowpan-br.toml");
         let text = std::fs::read_to_string(&br_conf).expect("read lowpan-br.toml");
@@ -413,8 +417,11 @@ fn workspace_bin_str(name: &str) -> String {
 }
 
 /// `lowpan-provision` for the three motes (delegated, dcert, cdpsk) of this topology.
-pub fn provision(out: &Path, mode: Mode) {
+pub fn provision(out: &Path, mode: Mode, keyless: bool) {
     let mut args = vec!["--out".to_string(), path_str(out).into(), "--prefix".into(), PREFIX.into()];
+    if keyless {
+        args.push("--keyless".into());
+    }
     args.extend(["--radio".into(), "tcp:127.0.0.1:60001".into()]);
     if mode == Mode::Remote {
         args.extend(["--iotssp".into(), "remote".into()]);

@@ -537,7 +537,7 @@ impl IotsspWiring {
     pub fn summary(&self, now: Instant) -> String {
         let mut s = String::new();
         for (k, n) in self.all_counters(now) {
-            let always = k.ends_with(".app_data_records_received") || k.ends_with(".keys_held") || k == "hrm.app_data_to_ssp";
+            let always = k.ends_with(".app_data_records_received") || k.ends_with(".keys_held") || k.ends_with(".private_keys_held") || k == "hrm.app_data_to_ssp";
             if n != 0 || always {
                 let _ = write!(s, "{}{k}={n}", if s.is_empty() { "" } else { " " });
             }

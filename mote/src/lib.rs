@@ -19,7 +19,11 @@
 //!   the abbreviated handshake (RFC 5246 7.3) from the mote, SHA-256 and AEAD only;
 //! - outbound delegation: [`DelegatedMote::connect`] asks the IoTSSP for a session with a
 //!   server, the mote as client, and [`Reporter`] schedules the Connects and the reports of
-//!   a mote that reports to one server.
+//!   a mote that reports to one server;
+//! - keyless delegation: an IoTSSP that holds only the mote's certificate asks for each
+//!   handshake signature ([`MoteEvent::SignRequested`]); the platform's [`EcdsaP256Sign`]
+//!   (e.g. the CC2538 PKA) makes it with the mote's own key
+//!   ([`DelegatedMote::answer_sign_request`]).
 //!
 //! It must run on a mote: `no_std`, no heap, no `unsafe`, no panic on any input, no clock
 //! or socket of its own (datagrams and time in, datagrams and timers out). The platform
@@ -42,12 +46,12 @@ pub mod resume;
 pub mod sessions;
 
 pub use layer::{QueueStats, Received, SessionLayer};
-pub use mote::{Config, DelegatedMote, DeviceStats, Transmit};
+pub use mote::{Config, DelegatedMote, DeviceStats, EcdsaP256Sign, Transmit};
 pub use mote_assoc::crypto::{Aes128Block, EcdhP256, Random};
 pub use mote_assoc::keys::Credentials;
 pub use mote_assoc::wire::ConnectFailure;
-pub use mote_assoc::wire::{ConfirmStatus, Suite, SuiteSet};
-pub use mote_assoc::{ConnectError, Instant, MoteEvent, MoteStats};
+pub use mote_assoc::wire::{ConfirmStatus, SignPurpose, SignStatus, Suite, SuiteSet};
+pub use mote_assoc::{ConnectError, Instant, MoteEvent, MoteStats, SignatureRequest};
 pub use report::{ReportAction, Reporter};
 #[cfg(feature = "resumption")]
 pub use resume::{ResumptionCache, ResumptionStats};

@@ -7,8 +7,8 @@ use mote_assoc::crypto::{Aes128Block, EcdhP256, Random};
 use mote_assoc::keys::Credentials;
 use mote_assoc::mote::AssociationState;
 use mote_assoc::time::Instant;
-use mote_assoc::wire::{SuiteSet, TransferBody};
-use mote_assoc::{ConnectError, Installation, MoteAssoc, MoteEvent, MoteStats};
+use mote_assoc::wire::{SignPurpose, SignStatus, SuiteSet, TransferBody};
+use mote_assoc::{ConnectError, Installation, MoteAssoc, MoteEvent, MoteStats, SignatureRequest};
 
 use crate::layer::{QueueStats, Received, SessionLayer};
 use crate::sessions::{SendError, SessionStats, Sessions};
@@ -36,6 +36,16 @@ impl Config {
     pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
     /// Every suite the build compiles in.
     pub const ALL_SUITES: SuiteSet = SuiteSet(0b1111);
+}
+
+/// The platform's ECDSA P-256 with the mote's own private key, for keyless delegation (the
+/// IoTSSP holds only the mote's certificate and asks for each signature a handshake in the
+/// mote's name needs): a CC2538 runs it on its PKA. The key never leaves the platform.
+pub trait EcdsaP256Sign {
+    /// Signs `digest` as it is (ECDSA over this SHA-256 digest, no further hashing) and
+    /// returns `r || s` (32 bytes each, big-endian), or why not: `Refused` (the mote does
+    /// not sign for `purpose`) or `Failed`.
+    fn sign_digest(&mut self, purpose: SignPurpose, digest: &[u8; 32]) -> Result<[u8; 64], SignStatus>;
 }
 
 /// A datagram [`DelegatedMote::poll_transmit`] wrote.
@@ -255,6 +265,22 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
     /// The Connect waiting for its answer, if any: its `r`.
     pub fn pending_connect(&self) -> Option<u32> {
         self.assoc.pending_connect()
+    }
+
+    /// The IoTSSP's signature request waiting for the platform ([`MoteEvent::SignRequested`]).
+    pub fn pending_sign_request(&self) -> Option<SignatureRequest> {
+        self.assoc.pending_sign_request()
+    }
+
+    /// Has the platform sign the waiting request and queues the SignResponse (signature or
+    /// refusal) for [`Self::poll_transmit`]. A platform whose signer takes long (a PKA run)
+    /// may call this later, as long as the association stays. False when nothing waits.
+    pub fn answer_sign_request(&mut self, signer: &mut impl EcdsaP256Sign) -> bool {
+        let Some(r) = self.assoc.pending_sign_request() else {
+            return false;
+        };
+        let answer = signer.sign_digest(r.purpose, &r.digest);
+        self.assoc.answer_sign_request(r.q, answer)
     }
 
     /// Ends the session with `peer`: a close_notify, then its keys are wiped.

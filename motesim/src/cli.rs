@@ -230,13 +230,16 @@ options! {
         /// DCert: the mote's certificate chain (PEM, leaf first).
         #[arg(long, value_name = "PEM")]
         pub cert: Option<PathBuf>,
-        /// DCert: the mote's private key (PEM).
+        /// DCert: the mote's private key (PEM). Delegated, association leg: the key of a
+        /// keyless mote (its IoTSSP holds only the certificate), which signs the IoTSSP's
+        /// SignRequests; without it a delegated mote refuses them.
         #[arg(long, value_name = "PEM")]
         pub key: Option<PathBuf>,
         /// DCert: trust anchors (PEM) that client certificates must chain to.
         #[arg(long, value_name = "PEM")]
         pub trust_anchor: Option<PathBuf>,
-        /// DCert: emulated ECC cost, cc2538-hw (default), cc2538-sw or none.
+        /// DCert, and a keyless delegated mote's signatures: emulated ECC cost, cc2538-hw
+        /// (default), cc2538-sw or none.
         #[arg(long, value_name = "PROFILE")]
         pub ecc_profile: Option<String>,
         /// DCert: what the mote presents, in order of preference, comma-separated: x509
@@ -460,6 +463,20 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                             .map_or(DEFAULT_OUTBOUND_INTERVAL, Duration::from_secs);
                         Some(OutboundTarget::parse(uri, interval).map_err(|e| bad("--outbound", e))?)
                     }
+                },
+                signing_key: match d.key.as_deref() {
+                    None => None,
+                    Some(_) if leg != Leg::Association => {
+                        return Err(bad("--key", "a delegated mote signs only on --leg association"));
+                    }
+                    Some(key) => Some(
+                        crate::mote::secure::association::signing_key_from_pem(&read_pem("--key", key)?)
+                            .map_err(|e| bad("--key", e))?,
+                    ),
+                },
+                ecc: match &d.ecc_profile {
+                    Some(p) => p.parse().map_err(|e: String| bad("--ecc-profile", e))?,
+                    None => EccProfile::default(),
                 },
             })
         }

@@ -534,6 +534,8 @@ fn stats_json_carries_device_kind_and_security_counters() {
         iotssp_address: None,
         session_idle: crate::mote::secure::delegated::DEFAULT_SESSION_IDLE,
         outbound: None,
+        signing_key: None,
+        ecc: Default::default(),
     })];
     let sim = Simulation::new(c, Instant::now());
     let json: serde_json::Value = serde_json::from_str(&sim.stats().to_json()).unwrap();

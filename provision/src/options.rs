@@ -63,6 +63,11 @@ pub struct Args {
     /// Replace the files of an existing deployment in DIR.
     #[arg(long)]
     pub force: bool,
+    /// Delegated motes keep their private keys (keyless delegation): iotssp.toml names only
+    /// their certificates (key = "mote"), and the key goes to motesim.toml alone, where the
+    /// mote signs each handshake's signature its IoTSSP asks for.
+    #[arg(long)]
+    pub keyless: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +192,7 @@ pub struct Options {
     pub days: u32,
     pub outbound: Option<OutboundServer>,
     pub force: bool,
+    pub keyless: bool,
 }
 
 pub const DEFAULT_IOTSSP_ADDRESS: &str = "[::1]:7700";
@@ -299,6 +305,7 @@ impl Args {
             days: self.days,
             outbound,
             force: self.force,
+            keyless: self.keyless,
         })
     }
 }

@@ -214,11 +214,19 @@ pub fn iotssp(d: &Deployment, dir: &Path, client_rpk: &str, server_rpk: Option<&
             "certificate_chain = {}",
             path_str(&dir.join(format!("{}.pem", m.name)))
         );
-        let _ = writeln!(
-            w,
-            "private_key = {}",
-            path_str(&dir.join(format!("{}.key", m.name)))
-        );
+        if o.keyless {
+            let _ = writeln!(
+                w,
+                "# keyless: the mote keeps its private key and signs each handshake itself"
+            );
+            let _ = writeln!(w, "key = \"mote\"");
+        } else {
+            let _ = writeln!(
+                w,
+                "private_key = {}",
+                path_str(&dir.join(format!("{}.key", m.name)))
+            );
+        }
         let _ = writeln!(w, "psk_identity = {}", quote(&m.name));
         if let Some(psk) = &m.iotssp_psk {
             let _ = writeln!(w, "psk = \"{}\"", hex(psk.as_slice()).as_str());
@@ -294,6 +302,14 @@ pub fn motesim(d: &Deployment, dir: &Path, client_rpk: &str) -> Zeroizing<String
                 let _ = writeln!(w, "iotssp_address = \"{}\"", iotssp_mote_source(d));
                 if let Some(s) = &d.options.outbound {
                     let _ = writeln!(w, "outbound = {}", quote(&s.uri));
+                }
+                if d.options.keyless {
+                    // The mote's key is here only: the IoTSSP holds its certificate.
+                    let _ = writeln!(
+                        w,
+                        "key = {}",
+                        path_str(&dir.join(format!("{}.key", m.name)))
+                    );
                 }
             }
             DeviceKind::Dcert => {

@@ -311,6 +311,8 @@ config = "{}"
                 iotssp_address: Some(motesim::mote::secure::peer(addr(BR_ADDR), cfg.hrm.attached_port)),
                 session_idle: motesim::mote::secure::delegated::DEFAULT_SESSION_IDLE,
                 outbound: None,
+                signing_key: None,
+                ecc: Default::default(),
             }),
             MoteKind::KnowsNoTicket => DeviceSpec::Cdpsk(CdpskConfig { psk: psk_config(), limits: Default::default() }),
         };

@@ -51,6 +51,36 @@ pub enum AssocOutcome {
     },
     /// The IoTSSP could not open the outbound session asked for: why.
     ConnectFailed(String),
+    /// Keyless delegation: the IoTSSP asks for a signature with the mote's key.
+    SignRequested,
+}
+
+/// The mote's own key as its platform's signer (keyless delegation): ECDSA P-256 over the
+/// digest the IoTSSP sent. Without a key the mote refuses.
+pub struct MoteSigner(pub Option<p256::ecdsa::SigningKey>);
+
+impl delegated_mote::EcdsaP256Sign for MoteSigner {
+    fn sign_digest(
+        &mut self,
+        _purpose: delegated_mote::SignPurpose,
+        digest: &[u8; 32],
+    ) -> Result<[u8; 64], delegated_mote::SignStatus> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let key = self.0.as_ref().ok_or(delegated_mote::SignStatus::Refused)?;
+        let sig: p256::ecdsa::Signature = key
+            .sign_prehash(digest)
+            .map_err(|_| delegated_mote::SignStatus::Failed)?;
+        Ok(sig.to_bytes().into())
+    }
+}
+
+/// A PEM private key (PKCS#8 or SEC1) as the mote's signer.
+pub fn signing_key_from_pem(pem: &str) -> Result<p256::ecdsa::SigningKey, String> {
+    use p256::pkcs8::DecodePrivateKey;
+    p256::SecretKey::from_pkcs8_pem(pem)
+        .or_else(|_| p256::SecretKey::from_sec1_pem(pem))
+        .map(p256::ecdsa::SigningKey::from)
+        .map_err(|_| "not a P-256 private key (PKCS#8 or SEC1 PEM)".to_string())
 }
 
 impl From<Option<MoteEvent>> for AssocOutcome {
@@ -63,7 +93,8 @@ impl From<Option<MoteEvent>> for AssocOutcome {
             Some(MoteEvent::ConnectFailed { reason, .. }) => {
                 AssocOutcome::ConnectFailed(format!("{reason:?}"))
             }
-            Some(MoteEvent::SignRequested(_)) | None => AssocOutcome::Nothing,
+            Some(MoteEvent::SignRequested(_)) => AssocOutcome::SignRequested,
+            None => AssocOutcome::Nothing,
         }
     }
 }

@@ -44,7 +44,7 @@ use dtls::{
 };
 
 use super::DtlsDrop;
-use super::association::{AssocOutcome, AssocRandom, delegated_mote};
+use super::association::{AssocOutcome, AssocRandom, MoteSigner, delegated_mote};
 use super::ecc::plaintext_handshake_types;
 use super::server::{PskConfig, mote_transport};
 use super::sessions::{MoteCore, SessionTable};
@@ -154,6 +154,11 @@ pub struct DelegatedConfig {
     pub session_idle: Duration,
     /// Association leg: a server the mote reports to as a DTLS client (outbound delegation).
     pub outbound: Option<OutboundTarget>,
+    /// Association leg, keyless delegation: the mote's private key, with which it signs its
+    /// IoTSSP's SignRequests (without it the mote refuses them).
+    pub signing_key: Option<p256::ecdsa::SigningKey>,
+    /// The emulated time one signature takes (counted as one ECC sign operation).
+    pub ecc: super::ecc::EccProfile,
 }
 
 /// A CoAP-over-DTLS server the mote asks its IoTSSP to connect it to (Connect on the
@@ -304,6 +309,9 @@ pub struct DelegatedDevice {
     counters: SecurityCounters,
     /// Association leg: the server the mote reports to.
     outbound: Option<Outbound>,
+    /// Keyless delegation: the mote's key and the emulated cost of a signature.
+    signer: MoteSigner,
+    ecc: super::ecc::EccProfile,
 }
 
 impl std::fmt::Debug for DelegatedDevice {
@@ -373,7 +381,23 @@ impl DelegatedDevice {
                 target,
                 message_id: 1,
             }),
+            signer: MoteSigner(cfg.signing_key.clone()),
+            ecc: cfg.ecc,
         })
+    }
+
+    /// Keyless delegation: the platform signs the IoTSSP's request with the mote's key; the
+    /// SignResponse leaves once the emulated ECC work is done (one sign operation).
+    fn sign_for_iotssp(&mut self, now: Instant) {
+        let signs = self.signer.0.is_some();
+        if !self.sessions.answer_sign_request(&mut self.signer) || !signs {
+            return;
+        }
+        let cost = self.ecc.sign();
+        self.outbox.occupy(now, cost);
+        self.counters.ecc_sign += 1;
+        self.counters.ecc_operations += 1;
+        self.counters.ecc_busy_ms += cost.as_millis() as u64;
     }
 
     /// Outbound delegation: the library asks for the session when it is due; with the
@@ -697,6 +721,7 @@ impl SecureDevice for DelegatedDevice {
                 AssocOutcome::ConnectFailed(reason) => {
                     self.counters.outbound_last_failure = reason;
                 }
+                AssocOutcome::SignRequested => self.sign_for_iotssp(now),
                 AssocOutcome::Transfer { installed: true } | AssocOutcome::Nothing => {}
             }
             self.pump_core(now);

@@ -204,6 +204,15 @@ impl SessionTable {
         }
     }
 
+    /// Keyless delegation: has `signer` answer the IoTSSP's waiting signature request (see
+    /// [`delegated_mote::DelegatedMote::answer_sign_request`]); false when none waits.
+    pub fn answer_sign_request(&mut self, signer: &mut impl delegated_mote::EcdsaP256Sign) -> bool {
+        match &mut self.core {
+            Core::Mote(m) => m.answer_sign_request(signer),
+            Core::Layer(_) => false,
+        }
+    }
+
     /// The library's next datagram: the local port it leaves from, its peer, its bytes.
     pub fn poll_transmit(&mut self) -> Option<(LocalPort, Peer, Vec<u8>)> {
         let mut buf = vec![0u8; BUF.max(mote_assoc::MAX_DATAGRAM_LEN)];

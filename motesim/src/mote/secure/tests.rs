@@ -549,6 +549,8 @@ fn delegated_spec(slots: usize) -> DeviceSpec {
         iotssp_address: None,
         session_idle: crate::mote::secure::delegated::DEFAULT_SESSION_IDLE,
         outbound: None,
+        signing_key: None,
+        ecc: Default::default(),
     })
 }
 
