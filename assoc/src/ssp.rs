@@ -296,7 +296,7 @@ impl<A: Aes128Block, E: EcdhP256, R: Random> SspAssoc<A, E, R> {
 
     /// The IoTSSP's epoch, carried by its Pokes: it must be larger after each start of the
     /// IoTSSP (which loses its associations) than before it, e.g. the start's wall-clock
-    /// second. A mote answers a Poke of an epoch newer than any it honoured at once, and
+    /// time in quarter-seconds. A mote answers a Poke of an epoch newer than any it honoured at once, and
     /// others at most once per [`POKE_INTERVAL`](crate::time::POKE_INTERVAL). 0 (the
     /// default) is never newer.
     pub fn set_epoch(&mut self, epoch: u32) {

@@ -131,11 +131,15 @@ pub const POKE_PACING: Duration = Duration::from_millis(50);
 pub const POKE_AGAIN_AFTER: Duration = Duration::from_secs(4);
 pub const POKES_AT_START: u32 = 4;
 
-/// The IoTSSP epoch of a start at `wall`: its Unix second (0 before 1970, saturating in
-/// 2106). It grows between two starts a second or more apart while the clock does not go
-/// back; when it does not grow, a mote honours the Pokes within its minute's limit only.
+/// The IoTSSP epoch of a start at `wall`: quarter-seconds since 2025-01-01 00:00 UTC (0
+/// before, saturating in 2059). It grows between two starts more than a quarter-second apart
+/// (a restart takes longer: loading the configuration and binding the sockets) while the
+/// clock does not go back; when it does not grow, a mote honours the Pokes within its
+/// minute's limit only.
 pub fn epoch_of(wall: std::time::SystemTime) -> u32 {
-    wall.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+    const SINCE: std::time::Duration = std::time::Duration::from_secs(1_735_689_600);
+    let base = std::time::UNIX_EPOCH + SINCE;
+    wall.duration_since(base).map_or(0, |d| u32::try_from(d.as_millis() / 250).unwrap_or(u32::MAX))
 }
 
 impl std::fmt::Debug for Iotssp {

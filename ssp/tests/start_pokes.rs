@@ -173,3 +173,16 @@ fn lost_start_pokes_are_sent_again_a_bounded_number_of_times() {
     assert!(!bed.associated());
     assert_eq!(bed.pokes, POKES_AT_START as usize);
 }
+
+#[test]
+fn the_epoch_grows_with_each_quarter_second_of_the_wall_clock() {
+    use ssp::iotssp::epoch_of;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let base = UNIX_EPOCH + Duration::from_secs(1_735_689_600);
+    assert_eq!(epoch_of(UNIX_EPOCH), 0, "before 2025");
+    assert_eq!(epoch_of(base), 0);
+    assert_eq!(epoch_of(base + Duration::from_millis(250)), 1);
+    let now = SystemTime::now();
+    assert!(epoch_of(now + Duration::from_millis(300)) > epoch_of(now));
+    assert_eq!(epoch_of(base + Duration::from_secs(40 * 365 * 86_400)), u32::MAX, "saturates");
+}
