@@ -29,7 +29,8 @@
 //! presenting someone else's certificate reveals nothing about the policy.
 //!
 //! Must never: send anything to the mote before the client is authenticated and authorised
-//! (either leg); transfer to a mote that did not
+//! (either leg), but the one SignRequest of a keyless mote's ServerKeyExchange (which the
+//! protocol puts before the client's Certificate); transfer to a mote that did not
 //! accept the ticket; release the final flight before the confirmation; keep a key after
 //! the transfer or a failure.
 
