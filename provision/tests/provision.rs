@@ -393,10 +393,33 @@ fn iotssp_accepts_its_configuration() {
             "outbound",
             &["--outbound", "coaps://[2001:db8::10]:5684/report"][..],
         ),
+        ("keyless", &["--keyless"][..]),
     ] {
         let out = dir.path().join(sub);
         provision_ok(&out, args);
         check_config("iotssp", &out.join("iotssp.toml"));
+    }
+}
+
+/// `--keyless`: the IoTSSP's configuration names each delegated mote's certificate and no
+/// private key; the key is in motesim's configuration alone.
+#[test]
+fn keyless_motes_keep_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("deploy");
+    provision_ok(&out, &["--keyless", "--motes", "2", "--kinds", "delegated"]);
+    let iotssp = toml_of(&out, "iotssp.toml");
+    let motes = iotssp["motes"].as_array().unwrap();
+    assert_eq!(motes.len(), 2);
+    for m in motes {
+        assert_eq!(m["key"].as_str(), Some("mote"), "{m:?}");
+        assert!(m.get("private_key").is_none(), "{m:?}");
+        assert!(m.get("certificate_chain").is_some(), "{m:?}");
+    }
+    let motesim = toml_of(&out, "motesim.toml");
+    for d in motesim["device"].as_array().unwrap() {
+        let key = d["key"].as_str().expect("the mote's key");
+        assert!(key.ends_with(".key") && Path::new(key).exists(), "{d:?}");
     }
 }
 
