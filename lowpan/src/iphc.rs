@@ -1122,8 +1122,13 @@ pub fn decompress_packet(
     links: &LinkAddrs,
     data: &[u8],
 ) -> Result<Vec<u8>, IphcError> {
-    let (mut expanded, used) = decompress(ctx, links, data)?;
-    let rest = &data[used..];
+    let (expanded, used) = decompress(ctx, links, data)?;
+    assemble_packet(expanded, &data[used..])
+}
+
+/// The whole IPv6 packet of an unfragmented payload: the expanded headers, with the
+/// lengths they left open set, then the inline rest of the payload.
+pub(crate) fn assemble_packet(mut expanded: Expanded, rest: &[u8]) -> Result<Vec<u8>, IphcError> {
     let hl = expanded.len();
     expanded.set_datagram_size(hl + rest.len())?;
     let mut out = Vec::with_capacity(hl + rest.len());

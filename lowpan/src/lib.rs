@@ -390,23 +390,9 @@ impl Reassembler {
         match Dispatch::of(payload) {
             Dispatch::Empty => Err(DecodeError::Empty),
             Dispatch::Ipv6 => uncompressed_ipv6(&payload[1..]).map(Some),
-            Dispatch::Iphc => Ok(Some(iphc::decompress_packet(
-                &self.contexts,
-                &links,
-                payload,
-            )?)),
-            Dispatch::Page1 => {
-                let (mut expanded, used) = self.expand_first(&links, payload)?;
-                let rest = &payload[used..];
-                let hl = expanded.len();
-                expanded.set_datagram_size(hl + rest.len())?;
-                let mut out = Vec::with_capacity(hl + rest.len());
-                out.extend_from_slice(expanded.header());
-                out.extend_from_slice(rest);
-                if expanded.udp_checksum_elided {
-                    iphc::fill_elided_udp_checksum(&mut out);
-                }
-                Ok(Some(out))
+            Dispatch::Iphc | Dispatch::Page1 => {
+                let (expanded, used) = self.expand_first(&links, payload)?;
+                Ok(Some(iphc::assemble_packet(expanded, &payload[used..])?))
             }
             Dispatch::Frag1 | Dispatch::FragN => self.accept_fragment(now, links, payload),
             Dispatch::Mesh => Err(DecodeError::MeshUnsupported),
