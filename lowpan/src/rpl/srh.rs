@@ -112,7 +112,12 @@ impl SrhRepr {
     /// with more than [`MAX_ADDRESSES`].
     pub fn emit(&self, dst: &Ipv6Addr) -> Option<Vec<u8>> {
         let n = self.addresses.len();
-        if n == 0 || n > MAX_ADDRESSES {
+        if n == 0 {
+            // The empty header a root sends to a direct child (as parse accepts it): whatever
+            // parses must re-emit.
+            return Some(vec![self.next_header, 0, ROUTING_TYPE, self.segments_left, 0, 0, 0, 0]);
+        }
+        if n > MAX_ADDRESSES {
             return None;
         }
         let (cmpr_i, cmpr_e, pad, total) = self.layout(dst);
@@ -209,6 +214,13 @@ mod tests {
         assert!(srh.addresses.is_empty());
         let mut cur = dst;
         assert_eq!(srh.clone().advance(&mut cur), None);
+        // It re-emits as an 8-byte header that parses the same (found by the rpl_wire fuzz
+        // target: `80 00 03 00 05 00 2a 00` parsed but did not re-emit).
+        let again = srh.emit(&dst).unwrap();
+        assert_eq!(again.len(), 8);
+        assert_eq!(SrhRepr::parse(&again, &dst), Ok(srh.clone()));
+        let fuzzed = SrhRepr::parse(&[0x80, 0, 3, 0, 5, 0, 0x2a, 0], &dst).unwrap();
+        assert_eq!(SrhRepr::parse(&fuzzed.emit(&dst).unwrap(), &dst), Ok(fuzzed));
         // Segments Left beyond the empty list is malformed.
         assert_eq!(
             SrhRepr::parse(&[58, 0, 3, 1, 0xff, 0, 0, 0], &dst),
