@@ -7,7 +7,7 @@
 //!   + packet tap                attached IoTSSP in attached mode)
 //!                               | slip-radio over TCP 127.0.0.1:60001
 //!                              motesim (paced 250 kbit/s radio, loss L):
-//!                                1 delegated, 2 DCert (CC2538 hardware ECC), 3 CDPSK,
+//!                                1 delegated (keyless in a keyless bed), 2 DCert (CC2538 hardware ECC), 3 CDPSK,
 //!                                4.. DCert (CC2538 software ECC)
 //! ```
 
@@ -40,6 +40,8 @@ pub enum IotsspMode {
 }
 
 impl IotsspMode {
+    pub const ALL: [IotsspMode; 2] = [IotsspMode::Attached, IotsspMode::Remote];
+
     pub fn as_str(self) -> &'static str {
         match self {
             IotsspMode::Attached => "attached",
@@ -91,6 +93,8 @@ impl Leg {
 pub struct BedSpec {
     pub mode: IotsspMode,
     pub leg: Leg,
+    /// The delegated motes keep their private keys (`key = "mote"`) and sign for the IoTSSP.
+    pub keyless: bool,
     pub loss: f64,
     pub seed: u64,
     /// DCert motes with software ECC (handshakes run this many at a time).
@@ -155,6 +159,9 @@ impl Bed {
             "--radio".into(),
             "tcp:127.0.0.1:60001".into(),
         ]);
+        if spec.keyless {
+            args.push("--keyless".into());
+        }
         if spec.mode == IotsspMode::Remote {
             args.extend(["--iotssp".into(), "remote".into()]);
             args.extend(["--iotssp-address".into(), format!("[{SSP_ADDR}]:7700")]);

@@ -181,6 +181,7 @@ fn rss_with_flows(a: &Args, bins: &Path, work: &Path) -> Result<(u64, u64, u64, 
     let spec = BedSpec {
         mode: IotsspMode::Attached,
         leg: Leg::PskHandshake,
+        keyless: false,
         loss: 0.0,
         seed: 1,
         sw_motes: 0,

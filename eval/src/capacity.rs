@@ -321,6 +321,7 @@ fn measure_all(a: &Args, bins: &Path, work: &Path) -> Result<Vec<Measured>> {
         let spec = BedSpec {
             mode,
             leg: Leg::PskHandshake,
+            keyless: false,
             loss: 0.0,
             seed: 1,
             sw_motes: 0,

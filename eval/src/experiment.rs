@@ -19,6 +19,10 @@ use crate::energy::{Activity, Model};
 pub enum Kind {
     /// The IoTSSP runs the certificate handshake and transfers the session to the mote.
     Delegated { leg: Leg, mode: IotsspMode },
+    /// Delegated over the standing association, the mote keeping its private key
+    /// (`key = "mote"`): the IoTSSP asks it for the ServerKeyExchange's signature, one
+    /// CC2538 ECC sign at the mote.
+    Keyless { mode: IotsspMode },
     /// Certificate DTLS at the mote, CC2538 with its ECC accelerator.
     DcertHw,
     /// Certificate DTLS at the mote, CC2538 ECC in software.
@@ -33,6 +37,7 @@ impl Kind {
             Kind::Delegated { leg, mode } => {
                 format!("delegated-{}-{}", leg.as_str(), mode.as_str())
             }
+            Kind::Keyless { mode } => format!("keyless-{}", mode.as_str()),
             Kind::DcertHw => "dcert-hw".into(),
             Kind::DcertSw => "dcert-sw".into(),
             Kind::Cdpsk => "cdpsk".into(),
@@ -44,6 +49,13 @@ impl Kind {
             "dcert-hw" => vec![Kind::DcertHw],
             "dcert-sw" => vec![Kind::DcertSw],
             "cdpsk" => vec![Kind::Cdpsk],
+            "keyless" => IotsspMode::ALL.map(|mode| Kind::Keyless { mode }).to_vec(),
+            "keyless-attached" => vec![Kind::Keyless {
+                mode: IotsspMode::Attached,
+            }],
+            "keyless-remote" => vec![Kind::Keyless {
+                mode: IotsspMode::Remote,
+            }],
             "delegated" => Leg::ALL
                 .iter()
                 .flat_map(|&leg| {
@@ -54,7 +66,7 @@ impl Kind {
             _ => {
                 let Some(rest) = s.strip_prefix("delegated-") else {
                     anyhow::bail!(
-                        "{s:?} is not a kind (delegated[-LEG-MODE], dcert-hw, dcert-sw, cdpsk)"
+                        "{s:?} is not a kind (delegated[-LEG-MODE], keyless[-MODE], dcert-hw, dcert-sw, cdpsk)"
                     );
                 };
                 let (leg, mode) = rest
@@ -73,11 +85,25 @@ impl Kind {
         })
     }
 
-    /// The bed this kind runs in: its IoTSSP mode and leg (other kinds use the attached bed).
-    pub fn bed(&self) -> (IotsspMode, Leg) {
+    /// The bed this kind runs in: its IoTSSP mode, leg and whether its delegated mote keeps
+    /// its key (the other kinds use the attached bed).
+    pub fn bed(&self) -> BedKind {
         match self {
-            Kind::Delegated { leg, mode } => (*mode, *leg),
-            _ => (IotsspMode::Attached, Leg::PskHandshake),
+            Kind::Delegated { leg, mode } => BedKind {
+                mode: *mode,
+                leg: *leg,
+                keyless: false,
+            },
+            Kind::Keyless { mode } => BedKind {
+                mode: *mode,
+                leg: Leg::Association,
+                keyless: true,
+            },
+            _ => BedKind {
+                mode: IotsspMode::Attached,
+                leg: Leg::PskHandshake,
+                keyless: false,
+            },
         }
     }
 
@@ -88,6 +114,15 @@ impl Kind {
             _ => Duration::from_secs(90),
         }
     }
+}
+
+/// What tells beds apart: the kinds that agree on it share one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BedKind {
+    pub mode: IotsspMode,
+    pub leg: Leg,
+    /// The delegated mote keeps its private key (`lowpan-provision --keyless`).
+    pub keyless: bool,
 }
 
 /// The settings of a run.
@@ -166,8 +201,8 @@ impl Row {
 
 /// Runs every cell of the plan; rows in plan order. Progress goes to stderr.
 pub fn run(plan: &Plan, bins: &Path, work: &Path) -> Result<Vec<Row>> {
-    // One bed per (IoTSSP mode, leg, loss): the kinds that share it run in it, in turn.
-    let mut beds: Vec<((IotsspMode, Leg), f64, Vec<Kind>)> = Vec::new();
+    // One bed per (IoTSSP mode, leg, keyless, loss): the kinds that share it run in it, in turn.
+    let mut beds: Vec<(BedKind, f64, Vec<Kind>)> = Vec::new();
     for &loss in &plan.losses {
         for kind in &plan.kinds {
             let key = kind.bed();
@@ -186,18 +221,20 @@ pub fn run(plan: &Plan, bins: &Path, work: &Path) -> Result<Vec<Row>> {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(((mode, leg), loss, kinds)) = beds.get(i) else {
+                    let Some((key, loss, kinds)) = beds.get(i) else {
                         break;
                     };
                     let dir = work.join(format!(
-                        "bed-{}-{}-loss{}",
-                        mode.as_str(),
-                        leg.as_str(),
+                        "bed-{}-{}{}-loss{}",
+                        key.mode.as_str(),
+                        key.leg.as_str(),
+                        if key.keyless { "-keyless" } else { "" },
                         (loss * 100.0).round()
                     ));
                     let spec = BedSpec {
-                        mode: *mode,
-                        leg: *leg,
+                        mode: key.mode,
+                        leg: key.leg,
+                        keyless: key.keyless,
                         loss: *loss,
                         seed: plan.seed.wrapping_add(i as u64),
                         sw_motes: if kinds.contains(&Kind::DcertSw) {
@@ -254,7 +291,7 @@ fn run_bed(
     let mut rows = Vec::new();
     for kind in kinds {
         let motes: Vec<u16> = match kind {
-            Kind::Delegated { .. } => vec![DELEGATED_MOTE],
+            Kind::Delegated { .. } | Kind::Keyless { .. } => vec![DELEGATED_MOTE],
             Kind::DcertHw => vec![DCERT_HW_MOTE],
             Kind::Cdpsk => vec![CDPSK_MOTE],
             Kind::DcertSw => (0..plan.sw_parallel.max(1))
@@ -507,4 +544,22 @@ fn tail(p: &Path) -> String {
     let text = std::fs::read_to_string(p).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(8)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyless_kinds_parse_and_get_their_own_beds() {
+        let kinds = Kind::parse("keyless").unwrap();
+        let labels: Vec<String> = kinds.iter().map(Kind::label).collect();
+        assert_eq!(labels, ["keyless-attached", "keyless-remote"]);
+        assert_eq!(Kind::parse("keyless-remote").unwrap(), [kinds[1]]);
+        let bed = kinds[0].bed();
+        assert!(bed.keyless && bed.leg == Leg::Association && bed.mode == IotsspMode::Attached);
+        let delegated = Kind::parse("delegated-assoc-attached").unwrap()[0].bed();
+        assert!(!delegated.keyless && delegated != bed);
+        assert!(Kind::parse("keyless-elsewhere").is_err());
+    }
 }

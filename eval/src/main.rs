@@ -47,11 +47,12 @@ struct PaperArgs {
     #[arg(long, value_delimiter = ',', default_value = "0,5,10,20")]
     loss: Vec<f64>,
     /// Device kinds: delegated (every leg, attached and remote IoTSSP), delegated-LEG-MODE,
-    /// dcert-hw, dcert-sw, cdpsk.
+    /// keyless (delegated over the association, the mote signing; attached and remote),
+    /// keyless-MODE, dcert-hw, dcert-sw, cdpsk.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "delegated,dcert-hw,dcert-sw,cdpsk"
+        default_value = "delegated,keyless,dcert-hw,dcert-sw,cdpsk"
     )]
     kinds: Vec<String>,
     /// DCert with software ECC takes ~90 s a handshake: run this many at once, on as many motes.
@@ -131,7 +132,8 @@ fn paper(mut a: PaperArgs) -> Result<()> {
     };
     charts::register_font(a.font.as_deref())?;
     let bins = sys::bin_dir(a.common.bin_dir.as_deref())?;
-    std::fs::create_dir_all(&a.common.out).with_context(|| format!("create {}", a.common.out.display()))?;
+    std::fs::create_dir_all(&a.common.out)
+        .with_context(|| format!("create {}", a.common.out.display()))?;
     let temp;
     let work = match &a.work {
         Some(w) => w.clone(),

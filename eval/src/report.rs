@@ -287,10 +287,11 @@ pub fn markdown(cells: &[Cell]) -> String {
     let mut losses: Vec<f64> = cells.iter().map(|c| c.loss).collect();
     losses.sort_by(f64::total_cmp);
     losses.dedup();
+    // Every kind of delegation, keyless included, against DCert and CDPSK.
     let delegated: Vec<String> = {
         let mut k: Vec<String> = cells
             .iter()
-            .filter(|c| c.kind.starts_with("delegated"))
+            .filter(|c| c.kind.starts_with("delegated") || c.kind.starts_with("keyless"))
             .map(|c| c.kind.clone())
             .collect();
         k.dedup();
@@ -445,5 +446,20 @@ mod tests {
             runs_csv(&rows).lines().nth(1).map(|l| l.split(',').count()),
             Some(RUNS_HEADER.split(',').count())
         );
+    }
+
+    #[test]
+    fn keyless_cells_are_compared_like_the_delegated() {
+        let rows = vec![
+            row("cdpsk", 0.0, true, 100.0, 5),
+            row("dcert-hw", 0.0, true, 3000.0, 20),
+            row("keyless-attached", 0.0, true, 120.0, 4),
+        ];
+        let md = markdown(&cells(&rows));
+        assert!(
+            md.contains("| keyless-attached | 0% | 0.200 (not met)"),
+            "{md}"
+        );
+        assert!(md.contains("| 1.20 (not met)"), "{md}");
     }
 }

@@ -69,6 +69,8 @@ fn quick_setting_produces_every_figure_csv_and_chart() {
     let kinds = [
         "delegated-psk-attached",
         "delegated-psk-remote",
+        "keyless-attached",
+        "keyless-remote",
         "dcert-hw",
         "dcert-sw",
         "cdpsk",
@@ -118,6 +120,7 @@ fn quick_setting_produces_every_figure_csv_and_chart() {
         "370.8",
         "### Against the paper",
         "delegated-psk-remote",
+        "keyless-remote",
     ] {
         assert!(
             summary.contains(needle),
