@@ -107,6 +107,36 @@
 #define MOTE_EVENT_CONNECT_FAILED 4
 
 /*
+ A keyless IoTSSP asked for a handshake's signature and `ecdsa_sign` gave it (the
+ SignResponse is queued for `mote_poll_transmit`).
+ */
+#define MOTE_EVENT_SIGNED 5
+
+/*
+ A keyless IoTSSP asked for a signature and got a refusal: no `ecdsa_sign`, or it
+ refused or failed (its handshake with the client then fails).
+ */
+#define MOTE_EVENT_SIGN_REFUSED 6
+
+/*
+ `ecdsa_sign`'s `purpose`: the ServerKeyExchange of a client's delegated handshake (the
+ mote is the DTLS server); the digest is SHA-256(client_random || server_random ||
+ ServerECDHParams).
+ */
+#define MOTE_SIGN_SERVER_KEY_EXCHANGE 0
+
+/*
+ `ecdsa_sign`'s `purpose`: the CertificateVerify of a handshake `mote_connect` asked for
+ (the mote is the DTLS client); the digest is SHA-256 of the handshake messages so far.
+ */
+#define MOTE_SIGN_CERTIFICATE_VERIFY 1
+
+/*
+ `ecdsa_sign` returns this when the mote does not sign for that purpose.
+ */
+#define MOTE_SIGN_REFUSED 1
+
+/*
  Which of the mote's sockets a datagram came in on or leaves from.
  */
 #define MOTE_LOCAL_ASSOCIATION 0
@@ -155,6 +185,19 @@ typedef int32_t (*MoteP256GenerateFn)(void *ctx, uint8_t *secret, uint8_t *publi
 typedef int32_t (*MoteP256AgreeFn)(void *ctx, const uint8_t *secret, const uint8_t *peer, uint8_t *z);
 
 /*
+ ECDSA P-256 with the mote's own private key, for keyless delegation: signs the 32-byte
+ SHA-256 `digest` as it is (no further hashing; `purpose` is a `MOTE_SIGN_*` saying
+ which handshake message it goes into) and writes `r || s`, 32 bytes each, big-endian,
+ to `signature` (64 bytes). Returns 0, `MOTE_SIGN_REFUSED`, or anything else if the
+ signer failed. Called from `mote_handle_datagram`, at most once per request of the
+ IoTSSP (its retransmissions get the same answer again).
+ */
+typedef int32_t (*MoteEcdsaSignFn)(void *ctx,
+                                   uint8_t purpose,
+                                   const uint8_t *digest,
+                                   uint8_t *signature);
+
+/*
  What the platform provides. `ctx` is passed to every callback.
  */
 typedef struct MotePlatform {
@@ -172,6 +215,11 @@ typedef struct MotePlatform {
    */
   MoteP256GenerateFn p256_generate;
   MoteP256AgreeFn p256_agree;
+  /*
+   Keyless delegation: the signature of a handshake in the mote's name. NULL: the mote
+   refuses every signature request (its IoTSSP holds the mote's private key instead).
+   */
+  MoteEcdsaSignFn ecdsa_sign;
 } MotePlatform;
 
 /*
@@ -244,6 +292,12 @@ typedef struct MoteCounters {
   uint64_t connects_completed;
   uint64_t connects_failed;
   uint64_t connects_timed_out;
+  /*
+   Keyless delegation: signatures `ecdsa_sign` made for the IoTSSP, and its requests
+   answered with a refusal.
+   */
+  uint64_t signatures;
+  uint64_t signatures_refused;
 } MoteCounters;
 
 /*
@@ -279,6 +333,17 @@ int32_t mote_soft_p256_generate(void *_ctx, uint8_t *secret, uint8_t *public_key
  `secret` points to 32 readable bytes, `peer` to 64, `z` to 32 writable bytes.
  */
 int32_t mote_soft_p256_agree(void *_ctx, const uint8_t *secret, const uint8_t *peer, uint8_t *z);
+
+/*
+ ECDSA P-256 in software, for a platform's `ecdsa_sign` without an ECC engine: signs
+ the 32-byte SHA-256 `digest` as it is with the private key `key` (32 bytes, big-endian;
+ deterministic nonces, RFC 6979) and writes `r || s` to `signature` (64 bytes). Returns
+ 0, or -1 if `key` is not a P-256 private key.
+
+ # Safety
+ `key` and `digest` point to 32 readable bytes, `signature` to 64 writable bytes.
+ */
+int32_t mote_soft_p256_sign_digest(const uint8_t *key, const uint8_t *digest, uint8_t *signature);
 
 /*
  AES-128 in software, for platforms without an AES engine: pass it as

@@ -9,7 +9,11 @@
 //! `mote_soft_p256_generate` / `mote_soft_p256_agree`), randomness and a millisecond clock
 //! as callbacks ([`MotePlatform`]); the software versions are compiled in by the features
 //! `soft-aes` and `soft-ecc` (default), which a firmware with those engines leaves out, as
-//! it leaves out the record-layer suites (`suite-*`) its IoTSSP does not negotiate. The
+//! it leaves out the record-layer suites (`suite-*`) its IoTSSP does not negotiate. For
+//! keyless delegation (the IoTSSP holds only the mote's certificate) the platform also
+//! signs with the mote's own P-256 key (`MotePlatform.ecdsa_sign`: a PKA, or
+//! `mote_soft_p256_sign_digest` of the feature `soft-ecdsa`); the key never enters the
+//! library. The
 //! firmware owns the two UDP sockets and moves datagrams:
 //! `mote_handle_datagram` in, `mote_poll_transmit` out, `mote_handle_timeout` at
 //! `mote_poll_timeout`, `mote_recv` / `mote_send` for application data, `mote_connect` for
@@ -31,8 +35,9 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use core::time::Duration;
 
 use delegated_mote::{
-    Address, Aes128Block, Config, ConnectError, Credentials, DelegatedMote, EcdhP256, Instant,
-    LocalPort, MoteEvent, Random, SendError, SuiteSet,
+    Address, Aes128Block, Config, ConnectError, Credentials, DelegatedMote, EcdhP256,
+    EcdsaP256Sign, Instant, LocalPort, MoteEvent, Random, SendError, SignPurpose, SignStatus,
+    SuiteSet,
 };
 use mote_assoc::crypto::{EccError, PublicKey, SharedSecret};
 use mote_assoc::wire::ConfirmStatus;
@@ -81,6 +86,22 @@ pub const MOTE_EVENT_TRANSFER_REFUSED: i32 = 3;
 /// The IoTSSP could not open the session `mote_connect` asked for (not permitted, the
 /// handshake with the server failed, or it is busy).
 pub const MOTE_EVENT_CONNECT_FAILED: i32 = 4;
+/// A keyless IoTSSP asked for a handshake's signature and `ecdsa_sign` gave it (the
+/// SignResponse is queued for `mote_poll_transmit`).
+pub const MOTE_EVENT_SIGNED: i32 = 5;
+/// A keyless IoTSSP asked for a signature and got a refusal: no `ecdsa_sign`, or it
+/// refused or failed (its handshake with the client then fails).
+pub const MOTE_EVENT_SIGN_REFUSED: i32 = 6;
+
+/// `ecdsa_sign`'s `purpose`: the ServerKeyExchange of a client's delegated handshake (the
+/// mote is the DTLS server); the digest is SHA-256(client_random || server_random ||
+/// ServerECDHParams).
+pub const MOTE_SIGN_SERVER_KEY_EXCHANGE: u8 = 0;
+/// `ecdsa_sign`'s `purpose`: the CertificateVerify of a handshake `mote_connect` asked for
+/// (the mote is the DTLS client); the digest is SHA-256 of the handshake messages so far.
+pub const MOTE_SIGN_CERTIFICATE_VERIFY: u8 = 1;
+/// `ecdsa_sign` returns this when the mote does not sign for that purpose.
+pub const MOTE_SIGN_REFUSED: i32 = 1;
 
 /// Which of the mote's sockets a datagram came in on or leaves from.
 pub const MOTE_LOCAL_ASSOCIATION: u8 = 0;
@@ -106,6 +127,21 @@ pub type MoteP256AgreeFn = Option<
     unsafe extern "C" fn(ctx: *mut c_void, secret: *const u8, peer: *const u8, z: *mut u8) -> i32,
 >;
 
+/// ECDSA P-256 with the mote's own private key, for keyless delegation: signs the 32-byte
+/// SHA-256 `digest` as it is (no further hashing; `purpose` is a `MOTE_SIGN_*` saying
+/// which handshake message it goes into) and writes `r || s`, 32 bytes each, big-endian,
+/// to `signature` (64 bytes). Returns 0, `MOTE_SIGN_REFUSED`, or anything else if the
+/// signer failed. Called from `mote_handle_datagram`, at most once per request of the
+/// IoTSSP (its retransmissions get the same answer again).
+pub type MoteEcdsaSignFn = Option<
+    unsafe extern "C" fn(
+        ctx: *mut c_void,
+        purpose: u8,
+        digest: *const u8,
+        signature: *mut u8,
+    ) -> i32,
+>;
+
 /// What the platform provides. `ctx` is passed to every callback.
 #[repr(C)]
 pub struct MotePlatform {
@@ -119,6 +155,9 @@ pub struct MotePlatform {
     /// default); a build without it refuses NULL here.
     pub p256_generate: MoteP256GenerateFn,
     pub p256_agree: MoteP256AgreeFn,
+    /// Keyless delegation: the signature of a handshake in the mote's name. NULL: the mote
+    /// refuses every signature request (its IoTSSP holds the mote's private key instead).
+    pub ecdsa_sign: MoteEcdsaSignFn,
 }
 
 /// An IPv6 address and UDP port.
@@ -176,6 +215,10 @@ pub struct MoteCounters {
     pub connects_completed: u64,
     pub connects_failed: u64,
     pub connects_timed_out: u64,
+    /// Keyless delegation: signatures `ecdsa_sign` made for the IoTSSP, and its requests
+    /// answered with a refusal.
+    pub signatures: u64,
+    pub signatures_refused: u64,
 }
 
 /// One mote's state, in storage the firmware provides; opaque to C. Zeroed storage is "not
@@ -195,7 +238,50 @@ struct State {
     tag: u64,
     mote: Inner,
     clock: unsafe extern "C" fn(*mut c_void) -> u64,
+    signer: PlatformSigner,
     ctx: *mut c_void,
+}
+
+type SignFn = unsafe extern "C" fn(*mut c_void, u8, *const u8, *mut u8) -> i32;
+
+/// The platform's answer to a signature request, handed on as it is.
+struct Answer(Result<[u8; 64], SignStatus>);
+
+impl EcdsaP256Sign for Answer {
+    fn sign_digest(&mut self, _: SignPurpose, _: &[u8; 32]) -> Result<[u8; 64], SignStatus> {
+        self.0
+    }
+}
+
+/// ECDSA P-256 through the platform's callback, for keyless delegation.
+struct PlatformSigner {
+    sign: Option<SignFn>,
+    ctx: *mut c_void,
+}
+
+impl EcdsaP256Sign for PlatformSigner {
+    fn sign_digest(
+        &mut self,
+        purpose: SignPurpose,
+        digest: &[u8; 32],
+    ) -> Result<[u8; 64], SignStatus> {
+        let sign = self.sign.ok_or(SignStatus::Refused)?;
+        let mut signature = [0u8; 64];
+        // SAFETY: 32 readable and 64 writable bytes, as the callback's contract says.
+        let signed = unsafe {
+            sign(
+                self.ctx,
+                purpose.into(),
+                digest.as_ptr(),
+                signature.as_mut_ptr(),
+            )
+        };
+        match signed {
+            0 => Ok(signature),
+            MOTE_SIGN_REFUSED => Err(SignStatus::Refused),
+            _ => Err(SignStatus::Failed),
+        }
+    }
 }
 
 const TAG: u64 = 0x6d6f_7465_2d66_6669; // "mote-ffi"
@@ -407,6 +493,42 @@ pub unsafe extern "C" fn mote_soft_p256_agree(
     }
 }
 
+/// ECDSA P-256 in software, for a platform's `ecdsa_sign` without an ECC engine: signs
+/// the 32-byte SHA-256 `digest` as it is with the private key `key` (32 bytes, big-endian;
+/// deterministic nonces, RFC 6979) and writes `r || s` to `signature` (64 bytes). Returns
+/// 0, or -1 if `key` is not a P-256 private key.
+///
+/// # Safety
+/// `key` and `digest` point to 32 readable bytes, `signature` to 64 writable bytes.
+#[cfg(feature = "soft-ecdsa")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_soft_p256_sign_digest(
+    key: *const u8,
+    digest: *const u8,
+    signature: *mut u8,
+) -> i32 {
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    if key.is_null() || digest.is_null() || signature.is_null() {
+        return -1;
+    }
+    // SAFETY: the caller gives 32, 32 and 64 bytes.
+    let (key, digest, signature) = unsafe {
+        (
+            &*(key as *const [u8; 32]),
+            &*(digest as *const [u8; 32]),
+            &mut *(signature as *mut [u8; 64]),
+        )
+    };
+    let Ok(key) = p256::ecdsa::SigningKey::from_slice(key) else {
+        return -1;
+    };
+    let Ok(sig): Result<p256::ecdsa::Signature, _> = key.sign_prehash(digest) else {
+        return -1;
+    };
+    signature.copy_from_slice(&sig.to_bytes());
+    0
+}
+
 /// AES-128 in software, for platforms without an AES engine: pass it as
 /// `MotePlatform.aes128_encrypt`.
 ///
@@ -529,6 +651,10 @@ pub unsafe extern "C" fn mote_init(
         tag: TAG,
         mote: DelegatedMote::new(cfg, creds, ecdh, rng),
         clock,
+        signer: PlatformSigner {
+            sign: platform.ecdsa_sign,
+            ctx: platform.ctx,
+        },
         ctx: platform.ctx,
     };
     // SAFETY: the storage is large and aligned enough (checked at compile time) and the
@@ -597,8 +723,16 @@ pub unsafe extern "C" fn mote_handle_datagram(
     };
     let now = s.now();
     match s.mote.handle_datagram(now, local, &from, data) {
-        // This API has no signer (a keyless IoTSSP's request fails at its deadline there).
-        None | Some(MoteEvent::SignRequested(_)) => MOTE_EVENT_NONE,
+        Some(MoteEvent::SignRequested(r)) => {
+            let mut answer = Answer(s.signer.sign_digest(r.purpose, &r.digest));
+            let event = match answer.0 {
+                Ok(_) => MOTE_EVENT_SIGNED,
+                Err(_) => MOTE_EVENT_SIGN_REFUSED,
+            };
+            s.mote.answer_sign_request(&mut answer);
+            event
+        }
+        None => MOTE_EVENT_NONE,
         Some(MoteEvent::ConnectFailed { .. }) => MOTE_EVENT_CONNECT_FAILED,
         Some(MoteEvent::Associated { .. }) => MOTE_EVENT_ASSOCIATED,
         Some(MoteEvent::Transfer {
@@ -864,6 +998,8 @@ pub unsafe extern "C" fn mote_counters(mote: *mut Mote, out: *mut MoteCounters) 
         connects_completed: a.connects_completed,
         connects_failed: a.connects_failed,
         connects_timed_out: a.connects_timed_out,
+        signatures: a.ecc_signatures,
+        signatures_refused: a.signatures_refused,
     };
     // SAFETY: by contract.
     unsafe { out.write(c) };
@@ -922,6 +1058,7 @@ mod tests {
             now_ms: Some(zero_clock),
             p256_generate,
             p256_agree,
+            ecdsa_sign: None,
         };
         let psk = [7u8; 16];
         let config = MoteConfig {

@@ -6,15 +6,15 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dtls::record::{ContentType, RecordAead, records};
 use dtls::{RecordLayer, Role, SessionKeys as DtlsKeys, SessionState};
 use mote_assoc::crypto::{Random, SoftAes, SoftEcdh};
 use mote_assoc::keys::Credentials;
-use mote_assoc::wire::{KeyBlock, SessionKeys, TransferBody};
-use mote_assoc::{MAX_DATAGRAM_LEN, SspAssoc, SspEvent};
+use mote_assoc::wire::{KeyBlock, SessionKeys, SignPurpose, SignStatus, TransferBody};
+use mote_assoc::{MAX_DATAGRAM_LEN, SignFailure, SspAssoc, SspEvent};
 
 const PSK: [u8; 16] = *b"mote-ffi-test-16";
 const EUI64: [u8; 8] = [0x02, 0x12, 0x4b, 0, 0, 0, 0, 0x42];
@@ -114,23 +114,33 @@ fn run_ssp(
     }
 }
 
-#[test]
-fn the_c_example_takes_a_transfer_and_echoes_over_the_session() {
-    let tmp = tempfile::tempdir().unwrap();
-    let exe = compile_example(tmp.path());
+/// The example running as a process, associated with the IoTSSP side of this test.
+struct Associated {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    ssp_sock: UdpSocket,
+    ssp: SspAssoc<SoftAes, SoftEcdh, Rng>,
+    start: Instant,
+    mote_assoc_addr: SocketAddr,
+    mote_session_addr: SocketAddr,
+}
 
+/// Starts the example (`extra` arguments after the five it always takes) and runs the
+/// association with it.
+fn start_associated(exe: &Path, seconds: &str, extra: &[&str]) -> Associated {
     let ssp_sock = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
     ssp_sock
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
-    let mut child = Command::new(&exe)
+    let mut child = Command::new(exe)
         .args([
             "::1",
             &ssp_sock.local_addr().unwrap().port().to_string(),
             &hex(&PSK),
             &hex(&EUI64),
-            "30",
+            seconds,
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -153,6 +163,30 @@ fn the_c_example_takes_a_transfer_and_echoes_over_the_session() {
     run_ssp(&ssp_sock, mote_assoc_addr, &mut ssp, start, |e| {
         matches!(e, SspEvent::Associated { .. })
     });
+    Associated {
+        child,
+        stdout,
+        ssp_sock,
+        ssp,
+        start,
+        mote_assoc_addr,
+        mote_session_addr,
+    }
+}
+
+#[test]
+fn the_c_example_takes_a_transfer_and_echoes_over_the_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = compile_example(tmp.path());
+    let Associated {
+        mut child,
+        mut stdout,
+        ssp_sock,
+        mut ssp,
+        start,
+        mote_assoc_addr,
+        mote_session_addr,
+    } = start_associated(&exe, "30", &[]);
 
     // A session the IoTSSP negotiated with this client (its keys made up here).
     let client_sock = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
@@ -236,4 +270,91 @@ fn the_c_example_takes_a_transfer_and_echoes_over_the_session() {
     ] {
         assert!(rest.contains(expected), "{expected:?} not in {rest}");
     }
+}
+
+/// Asks the mote behind `a` to sign `digest` as a keyless IoTSSP does and returns the
+/// outcome.
+fn request_signature(a: &mut Associated, purpose: SignPurpose, digest: &[u8; 32]) -> SspEvent {
+    assert!(a.ssp.request_signature(ms(a.start), purpose, digest));
+    let mut outcome = None;
+    run_ssp(
+        &a.ssp_sock,
+        a.mote_assoc_addr,
+        &mut a.ssp,
+        a.start,
+        |e| match e {
+            SspEvent::Signed { .. } | SspEvent::SignFailed(_) => {
+                outcome = Some(*e);
+                true
+            }
+            _ => false,
+        },
+    );
+    outcome.unwrap()
+}
+
+/// Keyless delegation through the C API: the IoTSSP's SignRequests reach the example's
+/// `ecdsa_sign` callback (the library's software ECDSA with the mote's key), and the
+/// SignResponses carry signatures that verify under the mote's public key, the one its
+/// certificate would hold. Without a key the same example refuses.
+#[test]
+fn the_c_example_signs_for_a_keyless_iotssp() {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+    use sha2::{Digest, Sha256};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = compile_example(tmp.path());
+    let key = SigningKey::from_slice(&[0x4b; 32]).unwrap();
+    let public = VerifyingKey::from(&key);
+
+    // The example runs until its deadline (it has no session to see closed), then prints
+    // its counters.
+    let mut a = start_associated(&exe, "8", &[&hex(&key.to_bytes())]);
+    for (purpose, signed) in [
+        (
+            SignPurpose::ServerKeyExchange,
+            &b"client_random || server_random || params"[..],
+        ),
+        (
+            SignPurpose::CertificateVerify,
+            &b"the handshake messages so far"[..],
+        ),
+    ] {
+        let digest: [u8; 32] = Sha256::digest(signed).into();
+        let SspEvent::Signed { signature } = request_signature(&mut a, purpose, &digest) else {
+            panic!("no signature for {purpose:?}");
+        };
+        let signature = Signature::from_slice(&signature).unwrap();
+        public
+            .verify_prehash(&digest, &signature)
+            .expect("the mote's signature verifies under its public key");
+    }
+    let stats = a.ssp.stats();
+    assert_eq!(
+        (stats.signatures_received, stats.signatures_refused),
+        (2, 0)
+    );
+    a.child.wait().unwrap();
+    let mut out = String::new();
+    a.stdout.read_to_string(&mut out).unwrap();
+    assert_eq!(out.matches("signature sent").count(), 2, "{out}");
+    assert!(out.contains("signed 0 "), "{out}");
+    assert!(out.contains("signed 1 "), "{out}");
+    assert!(out.contains("keyless signatures=2 refused=0"), "{out}");
+
+    // The same firmware without a key refuses: the IoTSSP learns it at once, not at its
+    // deadline.
+    let mut a = start_associated(&exe, "8", &[]);
+    let asked = Instant::now();
+    assert_eq!(
+        request_signature(&mut a, SignPurpose::ServerKeyExchange, &[7; 32]),
+        SspEvent::SignFailed(SignFailure::Refused(SignStatus::Refused))
+    );
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    a.child.wait().unwrap();
+    let mut out = String::new();
+    a.stdout.read_to_string(&mut out).unwrap();
+    assert!(out.contains("signature refused"), "{out}");
+    assert!(out.contains("keyless signatures=0 refused=1"), "{out}");
 }

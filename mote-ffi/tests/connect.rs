@@ -118,6 +118,7 @@ fn mote_connect_gets_a_client_session_or_a_refusal() {
         now_ms: Some(now_ms),
         p256_generate: Some(mote_soft_p256_generate),
         p256_agree: Some(mote_soft_p256_agree),
+        ecdsa_sign: None,
     };
     let config = MoteConfig {
         psk: PSK.as_ptr(),

@@ -4,7 +4,12 @@
  * its transferred session. It stops when a session has been closed by its client (or at
  * the deadline) and prints its counters.
  *
- *   echo_mote IOTSSP_ADDR IOTSSP_PORT PSK_HEX EUI64_HEX SECONDS
+ *   echo_mote IOTSSP_ADDR IOTSSP_PORT PSK_HEX EUI64_HEX SECONDS [KEY_HEX]
+ *
+ * With KEY_HEX (the mote's P-256 private key, 32 bytes) it serves a keyless IoTSSP: it
+ * signs the handshake digests its IoTSSP asks for with that key (mote_soft_p256_sign_digest,
+ * the library's feature soft-ecdsa, where a firmware would run its ECC engine) and prints
+ * "signed PURPOSE DIGEST_HEX" for each; without it, it refuses them.
  *
  * It binds the association and session sockets on ::1, ephemeral ports, and prints them
  * first ("ports ASSOC SESSION"). AES and P-256 are the library's software versions (its
@@ -12,10 +17,10 @@
  * CLOCK_MONOTONIC.
  *
  * Built with -DMOTE_EXAMPLE_PLATFORM_AES it takes AES from platform_aes128_encrypt, and
- * with -DMOTE_EXAMPLE_PLATFORM_P256 P-256 from platform_p256_generate and
- * platform_p256_agree, as a firmware does whose radio chip has an AES engine and whose MCU
- * an ECC engine; it then links against a library built without soft-aes or soft-ecc
- * (scripts/mote-footprint).
+ * with -DMOTE_EXAMPLE_PLATFORM_P256 P-256 from platform_p256_generate, platform_p256_agree
+ * and platform_ecdsa_sign, as a firmware does whose radio chip has an AES engine and whose
+ * MCU an ECC engine; it then links against a library built without soft-aes, soft-ecc or
+ * soft-ecdsa (scripts/mote-footprint).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -49,6 +54,33 @@ int32_t platform_p256_agree(void *ctx, const uint8_t *secret, const uint8_t *pee
 #else
 #define P256_GENERATE mote_soft_p256_generate
 #define P256_AGREE mote_soft_p256_agree
+#endif
+
+static uint8_t signing_key[32];
+static int has_signing_key;
+
+#ifdef MOTE_EXAMPLE_PLATFORM_P256
+int32_t platform_ecdsa_sign(void *ctx, uint8_t purpose, const uint8_t *digest, uint8_t *signature);
+#define ECDSA_SIGN platform_ecdsa_sign
+#else
+/* The platform's keyless signer: the mote's key never leaves it. */
+static int32_t ecdsa_sign(void *ctx, uint8_t purpose, const uint8_t *digest, uint8_t *signature)
+{
+    (void)ctx;
+    if (!has_signing_key) {
+        return MOTE_SIGN_REFUSED;
+    }
+    if (mote_soft_p256_sign_digest(signing_key, digest, signature) != 0) {
+        return -1;
+    }
+    printf("signed %u ", purpose);
+    for (int i = 0; i < 32; i++) {
+        printf("%02x", digest[i]);
+    }
+    printf("\n");
+    return 0;
+}
+#define ECDSA_SIGN ecdsa_sign
 #endif
 
 static uint64_t now_ms(void *ctx)
@@ -104,9 +136,17 @@ static int udp_socket(uint16_t *port)
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s IOTSSP_ADDR IOTSSP_PORT PSK_HEX EUI64_HEX SECONDS\n", argv[0]);
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: %s IOTSSP_ADDR IOTSSP_PORT PSK_HEX EUI64_HEX SECONDS [KEY_HEX]\n",
+                argv[0]);
         return 2;
+    }
+    if (argc == 7) {
+        if (hex(argv[6], signing_key, sizeof signing_key) != 32) {
+            fprintf(stderr, "bad key\n");
+            return 2;
+        }
+        has_signing_key = 1;
     }
     uint8_t psk[32];
     MoteConfig config = {0};
@@ -129,6 +169,7 @@ int main(int argc, char **argv)
         .now_ms = now_ms,
         .p256_generate = P256_GENERATE,
         .p256_agree = P256_AGREE,
+        .ecdsa_sign = ECDSA_SIGN,
     };
     if (mote_init(&mote, &platform, &config) != MOTE_OK) {
         fprintf(stderr, "mote_init failed\n");
@@ -178,6 +219,12 @@ int main(int argc, char **argv)
             case MOTE_EVENT_TRANSFER_REFUSED:
                 printf("transfer refused\n");
                 break;
+            case MOTE_EVENT_SIGNED:
+                printf("signature sent\n");
+                break;
+            case MOTE_EVENT_SIGN_REFUSED:
+                printf("signature refused\n");
+                break;
             default:
                 break;
             }
@@ -214,6 +261,8 @@ int main(int argc, char **argv)
            (unsigned long long)c.alerts_in, (unsigned long long)c.alerts_out,
            (unsigned long long)c.sessions_closed, (unsigned long long)c.decrypt_failed,
            (unsigned long long)c.sessions_active);
+    printf("keyless signatures=%llu refused=%llu\n", (unsigned long long)c.signatures,
+           (unsigned long long)c.signatures_refused);
     printf("footprint slot=%zu queues=%zu state=%zu storage=%zu\n", f.slot_bytes, f.queue_bytes,
            f.state_bytes, f.storage_bytes);
     mote_deinit(&mote);

@@ -20,3 +20,4 @@ struct MoteFootprint mote_footprint(void) { struct MoteFootprint f = {0, 0, 0, 0
 void mote_soft_aes128_encrypt(void *c, const uint8_t *k, uint8_t *b) { (void)c; (void)k; (void)b; }
 int32_t mote_soft_p256_generate(void *c, uint8_t *s, uint8_t *p) { (void)c; (void)s; (void)p; return 0; }
 int32_t mote_soft_p256_agree(void *c, const uint8_t *s, const uint8_t *p, uint8_t *z) { (void)c; (void)s; (void)p; (void)z; return 0; }
+int32_t mote_soft_p256_sign_digest(const uint8_t *k, const uint8_t *d, uint8_t *s) { (void)k; (void)d; (void)s; return 0; }

@@ -17,13 +17,19 @@
  *       server (mote_connect; the IoTSSP runs the handshake in the mote's name and transfers
  *       the session, the mote as client) and GETs PATH on it every SECONDS (default 5),
  *       asking again while it has no session; responses are printed and counted.
+ *   mote key KEY_HEX
+ *       keyless delegation (key = "mote" at the IoTSSP): the mote's P-256 private key (32
+ *       bytes, the key of its certificate), with which it signs the handshake digests its
+ *       IoTSSP asks for; without it the mote refuses them.
  *   mote stats
  *       prints "mote counters key=value ..." (the library's counters, the CoAP requests
  *       this application answered and its own reports) and "mote footprint ...".
  *
  * What the platform gives the library: AES-128 in software (mote_soft_aes128_encrypt; a
  * board with an AES engine would pass its own block function), randomness from the
- * board's hardware RNG (periph_hwrng), the clock from ztimer64 (milliseconds).
+ * board's hardware RNG (periph_hwrng), the clock from ztimer64 (milliseconds), P-256 in
+ * the library's software (its default ECDH; ECDSA signing for keyless delegation through
+ * mote_soft_p256_sign_digest, where a board with an ECC engine would run that).
  *
  * Every call into the library happens on the mote's thread, which runs the event queue:
  * the sockets' receive events, the library's timer, and the shell's commands (posted to
@@ -88,12 +94,32 @@ static struct {
     MoteEndpoint iotssp;
 } start_args;
 
+/* What `mote key` set, handed to the mote's thread with its event. */
+static struct {
+    uint8_t key[32];
+} key_args;
+
+/* The mote's signing key for keyless delegation, read only on the mote's thread. */
+static uint8_t signing_key[32];
+static int has_signing_key;
+
 /* ---- the platform ---------------------------------------------------------------- */
 
 static uint64_t now_ms(void *ctx)
 {
     (void)ctx;
     return ztimer64_now(ZTIMER64_MSEC);
+}
+
+/* Keyless delegation: the signature the IoTSSP asks for, with the mote's own key. */
+static int32_t ecdsa_sign(void *ctx, uint8_t purpose, const uint8_t *digest, uint8_t *signature)
+{
+    (void)ctx;
+    (void)purpose;
+    if (!has_signing_key) {
+        return MOTE_SIGN_REFUSED;
+    }
+    return mote_soft_p256_sign_digest(signing_key, digest, signature) == 0 ? 0 : -1;
 }
 
 static void random_bytes(void *ctx, uint8_t *buf, size_t len)
@@ -466,6 +492,12 @@ static void on_datagram(sock_udp_t *sock, sock_async_flags_t flags, void *arg)
         case MOTE_EVENT_CONNECT_FAILED:
             puts("mote: the IoTSSP could not open the session with the server");
             break;
+        case MOTE_EVENT_SIGNED:
+            puts("mote: signed a handshake for the IoTSSP (keyless)");
+            break;
+        case MOTE_EVENT_SIGN_REFUSED:
+            puts("mote: refused the IoTSSP's signature request (no key: mote key KEY_HEX)");
+            break;
         default:
             break;
         }
@@ -506,7 +538,7 @@ static void print_counters(void)
            "app_data_out=%u alerts_in=%u alerts_out=%u decrypt_failed=%u replayed=%u "
            "no_session=%u not_from_iotssp=%u coap_requests=%u echoes=%u connects_started=%u "
            "connects_completed=%u connects_failed=%u connects_timed_out=%u "
-           "coap_requests_out=%u coap_responses_in=%u\n",
+           "coap_requests_out=%u coap_responses_in=%u signatures=%u signatures_refused=%u\n",
            (unsigned)c.associations, (unsigned)c.transfers_installed,
            (unsigned)c.transfers_refused, (unsigned)c.ecc_operations,
            (unsigned)c.sessions_active, (unsigned)c.sessions_installed,
@@ -516,7 +548,8 @@ static void print_counters(void)
            (unsigned)c.decrypt_failed, (unsigned)c.replayed, (unsigned)c.no_session,
            (unsigned)c.not_from_iotssp, coap_requests, echoes, (unsigned)c.connects_started,
            (unsigned)c.connects_completed, (unsigned)c.connects_failed,
-           (unsigned)c.connects_timed_out, coap_requests_out, coap_responses_in);
+           (unsigned)c.connects_timed_out, coap_requests_out, coap_responses_in,
+           (unsigned)c.signatures, (unsigned)c.signatures_refused);
     MoteFootprint f = mote_footprint();
     printf("mote footprint slot=%u queues=%u state=%u storage=%u\n", (unsigned)f.slot_bytes,
            (unsigned)f.queue_bytes, (unsigned)f.state_bytes, (unsigned)f.storage_bytes);
@@ -551,6 +584,7 @@ static void on_start(event_t *ev)
         .aes128_encrypt = mote_soft_aes128_encrypt,
         .random = random_bytes,
         .now_ms = now_ms,
+        .ecdsa_sign = ecdsa_sign,
     };
     int res = mote_init(&mote, &platform, &config);
     memset(start_args.psk, 0, sizeof start_args.psk);
@@ -567,6 +601,17 @@ static void on_start(event_t *ev)
 }
 
 static event_t start_event = {.handler = on_start};
+
+static void on_key(event_t *ev)
+{
+    (void)ev;
+    memcpy(signing_key, key_args.key, sizeof signing_key);
+    memset(key_args.key, 0, sizeof key_args.key);
+    has_signing_key = 1;
+    puts("mote: signing key set (keyless delegation)");
+}
+
+static event_t key_event = {.handler = on_key};
 
 /* What `mote report` asked for, handed to the mote's thread with its event. */
 static struct {
@@ -653,6 +698,14 @@ static int mote_cmd(int argc, char **argv)
         event_post(&queue, &report_start_event);
         return 0;
     }
+    if (argc == 3 && strcmp(argv[1], "key") == 0) {
+        if (parse_hex(argv[2], key_args.key, sizeof key_args.key) != 32) {
+            puts("mote: the key is 32 bytes in hex");
+            return 1;
+        }
+        event_post(&queue, &key_event);
+        return 0;
+    }
     if (argc >= 3 && argc <= 5 && strcmp(argv[1], "start") == 0) {
         int psk_len = parse_hex(argv[2], start_args.psk, sizeof start_args.psk);
         if (psk_len < 16) {
@@ -675,12 +728,13 @@ static int mote_cmd(int argc, char **argv)
         return 0;
     }
     printf("usage: %s start PSK_HEX [IOTSSP_ADDR [IOTSSP_PORT]] | "
-           "%s report SERVER_ADDR SERVER_PORT PATH [SECONDS] | %s stats\n",
-           argv[0], argv[0], argv[0]);
+           "%s report SERVER_ADDR SERVER_PORT PATH [SECONDS] | %s key KEY_HEX | %s stats\n",
+           argv[0], argv[0], argv[0], argv[0]);
     return 1;
 }
 
-SHELL_COMMAND(mote, "the delegated mote: start PSK [IOTSSP [PORT]] | report ADDR PORT PATH | stats",
+SHELL_COMMAND(mote,
+              "the delegated mote: start PSK [IOTSSP [PORT]] | report ADDR PORT PATH | key KEY | stats",
               mote_cmd);
 
 int main(void)
