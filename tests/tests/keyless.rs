@@ -8,7 +8,8 @@
 //! Keyless outbound delegation: the same mote reports to an unmodified `openssl s_server
 //! -dtls1_2` that requires and verifies its certificate; the IoTSSP runs the client
 //! handshake in the mote's name and asks the mote for the one signature it needs, the
-//! CertificateVerify's.
+//! CertificateVerify's; and to libcoap's `coap-server` through the `iotssp` daemon on its own
+//! host.
 
 use integration_tests::delegation_bed::*;
 use integration_tests::testbed::INET_ADDR;
@@ -213,4 +214,53 @@ fn a_keyless_mote_signs_its_outbound_certificate_verify_for_openssl_s_server() {
         "{}",
         bed.logs()
     );
+}
+
+/// Keyless outbound through the `iotssp` daemon on its own host, to libcoap's
+/// `coap-server-openssl` in PKI mode verifying the mote's certificate against the CA: the
+/// SignRequest and SignResponse travel inside the redirect channel like the Connect and the
+/// Transfer; the daemon's final counters show one signature and no private key. About 10 s.
+#[test]
+fn a_keyless_mote_reaches_libcoap_through_a_remote_iotssp() {
+    let test = "a_keyless_mote_reaches_libcoap_through_a_remote_iotssp";
+    const SERVER_NAME: &str = "server.example";
+    let mut opts = BedOptions::new(Mode::Remote);
+    opts.keyless = true;
+    opts.iotssp_extra = format!(
+        "[[motes.outbound]]\naddress = \"{INET_ADDR}\"\nport = 5684\nname = \"{SERVER_NAME}\"\n"
+    );
+    opts.motesim_defaults =
+        format!("outbound = \"coaps://[{INET_ADDR}]:5684/\"\noutbound_interval_secs = 2\n");
+    let Some(mut bed) = DelegationBed::start(test, opts) else {
+        return;
+    };
+    let (cert, key) = issue_server_cert(&bed.deploy, SERVER_NAME);
+    let ca = bed.deploy.join("ca.pem");
+    let args: Vec<String> = ["-A", INET_ADDR, "-p", "5683"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(
+            [("-c", &cert), ("-j", &key), ("-R", &ca)]
+                .into_iter()
+                .flat_map(|(flag, path)| [flag.to_string(), path.display().to_string()]),
+        )
+        .collect();
+    let server =
+        SClient::spawn_program(&bed.inet, bed.dir.path(), "coap-server-openssl", &[], &args);
+    let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "coap_responses_in") >= 1);
+    let response = s["outbound_last_response"].as_str().unwrap_or_default();
+    assert!(
+        response.contains("2.05") && response.contains("libcoap"),
+        "no 2.05 answer with libcoap's index: {s}\n{}\n{}",
+        server.output(),
+        bed.logs()
+    );
+    assert_eq!(stat(&s, "ecc_sign"), 1, "the mote signed once: {s}");
+    assert_eq!(stat(&s, "ecc_operations"), 1, "{s}");
+    assert_eq!(stat(&s, "certificates_seen"), 0, "{s}");
+    let line = bed.stop_iotssp();
+    assert_eq!(field(&line, "outbound_completed"), Some(1), "{line}");
+    assert_eq!(field(&line, "keyless_signatures"), Some(1), "{line}");
+    assert_eq!(field(&line, "private_keys_held"), Some(0), "{line}");
+    assert_eq!(field(&line, "keyless_motes"), Some(1), "{line}");
 }
