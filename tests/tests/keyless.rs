@@ -194,6 +194,8 @@ fn a_keyless_mote_signs_its_outbound_certificate_verify_for_openssl_s_server() {
         "no ECC at the mote but the signature: {s}"
     );
     assert_eq!(stat(&s, "certificates_seen"), 0, "{s}");
+    // s_server verified the CertificateVerify under the mote's certificate, and the mote's
+    // one signature is the only one made with that key: it was the CertificateVerify's.
 
     assert_eq!(
         iotssp_metric(&bed, "private_keys_held"),
