@@ -16,7 +16,7 @@ use lowpan::{Address, CheckedIpv6Packet, Eui64, Icmpv6Repr, LinkAddrs, NextHeade
 
 use crate::config::Config;
 use crate::counters::{Counters, DropReason};
-use crate::nd::{self, RaParams, RadioNd, Sllao};
+use crate::nd::{self, RaParams, RadioNd};
 use crate::rpl::{self, RplRoot, RplSettings};
 use crate::neighbours::{Learned, NeighbourTable};
 use crate::registrations::{Outcome, Registrations, Request, Via};
@@ -368,15 +368,6 @@ impl Bridge {
         frames
     }
 
-    /// Whether `packet` from us to `dst` leaves in one frame, unfragmented.
-    fn fits_one_frame(&mut self, packet: &[u8], own: Eui64, dst: Address) -> bool {
-        let src = Address::Extended(own);
-        let header = FrameRepr::data(self.cfg.pan_id, src, dst, 0, !dst.is_broadcast());
-        self.encoder
-            .compressed_len(packet, LinkAddrs { src, dst })
-            .is_ok_and(|len| len <= mac::max_frame_payload(&header))
-    }
-
     fn next_seq(&mut self) -> u8 {
         let s = self.seq;
         self.seq = self.seq.wrapping_add(1);
@@ -605,11 +596,7 @@ impl Bridge {
             self.counters.drop(DropReason::RadioNotReady);
             return Vec::new();
         };
-        let mut ra = nd::build_router_advertisement(own, dst_ip, &self.cfg.ra, Sllao::Included);
-        if !self.fits_one_frame(&ra, own, dst_link) {
-            // A unicast RA between extended addresses is 3 bytes too long with it.
-            ra = nd::build_router_advertisement(own, dst_ip, &self.cfg.ra, Sllao::Omitted);
-        }
+        let ra = nd::build_router_advertisement(own, dst_ip, &self.cfg.ra);
         let frames = self.frames_for(&ra, own, dst_link);
         if !frames.is_empty() {
             self.counters.router_advertisements += 1;
@@ -880,8 +867,8 @@ pub(crate) mod tests {
         let out = b.handle_radio_frame(Instant::now(), &frames[0]);
         assert_eq!(out.to_tun, None, "an RS is answered, not forwarded");
         // Between extended addresses the RA with its SLLAO (104 bytes of ICMPv6, 3 of IPHC)
-        // would take 107 of the frame's 104 bytes: it leaves without, in one frame.
-        assert_eq!(out.frames.len(), 1);
+        // takes 107 of the frame's 104 bytes: two fragments.
+        assert_eq!(out.frames.len(), 2);
         let (repr, _) = mac::parse_frame(&out.frames[0]).unwrap();
         assert_eq!(repr.frame_type, FrameType::Data);
         assert_eq!(repr.version, 1);
@@ -892,8 +879,10 @@ pub(crate) mod tests {
         assert!(repr.ack_request);
         assert!(out.frames[0].len() <= mac::MAX_FRAME_NO_FCS);
         let ra = mote_receive(&out.frames).expect("RA reassembles");
-        assert_eq!(ra, nd::build_router_advertisement(OWN, mote_ll, &ra_params(), Sllao::Omitted));
-        assert_eq!(ra.len(), nd::RA_WITHOUT_SLLAO_LEN);
+        // With our SLLAO: RIOT's 6LN takes the router's neighbour cache entry from it, and
+        // without that entry drops the NA answering its registration.
+        assert_eq!(ra, nd::build_router_advertisement(OWN, mote_ll, &ra_params()));
+        assert_eq!(ra.len(), nd::RA_PACKET_LEN);
         // Field checks of what the mote gets: source is our link-local, 6CO for context 0.
         let v = Ipv6Packet::new_checked(&ra[..]).unwrap();
         assert_eq!(v.src_addr(), ip::link_local_from_eui64(OWN));
@@ -901,10 +890,11 @@ pub(crate) mod tests {
         assert_eq!(v.hop_limit(), 255);
         let icmp = v.payload();
         assert_eq!(icmp[0], lowpan::icmpv6::msg_type::ROUTER_ADVERT);
-        // PIO, 6CO and ABRO, in that order, right after the RA header.
-        assert_eq!(&icmp[16..20], &[3, 4, 64, lowpan::ndisc::PrefixFlags::AUTONOMOUS.0]);
-        assert_eq!(&icmp[48..56], &[34, 2, 64, 0x10, 0, 0, 0, 60]);
-        assert_eq!(&icmp[64..66], &[35, 3]);
+        // SLLAO, PIO, 6CO and ABRO, in that order, right after the RA header.
+        assert_eq!(&icmp[16..26], &[1, 2, 0x00, 0x12, 0x4b, 0, 0, 0, 0, 1]);
+        assert_eq!(&icmp[32..36], &[3, 4, 64, lowpan::ndisc::PrefixFlags::AUTONOMOUS.0]);
+        assert_eq!(&icmp[64..72], &[34, 2, 64, 0x10, 0, 0, 0, 60]);
+        assert_eq!(&icmp[80..82], &[35, 3]);
         assert_eq!(b.counters().router_solicitations, 1);
         assert_eq!(b.counters().router_advertisements, 1);
         assert_eq!(b.counters().tun_tx_packets, 0);
@@ -932,23 +922,23 @@ pub(crate) mod tests {
         assert_eq!(out.to_tun.map(|p| p.into_inner()), Some(packet));
     }
 
-    /// Every RA leaves in one 802.15.4 frame (127 bytes with the FCS): the multicast one with
-    /// its SLLAO, the unicast one without unless the solicitor has a short address.
+    /// Every RA carries our SLLAO. The multicast one and one to a short address leave in one
+    /// 802.15.4 frame (127 bytes with the FCS), one to an extended address in two fragments.
     #[test]
-    fn router_advertisements_take_one_frame() {
+    fn router_advertisements_carry_the_sllao() {
         let cases = [
-            (ip::link_local_from_eui64(MOTE), Address::Extended(MOTE), false),
-            (nd::ALL_NODES, Address::BROADCAST, true),
-            ("fe80::ff:fe00:2".parse().unwrap(), Address::Short(2), true),
+            (ip::link_local_from_eui64(MOTE), Address::Extended(MOTE), 2),
+            (nd::ALL_NODES, Address::BROADCAST, 1),
+            ("fe80::ff:fe00:2".parse().unwrap(), Address::Short(2), 1),
         ];
-        for (dst_ip, dst_link, with_sllao) in cases {
+        for (dst_ip, dst_link, frame_count) in cases {
             let mut b = bridge();
             let frames = b.advertise(dst_ip, dst_link);
-            assert_eq!(frames.len(), 1, "RA to {dst_ip}");
-            assert!(frames[0].len() + mac::FCS_LEN <= mac::MAX_PSDU);
+            assert_eq!(frames.len(), frame_count, "RA to {dst_ip}");
+            assert!(frames.iter().all(|f| f.len() + mac::FCS_LEN <= mac::MAX_PSDU));
             let (repr, payload) = mac::parse_frame(&frames[0]).unwrap();
             assert_eq!(repr.dst_addr, dst_link);
-            assert_ne!(payload[0] & 0xf8, lowpan::frag::FRAG1_DISPATCH, "not a fragment");
+            assert_eq!(payload[0] & 0xf8 == lowpan::frag::FRAG1_DISPATCH, frame_count > 1, "fragmented");
             let ra = mote_receive(&frames).unwrap();
             let v = Ipv6Packet::new_checked(&ra[..]).unwrap();
             let icmp = ip::Icmpv6Packet::new_checked(v.payload()).unwrap();
@@ -957,7 +947,7 @@ pub(crate) mod tests {
             else {
                 panic!("not an RA: {repr:?}");
             };
-            assert_eq!(lladdr.is_some(), with_sllao, "RA to {dst_ip}");
+            assert_eq!(lladdr, Some(lowpan::ndisc::LinkLayerAddress::Eui64(OWN)), "RA to {dst_ip}");
             assert_eq!((prefix_infos.len(), contexts.len(), abro.is_some()), (1, 1, true));
         }
     }

@@ -96,24 +96,16 @@ pub fn parse_router_solicitation(packet: &Ipv6Packet<&[u8]>) -> Result<Option<Ip
     }
 }
 
-/// Whether an RA carries our source link-layer address option.
-///
-/// RFC 4861 section 4.2 lets a router leave it out. On 6LoWPAN nothing is lost: our
-/// link-local source address is derived from our EUI-64 (RFC 4944 sections 6 and 7), so a
-/// node recovers our link-layer address from it or from the frame's source address (RIOT's
-/// 6LN does the former, and RFC 6775 hosts never resolve addresses by multicast NS).
-/// Without it the RA (88 bytes of ICMPv6) fits one 802.15.4 frame between two extended
-/// addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sllao {
-    Included,
-    Omitted,
-}
-
 /// Our Router Advertisement: our EUI-64 in the source link-layer address option (RFC 4944
-/// section 8) unless `sllao` omits it, the prefix for autoconfiguration and as 6LoWPAN
-/// context 0 (RFC 6775 4.2), and the ABRO.
-pub fn router_advertisement(own: Eui64, p: &RaParams, sllao: Sllao) -> NdiscRepr {
+/// section 8), the prefix for autoconfiguration and as 6LoWPAN context 0 (RFC 6775 4.2),
+/// and the ABRO.
+///
+/// The SLLAO is never left out, although RFC 4861 section 4.2 allows it and a 6LoWPAN node
+/// could derive our link-layer address from our EUI-64-based source: RIOT's 6LN creates
+/// its neighbour cache entry for the router only from the RA's SLLAO, and drops the NA that
+/// answers its address registration when that entry is missing, so its address stays
+/// tentative. Between two extended addresses the RA then takes two fragments.
+pub fn router_advertisement(own: Eui64, p: &RaParams) -> NdiscRepr {
     NdiscRepr::RouterAdvert {
         hop_limit: p.cur_hop_limit,
         flags: RouterFlags::default(),
@@ -121,7 +113,7 @@ pub fn router_advertisement(own: Eui64, p: &RaParams, sllao: Sllao) -> NdiscRepr
         // 0: unspecified.
         reachable_time: 0,
         retrans_time: 0,
-        lladdr: (sllao == Sllao::Included).then_some(LinkLayerAddress::Eui64(own)),
+        lladdr: Some(LinkLayerAddress::Eui64(own)),
         mtu: None,
         prefix_infos: vec![PrefixInformation {
             prefix_len: 64,
@@ -149,13 +141,11 @@ pub fn router_advertisement(own: Eui64, p: &RaParams, sllao: Sllao) -> NdiscRepr
 /// Length of the RA we build: IPv6 header + RA header 16 + SLLAO 16 + PIO 32 + 6CO 16 +
 /// ABRO 24.
 pub const RA_PACKET_LEN: usize = ip::IPV6_HEADER_LEN + 16 + 16 + 32 + 16 + 24;
-/// Length of the RA without its SLLAO.
-pub const RA_WITHOUT_SLLAO_LEN: usize = RA_PACKET_LEN - 16;
 
 /// The whole IPv6 packet of a Router Advertisement from `fe80::<our IID>` to `dst`.
-pub fn build_router_advertisement(own: Eui64, dst: Ipv6Addr, p: &RaParams, sllao: Sllao) -> Vec<u8> {
+pub fn build_router_advertisement(own: Eui64, dst: Ipv6Addr, p: &RaParams) -> Vec<u8> {
     let src = ip::link_local_from_eui64(own);
-    Icmpv6Repr::Ndisc(router_advertisement(own, p, sllao))
+    Icmpv6Repr::Ndisc(router_advertisement(own, p))
         .emit_ipv6_packet(src, dst, 255)
         // 104 bytes of ICMPv6 always fit an IPv6 packet.
         .unwrap_or_default()
@@ -319,7 +309,7 @@ pub(crate) mod tests {
     #[test]
     fn ra_bytes_field_by_field() {
         let dst: Ipv6Addr = "fe80::212:4b00:0:2".parse().unwrap();
-        let ra = build_router_advertisement(OWN, dst, &params(), Sllao::Included);
+        let ra = build_router_advertisement(OWN, dst, &params());
         assert_eq!(ra.len(), RA_PACKET_LEN);
         assert_eq!(ra.len(), 144);
         // IPv6 header
@@ -371,7 +361,7 @@ pub(crate) mod tests {
         let v = Ipv6Packet::new_checked(&p[..]).unwrap();
         assert_eq!(parse_router_solicitation(&v), Err(RsError::BadChecksum));
 
-        let ra = build_router_advertisement(OWN, src, &params(), Sllao::Included);
+        let ra = build_router_advertisement(OWN, src, &params());
         let v = Ipv6Packet::new_checked(&ra[..]).unwrap();
         assert_eq!(parse_router_solicitation(&v), Ok(None));
     }

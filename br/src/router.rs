@@ -337,9 +337,9 @@ mod tests {
             r.handle_radio_frame(now, SystemTime::now(), &f);
         }
         let out = transmits(&mut r);
-        // The RA with its ABRO takes one frame between extended addresses (no SLLAO).
+        // The RA with its SLLAO and ABRO takes two fragments between extended addresses.
         assert!(
-            matches!(&out[..], [Transmit::Radio(d)] if d.frames.len() == 1 && d.class == TxClass::Control),
+            matches!(&out[..], [Transmit::Radio(d)] if d.frames.len() == 2 && d.class == TxClass::Control),
             "{out:?}"
         );
         assert_eq!(r.counters().router_advertisements, 1);
