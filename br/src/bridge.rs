@@ -17,7 +17,7 @@ use lowpan::{Address, CheckedIpv6Packet, Eui64, Icmpv6Repr, LinkAddrs, NextHeade
 use crate::config::Config;
 use crate::counters::{Counters, DropReason};
 use crate::nd::{self, RaParams, RadioNd};
-use crate::rpl::{self, RplRoot, RplSettings};
+use crate::rpl::{self, RplRoot, RplSettings, SourceRouteForm};
 use crate::neighbours::{Learned, NeighbourTable};
 use crate::registrations::{Outcome, Registrations, Request, Via};
 
@@ -321,14 +321,18 @@ impl Bridge {
             return Vec::new();
         };
         // An RPL node more than one hop away: its source route, the first hop on the link.
+        // With RFC 8138 the packet goes in a tunnel from the root, sent as 6LoRHs.
         let routed = self.rpl.as_mut().and_then(|root| {
             let path = root.path(&ip.dst_addr())?;
-            Some((path[0], root.source_route(packet, &path)))
+            let rfc8138 = root.settings().source_routing == SourceRouteForm::Rfc8138;
+            let rewritten = if rfc8138 { root.tunnel(packet, &path) } else { root.source_route(packet, &path) };
+            let lorh_root = rfc8138.then_some(root.settings().dodag_id).filter(|_| rewritten.is_some());
+            Some((path[0], rewritten, lorh_root))
         });
-        let (next_hop, packet) = match &routed {
-            Some((first, Some(rewritten))) => (*first, &rewritten[..]),
-            Some((first, None)) => (*first, packet),
-            None => (ip.dst_addr(), packet),
+        let (next_hop, packet, lorh_root) = match &routed {
+            Some((first, Some(rewritten), lorh_root)) => (*first, &rewritten[..], *lorh_root),
+            Some((first, None, _)) => (*first, packet, None),
+            None => (ip.dst_addr(), packet, None),
         };
         let dst = match self.link_destination(now, &next_hop) {
             Ok(d) => d,
@@ -337,16 +341,27 @@ impl Bridge {
                 return Vec::new();
             }
         };
-        self.frames_for(packet, own, dst)
+        self.frames_for_rpl(packet, own, dst, lorh_root)
     }
 
     /// Compress, fragment and frame one IPv6 packet for `dst`.
     fn frames_for(&mut self, packet: &[u8], own: Eui64, dst: Address) -> Vec<Vec<u8>> {
+        self.frames_for_rpl(packet, own, dst, None)
+    }
+
+    /// [`Bridge::frames_for`], with the RFC 8138 forms (page 1) when `lorh_root` names the
+    /// DODAG root whose tunnel the packet is.
+    fn frames_for_rpl(&mut self, packet: &[u8], own: Eui64, dst: Address, lorh_root: Option<Ipv6Addr>) -> Vec<Vec<u8>> {
         let src = Address::Extended(own);
         let ack = !dst.is_broadcast();
         let header = FrameRepr::data(self.cfg.pan_id, src, dst, 0, ack);
         let room = mac::max_frame_payload(&header);
-        let payloads = match self.encoder.encode(packet, LinkAddrs { src, dst }, room) {
+        let links = LinkAddrs { src, dst };
+        let encoded = match lorh_root {
+            Some(root) => self.encoder.encode_rfc8138(packet, links, room, root),
+            None => self.encoder.encode(packet, links, room),
+        };
+        let payloads = match encoded {
             Ok(p) => p,
             Err(e) => {
                 self.counters.drop(DropReason::Encode(e));

@@ -313,6 +313,10 @@ impl Default for IotsspSection {
 pub enum SourceRouting {
     /// An RFC 6554 routing header (compressed with the RFC 6282 extension-header NHC).
     Rfc6554,
+    /// RFC 8138: an IPv6-in-IPv6 tunnel from the root with the RPL option and the source
+    /// route, sent as page-1 frames (IP-in-IP, RH3 and RPI 6LoRHs); the DIOs carry RFC
+    /// 9035's T flag. Only for meshes whose routers all read RFC 8138 (non-storing mode).
+    Rfc8138,
 }
 
 /// The mode of operation the root announces in its DIOs (RFC 6550 section 6.3.1).

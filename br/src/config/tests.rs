@@ -74,6 +74,16 @@ fn rpl_mode_is_non_storing_unless_storing_is_asked() {
 }
 
 #[test]
+fn rfc8138_source_routes_are_off_by_default_and_need_non_storing_mode() {
+    assert_eq!(load("[rpl]\nenabled = true\n").unwrap().rpl.source_routing, SourceRouting::Rfc6554);
+    let c = load("[rpl]\nenabled = true\nsource_routing = \"rfc8138\"\n").unwrap();
+    assert_eq!(c.rpl.source_routing, SourceRouting::Rfc8138);
+    let e = load("[rpl]\nenabled = true\nmode = \"storing\"\nsource_routing = \"rfc8138\"\n").unwrap_err();
+    assert_eq!(keys(e), ["rpl.source_routing"]);
+    assert!(load("[rpl]\nsource_routing = \"6lorh\"\n").is_err());
+}
+
+#[test]
 fn full_file_parses() {
     let c = load(
         r#"

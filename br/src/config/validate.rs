@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::schema::{ConfigFile, IotsspSection, MotePolicy, MoteSection, RadioKind};
+use super::schema::{ConfigFile, IotsspSection, MotePolicy, MoteSection, RadioKind, RplMode, SourceRouting};
 use super::{Config, ConfigIssue, IotsspConfig, IotsspKind, KeySource, MoteConfig, RemoteIotssp};
 
 /// Bounds of `[[iotssp]]` `keepalive_ms` / `dead_after_ms`.
@@ -152,6 +152,9 @@ fn check_sections(c: &ConfigFile, bad: &mut impl FnMut(&str, String)) {
     }
     if !(1..=65_536).contains(&r.max_routes) {
         bad("rpl.max_routes", format!("{} is outside 1..=65536", r.max_routes));
+    }
+    if r.source_routing == SourceRouting::Rfc8138 && r.mode == RplMode::Storing {
+        bad("rpl.source_routing", "\"rfc8138\" source routes need mode = \"non-storing\" (in storing mode the root sends none)".into());
     }
     if let Err(why) = tracing_subscriber::EnvFilter::try_new(&c.log.level) {
         bad("log.level", format!("{:?} is not a tracing filter: {why}", c.log.level));

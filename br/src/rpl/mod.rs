@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use lowpan::ip::{IPV6_HEADER_LEN, next_header};
 use lowpan::rpl::control::{self, Dao, DaoAck, Dio, DodagConfig, PrefixInfo, RplControl, RplOption};
-use lowpan::rpl::option::only_rpl_options;
+use lowpan::rpl::option::{RplOptionRepr, only_rpl_options};
 use lowpan::rpl::srh::{self, SrhRepr};
 use lowpan::rpl::{ALL_RPL_NODES, RplError};
 
@@ -30,6 +30,10 @@ use trickle::Trickle;
 pub enum SourceRouteForm {
     /// An RFC 6554 routing header, compressed with the RFC 6282 extension-header NHC.
     Rfc6554,
+    /// RFC 8138: the packet goes into an IPv6-in-IPv6 tunnel from the root to its last hop
+    /// with the RPL option and the source route ([`RplRoot::tunnel`]), and leaves as a
+    /// page-1 frame (IP-in-IP, RH3 and RPI 6LoRHs); the DIOs carry RFC 9035's T flag.
+    Rfc8138,
 }
 
 /// What the root announces and how it keeps routes; see `[rpl]` in `lowpan-br.toml`.
@@ -88,6 +92,7 @@ impl RplSettings {
             },
             source_routing: match r.source_routing {
                 crate::config::SourceRouting::Rfc6554 => SourceRouteForm::Rfc6554,
+                crate::config::SourceRouting::Rfc8138 => SourceRouteForm::Rfc8138,
             },
         })
     }
@@ -188,6 +193,7 @@ impl RplRoot {
             dodag_id: s.dodag_id,
             options: vec![
                 RplOption::DodagConfig(DodagConfig {
+                    rfc8138_compression: s.source_routing == SourceRouteForm::Rfc8138,
                     authentication: false,
                     path_control_size: 0,
                     dio_interval_doublings: s.dio_interval_doublings,
@@ -377,7 +383,40 @@ impl RplRoot {
         self.counters.source_routed += 1;
         Some(out)
     }
+
+    /// `packet` (an exact IPv6 packet to the last hop of `path`) inside an IPv6-in-IPv6
+    /// tunnel from the root to that last hop, as RFC 8138 (and RFC 9008 for packets from
+    /// outside the DODAG) has the root send it: the outer header from the DODAG ID to the
+    /// first hop, a Hop-by-Hop header with the RPL option (down, our instance and rank), and
+    /// a source routing header with the remaining hops, all of which
+    /// [`lowpan::Encoder::encode_rfc8138`] turns into 6LoRHs. The inner packet is unchanged.
+    /// `None` for a child of the root (no source route) or a packet too long to wrap.
+    pub fn tunnel(&mut self, packet: &[u8], path: &[Ipv6Addr]) -> Option<Vec<u8>> {
+        let (first, rest) = path.split_first()?;
+        if rest.is_empty() || path.last().is_some_and(|t| self.routes.forwarded_by_parent(t)) {
+            return None;
+        }
+        let srh = SrhRepr { next_header: next_header::IPV6, segments_left: u8::try_from(rest.len()).ok()?, addresses: rest.to_vec() };
+        let routing = srh.emit(first)?;
+        let rpi = RplOptionRepr { down: true, instance: self.s.instance, sender_rank: self.s.min_hop_rank_increase, ..Default::default() };
+        let hop_by_hop = rpi.hop_by_hop(next_header::ROUTING);
+        let payload_len = u16::try_from(hop_by_hop.len() + routing.len() + packet.len()).ok()?;
+        let mut out = Vec::with_capacity(IPV6_HEADER_LEN + usize::from(payload_len));
+        out.extend_from_slice(&[0x60, 0, 0, 0]);
+        out.extend_from_slice(&payload_len.to_be_bytes());
+        out.extend_from_slice(&[next_header::HOP_BY_HOP, TUNNEL_HOP_LIMIT]);
+        out.extend_from_slice(&self.s.dodag_id.octets());
+        out.extend_from_slice(&first.octets());
+        out.extend_from_slice(&hop_by_hop);
+        out.extend_from_slice(&routing);
+        out.extend_from_slice(packet);
+        self.counters.source_routed += 1;
+        Some(out)
+    }
 }
+
+/// The hop limit of the tunnel header the root puts around a downward packet.
+const TUNNEL_HOP_LIMIT: u8 = 64;
 
 /// Most tunnels [`strip_for_tun`] opens.
 const MAX_DECAPSULATIONS: usize = 2;

@@ -184,6 +184,41 @@ fn downward_packets_get_a_source_routing_header_and_upward_ones_lose_rpl_headers
     assert_eq!(strip_for_tun(alert.clone(), |_| false), alert);
 }
 
+/// With `source_routing = "rfc8138"` a downward packet goes whole into a tunnel from the
+/// root (RPL option down, our rank, the hops after the first in a routing header), which
+/// the encoder sends as page-1 6LoRHs, and the DIO carries RFC 9035's T flag.
+#[test]
+fn rfc8138_packets_are_tunnelled_from_the_root_and_the_dio_says_so() {
+    let mut root = RplRoot::new(RplSettings { source_routing: SourceRouteForm::Rfc8138, ..settings() }, Instant::now(), 1);
+    let RplControl::Dio(dio) = root.dio() else { panic!("not a DIO") };
+    assert!(matches!(dio.options[0], RplOption::DodagConfig(DodagConfig { rfc8138_compression: true, .. })));
+    let RplControl::Dio(plain) = RplRoot::new(settings(), Instant::now(), 1).dio() else { panic!("not a DIO") };
+    assert!(matches!(plain.options[0], RplOption::DodagConfig(DodagConfig { rfc8138_compression: false, .. })));
+
+    let p = UdpRepr { src_port: 40000, dst_port: 7000, payload: b"hello" }.emit_ipv6_packet(a("2001:db8::1"), mote(3), 63).unwrap();
+    let t = root.tunnel(&p, &[mote(1), mote(2), mote(3)]).unwrap();
+    let ip = Ipv6Packet::new_checked(&t[..]).unwrap();
+    assert!(ip.is_exact());
+    assert_eq!((ip.src_addr(), ip.dst_addr(), ip.next_header(), ip.hop_limit()), (a("fd00:aaaa::1"), mote(1), 0, 64));
+    let hbh = &t[40..48];
+    let rpi = RplOptionRepr::find_in(hbh).unwrap().unwrap();
+    assert_eq!(rpi, RplOptionRepr { down: true, instance: 0x1e, sender_rank: 256, ..Default::default() });
+    let srh = SrhRepr::parse(&t[48..t.len() - p.len()], &mote(1)).unwrap();
+    assert_eq!(srh, SrhRepr { next_header: 41, segments_left: 2, addresses: vec![mote(2), mote(3)] });
+    assert_eq!(&t[t.len() - p.len()..], &p[..], "the inner packet is untouched");
+    assert_eq!(root.tunnel(&p, &[mote(3)]), None, "a child of the root needs no tunnel");
+
+    let mut enc = lowpan::Encoder::new(lowpan::ContextTable::with_prefix(a("fd00:aaaa::"), 64));
+    let links = lowpan::LinkAddrs {
+        src: lowpan::Address::Extended(lowpan::Eui64([0, 0x12, 0x4b, 0, 0, 0, 0xff, 1])),
+        dst: lowpan::Address::Extended(lowpan::Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 1])),
+    };
+    let payloads = enc.encode_rfc8138(&t, links, 104, root.settings().dodag_id).unwrap();
+    assert_eq!(payloads.len(), 1);
+    // Page 1, then the IP-in-IP 6LoRH with the root elided as encapsulator.
+    assert_eq!(payloads[0][..4], [lowpan::rpl::lorh::PAGE_1, 0xa1, lowpan::rpl::lorh::TYPE_IP_IN_IP, 64]);
+}
+
 /// A DAO as RIOT's gnrc_rpl sends it whatever the DODAG's mode: to its parent's link-local
 /// address, its own target first, then those of its children, and transit information
 /// without a parent address.

@@ -37,9 +37,14 @@ pub const ROOT_RANK: u16 = 256;
 /// Rank that means "not in the DODAG".
 pub const INFINITE_RANK: u16 = 0xffff;
 
+/// The T flag of the DODAG Configuration option (RFC 9035): flag bit 2 of its first byte.
+const CONFIG_FLAG_RFC8138: u8 = 0x20;
+
 /// DODAG Configuration (section 6.7.6).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct DodagConfig {
+    /// RFC 9035's T flag (bit 2 of the flags): RFC 8138 compression is used in the instance.
+    pub rfc8138_compression: bool,
     pub authentication: bool,
     pub path_control_size: u8,
     pub dio_interval_doublings: u8,
@@ -164,6 +169,7 @@ impl RplOption {
                     return Err(RplError::Truncated);
                 }
                 RplOption::DodagConfig(DodagConfig {
+                    rfc8138_compression: d[0] & CONFIG_FLAG_RFC8138 != 0,
                     authentication: d[0] & 0x08 != 0,
                     path_control_size: d[0] & 0x07,
                     dio_interval_doublings: d[1],
@@ -251,7 +257,8 @@ impl RplOption {
         match self {
             RplOption::DodagConfig(c) => {
                 out[start] = DODAG_CONFIGURATION;
-                out.push(u8::from(c.authentication) << 3 | (c.path_control_size & 0x07));
+                let t = if c.rfc8138_compression { CONFIG_FLAG_RFC8138 } else { 0 };
+                out.push(t | u8::from(c.authentication) << 3 | (c.path_control_size & 0x07));
                 out.extend_from_slice(&[
                     c.dio_interval_doublings,
                     c.dio_interval_min,
@@ -495,6 +502,7 @@ mod tests {
             dodag_id: a("fd00::1"),
             options: vec![
                 RplOption::DodagConfig(DodagConfig {
+                    rfc8138_compression: false,
                     authentication: false,
                     path_control_size: 0,
                     dio_interval_doublings: 8,
@@ -535,6 +543,19 @@ mod tests {
             RplControl::parse(code::DIO, &body),
             Ok(RplControl::Dio(dio()))
         );
+    }
+
+    #[test]
+    fn the_rfc9035_t_flag_is_bit_2_of_the_configuration_flags() {
+        let mut d = dio();
+        if let RplOption::DodagConfig(c) = &mut d.options[0] {
+            c.rfc8138_compression = true;
+            c.path_control_size = 7;
+        }
+        let body = RplControl::Dio(d.clone()).body();
+        // Flags T (bit 2), A (bit 4) clear, PCS 7.
+        assert_eq!(body[24..27], [4, 14, 0x27]);
+        assert_eq!(RplControl::parse(code::DIO, &body), Ok(RplControl::Dio(d)));
     }
 
     #[test]

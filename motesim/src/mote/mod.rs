@@ -889,10 +889,13 @@ impl Mote {
         let src = Address::Extended(self.cfg.eui64);
         let probe = FrameRepr::data(self.cfg.pan_id, src, link_dst, 0, false);
         let room = ieee802154::max_frame_payload(&probe);
-        let payloads = match self
-            .encoder
-            .encode(packet, LinkAddrs { src, dst: link_dst }, room)
-        {
+        let links = LinkAddrs { src, dst: link_dst };
+        // In a DODAG that uses RFC 8138 (the root's T flag), RPL headers leave as 6LoRHs.
+        let encoded = match self.rpl.as_ref().and_then(|r| r.rfc8138_root()) {
+            Some(root) => self.encoder.encode_rfc8138(packet, links, room, root),
+            None => self.encoder.encode(packet, links, room),
+        };
+        let payloads = match encoded {
             Ok(p) => p,
             Err(_) => {
                 self.counters.drop(MoteDrop::EncodeFailed);

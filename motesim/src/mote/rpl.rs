@@ -38,6 +38,9 @@ pub const MAX_STORED_ROUTES: usize = 32;
 /// DAO-ACK status "unable to accept" (RFC 6550 section 6.5: 128 and above reject).
 const DAO_REJECTED: u8 = 128;
 
+/// Tunnels (IPv6-in-IPv6) to this mote opened in one received packet.
+const MAX_DECAPSULATIONS: usize = 2;
+
 /// A storing router's route to a descendant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct StoredRoute {
@@ -344,9 +347,33 @@ impl RplNode {
         out
     }
 
-    /// Where a received packet goes: to us (its RPL headers removed), on down the source
-    /// route, or up to the parent. `ours` says which addresses are this mote's.
+    /// The DODAG root when the DODAG uses RFC 8138 compression (RFC 9035's T flag in the
+    /// DODAG Configuration of the DIO we joined with): our frames then carry 6LoRHs, whose
+    /// IP-in-IP encapsulator the root's address elides.
+    pub fn rfc8138_root(&self) -> Option<Ipv6Addr> {
+        let j = self.joined.as_ref()?;
+        let t = j.dio.options.iter().any(|o| matches!(o, RplOption::DodagConfig(c) if c.rfc8138_compression));
+        t.then_some(j.dio.dodag_id)
+    }
+
+    /// Where a received packet goes: to us (its RPL headers removed, and a tunnel that ends
+    /// here opened), on down the source route, or up to the parent. `ours` says which
+    /// addresses are this mote's.
     pub fn route(&mut self, packet: &[u8], ours: impl Fn(&Ipv6Addr) -> bool) -> Routing {
+        let mut routing = self.route_one(packet, &ours);
+        for _ in 0..MAX_DECAPSULATIONS {
+            match &routing {
+                Routing::Deliver(p) if p.get(6) == Some(&next_header::IPV6) => {
+                    routing = self.route_one(&p[IPV6_HEADER_LEN..], &ours);
+                }
+                _ => break,
+            }
+        }
+        routing
+    }
+
+    /// [`RplNode::route`] for one IPv6 header: a tunnel to us is delivered as it is.
+    fn route_one(&mut self, packet: &[u8], ours: &dyn Fn(&Ipv6Addr) -> bool) -> Routing {
         let Ok(view) = ip::Ipv6Packet::new_checked(packet) else { return Routing::Drop };
         let mut dst = view.dst_addr();
         if !ours(&dst) {
@@ -392,9 +419,19 @@ impl RplNode {
                 if view.hop_limit() <= 1 {
                     return Routing::Drop;
                 }
-                let Some(new_header) = srh.emit(&dst) else { return Routing::Drop };
                 let mut out = p[..at].to_vec();
-                out.extend_from_slice(&new_header);
+                if self.rfc8138_root().is_some() {
+                    // RFC 8138: the hops visited leave the source route (the RH3-6LoRH
+                    // holds only those still to come); none left, no routing header.
+                    let visited = srh.addresses.len() - usize::from(srh.segments_left);
+                    srh.addresses.drain(..visited);
+                }
+                if srh.addresses.is_empty() {
+                    out[nh_at] = srh.next_header;
+                } else {
+                    let Some(new_header) = srh.emit(&dst) else { return Routing::Drop };
+                    out.extend_from_slice(&new_header);
+                }
                 out.extend_from_slice(&p[at + len..]);
                 out[24..40].copy_from_slice(&dst.octets());
                 out[7] -= 1;
@@ -572,5 +609,83 @@ mod tests {
         let (_, out) = me.handle_control(t0, child_ll, ip::link_local_from_eui64(ME), code, &body, Some(CHILD));
         assert!(out.is_empty());
         assert!(me.stored_routes().is_empty());
+    }
+
+    /// With RFC 9035's T flag in the DIO, a tunnel from the root is forwarded with the hops
+    /// already visited taken out of its source route (as RFC 8138's RH3-6LoRH carries only
+    /// those to come), and a tunnel that ends here is opened.
+    #[test]
+    fn an_rfc8138_dodag_forwards_tunnels_without_visited_hops_and_opens_its_own() {
+        let t0 = Instant::now();
+        let mut me = RplNode::new(ME, t0);
+        let root: Ipv6Addr = "fd00:aaaa::1".parse().unwrap();
+        let mut dio = Dio {
+            instance: 30,
+            version: 1,
+            rank: 256,
+            grounded: true,
+            mode_of_operation: control::MOP_NON_STORING,
+            preference: 0,
+            dtsn: 0,
+            dodag_id: root,
+            options: Vec::new(),
+        };
+        let (code, body) = self::dio(control::MOP_NON_STORING);
+        let RplControl::Dio(plain) = RplControl::parse(code, &body).unwrap() else { panic!("not a DIO") };
+        dio.options = plain.options;
+        dio.options.push(RplOption::DodagConfig(control::DodagConfig {
+            rfc8138_compression: true,
+            authentication: false,
+            path_control_size: 0,
+            dio_interval_doublings: 8,
+            dio_interval_min: 12,
+            dio_redundancy: 10,
+            max_rank_increase: 1792,
+            min_hop_rank_increase: 256,
+            objective_code_point: control::OCP_OF0,
+            default_lifetime: 30,
+            lifetime_unit: 60,
+        }));
+        let (code, body) = control_body(&RplControl::Dio(dio).emit_ipv6_packet(ip::link_local_from_eui64(ROOT), ALL_RPL_NODES, 255));
+        assert_eq!(me.rfc8138_root(), None, "not before joining");
+        me.handle_control(t0, ip::link_local_from_eui64(ROOT), ALL_RPL_NODES, code, &body, Some(ROOT));
+        assert_eq!(me.rfc8138_root(), Some(root));
+
+        let tunnel = |hops: &[Ipv6Addr], inner: &[u8]| {
+            let srh = (hops.len() > 1).then(|| {
+                SrhRepr { next_header: next_header::IPV6, segments_left: (hops.len() - 1) as u8, addresses: hops[1..].to_vec() }
+                    .emit(&hops[0])
+                    .unwrap()
+            });
+            let mut p = vec![0x60, 0, 0, 0, 0, 0, if srh.is_some() { next_header::ROUTING } else { next_header::IPV6 }, 64];
+            p.extend_from_slice(&root.octets());
+            p.extend_from_slice(&hops[0].octets());
+            p.extend_from_slice(srh.as_deref().unwrap_or_default());
+            p.extend_from_slice(inner);
+            let plen = (p.len() - IPV6_HEADER_LEN) as u16;
+            p[4..6].copy_from_slice(&plen.to_be_bytes());
+            p
+        };
+        let ours = |a: &Ipv6Addr| *a == global(ME);
+        let to_child = lowpan::UdpRepr { src_port: 1, dst_port: 7, payload: b"x" }
+            .emit_ipv6_packet("2001:db8::1".parse().unwrap(), global(CHILD), 63)
+            .unwrap();
+        let Routing::Forward { packet, next } = me.route(&tunnel(&[global(ME), global(CHILD)], &to_child), ours) else {
+            panic!("not forwarded")
+        };
+        assert_eq!(next, CHILD);
+        // Outer header to the child, no routing header left, the inner packet unchanged.
+        assert_eq!((packet[6], packet[7]), (next_header::IPV6, 63));
+        assert_eq!(packet[24..40], global(CHILD).octets());
+        assert_eq!(packet[IPV6_HEADER_LEN..], to_child[..]);
+        let mut enc = lowpan::Encoder::new(lowpan::iphc::ContextTable::with_prefix(prefix(), 64));
+        let links = lowpan::LinkAddrs { src: lowpan::Address::Extended(ME), dst: lowpan::Address::Extended(CHILD) };
+        let payloads = enc.encode_rfc8138(&packet, links, 100, root).unwrap();
+        assert_eq!(payloads[0][0], lowpan::rpl::lorh::PAGE_1, "it leaves as page 1");
+
+        let to_me = lowpan::UdpRepr { src_port: 1, dst_port: 7, payload: b"y" }
+            .emit_ipv6_packet("2001:db8::1".parse().unwrap(), global(ME), 63)
+            .unwrap();
+        assert_eq!(me.route(&tunnel(&[global(ME)], &to_me), ours), Routing::Deliver(to_me));
     }
 }
