@@ -219,6 +219,10 @@ impl IotsspWiring {
             }
             // The HRM counts drops by reason.
             Decision::Drop(_) => Inbound::Handled,
+            Decision::Answer(p) => {
+                self.out.push_back(Action::ToTun(p));
+                Inbound::Handled
+            }
         }
     }
 

@@ -431,6 +431,7 @@ fn flows(router: &BorderRouter) -> Value {
                         hrm::FlowState::Delegating => "delegating",
                         hrm::FlowState::Transferred => "transferred",
                         hrm::FlowState::Rehandshaking => "rehandshaking",
+                        hrm::FlowState::Resuming => "resuming",
                     },
                     "iotssp": w.hrm().delegate_of(&f.mote_addr).map(|s| s.as_str()),
                 })

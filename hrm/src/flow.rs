@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use redirect::FlowTag;
 
+use crate::resume::ResumeKey;
+
 /// Where a flow stands, derived from what it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FlowState {
@@ -18,6 +20,11 @@ pub enum FlowState {
     /// The mote holds a session and the peer started a new handshake (a fresh ClientHello)
     /// at the IoTSSP; the old session stays until a new transfer replaces it.
     Rehandshaking,
+    /// The peer's resuming ClientHello went to the mote, which runs the abbreviated
+    /// handshake itself (docs/protocol.md, "Resumption at the mote"): every record of the
+    /// flow goes to the mote until the mote's application data shows the session
+    /// (Transferred), its fallback or idleness ends it.
+    Resuming,
 }
 
 #[derive(Debug, Clone)]
@@ -26,10 +33,25 @@ pub(crate) struct Flow {
     handshake_seen: Option<Instant>,
     /// Some while the mote holds the session: last traffic either way.
     session_seen: Option<Instant>,
+    /// Some while the mote runs an abbreviated handshake with the peer.
+    resume: Option<ResumeMark>,
+}
+
+/// An abbreviated handshake the HRM handed to the mote.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResumeMark {
+    /// Last record to the mote on the flow.
+    seen: Instant,
+    pub(crate) key: ResumeKey,
+    /// Resuming hellos handed to the mote since it last sent anything on the flow.
+    pub(crate) unanswered: u8,
 }
 
 impl Flow {
     pub(crate) fn state(&self) -> Option<FlowState> {
+        if self.resume.is_some() {
+            return Some(FlowState::Resuming);
+        }
         match (self.handshake_seen.is_some(), self.session_seen.is_some()) {
             (true, false) => Some(FlowState::Delegating),
             (false, true) => Some(FlowState::Transferred),
@@ -39,7 +61,9 @@ impl Flow {
     }
 
     fn last_seen(&self) -> Option<Instant> {
-        self.handshake_seen.max(self.session_seen)
+        self.handshake_seen
+            .max(self.session_seen)
+            .max(self.resume.map(|r| r.seen))
     }
 }
 
@@ -107,11 +131,93 @@ impl FlowTable {
         }
     }
 
+    /// Marks traffic to the mote of a flow whose abbreviated handshake runs there.
+    pub(crate) fn touch_resume(&mut self, tag: &FlowTag, now: Instant) {
+        if let Some(r) = self.flows.get_mut(tag).and_then(|f| f.resume.as_mut()) {
+            r.seen = now;
+        }
+    }
+
+    /// The abbreviated handshake on the flow, if one runs at the mote.
+    pub(crate) fn resume(&self, tag: &FlowTag) -> Option<ResumeMark> {
+        self.flows.get(tag).and_then(|f| f.resume)
+    }
+
+    /// A resuming ClientHello goes to the mote. Unauthenticated (the peer proved its
+    /// address and knows the id), so like a handshake: created only while there is room,
+    /// never evicts. A handshake at the IoTSSP on the flow is over for the HRM (the client
+    /// started another); a session the mote holds stays.
+    pub(crate) fn begin_resume(&mut self, tag: FlowTag, key: ResumeKey, now: Instant) -> Admission {
+        if let Some(f) = self.flows.get_mut(&tag) {
+            let unanswered = f
+                .resume
+                .filter(|r| r.key == key)
+                .map_or(0, |r| r.unanswered);
+            f.handshake_seen = None;
+            f.resume = Some(ResumeMark {
+                seen: now,
+                key,
+                unanswered: unanswered.saturating_add(1),
+            });
+            return Admission::Existing;
+        }
+        if self.flows.len() >= self.max_flows {
+            return Admission::Refused;
+        }
+        self.flows.insert(
+            tag,
+            Flow {
+                handshake_seen: None,
+                session_seen: None,
+                resume: Some(ResumeMark {
+                    seen: now,
+                    key,
+                    unanswered: 1,
+                }),
+            },
+        );
+        Admission::Created
+    }
+
+    /// The mote sent something on a Resuming flow: with `session` (its application data)
+    /// the session is established and the flow is Transferred; otherwise it answered (its
+    /// flight). Returns the mark for the caller's bookkeeping.
+    pub(crate) fn mote_answered(
+        &mut self,
+        tag: &FlowTag,
+        now: Instant,
+        session: bool,
+    ) -> Option<ResumeMark> {
+        let f = self.flows.get_mut(tag)?;
+        let r = f.resume.as_mut()?;
+        r.unanswered = 0;
+        let mark = *r;
+        if session {
+            f.resume = None;
+            f.session_seen = Some(now);
+        }
+        Some(mark)
+    }
+
+    /// The abbreviated handshake is over without a session (the mote's fallback, or the
+    /// client started a full handshake): any older session on the flow stays.
+    pub(crate) fn end_resume(&mut self, tag: &FlowTag) -> bool {
+        let Some(f) = self.flows.get_mut(tag) else {
+            return false;
+        };
+        let had = f.resume.take().is_some();
+        if f.state().is_none() {
+            self.flows.remove(tag);
+        }
+        had
+    }
+
     /// A ClientHello was diverted: a handshake is (again) in progress. Unauthenticated, so
     /// it may only use free room: it never evicts.
     pub(crate) fn begin_handshake(&mut self, tag: FlowTag, now: Instant) -> Admission {
         if let Some(f) = self.flows.get_mut(&tag) {
             f.handshake_seen = Some(now);
+            f.resume = None;
             return Admission::Existing;
         }
         if self.flows.len() >= self.max_flows {
@@ -122,6 +228,7 @@ impl FlowTable {
             Flow {
                 handshake_seen: Some(now),
                 session_seen: None,
+                resume: None,
             },
         );
         Admission::Created
@@ -133,6 +240,7 @@ impl FlowTable {
         if let Some(f) = self.flows.get_mut(&tag) {
             f.handshake_seen = None;
             f.session_seen = Some(now);
+            f.resume = None;
             return Admission::Existing;
         }
         let admission = if self.flows.len() >= self.max_flows {
@@ -145,6 +253,7 @@ impl FlowTable {
             Flow {
                 handshake_seen: None,
                 session_seen: Some(now),
+                resume: None,
             },
         );
         admission
@@ -156,7 +265,7 @@ impl FlowTable {
             return false;
         };
         let had = f.handshake_seen.take().is_some();
-        if f.session_seen.is_none() {
+        if f.state().is_none() {
             self.flows.remove(tag);
         }
         had
@@ -183,9 +292,10 @@ impl FlowTable {
         }
     }
 
-    /// Drops idle handshakes and sessions. Returns (handshakes expired, sessions expired).
-    pub(crate) fn expire(&mut self, now: Instant) -> (u64, u64) {
-        let (mut hs, mut ss) = (0, 0);
+    /// Drops idle handshakes, sessions and abbreviated handshakes (the latter idle like a
+    /// handshake). Returns (handshakes expired, sessions expired, resumptions expired).
+    pub(crate) fn expire(&mut self, now: Instant) -> (u64, u64, u64) {
+        let (mut hs, mut ss, mut rs) = (0, 0, 0);
         let (hi, si) = (self.handshake_idle, self.session_idle);
         self.flows.retain(|_, f| {
             if f.handshake_seen
@@ -200,8 +310,14 @@ impl FlowTable {
                 f.session_seen = None;
                 ss += 1;
             }
+            if f.resume
+                .is_some_and(|r| now.saturating_duration_since(r.seen) >= hi)
+            {
+                f.resume = None;
+                rs += 1;
+            }
             f.state().is_some()
         });
-        (hs, ss)
+        (hs, ss, rs)
     }
 }

@@ -18,8 +18,10 @@ use crate::config::{ConfigError, DevicePolicy, HrmConfig, SspName, UnknownFlowPo
 use crate::flow::{Admission, FlowState, FlowTable};
 use crate::packet::{EMIT_HOP_LIMIT, PayloadTooLong, build_udp_packet};
 use crate::record::{MalformedDatagram, RecordSummary, parse_datagram};
+use crate::resume::{HelloVerdict, MAX_UNANSWERED, Resumables, ResumeKey};
 use crate::ssp_down::{AlertLimiter, ssp_down_alert};
 use core::fmt;
+use dtls::provider::OsRandom;
 use dtls_wire::{ContentType, HandshakeType};
 use lowpan::{CheckedIpv6Packet, Transport};
 use redirect::{FlowTag, RedirectMessage, named_counters};
@@ -112,6 +114,13 @@ pub fn route_record(
         None | Some(FlowState::Delegating) => (trust_unknown, true),
         Some(FlowState::Transferred) => (true, false),
         Some(FlowState::Rehandshaking) => (true, true),
+        Some(FlowState::Resuming) => {
+            // The mote runs the whole abbreviated handshake: every record is its.
+            return match record.content_type {
+                ContentType::Unknown(_) => RecordRoute::Drop(DropReason::UnknownContentType),
+                _ => RecordRoute::Mote,
+            };
+        }
     };
     match record.content_type {
         ContentType::Handshake | ContentType::ChangeCipherSpec => RecordRoute::Ssp,
@@ -160,6 +169,10 @@ pub enum Decision {
         to_mote: Option<Vec<u8>>,
     },
     Drop(DropReason),
+    /// Send this IPv6 packet back into the TUN (to the peer, from the mote's address and
+    /// DTLS port); nothing to the mote or an IoTSSP: the border router's own
+    /// HelloVerifyRequest to a resuming client (docs/protocol.md, "Resumption at the mote").
+    Answer(Vec<u8>),
 }
 
 /// An IoTSSP message the HRM refused.
@@ -261,6 +274,27 @@ named_counters! {
         /// Rule R12: diverted datagrams for a down IoTSSP not answered: the flow was answered
         /// less than a second ago, the limiter is full, or the datagram held only alerts.
         ssp_down_silent,
+        /// Sessions an IoTSSP made resumable at a mote (SessionResumable applied).
+        resumables_added,
+        /// Resumable sessions dropped for a newer one (the table holds `max_flows`).
+        resumables_evicted,
+        /// Resumable sessions dropped at the end of their lifetime.
+        resumables_expired,
+        /// Resuming ClientHellos without a cookie answered with the border router's
+        /// HelloVerifyRequest.
+        resume_challenges,
+        /// Resuming ClientHellos with the border router's cookie handed to the mote.
+        resume_to_mote,
+        /// Resuming ClientHellos sent to the IoTSSP instead: the mote got one less than
+        /// `MOTE_SPACING` ago, the table was full, or the mote left earlier ones unanswered.
+        resume_to_ssp,
+        /// The mote answered a resuming hello with its fallback (it no longer holds the
+        /// session, which the table forgets).
+        resume_mote_fallbacks,
+        /// Abbreviated handshakes the mote completed (its application data seen).
+        resumed,
+        /// Abbreviated handshakes forgotten idle.
+        resumes_expired,
     }
 }
 
@@ -285,6 +319,7 @@ pub struct Hrm {
     drops: [u64; DropReason::ALL.len()],
     next_sweep: Option<Instant>,
     alerts: AlertLimiter,
+    resumables: Resumables,
 }
 
 /// Delegated and passthrough motes of a validated configuration.
@@ -341,6 +376,7 @@ impl Hrm {
             drops: [0; DropReason::ALL.len()],
             next_sweep: None,
             alerts: AlertLimiter::new(config.max_flows),
+            resumables: Resumables::new(config.max_flows, Some(OsRandom::shared())),
         })
     }
 
@@ -486,6 +522,27 @@ impl Hrm {
             .any(|r| r.handshake_type == Some(HandshakeType::ClientHello));
         if client_hello {
             self.counters.client_hellos += 1;
+            match self.resumables.inspect(now, &flow, datagram) {
+                HelloVerdict::Usual => {}
+                HelloVerdict::Challenge(hvr) => {
+                    if let Ok(pkt) = self.packet_to_peer(&flow, &hvr) {
+                        self.counters.resume_challenges += 1;
+                        return Decision::Answer(pkt);
+                    }
+                }
+                HelloVerdict::ToMote(key) => {
+                    if self.hand_to_mote(now, flow, key) {
+                        self.counters.resume_to_mote += 1;
+                        self.counters.forward_dtls += 1;
+                        self.counters.records_to_mote += records.len() as u64;
+                        self.arm_sweep(now);
+                        return Decision::Forward;
+                    }
+                    self.counters.resume_to_ssp += 1;
+                }
+            }
+            // Whatever the client did before, it now starts a full handshake.
+            self.flows.end_resume(&flow);
             let before = self.flows.state(&flow);
             match self.flows.begin_handshake(flow, now) {
                 Admission::Refused => self.counters.flows_refused += 1,
@@ -536,6 +593,7 @@ impl Hrm {
         }
         if to_mote {
             self.flows.touch_session(&flow, now);
+            self.flows.touch_resume(&flow, now);
         }
         let all = |want: RecordRoute| routes.iter().all(|r| *r == want);
         if all(RecordRoute::Mote) {
@@ -588,8 +646,32 @@ impl Hrm {
         Decision::Split { divert, to_mote }
     }
 
+    /// Whether a resuming hello on `flow` may go to the mote: the mote's turn (one per
+    /// `MOTE_SPACING`), at most `MAX_UNANSWERED` unanswered ones on the flow, room in the
+    /// table. If so, the flow is Resuming.
+    fn hand_to_mote(&mut self, now: Instant, flow: FlowTag, key: ResumeKey) -> bool {
+        let unanswered = self
+            .flows
+            .resume(&flow)
+            .filter(|r| r.key == key)
+            .map_or(0, |r| r.unanswered);
+        if unanswered >= MAX_UNANSWERED || !self.resumables.take_mote_turn(flow.mote_addr, now) {
+            return false;
+        }
+        match self.flows.begin_resume(flow, key, now) {
+            Admission::Refused => {
+                self.counters.flows_refused += 1;
+                false
+            }
+            _ => true,
+        }
+    }
+
     /// Notes a packet the mote sends towards the Internet (read from the radio side), so a
-    /// session whose traffic flows only mote -> peer does not expire.
+    /// session whose traffic flows only mote -> peer does not expire. On a Resuming flow it
+    /// also reads the mote's answer: its application data ends the abbreviated handshake
+    /// with a session (Transferred), its fallback HelloVerifyRequest without one (and the
+    /// session is no longer resumable there).
     pub fn handle_outbound<T: AsRef<[u8]>>(&mut self, now: Instant, ip: &CheckedIpv6Packet<T>) {
         let mote = ip.src_addr();
         if !self.delegates.contains_key(&mote) {
@@ -603,6 +685,31 @@ impl Hrm {
                 mote_port: udp.src_port(),
             };
             self.flows.touch_session(&flow, now);
+            if self.flows.resume(&flow).is_some() {
+                self.read_mote_answer(now, &flow, udp.payload());
+            }
+        }
+    }
+
+    fn read_mote_answer(&mut self, now: Instant, flow: &FlowTag, payload: &[u8]) {
+        let Ok(records) = parse_datagram(payload) else {
+            return;
+        };
+        let session = records
+            .iter()
+            .any(|r| r.content_type == ContentType::ApplicationData && r.epoch > 0);
+        let fallback = records
+            .iter()
+            .any(|r| r.handshake_type == Some(HandshakeType::HelloVerifyRequest));
+        let Some(mark) = self.flows.mote_answered(flow, now, session && !fallback) else {
+            return;
+        };
+        if fallback {
+            self.flows.end_resume(flow);
+            self.resumables.forget(&mark.key);
+            self.counters.resume_mote_fallbacks += 1;
+        } else if session {
+            self.counters.resumed += 1;
         }
     }
 
@@ -681,6 +788,31 @@ impl Hrm {
                 self.counters.abandons += 1;
                 Ok(None)
             }
+            RedirectMessage::SessionResumable {
+                flow,
+                lifetime_secs,
+                session_id,
+            } => {
+                self.check_owner(from, flow)?;
+                let Some(key) = ResumeKey::new(flow.mote_addr, session_id) else {
+                    // The wire format bounds the id; an in-process caller may not.
+                    return Err(SspReject::EmptyDatagram {
+                        ssp: from.clone(),
+                        flow: *flow,
+                    });
+                };
+                if *lifetime_secs == 0 {
+                    self.resumables.forget(&key);
+                    return Ok(None);
+                }
+                let expires = now + Duration::from_secs(u64::from(*lifetime_secs));
+                if self.resumables.insert(key, expires) {
+                    self.counters.resumables_evicted += 1;
+                }
+                self.counters.resumables_added += 1;
+                self.arm_sweep(now);
+                Ok(None)
+            }
         }
     }
 
@@ -727,6 +859,16 @@ impl Hrm {
             self.counters.ssp_rejects += 1;
         }
         result
+    }
+
+    /// A datagram the HRM itself sends to the peer of `flow` from the mote.
+    fn packet_to_peer(&self, flow: &FlowTag, datagram: &[u8]) -> Result<Vec<u8>, PayloadTooLong> {
+        build_udp_packet(
+            (flow.mote_addr, flow.mote_port),
+            (flow.peer_addr, flow.peer_port),
+            EMIT_HOP_LIMIT,
+            datagram,
+        )
     }
 
     fn packet_from_mote(
@@ -796,9 +938,12 @@ impl Hrm {
         if self.next_sweep.is_some_and(|t| now < t) {
             return;
         }
-        let (hs, ss) = self.flows.expire(now);
+        let (hs, ss, rs) = self.flows.expire(now);
         self.counters.handshakes_expired += hs;
         self.counters.sessions_expired += ss;
-        self.next_sweep = (self.flows.len() > 0).then(|| now + SWEEP_INTERVAL);
+        self.counters.resumes_expired += rs;
+        self.counters.resumables_expired += self.resumables.expire(now);
+        let busy = self.flows.len() > 0 || self.resumables.len() > 0;
+        self.next_sweep = busy.then(|| now + SWEEP_INTERVAL);
     }
 }

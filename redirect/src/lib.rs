@@ -30,5 +30,5 @@ mod tests;
 
 pub use channel::{ChannelConfig, ChannelCounters, Liveness, OpenError, RedirectChannel, Role};
 pub use key::{Direction, KeyRing, RedirectKey};
-pub use message::{AbandonReason, FlowTag, MessageType, RedirectMessage};
+pub use message::{AbandonReason, FlowTag, MAX_SESSION_ID_LEN, MessageType, RedirectMessage};
 pub use wire::{Envelope, RedirectPacket, RedirectRepr, WireError};

@@ -43,6 +43,7 @@ pub enum MessageType {
     FlowAbandoned,
     Hello,
     MoteDatagram,
+    SessionResumable,
     Unknown(u8),
 }
 
@@ -55,6 +56,7 @@ impl From<u8> for MessageType {
             4 => MessageType::FlowAbandoned,
             5 => MessageType::Hello,
             6 => MessageType::MoteDatagram,
+            7 => MessageType::SessionResumable,
             x => MessageType::Unknown(x),
         }
     }
@@ -69,6 +71,7 @@ impl From<MessageType> for u8 {
             MessageType::FlowAbandoned => 4,
             MessageType::Hello => 5,
             MessageType::MoteDatagram => 6,
+            MessageType::SessionResumable => 7,
             MessageType::Unknown(x) => x,
         }
     }
@@ -144,7 +147,20 @@ pub enum RedirectMessage<'a> {
     /// port. So nothing of the IoTSSP's mote leg ever passes the TUN, and the border router
     /// can close the transfer port to everything that does.
     MoteDatagram { flow: FlowTag, datagram: &'a [u8] },
+    /// IoTSSP -> BR: the mote of `flow` holds the session with id `session_id` and may
+    /// resume it itself for `lifetime_secs` (its Transfer carried the master secret). Sent
+    /// just before the flow's FlowTransferred. The border router then sends a client that
+    /// comes back with this id (and a cookie of the border router's) to the mote instead of
+    /// the IoTSSP (docs/protocol.md, "Resumption at the mote").
+    SessionResumable {
+        flow: FlowTag,
+        lifetime_secs: u32,
+        session_id: &'a [u8],
+    },
 }
+
+/// The longest session id (RFC 5246 7.4.1.2).
+pub const MAX_SESSION_ID_LEN: usize = 32;
 
 impl RedirectMessage<'_> {
     pub fn msg_type(&self) -> MessageType {
@@ -155,6 +171,7 @@ impl RedirectMessage<'_> {
             RedirectMessage::FlowAbandoned { .. } => MessageType::FlowAbandoned,
             RedirectMessage::Hello => MessageType::Hello,
             RedirectMessage::MoteDatagram { .. } => MessageType::MoteDatagram,
+            RedirectMessage::SessionResumable { .. } => MessageType::SessionResumable,
         }
     }
 
@@ -164,7 +181,8 @@ impl RedirectMessage<'_> {
             | RedirectMessage::Emit { flow, .. }
             | RedirectMessage::FlowTransferred { flow, .. }
             | RedirectMessage::FlowAbandoned { flow, .. }
-            | RedirectMessage::MoteDatagram { flow, .. } => *flow,
+            | RedirectMessage::MoteDatagram { flow, .. }
+            | RedirectMessage::SessionResumable { flow, .. } => *flow,
             RedirectMessage::Hello => FlowTag::NONE,
         }
     }
@@ -176,6 +194,7 @@ impl RedirectMessage<'_> {
             | RedirectMessage::MoteDatagram { datagram, .. } => datagram.len(),
             RedirectMessage::FlowTransferred { final_flight, .. } => final_flight.len(),
             RedirectMessage::FlowAbandoned { .. } => 1,
+            RedirectMessage::SessionResumable { session_id, .. } => 4 + session_id.len(),
             RedirectMessage::Hello => 0,
         }
     }

@@ -330,7 +330,7 @@ fn arb_flow() -> impl Strategy<Value = FlowTag> {
 /// (type 0..6, flow, payload) from which a message is built (payloads must outlive it).
 fn arb_parts() -> impl Strategy<Value = (u8, FlowTag, Vec<u8>, u8)> {
     (
-        0u8..6,
+        0u8..7,
         arb_flow(),
         proptest::collection::vec(any::<u8>(), 1..300),
         any::<u8>(),
@@ -356,6 +356,11 @@ fn build<'a>(t: u8, flow: FlowTag, payload: &'a [u8], reason: u8) -> RedirectMes
             reason: AbandonReason::from(reason),
         },
         4 => RedirectMessage::Hello,
+        5 => RedirectMessage::SessionResumable {
+            flow,
+            lifetime_secs: u32::from(reason) * 1000,
+            session_id: &payload[..payload.len().min(32)],
+        },
         _ => RedirectMessage::MoteDatagram {
             flow: FlowTag {
                 peer_addr: Ipv6Addr::UNSPECIFIED,
@@ -755,4 +760,51 @@ fn reflected_messages_are_refused_and_prove_no_liveness() {
     let m = p.seal(b"y");
     p.open(&m).unwrap();
     assert_eq!(p.rx.liveness(p.now), Liveness::Alive);
+}
+
+#[test]
+fn session_resumable_carries_lifetime_and_id() {
+    let key = example_key();
+    let envelope = Envelope {
+        key_id: 1,
+        sender: 7,
+        sequence: 9,
+        timestamp_ms: EXAMPLE_TS,
+    };
+    let id = [0xab; 16];
+    let repr = RedirectRepr {
+        envelope,
+        message: RedirectMessage::SessionResumable {
+            flow: example_flow(),
+            lifetime_secs: 3600,
+            session_id: &id,
+        },
+    };
+    let bytes = repr.to_sealed_bytes(&key, TO_BR).unwrap();
+    // Payload: lifetime 00 00 0e 10, then the 16-byte id.
+    assert_eq!(bytes[3], 7);
+    assert_eq!(&bytes[68..70], &[0, 20]);
+    assert_eq!(&bytes[70..74], &[0x00, 0x00, 0x0e, 0x10]);
+    assert_eq!(&bytes[74..90], &id);
+    let p = RedirectPacket::new_checked(&bytes[..]).unwrap();
+    assert_eq!(RedirectRepr::parse(&p).unwrap(), repr);
+    // An empty or a 33-byte id is refused both ways.
+    for bad in [&[][..], &[1u8; 33][..]] {
+        let r = RedirectRepr {
+            envelope,
+            message: RedirectMessage::SessionResumable {
+                flow: example_flow(),
+                lifetime_secs: 1,
+                session_id: bad,
+            },
+        };
+        assert_eq!(r.check(), Err(WireError::BadResumable));
+        let mut raw = bytes[..70].to_vec();
+        raw[68..70].copy_from_slice(&((4 + bad.len()) as u16).to_be_bytes());
+        raw.extend_from_slice(&[0, 0, 0, 1]);
+        raw.extend_from_slice(bad);
+        raw.extend_from_slice(&[0; TAG_LEN]);
+        let p = RedirectPacket::new_checked(&raw[..]).unwrap();
+        assert_eq!(RedirectRepr::parse(&p), Err(WireError::BadResumable));
+    }
 }

@@ -23,6 +23,7 @@
 //! "HR2 iotssp->br" ([`Direction`]): a message reflected to its sender fails its tag.
 
 use crate::key::{Direction, RedirectKey};
+use crate::message::MAX_SESSION_ID_LEN;
 use crate::{AbandonReason, FlowTag, MessageType, RedirectMessage};
 use core::fmt;
 use hmac::{Hmac, KeyInit, Mac};
@@ -75,6 +76,8 @@ pub enum WireError {
     NonEmptyHello,
     /// MoteDatagram with a peer half in its flow tag, or without a mote.
     BadMoteDatagram,
+    /// SessionResumable whose payload is not a lifetime and a 1..=32-byte session id.
+    BadResumable,
     PayloadTooLong,
 }
 
@@ -90,6 +93,7 @@ impl WireError {
             WireError::BadAbandon => "redirect_bad_abandon",
             WireError::NonEmptyHello => "redirect_non_empty_hello",
             WireError::BadMoteDatagram => "redirect_bad_mote_datagram",
+            WireError::BadResumable => "redirect_bad_resumable",
             WireError::PayloadTooLong => "redirect_payload_too_long",
         }
     }
@@ -351,6 +355,16 @@ impl<'a> RedirectRepr<'a> {
                 flow,
                 datagram: payload,
             },
+            MessageType::SessionResumable => match payload {
+                [a, b, c, d, id @ ..] if (1..=MAX_SESSION_ID_LEN).contains(&id.len()) => {
+                    RedirectMessage::SessionResumable {
+                        flow,
+                        lifetime_secs: u32::from_be_bytes([*a, *b, *c, *d]),
+                        session_id: id,
+                    }
+                }
+                _ => return Err(WireError::BadResumable),
+            },
             MessageType::Unknown(t) => return Err(WireError::UnknownType(t)),
         };
         Ok(RedirectRepr {
@@ -382,6 +396,11 @@ impl<'a> RedirectRepr<'a> {
             RedirectMessage::MoteDatagram { flow, .. } if !is_mote_datagram_tag(&flow) => {
                 Err(WireError::BadMoteDatagram)
             }
+            RedirectMessage::SessionResumable { session_id, .. }
+                if !(1..=MAX_SESSION_ID_LEN).contains(&session_id.len()) =>
+            {
+                Err(WireError::BadResumable)
+            }
             _ if self.message.payload_len() > MAX_PAYLOAD_LEN => Err(WireError::PayloadTooLong),
             _ => Ok(()),
         }
@@ -410,6 +429,17 @@ impl<'a> RedirectRepr<'a> {
                 out.copy_from_slice(&final_flight[..payload_len])
             }
             RedirectMessage::FlowAbandoned { reason, .. } => out.copy_from_slice(&[reason.into()]),
+            RedirectMessage::SessionResumable {
+                lifetime_secs,
+                session_id,
+                ..
+            } => {
+                // check() bounds the id; a longer one is cut to the payload, never a panic.
+                let (head, id) = out.split_at_mut(4.min(payload_len));
+                head.copy_from_slice(&lifetime_secs.to_be_bytes()[..head.len()]);
+                let n = id.len().min(session_id.len());
+                id[..n].copy_from_slice(&session_id[..n]);
+            }
             RedirectMessage::Hello => {}
         }
     }

@@ -220,7 +220,7 @@ impl Bed {
                         assert!(final_flight.is_empty());
                         self.transferred.push(flow);
                     }
-                    Output::FlowAbandoned { .. } => {}
+                    Output::FlowAbandoned { .. } | Output::SessionResumable { .. } => {}
                 }
             }
             for d in to_server {

@@ -184,6 +184,9 @@ pub enum Output {
     FlowTransferred { flow: FlowTag, final_flight: Vec<u8> },
     /// The delegation ended without a transfer.
     FlowAbandoned { flow: FlowTag, reason: AbandonReason },
+    /// The mote may resume the flow's session (id `session_id`) itself for `lifetime_secs`:
+    /// its Transfer carried the master secret. Queued just before the FlowTransferred.
+    SessionResumable { flow: FlowTag, lifetime_secs: u32, session_id: Vec<u8> },
     /// To a mote's transfer port: attached, handed to the border router, which sends it
     /// from its own address and `hrm.attached_port`; remote, inside a MoteDatagram redirect
     /// message ([`Output::as_mote_datagram`]), which the border router sends from this
@@ -198,6 +201,9 @@ impl Output {
             Output::Emit { flow, datagram } => redirect::RedirectMessage::Emit { flow: *flow, datagram },
             Output::FlowTransferred { flow, final_flight } => redirect::RedirectMessage::FlowTransferred { flow: *flow, final_flight },
             Output::FlowAbandoned { flow, reason } => redirect::RedirectMessage::FlowAbandoned { flow: *flow, reason: *reason },
+            Output::SessionResumable { flow, lifetime_secs, session_id } => {
+                redirect::RedirectMessage::SessionResumable { flow: *flow, lifetime_secs: *lifetime_secs, session_id }
+            }
             Output::ToMote { .. } => return None,
         })
     }
@@ -358,6 +364,9 @@ pub struct Delegation {
     reported: bool,
     /// Keyless mote: the ServerKeyExchange's digest, for the orchestrator to send the mote.
     signature_request: Option<SignatureRequest>,
+    /// The session id and lifetime of a Transfer that made the session resumable at the
+    /// mote, announced to the border router with the FlowTransferred.
+    resumable: Option<(Vec<u8>, u32)>,
 }
 
 /// Events kept per delegation: the happy path has six; failures add one.
@@ -404,6 +413,7 @@ impl Delegation {
             outcome: None,
             reported: false,
             signature_request: None,
+            resumable: None,
         };
         d.progress(now, ctx);
         Ok(d)
@@ -825,6 +835,7 @@ impl Delegation {
         };
         match self.internet.as_ref().and_then(with_resumption) {
             Some(body) => {
+                self.resumable = body.resumption.as_ref().map(|r| (r.session_id().to_vec(), lifetime));
                 self.stage = Stage::AssocTransfer;
                 ctx.counters.transfers_sent += 1;
                 self.mark(now, "transfer_sent");
@@ -935,6 +946,9 @@ impl Delegation {
         }
         inet.forget_keys();
         drop(inet);
+        if let Some((session_id, lifetime_secs)) = self.resumable.take() {
+            ctx.out.push_back(Output::SessionResumable { flow: self.flow, lifetime_secs, session_id });
+        }
         ctx.out.push_back(Output::FlowTransferred { flow: self.flow, final_flight: final_flight.clone() });
         self.close_mote_leg(ctx);
         ctx.counters.transfers_completed += 1;
