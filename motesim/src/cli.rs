@@ -165,6 +165,13 @@ options! {
         /// with any link given, nodes hear only their linked neighbours.
         #[arg(long = "link", value_delimiter = ',')]
         pub links: Vec<String>,
+        /// Motes (by number, 1-based) that are 6LoWPAN routers (RFC 6775 6LRs) for the
+        /// hosts that hear them: they answer Router Solicitations, relay registrations to
+        /// the border router as Duplicate Address Requests, answer with its confirmation,
+        /// and forward between their registered hosts and the border router. They register
+        /// themselves as hosts do (give --register-lifetime-min). Repeat or comma-separate.
+        #[arg(long = "sixlowpan-router", value_delimiter = ',')]
+        pub sixlowpan_routers: Vec<usize>,
     }
 }
 
@@ -787,6 +794,12 @@ impl Cli {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
+        if let Some(n) = o.sixlowpan_routers.iter().find(|n| **n == 0 || **n > motes.len()) {
+            return Err(bad("--sixlowpan-router", format!("{n}: motes are numbered 1..={}", motes.len())));
+        }
+        if !o.sixlowpan_routers.is_empty() && o.rpl {
+            return Err(bad("--sixlowpan-router", "6LoWPAN routers are for RS/RA hosts, not with --rpl"));
+        }
         let air = AirConfig {
             loss,
             paced: !o.unthrottled,
@@ -809,6 +822,7 @@ impl Cli {
                 devices,
                 rpl: o.rpl,
                 registering,
+                sixlowpan_routers: o.sixlowpan_routers,
             },
             stats_file: o.stats_file,
             stats_interval: Duration::from_millis(stats_interval),

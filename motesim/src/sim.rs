@@ -56,6 +56,8 @@ pub struct SimConfig {
     /// Which motes are 6LoWPAN hosts (RFC 6775), by position, with the registration
     /// lifetime they ask for in minutes; motes beyond the list use their address at once.
     pub registering: Vec<Option<u16>>,
+    /// Which motes (1-based numbers) are 6LoWPAN routers for the hosts that hear them.
+    pub sixlowpan_routers: Vec<usize>,
 }
 
 /// Bound on events handled per call, so a pathological exchange cannot hang the driver;
@@ -94,6 +96,7 @@ impl Simulation {
                     prefix: cfg.prefix,
                     rpl: cfg.rpl,
                     register_lifetime_min: cfg.registering.get(i).copied().flatten(),
+                    sixlowpan_router: cfg.sixlowpan_routers.contains(&(i + 1)),
                 };
                 let mut mote = Mote::new(mc, now);
                 match cfg.devices.get(i).map(|d| d.build(i as u32 + 1, eui.0, cfg.seed)) {

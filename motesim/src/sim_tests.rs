@@ -36,6 +36,7 @@ fn cfg(loss: f64, paced: bool, seed: u64) -> SimConfig {
         devices: Vec::new(),
         rpl: false,
         registering: Vec::new(),
+        sixlowpan_routers: Vec::new(),
     }
 }
 

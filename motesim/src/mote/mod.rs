@@ -13,7 +13,7 @@ pub mod rpl;
 pub mod secure;
 pub mod service;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
@@ -22,9 +22,11 @@ use lowpan::icmpv6::{DstUnreachable, Icmpv6Repr, msg_type};
 use lowpan::ieee802154::{self, Address, Eui64, FrameRepr, FrameType};
 use lowpan::ip::{self, Icmpv6Packet, Ipv6Packet, UdpPacket, next_header};
 use lowpan::iphc::{Context, ContextTable};
+use lowpan::ndisc::dar::{self, DuplicateAddress};
 use lowpan::ndisc::{
-    ALL_NODES, ALL_ROUTERS, AddressRegistration, LinkLayerAddress, NdiscRepr, NeighborFlags,
-    PrefixFlags, PrefixInformation, SixLowpanContext, aro_status,
+    ALL_NODES, ALL_ROUTERS, AddressRegistration, AuthoritativeBorderRouter, LinkLayerAddress,
+    NdiscRepr, NeighborFlags, PrefixFlags, PrefixInformation, RouterFlags, SixLowpanContext,
+    aro_status,
 };
 use lowpan::{Encoder, LinkAddrs, Reassembler};
 
@@ -46,6 +48,8 @@ const RS_MAX_INTERVAL: Duration = Duration::from_secs(30);
 const REGISTRATION_RETRY: Duration = Duration::from_secs(5);
 /// IPv6 minimum MTU: what we answer with and what an ICMP error may quote.
 const IPV6_MIN_MTU: usize = 1280;
+/// Hosts a 6LoWPAN router keeps registrations for.
+const MAX_HOSTS: usize = 16;
 
 /// Static description of a mote.
 #[derive(Clone, Debug)]
@@ -66,6 +70,10 @@ pub struct MoteConfig {
     /// is registered again before the lifetime ends. `None`: used at once, never
     /// registered.
     pub register_lifetime_min: Option<u16>,
+    /// A 6LoWPAN router (RFC 6775 6LR) for the hosts that hear it: answers their RSs with
+    /// the border router's prefix, context and ABRO, relays their registrations to the
+    /// border router as DARs and its DACs back as NAs, and forwards their packets.
+    pub sixlowpan_router: bool,
 }
 
 /// What a mote did, for the statistics.
@@ -95,6 +103,10 @@ pub struct MoteCounters {
     /// NS with ARO sent, and NAs that accepted the registration (status 0).
     pub registrations_sent: u64,
     pub registrations_accepted: u64,
+    /// 6LR: registrations relayed to the border router (DARs) and packets forwarded for
+    /// the hosts.
+    pub registrations_relayed: u64,
+    pub forwarded: u64,
     /// Datagrams served per UDP service name ("echo", "coap", ...).
     pub served: BTreeMap<&'static str, u64>,
     /// Dropped input by stable reason name.
@@ -211,6 +223,10 @@ pub struct Mote {
     next_registration: Option<Instant>,
     counters: MoteCounters,
     rpl: Option<rpl::RplNode>,
+    /// The border router's ABRO, from its RA: where a 6LR sends its DARs.
+    abro: Option<AuthoritativeBorderRouter>,
+    /// A 6LR's hosts whose registration the border router confirmed: address -> link.
+    hosts: HashMap<Ipv6Addr, Eui64>,
 }
 
 impl std::fmt::Debug for Mote {
@@ -256,6 +272,8 @@ impl Mote {
             next_registration: None,
             counters: MoteCounters::default(),
             rpl: cfg.rpl.then(|| rpl::RplNode::new(cfg.eui64, now)),
+            abro: None,
+            hosts: HashMap::new(),
             cfg,
         }
     }
@@ -492,6 +510,7 @@ impl Mote {
             || Some(*a) == self.global
             || Some(*a) == self.tentative
             || *a == ALL_NODES
+            || (self.cfg.sixlowpan_router && *a == ALL_ROUTERS)
             || (self.rpl.is_some() && *a == lowpan::rpl::ALL_RPL_NODES)
             // Solicited-node multicast ff02::1:ffXX:XXXX of our IID.
             || (o[..13] == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff] && o[13..] == iid[5..])
@@ -549,6 +568,10 @@ impl Mote {
             return;
         };
         let (src, dst) = (ipv6.src_addr(), ipv6.dst_addr());
+        if self.cfg.sixlowpan_router && !self.is_ours(&dst) {
+            self.forward_for_hosts(packet, link_src, out);
+            return;
+        }
         if !self.is_ours(&dst) {
             self.counters.drop(MoteDrop::NotOurAddress);
             return;
@@ -614,6 +637,7 @@ impl Mote {
                     lladdr,
                     prefix_infos,
                     contexts,
+                    abro,
                     ..
                 })) = Icmpv6Repr::parse(&src, &dst, &icmp)
                 else {
@@ -621,6 +645,9 @@ impl Mote {
                     return;
                 };
                 self.apply_router_advert(lladdr, &prefix_infos, &contexts, link_src);
+                if abro.is_some() {
+                    self.abro = abro;
+                }
                 if self.cfg.register_lifetime_min.is_some() {
                     self.registrar = Some(src);
                     if self.next_registration.is_none() {
@@ -639,12 +666,21 @@ impl Mote {
                 }
             }
             (msg_type::NEIGHBOR_SOLICIT, 0) if ipv6.hop_limit() == 255 => {
-                let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. })) =
+                let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, aro, .. })) =
                     Icmpv6Repr::parse(&src, &dst, &icmp)
                 else {
                     self.counters.drop(MoteDrop::BadNeighborSolicitation);
                     return;
                 };
+                if self.cfg.sixlowpan_router
+                    && let Some(aro) = aro
+                    && !src.is_unspecified()
+                    && !src.is_unicast_link_local()
+                    && !self.is_ours(&src)
+                {
+                    self.relay_registration(src, &aro, out);
+                    return;
+                }
                 let target = target_addr;
                 if target.is_multicast() || !self.is_ours(&target) {
                     return;
@@ -665,8 +701,133 @@ impl Mote {
                 let packet = icmp_packet(target, to, 255, &na);
                 self.send_ipv6(&packet, out);
             }
+            (msg_type::ROUTER_SOLICIT, 0) if ipv6.hop_limit() == 255 && self.cfg.sixlowpan_router => {
+                self.advertise_to_host(src, out);
+            }
+            (dar::msg_type::DUPLICATE_ADDRESS_CONFIRMATION, _) if self.cfg.sixlowpan_router => {
+                let dac = match Icmpv6Repr::parse(&src, &dst, &icmp) {
+                    Ok(Icmpv6Repr::Unknown { msg_code, body, .. }) => DuplicateAddress::parse(msg_code, body).ok(),
+                    _ => None,
+                };
+                match dac {
+                    Some(dac) => self.confirm_registration(&dac, out),
+                    None => self.counters.drop(MoteDrop::BadIcmpv6),
+                }
+            }
             _ => self.counters.drop(MoteDrop::Icmpv6Ignored),
         }
+    }
+
+    /// 6LR: an RA to a host that solicited one, with what the border router announced
+    /// (prefix, context 0, ABRO) and our link address; nothing before we know it.
+    fn advertise_to_host(&mut self, rs_src: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+        let (Some(global), Some(abro), Some(context)) = (self.global, self.abro, self.contexts.get(0)) else {
+            self.counters.drop(MoteDrop::Icmpv6Ignored);
+            return;
+        };
+        let prefix = with_iid(global, [0; 8]);
+        let ra = Icmpv6Repr::Ndisc(NdiscRepr::RouterAdvert {
+            hop_limit: 64,
+            flags: RouterFlags::default(),
+            router_lifetime: 1800,
+            reachable_time: 0,
+            retrans_time: 0,
+            lladdr: Some(LinkLayerAddress::Eui64(self.cfg.eui64)),
+            mtu: None,
+            prefix_infos: vec![PrefixInformation {
+                prefix_len: 64,
+                flags: PrefixFlags::AUTONOMOUS,
+                valid_lifetime: 86_400,
+                preferred_lifetime: 14_400,
+                prefix,
+            }],
+            contexts: vec![SixLowpanContext {
+                context_len: context.len,
+                compress: context.compress,
+                cid: 0,
+                valid_lifetime: abro.valid_lifetime,
+                prefix: context.prefix,
+            }],
+            abro: Some(abro),
+        });
+        let to = if rs_src.is_unspecified() { ALL_NODES } else { rs_src };
+        let packet = icmp_packet(self.link_local(), to, 255, &ra);
+        self.send_ipv6(&packet, out);
+    }
+
+    /// 6LR: a host's NS with ARO for `addr` goes to the border router as a DAR (RFC 6775
+    /// section 8.2.1); its DAC answers the host.
+    fn relay_registration(&mut self, addr: Ipv6Addr, aro: &AddressRegistration, out: &mut Vec<Vec<u8>>) {
+        let (Some(global), Some(abro)) = (self.global, self.abro) else {
+            self.counters.drop(MoteDrop::Icmpv6Ignored);
+            return;
+        };
+        let request = DuplicateAddress {
+            status: 0,
+            tid: aro.tid,
+            lifetime: aro.lifetime,
+            rovr: aro.rovr,
+            registered: addr,
+            extended: aro.t,
+        };
+        let body = request.to_body();
+        let msg = Icmpv6Repr::Unknown { msg_type: dar::msg_type::DUPLICATE_ADDRESS_REQUEST, msg_code: request.code(), body: &body };
+        let packet = icmp_packet(global, abro.border_router, dar::MULTIHOP_HOPLIMIT, &msg);
+        self.counters.registrations_relayed += 1;
+        self.send_ipv6(&packet, out);
+    }
+
+    /// 6LR: the border router's DAC, passed to the host as the NA to its registration; a
+    /// confirmed host is routed to from then on, a refused or expired one no more.
+    fn confirm_registration(&mut self, dac: &DuplicateAddress, out: &mut Vec<Vec<u8>>) {
+        let Some(host) = dac.rovr.eui64() else {
+            self.counters.drop(MoteDrop::Icmpv6Ignored);
+            return;
+        };
+        if dac.status == aro_status::SUCCESS && dac.lifetime > 0 {
+            if self.hosts.len() >= MAX_HOSTS && !self.hosts.contains_key(&dac.registered) {
+                self.counters.drop(MoteDrop::Icmpv6Ignored);
+                return;
+            }
+            self.hosts.insert(dac.registered, host);
+        } else {
+            self.hosts.remove(&dac.registered);
+        }
+        let mut aro = AddressRegistration::aro(dac.status, dac.lifetime, host);
+        aro.tid = dac.tid;
+        aro.rovr = dac.rovr;
+        aro.t = dac.extended;
+        let na = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+            flags: NeighborFlags::SOLICITED | NeighborFlags::ROUTER,
+            target_addr: dac.registered,
+            lladdr: None,
+            aro: Some(aro),
+        });
+        let packet = icmp_packet(self.link_local(), dac.registered, 255, &na);
+        self.send_frames(&packet, Address::Extended(host), out);
+    }
+
+    /// 6LR: a packet for one of our hosts goes to it, one from them up to our router.
+    fn forward_for_hosts(&mut self, packet: &[u8], link_src: Address, out: &mut Vec<Vec<u8>>) {
+        let Ok(view) = Ipv6Packet::new_checked(packet) else { return };
+        let (src, dst) = (view.src_addr(), view.dst_addr());
+        let from_host = matches!(link_src, Address::Extended(e) if self.hosts.get(&src) == Some(&e));
+        let next = match self.hosts.get(&dst) {
+            Some(host) => *host,
+            None if from_host && !dst.is_multicast() && !dst.is_unicast_link_local() => self.router,
+            None => {
+                self.counters.drop(MoteDrop::NotOurAddress);
+                return;
+            }
+        };
+        if view.hop_limit() <= 1 {
+            self.counters.drop(MoteDrop::NotOurAddress);
+            return;
+        }
+        let mut p = packet.to_vec();
+        p[7] -= 1;
+        self.counters.forwarded += 1;
+        self.send_frames(&p, Address::Extended(next), out);
     }
 
     /// Sends an NS with ARO for the tentative (or registered) global address to the router,

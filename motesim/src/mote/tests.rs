@@ -30,6 +30,7 @@ fn mote(prefix: Option<Ipv6Addr>, now: Instant) -> Mote {
             prefix,
             rpl: false,
             register_lifetime_min: None,
+            sixlowpan_router: false,
         },
         now,
     )

@@ -76,6 +76,7 @@ impl Net {
                 prefix: Some(prefix()),
                 rpl: false,
                 register_lifetime_min: None,
+                sixlowpan_router: false,
             },
             now,
         );
