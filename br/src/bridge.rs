@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use lowpan::ieee802154::{self as mac, FrameRepr, FrameType};
 use lowpan::ip::{self, Ipv6Packet};
 use lowpan::{Address, CheckedIpv6Packet, Eui64, Icmpv6Repr, LinkAddrs, NextHeader, UpperLayer};
+use slip::LinkQuality;
 
 use crate::config::Config;
 use crate::counters::{Counters, DropReason};
@@ -428,6 +429,12 @@ impl Bridge {
 
     /// A frame received from the radio (802.15.4 MAC header + payload, no FCS).
     pub fn handle_radio_frame(&mut self, now: Instant, frame: &[u8]) -> RadioOutput {
+        self.handle_radio_reception(now, frame, LinkQuality::default())
+    }
+
+    /// [`Bridge::handle_radio_frame`] with what the radio reported of the reception, kept as
+    /// the sending neighbour's last link quality.
+    pub fn handle_radio_reception(&mut self, now: Instant, frame: &[u8], quality: LinkQuality) -> RadioOutput {
         let mut out = RadioOutput::default();
         self.counters.radio_rx_frames += 1;
         self.counters.radio_rx_bytes += frame.len() as u64;
@@ -463,6 +470,7 @@ impl Bridge {
             n.stats.rx_frames += 1;
             n.stats.rx_bytes += frame.len() as u64;
             n.stats.last_heard = Some(now);
+            n.stats.last_quality = quality;
         }
         let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
         let accepted = self.reassembler.accept(now, links, payload);

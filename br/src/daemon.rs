@@ -139,7 +139,7 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
     let radio_queue = RadioQueue::new(cfg.radio.queue_frames, FRAME_CHANNEL);
     let flush_every = cfg.capture.flush_interval;
     let summary_every = (!cfg.metrics.summary_interval.is_zero()).then_some(cfg.metrics.summary_interval);
-    let radio_link = RadioLink::new(radio_name.clone(), start);
+    let radio_link = RadioLink::new(radio_name.clone(), radio_quality_source(&cfg), start);
     let mut d = Daemon {
         router,
         tun,
@@ -218,7 +218,7 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
                             d.radio_link.went_down(Instant::now(), why);
                             notify_systemd(&[NotifyState::Status(&format!("radio on {radio_name} down ({why}); reconnecting"))]);
                         }
-                        RadioEvent::Frame(_) | RadioEvent::Mac(_) => {}
+                        RadioEvent::Frame(..) | RadioEvent::Mac(_) => {}
                     }
                     d.on_radio_event(ev);
                 }
@@ -332,9 +332,9 @@ impl Daemon {
 
     fn on_radio_event(&mut self, ev: RadioEvent) {
         match ev {
-            RadioEvent::Frame(frame) => {
+            RadioEvent::Frame(frame, quality) => {
                 record(&mut self.capture, &frame);
-                self.router.handle_radio_frame(Instant::now(), SystemTime::now(), &frame);
+                self.router.handle_radio_reception(Instant::now(), SystemTime::now(), &frame, quality);
                 self.transmit();
             }
             RadioEvent::Mac(eui) => {
@@ -526,6 +526,14 @@ fn radio_description(cfg: &Config) -> String {
         RadioKind::Serial => format!("serial {}", cfg.radio.device),
         RadioKind::Tcp => format!("tcp {}", cfg.radio.address),
         RadioKind::Zep => format!("zep {}", cfg.radio.bind),
+    }
+}
+
+/// Where the neighbours' link quality comes from, for the status.
+fn radio_quality_source(cfg: &Config) -> &'static str {
+    match cfg.radio.kind {
+        RadioKind::Serial | RadioKind::Tcp => "not reported: the slip-radio protocol carries no LQI or RSSI",
+        RadioKind::Zep => "from each ZEP datagram: its LQI, and the RSSI in LQI mode",
     }
 }
 

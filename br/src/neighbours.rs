@@ -11,12 +11,15 @@ use std::time::Instant;
 
 use lowpan::ip;
 use lowpan::{Address, Eui64};
+use slip::LinkQuality;
 
 /// Per-mote traffic, for metrics and the status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MoteStats {
     /// When its last frame was received.
     pub last_heard: Option<Instant>,
+    /// What the radio reported with that frame (nothing for a slip-radio).
+    pub last_quality: LinkQuality,
     pub rx_frames: u64,
     pub rx_bytes: u64,
     pub tx_frames: u64,

@@ -25,6 +25,7 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
 use lowpan::{Address, CheckedIpv6Packet, Eui64};
+use slip::LinkQuality;
 
 use crate::bridge::{Bridge, BridgeConfig};
 use crate::config::{Config, ConfigIssue, RadioKind};
@@ -193,7 +194,13 @@ impl BorderRouter {
 
     /// An 802.15.4 frame (without FCS) received on the radio.
     pub fn handle_radio_frame(&mut self, now: Instant, wall: SystemTime, frame: &[u8]) {
-        let out = self.bridge.handle_radio_frame(now, frame);
+        self.handle_radio_reception(now, wall, frame, LinkQuality::default());
+    }
+
+    /// [`BorderRouter::handle_radio_frame`] with what the radio reported of the reception
+    /// (kept as the sending neighbour's last link quality).
+    pub fn handle_radio_reception(&mut self, now: Instant, wall: SystemTime, frame: &[u8], quality: LinkQuality) {
+        let out = self.bridge.handle_radio_reception(now, frame, quality);
         if let Some(packet) = &out.to_tun
             && self.spoofs_a_delegated_mote(packet, out.link_src)
         {

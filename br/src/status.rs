@@ -24,6 +24,8 @@ use crate::router::BorderRouter;
 pub struct RadioLink {
     /// "serial /dev/ttyACM0", "tcp 127.0.0.1:60001", "zep 0.0.0.0:17754".
     pub description: String,
+    /// Where the neighbours' link quality comes from, or that this radio reports none.
+    pub link_quality: &'static str,
     pub up: bool,
     /// When it last went up or down (the daemon's start before either).
     pub since: Instant,
@@ -33,9 +35,10 @@ pub struct RadioLink {
 }
 
 impl RadioLink {
-    pub fn new(description: String, now: Instant) -> Self {
+    pub fn new(description: String, link_quality: &'static str, now: Instant) -> Self {
         RadioLink {
             description,
+            link_quality,
             up: false,
             since: now,
             connects: 0,
@@ -132,6 +135,7 @@ pub fn document(router: &BorderRouter, d: &DaemonView<'_>, now: Instant) -> Valu
         "own_eui64".into(),
         bridge.own_eui64().map(|e| e.to_string()).into(),
     );
+    radio.insert("link_quality".into(), d.radio.link_quality.into());
     radio.insert("connects".into(), d.radio.connects.into());
     radio.insert("disconnects".into(), d.radio.disconnects.into());
     radio.insert(
@@ -329,10 +333,26 @@ fn row(
         // The RPL parent when the mote is more than one hop away.
         "parent": parent.map(|p| p.to_string()),
         "last_heard_s_ago": s.last_heard.map(|t| secs(now.saturating_duration_since(t))),
+        "link_quality": quality_text(s),
+        "lqi": s.last_quality.lqi,
+        "rssi_dbm": s.last_quality.rssi_dbm,
         "rx_frames": s.rx_frames,
         "tx_frames": s.tx_frames,
         "rx_bytes": s.rx_bytes,
         "tx_bytes": s.tx_bytes,
+    })
+}
+
+/// The last frame's link quality as a person reads it: `null` before any frame, and a
+/// plain "not reported" where the radio gives none (never a made-up number).
+fn quality_text(s: &MoteStats) -> Option<String> {
+    s.last_heard?;
+    let q = s.last_quality;
+    Some(match (q.lqi, q.rssi_dbm) {
+        (Some(l), Some(r)) => format!("LQI {l}, RSSI {r} dBm"),
+        (Some(l), None) => format!("LQI {l}"),
+        (None, Some(r)) => format!("RSSI {r} dBm"),
+        (None, None) => "not reported by the radio".into(),
     })
 }
 
@@ -342,7 +362,11 @@ fn sum<'a>(stats: impl Iterator<Item = &'a MoteStats>) -> MoteStats {
         a.rx_bytes += s.rx_bytes;
         a.tx_frames += s.tx_frames;
         a.tx_bytes += s.tx_bytes;
-        a.last_heard = a.last_heard.max(s.last_heard);
+        // The link quality of the latest frame, whichever address it came from.
+        if s.last_heard > a.last_heard {
+            a.last_heard = s.last_heard;
+            a.last_quality = s.last_quality;
+        }
         a
     })
 }
@@ -354,8 +378,11 @@ fn with_iid(prefix: Ipv6Addr, iid: [u8; 8]) -> Ipv6Addr {
 }
 
 /// The address registrations (RFC 6775/8505): who registered which address, through
-/// which link address or 6LoWPAN router (one more hop), and for how long still.
+/// which link address or 6LoWPAN router (one more hop), and for how long still; with the
+/// last frame and link quality of the neighbour it came through (the node itself, or the
+/// router).
 fn registrations(router: &BorderRouter, now: Instant) -> Value {
+    let table = router.bridge().neighbours();
     let mut regs: Vec<_> = router
         .bridge()
         .registrations()
@@ -367,14 +394,22 @@ fn registrations(router: &BorderRouter, now: Instant) -> Value {
         regs.into_iter()
             .take(MAX_FLOWS_SHOWN)
             .map(|(a, r)| {
-                let (via, hops) = match r.via {
-                    crate::registrations::Via::Link(l) => (format!("link {l}"), 1),
-                    crate::registrations::Via::Router(ip) => (format!("router {ip}"), 2),
+                let (via, hops, neighbour) = match r.via {
+                    crate::registrations::Via::Link(l) => (format!("link {l}"), 1, Some(l)),
+                    crate::registrations::Via::Router(ip) => {
+                        let iid: [u8; 8] = ip.octets()[8..].try_into().unwrap_or_default();
+                        (format!("router {ip}"), 2, table.lookup_iid(iid))
+                    }
                 };
+                let stats = neighbour.and_then(|l| table.get(&l)).map(|n| n.stats.clone()).unwrap_or_default();
                 json!({
                     "address": a.to_string(),
                     "link": via,
                     "hops": hops,
+                    "last_heard_s_ago": stats.last_heard.map(|t| secs(now.saturating_duration_since(t))),
+                    "link_quality": quality_text(&stats),
+                    "lqi": stats.last_quality.lqi,
+                    "rssi_dbm": stats.last_quality.rssi_dbm,
                     "tid": r.tid,
                     "expires_in_s": secs(r.expires.saturating_duration_since(now)),
                 })

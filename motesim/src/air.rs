@@ -79,6 +79,18 @@ pub struct Link {
     pub b: NodeId,
     /// Probability that a frame (or an ACK) on this link is lost.
     pub loss: f64,
+    /// What a receiving radio reports of frames on this link: the LQI, and the RSSI (dBm)
+    /// if given. Only the border router's ZEP peer sees them (in each datagram's header
+    /// and, with an RSSI, its LQI-mode metadata); a slip-radio reports neither.
+    pub lqi: u8,
+    pub rssi_dbm: Option<i8>,
+}
+
+impl Link {
+    /// A link with the quality a radio reports for a clean reception (LQI 255, no RSSI).
+    pub fn new(a: NodeId, b: NodeId, loss: f64) -> Self {
+        Link { a, b, loss, lqi: u8::MAX, rssi_dbm: None }
+    }
 }
 
 impl AirConfig {
@@ -91,6 +103,18 @@ impl AirConfig {
                 .find(|l| (l.a == from && l.b == to) || (l.a == to && l.b == from))
                 .map(|l| l.loss),
         }
+    }
+}
+
+impl AirConfig {
+    /// The LQI and RSSI reported for a frame from `from` heard by `to`: the link's, or a
+    /// clean reception's (LQI 255, no RSSI) without a topology.
+    pub fn link_heard(&self, from: NodeId, to: NodeId) -> (u8, Option<i8>) {
+        self.links
+            .iter()
+            .flatten()
+            .find(|l| (l.a == from && l.b == to) || (l.a == to && l.b == from))
+            .map_or((u8::MAX, None), |l| (l.lqi, l.rssi_dbm))
     }
 }
 
@@ -527,7 +551,7 @@ mod tests {
     #[test]
     fn a_topology_limits_who_hears_whom() {
         // 0 - 1 - 2: the radio's broadcast reaches 1 only; 1 reaches both; 0 to 2 is never acked.
-        let links = vec![Link { a: 0, b: 1, loss: 0.0 }, Link { a: 1, b: 2, loss: 0.0 }];
+        let links = vec![Link::new(0, 1, 0.0), Link::new(1, 2, 0.0)];
         let cfg = AirConfig { paced: false, links: Some(links), ..AirConfig::default() };
         let mut air = Air::new(cfg, 3, SimRng::new(3));
         let t0 = Instant::now();

@@ -160,9 +160,11 @@ options! {
         /// announce themselves with DAOs and forward for each other, instead of sending RSs.
         #[arg(long)]
         pub rpl: bool,
-        /// A radio link `A-B` or `A-B:loss` (node 0 is the border router's radio, N is mote
-        /// N), heard both ways with its own loss (default --loss). Repeat or comma-separate;
-        /// with any link given, nodes hear only their linked neighbours.
+        /// A radio link `A-B`, `A-B:loss` or `A-B:loss:lqi[:rssi]` (node 0 is the border
+        /// router's radio, N is mote N), heard both ways with its own loss (default --loss).
+        /// Over ZEP the border router is told each of its frames' LQI (default 255) and RSSI
+        /// in dBm (default none). Repeat or comma-separate; with any link given, nodes hear
+        /// only their linked neighbours.
         #[arg(long = "link", value_delimiter = ',')]
         pub links: Vec<String>,
         /// Motes (by number, 1-based) that are 6LoWPAN routers (RFC 6775 6LRs) for the
@@ -830,13 +832,26 @@ impl Cli {
     }
 }
 
-/// `A-B` or `A-B:loss`, nodes 0 (the radio) ..= `motes`.
+/// `A-B`, `A-B:loss` or `A-B:loss:lqi[:rssi]`, nodes 0 (the radio) ..= `motes`.
 fn parse_link(s: &str, default_loss: f64, motes: usize) -> Result<crate::air::Link, SettingError> {
-    let (pair, loss) = match s.split_once(':') {
-        Some((p, l)) => (p, l.parse::<f64>().map_err(|_| bad("--link", format!("{s}: loss {l:?} is not a number")))?),
-        None => (s, default_loss),
+    let mut parts = s.split(':');
+    let pair = parts.next().unwrap_or_default();
+    let loss = match parts.next() {
+        Some(l) => l.parse::<f64>().map_err(|_| bad("--link", format!("{s}: loss {l:?} is not a number")))?,
+        None => default_loss,
     };
-    let (a, b) = pair.split_once('-').ok_or_else(|| bad("--link", format!("{s}: expected A-B or A-B:loss")))?;
+    let lqi = match parts.next() {
+        Some(q) => q.parse::<u8>().map_err(|_| bad("--link", format!("{s}: LQI {q:?} is not 0..=255")))?,
+        None => u8::MAX,
+    };
+    let rssi_dbm = match parts.next() {
+        Some(r) => Some(r.parse::<i8>().map_err(|_| bad("--link", format!("{s}: RSSI {r:?} is not -128..=127 dBm")))?),
+        None => None,
+    };
+    if parts.next().is_some() {
+        return Err(bad("--link", format!("{s}: expected A-B[:loss[:lqi[:rssi]]]")));
+    }
+    let (a, b) = pair.split_once('-').ok_or_else(|| bad("--link", format!("{s}: expected A-B[:loss[:lqi[:rssi]]]")))?;
     let node = |x: &str| {
         x.trim()
             .parse::<usize>()
@@ -851,7 +866,7 @@ fn parse_link(s: &str, default_loss: f64, motes: usize) -> Result<crate::air::Li
     if !(0.0..=1.0).contains(&loss) {
         return Err(bad("--link", format!("{s}: loss must be a probability in 0..=1")));
     }
-    Ok(crate::air::Link { a, b, loss })
+    Ok(crate::air::Link { a, b, loss, lqi, rssi_dbm })
 }
 
 #[cfg(test)]
@@ -863,6 +878,19 @@ mod tests {
         v.extend_from_slice(args);
         let c = Cli::try_parse_from(v).map_err(|e| e.to_string())?;
         c.settings().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn links_take_a_loss_an_lqi_and_an_rssi() {
+        let s = cli(&["--tcp-listen", "127.0.0.1:0", "--motes", "2", "--link", "0-1,0-2:0.1:200:-62,1-2:0:90"]).unwrap();
+        let links = s.sim.air.links.clone().unwrap();
+        assert_eq!(links[0], crate::air::Link::new(0, 1, 0.0));
+        assert_eq!(links[1], crate::air::Link { a: 0, b: 2, loss: 0.1, lqi: 200, rssi_dbm: Some(-62) });
+        assert_eq!((links[2].lqi, links[2].rssi_dbm), (90, None));
+        assert_eq!(s.sim.air.link_heard(2, 0), (200, Some(-62)));
+        for bad in ["0-1:0:256", "0-1:0:9:-200", "0-1:0:9:-60:1", "0-1:x"] {
+            assert!(cli(&["--tcp-listen", "127.0.0.1:0", "--motes", "2", "--link", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -286,7 +286,10 @@ impl Simulation {
                     Uplink::Radio(fw) => {
                         fw.frame_received(now, &frame);
                     }
-                    Uplink::Zep(z) => z.send_frame(&frame, from),
+                    Uplink::Zep(z) => {
+                        let (lqi, rssi) = self.cfg.air.link_heard(from, RADIO_NODE);
+                        z.send_frame_heard(&frame, from, lqi, rssi)
+                    }
                 },
                 AirEvent::Delivered { to, frame, .. } => self.deliver_to_mote(now, to, &frame),
                 AirEvent::TxDone {

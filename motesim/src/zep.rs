@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use lowpan::ieee802154::{self, FrameType};
-use slip::zep::{TURNAROUND_2450MHZ, decode_datagram, encode_datagram};
+use slip::zep::{TURNAROUND_2450MHZ, decode_datagram, encode_datagram_heard};
 
 use crate::rng::SimRng;
 
@@ -137,14 +137,20 @@ impl ZepSide {
         !self.rng.chance(self.loss)
     }
 
-    /// Send `frame` (no FCS) from mote `node` to the peer.
+    /// Send `frame` (no FCS) from mote `node` to the peer, heard as a clean reception.
     pub fn send_frame(&mut self, frame: &[u8], node: usize) {
+        self.send_frame_heard(frame, node, u8::MAX, None);
+    }
+
+    /// Send `frame` (no FCS) from mote `node` to the peer, heard with `lqi` and, if given,
+    /// `rssi_dbm` (then in LQI mode, as a CC24xx sniffer reports it).
+    pub fn send_frame_heard(&mut self, frame: &[u8], node: usize, lqi: u8, rssi_dbm: Option<i8>) {
         if self.out.len() >= MAX_QUEUED {
             self.drop(ZepDrop::ZepOutQueueFull);
             return;
         }
         self.sequence = self.sequence.wrapping_add(1);
-        match encode_datagram(self.channel, node as u16, self.sequence, frame) {
+        match encode_datagram_heard(self.channel, node as u16, self.sequence, frame, lqi, rssi_dbm) {
             Ok(d) => {
                 self.frames_sent += 1;
                 self.out.push_back(d);

@@ -268,9 +268,20 @@ fn mesh(s: &mut String, radio: Option<&Value>, motes: &[Value]) {
             "<line x1=\"{px:.0}\" y1=\"{py:.0}\" x2=\"{x:.0}\" y2=\"{y:.0}\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>"
         );
         let (mx, my) = ((px + x) / 2.0, (py + y) / 2.0);
+        // The last frame's link quality belongs to the link to the border router: shown
+        // for its radio neighbours only, as the radio reported it (or that it did not).
+        let quality = m
+            .get("link_quality")
+            .and_then(Value::as_str)
+            .filter(|_| hops == 1);
+        let label = match quality {
+            Some(q) => format!("{hops} hop, {q}"),
+            None => format!("{hops} hop"),
+        };
         let _ = write!(
             s,
-            "<text x=\"{mx:.0}\" y=\"{my:.0}\" font-size=\"10\" fill=\"#666\">{hops} hop</text>"
+            "<text x=\"{mx:.0}\" y=\"{my:.0}\" font-size=\"10\" fill=\"#666\">{}</text>",
+            esc(&label)
         );
         let title = name.unwrap_or(link);
         let heard_text = heard.map_or_else(
@@ -279,12 +290,13 @@ fn mesh(s: &mut String, radio: Option<&Value>, motes: &[Value]) {
         );
         let _ = write!(
             nodes,
-            "<g class=\"mote\" data-name=\"{}\" data-link=\"{}\" data-hops=\"{hops}\" data-fresh=\"{fresh}\">\
+            "<g class=\"mote\" data-name=\"{}\" data-link=\"{}\" data-hops=\"{hops}\" data-fresh=\"{fresh}\" data-link-quality=\"{}\">\
              <title>{} ({}) {}</title>\
              <circle cx=\"{x:.0}\" cy=\"{y:.0}\" r=\"16\" fill=\"{}\" stroke=\"#333\"/>\
              <text x=\"{x:.0}\" y=\"{:.0}\" font-size=\"11\" text-anchor=\"middle\">{}</text></g>",
             esc(name.unwrap_or("")),
             esc(link),
+            esc(quality.unwrap_or("")),
             esc(title),
             esc(link),
             esc(&heard_text),
@@ -317,9 +329,10 @@ mod tests {
             "daemon": "lowpan-br", "uptime_s": 12,
             "radio": {"link": "up", "own_eui64": "00:12"},
             "motes": [
-                {"name": "kitchen", "link": "00:12:4b:00:00:00:00:02", "hops": 1, "last_heard_s_ago": 2.0, "address": "fd00::2"},
+                {"name": "kitchen", "link": "00:12:4b:00:00:00:00:02", "hops": 1, "last_heard_s_ago": 2.0, "address": "fd00::2",
+                 "link_quality": "LQI 200, RSSI -62 dBm", "lqi": 200, "rssi_dbm": -62},
                 {"name": "<script>", "link": "0005", "hops": 1, "last_heard_s_ago": null},
-                {"name": "far", "link": "0006", "hops": 2, "parent": "fd00::2", "address": "fd00::6"}
+                {"name": "far", "link": "0006", "hops": 2, "parent": "fd00::2", "address": "fd00::6", "link_quality": "LQI 9"}
             ],
             "handshakes": [{"flow": "f", "outcome": "transferred", "timeline": [
                 {"at_ms": 0, "event": "client_hello"}, {"at_ms": 40, "event": "transferred"}]}],
@@ -331,7 +344,10 @@ mod tests {
             page.contains("<g class=\"mote\" data-name=\"kitchen\""),
             "{page}"
         );
-        assert!(page.contains("data-fresh=\"true\""));
+        assert!(page.contains("data-fresh=\"true\" data-link-quality=\"LQI 200, RSSI -62 dBm\""));
+        assert!(page.contains(">1 hop, LQI 200, RSSI -62 dBm</text>"), "{page}");
+        // A mote two hops away: its frames' quality is not that of the link drawn.
+        assert!(!page.contains("LQI 9</text>"), "{page}");
         assert!(
             page.contains("data-name=\"far\" data-link=\"0006\" data-hops=\"2\""),
             "{page}"

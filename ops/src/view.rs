@@ -26,6 +26,8 @@ const PREFERRED: &[&str] = &[
     "configured",
     "hops",
     "link_quality",
+    "lqi",
+    "rssi_dbm",
     "last_heard_s_ago",
     "started_s_ago",
     "age_s",

@@ -11,5 +11,8 @@
 pub mod codec;
 pub mod slip_radio;
 pub mod link;
+pub mod quality;
 pub mod zep;
 pub mod transport;
+
+pub use quality::LinkQuality;

@@ -5,7 +5,7 @@
 //! transferred session.
 
 use integration_tests::delegation_bed::*;
-use integration_tests::testbed::{Options, Testbed, mote_addr, mote_eui64, eui64_text};
+use integration_tests::testbed::{Link, Options, Testbed, mote_addr, mote_eui64, eui64_text};
 use integration_tests::{eventually, workspace_bin};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -57,6 +57,10 @@ fn status_command_shows_the_radio_the_motes_and_counters() {
     assert_eq!(m1["address"], mote_addr(1).to_string());
     assert_eq!(m1["policy"], "passthrough");
     assert_eq!(m1["hops"], 1);
+    // A slip-radio reports no link quality: the status says so instead of showing a number.
+    assert_eq!(m1["link_quality"], "not reported by the radio", "{m1}");
+    assert!(m1["lqi"].is_null() && m1["rssi_dbm"].is_null(), "{m1}");
+    assert!(s["radio"]["link_quality"].as_str().is_some_and(|q| q.contains("slip-radio protocol carries no LQI or RSSI")), "{s:#}");
     assert!(m1["rx_frames"].as_u64().is_some_and(|n| n >= 3), "{m1}");
     assert!(mote(&s, "mote2")["last_heard_s_ago"].is_null() || mote(&s, "mote2")["rx_frames"].as_u64() > Some(0));
     assert!(s["counters"]["radio_rx_frames"].as_u64().is_some_and(|n| n >= 3), "{s:#}");
@@ -68,7 +72,7 @@ fn status_command_shows_the_radio_the_motes_and_counters() {
     let out = status("lowpan-br", &socket, false);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for must in ["daemon", "lowpan-br", "radio:", "link", "up", "motes:", "mote1", "mote2", "counters:", "drops:"] {
+    for must in ["daemon", "lowpan-br", "radio:", "link", "up", "motes:", "mote1", "mote2", "not reported by the radio", "counters:", "drops:"] {
         assert!(text.contains(must), "{must:?} missing in:\n{text}");
     }
 
@@ -123,6 +127,8 @@ fn status_command_refuses_others_and_a_second_instance_keeps_the_first_socket() 
 
 /// The status page in headless Chromium: the DOM it built is checked, and a screenshot
 /// is saved (its path printed; `LOWPAN_STATUS_SCREENSHOT=path` saves a copy, e.g. for the docs).
+/// The radio is ZEP, and motesim reports each mote's link with its own LQI (and for mote1 an
+/// RSSI): the status command and the page show what the frames carried.
 #[test]
 fn status_page_renders_in_headless_chromium() {
     let test = "status_page_renders_in_headless_chromium";
@@ -130,10 +136,29 @@ fn status_page_renders_in_headless_chromium() {
         return;
     }
     let listen = "127.0.0.1:9710";
-    let opts = Options { motes: 3, br_extra: format!("[metrics]\nlisten = \"{listen}\"\n"), ..Options::default() };
+    let opts = Options {
+        motes: 3,
+        link: Link::Zep,
+        motesim_args: vec!["--link".into(), "0-1:0:200:-62,0-2:0:90,0-3".into()],
+        br_extra: format!("[metrics]\nlisten = \"{listen}\"\n"),
+        ..Options::default()
+    };
     let Some(bed) = Testbed::start(test, opts) else { return };
     assert_eq!(bed.ping(mote_addr(1), 2, 16), 2);
     assert_eq!(bed.ping(mote_addr(2), 2, 16), 2);
+
+    // The link quality of each mote's last frame, as its ZEP datagram reported it.
+    let s = status_json("lowpan-br", &bed.control_socket());
+    let (m1, m2) = (mote(&s, "mote1"), mote(&s, "mote2"));
+    assert_eq!((m1["lqi"].as_u64(), m1["rssi_dbm"].as_i64()), (Some(200), Some(-62)), "{m1}");
+    assert_eq!(m1["link_quality"], "LQI 200, RSSI -62 dBm", "{m1}");
+    assert_eq!((m2["lqi"].as_u64(), m2["rssi_dbm"].as_i64()), (Some(90), None), "{m2}");
+    assert_eq!(m2["link_quality"], "LQI 90", "{m2}");
+    assert!(m1["last_heard_s_ago"].as_f64().is_some_and(|t| t < 10.0), "{m1}");
+    assert!(s["radio"]["link_quality"].as_str().is_some_and(|q| q.contains("ZEP")), "{s:#}");
+    let text = String::from_utf8_lossy(&status("lowpan-br", &bed.control_socket(), false).stdout).to_string();
+    assert!(text.contains("LQI 200, RSSI -62 dBm") && text.contains("LQI 90"), "{text}");
+
     let url = format!("http://{listen}/");
     let chromium = |args: &[&str]| {
         let profile = bed.dir.path().join("chromium-profile");
@@ -156,8 +181,13 @@ fn status_page_renders_in_headless_chromium() {
     for n in 1..=3 {
         assert!(dom.contains(&format!("class=\"mote\" data-name=\"mote{n}\"")), "mote{n} not drawn:\n{dom}");
     }
-    for n in 1..=2 {
-        assert!(dom.contains(&format!("data-name=\"mote{n}\" data-link=\"{}\" data-hops=\"1\" data-fresh=\"true\"", eui64_text(mote_eui64(n)))), "{dom}");
+    for (n, quality) in [(1, "LQI 200, RSSI -62 dBm"), (2, "LQI 90")] {
+        let node = format!(
+            "data-name=\"mote{n}\" data-link=\"{}\" data-hops=\"1\" data-fresh=\"true\" data-link-quality=\"{quality}\"",
+            eui64_text(mote_eui64(n))
+        );
+        assert!(dom.contains(&node), "{node} missing in:\n{dom}");
+        assert!(dom.contains(&format!(">1 hop, {quality}</text>")), "{dom}");
     }
     // Live counters and the motes' table.
     let rx = dom.split("<tr data-key=\"radio_rx_frames\"><th>radio_rx_frames</th><td class=\"num\">").nth(1).expect("radio_rx_frames row");
@@ -175,6 +205,40 @@ fn status_page_renders_in_headless_chromium() {
     if let Some(copy) = std::env::var_os("LOWPAN_STATUS_SCREENSHOT") {
         std::fs::copy(&shot, &copy).expect("copy the screenshot");
     }
+}
+
+/// Motes as 6LoWPAN hosts over ZEP: each registration in the status carries the last frame
+/// and the link quality of the neighbour it came through, as motesim's links reported them.
+#[test]
+fn status_shows_registrations_with_their_last_frame_and_link_quality() {
+    let opts = Options {
+        link: Link::Zep,
+        sixlowpan_hosts: Some(5),
+        motesim_args: vec!["--link".into(), "0-1:0:150:-70,0-2:0:60".into()],
+        ..Options::default()
+    };
+    let Some(bed) = Testbed::start("status_shows_registrations_with_their_last_frame_and_link_quality", opts) else {
+        return;
+    };
+    let socket = bed.control_socket();
+    let registration = |s: &serde_json::Value, n: u8| -> Option<serde_json::Value> {
+        s["registrations"].as_array()?.iter().find(|r| r["address"] == mote_addr(n).to_string()).cloned()
+    };
+    let s = eventually(Duration::from_secs(30), || {
+        let s = status_json("lowpan-br", &socket);
+        (registration(&s, 1).is_some() && registration(&s, 2).is_some()).then_some(s)
+    })
+    .expect("both motes registered");
+    for (n, lqi, rssi, text) in [(1, 150, Some(-70), "LQI 150, RSSI -70 dBm"), (2, 60, None, "LQI 60")] {
+        let r = registration(&s, n).unwrap();
+        assert_eq!(r["link"], format!("link {}", eui64_text(mote_eui64(n))), "{r}");
+        assert_eq!(r["hops"], 1, "{r}");
+        assert_eq!((r["lqi"].as_u64(), r["rssi_dbm"].as_i64()), (Some(lqi), rssi), "{r}");
+        assert_eq!(r["link_quality"], text, "{r}");
+        assert!(r["last_heard_s_ago"].as_f64().is_some_and(|t| t < 30.0), "{r}");
+    }
+    let text = String::from_utf8_lossy(&status("lowpan-br", &socket, false).stdout).to_string();
+    assert!(text.contains("registrations:") && text.contains("LQI 150, RSSI -70 dBm"), "{text}");
 }
 
 fn target_dir() -> PathBuf {

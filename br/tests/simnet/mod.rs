@@ -295,7 +295,7 @@ config = "{}"
             chain.extend((2..=setup.rpl_hops).rev());
             chain.push(1);
             links = Some(
-                chain.windows(2).map(|w| motesim::air::Link { a: w[0], b: w[1], loss: setup.air_loss }).collect(),
+                chain.windows(2).map(|w| motesim::air::Link::new(w[0], w[1], setup.air_loss)).collect(),
             );
         }
         let router = BorderRouter::new(bridge, Some(wiring), cfg.host_address());

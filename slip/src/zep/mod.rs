@@ -8,4 +8,4 @@ pub mod radio;
 pub mod wire;
 
 pub use radio::{TURNAROUND_2450MHZ, ZepConfig, ZepCounters, ZepDrop, ZepEvent, ZepRadio};
-pub use wire::{decode_datagram, encode_datagram, Error, ZepFrame, ZepPacket, ZepRepr, ZepType, PORT};
+pub use wire::{decode_datagram, encode_datagram, encode_datagram_heard, Error, ZepFrame, ZepPacket, ZepRepr, ZepType, PORT};

@@ -131,8 +131,9 @@ impl std::error::Error for ZepDrop {}
 /// What happened, for the driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ZepEvent {
-    /// A frame for us (header and payload, no FCS).
-    Frame(Vec<u8>),
+    /// A frame for us (header and payload, no FCS), with the LQI (and RSSI) its datagram
+    /// reported.
+    Frame(Vec<u8>, crate::LinkQuality),
     /// A frame we sent is done: `Ok` (acknowledged, or no ACK requested), `NoAck`, or
     /// `Err` when there was no peer to send it to.
     /// `seq` is its MAC sequence number.
@@ -364,7 +365,7 @@ impl ZepRadio {
             return;
         }
         self.counters.frames_in += 1;
-        self.push_event(ZepEvent::Frame(zf.frame.to_vec()));
+        self.push_event(ZepEvent::Frame(zf.frame.to_vec(), zf.quality()));
     }
 
     /// The next datagram to send and to whom.

@@ -367,21 +367,53 @@ pub struct ZepFrame<'a> {
     pub header: ZepRepr,
     /// 802.15.4 MAC header and payload, without FCS.
     pub frame: &'a [u8],
+    /// The RSSI of the CC24xx metadata (LQI mode); `None` in CRC mode.
+    pub rssi_dbm: Option<i8>,
+}
+
+impl ZepFrame<'_> {
+    /// What the sender reported of the reception: the header's LQI, and the RSSI in LQI mode.
+    pub fn quality(&self) -> crate::LinkQuality {
+        crate::LinkQuality { lqi: Some(self.header.lqi), rssi_dbm: self.rssi_dbm }
+    }
 }
 
 /// Build a v2 CRC-mode data datagram around `frame` (802.15.4 without FCS, at most 125
 /// bytes); the FCS is appended. The emulated node's send path.
 pub fn encode_datagram(channel: u8, device_id: u16, sequence: u32, frame: &[u8]) -> Result<Vec<u8>, Error> {
+    encode_datagram_heard(channel, device_id, sequence, frame, 0xFF, None)
+}
+
+/// [`encode_datagram`] for a reception heard with `lqi` and, when given, `rssi_dbm`: with an
+/// RSSI the datagram is in LQI mode (CC24xx metadata: the RSSI, then "CRC OK" and a
+/// correlation value in place of the FCS), without one in CRC mode.
+pub fn encode_datagram_heard(
+    channel: u8,
+    device_id: u16,
+    sequence: u32,
+    frame: &[u8],
+    lqi: u8,
+    rssi_dbm: Option<i8>,
+) -> Result<Vec<u8>, Error> {
     if frame.len() > MAX_PSDU - FCS_LEN {
         return Err(Error::BadFrameLength);
     }
-    let repr = ZepRepr::data(channel, device_id, sequence, (frame.len() + FCS_LEN) as u8);
+    let mut repr = ZepRepr::data(channel, device_id, sequence, (frame.len() + FCS_LEN) as u8);
+    repr.lqi = lqi;
+    repr.crc_mode = rssi_dbm.is_none();
     let mut out = vec![0u8; repr.header_len()];
     repr.emit(&mut ZepPacket::new_unchecked(&mut out[..]));
     out.extend_from_slice(frame);
-    out.extend_from_slice(&ieee802154::fcs(frame).to_le_bytes());
+    match rssi_dbm {
+        // CRC OK, with the highest correlation a CC2420 reports for a clean reception.
+        Some(rssi) => out.extend_from_slice(&[rssi as u8, 0x80 | CC24XX_BEST_CORRELATION]),
+        None => out.extend_from_slice(&ieee802154::fcs(frame).to_le_bytes()),
+    }
     Ok(out)
 }
+
+/// The CC24xx metadata's 7-bit correlation value of a clean reception.
+const CC24XX_BEST_CORRELATION: u8 = 110;
 
 /// Parse a data datagram and check its frame: FCS in CRC mode, the CRC-OK bit in LQI
 /// mode. Acks give [`Error::NotData`]. The emulated node's receive path.
@@ -389,16 +421,16 @@ pub fn decode_datagram(bytes: &[u8]) -> Result<ZepFrame<'_>, Error> {
     let packet = ZepPacket::new_checked(bytes)?;
     let header = ZepRepr::parse(&packet)?;
     let psdu = &bytes[packet.header_len()..];
-    let frame = if header.crc_mode {
-        ieee802154::check_fcs(psdu).map_err(|_| Error::BadFcs)?
+    let (frame, rssi_dbm) = if header.crc_mode {
+        (ieee802154::check_fcs(psdu).map_err(|_| Error::BadFcs)?, None)
     } else {
         let (frame, meta) = psdu.split_at(psdu.len() - FCS_LEN);
         if meta[1] & 0x80 == 0 {
             return Err(Error::BadFcs);
         }
-        frame
+        (frame, Some(meta[0] as i8))
     };
-    Ok(ZepFrame { header, frame })
+    Ok(ZepFrame { header, frame, rssi_dbm })
 }
 
 #[cfg(test)]
@@ -432,6 +464,20 @@ mod tests {
         assert_eq!(f.header, ZepRepr::data(26, 0x1234, 7, 5));
         // The Imm-Ack FCS from the doc's example form: 02 00 seq + CRC-16/KERMIT LE.
         assert_eq!(encode_datagram(26, 0x1234, 7, &[0x02, 0x00, 0x2A]).unwrap(), b);
+        assert_eq!(f.quality(), crate::LinkQuality { lqi: Some(0xFF), rssi_dbm: None });
+    }
+
+    #[test]
+    fn heard_datagrams_carry_their_lqi_and_rssi() {
+        let frame = [0x02, 0x00, 0x2A];
+        let crc = encode_datagram_heard(26, 1, 2, &frame, 180, None).unwrap();
+        let f = decode_datagram(&crc).unwrap();
+        assert_eq!((f.header.crc_mode, f.frame), (true, &frame[..]));
+        assert_eq!(f.quality(), crate::LinkQuality { lqi: Some(180), rssi_dbm: None });
+        let lqi_mode = encode_datagram_heard(26, 1, 2, &frame, 90, Some(-71)).unwrap();
+        let f = decode_datagram(&lqi_mode).unwrap();
+        assert_eq!((f.header.crc_mode, f.frame), (false, &frame[..]));
+        assert_eq!(f.quality(), crate::LinkQuality { lqi: Some(90), rssi_dbm: Some(-71) });
     }
 
     #[test]
@@ -458,7 +504,10 @@ mod tests {
         let n = b.len();
         b[n - 2] = 0xD0;
         b[n - 1] = 0x80 | 0x6C;
-        assert_eq!(decode_datagram(&b).unwrap().frame, [0x02, 0x00, 0x2A]);
+        let f = decode_datagram(&b).unwrap();
+        assert_eq!(f.frame, [0x02, 0x00, 0x2A]);
+        // 0xD0 is -48 dBm; the header's LQI stays what it said.
+        assert_eq!(f.quality(), crate::LinkQuality { lqi: Some(0xFF), rssi_dbm: Some(-48) });
         b[n - 1] = 0x6C;
         assert_eq!(decode_datagram(&b), Err(Error::BadFcs));
     }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lowpan::Eui64;
+use ::slip::LinkQuality;
 use tokio::sync::mpsc;
 
 use crate::config::{RadioConfig, RadioKind};
@@ -20,8 +21,9 @@ use crate::config::{RadioConfig, RadioKind};
 /// What a radio driver reports to the main loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RadioEvent {
-    /// A received 802.15.4 frame, no FCS.
-    Frame(Vec<u8>),
+    /// A received 802.15.4 frame, no FCS, with what the radio reported of its reception
+    /// (nothing for a slip-radio).
+    Frame(Vec<u8>, LinkQuality),
     /// Our own link address (from `!M`, or configured for ZEP).
     Mac(Eui64),
     /// The transport connected (or reconnected).

@@ -174,7 +174,8 @@ async fn drive_link(
         }
         while let Some(ev) = link.poll_event() {
             let forward = match ev {
-                LinkEvent::Frame(f) => Some(RadioEvent::Frame(f)),
+                // The slip-radio protocol carries no LQI or RSSI.
+                LinkEvent::Frame(f) => Some(RadioEvent::Frame(f, slip::LinkQuality::default())),
                 LinkEvent::Mac(m) => {
                     info!(eui64 = %m, "radio reported its EUI-64");
                     Some(RadioEvent::Mac(m))
@@ -368,7 +369,7 @@ mod tests {
 
         // A received frame comes out as an event.
         reply(&mut s, RadioMessage::Frame(frame.clone())).await;
-        assert_eq!(next_event(&mut h, |e| matches!(e, RadioEvent::Frame(_))).await, RadioEvent::Frame(frame));
+        assert_eq!(next_event(&mut h, |e| matches!(e, RadioEvent::Frame(..))).await, RadioEvent::Frame(frame, slip::LinkQuality::default()));
 
         // The radio goes away: Down, then a new connection, Up, and ?M again.
         drop(s);

@@ -69,8 +69,8 @@ async fn run(
             }
         }
         while let Some(ev) = radio.poll_event() {
-            if let ZepEvent::Frame(f) = ev
-                && events.send(RadioEvent::Frame(f)).await.is_err()
+            if let ZepEvent::Frame(f, quality) = ev
+                && events.send(RadioEvent::Frame(f, quality)).await.is_err()
             {
                 return;
             }
@@ -192,10 +192,11 @@ mod tests {
 
         // A frame from the mote for us comes out as an event.
         let to_us = mac::build_data_frame(&FrameRepr::data(0xabcd, Address::Extended(mote), Address::BROADCAST, 3, false), &[0x41, 0x60]);
-        let dgram = slip::zep::encode_datagram(26, 1, 1, &to_us).unwrap();
+        let dgram = slip::zep::encode_datagram_heard(26, 1, 1, &to_us, 201, Some(-67)).unwrap();
         peer.send_to(&dgram, bind).await.unwrap();
         let ev = tokio::time::timeout(WAIT, h.events.recv()).await.unwrap();
-        assert_eq!(ev, Some(RadioEvent::Frame(to_us)));
+        let heard = slip::LinkQuality { lqi: Some(201), rssi_dbm: Some(-67) };
+        assert_eq!(ev, Some(RadioEvent::Frame(to_us, heard)));
         h.task.abort();
     }
 }

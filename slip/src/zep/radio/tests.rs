@@ -27,6 +27,9 @@ fn node_frame(seq: u8, ack: bool) -> Vec<u8> {
     frame(0xABCD, Address::Extended(NODE), Address::Extended(US), seq, ack)
 }
 
+/// What [`zep`]'s datagrams report: encode_datagram's LQI, CRC mode (no RSSI).
+const HEARD: crate::LinkQuality = crate::LinkQuality { lqi: Some(0xFF), rssi_dbm: None };
+
 fn zep(frame: &[u8]) -> Vec<u8> {
     encode_datagram(26, 7, 1, frame).unwrap()
 }
@@ -57,7 +60,7 @@ fn acks_unicast_frame_for_us_exactly_a_turnaround_later() {
     // The datagram carries a correct FCS: 02 00 42 + CRC-16/KERMIT.
     assert_eq!(out[0].1.len(), 32 + 5);
     assert_eq!(out[0].1[31], 5);
-    assert_eq!(events(&mut r), vec![ZepEvent::Frame(f)]);
+    assert_eq!(events(&mut r), vec![ZepEvent::Frame(f, HEARD)]);
     assert_eq!(r.counters().acks_sent, 1);
     assert_eq!(r.poll_timeout(), None);
 }
@@ -128,7 +131,7 @@ fn duplicates_dropped_but_acked_again() {
     let f = node_frame(9, true);
     r.handle_datagram(now, peer(1), &zep(&f));
     r.handle_datagram(now + MS, peer(1), &zep(&f));
-    assert_eq!(events(&mut r), vec![ZepEvent::Frame(f.clone())]);
+    assert_eq!(events(&mut r), vec![ZepEvent::Frame(f.clone(), HEARD)]);
     assert_eq!(transmits(&mut r, now + MS + TURNAROUND).len(), 2, "the repeat gets its ACK too");
     assert_eq!(r.counters().drop_duplicate, 1);
     // Another sequence number is new; after the window the old one is new again.
@@ -136,7 +139,7 @@ fn duplicates_dropped_but_acked_again() {
     assert_eq!(events(&mut r).len(), 1);
     now += Duration::from_secs(21);
     r.handle_datagram(now, peer(1), &zep(&f));
-    assert_eq!(events(&mut r), vec![ZepEvent::Frame(f)]);
+    assert_eq!(events(&mut r), vec![ZepEvent::Frame(f, HEARD)]);
 }
 
 #[test]
@@ -250,7 +253,7 @@ fn sequence_numbers_that_wrap_are_new_frames() {
     }
     let delivered = events(&mut r);
     assert_eq!(delivered.len(), 300, "every frame delivered");
-    assert_eq!(delivered[299], ZepEvent::Frame(node_frame(seqs[299], true)));
+    assert_eq!(delivered[299], ZepEvent::Frame(node_frame(seqs[299], true), HEARD));
     assert_eq!(r.counters().drop_duplicate, 0);
 }
 
@@ -280,12 +283,12 @@ fn only_the_last_frame_of_a_source_is_a_retransmission() {
         r.handle_datagram(now, peer(1), &zep(f));
     }
     // b repeated is a retransmission; a after b is new (802.15.4 keeps one DSN per source).
-    assert_eq!(events(&mut r), vec![ZepEvent::Frame(a.clone()), ZepEvent::Frame(b), ZepEvent::Frame(a)]);
+    assert_eq!(events(&mut r), vec![ZepEvent::Frame(a.clone(), HEARD), ZepEvent::Frame(b, HEARD), ZepEvent::Frame(a, HEARD)]);
     assert_eq!(transmits(&mut r, now + TURNAROUND).len(), 4, "each copy acknowledged");
     // Another source with the same DSN is another frame.
     let other = frame(0xABCD, Address::Extended(OTHER), Address::Extended(US), 1, true);
     r.handle_datagram(now, peer(1), &zep(&other));
-    assert_eq!(events(&mut r), vec![ZepEvent::Frame(other)]);
+    assert_eq!(events(&mut r), vec![ZepEvent::Frame(other, HEARD)]);
 }
 
 #[test]
