@@ -703,6 +703,7 @@ fn a_motesim_6lowpan_host_registers_and_stays_registered() {
             prefix: None,
             register_lifetime_min: Some(2),
             rpl: false,
+            sixlowpan_router: false,
         },
         t0,
     );

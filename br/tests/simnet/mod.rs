@@ -330,6 +330,7 @@ config = "{}"
             devices: vec![device],
             rpl: setup.rpl_hops > 0,
             registering: Vec::new(),
+            sixlowpan_routers: Vec::new(),
         };
         let mut site = Simulation::new(site_cfg, now);
         let mut link = RadioLink::new(lowpan_br::io::radio::slip::link_config(&cfg.radio));
