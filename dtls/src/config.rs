@@ -344,6 +344,12 @@ pub struct ClientConfig {
     /// none of [`ENGINE_EXTENSIONS`]). The server may answer exactly these types; its
     /// answer comes as [`Event::ServerHelloExtensions`](crate::Event::ServerHelloExtensions).
     pub extra_client_hello_extensions: Vec<Extension>,
+    /// Keep the session id the server's ServerHello gave (an empty one: the server will not
+    /// resume) and, once the server's Finished is verified, the master secret with it, for
+    /// [`Connection::resumption_secret`](crate::Connection::resumption_secret): whoever the
+    /// session goes to may resume it with the server (RFC 5246 7.3). Off by default: the
+    /// master secret is wiped at the end of the handshake.
+    pub keep_resumption_secret: bool,
     pub transport: TransportConfig,
     /// Client randoms. The OS RNG by default.
     pub rng: Arc<dyn SecureRandom>,
@@ -361,6 +367,7 @@ impl ClientConfig {
             server_raw_public_keys: None,
             offer_extended_master_secret: true,
             extra_client_hello_extensions: Vec::new(),
+            keep_resumption_secret: false,
             transport: TransportConfig::default(),
             rng: OsRandom::shared(),
         }
@@ -377,6 +384,7 @@ impl ClientConfig {
             server_raw_public_keys: None,
             offer_extended_master_secret: true,
             extra_client_hello_extensions: Vec::new(),
+            keep_resumption_secret: false,
             transport: TransportConfig::default(),
             rng: OsRandom::shared(),
         }

@@ -88,6 +88,43 @@ fn a_server_that_issues_session_ids_keeps_the_master_secret_until_the_keys_are_f
 }
 
 #[test]
+fn a_client_that_keeps_the_resumption_secret_holds_the_servers_id_and_master_secret() {
+    let mut cfg = ecdhe_server();
+    cfg.issue_session_ids = true;
+    let mut p = Pair::new(cfg);
+    let mut client = ecdhe_client("client.pem", "client.key");
+    client.keep_resumption_secret = true;
+    p.connect(client);
+    p.drive();
+    assert!(p.handshake_complete());
+    let (ca, sa) = (p.client_addr, p.server_addr);
+    let server_secret = p.server.connection(&ca).unwrap().resumption_secret().unwrap().clone();
+    let c = p.client.connection_mut(&sa).unwrap();
+    let secret = c.resumption_secret().expect("a resumable session").clone();
+    assert_eq!(secret.session_id, server_secret.session_id);
+    assert_eq!(*secret.master_secret, *server_secret.master_secret);
+    assert_eq!(secret.extended_master_secret, server_secret.extended_master_secret);
+    c.forget_keys();
+    assert!(c.resumption_secret().is_none());
+
+    // A server that issues no id: nothing to resume, whatever the client keeps.
+    let mut p = Pair::new(ecdhe_server());
+    let mut client = ecdhe_client("client.pem", "client.key");
+    client.keep_resumption_secret = true;
+    p.connect(client);
+    p.drive();
+    assert!(p.handshake_complete());
+    assert!(p.client.connection(&p.server_addr).unwrap().resumption_secret().is_none());
+    // A client that does not ask keeps nothing.
+    let mut cfg = ecdhe_server();
+    cfg.issue_session_ids = true;
+    let mut p = Pair::new(cfg);
+    p.connect(ecdhe_client("client.pem", "client.key"));
+    p.drive();
+    assert!(p.client.connection(&p.server_addr).unwrap().resumption_secret().is_none());
+}
+
+#[test]
 fn a_server_without_session_ids_keeps_no_master_secret() {
     let mut p = Pair::new(ecdhe_server());
     p.connect(ecdhe_client("client.pem", "client.key"));

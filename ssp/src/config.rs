@@ -343,7 +343,8 @@ pub struct MoteSection {
     /// How long, in seconds, a client may resume a session with the mote itself (an
     /// abbreviated handshake at the mote, RFC 5246 7.3; docs/session-transfer.md
     /// "Resumption at the mote"); 0, the default: sessions get no id and are not resumable.
-    /// Association leg only.
+    /// The same lifetime goes with the mote's outbound sessions when their server gives them
+    /// an id, for the mote to resume with the server itself. Association leg only.
     #[serde(default)]
     pub resumption_lifetime_secs: u32,
     /// Who holds the mote's private key and signs its handshakes.
@@ -1029,6 +1030,7 @@ pub fn mote_profile(
     let suites = parse_cipher_suites("cipher_suites", &m.cipher_suites).map_err(|_| dtls::Error::Config("cipher_suites"))?;
     let certificate_types =
         parse_certificate_types("certificate_types", &m.certificate_types).map_err(|_| dtls::Error::Config("certificate_types"))?;
+    let resumption_lifetime_secs = if m.leg == LegMode::Association { m.resumption_lifetime_secs } else { 0 };
     let mut outbound = Vec::new();
     for (o, anchors) in m.outbound.iter().zip(server_anchors) {
         let mut client = ClientConfig::ecdhe(anchors, Some(certified.clone()));
@@ -1042,15 +1044,21 @@ pub fn mote_profile(
         }
         let raw_key = o.raw_key_sha256().map_err(|_| dtls::Error::Config("outbound raw_public_key"))?;
         client.server_raw_public_keys = raw_key.map(|h| RawKeyTrust::Pinned(vec![h]));
+        client.keep_resumption_secret = resumption_lifetime_secs > 0;
         client.transport = timers.transport(timers.internet_retransmit_ms);
         client.validate()?;
-        outbound.push(OutboundServer { address: o.address, port: o.port, name: o.display_name(), client: Arc::new(client) });
+        outbound.push(OutboundServer {
+            address: o.address,
+            port: o.port,
+            name: o.display_name(),
+            client: Arc::new(client),
+            resumption_lifetime_secs,
+        });
     }
     let mut server = ServerConfig::ecdhe(certified, Some(cam.verifier()));
     server.cipher_suites = parse_cipher_suites("cipher_suites", &m.cipher_suites).map_err(|_| dtls::Error::Config("cipher_suites"))?;
     server.certificate_types = certificate_types;
     server.pause_after_client_finished = true;
-    let resumption_lifetime_secs = if m.leg == LegMode::Association { m.resumption_lifetime_secs } else { 0 };
     server.issue_session_ids = resumption_lifetime_secs > 0;
     server.transport = timers.transport(timers.internet_retransmit_ms);
     server.validate()?;

@@ -31,6 +31,10 @@ pub struct OutboundServer {
     /// The client role in the mote's name: its chain and key, the server's anchors and
     /// name, the mote's suites.
     pub client: Arc<ClientConfig>,
+    /// The mote's `resumption_lifetime_secs`: above 0 the client keeps the session id the
+    /// server gives and the Transfer carries it with the master secret, so that the mote can
+    /// resume the session with the server itself (docs/session-transfer.md).
+    pub resumption_lifetime_secs: u32,
 }
 
 impl std::fmt::Debug for OutboundServer {
@@ -71,6 +75,7 @@ pub struct OutboundHandshake {
     /// The Connect's request counter.
     pub r: u32,
     pub server_name: String,
+    resumption_lifetime_secs: u32,
     conn: Connection,
     phase: OutboundPhase,
     /// The handshake is given up at this instant.
@@ -107,6 +112,7 @@ impl OutboundHandshake {
             slot,
             r,
             server_name: server.name.clone(),
+            resumption_lifetime_secs: server.resumption_lifetime_secs,
             conn,
             phase: OutboundPhase::Handshaking,
             deadline,
@@ -174,8 +180,19 @@ impl OutboundHandshake {
         while let Some(event) = self.conn.poll_event() {
             match event {
                 Event::HandshakeComplete => {
+                    let lifetime = self.resumption_lifetime_secs;
                     let body = transfer_body(&self.conn, &self.flow).map(|mut b| {
                         b.mote_is_client = true;
+                        if lifetime > 0 {
+                            b.resumption = self.conn.resumption_secret().and_then(|r| {
+                                mote_assoc::wire::Resumption::new(
+                                    &r.session_id,
+                                    *r.master_secret,
+                                    r.extended_master_secret,
+                                    lifetime,
+                                )
+                            });
+                        }
                         b
                     });
                     // Nothing of the session stays here once the body exists.

@@ -339,6 +339,45 @@ fn connect_opens_a_client_session_the_mote_then_uses() {
     assert_eq!(layer.open(&rec).unwrap().unwrap().plaintext, b"hello mote");
 }
 
+/// With a resumption lifetime for the mote, the Transfer of an outbound session carries the
+/// id the server gave it and the master secret (flag 3), so that the mote can resume with the
+/// server itself; a server that gives no id leaves the body without them.
+#[test]
+fn an_outbound_transfer_carries_the_servers_session_id_and_master_secret() {
+    for issue_ids in [true, false] {
+        let text = config_text("mote.example").replace(
+            "psk = \"30313233343536373839616263646566\"\n",
+            "psk = \"30313233343536373839616263646566\"\nresumption_lifetime_secs = 600\n",
+        );
+        let mut bed = Bed::with(SspConfig::from_toml_str(&text).unwrap(), None);
+        let mut server = (*bed.server_config).clone();
+        server.issue_session_ids = issue_ids;
+        bed.server_config = Arc::new(server);
+        bed.associate();
+        let t = bed.t();
+        bed.mote
+            .connect(t, bed.flow.peer_addr.octets(), 5684)
+            .unwrap();
+        bed.run(Duration::from_secs(5));
+        assert_eq!(bed.iotssp.counters().outbound_completed, 1);
+        assert_eq!(bed.iotssp.keys_held(), 0);
+        let body = bed.table.0.pop().expect("a session installed");
+        assert!(body.mote_is_client);
+        let server = bed.server.as_ref().unwrap();
+        match (issue_ids, &body.resumption) {
+            (true, Some(r)) => {
+                let secret = server.resumption_secret().unwrap();
+                assert_eq!(r.session_id(), &secret.session_id[..]);
+                assert_eq!(r.master_secret, *secret.master_secret);
+                assert_eq!(r.extended_master_secret, secret.extended_master_secret);
+                assert_eq!(r.lifetime_secs, 600);
+            }
+            (false, None) => {}
+            (_, r) => panic!("issue_ids {issue_ids}: {r:?}"),
+        }
+    }
+}
+
 #[test]
 fn a_server_the_policy_does_not_name_is_refused() {
     let mut bed = Bed::new("mote.example");

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, SignaturePurpose, SignatureRequest, State, Transcript};
+use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, ResumptionSecret, SignaturePurpose, SignatureRequest, State, Transcript};
 use crate::cert::{certificate_body, CertificateKey, CertificateType, PeerAuth, PeerRole};
 use crate::codec::Codec;
 use crate::config::{CipherSuite, ClientConfig, ClientPsk};
@@ -205,6 +205,9 @@ impl ExpectServerHello {
         let client_type = chosen(ext::CLIENT_CERTIFICATE_TYPE)?;
         cx.peer_hello_extensions = sh.extensions.clone();
         cx.suite = Some(offer.suite);
+        if cfg.keep_resumption_secret {
+            cx.session_id = sh.session_id.clone();
+        }
         let mut transcript = Transcript::new();
         transcript.add_raw(&transcript_encoding(HandshakeType::ClientHello, self.hello_seq, &self.hello.get_encoding()));
         transcript.add_message(msg);
@@ -455,7 +458,14 @@ impl ExpectFinished {
         if !ct_eq(&expected, &msg.body) {
             return Err(PeerMisbehaved::BadFinished.into());
         }
-        // Dropping the state wipes the master secret and the transcript (no resumption).
+        if !cx.session_id.is_empty() {
+            cx.resumption = Some(ResumptionSecret {
+                session_id: cx.session_id.clone(),
+                master_secret: self.keyed.master.clone(),
+                extended_master_secret: self.keyed.hs.extended_master_secret,
+            });
+        }
+        // Dropping the state wipes the master secret (but for `resumption`) and the transcript.
         cx.timer.stop();
         cx.flight.clear();
         cx.events.push_back(Event::HandshakeComplete);

@@ -258,10 +258,12 @@ pub(crate) struct Common {
     peer_hello_extensions: Vec<Extension>,
     /// Server: what the `HelloExtensionHandler` added to our ServerHello.
     answered_extensions: Vec<Extension>,
-    /// Server with `issue_session_ids`: the id our ServerHello gave the session.
+    /// Server with `issue_session_ids`: the id our ServerHello gave the session; client with
+    /// `keep_resumption_secret`: the id the server's ServerHello gave it.
     session_id: Vec<u8>,
-    /// Server with `issue_session_ids`, once the client's Finished is verified: what an
-    /// abbreviated handshake needs. Forgotten with the keys.
+    /// Once the peer's Finished is verified (server with `issue_session_ids`, client with
+    /// `keep_resumption_secret` and a non-empty id): what an abbreviated handshake needs.
+    /// Forgotten with the keys.
     resumption: Option<ResumptionSecret>,
 }
 
@@ -609,7 +611,8 @@ impl Connection {
         }
     }
 
-    /// Server with `issue_session_ids`, from the client's verified Finished until the keys are
+    /// Server with `issue_session_ids` (or client with `keep_resumption_secret`, when the
+    /// server gave the session an id), from the peer's verified Finished until the keys are
     /// forgotten: the session's id and master secret, for whoever will resume it.
     pub fn resumption_secret(&self) -> Option<&ResumptionSecret> {
         match self.state {
