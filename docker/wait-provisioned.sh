@@ -1,6 +1,7 @@
 #!/bin/sh
-# Waits for the `provision` service (compose's depends_on only orders the starts), then runs
-# the command given.
+# Waits for the `provision` service's files, then runs the command given: compose.yaml starts
+# the others once provision has completed, but a compose that only orders the starts, or a
+# service started on its own, may come first.
 i=0
 while [ ! -e /var/lib/lowpan/done ]; do
   i=$((i + 1))
