@@ -38,6 +38,8 @@ pub struct SessionLayer<A, const SLOTS: usize, const BUF: usize> {
     sessions: Sessions<SLOTS>,
     #[cfg(feature = "resumption")]
     resumption: crate::resume::ResumptionCache<SLOTS>,
+    #[cfg(feature = "resumption")]
+    outbound: crate::resume_client::OutboundResumption<SLOTS>,
     rx: Queue<BUF>,
     tx: Queue<BUF>,
     stats: QueueStats,
@@ -52,6 +54,8 @@ impl<A: Aes128Block, const SLOTS: usize, const BUF: usize> SessionLayer<A, SLOTS
             sessions: Sessions::new(suites, idle, slots),
             #[cfg(feature = "resumption")]
             resumption: crate::resume::ResumptionCache::new(0),
+            #[cfg(feature = "resumption")]
+            outbound: crate::resume_client::OutboundResumption::new(0),
             rx: Queue::new(),
             tx: Queue::new(),
             stats: QueueStats::default(),
@@ -68,11 +72,39 @@ impl<A: Aes128Block, const SLOTS: usize, const BUF: usize> SessionLayer<A, SLOTS
         &mut self.sessions
     }
 
-    /// Keeps up to `slots` (at most `SLOTS`) resumable sessions; 0, the default, none. The
-    /// cache is emptied.
+    /// Keeps up to `slots` (at most `SLOTS`) resumable sessions of each direction (those
+    /// clients resume with the mote, and outbound ones the mote resumes with its server); 0,
+    /// the default, none. The caches are emptied.
     #[cfg(feature = "resumption")]
     pub fn set_resumption_slots(&mut self, slots: usize) {
         self.resumption = crate::resume::ResumptionCache::new(slots);
+        self.outbound = crate::resume_client::OutboundResumption::new(slots);
+    }
+
+    /// The outbound sessions the mote may resume with their servers and the abbreviated
+    /// handshake it runs as their client.
+    #[cfg(feature = "resumption")]
+    pub fn outbound_resumption(&self) -> &crate::resume_client::OutboundResumption<SLOTS> {
+        &self.outbound
+    }
+
+    /// Starts an abbreviated handshake with `server` for the outbound session the mote holds
+    /// with it (client random from `rng`); [`Self::poll_outbound_outcome`] says how it ended.
+    /// [`crate::StartError::NoSession`]: ask the IoTSSP for a Connect instead.
+    #[cfg(feature = "resumption")]
+    pub fn resume_outbound<R: mote_assoc::crypto::Random>(
+        &mut self,
+        now: Instant,
+        server: &Address,
+        rng: &mut R,
+    ) -> Result<(), crate::StartError> {
+        self.outbound.start(now, server, rng, &mut self.tx)
+    }
+
+    /// How the last outbound abbreviated handshake ended, once.
+    #[cfg(feature = "resumption")]
+    pub fn poll_outbound_outcome(&mut self) -> Option<crate::OutboundOutcome> {
+        self.outbound.poll_outcome()
     }
 
     /// The sessions the mote may resume and the abbreviated handshake in progress.
@@ -81,15 +113,16 @@ impl<A: Aes128Block, const SLOTS: usize, const BUF: usize> SessionLayer<A, SLOTS
         &self.resumption
     }
 
-    /// The record layer and the resumption cache, for a Transfer's install.
+    /// The record layer and the resumption caches, for a Transfer's install.
     #[cfg(feature = "resumption")]
     pub(crate) fn sessions_and_cache_mut(
         &mut self,
     ) -> (
         &mut Sessions<SLOTS>,
         &mut crate::resume::ResumptionCache<SLOTS>,
+        &mut crate::resume_client::OutboundResumption<SLOTS>,
     ) {
-        (&mut self.sessions, &mut self.resumption)
+        (&mut self.sessions, &mut self.resumption, &mut self.outbound)
     }
 
     /// [`Self::handle_datagram`], and a ClientHello that names a cached session gets the
@@ -104,6 +137,15 @@ impl<A: Aes128Block, const SLOTS: usize, const BUF: usize> SessionLayer<A, SLOTS
         rng: &mut R,
     ) {
         self.sessions.expire(now);
+        if self.outbound.handle_datagram::<A, SLOTS, BUF>(
+            now,
+            from,
+            datagram,
+            &mut self.sessions,
+            &mut self.tx,
+        ) {
+            return;
+        }
         if self.resumption.handle_datagram::<A, R, SLOTS, BUF>(
             now,
             from,
@@ -129,6 +171,7 @@ impl<A: Aes128Block, const SLOTS: usize, const BUF: usize> SessionLayer<A, SLOTS
         #[cfg(feature = "resumption")]
         if installed == Installation::Installed {
             self.resumption.insert(now, body);
+            self.outbound.insert(now, body);
         }
         installed
     }
@@ -192,16 +235,21 @@ impl<A: Aes128Block, const SLOTS: usize, const BUF: usize> SessionLayer<A, SLOTS
     pub fn poll_timeout(&self) -> Option<Instant> {
         let sessions = self.sessions.next_expiry();
         #[cfg(feature = "resumption")]
-        let sessions = match (sessions, self.resumption.next_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let sessions = [self.resumption.next_timeout(), self.outbound.next_timeout()]
+            .into_iter()
+            .fold(sessions, |a, b| match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            });
         sessions
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.sessions.expire(now);
         #[cfg(feature = "resumption")]
-        self.resumption.handle_timeout(now, &mut self.tx);
+        {
+            self.resumption.handle_timeout(now, &mut self.tx);
+            self.outbound.handle_timeout(now, &mut self.tx);
+        }
     }
 }

@@ -43,6 +43,8 @@ mod queue;
 mod report;
 #[cfg(feature = "resumption")]
 pub mod resume;
+#[cfg(feature = "resumption")]
+pub mod resume_client;
 pub mod sessions;
 
 pub use layer::{QueueStats, Received, SessionLayer};
@@ -55,6 +57,8 @@ pub use mote_assoc::{ConnectError, Instant, MoteEvent, MoteStats, SignatureReque
 pub use report::{ReportAction, Reporter};
 #[cfg(feature = "resumption")]
 pub use resume::{ResumptionCache, ResumptionStats};
+#[cfg(feature = "resumption")]
+pub use resume_client::{OutboundOutcome, OutboundResumption, OutboundResumptionStats, StartError};
 pub use sessions::{SendError, SessionStats, Sessions};
 
 /// The UDP port of the association with the IoTSSP.

@@ -45,7 +45,11 @@ pub trait EcdsaP256Sign {
     /// Signs `digest` as it is (ECDSA over this SHA-256 digest, no further hashing) and
     /// returns `r || s` (32 bytes each, big-endian), or why not: `Refused` (the mote does
     /// not sign for `purpose`) or `Failed`.
-    fn sign_digest(&mut self, purpose: SignPurpose, digest: &[u8; 32]) -> Result<[u8; 64], SignStatus>;
+    fn sign_digest(
+        &mut self,
+        purpose: SignPurpose,
+        digest: &[u8; 32],
+    ) -> Result<[u8; 64], SignStatus>;
 }
 
 /// A datagram [`DelegatedMote::poll_transmit`] wrote.
@@ -86,6 +90,8 @@ struct SlotsAt<'a, const N: usize> {
     sessions: &'a mut Sessions<N>,
     #[cfg(feature = "resumption")]
     cache: &'a mut crate::resume::ResumptionCache<N>,
+    #[cfg(feature = "resumption")]
+    outbound: &'a mut crate::resume_client::OutboundResumption<N>,
 }
 
 impl<const N: usize> mote_assoc::SessionTable for SlotsAt<'_, N> {
@@ -102,6 +108,7 @@ impl<const N: usize> mote_assoc::SessionTable for SlotsAt<'_, N> {
         #[cfg(feature = "resumption")]
         if installed == Installation::Installed {
             self.cache.insert(self.now, body);
+            self.outbound.insert(self.now, body);
         }
         installed
     }
@@ -184,7 +191,7 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
                 self.layer.handle_timeout(now);
                 let pokes = self.assoc.stats().pokes_honoured;
                 #[cfg(feature = "resumption")]
-                let (sessions, cache) = self.layer.sessions_and_cache_mut();
+                let (sessions, cache, outbound) = self.layer.sessions_and_cache_mut();
                 #[cfg(not(feature = "resumption"))]
                 let sessions = self.layer.sessions_mut();
                 let event = self.assoc.handle_datagram(
@@ -195,6 +202,8 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
                         sessions,
                         #[cfg(feature = "resumption")]
                         cache,
+                        #[cfg(feature = "resumption")]
+                        outbound,
                     },
                 );
                 // Anything authenticated names the IoTSSP, if provisioning did not.
@@ -260,6 +269,33 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
     /// [`MoteEvent::ConnectFailed`] says why not; one Connect at a time. Returns its `r`.
     pub fn connect(&mut self, now: Instant, server: &Address) -> Result<u32, ConnectError> {
         self.assoc.connect(now, server.addr, server.port)
+    }
+
+    /// Resumes the outbound session the mote holds with `server` with the server itself (an
+    /// abbreviated handshake: SHA-256 and the record layer's AEAD, no ECC, no IoTSSP);
+    /// [`Self::poll_outbound_outcome`] says how it ended, and
+    /// [`crate::OutboundOutcome::NotResumed`] or [`crate::StartError::NoSession`] mean: ask
+    /// the IoTSSP with [`Self::connect`].
+    #[cfg(feature = "resumption")]
+    pub fn resume_outbound(
+        &mut self,
+        now: Instant,
+        server: &Address,
+    ) -> Result<(), crate::StartError> {
+        let mut rng = AssocRandom(&mut self.assoc);
+        self.layer.resume_outbound(now, server, &mut rng)
+    }
+
+    /// How the last outbound abbreviated handshake ended, once.
+    #[cfg(feature = "resumption")]
+    pub fn poll_outbound_outcome(&mut self) -> Option<crate::OutboundOutcome> {
+        self.layer.poll_outbound_outcome()
+    }
+
+    /// The outbound resumption's counters.
+    #[cfg(feature = "resumption")]
+    pub fn outbound_resumption_stats(&self) -> &crate::OutboundResumptionStats {
+        self.layer.outbound_resumption().stats()
     }
 
     /// The Connect waiting for its answer, if any: its `r`.

@@ -24,14 +24,14 @@ use crate::queue::{Head, Queue};
 use crate::sessions::Sessions;
 use crate::{Address, LocalPort};
 
-const CLIENT_HELLO: u8 = 1;
-const SERVER_HELLO: u8 = 2;
-const HELLO_VERIFY_REQUEST: u8 = 3;
-const FINISHED: u8 = 20;
-const HANDSHAKE_HEADER: usize = 12;
-const EXT_RENEGOTIATION_INFO: u16 = 0xff01;
-const EXT_EXTENDED_MASTER_SECRET: u16 = 0x0017;
-const EMPTY_RENEGOTIATION_INFO_SCSV: u16 = 0x00ff;
+pub(crate) const CLIENT_HELLO: u8 = 1;
+pub(crate) const SERVER_HELLO: u8 = 2;
+pub(crate) const HELLO_VERIFY_REQUEST: u8 = 3;
+pub(crate) const FINISHED: u8 = 20;
+pub(crate) const HANDSHAKE_HEADER: usize = 12;
+pub(crate) const EXT_RENEGOTIATION_INFO: u16 = 0xff01;
+pub(crate) const EXT_EXTENDED_MASTER_SECRET: u16 = 0x0017;
+pub(crate) const EMPTY_RENEGOTIATION_INFO_SCSV: u16 = 0x00ff;
 /// The cookie of the HelloVerifyRequest that sends a client back to a full handshake: any
 /// value the border router's cookie check refuses.
 const FALLBACK_COOKIE: &[u8] = b"full";
@@ -39,11 +39,11 @@ const FALLBACK_COOKIE: &[u8] = b"full";
 /// ChangeCipherSpec (14) and the Finished (13 + 12 + 12 + 24 at most).
 const FLIGHT_MAX: usize = 256;
 /// The flight is sent again after 1 s, then doubling, at most this many times.
-const MAX_RETRANSMITS: u8 = 3;
-const RETRANSMIT_MS: u64 = 1000;
+pub(crate) const MAX_RETRANSMITS: u8 = 3;
+pub(crate) const RETRANSMIT_MS: u64 = 1000;
 
 /// The cipher suite numbers of the record layer's suites.
-fn suite_code(suite: Suite) -> u16 {
+pub(crate) fn suite_code(suite: Suite) -> u16 {
     match suite {
         Suite::Ccm8 => 0xC0AE,
         Suite::Ccm => 0xC0AC,
@@ -135,7 +135,7 @@ pub struct ResumptionCache<const N: usize> {
 type HmacSha256 = Hmac<Sha256>;
 
 /// P_SHA256 (RFC 5246 5): `out.len()` bytes of PRF(secret, label, seed_a || seed_b).
-fn prf(secret: &[u8], label: &[u8], seed_a: &[u8], seed_b: &[u8], out: &mut [u8]) {
+pub(crate) fn prf(secret: &[u8], label: &[u8], seed_a: &[u8], seed_b: &[u8], out: &mut [u8]) {
     let Ok(base) = HmacSha256::new_from_slice(secret) else {
         return;
     };
@@ -174,11 +174,11 @@ struct Hello<'a> {
     ems: bool,
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
-fn u24_at(b: &[u8], at: usize) -> Option<usize> {
+pub(crate) fn u24_at(b: &[u8], at: usize) -> Option<usize> {
     Some(
         usize::from(*b.get(at)?) << 16
             | usize::from(*b.get(at + 1)?) << 8
@@ -187,7 +187,7 @@ fn u24_at(b: &[u8], at: usize) -> Option<usize> {
 }
 
 /// Reads a variable-length vector with a `n`-byte length at `at`: (contents, next offset).
-fn vector(b: &[u8], at: usize, n: usize) -> Option<(&[u8], usize)> {
+pub(crate) fn vector(b: &[u8], at: usize, n: usize) -> Option<(&[u8], usize)> {
     let len = match n {
         1 => usize::from(*b.get(at)?),
         _ => usize::from(u16_at(b, at)?),
@@ -272,7 +272,12 @@ fn suite_index(suite: Suite) -> usize {
 }
 
 /// Appends a handshake message (unfragmented DTLS header) to `out` at `at`; its length.
-fn handshake_message(out: &mut [u8], msg_type: u8, message_seq: u16, body: &[u8]) -> Option<usize> {
+pub(crate) fn handshake_message(
+    out: &mut [u8],
+    msg_type: u8,
+    message_seq: u16,
+    body: &[u8],
+) -> Option<usize> {
     let len = body.len();
     let dst = out.get_mut(..HANDSHAKE_HEADER + len)?;
     dst[0] = msg_type;
@@ -285,7 +290,13 @@ fn handshake_message(out: &mut [u8], msg_type: u8, message_seq: u16, body: &[u8]
 }
 
 /// Writes a plaintext record header in front of `len` bytes at `out[at + 13..]`.
-fn plain_record(out: &mut [u8], content_type: ContentType, epoch: u16, seq: u64, len: usize) {
+pub(crate) fn plain_record(
+    out: &mut [u8],
+    content_type: ContentType,
+    epoch: u16,
+    seq: u64,
+    len: usize,
+) {
     let header = RecordHeader {
         content_type,
         version: ProtocolVersion::DTLS1_2,
@@ -763,7 +774,7 @@ impl<const N: usize> ResumptionCache<N> {
     }
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
