@@ -158,6 +158,21 @@ fn status_page_renders_in_headless_chromium() {
     assert!(s["radio"]["link_quality"].as_str().is_some_and(|q| q.contains("ZEP")), "{s:#}");
     let text = String::from_utf8_lossy(&status("lowpan-br", &bed.control_socket(), false).stdout).to_string();
     assert!(text.contains("LQI 200, RSSI -62 dBm") && text.contains("LQI 90"), "{text}");
+    // The same beside the Prometheus metrics (an RSSI only where the radio gave one).
+    let metrics = bed.br.enter(move || {
+        use std::io::{Read, Write};
+        let mut sock = std::net::TcpStream::connect(listen).expect("connect to the metrics");
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        sock.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut text = String::new();
+        let _ = sock.read_to_string(&mut text);
+        text
+    });
+    let body = metrics.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let m = ops::metrics::parse(body).unwrap_or_else(|e| panic!("{e}\n{metrics}"));
+    let sample = |family: &str, n: u8| m.get(&format!("{family}{{mote=\"{}\",name=\"mote{n}\"}}", eui64_text(mote_eui64(n)))).copied();
+    assert_eq!((sample("lowpan_br_mote_lqi", 1), sample("lowpan_br_mote_rssi_dbm", 1)), (Some(200.0), Some(-62.0)), "{body}");
+    assert_eq!((sample("lowpan_br_mote_lqi", 2), sample("lowpan_br_mote_rssi_dbm", 2)), (Some(90.0), None), "{body}");
 
     let url = format!("http://{listen}/");
     let chromium = |args: &[&str]| {

@@ -60,6 +60,14 @@ pub fn snapshot(counters: &Counters, neighbours: &NeighbourTable, radio: &[(&'st
         .iter()
         .flat_map(|(a, n)| [(per_mote("rx", n, a), n.stats.rx_bytes), (per_mote("tx", n, a), n.stats.tx_bytes)]);
     s.counters("lowpan_br_mote_bytes", "Frame bytes from (rx) and to (tx) each mote.", bytes.collect::<Vec<_>>());
+    // Only what the radio reported with a mote's last frame: no sample where it gave none.
+    let mote = |n: &crate::neighbours::Neighbour, addr: &lowpan::Address| -> Labels {
+        vec![("mote", addr.to_string()), ("name", n.name.as_deref().unwrap_or("").to_owned())]
+    };
+    let lqi = motes.iter().filter_map(|(a, n)| Some((mote(n, a), i64::from(n.stats.last_quality.lqi?))));
+    s.gauges("lowpan_br_mote_lqi", "The LQI the radio reported with each mote's last frame (ZEP; a slip-radio reports none).", lqi.collect::<Vec<_>>());
+    let rssi = motes.iter().filter_map(|(a, n)| Some((mote(n, a), i64::from(n.stats.last_quality.rssi_dbm?))));
+    s.gauges("lowpan_br_mote_rssi_dbm", "The RSSI (dBm) the radio reported with each mote's last frame (ZEP in LQI mode).", rssi.collect::<Vec<_>>());
     s
 }
 
@@ -77,6 +85,7 @@ mod tests {
         let mut n = NeighbourTable::new(4);
         n.add_configured(Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 2]), None, Some("kitchen"));
         n.learn(Address::Short(5));
+        n.get_mut(&Address::Short(5)).unwrap().stats.last_quality = slip::LinkQuality { lqi: Some(77), rssi_dbm: Some(-80) };
         let text = snapshot(&c, &n, &[("frames_out", 7)], Some("00:12:4b:00:00:00:00:01".into())).encode();
         let m = ops::metrics::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(m["lowpan_br_radio_rx_frames_total"], 3.0);
@@ -88,6 +97,9 @@ mod tests {
         assert_eq!(m["lowpan_br_radio_ready"], 1.0);
         assert_eq!(m["lowpan_br_radio_info{eui64=\"00:12:4b:00:00:00:00:01\"}"], 1.0);
         assert_eq!(m["lowpan_br_neighbours"], 2.0);
+        assert_eq!(m["lowpan_br_mote_lqi{mote=\"0005\",name=\"\"}"], 77.0);
+        assert_eq!(m["lowpan_br_mote_rssi_dbm{mote=\"0005\",name=\"\"}"], -80.0);
+        assert!(!text.contains("lowpan_br_mote_lqi{mote=\"00:12:4b"), "no LQI for a mote the radio gave none for:\n{text}");
         assert!(text.contains("# HELP lowpan_br_drops_total Packets and frames dropped, by reason.\n# TYPE lowpan_br_drops_total counter\n"), "{text}");
     }
 }
