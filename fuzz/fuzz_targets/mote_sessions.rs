@@ -56,6 +56,7 @@ fuzz_target!(|data: &[u8]| {
         suites: Config::ALL_SUITES,
         slots: 2,
         session_idle: Duration::from_secs(300),
+        session_evict_after: Duration::from_secs(30),
     };
     let Ok(creds) = Credentials::new::<SoftAes>(&[7; 16], [1; 8]) else {
         return;

@@ -642,6 +642,7 @@ pub unsafe extern "C" fn mote_init(
         suites,
         slots: MOTE_SLOTS,
         session_idle: idle,
+        session_evict_after: Config::DEFAULT_SESSION_EVICT_AFTER,
     };
     let rng = PlatformRandom {
         f: random,

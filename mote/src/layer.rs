@@ -47,8 +47,9 @@ pub struct SessionLayer<A, const SLOTS: usize, const BUF: usize> {
 }
 
 impl<A: Aes128Block, const SLOTS: usize, const BUF: usize> SessionLayer<A, SLOTS, BUF> {
-    /// Sessions of `suites`, dropped after `idle` without a record from their client;
-    /// `slots` of the `SLOTS` are offered.
+    /// Sessions of `suites`, dropped after `idle` without a record from their client (and
+    /// giving way to a new one after [`crate::sessions::DEFAULT_EVICT_AFTER`]); `slots` of
+    /// the `SLOTS` are offered.
     pub fn new(suites: SuiteSet, idle: Duration, slots: usize) -> Self {
         SessionLayer {
             sessions: Sessions::new(suites, idle, slots),
@@ -65,6 +66,12 @@ impl<A: Aes128Block, const SLOTS: usize, const BUF: usize> SessionLayer<A, SLOTS
 
     pub fn sessions(&self) -> &Sessions<SLOTS> {
         &self.sessions
+    }
+
+    /// A session without a record from its client for `after` may give way to a new one
+    /// when every slot is taken ([`Sessions::set_evict_after`]).
+    pub fn set_evict_after(&mut self, after: Duration) {
+        self.sessions.set_evict_after(after);
     }
 
     #[cfg(not(feature = "resumption"))]

@@ -26,14 +26,21 @@ pub struct Config {
     pub suites: SuiteSet,
     /// Session slots offered, at most the mote's `SLOTS`.
     pub slots: usize,
-    /// A session without a record from its client for this long is dropped; until then it
-    /// holds its slot against new transfers.
+    /// A session without a record from its client for this long is dropped (its keys
+    /// wiped).
     pub session_idle: Duration,
+    /// A session without a record from its client for this long (at most `session_idle`)
+    /// is idle: when every slot is taken, the least recently used idle session gives way to
+    /// a new transfer. Until then it holds its slot, and a transfer that finds no idle
+    /// session is refused (the IoTSSP sends its client an alert).
+    pub session_evict_after: Duration,
 }
 
 impl Config {
     /// Five minutes' idle time.
     pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
+    /// Thirty seconds without a record make a session idle.
+    pub const DEFAULT_SESSION_EVICT_AFTER: Duration = crate::sessions::DEFAULT_EVICT_AFTER;
     /// Every suite the build compiles in.
     pub const ALL_SUITES: SuiteSet = SuiteSet(0b1111);
 }
@@ -119,10 +126,12 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
 {
     /// A mote that has just booted, with its provisioned credentials (PSK and EUI-64).
     pub fn new(config: Config, creds: Credentials, ecdh: E, rng: R) -> Self {
+        let mut layer = SessionLayer::new(config.suites, config.session_idle, config.slots);
+        layer.set_evict_after(config.session_evict_after);
         DelegatedMote {
             assoc: MoteAssoc::new(creds, ecdh, rng),
             iotssp: config.iotssp,
-            layer: SessionLayer::new(config.suites, config.session_idle, config.slots),
+            layer,
             stats: DeviceStats::default(),
         }
     }

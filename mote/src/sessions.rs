@@ -2,8 +2,12 @@
 //! layer of one transferred session and nothing else (docs/session-transfer.md). Records
 //! are checked (epoch, replay window), opened, and their application data queued for the
 //! application; close_notify is answered in kind and frees the slot, a fatal alert frees
-//! it. A session without an authenticated record for the idle time is dropped; until then
-//! an idle session yields its slot to a new transfer.
+//! it. A session without an authenticated record from its client for the idle time
+//! (minutes) is dropped. Before that, once it has gone without one for the shorter eviction
+//! time, it is *idle*: when every slot is taken, the least recently used idle session gives
+//! way to a new transfer that may evict. A session in use never gives way; a transfer that
+//! finds none idle is refused ([`Installation::Full`]), which the IoTSSP turns into an
+//! alert for its client.
 
 use core::time::Duration;
 
@@ -23,6 +27,10 @@ use crate::{Address, LocalPort};
 /// The epoch of every transferred session (the handshake's epoch 1 goes on; no
 /// renegotiation).
 pub const EPOCH: u16 = 1;
+
+/// Default of [`Sessions::set_evict_after`]: the same as a DCert or CDPSK mote's engine
+/// (`dtls::config::DEFAULT_EVICT_IDLE_AFTER`).
+pub const DEFAULT_EVICT_AFTER: Duration = Duration::from_secs(30);
 
 /// Largest 48-bit sequence number.
 const MAX_SEQUENCE: u64 = (1 << 48) - 1;
@@ -123,8 +131,11 @@ pub struct SessionStats {
     pub installed: u64,
     /// Installs that replaced the same client's previous session.
     pub replaced: u64,
-    /// Sessions dropped to make room for a new one.
+    /// Idle sessions dropped to make room for a new one.
     pub evicted: u64,
+    /// Transfers refused because every slot held a session in use (none idle for the
+    /// eviction time, or the transfer may not evict).
+    pub refused_full: u64,
     /// Sessions dropped after the idle time without a record.
     pub expired: u64,
     /// Sessions ended by a close_notify or a fatal alert from the client, or by the
@@ -162,7 +173,11 @@ pub struct Sessions<const N: usize> {
     slots: [Option<Slot>; N],
     offered: usize,
     suites: SuiteSet,
+    /// A session without a record for this long is dropped.
     idle: Duration,
+    /// A session without a record for this long gives way to a new one when the slots are
+    /// full.
+    evict_after: Duration,
     stats: SessionStats,
 }
 
@@ -181,16 +196,34 @@ pub enum SendError {
 
 impl<const N: usize> Sessions<N> {
     /// Empty slots for sessions of `suites` (those of them this build compiles in,
-    /// [`protection::COMPILED_SUITES`]), dropped after `idle` without a record; `offered`
-    /// of the `N` are used (a device that sets its slot count at run time).
+    /// [`protection::COMPILED_SUITES`]), dropped after `idle` without a record and giving
+    /// way after [`DEFAULT_EVICT_AFTER`]; `offered` of the `N` are used (a device that sets
+    /// its slot count at run time).
     pub fn new(suites: SuiteSet, idle: Duration, offered: usize) -> Self {
         Sessions {
             slots: core::array::from_fn(|_| None),
             offered: offered.min(N),
             suites: SuiteSet(suites.0 & protection::COMPILED_SUITES.0),
             idle,
+            evict_after: DEFAULT_EVICT_AFTER,
             stats: SessionStats::default(),
         }
+    }
+
+    /// A session without a record from its client for `after` (at most the idle time) may
+    /// give way to a new transfer when every slot is taken.
+    pub fn set_evict_after(&mut self, after: Duration) {
+        self.evict_after = after;
+    }
+
+    /// How long a session goes without a record before it is dropped.
+    pub fn idle_time(&self) -> Duration {
+        self.idle
+    }
+
+    /// How long a session goes without a record before it may give way to a new one.
+    pub fn evict_after(&self) -> Duration {
+        self.evict_after.min(self.idle)
     }
 
     pub fn stats(&self) -> &SessionStats {
@@ -245,12 +278,14 @@ impl<const N: usize> Sessions<N> {
         }
     }
 
+    /// Whether `slot` may give way to a new session at `now`.
     fn is_idle(&self, slot: &Slot, now: Instant) -> bool {
-        now.saturating_since(slot.last_used) >= self.idle
+        now.saturating_since(slot.last_used) >= self.evict_after()
     }
 
-    /// Slots a new transfer may take at `now`: free ones, and those of sessions idle for
-    /// the idle time (a client gone without close_notify must not hold the mote busy).
+    /// Slots a new transfer that may evict can take at `now`: free ones, and those of idle
+    /// sessions (a client gone without close_notify must not hold the mote busy). The
+    /// association reports it to the IoTSSP with each AssocReady and Confirm.
     pub fn free_for_new(&self, now: Instant) -> usize {
         let busy = self
             .slots
@@ -305,14 +340,12 @@ impl<const N: usize> Sessions<N> {
         if !self.suites.contains(suite) {
             return Installation::UnsupportedSuite;
         }
-        if !body.may_evict && self.free_for_new(now) == 0 {
-            return Installation::Full;
-        }
         let peer = Address {
             addr: body.client_addr,
             port: body.client_port,
         };
         let i = if let Some(i) = self.find(&peer) {
+            // The same client's new handshake: its old session is of no use to it.
             self.stats.replaced += 1;
             i
         } else if let Some(i) = self
@@ -323,14 +356,17 @@ impl<const N: usize> Sessions<N> {
         {
             i
         } else {
+            // Only an idle session gives way, the least recently used first.
             let lru = self
                 .slots
                 .iter()
                 .enumerate()
-                .filter_map(|(i, s)| s.as_ref().map(|s| (i, s.last_used)))
-                .min_by_key(|&(_, t)| t)
+                .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+                .filter(|&(_, s)| body.may_evict && self.is_idle(s, now))
+                .min_by_key(|&(_, s)| s.last_used)
                 .map(|(i, _)| i);
             let Some(i) = lru else {
+                self.stats.refused_full += 1;
                 return Installation::Full;
             };
             self.stats.evicted += 1;

@@ -54,6 +54,7 @@ fn mote() -> Mote {
         suites: Config::ALL_SUITES,
         slots: 2,
         session_idle: Duration::from_secs(300),
+        session_evict_after: Config::DEFAULT_SESSION_EVICT_AFTER,
     };
     DelegatedMote::new(config, creds(), SoftEcdh, TestRng(7))
 }
@@ -293,10 +294,24 @@ fn a_fatal_alert_frees_the_slot_and_a_warning_does_not() {
     );
 }
 
+/// Sends application data from the client of `body` at `now`: the session is in use.
+fn use_session(mote: &mut Mote, now: Instant, client: &mut RecordLayer, port: u16) {
+    let d = seal(client, DtlsContentType::ApplicationData, b"GET");
+    mote.handle_datagram(now, LocalPort::Session, &client_at(port), &d);
+    let mut buf = [0u8; 16];
+    assert!(mote.recv(&mut buf).is_some(), "the record was read");
+}
+
+const EVICT_AFTER: u64 = 30_000;
+const IDLE: u64 = 300_000;
+
 #[test]
 fn slots_fill_idle_sessions_yield_and_expire() {
     let mut mote = mote();
-    let idle = 300_000;
+    assert_eq!(
+        mote.sessions().evict_after(),
+        Duration::from_millis(EVICT_AFTER)
+    );
     assert_eq!(
         install(&mut mote, at(0), &body(Suite::Ccm8, 1, 1, false)),
         mote_assoc::Installation::Installed
@@ -309,9 +324,14 @@ fn slots_fill_idle_sessions_yield_and_expire() {
         install(&mut mote, at(20), &body(Suite::Ccm8, 3, 3, false)),
         mote_assoc::Installation::Full
     );
-    // The same client again replaces its own session only when a slot may be taken.
+    // Once both are idle, a transfer that may evict takes the least recently used's slot.
+    assert_eq!(mote.sessions().free_for_new(at(10 + EVICT_AFTER)), 2);
     assert_eq!(
-        install(&mut mote, at(20), &body(Suite::Ccm8, 3, 3, true)),
+        install(
+            &mut mote,
+            at(10 + EVICT_AFTER),
+            &body(Suite::Ccm8, 3, 3, true)
+        ),
         mote_assoc::Installation::Installed
     );
     assert_eq!(mote.session_stats().evicted, 1);
@@ -319,12 +339,166 @@ fn slots_fill_idle_sessions_yield_and_expire() {
         !mote.sessions().contains(&client_at(1)),
         "the least recently used went"
     );
-    // Idle sessions yield their slot, then expire at the idle time.
-    assert_eq!(mote.sessions().free_for_new(at(10 + idle)), 1);
-    assert_eq!(mote.sessions().next_expiry(), Some(at(10 + idle)));
-    mote.handle_timeout(at(10 + idle));
+    // Idle sessions expire at the idle time.
+    assert_eq!(mote.sessions().next_expiry(), Some(at(10 + IDLE)));
+    mote.handle_timeout(at(10 + IDLE));
     assert_eq!(mote.sessions().len(), 1);
     assert_eq!(mote.session_stats().expired, 1);
+}
+
+/// A full mote whose sessions are in use refuses a new transfer, even one that may evict:
+/// a client that just authenticated never pushes out one that is talking.
+#[test]
+fn a_session_in_use_never_gives_way() {
+    let mut mote = mote();
+    let (b1, b2) = (body(Suite::Gcm, 1, 1, true), body(Suite::Gcm, 2, 2, true));
+    install(&mut mote, at(0), &b1);
+    install(&mut mote, at(0), &b2);
+    let (mut c1, mut c2) = (dtls_client(&b1), dtls_client(&b2));
+    // Both clients keep talking, each more often than the eviction time.
+    let mut t = 0;
+    while t < 2 * IDLE {
+        t += EVICT_AFTER - 1;
+        use_session(&mut mote, at(t), &mut c1, 1);
+        use_session(&mut mote, at(t), &mut c2, 2);
+        assert_eq!(mote.sessions().free_for_new(at(t + 1)), 0);
+        assert_eq!(
+            install(&mut mote, at(t + 1), &body(Suite::Gcm, 3, 3, true)),
+            mote_assoc::Installation::Full,
+            "at {t} ms"
+        );
+    }
+    let s = mote.session_stats();
+    assert_eq!((s.evicted, s.expired), (0, 0));
+    assert!(s.refused_full > 0);
+    assert!(mote.sessions().contains(&client_at(1)) && mote.sessions().contains(&client_at(2)));
+}
+
+/// With one session in use and one idle, a new transfer takes the idle one's slot, however
+/// recently the idle one was installed compared with the one in use.
+#[test]
+fn only_an_idle_session_gives_way() {
+    let mut mote = mote();
+    let (b1, b2) = (body(Suite::Ccm, 1, 1, true), body(Suite::Ccm, 2, 2, true));
+    install(&mut mote, at(0), &b1);
+    install(&mut mote, at(1_000), &b2);
+    let mut c1 = dtls_client(&b1);
+    use_session(&mut mote, at(EVICT_AFTER), &mut c1, 1);
+    // Client 2 is quiet but not yet idle.
+    assert_eq!(
+        install(&mut mote, at(EVICT_AFTER), &body(Suite::Ccm, 3, 3, true)),
+        mote_assoc::Installation::Full
+    );
+    assert_eq!(mote.sessions().free_for_new(at(1_000 + EVICT_AFTER)), 1);
+    assert_eq!(
+        install(
+            &mut mote,
+            at(1_000 + EVICT_AFTER),
+            &body(Suite::Ccm, 3, 3, true)
+        ),
+        mote_assoc::Installation::Installed
+    );
+    assert!(mote.sessions().contains(&client_at(1)), "in use: kept");
+    assert!(!mote.sessions().contains(&client_at(2)), "idle: gave way");
+    let s = mote.session_stats();
+    assert_eq!((s.evicted, s.refused_full), (1, 1));
+}
+
+/// The eviction time comes from the mote's configuration, and never exceeds the idle time.
+#[test]
+fn the_eviction_time_is_configured_per_mote() {
+    let config = |evict_secs, idle_secs| Config {
+        iotssp: Some(SSP),
+        suites: Config::ALL_SUITES,
+        slots: 1,
+        session_idle: Duration::from_secs(idle_secs),
+        session_evict_after: Duration::from_secs(evict_secs),
+    };
+    let mut mote: Mote = DelegatedMote::new(config(5, 60), creds(), SoftEcdh, TestRng(7));
+    install(&mut mote, at(0), &body(Suite::Ccm8, 1, 1, true));
+    assert_eq!(
+        install(&mut mote, at(4_999), &body(Suite::Ccm8, 2, 2, true)),
+        mote_assoc::Installation::Full
+    );
+    assert_eq!(
+        install(&mut mote, at(5_000), &body(Suite::Ccm8, 2, 2, true)),
+        mote_assoc::Installation::Installed
+    );
+    let mote: Mote = DelegatedMote::new(config(600, 60), creds(), SoftEcdh, TestRng(7));
+    assert_eq!(mote.sessions().evict_after(), Duration::from_secs(60));
+}
+
+/// A client that comes back from the same address and port replaces its own session, full
+/// mote or not.
+#[test]
+fn the_same_client_replaces_its_session_in_a_full_mote() {
+    let mut mote = mote();
+    install(&mut mote, at(0), &body(Suite::Ccm8, 1, 1, false));
+    install(&mut mote, at(0), &body(Suite::Ccm8, 2, 2, false));
+    assert_eq!(
+        install(&mut mote, at(10), &body(Suite::Ccm8, 2, 9, false)),
+        mote_assoc::Installation::Installed
+    );
+    let s = mote.session_stats();
+    assert_eq!((s.replaced, s.evicted, s.refused_full), (1, 0, 0));
+}
+
+/// Through the association: a full mote with every session in use answers the Transfer
+/// with Confirm(full), so the IoTSSP can send its client an alert at once; its Confirms
+/// tell the IoTSSP how many slots a new transfer could take.
+#[test]
+fn a_full_mote_refuses_the_transfer_and_the_iotssp_learns_it() {
+    let mut mote = mote();
+    let mut ssp = SspAssoc::new(creds(), SoftEcdh, TestRng(99));
+    mote.handle_timeout(at(0));
+    pump(at(0), &mut mote, &mut ssp);
+    let b1 = body(Suite::Ccm8, 1, 1, true);
+    ssp.start_transfer(at(1), b1.clone()).unwrap();
+    let events = pump(at(1), &mut mote, &mut ssp);
+    assert!(
+        matches!(events[..], [SspEvent::Confirmed { free_slots: 1, .. }]),
+        "{events:?}"
+    );
+    ssp.start_transfer(at(2), body(Suite::Ccm8, 2, 2, true))
+        .unwrap();
+    let events = pump(at(2), &mut mote, &mut ssp);
+    assert!(
+        matches!(events[..], [SspEvent::Confirmed { free_slots: 0, .. }]),
+        "{events:?}"
+    );
+    assert_eq!(ssp.association().map(|a| a.free_slots), Some(0));
+
+    let mut c1 = dtls_client(&b1);
+    use_session(&mut mote, at(20_000), &mut c1, 1);
+    // At 25 s neither session is idle: refused, and the mote keeps both.
+    ssp.start_transfer(at(25_000), body(Suite::Ccm8, 3, 3, true))
+        .unwrap();
+    let events = pump(at(25_000), &mut mote, &mut ssp);
+    assert!(
+        matches!(
+            events[..],
+            [SspEvent::TransferFailed(
+                mote_assoc::TransferFailure::Refused {
+                    status: ConfirmStatus::Full,
+                    free_slots: 0,
+                    ..
+                }
+            )]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(mote.sessions().len(), 2);
+    // At 31 s client 2 (quiet since its install at 2 ms) is idle and gives way.
+    ssp.start_transfer(at(31_000), body(Suite::Ccm8, 3, 3, true))
+        .unwrap();
+    let events = pump(at(31_000), &mut mote, &mut ssp);
+    assert!(
+        matches!(events[..], [SspEvent::Confirmed { free_slots: 0, .. }]),
+        "{events:?}"
+    );
+    assert!(mote.sessions().contains(&client_at(1)));
+    assert!(mote.sessions().contains(&client_at(3)));
+    assert_eq!(mote.session_stats().evicted, 1);
 }
 
 #[test]
@@ -334,6 +508,7 @@ fn unsupported_suites_are_refused() {
         suites: SuiteSet(0).with(Suite::Ccm8),
         slots: 2,
         session_idle: Duration::from_secs(300),
+        session_evict_after: Config::DEFAULT_SESSION_EVICT_AFTER,
     };
     let mut mote: Mote = DelegatedMote::new(config, creds(), SoftEcdh, TestRng(1));
     assert_eq!(
@@ -365,6 +540,7 @@ fn a_full_transmit_queue_refuses_without_spending_a_nonce_twice() {
             suites: Config::ALL_SUITES,
             slots: 1,
             session_idle: Duration::from_secs(300),
+            session_evict_after: Config::DEFAULT_SESSION_EVICT_AFTER,
         },
         creds(),
         SoftEcdh,

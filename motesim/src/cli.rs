@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::air::AirConfig;
 use crate::mote::secure::delegated::{
-    DEFAULT_OUTBOUND_INTERVAL, DEFAULT_SESSION_IDLE, DelegatedConfig, Leg, OutboundTarget,
+    DEFAULT_OUTBOUND_INTERVAL, DEFAULT_SESSION_EVICT_AFTER, DEFAULT_SESSION_IDLE, DelegatedConfig, Leg, OutboundTarget,
 };
 use crate::mote::secure::ecc::EccProfile;
 use crate::mote::secure::server::{CdpskConfig, ClientLimits, DcertConfig, PskConfig};
@@ -232,8 +232,10 @@ options! {
         #[arg(long, value_name = "SECS")]
         pub client_idle_secs: Option<u64>,
         /// DCert/CDPSK: seconds a client association must have been idle before a new,
-        /// authenticated client may take its place when all --max-clients are held (the
-        /// least recently used one gives way). Default 30.
+        /// authenticated client may take its place when all --max-clients are held;
+        /// delegated: a transferred session, when all --session-slots are held (the least
+        /// recently used one gives way; a new client that finds none idle gets an alert).
+        /// Default 30.
         #[arg(long, value_name = "SECS")]
         pub client_evict_after_secs: Option<u64>,
         /// DCert: the mote's certificate chain (PEM, leaf first).
@@ -461,6 +463,9 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                 leg,
                 iotssp_address,
                 session_idle: idle_secs()?.unwrap_or(DEFAULT_SESSION_IDLE),
+                session_evict_after: d
+                    .client_evict_after_secs
+                    .map_or(DEFAULT_SESSION_EVICT_AFTER, Duration::from_secs),
                 outbound: match d.outbound.as_deref() {
                     None => None,
                     Some(_) if leg != Leg::Association => {
@@ -1265,11 +1270,13 @@ mod client_limit_tests {
         let s = cli(&delegated).unwrap();
         let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!("{:?}", s.sim.devices) };
         assert_eq!(c.session_idle, DEFAULT_SESSION_IDLE);
+        assert_eq!(c.session_evict_after, DEFAULT_SESSION_EVICT_AFTER);
         let mut args = delegated.to_vec();
-        args.extend(["--client-idle-secs", "45"]);
+        args.extend(["--client-idle-secs", "45", "--client-evict-after-secs", "5"]);
         let s = cli(&args).unwrap();
         let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!() };
         assert_eq!(c.session_idle, Duration::from_secs(45));
+        assert_eq!(c.session_evict_after, Duration::from_secs(5));
         let mut args = delegated.to_vec();
         args.extend(["--client-idle-secs", "0"]);
         assert!(cli(&args).unwrap_err().contains("--client-idle-secs"));

@@ -534,6 +534,7 @@ fn stats_json_carries_device_kind_and_security_counters() {
         leg: crate::mote::secure::delegated::Leg::PskHandshake,
         iotssp_address: None,
         session_idle: crate::mote::secure::delegated::DEFAULT_SESSION_IDLE,
+        session_evict_after: crate::mote::secure::delegated::DEFAULT_SESSION_EVICT_AFTER,
         outbound: None,
         signing_key: None,
         ecc: Default::default(),

@@ -14,7 +14,9 @@ const ECHO: Duration = Duration::from_secs(20);
 /// A delegated handshake after a restart, the mote's re-association included.
 const RECOVERY: Duration = Duration::from_secs(20);
 
-/// One client, one attempt: the handshake completes and the line comes back.
+/// One client, one attempt: the handshake completes and the line comes back. The client
+/// then leaves with close_notify, which frees its slot at the mote (a session in use never
+/// gives way to the next client).
 fn one_attempt(bed: &mut DelegationBed, line: &str) -> Duration {
     let started = Instant::now();
     let mut c = bed.s_client(DELEGATED);
@@ -22,7 +24,10 @@ fn one_attempt(bed: &mut DelegationBed, line: &str) -> Duration {
     c.send_line(line);
     assert!(c.wait_for(line, ECHO), "no echo of {line:?}:\n{}\n{}", c.output(), bed.logs());
     let took = started.elapsed();
-    c.kill();
+    c.close_stdin();
+    if c.wait_exit(ECHO).is_none() {
+        c.kill();
+    }
     took
 }
 

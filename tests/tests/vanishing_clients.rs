@@ -1,16 +1,18 @@
-//! Clients as they come, against every kind of mote, with the real binaries: unmodified
-//! `openssl s_client` and `gnutls-cli` complete their handshakes and vanish without
-//! close_notify (killed) until the mote holds as many sessions as it has room for; a
-//! well-behaved client then still completes its handshake, gets its echo, and closes with
-//! close_notify, which the mote answers.
+//! Clients as they come, against every kind of mote, with the real binaries and the
+//! IoTSSP attached to the border router or remote: unmodified `openssl s_client` and
+//! `gnutls-cli` complete their handshakes and vanish without close_notify (killed) until
+//! the mote holds as many sessions as it has room for. A client that comes while those are
+//! fresh is refused with an alert (from the mote, or for a delegated mote from its IoTSSP),
+//! never silence; once a vanished client has been idle for the eviction time, a
+//! well-behaved client completes its handshake, gets its echo, and closes with close_notify,
+//! which the mote answers.
 //!
 //! The motes are given two places each (`session_slots`, `max_clients`) so the table fills
-//! fast. A delegated mote gives its least recently used session's slot to the new transfer
-//! at once; a DCert or CDPSK mote lets a client association give way once it has been idle
-//! for `client_evict_after_secs`, set to a few seconds here (default 30) to keep the test
-//! short. What happened is read from the mote's counters (motesim's stats file) and from a
+//! fast, and an eviction time (`client_evict_after_secs`, default 30) of a few seconds to
+//! keep the test short: a session gives way to a new client only once it has been idle that
+//! long. What happened is read from the mote's counters (motesim's stats file) and from a
 //! tshark capture of the client's side: every close_notify the clients sent has an alert
-//! record from the mote after it.
+//! record from the mote after it. Each variant takes about 40 s.
 
 use integration_tests::delegation_bed::*;
 use integration_tests::testbed::{INET_ADDR, mote_addr};
@@ -21,8 +23,9 @@ const HANDSHAKE: Duration = Duration::from_secs(60);
 const ECHO: Duration = Duration::from_secs(20);
 /// Places on each mote: sessions of the delegated mote, client associations of the others.
 const PLACES: usize = 2;
-/// How long a DCert or CDPSK client association must have been idle before it gives way.
-const EVICT_AFTER: Duration = Duration::from_secs(3);
+/// How long a session (a client association of a DCert or CDPSK mote) must have been idle
+/// before it gives way: long enough for the refused client to come and go before.
+const EVICT_AFTER: Duration = Duration::from_secs(8);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Client {
@@ -112,19 +115,32 @@ struct AlertRecord {
     to: String,
 }
 
-#[test]
-fn clients_that_vanish_fill_no_mote_for_good_and_close_notify_is_answered_by_every_kind() {
-    const TEST: &str = "clients_that_vanish_fill_no_mote_for_good_and_close_notify_is_answered_by_every_kind";
-    if !test_support::require_program(TEST, "gnutls-cli", "--version") || !test_support::require_program(TEST, "tshark", "--version") {
+/// A client of `mote` that comes while every place holds a session in use: refused with
+/// a fatal alert (internal_error), at once.
+fn refused_with_an_alert(bed: &mut DelegationBed, mote: u8) {
+    let what = name(mote);
+    let mut c = match mote {
+        CDPSK => bed.s_client_psk(mote),
+        _ => bed.s_client(mote),
+    };
+    let status = c.wait_exit(HANDSHAKE);
+    let out = c.output();
+    assert!(status.is_some_and(|s| !s.success()), "{what}: the client of a full mote was not refused:\n{out}\n{}", bed.logs());
+    assert!(out.contains("internal error") || out.contains("alert number 80"), "{what}: no internal_error alert:\n{out}");
+    eprintln!("{what}: refused client: {}", out.lines().filter(|l| l.contains("alert")).collect::<Vec<_>>().join(" | "));
+}
+
+fn clients_that_vanish(test: &str, mode: Mode) {
+    if !test_support::require_program(test, "gnutls-cli", "--version") || !test_support::require_program(test, "tshark", "--version") {
         return;
     }
-    let mut opts = BedOptions::new(Mode::Attached);
+    let mut opts = BedOptions::new(mode);
     // No emulated ECC cost: the DCert mote's handshakes take a fraction of a second.
     opts.motesim_defaults = format!(
         "session_slots = {PLACES}\nmax_clients = {PLACES}\nclient_evict_after_secs = {}\necc_profile = \"none\"\n",
         EVICT_AFTER.as_secs()
     );
-    let Some(mut bed) = DelegationBed::start(TEST, opts) else {
+    let Some(mut bed) = DelegationBed::start(test, opts) else {
         return;
     };
     let capture = Capture::start(&bed);
@@ -132,6 +148,7 @@ fn clients_that_vanish_fill_no_mote_for_good_and_close_notify_is_answered_by_eve
         let what = name(mote);
         let before = bed.mote_stats_after(mote, SystemTime::now());
         // Fill every place with a client that then vanishes without close_notify.
+        let first_used = Instant::now();
         for (i, client) in fillers(mote).into_iter().enumerate() {
             let mut c = echoed_session(&mut bed, mote, client, &format!("ECHO {what}-vanishing-{i}"));
             c.vanish();
@@ -140,14 +157,18 @@ fn clients_that_vanish_fill_no_mote_for_good_and_close_notify_is_answered_by_eve
         let full = bed.mote_stats_after(mote, SystemTime::now());
         let kept = if mote == DELEGATED { "sessions_transferred" } else { "dtls_handshakes" };
         assert_eq!(stat(&full, kept), stat(&before, kept) + PLACES as u64, "{what}: {full}");
-        for k in ["sessions_closed", "sessions_evicted", "sessions_expired"] {
+        for k in ["sessions_closed", "sessions_evicted", "sessions_expired", "clients_refused"] {
             assert_eq!(stat(&full, k), stat(&before, k), "{what}: {k} before the table was full: {full}");
         }
-        if mote != DELEGATED {
-            // The places give way only to a client that comes after they have been idle
-            // long enough.
-            std::thread::sleep(EVICT_AFTER.saturating_sub(last_vanished.elapsed()) + Duration::from_millis(500));
-        }
+        // Nobody has been idle long enough to give way: the next client is refused.
+        refused_with_an_alert(&mut bed, mote);
+        assert!(first_used.elapsed() < EVICT_AFTER, "{what}: the refusal came too late to prove anything ({:?})", first_used.elapsed());
+        let refused = bed.mote_stats_until(mote, |s| stat(s, "clients_refused") > stat(&before, "clients_refused"));
+        assert_eq!(stat(&refused, "clients_refused"), stat(&before, "clients_refused") + 1, "{what}: {refused}");
+        assert_eq!(stat(&refused, "sessions_evicted"), stat(&before, "sessions_evicted"), "{what}: {refused}");
+        // The places give way only to a client that comes after they have been idle long
+        // enough.
+        std::thread::sleep(EVICT_AFTER.saturating_sub(last_vanished.elapsed()) + Duration::from_millis(500));
         // The well-behaved client gets in, gets its echo, and leaves with close_notify.
         let mut good = echoed_session(&mut bed, mote, Client::Openssl, &format!("ECHO {what}-well-behaved"));
         good.close_stdin();
@@ -155,22 +176,22 @@ fn clients_that_vanish_fill_no_mote_for_good_and_close_notify_is_answered_by_eve
         assert!(status.is_some_and(|s| s.success()), "{what}: s_client did not end cleanly:\n{}", good.output());
         let after = bed.mote_stats_until(mote, |s| stat(s, "sessions_closed") > stat(&before, "sessions_closed"));
         assert_eq!(stat(&after, "sessions_evicted"), stat(&before, "sessions_evicted") + 1, "{what}: one vanished client gave way: {after}");
-        assert_eq!(stat(&after, "clients_refused"), stat(&before, "clients_refused"), "{what}: {after}");
+        assert_eq!(stat(&after, "clients_refused"), stat(&before, "clients_refused") + 1, "{what}: {after}");
         assert_eq!(stat(&after, "sessions_closed"), stat(&before, "sessions_closed") + 1, "{what}: close_notify ends the session: {after}");
-        // A DCert or CDPSK mote also says close_notify to the client whose place it gave
-        // away (should it still be there); a delegated mote's record layer drops it quietly.
-        let to_evicted = if mote == DELEGATED { 0 } else { 1 };
-        assert_eq!(stat(&after, "alerts_out"), stat(&before, "alerts_out") + 1 + to_evicted, "{what}: the mote answered close_notify: {after}");
+        // A DCert or CDPSK mote sent the refused client its alert itself, and says
+        // close_notify to the client whose place it gave away (should it still be there);
+        // a delegated mote's IoTSSP refused the client, and its record layer drops an
+        // evicted session quietly.
+        let own = if mote == DELEGATED { 0 } else { 2 };
+        assert_eq!(stat(&after, "alerts_out"), stat(&before, "alerts_out") + 1 + own, "{what}: the mote answered close_notify: {after}");
         eprintln!(
-            "{what}: {PLACES} vanished clients, then one served; evicted {}, closed {}, alerts out {}",
+            "{what}: {PLACES} vanished clients, one refused, then one served; evicted {}, refused {}, closed {}, alerts out {}",
             stat(&after, "sessions_evicted") - stat(&before, "sessions_evicted"),
+            stat(&after, "clients_refused") - stat(&before, "clients_refused"),
             stat(&after, "sessions_closed") - stat(&before, "sessions_closed"),
             stat(&after, "alerts_out") - stat(&before, "alerts_out"),
         );
     }
-    // The delegated mote's sessions ran on its record layer only; the IoTSSP holds nothing.
-    assert_eq!(bed.iotssp_counter("keys_held"), 0);
-    assert!(bed.iotssp_counter("transfers_completed") > PLACES as u64);
 
     // On the wire: each well-behaved client's close_notify (an alert record, encrypted) and
     // the mote's answer; the vanished clients sent none.
@@ -183,4 +204,31 @@ fn clients_that_vanish_fill_no_mote_for_good_and_close_notify_is_answered_by_eve
         let answers = alerts[sent[0]..].iter().filter(|a| a.from == m && a.to == *client).count();
         assert_eq!(answers, 1, "{}: the mote's answer to {client}: {alerts:?}", name(mote));
     }
+
+    // The delegated mote's sessions ran on its record layer only; the IoTSSP holds nothing,
+    // and it counted the refused client as the mote being busy.
+    match mode {
+        Mode::Attached => {
+            assert_eq!(bed.iotssp_counter("keys_held"), 0);
+            assert!(bed.iotssp_counter("transfers_completed") > PLACES as u64);
+            let (_, reasons) = bed.iotssp_failures();
+            assert!(reasons.iter().any(|r| r.contains("mote_busy")), "{reasons:?}");
+        }
+        Mode::Remote => {
+            let line = bed.stop_iotssp();
+            assert_eq!(field(&line, "keys_held"), Some(0), "{line}");
+            assert!(field(&line, "transfers").is_some_and(|n| n > PLACES as u64), "{line}");
+            assert!(line.contains("mote_busy"), "{line}");
+        }
+    }
+}
+
+#[test]
+fn clients_that_vanish_fill_no_mote_for_good_and_close_notify_is_answered_by_every_kind() {
+    clients_that_vanish("clients_that_vanish_fill_no_mote_for_good_and_close_notify_is_answered_by_every_kind", Mode::Attached);
+}
+
+#[test]
+fn with_a_remote_iotssp_clients_that_vanish_fill_no_mote_for_good() {
+    clients_that_vanish("with_a_remote_iotssp_clients_that_vanish_fill_no_mote_for_good", Mode::Remote);
 }

@@ -310,6 +310,7 @@ config = "{}"
                 // The attached IoTSSP: the border router's address and attached port.
                 iotssp_address: Some(motesim::mote::secure::peer(addr(BR_ADDR), cfg.hrm.attached_port)),
                 session_idle: motesim::mote::secure::delegated::DEFAULT_SESSION_IDLE,
+                session_evict_after: motesim::mote::secure::delegated::DEFAULT_SESSION_EVICT_AFTER,
                 outbound: None,
                 signing_key: None,
                 ecc: Default::default(),

@@ -1049,8 +1049,9 @@ pub(crate) fn transfer_body(conn: &Connection, flow: &FlowTag) -> Option<mote_as
     let sequence = SequenceNumbers { highest_received, next_write: state.next_write_seq };
     Some(TransferBody {
         keys,
-        // The mote's record layer gives its least recently used session's slot to a new
-        // one (a client that vanished without close_notify must not lock it out).
+        // When every slot is taken, the mote's least recently used idle session gives way
+        // to this one (a client that vanished without close_notify must not lock it out);
+        // a mote with none idle refuses it, and the client gets internal_error.
         may_evict: true,
         client_addr: flow.peer_addr.octets(),
         client_port: flow.peer_port,

@@ -16,8 +16,8 @@ use mote_assoc::crypto::{SoftAes, SoftEcdh};
 use mote_assoc::keys::Credentials;
 use mote_assoc::wire::Suite;
 
-use super::sessions::{MoteCore, config};
-use crate::mote::service::Peer;
+use super::delegated::DelegatedConfig;
+use super::sessions::{MoteCore, SessionTimes, config};
 
 /// The mote's randomness for its ephemeral keys: the device's seeded stream (the emulation
 /// replays from a seed; a real mote uses its hardware RNG).
@@ -99,24 +99,21 @@ impl From<Option<MoteEvent>> for AssocOutcome {
     }
 }
 
-/// The library's mote for `psk` (16..=32 bytes) and `eui64` as provisioned, `iotssp` if
-/// configured, continuing `suites` in `slots` session slots.
-pub fn delegated_mote(
-    psk: &[u8],
-    eui64: [u8; 8],
-    iotssp: Option<Peer>,
-    suites: &[dtls::CipherSuite],
-    slots: usize,
-    idle: std::time::Duration,
-    rng: AssocRandom,
-) -> Option<MoteCore> {
-    let creds = Credentials::new::<SoftAes>(psk, eui64).ok()?;
-    let suites = suites
+/// The library's mote as `cfg` provisions it (its IoTSSP's PSK of 16..=32 bytes, the
+/// IoTSSP's address if configured, the suites, slots and session times) with `eui64`.
+pub fn delegated_mote(cfg: &DelegatedConfig, eui64: [u8; 8], rng: AssocRandom) -> Option<MoteCore> {
+    let creds = Credentials::new::<SoftAes>(&cfg.iotssp.key, eui64).ok()?;
+    let suites = cfg
+        .suites
         .iter()
         .filter_map(|s| suite_of(*s))
         .fold(SuiteSet(0), SuiteSet::with);
+    let times = SessionTimes {
+        idle: cfg.session_idle,
+        evict_after: cfg.session_evict_after,
+    };
     Some(MoteCore::new(
-        config(iotssp, suites, slots, idle),
+        config(cfg.iotssp_address, suites, cfg.slots, times),
         creds,
         SoftEcdh,
         rng,

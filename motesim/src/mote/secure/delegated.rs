@@ -47,7 +47,7 @@ use super::DtlsDrop;
 use super::association::{AssocOutcome, AssocRandom, MoteSigner, delegated_mote};
 use super::ecc::plaintext_handshake_types;
 use super::server::{PskConfig, mote_transport};
-use super::sessions::{MoteCore, SessionTable};
+use super::sessions::{MoteCore, SessionTable, SessionTimes};
 use super::{
     COAPS_PORT, Datagram, DeviceKind, Outbox, SecureDevice, SecurityCounters, count_records,
     min_deadline, peer_of, socket_addr,
@@ -56,9 +56,13 @@ use crate::mote::coap::CoapServer;
 use crate::mote::service::Peer;
 use delegated_mote::{Address, ReportAction, Reporter};
 
-/// A transferred session unused for this long no longer holds its slot against a new
-/// transfer (it is still served until a new one evicts it).
+/// A transferred session without a record from its client for this long is dropped.
 pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
+/// A transferred session without a record from its client for this long gives way to a new
+/// transfer when every slot is taken (the least recently used first); until then it holds
+/// its slot and a new transfer is refused.
+pub const DEFAULT_SESSION_EVICT_AFTER: Duration =
+    delegated_mote::Config::DEFAULT_SESSION_EVICT_AFTER;
 
 /// Time between two outbound GETs (and two Connects while the mote has no session).
 pub const DEFAULT_OUTBOUND_INTERVAL: Duration = Duration::from_secs(10);
@@ -152,6 +156,9 @@ pub struct DelegatedConfig {
     /// How long a transferred session is kept without a record from its client, so a client
     /// that vanished without close_notify cannot hold a slot for the life of the process.
     pub session_idle: Duration,
+    /// How long a transferred session goes without a record from its client before it
+    /// gives way to a new transfer in a full table.
+    pub session_evict_after: Duration,
     /// Association leg: a server the mote reports to as a DTLS client (outbound delegation).
     pub outbound: Option<OutboundTarget>,
     /// Association leg, keyless delegation: the mote's private key, with which it signs its
@@ -332,20 +339,17 @@ impl DelegatedDevice {
     ) -> Result<Self, dtls::Error> {
         let sessions = match cfg.leg {
             Leg::Association => SessionTable::with_association(
-                delegated_mote(
-                    &cfg.iotssp.key,
-                    eui64,
-                    cfg.iotssp_address,
-                    &cfg.suites,
-                    cfg.slots,
-                    cfg.session_idle,
-                    AssocRandom(rng.clone()),
-                )
-                .ok_or(dtls::Error::Config(
+                delegated_mote(cfg, eui64, AssocRandom(rng.clone())).ok_or(dtls::Error::Config(
                     "the association needs a PSK of 16..=32 bytes",
                 ))?,
             ),
-            Leg::PskHandshake => SessionTable::new(cfg.slots, cfg.session_idle),
+            Leg::PskHandshake => SessionTable::new(
+                cfg.slots,
+                SessionTimes {
+                    idle: cfg.session_idle,
+                    evict_after: cfg.session_evict_after,
+                },
+            ),
         };
         let mut table = PskTable::new();
         table.insert(&cfg.iotssp.identity, &cfg.iotssp.key);

@@ -169,14 +169,16 @@ pub struct SecurityCounters {
     /// closed itself when the IoTSSP's close_notify did not come in time.
     pub psk_sessions_closed: u64,
     pub psk_sessions_expired: u64,
-    /// Sessions dropped for a newer one in a full table: transferred sessions (no free
-    /// slot), DCert/CDPSK client associations idle for the eviction time.
+    /// Sessions dropped for a newer one in a full table: transferred sessions and
+    /// DCert/CDPSK client associations, each idle for the eviction time (default 30 s).
     pub sessions_evicted: u64,
     /// Sessions dropped after the idle time (default 300 s) without a record from their
     /// client.
     pub sessions_expired: u64,
-    /// DCert/CDPSK: clients refused with an internal_error alert because the table was full
-    /// and no client association had been idle long enough to give way.
+    /// Clients refused because the table was full and no session had been idle long
+    /// enough to give way: DCert/CDPSK send them an internal_error alert; a delegated mote
+    /// refuses their transfer (Confirm full) and its IoTSSP sends them the alert (the
+    /// PSK-handshake leg refuses them earlier, in `stt_busy`).
     pub clients_refused: u64,
     /// Sessions ended by close_notify or a fatal alert (DCert/CDPSK sessions, transferred
     /// sessions; not a delegated mote's PSK sessions with its IoTSSP).

@@ -3,7 +3,8 @@
 //! DTLS record layer built from transferred keys and counters; CoAP is answered (other data
 //! echoed) in the next write sequence numbers, all answers to one datagram coalesced into
 //! one; close_notify and fatal alerts end the session. A bounded table: a new session in a
-//! full table evicts the one unused for longest.
+//! full table takes the place of the one unused for longest if that one is idle (no record
+//! for the eviction time), and is refused otherwise.
 //!
 //! On the association leg the library's whole mote ([`MoteCore`]: the association in front
 //! of the sessions) runs here; on the PSK-handshake leg only its session layer does. The
@@ -43,6 +44,14 @@ enum Core {
     Layer(Box<Layer>),
 }
 
+/// How long a transferred session is kept without a record from its client, and after how
+/// long without one it gives way to a new session in a full table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionTimes {
+    pub idle: Duration,
+    pub evict_after: Duration,
+}
+
 /// What happened to a session when one was installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Installed {
@@ -50,7 +59,7 @@ pub enum Installed {
     New,
     /// The peer already had a session: the new one replaces it.
     Replaced,
-    /// The session unused for longest was dropped to make room.
+    /// The idle session unused for longest was dropped to make room.
     EvictedOldest,
 }
 
@@ -85,8 +94,9 @@ fn peer(a: Address) -> Peer {
 
 impl SessionTable {
     /// `slots` sessions (at most [`SLOTS`]) of any suite, installed by the device.
-    pub fn new(slots: usize, idle: Duration) -> Self {
-        let layer = Layer::new(SuiteSet(0b1111), idle, slots.clamp(1, SLOTS));
+    pub fn new(slots: usize, times: SessionTimes) -> Self {
+        let mut layer = Layer::new(SuiteSet(0b1111), times.idle, slots.clamp(1, SLOTS));
+        layer.set_evict_after(times.evict_after);
         Self::with_core(Core::Layer(Box::new(layer)))
     }
 
@@ -148,8 +158,8 @@ impl SessionTable {
     }
 
     /// Slots a new transfer may take at `now`: free ones, and those of sessions idle for
-    /// longer than the idle time (a client that went away without close_notify must not
-    /// make the mote busy for ever).
+    /// the eviction time (a client that went away without close_notify must not make the
+    /// mote busy for ever).
     pub fn free_for_new(&self, now: Instant) -> usize {
         self.sessions().free_for_new(self.peek(now))
     }
@@ -251,9 +261,9 @@ impl SessionTable {
         self.sessions().contains(&address(*peer))
     }
 
-    /// Install the record layer of a transferred session for `peer` (evicting the session
-    /// unused for longest if the table is full); an error (keys or epochs the record layer
-    /// cannot use) installs nothing.
+    /// Install the record layer of a transferred session for `peer` (evicting the idle
+    /// session unused for longest if the table is full); an error (keys or epochs the
+    /// record layer cannot use, or a full table with no idle session) installs nothing.
     pub fn install(
         &mut self,
         now: Instant,
@@ -265,7 +275,10 @@ impl SessionTable {
         let t = self.at(now);
         match self.layer().install_with_window(t, &body, bitmap) {
             mote_assoc::Installation::Installed => {}
-            mote_assoc::Installation::Full | mote_assoc::Installation::UnsupportedSuite => {
+            mote_assoc::Installation::Full => {
+                return Err(Error::Config("every session slot is in use"));
+            }
+            mote_assoc::Installation::UnsupportedSuite => {
                 return Err(Error::Config("the session table refused the session"));
             }
         }
@@ -376,6 +389,7 @@ impl SessionTable {
         let (s0, q0, d0) = &self.synced;
         c.sessions_transferred += s.installed - s0.installed;
         c.sessions_evicted += s.evicted - s0.evicted;
+        c.clients_refused += s.refused_full - s0.refused_full;
         c.sessions_expired += s.expired - s0.expired;
         c.sessions_closed += s.closed - s0.closed;
         c.dtls_records_in += s.records_in - s0.records_in;
@@ -489,11 +503,12 @@ fn transfer_body(peer: Peer, s: &SessionState) -> Result<(TransferBody, u64), Er
 }
 
 /// The record layer the library continues: a [`Config`] for the association leg.
-pub fn config(iotssp: Option<Peer>, suites: SuiteSet, slots: usize, idle: Duration) -> Config {
+pub fn config(iotssp: Option<Peer>, suites: SuiteSet, slots: usize, times: SessionTimes) -> Config {
     Config {
         iotssp: iotssp.map(address),
         suites,
         slots: slots.clamp(1, SLOTS),
-        session_idle: idle,
+        session_idle: times.idle,
+        session_evict_after: times.evict_after,
     }
 }

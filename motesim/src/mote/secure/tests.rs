@@ -549,6 +549,7 @@ fn delegated_spec(slots: usize) -> DeviceSpec {
         leg: crate::mote::secure::delegated::Leg::PskHandshake,
         iotssp_address: None,
         session_idle: crate::mote::secure::delegated::DEFAULT_SESSION_IDLE,
+        session_evict_after: crate::mote::secure::delegated::DEFAULT_SESSION_EVICT_AFTER,
         outbound: None,
         signing_key: None,
         ecc: Default::default(),
@@ -878,10 +879,24 @@ fn delegated_refuses_a_transfer_without_ticket_and_bad_messages() {
     assert_eq!(net.mote.security_counters().sessions_transferred, 0);
 }
 
+/// Session times of `idle_secs` and the default eviction time.
+fn times(idle_secs: u64) -> super::sessions::SessionTimes {
+    super::sessions::SessionTimes {
+        idle: Duration::from_secs(idle_secs),
+        evict_after: crate::mote::secure::delegated::DEFAULT_SESSION_EVICT_AFTER,
+    }
+}
+
 #[test]
-fn session_table_evicts_the_least_recently_used() {
+fn session_table_evicts_the_least_recently_used_idle_session() {
     let t0 = Instant::now();
-    let mut t = super::sessions::SessionTable::new(2, Duration::from_secs(60));
+    let mut t = super::sessions::SessionTable::new(
+        2,
+        super::sessions::SessionTimes {
+            idle: Duration::from_secs(60),
+            evict_after: Duration::from_secs(10),
+        },
+    );
     let state = |n| {
         transfer_message(inet_client(n), session_keys(n as u8), 1)
             .session_state()
@@ -911,15 +926,18 @@ fn session_table_evicts_the_least_recently_used() {
         t.handle_datagram(t0 + Duration::from_secs(3), p(0), &req, &mut coap, &mut c)
             .is_some()
     );
+    // Neither session has been idle for the eviction time: a new one is refused.
+    assert!(t.install(t0 + Duration::from_secs(4), p(2), &state(2)).is_err());
+    assert_eq!(t.len(), 2);
     assert_eq!(
-        t.install(t0 + Duration::from_secs(4), p(2), &state(2))
+        t.install(t0 + Duration::from_secs(12), p(2), &state(2))
             .unwrap(),
         super::sessions::Installed::EvictedOldest
     );
     let peers: Vec<_> = t.peers().collect();
     assert_eq!(peers, vec![p(0), p(2)]);
     assert_eq!(
-        t.install(t0 + Duration::from_secs(5), p(2), &state(2))
+        t.install(t0 + Duration::from_secs(13), p(2), &state(2))
             .unwrap(),
         super::sessions::Installed::Replaced
     );
@@ -1107,24 +1125,36 @@ fn dcert_answers_close_notify() {
     close_notify_answered(&dcert_spec(EccProfile::None), ecdhe_client());
 }
 
-#[test]
-fn cdpsk_clients_that_vanish_do_not_hold_the_mote() {
+/// `spec` (DCert or CDPSK) with `limits`.
+fn with_limits(spec: DeviceSpec, limits: ClientLimits) -> DeviceSpec {
+    match spec {
+        DeviceSpec::Cdpsk(mut c) => {
+            c.limits = limits;
+            DeviceSpec::Cdpsk(c)
+        }
+        DeviceSpec::Dcert(mut c) => {
+            c.limits = limits;
+            DeviceSpec::Dcert(c)
+        }
+        other => other,
+    }
+}
+
+/// Clients of a DCert (`ecdhe_client`) or CDPSK mote that complete their handshakes and
+/// vanish without close_notify until it is full: the next is refused with an alert, and
+/// one that comes after the idle timeout gets in.
+fn clients_that_vanish_do_not_hold_the_mote(spec: DeviceSpec, client: impl Fn() -> ClientConfig) {
     let limits = ClientLimits {
         max_clients: 2,
         idle_timeout: Duration::from_secs(120),
         ..ClientLimits::default()
     };
-    let DeviceSpec::Cdpsk(mut cfg) = psk_spec() else {
-        unreachable!()
-    };
-    cfg.limits = limits;
-    let mut net = Net::new(&DeviceSpec::Cdpsk(cfg));
-    let psk = || ClientConfig::psk(b"client-7", b"0123456789abcdef");
+    let mut net = Net::new(&with_limits(spec, limits));
     // Two clients complete their handshakes and vanish without close_notify.
     for port in [40001, 40002] {
         net.client_addr = format!("[fd00:beef::2]:{port}").parse().unwrap();
         net.client = Endpoint::new(None).unwrap();
-        net.connect(COAPS_PORT, psk());
+        net.connect(COAPS_PORT, client());
         assert!(net.run_until(Duration::from_secs(30), |n| n.established(COAPS_PORT)));
         net.events.clear();
     }
@@ -1133,7 +1163,7 @@ fn cdpsk_clients_that_vanish_do_not_hold_the_mote() {
     net.now += Duration::from_secs(10);
     net.client_addr = "[fd00:beef::2]:40003".parse().unwrap();
     net.client = Endpoint::new(None).unwrap();
-    net.connect(COAPS_PORT, psk());
+    net.connect(COAPS_PORT, client());
     assert!(net.run_until(Duration::from_secs(30), |n| n.closed(COAPS_PORT)));
     assert!(
         net.events.iter().any(|(_, e)| *e
@@ -1150,7 +1180,7 @@ fn cdpsk_clients_that_vanish_do_not_hold_the_mote() {
     net.events.clear();
     net.client_addr = "[fd00:beef::2]:40004".parse().unwrap();
     net.client = Endpoint::new(None).unwrap();
-    net.connect(COAPS_PORT, psk());
+    net.connect(COAPS_PORT, client());
     assert!(
         net.run_until(Duration::from_secs(30), |n| n.established(COAPS_PORT)),
         "{:?}",
@@ -1158,32 +1188,39 @@ fn cdpsk_clients_that_vanish_do_not_hold_the_mote() {
     );
 }
 
+#[test]
+fn cdpsk_clients_that_vanish_do_not_hold_the_mote() {
+    clients_that_vanish_do_not_hold_the_mote(psk_spec(), || {
+        ClientConfig::psk(b"client-7", b"0123456789abcdef")
+    });
+}
+
+#[test]
+fn dcert_clients_that_vanish_do_not_hold_the_mote() {
+    clients_that_vanish_do_not_hold_the_mote(dcert_spec(EccProfile::None), ecdhe_client);
+}
+
 /// A full table of clients that vanished: once they have been idle for the eviction time,
 /// a new client that authenticates takes the least recently used one's place (counted),
 /// long before the idle timeout.
-#[test]
-fn cdpsk_idle_client_gives_way_to_a_new_one_after_the_eviction_time() {
-    let DeviceSpec::Cdpsk(mut cfg) = psk_spec() else {
-        unreachable!()
-    };
-    cfg.limits = ClientLimits {
+fn idle_client_gives_way_after_the_eviction_time(spec: DeviceSpec, client: impl Fn() -> ClientConfig) {
+    let limits = ClientLimits {
         max_clients: 2,
         idle_timeout: Duration::from_secs(300),
         evict_after: Duration::from_secs(2),
     };
-    let mut net = Net::new(&DeviceSpec::Cdpsk(cfg));
-    let psk = || ClientConfig::psk(b"client-7", b"0123456789abcdef");
+    let mut net = Net::new(&with_limits(spec, limits));
     for port in [40001, 40002] {
         net.client_addr = format!("[fd00:beef::2]:{port}").parse().unwrap();
         net.client = Endpoint::new(None).unwrap();
-        net.connect(COAPS_PORT, psk());
+        net.connect(COAPS_PORT, client());
         assert!(net.run_until(Duration::from_secs(30), |n| n.established(COAPS_PORT)));
         net.events.clear();
     }
     net.now += Duration::from_secs(3);
     net.client_addr = "[fd00:beef::2]:40003".parse().unwrap();
     net.client = Endpoint::new(None).unwrap();
-    net.connect(COAPS_PORT, psk());
+    net.connect(COAPS_PORT, client());
     assert!(
         net.run_until(Duration::from_secs(30), |n| n.established(COAPS_PORT)),
         "{:?}",
@@ -1191,6 +1228,18 @@ fn cdpsk_idle_client_gives_way_to_a_new_one_after_the_eviction_time() {
     );
     let c = net.mote.security_counters();
     assert_eq!((c.sessions_evicted, c.sessions_expired, c.clients_refused), (1, 0, 0), "{c:?}");
+}
+
+#[test]
+fn cdpsk_idle_client_gives_way_to_a_new_one_after_the_eviction_time() {
+    idle_client_gives_way_after_the_eviction_time(psk_spec(), || {
+        ClientConfig::psk(b"client-7", b"0123456789abcdef")
+    });
+}
+
+#[test]
+fn dcert_idle_client_gives_way_to_a_new_one_after_the_eviction_time() {
+    idle_client_gives_way_after_the_eviction_time(dcert_spec(EccProfile::None), ecdhe_client);
 }
 
 fn suite_keys(suite: dtls::CipherSuite, n: u8) -> SessionKeys {
@@ -1282,7 +1331,7 @@ fn dcert_serves_a_client_offering_only_gcm_or_chacha() {
 #[test]
 fn transferred_sessions_expire() {
     let t0 = Instant::now();
-    let mut t = super::sessions::SessionTable::new(2, Duration::from_secs(60));
+    let mut t = super::sessions::SessionTable::new(2, times(60));
     for n in 0..2u16 {
         let state = transfer_message(inet_client(n), session_keys(n as u8), 1).session_state().unwrap();
         t.install(t0, peer_of(inet_client(n)), &state).unwrap();
