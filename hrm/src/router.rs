@@ -295,6 +295,9 @@ named_counters! {
         resumed,
         /// Abbreviated handshakes forgotten idle.
         resumes_expired,
+        /// Abbreviated handshakes a mote started itself with the server of its outbound
+        /// session (its ClientHello with a session id): the server's answers go to the mote.
+        mote_resumes_started,
     }
 }
 
@@ -674,9 +677,9 @@ impl Hrm {
     /// session is no longer resumable there).
     pub fn handle_outbound<T: AsRef<[u8]>>(&mut self, now: Instant, ip: &CheckedIpv6Packet<T>) {
         let mote = ip.src_addr();
-        if !self.delegates.contains_key(&mote) {
+        let Some(dtls_port) = self.delegates.get(&mote).map(|d| d.dtls_port) else {
             return;
-        }
+        };
         if let Transport::Udp(udp) = ip.transport() {
             let flow = FlowTag {
                 peer_addr: ip.dst_addr(),
@@ -684,9 +687,36 @@ impl Hrm {
                 mote_addr: mote,
                 mote_port: udp.src_port(),
             };
+            if udp.src_port() == dtls_port {
+                self.read_mote_hello(now, &flow, udp.payload());
+            }
             self.flows.touch_session(&flow, now);
             if self.flows.resume(&flow).is_some() {
                 self.read_mote_answer(now, &flow, udp.payload());
+            }
+        }
+    }
+
+    /// The mote's own ClientHello with a session id (outbound resumption, docs/protocol.md
+    /// "Outbound resumption by the mote"): the mote runs the abbreviated handshake with the
+    /// server itself, so the flow is Resuming and the server's answers go to the mote. Only
+    /// a flow the mote opened; a hello without an id is the IoTSSP's business (it comes as
+    /// its Emit, never from the radio).
+    fn read_mote_hello(&mut self, now: Instant, flow: &FlowTag, payload: &[u8]) {
+        let Ok(first) = dtls::endpoint::first_hello(payload) else {
+            return;
+        };
+        let Some(key) = ResumeKey::new(flow.mote_addr, &first.hello.session_id) else {
+            return;
+        };
+        if self.flows.resume(flow).is_some_and(|r| r.key == key) {
+            return;
+        }
+        match self.flows.begin_resume(*flow, key, now) {
+            Admission::Refused => self.counters.flows_refused += 1,
+            _ => {
+                self.counters.mote_resumes_started += 1;
+                self.arm_sweep(now);
             }
         }
     }
@@ -761,6 +791,9 @@ impl Hrm {
                     });
                 }
                 let pkt = self.packet_from_mote(from, flow, datagram)?;
+                // The IoTSSP's handshake replaces one the mote ran itself on the flow (a
+                // server that did not resume sends the mote back to its IoTSSP).
+                self.flows.end_resume(flow);
                 self.flows.touch_handshake(flow, now);
                 self.counters.emits += 1;
                 Ok(Some(pkt))

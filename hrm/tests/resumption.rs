@@ -429,3 +429,60 @@ fn every_record_of_a_resuming_flow_goes_to_the_mote() {
         }
     }
 }
+
+/// Outbound resumption by the mote: its own ClientHello with a session id makes the flow
+/// Resuming, so the server's HelloVerifyRequest and flight go to the mote, not the IoTSSP;
+/// the mote's application data ends it Transferred. A server that does not resume sends the
+/// mote back to its IoTSSP, whose Emit on the flow makes the server's handshake its own again.
+#[test]
+fn a_mote_that_resumes_with_its_server_gets_the_servers_answers() {
+    let mut h = Hrm::new(&config(16)).unwrap();
+    let t = Instant::now();
+    let server = flow(5684);
+    // Without a hello from the mote, a server's handshake goes to the IoTSSP.
+    diverted(inbound(&mut h, t, &server, &mote_flight()));
+    assert_eq!(h.flow_state(&server), None);
+
+    h.handle_outbound(t, &ip(&from_mote(&server, &hello(&ID, &[], 0))));
+    assert_eq!(h.flow_state(&server), Some(FlowState::Resuming));
+    assert_eq!(h.counters().mote_resumes_started, 1);
+    let hvr = record(
+        22,
+        0,
+        0,
+        &handshake(HandshakeType::HelloVerifyRequest, 0, &[0xfe, 0xff, 2, 9, 9]),
+    );
+    assert_eq!(inbound(&mut h, t, &server, &hvr), Decision::Forward);
+    // The hello again with the server's cookie: the same abbreviated handshake.
+    h.handle_outbound(t, &ip(&from_mote(&server, &hello(&ID, &[9, 9], 1))));
+    assert_eq!(h.counters().mote_resumes_started, 1);
+    assert_eq!(inbound(&mut h, t, &server, &mote_flight()), Decision::Forward);
+    let last_flight = [record(20, 0, 2, &[1]), record(22, 1, 0, &[0x3c; 40])].concat();
+    h.handle_outbound(t, &ip(&from_mote(&server, &last_flight)));
+    assert_eq!(h.flow_state(&server), Some(FlowState::Resuming));
+    h.handle_outbound(t, &ip(&from_mote(&server, &record(23, 1, 1, &[0x77; 24]))));
+    assert_eq!(h.flow_state(&server), Some(FlowState::Transferred));
+    assert_eq!(
+        inbound(&mut h, t, &server, &record(23, 1, 1, &[0xa5; 24])),
+        Decision::Forward
+    );
+    assert_eq!(h.counters().divert, 1, "only the first, before the mote's hello");
+
+    // Another server does not resume: the mote asks its IoTSSP, whose ClientHello (an Emit)
+    // ends the mote's attempt, and the server's answers go to the IoTSSP again.
+    let other = flow(5685);
+    h.handle_outbound(t, &ip(&from_mote(&other, &hello(&ID, &[], 0))));
+    assert_eq!(h.flow_state(&other), Some(FlowState::Resuming));
+    let emit = RedirectMessage::Emit {
+        flow: other,
+        datagram: &hello(&[], &[], 0),
+    };
+    assert!(h.handle_ssp_message(t, &ssp_a(), &emit).unwrap().is_some());
+    assert_eq!(h.flow_state(&other), None);
+    diverted(inbound(&mut h, t, &other, &mote_flight()));
+    // A hello without an id from the radio changes nothing.
+    let third = flow(5686);
+    h.handle_outbound(t, &ip(&from_mote(&third, &hello(&[], &[], 0))));
+    assert_eq!(h.flow_state(&third), None);
+    assert_eq!(h.counters().mote_resumes_started, 2);
+}
