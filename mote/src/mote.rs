@@ -301,6 +301,33 @@ impl<A: Aes128Block, E: EcdhP256, R: Random, const SLOTS: usize, const BUF: usiz
         self.layer.poll_outbound_outcome()
     }
 
+    /// The mote holds a resumable session with `server` (unexpired at `now`).
+    #[cfg(feature = "resumption")]
+    pub fn can_resume_outbound(&self, now: Instant, server: &Address) -> bool {
+        self.layer.outbound_resumption().can_resume(now, server)
+    }
+
+    /// An abbreviated handshake with `server` runs.
+    #[cfg(feature = "resumption")]
+    pub fn is_resuming_outbound(&self, server: &Address) -> bool {
+        self.layer.outbound_resumption().is_resuming(server)
+    }
+
+    /// Whether the mote may hold a resumable session with `server`, or run a resumption
+    /// with it, whatever the time (always false without the `resumption` feature).
+    pub fn can_resume_outbound_at_all(&self, server: &Address) -> bool {
+        #[cfg(feature = "resumption")]
+        {
+            let o = self.layer.outbound_resumption();
+            o.can_resume(Instant::ZERO, server) || o.is_resuming(server)
+        }
+        #[cfg(not(feature = "resumption"))]
+        {
+            let _ = server;
+            false
+        }
+    }
+
     /// The outbound resumption's counters.
     #[cfg(feature = "resumption")]
     pub fn outbound_resumption_stats(&self) -> &crate::OutboundResumptionStats {

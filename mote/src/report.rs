@@ -1,7 +1,10 @@
 //! [`Reporter`]: a mote that reports to a server as a DTLS client (outbound delegation).
 //! It asks its IoTSSP for the session once associated, again each interval while it has
 //! none (refused, timed out, expired or closed), and says when the next report is due on the
-//! session it holds. What a report contains is the application's.
+//! session it holds. With the `resumption` feature, a session the mote lost but may still
+//! resume (its Transfer carried the server's session id) is resumed with the server itself
+//! first; only a server that does not resume sends the mote back to its IoTSSP. What a
+//! report contains is the application's.
 
 use core::time::Duration;
 
@@ -17,6 +20,9 @@ pub enum ReportAction {
     Idle,
     /// A Connect for the server went out (its `r`).
     Connecting(u32),
+    /// An abbreviated handshake with the server itself went out (the `resumption` feature:
+    /// no IoTSSP, no ECC); a server that does not resume makes the next step a Connect.
+    Resuming,
     /// The session with the server is there and a report is due: send it now (with
     /// [`DelegatedMote::send`] to [`Reporter::server`]).
     Report,
@@ -73,6 +79,26 @@ impl Reporter {
             return ReportAction::Report;
         }
         self.next_report = None;
+        #[cfg(feature = "resumption")]
+        {
+            use crate::OutboundOutcome;
+            if let Some(OutboundOutcome::NotResumed(s)) = mote.poll_outbound_outcome()
+                && s == self.server
+            {
+                // The IoTSSP's turn at once: the wait was the resumption's.
+                self.next_connect = now;
+            }
+            if mote.is_resuming_outbound(&self.server) {
+                return ReportAction::Idle;
+            }
+            if self.next_connect <= now
+                && mote.can_resume_outbound(now, &self.server)
+                && mote.resume_outbound(now, &self.server).is_ok()
+            {
+                self.next_connect = now + self.interval;
+                return ReportAction::Resuming;
+            }
+        }
         if mote.association().is_none()
             || mote.pending_connect().is_some()
             || self.next_connect > now
@@ -89,8 +115,9 @@ impl Reporter {
     }
 
     /// When [`Self::handle_timeout`] has work next. `None` while the mote is not associated
-    /// or a Connect is waiting: the answer comes as a datagram or the Connect's own timeout,
-    /// after which the caller runs `handle_timeout` anyway.
+    /// or a Connect is waiting (and it holds no session it may resume): the answer comes as a
+    /// datagram or the Connect's own timeout, after which the caller runs `handle_timeout`
+    /// anyway.
     pub fn poll_timeout<A, E, R, const SLOTS: usize, const BUF: usize>(
         &self,
         mote: &DelegatedMote<A, E, R, SLOTS, BUF>,
@@ -102,7 +129,9 @@ impl Reporter {
     {
         if mote.sessions().is_client_of(&self.server) {
             Some(self.next_report.unwrap_or(Instant::ZERO))
-        } else if mote.association().is_some() && mote.pending_connect().is_none() {
+        } else if mote.can_resume_outbound_at_all(&self.server)
+            || (mote.association().is_some() && mote.pending_connect().is_none())
+        {
             Some(self.next_connect)
         } else {
             None

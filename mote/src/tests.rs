@@ -832,3 +832,66 @@ fn a_reporter_connects_retries_after_a_refusal_and_reports_every_interval() {
     assert_eq!(mote.association_stats().connects_started, 2);
     assert_eq!(mote.association_stats().connects_failed, 1);
 }
+
+/// Outbound resumption first: a reporter whose mote lost its session but may resume it
+/// starts the abbreviated handshake with the server itself (no Connect, no IoTSSP); a server
+/// that does not answer makes the mote give the session up, and the next step is the
+/// Connect to the IoTSSP at once.
+#[cfg(feature = "resumption")]
+#[test]
+fn a_reporter_resumes_with_the_server_before_it_asks_the_iotssp() {
+    let mut mote = mote();
+    mote.set_resumption_slots(2);
+    let mut ssp = SspAssoc::new(creds(), SoftEcdh, TestRng(99));
+    mote.handle_timeout(at(0));
+    pump(at(0), &mut mote, &mut ssp);
+    assert!(mote.association().is_some());
+    let server = client_at(5684);
+    let mut session = body(Suite::Ccm8, 5684, 3, true);
+    session.mote_is_client = true;
+    session.resumption = mote_assoc::wire::Resumption::new(&[0x42; 16], [9; 48], true, 600);
+    assert_eq!(
+        mote.install_session(at(0), &session),
+        mote_assoc::Installation::Installed
+    );
+    let mut reporter = Reporter::new(server, Duration::from_secs(10));
+    assert_eq!(
+        reporter.handle_timeout(at(0), &mut mote),
+        ReportAction::Report
+    );
+    // The session ends; the mote still holds what resumes it.
+    mote.close(&server).unwrap();
+    transmits(&mut mote);
+    assert!(mote.can_resume_outbound(at(1), &server));
+    assert_eq!(
+        reporter.handle_timeout(at(1), &mut mote),
+        ReportAction::Resuming
+    );
+    let sent = transmits(&mut mote);
+    assert_eq!(sent.len(), 1);
+    let (t, hello) = &sent[0];
+    assert_eq!((t.local, t.remote), (LocalPort::Session, server));
+    // A ClientHello (epoch 0) naming the session.
+    assert_eq!((hello[0], hello[13]), (22, 1));
+    assert!(hello.windows(16).any(|w| w == [0x42; 16]));
+    assert_eq!(
+        reporter.handle_timeout(at(2), &mut mote),
+        ReportAction::Idle
+    );
+    assert_eq!(mote.association_stats().connects_started, 0);
+
+    // No answer: the hello three times more, then the mote gives the session up.
+    let mut t = 2;
+    while mote.can_resume_outbound(at(t), &server) && t < 60_000 {
+        t = mote
+            .poll_timeout()
+            .map_or(t + 1000, |n| n.as_millis().max(t + 1));
+        mote.handle_timeout(at(t));
+    }
+    assert!(!mote.can_resume_outbound(at(t), &server));
+    assert_eq!(mote.outbound_resumption_stats().abandoned, 1);
+    let ReportAction::Connecting(_) = reporter.handle_timeout(at(t), &mut mote) else {
+        unreachable!("no Connect after the server did not resume")
+    };
+    assert_eq!(mote.association_stats().connects_started, 1);
+}

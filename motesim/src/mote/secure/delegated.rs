@@ -411,7 +411,7 @@ impl DelegatedDevice {
             return;
         };
         match self.sessions.report_step(now, &mut o.reporter) {
-            ReportAction::Idle | ReportAction::Connecting(_) => {}
+            ReportAction::Idle | ReportAction::Connecting(_) | ReportAction::Resuming => {}
             ReportAction::Report => {
                 let request = o.target.request(o.message_id);
                 o.message_id = o.message_id.wrapping_add(1);
