@@ -199,6 +199,12 @@ options! {
         /// Delegated: transferred sessions held at once. Default 2.
         #[arg(long)]
         pub session_slots: Option<usize>,
+        /// Delegated, association leg: transferred sessions the mote keeps to resume
+        /// itself when their client comes back with the session id (the abbreviated
+        /// handshake: no IoTSSP, no ECC; the IoTSSP's resumption_lifetime_secs says for how
+        /// long), at most --session-slots. Default 0: none.
+        #[arg(long, value_name = "N")]
+        pub resumption_slots: Option<usize>,
         /// Delegated: the suites the record layer continues (a transfer of another is
         /// refused); DCert: the suites offered, in order of preference. Comma-separated
         /// IANA names (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, ..._AES_128_CCM,
@@ -491,6 +497,16 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                 ecc: match &d.ecc_profile {
                     Some(p) => p.parse().map_err(|e: String| bad("--ecc-profile", e))?,
                     None => EccProfile::default(),
+                },
+                resumption_slots: match d.resumption_slots {
+                    None | Some(0) => 0,
+                    Some(_) if leg != Leg::Association => {
+                        return Err(bad("--resumption-slots", "needs --leg association: the master secret comes with the association's Transfer"));
+                    }
+                    Some(n) if n > slots => {
+                        return Err(bad("--resumption-slots", format!("{n}: at most --session-slots ({slots})")));
+                    }
+                    Some(n) => n,
                 },
             })
         }

@@ -538,6 +538,7 @@ fn stats_json_carries_device_kind_and_security_counters() {
         outbound: None,
         signing_key: None,
         ecc: Default::default(),
+        resumption_slots: 0,
     })];
     let sim = Simulation::new(c, Instant::now());
     let json: serde_json::Value = serde_json::from_str(&sim.stats().to_json()).unwrap();

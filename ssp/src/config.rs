@@ -212,6 +212,10 @@ fn default_log_level() -> String {
 /// Where `iotssp status` finds the service unless configured.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/iotssp/control.sock";
 
+/// The longest `resumption_lifetime_secs` of a mote: a day, the upper limit RFC 5246 F.1.4
+/// suggests for a session id's lifetime.
+pub const MAX_RESUMPTION_LIFETIME_SECS: u32 = 86_400;
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlSection {
@@ -344,7 +348,8 @@ pub struct MoteSection {
     /// abbreviated handshake at the mote, RFC 5246 7.3; docs/session-transfer.md
     /// "Resumption at the mote"); 0, the default: sessions get no id and are not resumable.
     /// The same lifetime goes with the mote's outbound sessions when their server gives them
-    /// an id, for the mote to resume with the server itself. Association leg only.
+    /// an id, for the mote to resume with the server itself. Association leg only; at most
+    /// [`MAX_RESUMPTION_LIFETIME_SECS`].
     #[serde(default)]
     pub resumption_lifetime_secs: u32,
     /// Who holds the mote's private key and signs its handshakes.
@@ -668,6 +673,9 @@ impl SspConfig {
             }
             if m.transfer_port == 0 || m.transfer_port == m.dtls_port {
                 bad(format!("{k}.transfer_port"), "must be non-zero and differ from dtls_port");
+            }
+            if m.resumption_lifetime_secs > MAX_RESUMPTION_LIFETIME_SECS {
+                bad(format!("{k}.resumption_lifetime_secs"), "at most 86400 (a day, RFC 5246 F.1.4)");
             }
             if let Err(e) = parse_certificate_types(&format!("{k}.certificate_types"), &m.certificate_types) {
                 e.issues.into_iter().for_each(|i| bad(i.key, &i.reason));
@@ -1252,6 +1260,7 @@ motes = ["mote-1"]
             (GOOD.replace("cn:client", "xx:client"), "authorization.rules[0].client"),
             (format!("{GOOD}\n[limits]\nmax_per_mote = 0\n"), "limits.max_per_mote"),
             (format!("{GOOD}\n[timers]\nmote_timeout_ms = 0\n"), "timers.mote_timeout_ms"),
+            (GOOD.replace("psk = \"3031", "resumption_lifetime_secs = 86401\npsk = \"3031"), "motes[0].resumption_lifetime_secs"),
         ];
         for (text, key) in cases {
             let e = SspConfig::from_toml_str(&text).unwrap_err();

@@ -166,6 +166,9 @@ pub struct DelegatedConfig {
     pub signing_key: Option<p256::ecdsa::SigningKey>,
     /// The emulated time one signature takes (counted as one ECC sign operation).
     pub ecc: super::ecc::EccProfile,
+    /// Association leg: sessions the mote keeps to resume itself (abbreviated handshake
+    /// with the client, no IoTSSP, no ECC), at most `slots`; 0 none.
+    pub resumption_slots: usize,
 }
 
 /// A CoAP-over-DTLS server the mote asks its IoTSSP to connect it to (Connect on the
@@ -339,7 +342,12 @@ impl DelegatedDevice {
     ) -> Result<Self, dtls::Error> {
         let sessions = match cfg.leg {
             Leg::Association => SessionTable::with_association(
-                delegated_mote(cfg, eui64, AssocRandom(rng.clone())).ok_or(dtls::Error::Config(
+                delegated_mote(cfg, eui64, AssocRandom(rng.clone()))
+                .map(|mut m| {
+                    m.set_resumption_slots(cfg.resumption_slots);
+                    m
+                })
+                .ok_or(dtls::Error::Config(
                     "the association needs a PSK of 16..=32 bytes",
                 ))?,
             ),

@@ -140,8 +140,17 @@ pub struct SecurityCounters {
     pub dtls_handshakes_ecdhe: u64,
     /// Handshakes that ended without completing (timeout, alert, refused PSK identity).
     pub dtls_handshakes_failed: u64,
-    /// Sessions installed from a TransferSession or an association's Transfer (delegated).
+    /// Sessions installed from a TransferSession or an association's Transfer (delegated),
+    /// or by an abbreviated handshake the mote ran itself.
     pub sessions_transferred: u64,
+    /// Delegated, with resumption slots: sessions a Transfer made resumable at the mote.
+    pub resumable_sessions_cached: u64,
+    /// ClientHellos that named a resumable session and got the mote's abbreviated flight.
+    pub resumption_hellos: u64,
+    /// Abbreviated handshakes the mote completed (SHA-256 and AEAD only, no ECC).
+    pub sessions_resumed: u64,
+    /// Hellos the mote could not resume, sent back to a full handshake.
+    pub resumption_fallbacks: u64,
     /// Associations made with the IoTSSP (delegated, association leg; after each boot of
     /// either side).
     pub associations: u64,

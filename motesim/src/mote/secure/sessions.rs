@@ -70,6 +70,8 @@ pub struct SessionTable {
     origin: Option<Instant>,
     /// The library's counters as last added to the device's.
     synced: (SessionStats, QueueStats, DeviceStats),
+    /// The resumption cache's counters at the last sync.
+    synced_resumption: delegated_mote::ResumptionStats,
 }
 
 impl std::fmt::Debug for SessionTable {
@@ -110,6 +112,7 @@ impl SessionTable {
             core,
             origin: None,
             synced: Default::default(),
+            synced_resumption: Default::default(),
         }
     }
 
@@ -386,6 +389,15 @@ impl SessionTable {
                 DeviceStats::default(),
             ),
         };
+        if let Core::Mote(m) = &self.core {
+            let r = m.resumption_stats().clone();
+            let r0 = &self.synced_resumption;
+            c.resumption_hellos += r.hellos - r0.hellos;
+            c.sessions_resumed += r.resumed - r0.resumed;
+            c.resumption_fallbacks += r.fallbacks - r0.fallbacks;
+            c.resumable_sessions_cached += r.cached - r0.cached;
+            self.synced_resumption = r;
+        }
         let (s0, q0, d0) = &self.synced;
         c.sessions_transferred += s.installed - s0.installed;
         c.sessions_evicted += s.evicted - s0.evicted;

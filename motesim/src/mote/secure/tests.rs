@@ -553,6 +553,7 @@ fn delegated_spec(slots: usize) -> DeviceSpec {
         outbound: None,
         signing_key: None,
         ecc: Default::default(),
+        resumption_slots: 0,
     })
 }
 
