@@ -49,6 +49,9 @@ pub struct BedOptions {
     pub mode: Mode,
     /// Extra TOML appended to iotssp.toml (e.g. `[timers]`).
     pub iotssp_extra: String,
+    /// Keys put into every `[[motes]]` table of iotssp.toml (e.g.
+    /// `resumption_lifetime_secs = 3600`).
+    pub iotssp_mote_extra: String,
     /// Start motesim (false: the motes never answer).
     pub motesim: bool,
     /// Top-level keys put before motesim.toml's tables (defaults for every device).
@@ -65,6 +68,7 @@ impl BedOptions {
         BedOptions {
             mode,
             iotssp_extra: String::new(),
+            iotssp_mote_extra: String::new(),
             motesim: true,
             motesim_defaults: String::new(),
             br_extra: String::new(),
@@ -113,7 +117,11 @@ impl DelegationBed {
         );
         {
             let p = deploy.join("iotssp.toml");
-            let text = std::fs::read_to_string(&p).expect("read iotssp.toml");
+            let mut text = std::fs::read_to_string(&p).expect("read iotssp.toml");
+            if !opts.iotssp_mote_extra.is_empty() {
+                assert!(text.contains("[[motes]]\n"), "no [[motes]] in iotssp.toml:\n{text}");
+                text = text.replace("[[motes]]\n", &format!("[[motes]]\n{}\n", opts.iotssp_mote_extra));
+            }
             let control = dir.path().join("iotssp-control.sock");
             let control = if opts.iotssp_extra.contains("[control]") {
                 String::new()

@@ -1,0 +1,177 @@
+//! Resumption at the mote end to end (docs/protocol.md, "Resumption at the mote"): with
+//! `resumption_lifetime_secs` for the delegated mote in iotssp.toml and motesim's
+//! `resumption_slots`, the real `openssl s_client -sess_out` completes a delegated handshake
+//! and gets its echo; `s_client -sess_in` then resumes: lowpan-br answers its first hello
+//! with its own cookie and hands the second to the mote, which runs the abbreviated
+//! handshake ("Reused") with no IoTSSP involved (its handshake and transfer counters and
+//! the HRM's diversions stay as they were) and no ECC (motesim's counters). A session the
+//! mote no longer holds (pushed out of its one resumption slot by a newer one) gets the
+//! mote's fallback, and the same `-sess_in` client then completes a full delegated
+//! handshake. About 15 to 25 s each.
+
+use integration_tests::delegation_bed::*;
+use integration_tests::testbed::mote_addr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const HANDSHAKE: Duration = Duration::from_secs(60);
+const ECHO: Duration = Duration::from_secs(20);
+
+fn bed(test: &str, resumption_slots: usize) -> Option<DelegationBed> {
+    let mut opts = BedOptions::new(Mode::Attached);
+    opts.iotssp_mote_extra = "resumption_lifetime_secs = 3600".into();
+    opts.motesim_defaults = format!("resumption_slots = {resumption_slots}");
+    DelegationBed::start(test, opts)
+}
+
+/// s_client to the delegated mote with the provisioned client certificate, plus `extra`.
+fn client(bed: &DelegationBed, extra: &[&str]) -> SClient {
+    let f = |n: &str| bed.file(n).to_string_lossy().into_owned();
+    let mut args: Vec<String> = ["-dtls1_2", "-cipher", "ECDHE-ECDSA-AES128-CCM8"]
+        .map(String::from)
+        .to_vec();
+    args.extend([
+        "-cert".into(),
+        f("client.pem"),
+        "-key".into(),
+        f("client.key"),
+    ]);
+    args.extend(["-CAfile".into(), f("ca.pem"), "-verify_return_error".into()]);
+    args.extend([
+        "-connect".into(),
+        format!("[{}]:5684", mote_addr(DELEGATED)),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    bed.s_client_args(&args)
+}
+
+/// A full delegated handshake that saves its session in `sess`, and its echo.
+fn full_handshake_saving(bed: &mut DelegationBed, sess: &Path) {
+    let mut c = client(bed, &["-sess_out", sess.to_str().unwrap()]);
+    let ok = c.wait_for(ECDHE_OK, HANDSHAKE);
+    assert!(
+        ok,
+        "delegated handshake did not complete:\n{}\n{}",
+        c.output(),
+        bed.logs()
+    );
+    assert!(c.output().contains("New, TLSv1.2"), "{}", c.output());
+    c.send_line("ECHO full-1");
+    let echoed = c.wait_for("ECHO full-1", ECHO);
+    assert!(echoed, "no echo:\n{}\n{}", c.output(), bed.logs());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::metadata(sess).map_or(true, |m| m.len() == 0) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        std::fs::metadata(sess).is_ok_and(|m| m.len() > 0),
+        "s_client saved no session"
+    );
+    c.kill();
+}
+
+#[test]
+fn a_client_resumes_with_the_mote_without_the_iotssp_or_ecc() {
+    let test = "a_client_resumes_with_the_mote_without_the_iotssp_or_ecc";
+    let Some(mut bed) = bed(test, 2) else {
+        return;
+    };
+    let sess = bed.dir.path().join("session.pem");
+    full_handshake_saving(&mut bed, &sess);
+    let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "resumable_sessions_cached") >= 1);
+    assert_eq!(stat(&s, "resumable_sessions_cached"), 1, "{s}");
+    assert_eq!(bed.hrm_counter("resumables_added"), 1);
+    let (handshakes, transfers, diverts) = (
+        bed.iotssp_counter("handshakes_completed"),
+        bed.iotssp_counter("transfers_sent"),
+        bed.hrm_counter("divert"),
+    );
+    assert_eq!((handshakes, transfers), (1, 1));
+    let (ecc, assoc_ecc) = (stat(&s, "ecc_operations"), stat(&s, "assoc_ecc_operations"));
+
+    let mut c = client(&bed, &["-sess_in", sess.to_str().unwrap()]);
+    let reused = c.wait_for("Reused, TLSv1.2", HANDSHAKE);
+    assert!(
+        reused,
+        "no abbreviated handshake:\n{}\n{}",
+        c.output(),
+        bed.logs()
+    );
+    c.send_line("ECHO resumed-1");
+    let echoed = c.wait_for("ECHO resumed-1", ECHO);
+    assert!(
+        echoed,
+        "no echo on the resumed session:\n{}\n{}",
+        c.output(),
+        bed.logs()
+    );
+
+    // The border router challenged the client, then handed its hello to the mote.
+    assert_eq!(bed.hrm_counter("resume_challenges"), 1);
+    assert_eq!(bed.hrm_counter("resume_to_mote"), 1);
+    assert_eq!(bed.hrm_counter("resumed"), 1);
+    // The IoTSSP saw nothing of it.
+    assert_eq!(
+        bed.hrm_counter("divert"),
+        diverts,
+        "a datagram of the resumption was diverted"
+    );
+    assert_eq!(bed.iotssp_counter("handshakes_completed"), handshakes);
+    assert_eq!(bed.iotssp_counter("transfers_sent"), transfers);
+    // The mote resumed with symmetric crypto only.
+    let s = bed.mote_stats_until(DELEGATED, |s| {
+        stat(s, "sessions_resumed") >= 1 && stat(s, "app_data_in") >= 2
+    });
+    assert_eq!(stat(&s, "sessions_resumed"), 1, "{s}");
+    assert_eq!(
+        stat(&s, "ecc_operations"),
+        ecc,
+        "ECC at the mote during the resumption: {s}"
+    );
+    assert_eq!(stat(&s, "assoc_ecc_operations"), assoc_ecc, "{s}");
+    c.kill();
+}
+
+#[test]
+fn a_session_the_mote_no_longer_holds_falls_back_to_a_full_delegated_handshake() {
+    let test = "a_session_the_mote_no_longer_holds_falls_back_to_a_full_delegated_handshake";
+    // One resumption slot: the second session pushes the first out of the mote's cache,
+    // while the border router still knows both.
+    let Some(mut bed) = bed(test, 1) else {
+        return;
+    };
+    let (first, second) = (
+        bed.dir.path().join("first.pem"),
+        bed.dir.path().join("second.pem"),
+    );
+    full_handshake_saving(&mut bed, &first);
+    full_handshake_saving(&mut bed, &second);
+    assert_eq!(bed.hrm_counter("resumables_added"), 2);
+
+    let mut c = client(&bed, &["-sess_in", first.to_str().unwrap()]);
+    let ok = c.wait_for(ECDHE_OK, HANDSHAKE);
+    assert!(
+        ok,
+        "the fallback handshake did not complete:\n{}\n{}",
+        c.output(),
+        bed.logs()
+    );
+    assert!(c.output().contains("New, TLSv1.2"), "{}", c.output());
+    c.send_line("ECHO fallback-1");
+    let echoed = c.wait_for("ECHO fallback-1", ECHO);
+    assert!(
+        echoed,
+        "no echo after the fallback:\n{}\n{}",
+        c.output(),
+        bed.logs()
+    );
+    // The mote answered the handed-over hello with its fallback; the border router forgot
+    // the id, and the IoTSSP ran a third full handshake.
+    assert_eq!(bed.hrm_counter("resume_to_mote"), 1);
+    assert_eq!(bed.hrm_counter("resume_mote_fallbacks"), 1);
+    assert_eq!(bed.iotssp_counter("handshakes_completed"), 3);
+    let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "resumption_fallbacks") >= 1);
+    assert_eq!(stat(&s, "resumption_fallbacks"), 1, "{s}");
+    assert_eq!(stat(&s, "sessions_resumed"), 0, "{s}");
+    c.kill();
+}
