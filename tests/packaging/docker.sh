@@ -7,7 +7,9 @@
 # Needs root, Debian's docker.io and docker-compose (installed when missing), debootstrap and
 # network access to Debian's archive (debootstrap's default mirror) and the crate registry. Uses a running dockerd when
 # `docker info` works, else starts one with its own data root and socket and stops it at the
-# end. Base images are cached in that data root, so later runs only rebuild the image.
+# end. Base images are cached in that data root, so later runs only rebuild the image; what
+# a build leaves untagged there (its build stage, about 2.4 GB with its layers, and the
+# lowpan-br:local it replaced) is removed at the end: those images by their ids, nothing else.
 # Prints how long each part took.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -107,8 +109,11 @@ fi
 
 step "building the image from the unmodified Dockerfile (compose's provision service)"
 t=$(date +%s)
+old_image=$("$DOCKER" image inspect -f '{{.Id}}' lowpan-br:local 2>/dev/null || true)
 docker-compose -p "$PROJECT" build >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log"; exit 1; }
 echo "   image built in $(($(date +%s) - t)) s"
+# The build stage's image: the last " ---> <id>" the builder printed before the second FROM.
+stage_image=$(awk '/^Step [0-9]+\/[0-9]+ : FROM / { froms++ } froms == 1 && /^ ---> [0-9a-f]+$/ { id = $2 } END { print id }' "$WORK/build.log")
 # compose.yaml builds the image once: no other service may build.
 [ "$(grep -c 'build:' compose.yaml)" = 1 ] || { echo "compose.yaml builds more than once"; exit 1; }
 
@@ -134,4 +139,13 @@ br=$(docker-compose -p "$PROJECT" ps -q lowpan-br)
 step "docker-compose down"
 docker-compose -p "$PROJECT" down -v --remove-orphans >/dev/null 2>&1
 COMPOSE_UP=
+# What this build left untagged; `rmi` takes their untagged layers with them and refuses
+# (without -f) what a container still uses.
+new_image=$("$DOCKER" image inspect -f '{{.Id}}' lowpan-br:local)
+leftovers=$stage_image
+[ -n "$old_image" ] && [ "$old_image" != "$new_image" ] && leftovers="$leftovers $old_image"
+for image in $leftovers; do
+  "$DOCKER" rmi "$image" >/dev/null 2>&1 && echo "   removed untagged image $image" \
+    || echo "   kept image $image (in use or already gone)"
+done
 step "docker packaging test passed"
