@@ -1299,6 +1299,25 @@ mod client_limit_tests {
     }
 
     #[test]
+    fn resumption_slots_are_bounded_by_the_session_slots_on_the_association_leg() {
+        let delegated = ["--device-kind", "delegated", "--psk-identity", "a", "--psk-hex", "000102030405060708090a0b0c0d0e0f"];
+        let s = cli(&delegated).unwrap();
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!("{:?}", s.sim.devices) };
+        assert_eq!(c.resumption_slots, 0);
+        let mut args = delegated.to_vec();
+        args.extend(["--resumption-slots", "2"]);
+        let s = cli(&args).unwrap();
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!() };
+        assert_eq!(c.resumption_slots, 2);
+        for bad in [&["--resumption-slots", "3"][..], &["--resumption-slots", "1", "--leg", "psk-handshake"][..]] {
+            let mut args = delegated.to_vec();
+            args.extend(bad);
+            let e = cli(&args).unwrap_err();
+            assert!(e.contains("--resumption-slots"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
     fn outbound_is_a_coaps_uri_on_the_association_leg() {
         let delegated = ["--device-kind", "delegated", "--psk-identity", "a", "--psk-hex", "000102030405060708090a0b0c0d0e0f"];
         let s = cli(&delegated).unwrap();
