@@ -313,6 +313,7 @@ config = "{}"
                 session_evict_after: motesim::mote::secure::delegated::DEFAULT_SESSION_EVICT_AFTER,
                 outbound: None,
                 signing_key: None,
+                resumption_slots: 0,
                 ecc: Default::default(),
             }),
             MoteKind::KnowsNoTicket => DeviceSpec::Cdpsk(CdpskConfig { psk: psk_config(), limits: Default::default() }),
