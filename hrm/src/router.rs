@@ -838,7 +838,9 @@ impl Hrm {
                     self.resumables.forget(&key);
                     return Ok(None);
                 }
-                let expires = now + Duration::from_secs(u64::from(*lifetime_secs));
+                // Saturates instead of panicking where a platform's Instant cannot hold it.
+                let lifetime = Duration::from_secs(u64::from(*lifetime_secs));
+                let expires = now.checked_add(lifetime).unwrap_or(now + Duration::from_secs(86_400));
                 if self.resumables.insert(key, expires) {
                     self.counters.resumables_evicted += 1;
                 }
