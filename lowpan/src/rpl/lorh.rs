@@ -318,6 +318,8 @@ pub fn expand_into(headers: &[Lorh], expanded: &mut Expanded, root: Option<Ipv6A
             a.copy_from_slice(encapsulator);
             Ipv6Addr::from(a)
         }
+        // `parse` bounds it to 16 bytes; a `Lorh` built by hand may not be.
+        n if n > 16 => return Err(RplError::Malformed),
         n => {
             let mut a = root.ok_or(RplError::Unsupported)?.octets();
             a[16 - n..].copy_from_slice(encapsulator);
