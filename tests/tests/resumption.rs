@@ -12,7 +12,7 @@
 use integration_tests::delegation_bed::*;
 use integration_tests::testbed::mote_addr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 const HANDSHAKE: Duration = Duration::from_secs(60);
 const ECHO: Duration = Duration::from_secs(20);
@@ -67,7 +67,15 @@ fn full_handshake_saving(bed: &mut DelegationBed, sess: &Path) {
         std::fs::metadata(sess).is_ok_and(|m| m.len() > 0),
         "s_client saved no session"
     );
-    c.kill();
+    // The client leaves with close_notify, and the test waits until the mote has freed the
+    // session slot: a SIGKILL may beat s_client's close_notify, and the slot of a session
+    // in use would then be held for the eviction time, refusing the next transfer.
+    let closed = stat(&bed.mote_stats_after(DELEGATED, SystemTime::now()), "sessions_closed");
+    c.close_stdin();
+    let exited = c.wait_exit(Duration::from_secs(10)).is_some();
+    assert!(exited, "s_client did not exit on EOF:\n{}", c.output());
+    let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "sessions_closed") > closed);
+    assert_eq!(stat(&s, "sessions_closed"), closed + 1, "{s}");
 }
 
 #[test]
