@@ -6,14 +6,17 @@ use std::time::Instant;
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
+    // The first byte picks the mote's role, so that the RPL and 6LR paths are fuzzed too.
+    let role = data.first().copied().unwrap_or(0);
     let cfg = MoteConfig {
         index: 1,
         eui64: motesim::cli::default_mote_eui64(1),
         pan_id: 0xabcd,
         router: motesim::cli::DEFAULT_RADIO_EUI64,
         prefix: None,
-        rpl: false,
+        rpl: role & 1 == 1,
         register_lifetime_min: None,
+        sixlowpan_router: role & 2 == 2,
     };
     let mut mote = Mote::new(cfg, now);
     for chunk in data.split(|b| *b == 0x7e) {

@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         devices: Vec::new(),
         rpl: false,
         registering: Vec::new(),
+        sixlowpan_routers: Vec::new(),
     };
     let mut sim = Simulation::new(cfg, now);
     sim.handle_host_bytes(now, data);

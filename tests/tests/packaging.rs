@@ -83,3 +83,40 @@ fn shipped_default_config_is_valid() {
         .expect("run lowpan-br");
     assert!(out.status.success(), "br/lowpan-br.toml rejected: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The fuzz targets live outside the workspace (cargo-fuzz builds them with nightly and
+/// sanitizers), so nothing else notices when a change to a crate breaks one: two did not
+/// compile for a whole session. Type-check every target with the ordinary toolchain, and
+/// make sure every file in fuzz/fuzz_targets is a declared target.
+#[test]
+fn every_fuzz_target_is_declared_and_compiles() {
+    let manifest = read("fuzz/Cargo.toml");
+    let dir = repo().join("fuzz/fuzz_targets");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rs"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "fuzz targets: {files:?}");
+    for f in &files {
+        let path = format!("path = \"fuzz_targets/{f}\"");
+        assert!(manifest.contains(&path), "fuzz/Cargo.toml declares no [[bin]] with {path}");
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
+        .join("fuzz-check");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["check", "--quiet", "--bins", "--manifest-path"])
+        .arg(repo().join("fuzz/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .output()
+        .expect("run cargo check on fuzz/");
+    assert!(
+        out.status.success(),
+        "the fuzz targets do not compile:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
