@@ -31,7 +31,8 @@ pub const METRICS: &str = "127.0.0.1:9464";
 pub const IOTSSP_NAME: &str = "iotssp-1";
 
 /// GnuTLS's priority string for raw public keys both ways and no X.509.
-pub const GNUTLS_RAW_KEYS_ONLY: &str = "NORMAL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK:-CTYPE-CLI-X509:-CTYPE-SRV-X509";
+pub const GNUTLS_RAW_KEYS_ONLY: &str =
+    "NORMAL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK:-CTYPE-CLI-X509:-CTYPE-SRV-X509";
 
 /// The provisioned motes: 1 delegated, 2 DCert, 3 CDPSK.
 pub const DELEGATED: u8 = 1;
@@ -104,7 +105,10 @@ impl DelegationBed {
         let tun = unique("ldt");
         let br_conf = deploy.join("lowpan-br.toml");
         let text = std::fs::read_to_string(&br_conf).expect("read lowpan-br.toml");
-        assert!(text.contains("name = \"lowpan0\""), "provisioned TUN name changed:\n{text}");
+        assert!(
+            text.contains("name = \"lowpan0\""),
+            "provisioned TUN name changed:\n{text}"
+        );
         let text = text.replace("name = \"lowpan0\"", &format!("name = \"{tun}\""));
         let control = dir.path().join("br-control.sock");
         crate::write(
@@ -119,8 +123,14 @@ impl DelegationBed {
             let p = deploy.join("iotssp.toml");
             let mut text = std::fs::read_to_string(&p).expect("read iotssp.toml");
             if !opts.iotssp_mote_extra.is_empty() {
-                assert!(text.contains("[[motes]]\n"), "no [[motes]] in iotssp.toml:\n{text}");
-                text = text.replace("[[motes]]\n", &format!("[[motes]]\n{}\n", opts.iotssp_mote_extra));
+                assert!(
+                    text.contains("[[motes]]\n"),
+                    "no [[motes]] in iotssp.toml:\n{text}"
+                );
+                text = text.replace(
+                    "[[motes]]\n",
+                    &format!("[[motes]]\n{}\n", opts.iotssp_mote_extra),
+                );
             }
             let control = dir.path().join("iotssp-control.sock");
             let control = if opts.iotssp_extra.contains("[control]") {
@@ -135,21 +145,36 @@ impl DelegationBed {
             let text = std::fs::read_to_string(&p).expect("read motesim.toml");
             crate::write(&p, &format!("{}\n{text}", opts.motesim_defaults));
         }
-        run(&workspace_bin_str("lowpan-br"), ["--config", path_str(&br_conf), "--check-config"]);
+        run(
+            &workspace_bin_str("lowpan-br"),
+            ["--config", path_str(&br_conf), "--check-config"],
+        );
 
         let inet = NetNs::new("ldi");
         let br = NetNs::new("ldb");
-        veth(&inet, &format!("{INET_ADDR}/64"), &br, &format!("{UPLINK_ADDR}/64"));
+        veth(
+            &inet,
+            &format!("{INET_ADDR}/64"),
+            &br,
+            &format!("{UPLINK_ADDR}/64"),
+        );
         inet.ip(&["-6", "route", "add", PREFIX, "via", UPLINK_ADDR]);
         br.sysctl("net.ipv6.conf.all.forwarding", "1");
         let ssp = (opts.mode == Mode::Remote).then(|| {
             let ssp = NetNs::new("lds");
-            veth(&br, &format!("{BR_SSP_SIDE}/64"), &ssp, &format!("{SSP_ADDR}/64"));
+            veth(
+                &br,
+                &format!("{BR_SSP_SIDE}/64"),
+                &ssp,
+                &format!("{SSP_ADDR}/64"),
+            );
             ssp.ip(&["-6", "route", "add", PREFIX, "via", BR_SSP_SIDE]);
             ssp
         });
 
-        let motesim = opts.motesim.then(|| start_motesim(&br, &deploy, dir.path()));
+        let motesim = opts
+            .motesim
+            .then(|| start_motesim(&br, &deploy, dir.path()));
         let mut border_router = {
             let mut cmd = br.command(crate::workspace_bin("lowpan-br"));
             cmd.arg("--config").arg(&br_conf).env("RUST_LOG", "info");
@@ -158,7 +183,17 @@ impl DelegationBed {
         if opts.motesim {
             border_router.wait_for_line("own link address", Duration::from_secs(20));
         }
-        let mut bed = DelegationBed { iotssp: None, border_router, motesim, ssp, inet, br, deploy, dir, opts };
+        let mut bed = DelegationBed {
+            iotssp: None,
+            border_router,
+            motesim,
+            ssp,
+            inet,
+            br,
+            deploy,
+            dir,
+            opts,
+        };
         if bed.opts.mode == Mode::Remote {
             bed.start_iotssp();
         }
@@ -167,10 +202,15 @@ impl DelegationBed {
 
     /// Starts (or restarts) the remote `iotssp` in its namespace.
     pub fn start_iotssp(&mut self) {
-        let ssp = self.ssp.as_ref().expect("remote mode has an IoTSSP namespace");
+        let ssp = self
+            .ssp
+            .as_ref()
+            .expect("remote mode has an IoTSSP namespace");
         let mut cmd = ssp.command(crate::workspace_bin("iotssp"));
         // No RUST_LOG: the configuration's [log] level rules (info unless a test sets it).
-        cmd.arg("--config").arg(self.deploy.join("iotssp.toml")).env_remove("RUST_LOG");
+        cmd.arg("--config")
+            .arg(self.deploy.join("iotssp.toml"))
+            .env_remove("RUST_LOG");
         let mut d = Daemon::spawn("iotssp", cmd);
         d.wait_for_line("iotssp running", Duration::from_secs(20));
         self.iotssp = Some(d);
@@ -215,9 +255,20 @@ impl DelegationBed {
 
     /// `openssl s_client` with the provisioned client certificate, to mote `n`'s DTLS port.
     pub fn s_client_cert(&self, n: u8, cert: &Path, key: &Path) -> SClient {
-        let mut args: Vec<String> = ["-dtls1_2", "-cipher", "ECDHE-ECDSA-AES128-CCM8"].map(String::from).to_vec();
-        args.extend(["-cert".into(), path_str(cert).into(), "-key".into(), path_str(key).into()]);
-        args.extend(["-CAfile".into(), path_str(&self.file("ca.pem")).into(), "-verify_return_error".into()]);
+        let mut args: Vec<String> = ["-dtls1_2", "-cipher", "ECDHE-ECDSA-AES128-CCM8"]
+            .map(String::from)
+            .to_vec();
+        args.extend([
+            "-cert".into(),
+            path_str(cert).into(),
+            "-key".into(),
+            path_str(key).into(),
+        ]);
+        args.extend([
+            "-CAfile".into(),
+            path_str(&self.file("ca.pem")).into(),
+            "-verify_return_error".into(),
+        ]);
         args.extend(["-connect".into(), format!("[{}]:5684", mote_addr(n))]);
         SClient::spawn(&self.inet, self.dir.path(), &args)
     }
@@ -225,7 +276,11 @@ impl DelegationBed {
     /// `openssl s_client -dtls1_2` with its default cipher list, only the provisioned
     /// client certificate (and the CA to check the mote's) given.
     pub fn s_client_default(&self, n: u8) -> SClient {
-        let (cert, key, ca) = (self.file("client.pem"), self.file("client.key"), self.file("ca.pem"));
+        let (cert, key, ca) = (
+            self.file("client.pem"),
+            self.file("client.key"),
+            self.file("ca.pem"),
+        );
         let args: Vec<String> = vec![
             "-dtls1_2".into(),
             "-cert".into(),
@@ -244,7 +299,11 @@ impl DelegationBed {
     /// `gnutls-cli --udp` with the provisioned client certificate to mote `n`; its default
     /// priority string unless `priority` is given.
     pub fn gnutls_cli(&self, n: u8, priority: Option<&str>) -> SClient {
-        let (cert, key, ca) = (self.file("client.pem"), self.file("client.key"), self.file("ca.pem"));
+        let (cert, key, ca) = (
+            self.file("client.pem"),
+            self.file("client.key"),
+            self.file("ca.pem"),
+        );
         let mut args: Vec<String> = vec![
             "--udp".into(),
             "-p".into(),
@@ -318,27 +377,45 @@ impl DelegationBed {
     /// The remote iotssp's metrics, when its `[status] listen` is `addr` (`name{labels}` -> value).
     pub fn iotssp_metrics(&self, addr: &str) -> BTreeMap<String, u64> {
         let addr = addr.to_owned();
-        self.ssp.as_ref().expect("remote mode has an IoTSSP namespace").enter(move || scrape(&addr))
+        self.ssp
+            .as_ref()
+            .expect("remote mode has an IoTSSP namespace")
+            .enter(move || scrape(&addr))
     }
 
     /// One counter of the attached IoTSSP (or of the remote one's channel), 0 when absent.
     pub fn iotssp_counter(&self, counter: &str) -> u64 {
         let m = self.metrics();
-        let total = format!("lowpan_br_iotssp_total{{iotssp=\"{IOTSSP_NAME}\",counter=\"{counter}\"}}");
+        let total =
+            format!("lowpan_br_iotssp_total{{iotssp=\"{IOTSSP_NAME}\",counter=\"{counter}\"}}");
         let gauge = format!("lowpan_br_iotssp_{counter}{{iotssp=\"{IOTSSP_NAME}\"}}");
-        m.get(&total).or_else(|| m.get(&gauge)).copied().unwrap_or(0)
+        m.get(&total)
+            .or_else(|| m.get(&gauge))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The sum of the attached IoTSSP's `handshakes_failed.*` counters and the reasons.
     pub fn iotssp_failures(&self) -> (u64, Vec<String>) {
-        let prefix = format!("lowpan_br_iotssp_total{{iotssp=\"{IOTSSP_NAME}\",counter=\"handshakes_failed.");
+        let prefix = format!(
+            "lowpan_br_iotssp_total{{iotssp=\"{IOTSSP_NAME}\",counter=\"handshakes_failed."
+        );
         let m = self.metrics();
-        let hits: Vec<_> = m.iter().filter(|(k, v)| k.starts_with(&prefix) && **v > 0).collect();
-        (hits.iter().map(|(_, v)| **v).sum(), hits.iter().map(|(k, v)| format!("{k}={v}")).collect())
+        let hits: Vec<_> = m
+            .iter()
+            .filter(|(k, v)| k.starts_with(&prefix) && **v > 0)
+            .collect();
+        (
+            hits.iter().map(|(_, v)| **v).sum(),
+            hits.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        )
     }
 
     pub fn hrm_counter(&self, counter: &str) -> u64 {
-        self.metrics().get(&format!("lowpan_br_hrm_total{{counter=\"{counter}\"}}")).copied().unwrap_or(0)
+        self.metrics()
+            .get(&format!("lowpan_br_hrm_total{{counter=\"{counter}\"}}"))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Mote `n`'s entry of motesim's stats file, written after `after` (motesim writes it
@@ -351,14 +428,23 @@ impl DelegationBed {
             if modified <= after {
                 return None;
             }
-            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
-            v["motes"].as_array()?.iter().find(|m| m["eui64"].as_str() == Some(eui.as_str())).cloned()
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+            v["motes"]
+                .as_array()?
+                .iter()
+                .find(|m| m["eui64"].as_str() == Some(eui.as_str()))
+                .cloned()
         })
         .unwrap_or_else(|| panic!("no fresh stats for mote {n} ({eui}) in {}", path.display()))
     }
 
     /// Waits (bounded) until mote `n`'s stats satisfy `ok`; returns the last snapshot.
-    pub fn mote_stats_until(&self, n: u8, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn mote_stats_until(
+        &self,
+        n: u8,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let s = self.mote_stats_after(n, SystemTime::now());
@@ -370,7 +456,10 @@ impl DelegationBed {
 
     /// Logs of every daemon, for failure messages.
     pub fn logs(&mut self) -> String {
-        let mut s = format!("--- lowpan-br:\n{}\n", self.border_router.drain().join("\n"));
+        let mut s = format!(
+            "--- lowpan-br:\n{}\n",
+            self.border_router.drain().join("\n")
+        );
         if let Some(d) = self.iotssp.as_mut() {
             s.push_str(&format!("--- iotssp:\n{}\n", d.drain().join("\n")));
         }
@@ -392,15 +481,28 @@ pub fn stat(s: &serde_json::Value, key: &str) -> u64 {
 /// `GET /metrics` at `addr` (from the calling namespace), parsed as a scraper does: the
 /// answer must be 200 with the Prometheus text type, and every sample typed and whole.
 pub fn scrape(addr: &str) -> BTreeMap<String, u64> {
-    let mut sock = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to the metrics at {addr}: {e}"));
-    sock.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-    sock.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("send");
+    let mut sock = TcpStream::connect(addr)
+        .unwrap_or_else(|e| panic!("connect to the metrics at {addr}: {e}"));
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    sock.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .expect("send");
     let mut text = String::new();
     let _ = sock.read_to_string(&mut text);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {text}"));
-    assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "metrics answer: {head}");
-    assert!(head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "metrics content type: {head}");
-    let samples = ops::metrics::parse(body).unwrap_or_else(|e| panic!("metrics do not parse: {e}\n{body}"));
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {text}"));
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "metrics answer: {head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "metrics content type: {head}"
+    );
+    let samples =
+        ops::metrics::parse(body).unwrap_or_else(|e| panic!("metrics do not parse: {e}\n{body}"));
     samples
         .into_iter()
         .map(|(k, v)| {
@@ -413,7 +515,8 @@ pub fn scrape(addr: &str) -> BTreeMap<String, u64> {
 /// A `key=value` field of a log line (tracing's format), as a number.
 pub fn field(line: &str, key: &str) -> Option<u64> {
     let needle = format!("{key}=");
-    line.split_whitespace().find_map(|w| w.strip_prefix(&needle)?.trim_end_matches(',').parse().ok())
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&needle)?.trim_end_matches(',').parse().ok())
 }
 
 fn path_str(p: &Path) -> &str {
@@ -426,7 +529,12 @@ fn workspace_bin_str(name: &str) -> String {
 
 /// `lowpan-provision` for the three motes (delegated, dcert, cdpsk) of this topology.
 pub fn provision(out: &Path, mode: Mode, keyless: bool) {
-    let mut args = vec!["--out".to_string(), path_str(out).into(), "--prefix".into(), PREFIX.into()];
+    let mut args = vec![
+        "--out".to_string(),
+        path_str(out).into(),
+        "--prefix".into(),
+        PREFIX.into(),
+    ];
     if keyless {
         args.push("--keyless".into());
     }
@@ -478,7 +586,12 @@ pub fn issue_client_cert(deploy: &Path, cn: &str, expired: bool) -> (PathBuf, Pa
          openssl ca -batch -notext -config ca.cnf -cert '{ca}' -keyfile '{ca_key}' -in client.csr -out client.pem \
          -startdate {start} -enddate {end} 2>&1\n"
     );
-    let out = Command::new("sh").arg("-c").arg(&script).current_dir(&dir).output().expect("sh");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&dir)
+        .output()
+        .expect("sh");
     assert!(
         out.status.success(),
         "issuing {cn}: {}{}",
@@ -510,7 +623,12 @@ pub fn issue_server_cert(deploy: &Path, name: &str) -> (PathBuf, PathBuf) {
          openssl req -new -key server.key -subj '/CN={name}' -out server.csr\n\
          openssl ca -batch -notext -config ca.cnf -cert '{ca}' -keyfile '{ca_key}' -in server.csr -out server.pem 2>&1\n"
     );
-    let out = Command::new("sh").arg("-c").arg(&script).current_dir(&dir).output().expect("sh");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&dir)
+        .output()
+        .expect("sh");
     assert!(
         out.status.success(),
         "issuing {name}: {}{}",
@@ -524,16 +642,31 @@ pub fn issue_server_cert(deploy: &Path, name: &str) -> (PathBuf, PathBuf) {
 /// key `<name>.pub.pem` (PEM "PUBLIC KEY", as gnutls's --rawpkfile takes it), and the
 /// `rpk-sha256:<hex>` selector that names it (SHA-256 of its DER SubjectPublicKeyInfo).
 pub fn raw_key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf, String) {
-    let (key, public) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub.pem")));
+    let (key, public) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pub.pem")),
+    );
     let script = format!(
         "set -e\nopenssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '{0}' 2>/dev/null\n\
          openssl pkey -in '{0}' -pubout -out '{1}'\nopenssl pkey -pubin -in '{1}' -outform DER | sha256sum\n",
         key.display(),
         public.display()
     );
-    let out = Command::new("sh").arg("-c").arg(&script).output().expect("sh");
-    assert!(out.status.success(), "openssl genpkey: {}", String::from_utf8_lossy(&out.stderr));
-    let hex = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "openssl genpkey: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hex = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     assert_eq!(hex.len(), 64, "sha256sum printed {hex:?}");
     (key, public, format!("rpk-sha256:{hex}"))
 }
@@ -560,21 +693,38 @@ impl SClient {
         Self::spawn_program(ns, dir, "openssl", &["s_client"], args)
     }
 
-    pub fn spawn_program(ns: &NetNs, dir: &Path, program: &str, first: &[&str], args: &[String]) -> SClient {
+    pub fn spawn_program(
+        ns: &NetNs,
+        dir: &Path,
+        program: &str,
+        first: &[&str],
+        args: &[String],
+    ) -> SClient {
         let log = dir.join(format!("{}.log", unique(program)));
         let f = std::fs::File::create(&log).expect("client log");
         let mut cmd = ns.command(program);
         cmd.args(first).args(args).current_dir(dir);
-        cmd.stdout(f.try_clone().expect("dup")).stderr(f).stdin(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        cmd.stdout(f.try_clone().expect("dup"))
+            .stderr(f)
+            .stdin(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
         let stdin = child.stdin.take();
-        SClient { child: Some(child), log, stdin, status: None }
+        SClient {
+            child: Some(child),
+            log,
+            stdin,
+            status: None,
+        }
     }
 
     /// What the program printed so far; bytes that are not UTF-8 (a server printing the
     /// binary requests it received) are replaced, so the text around them still shows.
     pub fn output(&self) -> String {
-        std::fs::read(&self.log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+        std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     }
 
     /// Whether the process has exited (remembering its status).
@@ -664,7 +814,11 @@ impl Drop for SClient {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
-            eprintln!("---- s_client {} ----\n{}", self.log.display(), self.output());
+            eprintln!(
+                "---- s_client {} ----\n{}",
+                self.log.display(),
+                self.output()
+            );
         }
     }
 }
@@ -674,22 +828,36 @@ impl Drop for SClient {
 pub fn capture_client_hello(ns: &NetNs, dir: &Path) -> Vec<u8> {
     let sock = ns.enter(|| UdpSocket::bind("[::1]:0").expect("bind capture socket"));
     let port = sock.local_addr().expect("addr").port();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let args: Vec<String> = ["-dtls1_2", "-cipher", "ECDHE-ECDSA-AES128-CCM8"].map(String::from).to_vec();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let args: Vec<String> = ["-dtls1_2", "-cipher", "ECDHE-ECDSA-AES128-CCM8"]
+        .map(String::from)
+        .to_vec();
     let mut args = args;
     args.extend(["-connect".into(), format!("[::1]:{port}")]);
     let mut client = SClient::spawn(ns, dir, &args);
     let mut buf = vec![0u8; 4096];
-    let (n, _) = sock.recv_from(&mut buf).expect("s_client sent no ClientHello");
+    let (n, _) = sock
+        .recv_from(&mut buf)
+        .expect("s_client sent no ClientHello");
     client.kill();
     buf.truncate(n);
-    assert!(n > 25 && buf[0] == 22 && buf[13] == 1, "not a ClientHello: {buf:02x?}");
+    assert!(
+        n > 25 && buf[0] == 22 && buf[13] == 1,
+        "not a ClientHello: {buf:02x?}"
+    );
     buf
 }
 
 /// Sends `datagram` from `count` fresh sockets of the internet host to `dst`; returns the
 /// answers that came back within `wait` each.
-pub fn spoof_from_inet(ns: &NetNs, dst: SocketAddr, datagram: Vec<u8>, count: usize, wait: Duration) -> Vec<Vec<u8>> {
+pub fn spoof_from_inet(
+    ns: &NetNs,
+    dst: SocketAddr,
+    datagram: Vec<u8>,
+    count: usize,
+    wait: Duration,
+) -> Vec<Vec<u8>> {
     ns.enter(move || {
         let mut answers = Vec::new();
         for _ in 0..count {

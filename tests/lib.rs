@@ -100,8 +100,14 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `cmd` with stdout and stderr captured line by line.
     pub fn spawn(name: &str, cmd: Command) -> Daemon {
-        let (child, lines) = netbed::spawn_captured(cmd).unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        Daemon { name: name.to_owned(), child: Some(child), lines, log: Vec::new() }
+        let (child, lines) =
+            netbed::spawn_captured(cmd).unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        Daemon {
+            name: name.to_owned(),
+            child: Some(child),
+            lines,
+            log: Vec::new(),
+        }
     }
 
     /// Waits until a line containing `needle` appears; returns it. Fails the test with the
@@ -110,7 +116,10 @@ impl Daemon {
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left.min(Duration::from_millis(200))) {
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
                 Ok(line) => {
                     self.log.push(line.clone());
                     if line.contains(needle) {
@@ -118,13 +127,25 @@ impl Daemon {
                     }
                 }
                 Err(_) => {
-                    if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                    if let Some(status) = self
+                        .child
+                        .as_mut()
+                        .and_then(|c| c.try_wait().ok().flatten())
+                    {
                         self.drain();
-                        panic!("{} exited ({status}) before printing {needle:?}:\n{}", self.name, self.log.join("\n"));
+                        panic!(
+                            "{} exited ({status}) before printing {needle:?}:\n{}",
+                            self.name,
+                            self.log.join("\n")
+                        );
                     }
                     if Instant::now() >= deadline {
                         self.drain();
-                        panic!("{} did not print {needle:?} within {limit:?}:\n{}", self.name, self.log.join("\n"));
+                        panic!(
+                            "{} did not print {needle:?} within {limit:?}:\n{}",
+                            self.name,
+                            self.log.join("\n")
+                        );
                     }
                 }
             }
@@ -140,7 +161,9 @@ impl Daemon {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -191,7 +214,10 @@ pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 
 /// A scratch folder removed on drop.
 pub fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("lowpan-it").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("lowpan-it")
+        .tempdir()
+        .expect("tempdir")
 }
 
 pub fn write(path: &Path, text: &str) {

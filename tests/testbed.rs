@@ -29,7 +29,10 @@ pub fn mote_eui64(n: u8) -> [u8; 8] {
 }
 
 pub fn eui64_text(eui: [u8; 8]) -> String {
-    eui.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    eui.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Global address of mote `n`: prefix + IID (EUI-64 with the U/L bit flipped).
@@ -120,13 +123,22 @@ impl Testbed {
 
     /// Like [`Testbed::start`], but runs `before_border_router` once the namespaces and
     /// motesim are up and before lowpan-br starts (e.g. to put a proxy on its radio link).
-    pub fn start_with(test: &str, opts: Options, before_border_router: impl FnOnce(&NetNs)) -> Option<Testbed> {
+    pub fn start_with(
+        test: &str,
+        opts: Options,
+        before_border_router: impl FnOnce(&NetNs),
+    ) -> Option<Testbed> {
         if !require_root(test) {
             return None;
         }
         let inet = NetNs::new("lbi");
         let br = NetNs::new("lbb");
-        veth(&inet, &format!("{INET_ADDR}/64"), &br, &format!("{UPLINK_ADDR}/64"));
+        veth(
+            &inet,
+            &format!("{INET_ADDR}/64"),
+            &br,
+            &format!("{UPLINK_ADDR}/64"),
+        );
         inet.ip(&["-6", "route", "add", PREFIX, "via", UPLINK_ADDR]);
         br.sysctl("net.ipv6.conf.all.forwarding", "1");
 
@@ -135,7 +147,15 @@ impl Testbed {
         before_border_router(&br);
         let tun = crate::unique("lbr");
         let border_router = start_border_router(&br, &opts, &tun, dir.path());
-        let mut bed = Testbed { inet, br, motesim, border_router, dir, opts, tun };
+        let mut bed = Testbed {
+            inet,
+            br,
+            motesim,
+            border_router,
+            dir,
+            opts,
+            tun,
+        };
         bed.wait_until_ready();
         Some(bed)
     }
@@ -143,8 +163,13 @@ impl Testbed {
     fn wait_until_ready(&mut self) {
         // A slip-radio must first answer `!M` (the border router logs the EUI-64 it learnt);
         // over ZEP the border router is the radio and its address is configured.
-        let ready = if self.opts.link == Link::Zep { "radio link up" } else { "own link address" };
-        self.border_router.wait_for_line(ready, Duration::from_secs(20));
+        let ready = if self.opts.link == Link::Zep {
+            "radio link up"
+        } else {
+            "own link address"
+        };
+        self.border_router
+            .wait_for_line(ready, Duration::from_secs(20));
     }
 
     pub fn pcap_path(&self) -> PathBuf {
@@ -176,18 +201,37 @@ impl Testbed {
         let out = self
             .inet
             .command("ping")
-            .args(["-6", "-n", "-c", &count.to_string(), "-i", "0.2", "-W", "3", "-s", &payload.to_string()])
+            .args([
+                "-6",
+                "-n",
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.2",
+                "-W",
+                "3",
+                "-s",
+                &payload.to_string(),
+            ])
             .arg(dst.to_string())
             .output()
             .expect("run ping");
         let text = String::from_utf8_lossy(&out.stdout);
         parse_ping_received(&text).unwrap_or_else(|| {
-            panic!("unexpected ping output:\n{text}\n{}", String::from_utf8_lossy(&out.stderr))
+            panic!(
+                "unexpected ping output:\n{text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
         })
     }
 
     /// Sends one UDP datagram from the internet host and waits for the answer.
-    pub fn udp_request(&self, dst: SocketAddr, payload: Vec<u8>, wait: Duration) -> Option<Vec<u8>> {
+    pub fn udp_request(
+        &self,
+        dst: SocketAddr,
+        payload: Vec<u8>,
+        wait: Duration,
+    ) -> Option<Vec<u8>> {
         self.inet.enter(move || {
             let sock = std::net::UdpSocket::bind("[::]:0").expect("bind");
             sock.set_read_timeout(Some(wait)).expect("timeout");
@@ -235,8 +279,14 @@ fn start_motesim(br: &NetNs, opts: &Options, dir: &std::path::Path) -> Daemon {
 
 fn start_border_router(br: &NetNs, opts: &Options, tun: &str, dir: &std::path::Path) -> Daemon {
     let radio = match opts.link {
-        Link::Tcp => format!("kind = \"tcp\"\naddress = \"127.0.0.1:{}\"", opts.br_radio_port.unwrap_or(RADIO_PORT)),
-        Link::Pty => format!("kind = \"serial\"\ndevice = \"{}\"", dir.join("radio-tty").display()),
+        Link::Tcp => format!(
+            "kind = \"tcp\"\naddress = \"127.0.0.1:{}\"",
+            opts.br_radio_port.unwrap_or(RADIO_PORT)
+        ),
+        Link::Pty => format!(
+            "kind = \"serial\"\ndevice = \"{}\"",
+            dir.join("radio-tty").display()
+        ),
         Link::Zep => format!(
             "kind = \"zep\"\nbind = \"{ZEP_BR}\"\npeers = [\"{ZEP_MOTES}\"]\neui64 = \"{RADIO_EUI64}\""
         ),
@@ -248,14 +298,23 @@ fn start_border_router(br: &NetNs, opts: &Options, tun: &str, dir: &std::path::P
         opts.radio_extra
     );
     if opts.pcap {
-        config.push_str(&format!("[capture]\npcap = \"{}\"\n\n", dir.join("radio.pcap").display()));
+        config.push_str(&format!(
+            "[capture]\npcap = \"{}\"\n\n",
+            dir.join("radio.pcap").display()
+        ));
     }
     for n in (1..=opts.motes).filter(|_| opts.sixlowpan_hosts.is_none()) {
-        config.push_str(&format!("[[mote]]\neui64 = \"{}\"\nname = \"mote{n}\"\n\n", eui64_text(mote_eui64(n))));
+        config.push_str(&format!(
+            "[[mote]]\neui64 = \"{}\"\nname = \"mote{n}\"\n\n",
+            eui64_text(mote_eui64(n))
+        ));
     }
     if !opts.br_extra.contains("[control]") {
         // Each test bed its own, not the shared default in /run.
-        config.push_str(&format!("[control]\nsocket = \"{}\"\n\n", dir.join("control.sock").display()));
+        config.push_str(&format!(
+            "[control]\nsocket = \"{}\"\n\n",
+            dir.join("control.sock").display()
+        ));
     }
     config.push_str(&opts.br_extra);
     let path = dir.join("lowpan-br.toml");
@@ -286,6 +345,9 @@ mod tests {
 
     #[test]
     fn mote_address_flips_universal_local_bit() {
-        assert_eq!(mote_addr(1), "fd00:aaaa::212:4b00:0:1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            mote_addr(1),
+            "fd00:aaaa::212:4b00:0:1".parse::<Ipv6Addr>().unwrap()
+        );
     }
 }

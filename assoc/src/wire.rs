@@ -529,7 +529,11 @@ impl<T: AsRef<[u8]>> Poke<T> {
 }
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Poke<T> {
     pub fn set_epoch(&mut self, epoch: u32) {
-        write(self.buffer.as_mut(), field::POKE_EPOCH, &epoch.to_be_bytes())
+        write(
+            self.buffer.as_mut(),
+            field::POKE_EPOCH,
+            &epoch.to_be_bytes(),
+        )
     }
 }
 

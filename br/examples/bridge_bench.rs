@@ -16,16 +16,43 @@ const MOTE: Eui64 = Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 2]);
 
 fn udp(src: Ipv6Addr, dst: Ipv6Addr, n: usize) -> Vec<u8> {
     let payload = vec![0u8; n];
-    UdpRepr { src_port: 5683, dst_port: 5683, payload: &payload }.emit_ipv6_packet(src, dst, 64).unwrap()
+    UdpRepr {
+        src_port: 5683,
+        dst_port: 5683,
+        payload: &payload,
+    }
+    .emit_ipv6_packet(src, dst, 64)
+    .unwrap()
 }
 
 fn main() {
     let prefix: Ipv6Addr = "fd00:aaaa::".parse().unwrap();
-    let ra = RaParams { prefix, cur_hop_limit: 64, router_lifetime_s: 1800, valid_lifetime_s: 86400, preferred_lifetime_s: 14400, context_lifetime_min: 60, border_router: "fd00:aaaa::1".parse().unwrap(), abro_version: 1 };
+    let ra = RaParams {
+        prefix,
+        cur_hop_limit: 64,
+        router_lifetime_s: 1800,
+        valid_lifetime_s: 86400,
+        preferred_lifetime_s: 14400,
+        context_lifetime_min: 60,
+        border_router: "fd00:aaaa::1".parse().unwrap(),
+        abro_version: 1,
+    };
     let mut b = Bridge::new(BridgeConfig {
-        pan_id: 0xabcd, prefix, mtu: 1280, ra,
-        motes: vec![KnownMote { eui64: MOTE, short: None, name: "m".into() }],
-        max_learned_motes: 16, max_registrations: 16, ra_interval: None, ra_delay_max: std::time::Duration::ZERO, initial_seq: 0, initial_tag: 0,
+        pan_id: 0xabcd,
+        prefix,
+        mtu: 1280,
+        ra,
+        motes: vec![KnownMote {
+            eui64: MOTE,
+            short: None,
+            name: "m".into(),
+        }],
+        max_learned_motes: 16,
+        max_registrations: 16,
+        ra_interval: None,
+        ra_delay_max: std::time::Duration::ZERO,
+        initial_seq: 0,
+        initial_tag: 0,
     });
     b.set_own_eui64(OWN);
     let mut g = prefix.octets();
@@ -33,7 +60,10 @@ fn main() {
     let mote = Ipv6Addr::from(g);
     let host: Ipv6Addr = "fd00:aaaa::1".parse().unwrap();
     let mut results = Vec::new();
-    for (label, size) in [("small (1 frame)", 40usize), ("1232-byte (fragmented)", 1184)] {
+    for (label, size) in [
+        ("small (1 frame)", 40usize),
+        ("1232-byte (fragmented)", 1184),
+    ] {
         let p = udp(host, mote, size);
         let t = Instant::now();
         let mut frames = 0u64;
@@ -48,10 +78,16 @@ fn main() {
 
         let back = udp(mote, host, size);
         let mut enc = lowpan::Encoder::new(ContextTable::with_prefix(prefix, 64));
-        let links = LinkAddrs { src: Address::Extended(MOTE), dst: Address::Extended(OWN) };
+        let links = LinkAddrs {
+            src: Address::Extended(MOTE),
+            dst: Address::Extended(OWN),
+        };
         let h = FrameRepr::data(0xabcd, links.src, links.dst, 0, true);
         let to_feed: Vec<Vec<u8>> = (0..64u16)
-            .flat_map(|_| enc.encode(&back, links, mac::max_frame_payload(&h)).unwrap())
+            .flat_map(|_| {
+                enc.encode(&back, links, mac::max_frame_payload(&h))
+                    .unwrap()
+            })
             .map(|p| mac::build_data_frame(&h, &p))
             .collect();
         let t = Instant::now();
@@ -63,7 +99,11 @@ fn main() {
             }
         }
         let s = t.elapsed().as_secs_f64();
-        println!("radio -> TUN, {label}: {:.0} frames/s ({:.0} packets/s)", n as f64 / s, pk as f64 / s);
+        println!(
+            "radio -> TUN, {label}: {:.0} frames/s ({:.0} packets/s)",
+            n as f64 / s,
+            pk as f64 / s
+        );
         results.push(format!(
             "{{\"traffic\":\"{label}\",\"tun_to_radio_frames_per_s\":{tun_to_radio:.0},\"radio_to_tun_frames_per_s\":{:.0},\"radio_to_tun_packets_per_s\":{:.0}}}",
             n as f64 / s,
@@ -71,7 +111,10 @@ fn main() {
         ));
     }
     if let Some(path) = std::env::args().nth(1) {
-        let text = format!("{{\"benchmark\":\"bridge_core\",\"cores\":1,\"runs\":[{}]}}\n", results.join(","));
+        let text = format!(
+            "{{\"benchmark\":\"bridge_core\",\"cores\":1,\"runs\":[{}]}}\n",
+            results.join(",")
+        );
         std::fs::write(&path, text).expect("write results");
         println!("saved {path}");
     }

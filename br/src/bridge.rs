@@ -18,9 +18,9 @@ use slip::LinkQuality;
 use crate::config::Config;
 use crate::counters::{Counters, DropReason};
 use crate::nd::{self, RaParams, RadioNd};
-use crate::rpl::{self, RplRoot, RplSettings, SourceRouteForm};
 use crate::neighbours::{Learned, NeighbourTable};
 use crate::registrations::{Outcome, Registrations, Request, Via};
+use crate::rpl::{self, RplRoot, RplSettings, SourceRouteForm};
 
 /// A mote known from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,11 +76,16 @@ impl BridgeConfig {
             motes: c
                 .motes
                 .iter()
-                .map(|m| KnownMote { eui64: m.eui64, short: m.short, name: m.name.clone() })
+                .map(|m| KnownMote {
+                    eui64: m.eui64,
+                    short: m.short,
+                    name: m.name.clone(),
+                })
                 .collect(),
             max_learned_motes: c.network.max_learned_motes,
             max_registrations: c.network.max_registrations,
-            ra_interval: (c.network.ra_interval_s > 0).then(|| Duration::from_secs(c.network.ra_interval_s.into())),
+            ra_interval: (c.network.ra_interval_s > 0)
+                .then(|| Duration::from_secs(c.network.ra_interval_s.into())),
             ra_delay_max: nd::MAX_RA_DELAY,
             initial_seq,
             initial_tag,
@@ -212,10 +217,16 @@ impl Bridge {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let rpl = self.rpl.as_ref().map(RplRoot::poll_timeout);
         let solicited = self.pending_ras.iter().map(|(at, ..)| *at).min();
-        [self.reassembler.poll_timeout(), self.registrations.poll_timeout(), self.next_ra, solicited, rpl]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.reassembler.poll_timeout(),
+            self.registrations.poll_timeout(),
+            self.next_ra,
+            solicited,
+            rpl,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Expires partial datagrams past their reassembly timeout and registrations past
@@ -231,7 +242,12 @@ impl Bridge {
             self.forget_unused(now, gone.via);
         }
         let mut frames = Vec::new();
-        let due: Vec<(Instant, Ipv6Addr, Address)> = self.pending_ras.iter().filter(|(at, ..)| *at <= now).copied().collect();
+        let due: Vec<(Instant, Ipv6Addr, Address)> = self
+            .pending_ras
+            .iter()
+            .filter(|(at, ..)| *at <= now)
+            .copied()
+            .collect();
         self.pending_ras.retain(|(at, ..)| *at > now);
         for (_, dst_ip, dst_link) in due {
             frames.extend(self.advertise(dst_ip, dst_link));
@@ -273,7 +289,11 @@ impl Bridge {
     }
 
     /// [`Bridge::handle_tun_packet`] for a packet the caller has already parsed.
-    pub fn handle_tun_ipv6<T: AsRef<[u8]>>(&mut self, now: Instant, ip: &CheckedIpv6Packet<T>) -> Vec<Vec<u8>> {
+    pub fn handle_tun_ipv6<T: AsRef<[u8]>>(
+        &mut self,
+        now: Instant,
+        ip: &CheckedIpv6Packet<T>,
+    ) -> Vec<Vec<u8>> {
         self.counters.tun_rx_packets += 1;
         self.counters.tun_rx_bytes += ip.as_bytes().len() as u64;
         self.send_checked(now, ip)
@@ -299,7 +319,11 @@ impl Bridge {
         }
     }
 
-    fn send_checked<T: AsRef<[u8]>>(&mut self, now: Instant, ip: &CheckedIpv6Packet<T>) -> Vec<Vec<u8>> {
+    fn send_checked<T: AsRef<[u8]>>(
+        &mut self,
+        now: Instant,
+        ip: &CheckedIpv6Packet<T>,
+    ) -> Vec<Vec<u8>> {
         let packet = ip.as_bytes();
         if packet.len() > self.cfg.mtu {
             self.counters.drop(DropReason::TunTooBig);
@@ -326,8 +350,14 @@ impl Bridge {
         let routed = self.rpl.as_mut().and_then(|root| {
             let path = root.path(&ip.dst_addr())?;
             let rfc8138 = root.settings().source_routing == SourceRouteForm::Rfc8138;
-            let rewritten = if rfc8138 { root.tunnel(packet, &path) } else { root.source_route(packet, &path) };
-            let lorh_root = rfc8138.then_some(root.settings().dodag_id).filter(|_| rewritten.is_some());
+            let rewritten = if rfc8138 {
+                root.tunnel(packet, &path)
+            } else {
+                root.source_route(packet, &path)
+            };
+            let lorh_root = rfc8138
+                .then_some(root.settings().dodag_id)
+                .filter(|_| rewritten.is_some());
             Some((path[0], rewritten, lorh_root))
         });
         let (next_hop, packet, lorh_root) = match &routed {
@@ -352,7 +382,13 @@ impl Bridge {
 
     /// [`Bridge::frames_for`], with the RFC 8138 forms (page 1) when `lorh_root` names the
     /// DODAG root whose tunnel the packet is.
-    fn frames_for_rpl(&mut self, packet: &[u8], own: Eui64, dst: Address, lorh_root: Option<Ipv6Addr>) -> Vec<Vec<u8>> {
+    fn frames_for_rpl(
+        &mut self,
+        packet: &[u8],
+        own: Eui64,
+        dst: Address,
+        lorh_root: Option<Ipv6Addr>,
+    ) -> Vec<Vec<u8>> {
         let src = Address::Extended(own);
         let ack = !dst.is_broadcast();
         let header = FrameRepr::data(self.cfg.pan_id, src, dst, 0, ack);
@@ -371,7 +407,10 @@ impl Bridge {
         };
         let mut frames = Vec::with_capacity(payloads.len());
         for payload in &payloads {
-            let repr = FrameRepr { sequence_number: self.next_seq(), ..header };
+            let repr = FrameRepr {
+                sequence_number: self.next_seq(),
+                ..header
+            };
             let frame = mac::build_data_frame(&repr, payload);
             self.counters.radio_tx_frames += 1;
             self.counters.radio_tx_bytes += frame.len() as u64;
@@ -400,7 +439,8 @@ impl Bridge {
                 _ => Err(DropReason::MulticastScopeNotLink),
             };
         }
-        let on_link = o[..8] == self.cfg.prefix.octets()[..8] || o[..8] == [0xfe, 0x80, 0, 0, 0, 0, 0, 0];
+        let on_link =
+            o[..8] == self.cfg.prefix.octets()[..8] || o[..8] == [0xfe, 0x80, 0, 0, 0, 0, 0, 0];
         if !on_link {
             return Err(DropReason::NoRoute);
         }
@@ -409,7 +449,9 @@ impl Bridge {
         }
         let mut iid = [0u8; 8];
         iid.copy_from_slice(&o[8..]);
-        self.neighbours.lookup_iid(iid).ok_or(DropReason::UnknownMote)
+        self.neighbours
+            .lookup_iid(iid)
+            .ok_or(DropReason::UnknownMote)
     }
 
     /// The link address a registered address is reached through: the node's own, or that
@@ -434,7 +476,12 @@ impl Bridge {
 
     /// [`Bridge::handle_radio_frame`] with what the radio reported of the reception, kept as
     /// the sending neighbour's last link quality.
-    pub fn handle_radio_reception(&mut self, now: Instant, frame: &[u8], quality: LinkQuality) -> RadioOutput {
+    pub fn handle_radio_reception(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        quality: LinkQuality,
+    ) -> RadioOutput {
         let mut out = RadioOutput::default();
         self.counters.radio_rx_frames += 1;
         self.counters.radio_rx_bytes += frame.len() as u64;
@@ -457,7 +504,10 @@ impl Bridge {
             self.counters.drop(DropReason::MacNoSource);
             return out;
         }
-        if self.own.is_some_and(|o| repr.src_addr == Address::Extended(o)) {
+        if self
+            .own
+            .is_some_and(|o| repr.src_addr == Address::Extended(o))
+        {
             self.counters.drop(DropReason::OwnFrame);
             return out;
         }
@@ -472,11 +522,17 @@ impl Bridge {
             n.stats.last_heard = Some(now);
             n.stats.last_quality = quality;
         }
-        let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
+        let links = LinkAddrs {
+            src: repr.src_addr,
+            dst: repr.dst_addr,
+        };
         let accepted = self.reassembler.accept(now, links, payload);
         // A new datagram may have evicted stale partial ones (e.g. forged FRAG1s) to fit.
         let evictions = self.reassembler.evictions();
-        self.counters.drop_n(DropReason::ReassemblyEvicted, evictions - self.evictions_counted);
+        self.counters.drop_n(
+            DropReason::ReassemblyEvicted,
+            evictions - self.evictions_counted,
+        );
         self.evictions_counted = evictions;
         let packet = match accepted {
             Ok(Some(p)) => p,
@@ -543,15 +599,24 @@ impl Bridge {
 
     /// An RPL control message for the root: handled here (never written to the TUN), its
     /// answers routed to the motes. `None` when `packet` is not one.
-    fn rpl_control(&mut self, now: Instant, packet: &CheckedIpv6Packet<Vec<u8>>) -> Option<Vec<Vec<u8>>> {
-        let UpperLayer::Protocol(NextHeader::Icmpv6, msg) = packet.upper_layer() else { return None };
+    fn rpl_control(
+        &mut self,
+        now: Instant,
+        packet: &CheckedIpv6Packet<Vec<u8>>,
+    ) -> Option<Vec<Vec<u8>>> {
+        let UpperLayer::Protocol(NextHeader::Icmpv6, msg) = packet.upper_layer() else {
+            return None;
+        };
         if msg.first() != Some(&lowpan::rpl::ICMPV6_RPL) {
             return None;
         }
         let (src, dst) = (packet.src_addr(), packet.dst_addr());
         let icmp = ip::Icmpv6Packet::new_checked(msg).ok()?;
-        let Ok(Icmpv6Repr::Unknown { msg_code, body, .. }) = Icmpv6Repr::parse(&src, &dst, &icmp) else {
-            self.counters.drop(DropReason::Rpl(rpl::RplDrop::Malformed(lowpan::rpl::RplError::Malformed)));
+        let Ok(Icmpv6Repr::Unknown { msg_code, body, .. }) = Icmpv6Repr::parse(&src, &dst, &icmp)
+        else {
+            self.counters.drop(DropReason::Rpl(rpl::RplDrop::Malformed(
+                lowpan::rpl::RplError::Malformed,
+            )));
             return Some(Vec::new());
         };
         let own_ll = ip::link_local_from_eui64(self.own?);
@@ -573,7 +638,9 @@ impl Bridge {
     /// [`rpl::strip_for_tun`] with this root's DODAG ID and the host's address.
     fn strip_rpl_headers(&self, packet: Vec<u8>) -> Vec<u8> {
         let Some(root) = &self.rpl else { return packet };
-        rpl::strip_for_tun(packet, |a| root.is_root(a) || *a == self.cfg.ra.border_router)
+        rpl::strip_for_tun(packet, |a| {
+            root.is_root(a) || *a == self.cfg.ra.border_router
+        })
     }
 
     fn is_for_us(&self, repr: &FrameRepr) -> bool {
@@ -590,14 +657,26 @@ impl Bridge {
     /// after a random delay below `ra_delay_max`. The delay also keeps the RA from arriving
     /// while the soliciting node is still finishing its own transmission (RIOT's native
     /// ZEP radio asserts on a frame received in that window).
-    fn answer_router_solicitation(&mut self, now: Instant, rs_src: Ipv6Addr, mote: Address) -> Vec<Vec<u8>> {
-        let (dst_ip, dst_link) =
-            if rs_src.is_unspecified() { (nd::ALL_NODES, Address::BROADCAST) } else { (rs_src, mote) };
+    fn answer_router_solicitation(
+        &mut self,
+        now: Instant,
+        rs_src: Ipv6Addr,
+        mote: Address,
+    ) -> Vec<Vec<u8>> {
+        let (dst_ip, dst_link) = if rs_src.is_unspecified() {
+            (nd::ALL_NODES, Address::BROADCAST)
+        } else {
+            (rs_src, mote)
+        };
         let max_ms = self.cfg.ra_delay_max.as_millis() as u32;
         if max_ms == 0 {
             return self.advertise(dst_ip, dst_link);
         }
-        if self.pending_ras.iter().any(|(_, ip, link)| *ip == dst_ip && *link == dst_link) {
+        if self
+            .pending_ras
+            .iter()
+            .any(|(_, ip, link)| *ip == dst_ip && *link == dst_link)
+        {
             return Vec::new();
         }
         if self.pending_ras.len() >= MAX_PENDING_RAS {
@@ -635,7 +714,12 @@ impl Bridge {
             return Vec::new();
         };
         match msg {
-            RadioNd::Registration { src, target, aro, sllao } => {
+            RadioNd::Registration {
+                src,
+                target,
+                aro,
+                sllao,
+            } => {
                 // RFC 8505 section 5.5: an EARO (T flag) registers the NS's target; an RFC
                 // 6775 ARO registers the NS's source, and its target is whatever the host
                 // solicited (RIOT's hosts: the router itself, fe80::<our IID>).
@@ -662,7 +746,10 @@ impl Bridge {
                     };
                     self.apply_registration(now, &req)
                 };
-                let answer = lowpan::ndisc::AddressRegistration { status: outcome.status(), ..aro };
+                let answer = lowpan::ndisc::AddressRegistration {
+                    status: outcome.status(),
+                    ..aro
+                };
                 let na = nd::build_neighbour_advertisement(own, src, target, Some(answer));
                 self.frames_for(&na, own, link)
             }
@@ -697,7 +784,12 @@ impl Bridge {
                 } else {
                     self.apply_registration(now, &req).status()
                 };
-                let dac = nd::build_duplicate_address_confirmation(self.cfg.ra.border_router, src, &dar, status);
+                let dac = nd::build_duplicate_address_confirmation(
+                    self.cfg.ra.border_router,
+                    src,
+                    &dar,
+                    status,
+                );
                 self.frames_for(&dac, own, from)
             }
             RadioNd::Other => {
@@ -723,7 +815,9 @@ impl Bridge {
                 self.counters.address_deregistrations += 1;
                 self.forget_unused(now, req.via);
             }
-            Outcome::Duplicate | Outcome::TableFull | Outcome::Stale => self.counters.registrations_refused += 1,
+            Outcome::Duplicate | Outcome::TableFull | Outcome::Stale => {
+                self.counters.registrations_refused += 1
+            }
         }
         outcome
     }
@@ -732,9 +826,9 @@ impl Bridge {
     /// is not `link`.
     fn configured_mote_other_than(&self, a: &Ipv6Addr, link: Option<Address>) -> bool {
         let iid: [u8; 8] = a.octets()[8..].try_into().unwrap_or_default();
-        self.neighbours
-            .lookup_iid(iid)
-            .is_some_and(|m| Some(m) != link && self.neighbours.get(&m).is_some_and(|n| n.configured))
+        self.neighbours.lookup_iid(iid).is_some_and(|m| {
+            Some(m) != link && self.neighbours.get(&m).is_some_and(|n| n.configured)
+        })
     }
 
     /// Our link-local address (the RA's source) or the host's address on the TUN.
@@ -787,8 +881,12 @@ fn is_mld_listener_message(packet: &Ipv6Packet<&[u8]>) -> bool {
         if next != ip::next_header::HOP_BY_HOP && next != ip::next_header::DEST_OPTS {
             break;
         }
-        let Some(&[nh, len]) = rest.first_chunk::<2>() else { return false };
-        let Some(after) = rest.get((usize::from(len) + 1) * 8..) else { return false };
+        let Some(&[nh, len]) = rest.first_chunk::<2>() else {
+            return false;
+        };
+        let Some(after) = rest.get((usize::from(len) + 1) * 8..) else {
+            return false;
+        };
         (next, rest) = (nh, after);
     }
     next == ip::next_header::ICMPV6
@@ -798,8 +896,8 @@ fn is_mld_listener_message(packet: &Ipv6Packet<&[u8]>) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use lowpan::{Prefix64, UdpRepr};
     use lowpan::iphc::ContextTable;
+    use lowpan::{Prefix64, UdpRepr};
     use proptest::prelude::*;
     use std::time::Duration;
 
@@ -831,7 +929,11 @@ pub(crate) mod tests {
             prefix: prefix(),
             mtu: 1280,
             ra: ra_params(),
-            motes: vec![KnownMote { eui64: MOTE, short: Some(0x0002), name: "kitchen".into() }],
+            motes: vec![KnownMote {
+                eui64: MOTE,
+                short: Some(0x0002),
+                name: "kitchen".into(),
+            }],
             max_learned_motes: 16,
             max_registrations: 8,
             ra_interval: None,
@@ -850,19 +952,36 @@ pub(crate) mod tests {
 
     pub(crate) fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {
         let payload: Vec<u8> = (0..payload_len).map(|i| i as u8).collect();
-        UdpRepr { src_port: 5683, dst_port: 61616, payload: &payload }.emit_ipv6_packet(src, dst, 64).unwrap()
+        UdpRepr {
+            src_port: 5683,
+            dst_port: 61616,
+            payload: &payload,
+        }
+        .emit_ipv6_packet(src, dst, 64)
+        .unwrap()
     }
 
     /// A mote-side sender: compress, fragment and frame like a mote would.
     pub(crate) fn mote_frames(src: Eui64, dst: Address, packet: &[u8]) -> Vec<Vec<u8>> {
         let mut enc = lowpan::Encoder::new(ContextTable::with_prefix(prefix(), 64));
-        let links = LinkAddrs { src: Address::Extended(src), dst };
+        let links = LinkAddrs {
+            src: Address::Extended(src),
+            dst,
+        };
         let header = FrameRepr::data(PAN, links.src, dst, 0, !dst.is_broadcast());
         enc.encode(packet, links, mac::max_frame_payload(&header))
             .unwrap()
             .iter()
             .enumerate()
-            .map(|(i, p)| mac::build_data_frame(&FrameRepr { sequence_number: i as u8, ..header }, p))
+            .map(|(i, p)| {
+                mac::build_data_frame(
+                    &FrameRepr {
+                        sequence_number: i as u8,
+                        ..header
+                    },
+                    p,
+                )
+            })
             .collect()
     }
 
@@ -873,7 +992,17 @@ pub(crate) mod tests {
         let mut out = None;
         for f in frames {
             let (repr, payload) = mac::parse_frame(f).unwrap();
-            if let Some(p) = r.accept(now, LinkAddrs { src: repr.src_addr, dst: repr.dst_addr }, payload).unwrap() {
+            if let Some(p) = r
+                .accept(
+                    now,
+                    LinkAddrs {
+                        src: repr.src_addr,
+                        dst: repr.dst_addr,
+                    },
+                    payload,
+                )
+                .unwrap()
+            {
                 out = Some(p);
             }
         }
@@ -904,7 +1033,10 @@ pub(crate) mod tests {
         let ra = mote_receive(&out.frames).expect("RA reassembles");
         // With our SLLAO: RIOT's 6LN takes the router's neighbour cache entry from it, and
         // without that entry drops the NA answering its registration.
-        assert_eq!(ra, nd::build_router_advertisement(OWN, mote_ll, &ra_params()));
+        assert_eq!(
+            ra,
+            nd::build_router_advertisement(OWN, mote_ll, &ra_params())
+        );
         assert_eq!(ra.len(), nd::RA_PACKET_LEN);
         // Field checks of what the mote gets: source is our link-local, 6CO for context 0.
         let v = Ipv6Packet::new_checked(&ra[..]).unwrap();
@@ -915,7 +1047,10 @@ pub(crate) mod tests {
         assert_eq!(icmp[0], lowpan::icmpv6::msg_type::ROUTER_ADVERT);
         // SLLAO, PIO, 6CO and ABRO, in that order, right after the RA header.
         assert_eq!(&icmp[16..26], &[1, 2, 0x00, 0x12, 0x4b, 0, 0, 0, 0, 1]);
-        assert_eq!(&icmp[32..36], &[3, 4, 64, lowpan::ndisc::PrefixFlags::AUTONOMOUS.0]);
+        assert_eq!(
+            &icmp[32..36],
+            &[3, 4, 64, lowpan::ndisc::PrefixFlags::AUTONOMOUS.0]
+        );
         assert_eq!(&icmp[64..72], &[34, 2, 64, 0x10, 0, 0, 0, 60]);
         assert_eq!(&icmp[80..82], &[35, 3]);
         assert_eq!(b.counters().router_solicitations, 1);
@@ -929,7 +1064,11 @@ pub(crate) mod tests {
     fn a_page_1_packet_from_a_mote_reaches_the_tun() {
         let mut b = bridge();
         let udp = udp_packet(global(MOTE), "2001:db8::5".parse().unwrap(), 20);
-        let rpi = lowpan::rpl::option::RplOptionRepr { instance: 0x1e, sender_rank: 0x200, ..Default::default() };
+        let rpi = lowpan::rpl::option::RplOptionRepr {
+            instance: 0x1e,
+            sender_rank: 0x200,
+            ..Default::default()
+        };
         let mut packet = udp[..40].to_vec();
         packet[6] = ip::next_header::HOP_BY_HOP;
         packet.extend_from_slice(&rpi.hop_by_hop(ip::next_header::UDP));
@@ -937,11 +1076,24 @@ pub(crate) mod tests {
         let plen = (packet.len() - 40) as u16;
         packet[4..6].copy_from_slice(&plen.to_be_bytes());
         let mut enc = lowpan::Encoder::new(ContextTable::with_prefix(prefix(), 64));
-        let links = LinkAddrs { src: Address::Extended(MOTE), dst: Address::Extended(OWN) };
+        let links = LinkAddrs {
+            src: Address::Extended(MOTE),
+            dst: Address::Extended(OWN),
+        };
         let header = FrameRepr::data(PAN, links.src, links.dst, 0, true);
-        let payloads = enc.encode_rfc8138(&packet, links, mac::max_frame_payload(&header), "fd00:aaaa::1".parse().unwrap()).unwrap();
+        let payloads = enc
+            .encode_rfc8138(
+                &packet,
+                links,
+                mac::max_frame_payload(&header),
+                "fd00:aaaa::1".parse().unwrap(),
+            )
+            .unwrap();
         assert_eq!(payloads[0][0], lowpan::rpl::lorh::PAGE_1);
-        let out = b.handle_radio_frame(Instant::now(), &mac::build_data_frame(&header, &payloads[0]));
+        let out = b.handle_radio_frame(
+            Instant::now(),
+            &mac::build_data_frame(&header, &payloads[0]),
+        );
         assert_eq!(out.to_tun.map(|p| p.into_inner()), Some(packet));
     }
 
@@ -958,20 +1110,41 @@ pub(crate) mod tests {
             let mut b = bridge();
             let frames = b.advertise(dst_ip, dst_link);
             assert_eq!(frames.len(), frame_count, "RA to {dst_ip}");
-            assert!(frames.iter().all(|f| f.len() + mac::FCS_LEN <= mac::MAX_PSDU));
+            assert!(
+                frames
+                    .iter()
+                    .all(|f| f.len() + mac::FCS_LEN <= mac::MAX_PSDU)
+            );
             let (repr, payload) = mac::parse_frame(&frames[0]).unwrap();
             assert_eq!(repr.dst_addr, dst_link);
-            assert_eq!(payload[0] & 0xf8 == lowpan::frag::FRAG1_DISPATCH, frame_count > 1, "fragmented");
+            assert_eq!(
+                payload[0] & 0xf8 == lowpan::frag::FRAG1_DISPATCH,
+                frame_count > 1,
+                "fragmented"
+            );
             let ra = mote_receive(&frames).unwrap();
             let v = Ipv6Packet::new_checked(&ra[..]).unwrap();
             let icmp = ip::Icmpv6Packet::new_checked(v.payload()).unwrap();
             let repr = Icmpv6Repr::parse(&v.src_addr(), &v.dst_addr(), &icmp);
-            let Ok(Icmpv6Repr::Ndisc(lowpan::NdiscRepr::RouterAdvert { lladdr, prefix_infos, contexts, abro, .. })) = repr
+            let Ok(Icmpv6Repr::Ndisc(lowpan::NdiscRepr::RouterAdvert {
+                lladdr,
+                prefix_infos,
+                contexts,
+                abro,
+                ..
+            })) = repr
             else {
                 panic!("not an RA: {repr:?}");
             };
-            assert_eq!(lladdr, Some(lowpan::ndisc::LinkLayerAddress::Eui64(OWN)), "RA to {dst_ip}");
-            assert_eq!((prefix_infos.len(), contexts.len(), abro.is_some()), (1, 1, true));
+            assert_eq!(
+                lladdr,
+                Some(lowpan::ndisc::LinkLayerAddress::Eui64(OWN)),
+                "RA to {dst_ip}"
+            );
+            assert_eq!(
+                (prefix_infos.len(), contexts.len(), abro.is_some()),
+                (1, 1, true)
+            );
         }
     }
 
@@ -985,7 +1158,10 @@ pub(crate) mod tests {
         assert_eq!(repr.dst_addr, Address::BROADCAST);
         assert!(!repr.ack_request);
         let ra = mote_receive(&out.frames).unwrap();
-        assert_eq!(Ipv6Packet::new_checked(&ra[..]).unwrap().dst_addr(), nd::ALL_NODES);
+        assert_eq!(
+            Ipv6Packet::new_checked(&ra[..]).unwrap().dst_addr(),
+            nd::ALL_NODES
+        );
     }
 
     #[test]
@@ -996,9 +1172,16 @@ pub(crate) mod tests {
         assert!(frames.len() > 1, "1048 bytes need fragments");
         let mut expected_seq = 250u8;
         for f in &frames {
-            assert!(f.len() <= mac::MAX_FRAME_NO_FCS, "frame of {} bytes", f.len());
+            assert!(
+                f.len() <= mac::MAX_FRAME_NO_FCS,
+                "frame of {} bytes",
+                f.len()
+            );
             let (repr, _) = mac::parse_frame(f).unwrap();
-            assert_eq!(repr.sequence_number, expected_seq, "sequence numbers increment (and wrap)");
+            assert_eq!(
+                repr.sequence_number, expected_seq,
+                "sequence numbers increment (and wrap)"
+            );
             expected_seq = expected_seq.wrapping_add(1);
             assert_eq!(repr.dst_addr, Address::Extended(MOTE));
             assert_eq!(repr.src_addr, Address::Extended(OWN));
@@ -1008,7 +1191,14 @@ pub(crate) mod tests {
         }
         assert_eq!(mote_receive(&frames), Some(packet));
         assert_eq!(b.counters().radio_tx_frames, frames.len() as u64);
-        assert_eq!(b.neighbours().get(&Address::Extended(MOTE)).unwrap().stats.tx_frames, frames.len() as u64);
+        assert_eq!(
+            b.neighbours()
+                .get(&Address::Extended(MOTE))
+                .unwrap()
+                .stats
+                .tx_frames,
+            frames.len() as u64
+        );
     }
 
     #[test]
@@ -1018,13 +1208,19 @@ pub(crate) mod tests {
         let p = udp_packet("fd00:aaaa::1".parse().unwrap(), short_ip, 10);
         let frames = b.handle_tun_packet(Instant::now(), &p);
         assert_eq!(frames.len(), 1);
-        assert_eq!(mac::parse_frame(&frames[0]).unwrap().0.dst_addr, Address::Short(2));
+        assert_eq!(
+            mac::parse_frame(&frames[0]).unwrap().0.dst_addr,
+            Address::Short(2)
+        );
         assert_eq!(mote_receive(&frames), Some(p));
 
         let ll = ip::link_local_from_eui64(MOTE);
         let p = udp_packet("fe80::1".parse().unwrap(), ll, 10);
         let frames = b.handle_tun_packet(Instant::now(), &p);
-        assert_eq!(mac::parse_frame(&frames[0]).unwrap().0.dst_addr, Address::Extended(MOTE));
+        assert_eq!(
+            mac::parse_frame(&frames[0]).unwrap().0.dst_addr,
+            Address::Extended(MOTE)
+        );
     }
 
     #[test]
@@ -1033,7 +1229,11 @@ pub(crate) mod tests {
         let p = udp_packet("fd00:aaaa::1".parse().unwrap(), global(STRANGER), 10);
         assert!(b.handle_tun_packet(Instant::now(), &p).is_empty());
         assert_eq!(b.counters().dropped("unknown_mote"), 1);
-        let p = udp_packet("fd00:aaaa::1".parse().unwrap(), "2001:db8::1".parse().unwrap(), 10);
+        let p = udp_packet(
+            "fd00:aaaa::1".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+            10,
+        );
         assert!(b.handle_tun_packet(Instant::now(), &p).is_empty());
         assert_eq!(b.counters().dropped("no_route"), 1);
     }
@@ -1049,7 +1249,11 @@ pub(crate) mod tests {
         assert_eq!(repr.dst_pan, Some(PAN));
         assert!(!repr.ack_request, "no ACK request for broadcast");
         assert_eq!(mote_receive(&frames), Some(p));
-        let p = udp_packet("fd00:aaaa::1".parse().unwrap(), "ff05::1".parse().unwrap(), 20);
+        let p = udp_packet(
+            "fd00:aaaa::1".parse().unwrap(),
+            "ff05::1".parse().unwrap(),
+            20,
+        );
         assert!(b.handle_tun_packet(Instant::now(), &p).is_empty());
         assert_eq!(b.counters().dropped("multicast_scope_not_link"), 1);
     }
@@ -1059,7 +1263,16 @@ pub(crate) mod tests {
         let src: Ipv6Addr = "fe80::1".parse().unwrap();
         let hbh = [ip::next_header::ICMPV6, 0, 5, 2, 0, 0, 1, 0];
         let icmp = [icmp_type, 0, 0, 0, 0, 0, 0, 1];
-        let mut p = vec![0x60, 0, 0, 0, 0, (hbh.len() + icmp.len()) as u8, ip::next_header::HOP_BY_HOP, 1];
+        let mut p = vec![
+            0x60,
+            0,
+            0,
+            0,
+            0,
+            (hbh.len() + icmp.len()) as u8,
+            ip::next_header::HOP_BY_HOP,
+            1,
+        ];
         p.extend_from_slice(&src.octets());
         p.extend_from_slice(&dst.octets());
         p.extend_from_slice(&hbh);
@@ -1073,8 +1286,16 @@ pub(crate) mod tests {
         let all_mld_routers: Ipv6Addr = "ff02::16".parse().unwrap();
         let solicited_node: Ipv6Addr = "ff02::1:ff00:1".parse().unwrap();
         let all_routers: Ipv6Addr = "ff02::2".parse().unwrap();
-        for (dst, t) in [(all_mld_routers, 143), (solicited_node, 131), (all_routers, 132)] {
-            assert!(b.handle_tun_packet(Instant::now(), &mld_packet(dst, t)).is_empty(), "type {t}");
+        for (dst, t) in [
+            (all_mld_routers, 143),
+            (solicited_node, 131),
+            (all_routers, 132),
+        ] {
+            assert!(
+                b.handle_tun_packet(Instant::now(), &mld_packet(dst, t))
+                    .is_empty(),
+                "type {t}"
+            );
         }
         assert_eq!(b.counters().dropped("tun_mld_not_sent"), 3);
         // Anything else to those groups still goes out.
@@ -1084,7 +1305,10 @@ pub(crate) mod tests {
 
     #[test]
     fn tun_input_that_cannot_be_bridged_is_counted() {
-        let mut b = Bridge::new(BridgeConfig { initial_seq: 0, ..bridge().cfg.clone() });
+        let mut b = Bridge::new(BridgeConfig {
+            initial_seq: 0,
+            ..bridge().cfg.clone()
+        });
         let p = udp_packet("fd00:aaaa::1".parse().unwrap(), global(MOTE), 10);
         assert!(b.handle_tun_packet(Instant::now(), &p).is_empty());
         assert_eq!(b.counters().dropped("radio_not_ready"), 1);
@@ -1094,7 +1318,10 @@ pub(crate) mod tests {
         assert!(b.handle_tun_packet(Instant::now(), &v4).is_empty());
         assert_eq!(b.counters().dropped("tun_not_ipv6"), 1);
         assert!(b.handle_tun_packet(Instant::now(), &p[..30]).is_empty());
-        assert!(b.handle_tun_packet(Instant::now(), &p[..p.len() - 1]).is_empty());
+        assert!(
+            b.handle_tun_packet(Instant::now(), &p[..p.len() - 1])
+                .is_empty()
+        );
         assert_eq!(b.counters().dropped("tun_bad_ipv6"), 2);
         let big = udp_packet("fd00:aaaa::1".parse().unwrap(), global(MOTE), 1300);
         assert!(b.handle_tun_packet(Instant::now(), &big).is_empty());
@@ -1132,7 +1359,10 @@ pub(crate) mod tests {
         let now = Instant::now();
         let p = udp_packet(global(MOTE), "2001:db8::1".parse().unwrap(), 10);
         let to_other = mote_frames(MOTE, Address::Extended(STRANGER), &p);
-        assert_eq!(b.handle_radio_frame(now, &to_other[0]), RadioOutput::default());
+        assert_eq!(
+            b.handle_radio_frame(now, &to_other[0]),
+            RadioOutput::default()
+        );
         let mut other_pan = mote_frames(MOTE, Address::Extended(OWN), &p)[0].clone();
         other_pan[3] = 0x11; // dst PAN low byte
         b.handle_radio_frame(now, &other_pan);
@@ -1146,7 +1376,13 @@ pub(crate) mod tests {
         b.handle_radio_frame(now, &own[0]);
         assert_eq!(b.counters().dropped("own_frame"), 1);
         // A data frame with a payload that is not 6LoWPAN.
-        let header = FrameRepr::data(PAN, Address::Extended(MOTE), Address::Extended(OWN), 1, true);
+        let header = FrameRepr::data(
+            PAN,
+            Address::Extended(MOTE),
+            Address::Extended(OWN),
+            1,
+            true,
+        );
         b.handle_radio_frame(now, &mac::build_data_frame(&header, &[0x00, 1, 2, 3]));
         assert_eq!(b.counters().dropped("not_lowpan"), 1);
         assert_eq!(b.counters().tun_tx_packets, 0);
@@ -1173,7 +1409,14 @@ pub(crate) mod tests {
         let first = mote_frames(MOTE, Address::Extended(OWN), &p).swap_remove(0);
         let t0 = Instant::now();
         // The per-source cap holds 4 partial datagrams; 10 more FRAG1s evict the stalest.
-        let mac_len = FrameRepr::data(PAN, Address::Extended(MOTE), Address::Extended(OWN), 0, true).buffer_len();
+        let mac_len = FrameRepr::data(
+            PAN,
+            Address::Extended(MOTE),
+            Address::Extended(OWN),
+            0,
+            true,
+        )
+        .buffer_len();
         for tag in 100..114u8 {
             let mut f = first.clone();
             f[mac_len + 3] = tag; // low byte of the FRAG1's datagram_tag
@@ -1185,7 +1428,10 @@ pub(crate) mod tests {
         let frames = mote_frames(MOTE, Address::Extended(OWN), &p);
         let mut out = None;
         for f in &frames {
-            out = b.handle_radio_frame(t0, f).to_tun.map(CheckedIpv6Packet::into_inner);
+            out = b
+                .handle_radio_frame(t0, f)
+                .to_tun
+                .map(CheckedIpv6Packet::into_inner);
         }
         assert_eq!(out.as_deref(), Some(&p[..]));
     }

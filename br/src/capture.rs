@@ -5,9 +5,9 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::rc::Rc;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::rc::Rc;
 use std::time::Duration;
 
 use pcap_file::DataLink;
@@ -53,7 +53,10 @@ impl Capture<BufWriter<File>> {
 impl<W: Write> Capture<W> {
     pub fn new(writer: W) -> io::Result<Self> {
         let inner = Rc::new(RefCell::new(writer));
-        let header = PcapHeader { datalink: DataLink::IEEE802_15_4_NOFCS, ..PcapHeader::default() };
+        let header = PcapHeader {
+            datalink: DataLink::IEEE802_15_4_NOFCS,
+            ..PcapHeader::default()
+        };
         let writer = PcapWriter::with_header(Sink(inner.clone()), header).map_err(to_io)?;
         Ok(Capture { writer, inner })
     }
@@ -61,7 +64,10 @@ impl<W: Write> Capture<W> {
     /// Record one frame (no FCS). `since_epoch` is the wall-clock time of the frame.
     pub fn record(&mut self, since_epoch: Duration, frame: &[u8]) -> io::Result<()> {
         let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-        self.writer.write_packet(&PcapPacket::new(since_epoch, len, frame)).map(|_| ()).map_err(to_io)
+        self.writer
+            .write_packet(&PcapPacket::new(since_epoch, len, frame))
+            .map(|_| ())
+            .map_err(to_io)
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -86,7 +92,9 @@ mod tests {
     #[test]
     fn frames_round_trip_through_pcap() {
         let mut cap = Capture::new(Vec::new()).unwrap();
-        let f1 = [0x41u8, 0xd8, 0x01, 0xcd, 0xab, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x7a, 0x3b];
+        let f1 = [
+            0x41u8, 0xd8, 0x01, 0xcd, 0xab, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x7a, 0x3b,
+        ];
         cap.record(Duration::from_millis(1500), &f1).unwrap();
         cap.record(Duration::from_millis(1600), &[1, 2, 3]).unwrap();
         let bytes = cap.into_inner().unwrap();

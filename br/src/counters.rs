@@ -207,7 +207,10 @@ impl Counters {
             ("address_deregistrations", self.address_deregistrations),
             ("registrations_refused", self.registrations_refused),
             ("registrations_expired", self.registrations_expired),
-            ("duplicate_address_requests", self.duplicate_address_requests),
+            (
+                "duplicate_address_requests",
+                self.duplicate_address_requests,
+            ),
         ]
     }
 
@@ -245,6 +248,9 @@ mod tests {
         assert_eq!(c.total_drops(), 5);
         assert_eq!(c.drops().count(), 2);
         c.tun_rx_packets = 1;
-        assert_eq!(c.summary(), "tun_rx_packets=1 drop.no_route=3 drop.unknown_mote=2");
+        assert_eq!(
+            c.summary(),
+            "tun_rx_packets=1 drop.no_route=3 drop.unknown_mote=2"
+        );
     }
 }

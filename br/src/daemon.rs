@@ -41,7 +41,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { config_path: None, set_log_level: Box::new(|_| Err("no log handle".into())) }
+        Options {
+            config_path: None,
+            set_log_level: Box::new(|_| Err("no log handle".into())),
+        }
     }
 }
 
@@ -81,20 +84,32 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 /// [`run`], reloading `opts.config_path` on SIGHUP.
 pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
     let tun = Tun::open(&cfg.tun.name)?;
-    tun::configure(tun.name(), cfg.host_address(), cfg.prefix().network(), cfg.tun.mtu)
-        .await
-        .with_context(|| format!("cannot configure {}", tun.name()))?;
+    tun::configure(
+        tun.name(),
+        cfg.host_address(),
+        cfg.prefix().network(),
+        cfg.tun.mtu,
+    )
+    .await
+    .with_context(|| format!("cannot configure {}", tun.name()))?;
     info!(tun = tun.name(), address = %cfg.host_address(), prefix = %cfg.network.prefix, mtu = cfg.tun.mtu, "TUN up");
 
     let capture = match &cfg.capture.pcap {
         Some(path) => Some(
-            Capture::create(path).with_context(|| format!("cannot create capture file {}", path.display()))?,
+            Capture::create(path)
+                .with_context(|| format!("cannot create capture file {}", path.display()))?,
         ),
         None => None,
     };
 
-    let router = BorderRouter::from_config(&cfg, Instant::now(), SystemTime::now(), instance_id(), restart_seed())
-        .map_err(|issues| anyhow::anyhow!(crate::config::ConfigError::Invalid(issues)))?;
+    let router = BorderRouter::from_config(
+        &cfg,
+        Instant::now(),
+        SystemTime::now(),
+        instance_id(),
+        restart_seed(),
+    )
+    .map_err(|issues| anyhow::anyhow!(crate::config::ConfigError::Invalid(issues)))?;
     let redirect_socket = match (router.wiring(), &cfg.hrm.redirect_listen) {
         (Some(r), Some(listen)) if r.has_remote() => {
             let sock = tokio::net::UdpSocket::bind(listen)
@@ -111,7 +126,9 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
         }
     }
 
-    let radio = radio::start(&cfg.radio).await.context("cannot start the radio driver")?;
+    let radio = radio::start(&cfg.radio)
+        .await
+        .context("cannot start the radio driver")?;
 
     let (request_tx, mut request_rx) = mpsc::channel::<ops::Request>(16);
     if let Some(listen) = cfg.metrics.listen {
@@ -121,7 +138,8 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
     }
     // The control socket is for the operator's `lowpan-br status`; the border router
     // routes without it.
-    let control_socket = ops::service::open_control_socket("lowpan-br", &cfg.control.socket, &request_tx);
+    let control_socket =
+        ops::service::open_control_socket("lowpan-br", &cfg.control.socket, &request_tx);
     drop(request_tx);
 
     let mut sigterm = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
@@ -129,7 +147,9 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
     let mut sighup = signal(SignalKind::hangup()).context("cannot install SIGHUP handler")?;
     // READY=1 waits for the radio link: a border router without its radio routes nothing.
     let radio_name = radio_description(&cfg);
-    notify_systemd(&[NotifyState::Status(&format!("waiting for radio on {radio_name}"))]);
+    notify_systemd(&[NotifyState::Status(&format!(
+        "waiting for radio on {radio_name}"
+    ))]);
     let mut ready = false;
     // Pinged from this loop only, so a loop that hangs is restarted by systemd.
     let watchdog_every = sd_notify::watchdog_enabled().map(|t| t / 2);
@@ -138,7 +158,8 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
     let start = Instant::now();
     let radio_queue = RadioQueue::new(cfg.radio.queue_frames, FRAME_CHANNEL);
     let flush_every = cfg.capture.flush_interval;
-    let summary_every = (!cfg.metrics.summary_interval.is_zero()).then_some(cfg.metrics.summary_interval);
+    let summary_every =
+        (!cfg.metrics.summary_interval.is_zero()).then_some(cfg.metrics.summary_interval);
     let radio_link = RadioLink::new(radio_name.clone(), radio_quality_source(&cfg), start);
     let mut d = Daemon {
         router,
@@ -296,7 +317,8 @@ impl Daemon {
                 return;
             }
         };
-        self.router.handle_tun_packet(Instant::now(), SystemTime::now(), &buf[..n]);
+        self.router
+            .handle_tun_packet(Instant::now(), SystemTime::now(), &buf[..n]);
         self.transmit();
     }
 
@@ -309,11 +331,16 @@ impl Daemon {
                 Transmit::Redirect { to, bytes } => match &self.redirect_socket {
                     Some(sock) => {
                         if let Err(e) = sock.try_send_to(&bytes, to) {
-                            self.router.counters_mut().drop(DropReason::RedirectSendError);
+                            self.router
+                                .counters_mut()
+                                .drop(DropReason::RedirectSendError);
                             debug!(error = %e, %to, "redirect send failed");
                         }
                     }
-                    None => self.router.counters_mut().drop(DropReason::RedirectNoSocket),
+                    None => self
+                        .router
+                        .counters_mut()
+                        .drop(DropReason::RedirectNoSocket),
                 },
             }
         }
@@ -322,7 +349,10 @@ impl Daemon {
     fn write_tun(&mut self, packet: &[u8]) {
         match self.tun.try_send(packet) {
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.router.counters_mut().drop(DropReason::TunWriteWouldBlock),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self
+                .router
+                .counters_mut()
+                .drop(DropReason::TunWriteWouldBlock),
             Err(e) => {
                 self.router.counters_mut().drop(DropReason::TunWriteError);
                 debug!(error = %e, "TUN write failed");
@@ -334,17 +364,27 @@ impl Daemon {
         match ev {
             RadioEvent::Frame(frame, quality) => {
                 record(&mut self.capture, &frame);
-                self.router.handle_radio_reception(Instant::now(), SystemTime::now(), &frame, quality);
+                self.router.handle_radio_reception(
+                    Instant::now(),
+                    SystemTime::now(),
+                    &frame,
+                    quality,
+                );
                 self.transmit();
             }
             RadioEvent::Mac(eui) => {
                 if self.router.own_eui64() != Some(eui) {
                     info!(eui64 = %eui, "own link address");
-                    let (tun, address) = (self.tun.name().to_string(), lowpan::ip::link_local_from_eui64(eui));
+                    let (tun, address) = (
+                        self.tun.name().to_string(),
+                        lowpan::ip::link_local_from_eui64(eui),
+                    );
                     tokio::spawn(async move {
                         match tun::set_link_local(&tun, address).await {
                             Ok(()) => info!(tun, %address, "TUN link-local address"),
-                            Err(e) => warn!(tun, error = %format!("{e:#}"), "cannot set the TUN's link-local address"),
+                            Err(e) => {
+                                warn!(tun, error = %format!("{e:#}"), "cannot set the TUN's link-local address")
+                            }
                         }
                     });
                 }
@@ -359,7 +399,10 @@ impl Daemon {
     fn queue_radio(&mut self, d: RadioDatagram) {
         self.radio_queue.push(d);
         let dropped = self.radio_queue.counters().datagrams_dropped;
-        self.router.counters_mut().drop_n(DropReason::RadioQueueFull, dropped - self.queue_drops_counted);
+        self.router.counters_mut().drop_n(
+            DropReason::RadioQueueFull,
+            dropped - self.queue_drops_counted,
+        );
         self.queue_drops_counted = dropped;
         self.pump_radio();
     }
@@ -367,18 +410,24 @@ impl Daemon {
     /// Hands the driver every queued datagram that fits whole in its frame channel.
     fn pump_radio(&mut self) {
         loop {
-            let Some(n) = self.radio_queue.next_len() else { return };
+            let Some(n) = self.radio_queue.next_len() else {
+                return;
+            };
             let permits = match self.radio.frames.try_reserve_many(n) {
                 Ok(p) => p,
                 Err(mpsc::error::TrySendError::Full(())) => return,
                 Err(mpsc::error::TrySendError::Closed(())) => {
                     while let Some(d) = self.radio_queue.pop_fitting(usize::MAX) {
-                        self.router.counters_mut().drop_n(DropReason::RadioDown, d.frames.len() as u64);
+                        self.router
+                            .counters_mut()
+                            .drop_n(DropReason::RadioDown, d.frames.len() as u64);
                     }
                     return;
                 }
             };
-            let Some(d) = self.radio_queue.pop_fitting(n) else { return };
+            let Some(d) = self.radio_queue.pop_fitting(n) else {
+                return;
+            };
             for (permit, frame) in permits.zip(d.frames) {
                 record(&mut self.capture, &frame);
                 permit.send(frame);
@@ -396,7 +445,11 @@ impl Daemon {
     }
 
     fn radio_stats(&self) -> Vec<(&'static str, u64)> {
-        self.radio.stats.lock().map(|s| s.clone()).unwrap_or_default()
+        self.radio
+            .stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     fn render_metrics(&self) -> String {
@@ -414,7 +467,10 @@ impl Daemon {
     }
 
     fn status(&self) -> serde_json::Value {
-        let config = self.opts.config_path.as_ref().map_or_else(|| "<defaults and environment>".into(), |p| p.display().to_string());
+        let config = self.opts.config_path.as_ref().map_or_else(
+            || "<defaults and environment>".into(),
+            |p| p.display().to_string(),
+        );
         let view = DaemonView {
             started: self.started,
             config: &config,
@@ -431,7 +487,10 @@ impl Daemon {
     /// ([`crate::reload`]); anything wrong keeps the running configuration, and says why.
     fn reload(&mut self) {
         let now = Instant::now();
-        let origin = self.opts.config_path.as_ref().map_or_else(|| "<defaults and environment>".into(), |p| p.display().to_string());
+        let origin = self.opts.config_path.as_ref().map_or_else(
+            || "<defaults and environment>".into(),
+            |p| p.display().to_string(),
+        );
         info!(config = %origin, "SIGHUP: reloading the configuration");
         let new = match Config::load(self.opts.config_path.as_deref(), std::env::vars()) {
             Ok(c) => c,
@@ -439,12 +498,21 @@ impl Daemon {
         };
         let restart = crate::reload::needs_restart(&self.config, &new);
         if !restart.is_empty() {
-            let why = format!("{} changed, which needs a restart (systemctl restart lowpan-br)", restart.join(", "));
+            let why = format!(
+                "{} changed, which needs a restart (systemctl restart lowpan-br)",
+                restart.join(", ")
+            );
             return self.reload_failed(now, "refused", why);
         }
         let mut changes = match self.router.reload(&new, now) {
             Ok(c) => c,
-            Err(issues) => return self.reload_failed(now, "invalid", crate::config::ConfigError::Invalid(issues).to_string()),
+            Err(issues) => {
+                return self.reload_failed(
+                    now,
+                    "invalid",
+                    crate::config::ConfigError::Invalid(issues).to_string(),
+                );
+            }
         };
         self.transmit();
         if new.log.level != self.config.log.level {
@@ -458,7 +526,8 @@ impl Daemon {
             }
         }
         if new.metrics.summary_interval != self.config.metrics.summary_interval {
-            self.summary_every = (!new.metrics.summary_interval.is_zero()).then_some(new.metrics.summary_interval);
+            self.summary_every =
+                (!new.metrics.summary_interval.is_zero()).then_some(new.metrics.summary_interval);
             changes.push("summary interval".into());
         }
         self.config = new;
@@ -482,8 +551,12 @@ impl Daemon {
             s.push(' ');
             s.push_str(&w.summary(Instant::now()));
         }
-        let radio: Vec<String> =
-            self.radio_stats().into_iter().filter(|(_, v)| *v != 0).map(|(k, v)| format!("radio.{k}={v}")).collect();
+        let radio: Vec<String> = self
+            .radio_stats()
+            .into_iter()
+            .filter(|(_, v)| *v != 0)
+            .map(|(k, v)| format!("radio.{k}={v}"))
+            .collect();
         if !radio.is_empty() {
             s.push(' ');
             s.push_str(&radio.join(" "));
@@ -496,12 +569,17 @@ impl Daemon {
 /// restarts, so motes' duplicate filters (same source and sequence number within seconds)
 /// and reassembly buffers do not eat our first frames after a quick restart.
 fn restart_seed() -> u32 {
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     t.subsec_nanos() ^ std::process::id().rotate_left(16)
 }
 
 /// Receives on the redirect socket, or waits forever when there is none.
-async fn recv_redirect(sock: &Option<tokio::net::UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, std::net::SocketAddr)> {
+async fn recv_redirect(
+    sock: &Option<tokio::net::UdpSocket>,
+    buf: &mut [u8],
+) -> io::Result<(usize, std::net::SocketAddr)> {
     match sock {
         Some(s) => s.recv_from(buf).await,
         None => std::future::pending().await,
@@ -514,7 +592,9 @@ fn instance_id() -> u64 {
     let mut b = [0u8; 8];
     if getrandom::fill(&mut b).is_err() {
         // No randomness: time and pid still differ between restarts.
-        let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         return (t.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32);
     }
     u64::from_be_bytes(b)
@@ -532,14 +612,18 @@ fn radio_description(cfg: &Config) -> String {
 /// Where the neighbours' link quality comes from, for the status.
 fn radio_quality_source(cfg: &Config) -> &'static str {
     match cfg.radio.kind {
-        RadioKind::Serial | RadioKind::Tcp => "not reported: the slip-radio protocol carries no LQI or RSSI",
+        RadioKind::Serial | RadioKind::Tcp => {
+            "not reported: the slip-radio protocol carries no LQI or RSSI"
+        }
         RadioKind::Zep => "from each ZEP datagram: its LQI, and the RSSI in LQI mode",
     }
 }
 
 fn record(capture: &mut Option<Capture<io::BufWriter<std::fs::File>>>, frame: &[u8]) {
     let Some(cap) = capture else { return };
-    let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     if let Err(e) = cap.record(ts, frame) {
         // A full disk must not stop the border router: stop capturing instead.
         warn!(error = %e, "capture write failed; capture stopped");

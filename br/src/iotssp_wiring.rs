@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use hrm::{Decision, DevicePolicy, DeviceConfig, Diversion, Hrm, HrmConfig, SspName};
+use hrm::{Decision, DeviceConfig, DevicePolicy, Diversion, Hrm, HrmConfig, SspName};
 use lowpan::ip;
 use lowpan::{CheckedIpv6Packet, NextHeader, Transport};
 use redirect::{ChannelConfig, KeyRing, RedirectChannel, RedirectKey, RedirectMessage};
@@ -115,7 +115,11 @@ pub enum Endpoint {
     Attached(Box<Iotssp>),
     /// `mote_source`: the address and port that stand for the IoTSSP on the 6LoWPAN side
     /// (see [`mote_source`]).
-    Remote { address: SocketAddr, mote_source: (Ipv6Addr, u16), channel: Box<RedirectChannel> },
+    Remote {
+        address: SocketAddr,
+        mote_source: (Ipv6Addr, u16),
+        channel: Box<RedirectChannel>,
+    },
 }
 
 /// One configured IoTSSP.
@@ -130,7 +134,10 @@ impl std::fmt::Debug for SspLink {
             Endpoint::Attached(_) => "attached".to_string(),
             Endpoint::Remote { address, .. } => format!("remote {address}"),
         };
-        f.debug_struct("SspLink").field("name", &self.name).field("endpoint", &kind).finish()
+        f.debug_struct("SspLink")
+            .field("name", &self.name)
+            .field("endpoint", &kind)
+            .finish()
     }
 }
 
@@ -151,7 +158,12 @@ pub struct IotsspWiring {
 
 impl IotsspWiring {
     /// `links` must name every IoTSSP of `hrm_config` (the builder guarantees it).
-    pub fn new(hrm_config: &HrmConfig, links: Vec<SspLink>, own_addr: Ipv6Addr, attached_port: u16) -> Result<Self, String> {
+    pub fn new(
+        hrm_config: &HrmConfig,
+        links: Vec<SspLink>,
+        own_addr: Ipv6Addr,
+        attached_port: u16,
+    ) -> Result<Self, String> {
         let hrm = Hrm::new(hrm_config).map_err(|e| e.to_string())?;
         for n in hrm.ssps() {
             if !links.iter().any(|l| &l.name == n) {
@@ -159,7 +171,15 @@ impl IotsspWiring {
             }
         }
         let pending = links.iter().map(|_| None).collect();
-        Ok(IotsspWiring { hrm, links, own_addr, attached_port, out: VecDeque::new(), counters: WiringCounters::default(), pending })
+        Ok(IotsspWiring {
+            hrm,
+            links,
+            own_addr,
+            attached_port,
+            out: VecDeque::new(),
+            counters: WiringCounters::default(),
+            pending,
+        })
     }
 
     pub fn hrm(&self) -> &Hrm {
@@ -176,13 +196,18 @@ impl IotsspWiring {
 
     /// Whether any IoTSSP is remote (the daemon then needs the redirect socket).
     pub fn has_remote(&self) -> bool {
-        self.links.iter().any(|l| matches!(l.endpoint, Endpoint::Remote { .. }))
+        self.links
+            .iter()
+            .any(|l| matches!(l.endpoint, Endpoint::Remote { .. }))
     }
 
     /// `hrm.attached_port` when an attached IoTSSP is configured: with the border router's
     /// own address, the source of its datagrams to motes.
     pub fn attached_port(&self) -> Option<u16> {
-        let attached = self.links.iter().any(|l| matches!(l.endpoint, Endpoint::Attached(_)));
+        let attached = self
+            .links
+            .iter()
+            .any(|l| matches!(l.endpoint, Endpoint::Attached(_)));
         attached.then_some(self.attached_port)
     }
 
@@ -201,7 +226,12 @@ impl IotsspWiring {
 
     /// An IPv6 packet read from the TUN (parsed once by the border router), before the
     /// bridge sees it.
-    pub fn handle_tun_packet<T: AsRef<[u8]>>(&mut self, now: Instant, wall: SystemTime, packet: &CheckedIpv6Packet<T>) -> Inbound {
+    pub fn handle_tun_packet<T: AsRef<[u8]>>(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        packet: &CheckedIpv6Packet<T>,
+    ) -> Inbound {
         match self.hrm.handle_inbound(now, packet) {
             Decision::Forward => Inbound::Bridge,
             Decision::Divert(d) => {
@@ -241,8 +271,13 @@ impl IotsspWiring {
                     self.out.push_back(Action::ToTun(p));
                 }
             }
-            Endpoint::Remote { address, channel, .. } => match channel.seal(now, wall, &d.message()) {
-                Ok(bytes) => self.out.push_back(Action::Redirect { to: *address, bytes }),
+            Endpoint::Remote {
+                address, channel, ..
+            } => match channel.seal(now, wall, &d.message()) {
+                Ok(bytes) => self.out.push_back(Action::Redirect {
+                    to: *address,
+                    bytes,
+                }),
                 Err(_) => self.counters.redirect_seal_errors += 1,
             },
         }
@@ -252,7 +287,12 @@ impl IotsspWiring {
     /// An IPv6 packet reassembled from the radio, before it is written into the TUN.
     /// Returns true when it was for an IoTSSP's mote leg (attached: handed over; remote:
     /// wrapped into a MoteDatagram) or refused, and must not go to the TUN.
-    pub fn handle_radio_packet<T: AsRef<[u8]>>(&mut self, now: Instant, wall: SystemTime, v6: &CheckedIpv6Packet<T>) -> bool {
+    pub fn handle_radio_packet<T: AsRef<[u8]>>(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        v6: &CheckedIpv6Packet<T>,
+    ) -> bool {
         if let Some(i) = self.remote_for_source(v6) {
             self.wrap_for_remote(now, wall, i, v6);
             return true;
@@ -288,14 +328,24 @@ impl IotsspWiring {
 
     /// The remote IoTSSP whose mote source a UDP packet from the radio is addressed to.
     fn remote_for_source<T: AsRef<[u8]>>(&self, v6: &CheckedIpv6Packet<T>) -> Option<usize> {
-        let Transport::Udp(udp) = v6.transport() else { return None };
+        let Transport::Udp(udp) = v6.transport() else {
+            return None;
+        };
         let dst = (v6.dst_addr(), udp.dst_port());
-        self.links.iter().position(|l| matches!(&l.endpoint, Endpoint::Remote { mote_source, .. } if *mote_source == dst))
+        self.links.iter().position(
+            |l| matches!(&l.endpoint, Endpoint::Remote { mote_source, .. } if *mote_source == dst),
+        )
     }
 
     /// A mote's datagram to remote IoTSSP `i`'s mote source: into a MoteDatagram if it is
     /// that IoTSSP's mote leg (a mote delegated to it, from its transfer port), else dropped.
-    fn wrap_for_remote<T: AsRef<[u8]>>(&mut self, now: Instant, wall: SystemTime, i: usize, v6: &CheckedIpv6Packet<T>) {
+    fn wrap_for_remote<T: AsRef<[u8]>>(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        i: usize,
+        v6: &CheckedIpv6Packet<T>,
+    ) {
         let src = v6.src_addr();
         let dst = v6.dst_addr();
         let Transport::Udp(udp) = v6.transport() else {
@@ -304,16 +354,39 @@ impl IotsspWiring {
         };
         let udp_bytes = &udp.as_bytes()[..usize::from(udp.len())];
         let link = &mut self.links[i];
-        if !self.hrm.is_mote_leg(&link.name, &src, udp.src_port()) || !ip::verify_checksum(&src, &dst, ip::next_header::UDP, udp_bytes) || udp.payload().is_empty() {
+        if !self.hrm.is_mote_leg(&link.name, &src, udp.src_port())
+            || !ip::verify_checksum(&src, &dst, ip::next_header::UDP, udp_bytes)
+            || udp.payload().is_empty()
+        {
             self.counters.mote_to_remote_refused += 1;
             return;
         }
-        let Endpoint::Remote { address, channel, .. } = &mut link.endpoint else { return };
-        let flow = redirect::FlowTag { peer_addr: Ipv6Addr::UNSPECIFIED, peer_port: 0, mote_addr: src, mote_port: udp.src_port() };
-        match channel.seal(now, wall, &RedirectMessage::MoteDatagram { flow, datagram: udp.payload() }) {
+        let Endpoint::Remote {
+            address, channel, ..
+        } = &mut link.endpoint
+        else {
+            return;
+        };
+        let flow = redirect::FlowTag {
+            peer_addr: Ipv6Addr::UNSPECIFIED,
+            peer_port: 0,
+            mote_addr: src,
+            mote_port: udp.src_port(),
+        };
+        match channel.seal(
+            now,
+            wall,
+            &RedirectMessage::MoteDatagram {
+                flow,
+                datagram: udp.payload(),
+            },
+        ) {
             Ok(bytes) => {
                 self.counters.mote_to_remote += 1;
-                self.out.push_back(Action::Redirect { to: *address, bytes });
+                self.out.push_back(Action::Redirect {
+                    to: *address,
+                    bytes,
+                });
             }
             Err(_) => self.counters.redirect_seal_errors += 1,
         }
@@ -324,7 +397,10 @@ impl IotsspWiring {
     fn attached_for(&self, mote: &Ipv6Addr) -> Option<usize> {
         let attached = |l: &SspLink| matches!(l.endpoint, Endpoint::Attached(_));
         if let Some(name) = self.hrm.delegate_of(mote)
-            && let Some(i) = self.links.iter().position(|l| &l.name == name && attached(l))
+            && let Some(i) = self
+                .links
+                .iter()
+                .position(|l| &l.name == name && attached(l))
         {
             return Some(i);
         }
@@ -332,7 +408,13 @@ impl IotsspWiring {
     }
 
     /// A datagram received on the redirect socket from `from`.
-    pub fn handle_redirect_datagram(&mut self, now: Instant, wall: SystemTime, from: SocketAddr, bytes: &[u8]) {
+    pub fn handle_redirect_datagram(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) {
         let from = canonical(from);
         let remote_addr = |l: &SspLink| match &l.endpoint {
             Endpoint::Remote { address, .. } => Some(canonical(*address)),
@@ -342,19 +424,32 @@ impl IotsspWiring {
             .links
             .iter()
             .position(|l| remote_addr(l) == Some(from))
-            .or_else(|| self.links.iter().position(|l| remote_addr(l).is_some_and(|a| a.ip() == from.ip())));
+            .or_else(|| {
+                self.links
+                    .iter()
+                    .position(|l| remote_addr(l).is_some_and(|a| a.ip() == from.ip()))
+            });
         let Some(i) = i else {
             self.counters.redirect_unknown_source += 1;
             return;
         };
         let link = &mut self.links[i];
-        let Endpoint::Remote { channel, .. } = &mut link.endpoint else { return };
+        let Endpoint::Remote { channel, .. } = &mut link.endpoint else {
+            return;
+        };
         // The channel counts every refusal by reason and changes no state for it.
-        let Ok(repr) = channel.open(now, wall, bytes) else { return };
+        let Ok(repr) = channel.open(now, wall, bytes) else {
+            return;
+        };
         let name = link.name.clone();
         if let RedirectMessage::MoteDatagram { flow, datagram } = repr.message {
-            let Endpoint::Remote { mote_source, .. } = &link.endpoint else { return };
-            match self.hrm.packet_to_mote(&name, &flow, datagram, *mote_source) {
+            let Endpoint::Remote { mote_source, .. } = &link.endpoint else {
+                return;
+            };
+            match self
+                .hrm
+                .packet_to_mote(&name, &flow, datagram, *mote_source)
+            {
                 Ok(p) => {
                     self.counters.remote_to_mote += 1;
                     self.out.push_back(Action::ToMote(p));
@@ -366,7 +461,14 @@ impl IotsspWiring {
             }
             return;
         }
-        apply(&mut self.hrm, &mut self.counters, &mut self.out, now, &name, &repr.message);
+        apply(
+            &mut self.hrm,
+            &mut self.counters,
+            &mut self.out,
+            now,
+            &name,
+            &repr.message,
+        );
     }
 
     /// When `handle_timeout` next wants to run.
@@ -387,10 +489,15 @@ impl IotsspWiring {
                         iotssp.handle_timeout(now);
                     }
                 }
-                Endpoint::Remote { address, channel, .. } => {
+                Endpoint::Remote {
+                    address, channel, ..
+                } => {
                     channel.handle_timeout(now);
                     if let Some(bytes) = channel.poll_transmit(now, wall) {
-                        self.out.push_back(Action::Redirect { to: *address, bytes });
+                        self.out.push_back(Action::Redirect {
+                            to: *address,
+                            bytes,
+                        });
                     }
                 }
             }
@@ -411,7 +518,10 @@ impl IotsspWiring {
         let mut rebuilt = Vec::new();
         let hrm_cfg = hrm_config(cfg);
         if cfg.iotssps.len() != self.links.len() {
-            return Err(vec![ConfigIssue { key: "iotssp".into(), reason: "the IoTSSPs cannot change while running".into() }]);
+            return Err(vec![ConfigIssue {
+                key: "iotssp".into(),
+                reason: "the IoTSSPs cannot change while running".into(),
+            }]);
         }
         for (i, (s, link)) in cfg.iotssps.iter().zip(&self.links).enumerate() {
             match (&s.kind, &link.endpoint) {
@@ -420,40 +530,60 @@ impl IotsspWiring {
                     Ok(_) => {}
                     Err(e) => issues.push(e),
                 },
-                (IotsspKind::Attached { config: path }, Endpoint::Attached(_)) => match load_attached(path) {
-                    Ok((conf, iotssp)) => {
-                        check_attached_motes(cfg, &hrm_cfg, &s.name, path, &conf, &mut issues);
-                        rebuilt.push((i, Box::new(iotssp)));
+                (IotsspKind::Attached { config: path }, Endpoint::Attached(_)) => {
+                    match load_attached(path) {
+                        Ok((conf, iotssp)) => {
+                            check_attached_motes(cfg, &hrm_cfg, &s.name, path, &conf, &mut issues);
+                            rebuilt.push((i, Box::new(iotssp)));
+                        }
+                        Err(problems) => {
+                            issues.extend(problems.into_iter().map(|why| ConfigIssue {
+                                key: format!("iotssp[{i}].config"),
+                                reason: why,
+                            }))
+                        }
                     }
-                    Err(problems) => issues.extend(
-                        problems.into_iter().map(|why| ConfigIssue { key: format!("iotssp[{i}].config"), reason: why }),
-                    ),
-                },
-                _ => issues.push(ConfigIssue { key: format!("iotssp[{i}]"), reason: "its kind cannot change while running".into() }),
+                }
+                _ => issues.push(ConfigIssue {
+                    key: format!("iotssp[{i}]"),
+                    reason: "its kind cannot change while running".into(),
+                }),
             }
         }
         if issues.is_empty()
             && let Err(e) = Hrm::new(&hrm_cfg)
         {
-            issues.push(ConfigIssue { key: "hrm".into(), reason: e.to_string() });
+            issues.push(ConfigIssue {
+                key: "hrm".into(),
+                reason: e.to_string(),
+            });
         }
         if !issues.is_empty() {
             return Err(issues);
         }
         let mut changes = Vec::new();
         if let Err(e) = self.hrm.set_devices(&hrm_cfg) {
-            return Err(vec![ConfigIssue { key: "hrm".into(), reason: e.to_string() }]);
+            return Err(vec![ConfigIssue {
+                key: "hrm".into(),
+                reason: e.to_string(),
+            }]);
         }
         changes.push("device policies".to_string());
         for (i, key) in keys {
             if let Endpoint::Remote { channel, .. } = &mut self.links[i].endpoint {
                 let previous = Some(channel.keys().current.clone());
-                channel.set_keys(KeyRing { current: key, previous });
+                channel.set_keys(KeyRing {
+                    current: key,
+                    previous,
+                });
                 changes.push(format!("redirect key of IoTSSP {}", self.links[i].name));
             }
         }
         for (i, iotssp) in rebuilt {
-            changes.push(format!("IoTSSP {} (certificates, PSKs, trust, authorization)", self.links[i].name));
+            changes.push(format!(
+                "IoTSSP {} (certificates, PSKs, trust, authorization)",
+                self.links[i].name
+            ));
             self.pending[i] = Some(iotssp);
             self.drain_attached(now, i);
         }
@@ -481,9 +611,19 @@ impl IotsspWiring {
     }
 
     fn drain_attached_outputs(&mut self, now: Instant, i: usize) {
-        let IotsspWiring { hrm, links, own_addr, attached_port, out, counters, .. } = self;
+        let IotsspWiring {
+            hrm,
+            links,
+            own_addr,
+            attached_port,
+            out,
+            counters,
+            ..
+        } = self;
         let link = &mut links[i];
-        let Endpoint::Attached(iotssp) = &mut link.endpoint else { return };
+        let Endpoint::Attached(iotssp) = &mut link.endpoint else {
+            return;
+        };
         while let Some(o) = iotssp.poll_output() {
             match &o {
                 Output::ToMote { mote, datagram } => {
@@ -491,7 +631,12 @@ impl IotsspWiring {
                         counters.attached_bad_destination += 1;
                         continue;
                     };
-                    match hrm::build_udp_packet((*own_addr, *attached_port), (*mote.ip(), mote.port()), TO_MOTE_HOP_LIMIT, datagram) {
+                    match hrm::build_udp_packet(
+                        (*own_addr, *attached_port),
+                        (*mote.ip(), mote.port()),
+                        TO_MOTE_HOP_LIMIT,
+                        datagram,
+                    ) {
                         Ok(p) => {
                             counters.attached_to_mote += 1;
                             out.push_back(Action::ToMote(p));
@@ -512,9 +657,22 @@ impl IotsspWiring {
     /// `(name, value)`, names dotted (`hrm.divert`, `iotssp.ssp-a.keys_held`).
     pub fn all_counters(&self, now: Instant) -> Vec<(String, u64)> {
         let mut v: Vec<(String, u64)> = Vec::new();
-        v.extend(self.counters.iter().map(|(k, n)| (format!("redirection.{k}"), n)));
-        v.extend(self.hrm.counters().iter().map(|(k, n)| (format!("hrm.{k}"), n)));
-        v.extend(self.hrm.drop_counters().map(|(k, n)| (format!("hrm.drop.{k}"), n)));
+        v.extend(
+            self.counters
+                .iter()
+                .map(|(k, n)| (format!("redirection.{k}"), n)),
+        );
+        v.extend(
+            self.hrm
+                .counters()
+                .iter()
+                .map(|(k, n)| (format!("hrm.{k}"), n)),
+        );
+        v.extend(
+            self.hrm
+                .drop_counters()
+                .map(|(k, n)| (format!("hrm.drop.{k}"), n)),
+        );
         v.push(("hrm.flows".into(), self.hrm.flow_count() as u64));
         for l in &self.links {
             let p = format!("iotssp.{}", l.name);
@@ -541,7 +699,10 @@ impl IotsspWiring {
     pub fn summary(&self, now: Instant) -> String {
         let mut s = String::new();
         for (k, n) in self.all_counters(now) {
-            let always = k.ends_with(".app_data_records_received") || k.ends_with(".keys_held") || k.ends_with(".private_keys_held") || k == "hrm.app_data_to_ssp";
+            let always = k.ends_with(".app_data_records_received")
+                || k.ends_with(".keys_held")
+                || k.ends_with(".private_keys_held")
+                || k == "hrm.app_data_to_ssp";
             if n != 0 || always {
                 let _ = write!(s, "{}{k}={n}", if s.is_empty() { "" } else { " " });
             }
@@ -552,12 +713,39 @@ impl IotsspWiring {
     /// The HRM's, the redirect channels' and the IoTSSPs' metrics.
     pub fn add_metrics(&self, s: &mut ops::metrics::Snapshot, now: Instant) {
         let counter = |k: &str| vec![("counter", k.to_owned())];
-        s.counters("lowpan_br_redirection", "Decisions of the IoTSSP wiring.", self.counters.iter().map(|(k, n)| (counter(k), n)).collect::<Vec<_>>());
-        s.counters("lowpan_br_hrm", "The HRM's decisions.", self.hrm.counters().iter().map(|(k, n)| (counter(k), n)).collect::<Vec<_>>());
-        let drops = self.hrm.drop_counters().map(|(k, n)| (vec![("reason", k.to_owned())], n));
-        s.counters("lowpan_br_hrm_drops", "Packets the HRM dropped, by reason.", drops.collect::<Vec<_>>());
-        s.gauge("lowpan_br_hrm_flows", "Flows the HRM tracks.", self.hrm.flow_count() as i64);
-        let (mut totals, mut keys_held, mut delegations, mut alive) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        s.counters(
+            "lowpan_br_redirection",
+            "Decisions of the IoTSSP wiring.",
+            self.counters
+                .iter()
+                .map(|(k, n)| (counter(k), n))
+                .collect::<Vec<_>>(),
+        );
+        s.counters(
+            "lowpan_br_hrm",
+            "The HRM's decisions.",
+            self.hrm
+                .counters()
+                .iter()
+                .map(|(k, n)| (counter(k), n))
+                .collect::<Vec<_>>(),
+        );
+        let drops = self
+            .hrm
+            .drop_counters()
+            .map(|(k, n)| (vec![("reason", k.to_owned())], n));
+        s.counters(
+            "lowpan_br_hrm_drops",
+            "Packets the HRM dropped, by reason.",
+            drops.collect::<Vec<_>>(),
+        );
+        s.gauge(
+            "lowpan_br_hrm_flows",
+            "Flows the HRM tracks.",
+            self.hrm.flow_count() as i64,
+        );
+        let (mut totals, mut keys_held, mut delegations, mut alive) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for l in &self.links {
             let name = l.name.as_str();
             let labels = |k: &str| vec![("iotssp", name.to_owned()), ("counter", k.to_owned())];
@@ -565,8 +753,12 @@ impl IotsspWiring {
                 Endpoint::Attached(i) => {
                     for (k, n) in ssp::status::counter_list(i) {
                         match k.as_str() {
-                            "keys_held" => keys_held.push((vec![("iotssp", name.to_owned())], n as i64)),
-                            "delegations" => delegations.push((vec![("iotssp", name.to_owned())], n as i64)),
+                            "keys_held" => {
+                                keys_held.push((vec![("iotssp", name.to_owned())], n as i64))
+                            }
+                            "delegations" => {
+                                delegations.push((vec![("iotssp", name.to_owned())], n as i64))
+                            }
                             _ => totals.push((labels(&k), n)),
                         }
                     }
@@ -581,13 +773,29 @@ impl IotsspWiring {
                 }
             }
         }
-        s.counters("lowpan_br_iotssp", "Each IoTSSP's counters: an attached one's own, a remote one's redirect channel.", totals);
+        s.counters(
+            "lowpan_br_iotssp",
+            "Each IoTSSP's counters: an attached one's own, a remote one's redirect channel.",
+            totals,
+        );
         if !keys_held.is_empty() {
-            s.gauges("lowpan_br_iotssp_keys_held", "Session keys an attached IoTSSP holds.", keys_held);
-            s.gauges("lowpan_br_iotssp_delegations", "Delegations an attached IoTSSP serves.", delegations);
+            s.gauges(
+                "lowpan_br_iotssp_keys_held",
+                "Session keys an attached IoTSSP holds.",
+                keys_held,
+            );
+            s.gauges(
+                "lowpan_br_iotssp_delegations",
+                "Delegations an attached IoTSSP serves.",
+                delegations,
+            );
         }
         if !alive.is_empty() {
-            s.gauges("lowpan_br_iotssp_alive", "1 while a remote IoTSSP's redirect channel is alive.", alive);
+            s.gauges(
+                "lowpan_br_iotssp_alive",
+                "1 while a remote IoTSSP's redirect channel is alive.",
+                alive,
+            );
         }
     }
 }
@@ -673,10 +881,16 @@ pub fn hrm_config(cfg: &Config) -> HrmConfig {
             .iter()
             .map(|m| {
                 let policy = match (m.policy, &m.iotssp) {
-                    (MotePolicy::Delegate, Some(ssp)) => DevicePolicy::Delegate { ssp: ssp.clone() },
+                    (MotePolicy::Delegate, Some(ssp)) => {
+                        DevicePolicy::Delegate { ssp: ssp.clone() }
+                    }
                     _ => DevicePolicy::Passthrough,
                 };
-                DeviceConfig { mote: cfg.mote_address(m), policy, dtls_port: m.dtls_port }
+                DeviceConfig {
+                    mote: cfg.mote_address(m),
+                    policy,
+                    dtls_port: m.dtls_port,
+                }
             })
             .collect(),
     }
@@ -686,7 +900,12 @@ pub fn hrm_config(cfg: &Config) -> HrmConfig {
 /// configuration, certificates and keys and each remote key file. `None` when no IoTSSP is
 /// configured (every mote is passthrough: the HRM is skipped altogether). Errors name the
 /// key at fault and never contain a key.
-pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Result<Option<IotsspWiring>, Vec<ConfigIssue>> {
+pub fn build(
+    cfg: &Config,
+    now: Instant,
+    wall: SystemTime,
+    instance: u64,
+) -> Result<Option<IotsspWiring>, Vec<ConfigIssue>> {
     if cfg.iotssps.is_empty() {
         return Ok(None);
     }
@@ -695,28 +914,48 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
     let hrm_cfg = hrm_config(cfg);
     for (i, s) in cfg.iotssps.iter().enumerate() {
         let name = SspName::new(&s.name);
-        let issue = |f: &str, reason: String| ConfigIssue { key: format!("iotssp[{i}].{f}"), reason };
+        let issue = |f: &str, reason: String| ConfigIssue {
+            key: format!("iotssp[{i}].{f}"),
+            reason,
+        };
         match &s.kind {
             IotsspKind::Attached { config: path } => match load_attached(path) {
                 Ok((conf, mut iotssp)) => {
                     check_attached_motes(cfg, &hrm_cfg, &s.name, path, &conf, &mut issues);
                     // A new epoch: every mote re-associates now, not when its first client comes.
                     iotssp.start_epoch(now, ssp::iotssp::epoch_of(wall));
-                    links.push(SspLink { name, endpoint: Endpoint::Attached(Box::new(iotssp)) });
+                    links.push(SspLink {
+                        name,
+                        endpoint: Endpoint::Attached(Box::new(iotssp)),
+                    });
                 }
-                Err(problems) => issues.extend(problems.into_iter().map(|why| issue("config", why))),
+                Err(problems) => {
+                    issues.extend(problems.into_iter().map(|why| issue("config", why)))
+                }
             },
-            IotsspKind::Remote(r) => {
-                match load_key(i, r) {
-                    Ok(k) => {
-                        let channel = RedirectChannel::new(channel_config(r), redirect::Role::BorderRouter, KeyRing::new(k), instance, now, wall);
-                        let address = r.address;
-                        let mote_source = mote_source(address, cfg.host_address());
-                        links.push(SspLink { name, endpoint: Endpoint::Remote { address, mote_source, channel: Box::new(channel) } });
-                    }
-                    Err(e) => issues.push(e),
+            IotsspKind::Remote(r) => match load_key(i, r) {
+                Ok(k) => {
+                    let channel = RedirectChannel::new(
+                        channel_config(r),
+                        redirect::Role::BorderRouter,
+                        KeyRing::new(k),
+                        instance,
+                        now,
+                        wall,
+                    );
+                    let address = r.address;
+                    let mote_source = mote_source(address, cfg.host_address());
+                    links.push(SspLink {
+                        name,
+                        endpoint: Endpoint::Remote {
+                            address,
+                            mote_source,
+                            channel: Box::new(channel),
+                        },
+                    });
                 }
-            }
+                Err(e) => issues.push(e),
+            },
         }
     }
     if !issues.is_empty() {
@@ -724,7 +963,12 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
     }
     IotsspWiring::new(&hrm_cfg, links, cfg.host_address(), cfg.hrm.attached_port)
         .map(Some)
-        .map_err(|reason| vec![ConfigIssue { key: "hrm".into(), reason }])
+        .map_err(|reason| {
+            vec![ConfigIssue {
+                key: "hrm".into(),
+                reason,
+            }]
+        })
 }
 
 /// The address and port that stand for a remote IoTSSP (redirect `address`) on the
@@ -734,7 +978,14 @@ pub fn build(cfg: &Config, now: Instant, wall: SystemTime, instance: u64) -> Res
 /// redirect address's in both cases.
 pub fn mote_source(address: SocketAddr, own: Ipv6Addr) -> (Ipv6Addr, u16) {
     let ip = match canonical(address).ip() {
-        IpAddr::V6(v6) if !v6.is_loopback() && !v6.is_unspecified() && !v6.is_unicast_link_local() && !v6.is_multicast() => v6,
+        IpAddr::V6(v6)
+            if !v6.is_loopback()
+                && !v6.is_unspecified()
+                && !v6.is_unicast_link_local()
+                && !v6.is_multicast() =>
+        {
+            v6
+        }
         _ => own,
     };
     (ip, address.port())
@@ -742,13 +993,19 @@ pub fn mote_source(address: SocketAddr, own: Ipv6Addr) -> (Ipv6Addr, u16) {
 
 /// The redirect key of the remote `iotssp[i]`, from the file or from a key file.
 fn load_key(i: usize, r: &RemoteIotssp) -> Result<RedirectKey, ConfigIssue> {
-    let issue = |f: &str, reason: String| ConfigIssue { key: format!("iotssp[{i}].{f}"), reason };
+    let issue = |f: &str, reason: String| ConfigIssue {
+        key: format!("iotssp[{i}].{f}"),
+        reason,
+    };
     match &r.key {
-        KeySource::Hex(k) => RedirectKey::from_hex(r.key_id, &k.0).map_err(|e| issue("key", e.to_string())),
+        KeySource::Hex(k) => {
+            RedirectKey::from_hex(r.key_id, &k.0).map_err(|e| issue("key", e.to_string()))
+        }
         KeySource::File(p) => match std::fs::read_to_string(p) {
             Ok(text) => {
                 let text = zeroize::Zeroizing::new(text);
-                RedirectKey::from_hex(r.key_id, text.trim()).map_err(|e| issue("key_file", format!("{}: {e}", p.display())))
+                RedirectKey::from_hex(r.key_id, text.trim())
+                    .map_err(|e| issue("key_file", format!("{}: {e}", p.display())))
             }
             Err(e) => Err(issue("key_file", format!("{}: {e}", p.display()))),
         },
@@ -768,9 +1025,17 @@ pub fn channel_config(s: &RemoteIotssp) -> ChannelConfig {
 /// An attached IoTSSP's configuration and the IoTSSP it builds, or every problem of that
 /// file (each as `path: key: reason`).
 fn load_attached(path: &Path) -> Result<(ssp::config::SspConfig, Iotssp), Vec<String>> {
-    let problems = |e: ssp::config::ConfigError| e.issues.iter().map(|i| format!("{}: {i}", path.display())).collect::<Vec<_>>();
+    let problems = |e: ssp::config::ConfigError| {
+        e.issues
+            .iter()
+            .map(|i| format!("{}: {i}", path.display()))
+            .collect::<Vec<_>>()
+    };
     let conf = ssp::config::SspConfig::from_file(path).map_err(problems)?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     let iotssp = conf.build(&base).map_err(problems)?;
     Ok((conf, iotssp))
 }
@@ -791,10 +1056,17 @@ fn check_attached_motes(
         }
         let addr = cfg.mote_address(m);
         let port = m.dtls_port.unwrap_or(hrm_cfg.dtls_port);
-        if !conf.motes.iter().any(|s| s.address == addr && s.dtls_port == port) {
+        if !conf
+            .motes
+            .iter()
+            .any(|s| s.address == addr && s.dtls_port == port)
+        {
             issues.push(ConfigIssue {
                 key: format!("mote[{i}].iotssp"),
-                reason: format!("IoTSSP {name:?} ({}) has no [[motes]] entry for [{addr}]:{port}", path.display()),
+                reason: format!(
+                    "IoTSSP {name:?} ({}) has no [[motes]] entry for [{addr}]:{port}",
+                    path.display()
+                ),
             });
         }
     }

@@ -19,19 +19,19 @@
 //! or the redirect socket; read the clock inside the core (time is passed in); log per
 //! packet above debug level.
 
+pub mod bridge;
+pub mod capture;
 pub mod config;
 pub mod counters;
-pub mod neighbours;
-pub mod nd;
-pub mod registrations;
-pub mod bridge;
-pub mod tun_source;
+pub mod daemon;
+pub mod io;
 pub mod iotssp_wiring;
+pub mod nd;
+pub mod neighbours;
 pub mod radio_queue;
+pub mod registrations;
+pub mod reload;
 pub mod router;
 pub mod rpl;
-pub mod capture;
 pub mod status;
-pub mod reload;
-pub mod io;
-pub mod daemon;
+pub mod tun_source;

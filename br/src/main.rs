@@ -31,8 +31,17 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if let Some(command) = &cli.command {
-        let configured = |c: &std::path::Path| Config::load(Some(c), std::env::vars()).map(|cfg| cfg.control.socket).map_err(|e| e.to_string());
-        return command.run("lowpan-br", cli.config.as_deref(), configured, lowpan_br::config::DEFAULT_CONTROL_SOCKET);
+        let configured = |c: &std::path::Path| {
+            Config::load(Some(c), std::env::vars())
+                .map(|cfg| cfg.control.socket)
+                .map_err(|e| e.to_string())
+        };
+        return command.run(
+            "lowpan-br",
+            cli.config.as_deref(),
+            configured,
+            lowpan_br::config::DEFAULT_CONTROL_SOCKET,
+        );
     }
     let cfg = match Config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
@@ -41,13 +50,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let origin = cli.config.as_ref().map_or_else(|| "<defaults and environment>".to_string(), |p| p.display().to_string());
+    let origin = cli.config.as_ref().map_or_else(
+        || "<defaults and environment>".to_string(),
+        |p| p.display().to_string(),
+    );
     if cli.check_config {
         // Also read what the daemon would read at start: IoTSSP configurations,
         // certificates and key files.
         let now = std::time::Instant::now();
-        if let Err(issues) = lowpan_br::iotssp_wiring::build(&cfg, now, std::time::SystemTime::now(), 0) {
-            eprintln!("lowpan-br: {}", lowpan_br::config::ConfigError::Invalid(issues));
+        if let Err(issues) =
+            lowpan_br::iotssp_wiring::build(&cfg, now, std::time::SystemTime::now(), 0)
+        {
+            eprintln!(
+                "lowpan-br: {}",
+                lowpan_br::config::ConfigError::Invalid(issues)
+            );
             return ExitCode::FAILURE;
         }
         println!("lowpan-br: configuration OK: {origin}");
@@ -55,7 +72,10 @@ fn main() -> ExitCode {
     }
     let log = ops::service::init_logging(&cfg.log.level);
     tracing::info!(config = %origin, version = env!("CARGO_PKG_VERSION"), "lowpan-br starting");
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("lowpan-br: cannot start the async runtime: {e}");

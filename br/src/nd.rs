@@ -20,8 +20,8 @@ use lowpan::icmpv6::{Icmpv6Repr, msg_type};
 use lowpan::ip::{self, Icmpv6Packet, Ipv6Packet, next_header};
 use lowpan::ndisc::dar::{self, DuplicateAddress};
 use lowpan::ndisc::{
-    AddressRegistration, AuthoritativeBorderRouter, LinkLayerAddress, NdiscRepr, NeighborFlags, PrefixFlags,
-    PrefixInformation, RouterFlags, SixLowpanContext,
+    AddressRegistration, AuthoritativeBorderRouter, LinkLayerAddress, NdiscRepr, NeighborFlags,
+    PrefixFlags, PrefixInformation, RouterFlags, SixLowpanContext,
 };
 
 pub use lowpan::ndisc::ALL_NODES;
@@ -162,9 +162,17 @@ pub enum RadioNd {
         sllao: Option<LinkLayerAddress>,
     },
     /// A Neighbour Solicitation without ARO (address resolution or reachability).
-    Solicitation { src: Ipv6Addr, target: Ipv6Addr, sllao: Option<LinkLayerAddress> },
+    Solicitation {
+        src: Ipv6Addr,
+        target: Ipv6Addr,
+        sllao: Option<LinkLayerAddress>,
+    },
     /// A Duplicate Address Request from the 6LoWPAN router `src` to `dst`.
-    DuplicateAddressRequest { src: Ipv6Addr, dst: Ipv6Addr, dar: DuplicateAddress },
+    DuplicateAddressRequest {
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        dar: DuplicateAddress,
+    },
     /// Router or Neighbour Advertisement, Redirect or Duplicate Address Confirmation: not
     /// ours to act on, and never the host's.
     Other,
@@ -216,30 +224,55 @@ pub fn classify(packet: &Ipv6Packet<&[u8]>) -> Result<Option<RadioNd>, NdError> 
     let Some((next_header::ICMPV6, msg)) = upper_layer(packet) else {
         return Ok(None);
     };
-    let Some(&kind) = msg.first() else { return Ok(None) };
+    let Some(&kind) = msg.first() else {
+        return Ok(None);
+    };
     let (src, dst) = (packet.src_addr(), packet.dst_addr());
     match kind {
-        msg_type::NEIGHBOR_SOLICIT | msg_type::NEIGHBOR_ADVERT | msg_type::ROUTER_ADVERT | REDIRECT => {
+        msg_type::NEIGHBOR_SOLICIT
+        | msg_type::NEIGHBOR_ADVERT
+        | msg_type::ROUTER_ADVERT
+        | REDIRECT => {
             if packet.hop_limit() != 255 {
                 return Err(NdError::HopLimitNot255);
             }
         }
-        dar::msg_type::DUPLICATE_ADDRESS_REQUEST | dar::msg_type::DUPLICATE_ADDRESS_CONFIRMATION => {}
+        dar::msg_type::DUPLICATE_ADDRESS_REQUEST
+        | dar::msg_type::DUPLICATE_ADDRESS_CONFIRMATION => {}
         _ => return Ok(None),
     }
     let icmp = Icmpv6Packet::new_checked(msg).map_err(|_| NdError::Malformed)?;
     let repr = Icmpv6Repr::parse(&src, &dst, &icmp).map_err(|_| NdError::Malformed)?;
     Ok(Some(match repr {
-        Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, lladdr, aro: Some(aro) }) => {
+        Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+            target_addr,
+            lladdr,
+            aro: Some(aro),
+        }) => {
             if src.is_unspecified() || lladdr.is_none() {
                 return Err(NdError::AroWithoutSource);
             }
-            RadioNd::Registration { src, target: target_addr, aro, sllao: lladdr }
+            RadioNd::Registration {
+                src,
+                target: target_addr,
+                aro,
+                sllao: lladdr,
+            }
         }
-        Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, lladdr, aro: None }) => {
-            RadioNd::Solicitation { src, target: target_addr, sllao: lladdr }
-        }
-        Icmpv6Repr::Unknown { msg_type: dar::msg_type::DUPLICATE_ADDRESS_REQUEST, msg_code, body } => {
+        Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+            target_addr,
+            lladdr,
+            aro: None,
+        }) => RadioNd::Solicitation {
+            src,
+            target: target_addr,
+            sllao: lladdr,
+        },
+        Icmpv6Repr::Unknown {
+            msg_type: dar::msg_type::DUPLICATE_ADDRESS_REQUEST,
+            msg_code,
+            body,
+        } => {
             let dar = DuplicateAddress::parse(msg_code, body).map_err(|_| NdError::Malformed)?;
             RadioNd::DuplicateAddressRequest { src, dst, dar }
         }
@@ -264,21 +297,35 @@ pub fn build_neighbour_advertisement(
             Some(LinkLayerAddress::Eui64(own)),
         ),
     };
-    Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert { flags, target_addr: target, lladdr, aro })
-        .emit_ipv6_packet(src, dst, 255)
-        // At most 72 bytes of ICMPv6.
-        .unwrap_or_default()
+    Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+        flags,
+        target_addr: target,
+        lladdr,
+        aro,
+    })
+    .emit_ipv6_packet(src, dst, 255)
+    // At most 72 bytes of ICMPv6.
+    .unwrap_or_default()
 }
 
 /// The Duplicate Address Confirmation answering `dar` with `status`, from our address
 /// `src` to the 6LoWPAN router `dst` that asked (same code, TID, ROVR and address).
-pub fn build_duplicate_address_confirmation(src: Ipv6Addr, dst: Ipv6Addr, dar: &DuplicateAddress, status: u8) -> Vec<u8> {
+pub fn build_duplicate_address_confirmation(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    dar: &DuplicateAddress,
+    status: u8,
+) -> Vec<u8> {
     let dac = DuplicateAddress { status, ..*dar };
     let body = dac.to_body();
-    Icmpv6Repr::Unknown { msg_type: dar::msg_type::DUPLICATE_ADDRESS_CONFIRMATION, msg_code: dac.code(), body: &body }
-        .emit_ipv6_packet(src, dst, dar::MULTIHOP_HOPLIMIT)
-        // At most 56 bytes of ICMPv6.
-        .unwrap_or_default()
+    Icmpv6Repr::Unknown {
+        msg_type: dar::msg_type::DUPLICATE_ADDRESS_CONFIRMATION,
+        msg_code: dac.code(),
+        body: &body,
+    }
+    .emit_ipv6_packet(src, dst, dar::MULTIHOP_HOPLIMIT)
+    // At most 56 bytes of ICMPv6.
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -303,7 +350,9 @@ pub(crate) mod tests {
     /// RS from fe80::212:4b00:0:2 to ff02::2 with no options.
     pub(crate) fn rs_packet(src: Ipv6Addr, hop_limit: u8) -> Vec<u8> {
         let dst = lowpan::ndisc::ALL_ROUTERS;
-        Icmpv6Repr::Ndisc(NdiscRepr::RouterSolicit { lladdr: None }).emit_ipv6_packet(src, dst, hop_limit).unwrap()
+        Icmpv6Repr::Ndisc(NdiscRepr::RouterSolicit { lladdr: None })
+            .emit_ipv6_packet(src, dst, hop_limit)
+            .unwrap()
     }
 
     #[test]
@@ -317,32 +366,54 @@ pub(crate) mod tests {
         assert_eq!(&ra[4..6], &[0, 104]); // payload length
         assert_eq!(ra[6], 58);
         assert_eq!(ra[7], 255);
-        assert_eq!(&ra[8..24], &"fe80::212:4b00:0:1".parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(
+            &ra[8..24],
+            &"fe80::212:4b00:0:1".parse::<Ipv6Addr>().unwrap().octets()
+        );
         assert_eq!(&ra[24..40], &dst.octets());
         // RA header
         let icmp = &ra[40..];
         assert_eq!(&icmp[0..2], &[134, 0]);
-        assert!(ip::verify_checksum(&ip::link_local_from_eui64(OWN), &dst, 58, icmp));
+        assert!(ip::verify_checksum(
+            &ip::link_local_from_eui64(OWN),
+            &dst,
+            58,
+            icmp
+        ));
         assert_eq!(icmp[4], 64);
         assert_eq!(icmp[5], 0);
         assert_eq!(&icmp[6..8], &[0x07, 0x08]); // 1800
         assert_eq!(&icmp[8..16], &[0; 8]);
         // SLLAO
-        assert_eq!(&icmp[16..32], &[1, 2, 0x00, 0x12, 0x4b, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            &icmp[16..32],
+            &[1, 2, 0x00, 0x12, 0x4b, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+        );
         // PIO
         let pio = &icmp[32..64];
         assert_eq!(&pio[0..4], &[3, 4, 64, 0x40]);
         assert_eq!(&pio[4..8], &86_400u32.to_be_bytes());
         assert_eq!(&pio[8..12], &14_400u32.to_be_bytes());
         assert_eq!(&pio[12..16], &[0; 4]);
-        assert_eq!(&pio[16..32], &"fd00:aaaa::".parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(
+            &pio[16..32],
+            &"fd00:aaaa::".parse::<Ipv6Addr>().unwrap().octets()
+        );
         // 6CO: type 34, len 2, context length 64, C=1 CID=0, reserved, lifetime 60 min, prefix
         let co = &icmp[64..80];
-        assert_eq!(co, &[34, 2, 64, 0x10, 0, 0, 0, 60, 0xfd, 0, 0xaa, 0xaa, 0, 0, 0, 0]);
+        assert_eq!(
+            co,
+            &[
+                34, 2, 64, 0x10, 0, 0, 0, 60, 0xfd, 0, 0xaa, 0xaa, 0, 0, 0, 0
+            ]
+        );
         // ABRO: type 35, len 3, version low 1, high 0, lifetime 60 min, 6LBR fd00:aaaa::1
         let abro = &icmp[80..104];
         assert_eq!(&abro[..8], &[35, 3, 0, 1, 0, 0, 0, 60]);
-        assert_eq!(&abro[8..], &"fd00:aaaa::1".parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(
+            &abro[8..],
+            &"fd00:aaaa::1".parse::<Ipv6Addr>().unwrap().octets()
+        );
     }
 
     #[test]

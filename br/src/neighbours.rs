@@ -55,13 +55,21 @@ pub struct NeighbourTable {
 
 impl NeighbourTable {
     pub fn new(max_learned: usize) -> Self {
-        NeighbourTable { entries: HashMap::new(), learned: 0, max_learned }
+        NeighbourTable {
+            entries: HashMap::new(),
+            learned: 0,
+            max_learned,
+        }
     }
 
     /// A mote from the configuration: its EUI-64 and optionally its short address.
     pub fn add_configured(&mut self, eui: Eui64, short: Option<u16>, name: Option<&str>) {
         let name: Option<Arc<str>> = name.filter(|n| !n.is_empty()).map(Arc::from);
-        let n = Neighbour { name, configured: true, stats: MoteStats::default() };
+        let n = Neighbour {
+            name,
+            configured: true,
+            stats: MoteStats::default(),
+        };
         if let Some(s) = short {
             self.entries.insert(Address::Short(s), n.clone());
         }
@@ -83,7 +91,14 @@ impl NeighbourTable {
                     n.name = name.clone();
                 }
                 None => {
-                    self.entries.insert(addr, Neighbour { name: name.clone(), configured: true, stats: MoteStats::default() });
+                    self.entries.insert(
+                        addr,
+                        Neighbour {
+                            name: name.clone(),
+                            configured: true,
+                            stats: MoteStats::default(),
+                        },
+                    );
                 }
             }
         }
@@ -91,7 +106,8 @@ impl NeighbourTable {
 
     /// Remember the source of a received frame.
     pub fn learn(&mut self, addr: Address) -> Learned {
-        if matches!(addr, Address::Absent) || addr.is_broadcast() || addr == Address::Short(0xfffe) {
+        if matches!(addr, Address::Absent) || addr.is_broadcast() || addr == Address::Short(0xfffe)
+        {
             return Learned::NotUnicast;
         }
         if self.entries.contains_key(&addr) {
@@ -101,7 +117,14 @@ impl NeighbourTable {
             return Learned::TableFull;
         }
         self.learned += 1;
-        self.entries.insert(addr, Neighbour { name: None, configured: false, stats: MoteStats::default() });
+        self.entries.insert(
+            addr,
+            Neighbour {
+                name: None,
+                configured: false,
+                stats: MoteStats::default(),
+            },
+        );
         Learned::New
     }
 
@@ -161,21 +184,40 @@ mod tests {
     fn iid_maps_to_configured_and_learned_motes() {
         let mut t = NeighbourTable::new(1);
         t.add_configured(M, Some(0x0002), Some("kitchen"));
-        assert_eq!(t.lookup_iid(ip::iid_from_eui64(M)), Some(Address::Extended(M)));
-        assert_eq!(t.lookup_iid([0, 0, 0, 0xff, 0xfe, 0, 0, 2]), Some(Address::Short(2)));
+        assert_eq!(
+            t.lookup_iid(ip::iid_from_eui64(M)),
+            Some(Address::Extended(M))
+        );
+        assert_eq!(
+            t.lookup_iid([0, 0, 0, 0xff, 0xfe, 0, 0, 2]),
+            Some(Address::Short(2))
+        );
         assert_eq!(t.lookup_iid([0, 0, 0, 0xff, 0xfe, 0, 0, 3]), None);
         let other = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 9]);
         assert_eq!(t.lookup_iid(ip::iid_from_eui64(other)), None);
         assert_eq!(t.learn(Address::Extended(other)), Learned::New);
         assert_eq!(t.learn(Address::Extended(other)), Learned::Known);
-        assert_eq!(t.lookup_iid(ip::iid_from_eui64(other)), Some(Address::Extended(other)));
+        assert_eq!(
+            t.lookup_iid(ip::iid_from_eui64(other)),
+            Some(Address::Extended(other))
+        );
         assert_eq!(t.learn(Address::Short(7)), Learned::TableFull);
         assert_eq!(t.learn(Address::BROADCAST), Learned::NotUnicast);
         assert_eq!(t.learn(Address::Absent), Learned::NotUnicast);
-        assert_eq!(t.get(&Address::Extended(M)).and_then(|n| n.name.as_deref()), Some("kitchen"));
-        assert!(!t.forget_learned(&Address::Extended(M)), "configured motes stay");
+        assert_eq!(
+            t.get(&Address::Extended(M)).and_then(|n| n.name.as_deref()),
+            Some("kitchen")
+        );
+        assert!(
+            !t.forget_learned(&Address::Extended(M)),
+            "configured motes stay"
+        );
         assert!(t.forget_learned(&Address::Extended(other)));
-        assert_eq!(t.learn(Address::Short(7)), Learned::New, "a forgotten entry frees its place");
+        assert_eq!(
+            t.learn(Address::Short(7)),
+            Learned::New,
+            "a forgotten entry frees its place"
+        );
     }
 
     #[test]
@@ -183,10 +225,16 @@ mod tests {
         let mut t = NeighbourTable::new(4);
         let other = Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 9]);
         t.learn(Address::Extended(other));
-        t.get_mut(&Address::Extended(other)).unwrap().stats.rx_frames = 5;
+        t.get_mut(&Address::Extended(other))
+            .unwrap()
+            .stats
+            .rx_frames = 5;
         t.configure(other, Some(9), Some("porch"));
         let n = t.get(&Address::Extended(other)).unwrap();
-        assert_eq!((n.configured, n.stats.rx_frames, n.name.as_deref()), (true, 5, Some("porch")));
+        assert_eq!(
+            (n.configured, n.stats.rx_frames, n.name.as_deref()),
+            (true, 5, Some("porch"))
+        );
         assert_eq!(t.learned(), 0);
         assert!(t.get(&Address::Short(9)).is_some_and(|n| n.configured));
     }

@@ -65,7 +65,10 @@ fn is_dtls_handshake(payload: &[u8]) -> bool {
     const CHANGE_CIPHER_SPEC: u8 = 20;
     const ALERT: u8 = 21;
     const HANDSHAKE: u8 = 22;
-    matches!(payload, [HANDSHAKE | CHANGE_CIPHER_SPEC, 0xfe, _, ..] | [ALERT, 0xfe, _, 0, 0, ..])
+    matches!(
+        payload,
+        [HANDSHAKE | CHANGE_CIPHER_SPEC, 0xfe, _, ..] | [ALERT, 0xfe, _, 0, 0, ..]
+    )
 }
 
 /// The frames of one IPv6 packet (one frame, or its fragments in order), for the radio.
@@ -80,7 +83,10 @@ impl RadioDatagram {
     /// The link destination of its frames (the fairness key); `Absent` when the first frame
     /// does not parse.
     fn destination(&self) -> Address {
-        self.frames.first().and_then(|f| mac::parse_frame(f).ok()).map_or(Address::Absent, |(repr, _)| repr.dst_addr)
+        self.frames
+            .first()
+            .and_then(|f| mac::parse_frame(f).ok())
+            .map_or(Address::Absent, |(repr, _)| repr.dst_addr)
     }
 }
 
@@ -155,7 +161,8 @@ impl RadioQueue {
             return false;
         }
         while self.frames + n > self.capacity {
-            let made_room = self.evict_bulk() || (d.class == TxClass::Control && self.evict_control());
+            let made_room =
+                self.evict_bulk() || (d.class == TxClass::Control && self.evict_control());
             if !made_room {
                 self.count_drop(n);
                 return false;
@@ -182,7 +189,9 @@ impl RadioQueue {
         let Some(i) = (0..self.bulk.len()).max_by_key(|&i| frames(&self.bulk[i].1)) else {
             return false;
         };
-        let Some(victim) = self.bulk[i].1.pop_front() else { return false };
+        let Some(victim) = self.bulk[i].1.pop_front() else {
+            return false;
+        };
         self.frames -= victim.frames.len();
         self.count_drop(victim.frames.len());
         self.forget_empty(i);
@@ -190,7 +199,9 @@ impl RadioQueue {
     }
 
     fn evict_control(&mut self) -> bool {
-        let Some(victim) = self.control.pop_front() else { return false };
+        let Some(victim) = self.control.pop_front() else {
+            return false;
+        };
         self.frames -= victim.frames.len();
         self.count_drop(victim.frames.len());
         true
@@ -218,7 +229,11 @@ impl RadioQueue {
     pub fn next_len(&self) -> Option<usize> {
         match self.control.front() {
             Some(d) => Some(d.frames.len()),
-            None => self.bulk.get(self.next).and_then(|(_, q)| q.front()).map(|d| d.frames.len()),
+            None => self
+                .bulk
+                .get(self.next)
+                .and_then(|(_, q)| q.front())
+                .map(|d| d.frames.len()),
         }
     }
 
@@ -263,7 +278,10 @@ mod tests {
     }
 
     fn datagram(class: TxClass, dst: u8, tag: u8, frames: usize) -> RadioDatagram {
-        RadioDatagram { class, frames: (0..frames).map(|_| frame(dst, tag)).collect() }
+        RadioDatagram {
+            class,
+            frames: (0..frames).map(|_| frame(dst, tag)).collect(),
+        }
     }
 
     fn bulk(dst: u8, tag: u8, frames: usize) -> RadioDatagram {
@@ -272,7 +290,9 @@ mod tests {
 
     /// The tags of what comes out, handing over with unlimited room.
     fn drain(q: &mut RadioQueue) -> Vec<u8> {
-        std::iter::from_fn(|| q.pop_fitting(usize::MAX)).map(|d| d.frames[0][2]).collect()
+        std::iter::from_fn(|| q.pop_fitting(usize::MAX))
+            .map(|d| d.frames[0][2])
+            .collect()
     }
 
     #[test]
@@ -282,7 +302,11 @@ mod tests {
         assert!(q.push(bulk(1, 2, 3)));
         assert_eq!(q.len_frames(), 7);
         assert_eq!(q.next_len(), Some(4));
-        assert_eq!(q.pop_fitting(3), None, "4 frames never start in a room of 3");
+        assert_eq!(
+            q.pop_fitting(3),
+            None,
+            "4 frames never start in a room of 3"
+        );
         let d = q.pop_fitting(4).unwrap();
         assert_eq!(d.frames.len(), 4);
         assert_eq!(drain(&mut q), [2]);
@@ -338,7 +362,10 @@ mod tests {
         q.push(bulk(2, 30, 2));
         q.push(bulk(3, 40, 2));
         q.push(bulk(2, 31, 2));
-        assert_eq!(drain(&mut q), [10, 30, 40, 11, 31, 12, 13, 14, 15, 16, 17, 18, 19]);
+        assert_eq!(
+            drain(&mut q),
+            [10, 30, 40, 11, 31, 12, 13, 14, 15, 16, 17, 18, 19]
+        );
         // Room freed by eviction keeps the rotation valid.
         let mut q = RadioQueue::new(6, 2);
         q.push(bulk(1, 1, 2));
@@ -355,13 +382,23 @@ mod tests {
     fn packets_are_classed_by_what_they_carry() {
         let a: std::net::Ipv6Addr = "fd00::1".parse().unwrap();
         let udp = |payload: &[u8]| {
-            lowpan::UdpRepr { src_port: 1, dst_port: 5684, payload }.emit_ipv6_packet(a, a, 64).unwrap()
+            lowpan::UdpRepr {
+                src_port: 1,
+                dst_port: 5684,
+                payload,
+            }
+            .emit_ipv6_packet(a, a, 64)
+            .unwrap()
         };
         let class = |p: &[u8]| TxClass::of(&CheckedIpv6Packet::parse(p).unwrap());
         assert_eq!(class(&udp(&[22, 0xfe, 0xfd, 0, 0])), TxClass::Control);
         assert_eq!(class(&udp(&[20, 0xfe, 0xfd, 0, 0])), TxClass::Control);
         assert_eq!(class(&udp(&[21, 0xfe, 0xfd, 0, 0, 0])), TxClass::Control);
-        assert_eq!(class(&udp(&[21, 0xfe, 0xfd, 0, 1, 0])), TxClass::Bulk, "an encrypted alert is session data");
+        assert_eq!(
+            class(&udp(&[21, 0xfe, 0xfd, 0, 1, 0])),
+            TxClass::Bulk,
+            "an encrypted alert is session data"
+        );
         assert_eq!(class(&udp(&[23, 0xfe, 0xfd, 0, 1])), TxClass::Bulk);
         assert_eq!(class(&udp(b"coap")), TxClass::Bulk);
         let icmp = |t: u8| {

@@ -82,7 +82,10 @@ pub struct Registrations {
 
 impl Registrations {
     pub fn new(max: usize) -> Self {
-        Registrations { entries: HashMap::new(), max }
+        Registrations {
+            entries: HashMap::new(),
+            max,
+        }
     }
 
     /// Applies one registration request at `now`.
@@ -105,7 +108,15 @@ impl Registrations {
             }
         }
         let expires = now + Duration::from_secs(u64::from(req.lifetime_min) * 60);
-        self.entries.insert(req.address, Registration { rovr: req.rovr, tid: req.tid, via: req.via, expires });
+        self.entries.insert(
+            req.address,
+            Registration {
+                rovr: req.rovr,
+                tid: req.tid,
+                via: req.via,
+                expires,
+            },
+        );
         Outcome::Registered
     }
 
@@ -121,13 +132,22 @@ impl Registrations {
 
     /// Removes the registrations that ran out by `now`; returns them with their addresses.
     pub fn expire(&mut self, now: Instant) -> Vec<(Ipv6Addr, Registration)> {
-        let gone: Vec<Ipv6Addr> = self.entries.iter().filter(|(_, r)| r.expires <= now).map(|(a, _)| *a).collect();
-        gone.into_iter().filter_map(|a| self.entries.remove(&a).map(|r| (a, r))).collect()
+        let gone: Vec<Ipv6Addr> = self
+            .entries
+            .iter()
+            .filter(|(_, r)| r.expires <= now)
+            .map(|(a, _)| *a)
+            .collect();
+        gone.into_iter()
+            .filter_map(|a| self.entries.remove(&a).map(|r| (a, r)))
+            .collect()
     }
 
     /// Whether a live registration is still sent through `via`.
     pub fn uses(&self, now: Instant, via: &Via) -> bool {
-        self.entries.values().any(|r| r.expires > now && r.via == *via)
+        self.entries
+            .values()
+            .any(|r| r.expires > now && r.via == *via)
     }
 
     pub fn len(&self) -> usize {
@@ -165,26 +185,43 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(t.register(t0, &req(1, 1, 10)), Outcome::Registered);
         assert_eq!(t.register(t0, &req(1, 2, 10)), Outcome::Duplicate);
-        assert_eq!(t.register(t0, &req(1, 2, 0)), Outcome::Duplicate, "nor may another owner remove it");
+        assert_eq!(
+            t.register(t0, &req(1, 2, 0)),
+            Outcome::Duplicate,
+            "nor may another owner remove it"
+        );
         let t1 = t0 + Duration::from_secs(300);
         assert_eq!(t.register(t1, &req(1, 1, 10)), Outcome::Registered);
-        assert_eq!(t.get(t1, &req(1, 1, 0).address).unwrap().expires, t1 + Duration::from_secs(600));
+        assert_eq!(
+            t.get(t1, &req(1, 1, 0).address).unwrap().expires,
+            t1 + Duration::from_secs(600)
+        );
         assert_eq!(t.register(t1, &req(1, 1, 0)), Outcome::Deregistered);
         assert!(t.is_empty());
-        assert_eq!(t.register(t1, &req(1, 2, 10)), Outcome::Registered, "free again");
+        assert_eq!(
+            t.register(t1, &req(1, 2, 10)),
+            Outcome::Registered,
+            "free again"
+        );
     }
 
     #[test]
     fn an_older_tid_is_stale_and_a_newer_one_refreshes() {
         let mut t = Registrations::new(4);
         let t0 = Instant::now();
-        let with_tid = |tid: u8, lifetime_min: u16| Request { tid, ..req(1, 1, lifetime_min) };
+        let with_tid = |tid: u8, lifetime_min: u16| Request {
+            tid,
+            ..req(1, 1, lifetime_min)
+        };
         assert_eq!(t.register(t0, &with_tid(250, 10)), Outcome::Registered);
         let t1 = t0 + Duration::from_secs(60);
         // An older transaction (a delayed copy of an earlier NS) changes nothing.
         assert_eq!(t.register(t1, &with_tid(249, 30)), Outcome::Stale);
         assert_eq!(Outcome::Stale.status(), aro_status::MOVED);
-        assert_eq!(t.get(t1, &with_tid(0, 0).address).unwrap().expires, t0 + Duration::from_secs(600));
+        assert_eq!(
+            t.get(t1, &with_tid(0, 0).address).unwrap().expires,
+            t0 + Duration::from_secs(600)
+        );
         // The same or a newer one refreshes, also past the wrap of the circular region.
         assert_eq!(t.register(t1, &with_tid(250, 10)), Outcome::Registered);
         assert_eq!(t.register(t1, &with_tid(3, 20)), Outcome::Registered);

@@ -30,9 +30,9 @@ use slip::LinkQuality;
 use crate::bridge::{Bridge, BridgeConfig};
 use crate::config::{Config, ConfigIssue, RadioKind};
 use crate::counters::{Counters, DropReason};
-use crate::rpl::RplSettings;
 use crate::iotssp_wiring::{self, Action, Inbound, IotsspWiring};
 use crate::radio_queue::{RadioDatagram, TxClass};
+use crate::rpl::RplSettings;
 use crate::tun_source::TunSourceFilter;
 
 /// One output of the core, with where it goes.
@@ -63,7 +63,12 @@ impl BorderRouter {
             host,
             attached_port: wiring.as_ref().and_then(IotsspWiring::attached_port),
         };
-        BorderRouter { bridge, wiring, tun_source, out: VecDeque::new() }
+        BorderRouter {
+            bridge,
+            wiring,
+            tun_source,
+            out: VecDeque::new(),
+        }
     }
 
     /// The core a validated configuration describes. Reads each attached IoTSSP's files and
@@ -80,7 +85,11 @@ impl BorderRouter {
         restart_seed: u32,
     ) -> Result<Self, Vec<ConfigIssue>> {
         let wiring = iotssp_wiring::build(cfg, now, wall, instance)?;
-        let mut bridge = Bridge::new(BridgeConfig::from_config(cfg, restart_seed as u8, (restart_seed >> 8) as u16));
+        let mut bridge = Bridge::new(BridgeConfig::from_config(
+            cfg,
+            restart_seed as u8,
+            (restart_seed >> 8) as u16,
+        ));
         if cfg.radio.kind == RadioKind::Zep {
             bridge.set_own_eui64(cfg.radio.eui64);
         }
@@ -199,14 +208,25 @@ impl BorderRouter {
 
     /// [`BorderRouter::handle_radio_frame`] with what the radio reported of the reception
     /// (kept as the sending neighbour's last link quality).
-    pub fn handle_radio_reception(&mut self, now: Instant, wall: SystemTime, frame: &[u8], quality: LinkQuality) {
+    pub fn handle_radio_reception(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        frame: &[u8],
+        quality: LinkQuality,
+    ) {
         let out = self.bridge.handle_radio_reception(now, frame, quality);
         if let Some(packet) = &out.to_tun
             && self.spoofs_a_delegated_mote(packet, out.link_src)
         {
-            self.bridge.counters_mut().drop(DropReason::RadioSpoofedDelegatedMote);
+            self.bridge
+                .counters_mut()
+                .drop(DropReason::RadioSpoofedDelegatedMote);
         } else if let Some(packet) = out.to_tun {
-            let for_iotssp = self.wiring.as_mut().is_some_and(|w| w.handle_radio_packet(now, wall, &packet));
+            let for_iotssp = self
+                .wiring
+                .as_mut()
+                .is_some_and(|w| w.handle_radio_packet(now, wall, &packet));
             if !for_iotssp {
                 self.out.push_back(Transmit::Tun(packet.into_inner()));
             }
@@ -218,7 +238,8 @@ impl BorderRouter {
 
     fn push_radio(&mut self, class: TxClass, frames: Vec<Vec<u8>>) {
         if !frames.is_empty() {
-            self.out.push_back(Transmit::Radio(RadioDatagram { class, frames }));
+            self.out
+                .push_back(Transmit::Radio(RadioDatagram { class, frames }));
         }
     }
 
@@ -229,7 +250,11 @@ impl BorderRouter {
     /// forged alerts; the IPv6 source alone proves nothing on the radio, the 802.15.4 source
     /// is checked against the mote's configured EUI-64 (from which its address is made) or
     /// short address.
-    fn spoofs_a_delegated_mote(&self, packet: &CheckedIpv6Packet<Vec<u8>>, link_src: Option<Address>) -> bool {
+    fn spoofs_a_delegated_mote(
+        &self,
+        packet: &CheckedIpv6Packet<Vec<u8>>,
+        link_src: Option<Address>,
+    ) -> bool {
         let Some(w) = &self.wiring else { return false };
         let src = packet.src_addr();
         if w.hrm().delegate_of(&src).is_none() {
@@ -237,18 +262,35 @@ impl BorderRouter {
         }
         let iid: [u8; 8] = src.octets()[8..].try_into().unwrap_or_default();
         let eui = lowpan::ip::eui64_from_iid(iid);
-        let short = self.bridge.config().motes.iter().find(|m| m.eui64 == eui).and_then(|m| m.short);
+        let short = self
+            .bridge
+            .config()
+            .motes
+            .iter()
+            .find(|m| m.eui64 == eui)
+            .and_then(|m| m.short);
         // An RPL mote further away speaks through the first hop of its source route, the
         // neighbour its DAOs named: that one relays its packets, no other.
-        let relay = self.bridge.rpl().and_then(|r| r.path(&src)).filter(|p| p.len() > 1).map(|p| {
-            let iid: [u8; 8] = p[0].octets()[8..].try_into().unwrap_or_default();
-            Address::Extended(lowpan::ip::eui64_from_iid(iid))
-        });
+        let relay = self
+            .bridge
+            .rpl()
+            .and_then(|r| r.path(&src))
+            .filter(|p| p.len() > 1)
+            .map(|p| {
+                let iid: [u8; 8] = p[0].octets()[8..].try_into().unwrap_or_default();
+                Address::Extended(lowpan::ip::eui64_from_iid(iid))
+            });
         !matches!(link_src, Some(a) if a == Address::Extended(eui) || short.is_some_and(|s| a == Address::Short(s)) || relay == Some(a))
     }
 
     /// A datagram received on the redirect socket from `from` (a remote IoTSSP).
-    pub fn handle_redirect_datagram(&mut self, now: Instant, wall: SystemTime, from: SocketAddr, bytes: &[u8]) {
+    pub fn handle_redirect_datagram(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) {
         if let Some(w) = &mut self.wiring {
             w.handle_redirect_datagram(now, wall, from, bytes);
         }
@@ -265,10 +307,15 @@ impl BorderRouter {
                 Action::ToMote(p) => {
                     let frames = self.bridge.send_to_mote(now, &p);
                     if !frames.is_empty() {
-                        self.out.push_back(Transmit::Radio(RadioDatagram { class: class_of(&p), frames }));
+                        self.out.push_back(Transmit::Radio(RadioDatagram {
+                            class: class_of(&p),
+                            frames,
+                        }));
                     }
                 }
-                Action::Redirect { to, bytes } => self.out.push_back(Transmit::Redirect { to, bytes }),
+                Action::Redirect { to, bytes } => {
+                    self.out.push_back(Transmit::Redirect { to, bytes })
+                }
             }
         }
     }
@@ -316,7 +363,10 @@ mod tests {
         let p = udp_packet(internet(), global(MOTE), 300);
         r.handle_tun_packet(Instant::now(), SystemTime::now(), &p);
         let out = transmits(&mut r);
-        assert!(matches!(&out[..], [Transmit::Radio(d)] if d.frames.len() > 1), "300 bytes need fragments");
+        assert!(
+            matches!(&out[..], [Transmit::Radio(d)] if d.frames.len() > 1),
+            "300 bytes need fragments"
+        );
         let frames: Vec<Vec<u8>> = out
             .into_iter()
             .flat_map(|t| match t {
@@ -366,7 +416,12 @@ mod tests {
         assert_eq!(r.poll_timeout(), None);
         assert_eq!(r.poll_transmit(), None);
         // No IoTSSP configured: redirect datagrams are ignored.
-        r.handle_redirect_datagram(t0, SystemTime::now(), "[::1]:7700".parse().unwrap(), b"junk");
+        r.handle_redirect_datagram(
+            t0,
+            SystemTime::now(),
+            "[::1]:7700".parse().unwrap(),
+            b"junk",
+        );
         assert_eq!(r.poll_transmit(), None);
     }
 
@@ -384,15 +439,34 @@ mod tests {
         let other_mote = "fd00:aaaa::212:4b00:0:2";
         // A plaintext fatal alert, as a spoofer would send to end the mote's PSK handshake.
         let alert = [21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 40];
-        r.handle_tun_packet(now, wall, &udp(("fd00:aaaa::1", 5690), (victim, 5685), &alert));
-        assert_eq!(transmits(&mut r), vec![], "nothing spoofed reaches the radio");
+        r.handle_tun_packet(
+            now,
+            wall,
+            &udp(("fd00:aaaa::1", 5690), (victim, 5685), &alert),
+        );
+        assert_eq!(
+            transmits(&mut r),
+            vec![],
+            "nothing spoofed reaches the radio"
+        );
         assert_eq!(r.counters().dropped("tun_spoofed_attached_iotssp"), 1);
         let hrm = r.wiring().unwrap().hrm().counters();
-        assert_eq!(hrm.forward_from_ssp + hrm.divert + hrm.drop, 0, "the HRM saw none of them");
+        assert_eq!(
+            hrm.forward_from_ssp + hrm.divert + hrm.drop,
+            0,
+            "the HRM saw none of them"
+        );
 
         // The host's own traffic from its TUN address to the motes is not spoofed.
-        r.handle_tun_packet(now, wall, &udp(("fd00:aaaa::1", 40000), (other_mote, 5683), b"coap"));
-        assert!(!transmits(&mut r).is_empty(), "the host's UDP from another port is bridged");
+        r.handle_tun_packet(
+            now,
+            wall,
+            &udp(("fd00:aaaa::1", 40000), (other_mote, 5683), b"coap"),
+        );
+        assert!(
+            !transmits(&mut r).is_empty(),
+            "the host's UDP from another port is bridged"
+        );
         assert_eq!(r.counters().total_drops(), 1);
     }
 
@@ -412,16 +486,28 @@ mod tests {
         let victim = "fd00:aaaa::212:4b00:0:1";
         let alert = [21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 40];
         let forged = udp((victim, 5685), ("fd00:aaaa::1", 5690), &alert);
-        for f in mote_frames(MOTE, Address::Extended(Eui64([0x02, 0, 0, 0, 0, 0, 0, 0x99])), &forged) {
+        for f in mote_frames(
+            MOTE,
+            Address::Extended(Eui64([0x02, 0, 0, 0, 0, 0, 0, 0x99])),
+            &forged,
+        ) {
             r.handle_radio_frame(now, SystemTime::now(), &f);
         }
         assert_eq!(transmits(&mut r), vec![]);
         assert_eq!(r.counters().dropped("radio_spoofed_delegated_mote"), 1);
         let w = r.wiring().unwrap();
-        assert_eq!(w.counters().mote_to_attached, 0, "the IoTSSP never saw the forgery");
+        assert_eq!(
+            w.counters().mote_to_attached,
+            0,
+            "the IoTSSP never saw the forgery"
+        );
 
         // The same datagram from the mote itself reaches the attached IoTSSP.
-        for f in mote_frames(OWN, Address::Extended(Eui64([0x02, 0, 0, 0, 0, 0, 0, 0x99])), &forged) {
+        for f in mote_frames(
+            OWN,
+            Address::Extended(Eui64([0x02, 0, 0, 0, 0, 0, 0, 0x99])),
+            &forged,
+        ) {
             r.handle_radio_frame(now, SystemTime::now(), &f);
         }
         assert_eq!(r.wiring().unwrap().counters().mote_to_attached, 1);
@@ -437,7 +523,11 @@ mod tests {
         let (_dir, wiring) = setup("");
         let mut r = BorderRouter::new(bridge(), Some(wiring), host());
         let (now, wall) = (Instant::now(), SystemTime::now());
-        let good = udp(("2001:db8::1", 40000), ("fd00:aaaa::212:4b00:0:1", 5684), b"\x16\xfe\xfd");
+        let good = udp(
+            ("2001:db8::1", 40000),
+            ("fd00:aaaa::212:4b00:0:1", 5684),
+            b"\x16\xfe\xfd",
+        );
         let mut v4 = good.clone();
         v4[0] = 0x45;
         let truncated = &good[..good.len() - 1];
@@ -445,7 +535,15 @@ mod tests {
             r.handle_tun_packet(now, wall, bad);
         }
         assert_eq!(transmits(&mut r), vec![]);
-        let hrm_total = |r: &BorderRouter| r.wiring().unwrap().hrm().counters().iter().map(|(_, n)| n).sum::<u64>();
+        let hrm_total = |r: &BorderRouter| {
+            r.wiring()
+                .unwrap()
+                .hrm()
+                .counters()
+                .iter()
+                .map(|(_, n)| n)
+                .sum::<u64>()
+        };
         assert_eq!(hrm_total(&r), 0, "the HRM saw none of them");
         assert_eq!(r.counters().dropped("tun_not_ipv6"), 1);
         assert_eq!(r.counters().dropped("tun_bad_ipv6"), 3);
@@ -457,31 +555,57 @@ mod tests {
     #[test]
     fn tun_source_filter_allows_the_internet_the_host_and_motes_but_not_the_attached_iotssp() {
         let host: Ipv6Addr = "fd00:aaaa::1".parse().unwrap();
-        let f = TunSourceFilter { host, attached_port: Some(5690) };
+        let f = TunSourceFilter {
+            host,
+            attached_port: Some(5690),
+        };
         // What the border router hands the filter: the packet parsed once, or nothing.
-        let refuse = |f: &TunSourceFilter, bytes: &[u8]| CheckedIpv6Packet::parse(bytes).ok().and_then(|ip| f.refuse(&ip));
+        let refuse = |f: &TunSourceFilter, bytes: &[u8]| {
+            CheckedIpv6Packet::parse(bytes)
+                .ok()
+                .and_then(|ip| f.refuse(&ip))
+        };
         let to = global(MOTE);
         let udp_from = |src: Ipv6Addr, port: u16| {
-            lowpan::UdpRepr { src_port: port, dst_port: 5685, payload: b"x" }.emit_ipv6_packet(src, to, 64).unwrap()
+            lowpan::UdpRepr {
+                src_port: port,
+                dst_port: 5685,
+                payload: b"x",
+            }
+            .emit_ipv6_packet(src, to, 64)
+            .unwrap()
         };
         assert_eq!(refuse(&f, &udp_from(internet(), 5690)), None);
         assert_eq!(refuse(&f, &udp_from(host, 40000)), None);
-        assert_eq!(refuse(&f, &udp_from(host, 5690)), Some(crate::counters::DropReason::TunSpoofedAttachedIotssp));
+        assert_eq!(
+            refuse(&f, &udp_from(host, 5690)),
+            Some(crate::counters::DropReason::TunSpoofedAttachedIotssp)
+        );
         // A mote's address is a legitimate TUN-side source (mote-to-mote traffic hairpins).
         assert_eq!(refuse(&f, &udp_from(global(OWN), 5690)), None);
         // A fragment from the host address cannot show its port: refused while attached.
         let mut frag = udp_packet(host, to, 20);
         frag[6] = 44;
-        assert_eq!(refuse(&f, &frag), Some(crate::counters::DropReason::TunSpoofedAttachedIotssp));
+        assert_eq!(
+            refuse(&f, &frag),
+            Some(crate::counters::DropReason::TunSpoofedAttachedIotssp)
+        );
         // ICMPv6 (a ping) from the host address passes.
         let mut icmp = udp_packet(host, to, 20);
         icmp[6] = 58;
         assert_eq!(refuse(&f, &icmp), None);
         // Without an attached IoTSSP the host address is the host's alone.
-        let f = TunSourceFilter { attached_port: None, ..f };
+        let f = TunSourceFilter {
+            attached_port: None,
+            ..f
+        };
         assert_eq!(refuse(&f, &udp_from(host, 5690)), None);
         assert_eq!(refuse(&f, &frag), None);
-        assert_eq!(refuse(&f, b"\x60 short"), None, "unparsable packets are the bridge's to drop");
+        assert_eq!(
+            refuse(&f, b"\x60 short"),
+            None,
+            "unparsable packets are the bridge's to drop"
+        );
     }
 
     fn ip_link_local(eui: Eui64) -> Ipv6Addr {

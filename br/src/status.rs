@@ -428,7 +428,11 @@ fn rpl_routes(root: &crate::rpl::RplRoot) -> Value {
             .into_iter()
             .take(MAX_FLOWS_SHOWN)
             .map(|(target, parent)| {
-                let parent = if root.is_root(&parent) { "root".to_string() } else { parent.to_string() };
+                let parent = if root.is_root(&parent) {
+                    "root".to_string()
+                } else {
+                    parent.to_string()
+                };
                 json!({
                     "target": target.to_string(),
                     "parent": parent,

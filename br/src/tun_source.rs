@@ -47,9 +47,11 @@ impl TunSourceFilter {
         let spoofed = match ip.upper_layer() {
             UpperLayer::Protocol(NextHeader::Udp, udp) => {
                 // A truncated UDP header still names its source port if two bytes are there.
-                UdpPacket::new_checked(udp).map(|u| u.src_port()).ok().or_else(|| {
-                    udp.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]))
-                }) == Some(port)
+                UdpPacket::new_checked(udp)
+                    .map(|u| u.src_port())
+                    .ok()
+                    .or_else(|| udp.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])))
+                    == Some(port)
             }
             UpperLayer::Protocol(..) => false,
             UpperLayer::Fragment | UpperLayer::BadExtension => true,

@@ -29,7 +29,11 @@ fn file(text: &str) -> tempfile::NamedTempFile {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -37,7 +41,10 @@ fn good_config_passes_check() {
     let f = file(
         "[radio]\nkind = \"tcp\"\naddress = \"127.0.0.1:60001\"\n[tun]\nname = \"lp0\"\n[[mote]]\neui64 = \"00:12:4b:00:00:00:00:02\"\nname = \"a\"\n",
     );
-    let o = run(&["--config", f.path().to_str().unwrap(), "--check-config"], &[]);
+    let o = run(
+        &["--config", f.path().to_str().unwrap(), "--check-config"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("configuration OK"), "{}", text(&o));
 }
@@ -52,42 +59,76 @@ fn shipped_default_file_passes_check() {
 #[test]
 fn bad_values_fail_check_naming_every_key() {
     let f = file("[radio]\nchannel = 40\nbuad = 9600\n[network]\nprefix = \"fd00::/48\"\n");
-    let o = run(&["--config", f.path().to_str().unwrap(), "--check-config"], &[]);
+    let o = run(
+        &["--config", f.path().to_str().unwrap(), "--check-config"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let msg = text(&o);
     // Unknown keys are reported as such, with the other problems.
-    assert!(msg.contains("radio.buad") && msg.contains("unknown key"), "{msg}");
+    assert!(
+        msg.contains("radio.buad") && msg.contains("unknown key"),
+        "{msg}"
+    );
 
     let f = file("[radio]\nchannel = 40\n[network]\nprefix = \"fd00::/48\"\n");
-    let o = run(&["--config", f.path().to_str().unwrap(), "--check-config"], &[]);
+    let o = run(
+        &["--config", f.path().to_str().unwrap(), "--check-config"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1));
     let msg = text(&o);
-    assert!(msg.contains("radio.channel") && msg.contains("11..=26"), "{msg}");
-    assert!(msg.contains("network.prefix") && msg.contains("/64"), "{msg}");
+    assert!(
+        msg.contains("radio.channel") && msg.contains("11..=26"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("network.prefix") && msg.contains("/64"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn syntax_error_and_missing_file_fail_check() {
     let f = file("[radio\n");
-    let o = run(&["--config", f.path().to_str().unwrap(), "--check-config"], &[]);
+    let o = run(
+        &["--config", f.path().to_str().unwrap(), "--check-config"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("not valid TOML"), "{}", text(&o));
 
-    let o = run(&["--config", "/nonexistent/lowpan-br.toml", "--check-config"], &[]);
+    let o = run(
+        &["--config", "/nonexistent/lowpan-br.toml", "--check-config"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("/nonexistent/lowpan-br.toml"), "{}", text(&o));
+    assert!(
+        text(&o).contains("/nonexistent/lowpan-br.toml"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
 fn environment_overrides_are_checked_too() {
     let f = file("");
     let p = f.path().to_str().unwrap();
-    let o = run(&["--config", p, "--check-config"], &[("LOWPAN_TUN__MTU", "100")]);
+    let o = run(
+        &["--config", p, "--check-config"],
+        &[("LOWPAN_TUN__MTU", "100")],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("tun.mtu"), "{}", text(&o));
-    let o = run(&["--config", p, "--check-config"], &[("LOWPAN_TUN__MTU", "1500")]);
+    let o = run(
+        &["--config", p, "--check-config"],
+        &[("LOWPAN_TUN__MTU", "1500")],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run(&["--config", p, "--check-config"], &[("LOWPAN_TUN__MTUU", "1500")]);
+    let o = run(
+        &["--config", p, "--check-config"],
+        &[("LOWPAN_TUN__MTUU", "1500")],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("LOWPAN_TUN__MTUU"), "{}", text(&o));
 }
@@ -97,9 +138,13 @@ fn printed_default_config_is_the_shipped_file_and_valid() {
     let o = run(&["--print-default-config"], &[]);
     assert_eq!(o.status.code(), Some(0));
     let printed = String::from_utf8(o.stdout).unwrap();
-    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/lowpan-br.toml")).unwrap();
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/lowpan-br.toml")).unwrap();
     assert_eq!(printed, shipped);
     let f = file(&printed);
-    let o = run(&["--config", f.path().to_str().unwrap(), "--check-config"], &[]);
+    let o = run(
+        &["--config", f.path().to_str().unwrap(), "--check-config"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

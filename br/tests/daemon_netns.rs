@@ -81,7 +81,8 @@ impl FakeRadio {
             let n = self.stream.read(&mut buf).await.unwrap();
             assert!(n > 0, "lowpan-br closed the radio connection");
             let mut payloads = Vec::new();
-            self.decoder.push(&buf[..n], &mut |p: &[u8]| payloads.push(p.to_vec()));
+            self.decoder
+                .push(&buf[..n], &mut |p: &[u8]| payloads.push(p.to_vec()));
             let mut done = None;
             for p in payloads {
                 match HostMessage::parse(&p) {
@@ -89,25 +90,44 @@ impl FakeRadio {
                         self.write_msg(&RadioMessage::Mac(RADIO)).await;
                         self.mac_sent = true;
                     }
-                    Ok(HostMessage::SetParam { .. }) => self.write_msg(&RadioMessage::UnknownCommand).await,
+                    Ok(HostMessage::SetParam { .. }) => {
+                        self.write_msg(&RadioMessage::UnknownCommand).await
+                    }
                     Ok(HostMessage::GetParam { param }) => {
-                        self.write_msg(&RadioMessage::Param { param, value: 0 }).await
+                        self.write_msg(&RadioMessage::Param { param, value: 0 })
+                            .await
                     }
                     Ok(HostMessage::Send { sid, frame, .. }) => {
-                        self.write_msg(&RadioMessage::TxResult { sid, status: TxStatus::Ok, transmissions: 1 }).await;
-                        let (repr, payload) = mac::parse_frame(&frame).expect("a valid 802.15.4 frame");
+                        self.write_msg(&RadioMessage::TxResult {
+                            sid,
+                            status: TxStatus::Ok,
+                            transmissions: 1,
+                        })
+                        .await;
+                        let (repr, payload) =
+                            mac::parse_frame(&frame).expect("a valid 802.15.4 frame");
                         assert!(frame.len() <= mac::MAX_FRAME_NO_FCS);
-                        assert_eq!(repr.src_addr, Address::Extended(RADIO), "our EUI-64 from !M is the source");
+                        assert_eq!(
+                            repr.src_addr,
+                            Address::Extended(RADIO),
+                            "our EUI-64 from !M is the source"
+                        );
                         if repr.dst_addr != Address::Extended(MOTE) {
                             continue; // e.g. multicast the kernel sends on its own
                         }
                         assert!(repr.ack_request);
-                        let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
-                        if let Ok(Some(p)) = self.reassembler.accept(Instant::now(), links, payload) {
+                        let links = LinkAddrs {
+                            src: repr.src_addr,
+                            dst: repr.dst_addr,
+                        };
+                        if let Ok(Some(p)) = self.reassembler.accept(Instant::now(), links, payload)
+                        {
                             done = Some(p);
                         }
                     }
-                    Err(e) => panic!("lowpan-br sent something that is not a slip-radio command: {e:?}"),
+                    Err(e) => {
+                        panic!("lowpan-br sent something that is not a slip-radio command: {e:?}")
+                    }
                 }
             }
             if let Some(p) = done {
@@ -124,12 +144,32 @@ impl FakeRadio {
     /// Send a UDP datagram from the mote's address `src` to `dst`.
     async fn mote_sends_from(&mut self, src: Ipv6Addr, dst: SocketAddr, payload: &[u8]) {
         let SocketAddr::V6(dst) = dst else { panic!() };
-        let p = UdpRepr { src_port: 7, dst_port: dst.port(), payload }.emit_ipv6_packet(src, *dst.ip(), 64).unwrap();
+        let p = UdpRepr {
+            src_port: 7,
+            dst_port: dst.port(),
+            payload,
+        }
+        .emit_ipv6_packet(src, *dst.ip(), 64)
+        .unwrap();
         let mut enc = lowpan::Encoder::new(ContextTable::with_prefix(prefix(), 64));
-        let links = LinkAddrs { src: Address::Extended(MOTE), dst: Address::Extended(RADIO) };
+        let links = LinkAddrs {
+            src: Address::Extended(MOTE),
+            dst: Address::Extended(RADIO),
+        };
         let header = FrameRepr::data(PAN, links.src, links.dst, 0, true);
-        for (i, payload) in enc.encode(&p, links, mac::max_frame_payload(&header)).unwrap().iter().enumerate() {
-            let frame = mac::build_data_frame(&FrameRepr { sequence_number: 100 + i as u8, ..header }, payload);
+        for (i, payload) in enc
+            .encode(&p, links, mac::max_frame_payload(&header))
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let frame = mac::build_data_frame(
+                &FrameRepr {
+                    sequence_number: 100 + i as u8,
+                    ..header
+                },
+                payload,
+            );
             self.write_msg(&RadioMessage::Frame(frame)).await;
         }
     }
@@ -155,12 +195,19 @@ async fn host_to_mote(sock: &UdpSocket, radio: &mut FakeRadio, payload: &[u8]) {
     assert_eq!(v.src_addr(), "fd00:aaaa::1".parse::<Ipv6Addr>().unwrap());
     let udp = UdpPacket::new_checked(v.payload()).unwrap();
     assert_eq!(udp.payload(), payload);
-    assert!(ip::verify_checksum(&v.src_addr(), &v.dst_addr(), 17, v.payload()));
+    assert!(ip::verify_checksum(
+        &v.src_addr(),
+        &v.dst_addr(),
+        17,
+        v.payload()
+    ));
 }
 
 async fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out
@@ -197,7 +244,10 @@ async fn scenario(dir: &Path) {
         .expect("start lowpan-br");
     let mut daemon = Daemon(child);
 
-    let (stream, _) = tokio::time::timeout(WAIT, radio_listener.accept()).await.expect("lowpan-br connects").unwrap();
+    let (stream, _) = tokio::time::timeout(WAIT, radio_listener.accept())
+        .await
+        .expect("lowpan-br connects")
+        .unwrap();
     let mut radio = FakeRadio::new(stream);
 
     // The host address appears on the TUN once netlink configuration is done.
@@ -230,34 +280,62 @@ async fn scenario(dir: &Path) {
     })
     .await
     .expect("the border router's link-local address on the TUN");
-    let shown = Command::new("ip").args(["-6", "addr", "show", "dev", "lpbrtest0", "scope", "link"]).output().unwrap();
+    let shown = Command::new("ip")
+        .args(["-6", "addr", "show", "dev", "lpbrtest0", "scope", "link"])
+        .output()
+        .unwrap();
     let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
     assert_eq!(shown.matches("inet6 fe80:").count(), 1, "{shown}");
     assert!(shown.contains(&format!("inet6 {own_ll}/64")), "{shown}");
     // Host -> mote's link-local address: it leaves from ours, which the frame's source
     // address elides (RFC 6282 SAM=11).
     let mote_ll = ip::link_local_from_eui64(MOTE);
-    ll_sock.send_to(b"link-local", SocketAddrV6::new(mote_ll, 7, 0, scope)).await.unwrap();
-    let got = tokio::time::timeout(WAIT, radio.next_packet()).await.expect("the link-local packet reached the radio");
+    ll_sock
+        .send_to(b"link-local", SocketAddrV6::new(mote_ll, 7, 0, scope))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(WAIT, radio.next_packet())
+        .await
+        .expect("the link-local packet reached the radio");
     let v = Ipv6Packet::new_checked(&got[..]).unwrap();
     assert_eq!((v.src_addr(), v.dst_addr()), (own_ll, mote_ll));
     // Mote -> our link-local address: the host's socket gets it.
-    radio.mote_sends_from(mote_ll, ll_sock.local_addr().unwrap(), b"to the router's link-local").await;
+    radio
+        .mote_sends_from(
+            mote_ll,
+            ll_sock.local_addr().unwrap(),
+            b"to the router's link-local",
+        )
+        .await;
     let mut buf = [0u8; 2048];
-    let (n, from) = tokio::time::timeout(WAIT, ll_sock.recv_from(&mut buf)).await.expect("link-local reply").unwrap();
+    let (n, from) = tokio::time::timeout(WAIT, ll_sock.recv_from(&mut buf))
+        .await
+        .expect("link-local reply")
+        .unwrap();
     assert_eq!(&buf[..n], b"to the router's link-local");
-    assert_eq!(from, SocketAddr::V6(SocketAddrV6::new(mote_ll, 7, 0, scope)));
+    assert_eq!(
+        from,
+        SocketAddr::V6(SocketAddrV6::new(mote_ll, 7, 0, scope))
+    );
 
     // Mote -> host.
-    radio.mote_sends(sock.local_addr().unwrap(), b"pong from the mote").await;
+    radio
+        .mote_sends(sock.local_addr().unwrap(), b"pong from the mote")
+        .await;
     let mut buf = [0u8; 2048];
-    let (n, from) = tokio::time::timeout(WAIT, sock.recv_from(&mut buf)).await.expect("reply through the TUN").unwrap();
+    let (n, from) = tokio::time::timeout(WAIT, sock.recv_from(&mut buf))
+        .await
+        .expect("reply through the TUN")
+        .unwrap();
     assert_eq!(&buf[..n], b"pong from the mote");
     assert_eq!(from, SocketAddr::new(mote_global().into(), 7));
 
     // The radio goes away and comes back: the daemon reconnects, asks ?M again, traffic resumes.
     drop(radio);
-    let (stream, _) = tokio::time::timeout(WAIT, radio_listener.accept()).await.expect("lowpan-br reconnects").unwrap();
+    let (stream, _) = tokio::time::timeout(WAIT, radio_listener.accept())
+        .await
+        .expect("lowpan-br reconnects")
+        .unwrap();
     let mut radio = FakeRadio::new(stream);
     host_to_mote(&sock, &mut radio, b"after reconnect").await;
     assert!(radio.mac_sent, "?M is asked again after a reconnect");
@@ -267,10 +345,22 @@ async fn scenario(dir: &Path) {
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     let m = ops::metrics::parse(body).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    assert_eq!(m.get("lowpan_br_tun_tx_packets_total"), Some(&2.0), "{text}");
+    assert_eq!(
+        m.get("lowpan_br_tun_tx_packets_total"),
+        Some(&2.0),
+        "{text}"
+    );
     assert_eq!(m.get("lowpan_br_radio_ready"), Some(&1.0), "{text}");
-    assert!(m.keys().any(|k| k.starts_with("lowpan_br_mote_frames_total{") && k.contains("name=\"m2\"")), "{text}");
-    assert!(http_get(metrics_addr, "/nope").await.starts_with("HTTP/1.1 404"));
+    assert!(
+        m.keys()
+            .any(|k| k.starts_with("lowpan_br_mote_frames_total{") && k.contains("name=\"m2\"")),
+        "{text}"
+    );
+    assert!(
+        http_get(metrics_addr, "/nope")
+            .await
+            .starts_with("HTTP/1.1 404")
+    );
 
     // Clean shutdown.
     let pid = nix::unistd::Pid::from_raw(daemon.0.id() as i32);
@@ -286,14 +376,20 @@ async fn scenario(dir: &Path) {
     .await
     .expect("lowpan-br exits after SIGTERM");
     let mut log = String::new();
-    std::fs::File::open(dir.join("lowpan-br.log")).unwrap().read_to_string(&mut log).unwrap();
+    std::fs::File::open(dir.join("lowpan-br.log"))
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     assert!(status.success(), "exit status {status}; log:\n{log}");
     assert!(log.contains("final counters"), "{log}");
 
     // The capture holds frames both ways, all readable as 802.15.4.
     let bytes = std::fs::read(&pcap).unwrap();
     let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
-    assert_eq!(reader.header().datalink, pcap_file::DataLink::IEEE802_15_4_NOFCS);
+    assert_eq!(
+        reader.header().datalink,
+        pcap_file::DataLink::IEEE802_15_4_NOFCS
+    );
     let (mut to_mote, mut from_mote) = (0, 0);
     while let Some(p) = reader.next_packet() {
         let p = p.unwrap();
@@ -305,7 +401,10 @@ async fn scenario(dir: &Path) {
             to_mote += 1;
         }
     }
-    assert!(to_mote >= 5, "fragments of the 448-byte packet and the second packet: {to_mote}");
+    assert!(
+        to_mote >= 5,
+        "fragments of the 448-byte packet and the second packet: {to_mote}"
+    );
     assert!(from_mote >= 1);
 }
 
@@ -320,9 +419,15 @@ fn daemon_bridges_tun_and_tcp_radio_in_a_private_netns() {
     // TUN, its address and route never touch the machine's network.
     let result = std::thread::spawn(move || {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-        let st = Command::new("ip").args(["link", "set", "lo", "up"]).status().expect("run ip");
+        let st = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("run ip");
         assert!(st.success(), "ip link set lo up");
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(scenario(&path));
     })
     .join();

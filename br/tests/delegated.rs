@@ -12,9 +12,9 @@ mod simnet;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
+use dtls::CloseReason;
 use dtls::alert::AlertDescription;
 use dtls::record::records;
-use dtls::CloseReason;
 use hrm::FlowState;
 use lowpan::ieee802154;
 use redirect::FlowTag;
@@ -27,7 +27,10 @@ fn net_with(setup: Setup) -> (Net, usize) {
 }
 
 fn rule(client: &str) -> Setup {
-    Setup { rule_client: client.into(), ..Setup::default() }
+    Setup {
+        rule_client: client.into(),
+        ..Setup::default()
+    }
 }
 
 fn transferred(net: &Net, flow: &FlowTag) -> bool {
@@ -46,25 +49,52 @@ fn closed_with(net: &Net, i: usize) -> Option<CloseReason> {
 #[test]
 fn delegated_handshake_then_application_data_end_to_end() {
     let (mut net, c) = net_with(Setup::default());
-    assert!(net.drive(Duration::from_secs(30), |n| n.client_complete(c)), "handshake completes");
-    assert_eq!(net.clients[c].conn.cipher_suite().map(|s| s.id()), Some(0xC0AE));
+    assert!(
+        net.drive(Duration::from_secs(30), |n| n.client_complete(c)),
+        "handshake completes"
+    );
+    assert_eq!(
+        net.clients[c].conn.cipher_suite().map(|s| s.id()),
+        Some(0xC0AE)
+    );
     let flow = net.clients[c].flow;
     assert!(transferred(&net, &flow));
     // Let the retained flight expire, then exchange data with the mote directly.
     net.drive(Duration::from_secs(10), |_| false);
-    assert!(coap_roundtrip(&mut net, c, 1), "answer from the mote's record layer");
-    assert!(coap_roundtrip(&mut net, c, 2), "answer from the mote's record layer");
+    assert!(
+        coap_roundtrip(&mut net, c, 1),
+        "answer from the mote's record layer"
+    );
+    assert!(
+        coap_roundtrip(&mut net, c, 2),
+        "answer from the mote's record layer"
+    );
     let counters = net.iotssp().counters();
-    assert_eq!(counters.app_data_records_received, 0, "no application data reached the IoTSSP");
+    assert_eq!(
+        counters.app_data_records_received, 0,
+        "no application data reached the IoTSSP"
+    );
     assert_eq!(net.iotssp().keys_held(), 0);
-    assert_eq!(net.iotssp().delegation_count(), 0, "the retained final flight expired");
+    assert_eq!(
+        net.iotssp().delegation_count(),
+        0,
+        "the retained final flight expired"
+    );
     assert_eq!(counters.transfers_completed, 1);
     assert_eq!(counters.handshakes_completed, 1);
     assert_eq!(counters.cookies_sent, 1);
     let mote = net.mote();
     assert_eq!(mote.certificates_seen, 0, "the mote saw no certificate");
-    assert_eq!((mote.sessions_transferred, mote.transfers_repeated), (1, 0), "one TransferSession");
-    assert_eq!(mote.app_data_in, 1 + 2, "the TransferSession and the two requests");
+    assert_eq!(
+        (mote.sessions_transferred, mote.transfers_repeated),
+        (1, 0),
+        "one TransferSession"
+    );
+    assert_eq!(
+        mote.app_data_in,
+        1 + 2,
+        "the TransferSession and the two requests"
+    );
     assert!(net.wiring().hrm().counters().records_to_mote >= 2);
     assert_eq!(net.wiring().counters().abandoned, 0);
 }
@@ -74,7 +104,11 @@ fn keys_are_gone_right_after_the_transfer() {
     let (mut net, c) = net_with(Setup::default());
     let flow = net.clients[c].flow;
     assert!(net.drive(Duration::from_secs(30), |n| transferred(n, &flow)));
-    assert_eq!(net.iotssp().keys_held(), 0, "only the sealed flight is retained");
+    assert_eq!(
+        net.iotssp().keys_held(),
+        0,
+        "only the sealed flight is retained"
+    );
     assert_eq!(net.iotssp().delegation_count(), 1);
 }
 
@@ -85,10 +119,17 @@ fn spoofed_client_hello_without_cookie_creates_no_state_and_nothing_reaches_the_
     net.lose = Box::new(|hop, _| matches!(hop, Hop::RouterToClient(_)));
     net.drive(Duration::from_secs(20), |_| false);
     let counters = net.iotssp().counters();
-    assert!(counters.cookies_sent >= 2, "every hello answered statelessly: {counters:?}");
+    assert!(
+        counters.cookies_sent >= 2,
+        "every hello answered statelessly: {counters:?}"
+    );
     assert_eq!(counters.handshakes_started, 0);
     assert_eq!(net.iotssp().delegation_count(), 0);
-    assert_eq!(net.wiring().counters().attached_to_mote, 0, "zero datagrams to the mote");
+    assert_eq!(
+        net.wiring().counters().attached_to_mote,
+        0,
+        "zero datagrams to the mote"
+    );
     assert!(!net.client_complete(c));
 }
 
@@ -96,8 +137,15 @@ fn spoofed_client_hello_without_cookie_creates_no_state_and_nothing_reaches_the_
 fn unauthorized_client_gets_access_denied_and_the_mote_no_session() {
     let (mut net, c) = net_with(rule("cn:someone-else.example"));
     assert!(net.drive(Duration::from_secs(30), |n| closed_with(n, c).is_some()));
-    assert_eq!(closed_with(&net, c), Some(CloseReason::PeerAlert(AlertDescription::AccessDenied)));
-    assert_eq!(net.mote().sessions_transferred, 0, "the mote got no TransferSession");
+    assert_eq!(
+        closed_with(&net, c),
+        Some(CloseReason::PeerAlert(AlertDescription::AccessDenied))
+    );
+    assert_eq!(
+        net.mote().sessions_transferred,
+        0,
+        "the mote got no TransferSession"
+    );
     assert_eq!(net.iotssp().counters().failures("access_denied"), 1);
     assert_eq!(net.iotssp().am().denied, 1);
     assert!(abandoned_once(&net, &net.clients[c].flow));
@@ -109,10 +157,19 @@ fn unauthorized_client_gets_access_denied_and_the_mote_no_session() {
 fn expired_client_certificate_gets_certificate_expired() {
     // The IoTSSP's calendar says 2047: every test certificate has expired.
     let year_2047 = SystemTime::UNIX_EPOCH + Duration::from_secs(2_446_416_000);
-    let (mut net, c) = net_with(Setup { iotssp_calendar: Some(year_2047), ..Setup::default() });
+    let (mut net, c) = net_with(Setup {
+        iotssp_calendar: Some(year_2047),
+        ..Setup::default()
+    });
     assert!(net.drive(Duration::from_secs(30), |n| closed_with(n, c).is_some()));
-    assert_eq!(closed_with(&net, c), Some(CloseReason::PeerAlert(AlertDescription::CertificateExpired)));
-    assert_eq!(net.iotssp().cam().rejections().get("cert_expired"), Some(&1));
+    assert_eq!(
+        closed_with(&net, c),
+        Some(CloseReason::PeerAlert(AlertDescription::CertificateExpired))
+    );
+    assert_eq!(
+        net.iotssp().cam().rejections().get("cert_expired"),
+        Some(&1)
+    );
     assert_eq!(net.iotssp().counters().failures("cert_expired"), 1);
     assert_eq!(net.mote().sessions_transferred, 0);
     assert_eq!(net.iotssp().keys_held(), 0);
@@ -123,19 +180,36 @@ fn client_from_an_unknown_ca_is_refused() {
     let mut net = Net::new(rule("*"));
     let c = net.add_client("rogue.pem", "rogue.key", 40000);
     assert!(net.drive(Duration::from_secs(30), |n| closed_with(n, c).is_some()));
-    assert_eq!(closed_with(&net, c), Some(CloseReason::PeerAlert(AlertDescription::UnknownCa)));
-    assert_eq!(net.iotssp().cam().rejections().get("cert_unknown_issuer"), Some(&1));
+    assert_eq!(
+        closed_with(&net, c),
+        Some(CloseReason::PeerAlert(AlertDescription::UnknownCa))
+    );
+    assert_eq!(
+        net.iotssp().cam().rejections().get("cert_unknown_issuer"),
+        Some(&1)
+    );
     assert_eq!(net.mote().sessions_transferred, 0);
 }
 
 #[test]
 fn silent_mote_means_a_fatal_alert_for_the_client_after_the_timeout() {
-    let (mut net, c) = net_with(Setup { iotssp_extra: "[timers]\nmote_timeout_ms = 5000\n".into(), ..Setup::default() });
+    let (mut net, c) = net_with(Setup {
+        iotssp_extra: "[timers]\nmote_timeout_ms = 5000\n".into(),
+        ..Setup::default()
+    });
     // The mote never answers anything: nothing it sends reaches the border router.
     net.lose = Box::new(|hop, _| hop == Hop::RadioToRouter);
     assert!(net.drive(Duration::from_secs(60), |n| closed_with(n, c).is_some()));
-    assert_eq!(closed_with(&net, c), Some(CloseReason::PeerAlert(AlertDescription::InternalError)));
-    assert_eq!(net.iotssp().counters().failures("mote_timeout"), 1, "{:?}", net.iotssp().counters());
+    assert_eq!(
+        closed_with(&net, c),
+        Some(CloseReason::PeerAlert(AlertDescription::InternalError))
+    );
+    assert_eq!(
+        net.iotssp().counters().failures("mote_timeout"),
+        1,
+        "{:?}",
+        net.iotssp().counters()
+    );
     assert!(abandoned_once(&net, &net.clients[c].flow));
     assert_eq!(net.mote().sessions_transferred, 0);
     assert_eq!(net.iotssp().keys_held(), 0);
@@ -143,36 +217,71 @@ fn silent_mote_means_a_fatal_alert_for_the_client_after_the_timeout() {
 
 #[test]
 fn mote_that_ignores_the_ticket_gets_no_session() {
-    let (mut net, c) = net_with(Setup { mote: MoteKind::KnowsNoTicket, ..Setup::default() });
+    let (mut net, c) = net_with(Setup {
+        mote: MoteKind::KnowsNoTicket,
+        ..Setup::default()
+    });
     assert!(net.drive(Duration::from_secs(60), |n| closed_with(n, c).is_some()));
-    assert_eq!(closed_with(&net, c), Some(CloseReason::PeerAlert(AlertDescription::InternalError)));
-    assert_eq!(net.iotssp().counters().failures("mote_refused"), 1, "{:?}", net.iotssp().counters());
+    assert_eq!(
+        closed_with(&net, c),
+        Some(CloseReason::PeerAlert(AlertDescription::InternalError))
+    );
+    assert_eq!(
+        net.iotssp().counters().failures("mote_refused"),
+        1,
+        "{:?}",
+        net.iotssp().counters()
+    );
     assert_eq!(net.mote().sessions_transferred, 0);
     assert_eq!(net.iotssp().keys_held(), 0);
 }
 
 #[test]
 fn concurrent_mote_legs_per_mote_are_capped_and_the_client_beyond_gets_an_alert() {
-    let mut net = Net::new(Setup { iotssp_extra: "[limits]\nmax_per_mote = 1\n".into(), ..rule("*") });
+    let mut net = Net::new(Setup {
+        iotssp_extra: "[limits]\nmax_per_mote = 1\n".into(),
+        ..rule("*")
+    });
     let a = net.add_client("client.pem", "client.key", 40000);
     let b = net.add_client("client2-chain.pem", "client2.key", 40001);
     // Both Internet handshakes run (they cost the mote nothing); once both are authorised,
     // one holds the mote's link and the other is beyond the cap of one: a clear alert.
     let mut max_links = 0;
     let ok = net.drive(Duration::from_secs(120), |n| {
-        max_links = max_links.max(n.iotssp().delegations().filter(|d| d.holds_mote_link()).count());
-        (n.client_complete(a) || closed_with(n, a).is_some()) && (n.client_complete(b) || closed_with(n, b).is_some())
+        max_links = max_links.max(
+            n.iotssp()
+                .delegations()
+                .filter(|d| d.holds_mote_link())
+                .count(),
+        );
+        (n.client_complete(a) || closed_with(n, a).is_some())
+            && (n.client_complete(b) || closed_with(n, b).is_some())
     });
     assert!(ok);
-    assert_eq!(max_links, 1, "never more than one PSK handshake with the mote");
+    assert_eq!(
+        max_links, 1,
+        "never more than one PSK handshake with the mote"
+    );
     let done = [a, b].iter().filter(|&&c| net.client_complete(c)).count();
-    let refused: Vec<_> = [a, b].iter().filter_map(|&c| closed_with(&net, c)).collect();
+    let refused: Vec<_> = [a, b]
+        .iter()
+        .filter_map(|&c| closed_with(&net, c))
+        .collect();
     assert_eq!(done + refused.len(), 2);
     assert!(done >= 1, "the first authorised client gets the mote");
     for r in &refused {
-        assert_eq!(*r, CloseReason::PeerAlert(AlertDescription::InternalError), "never silence");
+        assert_eq!(
+            *r,
+            CloseReason::PeerAlert(AlertDescription::InternalError),
+            "never silence"
+        );
     }
-    assert_eq!(net.iotssp().counters().failures("mote_busy"), refused.len() as u64, "{:?}", net.iotssp().counters());
+    assert_eq!(
+        net.iotssp().counters().failures("mote_busy"),
+        refused.len() as u64,
+        "{:?}",
+        net.iotssp().counters()
+    );
     assert_eq!(net.iotssp().counters().transfers_completed, done as u64);
     assert_eq!(net.iotssp().keys_held(), 0);
 }
@@ -184,19 +293,40 @@ fn concurrent_mote_legs_per_mote_are_capped_and_the_client_beyond_gets_an_alert(
 #[test]
 fn cookied_hellos_without_a_certificate_cost_the_mote_nothing_psk_leg() {
     let mut net = Net::new(rule("cn:client.example"));
-    let stalled: Vec<usize> = (0..4).map(|i| net.add_client("client.pem", "client.key", 41000 + i)).collect();
+    let stalled: Vec<usize> = (0..4)
+        .map(|i| net.add_client("client.pem", "client.key", 41000 + i))
+        .collect();
     // Their cookie exchanges happen; then they are silenced before their Certificate.
-    assert!(net.drive(Duration::from_secs(5), |n| n.iotssp().counters().handshakes_started >= 4));
+    assert!(net.drive(
+        Duration::from_secs(5),
+        |n| n.iotssp().counters().handshakes_started >= 4
+    ));
     let muted = stalled.clone();
     net.lose = Box::new(move |hop, _| matches!(hop, Hop::ClientToRouter(i) if muted.contains(&i)));
     net.drive(Duration::from_secs(5), |_| false);
-    assert_eq!(net.iotssp().counters().mote_handshakes_started, 0, "no PSK handshake for them");
+    assert_eq!(
+        net.iotssp().counters().mote_handshakes_started,
+        0,
+        "no PSK handshake for them"
+    );
     assert_eq!(net.mote().dtls_handshakes, 0);
-    assert_eq!(net.wiring().counters().attached_to_mote, 0, "zero datagrams to the mote");
+    assert_eq!(
+        net.wiring().counters().attached_to_mote,
+        0,
+        "zero datagrams to the mote"
+    );
     let c = net.add_client("client.pem", "client.key", 40000);
     let flow = net.clients[c].flow;
-    assert!(net.drive(Duration::from_secs(30), |n| n.client_complete(c) && transferred(n, &flow)), "the legitimate client completes");
-    assert_eq!(net.iotssp().counters().mote_handshakes_started, 1, "one PSK handshake: the legitimate client's");
+    assert!(
+        net.drive(Duration::from_secs(30), |n| n.client_complete(c)
+            && transferred(n, &flow)),
+        "the legitimate client completes"
+    );
+    assert_eq!(
+        net.iotssp().counters().mote_handshakes_started,
+        1,
+        "one PSK handshake: the legitimate client's"
+    );
     assert_eq!(net.iotssp().counters().dropped("mote_busy"), 0);
 }
 
@@ -239,13 +369,23 @@ fn loss_of_first_copies_still_completes() {
     let mut seen: HashSet<(Hop, Vec<u8>)> = HashSet::new();
     // Drop the first copy of every datagram on every hop, and of every frame on the radio.
     net.lose = Box::new(move |hop, d| seen.insert((hop, shape(hop, d))));
-    assert!(net.drive(Duration::from_secs(120), |n| n.client_complete(c)), "completes despite loss: {:?}", net.iotssp().counters());
+    assert!(
+        net.drive(Duration::from_secs(120), |n| n.client_complete(c)),
+        "completes despite loss: {:?}",
+        net.iotssp().counters()
+    );
     net.lose = Box::new(|_, _| false);
     net.drive(Duration::from_secs(10), |_| false);
-    assert!(coap_roundtrip(&mut net, c, 3), "answer from the mote's record layer");
+    assert!(
+        coap_roundtrip(&mut net, c, 3),
+        "answer from the mote's record layer"
+    );
     assert_eq!(net.iotssp().keys_held(), 0);
     assert_eq!(net.iotssp().counters().app_data_records_received, 0);
-    assert!(net.iotssp().counters().transfers_resent >= 1, "the lost TransferSession was sent again");
+    assert!(
+        net.iotssp().counters().transfers_resent >= 1,
+        "the lost TransferSession was sent again"
+    );
     assert!(net.mote().sessions_transferred >= 1);
 }
 
@@ -256,7 +396,11 @@ fn lost_final_flight_is_answered_from_the_retained_bytes() {
     // Drop the first FlowTransferred flight on its way to the client (it carries the CCS).
     let mut dropped = false;
     net.lose = Box::new(move |hop, d| {
-        let ccs = || records(d).flatten().any(|r| r.content_type() == dtls::record::ContentType::ChangeCipherSpec);
+        let ccs = || {
+            records(d)
+                .flatten()
+                .any(|r| r.content_type() == dtls::record::ContentType::ChangeCipherSpec)
+        };
         if matches!(hop, Hop::RouterToClient(_)) && !dropped && ccs() {
             dropped = true;
             return true;
@@ -268,5 +412,8 @@ fn lost_final_flight_is_answered_from_the_retained_bytes() {
     assert!(net.iotssp().counters().final_flight_resent >= 1);
     assert_eq!(net.iotssp().keys_held(), 0);
     net.drive(Duration::from_secs(10), |_| false);
-    assert!(coap_roundtrip(&mut net, c, 4), "answer from the mote's record layer");
+    assert!(
+        coap_roundtrip(&mut net, c, 4),
+        "answer from the mote's record layer"
+    );
 }

@@ -23,7 +23,12 @@ use test_support::{require_openssl, require_root};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -42,7 +47,9 @@ impl Proc {
     fn spawn(name: &'static str, mut cmd: Command, dir: &Path) -> Proc {
         let log = dir.join(format!("{name}.log"));
         let f = std::fs::File::create(&log).unwrap();
-        cmd.stdout(f.try_clone().unwrap()).stderr(f).stdin(Stdio::null());
+        cmd.stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .stdin(Stdio::null());
         let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         Proc { name, child, log }
     }
@@ -56,11 +63,19 @@ impl Proc {
                 return;
             }
             if let Ok(Some(st)) = self.child.try_wait() {
-                panic!("{} exited ({st}) before printing {text:?}:\n{}", self.name, self.output());
+                panic!(
+                    "{} exited ({st}) before printing {text:?}:\n{}",
+                    self.name,
+                    self.output()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("{} did not print {text:?} within {limit:?}:\n{}", self.name, self.output());
+        panic!(
+            "{} did not print {text:?} within {limit:?}:\n{}",
+            self.name,
+            self.output()
+        );
     }
     fn stop(&mut self) {
         netbed::stop_child(&mut self.child);
@@ -80,7 +95,11 @@ fn bin(name: &str) -> PathBuf {
         dir.pop();
     }
     let p = dir.join(name);
-    assert!(p.exists(), "{} not built: cargo build -p lowpan-br -p motesim --bins first", p.display());
+    assert!(
+        p.exists(),
+        "{} not built: cargo build -p lowpan-br -p motesim --bins first",
+        p.display()
+    );
     p
 }
 
@@ -108,7 +127,9 @@ fn mote_stats(path: &Path) -> Option<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     fn find(v: &serde_json::Value) -> Option<serde_json::Value> {
         match v {
-            serde_json::Value::Object(m) if m.contains_key("sessions_transferred") => Some(v.clone()),
+            serde_json::Value::Object(m) if m.contains_key("sessions_transferred") => {
+                Some(v.clone())
+            }
             serde_json::Value::Object(m) => m.values().find_map(find),
             serde_json::Value::Array(a) => a.iter().find_map(find),
             _ => None,
@@ -118,7 +139,9 @@ fn mote_stats(path: &Path) -> Option<serde_json::Value> {
 }
 
 fn counter(s: &serde_json::Value, k: &str) -> u64 {
-    s.get(k).and_then(|v| v.as_u64()).unwrap_or_else(|| panic!("no {k} in {s}"))
+    s.get(k)
+        .and_then(|v| v.as_u64())
+        .unwrap_or_else(|| panic!("no {k} in {s}"))
 }
 
 #[test]
@@ -134,14 +157,31 @@ fn openssl_client_gets_a_delegated_session_through_lowpan_br_with_an_attached_io
     let inet = NetNs::new("rdi").unwrap();
     let br = NetNs::new("rdb").unwrap();
     netbed::veth(&inet, "fd00:beef::2/64", &br, "fd00:beef::1/64").unwrap();
-    inet.ip(&["-6", "route", "add", PREFIX, "via", "fd00:beef::1"]).unwrap();
+    inet.ip(&["-6", "route", "add", PREFIX, "via", "fd00:beef::1"])
+        .unwrap();
     br.sysctl("net.ipv6.conf.all.forwarding", "1").unwrap();
 
     let stats = d.join("motesim-stats.json");
     let mut motesim = br.command(bin("motesim"));
     motesim
-        .args(["--tcp-listen", "127.0.0.1:60001", "--radio-eui64", RADIO_EUI64, "--motes", "1", "--prefix", PREFIX])
-        .args(["--device-kind", "delegated", "--psk-identity", "mote-1", "--psk-hex", PSK_HEX])
+        .args([
+            "--tcp-listen",
+            "127.0.0.1:60001",
+            "--radio-eui64",
+            RADIO_EUI64,
+            "--motes",
+            "1",
+            "--prefix",
+            PREFIX,
+        ])
+        .args([
+            "--device-kind",
+            "delegated",
+            "--psk-identity",
+            "mote-1",
+            "--psk-hex",
+            PSK_HEX,
+        ])
         .arg("--stats-file")
         .arg(&stats);
     let mut motesim = Proc::spawn("motesim", motesim, d);
@@ -170,27 +210,45 @@ fn openssl_client_gets_a_delegated_session_through_lowpan_br_with_an_attached_io
         ),
     )
     .unwrap();
-    run(Command::new(bin("lowpan-br")).arg("--config").arg(&br_conf).arg("--check-config"));
+    run(Command::new(bin("lowpan-br"))
+        .arg("--config")
+        .arg(&br_conf)
+        .arg("--check-config"));
     let mut border = br.command(bin("lowpan-br"));
-    border.arg("--config").arg(&br_conf).env("RUST_LOG", "info,ssp=debug,lowpan_br=debug");
+    border
+        .arg("--config")
+        .arg(&br_conf)
+        .env("RUST_LOG", "info,ssp=debug,lowpan_br=debug");
     let mut border = Proc::spawn("lowpan-br", border, d);
     border.wait_for("own link address", Duration::from_secs(20));
 
     let mut s_client = inet.command("openssl");
     s_client
         .args(["s_client", "-dtls1_2", "-cipher", "ECDHE-ECDSA-AES128-CCM8"])
-        .args(["-cert", "client.pem", "-key", "client.key", "-CAfile", "ca.pem"])
+        .args([
+            "-cert",
+            "client.pem",
+            "-key",
+            "client.key",
+            "-CAfile",
+            "ca.pem",
+        ])
         .args(["-connect", &format!("[{MOTE}]:5684")])
         .current_dir(d);
     let log = d.join("s_client.log");
     let f = std::fs::File::create(&log).unwrap();
-    s_client.stdout(f.try_clone().unwrap()).stderr(f).stdin(Stdio::piped());
+    s_client
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .stdin(Stdio::piped());
     let mut client = s_client.spawn().unwrap();
     let end = Instant::now() + Duration::from_secs(40);
     let mut text = String::new();
     while Instant::now() < end {
         text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("Cipher is ECDHE-ECDSA-AES128-CCM8") || client.try_wait().ok().flatten().is_some() {
+        if text.contains("Cipher is ECDHE-ECDSA-AES128-CCM8")
+            || client.try_wait().ok().flatten().is_some()
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -215,7 +273,9 @@ fn openssl_client_gets_a_delegated_session_through_lowpan_br_with_an_attached_io
     let mut s = None;
     while Instant::now() < end {
         s = mote_stats(&stats);
-        if s.as_ref().is_some_and(|s| counter(s, "sessions_transferred") >= 1) {
+        if s.as_ref()
+            .is_some_and(|s| counter(s, "sessions_transferred") >= 1)
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -227,10 +287,20 @@ fn openssl_client_gets_a_delegated_session_through_lowpan_br_with_an_attached_io
 
     border.stop();
     let out = border.output();
-    let line = out.lines().find(|l| l.contains("final counters")).unwrap_or_else(|| panic!("no final counters:\n{out}"));
-    assert!(line.contains("iotssp.local.app_data_records_received=0"), "{line}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("final counters"))
+        .unwrap_or_else(|| panic!("no final counters:\n{out}"));
+    assert!(
+        line.contains("iotssp.local.app_data_records_received=0"),
+        "{line}"
+    );
     assert!(line.contains("iotssp.local.keys_held=0"), "{line}");
-    assert!(line.contains("redirection.transferred=1"), "{line}\n--- s_client:\n{text}\n--- motesim:\n{}\n--- lowpan-br:\n{out}", motesim.output());
+    assert!(
+        line.contains("redirection.transferred=1"),
+        "{line}\n--- s_client:\n{text}\n--- motesim:\n{}\n--- lowpan-br:\n{out}",
+        motesim.output()
+    );
     assert!(line.contains("hrm.app_data_to_ssp=0"), "{line}");
     motesim.stop();
 }

@@ -10,10 +10,16 @@ use std::time::Duration;
 use simnet::{Net, Setup, coap_roundtrip};
 
 fn handshake_over(hops: usize) {
-    let mut net = Net::new(Setup { rpl_hops: hops, ..Setup::default() });
+    let mut net = Net::new(Setup {
+        rpl_hops: hops,
+        ..Setup::default()
+    });
     // Let the chain join (DIOs from Imin = 1 s) and announce itself before the client starts.
     let joined = net.drive(Duration::from_secs(60), |n| {
-        n.router.bridge().rpl().is_some_and(|r| r.path(&simnet::addr(simnet::MOTE)).is_some_and(|p| p.len() == hops))
+        n.router.bridge().rpl().is_some_and(|r| {
+            r.path(&simnet::addr(simnet::MOTE))
+                .is_some_and(|p| p.len() == hops)
+        })
     });
     assert!(joined, "mote 1 has a {hops}-hop source route at the root");
     let c = net.add_client("client.pem", "client.key", 40000);
@@ -22,7 +28,10 @@ fn handshake_over(hops: usize) {
         "handshake over {hops} hops completes: {:?}",
         net.iotssp().counters()
     );
-    assert!(coap_roundtrip(&mut net, c, 0x2001), "the mote answers over the transferred session");
+    assert!(
+        coap_roundtrip(&mut net, c, 0x2001),
+        "the mote answers over the transferred session"
+    );
     let mote = net.mote();
     assert_eq!(mote.sessions_transferred, 1);
     let root = net.router.bridge().rpl().unwrap();

@@ -81,20 +81,35 @@ impl Node {
     /// Frames for `packet` to the link address `dst`.
     fn frames(&mut self, packet: &[u8], dst: Address) -> Vec<Vec<u8>> {
         let mut enc = lowpan::Encoder::new(self.contexts.clone());
-        let links = LinkAddrs { src: self.link(), dst };
+        let links = LinkAddrs {
+            src: self.link(),
+            dst,
+        };
         let header = FrameRepr::data(PAN, links.src, dst, 0, !dst.is_broadcast());
-        let payloads = enc.encode(packet, links, mac::max_frame_payload(&header)).unwrap();
+        let payloads = enc
+            .encode(packet, links, mac::max_frame_payload(&header))
+            .unwrap();
         payloads
             .iter()
             .map(|p| {
                 self.seq = self.seq.wrapping_add(1);
-                mac::build_data_frame(&FrameRepr { sequence_number: self.seq, ..header }, p)
+                mac::build_data_frame(
+                    &FrameRepr {
+                        sequence_number: self.seq,
+                        ..header
+                    },
+                    p,
+                )
             })
             .collect()
     }
 
     fn with_rpl_option(&self, packet: Vec<u8>) -> Vec<u8> {
-        let opt = RplOptionRepr { instance: 0x1e, sender_rank: self.rank, ..Default::default() };
+        let opt = RplOptionRepr {
+            instance: 0x1e,
+            sender_rank: self.rank,
+            ..Default::default()
+        };
         let hbh = opt.hop_by_hop(packet[6]);
         let mut out = packet[..40].to_vec();
         out[6] = next_header::HOP_BY_HOP;
@@ -107,8 +122,14 @@ impl Node {
 
     /// Sends a packet it originates upward (RPL: with the RPL option, to the parent).
     fn send_up(&mut self, packet: Vec<u8>) -> Vec<Vec<u8>> {
-        let Some(parent) = self.parent else { return Vec::new() };
-        let packet = if self.rpl { self.with_rpl_option(packet) } else { packet };
+        let Some(parent) = self.parent else {
+            return Vec::new();
+        };
+        let packet = if self.rpl {
+            self.with_rpl_option(packet)
+        } else {
+            packet
+        };
         self.frames(&packet, parent)
     }
 
@@ -118,8 +139,13 @@ impl Node {
         if repr.dst_addr != self.link() && !repr.dst_addr.is_broadcast() {
             return Vec::new();
         }
-        let links = LinkAddrs { src: repr.src_addr, dst: repr.dst_addr };
-        let Ok(Some(packet)) = self.reassembler.accept(now, links, payload) else { return Vec::new() };
+        let links = LinkAddrs {
+            src: repr.src_addr,
+            dst: repr.dst_addr,
+        };
+        let Ok(Some(packet)) = self.reassembler.accept(now, links, payload) else {
+            return Vec::new();
+        };
         self.handle_packet(packet, repr.src_addr)
     }
 
@@ -171,17 +197,30 @@ impl Node {
                 let icmp = Icmpv6Packet::new_checked(body).unwrap();
                 let msg = Icmpv6Repr::parse(&src, &dst, &icmp).expect("checksum verifies");
                 match msg {
-                    Icmpv6Repr::Unknown { msg_type: 155, msg_code, body } => self.rpl_control(msg_code, body, src, from),
-                    Icmpv6Repr::EchoRequest { ident, seq_no, data } => {
+                    Icmpv6Repr::Unknown {
+                        msg_type: 155,
+                        msg_code,
+                        body,
+                    } => self.rpl_control(msg_code, body, src, from),
+                    Icmpv6Repr::EchoRequest {
+                        ident,
+                        seq_no,
+                        data,
+                    } => {
                         self.delivered.push(packet.clone());
-                        let reply = Icmpv6Repr::EchoReply { ident, seq_no, data }
-                            .emit_after(&Ipv6Repr::new(dst, src, NextHeader::Icmpv6, 64, 0))
-                            .unwrap();
+                        let reply = Icmpv6Repr::EchoReply {
+                            ident,
+                            seq_no,
+                            data,
+                        }
+                        .emit_after(&Ipv6Repr::new(dst, src, NextHeader::Icmpv6, 64, 0))
+                        .unwrap();
                         self.send_up(reply)
                     }
                     Icmpv6Repr::Ndisc(lowpan::NdiscRepr::RouterAdvert { .. }) if !self.rpl => {
                         self.prefix = Some("fd00:aaaa::".parse().unwrap());
-                        self.contexts = ContextTable::with_prefix("fd00:aaaa::".parse().unwrap(), 64);
+                        self.contexts =
+                            ContextTable::with_prefix("fd00:aaaa::".parse().unwrap(), 64);
                         self.reassembler = lowpan::Reassembler::new(self.contexts.clone());
                         self.parent = Some(from);
                         Vec::new()
@@ -193,7 +232,11 @@ impl Node {
                 let udp = UdpPacket::new_checked(body).unwrap();
                 let repr = UdpRepr::parse(&udp, &src, &dst).expect("UDP checksum verifies");
                 self.delivered.push(packet.clone());
-                let echo = UdpRepr { src_port: repr.dst_port, dst_port: repr.src_port, payload: repr.payload };
+                let echo = UdpRepr {
+                    src_port: repr.dst_port,
+                    dst_port: repr.src_port,
+                    payload: repr.payload,
+                };
                 let reply = echo.emit_ipv6_packet(dst, src, 64).unwrap();
                 self.send_up(reply)
             }
@@ -224,7 +267,11 @@ impl Node {
                 let mut pg = pio.octets();
                 pg[8..].copy_from_slice(&parent_iid);
                 // The root's child names the DODAG ID as its parent.
-                self.parent_global = Some(if dio.rank == 256 { dio.dodag_id } else { Ipv6Addr::from(pg) });
+                self.parent_global = Some(if dio.rank == 256 {
+                    dio.dodag_id
+                } else {
+                    Ipv6Addr::from(pg)
+                });
                 let me = self.global().unwrap();
                 let dao = RplControl::Dao(Dao {
                     instance: dio.instance,
@@ -232,7 +279,10 @@ impl Node {
                     dodag_id: None,
                     sequence: 240,
                     options: vec![
-                        RplOption::Target { prefix_len: 128, prefix: me },
+                        RplOption::Target {
+                            prefix_len: 128,
+                            prefix: me,
+                        },
                         RplOption::Transit {
                             external: false,
                             path_control: 0,
@@ -245,8 +295,15 @@ impl Node {
                 .emit_ipv6_packet(me, dio.dodag_id, 64);
                 let mut out = self.send_up(dao);
                 // Announce ourselves to the next hop down.
-                let mine = RplControl::Dio(lowpan::rpl::control::Dio { rank: self.rank, ..dio })
-                    .emit_ipv6_packet(self.link_local(), lowpan::rpl::ALL_RPL_NODES, 255);
+                let mine = RplControl::Dio(lowpan::rpl::control::Dio {
+                    rank: self.rank,
+                    ..dio
+                })
+                .emit_ipv6_packet(
+                    self.link_local(),
+                    lowpan::rpl::ALL_RPL_NODES,
+                    255,
+                );
                 out.extend(self.frames(&mine, Address::BROADCAST));
                 out
             }
@@ -272,7 +329,9 @@ struct Mesh {
 
 impl Mesh {
     fn hears(&self, a: Option<usize>, b: Option<usize>) -> bool {
-        self.links.iter().any(|&(x, y)| (x == a && Some(y) == b) || (x == b && Some(y) == a))
+        self.links
+            .iter()
+            .any(|&(x, y)| (x == a && Some(y) == b) || (x == b && Some(y) == a))
     }
 
     fn collect_br(&mut self) {
@@ -295,7 +354,8 @@ impl Mesh {
         self.collect_br();
         while let Some((from, frame)) = self.air.pop_front() {
             if from.is_some() && self.hears(from, None) {
-                self.br.handle_radio_frame(self.now, SystemTime::now(), &frame);
+                self.br
+                    .handle_radio_frame(self.now, SystemTime::now(), &frame);
                 self.collect_br();
             }
             for i in 0..self.nodes.len() {
@@ -318,7 +378,8 @@ impl Mesh {
     }
 
     fn send_from_internet(&mut self, packet: &[u8]) {
-        self.br.handle_tun_packet(self.now, SystemTime::now(), packet);
+        self.br
+            .handle_tun_packet(self.now, SystemTime::now(), packet);
         self.settle();
     }
 }
@@ -331,9 +392,22 @@ fn mesh() -> Mesh {
     let mut br = BorderRouter::from_config(&cfg, now, SystemTime::now(), 1, 7).unwrap();
     br.set_own_eui64(BR_EUI);
     // 1, 2 and 3 form a chain (1 hears the border router); 4 is an RS/RA host next to it.
-    let nodes = vec![Node::new(1, true), Node::new(2, true), Node::new(3, true), Node::new(4, false)];
+    let nodes = vec![
+        Node::new(1, true),
+        Node::new(2, true),
+        Node::new(3, true),
+        Node::new(4, false),
+    ];
     let links = vec![(None, 0), (Some(0), 1), (Some(1), 2), (None, 3)];
-    Mesh { br, nodes, links, air: VecDeque::new(), to_tun: Vec::new(), br_frames: Vec::new(), now }
+    Mesh {
+        br,
+        nodes,
+        links,
+        air: VecDeque::new(),
+        to_tun: Vec::new(),
+        br_frames: Vec::new(),
+        now,
+    }
 }
 
 fn global(n: u8) -> Ipv6Addr {
@@ -344,9 +418,19 @@ fn global(n: u8) -> Ipv6Addr {
 
 fn echo_request(dst: Ipv6Addr, len: usize, seq: u16) -> Vec<u8> {
     let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
-    Icmpv6Repr::EchoRequest { ident: 0x4242, seq_no: seq, data: &data }
-        .emit_after(&Ipv6Repr::new(INTERNET.parse().unwrap(), dst, NextHeader::Icmpv6, 64, 0))
-        .unwrap()
+    Icmpv6Repr::EchoRequest {
+        ident: 0x4242,
+        seq_no: seq,
+        data: &data,
+    }
+    .emit_after(&Ipv6Repr::new(
+        INTERNET.parse().unwrap(),
+        dst,
+        NextHeader::Icmpv6,
+        64,
+        0,
+    ))
+    .unwrap()
 }
 
 /// What the TUN got back: echo replies and UDP answers to the Internet host, by source.
@@ -370,32 +454,60 @@ fn rpl_motes_one_and_three_hops_away_and_an_rs_ra_host_are_reachable() {
     m.settle();
     let t = m.now + Duration::from_secs(10);
     m.run_until(t);
-    assert!(m.nodes[..3].iter().all(|n| n.dao_acked), "every RPL node got its DAO-ACK through the source routes");
+    assert!(
+        m.nodes[..3].iter().all(|n| n.dao_acked),
+        "every RPL node got its DAO-ACK through the source routes"
+    );
     assert_eq!(m.nodes[2].rank, 1024);
     let root = m.br.bridge().rpl().unwrap();
-    assert_eq!(root.path(&global(3)), Some(vec![global(1), global(2), global(3)]));
+    assert_eq!(
+        root.path(&global(3)),
+        Some(vec![global(1), global(2), global(3)])
+    );
     assert!(root.counters().dio_sent >= 1);
     assert_eq!(root.counters().dao_received, 3);
-    assert!(m.to_tun.is_empty(), "RPL control stays inside: {:?}", m.to_tun);
+    assert!(
+        m.to_tun.is_empty(),
+        "RPL control stays inside: {:?}",
+        m.to_tun
+    );
     assert!(m.nodes[3].prefix.is_some(), "the RS/RA host got its RA");
 
     // Ping (56 and 1232 bytes) and UDP to the nodes one and three hops away and the host.
     for (n, target) in [(1u8, 0usize), (3, 2), (4, 3)] {
         for (seq, len) in [(1u16, 56usize), (2, 1232)] {
             m.send_from_internet(&echo_request(global(n), len, seq));
-            let delivered = m.nodes[target].delivered.last().cloned().expect("delivered");
-            assert_eq!(&delivered[delivered.len() - len..], &echo_request(global(n), len, seq)[40 + 8..]);
+            let delivered = m.nodes[target]
+                .delivered
+                .last()
+                .cloned()
+                .expect("delivered");
+            assert_eq!(
+                &delivered[delivered.len() - len..],
+                &echo_request(global(n), len, seq)[40 + 8..]
+            );
         }
-        let udp = UdpRepr { src_port: 40000, dst_port: 7000, payload: b"over the mesh" }
-            .emit_ipv6_packet(INTERNET.parse().unwrap(), global(n), 64)
-            .unwrap();
+        let udp = UdpRepr {
+            src_port: 40000,
+            dst_port: 7000,
+            payload: b"over the mesh",
+        }
+        .emit_ipv6_packet(INTERNET.parse().unwrap(), global(n), 64)
+        .unwrap();
         m.send_from_internet(&udp);
         let answers = answers_from(&m.to_tun, global(n));
-        assert_eq!(answers.len(), 3, "two echo replies and a UDP answer from mote {n}");
+        assert_eq!(
+            answers.len(),
+            3,
+            "two echo replies and a UDP answer from mote {n}"
+        );
         for a in &answers {
             // Nothing of RPL reaches the TUN: no hop-by-hop header, no routing header.
             let ip = Ipv6Packet::new_checked(&a[..]).unwrap();
-            assert!(matches!(ip.next_header(), next_header::ICMPV6 | next_header::UDP), "{a:?}");
+            assert!(
+                matches!(ip.next_header(), next_header::ICMPV6 | next_header::UDP),
+                "{a:?}"
+            );
             assert!(ip.is_exact());
         }
         let last = Ipv6Packet::new_checked(&answers[2][..]).unwrap();
@@ -438,12 +550,22 @@ fn a_dis_is_answered_and_routes_expire_without_daos() {
 /// A Router Solicitation from `src` (what a 6LoWPAN host sends).
 fn lowpan_br_rs(src: Ipv6Addr) -> Vec<u8> {
     Icmpv6Repr::Ndisc(lowpan::NdiscRepr::RouterSolicit { lladdr: None })
-        .emit_after(&Ipv6Repr::new(src, "ff02::2".parse().unwrap(), NextHeader::Icmpv6, 255, 0))
+        .emit_after(&Ipv6Repr::new(
+            src,
+            "ff02::2".parse().unwrap(),
+            NextHeader::Icmpv6,
+            255,
+            0,
+        ))
         .unwrap()
 }
 
 fn tshark_finds_nothing_malformed(frames: &[Vec<u8>]) {
-    if std::process::Command::new("tshark").arg("--version").output().is_err() {
+    if std::process::Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("tshark not installed: skipping the Wireshark check");
         return;
     }
@@ -457,7 +579,14 @@ fn tshark_finds_nothing_malformed(frames: &[Vec<u8>]) {
     std::fs::write(&path, cap.into_inner().unwrap()).unwrap();
     let run = |filter: &str| {
         let out = std::process::Command::new("tshark")
-            .args(["-r", path.to_str().unwrap(), "-o", "6lowpan.context0:fd00:aaaa::/64", "-o", "udp.check_checksum:TRUE"])
+            .args([
+                "-r",
+                path.to_str().unwrap(),
+                "-o",
+                "6lowpan.context0:fd00:aaaa::/64",
+                "-o",
+                "udp.check_checksum:TRUE",
+            ])
             .args(["-Y", filter, "-T", "fields", "-e", "frame.number"])
             .output()
             .unwrap();
@@ -471,5 +600,8 @@ fn tshark_finds_nothing_malformed(frames: &[Vec<u8>]) {
         let _ = std::fs::remove_dir_all(&dir);
     }
     assert_eq!(bad, 0, "tshark found malformed frames or errors");
-    assert!(dio >= 1 && dao_ack >= 3 && routed >= 4, "dio {dio} dao-ack {dao_ack} routed {routed}");
+    assert!(
+        dio >= 1 && dao_ack >= 3 && routed >= 4,
+        "dio {dio} dao-ack {dao_ack} routed {routed}"
+    );
 }

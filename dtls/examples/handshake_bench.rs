@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dtls::cert::{CertifiedKey, ChainVerifier};
-use dtls::crypto::ecc::{verify, EcdheKey, SigningKey};
+use dtls::crypto::ecc::{EcdheKey, SigningKey, verify};
 use dtls::{ClientConfig, Endpoint, Event, PskTable, ServerConfig};
 
 fn data(name: &str) -> String {
@@ -97,12 +97,36 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 
 /// Our client against `openssl s_server`: handshakes per CPU-second of s_server.
 fn openssl_s_server(client: Arc<ClientConfig>, n: usize) -> Option<(f64, usize)> {
-    let port = UdpSocket::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
     let dir = format!("{}/tests/data", env!("CARGO_MANIFEST_DIR"));
     let mut child = std::process::Command::new("openssl")
-        .args(["s_server", "-dtls1_2", "-accept", &port.to_string(), "-quiet", "-naccept", &n.to_string()])
-        .args(["-cert", &format!("{dir}/server.pem"), "-key", &format!("{dir}/server.key")])
-        .args(["-CAfile", &format!("{dir}/ca.pem"), "-Verify", "1", "-cipher", "ECDHE-ECDSA-AES128-CCM8"])
+        .args([
+            "s_server",
+            "-dtls1_2",
+            "-accept",
+            &port.to_string(),
+            "-quiet",
+            "-naccept",
+            &n.to_string(),
+        ])
+        .args([
+            "-cert",
+            &format!("{dir}/server.pem"),
+            "-key",
+            &format!("{dir}/server.key"),
+        ])
+        .args([
+            "-CAfile",
+            &format!("{dir}/ca.pem"),
+            "-Verify",
+            "1",
+            "-cipher",
+            "ECDHE-ECDSA-AES128-CCM8",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -124,7 +148,8 @@ fn openssl_s_server(client: Arc<ClientConfig>, n: usize) -> Option<(f64, usize)>
             while let Some(t) = ep.poll_transmit() {
                 let _ = sock.send_to(&t.contents, t.destination);
             }
-            sock.set_read_timeout(Some(Duration::from_millis(20))).ok()?;
+            sock.set_read_timeout(Some(Duration::from_millis(20)))
+                .ok()?;
             if let Ok((len, from)) = sock.recv_from(&mut buf) {
                 ep.handle_datagram(Instant::now(), from, &buf[..len]);
             }
@@ -180,8 +205,14 @@ fn main() {
     let ceiling = 1.0 / server_crypto;
 
     let anchors = ChainVerifier::from_pem(&data("ca.pem")).unwrap();
-    let server_cfg = Arc::new(ServerConfig::ecdhe(certified("server.pem", "server.key"), Some(anchors.clone())));
-    let client_cfg = Arc::new(ClientConfig::ecdhe(anchors, Some(certified("client.pem", "client.key"))));
+    let server_cfg = Arc::new(ServerConfig::ecdhe(
+        certified("server.pem", "server.key"),
+        Some(anchors.clone()),
+    ));
+    let client_cfg = Arc::new(ClientConfig::ecdhe(
+        anchors,
+        Some(certified("client.pem", "client.key")),
+    ));
     let (server_s, client_s) = run_handshakes(server_cfg, client_cfg.clone(), n);
     let ours = n as f64 / server_s;
 
@@ -199,17 +230,29 @@ fn main() {
     println!("  ECDSA P-256 verify    {:8.1} us", verify * 1e6);
     println!("  ECDHE keygen          {:8.1} us", keygen * 1e6);
     println!("  ECDH agreement        {:8.1} us", ecdh * 1e6);
-    println!("  server crypto/handshake {:6.1} us -> ceiling {:.0} handshakes/s/core", server_crypto * 1e6, ceiling);
-    println!("ours, ECDHE_ECDSA mutual auth: {ours:.0} handshakes/s/core ({:.0}% of ceiling), {n} handshakes, client side {client_s:.2} s", 100.0 * ours / ceiling);
+    println!(
+        "  server crypto/handshake {:6.1} us -> ceiling {:.0} handshakes/s/core",
+        server_crypto * 1e6,
+        ceiling
+    );
+    println!(
+        "ours, ECDHE_ECDSA mutual auth: {ours:.0} handshakes/s/core ({:.0}% of ceiling), {n} handshakes, client side {client_s:.2} s",
+        100.0 * ours / ceiling
+    );
     println!("ours, PSK: {psk_rate:.0} handshakes/s/core");
     match openssl {
-        Some((rate, done)) => println!("openssl s_server, same suite and auth: {rate:.0} handshakes per CPU-second ({done} handshakes); ours/openssl = {:.2}", ours / rate),
+        Some((rate, done)) => println!(
+            "openssl s_server, same suite and auth: {rate:.0} handshakes per CPU-second ({done} handshakes); ours/openssl = {:.2}",
+            ours / rate
+        ),
         None => println!("openssl s_server: not measured"),
     }
 
     if let Some(path) = out_path {
         let openssl_json = match openssl {
-            Some((rate, done)) => format!("{{\"handshakes_per_cpu_second\": {rate:.1}, \"handshakes\": {done}}}"),
+            Some((rate, done)) => {
+                format!("{{\"handshakes_per_cpu_second\": {rate:.1}, \"handshakes\": {done}}}")
+            }
             None => "null".to_string(),
         };
         let json = format!(

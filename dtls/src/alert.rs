@@ -78,11 +78,17 @@ pub struct Alert {
 
 impl Alert {
     pub fn fatal(description: AlertDescription) -> Self {
-        Alert { level: AlertLevel::Fatal, description }
+        Alert {
+            level: AlertLevel::Fatal,
+            description,
+        }
     }
 
     pub fn close_notify() -> Self {
-        Alert { level: AlertLevel::Warning, description: AlertDescription::CloseNotify }
+        Alert {
+            level: AlertLevel::Warning,
+            description: AlertDescription::CloseNotify,
+        }
     }
 }
 
@@ -93,7 +99,10 @@ impl Codec for Alert {
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, InvalidMessage> {
-        Ok(Alert { level: r.u8()?.into(), description: r.u8()?.into() })
+        Ok(Alert {
+            level: r.u8()?.into(),
+            description: r.u8()?.into(),
+        })
     }
 }
 

@@ -11,10 +11,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use p256::ecdsa::VerifyingKey;
-use rustls_pki_types::{alg_id, AlgorithmIdentifier, CertificateDer, InvalidSignature, SignatureVerificationAlgorithm, UnixTime};
+use rustls_pki_types::{
+    AlgorithmIdentifier, CertificateDer, InvalidSignature, SignatureVerificationAlgorithm,
+    UnixTime, alg_id,
+};
+use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};
 use x509_cert::ext::pkix::KeyUsage;
-use x509_cert::Certificate;
 
 use crate::crypto::ecc::{self, SigningKey};
 use crate::error::{CertificateError, Error};
@@ -29,7 +32,12 @@ pub const MAX_CHAIN_BYTES: usize = 12 * 1024;
 struct EcdsaP256Sha256;
 
 impl SignatureVerificationAlgorithm for EcdsaP256Sha256 {
-    fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
         ecc::verify(public_key, message, signature).map_err(|_| InvalidSignature)
     }
 
@@ -87,35 +95,57 @@ impl std::fmt::Debug for CertificateKey {
 
 impl std::fmt::Debug for CertifiedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertifiedKey").field("chain_len", &self.chain.len()).finish_non_exhaustive()
+        f.debug_struct("CertifiedKey")
+            .field("chain_len", &self.chain.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl CertifiedKey {
     /// A key presented only as a raw public key (RFC 7250): no chain.
     pub fn raw_public_key(key: SigningKey) -> Self {
-        CertifiedKey { chain: Vec::new(), key: CertificateKey::Local(Box::new(key)) }
+        CertifiedKey {
+            chain: Vec::new(),
+            key: CertificateKey::Local(Box::new(key)),
+        }
     }
 
     /// A chain (PEM, leaf first) whose private key is held elsewhere: the leaf's P-256 key
     /// is what the external signer's signatures are checked against.
     pub fn external(chain_pem: &str) -> Result<Self, Error> {
         let chain = Self::chain_from_pem(chain_pem)?;
-        let leaf = chain.first().ok_or(Error::Config("empty certificate chain"))?;
-        let public_key = leaf_public_key(leaf).map_err(|_| Error::Config("leaf certificate without a usable P-256 signing key"))?;
-        Ok(CertifiedKey { chain, key: CertificateKey::External { public_key } })
+        let leaf = chain
+            .first()
+            .ok_or(Error::Config("empty certificate chain"))?;
+        let public_key = leaf_public_key(leaf)
+            .map_err(|_| Error::Config("leaf certificate without a usable P-256 signing key"))?;
+        Ok(CertifiedKey {
+            chain,
+            key: CertificateKey::External { public_key },
+        })
     }
 
     /// A raw public key (RFC 7250; SEC1 uncompressed P-256 point) whose private key is held
     /// elsewhere.
     pub fn external_raw_public_key(public_key: &[u8]) -> Result<Self, Error> {
-        VerifyingKey::from_sec1_bytes(public_key).map_err(|_| Error::Config("not a P-256 public key"))?;
-        Ok(CertifiedKey { chain: Vec::new(), key: CertificateKey::External { public_key: public_key.to_vec() } })
+        VerifyingKey::from_sec1_bytes(public_key)
+            .map_err(|_| Error::Config("not a P-256 public key"))?;
+        Ok(CertifiedKey {
+            chain: Vec::new(),
+            key: CertificateKey::External {
+                public_key: public_key.to_vec(),
+            },
+        })
     }
 
     fn chain_from_pem(chain_pem: &str) -> Result<Vec<Vec<u8>>, Error> {
-        let certs = Certificate::load_pem_chain(chain_pem.as_bytes()).map_err(|_| Error::Config("certificate PEM"))?;
-        let chain = certs.iter().map(|c| c.to_der()).collect::<Result<Vec<_>, _>>().map_err(|_| Error::Config("certificate DER"))?;
+        let certs = Certificate::load_pem_chain(chain_pem.as_bytes())
+            .map_err(|_| Error::Config("certificate PEM"))?;
+        let chain = certs
+            .iter()
+            .map(|c| c.to_der())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Error::Config("certificate DER"))?;
         if chain.is_empty() {
             return Err(Error::Config("empty certificate chain"));
         }
@@ -136,7 +166,10 @@ impl CertifiedKey {
     pub fn from_pem(chain_pem: &str, key_pem: &str) -> Result<Self, Error> {
         let chain = Self::chain_from_pem(chain_pem)?;
         let key = SigningKey::from_pem(key_pem)?;
-        Ok(CertifiedKey { chain, key: CertificateKey::Local(Box::new(key)) })
+        Ok(CertifiedKey {
+            chain,
+            key: CertificateKey::Local(Box::new(key)),
+        })
     }
 }
 
@@ -163,7 +196,10 @@ pub struct ChainVerifier {
 
 impl std::fmt::Debug for ChainVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChainVerifier").field("anchors", &self.anchors.len()).field("crls", &self.crls.len()).finish_non_exhaustive()
+        f.debug_struct("ChainVerifier")
+            .field("anchors", &self.anchors.len())
+            .field("crls", &self.crls.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -171,17 +207,30 @@ impl ChainVerifier {
     pub fn new(anchors_der: Vec<Vec<u8>>) -> Result<Self, Error> {
         let anchors: Vec<_> = anchors_der.into_iter().map(CertificateDer::from).collect();
         for a in &anchors {
-            webpki::anchor_from_trusted_cert(a).map_err(|_| Error::Config("trust anchor does not parse"))?;
+            webpki::anchor_from_trusted_cert(a)
+                .map_err(|_| Error::Config("trust anchor does not parse"))?;
         }
         if anchors.is_empty() {
             return Err(Error::Config("no trust anchors"));
         }
-        Ok(ChainVerifier { anchors, crls: Arc::new(Vec::new()), crl_ders: Vec::new(), clock: Arc::new(SystemClock) })
+        Ok(ChainVerifier {
+            anchors,
+            crls: Arc::new(Vec::new()),
+            crl_ders: Vec::new(),
+            clock: Arc::new(SystemClock),
+        })
     }
 
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
-        let certs = Certificate::load_pem_chain(pem.as_bytes()).map_err(|_| Error::Config("trust anchor PEM"))?;
-        Self::new(certs.iter().map(|c| c.to_der()).collect::<Result<_, _>>().map_err(|_| Error::Config("trust anchor DER"))?)
+        let certs = Certificate::load_pem_chain(pem.as_bytes())
+            .map_err(|_| Error::Config("trust anchor PEM"))?;
+        Self::new(
+            certs
+                .iter()
+                .map(|c| c.to_der())
+                .collect::<Result<_, _>>()
+                .map_err(|_| Error::Config("trust anchor DER"))?,
+        )
     }
 
     /// Adds certificate revocation lists (DER, X.509 v2 CRLs with nextUpdate, as webpki
@@ -195,7 +244,9 @@ impl ChainVerifier {
             .iter()
             .map(|der| webpki::OwnedCertRevocationList::from_der(der).map(Into::into))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| Error::Config("CRL does not parse (X.509 v2 CRL with nextUpdate expected)"))?;
+            .map_err(|_| {
+                Error::Config("CRL does not parse (X.509 v2 CRL with nextUpdate expected)")
+            })?;
         self.crls = Arc::new(crls);
         Ok(self)
     }
@@ -232,32 +283,61 @@ impl ChainVerifier {
 
     /// Like [`verify`](Self::verify), and when `name` is given, the leaf must also be valid
     /// for it (a DNS name or an IP address, RFC 6125 as webpki applies it: subjectAltName).
-    pub fn verify_named(&self, chain: &[Vec<u8>], role: PeerRole, name: Option<&str>) -> Result<Vec<u8>, CertificateError> {
+    pub fn verify_named(
+        &self,
+        chain: &[Vec<u8>],
+        role: PeerRole,
+        name: Option<&str>,
+    ) -> Result<Vec<u8>, CertificateError> {
         let (leaf, rest) = chain.split_first().ok_or(CertificateError::BadEncoding)?;
         if chain.iter().map(Vec::len).sum::<usize>() > MAX_CHAIN_BYTES {
             return Err(CertificateError::ChainTooLong);
         }
-        let anchors: Vec<_> = self.anchors.iter().filter_map(|a| webpki::anchor_from_trusted_cert(a).ok()).collect();
+        let anchors: Vec<_> = self
+            .anchors
+            .iter()
+            .filter_map(|a| webpki::anchor_from_trusted_cert(a).ok())
+            .collect();
         let leaf_der = CertificateDer::from(leaf.as_slice());
-        let ee = webpki::EndEntityCert::try_from(&leaf_der).map_err(|_| CertificateError::BadEncoding)?;
-        let intermediates: Vec<CertificateDer<'_>> = rest.iter().map(|c| CertificateDer::from(c.as_slice())).collect();
-        let now = self.clock.current_time().duration_since(SystemTime::UNIX_EPOCH).map_err(|_| CertificateError::Other("clock before 1970".into()))?;
+        let ee = webpki::EndEntityCert::try_from(&leaf_der)
+            .map_err(|_| CertificateError::BadEncoding)?;
+        let intermediates: Vec<CertificateDer<'_>> = rest
+            .iter()
+            .map(|c| CertificateDer::from(c.as_slice()))
+            .collect();
+        let now = self
+            .clock
+            .current_time()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_err(|_| CertificateError::Other("clock before 1970".into()))?;
         let usage = match role {
             PeerRole::Client => webpki::KeyUsage::client_auth(),
             PeerRole::Server => webpki::KeyUsage::server_auth(),
         };
         let crl_refs: Vec<&webpki::CertRevocationList<'_>> = self.crls.iter().collect();
-        let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
-            b.with_depth(webpki::RevocationCheckDepth::Chain)
-                .with_status_policy(webpki::UnknownStatusPolicy::Deny)
-                .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
-                .build()
-        });
-        ee.verify_for_usage(SUPPORTED, &anchors, &intermediates, UnixTime::since_unix_epoch(now), usage, revocation, None)
-            .map_err(map_webpki)?;
+        let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs)
+            .ok()
+            .map(|b| {
+                b.with_depth(webpki::RevocationCheckDepth::Chain)
+                    .with_status_policy(webpki::UnknownStatusPolicy::Deny)
+                    .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
+                    .build()
+            });
+        ee.verify_for_usage(
+            SUPPORTED,
+            &anchors,
+            &intermediates,
+            UnixTime::since_unix_epoch(now),
+            usage,
+            revocation,
+            None,
+        )
+        .map_err(map_webpki)?;
         if let Some(name) = name {
-            let name = rustls_pki_types::ServerName::try_from(name).map_err(|_| CertificateError::NameMismatch)?;
-            ee.verify_is_valid_for_subject_name(&name).map_err(|_| CertificateError::NameMismatch)?;
+            let name = rustls_pki_types::ServerName::try_from(name)
+                .map_err(|_| CertificateError::NameMismatch)?;
+            ee.verify_is_valid_for_subject_name(&name)
+                .map_err(|_| CertificateError::NameMismatch)?;
         }
         leaf_public_key(leaf)
     }
@@ -282,7 +362,9 @@ fn map_webpki(e: webpki::Error) -> CertificateError {
         W::RequiredEkuNotFoundContext(_) | W::EmptyEkuExtension => CertificateError::InvalidPurpose,
         W::CertRevoked => CertificateError::Revoked,
         W::UnknownRevocationStatus => CertificateError::RevocationUnknown,
-        W::BadDer | W::BadDerTime | W::TrailingData(_) | W::MalformedExtensions => CertificateError::BadEncoding,
+        W::BadDer | W::BadDerTime | W::TrailingData(_) | W::MalformedExtensions => {
+            CertificateError::BadEncoding
+        }
         other => CertificateError::Other(format!("{other:?}")),
     }
 }
@@ -291,12 +373,18 @@ fn map_webpki(e: webpki::Error) -> CertificateError {
 fn crl_pem_blocks(text: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
     const BEGIN: &str = "-----BEGIN X509 CRL-----";
     const END: &str = "-----END X509 CRL-----";
-    let text = std::str::from_utf8(text).map_err(|_| Error::Config("CRL file is neither PEM nor DER"))?;
+    let text =
+        std::str::from_utf8(text).map_err(|_| Error::Config("CRL file is neither PEM nor DER"))?;
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find(BEGIN) {
-        let end = rest[start..].find(END).ok_or(Error::Config("CRL PEM block not closed"))? + start + END.len();
-        let (label, der) = x509_cert::der::pem::decode_vec(&rest.as_bytes()[start..end]).map_err(|_| Error::Config("CRL PEM does not decode"))?;
+        let end = rest[start..]
+            .find(END)
+            .ok_or(Error::Config("CRL PEM block not closed"))?
+            + start
+            + END.len();
+        let (label, der) = x509_cert::der::pem::decode_vec(&rest.as_bytes()[start..end])
+            .map_err(|_| Error::Config("CRL PEM does not decode"))?;
         if label != "X509 CRL" {
             return Err(Error::Config("CRL PEM block has another label"));
         }
@@ -311,12 +399,17 @@ fn leaf_public_key(leaf: &[u8]) -> Result<Vec<u8>, CertificateError> {
     let cert = Certificate::from_der(leaf).map_err(|_| CertificateError::BadEncoding)?;
     let tbs = cert.tbs_certificate();
     match tbs.get_extension::<KeyUsage>() {
-        Ok(Some((_, ku))) if !ku.digital_signature() => return Err(CertificateError::KeyUsageForbidsSignature),
+        Ok(Some((_, ku))) if !ku.digital_signature() => {
+            return Err(CertificateError::KeyUsageForbidsSignature);
+        }
         Ok(_) => {}
         Err(_) => return Err(CertificateError::BadEncoding),
     }
     let spki = tbs.subject_public_key_info();
-    let key = spki.subject_public_key.as_bytes().ok_or(CertificateError::BadEncoding)?;
+    let key = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or(CertificateError::BadEncoding)?;
     VerifyingKey::from_sec1_bytes(key).map_err(|_| CertificateError::UnsupportedKey)?;
     Ok(key.to_vec())
 }
@@ -356,7 +449,9 @@ impl CertificateType {
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        [CertificateType::X509, CertificateType::RawPublicKey].into_iter().find(|t| t.name().eq_ignore_ascii_case(name.trim()))
+        [CertificateType::X509, CertificateType::RawPublicKey]
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(name.trim()))
     }
 }
 
@@ -375,8 +470,8 @@ pub enum RawKeyTrust {
 /// The DER SubjectPublicKeyInfo prefix of every P-256 key (id-ecPublicKey, prime256v1,
 /// BIT STRING of 66 bytes); the 65-byte SEC1 uncompressed point follows.
 const P256_SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
-    0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
 /// The DER SubjectPublicKeyInfo of a SEC1 uncompressed P-256 public key.
@@ -387,7 +482,9 @@ pub fn p256_spki(sec1: &[u8]) -> Vec<u8> {
 /// The SEC1 point of a P-256 SubjectPublicKeyInfo (DER has one encoding of it); any
 /// other key type or encoding is refused.
 pub fn p256_from_spki(spki: &[u8]) -> Result<Vec<u8>, CertificateError> {
-    let point = spki.strip_prefix(&P256_SPKI_PREFIX[..]).ok_or(CertificateError::UnsupportedKey)?;
+    let point = spki
+        .strip_prefix(&P256_SPKI_PREFIX[..])
+        .ok_or(CertificateError::UnsupportedKey)?;
     if point.len() != 65 || point[0] != 4 {
         return Err(CertificateError::UnsupportedKey);
     }
@@ -433,7 +530,12 @@ impl PeerAuth {
     /// (a client without a certificate).
     /// `name`: what an X.509 chain must be valid for (see [`ChainVerifier::verify_named`]);
     /// a raw key has no name, its pin stands for it.
-    pub(crate) fn verify(&self, body: &[u8], role: PeerRole, name: Option<&str>) -> Result<Option<PeerCredential>, Error> {
+    pub(crate) fn verify(
+        &self,
+        body: &[u8],
+        role: PeerRole,
+        name: Option<&str>,
+    ) -> Result<Option<PeerCredential>, Error> {
         use crate::codec::Codec;
         use crate::handshake::msgs::{CertificateMsg, RawPublicKeyMsg};
         match self {
@@ -443,12 +545,20 @@ impl PeerAuth {
                     return Ok(None);
                 }
                 let key = verifier.verify_named(&cert.chain, role, name)?;
-                Ok(Some(PeerCredential { key, chain: cert.chain, raw_key: None }))
+                Ok(Some(PeerCredential {
+                    key,
+                    chain: cert.chain,
+                    raw_key: None,
+                }))
             }
             PeerAuth::RawKey(trust) => {
                 let raw = RawPublicKeyMsg::read_bytes(body)?;
                 let key = trust.verify(&raw.spki)?;
-                Ok(Some(PeerCredential { key, chain: Vec::new(), raw_key: Some(raw.spki) }))
+                Ok(Some(PeerCredential {
+                    key,
+                    chain: Vec::new(),
+                    raw_key: Some(raw.spki),
+                }))
             }
         }
     }
@@ -459,7 +569,10 @@ pub(crate) fn certificate_body(ck: &CertifiedKey, typ: CertificateType) -> Vec<u
     use crate::codec::Codec;
     use crate::handshake::msgs::{CertificateMsg, RawPublicKeyMsg};
     match typ {
-        CertificateType::X509 => CertificateMsg { chain: ck.chain.clone() }.get_encoding(),
+        CertificateType::X509 => CertificateMsg {
+            chain: ck.chain.clone(),
+        }
+        .get_encoding(),
         CertificateType::RawPublicKey => RawPublicKeyMsg { spki: ck.spki() }.get_encoding(),
     }
 }

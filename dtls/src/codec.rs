@@ -57,7 +57,9 @@ impl<'a> Reader<'a> {
 
     pub fn u48(&mut self) -> Result<u64, InvalidMessage> {
         let b = self.take(6)?;
-        Ok(u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]))
+        Ok(u64::from_be_bytes([
+            0, 0, b[0], b[1], b[2], b[3], b[4], b[5],
+        ]))
     }
 
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N], InvalidMessage> {
@@ -86,7 +88,11 @@ impl<'a> Reader<'a> {
 
     /// Fails when bytes are left over: a message must be consumed exactly.
     pub fn expect_empty(&self) -> Result<(), InvalidMessage> {
-        if self.any_left() { Err(InvalidMessage::TrailingData) } else { Ok(()) }
+        if self.any_left() {
+            Err(InvalidMessage::TrailingData)
+        } else {
+            Ok(())
+        }
     }
 }
 

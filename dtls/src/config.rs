@@ -13,8 +13,8 @@ use crate::error::Error;
 use crate::handshake::flight::RetransmitConfig;
 use crate::handshake::fragment::ReassemblyLimits;
 use crate::handshake::msgs::*;
-use crate::record::RecordAead;
 use crate::provider::{OsRandom, SecureRandom};
+use crate::record::RecordAead;
 
 /// The suites this engine speaks. All use the SHA-256 PRF and an AEAD ([`RecordAead`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,7 +56,9 @@ impl CipherSuite {
             CipherSuite::EcdheEcdsaAes128Ccm8 => TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
             CipherSuite::EcdheEcdsaAes128Ccm => TLS_ECDHE_ECDSA_WITH_AES_128_CCM,
             CipherSuite::EcdheEcdsaAes128Gcm => TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-            CipherSuite::EcdheEcdsaChacha20Poly1305 => TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            CipherSuite::EcdheEcdsaChacha20Poly1305 => {
+                TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+            }
         }
     }
 
@@ -71,13 +73,17 @@ impl CipherSuite {
             CipherSuite::EcdheEcdsaAes128Ccm8 => "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8",
             CipherSuite::EcdheEcdsaAes128Ccm => "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
             CipherSuite::EcdheEcdsaAes128Gcm => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-            CipherSuite::EcdheEcdsaChacha20Poly1305 => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+            CipherSuite::EcdheEcdsaChacha20Poly1305 => {
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+            }
         }
     }
 
     /// Parses the IANA name (case-insensitive).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(name))
     }
 
     pub fn is_psk(self) -> bool {
@@ -91,7 +97,9 @@ impl CipherSuite {
     /// The AEAD that protects the suite's records.
     pub fn aead(self) -> RecordAead {
         match self {
-            CipherSuite::PskAes128Ccm8 | CipherSuite::EcdheEcdsaAes128Ccm8 => RecordAead::Aes128Ccm8,
+            CipherSuite::PskAes128Ccm8 | CipherSuite::EcdheEcdsaAes128Ccm8 => {
+                RecordAead::Aes128Ccm8
+            }
             CipherSuite::EcdheEcdsaAes128Ccm => RecordAead::Aes128Ccm,
             CipherSuite::EcdheEcdsaAes128Gcm => RecordAead::Aes128Gcm,
             CipherSuite::EcdheEcdsaChacha20Poly1305 => RecordAead::Chacha20Poly1305,
@@ -120,7 +128,8 @@ impl PskTable {
     }
 
     pub fn insert(&mut self, identity: &[u8], key: &[u8]) {
-        self.0.insert(identity.to_vec(), Zeroizing::new(key.to_vec()));
+        self.0
+            .insert(identity.to_vec(), Zeroizing::new(key.to_vec()));
     }
 }
 
@@ -158,13 +167,19 @@ pub trait HelloExtensionHandler: Send + Sync {
     /// Returns the extensions to add to the ServerHello, or the alert that refuses the
     /// handshake. Only types the client offered and that the engine does not negotiate
     /// itself ([`ENGINE_EXTENSIONS`]) are sent; others are dropped (RFC 5246 7.4.1.4).
-    fn client_hello(&self, hello: &ClientHelloInfo<'_>) -> Result<Vec<Extension>, AlertDescription>;
+    fn client_hello(&self, hello: &ClientHelloInfo<'_>)
+    -> Result<Vec<Extension>, AlertDescription>;
 
     /// PSK suites: the client's identity, known only at its ClientKeyExchange (after our
     /// ServerHello went out), with the extensions we answered. An error refuses the
     /// handshake with that alert (e.g. an STT accepted for an identity that is not the
     /// mote's IoTSSP).
-    fn psk_identity(&self, remote: SocketAddr, identity: &[u8], answered: &[Extension]) -> Result<(), AlertDescription> {
+    fn psk_identity(
+        &self,
+        remote: SocketAddr,
+        identity: &[u8],
+        answered: &[Extension],
+    ) -> Result<(), AlertDescription> {
         let _ = (remote, identity, answered);
         Ok(())
     }
@@ -181,7 +196,11 @@ pub struct TransportConfig {
 
 impl Default for TransportConfig {
     fn default() -> Self {
-        TransportConfig { mtu: 1200, retransmit: RetransmitConfig::default(), reassembly: ReassemblyLimits::default() }
+        TransportConfig {
+            mtu: 1200,
+            retransmit: RetransmitConfig::default(),
+            reassembly: ReassemblyLimits::default(),
+        }
     }
 }
 
@@ -307,8 +326,12 @@ impl ServerConfig {
         if self.certificate_types.is_empty() {
             return Err(Error::Config("no certificate type to present"));
         }
-        if self.certificate_types.contains(&CertificateType::X509) && self.certificate.as_ref().is_some_and(|c| !c.has_chain()) {
-            return Err(Error::Config("X.509 certificate type without a certificate chain"));
+        if self.certificate_types.contains(&CertificateType::X509)
+            && self.certificate.as_ref().is_some_and(|c| !c.has_chain())
+        {
+            return Err(Error::Config(
+                "X.509 certificate type without a certificate chain",
+            ));
         }
         Ok(())
     }
@@ -359,7 +382,10 @@ impl ClientConfig {
     pub fn psk(identity: &[u8], key: &[u8]) -> Self {
         ClientConfig {
             cipher_suites: vec![CipherSuite::PskAes128Ccm8],
-            psk: Some(Arc::new(ClientPsk { identity: identity.to_vec(), key: Zeroizing::new(key.to_vec()) })),
+            psk: Some(Arc::new(ClientPsk {
+                identity: identity.to_vec(),
+                key: Zeroizing::new(key.to_vec()),
+            })),
             certificate: None,
             certificate_types: vec![CertificateType::X509],
             server_verifier: None,
@@ -399,7 +425,10 @@ impl ClientConfig {
             if s.is_psk() && self.psk.is_none() {
                 return Err(Error::Config("PSK suite without PSK"));
             }
-            if s.is_ecdhe_ecdsa() && self.server_verifier.is_none() && self.server_raw_public_keys.is_none() {
+            if s.is_ecdhe_ecdsa()
+                && self.server_verifier.is_none()
+                && self.server_raw_public_keys.is_none()
+            {
                 return Err(Error::Config("ECDHE_ECDSA suite without server verifier"));
             }
         }
@@ -409,10 +438,14 @@ impl ClientConfig {
         let extra = &self.extra_client_hello_extensions;
         for (i, e) in extra.iter().enumerate() {
             if ENGINE_EXTENSIONS.contains(&e.typ) || extra[..i].iter().any(|o| o.typ == e.typ) {
-                return Err(Error::Config("extra ClientHello extension duplicates one already sent"));
+                return Err(Error::Config(
+                    "extra ClientHello extension duplicates one already sent",
+                ));
             }
             if e.data.len() > 4096 {
-                return Err(Error::Config("extra ClientHello extension longer than 4096 bytes"));
+                return Err(Error::Config(
+                    "extra ClientHello extension longer than 4096 bytes",
+                ));
             }
         }
         Ok(())

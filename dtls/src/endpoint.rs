@@ -13,8 +13,10 @@ use crate::config::{ClientConfig, ServerConfig};
 use crate::connection::{Connection, Event, Phase, Transmit};
 use crate::error::Error;
 use crate::handshake::cookie::CookieSecrets;
-use crate::handshake::msgs::{ClientHello, HandshakeFragment, HandshakeHeader, HandshakeType, HelloVerifyRequest};
-use crate::record::{records, ContentType, ProtocolVersion, RecordHeader};
+use crate::handshake::msgs::{
+    ClientHello, HandshakeFragment, HandshakeHeader, HandshakeType, HelloVerifyRequest,
+};
+use crate::record::{ContentType, ProtocolVersion, RecordHeader, records};
 
 /// Why a datagram created no connection (stable names for counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +52,16 @@ pub struct FirstHello {
 /// The whole ClientHello that opens `datagram`, or why a stateless server cannot answer it
 /// (only [`StatelessDrop::Malformed`] or [`StatelessDrop::NotClientHello`]).
 pub fn first_hello(datagram: &[u8]) -> Result<FirstHello, StatelessDrop> {
-    let rec = records(datagram).next().ok_or(StatelessDrop::Malformed)?.map_err(|_| StatelessDrop::Malformed)?;
-    if rec.content_type() != ContentType::Handshake || rec.epoch() != 0 || !rec.version().is_dtls() {
+    let rec = records(datagram)
+        .next()
+        .ok_or(StatelessDrop::Malformed)?
+        .map_err(|_| StatelessDrop::Malformed)?;
+    if rec.content_type() != ContentType::Handshake || rec.epoch() != 0 || !rec.version().is_dtls()
+    {
         return Err(StatelessDrop::NotClientHello);
     }
-    let frag = HandshakeFragment::read(&mut Reader::new(rec.fragment())).map_err(|_| StatelessDrop::Malformed)?;
+    let frag = HandshakeFragment::read(&mut Reader::new(rec.fragment()))
+        .map_err(|_| StatelessDrop::Malformed)?;
     let h = frag.header;
     if h.msg_type != HandshakeType::ClientHello {
         return Err(StatelessDrop::NotClientHello);
@@ -64,14 +71,26 @@ pub fn first_hello(datagram: &[u8]) -> Result<FirstHello, StatelessDrop> {
         return Err(StatelessDrop::Malformed);
     }
     let hello = ClientHello::read_bytes(frag.body).map_err(|_| StatelessDrop::Malformed)?;
-    Ok(FirstHello { hello, record_seq: rec.sequence_number(), message_seq: h.message_seq, record_version: rec.version() })
+    Ok(FirstHello {
+        hello,
+        record_seq: rec.sequence_number(),
+        message_seq: h.message_seq,
+        record_version: rec.version(),
+    })
 }
 
 /// RFC 6347 section 4.2.1: a HelloVerifyRequest answering `first`, with the hello's record
 /// sequence number and message_seq and server version DTLS 1.0 for compatibility; the
 /// cookie is a MAC of `remote` and the hello under `cookies`. Sent statelessly.
-pub fn hello_verify_request(cookies: &CookieSecrets, remote: &SocketAddr, first: &FirstHello) -> Vec<u8> {
-    let hvr = HelloVerifyRequest { server_version: ProtocolVersion::DTLS1_0, cookie: cookies.cookie(remote, &first.hello) };
+pub fn hello_verify_request(
+    cookies: &CookieSecrets,
+    remote: &SocketAddr,
+    first: &FirstHello,
+) -> Vec<u8> {
+    let hvr = HelloVerifyRequest {
+        server_version: ProtocolVersion::DTLS1_0,
+        cookie: cookies.cookie(remote, &first.hello),
+    };
     let body = hvr.get_encoding();
     let mut hs = Vec::with_capacity(HandshakeHeader::LEN + body.len());
     HandshakeHeader {
@@ -84,8 +103,18 @@ pub fn hello_verify_request(cookies: &CookieSecrets, remote: &SocketAddr, first:
     .encode(&mut hs);
     hs.extend_from_slice(&body);
     let mut out = Vec::new();
-    let version = if first.record_version == ProtocolVersion::DTLS1_2 { ProtocolVersion::DTLS1_2 } else { ProtocolVersion::DTLS1_0 };
-    RecordHeader { content_type: ContentType::Handshake, version, epoch: 0, sequence_number: first.record_seq }.emit(&hs, &mut out);
+    let version = if first.record_version == ProtocolVersion::DTLS1_2 {
+        ProtocolVersion::DTLS1_2
+    } else {
+        ProtocolVersion::DTLS1_0
+    };
+    RecordHeader {
+        content_type: ContentType::Handshake,
+        version,
+        epoch: 0,
+        sequence_number: first.record_seq,
+    }
+    .emit(&hs, &mut out);
     out
 }
 
@@ -115,7 +144,9 @@ fn idle_expires(c: &Connection) -> bool {
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint").field("connections", &self.connections.len()).finish_non_exhaustive()
+        f.debug_struct("Endpoint")
+            .field("connections", &self.connections.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -143,7 +174,12 @@ impl Endpoint {
     }
 
     /// Starts a client handshake to `remote`.
-    pub fn connect(&mut self, now: Instant, remote: SocketAddr, config: Arc<ClientConfig>) -> Result<(), Error> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        config: Arc<ClientConfig>,
+    ) -> Result<(), Error> {
         let c = Connection::connect(now, remote, config)?;
         self.connections.insert(remote, c);
         Ok(())
@@ -162,7 +198,11 @@ impl Endpoint {
     }
 
     pub fn handle_datagram(&mut self, now: Instant, remote: SocketAddr, datagram: &[u8]) {
-        if self.cookies.as_mut().is_some_and(|c| c.maybe_rotate(now).is_err()) {
+        if self
+            .cookies
+            .as_mut()
+            .is_some_and(|c| c.maybe_rotate(now).is_err())
+        {
             return;
         }
         self.expire_idle(now);
@@ -175,7 +215,9 @@ impl Endpoint {
             if !restarted {
                 let was_handshaking = matches!(conn.phase(), Phase::Handshaking);
                 conn.handle_datagram(now, datagram);
-                let authenticated = was_handshaking && !matches!(conn.phase(), Phase::Handshaking) && !conn.is_closed();
+                let authenticated = was_handshaking
+                    && !matches!(conn.phase(), Phase::Handshaking)
+                    && !conn.is_closed();
                 if authenticated && conn.role() == crate::Role::Server {
                     self.make_room_for(now, remote);
                 }
@@ -187,25 +229,49 @@ impl Endpoint {
         }
     }
 
-    fn handle_stateless(&mut self, now: Instant, remote: SocketAddr, datagram: &[u8]) -> Result<(), StatelessDrop> {
+    fn handle_stateless(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<(), StatelessDrop> {
         let (Some(config), Some(cookies)) = (self.server.clone(), self.cookies.as_ref()) else {
             return Err(StatelessDrop::NoServerConfig);
         };
         let first = first_hello(datagram)?;
         if !cookies.verify(&remote, &first.hello) {
             let contents = hello_verify_request(cookies, &remote, &first);
-            self.stateless.push_back(Transmit { destination: remote, contents });
+            self.stateless.push_back(Transmit {
+                destination: remote,
+                contents,
+            });
             return Ok(());
         }
         if !self.connections.contains_key(&remote) && !self.may_admit(now, &config) {
             // A refusal the client can see, not silence.
             let mut contents = Vec::new();
             let alert = Alert::fatal(AlertDescription::InternalError).get_encoding();
-            RecordHeader { content_type: ContentType::Alert, version: first.record_version, epoch: 0, sequence_number: first.record_seq }.emit(&alert, &mut contents);
-            self.stateless.push_back(Transmit { destination: remote, contents });
+            RecordHeader {
+                content_type: ContentType::Alert,
+                version: first.record_version,
+                epoch: 0,
+                sequence_number: first.record_seq,
+            }
+            .emit(&alert, &mut contents);
+            self.stateless.push_back(Transmit {
+                destination: remote,
+                contents,
+            });
             return Err(StatelessDrop::TooManyConnections);
         }
-        match Connection::accept(now, remote, config, datagram, first.record_seq, first.message_seq) {
+        match Connection::accept(
+            now,
+            remote,
+            config,
+            datagram,
+            first.record_seq,
+            first.message_seq,
+        ) {
             Ok(c) => {
                 if let Some(old) = self.connections.insert(remote, c) {
                     drop(old);
@@ -238,19 +304,26 @@ impl Endpoint {
         if open < config.max_connections {
             return true;
         }
-        let evictable = self.connections.values().filter(|c| Self::evictable(now, config, c)).count();
+        let evictable = self
+            .connections
+            .values()
+            .filter(|c| Self::evictable(now, config, c))
+            .count();
         evictable > open - config.max_connections
     }
 
     fn evictable(now: Instant, config: &ServerConfig, c: &Connection) -> bool {
-        idle_expires(c) && now.saturating_duration_since(c.last_authenticated()) >= config.evict_idle_after
+        idle_expires(c)
+            && now.saturating_duration_since(c.last_authenticated()) >= config.evict_idle_after
     }
 
     /// `remote` just authenticated (its Finished verified): if the table is over its size,
     /// the least recently used idle connection gives way, or, when none is idle any more,
     /// `remote` is refused with an internal_error alert.
     fn make_room_for(&mut self, now: Instant, remote: SocketAddr) {
-        let Some(config) = self.server.clone() else { return };
+        let Some(config) = self.server.clone() else {
+            return;
+        };
         if self.open_connections() <= config.max_connections || self.evict_one(now, &config) {
             return;
         }
@@ -283,7 +356,9 @@ impl Endpoint {
         if let Some(t) = self.stateless.pop_front() {
             return Some(t);
         }
-        self.connections.values_mut().find_map(Connection::poll_transmit)
+        self.connections
+            .values_mut()
+            .find_map(Connection::poll_transmit)
     }
 
     /// Events of all connections. Closed connections are removed once their last event
@@ -294,20 +369,28 @@ impl Endpoint {
                 self.events.push_back((*addr, e));
             }
         }
-        self.connections.retain(|_, c| !c.is_closed() || c.has_pending_output());
+        self.connections
+            .retain(|_, c| !c.is_closed() || c.has_pending_output());
         self.events.pop_front()
     }
 
     /// The next handshake timer. Idle expiry needs no wake-up of its own: it runs on every
     /// datagram and timer call, before a full table could refuse anyone.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.connections.values().filter_map(Connection::poll_timeout).min()
+        self.connections
+            .values()
+            .filter_map(Connection::poll_timeout)
+            .min()
     }
 
     /// Closes (with close_notify) the established connections idle past the idle timeout.
     fn expire_idle(&mut self, now: Instant) {
-        let expired: Vec<SocketAddr> =
-            self.connections.iter().filter(|(_, c)| self.idle_deadline(c).is_some_and(|t| t <= now)).map(|(a, _)| *a).collect();
+        let expired: Vec<SocketAddr> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| self.idle_deadline(c).is_some_and(|t| t <= now))
+            .map(|(a, _)| *a)
+            .collect();
         for addr in expired {
             tracing::debug!(remote = %addr, "idle connection expired");
             self.expired_connections += 1;
@@ -327,7 +410,10 @@ impl Endpoint {
     }
 
     pub fn send_application_data(&mut self, remote: &SocketAddr, data: &[u8]) -> Result<(), Error> {
-        self.connections.get_mut(remote).ok_or(Error::NotEstablished)?.send_application_data(data)
+        self.connections
+            .get_mut(remote)
+            .ok_or(Error::NotEstablished)?
+            .send_application_data(data)
     }
 
     pub fn close(&mut self, remote: &SocketAddr) {

@@ -231,9 +231,10 @@ impl Error {
             Error::DecryptFailed => A::BadRecordMac,
             Error::HandshakeRefused(a) => *a,
             Error::AlertReceived(_) | Error::HandshakeTimeout => return None,
-            Error::SequenceExhausted | Error::NotEstablished | Error::Config(_) | Error::Internal(_) => {
-                A::InternalError
-            }
+            Error::SequenceExhausted
+            | Error::NotEstablished
+            | Error::Config(_)
+            | Error::Internal(_) => A::InternalError,
         })
     }
 

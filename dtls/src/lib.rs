@@ -146,9 +146,9 @@ pub mod error;
 pub mod handshake;
 pub mod provider;
 pub mod record;
-pub mod transfer;
 #[cfg(feature = "tokio")]
 pub mod tokio_driver;
+pub mod transfer;
 
 pub use error::{CertificateError, Error, InvalidMessage, PeerMisbehaved};
 
@@ -159,11 +159,15 @@ pub enum Role {
     Server,
 }
 
-pub use config::{
-    CipherSuite, ClientConfig, ClientHelloInfo, HelloExtensionHandler, PskResolver, PskTable, ServerConfig, TransportConfig,
-};
-pub use connection::{CloseReason, Connection, Event, Phase, ResumptionSecret, SignaturePurpose, SignatureRequest, Transmit};
-pub use endpoint::Endpoint;
 pub use alert::AlertDescription;
+pub use config::{
+    CipherSuite, ClientConfig, ClientHelloInfo, HelloExtensionHandler, PskResolver, PskTable,
+    ServerConfig, TransportConfig,
+};
+pub use connection::{
+    CloseReason, Connection, Event, Phase, ResumptionSecret, SignaturePurpose, SignatureRequest,
+    Transmit,
+};
+pub use endpoint::Endpoint;
 pub use handshake::msgs::Extension;
 pub use record::{RecordLayer, SessionKeys, SessionState};

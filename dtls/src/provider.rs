@@ -9,8 +9,8 @@
 //! IoTSSP's transfer ids) comes from a [`SecureRandom`].
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -72,7 +72,10 @@ impl fmt::Debug for SeededRandom {
 
 impl SeededRandom {
     pub fn new(seed: [u8; 32]) -> Self {
-        SeededRandom { seed, next_block: AtomicU64::new(0) }
+        SeededRandom {
+            seed,
+            next_block: AtomicU64::new(0),
+        }
     }
 
     /// From a short seed (a simulation's `--seed`) and a stream number (one per mote), so
@@ -93,7 +96,10 @@ impl SecureRandom for SeededRandom {
     fn fill(&self, dest: &mut [u8]) -> Result<(), GetRandomFailed> {
         for chunk in dest.chunks_mut(32) {
             let block = self.next_block.fetch_add(1, Ordering::Relaxed);
-            let out = Sha256::new().chain_update(self.seed).chain_update(block.to_be_bytes()).finalize();
+            let out = Sha256::new()
+                .chain_update(self.seed)
+                .chain_update(block.to_be_bytes())
+                .finalize();
             chunk.copy_from_slice(&out[..chunk.len()]);
         }
         Ok(())
@@ -161,7 +167,8 @@ mod tests {
             let mut config = ClientConfig::psk(b"id", &[1; 16]);
             config.rng = SeededRandom::shared([9; 32]);
             let remote = "192.0.2.1:5684".parse().unwrap();
-            let mut c = Connection::connect(std::time::Instant::now(), remote, Arc::new(config)).unwrap();
+            let mut c =
+                Connection::connect(std::time::Instant::now(), remote, Arc::new(config)).unwrap();
             c.poll_transmit().unwrap().contents
         };
         assert_eq!(hello(), hello());

@@ -27,13 +27,21 @@ pub struct UdpDriver {
 
 impl std::fmt::Debug for UdpDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpDriver").field("endpoint", &self.endpoint).field("send_errors", &self.send_errors).finish_non_exhaustive()
+        f.debug_struct("UdpDriver")
+            .field("endpoint", &self.endpoint)
+            .field("send_errors", &self.send_errors)
+            .finish_non_exhaustive()
     }
 }
 
 impl UdpDriver {
     pub fn new(socket: UdpSocket, endpoint: Endpoint) -> Self {
-        UdpDriver { socket, endpoint, buf: vec![0; RECV_BUFFER], send_errors: 0 }
+        UdpDriver {
+            socket,
+            endpoint,
+            buf: vec![0; RECV_BUFFER],
+            send_errors: 0,
+        }
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -13,10 +13,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::Role;
 use crate::config::CipherSuite;
 use crate::handshake::msgs::Extension;
 use crate::record::{RecordAead, RecordHeader, SessionKeys, SessionState};
-use crate::Role;
 
 /// TLS extension type of the SessionTransferTicket (private-use range, RFC 8446 section 11).
 pub const STT_EXTENSION_TYPE: u16 = 0xFF5A;
@@ -164,7 +164,9 @@ impl SttOfferRepr {
         if v.buffer.as_ref().len() > SttOffer::<T>::LEN {
             return Err(TransferError::TrailingData);
         }
-        Ok(SttOfferRepr { transfer_requested: v.flags() & FLAG_TRANSFER_REQUESTED != 0 })
+        Ok(SttOfferRepr {
+            transfer_requested: v.flags() & FLAG_TRANSFER_REQUESTED != 0,
+        })
     }
 
     pub fn buffer_len(&self) -> usize {
@@ -173,7 +175,11 @@ impl SttOfferRepr {
 
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, v: &mut SttOffer<T>) {
         v.set_version(VERSION);
-        v.set_flags(if self.transfer_requested { FLAG_TRANSFER_REQUESTED } else { 0 });
+        v.set_flags(if self.transfer_requested {
+            FLAG_TRANSFER_REQUESTED
+        } else {
+            0
+        });
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -184,7 +190,10 @@ impl SttOfferRepr {
 
     /// The extension to put in `ClientConfig::extra_client_hello_extensions`.
     pub fn to_extension(&self) -> Extension {
-        Extension { typ: STT_EXTENSION_TYPE, data: self.to_bytes() }
+        Extension {
+            typ: STT_EXTENSION_TYPE,
+            data: self.to_bytes(),
+        }
     }
 
     /// The offer among hello extensions: `None` if absent.
@@ -194,7 +203,10 @@ impl SttOfferRepr {
 }
 
 fn find_stt(extensions: &[Extension]) -> Option<&[u8]> {
-    extensions.iter().find(|e| e.typ == STT_EXTENSION_TYPE).map(|e| &e.data[..])
+    extensions
+        .iter()
+        .find(|e| e.typ == STT_EXTENSION_TYPE)
+        .map(|e| &e.data[..])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -253,7 +265,11 @@ impl<T: AsRef<[u8]>> SttAnswer<T> {
     }
 
     pub fn check_len(&self) -> Result<(), TransferError> {
-        if self.buffer.as_ref().len() < Self::LEN { Err(TransferError::Truncated) } else { Ok(()) }
+        if self.buffer.as_ref().len() < Self::LEN {
+            Err(TransferError::Truncated)
+        } else {
+            Ok(())
+        }
     }
 
     pub fn into_inner(self) -> T {
@@ -303,7 +319,10 @@ impl SttAnswerRepr {
         if v.buffer.as_ref().len() > SttAnswer::<T>::LEN {
             return Err(TransferError::TrailingData);
         }
-        Ok(SttAnswerRepr { status: v.status(), free_slots: v.free_slots() })
+        Ok(SttAnswerRepr {
+            status: v.status(),
+            free_slots: v.free_slots(),
+        })
     }
 
     pub fn buffer_len(&self) -> usize {
@@ -324,7 +343,10 @@ impl SttAnswerRepr {
 
     /// The extension a server's `HelloExtensionHandler` returns for the ServerHello.
     pub fn to_extension(&self) -> Extension {
-        Extension { typ: STT_EXTENSION_TYPE, data: self.to_bytes() }
+        Extension {
+            typ: STT_EXTENSION_TYPE,
+            data: self.to_bytes(),
+        }
     }
 
     /// The answer among ServerHello extensions: `None` if the mote ignored the offer.
@@ -410,13 +432,16 @@ pub struct TransferSession<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> std::fmt::Debug for TransferSession<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TransferSession").field("len", &self.buffer.as_ref().len()).finish_non_exhaustive()
+        f.debug_struct("TransferSession")
+            .field("len", &self.buffer.as_ref().len())
+            .finish_non_exhaustive()
     }
 }
 
 impl<T: AsRef<[u8]>> TransferSession<T> {
     /// Length without the session id, for the AES-128 suites (the shortest keys).
-    pub const MIN_LEN: usize = session_field::SESSION_ID + 2 * (16 + 4) + session_field::counters::LEN;
+    pub const MIN_LEN: usize =
+        session_field::SESSION_ID + 2 * (16 + 4) + session_field::counters::LEN;
 
     /// Length of a message for `cipher_suite` with a session id of `session_id_len` bytes.
     pub fn len_for(cipher_suite: u16, session_id_len: usize) -> usize {
@@ -439,11 +464,17 @@ impl<T: AsRef<[u8]>> TransferSession<T> {
     /// no accessor can panic.
     pub fn check_len(&self) -> Result<(), TransferError> {
         let b = self.buffer.as_ref();
-        let Some(&l) = b.get(session_field::SESSION_ID_LEN) else { return Err(TransferError::Truncated) };
+        let Some(&l) = b.get(session_field::SESSION_ID_LEN) else {
+            return Err(TransferError::Truncated);
+        };
         if l as usize > MAX_SESSION_ID_LEN {
             return Err(TransferError::BadSessionIdLength);
         }
-        if b.len() < self.total_len() { Err(TransferError::Truncated) } else { Ok(()) }
+        if b.len() < self.total_len() {
+            Err(TransferError::Truncated)
+        } else {
+            Ok(())
+        }
     }
 
     pub fn into_inner(self) -> T {
@@ -490,7 +521,10 @@ impl<T: AsRef<[u8]>> TransferSession<T> {
     }
 
     pub fn peer_addr(&self) -> Ipv6Addr {
-        Ipv6Addr::from(array::<16>(self.buffer.as_ref(), session_field::PEER_ADDR.start))
+        Ipv6Addr::from(array::<16>(
+            self.buffer.as_ref(),
+            session_field::PEER_ADDR.start,
+        ))
     }
 
     pub fn peer_port(&self) -> u16 {
@@ -526,23 +560,38 @@ impl<T: AsRef<[u8]>> TransferSession<T> {
     }
 
     pub fn read_epoch(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), self.counters() + session_field::counters::READ_EPOCH)
+        u16_at(
+            self.buffer.as_ref(),
+            self.counters() + session_field::counters::READ_EPOCH,
+        )
     }
 
     pub fn read_highest_seq(&self) -> u64 {
-        u48_at(self.buffer.as_ref(), self.counters() + session_field::counters::READ_HIGHEST_SEQ)
+        u48_at(
+            self.buffer.as_ref(),
+            self.counters() + session_field::counters::READ_HIGHEST_SEQ,
+        )
     }
 
     pub fn read_replay_bitmap(&self) -> u64 {
-        u64::from_be_bytes(array(self.buffer.as_ref(), self.counters() + session_field::counters::READ_BITMAP))
+        u64::from_be_bytes(array(
+            self.buffer.as_ref(),
+            self.counters() + session_field::counters::READ_BITMAP,
+        ))
     }
 
     pub fn write_epoch(&self) -> u16 {
-        u16_at(self.buffer.as_ref(), self.counters() + session_field::counters::WRITE_EPOCH)
+        u16_at(
+            self.buffer.as_ref(),
+            self.counters() + session_field::counters::WRITE_EPOCH,
+        )
     }
 
     pub fn next_write_seq(&self) -> u64 {
-        u48_at(self.buffer.as_ref(), self.counters() + session_field::counters::NEXT_WRITE_SEQ)
+        u48_at(
+            self.buffer.as_ref(),
+            self.counters() + session_field::counters::NEXT_WRITE_SEQ,
+        )
     }
 }
 
@@ -592,7 +641,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TransferSession<T> {
     /// The keys must have the lengths of the suite already set (the caller's `Repr`
     /// guarantees it); a field of another length is left as it is.
     pub fn set_keys(&mut self, k: &SessionKeys) {
-        for (n, bytes) in [k.client_write_key(), k.server_write_key(), k.client_iv(), k.server_iv()].into_iter().enumerate() {
+        for (n, bytes) in [
+            k.client_write_key(),
+            k.server_write_key(),
+            k.client_iv(),
+            k.server_iv(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let field = self.key_field(n);
             if field.len() == bytes.len() {
                 self.buffer.as_mut()[field].copy_from_slice(bytes);
@@ -601,25 +658,36 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TransferSession<T> {
     }
 
     pub fn set_read_epoch(&mut self, e: u16) {
-        self.tail_mut(session_field::counters::READ_EPOCH, 2).copy_from_slice(&e.to_be_bytes());
+        self.tail_mut(session_field::counters::READ_EPOCH, 2)
+            .copy_from_slice(&e.to_be_bytes());
     }
 
     /// Only the low 48 bits are written.
     pub fn set_read_highest_seq(&mut self, s: u64) {
-        put_u48(self.tail_mut(session_field::counters::READ_HIGHEST_SEQ, 6), 0, s);
+        put_u48(
+            self.tail_mut(session_field::counters::READ_HIGHEST_SEQ, 6),
+            0,
+            s,
+        );
     }
 
     pub fn set_read_replay_bitmap(&mut self, m: u64) {
-        self.tail_mut(session_field::counters::READ_BITMAP, 8).copy_from_slice(&m.to_be_bytes());
+        self.tail_mut(session_field::counters::READ_BITMAP, 8)
+            .copy_from_slice(&m.to_be_bytes());
     }
 
     pub fn set_write_epoch(&mut self, e: u16) {
-        self.tail_mut(session_field::counters::WRITE_EPOCH, 2).copy_from_slice(&e.to_be_bytes());
+        self.tail_mut(session_field::counters::WRITE_EPOCH, 2)
+            .copy_from_slice(&e.to_be_bytes());
     }
 
     /// Only the low 48 bits are written.
     pub fn set_next_write_seq(&mut self, s: u64) {
-        put_u48(self.tail_mut(session_field::counters::NEXT_WRITE_SEQ, 6), 0, s);
+        put_u48(
+            self.tail_mut(session_field::counters::NEXT_WRITE_SEQ, 6),
+            0,
+            s,
+        );
     }
 }
 
@@ -685,7 +753,10 @@ impl TransferSessionRepr {
     }
 
     pub fn buffer_len(&self) -> usize {
-        TransferSession::<&[u8]>::len_for(self.cipher_suite, self.session_id.len().min(MAX_SESSION_ID_LEN))
+        TransferSession::<&[u8]>::len_for(
+            self.cipher_suite,
+            self.session_id.len().min(MAX_SESSION_ID_LEN),
+        )
     }
 
     /// `v` must be at least `buffer_len()` bytes. A session id longer than 32 bytes is cut
@@ -734,8 +805,11 @@ impl TransferSessionRepr {
         if session_id.len() > MAX_SESSION_ID_LEN {
             return Err(TransferError::BadSessionIdLength);
         }
-        let highest = state.read_highest_seq.ok_or(TransferError::NothingReceived)?;
-        if highest > RecordHeader::MAX_SEQUENCE || state.next_write_seq > RecordHeader::MAX_SEQUENCE {
+        let highest = state
+            .read_highest_seq
+            .ok_or(TransferError::NothingReceived)?;
+        if highest > RecordHeader::MAX_SEQUENCE || state.next_write_seq > RecordHeader::MAX_SEQUENCE
+        {
             return Err(TransferError::SequenceOutOfRange);
         }
         let peer_addr = match peer.ip() {
@@ -765,7 +839,9 @@ impl TransferSessionRepr {
             Some(s) if s.aead() == self.keys.aead() => {}
             _ => return Err(TransferError::UnsupportedSuite),
         }
-        if self.read_highest_seq > RecordHeader::MAX_SEQUENCE || self.next_write_seq > RecordHeader::MAX_SEQUENCE {
+        if self.read_highest_seq > RecordHeader::MAX_SEQUENCE
+            || self.next_write_seq > RecordHeader::MAX_SEQUENCE
+        {
             return Err(TransferError::SequenceOutOfRange);
         }
         Ok(SessionState {
@@ -794,7 +870,8 @@ impl TransferSessionRepr {
 /// "lowpan-br transfer confirm" ‖ transfer id): proves the mote installed exactly these keys.
 pub fn key_check(keys: &SessionKeys, transfer_id: u32) -> [u8; 8] {
     let key = Zeroizing::new([keys.client_write_key(), keys.server_write_key()].concat());
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&key[..]).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&key[..])
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     m.update(KEY_CHECK_LABEL);
     m.update(&transfer_id.to_be_bytes());
     let tag = m.finalize().into_bytes();
@@ -864,7 +941,11 @@ impl<T: AsRef<[u8]>> TransferConfirm<T> {
     }
 
     pub fn check_len(&self) -> Result<(), TransferError> {
-        if self.buffer.as_ref().len() < Self::LEN { Err(TransferError::Truncated) } else { Ok(()) }
+        if self.buffer.as_ref().len() < Self::LEN {
+            Err(TransferError::Truncated)
+        } else {
+            Ok(())
+        }
     }
 
     pub fn into_inner(self) -> T {
@@ -933,7 +1014,11 @@ impl TransferConfirmRepr {
         if v.buffer.as_ref().len() > TransferConfirm::<T>::LEN {
             return Err(TransferError::TrailingData);
         }
-        Ok(TransferConfirmRepr { transfer_id: v.transfer_id(), status: v.status(), key_check: v.key_check() })
+        Ok(TransferConfirmRepr {
+            transfer_id: v.transfer_id(),
+            status: v.status(),
+            key_check: v.key_check(),
+        })
     }
 
     pub fn buffer_len(&self) -> usize {
@@ -956,14 +1041,22 @@ impl TransferConfirmRepr {
 
     /// The mote's answer to `session` (the key check computed from the keys it installed).
     pub fn answer(session: &TransferSessionRepr, status: ConfirmStatus) -> Self {
-        TransferConfirmRepr { transfer_id: session.transfer_id, status, key_check: session.key_check() }
+        TransferConfirmRepr {
+            transfer_id: session.transfer_id,
+            status,
+            key_check: session.key_check(),
+        }
     }
 
     /// IoTSSP side: the confirmation is for `session`, says `Installed` and carries the key
     /// check of exactly the keys sent (compared in constant time).
     pub fn confirms(&self, session: &TransferSessionRepr) -> bool {
         let expected = session.key_check();
-        let same = expected.iter().zip(self.key_check.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        let same = expected
+            .iter()
+            .zip(self.key_check.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
         same && self.transfer_id == session.transfer_id && self.status == ConfirmStatus::Installed
     }
 }
@@ -980,12 +1073,12 @@ impl TransferMessage {
     pub fn parse(bytes: &[u8]) -> Result<Self, TransferError> {
         match bytes.first().map(|&t| MessageType::from(t)) {
             None => Err(TransferError::Truncated),
-            Some(MessageType::TransferSession) => {
-                Ok(TransferMessage::Session(TransferSessionRepr::parse(&TransferSession::new_checked(bytes)?)?))
-            }
-            Some(MessageType::TransferConfirm) => {
-                Ok(TransferMessage::Confirm(TransferConfirmRepr::parse(&TransferConfirm::new_checked(bytes)?)?))
-            }
+            Some(MessageType::TransferSession) => Ok(TransferMessage::Session(
+                TransferSessionRepr::parse(&TransferSession::new_checked(bytes)?)?,
+            )),
+            Some(MessageType::TransferConfirm) => Ok(TransferMessage::Confirm(
+                TransferConfirmRepr::parse(&TransferConfirm::new_checked(bytes)?)?,
+            )),
             Some(MessageType::Unknown(_)) => Err(TransferError::BadMessageType),
         }
     }

@@ -220,7 +220,14 @@ fn a_client_that_never_authenticates_evicts_nobody() {
         }
         net.run();
     }
-    assert!(net.clients[4].2.iter().any(|e| matches!(e, Event::Closed(_))), "{:?}", net.clients[4].2);
+    assert!(
+        net.clients[4]
+            .2
+            .iter()
+            .any(|e| matches!(e, Event::Closed(_))),
+        "{:?}",
+        net.clients[4].2
+    );
     assert_eq!(net.server.evicted_connections, 0);
     assert!(net.established(1));
     // A client that authenticates takes the idle one's place.
@@ -252,7 +259,12 @@ fn the_reserved_idle_connection_turning_active_mid_handshake_keeps_its_session()
     // own final flight is held back.
     let addr: SocketAddr = "[2001:db8::2:77]:40000".parse().unwrap();
     let mut ep = Endpoint::new(None).unwrap();
-    ep.connect(net.now, net.server_addr, Arc::new(psk_client(b"0123456789abcdef"))).unwrap();
+    ep.connect(
+        net.now,
+        net.server_addr,
+        Arc::new(psk_client(b"0123456789abcdef")),
+    )
+    .unwrap();
     for _ in 0..2 {
         while let Some(t) = ep.poll_transmit() {
             net.server.handle_datagram(net.now, addr, &t.contents);
@@ -277,7 +289,12 @@ fn the_reserved_idle_connection_turning_active_mid_handshake_keeps_its_session()
     while let Some((_, e)) = ep.poll_event() {
         events.push(e);
     }
-    assert!(events.contains(&Event::Closed(CloseReason::PeerAlert(AlertDescription::InternalError))), "{events:?}");
+    assert!(
+        events.contains(&Event::Closed(CloseReason::PeerAlert(
+            AlertDescription::InternalError
+        ))),
+        "{events:?}"
+    );
     assert_eq!(net.server.refused_after_handshake, 1);
     assert_eq!(net.server.evicted_connections, 0);
     for i in 0..4 {

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use dtls::alert::AlertDescription;
 use dtls::cert::CertifiedKey;
-use dtls::{ClientConfig, CloseReason, Connection, Event, ServerConfig, SignaturePurpose, SignatureRequest};
+use dtls::{
+    ClientConfig, CloseReason, Connection, Event, ServerConfig, SignaturePurpose, SignatureRequest,
+};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 
 const CLIENT: &str = "[2001:db8::2]:40000";
@@ -22,7 +24,9 @@ const SERVER: &str = "[2001:db8::1]:5684";
 fn sign(key_file: &str, digest: &[u8; 32]) -> [u8; 64] {
     use p256::pkcs8::DecodePrivateKey;
     let pem = data(key_file);
-    let secret = p256::SecretKey::from_pkcs8_pem(&pem).or_else(|_| p256::SecretKey::from_sec1_pem(&pem)).unwrap();
+    let secret = p256::SecretKey::from_pkcs8_pem(&pem)
+        .or_else(|_| p256::SecretKey::from_sec1_pem(&pem))
+        .unwrap();
     let key = p256::ecdsa::SigningKey::from(secret);
     let sig: p256::ecdsa::Signature = key.sign_prehash(digest).unwrap();
     sig.to_bytes().into()
@@ -49,7 +53,15 @@ impl Wire {
     fn new(server: ServerConfig, client: ClientConfig) -> Wire {
         let now = Instant::now();
         let client = Connection::connect(now, SERVER.parse().unwrap(), Arc::new(client)).unwrap();
-        Wire { now, client, server: None, server_config: Arc::new(server), client_events: Vec::new(), server_events: Vec::new(), sent: (0, 0) }
+        Wire {
+            now,
+            client,
+            server: None,
+            server_config: Arc::new(server),
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            sent: (0, 0),
+        }
     }
 
     /// Moves datagrams both ways until neither side has anything to send.
@@ -63,7 +75,17 @@ impl Wire {
                     Some(s) => s.handle_datagram(self.now, &t.contents),
                     None => {
                         let peer: SocketAddr = CLIENT.parse().unwrap();
-                        self.server = Some(Connection::accept(self.now, peer, self.server_config.clone(), &t.contents, 0, 0).unwrap());
+                        self.server = Some(
+                            Connection::accept(
+                                self.now,
+                                peer,
+                                self.server_config.clone(),
+                                &t.contents,
+                                0,
+                                0,
+                            )
+                            .unwrap(),
+                        );
                     }
                 }
             }
@@ -113,13 +135,26 @@ fn server_pauses_for_the_server_key_exchange_signature() {
     w.pump();
     assert_eq!(w.sent.1, 0);
     let now = w.now;
-    w.server().provide_signature(now, &sign("server.key", &req.digest)).unwrap();
+    w.server()
+        .provide_signature(now, &sign("server.key", &req.digest))
+        .unwrap();
     w.pump();
-    assert!(w.client_events.contains(&Event::HandshakeComplete), "{:?}", w.client_events);
-    assert!(w.server_events.contains(&Event::HandshakeComplete), "{:?}", w.server_events);
+    assert!(
+        w.client_events.contains(&Event::HandshakeComplete),
+        "{:?}",
+        w.client_events
+    );
+    assert!(
+        w.server_events.contains(&Event::HandshakeComplete),
+        "{:?}",
+        w.server_events
+    );
     w.client.send_application_data(b"ping").unwrap();
     w.pump();
-    assert!(w.server_events.contains(&Event::ApplicationData(b"ping".to_vec())));
+    assert!(
+        w.server_events
+            .contains(&Event::ApplicationData(b"ping".to_vec()))
+    );
 }
 
 #[test]
@@ -133,11 +168,21 @@ fn client_pauses_for_the_certificate_verify_signature() {
     assert!(w.client.awaiting_signature());
     let before = w.sent.0;
     let now = w.now;
-    w.client.provide_signature(now, &sign("client.key", &req.digest)).unwrap();
+    w.client
+        .provide_signature(now, &sign("client.key", &req.digest))
+        .unwrap();
     w.pump();
     assert!(w.sent.0 > before);
-    assert!(w.client_events.contains(&Event::HandshakeComplete), "{:?}", w.client_events);
-    assert!(w.server_events.contains(&Event::HandshakeComplete), "{:?}", w.server_events);
+    assert!(
+        w.client_events.contains(&Event::HandshakeComplete),
+        "{:?}",
+        w.client_events
+    );
+    assert!(
+        w.server_events.contains(&Event::HandshakeComplete),
+        "{:?}",
+        w.server_events
+    );
     assert!(!w.server().peer_certificates().is_empty());
 }
 
@@ -149,10 +194,21 @@ fn a_signature_that_does_not_verify_ends_the_handshake_with_internal_error() {
     let req = Wire::signature_needed(&w.server_events).unwrap();
     // Signed with another key than the certificate's.
     let now = w.now;
-    assert!(w.server().provide_signature(now, &sign("client.key", &req.digest)).is_err());
+    assert!(
+        w.server()
+            .provide_signature(now, &sign("client.key", &req.digest))
+            .is_err()
+    );
     assert!(w.server().is_closed());
     w.pump();
-    assert!(w.client_events.contains(&Event::Closed(CloseReason::PeerAlert(AlertDescription::InternalError))), "{:?}", w.client_events);
+    assert!(
+        w.client_events
+            .contains(&Event::Closed(CloseReason::PeerAlert(
+                AlertDescription::InternalError
+            ))),
+        "{:?}",
+        w.client_events
+    );
 }
 
 #[test]

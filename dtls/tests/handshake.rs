@@ -10,13 +10,25 @@ use dtls::alert::AlertDescription;
 use dtls::{CloseReason, Error, Event, PeerMisbehaved, RecordLayer};
 
 fn exchange_data(p: &mut Pair) {
-    p.client.send_application_data(&p.server_addr.clone(), b"GET /temp").unwrap();
+    p.client
+        .send_application_data(&p.server_addr.clone(), b"GET /temp")
+        .unwrap();
     p.drive();
     let ca = p.client_addr;
     p.server.send_application_data(&ca, b"21.5 C").unwrap();
     p.drive();
-    assert!(p.server_events.contains(&Event::ApplicationData(b"GET /temp".to_vec())), "{:?}", p.server_events);
-    assert!(p.client_events.contains(&Event::ApplicationData(b"21.5 C".to_vec())), "{:?}", p.client_events);
+    assert!(
+        p.server_events
+            .contains(&Event::ApplicationData(b"GET /temp".to_vec())),
+        "{:?}",
+        p.server_events
+    );
+    assert!(
+        p.client_events
+            .contains(&Event::ApplicationData(b"21.5 C".to_vec())),
+        "{:?}",
+        p.client_events
+    );
 }
 
 #[test]
@@ -24,7 +36,12 @@ fn psk_handshake_and_data() {
     let mut p = Pair::new(psk_server());
     p.connect(psk_client(b"0123456789abcdef"));
     p.drive();
-    assert!(p.handshake_complete(), "server {:?} client {:?}", p.server_events, p.client_events);
+    assert!(
+        p.handshake_complete(),
+        "server {:?} client {:?}",
+        p.server_events,
+        p.client_events
+    );
     exchange_data(&mut p);
     let s = p.server.connection(&p.client_addr).unwrap();
     assert_eq!(s.psk_identity(), Some(&b"mote-1"[..]));
@@ -49,11 +66,24 @@ fn wrong_psk_is_refused_with_an_alert() {
     // discarded, and the client eventually gives up; or the server sees a bad Finished.
     assert!(!p.handshake_complete());
     // The client's Finished fails authentication under the server's keys.
-    assert!(p.server_events.contains(&Event::Closed(CloseReason::LocalError(Error::DecryptFailed))), "{:?}", p.server_events);
+    assert!(
+        p.server_events
+            .contains(&Event::Closed(CloseReason::LocalError(
+                Error::DecryptFailed
+            ))),
+        "{:?}",
+        p.server_events
+    );
     // The server discards the unauthentic Finished and gives up after its retransmissions
     // (RFC 6347 4.1.2.7); the client, on the same timer, may give up first.
     assert!(
-        p.client_events.iter().any(|e| matches!(e, Event::Closed(CloseReason::PeerAlert(AlertDescription::BadRecordMac) | CloseReason::HandshakeTimeout))),
+        p.client_events.iter().any(|e| matches!(
+            e,
+            Event::Closed(
+                CloseReason::PeerAlert(AlertDescription::BadRecordMac)
+                    | CloseReason::HandshakeTimeout
+            )
+        )),
         "{:?}",
         p.client_events
     );
@@ -64,8 +94,20 @@ fn unknown_psk_identity_is_refused_with_an_alert() {
     let mut p = Pair::new(psk_server());
     p.connect(dtls::ClientConfig::psk(b"stranger", b"0123456789abcdef"));
     p.drive();
-    assert!(p.server_events.contains(&Event::Closed(CloseReason::LocalError(Error::PeerMisbehaved(PeerMisbehaved::UnknownPskIdentity)))));
-    assert!(p.client_events.contains(&Event::Closed(CloseReason::PeerAlert(AlertDescription::UnknownPskIdentity))), "{:?}", p.client_events);
+    assert!(
+        p.server_events
+            .contains(&Event::Closed(CloseReason::LocalError(
+                Error::PeerMisbehaved(PeerMisbehaved::UnknownPskIdentity)
+            )))
+    );
+    assert!(
+        p.client_events
+            .contains(&Event::Closed(CloseReason::PeerAlert(
+                AlertDescription::UnknownPskIdentity
+            ))),
+        "{:?}",
+        p.client_events
+    );
 }
 
 #[test]
@@ -75,7 +117,12 @@ fn a_server_that_issues_session_ids_keeps_the_master_secret_until_the_keys_are_f
     let mut p = Pair::new(cfg);
     p.connect(ecdhe_client("client.pem", "client.key"));
     p.drive();
-    assert!(p.handshake_complete(), "server {:?} client {:?}", p.server_events, p.client_events);
+    assert!(
+        p.handshake_complete(),
+        "server {:?} client {:?}",
+        p.server_events,
+        p.client_events
+    );
     exchange_data(&mut p);
     let ca = p.client_addr;
     let s = p.server.connection_mut(&ca).unwrap();
@@ -98,12 +145,21 @@ fn a_client_that_keeps_the_resumption_secret_holds_the_servers_id_and_master_sec
     p.drive();
     assert!(p.handshake_complete());
     let (ca, sa) = (p.client_addr, p.server_addr);
-    let server_secret = p.server.connection(&ca).unwrap().resumption_secret().unwrap().clone();
+    let server_secret = p
+        .server
+        .connection(&ca)
+        .unwrap()
+        .resumption_secret()
+        .unwrap()
+        .clone();
     let c = p.client.connection_mut(&sa).unwrap();
     let secret = c.resumption_secret().expect("a resumable session").clone();
     assert_eq!(secret.session_id, server_secret.session_id);
     assert_eq!(*secret.master_secret, *server_secret.master_secret);
-    assert_eq!(secret.extended_master_secret, server_secret.extended_master_secret);
+    assert_eq!(
+        secret.extended_master_secret,
+        server_secret.extended_master_secret
+    );
     c.forget_keys();
     assert!(c.resumption_secret().is_none());
 
@@ -114,14 +170,26 @@ fn a_client_that_keeps_the_resumption_secret_holds_the_servers_id_and_master_sec
     p.connect(client);
     p.drive();
     assert!(p.handshake_complete());
-    assert!(p.client.connection(&p.server_addr).unwrap().resumption_secret().is_none());
+    assert!(
+        p.client
+            .connection(&p.server_addr)
+            .unwrap()
+            .resumption_secret()
+            .is_none()
+    );
     // A client that does not ask keeps nothing.
     let mut cfg = ecdhe_server();
     cfg.issue_session_ids = true;
     let mut p = Pair::new(cfg);
     p.connect(ecdhe_client("client.pem", "client.key"));
     p.drive();
-    assert!(p.client.connection(&p.server_addr).unwrap().resumption_secret().is_none());
+    assert!(
+        p.client
+            .connection(&p.server_addr)
+            .unwrap()
+            .resumption_secret()
+            .is_none()
+    );
 }
 
 #[test]
@@ -130,7 +198,13 @@ fn a_server_without_session_ids_keeps_no_master_secret() {
     p.connect(ecdhe_client("client.pem", "client.key"));
     p.drive();
     assert!(p.handshake_complete());
-    assert!(p.server.connection(&p.client_addr).unwrap().resumption_secret().is_none());
+    assert!(
+        p.server
+            .connection(&p.client_addr)
+            .unwrap()
+            .resumption_secret()
+            .is_none()
+    );
 }
 
 #[test]
@@ -138,8 +212,20 @@ fn ecdhe_mutual_auth_and_data() {
     let mut p = Pair::new(ecdhe_server());
     p.connect(ecdhe_client("client.pem", "client.key"));
     p.drive();
-    assert!(p.handshake_complete(), "server {:?} client {:?}", p.server_events, p.client_events);
-    assert_eq!(p.server.connection(&p.client_addr).unwrap().peer_certificates().len(), 1);
+    assert!(
+        p.handshake_complete(),
+        "server {:?} client {:?}",
+        p.server_events,
+        p.client_events
+    );
+    assert_eq!(
+        p.server
+            .connection(&p.client_addr)
+            .unwrap()
+            .peer_certificates()
+            .len(),
+        1
+    );
     exchange_data(&mut p);
 }
 
@@ -148,8 +234,20 @@ fn ecdhe_two_certificate_client_chain() {
     let mut p = Pair::new(ecdhe_server());
     p.connect(ecdhe_client("client2-chain.pem", "client2.key"));
     p.drive();
-    assert!(p.handshake_complete(), "server {:?} client {:?}", p.server_events, p.client_events);
-    assert_eq!(p.server.connection(&p.client_addr).unwrap().peer_certificates().len(), 2);
+    assert!(
+        p.handshake_complete(),
+        "server {:?} client {:?}",
+        p.server_events,
+        p.client_events
+    );
+    assert_eq!(
+        p.server
+            .connection(&p.client_addr)
+            .unwrap()
+            .peer_certificates()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -162,7 +260,11 @@ fn ecdhe_fragmented_to_small_mtu() {
     p.connect(c);
     p.drive();
     assert!(p.handshake_complete());
-    assert!(p.datagram_sizes.iter().all(|&n| n <= 300), "{:?}", p.datagram_sizes);
+    assert!(
+        p.datagram_sizes.iter().all(|&n| n <= 300),
+        "{:?}",
+        p.datagram_sizes
+    );
     exchange_data(&mut p);
 }
 
@@ -172,7 +274,14 @@ fn untrusted_client_certificate_refused() {
     p.connect(ecdhe_client("rogue.pem", "rogue.key"));
     p.drive();
     assert!(!p.handshake_complete());
-    assert!(p.client_events.contains(&Event::Closed(CloseReason::PeerAlert(AlertDescription::UnknownCa))), "{:?}", p.client_events);
+    assert!(
+        p.client_events
+            .contains(&Event::Closed(CloseReason::PeerAlert(
+                AlertDescription::UnknownCa
+            ))),
+        "{:?}",
+        p.client_events
+    );
 }
 
 /// A client that expects a server name checks the server's leaf for it with the chain: the
@@ -192,9 +301,10 @@ fn server_name_is_checked_with_the_chain() {
     p.drive();
     assert!(!p.handshake_complete());
     assert!(
-        p.client_events.contains(&Event::Closed(CloseReason::LocalError(Error::InvalidCertificate(
-            dtls::CertificateError::NameMismatch
-        )))),
+        p.client_events
+            .contains(&Event::Closed(CloseReason::LocalError(
+                Error::InvalidCertificate(dtls::CertificateError::NameMismatch)
+            ))),
         "{:?}",
         p.client_events
     );
@@ -207,7 +317,10 @@ fn client_certificate_without_client_auth_eku_refused() {
     p.drive();
     assert!(!p.handshake_complete());
     assert!(
-        p.client_events.contains(&Event::Closed(CloseReason::PeerAlert(AlertDescription::UnsupportedCertificate))),
+        p.client_events
+            .contains(&Event::Closed(CloseReason::PeerAlert(
+                AlertDescription::UnsupportedCertificate
+            ))),
         "{:?}",
         p.client_events
     );
@@ -218,7 +331,14 @@ fn missing_client_certificate_refused() {
     let mut p = Pair::new(ecdhe_server());
     p.connect(dtls::ClientConfig::ecdhe(anchors(), None));
     p.drive();
-    assert!(p.client_events.contains(&Event::Closed(CloseReason::PeerAlert(AlertDescription::HandshakeFailure))), "{:?}", p.client_events);
+    assert!(
+        p.client_events
+            .contains(&Event::Closed(CloseReason::PeerAlert(
+                AlertDescription::HandshakeFailure
+            ))),
+        "{:?}",
+        p.client_events
+    );
 }
 
 #[test]
@@ -237,7 +357,10 @@ fn client_without_extended_master_secret() {
 fn first_copy_of_every_flight_lost() {
     for (server, client) in [
         (psk_server(), psk_client(b"0123456789abcdef")),
-        (ecdhe_server(), ecdhe_client("client2-chain.pem", "client2.key")),
+        (
+            ecdhe_server(),
+            ecdhe_client("client2-chain.pem", "client2.key"),
+        ),
     ] {
         let mut server = server;
         server.transport.mtu = 300;
@@ -259,7 +382,12 @@ fn first_copy_of_every_flight_lost() {
         });
         p.connect(client);
         p.drive();
-        assert!(p.handshake_complete(), "server {:?} client {:?}", p.server_events, p.client_events);
+        assert!(
+            p.handshake_complete(),
+            "server {:?} client {:?}",
+            p.server_events,
+            p.client_events
+        );
         // Flights 1..6 each lost once (flights made of several datagrams lose more).
         assert!(dropped.get() >= 6, "dropped {}", dropped.get());
         exchange_data(&mut p);
@@ -286,7 +414,12 @@ fn handshake_times_out_when_server_silent() {
     p.deliver = Box::new(|side, _, _| side == Side::Server);
     p.connect(psk_client(b"0123456789abcdef"));
     p.drive();
-    assert!(p.client_events.contains(&Event::Closed(CloseReason::HandshakeTimeout)), "{:?}", p.client_events);
+    assert!(
+        p.client_events
+            .contains(&Event::Closed(CloseReason::HandshakeTimeout)),
+        "{:?}",
+        p.client_events
+    );
     // 1 hello + 6 retransmissions, nothing created on the server.
     assert_eq!(p.sent[0], 7);
     assert_eq!(p.server.connection_count(), 0);
@@ -295,20 +428,39 @@ fn handshake_times_out_when_server_silent() {
 /// Certificate validity is checked against the verifier's clock.
 #[test]
 fn chain_verifier_checks_dates_purpose_and_issuer() {
-    use dtls::cert::{ChainVerifier, PeerRole};
     use dtls::CertificateError;
+    use dtls::cert::{ChainVerifier, PeerRole};
     use std::time::{SystemTime, UNIX_EPOCH};
     let chain = vec![certified("client.pem", "client.key").chain[0].clone()];
     let v = anchors();
     assert!(v.verify(&chain, PeerRole::Client).is_ok());
-    assert_eq!(v.verify(&chain, PeerRole::Server), Err(CertificateError::InvalidPurpose));
-    let future = v.clone().with_clock(std::sync::Arc::new(|| UNIX_EPOCH + Duration::from_secs(4_200_000_000)));
-    assert_eq!(future.verify(&chain, PeerRole::Client), Err(CertificateError::Expired));
-    let past = v.with_clock(std::sync::Arc::new(|| SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000)));
-    assert_eq!(past.verify(&chain, PeerRole::Client), Err(CertificateError::NotValidYet));
+    assert_eq!(
+        v.verify(&chain, PeerRole::Server),
+        Err(CertificateError::InvalidPurpose)
+    );
+    let future = v.clone().with_clock(std::sync::Arc::new(|| {
+        UNIX_EPOCH + Duration::from_secs(4_200_000_000)
+    }));
+    assert_eq!(
+        future.verify(&chain, PeerRole::Client),
+        Err(CertificateError::Expired)
+    );
+    let past = v.with_clock(std::sync::Arc::new(|| {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000)
+    }));
+    assert_eq!(
+        past.verify(&chain, PeerRole::Client),
+        Err(CertificateError::NotValidYet)
+    );
     let rogue_anchor = ChainVerifier::from_pem(&data("rogueca.pem")).unwrap();
-    assert_eq!(rogue_anchor.verify(&chain, PeerRole::Client), Err(CertificateError::UnknownIssuer));
-    assert_eq!(anchors().verify(&[vec![0x30, 0x03, 1, 2, 3]], PeerRole::Client), Err(CertificateError::BadEncoding));
+    assert_eq!(
+        rogue_anchor.verify(&chain, PeerRole::Client),
+        Err(CertificateError::UnknownIssuer)
+    );
+    assert_eq!(
+        anchors().verify(&[vec![0x30, 0x03, 1, 2, 3]], PeerRole::Client),
+        Err(CertificateError::BadEncoding)
+    );
 }
 
 /// Revocation: with CRLs configured, a listed certificate is refused (certificate_revoked),
@@ -321,21 +473,40 @@ fn chain_verifier_checks_revocation_against_configured_crls() {
     let client2 = certified("client2-chain.pem", "client2.key").chain.clone();
     let crl = |name: &str| data(name).into_bytes();
     assert!(anchors().verify(&client, PeerRole::Client).is_ok());
-    let revoking = anchors().with_crl_file(&crl("ca-revokes-client.crl.pem")).unwrap();
+    let revoking = anchors()
+        .with_crl_file(&crl("ca-revokes-client.crl.pem"))
+        .unwrap();
     assert_eq!(revoking.crl_count(), 1);
-    assert_eq!(revoking.verify(&client, PeerRole::Client), Err(CertificateError::Revoked));
+    assert_eq!(
+        revoking.verify(&client, PeerRole::Client),
+        Err(CertificateError::Revoked)
+    );
     assert_eq!(
         Error::InvalidCertificate(CertificateError::Revoked).alert(),
         Some(AlertDescription::CertificateRevoked)
     );
     // The intermediate of client2's chain has no CRL configured: its status is unknown.
-    assert_eq!(revoking.verify(&client2, PeerRole::Client), Err(CertificateError::RevocationUnknown));
-    let both = anchors().with_crl_file(&crl("ca-empty.crl.pem")).unwrap().with_crl_file(&crl("inter-empty.crl.pem")).unwrap();
+    assert_eq!(
+        revoking.verify(&client2, PeerRole::Client),
+        Err(CertificateError::RevocationUnknown)
+    );
+    let both = anchors()
+        .with_crl_file(&crl("ca-empty.crl.pem"))
+        .unwrap()
+        .with_crl_file(&crl("inter-empty.crl.pem"))
+        .unwrap();
     assert!(both.verify(&client, PeerRole::Client).is_ok());
     assert!(both.verify(&client2, PeerRole::Client).is_ok());
     // A DER CRL is taken as well; garbage is refused.
-    let (_, der) = x509_cert::der::pem::decode_vec(crl("ca-revokes-client.crl.pem").as_slice()).unwrap();
-    assert_eq!(anchors().with_crl_file(&der).unwrap().verify(&client, PeerRole::Client), Err(CertificateError::Revoked));
+    let (_, der) =
+        x509_cert::der::pem::decode_vec(crl("ca-revokes-client.crl.pem").as_slice()).unwrap();
+    assert_eq!(
+        anchors()
+            .with_crl_file(&der)
+            .unwrap()
+            .verify(&client, PeerRole::Client),
+        Err(CertificateError::Revoked)
+    );
     assert!(anchors().with_crl_file(b"not a crl").is_err());
     assert!(anchors().with_crls(&[vec![0x30, 0x03, 1, 2, 3]]).is_err());
 }
@@ -354,7 +525,10 @@ fn pause_export_and_continue_elsewhere() {
     assert!(!p.client_events.contains(&Event::HandshakeComplete));
     let ca = p.client_addr;
     let state = p.server.connection(&ca).unwrap().export_session().unwrap();
-    assert_eq!((state.write_epoch, state.next_write_seq, state.read_epoch), (1, 1, 1));
+    assert_eq!(
+        (state.write_epoch, state.next_write_seq, state.read_epoch),
+        (1, 1, 1)
+    );
     let mut mote = RecordLayer::from_session(&state).unwrap();
 
     let conn = p.server.connection_mut(&ca).unwrap();
@@ -371,12 +545,21 @@ fn pause_export_and_continue_elsewhere() {
     assert_eq!(mote.open(&rec).unwrap().unwrap().plaintext, b"hello mote");
     // Mote -> client, continuing the server's sequence numbers.
     let mut out = Vec::new();
-    mote.write_record(1, dtls::record::ContentType::ApplicationData, b"hello client", &mut out).unwrap();
+    mote.write_record(
+        1,
+        dtls::record::ContentType::ApplicationData,
+        b"hello client",
+        &mut out,
+    )
+    .unwrap();
     p.client.handle_datagram(p.now, sa, &out);
     while let Some((_, e)) = p.client.poll_event() {
         p.client_events.push(e);
     }
-    assert!(p.client_events.contains(&Event::ApplicationData(b"hello client".to_vec())));
+    assert!(
+        p.client_events
+            .contains(&Event::ApplicationData(b"hello client".to_vec()))
+    );
 }
 
 #[test]
@@ -387,7 +570,10 @@ fn close_notify_reaches_peer() {
     let sa = p.server_addr;
     p.client.close(&sa);
     p.drive();
-    assert!(p.server_events.contains(&Event::Closed(CloseReason::CloseNotify)));
+    assert!(
+        p.server_events
+            .contains(&Event::Closed(CloseReason::CloseNotify))
+    );
     p.advance(Duration::from_secs(1));
 }
 
@@ -396,7 +582,9 @@ fn close_notify_reaches_peer() {
 /// IoTSSP accepts -> the held flight completes the client, which talks to the mote.
 #[test]
 fn transfer_session_message_carries_a_working_session() {
-    use dtls::transfer::{ConfirmStatus, TransferConfirmRepr, TransferMessage, TransferSessionRepr};
+    use dtls::transfer::{
+        ConfirmStatus, TransferConfirmRepr, TransferMessage, TransferSessionRepr,
+    };
     let mut cfg = ecdhe_server();
     cfg.pause_after_client_finished = true;
     let mut p = Pair::new(cfg);
@@ -405,17 +593,29 @@ fn transfer_session_message_carries_a_working_session() {
     let (ca, sa) = (p.client_addr, p.server_addr);
     let conn = p.server.connection(&ca).unwrap();
     let suite = conn.cipher_suite().unwrap();
-    let sent = TransferSessionRepr::from_session(&conn.export_session().unwrap(), suite, ca, 5684, &[], 0x0bad_cafe).unwrap();
+    let sent = TransferSessionRepr::from_session(
+        &conn.export_session().unwrap(),
+        suite,
+        ca,
+        5684,
+        &[],
+        0x0bad_cafe,
+    )
+    .unwrap();
     let wire = sent.to_bytes();
 
     // Mote.
-    let TransferMessage::Session(got) = TransferMessage::parse(&wire).unwrap() else { panic!("not a session") };
+    let TransferMessage::Session(got) = TransferMessage::parse(&wire).unwrap() else {
+        panic!("not a session")
+    };
     assert_eq!(got.peer(), ca);
     let mut mote = RecordLayer::from_session(&got.session_state().unwrap()).unwrap();
     let confirm = TransferConfirmRepr::answer(&got, ConfirmStatus::Installed).to_bytes();
 
     // IoTSSP.
-    let TransferMessage::Confirm(c) = TransferMessage::parse(&confirm).unwrap() else { panic!("not a confirm") };
+    let TransferMessage::Confirm(c) = TransferMessage::parse(&confirm).unwrap() else {
+        panic!("not a confirm")
+    };
     assert!(c.confirms(&sent));
     let conn = p.server.connection_mut(&ca).unwrap();
     conn.resume_final_flight().unwrap();
@@ -428,20 +628,31 @@ fn transfer_session_message_carries_a_working_session() {
     let rec = dtls::record::records(&t.contents).next().unwrap().unwrap();
     assert_eq!(mote.open(&rec).unwrap().unwrap().plaintext, b"GET /temp");
     let mut out = Vec::new();
-    mote.write_record(1, dtls::record::ContentType::ApplicationData, b"21.5 C", &mut out).unwrap();
+    mote.write_record(
+        1,
+        dtls::record::ContentType::ApplicationData,
+        b"21.5 C",
+        &mut out,
+    )
+    .unwrap();
     p.client.handle_datagram(p.now, sa, &out);
     while let Some((_, e)) = p.client.poll_event() {
         p.client_events.push(e);
     }
-    assert!(p.client_events.contains(&Event::ApplicationData(b"21.5 C".to_vec())));
+    assert!(
+        p.client_events
+            .contains(&Event::ApplicationData(b"21.5 C".to_vec()))
+    );
 }
 
 /// Every ECDHE_ECDSA suite: handshake, data both ways, and the whole transfer to a "mote"
 /// record layer, which continues the session under the suite's AEAD.
 #[test]
 fn every_ecdhe_suite_handshakes_and_transfers() {
-    use dtls::transfer::{ConfirmStatus, TransferConfirmRepr, TransferMessage, TransferSessionRepr};
     use dtls::CipherSuite;
+    use dtls::transfer::{
+        ConfirmStatus, TransferConfirmRepr, TransferMessage, TransferSessionRepr,
+    };
     for suite in CipherSuite::ECDHE_ECDSA {
         let mut cfg = ecdhe_server();
         cfg.cipher_suites = vec![suite];
@@ -452,10 +663,28 @@ fn every_ecdhe_suite_handshakes_and_transfers() {
         let (ca, sa) = (p.client_addr, p.server_addr);
         let conn = p.server.connection(&ca).unwrap();
         assert_eq!(conn.cipher_suite(), Some(suite));
-        let sent = TransferSessionRepr::from_session(&conn.export_session().unwrap(), suite, ca, 5684, &[], 7).unwrap();
+        let sent = TransferSessionRepr::from_session(
+            &conn.export_session().unwrap(),
+            suite,
+            ca,
+            5684,
+            &[],
+            7,
+        )
+        .unwrap();
         let wire = sent.to_bytes();
-        assert_eq!(wire.len(), if suite == CipherSuite::EcdheEcdsaChacha20Poly1305 { 141 } else { 93 }, "{suite}");
-        let TransferMessage::Session(got) = TransferMessage::parse(&wire).unwrap() else { panic!("not a session") };
+        assert_eq!(
+            wire.len(),
+            if suite == CipherSuite::EcdheEcdsaChacha20Poly1305 {
+                141
+            } else {
+                93
+            },
+            "{suite}"
+        );
+        let TransferMessage::Session(got) = TransferMessage::parse(&wire).unwrap() else {
+            panic!("not a session")
+        };
         assert_eq!(got.cipher_suite, suite.id());
         let mut mote = RecordLayer::from_session(&got.session_state().unwrap()).unwrap();
         let confirm = TransferConfirmRepr::answer(&got, ConfirmStatus::Installed);
@@ -464,8 +693,14 @@ fn every_ecdhe_suite_handshakes_and_transfers() {
         conn.resume_final_flight().unwrap();
         conn.forget_keys();
         p.drive();
-        assert!(p.client_events.contains(&Event::HandshakeComplete), "{suite}");
-        assert_eq!(p.client.connection(&sa).unwrap().cipher_suite(), Some(suite));
+        assert!(
+            p.client_events.contains(&Event::HandshakeComplete),
+            "{suite}"
+        );
+        assert_eq!(
+            p.client.connection(&sa).unwrap().cipher_suite(),
+            Some(suite)
+        );
 
         p.client.send_application_data(&sa, b"GET /temp").unwrap();
         let t = p.client.poll_transmit().unwrap();
@@ -473,12 +708,22 @@ fn every_ecdhe_suite_handshakes_and_transfers() {
         assert_eq!(rec.fragment().len(), 9 + suite.aead().overhead(), "{suite}");
         assert_eq!(mote.open(&rec).unwrap().unwrap().plaintext, b"GET /temp");
         let mut out = Vec::new();
-        mote.write_record(1, dtls::record::ContentType::ApplicationData, b"21.5 C", &mut out).unwrap();
+        mote.write_record(
+            1,
+            dtls::record::ContentType::ApplicationData,
+            b"21.5 C",
+            &mut out,
+        )
+        .unwrap();
         p.client.handle_datagram(p.now, sa, &out);
         while let Some((_, e)) = p.client.poll_event() {
             p.client_events.push(e);
         }
-        assert!(p.client_events.contains(&Event::ApplicationData(b"21.5 C".to_vec())), "{suite}");
+        assert!(
+            p.client_events
+                .contains(&Event::ApplicationData(b"21.5 C".to_vec())),
+            "{suite}"
+        );
     }
 }
 
@@ -487,10 +732,26 @@ fn every_ecdhe_suite_handshakes_and_transfers() {
 fn server_preference_order_decides() {
     use dtls::CipherSuite::{self, *};
     let cases: [(&[CipherSuite], &[CipherSuite], CipherSuite); 4] = [
-        (&[EcdheEcdsaAes128Gcm, EcdheEcdsaAes128Ccm], &[EcdheEcdsaAes128Ccm, EcdheEcdsaAes128Gcm], EcdheEcdsaAes128Gcm),
-        (&[EcdheEcdsaAes128Ccm, EcdheEcdsaAes128Gcm], &[EcdheEcdsaAes128Gcm, EcdheEcdsaAes128Ccm], EcdheEcdsaAes128Ccm),
-        (&CipherSuite::ECDHE_ECDSA, &[EcdheEcdsaChacha20Poly1305, EcdheEcdsaAes128Gcm], EcdheEcdsaAes128Gcm),
-        (&[EcdheEcdsaChacha20Poly1305, EcdheEcdsaAes128Ccm8], &CipherSuite::ECDHE_ECDSA, EcdheEcdsaChacha20Poly1305),
+        (
+            &[EcdheEcdsaAes128Gcm, EcdheEcdsaAes128Ccm],
+            &[EcdheEcdsaAes128Ccm, EcdheEcdsaAes128Gcm],
+            EcdheEcdsaAes128Gcm,
+        ),
+        (
+            &[EcdheEcdsaAes128Ccm, EcdheEcdsaAes128Gcm],
+            &[EcdheEcdsaAes128Gcm, EcdheEcdsaAes128Ccm],
+            EcdheEcdsaAes128Ccm,
+        ),
+        (
+            &CipherSuite::ECDHE_ECDSA,
+            &[EcdheEcdsaChacha20Poly1305, EcdheEcdsaAes128Gcm],
+            EcdheEcdsaAes128Gcm,
+        ),
+        (
+            &[EcdheEcdsaChacha20Poly1305, EcdheEcdsaAes128Ccm8],
+            &CipherSuite::ECDHE_ECDSA,
+            EcdheEcdsaChacha20Poly1305,
+        ),
     ];
     for (server_order, client_offer, expected) in cases {
         let mut cfg = ecdhe_server();
@@ -501,7 +762,10 @@ fn server_preference_order_decides() {
         p.connect(client);
         p.drive();
         assert!(p.handshake_complete(), "{server_order:?} {client_offer:?}");
-        assert_eq!(p.server.connection(&p.client_addr).unwrap().cipher_suite(), Some(expected));
+        assert_eq!(
+            p.server.connection(&p.client_addr).unwrap().cipher_suite(),
+            Some(expected)
+        );
         exchange_data(&mut p);
     }
 }
@@ -519,12 +783,18 @@ fn no_common_suite_is_refused_with_handshake_failure() {
     p.drive();
     assert!(!p.handshake_complete());
     assert!(
-        p.client_events.contains(&Event::Closed(CloseReason::PeerAlert(AlertDescription::HandshakeFailure))),
+        p.client_events
+            .contains(&Event::Closed(CloseReason::PeerAlert(
+                AlertDescription::HandshakeFailure
+            ))),
         "{:?}",
         p.client_events
     );
     assert!(
-        p.server_events.contains(&Event::Closed(CloseReason::LocalError(Error::PeerMisbehaved(PeerMisbehaved::NoCommonCipherSuite)))),
+        p.server_events
+            .contains(&Event::Closed(CloseReason::LocalError(
+                Error::PeerMisbehaved(PeerMisbehaved::NoCommonCipherSuite)
+            ))),
         "{:?}",
         p.server_events
     );

@@ -20,19 +20,35 @@ fn server_config() -> Arc<ServerConfig> {
 /// the record layer more often than pure noise).
 fn handshake_record(msg_type: u8, seq: u16, body: &[u8]) -> Vec<u8> {
     let mut hs = Vec::new();
-    HandshakeHeader { msg_type: msg_type.into(), length: body.len() as u32, message_seq: seq, fragment_offset: 0, fragment_length: body.len() as u32 }
-        .encode(&mut hs);
+    HandshakeHeader {
+        msg_type: msg_type.into(),
+        length: body.len() as u32,
+        message_seq: seq,
+        fragment_offset: 0,
+        fragment_length: body.len() as u32,
+    }
+    .encode(&mut hs);
     hs.extend_from_slice(body);
     let mut d = Vec::new();
-    dtls::record::RecordHeader { content_type: dtls::record::ContentType::Handshake, version: dtls::record::ProtocolVersion::DTLS1_2, epoch: 0, sequence_number: seq as u64 }
-        .emit(&hs, &mut d);
+    dtls::record::RecordHeader {
+        content_type: dtls::record::ContentType::Handshake,
+        version: dtls::record::ProtocolVersion::DTLS1_2,
+        epoch: 0,
+        sequence_number: seq as u64,
+    }
+    .emit(&hs, &mut d);
     d
 }
 
 fn datagram() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..400),
-        (any::<u8>(), 0u16..4, proptest::collection::vec(any::<u8>(), 0..300)).prop_map(|(t, s, b)| handshake_record(t % 21, s, &b)),
+        (
+            any::<u8>(),
+            0u16..4,
+            proptest::collection::vec(any::<u8>(), 0..300)
+        )
+            .prop_map(|(t, s, b)| handshake_record(t % 21, s, &b)),
     ]
 }
 

@@ -6,18 +6,19 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::mpsc;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::interop::{pump, ToolProcess};
+use common::interop::{ToolProcess, pump};
 use common::*;
-use test_support::require_openssl;
 use dtls::alert::AlertDescription;
-use dtls::{CertificateError, CipherSuite, ClientConfig, CloseReason, Endpoint, Error, Event, ServerConfig};
+use dtls::{
+    CertificateError, CipherSuite, ClientConfig, CloseReason, Endpoint, Error, Event, ServerConfig,
+};
+use test_support::require_openssl;
 
 const PSK_HEX: &str = "30313233343536373839616263646566"; // "0123456789abcdef"
-
 
 fn data_path(name: &str) -> String {
     format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -79,9 +80,20 @@ fn s_client_against_us(server: ServerConfig, extra: &[&str]) -> (bool, Vec<Event
     (echoed, events, out)
 }
 
-fn serve_echo_until(sock: &UdpSocket, ep: &mut Endpoint, until: Instant, events: &mut Vec<Event>, done: &mpsc::Receiver<()>) {
+fn serve_echo_until(
+    sock: &UdpSocket,
+    ep: &mut Endpoint,
+    until: Instant,
+    events: &mut Vec<Event>,
+    done: &mpsc::Receiver<()>,
+) {
     while Instant::now() < until && done.try_recv().is_err() {
-        serve_echo(sock, ep, (Instant::now() + Duration::from_millis(100)).min(until), events);
+        serve_echo(
+            sock,
+            ep,
+            (Instant::now() + Duration::from_millis(100)).min(until),
+            events,
+        );
     }
 }
 
@@ -90,8 +102,17 @@ fn openssl_client_psk() {
     if !require_openssl("openssl_client_psk") {
         return;
     }
-    let (echoed, events, out) =
-        s_client_against_us(psk_server(), &["-psk", PSK_HEX, "-psk_identity", "mote-1", "-cipher", "PSK-AES128-CCM8"]);
+    let (echoed, events, out) = s_client_against_us(
+        psk_server(),
+        &[
+            "-psk",
+            PSK_HEX,
+            "-psk_identity",
+            "mote-1",
+            "-cipher",
+            "PSK-AES128-CCM8",
+        ],
+    );
     assert!(echoed, "events {events:?}\n{out}");
     assert!(out.contains("PSK-AES128-CCM8"), "{out}");
 }
@@ -129,7 +150,12 @@ fn openssl_client_ecdhe_mutual_mtu_300() {
     }
     // A two-certificate client chain (s_client sends only the leaf unless -cert_chain).
     let mut args = ecdhe_client_args("client2.pem", "client2.key");
-    args.extend(["-cert_chain".to_string(), data_path("inter.pem"), "-mtu".to_string(), "300".to_string()]);
+    args.extend([
+        "-cert_chain".to_string(),
+        data_path("inter.pem"),
+        "-mtu".to_string(),
+        "300".to_string(),
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut server = ecdhe_server();
     server.transport.mtu = 300;
@@ -149,10 +175,22 @@ fn openssl_client_wrong_psk_refused() {
     server.transport.retransmit.max_retransmissions = 2;
     let (echoed, events, out) = s_client_against_us(
         server,
-        &["-psk", "00112233445566778899aabbccddeeff", "-psk_identity", "mote-1", "-cipher", "PSK-AES128-CCM8"],
+        &[
+            "-psk",
+            "00112233445566778899aabbccddeeff",
+            "-psk_identity",
+            "mote-1",
+            "-cipher",
+            "PSK-AES128-CCM8",
+        ],
     );
     assert!(!echoed);
-    assert!(events.contains(&Event::Closed(CloseReason::LocalError(Error::DecryptFailed))), "{events:?}\n{out}");
+    assert!(
+        events.contains(&Event::Closed(CloseReason::LocalError(
+            Error::DecryptFailed
+        ))),
+        "{events:?}\n{out}"
+    );
     assert!(out.contains("bad record mac"), "{out}");
 }
 
@@ -166,7 +204,9 @@ fn openssl_client_untrusted_cert_refused() {
     let (echoed, events, out) = s_client_against_us(ecdhe_server(), &args);
     assert!(!echoed);
     assert!(
-        events.contains(&Event::Closed(CloseReason::LocalError(Error::InvalidCertificate(CertificateError::UnknownIssuer)))),
+        events.contains(&Event::Closed(CloseReason::LocalError(
+            Error::InvalidCertificate(CertificateError::UnknownIssuer)
+        ))),
         "{events:?}\n{out}"
     );
     assert!(out.contains("unknown ca"), "{out}");
@@ -175,7 +215,11 @@ fn openssl_client_untrusted_cert_refused() {
 // ---- our client against s_server ----
 
 fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs our client against s_server: we send "ping", s_server prints it; s_server sends
@@ -185,29 +229,49 @@ fn us_against_s_server(client: ClientConfig, extra: &[&str]) -> (Vec<Event>, Str
     let mut args = vec!["s_server", "-dtls1_2", "-accept", &port];
     args.extend_from_slice(extra);
     let mut server = ToolProcess::spawn("openssl", &args);
-    assert!(server.wait_for("ACCEPT", Duration::from_secs(5)), "{}", server.output());
+    assert!(
+        server.wait_for("ACCEPT", Duration::from_secs(5)),
+        "{}",
+        server.output()
+    );
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut ep = Endpoint::new(None).unwrap();
     let mut events = Vec::new();
     let mut client = client;
     client.transport.retransmit.initial = Duration::from_millis(500);
-    ep.connect(Instant::now(), remote, Arc::new(client)).unwrap();
-    pump(&sock, &mut ep, Instant::now() + Duration::from_secs(10), |_, _, e| {
-        let stop = matches!(e, Event::HandshakeComplete | Event::Closed(_));
-        events.push(e);
-        stop
-    });
+    ep.connect(Instant::now(), remote, Arc::new(client))
+        .unwrap();
+    pump(
+        &sock,
+        &mut ep,
+        Instant::now() + Duration::from_secs(10),
+        |_, _, e| {
+            let stop = matches!(e, Event::HandshakeComplete | Event::Closed(_));
+            events.push(e);
+            stop
+        },
+    );
     if events.contains(&Event::HandshakeComplete) {
         ep.send_application_data(&remote, b"ping\n").unwrap();
-        pump(&sock, &mut ep, Instant::now() + Duration::from_millis(200), |_, _, _| false);
+        pump(
+            &sock,
+            &mut ep,
+            Instant::now() + Duration::from_millis(200),
+            |_, _, _| false,
+        );
         if server.wait_for("ping", Duration::from_secs(3)) {
             server.write_line("pong");
-            pump(&sock, &mut ep, Instant::now() + Duration::from_secs(3), |_, _, e| {
-                let stop = matches!(&e, Event::ApplicationData(_) | Event::Closed(_));
-                events.push(e);
-                stop
-            });
+            pump(
+                &sock,
+                &mut ep,
+                Instant::now() + Duration::from_secs(3),
+                |_, _, e| {
+                    let stop = matches!(&e, Event::ApplicationData(_) | Event::Closed(_));
+                    events.push(e);
+                    stop
+                },
+            );
         }
     } else {
         server.wait_for("alert", Duration::from_secs(1));
@@ -221,9 +285,22 @@ fn our_client_against_s_server_psk() {
     if !require_openssl("our_client_against_s_server_psk") {
         return;
     }
-    let (events, out) =
-        us_against_s_server(psk_client(b"0123456789abcdef"), &["-nocert", "-psk", PSK_HEX, "-psk_identity", "mote-1", "-cipher", "PSK-AES128-CCM8"]);
-    assert!(events.contains(&Event::ApplicationData(b"pong\n".to_vec())), "{events:?}\n{out}");
+    let (events, out) = us_against_s_server(
+        psk_client(b"0123456789abcdef"),
+        &[
+            "-nocert",
+            "-psk",
+            PSK_HEX,
+            "-psk_identity",
+            "mote-1",
+            "-cipher",
+            "PSK-AES128-CCM8",
+        ],
+    );
+    assert!(
+        events.contains(&Event::ApplicationData(b"pong\n".to_vec())),
+        "{events:?}\n{out}"
+    );
 }
 
 #[test]
@@ -231,12 +308,32 @@ fn our_client_against_s_server_ecdhe_verify() {
     if !require_openssl("our_client_against_s_server_ecdhe_verify") {
         return;
     }
-    let (cert, key, ca) = (data_path("server.pem"), data_path("server.key"), data_path("ca.pem"));
+    let (cert, key, ca) = (
+        data_path("server.pem"),
+        data_path("server.key"),
+        data_path("ca.pem"),
+    );
     let (events, out) = us_against_s_server(
         ecdhe_client("client2-chain.pem", "client2.key"),
-        &["-cert", &cert, "-key", &key, "-CAfile", &ca, "-Verify", "1", "-cipher", "ECDHE-ECDSA-AES128-CCM8", "-mtu", "300"],
+        &[
+            "-cert",
+            &cert,
+            "-key",
+            &key,
+            "-CAfile",
+            &ca,
+            "-Verify",
+            "1",
+            "-cipher",
+            "ECDHE-ECDSA-AES128-CCM8",
+            "-mtu",
+            "300",
+        ],
     );
-    assert!(events.contains(&Event::ApplicationData(b"pong\n".to_vec())), "{events:?}\n{out}");
+    assert!(
+        events.contains(&Event::ApplicationData(b"pong\n".to_vec())),
+        "{events:?}\n{out}"
+    );
 }
 
 #[test]
@@ -246,12 +343,32 @@ fn our_client_against_s_server_wrong_psk() {
     }
     let mut client = psk_client(b"wrong key 123456");
     client.transport.retransmit.max_retransmissions = 3;
-    let (events, out) = us_against_s_server(client, &["-nocert", "-psk", PSK_HEX, "-psk_identity", "mote-1", "-cipher", "PSK-AES128-CCM8"]);
-    assert!(!events.contains(&Event::HandshakeComplete), "{events:?}\n{out}");
+    let (events, out) = us_against_s_server(
+        client,
+        &[
+            "-nocert",
+            "-psk",
+            PSK_HEX,
+            "-psk_identity",
+            "mote-1",
+            "-cipher",
+            "PSK-AES128-CCM8",
+        ],
+    );
+    assert!(
+        !events.contains(&Event::HandshakeComplete),
+        "{events:?}\n{out}"
+    );
     // OpenSSL silently discards our Finished (it does not authenticate under its keys), so
     // the refusal shows as our handshake timing out rather than as an alert.
     assert!(
-        events.iter().any(|e| matches!(e, Event::Closed(CloseReason::PeerAlert(AlertDescription::BadRecordMac) | CloseReason::HandshakeTimeout))),
+        events.iter().any(|e| matches!(
+            e,
+            Event::Closed(
+                CloseReason::PeerAlert(AlertDescription::BadRecordMac)
+                    | CloseReason::HandshakeTimeout
+            )
+        )),
         "{events:?}\n{out}"
     );
 }
@@ -263,21 +380,45 @@ fn close_notify_from_s_client_is_answered() {
     }
     let (sock, addr) = server_socket();
     let mut ep = Endpoint::new(Some(Arc::new(psk_server()))).unwrap();
-    let mut client = ToolProcess::spawn("openssl", &["s_client", "-dtls1_2", "-connect", &addr, "-psk", PSK_HEX, "-psk_identity", "mote-1", "-cipher", "PSK-AES128-CCM8"]);
+    let mut client = ToolProcess::spawn(
+        "openssl",
+        &[
+            "s_client",
+            "-dtls1_2",
+            "-connect",
+            &addr,
+            "-psk",
+            PSK_HEX,
+            "-psk_identity",
+            "mote-1",
+            "-cipher",
+            "PSK-AES128-CCM8",
+        ],
+    );
     let mut events = Vec::new();
-    pump(&sock, &mut ep, Instant::now() + Duration::from_secs(10), |_, _, e| {
-        let stop = matches!(e, Event::HandshakeComplete | Event::Closed(_));
-        events.push(e);
-        stop
-    });
-    assert!(events.contains(&Event::HandshakeComplete), "{events:?}\n{}", client.output());
+    pump(
+        &sock,
+        &mut ep,
+        Instant::now() + Duration::from_secs(10),
+        |_, _, e| {
+            let stop = matches!(e, Event::HandshakeComplete | Event::Closed(_));
+            events.push(e);
+            stop
+        },
+    );
+    assert!(
+        events.contains(&Event::HandshakeComplete),
+        "{events:?}\n{}",
+        client.output()
+    );
     client.wait_for("Verify return code", Duration::from_secs(5));
     // s_client's "Q" command: close_notify, then exit.
     client.write_line("Q");
     // Driven by hand here, to see what we send in answer.
     let mut answer = None;
     let mut buf = vec![0u8; 65536];
-    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let until = Instant::now() + Duration::from_secs(5);
     while Instant::now() < until && !events.iter().any(|e| matches!(e, Event::Closed(_))) {
         if let Ok((n, from)) = sock.recv_from(&mut buf) {
@@ -292,10 +433,17 @@ fn close_notify_from_s_client_is_answered() {
         }
     }
     let out = client.output();
-    assert!(events.contains(&Event::Closed(CloseReason::CloseNotify)), "{events:?}\n{out}");
+    assert!(
+        events.contains(&Event::Closed(CloseReason::CloseNotify)),
+        "{events:?}\n{out}"
+    );
     let answer = answer.expect("our close_notify");
     let rec = dtls::record::records(&answer).next().unwrap().unwrap();
-    assert_eq!((rec.content_type(), rec.epoch()), (dtls::record::ContentType::Alert, 1), "{out}");
+    assert_eq!(
+        (rec.content_type(), rec.epoch()),
+        (dtls::record::ContentType::Alert, 1),
+        "{out}"
+    );
 }
 
 /// OpenSSL's name of each ECDHE_ECDSA suite.
@@ -323,7 +471,10 @@ fn openssl_client_every_ecdhe_suite() {
         server.cipher_suites = vec![suite];
         let (echoed, events, out) = s_client_against_us(server, &args);
         assert!(echoed, "{suite}: events {events:?}\n{out}");
-        assert!(out.contains(&format!("Cipher is {}", openssl_name(suite))), "{suite}\n{out}");
+        assert!(
+            out.contains(&format!("Cipher is {}", openssl_name(suite))),
+            "{suite}\n{out}"
+        );
     }
 }
 
@@ -334,8 +485,15 @@ fn openssl_client_default_cipher_list() {
     if !require_openssl("openssl_client_default_cipher_list") {
         return;
     }
-    let (cert, key, ca) = (data_path("client.pem"), data_path("client.key"), data_path("ca.pem"));
-    let (echoed, events, out) = s_client_against_us(ecdhe_server(), &["-cert", &cert, "-key", &key, "-CAfile", &ca]);
+    let (cert, key, ca) = (
+        data_path("client.pem"),
+        data_path("client.key"),
+        data_path("ca.pem"),
+    );
+    let (echoed, events, out) = s_client_against_us(
+        ecdhe_server(),
+        &["-cert", &cert, "-key", &key, "-CAfile", &ca],
+    );
     assert!(echoed, "events {events:?}\n{out}");
     assert!(out.contains("Cipher is ECDHE-ECDSA-AES128-"), "{out}");
 }
@@ -346,15 +504,33 @@ fn our_client_against_s_server_every_ecdhe_suite() {
     if !require_openssl("our_client_against_s_server_every_ecdhe_suite") {
         return;
     }
-    let (cert, key, ca) = (data_path("server.pem"), data_path("server.key"), data_path("ca.pem"));
+    let (cert, key, ca) = (
+        data_path("server.pem"),
+        data_path("server.key"),
+        data_path("ca.pem"),
+    );
     for suite in CipherSuite::ECDHE_ECDSA {
         let mut client = ecdhe_client("client.pem", "client.key");
         client.cipher_suites = vec![suite];
         let (events, out) = us_against_s_server(
             client,
-            &["-cert", &cert, "-key", &key, "-CAfile", &ca, "-Verify", "1", "-cipher", openssl_name(suite)],
+            &[
+                "-cert",
+                &cert,
+                "-key",
+                &key,
+                "-CAfile",
+                &ca,
+                "-Verify",
+                "1",
+                "-cipher",
+                openssl_name(suite),
+            ],
         );
-        assert!(events.contains(&Event::ApplicationData(b"pong\n".to_vec())), "{suite}: {events:?}\n{out}");
+        assert!(
+            events.contains(&Event::ApplicationData(b"pong\n".to_vec())),
+            "{suite}: {events:?}\n{out}"
+        );
     }
 }
 
@@ -370,7 +546,9 @@ fn openssl_client_without_a_common_suite_gets_handshake_failure() {
     let (echoed, events, out) = s_client_against_us(ecdhe_server(), &args);
     assert!(!echoed);
     assert!(
-        events.contains(&Event::Closed(CloseReason::LocalError(Error::PeerMisbehaved(dtls::PeerMisbehaved::NoCommonCipherSuite)))),
+        events.contains(&Event::Closed(CloseReason::LocalError(
+            Error::PeerMisbehaved(dtls::PeerMisbehaved::NoCommonCipherSuite)
+        ))),
         "{events:?}\n{out}"
     );
     assert!(out.contains("handshake failure"), "{out}");

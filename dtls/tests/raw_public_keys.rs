@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::*;
 use dtls::alert::AlertDescription;
-use dtls::cert::{spki_sha256, CertificateType, CertifiedKey, RawKeyTrust};
+use dtls::cert::{CertificateType, CertifiedKey, RawKeyTrust, spki_sha256};
 use dtls::crypto::ecc::SigningKey;
 use dtls::{ClientConfig, CloseReason, Error, Event, PeerMisbehaved, ServerConfig};
 
@@ -41,13 +41,21 @@ fn rpk_client(client_key: &str, server_pin: [u8; 32]) -> ClientConfig {
 }
 
 fn data_both_ways(p: &mut Pair) {
-    p.client.send_application_data(&p.server_addr.clone(), b"GET /temp").unwrap();
+    p.client
+        .send_application_data(&p.server_addr.clone(), b"GET /temp")
+        .unwrap();
     p.drive();
     let ca = p.client_addr;
     p.server.send_application_data(&ca, b"21.5 C").unwrap();
     p.drive();
-    assert!(p.server_events.contains(&Event::ApplicationData(b"GET /temp".to_vec())));
-    assert!(p.client_events.contains(&Event::ApplicationData(b"21.5 C".to_vec())));
+    assert!(
+        p.server_events
+            .contains(&Event::ApplicationData(b"GET /temp".to_vec()))
+    );
+    assert!(
+        p.client_events
+            .contains(&Event::ApplicationData(b"21.5 C".to_vec()))
+    );
 }
 
 #[test]
@@ -56,12 +64,20 @@ fn raw_keys_both_ways_and_data() {
     let mut p = Pair::new(rpk_server(vec![client_pin]));
     p.connect(rpk_client("client.key", pin(&raw("server.key"))));
     p.drive();
-    assert!(p.handshake_complete(), "server {:?} client {:?}", p.server_events, p.client_events);
+    assert!(
+        p.handshake_complete(),
+        "server {:?} client {:?}",
+        p.server_events,
+        p.client_events
+    );
     let s = p.server.connection(&p.client_addr).unwrap();
     assert!(s.peer_certificates().is_empty());
     assert_eq!(spki_sha256(s.peer_raw_public_key().unwrap()), client_pin);
     let c = p.client.connection(&p.server_addr).unwrap();
-    assert_eq!(spki_sha256(c.peer_raw_public_key().unwrap()), pin(&raw("server.key")));
+    assert_eq!(
+        spki_sha256(c.peer_raw_public_key().unwrap()),
+        pin(&raw("server.key"))
+    );
     data_both_ways(&mut p);
 }
 
@@ -77,10 +93,25 @@ fn raw_client_key_with_a_certified_server() {
     c.certificate_types = vec![CertificateType::RawPublicKey];
     p.connect(c);
     p.drive();
-    assert!(p.handshake_complete(), "server {:?} client {:?}", p.server_events, p.client_events);
+    assert!(
+        p.handshake_complete(),
+        "server {:?} client {:?}",
+        p.server_events,
+        p.client_events
+    );
     let s = p.server.connection(&p.client_addr).unwrap();
-    assert_eq!(spki_sha256(s.peer_raw_public_key().unwrap()), pin(&raw("client2.key")));
-    assert_eq!(p.client.connection(&p.server_addr).unwrap().peer_certificates().len(), 1);
+    assert_eq!(
+        spki_sha256(s.peer_raw_public_key().unwrap()),
+        pin(&raw("client2.key"))
+    );
+    assert_eq!(
+        p.client
+            .connection(&p.server_addr)
+            .unwrap()
+            .peer_certificates()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -89,14 +120,29 @@ fn raw_server_key_with_a_certified_client() {
     s.certificate_types = vec![CertificateType::RawPublicKey, CertificateType::X509];
     let mut p = Pair::new(s);
     let mut c = ecdhe_client("client.pem", "client.key");
-    c.server_raw_public_keys = Some(RawKeyTrust::Pinned(vec![pin(&certified("server.pem", "server.key"))]));
+    c.server_raw_public_keys = Some(RawKeyTrust::Pinned(vec![pin(&certified(
+        "server.pem",
+        "server.key",
+    ))]));
     p.connect(c);
     p.drive();
-    assert!(p.handshake_complete(), "server {:?} client {:?}", p.server_events, p.client_events);
+    assert!(
+        p.handshake_complete(),
+        "server {:?} client {:?}",
+        p.server_events,
+        p.client_events
+    );
     let c = p.client.connection(&p.server_addr).unwrap();
     assert!(c.peer_certificates().is_empty());
     assert!(c.peer_raw_public_key().is_some());
-    assert_eq!(p.server.connection(&p.client_addr).unwrap().peer_certificates().len(), 1);
+    assert_eq!(
+        p.server
+            .connection(&p.client_addr)
+            .unwrap()
+            .peer_certificates()
+            .len(),
+        1
+    );
     data_both_ways(&mut p);
 }
 
@@ -108,16 +154,30 @@ fn a_client_that_does_not_offer_raw_keys_gets_x509_if_configured() {
     let mut p = Pair::new(s);
     p.connect(ecdhe_client("client.pem", "client.key"));
     p.drive();
-    assert!(p.handshake_complete(), "server {:?} client {:?}", p.server_events, p.client_events);
+    assert!(
+        p.handshake_complete(),
+        "server {:?} client {:?}",
+        p.server_events,
+        p.client_events
+    );
     let s = p.server.connection(&p.client_addr).unwrap();
     assert_eq!(s.peer_certificates().len(), 1);
     assert!(s.peer_raw_public_key().is_none());
     assert!(s.answered_extensions().is_empty());
-    assert_eq!(p.client.connection(&p.server_addr).unwrap().peer_certificates().len(), 1);
+    assert_eq!(
+        p.client
+            .connection(&p.server_addr)
+            .unwrap()
+            .peer_certificates()
+            .len(),
+        1
+    );
 }
 
 fn refused_for_certificate_type(p: &Pair) {
-    let refused = Event::Closed(CloseReason::LocalError(Error::PeerMisbehaved(PeerMisbehaved::NoCommonCertificateType)));
+    let refused = Event::Closed(CloseReason::LocalError(Error::PeerMisbehaved(
+        PeerMisbehaved::NoCommonCertificateType,
+    )));
     assert!(p.server_events.contains(&refused), "{:?}", p.server_events);
     let alert = Event::Closed(CloseReason::PeerAlert(AlertDescription::HandshakeFailure));
     assert!(p.client_events.contains(&alert), "{:?}", p.client_events);
@@ -158,7 +218,9 @@ fn an_unpinned_raw_key_is_refused() {
     p.connect(rpk_client("client.key", pin(&raw("server.key"))));
     p.drive();
     assert!(!p.handshake_complete());
-    let refused = Event::Closed(CloseReason::LocalError(Error::InvalidCertificate(dtls::CertificateError::UnknownRawPublicKey)));
+    let refused = Event::Closed(CloseReason::LocalError(Error::InvalidCertificate(
+        dtls::CertificateError::UnknownRawPublicKey,
+    )));
     assert!(p.server_events.contains(&refused), "{:?}", p.server_events);
     // And a client refuses a server key it did not pin.
     let mut p = Pair::new(rpk_server(vec![pin(&raw("client.key"))]));
@@ -173,7 +235,10 @@ fn spki_encoding_round_trips_and_refuses_other_keys() {
     let ck = raw("server.key");
     let spki = ck.spki();
     assert_eq!(spki.len(), 91);
-    assert_eq!(dtls::cert::p256_from_spki(&spki).unwrap(), ck.key.public_key());
+    assert_eq!(
+        dtls::cert::p256_from_spki(&spki).unwrap(),
+        ck.key.public_key()
+    );
     // The SPKI in the committed certificate is the same bytes.
     let leaf = &certified("server.pem", "server.key").chain[0];
     assert!(leaf.windows(spki.len()).any(|w| w == spki));

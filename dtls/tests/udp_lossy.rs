@@ -39,7 +39,10 @@ fn flight_key(d: &[u8]) -> Vec<u8> {
 
 /// Relays between the first non-server sender and `server`; returns the relay's address
 /// and a count of dropped datagrams.
-async fn spawn_relay(server: SocketAddr, loss: Loss) -> (SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+async fn spawn_relay(
+    server: SocketAddr,
+    loss: Loss,
+) -> (SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = sock.local_addr().unwrap();
     let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -53,7 +56,9 @@ async fn spawn_relay(server: SocketAddr, loss: Loss) -> (SocketAddr, Arc<std::sy
         };
         let mut buf = vec![0u8; 65535];
         loop {
-            let Ok((n, from)) = sock.recv_from(&mut buf).await else { return };
+            let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                return;
+            };
             let d = &buf[..n];
             let from_server = from == server;
             if !from_server {
@@ -93,7 +98,11 @@ fn fast(mut t: TransportConfig) -> TransportConfig {
 }
 
 /// One handshake through the relay and an echo; panics (failing the test) on error.
-async fn handshake_through_relay(mut server: ServerConfig, mut client: ClientConfig, loss: Loss) -> u64 {
+async fn handshake_through_relay(
+    mut server: ServerConfig,
+    mut client: ClientConfig,
+    loss: Loss,
+) -> u64 {
     server.transport = fast(server.transport);
     client.transport = fast(client.transport);
     let server_sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -106,13 +115,19 @@ async fn handshake_through_relay(mut server: ServerConfig, mut client: ClientCon
         loop {
             let (from, ev) = server.next_event().await.unwrap();
             if let Event::ApplicationData(d) = ev {
-                server.endpoint_mut().send_application_data(&from, &d).unwrap();
+                server
+                    .endpoint_mut()
+                    .send_application_data(&from, &d)
+                    .unwrap();
                 server.flush().await.unwrap();
             }
         }
     });
 
-    let mut client_drv = UdpDriver::new(UdpSocket::bind("127.0.0.1:0").await.unwrap(), Endpoint::new(None).unwrap());
+    let mut client_drv = UdpDriver::new(
+        UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        Endpoint::new(None).unwrap(),
+    );
     client_drv.connect(relay, Arc::new(client)).unwrap();
     let run = async {
         let mut echoed = false;
@@ -123,8 +138,16 @@ async fn handshake_through_relay(mut server: ServerConfig, mut client: ClientCon
                 .unwrap_or(Ok((relay, Event::HandshakeComplete)))
                 .unwrap();
             match ev {
-                Event::HandshakeComplete if client_drv.endpoint().connection(&relay).is_some_and(|c| c.is_established()) => {
-                    client_drv.endpoint_mut().send_application_data(&relay, b"ping").unwrap();
+                Event::HandshakeComplete
+                    if client_drv
+                        .endpoint()
+                        .connection(&relay)
+                        .is_some_and(|c| c.is_established()) =>
+                {
+                    client_drv
+                        .endpoint_mut()
+                        .send_application_data(&relay, b"ping")
+                        .unwrap();
                 }
                 Event::ApplicationData(d) => {
                     assert_eq!(d, b"ping");
@@ -135,28 +158,49 @@ async fn handshake_through_relay(mut server: ServerConfig, mut client: ClientCon
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(30), run).await.expect("handshake and echo within 30 s");
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("handshake and echo within 30 s");
     server_task.abort();
     dropped.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[tokio::test]
 async fn ecdhe_mutual_first_copy_of_each_flight_lost() {
-    let dropped =
-        handshake_through_relay(ecdhe_server(), ecdhe_client("client2-chain.pem", "client2.key"), Loss::FirstCopyOfEachFlight).await;
+    let dropped = handshake_through_relay(
+        ecdhe_server(),
+        ecdhe_client("client2-chain.pem", "client2.key"),
+        Loss::FirstCopyOfEachFlight,
+    )
+    .await;
     assert!(dropped >= 6, "dropped {dropped}");
 }
 
 #[tokio::test]
 async fn psk_first_copy_of_each_flight_lost() {
-    let dropped = handshake_through_relay(psk_server(), psk_client(b"0123456789abcdef"), Loss::FirstCopyOfEachFlight).await;
+    let dropped = handshake_through_relay(
+        psk_server(),
+        psk_client(b"0123456789abcdef"),
+        Loss::FirstCopyOfEachFlight,
+    )
+    .await;
     assert!(dropped >= 4, "dropped {dropped}");
 }
 
 #[tokio::test]
 async fn seeded_random_loss() {
     for seed in [1u64, 7, 42] {
-        handshake_through_relay(ecdhe_server(), ecdhe_client("client.pem", "client.key"), Loss::OneIn { k: 4, seed }).await;
-        handshake_through_relay(psk_server(), psk_client(b"0123456789abcdef"), Loss::OneIn { k: 4, seed }).await;
+        handshake_through_relay(
+            ecdhe_server(),
+            ecdhe_client("client.pem", "client.key"),
+            Loss::OneIn { k: 4, seed },
+        )
+        .await;
+        handshake_through_relay(
+            psk_server(),
+            psk_client(b"0123456789abcdef"),
+            Loss::OneIn { k: 4, seed },
+        )
+        .await;
     }
 }

@@ -113,7 +113,10 @@ fuzz_target!(|data: &[u8]| {
                 let _ = ssp.handle_datagram(now, bytes);
             }
             2 => {
-                now = now + core::time::Duration::from_millis(u64::from(*bytes.first().unwrap_or(&0)) * 100);
+                now = now
+                    + core::time::Duration::from_millis(
+                        u64::from(*bytes.first().unwrap_or(&0)) * 100,
+                    );
                 mote.handle_timeout(now);
                 let _ = ssp.handle_timeout(now);
             }
@@ -131,7 +134,15 @@ fuzz_target!(|data: &[u8]| {
             assert!(after.n >= before.n, "the mote's counter went back");
         }
         last = a;
-        assert!(sessions.installed <= started, "a session the IoTSSP never sent was installed");
-        let _ = (mote.poll_timeout(), ssp.poll_timeout(), mote.stats(), ssp.stats());
+        assert!(
+            sessions.installed <= started,
+            "a session the IoTSSP never sent was installed"
+        );
+        let _ = (
+            mote.poll_timeout(),
+            ssp.poll_timeout(),
+            mote.stats(),
+            ssp.stats(),
+        );
     }
 });

@@ -32,15 +32,32 @@ fuzz_target!(|data: &[u8]| {
     let _ = Poke::new_checked(data).map(|v| (v.epoch(), v.tag()));
     let _ = Connect::new_checked(data).map(|v| (v.id(), v.r(), v.server_addr(), v.server_port()));
     let _ = ConnectFailed::new_checked(data).map(|v| (v.id(), v.r(), v.reason()));
-    let _ = SignRequest::new_checked(data).map(|v| (v.id(), v.q(), v.purpose(), v.digest(), v.tag()));
-    let _ = SignResponse::new_checked(data).map(|v| (v.id(), v.q(), v.status(), v.signature(), v.authenticated().len()));
+    let _ =
+        SignRequest::new_checked(data).map(|v| (v.id(), v.q(), v.purpose(), v.digest(), v.tag()));
+    let _ = SignResponse::new_checked(data).map(|v| {
+        (
+            v.id(),
+            v.q(),
+            v.status(),
+            v.signature(),
+            v.authenticated().len(),
+        )
+    });
     // Unchecked views read zeros past the end, never panic.
     let r = SignResponse::new_unchecked(data);
     let _ = (r.id(), r.q(), r.status(), r.signature(), r.tag());
     // A Transfer under a key nobody but the fuzzer's fixed association has: it must not open.
     if let Ok(t) = Transfer::new_checked(data) {
         let creds = Credentials::new::<SoftAes>(&[7; 16], [1; 8]).unwrap();
-        let keys = creds.associate::<SoftAes>(&mote_assoc::crypto::SharedSecret([9; 32]), &[1; 64], &[2; 64]);
-        assert!(keys.ratchet.open_transfer::<SoftAes>(t.id(), &t.header(), t.sealed()).is_err());
+        let keys = creds.associate::<SoftAes>(
+            &mote_assoc::crypto::SharedSecret([9; 32]),
+            &[1; 64],
+            &[2; 64],
+        );
+        assert!(
+            keys.ratchet
+                .open_transfer::<SoftAes>(t.id(), &t.header(), t.sealed())
+                .is_err()
+        );
     }
 });

@@ -25,7 +25,11 @@ fuzz_target!(|data: &[u8]| {
             border_router: "fd00:aaaa::1".parse().unwrap(),
             abro_version: 1,
         },
-        motes: vec![KnownMote { eui64: Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 2]), short: Some(2), name: "m".into() }],
+        motes: vec![KnownMote {
+            eui64: Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 2]),
+            short: Some(2),
+            name: "m".into(),
+        }],
         max_learned_motes: 8,
         max_registrations: 8,
         ra_interval: None,
@@ -35,7 +39,9 @@ fuzz_target!(|data: &[u8]| {
     });
     b.set_own_eui64(Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 1]));
     let now = Instant::now();
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     // Several inputs in one run so fragments can meet: split on 0xff 0xfe.
     for (i, chunk) in rest.split(|&x| x == 0xfe).enumerate() {
         let t = now + Duration::from_millis(i as u64);

@@ -17,7 +17,12 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(v) = TransferSession::new_checked(data) {
-        let _ = (v.session_id(), v.next_write_seq(), v.read_replay_bitmap(), v.peer_addr());
+        let _ = (
+            v.session_id(),
+            v.next_write_seq(),
+            v.read_replay_bitmap(),
+            v.peer_addr(),
+        );
     }
     if let Ok(o) = SttOfferRepr::parse(&SttOffer::new_unchecked(data)) {
         let _ = o.to_bytes();

@@ -13,13 +13,25 @@ fuzz_target!(|data: &[u8]| {
     let mote = "2001:db8:1::2".parse().unwrap();
     let config = HrmConfig {
         max_flows: 4,
-        ssps: vec![SspConfig { name: "ssp".into(), addresses: vec!["2001:db8:5::1".parse().unwrap()] }],
-        devices: vec![DeviceConfig { mote, policy: DevicePolicy::Delegate { ssp: "ssp".into() }, dtls_port: None }],
+        ssps: vec![SspConfig {
+            name: "ssp".into(),
+            addresses: vec!["2001:db8:5::1".parse().unwrap()],
+        }],
+        devices: vec![DeviceConfig {
+            mote,
+            policy: DevicePolicy::Delegate { ssp: "ssp".into() },
+            dtls_port: None,
+        }],
         ..HrmConfig::default()
     };
     let mut hrm = Hrm::new(&config).unwrap();
     let ssp = SspName::new("ssp");
-    let flow = FlowTag { peer_addr: "2001:db8::9".parse().unwrap(), peer_port: 40000, mote_addr: mote, mote_port: 5684 };
+    let flow = FlowTag {
+        peer_addr: "2001:db8::9".parse().unwrap(),
+        peer_port: 40000,
+        mote_addr: mote,
+        mote_port: 5684,
+    };
     let start = Instant::now();
     // Steps: [selector, len, bytes...]
     let mut rest = data;
@@ -37,12 +49,32 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             1 => {
-                let pkt = hrm::build_udp_packet((flow.peer_addr, flow.peer_port), (mote, 5684), 64, chunk).unwrap();
+                let pkt = hrm::build_udp_packet(
+                    (flow.peer_addr, flow.peer_port),
+                    (mote, 5684),
+                    64,
+                    chunk,
+                )
+                .unwrap();
                 let pkt = lowpan::CheckedIpv6Packet::parse(&pkt[..]).unwrap();
                 drop(hrm.handle_inbound(now, &pkt));
             }
-            2 => drop(hrm.handle_ssp_message(now, &ssp, &RedirectMessage::FlowTransferred { flow, final_flight: chunk })),
-            3 => drop(hrm.handle_ssp_message(now, &ssp, &RedirectMessage::FlowAbandoned { flow, reason: AbandonReason::Timeout })),
+            2 => drop(hrm.handle_ssp_message(
+                now,
+                &ssp,
+                &RedirectMessage::FlowTransferred {
+                    flow,
+                    final_flight: chunk,
+                },
+            )),
+            3 => drop(hrm.handle_ssp_message(
+                now,
+                &ssp,
+                &RedirectMessage::FlowAbandoned {
+                    flow,
+                    reason: AbandonReason::Timeout,
+                },
+            )),
             _ => hrm.handle_timeout(now + Duration::from_secs(u64::from(*len))),
         }
     }

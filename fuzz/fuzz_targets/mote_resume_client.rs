@@ -35,7 +35,8 @@ const STRANGER: Address = Address {
 };
 
 fuzz_target!(|data: &[u8]| {
-    let mut layer: SessionLayer<SoftAes, 2, 1024> = SessionLayer::new(SuiteSet(0b1111), Duration::from_secs(300), 2);
+    let mut layer: SessionLayer<SoftAes, 2, 1024> =
+        SessionLayer::new(SuiteSet(0b1111), Duration::from_secs(300), 2);
     layer.set_resumption_slots(2);
     // The outbound session the mote holds with the server, resumable with this id (with or
     // without the extended master secret, as the first byte says).
@@ -57,7 +58,10 @@ fuzz_target!(|data: &[u8]| {
     let mut now = 0u64;
     layer.install(Instant::from_millis(now), &body);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    if layer.resume_outbound(Instant::from_millis(now), &SERVER, &mut rng).is_err() {
+    if layer
+        .resume_outbound(Instant::from_millis(now), &SERVER, &mut rng)
+        .is_err()
+    {
         return;
     }
     let mut buf = [0u8; 1024];
@@ -67,8 +71,15 @@ fuzz_target!(|data: &[u8]| {
         let (bytes, next) = tail.split_at(n);
         rest = next;
         match selector % 4 {
-            0 | 1 => layer.handle_datagram_resuming(Instant::from_millis(now), &SERVER, bytes, &mut rng),
-            2 => layer.handle_datagram_resuming(Instant::from_millis(now), &STRANGER, bytes, &mut rng),
+            0 | 1 => {
+                layer.handle_datagram_resuming(Instant::from_millis(now), &SERVER, bytes, &mut rng)
+            }
+            2 => layer.handle_datagram_resuming(
+                Instant::from_millis(now),
+                &STRANGER,
+                bytes,
+                &mut rng,
+            ),
             _ => {
                 now += u64::from(*len) * 100;
                 layer.handle_timeout(Instant::from_millis(now));
@@ -77,5 +88,9 @@ fuzz_target!(|data: &[u8]| {
         while layer.poll_transmit(&mut buf).is_some() {}
         let _ = layer.poll_outbound_outcome();
     }
-    assert_eq!(layer.outbound_resumption().stats().resumed, 0, "resumed without the server's Finished");
+    assert_eq!(
+        layer.outbound_resumption().stats().resumed,
+        0,
+        "resumed without the server's Finished"
+    );
 });

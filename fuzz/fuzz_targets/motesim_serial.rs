@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
         channel: 26,
         motes: vec![motesim::cli::default_mote_eui64(1)],
         prefix: Some("fd00:aaaa::".parse().unwrap()),
-        air: AirConfig { loss: 0.1, paced: false, ..AirConfig::default() },
+        air: AirConfig {
+            loss: 0.1,
+            paced: false,
+            ..AirConfig::default()
+        },
         max_tx: 4,
         seed: 1,
         mode: UplinkMode::SlipRadio,

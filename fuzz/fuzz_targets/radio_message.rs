@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut now = Instant::now();
     let mut link = RadioLink::new(LinkConfig::default());
-    let _ = link.send_frame(now, vec![0x41, 0x98, 0x01, 0xCD, 0xAB, 0xFF, 0xFF, 0x01, 0x00]);
+    let _ = link.send_frame(
+        now,
+        vec![0x41, 0x98, 0x01, 0xCD, 0xAB, 0xFF, 0xFF, 0x01, 0x00],
+    );
     for chunk in data.chunks(7) {
         link.handle_input(now, chunk);
         while link.poll_transmit(now).is_some() {}

@@ -7,8 +7,15 @@ use lowpan::{Address, ContextTable, LinkAddrs, Reassembler, ReassemblyLimits};
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = ReassemblyLimits { per_source_bytes: 3000, global_bytes: 6000, ..Default::default() };
-    let mut r = Reassembler::with_limits(ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64), limits);
+    let limits = ReassemblyLimits {
+        per_source_bytes: 3000,
+        global_bytes: 6000,
+        ..Default::default()
+    };
+    let mut r = Reassembler::with_limits(
+        ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64),
+        limits,
+    );
     // The root an IP-in-IP 6LoRH elides, so that page-1 payloads are expanded whole.
     r.set_rpl_root(Some("2001:db8::1".parse().unwrap()));
     let mut now = Instant::now();
@@ -17,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
         let n = usize::from(*len).min(tail.len());
         let (payload, next) = tail.split_at(n);
         rest = next;
-        let links = LinkAddrs { src: Address::Short(u16::from(flags & 3)), dst: Address::Short(0) };
+        let links = LinkAddrs {
+            src: Address::Short(u16::from(flags & 3)),
+            dst: Address::Short(0),
+        };
         now += Duration::from_secs(u64::from(flags >> 4) * 5);
         let _ = r.accept(now, links, payload);
         r.expire(now);

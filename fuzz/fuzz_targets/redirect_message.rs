@@ -4,21 +4,38 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use redirect::{ChannelConfig, KeyRing, RedirectChannel, RedirectKey, RedirectPacket, RedirectRepr, Role};
+use redirect::{
+    ChannelConfig, KeyRing, RedirectChannel, RedirectKey, RedirectPacket, RedirectRepr, Role,
+};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 fuzz_target!(|data: &[u8]| {
     let key = RedirectKey::new(1, &[0x42; 32]).unwrap();
     let wall = UNIX_EPOCH + Duration::from_millis(1_700_000_000_000);
     let now = Instant::now();
-    let mut rx = RedirectChannel::new(ChannelConfig::default(), Role::BorderRouter, KeyRing::new(key), 7, now, wall);
+    let mut rx = RedirectChannel::new(
+        ChannelConfig::default(),
+        Role::BorderRouter,
+        KeyRing::new(key),
+        7,
+        now,
+        wall,
+    );
     let before = rx.receiver_state();
     let _ = rx.open(now, wall, data);
     // Without the key nothing can pass the tag check, so the state must not move.
     assert_eq!(rx.receiver_state(), before);
     // The semantic parser on its own, as if the tag had been valid.
     if let Ok(p) = RedirectPacket::new_checked(data) {
-        let _ = (p.key_id(), p.sender(), p.sequence(), p.timestamp_ms(), p.flow(), p.payload(), p.tag());
+        let _ = (
+            p.key_id(),
+            p.sender(),
+            p.sequence(),
+            p.timestamp_ms(),
+            p.flow(),
+            p.payload(),
+            p.tag(),
+        );
         let _ = RedirectRepr::parse(&p);
     }
 });

@@ -7,7 +7,9 @@ use lowpan::rpl::{control::RplControl, lorh, option::RplOptionRepr, srh::SrhRepr
 use std::net::Ipv6Addr;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     match sel % 4 {
         0 => {
             if let Ok(m) = RplControl::parse(sel >> 2, rest) {
@@ -21,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
         2 => {
             let dst = Ipv6Addr::new(0xfd00, 0, 0, 0, 0x212, 0x4b00, 0, u16::from(sel));
             if let Ok(mut s) = SrhRepr::parse(rest, &dst) {
-                assert_eq!(SrhRepr::parse(&s.emit(&dst).expect("parsed headers re-emit"), &dst).as_ref(), Ok(&s));
+                assert_eq!(
+                    SrhRepr::parse(&s.emit(&dst).expect("parsed headers re-emit"), &dst).as_ref(),
+                    Ok(&s)
+                );
                 let mut cur = dst;
                 while s.advance(&mut cur).is_some() {}
             }
@@ -32,11 +37,16 @@ fuzz_target!(|data: &[u8]| {
                 let _ = lorh::expand_route(reference, &headers);
                 let mut out = Vec::new();
                 headers.iter().for_each(|h| h.emit(&mut out));
-                assert_eq!(lorh::parse_headers(&out).map(|(h, _)| h.len()), Ok(headers.len()));
+                assert_eq!(
+                    lorh::parse_headers(&out).map(|(h, _)| h.len()),
+                    Ok(headers.len())
+                );
             }
             // Any bytes as an IPv6 packet: what has 6LoRH forms gives an inner packet no longer
             // than the whole.
-            if let Some((_, inner)) = lorh::compress_packet(rest, Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)) {
+            if let Some((_, inner)) =
+                lorh::compress_packet(rest, Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1))
+            {
                 assert!(inner.len() <= rest.len());
             }
         }

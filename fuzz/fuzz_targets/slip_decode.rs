@@ -2,10 +2,12 @@
 //! non-empty and within the bound, and re-encoding a frame decodes back to it.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use slip::codec::{encode_frame_with_leading_end, SlipDecoder};
+use slip::codec::{SlipDecoder, encode_frame_with_leading_end};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, rest)) = data.split_first() else { return };
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
     let cut = usize::from(split).min(rest.len());
     let mut dec = SlipDecoder::new(130);
     let mut frames = Vec::new();

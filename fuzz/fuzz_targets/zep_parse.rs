@@ -2,13 +2,20 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use lowpan::ieee802154::Eui64;
-use slip::zep::{decode_datagram, ZepConfig, ZepPacket, ZepRadio};
+use slip::zep::{ZepConfig, ZepPacket, ZepRadio, decode_datagram};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(p) = ZepPacket::new_checked(data) {
-        let _ = (p.channel(), p.device_id(), p.lqi(), p.timestamp(), p.sequence(), p.psdu());
+        let _ = (
+            p.channel(),
+            p.device_id(),
+            p.lqi(),
+            p.timestamp(),
+            p.sequence(),
+            p.psdu(),
+        );
     }
     let _ = decode_datagram(data);
     let peer: SocketAddr = ([127, 0, 0, 1], 17754).into();

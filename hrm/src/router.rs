@@ -326,7 +326,10 @@ pub struct Hrm {
 }
 
 /// Delegated and passthrough motes of a validated configuration.
-fn devices(config: &HrmConfig, ssps: &[SspName]) -> (HashMap<Ipv6Addr, Delegate>, HashSet<Ipv6Addr>) {
+fn devices(
+    config: &HrmConfig,
+    ssps: &[SspName],
+) -> (HashMap<Ipv6Addr, Delegate>, HashSet<Ipv6Addr>) {
     let mut delegates = HashMap::new();
     let mut passthrough = HashSet::new();
     for d in &config.devices {
@@ -390,9 +393,18 @@ impl Hrm {
     pub fn set_devices(&mut self, config: &HrmConfig) -> Result<(), ConfigError> {
         config.validate()?;
         let names: Vec<&str> = config.ssps.iter().map(|s| s.name.as_str()).collect();
-        let addresses: HashSet<Ipv6Addr> = config.ssps.iter().flat_map(|s| s.addresses.iter().copied()).collect();
-        if names != self.ssps.iter().map(SspName::as_str).collect::<Vec<_>>() || addresses != self.ssp_addresses {
-            return Err(ConfigError { key: "ssps".into(), reason: "the IoTSSPs cannot change while running".into() });
+        let addresses: HashSet<Ipv6Addr> = config
+            .ssps
+            .iter()
+            .flat_map(|s| s.addresses.iter().copied())
+            .collect();
+        if names != self.ssps.iter().map(SspName::as_str).collect::<Vec<_>>()
+            || addresses != self.ssp_addresses
+        {
+            return Err(ConfigError {
+                key: "ssps".into(),
+                reason: "the IoTSSPs cannot change while running".into(),
+            });
         }
         let (delegates, passthrough) = devices(config, &self.ssps);
         self.delegates = delegates;
@@ -781,7 +793,9 @@ impl Hrm {
             RedirectMessage::Divert { .. } => Err(SspReject::WrongDirection { ssp: from.clone() }),
             // A mote-leg datagram changes no flow; the border router carries it with
             // `packet_to_mote` and the IoTSSP's source.
-            RedirectMessage::MoteDatagram { .. } => Err(SspReject::WrongDirection { ssp: from.clone() }),
+            RedirectMessage::MoteDatagram { .. } => {
+                Err(SspReject::WrongDirection { ssp: from.clone() })
+            }
             RedirectMessage::Emit { flow, datagram } => {
                 self.check_owner(from, flow)?;
                 if datagram.is_empty() {
@@ -840,7 +854,9 @@ impl Hrm {
                 }
                 // Saturates instead of panicking where a platform's Instant cannot hold it.
                 let lifetime = Duration::from_secs(u64::from(*lifetime_secs));
-                let expires = now.checked_add(lifetime).unwrap_or(now + Duration::from_secs(86_400));
+                let expires = now
+                    .checked_add(lifetime)
+                    .unwrap_or(now + Duration::from_secs(86_400));
                 if self.resumables.insert(key, expires) {
                     self.counters.resumables_evicted += 1;
                 }

@@ -456,7 +456,10 @@ fn a_mote_that_resumes_with_its_server_gets_the_servers_answers() {
     // The hello again with the server's cookie: the same abbreviated handshake.
     h.handle_outbound(t, &ip(&from_mote(&server, &hello(&ID, &[9, 9], 1))));
     assert_eq!(h.counters().mote_resumes_started, 1);
-    assert_eq!(inbound(&mut h, t, &server, &mote_flight()), Decision::Forward);
+    assert_eq!(
+        inbound(&mut h, t, &server, &mote_flight()),
+        Decision::Forward
+    );
     let last_flight = [record(20, 0, 2, &[1]), record(22, 1, 0, &[0x3c; 40])].concat();
     h.handle_outbound(t, &ip(&from_mote(&server, &last_flight)));
     assert_eq!(h.flow_state(&server), Some(FlowState::Resuming));
@@ -466,7 +469,11 @@ fn a_mote_that_resumes_with_its_server_gets_the_servers_answers() {
         inbound(&mut h, t, &server, &record(23, 1, 1, &[0xa5; 24])),
         Decision::Forward
     );
-    assert_eq!(h.counters().divert, 1, "only the first, before the mote's hello");
+    assert_eq!(
+        h.counters().divert,
+        1,
+        "only the first, before the mote's hello"
+    );
 
     // Another server does not resume: the mote asks its IoTSSP, whose ClientHello (an Emit)
     // ends the mote's attempt, and the server's answers go to the IoTSSP again.

@@ -796,7 +796,8 @@ fn transfer_port_is_closed_to_everything_from_the_tun() {
     let mut h = Hrm::new(&config()).unwrap();
     let now = Instant::now();
     let hello = [22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 4, 1, 0, 0, 0];
-    let to_transfer = |src: Ipv6Addr| build_udp_packet((src, 40000), (mote(), 5685), 64, &hello).unwrap();
+    let to_transfer =
+        |src: Ipv6Addr| build_udp_packet((src, 40000), (mote(), 5685), 64, &hello).unwrap();
     for src in [peer(), ssp_addr(), mote()] {
         assert_eq!(
             h.handle_inbound(now, &ip(&to_transfer(src))),
@@ -805,14 +806,16 @@ fn transfer_port_is_closed_to_everything_from_the_tun() {
         );
     }
     assert_eq!(
-        h.drop_counters().find(|(k, _)| *k == "transfer_port_from_internet"),
+        h.drop_counters()
+            .find(|(k, _)| *k == "transfer_port_from_internet"),
         Some(("transfer_port_from_internet", 3))
     );
     assert_eq!(h.counters().forward_from_ssp, 0);
     // Other ports of the mote, and other motes' transfer ports, stay as they were.
     let other = build_udp_packet((peer(), 40000), (mote(), 5683), 64, b"coap").unwrap();
     assert_eq!(h.handle_inbound(now, &ip(&other)), Decision::Forward);
-    let passthrough = build_udp_packet((peer(), 40000), (passthrough_mote(), 5685), 64, &hello).unwrap();
+    let passthrough =
+        build_udp_packet((peer(), 40000), (passthrough_mote(), 5685), 64, &hello).unwrap();
     assert_eq!(h.handle_inbound(now, &ip(&passthrough)), Decision::Forward);
 }
 
@@ -822,20 +825,58 @@ fn transfer_port_is_closed_to_everything_from_the_tun() {
 fn mote_datagrams_reach_only_the_iotssps_own_motes_transfer_port() {
     let mut h = Hrm::new(&config()).unwrap();
     let source = (ssp_addr(), 5700);
-    let flow = |mote: Ipv6Addr, port: u16| FlowTag { peer_addr: Ipv6Addr::UNSPECIFIED, peer_port: 0, mote_addr: mote, mote_port: port };
-    let p = h.packet_to_mote(&ssp_a(), &flow(mote(), 5685), b"assoc", source).unwrap();
+    let flow = |mote: Ipv6Addr, port: u16| FlowTag {
+        peer_addr: Ipv6Addr::UNSPECIFIED,
+        peer_port: 0,
+        mote_addr: mote,
+        mote_port: port,
+    };
+    let p = h
+        .packet_to_mote(&ssp_a(), &flow(mote(), 5685), b"assoc", source)
+        .unwrap();
     let ip = Ipv6Packet::new_checked(&p[..]).unwrap();
     assert_eq!((ip.src_addr(), ip.dst_addr()), (ssp_addr(), mote()));
     let udp = UdpPacket::new_checked(ip.payload()).unwrap();
-    assert_eq!((udp.src_port(), udp.dst_port(), udp.payload()), (5700, 5685, &b"assoc"[..]));
-    assert!(verify_checksum(&ssp_addr(), &mote(), next_header::UDP, ip.payload()));
+    assert_eq!(
+        (udp.src_port(), udp.dst_port(), udp.payload()),
+        (5700, 5685, &b"assoc"[..])
+    );
+    assert!(verify_checksum(
+        &ssp_addr(),
+        &mote(),
+        next_header::UDP,
+        ip.payload()
+    ));
     assert!(h.is_mote_leg(&ssp_a(), &mote(), 5685));
-    for (m, port) in [(mote(), 5684), (other_ssp_mote(), 5685), (passthrough_mote(), 5685)] {
-        assert!(matches!(h.packet_to_mote(&ssp_a(), &flow(m, port), b"x", source), Err(SspReject::NotOwner { .. })), "{m} {port}");
+    for (m, port) in [
+        (mote(), 5684),
+        (other_ssp_mote(), 5685),
+        (passthrough_mote(), 5685),
+    ] {
+        assert!(
+            matches!(
+                h.packet_to_mote(&ssp_a(), &flow(m, port), b"x", source),
+                Err(SspReject::NotOwner { .. })
+            ),
+            "{m} {port}"
+        );
         assert!(!h.is_mote_leg(&ssp_a(), &m, port));
     }
-    assert!(matches!(h.packet_to_mote(&ssp_a(), &flow(mote(), 5685), b"", source), Err(SspReject::EmptyDatagram { .. })));
+    assert!(matches!(
+        h.packet_to_mote(&ssp_a(), &flow(mote(), 5685), b"", source),
+        Err(SspReject::EmptyDatagram { .. })
+    ));
     assert_eq!(h.counters().ssp_rejects, 4);
     // The HRM itself takes no MoteDatagram: it changes no flow.
-    assert!(h.handle_ssp_message(Instant::now(), &ssp_a(), &RedirectMessage::MoteDatagram { flow: flow(mote(), 5685), datagram: b"x" }).is_err());
+    assert!(
+        h.handle_ssp_message(
+            Instant::now(),
+            &ssp_a(),
+            &RedirectMessage::MoteDatagram {
+                flow: flow(mote(), 5685),
+                datagram: b"x"
+            }
+        )
+        .is_err()
+    );
 }

@@ -229,7 +229,13 @@ impl Encoder {
         if ipv6_packet.len() > frag::MAX_DATAGRAM_SIZE_FIELD {
             return Err(EncodeError::TooBig);
         }
-        match frag::fragment(&self.header, covered, payload, self.next_tag, max_frame_payload) {
+        match frag::fragment(
+            &self.header,
+            covered,
+            payload,
+            self.next_tag,
+            max_frame_payload,
+        ) {
             Some(frames) => {
                 self.next_tag = self.next_tag.wrapping_add(1);
                 Ok(frames)
@@ -331,7 +337,11 @@ impl Reassembler {
 
     /// The headers a first payload (IPHC, or page 1 with its 6LoRHs before the IPHC)
     /// expands to, and the bytes it used.
-    fn expand_first(&self, links: &LinkAddrs, data: &[u8]) -> Result<(iphc::Expanded, usize), DecodeError> {
+    fn expand_first(
+        &self,
+        links: &LinkAddrs,
+        data: &[u8],
+    ) -> Result<(iphc::Expanded, usize), DecodeError> {
         if Dispatch::of(data) != Dispatch::Page1 {
             return Ok(iphc::decompress(&self.contexts, links, data)?);
         }

@@ -496,7 +496,10 @@ fn long_extension_header_goes_inline_when_its_nhc_would_not_fit_the_first_fragme
     assert!(frames.len() > 1 && frames.iter().all(|f| f.len() <= 60));
     let mut r = Reassembler::new(prefix());
     let now = Instant::now();
-    let got: Vec<_> = frames.iter().filter_map(|f| r.accept(now, links(), f).unwrap()).collect();
+    let got: Vec<_> = frames
+        .iter()
+        .filter_map(|f| r.accept(now, links(), f).unwrap())
+        .collect();
     assert_eq!(got, vec![packet]);
 }
 

@@ -450,14 +450,23 @@ fn tunnelled(root: Ipv6Addr, route: &[Ipv6Addr], rank: Option<u16>, inner: &[u8]
     use lowpan::rpl::srh::SrhRepr;
     let mut ext = Vec::new();
     if let Some(rank) = rank {
-        let mut h = RplOptionRepr { down: true, instance: 0x1e, sender_rank: rank, ..Default::default() }
-            .hop_by_hop(0)
-            .to_vec();
+        let mut h = RplOptionRepr {
+            down: true,
+            instance: 0x1e,
+            sender_rank: rank,
+            ..Default::default()
+        }
+        .hop_by_hop(0)
+        .to_vec();
         h[0] = 0;
         ext.push(h);
     }
     if route.len() > 1 {
-        let srh = SrhRepr { next_header: 0, segments_left: (route.len() - 1) as u8, addresses: route[1..].to_vec() };
+        let srh = SrhRepr {
+            next_header: 0,
+            segments_left: (route.len() - 1) as u8,
+            addresses: route[1..].to_vec(),
+        };
         let mut h = srh.emit(&route[0]).unwrap();
         h[0] = 43;
         ext.push(h);
@@ -465,7 +474,11 @@ fn tunnelled(root: Ipv6Addr, route: &[Ipv6Addr], rank: Option<u16>, inner: &[u8]
     let outer = Ipv6Repr::new(root, route[0], NextHeader::Ipv6, 64, 0)
         .emit_packet(inner.len(), |p| p.copy_from_slice(inner))
         .unwrap();
-    if ext.is_empty() { outer } else { with_extensions(&outer, &ext) }
+    if ext.is_empty() {
+        outer
+    } else {
+        with_extensions(&outer, &ext)
+    }
 }
 
 /// The RFC 8138 forms on the wire: page 1 with an IP-in-IP 6LoRH (the root's address
@@ -486,33 +499,78 @@ fn tshark_decodes_rfc8138_page_1() {
     let root: Ipv6Addr = "2001:db8::1".parse().unwrap();
     let hop = |n: u8| -> Ipv6Addr { format!("2001:db8::212:4b00:0:{n}").parse().unwrap() };
     let down = |len: usize, to: Ipv6Addr| {
-        udp("2001:db8:77::5", &to.to_string(), 0, 0, 63, 40000, 7000, len)
+        udp(
+            "2001:db8:77::5",
+            &to.to_string(),
+            0,
+            0,
+            63,
+            40000,
+            7000,
+            len,
+        )
     };
     let up = {
-        let mut h = RplOptionRepr { instance: 0x1e, sender_rank: 0x0280, ..Default::default() }.hop_by_hop(0).to_vec();
+        let mut h = RplOptionRepr {
+            instance: 0x1e,
+            sender_rank: 0x0280,
+            ..Default::default()
+        }
+        .hop_by_hop(0)
+        .to_vec();
         h[0] = 0;
-        with_extensions(&udp(&hop(3).to_string(), "2001:db8:77::5", 0, 0, 63, 7000, 40000, 30), &[h])
+        with_extensions(
+            &udp(
+                &hop(3).to_string(),
+                "2001:db8:77::5",
+                0,
+                0,
+                63,
+                7000,
+                40000,
+                30,
+            ),
+            &[h],
+        )
     };
     let cases = [
-        tunnelled(root, &[hop(2), hop(3), hop(4)], Some(0x0100), &down(30, hop(4))),
+        tunnelled(
+            root,
+            &[hop(2), hop(3), hop(4)],
+            Some(0x0100),
+            &down(30, hop(4)),
+        ),
         tunnelled(root, &[hop(2)], Some(0x0100), &down(30, hop(2))),
         tunnelled(root, &[hop(2), hop(0x13)], None, &down(30, hop(0x13))),
         up,
         tunnelled(root, &[hop(2), hop(3)], Some(0x0100), &down(400, hop(3))),
     ];
-    let mut enc = Encoder::with_initial_tag(ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64), 0x4343);
+    let mut enc = Encoder::with_initial_tag(
+        ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64),
+        0x4343,
+    );
     let mut frames = Vec::new();
     for (seq, p) in cases.iter().enumerate() {
         let repr = FrameRepr::data(0xabcd, links.src, links.dst, seq as u8, true);
-        let payloads = enc.encode_rfc8138(p, links, lowpan::max_frame_payload(&repr), root).unwrap();
+        let payloads = enc
+            .encode_rfc8138(p, links, lowpan::max_frame_payload(&repr), root)
+            .unwrap();
         let first = &payloads[0];
-        let page = if payloads.len() > 1 { first[4] } else { first[0] };
+        let page = if payloads.len() > 1 {
+            first[4]
+        } else {
+            first[0]
+        };
         assert_eq!(page, lowpan::rpl::lorh::PAGE_1, "case {seq}");
-        let mut r = lowpan::Reassembler::new(ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64));
+        let mut r =
+            lowpan::Reassembler::new(ContextTable::with_prefix("2001:db8::".parse().unwrap(), 64));
         r.set_rpl_root(Some(root));
         let mut got = None;
         for payload in &payloads {
-            got = r.accept(std::time::Instant::now(), links, payload).unwrap().or(got);
+            got = r
+                .accept(std::time::Instant::now(), links, payload)
+                .unwrap()
+                .or(got);
             frames.push(build_data_frame(&repr, payload));
         }
         assert_eq!(got.as_deref(), Some(&p[..]), "case {seq}");
@@ -523,14 +581,36 @@ fn tshark_decodes_rfc8138_page_1() {
     std::fs::write(&path, pcap(&frames)).unwrap();
     let run = |filter: &str, field: &str| {
         let out = Command::new("tshark")
-            .args(["-r", path.to_str().unwrap(), "-d", "wpan.panid==0xabcd,6lowpan"])
-            .args(["-o", "6lowpan.context0:2001:db8::/64", "-o", "udp.check_checksum:TRUE"])
-            .args(["-Y", filter, "-T", "fields", "-e", "frame.number", "-e", field])
+            .args([
+                "-r",
+                path.to_str().unwrap(),
+                "-d",
+                "wpan.panid==0xabcd,6lowpan",
+            ])
+            .args([
+                "-o",
+                "6lowpan.context0:2001:db8::/64",
+                "-o",
+                "udp.check_checksum:TRUE",
+            ])
+            .args([
+                "-Y",
+                filter,
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+                "-e",
+                field,
+            ])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let bad = run("_ws.malformed || _ws.expert.severity >= 8388608", "frame.number");
+    let bad = run(
+        "_ws.malformed || _ws.expert.severity >= 8388608",
+        "frame.number",
+    );
     let lorh = run("6lowpan.pagenb == 1", "6lowpan.rhtype");
     let udp_ok = run("udp.checksum.status == 1", "udp.dstport");
     if std::env::var_os("KEEP_PCAP").is_none() {
@@ -541,5 +621,8 @@ fn tshark_decodes_rfc8138_page_1() {
     assert_eq!(bad, "", "tshark found errors");
     // Every unfragmented page-1 frame (the fragmented one's first fragment is a FRAG1).
     assert_eq!(lorh.lines().count(), 4, "{lorh}");
-    assert!(udp_ok.lines().count() >= 4, "UDP checksums tshark verified:\n{udp_ok}");
+    assert!(
+        udp_ok.lines().count() >= 4,
+        "UDP checksums tshark verified:\n{udp_ok}"
+    );
 }

@@ -89,7 +89,13 @@ pub struct Link {
 impl Link {
     /// A link with the quality a radio reports for a clean reception (LQI 255, no RSSI).
     pub fn new(a: NodeId, b: NodeId, loss: f64) -> Self {
-        Link { a, b, loss, lqi: u8::MAX, rssi_dbm: None }
+        Link {
+            a,
+            b,
+            loss,
+            lqi: u8::MAX,
+            rssi_dbm: None,
+        }
     }
 }
 
@@ -502,7 +508,9 @@ impl Air {
 
     /// One reception, subject to loss. Returns whether it arrived.
     fn deliver(&mut self, from: NodeId, to: NodeId, frame: &[u8]) -> bool {
-        let Some(loss) = self.cfg.link_loss(from, to) else { return false };
+        let Some(loss) = self.cfg.link_loss(from, to) else {
+            return false;
+        };
         if self.rng.chance(loss) {
             self.counters[from].frames_lost += 1;
             return false;
@@ -552,12 +560,19 @@ mod tests {
     fn a_topology_limits_who_hears_whom() {
         // 0 - 1 - 2: the radio's broadcast reaches 1 only; 1 reaches both; 0 to 2 is never acked.
         let links = vec![Link::new(0, 1, 0.0), Link::new(1, 2, 0.0)];
-        let cfg = AirConfig { paced: false, links: Some(links), ..AirConfig::default() };
+        let cfg = AirConfig {
+            paced: false,
+            links: Some(links),
+            ..AirConfig::default()
+        };
         let mut air = Air::new(cfg, 3, SimRng::new(3));
         let t0 = Instant::now();
-        air.enqueue(t0, req(0, Destination::Broadcast, false, 1)).unwrap();
-        air.enqueue(t0, req(1, Destination::Broadcast, false, 1)).unwrap();
-        air.enqueue(t0, req(0, Destination::Node(2), true, 2)).unwrap();
+        air.enqueue(t0, req(0, Destination::Broadcast, false, 1))
+            .unwrap();
+        air.enqueue(t0, req(1, Destination::Broadcast, false, 1))
+            .unwrap();
+        air.enqueue(t0, req(0, Destination::Node(2), true, 2))
+            .unwrap();
         let events = drain(&mut air, t0);
         let heard: Vec<(NodeId, NodeId)> = events
             .iter()
@@ -567,8 +582,19 @@ mod tests {
             })
             .collect();
         assert_eq!(heard, [(0, 1), (1, 0), (1, 2)]);
-        assert!(events.iter().any(|e| matches!(e, AirEvent::TxDone { from: 0, outcome: TxOutcome::NoAck, .. })));
-        assert_eq!(air.counters(0).frames_lost, 0, "an unlinked node is not a loss");
+        assert!(events.iter().any(|e| matches!(
+            e,
+            AirEvent::TxDone {
+                from: 0,
+                outcome: TxOutcome::NoAck,
+                ..
+            }
+        )));
+        assert_eq!(
+            air.counters(0).frames_lost,
+            0,
+            "an unlinked node is not a loss"
+        );
     }
 
     /// Run the channel to completion, returning the events.

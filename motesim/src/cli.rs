@@ -21,7 +21,8 @@ use zeroize::Zeroizing;
 
 use crate::air::AirConfig;
 use crate::mote::secure::delegated::{
-    DEFAULT_OUTBOUND_INTERVAL, DEFAULT_SESSION_EVICT_AFTER, DEFAULT_SESSION_IDLE, DelegatedConfig, Leg, OutboundTarget,
+    DEFAULT_OUTBOUND_INTERVAL, DEFAULT_SESSION_EVICT_AFTER, DEFAULT_SESSION_IDLE, DelegatedConfig,
+    Leg, OutboundTarget,
 };
 use crate::mote::secure::ecc::EccProfile;
 use crate::mote::secure::server::{CdpskConfig, ClientLimits, DcertConfig, PskConfig};
@@ -453,13 +454,23 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
             let iotssp_address = match d.iotssp_address.as_deref() {
                 None => None,
                 Some(a) => match a.parse::<std::net::SocketAddr>() {
-                    Ok(std::net::SocketAddr::V6(v6)) if v6.port() != 0 => Some(crate::mote::secure::peer(*v6.ip(), v6.port())),
-                    _ => return Err(bad("--iotssp-address", format!("{a}: not [IPv6 address]:port"))),
+                    Ok(std::net::SocketAddr::V6(v6)) if v6.port() != 0 => {
+                        Some(crate::mote::secure::peer(*v6.ip(), v6.port()))
+                    }
+                    _ => {
+                        return Err(bad(
+                            "--iotssp-address",
+                            format!("{a}: not [IPv6 address]:port"),
+                        ));
+                    }
                 },
             };
             let iotssp = psk()?;
             if leg == Leg::Association && !(16..=32).contains(&iotssp.key.len()) {
-                return Err(bad("--psk-hex", "must be 16..=32 bytes for --leg association"));
+                return Err(bad(
+                    "--psk-hex",
+                    "must be 16..=32 bytes for --leg association",
+                ));
             }
             DeviceSpec::Delegated(DelegatedConfig {
                 iotssp,
@@ -481,17 +492,25 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                         let interval = d
                             .outbound_interval_secs
                             .map_or(DEFAULT_OUTBOUND_INTERVAL, Duration::from_secs);
-                        Some(OutboundTarget::parse(uri, interval).map_err(|e| bad("--outbound", e))?)
+                        Some(
+                            OutboundTarget::parse(uri, interval)
+                                .map_err(|e| bad("--outbound", e))?,
+                        )
                     }
                 },
                 signing_key: match d.key.as_deref() {
                     None => None,
                     Some(_) if leg != Leg::Association => {
-                        return Err(bad("--key", "a delegated mote signs only on --leg association"));
+                        return Err(bad(
+                            "--key",
+                            "a delegated mote signs only on --leg association",
+                        ));
                     }
                     Some(key) => Some(
-                        crate::mote::secure::association::signing_key_from_pem(&read_pem("--key", key)?)
-                            .map_err(|e| bad("--key", e))?,
+                        crate::mote::secure::association::signing_key_from_pem(&read_pem(
+                            "--key", key,
+                        )?)
+                        .map_err(|e| bad("--key", e))?,
                     ),
                 },
                 ecc: match &d.ecc_profile {
@@ -501,10 +520,16 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                 resumption_slots: match d.resumption_slots {
                     None | Some(0) => 0,
                     Some(_) if leg != Leg::Association => {
-                        return Err(bad("--resumption-slots", "needs --leg association: the master secret comes with the association's Transfer"));
+                        return Err(bad(
+                            "--resumption-slots",
+                            "needs --leg association: the master secret comes with the association's Transfer",
+                        ));
                     }
                     Some(n) if n > slots => {
-                        return Err(bad("--resumption-slots", format!("{n}: at most --session-slots ({slots})")));
+                        return Err(bad(
+                            "--resumption-slots",
+                            format!("{n}: at most --session-slots ({slots})"),
+                        ));
                     }
                     Some(n) => n,
                 },
@@ -517,7 +542,10 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                     let mut types = Vec::new();
                     for name in list.split(',') {
                         let t = CertificateType::from_name(name).ok_or_else(|| {
-                            bad("--certificate-types", format!("{name:?} is not x509 or raw-public-key"))
+                            bad(
+                                "--certificate-types",
+                                format!("{name:?} is not x509 or raw-public-key"),
+                            )
                         })?;
                         if !types.contains(&t) {
                             types.push(t);
@@ -534,7 +562,10 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                     for h in list.split(',') {
                         let b = parse_hex("--client-rpk-sha256", h)?;
                         let pin: [u8; 32] = b.try_into().map_err(|_| {
-                            bad("--client-rpk-sha256", "each must be 32 bytes (64 hex digits)")
+                            bad(
+                                "--client-rpk-sha256",
+                                "each must be 32 bytes (64 hex digits)",
+                            )
                         })?;
                         pins.push(pin);
                     }
@@ -684,10 +715,16 @@ impl Cli {
             per_mote[i] = entry.device.over(global.clone());
         }
         if per_mote.iter().any(|d| d.register_lifetime_min == Some(0)) {
-            return Err(bad("register_lifetime_min", "0 would deregister: 1..=65535 minutes"));
+            return Err(bad(
+                "register_lifetime_min",
+                "0 would deregister: 1..=65535 minutes",
+            ));
         }
         let registering = per_mote.iter().map(|d| d.register_lifetime_min).collect();
-        Ok((per_mote.iter().map(device_spec).collect::<Result<_, _>>()?, registering))
+        Ok((
+            per_mote.iter().map(device_spec).collect::<Result<_, _>>()?,
+            registering,
+        ))
     }
 
     /// Validate, reading `--config` if given.
@@ -803,7 +840,8 @@ impl Cli {
                 format!("{stats_interval}: must be 20..=60000"),
             ));
         }
-        let (devices, registering) = Self::devices(device, file.devices.unwrap_or_default(), &motes)?;
+        let (devices, registering) =
+            Self::devices(device, file.devices.unwrap_or_default(), &motes)?;
         let mode = match serve {
             Serve::Zep { .. } => UplinkMode::Zep { channel },
             _ => UplinkMode::SlipRadio,
@@ -817,11 +855,21 @@ impl Cli {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
-        if let Some(n) = o.sixlowpan_routers.iter().find(|n| **n == 0 || **n > motes.len()) {
-            return Err(bad("--sixlowpan-router", format!("{n}: motes are numbered 1..={}", motes.len())));
+        if let Some(n) = o
+            .sixlowpan_routers
+            .iter()
+            .find(|n| **n == 0 || **n > motes.len())
+        {
+            return Err(bad(
+                "--sixlowpan-router",
+                format!("{n}: motes are numbered 1..={}", motes.len()),
+            ));
         }
         if !o.sixlowpan_routers.is_empty() && o.rpl {
-            return Err(bad("--sixlowpan-router", "6LoWPAN routers are for RS/RA hosts, not with --rpl"));
+            return Err(bad(
+                "--sixlowpan-router",
+                "6LoWPAN routers are for RS/RA hosts, not with --rpl",
+            ));
         }
         let air = AirConfig {
             loss,
@@ -858,21 +906,33 @@ fn parse_link(s: &str, default_loss: f64, motes: usize) -> Result<crate::air::Li
     let mut parts = s.split(':');
     let pair = parts.next().unwrap_or_default();
     let loss = match parts.next() {
-        Some(l) => l.parse::<f64>().map_err(|_| bad("--link", format!("{s}: loss {l:?} is not a number")))?,
+        Some(l) => l
+            .parse::<f64>()
+            .map_err(|_| bad("--link", format!("{s}: loss {l:?} is not a number")))?,
         None => default_loss,
     };
     let lqi = match parts.next() {
-        Some(q) => q.parse::<u8>().map_err(|_| bad("--link", format!("{s}: LQI {q:?} is not 0..=255")))?,
+        Some(q) => q
+            .parse::<u8>()
+            .map_err(|_| bad("--link", format!("{s}: LQI {q:?} is not 0..=255")))?,
         None => u8::MAX,
     };
     let rssi_dbm = match parts.next() {
-        Some(r) => Some(r.parse::<i8>().map_err(|_| bad("--link", format!("{s}: RSSI {r:?} is not -128..=127 dBm")))?),
+        Some(r) => Some(
+            r.parse::<i8>()
+                .map_err(|_| bad("--link", format!("{s}: RSSI {r:?} is not -128..=127 dBm")))?,
+        ),
         None => None,
     };
     if parts.next().is_some() {
-        return Err(bad("--link", format!("{s}: expected A-B[:loss[:lqi[:rssi]]]")));
+        return Err(bad(
+            "--link",
+            format!("{s}: expected A-B[:loss[:lqi[:rssi]]]"),
+        ));
     }
-    let (a, b) = pair.split_once('-').ok_or_else(|| bad("--link", format!("{s}: expected A-B[:loss[:lqi[:rssi]]]")))?;
+    let (a, b) = pair
+        .split_once('-')
+        .ok_or_else(|| bad("--link", format!("{s}: expected A-B[:loss[:lqi[:rssi]]]")))?;
     let node = |x: &str| {
         x.trim()
             .parse::<usize>()
@@ -882,12 +942,24 @@ fn parse_link(s: &str, default_loss: f64, motes: usize) -> Result<crate::air::Li
     };
     let (a, b) = (node(a)?, node(b)?);
     if a == b {
-        return Err(bad("--link", format!("{s}: a node does not link to itself")));
+        return Err(bad(
+            "--link",
+            format!("{s}: a node does not link to itself"),
+        ));
     }
     if !(0.0..=1.0).contains(&loss) {
-        return Err(bad("--link", format!("{s}: loss must be a probability in 0..=1")));
+        return Err(bad(
+            "--link",
+            format!("{s}: loss must be a probability in 0..=1"),
+        ));
     }
-    Ok(crate::air::Link { a, b, loss, lqi, rssi_dbm })
+    Ok(crate::air::Link {
+        a,
+        b,
+        loss,
+        lqi,
+        rssi_dbm,
+    })
 }
 
 #[cfg(test)]
@@ -903,14 +975,34 @@ mod tests {
 
     #[test]
     fn links_take_a_loss_an_lqi_and_an_rssi() {
-        let s = cli(&["--tcp-listen", "127.0.0.1:0", "--motes", "2", "--link", "0-1,0-2:0.1:200:-62,1-2:0:90"]).unwrap();
+        let s = cli(&[
+            "--tcp-listen",
+            "127.0.0.1:0",
+            "--motes",
+            "2",
+            "--link",
+            "0-1,0-2:0.1:200:-62,1-2:0:90",
+        ])
+        .unwrap();
         let links = s.sim.air.links.clone().unwrap();
         assert_eq!(links[0], crate::air::Link::new(0, 1, 0.0));
-        assert_eq!(links[1], crate::air::Link { a: 0, b: 2, loss: 0.1, lqi: 200, rssi_dbm: Some(-62) });
+        assert_eq!(
+            links[1],
+            crate::air::Link {
+                a: 0,
+                b: 2,
+                loss: 0.1,
+                lqi: 200,
+                rssi_dbm: Some(-62)
+            }
+        );
         assert_eq!((links[2].lqi, links[2].rssi_dbm), (90, None));
         assert_eq!(s.sim.air.link_heard(2, 0), (200, Some(-62)));
         for bad in ["0-1:0:256", "0-1:0:9:-200", "0-1:0:9:-60:1", "0-1:x"] {
-            assert!(cli(&["--tcp-listen", "127.0.0.1:0", "--motes", "2", "--link", bad]).is_err(), "{bad}");
+            assert!(
+                cli(&["--tcp-listen", "127.0.0.1:0", "--motes", "2", "--link", bad]).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -1260,19 +1352,48 @@ mod client_limit_tests {
         c.settings().map_err(|e| e.to_string())
     }
 
-    const CDPSK: [&str; 6] = ["--device-kind", "cdpsk", "--psk-identity", "a", "--psk-hex", "00"];
+    const CDPSK: [&str; 6] = [
+        "--device-kind",
+        "cdpsk",
+        "--psk-identity",
+        "a",
+        "--psk-hex",
+        "00",
+    ];
 
     #[test]
     fn cdpsk_client_limits_are_per_device_options() {
         let s = cli(&CDPSK).unwrap();
-        let DeviceSpec::Cdpsk(c) = &s.sim.devices[0] else { panic!("{:?}", s.sim.devices) };
+        let DeviceSpec::Cdpsk(c) = &s.sim.devices[0] else {
+            panic!("{:?}", s.sim.devices)
+        };
         assert_eq!(c.limits, ClientLimits::default());
         let mut args = CDPSK.to_vec();
-        args.extend(["--max-clients", "2", "--client-idle-secs", "60", "--client-evict-after-secs", "5"]);
+        args.extend([
+            "--max-clients",
+            "2",
+            "--client-idle-secs",
+            "60",
+            "--client-evict-after-secs",
+            "5",
+        ]);
         let s = cli(&args).unwrap();
-        let DeviceSpec::Cdpsk(c) = &s.sim.devices[0] else { panic!() };
-        assert_eq!(c.limits, ClientLimits { max_clients: 2, idle_timeout: Duration::from_secs(60), evict_after: Duration::from_secs(5) });
-        for (bad, what) in [(["--max-clients", "0"], "--max-clients"), (["--max-clients", "17"], "--max-clients"), (["--client-idle-secs", "0"], "--client-idle-secs")] {
+        let DeviceSpec::Cdpsk(c) = &s.sim.devices[0] else {
+            panic!()
+        };
+        assert_eq!(
+            c.limits,
+            ClientLimits {
+                max_clients: 2,
+                idle_timeout: Duration::from_secs(60),
+                evict_after: Duration::from_secs(5)
+            }
+        );
+        for (bad, what) in [
+            (["--max-clients", "0"], "--max-clients"),
+            (["--max-clients", "17"], "--max-clients"),
+            (["--client-idle-secs", "0"], "--client-idle-secs"),
+        ] {
             let mut args = CDPSK.to_vec();
             args.extend(bad);
             let e = cli(&args).unwrap_err();
@@ -1282,15 +1403,26 @@ mod client_limit_tests {
 
     #[test]
     fn delegated_session_idle_is_a_per_device_option() {
-        let delegated = ["--device-kind", "delegated", "--psk-identity", "a", "--psk-hex", "000102030405060708090a0b0c0d0e0f"];
+        let delegated = [
+            "--device-kind",
+            "delegated",
+            "--psk-identity",
+            "a",
+            "--psk-hex",
+            "000102030405060708090a0b0c0d0e0f",
+        ];
         let s = cli(&delegated).unwrap();
-        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!("{:?}", s.sim.devices) };
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else {
+            panic!("{:?}", s.sim.devices)
+        };
         assert_eq!(c.session_idle, DEFAULT_SESSION_IDLE);
         assert_eq!(c.session_evict_after, DEFAULT_SESSION_EVICT_AFTER);
         let mut args = delegated.to_vec();
         args.extend(["--client-idle-secs", "45", "--client-evict-after-secs", "5"]);
         let s = cli(&args).unwrap();
-        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!() };
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else {
+            panic!()
+        };
         assert_eq!(c.session_idle, Duration::from_secs(45));
         assert_eq!(c.session_evict_after, Duration::from_secs(5));
         let mut args = delegated.to_vec();
@@ -1300,16 +1432,30 @@ mod client_limit_tests {
 
     #[test]
     fn resumption_slots_are_bounded_by_the_session_slots_on_the_association_leg() {
-        let delegated = ["--device-kind", "delegated", "--psk-identity", "a", "--psk-hex", "000102030405060708090a0b0c0d0e0f"];
+        let delegated = [
+            "--device-kind",
+            "delegated",
+            "--psk-identity",
+            "a",
+            "--psk-hex",
+            "000102030405060708090a0b0c0d0e0f",
+        ];
         let s = cli(&delegated).unwrap();
-        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!("{:?}", s.sim.devices) };
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else {
+            panic!("{:?}", s.sim.devices)
+        };
         assert_eq!(c.resumption_slots, 0);
         let mut args = delegated.to_vec();
         args.extend(["--resumption-slots", "2"]);
         let s = cli(&args).unwrap();
-        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!() };
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else {
+            panic!()
+        };
         assert_eq!(c.resumption_slots, 2);
-        for bad in [&["--resumption-slots", "3"][..], &["--resumption-slots", "1", "--leg", "psk-handshake"][..]] {
+        for bad in [
+            &["--resumption-slots", "3"][..],
+            &["--resumption-slots", "1", "--leg", "psk-handshake"][..],
+        ] {
             let mut args = delegated.to_vec();
             args.extend(bad);
             let e = cli(&args).unwrap_err();
@@ -1319,30 +1465,67 @@ mod client_limit_tests {
 
     #[test]
     fn outbound_is_a_coaps_uri_on_the_association_leg() {
-        let delegated = ["--device-kind", "delegated", "--psk-identity", "a", "--psk-hex", "000102030405060708090a0b0c0d0e0f"];
+        let delegated = [
+            "--device-kind",
+            "delegated",
+            "--psk-identity",
+            "a",
+            "--psk-hex",
+            "000102030405060708090a0b0c0d0e0f",
+        ];
         let s = cli(&delegated).unwrap();
-        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!("{:?}", s.sim.devices) };
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else {
+            panic!("{:?}", s.sim.devices)
+        };
         assert_eq!(c.outbound, None);
         let mut args = delegated.to_vec();
-        args.extend(["--outbound", "coaps://[2001:db8::9]:5690/a/b", "--outbound-interval-secs", "3"]);
+        args.extend([
+            "--outbound",
+            "coaps://[2001:db8::9]:5690/a/b",
+            "--outbound-interval-secs",
+            "3",
+        ]);
         let s = cli(&args).unwrap();
-        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!() };
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else {
+            panic!()
+        };
         let o = c.outbound.as_ref().unwrap();
-        assert_eq!(o.server, crate::mote::secure::peer("2001:db8::9".parse().unwrap(), 5690));
-        assert_eq!((o.path.as_str(), o.interval), ("/a/b", Duration::from_secs(3)));
+        assert_eq!(
+            o.server,
+            crate::mote::secure::peer("2001:db8::9".parse().unwrap(), 5690)
+        );
+        assert_eq!(
+            (o.path.as_str(), o.interval),
+            ("/a/b", Duration::from_secs(3))
+        );
         let mut args = delegated.to_vec();
         args.extend(["--outbound", "coaps://[2001:db8::9]"]);
         let s = cli(&args).unwrap();
-        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else { panic!() };
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else {
+            panic!()
+        };
         let o = c.outbound.as_ref().unwrap();
-        assert_eq!((o.server.port, o.path.as_str(), o.interval), (COAPS_PORT, "/", DEFAULT_OUTBOUND_INTERVAL));
-        for bad in ["coap://[2001:db8::9]/", "coaps://2001:db8::9/", "coaps://[2001:db8::9]:0/", "coaps://[x]/"] {
+        assert_eq!(
+            (o.server.port, o.path.as_str(), o.interval),
+            (COAPS_PORT, "/", DEFAULT_OUTBOUND_INTERVAL)
+        );
+        for bad in [
+            "coap://[2001:db8::9]/",
+            "coaps://2001:db8::9/",
+            "coaps://[2001:db8::9]:0/",
+            "coaps://[x]/",
+        ] {
             let mut args = delegated.to_vec();
             args.extend(["--outbound", bad]);
             assert!(cli(&args).unwrap_err().contains("--outbound"), "{bad}");
         }
         let mut args = delegated.to_vec();
-        args.extend(["--leg", "psk-handshake", "--outbound", "coaps://[2001:db8::9]/"]);
+        args.extend([
+            "--leg",
+            "psk-handshake",
+            "--outbound",
+            "coaps://[2001:db8::9]/",
+        ]);
         assert!(cli(&args).unwrap_err().contains("needs --leg association"));
     }
 }

@@ -99,7 +99,11 @@ impl Simulation {
                     sixlowpan_router: cfg.sixlowpan_routers.contains(&(i + 1)),
                 };
                 let mut mote = Mote::new(mc, now);
-                match cfg.devices.get(i).map(|d| d.build(i as u32 + 1, eui.0, cfg.seed)) {
+                match cfg
+                    .devices
+                    .get(i)
+                    .map(|d| d.build(i as u32 + 1, eui.0, cfg.seed))
+                {
                     None | Some(Ok(None)) => {}
                     Some(Ok(Some(device))) => mote.set_device(device),
                     // Validated at start; an engine that cannot start (no randomness) leaves

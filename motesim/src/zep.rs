@@ -150,7 +150,14 @@ impl ZepSide {
             return;
         }
         self.sequence = self.sequence.wrapping_add(1);
-        match encode_datagram_heard(self.channel, node as u16, self.sequence, frame, lqi, rssi_dbm) {
+        match encode_datagram_heard(
+            self.channel,
+            node as u16,
+            self.sequence,
+            frame,
+            lqi,
+            rssi_dbm,
+        ) {
             Ok(d) => {
                 self.frames_sent += 1;
                 self.out.push_back(d);

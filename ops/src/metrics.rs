@@ -49,11 +49,20 @@ impl Snapshot {
     }
 
     /// A counter family, one sample per label set; `name` without `_total`.
-    pub fn counters(&mut self, name: impl Into<String>, help: impl Into<String>, samples: impl IntoIterator<Item = (Labels, u64)>) {
+    pub fn counters(
+        &mut self,
+        name: impl Into<String>,
+        help: impl Into<String>,
+        samples: impl IntoIterator<Item = (Labels, u64)>,
+    ) {
         let name = name.into();
         debug_assert!(!name.ends_with("_total"), "{name}: the encoder adds _total");
         let values = Values::Counter(samples.into_iter().collect());
-        self.families.push(Family { name, help: help.into(), values });
+        self.families.push(Family {
+            name,
+            help: help.into(),
+            values,
+        });
     }
 
     /// A gauge without labels.
@@ -62,9 +71,18 @@ impl Snapshot {
     }
 
     /// A gauge family, one sample per label set.
-    pub fn gauges(&mut self, name: impl Into<String>, help: impl Into<String>, samples: impl IntoIterator<Item = (Labels, i64)>) {
+    pub fn gauges(
+        &mut self,
+        name: impl Into<String>,
+        help: impl Into<String>,
+        samples: impl IntoIterator<Item = (Labels, i64)>,
+    ) {
         let values = Values::Gauge(samples.into_iter().collect());
-        self.families.push(Family { name: name.into(), help: help.into(), values });
+        self.families.push(Family {
+            name: name.into(),
+            help: help.into(),
+            values,
+        });
     }
 
     /// The Prometheus text (version 0.0.4) of every family, served as [`CONTENT_TYPE`].
@@ -83,13 +101,15 @@ impl Collector for Snapshot {
         for f in &self.families {
             match &f.values {
                 Values::Counter(samples) => {
-                    let mut metric = encoder.encode_descriptor(&f.name, &f.help, None, MetricType::Counter)?;
+                    let mut metric =
+                        encoder.encode_descriptor(&f.name, &f.help, None, MetricType::Counter)?;
                     for (labels, v) in samples {
                         ConstCounter::new(*v).encode(metric.encode_family(labels)?)?;
                     }
                 }
                 Values::Gauge(samples) => {
-                    let mut metric = encoder.encode_descriptor(&f.name, &f.help, None, MetricType::Gauge)?;
+                    let mut metric =
+                        encoder.encode_descriptor(&f.name, &f.help, None, MetricType::Gauge)?;
                     for (labels, v) in samples {
                         ConstGauge::new(*v).encode(metric.encode_family(labels)?)?;
                     }
@@ -108,14 +128,18 @@ pub fn parse(text: &str) -> Result<std::collections::BTreeMap<String, f64>, Stri
     let mut family: Option<(String, String)> = None;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').ok_or_else(|| format!("bad TYPE line: {line}"))?;
+            let (name, kind) = rest
+                .split_once(' ')
+                .ok_or_else(|| format!("bad TYPE line: {line}"))?;
             family = Some((name.to_owned(), kind.to_owned()));
             continue;
         }
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
-        let (key, value) = line.rsplit_once(' ').ok_or_else(|| format!("no value: {line}"))?;
+        let (key, value) = line
+            .rsplit_once(' ')
+            .ok_or_else(|| format!("no value: {line}"))?;
         let name = key.split('{').next().unwrap_or(key);
         let Some((family_name, kind)) = &family else {
             return Err(format!("sample before any TYPE line: {line}"));
@@ -142,7 +166,11 @@ mod tests {
     fn encodes_counters_and_gauges_in_order_with_escaped_labels() {
         let mut s = Snapshot::new();
         s.counter("x_rx_frames", "Frames received.", 3);
-        s.counters("x_drops", "Dropped, by reason.", [(vec![("reason", "a\"b".to_owned())], 2)]);
+        s.counters(
+            "x_drops",
+            "Dropped, by reason.",
+            [(vec![("reason", "a\"b".to_owned())], 2)],
+        );
         s.gauge("x_ready", "1 when ready.", 1);
         let text = s.encode();
         assert_eq!(

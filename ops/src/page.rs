@@ -345,7 +345,10 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("data-fresh=\"true\" data-link-quality=\"LQI 200, RSSI -62 dBm\""));
-        assert!(page.contains(">1 hop, LQI 200, RSSI -62 dBm</text>"), "{page}");
+        assert!(
+            page.contains(">1 hop, LQI 200, RSSI -62 dBm</text>"),
+            "{page}"
+        );
         // A mote two hops away: its frames' quality is not that of the link drawn.
         assert!(!page.contains("LQI 9</text>"), "{page}");
         assert!(

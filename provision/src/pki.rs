@@ -87,8 +87,14 @@ impl Issued {
     pub fn spki_sha256_hex(&self) -> Result<String, Error> {
         use sha2::Digest;
         use x509_cert::der::Encode;
-        let der = self.spki()?.to_der().map_err(|e| Error::Pki(format!("public key DER: {e}")))?;
-        Ok(sha2::Sha256::digest(&der).iter().map(|b| format!("{b:02x}")).collect())
+        let der = self
+            .spki()?
+            .to_der()
+            .map_err(|e| Error::Pki(format!("public key DER: {e}")))?;
+        Ok(sha2::Sha256::digest(&der)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
     }
 
     fn spki(&self) -> Result<SubjectPublicKeyInfo, Error> {

@@ -86,7 +86,10 @@ pub fn files(d: &Deployment, dir: &Path) -> Result<Vec<File>, Error> {
     out.push(secret("lowpan-br.toml", lowpan_br(d, dir)));
     let client_rpk = d.client.spki_sha256_hex()?;
     let server_rpk = d.server.as_ref().map(|s| s.spki_sha256_hex()).transpose()?;
-    out.push(secret("iotssp.toml", iotssp(d, dir, &client_rpk, server_rpk.as_deref())));
+    out.push(secret(
+        "iotssp.toml",
+        iotssp(d, dir, &client_rpk, server_rpk.as_deref()),
+    ));
     out.push(secret("motesim.toml", motesim(d, dir, &client_rpk)));
     out.push(public("README.txt", readme(d, dir)));
     Ok(out)
@@ -162,7 +165,12 @@ pub fn lowpan_br(d: &Deployment, dir: &Path) -> Zeroizing<String> {
 /// `client_rpk`: the SHA-256 (hex) of the client's SubjectPublicKeyInfo, which the policy
 /// names so that the client may also come with its raw public key (RFC 7250);
 /// `server_rpk`: the same of the outbound server's key, when there is one.
-pub fn iotssp(d: &Deployment, dir: &Path, client_rpk: &str, server_rpk: Option<&str>) -> Zeroizing<String> {
+pub fn iotssp(
+    d: &Deployment,
+    dir: &Path,
+    client_rpk: &str,
+    server_rpk: Option<&str>,
+) -> Zeroizing<String> {
     let o = &d.options;
     let (listen, br) = match &o.mode {
         IotsspMode::Remote {
@@ -231,7 +239,10 @@ pub fn iotssp(d: &Deployment, dir: &Path, client_rpk: &str, server_rpk: Option<&
         if let Some(psk) = &m.iotssp_psk {
             let _ = writeln!(w, "psk = \"{}\"", hex(psk.as_slice()).as_str());
         }
-        let _ = writeln!(w, "# the chain, or the mote's key alone to clients asking for a raw public key (RFC 7250)");
+        let _ = writeln!(
+            w,
+            "# the chain, or the mote's key alone to clients asking for a raw public key (RFC 7250)"
+        );
         let _ = writeln!(w, "certificate_types = [\"x509\", \"raw-public-key\"]");
         if let Some(s) = &o.outbound {
             let _ = writeln!(

@@ -260,7 +260,10 @@ mod tests {
     #[test]
     fn oversize_frame_dropped_and_counted_then_resync() {
         let mut dec = SlipDecoder::new(4);
-        let frames = decode_all(&mut dec, &[1, 2, 3, 4, 5, 6, 0xDB, 0xDC, 7, 0xC0, 9, 9, 0xC0]);
+        let frames = decode_all(
+            &mut dec,
+            &[1, 2, 3, 4, 5, 6, 0xDB, 0xDC, 7, 0xC0, 9, 9, 0xC0],
+        );
         assert_eq!(frames, vec![vec![9, 9]]);
         assert_eq!(dec.counters().oversize_frames, 1);
         assert_eq!(dec.counters().discarded_bytes, 9);

@@ -9,10 +9,10 @@
 //! block inside the protocol machines.
 
 pub mod codec;
-pub mod slip_radio;
 pub mod link;
 pub mod quality;
-pub mod zep;
+pub mod slip_radio;
 pub mod transport;
+pub mod zep;
 
 pub use quality::LinkQuality;

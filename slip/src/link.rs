@@ -116,7 +116,11 @@ pub enum LinkEvent {
     /// The radio told its EUI-64 (first time, or a different one after a reset).
     Mac(Eui64),
     /// Final result of a frame: the radio's `!R` (after any "queue full" retries).
-    TxDone { sid: u8, status: TxStatus, transmissions: u8 },
+    TxDone {
+        sid: u8,
+        status: TxStatus,
+        transmissions: u8,
+    },
     /// No `!R` came for this sid in time; the frame is given up.
     TxTimeout { sid: u8 },
     /// Reply to `?V` (or a radio reporting a parameter).
@@ -316,7 +320,10 @@ impl RadioLink {
             LinkDrop::BacklogFull
         } else {
             s.counters.frames_queued += 1;
-            s.backlog.push_back(Pending { frame, queue_full_attempts: 0 });
+            s.backlog.push_back(Pending {
+                frame,
+                queue_full_attempts: 0,
+            });
             return Ok(());
         };
         Err(refused)
@@ -326,7 +333,8 @@ impl RadioLink {
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
         self.state.counters.bytes_in += bytes.len() as u64;
         let state = &mut self.state;
-        self.decoder.push(bytes, &mut |payload| state.handle_payload(now, payload));
+        self.decoder
+            .push(bytes, &mut |payload| state.handle_payload(now, payload));
         self.state.counters.slip = *self.decoder.counters();
     }
 
@@ -400,9 +408,11 @@ impl LinkState {
                     self.push_event(LinkEvent::Mac(eui));
                 }
             }
-            Ok(RadioMessage::TxResult { sid, status, transmissions }) => {
-                self.handle_tx_result(now, sid, status, transmissions)
-            }
+            Ok(RadioMessage::TxResult {
+                sid,
+                status,
+                transmissions,
+            }) => self.handle_tx_result(now, sid, status, transmissions),
             Ok(RadioMessage::Param { param, value }) => {
                 self.counters.params += 1;
                 self.push_event(LinkEvent::Param { param, value });
@@ -429,7 +439,11 @@ impl LinkState {
     fn handle_tx_result(&mut self, now: Instant, sid: u8, status: TxStatus, transmissions: u8) {
         // Any `!R` shows the radio is alive, even a late one.
         self.consecutive_timeouts = 0;
-        let Some(done) = self.in_flight.get_mut(usize::from(sid)).and_then(Option::take) else {
+        let Some(done) = self
+            .in_flight
+            .get_mut(usize::from(sid))
+            .and_then(Option::take)
+        else {
             self.counters.unknown_sid += 1;
             return;
         };
@@ -454,7 +468,11 @@ impl LinkState {
             }
             self.counters.drop_queue_full += 1;
         }
-        self.push_event(LinkEvent::TxDone { sid, status, transmissions });
+        self.push_event(LinkEvent::TxDone {
+            sid,
+            status,
+            transmissions,
+        });
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -508,8 +526,10 @@ impl LinkState {
             slip_radio::emit_send(sid, self.cfg.max_tx, &pending.frame, &mut payload);
             codec::encode_frame(&payload, &mut out);
             // Kept until `!R`: "queue full" sends the same frame again.
-            self.in_flight[usize::from(sid)] =
-                Some(InFlight { pending, deadline: now + self.cfg.tx_timeout });
+            self.in_flight[usize::from(sid)] = Some(InFlight {
+                pending,
+                deadline: now + self.cfg.tx_timeout,
+            });
             self.counters.frames_out += 1;
         } else {
             return None;
@@ -571,7 +591,9 @@ impl LinkState {
 
 /// Printable ASCII with at least one visible character: unframed debug output.
 fn is_text(bytes: &[u8]) -> bool {
-    bytes.iter().all(|&b| b == b'\t' || b == b'\r' || b == b'\n' || (0x20..0x7F).contains(&b))
+    bytes
+        .iter()
+        .all(|&b| b == b'\t' || b == b'\r' || b == b'\n' || (0x20..0x7F).contains(&b))
         && bytes.iter().any(|b| b.is_ascii_graphic())
 }
 

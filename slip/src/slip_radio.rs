@@ -145,7 +145,11 @@ pub enum HostMessage {
     GetMac,
     /// `!S`: transmit `frame` (802.15.4 header and payload, no FCS). `max_tx` caps MAC
     /// transmissions (attribute 5); `None` leaves the radio's default.
-    Send { sid: u8, max_tx: Option<u8>, frame: Vec<u8> },
+    Send {
+        sid: u8,
+        max_tx: Option<u8>,
+        frame: Vec<u8>,
+    },
     /// `!V`: set a radio parameter.
     SetParam { param: u16, value: u16 },
     /// `?V`: read a radio parameter.
@@ -160,11 +164,16 @@ impl HostMessage {
             [b'?', b'M', rest @ ..] => exact(rest, 0).map(|_| HostMessage::GetMac),
             [b'!', b'V', rest @ ..] => {
                 let r = exact(rest, 4)?;
-                Ok(HostMessage::SetParam { param: be16(r[0], r[1]), value: be16(r[2], r[3]) })
+                Ok(HostMessage::SetParam {
+                    param: be16(r[0], r[1]),
+                    value: be16(r[2], r[3]),
+                })
             }
             [b'?', b'V', rest @ ..] => {
                 let r = exact(rest, 2)?;
-                Ok(HostMessage::GetParam { param: be16(r[0], r[1]) })
+                Ok(HostMessage::GetParam {
+                    param: be16(r[0], r[1]),
+                })
             }
             [b'!', b'S', rest @ ..] => parse_send(rest),
             _ => Err(Error::Unrecognised),
@@ -220,7 +229,9 @@ pub fn emit_send(sid: u8, max_tx: Option<u8>, frame: &[u8], out: &mut Vec<u8>) {
 }
 
 fn parse_send(rest: &[u8]) -> Result<HostMessage, Error> {
-    let [sid, natt, attrs @ ..] = rest else { return Err(Error::Truncated) };
+    let [sid, natt, attrs @ ..] = rest else {
+        return Err(Error::Truncated);
+    };
     let attr_len = usize::from(*natt) * 3;
     if attrs.len() < attr_len {
         return Err(Error::Truncated);
@@ -236,7 +247,11 @@ fn parse_send(rest: &[u8]) -> Result<HostMessage, Error> {
             max_tx = Some(u8::try_from(be16(a[1], a[2])).unwrap_or(u8::MAX));
         }
     }
-    Ok(HostMessage::Send { sid: *sid, max_tx, frame: frame.to_vec() })
+    Ok(HostMessage::Send {
+        sid: *sid,
+        max_tx,
+        frame: frame.to_vec(),
+    })
 }
 
 /// A message from the radio to the host.
@@ -245,7 +260,11 @@ pub enum RadioMessage {
     /// `!M`: the radio's EUI-64, which the host must use as its own link address.
     Mac(Eui64),
     /// `!R`: result of the `!S` with this `sid`; `transmissions` as counted by the MAC.
-    TxResult { sid: u8, status: TxStatus, transmissions: u8 },
+    TxResult {
+        sid: u8,
+        status: TxStatus,
+        transmissions: u8,
+    },
     /// `!V`: a parameter value (reply to `?V`).
     Param { param: u16, value: u16 },
     /// `E...`: the radio did not understand a command (it also sends this after `!V`).
@@ -286,13 +305,18 @@ impl RadioMessage {
             }
             [b'!', b'V', rest @ ..] => {
                 let r = exact(rest, 4)?;
-                Ok(RadioMessage::Param { param: be16(r[0], r[1]), value: be16(r[2], r[3]) })
+                Ok(RadioMessage::Param {
+                    param: be16(r[0], r[1]),
+                    value: be16(r[2], r[3]),
+                })
             }
             // Only error text the firmware sends; any text after `E` means the same.
             [b'E', ..] => Ok(RadioMessage::UnknownCommand),
             [b'\r', text @ ..] => {
                 let text = trim_crlf(text);
-                Ok(RadioMessage::Debug(String::from_utf8_lossy(text).into_owned()))
+                Ok(RadioMessage::Debug(
+                    String::from_utf8_lossy(text).into_owned(),
+                ))
             }
             _ => match frame_check {
                 Err(ieee802154::Error::TooLong) => Err(Error::FrameTooLong),
@@ -320,7 +344,11 @@ impl RadioMessage {
                 out.extend_from_slice(b"!M");
                 out.extend_from_slice(&eui.0);
             }
-            RadioMessage::TxResult { sid, status, transmissions } => {
+            RadioMessage::TxResult {
+                sid,
+                status,
+                transmissions,
+            } => {
                 out.extend_from_slice(&[b'!', b'R', *sid, u8::from(*status), *transmissions]);
             }
             RadioMessage::Param { param, value } => {
@@ -364,7 +392,11 @@ fn looks_like_frame(bytes: &[u8]) -> Result<(), ieee802154::Error> {
         // and are exactly the types of `?`, `E` and `\r`.
         FrameType::Unknown(_) => false,
     };
-    if plausible { Ok(()) } else { Err(ieee802154::Error::Truncated) }
+    if plausible {
+        Ok(())
+    } else {
+        Err(ieee802154::Error::Truncated)
+    }
 }
 
 fn is_exact_message_form(bytes: &[u8]) -> bool {
@@ -405,21 +437,35 @@ mod tests {
     fn host_get_mac() {
         assert_eq!(HostMessage::GetMac.to_bytes(), [0x3F, 0x4D]);
         assert_eq!(HostMessage::parse(&[0x3F, 0x4D]), Ok(HostMessage::GetMac));
-        assert_eq!(HostMessage::parse(&[0x3F, 0x4D, 0]), Err(Error::TrailingBytes));
+        assert_eq!(
+            HostMessage::parse(&[0x3F, 0x4D, 0]),
+            Err(Error::TrailingBytes)
+        );
     }
 
     #[test]
     fn host_send_without_attributes() {
-        let m = HostMessage::Send { sid: 3, max_tx: None, frame: vec![0x41, 0xD8, 0x07] };
+        let m = HostMessage::Send {
+            sid: 3,
+            max_tx: None,
+            frame: vec![0x41, 0xD8, 0x07],
+        };
         assert_eq!(m.to_bytes(), [0x21, 0x53, 0x03, 0x00, 0x41, 0xD8, 0x07]);
         assert_eq!(HostMessage::parse(&m.to_bytes()), Ok(m));
     }
 
     #[test]
     fn host_send_with_max_transmissions() {
-        let m = HostMessage::Send { sid: 15, max_tx: Some(4), frame: vec![0x61, 0xDC, 0x01] };
+        let m = HostMessage::Send {
+            sid: 15,
+            max_tx: Some(4),
+            frame: vec![0x61, 0xDC, 0x01],
+        };
         let b = m.to_bytes();
-        assert_eq!(b, [0x21, 0x53, 0x0F, 0x01, 0x05, 0x00, 0x04, 0x61, 0xDC, 0x01]);
+        assert_eq!(
+            b,
+            [0x21, 0x53, 0x0F, 0x01, 0x05, 0x00, 0x04, 0x61, 0xDC, 0x01]
+        );
         assert_eq!(m.buffer_len(), b.len());
         assert_eq!(HostMessage::parse(&b), Ok(m));
     }
@@ -430,19 +476,34 @@ mod tests {
         let b = [b'!', b'S', 1, 2, 2, 0, 9, 5, 1, 2, 0x41, 0xD8, 0x00];
         assert_eq!(
             HostMessage::parse(&b),
-            Ok(HostMessage::Send { sid: 1, max_tx: Some(255), frame: vec![0x41, 0xD8, 0x00] })
+            Ok(HostMessage::Send {
+                sid: 1,
+                max_tx: Some(255),
+                frame: vec![0x41, 0xD8, 0x00]
+            })
         );
-        assert_eq!(HostMessage::parse(&[b'!', b'S', 1, 2, 5, 0]), Err(Error::Truncated));
-        assert_eq!(HostMessage::parse(&[b'!', b'S', 1, 0]), Err(Error::EmptyFrame));
+        assert_eq!(
+            HostMessage::parse(&[b'!', b'S', 1, 2, 5, 0]),
+            Err(Error::Truncated)
+        );
+        assert_eq!(
+            HostMessage::parse(&[b'!', b'S', 1, 0]),
+            Err(Error::EmptyFrame)
+        );
         assert_eq!(HostMessage::parse(b"!S"), Err(Error::Truncated));
     }
 
     #[test]
     fn host_params() {
-        let set = HostMessage::SetParam { param: param::CHANNEL, value: 26 };
+        let set = HostMessage::SetParam {
+            param: param::CHANNEL,
+            value: 26,
+        };
         assert_eq!(set.to_bytes(), [0x21, 0x56, 0x00, 0x01, 0x00, 0x1A]);
         assert_eq!(HostMessage::parse(&set.to_bytes()), Ok(set));
-        let get = HostMessage::GetParam { param: param::PAN_ID };
+        let get = HostMessage::GetParam {
+            param: param::PAN_ID,
+        };
         assert_eq!(get.to_bytes(), [0x3F, 0x56, 0x00, 0x02]);
         assert_eq!(HostMessage::parse(&get.to_bytes()), Ok(get));
         assert_eq!(HostMessage::parse(b"?V\x00"), Err(Error::Truncated));
@@ -461,12 +522,27 @@ mod tests {
 
     #[test]
     fn radio_tx_result_every_status() {
-        let names = ["ok", "collision", "no_ack", "deferred", "err", "fatal", "queue_full"];
+        let names = [
+            "ok",
+            "collision",
+            "no_ack",
+            "deferred",
+            "err",
+            "fatal",
+            "queue_full",
+        ];
         for code in 0u8..=255 {
             let b = [0x21, 0x52, 0x07, code, 0x03];
             let m = RadioMessage::parse(&b).unwrap();
             let status = TxStatus::from(code);
-            assert_eq!(m, RadioMessage::TxResult { sid: 7, status, transmissions: 3 });
+            assert_eq!(
+                m,
+                RadioMessage::TxResult {
+                    sid: 7,
+                    status,
+                    transmissions: 3
+                }
+            );
             assert_eq!(u8::from(status), code);
             assert_eq!(m.to_bytes(), b);
             match names.get(usize::from(code)) {
@@ -475,16 +551,25 @@ mod tests {
             }
         }
         assert_eq!(RadioMessage::parse(b"!R\x01\x00"), Err(Error::Truncated));
-        assert_eq!(RadioMessage::parse(b"!R\x01\x00\x01\x00"), Err(Error::TrailingBytes));
+        assert_eq!(
+            RadioMessage::parse(b"!R\x01\x00\x01\x00"),
+            Err(Error::TrailingBytes)
+        );
     }
 
     #[test]
     fn radio_param_and_unknown_command() {
         let b = [0x21, 0x56, 0x00, 0x01, 0x00, 0x0F];
-        let m = RadioMessage::Param { param: param::CHANNEL, value: 15 };
+        let m = RadioMessage::Param {
+            param: param::CHANNEL,
+            value: 15,
+        };
         assert_eq!(RadioMessage::parse(&b), Ok(m.clone()));
         assert_eq!(m.to_bytes(), b);
-        assert_eq!(RadioMessage::parse(b"EUnknown command"), Ok(RadioMessage::UnknownCommand));
+        assert_eq!(
+            RadioMessage::parse(b"EUnknown command"),
+            Ok(RadioMessage::UnknownCommand)
+        );
         assert_eq!(RadioMessage::UnknownCommand.to_bytes(), b"EUnknown command");
         assert_eq!(RadioMessage::parse(b"E"), Ok(RadioMessage::UnknownCommand));
     }
@@ -492,7 +577,10 @@ mod tests {
     #[test]
     fn radio_debug_line() {
         let b = b"\rRPL: joined DODAG\r\n";
-        assert_eq!(RadioMessage::parse(b), Ok(RadioMessage::Debug("RPL: joined DODAG".into())));
+        assert_eq!(
+            RadioMessage::parse(b),
+            Ok(RadioMessage::Debug("RPL: joined DODAG".into()))
+        );
         assert_eq!(
             RadioMessage::parse(b"\r\xFFx\n"),
             Ok(RadioMessage::Debug("\u{FFFD}x".into()))
@@ -504,12 +592,22 @@ mod tests {
     #[test]
     fn radio_frames_classified_as_frames() {
         // Broadcast data frame, PAN ID compression, short src: 41 98 seq pan dst src payload.
-        let bcast = [0x41, 0x98, 0x05, 0xCD, 0xAB, 0xFF, 0xFF, 0x34, 0x12, 0x7A, 0x3B];
-        assert_eq!(RadioMessage::parse(&bcast), Ok(RadioMessage::Frame(bcast.to_vec())));
+        let bcast = [
+            0x41, 0x98, 0x05, 0xCD, 0xAB, 0xFF, 0xFF, 0x34, 0x12, 0x7A, 0x3B,
+        ];
+        assert_eq!(
+            RadioMessage::parse(&bcast),
+            Ok(RadioMessage::Frame(bcast.to_vec()))
+        );
         // 0x21 '!': data frame, ACK request, no PAN ID compression, short/short:
         // 21 88 seq dpan dst span src.
-        let bang = [0x21, 0x88, 0x09, 0xCD, 0xAB, 0x01, 0x00, 0xCD, 0xAB, 0x02, 0x00, 0x41];
-        assert_eq!(RadioMessage::parse(&bang), Ok(RadioMessage::Frame(bang.to_vec())));
+        let bang = [
+            0x21, 0x88, 0x09, 0xCD, 0xAB, 0x01, 0x00, 0xCD, 0xAB, 0x02, 0x00, 0x41,
+        ];
+        assert_eq!(
+            RadioMessage::parse(&bang),
+            Ok(RadioMessage::Frame(bang.to_vec()))
+        );
         // '!' frames whose second byte is 'M', 'R' or 'V' can't be valid frames.
         for second in [b'M', b'R', b'V', b'S'] {
             assert!(looks_like_frame(&[b'!', second, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
@@ -520,7 +618,10 @@ mod tests {
         }
         // A 2006 ACK.
         let ack = [0x02, 0x10, 0x44];
-        assert_eq!(RadioMessage::parse(&ack), Ok(RadioMessage::Frame(ack.to_vec())));
+        assert_eq!(
+            RadioMessage::parse(&ack),
+            Ok(RadioMessage::Frame(ack.to_vec()))
+        );
     }
 
     #[test]
@@ -529,29 +630,51 @@ mod tests {
         assert_eq!(RadioMessage::parse(b"hello"), Err(Error::Unrecognised));
         assert_eq!(RadioMessage::parse(b"?M"), Err(Error::Unrecognised));
         // '!' + 0x01: a data frame without any address is not a 2003/2006 frame.
-        assert_eq!(RadioMessage::parse(&[0x21, 0x01, 0xFF]), Err(Error::Unrecognised));
+        assert_eq!(
+            RadioMessage::parse(&[0x21, 0x01, 0xFF]),
+            Err(Error::Unrecognised)
+        );
         // An Imm-Ack is exactly 3 bytes.
-        assert_eq!(RadioMessage::parse(&[0x02, 0x00, 0x01, 0x00]), Err(Error::Unrecognised));
+        assert_eq!(
+            RadioMessage::parse(&[0x02, 0x00, 0x01, 0x00]),
+            Err(Error::Unrecognised)
+        );
         // A beacon needs a source address.
-        assert_eq!(RadioMessage::parse(&[0x00, 0x08, 0x01, 0xCD, 0xAB, 0x01, 0x00]), Err(Error::Unrecognised));
+        assert_eq!(
+            RadioMessage::parse(&[0x00, 0x08, 0x01, 0xCD, 0xAB, 0x01, 0x00]),
+            Err(Error::Unrecognised)
+        );
         let mut long = vec![0x41, 0x98, 0x05, 0xCD, 0xAB, 0xFF, 0xFF, 0x34, 0x12];
         long.resize(126, 0);
         assert_eq!(RadioMessage::parse(&long), Err(Error::FrameTooLong));
         long.truncate(125);
-        assert!(matches!(RadioMessage::parse(&long), Ok(RadioMessage::Frame(_))));
+        assert!(matches!(
+            RadioMessage::parse(&long),
+            Ok(RadioMessage::Frame(_))
+        ));
     }
 
     fn radio_message() -> impl Strategy<Value = RadioMessage> {
         prop_oneof![
             any::<[u8; 8]>().prop_map(|b| RadioMessage::Mac(Eui64(b))),
             (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(sid, s, tx)| {
-                RadioMessage::TxResult { sid, status: TxStatus::from(s), transmissions: tx }
+                RadioMessage::TxResult {
+                    sid,
+                    status: TxStatus::from(s),
+                    transmissions: tx,
+                }
             }),
-            (any::<u16>(), any::<u16>()).prop_map(|(param, value)| RadioMessage::Param { param, value }),
+            (any::<u16>(), any::<u16>())
+                .prop_map(|(param, value)| RadioMessage::Param { param, value }),
             Just(RadioMessage::UnknownCommand),
             "[a-zA-Z0-9 :.]{0,60}".prop_map(RadioMessage::Debug),
             // Data frames with short addresses, PAN ID compression, any payload.
-            (any::<u8>(), any::<u16>(), any::<u16>(), proptest::collection::vec(any::<u8>(), 0..100))
+            (
+                any::<u8>(),
+                any::<u16>(),
+                any::<u16>(),
+                proptest::collection::vec(any::<u8>(), 0..100)
+            )
                 .prop_map(|(seq, dst, src, payload)| {
                     let mut f = vec![0x61, 0x88, seq, 0xCD, 0xAB];
                     f.extend_from_slice(&dst.to_le_bytes());
@@ -565,9 +688,18 @@ mod tests {
     fn host_message() -> impl Strategy<Value = HostMessage> {
         prop_oneof![
             Just(HostMessage::GetMac),
-            (any::<u8>(), any::<Option<u8>>(), proptest::collection::vec(any::<u8>(), 1..126))
-                .prop_map(|(sid, max_tx, frame)| HostMessage::Send { sid, max_tx, frame }),
-            (any::<u16>(), any::<u16>()).prop_map(|(param, value)| HostMessage::SetParam { param, value }),
+            (
+                any::<u8>(),
+                any::<Option<u8>>(),
+                proptest::collection::vec(any::<u8>(), 1..126)
+            )
+                .prop_map(|(sid, max_tx, frame)| HostMessage::Send {
+                    sid,
+                    max_tx,
+                    frame
+                }),
+            (any::<u16>(), any::<u16>())
+                .prop_map(|(param, value)| HostMessage::SetParam { param, value }),
             any::<u16>().prop_map(|param| HostMessage::GetParam { param }),
         ]
     }

@@ -8,8 +8,8 @@
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio_serial::{FlowControl, SerialPortBuilderExt};
 
 /// Open a serial device raw 8N1 at `baud`, with RTS/CTS flow control if asked.
@@ -25,7 +25,11 @@ pub fn open_serial(
     baud: u32,
     hardware_flow_control: bool,
 ) -> io::Result<impl AsyncRead + AsyncWrite + Unpin + Send + 'static> {
-    let flow = if hardware_flow_control { FlowControl::Hardware } else { FlowControl::None };
+    let flow = if hardware_flow_control {
+        FlowControl::Hardware
+    } else {
+        FlowControl::None
+    };
     let mut port = tokio_serial::new(path, baud)
         .flow_control(flow)
         .open_native_async()
@@ -48,7 +52,11 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { initial: Duration::from_millis(200), max: Duration::from_secs(30), factor: 2 }
+        Backoff {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(30),
+            factor: 2,
+        }
     }
 }
 
@@ -78,7 +86,12 @@ pub struct TcpClient {
 
 impl TcpClient {
     pub fn new(addr: SocketAddr, backoff: Backoff) -> Self {
-        TcpClient { addr, backoff, failures: 0, connected_before: false }
+        TcpClient {
+            addr,
+            backoff,
+            failures: 0,
+            connected_before: false,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -154,8 +167,10 @@ impl FineTimer {
         // SAFETY: `register` requires the fd to stay open and refer to the same file while
         // registered: the `TimerFd` owns it, the `AsyncFd` owns the `TimerFd` until both are
         // dropped together, and nothing else closes it.
-        let fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(TimerFdHandle(fd), interest) }
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(TimerFdHandle(fd), interest)
+        }
+        .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(FineTimer { fd })
     }
 
@@ -169,7 +184,11 @@ impl FineTimer {
         }
         // Re-arming also clears an expiry left over from a wait that was dropped.
         let expiry = Expiration::OneShot(TimeSpec::from_duration(wait));
-        self.fd.get_ref().0.set(expiry, TimerSetTimeFlags::empty()).map_err(io::Error::from)?;
+        self.fd
+            .get_ref()
+            .0
+            .set(expiry, TimerSetTimeFlags::empty())
+            .map_err(io::Error::from)?;
         loop {
             let mut ready = self.fd.readable().await?;
             match ready.try_io(|fd| fd.get_ref().0.wait().map_err(io::Error::from)) {
@@ -187,14 +206,26 @@ mod tests {
 
     #[test]
     fn backoff_grows_exponentially_and_caps() {
-        let b = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1), factor: 2 };
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            factor: 2,
+        };
         let ms: Vec<u128> = (0..7).map(|n| b.delay(n).as_millis()).collect();
         assert_eq!(ms, [100, 200, 400, 800, 1000, 1000, 1000]);
         assert_eq!(b.delay(u32::MAX), Duration::from_secs(1));
         // Degenerate settings don't panic or shrink.
-        let flat = Backoff { initial: Duration::from_secs(5), max: Duration::from_secs(1), factor: 0 };
+        let flat = Backoff {
+            initial: Duration::from_secs(5),
+            max: Duration::from_secs(1),
+            factor: 0,
+        };
         assert_eq!(flat.delay(3), Duration::from_secs(1));
-        let huge = Backoff { initial: Duration::MAX, max: Duration::MAX, factor: u32::MAX };
+        let huge = Backoff {
+            initial: Duration::MAX,
+            max: Duration::MAX,
+            factor: u32::MAX,
+        };
         assert_eq!(huge.delay(10), Duration::MAX);
     }
 
@@ -210,7 +241,10 @@ mod tests {
         for _ in 0..31 {
             let deadline = std::time::Instant::now() + Duration::from_micros(200);
             timer.sleep_until(deadline).await.unwrap();
-            assert!(std::time::Instant::now() >= deadline, "never before the deadline");
+            assert!(
+                std::time::Instant::now() >= deadline,
+                "never before the deadline"
+            );
         }
         // A deadline already passed returns at once.
         timer.sleep_until(std::time::Instant::now()).await.unwrap();
@@ -221,7 +255,11 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let fast = Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(5), factor: 2 };
+        let fast = Backoff {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+            factor: 2,
+        };
         let mut client = TcpClient::new(addr, fast);
         assert!(client.try_connect().await.is_err());
         assert_eq!(client.failures(), 1);

@@ -2,20 +2,22 @@
 //! the master side, the link reads them through `open_serial` on the slave path, and what
 //! the link writes comes out on the master.
 
+use lowpan::ieee802154::Eui64;
 use nix::pty::openpty;
-use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
-use slip::codec::{encode_frame_with_leading_end, SlipDecoder};
+use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+use slip::codec::{SlipDecoder, encode_frame_with_leading_end};
 use slip::link::{LinkConfig, LinkEvent, RadioLink};
 use slip::slip_radio::{HostMessage, RadioMessage};
 use slip::transport::open_serial;
-use lowpan::ieee802154::Eui64;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn link_over_pty() {
-    tokio::time::timeout(Duration::from_secs(10), run()).await.expect("pty test timed out");
+    tokio::time::timeout(Duration::from_secs(10), run())
+        .await
+        .expect("pty test timed out");
 }
 
 async fn run() {
@@ -28,12 +30,15 @@ async fn run() {
     let path = nix::unistd::ttyname(&pty.slave).expect("ttyname");
     // Keep the slave fd open for the whole test: closing it would hang up the master.
     let _slave = pty.slave;
-    let mut port = open_serial(path.to_str().unwrap(), 115_200, false).expect("open_serial on a pty");
+    let mut port =
+        open_serial(path.to_str().unwrap(), 115_200, false).expect("open_serial on a pty");
     let mut master = std::fs::File::from(pty.master);
 
     // Radio -> host: its EUI-64 and a data frame whose first byte is '!'.
     let eui = Eui64([0x00, 0x12, 0x4B, 0x00, 0x06, 0x0D, 0x9A, 0x01]);
-    let frame = vec![0x21, 0x88, 0x09, 0xCD, 0xAB, 0x01, 0x00, 0xCD, 0xAB, 0xC0, 0xDB, 0x41];
+    let frame = vec![
+        0x21, 0x88, 0x09, 0xCD, 0xAB, 0x01, 0x00, 0xCD, 0xAB, 0xC0, 0xDB, 0x41,
+    ];
     let mut wire = Vec::new();
     encode_frame_with_leading_end(&RadioMessage::Mac(eui).to_bytes(), &mut wire);
     encode_frame_with_leading_end(&frame, &mut wire);
@@ -52,7 +57,11 @@ async fn run() {
     assert_eq!(events, vec![LinkEvent::Mac(eui), LinkEvent::Frame(frame)]);
 
     // Host -> radio: the flush END, then a queued frame as `!S` (the MAC is known already).
-    link.send_frame(now, vec![0x41, 0x98, 0x01, 0xCD, 0xAB, 0xFF, 0xFF, 0x01, 0x00, 0xC0]).unwrap();
+    link.send_frame(
+        now,
+        vec![0x41, 0x98, 0x01, 0xCD, 0xAB, 0xFF, 0xFF, 0x01, 0x00, 0xC0],
+    )
+    .unwrap();
     let mut t = now;
     let mut written = 0;
     while written < 2 {

@@ -45,7 +45,9 @@ impl ClientSelector {
         if s == "*" {
             return Ok(ClientSelector::Any);
         }
-        let (kind, value) = s.split_once(':').ok_or_else(|| format!("{s:?}: expected cn:, dns:, uri:, spki-sha256:, rpk-sha256: or *"))?;
+        let (kind, value) = s.split_once(':').ok_or_else(|| {
+            format!("{s:?}: expected cn:, dns:, uri:, spki-sha256:, rpk-sha256: or *")
+        })?;
         if value.is_empty() {
             return Err(format!("{s:?}: empty value"));
         }
@@ -54,12 +56,20 @@ impl ClientSelector {
             "dns" => Ok(ClientSelector::DnsName(value.to_ascii_lowercase())),
             "uri" => Ok(ClientSelector::Uri(value.to_string())),
             "spki-sha256" | "rpk-sha256" => {
-                let bytes = decode_hex(value).filter(|b| b.len() == 32).ok_or_else(|| format!("{s:?}: expected 64 hex digits"))?;
+                let bytes = decode_hex(value)
+                    .filter(|b| b.len() == 32)
+                    .ok_or_else(|| format!("{s:?}: expected 64 hex digits"))?;
                 let mut h = [0u8; 32];
                 h.copy_from_slice(&bytes);
-                Ok(if kind == "rpk-sha256" { ClientSelector::RawKeySha256(h) } else { ClientSelector::SpkiSha256(h) })
+                Ok(if kind == "rpk-sha256" {
+                    ClientSelector::RawKeySha256(h)
+                } else {
+                    ClientSelector::SpkiSha256(h)
+                })
             }
-            other => Err(format!("{other:?}: unknown selector kind (cn, dns, uri, spki-sha256, rpk-sha256)")),
+            other => Err(format!(
+                "{other:?}: unknown selector kind (cn, dns, uri, spki-sha256, rpk-sha256)"
+            )),
         }
     }
 
@@ -147,18 +157,28 @@ pub struct Policy {
 impl Default for Policy {
     /// Deny everything: a forgotten policy must not open every mote.
     fn default() -> Self {
-        Policy { default: Verdict::Deny, rules: Vec::new() }
+        Policy {
+            default: Verdict::Deny,
+            rules: Vec::new(),
+        }
     }
 }
 
 impl Policy {
     /// A policy that lets any validated client reach any mote.
     pub fn allow_all() -> Self {
-        Policy { default: Verdict::Allow, rules: Vec::new() }
+        Policy {
+            default: Verdict::Allow,
+            rules: Vec::new(),
+        }
     }
 
     pub fn decide(&self, id: &ClientIdentity, mote: &MoteRef<'_>) -> Verdict {
-        let matching = |v: Verdict| self.rules.iter().any(|r| r.verdict == v && r.client.matches(id) && r.motes.iter().any(|m| m.matches(mote)));
+        let matching = |v: Verdict| {
+            self.rules.iter().any(|r| {
+                r.verdict == v && r.client.matches(id) && r.motes.iter().any(|m| m.matches(mote))
+            })
+        };
         if matching(Verdict::Deny) {
             Verdict::Deny
         } else if matching(Verdict::Allow) {
@@ -173,7 +193,9 @@ impl Policy {
     /// Whether any allow rule names a raw public key: the IoTSSP then lets clients
     /// authenticate with one (and refuses every key no rule names).
     pub fn names_raw_keys(&self) -> bool {
-        self.rules.iter().any(|r| r.verdict == Verdict::Allow && matches!(r.client, ClientSelector::RawKeySha256(_)))
+        self.rules.iter().any(|r| {
+            r.verdict == Verdict::Allow && matches!(r.client, ClientSelector::RawKeySha256(_))
+        })
     }
 }
 
@@ -187,14 +209,20 @@ pub struct Am {
 
 impl Am {
     pub fn new(policy: Policy) -> Self {
-        Am { policy, allowed: 0, denied: 0 }
+        Am {
+            policy,
+            allowed: 0,
+            denied: 0,
+        }
     }
 
     pub fn authorize(&mut self, id: &ClientIdentity, mote: &MoteRef<'_>) -> Verdict {
         let v = self.policy.decide(id, mote);
         match v {
             Verdict::Allow => self.allowed += 1,
-            Verdict::Deny if id.raw_public_key && !self.policy.rules.iter().any(|r| r.client.matches(id)) => {
+            Verdict::Deny
+                if id.raw_public_key && !self.policy.rules.iter().any(|r| r.client.matches(id)) =>
+            {
                 self.denied += 1;
                 tracing::info!(client = %id, mote = mote.name, "authorization denied: no rule names this raw public key (rpk-sha256)");
             }
@@ -212,41 +240,97 @@ mod tests {
     use super::*;
 
     fn id(cn: &str) -> ClientIdentity {
-        ClientIdentity { common_name: Some(cn.into()), dns_names: vec!["Client.Example".into()], uris: vec![], spki_sha256: [7; 32], raw_public_key: false }
+        ClientIdentity {
+            common_name: Some(cn.into()),
+            dns_names: vec!["Client.Example".into()],
+            uris: vec![],
+            spki_sha256: [7; 32],
+            raw_public_key: false,
+        }
     }
 
     #[test]
     fn rules_and_default() {
-        let mote1 = MoteRef { name: "mote-1", address: "2001:db8:1::2".parse().unwrap() };
-        let mote2 = MoteRef { name: "mote-2", address: "2001:db8:1::3".parse().unwrap() };
+        let mote1 = MoteRef {
+            name: "mote-1",
+            address: "2001:db8:1::2".parse().unwrap(),
+        };
+        let mote2 = MoteRef {
+            name: "mote-2",
+            address: "2001:db8:1::3".parse().unwrap(),
+        };
         let p = Policy {
             default: Verdict::Deny,
             rules: vec![
-                Rule { verdict: Verdict::Allow, client: ClientSelector::parse("cn:alice").unwrap(), motes: vec![MoteSelector::parse("mote-1")] },
-                Rule { verdict: Verdict::Allow, client: ClientSelector::parse("dns:client.example").unwrap(), motes: vec![MoteSelector::parse("2001:db8:1::3")] },
-                Rule { verdict: Verdict::Allow, client: ClientSelector::parse(&format!("spki-sha256:{}", "08".repeat(32))).unwrap(), motes: vec![MoteSelector::Any] },
+                Rule {
+                    verdict: Verdict::Allow,
+                    client: ClientSelector::parse("cn:alice").unwrap(),
+                    motes: vec![MoteSelector::parse("mote-1")],
+                },
+                Rule {
+                    verdict: Verdict::Allow,
+                    client: ClientSelector::parse("dns:client.example").unwrap(),
+                    motes: vec![MoteSelector::parse("2001:db8:1::3")],
+                },
+                Rule {
+                    verdict: Verdict::Allow,
+                    client: ClientSelector::parse(&format!("spki-sha256:{}", "08".repeat(32)))
+                        .unwrap(),
+                    motes: vec![MoteSelector::Any],
+                },
             ],
         };
         assert_eq!(p.decide(&id("alice"), &mote1), Verdict::Allow);
         assert_eq!(p.decide(&id("bob"), &mote1), Verdict::Deny);
-        assert_eq!(p.decide(&id("bob"), &mote2), Verdict::Allow, "SAN dNSName, case-insensitive, by address");
+        assert_eq!(
+            p.decide(&id("bob"), &mote2),
+            Verdict::Allow,
+            "SAN dNSName, case-insensitive, by address"
+        );
         let mut carol = id("carol");
         carol.dns_names.clear();
         carol.spki_sha256 = [8; 32];
         assert_eq!(p.decide(&carol, &mote2), Verdict::Allow);
-        assert_eq!(Policy::default().decide(&id("alice"), &mote1), Verdict::Deny);
+        assert_eq!(
+            Policy::default().decide(&id("alice"), &mote1),
+            Verdict::Deny
+        );
         assert_eq!(Policy::allow_all().decide(&id("x"), &mote1), Verdict::Allow);
     }
 
     #[test]
     fn a_matching_deny_rule_wins_over_allow_rules_and_the_default() {
-        let mote1 = MoteRef { name: "mote-1", address: "2001:db8:1::2".parse().unwrap() };
-        let mote2 = MoteRef { name: "mote-2", address: "2001:db8:1::3".parse().unwrap() };
-        let deny_alice = Rule { verdict: Verdict::Deny, client: ClientSelector::parse("cn:alice").unwrap(), motes: vec![MoteSelector::parse("mote-1")] };
-        let allow_all = Rule { verdict: Verdict::Allow, client: ClientSelector::Any, motes: vec![MoteSelector::Any] };
-        for rules in [vec![allow_all.clone(), deny_alice.clone()], vec![deny_alice.clone(), allow_all.clone()]] {
-            let p = Policy { default: Verdict::Allow, rules };
-            assert_eq!(p.decide(&id("alice"), &mote1), Verdict::Deny, "whatever the order");
+        let mote1 = MoteRef {
+            name: "mote-1",
+            address: "2001:db8:1::2".parse().unwrap(),
+        };
+        let mote2 = MoteRef {
+            name: "mote-2",
+            address: "2001:db8:1::3".parse().unwrap(),
+        };
+        let deny_alice = Rule {
+            verdict: Verdict::Deny,
+            client: ClientSelector::parse("cn:alice").unwrap(),
+            motes: vec![MoteSelector::parse("mote-1")],
+        };
+        let allow_all = Rule {
+            verdict: Verdict::Allow,
+            client: ClientSelector::Any,
+            motes: vec![MoteSelector::Any],
+        };
+        for rules in [
+            vec![allow_all.clone(), deny_alice.clone()],
+            vec![deny_alice.clone(), allow_all.clone()],
+        ] {
+            let p = Policy {
+                default: Verdict::Allow,
+                rules,
+            };
+            assert_eq!(
+                p.decide(&id("alice"), &mote1),
+                Verdict::Deny,
+                "whatever the order"
+            );
             assert_eq!(p.decide(&id("alice"), &mote2), Verdict::Allow);
             assert_eq!(p.decide(&id("bob"), &mote1), Verdict::Allow);
         }
@@ -254,14 +338,26 @@ mod tests {
 
     #[test]
     fn raw_key_clients_need_a_rule_naming_their_key() {
-        let mote1 = MoteRef { name: "mote-1", address: "2001:db8:1::2".parse().unwrap() };
+        let mote1 = MoteRef {
+            name: "mote-1",
+            address: "2001:db8:1::2".parse().unwrap(),
+        };
         let known = ClientIdentity::from_raw_key(b"known key");
         let stranger = ClientIdentity::from_raw_key(b"stranger");
         let p = Policy {
             default: Verdict::Allow,
             rules: vec![
-                Rule { verdict: Verdict::Allow, client: ClientSelector::parse(&format!("rpk-sha256:{}", known.spki_hex())).unwrap(), motes: vec![MoteSelector::parse("mote-1")] },
-                Rule { verdict: Verdict::Allow, client: ClientSelector::Any, motes: vec![MoteSelector::Any] },
+                Rule {
+                    verdict: Verdict::Allow,
+                    client: ClientSelector::parse(&format!("rpk-sha256:{}", known.spki_hex()))
+                        .unwrap(),
+                    motes: vec![MoteSelector::parse("mote-1")],
+                },
+                Rule {
+                    verdict: Verdict::Allow,
+                    client: ClientSelector::Any,
+                    motes: vec![MoteSelector::Any],
+                },
             ],
         };
         assert!(p.names_raw_keys());
@@ -272,22 +368,36 @@ mod tests {
         // An rpk-sha256 rule does not admit a certificate with that key; spki-sha256 admits both.
         let mut certified = id("x");
         certified.spki_sha256 = known.spki_sha256;
-        let only_rpk = Policy { default: Verdict::Deny, rules: vec![p.rules[0].clone()] };
+        let only_rpk = Policy {
+            default: Verdict::Deny,
+            rules: vec![p.rules[0].clone()],
+        };
         assert_eq!(only_rpk.decide(&certified, &mote1), Verdict::Deny);
         let spki = Policy {
             default: Verdict::Deny,
-            rules: vec![Rule { verdict: Verdict::Allow, client: ClientSelector::SpkiSha256(known.spki_sha256), motes: vec![MoteSelector::Any] }],
+            rules: vec![Rule {
+                verdict: Verdict::Allow,
+                client: ClientSelector::SpkiSha256(known.spki_sha256),
+                motes: vec![MoteSelector::Any],
+            }],
         };
         assert_eq!(spki.decide(&certified, &mote1), Verdict::Allow);
         assert_eq!(spki.decide(&known, &mote1), Verdict::Allow);
         assert!(!spki.names_raw_keys());
-        assert_eq!(known.to_string(), format!("rpk-sha256:{}", known.spki_hex()));
+        assert_eq!(
+            known.to_string(),
+            format!("rpk-sha256:{}", known.spki_hex())
+        );
     }
 
     #[test]
     fn selector_errors_are_explained() {
         assert!(ClientSelector::parse("cn:").is_err());
-        assert!(ClientSelector::parse("foo:bar").unwrap_err().contains("unknown selector"));
+        assert!(
+            ClientSelector::parse("foo:bar")
+                .unwrap_err()
+                .contains("unknown selector")
+        );
         assert!(ClientSelector::parse("spki-sha256:abcd").is_err());
         assert!(ClientSelector::parse("alice").is_err());
         assert_eq!(ClientSelector::parse("*").unwrap(), ClientSelector::Any);

@@ -41,7 +41,11 @@ impl ClientIdentity {
     pub fn from_leaf(leaf_der: &[u8]) -> Result<Self, CertificateError> {
         let cert = Certificate::from_der(leaf_der).map_err(|_| CertificateError::BadEncoding)?;
         let tbs = cert.tbs_certificate();
-        let common_name = tbs.subject().common_name().map_err(|_| CertificateError::BadEncoding)?.map(|s| s.value().into_owned());
+        let common_name = tbs
+            .subject()
+            .common_name()
+            .map_err(|_| CertificateError::BadEncoding)?
+            .map(|s| s.value().into_owned());
         let mut dns_names = Vec::new();
         let mut uris = Vec::new();
         match tbs.get_extension::<SubjectAltName>() {
@@ -57,18 +61,36 @@ impl ClientIdentity {
             Ok(None) => {}
             Err(_) => return Err(CertificateError::BadEncoding),
         }
-        let spki = tbs.subject_public_key_info().to_der().map_err(|_| CertificateError::BadEncoding)?;
-        Ok(ClientIdentity { common_name, dns_names, uris, spki_sha256: Sha256::digest(&spki).into(), raw_public_key: false })
+        let spki = tbs
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|_| CertificateError::BadEncoding)?;
+        Ok(ClientIdentity {
+            common_name,
+            dns_names,
+            uris,
+            spki_sha256: Sha256::digest(&spki).into(),
+            raw_public_key: false,
+        })
     }
 
     /// A client that authenticated with this raw public key (DER SubjectPublicKeyInfo).
     pub fn from_raw_key(spki: &[u8]) -> Self {
-        ClientIdentity { common_name: None, dns_names: Vec::new(), uris: Vec::new(), spki_sha256: Sha256::digest(spki).into(), raw_public_key: true }
+        ClientIdentity {
+            common_name: None,
+            dns_names: Vec::new(),
+            uris: Vec::new(),
+            spki_sha256: Sha256::digest(spki).into(),
+            raw_public_key: true,
+        }
     }
 
     /// Lowercase hex of the SPKI hash, as written in the policy.
     pub fn spki_hex(&self) -> String {
-        self.spki_sha256.iter().map(|b| format!("{b:02x}")).collect()
+        self.spki_sha256
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -92,7 +114,11 @@ pub struct Cam {
 
 impl Cam {
     pub fn new(verifier: ChainVerifier) -> Self {
-        Cam { verifier, accepted: 0, rejected: BTreeMap::new() }
+        Cam {
+            verifier,
+            accepted: 0,
+            rejected: BTreeMap::new(),
+        }
     }
 
     /// The verifier to install as the Internet-side server's `client_auth`.
@@ -115,7 +141,10 @@ impl Cam {
     }
 
     /// The identity of a chain the dtls connection already validated.
-    pub fn identity_of_validated(&mut self, chain: &[Vec<u8>]) -> Result<ClientIdentity, CertificateError> {
+    pub fn identity_of_validated(
+        &mut self,
+        chain: &[Vec<u8>],
+    ) -> Result<ClientIdentity, CertificateError> {
         let leaf = chain.first().ok_or(CertificateError::BadEncoding)?;
         let id = ClientIdentity::from_leaf(leaf);
         match &id {
@@ -146,12 +175,24 @@ mod tests {
     use super::*;
 
     fn der(name: &str) -> Vec<Vec<u8>> {
-        let pem = std::fs::read_to_string(format!("{}/../dtls/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        Certificate::load_pem_chain(pem.as_bytes()).unwrap().iter().map(|c| c.to_der().unwrap()).collect()
+        let pem = std::fs::read_to_string(format!(
+            "{}/../dtls/tests/data/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        Certificate::load_pem_chain(pem.as_bytes())
+            .unwrap()
+            .iter()
+            .map(|c| c.to_der().unwrap())
+            .collect()
     }
 
     fn cam() -> Cam {
-        let pem = std::fs::read_to_string(format!("{}/../dtls/tests/data/ca.pem", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let pem = std::fs::read_to_string(format!(
+            "{}/../dtls/tests/data/ca.pem",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
         Cam::new(ChainVerifier::from_pem(&pem).unwrap())
     }
 
@@ -165,8 +206,14 @@ mod tests {
         assert_eq!(id2.common_name.as_deref(), Some("client2.example"));
         let server = ClientIdentity::from_leaf(&der("server.pem")[0]).unwrap();
         assert_eq!(server.dns_names, vec!["mote.example".to_string()]);
-        assert_eq!(cam.analyse(&der("rogue.pem")), Err(CertificateError::UnknownIssuer));
-        assert_eq!(cam.analyse(&der("wrongeku.pem")), Err(CertificateError::InvalidPurpose));
+        assert_eq!(
+            cam.analyse(&der("rogue.pem")),
+            Err(CertificateError::UnknownIssuer)
+        );
+        assert_eq!(
+            cam.analyse(&der("wrongeku.pem")),
+            Err(CertificateError::InvalidPurpose)
+        );
         assert_eq!(cam.analyse(&[]), Err(CertificateError::BadEncoding));
         assert_eq!(cam.accepted(), 2);
         assert_eq!(cam.rejections().get("cert_unknown_issuer"), Some(&1));

@@ -152,16 +152,25 @@ impl ConfigError {
 }
 
 fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError { issues: vec![issue(key, reason)] }
+    ConfigError {
+        issues: vec![issue(key, reason)],
+    }
 }
 
 fn issue(key: impl Into<String>, reason: impl Into<String>) -> Issue {
-    Issue { key: key.into(), reason: reason.into() }
+    Issue {
+        key: key.into(),
+        reason: reason.into(),
+    }
 }
 
 /// Every problem of `issues`, or nothing.
 fn all(issues: Vec<Issue>) -> Result<(), ConfigError> {
-    if issues.is_empty() { Ok(()) } else { Err(ConfigError { issues }) }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError { issues })
+    }
 }
 
 /// Every key has a default here so that `tomlcheck` can try each one alone; the keys that
@@ -201,7 +210,9 @@ pub struct LogSection {
 
 impl Default for LogSection {
     fn default() -> Self {
-        LogSection { level: default_log_level() }
+        LogSection {
+            level: default_log_level(),
+        }
     }
 }
 
@@ -226,7 +237,9 @@ pub struct ControlSection {
 
 impl Default for ControlSection {
     fn default() -> Self {
-        ControlSection { socket: default_control_socket() }
+        ControlSection {
+            socket: default_control_socket(),
+        }
     }
 }
 
@@ -308,7 +321,9 @@ pub struct MoteLinkSection {
 
 impl Default for MoteLinkSection {
     fn default() -> Self {
-        MoteLinkSection { bind: default_bind() }
+        MoteLinkSection {
+            bind: default_bind(),
+        }
     }
 }
 
@@ -405,13 +420,20 @@ impl OutboundSection {
         }
         match ClientSelector::parse(&self.raw_public_key)? {
             ClientSelector::RawKeySha256(h) => Ok(Some(h)),
-            _ => Err(format!("{:?}: expected rpk-sha256:<64 hex digits>", self.raw_public_key)),
+            _ => Err(format!(
+                "{:?}: expected rpk-sha256:<64 hex digits>",
+                self.raw_public_key
+            )),
         }
     }
 
     /// How the server is named in logs and the status: its certificate name, else its key.
     fn display_name(&self) -> String {
-        if self.name.trim().is_empty() { self.raw_public_key.trim().to_string() } else { self.name.clone() }
+        if self.name.trim().is_empty() {
+            self.raw_public_key.trim().to_string()
+        } else {
+            self.name.clone()
+        }
     }
 }
 
@@ -420,10 +442,14 @@ fn default_certificate_types() -> Vec<String> {
 }
 
 /// `motes[i].certificate_types`: "x509" and/or "raw-public-key", no repeats, at least one.
-fn parse_certificate_types(key: &str, names: &[String]) -> Result<Vec<CertificateType>, ConfigError> {
+fn parse_certificate_types(
+    key: &str,
+    names: &[String],
+) -> Result<Vec<CertificateType>, ConfigError> {
     let mut types = Vec::new();
     for n in names {
-        let t = CertificateType::from_name(n).ok_or_else(|| err(key, format!("{n:?} is not \"x509\" or \"raw-public-key\"")))?;
+        let t = CertificateType::from_name(n)
+            .ok_or_else(|| err(key, format!("{n:?} is not \"x509\" or \"raw-public-key\"")))?;
         if types.contains(&t) {
             return Err(err(key, format!("{n:?} given twice")));
         }
@@ -438,12 +464,16 @@ fn parse_certificate_types(key: &str, names: &[String]) -> Result<Vec<Certificat
 impl MoteSection {
     /// Presented as a raw public key only: no certificate chain needed.
     fn raw_key_only(&self) -> bool {
-        parse_certificate_types("", &self.certificate_types).is_ok_and(|t| t == [CertificateType::RawPublicKey])
+        parse_certificate_types("", &self.certificate_types)
+            .is_ok_and(|t| t == [CertificateType::RawPublicKey])
     }
 }
 
 fn default_cipher_suites() -> Vec<String> {
-    CipherSuite::ECDHE_ECDSA.iter().map(|s| s.name().to_string()).collect()
+    CipherSuite::ECDHE_ECDSA
+        .iter()
+        .map(|s| s.name().to_string())
+        .collect()
 }
 
 /// `motes[i].cipher_suites`: ECDHE_ECDSA suites by IANA name, no repeats, at least one.
@@ -452,7 +482,12 @@ fn parse_cipher_suites(key: &str, names: &[String]) -> Result<Vec<CipherSuite>, 
     for n in names {
         let s = CipherSuite::from_name(n.trim())
             .filter(|s| s.is_ecdhe_ecdsa())
-            .ok_or_else(|| err(key, format!("{n:?} is not one of {}", default_cipher_suites().join(", "))))?;
+            .ok_or_else(|| {
+                err(
+                    key,
+                    format!("{n:?} is not one of {}", default_cipher_suites().join(", ")),
+                )
+            })?;
         if suites.contains(&s) {
             return Err(err(key, format!("{n:?} given twice")));
         }
@@ -466,7 +501,11 @@ fn parse_cipher_suites(key: &str, names: &[String]) -> Result<Vec<CipherSuite>, 
 
 impl std::fmt::Debug for MoteSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MoteSection").field("name", &self.name).field("address", &self.address).field("leg", &self.leg).finish_non_exhaustive()
+        f.debug_struct("MoteSection")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("leg", &self.leg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -603,7 +642,11 @@ impl TimersSection {
         let initial = Duration::from_millis(initial_ms);
         TransportConfig {
             mtu: self.mtu,
-            retransmit: RetransmitConfig { initial, max: initial * 16, ..RetransmitConfig::default() },
+            retransmit: RetransmitConfig {
+                initial,
+                max: initial * 16,
+                ..RetransmitConfig::default()
+            },
             ..TransportConfig::default()
         }
     }
@@ -614,8 +657,18 @@ impl SspConfig {
     /// refuses (unknown, wrong type) and each value validation refuses, with its key.
     pub fn from_toml_str(s: &str) -> Result<Self, ConfigError> {
         let doc: toml::Table = toml::from_str(s).map_err(|e| {
-            let key = e.span().map(|sp| s.get(sp).unwrap_or("").to_string()).unwrap_or_default();
-            err(if key.is_empty() { "(file)".to_string() } else { key }, e.message().to_string())
+            let key = e
+                .span()
+                .map(|sp| s.get(sp).unwrap_or("").to_string())
+                .unwrap_or_default();
+            err(
+                if key.is_empty() {
+                    "(file)".to_string()
+                } else {
+                    key
+                },
+                e.message().to_string(),
+            )
         })?;
         let mut file = tomlcheck::deserialize_all::<SspConfig>(doc);
         let more = match file.value.take().map(|c| c.validate().map(|()| c)) {
@@ -629,7 +682,8 @@ impl SspConfig {
     }
 
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let s = std::fs::read_to_string(path).map_err(|e| err(path.display().to_string(), e.to_string()))?;
+        let s = std::fs::read_to_string(path)
+            .map_err(|e| err(path.display().to_string(), e.to_string()))?;
         Self::from_toml_str(&s)
     }
 
@@ -641,7 +695,10 @@ impl SspConfig {
             bad("name".into(), "must be given and not empty");
         }
         if let Err(why) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            bad("log.level".into(), &format!("{:?} is not a tracing filter: {why}", self.log.level));
+            bad(
+                "log.level".into(),
+                &format!("{:?} is not a tracing filter: {why}", self.log.level),
+            );
         }
         let mut br_names = HashSet::new();
         for (i, br) in self.redirect.border_routers.iter().enumerate() {
@@ -649,10 +706,16 @@ impl SspConfig {
             if br.name.trim().is_empty() {
                 bad(format!("{k}.name"), "must be given and not empty");
             } else if !br_names.insert(br.name.as_str()) {
-                bad(format!("{k}.name"), &format!("duplicate border router {:?}", br.name));
+                bad(
+                    format!("{k}.name"),
+                    &format!("duplicate border router {:?}", br.name),
+                );
             }
             if br.address.port() == 0 || br.address.ip().is_unspecified() {
-                bad(format!("{k}.address"), "must be given: the border router's redirect address and port");
+                bad(
+                    format!("{k}.address"),
+                    "must be given: the border router's redirect address and port",
+                );
             }
             if let Err(e) = redirect::RedirectKey::from_hex(br.key_id, &br.key) {
                 bad(format!("{k}.key"), &e.to_string());
@@ -663,7 +726,10 @@ impl SspConfig {
         for (i, m) in self.motes.iter().enumerate() {
             let k = format!("motes[{i}]");
             if m.name.trim().is_empty() || !names.insert(m.name.as_str()) {
-                bad(format!("{k}.name"), &format!("empty or duplicate mote name {:?}", m.name));
+                bad(
+                    format!("{k}.name"),
+                    &format!("empty or duplicate mote name {:?}", m.name),
+                );
             }
             if m.address.is_unspecified() || m.address.is_multicast() || !addrs.insert(m.address) {
                 bad(format!("{k}.address"), "must be a unique unicast address");
@@ -672,18 +738,31 @@ impl SspConfig {
                 bad(format!("{k}.dtls_port"), "must not be 0");
             }
             if m.transfer_port == 0 || m.transfer_port == m.dtls_port {
-                bad(format!("{k}.transfer_port"), "must be non-zero and differ from dtls_port");
+                bad(
+                    format!("{k}.transfer_port"),
+                    "must be non-zero and differ from dtls_port",
+                );
             }
             if m.resumption_lifetime_secs > MAX_RESUMPTION_LIFETIME_SECS {
-                bad(format!("{k}.resumption_lifetime_secs"), "at most 86400 (a day, RFC 5246 F.1.4)");
+                bad(
+                    format!("{k}.resumption_lifetime_secs"),
+                    "at most 86400 (a day, RFC 5246 F.1.4)",
+                );
             }
-            if let Err(e) = parse_certificate_types(&format!("{k}.certificate_types"), &m.certificate_types) {
+            if let Err(e) =
+                parse_certificate_types(&format!("{k}.certificate_types"), &m.certificate_types)
+            {
                 e.issues.into_iter().for_each(|i| bad(i.key, &i.reason));
             }
             match m.key {
                 KeyHolder::Iotssp => {
-                    for (key, path) in [("certificate_chain", &m.certificate_chain), ("private_key", &m.private_key)] {
-                        if path.as_os_str().is_empty() && !(key == "certificate_chain" && m.raw_key_only()) {
+                    for (key, path) in [
+                        ("certificate_chain", &m.certificate_chain),
+                        ("private_key", &m.private_key),
+                    ] {
+                        if path.as_os_str().is_empty()
+                            && !(key == "certificate_chain" && m.raw_key_only())
+                        {
                             bad(format!("{k}.{key}"), "must be given");
                         }
                     }
@@ -696,10 +775,16 @@ impl SspConfig {
                         );
                     }
                     if m.certificate_chain.as_os_str().is_empty() {
-                        bad(format!("{k}.certificate_chain"), "must be given with key = \"mote\": the mote's public key comes from its certificate");
+                        bad(
+                            format!("{k}.certificate_chain"),
+                            "must be given with key = \"mote\": the mote's public key comes from its certificate",
+                        );
                     }
                     if m.leg != LegMode::Association {
-                        bad(format!("{k}.key"), "\"mote\" needs leg = \"association\": the signature is asked of the mote over its association");
+                        bad(
+                            format!("{k}.key"),
+                            "\"mote\" needs leg = \"association\": the signature is asked of the mote over its association",
+                        );
                     }
                 }
             }
@@ -708,7 +793,10 @@ impl SspConfig {
             }
             match decode_hex(&m.psk) {
                 Some(b) if m.leg == LegMode::Association && b.len() > 32 => {
-                    bad(format!("{k}.psk"), "must be 16..=32 bytes for leg = \"association\"");
+                    bad(
+                        format!("{k}.psk"),
+                        "must be 16..=32 bytes for leg = \"association\"",
+                    );
                 }
                 Some(b) if (16..=64).contains(&b.len()) => {}
                 _ => bad(format!("{k}.psk"), "must be 16..=64 bytes of hex"),
@@ -720,7 +808,10 @@ impl SspConfig {
             for (j, o) in m.outbound.iter().enumerate() {
                 let k = format!("{k}.outbound[{j}]");
                 if o.address.is_unspecified() || o.address.is_multicast() {
-                    bad(format!("{k}.address"), "must be given: the server's unicast address");
+                    bad(
+                        format!("{k}.address"),
+                        "must be given: the server's unicast address",
+                    );
                 } else if !servers.insert((o.address, o.port)) {
                     bad(format!("{k}.address"), "the same server twice");
                 }
@@ -733,10 +824,16 @@ impl SspConfig {
                 }
                 if o.name.trim().is_empty() {
                     if raw_key.is_ok_and(|h| h.is_none()) {
-                        bad(format!("{k}.name"), "must be given (the name the server's certificate must be valid for) unless raw_public_key is");
+                        bad(
+                            format!("{k}.name"),
+                            "must be given (the name the server's certificate must be valid for) unless raw_public_key is",
+                        );
                     }
                 } else if !dtls::cert::is_valid_server_name(&o.name) {
-                    bad(format!("{k}.name"), "is neither a DNS name nor an IP address");
+                    bad(
+                        format!("{k}.name"),
+                        "is neither a DNS name nor an IP address",
+                    );
                 }
                 if m.leg != LegMode::Association {
                     bad(k.clone(), "outbound delegation needs leg = \"association\"");
@@ -747,7 +844,10 @@ impl SspConfig {
         for (i, br) in self.redirect.border_routers.iter().enumerate() {
             let k = format!("redirect.border_routers[{i}].motes");
             if several && br.motes.is_empty() {
-                bad(k.clone(), "must name the motes this border router serves when several border routers are configured");
+                bad(
+                    k.clone(),
+                    "must name the motes this border router serves when several border routers are configured",
+                );
             }
             for n in &br.motes {
                 if !names.contains(n.as_str()) {
@@ -763,20 +863,29 @@ impl SspConfig {
                 bad(format!("authorization.rules[{i}].client"), &e);
             }
             if r.motes.is_empty() {
-                bad(format!("authorization.rules[{i}].motes"), "must name at least one mote or \"*\"");
+                bad(
+                    format!("authorization.rules[{i}].motes"),
+                    "must name at least one mote or \"*\"",
+                );
             }
             for m in &r.motes {
                 if let MoteSelector::Name(n) = MoteSelector::parse(m)
                     && !names.contains(n.as_str())
                 {
-                    bad(format!("authorization.rules[{i}].motes"), &format!("no mote named {n:?}"));
+                    bad(
+                        format!("authorization.rules[{i}].motes"),
+                        &format!("no mote named {n:?}"),
+                    );
                 }
             }
         }
         for (key, v) in [
             ("limits.max_per_mote", self.limits.max_per_mote as u64),
             ("limits.max_delegations", self.limits.max_delegations as u64),
-            ("limits.cookie_rotation_secs", self.limits.cookie_rotation_secs),
+            (
+                "limits.cookie_rotation_secs",
+                self.limits.cookie_rotation_secs,
+            ),
         ] {
             if v == 0 {
                 bad(key.into(), "must be at least 1");
@@ -804,13 +913,17 @@ impl SspConfig {
     pub fn policy(&self) -> Result<Policy, ConfigError> {
         let mut rules = Vec::new();
         for (i, r) in self.authorization.rules.iter().enumerate() {
-            let client =
-                ClientSelector::parse(&r.client).map_err(|e| err(format!("authorization.rules[{i}].client"), e))?;
+            let client = ClientSelector::parse(&r.client)
+                .map_err(|e| err(format!("authorization.rules[{i}].client"), e))?;
             let verdict = match r.action {
                 RuleAction::Allow => Verdict::Allow,
                 RuleAction::Deny => Verdict::Deny,
             };
-            rules.push(Rule { verdict, client, motes: r.motes.iter().map(|m| MoteSelector::parse(m)).collect() });
+            rules.push(Rule {
+                verdict,
+                client,
+                motes: r.motes.iter().map(|m| MoteSelector::parse(m)).collect(),
+            });
         }
         let default = match self.authorization.default {
             DefaultVerdict::Deny => Verdict::Deny,
@@ -828,7 +941,9 @@ impl SspConfig {
     }
 
     /// The redirect keys of the configured border routers.
-    pub fn border_router_keys(&self) -> Result<Vec<(String, SocketAddr, redirect::RedirectKey)>, ConfigError> {
+    pub fn border_router_keys(
+        &self,
+    ) -> Result<Vec<(String, SocketAddr, redirect::RedirectKey)>, ConfigError> {
         self.redirect
             .border_routers
             .iter()
@@ -844,7 +959,12 @@ impl SspConfig {
     /// Which border router may speak for which mote (by the mote's address), in the order of
     /// `border_router_keys`.
     pub fn mote_routes(&self) -> crate::routes::MoteRoutes {
-        let address = |name: &str| self.motes.iter().find(|m| m.name == name).map(|m| m.address);
+        let address = |name: &str| {
+            self.motes
+                .iter()
+                .find(|m| m.name == name)
+                .map(|m| m.address)
+        };
         let served = self
             .redirect
             .border_routers
@@ -868,19 +988,35 @@ impl SspConfig {
 
     /// Like [`build`](Self::build), drawing every random value from `rng` (tests and
     /// simulations pass a seed). Reports every file that cannot be read or parsed.
-    pub fn build_with_random(&self, base: &Path, rng: Arc<dyn SecureRandom>) -> Result<Iotssp, ConfigError> {
+    pub fn build_with_random(
+        &self,
+        base: &Path,
+        rng: Arc<dyn SecureRandom>,
+    ) -> Result<Iotssp, ConfigError> {
         let read = |key: String, p: &Path| -> Result<String, ConfigError> {
-            let full = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+            let full = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            };
             std::fs::read_to_string(&full).map_err(|e| err(key, format!("{}: {e}", full.display())))
         };
-        let mut verifier = read("trust.anchors".into(), &self.trust.anchors)
-            .and_then(|pem| ChainVerifier::from_pem(&pem).map_err(|e| err("trust.anchors", e.to_string())));
+        let mut verifier = read("trust.anchors".into(), &self.trust.anchors).and_then(|pem| {
+            ChainVerifier::from_pem(&pem).map_err(|e| err("trust.anchors", e.to_string()))
+        });
         for (i, p) in self.trust.crls.iter().enumerate() {
             let key = format!("trust.crls[{i}]");
-            let full = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
-            let crl = std::fs::read(&full).map_err(|e| err(key.clone(), format!("{}: {e}", full.display())));
+            let full = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            };
+            let crl = std::fs::read(&full)
+                .map_err(|e| err(key.clone(), format!("{}: {e}", full.display())));
             verifier = match (verifier, crl) {
-                (Ok(v), Ok(bytes)) => v.with_crl_file(&bytes).map_err(|e| err(key, format!("{}: {e}", full.display()))),
+                (Ok(v), Ok(bytes)) => v
+                    .with_crl_file(&bytes)
+                    .map_err(|e| err(key, format!("{}: {e}", full.display()))),
                 (Ok(_), Err(e)) => Err(e),
                 (Err(mut e), Err(more)) => {
                     e.issues.extend(more.issues);
@@ -903,10 +1039,16 @@ impl SspConfig {
         for (i, m) in self.motes.iter().enumerate() {
             if m.key == KeyHolder::Mote {
                 // The certificate alone: no private key is read, nor held.
-                match read(format!("motes[{i}].certificate_chain"), &m.certificate_chain) {
+                match read(
+                    format!("motes[{i}].certificate_chain"),
+                    &m.certificate_chain,
+                ) {
                     Ok(chain) => match CertifiedKey::external(&chain) {
                         Ok(ck) => certified.push(ck),
-                        Err(e) => issues.push(issue(format!("motes[{i}].certificate_chain"), e.to_string())),
+                        Err(e) => issues.push(issue(
+                            format!("motes[{i}].certificate_chain"),
+                            e.to_string(),
+                        )),
                     },
                     Err(e) => issues.extend(e.issues),
                 }
@@ -916,21 +1058,35 @@ impl SspConfig {
                 match read(format!("motes[{i}].private_key"), &m.private_key).map(Zeroizing::new) {
                     Ok(key) => match SigningKey::from_pem(&key) {
                         Ok(k) => certified.push(CertifiedKey::raw_public_key(k)),
-                        Err(e) => issues.push(issue(format!("motes[{i}].private_key"), e.to_string())),
+                        Err(e) => {
+                            issues.push(issue(format!("motes[{i}].private_key"), e.to_string()))
+                        }
                     },
                     Err(e) => issues.extend(e.issues),
                 }
                 continue;
             }
-            let chain = read(format!("motes[{i}].certificate_chain"), &m.certificate_chain);
+            let chain = read(
+                format!("motes[{i}].certificate_chain"),
+                &m.certificate_chain,
+            );
             let key = read(format!("motes[{i}].private_key"), &m.private_key).map(Zeroizing::new);
             match (chain, key) {
                 (Ok(chain), Ok(key)) => match CertifiedKey::from_pem(&chain, &key) {
                     Ok(ck) => certified.push(ck),
-                    Err(e) => issues.push(issue(format!("motes[{i}].certificate_chain"), e.to_string())),
+                    Err(e) => issues.push(issue(
+                        format!("motes[{i}].certificate_chain"),
+                        e.to_string(),
+                    )),
                 },
                 (chain, key) => {
-                    issues.extend(chain.err().into_iter().chain(key.err()).flat_map(|e| e.issues));
+                    issues.extend(
+                        chain
+                            .err()
+                            .into_iter()
+                            .chain(key.err())
+                            .flat_map(|e| e.issues),
+                    );
                 }
             }
         }
@@ -945,12 +1101,18 @@ impl SspConfig {
         self.assemble(
             verifier,
             rng,
-            |i, _| certified.next().ok_or_else(|| err(format!("motes[{i}]"), "no certificate")),
+            |i, _| {
+                certified
+                    .next()
+                    .ok_or_else(|| err(format!("motes[{i}]"), "no certificate"))
+            },
             |key, p| {
                 if p.as_os_str().is_empty() {
                     return Ok(default_anchors.clone());
                 }
-                read(key.clone(), p).and_then(|pem| ChainVerifier::from_pem(&pem).map_err(|e| err(key, e.to_string())))
+                read(key.clone(), p).and_then(|pem| {
+                    ChainVerifier::from_pem(&pem).map_err(|e| err(key, e.to_string()))
+                })
             },
         )
     }
@@ -963,7 +1125,9 @@ impl SspConfig {
         certified: impl FnMut(usize, &MoteSection) -> Result<CertifiedKey, ConfigError>,
     ) -> Result<Iotssp, ConfigError> {
         let anchors = verifier.clone();
-        self.assemble(verifier, OsRandom::shared(), certified, |_, _| Ok(anchors.clone()))
+        self.assemble(verifier, OsRandom::shared(), certified, |_, _| {
+            Ok(anchors.clone())
+        })
     }
 
     fn assemble(
@@ -992,7 +1156,10 @@ impl SspConfig {
             };
             let mut anchors = Vec::new();
             for (j, o) in m.outbound.iter().enumerate() {
-                match server_anchors(format!("motes[{i}].outbound[{j}].trust_anchors"), &o.trust_anchors) {
+                match server_anchors(
+                    format!("motes[{i}].outbound[{j}].trust_anchors"),
+                    &o.trust_anchors,
+                ) {
                     Ok(v) => anchors.push(v),
                     Err(e) => issues.extend(e.issues),
                 }
@@ -1011,8 +1178,15 @@ impl SspConfig {
             }
         }
         all(issues)?;
-        Iotssp::with_random(profiles, cam, Am::new(policy), self.timers.hem(), self.limits(), rng)
-            .map_err(|e| err("(iotssp)", e.to_string()))
+        Iotssp::with_random(
+            profiles,
+            cam,
+            Am::new(policy),
+            self.timers.hem(),
+            self.limits(),
+            rng,
+        )
+        .map_err(|e| err("(iotssp)", e.to_string()))
     }
 }
 
@@ -1035,10 +1209,15 @@ pub fn mote_profile(
     timers: &TimersSection,
     server_anchors: Vec<ChainVerifier>,
 ) -> Result<MoteProfile, dtls::Error> {
-    let suites = parse_cipher_suites("cipher_suites", &m.cipher_suites).map_err(|_| dtls::Error::Config("cipher_suites"))?;
-    let certificate_types =
-        parse_certificate_types("certificate_types", &m.certificate_types).map_err(|_| dtls::Error::Config("certificate_types"))?;
-    let resumption_lifetime_secs = if m.leg == LegMode::Association { m.resumption_lifetime_secs } else { 0 };
+    let suites = parse_cipher_suites("cipher_suites", &m.cipher_suites)
+        .map_err(|_| dtls::Error::Config("cipher_suites"))?;
+    let certificate_types = parse_certificate_types("certificate_types", &m.certificate_types)
+        .map_err(|_| dtls::Error::Config("certificate_types"))?;
+    let resumption_lifetime_secs = if m.leg == LegMode::Association {
+        m.resumption_lifetime_secs
+    } else {
+        0
+    };
     let mut outbound = Vec::new();
     for (o, anchors) in m.outbound.iter().zip(server_anchors) {
         let mut client = ClientConfig::ecdhe(anchors, Some(certified.clone()));
@@ -1050,7 +1229,9 @@ pub fn mote_profile(
         } else {
             client.server_name = Some(o.name.clone());
         }
-        let raw_key = o.raw_key_sha256().map_err(|_| dtls::Error::Config("outbound raw_public_key"))?;
+        let raw_key = o
+            .raw_key_sha256()
+            .map_err(|_| dtls::Error::Config("outbound raw_public_key"))?;
         client.server_raw_public_keys = raw_key.map(|h| RawKeyTrust::Pinned(vec![h]));
         client.keep_resumption_secret = resumption_lifetime_secs > 0;
         client.transport = timers.transport(timers.internet_retransmit_ms);
@@ -1064,7 +1245,8 @@ pub fn mote_profile(
         });
     }
     let mut server = ServerConfig::ecdhe(certified, Some(cam.verifier()));
-    server.cipher_suites = parse_cipher_suites("cipher_suites", &m.cipher_suites).map_err(|_| dtls::Error::Config("cipher_suites"))?;
+    server.cipher_suites = parse_cipher_suites("cipher_suites", &m.cipher_suites)
+        .map_err(|_| dtls::Error::Config("cipher_suites"))?;
     server.certificate_types = certificate_types;
     server.pause_after_client_finished = true;
     server.issue_session_ids = resumption_lifetime_secs > 0;
@@ -1072,12 +1254,20 @@ pub fn mote_profile(
     server.validate()?;
     let mut client = ClientConfig::psk(m.psk_identity.as_bytes(), psk);
     client.transport = timers.transport(timers.mote_retransmit_ms);
-    client.extra_client_hello_extensions.push(SttOfferRepr { transfer_requested: true }.to_extension());
+    client.extra_client_hello_extensions.push(
+        SttOfferRepr {
+            transfer_requested: true,
+        }
+        .to_extension(),
+    );
     client.validate()?;
     let assoc = match m.leg {
         LegMode::Association => Some(
-            mote_assoc::keys::Credentials::new::<mote_assoc::crypto::SoftAes>(psk, mote_id(&m.address))
-                .map_err(|_| dtls::Error::Config("the association needs a PSK of 16..=32 bytes"))?,
+            mote_assoc::keys::Credentials::new::<mote_assoc::crypto::SoftAes>(
+                psk,
+                mote_id(&m.address),
+            )
+            .map_err(|_| dtls::Error::Config("the association needs a PSK of 16..=32 bytes"))?,
         ),
         LegMode::PskHandshake => None,
     };
@@ -1135,28 +1325,62 @@ motes = ["mote-1"]
     #[test]
     fn raw_public_keys_for_motes_and_clients() {
         let c = SspConfig::from_toml_str(GOOD).unwrap();
-        assert_eq!(parse_certificate_types("k", &c.motes[0].certificate_types).unwrap(), vec![CertificateType::X509]);
+        assert_eq!(
+            parse_certificate_types("k", &c.motes[0].certificate_types).unwrap(),
+            vec![CertificateType::X509]
+        );
         assert!(!c.policy().unwrap().names_raw_keys());
         // A raw-key-only mote needs no chain; a rule naming a raw key turns raw-key clients on.
-        let text = GOOD.replace("certificate_chain = \"server.pem\"\n", "certificate_types = [\"raw-public-key\"]\n")
-            + &format!("[[authorization.rules]]\nclient = \"rpk-sha256:{}\"\nmotes = [\"mote-1\"]\n", "ab".repeat(32));
+        let text = GOOD.replace(
+            "certificate_chain = \"server.pem\"\n",
+            "certificate_types = [\"raw-public-key\"]\n",
+        ) + &format!(
+            "[[authorization.rules]]\nclient = \"rpk-sha256:{}\"\nmotes = [\"mote-1\"]\n",
+            "ab".repeat(32)
+        );
         let c = SspConfig::from_toml_str(&text).unwrap();
         assert!(c.motes[0].raw_key_only());
         assert!(c.policy().unwrap().names_raw_keys());
         let base = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dtls/tests/data"));
         c.build(base).unwrap();
-        let key = SigningKey::from_pem(&std::fs::read_to_string(base.join("server.key")).unwrap()).unwrap();
-        let cam = Cam::new(ChainVerifier::from_pem(&std::fs::read_to_string(base.join("ca.pem")).unwrap()).unwrap());
-        let mut p = mote_profile(&c.motes[0], Arc::new(CertifiedKey::raw_public_key(key)), &[1; 16], &cam, &c.timers, Vec::new()).unwrap();
-        assert_eq!(p.server.certificate_types, vec![CertificateType::RawPublicKey]);
+        let key = SigningKey::from_pem(&std::fs::read_to_string(base.join("server.key")).unwrap())
+            .unwrap();
+        let cam = Cam::new(
+            ChainVerifier::from_pem(&std::fs::read_to_string(base.join("ca.pem")).unwrap())
+                .unwrap(),
+        );
+        let mut p = mote_profile(
+            &c.motes[0],
+            Arc::new(CertifiedKey::raw_public_key(key)),
+            &[1; 16],
+            &cam,
+            &c.timers,
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.server.certificate_types,
+            vec![CertificateType::RawPublicKey]
+        );
         assert!(p.server.client_raw_public_keys.is_none());
         p.accept_raw_key_clients().unwrap();
         assert!(p.server.client_raw_public_keys.is_some());
         // An X.509 mote still needs its chain; unknown types are named.
         let text = GOOD.replace("certificate_chain = \"server.pem\"\n", "");
-        assert!(SspConfig::from_toml_str(&text).unwrap_err().names("motes[0].certificate_chain"));
-        let text = GOOD.replace("psk_identity", "certificate_types = [\"pgp\"]\npsk_identity");
-        assert!(SspConfig::from_toml_str(&text).unwrap_err().names("motes[0].certificate_types"));
+        assert!(
+            SspConfig::from_toml_str(&text)
+                .unwrap_err()
+                .names("motes[0].certificate_chain")
+        );
+        let text = GOOD.replace(
+            "psk_identity",
+            "certificate_types = [\"pgp\"]\npsk_identity",
+        );
+        assert!(
+            SspConfig::from_toml_str(&text)
+                .unwrap_err()
+                .names("motes[0].certificate_types")
+        );
     }
 
     #[test]
@@ -1171,12 +1395,26 @@ motes = ["mote-1"]
         let c = SspConfig::from_toml_str(&gcm_first).unwrap();
         assert_eq!(
             parse_cipher_suites("k", &c.motes[0].cipher_suites).unwrap(),
-            vec![CipherSuite::EcdheEcdsaAes128Gcm, CipherSuite::EcdheEcdsaAes128Ccm8]
+            vec![
+                CipherSuite::EcdheEcdsaAes128Gcm,
+                CipherSuite::EcdheEcdsaAes128Ccm8
+            ]
         );
-        for bad in ["[\"TLS_PSK_WITH_AES_128_CCM_8\"]", "[]", "[\"AES256\"]", "[\"TLS_ECDHE_ECDSA_WITH_AES_128_CCM\", \"TLS_ECDHE_ECDSA_WITH_AES_128_CCM\"]"] {
-            let t = GOOD.replace("psk = \"30313233343536373839616263646566\"", &format!("psk = \"30313233343536373839616263646566\"\ncipher_suites = {bad}"));
+        for bad in [
+            "[\"TLS_PSK_WITH_AES_128_CCM_8\"]",
+            "[]",
+            "[\"AES256\"]",
+            "[\"TLS_ECDHE_ECDSA_WITH_AES_128_CCM\", \"TLS_ECDHE_ECDSA_WITH_AES_128_CCM\"]",
+        ] {
+            let t = GOOD.replace(
+                "psk = \"30313233343536373839616263646566\"",
+                &format!("psk = \"30313233343536373839616263646566\"\ncipher_suites = {bad}"),
+            );
             let e = SspConfig::from_toml_str(&t).unwrap_err();
-            assert!(e.to_string().contains("motes[0].cipher_suites"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("motes[0].cipher_suites"),
+                "{bad}: {e}"
+            );
         }
     }
 
@@ -1185,15 +1423,27 @@ motes = ["mote-1"]
     fn server_for_mote_suites_keeps_the_configured_order() {
         let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
         let c = SspConfig::from_toml_str(GOOD).unwrap();
-        let ck = Arc::new(CertifiedKey::from_pem(
-            &std::fs::read_to_string(data.join("server.pem")).unwrap(),
-            &std::fs::read_to_string(data.join("server.key")).unwrap(),
-        ).unwrap());
-        let cam = Cam::new(ChainVerifier::from_pem(&std::fs::read_to_string(data.join("ca.pem")).unwrap()).unwrap());
+        let ck = Arc::new(
+            CertifiedKey::from_pem(
+                &std::fs::read_to_string(data.join("server.pem")).unwrap(),
+                &std::fs::read_to_string(data.join("server.key")).unwrap(),
+            )
+            .unwrap(),
+        );
+        let cam = Cam::new(
+            ChainVerifier::from_pem(&std::fs::read_to_string(data.join("ca.pem")).unwrap())
+                .unwrap(),
+        );
         let p = mote_profile(&c.motes[0], ck, &[1; 16], &cam, &c.timers, Vec::new()).unwrap();
         assert_eq!(p.server.cipher_suites, CipherSuite::ECDHE_ECDSA.to_vec());
         let s = p.server_for_mote_suites(0b1100).unwrap();
-        assert_eq!(s.cipher_suites, vec![CipherSuite::EcdheEcdsaAes128Gcm, CipherSuite::EcdheEcdsaChacha20Poly1305]);
+        assert_eq!(
+            s.cipher_suites,
+            vec![
+                CipherSuite::EcdheEcdsaAes128Gcm,
+                CipherSuite::EcdheEcdsaChacha20Poly1305
+            ]
+        );
         assert!(p.server_for_mote_suites(0b1_0000).is_none());
     }
 
@@ -1202,22 +1452,48 @@ motes = ["mote-1"]
     #[test]
     fn resumption_lifetime_makes_the_server_issue_session_ids() {
         let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
-        let ck = Arc::new(CertifiedKey::from_pem(
-            &std::fs::read_to_string(data.join("server.pem")).unwrap(),
-            &std::fs::read_to_string(data.join("server.key")).unwrap(),
-        ).unwrap());
-        let cam = Cam::new(ChainVerifier::from_pem(&std::fs::read_to_string(data.join("ca.pem")).unwrap()).unwrap());
+        let ck = Arc::new(
+            CertifiedKey::from_pem(
+                &std::fs::read_to_string(data.join("server.pem")).unwrap(),
+                &std::fs::read_to_string(data.join("server.key")).unwrap(),
+            )
+            .unwrap(),
+        );
+        let cam = Cam::new(
+            ChainVerifier::from_pem(&std::fs::read_to_string(data.join("ca.pem")).unwrap())
+                .unwrap(),
+        );
         let profile = |extra: &str| {
-            let t = GOOD.replace("psk = \"30313233343536373839616263646566\"", &format!("psk = \"30313233343536373839616263646566\"\n{extra}"));
+            let t = GOOD.replace(
+                "psk = \"30313233343536373839616263646566\"",
+                &format!("psk = \"30313233343536373839616263646566\"\n{extra}"),
+            );
             let c = SspConfig::from_toml_str(&t).unwrap();
-            mote_profile(&c.motes[0], ck.clone(), &[1; 16], &cam, &c.timers, Vec::new()).unwrap()
+            mote_profile(
+                &c.motes[0],
+                ck.clone(),
+                &[1; 16],
+                &cam,
+                &c.timers,
+                Vec::new(),
+            )
+            .unwrap()
         };
         let p = profile("");
-        assert_eq!((p.resumption_lifetime_secs, p.server.issue_session_ids), (0, false));
+        assert_eq!(
+            (p.resumption_lifetime_secs, p.server.issue_session_ids),
+            (0, false)
+        );
         let p = profile("resumption_lifetime_secs = 3600");
-        assert_eq!((p.resumption_lifetime_secs, p.server.issue_session_ids), (3600, true));
+        assert_eq!(
+            (p.resumption_lifetime_secs, p.server.issue_session_ids),
+            (3600, true)
+        );
         let p = profile("resumption_lifetime_secs = 3600\nleg = \"psk-handshake\"");
-        assert_eq!((p.resumption_lifetime_secs, p.server.issue_session_ids), (0, false));
+        assert_eq!(
+            (p.resumption_lifetime_secs, p.server.issue_session_ids),
+            (0, false)
+        );
     }
 
     /// Same seed, same cookie for the same hello: nothing random comes from elsewhere.
@@ -1230,7 +1506,11 @@ motes = ["mote-1"]
         let peer: SocketAddr = "[2001:db8::9]:40000".parse().unwrap();
         let mut client = ClientConfig::psk(b"client", &[1; 16]);
         client.rng = SeededRandom::shared([1; 32]);
-        let hello = Connection::connect(now, peer, Arc::new(client)).unwrap().poll_transmit().unwrap().contents;
+        let hello = Connection::connect(now, peer, Arc::new(client))
+            .unwrap()
+            .poll_transmit()
+            .unwrap()
+            .contents;
         let flow = redirect::FlowTag {
             peer_addr: "2001:db8::9".parse().unwrap(),
             peer_port: 40000,
@@ -1240,7 +1520,9 @@ motes = ["mote-1"]
         let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
         let config = SspConfig::from_toml_str(GOOD).unwrap();
         let verify_request = |seed: [u8; 32]| {
-            let mut iotssp = config.build_with_random(&data, SeededRandom::shared(seed)).unwrap();
+            let mut iotssp = config
+                .build_with_random(&data, SeededRandom::shared(seed))
+                .unwrap();
             iotssp.handle_divert(now, flow, &hello);
             match iotssp.poll_output() {
                 Some(crate::Output::Emit { datagram, .. }) => datagram,
@@ -1255,19 +1537,45 @@ motes = ["mote-1"]
     fn bad_values_name_their_key() {
         let cases = [
             (GOOD.replace("psk = \"3031", "psk = \"zz31"), "motes[0].psk"),
-            (GOOD.replace("key = \"0001", "key = \"0g01"), "redirect.border_routers[0].key"),
-            (GOOD.replace("motes = [\"mote-1\"]", "motes = [\"mote-9\"]"), "authorization.rules[0].motes"),
-            (GOOD.replace("cn:client", "xx:client"), "authorization.rules[0].client"),
-            (format!("{GOOD}\n[limits]\nmax_per_mote = 0\n"), "limits.max_per_mote"),
-            (format!("{GOOD}\n[timers]\nmote_timeout_ms = 0\n"), "timers.mote_timeout_ms"),
-            (GOOD.replace("psk = \"3031", "resumption_lifetime_secs = 86401\npsk = \"3031"), "motes[0].resumption_lifetime_secs"),
+            (
+                GOOD.replace("key = \"0001", "key = \"0g01"),
+                "redirect.border_routers[0].key",
+            ),
+            (
+                GOOD.replace("motes = [\"mote-1\"]", "motes = [\"mote-9\"]"),
+                "authorization.rules[0].motes",
+            ),
+            (
+                GOOD.replace("cn:client", "xx:client"),
+                "authorization.rules[0].client",
+            ),
+            (
+                format!("{GOOD}\n[limits]\nmax_per_mote = 0\n"),
+                "limits.max_per_mote",
+            ),
+            (
+                format!("{GOOD}\n[timers]\nmote_timeout_ms = 0\n"),
+                "timers.mote_timeout_ms",
+            ),
+            (
+                GOOD.replace(
+                    "psk = \"3031",
+                    "resumption_lifetime_secs = 86401\npsk = \"3031",
+                ),
+                "motes[0].resumption_lifetime_secs",
+            ),
         ];
         for (text, key) in cases {
             let e = SspConfig::from_toml_str(&text).unwrap_err();
             assert_eq!(e.issues[0].key, key, "{e}");
         }
         let e = SspConfig::from_toml_str(&GOOD.replace("psk_identity", "psk_identty")).unwrap_err();
-        assert!(e.issues.iter().any(|i| i.reason.contains("psk_identty") || i.key.contains("psk_identty")), "{e}");
+        assert!(
+            e.issues
+                .iter()
+                .any(|i| i.reason.contains("psk_identty") || i.key.contains("psk_identty")),
+            "{e}"
+        );
     }
 
     /// Several problems at once, of every kind (an unknown key, a wrong type, a bad value,
@@ -1305,8 +1613,14 @@ motes = ["mote-1"]
             "{e}"
         );
         let reason = |k: &str| &e.issues.iter().find(|i| i.key == k).unwrap().reason;
-        assert!(reason("motes[0].psk_identty").starts_with("unknown key"), "{e}");
-        assert!(reason("limits.max_delegations").contains("invalid type"), "{e}");
+        assert!(
+            reason("motes[0].psk_identty").starts_with("unknown key"),
+            "{e}"
+        );
+        assert!(
+            reason("limits.max_delegations").contains("invalid type"),
+            "{e}"
+        );
         assert!(reason("name").contains("must be given"), "{e}");
         assert!(e.to_string().starts_with("11 problems:\n  "), "{e}");
     }
@@ -1315,7 +1629,9 @@ motes = ["mote-1"]
     #[test]
     fn missing_keys_of_entries_are_each_named() {
         let good = GOOD.replace("[[motes]]", "motes = [\"mote-1\"]\n[[motes]]");
-        let text = format!("{good}\n[[motes]]\nname = \"mote-2\"\n[[redirect.border_routers]]\nkey_id = 2\nmotes = [\"mote-2\"]\n");
+        let text = format!(
+            "{good}\n[[motes]]\nname = \"mote-2\"\n[[redirect.border_routers]]\nkey_id = 2\nmotes = [\"mote-2\"]\n"
+        );
         let e = SspConfig::from_toml_str(&text).unwrap_err();
         for key in [
             "motes[1].address",
@@ -1342,10 +1658,21 @@ motes = ["mote-1"]
         let second = "[[redirect.border_routers]]\nname = \"br-2\"\naddress = \"[::1]:7702\"\nkey = \"000102030405060708090a0b0c0d0e0f\"\n";
         let e = SspConfig::from_toml_str(&format!("{GOOD}\n{second}")).unwrap_err();
         let keys: Vec<&str> = e.issues.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(keys, ["redirect.border_routers[0].motes", "redirect.border_routers[1].motes"], "{e}");
-        let e = SspConfig::from_toml_str(&format!("{GOOD}\n{second}motes = [\"mote-9\"]\n")).unwrap_err();
+        assert_eq!(
+            keys,
+            [
+                "redirect.border_routers[0].motes",
+                "redirect.border_routers[1].motes"
+            ],
+            "{e}"
+        );
+        let e = SspConfig::from_toml_str(&format!("{GOOD}\n{second}motes = [\"mote-9\"]\n"))
+            .unwrap_err();
         assert!(e.to_string().contains("no mote named \"mote-9\""), "{e}");
-        let two = GOOD.replace("[[motes]]", "motes = [\"mote-1\"]\n[[motes]]") + "\n" + second + "motes = [\"mote-2\"]\n[[motes]]\nname = \"mote-2\"\naddress = \"2001:db8:2::2\"\ncertificate_chain = \"server.pem\"\nprivate_key = \"server.key\"\npsk_identity = \"mote-2\"\npsk = \"30313233343536373839616263646566\"\n";
+        let two = GOOD.replace("[[motes]]", "motes = [\"mote-1\"]\n[[motes]]")
+            + "\n"
+            + second
+            + "motes = [\"mote-2\"]\n[[motes]]\nname = \"mote-2\"\naddress = \"2001:db8:2::2\"\ncertificate_chain = \"server.pem\"\nprivate_key = \"server.key\"\npsk_identity = \"mote-2\"\npsk = \"30313233343536373839616263646566\"\n";
         let c = SspConfig::from_toml_str(&two).unwrap();
         let mut r = c.mote_routes();
         let m2: Ipv6Addr = "2001:db8:2::2".parse().unwrap();
@@ -1363,21 +1690,57 @@ motes = ["mote-1"]
         let client_pem = std::fs::read_to_string(data.join("client.pem")).unwrap();
         let client = x509_cert::Certificate::load_pem_chain(client_pem.as_bytes()).unwrap();
         let client = vec![x509_cert::der::Encode::to_der(&client[0]).unwrap()];
-        let with_crl = GOOD.replace("anchors = \"ca.pem\"", "anchors = \"ca.pem\"\ncrls = [\"ca-revokes-client.crl.pem\"]");
-        let ssp = SspConfig::from_toml_str(&with_crl).unwrap().build(&data).unwrap();
-        assert_eq!(ssp.cam().verifier().verify(&client, PeerRole::Client), Err(dtls::CertificateError::Revoked));
-        let ssp = SspConfig::from_toml_str(GOOD).unwrap().build(&data).unwrap();
-        assert!(ssp.cam().verifier().verify(&client, PeerRole::Client).is_ok());
-        let bad = GOOD.replace("anchors = \"ca.pem\"", "anchors = \"ca.pem\"\ncrls = [\"missing.crl\", \"client.pem\"]");
-        let Err(e) = SspConfig::from_toml_str(&bad).unwrap().build(&data) else { panic!("bad CRLs") };
+        let with_crl = GOOD.replace(
+            "anchors = \"ca.pem\"",
+            "anchors = \"ca.pem\"\ncrls = [\"ca-revokes-client.crl.pem\"]",
+        );
+        let ssp = SspConfig::from_toml_str(&with_crl)
+            .unwrap()
+            .build(&data)
+            .unwrap();
+        assert_eq!(
+            ssp.cam().verifier().verify(&client, PeerRole::Client),
+            Err(dtls::CertificateError::Revoked)
+        );
+        let ssp = SspConfig::from_toml_str(GOOD)
+            .unwrap()
+            .build(&data)
+            .unwrap();
+        assert!(
+            ssp.cam()
+                .verifier()
+                .verify(&client, PeerRole::Client)
+                .is_ok()
+        );
+        let bad = GOOD.replace(
+            "anchors = \"ca.pem\"",
+            "anchors = \"ca.pem\"\ncrls = [\"missing.crl\", \"client.pem\"]",
+        );
+        let Err(e) = SspConfig::from_toml_str(&bad).unwrap().build(&data) else {
+            panic!("bad CRLs")
+        };
         let keys: Vec<&str> = e.issues.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(keys, ["trust.crls[0]"], "the first failure stops the verifier: {e}");
-        let bad = GOOD.replace("anchors = \"ca.pem\"", "anchors = \"ca.pem\"\ncrls = [\"client.pem\"]");
-        let Err(e) = SspConfig::from_toml_str(&bad).unwrap().build(&data) else { panic!("not a CRL") };
+        assert_eq!(
+            keys,
+            ["trust.crls[0]"],
+            "the first failure stops the verifier: {e}"
+        );
+        let bad = GOOD.replace(
+            "anchors = \"ca.pem\"",
+            "anchors = \"ca.pem\"\ncrls = [\"client.pem\"]",
+        );
+        let Err(e) = SspConfig::from_toml_str(&bad).unwrap().build(&data) else {
+            panic!("not a CRL")
+        };
         assert!(e.names("trust.crls[0]"), "{e}");
-        let deny = format!("{GOOD}[[authorization.rules]]\naction = \"deny\"\nclient = \"cn:client.example\"\nmotes = [\"*\"]\n");
+        let deny = format!(
+            "{GOOD}[[authorization.rules]]\naction = \"deny\"\nclient = \"cn:client.example\"\nmotes = [\"*\"]\n"
+        );
         let p = SspConfig::from_toml_str(&deny).unwrap().policy().unwrap();
-        assert_eq!(p.rules.iter().map(|r| r.verdict).collect::<Vec<_>>(), [Verdict::Allow, Verdict::Deny]);
+        assert_eq!(
+            p.rules.iter().map(|r| r.verdict).collect::<Vec<_>>(),
+            [Verdict::Allow, Verdict::Deny]
+        );
         assert!(SspConfig::from_toml_str(&deny.replace("\"deny\"", "\"maybe\"")).is_err());
     }
 
@@ -1385,16 +1748,37 @@ motes = ["mote-1"]
     /// checked against, once; unreadable anchors are reported under their key.
     #[test]
     fn outbound_servers_are_checked() {
-        let with = |entry: &str| GOOD.replace("[trust]", &format!("[[motes.outbound]]\n{entry}\n[trust]"));
-        let c = SspConfig::from_toml_str(&with("address = \"2001:db8::10\"\nname = \"coap.example\"")).unwrap();
-        assert_eq!((c.motes[0].outbound[0].port, c.motes[0].outbound[0].name.as_str()), (5684, "coap.example"));
+        let with =
+            |entry: &str| GOOD.replace("[trust]", &format!("[[motes.outbound]]\n{entry}\n[trust]"));
+        let c =
+            SspConfig::from_toml_str(&with("address = \"2001:db8::10\"\nname = \"coap.example\""))
+                .unwrap();
+        assert_eq!(
+            (
+                c.motes[0].outbound[0].port,
+                c.motes[0].outbound[0].name.as_str()
+            ),
+            (5684, "coap.example")
+        );
         for (entry, key) in [
             ("name = \"coap.example\"", "motes[0].outbound[0].address"),
             ("address = \"2001:db8::10\"", "motes[0].outbound[0].name"),
-            ("address = \"2001:db8::10\"\nname = \"not a name!\"", "motes[0].outbound[0].name"),
-            ("address = \"2001:db8::10\"\nname = \"a.example\"\nport = 0", "motes[0].outbound[0].port"),
-            ("address = \"2001:db8::10\"\nraw_public_key = \"rpk-sha256:00\"", "motes[0].outbound[0].raw_public_key"),
-            ("address = \"2001:db8::10\"\nraw_public_key = \"cn:a.example\"", "motes[0].outbound[0].raw_public_key"),
+            (
+                "address = \"2001:db8::10\"\nname = \"not a name!\"",
+                "motes[0].outbound[0].name",
+            ),
+            (
+                "address = \"2001:db8::10\"\nname = \"a.example\"\nport = 0",
+                "motes[0].outbound[0].port",
+            ),
+            (
+                "address = \"2001:db8::10\"\nraw_public_key = \"rpk-sha256:00\"",
+                "motes[0].outbound[0].raw_public_key",
+            ),
+            (
+                "address = \"2001:db8::10\"\nraw_public_key = \"cn:a.example\"",
+                "motes[0].outbound[0].raw_public_key",
+            ),
         ] {
             let e = SspConfig::from_toml_str(&with(entry)).unwrap_err();
             assert!(e.names(key), "{entry}: {e}");
@@ -1402,18 +1786,36 @@ motes = ["mote-1"]
         // A server named by its raw key alone: no certificate name needed, the key pinned,
         // the mote presented as its certificate_types say.
         let key = format!("rpk-sha256:{}", "ab".repeat(32));
-        let raw_only = with(&format!("address = \"2001:db8::11\"\nraw_public_key = \"{key}\""))
-            .replace("[[motes.outbound]]", "certificate_types = [\"raw-public-key\", \"x509\"]\n[[motes.outbound]]");
+        let raw_only = with(&format!(
+            "address = \"2001:db8::11\"\nraw_public_key = \"{key}\""
+        ))
+        .replace(
+            "[[motes.outbound]]",
+            "certificate_types = [\"raw-public-key\", \"x509\"]\n[[motes.outbound]]",
+        );
         let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
-        let ssp = SspConfig::from_toml_str(&raw_only).unwrap().build(&data).unwrap();
+        let ssp = SspConfig::from_toml_str(&raw_only)
+            .unwrap()
+            .build(&data)
+            .unwrap();
         let server = &ssp.profile("mote-1").unwrap().outbound[0];
         assert_eq!(server.name, key);
         let client = &server.client;
         assert!(client.server_verifier.is_none() && client.server_name.is_none());
-        assert!(matches!(&client.server_raw_public_keys, Some(RawKeyTrust::Pinned(h)) if h == &vec![[0xab; 32]]));
-        assert_eq!(client.certificate_types, [CertificateType::RawPublicKey, CertificateType::X509]);
-        let c = SspConfig::from_toml_str(&with("address = \"2001:db8::10\"\nname = \"a.example\"\ntrust_anchors = \"missing.pem\"")).unwrap();
-        let Err(e) = c.build(&data) else { panic!("the anchors are missing") };
+        assert!(
+            matches!(&client.server_raw_public_keys, Some(RawKeyTrust::Pinned(h)) if h == &vec![[0xab; 32]])
+        );
+        assert_eq!(
+            client.certificate_types,
+            [CertificateType::RawPublicKey, CertificateType::X509]
+        );
+        let c = SspConfig::from_toml_str(&with(
+            "address = \"2001:db8::10\"\nname = \"a.example\"\ntrust_anchors = \"missing.pem\"",
+        ))
+        .unwrap();
+        let Err(e) = c.build(&data) else {
+            panic!("the anchors are missing")
+        };
         assert!(e.names("motes[0].outbound[0].trust_anchors"), "{e}");
     }
 
@@ -1424,7 +1826,10 @@ motes = ["mote-1"]
     fn keyless_motes_hold_no_private_key() {
         let base = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dtls/tests/data"));
         let holding = SspConfig::from_toml_str(GOOD).unwrap().build(base).unwrap();
-        assert_eq!((holding.private_keys_held(), holding.keyless_motes()), (1, 0));
+        assert_eq!(
+            (holding.private_keys_held(), holding.keyless_motes()),
+            (1, 0)
+        );
         let text = GOOD.replace("private_key = \"server.key\"\n", "key = \"mote\"\n");
         let c = SspConfig::from_toml_str(&text).unwrap();
         assert_eq!(c.motes[0].key, KeyHolder::Mote);
@@ -1432,7 +1837,10 @@ motes = ["mote-1"]
         assert_eq!((i.private_keys_held(), i.keyless_motes()), (0, 1));
         assert_eq!(i.holds_private_key_of("mote-1"), Some(false));
         let counters = crate::status::counter_list(&i);
-        assert!(counters.contains(&("private_keys_held".to_string(), 0)), "{counters:?}");
+        assert!(
+            counters.contains(&("private_keys_held".to_string(), 0)),
+            "{counters:?}"
+        );
         assert!(counters.contains(&("keyless_motes".to_string(), 1)));
 
         let with_key = GOOD.replace("psk_identity", "key = \"mote\"\npsk_identity");
@@ -1440,18 +1848,33 @@ motes = ["mote-1"]
         assert!(e.names("motes[0].private_key"), "{e}");
         assert!(e.to_string().contains("stays on the mote"), "{e}");
         let psk_leg = text.replace("psk_identity", "leg = \"psk-handshake\"\npsk_identity");
-        assert!(SspConfig::from_toml_str(&psk_leg).unwrap_err().names("motes[0].key"));
+        assert!(
+            SspConfig::from_toml_str(&psk_leg)
+                .unwrap_err()
+                .names("motes[0].key")
+        );
         let no_chain = text.replace("certificate_chain = \"server.pem\"\n", "");
-        assert!(SspConfig::from_toml_str(&no_chain).unwrap_err().names("motes[0].certificate_chain"));
-        assert!(SspConfig::from_toml_str(&GOOD.replace("psk_identity", "key = \"hsm\"\npsk_identity")).is_err());
+        assert!(
+            SspConfig::from_toml_str(&no_chain)
+                .unwrap_err()
+                .names("motes[0].certificate_chain")
+        );
+        assert!(
+            SspConfig::from_toml_str(&GOOD.replace("psk_identity", "key = \"hsm\"\npsk_identity"))
+                .is_err()
+        );
     }
 
     #[test]
     fn every_unreadable_file_is_reported() {
-        let text = GOOD.replace("server.key", "missing.key").replace("ca.pem", "missing-ca.pem");
+        let text = GOOD
+            .replace("server.key", "missing.key")
+            .replace("ca.pem", "missing-ca.pem");
         let c = SspConfig::from_toml_str(&text).unwrap();
         let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data");
-        let Err(e) = c.build(&data) else { panic!("files are missing") };
+        let Err(e) = c.build(&data) else {
+            panic!("files are missing")
+        };
         let keys: Vec<&str> = e.issues.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["trust.anchors", "motes[0].private_key"], "{e}");
     }

@@ -34,8 +34,8 @@ use crate::hem::{Ctx, Delegation, Failure, HandshakeRecord, HemTimers, MoteProfi
 /// Ended delegations kept for the operator (status command and page), newest last.
 pub const HANDSHAKE_HISTORY: usize = 32;
 use mote_assoc::crypto::{SoftAes, SoftEcdh};
-use mote_assoc::wire::TransferBody;
 use mote_assoc::wire::ConnectFailure;
+use mote_assoc::wire::TransferBody;
 use mote_assoc::{SignFailure, SspAssoc, SspEvent, StartError, TransferFailure};
 
 use crate::outbound::{OutboundHandshake, OutboundPhase, OutboundStep};
@@ -69,7 +69,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_per_mote: 2, max_delegations: 256, cookie_rotation: Duration::from_secs(300) }
+        Limits {
+            max_per_mote: 2,
+            max_delegations: 256,
+            cookie_rotation: Duration::from_secs(300),
+        }
     }
 }
 
@@ -139,24 +143,42 @@ pub const POKES_AT_START: u32 = 4;
 pub fn epoch_of(wall: std::time::SystemTime) -> u32 {
     const SINCE: std::time::Duration = std::time::Duration::from_secs(1_735_689_600);
     let base = std::time::UNIX_EPOCH + SINCE;
-    wall.duration_since(base).map_or(0, |d| u32::try_from(d.as_millis() / 250).unwrap_or(u32::MAX))
+    wall.duration_since(base).map_or(0, |d| {
+        u32::try_from(d.as_millis() / 250).unwrap_or(u32::MAX)
+    })
 }
 
 impl std::fmt::Debug for Iotssp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Iotssp").field("motes", &self.motes.len()).field("delegations", &self.delegations.len()).finish_non_exhaustive()
+        f.debug_struct("Iotssp")
+            .field("motes", &self.motes.len())
+            .field("delegations", &self.delegations.len())
+            .finish_non_exhaustive()
     }
 }
 
 macro_rules! ctx {
     ($s:ident) => {
-        Ctx { cam: &mut $s.cam, am: &mut $s.am, counters: &mut $s.counters, out: &mut $s.out, timers: &$s.timers, rng: &*$s.rng }
+        Ctx {
+            cam: &mut $s.cam,
+            am: &mut $s.am,
+            counters: &mut $s.counters,
+            out: &mut $s.out,
+            timers: &$s.timers,
+            rng: &*$s.rng,
+        }
     };
 }
 
 impl Iotssp {
     /// An IoTSSP drawing its randomness from the OS (the daemons).
-    pub fn new(motes: Vec<MoteProfile>, cam: Cam, am: Am, timers: HemTimers, limits: Limits) -> Result<Self, dtls::Error> {
+    pub fn new(
+        motes: Vec<MoteProfile>,
+        cam: Cam,
+        am: Am,
+        timers: HemTimers,
+        limits: Limits,
+    ) -> Result<Self, dtls::Error> {
         Self::with_random(motes, cam, am, timers, limits, OsRandom::shared())
     }
 
@@ -184,8 +206,22 @@ impl Iotssp {
             client.rng = rng.clone();
             m.client = Arc::new(client);
             let gate = CookieGate::new(limits.cookie_rotation, rng.clone())?;
-            let assoc = m.assoc.clone().map(|creds| SspAssoc::new(creds, SoftEcdh, AssocRandom(rng.clone())));
-            slots.push(MoteSlot { profile: Arc::new(m), narrowed: None, gate, assoc, transfer: None, ready: VecDeque::new(), signing: None, sign_queue: VecDeque::new(), link: None, queue: VecDeque::new() });
+            let assoc = m
+                .assoc
+                .clone()
+                .map(|creds| SspAssoc::new(creds, SoftEcdh, AssocRandom(rng.clone())));
+            slots.push(MoteSlot {
+                profile: Arc::new(m),
+                narrowed: None,
+                gate,
+                assoc,
+                transfer: None,
+                ready: VecDeque::new(),
+                signing: None,
+                sign_queue: VecDeque::new(),
+                link: None,
+                queue: VecDeque::new(),
+            });
         }
         Ok(Iotssp {
             motes: slots,
@@ -233,9 +269,11 @@ impl Iotssp {
             return;
         }
         // Motes due for another Poke join the line.
-        let (due, later): (Vec<_>, Vec<_>) = self.poke_again.drain(..).partition(|(at, _, _)| *at <= now);
+        let (due, later): (Vec<_>, Vec<_>) =
+            self.poke_again.drain(..).partition(|(at, _, _)| *at <= now);
         self.poke_again = later;
-        self.to_poke.extend(due.into_iter().map(|(_, slot, sent)| (slot, sent)));
+        self.to_poke
+            .extend(due.into_iter().map(|(_, slot, sent)| (slot, sent)));
         if let Some((slot, sent)) = self.to_poke.pop_front()
             && let Some(a) = self.motes[slot].assoc.as_mut()
             && a.request_association()
@@ -257,7 +295,11 @@ impl Iotssp {
     /// Pokes sent to motes (a newly started IoTSSP's, and those of transfers that found no
     /// association), retransmissions included.
     pub fn pokes_sent(&self) -> u64 {
-        self.motes.iter().filter_map(|m| m.assoc.as_ref()).map(|a| a.stats().pokes_sent).sum()
+        self.motes
+            .iter()
+            .filter_map(|m| m.assoc.as_ref())
+            .map(|a| a.stats().pokes_sent)
+            .sum()
     }
 
     /// The associations' clock reading for `now`.
@@ -267,8 +309,19 @@ impl Iotssp {
     }
 
     /// The association state of mote `name` (`None`: unknown mote or psk-handshake leg).
-    pub fn association(&self, name: &str) -> Option<(Option<mote_assoc::ssp::SspAssociationState>, &mote_assoc::SspStats)> {
-        let a = self.motes.iter().find(|m| m.profile.name == name)?.assoc.as_ref()?;
+    pub fn association(
+        &self,
+        name: &str,
+    ) -> Option<(
+        Option<mote_assoc::ssp::SspAssociationState>,
+        &mote_assoc::SspStats,
+    )> {
+        let a = self
+            .motes
+            .iter()
+            .find(|m| m.profile.name == name)?
+            .assoc
+            .as_ref()?;
         Some((a.association(), a.stats()))
     }
 
@@ -293,7 +346,10 @@ impl Iotssp {
     /// Motes whose private key this IoTSSP holds (`key = "iotssp"`). A keyless mote
     /// (`key = "mote"`) is not among them: only its certificate is here.
     pub fn private_keys_held(&self) -> usize {
-        self.motes.iter().filter(|m| m.profile.holds_private_key()).count()
+        self.motes
+            .iter()
+            .filter(|m| m.profile.holds_private_key())
+            .count()
     }
 
     /// Motes that sign their own handshakes (`key = "mote"`).
@@ -303,7 +359,10 @@ impl Iotssp {
 
     /// Whether this IoTSSP holds the private key of mote `name` (`None`: unknown mote).
     pub fn holds_private_key_of(&self, name: &str) -> Option<bool> {
-        self.motes.iter().find(|m| m.profile.name == name).map(|m| m.profile.holds_private_key())
+        self.motes
+            .iter()
+            .find(|m| m.profile.name == name)
+            .map(|m| m.profile.holds_private_key())
     }
 
     /// Delegations in progress or retaining a final flight.
@@ -328,7 +387,10 @@ impl Iotssp {
     /// The profile of mote `name` as configured.
     #[cfg(test)]
     pub(crate) fn profile(&self, name: &str) -> Option<&MoteProfile> {
-        self.motes.iter().map(|m| &*m.profile).find(|p| p.name == name)
+        self.motes
+            .iter()
+            .map(|m| &*m.profile)
+            .find(|p| p.name == name)
     }
 
     /// The names of the motes it serves, in configuration order.
@@ -367,7 +429,10 @@ impl Iotssp {
     /// A datagram from the peer, diverted by the border router on `flow`.
     pub fn handle_divert(&mut self, now: Instant, flow: FlowTag, datagram: &[u8]) {
         self.counters.diverts += 1;
-        let app_data = records(datagram).flatten().filter(|r| r.content_type() == ContentType::ApplicationData).count();
+        let app_data = records(datagram)
+            .flatten()
+            .filter(|r| r.content_type() == ContentType::ApplicationData)
+            .count();
         self.counters.app_data_records_received += app_data as u64;
         let Some(&slot) = self.by_dtls.get(&(flow.mote_addr, flow.mote_port)) else {
             self.counters.record_drop(SspDrop::UnknownMote);
@@ -383,7 +448,8 @@ impl Iotssp {
         if let Some(d) = self.delegations.get_mut(&flow) {
             // A fresh ClientHello (new random) after the flow was transferred starts a new
             // handshake; anything else belongs to the delegation (retransmissions included).
-            let fresh = !d.is_active() && first_hello(datagram).is_ok_and(|h| h.hello.random != d.client_random());
+            let fresh = !d.is_active()
+                && first_hello(datagram).is_ok_and(|h| h.hello.random != d.client_random());
             if !fresh {
                 d.handle_peer_datagram(now, datagram, &mut ctx!(self));
                 self.tidy(now, slot);
@@ -401,14 +467,20 @@ impl Iotssp {
         match self.motes[slot].gate.check(now, peer, first) {
             GateVerdict::Verify(hvr) => {
                 self.counters.cookies_sent += 1;
-                self.out.push_back(Output::Emit { flow, datagram: hvr });
+                self.out.push_back(Output::Emit {
+                    flow,
+                    datagram: hvr,
+                });
             }
             GateVerdict::Admit(first) => {
                 if self.active_delegations() >= self.limits.max_delegations {
                     self.counters.record_drop(SspDrop::TooManyDelegations);
                     return;
                 }
-                let profile = self.motes[slot].narrowed.clone().unwrap_or_else(|| self.motes[slot].profile.clone());
+                let profile = self.motes[slot]
+                    .narrowed
+                    .clone()
+                    .unwrap_or_else(|| self.motes[slot].profile.clone());
                 match Delegation::accept(now, flow, profile, &first, datagram, &mut ctx!(self)) {
                     Ok(d) => {
                         self.counters.handshakes_started += 1;
@@ -436,12 +508,18 @@ impl Iotssp {
         };
         if self.motes[slot].assoc.is_some() {
             let t = self.assoc_time(now);
-            let event = self.motes[slot].assoc.as_mut().and_then(|a| a.handle_datagram(t, datagram));
+            let event = self.motes[slot]
+                .assoc
+                .as_mut()
+                .and_then(|a| a.handle_datagram(t, datagram));
             self.assoc_event(now, slot, event);
             self.tidy(now, slot);
             return;
         }
-        let Some(d) = self.motes[slot].link.and_then(|f| self.delegations.get_mut(&f)) else {
+        let Some(d) = self.motes[slot]
+            .link
+            .and_then(|f| self.delegations.get_mut(&f))
+        else {
             self.counters.record_drop(SspDrop::MoteWithoutDelegation);
             return;
         };
@@ -457,15 +535,26 @@ impl Iotssp {
                 .map(|t| origin + Duration::from_millis(t.as_millis()))
                 .min()
         });
-        let outbound = self.outbound.values().filter_map(OutboundHandshake::poll_timeout);
-        self.delegations.values().filter_map(Delegation::poll_timeout).chain(assoc).chain(outbound).chain(self.next_poke).min()
+        let outbound = self
+            .outbound
+            .values()
+            .filter_map(OutboundHandshake::poll_timeout);
+        self.delegations
+            .values()
+            .filter_map(Delegation::poll_timeout)
+            .chain(assoc)
+            .chain(outbound)
+            .chain(self.next_poke)
+            .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.poke_next(now);
         let t = self.assoc_time(now);
         for slot in 0..self.motes.len() {
-            let Some(a) = self.motes[slot].assoc.as_mut() else { continue };
+            let Some(a) = self.motes[slot].assoc.as_mut() else {
+                continue;
+            };
             if a.poll_timeout().is_some_and(|at| at <= t) {
                 let event = a.handle_timeout(t);
                 self.assoc_event(now, slot, event);
@@ -476,7 +565,12 @@ impl Iotssp {
                 d.handle_timeout(now, &mut ctx!(self));
             }
         }
-        let due: Vec<FlowTag> = self.outbound.values().filter(|o| o.poll_timeout().is_some_and(|t| t <= now)).map(|o| o.flow).collect();
+        let due: Vec<FlowTag> = self
+            .outbound
+            .values()
+            .filter(|o| o.poll_timeout().is_some_and(|t| t <= now))
+            .map(|o| o.flow)
+            .collect();
         for flow in due {
             if let Some(o) = self.outbound.get_mut(&flow) {
                 o.handle_timeout(now);
@@ -490,34 +584,65 @@ impl Iotssp {
 
     /// The outbound handshakes in progress: (mote, server name, phase).
     pub fn outbound_handshakes(&self) -> impl Iterator<Item = (&str, &str, OutboundPhase)> {
-        self.outbound.values().map(|o| (self.motes[o.slot].profile.name.as_str(), o.server_name.as_str(), o.phase()))
+        self.outbound.values().map(|o| {
+            (
+                self.motes[o.slot].profile.name.as_str(),
+                o.server_name.as_str(),
+                o.phase(),
+            )
+        })
     }
 
     /// A mote's authenticated Connect: start the client handshake its policy allows, or
     /// refuse it with a ConnectFailed and a log line that says why.
-    fn start_outbound(&mut self, now: Instant, slot: usize, r: u32, server_addr: Ipv6Addr, server_port: u16) {
+    fn start_outbound(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        r: u32,
+        server_addr: Ipv6Addr,
+        server_port: u16,
+    ) {
         let profile = self.motes[slot].profile.clone();
         let refuse = |me: &mut Self, reason: ConnectFailure| {
             if let Some(a) = me.motes[slot].assoc.as_mut() {
                 a.refuse_connect(r, reason);
             }
         };
-        let Some(server) = profile.outbound.iter().find(|s| s.address == server_addr && s.port == server_port) else {
+        let Some(server) = profile
+            .outbound
+            .iter()
+            .find(|s| s.address == server_addr && s.port == server_port)
+        else {
             tracing::warn!(mote = %profile.name, server = %SocketAddrV6::new(server_addr, server_port, 0, 0), "outbound connect refused: the policy names no such server for this mote");
             self.counters.outbound_refused += 1;
             refuse(self, ConnectFailure::NotPermitted);
             return;
         };
-        let flow = FlowTag { peer_addr: server_addr, peer_port: server_port, mote_addr: profile.address, mote_port: profile.dtls_port };
-        if self.outbound.contains_key(&flow) || self.active_delegations() + self.outbound.len() >= self.limits.max_delegations {
+        let flow = FlowTag {
+            peer_addr: server_addr,
+            peer_port: server_port,
+            mote_addr: profile.address,
+            mote_port: profile.dtls_port,
+        };
+        if self.outbound.contains_key(&flow)
+            || self.active_delegations() + self.outbound.len() >= self.limits.max_delegations
+        {
             self.counters.outbound_refused += 1;
             refuse(self, ConnectFailure::Busy);
             return;
         }
         // Only the suites the mote's record layer continues (its AssocReady's set).
         let mut client = (*server.client).clone();
-        if let Some(suites) = self.motes[slot].assoc.as_ref().and_then(|a| a.association()).map(|a| a.suites.0) {
-            client.cipher_suites.retain(|s| crate::hem::suite_bit(*s).is_some_and(|b| suites & b != 0));
+        if let Some(suites) = self.motes[slot]
+            .assoc
+            .as_ref()
+            .and_then(|a| a.association())
+            .map(|a| a.suites.0)
+        {
+            client
+                .cipher_suites
+                .retain(|s| crate::hem::suite_bit(*s).is_some_and(|b| suites & b != 0));
         }
         if client.cipher_suites.is_empty() {
             tracing::warn!(mote = %profile.name, server = %server.name, "outbound connect refused: the mote runs none of the configured suites");
@@ -544,7 +669,9 @@ impl Iotssp {
 
     /// Sends what the outbound handshake on `flow` has for the server and acts on its end.
     fn pump_outbound(&mut self, now: Instant, flow: FlowTag) {
-        let Some(o) = self.outbound.get_mut(&flow) else { return };
+        let Some(o) = self.outbound.get_mut(&flow) else {
+            return;
+        };
         while let Some(datagram) = o.poll_transmit() {
             self.out.push_back(Output::Emit { flow, datagram });
         }
@@ -566,7 +693,9 @@ impl Iotssp {
     /// Ends the outbound handshake on `flow` (its alert, if any, still goes out): the mote
     /// gets a ConnectFailed.
     fn fail_outbound(&mut self, flow: FlowTag, reason: &'static str, detail: &str) {
-        let Some(mut o) = self.outbound.remove(&flow) else { return };
+        let Some(mut o) = self.outbound.remove(&flow) else {
+            return;
+        };
         while let Some(datagram) = o.poll_transmit() {
             self.out.push_back(Output::Emit { flow, datagram });
         }
@@ -588,11 +717,20 @@ impl Iotssp {
         let name = &self.motes[slot].profile.name;
         let outcome = match event {
             None => return,
-            Some(SspEvent::Associated { id, free_slots, suites }) => {
+            Some(SspEvent::Associated {
+                id,
+                free_slots,
+                suites,
+            }) => {
                 self.counters.mote_associations += 1;
                 tracing::info!(mote = %name, id, free_slots, suites = suites.0, "mote associated");
                 let profile = &self.motes[slot].profile;
-                let narrowed = profile.server_for_mote_suites(suites.0).map(|server| Arc::new(MoteProfile { server, ..(**profile).clone() }));
+                let narrowed = profile.server_for_mote_suites(suites.0).map(|server| {
+                    Arc::new(MoteProfile {
+                        server,
+                        ..(**profile).clone()
+                    })
+                });
                 if narrowed.is_none() {
                     tracing::warn!(mote = %name, suites = suites.0, "the mote continues none of the configured cipher suites");
                 }
@@ -603,7 +741,11 @@ impl Iotssp {
                 tracing::info!(mote = %name, "mote lost its association; associating again");
                 return;
             }
-            Some(SspEvent::ConnectRequested { r, server_addr, server_port }) => {
+            Some(SspEvent::ConnectRequested {
+                r,
+                server_addr,
+                server_port,
+            }) => {
                 self.start_outbound(now, slot, r, Ipv6Addr::from(server_addr), server_port);
                 return;
             }
@@ -626,13 +768,18 @@ impl Iotssp {
             Some(SspEvent::TransferFailed(f)) => {
                 tracing::info!(mote = %name, failure = ?f, "transfer failed");
                 Err(match f {
-                    TransferFailure::Refused { status: mote_assoc::wire::ConfirmStatus::Full, .. } => Failure::MoteBusy,
+                    TransferFailure::Refused {
+                        status: mote_assoc::wire::ConfirmStatus::Full,
+                        ..
+                    } => Failure::MoteBusy,
                     TransferFailure::Refused { .. } => Failure::ConfirmRejected,
                     TransferFailure::Deadline { .. } => Failure::ConfirmTimeout,
                 })
             }
         };
-        let Some(flow) = self.motes[slot].transfer.take() else { return };
+        let Some(flow) = self.motes[slot].transfer.take() else {
+            return;
+        };
         if self.outbound.contains_key(&flow) {
             match outcome {
                 Ok(()) => {
@@ -641,13 +788,20 @@ impl Iotssp {
                     }
                     self.counters.outbound_completed += 1;
                     // The border router now forwards the server's application data to the mote.
-                    self.out.push_back(Output::FlowTransferred { flow, final_flight: Vec::new() });
+                    self.out.push_back(Output::FlowTransferred {
+                        flow,
+                        final_flight: Vec::new(),
+                    });
                 }
-                Err(f) => self.fail_outbound(flow, f.as_str(), "the mote did not install the session"),
+                Err(f) => {
+                    self.fail_outbound(flow, f.as_str(), "the mote did not install the session")
+                }
             }
             return;
         }
-        let Some(d) = self.delegations.get_mut(&flow) else { return };
+        let Some(d) = self.delegations.get_mut(&flow) else {
+            return;
+        };
         match outcome {
             Ok(()) => d.assoc_confirmed(now, &mut ctx!(self)),
             Err(f) => d.assoc_failed(now, f, &mut ctx!(self)),
@@ -657,7 +811,13 @@ impl Iotssp {
     /// Keyless mote: the mote's answer to the signature request of the handshake on `flow`
     /// (an inbound delegation or an outbound handshake); a failure ends that handshake with
     /// internal_error and a log line that says why.
-    fn signature_arrived(&mut self, now: Instant, slot: usize, flow: FlowTag, answer: Result<[u8; 64], SignFailure>) {
+    fn signature_arrived(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        flow: FlowTag,
+        answer: Result<[u8; 64], SignFailure>,
+    ) {
         let name = self.motes[slot].profile.name.clone();
         if let Err(f) = &answer {
             let why = match f {
@@ -668,7 +828,10 @@ impl Iotssp {
         }
         if let Some(o) = self.outbound.get_mut(&flow) {
             let refused = match answer {
-                Ok(signature) => o.provide_signature(now, &signature).err().map(|e| e.to_string()),
+                Ok(signature) => o
+                    .provide_signature(now, &signature)
+                    .err()
+                    .map(|e| e.to_string()),
                 Err(f) => {
                     o.abort();
                     Some(format!("{f:?}"))
@@ -686,7 +849,9 @@ impl Iotssp {
             }
             return;
         }
-        let Some(d) = self.delegations.get_mut(&flow) else { return };
+        let Some(d) = self.delegations.get_mut(&flow) else {
+            return;
+        };
         match answer {
             Ok(signature) => d.mote_signed(now, &signature, &mut ctx!(self)),
             Err(_) => d.mote_signature_failed(now, &mut ctx!(self)),
@@ -696,9 +861,16 @@ impl Iotssp {
     /// Keyless mote: collects the signatures its handshakes wait for and sends the next
     /// SignRequest when none is in flight (one at a time per mote).
     fn drive_signatures(&mut self, now: Instant, slot: usize) {
-        let mote = (self.motes[slot].profile.address, self.motes[slot].profile.dtls_port);
+        let mote = (
+            self.motes[slot].profile.address,
+            self.motes[slot].profile.dtls_port,
+        );
         let mut wanted: Vec<(FlowTag, dtls::SignatureRequest)> = Vec::new();
-        for (flow, d) in self.delegations.iter_mut().filter(|(f, _)| (f.mote_addr, f.mote_port) == mote) {
+        for (flow, d) in self
+            .delegations
+            .iter_mut()
+            .filter(|(f, _)| (f.mote_addr, f.mote_port) == mote)
+        {
             if let Some(r) = d.take_signature_request(now) {
                 wanted.push((*flow, r));
             }
@@ -711,16 +883,28 @@ impl Iotssp {
         self.motes[slot].sign_queue.extend(wanted);
         let t = self.assoc_time(now);
         while self.motes[slot].signing.is_none() {
-            let Some((flow, r)) = self.motes[slot].sign_queue.pop_front() else { break };
-            let alive = self.outbound.contains_key(&flow) || self.delegations.get(&flow).is_some_and(Delegation::is_active);
+            let Some((flow, r)) = self.motes[slot].sign_queue.pop_front() else {
+                break;
+            };
+            let alive = self.outbound.contains_key(&flow)
+                || self
+                    .delegations
+                    .get(&flow)
+                    .is_some_and(Delegation::is_active);
             if !alive {
                 continue;
             }
             let purpose = match r.purpose {
-                dtls::SignaturePurpose::ServerKeyExchange => mote_assoc::wire::SignPurpose::ServerKeyExchange,
-                dtls::SignaturePurpose::CertificateVerify => mote_assoc::wire::SignPurpose::CertificateVerify,
+                dtls::SignaturePurpose::ServerKeyExchange => {
+                    mote_assoc::wire::SignPurpose::ServerKeyExchange
+                }
+                dtls::SignaturePurpose::CertificateVerify => {
+                    mote_assoc::wire::SignPurpose::CertificateVerify
+                }
             };
-            let Some(a) = self.motes[slot].assoc.as_mut() else { break };
+            let Some(a) = self.motes[slot].assoc.as_mut() else {
+                break;
+            };
             if a.request_signature(t, purpose, &r.digest) {
                 tracing::debug!(mote = %self.motes[slot].profile.name, %flow, ?purpose, "signature asked of the mote");
                 self.motes[slot].signing = Some(flow);
@@ -735,22 +919,41 @@ impl Iotssp {
             return;
         }
         self.drive_signatures(now, slot);
-        let mote = (self.motes[slot].profile.address, self.motes[slot].profile.dtls_port);
-        let flows: Vec<FlowTag> = self.delegations.keys().filter(|f| (f.mote_addr, f.mote_port) == mote).copied().collect();
+        let mote = (
+            self.motes[slot].profile.address,
+            self.motes[slot].profile.dtls_port,
+        );
+        let flows: Vec<FlowTag> = self
+            .delegations
+            .keys()
+            .filter(|f| (f.mote_addr, f.mote_port) == mote)
+            .copied()
+            .collect();
         for flow in flows {
-            let Some(d) = self.delegations.get_mut(&flow) else { continue };
+            let Some(d) = self.delegations.get_mut(&flow) else {
+                continue;
+            };
             if let Some(body) = d.take_assoc_body(now, &mut ctx!(self)) {
                 self.motes[slot].ready.push_back((flow, body));
             }
         }
         let t = self.assoc_time(now);
         while self.motes[slot].transfer.is_none() {
-            let Some((flow, body)) = self.motes[slot].ready.pop_front() else { break };
+            let Some((flow, body)) = self.motes[slot].ready.pop_front() else {
+                break;
+            };
             let outbound = self.outbound.contains_key(&flow);
-            if !outbound && !self.delegations.get(&flow).is_some_and(Delegation::is_active) {
+            if !outbound
+                && !self
+                    .delegations
+                    .get(&flow)
+                    .is_some_and(Delegation::is_active)
+            {
                 continue;
             }
-            let Some(a) = self.motes[slot].assoc.as_mut() else { break };
+            let Some(a) = self.motes[slot].assoc.as_mut() else {
+                break;
+            };
             let failure = match a.start_transfer(t, body) {
                 Ok(()) => {
                     self.motes[slot].transfer = Some(flow);
@@ -769,8 +972,15 @@ impl Iotssp {
         }
         let to = self.motes[slot].profile.transfer_addr();
         let mut buf = [0u8; mote_assoc::MAX_DATAGRAM_LEN];
-        while let Some(n) = self.motes[slot].assoc.as_mut().and_then(|a| a.poll_transmit(&mut buf)) {
-            self.out.push_back(Output::ToMote { mote: to, datagram: buf[..n].to_vec() });
+        while let Some(n) = self.motes[slot]
+            .assoc
+            .as_mut()
+            .and_then(|a| a.poll_transmit(&mut buf))
+        {
+            self.out.push_back(Output::ToMote {
+                mote: to,
+                datagram: buf[..n].to_vec(),
+            });
         }
     }
 
@@ -781,45 +991,74 @@ impl Iotssp {
         self.record_ended();
         self.delegations.retain(|_, d| !d.is_done());
         let m = &mut self.motes[slot];
-        m.queue.retain(|f| self.delegations.get(f).is_some_and(Delegation::awaits_mote_leg));
-        if m.link.is_some_and(|f| !self.delegations.get(&f).is_some_and(Delegation::holds_mote_link)) {
+        m.queue.retain(|f| {
+            self.delegations
+                .get(f)
+                .is_some_and(Delegation::awaits_mote_leg)
+        });
+        if m.link.is_some_and(|f| {
+            !self
+                .delegations
+                .get(&f)
+                .is_some_and(Delegation::holds_mote_link)
+        }) {
             m.link = None;
         }
         let mut busy = usize::from(m.link.is_some());
         for flow in m.queue.iter() {
-            let Some(d) = self.delegations.get_mut(flow) else { continue };
+            let Some(d) = self.delegations.get_mut(flow) else {
+                continue;
+            };
             if !d.wants_mote_link() {
                 continue;
             }
             busy += 1;
             if busy > self.limits.max_per_mote {
-                d.refuse_mote_busy(now, &mut Ctx {
+                d.refuse_mote_busy(
+                    now,
+                    &mut Ctx {
+                        cam: &mut self.cam,
+                        am: &mut self.am,
+                        counters: &mut self.counters,
+                        out: &mut self.out,
+                        timers: &self.timers,
+                        rng: &*self.rng,
+                    },
+                );
+            }
+        }
+        m.queue.retain(|f| {
+            self.delegations
+                .get(f)
+                .is_some_and(Delegation::awaits_mote_leg)
+        });
+        if m.link.is_some() {
+            self.record_ended();
+            self.delegations.retain(|_, d| !d.is_done());
+            return;
+        }
+        while let Some(pos) = m.queue.iter().position(|f| {
+            self.delegations
+                .get(f)
+                .is_some_and(Delegation::wants_mote_link)
+        }) {
+            let Some(flow) = m.queue.remove(pos) else {
+                break;
+            };
+            let Some(d) = self.delegations.get_mut(&flow) else {
+                continue;
+            };
+            d.start_mote_leg(
+                now,
+                &mut Ctx {
                     cam: &mut self.cam,
                     am: &mut self.am,
                     counters: &mut self.counters,
                     out: &mut self.out,
                     timers: &self.timers,
                     rng: &*self.rng,
-                });
-            }
-        }
-        m.queue.retain(|f| self.delegations.get(f).is_some_and(Delegation::awaits_mote_leg));
-        if m.link.is_some() {
-            self.record_ended();
-            self.delegations.retain(|_, d| !d.is_done());
-            return;
-        }
-        while let Some(pos) = m.queue.iter().position(|f| self.delegations.get(f).is_some_and(Delegation::wants_mote_link)) {
-            let Some(flow) = m.queue.remove(pos) else { break };
-            let Some(d) = self.delegations.get_mut(&flow) else { continue };
-            d.start_mote_leg(now, &mut Ctx {
-                cam: &mut self.cam,
-                am: &mut self.am,
-                counters: &mut self.counters,
-                out: &mut self.out,
-                timers: &self.timers,
-                rng: &*self.rng,
-            });
+                },
+            );
             if d.holds_mote_link() {
                 m.link = Some(flow);
                 break;

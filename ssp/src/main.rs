@@ -20,15 +20,18 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
 use clap::Parser;
-use redirect::{ChannelConfig, KeyRing, RedirectChannel};
-use ssp::config::SspConfig;
 use ops::service::notify_systemd;
+use redirect::{ChannelConfig, KeyRing, RedirectChannel};
 use sd_notify::NotifyState;
 use ssp::Iotssp;
+use ssp::config::SspConfig;
 use tokio::net::UdpSocket;
 
 #[derive(Parser, Debug)]
-#[command(name = "iotssp", about = "IoT Security Support Provider: delegated DTLS handshakes and session transfer to motes")]
+#[command(
+    name = "iotssp",
+    about = "IoT Security Support Provider: delegated DTLS handshakes and session transfer to motes"
+)]
 struct Args {
     /// Configuration file (TOML).
     #[arg(long, short, global = true)]
@@ -49,8 +52,17 @@ struct BorderRouter {
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(command) = &args.command {
-        let configured = |c: &Path| SspConfig::from_file(c).map(|conf| conf.control.socket).map_err(|e| format!("{}: {e}", c.display()));
-        return command.run("iotssp", args.config.as_deref(), configured, ssp::config::DEFAULT_CONTROL_SOCKET);
+        let configured = |c: &Path| {
+            SspConfig::from_file(c)
+                .map(|conf| conf.control.socket)
+                .map_err(|e| format!("{}: {e}", c.display()))
+        };
+        return command.run(
+            "iotssp",
+            args.config.as_deref(),
+            configured,
+            ssp::config::DEFAULT_CONTROL_SOCKET,
+        );
     }
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,31 +74,51 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: Args) -> anyhow::Result<()> {
-    let path = args.config.ok_or_else(|| anyhow::anyhow!("--config FILE is required"))?;
+    let path = args
+        .config
+        .ok_or_else(|| anyhow::anyhow!("--config FILE is required"))?;
     // The level first, so that building the IoTSSP already logs at it.
     let level = SspConfig::from_file(&path).map_or_else(|_| "info".to_string(), |c| c.log.level);
     let log = ops::service::init_logging(&level);
     let (config, iotssp) = load(&path)?;
     if args.check_config {
-        println!("{}: ok ({} motes, {} border routers)", path.display(), config.motes.len(), config.redirect.border_routers.len());
+        println!(
+            "{}: ok ({} motes, {} border routers)",
+            path.display(),
+            config.motes.len(),
+            config.redirect.border_routers.len()
+        );
         return Ok(());
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run(path, config, iotssp, log))
 }
 
 /// Reads the configuration and everything it names (certificates, keys, trust anchors).
 fn load(path: &Path) -> anyhow::Result<(SspConfig, Iotssp)> {
-    let config = SspConfig::from_file(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let config =
+        SspConfig::from_file(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let iotssp = config.build(&base).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    config.border_router_keys().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let iotssp = config
+        .build(&base)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    config
+        .border_router_keys()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok((config, iotssp))
 }
 
 /// What a reload may not change: the keys that name them, when they differ.
 fn needs_restart(old: &SspConfig, new: &SspConfig) -> Vec<&'static str> {
-    let brs = |c: &SspConfig| c.redirect.border_routers.iter().map(|b| (b.name.clone(), b.address)).collect::<Vec<_>>();
+    let brs = |c: &SspConfig| {
+        c.redirect
+            .border_routers
+            .iter()
+            .map(|b| (b.name.clone(), b.address))
+            .collect::<Vec<_>>()
+    };
     let mut v = Vec::new();
     if old.name != new.name {
         v.push("name");
@@ -123,9 +155,18 @@ fn instance_id() -> anyhow::Result<u64> {
     Ok(u64::from_be_bytes(b))
 }
 
-async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops::service::LogLevel) -> anyhow::Result<()> {
-    let redirect = UdpSocket::bind(config.redirect.listen).await.with_context(|| format!("redirect.listen {}", config.redirect.listen))?;
-    let motes = UdpSocket::bind(config.mote_link.bind).await.with_context(|| format!("mote_link.bind {}", config.mote_link.bind))?;
+async fn run(
+    path: PathBuf,
+    mut config: SspConfig,
+    mut iotssp: Iotssp,
+    log: ops::service::LogLevel,
+) -> anyhow::Result<()> {
+    let redirect = UdpSocket::bind(config.redirect.listen)
+        .await
+        .with_context(|| format!("redirect.listen {}", config.redirect.listen))?;
+    let motes = UdpSocket::bind(config.mote_link.bind)
+        .await
+        .with_context(|| format!("mote_link.bind {}", config.mote_link.bind))?;
     let me = instance_id()?;
     let start = Instant::now();
     // A new epoch: every mote re-associates now, not when its first client comes.
@@ -134,7 +175,18 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
         .border_router_keys()
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .into_iter()
-        .map(|(name, address, key)| BorderRouter { name, address, channel: RedirectChannel::new(ChannelConfig::default(), redirect::Role::Iotssp, KeyRing::new(key), me, start, SystemTime::now()) })
+        .map(|(name, address, key)| BorderRouter {
+            name,
+            address,
+            channel: RedirectChannel::new(
+                ChannelConfig::default(),
+                redirect::Role::Iotssp,
+                KeyRing::new(key),
+                me,
+                start,
+                SystemTime::now(),
+            ),
+        })
         .collect();
     // Which border router may speak for which mote, and gets its replies.
     let mut routes = config.mote_routes();
@@ -147,15 +199,21 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
     // loop only, so a loop that hangs is restarted by systemd.
     let (request_tx, mut request_rx) = tokio::sync::mpsc::channel::<ops::Request>(16);
     if let Some(listen) = config.status.listen {
-        ops::service::open_status_page("iotssp", listen, &request_tx).await.with_context(|| format!("status.listen {listen}"))?;
+        ops::service::open_status_page("iotssp", listen, &request_tx)
+            .await
+            .with_context(|| format!("status.listen {listen}"))?;
     }
-    let control_socket = ops::service::open_control_socket("iotssp", &config.control.socket, &request_tx);
+    let control_socket =
+        ops::service::open_control_socket("iotssp", &config.control.socket, &request_tx);
     drop(request_tx);
     let mut requests_open = true;
     let mut reloads = Reloads::default();
     // A rebuilt IoTSSP waits here until the running one has no handshake left.
     let mut pending: Option<Iotssp> = None;
-    notify_systemd(&[NotifyState::Ready, NotifyState::Status(&format!("running: redirect on {}", redirect.local_addr()?))]);
+    notify_systemd(&[
+        NotifyState::Ready,
+        NotifyState::Status(&format!("running: redirect on {}", redirect.local_addr()?)),
+    ]);
     let watchdog_every = sd_notify::watchdog_enabled().map(|t| t / 2);
     let mut next_watchdog = watchdog_every.map(|p| Instant::now() + p);
 
@@ -270,7 +328,8 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
         }
         let now = Instant::now();
         let wall = SystemTime::now();
-        if pending.is_some() && iotssp.delegation_count() == 0
+        if pending.is_some()
+            && iotssp.delegation_count() == 0
             && let Some(new) = pending.take()
         {
             iotssp = new;
@@ -288,7 +347,9 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
             // Datagrams to motes travel inside the redirect channel too (MoteDatagram): the
             // border router sends them from this IoTSSP's mote source, so nothing of the
             // mote leg passes its TUN, whose side of the motes' transfer port is closed.
-            let Some(msg) = out.as_redirect().or_else(|| out.as_mote_datagram()) else { continue };
+            let Some(msg) = out.as_redirect().or_else(|| out.as_mote_datagram()) else {
+                continue;
+            };
             let mote = msg.flow().mote_addr;
             // A border router that serves this mote: the one that last brought its traffic.
             let Some(i) = routes.route(mote) else {
@@ -302,7 +363,9 @@ async fn run(path: PathBuf, mut config: SspConfig, mut iotssp: Iotssp, log: ops:
                         tracing::warn!(br = %b.name, error = %e, "send to border router failed");
                     }
                 }
-                Err(e) => tracing::warn!(br = %b.name, error = e.as_str(), "redirect message not sealed"),
+                Err(e) => {
+                    tracing::warn!(br = %b.name, error = e.as_str(), "redirect message not sealed")
+                }
             }
         }
         for b in &mut brs {
@@ -385,7 +448,10 @@ fn status_document(
     let mut reload = serde_json::Map::new();
     reload.insert("applied".into(), reloads.applied.into());
     reload.insert("refused".into(), reloads.refused.into());
-    reload.insert("waiting_for_handshakes_to_end".into(), reload_pending.into());
+    reload.insert(
+        "waiting_for_handshakes_to_end".into(),
+        reload_pending.into(),
+    );
     if let Some((at, outcome, message)) = &reloads.last {
         reload.insert("last_outcome".into(), (*outcome).into());
         reload.insert("last_message".into(), message.clone().into());
@@ -412,7 +478,12 @@ fn status_document(
 }
 
 /// Prometheus metrics: the IoTSSP's counters and each border router's channel.
-fn metrics(iotssp: &Iotssp, brs: &[BorderRouter], now: Instant, (rejected, not_served): (u64, u64)) -> String {
+fn metrics(
+    iotssp: &Iotssp,
+    brs: &[BorderRouter],
+    now: Instant,
+    (rejected, not_served): (u64, u64),
+) -> String {
     let counter = |k: &str| vec![("counter", k.to_owned())];
     let mut totals: Vec<_> = ssp::status::counter_list(iotssp)
         .into_iter()
@@ -426,9 +497,25 @@ fn metrics(iotssp: &Iotssp, brs: &[BorderRouter], now: Instant, (rejected, not_s
         (vec![("border_router", b.name.clone())], i64::from(up))
     });
     let mut s = ops::metrics::Snapshot::new();
-    s.counters("iotssp", "Handshakes, transfers and drops (by reason), and refused redirect messages.", totals);
-    s.gauge("iotssp_keys_held", "Session keys held for motes.", iotssp.keys_held() as i64);
-    s.gauge("iotssp_delegations", "Delegations served.", iotssp.delegation_count() as i64);
-    s.gauges("iotssp_border_router_alive", "1 while a border router's redirect channel is alive.", alive.collect::<Vec<_>>());
+    s.counters(
+        "iotssp",
+        "Handshakes, transfers and drops (by reason), and refused redirect messages.",
+        totals,
+    );
+    s.gauge(
+        "iotssp_keys_held",
+        "Session keys held for motes.",
+        iotssp.keys_held() as i64,
+    );
+    s.gauge(
+        "iotssp_delegations",
+        "Delegations served.",
+        iotssp.delegation_count() as i64,
+    );
+    s.gauges(
+        "iotssp_border_router_alive",
+        "1 while a border router's redirect channel is alive.",
+        alive.collect::<Vec<_>>(),
+    );
     s.encode()
 }

@@ -128,7 +128,11 @@ impl OutboundHandshake {
 
     /// The mote's signature: the handshake goes on (its flight in [`Self::poll_transmit`]).
     /// An error (a signature that does not verify) ends it with internal_error.
-    pub fn provide_signature(&mut self, now: Instant, signature: &[u8; 64]) -> Result<(), dtls::Error> {
+    pub fn provide_signature(
+        &mut self,
+        now: Instant,
+        signature: &[u8; 64],
+    ) -> Result<(), dtls::Error> {
         self.conn.provide_signature(now, signature)
     }
 

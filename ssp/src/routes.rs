@@ -17,7 +17,10 @@ pub struct MoteRoutes {
 
 impl MoteRoutes {
     pub fn new(served: Vec<HashSet<Ipv6Addr>>) -> Self {
-        MoteRoutes { served, last: Default::default() }
+        MoteRoutes {
+            served,
+            last: Default::default(),
+        }
     }
 
     /// Whether border router `br` may bring a message about `mote` (Hellos name none and
@@ -39,7 +42,10 @@ impl MoteRoutes {
 
     /// The border router that gets what the IoTSSP sends about `mote`.
     pub fn route(&self, mote: Ipv6Addr) -> Option<usize> {
-        self.last.get(&mote).copied().or_else(|| self.served.iter().position(|s| s.contains(&mote)))
+        self.last
+            .get(&mote)
+            .copied()
+            .or_else(|| self.served.iter().position(|s| s.contains(&mote)))
     }
 }
 
@@ -61,7 +67,11 @@ mod tests {
         assert_eq!(r.route(m1), Some(0));
         assert!(r.accept(1, m2));
         assert!(r.accept(0, Ipv6Addr::UNSPECIFIED), "a Hello names no mote");
-        assert_eq!(r.route(a("2001:db8:3::2")), None, "a mote no border router serves");
+        assert_eq!(
+            r.route(a("2001:db8:3::2")),
+            None,
+            "a mote no border router serves"
+        );
     }
 
     #[test]

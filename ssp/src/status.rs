@@ -82,8 +82,16 @@ pub fn counter_list(i: &Iotssp) -> Vec<(String, u64)> {
     .into_iter()
     .map(|(k, n)| (k.to_string(), n))
     .collect();
-    v.extend(c.handshakes_failed.iter().map(|(k, n)| (format!("handshakes_failed.{k}"), *n)));
-    v.extend(c.outbound_failed.iter().map(|(k, n)| (format!("outbound_failed.{k}"), *n)));
+    v.extend(
+        c.handshakes_failed
+            .iter()
+            .map(|(k, n)| (format!("handshakes_failed.{k}"), *n)),
+    );
+    v.extend(
+        c.outbound_failed
+            .iter()
+            .map(|(k, n)| (format!("outbound_failed.{k}"), *n)),
+    );
     v.extend(c.drops.iter().map(|(k, n)| (format!("drop.{k}"), *n)));
     v
 }
@@ -92,9 +100,18 @@ pub fn counter_list(i: &Iotssp) -> Vec<(String, u64)> {
 /// failures also summed over their reasons.
 pub fn counters(i: &Iotssp) -> Value {
     let c = i.counters();
-    let mut m: Map<String, Value> = counter_list(i).into_iter().map(|(k, v)| (k, v.into())).collect();
-    m.insert("handshakes_failed".into(), c.handshakes_failed.values().sum::<u64>().into());
-    m.insert("outbound_failed".into(), c.outbound_failed.values().sum::<u64>().into());
+    let mut m: Map<String, Value> = counter_list(i)
+        .into_iter()
+        .map(|(k, v)| (k, v.into()))
+        .collect();
+    m.insert(
+        "handshakes_failed".into(),
+        c.handshakes_failed.values().sum::<u64>().into(),
+    );
+    m.insert(
+        "outbound_failed".into(),
+        c.outbound_failed.values().sum::<u64>().into(),
+    );
     Value::Object(m)
 }
 

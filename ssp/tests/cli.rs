@@ -6,7 +6,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn data(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data").join(name).display().to_string()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../dtls/tests/data")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 fn write_config(dir: &std::path::Path, psk: &str) -> PathBuf {
@@ -46,10 +50,24 @@ default = "allow"
 fn check_config_accepts_a_good_file_and_names_the_bad_key() {
     let dir = tempfile::tempdir().unwrap();
     let good = write_config(dir.path(), "30313233343536373839616263646566");
-    let out = Command::new(env!("CARGO_BIN_EXE_iotssp")).arg("--config").arg(&good).arg("--check-config").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_iotssp"))
+        .arg("--config")
+        .arg(&good)
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bad = write_config(dir.path(), "not-hex");
-    let out = Command::new(env!("CARGO_BIN_EXE_iotssp")).arg("--config").arg(&bad).arg("--check-config").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iotssp"))
+        .arg("--config")
+        .arg(&bad)
+        .arg("--check-config")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("motes[0].psk"), "{err}");
@@ -70,13 +88,29 @@ fn sigterm_exits_cleanly_with_final_counters() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let start = Instant::now();
     let out = child.wait_with_output().unwrap();
     assert!(start.elapsed() < Duration::from_secs(10));
     assert!(out.status.success(), "{:?}", out.status);
-    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(log.contains("iotssp running"), "{log}");
-    assert!(log.contains("iotssp stopping") && log.contains("keys_held=0"), "{log}");
-    assert!(!log.contains("000102030405") && !log.contains("3031323334"), "no secrets in logs");
+    assert!(
+        log.contains("iotssp stopping") && log.contains("keys_held=0"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("000102030405") && !log.contains("3031323334"),
+        "no secrets in logs"
+    );
 }

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use redirect::FlowTag;
 use proptest::prelude::*;
+use redirect::FlowTag;
 use ssp::Output;
 use ssp::config::SspConfig;
 
@@ -25,11 +25,19 @@ psk = "30313233343536373839616263646566"
 [trust]
 anchors = "ca.pem"
 "#;
-    SspConfig::from_toml_str(text).unwrap().build(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data")).unwrap()
+    SspConfig::from_toml_str(text)
+        .unwrap()
+        .build(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtls/tests/data"))
+        .unwrap()
 }
 
 fn flow(port: u16) -> FlowTag {
-    FlowTag { peer_addr: "2001:db8::1".parse().unwrap(), peer_port: port, mote_addr: "2001:db8:1::2".parse().unwrap(), mote_port: 5684 }
+    FlowTag {
+        peer_addr: "2001:db8::1".parse().unwrap(),
+        peer_port: port,
+        mote_addr: "2001:db8:1::2".parse().unwrap(),
+        mote_port: 5684,
+    }
 }
 
 proptest! {

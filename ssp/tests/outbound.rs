@@ -39,7 +39,10 @@ fn config(name: &str) -> SspConfig {
 fn keyless_config() -> SspConfig {
     let text = config_text("mote.example")
         .replace("private_key = \"server.key\"\n", "key = \"mote\"\n")
-        .replace("certificate_chain = \"server.pem\"", "certificate_chain = \"client.pem\"");
+        .replace(
+            "certificate_chain = \"server.pem\"",
+            "certificate_chain = \"client.pem\"",
+        );
     SspConfig::from_toml_str(&text).unwrap()
 }
 
@@ -452,13 +455,21 @@ fn a_keyless_mote_signs_its_certificate_verify() {
         .connect(t, bed.flow.peer_addr.octets(), 5684)
         .unwrap();
     bed.run(Duration::from_secs(5));
-    assert_eq!(bed.iotssp.counters().outbound_completed, 1, "{:?}", bed.iotssp.counters());
+    assert_eq!(
+        bed.iotssp.counters().outbound_completed,
+        1,
+        "{:?}",
+        bed.iotssp.counters()
+    );
     assert_eq!(bed.iotssp.counters().keyless_signatures, 1);
     assert_eq!(bed.mote.stats().ecc_signatures, 1);
     assert_eq!(bed.mote.stats().sign_requests, 1);
     let server = bed.server.as_ref().unwrap();
     assert!(server.is_established());
-    assert!(!server.peer_certificates().is_empty(), "the server verified the mote's certificate");
+    assert!(
+        !server.peer_certificates().is_empty(),
+        "the server verified the mote's certificate"
+    );
     assert_eq!(bed.table.0.len(), 1);
 }
 
@@ -481,7 +492,10 @@ fn a_keyless_mote_that_refuses_to_sign_gets_no_session() {
         })
     );
     assert_eq!(
-        bed.iotssp.counters().outbound_failed.get("mote_signature_failed"),
+        bed.iotssp
+            .counters()
+            .outbound_failed
+            .get("mote_signature_failed"),
         Some(&1)
     );
     assert_eq!(bed.iotssp.counters().keyless_signatures, 0);

@@ -24,7 +24,10 @@ struct Rng(u64);
 impl mote_assoc::crypto::Random for Rng {
     fn fill(&mut self, buf: &mut [u8]) {
         for b in buf {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             *b = (self.0 >> 56) as u8;
         }
     }
@@ -52,7 +55,9 @@ fn iotssp(seed: u8) -> ssp::Iotssp {
          [trust]\nanchors = \"ca.pem\"\n"
     ))
     .unwrap();
-    config.build_with_random(&data, SeededRandom::shared([seed; 32])).unwrap()
+    config
+        .build_with_random(&data, SeededRandom::shared([seed; 32]))
+        .unwrap()
 }
 
 struct Bed {
@@ -69,8 +74,16 @@ impl Bed {
     fn new() -> Bed {
         let now = Instant::now();
         let addr: Ipv6Addr = MOTE.parse().unwrap();
-        let creds = Credentials::new::<SoftAes>(b"0123456789abcdef", ssp::config::mote_id(&addr)).unwrap();
-        Bed { origin: now, now, iotssp: iotssp(7), mote: MoteAssoc::new(creds, SoftEcdh, Rng(3)), pokes: 0, lose_pokes: 0 }
+        let creds =
+            Credentials::new::<SoftAes>(b"0123456789abcdef", ssp::config::mote_id(&addr)).unwrap();
+        Bed {
+            origin: now,
+            now,
+            iotssp: iotssp(7),
+            mote: MoteAssoc::new(creds, SoftEcdh, Rng(3)),
+            pokes: 0,
+            lose_pokes: 0,
+        }
     }
 
     fn t(&self) -> mote_assoc::Instant {
@@ -90,7 +103,9 @@ impl Bed {
             }
             while let Some(o) = self.iotssp.poll_output() {
                 moved = true;
-                let Output::ToMote { datagram, .. } = o else { continue };
+                let Output::ToMote { datagram, .. } = o else {
+                    continue;
+                };
                 if message_type(&datagram) == Ok(MessageType::Poke) {
                     self.pokes += 1;
                     if self.lose_pokes > 0 {
@@ -104,8 +119,16 @@ impl Bed {
             if moved {
                 continue;
             }
-            let mote_next = self.mote.poll_timeout().map(|t| self.origin + Duration::from_millis(t.as_millis()));
-            let Some(next) = [self.iotssp.poll_timeout(), mote_next].into_iter().flatten().min().filter(|t| *t <= end) else {
+            let mote_next = self
+                .mote
+                .poll_timeout()
+                .map(|t| self.origin + Duration::from_millis(t.as_millis()));
+            let Some(next) = [self.iotssp.poll_timeout(), mote_next]
+                .into_iter()
+                .flatten()
+                .min()
+                .filter(|t| *t <= end)
+            else {
                 self.now = end;
                 return;
             };
@@ -117,11 +140,16 @@ impl Bed {
     }
 
     fn associated(&self) -> bool {
-        self.iotssp.association("mote-1").is_some_and(|(a, _)| a.is_some())
+        self.iotssp
+            .association("mote-1")
+            .is_some_and(|(a, _)| a.is_some())
     }
 
     fn start_pokes(&self) -> u64 {
-        ssp::status::counter_list(&self.iotssp).into_iter().find(|(k, _)| k == "start_pokes").map_or(0, |(_, v)| v)
+        ssp::status::counter_list(&self.iotssp)
+            .into_iter()
+            .find(|(k, _)| k == "start_pokes")
+            .map_or(0, |(_, v)| v)
     }
 }
 
@@ -135,7 +163,10 @@ fn a_restarted_iotssp_pokes_its_mote_with_a_newer_epoch_and_the_mote_reassociate
     bed.iotssp = iotssp(8);
     bed.iotssp.start_epoch(bed.now, 1_000);
     bed.run(Duration::from_secs(1));
-    assert!(bed.associated(), "the mote did not answer the new instance's Poke");
+    assert!(
+        bed.associated(),
+        "the mote did not answer the new instance's Poke"
+    );
     assert_eq!((bed.pokes, bed.start_pokes()), (1, 1));
     assert_eq!(bed.mote.stats().pokes_new_epoch, 1);
     assert_eq!(bed.mote.stats().associations, 2);
@@ -184,5 +215,9 @@ fn the_epoch_grows_with_each_quarter_second_of_the_wall_clock() {
     assert_eq!(epoch_of(base + Duration::from_millis(250)), 1);
     let now = SystemTime::now();
     assert!(epoch_of(now + Duration::from_millis(300)) > epoch_of(now));
-    assert_eq!(epoch_of(base + Duration::from_secs(40 * 365 * 86_400)), u32::MAX, "saturates");
+    assert_eq!(
+        epoch_of(base + Duration::from_secs(40 * 365 * 86_400)),
+        u32::MAX,
+        "saturates"
+    );
 }

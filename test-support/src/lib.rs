@@ -22,7 +22,9 @@ pub fn packaging_tests_enabled(test: &str) -> bool {
     if under_ci() || std::env::var("LOWPAN_PACKAGING_TESTS").is_ok_and(|v| v == "1") {
         return true;
     }
-    eprintln!("SKIP {test}: a packaging test; it runs under CI=true or with LOWPAN_PACKAGING_TESTS=1");
+    eprintln!(
+        "SKIP {test}: a packaging test; it runs under CI=true or with LOWPAN_PACKAGING_TESTS=1"
+    );
     false
 }
 
@@ -34,7 +36,11 @@ pub fn require_root(test: &str) -> bool {
     if root && tun {
         return true;
     }
-    let why = if !root { "not running as root" } else { "/dev/net/tun is missing" };
+    let why = if !root {
+        "not running as root"
+    } else {
+        "/dev/net/tun is missing"
+    };
     skip_or_fail(
         test,
         &format!(
@@ -52,7 +58,10 @@ pub fn require_program(test: &str, program: &str, version_arg: &str) -> bool {
         .stdin(Stdio::null())
         .output()
         .is_ok_and(|o| o.status.success());
-    runs || skip_or_fail(test, &format!("{program} not found (`{program} {version_arg}` does not run)"))
+    runs || skip_or_fail(
+        test,
+        &format!("{program} not found (`{program} {version_arg}` does not run)"),
+    )
 }
 
 /// `openssl` (the interop tests' peer, the provisioning checks).

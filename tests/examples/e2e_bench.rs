@@ -34,7 +34,10 @@ fn main() {
         std::process::exit(2);
     }
     let mut runs = Vec::new();
-    for (label, payload) in [("small (1 frame each way)", 64usize), ("1232-byte (14 fragments each way)", 1232)] {
+    for (label, payload) in [
+        ("small (1 frame each way)", 64usize),
+        ("1232-byte (14 fragments each way)", 1232),
+    ] {
         runs.push(run(label, payload, seconds));
     }
     println!(
@@ -44,7 +47,11 @@ fn main() {
     let mut json = Vec::new();
     for r in &runs {
         let frames = (r.tx_frames + r.rx_frames) as f64;
-        let per_cpu = if r.br_cpu_s > 0.0 { frames / r.br_cpu_s } else { 0.0 };
+        let per_cpu = if r.br_cpu_s > 0.0 {
+            frames / r.br_cpu_s
+        } else {
+            0.0
+        };
         println!(
             "{:<36} {:>9.0} {:>12.0} {:>12.0} {:>14.0} {:>13.0}%",
             r.label,
@@ -58,13 +65,23 @@ fn main() {
             "{{\"traffic\":\"{}\",\"udp_payload\":{},\"seconds\":{:.3},\"sent\":{},\"echoed\":{},\
              \"tun_to_radio_frames\":{},\"radio_to_tun_frames\":{},\"lowpan_br_cpu_seconds\":{:.3},\
              \"frames_per_lowpan_br_cpu_second\":{:.0}}}",
-            r.label, r.payload, r.seconds, r.sent, r.echoed, r.tx_frames, r.rx_frames, r.br_cpu_s, per_cpu
+            r.label,
+            r.payload,
+            r.seconds,
+            r.sent,
+            r.echoed,
+            r.tx_frames,
+            r.rx_frames,
+            r.br_cpu_s,
+            per_cpu
         ));
     }
     let radio_frames_per_s = 250_000.0 / 8.0 / (127.0 + 6.0);
     println!(
         "(a 250 kbit/s radio carries at most {radio_frames_per_s:.0} full-size frames/s; figures are on {} cores shared by sender, kernel, motesim and lowpan-br)",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
     if let Some(path) = out {
         let text = format!("{{\"benchmark\":\"e2e\",\"runs\":[{}]}}\n", json.join(","));
@@ -87,7 +104,11 @@ fn run(label: &'static str, payload: usize, seconds: f64) -> Run {
     let pid = bed.border_router.pid().expect("lowpan-br pid");
     let dst = SocketAddr::new(mote_addr(1).into(), 7);
     // Warm up: the first packets wait for the route and neighbour state.
-    assert!(bed.udp_request(dst, vec![0; 8], Duration::from_secs(3)).is_some(), "mote does not echo");
+    assert!(
+        bed.udp_request(dst, vec![0; 8], Duration::from_secs(3))
+            .is_some(),
+        "mote does not echo"
+    );
 
     let cpu_before = cpu_seconds(pid);
     let stop = Arc::new(AtomicBool::new(false));
@@ -98,7 +119,8 @@ fn run(label: &'static str, payload: usize, seconds: f64) -> Run {
     bed.inet.enter(move || {
         let sock = std::net::UdpSocket::bind("[::]:0").expect("bind");
         sock.connect(dst).expect("connect");
-        sock.set_read_timeout(Some(Duration::from_millis(1))).expect("timeout");
+        sock.set_read_timeout(Some(Duration::from_millis(1)))
+            .expect("timeout");
         let recv_sock = sock.try_clone().expect("clone");
         let (e3, st3) = (e2.clone(), st2.clone());
         let receiver = std::thread::spawn(move || {
@@ -149,7 +171,12 @@ fn cpu_seconds(pid: u32) -> f64 {
     // Fields after the command name, which is in parentheses and may contain spaces.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // SAFETY: sysconf has no preconditions; it only reads a system constant.
     let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
         n if n > 0 => n as f64,
@@ -161,10 +188,18 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// radio_tx_frames and radio_rx_frames from the daemon's "final counters" log line.
 fn final_frames(log: &[String]) -> (u64, u64) {
-    let line = log.iter().rev().find(|l| l.contains("final counters")).cloned().unwrap_or_default();
+    let line = log
+        .iter()
+        .rev()
+        .find(|l| l.contains("final counters"))
+        .cloned()
+        .unwrap_or_default();
     let get = |key: &str| {
         line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{key}=")).or_else(|| kv.strip_prefix(&format!("counters={key}="))))
+            .find_map(|kv| {
+                kv.strip_prefix(&format!("{key}="))
+                    .or_else(|| kv.strip_prefix(&format!("counters={key}=")))
+            })
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };

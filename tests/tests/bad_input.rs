@@ -297,7 +297,13 @@ fn global(e: Eui64) -> Ipv6Addr {
 
 fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {
     let payload: Vec<u8> = (0..payload_len).map(|i| i as u8).collect();
-    UdpRepr { src_port: 40000, dst_port: 9, payload: &payload }.emit_ipv6_packet(src, dst, 64).unwrap()
+    UdpRepr {
+        src_port: 40000,
+        dst_port: 9,
+        payload: &payload,
+    }
+    .emit_ipv6_packet(src, dst, 64)
+    .unwrap()
 }
 
 /// A data frame from `src` to the border router carrying `payload`.

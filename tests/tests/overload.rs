@@ -34,20 +34,27 @@ fn overload_drops_whole_datagrams_serves_every_mote_and_lets_a_handshake_through
     let Some(mut bed) = DelegationBed::start(test, BedOptions::new(Mode::Attached)) else {
         return;
     };
-    let secs: u64 = std::env::var("OVERLOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let secs: u64 = std::env::var("OVERLOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
 
     // Frames per datagram, measured: one datagram to the busy mote on a quiet channel.
     let before = snapshot(&bed, SystemTime::now());
     let echoed = bed.inet.enter(|| {
         let sock = UdpSocket::bind("[::]:0").expect("bind");
-        sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         sock.send_to(&[0x5a; DATAGRAM], echo(DCERT)).expect("send");
         sock.recv_from(&mut [0u8; 2048]).is_ok()
     });
     assert!(echoed, "no echo on a quiet channel:\n{}", bed.logs());
     let calibrated = snapshot(&bed, SystemTime::now());
     let frames_per_datagram = calibrated.frames_in[1] - before.frames_in[1];
-    assert!(frames_per_datagram > 1, "a {DATAGRAM}-byte datagram is fragmented");
+    assert!(
+        frames_per_datagram > 1,
+        "a {DATAGRAM}-byte datagram is fragmented"
+    );
     let rate = 2.0 * CHANNEL_FRAMES_PER_S / frames_per_datagram as f64;
 
     let start = snapshot(&bed, SystemTime::now());
@@ -81,16 +88,26 @@ fn overload_drops_whole_datagrams_serves_every_mote_and_lets_a_handshake_through
          \"frames_per_datagram\":{frames_per_datagram},\"datagrams_sent\":{sent:?},\"datagrams_delivered\":{delivered:?},\
          \"radio_frames_sent\":{radio_frames},\"frames_of_whole_datagrams\":{whole_frames},\"whole_ratio\":{ratio:.3},\
          \"radio_queue_datagrams_dropped\":{},\"handshake_completed\":{handshake_ok}}}",
-        metrics.get("lowpan_br_drops_total{reason=\"radio_queue_full\"}").copied().unwrap_or(0)
+        metrics
+            .get("lowpan_br_drops_total{reason=\"radio_queue_full\"}")
+            .copied()
+            .unwrap_or(0)
     );
     println!("overload: {report}");
     if let Ok(path) = std::env::var("OVERLOAD_REPORT") {
         std::fs::write(&path, format!("{report}\n")).expect("write the report");
     }
 
-    assert!(handshake_ok, "the delegated handshake did not complete under overload:\n{client_output}\n{}", bed.logs());
+    assert!(
+        handshake_ok,
+        "the delegated handshake did not complete under overload:\n{client_output}\n{}",
+        bed.logs()
+    );
     for (i, (mote, _)) in SHARES.iter().enumerate() {
-        assert!(delivered[i] >= 1, "mote {mote} got nothing through: {report}");
+        assert!(
+            delivered[i] >= 1,
+            "mote {mote} got nothing through: {report}"
+        );
     }
     assert!(
         ratio >= 0.9,
@@ -121,7 +138,9 @@ fn flood(rate: f64, duration: Duration) -> Vec<u64> {
         for (c, (_, share)) in credit.iter_mut().zip(SHARES) {
             *c += f64::from(share) / f64::from(total);
         }
-        let i = (0..SHARES.len()).max_by(|&a, &b| credit[a].total_cmp(&credit[b])).unwrap_or(0);
+        let i = (0..SHARES.len())
+            .max_by(|&a, &b| credit[a].total_cmp(&credit[b]))
+            .unwrap_or(0);
         credit[i] -= 1.0;
         // ENOBUFS and the like are the kernel dropping under overload too: counted as sent.
         let _ = sock.send_to(&[0xa5; DATAGRAM], echo(SHARES[i].0));
@@ -136,7 +155,8 @@ fn flood(rate: f64, duration: Duration) -> Vec<u64> {
     // port would come back to the mote as a port-unreachable error quoting it, which is
     // traffic this test did not mean to offer.
     sock.set_nonblocking(false).expect("blocking");
-    sock.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
     let quiet_until = Instant::now() + Duration::from_secs(120);
     while Instant::now() < quiet_until && sock.recv_from(&mut buf).is_ok() {}
     sent
@@ -151,15 +171,23 @@ struct Snapshot {
 }
 
 fn snapshot(bed: &DelegationBed, after: SystemTime) -> Snapshot {
-    let mut s = Snapshot { radio_sends: 0, frames_in: [0; 3], echoed: [0; 3] };
+    let mut s = Snapshot {
+        radio_sends: 0,
+        frames_in: [0; 3],
+        echoed: [0; 3],
+    };
     for (i, (mote, _)) in SHARES.iter().enumerate() {
         let m = bed.mote_stats_after(*mote, after);
-        assert_eq!(m["eui64"].as_str(), Some(eui64_text(mote_eui64(*mote)).as_str()));
+        assert_eq!(
+            m["eui64"].as_str(),
+            Some(eui64_text(mote_eui64(*mote)).as_str())
+        );
         s.frames_in[i] = stat(&m, "frames_in");
         s.echoed[i] = m["served"]["echo"].as_u64().unwrap_or(0);
     }
     let all: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(bed.motesim_stats_path()).expect("stats")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(bed.motesim_stats_path()).expect("stats"))
+            .expect("json");
     s.radio_sends = all["radio"]["sends"].as_u64().unwrap_or(0);
     s
 }

@@ -21,10 +21,15 @@ fn compose_runs_a_delegated_handshake() {
     if !require_root(test) {
         return;
     }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root");
     let status = Command::new("bash")
         .arg(repo.join("tests/packaging/docker.sh"))
         .status()
         .expect("run tests/packaging/docker.sh");
-    assert!(status.success(), "tests/packaging/docker.sh failed ({status}); its output is above");
+    assert!(
+        status.success(),
+        "tests/packaging/docker.sh failed ({status}); its output is above"
+    );
 }

@@ -21,8 +21,13 @@ fn units_run_under_systemd_in_a_container() {
     if !require_root(test) {
         return;
     }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
-    let bin_dir = workspace_bin("lowpan-br").parent().expect("binary folder").to_path_buf();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root");
+    let bin_dir = workspace_bin("lowpan-br")
+        .parent()
+        .expect("binary folder")
+        .to_path_buf();
     for bin in ["motesim", "iotssp", "lowpan-provision"] {
         workspace_bin(bin);
     }
@@ -31,5 +36,8 @@ fn units_run_under_systemd_in_a_container() {
         .arg(&bin_dir)
         .status()
         .expect("run tests/packaging/systemd.sh");
-    assert!(status.success(), "tests/packaging/systemd.sh failed ({status}); its output is above");
+    assert!(
+        status.success(),
+        "tests/packaging/systemd.sh failed ({status}); its output is above"
+    );
 }

@@ -20,22 +20,39 @@ fn start(test: &str) -> Option<DelegationBed> {
 
 #[test]
 fn gnutls_cli_with_raw_public_keys_reaches_delegated_and_dcert_motes() {
-    let Some(mut bed) = start("gnutls_cli_with_raw_public_keys_reaches_delegated_and_dcert_motes") else {
+    let Some(mut bed) = start("gnutls_cli_with_raw_public_keys_reaches_delegated_and_dcert_motes")
+    else {
         return;
     };
     let (key, public) = (bed.file("client.key"), bed.file("client.pub.pem"));
     for (mote, what) in [(DELEGATED, "delegated"), (DCERT, "dcert")] {
         let mut g = bed.gnutls_cli_rpk(mote, &key, &public);
         let ok = g.wait_for("- Handshake was completed", HANDSHAKE);
-        assert!(ok, "{what}: raw-key handshake:\n{}\n{}", g.output(), bed.logs());
+        assert!(
+            ok,
+            "{what}: raw-key handshake:\n{}\n{}",
+            g.output(),
+            bed.logs()
+        );
         let line = format!("ECHO rpk-{what}");
         g.send_line(&line);
         // gnutls-cli does not print what it sends: the line in its output came back.
-        assert!(g.wait_for(&line, ECHO), "{what}: no echo:\n{}\n{}", g.output(), bed.logs());
+        assert!(
+            g.wait_for(&line, ECHO),
+            "{what}: no echo:\n{}\n{}",
+            g.output(),
+            bed.logs()
+        );
         g.kill();
     }
-    let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "sessions_transferred") >= 1 && stat(s, "app_data_in") >= 1);
-    assert_eq!(stat(&s, "ecc_operations"), 0, "the delegated mote did ECC: {s}");
+    let s = bed.mote_stats_until(DELEGATED, |s| {
+        stat(s, "sessions_transferred") >= 1 && stat(s, "app_data_in") >= 1
+    });
+    assert_eq!(
+        stat(&s, "ecc_operations"),
+        0,
+        "the delegated mote did ECC: {s}"
+    );
     assert!(bed.iotssp_counter("transfers_completed") >= 1);
     assert_eq!(bed.iotssp_counter("keys_held"), 0);
     let d = bed.mote_stats_until(DCERT, |s| stat(s, "app_data_in") >= 1);
@@ -54,10 +71,20 @@ fn a_raw_key_the_policy_does_not_name_is_refused() {
     g.send_line("ECHO must-not-come-back");
     let status = g.wait_exit(HANDSHAKE);
     let out = g.output();
-    assert!(status.is_some_and(|s| !s.success()), "gnutls-cli was not refused:\n{out}\n{}", bed.logs());
-    assert!(!out.contains("ECHO must-not-come-back"), "the stranger had a session:\n{out}");
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "gnutls-cli was not refused:\n{out}\n{}",
+        bed.logs()
+    );
+    assert!(
+        !out.contains("ECHO must-not-come-back"),
+        "the stranger had a session:\n{out}"
+    );
     let logs = bed.logs();
-    assert!(logs.contains("no rule names this raw public key"), "no log line says why:\n{logs}");
+    assert!(
+        logs.contains("no rule names this raw public key"),
+        "no log line says why:\n{logs}"
+    );
     let s = bed.mote_stats_until(DELEGATED, |_| true);
     assert_eq!(stat(&s, "sessions_transferred"), 0, "{s}");
     assert_eq!(bed.iotssp_counter("keys_held"), 0);
@@ -75,8 +102,14 @@ fn a_dcert_mote_refuses_a_raw_key_it_does_not_pin() {
     g.send_line("ECHO must-not-come-back");
     let status = g.wait_exit(HANDSHAKE);
     let out = g.output();
-    assert!(status.is_some_and(|s| !s.success()), "gnutls-cli was not refused:\n{out}");
-    assert!(!out.contains("ECHO must-not-come-back"), "the stranger had a session:\n{out}");
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "gnutls-cli was not refused:\n{out}"
+    );
+    assert!(
+        !out.contains("ECHO must-not-come-back"),
+        "the stranger had a session:\n{out}"
+    );
     let d = bed.mote_stats_until(DCERT, |s| stat(s, "dtls_handshakes_failed") >= 1);
     assert!(stat(&d, "dtls_handshakes_failed") >= 1, "{d}");
     assert_eq!(stat(&d, "app_data_in"), 0, "{d}");

@@ -70,7 +70,10 @@ fn full_handshake_saving(bed: &mut DelegationBed, sess: &Path) {
     // The client leaves with close_notify, and the test waits until the mote has freed the
     // session slot: a SIGKILL may beat s_client's close_notify, and the slot of a session
     // in use would then be held for the eviction time, refusing the next transfer.
-    let closed = stat(&bed.mote_stats_after(DELEGATED, SystemTime::now()), "sessions_closed");
+    let closed = stat(
+        &bed.mote_stats_after(DELEGATED, SystemTime::now()),
+        "sessions_closed",
+    );
     c.close_stdin();
     let exited = c.wait_exit(Duration::from_secs(10)).is_some();
     assert!(exited, "s_client did not exit on EOF:\n{}", c.output());

@@ -58,10 +58,20 @@ fn echoed_session(bed: &mut DelegationBed, mote: u8, client: Client, line: &str)
         (Client::Openssl, _) => (bed.s_client(mote), ECDHE_OK),
     };
     let what = name(mote);
-    assert!(c.wait_for(done, HANDSHAKE), "{what}, {client:?}: no handshake:\n{}\n{}", c.output(), bed.logs());
+    assert!(
+        c.wait_for(done, HANDSHAKE),
+        "{what}, {client:?}: no handshake:\n{}\n{}",
+        c.output(),
+        bed.logs()
+    );
     c.send_line(line);
     // Neither client prints what it sends (stdin is a pipe): the line came back.
-    assert!(c.wait_for(line, ECHO), "{what}, {client:?}: no echo of {line:?}:\n{}\n{}", c.output(), bed.logs());
+    assert!(
+        c.wait_for(line, ECHO),
+        "{what}, {client:?}: no echo of {line:?}:\n{}\n{}",
+        c.output(),
+        bed.logs()
+    );
     c
 }
 
@@ -77,7 +87,8 @@ impl Capture {
         // tshark as root writes through dumpcap, which must be allowed to create the file.
         std::fs::File::create(&file).expect("capture file");
         let mut cmd = bed.inet.command("tshark");
-        cmd.args(["-i", "any", "-f", "udp port 5684", "-w"]).arg(&file);
+        cmd.args(["-i", "any", "-f", "udp port 5684", "-w"])
+            .arg(&file);
         let mut daemon = integration_tests::Daemon::spawn("tshark", cmd);
         daemon.wait_for_line("Capturing on", Duration::from_secs(20));
         Capture { daemon, file }
@@ -89,20 +100,46 @@ impl Capture {
         let out = Command::new("tshark")
             .arg("-r")
             .arg(&self.file)
-            .args(["-d", "udp.port==5684,dtls", "-Y", "dtls.record.content_type == 21"])
+            .args([
+                "-d",
+                "udp.port==5684,dtls",
+                "-Y",
+                "dtls.record.content_type == 21",
+            ])
             .args(["-T", "fields", "-E", "separator=|"])
-            .args(["-e", "ipv6.src", "-e", "udp.srcport", "-e", "ipv6.dst", "-e", "udp.dstport", "-e", "dtls.record.content_type"])
+            .args([
+                "-e",
+                "ipv6.src",
+                "-e",
+                "udp.srcport",
+                "-e",
+                "ipv6.dst",
+                "-e",
+                "udp.dstport",
+                "-e",
+                "dtls.record.content_type",
+            ])
             .output()
             .expect("run tshark");
-        assert!(out.status.success(), "tshark: {}\ncapture log:\n{}", String::from_utf8_lossy(&out.stderr), log.join("\n"));
+        assert!(
+            out.status.success(),
+            "tshark: {}\ncapture log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            log.join("\n")
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         let mut alerts = Vec::new();
         for line in text.lines() {
             let f: Vec<&str> = line.split('|').collect();
-            let [src, sport, dst, dport, types] = f[..] else { panic!("unexpected tshark row {line:?}") };
+            let [src, sport, dst, dport, types] = f[..] else {
+                panic!("unexpected tshark row {line:?}")
+            };
             // One row per datagram, one content type per record in it.
             for _ in types.split(',').filter(|t| t.trim() == "21") {
-                alerts.push(AlertRecord { from: format!("[{src}]:{sport}"), to: format!("[{dst}]:{dport}") });
+                alerts.push(AlertRecord {
+                    from: format!("[{src}]:{sport}"),
+                    to: format!("[{dst}]:{dport}"),
+                });
             }
         }
         alerts
@@ -125,13 +162,28 @@ fn refused_with_an_alert(bed: &mut DelegationBed, mote: u8) {
     };
     let status = c.wait_exit(HANDSHAKE);
     let out = c.output();
-    assert!(status.is_some_and(|s| !s.success()), "{what}: the client of a full mote was not refused:\n{out}\n{}", bed.logs());
-    assert!(out.contains("internal error") || out.contains("alert number 80"), "{what}: no internal_error alert:\n{out}");
-    eprintln!("{what}: refused client: {}", out.lines().filter(|l| l.contains("alert")).collect::<Vec<_>>().join(" | "));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "{what}: the client of a full mote was not refused:\n{out}\n{}",
+        bed.logs()
+    );
+    assert!(
+        out.contains("internal error") || out.contains("alert number 80"),
+        "{what}: no internal_error alert:\n{out}"
+    );
+    eprintln!(
+        "{what}: refused client: {}",
+        out.lines()
+            .filter(|l| l.contains("alert"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
 }
 
 fn clients_that_vanish(test: &str, mode: Mode) {
-    if !test_support::require_program(test, "gnutls-cli", "--version") || !test_support::require_program(test, "tshark", "--version") {
+    if !test_support::require_program(test, "gnutls-cli", "--version")
+        || !test_support::require_program(test, "tshark", "--version")
+    {
         return;
     }
     let mut opts = BedOptions::new(mode);
@@ -150,40 +202,105 @@ fn clients_that_vanish(test: &str, mode: Mode) {
         // Fill every place with a client that then vanishes without close_notify.
         let first_used = Instant::now();
         for (i, client) in fillers(mote).into_iter().enumerate() {
-            let mut c = echoed_session(&mut bed, mote, client, &format!("ECHO {what}-vanishing-{i}"));
+            let mut c = echoed_session(
+                &mut bed,
+                mote,
+                client,
+                &format!("ECHO {what}-vanishing-{i}"),
+            );
             c.vanish();
         }
         let last_vanished = Instant::now();
         let full = bed.mote_stats_after(mote, SystemTime::now());
-        let kept = if mote == DELEGATED { "sessions_transferred" } else { "dtls_handshakes" };
-        assert_eq!(stat(&full, kept), stat(&before, kept) + PLACES as u64, "{what}: {full}");
-        for k in ["sessions_closed", "sessions_evicted", "sessions_expired", "clients_refused"] {
-            assert_eq!(stat(&full, k), stat(&before, k), "{what}: {k} before the table was full: {full}");
+        let kept = if mote == DELEGATED {
+            "sessions_transferred"
+        } else {
+            "dtls_handshakes"
+        };
+        assert_eq!(
+            stat(&full, kept),
+            stat(&before, kept) + PLACES as u64,
+            "{what}: {full}"
+        );
+        for k in [
+            "sessions_closed",
+            "sessions_evicted",
+            "sessions_expired",
+            "clients_refused",
+        ] {
+            assert_eq!(
+                stat(&full, k),
+                stat(&before, k),
+                "{what}: {k} before the table was full: {full}"
+            );
         }
         // Nobody has been idle long enough to give way: the next client is refused.
         refused_with_an_alert(&mut bed, mote);
-        assert!(first_used.elapsed() < EVICT_AFTER, "{what}: the refusal came too late to prove anything ({:?})", first_used.elapsed());
-        let refused = bed.mote_stats_until(mote, |s| stat(s, "clients_refused") > stat(&before, "clients_refused"));
-        assert_eq!(stat(&refused, "clients_refused"), stat(&before, "clients_refused") + 1, "{what}: {refused}");
-        assert_eq!(stat(&refused, "sessions_evicted"), stat(&before, "sessions_evicted"), "{what}: {refused}");
+        assert!(
+            first_used.elapsed() < EVICT_AFTER,
+            "{what}: the refusal came too late to prove anything ({:?})",
+            first_used.elapsed()
+        );
+        let refused = bed.mote_stats_until(mote, |s| {
+            stat(s, "clients_refused") > stat(&before, "clients_refused")
+        });
+        assert_eq!(
+            stat(&refused, "clients_refused"),
+            stat(&before, "clients_refused") + 1,
+            "{what}: {refused}"
+        );
+        assert_eq!(
+            stat(&refused, "sessions_evicted"),
+            stat(&before, "sessions_evicted"),
+            "{what}: {refused}"
+        );
         // The places give way only to a client that comes after they have been idle long
         // enough.
-        std::thread::sleep(EVICT_AFTER.saturating_sub(last_vanished.elapsed()) + Duration::from_millis(500));
+        std::thread::sleep(
+            EVICT_AFTER.saturating_sub(last_vanished.elapsed()) + Duration::from_millis(500),
+        );
         // The well-behaved client gets in, gets its echo, and leaves with close_notify.
-        let mut good = echoed_session(&mut bed, mote, Client::Openssl, &format!("ECHO {what}-well-behaved"));
+        let mut good = echoed_session(
+            &mut bed,
+            mote,
+            Client::Openssl,
+            &format!("ECHO {what}-well-behaved"),
+        );
         good.close_stdin();
         let status = good.wait_exit(ECHO);
-        assert!(status.is_some_and(|s| s.success()), "{what}: s_client did not end cleanly:\n{}", good.output());
-        let after = bed.mote_stats_until(mote, |s| stat(s, "sessions_closed") > stat(&before, "sessions_closed"));
-        assert_eq!(stat(&after, "sessions_evicted"), stat(&before, "sessions_evicted") + 1, "{what}: one vanished client gave way: {after}");
-        assert_eq!(stat(&after, "clients_refused"), stat(&before, "clients_refused") + 1, "{what}: {after}");
-        assert_eq!(stat(&after, "sessions_closed"), stat(&before, "sessions_closed") + 1, "{what}: close_notify ends the session: {after}");
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{what}: s_client did not end cleanly:\n{}",
+            good.output()
+        );
+        let after = bed.mote_stats_until(mote, |s| {
+            stat(s, "sessions_closed") > stat(&before, "sessions_closed")
+        });
+        assert_eq!(
+            stat(&after, "sessions_evicted"),
+            stat(&before, "sessions_evicted") + 1,
+            "{what}: one vanished client gave way: {after}"
+        );
+        assert_eq!(
+            stat(&after, "clients_refused"),
+            stat(&before, "clients_refused") + 1,
+            "{what}: {after}"
+        );
+        assert_eq!(
+            stat(&after, "sessions_closed"),
+            stat(&before, "sessions_closed") + 1,
+            "{what}: close_notify ends the session: {after}"
+        );
         // A DCert or CDPSK mote sent the refused client its alert itself, and says
         // close_notify to the client whose place it gave away (should it still be there);
         // a delegated mote's IoTSSP refused the client, and its record layer drops an
         // evicted session quietly.
         let own = if mote == DELEGATED { 0 } else { 2 };
-        assert_eq!(stat(&after, "alerts_out"), stat(&before, "alerts_out") + 1 + own, "{what}: the mote answered close_notify: {after}");
+        assert_eq!(
+            stat(&after, "alerts_out"),
+            stat(&before, "alerts_out") + 1 + own,
+            "{what}: the mote answered close_notify: {after}"
+        );
         eprintln!(
             "{what}: {PLACES} vanished clients, one refused, then one served; evicted {}, refused {}, closed {}, alerts out {}",
             stat(&after, "sessions_evicted") - stat(&before, "sessions_evicted"),
@@ -198,11 +315,26 @@ fn clients_that_vanish(test: &str, mode: Mode) {
     let alerts = capture.alerts();
     for mote in [DELEGATED, DCERT, CDPSK] {
         let m = format!("[{}]:5684", mote_addr(mote));
-        let sent: Vec<usize> = (0..alerts.len()).filter(|&i| alerts[i].to == m && alerts[i].from.starts_with(&format!("[{INET_ADDR}]"))).collect();
-        assert_eq!(sent.len(), 1, "{}: one close_notify from the clients: {alerts:?}", name(mote));
+        let sent: Vec<usize> = (0..alerts.len())
+            .filter(|&i| alerts[i].to == m && alerts[i].from.starts_with(&format!("[{INET_ADDR}]")))
+            .collect();
+        assert_eq!(
+            sent.len(),
+            1,
+            "{}: one close_notify from the clients: {alerts:?}",
+            name(mote)
+        );
         let client = &alerts[sent[0]].from;
-        let answers = alerts[sent[0]..].iter().filter(|a| a.from == m && a.to == *client).count();
-        assert_eq!(answers, 1, "{}: the mote's answer to {client}: {alerts:?}", name(mote));
+        let answers = alerts[sent[0]..]
+            .iter()
+            .filter(|a| a.from == m && a.to == *client)
+            .count();
+        assert_eq!(
+            answers,
+            1,
+            "{}: the mote's answer to {client}: {alerts:?}",
+            name(mote)
+        );
     }
 
     // The delegated mote's sessions ran on its record layer only; the IoTSSP holds nothing,
@@ -212,12 +344,18 @@ fn clients_that_vanish(test: &str, mode: Mode) {
             assert_eq!(bed.iotssp_counter("keys_held"), 0);
             assert!(bed.iotssp_counter("transfers_completed") > PLACES as u64);
             let (_, reasons) = bed.iotssp_failures();
-            assert!(reasons.iter().any(|r| r.contains("mote_busy")), "{reasons:?}");
+            assert!(
+                reasons.iter().any(|r| r.contains("mote_busy")),
+                "{reasons:?}"
+            );
         }
         Mode::Remote => {
             let line = bed.stop_iotssp();
             assert_eq!(field(&line, "keys_held"), Some(0), "{line}");
-            assert!(field(&line, "transfers").is_some_and(|n| n > PLACES as u64), "{line}");
+            assert!(
+                field(&line, "transfers").is_some_and(|n| n > PLACES as u64),
+                "{line}"
+            );
             assert!(line.contains("mote_busy"), "{line}");
         }
     }
@@ -225,10 +363,16 @@ fn clients_that_vanish(test: &str, mode: Mode) {
 
 #[test]
 fn clients_that_vanish_fill_no_mote_for_good_and_close_notify_is_answered_by_every_kind() {
-    clients_that_vanish("clients_that_vanish_fill_no_mote_for_good_and_close_notify_is_answered_by_every_kind", Mode::Attached);
+    clients_that_vanish(
+        "clients_that_vanish_fill_no_mote_for_good_and_close_notify_is_answered_by_every_kind",
+        Mode::Attached,
+    );
 }
 
 #[test]
 fn with_a_remote_iotssp_clients_that_vanish_fill_no_mote_for_good() {
-    clients_that_vanish("with_a_remote_iotssp_clients_that_vanish_fill_no_mote_for_good", Mode::Remote);
+    clients_that_vanish(
+        "with_a_remote_iotssp_clients_that_vanish_fill_no_mote_for_good",
+        Mode::Remote,
+    );
 }

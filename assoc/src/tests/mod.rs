@@ -367,20 +367,39 @@ fn a_poke_of_a_newer_epoch_is_honoured_within_the_minute_and_its_replays_are_not
         p.ssp = ssp(seed);
         p.ssp.set_epoch(epoch);
         p.clear_logs();
-        p.ssp.start_transfer(p.now, body(40000 + epoch as u16)).unwrap();
+        p.ssp
+            .start_transfer(p.now, body(40000 + epoch as u16))
+            .unwrap();
         p.drive();
         assert_eq!(p.ssp_sent(MessageType::Poke), 1, "epoch {epoch}");
-        assert!(matches!(p.ssp_events[..], [SspEvent::Associated { .. }, SspEvent::Confirmed { .. }]), "epoch {epoch}: {:?}", p.ssp_events);
+        assert!(
+            matches!(
+                p.ssp_events[..],
+                [SspEvent::Associated { .. }, SspEvent::Confirmed { .. }]
+            ),
+            "epoch {epoch}: {:?}",
+            p.ssp_events
+        );
         pokes.extend(p.ssp_messages(MessageType::Poke));
         p.now = p.now + Duration::from_secs(5);
     }
-    assert_eq!((p.mote.stats().pokes_honoured, p.mote.stats().pokes_new_epoch), (2, 2));
+    assert_eq!(
+        (
+            p.mote.stats().pokes_honoured,
+            p.mote.stats().pokes_new_epoch
+        ),
+        (2, 2)
+    );
     assert_eq!(p.mote.stats().poke_rate_limited, 0);
     let before = p.mote.fingerprint();
     for poke in &pokes {
         p.mote.handle_datagram(p.now, poke, &mut p.sessions);
     }
-    assert_eq!(p.mote.stats().poke_rate_limited, 2, "replays within the minute");
+    assert_eq!(
+        p.mote.stats().poke_rate_limited,
+        2,
+        "replays within the minute"
+    );
     assert_eq!(p.mote.fingerprint(), before);
     // An epoch of 0 (an IoTSSP that sets none) is never newer: the minute's limit holds.
     p.ssp = ssp(97);

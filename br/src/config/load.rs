@@ -8,17 +8,23 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tomlcheck::covers;
 use toml::Value;
+use tomlcheck::covers;
 
 use super::schema::{ConfigFile, key_tree};
 use super::validate::validate;
 use super::{Config, ConfigError, ConfigIssue, ENV_PREFIX};
 
 /// As [`Config::load_str`].
-pub fn load_str(text: &str, origin: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
-    let mut doc: toml::Table =
-        toml::from_str(text).map_err(|e| ConfigError::Syntax { path: origin.to_owned(), message: e.to_string() })?;
+pub fn load_str(
+    text: &str,
+    origin: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let mut doc: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        path: origin.to_owned(),
+        message: e.to_string(),
+    })?;
     let mut issues = Vec::new();
     let from_env = apply_env(&mut doc, env, &mut issues);
 
@@ -32,7 +38,9 @@ pub fn load_str(text: &str, origin: &Path, env: impl IntoIterator<Item = (String
     issues.extend(more);
     for issue in &mut issues {
         if let Some((_, var)) = from_env.iter().find(|(k, _)| covers(k, &issue.key)) {
-            issue.reason.push_str(&format!(" (from environment variable {var})"));
+            issue
+                .reason
+                .push_str(&format!(" (from environment variable {var})"));
         }
     }
     Err(ConfigError::Invalid(issues))
@@ -54,14 +62,19 @@ fn apply_env(
     let env: BTreeMap<String, String> = env
         .into_iter()
         .filter(|(k, _)| {
-            k.len() > prefix.len() && k[..prefix.len()].eq_ignore_ascii_case(&prefix) && k[prefix.len()..].contains("__")
+            k.len() > prefix.len()
+                && k[..prefix.len()].eq_ignore_ascii_case(&prefix)
+                && k[prefix.len()..].contains("__")
         })
         .collect();
     let mut applied = BTreeMap::new();
     for (var, text) in env {
         let dotted = var[prefix.len()..].to_ascii_lowercase().replace("__", ".");
         let Some(default) = leaf(&tree, &dotted) else {
-            issues.push(ConfigIssue { key: dotted, reason: format!("unknown key (from environment variable {var})") });
+            issues.push(ConfigIssue {
+                key: dotted,
+                reason: format!("unknown key (from environment variable {var})"),
+            });
             continue;
         };
         let value = typed_like(default, &text);
@@ -72,18 +85,25 @@ fn apply_env(
                 table.insert(last.to_string(), value);
                 applied.insert(dotted, var);
             }
-            Err(part) => {
-                issues.push(ConfigIssue { key: part.into(), reason: format!("is not a table, so {var} cannot set {dotted}") })
-            }
+            Err(part) => issues.push(ConfigIssue {
+                key: part.into(),
+                reason: format!("is not a table, so {var} cannot set {dotted}"),
+            }),
         }
     }
     applied
 }
 
 /// The table at `parts` (made when missing), or the first part that is not a table.
-fn table_at<'a>(mut table: &'a mut toml::Table, parts: &[&'a str]) -> Result<&'a mut toml::Table, &'a str> {
+fn table_at<'a>(
+    mut table: &'a mut toml::Table,
+    parts: &[&'a str],
+) -> Result<&'a mut toml::Table, &'a str> {
     for part in parts {
-        table = match table.entry(*part).or_insert_with(|| Value::Table(Default::default())) {
+        table = match table
+            .entry(*part)
+            .or_insert_with(|| Value::Table(Default::default()))
+        {
             Value::Table(t) => t,
             _ => return Err(part),
         };
@@ -109,14 +129,29 @@ fn leaf<'a>(tree: &'a Value, dotted: &str) -> Option<&'a Value> {
 /// names the key and the expected type.
 fn typed_like(like: &Value, text: &str) -> Value {
     match like {
-        Value::Integer(_) => text.trim().parse().map(Value::Integer).unwrap_or_else(|_| Value::String(text.into())),
-        Value::Float(_) => text.trim().parse().map(Value::Float).unwrap_or_else(|_| Value::String(text.into())),
-        Value::Boolean(_) => {
-            text.trim().to_ascii_lowercase().parse().map(Value::Boolean).unwrap_or_else(|_| Value::String(text.into()))
-        }
-        Value::Array(_) => {
-            Value::Array(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect())
-        }
+        Value::Integer(_) => text
+            .trim()
+            .parse()
+            .map(Value::Integer)
+            .unwrap_or_else(|_| Value::String(text.into())),
+        Value::Float(_) => text
+            .trim()
+            .parse()
+            .map(Value::Float)
+            .unwrap_or_else(|_| Value::String(text.into())),
+        Value::Boolean(_) => text
+            .trim()
+            .to_ascii_lowercase()
+            .parse()
+            .map(Value::Boolean)
+            .unwrap_or_else(|_| Value::String(text.into())),
+        Value::Array(_) => Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.into()))
+                .collect(),
+        ),
         _ => Value::String(text.into()),
     }
 }

@@ -22,11 +22,12 @@ use std::time::Duration;
 
 use lowpan::ieee802154::Eui64;
 
-pub use schema::{
-    CaptureConfig, ConfigFile, ControlConfig, DEFAULT_ATTACHED_PORT, DEFAULT_CONTROL_SOCKET, HrmSection, LogConfig,
-    MetricsConfig, MotePolicy, NetworkConfig, RadioConfig, RadioKind, RplMode, RplSection, SecretHex, SourceRouting, TunConfig,
-};
 pub use lowpan::Prefix64;
+pub use schema::{
+    CaptureConfig, ConfigFile, ControlConfig, DEFAULT_ATTACHED_PORT, DEFAULT_CONTROL_SOCKET,
+    HrmSection, LogConfig, MetricsConfig, MotePolicy, NetworkConfig, RadioConfig, RadioKind,
+    RplMode, RplSection, SecretHex, SourceRouting, TunConfig,
+};
 
 /// The commented default configuration, also shipped as `br/lowpan-br.toml`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../lowpan-br.toml");
@@ -113,7 +114,10 @@ pub use tomlcheck::Issue as ConfigIssue;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("configuration file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("invalid configuration ({} problem{}):\n{}", .0.len(), if .0.len() == 1 { "" } else { "s" },
@@ -134,23 +138,37 @@ impl ConfigError {
 impl Config {
     /// Load `path` (or defaults only when `None`), apply overrides from `env` (pass
     /// `std::env::vars()`; only `LOWPAN_*` entries are looked at) and validate.
-    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_owned(), source })?,
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_owned(),
+                source,
+            })?,
             None => String::new(),
         };
-        let origin = path.map(Path::to_owned).unwrap_or_else(|| PathBuf::from("<defaults>"));
+        let origin = path
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("<defaults>"));
         Self::load_str(&text, &origin, env)
     }
 
     /// As [`Config::load`], with the file contents given.
-    pub fn load_str(text: &str, origin: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn load_str(
+        text: &str,
+        origin: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         load::load_str(text, origin, env)
     }
 
     /// The global address of a configured mote: the prefix and the IID of its EUI-64.
     pub fn mote_address(&self, m: &MoteConfig) -> Ipv6Addr {
-        self.network.prefix.with_iid(lowpan::ip::iid_from_eui64(m.eui64))
+        self.network
+            .prefix
+            .with_iid(lowpan::ip::iid_from_eui64(m.eui64))
     }
 
     /// The configured prefix.

@@ -126,7 +126,10 @@ pub struct TunConfig {
 
 impl Default for TunConfig {
     fn default() -> Self {
-        TunConfig { name: "lowpan0".into(), mtu: 1280 }
+        TunConfig {
+            name: "lowpan0".into(),
+            mtu: 1280,
+        }
     }
 }
 
@@ -184,7 +187,10 @@ pub struct MoteSection {
     pub eui64: Option<Eui64>,
     pub name: String,
     /// Optional 16-bit short address the mote uses on air.
-    #[serde(deserialize_with = "de_opt_u16_flexible", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "de_opt_u16_flexible",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub short: Option<u16>,
     /// What the border router does with DTLS traffic to this mote.
     pub policy: MotePolicy,
@@ -394,7 +400,10 @@ pub struct CaptureConfig {
 
 impl Default for CaptureConfig {
     fn default() -> Self {
-        CaptureConfig { pcap: None, flush_interval: Duration::from_secs(1) }
+        CaptureConfig {
+            pcap: None,
+            flush_interval: Duration::from_secs(1),
+        }
     }
 }
 
@@ -413,7 +422,10 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { listen: None, summary_interval: Duration::from_secs(60) }
+        MetricsConfig {
+            listen: None,
+            summary_interval: Duration::from_secs(60),
+        }
     }
 }
 
@@ -431,7 +443,9 @@ pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lowpan-br/control.sock";
 
 impl Default for ControlConfig {
     fn default() -> Self {
-        ControlConfig { socket: PathBuf::from(DEFAULT_CONTROL_SOCKET) }
+        ControlConfig {
+            socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+        }
     }
 }
 
@@ -445,7 +459,9 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into() }
+        LogConfig {
+            level: "info".into(),
+        }
     }
 }
 
@@ -482,7 +498,10 @@ pub fn key_tree() -> toml::Value {
 mod text {
     use super::*;
 
-    pub fn serialize<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<T: fmt::Display, S: serde::Serializer>(
+        v: &T,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.collect_str(v)
     }
 
@@ -505,7 +524,10 @@ mod text {
     pub mod option {
         use super::*;
 
-        pub fn serialize<T: fmt::Display, S: serde::Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<T: fmt::Display, S: serde::Serializer>(
+            v: &Option<T>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             match v {
                 Some(v) => s.collect_str(v),
                 None => s.serialize_none(),
@@ -525,7 +547,10 @@ mod text {
     pub mod list {
         use super::*;
 
-        pub fn serialize<T: fmt::Display, S: serde::Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<T: fmt::Display, S: serde::Serializer>(
+            v: &[T],
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             s.collect_seq(v.iter().map(ToString::to_string))
         }
 
@@ -535,7 +560,10 @@ mod text {
             T::Err: fmt::Display,
             D: Deserializer<'de>,
         {
-            Vec::<String>::deserialize(d)?.iter().map(|s| parse(s)).collect()
+            Vec::<String>::deserialize(d)?
+                .iter()
+                .map(|s| parse(s))
+                .collect()
         }
     }
 }
@@ -558,9 +586,24 @@ macro_rules! duration_as {
     };
 }
 
-duration_as!(seconds, Duration::from_secs, |d| u128::from(d.as_secs()), "seconds");
-duration_as!(millis, Duration::from_millis, Duration::as_millis, "milliseconds");
-duration_as!(micros, Duration::from_micros, Duration::as_micros, "microseconds");
+duration_as!(
+    seconds,
+    Duration::from_secs,
+    |d| u128::from(d.as_secs()),
+    "seconds"
+);
+duration_as!(
+    millis,
+    Duration::from_millis,
+    Duration::as_millis,
+    "milliseconds"
+);
+duration_as!(
+    micros,
+    Duration::from_micros,
+    Duration::as_micros,
+    "microseconds"
+);
 
 fn de_u16_flexible<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
     #[derive(Deserialize)]
@@ -579,7 +622,9 @@ fn de_u16_flexible<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
             }
         }
     };
-    parsed.ok_or_else(|| serde::de::Error::custom("expected a 16-bit integer (0..=65535 or \"0x....\")"))
+    parsed.ok_or_else(|| {
+        serde::de::Error::custom("expected a 16-bit integer (0..=65535 or \"0x....\")")
+    })
 }
 
 fn de_opt_u16_flexible<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {

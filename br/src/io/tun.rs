@@ -27,7 +27,9 @@ pub struct Tun {
 /// Refuse early, with an actionable message, when the TUN cannot be created.
 pub fn preflight() -> anyhow::Result<()> {
     if !std::path::Path::new("/dev/net/tun").exists() {
-        bail!("/dev/net/tun does not exist: load the tun module (modprobe tun) or, in a container, pass --device /dev/net/tun");
+        bail!(
+            "/dev/net/tun does not exist: load the tun module (modprobe tun) or, in a container, pass --device /dev/net/tun"
+        );
     }
     Ok(())
 }
@@ -44,7 +46,9 @@ impl Tun {
             };
             anyhow::anyhow!("cannot create TUN interface {name}: {e}{hint}")
         })?;
-        iface.set_non_blocking().with_context(|| format!("cannot make TUN {name} non-blocking"))?;
+        iface
+            .set_non_blocking()
+            .with_context(|| format!("cannot make TUN {name} non-blocking"))?;
         let name = iface.name().to_string();
         // SAFETY: `register` requires the fd to stay open and owned for as long as it is
         // registered. It is owned by the `Iface` inside `TunFd`, which the `AsyncFd` owns and
@@ -82,8 +86,14 @@ impl Tun {
 
 /// Address, prefix route, MTU and link up, over rtnetlink. The kernel gives the TUN no
 /// link-local address of its own: [`set_link_local`] gives it the border router's.
-pub async fn configure(name: &str, address: Ipv6Addr, prefix: Ipv6Addr, mtu: u32) -> anyhow::Result<()> {
-    let index = nix::net::if_::if_nametoindex(name).with_context(|| format!("no interface named {name}"))?;
+pub async fn configure(
+    name: &str,
+    address: Ipv6Addr,
+    prefix: Ipv6Addr,
+    mtu: u32,
+) -> anyhow::Result<()> {
+    let index = nix::net::if_::if_nametoindex(name)
+        .with_context(|| format!("no interface named {name}"))?;
     // An interface without a link-layer address gets a random link-local IID from the
     // kernel; the mesh knows the border router by the one derived from its EUI-64.
     if let Err(e) = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/addr_gen_mode"), "1") {
@@ -94,12 +104,23 @@ pub async fn configure(name: &str, address: Ipv6Addr, prefix: Ipv6Addr, mtu: u32
     let result = async {
         handle
             .link()
-            .set(rtnetlink::LinkUnspec::new_with_index(index).mtu(mtu).up().build())
+            .set(
+                rtnetlink::LinkUnspec::new_with_index(index)
+                    .mtu(mtu)
+                    .up()
+                    .build(),
+            )
             .execute()
             .await
             .with_context(|| format!("cannot set MTU {mtu} and bring {name} up"))?;
-        ignore_exists(handle.address().add(index, IpAddr::V6(address), 64).execute().await)
-            .with_context(|| format!("cannot add address {address}/64 to {name}"))?;
+        ignore_exists(
+            handle
+                .address()
+                .add(index, IpAddr::V6(address), 64)
+                .execute()
+                .await,
+        )
+        .with_context(|| format!("cannot add address {address}/64 to {name}"))?;
         // The kernel adds the prefix route with the address; adding it explicitly makes sure it
         // points at the TUN even when the address already existed.
         let route = rtnetlink::RouteMessageBuilder::<Ipv6Addr>::new()
@@ -125,7 +146,8 @@ pub async fn set_link_local(name: &str, address: Ipv6Addr) -> anyhow::Result<()>
     use futures::TryStreamExt;
     use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 
-    let index = nix::net::if_::if_nametoindex(name).with_context(|| format!("no interface named {name}"))?;
+    let index = nix::net::if_::if_nametoindex(name)
+        .with_context(|| format!("no interface named {name}"))?;
     let (conn, handle, _) = rtnetlink::new_connection().context("cannot open a netlink socket")?;
     let conn_task = tokio::spawn(conn);
     let result = async {
@@ -154,7 +176,11 @@ pub async fn set_link_local(name: &str, address: Ipv6Addr) -> anyhow::Result<()>
 
 fn ignore_exists(r: Result<(), rtnetlink::Error>) -> Result<(), rtnetlink::Error> {
     match r {
-        Err(rtnetlink::Error::NetlinkError(m)) if m.to_io().kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(rtnetlink::Error::NetlinkError(m))
+            if m.to_io().kind() == io::ErrorKind::AlreadyExists =>
+        {
+            Ok(())
+        }
         other => other,
     }
 }

@@ -17,7 +17,9 @@ use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
 use lowpan::ip::{IPV6_HEADER_LEN, next_header};
-use lowpan::rpl::control::{self, Dao, DaoAck, Dio, DodagConfig, PrefixInfo, RplControl, RplOption};
+use lowpan::rpl::control::{
+    self, Dao, DaoAck, Dio, DodagConfig, PrefixInfo, RplControl, RplOption,
+};
 use lowpan::rpl::option::{RplOptionRepr, only_rpl_options};
 use lowpan::rpl::srh::{self, SrhRepr};
 use lowpan::rpl::{ALL_RPL_NODES, RplError};
@@ -148,8 +150,20 @@ const CONTROL_HOP_LIMIT: u8 = 64;
 
 impl RplRoot {
     pub fn new(s: RplSettings, now: Instant, seed: u64) -> Self {
-        let trickle = Trickle::new(now, s.dio_interval_min, s.dio_interval_doublings, s.dio_redundancy, seed);
-        RplRoot { routes: RouteTable::new(s.max_routes), trickle, dtsn: 240, counters: RplCounters::default(), s }
+        let trickle = Trickle::new(
+            now,
+            s.dio_interval_min,
+            s.dio_interval_doublings,
+            s.dio_redundancy,
+            seed,
+        );
+        RplRoot {
+            routes: RouteTable::new(s.max_routes),
+            trickle,
+            dtsn: 240,
+            counters: RplCounters::default(),
+            s,
+        }
     }
 
     pub fn settings(&self) -> &RplSettings {
@@ -175,7 +189,11 @@ impl RplRoot {
         self.counters.routes_expired += self.routes.expire(now) as u64;
         if self.trickle.poll(now) {
             self.counters.dio_sent += 1;
-            return Some(self.dio().emit_ipv6_packet(own_link_local, ALL_RPL_NODES, CONTROL_HOP_LIMIT));
+            return Some(self.dio().emit_ipv6_packet(
+                own_link_local,
+                ALL_RPL_NODES,
+                CONTROL_HOP_LIMIT,
+            ));
         }
         None
     }
@@ -244,10 +262,17 @@ impl RplRoot {
                     return Ok(Vec::new());
                 }
                 self.counters.dio_sent += 1;
-                Ok(vec![self.dio().emit_ipv6_packet(own_link_local, src, CONTROL_HOP_LIMIT)])
+                Ok(vec![self.dio().emit_ipv6_packet(
+                    own_link_local,
+                    src,
+                    CONTROL_HOP_LIMIT,
+                )])
             }
             RplControl::Dio(d) => {
-                if d.instance == self.s.instance && d.dodag_id == self.s.dodag_id && d.version == self.s.version {
+                if d.instance == self.s.instance
+                    && d.dodag_id == self.s.dodag_id
+                    && d.version == self.s.version
+                {
                     self.trickle.hear_consistent();
                 }
                 Err(RplDrop::NotForRoot)
@@ -257,7 +282,12 @@ impl RplRoot {
         }
     }
 
-    fn handle_dao(&mut self, now: Instant, src: Ipv6Addr, dao: Dao) -> Result<Vec<Vec<u8>>, RplDrop> {
+    fn handle_dao(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dao: Dao,
+    ) -> Result<Vec<Vec<u8>>, RplDrop> {
         self.counters.dao_received += 1;
         if dao.instance != self.s.instance || dao.dodag_id.is_some_and(|id| id != self.s.dodag_id) {
             return Err(RplDrop::OtherDodag);
@@ -272,21 +302,32 @@ impl RplRoot {
             .options
             .iter()
             .filter_map(|o| match o {
-                RplOption::Target { prefix_len: 128, prefix } => Some(*prefix),
+                RplOption::Target {
+                    prefix_len: 128,
+                    prefix,
+                } => Some(*prefix),
                 _ => None,
             })
             .collect();
         let sender = self.storing_sender(src, &all_targets);
         for o in &dao.options {
             match o {
-                RplOption::Target { prefix_len: 128, prefix } => {
+                RplOption::Target {
+                    prefix_len: 128,
+                    prefix,
+                } => {
                     if transit_seen {
                         targets.clear();
                         transit_seen = false;
                     }
                     targets.push(*prefix);
                 }
-                RplOption::Transit { path_sequence, path_lifetime, parent, .. } => {
+                RplOption::Transit {
+                    path_sequence,
+                    path_lifetime,
+                    parent,
+                    ..
+                } => {
                     transit_seen = true;
                     let via_sender = parent.is_none().then_some(sender);
                     for t in &targets {
@@ -294,18 +335,21 @@ impl RplRoot {
                             self.routes.remove(t);
                             continue;
                         }
-                        let expires = (*path_lifetime != 0xff).then(|| now + unit * u32::from(*path_lifetime));
+                        let expires = (*path_lifetime != 0xff)
+                            .then(|| now + unit * u32::from(*path_lifetime));
                         let stored = match (parent, via_sender) {
                             (Some(p), _) => self.routes.update(*t, *p, *path_sequence, expires),
                             (None, Some(Some(sender))) if *t == sender => {
-                                self.routes.update(*t, self.s.dodag_id, *path_sequence, expires)
+                                self.routes
+                                    .update(*t, self.s.dodag_id, *path_sequence, expires)
                             }
                             (None, Some(Some(sender))) => {
-                                self.routes.update_forwarded(*t, sender, *path_sequence, expires)
+                                self.routes
+                                    .update_forwarded(*t, sender, *path_sequence, expires)
                             }
-                            (None, _) if src.is_unicast_link_local() => {
-                                self.routes.update_forwarded(*t, src, *path_sequence, expires)
-                            }
+                            (None, _) if src.is_unicast_link_local() => self
+                                .routes
+                                .update_forwarded(*t, src, *path_sequence, expires),
                             (None, _) => self.routes.update(*t, src, *path_sequence, expires),
                         };
                         if stored == Err(RouteRefused::TableFull) {
@@ -358,7 +402,11 @@ impl RplRoot {
     /// the rest. `None` when the packet or route cannot carry one.
     pub fn source_route(&mut self, packet: &[u8], path: &[Ipv6Addr]) -> Option<Vec<u8>> {
         let (first, rest) = path.split_first()?;
-        if rest.is_empty() || path.last().is_some_and(|t| self.routes.forwarded_by_parent(t)) {
+        if rest.is_empty()
+            || path
+                .last()
+                .is_some_and(|t| self.routes.forwarded_by_parent(t))
+        {
             return None;
         }
         // The routing header goes after a hop-by-hop header (RFC 8200 section 4.1).
@@ -370,7 +418,11 @@ impl RplRoot {
             at += len;
         }
         let next = *packet.get(nh_at)?;
-        let srh = SrhRepr { next_header: next, segments_left: rest.len() as u8, addresses: rest.to_vec() };
+        let srh = SrhRepr {
+            next_header: next,
+            segments_left: rest.len() as u8,
+            addresses: rest.to_vec(),
+        };
         let header = srh.emit(first)?;
         let mut out = Vec::with_capacity(packet.len() + header.len());
         out.extend_from_slice(packet.get(..at)?);
@@ -393,12 +445,25 @@ impl RplRoot {
     /// `None` for a child of the root (no source route) or a packet too long to wrap.
     pub fn tunnel(&mut self, packet: &[u8], path: &[Ipv6Addr]) -> Option<Vec<u8>> {
         let (first, rest) = path.split_first()?;
-        if rest.is_empty() || path.last().is_some_and(|t| self.routes.forwarded_by_parent(t)) {
+        if rest.is_empty()
+            || path
+                .last()
+                .is_some_and(|t| self.routes.forwarded_by_parent(t))
+        {
             return None;
         }
-        let srh = SrhRepr { next_header: next_header::IPV6, segments_left: u8::try_from(rest.len()).ok()?, addresses: rest.to_vec() };
+        let srh = SrhRepr {
+            next_header: next_header::IPV6,
+            segments_left: u8::try_from(rest.len()).ok()?,
+            addresses: rest.to_vec(),
+        };
         let routing = srh.emit(first)?;
-        let rpi = RplOptionRepr { down: true, instance: self.s.instance, sender_rank: self.s.min_hop_rank_increase, ..Default::default() };
+        let rpi = RplOptionRepr {
+            down: true,
+            instance: self.s.instance,
+            sender_rank: self.s.min_hop_rank_increase,
+            ..Default::default()
+        };
         let hop_by_hop = rpi.hop_by_hop(next_header::ROUTING);
         let payload_len = u16::try_from(hop_by_hop.len() + routing.len() + packet.len()).ok()?;
         let mut out = Vec::with_capacity(IPV6_HEADER_LEN + usize::from(payload_len));
@@ -428,7 +493,9 @@ pub fn strip_for_tun(packet: Vec<u8>, is_root: impl Fn(&Ipv6Addr) -> bool) -> Ve
     let mut p = packet;
     for _ in 0..=MAX_DECAPSULATIONS {
         p = strip_headers(p);
-        let Ok(view) = lowpan::ip::Ipv6Packet::new_checked(&p[..]) else { return p };
+        let Ok(view) = lowpan::ip::Ipv6Packet::new_checked(&p[..]) else {
+            return p;
+        };
         if view.next_header() != next_header::IPV6 || !is_root(&view.dst_addr()) {
             return p;
         }

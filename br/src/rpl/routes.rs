@@ -51,7 +51,10 @@ pub(crate) fn sequence_newer(a: u8, b: u8) -> bool {
 
 impl RouteTable {
     pub fn new(max_routes: usize) -> Self {
-        RouteTable { routes: HashMap::new(), max_routes }
+        RouteTable {
+            routes: HashMap::new(),
+            max_routes,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -70,7 +73,15 @@ impl RouteTable {
         path_sequence: u8,
         expires: Option<Instant>,
     ) -> Result<(), RouteRefused> {
-        self.store(target, Route { parent, parent_forwards: false, path_sequence, expires })
+        self.store(
+            target,
+            Route {
+                parent,
+                parent_forwards: false,
+                path_sequence,
+                expires,
+            },
+        )
     }
 
     /// [`RouteTable::update`] for a target its parent forwards to by its own route.
@@ -81,7 +92,15 @@ impl RouteTable {
         path_sequence: u8,
         expires: Option<Instant>,
     ) -> Result<(), RouteRefused> {
-        self.store(target, Route { parent, parent_forwards: true, path_sequence, expires })
+        self.store(
+            target,
+            Route {
+                parent,
+                parent_forwards: true,
+                path_sequence,
+                expires,
+            },
+        )
     }
 
     fn store(&mut self, target: Ipv6Addr, route: Route) -> Result<(), RouteRefused> {
@@ -129,7 +148,11 @@ impl RouteTable {
     /// when a parent is unknown, the chain loops or is longer than [`MAX_PATH_LEN`].
     /// `is_root` says which parent addresses are the root. A link-local parent is a
     /// neighbour of the root: the path starts there.
-    pub fn path(&self, target: &Ipv6Addr, is_root: impl Fn(&Ipv6Addr) -> bool) -> Option<Vec<Ipv6Addr>> {
+    pub fn path(
+        &self,
+        target: &Ipv6Addr,
+        is_root: impl Fn(&Ipv6Addr) -> bool,
+    ) -> Option<Vec<Ipv6Addr>> {
         let mut path = vec![*target];
         let mut at = *target;
         loop {
@@ -173,7 +196,8 @@ mod tests {
         let later = Some(t0 + Duration::from_secs(60));
         t.update(a(1), root, 1, later).unwrap();
         t.update(a(2), a(1), 1, None).unwrap();
-        t.update(a(3), a(2), 1, Some(t0 + Duration::from_secs(10))).unwrap();
+        t.update(a(3), a(2), 1, Some(t0 + Duration::from_secs(10)))
+            .unwrap();
         let is_root = |x: &Ipv6Addr| *x == root;
         assert_eq!(t.path(&a(3), is_root), Some(vec![a(1), a(2), a(3)]));
         assert_eq!(t.path(&a(1), is_root), Some(vec![a(1)]));

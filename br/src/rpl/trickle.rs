@@ -24,7 +24,16 @@ impl Trickle {
     pub fn new(now: Instant, imin_exp: u8, doublings: u8, k: u8, seed: u64) -> Self {
         let imin = Duration::from_millis(1u64 << imin_exp.min(40));
         let imax = imin.saturating_mul(1u32 << doublings.min(31));
-        let mut t = Trickle { imin, imax, k, interval: imin, start: now, fire: None, heard: 0, rng: seed | 1 };
+        let mut t = Trickle {
+            imin,
+            imax,
+            k,
+            interval: imin,
+            start: now,
+            fire: None,
+            heard: 0,
+            rng: seed | 1,
+        };
         t.begin(now);
         t
     }

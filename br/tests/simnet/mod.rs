@@ -263,23 +263,45 @@ config = "{}"
 "#,
             ssp_path.display(),
         );
-        let cfg = Config::load_str(&br_text, Path::new("sim.toml"), Vec::<(String, String)>::new()).unwrap();
+        let cfg = Config::load_str(
+            &br_text,
+            Path::new("sim.toml"),
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap();
         // The daemon would accept this configuration and its IoTSSP's ...
-        assert!(BorderRouter::from_config(&cfg, now, wall_start, 7, 0).is_ok_and(|r| r.wiring().is_some()));
+        assert!(
+            BorderRouter::from_config(&cfg, now, wall_start, 7, 0)
+                .is_ok_and(|r| r.wiring().is_some())
+        );
         // ... but here the IoTSSP draws its randomness from the seed (a run replays exactly),
         // or checks certificates against a calendar of the test's choosing.
         let ssp = SspConfig::from_toml_str(&ssp_text).unwrap();
         let iotssp = match setup.iotssp_calendar {
-            None => ssp.build_with_random(&data_dir(), SeededRandom::shared(seed32(setup.seed))).unwrap(),
+            None => ssp
+                .build_with_random(&data_dir(), SeededRandom::shared(seed32(setup.seed)))
+                .unwrap(),
             Some(calendar) => {
-                let verifier = ChainVerifier::from_pem(&data("ca.pem")).unwrap().with_clock(Arc::new(move || calendar));
-                let key = |_: usize, _: &_| Ok(CertifiedKey::from_pem(&data("server.pem"), &data("server.key")).unwrap());
+                let verifier = ChainVerifier::from_pem(&data("ca.pem"))
+                    .unwrap()
+                    .with_clock(Arc::new(move || calendar));
+                let key = |_: usize, _: &_| {
+                    Ok(CertifiedKey::from_pem(&data("server.pem"), &data("server.key")).unwrap())
+                };
                 ssp.build_with(verifier, key).unwrap()
             }
         };
-        let link = SspLink { name: SspName::new(SSP_NAME), endpoint: Endpoint::Attached(Box::new(iotssp)) };
-        let wiring =
-            IotsspWiring::new(&iotssp_wiring::hrm_config(&cfg), vec![link], cfg.host_address(), cfg.hrm.attached_port).unwrap();
+        let link = SspLink {
+            name: SspName::new(SSP_NAME),
+            endpoint: Endpoint::Attached(Box::new(iotssp)),
+        };
+        let wiring = IotsspWiring::new(
+            &iotssp_wiring::hrm_config(&cfg),
+            vec![link],
+            cfg.host_address(),
+            cfg.hrm.attached_port,
+        )
+        .unwrap();
         let mut bridge = Bridge::new(BridgeConfig::from_config(&cfg, 0, 0));
         let mut motes = vec![MOTE_EUI64];
         let mut links = None;
@@ -287,15 +309,23 @@ config = "{}"
             let mut rpl = cfg.clone();
             rpl.rpl.enabled = true;
             rpl.rpl.dio_interval_min = 10;
-            bridge.enable_rpl(lowpan_br::rpl::RplSettings::from_config(&rpl).unwrap(), now, setup.seed);
+            bridge.enable_rpl(
+                lowpan_br::rpl::RplSettings::from_config(&rpl).unwrap(),
+                now,
+                setup.seed,
+            );
             // Node 0 is the radio, node 1 mote 1; the chain runs 0 - N - (N-1) - ... - 1.
             let relays = setup.rpl_hops - 1;
-            motes.extend((0..relays).map(|i| Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x21 + i as u8])));
+            motes
+                .extend((0..relays).map(|i| Eui64([0x00, 0x12, 0x4b, 0, 0, 0, 0, 0x21 + i as u8])));
             let mut chain = vec![0];
             chain.extend((2..=setup.rpl_hops).rev());
             chain.push(1);
             links = Some(
-                chain.windows(2).map(|w| motesim::air::Link::new(w[0], w[1], setup.air_loss)).collect(),
+                chain
+                    .windows(2)
+                    .map(|w| motesim::air::Link::new(w[0], w[1], setup.air_loss))
+                    .collect(),
             );
         }
         let router = BorderRouter::new(bridge, Some(wiring), cfg.host_address());
@@ -308,7 +338,10 @@ config = "{}"
                 suites: setup.mote_suites.clone(),
                 leg: setup.leg,
                 // The attached IoTSSP: the border router's address and attached port.
-                iotssp_address: Some(motesim::mote::secure::peer(addr(BR_ADDR), cfg.hrm.attached_port)),
+                iotssp_address: Some(motesim::mote::secure::peer(
+                    addr(BR_ADDR),
+                    cfg.hrm.attached_port,
+                )),
                 session_idle: motesim::mote::secure::delegated::DEFAULT_SESSION_IDLE,
                 session_evict_after: motesim::mote::secure::delegated::DEFAULT_SESSION_EVICT_AFTER,
                 outbound: None,
@@ -316,7 +349,10 @@ config = "{}"
                 resumption_slots: 0,
                 ecc: Default::default(),
             }),
-            MoteKind::KnowsNoTicket => DeviceSpec::Cdpsk(CdpskConfig { psk: psk_config(), limits: Default::default() }),
+            MoteKind::KnowsNoTicket => DeviceSpec::Cdpsk(CdpskConfig {
+                psk: psk_config(),
+                limits: Default::default(),
+            }),
         };
         let site_cfg = SimConfig {
             radio_eui64: RADIO_EUI64,
@@ -325,7 +361,11 @@ config = "{}"
             motes,
             // RPL motes take the prefix and context 0 from the DIOs alone.
             prefix: (setup.rpl_hops == 0).then(|| addr(PREFIX)),
-            air: AirConfig { loss: setup.air_loss, links, ..AirConfig::default() },
+            air: AirConfig {
+                loss: setup.air_loss,
+                links,
+                ..AirConfig::default()
+            },
             max_tx: cfg.radio.max_tx,
             seed: setup.seed,
             mode: UplinkMode::SlipRadio,
@@ -359,7 +399,10 @@ config = "{}"
             _dir: dir,
         };
         // The radio reports its address before anything is sent.
-        assert!(net.drive(Duration::from_secs(1), |n| n.router.own_eui64().is_some()), "the radio reports its EUI-64");
+        assert!(
+            net.drive(Duration::from_secs(1), |n| n.router.own_eui64().is_some()),
+            "the radio reports its EUI-64"
+        );
         net
     }
 
@@ -375,7 +418,10 @@ config = "{}"
 
     /// The attached IoTSSP.
     pub fn iotssp(&self) -> &Iotssp {
-        self.router.wiring().and_then(|w| w.attached(SSP_NAME)).expect("the attached IoTSSP")
+        self.router
+            .wiring()
+            .and_then(|w| w.attached(SSP_NAME))
+            .expect("the attached IoTSSP")
     }
 
     pub fn wiring(&self) -> &IotsspWiring {
@@ -396,8 +442,17 @@ config = "{}"
         cfg.rng = Arc::new(SeededRandom::from_u64(0xc1_1e47, u64::from(port)));
         let remote = SocketAddr::new(IpAddr::V6(addr(MOTE)), self.dtls_port);
         let conn = Connection::connect(self.now, remote, Arc::new(cfg)).unwrap();
-        let flow = FlowTag { peer_addr: addr(CLIENT_ADDR), peer_port: port, mote_addr: addr(MOTE), mote_port: self.dtls_port };
-        self.clients.push(Client { conn, events: Vec::new(), flow });
+        let flow = FlowTag {
+            peer_addr: addr(CLIENT_ADDR),
+            peer_port: port,
+            mote_addr: addr(MOTE),
+            mote_port: self.dtls_port,
+        };
+        self.clients.push(Client {
+            conn,
+            events: Vec::new(),
+            flow,
+        });
         self.clients.len() - 1
     }
 
@@ -442,11 +497,16 @@ config = "{}"
     fn next_event(&self) -> Option<Instant> {
         let arrivals = self.in_flight.keys().next().map(|(t, _)| *t);
         let clients = self.clients.iter().filter_map(|c| c.conn.poll_timeout());
-        [arrivals, self.router.poll_timeout(), self.link.poll_timeout(), self.site.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .chain(clients)
-            .min()
+        [
+            arrivals,
+            self.router.poll_timeout(),
+            self.link.poll_timeout(),
+            self.site.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(clients)
+        .min()
     }
 
     fn step_to(&mut self, t: Instant) {
@@ -531,8 +591,15 @@ config = "{}"
             if ip.next_header != NextHeader::Udp {
                 return None;
             }
-            let udp = UdpRepr::parse(&UdpPacket::new_checked(v6.payload()).ok()?, &ip.src_addr, &ip.dst_addr).ok()?;
-            let i = self.clients.iter().position(|c| c.flow.peer_addr == ip.dst_addr && c.flow.peer_port == udp.dst_port)?;
+            let udp = UdpRepr::parse(
+                &UdpPacket::new_checked(v6.payload()).ok()?,
+                &ip.src_addr,
+                &ip.dst_addr,
+            )
+            .ok()?;
+            let i = self.clients.iter().position(|c| {
+                c.flow.peer_addr == ip.dst_addr && c.flow.peer_port == udp.dst_port
+            })?;
             Some((i, udp.payload.to_vec()))
         });
         match to {
@@ -561,7 +628,8 @@ config = "{}"
             Hop::ClientToRouter(_) | Hop::RouterToClient(_) => {
                 self.sent += 1;
                 let at = self.now + self.internet_latency;
-                self.in_flight.insert((at, self.sent), InFlight { at, hop, bytes });
+                self.in_flight
+                    .insert((at, self.sent), InFlight { at, hop, bytes });
             }
         }
     }
@@ -571,8 +639,14 @@ config = "{}"
         match hop {
             Hop::ClientToRouter(i) => {
                 let c = &self.clients[i];
-                let udp = UdpRepr { src_port: c.flow.peer_port, dst_port: c.flow.mote_port, payload: &bytes };
-                let packet = udp.emit_ipv6_packet(c.flow.peer_addr, c.flow.mote_addr, 64).unwrap();
+                let udp = UdpRepr {
+                    src_port: c.flow.peer_port,
+                    dst_port: c.flow.mote_port,
+                    payload: &bytes,
+                };
+                let packet = udp
+                    .emit_ipv6_packet(c.flow.peer_addr, c.flow.mote_addr, 64)
+                    .unwrap();
                 let wall = self.wall();
                 self.router.handle_tun_packet(now, wall, &packet);
             }
@@ -590,7 +664,10 @@ config = "{}"
 }
 
 fn psk_config() -> PskConfig {
-    PskConfig { identity: MOTE_PSK_IDENTITY.to_vec(), key: zeroize::Zeroizing::new(MOTE_PSK.to_vec()) }
+    PskConfig {
+        identity: MOTE_PSK_IDENTITY.to_vec(),
+        key: zeroize::Zeroizing::new(MOTE_PSK.to_vec()),
+    }
 }
 
 /// A 32-byte seed from a short one.
@@ -626,6 +703,13 @@ pub fn is_coap_content(d: &[u8], message_id: u16) -> bool {
 
 /// Sends a CoAP GET over client `i`'s session and drives until the mote's answer is back.
 pub fn coap_roundtrip(net: &mut Net, i: usize, message_id: u16) -> bool {
-    net.clients[i].conn.send_application_data(&coap_get_temperature(message_id)).unwrap();
-    net.drive(Duration::from_secs(10), |n| n.clients[i].application_data().any(|d| is_coap_content(d, message_id)))
+    net.clients[i]
+        .conn
+        .send_application_data(&coap_get_temperature(message_id))
+        .unwrap();
+    net.drive(Duration::from_secs(10), |n| {
+        n.clients[i]
+            .application_data()
+            .any(|d| is_coap_content(d, message_id))
+    })
 }

@@ -10,15 +10,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, ResumptionSecret, SignaturePurpose, SignatureRequest, State, Transcript};
-use crate::cert::{certificate_body, CertificateKey, CertificateType, PeerAuth, PeerRole};
+use super::{
+    Common, Event, HandshakeData, KeyedHandshake, ResumptionSecret, SignaturePurpose,
+    SignatureRequest, State, Transcript, ct_eq,
+};
+use crate::cert::{CertificateKey, CertificateType, PeerAuth, PeerRole, certificate_body};
 use crate::codec::Codec;
 use crate::config::{CipherSuite, ClientConfig, ClientPsk};
-use crate::crypto::ecc::{der_from_raw_signature, verify, EcdheKey};
+use crate::crypto::ecc::{EcdheKey, der_from_raw_signature, verify};
 use crate::crypto::prf::{self, psk_premaster};
 use crate::error::{Error, InvalidMessage, PeerMisbehaved};
 use crate::handshake::flight::FlightItem;
-use crate::handshake::fragment::{transcript_encoding, Message};
+use crate::handshake::fragment::{Message, transcript_encoding};
 use crate::handshake::msgs::*;
 use crate::provider::random32;
 use crate::record::ProtocolVersion;
@@ -55,22 +58,45 @@ impl ClientState {
         }
     }
 
-    pub(super) fn handle(self, cx: &mut Common, now: Instant, msg: Message) -> Result<State, Error> {
+    pub(super) fn handle(
+        self,
+        cx: &mut Common,
+        now: Instant,
+        msg: Message,
+    ) -> Result<State, Error> {
         match (self, msg.msg_type) {
-            (ClientState::ServerHello(s), HandshakeType::HelloVerifyRequest) => s.handle_verify_request(cx, now, &msg),
+            (ClientState::ServerHello(s), HandshakeType::HelloVerifyRequest) => {
+                s.handle_verify_request(cx, now, &msg)
+            }
             (ClientState::ServerHello(s), HandshakeType::ServerHello) => s.handle(cx, &msg),
             (ClientState::ServerCertificate(s), HandshakeType::Certificate) => s.handle(cx, &msg),
             (ClientState::ServerKx(s), HandshakeType::ServerKeyExchange) => s.handle(&msg),
-            (ClientState::CertificateRequest(s), HandshakeType::CertificateRequest) => s.handle(cx, &msg),
+            (ClientState::CertificateRequest(s), HandshakeType::CertificateRequest) => {
+                s.handle(cx, &msg)
+            }
             (ClientState::PskKx(s), HandshakeType::ServerKeyExchange) => s.handle(&msg),
             (ClientState::CertificateRequest(s), HandshakeType::ServerHelloDone) => {
-                let kx = KeyExchange::Ecdhe { server_point: s.server_point };
-                ExpectServerHelloDone { config: s.config, hs: s.hs, kx, certificate_requested: None }.handle(cx, now, &msg)
+                let kx = KeyExchange::Ecdhe {
+                    server_point: s.server_point,
+                };
+                ExpectServerHelloDone {
+                    config: s.config,
+                    hs: s.hs,
+                    kx,
+                    certificate_requested: None,
+                }
+                .handle(cx, now, &msg)
             }
-            (ClientState::PskKx(s), HandshakeType::ServerHelloDone) => {
-                ExpectServerHelloDone { config: s.config, hs: s.hs, kx: KeyExchange::Psk(s.psk), certificate_requested: None }.handle(cx, now, &msg)
+            (ClientState::PskKx(s), HandshakeType::ServerHelloDone) => ExpectServerHelloDone {
+                config: s.config,
+                hs: s.hs,
+                kx: KeyExchange::Psk(s.psk),
+                certificate_requested: None,
             }
-            (ClientState::ServerHelloDone(s), HandshakeType::ServerHelloDone) => s.handle(cx, now, &msg),
+            .handle(cx, now, &msg),
+            (ClientState::ServerHelloDone(s), HandshakeType::ServerHelloDone) => {
+                s.handle(cx, now, &msg)
+            }
             (ClientState::Finished(s), HandshakeType::Finished) => s.handle(cx, &msg),
             _ => Err(PeerMisbehaved::UnexpectedMessage.into()),
         }
@@ -78,7 +104,11 @@ impl ClientState {
 }
 
 /// Sends the first ClientHello; the connection then waits for the server's answer.
-pub(super) fn start(cx: &mut Common, now: Instant, config: Arc<ClientConfig>) -> Result<ClientState, Error> {
+pub(super) fn start(
+    cx: &mut Common,
+    now: Instant,
+    config: Arc<ClientConfig>,
+) -> Result<ClientState, Error> {
     let client_random = random32(&*config.rng)?;
     cx.client_random = client_random;
     let offers_ecdhe = config.cipher_suites.iter().any(|s| s.is_ecdhe_ecdsa());
@@ -86,7 +116,10 @@ pub(super) fn start(cx: &mut Common, now: Instant, config: Arc<ClientConfig>) ->
     if offers_ecdhe {
         extensions.push(u16_list_extension(ext::SUPPORTED_GROUPS, &[SECP256R1]));
         extensions.push(point_formats_extension());
-        extensions.push(u16_list_extension(ext::SIGNATURE_ALGORITHMS, &[ECDSA_SHA256]));
+        extensions.push(u16_list_extension(
+            ext::SIGNATURE_ALGORITHMS,
+            &[ECDSA_SHA256],
+        ));
     }
     if config.offer_extended_master_secret {
         extensions.push(empty_extension(ext::EXTENDED_MASTER_SECRET));
@@ -95,14 +128,20 @@ pub(super) fn start(cx: &mut Common, now: Instant, config: Arc<ClientConfig>) ->
     if offers_ecdhe {
         if config.certificate.is_some() && config.certificate_types != [CertificateType::X509] {
             let types: Vec<u8> = config.certificate_types.iter().map(|t| t.code()).collect();
-            extensions.push(certificate_types_extension(ext::CLIENT_CERTIFICATE_TYPE, &types));
+            extensions.push(certificate_types_extension(
+                ext::CLIENT_CERTIFICATE_TYPE,
+                &types,
+            ));
         }
         if config.server_raw_public_keys.is_some() {
             let mut types = vec![CertificateType::RawPublicKey.code()];
             if config.server_verifier.is_some() {
                 types.push(CertificateType::X509.code());
             }
-            extensions.push(certificate_types_extension(ext::SERVER_CERTIFICATE_TYPE, &types));
+            extensions.push(certificate_types_extension(
+                ext::SERVER_CERTIFICATE_TYPE,
+                &types,
+            ));
         }
     }
     extensions.extend(config.extra_client_hello_extensions.iter().cloned());
@@ -118,7 +157,13 @@ pub(super) fn start(cx: &mut Common, now: Instant, config: Arc<ClientConfig>) ->
     if let Some(psk) = &config.psk {
         cx.psk_identity = Some(psk.identity.clone());
     }
-    ExpectServerHello { config, hello, hello_seq: 0, verify_requests: 0 }.send_hello(cx, now)
+    ExpectServerHello {
+        config,
+        hello,
+        hello_seq: 0,
+        verify_requests: 0,
+    }
+    .send_hello(cx, now)
 }
 
 /// Our hello is out; the server answers with a HelloVerifyRequest or its ServerHello.
@@ -145,7 +190,12 @@ impl ExpectServerHello {
         Ok(ClientState::ServerHello(self))
     }
 
-    fn handle_verify_request(mut self, cx: &mut Common, now: Instant, msg: &Message) -> Result<State, Error> {
+    fn handle_verify_request(
+        mut self,
+        cx: &mut Common,
+        now: Instant,
+        msg: &Message,
+    ) -> Result<State, Error> {
         let hvr = HelloVerifyRequest::read_bytes(&msg.body)?;
         self.verify_requests += 1;
         if self.verify_requests > MAX_VERIFY_REQUESTS {
@@ -170,12 +220,15 @@ impl ExpectServerHello {
         }
         for e in &sh.extensions {
             match e.typ {
-                ext::RENEGOTIATION_INFO if e.data != [0] => return Err(PeerMisbehaved::BadRenegotiationInfo.into()),
+                ext::RENEGOTIATION_INFO if e.data != [0] => {
+                    return Err(PeerMisbehaved::BadRenegotiationInfo.into());
+                }
                 ext::EXTENDED_MASTER_SECRET if !cfg.offer_extended_master_secret => {
                     return Err(PeerMisbehaved::UnofferedParameter.into());
                 }
                 ext::RENEGOTIATION_INFO | ext::EXTENDED_MASTER_SECRET | ext::EC_POINT_FORMATS => {}
-                ext::CLIENT_CERTIFICATE_TYPE | ext::SERVER_CERTIFICATE_TYPE if find_extension(&self.hello.extensions, e.typ).is_some() => {}
+                ext::CLIENT_CERTIFICATE_TYPE | ext::SERVER_CERTIFICATE_TYPE
+                    if find_extension(&self.hello.extensions, e.typ).is_some() => {}
                 // The application's own extensions may be answered; anything else was not offered.
                 t if cfg.extra_client_hello_extensions.iter().any(|o| o.typ == t) => {}
                 _ => return Err(PeerMisbehaved::UnofferedParameter.into()),
@@ -185,7 +238,11 @@ impl ExpectServerHello {
             let answered = sh
                 .extensions
                 .iter()
-                .filter(|e| cfg.extra_client_hello_extensions.iter().any(|o| o.typ == e.typ))
+                .filter(|e| {
+                    cfg.extra_client_hello_extensions
+                        .iter()
+                        .any(|o| o.typ == e.typ)
+                })
                 .cloned()
                 .collect();
             cx.events.push_back(Event::ServerHelloExtensions(answered));
@@ -196,7 +253,11 @@ impl ExpectServerHello {
             match find_extension(&sh.extensions, typ) {
                 None => Ok(CertificateType::X509),
                 Some([code]) => CertificateType::from_code(*code)
-                    .filter(|t| find_extension(&self.hello.extensions, typ).and_then(|d| read_certificate_types(d).ok()).is_some_and(|l| l.contains(&t.code())))
+                    .filter(|t| {
+                        find_extension(&self.hello.extensions, typ)
+                            .and_then(|d| read_certificate_types(d).ok())
+                            .is_some_and(|l| l.contains(&t.code()))
+                    })
                     .ok_or_else(|| PeerMisbehaved::UnofferedParameter.into()),
                 Some(_) => Err(InvalidMessage::BadLength.into()),
             }
@@ -209,24 +270,40 @@ impl ExpectServerHello {
             cx.session_id = sh.session_id.clone();
         }
         let mut transcript = Transcript::new();
-        transcript.add_raw(&transcript_encoding(HandshakeType::ClientHello, self.hello_seq, &self.hello.get_encoding()));
+        transcript.add_raw(&transcript_encoding(
+            HandshakeType::ClientHello,
+            self.hello_seq,
+            &self.hello.get_encoding(),
+        ));
         transcript.add_message(msg);
         let hs = HandshakeData {
             client_random: self.hello.random,
             server_random: sh.random,
-            extended_master_secret: find_extension(&sh.extensions, ext::EXTENDED_MASTER_SECRET).is_some(),
+            extended_master_secret: find_extension(&sh.extensions, ext::EXTENDED_MASTER_SECRET)
+                .is_some(),
             transcript,
         };
         Ok(State::Client(match offer.kx {
             OfferKx::Ecdhe => {
                 let verifier = match server_type {
                     CertificateType::X509 => cfg.server_verifier.clone().map(PeerAuth::Chain),
-                    CertificateType::RawPublicKey => cfg.server_raw_public_keys.clone().map(PeerAuth::RawKey),
+                    CertificateType::RawPublicKey => {
+                        cfg.server_raw_public_keys.clone().map(PeerAuth::RawKey)
+                    }
                 }
                 .ok_or(PeerMisbehaved::UnofferedParameter)?;
-                ClientState::ServerCertificate(ExpectServerCertificate { config: cfg, hs, verifier, client_type })
+                ClientState::ServerCertificate(ExpectServerCertificate {
+                    config: cfg,
+                    hs,
+                    verifier,
+                    client_type,
+                })
             }
-            OfferKx::Psk(psk) => ClientState::PskKx(ExpectPskKx { config: cfg, hs, psk }),
+            OfferKx::Psk(psk) => ClientState::PskKx(ExpectPskKx {
+                config: cfg,
+                hs,
+                psk,
+            }),
         }))
     }
 }
@@ -250,7 +327,8 @@ impl Offer {
         let kx = if suite.is_psk() {
             cfg.psk.clone().map(OfferKx::Psk)
         } else {
-            (cfg.server_verifier.is_some() || cfg.server_raw_public_keys.is_some()).then_some(OfferKx::Ecdhe)
+            (cfg.server_verifier.is_some() || cfg.server_raw_public_keys.is_some())
+                .then_some(OfferKx::Ecdhe)
         };
         kx.map(|kx| Offer { suite, kx })
     }
@@ -260,7 +338,9 @@ impl Offer {
 enum KeyExchange {
     Psk(Arc<ClientPsk>),
     /// The server's signed ephemeral point.
-    Ecdhe { server_point: Vec<u8> },
+    Ecdhe {
+        server_point: Vec<u8>,
+    },
 }
 
 pub(crate) struct ExpectServerCertificate {
@@ -273,11 +353,23 @@ pub(crate) struct ExpectServerCertificate {
 
 impl ExpectServerCertificate {
     fn handle(mut self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
-        let credential = self.verifier.verify(&msg.body, PeerRole::Server, self.config.server_name.as_deref())?.ok_or(crate::CertificateError::BadEncoding)?;
+        let credential = self
+            .verifier
+            .verify(
+                &msg.body,
+                PeerRole::Server,
+                self.config.server_name.as_deref(),
+            )?
+            .ok_or(crate::CertificateError::BadEncoding)?;
         cx.peer_chain = credential.chain;
         cx.peer_raw_key = credential.raw_key;
         self.hs.transcript.add_message(msg);
-        let next = ExpectServerKx { config: self.config, hs: self.hs, server_key: credential.key, client_type: self.client_type };
+        let next = ExpectServerKx {
+            config: self.config,
+            hs: self.hs,
+            server_key: credential.key,
+            client_type: self.client_type,
+        };
         Ok(State::Client(ClientState::ServerKx(next)))
     }
 }
@@ -297,10 +389,20 @@ impl ExpectServerKx {
         if ske.params.named_curve != SECP256R1 || ske.signed.scheme != ECDSA_SHA256 {
             return Err(PeerMisbehaved::UnofferedParameter.into());
         }
-        let signed = [&self.hs.client_random[..], &self.hs.server_random[..], &ske.params.get_encoding()].concat();
+        let signed = [
+            &self.hs.client_random[..],
+            &self.hs.server_random[..],
+            &ske.params.get_encoding(),
+        ]
+        .concat();
         verify(&self.server_key, &signed, &ske.signed.signature)?;
         self.hs.transcript.add_message(msg);
-        let next = ExpectCertificateRequest { config: self.config, hs: self.hs, server_point: ske.params.public, client_type: self.client_type };
+        let next = ExpectCertificateRequest {
+            config: self.config,
+            hs: self.hs,
+            server_point: ske.params.public,
+            client_type: self.client_type,
+        };
         Ok(State::Client(ClientState::CertificateRequest(next)))
     }
 }
@@ -316,12 +418,23 @@ pub(crate) struct ExpectCertificateRequest {
 impl ExpectCertificateRequest {
     fn handle(mut self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
         let cr = CertificateRequest::read_bytes(&msg.body)?;
-        if !cr.signature_algorithms.contains(&ECDSA_SHA256) || !cr.certificate_types.contains(&ECDSA_SIGN) {
+        if !cr.signature_algorithms.contains(&ECDSA_SHA256)
+            || !cr.certificate_types.contains(&ECDSA_SIGN)
+        {
             tracing::debug!(remote = %cx.remote, "server asks for a certificate type we lack; sending none");
         }
         self.hs.transcript.add_message(msg);
-        let kx = KeyExchange::Ecdhe { server_point: self.server_point };
-        Ok(State::Client(ClientState::ServerHelloDone(ExpectServerHelloDone { config: self.config, hs: self.hs, kx, certificate_requested: Some(self.client_type) })))
+        let kx = KeyExchange::Ecdhe {
+            server_point: self.server_point,
+        };
+        Ok(State::Client(ClientState::ServerHelloDone(
+            ExpectServerHelloDone {
+                config: self.config,
+                hs: self.hs,
+                kx,
+                certificate_requested: Some(self.client_type),
+            },
+        )))
     }
 }
 
@@ -338,7 +451,14 @@ impl ExpectPskKx {
         PskServerKeyExchange::read_bytes(&msg.body)?;
         self.hs.transcript.add_message(msg);
         let kx = KeyExchange::Psk(self.psk);
-        Ok(State::Client(ClientState::ServerHelloDone(ExpectServerHelloDone { config: self.config, hs: self.hs, kx, certificate_requested: None })))
+        Ok(State::Client(ClientState::ServerHelloDone(
+            ExpectServerHelloDone {
+                config: self.config,
+                hs: self.hs,
+                kx,
+                certificate_requested: None,
+            },
+        )))
     }
 }
 
@@ -382,24 +502,54 @@ impl ExpectServerHelloDone {
                 let public = key.public().to_vec();
                 (ClientKeyExchange::Ecdhe(public), key.agree(&server_point)?)
             }
-            KeyExchange::Psk(psk) => (ClientKeyExchange::Psk(psk.identity.clone()), psk_premaster(&psk.key)),
+            KeyExchange::Psk(psk) => (
+                ClientKeyExchange::Psk(psk.identity.clone()),
+                psk_premaster(&psk.key),
+            ),
         };
         let mut body = Vec::new();
         cke.encode(&mut body);
-        cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::ClientKeyExchange, body);
-        let mut keyed = hs.derive_keys(&mut cx.layer, cx.suite.ok_or(Error::Internal("no suite before the key exchange"))?, &premaster);
+        cx.queue_handshake(
+            &mut hs.transcript,
+            0,
+            HandshakeType::ClientKeyExchange,
+            body,
+        );
+        let mut keyed = hs.derive_keys(
+            &mut cx.layer,
+            cx.suite
+                .ok_or(Error::Internal("no suite before the key exchange"))?,
+            &premaster,
+        );
         drop(premaster);
         if let Some(ck) = sent_certificate {
             let signature = match &ck.key {
                 CertificateKey::Local(signing) => signing.sign(keyed.hs.transcript.bytes())?,
                 CertificateKey::External { public_key } => {
                     let digest = keyed.hs.transcript.hash();
-                    cx.events.push_back(Event::SignatureNeeded(SignatureRequest { purpose: SignaturePurpose::CertificateVerify, digest }));
-                    return Ok(State::Client(ClientState::Signature(Box::new(AwaitSignature { keyed, public_key: public_key.clone() }))));
+                    cx.events
+                        .push_back(Event::SignatureNeeded(SignatureRequest {
+                            purpose: SignaturePurpose::CertificateVerify,
+                            digest,
+                        }));
+                    return Ok(State::Client(ClientState::Signature(Box::new(
+                        AwaitSignature {
+                            keyed,
+                            public_key: public_key.clone(),
+                        },
+                    ))));
                 }
             };
-            let cv = DigitallySigned { scheme: ECDSA_SHA256, signature };
-            cx.queue_handshake(&mut keyed.hs.transcript, 0, HandshakeType::CertificateVerify, cv.get_encoding());
+            let cv = DigitallySigned {
+                scheme: ECDSA_SHA256,
+                signature,
+            };
+            cx.queue_handshake(
+                &mut keyed.hs.transcript,
+                0,
+                HandshakeType::CertificateVerify,
+                cv.get_encoding(),
+            );
         }
         send_flight_5(cx, now, keyed)
     }
@@ -414,11 +564,26 @@ pub(crate) struct AwaitSignature {
 }
 
 impl AwaitSignature {
-    pub(super) fn resume(mut self, cx: &mut Common, now: Instant, signature: &[u8; 64]) -> Result<State, Error> {
+    pub(super) fn resume(
+        mut self,
+        cx: &mut Common,
+        now: Instant,
+        signature: &[u8; 64],
+    ) -> Result<State, Error> {
         let der = der_from_raw_signature(signature)?;
-        verify(&self.public_key, self.keyed.hs.transcript.bytes(), &der).map_err(|_| Error::Internal("external signature does not verify under our certificate's key"))?;
-        let cv = DigitallySigned { scheme: ECDSA_SHA256, signature: der };
-        cx.queue_handshake(&mut self.keyed.hs.transcript, 0, HandshakeType::CertificateVerify, cv.get_encoding());
+        verify(&self.public_key, self.keyed.hs.transcript.bytes(), &der).map_err(|_| {
+            Error::Internal("external signature does not verify under our certificate's key")
+        })?;
+        let cv = DigitallySigned {
+            scheme: ECDSA_SHA256,
+            signature: der,
+        };
+        cx.queue_handshake(
+            &mut self.keyed.hs.transcript,
+            0,
+            HandshakeType::CertificateVerify,
+            cv.get_encoding(),
+        );
         send_flight_5(cx, now, self.keyed)
     }
 }
@@ -430,7 +595,12 @@ fn send_flight_5(cx: &mut Common, now: Instant, mut keyed: KeyedHandshake) -> Re
     cx.layer.start_write_epoch()?;
     let verify_data = keyed.finished_data(prf::CLIENT_FINISHED);
     let epoch = cx.layer.write_epoch();
-    cx.queue_handshake(&mut keyed.hs.transcript, epoch, HandshakeType::Finished, verify_data.to_vec());
+    cx.queue_handshake(
+        &mut keyed.hs.transcript,
+        epoch,
+        HandshakeType::Finished,
+        verify_data.to_vec(),
+    );
     cx.send_flight(now)?;
     Ok(State::Client(ClientState::Ccs(ExpectCcs { keyed })))
 }
@@ -443,7 +613,9 @@ pub(crate) struct ExpectCcs {
 impl ExpectCcs {
     pub(super) fn handle(self, cx: &mut Common) -> Result<State, Error> {
         cx.layer.start_read_epoch()?;
-        Ok(State::Client(ClientState::Finished(ExpectFinished { keyed: self.keyed })))
+        Ok(State::Client(ClientState::Finished(ExpectFinished {
+            keyed: self.keyed,
+        })))
     }
 }
 

@@ -19,16 +19,16 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use crate::Role;
 use crate::alert::{Alert, AlertDescription, AlertLevel};
 use crate::codec::{Codec, Reader};
 use crate::config::{CipherSuite, ClientConfig, ServerConfig, TransportConfig};
 use crate::crypto::prf::{self, MasterSecret};
 use crate::error::{Error, InvalidMessage};
-use crate::handshake::flight::{pack_flight, FlightItem, RetransmitTimer, TimerAction};
-use crate::handshake::fragment::{transcript_encoding, Disposition, Message, Reassembler};
+use crate::handshake::flight::{FlightItem, RetransmitTimer, TimerAction, pack_flight};
+use crate::handshake::fragment::{Disposition, Message, Reassembler, transcript_encoding};
 use crate::handshake::msgs::{Extension, HandshakeFragment, HandshakeType};
-use crate::record::{records, ContentType, RecordLayer, SessionState};
-use crate::Role;
+use crate::record::{ContentType, RecordLayer, SessionState, records};
 
 use client::ClientState;
 use server::ServerState;
@@ -154,11 +154,17 @@ impl State {
     }
 
     fn expects_ccs(&self) -> bool {
-        matches!(self, State::Client(ClientState::Ccs(_)) | State::Server(ServerState::Ccs(_)))
+        matches!(
+            self,
+            State::Client(ClientState::Ccs(_)) | State::Server(ServerState::Ccs(_))
+        )
     }
 
     fn expects_finished(&self) -> bool {
-        matches!(self, State::Client(ClientState::Finished(_)) | State::Server(ServerState::Finished(_)))
+        matches!(
+            self,
+            State::Client(ClientState::Finished(_)) | State::Server(ServerState::Finished(_))
+        )
     }
 }
 
@@ -172,7 +178,10 @@ pub(crate) struct Transcript {
 
 impl Transcript {
     fn new() -> Self {
-        Transcript { hash: Sha256::new(), bytes: Vec::new() }
+        Transcript {
+            hash: Sha256::new(),
+            bytes: Vec::new(),
+        }
     }
 
     fn add_raw(&mut self, bytes: &[u8]) {
@@ -209,13 +218,23 @@ pub(crate) struct HandshakeData {
 impl HandshakeData {
     /// Master secret and key block from the premaster secret (RFC 5246 / RFC 7627); the
     /// keys go to the record layer, to take effect at each direction's ChangeCipherSpec.
-    fn derive_keys(self, layer: &mut RecordLayer, suite: CipherSuite, premaster: &[u8]) -> KeyedHandshake {
+    fn derive_keys(
+        self,
+        layer: &mut RecordLayer,
+        suite: CipherSuite,
+        premaster: &[u8],
+    ) -> KeyedHandshake {
         let master = if self.extended_master_secret {
             prf::extended_master_secret(premaster, &self.transcript.hash())
         } else {
             prf::master_secret(premaster, &self.client_random, &self.server_random)
         };
-        layer.install_keys(prf::key_block(&master, suite.aead(), &self.client_random, &self.server_random));
+        layer.install_keys(prf::key_block(
+            &master,
+            suite.aead(),
+            &self.client_random,
+            &self.server_random,
+        ));
         KeyedHandshake { hs: self, master }
     }
 }
@@ -295,10 +314,21 @@ impl Common {
     }
 
     /// Adds one of our messages to the current flight and to the transcript.
-    fn queue_handshake(&mut self, transcript: &mut Transcript, epoch: u16, msg_type: HandshakeType, body: Vec<u8>) {
+    fn queue_handshake(
+        &mut self,
+        transcript: &mut Transcript,
+        epoch: u16,
+        msg_type: HandshakeType,
+        body: Vec<u8>,
+    ) {
         let message_seq = self.next_message_seq();
         transcript.add(msg_type, message_seq, &body);
-        self.flight.push(FlightItem::Handshake { epoch, msg_type, message_seq, body });
+        self.flight.push(FlightItem::Handshake {
+            epoch,
+            msg_type,
+            message_seq,
+            body,
+        });
     }
 
     /// Packs and queues the current flight (first send or retransmission).
@@ -317,7 +347,11 @@ impl Common {
     fn send_alert(&mut self, alert: Alert) {
         let epoch = self.layer.write_epoch();
         let mut out = Vec::new();
-        if self.layer.write_record(epoch, ContentType::Alert, &alert.get_encoding(), &mut out).is_ok() {
+        if self
+            .layer
+            .write_record(epoch, ContentType::Alert, &alert.get_encoding(), &mut out)
+            .is_ok()
+        {
             self.transmits.push_back(out);
         }
     }
@@ -395,7 +429,11 @@ impl Connection {
     }
 
     /// Starts a client handshake: the ClientHello is ready in `poll_transmit`.
-    pub fn connect(now: Instant, remote: SocketAddr, config: Arc<ClientConfig>) -> Result<Self, Error> {
+    pub fn connect(
+        now: Instant,
+        remote: SocketAddr,
+        config: Arc<ClientConfig>,
+    ) -> Result<Self, Error> {
         config.validate()?;
         let mut c = Connection::new(now, Role::Client, remote, config.transport);
         c.state = State::Client(client::start(&mut c.common, now, config)?);
@@ -490,7 +528,10 @@ impl Connection {
     // ---- sans-IO surface ----
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.common.transmits.pop_front().map(|contents| Transmit { destination: self.common.remote, contents })
+        self.common.transmits.pop_front().map(|contents| Transmit {
+            destination: self.common.remote,
+            contents,
+        })
     }
 
     /// Datagrams or events not yet drained.
@@ -581,7 +622,10 @@ impl Connection {
 
     /// The handshake waits for an external signature ([`Event::SignatureNeeded`]).
     pub fn awaiting_signature(&self) -> bool {
-        matches!(self.state, State::Server(ServerState::Signature(_)) | State::Client(ClientState::Signature(_)))
+        matches!(
+            self.state,
+            State::Server(ServerState::Signature(_)) | State::Client(ClientState::Signature(_))
+        )
     }
 
     /// Gives the external signature the handshake waits for (ECDSA P-256 `r || s`, 32 bytes
@@ -669,7 +713,10 @@ impl Connection {
                 // forgery cannot end the handshake; the genuine Finished may still come.
                 // The retransmission timer bounds the wait, and the handshake then ends
                 // with bad_record_mac rather than a bare timeout.
-                Err(Error::DecryptFailed) if self.state.expects_finished() && rec.epoch() == self.common.layer.read_epoch() => {
+                Err(Error::DecryptFailed)
+                    if self.state.expects_finished()
+                        && rec.epoch() == self.common.layer.read_epoch() =>
+                {
                     self.discarded_records += 1;
                     self.finished_auth_failures += 1;
                     if self.common.timer.deadline().is_none() {
@@ -686,7 +733,13 @@ impl Connection {
             if opened.epoch > 0 {
                 self.last_authenticated = now;
             }
-            if let Err(e) = self.handle_record(now, opened.epoch, opened.content_type, &opened.plaintext, &mut peer_retransmitted) {
+            if let Err(e) = self.handle_record(
+                now,
+                opened.epoch,
+                opened.content_type,
+                &opened.plaintext,
+                &mut peer_retransmitted,
+            ) {
                 self.fail(e);
                 return;
             }
@@ -699,10 +752,19 @@ impl Connection {
         }
     }
 
-    fn handle_record(&mut self, now: Instant, epoch: u16, ct: ContentType, plaintext: &[u8], peer_retransmitted: &mut bool) -> Result<(), Error> {
+    fn handle_record(
+        &mut self,
+        now: Instant,
+        epoch: u16,
+        ct: ContentType,
+        plaintext: &[u8],
+        peer_retransmitted: &mut bool,
+    ) -> Result<(), Error> {
         let current = epoch == self.common.layer.read_epoch();
         match ct {
-            ContentType::Handshake => self.handle_handshake_record(now, current, epoch, plaintext, peer_retransmitted),
+            ContentType::Handshake => {
+                self.handle_handshake_record(now, current, epoch, plaintext, peer_retransmitted)
+            }
             ContentType::ChangeCipherSpec => {
                 if plaintext != [1] {
                     return Err(InvalidMessage::InvalidCcs.into());
@@ -732,7 +794,9 @@ impl Connection {
                     self.unauthenticated_alerts += 1;
                     return Ok(());
                 }
-                let Ok(alert) = Alert::read_bytes(plaintext) else { return Ok(()) };
+                let Ok(alert) = Alert::read_bytes(plaintext) else {
+                    return Ok(());
+                };
                 if alert.description == AlertDescription::CloseNotify {
                     // RFC 5246 7.2.1: answer with our own close_notify.
                     if matches!(self.state, State::Established(_)) {
@@ -747,7 +811,9 @@ impl Connection {
             }
             ContentType::ApplicationData => {
                 if current && epoch > 0 && matches!(self.state, State::Established(_)) {
-                    self.common.events.push_back(Event::ApplicationData(plaintext.to_vec()));
+                    self.common
+                        .events
+                        .push_back(Event::ApplicationData(plaintext.to_vec()));
                 } else {
                     self.discarded_records += 1;
                 }
@@ -760,7 +826,14 @@ impl Connection {
         }
     }
 
-    fn handle_handshake_record(&mut self, now: Instant, current: bool, epoch: u16, plaintext: &[u8], peer_retransmitted: &mut bool) -> Result<(), Error> {
+    fn handle_handshake_record(
+        &mut self,
+        now: Instant,
+        current: bool,
+        epoch: u16,
+        plaintext: &[u8],
+        peer_retransmitted: &mut bool,
+    ) -> Result<(), Error> {
         let mut r = Reader::new(plaintext);
         while r.any_left() {
             let frag = match HandshakeFragment::read(&mut r) {
@@ -782,8 +855,15 @@ impl Connection {
             }
             if self.state.phase() != Phase::Handshaking {
                 // A new handshake on an established association: renegotiation, refused.
-                if matches!(frag.header.msg_type, HandshakeType::ClientHello | HandshakeType::HelloRequest) && matches!(self.state, State::Established(_)) {
-                    self.common.send_alert(Alert { level: AlertLevel::Warning, description: AlertDescription::NoRenegotiation });
+                if matches!(
+                    frag.header.msg_type,
+                    HandshakeType::ClientHello | HandshakeType::HelloRequest
+                ) && matches!(self.state, State::Established(_))
+                {
+                    self.common.send_alert(Alert {
+                        level: AlertLevel::Warning,
+                        description: AlertDescription::NoRenegotiation,
+                    });
                 }
                 return Ok(());
             }
@@ -795,7 +875,9 @@ impl Connection {
             }
         }
         while self.state.phase() == Phase::Handshaking {
-            let Some(msg) = self.common.reassembler.next_message() else { break };
+            let Some(msg) = self.common.reassembler.next_message() else {
+                break;
+            };
             // The peer's next flight has begun: our previous one arrived.
             self.common.timer.stop();
             self.handle_message(now, msg)?;

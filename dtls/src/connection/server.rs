@@ -11,14 +11,21 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{ct_eq, Common, Event, HandshakeData, KeyedHandshake, ResumptionSecret, SealedFlight, SignaturePurpose, SignatureRequest, State, Transcript};
-use crate::cert::{certificate_body, CertificateKey, CertificateType, CertifiedKey, PeerAuth, PeerRole};
+use super::{
+    Common, Event, HandshakeData, KeyedHandshake, ResumptionSecret, SealedFlight, SignaturePurpose,
+    SignatureRequest, State, Transcript, ct_eq,
+};
+use crate::cert::{
+    CertificateKey, CertificateType, CertifiedKey, PeerAuth, PeerRole, certificate_body,
+};
 use crate::codec::Codec;
-use crate::config::{CipherSuite, ClientHelloInfo, PskResolver, ServerConfig, ENGINE_EXTENSIONS, SESSION_ID_LEN};
-use crate::crypto::ecc::{der_from_raw_signature, sha256, verify, EcdheKey};
+use crate::config::{
+    CipherSuite, ClientHelloInfo, ENGINE_EXTENSIONS, PskResolver, SESSION_ID_LEN, ServerConfig,
+};
+use crate::crypto::ecc::{EcdheKey, der_from_raw_signature, sha256, verify};
 use crate::crypto::prf::{self, psk_premaster};
 use crate::error::{Error, InvalidMessage, PeerMisbehaved};
-use crate::handshake::flight::{pack_flight, FlightItem};
+use crate::handshake::flight::{FlightItem, pack_flight};
 use crate::handshake::fragment::Message;
 use crate::handshake::msgs::*;
 use crate::provider::random32;
@@ -53,7 +60,12 @@ impl ServerState {
         }
     }
 
-    pub(super) fn handle(self, cx: &mut Common, now: Instant, msg: Message) -> Result<State, Error> {
+    pub(super) fn handle(
+        self,
+        cx: &mut Common,
+        now: Instant,
+        msg: Message,
+    ) -> Result<State, Error> {
         match (self, msg.msg_type) {
             (ServerState::ClientHello(s), HandshakeType::ClientHello) => s.handle(cx, now, &msg),
             (ServerState::Certificate(s), HandshakeType::Certificate) => s.handle(cx, &msg),
@@ -69,7 +81,10 @@ impl ServerState {
 enum KeyExchange {
     Psk(Arc<dyn PskResolver>),
     /// Our ephemeral key, and the client's certificate key if it authenticated.
-    Ecdhe { key: EcdheKey, client_key: Option<Vec<u8>> },
+    Ecdhe {
+        key: EcdheKey,
+        client_key: Option<Vec<u8>>,
+    },
 }
 
 /// What the suite chosen for a ClientHello needs from our configuration.
@@ -97,11 +112,17 @@ impl ExpectClientHello {
         if reneg.is_some_and(|r| r != [0]) {
             return Err(PeerMisbehaved::BadRenegotiationInfo.into());
         }
-        let secure_renegotiation = reneg.is_some() || ch.cipher_suites.contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
-        let extended_master_secret = find_extension(&ch.extensions, ext::EXTENDED_MASTER_SECRET).is_some();
+        let secure_renegotiation = reneg.is_some()
+            || ch
+                .cipher_suites
+                .contains(&TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
+        let extended_master_secret =
+            find_extension(&ch.extensions, ext::EXTENDED_MASTER_SECRET).is_some();
         // Malformed lists in these extensions are treated as absent: be liberal in what we accept.
-        let groups = find_extension(&ch.extensions, ext::SUPPORTED_GROUPS).and_then(|d| read_u16_list(d).ok());
-        let sig_algs = find_extension(&ch.extensions, ext::SIGNATURE_ALGORITHMS).and_then(|d| read_u16_list(d).ok());
+        let groups = find_extension(&ch.extensions, ext::SUPPORTED_GROUPS)
+            .and_then(|d| read_u16_list(d).ok());
+        let sig_algs = find_extension(&ch.extensions, ext::SIGNATURE_ALGORITHMS)
+            .and_then(|d| read_u16_list(d).ok());
         let point_formats = find_extension(&ch.extensions, ext::EC_POINT_FORMATS);
         let ecdhe_possible = groups.as_ref().is_none_or(|g| g.contains(&SECP256R1))
             && sig_algs.as_ref().is_none_or(|s| s.contains(&ECDSA_SHA256))
@@ -112,13 +133,25 @@ impl ExpectClientHello {
             let needs = if s.is_psk() {
                 cfg.psk.clone().map(Choice::Psk)
             } else {
-                cfg.certificate.clone().filter(|_| ecdhe_possible).map(Choice::Ecdhe)
+                cfg.certificate
+                    .clone()
+                    .filter(|_| ecdhe_possible)
+                    .map(Choice::Ecdhe)
             };
             needs.map(|c| (s, c))
         });
         let Some((suite, choice)) = choice else {
-            let common_ecdhe = cfg.certificate.is_some() && cfg.cipher_suites.iter().filter(offered).any(|s| s.is_ecdhe_ecdsa());
-            let offered_ids: Vec<String> = ch.cipher_suites.iter().map(|id| format!("0x{id:04X}")).collect();
+            let common_ecdhe = cfg.certificate.is_some()
+                && cfg
+                    .cipher_suites
+                    .iter()
+                    .filter(offered)
+                    .any(|s| s.is_ecdhe_ecdsa());
+            let offered_ids: Vec<String> = ch
+                .cipher_suites
+                .iter()
+                .map(|id| format!("0x{id:04X}"))
+                .collect();
             let ours: Vec<&str> = cfg.cipher_suites.iter().map(|s| s.name()).collect();
             if common_ecdhe {
                 tracing::info!(remote = %cx.remote, "handshake refused: no common curve (secp256r1) or signature algorithm (ecdsa_secp256r1_sha256)");
@@ -136,8 +169,14 @@ impl ExpectClientHello {
         // answer the ones it understands, or refuse.
         let mut answered: Vec<Extension> = Vec::new();
         if let Some(handler) = &cfg.hello_extensions {
-            let info = ClientHelloInfo { remote: cx.remote, cipher_suite: suite, extensions: &ch.extensions };
-            let mut proposed = handler.client_hello(&info).map_err(Error::HandshakeRefused)?;
+            let info = ClientHelloInfo {
+                remote: cx.remote,
+                cipher_suite: suite,
+                extensions: &ch.extensions,
+            };
+            let mut proposed = handler
+                .client_hello(&info)
+                .map_err(Error::HandshakeRefused)?;
             proposed.retain(|e| {
                 let allowed = !ENGINE_EXTENSIONS.contains(&e.typ) && ch.extensions.iter().any(|o| o.typ == e.typ);
                 if !allowed {
@@ -152,15 +191,20 @@ impl ExpectClientHello {
             }
         }
         let certificate_types = match &choice {
-            Choice::Ecdhe(ck) => Some(negotiate_certificate_types(&cfg, ck, &ch.extensions).inspect_err(|_| {
-                let list = |typ| find_extension(&ch.extensions, typ).map_or("none (x509)".to_string(), |d| format!("{d:02x?}"));
-                tracing::info!(
-                    remote = %cx.remote,
-                    client_offers_server_types = %list(ext::SERVER_CERTIFICATE_TYPE),
-                    client_offers_client_types = %list(ext::CLIENT_CERTIFICATE_TYPE),
-                    "handshake refused: no certificate type in common (RFC 7250)"
-                );
-            })?),
+            Choice::Ecdhe(ck) => Some(
+                negotiate_certificate_types(&cfg, ck, &ch.extensions).inspect_err(|_| {
+                    let list = |typ| {
+                        find_extension(&ch.extensions, typ)
+                            .map_or("none (x509)".to_string(), |d| format!("{d:02x?}"))
+                    };
+                    tracing::info!(
+                        remote = %cx.remote,
+                        client_offers_server_types = %list(ext::SERVER_CERTIFICATE_TYPE),
+                        client_offers_client_types = %list(ext::CLIENT_CERTIFICATE_TYPE),
+                        "handshake refused: no certificate type in common (RFC 7250)"
+                    );
+                })?,
+            ),
             Choice::Psk(_) => None,
         };
         cx.suite = Some(suite);
@@ -186,7 +230,11 @@ impl ExpectClientHello {
         cx.answered_extensions = answered;
         cx.peer_hello_extensions = ch.extensions.clone();
         // Without `issue_session_ids` an empty session id says the session cannot be resumed.
-        cx.session_id = if cfg.issue_session_ids { random32(&*cfg.rng)?[..SESSION_ID_LEN].to_vec() } else { Vec::new() };
+        cx.session_id = if cfg.issue_session_ids {
+            random32(&*cfg.rng)?[..SESSION_ID_LEN].to_vec()
+        } else {
+            Vec::new()
+        };
         let sh = ServerHello {
             server_version: ProtocolVersion::DTLS1_2,
             random: server_random,
@@ -196,17 +244,42 @@ impl ExpectClientHello {
             extensions,
         };
         cx.flight.clear();
-        cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerHello, sh.get_encoding());
+        cx.queue_handshake(
+            &mut transcript,
+            0,
+            HandshakeType::ServerHello,
+            sh.get_encoding(),
+        );
 
         match choice {
             Choice::Ecdhe(ck) => {
-                let types = certificate_types.ok_or(Error::Internal("ECDHE without certificate types"))?;
-                cx.queue_handshake(&mut transcript, 0, HandshakeType::Certificate, certificate_body(&ck, types.server));
+                let types =
+                    certificate_types.ok_or(Error::Internal("ECDHE without certificate types"))?;
+                cx.queue_handshake(
+                    &mut transcript,
+                    0,
+                    HandshakeType::Certificate,
+                    certificate_body(&ck, types.server),
+                );
                 let key = EcdheKey::generate()?;
-                let params = EcdheParams { named_curve: SECP256R1, public: key.public().to_vec() };
+                let params = EcdheParams {
+                    named_curve: SECP256R1,
+                    public: key.public().to_vec(),
+                };
                 let signed = [&ch.random[..], &server_random[..], &params.get_encoding()].concat();
-                let hs = HandshakeData { client_random: ch.random, server_random, extended_master_secret, transcript };
-                let kx = PendingKeyExchange { config: cfg, hs, key, params, client_auth: types.client };
+                let hs = HandshakeData {
+                    client_random: ch.random,
+                    server_random,
+                    extended_master_secret,
+                    transcript,
+                };
+                let kx = PendingKeyExchange {
+                    config: cfg,
+                    hs,
+                    key,
+                    params,
+                    client_auth: types.client,
+                };
                 match &ck.key {
                     CertificateKey::Local(signing) => {
                         let signature = signing.sign(&signed)?;
@@ -214,19 +287,50 @@ impl ExpectClientHello {
                     }
                     CertificateKey::External { public_key } => {
                         let digest = sha256(&[&signed]);
-                        cx.events.push_back(Event::SignatureNeeded(SignatureRequest { purpose: SignaturePurpose::ServerKeyExchange, digest }));
-                        Ok(State::Server(ServerState::Signature(Box::new(AwaitSignature { kx, signed, public_key: public_key.clone() }))))
+                        cx.events
+                            .push_back(Event::SignatureNeeded(SignatureRequest {
+                                purpose: SignaturePurpose::ServerKeyExchange,
+                                digest,
+                            }));
+                        Ok(State::Server(ServerState::Signature(Box::new(
+                            AwaitSignature {
+                                kx,
+                                signed,
+                                public_key: public_key.clone(),
+                            },
+                        ))))
                     }
                 }
             }
             Choice::Psk(resolver) => {
                 if let Some(hint) = &cfg.psk_identity_hint {
-                    let ske = PskServerKeyExchange { identity_hint: hint.clone() };
-                    cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerKeyExchange, ske.get_encoding());
+                    let ske = PskServerKeyExchange {
+                        identity_hint: hint.clone(),
+                    };
+                    cx.queue_handshake(
+                        &mut transcript,
+                        0,
+                        HandshakeType::ServerKeyExchange,
+                        ske.get_encoding(),
+                    );
                 }
-                cx.queue_handshake(&mut transcript, 0, HandshakeType::ServerHelloDone, Vec::new());
-                let hs = HandshakeData { client_random: ch.random, server_random, extended_master_secret, transcript };
-                let next = ServerState::ClientKx(ExpectClientKx { config: cfg, hs, kx: KeyExchange::Psk(resolver) });
+                cx.queue_handshake(
+                    &mut transcript,
+                    0,
+                    HandshakeType::ServerHelloDone,
+                    Vec::new(),
+                );
+                let hs = HandshakeData {
+                    client_random: ch.random,
+                    server_random,
+                    extended_master_secret,
+                    transcript,
+                };
+                let next = ServerState::ClientKx(ExpectClientKx {
+                    config: cfg,
+                    hs,
+                    kx: KeyExchange::Psk(resolver),
+                });
                 cx.send_flight(now)?;
                 Ok(State::Server(next))
             }
@@ -246,18 +350,66 @@ pub(crate) struct PendingKeyExchange {
 impl PendingKeyExchange {
     /// Queues the ServerKeyExchange (with `signature`, DER), the CertificateRequest when the
     /// client authenticates, the ServerHelloDone, and sends the flight.
-    fn send_flight(self, cx: &mut Common, now: Instant, signature: Vec<u8>) -> Result<State, Error> {
-        let PendingKeyExchange { config, mut hs, key, params, client_auth } = self;
-        let ske = EcdheServerKeyExchange { params, signed: DigitallySigned { scheme: ECDSA_SHA256, signature } };
-        cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::ServerKeyExchange, ske.get_encoding());
+    fn send_flight(
+        self,
+        cx: &mut Common,
+        now: Instant,
+        signature: Vec<u8>,
+    ) -> Result<State, Error> {
+        let PendingKeyExchange {
+            config,
+            mut hs,
+            key,
+            params,
+            client_auth,
+        } = self;
+        let ske = EcdheServerKeyExchange {
+            params,
+            signed: DigitallySigned {
+                scheme: ECDSA_SHA256,
+                signature,
+            },
+        };
+        cx.queue_handshake(
+            &mut hs.transcript,
+            0,
+            HandshakeType::ServerKeyExchange,
+            ske.get_encoding(),
+        );
         if client_auth.is_some() {
-            let cr = CertificateRequest { certificate_types: vec![ECDSA_SIGN], signature_algorithms: vec![ECDSA_SHA256], authorities: Vec::new() };
-            cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::CertificateRequest, cr.get_encoding());
+            let cr = CertificateRequest {
+                certificate_types: vec![ECDSA_SIGN],
+                signature_algorithms: vec![ECDSA_SHA256],
+                authorities: Vec::new(),
+            };
+            cx.queue_handshake(
+                &mut hs.transcript,
+                0,
+                HandshakeType::CertificateRequest,
+                cr.get_encoding(),
+            );
         }
-        cx.queue_handshake(&mut hs.transcript, 0, HandshakeType::ServerHelloDone, Vec::new());
+        cx.queue_handshake(
+            &mut hs.transcript,
+            0,
+            HandshakeType::ServerHelloDone,
+            Vec::new(),
+        );
         let next = match client_auth {
-            Some(verifier) => ServerState::Certificate(ExpectCertificate { config, hs, key, verifier }),
-            None => ServerState::ClientKx(ExpectClientKx { config, hs, kx: KeyExchange::Ecdhe { key, client_key: None } }),
+            Some(verifier) => ServerState::Certificate(ExpectCertificate {
+                config,
+                hs,
+                key,
+                verifier,
+            }),
+            None => ServerState::ClientKx(ExpectClientKx {
+                config,
+                hs,
+                kx: KeyExchange::Ecdhe {
+                    key,
+                    client_key: None,
+                },
+            }),
         };
         cx.send_flight(now)?;
         Ok(State::Server(next))
@@ -274,9 +426,16 @@ pub(crate) struct AwaitSignature {
 }
 
 impl AwaitSignature {
-    pub(super) fn resume(self, cx: &mut Common, now: Instant, signature: &[u8; 64]) -> Result<State, Error> {
+    pub(super) fn resume(
+        self,
+        cx: &mut Common,
+        now: Instant,
+        signature: &[u8; 64],
+    ) -> Result<State, Error> {
         let der = der_from_raw_signature(signature)?;
-        verify(&self.public_key, &self.signed, &der).map_err(|_| Error::Internal("external signature does not verify under our certificate's key"))?;
+        verify(&self.public_key, &self.signed, &der).map_err(|_| {
+            Error::Internal("external signature does not verify under our certificate's key")
+        })?;
         self.kx.send_flight(cx, now, der)
     }
 }
@@ -295,16 +454,29 @@ struct CertificateTypes {
 /// server_certificate_type lists (X.509 without that extension); the client's is the first
 /// of its client_certificate_type list that we accept (X.509 without it). A malformed list
 /// is treated as absent.
-fn negotiate_certificate_types(cfg: &ServerConfig, ck: &CertifiedKey, exts: &[Extension]) -> Result<CertificateTypes, Error> {
+fn negotiate_certificate_types(
+    cfg: &ServerConfig,
+    ck: &CertifiedKey,
+    exts: &[Extension],
+) -> Result<CertificateTypes, Error> {
     let offered = |typ| find_extension(exts, typ).and_then(|d| read_certificate_types(d).ok());
     let mut answers = Vec::new();
     let can_present = |t: &CertificateType| *t != CertificateType::X509 || ck.has_chain();
     let server = match offered(ext::SERVER_CERTIFICATE_TYPE) {
-        None => Some(CertificateType::X509).filter(|t| cfg.certificate_types.contains(t) && can_present(t)),
+        None => Some(CertificateType::X509)
+            .filter(|t| cfg.certificate_types.contains(t) && can_present(t)),
         Some(list) => {
-            let t = cfg.certificate_types.iter().copied().filter(can_present).find(|t| list.contains(&t.code()));
+            let t = cfg
+                .certificate_types
+                .iter()
+                .copied()
+                .filter(can_present)
+                .find(|t| list.contains(&t.code()));
             if let Some(t) = t {
-                answers.push(Extension { typ: ext::SERVER_CERTIFICATE_TYPE, data: vec![t.code()] });
+                answers.push(Extension {
+                    typ: ext::SERVER_CERTIFICATE_TYPE,
+                    data: vec![t.code()],
+                });
             }
             t
         }
@@ -327,11 +499,18 @@ fn negotiate_certificate_types(cfg: &ServerConfig, ck: &CertifiedKey, exts: &[Ex
         };
         let auth = auth.ok_or(PeerMisbehaved::NoCommonCertificateType)?;
         if find_extension(exts, ext::CLIENT_CERTIFICATE_TYPE).is_some() {
-            answers.push(Extension { typ: ext::CLIENT_CERTIFICATE_TYPE, data: vec![typ.code()] });
+            answers.push(Extension {
+                typ: ext::CLIENT_CERTIFICATE_TYPE,
+                data: vec![typ.code()],
+            });
         }
         Some(auth)
     };
-    Ok(CertificateTypes { server, client, answers })
+    Ok(CertificateTypes {
+        server,
+        client,
+        answers,
+    })
 }
 
 /// ECDHE with client authentication: the client's chain or raw key, checked by `auth`.
@@ -352,8 +531,15 @@ impl ExpectCertificate {
         cx.peer_chain = credential.chain;
         cx.peer_raw_key = credential.raw_key;
         self.hs.transcript.add_message(msg);
-        let kx = KeyExchange::Ecdhe { key: self.key, client_key: Some(client_key) };
-        Ok(State::Server(ServerState::ClientKx(ExpectClientKx { config: self.config, hs: self.hs, kx })))
+        let kx = KeyExchange::Ecdhe {
+            key: self.key,
+            client_key: Some(client_key),
+        };
+        Ok(State::Server(ServerState::ClientKx(ExpectClientKx {
+            config: self.config,
+            hs: self.hs,
+            kx,
+        })))
     }
 }
 
@@ -367,18 +553,24 @@ impl ExpectClientKx {
     fn handle(self, cx: &mut Common, msg: &Message) -> Result<State, Error> {
         let (premaster, client_key) = match self.kx {
             KeyExchange::Psk(resolver) => {
-                let ClientKeyExchange::Psk(identity) = ClientKeyExchange::read_psk(&msg.body)? else {
+                let ClientKeyExchange::Psk(identity) = ClientKeyExchange::read_psk(&msg.body)?
+                else {
                     return Err(InvalidMessage::BadLength.into());
                 };
-                let psk = resolver.psk(&identity).ok_or(PeerMisbehaved::UnknownPskIdentity)?;
+                let psk = resolver
+                    .psk(&identity)
+                    .ok_or(PeerMisbehaved::UnknownPskIdentity)?;
                 if let Some(handler) = &self.config.hello_extensions {
-                    handler.psk_identity(cx.remote, &identity, &cx.answered_extensions).map_err(Error::HandshakeRefused)?;
+                    handler
+                        .psk_identity(cx.remote, &identity, &cx.answered_extensions)
+                        .map_err(Error::HandshakeRefused)?;
                 }
                 cx.psk_identity = Some(identity);
                 (psk_premaster(&psk), None)
             }
             KeyExchange::Ecdhe { key, client_key } => {
-                let ClientKeyExchange::Ecdhe(point) = ClientKeyExchange::read_ecdhe(&msg.body)? else {
+                let ClientKeyExchange::Ecdhe(point) = ClientKeyExchange::read_ecdhe(&msg.body)?
+                else {
                     return Err(InvalidMessage::BadLength.into());
                 };
                 (key.agree(&point)?, client_key)
@@ -386,10 +578,19 @@ impl ExpectClientKx {
         };
         let mut hs = self.hs;
         hs.transcript.add_message(msg);
-        let keyed = hs.derive_keys(&mut cx.layer, cx.suite.ok_or(Error::Internal("no suite before the key exchange"))?, &premaster);
+        let keyed = hs.derive_keys(
+            &mut cx.layer,
+            cx.suite
+                .ok_or(Error::Internal("no suite before the key exchange"))?,
+            &premaster,
+        );
         let pause = self.config.pause_after_client_finished;
         Ok(State::Server(match client_key {
-            Some(client_key) => ServerState::CertificateVerify(ExpectCertificateVerify { keyed, client_key, pause }),
+            Some(client_key) => ServerState::CertificateVerify(ExpectCertificateVerify {
+                keyed,
+                client_key,
+                pause,
+            }),
             None => ServerState::Ccs(ExpectCcs { keyed, pause }),
         }))
     }
@@ -408,9 +609,16 @@ impl ExpectCertificateVerify {
         if signed.scheme != ECDSA_SHA256 {
             return Err(PeerMisbehaved::UnofferedParameter.into());
         }
-        verify(&self.client_key, self.keyed.hs.transcript.bytes(), &signed.signature)?;
+        verify(
+            &self.client_key,
+            self.keyed.hs.transcript.bytes(),
+            &signed.signature,
+        )?;
         self.keyed.hs.transcript.add_message(msg);
-        Ok(State::Server(ServerState::Ccs(ExpectCcs { keyed: self.keyed, pause: self.pause })))
+        Ok(State::Server(ServerState::Ccs(ExpectCcs {
+            keyed: self.keyed,
+            pause: self.pause,
+        })))
     }
 }
 
@@ -423,7 +631,10 @@ pub(crate) struct ExpectCcs {
 impl ExpectCcs {
     pub(super) fn handle(self, cx: &mut Common) -> Result<State, Error> {
         cx.layer.start_read_epoch()?;
-        Ok(State::Server(ServerState::Finished(ExpectFinished { keyed: self.keyed, pause: self.pause })))
+        Ok(State::Server(ServerState::Finished(ExpectFinished {
+            keyed: self.keyed,
+            pause: self.pause,
+        })))
     }
 }
 
@@ -455,7 +666,12 @@ impl ExpectFinished {
         cx.layer.start_write_epoch()?;
         let items = [
             FlightItem::ChangeCipherSpec { epoch: 0 },
-            FlightItem::Handshake { epoch: cx.layer.write_epoch(), msg_type: HandshakeType::Finished, message_seq: seq, body: ours.to_vec() },
+            FlightItem::Handshake {
+                epoch: cx.layer.write_epoch(),
+                msg_type: HandshakeType::Finished,
+                message_seq: seq,
+                body: ours.to_vec(),
+            },
         ];
         // Sealed once: a retransmission resends these bytes, never new sequence numbers.
         let sealed = SealedFlight(pack_flight(&items, &mut cx.layer, cx.transport.mtu)?);

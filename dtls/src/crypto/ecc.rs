@@ -32,8 +32,12 @@ impl std::fmt::Debug for SigningKey {
 impl SigningKey {
     /// From PKCS#8 DER (with the public key, as OpenSSL and `generate` write it).
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
-        let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, der, &SystemRandom::new())
-            .map_err(|_| Error::Config("private key is not a P-256 PKCS#8 key"))?;
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            der,
+            &SystemRandom::new(),
+        )
+        .map_err(|_| Error::Config("private key is not a P-256 PKCS#8 key"))?;
         Ok(SigningKey { pair })
     }
 
@@ -44,14 +48,17 @@ impl SigningKey {
             .or_else(|_| p256::SecretKey::from_sec1_pem(pem))
             .map_err(|_| Error::Config("private key PEM (P-256 PKCS#8 or SEC1)"))?;
         // Re-encoded so that the public key is present, which ring requires.
-        let der = secret.to_pkcs8_der().map_err(|_| Error::Config("private key re-encoding"))?;
+        let der = secret
+            .to_pkcs8_der()
+            .map_err(|_| Error::Config("private key re-encoding"))?;
         Self::from_pkcs8_der(der.as_bytes())
     }
 
     /// A fresh key (tests, benchmarks).
     pub fn generate() -> Result<Self, Error> {
         let rng = SystemRandom::new();
-        let der = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|_| Error::Internal("rng"))?;
+        let der = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+            .map_err(|_| Error::Internal("rng"))?;
         Self::from_pkcs8_der(der.as_ref())
     }
 
@@ -62,7 +69,10 @@ impl SigningKey {
 
     /// DER ECDSA signature over SHA-256(`message`).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
-        let sig = self.pair.sign(&SystemRandom::new(), message).map_err(|_| Error::Internal("ecdsa sign"))?;
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), message)
+            .map_err(|_| Error::Internal("ecdsa sign"))?;
         Ok(sig.as_ref().to_vec())
     }
 }
@@ -77,7 +87,8 @@ pub fn verify(public: &[u8], message: &[u8], der: &[u8]) -> Result<(), Error> {
 /// An ECDSA P-256 signature given as `r || s` (32 bytes each, big-endian, as an external
 /// signer such as a mote returns it) in the DER form TLS carries.
 pub fn der_from_raw_signature(raw: &[u8; 64]) -> Result<Vec<u8>, Error> {
-    let sig = p256::ecdsa::Signature::from_slice(raw).map_err(|_| Error::Internal("external signature is not a P-256 signature"))?;
+    let sig = p256::ecdsa::Signature::from_slice(raw)
+        .map_err(|_| Error::Internal("external signature is not a P-256 signature"))?;
     Ok(sig.to_der().as_bytes().to_vec())
 }
 
@@ -89,9 +100,16 @@ pub struct EcdheKey {
 
 impl EcdheKey {
     pub fn generate() -> Result<Self, Error> {
-        let secret = agreement::EphemeralPrivateKey::generate(&agreement::ECDH_P256, &SystemRandom::new()).map_err(|_| Error::Internal("rng"))?;
-        let point = secret.compute_public_key().map_err(|_| Error::Internal("ecdh public key"))?;
-        let public: [u8; 65] = point.as_ref().try_into().map_err(|_| Error::Internal("sec1"))?;
+        let secret =
+            agreement::EphemeralPrivateKey::generate(&agreement::ECDH_P256, &SystemRandom::new())
+                .map_err(|_| Error::Internal("rng"))?;
+        let point = secret
+            .compute_public_key()
+            .map_err(|_| Error::Internal("ecdh public key"))?;
+        let public: [u8; 65] = point
+            .as_ref()
+            .try_into()
+            .map_err(|_| Error::Internal("sec1"))?;
         Ok(EcdheKey { secret, public })
     }
 
@@ -138,14 +156,17 @@ mod tests {
     /// Agreement matches an independent implementation (RustCrypto p256).
     #[test]
     fn ecdh_matches_p256() {
-        use p256::elliptic_curve::sec1::ToSec1Point;
         use p256::elliptic_curve::Generate;
+        use p256::elliptic_curve::sec1::ToSec1Point;
         let theirs = p256::ecdh::EphemeralSecret::try_generate().unwrap();
         let their_pub = theirs.public_key().to_sec1_point(false);
         let ours = EcdheKey::generate().unwrap();
         let our_pub = p256::PublicKey::from_sec1_bytes(ours.public()).unwrap();
         let expected = theirs.diffie_hellman(&our_pub);
-        assert_eq!(&ours.agree(their_pub.as_bytes()).unwrap()[..], &expected.raw_secret_bytes()[..]);
+        assert_eq!(
+            &ours.agree(their_pub.as_bytes()).unwrap()[..],
+            &expected.raw_secret_bytes()[..]
+        );
     }
 
     #[test]
@@ -157,12 +178,18 @@ mod tests {
         assert!(verify(&k.public_key()[..64], b"msg", &sig).is_err());
         // Our signature verifies with p256 and p256's with ours.
         let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(k.public_key()).unwrap();
-        vk.verify(b"msg", &p256::ecdsa::Signature::from_der(&sig).unwrap()).unwrap();
+        vk.verify(b"msg", &p256::ecdsa::Signature::from_der(&sig).unwrap())
+            .unwrap();
         use p256::ecdsa::signature::Signer;
         use p256::elliptic_curve::Generate;
         let theirs = p256::ecdsa::SigningKey::try_generate().unwrap();
         let s: p256::ecdsa::Signature = theirs.sign(b"msg");
-        verify(theirs.verifying_key().to_sec1_point(false).as_bytes(), b"msg", s.to_der().as_bytes()).unwrap();
+        verify(
+            theirs.verifying_key().to_sec1_point(false).as_bytes(),
+            b"msg",
+            s.to_der().as_bytes(),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -35,7 +35,11 @@ pub fn prf(secret: &[u8], label: &[u8], seed: &[u8], out: &mut [u8]) {
 }
 
 /// RFC 5246: PRF(pre_master_secret, "master secret", client_random || server_random).
-pub fn master_secret(pre_master: &[u8], client_random: &[u8; 32], server_random: &[u8; 32]) -> MasterSecret {
+pub fn master_secret(
+    pre_master: &[u8],
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+) -> MasterSecret {
     let mut seed = [0u8; 64];
     seed[..32].copy_from_slice(client_random);
     seed[32..].copy_from_slice(server_random);
@@ -48,20 +52,31 @@ pub fn master_secret(pre_master: &[u8], client_random: &[u8; 32], server_random:
 /// session_hash is the transcript hash up to and including ClientKeyExchange.
 pub fn extended_master_secret(pre_master: &[u8], session_hash: &[u8; 32]) -> MasterSecret {
     let mut ms = Zeroizing::new([0u8; 48]);
-    prf(pre_master, b"extended master secret", session_hash, &mut ms[..]);
+    prf(
+        pre_master,
+        b"extended master secret",
+        session_hash,
+        &mut ms[..],
+    );
     ms
 }
 
 /// RFC 5246 section 6.3 for an AEAD suite: no MAC keys, then the two write keys and the
 /// two write IVs of `aead`'s lengths. Note the seed order: server_random first.
-pub fn key_block(master: &[u8; 48], aead: RecordAead, client_random: &[u8; 32], server_random: &[u8; 32]) -> SessionKeys {
+pub fn key_block(
+    master: &[u8; 48],
+    aead: RecordAead,
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+) -> SessionKeys {
     let mut seed = [0u8; 64];
     seed[..32].copy_from_slice(server_random);
     seed[32..].copy_from_slice(client_random);
     let mut block = Zeroizing::new([0u8; MAX_KEY_BLOCK_LEN]);
     let block = &mut block[..aead.key_block_len()];
     prf(master, b"key expansion", &seed, block);
-    SessionKeys::from_key_block(aead, block).unwrap_or_else(|| unreachable!("the block has the AEAD's length"))
+    SessionKeys::from_key_block(aead, block)
+        .unwrap_or_else(|| unreachable!("the block has the AEAD's length"))
 }
 
 /// The longest key block (ChaCha20-Poly1305: two 32-byte keys, two 12-byte IVs).
@@ -98,7 +113,10 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// The TLS 1.2 PRF-SHA256 test vector published on the IETF TLS list (and used by many
@@ -120,7 +138,10 @@ mod tests {
 
     #[test]
     fn psk_premaster_layout() {
-        assert_eq!(&psk_premaster(&[0xaa, 0xbb])[..], &[0, 2, 0, 0, 0, 2, 0xaa, 0xbb]);
+        assert_eq!(
+            &psk_premaster(&[0xaa, 0xbb])[..],
+            &[0, 2, 0, 0, 0, 2, 0xaa, 0xbb]
+        );
     }
 
     #[test]
@@ -144,7 +165,10 @@ mod tests {
         let mut seed = [2u8; 64];
         seed[32..].fill(1);
         prf(&ms, b"key expansion", &seed, &mut block);
-        assert_eq!(RecordAead::ALL.iter().map(|a| a.key_block_len()).max(), Some(MAX_KEY_BLOCK_LEN));
+        assert_eq!(
+            RecordAead::ALL.iter().map(|a| a.key_block_len()).max(),
+            Some(MAX_KEY_BLOCK_LEN)
+        );
         for aead in RecordAead::ALL {
             let k = key_block(&ms, aead, &[1; 32], &[2; 32]);
             let (kl, il) = (aead.key_len(), aead.iv_len());

@@ -30,7 +30,9 @@ pub struct CookieSecrets {
 
 impl std::fmt::Debug for CookieSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CookieSecrets").field("interval", &self.interval).finish_non_exhaustive()
+        f.debug_struct("CookieSecrets")
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
     }
 }
 
@@ -43,7 +45,13 @@ fn random_secret(rng: &dyn SecureRandom) -> Result<Zeroizing<[u8; 32]>, Error> {
 impl CookieSecrets {
     /// Secrets drawn from `rng`, rotated every `interval` of the caller's `Instant`s.
     pub fn new(interval: Duration, rng: Arc<dyn SecureRandom>) -> Result<Self, Error> {
-        Ok(CookieSecrets { current: random_secret(&*rng)?, previous: None, rotated_at: None, interval, rng })
+        Ok(CookieSecrets {
+            current: random_secret(&*rng)?,
+            previous: None,
+            rotated_at: None,
+            interval,
+            rng,
+        })
     }
 
     /// Rotates when the interval has passed since the last rotation (the first call only
@@ -65,7 +73,8 @@ impl CookieSecrets {
     }
 
     fn mac(secret: &[u8; 32], client: &SocketAddr, ch: &ClientHello) -> HmacSha256 {
-        let mut m = <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+        let mut m =
+            <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
         let mut input = Vec::with_capacity(128);
         match client.ip() {
             std::net::IpAddr::V4(a) => input.extend_from_slice(&a.octets()),
@@ -77,7 +86,9 @@ impl CookieSecrets {
         input.push(ch.session_id.len() as u8);
         input.extend_from_slice(&ch.session_id);
         put_u16(&mut input, ch.cipher_suites.len() as u16);
-        ch.cipher_suites.iter().for_each(|c| put_u16(&mut input, *c));
+        ch.cipher_suites
+            .iter()
+            .for_each(|c| put_u16(&mut input, *c));
         input.push(ch.compression_methods.len() as u8);
         input.extend_from_slice(&ch.compression_methods);
         m.update(&input);
@@ -93,7 +104,11 @@ impl CookieSecrets {
         if ch.cookie.len() != COOKIE_LEN {
             return false;
         }
-        let ok = |s: &[u8; 32]| Self::mac(s, client, ch).verify_truncated_left(&ch.cookie).is_ok();
+        let ok = |s: &[u8; 32]| {
+            Self::mac(s, client, ch)
+                .verify_truncated_left(&ch.cookie)
+                .is_ok()
+        };
         ok(&self.current) || self.previous.as_ref().is_some_and(|p| ok(p))
     }
 }
@@ -133,7 +148,10 @@ mod tests {
         s.maybe_rotate(t0 + Duration::from_secs(61)).unwrap();
         assert!(s.verify(&addr, &ch), "previous secret still accepted");
         s.rotate(t0 + Duration::from_secs(122)).unwrap();
-        assert!(!s.verify(&addr, &ch), "two rotations later the cookie is stale");
+        assert!(
+            !s.verify(&addr, &ch),
+            "two rotations later the cookie is stale"
+        );
         ch.cookie = vec![0; 255];
         assert!(!s.verify(&addr, &ch));
     }

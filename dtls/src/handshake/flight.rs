@@ -12,16 +12,31 @@ use crate::record::{ContentType, RecordLayer};
 /// sequence numbers.
 #[derive(Debug, Clone)]
 pub enum FlightItem {
-    Handshake { epoch: u16, msg_type: HandshakeType, message_seq: u16, body: Vec<u8> },
-    ChangeCipherSpec { epoch: u16 },
+    Handshake {
+        epoch: u16,
+        msg_type: HandshakeType,
+        message_seq: u16,
+        body: Vec<u8>,
+    },
+    ChangeCipherSpec {
+        epoch: u16,
+    },
 }
 
 /// Packs a flight into datagrams of at most `mtu` bytes, fragmenting handshake messages so
 /// that every record fits.
-pub fn pack_flight(items: &[FlightItem], layer: &mut RecordLayer, mtu: usize) -> Result<Vec<Vec<u8>>, Error> {
+pub fn pack_flight(
+    items: &[FlightItem],
+    layer: &mut RecordLayer,
+    mtu: usize,
+) -> Result<Vec<Vec<u8>>, Error> {
     let mut datagrams: Vec<Vec<u8>> = Vec::new();
     let mut current: Vec<u8> = Vec::new();
-    let mut push_record = |layer: &mut RecordLayer, epoch: u16, ct: ContentType, payload: &[u8]| -> Result<(), Error> {
+    let mut push_record = |layer: &mut RecordLayer,
+                           epoch: u16,
+                           ct: ContentType,
+                           payload: &[u8]|
+     -> Result<(), Error> {
         let needed = layer.overhead(epoch) + payload.len();
         if !current.is_empty() && current.len() + needed > mtu {
             datagrams.push(std::mem::take(&mut current));
@@ -30,10 +45,20 @@ pub fn pack_flight(items: &[FlightItem], layer: &mut RecordLayer, mtu: usize) ->
     };
     for item in items {
         match item {
-            FlightItem::ChangeCipherSpec { epoch } => push_record(layer, *epoch, ContentType::ChangeCipherSpec, &[1])?,
-            FlightItem::Handshake { epoch, msg_type, message_seq, body } => {
+            FlightItem::ChangeCipherSpec { epoch } => {
+                push_record(layer, *epoch, ContentType::ChangeCipherSpec, &[1])?
+            }
+            FlightItem::Handshake {
+                epoch,
+                msg_type,
+                message_seq,
+                body,
+            } => {
                 // At least 1 byte of body per fragment even with an absurd MTU.
-                let max_body = layer.max_payload(*epoch, mtu).saturating_sub(HandshakeHeader::LEN).max(1);
+                let max_body = layer
+                    .max_payload(*epoch, mtu)
+                    .saturating_sub(HandshakeHeader::LEN)
+                    .max(1);
                 for frag in fragment_message(*msg_type, *message_seq, body, max_body) {
                     push_record(layer, *epoch, ContentType::Handshake, &frag)?;
                 }
@@ -58,7 +83,11 @@ pub struct RetransmitConfig {
 
 impl Default for RetransmitConfig {
     fn default() -> Self {
-        RetransmitConfig { initial: Duration::from_secs(1), max: Duration::from_secs(60), max_retransmissions: 6 }
+        RetransmitConfig {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            max_retransmissions: 6,
+        }
     }
 }
 
@@ -79,7 +108,12 @@ pub struct RetransmitTimer {
 
 impl RetransmitTimer {
     pub fn new(config: RetransmitConfig) -> Self {
-        RetransmitTimer { config, current: config.initial, deadline: None, retransmissions: 0 }
+        RetransmitTimer {
+            config,
+            current: config.initial,
+            deadline: None,
+            retransmissions: 0,
+        }
     }
 
     /// A new flight was sent: the timer restarts from the initial value.
@@ -118,12 +152,16 @@ impl RetransmitTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::records;
     use crate::Role;
+    use crate::record::records;
 
     #[test]
     fn timer_doubles_to_max_then_gives_up() {
-        let cfg = RetransmitConfig { initial: Duration::from_secs(2), max: Duration::from_secs(5), max_retransmissions: 3 };
+        let cfg = RetransmitConfig {
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(5),
+            max_retransmissions: 3,
+        };
         let mut t = RetransmitTimer::new(cfg);
         let t0 = Instant::now();
         t.start_flight(t0);
@@ -137,15 +175,28 @@ mod tests {
         assert_eq!(t.deadline(), Some(t2 + Duration::from_secs(5)));
         let t3 = t2 + Duration::from_secs(5);
         assert_eq!(t.on_timeout(t3), Some(TimerAction::Retransmit));
-        assert_eq!(t.on_timeout(t3 + Duration::from_secs(5)), Some(TimerAction::GiveUp));
+        assert_eq!(
+            t.on_timeout(t3 + Duration::from_secs(5)),
+            Some(TimerAction::GiveUp)
+        );
         assert_eq!(t.deadline(), None);
     }
 
     #[test]
     fn flight_fits_mtu() {
         let items = vec![
-            FlightItem::Handshake { epoch: 0, msg_type: HandshakeType::Certificate, message_seq: 1, body: vec![7; 1000] },
-            FlightItem::Handshake { epoch: 0, msg_type: HandshakeType::ServerHelloDone, message_seq: 2, body: vec![] },
+            FlightItem::Handshake {
+                epoch: 0,
+                msg_type: HandshakeType::Certificate,
+                message_seq: 1,
+                body: vec![7; 1000],
+            },
+            FlightItem::Handshake {
+                epoch: 0,
+                msg_type: HandshakeType::ServerHelloDone,
+                message_seq: 2,
+                body: vec![],
+            },
         ];
         let mut layer = RecordLayer::new(Role::Server);
         let dgs = pack_flight(&items, &mut layer, 300).unwrap();

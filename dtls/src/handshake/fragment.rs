@@ -9,7 +9,12 @@ use crate::error::InvalidMessage;
 
 /// Encodes `body` as one or more fragments of at most `max_fragment_body` bytes each,
 /// each with its 12-byte header. A zero-length body yields one empty fragment.
-pub fn fragment_message(msg_type: HandshakeType, message_seq: u16, body: &[u8], max_fragment_body: usize) -> Vec<Vec<u8>> {
+pub fn fragment_message(
+    msg_type: HandshakeType,
+    message_seq: u16,
+    body: &[u8],
+    max_fragment_body: usize,
+) -> Vec<Vec<u8>> {
     let step = max_fragment_body.max(1);
     let mut out = Vec::new();
     let mut offset = 0;
@@ -37,8 +42,14 @@ pub fn fragment_message(msg_type: HandshakeType, message_seq: u16, body: &[u8], 
 /// as if sent in one fragment).
 pub fn transcript_encoding(msg_type: HandshakeType, message_seq: u16, body: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(HandshakeHeader::LEN + body.len());
-    HandshakeHeader { msg_type, length: body.len() as u32, message_seq, fragment_offset: 0, fragment_length: body.len() as u32 }
-        .encode(&mut v);
+    HandshakeHeader {
+        msg_type,
+        length: body.len() as u32,
+        message_seq,
+        fragment_offset: 0,
+        fragment_length: body.len() as u32,
+    }
+    .encode(&mut v);
     v.extend_from_slice(body);
     v
 }
@@ -77,7 +88,12 @@ pub struct ReassemblyLimits {
 
 impl Default for ReassemblyLimits {
     fn default() -> Self {
-        ReassemblyLimits { max_ahead: 8, max_buffered_bytes: 48 * 1024, max_message_len: MAX_MESSAGE_LEN, max_ranges: 32 }
+        ReassemblyLimits {
+            max_ahead: 8,
+            max_buffered_bytes: 48 * 1024,
+            max_message_len: MAX_MESSAGE_LEN,
+            max_ranges: 32,
+        }
     }
 }
 
@@ -91,7 +107,8 @@ struct Partial {
 
 impl Partial {
     fn complete(&self) -> bool {
-        self.body.is_empty() || (self.ranges.len() == 1 && self.ranges[0] == (0, self.body.len() as u32))
+        self.body.is_empty()
+            || (self.ranges.len() == 1 && self.ranges[0] == (0, self.body.len() as u32))
     }
 
     fn insert(&mut self, start: u32, end: u32, max_ranges: usize) -> Result<(), InvalidMessage> {
@@ -128,7 +145,12 @@ pub struct Reassembler {
 
 impl Reassembler {
     pub fn new(limits: ReassemblyLimits) -> Self {
-        Reassembler { next_seq: 0, partial: BTreeMap::new(), buffered: 0, limits }
+        Reassembler {
+            next_seq: 0,
+            partial: BTreeMap::new(),
+            buffered: 0,
+            limits,
+        }
     }
 
     /// The message_seq we deliver next.
@@ -163,9 +185,19 @@ impl Reassembler {
                 return Err(InvalidMessage::TooManyBuffered);
             }
             self.buffered += length;
-            self.partial.insert(h.message_seq, Partial { msg_type: h.msg_type, body: vec![0; length], ranges: Vec::new() });
+            self.partial.insert(
+                h.message_seq,
+                Partial {
+                    msg_type: h.msg_type,
+                    body: vec![0; length],
+                    ranges: Vec::new(),
+                },
+            );
         }
-        let p = self.partial.get_mut(&h.message_seq).ok_or(InvalidMessage::BadFragment)?;
+        let p = self
+            .partial
+            .get_mut(&h.message_seq)
+            .ok_or(InvalidMessage::BadFragment)?;
         if p.msg_type != h.msg_type || p.body.len() != length {
             return Err(InvalidMessage::InconsistentFragment);
         }
@@ -176,13 +208,20 @@ impl Reassembler {
 
     /// The next message in order, once all of it has arrived.
     pub fn next_message(&mut self) -> Option<Message> {
-        let done = self.partial.get(&self.next_seq).is_some_and(Partial::complete);
+        let done = self
+            .partial
+            .get(&self.next_seq)
+            .is_some_and(Partial::complete);
         if !done {
             return None;
         }
         let p = self.partial.remove(&self.next_seq)?;
         self.buffered -= p.body.len();
-        let m = Message { msg_type: p.msg_type, message_seq: self.next_seq, body: p.body };
+        let m = Message {
+            msg_type: p.msg_type,
+            message_seq: self.next_seq,
+            body: p.body,
+        };
         self.next_seq = self.next_seq.wrapping_add(1);
         Some(m)
     }
@@ -217,7 +256,10 @@ mod tests {
             assert_eq!(feed(&mut r, f).unwrap(), Disposition::Accepted);
         }
         let m = r.next_message().unwrap();
-        assert_eq!((m.msg_type, m.message_seq, m.body), (HandshakeType::Certificate, 2, body));
+        assert_eq!(
+            (m.msg_type, m.message_seq, m.body),
+            (HandshakeType::Certificate, 2, body)
+        );
         assert_eq!(feed(&mut r, &frags[0]).unwrap(), Disposition::Old);
         assert_eq!(r.buffered_bytes(), 0);
     }
@@ -234,7 +276,12 @@ mod tests {
     #[test]
     fn bounds_are_enforced() {
         let mut r = Reassembler::new(ReassemblyLimits::default());
-        let big = fragment_message(HandshakeType::Certificate, 0, &vec![0; MAX_MESSAGE_LEN + 1], 100);
+        let big = fragment_message(
+            HandshakeType::Certificate,
+            0,
+            &vec![0; MAX_MESSAGE_LEN + 1],
+            100,
+        );
         assert_eq!(feed(&mut r, &big[0]), Err(InvalidMessage::MessageTooLarge));
         let far = fragment_message(HandshakeType::Finished, 100, &[0; 12], 100);
         assert_eq!(feed(&mut r, &far[0]).unwrap(), Disposition::TooFarAhead);
@@ -267,7 +314,10 @@ mod tests {
         let a = fragment_message(HandshakeType::Certificate, 0, &[1; 100], 50);
         let b = fragment_message(HandshakeType::ClientKeyExchange, 0, &[1; 100], 50);
         feed(&mut r, &a[0]).unwrap();
-        assert_eq!(feed(&mut r, &b[1]), Err(InvalidMessage::InconsistentFragment));
+        assert_eq!(
+            feed(&mut r, &b[1]),
+            Err(InvalidMessage::InconsistentFragment)
+        );
     }
 
     proptest! {

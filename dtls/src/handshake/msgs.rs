@@ -1,7 +1,7 @@
 //! Handshake messages (RFC 5246 section 7.4, RFC 6347 section 4.2, RFC 4279, RFC 4492),
 //! each implementing [`Codec`].
 
-use crate::codec::{put_bytes, put_u16, put_u24, put_vec, Codec, Prefix, Reader};
+use crate::codec::{Codec, Prefix, Reader, put_bytes, put_u16, put_u24, put_vec};
 use crate::error::InvalidMessage;
 use crate::record::ProtocolVersion;
 
@@ -161,7 +161,9 @@ impl Codec for ClientHello {
         out.extend_from_slice(&self.random);
         put_bytes(out, Prefix::U8, &self.session_id);
         put_bytes(out, Prefix::U8, &self.cookie);
-        put_vec(out, Prefix::U16, |o| self.cipher_suites.iter().for_each(|c| put_u16(o, *c)));
+        put_vec(out, Prefix::U16, |o| {
+            self.cipher_suites.iter().for_each(|c| put_u16(o, *c))
+        });
         put_bytes(out, Prefix::U8, &self.compression_methods);
         write_extensions(out, &self.extensions);
     }
@@ -182,7 +184,15 @@ impl Codec for ClientHello {
         }
         let compression_methods = r.sub_u8()?.rest().to_vec();
         let extensions = read_extensions(r)?;
-        Ok(ClientHello { client_version, random, session_id, cookie, cipher_suites, compression_methods, extensions })
+        Ok(ClientHello {
+            client_version,
+            random,
+            session_id,
+            cookie,
+            cipher_suites,
+            compression_methods,
+            extensions,
+        })
     }
 }
 
@@ -199,7 +209,10 @@ impl Codec for HelloVerifyRequest {
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, InvalidMessage> {
-        Ok(HelloVerifyRequest { server_version: ProtocolVersion(r.u16()?), cookie: r.sub_u8()?.rest().to_vec() })
+        Ok(HelloVerifyRequest {
+            server_version: ProtocolVersion(r.u16()?),
+            cookie: r.sub_u8()?.rest().to_vec(),
+        })
     }
 }
 
@@ -249,7 +262,9 @@ pub struct CertificateMsg {
 
 impl Codec for CertificateMsg {
     fn encode(&self, out: &mut Vec<u8>) {
-        put_vec(out, Prefix::U24, |o| self.chain.iter().for_each(|c| put_bytes(o, Prefix::U24, c)));
+        put_vec(out, Prefix::U24, |o| {
+            self.chain.iter().for_each(|c| put_bytes(o, Prefix::U24, c))
+        });
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, InvalidMessage> {
@@ -323,7 +338,10 @@ impl Codec for DigitallySigned {
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, InvalidMessage> {
-        Ok(DigitallySigned { scheme: r.u16()?, signature: r.sub_u16()?.rest().to_vec() })
+        Ok(DigitallySigned {
+            scheme: r.u16()?,
+            signature: r.sub_u16()?.rest().to_vec(),
+        })
     }
 }
 
@@ -345,7 +363,10 @@ impl Codec for EcdheParams {
         if r.u8()? != 3 {
             return Err(InvalidMessage::InvalidEcPoint);
         }
-        Ok(EcdheParams { named_curve: r.u16()?, public: r.sub_u8()?.rest().to_vec() })
+        Ok(EcdheParams {
+            named_curve: r.u16()?,
+            public: r.sub_u8()?.rest().to_vec(),
+        })
     }
 }
 
@@ -363,7 +384,10 @@ impl Codec for EcdheServerKeyExchange {
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, InvalidMessage> {
-        Ok(EcdheServerKeyExchange { params: EcdheParams::read(r)?, signed: DigitallySigned::read(r)? })
+        Ok(EcdheServerKeyExchange {
+            params: EcdheParams::read(r)?,
+            signed: DigitallySigned::read(r)?,
+        })
     }
 }
 
@@ -379,7 +403,9 @@ impl Codec for PskServerKeyExchange {
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, InvalidMessage> {
-        Ok(PskServerKeyExchange { identity_hint: r.sub_u16()?.rest().to_vec() })
+        Ok(PskServerKeyExchange {
+            identity_hint: r.sub_u16()?.rest().to_vec(),
+        })
     }
 }
 
@@ -394,8 +420,16 @@ pub struct CertificateRequest {
 impl Codec for CertificateRequest {
     fn encode(&self, out: &mut Vec<u8>) {
         put_bytes(out, Prefix::U8, &self.certificate_types);
-        put_vec(out, Prefix::U16, |o| self.signature_algorithms.iter().for_each(|s| put_u16(o, *s)));
-        put_vec(out, Prefix::U16, |o| self.authorities.iter().for_each(|a| put_bytes(o, Prefix::U16, a)));
+        put_vec(out, Prefix::U16, |o| {
+            self.signature_algorithms
+                .iter()
+                .for_each(|s| put_u16(o, *s))
+        });
+        put_vec(out, Prefix::U16, |o| {
+            self.authorities
+                .iter()
+                .for_each(|a| put_bytes(o, Prefix::U16, a))
+        });
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, InvalidMessage> {
@@ -410,7 +444,11 @@ impl Codec for CertificateRequest {
         while cas.any_left() {
             authorities.push(cas.sub_u16()?.rest().to_vec());
         }
-        Ok(CertificateRequest { certificate_types, signature_algorithms, authorities })
+        Ok(CertificateRequest {
+            certificate_types,
+            signature_algorithms,
+            authorities,
+        })
     }
 }
 
@@ -448,23 +486,34 @@ impl ClientKeyExchange {
 
 /// Encodes `extended_master_secret` (empty), `renegotiation_info` (empty) and friends.
 pub fn empty_extension(typ: u16) -> Extension {
-    Extension { typ, data: Vec::new() }
+    Extension {
+        typ,
+        data: Vec::new(),
+    }
 }
 
 /// renegotiation_info carrying an empty renegotiated_connection (initial handshake).
 pub fn initial_renegotiation_info() -> Extension {
-    Extension { typ: ext::RENEGOTIATION_INFO, data: vec![0] }
+    Extension {
+        typ: ext::RENEGOTIATION_INFO,
+        data: vec![0],
+    }
 }
 
 pub fn u16_list_extension(typ: u16, values: &[u16]) -> Extension {
     let mut data = Vec::new();
-    put_vec(&mut data, Prefix::U16, |o| values.iter().for_each(|v| put_u16(o, *v)));
+    put_vec(&mut data, Prefix::U16, |o| {
+        values.iter().for_each(|v| put_u16(o, *v))
+    });
     Extension { typ, data }
 }
 
 /// ec_point_formats: uncompressed only.
 pub fn point_formats_extension() -> Extension {
-    Extension { typ: ext::EC_POINT_FORMATS, data: vec![1, 0] }
+    Extension {
+        typ: ext::EC_POINT_FORMATS,
+        data: vec![1, 0],
+    }
 }
 
 #[cfg(test)]
@@ -478,7 +527,10 @@ mod tests {
             random: [9; 32],
             session_id: vec![],
             cookie: vec![1, 2, 3],
-            cipher_suites: vec![TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, TLS_EMPTY_RENEGOTIATION_INFO_SCSV],
+            cipher_suites: vec![
+                TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+                TLS_EMPTY_RENEGOTIATION_INFO_SCSV,
+            ],
             compression_methods: vec![0],
             extensions: vec![
                 empty_extension(ext::EXTENDED_MASTER_SECRET),
@@ -500,19 +552,40 @@ mod tests {
             extensions: vec![initial_renegotiation_info()],
         };
         assert_eq!(ServerHello::read_bytes(&sh.get_encoding()).unwrap(), sh);
-        let c = CertificateMsg { chain: vec![vec![1; 300], vec![2; 10]] };
+        let c = CertificateMsg {
+            chain: vec![vec![1; 300], vec![2; 10]],
+        };
         assert_eq!(CertificateMsg::read_bytes(&c.get_encoding()).unwrap(), c);
         let ske = EcdheServerKeyExchange {
-            params: EcdheParams { named_curve: SECP256R1, public: vec![4; 65] },
-            signed: DigitallySigned { scheme: ECDSA_SHA256, signature: vec![0x30; 70] },
+            params: EcdheParams {
+                named_curve: SECP256R1,
+                public: vec![4; 65],
+            },
+            signed: DigitallySigned {
+                scheme: ECDSA_SHA256,
+                signature: vec![0x30; 70],
+            },
         };
         let enc = ske.get_encoding();
         assert_eq!(&enc[..5], &[3, 0, 23, 65, 4]);
         assert_eq!(EcdheServerKeyExchange::read_bytes(&enc).unwrap(), ske);
-        let cr = CertificateRequest { certificate_types: vec![ECDSA_SIGN], signature_algorithms: vec![ECDSA_SHA256], authorities: vec![vec![0x30, 0]] };
-        assert_eq!(CertificateRequest::read_bytes(&cr.get_encoding()).unwrap(), cr);
-        let hv = HelloVerifyRequest { server_version: ProtocolVersion::DTLS1_0, cookie: vec![5; 32] };
-        assert_eq!(HelloVerifyRequest::read_bytes(&hv.get_encoding()).unwrap(), hv);
+        let cr = CertificateRequest {
+            certificate_types: vec![ECDSA_SIGN],
+            signature_algorithms: vec![ECDSA_SHA256],
+            authorities: vec![vec![0x30, 0]],
+        };
+        assert_eq!(
+            CertificateRequest::read_bytes(&cr.get_encoding()).unwrap(),
+            cr
+        );
+        let hv = HelloVerifyRequest {
+            server_version: ProtocolVersion::DTLS1_0,
+            cookie: vec![5; 32],
+        };
+        assert_eq!(
+            HelloVerifyRequest::read_bytes(&hv.get_encoding()).unwrap(),
+            hv
+        );
     }
 
     #[test]
@@ -525,16 +598,30 @@ mod tests {
 
     #[test]
     fn chain_length_is_bounded() {
-        let c = CertificateMsg { chain: vec![vec![1]; MAX_CHAIN_CERTS + 1] };
-        assert_eq!(CertificateMsg::read_bytes(&c.get_encoding()), Err(InvalidMessage::ChainTooLong));
+        let c = CertificateMsg {
+            chain: vec![vec![1]; MAX_CHAIN_CERTS + 1],
+        };
+        assert_eq!(
+            CertificateMsg::read_bytes(&c.get_encoding()),
+            Err(InvalidMessage::ChainTooLong)
+        );
     }
 
     #[test]
     fn fragment_must_lie_inside_message() {
-        let h = HandshakeHeader { msg_type: HandshakeType::Finished, length: 12, message_seq: 0, fragment_offset: 10, fragment_length: 4 };
+        let h = HandshakeHeader {
+            msg_type: HandshakeType::Finished,
+            length: 12,
+            message_seq: 0,
+            fragment_offset: 10,
+            fragment_length: 4,
+        };
         let mut b = h.get_encoding();
         b.extend_from_slice(&[0; 4]);
-        assert_eq!(HandshakeFragment::read(&mut Reader::new(&b)), Err(InvalidMessage::BadFragment));
+        assert_eq!(
+            HandshakeFragment::read(&mut Reader::new(&b)),
+            Err(InvalidMessage::BadFragment)
+        );
     }
 
     proptest! {

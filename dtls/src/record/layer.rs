@@ -6,10 +6,10 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::protection::{RecordAead, RecordCipher, MAX_AEAD_OVERHEAD};
-use super::{ContentType, ProtocolVersion, Record, RecordHeader, ReplayWindow, MAX_CIPHERTEXT_LEN};
-use crate::error::{Error, InvalidMessage};
+use super::protection::{MAX_AEAD_OVERHEAD, RecordAead, RecordCipher};
+use super::{ContentType, MAX_CIPHERTEXT_LEN, ProtocolVersion, Record, RecordHeader, ReplayWindow};
 use crate::Role;
+use crate::error::{Error, InvalidMessage};
 
 /// The key block of an AEAD suite (RFC 5246 section 6.3 without MAC keys): the two write
 /// keys and the two write IVs, of the lengths [`RecordAead`] gives. The lengths are
@@ -44,8 +44,15 @@ impl std::fmt::Debug for SessionKeys {
 
 impl SessionKeys {
     /// `None` unless every key has `aead.key_len()` bytes and every IV `aead.iv_len()`.
-    pub fn new(aead: RecordAead, client_write_key: &[u8], server_write_key: &[u8], client_iv: &[u8], server_iv: &[u8]) -> Option<Self> {
-        let keys_ok = client_write_key.len() == aead.key_len() && server_write_key.len() == aead.key_len();
+    pub fn new(
+        aead: RecordAead,
+        client_write_key: &[u8],
+        server_write_key: &[u8],
+        client_iv: &[u8],
+        server_iv: &[u8],
+    ) -> Option<Self> {
+        let keys_ok =
+            client_write_key.len() == aead.key_len() && server_write_key.len() == aead.key_len();
         let ivs_ok = client_iv.len() == aead.iv_len() && server_iv.len() == aead.iv_len();
         (keys_ok && ivs_ok).then(|| SessionKeys {
             client_write_key: padded(client_write_key),
@@ -58,7 +65,13 @@ impl SessionKeys {
 
     /// All-zero keys of `aead`'s lengths (a placeholder that holds no secret).
     pub fn zeroed(aead: RecordAead) -> Self {
-        SessionKeys { client_write_key: [0; MAX_KEY_LEN], server_write_key: [0; MAX_KEY_LEN], client_iv: [0; MAX_IV_LEN], server_iv: [0; MAX_IV_LEN], aead }
+        SessionKeys {
+            client_write_key: [0; MAX_KEY_LEN],
+            server_write_key: [0; MAX_KEY_LEN],
+            client_iv: [0; MAX_IV_LEN],
+            server_iv: [0; MAX_IV_LEN],
+            aead,
+        }
     }
 
     /// Splits a key block (`aead.key_block_len()` bytes): client key, server key, client
@@ -68,7 +81,13 @@ impl SessionKeys {
             return None;
         }
         let (k, i) = (aead.key_len(), aead.iv_len());
-        Self::new(aead, &block[..k], &block[k..2 * k], &block[2 * k..2 * k + i], &block[2 * k + i..])
+        Self::new(
+            aead,
+            &block[..k],
+            &block[k..2 * k],
+            &block[2 * k..2 * k + i],
+            &block[2 * k + i..],
+        )
     }
 
     pub fn aead(&self) -> RecordAead {
@@ -163,9 +182,17 @@ impl RecordLayer {
         RecordLayer {
             role,
             version: ProtocolVersion::DTLS1_2,
-            read: ReadState { epoch: 0, cipher: None, replay: ReplayWindow::new() },
+            read: ReadState {
+                epoch: 0,
+                cipher: None,
+                replay: ReplayWindow::new(),
+            },
             read_epoch0: None,
-            write: WriteState { epoch: 0, cipher: None, next_seq: 0 },
+            write: WriteState {
+                epoch: 0,
+                cipher: None,
+                next_seq: 0,
+            },
             write_epoch0: None,
             keys: None,
         }
@@ -184,7 +211,11 @@ impl RecordLayer {
                 replay: ReplayWindow::from_parts(s.read_highest_seq, s.read_replay_bitmap),
             },
             read_epoch0: None,
-            write: WriteState { epoch: s.write_epoch, cipher: Some(write), next_seq: s.next_write_seq },
+            write: WriteState {
+                epoch: s.write_epoch,
+                cipher: Some(write),
+                next_seq: s.next_write_seq,
+            },
             write_epoch0: None,
             keys: Some(s.keys.clone()),
         })
@@ -237,9 +268,16 @@ impl RecordLayer {
 
     /// Our ChangeCipherSpec was written: what follows is protected, in the next epoch.
     pub fn start_write_epoch(&mut self) -> Result<(), Error> {
-        let keys = self.keys.as_ref().ok_or(Error::Internal("no keys for write epoch"))?;
+        let keys = self
+            .keys
+            .as_ref()
+            .ok_or(Error::Internal("no keys for write epoch"))?;
         let (write, _) = keys.ciphers(self.role)?;
-        let next = WriteState { epoch: self.write.epoch.wrapping_add(1), cipher: Some(write), next_seq: 0 };
+        let next = WriteState {
+            epoch: self.write.epoch.wrapping_add(1),
+            cipher: Some(write),
+            next_seq: 0,
+        };
         let old = std::mem::replace(&mut self.write, next);
         if old.epoch == 0 {
             self.write_epoch0 = Some(old);
@@ -249,9 +287,16 @@ impl RecordLayer {
 
     /// The peer's ChangeCipherSpec arrived.
     pub fn start_read_epoch(&mut self) -> Result<(), Error> {
-        let keys = self.keys.as_ref().ok_or(Error::Internal("no keys for read epoch"))?;
+        let keys = self
+            .keys
+            .as_ref()
+            .ok_or(Error::Internal("no keys for read epoch"))?;
         let (_, read) = keys.ciphers(self.role)?;
-        let next = ReadState { epoch: self.read.epoch.wrapping_add(1), cipher: Some(read), replay: ReplayWindow::new() };
+        let next = ReadState {
+            epoch: self.read.epoch.wrapping_add(1),
+            cipher: Some(read),
+            replay: ReplayWindow::new(),
+        };
         let old = std::mem::replace(&mut self.read, next);
         if old.epoch == 0 {
             self.read_epoch0 = Some(old);
@@ -269,7 +314,13 @@ impl RecordLayer {
     }
 
     /// Appends one record in `epoch` (the current write epoch, or 0 while its state is kept).
-    pub fn write_record(&mut self, epoch: u16, ct: ContentType, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    pub fn write_record(
+        &mut self,
+        epoch: u16,
+        ct: ContentType,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let version = self.version;
         let state = if epoch == self.write.epoch {
             &mut self.write
@@ -284,7 +335,12 @@ impl RecordLayer {
             return Err(Error::SequenceExhausted);
         }
         state.next_seq += 1;
-        let header = RecordHeader { content_type: ct, version, epoch, sequence_number: seq };
+        let header = RecordHeader {
+            content_type: ct,
+            version,
+            epoch,
+            sequence_number: seq,
+        };
         match &state.cipher {
             Some(c) => {
                 let body = c.seal(epoch, seq, ct, version, payload)?;
@@ -318,19 +374,28 @@ impl RecordLayer {
             if record.fragment().len() > 16384 {
                 return Err(InvalidMessage::RecordTooLong.into());
             }
-            return Ok(Some(Opened { epoch, content_type: ct, plaintext: record.fragment().to_vec() }));
+            return Ok(Some(Opened {
+                epoch,
+                content_type: ct,
+                plaintext: record.fragment().to_vec(),
+            }));
         };
         if state.replay.check(seq).is_err() {
             return Ok(None);
         }
         let plaintext = cipher.open(epoch, seq, ct, record.version(), record.fragment())?;
         state.replay.mark(seq);
-        Ok(Some(Opened { epoch, content_type: ct, plaintext }))
+        Ok(Some(Opened {
+            epoch,
+            content_type: ct,
+            plaintext,
+        }))
     }
 
     /// Largest payload that fits one record of `epoch` in a datagram of `mtu` bytes.
     pub fn max_payload(&self, epoch: u16, mtu: usize) -> usize {
-        mtu.saturating_sub(self.overhead(epoch)).min(MAX_CIPHERTEXT_LEN - MAX_AEAD_OVERHEAD)
+        mtu.saturating_sub(self.overhead(epoch))
+            .min(MAX_CIPHERTEXT_LEN - MAX_AEAD_OVERHEAD)
     }
 }
 
@@ -356,26 +421,44 @@ mod tests {
         client.start_read_epoch().unwrap();
 
         let mut d = Vec::new();
-        client.write_record(1, ContentType::ApplicationData, b"one", &mut d).unwrap();
+        client
+            .write_record(1, ContentType::ApplicationData, b"one", &mut d)
+            .unwrap();
         let r = records(&d).next().unwrap().unwrap();
         assert_eq!(server.open(&r).unwrap().unwrap().plaintext, b"one");
         let mut w = Vec::new();
-        server.write_record(1, ContentType::ApplicationData, b"two", &mut w).unwrap();
+        server
+            .write_record(1, ContentType::ApplicationData, b"two", &mut w)
+            .unwrap();
 
         // Transfer the server's session to a "mote" and go on from exactly there.
         let state = server.export_session().unwrap();
-        assert_eq!((state.write_epoch, state.next_write_seq, state.read_highest_seq), (1, 1, Some(0)));
+        assert_eq!(
+            (
+                state.write_epoch,
+                state.next_write_seq,
+                state.read_highest_seq
+            ),
+            (1, 1, Some(0))
+        );
         let mut mote = RecordLayer::from_session(&state).unwrap();
         // The replayed record is refused by the mote too.
         assert!(mote.open(&r).unwrap().is_none());
         let mut d2 = Vec::new();
-        client.write_record(1, ContentType::ApplicationData, b"three", &mut d2).unwrap();
+        client
+            .write_record(1, ContentType::ApplicationData, b"three", &mut d2)
+            .unwrap();
         let r2 = records(&d2).next().unwrap().unwrap();
         assert_eq!(mote.open(&r2).unwrap().unwrap().plaintext, b"three");
         let mut m = Vec::new();
-        mote.write_record(1, ContentType::ApplicationData, b"four", &mut m).unwrap();
+        mote.write_record(1, ContentType::ApplicationData, b"four", &mut m)
+            .unwrap();
         let rm = records(&m).next().unwrap().unwrap();
-        assert_eq!(rm.sequence_number(), 1, "continues after the server's last record");
+        assert_eq!(
+            rm.sequence_number(),
+            1,
+            "continues after the server's last record"
+        );
         let rw = records(&w).next().unwrap().unwrap();
         assert_eq!(client.open(&rw).unwrap().unwrap().plaintext, b"two");
         assert_eq!(client.open(&rm).unwrap().unwrap().plaintext, b"four");
@@ -390,7 +473,8 @@ mod tests {
         b.install_keys(keys());
         b.start_read_epoch().unwrap();
         let mut d = Vec::new();
-        a.write_record(1, ContentType::ApplicationData, b"x", &mut d).unwrap();
+        a.write_record(1, ContentType::ApplicationData, b"x", &mut d)
+            .unwrap();
         let mut bad = d.clone();
         let last = bad.len() - 1;
         bad[last] ^= 0x80;
@@ -404,28 +488,54 @@ mod tests {
     fn forged_plaintext_record_moves_no_window() {
         let mut b = RecordLayer::new(Role::Server);
         let mut forged = Vec::new();
-        RecordHeader { content_type: ContentType::Handshake, version: ProtocolVersion::DTLS1_2, epoch: 0, sequence_number: RecordHeader::MAX_SEQUENCE }
-            .emit(b"junk", &mut forged);
-        assert!(b.open(&records(&forged).next().unwrap().unwrap()).unwrap().is_some());
+        RecordHeader {
+            content_type: ContentType::Handshake,
+            version: ProtocolVersion::DTLS1_2,
+            epoch: 0,
+            sequence_number: RecordHeader::MAX_SEQUENCE,
+        }
+        .emit(b"junk", &mut forged);
+        assert!(
+            b.open(&records(&forged).next().unwrap().unwrap())
+                .unwrap()
+                .is_some()
+        );
         let mut a = RecordLayer::new(Role::Client);
         let mut d = Vec::new();
-        a.write_record(0, ContentType::Handshake, b"hello", &mut d).unwrap();
+        a.write_record(0, ContentType::Handshake, b"hello", &mut d)
+            .unwrap();
         let r = records(&d).next().unwrap().unwrap();
-        assert_eq!(b.open(&r).unwrap().unwrap().plaintext, b"hello", "a genuine epoch-0 record after the forged one");
+        assert_eq!(
+            b.open(&r).unwrap().unwrap().plaintext,
+            b"hello",
+            "a genuine epoch-0 record after the forged one"
+        );
         // Keys and the peer's epoch 1: the forged epoch-0 record left its window untouched.
         a.install_keys(keys());
         a.start_write_epoch().unwrap();
         b.install_keys(keys());
         b.start_read_epoch().unwrap();
-        assert!(b.open(&records(&forged).next().unwrap().unwrap()).unwrap().is_some());
+        assert!(
+            b.open(&records(&forged).next().unwrap().unwrap())
+                .unwrap()
+                .is_some()
+        );
         let mut e = Vec::new();
-        a.write_record(1, ContentType::Handshake, b"finished", &mut e).unwrap();
-        assert!(b.open(&records(&e).next().unwrap().unwrap()).unwrap().is_some());
+        a.write_record(1, ContentType::Handshake, b"finished", &mut e)
+            .unwrap();
+        assert!(
+            b.open(&records(&e).next().unwrap().unwrap())
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(b.export_session().unwrap().read_highest_seq, Some(0));
     }
 
     #[test]
     fn keys_debug_is_redacted() {
-        assert_eq!(format!("{:?}", keys()), "SessionKeys { Aes128Ccm8, <redacted> }");
+        assert_eq!(
+            format!("{:?}", keys()),
+            "SessionKeys { Aes128Ccm8, <redacted> }"
+        );
     }
 }

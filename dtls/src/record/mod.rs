@@ -8,8 +8,9 @@ mod layer;
 mod protection;
 
 pub use dtls_wire::record::{
-    ContentType, HEADER_LEN, MAX_CIPHERTEXT_LEN, ProtocolVersion, Record, RecordError, RecordHeader, Records, records,
+    ContentType, HEADER_LEN, MAX_CIPHERTEXT_LEN, ProtocolVersion, Record, RecordError,
+    RecordHeader, Records, records,
 };
 pub use dtls_wire::replay::{ReplayError, ReplayWindow};
 pub use layer::{RecordLayer, SessionKeys, SessionState};
-pub use protection::{RecordAead, RecordCipher, CCM8_OVERHEAD, MAX_AEAD_OVERHEAD};
+pub use protection::{CCM8_OVERHEAD, MAX_AEAD_OVERHEAD, RecordAead, RecordCipher};

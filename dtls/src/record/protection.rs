@@ -11,9 +11,9 @@
 
 use aes::Aes128;
 use aes_gcm::Aes128Gcm;
-use ccm::aead::{AeadInOut, KeyInit};
-use ccm::consts::{U12, U16, U8};
 use ccm::Ccm;
+use ccm::aead::{AeadInOut, KeyInit};
+use ccm::consts::{U8, U12, U16};
 use chacha20poly1305::ChaCha20Poly1305;
 
 use super::{ContentType, ProtocolVersion};
@@ -36,8 +36,12 @@ pub enum RecordAead {
 }
 
 impl RecordAead {
-    pub const ALL: [RecordAead; 4] =
-        [RecordAead::Aes128Ccm8, RecordAead::Aes128Ccm, RecordAead::Aes128Gcm, RecordAead::Chacha20Poly1305];
+    pub const ALL: [RecordAead; 4] = [
+        RecordAead::Aes128Ccm8,
+        RecordAead::Aes128Ccm,
+        RecordAead::Aes128Gcm,
+        RecordAead::Chacha20Poly1305,
+    ];
 
     /// Bytes of each write key.
     pub const fn key_len(self) -> usize {
@@ -149,11 +153,17 @@ impl RecordCipher {
             RecordAead::Aes128Ccm8 => Cipher::Ccm8(Aes128Ccm8::new_from_slice(key).map_err(bad)?),
             RecordAead::Aes128Ccm => Cipher::Ccm(Aes128Ccm16::new_from_slice(key).map_err(bad)?),
             RecordAead::Aes128Gcm => Cipher::Gcm(Aes128Gcm::new_from_slice(key).map_err(bad)?),
-            RecordAead::Chacha20Poly1305 => Cipher::Chacha(ChaCha20Poly1305::new_from_slice(key).map_err(bad)?),
+            RecordAead::Chacha20Poly1305 => {
+                Cipher::Chacha(ChaCha20Poly1305::new_from_slice(key).map_err(bad)?)
+            }
         };
         let mut v = [0u8; 12];
         v[..iv.len()].copy_from_slice(iv);
-        Ok(RecordCipher { cipher, aead, iv: v })
+        Ok(RecordCipher {
+            cipher,
+            aead,
+            iv: v,
+        })
     }
 
     pub fn aead(&self) -> RecordAead {
@@ -176,7 +186,14 @@ impl RecordCipher {
     }
 
     /// Returns the record body: explicit nonce (if any) || ciphertext || tag.
-    pub fn seal(&self, epoch: u16, seq: u64, ct: ContentType, version: ProtocolVersion, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+    pub fn seal(
+        &self,
+        epoch: u16,
+        seq: u64,
+        ct: ContentType,
+        version: ProtocolVersion,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, Error> {
         let explicit_len = self.aead.explicit_nonce_len();
         let mut body = Vec::with_capacity(plaintext.len() + self.aead.overhead());
         body.extend_from_slice(&epoch_seq(epoch, seq)[..explicit_len]);
@@ -193,7 +210,14 @@ impl RecordCipher {
     }
 
     /// Authenticates and decrypts a record body; the header fields come from the record.
-    pub fn open(&self, epoch: u16, seq: u64, ct: ContentType, version: ProtocolVersion, body: &[u8]) -> Result<Vec<u8>, Error> {
+    pub fn open(
+        &self,
+        epoch: u16,
+        seq: u64,
+        ct: ContentType,
+        version: ProtocolVersion,
+        body: &[u8],
+    ) -> Result<Vec<u8>, Error> {
         let explicit_len = self.aead.explicit_nonce_len();
         let tag_len = self.aead.tag_len();
         if body.len() < explicit_len + tag_len {

@@ -19,13 +19,24 @@ const TRANSFER_SESSION: [u8; 97] = [
     0x00, 0x01, 0, 0, 0, 0, 0, 0x01,
 ];
 /// Key check computed independently (Python's hmac) for the doc.
-const TRANSFER_CONFIRM: [u8; 15] = [0x02, 0x01, 0x1a, 0x2b, 0x3c, 0x4d, 0x00, 0x27, 0x6c, 0x21, 0xf3, 0x8e, 0xbc, 0x16, 0x05];
+const TRANSFER_CONFIRM: [u8; 15] = [
+    0x02, 0x01, 0x1a, 0x2b, 0x3c, 0x4d, 0x00, 0x27, 0x6c, 0x21, 0xf3, 0x8e, 0xbc, 0x16, 0x05,
+];
 
 /// The hex dump of the doc's code block tagged ```` ```text <tag> ````.
 fn doc_example(tag: &str) -> Vec<u8> {
-    let start = DOC.find(&format!("```text {tag}\n")).unwrap_or_else(|| panic!("doc has no example {tag}"));
-    let body = &DOC[start..].lines().skip(1).take_while(|l| !l.starts_with("```")).collect::<Vec<_>>().join(" ");
-    body.split_whitespace().map(|h| u8::from_str_radix(h, 16).unwrap()).collect()
+    let start = DOC
+        .find(&format!("```text {tag}\n"))
+        .unwrap_or_else(|| panic!("doc has no example {tag}"));
+    let body = &DOC[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    body.split_whitespace()
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect()
 }
 
 #[test]
@@ -65,9 +76,20 @@ fn stt_offer_vector() {
     let v = SttOffer::new_checked(&STT_OFFER[..]).unwrap();
     assert_eq!((v.version(), v.flags()), (1, 1));
     let r = SttOfferRepr::parse(&v).unwrap();
-    assert_eq!(r, SttOfferRepr { transfer_requested: true });
+    assert_eq!(
+        r,
+        SttOfferRepr {
+            transfer_requested: true
+        }
+    );
     assert_eq!(r.to_bytes(), STT_OFFER);
-    assert_eq!(r.to_extension(), Extension { typ: 0xff5a, data: STT_OFFER.to_vec() });
+    assert_eq!(
+        r.to_extension(),
+        Extension {
+            typ: 0xff5a,
+            data: STT_OFFER.to_vec()
+        }
+    );
     assert_eq!(SttOfferRepr::find(&[r.to_extension()]), Some(Ok(r)));
     assert_eq!(SttOfferRepr::find(&[]), None);
 }
@@ -75,18 +97,44 @@ fn stt_offer_vector() {
 #[test]
 fn stt_answer_vector() {
     let r = SttAnswerRepr::parse(&SttAnswer::new_checked(&STT_ANSWER[..]).unwrap()).unwrap();
-    assert_eq!(r, SttAnswerRepr { status: SttStatus::Accept, free_slots: 3 });
+    assert_eq!(
+        r,
+        SttAnswerRepr {
+            status: SttStatus::Accept,
+            free_slots: 3
+        }
+    );
     assert_eq!(r.to_bytes(), STT_ANSWER);
-    assert_eq!(SttAnswerRepr::parse(&SttAnswer::new_unchecked(&[1u8, 7, 0][..])).unwrap().status, SttStatus::Unknown(7));
+    assert_eq!(
+        SttAnswerRepr::parse(&SttAnswer::new_unchecked(&[1u8, 7, 0][..]))
+            .unwrap()
+            .status,
+        SttStatus::Unknown(7)
+    );
 }
 
 #[test]
 fn stt_bad_inputs() {
-    assert_eq!(SttOffer::new_checked(&[1u8][..]).unwrap_err(), TransferError::Truncated);
-    assert_eq!(SttOfferRepr::parse(&SttOffer::new_unchecked(&[2u8, 1][..])), Err(TransferError::UnsupportedVersion));
-    assert_eq!(SttOfferRepr::parse(&SttOffer::new_unchecked(&[1u8, 1, 0][..])), Err(TransferError::TrailingData));
-    assert_eq!(SttAnswerRepr::parse(&SttAnswer::new_unchecked(&[1u8, 0][..])), Err(TransferError::Truncated));
-    assert_eq!(SttAnswerRepr::parse(&SttAnswer::new_unchecked(&[0u8, 0, 0][..])), Err(TransferError::UnsupportedVersion));
+    assert_eq!(
+        SttOffer::new_checked(&[1u8][..]).unwrap_err(),
+        TransferError::Truncated
+    );
+    assert_eq!(
+        SttOfferRepr::parse(&SttOffer::new_unchecked(&[2u8, 1][..])),
+        Err(TransferError::UnsupportedVersion)
+    );
+    assert_eq!(
+        SttOfferRepr::parse(&SttOffer::new_unchecked(&[1u8, 1, 0][..])),
+        Err(TransferError::TrailingData)
+    );
+    assert_eq!(
+        SttAnswerRepr::parse(&SttAnswer::new_unchecked(&[1u8, 0][..])),
+        Err(TransferError::Truncated)
+    );
+    assert_eq!(
+        SttAnswerRepr::parse(&SttAnswer::new_unchecked(&[0u8, 0, 0][..])),
+        Err(TransferError::UnsupportedVersion)
+    );
 }
 
 #[test]
@@ -98,17 +146,25 @@ fn transfer_session_vector() {
     assert_eq!(v.next_write_seq(), 1);
     let r = TransferSessionRepr::parse(&v).unwrap();
     assert_eq!(r, example_session());
-    assert_eq!(r.peer(), "[2001:db8::2]:40000".parse::<SocketAddr>().unwrap());
+    assert_eq!(
+        r.peer(),
+        "[2001:db8::2]:40000".parse::<SocketAddr>().unwrap()
+    );
     assert_eq!(r.buffer_len(), 97);
     assert_eq!(&r.to_bytes()[..], &TRANSFER_SESSION[..]);
-    assert_eq!(TransferMessage::parse(&TRANSFER_SESSION), Ok(TransferMessage::Session(r)));
+    assert_eq!(
+        TransferMessage::parse(&TRANSFER_SESSION),
+        Ok(TransferMessage::Session(r))
+    );
 }
 
 #[test]
 fn transfer_confirm_vector_and_key_check() {
     let s = example_session();
     assert_eq!(s.key_check(), TRANSFER_CONFIRM[7..]);
-    let r = TransferConfirmRepr::parse(&TransferConfirm::new_checked(&TRANSFER_CONFIRM[..]).unwrap()).unwrap();
+    let r =
+        TransferConfirmRepr::parse(&TransferConfirm::new_checked(&TRANSFER_CONFIRM[..]).unwrap())
+            .unwrap();
     assert_eq!(r, TransferConfirmRepr::answer(&s, ConfirmStatus::Installed));
     assert_eq!(r.to_bytes(), TRANSFER_CONFIRM);
     assert!(r.confirms(&s));
@@ -116,36 +172,76 @@ fn transfer_confirm_vector_and_key_check() {
     let mut other = s.clone();
     let mut swk = other.keys.server_write_key().to_vec();
     swk[15] ^= 1;
-    other.keys = SessionKeys::new(RecordAead::Aes128Ccm8, other.keys.client_write_key(), &swk, other.keys.client_iv(), other.keys.server_iv()).unwrap();
+    other.keys = SessionKeys::new(
+        RecordAead::Aes128Ccm8,
+        other.keys.client_write_key(),
+        &swk,
+        other.keys.client_iv(),
+        other.keys.server_iv(),
+    )
+    .unwrap();
     assert!(!r.confirms(&other));
     let mut other = s.clone();
     other.transfer_id += 1;
     assert!(!r.confirms(&other));
-    assert!(!TransferConfirmRepr { status: ConfirmStatus::Busy, ..r }.confirms(&s));
-    assert_eq!(TransferMessage::parse(&TRANSFER_CONFIRM), Ok(TransferMessage::Confirm(r)));
+    assert!(
+        !TransferConfirmRepr {
+            status: ConfirmStatus::Busy,
+            ..r
+        }
+        .confirms(&s)
+    );
+    assert_eq!(
+        TransferMessage::parse(&TRANSFER_CONFIRM),
+        Ok(TransferMessage::Confirm(r))
+    );
 }
 
 #[test]
 fn transfer_session_bad_inputs() {
     let t = &TRANSFER_SESSION;
-    assert_eq!(TransferSession::new_checked(&t[..28]).unwrap_err(), TransferError::Truncated);
-    assert_eq!(TransferSession::new_checked(&t[..96]).unwrap_err(), TransferError::Truncated);
+    assert_eq!(
+        TransferSession::new_checked(&t[..28]).unwrap_err(),
+        TransferError::Truncated
+    );
+    assert_eq!(
+        TransferSession::new_checked(&t[..96]).unwrap_err(),
+        TransferError::Truncated
+    );
     let mut long = t.to_vec();
     long.push(0);
-    assert_eq!(TransferSessionRepr::parse(&TransferSession::new_unchecked(&long)), Err(TransferError::TrailingData));
+    assert_eq!(
+        TransferSessionRepr::parse(&TransferSession::new_unchecked(&long)),
+        Err(TransferError::TrailingData)
+    );
     let mut bad = t.to_vec();
     bad[28] = 33;
     bad.resize(200, 0);
-    assert_eq!(TransferSession::new_checked(&bad).unwrap_err(), TransferError::BadSessionIdLength);
+    assert_eq!(
+        TransferSession::new_checked(&bad).unwrap_err(),
+        TransferError::BadSessionIdLength
+    );
     let mut bad = t.to_vec();
     bad[1] = 2;
-    assert_eq!(TransferSessionRepr::parse(&TransferSession::new_unchecked(&bad)), Err(TransferError::UnsupportedVersion));
+    assert_eq!(
+        TransferSessionRepr::parse(&TransferSession::new_unchecked(&bad)),
+        Err(TransferError::UnsupportedVersion)
+    );
     let mut bad = t.to_vec();
     bad[0] = 2;
-    assert_eq!(TransferSessionRepr::parse(&TransferSession::new_unchecked(&bad)), Err(TransferError::BadMessageType));
+    assert_eq!(
+        TransferSessionRepr::parse(&TransferSession::new_unchecked(&bad)),
+        Err(TransferError::BadMessageType)
+    );
     assert_eq!(TransferMessage::parse(&[]), Err(TransferError::Truncated));
-    assert_eq!(TransferMessage::parse(&[9]), Err(TransferError::BadMessageType));
-    assert_eq!(TransferMessage::parse(&TRANSFER_CONFIRM[..14]), Err(TransferError::Truncated));
+    assert_eq!(
+        TransferMessage::parse(&[9]),
+        Err(TransferError::BadMessageType)
+    );
+    assert_eq!(
+        TransferMessage::parse(&TRANSFER_CONFIRM[..14]),
+        Err(TransferError::Truncated)
+    );
 }
 
 #[test]
@@ -157,28 +253,78 @@ fn session_state_conversions() {
     // Record-layer bitmap: bit 0 is 5 itself, bits 1..=4 are 4..=1.
     assert_eq!(state.read_replay_bitmap, 0x1f);
     let peer = s.peer();
-    let back = TransferSessionRepr::from_session(&state, CipherSuite::EcdheEcdsaAes128Ccm8, peer, 5684, &s.session_id, s.transfer_id).unwrap();
+    let back = TransferSessionRepr::from_session(
+        &state,
+        CipherSuite::EcdheEcdsaAes128Ccm8,
+        peer,
+        5684,
+        &s.session_id,
+        s.transfer_id,
+    )
+    .unwrap();
     assert_eq!(back, s);
 
     // The mote's record layer refuses what the IoTSSP already saw and accepts what is new.
-    let window = crate::record::ReplayWindow::from_parts(state.read_highest_seq, state.read_replay_bitmap);
+    let window =
+        crate::record::ReplayWindow::from_parts(state.read_highest_seq, state.read_replay_bitmap);
     assert!(window.check(5).is_err() && window.check(4).is_err() && window.check(1).is_err());
     assert!(window.check(0).is_ok() && window.check(6).is_ok());
 
     let mut client_state = state.clone();
     client_state.role = Role::Client;
-    assert_eq!(TransferSessionRepr::from_session(&client_state, CipherSuite::EcdheEcdsaAes128Ccm8, peer, 5684, &[], 1), Err(TransferError::WrongRole));
+    assert_eq!(
+        TransferSessionRepr::from_session(
+            &client_state,
+            CipherSuite::EcdheEcdsaAes128Ccm8,
+            peer,
+            5684,
+            &[],
+            1
+        ),
+        Err(TransferError::WrongRole)
+    );
     let mut empty = state.clone();
     empty.read_highest_seq = None;
-    assert_eq!(TransferSessionRepr::from_session(&empty, CipherSuite::EcdheEcdsaAes128Ccm8, peer, 5684, &[], 1), Err(TransferError::NothingReceived));
-    assert_eq!(TransferSessionRepr::from_session(&state, CipherSuite::EcdheEcdsaAes128Ccm8, peer, 5684, &[0; 33], 1), Err(TransferError::BadSessionIdLength));
+    assert_eq!(
+        TransferSessionRepr::from_session(
+            &empty,
+            CipherSuite::EcdheEcdsaAes128Ccm8,
+            peer,
+            5684,
+            &[],
+            1
+        ),
+        Err(TransferError::NothingReceived)
+    );
+    assert_eq!(
+        TransferSessionRepr::from_session(
+            &state,
+            CipherSuite::EcdheEcdsaAes128Ccm8,
+            peer,
+            5684,
+            &[0; 33],
+            1
+        ),
+        Err(TransferError::BadSessionIdLength)
+    );
     let mut unknown = s.clone();
     unknown.cipher_suite = 0x1301;
-    assert_eq!(unknown.session_state(), Err(TransferError::UnsupportedSuite));
+    assert_eq!(
+        unknown.session_state(),
+        Err(TransferError::UnsupportedSuite)
+    );
 
     // IPv4 peers travel as IPv4-mapped IPv6 addresses and come back as IPv4.
     let v4: SocketAddr = "192.0.2.7:1234".parse().unwrap();
-    let r = TransferSessionRepr::from_session(&state, CipherSuite::EcdheEcdsaAes128Ccm8, v4, 5684, &[], 1).unwrap();
+    let r = TransferSessionRepr::from_session(
+        &state,
+        CipherSuite::EcdheEcdsaAes128Ccm8,
+        v4,
+        5684,
+        &[],
+        1,
+    )
+    .unwrap();
     assert_eq!(r.peer_addr, "::ffff:192.0.2.7".parse::<Ipv6Addr>().unwrap());
     assert_eq!(r.peer(), v4);
 }
@@ -186,7 +332,10 @@ fn session_state_conversions() {
 #[test]
 fn secrets_redacted_in_debug() {
     let s = example_session();
-    let dbg = format!("{s:?} {:?}", TransferSession::new_unchecked(&TRANSFER_SESSION[..]));
+    let dbg = format!(
+        "{s:?} {:?}",
+        TransferSession::new_unchecked(&TRANSFER_SESSION[..])
+    );
     assert!(dbg.contains("redacted"));
     // Key bytes 0x10..0x1f would print as 16, 17, ... 31 in a derived Debug.
     assert!(!dbg.contains("16, 17"), "{dbg}");
@@ -217,7 +366,13 @@ fn arb_keys(cipher_suite: u16, cwk: &[u8], swk: &[u8], civ: &[u8], siv: &[u8]) -
 fn arb_session() -> impl Strategy<Value = TransferSessionRepr> {
     (
         any::<u32>(),
-        prop_oneof![Just(0xc0ae_u16), Just(0xc0ac), Just(0xc02b), Just(0xcca9), any::<u16>()],
+        prop_oneof![
+            Just(0xc0ae_u16),
+            Just(0xc0ac),
+            Just(0xc02b),
+            Just(0xcca9),
+            any::<u16>()
+        ],
         any::<[u8; 16]>(),
         any::<(u16, u16)>(),
         proptest::collection::vec(any::<u8>(), 0..=32),
@@ -225,22 +380,33 @@ fn arb_session() -> impl Strategy<Value = TransferSessionRepr> {
         (any::<u16>(), 0..=RecordHeader::MAX_SEQUENCE, any::<u64>()),
         (any::<u16>(), 0..=RecordHeader::MAX_SEQUENCE),
     )
-        .prop_map(|(transfer_id, cipher_suite, addr, (peer_port, local_port), session_id, (cwk, swk, civ, siv), (re, rh, rb), (we, wn))| {
-            TransferSessionRepr {
+        .prop_map(
+            |(
                 transfer_id,
                 cipher_suite,
-                peer_addr: Ipv6Addr::from(addr),
-                peer_port,
-                local_port,
+                addr,
+                (peer_port, local_port),
                 session_id,
-                keys: arb_keys(cipher_suite, &cwk, &swk, &civ, &siv),
-                read_epoch: re,
-                read_highest_seq: rh,
-                read_replay_bitmap: rb,
-                write_epoch: we,
-                next_write_seq: wn,
-            }
-        })
+                (cwk, swk, civ, siv),
+                (re, rh, rb),
+                (we, wn),
+            )| {
+                TransferSessionRepr {
+                    transfer_id,
+                    cipher_suite,
+                    peer_addr: Ipv6Addr::from(addr),
+                    peer_port,
+                    local_port,
+                    session_id,
+                    keys: arb_keys(cipher_suite, &cwk, &swk, &civ, &siv),
+                    read_epoch: re,
+                    read_highest_seq: rh,
+                    read_replay_bitmap: rb,
+                    write_epoch: we,
+                    next_write_seq: wn,
+                }
+            },
+        )
 }
 
 proptest! {

@@ -26,7 +26,10 @@ impl ToolProcess {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
         let (tx, rx) = mpsc::channel();
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -36,7 +39,11 @@ impl ToolProcess {
                 }
             });
         }
-        ToolProcess { child, lines: rx, seen: Vec::new() }
+        ToolProcess {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
     }
 
     pub fn write_line(&mut self, s: &str) {
@@ -86,7 +93,12 @@ impl Drop for ToolProcess {
 }
 
 /// Drives an endpoint over a real socket; `f` sees each event and says when to stop.
-pub fn pump(sock: &UdpSocket, ep: &mut Endpoint, until: Instant, mut f: impl FnMut(&mut Endpoint, SocketAddr, Event) -> bool) -> bool {
+pub fn pump(
+    sock: &UdpSocket,
+    ep: &mut Endpoint,
+    until: Instant,
+    mut f: impl FnMut(&mut Endpoint, SocketAddr, Event) -> bool,
+) -> bool {
     let mut buf = vec![0u8; 65536];
     loop {
         while let Some(t) = ep.poll_transmit() {
@@ -111,11 +123,11 @@ pub fn pump(sock: &UdpSocket, ep: &mut Endpoint, until: Instant, mut f: impl FnM
         if let Some(t) = ep.poll_timeout() {
             wait = wait.min(t.saturating_duration_since(now));
         }
-        sock.set_read_timeout(Some(wait.max(Duration::from_millis(1)))).unwrap();
+        sock.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .unwrap();
         if let Ok((n, from)) = sock.recv_from(&mut buf) {
             ep.handle_datagram(Instant::now(), from, &buf[..n]);
         }
         ep.handle_timeout(Instant::now());
     }
 }
-

@@ -13,7 +13,9 @@ use dtls::cert::{CertifiedKey, ChainVerifier};
 use dtls::{ClientConfig, Endpoint, Event, PskTable, ServerConfig};
 
 pub fn data(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -84,7 +86,9 @@ impl Pair {
     }
 
     pub fn connect(&mut self, client: ClientConfig) {
-        self.client.connect(self.now, self.server_addr, Arc::new(client)).unwrap();
+        self.client
+            .connect(self.now, self.server_addr, Arc::new(client))
+            .unwrap();
     }
 
     /// Moves every pending datagram once; returns whether anything moved.
@@ -96,7 +100,8 @@ impl Pair {
             let i = self.sent[0];
             self.sent[0] += 1;
             if (self.deliver)(Side::Client, i, &t.contents) {
-                self.server.handle_datagram(self.now, self.client_addr, &t.contents);
+                self.server
+                    .handle_datagram(self.now, self.client_addr, &t.contents);
             }
         }
         while let Some(t) = self.server.poll_transmit() {
@@ -105,7 +110,8 @@ impl Pair {
             let i = self.sent[1];
             self.sent[1] += 1;
             if (self.deliver)(Side::Server, i, &t.contents) {
-                self.client.handle_datagram(self.now, self.server_addr, &t.contents);
+                self.client
+                    .handle_datagram(self.now, self.server_addr, &t.contents);
             }
         }
         while let Some((_, e)) = self.server.poll_event() {
@@ -124,7 +130,10 @@ impl Pair {
             if self.step() {
                 continue;
             }
-            let next = [self.server.poll_timeout(), self.client.poll_timeout()].into_iter().flatten().min();
+            let next = [self.server.poll_timeout(), self.client.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
             match next {
                 Some(t) => {
                     self.now = self.now.max(t);
@@ -152,6 +161,7 @@ impl Pair {
     }
 
     pub fn handshake_complete(&self) -> bool {
-        self.server_events.contains(&Event::HandshakeComplete) && self.client_events.contains(&Event::HandshakeComplete)
+        self.server_events.contains(&Event::HandshakeComplete)
+            && self.client_events.contains(&Event::HandshakeComplete)
     }
 }

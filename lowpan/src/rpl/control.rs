@@ -257,7 +257,11 @@ impl RplOption {
         match self {
             RplOption::DodagConfig(c) => {
                 out[start] = DODAG_CONFIGURATION;
-                let t = if c.rfc8138_compression { CONFIG_FLAG_RFC8138 } else { 0 };
+                let t = if c.rfc8138_compression {
+                    CONFIG_FLAG_RFC8138
+                } else {
+                    0
+                };
                 out.push(t | u8::from(c.authentication) << 3 | (c.path_control_size & 0x07));
                 out.extend_from_slice(&[
                     c.dio_interval_doublings,

@@ -288,14 +288,21 @@ pub fn parse_headers(b: &[u8]) -> Result<(Vec<Lorh>, usize), RplError> {
 /// - RH3-6LoRHs without an IP-in-IP 6LoRH are refused (`Unsupported`), as is a tunnel
 ///   whose encapsulator needs a `root` that is not known. Elective 6LoRHs of other types are
 ///   ignored (RFC 8138 section 4.2).
-pub fn expand_into(headers: &[Lorh], expanded: &mut Expanded, root: Option<Ipv6Addr>) -> Result<(), RplError> {
+pub fn expand_into(
+    headers: &[Lorh],
+    expanded: &mut Expanded,
+    root: Option<Ipv6Addr>,
+) -> Result<(), RplError> {
     let mut rpi = None;
     let mut tunnel = None;
     let mut route_headers = Vec::new();
     for h in headers {
         match h {
             Lorh::Rpi(r) if rpi.is_none() => rpi = Some(*r),
-            Lorh::IpInIp { hop_limit, encapsulator } if tunnel.is_none() => tunnel = Some((*hop_limit, encapsulator)),
+            Lorh::IpInIp {
+                hop_limit,
+                encapsulator,
+            } if tunnel.is_none() => tunnel = Some((*hop_limit, encapsulator)),
             Lorh::Rpi(_) | Lorh::IpInIp { .. } => return Err(RplError::Malformed),
             Lorh::Rh3 { .. } => route_headers.push(h.clone()),
             Lorh::Unknown { .. } => {}
@@ -327,7 +334,10 @@ pub fn expand_into(headers: &[Lorh], expanded: &mut Expanded, root: Option<Ipv6A
         }
     };
     let route = expand_route(src, &route_headers);
-    let dst = route.first().copied().unwrap_or_else(|| expanded.dst_addr());
+    let dst = route
+        .first()
+        .copied()
+        .unwrap_or_else(|| expanded.dst_addr());
     let routing = match route.get(1..) {
         Some(rest) if !rest.is_empty() => {
             let srh = SrhRepr {
@@ -339,9 +349,17 @@ pub fn expand_into(headers: &[Lorh], expanded: &mut Expanded, root: Option<Ipv6A
         }
         _ => None,
     };
-    let after_hbh = if routing.is_some() { next_header::ROUTING } else { next_header::IPV6 };
+    let after_hbh = if routing.is_some() {
+        next_header::ROUTING
+    } else {
+        next_header::IPV6
+    };
     let mut outer = vec![0x60, 0, 0, 0, 0, 0, 0, hop_limit];
-    outer[6] = if rpi.is_some() { next_header::HOP_BY_HOP } else { after_hbh };
+    outer[6] = if rpi.is_some() {
+        next_header::HOP_BY_HOP
+    } else {
+        after_hbh
+    };
     outer.extend_from_slice(&src.octets());
     outer.extend_from_slice(&dst.octets());
     if let Some(r) = rpi {
@@ -361,7 +379,9 @@ pub fn expand_into(headers: &[Lorh], expanded: &mut Expanded, root: Option<Ipv6A
 /// traffic class or flow label, a source route outside a tunnel, other options).
 pub fn compress_packet(packet: &[u8], root: Ipv6Addr) -> Option<(Vec<u8>, Vec<u8>)> {
     let fixed = packet.get(..IPV6_HEADER_LEN)?;
-    if fixed[0] >> 4 != 6 || usize::from(u16::from_be_bytes([fixed[4], fixed[5]])) + IPV6_HEADER_LEN != packet.len() {
+    if fixed[0] >> 4 != 6
+        || usize::from(u16::from_be_bytes([fixed[4], fixed[5]])) + IPV6_HEADER_LEN != packet.len()
+    {
         return None;
     }
     let addr = |b: &[u8]| -> Ipv6Addr {
@@ -388,7 +408,9 @@ pub fn compress_packet(packet: &[u8], root: Ipv6Addr) -> Option<(Vec<u8>, Vec<u8
         let len = (usize::from(*packet.get(at + 1)?) + 1) * 8;
         let header = packet.get(at..at + len)?;
         let parsed = SrhRepr::parse(header, &dst).ok()?;
-        if parsed.emit(&dst).as_deref() != Some(header) || parsed.segments_left as usize != parsed.addresses.len() {
+        if parsed.emit(&dst).as_deref() != Some(header)
+            || parsed.segments_left as usize != parsed.addresses.len()
+        {
             return None;
         }
         nh = parsed.next_header;
@@ -419,8 +441,16 @@ pub fn compress_packet(packet: &[u8], root: Ipv6Addr) -> Option<(Vec<u8>, Vec<u8
     if route.len() > srh::MAX_ADDRESSES {
         return None;
     }
-    let encapsulator = if src == root { Vec::new() } else { src.octets().to_vec() };
-    Lorh::IpInIp { hop_limit: fixed[7], encapsulator }.emit(&mut out);
+    let encapsulator = if src == root {
+        Vec::new()
+    } else {
+        src.octets().to_vec()
+    };
+    Lorh::IpInIp {
+        hop_limit: fixed[7],
+        encapsulator,
+    }
+    .emit(&mut out);
     if srh.is_some() || dst != inner_dst {
         let headers = compress_route(src, &route);
         if headers.len() > MAX_HEADERS - 2 {
@@ -490,18 +520,49 @@ mod tests {
 
     /// An IPv6-in-IPv6 packet from `root` down `route`, with an RPL option when given,
     /// carrying a UDP datagram to the route's last hop.
-    fn tunnelled(root: Ipv6Addr, route: &[Ipv6Addr], rpi: Option<RplOptionRepr>, hop_limit: u8, len: usize) -> Vec<u8> {
+    fn tunnelled(
+        root: Ipv6Addr,
+        route: &[Ipv6Addr],
+        rpi: Option<RplOptionRepr>,
+        hop_limit: u8,
+        len: usize,
+    ) -> Vec<u8> {
         let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
-        let inner = crate::UdpRepr { src_port: 40000, dst_port: 7, payload: &payload }
-            .emit_ipv6_packet("2001:db8:77::5".parse().unwrap(), *route.last().unwrap(), 63)
-            .unwrap();
+        let inner = crate::UdpRepr {
+            src_port: 40000,
+            dst_port: 7,
+            payload: &payload,
+        }
+        .emit_ipv6_packet(
+            "2001:db8:77::5".parse().unwrap(),
+            *route.last().unwrap(),
+            63,
+        )
+        .unwrap();
         let routing = (route.len() > 1).then(|| {
-            SrhRepr { next_header: next_header::IPV6, segments_left: (route.len() - 1) as u8, addresses: route[1..].to_vec() }
-                .emit(&route[0])
-                .unwrap()
+            SrhRepr {
+                next_header: next_header::IPV6,
+                segments_left: (route.len() - 1) as u8,
+                addresses: route[1..].to_vec(),
+            }
+            .emit(&route[0])
+            .unwrap()
         });
-        let after_hbh = if routing.is_some() { next_header::ROUTING } else { next_header::IPV6 };
-        let mut p = vec![0x60, 0, 0, 0, 0, 0, if rpi.is_some() { 0 } else { after_hbh }, hop_limit];
+        let after_hbh = if routing.is_some() {
+            next_header::ROUTING
+        } else {
+            next_header::IPV6
+        };
+        let mut p = vec![
+            0x60,
+            0,
+            0,
+            0,
+            0,
+            0,
+            if rpi.is_some() { 0 } else { after_hbh },
+            hop_limit,
+        ];
         p.extend_from_slice(&root.octets());
         p.extend_from_slice(&route[0].octets());
         if let Some(r) = rpi {
@@ -539,7 +600,9 @@ mod tests {
         r.set_rpl_root(Some(root));
         let mut got = Ok(None);
         for p in &payloads {
-            got = r.accept(std::time::Instant::now(), links(), p).map(|g| g.or(got.clone().ok().flatten()));
+            got = r
+                .accept(std::time::Instant::now(), links(), p)
+                .map(|g| g.or(got.clone().ok().flatten()));
         }
         (payloads, got)
     }
@@ -547,8 +610,17 @@ mod tests {
     #[test]
     fn a_tunnel_from_the_root_leaves_as_6lorhs_and_comes_back() {
         let root = a("fd00::1");
-        let route = [a("fd00::212:4b00:0:2"), a("fd00::212:4b00:0:3"), a("fd00::212:4b00:0:4")];
-        let rpi = RplOptionRepr { down: true, instance: 0x1e, sender_rank: 0x0100, ..Default::default() };
+        let route = [
+            a("fd00::212:4b00:0:2"),
+            a("fd00::212:4b00:0:3"),
+            a("fd00::212:4b00:0:4"),
+        ];
+        let rpi = RplOptionRepr {
+            down: true,
+            instance: 0x1e,
+            sender_rank: 0x0100,
+            ..Default::default()
+        };
         let packet = tunnelled(root, &route, Some(rpi), 64, 10);
         let (payloads, got) = round_trip(&packet, root, 104);
         assert_eq!(payloads.len(), 1);
@@ -563,16 +635,30 @@ mod tests {
 
         // Without the root the elided encapsulator cannot be restored.
         let mut r = crate::Reassembler::new(contexts());
-        assert_eq!(r.accept(std::time::Instant::now(), links(), &payloads[0]), Err(crate::DecodeError::Lorh(RplError::Unsupported)));
+        assert_eq!(
+            r.accept(std::time::Instant::now(), links(), &payloads[0]),
+            Err(crate::DecodeError::Lorh(RplError::Unsupported))
+        );
         // A source route without its tunnel is not one we expand.
         let mut bare = vec![PAGE_1];
-        compress_route(root, &route).iter().for_each(|h| h.emit(&mut bare));
+        compress_route(root, &route)
+            .iter()
+            .for_each(|h| h.emit(&mut bare));
         bare.extend_from_slice(&payloads[0][22..]);
         let mut r = crate::Reassembler::new(contexts());
         r.set_rpl_root(Some(root));
-        assert_eq!(r.accept(std::time::Instant::now(), links(), &bare), Err(crate::DecodeError::Lorh(RplError::Unsupported)));
+        assert_eq!(
+            r.accept(std::time::Instant::now(), links(), &bare),
+            Err(crate::DecodeError::Lorh(RplError::Unsupported))
+        );
         // A packet with nothing a 6LoRH stands for leaves as page 0.
-        let plain = crate::UdpRepr { src_port: 1, dst_port: 2, payload: b"x" }.emit_ipv6_packet(root, route[0], 64).unwrap();
+        let plain = crate::UdpRepr {
+            src_port: 1,
+            dst_port: 2,
+            payload: b"x",
+        }
+        .emit_ipv6_packet(root, route[0], 64)
+        .unwrap();
         assert_ne!(round_trip(&plain, root, 104).0[0][0], PAGE_1);
     }
 

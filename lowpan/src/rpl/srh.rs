@@ -115,7 +115,16 @@ impl SrhRepr {
         if n == 0 {
             // The empty header a root sends to a direct child (as parse accepts it): whatever
             // parses must re-emit.
-            return Some(vec![self.next_header, 0, ROUTING_TYPE, self.segments_left, 0, 0, 0, 0]);
+            return Some(vec![
+                self.next_header,
+                0,
+                ROUTING_TYPE,
+                self.segments_left,
+                0,
+                0,
+                0,
+                0,
+            ]);
         }
         if n > MAX_ADDRESSES {
             return None;
@@ -220,7 +229,10 @@ mod tests {
         assert_eq!(again.len(), 8);
         assert_eq!(SrhRepr::parse(&again, &dst), Ok(srh.clone()));
         let fuzzed = SrhRepr::parse(&[0x80, 0, 3, 0, 5, 0, 0x2a, 0], &dst).unwrap();
-        assert_eq!(SrhRepr::parse(&fuzzed.emit(&dst).unwrap(), &dst), Ok(fuzzed));
+        assert_eq!(
+            SrhRepr::parse(&fuzzed.emit(&dst).unwrap(), &dst),
+            Ok(fuzzed)
+        );
         // Segments Left beyond the empty list is malformed.
         assert_eq!(
             SrhRepr::parse(&[58, 0, 3, 1, 0xff, 0, 0, 0], &dst),

@@ -339,7 +339,15 @@ impl Mote {
     /// The next time [`Mote::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let rpl = self.rpl.as_ref().and_then(rpl::RplNode::poll_timeout);
-        let own = [self.next_rs, self.reassembler.poll_timeout(), rpl, self.next_registration].into_iter().flatten().min();
+        let own = [
+            self.next_rs,
+            self.reassembler.poll_timeout(),
+            rpl,
+            self.next_registration,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         secure::min_deadline(own, self.device.as_ref().and_then(|d| d.poll_timeout()))
     }
 
@@ -372,7 +380,11 @@ impl Mote {
         if self.reassembler.poll_timeout().is_some_and(|t| t <= now) {
             let dropped = self.reassembler.expire(now) as u64;
             if dropped > 0 {
-                *self.counters.drops.entry(MoteDrop::ReassemblyTimeout.as_str()).or_default() += dropped;
+                *self
+                    .counters
+                    .drops
+                    .entry(MoteDrop::ReassemblyTimeout.as_str())
+                    .or_default() += dropped;
             }
         }
         if let Some(d) = self.device.as_mut()
@@ -539,12 +551,19 @@ impl Mote {
         let packet = match self.rpl.is_some() {
             false => packet,
             true => {
-                let (ll, global, iid) = (self.link_local(), self.global, ip::iid_from_eui64(self.cfg.eui64));
+                let (ll, global, iid) = (
+                    self.link_local(),
+                    self.global,
+                    ip::iid_from_eui64(self.cfg.eui64),
+                );
                 let ours = |a: &Ipv6Addr| {
                     let o = a.octets();
                     *a == ll
                         || Some(*a) == global
-                        || a.is_multicast() && (o[1] & 0x0f) <= 2 && (o[..13] != [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff] || o[13..] == iid[5..])
+                        || a.is_multicast()
+                            && (o[1] & 0x0f) <= 2
+                            && (o[..13] != [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]
+                                || o[13..] == iid[5..])
                 };
                 let Some(r) = self.rpl.as_mut() else { return };
                 match r.route(packet, ours) {
@@ -602,7 +621,13 @@ impl Mote {
         }
     }
 
-    fn handle_icmp(&mut self, now: Instant, ipv6: &Ipv6Packet<&[u8]>, link_src: Address, out: &mut Vec<Vec<u8>>) {
+    fn handle_icmp(
+        &mut self,
+        now: Instant,
+        ipv6: &Ipv6Packet<&[u8]>,
+        link_src: Address,
+        out: &mut Vec<Vec<u8>>,
+    ) {
         let (src, dst) = (ipv6.src_addr(), ipv6.dst_addr());
         let msg = ipv6.payload();
         let Ok(icmp) = Icmpv6Packet::new_checked(msg) else {
@@ -666,8 +691,9 @@ impl Mote {
                 }
             }
             (msg_type::NEIGHBOR_SOLICIT, 0) if ipv6.hop_limit() == 255 => {
-                let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, aro, .. })) =
-                    Icmpv6Repr::parse(&src, &dst, &icmp)
+                let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+                    target_addr, aro, ..
+                })) = Icmpv6Repr::parse(&src, &dst, &icmp)
                 else {
                     self.counters.drop(MoteDrop::BadNeighborSolicitation);
                     return;
@@ -701,12 +727,16 @@ impl Mote {
                 let packet = icmp_packet(target, to, 255, &na);
                 self.send_ipv6(&packet, out);
             }
-            (msg_type::ROUTER_SOLICIT, 0) if ipv6.hop_limit() == 255 && self.cfg.sixlowpan_router => {
+            (msg_type::ROUTER_SOLICIT, 0)
+                if ipv6.hop_limit() == 255 && self.cfg.sixlowpan_router =>
+            {
                 self.advertise_to_host(src, out);
             }
             (dar::msg_type::DUPLICATE_ADDRESS_CONFIRMATION, _) if self.cfg.sixlowpan_router => {
                 let dac = match Icmpv6Repr::parse(&src, &dst, &icmp) {
-                    Ok(Icmpv6Repr::Unknown { msg_code, body, .. }) => DuplicateAddress::parse(msg_code, body).ok(),
+                    Ok(Icmpv6Repr::Unknown { msg_code, body, .. }) => {
+                        DuplicateAddress::parse(msg_code, body).ok()
+                    }
                     _ => None,
                 };
                 match dac {
@@ -721,7 +751,9 @@ impl Mote {
     /// 6LR: an RA to a host that solicited one, with what the border router announced
     /// (prefix, context 0, ABRO) and our link address; nothing before we know it.
     fn advertise_to_host(&mut self, rs_src: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
-        let (Some(global), Some(abro), Some(context)) = (self.global, self.abro, self.contexts.get(0)) else {
+        let (Some(global), Some(abro), Some(context)) =
+            (self.global, self.abro, self.contexts.get(0))
+        else {
             self.counters.drop(MoteDrop::Icmpv6Ignored);
             return;
         };
@@ -750,14 +782,23 @@ impl Mote {
             }],
             abro: Some(abro),
         });
-        let to = if rs_src.is_unspecified() { ALL_NODES } else { rs_src };
+        let to = if rs_src.is_unspecified() {
+            ALL_NODES
+        } else {
+            rs_src
+        };
         let packet = icmp_packet(self.link_local(), to, 255, &ra);
         self.send_ipv6(&packet, out);
     }
 
     /// 6LR: a host's NS with ARO for `addr` goes to the border router as a DAR (RFC 6775
     /// section 8.2.1); its DAC answers the host.
-    fn relay_registration(&mut self, addr: Ipv6Addr, aro: &AddressRegistration, out: &mut Vec<Vec<u8>>) {
+    fn relay_registration(
+        &mut self,
+        addr: Ipv6Addr,
+        aro: &AddressRegistration,
+        out: &mut Vec<Vec<u8>>,
+    ) {
         let (Some(global), Some(abro)) = (self.global, self.abro) else {
             self.counters.drop(MoteDrop::Icmpv6Ignored);
             return;
@@ -771,7 +812,11 @@ impl Mote {
             extended: aro.t,
         };
         let body = request.to_body();
-        let msg = Icmpv6Repr::Unknown { msg_type: dar::msg_type::DUPLICATE_ADDRESS_REQUEST, msg_code: request.code(), body: &body };
+        let msg = Icmpv6Repr::Unknown {
+            msg_type: dar::msg_type::DUPLICATE_ADDRESS_REQUEST,
+            msg_code: request.code(),
+            body: &body,
+        };
         let packet = icmp_packet(global, abro.border_router, dar::MULTIHOP_HOPLIMIT, &msg);
         self.counters.registrations_relayed += 1;
         self.send_ipv6(&packet, out);
@@ -809,9 +854,12 @@ impl Mote {
 
     /// 6LR: a packet for one of our hosts goes to it, one from them up to our router.
     fn forward_for_hosts(&mut self, packet: &[u8], link_src: Address, out: &mut Vec<Vec<u8>>) {
-        let Ok(view) = Ipv6Packet::new_checked(packet) else { return };
+        let Ok(view) = Ipv6Packet::new_checked(packet) else {
+            return;
+        };
         let (src, dst) = (view.src_addr(), view.dst_addr());
-        let from_host = matches!(link_src, Address::Extended(e) if self.hosts.get(&src) == Some(&e));
+        let from_host =
+            matches!(link_src, Address::Extended(e) if self.hosts.get(&src) == Some(&e));
         let next = match self.hosts.get(&dst) {
             Some(host) => *host,
             None if from_host && !dst.is_multicast() && !dst.is_unicast_link_local() => self.router,
@@ -833,7 +881,8 @@ impl Mote {
     /// Sends an NS with ARO for the tentative (or registered) global address to the router,
     /// and retries until an NA answers.
     fn register(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
-        let (Some(lifetime), Some(router)) = (self.cfg.register_lifetime_min, self.registrar) else {
+        let (Some(lifetime), Some(router)) = (self.cfg.register_lifetime_min, self.registrar)
+        else {
             self.next_registration = None;
             return;
         };
@@ -853,7 +902,13 @@ impl Mote {
     }
 
     /// The router's answer to our registration of `addr`.
-    fn registration_answered(&mut self, now: Instant, addr: Ipv6Addr, status: u8, lifetime_min: u16) {
+    fn registration_answered(
+        &mut self,
+        now: Instant,
+        addr: Ipv6Addr,
+        status: u8,
+        lifetime_min: u16,
+    ) {
         if Some(addr) != self.tentative && Some(addr) != self.global {
             self.counters.drop(MoteDrop::Icmpv6Ignored);
             return;
@@ -1000,15 +1055,27 @@ impl Mote {
             Address::Extended(e) => Some(e),
             _ => None,
         };
-        let (joined, packets) = r.handle_control(now, src, dst, msg[1], msg.get(4..).unwrap_or(&[]), from);
+        let (joined, packets) =
+            r.handle_control(now, src, dst, msg[1], msg.get(4..).unwrap_or(&[]), from);
         if let Some(prefix) = joined {
             // Context 0 and the global address only from what the border router announces.
             self.global = Some(with_iid(prefix, ip::iid_from_eui64(self.cfg.eui64)));
-            self.contexts.set(0, Context { prefix, len: 64, compress: true });
+            self.contexts.set(
+                0,
+                Context {
+                    prefix,
+                    len: 64,
+                    compress: true,
+                },
+            );
             *self.encoder.contexts_mut() = self.contexts.clone();
             *self.reassembler.contexts_mut() = self.contexts.clone();
             // The root's address, which RFC 8138 tunnels from it elide.
-            let root = self.rpl.as_ref().and_then(|r| r.joined()).map(|j| j.dio.dodag_id);
+            let root = self
+                .rpl
+                .as_ref()
+                .and_then(|r| r.joined())
+                .map(|j| j.dio.dodag_id);
             self.reassembler.set_rpl_root(root);
             if let Some(e) = from {
                 self.router = e;

@@ -131,7 +131,9 @@ impl RplNode {
 
     /// Whether the DODAG we joined is in storing mode.
     pub fn storing(&self) -> bool {
-        self.joined.as_ref().is_some_and(|j| j.dio.mode_of_operation == control::MOP_STORING)
+        self.joined
+            .as_ref()
+            .is_some_and(|j| j.dio.mode_of_operation == control::MOP_STORING)
     }
 
     /// Storing mode: the descendants we hold routes to, with the child each goes through.
@@ -151,7 +153,10 @@ impl RplNode {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.next_dis, self.next_dio, self.next_dao].into_iter().flatten().min()
+        [self.next_dis, self.next_dio, self.next_dao]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Timers; returns IPv6 packets to send (DIS, DIO, DAO).
@@ -159,7 +164,11 @@ impl RplNode {
         let mut out = Vec::new();
         if self.next_dis.is_some_and(|t| t <= now) {
             self.counters.dis_sent += 1;
-            out.push(RplControl::Dis { options: vec![] }.emit_ipv6_packet(self.link_local(), ALL_RPL_NODES, 255));
+            out.push(RplControl::Dis { options: vec![] }.emit_ipv6_packet(
+                self.link_local(),
+                ALL_RPL_NODES,
+                255,
+            ));
             self.next_dis = Some(now + self.dis_interval);
             self.dis_interval = (self.dis_interval * 2).min(DIS_MAX_INTERVAL);
         }
@@ -180,7 +189,10 @@ impl RplNode {
 
     fn own_dio(&self) -> Option<RplControl> {
         let j = self.joined.as_ref()?;
-        Some(RplControl::Dio(Dio { rank: j.rank, ..j.dio.clone() }))
+        Some(RplControl::Dio(Dio {
+            rank: j.rank,
+            ..j.dio.clone()
+        }))
     }
 
     fn dao(&mut self, now: Instant) -> Option<Vec<u8>> {
@@ -191,15 +203,32 @@ impl RplNode {
         self.dao_seq = self.dao_seq.wrapping_add(1);
         self.counters.dao_sent += 1;
         // Retry until acknowledged, then refresh at half the lifetime.
-        self.next_dao = Some(now + if self.dao_acked { unit * u32::from(DAO_LIFETIME) / 2 } else { DAO_RETRY });
+        self.next_dao = Some(
+            now + if self.dao_acked {
+                unit * u32::from(DAO_LIFETIME) / 2
+            } else {
+                DAO_RETRY
+            },
+        );
         let storing = self.storing();
         // Non-storing: to the root, naming our parent. Storing: to the parent, for us and
         // every descendant we route to (RFC 6550 section 9.8).
-        let mut options = vec![RplOption::Target { prefix_len: 128, prefix: me }];
+        let mut options = vec![RplOption::Target {
+            prefix_len: 128,
+            prefix: me,
+        }];
         if storing {
-            let mut below: Vec<Ipv6Addr> = self.routes.iter().filter(|(_, r)| r.expires > now).map(|(t, _)| *t).collect();
+            let mut below: Vec<Ipv6Addr> = self
+                .routes
+                .iter()
+                .filter(|(_, r)| r.expires > now)
+                .map(|(t, _)| *t)
+                .collect();
             below.sort();
-            options.extend(below.into_iter().map(|prefix| RplOption::Target { prefix_len: 128, prefix }));
+            options.extend(below.into_iter().map(|prefix| RplOption::Target {
+                prefix_len: 128,
+                prefix,
+            }));
         }
         options.push(RplOption::Transit {
             external: false,
@@ -208,7 +237,13 @@ impl RplNode {
             path_lifetime: DAO_LIFETIME,
             parent: (!storing).then_some(parent),
         });
-        let dao = RplControl::Dao(Dao { instance, ack_requested: true, dodag_id: None, sequence: self.dao_seq, options });
+        let dao = RplControl::Dao(Dao {
+            instance,
+            ack_requested: true,
+            dodag_id: None,
+            sequence: self.dao_seq,
+            options,
+        });
         Some(if storing {
             dao.emit_ipv6_packet(self.link_local(), ip::link_local_from_eui64(j.parent), 255)
         } else {
@@ -219,8 +254,16 @@ impl RplNode {
     /// Storing mode: a child's DAO, heard from the link neighbour `from`. Its targets are
     /// routed through `from` (or forgotten, for a lifetime of 0), it is acknowledged when
     /// asked, and our own DAO tells our parent at once.
-    fn child_dao(&mut self, now: Instant, src: Ipv6Addr, dao: Dao, from: Option<Eui64>) -> Vec<Vec<u8>> {
-        let (Some(j), Some(from)) = (&self.joined, from) else { return Vec::new() };
+    fn child_dao(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dao: Dao,
+        from: Option<Eui64>,
+    ) -> Vec<Vec<u8>> {
+        let (Some(j), Some(from)) = (&self.joined, from) else {
+            return Vec::new();
+        };
         if dao.instance != j.dio.instance || !self.storing() || from == j.parent {
             return Vec::new();
         }
@@ -230,14 +273,25 @@ impl RplNode {
         let mut refused = false;
         for o in &dao.options {
             match o {
-                RplOption::Target { prefix_len: 128, prefix } if Some(*prefix) != own => targets.push(*prefix),
+                RplOption::Target {
+                    prefix_len: 128,
+                    prefix,
+                } if Some(*prefix) != own => targets.push(*prefix),
                 RplOption::Transit { path_lifetime, .. } => {
                     for t in targets.drain(..) {
                         if *path_lifetime == 0 {
                             self.routes.remove(&t);
-                        } else if self.routes.len() < MAX_STORED_ROUTES || self.routes.contains_key(&t) {
+                        } else if self.routes.len() < MAX_STORED_ROUTES
+                            || self.routes.contains_key(&t)
+                        {
                             let expires = now + unit * u32::from(*path_lifetime);
-                            self.routes.insert(t, StoredRoute { child: from, expires });
+                            self.routes.insert(
+                                t,
+                                StoredRoute {
+                                    child: from,
+                                    expires,
+                                },
+                            );
                         } else {
                             refused = true;
                         }
@@ -278,22 +332,35 @@ impl RplNode {
         body: &[u8],
         from: Option<Eui64>,
     ) -> (Option<Ipv6Addr>, Vec<Vec<u8>>) {
-        let Ok(msg) = RplControl::parse(code, body) else { return (None, Vec::new()) };
+        let Ok(msg) = RplControl::parse(code, body) else {
+            return (None, Vec::new());
+        };
         match msg {
             RplControl::Dio(dio) => {
                 self.counters.dio_received += 1;
                 if self.joined.is_some() || dio.rank >= control::INFINITE_RANK - 256 {
                     return (None, Vec::new());
                 }
-                let Some(from) = from else { return (None, Vec::new()) };
-                let Some((prefix, unit, increase)) = prefix_and_config(&dio) else { return (None, Vec::new()) };
+                let Some(from) = from else {
+                    return (None, Vec::new());
+                };
+                let Some((prefix, unit, increase)) = prefix_and_config(&dio) else {
+                    return (None, Vec::new());
+                };
                 let parent_global = if dio.rank <= increase {
                     dio.dodag_id
                 } else {
                     lowpan::Prefix64::of(&prefix).with_iid(ip::iid_from_eui64(from))
                 };
                 let rank = dio.rank.saturating_add(increase);
-                self.joined = Some(Joined { parent: from, parent_global, rank, dio, prefix, lifetime_unit_s: unit });
+                self.joined = Some(Joined {
+                    parent: from,
+                    parent_global,
+                    rank,
+                    dio,
+                    prefix,
+                    lifetime_unit_s: unit,
+                });
                 self.next_dis = None;
                 self.next_dio = Some(now + DIO_FIRST);
                 self.dio_interval = DIO_FIRST;
@@ -302,7 +369,9 @@ impl RplNode {
                 (Some(prefix), dao.into_iter().collect())
             }
             RplControl::Dis { .. } => {
-                let Some(dio) = self.own_dio() else { return (None, Vec::new()) };
+                let Some(dio) = self.own_dio() else {
+                    return (None, Vec::new());
+                };
                 if dst.is_multicast() {
                     // Answer soon, with the next DIO.
                     self.dio_interval = DIO_FIRST;
@@ -310,7 +379,10 @@ impl RplNode {
                     return (None, Vec::new());
                 }
                 self.counters.dio_sent += 1;
-                (None, vec![dio.emit_ipv6_packet(self.link_local(), src, 255)])
+                (
+                    None,
+                    vec![dio.emit_ipv6_packet(self.link_local(), src, 255)],
+                )
             }
             RplControl::DaoAck(ack) => {
                 if ack.status < 128 && ack.sequence == self.dao_seq {
@@ -330,12 +402,21 @@ impl RplNode {
     /// A packet originated here, as it leaves: with the RPL option (upward, in our instance).
     pub fn outgoing(&self, packet: Vec<u8>) -> Vec<u8> {
         let Some(j) = &self.joined else { return packet };
-        let Ok(view) = ip::Ipv6Packet::new_checked(&packet[..]) else { return packet };
+        let Ok(view) = ip::Ipv6Packet::new_checked(&packet[..]) else {
+            return packet;
+        };
         let dst = view.dst_addr();
-        if dst.is_multicast() || dst.is_unicast_link_local() || view.next_header() == next_header::HOP_BY_HOP {
+        if dst.is_multicast()
+            || dst.is_unicast_link_local()
+            || view.next_header() == next_header::HOP_BY_HOP
+        {
             return packet;
         }
-        let opt = RplOptionRepr { instance: j.dio.instance, sender_rank: j.rank, ..Default::default() };
+        let opt = RplOptionRepr {
+            instance: j.dio.instance,
+            sender_rank: j.rank,
+            ..Default::default()
+        };
         let hbh = opt.hop_by_hop(view.next_header());
         let mut out = Vec::with_capacity(packet.len() + hbh.len());
         out.extend_from_slice(&packet[..IPV6_HEADER_LEN]);
@@ -352,7 +433,11 @@ impl RplNode {
     /// IP-in-IP encapsulator the root's address elides.
     pub fn rfc8138_root(&self) -> Option<Ipv6Addr> {
         let j = self.joined.as_ref()?;
-        let t = j.dio.options.iter().any(|o| matches!(o, RplOption::DodagConfig(c) if c.rfc8138_compression));
+        let t = j
+            .dio
+            .options
+            .iter()
+            .any(|o| matches!(o, RplOption::DodagConfig(c) if c.rfc8138_compression));
         t.then_some(j.dio.dodag_id)
     }
 
@@ -374,12 +459,16 @@ impl RplNode {
 
     /// [`RplNode::route`] for one IPv6 header: a tunnel to us is delivered as it is.
     fn route_one(&mut self, packet: &[u8], ours: &dyn Fn(&Ipv6Addr) -> bool) -> Routing {
-        let Ok(view) = ip::Ipv6Packet::new_checked(packet) else { return Routing::Drop };
+        let Ok(view) = ip::Ipv6Packet::new_checked(packet) else {
+            return Routing::Drop;
+        };
         let mut dst = view.dst_addr();
         if !ours(&dst) {
             // Down to the child a stored route names (storing mode), else upward by the
             // default route (or down a route we do not hold: non-storing).
-            let Some(j) = &self.joined else { return Routing::Drop };
+            let Some(j) = &self.joined else {
+                return Routing::Drop;
+            };
             if view.hop_limit() <= 1 || dst.is_multicast() {
                 return Routing::Drop;
             }
@@ -387,17 +476,25 @@ impl RplNode {
             p[7] -= 1;
             if let Some(r) = self.routes.get(&dst) {
                 self.counters.forwarded_down += 1;
-                return Routing::Forward { packet: p, next: r.child };
+                return Routing::Forward {
+                    packet: p,
+                    next: r.child,
+                };
             }
             self.counters.forwarded_up += 1;
-            return Routing::Forward { packet: p, next: j.parent };
+            return Routing::Forward {
+                packet: p,
+                next: j.parent,
+            };
         }
         // Walk a hop-by-hop header to a routing header.
         let mut p = packet.to_vec();
         let mut nh_at = 6;
         let mut at = IPV6_HEADER_LEN;
         if p[6] == next_header::HOP_BY_HOP {
-            let Some(&len) = p.get(at + 1) else { return Routing::Drop };
+            let Some(&len) = p.get(at + 1) else {
+                return Routing::Drop;
+            };
             let len = (usize::from(len) + 1) * 8;
             if p.len() < at + len {
                 return Routing::Drop;
@@ -412,10 +509,16 @@ impl RplNode {
         }
         if p[nh_at] == next_header::ROUTING && p.get(at + 2) == Some(&srh::ROUTING_TYPE) {
             let len = (usize::from(p[at + 1]) + 1) * 8;
-            let Some(header) = p.get(at..at + len) else { return Routing::Drop };
-            let Ok(mut srh) = SrhRepr::parse(header, &dst) else { return Routing::Drop };
+            let Some(header) = p.get(at..at + len) else {
+                return Routing::Drop;
+            };
+            let Ok(mut srh) = SrhRepr::parse(header, &dst) else {
+                return Routing::Drop;
+            };
             if srh.segments_left > 0 {
-                let Some(next) = srh.advance(&mut dst) else { return Routing::Drop };
+                let Some(next) = srh.advance(&mut dst) else {
+                    return Routing::Drop;
+                };
                 if view.hop_limit() <= 1 {
                     return Routing::Drop;
                 }
@@ -429,7 +532,9 @@ impl RplNode {
                 if srh.addresses.is_empty() {
                     out[nh_at] = srh.next_header;
                 } else {
-                    let Some(new_header) = srh.emit(&dst) else { return Routing::Drop };
+                    let Some(new_header) = srh.emit(&dst) else {
+                        return Routing::Drop;
+                    };
                     out.extend_from_slice(&new_header);
                 }
                 out.extend_from_slice(&p[at + len..]);
@@ -439,7 +544,10 @@ impl RplNode {
                 out[4..6].copy_from_slice(&plen.to_be_bytes());
                 self.counters.forwarded_down += 1;
                 let iid: [u8; 8] = next.octets()[8..].try_into().unwrap_or([0; 8]);
-                return Routing::Forward { packet: out, next: ip::eui64_from_iid(iid) };
+                return Routing::Forward {
+                    packet: out,
+                    next: ip::eui64_from_iid(iid),
+                };
             }
             p[nh_at] = srh.next_header;
             p.drain(at..at + len);
@@ -454,7 +562,9 @@ impl RplNode {
 /// increase of its DODAG Configuration (defaults when absent).
 fn prefix_and_config(dio: &Dio) -> Option<(Ipv6Addr, u16, u16)> {
     let prefix = dio.options.iter().find_map(|o| match o {
-        RplOption::PrefixInfo(p) if p.prefix_len == 64 && p.autonomous && p.valid_lifetime > 0 => Some(p.prefix),
+        RplOption::PrefixInfo(p) if p.prefix_len == 64 && p.autonomous && p.valid_lifetime > 0 => {
+            Some(p.prefix)
+        }
         _ => None,
     })?;
     let (unit, increase) = dio
@@ -515,7 +625,10 @@ mod tests {
 
     /// The code and body of the RPL message an IPv6 packet carries.
     fn control_body(packet: &[u8]) -> (u8, Vec<u8>) {
-        (packet[IPV6_HEADER_LEN + 1], packet[IPV6_HEADER_LEN + 4..].to_vec())
+        (
+            packet[IPV6_HEADER_LEN + 1],
+            packet[IPV6_HEADER_LEN + 4..].to_vec(),
+        )
     }
 
     fn parse(packet: &[u8]) -> (ip::Ipv6Packet<&[u8]>, RplControl) {
@@ -529,14 +642,31 @@ mod tests {
         let t0 = Instant::now();
         let mut me = RplNode::new(ME, t0);
         let (code, body) = dio(control::MOP_STORING);
-        let (joined, out) = me.handle_control(t0, ip::link_local_from_eui64(ROOT), ALL_RPL_NODES, code, &body, Some(ROOT));
+        let (joined, out) = me.handle_control(
+            t0,
+            ip::link_local_from_eui64(ROOT),
+            ALL_RPL_NODES,
+            code,
+            &body,
+            Some(ROOT),
+        );
         assert_eq!(joined, Some(prefix()));
         assert!(me.storing());
         // Our DAO goes to the parent's link-local address, with no parent in its transit.
         let (v, dao) = parse(&out[0]);
-        assert_eq!((v.src_addr(), v.dst_addr()), (ip::link_local_from_eui64(ME), ip::link_local_from_eui64(ROOT)));
-        let RplControl::Dao(dao) = dao else { panic!("not a DAO") };
-        assert!(matches!(dao.options[..], [RplOption::Target { prefix, .. }, RplOption::Transit { parent: None, .. }] if prefix == global(ME)));
+        assert_eq!(
+            (v.src_addr(), v.dst_addr()),
+            (
+                ip::link_local_from_eui64(ME),
+                ip::link_local_from_eui64(ROOT)
+            )
+        );
+        let RplControl::Dao(dao) = dao else {
+            panic!("not a DAO")
+        };
+        assert!(
+            matches!(dao.options[..], [RplOption::Target { prefix, .. }, RplOption::Transit { parent: None, .. }] if prefix == global(ME))
+        );
 
         // A child's DAO is acknowledged, stored, and passed up in ours.
         let child_dao = RplControl::Dao(Dao {
@@ -545,46 +675,109 @@ mod tests {
             dodag_id: None,
             sequence: 9,
             options: vec![
-                RplOption::Target { prefix_len: 128, prefix: global(CHILD) },
-                RplOption::Transit { external: false, path_control: 0, path_sequence: 9, path_lifetime: 30, parent: None },
+                RplOption::Target {
+                    prefix_len: 128,
+                    prefix: global(CHILD),
+                },
+                RplOption::Transit {
+                    external: false,
+                    path_control: 0,
+                    path_sequence: 9,
+                    path_lifetime: 30,
+                    parent: None,
+                },
             ],
         });
         let child_ll = ip::link_local_from_eui64(CHILD);
-        let (code, body) = control_body(&child_dao.emit_ipv6_packet(child_ll, ip::link_local_from_eui64(ME), 255));
-        let (_, out) = me.handle_control(t0, child_ll, ip::link_local_from_eui64(ME), code, &body, Some(CHILD));
+        let (code, body) =
+            control_body(&child_dao.emit_ipv6_packet(child_ll, ip::link_local_from_eui64(ME), 255));
+        let (_, out) = me.handle_control(
+            t0,
+            child_ll,
+            ip::link_local_from_eui64(ME),
+            code,
+            &body,
+            Some(CHILD),
+        );
         assert_eq!(me.stored_routes(), vec![(global(CHILD), CHILD)]);
         let (v, ack) = parse(&out[0]);
         assert_eq!(v.dst_addr(), child_ll);
-        assert!(matches!(ack, RplControl::DaoAck(DaoAck { sequence: 9, status: 0, .. })));
-        let (_, RplControl::Dao(up)) = parse(&out[1]) else { panic!("not a DAO") };
-        let targets: Vec<_> = up.options.iter().filter_map(|o| match o {
-            RplOption::Target { prefix, .. } => Some(*prefix),
-            _ => None,
-        }).collect();
+        assert!(matches!(
+            ack,
+            RplControl::DaoAck(DaoAck {
+                sequence: 9,
+                status: 0,
+                ..
+            })
+        ));
+        let (_, RplControl::Dao(up)) = parse(&out[1]) else {
+            panic!("not a DAO")
+        };
+        let targets: Vec<_> = up
+            .options
+            .iter()
+            .filter_map(|o| match o {
+                RplOption::Target { prefix, .. } => Some(*prefix),
+                _ => None,
+            })
+            .collect();
         assert_eq!(targets, vec![global(ME), global(CHILD)]);
 
         // Packets for the child go down to it unchanged (but for the hop limit), others up.
-        let to_child = lowpan::UdpRepr { src_port: 1, dst_port: 7, payload: b"x" }
-            .emit_ipv6_packet("2001:db8::1".parse().unwrap(), global(CHILD), 64)
-            .unwrap();
+        let to_child = lowpan::UdpRepr {
+            src_port: 1,
+            dst_port: 7,
+            payload: b"x",
+        }
+        .emit_ipv6_packet("2001:db8::1".parse().unwrap(), global(CHILD), 64)
+        .unwrap();
         let ours = |a: &Ipv6Addr| *a == global(ME);
-        assert!(matches!(me.route(&to_child, ours), Routing::Forward { next: CHILD, ref packet } if packet[7] == 63));
-        let up_packet = lowpan::UdpRepr { src_port: 1, dst_port: 7, payload: b"x" }
-            .emit_ipv6_packet(global(CHILD), "2001:db8::1".parse().unwrap(), 64)
-            .unwrap();
-        assert!(matches!(me.route(&up_packet, ours), Routing::Forward { next: ROOT, .. }));
+        assert!(
+            matches!(me.route(&to_child, ours), Routing::Forward { next: CHILD, ref packet } if packet[7] == 63)
+        );
+        let up_packet = lowpan::UdpRepr {
+            src_port: 1,
+            dst_port: 7,
+            payload: b"x",
+        }
+        .emit_ipv6_packet(global(CHILD), "2001:db8::1".parse().unwrap(), 64)
+        .unwrap();
+        assert!(matches!(
+            me.route(&up_packet, ours),
+            Routing::Forward { next: ROOT, .. }
+        ));
 
         // A lifetime of 0 takes the route away.
         let no_path = RplControl::Dao(Dao {
             sequence: 10,
             options: vec![
-                RplOption::Target { prefix_len: 128, prefix: global(CHILD) },
-                RplOption::Transit { external: false, path_control: 0, path_sequence: 10, path_lifetime: 0, parent: None },
+                RplOption::Target {
+                    prefix_len: 128,
+                    prefix: global(CHILD),
+                },
+                RplOption::Transit {
+                    external: false,
+                    path_control: 0,
+                    path_sequence: 10,
+                    path_lifetime: 0,
+                    parent: None,
+                },
             ],
-            ..match child_dao { RplControl::Dao(d) => d, _ => unreachable!() }
+            ..match child_dao {
+                RplControl::Dao(d) => d,
+                _ => unreachable!(),
+            }
         });
-        let (code, body) = control_body(&no_path.emit_ipv6_packet(child_ll, ip::link_local_from_eui64(ME), 255));
-        me.handle_control(t0, child_ll, ip::link_local_from_eui64(ME), code, &body, Some(CHILD));
+        let (code, body) =
+            control_body(&no_path.emit_ipv6_packet(child_ll, ip::link_local_from_eui64(ME), 255));
+        me.handle_control(
+            t0,
+            child_ll,
+            ip::link_local_from_eui64(ME),
+            code,
+            &body,
+            Some(CHILD),
+        );
         assert!(me.stored_routes().is_empty());
     }
 
@@ -593,20 +786,46 @@ mod tests {
         let t0 = Instant::now();
         let mut me = RplNode::new(ME, t0);
         let (code, body) = dio(control::MOP_NON_STORING);
-        let (_, out) = me.handle_control(t0, ip::link_local_from_eui64(ROOT), ALL_RPL_NODES, code, &body, Some(ROOT));
-        let (v, RplControl::Dao(dao)) = parse(&out[0]) else { panic!("not a DAO") };
+        let (_, out) = me.handle_control(
+            t0,
+            ip::link_local_from_eui64(ROOT),
+            ALL_RPL_NODES,
+            code,
+            &body,
+            Some(ROOT),
+        );
+        let (v, RplControl::Dao(dao)) = parse(&out[0]) else {
+            panic!("not a DAO")
+        };
         assert_eq!(v.dst_addr(), "fd00:aaaa::1".parse::<Ipv6Addr>().unwrap());
-        assert!(dao.options.iter().any(|o| matches!(o, RplOption::Transit { parent: Some(_), .. })));
+        assert!(dao.options.iter().any(|o| matches!(
+            o,
+            RplOption::Transit {
+                parent: Some(_),
+                ..
+            }
+        )));
         let child_dao = RplControl::Dao(Dao {
             instance: 30,
             ack_requested: true,
             dodag_id: None,
             sequence: 9,
-            options: vec![RplOption::Target { prefix_len: 128, prefix: global(CHILD) }],
+            options: vec![RplOption::Target {
+                prefix_len: 128,
+                prefix: global(CHILD),
+            }],
         });
         let child_ll = ip::link_local_from_eui64(CHILD);
-        let (code, body) = control_body(&child_dao.emit_ipv6_packet(child_ll, ip::link_local_from_eui64(ME), 255));
-        let (_, out) = me.handle_control(t0, child_ll, ip::link_local_from_eui64(ME), code, &body, Some(CHILD));
+        let (code, body) =
+            control_body(&child_dao.emit_ipv6_packet(child_ll, ip::link_local_from_eui64(ME), 255));
+        let (_, out) = me.handle_control(
+            t0,
+            child_ll,
+            ip::link_local_from_eui64(ME),
+            code,
+            &body,
+            Some(CHILD),
+        );
         assert!(out.is_empty());
         assert!(me.stored_routes().is_empty());
     }
@@ -631,33 +850,64 @@ mod tests {
             options: Vec::new(),
         };
         let (code, body) = self::dio(control::MOP_NON_STORING);
-        let RplControl::Dio(plain) = RplControl::parse(code, &body).unwrap() else { panic!("not a DIO") };
+        let RplControl::Dio(plain) = RplControl::parse(code, &body).unwrap() else {
+            panic!("not a DIO")
+        };
         dio.options = plain.options;
-        dio.options.push(RplOption::DodagConfig(control::DodagConfig {
-            rfc8138_compression: true,
-            authentication: false,
-            path_control_size: 0,
-            dio_interval_doublings: 8,
-            dio_interval_min: 12,
-            dio_redundancy: 10,
-            max_rank_increase: 1792,
-            min_hop_rank_increase: 256,
-            objective_code_point: control::OCP_OF0,
-            default_lifetime: 30,
-            lifetime_unit: 60,
-        }));
-        let (code, body) = control_body(&RplControl::Dio(dio).emit_ipv6_packet(ip::link_local_from_eui64(ROOT), ALL_RPL_NODES, 255));
+        dio.options
+            .push(RplOption::DodagConfig(control::DodagConfig {
+                rfc8138_compression: true,
+                authentication: false,
+                path_control_size: 0,
+                dio_interval_doublings: 8,
+                dio_interval_min: 12,
+                dio_redundancy: 10,
+                max_rank_increase: 1792,
+                min_hop_rank_increase: 256,
+                objective_code_point: control::OCP_OF0,
+                default_lifetime: 30,
+                lifetime_unit: 60,
+            }));
+        let (code, body) = control_body(&RplControl::Dio(dio).emit_ipv6_packet(
+            ip::link_local_from_eui64(ROOT),
+            ALL_RPL_NODES,
+            255,
+        ));
         assert_eq!(me.rfc8138_root(), None, "not before joining");
-        me.handle_control(t0, ip::link_local_from_eui64(ROOT), ALL_RPL_NODES, code, &body, Some(ROOT));
+        me.handle_control(
+            t0,
+            ip::link_local_from_eui64(ROOT),
+            ALL_RPL_NODES,
+            code,
+            &body,
+            Some(ROOT),
+        );
         assert_eq!(me.rfc8138_root(), Some(root));
 
         let tunnel = |hops: &[Ipv6Addr], inner: &[u8]| {
             let srh = (hops.len() > 1).then(|| {
-                SrhRepr { next_header: next_header::IPV6, segments_left: (hops.len() - 1) as u8, addresses: hops[1..].to_vec() }
-                    .emit(&hops[0])
-                    .unwrap()
+                SrhRepr {
+                    next_header: next_header::IPV6,
+                    segments_left: (hops.len() - 1) as u8,
+                    addresses: hops[1..].to_vec(),
+                }
+                .emit(&hops[0])
+                .unwrap()
             });
-            let mut p = vec![0x60, 0, 0, 0, 0, 0, if srh.is_some() { next_header::ROUTING } else { next_header::IPV6 }, 64];
+            let mut p = vec![
+                0x60,
+                0,
+                0,
+                0,
+                0,
+                0,
+                if srh.is_some() {
+                    next_header::ROUTING
+                } else {
+                    next_header::IPV6
+                },
+                64,
+            ];
             p.extend_from_slice(&root.octets());
             p.extend_from_slice(&hops[0].octets());
             p.extend_from_slice(srh.as_deref().unwrap_or_default());
@@ -667,10 +917,16 @@ mod tests {
             p
         };
         let ours = |a: &Ipv6Addr| *a == global(ME);
-        let to_child = lowpan::UdpRepr { src_port: 1, dst_port: 7, payload: b"x" }
-            .emit_ipv6_packet("2001:db8::1".parse().unwrap(), global(CHILD), 63)
-            .unwrap();
-        let Routing::Forward { packet, next } = me.route(&tunnel(&[global(ME), global(CHILD)], &to_child), ours) else {
+        let to_child = lowpan::UdpRepr {
+            src_port: 1,
+            dst_port: 7,
+            payload: b"x",
+        }
+        .emit_ipv6_packet("2001:db8::1".parse().unwrap(), global(CHILD), 63)
+        .unwrap();
+        let Routing::Forward { packet, next } =
+            me.route(&tunnel(&[global(ME), global(CHILD)], &to_child), ours)
+        else {
             panic!("not forwarded")
         };
         assert_eq!(next, CHILD);
@@ -679,13 +935,27 @@ mod tests {
         assert_eq!(packet[24..40], global(CHILD).octets());
         assert_eq!(packet[IPV6_HEADER_LEN..], to_child[..]);
         let mut enc = lowpan::Encoder::new(lowpan::iphc::ContextTable::with_prefix(prefix(), 64));
-        let links = lowpan::LinkAddrs { src: lowpan::Address::Extended(ME), dst: lowpan::Address::Extended(CHILD) };
+        let links = lowpan::LinkAddrs {
+            src: lowpan::Address::Extended(ME),
+            dst: lowpan::Address::Extended(CHILD),
+        };
         let payloads = enc.encode_rfc8138(&packet, links, 100, root).unwrap();
-        assert_eq!(payloads[0][0], lowpan::rpl::lorh::PAGE_1, "it leaves as page 1");
+        assert_eq!(
+            payloads[0][0],
+            lowpan::rpl::lorh::PAGE_1,
+            "it leaves as page 1"
+        );
 
-        let to_me = lowpan::UdpRepr { src_port: 1, dst_port: 7, payload: b"y" }
-            .emit_ipv6_packet("2001:db8::1".parse().unwrap(), global(ME), 63)
-            .unwrap();
-        assert_eq!(me.route(&tunnel(&[global(ME)], &to_me), ours), Routing::Deliver(to_me));
+        let to_me = lowpan::UdpRepr {
+            src_port: 1,
+            dst_port: 7,
+            payload: b"y",
+        }
+        .emit_ipv6_packet("2001:db8::1".parse().unwrap(), global(ME), 63)
+        .unwrap();
+        assert_eq!(
+            me.route(&tunnel(&[global(ME)], &to_me), ours),
+            Routing::Deliver(to_me)
+        );
     }
 }

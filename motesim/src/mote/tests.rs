@@ -458,7 +458,10 @@ fn registration_answer(status: u8, lifetime: u16) -> Vec<u8> {
 fn a_6lowpan_host_uses_its_address_only_once_registered() {
     let t0 = Instant::now();
     let mut m = Mote::new(
-        MoteConfig { register_lifetime_min: Some(1), ..mote(None, t0).config().clone() },
+        MoteConfig {
+            register_lifetime_min: Some(1),
+            ..mote(None, t0).config().clone()
+        },
         t0,
     );
     let mut r = Router::new();
@@ -472,11 +475,17 @@ fn a_6lowpan_host_uses_its_address_only_once_registered() {
     let packets = r.packets(t0, &sent);
     assert_eq!(packets.len(), 1);
     let (src, dst, msg) = check_icmp(&packets[0]);
-    assert_eq!((src, dst), (mote_global(), ip::link_local_from_eui64(ROUTER)));
+    assert_eq!(
+        (src, dst),
+        (mote_global(), ip::link_local_from_eui64(ROUTER))
+    );
     let v = Ipv6Packet::new_checked(&packets[0][..]).unwrap();
     let icmp = Icmpv6Packet::new_checked(&msg[..]).unwrap();
-    let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, lladdr, aro: Some(aro) })) =
-        Icmpv6Repr::parse(&v.src_addr(), &v.dst_addr(), &icmp)
+    let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+        target_addr,
+        lladdr,
+        aro: Some(aro),
+    })) = Icmpv6Repr::parse(&v.src_addr(), &v.dst_addr(), &icmp)
     else {
         panic!("not an NS with ARO");
     };
@@ -487,17 +496,29 @@ fn a_6lowpan_host_uses_its_address_only_once_registered() {
     assert!(exchange(&mut m, &mut r, t0, &echo_request(inet(), mote_global(), 8)).is_empty());
     // Unanswered, the NS is sent again.
     assert_eq!(m.poll_timeout(), Some(t0 + REGISTRATION_RETRY));
-    assert_eq!(r.packets(t0, &m.handle_timeout(t0 + REGISTRATION_RETRY)).len(), 1);
+    assert_eq!(
+        r.packets(t0, &m.handle_timeout(t0 + REGISTRATION_RETRY))
+            .len(),
+        1
+    );
     // Status 0: the address is valid and answers; re-registered at half the one-minute lifetime.
     let t1 = t0 + REGISTRATION_RETRY;
     assert!(exchange(&mut m, &mut r, t1, &registration_answer(0, 1)).is_empty());
     assert_eq!(m.global(), Some(mote_global()));
-    assert_eq!(exchange(&mut m, &mut r, t1, &echo_request(inet(), mote_global(), 8)).len(), 1);
+    assert_eq!(
+        exchange(&mut m, &mut r, t1, &echo_request(inet(), mote_global(), 8)).len(),
+        1
+    );
     assert_eq!(m.poll_timeout(), Some(t1 + Duration::from_secs(30)));
     assert_eq!(m.counters().registrations_sent, 2);
     assert_eq!(m.counters().registrations_accepted, 1);
     // A refusal (duplicate) takes the address away.
-    exchange(&mut m, &mut r, t1, &registration_answer(aro_status::DUPLICATE, 1));
+    exchange(
+        &mut m,
+        &mut r,
+        t1,
+        &registration_answer(aro_status::DUPLICATE, 1),
+    );
     assert_eq!(m.global(), None);
     assert_eq!(m.counters().drops.get("registration_refused"), Some(&1));
 }
@@ -507,12 +528,18 @@ fn frames_from(src: Eui64, seq: u8, packet: &[u8]) -> Vec<Vec<u8>> {
     let (src, dst) = (Address::Extended(src), Address::Extended(MOTE));
     let probe = FrameRepr::data(PAN, src, dst, 0, true);
     let mut enc = Encoder::new(ContextTable::with_prefix(prefix(), 64));
-    enc.encode(packet, LinkAddrs { src, dst }, ieee802154::max_frame_payload(&probe))
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(i, p)| ieee802154::build_data_frame(&FrameRepr::data(PAN, src, dst, seq + i as u8, true), p))
-        .collect()
+    enc.encode(
+        packet,
+        LinkAddrs { src, dst },
+        ieee802154::max_frame_payload(&probe),
+    )
+    .unwrap()
+    .iter()
+    .enumerate()
+    .map(|(i, p)| {
+        ieee802154::build_data_frame(&FrameRepr::data(PAN, src, dst, seq + i as u8, true), p)
+    })
+    .collect()
 }
 
 /// As a 6LoWPAN router the mote answers a host's RS with the border router's prefix,
@@ -526,17 +553,30 @@ fn a_6lowpan_router_relays_its_hosts_registrations_and_packets() {
     let br: Ipv6Addr = "fd00:aaaa::1".parse().unwrap();
     let t0 = Instant::now();
     let mut m = Mote::new(
-        MoteConfig { register_lifetime_min: Some(1), sixlowpan_router: true, ..mote(None, t0).config().clone() },
+        MoteConfig {
+            register_lifetime_min: Some(1),
+            sixlowpan_router: true,
+            ..mote(None, t0).config().clone()
+        },
         t0,
     );
     let mut r = Router::new();
     m.handle_timeout(t0);
-    let abro = AuthoritativeBorderRouter { version: 1, valid_lifetime: 60, border_router: br };
+    let abro = AuthoritativeBorderRouter {
+        version: 1,
+        valid_lifetime: 60,
+        border_router: br,
+    };
     let mut repr = sample_ra(ROUTER);
     if let NdiscRepr::RouterAdvert { abro: a, .. } = &mut repr {
         *a = Some(abro);
     }
-    let ra = icmp_packet(ip::link_local_from_eui64(ROUTER), ALL_NODES, 255, &Icmpv6Repr::Ndisc(repr));
+    let ra = icmp_packet(
+        ip::link_local_from_eui64(ROUTER),
+        ALL_NODES,
+        255,
+        &Icmpv6Repr::Ndisc(repr),
+    );
     for f in r.frames(&ra, Address::BROADCAST) {
         m.handle_frame(t0, &f);
     }
@@ -545,57 +585,106 @@ fn a_6lowpan_router_relays_its_hosts_registrations_and_packets() {
 
     // The host's RS gets our RA.
     let rs = icmp_packet(host_ll, ALL_ROUTERS, 255, &router_solicitation(HOST));
-    let sent: Vec<_> = frames_from(HOST, 10, &rs).iter().flat_map(|f| m.handle_frame(t0, f)).collect();
+    let sent: Vec<_> = frames_from(HOST, 10, &rs)
+        .iter()
+        .flat_map(|f| m.handle_frame(t0, f))
+        .collect();
     let (repr, _) = ieee802154::parse_frame(&sent[0]).unwrap();
     assert_eq!(repr.dst_addr, Address::Extended(HOST));
     let p = &r.packets(t0, &sent)[0];
     let (src, dst, msg) = check_icmp(p);
     assert_eq!((src, dst), (m.link_local(), host_ll));
     let icmp = Icmpv6Packet::new_checked(&msg[..]).unwrap();
-    let Ok(Icmpv6Repr::Ndisc(NdiscRepr::RouterAdvert { lladdr, prefix_infos, contexts, abro: got_abro, .. })) =
-        Icmpv6Repr::parse(&src, &dst, &icmp)
+    let Ok(Icmpv6Repr::Ndisc(NdiscRepr::RouterAdvert {
+        lladdr,
+        prefix_infos,
+        contexts,
+        abro: got_abro,
+        ..
+    })) = Icmpv6Repr::parse(&src, &dst, &icmp)
     else {
         panic!("not an RA");
     };
     assert_eq!(lladdr, Some(LinkLayerAddress::Eui64(MOTE)));
-    assert_eq!((prefix_infos[0].prefix, contexts[0].prefix, got_abro), (prefix(), prefix(), Some(abro)));
+    assert_eq!(
+        (prefix_infos[0].prefix, contexts[0].prefix, got_abro),
+        (prefix(), prefix(), Some(abro))
+    );
 
     // Its NS with ARO goes to the border router as a DAR.
-    let ns = icmp_packet(host_global, m.link_local(), 255, &Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
-        target_addr: host_global,
-        lladdr: Some(LinkLayerAddress::Eui64(HOST)),
-        aro: Some(AddressRegistration::aro(0, 5, HOST)),
-    }));
-    let sent: Vec<_> = frames_from(HOST, 20, &ns).iter().flat_map(|f| m.handle_frame(t0, f)).collect();
+    let ns = icmp_packet(
+        host_global,
+        m.link_local(),
+        255,
+        &Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+            target_addr: host_global,
+            lladdr: Some(LinkLayerAddress::Eui64(HOST)),
+            aro: Some(AddressRegistration::aro(0, 5, HOST)),
+        }),
+    );
+    let sent: Vec<_> = frames_from(HOST, 20, &ns)
+        .iter()
+        .flat_map(|f| m.handle_frame(t0, f))
+        .collect();
     let p = &r.packets(t0, &sent)[0];
     let (src, dst, msg) = check_icmp(p);
-    assert_eq!((src, dst, msg[0]), (mote_global(), br, dar::msg_type::DUPLICATE_ADDRESS_REQUEST));
+    assert_eq!(
+        (src, dst, msg[0]),
+        (mote_global(), br, dar::msg_type::DUPLICATE_ADDRESS_REQUEST)
+    );
     let request = DuplicateAddress::parse(msg[1], &msg[4..]).unwrap();
-    assert_eq!((request.registered, request.lifetime, request.rovr.eui64()), (host_global, 5, Some(HOST)));
+    assert_eq!(
+        (request.registered, request.lifetime, request.rovr.eui64()),
+        (host_global, 5, Some(HOST))
+    );
 
     // The DAC comes back to the host as its NA.
-    let dac_body = DuplicateAddress { status: 0, ..request }.to_body();
-    let dac = icmp_packet(br, mote_global(), 64, &Icmpv6Repr::Unknown {
-        msg_type: dar::msg_type::DUPLICATE_ADDRESS_CONFIRMATION,
-        msg_code: 0,
-        body: &dac_body,
-    });
-    let sent: Vec<_> = r.frames(&dac, Address::Extended(MOTE)).iter().flat_map(|f| m.handle_frame(t0, f)).collect();
+    let dac_body = DuplicateAddress {
+        status: 0,
+        ..request
+    }
+    .to_body();
+    let dac = icmp_packet(
+        br,
+        mote_global(),
+        64,
+        &Icmpv6Repr::Unknown {
+            msg_type: dar::msg_type::DUPLICATE_ADDRESS_CONFIRMATION,
+            msg_code: 0,
+            body: &dac_body,
+        },
+    );
+    let sent: Vec<_> = r
+        .frames(&dac, Address::Extended(MOTE))
+        .iter()
+        .flat_map(|f| m.handle_frame(t0, f))
+        .collect();
     let (repr, _) = ieee802154::parse_frame(&sent[0]).unwrap();
     assert_eq!(repr.dst_addr, Address::Extended(HOST));
     let p = &r.packets(t0, &sent)[0];
     let (src, dst, msg) = check_icmp(p);
     let icmp = Icmpv6Packet::new_checked(&msg[..]).unwrap();
-    let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert { aro: Some(aro), target_addr, .. })) = Icmpv6Repr::parse(&src, &dst, &icmp) else {
+    let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+        aro: Some(aro),
+        target_addr,
+        ..
+    })) = Icmpv6Repr::parse(&src, &dst, &icmp)
+    else {
         panic!("not an NA with ARO");
     };
-    assert_eq!((dst, target_addr, aro.status, aro.lifetime, aro.rovr.eui64()), (host_global, host_global, 0, 5, Some(HOST)));
+    assert_eq!(
+        (dst, target_addr, aro.status, aro.lifetime, aro.rovr.eui64()),
+        (host_global, host_global, 0, 5, Some(HOST))
+    );
 
     // Packets for the host go down to it, the host's go up to the border router.
     let sent = exchange(&mut m, &mut r, t0, &echo_request(inet(), host_global, 8));
     let v = Ipv6Packet::new_checked(&sent[0][..]).unwrap();
     assert_eq!((v.dst_addr(), v.hop_limit()), (host_global, 63));
-    let up: Vec<_> = frames_from(HOST, 30, &echo_request(host_global, inet(), 8)).iter().flat_map(|f| m.handle_frame(t0, f)).collect();
+    let up: Vec<_> = frames_from(HOST, 30, &echo_request(host_global, inet(), 8))
+        .iter()
+        .flat_map(|f| m.handle_frame(t0, f))
+        .collect();
     let (repr, _) = ieee802154::parse_frame(&up[0]).unwrap();
     assert_eq!(repr.dst_addr, Address::Extended(ROUTER));
     assert_eq!(m.counters().registrations_relayed, 1);

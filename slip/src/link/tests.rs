@@ -1,7 +1,7 @@
 //! Deterministic tests of `RadioLink` with a simulated clock.
 
 use super::*;
-use crate::codec::{encode_frame_with_leading_end, SlipDecoder};
+use crate::codec::{SlipDecoder, encode_frame_with_leading_end};
 use proptest::prelude::*;
 
 const MS: Duration = Duration::from_millis(1);
@@ -11,7 +11,9 @@ const EUI: Eui64 = Eui64([0x00, 0x12, 0x4B, 0x00, 0x06, 0x0D, 0x9A, 0x01]);
 fn host_messages(wire: &[u8]) -> Vec<HostMessage> {
     let mut dec = SlipDecoder::new(512);
     let mut out = Vec::new();
-    dec.push(wire, &mut |p| out.push(HostMessage::parse(p).expect("link wrote a valid message")));
+    dec.push(wire, &mut |p| {
+        out.push(HostMessage::parse(p).expect("link wrote a valid message"))
+    });
     out
 }
 
@@ -23,7 +25,11 @@ fn from_radio(m: &RadioMessage) -> Vec<u8> {
 }
 
 fn tx_result(sid: u8, status: u8) -> Vec<u8> {
-    from_radio(&RadioMessage::TxResult { sid, status: TxStatus::from(status), transmissions: 1 })
+    from_radio(&RadioMessage::TxResult {
+        sid,
+        status: TxStatus::from(status),
+        transmissions: 1,
+    })
 }
 
 fn events(link: &mut RadioLink) -> Vec<LinkEvent> {
@@ -78,13 +84,20 @@ fn started(cfg: LinkConfig) -> (RadioLink, Instant) {
 }
 
 fn fast() -> LinkConfig {
-    LinkConfig { min_send_gap: MS, baud: 0, ..LinkConfig::default() }
+    LinkConfig {
+        min_send_gap: MS,
+        baud: 0,
+        ..LinkConfig::default()
+    }
 }
 
 #[test]
 fn startup_flushes_then_asks_mac_then_sets_params() {
     let now = Instant::now();
-    let cfg = LinkConfig { startup_params: vec![(1, 26), (2, 0xABCD)], ..fast() };
+    let cfg = LinkConfig {
+        startup_params: vec![(1, 26), (2, 0xABCD)],
+        ..fast()
+    };
     let mut link = RadioLink::new(cfg);
     assert_eq!(link.poll_transmit(now), Some(vec![0xC0]));
     // Paced: nothing more until the gap passed.
@@ -93,11 +106,17 @@ fn startup_flushes_then_asks_mac_then_sets_params() {
     assert_eq!(link.poll_transmit(now + MS), Some(vec![0x3F, 0x4D, 0xC0]));
     assert_eq!(
         writes(&mut link, now + 2 * MS),
-        vec![HostMessage::SetParam { param: 1, value: 26 }]
+        vec![HostMessage::SetParam {
+            param: 1,
+            value: 26
+        }]
     );
     assert_eq!(
         writes(&mut link, now + 3 * MS),
-        vec![HostMessage::SetParam { param: 2, value: 0xABCD }]
+        vec![HostMessage::SetParam {
+            param: 2,
+            value: 0xABCD
+        }]
     );
     assert_eq!(link.poll_transmit(now + 4 * MS), None);
     assert_eq!(link.counters().mac_requests, 1);
@@ -108,7 +127,10 @@ fn mac_request_repeats_every_second_until_answered() {
     let mut now = Instant::now();
     let mut link = RadioLink::new(fast());
     let msgs = run_for(&mut link, &mut now, Duration::from_millis(3500));
-    assert_eq!(msgs.iter().filter(|m| **m == HostMessage::GetMac).count(), 4);
+    assert_eq!(
+        msgs.iter().filter(|m| **m == HostMessage::GetMac).count(),
+        4
+    );
     link.handle_input(now, &from_radio(&RadioMessage::Mac(EUI)));
     assert_eq!(link.mac(), Some(EUI));
     assert_eq!(events(&mut link), vec![LinkEvent::Mac(EUI)]);
@@ -122,7 +144,10 @@ fn mac_request_repeats_every_second_until_answered() {
 
 #[test]
 fn window_bounds_outstanding_sends() {
-    let (mut link, mut now) = started(LinkConfig { max_in_flight: 2, ..fast() });
+    let (mut link, mut now) = started(LinkConfig {
+        max_in_flight: 2,
+        ..fast()
+    });
     for n in 0..5 {
         link.send_frame(now, frame(n)).unwrap();
     }
@@ -132,7 +157,11 @@ fn window_bounds_outstanding_sends() {
     link.handle_input(now, &tx_result(0, 0));
     assert_eq!(
         events(&mut link),
-        vec![LinkEvent::TxDone { sid: 0, status: TxStatus::Ok, transmissions: 1 }]
+        vec![LinkEvent::TxDone {
+            sid: 0,
+            status: TxStatus::Ok,
+            transmissions: 1
+        }]
     );
     let s = sends(&run_for(&mut link, &mut now, 50 * MS));
     assert_eq!(s, vec![(2, frame(2))]);
@@ -142,7 +171,10 @@ fn window_bounds_outstanding_sends() {
 
 #[test]
 fn sids_walk_the_ring_of_sixteen() {
-    let (mut link, mut now) = started(LinkConfig { max_in_flight: 1, ..fast() });
+    let (mut link, mut now) = started(LinkConfig {
+        max_in_flight: 1,
+        ..fast()
+    });
     let mut seen = Vec::new();
     for n in 0..20u8 {
         link.send_frame(now, frame(n)).unwrap();
@@ -157,7 +189,11 @@ fn sids_walk_the_ring_of_sixteen() {
 
 #[test]
 fn min_gap_paces_writes() {
-    let cfg = LinkConfig { min_send_gap: 5 * MS, max_in_flight: 16, ..fast() };
+    let cfg = LinkConfig {
+        min_send_gap: 5 * MS,
+        max_in_flight: 16,
+        ..fast()
+    };
     let (mut link, mut now) = started(cfg);
     now += Duration::from_millis(100);
     for n in 0..3 {
@@ -173,7 +209,12 @@ fn min_gap_paces_writes() {
 #[test]
 fn byte_rate_matches_baud() {
     // 9600 baud, 8N1: 960 bytes/s. A 100-byte frame gives 105 wire bytes: 109.4 ms.
-    let cfg = LinkConfig { min_send_gap: Duration::ZERO, baud: 9600, max_in_flight: 16, ..fast() };
+    let cfg = LinkConfig {
+        min_send_gap: Duration::ZERO,
+        baud: 9600,
+        max_in_flight: 16,
+        ..fast()
+    };
     let (mut link, mut now) = started(cfg);
     now += Duration::from_secs(1);
     let mut big = frame(0);
@@ -218,15 +259,30 @@ fn queue_full_backs_off_and_retries_same_frame() {
     link.handle_input(now, &tx_result(s[0].0, 6));
     assert_eq!(
         events(&mut link),
-        vec![LinkEvent::TxDone { sid: s[0].0, status: TxStatus::QueueFull, transmissions: 1 }]
+        vec![LinkEvent::TxDone {
+            sid: s[0].0,
+            status: TxStatus::QueueFull,
+            transmissions: 1
+        }]
     );
     let c = link.counters();
-    assert_eq!((c.queue_full_retries, c.drop_queue_full, c.tx_status.queue_full), (2, 1, 3));
+    assert_eq!(
+        (
+            c.queue_full_retries,
+            c.drop_queue_full,
+            c.tx_status.queue_full
+        ),
+        (2, 1, 3)
+    );
 }
 
 #[test]
 fn stalls_time_out_and_raise_stalled() {
-    let cfg = LinkConfig { tx_timeout: Duration::from_millis(100), stall_limit: 3, ..fast() };
+    let cfg = LinkConfig {
+        tx_timeout: Duration::from_millis(100),
+        stall_limit: 3,
+        ..fast()
+    };
     let (mut link, mut now) = started(cfg);
     for n in 0..3 {
         link.send_frame(now, frame(n)).unwrap();
@@ -246,7 +302,10 @@ fn stalls_time_out_and_raise_stalled() {
         ]
     );
     assert_eq!(link.in_flight(), 0);
-    assert_eq!((link.counters().tx_timeouts, link.counters().stalls), (3, 1));
+    assert_eq!(
+        (link.counters().tx_timeouts, link.counters().stalls),
+        (3, 1)
+    );
     // A late `!R` for a freed sid is counted, not trusted.
     link.handle_input(now, &tx_result(1, 0));
     assert_eq!(link.counters().unknown_sid, 1);
@@ -255,7 +314,12 @@ fn stalls_time_out_and_raise_stalled() {
 
 #[test]
 fn answered_send_resets_stall_count() {
-    let cfg = LinkConfig { tx_timeout: Duration::from_millis(100), stall_limit: 2, max_in_flight: 1, ..fast() };
+    let cfg = LinkConfig {
+        tx_timeout: Duration::from_millis(100),
+        stall_limit: 2,
+        max_in_flight: 1,
+        ..fast()
+    };
     let (mut link, mut now) = started(cfg);
     for n in 0..3 {
         link.send_frame(now, frame(n)).unwrap();
@@ -280,35 +344,64 @@ fn unknown_sid_counted() {
 
 #[test]
 fn backlog_is_bounded_newest_dropped() {
-    let (mut link, now) = started(LinkConfig { backlog_frames: 4, ..fast() });
+    let (mut link, now) = started(LinkConfig {
+        backlog_frames: 4,
+        ..fast()
+    });
     for n in 0..4 {
         link.send_frame(now, frame(n)).unwrap();
     }
     assert_eq!(link.send_frame(now, frame(4)), Err(LinkDrop::BacklogFull));
-    assert_eq!(link.send_frame(now, vec![0; 126]), Err(LinkDrop::FrameTooLong));
+    assert_eq!(
+        link.send_frame(now, vec![0; 126]),
+        Err(LinkDrop::FrameTooLong)
+    );
     assert_eq!(link.send_frame(now, vec![]), Err(LinkDrop::EmptyFrame));
     let c = link.counters();
-    assert_eq!((c.drop_backlog_full, c.drop_too_long, c.drop_empty, c.frames_queued), (1, 1, 1, 4));
+    assert_eq!(
+        (
+            c.drop_backlog_full,
+            c.drop_too_long,
+            c.drop_empty,
+            c.frames_queued
+        ),
+        (1, 1, 1, 4)
+    );
     assert_eq!(link.backlog_len(), 4);
 }
 
 #[test]
 fn max_tx_attribute_is_sent() {
-    let (mut link, mut now) = started(LinkConfig { max_tx: Some(3), ..fast() });
+    let (mut link, mut now) = started(LinkConfig {
+        max_tx: Some(3),
+        ..fast()
+    });
     link.send_frame(now, frame(1)).unwrap();
     let msgs = run_for(&mut link, &mut now, 2 * MS);
-    assert_eq!(msgs, vec![HostMessage::Send { sid: 0, max_tx: Some(3), frame: frame(1) }]);
+    assert_eq!(
+        msgs,
+        vec![HostMessage::Send {
+            sid: 0,
+            max_tx: Some(3),
+            frame: frame(1)
+        }]
+    );
 }
 
 #[test]
 fn received_payloads_are_classified() {
     let (mut link, now) = started(fast());
     // A data frame whose first byte is '!' (0x21) is a frame, not a command.
-    let bang = vec![0x21, 0x88, 0x09, 0xCD, 0xAB, 0x01, 0x00, 0xCD, 0xAB, 0x02, 0x00, 0x41];
+    let bang = vec![
+        0x21, 0x88, 0x09, 0xCD, 0xAB, 0x01, 0x00, 0xCD, 0xAB, 0x02, 0x00, 0x41,
+    ];
     let mut wire = from_radio(&RadioMessage::Frame(bang.clone()));
     wire.extend(from_radio(&RadioMessage::Debug("hello".into())));
     wire.extend(b"unframed nRF text\n");
-    wire.extend(from_radio(&RadioMessage::Param { param: 1, value: 26 }));
+    wire.extend(from_radio(&RadioMessage::Param {
+        param: 1,
+        value: 26,
+    }));
     wire.extend(from_radio(&RadioMessage::UnknownCommand));
     wire.extend([0xC0, 0x21, 0x01, 0xFF, 0xC0]); // a data frame without addresses: garbage
     link.handle_input(now, &wire);
@@ -318,11 +411,17 @@ fn received_payloads_are_classified() {
             LinkEvent::Frame(bang),
             LinkEvent::Debug("hello".into()),
             LinkEvent::Debug("unframed nRF text".into()),
-            LinkEvent::Param { param: 1, value: 26 },
+            LinkEvent::Param {
+                param: 1,
+                value: 26
+            },
         ]
     );
     let c = link.counters();
-    assert_eq!((c.frames_in, c.debug_lines, c.params, c.unknown_command), (1, 2, 1, 1));
+    assert_eq!(
+        (c.frames_in, c.debug_lines, c.params, c.unknown_command),
+        (1, 2, 1, 1)
+    );
     assert_eq!((c.garbage_frames, c.garbage_bytes), (1, 3));
 }
 
@@ -334,12 +433,18 @@ fn input_split_anywhere_gives_same_events() {
     for b in &wire {
         link.handle_input(now, std::slice::from_ref(b));
     }
-    assert_eq!(events(&mut link).len(), 1 + usize::from(RadioMessage::parse(&[0xC4, 0x98, 0x00]).is_ok()));
+    assert_eq!(
+        events(&mut link).len(),
+        1 + usize::from(RadioMessage::parse(&[0xC4, 0x98, 0x00]).is_ok())
+    );
 }
 
 #[test]
 fn reset_drops_in_flight_keeps_backlog_and_restarts() {
-    let (mut link, mut now) = started(LinkConfig { max_in_flight: 1, ..fast() });
+    let (mut link, mut now) = started(LinkConfig {
+        max_in_flight: 1,
+        ..fast()
+    });
     link.send_frame(now, frame(1)).unwrap();
     link.send_frame(now, frame(2)).unwrap();
     assert_eq!(sends(&run_for(&mut link, &mut now, 2 * MS)).len(), 1);
@@ -357,7 +462,10 @@ fn reset_drops_in_flight_keeps_backlog_and_restarts() {
 
 #[test]
 fn oversize_input_counted_in_slip_counters() {
-    let (mut link, now) = started(LinkConfig { max_input_len: 16, ..fast() });
+    let (mut link, now) = started(LinkConfig {
+        max_input_len: 16,
+        ..fast()
+    });
     let mut wire = vec![0xC0];
     wire.extend([0x41; 40]);
     wire.push(0xC0);

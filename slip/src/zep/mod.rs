@@ -8,4 +8,7 @@ pub mod radio;
 pub mod wire;
 
 pub use radio::{TURNAROUND_2450MHZ, ZepConfig, ZepCounters, ZepDrop, ZepEvent, ZepRadio};
-pub use wire::{decode_datagram, encode_datagram, encode_datagram_heard, Error, ZepFrame, ZepPacket, ZepRepr, ZepType, PORT};
+pub use wire::{
+    Error, PORT, ZepFrame, ZepPacket, ZepRepr, ZepType, decode_datagram, encode_datagram,
+    encode_datagram_heard,
+};

@@ -137,7 +137,11 @@ pub enum ZepEvent {
     /// A frame we sent is done: `Ok` (acknowledged, or no ACK requested), `NoAck`, or
     /// `Err` when there was no peer to send it to.
     /// `seq` is its MAC sequence number.
-    TxDone { seq: u8, status: TxStatus, transmissions: u8 },
+    TxDone {
+        seq: u8,
+        status: TxStatus,
+        transmissions: u8,
+    },
 }
 
 /// Counters of a [`ZepRadio`] since creation.
@@ -387,7 +391,11 @@ impl ZepRadio {
                     Some(t) if t.all_targets.is_empty() => {
                         self.counters.drop_no_peer += 1;
                         let seq = t.seq;
-                        self.push_event(ZepEvent::TxDone { seq, status: TxStatus::Err, transmissions: 0 });
+                        self.push_event(ZepEvent::TxDone {
+                            seq,
+                            status: TxStatus::Err,
+                            transmissions: 0,
+                        });
                     }
                     t => self.current = t,
                 }
@@ -402,7 +410,11 @@ impl ZepRadio {
                 let (seq, attempts) = (cur.seq, cur.attempts);
                 self.current = None;
                 self.counters.tx_ok += 1;
-                self.push_event(ZepEvent::TxDone { seq, status: TxStatus::Ok, transmissions: attempts });
+                self.push_event(ZepEvent::TxDone {
+                    seq,
+                    status: TxStatus::Ok,
+                    transmissions: attempts,
+                });
                 continue;
             }
             let ready = cur
@@ -427,10 +439,17 @@ impl ZepRadio {
     /// Earliest time at which `handle_timeout`/`poll_transmit` has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let ack = self.acks.front().map(|(due, _, _)| *due);
-        let frame = self.current.as_ref().and_then(|cur| match cur.ack_deadline {
-            Some(d) => Some(d),
-            None => cur.targets.iter().filter_map(|p| self.next_to_peer.get(p).copied()).min(),
-        });
+        let frame = self
+            .current
+            .as_ref()
+            .and_then(|cur| match cur.ack_deadline {
+                Some(d) => Some(d),
+                None => cur
+                    .targets
+                    .iter()
+                    .filter_map(|p| self.next_to_peer.get(p).copied())
+                    .min(),
+            });
         match (ack, frame) {
             (Some(a), Some(f)) => Some(a.min(f)),
             (a, f) => a.or(f),
@@ -440,7 +459,9 @@ impl ZepRadio {
     /// Repeat or give up a frame whose ACK did not come; forget idle peers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.expire_peers(now);
-        let Some(cur) = self.current.as_mut() else { return };
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
         if cur.ack_deadline.is_none_or(|d| d > now) {
             return;
         }
@@ -453,7 +474,11 @@ impl ZepRadio {
             let (seq, attempts) = (cur.seq, cur.attempts);
             self.current = None;
             self.counters.tx_no_ack += 1;
-            self.push_event(ZepEvent::TxDone { seq, status: TxStatus::NoAck, transmissions: attempts });
+            self.push_event(ZepEvent::TxDone {
+                seq,
+                status: TxStatus::NoAck,
+                transmissions: attempts,
+            });
         }
     }
 
@@ -469,8 +494,13 @@ impl ZepRadio {
             }
         };
         self.zep_sequence = self.zep_sequence.wrapping_add(1);
-        let datagram =
-            encode_datagram(self.cfg.channel, self.cfg.device_id, self.zep_sequence, &frame).ok()?;
+        let datagram = encode_datagram(
+            self.cfg.channel,
+            self.cfg.device_id,
+            self.zep_sequence,
+            &frame,
+        )
+        .ok()?;
         Some(Transmission {
             datagram,
             seq: mac.sequence_number,
@@ -487,17 +517,20 @@ impl ZepRadio {
     /// from a peer we sent the frame to).
     fn handle_ack(&mut self, from: SocketAddr, seq: u8) -> bool {
         self.counters.acks_received += 1;
-        let matches = self
-            .current
-            .as_ref()
-            .is_some_and(|c| c.wants_ack && c.sent && c.seq == seq && c.all_targets.contains(&from));
+        let matches = self.current.as_ref().is_some_and(|c| {
+            c.wants_ack && c.sent && c.seq == seq && c.all_targets.contains(&from)
+        });
         if !matches {
             self.counters.stray_acks += 1;
             return false;
         }
         if let Some(c) = self.current.take() {
             self.counters.tx_ok += 1;
-            self.push_event(ZepEvent::TxDone { seq, status: TxStatus::Ok, transmissions: c.attempts });
+            self.push_event(ZepEvent::TxDone {
+                seq,
+                status: TxStatus::Ok,
+                transmissions: c.attempts,
+            });
         }
         true
     }
@@ -509,7 +542,12 @@ impl ZepRadio {
         }
         self.zep_sequence = self.zep_sequence.wrapping_add(1);
         let ack = ieee802154::imm_ack(seq, false);
-        if let Ok(d) = encode_datagram(self.cfg.channel, self.cfg.device_id, self.zep_sequence, &ack) {
+        if let Ok(d) = encode_datagram(
+            self.cfg.channel,
+            self.cfg.device_id,
+            self.zep_sequence,
+            &ack,
+        ) {
             self.counters.acks_sent += 1;
             // `now` never goes back, so the queue stays in order of due time.
             let due = now + self.cfg.turnaround;
@@ -567,7 +605,8 @@ impl ZepRadio {
     fn expire_peers(&mut self, now: Instant) {
         let timeout = self.cfg.peer_idle_timeout;
         let before = self.peers.len();
-        self.peers.retain(|_, t| now.saturating_duration_since(*t) < timeout);
+        self.peers
+            .retain(|_, t| now.saturating_duration_since(*t) < timeout);
         self.counters.peers_expired += (before - self.peers.len()) as u64;
     }
 
@@ -595,13 +634,21 @@ impl ZepRadio {
             return false;
         }
         if !self.sources.contains_key(&src) && self.sources.len() >= MAX_SOURCES {
-            let oldest = self.sources.iter().min_by_key(|(_, s)| s.last_heard).map(|(a, _)| *a);
+            let oldest = self
+                .sources
+                .iter()
+                .min_by_key(|(_, s)| s.last_heard)
+                .map(|(a, _)| *a);
             if let Some(a) = oldest {
                 self.sources.remove(&a);
             }
         }
         let window = self.cfg.dedupe_window;
-        let s = self.sources.entry(src).or_insert(Source { peer: from, last_heard: now, last_seq: None });
+        let s = self.sources.entry(src).or_insert(Source {
+            peer: from,
+            last_heard: now,
+            last_seq: None,
+        });
         s.peer = from;
         s.last_heard = now;
         let repeat = s

@@ -325,7 +325,11 @@ impl ZepRepr {
     }
 
     pub fn header_len(&self) -> usize {
-        if self.version == 1 { V1_HEADER_LEN } else { V2_HEADER_LEN }
+        if self.version == 1 {
+            V1_HEADER_LEN
+        } else {
+            V2_HEADER_LEN
+        }
     }
 
     /// Header plus PSDU.
@@ -374,13 +378,21 @@ pub struct ZepFrame<'a> {
 impl ZepFrame<'_> {
     /// What the sender reported of the reception: the header's LQI, and the RSSI in LQI mode.
     pub fn quality(&self) -> crate::LinkQuality {
-        crate::LinkQuality { lqi: Some(self.header.lqi), rssi_dbm: self.rssi_dbm }
+        crate::LinkQuality {
+            lqi: Some(self.header.lqi),
+            rssi_dbm: self.rssi_dbm,
+        }
     }
 }
 
 /// Build a v2 CRC-mode data datagram around `frame` (802.15.4 without FCS, at most 125
 /// bytes); the FCS is appended. The emulated node's send path.
-pub fn encode_datagram(channel: u8, device_id: u16, sequence: u32, frame: &[u8]) -> Result<Vec<u8>, Error> {
+pub fn encode_datagram(
+    channel: u8,
+    device_id: u16,
+    sequence: u32,
+    frame: &[u8],
+) -> Result<Vec<u8>, Error> {
     encode_datagram_heard(channel, device_id, sequence, frame, 0xFF, None)
 }
 
@@ -422,7 +434,10 @@ pub fn decode_datagram(bytes: &[u8]) -> Result<ZepFrame<'_>, Error> {
     let header = ZepRepr::parse(&packet)?;
     let psdu = &bytes[packet.header_len()..];
     let (frame, rssi_dbm) = if header.crc_mode {
-        (ieee802154::check_fcs(psdu).map_err(|_| Error::BadFcs)?, None)
+        (
+            ieee802154::check_fcs(psdu).map_err(|_| Error::BadFcs)?,
+            None,
+        )
     } else {
         let (frame, meta) = psdu.split_at(psdu.len() - FCS_LEN);
         if meta[1] & 0x80 == 0 {
@@ -430,7 +445,11 @@ pub fn decode_datagram(bytes: &[u8]) -> Result<ZepFrame<'_>, Error> {
         }
         (frame, Some(meta[0] as i8))
     };
-    Ok(ZepFrame { header, frame, rssi_dbm })
+    Ok(ZepFrame {
+        header,
+        frame,
+        rssi_dbm,
+    })
 }
 
 #[cfg(test)]
@@ -457,14 +476,29 @@ mod tests {
     fn parses_hand_written_v2_data() {
         let b = sample();
         let p = ZepPacket::new_checked(&b[..]).unwrap();
-        assert_eq!((p.version(), p.packet_type(), p.channel()), (2, ZepType::Data, 26));
-        assert_eq!((p.device_id(), p.crc_mode(), p.lqi(), p.sequence()), (0x1234, true, 0xFF, 7));
+        assert_eq!(
+            (p.version(), p.packet_type(), p.channel()),
+            (2, ZepType::Data, 26)
+        );
+        assert_eq!(
+            (p.device_id(), p.crc_mode(), p.lqi(), p.sequence()),
+            (0x1234, true, 0xFF, 7)
+        );
         let f = decode_datagram(&b).unwrap();
         assert_eq!(f.frame, [0x02, 0x00, 0x2A]);
         assert_eq!(f.header, ZepRepr::data(26, 0x1234, 7, 5));
         // The Imm-Ack FCS from the doc's example form: 02 00 seq + CRC-16/KERMIT LE.
-        assert_eq!(encode_datagram(26, 0x1234, 7, &[0x02, 0x00, 0x2A]).unwrap(), b);
-        assert_eq!(f.quality(), crate::LinkQuality { lqi: Some(0xFF), rssi_dbm: None });
+        assert_eq!(
+            encode_datagram(26, 0x1234, 7, &[0x02, 0x00, 0x2A]).unwrap(),
+            b
+        );
+        assert_eq!(
+            f.quality(),
+            crate::LinkQuality {
+                lqi: Some(0xFF),
+                rssi_dbm: None
+            }
+        );
     }
 
     #[test]
@@ -473,27 +507,48 @@ mod tests {
         let crc = encode_datagram_heard(26, 1, 2, &frame, 180, None).unwrap();
         let f = decode_datagram(&crc).unwrap();
         assert_eq!((f.header.crc_mode, f.frame), (true, &frame[..]));
-        assert_eq!(f.quality(), crate::LinkQuality { lqi: Some(180), rssi_dbm: None });
+        assert_eq!(
+            f.quality(),
+            crate::LinkQuality {
+                lqi: Some(180),
+                rssi_dbm: None
+            }
+        );
         let lqi_mode = encode_datagram_heard(26, 1, 2, &frame, 90, Some(-71)).unwrap();
         let f = decode_datagram(&lqi_mode).unwrap();
         assert_eq!((f.header.crc_mode, f.frame), (false, &frame[..]));
-        assert_eq!(f.quality(), crate::LinkQuality { lqi: Some(90), rssi_dbm: Some(-71) });
+        assert_eq!(
+            f.quality(),
+            crate::LinkQuality {
+                lqi: Some(90),
+                rssi_dbm: Some(-71)
+            }
+        );
     }
 
     #[test]
     fn parses_v1_and_v2_ack() {
-        let mut v1 = vec![0x45, 0x58, 0x01, 0x0B, 0x00, 0x01, 0x01, 0x80, 0, 0, 0, 0, 0, 0, 0, 5];
+        let mut v1 = vec![
+            0x45, 0x58, 0x01, 0x0B, 0x00, 0x01, 0x01, 0x80, 0, 0, 0, 0, 0, 0, 0, 5,
+        ];
         v1.extend_from_slice(&ieee802154::imm_ack_with_fcs(1, false));
         let f = decode_datagram(&v1).unwrap();
-        assert_eq!((f.header.version, f.header.channel, f.header.lqi), (1, 11, 0x80));
+        assert_eq!(
+            (f.header.version, f.header.channel, f.header.lqi),
+            (1, 11, 0x80)
+        );
         assert_eq!(f.frame, [0x02, 0x00, 0x01]);
         let mut emitted = vec![0u8; 16];
-        f.header.emit(&mut ZepPacket::new_unchecked(&mut emitted[..]));
+        f.header
+            .emit(&mut ZepPacket::new_unchecked(&mut emitted[..]));
         assert_eq!(emitted, v1[..16]);
 
         let ack = [0x45, 0x58, 0x02, 0x02, 0, 0, 1, 0];
         let p = ZepPacket::new_checked(&ack[..]).unwrap();
-        assert_eq!((p.packet_type(), p.sequence(), p.psdu()), (ZepType::Ack, 256, &[][..]));
+        assert_eq!(
+            (p.packet_type(), p.sequence(), p.psdu()),
+            (ZepType::Ack, 256, &[][..])
+        );
         assert_eq!(decode_datagram(&ack), Err(Error::NotData));
     }
 
@@ -507,7 +562,13 @@ mod tests {
         let f = decode_datagram(&b).unwrap();
         assert_eq!(f.frame, [0x02, 0x00, 0x2A]);
         // 0xD0 is -48 dBm; the header's LQI stays what it said.
-        assert_eq!(f.quality(), crate::LinkQuality { lqi: Some(0xFF), rssi_dbm: Some(-48) });
+        assert_eq!(
+            f.quality(),
+            crate::LinkQuality {
+                lqi: Some(0xFF),
+                rssi_dbm: Some(-48)
+            }
+        );
         b[n - 1] = 0x6C;
         assert_eq!(decode_datagram(&b), Err(Error::BadFcs));
     }
@@ -524,7 +585,10 @@ mod tests {
         let mut b = good.clone();
         b[3] = 255;
         assert_eq!(decode_datagram(&b), Err(Error::UnsupportedType(255)));
-        assert_eq!(decode_datagram(&good[..good.len() - 1]), Err(Error::Truncated));
+        assert_eq!(
+            decode_datagram(&good[..good.len() - 1]),
+            Err(Error::Truncated)
+        );
         let mut b = good.clone();
         b.push(0);
         assert_eq!(decode_datagram(&b), Err(Error::TrailingBytes));
@@ -536,7 +600,10 @@ mod tests {
         b[n - 1] ^= 1;
         assert_eq!(decode_datagram(&b), Err(Error::BadFcs));
         assert_eq!(decode_datagram(b"EX"), Err(Error::Truncated));
-        assert_eq!(encode_datagram(26, 0, 0, &[0; 126]), Err(Error::BadFrameLength));
+        assert_eq!(
+            encode_datagram(26, 0, 0, &[0; 126]),
+            Err(Error::BadFrameLength)
+        );
     }
 
     proptest! {

@@ -36,9 +36,9 @@ impl NotHello {
 pub fn first_hello(datagram: &[u8]) -> Result<FirstHello, NotHello> {
     dtls::endpoint::first_hello(datagram).map_err(|drop| match drop {
         StatelessDrop::Malformed => NotHello::Malformed,
-        StatelessDrop::NotClientHello | StatelessDrop::NoServerConfig | StatelessDrop::TooManyConnections => {
-            NotHello::NotClientHello
-        }
+        StatelessDrop::NotClientHello
+        | StatelessDrop::NoServerConfig
+        | StatelessDrop::TooManyConnections => NotHello::NotClientHello,
     })
 }
 
@@ -58,8 +58,13 @@ pub enum GateVerdict {
 }
 
 impl CookieGate {
-    pub fn new(rotation: std::time::Duration, rng: std::sync::Arc<dyn dtls::provider::SecureRandom>) -> Result<Self, dtls::Error> {
-        Ok(CookieGate { secrets: CookieSecrets::new(rotation, rng)? })
+    pub fn new(
+        rotation: std::time::Duration,
+        rng: std::sync::Arc<dyn dtls::provider::SecureRandom>,
+    ) -> Result<Self, dtls::Error> {
+        Ok(CookieGate {
+            secrets: CookieSecrets::new(rotation, rng)?,
+        })
     }
 
     pub fn check(&mut self, now: Instant, peer: SocketAddr, first: FirstHello) -> GateVerdict {

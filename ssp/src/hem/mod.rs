@@ -44,8 +44,14 @@ use std::time::{Duration, Instant};
 use dtls::alert::{Alert, AlertDescription};
 use dtls::codec::Codec;
 use dtls::record::{ContentType, ProtocolVersion, RecordHeader, records};
-use dtls::transfer::{ConfirmStatus, SttAnswerRepr, SttStatus, TransferConfirm, TransferConfirmRepr, TransferSessionRepr};
-use dtls::{CipherSuite, ClientConfig, CloseReason, Connection, Error as DtlsError, Event, Phase, ServerConfig, SignatureRequest};
+use dtls::transfer::{
+    ConfirmStatus, SttAnswerRepr, SttStatus, TransferConfirm, TransferConfirmRepr,
+    TransferSessionRepr,
+};
+use dtls::{
+    CipherSuite, ClientConfig, CloseReason, Connection, Error as DtlsError, Event, Phase,
+    ServerConfig, SignatureRequest,
+};
 use redirect::{AbandonReason, FlowTag};
 use zeroize::Zeroizing;
 
@@ -124,14 +130,19 @@ impl MoteProfile {
     /// of them (the client then cannot be served).
     pub fn server_for_mote_suites(&self, bitmap: u8) -> Option<Arc<ServerConfig>> {
         let mut server = (*self.server).clone();
-        server.cipher_suites.retain(|s| suite_bit(*s).is_some_and(|b| bitmap & b != 0));
+        server
+            .cipher_suites
+            .retain(|s| suite_bit(*s).is_some_and(|b| bitmap & b != 0));
         (!server.cipher_suites.is_empty()).then(|| Arc::new(server))
     }
 }
 
 impl std::fmt::Debug for MoteProfile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MoteProfile").field("name", &self.name).field("address", &self.address).finish_non_exhaustive()
+        f.debug_struct("MoteProfile")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
 }
 
@@ -143,7 +154,10 @@ impl MoteProfile {
     /// Whether the IoTSSP holds the mote's private key (`key = "iotssp"`); with
     /// `key = "mote"` it holds only the certificate and asks the mote for each signature.
     pub fn holds_private_key(&self) -> bool {
-        self.server.certificate.as_ref().is_some_and(|c| c.key.is_local())
+        self.server
+            .certificate
+            .as_ref()
+            .is_some_and(|c| c.key.is_local())
     }
 }
 
@@ -181,12 +195,22 @@ pub enum Output {
     /// To the peer, from the mote's address and DTLS port.
     Emit { flow: FlowTag, datagram: Vec<u8> },
     /// The mote confirmed: route the flow to the mote, then send `final_flight` to the peer.
-    FlowTransferred { flow: FlowTag, final_flight: Vec<u8> },
+    FlowTransferred {
+        flow: FlowTag,
+        final_flight: Vec<u8>,
+    },
     /// The delegation ended without a transfer.
-    FlowAbandoned { flow: FlowTag, reason: AbandonReason },
+    FlowAbandoned {
+        flow: FlowTag,
+        reason: AbandonReason,
+    },
     /// The mote may resume the flow's session (id `session_id`) itself for `lifetime_secs`:
     /// its Transfer carried the master secret. Queued just before the FlowTransferred.
-    SessionResumable { flow: FlowTag, lifetime_secs: u32, session_id: Vec<u8> },
+    SessionResumable {
+        flow: FlowTag,
+        lifetime_secs: u32,
+        session_id: Vec<u8>,
+    },
     /// To a mote's transfer port: attached, handed to the border router, which sends it
     /// from its own address and `hrm.attached_port`; remote, inside a MoteDatagram redirect
     /// message ([`Output::as_mote_datagram`]), which the border router sends from this
@@ -198,12 +222,29 @@ impl Output {
     /// The redirect message for the border router (`None` for datagrams to motes).
     pub fn as_redirect(&self) -> Option<redirect::RedirectMessage<'_>> {
         Some(match self {
-            Output::Emit { flow, datagram } => redirect::RedirectMessage::Emit { flow: *flow, datagram },
-            Output::FlowTransferred { flow, final_flight } => redirect::RedirectMessage::FlowTransferred { flow: *flow, final_flight },
-            Output::FlowAbandoned { flow, reason } => redirect::RedirectMessage::FlowAbandoned { flow: *flow, reason: *reason },
-            Output::SessionResumable { flow, lifetime_secs, session_id } => {
-                redirect::RedirectMessage::SessionResumable { flow: *flow, lifetime_secs: *lifetime_secs, session_id }
+            Output::Emit { flow, datagram } => redirect::RedirectMessage::Emit {
+                flow: *flow,
+                datagram,
+            },
+            Output::FlowTransferred { flow, final_flight } => {
+                redirect::RedirectMessage::FlowTransferred {
+                    flow: *flow,
+                    final_flight,
+                }
             }
+            Output::FlowAbandoned { flow, reason } => redirect::RedirectMessage::FlowAbandoned {
+                flow: *flow,
+                reason: *reason,
+            },
+            Output::SessionResumable {
+                flow,
+                lifetime_secs,
+                session_id,
+            } => redirect::RedirectMessage::SessionResumable {
+                flow: *flow,
+                lifetime_secs: *lifetime_secs,
+                session_id,
+            },
             Output::ToMote { .. } => return None,
         })
     }
@@ -211,8 +252,19 @@ impl Output {
     /// A datagram to a mote as the MoteDatagram redirect message a remote IoTSSP sends its
     /// border router (`None` for the other outputs and for a mote addressed by IPv4).
     pub fn as_mote_datagram(&self) -> Option<redirect::RedirectMessage<'_>> {
-        let Output::ToMote { mote: SocketAddr::V6(mote), datagram } = self else { return None };
-        let flow = FlowTag { peer_addr: std::net::Ipv6Addr::UNSPECIFIED, peer_port: 0, mote_addr: *mote.ip(), mote_port: mote.port() };
+        let Output::ToMote {
+            mote: SocketAddr::V6(mote),
+            datagram,
+        } = self
+        else {
+            return None;
+        };
+        let flow = FlowTag {
+            peer_addr: std::net::Ipv6Addr::UNSPECIFIED,
+            peer_port: 0,
+            mote_addr: *mote.ip(),
+            mote_port: mote.port(),
+        };
         Some(redirect::RedirectMessage::MoteDatagram { flow, datagram })
     }
 }
@@ -283,11 +335,11 @@ impl Failure {
             | Failure::MoteFailed
             | Failure::MoteSignature
             | Failure::ConfirmTimeout
-            | Failure::ConfirmRejected => {
-                AbandonReason::MoteUnavailable
-            }
+            | Failure::ConfirmRejected => AbandonReason::MoteUnavailable,
             Failure::PeerTimeout | Failure::Timeout => AbandonReason::Timeout,
-            Failure::Handshake(_) | Failure::PeerAlert | Failure::TransferUnavailable => AbandonReason::HandshakeFailed,
+            Failure::Handshake(_) | Failure::PeerAlert | Failure::TransferUnavailable => {
+                AbandonReason::HandshakeFailed
+            }
         }
     }
 
@@ -305,7 +357,10 @@ impl Failure {
             | Failure::ConfirmRejected
             | Failure::TransferUnavailable
             | Failure::Timeout => Some(AlertDescription::InternalError),
-            Failure::Handshake(_) | Failure::Certificate(_) | Failure::PeerAlert | Failure::PeerTimeout => None,
+            Failure::Handshake(_)
+            | Failure::Certificate(_)
+            | Failure::PeerAlert
+            | Failure::PeerTimeout => None,
         }
     }
 }
@@ -315,7 +370,10 @@ enum MoteLeg {
     /// Another delegation uses the mote's link (one PSK association per mote at a time:
     /// the IoTSSP reaches each mote from one address and port).
     Waiting,
-    Handshaking { conn: Connection, deadline: Instant },
+    Handshaking {
+        conn: Connection,
+        deadline: Instant,
+    },
     Ready(Connection),
     /// Closed (after the transfer or a failure).
     Gone,
@@ -330,9 +388,20 @@ enum Stage {
     /// TransferSession sent; waiting for the mote's confirmation. Application data is not
     /// retransmitted by DTLS, so the message (it holds the keys: wiped on drop) is kept and
     /// sent again, in a new record, until the confirmation or the deadline.
-    Confirming { transfer_id: u32, expected_check: [u8; 8], deadline: Instant, message: Zeroizing<Vec<u8>>, resend_at: Instant, resend_interval: Duration },
+    Confirming {
+        transfer_id: u32,
+        expected_check: [u8; 8],
+        deadline: Instant,
+        message: Zeroizing<Vec<u8>>,
+        resend_at: Instant,
+        resend_interval: Duration,
+    },
     /// Transferred: only the sealed final flight is kept, until `until`.
-    Retained { final_flight: Vec<u8>, until: Instant, last_reply: Instant },
+    Retained {
+        final_flight: Vec<u8>,
+        until: Instant,
+        last_reply: Instant,
+    },
     /// Over; the orchestrator removes it.
     Done,
 }
@@ -386,16 +455,33 @@ pub struct HandshakeRecord {
 
 impl std::fmt::Debug for Delegation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delegation").field("flow", &self.flow).field("mote", &self.profile.name).finish_non_exhaustive()
+        f.debug_struct("Delegation")
+            .field("flow", &self.flow)
+            .field("mote", &self.profile.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl Delegation {
     /// Starts the Internet leg from a cookie'd ClientHello (the datagram that carried it).
     /// The mote leg starts with [`Delegation::start_mote_leg`] once the mote's link is free.
-    pub fn accept(now: Instant, flow: FlowTag, profile: Arc<MoteProfile>, hello: &gate::FirstHello, datagram: &[u8], ctx: &mut Ctx<'_>) -> Result<Self, DtlsError> {
+    pub fn accept(
+        now: Instant,
+        flow: FlowTag,
+        profile: Arc<MoteProfile>,
+        hello: &gate::FirstHello,
+        datagram: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Self, DtlsError> {
         let peer = SocketAddr::V6(SocketAddrV6::new(flow.peer_addr, flow.peer_port, 0, 0));
-        let conn = Connection::accept(now, peer, profile.server.clone(), datagram, hello.record_seq, hello.message_seq)?;
+        let conn = Connection::accept(
+            now,
+            peer,
+            profile.server.clone(),
+            datagram,
+            hello.record_seq,
+            hello.message_seq,
+        )?;
         let mut d = Delegation {
             flow,
             profile,
@@ -445,9 +531,13 @@ impl Delegation {
     /// Where it stands, for the operator.
     pub fn phase(&self) -> &'static str {
         match (&self.stage, &self.mote) {
-            (Stage::Handshaking, _) if self.profile.leg == LegMode::Association => "client_handshake",
+            (Stage::Handshaking, _) if self.profile.leg == LegMode::Association => {
+                "client_handshake"
+            }
             (Stage::AssocTransfer, _) => "confirming_transfer",
-            (Stage::Handshaking, MoteLeg::Waiting) if self.wants_mote_link() => "waiting_for_mote_link",
+            (Stage::Handshaking, MoteLeg::Waiting) if self.wants_mote_link() => {
+                "waiting_for_mote_link"
+            }
             (Stage::Handshaking, MoteLeg::Handshaking { .. }) => "mote_handshake",
             (Stage::Handshaking, _) => "client_handshake",
             (Stage::Confirming { .. }, _) => "confirming_transfer",
@@ -487,7 +577,10 @@ impl Delegation {
 
     /// Still a handshake (counts against the mote's cap), as opposed to a retained flight.
     pub fn is_active(&self) -> bool {
-        matches!(self.stage, Stage::Handshaking | Stage::Confirming { .. } | Stage::AssocTransfer)
+        matches!(
+            self.stage,
+            Stage::Handshaking | Stage::Confirming { .. } | Stage::AssocTransfer
+        )
     }
 
     pub fn is_retained(&self) -> bool {
@@ -496,7 +589,9 @@ impl Delegation {
 
     /// psk-handshake leg, mote leg not started: in the mote's queue.
     pub fn awaits_mote_leg(&self) -> bool {
-        self.profile.leg == LegMode::PskHandshake && matches!(self.mote, MoteLeg::Waiting) && self.is_active()
+        self.profile.leg == LegMode::PskHandshake
+            && matches!(self.mote, MoteLeg::Waiting)
+            && self.is_active()
     }
 
     /// Waiting for the mote's link: the client is authenticated and authorised, so its mote
@@ -525,10 +620,17 @@ impl Delegation {
         if !self.wants_mote_link() {
             return;
         }
-        match Connection::connect(now, self.profile.transfer_addr(), self.profile.client.clone()) {
+        match Connection::connect(
+            now,
+            self.profile.transfer_addr(),
+            self.profile.client.clone(),
+        ) {
             Ok(conn) => {
                 ctx.counters.mote_handshakes_started += 1;
-                self.mote = MoteLeg::Handshaking { conn, deadline: now + ctx.timers.mote_timeout };
+                self.mote = MoteLeg::Handshaking {
+                    conn,
+                    deadline: now + ctx.timers.mote_timeout,
+                };
                 self.mark(now, "mote_handshake");
             }
             Err(e) => {
@@ -543,13 +645,21 @@ impl Delegation {
     /// A datagram the border router diverted on this flow.
     pub fn handle_peer_datagram(&mut self, now: Instant, datagram: &[u8], ctx: &mut Ctx<'_>) {
         match &mut self.stage {
-            Stage::Retained { final_flight, last_reply, .. } => {
+            Stage::Retained {
+                final_flight,
+                last_reply,
+                ..
+            } => {
                 // A retransmitted client flight: the same sealed bytes, as the same idempotent
                 // FlowTransferred (heals a lost one too), at most once per spacing.
-                if now.saturating_duration_since(*last_reply) >= ctx.timers.retransmit_reply_spacing {
+                if now.saturating_duration_since(*last_reply) >= ctx.timers.retransmit_reply_spacing
+                {
                     *last_reply = now;
                     ctx.counters.final_flight_resent += 1;
-                    ctx.out.push_back(Output::FlowTransferred { flow: self.flow, final_flight: final_flight.clone() });
+                    ctx.out.push_back(Output::FlowTransferred {
+                        flow: self.flow,
+                        final_flight: final_flight.clone(),
+                    });
                 }
             }
             Stage::Done => {}
@@ -565,7 +675,9 @@ impl Delegation {
     /// A datagram from the mote's transfer port (this delegation holds the mote's link).
     pub fn handle_mote_datagram(&mut self, now: Instant, datagram: &[u8], ctx: &mut Ctx<'_>) {
         match &mut self.mote {
-            MoteLeg::Handshaking { conn, .. } | MoteLeg::Ready(conn) => conn.handle_datagram(now, datagram),
+            MoteLeg::Handshaking { conn, .. } | MoteLeg::Ready(conn) => {
+                conn.handle_datagram(now, datagram)
+            }
             MoteLeg::Waiting | MoteLeg::Gone => return,
         }
         self.progress(now, ctx);
@@ -575,7 +687,11 @@ impl Delegation {
         let mut t = match &self.stage {
             Stage::Done => return None,
             Stage::Retained { until, .. } => return Some(*until),
-            Stage::Confirming { deadline, resend_at, .. } => Some((*deadline).min(self.deadline).min(*resend_at)),
+            Stage::Confirming {
+                deadline,
+                resend_at,
+                ..
+            } => Some((*deadline).min(self.deadline).min(*resend_at)),
             Stage::Handshaking | Stage::AssocTransfer => Some(self.deadline),
         };
         let mut consider = |x: Option<Instant>| {
@@ -624,7 +740,11 @@ impl Delegation {
             c.handle_timeout(now);
         }
         match &mut self.mote {
-            MoteLeg::Handshaking { conn, .. } | MoteLeg::Ready(conn) if conn.poll_timeout().is_some_and(|t| t <= now) => conn.handle_timeout(now),
+            MoteLeg::Handshaking { conn, .. } | MoteLeg::Ready(conn)
+                if conn.poll_timeout().is_some_and(|t| t <= now) =>
+            {
+                conn.handle_timeout(now)
+            }
             _ => {}
         }
         self.progress(now, ctx);
@@ -657,24 +777,34 @@ impl Delegation {
     }
 
     fn drain_internet(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
-        let Some(conn) = &mut self.internet else { return Ok(()) };
+        let Some(conn) = &mut self.internet else {
+            return Ok(());
+        };
         while let Some(t) = conn.poll_transmit() {
             for rec in records(&t.contents).flatten() {
                 if rec.content_type() == ContentType::Alert {
                     ctx.counters.alerts_sent += 1;
                 }
                 if rec.epoch() == 0 {
-                    self.max_epoch0_seq = Some(self.max_epoch0_seq.map_or(rec.sequence_number(), |m| m.max(rec.sequence_number())));
+                    self.max_epoch0_seq = Some(
+                        self.max_epoch0_seq
+                            .map_or(rec.sequence_number(), |m| m.max(rec.sequence_number())),
+                    );
                 }
             }
-            ctx.out.push_back(Output::Emit { flow: self.flow, datagram: t.contents });
+            ctx.out.push_back(Output::Emit {
+                flow: self.flow,
+                datagram: t.contents,
+            });
         }
         let mut failure = None;
         while let Some(ev) = conn.poll_event() {
             match ev {
                 Event::ClientFinishedVerified => self.client_finished = true,
                 Event::SignatureNeeded(r) => self.signature_request = Some(r),
-                Event::HandshakeComplete | Event::ApplicationData(_) | Event::ServerHelloExtensions(_) => {}
+                Event::HandshakeComplete
+                | Event::ApplicationData(_)
+                | Event::ServerHelloExtensions(_) => {}
                 Event::Closed(reason) => {
                     failure = Some(match reason {
                         CloseReason::LocalError(DtlsError::InvalidCertificate(e)) => {
@@ -700,7 +830,9 @@ impl Delegation {
         if self.authorized.is_some() || !self.client_finished {
             return Ok(());
         }
-        let Some(conn) = &self.internet else { return Ok(()) };
+        let Some(conn) = &self.internet else {
+            return Ok(());
+        };
         let id = match conn.peer_raw_public_key() {
             Some(spki) => ClientIdentity::from_raw_key(spki),
             None => {
@@ -708,13 +840,22 @@ impl Delegation {
                 if chain.is_empty() {
                     return Ok(());
                 }
-                ctx.cam.identity_of_validated(chain).map_err(|e| Failure::Certificate(e.as_str()))?
+                ctx.cam
+                    .identity_of_validated(chain)
+                    .map_err(|e| Failure::Certificate(e.as_str()))?
             }
         };
-        let mote = MoteRef { name: &self.profile.name, address: self.profile.address };
+        let mote = MoteRef {
+            name: &self.profile.name,
+            address: self.profile.address,
+        };
         let ok = ctx.am.authorize(&id, &mote) == Verdict::Allow;
         self.authorized = Some(ok);
-        if ok { Ok(()) } else { Err(Failure::AccessDenied) }
+        if ok {
+            Ok(())
+        } else {
+            Err(Failure::AccessDenied)
+        }
     }
 
     /// Returns a TransferConfirm that arrived (checked by the caller), if any.
@@ -732,20 +873,28 @@ impl Delegation {
                 // The mote's answer to the ticket, before its handshake completes: anything
                 // but "accept" ends the delegation before a key is derived.
                 Event::ServerHelloExtensions(exts) => match SttAnswerRepr::find(&exts) {
-                    Some(Ok(SttAnswerRepr { status: SttStatus::Accept, free_slots })) => {
+                    Some(Ok(SttAnswerRepr {
+                        status: SttStatus::Accept,
+                        free_slots,
+                    })) => {
                         tracing::debug!(mote = %self.profile.name, free_slots, "mote accepted the transfer ticket");
                     }
-                    Some(Ok(SttAnswerRepr { status: SttStatus::Busy, .. })) => failure = Some(Failure::MoteBusy),
+                    Some(Ok(SttAnswerRepr {
+                        status: SttStatus::Busy,
+                        ..
+                    })) => failure = Some(Failure::MoteBusy),
                     _ => failure = Some(Failure::MoteRefused),
                 },
                 Event::HandshakeComplete => established = true,
-                Event::ApplicationData(bytes) => match TransferConfirmRepr::parse(&TransferConfirm::new_unchecked(&bytes[..])) {
-                    Ok(c) => confirm = Some(c),
-                    Err(e) => {
-                        tracing::debug!(mote = %self.profile.name, error = e.as_str(), "unexpected data from mote");
-                        failure = Some(Failure::ConfirmRejected);
+                Event::ApplicationData(bytes) => {
+                    match TransferConfirmRepr::parse(&TransferConfirm::new_unchecked(&bytes[..])) {
+                        Ok(c) => confirm = Some(c),
+                        Err(e) => {
+                            tracing::debug!(mote = %self.profile.name, error = e.as_str(), "unexpected data from mote");
+                            failure = Some(Failure::ConfirmRejected);
+                        }
                     }
-                },
+                }
                 // A mote that confirmed the transfer may close its PSK association right
                 // behind the confirmation (motesim does, in the same flight): the confirmation
                 // stands.
@@ -765,7 +914,10 @@ impl Delegation {
             }
         }
         while let Some(t) = conn.poll_transmit() {
-            ctx.out.push_back(Output::ToMote { mote: addr, datagram: t.contents });
+            ctx.out.push_back(Output::ToMote {
+                mote: addr,
+                datagram: t.contents,
+            });
         }
         if let Some(f) = failure {
             return Err(f);
@@ -773,11 +925,19 @@ impl Delegation {
         if established {
             // The engine emits ServerHelloExtensions before HandshakeComplete whenever the
             // offer was made; a mote that ignored the offer answers with nothing.
-            let accepted = matches!(SttAnswerRepr::find(conn.peer_hello_extensions()), Some(Ok(SttAnswerRepr { status: SttStatus::Accept, .. })));
+            let accepted = matches!(
+                SttAnswerRepr::find(conn.peer_hello_extensions()),
+                Some(Ok(SttAnswerRepr {
+                    status: SttStatus::Accept,
+                    ..
+                }))
+            );
             if !accepted {
                 return Err(Failure::MoteRefused);
             }
-            if let MoteLeg::Handshaking { conn, .. } = std::mem::replace(&mut self.mote, MoteLeg::Gone) {
+            if let MoteLeg::Handshaking { conn, .. } =
+                std::mem::replace(&mut self.mote, MoteLeg::Gone)
+            {
                 self.mote = MoteLeg::Ready(conn);
             }
         }
@@ -796,7 +956,9 @@ impl Delegation {
     /// Keyless mote: its signature arrived; the handshake goes on. One that does not verify
     /// under the mote's certificate ends the delegation (internal_error to the client).
     pub fn mote_signed(&mut self, now: Instant, signature: &[u8; 64], ctx: &mut Ctx<'_>) {
-        let Some(conn) = self.internet.as_mut().filter(|c| c.awaiting_signature()) else { return };
+        let Some(conn) = self.internet.as_mut().filter(|c| c.awaiting_signature()) else {
+            return;
+        };
         match conn.provide_signature(now, signature) {
             Ok(()) => {
                 ctx.counters.keyless_signatures += 1;
@@ -819,8 +981,16 @@ impl Delegation {
     /// authorised, the session to hand over, as the association's Transfer body; the
     /// delegation then waits for [`Self::assoc_confirmed`] or [`Self::assoc_failed`]. `None`
     /// before that, in psk-handshake mode, and after (a failure here ends the delegation).
-    pub fn take_assoc_body(&mut self, now: Instant, ctx: &mut Ctx<'_>) -> Option<mote_assoc::wire::TransferBody> {
-        if self.profile.leg != LegMode::Association || !matches!(self.stage, Stage::Handshaking) || !self.client_finished || self.authorized != Some(true) {
+    pub fn take_assoc_body(
+        &mut self,
+        now: Instant,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<mote_assoc::wire::TransferBody> {
+        if self.profile.leg != LegMode::Association
+            || !matches!(self.stage, Stage::Handshaking)
+            || !self.client_finished
+            || self.authorized != Some(true)
+        {
             return None;
         }
         let lifetime = self.profile.resumption_lifetime_secs;
@@ -828,14 +998,22 @@ impl Delegation {
             let mut body = transfer_body(c, &self.flow)?;
             if lifetime > 0 {
                 body.resumption = c.resumption_secret().and_then(|r| {
-                    mote_assoc::wire::Resumption::new(&r.session_id, *r.master_secret, r.extended_master_secret, lifetime)
+                    mote_assoc::wire::Resumption::new(
+                        &r.session_id,
+                        *r.master_secret,
+                        r.extended_master_secret,
+                        lifetime,
+                    )
                 });
             }
             Some(body)
         };
         match self.internet.as_ref().and_then(with_resumption) {
             Some(body) => {
-                self.resumable = body.resumption.as_ref().map(|r| (r.session_id().to_vec(), lifetime));
+                self.resumable = body
+                    .resumption
+                    .as_ref()
+                    .map(|r| (r.session_id().to_vec(), lifetime));
                 self.stage = Stage::AssocTransfer;
                 ctx.counters.transfers_sent += 1;
                 self.mark(now, "transfer_sent");
@@ -862,25 +1040,46 @@ impl Delegation {
     }
 
     fn maybe_send_transfer(&mut self, now: Instant, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
-        if self.profile.leg != LegMode::PskHandshake || !matches!(self.stage, Stage::Handshaking) || !self.client_finished || self.authorized != Some(true) {
+        if self.profile.leg != LegMode::PskHandshake
+            || !matches!(self.stage, Stage::Handshaking)
+            || !self.client_finished
+            || self.authorized != Some(true)
+        {
             return Ok(());
         }
-        let MoteLeg::Ready(mote) = &mut self.mote else { return Ok(()) };
+        let MoteLeg::Ready(mote) = &mut self.mote else {
+            return Ok(());
+        };
         let inet = self.internet.as_ref().ok_or(Failure::TransferUnavailable)?;
         let state = inet.export_session().ok_or(Failure::TransferUnavailable)?;
         let mut id = [0u8; 4];
-        ctx.rng.fill(&mut id).map_err(|_| Failure::TransferUnavailable)?;
+        ctx.rng
+            .fill(&mut id)
+            .map_err(|_| Failure::TransferUnavailable)?;
         let transfer_id = u32::from_be_bytes(id);
-        let peer = SocketAddr::V6(SocketAddrV6::new(self.flow.peer_addr, self.flow.peer_port, 0, 0));
+        let peer = SocketAddr::V6(SocketAddrV6::new(
+            self.flow.peer_addr,
+            self.flow.peer_port,
+            0,
+            0,
+        ));
         let suite = inet.cipher_suite().ok_or(Failure::TransferUnavailable)?;
-        let ts = TransferSessionRepr::from_session(&state, suite, peer, self.flow.mote_port, &[], transfer_id)
-            .map_err(|e| {
-                tracing::warn!(flow = %self.flow, error = e.as_str(), "session cannot be transferred");
-                Failure::TransferUnavailable
-            })?;
+        let ts = TransferSessionRepr::from_session(
+            &state,
+            suite,
+            peer,
+            self.flow.mote_port,
+            &[],
+            transfer_id,
+        )
+        .map_err(|e| {
+            tracing::warn!(flow = %self.flow, error = e.as_str(), "session cannot be transferred");
+            Failure::TransferUnavailable
+        })?;
         let expected_check = ts.key_check();
         let message: Zeroizing<Vec<u8>> = ts.to_bytes();
-        mote.send_application_data(&message).map_err(|_| Failure::TransferUnavailable)?;
+        mote.send_application_data(&message)
+            .map_err(|_| Failure::TransferUnavailable)?;
         drop(ts);
         drop(state);
         ctx.counters.transfers_sent += 1;
@@ -895,23 +1094,39 @@ impl Delegation {
         };
         let addr = self.profile.transfer_addr();
         while let Some(t) = mote.poll_transmit() {
-            ctx.out.push_back(Output::ToMote { mote: addr, datagram: t.contents });
+            ctx.out.push_back(Output::ToMote {
+                mote: addr,
+                datagram: t.contents,
+            });
         }
         self.mark(now, "transfer_sent");
         Ok(())
     }
 
     fn resend_transfer(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
-        let Stage::Confirming { message, resend_at, resend_interval, .. } = &mut self.stage else { return };
+        let Stage::Confirming {
+            message,
+            resend_at,
+            resend_interval,
+            ..
+        } = &mut self.stage
+        else {
+            return;
+        };
         if now < *resend_at {
             return;
         }
-        let MoteLeg::Ready(mote) = &mut self.mote else { return };
+        let MoteLeg::Ready(mote) = &mut self.mote else {
+            return;
+        };
         if mote.send_application_data(message).is_ok() {
             ctx.counters.transfers_resent += 1;
             let addr = self.profile.transfer_addr();
             while let Some(t) = mote.poll_transmit() {
-                ctx.out.push_back(Output::ToMote { mote: addr, datagram: t.contents });
+                ctx.out.push_back(Output::ToMote {
+                    mote: addr,
+                    datagram: t.contents,
+                });
             }
         }
         *resend_interval = (*resend_interval * 2).min(Duration::from_secs(60));
@@ -919,11 +1134,19 @@ impl Delegation {
     }
 
     fn finish_transfer(&mut self, now: Instant, confirm: &TransferConfirmRepr, ctx: &mut Ctx<'_>) {
-        let Stage::Confirming { transfer_id, expected_check, .. } = &self.stage else {
+        let Stage::Confirming {
+            transfer_id,
+            expected_check,
+            ..
+        } = &self.stage
+        else {
             // A confirmation for nothing we sent.
             return self.fail(now, Failure::ConfirmRejected, ctx);
         };
-        if confirm.transfer_id != *transfer_id || confirm.status != ConfirmStatus::Installed || !ct_eq8(&confirm.key_check, expected_check) {
+        if confirm.transfer_id != *transfer_id
+            || confirm.status != ConfirmStatus::Installed
+            || !ct_eq8(&confirm.key_check, expected_check)
+        {
             tracing::warn!(mote = %self.profile.name, status = ?confirm.status, "transfer confirmation refused");
             return self.fail(now, Failure::ConfirmRejected, ctx);
         }
@@ -947,28 +1170,46 @@ impl Delegation {
         inet.forget_keys();
         drop(inet);
         if let Some((session_id, lifetime_secs)) = self.resumable.take() {
-            ctx.out.push_back(Output::SessionResumable { flow: self.flow, lifetime_secs, session_id });
+            ctx.out.push_back(Output::SessionResumable {
+                flow: self.flow,
+                lifetime_secs,
+                session_id,
+            });
         }
-        ctx.out.push_back(Output::FlowTransferred { flow: self.flow, final_flight: final_flight.clone() });
+        ctx.out.push_back(Output::FlowTransferred {
+            flow: self.flow,
+            final_flight: final_flight.clone(),
+        });
         self.close_mote_leg(ctx);
         ctx.counters.transfers_completed += 1;
         ctx.counters.handshakes_completed += 1;
         tracing::info!(flow = %self.flow, mote = %self.profile.name, "flow transferred to the mote");
         // The client has been retransmitting its flight since its Finished, with a doubling
         // timer; its next copy comes within about twice the time it has waited so far.
-        let waited = self.client_finished_at.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        let waited = self
+            .client_finished_at
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         let hold = (ctx.timers.final_flight_hold + waited * 2).min(Duration::from_secs(120));
-        self.stage = Stage::Retained { final_flight, until: now + hold, last_reply: now };
+        self.stage = Stage::Retained {
+            final_flight,
+            until: now + hold,
+            last_reply: now,
+        };
         self.mark(now, "transferred");
         self.outcome = Some("transferred");
     }
 
     fn close_mote_leg(&mut self, ctx: &mut Ctx<'_>) {
         let addr = self.profile.transfer_addr();
-        if let MoteLeg::Handshaking { mut conn, .. } | MoteLeg::Ready(mut conn) = std::mem::replace(&mut self.mote, MoteLeg::Gone) {
+        if let MoteLeg::Handshaking { mut conn, .. } | MoteLeg::Ready(mut conn) =
+            std::mem::replace(&mut self.mote, MoteLeg::Gone)
+        {
             conn.close();
             while let Some(t) = conn.poll_transmit() {
-                ctx.out.push_back(Output::ToMote { mote: addr, datagram: t.contents });
+                ctx.out.push_back(Output::ToMote {
+                    mote: addr,
+                    datagram: t.contents,
+                });
             }
         }
     }
@@ -992,7 +1233,10 @@ impl Delegation {
                 // Our ChangeCipherSpec is held back, so the client still reads epoch 0; the
                 // engine would write the alert in epoch 1, which the client cannot read.
                 Phase::Paused => {
-                    ctx.out.push_back(Output::Emit { flow: self.flow, datagram: self.plaintext_alert(desc) });
+                    ctx.out.push_back(Output::Emit {
+                        flow: self.flow,
+                        datagram: self.plaintext_alert(desc),
+                    });
                     ctx.counters.alerts_sent += 1;
                 }
                 _ => {}
@@ -1002,7 +1246,10 @@ impl Delegation {
         self.close_mote_leg(ctx);
         ctx.counters.record_failure(failure);
         tracing::info!(flow = %self.flow, mote = %self.profile.name, reason = failure.as_str(), "delegation abandoned");
-        ctx.out.push_back(Output::FlowAbandoned { flow: self.flow, reason: failure.abandon_reason() });
+        ctx.out.push_back(Output::FlowAbandoned {
+            flow: self.flow,
+            reason: failure.abandon_reason(),
+        });
         self.stage = Stage::Done;
         self.mark(now, "failed");
         self.outcome = Some(failure.as_str());
@@ -1014,7 +1261,13 @@ impl Delegation {
     fn plaintext_alert(&self, desc: AlertDescription) -> Vec<u8> {
         let seq = self.max_epoch0_seq.map_or(0, |m| m + 2);
         let mut out = Vec::with_capacity(15);
-        RecordHeader { content_type: ContentType::Alert, version: ProtocolVersion::DTLS1_2, epoch: 0, sequence_number: seq }.emit(&Alert::fatal(desc).get_encoding(), &mut out);
+        RecordHeader {
+            content_type: ContentType::Alert,
+            version: ProtocolVersion::DTLS1_2,
+            epoch: 0,
+            sequence_number: seq,
+        }
+        .emit(&Alert::fatal(desc).get_encoding(), &mut out);
         out
     }
 }
@@ -1022,7 +1275,10 @@ impl Delegation {
 /// The Internet session as the association's Transfer body: its keys under the suite the
 /// engine negotiated, the client's address and port, and the epoch-1 sequence numbers when
 /// they are not the defaults (the client's Finished 0 received, our Finished 0 sent).
-pub(crate) fn transfer_body(conn: &Connection, flow: &FlowTag) -> Option<mote_assoc::wire::TransferBody> {
+pub(crate) fn transfer_body(
+    conn: &Connection,
+    flow: &FlowTag,
+) -> Option<mote_assoc::wire::TransferBody> {
     use dtls::record::RecordAead;
     use mote_assoc::wire::{KeyBlock, SequenceNumbers, SessionKeys, TransferBody};
     let state = conn.export_session()?;
@@ -1046,7 +1302,10 @@ pub(crate) fn transfer_body(conn: &Connection, flow: &FlowTag) -> Option<mote_as
         return None;
     }
     let highest_received = state.read_highest_seq?;
-    let sequence = SequenceNumbers { highest_received, next_write: state.next_write_seq };
+    let sequence = SequenceNumbers {
+        highest_received,
+        next_write: state.next_write_seq,
+    };
     Some(TransferBody {
         keys,
         // When every slot is taken, the mote's least recently used idle session gives way

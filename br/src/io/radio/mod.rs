@@ -12,8 +12,8 @@ pub mod zep;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lowpan::Eui64;
 use ::slip::LinkQuality;
+use lowpan::Eui64;
 use tokio::sync::mpsc;
 
 use crate::config::{RadioConfig, RadioKind};
@@ -66,6 +66,10 @@ pub async fn start(cfg: &RadioConfig) -> anyhow::Result<RadioHandle> {
         RadioKind::Serial | RadioKind::Tcp => slip::start(cfg, frames_rx, events_tx, stats.clone()),
         RadioKind::Zep => zep::start(cfg, frames_rx, events_tx, stats.clone()).await?,
     };
-    Ok(RadioHandle { frames: frames_tx, events: events_rx, stats, task })
+    Ok(RadioHandle {
+        frames: frames_tx,
+        events: events_rx,
+        stats,
+        task,
+    })
 }
-

@@ -36,7 +36,11 @@ pub fn link_config(cfg: &RadioConfig) -> LinkConfig {
     LinkConfig {
         max_in_flight: cfg.window,
         min_send_gap: cfg.min_gap,
-        baud: if cfg.kind == RadioKind::Serial { cfg.baud } else { 0 },
+        baud: if cfg.kind == RadioKind::Serial {
+            cfg.baud
+        } else {
+            0
+        },
         backlog_frames: cfg.queue_frames,
         max_tx: Some(cfg.max_tx),
         // Channel and PAN id, so the radio filters and acknowledges as we frame.
@@ -48,15 +52,27 @@ pub fn link_config(cfg: &RadioConfig) -> LinkConfig {
 /// How to (re)open the byte stream to a slip-radio.
 #[derive(Debug, Clone)]
 pub enum Connector {
-    Serial { device: String, baud: u32, flow_control: bool },
-    Tcp { address: String },
+    Serial {
+        device: String,
+        baud: u32,
+        flow_control: bool,
+    },
+    Tcp {
+        address: String,
+    },
 }
 
 impl Connector {
     pub fn from_config(cfg: &RadioConfig) -> Self {
         match cfg.kind {
-            RadioKind::Tcp => Connector::Tcp { address: cfg.address.clone() },
-            _ => Connector::Serial { device: cfg.device.clone(), baud: cfg.baud, flow_control: cfg.flow_control },
+            RadioKind::Tcp => Connector::Tcp {
+                address: cfg.address.clone(),
+            },
+            _ => Connector::Serial {
+                device: cfg.device.clone(),
+                baud: cfg.baud,
+                flow_control: cfg.flow_control,
+            },
         }
     }
 
@@ -69,7 +85,11 @@ impl Connector {
 
     async fn open(&self) -> io::Result<Box<dyn Stream>> {
         match self {
-            Connector::Serial { device, baud, flow_control } => {
+            Connector::Serial {
+                device,
+                baud,
+                flow_control,
+            } => {
                 let port = slip::transport::open_serial(device, *baud, *flow_control)?;
                 Ok(Box::new(port))
             }
@@ -184,8 +204,12 @@ async fn drive_link(
                     debug!(text = %text.trim_end(), "radio debug");
                     None
                 }
-                LinkEvent::Stalled => return LinkEnd::Lost("radio stalled (no !R for several frames)".into()),
-                LinkEvent::TxDone { .. } | LinkEvent::TxTimeout { .. } | LinkEvent::Param { .. } => None,
+                LinkEvent::Stalled => {
+                    return LinkEnd::Lost("radio stalled (no !R for several frames)".into());
+                }
+                LinkEvent::TxDone { .. }
+                | LinkEvent::TxTimeout { .. }
+                | LinkEvent::Param { .. } => None,
             };
             if let Some(ev) = forward
                 && events.send(ev).await.is_err()
@@ -197,7 +221,9 @@ async fn drive_link(
             publish(stats, link.counters());
             next_stats = now + STATS_INTERVAL;
         }
-        let deadline = link.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
+        let deadline = link
+            .poll_timeout()
+            .map_or(next_stats, |t| t.min(next_stats));
         tokio::select! {
             r = rd.read(&mut buf) => match r {
                 Ok(0) => return LinkEnd::Lost("end of stream".into()),
@@ -224,7 +250,10 @@ async fn drive_link(
 
 /// Whether the link's backlog is short enough to take another frame (see [`DRIVER_BACKLOG`]).
 fn has_room(link: &RadioLink) -> bool {
-    link.backlog_len() < DRIVER_BACKLOG.min(link.config().backlog_frames.saturating_sub(1)).max(1)
+    link.backlog_len()
+        < DRIVER_BACKLOG
+            .min(link.config().backlog_frames.saturating_sub(1))
+            .max(1)
 }
 
 /// Flatten the slip link counters for metrics.
@@ -278,17 +307,21 @@ fn publish(stats: &RadioStats, c: &LinkCounters) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
     use crate::io::radio::RadioHandle;
     use lowpan::Eui64;
     use slip::codec::{SlipDecoder, encode_frame_with_leading_end};
     use slip::slip_radio::{HostMessage, RadioMessage, TxStatus};
+    use std::time::Duration;
     use tokio::net::TcpListener;
 
     const WAIT: Duration = Duration::from_secs(10);
     const RADIO: Eui64 = Eui64([0, 0x12, 0x4b, 0, 0, 0, 0, 1]);
 
-    async fn next_host_message(s: &mut tokio::net::TcpStream, d: &mut SlipDecoder, want: fn(&HostMessage) -> bool) -> HostMessage {
+    async fn next_host_message(
+        s: &mut tokio::net::TcpStream,
+        d: &mut SlipDecoder,
+        want: fn(&HostMessage) -> bool,
+    ) -> HostMessage {
         let mut buf = [0u8; 1024];
         loop {
             let n = s.read(&mut buf).await.unwrap();
@@ -324,7 +357,10 @@ mod tests {
     /// published, so oversize frames and bad escapes were invisible in metrics and logs.
     #[test]
     fn published_link_counters_include_slip_decoder_drops() {
-        let mut link = RadioLink::new(LinkConfig { max_input_len: 64, ..LinkConfig::default() });
+        let mut link = RadioLink::new(LinkConfig {
+            max_input_len: 64,
+            ..LinkConfig::default()
+        });
         let now = Instant::now();
         let mut bytes = vec![0xc0, 0x41, 0xdb, 0x01, 0x42, 0xc0];
         bytes.extend(std::iter::repeat_n(0x55, 100));
@@ -352,32 +388,72 @@ mod tests {
             ..RadioConfig::default()
         };
         let mut h = crate::io::radio::start(&cfg).await.unwrap();
-        let (mut s, _) = tokio::time::timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+        let (mut s, _) = tokio::time::timeout(WAIT, listener.accept())
+            .await
+            .unwrap()
+            .unwrap();
         let mut d = SlipDecoder::new(2048);
-        assert_eq!(next_event(&mut h, |e| *e == RadioEvent::Up).await, RadioEvent::Up);
+        assert_eq!(
+            next_event(&mut h, |e| *e == RadioEvent::Up).await,
+            RadioEvent::Up
+        );
         next_host_message(&mut s, &mut d, |m| *m == HostMessage::GetMac).await;
         reply(&mut s, RadioMessage::Mac(RADIO)).await;
-        assert_eq!(next_event(&mut h, |e| matches!(e, RadioEvent::Mac(_))).await, RadioEvent::Mac(RADIO));
+        assert_eq!(
+            next_event(&mut h, |e| matches!(e, RadioEvent::Mac(_))).await,
+            RadioEvent::Mac(RADIO)
+        );
 
-        let frame = vec![0x41, 0xd8, 0x01, 0xcd, 0xab, 0xff, 0xff, 1, 0, 0, 0, 0, 0x4b, 0x12, 0, 0x41, 0x60];
+        let frame = vec![
+            0x41, 0xd8, 0x01, 0xcd, 0xab, 0xff, 0xff, 1, 0, 0, 0, 0, 0x4b, 0x12, 0, 0x41, 0x60,
+        ];
         h.frames.send(frame.clone()).await.unwrap();
         let m = next_host_message(&mut s, &mut d, |m| matches!(m, HostMessage::Send { .. })).await;
-        let HostMessage::Send { sid, frame: sent, max_tx } = m else { unreachable!() };
+        let HostMessage::Send {
+            sid,
+            frame: sent,
+            max_tx,
+        } = m
+        else {
+            unreachable!()
+        };
         assert_eq!(sent, frame);
         assert_eq!(max_tx, Some(cfg.max_tx));
-        reply(&mut s, RadioMessage::TxResult { sid, status: TxStatus::Ok, transmissions: 1 }).await;
+        reply(
+            &mut s,
+            RadioMessage::TxResult {
+                sid,
+                status: TxStatus::Ok,
+                transmissions: 1,
+            },
+        )
+        .await;
 
         // A received frame comes out as an event.
         reply(&mut s, RadioMessage::Frame(frame.clone())).await;
-        assert_eq!(next_event(&mut h, |e| matches!(e, RadioEvent::Frame(..))).await, RadioEvent::Frame(frame, slip::LinkQuality::default()));
+        assert_eq!(
+            next_event(&mut h, |e| matches!(e, RadioEvent::Frame(..))).await,
+            RadioEvent::Frame(frame, slip::LinkQuality::default())
+        );
 
         // The radio goes away: Down, then a new connection, Up, and ?M again.
         drop(s);
-        assert!(matches!(next_event(&mut h, |e| matches!(e, RadioEvent::Down(_))).await, RadioEvent::Down(_)));
-        let (mut s, _) = tokio::time::timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+        assert!(matches!(
+            next_event(&mut h, |e| matches!(e, RadioEvent::Down(_))).await,
+            RadioEvent::Down(_)
+        ));
+        let (mut s, _) = tokio::time::timeout(WAIT, listener.accept())
+            .await
+            .unwrap()
+            .unwrap();
         let mut d = SlipDecoder::new(2048);
         next_event(&mut h, |e| *e == RadioEvent::Up).await;
-        tokio::time::timeout(WAIT, next_host_message(&mut s, &mut d, |m| *m == HostMessage::GetMac)).await.unwrap();
+        tokio::time::timeout(
+            WAIT,
+            next_host_message(&mut s, &mut d, |m| *m == HostMessage::GetMac),
+        )
+        .await
+        .unwrap();
         h.task.abort();
     }
 }

@@ -43,7 +43,9 @@ pub async fn start(
     // Our address is configured, not learned: tell the main loop at once.
     let _ = events.send(RadioEvent::Mac(eui)).await;
     let _ = events.send(RadioEvent::Up).await;
-    Ok(tokio::spawn(run(socket, radio, timer, frames, events, stats)))
+    Ok(tokio::spawn(run(
+        socket, radio, timer, frames, events, stats,
+    )))
 }
 
 async fn run(
@@ -79,7 +81,9 @@ async fn run(
             publish(&stats, radio.counters(), send_errors);
             next_stats = now + STATS_INTERVAL;
         }
-        let deadline = radio.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
+        let deadline = radio
+            .poll_timeout()
+            .map_or(next_stats, |t| t.min(next_stats));
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 // An error here is mostly ICMP port unreachable from an absent peer: ignore.
@@ -154,10 +158,10 @@ fn publish(stats: &RadioStats, c: &ZepCounters, send_errors: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
     use crate::config::RadioKind;
     use lowpan::ieee802154::{self as mac, FrameRepr};
     use lowpan::{Address, Eui64};
+    use std::time::Duration;
 
     const WAIT: Duration = Duration::from_secs(10);
 
@@ -182,20 +186,38 @@ mod tests {
         assert_eq!(h.events.recv().await, Some(RadioEvent::Up));
 
         // Our broadcast frame reaches the peer as ZEP with a correct FCS.
-        let bcast = mac::build_data_frame(&FrameRepr::data(0xabcd, Address::Extended(own), Address::BROADCAST, 9, false), &[0x41, 0x60]);
+        let bcast = mac::build_data_frame(
+            &FrameRepr::data(0xabcd, Address::Extended(own), Address::BROADCAST, 9, false),
+            &[0x41, 0x60],
+        );
         h.frames.send(bcast.clone()).await.unwrap();
         let mut buf = [0u8; 256];
-        let (n, from) = tokio::time::timeout(WAIT, peer.recv_from(&mut buf)).await.unwrap().unwrap();
+        let (n, from) = tokio::time::timeout(WAIT, peer.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(from, bind);
         let z = slip::zep::decode_datagram(&buf[..n]).unwrap();
         assert_eq!(z.frame, &bcast[..]);
 
         // A frame from the mote for us comes out as an event.
-        let to_us = mac::build_data_frame(&FrameRepr::data(0xabcd, Address::Extended(mote), Address::BROADCAST, 3, false), &[0x41, 0x60]);
+        let to_us = mac::build_data_frame(
+            &FrameRepr::data(
+                0xabcd,
+                Address::Extended(mote),
+                Address::BROADCAST,
+                3,
+                false,
+            ),
+            &[0x41, 0x60],
+        );
         let dgram = slip::zep::encode_datagram_heard(26, 1, 1, &to_us, 201, Some(-67)).unwrap();
         peer.send_to(&dgram, bind).await.unwrap();
         let ev = tokio::time::timeout(WAIT, h.events.recv()).await.unwrap();
-        let heard = slip::LinkQuality { lqi: Some(201), rssi_dbm: Some(-67) };
+        let heard = slip::LinkQuality {
+            lqi: Some(201),
+            rssi_dbm: Some(-67),
+        };
         assert_eq!(ev, Some(RadioEvent::Frame(to_us, heard)));
         h.task.abort();
     }

@@ -2,11 +2,20 @@ use super::*;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// Runs one AEAD with a full 12-byte nonce, for the published vectors.
-fn encrypt(aead: RecordAead, key: &[u8], nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+fn encrypt(
+    aead: RecordAead,
+    key: &[u8],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
     let c = RecordCipher::new(aead, key, &nonce[..aead.iv_len()]).unwrap();
     let mut buf = plaintext.to_vec();
     with_cipher!(&c.cipher, a => {
@@ -20,17 +29,32 @@ fn encrypt(aead: RecordAead, key: &[u8], nonce: &[u8; 12], aad: &[u8], plaintext
 fn seal_open_round_trip_and_tamper() {
     let c = RecordCipher::new(RecordAead::Aes128Ccm8, &[7; 16], &[1, 2, 3, 4]).unwrap();
     let v = ProtocolVersion::DTLS1_2;
-    let body = c.seal(1, 42, ContentType::ApplicationData, v, b"hello").unwrap();
+    let body = c
+        .seal(1, 42, ContentType::ApplicationData, v, b"hello")
+        .unwrap();
     assert_eq!(body.len(), 5 + CCM8_OVERHEAD);
     assert_eq!(&body[..8], &[0, 1, 0, 0, 0, 0, 0, 42]);
-    assert_eq!(c.open(1, 42, ContentType::ApplicationData, v, &body).unwrap(), b"hello");
+    assert_eq!(
+        c.open(1, 42, ContentType::ApplicationData, v, &body)
+            .unwrap(),
+        b"hello"
+    );
     // Any change to the header fields bound by the AAD fails.
-    assert!(c.open(1, 43, ContentType::ApplicationData, v, &body).is_err());
+    assert!(
+        c.open(1, 43, ContentType::ApplicationData, v, &body)
+            .is_err()
+    );
     assert!(c.open(1, 42, ContentType::Handshake, v, &body).is_err());
     let mut t = body.clone();
     t[9] ^= 1;
-    assert_eq!(c.open(1, 42, ContentType::ApplicationData, v, &t), Err(Error::DecryptFailed));
-    assert!(c.open(1, 42, ContentType::ApplicationData, v, &body[..10]).is_err());
+    assert_eq!(
+        c.open(1, 42, ContentType::ApplicationData, v, &t),
+        Err(Error::DecryptFailed)
+    );
+    assert!(
+        c.open(1, 42, ContentType::ApplicationData, v, &body[..10])
+            .is_err()
+    );
 }
 
 #[test]
@@ -40,19 +64,40 @@ fn every_aead_round_trips_and_refuses_tampering() {
         let key = vec![9; aead.key_len()];
         let iv = vec![3; aead.iv_len()];
         let c = RecordCipher::new(aead, &key, &iv).unwrap();
-        let body = c.seal(1, 7, ContentType::ApplicationData, v, b"payload").unwrap();
+        let body = c
+            .seal(1, 7, ContentType::ApplicationData, v, b"payload")
+            .unwrap();
         assert_eq!(body.len(), 7 + aead.overhead(), "{aead:?}");
         assert!(aead.overhead() <= MAX_AEAD_OVERHEAD);
-        assert_eq!(c.open(1, 7, ContentType::ApplicationData, v, &body).unwrap(), b"payload");
-        assert!(c.open(1, 8, ContentType::ApplicationData, v, &body).is_err(), "{aead:?}: sequence bound");
-        assert!(c.open(2, 7, ContentType::ApplicationData, v, &body).is_err(), "{aead:?}: epoch bound");
+        assert_eq!(
+            c.open(1, 7, ContentType::ApplicationData, v, &body)
+                .unwrap(),
+            b"payload"
+        );
+        assert!(
+            c.open(1, 8, ContentType::ApplicationData, v, &body)
+                .is_err(),
+            "{aead:?}: sequence bound"
+        );
+        assert!(
+            c.open(2, 7, ContentType::ApplicationData, v, &body)
+                .is_err(),
+            "{aead:?}: epoch bound"
+        );
         for i in 0..body.len() {
             let mut t = body.clone();
             t[i] ^= 0x01;
-            assert_eq!(c.open(1, 7, ContentType::ApplicationData, v, &t), Err(Error::DecryptFailed), "{aead:?} byte {i}");
+            assert_eq!(
+                c.open(1, 7, ContentType::ApplicationData, v, &t),
+                Err(Error::DecryptFailed),
+                "{aead:?} byte {i}"
+            );
         }
         for n in 0..aead.overhead() {
-            assert_eq!(c.open(1, 7, ContentType::ApplicationData, v, &body[..n]), Err(Error::DecryptFailed));
+            assert_eq!(
+                c.open(1, 7, ContentType::ApplicationData, v, &body[..n]),
+                Err(Error::DecryptFailed)
+            );
         }
         assert!(RecordCipher::new(aead, &key[1..], &iv).is_err());
         assert!(RecordCipher::new(aead, &key, &iv[1..]).is_err());
@@ -68,13 +113,18 @@ fn ccm8_nist_example_3() {
     let aad: [u8; 20] = core::array::from_fn(|i| i as u8);
     let mut buf: [u8; 24] = core::array::from_fn(|i| 0x20 + i as u8);
     let aead = Aes128Ccm8::new((&key).into());
-    let tag = aead.encrypt_inout_detached((&nonce).into(), &aad, (&mut buf[..]).into()).unwrap();
+    let tag = aead
+        .encrypt_inout_detached((&nonce).into(), &aad, (&mut buf[..]).into())
+        .unwrap();
     let expected_c = [
-        0xe3, 0xb2, 0x01, 0xa9, 0xf5, 0xb7, 0x1a, 0x7a, 0x9b, 0x1c, 0xea, 0xec, 0xcd, 0x97, 0xe7, 0x0b, 0x61, 0x76, 0xaa,
-        0xd9, 0xa4, 0x42, 0x8a, 0xa5,
+        0xe3, 0xb2, 0x01, 0xa9, 0xf5, 0xb7, 0x1a, 0x7a, 0x9b, 0x1c, 0xea, 0xec, 0xcd, 0x97, 0xe7,
+        0x0b, 0x61, 0x76, 0xaa, 0xd9, 0xa4, 0x42, 0x8a, 0xa5,
     ];
     assert_eq!(buf, expected_c);
-    assert_eq!(tag.as_slice(), &[0x48, 0x43, 0x92, 0xfb, 0xc1, 0xb0, 0x99, 0x51]);
+    assert_eq!(
+        tag.as_slice(),
+        &[0x48, 0x43, 0x92, 0xfb, 0xc1, 0xb0, 0x99, 0x51]
+    );
 }
 
 /// The inputs of NIST SP 800-38C example 3 with RFC 6655's 16-byte tag: the ciphertext is
@@ -142,15 +192,41 @@ fn record_nonce_construction() {
     let k32: Vec<u8> = (0..32).collect();
     let iv: Vec<u8> = (0xb0..0xbc).collect();
     let cases: [(RecordAead, &[u8], &[u8], &str); 4] = [
-        (RecordAead::Aes128Ccm8, &k16, &salt, "0001000000000005 4498625bc0 bdfdedef2cbf7c99"),
-        (RecordAead::Aes128Ccm, &k16, &salt, "0001000000000005 4498625bc0 73d57b65a62b8745ed10ca40dba70d72"),
-        (RecordAead::Aes128Gcm, &k16, &salt, "0001000000000005 a46f3dea4b df91ed9f7ac22a9f5d500cb359deae1b"),
-        (RecordAead::Chacha20Poly1305, &k32, &iv, "0673d19661 fa24f20fd05a4078f566a11c3550782c"),
+        (
+            RecordAead::Aes128Ccm8,
+            &k16,
+            &salt,
+            "0001000000000005 4498625bc0 bdfdedef2cbf7c99",
+        ),
+        (
+            RecordAead::Aes128Ccm,
+            &k16,
+            &salt,
+            "0001000000000005 4498625bc0 73d57b65a62b8745ed10ca40dba70d72",
+        ),
+        (
+            RecordAead::Aes128Gcm,
+            &k16,
+            &salt,
+            "0001000000000005 a46f3dea4b df91ed9f7ac22a9f5d500cb359deae1b",
+        ),
+        (
+            RecordAead::Chacha20Poly1305,
+            &k32,
+            &iv,
+            "0673d19661 fa24f20fd05a4078f566a11c3550782c",
+        ),
     ];
     for (aead, key, iv, expected) in cases {
         let c = RecordCipher::new(aead, key, iv).unwrap();
-        let body = c.seal(1, 5, ContentType::ApplicationData, v, b"hello").unwrap();
+        let body = c
+            .seal(1, 5, ContentType::ApplicationData, v, b"hello")
+            .unwrap();
         assert_eq!(body, hex(expected), "{aead:?}");
-        assert_eq!(c.open(1, 5, ContentType::ApplicationData, v, &body).unwrap(), b"hello");
+        assert_eq!(
+            c.open(1, 5, ContentType::ApplicationData, v, &body)
+                .unwrap(),
+            b"hello"
+        );
     }
 }

@@ -343,13 +343,13 @@ impl DelegatedDevice {
         let sessions = match cfg.leg {
             Leg::Association => SessionTable::with_association(
                 delegated_mote(cfg, eui64, AssocRandom(rng.clone()))
-                .map(|mut m| {
-                    m.set_resumption_slots(cfg.resumption_slots);
-                    m
-                })
-                .ok_or(dtls::Error::Config(
-                    "the association needs a PSK of 16..=32 bytes",
-                ))?,
+                    .map(|mut m| {
+                        m.set_resumption_slots(cfg.resumption_slots);
+                        m
+                    })
+                    .ok_or(dtls::Error::Config(
+                        "the association needs a PSK of 16..=32 bytes",
+                    ))?,
             ),
             Leg::PskHandshake => SessionTable::new(
                 cfg.slots,

@@ -118,12 +118,8 @@ impl DeviceSpec {
             DeviceSpec::Delegated(c) => Some(Box::new(delegated::DelegatedDevice::new(
                 c, mote_index, eui64, rng,
             )?)),
-            DeviceSpec::Dcert(c) => Some(Box::new(server::DtlsServer::dcert(
-                c, mote_index, rng,
-            )?)),
-            DeviceSpec::Cdpsk(c) => Some(Box::new(server::DtlsServer::cdpsk(
-                c, mote_index, rng,
-            )?)),
+            DeviceSpec::Dcert(c) => Some(Box::new(server::DtlsServer::dcert(c, mote_index, rng)?)),
+            DeviceSpec::Cdpsk(c) => Some(Box::new(server::DtlsServer::cdpsk(c, mote_index, rng)?)),
         })
     }
 }
@@ -405,9 +401,10 @@ impl Outbox {
         if let Some(key) = flight_key(&d.payload) {
             self.recent_flights
                 .retain(|(left, _, _, _)| at < *left + FLIGHT_MEMORY);
-            let repeated = self.recent_flights.iter().any(|(_, p, port, k)| {
-                *p == d.peer && *port == d.local_port && *k == key
-            });
+            let repeated = self
+                .recent_flights
+                .iter()
+                .any(|(_, p, port, k)| *p == d.peer && *port == d.local_port && *k == key);
             if repeated {
                 counters.flights_suppressed += 1;
                 return;

@@ -373,10 +373,13 @@ fn dcert_handshake_and_coap_get_with_ecc_cost() {
 fn dcert_with_raw_public_keys_both_ways() {
     use dtls::crypto::ecc::SigningKey;
     let mote_key = CertifiedKey::raw_public_key(SigningKey::from_pem(&pki("server.key")).unwrap());
-    let client_key = CertifiedKey::raw_public_key(SigningKey::from_pem(&pki("client.key")).unwrap());
+    let client_key =
+        CertifiedKey::raw_public_key(SigningKey::from_pem(&pki("client.key")).unwrap());
     let pin = |k: &CertifiedKey| dtls::cert::spki_sha256(&k.spki());
     let spec = DeviceSpec::Dcert(DcertConfig {
-        certificate: Arc::new(CertifiedKey::raw_public_key(SigningKey::from_pem(&pki("server.key")).unwrap())),
+        certificate: Arc::new(CertifiedKey::raw_public_key(
+            SigningKey::from_pem(&pki("server.key")).unwrap(),
+        )),
         certificate_types: vec![CertificateType::RawPublicKey],
         client_auth: None,
         client_raw_keys: Some(RawKeyTrust::Pinned(vec![pin(&client_key)])),
@@ -395,7 +398,9 @@ fn dcert_with_raw_public_keys_both_ways() {
     net.client
         .send_application_data(&Net::mote_addr(COAPS_PORT), &coap_get("/sensors/temp", 6))
         .unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| !n.app_data(COAPS_PORT).is_empty()));
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        !n.app_data(COAPS_PORT).is_empty()
+    }));
     assert_temperature(&net.app_data(COAPS_PORT)[0], 6);
     let c = net.mote.security_counters();
     assert_eq!((c.ecc_sign, c.ecc_verify, c.ecc_ecdh), (1, 1, 2), "{c:?}");
@@ -412,7 +417,11 @@ fn dcert_counts_the_frames_of_its_dtls_datagrams() {
     assert!(net.run_until(Duration::from_secs(60), |n| n.established(COAPS_PORT)));
     let c = net.mote.counters();
     assert!(c.fragments_in > 0 && c.fragments_out > 0, "{c:?}");
-    assert_eq!((c.secure_frames_in, c.secure_bytes_in), (c.frames_in, c.bytes_in), "{c:?}");
+    assert_eq!(
+        (c.secure_frames_in, c.secure_bytes_in),
+        (c.frames_in, c.bytes_in),
+        "{c:?}"
+    );
     assert_eq!(c.secure_frames_out, c.frames_out - c.rs_sent, "{c:?}");
     assert!(c.secure_bytes_out < c.bytes_out || c.rs_sent == 0, "{c:?}");
 }
@@ -928,7 +937,10 @@ fn session_table_evicts_the_least_recently_used_idle_session() {
             .is_some()
     );
     // Neither session has been idle for the eviction time: a new one is refused.
-    assert!(t.install(t0 + Duration::from_secs(4), p(2), &state(2)).is_err());
+    assert!(
+        t.install(t0 + Duration::from_secs(4), p(2), &state(2))
+            .is_err()
+    );
     assert_eq!(t.len(), 2);
     assert_eq!(
         t.install(t0 + Duration::from_secs(12), p(2), &state(2))
@@ -1072,7 +1084,11 @@ fn outbox_drops_a_flight_copy_still_held_or_just_sent() {
     let held = o.occupy(t0, Duration::from_secs(2));
     o.push(held, dg(flight(1)), &mut c);
     // The engine's retransmission while the original is held.
-    o.push(o.release_time(t0 + Duration::from_secs(1)), dg(flight(2)), &mut c);
+    o.push(
+        o.release_time(t0 + Duration::from_secs(1)),
+        dg(flight(2)),
+        &mut c,
+    );
     assert_eq!(o.poll(held).unwrap().payload, flight(1));
     assert!(o.poll(held).is_none());
     // Just after it left: crossed the peer's retransmission.
@@ -1110,7 +1126,11 @@ fn close_notify_answered(spec: &DeviceSpec, client: ClientConfig) {
         (dtls::record::ContentType::Alert, 1)
     );
     assert_eq!(net.mote.security_counters().sessions_closed, 1);
-    assert_eq!(net.mote.security_counters().alerts_out, 1, "the answer is counted");
+    assert_eq!(
+        net.mote.security_counters().alerts_out,
+        1,
+        "the answer is counted"
+    );
 }
 
 #[test]
@@ -1204,7 +1224,10 @@ fn dcert_clients_that_vanish_do_not_hold_the_mote() {
 /// A full table of clients that vanished: once they have been idle for the eviction time,
 /// a new client that authenticates takes the least recently used one's place (counted),
 /// long before the idle timeout.
-fn idle_client_gives_way_after_the_eviction_time(spec: DeviceSpec, client: impl Fn() -> ClientConfig) {
+fn idle_client_gives_way_after_the_eviction_time(
+    spec: DeviceSpec,
+    client: impl Fn() -> ClientConfig,
+) {
     let limits = ClientLimits {
         max_clients: 2,
         idle_timeout: Duration::from_secs(300),
@@ -1228,7 +1251,11 @@ fn idle_client_gives_way_after_the_eviction_time(spec: DeviceSpec, client: impl 
         net.events
     );
     let c = net.mote.security_counters();
-    assert_eq!((c.sessions_evicted, c.sessions_expired, c.clients_refused), (1, 0, 0), "{c:?}");
+    assert_eq!(
+        (c.sessions_evicted, c.sessions_expired, c.clients_refused),
+        (1, 0, 0),
+        "{c:?}"
+    );
 }
 
 #[test]
@@ -1334,7 +1361,9 @@ fn transferred_sessions_expire() {
     let t0 = Instant::now();
     let mut t = super::sessions::SessionTable::new(2, times(60));
     for n in 0..2u16 {
-        let state = transfer_message(inet_client(n), session_keys(n as u8), 1).session_state().unwrap();
+        let state = transfer_message(inet_client(n), session_keys(n as u8), 1)
+            .session_state()
+            .unwrap();
         t.install(t0, peer_of(inet_client(n)), &state).unwrap();
     }
     assert_eq!(t.next_expiry(), Some(t0 + Duration::from_secs(60)));

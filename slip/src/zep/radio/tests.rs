@@ -1,7 +1,7 @@
 //! Deterministic tests of `ZepRadio` with a simulated clock and fake peers.
 
 use super::*;
-use lowpan::ieee802154::{build_data_frame, imm_ack, FrameRepr};
+use lowpan::ieee802154::{FrameRepr, build_data_frame, imm_ack};
 use proptest::prelude::*;
 
 const MS: Duration = Duration::from_millis(1);
@@ -16,19 +16,34 @@ fn peer(n: u16) -> SocketAddr {
 
 fn radio(peers: usize) -> ZepRadio {
     let peers = (1..=peers as u16).map(peer).collect();
-    ZepRadio::new(ZepConfig { short_addr: Some(0x0001), ..ZepConfig::new(US, peers) })
+    ZepRadio::new(ZepConfig {
+        short_addr: Some(0x0001),
+        ..ZepConfig::new(US, peers)
+    })
 }
 
 fn frame(pan: u16, src: Address, dst: Address, seq: u8, ack: bool) -> Vec<u8> {
-    build_data_frame(&FrameRepr::data(pan, src, dst, seq, ack), &[0x7A, 0x33, seq])
+    build_data_frame(
+        &FrameRepr::data(pan, src, dst, seq, ack),
+        &[0x7A, 0x33, seq],
+    )
 }
 
 fn node_frame(seq: u8, ack: bool) -> Vec<u8> {
-    frame(0xABCD, Address::Extended(NODE), Address::Extended(US), seq, ack)
+    frame(
+        0xABCD,
+        Address::Extended(NODE),
+        Address::Extended(US),
+        seq,
+        ack,
+    )
 }
 
 /// What [`zep`]'s datagrams report: encode_datagram's LQI, CRC mode (no RSSI).
-const HEARD: crate::LinkQuality = crate::LinkQuality { lqi: Some(0xFF), rssi_dbm: None };
+const HEARD: crate::LinkQuality = crate::LinkQuality {
+    lqi: Some(0xFF),
+    rssi_dbm: None,
+};
 
 fn zep(frame: &[u8]) -> Vec<u8> {
     encode_datagram(26, 7, 1, frame).unwrap()
@@ -43,7 +58,9 @@ fn events(r: &mut ZepRadio) -> Vec<ZepEvent> {
 }
 
 fn mac_frames(ds: &[(SocketAddr, Vec<u8>)]) -> Vec<(SocketAddr, Vec<u8>)> {
-    ds.iter().map(|(p, d)| (*p, decode_datagram(d).unwrap().frame.to_vec())).collect()
+    ds.iter()
+        .map(|(p, d)| (*p, decode_datagram(d).unwrap().frame.to_vec()))
+        .collect()
 }
 
 #[test]
@@ -56,7 +73,10 @@ fn acks_unicast_frame_for_us_exactly_a_turnaround_later() {
     assert_eq!(r.poll_timeout(), Some(now + TURNAROUND));
     assert!(transmits(&mut r, now + TURNAROUND - Duration::from_micros(1)).is_empty());
     let out = transmits(&mut r, now + TURNAROUND);
-    assert_eq!(mac_frames(&out), vec![(peer(2), imm_ack(0x42, false).to_vec())]);
+    assert_eq!(
+        mac_frames(&out),
+        vec![(peer(2), imm_ack(0x42, false).to_vec())]
+    );
     // The datagram carries a correct FCS: 02 00 42 + CRC-16/KERMIT.
     assert_eq!(out[0].1.len(), 32 + 5);
     assert_eq!(out[0].1[31], 5);
@@ -67,11 +87,17 @@ fn acks_unicast_frame_for_us_exactly_a_turnaround_later() {
 
 #[test]
 fn turnaround_is_a_setting() {
-    let mut r = ZepRadio::new(ZepConfig { turnaround: 2 * MS, ..ZepConfig::new(US, vec![peer(1)]) });
+    let mut r = ZepRadio::new(ZepConfig {
+        turnaround: 2 * MS,
+        ..ZepConfig::new(US, vec![peer(1)])
+    });
     let now = Instant::now();
     r.handle_datagram(now, peer(1), &zep(&node_frame(1, true)));
     assert!(transmits(&mut r, now + MS).is_empty());
-    assert_eq!(mac_frames(&transmits(&mut r, now + 2 * MS)), vec![(peer(1), imm_ack(1, false).to_vec())]);
+    assert_eq!(
+        mac_frames(&transmits(&mut r, now + 2 * MS)),
+        vec![(peer(1), imm_ack(1, false).to_vec())]
+    );
 }
 
 #[test]
@@ -89,12 +115,21 @@ fn no_ack_for_broadcast_or_without_request() {
 fn short_address_and_broadcast_pan_accepted() {
     let mut r = radio(1);
     let now = Instant::now();
-    let to_short = frame(0xABCD, Address::Short(0x0005), Address::Short(0x0001), 1, true);
+    let to_short = frame(
+        0xABCD,
+        Address::Short(0x0005),
+        Address::Short(0x0001),
+        1,
+        true,
+    );
     let any_pan = frame(0xFFFF, Address::Short(0x0005), Address::BROADCAST, 2, false);
     r.handle_datagram(now, peer(1), &zep(&to_short));
     r.handle_datagram(now, peer(1), &zep(&any_pan));
     assert_eq!(events(&mut r).len(), 2);
-    assert_eq!(mac_frames(&transmits(&mut r, now + TURNAROUND)), vec![(peer(1), imm_ack(1, false).to_vec())]);
+    assert_eq!(
+        mac_frames(&transmits(&mut r, now + TURNAROUND)),
+        vec![(peer(1), imm_ack(1, false).to_vec())]
+    );
 }
 
 #[test]
@@ -103,23 +138,64 @@ fn filters_channel_pan_address_fcs_and_own_frames() {
     let now = Instant::now();
     let f = node_frame(1, true);
     r.handle_datagram(now, peer(1), &encode_datagram(15, 7, 1, &f).unwrap());
-    r.handle_datagram(now, peer(1), &zep(&frame(0x1234, Address::Extended(NODE), Address::Extended(US), 2, true)));
-    r.handle_datagram(now, peer(1), &zep(&frame(0xABCD, Address::Extended(NODE), Address::Extended(OTHER), 3, true)));
+    r.handle_datagram(
+        now,
+        peer(1),
+        &zep(&frame(
+            0x1234,
+            Address::Extended(NODE),
+            Address::Extended(US),
+            2,
+            true,
+        )),
+    );
+    r.handle_datagram(
+        now,
+        peer(1),
+        &zep(&frame(
+            0xABCD,
+            Address::Extended(NODE),
+            Address::Extended(OTHER),
+            3,
+            true,
+        )),
+    );
     let mut bad = zep(&f);
     let n = bad.len();
     bad[n - 1] ^= 0x01;
     r.handle_datagram(now, peer(1), &bad);
-    r.handle_datagram(now, peer(1), &zep(&frame(0xABCD, Address::Extended(US), Address::BROADCAST, 4, false)));
+    r.handle_datagram(
+        now,
+        peer(1),
+        &zep(&frame(
+            0xABCD,
+            Address::Extended(US),
+            Address::BROADCAST,
+            4,
+            false,
+        )),
+    );
     r.handle_datagram(now, peer(1), b"not zep at all");
     let mut hello = zep(&f);
     hello[3] = 255;
     r.handle_datagram(now, peer(1), &hello);
     r.handle_datagram(now, peer(1), &[0x45, 0x58, 0x02, 0x02, 0, 0, 0, 9]);
     assert!(events(&mut r).is_empty());
-    assert!(transmits(&mut r, now + MS).is_empty(), "nothing filtered may be acknowledged");
+    assert!(
+        transmits(&mut r, now + MS).is_empty(),
+        "nothing filtered may be acknowledged"
+    );
     let c = r.counters();
     assert_eq!(
-        (c.drop_other_channel, c.drop_other_pan, c.drop_not_for_us, c.drop_bad_fcs, c.drop_own, c.drop_malformed, c.ignored),
+        (
+            c.drop_other_channel,
+            c.drop_other_pan,
+            c.drop_not_for_us,
+            c.drop_bad_fcs,
+            c.drop_own,
+            c.drop_malformed,
+            c.ignored
+        ),
         (1, 1, 1, 1, 1, 1, 2)
     );
 }
@@ -132,7 +208,11 @@ fn duplicates_dropped_but_acked_again() {
     r.handle_datagram(now, peer(1), &zep(&f));
     r.handle_datagram(now + MS, peer(1), &zep(&f));
     assert_eq!(events(&mut r), vec![ZepEvent::Frame(f.clone(), HEARD)]);
-    assert_eq!(transmits(&mut r, now + MS + TURNAROUND).len(), 2, "the repeat gets its ACK too");
+    assert_eq!(
+        transmits(&mut r, now + MS + TURNAROUND).len(),
+        2,
+        "the repeat gets its ACK too"
+    );
     assert_eq!(r.counters().drop_duplicate, 1);
     // Another sequence number is new; after the window the old one is new again.
     r.handle_datagram(now, peer(1), &zep(&node_frame(10, false)));
@@ -146,11 +226,20 @@ fn duplicates_dropped_but_acked_again() {
 fn unicast_retried_then_given_up() {
     let mut r = radio(2);
     let mut now = Instant::now();
-    let f = frame(0xABCD, Address::Extended(US), Address::Extended(NODE), 5, true);
+    let f = frame(
+        0xABCD,
+        Address::Extended(US),
+        Address::Extended(NODE),
+        5,
+        true,
+    );
     r.send_frame(now, f.clone()).unwrap();
     // Unknown destination: a copy to every peer.
     let out = transmits(&mut r, now);
-    assert_eq!(mac_frames(&out), vec![(peer(1), f.clone()), (peer(2), f.clone())]);
+    assert_eq!(
+        mac_frames(&out),
+        vec![(peer(1), f.clone()), (peer(2), f.clone())]
+    );
     assert_eq!(r.poll_timeout(), Some(now + 5 * MS));
     for attempt in 2..=4u8 {
         now += 5 * MS;
@@ -162,7 +251,11 @@ fn unicast_retried_then_given_up() {
     r.handle_timeout(now);
     assert_eq!(
         events(&mut r),
-        vec![ZepEvent::TxDone { seq: 5, status: TxStatus::NoAck, transmissions: 4 }]
+        vec![ZepEvent::TxDone {
+            seq: 5,
+            status: TxStatus::NoAck,
+            transmissions: 4
+        }]
     );
     assert_eq!((r.counters().retries, r.counters().tx_no_ack), (3, 1));
     assert_eq!(r.poll_timeout(), None);
@@ -173,11 +266,23 @@ fn ack_completes_transmission_and_learned_peer_is_used() {
     let mut r = radio(2);
     let now = Instant::now();
     // NODE is heard through peer 2 (and peer 1 hears it from us).
-    let bcast = frame(0xABCD, Address::Extended(NODE), Address::BROADCAST, 1, false);
+    let bcast = frame(
+        0xABCD,
+        Address::Extended(NODE),
+        Address::BROADCAST,
+        1,
+        false,
+    );
     r.handle_datagram(now, peer(2), &zep(&bcast));
     events(&mut r);
     assert_eq!(mac_frames(&transmits(&mut r, now)), vec![(peer(1), bcast)]);
-    let f = frame(0xABCD, Address::Extended(US), Address::Extended(NODE), 77, true);
+    let f = frame(
+        0xABCD,
+        Address::Extended(US),
+        Address::Extended(NODE),
+        77,
+        true,
+    );
     r.send_frame(now, f.clone()).unwrap();
     assert_eq!(mac_frames(&transmits(&mut r, now)), vec![(peer(2), f)]);
     // A wrong-sequence ACK is stray, so is one from a peer we did not send to; the right
@@ -187,12 +292,25 @@ fn ack_completes_transmission_and_learned_peer_is_used() {
     r.handle_datagram(now + MS, peer(2), &zep(&imm_ack(77, false)));
     assert_eq!(
         events(&mut r),
-        vec![ZepEvent::TxDone { seq: 77, status: TxStatus::Ok, transmissions: 1 }]
+        vec![ZepEvent::TxDone {
+            seq: 77,
+            status: TxStatus::Ok,
+            transmissions: 1
+        }]
     );
-    assert_eq!((r.counters().stray_acks, r.counters().acks_received), (2, 3));
+    assert_eq!(
+        (r.counters().stray_acks, r.counters().acks_received),
+        (2, 3)
+    );
     // The stray ones may be someone else's: the other peer hears them.
     let relayed = mac_frames(&transmits(&mut r, now + MS));
-    assert_eq!(relayed, vec![(peer(1), imm_ack(76, false).to_vec()), (peer(2), imm_ack(77, false).to_vec())]);
+    assert_eq!(
+        relayed,
+        vec![
+            (peer(1), imm_ack(76, false).to_vec()),
+            (peer(2), imm_ack(77, false).to_vec())
+        ]
+    );
     r.handle_timeout(now + Duration::from_secs(1));
     assert!(transmits(&mut r, now + Duration::from_secs(1)).is_empty());
 }
@@ -205,7 +323,14 @@ fn broadcast_goes_to_all_and_is_done_without_ack() {
     r.send_frame(now, f).unwrap();
     assert_eq!(transmits(&mut r, now).len(), 3);
     assert_eq!(r.poll_transmit(now), None);
-    assert_eq!(events(&mut r), vec![ZepEvent::TxDone { seq: 3, status: TxStatus::Ok, transmissions: 1 }]);
+    assert_eq!(
+        events(&mut r),
+        vec![ZepEvent::TxDone {
+            seq: 3,
+            status: TxStatus::Ok,
+            transmissions: 1
+        }]
+    );
 }
 
 #[test]
@@ -213,7 +338,17 @@ fn frames_to_the_same_peer_are_paced() {
     let mut r = radio(1);
     let now = Instant::now();
     for seq in 0..3 {
-        r.send_frame(now, frame(0xABCD, Address::Extended(US), Address::BROADCAST, seq, false)).unwrap();
+        r.send_frame(
+            now,
+            frame(
+                0xABCD,
+                Address::Extended(US),
+                Address::BROADCAST,
+                seq,
+                false,
+            ),
+        )
+        .unwrap();
     }
     assert_eq!(transmits(&mut r, now).len(), 1);
     assert_eq!(r.poll_timeout(), Some(now + 3 * MS));
@@ -227,16 +362,35 @@ fn frames_to_the_same_peer_are_paced() {
 
 #[test]
 fn send_refusals_are_counted() {
-    let mut r = ZepRadio::new(ZepConfig { backlog_frames: 1, ..ZepConfig::new(US, vec![]) });
+    let mut r = ZepRadio::new(ZepConfig {
+        backlog_frames: 1,
+        ..ZepConfig::new(US, vec![])
+    });
     let now = Instant::now();
     assert_eq!(r.send_frame(now, vec![0; 126]), Err(ZepDrop::FrameTooLong));
-    assert!(matches!(r.send_frame(now, vec![0x41]), Err(ZepDrop::BadFrame(_))));
-    let f = frame(0xABCD, Address::Extended(US), Address::Extended(NODE), 1, true);
+    assert!(matches!(
+        r.send_frame(now, vec![0x41]),
+        Err(ZepDrop::BadFrame(_))
+    ));
+    let f = frame(
+        0xABCD,
+        Address::Extended(US),
+        Address::Extended(NODE),
+        1,
+        true,
+    );
     r.send_frame(now, f.clone()).unwrap();
     assert_eq!(r.send_frame(now, f), Err(ZepDrop::BacklogFull));
     // No peer at all: reported, not stuck waiting for an ACK.
     assert!(transmits(&mut r, now).is_empty());
-    assert_eq!(events(&mut r), vec![ZepEvent::TxDone { seq: 1, status: TxStatus::Err, transmissions: 0 }]);
+    assert_eq!(
+        events(&mut r),
+        vec![ZepEvent::TxDone {
+            seq: 1,
+            status: TxStatus::Err,
+            transmissions: 0
+        }]
+    );
     assert_eq!(r.counters().drop_no_peer, 1);
 }
 
@@ -249,11 +403,18 @@ fn sequence_numbers_that_wrap_are_new_frames() {
     for (i, seq) in seqs.iter().enumerate() {
         let now = t0 + 10 * MS * i as u32;
         r.handle_datagram(now, peer(1), &zep(&node_frame(*seq, true)));
-        assert_eq!(transmits(&mut r, now + TURNAROUND).len(), 1, "frame {i} acknowledged");
+        assert_eq!(
+            transmits(&mut r, now + TURNAROUND).len(),
+            1,
+            "frame {i} acknowledged"
+        );
     }
     let delivered = events(&mut r);
     assert_eq!(delivered.len(), 300, "every frame delivered");
-    assert_eq!(delivered[299], ZepEvent::Frame(node_frame(seqs[299], true), HEARD));
+    assert_eq!(
+        delivered[299],
+        ZepEvent::Frame(node_frame(seqs[299], true), HEARD)
+    );
     assert_eq!(r.counters().drop_duplicate, 0);
 }
 
@@ -262,15 +423,27 @@ fn a_restarted_node_is_heard_at_once() {
     let mut r = radio(1);
     let t0 = Instant::now();
     for seq in 10..20 {
-        r.handle_datagram(t0 + MS * u32::from(seq), peer(1), &zep(&node_frame(seq, true)));
+        r.handle_datagram(
+            t0 + MS * u32::from(seq),
+            peer(1),
+            &zep(&node_frame(seq, true)),
+        );
     }
     assert_eq!(events(&mut r).len(), 10);
     // It reboots and counts from 10 again, 100 ms later.
     let later = t0 + 100 * MS;
     for seq in 10..13 {
-        r.handle_datagram(later + MS * u32::from(seq), peer(1), &zep(&node_frame(seq, true)));
+        r.handle_datagram(
+            later + MS * u32::from(seq),
+            peer(1),
+            &zep(&node_frame(seq, true)),
+        );
     }
-    assert_eq!(events(&mut r).len(), 3, "frames after the restart delivered");
+    assert_eq!(
+        events(&mut r).len(),
+        3,
+        "frames after the restart delivered"
+    );
     assert_eq!(r.counters().drop_duplicate, 0);
 }
 
@@ -283,10 +456,27 @@ fn only_the_last_frame_of_a_source_is_a_retransmission() {
         r.handle_datagram(now, peer(1), &zep(f));
     }
     // b repeated is a retransmission; a after b is new (802.15.4 keeps one DSN per source).
-    assert_eq!(events(&mut r), vec![ZepEvent::Frame(a.clone(), HEARD), ZepEvent::Frame(b, HEARD), ZepEvent::Frame(a, HEARD)]);
-    assert_eq!(transmits(&mut r, now + TURNAROUND).len(), 4, "each copy acknowledged");
+    assert_eq!(
+        events(&mut r),
+        vec![
+            ZepEvent::Frame(a.clone(), HEARD),
+            ZepEvent::Frame(b, HEARD),
+            ZepEvent::Frame(a, HEARD)
+        ]
+    );
+    assert_eq!(
+        transmits(&mut r, now + TURNAROUND).len(),
+        4,
+        "each copy acknowledged"
+    );
     // Another source with the same DSN is another frame.
-    let other = frame(0xABCD, Address::Extended(OTHER), Address::Extended(US), 1, true);
+    let other = frame(
+        0xABCD,
+        Address::Extended(OTHER),
+        Address::Extended(US),
+        1,
+        true,
+    );
     r.handle_datagram(now, peer(1), &zep(&other));
     assert_eq!(events(&mut r), vec![ZepEvent::Frame(other, HEARD)]);
 }
@@ -296,22 +486,46 @@ fn frames_from_one_peer_reach_the_others() {
     let mut r = radio(3);
     let now = Instant::now();
     // A broadcast from peer 1: relayed as it came to peers 2 and 3, and for us too.
-    let bcast = zep(&frame(0xABCD, Address::Extended(NODE), Address::BROADCAST, 1, false));
+    let bcast = zep(&frame(
+        0xABCD,
+        Address::Extended(NODE),
+        Address::BROADCAST,
+        1,
+        false,
+    ));
     r.handle_datagram(now, peer(1), &bcast);
-    assert_eq!(transmits(&mut r, now), vec![(peer(2), bcast.clone()), (peer(3), bcast.clone())]);
+    assert_eq!(
+        transmits(&mut r, now),
+        vec![(peer(2), bcast.clone()), (peer(3), bcast.clone())]
+    );
     assert_eq!(events(&mut r).len(), 1);
     // Unicast between two nodes: peers 1 and 3 hear it; not for us, so not delivered.
-    let between = zep(&frame(0xABCD, Address::Extended(OTHER), Address::Extended(NODE), 2, true));
+    let between = zep(&frame(
+        0xABCD,
+        Address::Extended(OTHER),
+        Address::Extended(NODE),
+        2,
+        true,
+    ));
     r.handle_datagram(now, peer(2), &between);
-    assert_eq!(transmits(&mut r, now), vec![(peer(1), between.clone()), (peer(3), between)]);
+    assert_eq!(
+        transmits(&mut r, now),
+        vec![(peer(1), between.clone()), (peer(3), between)]
+    );
     // The answering ACK goes back the same way.
     let ack = zep(&imm_ack(2, false));
     r.handle_datagram(now + MS, peer(1), &ack);
-    assert_eq!(transmits(&mut r, now + MS), vec![(peer(2), ack.clone()), (peer(3), ack)]);
+    assert_eq!(
+        transmits(&mut r, now + MS),
+        vec![(peer(2), ack.clone()), (peer(3), ack)]
+    );
     assert!(events(&mut r).is_empty());
     // A frame unicast to us concerns nobody else.
     r.handle_datagram(now + MS, peer(1), &zep(&node_frame(3, true)));
-    assert_eq!(mac_frames(&transmits(&mut r, now + MS + TURNAROUND)), vec![(peer(1), imm_ack(3, false).to_vec())]);
+    assert_eq!(
+        mac_frames(&transmits(&mut r, now + MS + TURNAROUND)),
+        vec![(peer(1), imm_ack(3, false).to_vec())]
+    );
     assert_eq!(r.counters().relayed, 6);
 }
 
@@ -328,17 +542,39 @@ fn a_node_that_says_hello_is_a_peer() {
     // It hears our broadcasts and the other nodes.
     let ours = frame(0xABCD, Address::Extended(US), Address::BROADCAST, 1, false);
     r.send_frame(now, ours.clone()).unwrap();
-    assert_eq!(mac_frames(&transmits(&mut r, now)), vec![(peer(1), ours.clone()), (peer(9), ours)]);
-    let theirs = zep(&frame(0xABCD, Address::Extended(NODE), Address::BROADCAST, 7, false));
+    assert_eq!(
+        mac_frames(&transmits(&mut r, now)),
+        vec![(peer(1), ours.clone()), (peer(9), ours)]
+    );
+    let theirs = zep(&frame(
+        0xABCD,
+        Address::Extended(NODE),
+        Address::BROADCAST,
+        7,
+        false,
+    ));
     r.handle_datagram(now, peer(1), &theirs);
     assert_eq!(transmits(&mut r, now), vec![(peer(9), theirs)]);
 }
 
 #[test]
 fn relaying_can_be_turned_off() {
-    let mut r = ZepRadio::new(ZepConfig { relay: false, ..ZepConfig::new(US, vec![peer(1), peer(2)]) });
+    let mut r = ZepRadio::new(ZepConfig {
+        relay: false,
+        ..ZepConfig::new(US, vec![peer(1), peer(2)])
+    });
     let now = Instant::now();
-    r.handle_datagram(now, peer(1), &zep(&frame(0xABCD, Address::Extended(NODE), Address::BROADCAST, 1, false)));
+    r.handle_datagram(
+        now,
+        peer(1),
+        &zep(&frame(
+            0xABCD,
+            Address::Extended(NODE),
+            Address::BROADCAST,
+            1,
+            false,
+        )),
+    );
     assert!(transmits(&mut r, now).is_empty());
     assert_eq!(events(&mut r).len(), 1);
 }
@@ -352,13 +588,27 @@ fn the_peer_table_is_bounded_and_forgets_idle_peers() {
     };
     let mut r = ZepRadio::new(cfg);
     let t0 = Instant::now();
-    let bcast = |seq| zep(&frame(0xABCD, Address::Extended(NODE), Address::BROADCAST, seq, false));
+    let bcast = |seq| {
+        zep(&frame(
+            0xABCD,
+            Address::Extended(NODE),
+            Address::BROADCAST,
+            seq,
+            false,
+        ))
+    };
     for (i, p) in [peer(10), peer(11), peer(12)].into_iter().enumerate() {
         r.handle_datagram(t0, p, &bcast(i as u8));
     }
     transmits(&mut r, t0);
     assert_eq!(r.learned_peers(), 2);
-    assert_eq!((r.counters().peers_learned, r.counters().drop_peer_table_full), (2, 1));
+    assert_eq!(
+        (
+            r.counters().peers_learned,
+            r.counters().drop_peer_table_full
+        ),
+        (2, 1)
+    );
     // The refused peer's frames were still relayed and delivered.
     assert_eq!(events(&mut r).len(), 3);
     // A peer heard again stays; the silent one is forgotten after the idle timeout.
@@ -369,7 +619,11 @@ fn the_peer_table_is_bounded_and_forgets_idle_peers() {
     assert_eq!(r.learned_peers(), 2);
     transmits(&mut r, t0 + Duration::from_secs(62));
     let now = t0 + Duration::from_secs(63);
-    r.send_frame(now, frame(0xABCD, Address::Extended(US), Address::BROADCAST, 1, false)).unwrap();
+    r.send_frame(
+        now,
+        frame(0xABCD, Address::Extended(US), Address::BROADCAST, 1, false),
+    )
+    .unwrap();
     let mut to: Vec<SocketAddr> = transmits(&mut r, now).into_iter().map(|(p, _)| p).collect();
     to.sort();
     assert_eq!(to, vec![peer(1), peer(10), peer(12)]);
@@ -380,7 +634,13 @@ fn peers_flooding_us_cannot_grow_the_relay_queue_without_bound() {
     let mut r = radio(3);
     let now = Instant::now();
     for i in 0..2000u32 {
-        let f = frame(0xABCD, Address::Extended(NODE), Address::BROADCAST, i as u8, false);
+        let f = frame(
+            0xABCD,
+            Address::Extended(NODE),
+            Address::BROADCAST,
+            i as u8,
+            false,
+        );
         r.handle_datagram(now, peer(1), &zep(&f));
     }
     assert_eq!(r.counters().drop_relay_full, 2 * 2000 - 1024);

@@ -36,7 +36,13 @@ impl Bench {
         };
         Bench {
             now: Instant::now(),
-            mote: DelegatedDevice::new(&cfg, 1, [0x02, 0x12, 0x4b, 0, 0, 0, 0, 1], Arc::new(dtls::provider::SeededRandom::from_u64(0, 1))).unwrap(),
+            mote: DelegatedDevice::new(
+                &cfg,
+                1,
+                [0x02, 0x12, 0x4b, 0, 0, 0, 0, 1],
+                Arc::new(dtls::provider::SeededRandom::from_u64(0, 1)),
+            )
+            .unwrap(),
             iotssp: Endpoint::new(None).unwrap(),
             iotssp_addr: "[fd00::5]:61616".parse().unwrap(),
             events: Vec::new(),
