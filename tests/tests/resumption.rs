@@ -7,7 +7,9 @@
 //! the HRM's diversions stay as they were) and no ECC (motesim's counters). A session the
 //! mote no longer holds (pushed out of its one resumption slot by a newer one) gets the
 //! mote's fallback, and the same `-sess_in` client then completes a full delegated
-//! handshake. About 15 to 25 s each.
+//! handshake. The same resumption runs with the IoTSSP as its own `iotssp` service in
+//! another namespace, its SessionResumable crossing the redirect channel over UDP. About 15
+//! to 25 s each.
 
 use integration_tests::delegation_bed::*;
 use integration_tests::testbed::mote_addr;
@@ -17,11 +19,30 @@ use std::time::{Duration, Instant, SystemTime};
 const HANDSHAKE: Duration = Duration::from_secs(60);
 const ECHO: Duration = Duration::from_secs(20);
 
-fn bed(test: &str, resumption_slots: usize) -> Option<DelegationBed> {
-    let mut opts = BedOptions::new(Mode::Attached);
+/// The remote `iotssp`'s status page (in its own namespace), for its counters.
+const IOTSSP_STATUS: &str = "127.0.0.1:9711";
+
+fn bed(test: &str, resumption_slots: usize, mode: Mode) -> Option<DelegationBed> {
+    let mut opts = BedOptions::new(mode);
     opts.iotssp_mote_extra = "resumption_lifetime_secs = 3600".into();
     opts.motesim_defaults = format!("resumption_slots = {resumption_slots}");
+    if mode == Mode::Remote {
+        opts.iotssp_extra = format!("[status]\nlisten = \"{IOTSSP_STATUS}\"\n");
+    }
     DelegationBed::start(test, opts)
+}
+
+/// One counter of the IoTSSP: the attached one's through lowpan-br's metrics, the remote
+/// one's through its own.
+fn iotssp_counter(bed: &DelegationBed, counter: &str) -> u64 {
+    match bed.opts.mode {
+        Mode::Attached => bed.iotssp_counter(counter),
+        Mode::Remote => bed
+            .iotssp_metrics(IOTSSP_STATUS)
+            .get(&format!("iotssp_total{{counter=\"{counter}\"}}"))
+            .copied()
+            .unwrap_or(0),
+    }
 }
 
 /// s_client to the delegated mote with the provisioned client certificate, plus `extra`.
@@ -83,8 +104,22 @@ fn full_handshake_saving(bed: &mut DelegationBed, sess: &Path) {
 
 #[test]
 fn a_client_resumes_with_the_mote_without_the_iotssp_or_ecc() {
-    let test = "a_client_resumes_with_the_mote_without_the_iotssp_or_ecc";
-    let Some(mut bed) = bed(test, 2) else {
+    resumes_with_the_mote_without_the_iotssp_or_ecc(
+        "a_client_resumes_with_the_mote_without_the_iotssp_or_ecc",
+        Mode::Attached,
+    );
+}
+
+#[test]
+fn a_client_resumes_with_the_mote_without_a_remote_iotssp_or_ecc() {
+    resumes_with_the_mote_without_the_iotssp_or_ecc(
+        "a_client_resumes_with_the_mote_without_a_remote_iotssp_or_ecc",
+        Mode::Remote,
+    );
+}
+
+fn resumes_with_the_mote_without_the_iotssp_or_ecc(test: &str, mode: Mode) {
+    let Some(mut bed) = bed(test, 2, mode) else {
         return;
     };
     let sess = bed.dir.path().join("session.pem");
@@ -92,10 +127,11 @@ fn a_client_resumes_with_the_mote_without_the_iotssp_or_ecc() {
     let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "resumable_sessions_cached") >= 1);
     assert_eq!(stat(&s, "resumable_sessions_cached"), 1, "{s}");
     assert_eq!(bed.hrm_counter("resumables_added"), 1);
-    let (handshakes, transfers, diverts) = (
-        bed.iotssp_counter("handshakes_completed"),
-        bed.iotssp_counter("transfers_sent"),
+    let (handshakes, transfers, diverts, received) = (
+        iotssp_counter(&bed, "handshakes_completed"),
+        iotssp_counter(&bed, "transfers_sent"),
         bed.hrm_counter("divert"),
+        iotssp_counter(&bed, "diverts"),
     );
     assert_eq!((handshakes, transfers), (1, 1));
     let (ecc, assoc_ecc) = (stat(&s, "ecc_operations"), stat(&s, "assoc_ecc_operations"));
@@ -127,8 +163,9 @@ fn a_client_resumes_with_the_mote_without_the_iotssp_or_ecc() {
         diverts,
         "a datagram of the resumption was diverted"
     );
-    assert_eq!(bed.iotssp_counter("handshakes_completed"), handshakes);
-    assert_eq!(bed.iotssp_counter("transfers_sent"), transfers);
+    assert_eq!(iotssp_counter(&bed, "handshakes_completed"), handshakes);
+    assert_eq!(iotssp_counter(&bed, "transfers_sent"), transfers);
+    assert_eq!(iotssp_counter(&bed, "diverts"), received);
     // The mote resumed with symmetric crypto only.
     let s = bed.mote_stats_until(DELEGATED, |s| {
         stat(s, "sessions_resumed") >= 1 && stat(s, "app_data_in") >= 2
@@ -148,7 +185,7 @@ fn a_session_the_mote_no_longer_holds_falls_back_to_a_full_delegated_handshake()
     let test = "a_session_the_mote_no_longer_holds_falls_back_to_a_full_delegated_handshake";
     // One resumption slot: the second session pushes the first out of the mote's cache,
     // while the border router still knows both.
-    let Some(mut bed) = bed(test, 1) else {
+    let Some(mut bed) = bed(test, 1, Mode::Attached) else {
         return;
     };
     let (first, second) = (
@@ -180,7 +217,7 @@ fn a_session_the_mote_no_longer_holds_falls_back_to_a_full_delegated_handshake()
     // the id, and the IoTSSP ran a third full handshake.
     assert_eq!(bed.hrm_counter("resume_to_mote"), 1);
     assert_eq!(bed.hrm_counter("resume_mote_fallbacks"), 1);
-    assert_eq!(bed.iotssp_counter("handshakes_completed"), 3);
+    assert_eq!(iotssp_counter(&bed, "handshakes_completed"), 3);
     let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "resumption_fallbacks") >= 1);
     assert_eq!(stat(&s, "resumption_fallbacks"), 1, "{s}");
     assert_eq!(stat(&s, "sessions_resumed"), 0, "{s}");
