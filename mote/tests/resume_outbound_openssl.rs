@@ -80,19 +80,19 @@ fn s_server() -> (ToolProcess, SocketAddr) {
     (server, format!("127.0.0.1:{port}").parse().unwrap())
 }
 
-/// A full handshake with s_server by the IoTSSP's client role, then a close_notify; the
-/// Transfer body the mote would get (its first keys are stand-ins: this test resumes).
-fn full_handshake(server: SocketAddr) -> TransferBody {
+/// A full handshake with s_server by the IoTSSP's client role from `sock`, then a
+/// close_notify; the Transfer body the mote would get (its first keys are stand-ins: this
+/// test resumes).
+fn full_handshake(sock: &UdpSocket, server: SocketAddr) -> TransferBody {
     let anchors =
         ChainVerifier::from_pem(&std::fs::read_to_string(data_path("ca.pem")).unwrap()).unwrap();
     let mut cfg = ClientConfig::ecdhe(anchors, None);
     cfg.cipher_suites = vec![CipherSuite::EcdheEcdsaAes128Ccm8];
     cfg.keep_resumption_secret = true;
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut ep = Endpoint::new(None).unwrap();
     ep.connect(Instant::now(), server, Arc::new(cfg)).unwrap();
     let done = pump(
-        &sock,
+        sock,
         &mut ep,
         Instant::now() + Duration::from_secs(10),
         |_, _, e| matches!(e, Event::HandshakeComplete | Event::Closed(_)),
@@ -170,7 +170,7 @@ fn the_mote_resumes_its_outbound_session_with_openssl_s_server() {
         return;
     }
     let (mut server, addr) = s_server();
-    let body = full_handshake(addr);
+    let body = full_handshake(&UdpSocket::bind("127.0.0.1:0").unwrap(), addr);
     assert!(
         server.wait_for("DONE", Duration::from_secs(5)),
         "{}",
@@ -271,5 +271,22 @@ fn the_mote_resumes_its_outbound_session_with_openssl_s_server() {
         !layer
             .outbound_resumption()
             .can_resume(mote_assoc::Instant::from_millis(0), &peer)
+    );
+    // The IoTSSP's full handshake then comes from the mote's address and port, while
+    // s_server still holds the full handshake it began for the mote's hello: it takes the
+    // new ClientHello at once.
+    drive(
+        &sock,
+        &mut layer,
+        origin,
+        Duration::from_millis(300),
+        |_| false,
+    );
+    let started = Instant::now();
+    full_handshake(&sock, fresh_addr);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{}",
+        fresh.output()
     );
 }

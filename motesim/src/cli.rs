@@ -201,9 +201,10 @@ options! {
         #[arg(long)]
         pub session_slots: Option<usize>,
         /// Delegated, association leg: transferred sessions the mote keeps to resume
-        /// itself when their client comes back with the session id (the abbreviated
-        /// handshake: no IoTSSP, no ECC; the IoTSSP's resumption_lifetime_secs says for how
-        /// long), at most --session-slots. Default 0: none.
+        /// itself (the abbreviated handshake: no IoTSSP, no ECC; the IoTSSP's
+        /// resumption_lifetime_secs says for how long), at most --session-slots, in each
+        /// direction: sessions whose client comes back with the session id, and outbound
+        /// sessions the mote resumes with its --outbound server. Default 0: none.
         #[arg(long, value_name = "N")]
         pub resumption_slots: Option<usize>,
         /// Delegated: the suites the record layer continues (a transfer of another is
@@ -230,6 +231,14 @@ options! {
         /// mote has no session with the server). Default 10.
         #[arg(long, value_name = "SECS")]
         pub outbound_interval_secs: Option<u64>,
+        /// Delegated, with --outbound: the mote ends its session with the server
+        /// (close_notify) when a GET is due after K on it, as a mote that sleeps between
+        /// bursts of reports would; that GET goes on the next session, which the mote
+        /// resumes with the server itself with --resumption-slots (and the IoTSSP's
+        /// resumption_lifetime_secs for it), or else asks its IoTSSP for. Default: the
+        /// session is kept.
+        #[arg(long, value_name = "K")]
+        pub outbound_reports_per_session: Option<u32>,
         /// DCert/CDPSK: client associations held at once (1-16). Default 4.
         #[arg(long)]
         pub max_clients: Option<usize>,
@@ -484,6 +493,12 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                     .client_evict_after_secs
                     .map_or(DEFAULT_SESSION_EVICT_AFTER, Duration::from_secs),
                 outbound: match d.outbound.as_deref() {
+                    None if d.outbound_reports_per_session.is_some() => {
+                        return Err(bad(
+                            "--outbound-reports-per-session",
+                            "needs --outbound (the server the mote reports to)",
+                        ));
+                    }
                     None => None,
                     Some(_) if leg != Leg::Association => {
                         return Err(bad("--outbound", "needs --leg association"));
@@ -492,10 +507,18 @@ fn device_spec(d: &DeviceOptions) -> Result<DeviceSpec, SettingError> {
                         let interval = d
                             .outbound_interval_secs
                             .map_or(DEFAULT_OUTBOUND_INTERVAL, Duration::from_secs);
-                        Some(
-                            OutboundTarget::parse(uri, interval)
-                                .map_err(|e| bad("--outbound", e))?,
-                        )
+                        let mut target = OutboundTarget::parse(uri, interval)
+                            .map_err(|e| bad("--outbound", e))?;
+                        target.reports_per_session = match d.outbound_reports_per_session {
+                            Some(0) => {
+                                return Err(bad(
+                                    "--outbound-reports-per-session",
+                                    "0: must be at least 1 (leave it out to keep the session)",
+                                ));
+                            }
+                            k => k,
+                        };
+                        Some(target)
                     }
                 },
                 signing_key: match d.key.as_deref() {
@@ -1527,5 +1550,41 @@ mod client_limit_tests {
             "coaps://[2001:db8::9]/",
         ]);
         assert!(cli(&args).unwrap_err().contains("needs --leg association"));
+    }
+
+    #[test]
+    fn outbound_reports_per_session_needs_outbound_and_at_least_one() {
+        let mut args = vec![
+            "--device-kind",
+            "delegated",
+            "--psk-identity",
+            "a",
+            "--psk-hex",
+            "000102030405060708090a0b0c0d0e0f",
+            "--resumption-slots",
+            "1",
+        ];
+        let e = cli(&[&args[..], &["--outbound-reports-per-session", "3"]].concat()).unwrap_err();
+        assert!(
+            e.contains("--outbound-reports-per-session") && e.contains("needs --outbound"),
+            "{e}"
+        );
+        args.extend(["--outbound", "coaps://[2001:db8::9]/t"]);
+        let s = cli(&args).unwrap();
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else {
+            panic!()
+        };
+        assert_eq!(c.outbound.as_ref().unwrap().reports_per_session, None);
+        let e = cli(&[&args[..], &["--outbound-reports-per-session", "0"]].concat()).unwrap_err();
+        assert!(
+            e.contains("--outbound-reports-per-session") && e.contains("at least 1"),
+            "{e}"
+        );
+        let s = cli(&[&args[..], &["--outbound-reports-per-session", "3"]].concat()).unwrap();
+        let DeviceSpec::Delegated(c) = &s.sim.devices[0] else {
+            panic!()
+        };
+        assert_eq!(c.outbound.as_ref().unwrap().reports_per_session, Some(3));
+        assert_eq!(c.resumption_slots, 1);
     }
 }

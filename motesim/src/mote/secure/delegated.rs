@@ -22,7 +22,11 @@
 //!
 //! On the association leg a mote may also report to a CoAP-over-DTLS server as a client
 //! (outbound delegation, [`OutboundTarget`]): the library's [`Reporter`] asks the IoTSSP for
-//! the session and says when a GET is due; the GET goes out on the transferred session.
+//! the session and says when a GET is due; the GET goes out on the transferred session. A
+//! mote that reports in bursts ([`OutboundTarget::reports_per_session`]) ends the session
+//! after each burst; with resumption slots it resumes the next one with the server itself
+//! (an abbreviated handshake: no IoTSSP, no ECC), and only a server that does not resume
+//! sends it back to its IoTSSP.
 //!
 //! It never sees a certificate and never does an ECC operation: the engine is configured
 //! for the PSK suite alone, and the counters prove it (`ecc_operations`,
@@ -179,6 +183,12 @@ pub struct OutboundTarget {
     /// The Uri-Path of the GET ("/" or e.g. "/time").
     pub path: String,
     pub interval: Duration,
+    /// The mote ends its session with the server (close_notify) when a report is due after
+    /// this many on it, as a mote that sleeps between bursts of reports would; that report
+    /// goes on the next session, which the mote resumes with the server itself when it
+    /// keeps the session resumable (its resumption slots), or asks its IoTSSP for. `None`:
+    /// the session is kept.
+    pub reports_per_session: Option<u32>,
 }
 
 impl OutboundTarget {
@@ -211,6 +221,7 @@ impl OutboundTarget {
             server: Peer { addr, port },
             path: path.to_string(),
             interval,
+            reports_per_session: None,
         })
     }
 
@@ -235,6 +246,8 @@ struct Outbound {
     target: OutboundTarget,
     reporter: Reporter,
     message_id: u16,
+    /// Reports sent on the session with the server since it was opened or resumed.
+    reports_on_session: u32,
 }
 
 /// What the hello hook and the device share: how many slots are free for a new transfer,
@@ -392,6 +405,7 @@ impl DelegatedDevice {
                 ),
                 target,
                 message_id: 1,
+                reports_on_session: 0,
             }),
             signer: MoteSigner(cfg.signing_key.clone()),
             ecc: cfg.ecc,
@@ -412,19 +426,38 @@ impl DelegatedDevice {
         self.counters.ecc_busy_ms += cost.as_millis() as u64;
     }
 
-    /// Outbound delegation: the library asks for the session when it is due; with the
-    /// session, the GET goes out every interval.
+    /// Outbound delegation: the library asks for the session when it is due (or resumes
+    /// it with the server); with the session, the GET goes out every interval. After
+    /// `reports_per_session` GETs the session ends before the next one, which then waits
+    /// for the next session.
     fn drive_outbound(&mut self, now: Instant) {
         let Some(o) = self.outbound.as_mut() else {
             return;
         };
-        match self.sessions.report_step(now, &mut o.reporter) {
-            ReportAction::Idle | ReportAction::Connecting(_) | ReportAction::Resuming => {}
+        let mut action = self.sessions.report_step(now, &mut o.reporter);
+        if action == ReportAction::Report
+            && o.target
+                .reports_per_session
+                .is_some_and(|k| o.reports_on_session >= k)
+        {
+            if self.sessions.close(o.target.server).is_ok() {
+                self.counters.outbound_sessions_ended += 1;
+            }
+            o.reports_on_session = 0;
+            // Without the session the reporter resumes it or asks the IoTSSP at once.
+            action = self.sessions.report_step(now, &mut o.reporter);
+        }
+        match action {
+            ReportAction::Idle => {}
+            ReportAction::Connecting(_) | ReportAction::Resuming => o.reports_on_session = 0,
             ReportAction::Report => {
                 let request = o.target.request(o.message_id);
                 o.message_id = o.message_id.wrapping_add(1);
                 match self.sessions.send(o.target.server, &request) {
-                    Ok(()) => self.counters.coap_requests_out += 1,
+                    Ok(()) => {
+                        self.counters.coap_requests_out += 1;
+                        o.reports_on_session += 1;
+                    }
                     Err(_) => self.counters.drop(DtlsDrop::WriteFailed),
                 }
             }
@@ -470,6 +503,11 @@ impl DelegatedDevice {
             self.counters.poke_rate_limited = a.poke_rate_limited;
             self.counters.outbound_connects = a.connects_started;
             self.counters.outbound_connects_failed = a.connects_failed + a.connects_timed_out;
+            let r = m.outbound_resumption_stats();
+            self.counters.outbound_resumables_cached = r.cached;
+            self.counters.outbound_resumptions_started = r.started;
+            self.counters.outbound_resumptions_succeeded = r.resumed;
+            self.counters.outbound_resumption_fallbacks = r.not_resumed + r.abandoned;
         }
         self.sessions.sync_counters(&mut self.counters);
     }
@@ -757,7 +795,6 @@ impl SecureDevice for DelegatedDevice {
                 &mut self.coap,
                 &mut self.counters,
             );
-            self.drive_outbound(now);
             if let Some(reply) = reply {
                 let at = self.outbox.release_time(now);
                 self.outbox.push(
@@ -770,6 +807,9 @@ impl SecureDevice for DelegatedDevice {
                     &mut self.counters,
                 );
             }
+            // After the reply: the last flight of a resumption goes before the report the
+            // resumed session makes due.
+            self.drive_outbound(now);
             self.refresh_availability(now);
         } else {
             self.counters.drop(DtlsDrop::WrongPort);

@@ -218,6 +218,16 @@ pub struct SecurityCounters {
     pub outbound_connects_failed: u64,
     pub coap_requests_out: u64,
     pub coap_responses_in: u64,
+    /// Outbound sessions the mote ended itself after its reports per session.
+    pub outbound_sessions_ended: u64,
+    /// Outbound resumption (with resumption slots): outbound sessions a Transfer made
+    /// resumable; abbreviated handshakes the mote started with the server itself; those
+    /// that installed the session again (no IoTSSP, no ECC); those that ended without one
+    /// (the server did not resume, or did not answer), after which the mote asks its IoTSSP.
+    pub outbound_resumables_cached: u64,
+    pub outbound_resumptions_started: u64,
+    pub outbound_resumptions_succeeded: u64,
+    pub outbound_resumption_fallbacks: u64,
     /// The last response on the outbound session: its CoAP code and payload as text.
     pub outbound_last_response: String,
     /// Why the IoTSSP refused the last Connect (its ConnectFailed reason).
@@ -359,9 +369,24 @@ fn flight_key(payload: &[u8]) -> Option<FlightKey> {
     (!key.is_empty()).then_some(key)
 }
 
+/// Whether `payload` opens with a ClientHello (the mote resuming its outbound session).
+/// Such a datagram is never coalesced behind another: servers (OpenSSL's DTLSv1_listen) and
+/// the border router's HRM read a new handshake from a datagram's first record only, and a
+/// close_notify in front of it would make the server drop the rest of the datagram.
+fn starts_with_client_hello(payload: &[u8]) -> bool {
+    records(payload).next().is_some_and(|r| {
+        r.is_ok_and(|r| {
+            r.content_type() == ContentType::Handshake
+                && r.epoch() == 0
+                && r.fragment().first() == Some(&1)
+        })
+    })
+}
+
 /// Answers waiting for their release time, in order: the mote's CPU is one queue, so an
 /// answer never overtakes one produced before it. Datagrams produced at the same time for
-/// the same destination are coalesced (several records in one datagram) up to the MTU.
+/// the same destination are coalesced (several records in one datagram) up to the MTU,
+/// except a ClientHello, which starts a datagram of its own.
 ///
 /// The DTLS engine computes a flight at once and believes it sent it; the outbox holds it
 /// behind the emulated ECC work. Meanwhile the peer's retransmission timer (OpenSSL: 1 s)
@@ -417,6 +442,7 @@ impl Outbox {
         }
         counters.dtls_records_out += count_records(&d.payload);
         if let Some((t, last)) = self.queue.back_mut()
+            && !starts_with_client_hello(&d.payload)
             && *t == at
             && last.peer == d.peer
             && last.local_port == d.local_port

@@ -181,13 +181,15 @@ impl SessionTable {
         self.sessions().next_expiry().and_then(|t| self.to_std(t))
     }
 
-    /// When the association's timers are due; `None` before the mote's first activity.
-    /// Expiry needs no timer of its own: every datagram and timer call runs it, and an idle
-    /// session already yields its slot to a new transfer (`free_for_new`).
+    /// When the library's timers are due (the association's, an abbreviated handshake's
+    /// retransmission, a session's expiry); `None` before the mote's first activity. On the
+    /// PSK-handshake leg expiry needs no timer of its own: every datagram and timer call
+    /// runs it, and an idle session already yields its slot to a new transfer
+    /// (`free_for_new`).
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.origin?;
         let t = match &self.core {
-            Core::Mote(m) => m.association_timeout(),
+            Core::Mote(m) => m.poll_timeout(),
             Core::Layer(_) => None,
         };
         t.and_then(|t| self.to_std(t))
@@ -323,6 +325,12 @@ impl SessionTable {
     /// leaves with the library's next transmit).
     pub fn send(&mut self, to: Peer, data: &[u8]) -> Result<(), SendError> {
         self.layer().send(&address(to), data)
+    }
+
+    /// Ends the session with `to`: a close_notify (leaving with the library's next
+    /// transmit), then its keys are wiped. An outbound session stays resumable.
+    pub fn close(&mut self, to: Peer) -> Result<(), SendError> {
+        self.layer().close(&address(to))
     }
 
     /// A datagram from `from` to 5684: open every record; answer CoAP requests with

@@ -2,6 +2,7 @@
 //! association's IoTSSP machine (`mote_assoc::SspAssoc`) and a record layer standing in for
 //! the server. The device is driven directly (no radio) on a simulated clock.
 
+use delegated_mote::SuiteSet;
 use mote_assoc::crypto::{SoftAes, SoftEcdh};
 use mote_assoc::keys::Credentials;
 use mote_assoc::wire::{ConnectFailure, KeyBlock, SequenceNumbers, TransferBody};
@@ -46,14 +47,22 @@ struct Bench {
 
 impl Bench {
     fn new() -> Self {
+        Self::ending_sessions(None, 0)
+    }
+
+    /// A mote that ends its session after `reports_per_session` GETs, keeping
+    /// `resumption_slots` sessions to resume.
+    fn ending_sessions(reports_per_session: Option<u32>, resumption_slots: usize) -> Self {
         let DeviceSpec::Delegated(mut cfg) = delegated_spec(2) else {
             unreachable!()
         };
         cfg.leg = Leg::Association;
         cfg.iotssp_address = Some(iotssp());
-        cfg.outbound = Some(
-            OutboundTarget::parse("coaps://[fd00:beef::7]/time", Duration::from_secs(2)).unwrap(),
-        );
+        let mut target =
+            OutboundTarget::parse("coaps://[fd00:beef::7]/time", Duration::from_secs(2)).unwrap();
+        target.reports_per_session = reports_per_session;
+        cfg.outbound = Some(target);
+        cfg.resumption_slots = resumption_slots;
         let rng = Arc::new(dtls::provider::SeededRandom::from_u64(0, 1));
         let now = Instant::now();
         Bench {
@@ -281,4 +290,194 @@ fn a_delegated_mote_asks_for_its_outbound_session_retries_and_gets_every_interva
     assert_ne!(next.header.message_id, get.header.message_id);
     assert!(b.connect_requests().is_empty());
     assert_eq!(b.mote.counters().outbound_connects, 2);
+}
+
+/// The mote's address as the server sees it.
+fn mote() -> delegated_mote::Address {
+    delegated_mote::Address {
+        addr: "fd00:aaaa::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+        port: COAPS_PORT,
+    }
+}
+
+/// The server: the library's record layer with a server's resumption cache (it resumes the
+/// sessions it holds as the mote resumes its own with clients).
+type ServerLayer = delegated_mote::SessionLayer<SoftAes, 2, 2048>;
+
+const SESSION_ID: [u8; 16] = [0x5e; 16];
+
+/// The outbound session as the IoTSSP transfers it, the server's id and the master secret
+/// in it (`mote_is_client`), or as the server holds it.
+fn resumable_body(mote_is_client: bool) -> TransferBody {
+    let peer = if mote_is_client {
+        delegated_mote::Address {
+            addr: server().addr.octets(),
+            port: server().port,
+        }
+    } else {
+        mote()
+    };
+    TransferBody {
+        keys: mote_assoc::wire::SessionKeys::Ccm8(KeyBlock {
+            client_write_key: [1; 16],
+            server_write_key: [2; 16],
+            client_write_iv: [3; 4],
+            server_write_iv: [4; 4],
+        }),
+        may_evict: true,
+        client_addr: peer.addr,
+        client_port: peer.port,
+        sequence: Some(SequenceNumbers {
+            highest_received: 0,
+            next_write: 1,
+        }),
+        mote_is_client,
+        resumption: mote_assoc::wire::Resumption::new(&SESSION_ID, [0x4d; 48], true, 3600),
+    }
+}
+
+impl Bench {
+    /// Associates, takes the Connect and has the IoTSSP transfer the resumable session.
+    fn with_resumable_session(&mut self) {
+        self.run_until(Duration::from_millis(500));
+        let [_] = self.connect_requests()[..] else {
+            panic!("one Connect once associated: {:?}", self.events)
+        };
+        self.ssp
+            .start_transfer(self.ssp_now(), resumable_body(true))
+            .unwrap();
+        self.exchange();
+    }
+
+    /// Hands what the mote sent to `server` and its answers back until both are quiet;
+    /// returns the application data the server got.
+    fn serve(&mut self, peer: &mut ServerLayer) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let t = self.ssp_now();
+        loop {
+            self.exchange();
+            let sent: Vec<_> = self.to_server.drain(..).collect();
+            for d in &sent {
+                peer.handle_datagram_resuming(t, &mote(), d, &mut TestRng(11));
+            }
+            let mut buf = [0u8; 2048];
+            while let Some(r) = peer.recv(&mut buf) {
+                got.push(buf[..r.len].to_vec());
+            }
+            let mut answered = false;
+            while let Some((to, n)) = peer.poll_transmit(&mut buf) {
+                assert_eq!(to, mote());
+                answered = true;
+                self.mote
+                    .handle_datagram(self.now, COAPS_PORT, server(), &buf[..n]);
+            }
+            if sent.is_empty() && !answered {
+                return got;
+            }
+        }
+    }
+}
+
+fn uri_path(get: &[u8]) -> Vec<u8> {
+    let p = Packet::from_bytes(get).unwrap();
+    assert_eq!(p.header.code, MessageClass::Request(RequestType::Get));
+    p.get_option(CoapOption::UriPath)
+        .and_then(|v| v.front().cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn after_its_reports_per_session_the_mote_ends_the_session_and_resumes_it_with_the_server() {
+    let mut b = Bench::ending_sessions(Some(2), 1);
+    b.with_resumable_session();
+    let mut server = ServerLayer::new(SuiteSet(0b1111), Duration::from_secs(300), 2);
+    server.set_resumption_slots(1);
+    let t = b.ssp_now();
+    server.install(t, &resumable_body(false));
+    // Two GETs on the transferred session, one interval apart.
+    let got = b.serve(&mut server);
+    assert_eq!(got.len(), 1);
+    b.run_until(Duration::from_millis(2700));
+    assert_eq!(b.serve(&mut server).len(), 1);
+    assert_eq!(
+        b.mote.counters().outbound_resumables_cached,
+        1,
+        "{:?}",
+        b.mote.counters()
+    );
+
+    // The third is due: the mote ends the session (the server sees its close_notify),
+    // resumes it with the server itself, and the GET goes on the resumed session after
+    // the mote's Finished.
+    b.run_until(Duration::from_millis(4700));
+    let got = b.serve(&mut server);
+    assert_eq!(server.resumption().stats().resumed, 1);
+    assert_eq!(server.sessions().stats().closed, 1);
+    let [get] = &got[..] else {
+        panic!("one GET on the resumed session: {got:?}")
+    };
+    assert_eq!(uri_path(get), b"time");
+    let c = b.mote.counters().clone();
+    assert_eq!(
+        (
+            c.outbound_sessions_ended,
+            c.outbound_resumptions_started,
+            c.outbound_resumptions_succeeded,
+            c.outbound_resumption_fallbacks
+        ),
+        (1, 1, 1, 0),
+        "{c:?}"
+    );
+    assert_eq!((c.coap_requests_out, c.ecc_operations), (3, 0));
+    assert!(b.connect_requests().is_empty(), "no IoTSSP involved");
+    assert_eq!(c.outbound_connects, 1);
+
+    // The next burst: one more GET on the resumed session, then the next resumption.
+    b.run_until(Duration::from_millis(6700));
+    assert_eq!(b.serve(&mut server).len(), 1);
+    b.run_until(Duration::from_millis(8700));
+    assert_eq!(b.serve(&mut server).len(), 1);
+    let c = b.mote.counters();
+    assert_eq!(
+        (
+            c.outbound_sessions_ended,
+            c.outbound_resumptions_succeeded,
+            c.coap_requests_out
+        ),
+        (2, 2, 5),
+        "{c:?}"
+    );
+    assert!(b.connect_requests().is_empty());
+}
+
+#[test]
+fn a_server_that_does_not_resume_sends_the_mote_to_its_iotssp_at_once() {
+    let mut b = Bench::ending_sessions(Some(1), 1);
+    b.with_resumable_session();
+    // A server that lost the session (restarted): it holds nothing of the mote's.
+    let mut server = ServerLayer::new(SuiteSet(0b1111), Duration::from_secs(300), 2);
+    server.set_resumption_slots(1);
+    b.to_server.clear();
+    b.run_until(Duration::from_millis(2700));
+    // The close_notify, the hello; then the hello with each HelloVerifyRequest's cookie,
+    // until the third ends the attempt.
+    b.serve(&mut server);
+    let c = b.mote.counters().clone();
+    assert_eq!(
+        (
+            c.outbound_sessions_ended,
+            c.outbound_resumptions_started,
+            c.outbound_resumptions_succeeded,
+            c.outbound_resumption_fallbacks
+        ),
+        (1, 1, 0, 1),
+        "{c:?}"
+    );
+    let [_] = b.connect_requests()[..] else {
+        panic!("the mote asks its IoTSSP at once: {:?}", b.events)
+    };
+    assert_eq!(c.outbound_connects, 2);
 }
