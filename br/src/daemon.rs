@@ -108,6 +108,7 @@ pub async fn run_with(cfg: Config, opts: Options) -> anyhow::Result<()> {
         SystemTime::now(),
         instance_id(),
         restart_seed(),
+        dtls::provider::OsRandom::shared(),
     )
     .map_err(|issues| anyhow::anyhow!(crate::config::ConfigError::Invalid(issues)))?;
     let redirect_socket = match (router.wiring(), &cfg.hrm.redirect_listen) {

@@ -20,8 +20,10 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use dtls::provider::SecureRandom;
 use hrm::{Decision, DeviceConfig, DevicePolicy, Diversion, Hrm, HrmConfig, SspName};
 use lowpan::ip;
 use lowpan::{CheckedIpv6Packet, NextHeader, Transport};
@@ -157,14 +159,16 @@ pub struct IotsspWiring {
 }
 
 impl IotsspWiring {
-    /// `links` must name every IoTSSP of `hrm_config` (the builder guarantees it).
+    /// `links` must name every IoTSSP of `hrm_config` (the builder guarantees it). `rng`
+    /// draws the HRM's cookie secret (the daemon passes the OS source).
     pub fn new(
         hrm_config: &HrmConfig,
         links: Vec<SspLink>,
         own_addr: Ipv6Addr,
         attached_port: u16,
+        rng: Arc<dyn SecureRandom>,
     ) -> Result<Self, String> {
-        let hrm = Hrm::new(hrm_config).map_err(|e| e.to_string())?;
+        let hrm = Hrm::new(hrm_config, rng).map_err(|e| e.to_string())?;
         for n in hrm.ssps() {
             if !links.iter().any(|l| &l.name == n) {
                 return Err(format!("IoTSSP {n} has no endpoint"));
@@ -551,7 +555,7 @@ impl IotsspWiring {
             }
         }
         if issues.is_empty()
-            && let Err(e) = Hrm::new(&hrm_cfg)
+            && let Err(e) = hrm_cfg.validate()
         {
             issues.push(ConfigIssue {
                 key: "hrm".into(),
@@ -905,6 +909,7 @@ pub fn build(
     now: Instant,
     wall: SystemTime,
     instance: u64,
+    rng: Arc<dyn SecureRandom>,
 ) -> Result<Option<IotsspWiring>, Vec<ConfigIssue>> {
     if cfg.iotssps.is_empty() {
         return Ok(None);
@@ -961,14 +966,20 @@ pub fn build(
     if !issues.is_empty() {
         return Err(issues);
     }
-    IotsspWiring::new(&hrm_cfg, links, cfg.host_address(), cfg.hrm.attached_port)
-        .map(Some)
-        .map_err(|reason| {
-            vec![ConfigIssue {
-                key: "hrm".into(),
-                reason,
-            }]
-        })
+    IotsspWiring::new(
+        &hrm_cfg,
+        links,
+        cfg.host_address(),
+        cfg.hrm.attached_port,
+        rng,
+    )
+    .map(Some)
+    .map_err(|reason| {
+        vec![ConfigIssue {
+            key: "hrm".into(),
+            reason,
+        }]
+    })
 }
 
 /// The address and port that stand for a remote IoTSSP (redirect `address`) on the

@@ -58,9 +58,13 @@ fn main() -> ExitCode {
         // Also read what the daemon would read at start: IoTSSP configurations,
         // certificates and key files.
         let now = std::time::Instant::now();
-        if let Err(issues) =
-            lowpan_br::iotssp_wiring::build(&cfg, now, std::time::SystemTime::now(), 0)
-        {
+        if let Err(issues) = lowpan_br::iotssp_wiring::build(
+            &cfg,
+            now,
+            std::time::SystemTime::now(),
+            0,
+            dtls::provider::OsRandom::shared(),
+        ) {
             eprintln!(
                 "lowpan-br: {}",
                 lowpan_br::config::ConfigError::Invalid(issues)

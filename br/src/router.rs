@@ -22,8 +22,10 @@
 
 use std::collections::VecDeque;
 use std::net::{Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use dtls::provider::SecureRandom;
 use lowpan::{Address, CheckedIpv6Packet, Eui64};
 use slip::LinkQuality;
 
@@ -75,7 +77,8 @@ impl BorderRouter {
     /// each remote key file ([`iotssp_wiring::build`]); errors name the key at fault.
     /// `instance` is the redirect channel's sender instance (random per start);
     /// `restart_seed` picks the first 802.15.4 sequence number and datagram tag, so that a
-    /// quick restart does not look like duplicates to the motes. A ZEP radio's own address
+    /// quick restart does not look like duplicates to the motes. `rng` draws the HRM's
+    /// cookie secret (the daemon passes the OS source). A ZEP radio's own address
     /// is configured, so it is known at once.
     pub fn from_config(
         cfg: &Config,
@@ -83,8 +86,9 @@ impl BorderRouter {
         wall: SystemTime,
         instance: u64,
         restart_seed: u32,
+        rng: Arc<dyn SecureRandom>,
     ) -> Result<Self, Vec<ConfigIssue>> {
-        let wiring = iotssp_wiring::build(cfg, now, wall, instance)?;
+        let wiring = iotssp_wiring::build(cfg, now, wall, instance, rng)?;
         let mut bridge = Bridge::new(BridgeConfig::from_config(
             cfg,
             restart_seed as u8,

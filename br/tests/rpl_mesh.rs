@@ -389,7 +389,15 @@ fn mesh() -> Mesh {
     cfg.rpl.enabled = true;
     cfg.rpl.dio_interval_min = 10;
     let now = Instant::now();
-    let mut br = BorderRouter::from_config(&cfg, now, SystemTime::now(), 1, 7).unwrap();
+    let mut br = BorderRouter::from_config(
+        &cfg,
+        now,
+        SystemTime::now(),
+        1,
+        7,
+        dtls::provider::SeededRandom::shared([0x5e; 32]),
+    )
+    .unwrap();
     br.set_own_eui64(BR_EUI);
     // 1, 2 and 3 form a chain (1 hears the border router); 4 is an RS/RA host next to it.
     let nodes = vec![

@@ -92,7 +92,8 @@ pub fn hrm_per_packet(motes: u16, flows: u32, packets: u32) -> Result<Vec<(Strin
             .collect(),
         ..HrmConfig::default()
     };
-    let mut h = Hrm::new(&cfg).map_err(|e| anyhow::anyhow!("HRM config: {e:?}"))?;
+    let mut h = Hrm::new(&cfg, dtls::provider::OsRandom::shared())
+        .map_err(|e| anyhow::anyhow!("HRM config: {e:?}"))?;
     let now = Instant::now();
     let hello = client_hello();
     for i in 0..flows {

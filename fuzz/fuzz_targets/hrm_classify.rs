@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
         }],
         ..HrmConfig::default()
     };
-    let mut hrm = Hrm::new(&config).unwrap();
+    let mut hrm = Hrm::new(&config, dtls::provider::SeededRandom::shared([0x5e; 32])).unwrap();
     let ssp = SspName::new("ssp");
     let flow = FlowTag {
         peer_addr: "2001:db8::9".parse().unwrap(),

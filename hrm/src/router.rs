@@ -21,12 +21,13 @@ use crate::record::{MalformedDatagram, RecordSummary, parse_datagram};
 use crate::resume::{HelloVerdict, MAX_UNANSWERED, Resumables, ResumeKey};
 use crate::ssp_down::{AlertLimiter, ssp_down_alert};
 use core::fmt;
-use dtls::provider::OsRandom;
+use dtls::provider::SecureRandom;
 use dtls_wire::{ContentType, HandshakeType};
 use lowpan::{CheckedIpv6Packet, Transport};
 use redirect::{FlowTag, RedirectMessage, named_counters};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv6Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often idle flows are swept. Expiry is therefore late by at most this much.
@@ -358,7 +359,10 @@ fn devices(
 }
 
 impl Hrm {
-    pub fn new(config: &HrmConfig) -> Result<Self, ConfigError> {
+    /// `rng` draws the secret of the border router's own cookie for resuming hellos
+    /// ([`resume`](crate::resume)): the daemon passes the OS source, tests a seeded one so
+    /// that they replay exactly.
+    pub fn new(config: &HrmConfig, rng: Arc<dyn SecureRandom>) -> Result<Self, ConfigError> {
         config.validate()?;
         let ssps: Vec<SspName> = config.ssps.iter().map(|s| SspName::new(&s.name)).collect();
         let (delegates, passthrough) = devices(config, &ssps);
@@ -382,7 +386,7 @@ impl Hrm {
             drops: [0; DropReason::ALL.len()],
             next_sweep: None,
             alerts: AlertLimiter::new(config.max_flows),
-            resumables: Resumables::new(config.max_flows, Some(OsRandom::shared())),
+            resumables: Resumables::new(config.max_flows, Some(rng)),
         })
     }
 

@@ -18,6 +18,11 @@ use redirect::{FlowTag, RedirectMessage};
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
+/// The border router's cookie secret from a fixed seed: the tests replay exactly.
+fn rng() -> std::sync::Arc<dyn dtls::provider::SecureRandom> {
+    dtls::provider::SeededRandom::shared([0x5e; 32])
+}
+
 const ID: [u8; 16] = [0x1d; 16];
 
 fn mote() -> Ipv6Addr {
@@ -197,7 +202,7 @@ fn mote_flight() -> Vec<u8> {
 
 #[test]
 fn resuming_hello_is_challenged_then_handed_to_the_mote_and_ends_transferred() {
-    let mut h = Hrm::new(&config(16)).unwrap();
+    let mut h = Hrm::new(&config(16), rng()).unwrap();
     let t = Instant::now();
     let f = flow(40001);
     resumable(&mut h, t, &flow(40000), 3600);
@@ -245,7 +250,7 @@ fn resuming_hello_is_challenged_then_handed_to_the_mote_and_ends_transferred() {
 
 #[test]
 fn what_the_hrm_cannot_vouch_for_goes_to_the_iotssp() {
-    let mut h = Hrm::new(&config(16)).unwrap();
+    let mut h = Hrm::new(&config(16), rng()).unwrap();
     let t = Instant::now();
     let f = flow(40001);
     // Nothing resumable yet: a hello with an id goes the usual way.
@@ -280,7 +285,7 @@ fn what_the_hrm_cannot_vouch_for_goes_to_the_iotssp() {
 
 #[test]
 fn an_iotssp_names_sessions_only_of_its_own_motes() {
-    let mut h = Hrm::new(&config(16)).unwrap();
+    let mut h = Hrm::new(&config(16), rng()).unwrap();
     let t = Instant::now();
     let theirs = FlowTag {
         mote_addr: other_mote(),
@@ -301,7 +306,7 @@ fn an_iotssp_names_sessions_only_of_its_own_motes() {
 
 #[test]
 fn the_motes_fallback_forgets_the_session_and_the_client_gets_a_full_handshake() {
-    let mut h = Hrm::new(&config(16)).unwrap();
+    let mut h = Hrm::new(&config(16), rng()).unwrap();
     let t = Instant::now();
     let f = flow(40001);
     resumable(&mut h, t, &flow(40000), 3600);
@@ -332,7 +337,7 @@ fn the_motes_fallback_forgets_the_session_and_the_client_gets_a_full_handshake()
 
 #[test]
 fn a_mote_is_woken_at_most_once_per_spacing_and_not_for_unanswered_retries() {
-    let mut h = Hrm::new(&config(16)).unwrap();
+    let mut h = Hrm::new(&config(16), rng()).unwrap();
     let t = Instant::now();
     resumable(&mut h, t, &flow(40000), 3600);
     let (a, b) = (flow(1), flow(2));
@@ -368,10 +373,13 @@ fn a_mote_is_woken_at_most_once_per_spacing_and_not_for_unanswered_retries() {
 
 #[test]
 fn resuming_flows_are_bounded_by_the_table_and_expire_idle() {
-    let mut h = Hrm::new(&HrmConfig {
-        handshake_idle_secs: 5,
-        ..config(1)
-    })
+    let mut h = Hrm::new(
+        &HrmConfig {
+            handshake_idle_secs: 5,
+            ..config(1)
+        },
+        rng(),
+    )
     .unwrap();
     let t = Instant::now();
     // Two sessions into a table of one: the one closer to its end makes room.
@@ -436,7 +444,7 @@ fn every_record_of_a_resuming_flow_goes_to_the_mote() {
 /// mote back to its IoTSSP, whose Emit on the flow makes the server's handshake its own again.
 #[test]
 fn a_mote_that_resumes_with_its_server_gets_the_servers_answers() {
-    let mut h = Hrm::new(&config(16)).unwrap();
+    let mut h = Hrm::new(&config(16), rng()).unwrap();
     let t = Instant::now();
     let server = flow(5684);
     // Without a hello from the mote, a server's handshake goes to the IoTSSP.

@@ -14,6 +14,11 @@ use redirect::{AbandonReason, FlowTag, RedirectMessage};
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
+/// The border router's cookie secret from a fixed seed: the tests replay exactly.
+fn rng() -> std::sync::Arc<dyn dtls::provider::SecureRandom> {
+    dtls::provider::SeededRandom::shared([0x5e; 32])
+}
+
 // ---- the rule table ------------------------------------------------------------------
 
 const HS: u8 = 22;
@@ -255,7 +260,7 @@ fn transferred(h: &mut Hrm, now: Instant) {
 
 #[test]
 fn handshake_of_a_session_being_set_up_goes_to_the_ssp() {
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     let now = Instant::now();
     let ch = client_hello();
     assert_eq!(
@@ -278,7 +283,7 @@ fn handshake_of_a_session_being_set_up_goes_to_the_ssp() {
 
 #[test]
 fn after_transfer_app_data_goes_to_the_mote_and_the_final_flight_to_the_ssp() {
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     let now = Instant::now();
     transferred(&mut h, now);
     // Application data: forwarded unchanged.
@@ -308,7 +313,7 @@ fn after_transfer_app_data_goes_to_the_mote_and_the_final_flight_to_the_ssp() {
 
 #[test]
 fn fresh_client_hello_on_a_transferred_flow_starts_a_new_handshake_and_keeps_the_old_session() {
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     let now = Instant::now();
     transferred(&mut h, now);
     diverted(h.handle_inbound(now, &ip(&packet(&flow(), &client_hello()))));
@@ -364,7 +369,7 @@ fn udp_payload(pkt: &[u8]) -> Vec<u8> {
 
 #[test]
 fn mixed_datagram_is_split_per_record() {
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     let now = Instant::now();
     transferred(&mut h, now);
     // App data, a retransmitted handshake record, an unknown type, more app data.
@@ -399,7 +404,7 @@ fn mixed_datagram_is_split_per_record() {
 
 #[test]
 fn untouched_traffic() {
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     let now = Instant::now();
     // The IoTSSP's own PSK handshake with the mote: never diverted.
     let from_ssp = FlowTag {
@@ -476,7 +481,7 @@ fn untouched_traffic() {
 #[test]
 fn malformed_and_unclassifiable_datagrams_are_dropped_with_a_reason() {
     use hrm::record::MalformedDatagram as M;
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     let now = Instant::now();
     let cases: Vec<(Vec<u8>, DropReason)> = vec![
         (vec![], DropReason::Malformed(M::Empty)),
@@ -523,10 +528,13 @@ fn malformed_and_unclassifiable_datagrams_are_dropped_with_a_reason() {
 
 #[test]
 fn unknown_flow_policy_drop() {
-    let mut h = Hrm::new(&HrmConfig {
-        unknown_flow: UnknownFlowPolicy::Drop,
-        ..config()
-    })
+    let mut h = Hrm::new(
+        &HrmConfig {
+            unknown_flow: UnknownFlowPolicy::Drop,
+            ..config()
+        },
+        rng(),
+    )
     .unwrap();
     let now = Instant::now();
     assert_eq!(
@@ -534,7 +542,7 @@ fn unknown_flow_policy_drop() {
         Decision::Drop(DropReason::NoSessionAtMote)
     );
     // With the default, a border-router restart does not cut transferred sessions off.
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     assert_eq!(
         h.handle_inbound(now, &ip(&packet(&flow(), &app_data(1)))),
         Decision::Forward
@@ -545,7 +553,7 @@ fn unknown_flow_policy_drop() {
 
 #[test]
 fn emit_builds_a_packet_from_the_mote() {
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     let now = Instant::now();
     let hvr = record(
         HS,
@@ -569,7 +577,7 @@ fn emit_builds_a_packet_from_the_mote() {
 
 #[test]
 fn flow_transferred_carries_the_final_flight_atomically() {
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     let now = Instant::now();
     diverted(h.handle_inbound(now, &ip(&packet(&flow(), &client_hello()))));
     let ccs_fin = [record(CCS, 0, 9, &[1]), record(HS, 1, 0, &[0x44; 40])].concat();
@@ -588,7 +596,7 @@ fn flow_transferred_carries_the_final_flight_atomically() {
 
 #[test]
 fn an_ssp_speaks_only_for_its_own_motes() {
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     let now = Instant::now();
     let b = SspName::new("ssp-b");
     let cases = [
@@ -652,7 +660,7 @@ fn flows_expire_when_idle() {
         session_idle_secs: 100,
         ..config()
     };
-    let mut h = Hrm::new(&cfg).unwrap();
+    let mut h = Hrm::new(&cfg, rng()).unwrap();
     let t0 = Instant::now();
     assert_eq!(h.poll_timeout(), None);
     assert!(matches!(
@@ -682,10 +690,13 @@ fn flows_expire_when_idle() {
 
 #[test]
 fn table_is_bounded() {
-    let mut h = Hrm::new(&HrmConfig {
-        max_flows: 2,
-        ..config()
-    })
+    let mut h = Hrm::new(
+        &HrmConfig {
+            max_flows: 2,
+            ..config()
+        },
+        rng(),
+    )
     .unwrap();
     let now = Instant::now();
     for port in 1..=3 {
@@ -736,7 +747,7 @@ proptest! {
     /// Stand-in for the `hrm_classify` fuzz target: random IPv6 packets.
     #[test]
     fn no_panic_on_random_packets(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
-        let mut h = Hrm::new(&config()).unwrap();
+        let mut h = Hrm::new(&config(), rng()).unwrap();
         if let Ok(p) = CheckedIpv6Packet::parse(&bytes[..]) {
             let _ = h.handle_inbound(Instant::now(), &p);
             h.handle_outbound(Instant::now(), &p);
@@ -746,7 +757,7 @@ proptest! {
     /// Random UDP payloads to the delegated mote's DTLS port.
     #[test]
     fn no_panic_on_random_datagrams(payload in proptest::collection::vec(any::<u8>(), 0..120)) {
-        let mut h = Hrm::new(&config()).unwrap();
+        let mut h = Hrm::new(&config(), rng()).unwrap();
         let _ = h.handle_inbound(Instant::now(), &ip(&packet(&flow(), &payload)));
     }
 }
@@ -760,7 +771,7 @@ proptest! {
     #[test]
     fn app_data_never_diverted(steps in proptest::collection::vec(
         (0u8..4, proptest::collection::vec(arb_record(), 1..5)), 1..30)) {
-        let mut h = Hrm::new(&config()).unwrap();
+        let mut h = Hrm::new(&config(), rng()).unwrap();
         let now = Instant::now();
         for (op, records) in steps {
             match op {
@@ -793,7 +804,7 @@ fn no_app_data(datagram: &[u8]) -> bool {
 /// Four cookie'd-looking hellos to it can no longer fill the mote's tables.
 #[test]
 fn transfer_port_is_closed_to_everything_from_the_tun() {
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     let now = Instant::now();
     let hello = [22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 4, 1, 0, 0, 0];
     let to_transfer =
@@ -823,7 +834,7 @@ fn transfer_port_is_closed_to_everything_from_the_tun() {
 /// transfer port only.
 #[test]
 fn mote_datagrams_reach_only_the_iotssps_own_motes_transfer_port() {
-    let mut h = Hrm::new(&config()).unwrap();
+    let mut h = Hrm::new(&config(), rng()).unwrap();
     let source = (ssp_addr(), 5700);
     let flow = |mote: Ipv6Addr, port: u16| FlowTag {
         peer_addr: Ipv6Addr::UNSPECIFIED,

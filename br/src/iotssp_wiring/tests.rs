@@ -70,9 +70,15 @@ config = "{}"
         ssp_path.display()
     );
     let cfg = Config::load_str(&text, Path::new("t.toml"), Vec::<(String, String)>::new()).unwrap();
-    let r = build(&cfg, Instant::now(), SystemTime::now(), 7)
-        .unwrap()
-        .expect("IoTSSPs configured");
+    let r = build(
+        &cfg,
+        Instant::now(),
+        SystemTime::now(),
+        7,
+        dtls::provider::SeededRandom::shared([0x5e; 32]),
+    )
+    .unwrap()
+    .expect("IoTSSPs configured");
     (dir, r)
 }
 

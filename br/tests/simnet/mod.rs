@@ -271,8 +271,15 @@ config = "{}"
         .unwrap();
         // The daemon would accept this configuration and its IoTSSP's ...
         assert!(
-            BorderRouter::from_config(&cfg, now, wall_start, 7, 0)
-                .is_ok_and(|r| r.wiring().is_some())
+            BorderRouter::from_config(
+                &cfg,
+                now,
+                wall_start,
+                7,
+                0,
+                dtls::provider::SeededRandom::shared([0x5e; 32]),
+            )
+            .is_ok_and(|r| r.wiring().is_some())
         );
         // ... but here the IoTSSP draws its randomness from the seed (a run replays exactly),
         // or checks certificates against a calendar of the test's choosing.
@@ -300,6 +307,7 @@ config = "{}"
             vec![link],
             cfg.host_address(),
             cfg.hrm.attached_port,
+            dtls::provider::SeededRandom::shared([0x5e; 32]),
         )
         .unwrap();
         let mut bridge = Bridge::new(BridgeConfig::from_config(&cfg, 0, 0));

@@ -6,6 +6,11 @@ use dtls_wire::{ContentType, ProtocolVersion, Record};
 use lowpan::ip::{self, Ipv6Packet, UdpPacket};
 use std::net::Ipv6Addr;
 
+/// The border router's cookie secret from a fixed seed: the tests replay exactly.
+fn rng() -> std::sync::Arc<dyn dtls::provider::SecureRandom> {
+    dtls::provider::SeededRandom::shared([0x5e; 32])
+}
+
 fn ip(bytes: &[u8]) -> lowpan::CheckedIpv6Packet<&[u8]> {
     lowpan::CheckedIpv6Packet::parse(bytes).expect("an IPv6 packet")
 }
@@ -14,19 +19,22 @@ const MOTE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
 const PEER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 
 fn hrm() -> Hrm {
-    Hrm::new(&HrmConfig {
-        max_flows: 4,
-        ssps: vec![SspConfig {
-            name: "ssp".into(),
-            addresses: vec![],
-        }],
-        devices: vec![DeviceConfig {
-            mote: MOTE,
-            policy: DevicePolicy::Delegate { ssp: "ssp".into() },
-            dtls_port: None,
-        }],
-        ..HrmConfig::default()
-    })
+    Hrm::new(
+        &HrmConfig {
+            max_flows: 4,
+            ssps: vec![SspConfig {
+                name: "ssp".into(),
+                addresses: vec![],
+            }],
+            devices: vec![DeviceConfig {
+                mote: MOTE,
+                policy: DevicePolicy::Delegate { ssp: "ssp".into() },
+                dtls_port: None,
+            }],
+            ..HrmConfig::default()
+        },
+        rng(),
+    )
     .unwrap()
 }
 
