@@ -19,13 +19,24 @@
  */
 #define MOTE_QUEUE_BYTES 640
 
+#if !defined(MOTE_RESUMPTION)
 /*
- Size of [`Mote`] in 8-byte words (checked against the real state at compile time): room
- for delegated-mote's resumption (4,536 B with all suites: the cache of resumable
- sessions, the abbreviated handshakes as server and as client), which a build
- together with motesim turns on (cargo unifies the features of one dependency).
+ Size of [`Mote`] in 8-byte words, for a library without resumption (checked against the
+ real state at compile time: 2,944 B with all suites on a 64-bit host). The header gives
+ this size unless the firmware defines `MOTE_RESUMPTION`.
+ */
+#define MOTE_STORAGE_WORDS 384
+#endif
+
+#if defined(MOTE_RESUMPTION)
+/*
+ Size of [`Mote`] in 8-byte words, for a library with resumption (checked against the real
+ state at compile time: 4,536 B with all suites on a 64-bit host, the caches of resumable
+ sessions and the abbreviated handshakes as server and as client included). The header
+ gives this size when the firmware defines `MOTE_RESUMPTION`.
  */
 #define MOTE_STORAGE_WORDS 576
+#endif
 
 /*
  The UDP port of the association with the IoTSSP.
@@ -82,6 +93,12 @@
  `mote_connect`: a Connect is still waiting for its answer.
  */
 #define MOTE_ERR_BUSY -7
+
+/*
+ `mote_init`: the firmware's `Mote` is not the size this library's is (a header of
+ another build or version of the library): nothing was written to it.
+ */
+#define MOTE_ERR_STORAGE -8
 
 /*
  `mote_handle_datagram`: nothing for the firmware to note.
@@ -145,6 +162,30 @@
 #define MOTE_LOCAL_ASSOCIATION 0
 
 #define MOTE_LOCAL_SESSION 1
+
+#if defined(MOTE_RESUMPTION)
+/*
+ `mote_poll_resumption`: no abbreviated handshake the mote started has ended since the
+ last call.
+ */
+#define MOTE_RESUMPTION_NONE 0
+#endif
+
+#if defined(MOTE_RESUMPTION)
+/*
+ `mote_poll_resumption`: the session with that server is installed again (new keys, the
+ same master secret): `mote_send` / `mote_recv` talk to it as after a transfer.
+ */
+#define MOTE_RESUMPTION_RESUMED 1
+#endif
+
+#if defined(MOTE_RESUMPTION)
+/*
+ `mote_poll_resumption`: the server did not resume (or did not answer): ask the IoTSSP
+ with `mote_connect`.
+ */
+#define MOTE_RESUMPTION_NOT_RESUMED 2
+#endif
 
 /*
  One mote's state, in storage the firmware provides; opaque to C. Zeroed storage is "not
@@ -262,6 +303,56 @@ typedef struct MoteConfig {
   uint64_t session_idle_ms;
 } MoteConfig;
 
+#if defined(MOTE_RESUMPTION)
+/*
+ What the mote counted of resumption (see `mote_resumption_counters`): the sessions
+ clients resume with the mote (it runs the server's side of the abbreviated handshake),
+ then those the mote resumes with its servers (`outbound_*`, the client's side).
+ */
+typedef struct MoteResumptionCounters {
+  /*
+   Sessions a Transfer made resumable; dropped for a newer one; at their lifetime's end.
+   */
+  uint64_t cached;
+  uint64_t evicted;
+  uint64_t expired;
+  /*
+   ClientHellos that named a cached session and got the mote's flight.
+   */
+  uint64_t hellos;
+  /*
+   Abbreviated handshakes completed (the client's Finished verified; session installed).
+   */
+  uint64_t resumed;
+  /*
+   Hellos sent back to a full delegated handshake.
+   */
+  uint64_t fallbacks;
+  uint64_t bad_finished;
+  uint64_t retransmits;
+  uint64_t abandoned;
+  uint64_t malformed;
+  /*
+   Outbound sessions a Transfer made resumable; dropped for a newer one; expired.
+   */
+  uint64_t outbound_cached;
+  uint64_t outbound_evicted;
+  uint64_t outbound_expired;
+  /*
+   `mote_resume` handshakes started; HelloVerifyRequests answered; completed; servers
+   that did not resume.
+   */
+  uint64_t outbound_started;
+  uint64_t outbound_verify_requests;
+  uint64_t outbound_resumed;
+  uint64_t outbound_not_resumed;
+  uint64_t outbound_bad_finished;
+  uint64_t outbound_retransmits;
+  uint64_t outbound_abandoned;
+  uint64_t outbound_malformed;
+} MoteResumptionCounters;
+#endif
+
 /*
  What the mote counted (see `mote_counters`).
  */
@@ -304,12 +395,14 @@ typedef struct MoteCounters {
 } MoteCounters;
 
 /*
- Bytes of state of one session slot, of the two queues, and of the whole mote (for
- footprint reports).
+ Bytes of state of one session slot, of the two queues, of the resumption caches and
+ handshakes (0 without resumption), of the whole mote, and of the storage the firmware
+ reserves for it (`sizeof(Mote)`), for footprint reports.
  */
 typedef struct MoteFootprint {
   size_t slot_bytes;
   size_t queue_bytes;
+  size_t resumption_bytes;
   size_t state_bytes;
   size_t storage_bytes;
 } MoteFootprint;
@@ -357,19 +450,48 @@ int32_t mote_soft_p256_sign_digest(const uint8_t *key, const uint8_t *digest, ui
  */
 void mote_soft_aes128_encrypt(void *_ctx, const uint8_t *key, uint8_t *block);
 
+#if !defined(MOTE_RESUMPTION)
 /*
- Sets up a mote in `mote`'s storage: it will associate with its IoTSSP at its first
- `mote_handle_timeout`. Returns `MOTE_OK` or `MOTE_ERR_INVALID` (a null pointer or
- callback, NULL P-256 callbacks in a build without `soft-ecc`, a PSK not of 16 to 32
- bytes). A mote set up before is wiped first.
+ Sets up a mote in `mote`'s storage (the header's `mote_init(mote, platform, config)`
+ passes `sizeof(Mote)` as `storage_bytes`): it will associate with its IoTSSP at its first
+ `mote_handle_timeout`. Returns `MOTE_OK`, `MOTE_ERR_STORAGE` (`storage_bytes` is not this
+ library's `sizeof(Mote)`) or `MOTE_ERR_INVALID` (a null pointer or callback, NULL P-256
+ callbacks in a build without `soft-ecc`, a PSK not of 16 to 32 bytes). A mote set up
+ before is wiped first.
+
+ A library without resumption exports it as `mote_init_without_resumption`, one with
+ resumption as `mote_init_with_resumption`; the header's `mote_init` names the one of
+ the build the firmware was compiled for (`MOTE_RESUMPTION` defined or not), so that a
+ firmware whose `Mote` has another size than the library's does not link.
 
  # Safety
- `mote`, `platform` and `config` point to valid objects; `config->psk` to `psk_len`
- bytes. The callbacks stay valid while the mote is in use.
+ `mote` points to `storage_bytes` bytes the caller owns, `platform` and `config` to valid
+ objects; `config->psk` to `psk_len` bytes. The callbacks stay valid while the mote is in
+ use.
  */
-int32_t mote_init(struct Mote *mote,
-                  const struct MotePlatform *platform,
-                  const struct MoteConfig *config);
+int32_t mote_init_without_resumption(struct Mote *mote,
+                                     size_t storage_bytes,
+                                     const struct MotePlatform *platform,
+                                     const struct MoteConfig *config);
+#endif
+
+#if defined(MOTE_RESUMPTION)
+/*
+ Sets up a mote in `mote`'s storage (the header's `mote_init(mote, platform, config)`
+ passes `sizeof(Mote)` as `storage_bytes`), in a library with resumption: as
+ `mote_init_without_resumption` does; the mote keeps no session resumable until
+ `mote_set_resumption_slots`.
+
+ # Safety
+ `mote` points to `storage_bytes` bytes the caller owns, `platform` and `config` to valid
+ objects; `config->psk` to `psk_len` bytes. The callbacks stay valid while the mote is in
+ use.
+ */
+int32_t mote_init_with_resumption(struct Mote *mote,
+                                  size_t storage_bytes,
+                                  const struct MotePlatform *platform,
+                                  const struct MoteConfig *config);
+#endif
 
 /*
  Ends a mote: its sessions' keys and its association are wiped, the storage is "not set
@@ -480,6 +602,69 @@ int32_t mote_connect(struct Mote *mote, const struct MoteEndpoint *server);
  */
 int32_t mote_is_client_of(struct Mote *mote, const struct MoteEndpoint *peer);
 
+#if defined(MOTE_RESUMPTION)
+/*
+ Keeps up to `slots` (at most `MOTE_SLOTS`) sessions of each direction resumable: those
+ whose Transfer made them resumable (the IoTSSP's `resumption_lifetime_secs` for this
+ mote), for clients that come back with their session id and for `mote_resume`. 0, as
+ after `mote_init`, keeps none. Empties both caches. Returns `MOTE_OK` or
+ `MOTE_ERR_INVALID`.
+
+ # Safety
+ `mote` points to a valid object.
+ */
+int32_t mote_set_resumption_slots(struct Mote *mote, uint8_t slots);
+#endif
+
+#if defined(MOTE_RESUMPTION)
+/*
+ Resumes the outbound session the mote held with `server` (one `mote_connect` asked for,
+ kept resumable) with the server itself: an abbreviated handshake, SHA-256 and the
+ record layer's AEAD only, no ECC and no IoTSSP. `mote_poll_resumption` says how it
+ ended. Returns `MOTE_OK`, `MOTE_ERR_NO_SESSION` (none held with that server, or it
+ expired: ask the IoTSSP with `mote_connect`), `MOTE_ERR_QUEUE_FULL` (poll the transmit
+ queue out first) or `MOTE_ERR_INVALID`.
+
+ # Safety
+ `mote` and `server` point to valid objects.
+ */
+int32_t mote_resume(struct Mote *mote, const struct MoteEndpoint *server);
+#endif
+
+#if defined(MOTE_RESUMPTION)
+/*
+ 1 if the mote holds an unexpired resumable session with `server` (`mote_resume` would
+ start), 0 if not, or `MOTE_ERR_INVALID`.
+
+ # Safety
+ `mote` and `server` point to valid objects.
+ */
+int32_t mote_can_resume(struct Mote *mote, const struct MoteEndpoint *server);
+#endif
+
+#if defined(MOTE_RESUMPTION)
+/*
+ How the last abbreviated handshake `mote_resume` started ended, once:
+ `MOTE_RESUMPTION_RESUMED` or `MOTE_RESUMPTION_NOT_RESUMED` with its server in
+ `server`, `MOTE_RESUMPTION_NONE`, or `MOTE_ERR_INVALID`. Poll it after
+ `mote_handle_datagram` and `mote_handle_timeout`.
+
+ # Safety
+ `mote` and `server` point to valid objects.
+ */
+int32_t mote_poll_resumption(struct Mote *mote, struct MoteEndpoint *server);
+#endif
+
+#if defined(MOTE_RESUMPTION)
+/*
+ Copies the mote's resumption counters into `out`.
+
+ # Safety
+ `mote` and `out` point to valid objects.
+ */
+int32_t mote_resumption_counters(struct Mote *mote, struct MoteResumptionCounters *out);
+#endif
+
 /*
  Copies the mote's counters into `out`.
 
@@ -498,3 +683,20 @@ struct MoteFootprint mote_footprint(void);
 #endif  // __cplusplus
 
 #endif  /* MOTE_H */
+
+#ifndef MOTE_H_INIT
+#define MOTE_H_INIT
+/*
+ * mote_init(mote, platform, config): sets up a mote (see mote_init_without_resumption).
+ * It calls the init function of the library build this header was compiled for and passes
+ * the firmware's sizeof(Mote). Compiled with MOTE_RESUMPTION defined, a firmware links only
+ * against a library with resumption (cargo feature `resumption`), without it only against
+ * a library without: "undefined reference to mote_init_with_resumption" means that the
+ * library has no resumption, "... mote_init_without_resumption" that it has.
+ */
+#if defined(MOTE_RESUMPTION)
+#define mote_init(mote, platform, config) mote_init_with_resumption((mote), sizeof(Mote), (platform), (config))
+#else
+#define mote_init(mote, platform, config) mote_init_without_resumption((mote), sizeof(Mote), (platform), (config))
+#endif
+#endif /* MOTE_H_INIT */

@@ -18,10 +18,15 @@
 //! `mote_handle_datagram` in, `mote_poll_transmit` out, `mote_handle_timeout` at
 //! `mote_poll_timeout`, `mote_recv` / `mote_send` for application data, `mote_connect` for
 //! a session with a server that the mote opens through its IoTSSP (outbound delegation).
+//! Resumption at the mote is opt-in (feature `resumption`: the `mote_*resum*` functions
+//! and 1.5 KB more storage per mote); the header's `MOTE_RESUMPTION` must match it, and
+//! `mote_init` links to a name of its own in each kind of build so that a mismatch fails to
+//! link (README.md, "Resumption").
 //!
-//! What it must never do: panic across the C boundary, allocate, or use a mote that
-//! `mote_init` did not set up (every call checks a null pointer and the mote's tag and
-//! fails with [`MOTE_ERR_INVALID`]). Pointers and lengths the caller passes are trusted to
+//! What it must never do: panic across the C boundary, allocate, write to storage of
+//! another size than its own `Mote` (`mote_init` refuses it with [`MOTE_ERR_STORAGE`]), or
+//! use a mote that `mote_init` did not set up (every call checks a null pointer and the
+//! mote's tag and fails with [`MOTE_ERR_INVALID`]). Pointers and lengths the caller passes are trusted to
 //! describe memory it owns: that is the C contract, and the only `unsafe` here.
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -48,11 +53,22 @@ pub const MOTE_SLOTS: usize = 2;
 /// Bytes of each of a mote's two queues (received application data; records to send). A
 /// received record must fit whole (its ciphertext is opened in place).
 pub const MOTE_QUEUE_BYTES: usize = 640;
-/// Size of [`Mote`] in 8-byte words (checked against the real state at compile time): room
-/// for delegated-mote's resumption (4,536 B with all suites: the cache of resumable
-/// sessions, the abbreviated handshakes as server and as client), which a build
-/// together with motesim turns on (cargo unifies the features of one dependency).
+/// Size of [`Mote`] in 8-byte words, for a library without resumption (checked against the
+/// real state at compile time: 2,944 B with all suites on a 64-bit host). The header gives
+/// this size unless the firmware defines `MOTE_RESUMPTION`.
+#[cfg(not(mote_resumption))]
+pub const MOTE_STORAGE_WORDS: usize = 384;
+/// Size of [`Mote`] in 8-byte words, for a library with resumption (checked against the real
+/// state at compile time: 4,536 B with all suites on a 64-bit host, the caches of resumable
+/// sessions and the abbreviated handshakes as server and as client included). The header
+/// gives this size when the firmware defines `MOTE_RESUMPTION`.
+#[cfg(mote_resumption)]
 pub const MOTE_STORAGE_WORDS: usize = 576;
+/// Whether this build has resumption (its `resumption` feature, or delegated-mote's turned
+/// on by another crate of the same cargo build): for Rust code and tests; C firmware
+/// defines `MOTE_RESUMPTION` to match, and a mismatch fails to link.
+/// cbindgen:ignore
+pub const RESUMPTION: bool = cfg!(mote_resumption);
 /// The UDP port of the association with the IoTSSP.
 pub const MOTE_ASSOCIATION_PORT: u16 = 5685;
 /// The UDP port of the transferred sessions (CoAP over DTLS).
@@ -77,6 +93,9 @@ pub const MOTE_ERR_SEQUENCE_EXHAUSTED: i32 = -5;
 pub const MOTE_ERR_NOT_ASSOCIATED: i32 = -6;
 /// `mote_connect`: a Connect is still waiting for its answer.
 pub const MOTE_ERR_BUSY: i32 = -7;
+/// `mote_init`: the firmware's `Mote` is not the size this library's is (a header of
+/// another build or version of the library): nothing was written to it.
+pub const MOTE_ERR_STORAGE: i32 = -8;
 
 /// `mote_handle_datagram`: nothing for the firmware to note.
 pub const MOTE_EVENT_NONE: i32 = 0;
@@ -591,20 +610,80 @@ impl State {
     }
 }
 
-/// Sets up a mote in `mote`'s storage: it will associate with its IoTSSP at its first
-/// `mote_handle_timeout`. Returns `MOTE_OK` or `MOTE_ERR_INVALID` (a null pointer or
-/// callback, NULL P-256 callbacks in a build without `soft-ecc`, a PSK not of 16 to 32
-/// bytes). A mote set up before is wiped first.
+/// Sets up a mote in `mote`'s storage (the header's `mote_init(mote, platform, config)`
+/// passes `sizeof(Mote)` as `storage_bytes`): it will associate with its IoTSSP at its first
+/// `mote_handle_timeout`. Returns `MOTE_OK`, `MOTE_ERR_STORAGE` (`storage_bytes` is not this
+/// library's `sizeof(Mote)`) or `MOTE_ERR_INVALID` (a null pointer or callback, NULL P-256
+/// callbacks in a build without `soft-ecc`, a PSK not of 16 to 32 bytes). A mote set up
+/// before is wiped first.
+///
+/// A library without resumption exports it as `mote_init_without_resumption`, one with
+/// resumption as `mote_init_with_resumption`; the header's `mote_init` names the one of
+/// the build the firmware was compiled for (`MOTE_RESUMPTION` defined or not), so that a
+/// firmware whose `Mote` has another size than the library's does not link.
+///
+/// # Safety
+/// `mote` points to `storage_bytes` bytes the caller owns, `platform` and `config` to valid
+/// objects; `config->psk` to `psk_len` bytes. The callbacks stay valid while the mote is in
+/// use.
+#[cfg(not(mote_resumption))]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_init_without_resumption(
+    mote: *mut Mote,
+    storage_bytes: usize,
+    platform: *const MotePlatform,
+    config: *const MoteConfig,
+) -> i32 {
+    // SAFETY: the caller's contract is `init`'s.
+    unsafe { init(mote, storage_bytes, platform, config) }
+}
+
+/// Sets up a mote in `mote`'s storage (the header's `mote_init(mote, platform, config)`
+/// passes `sizeof(Mote)` as `storage_bytes`), in a library with resumption: as
+/// `mote_init_without_resumption` does; the mote keeps no session resumable until
+/// `mote_set_resumption_slots`.
+///
+/// # Safety
+/// `mote` points to `storage_bytes` bytes the caller owns, `platform` and `config` to valid
+/// objects; `config->psk` to `psk_len` bytes. The callbacks stay valid while the mote is in
+/// use.
+#[cfg(mote_resumption)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_init_with_resumption(
+    mote: *mut Mote,
+    storage_bytes: usize,
+    platform: *const MotePlatform,
+    config: *const MoteConfig,
+) -> i32 {
+    // SAFETY: the caller's contract is `init`'s.
+    unsafe { init(mote, storage_bytes, platform, config) }
+}
+
+/// `mote_init` for Rust callers (the storage is a [`Mote`]), as the header's macro is for C.
 ///
 /// # Safety
 /// `mote`, `platform` and `config` point to valid objects; `config->psk` to `psk_len`
 /// bytes. The callbacks stay valid while the mote is in use.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn mote_init(
+pub unsafe fn mote_init(
     mote: *mut Mote,
     platform: *const MotePlatform,
     config: *const MoteConfig,
 ) -> i32 {
+    // SAFETY: the caller's contract, with the size of the storage it points to.
+    unsafe { init(mote, core::mem::size_of::<Mote>(), platform, config) }
+}
+
+/// # Safety
+/// As `mote_init_without_resumption`.
+unsafe fn init(
+    mote: *mut Mote,
+    storage_bytes: usize,
+    platform: *const MotePlatform,
+    config: *const MoteConfig,
+) -> i32 {
+    if storage_bytes != core::mem::size_of::<Mote>() {
+        return MOTE_ERR_STORAGE;
+    }
     if mote.is_null() || platform.is_null() || config.is_null() {
         return MOTE_ERR_INVALID;
     }
@@ -964,6 +1043,202 @@ pub unsafe extern "C" fn mote_is_client_of(mote: *mut Mote, peer: *const MoteEnd
     i32::from(s.mote.sessions().is_client_of(&peer))
 }
 
+/// `mote_poll_resumption`: no abbreviated handshake the mote started has ended since the
+/// last call.
+#[cfg(mote_resumption)]
+pub const MOTE_RESUMPTION_NONE: i32 = 0;
+/// `mote_poll_resumption`: the session with that server is installed again (new keys, the
+/// same master secret): `mote_send` / `mote_recv` talk to it as after a transfer.
+#[cfg(mote_resumption)]
+pub const MOTE_RESUMPTION_RESUMED: i32 = 1;
+/// `mote_poll_resumption`: the server did not resume (or did not answer): ask the IoTSSP
+/// with `mote_connect`.
+#[cfg(mote_resumption)]
+pub const MOTE_RESUMPTION_NOT_RESUMED: i32 = 2;
+
+/// What the mote counted of resumption (see `mote_resumption_counters`): the sessions
+/// clients resume with the mote (it runs the server's side of the abbreviated handshake),
+/// then those the mote resumes with its servers (`outbound_*`, the client's side).
+#[cfg(mote_resumption)]
+#[repr(C)]
+#[derive(Default)]
+pub struct MoteResumptionCounters {
+    /// Sessions a Transfer made resumable; dropped for a newer one; at their lifetime's end.
+    pub cached: u64,
+    pub evicted: u64,
+    pub expired: u64,
+    /// ClientHellos that named a cached session and got the mote's flight.
+    pub hellos: u64,
+    /// Abbreviated handshakes completed (the client's Finished verified; session installed).
+    pub resumed: u64,
+    /// Hellos sent back to a full delegated handshake.
+    pub fallbacks: u64,
+    pub bad_finished: u64,
+    pub retransmits: u64,
+    pub abandoned: u64,
+    pub malformed: u64,
+    /// Outbound sessions a Transfer made resumable; dropped for a newer one; expired.
+    pub outbound_cached: u64,
+    pub outbound_evicted: u64,
+    pub outbound_expired: u64,
+    /// `mote_resume` handshakes started; HelloVerifyRequests answered; completed; servers
+    /// that did not resume.
+    pub outbound_started: u64,
+    pub outbound_verify_requests: u64,
+    pub outbound_resumed: u64,
+    pub outbound_not_resumed: u64,
+    pub outbound_bad_finished: u64,
+    pub outbound_retransmits: u64,
+    pub outbound_abandoned: u64,
+    pub outbound_malformed: u64,
+}
+
+/// Keeps up to `slots` (at most `MOTE_SLOTS`) sessions of each direction resumable: those
+/// whose Transfer made them resumable (the IoTSSP's `resumption_lifetime_secs` for this
+/// mote), for clients that come back with their session id and for `mote_resume`. 0, as
+/// after `mote_init`, keeps none. Empties both caches. Returns `MOTE_OK` or
+/// `MOTE_ERR_INVALID`.
+///
+/// # Safety
+/// `mote` points to a valid object.
+#[cfg(mote_resumption)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_set_resumption_slots(mote: *mut Mote, slots: u8) -> i32 {
+    // SAFETY: by contract.
+    let Some(s) = (unsafe { state(mote) }) else {
+        return MOTE_ERR_INVALID;
+    };
+    if usize::from(slots) > MOTE_SLOTS {
+        return MOTE_ERR_INVALID;
+    }
+    s.mote.set_resumption_slots(usize::from(slots));
+    MOTE_OK
+}
+
+/// Resumes the outbound session the mote held with `server` (one `mote_connect` asked for,
+/// kept resumable) with the server itself: an abbreviated handshake, SHA-256 and the
+/// record layer's AEAD only, no ECC and no IoTSSP. `mote_poll_resumption` says how it
+/// ended. Returns `MOTE_OK`, `MOTE_ERR_NO_SESSION` (none held with that server, or it
+/// expired: ask the IoTSSP with `mote_connect`), `MOTE_ERR_QUEUE_FULL` (poll the transmit
+/// queue out first) or `MOTE_ERR_INVALID`.
+///
+/// # Safety
+/// `mote` and `server` point to valid objects.
+#[cfg(mote_resumption)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_resume(mote: *mut Mote, server: *const MoteEndpoint) -> i32 {
+    // SAFETY: by contract.
+    let Some(s) = (unsafe { state(mote) }) else {
+        return MOTE_ERR_INVALID;
+    };
+    if server.is_null() {
+        return MOTE_ERR_INVALID;
+    }
+    // SAFETY: by contract.
+    let server = address(unsafe { &*server });
+    let now = s.now();
+    match s.mote.resume_outbound(now, &server) {
+        Ok(()) => MOTE_OK,
+        Err(delegated_mote::StartError::NoSession) => MOTE_ERR_NO_SESSION,
+        Err(delegated_mote::StartError::QueueFull) => MOTE_ERR_QUEUE_FULL,
+    }
+}
+
+/// 1 if the mote holds an unexpired resumable session with `server` (`mote_resume` would
+/// start), 0 if not, or `MOTE_ERR_INVALID`.
+///
+/// # Safety
+/// `mote` and `server` point to valid objects.
+#[cfg(mote_resumption)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_can_resume(mote: *mut Mote, server: *const MoteEndpoint) -> i32 {
+    // SAFETY: by contract.
+    let Some(s) = (unsafe { state(mote) }) else {
+        return MOTE_ERR_INVALID;
+    };
+    if server.is_null() {
+        return MOTE_ERR_INVALID;
+    }
+    // SAFETY: by contract.
+    let server = address(unsafe { &*server });
+    let now = s.now();
+    i32::from(s.mote.can_resume_outbound(now, &server))
+}
+
+/// How the last abbreviated handshake `mote_resume` started ended, once:
+/// `MOTE_RESUMPTION_RESUMED` or `MOTE_RESUMPTION_NOT_RESUMED` with its server in
+/// `server`, `MOTE_RESUMPTION_NONE`, or `MOTE_ERR_INVALID`. Poll it after
+/// `mote_handle_datagram` and `mote_handle_timeout`.
+///
+/// # Safety
+/// `mote` and `server` point to valid objects.
+#[cfg(mote_resumption)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_poll_resumption(mote: *mut Mote, server: *mut MoteEndpoint) -> i32 {
+    // SAFETY: by contract.
+    let Some(s) = (unsafe { state(mote) }) else {
+        return MOTE_ERR_INVALID;
+    };
+    if server.is_null() {
+        return MOTE_ERR_INVALID;
+    }
+    let (outcome, peer) = match s.mote.poll_outbound_outcome() {
+        None => return MOTE_RESUMPTION_NONE,
+        Some(delegated_mote::OutboundOutcome::Resumed(a)) => (MOTE_RESUMPTION_RESUMED, a),
+        Some(delegated_mote::OutboundOutcome::NotResumed(a)) => (MOTE_RESUMPTION_NOT_RESUMED, a),
+    };
+    // SAFETY: by contract.
+    unsafe { server.write(endpoint(peer)) };
+    outcome
+}
+
+/// Copies the mote's resumption counters into `out`.
+///
+/// # Safety
+/// `mote` and `out` point to valid objects.
+#[cfg(mote_resumption)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mote_resumption_counters(
+    mote: *mut Mote,
+    out: *mut MoteResumptionCounters,
+) -> i32 {
+    // SAFETY: by contract.
+    let Some(s) = (unsafe { state(mote) }) else {
+        return MOTE_ERR_INVALID;
+    };
+    if out.is_null() {
+        return MOTE_ERR_INVALID;
+    }
+    let i = s.mote.resumption_stats();
+    let o = s.mote.outbound_resumption_stats();
+    let c = MoteResumptionCounters {
+        cached: i.cached,
+        evicted: i.evicted,
+        expired: i.expired,
+        hellos: i.hellos,
+        resumed: i.resumed,
+        fallbacks: i.fallbacks,
+        bad_finished: i.bad_finished,
+        retransmits: i.retransmits,
+        abandoned: i.abandoned,
+        malformed: i.malformed,
+        outbound_cached: o.cached,
+        outbound_evicted: o.evicted,
+        outbound_expired: o.expired,
+        outbound_started: o.started,
+        outbound_verify_requests: o.verify_requests,
+        outbound_resumed: o.resumed,
+        outbound_not_resumed: o.not_resumed,
+        outbound_bad_finished: o.bad_finished,
+        outbound_retransmits: o.retransmits,
+        outbound_abandoned: o.abandoned,
+        outbound_malformed: o.malformed,
+    };
+    // SAFETY: by contract.
+    unsafe { out.write(c) };
+    MOTE_OK
+}
+
 /// Copies the mote's counters into `out`.
 ///
 /// # Safety
@@ -1010,12 +1285,14 @@ pub unsafe extern "C" fn mote_counters(mote: *mut Mote, out: *mut MoteCounters) 
     MOTE_OK
 }
 
-/// Bytes of state of one session slot, of the two queues, and of the whole mote (for
-/// footprint reports).
+/// Bytes of state of one session slot, of the two queues, of the resumption caches and
+/// handshakes (0 without resumption), of the whole mote, and of the storage the firmware
+/// reserves for it (`sizeof(Mote)`), for footprint reports.
 #[repr(C)]
 pub struct MoteFootprint {
     pub slot_bytes: usize,
     pub queue_bytes: usize,
+    pub resumption_bytes: usize,
     pub state_bytes: usize,
     pub storage_bytes: usize,
 }
@@ -1028,6 +1305,11 @@ pub extern "C" fn mote_footprint() -> MoteFootprint {
     MoteFootprint {
         slot_bytes: size_of::<Layer<2>>() - size_of::<Layer<1>>(),
         queue_bytes: 2 * MOTE_QUEUE_BYTES,
+        #[cfg(mote_resumption)]
+        resumption_bytes: size_of::<delegated_mote::ResumptionCache<MOTE_SLOTS>>()
+            + size_of::<delegated_mote::OutboundResumption<MOTE_SLOTS>>(),
+        #[cfg(not(mote_resumption))]
+        resumption_bytes: 0,
         state_bytes: size_of::<State>(),
         storage_bytes: size_of::<Mote>(),
     }
@@ -1085,6 +1367,49 @@ mod tests {
             let rc = mote_init(&mut mote, &platform, &config);
             mote_deinit(&mut mote);
             rc
+        }
+    }
+
+    /// Storage of another size than this build's `Mote` (a header of the other kind of
+    /// build, or of another version) is refused before anything is written to it.
+    #[test]
+    fn storage_of_another_size_is_refused_untouched() {
+        let platform = MotePlatform {
+            ctx: core::ptr::null_mut(),
+            aes128_encrypt: Some(no_aes),
+            random: Some(zeros),
+            now_ms: Some(zero_clock),
+            p256_generate: None,
+            p256_agree: None,
+            ecdsa_sign: None,
+        };
+        let psk = [7u8; 16];
+        let config = MoteConfig {
+            psk: psk.as_ptr(),
+            psk_len: psk.len(),
+            eui64: [1; 8],
+            has_iotssp: 0,
+            iotssp: MoteEndpoint {
+                addr: [0; 16],
+                port: 0,
+            },
+            suites: 0,
+            session_idle_ms: 0,
+        };
+        let mut mote = Mote {
+            opaque: [0; MOTE_STORAGE_WORDS],
+        };
+        let size = core::mem::size_of::<Mote>();
+        for other in [size - 8, size + 8, 384 * 8 + 576 * 8 - size] {
+            // SAFETY: valid objects; the size is refused before the storage is touched.
+            let rc = unsafe { super::init(&mut mote, other, &platform, &config) };
+            assert_eq!(rc, MOTE_ERR_STORAGE, "{other} bytes");
+            assert!(mote.opaque.iter().all(|w| *w == 0));
+        }
+        // SAFETY: as above, the right size.
+        unsafe {
+            assert_eq!(super::init(&mut mote, size, &platform, &config), MOTE_OK);
+            mote_deinit(&mut mote);
         }
     }
 

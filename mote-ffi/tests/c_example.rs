@@ -41,22 +41,59 @@ fn target_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
+/// The name `mote_init` links to in a library of this build (with resumption or not).
+fn init_symbol() -> &'static str {
+    if mote_ffi::RESUMPTION {
+        "mote_init_with_resumption"
+    } else {
+        "mote_init_without_resumption"
+    }
+}
+
+/// Whether the symbol index of the archive at `path` (its first member, "/") names `symbol`.
+fn archive_defines(path: &Path, symbol: &str) -> bool {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut header = [0u8; 8 + 60];
+    if f.read_exact(&mut header).is_err() || &header[..8] != b"!<arch>\n" || header[8] != b'/' {
+        return false;
+    }
+    let Some(len) = std::str::from_utf8(&header[8 + 48..8 + 58])
+        .ok()
+        .and_then(|l| l.trim().parse::<usize>().ok())
+    else {
+        return false;
+    };
+    let mut index = vec![0u8; len];
+    if f.read_exact(&mut index).is_err() {
+        return false;
+    }
+    let mut name = symbol.as_bytes().to_vec();
+    name.push(0);
+    index.windows(name.len()).any(|w| w == name)
+}
+
 /// The static library cargo built with this test: the newest `libmote_ffi-*.a` beside it
-/// (a test build does not copy it up to `libmote_ffi.a`).
+/// (a test build does not copy it up to `libmote_ffi.a`) of this build's kind, with or
+/// without resumption (a target directory may hold both).
 fn static_library() -> PathBuf {
     std::fs::read_dir(target_dir().join("deps"))
         .unwrap()
         .filter_map(Result::ok)
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.starts_with("libmote_ffi-") && name.ends_with(".a")
+            name.starts_with("libmote_ffi-")
+                && name.ends_with(".a")
+                && archive_defines(&e.path(), init_symbol())
         })
         .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
         .map(|e| e.path())
         .expect("libmote_ffi.a built")
 }
 
-/// Compiles the example against `libmote_ffi.a`.
+/// Compiles the example against `libmote_ffi.a` and the header, with `MOTE_RESUMPTION`
+/// defined when the library has resumption.
 pub fn compile_example(out: &Path) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lib = static_library();
@@ -64,6 +101,7 @@ pub fn compile_example(out: &Path) -> PathBuf {
     let status = Command::new("gcc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-I"])
         .arg(dir.join("include"))
+        .args(mote_ffi::RESUMPTION.then_some("-DMOTE_RESUMPTION"))
         .arg(dir.join("examples/c/echo_mote.c"))
         .arg(&lib)
         .args(["-lpthread", "-ldl", "-lm", "-o"])
@@ -72,6 +110,36 @@ pub fn compile_example(out: &Path) -> PathBuf {
         .expect("gcc");
     assert!(status.success(), "gcc failed");
     exe
+}
+
+/// A firmware compiled for the other kind of library (`MOTE_RESUMPTION` defined against a
+/// library without resumption, or not defined against one with it) would reserve a `Mote`
+/// of the wrong size: it does not link, and the linker names the init function it lacks.
+#[test]
+fn a_firmware_compiled_for_the_other_kind_of_library_does_not_link() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new("gcc")
+        .args(["-std=c11", "-O2", "-I"])
+        .arg(dir.join("include"))
+        .args((!mote_ffi::RESUMPTION).then_some("-DMOTE_RESUMPTION"))
+        .arg(dir.join("examples/c/echo_mote.c"))
+        .arg(static_library())
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(tmp.path().join("echo_mote"))
+        .output()
+        .expect("gcc");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let wanted = if mote_ffi::RESUMPTION {
+        "mote_init_without_resumption"
+    } else {
+        "mote_init_with_resumption"
+    };
+    assert!(!out.status.success(), "linked: {stderr}");
+    assert!(
+        stderr.contains(&format!("undefined reference to `{wanted}'")),
+        "{stderr}"
+    );
 }
 
 fn ms(start: Instant) -> mote_assoc::Instant {

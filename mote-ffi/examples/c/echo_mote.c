@@ -16,6 +16,11 @@
  * default features soft-aes and soft-ecc); randomness comes from getrandom(2); the clock is
  * CLOCK_MONOTONIC.
  *
+ * Built with -DMOTE_RESUMPTION (against a library built with the feature `resumption`) it
+ * keeps both its sessions resumable (mote_set_resumption_slots): a client that comes back
+ * with a session's id resumes it with the mote alone, and the example prints the resumption
+ * counters at the end.
+ *
  * Built with -DMOTE_EXAMPLE_PLATFORM_AES it takes AES from platform_aes128_encrypt, and
  * with -DMOTE_EXAMPLE_PLATFORM_P256 P-256 from platform_p256_generate, platform_p256_agree
  * and platform_ecdsa_sign, as a firmware does whose radio chip has an AES engine and whose
@@ -171,10 +176,18 @@ int main(int argc, char **argv)
         .p256_agree = P256_AGREE,
         .ecdsa_sign = ECDSA_SIGN,
     };
-    if (mote_init(&mote, &platform, &config) != MOTE_OK) {
-        fprintf(stderr, "mote_init failed\n");
+    int rc = mote_init(&mote, &platform, &config);
+    if (rc != MOTE_OK) {
+        fprintf(stderr, "mote_init failed: %d%s\n", rc,
+                rc == MOTE_ERR_STORAGE ? " (mote.h is not this library's header)" : "");
         return 2;
     }
+#ifdef MOTE_RESUMPTION
+    if (mote_set_resumption_slots(&mote, MOTE_SLOTS) != MOTE_OK) {
+        fprintf(stderr, "mote_set_resumption_slots failed\n");
+        return 2;
+    }
+#endif
 
     uint16_t ports[2];
     int fds[2] = {udp_socket(&ports[0]), udp_socket(&ports[1])};
@@ -263,8 +276,14 @@ int main(int argc, char **argv)
            (unsigned long long)c.sessions_active);
     printf("keyless signatures=%llu refused=%llu\n", (unsigned long long)c.signatures,
            (unsigned long long)c.signatures_refused);
-    printf("footprint slot=%zu queues=%zu state=%zu storage=%zu\n", f.slot_bytes, f.queue_bytes,
-           f.state_bytes, f.storage_bytes);
+#ifdef MOTE_RESUMPTION
+    MoteResumptionCounters r = {0};
+    mote_resumption_counters(&mote, &r);
+    printf("resumption cached=%llu resumed=%llu fallbacks=%llu\n", (unsigned long long)r.cached,
+           (unsigned long long)r.resumed, (unsigned long long)r.fallbacks);
+#endif
+    printf("footprint slot=%zu queues=%zu resumption=%zu state=%zu storage=%zu\n", f.slot_bytes,
+           f.queue_bytes, f.resumption_bytes, f.state_bytes, f.storage_bytes);
     mote_deinit(&mote);
     return c.sessions_closed > 0 ? 0 : 1;
 }

@@ -43,11 +43,13 @@ static char *text(char *p, const char *s)
 void probe_start(void)
 {
     MoteFootprint f = mote_footprint();
-    char line[96];
+    char line[128];
     char *p = text(line, "footprint slot=");
     p = decimal(p, f.slot_bytes);
     p = text(p, " queues=");
     p = decimal(p, f.queue_bytes);
+    p = text(p, " resumption=");
+    p = decimal(p, f.resumption_bytes);
     p = text(p, " state=");
     p = decimal(p, f.state_bytes);
     p = text(p, " storage=");

@@ -551,8 +551,9 @@ static void print_counters(void)
            (unsigned)c.connects_timed_out, coap_requests_out, coap_responses_in,
            (unsigned)c.signatures, (unsigned)c.signatures_refused);
     MoteFootprint f = mote_footprint();
-    printf("mote footprint slot=%u queues=%u state=%u storage=%u\n", (unsigned)f.slot_bytes,
-           (unsigned)f.queue_bytes, (unsigned)f.state_bytes, (unsigned)f.storage_bytes);
+    printf("mote footprint slot=%u queues=%u resumption=%u state=%u storage=%u\n",
+           (unsigned)f.slot_bytes, (unsigned)f.queue_bytes, (unsigned)f.resumption_bytes,
+           (unsigned)f.state_bytes, (unsigned)f.storage_bytes);
 }
 
 static void on_stats(event_t *ev)
