@@ -383,10 +383,22 @@ fn starts_with_client_hello(payload: &[u8]) -> bool {
     })
 }
 
+/// Whether a record of `payload` has a content type `which` accepts.
+fn carries(payload: &[u8], which: impl Fn(ContentType) -> bool) -> bool {
+    records(payload).any(|r| r.is_ok_and(|r| which(r.content_type())))
+}
+
+fn is_handshake(c: ContentType) -> bool {
+    c == ContentType::Handshake || c == ContentType::ChangeCipherSpec
+}
+
 /// Answers waiting for their release time, in order: the mote's CPU is one queue, so an
 /// answer never overtakes one produced before it. Datagrams produced at the same time for
 /// the same destination are coalesced (several records in one datagram) up to the MTU,
-/// except a ClientHello, which starts a datagram of its own.
+/// except a ClientHello, which starts a datagram of its own, and application data behind
+/// a handshake's last flight: libcoap's coap-server (OpenSSL) never marks a session whose
+/// handshake ended in a datagram that also carried application data as connected, and
+/// holds its answers back for ever.
 ///
 /// The DTLS engine computes a flight at once and believes it sent it; the outbox holds it
 /// behind the emulated ECC work. Meanwhile the peer's retransmission timer (OpenSSL: 1 s)
@@ -443,6 +455,8 @@ impl Outbox {
         counters.dtls_records_out += count_records(&d.payload);
         if let Some((t, last)) = self.queue.back_mut()
             && !starts_with_client_hello(&d.payload)
+            && !(carries(&last.payload, is_handshake)
+                && carries(&d.payload, |c| c == ContentType::ApplicationData))
             && *t == at
             && last.peer == d.peer
             && last.local_port == d.local_port

@@ -527,6 +527,52 @@ fn outbox_keeps_order_and_coalesces() {
     assert!(o.poll(end).is_none());
 }
 
+/// A plaintext record of `content_type` (epoch 0) around `body`.
+fn plain(content_type: u8, body: &[u8]) -> Vec<u8> {
+    let mut r = vec![content_type, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0];
+    r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    r.extend_from_slice(body);
+    r
+}
+
+#[test]
+fn outbox_sends_a_client_hello_and_data_after_a_handshake_in_datagrams_of_their_own() {
+    let mut c = SecurityCounters::default();
+    let mut o = Outbox::default();
+    let t0 = Instant::now();
+    let p = peer("fd00::1".parse().unwrap(), 5684);
+    let close_notify = plain(21, &[1, 0]);
+    let hello = plain(22, &[1, 0, 0, 0]);
+    let finished = plain(22, &[20, 0, 0, 0]);
+    let data = plain(23, b"GET");
+    for payload in [
+        close_notify.clone(),
+        hello.clone(),
+        finished.clone(),
+        data.clone(),
+        data.clone(),
+    ] {
+        o.push(
+            t0,
+            Datagram {
+                local_port: 5684,
+                peer: p,
+                payload,
+            },
+            &mut c,
+        );
+    }
+    let sent: Vec<Vec<u8>> = std::iter::from_fn(|| o.poll(t0).map(|d| d.payload)).collect();
+    assert_eq!(
+        sent,
+        vec![
+            close_notify,
+            [hello, finished].concat(),
+            [data.clone(), data].concat()
+        ]
+    );
+}
+
 // ---- delegated ----
 
 use dtls::alert::Alert;
