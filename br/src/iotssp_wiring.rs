@@ -88,6 +88,9 @@ pub struct WiringCounters {
     pub redirect_unknown_source: u64,
     /// Redirect messages that could not be sealed.
     pub redirect_seal_errors: u64,
+    /// ResumableAcks sent to remote IoTSSPs: one per SessionResumable the HRM accepted,
+    /// later copies included (the IoTSSP sends it until acknowledged).
+    pub resumable_acks: u64,
 }
 
 impl WiringCounters {
@@ -107,6 +110,7 @@ impl WiringCounters {
             ("mote_to_remote_refused", self.mote_to_remote_refused),
             ("redirect_unknown_source", self.redirect_unknown_source),
             ("redirect_seal_errors", self.redirect_seal_errors),
+            ("resumable_acks", self.resumable_acks),
         ]
         .into_iter()
     }
@@ -465,7 +469,7 @@ impl IotsspWiring {
             }
             return;
         }
-        apply(
+        let accepted = apply(
             &mut self.hrm,
             &mut self.counters,
             &mut self.out,
@@ -473,6 +477,33 @@ impl IotsspWiring {
             &name,
             &repr.message,
         );
+        // A SessionResumable is the one message an IoTSSP sends again until the border
+        // router answers: acknowledge every accepted copy, the first and the repeated.
+        if let (
+            true,
+            RedirectMessage::SessionResumable {
+                flow, session_id, ..
+            },
+        ) = (accepted, repr.message)
+        {
+            let Endpoint::Remote {
+                address, channel, ..
+            } = &mut self.links[i].endpoint
+            else {
+                return;
+            };
+            let ack = RedirectMessage::ResumableAck { flow, session_id };
+            match channel.seal(now, wall, &ack) {
+                Ok(bytes) => {
+                    self.counters.resumable_acks += 1;
+                    self.out.push_back(Action::Redirect {
+                        to: *address,
+                        bytes,
+                    });
+                }
+                Err(_) => self.counters.redirect_seal_errors += 1,
+            }
+        }
     }
 
     /// When `handle_timeout` next wants to run.
@@ -650,6 +681,7 @@ impl IotsspWiring {
                 }
                 other => {
                     if let Some(msg) = other.as_redirect() {
+                        // In-process: nothing is lost, so nothing is acknowledged.
                         apply(hrm, counters, out, now, &link.name, &msg);
                     }
                 }
@@ -804,7 +836,8 @@ impl IotsspWiring {
     }
 }
 
-/// Applies one IoTSSP message to the HRM and queues the packet it yields.
+/// Applies one IoTSSP message to the HRM and queues the packet it yields. Returns whether
+/// the HRM accepted it.
 fn apply(
     hrm: &mut Hrm,
     counters: &mut WiringCounters,
@@ -812,7 +845,7 @@ fn apply(
     now: Instant,
     from: &SspName,
     msg: &RedirectMessage<'_>,
-) {
+) -> bool {
     match hrm.handle_ssp_message(now, from, msg) {
         Ok(packet) => {
             match msg {
@@ -824,10 +857,12 @@ fn apply(
                 counters.emitted += 1;
                 out.push_back(Action::ToTun(p));
             }
+            true
         }
         Err(e) => {
             counters.ssp_rejected += 1;
             tracing::debug!(iotssp = %from, reason = e.as_str(), "IoTSSP message refused");
+            false
         }
     }
 }

@@ -5,7 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use redirect::{
-    ChannelConfig, KeyRing, RedirectChannel, RedirectKey, RedirectPacket, RedirectRepr, Role,
+    ChannelConfig, Direction, KeyRing, RedirectChannel, RedirectKey, RedirectPacket, RedirectRepr,
+    Role,
 };
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -16,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let mut rx = RedirectChannel::new(
         ChannelConfig::default(),
         Role::BorderRouter,
-        KeyRing::new(key),
+        KeyRing::new(key.clone()),
         7,
         now,
         wall,
@@ -36,6 +37,13 @@ fuzz_target!(|data: &[u8]| {
             p.payload(),
             p.tag(),
         );
-        let _ = RedirectRepr::parse(&p);
+        // Whatever parses (every message type, ResumableAck and SessionResumable
+        // included) and fits a message emits back to the same message.
+        if let Ok(repr) = RedirectRepr::parse(&p)
+            && let Ok(resealed) = repr.to_sealed_bytes(&key, Direction::IotsspToBorderRouter)
+        {
+            let again = RedirectPacket::new_checked(&resealed[..]).expect("emitted bytes parse");
+            assert_eq!(RedirectRepr::parse(&again), Ok(repr));
+        }
     }
 });

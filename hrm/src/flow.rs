@@ -35,6 +35,9 @@ pub(crate) struct Flow {
     session_seen: Option<Instant>,
     /// Some while the mote runs an abbreviated handshake with the peer.
     resume: Option<ResumeMark>,
+    /// The session id the IoTSSP made resumable for the session the mote holds on this
+    /// flow: later copies of the same SessionResumable change nothing.
+    resumable: Option<ResumeKey>,
 }
 
 /// An abbreviated handshake the HRM handed to the mote.
@@ -174,6 +177,7 @@ impl FlowTable {
                     key,
                     unanswered: 1,
                 }),
+                resumable: None,
             },
         );
         Admission::Created
@@ -229,6 +233,7 @@ impl FlowTable {
                 handshake_seen: Some(now),
                 session_seen: None,
                 resume: None,
+                resumable: None,
             },
         );
         Admission::Created
@@ -238,7 +243,11 @@ impl FlowTable {
     /// the flow is over. Makes room by evicting if needed.
     pub(crate) fn transfer(&mut self, tag: FlowTag, now: Instant) -> Admission {
         if let Some(f) = self.flows.get_mut(&tag) {
-            f.handshake_seen = None;
+            // A new session (the handshake was running) gets its own id; the same
+            // FlowTransferred again keeps the mark.
+            if f.handshake_seen.take().is_some() {
+                f.resumable = None;
+            }
             f.session_seen = Some(now);
             f.resume = None;
             return Admission::Existing;
@@ -254,9 +263,31 @@ impl FlowTable {
                 handshake_seen: None,
                 session_seen: Some(now),
                 resume: None,
+                resumable: None,
             },
         );
         admission
+    }
+
+    /// The IoTSSP made `key` resumable for the session the mote holds on `tag`. `None`
+    /// when the flow holds no session at the mote (never transferred, or forgotten):
+    /// nothing is noted. `Some(false)` when `key` was noted already (a later copy of the
+    /// same message), `Some(true)` when it is new.
+    pub(crate) fn note_resumable(&mut self, tag: &FlowTag, key: ResumeKey) -> Option<bool> {
+        let f = self.flows.get_mut(tag)?;
+        f.session_seen?;
+        if f.resumable == Some(key) {
+            return Some(false);
+        }
+        f.resumable = Some(key);
+        Some(true)
+    }
+
+    /// Whether the mote holds a session on `tag`.
+    pub(crate) fn holds_session(&self, tag: &FlowTag) -> bool {
+        self.flows
+            .get(tag)
+            .is_some_and(|f| f.session_seen.is_some())
     }
 
     /// The IoTSSP gave up a handshake: forget it, keep any session the mote holds.
@@ -308,6 +339,7 @@ impl FlowTable {
                 .is_some_and(|t| now.saturating_duration_since(t) >= si)
             {
                 f.session_seen = None;
+                f.resumable = None;
                 ss += 1;
             }
             if f.resume

@@ -2,9 +2,10 @@
 //! mote"): which sessions the motes may resume themselves, and the cookie that a client must
 //! return before its resuming ClientHello reaches a mote.
 //!
-//! The IoTSSP names each session it made resumable at a mote (SessionResumable, just before
-//! the flow's FlowTransferred, so authenticated); [`Resumables`] keeps (mote, session id) ->
-//! expiry, bounded like the flow table. A ClientHello to that mote with that id and no
+//! The IoTSSP names each session it made resumable at a mote (SessionResumable, just after
+//! the flow's FlowTransferred, so authenticated, and taken only for a flow that holds a
+//! session at the mote, once); [`Resumables`] keeps (mote, session id) -> expiry, bounded
+//! like the flow table. A ClientHello to that mote with that id and no
 //! cookie is answered here with a stateless HelloVerifyRequest under the border router's own
 //! cookie secret; only the repeated hello with that cookie goes to the mote. Everything else
 //! (no id, an unknown or expired id, another cookie: the IoTSSP's, or the mote's "full")

@@ -182,7 +182,8 @@ pub enum SspReject {
     /// The flow's mote is not delegated to this IoTSSP, or the port is not its DTLS port:
     /// an IoTSSP may only speak for its own motes.
     NotOwner { ssp: SspName, flow: FlowTag },
-    /// A message type the border router does not accept from an IoTSSP (Divert).
+    /// A message type the border router does not accept from an IoTSSP as an instruction
+    /// (Divert, ResumableAck; a MoteDatagram is carried with `packet_to_mote`).
     WrongDirection { ssp: SspName },
     /// Emit/FlowTransferred payload too long for one packet.
     TooLong {
@@ -192,6 +193,9 @@ pub enum SspReject {
     },
     /// Emit with an empty datagram.
     EmptyDatagram { ssp: SspName, flow: FlowTag },
+    /// SessionResumable for a flow that holds no session at the mote: not transferred
+    /// (yet), or forgotten (expired, evicted).
+    NoSession { ssp: SspName, flow: FlowTag },
 }
 
 impl SspReject {
@@ -201,6 +205,7 @@ impl SspReject {
             SspReject::WrongDirection { .. } => "ssp_wrong_direction",
             SspReject::TooLong { .. } => "ssp_too_long",
             SspReject::EmptyDatagram { .. } => "ssp_empty_datagram",
+            SspReject::NoSession { .. } => "ssp_no_session",
         }
     }
 }
@@ -220,6 +225,9 @@ impl fmt::Display for SspReject {
             ),
             SspReject::EmptyDatagram { ssp, flow } => {
                 write!(f, "IoTSSP {ssp}: empty datagram for {flow}")
+            }
+            SspReject::NoSession { ssp, flow } => {
+                write!(f, "IoTSSP {ssp}: no session at the mote on {flow}")
             }
         }
     }
@@ -277,6 +285,12 @@ named_counters! {
         ssp_down_silent,
         /// Sessions an IoTSSP made resumable at a mote (SessionResumable applied).
         resumables_added,
+        /// Later copies of an applied SessionResumable (the IoTSSP sends it until
+        /// acknowledged): acknowledged again, nothing changed.
+        resumables_repeated,
+        /// SessionResumables refused because their flow holds no session at the mote
+        /// (not transferred yet, or forgotten): nothing kept, nothing acknowledged.
+        resumables_without_session,
         /// Resumable sessions dropped for a newer one (the table holds `max_flows`).
         resumables_evicted,
         /// Resumable sessions dropped at the end of their lifetime.
@@ -797,7 +811,7 @@ impl Hrm {
             RedirectMessage::Divert { .. } => Err(SspReject::WrongDirection { ssp: from.clone() }),
             // A mote-leg datagram changes no flow; the border router carries it with
             // `packet_to_mote` and the IoTSSP's source.
-            RedirectMessage::MoteDatagram { .. } => {
+            RedirectMessage::MoteDatagram { .. } | RedirectMessage::ResumableAck { .. } => {
                 Err(SspReject::WrongDirection { ssp: from.clone() })
             }
             RedirectMessage::Emit { flow, datagram } => {
@@ -852,8 +866,24 @@ impl Hrm {
                         flow: *flow,
                     });
                 };
+                // Only for the session the mote holds on the flow: a copy that comes after
+                // the flow was forgotten, or before its FlowTransferred, keeps nothing (the
+                // IoTSSP sends it again until acknowledged).
+                if !self.flows.holds_session(flow) {
+                    self.counters.resumables_without_session += 1;
+                    return Err(SspReject::NoSession {
+                        ssp: from.clone(),
+                        flow: *flow,
+                    });
+                }
                 if *lifetime_secs == 0 {
                     self.resumables.forget(&key);
+                    return Ok(None);
+                }
+                if self.flows.note_resumable(flow, key) != Some(true) {
+                    // A later copy of one applied: applied once, so a copy that arrives
+                    // after the mote's fallback made the id forgotten does not revive it.
+                    self.counters.resumables_repeated += 1;
                     return Ok(None);
                 }
                 // Saturates instead of panicking where a platform's Instant cannot hold it.

@@ -141,7 +141,18 @@ fn inbound(h: &mut Hrm, now: Instant, f: &FlowTag, payload: &[u8]) -> Decision {
     h.handle_inbound(now, &ip(&to_mote(f, payload)))
 }
 
+/// The IoTSSP's FlowTransferred for `f` (no final flight).
+fn transferred(h: &mut Hrm, now: Instant, f: &FlowTag) {
+    let msg = RedirectMessage::FlowTransferred {
+        flow: *f,
+        final_flight: &[],
+    };
+    assert_eq!(h.handle_ssp_message(now, &ssp_a(), &msg), Ok(None));
+}
+
+/// The flow's session transferred, then made resumable with [`ID`].
 fn resumable(h: &mut Hrm, now: Instant, f: &FlowTag, lifetime_secs: u32) {
+    transferred(h, now, f);
     let msg = RedirectMessage::SessionResumable {
         flow: *f,
         lifetime_secs,
@@ -304,6 +315,130 @@ fn an_iotssp_names_sessions_only_of_its_own_motes() {
     diverted(inbound(&mut h, t, &theirs, &hello(&ID, &[], 0)));
 }
 
+/// A SessionResumable counts only for the session the mote holds on its flow, from that
+/// mote's IoTSSP, once: a copy before the FlowTransferred (reordered), after the flow was
+/// forgotten, for a mote another IoTSSP serves or one no IoTSSP serves keeps nothing, and
+/// a later copy of an applied one changes nothing, even after the mote's fallback made the
+/// border router forget the id. No client hello naming such an id reaches a mote.
+#[test]
+fn a_session_resumable_counts_only_once_for_a_session_its_iotssp_transferred() {
+    let mut h = Hrm::new(
+        &HrmConfig {
+            session_idle_secs: 60,
+            ..config(16)
+        },
+        rng(),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let f = flow(40000);
+    let msg = |f: FlowTag, id: &'static [u8]| RedirectMessage::SessionResumable {
+        flow: f,
+        lifetime_secs: 3600,
+        session_id: id,
+    };
+    // Before its FlowTransferred (a reordered copy): refused, nothing kept.
+    diverted(inbound(&mut h, t, &f, &hello(&[], &[], 0)));
+    assert!(matches!(
+        h.handle_ssp_message(t, &ssp_a(), &msg(f, &ID)),
+        Err(SspReject::NoSession { .. })
+    ));
+    assert_eq!(h.counters().resumables_without_session, 1);
+    diverted(inbound(&mut h, t, &flow(1), &hello(&ID, &[], 0)));
+    // After it: applied; later copies are accepted (the IoTSSP is acknowledged) and
+    // change nothing.
+    transferred(&mut h, t, &f);
+    for _ in 0..3 {
+        assert_eq!(h.handle_ssp_message(t, &ssp_a(), &msg(f, &ID)), Ok(None));
+    }
+    assert_eq!(h.counters().resumables_added, 1);
+    assert_eq!(h.counters().resumables_repeated, 2);
+    // The same FlowTransferred again keeps the mark.
+    transferred(&mut h, t, &f);
+    assert_eq!(h.handle_ssp_message(t, &ssp_a(), &msg(f, &ID)), Ok(None));
+    assert_eq!(h.counters().resumables_added, 1);
+
+    // The mote does not hold it any more: its fallback makes the border router forget it,
+    // and a late copy does not bring it back.
+    let c = flow(2);
+    let cookie = challenged(inbound(&mut h, t, &c, &hello(&ID, &[], 0)), &c, 0);
+    assert_eq!(
+        inbound(&mut h, t, &c, &hello(&ID, &cookie, 1)),
+        Decision::Forward
+    );
+    let full = record(
+        22,
+        0,
+        1,
+        &handshake(
+            HandshakeType::HelloVerifyRequest,
+            1,
+            &[0xfe, 0xff, 4, b'f', b'u', b'l', b'l'],
+        ),
+    );
+    h.handle_outbound(t, &ip(&from_mote(&c, &full)));
+    assert_eq!(h.counters().resume_mote_fallbacks, 1);
+    assert_eq!(h.handle_ssp_message(t, &ssp_a(), &msg(f, &ID)), Ok(None));
+    diverted(inbound(&mut h, t, &flow(3), &hello(&ID, &[], 0)));
+
+    // Another IoTSSP, for a session this mote holds: refused, whatever the id.
+    let b = SspName::new("ssp-b");
+    for id in [&ID[..], &[0x42; 32][..]] {
+        let m = RedirectMessage::SessionResumable {
+            flow: f,
+            lifetime_secs: 3600,
+            session_id: id,
+        };
+        assert!(matches!(
+            h.handle_ssp_message(t, &b, &m),
+            Err(SspReject::NotOwner { .. })
+        ));
+    }
+    diverted(inbound(&mut h, t, &flow(4), &hello(&[0x42; 32], &[], 0)));
+    // A mote no IoTSSP serves, or the mote's other ports: refused.
+    for flow in [
+        FlowTag {
+            mote_addr: "2001:db8:1::77".parse().unwrap(),
+            ..f
+        },
+        FlowTag {
+            mote_port: 5685,
+            ..f
+        },
+    ] {
+        assert!(matches!(
+            h.handle_ssp_message(t, &ssp_a(), &msg(flow, &[0x42; 32])),
+            Err(SspReject::NotOwner { .. })
+        ));
+    }
+    // An acknowledgement is the border router's to send, not an IoTSSP's.
+    let ack = RedirectMessage::ResumableAck {
+        flow: f,
+        session_id: &ID,
+    };
+    assert!(matches!(
+        h.handle_ssp_message(t, &ssp_a(), &ack),
+        Err(SspReject::WrongDirection { .. })
+    ));
+
+    // The session forgotten idle: a copy keeps nothing.
+    let later = t + Duration::from_secs(61);
+    h.handle_timeout(later);
+    assert_eq!(h.flow_state(&f), None);
+    assert!(matches!(
+        h.handle_ssp_message(later, &ssp_a(), &msg(f, &[0x42; 32])),
+        Err(SspReject::NoSession { .. })
+    ));
+    diverted(inbound(
+        &mut h,
+        later,
+        &flow(5),
+        &hello(&[0x42; 32], &[], 0),
+    ));
+    assert_eq!(h.counters().resumables_added, 1);
+    assert_eq!(h.counters().resume_to_mote, 1);
+}
+
 #[test]
 fn the_motes_fallback_forgets_the_session_and_the_client_gets_a_full_handshake() {
     let mut h = Hrm::new(&config(16), rng()).unwrap();
@@ -376,20 +511,22 @@ fn resuming_flows_are_bounded_by_the_table_and_expire_idle() {
     let mut h = Hrm::new(
         &HrmConfig {
             handshake_idle_secs: 5,
-            ..config(1)
+            ..config(2)
         },
         rng(),
     )
     .unwrap();
     let t = Instant::now();
-    // Two sessions into a table of one: the one closer to its end makes room.
+    // Three sessions into a table of two: the one closer to its end makes room.
     resumable(&mut h, t, &flow(40000), 100);
-    let msg = RedirectMessage::SessionResumable {
-        flow: flow(40000),
-        lifetime_secs: 3600,
-        session_id: &[2; 8],
-    };
-    h.handle_ssp_message(t, &ssp_a(), &msg).unwrap();
+    for id in [[3; 8], [2; 8]] {
+        let msg = RedirectMessage::SessionResumable {
+            flow: flow(40000),
+            lifetime_secs: 3600,
+            session_id: &id,
+        };
+        h.handle_ssp_message(t, &ssp_a(), &msg).unwrap();
+    }
     assert_eq!(h.counters().resumables_evicted, 1);
     diverted(inbound(&mut h, t, &flow(1), &hello(&ID, &[], 0)));
     let c = challenged(
@@ -401,7 +538,7 @@ fn resuming_flows_are_bounded_by_the_table_and_expire_idle() {
         inbound(&mut h, t, &flow(1), &hello(&[2; 8], &c, 1)),
         Decision::Forward
     );
-    // The flow table (max_flows 1) is full: another resuming client gets no entry and
+    // The flow table (max_flows 2) is full: another resuming client gets no entry and
     // takes the usual way.
     let later = t + Duration::from_secs(1);
     let c2 = challenged(

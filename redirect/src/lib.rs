@@ -1,8 +1,10 @@
 //! The redirect protocol between a border router (`lowpan-br` and its Handshake Redirection
 //! Module, crate `hrm`) and an IoTSSP (`ssp`, daemon `iotssp`): the messages ([`message`]:
 //! [`FlowTag`], [`RedirectMessage`], [`MessageType`], [`AbandonReason`]), their byte layout
-//! ([`wire`]), the shared keys ([`key`]) and the sans-IO per-peer channel that seals and
-//! opens them, replay-protected by `dtls-wire`'s window and by timestamps ([`channel`]).
+//! ([`wire`]), the shared keys ([`key`]), the sans-IO per-peer channel that seals and
+//! opens them, replay-protected by `dtls-wire`'s window and by timestamps ([`channel`]), and
+//! the IoTSSP's retransmission of SessionResumable until the border router acknowledges it
+//! ([`resumable`]).
 //!
 //! Attached mode (the IoTSSP inside `lowpan-br`) passes [`RedirectMessage`]s in-process and
 //! never touches the wire, the key or the channel.
@@ -23,6 +25,7 @@ mod counters;
 pub mod doc_examples;
 pub mod key;
 pub mod message;
+pub mod resumable;
 pub mod wire;
 
 #[cfg(test)]
@@ -31,4 +34,5 @@ mod tests;
 pub use channel::{ChannelConfig, ChannelCounters, Liveness, OpenError, RedirectChannel, Role};
 pub use key::{Direction, KeyRing, RedirectKey};
 pub use message::{AbandonReason, FlowTag, MAX_SESSION_ID_LEN, MessageType, RedirectMessage};
+pub use resumable::{OutboxConfig, OutboxCounters, ResumableCopy, ResumableOutbox};
 pub use wire::{Envelope, RedirectPacket, RedirectRepr, WireError};

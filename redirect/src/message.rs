@@ -44,6 +44,7 @@ pub enum MessageType {
     Hello,
     MoteDatagram,
     SessionResumable,
+    ResumableAck,
     Unknown(u8),
 }
 
@@ -57,6 +58,7 @@ impl From<u8> for MessageType {
             5 => MessageType::Hello,
             6 => MessageType::MoteDatagram,
             7 => MessageType::SessionResumable,
+            8 => MessageType::ResumableAck,
             x => MessageType::Unknown(x),
         }
     }
@@ -72,6 +74,7 @@ impl From<MessageType> for u8 {
             MessageType::Hello => 5,
             MessageType::MoteDatagram => 6,
             MessageType::SessionResumable => 7,
+            MessageType::ResumableAck => 8,
             MessageType::Unknown(x) => x,
         }
     }
@@ -149,14 +152,21 @@ pub enum RedirectMessage<'a> {
     MoteDatagram { flow: FlowTag, datagram: &'a [u8] },
     /// IoTSSP -> BR: the mote of `flow` holds the session with id `session_id` and may
     /// resume it itself for `lifetime_secs` (its Transfer carried the master secret). Sent
-    /// just before the flow's FlowTransferred. The border router then sends a client that
-    /// comes back with this id (and a cookie of the border router's) to the mote instead of
-    /// the IoTSSP (docs/protocol.md, "Resumption at the mote").
+    /// just after the flow's FlowTransferred, and again until a [`ResumableAck`] comes
+    /// (`resumable::ResumableOutbox`); the border router accepts it only for a flow it holds
+    /// as transferred. It then sends a client that comes back with this id (and a cookie of
+    /// the border router's) to the mote instead of the IoTSSP (docs/protocol.md,
+    /// "Resumption at the mote").
+    ///
+    /// [`ResumableAck`]: RedirectMessage::ResumableAck
     SessionResumable {
         flow: FlowTag,
         lifetime_secs: u32,
         session_id: &'a [u8],
     },
+    /// BR -> IoTSSP: the SessionResumable of `flow` and `session_id` was applied (or had
+    /// been already); the IoTSSP stops sending it again.
+    ResumableAck { flow: FlowTag, session_id: &'a [u8] },
 }
 
 /// The longest session id (RFC 5246 7.4.1.2).
@@ -172,6 +182,7 @@ impl RedirectMessage<'_> {
             RedirectMessage::Hello => MessageType::Hello,
             RedirectMessage::MoteDatagram { .. } => MessageType::MoteDatagram,
             RedirectMessage::SessionResumable { .. } => MessageType::SessionResumable,
+            RedirectMessage::ResumableAck { .. } => MessageType::ResumableAck,
         }
     }
 
@@ -182,7 +193,8 @@ impl RedirectMessage<'_> {
             | RedirectMessage::FlowTransferred { flow, .. }
             | RedirectMessage::FlowAbandoned { flow, .. }
             | RedirectMessage::MoteDatagram { flow, .. }
-            | RedirectMessage::SessionResumable { flow, .. } => *flow,
+            | RedirectMessage::SessionResumable { flow, .. }
+            | RedirectMessage::ResumableAck { flow, .. } => *flow,
             RedirectMessage::Hello => FlowTag::NONE,
         }
     }
@@ -195,6 +207,7 @@ impl RedirectMessage<'_> {
             RedirectMessage::FlowTransferred { final_flight, .. } => final_flight.len(),
             RedirectMessage::FlowAbandoned { .. } => 1,
             RedirectMessage::SessionResumable { session_id, .. } => 4 + session_id.len(),
+            RedirectMessage::ResumableAck { session_id, .. } => session_id.len(),
             RedirectMessage::Hello => 0,
         }
     }

@@ -3,6 +3,7 @@
 
 use crate::channel::{ChannelConfig, Liveness, OpenError, RedirectChannel, Role};
 use crate::key::{Direction, KeyRing, RedirectKey};
+use crate::resumable::{OutboxConfig, ResumableOutbox};
 use crate::wire::{Envelope, HEADER_LEN, RedirectPacket, RedirectRepr, TAG_LEN, WireError};
 use crate::{AbandonReason, FlowTag, RedirectMessage};
 use proptest::prelude::*;
@@ -327,10 +328,10 @@ fn arb_flow() -> impl Strategy<Value = FlowTag> {
     })
 }
 
-/// (type 0..6, flow, payload) from which a message is built (payloads must outlive it).
+/// (type 0..7, flow, payload) from which a message is built (payloads must outlive it).
 fn arb_parts() -> impl Strategy<Value = (u8, FlowTag, Vec<u8>, u8)> {
     (
-        0u8..7,
+        0u8..8,
         arb_flow(),
         proptest::collection::vec(any::<u8>(), 1..300),
         any::<u8>(),
@@ -359,6 +360,10 @@ fn build<'a>(t: u8, flow: FlowTag, payload: &'a [u8], reason: u8) -> RedirectMes
         5 => RedirectMessage::SessionResumable {
             flow,
             lifetime_secs: u32::from(reason) * 1000,
+            session_id: &payload[..payload.len().min(32)],
+        },
+        6 => RedirectMessage::ResumableAck {
+            flow,
             session_id: &payload[..payload.len().min(32)],
         },
         _ => RedirectMessage::MoteDatagram {
@@ -807,4 +812,291 @@ fn session_resumable_carries_lifetime_and_id() {
         let p = RedirectPacket::new_checked(&raw[..]).unwrap();
         assert_eq!(RedirectRepr::parse(&p), Err(WireError::BadResumable));
     }
+}
+
+#[test]
+fn resumable_ack_carries_the_id() {
+    let key = example_key();
+    let envelope = Envelope {
+        key_id: 1,
+        sender: 7,
+        sequence: 9,
+        timestamp_ms: EXAMPLE_TS,
+    };
+    let id = [0xab; 16];
+    let repr = RedirectRepr {
+        envelope,
+        message: RedirectMessage::ResumableAck {
+            flow: example_flow(),
+            session_id: &id,
+        },
+    };
+    let bytes = repr
+        .to_sealed_bytes(&key, Direction::BorderRouterToIotssp)
+        .unwrap();
+    // Type 8, payload: the 16-byte id alone.
+    assert_eq!(bytes[3], 8);
+    assert_eq!(&bytes[68..70], &[0, 16]);
+    assert_eq!(&bytes[70..86], &id);
+    assert_eq!(bytes.len(), HEADER_LEN + 16 + TAG_LEN);
+    let p = RedirectPacket::new_checked(&bytes[..]).unwrap();
+    assert_eq!(RedirectRepr::parse(&p).unwrap(), repr);
+    // An empty or a 33-byte id is refused both ways.
+    for bad in [&[][..], &[1u8; 33][..]] {
+        let r = RedirectRepr {
+            envelope,
+            message: RedirectMessage::ResumableAck {
+                flow: example_flow(),
+                session_id: bad,
+            },
+        };
+        assert_eq!(r.check(), Err(WireError::BadResumable));
+        let mut raw = bytes[..70].to_vec();
+        raw[68..70].copy_from_slice(&(bad.len() as u16).to_be_bytes());
+        raw.extend_from_slice(bad);
+        raw.extend_from_slice(&[0; TAG_LEN]);
+        let p = RedirectPacket::new_checked(&raw[..]).unwrap();
+        assert_eq!(RedirectRepr::parse(&p), Err(WireError::BadResumable));
+    }
+}
+
+/// An IoTSSP's outbox and channel, and a border router's channel that applies each
+/// SessionResumable it opens (once per flow and id, as the HRM does) and acknowledges
+/// every one.
+struct ResumableLink {
+    p: Pair,
+    outbox: ResumableOutbox,
+    applied: Vec<(FlowTag, Vec<u8>, u32)>,
+}
+
+const RESUMABLE_ID: [u8; 16] = [0x1d; 16];
+
+impl ResumableLink {
+    fn new() -> Self {
+        let mut l = ResumableLink {
+            p: Pair::new(ChannelConfig::default()),
+            outbox: ResumableOutbox::new(OutboxConfig::default()),
+            applied: Vec::new(),
+        };
+        assert!(l.outbox.queue(l.p.now, example_flow(), 3600, &RESUMABLE_ID));
+        l
+    }
+
+    /// Moves the clock (both kinds) by `ms`.
+    fn advance(&mut self, ms: u64) {
+        self.p.now += Duration::from_millis(ms);
+        self.p.ms += ms;
+    }
+
+    /// The copies the outbox sends now, sealed by the IoTSSP's channel.
+    fn copies(&mut self) -> Vec<(u32, Vec<u8>)> {
+        let mut v = Vec::new();
+        while let Some(c) = self.outbox.poll_message(self.p.now) {
+            let bytes = self.p.tx.seal(self.p.now, wall(self.p.ms), &c.message());
+            v.push((c.lifetime_secs, bytes.unwrap()));
+        }
+        v
+    }
+
+    /// The border router opens `bytes`; its acknowledgement, sealed, when it applied (or
+    /// had applied) a SessionResumable.
+    fn br_receives(&mut self, bytes: &[u8]) -> Result<Vec<u8>, OpenError> {
+        let (now, w) = (self.p.now, wall(self.p.ms));
+        let repr = self.p.rx.open(now, w, bytes)?;
+        let RedirectMessage::SessionResumable {
+            flow,
+            lifetime_secs,
+            session_id,
+        } = repr.message
+        else {
+            panic!("not a SessionResumable: {:?}", repr.message);
+        };
+        if !self
+            .applied
+            .iter()
+            .any(|(f, id, _)| *f == flow && id == session_id)
+        {
+            self.applied
+                .push((flow, session_id.to_vec(), lifetime_secs));
+        }
+        let ack = RedirectMessage::ResumableAck { flow, session_id };
+        Ok(self.p.rx.seal(now, w, &ack).unwrap())
+    }
+
+    /// The IoTSSP opens `bytes` and hands an acknowledgement to the outbox.
+    fn ssp_receives(&mut self, bytes: &[u8]) -> Result<bool, OpenError> {
+        let repr = self.p.tx.open(self.p.now, wall(self.p.ms), bytes)?;
+        let RedirectMessage::ResumableAck { flow, session_id } = repr.message else {
+            panic!("not a ResumableAck: {:?}", repr.message);
+        };
+        Ok(self.outbox.handle_ack(&flow, session_id))
+    }
+}
+
+#[test]
+fn a_lost_session_resumable_is_sent_again_until_acknowledged() {
+    let mut l = ResumableLink::new();
+    let first = l.copies();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0, 3600);
+    // The first copy is lost. Nothing more before the retry interval.
+    assert_eq!(
+        l.outbox.poll_timeout(),
+        Some(l.p.now + Duration::from_millis(500))
+    );
+    l.advance(499);
+    assert!(l.copies().is_empty());
+    l.advance(1);
+    let second = l.copies();
+    assert_eq!(second.len(), 1);
+    // What remains of the lifetime, so a late copy never extends the session.
+    assert_eq!(second[0].0, 3599);
+    let ack = l.br_receives(&second[0].1).unwrap();
+    assert_eq!(l.applied.len(), 1);
+    assert_eq!(l.ssp_receives(&ack), Ok(true));
+    assert!(l.outbox.is_empty());
+    assert_eq!(l.outbox.poll_timeout(), None);
+    l.advance(60_000);
+    assert!(l.copies().is_empty());
+    let c = l.outbox.counters();
+    assert_eq!(
+        (c.queued, c.sent, c.resent, c.acked, c.unacked),
+        (1, 1, 1, 1, 0)
+    );
+}
+
+#[test]
+fn a_lost_ack_costs_one_more_copy_and_duplicates_change_nothing() {
+    let mut l = ResumableLink::new();
+    let first = l.copies().remove(0).1;
+    let lost_ack = l.br_receives(&first).unwrap();
+    drop(lost_ack);
+    // The same datagram twice (duplicated by the network): the window refuses it.
+    assert_eq!(l.br_receives(&first), Err(OpenError::Replayed));
+    l.advance(500);
+    let second = l.copies().remove(0).1;
+    let ack = l.br_receives(&second).unwrap();
+    assert_eq!(l.applied.len(), 1, "applied once");
+    assert_eq!(l.ssp_receives(&ack), Ok(true));
+    // The acknowledgement duplicated by the network: the window refuses it.
+    assert_eq!(l.ssp_receives(&ack), Err(OpenError::Replayed));
+    assert!(l.outbox.is_empty());
+    let c = l.outbox.counters();
+    assert_eq!((c.sent, c.resent, c.acked, c.stray_acks), (1, 1, 1, 0));
+}
+
+#[test]
+fn reordered_copies_are_applied_once_and_the_late_ack_is_a_stray() {
+    let mut l = ResumableLink::new();
+    let first = l.copies().remove(0).1;
+    l.advance(500);
+    let second = l.copies().remove(0).1;
+    // The second copy overtakes the first.
+    let ack2 = l.br_receives(&second).unwrap();
+    let ack1 = l.br_receives(&first).unwrap();
+    assert_eq!(l.applied.len(), 1);
+    assert_eq!(
+        l.applied[0].2, 3599,
+        "the copy that arrived first was applied"
+    );
+    assert_eq!(l.ssp_receives(&ack1), Ok(true));
+    assert_eq!(l.ssp_receives(&ack2), Ok(false));
+    assert_eq!(l.outbox.counters().stray_acks, 1);
+    assert!(l.outbox.is_empty());
+}
+
+#[test]
+fn forged_and_reflected_copies_and_acks_are_refused_and_stop_nothing() {
+    let mut l = ResumableLink::new();
+    let copy = l.copies().remove(0).1;
+    // The IoTSSP's own copy reflected back to it.
+    assert_eq!(l.ssp_receives(&copy), Err(OpenError::Reflected));
+    // An acknowledgement under a key nobody configured.
+    let other = RedirectKey::new(1, &[0x77; 32]).unwrap();
+    let forged = RedirectRepr {
+        envelope: Envelope {
+            key_id: 1,
+            sender: 0xbbbb,
+            sequence: 40,
+            timestamp_ms: l.p.ms,
+        },
+        message: RedirectMessage::ResumableAck {
+            flow: example_flow(),
+            session_id: &RESUMABLE_ID,
+        },
+    }
+    .to_sealed_bytes(&other, Direction::BorderRouterToIotssp)
+    .unwrap();
+    assert_eq!(l.ssp_receives(&forged), Err(OpenError::BadTag));
+    // A SessionResumable forged the same way never reaches the border router's state.
+    let forged_copy = RedirectRepr {
+        envelope: Envelope {
+            key_id: 1,
+            sender: 0xaaaa,
+            sequence: 41,
+            timestamp_ms: l.p.ms,
+        },
+        message: RedirectMessage::SessionResumable {
+            flow: example_flow(),
+            lifetime_secs: 86_400,
+            session_id: &[0x66; 32],
+        },
+    }
+    .to_sealed_bytes(&other, TO_BR)
+    .unwrap();
+    assert_eq!(l.br_receives(&forged_copy), Err(OpenError::BadTag));
+    // The border router's acknowledgement reflected back to it.
+    let ack = l.br_receives(&copy).unwrap();
+    assert_eq!(l.br_receives(&ack), Err(OpenError::Reflected));
+    assert_eq!(l.applied.len(), 1);
+    // Still pending: only the real acknowledgement ends it.
+    assert_eq!(l.outbox.len(), 1);
+    l.advance(500);
+    assert_eq!(l.copies().len(), 1);
+    assert_eq!(l.ssp_receives(&ack), Ok(true));
+    assert!(l.outbox.is_empty());
+}
+
+#[test]
+fn the_outbox_gives_up_after_max_sends_or_at_the_end_of_the_lifetime() {
+    let t = Instant::now();
+    let mut o = ResumableOutbox::new(OutboxConfig::default());
+    o.queue(t, example_flow(), 3600, &RESUMABLE_ID);
+    let mut sent_at = Vec::new();
+    let mut now = t;
+    while let Some(at) = o.poll_timeout() {
+        now = at;
+        while o.poll_message(now).is_some() {
+            sent_at.push(now.duration_since(t).as_millis());
+        }
+    }
+    assert_eq!(sent_at, [0, 500, 1500, 3500, 7500, 15500]);
+    assert_eq!(now.duration_since(t), Duration::from_millis(31_500));
+    assert_eq!(o.counters().unacked, 1);
+    // A two-second lifetime: copies at 0, 0.5 and 1.5 s, none once it is over.
+    let mut o = ResumableOutbox::new(OutboxConfig::default());
+    o.queue(t, example_flow(), 2, &RESUMABLE_ID);
+    let lifetimes: Vec<u32> = [0, 500, 1500, 3500]
+        .iter()
+        .filter_map(|ms| o.poll_message(t + Duration::from_millis(*ms)))
+        .map(|c| c.lifetime_secs)
+        .collect();
+    assert_eq!(lifetimes, [2, 1]);
+    assert!(o.is_empty());
+    assert_eq!(o.counters().unacked, 1);
+    // Nothing kept for a lifetime of 0 or a bad id; a full outbox pushes out the oldest.
+    assert!(!o.queue(t, example_flow(), 0, &RESUMABLE_ID));
+    assert!(!o.queue(t, example_flow(), 1, &[]));
+    assert!(!o.queue(t, example_flow(), 1, &[0; 33]));
+    let mut o = ResumableOutbox::new(OutboxConfig {
+        max_pending: 2,
+        ..OutboxConfig::default()
+    });
+    for id in 1..=3u8 {
+        o.queue(t, example_flow(), 60, &[id]);
+    }
+    assert_eq!(o.len(), 2);
+    assert_eq!(o.counters().unacked, 1);
+    assert!(!o.handle_ack(&example_flow(), &[1]));
+    assert!(o.handle_ack(&example_flow(), &[3]));
 }

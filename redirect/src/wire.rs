@@ -76,7 +76,8 @@ pub enum WireError {
     NonEmptyHello,
     /// MoteDatagram with a peer half in its flow tag, or without a mote.
     BadMoteDatagram,
-    /// SessionResumable whose payload is not a lifetime and a 1..=32-byte session id.
+    /// SessionResumable whose payload is not a lifetime and a 1..=32-byte session id, or
+    /// ResumableAck whose payload is not a 1..=32-byte session id.
     BadResumable,
     PayloadTooLong,
 }
@@ -365,6 +366,13 @@ impl<'a> RedirectRepr<'a> {
                 }
                 _ => return Err(WireError::BadResumable),
             },
+            MessageType::ResumableAck if (1..=MAX_SESSION_ID_LEN).contains(&payload.len()) => {
+                RedirectMessage::ResumableAck {
+                    flow,
+                    session_id: payload,
+                }
+            }
+            MessageType::ResumableAck => return Err(WireError::BadResumable),
             MessageType::Unknown(t) => return Err(WireError::UnknownType(t)),
         };
         Ok(RedirectRepr {
@@ -397,6 +405,7 @@ impl<'a> RedirectRepr<'a> {
                 Err(WireError::BadMoteDatagram)
             }
             RedirectMessage::SessionResumable { session_id, .. }
+            | RedirectMessage::ResumableAck { session_id, .. }
                 if !(1..=MAX_SESSION_ID_LEN).contains(&session_id.len()) =>
             {
                 Err(WireError::BadResumable)
@@ -439,6 +448,10 @@ impl<'a> RedirectRepr<'a> {
                 head.copy_from_slice(&lifetime_secs.to_be_bytes()[..head.len()]);
                 let n = id.len().min(session_id.len());
                 id[..n].copy_from_slice(&session_id[..n]);
+            }
+            RedirectMessage::ResumableAck { session_id, .. } => {
+                // check() bounds the id; a longer one is cut to the payload.
+                out.copy_from_slice(&session_id[..payload_len.min(session_id.len())])
             }
             RedirectMessage::Hello => {}
         }

@@ -1,7 +1,9 @@
 //! `iotssp`: the IoTSSP as its own service (remote mode). A thin tokio driver around the
 //! sans-IO [`ssp::Iotssp`]: one UDP socket for the authenticated redirect channel to border
 //! routers (one `redirect::RedirectChannel` per border router), which also carries the
-//! datagrams to and from the motes' transfer ports (MoteDatagram), and the timers. The
+//! datagrams to and from the motes' transfer ports (MoteDatagram), and the timers. Its
+//! SessionResumables go through a `redirect::ResumableOutbox`, sent again until the border
+//! router acknowledges them. The
 //! `mote_link.bind` socket is still bound and read (a mote reaching it directly is served),
 //! but nothing is sent from it. Also the control socket of `iotssp status`, the opt-in
 //! status page, and configuration reload on SIGHUP. Logs never contain keys.
@@ -21,7 +23,10 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context;
 use clap::Parser;
 use ops::service::notify_systemd;
-use redirect::{ChannelConfig, KeyRing, RedirectChannel};
+use redirect::{
+    ChannelConfig, KeyRing, OutboxConfig, OutboxCounters, RedirectChannel, RedirectMessage,
+    ResumableOutbox,
+};
 use sd_notify::NotifyState;
 use ssp::Iotssp;
 use ssp::config::SspConfig;
@@ -190,6 +195,8 @@ async fn run(
         .collect();
     // Which border router may speak for which mote, and gets its replies.
     let mut routes = config.mote_routes();
+    // SessionResumables sent again until their border router acknowledges them.
+    let mut resumables = ResumableOutbox::new(OutboxConfig::default());
     // The signals are ours before anyone is told we run: a SIGHUP right after the
     // "running" line reloads instead of killing the service.
     let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -228,6 +235,7 @@ async fn run(
             .iter()
             .filter_map(|b| b.channel.poll_timeout())
             .chain(iotssp.poll_timeout())
+            .chain(resumables.poll_timeout())
             .chain(next_watchdog)
             .min()
             .unwrap_or(now + std::time::Duration::from_secs(1));
@@ -249,7 +257,13 @@ async fn run(
                         not_served += 1;
                         tracing::debug!(br = %brs[i].name, mote = %repr.message.flow().mote_addr, "redirect message for a mote this border router does not serve");
                     }
-                    Ok(repr) => iotssp.handle_redirect(now, &repr.message),
+                    // Authentic, from a border router that serves the mote.
+                    Ok(repr) => match repr.message {
+                        RedirectMessage::ResumableAck { flow, session_id } => {
+                            resumables.handle_ack(&flow, session_id);
+                        }
+                        message => iotssp.handle_redirect(now, &message),
+                    },
                     Err(e) => {
                         rejected += 1;
                         tracing::debug!(br = %brs[i].name, reason = e.as_str(), "redirect message refused");
@@ -271,8 +285,8 @@ async fn run(
                 Some(r) => {
                     let now = Instant::now();
                     let answer = match r.query {
-                        ops::Query::Status => status_document(&path, &config, &iotssp, &brs, start, now, (rejected, not_served), &reloads, pending.is_some()).to_string(),
-                        ops::Query::Metrics => metrics(&iotssp, &brs, now, (rejected, not_served)),
+                        ops::Query::Status => status_document(&path, &config, &iotssp, &brs, start, now, (rejected, not_served), resumables.counters(), &reloads, pending.is_some()).to_string(),
+                        ops::Query::Metrics => metrics(&iotssp, &brs, now, (rejected, not_served), resumables.counters()),
                     };
                     let _ = r.reply.send(answer);
                 }
@@ -344,28 +358,33 @@ async fn run(
             next_watchdog = Some(now + p);
         }
         while let Some(out) = iotssp.poll_output() {
+            if let ssp::Output::SessionResumable {
+                flow,
+                lifetime_secs,
+                session_id,
+            } = &out
+            {
+                // Sent below, and again until acknowledged.
+                resumables.queue(now, *flow, *lifetime_secs, session_id);
+                continue;
+            }
             // Datagrams to motes travel inside the redirect channel too (MoteDatagram): the
             // border router sends them from this IoTSSP's mote source, so nothing of the
             // mote leg passes its TUN, whose side of the motes' transfer port is closed.
             let Some(msg) = out.as_redirect().or_else(|| out.as_mote_datagram()) else {
                 continue;
             };
-            let mote = msg.flow().mote_addr;
-            // A border router that serves this mote: the one that last brought its traffic.
-            let Some(i) = routes.route(mote) else {
-                tracing::warn!(flow = %msg.flow(), "no border router known for this mote");
-                continue;
-            };
-            let b = &mut brs[i];
-            match b.channel.seal(now, wall, &msg) {
-                Ok(bytes) => {
-                    if let Err(e) = redirect.send_to(&bytes, b.address).await {
-                        tracing::warn!(br = %b.name, error = %e, "send to border router failed");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(br = %b.name, error = e.as_str(), "redirect message not sealed")
-                }
+            if let Some((to, bytes)) = seal_for_mote(&mut brs, &routes, now, wall, &msg)
+                && let Err(e) = redirect.send_to(&bytes, to).await
+            {
+                tracing::warn!(%to, error = %e, "send to border router failed");
+            }
+        }
+        while let Some(copy) = resumables.poll_message(now) {
+            if let Some((to, bytes)) = seal_for_mote(&mut brs, &routes, now, wall, &copy.message())
+                && let Err(e) = redirect.send_to(&bytes, to).await
+            {
+                tracing::warn!(%to, error = %e, "send to border router failed");
             }
         }
         for b in &mut brs {
@@ -399,10 +418,37 @@ async fn run(
         start_pokes = c.start_pokes,
         pokes_sent = iotssp.pokes_sent(),
         redirect_rejected = rejected,
+        resumables_sent = resumables.counters().sent,
+        resumables_resent = resumables.counters().resent,
+        resumables_acked = resumables.counters().acked,
+        resumables_unacked = resumables.counters().unacked,
         drops = ?c.drops,
         "iotssp stopping"
     );
     Ok(())
+}
+
+/// `msg`, about a mote, sealed for the border router that serves it (the one that last
+/// brought its traffic), with that router's address.
+fn seal_for_mote(
+    brs: &mut [BorderRouter],
+    routes: &ssp::routes::MoteRoutes,
+    now: Instant,
+    wall: SystemTime,
+    msg: &RedirectMessage<'_>,
+) -> Option<(SocketAddr, Vec<u8>)> {
+    let Some(i) = routes.route(msg.flow().mote_addr) else {
+        tracing::warn!(flow = %msg.flow(), "no border router known for this mote");
+        return None;
+    };
+    let b = &mut brs[i];
+    match b.channel.seal(now, wall, msg) {
+        Ok(bytes) => Some((b.address, bytes)),
+        Err(e) => {
+            tracing::warn!(br = %b.name, error = e.as_str(), "redirect message not sealed");
+            None
+        }
+    }
 }
 
 /// The status document of `iotssp status` and the status page.
@@ -415,6 +461,7 @@ fn status_document(
     start: Instant,
     now: Instant,
     (rejected, not_served): (u64, u64),
+    resumables: &OutboxCounters,
     reloads: &Reloads,
     reload_pending: bool,
 ) -> serde_json::Value {
@@ -473,6 +520,10 @@ fn status_document(
         "delegations": ssp::status::delegations(iotssp, now),
         "handshakes": ssp::status::handshakes(iotssp, now),
         "counters": ssp::status::counters(iotssp),
+        "resumables": resumables
+            .iter()
+            .map(|(k, n)| (k.to_string(), Value::from(n)))
+            .collect::<serde_json::Map<_, _>>(),
         "reload": reload,
     })
 }
@@ -483,6 +534,7 @@ fn metrics(
     brs: &[BorderRouter],
     now: Instant,
     (rejected, not_served): (u64, u64),
+    resumables: &OutboxCounters,
 ) -> String {
     let counter = |k: &str| vec![("counter", k.to_owned())];
     let mut totals: Vec<_> = ssp::status::counter_list(iotssp)
@@ -492,6 +544,11 @@ fn metrics(
         .collect();
     totals.push((counter("redirect_rejected"), rejected));
     totals.push((counter("redirect_mote_not_served"), not_served));
+    totals.extend(
+        resumables
+            .iter()
+            .map(|(k, n)| (counter(&format!("resumables_{k}")), n)),
+    );
     let alive = brs.iter().map(|b| {
         let up = matches!(b.channel.liveness(now), redirect::Liveness::Alive);
         (vec![("border_router", b.name.clone())], i64::from(up))

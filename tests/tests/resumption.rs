@@ -127,6 +127,15 @@ fn resumes_with_the_mote_without_the_iotssp_or_ecc(test: &str, mode: Mode) {
     let s = bed.mote_stats_until(DELEGATED, |s| stat(s, "resumable_sessions_cached") >= 1);
     assert_eq!(stat(&s, "resumable_sessions_cached"), 1, "{s}");
     assert_eq!(bed.hrm_counter("resumables_added"), 1);
+    if mode == Mode::Remote {
+        // Over UDP, the SessionResumable is acknowledged (the iotssp would send it again).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while iotssp_counter(&bed, "resumables_acked") == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(iotssp_counter(&bed, "resumables_acked"), 1);
+        assert_eq!(iotssp_counter(&bed, "resumables_unacked"), 0);
+    }
     let (handshakes, transfers, diverts, received) = (
         iotssp_counter(&bed, "handshakes_completed"),
         iotssp_counter(&bed, "transfers_sent"),

@@ -823,3 +823,102 @@ fn transfer_port_is_closed_from_the_tun() {
         Inbound::Bridge
     );
 }
+
+/// A remote IoTSSP's SessionResumable is acknowledged with a ResumableAck over its channel,
+/// each accepted copy again (the IoTSSP sends it until acknowledged); a copy that arrives
+/// before the flow's FlowTransferred, a forged one, or one from an IoTSSP that does not
+/// serve the mote is neither applied nor acknowledged.
+#[test]
+fn a_remote_iotssps_session_resumable_is_acknowledged_once_applied() {
+    let (_d, mut r) = setup(&remote_extra());
+    let now = Instant::now();
+    let w = SystemTime::now();
+    let from: SocketAddr = SSP_B.parse().unwrap();
+    let mut ssp = remote_channel(now, w);
+    let flow = FlowTag {
+        peer_addr: a(PEER),
+        peer_port: 40000,
+        mote_addr: a(MOTE3),
+        mote_port: 5684,
+    };
+    let id = [0x1d; 16];
+    let resumable = |ssp: &mut RedirectChannel, flow: FlowTag| {
+        ssp.seal(
+            now,
+            w,
+            &RedirectMessage::SessionResumable {
+                flow,
+                lifetime_secs: 3600,
+                session_id: &id,
+            },
+        )
+        .unwrap()
+    };
+    let acks = |r: &mut IotsspWiring, ssp: &mut RedirectChannel| -> Vec<(FlowTag, Vec<u8>)> {
+        actions(r)
+            .into_iter()
+            .map(|act| {
+                let Action::Redirect { to, bytes } = act else {
+                    panic!("{act:?}")
+                };
+                assert_eq!(to, from);
+                match ssp.open(now, w, &bytes).unwrap().message {
+                    RedirectMessage::ResumableAck { flow, session_id } => {
+                        (flow, session_id.to_vec())
+                    }
+                    m => panic!("{m:?}"),
+                }
+            })
+            .collect()
+    };
+    // Before its FlowTransferred (reordered): not applied, not acknowledged.
+    let early = resumable(&mut ssp, flow);
+    r.handle_redirect_datagram(now, w, from, &early);
+    assert!(acks(&mut r, &mut ssp).is_empty());
+    assert_eq!(counter(&r, now, "hrm.resumables_without_session"), 1);
+    let transferred = ssp
+        .seal(
+            now,
+            w,
+            &RedirectMessage::FlowTransferred {
+                flow,
+                final_flight: &[],
+            },
+        )
+        .unwrap();
+    r.handle_redirect_datagram(now, w, from, &transferred);
+    // The next copy: applied and acknowledged; a later one acknowledged again.
+    for _ in 0..2 {
+        let copy = resumable(&mut ssp, flow);
+        r.handle_redirect_datagram(now, w, from, &copy);
+        assert_eq!(acks(&mut r, &mut ssp), [(flow, id.to_vec())]);
+    }
+    assert_eq!(counter(&r, now, "hrm.resumables_added"), 1);
+    assert_eq!(counter(&r, now, "hrm.resumables_repeated"), 1);
+    assert_eq!(r.counters().resumable_acks, 2);
+    // A copy replayed, one under a key nobody configured, one for the attached IoTSSP's
+    // mote: nothing applied, nothing acknowledged.
+    let copy = resumable(&mut ssp, flow);
+    r.handle_redirect_datagram(now, w, from, &copy);
+    let _ = actions(&mut r);
+    r.handle_redirect_datagram(now, w, from, &copy);
+    let mut forger = RedirectChannel::new(
+        ChannelConfig::default(),
+        redirect::Role::Iotssp,
+        KeyRing::new(RedirectKey::from_hex(1, &"ff".repeat(32)).unwrap()),
+        5,
+        now,
+        w,
+    );
+    let forged = resumable(&mut forger, flow);
+    r.handle_redirect_datagram(now, w, from, &forged);
+    let theirs = FlowTag {
+        mote_addr: a(MOTE1),
+        ..flow
+    };
+    let stolen = resumable(&mut ssp, theirs);
+    r.handle_redirect_datagram(now, w, from, &stolen);
+    assert!(actions(&mut r).is_empty());
+    assert_eq!(r.counters().resumable_acks, 3);
+    assert_eq!(counter(&r, now, "hrm.resumables_added"), 1);
+}

@@ -205,7 +205,9 @@ pub enum Output {
         reason: AbandonReason,
     },
     /// The mote may resume the flow's session (id `session_id`) itself for `lifetime_secs`:
-    /// its Transfer carried the master secret. Queued just before the FlowTransferred.
+    /// its Transfer carried the master secret. Queued just after the FlowTransferred (the
+    /// border router accepts it only for a transferred flow); a remote IoTSSP sends it again
+    /// until acknowledged (`redirect::ResumableOutbox`).
     SessionResumable {
         flow: FlowTag,
         lifetime_secs: u32,
@@ -1169,6 +1171,12 @@ impl Delegation {
         }
         inet.forget_keys();
         drop(inet);
+        ctx.out.push_back(Output::FlowTransferred {
+            flow: self.flow,
+            final_flight: final_flight.clone(),
+        });
+        // After the FlowTransferred: the border router accepts it only for a flow it holds
+        // as transferred.
         if let Some((session_id, lifetime_secs)) = self.resumable.take() {
             ctx.out.push_back(Output::SessionResumable {
                 flow: self.flow,
@@ -1176,10 +1184,6 @@ impl Delegation {
                 session_id,
             });
         }
-        ctx.out.push_back(Output::FlowTransferred {
-            flow: self.flow,
-            final_flight: final_flight.clone(),
-        });
         self.close_mote_leg(ctx);
         ctx.counters.transfers_completed += 1;
         ctx.counters.handshakes_completed += 1;
