@@ -22,7 +22,7 @@
 #if !defined(MOTE_RESUMPTION)
 /*
  Size of [`Mote`] in 8-byte words, for a library without resumption (checked against the
- real state at compile time: 2,944 B with all suites on a 64-bit host). The header gives
+ real state at compile time: 2,968 B with all suites on a 64-bit host). The header gives
  this size unless the firmware defines `MOTE_RESUMPTION`.
  */
 #define MOTE_STORAGE_WORDS 384

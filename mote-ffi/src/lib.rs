@@ -54,7 +54,7 @@ pub const MOTE_SLOTS: usize = 2;
 /// received record must fit whole (its ciphertext is opened in place).
 pub const MOTE_QUEUE_BYTES: usize = 640;
 /// Size of [`Mote`] in 8-byte words, for a library without resumption (checked against the
-/// real state at compile time: 2,944 B with all suites on a 64-bit host). The header gives
+/// real state at compile time: 2,968 B with all suites on a 64-bit host). The header gives
 /// this size unless the firmware defines `MOTE_RESUMPTION`.
 #[cfg(not(mote_resumption))]
 pub const MOTE_STORAGE_WORDS: usize = 384;

@@ -12,6 +12,11 @@
  * and P-256 (ECDH for the association, ECDSA for keyless delegation) with
  * -DMOTE_EXAMPLE_PLATFORM_P256, and the library's software versions otherwise (a library
  * built with soft-aes, soft-ecc, soft-ecdsa).
+ *
+ * With -DMOTE_RESUMPTION (a library built with the feature `resumption`) it keeps its
+ * sessions resumable, and it reports to a server (platform_report_due) over a session it
+ * resumes with the server itself, asking its IoTSSP for a new one (mote_connect) only
+ * when the server does not resume: both sides of the abbreviated handshake are linked.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +29,9 @@ void platform_udp_send(uint8_t local, const MoteEndpoint *to, const uint8_t *buf
 void platform_sleep_until(uint64_t at_ms);
 uint64_t platform_now_ms(void *ctx);
 void platform_random(void *ctx, uint8_t *buf, size_t len);
+#ifdef MOTE_RESUMPTION
+int platform_report_due(MoteEndpoint *server);
+#endif
 #ifdef MOTE_EXAMPLE_PLATFORM_AES
 void platform_aes128_encrypt(void *ctx, const uint8_t *key, uint8_t *block);
 #define AES128_ENCRYPT platform_aes128_encrypt
@@ -81,6 +89,9 @@ int main(void)
         for (;;) {
         }
     }
+#ifdef MOTE_RESUMPTION
+    mote_set_resumption_slots(&mote, MOTE_SLOTS);
+#endif
     for (;;) {
         MoteEndpoint peer;
         uint8_t local;
@@ -92,6 +103,15 @@ int main(void)
         while ((n = mote_recv(&mote, buf, sizeof buf, &peer)) > 0) {
             mote_send(&mote, &peer, buf, (size_t)n);
         }
+#ifdef MOTE_RESUMPTION
+        if (platform_report_due(&peer) && mote_is_client_of(&mote, &peer) != 1 &&
+            mote_resume(&mote, &peer) == MOTE_ERR_NO_SESSION) {
+            mote_connect(&mote, &peer);
+        }
+        if (mote_poll_resumption(&mote, &peer) == MOTE_RESUMPTION_NOT_RESUMED) {
+            mote_connect(&mote, &peer);
+        }
+#endif
         while ((n = mote_poll_transmit(&mote, buf, sizeof buf, &peer, &local)) > 0) {
             platform_udp_send(local, &peer, buf, (size_t)n);
         }

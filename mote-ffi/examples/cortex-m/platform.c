@@ -73,3 +73,11 @@ int32_t platform_ecdsa_sign(void *ctx, uint8_t purpose, const uint8_t *digest, u
     signature[0] = digest[0];
     return purpose == MOTE_SIGN_SERVER_KEY_EXCHANGE ? 0 : MOTE_SIGN_REFUSED;
 }
+
+#ifdef MOTE_RESUMPTION
+int platform_report_due(MoteEndpoint *server)
+{
+    server->port = MOTE_SESSION_PORT;
+    return (int)(radio & 1);
+}
+#endif
