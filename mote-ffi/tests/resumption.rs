@@ -4,7 +4,8 @@
 //! as the client of an outbound session. After the session ends, the second resumes it with
 //! the first (`mote_resume`): the first runs the server's side of the abbreviated
 //! handshake, the second the client's, neither asks its IoTSSP, and application data flows
-//! over the resumed session.
+//! over the resumed session. And the C example built with `MOTE_RESUMPTION`, as a process,
+//! resumes a session for a client that comes back.
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,8 @@ use mote_assoc::keys::Credentials;
 use mote_assoc::wire::{KeyBlock, Resumption, SessionKeys, TransferBody};
 use mote_assoc::{MAX_DATAGRAM_LEN, SspAssoc, SspEvent};
 use mote_ffi::*;
+
+mod example;
 
 const PSK: [u8; 16] = *b"mote-ffi-resume!";
 const IOTSSP: MoteEndpoint = MoteEndpoint {
@@ -384,4 +387,145 @@ fn a_mote_resumes_its_outbound_session_with_a_mote_that_holds_it_without_any_iot
         mote_deinit(&mut *client.mote);
         assert_eq!(mote_resume(&mut *client.mote, &SERVER), MOTE_ERR_INVALID);
     }
+}
+
+/// The C example built with `MOTE_RESUMPTION` keeps its transferred sessions resumable: a
+/// client that comes back from another port with the session's id resumes it with the
+/// example process alone (the abbreviated handshake over loopback UDP; the IoTSSP side hears
+/// nothing), and the resumed session echoes. The client is delegated-mote's own client side
+/// of the abbreviated handshake. About a second.
+#[test]
+fn the_c_example_resumes_a_session_for_a_client_that_comes_back() {
+    use delegated_mote::{Address, OutboundOutcome, SessionLayer, SuiteSet};
+    use std::io::Read;
+    use std::net::{Ipv6Addr, UdpSocket};
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = example::compile_example(tmp.path());
+    let mut a = example::start_associated(&exe, "30", &[]);
+    let server = Address {
+        addr: Ipv6Addr::LOCALHOST.octets(),
+        port: a.mote_session_addr.port(),
+    };
+    let first = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+    let returning = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+    returning
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+
+    // The session the IoTSSP negotiated with the client at `first` (keys and master secret
+    // made up), resumable for ten minutes.
+    let id = [0x42; 16];
+    let body = |peer: Address, mote_is_client: bool| TransferBody {
+        keys: SessionKeys::Ccm8(KeyBlock {
+            client_write_key: *b"client-write-key",
+            server_write_key: *b"server-write-key",
+            client_write_iv: *b"civ!",
+            server_write_iv: *b"siv!",
+        }),
+        may_evict: true,
+        client_addr: peer.addr,
+        client_port: peer.port,
+        sequence: None,
+        mote_is_client,
+        resumption: Resumption::new(&id, [0x5a; 48], true, 600),
+    };
+    let at_first = Address {
+        addr: Ipv6Addr::LOCALHOST.octets(),
+        port: first.local_addr().unwrap().port(),
+    };
+    a.ssp
+        .start_transfer(example::ms(a.start), body(at_first, false))
+        .unwrap();
+    example::run_ssp(
+        &a.ssp_sock,
+        a.mote_assoc_addr,
+        &mut a.ssp,
+        a.start,
+        |e| match e {
+            SspEvent::Confirmed { .. } => true,
+            SspEvent::TransferFailed(f) => panic!("transfer failed: {f:?}"),
+            _ => false,
+        },
+    );
+    let transfers = a.ssp.stats().transfers_sent;
+
+    // The client comes back: it holds the session's id and master secret, nothing else.
+    let start = Instant::now();
+    let now = || mote_assoc::Instant::from_millis(start.elapsed().as_millis() as u64);
+    let mut client =
+        SessionLayer::<SoftAes, 2, 1024>::new(SuiteSet(0b1111), Duration::from_secs(300), 2);
+    client.set_resumption_slots(2);
+    client.install(now(), &body(server, true));
+    client.close(&server).unwrap();
+    let mut buf = [0u8; 1024];
+    while client.poll_transmit(&mut buf).is_some() {}
+    client
+        .resume_outbound(now(), &server, &mut example::Rng(7))
+        .unwrap();
+    let exchange =
+        |client: &mut SessionLayer<SoftAes, 2, 1024>,
+         done: &mut dyn FnMut(&mut SessionLayer<SoftAes, 2, 1024>) -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut buf = [0u8; 1024];
+            loop {
+                while let Some((to, len)) = client.poll_transmit(&mut buf) {
+                    assert_eq!(to, server);
+                    returning.send_to(&buf[..len], a.mote_session_addr).unwrap();
+                }
+                if done(client) {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "no answer from the example");
+                match returning.recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        assert_eq!(from, a.mote_session_addr);
+                        client.handle_datagram_resuming(
+                            now(),
+                            &server,
+                            &buf[..n],
+                            &mut example::Rng(9),
+                        );
+                    }
+                    Err(_) => client.handle_timeout(now()),
+                }
+            }
+        };
+    let mut outcome = None;
+    exchange(&mut client, &mut |c| {
+        outcome = outcome.or(c.poll_outbound_outcome());
+        outcome.is_some()
+    });
+    assert_eq!(outcome, Some(OutboundOutcome::Resumed(server)));
+    client.send(&server, b"hello again").unwrap();
+    let mut echoed = Vec::new();
+    exchange(&mut client, &mut |c| {
+        let mut buf = [0u8; 256];
+        if let Some(r) = c.recv(&mut buf) {
+            assert_eq!(r.from, server);
+            echoed.extend_from_slice(&buf[..r.len]);
+        }
+        !echoed.is_empty()
+    });
+    assert_eq!(echoed, b"hello again");
+    client.close(&server).unwrap();
+    exchange(&mut client, &mut |_| true);
+
+    let status = a.child.wait().unwrap();
+    let mut out = String::new();
+    a.stdout.read_to_string(&mut out).unwrap();
+    assert!(status.success(), "the example failed: {out}");
+    for expected in [
+        "received 11 bytes: hello again",
+        "resumption cached=1 resumed=1 fallbacks=0",
+        "sessions_installed=2",
+    ] {
+        assert!(out.contains(expected), "{expected:?} not in {out}");
+    }
+    assert_eq!(
+        a.ssp.stats().transfers_sent,
+        transfers,
+        "the IoTSSP was asked"
+    );
 }
