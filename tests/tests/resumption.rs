@@ -8,8 +8,9 @@
 //! mote no longer holds (pushed out of its one resumption slot by a newer one) gets the
 //! mote's fallback, and the same `-sess_in` client then completes a full delegated
 //! handshake. The same resumption runs with the IoTSSP as its own `iotssp` service in
-//! another namespace, its SessionResumable crossing the redirect channel over UDP. About 15
-//! to 25 s each.
+//! another namespace, its SessionResumable crossing the redirect channel over UDP, and again
+//! with the first copies of that SessionResumable dropped (ip6tables): the iotssp sends it
+//! until lowpan-br acknowledges it. About 5 to 25 s each.
 
 use integration_tests::delegation_bed::*;
 use integration_tests::testbed::mote_addr;
@@ -186,6 +187,92 @@ fn resumes_with_the_mote_without_the_iotssp_or_ecc(test: &str, mode: Mode) {
         "ECC at the mote during the resumption: {s}"
     );
     assert_eq!(stat(&s, "assoc_ecc_operations"), assoc_ecc, "{s}");
+    c.kill();
+}
+
+/// `ip6tables ARGS` in the border router's namespace.
+fn br_ip6tables(bed: &DelegationBed, args: &[&str]) -> String {
+    let mut all = vec!["netns", "exec", bed.br.name.as_str(), "ip6tables"];
+    all.extend_from_slice(args);
+    String::from_utf8_lossy(&integration_tests::run("ip", all).stdout).into_owned()
+}
+
+/// The redirect messages of type 7 (SessionResumable) arriving at the border router: "HR",
+/// version 2, type 7 in the first 4 bytes of the UDP payload (IPv6 40 + UDP 8 = offset 48).
+const SESSION_RESUMABLE_RULE: [&str; 9] = [
+    "INPUT",
+    "-p",
+    "udp",
+    "-m",
+    "u32",
+    "--u32",
+    "48=0x48520207",
+    "-j",
+    "DROP",
+];
+
+/// The remote `iotssp`'s SessionResumable is lost (the border router's namespace drops every
+/// copy until the delegated handshake is over): the iotssp sends it again until lowpan-br
+/// acknowledges it, and the client then resumes with the mote as if nothing had been lost.
+/// About 15 s.
+#[test]
+fn a_lost_session_resumable_is_sent_again_and_the_client_still_resumes_with_the_mote() {
+    let test = "a_lost_session_resumable_is_sent_again_and_the_client_still_resumes_with_the_mote";
+    if !test_support::require_program(test, "ip6tables", "--version") {
+        return;
+    }
+    let Some(mut bed) = bed(test, 2, Mode::Remote) else {
+        return;
+    };
+    let mut rule = vec!["-A"];
+    rule.extend(SESSION_RESUMABLE_RULE);
+    br_ip6tables(&bed, &rule);
+    let sess = bed.dir.path().join("session.pem");
+    full_handshake_saving(&mut bed, &sess);
+    // Every copy so far was lost: the border router knows nothing to resume.
+    assert_eq!(bed.hrm_counter("resumables_added"), 0);
+    assert_eq!(iotssp_counter(&bed, "resumables_acked"), 0);
+    let listing = br_ip6tables(&bed, &["-L", "INPUT", "-v", "-n", "-x"]);
+    let dropped: u64 = listing
+        .lines()
+        .find(|l| l.contains("u32"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(dropped >= 1, "no SessionResumable was dropped:\n{listing}");
+    let mut rule = vec!["-D"];
+    rule.extend(SESSION_RESUMABLE_RULE);
+    br_ip6tables(&bed, &rule);
+
+    // The next copy (at most 8 s later) gets through and is acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while iotssp_counter(&bed, "resumables_acked") == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        iotssp_counter(&bed, "resumables_acked"),
+        1,
+        "{}",
+        bed.logs()
+    );
+    assert!(iotssp_counter(&bed, "resumables_resent") >= dropped);
+    assert_eq!(iotssp_counter(&bed, "resumables_unacked"), 0);
+    assert_eq!(bed.hrm_counter("resumables_added"), 1);
+    let diverts = bed.hrm_counter("divert");
+
+    let mut c = client(&bed, &["-sess_in", sess.to_str().unwrap()]);
+    let reused = c.wait_for("Reused, TLSv1.2", HANDSHAKE);
+    assert!(
+        reused,
+        "no abbreviated handshake:\n{}\n{}",
+        c.output(),
+        bed.logs()
+    );
+    c.send_line("ECHO resumed-after-loss");
+    let echoed = c.wait_for("ECHO resumed-after-loss", ECHO);
+    assert!(echoed, "no echo:\n{}\n{}", c.output(), bed.logs());
+    assert_eq!(bed.hrm_counter("resume_to_mote"), 1);
+    assert_eq!(bed.hrm_counter("divert"), diverts);
     c.kill();
 }
 
