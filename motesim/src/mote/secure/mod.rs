@@ -453,14 +453,16 @@ impl Outbox {
                 .push_back((at, d.peer, d.local_port, key));
         }
         counters.dtls_records_out += count_records(&d.payload);
+        // The cheap comparisons first: the record walks run only for a datagram that could
+        // otherwise be coalesced.
         if let Some((t, last)) = self.queue.back_mut()
-            && !starts_with_client_hello(&d.payload)
-            && !(carries(&last.payload, is_handshake)
-                && carries(&d.payload, |c| c == ContentType::ApplicationData))
             && *t == at
             && last.peer == d.peer
             && last.local_port == d.local_port
             && last.payload.len() + d.payload.len() <= MOTE_DTLS_MTU
+            && !starts_with_client_hello(&d.payload)
+            && !(carries(&last.payload, is_handshake)
+                && carries(&d.payload, |c| c == ContentType::ApplicationData))
         {
             last.payload.extend_from_slice(&d.payload);
             return;
